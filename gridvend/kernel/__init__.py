@@ -1,1 +1,1 @@
-"""Pure-Python domain core of gridvend: money, energy, tariffs and pricing, ledger drafts, token port."""
+"""Pure-Python domain core of gridvend: money, energy, tariff pricing, ledger drafts, token port."""

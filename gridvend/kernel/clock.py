@@ -1,4 +1,4 @@
-"""Time for the domain: an injectable UTC clock and business day/month boundaries in a utility's zone."""
+"""Time for the domain: an injectable UTC clock and business day/month boundaries in local time."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Clock(Protocol):
 
 
 def ensure_utc(instant: datetime) -> datetime:
-    """Convert an aware datetime to UTC; naive datetimes are refused because their zone is a guess."""
+    """Convert an aware datetime to UTC; naive ones are refused because their zone is a guess."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError("datetime must be timezone-aware")
     return instant.astimezone(UTC)
@@ -56,7 +56,7 @@ def _zone(tz: ZoneInfo | str) -> ZoneInfo:
 
 
 def business_date(instant: datetime, tz: ZoneInfo | str) -> date:
-    """The calendar date in the utility's zone at ``instant`` (a sale at 23:30 UTC may be tomorrow)."""
+    """The calendar date in zone ``tz`` at ``instant`` (23:30 UTC may already be tomorrow)."""
     return ensure_utc(instant).astimezone(_zone(tz)).date()
 
 

@@ -1,4 +1,4 @@
-"""Energy quantities as Decimal kWh, and the rounding rules that tie them to STS token resolution."""
+"""Energy quantities as Decimal kWh, and the rounding that ties them to STS token resolution."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ class DomainError(Exception):
         return f"{self.code}: {self.message}"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, params={self.params!r})"
+        name = type(self).__name__
+        return f"{name}(code={self.code!r}, message={self.message!r}, params={self.params!r})"
 
     def as_dict(self) -> dict[str, Any]:
         """Return ``{"code", "message", "params"}`` with params reduced to JSON-friendly values."""

@@ -1,4 +1,4 @@
-"""Money as integer minor units of one ISO 4217 currency, with the one function that rounds money."""
+"""Money as integer minor units of an ISO 4217 currency, and the one function that rounds money."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from gridvend.kernel.errors import (
     TenderBelowChargesDue,
 )
 from gridvend.kernel.money import DECIMAL_PRECISION, Money, round_minor
-from gridvend.kernel.tariffs import EnergyBlock, Period, Tax, TariffSpec
+from gridvend.kernel.tariffs import EnergyBlock, Period, TariffSpec, Tax
 
 ONE = Decimal(1)
 
@@ -46,7 +46,7 @@ class FixedChargeLine:
 
 @dataclass(frozen=True)
 class FixedChargesDue:
-    """What :func:`fixed_charges_due` found owing, and the date to record once a sale collects it."""
+    """What :func:`fixed_charges_due` found owing, and the date to store once a sale collects it."""
 
     currency: str
     lines: tuple[FixedChargeLine, ...]
@@ -57,7 +57,9 @@ class FixedChargesDue:
         return Money.total((line.amount for line in self.lines), self.currency)
 
 
-def fixed_charges_due(spec: TariffSpec, last_paid_through: date | None, today: date) -> FixedChargesDue:
+def fixed_charges_due(
+    spec: TariffSpec, last_paid_through: date | None, today: date
+) -> FixedChargesDue:
     """Fixed charges a sale on ``today`` must collect, given the business date they were last paid.
 
     Monthly charges are due once for every month boundary crossed since ``last_paid_through``
@@ -200,8 +202,7 @@ class Breakdown:
             ),
             (
                 "fixed charges net + inclusive taxes",
-                self.fixed_charges_net
-                + total([t.fixed_amount for t in self.taxes if t.inclusive]),
+                self.fixed_charges_net + total([t.fixed_amount for t in self.taxes if t.inclusive]),
                 self.fixed_charges_total,
             ),
             (
@@ -264,7 +265,12 @@ class Breakdown:
             "energy_at_rates_minor": self.energy_at_rates.minor,
             "energy_net_minor": self.energy_net.minor,
             "blocks": [
-                {"index": b.index, "kwh": str(b.kwh), "rate": str(b.rate), "money_minor": b.money.minor}
+                {
+                    "index": b.index,
+                    "kwh": str(b.kwh),
+                    "rate": str(b.rate),
+                    "money_minor": b.money.minor,
+                }
                 for b in self.blocks
             ],
             "priced_kwh": str(self.priced_kwh),
@@ -408,9 +414,7 @@ def _plan(spec: TariffSpec, ctx: SaleContext) -> _Plan:
             done = recovered.minor if recovered is not None else 0
             debt_limit = min(debt_limit, max(0, rule.max_per_month_minor - done))
         debt_min = min(rule.min_per_sale_minor, debt_limit)
-    return _Plan(
-        fixed_lines, fixed_total, fixed_net, fixed_tax, fixed_gross, debt_limit, debt_min
-    )
+    return _Plan(fixed_lines, fixed_total, fixed_net, fixed_tax, fixed_gross, debt_limit, debt_min)
 
 
 def _debt_for(spec: TariffSpec, plan: _Plan, tender: int) -> int:

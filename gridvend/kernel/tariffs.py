@@ -1,4 +1,4 @@
-"""Tariff specifications: validated, immutable, and convertible to and from plain JSON-ready dicts."""
+"""Tariff specifications: validated, immutable, convertible to and from JSON-ready dicts."""
 
 from __future__ import annotations
 
@@ -216,7 +216,9 @@ class TariffSpec:
                     "maximum per sale must not be below the minimum",
                 )
             if rule.max_per_month_minor is not None:
-                _require(_is_int(rule.max_per_month_minor), where, "monthly cap must be minor units")
+                _require(
+                    _is_int(rule.max_per_month_minor), where, "monthly cap must be minor units"
+                )
                 _require(rule.max_per_month_minor >= 0, where, "monthly cap must not be negative")
 
         if self.min_sale_minor is not None:
