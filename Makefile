@@ -1,0 +1,56 @@
+# gridvend: `make demo` runs the demo utility, `make test` runs every check. Both start from nothing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export GRIDVEND_VAR_DIR ?= $(CURDIR)/var
+
+.PHONY: demo test install lint typecheck imports migrations-check pytest messages bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+$(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false $(BIN)/gridvend migrate --verbosity 0
+	GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false $(BIN)/gridvend demo
+	GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false $(BIN)/gridvend serve --host 127.0.0.1 --port 8000
+
+lint: install
+	$(BIN)/ruff check gridvend tests benchmarks
+	$(BIN)/ruff format --check gridvend tests benchmarks
+
+typecheck: install
+	GRIDVEND_TESTING=1 $(BIN)/mypy gridvend tests benchmarks
+
+imports: install
+	$(BIN)/lint-imports
+
+migrations-check: install
+	GRIDVEND_TESTING=1 GRIDVEND_DATABASE_URL=sqlite:///var/makemigrations-check.sqlite3 \
+		$(BIN)/gridvend makemigrations --check --dry-run
+
+# Every test runs on SQLite, then again on PostgreSQL when GRIDVEND_TEST_POSTGRES_URL is set.
+pytest: install
+	GRIDVEND_TESTING=1 $(BIN)/pytest
+	@if [ -n "$$GRIDVEND_TEST_POSTGRES_URL" ]; then \
+		echo "== PostgreSQL pass ($$GRIDVEND_TEST_POSTGRES_URL) =="; \
+		GRIDVEND_TESTING=1 GRIDVEND_DATABASE_URL="$$GRIDVEND_TEST_POSTGRES_URL" $(BIN)/pytest; \
+	fi
+
+test: lint typecheck imports migrations-check pytest
+
+messages: install
+	cd gridvend && ../$(BIN)/gridvend makemessages -l ar -l zh_Hans --no-location --no-obsolete --ignore 'sts/*' --ignore 'kernel/*'
+
+bench: install
+	$(BIN)/python benchmarks/sts_bench.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

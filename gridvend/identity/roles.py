@@ -1,0 +1,36 @@
+"""The role ladder and capability groups, as plain data every permission check reads."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    ADMINISTRATOR = "administrator", _("Administrator")
+    MASTER_STATION_MANAGER = "ms_manager", _("Master-station manager")
+    VENDING_POINT_MANAGER = "vp_manager", _("Vending-point manager")
+    OPERATOR = "operator", _("Operator")
+
+
+RANK: dict[str, int] = {
+    Role.ADMINISTRATOR: 4,
+    Role.MASTER_STATION_MANAGER: 3,
+    Role.VENDING_POINT_MANAGER: 2,
+    Role.OPERATOR: 1,
+}
+
+
+def rank(role: str) -> int:
+    return RANK[role]
+
+
+class Capability(models.TextChoices):
+    CASHIER = "cashier", _("Cashier")
+    FINANCE = "finance", _("Finance")
+    AUDITOR = "auditor", _("Auditor")
+    CUSTOMER_CARE = "customer_care", _("Customer care")
+    FIELD_AGENT = "field_agent", _("Field agent")
+
+
+ALL_CAPABILITIES: frozenset[str] = frozenset(c.value for c in Capability)

@@ -1,0 +1,298 @@
+"""Every write to users: creation, grants under the delegation rules, and sign-in state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+import pyotp
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from gridvend.audit.services import record
+from gridvend.identity import permissions
+from gridvend.identity.errors import AccessDenied, DelegationRefused, NotFound, ValidationFailed
+from gridvend.identity.models import CapabilityGrant, User
+from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
+from gridvend.identity.scoping import unit_in_scope
+from gridvend.org.models import OrgUnit
+
+
+def _snapshot(user: User) -> dict[str, object]:
+    return {
+        "username": user.username,
+        "full_name": user.full_name,
+        "org_unit": user.org_unit_id,
+        "role": user.role,
+        "is_active": user.is_active,
+        "capabilities": sorted(user.capability_set()) if user.pk else [],
+        "totp": user.uses_totp,
+    }
+
+
+def _check_password(password: str, user: User | None = None) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), field="password") from None
+
+
+def _check_delegation(
+    actor: User, *, role: str, unit: OrgUnit, capabilities: Iterable[str]
+) -> frozenset[str]:
+    if role not in RANK:
+        raise ValidationFailed(_("Unknown role."), field="role")
+    if not permissions.can_manage_users(actor):
+        raise AccessDenied()
+    if rank(role) >= actor.rank:
+        raise DelegationRefused(_("You can only grant roles below your own."), role=role)
+    if not unit_in_scope(actor, unit):
+        raise DelegationRefused(_("You can only place users inside your own part of the tree."))
+    caps = frozenset(capabilities)
+    unknown = caps - ALL_CAPABILITIES
+    if unknown:
+        raise ValidationFailed(_("Unknown capability."), field="capabilities")
+    missing = caps - actor.capability_set()
+    if missing:
+        raise DelegationRefused(
+            _("You can only grant capabilities you hold yourself."), capability=sorted(missing)[0]
+        )
+    return caps
+
+
+def _require_manageable(actor: User, target: User) -> None:
+    if not unit_in_scope(actor, target.org_unit):
+        raise NotFound()
+    if not permissions.can_manage_users(actor) or target.rank >= actor.rank:
+        raise AccessDenied()
+
+
+def create_user(
+    *,
+    actor: User,
+    username: str,
+    full_name: str,
+    org_unit: OrgUnit,
+    role: str,
+    password: str,
+    capabilities: Iterable[str] = (),
+    email: str = "",
+    phone: str = "",
+    language: str = "",
+) -> User:
+    caps = _check_delegation(actor, role=role, unit=org_unit, capabilities=capabilities)
+    username = username.strip()
+    if not username:
+        raise ValidationFailed(_("A username is required."), field="username")
+    candidate = User(username=username, full_name=full_name, email=email)
+    _check_password(password, candidate)
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationFailed(_("That username is taken."), field="username")
+        user = User(
+            username=username,
+            full_name=full_name.strip(),
+            email=email,
+            phone=phone,
+            org_unit=org_unit,
+            role=role,
+            language=language,
+        )
+        user.set_password(password)
+        user.save()
+        CapabilityGrant.objects.bulk_create(
+            [CapabilityGrant(user=user, capability=c, granted_by=actor) for c in sorted(caps)]
+        )
+        record(actor=actor, event_type="user.created", target=user, after=_snapshot(user))
+    return user
+
+
+def update_user(
+    *,
+    actor: User,
+    user: User,
+    full_name: str | None = None,
+    org_unit: OrgUnit | None = None,
+    role: str | None = None,
+    capabilities: Iterable[str] | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    is_active: bool | None = None,
+) -> User:
+    """Change a user below the actor; the delegation rules apply to the result as a whole."""
+    with transaction.atomic():
+        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        _require_manageable(actor, target)
+        new_caps = frozenset(capabilities) if capabilities is not None else target.capability_set()
+        new_role = role if role is not None else target.role
+        new_unit = org_unit if org_unit is not None else target.org_unit
+        # Keeping a capability the actor lacks is fine; adding one is not.
+        added = new_caps - target.capability_set()
+        _check_delegation(actor, role=new_role, unit=new_unit, capabilities=added)
+        before = _snapshot(target)
+        target.role = new_role
+        target.org_unit = new_unit
+        if full_name is not None:
+            target.full_name = full_name.strip()
+        if email is not None:
+            target.email = email
+        if phone is not None:
+            target.phone = phone
+        if is_active is not None:
+            target.is_active = is_active
+        target.save()
+        removed = target.capability_set() - new_caps
+        CapabilityGrant.objects.filter(user=target, capability__in=removed).delete()
+        CapabilityGrant.objects.bulk_create(
+            [CapabilityGrant(user=target, capability=c, granted_by=actor) for c in sorted(added)]
+        )
+        target.__dict__.pop("_capability_cache", None)
+        record(
+            actor=actor,
+            event_type="user.updated",
+            target=target,
+            before=before,
+            after=_snapshot(target),
+        )
+    return target
+
+
+def reset_password(*, actor: User, user: User, password: str) -> None:
+    with transaction.atomic():
+        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        if target.pk != actor.pk:
+            _require_manageable(actor, target)
+        _check_password(password, target)
+        target.set_password(password)
+        target.failed_logins = 0
+        target.locked_until = None
+        target.save(update_fields=["password", "failed_logins", "locked_until"])
+        record(actor=actor, event_type="user.password_reset", target=target)
+
+
+def set_language(*, actor: User, language: str) -> None:
+    codes = {code for code, _ in settings.LANGUAGES}
+    if language not in codes:
+        raise ValidationFailed(_("Unknown language."), field="language")
+    with transaction.atomic():
+        User.objects.filter(pk=actor.pk).update(language=language)
+        actor.language = language
+        record(actor=actor, event_type="user.language_changed", target=actor, after=language)
+
+
+def create_administrator(
+    *, username: str, full_name: str, password: str, org_unit: OrgUnit
+) -> User:
+    """Bootstrap: the first Administrator has nobody above to grant the role, so no actor."""
+    _check_password(password, User(username=username, full_name=full_name))
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationFailed(_("That username is taken."), field="username")
+        user = User(username=username, full_name=full_name, org_unit=org_unit)
+        user.role = Role.ADMINISTRATOR
+        user.set_password(password)
+        user.save()
+        record(actor=None, event_type="user.created", target=user, after=_snapshot(user))
+    return user
+
+
+# --- login state -----------------------------------------------------------------------------
+
+
+def is_locked(user: User) -> bool:
+    return user.locked_until is not None and user.locked_until > timezone.now()
+
+
+def register_failed_login(user: User) -> None:
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked.failed_logins += 1
+        event = "user.login_failed"
+        if locked.failed_logins >= settings.LOGIN_MAX_FAILURES:
+            locked.locked_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+            locked.failed_logins = 0
+            event = "user.locked_out"
+        locked.save(update_fields=["failed_logins", "locked_until"])
+        record(actor=None, event_type=event, target=locked)
+    user.failed_logins = locked.failed_logins
+    user.locked_until = locked.locked_until
+
+
+def register_successful_login(user: User) -> None:
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(
+            failed_logins=0, locked_until=None, last_login=timezone.now()
+        )
+        record(actor=user, event_type="user.logged_in", target=user)
+
+
+def unlock(*, actor: User, user: User) -> None:
+    with transaction.atomic():
+        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        _require_manageable(actor, target)
+        target.failed_logins = 0
+        target.locked_until = None
+        target.save(update_fields=["failed_logins", "locked_until"])
+        record(actor=actor, event_type="user.unlocked", target=target)
+
+
+# --- TOTP ------------------------------------------------------------------------------------
+
+
+def totp_requirement(user: User) -> bool:
+    return user.is_administrator and settings.REQUIRE_ADMIN_TOTP
+
+
+def start_totp_enrolment(*, actor: User) -> str:
+    """Give the actor a fresh secret to scan; it counts only once a code from it is confirmed."""
+    secret = pyotp.random_base32()
+    with transaction.atomic():
+        User.objects.filter(pk=actor.pk).update(totp_secret=secret, totp_confirmed=False)
+        record(actor=actor, event_type="user.totp_enrolment_started", target=actor)
+    actor.totp_secret = secret
+    actor.totp_confirmed = False
+    return secret
+
+
+def _accept_code(user: User, code: str) -> bool:
+    """Check a code and refuse reuse of the same time step (replay of an observed code)."""
+    totp = pyotp.TOTP(user.totp_secret)
+    code = code.strip().replace(" ", "")
+    if not code.isdigit():
+        return False
+    now = timezone.now()
+    for offset in (-1, 0, 1):
+        when = now + timedelta(seconds=30 * offset)
+        step = int(when.timestamp()) // 30
+        if step > user.totp_last_step and totp.at(when) == code:
+            updated = User.objects.filter(pk=user.pk, totp_last_step__lt=step).update(
+                totp_last_step=step
+            )
+            if updated:
+                user.totp_last_step = step
+                return True
+    return False
+
+
+def confirm_totp(*, actor: User, code: str) -> bool:
+    with transaction.atomic():
+        if not actor.totp_secret or not _accept_code(actor, code):
+            return False
+        User.objects.filter(pk=actor.pk).update(totp_confirmed=True)
+        actor.totp_confirmed = True
+        record(actor=actor, event_type="user.totp_enabled", target=actor)
+    return True
+
+
+def verify_totp(*, user: User, code: str) -> bool:
+    with transaction.atomic():
+        ok = user.uses_totp and _accept_code(user, code)
+        if not ok:
+            record(actor=user, event_type="user.totp_failed", target=user)
+    if not ok:
+        register_failed_login(user)
+    return ok

@@ -1,0 +1,94 @@
+"""The utility's organisation tree (materialised path) and the vending points hanging under it."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+PATH_SEGMENT_WIDTH = 8  # hex digits per level: 4 billion units, fixed width keeps paths sortable
+
+
+class OrgLevel(models.Model):
+    """The utility's own name for each depth of the tree (0 = data centre)."""
+
+    depth = models.PositiveSmallIntegerField(unique=True)
+    name = models.CharField(max_length=80)
+    code = models.SlugField(max_length=20, unique=True)
+
+    class Meta:
+        ordering = ["depth"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrgUnit(models.Model):
+    name = models.CharField(max_length=120)
+    code = models.SlugField(max_length=40, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    depth = models.PositiveSmallIntegerField(default=0)
+    # Materialised path of hex ids ("0000000a/0000002f/"): a subtree is one indexed prefix scan.
+    path = models.CharField(max_length=255, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "name"], name="org_unit_unique_name_under_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.path
+
+    def is_within(self, ancestor: OrgUnit) -> bool:
+        return self.path.startswith(ancestor.path)
+
+
+class Channel(models.TextChoices):
+    PAY_OFFICE = "pay_office", _("Pay office")
+    AGENT = "agent", _("Agent")
+    BANK = "bank", _("Bank")
+    ATM = "atm", _("ATM")
+    HANDHELD = "handheld", _("Handheld terminal")
+    USSD = "ussd", _("USSD")
+    WEB = "web", _("Web")
+    OFFLINE_STATION = "offline_station", _("Offline station")
+
+
+class VendingPointStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    CLOSED = "closed", _("Closed")
+
+
+class VendingPoint(models.Model):
+    org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="vending_points")
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    status = models.CharField(
+        max_length=12, choices=VendingPointStatus.choices, default=VendingPointStatus.ACTIVE
+    )
+    address = models.CharField(max_length=255, blank=True)
+    # Comma-separated addresses or networks (CIDR); empty means any address may sell here.
+    ip_allow_list = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.org_unit.path

@@ -1,0 +1,272 @@
+"""Every write to the organisation tree and vending points."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Concat, Substr
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from gridvend.audit.services import record
+from gridvend.identity import permissions
+from gridvend.identity.errors import AccessDenied, ValidationFailed
+from gridvend.identity.models import User
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.org.models import PATH_SEGMENT_WIDTH, OrgLevel, OrgUnit, VendingPoint
+
+DEFAULT_LEVELS = [
+    ("data-centre", "Data centre"),
+    ("region", "Distribution region"),
+    ("business-unit", "Business unit"),
+    ("service-centre", "Service centre"),
+]
+
+
+def _segment(pk: int) -> str:
+    return f"{pk:0{PATH_SEGMENT_WIDTH}x}/"
+
+
+def ensure_levels(names: list[tuple[str, str]] | None = None) -> list[OrgLevel]:
+    """Create the level names on a new installation (configuration, not demo data)."""
+    with transaction.atomic():
+        if not OrgLevel.objects.exists():
+            for depth, (code, name) in enumerate(names or DEFAULT_LEVELS):
+                OrgLevel.objects.create(depth=depth, code=code, name=name)
+    return list(OrgLevel.objects.all())
+
+
+def rename_level(*, actor: User, level: OrgLevel, name: str) -> OrgLevel:
+    if not actor.is_administrator:
+        raise AccessDenied()
+    name = name.strip()
+    if not name:
+        raise ValidationFailed(_("A level needs a name."), field="name")
+    with transaction.atomic():
+        before = level.name
+        level.name = name
+        level.save(update_fields=["name"])
+        record(actor=actor, event_type="org_level.renamed", target=level, before=before, after=name)
+    return level
+
+
+def _clean_code(code: str, name: str) -> str:
+    value = slugify(code or name)[:40]
+    if not value:
+        raise ValidationFailed(_("A code of letters, digits or dashes is required."), field="code")
+    return value
+
+
+def create_root(*, name: str, code: str = "") -> OrgUnit:
+    """The top of the tree, made once at installation (by `createadmin` or the demo)."""
+    with transaction.atomic():
+        existing = OrgUnit.objects.filter(parent__isnull=True).first()
+        if existing is not None:
+            return existing
+        ensure_levels()
+        unit = OrgUnit.objects.create(
+            name=name, code=_clean_code(code, name), depth=0, path="pending/"
+        )
+        unit.path = _segment(unit.pk)
+        unit.save(update_fields=["path"])
+        record(actor=None, event_type="org_unit.created", target=unit, after={"name": name})
+    return unit
+
+
+def create_unit(*, actor: User, parent: OrgUnit, name: str, code: str = "") -> OrgUnit:
+    if not permissions.can_manage_tree(actor):
+        raise AccessDenied()
+    require_unit_in_scope(actor, parent)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed(_("A unit needs a name."), field="name")
+    clean = _clean_code(code, name)
+    with transaction.atomic():
+        if OrgUnit.objects.filter(code=clean).exists():
+            raise ValidationFailed(_("That code is already used."), field="code")
+        if OrgUnit.objects.filter(parent=parent, name=name).exists():
+            raise ValidationFailed(_("A unit with that name already exists here."), field="name")
+        unit = OrgUnit.objects.create(
+            name=name, code=clean, parent=parent, depth=parent.depth + 1, path="pending/"
+        )
+        unit.path = parent.path + _segment(unit.pk)
+        unit.save(update_fields=["path"])
+        record(
+            actor=actor,
+            event_type="org_unit.created",
+            target=unit,
+            after={"name": name, "code": clean, "parent": parent.pk},
+        )
+    return unit
+
+
+def rename_unit(*, actor: User, unit: OrgUnit, name: str) -> OrgUnit:
+    if not permissions.can_manage_tree(actor):
+        raise AccessDenied()
+    require_unit_in_scope(actor, unit)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed(_("A unit needs a name."), field="name")
+    with transaction.atomic():
+        if OrgUnit.objects.filter(parent=unit.parent, name=name).exclude(pk=unit.pk).exists():
+            raise ValidationFailed(_("A unit with that name already exists here."), field="name")
+        before = unit.name
+        unit.name = name
+        unit.save(update_fields=["name"])
+        record(actor=actor, event_type="org_unit.renamed", target=unit, before=before, after=name)
+    return unit
+
+
+def move_unit(*, actor: User, unit: OrgUnit, new_parent: OrgUnit) -> OrgUnit:
+    """Re-hang a subtree; every descendant's path is rewritten in one UPDATE."""
+    if not permissions.can_manage_tree(actor):
+        raise AccessDenied()
+    require_unit_in_scope(actor, unit)
+    require_unit_in_scope(actor, new_parent)
+    if unit.parent_id is None:
+        raise ValidationFailed(_("The top of the tree cannot be moved."))
+    if new_parent.path.startswith(unit.path):
+        raise ValidationFailed(_("A unit cannot be moved under itself."), field="parent")
+    if actor.org_unit_id == unit.pk:
+        raise AccessDenied()
+    with transaction.atomic():
+        old_path = unit.path
+        new_path = new_parent.path + _segment(unit.pk)
+        shift = new_parent.depth + 1 - unit.depth
+        from django.db.models import F
+
+        OrgUnit.objects.filter(path__startswith=old_path).update(
+            path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
+            depth=F("depth") + shift,
+        )
+        OrgUnit.objects.filter(pk=unit.pk).update(parent=new_parent)
+        unit.refresh_from_db()
+        record(
+            actor=actor,
+            event_type="org_unit.moved",
+            target=unit,
+            before={"path": old_path},
+            after={"path": unit.path, "parent": new_parent.pk},
+        )
+    return unit
+
+
+def _clean_allow_list(raw: str) -> str:
+    items = [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValidationFailed(
+                _("%(item)s is not an IP address or network.") % {"item": item},
+                field="ip_allow_list",
+            ) from None
+    return ",".join(items)
+
+
+def _vp_snapshot(point: VendingPoint) -> dict[str, object]:
+    return {
+        "code": point.code,
+        "name": point.name,
+        "channel": point.channel,
+        "status": point.status,
+        "org_unit": point.org_unit_id,
+        "ip_allow_list": point.ip_allow_list,
+        "address": point.address,
+    }
+
+
+def create_vending_point(
+    *,
+    actor: User,
+    org_unit: OrgUnit,
+    name: str,
+    channel: str,
+    code: str = "",
+    address: str = "",
+    ip_allow_list: str = "",
+) -> VendingPoint:
+    if not permissions.can_manage_vending_points(actor):
+        raise AccessDenied()
+    require_unit_in_scope(actor, org_unit)
+    from gridvend.org.models import Channel
+
+    if channel not in Channel.values:
+        raise ValidationFailed(_("Unknown channel."), field="channel")
+    if not name.strip():
+        raise ValidationFailed(_("A vending point needs a name."), field="name")
+    clean = _clean_code(code, name)
+    with transaction.atomic():
+        if VendingPoint.objects.filter(code=clean).exists():
+            raise ValidationFailed(_("That code is already used."), field="code")
+        point = VendingPoint.objects.create(
+            org_unit=org_unit,
+            code=clean,
+            name=name.strip(),
+            channel=channel,
+            address=address,
+            ip_allow_list=_clean_allow_list(ip_allow_list),
+        )
+        record(
+            actor=actor, event_type="vending_point.created", target=point, after=_vp_snapshot(point)
+        )
+    return point
+
+
+def update_vending_point(
+    *,
+    actor: User,
+    point: VendingPoint,
+    name: str | None = None,
+    status: str | None = None,
+    address: str | None = None,
+    ip_allow_list: str | None = None,
+) -> VendingPoint:
+    if not permissions.can_manage_vending_points(actor):
+        raise AccessDenied()
+    require_unit_in_scope(actor, point.org_unit)
+    from gridvend.org.models import VendingPointStatus
+
+    with transaction.atomic():
+        locked = (
+            VendingPoint.objects.select_for_update().select_related("org_unit").get(pk=point.pk)
+        )
+        before = _vp_snapshot(locked)
+        if name is not None:
+            if not name.strip():
+                raise ValidationFailed(_("A vending point needs a name."), field="name")
+            locked.name = name.strip()
+        if status is not None:
+            if status not in VendingPointStatus.values:
+                raise ValidationFailed(_("Unknown status."), field="status")
+            locked.status = status
+        if address is not None:
+            locked.address = address
+        if ip_allow_list is not None:
+            locked.ip_allow_list = _clean_allow_list(ip_allow_list)
+        locked.save()
+        record(
+            actor=actor,
+            event_type="vending_point.updated",
+            target=locked,
+            before=before,
+            after=_vp_snapshot(locked),
+        )
+    return locked
+
+
+def ip_allowed(point: VendingPoint, ip: str | None) -> bool:
+    """Whether a request from `ip` may sell at this point (empty allow-list: any address)."""
+    if not point.ip_allow_list:
+        return True
+    if not ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(
+        addr in ipaddress.ip_network(item, strict=False) for item in point.ip_allow_list.split(",")
+    )

@@ -1,0 +1,172 @@
+"""Django settings for gridvend, read from GRIDVEND_* environment variables (docs/deployment.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.settings.env import ConfigurationError, database_from_url, environment
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+env = environment()
+# pytest announces itself in PYTEST_VERSION; the test settings below never apply elsewhere.
+TESTING = env.get_bool("GRIDVEND_TESTING", False) or "PYTEST_VERSION" in env.values
+
+DEBUG = env.get_bool("GRIDVEND_DEBUG", False)
+DEMO_MODE = env.get_bool("GRIDVEND_DEMO", False)
+_secret = env.get_str("GRIDVEND_SECRET_KEY", "")
+if not _secret:
+    if not (DEBUG or DEMO_MODE or TESTING):
+        raise ConfigurationError(
+            "GRIDVEND_SECRET_KEY is not set; production needs a long random value "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
+    _secret = "insecure-development-key-do-not-use-in-production-0123456789"
+SECRET_KEY = _secret
+
+VAR_DIR = Path(env.get_str("GRIDVEND_VAR_DIR", str(BASE_DIR / "var")))
+ALLOWED_HOSTS = env.get_list("GRIDVEND_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.get_list("GRIDVEND_CSRF_TRUSTED_ORIGINS", [])
+
+DATABASES = {
+    "default": database_from_url(
+        env.get_str("GRIDVEND_DATABASE_URL", "sqlite:///var/gridvend.sqlite3"), base_dir=BASE_DIR
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TIME_ZONE = env.time_zone("GRIDVEND_TIME_ZONE", "Africa/Nairobi")
+USE_TZ = True
+CURRENCY = env.currency("GRIDVEND_CURRENCY", "KES")
+UTILITY_NAME = env.get_str("GRIDVEND_UTILITY_NAME", "gridvend utility")
+
+USE_I18N = True
+LANGUAGE_CODE = env.get_str("GRIDVEND_LANGUAGE", "en")
+LANGUAGES = [
+    ("en", _("English")),
+    ("ar", _("Arabic")),
+    ("zh-hans", _("Simplified Chinese")),
+]
+LANGUAGES_BIDI = ["ar"]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+if LANGUAGE_CODE not in {code for code, _name in LANGUAGES}:
+    raise ConfigurationError(
+        f"GRIDVEND_LANGUAGE must be one of en, ar, zh-hans, not {LANGUAGE_CODE!r}"
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "gridvend.org",
+    "gridvend.identity",
+    "gridvend.audit",
+    "gridvend.web",
+    "gridvend.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gridvend.web.middleware.RequestIdMiddleware",
+    "gridvend.web.middleware.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "gridvend.web.middleware.UserLanguageMiddleware",
+    "gridvend.web.middleware.SecondFactorMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "gridvend.web.middleware.DomainErrorMiddleware",
+]
+
+ROOT_URLCONF = "gridvend.urls"
+WSGI_APPLICATION = "gridvend.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "gridvend.web.context.site",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "identity.User"
+AUTHENTICATION_BACKENDS = ["gridvend.identity.backends.LockoutAwareBackend"]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+if TESTING:
+    # Tests create many users; MD5 keeps them fast. Production never reads this branch.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Login lockout: after this many failures in a row the account is locked for the period.
+LOGIN_MAX_FAILURES = env.get_int("GRIDVEND_LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env.get_int("GRIDVEND_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Administrators must use TOTP; only the demo may switch this off (and says so at start).
+REQUIRE_ADMIN_TOTP = env.get_bool("GRIDVEND_REQUIRE_ADMIN_TOTP", True)
+
+SESSION_COOKIE_AGE = env.get_int("GRIDVEND_SESSION_SECONDS", 8 * 3600, minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+_secure = env.get_bool("GRIDVEND_SECURE_COOKIES", not (DEBUG or DEMO_MODE))
+SESSION_COOKIE_SECURE = _secure
+CSRF_COOKIE_SECURE = _secure
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = env.get_int("GRIDVEND_HSTS_SECONDS", 0)
+SECURE_SSL_REDIRECT = env.get_bool("GRIDVEND_SSL_REDIRECT", False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.get_bool("GRIDVEND_BEHIND_PROXY", False) else None
+)
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
+
+STATIC_URL = "/static/"
+# Assets are served from the package (finders); `collectstatic` needs GRIDVEND_STATIC_ROOT.
+_static_root = env.get_str("GRIDVEND_STATIC_ROOT", "")
+STATIC_ROOT = Path(_static_root) if _static_root else None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get_str("GRIDVEND_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,127 @@
+"""Typed reading of GRIDVEND_* environment variables that fails fast on bad values."""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class ConfigurationError(Exception):
+    """A GRIDVEND_* variable is missing or malformed; the message names it."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Env:
+    """A view over an environment mapping with typed getters."""
+
+    values: Mapping[str, str]
+
+    def get_str(self, name: str, default: str) -> str:
+        return self.values.get(name, default)
+
+    def get_bool(self, name: str, default: bool) -> bool:
+        raw = self.values.get(name)
+        if raw is None:
+            return default
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+
+    def get_int(self, name: str, default: int, *, minimum: int = 0) -> int:
+        raw = self.values.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+        if value < minimum:
+            raise ConfigurationError(f"{name} must be at least {minimum}, not {value}")
+        return value
+
+    def get_list(self, name: str, default: list[str]) -> list[str]:
+        raw = self.values.get(name)
+        if raw is None:
+            return default
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def time_zone(self, name: str, default: str) -> str:
+        value = self.get_str(name, default)
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(f"{name} is not a known time zone: {value!r}") from None
+        return value
+
+    def currency(self, name: str, default: str) -> str:
+        value = self.get_str(name, default).strip().upper()
+        if len(value) != 3 or not value.isalpha():
+            raise ConfigurationError(f"{name} must be a three-letter ISO 4217 code, not {value!r}")
+        return value
+
+
+def environment(values: Mapping[str, str] | None = None) -> Env:
+    return Env(dict(os.environ if values is None else values))
+
+
+def database_from_url(url: str, *, base_dir: Path) -> dict[str, Any]:
+    """Turn a sqlite:/// or postgresql:// URL into a Django DATABASES entry."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    options = {key: vals[-1] for key, vals in parse_qs(parts.query).items()}
+    if scheme == "sqlite":
+        raw_path = unquote(parts.path)
+        if parts.netloc:
+            raise ConfigurationError(
+                "GRIDVEND_DATABASE_URL: write sqlite URLs as sqlite:///relative/path.sqlite3 "
+                "or sqlite:////absolute/path.sqlite3"
+            )
+        path = raw_path[1:] if raw_path.startswith("/") else raw_path
+        if not path:
+            raise ConfigurationError("GRIDVEND_DATABASE_URL: a sqlite URL needs a file path")
+        file_path = Path(path) if Path(path).is_absolute() else base_dir / path
+        # The embedded database lives under var/, which a fresh clone does not have yet.
+        file_path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(file_path),
+            # IMMEDIATE takes the write lock when a transaction starts, so two sales never
+            # read the same state and then both write (SQLite has no row locks).
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            "TEST": {"NAME": str(file_path.with_name("test-" + file_path.name))},
+        }
+    if scheme in {"postgres", "postgresql"}:
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ConfigurationError(
+                "GRIDVEND_DATABASE_URL: a postgresql URL needs a database name"
+            )
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": 60,
+            "OPTIONS": options,
+        }
+    raise ConfigurationError(
+        f"GRIDVEND_DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)"
+    )

@@ -1,0 +1,7 @@
+"""Root URL configuration: the back office; other channels mount here as they are built."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("gridvend.web.urls")),
+]

@@ -1,0 +1,100 @@
+"""Forms for the back-office screens: input parsing only, the rules live in services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.identity.roles import Capability, Role
+from gridvend.org.models import Channel, VendingPointStatus
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput)
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(label=_("Six-digit code"), max_length=10)
+
+
+class UnitForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    code = forms.SlugField(label=_("Code"), max_length=40, required=False)
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+
+
+class VendingPointForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    code = forms.SlugField(label=_("Code"), max_length=40, required=False)
+    channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
+    address = forms.CharField(label=_("Address"), max_length=255, required=False)
+    ip_allow_list = forms.CharField(
+        label=_("Allowed IP addresses"),
+        required=False,
+        help_text=_("Comma-separated addresses or networks; empty allows any address."),
+    )
+
+
+class VendingPointEditForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    status = forms.ChoiceField(label=_("Status"), choices=VendingPointStatus.choices)
+    address = forms.CharField(label=_("Address"), max_length=255, required=False)
+    ip_allow_list = forms.CharField(label=_("Allowed IP addresses"), required=False)
+
+
+def _role_choices(max_rank: int) -> list[tuple[str, Any]]:
+    from gridvend.identity.roles import RANK
+
+    return [(value, label) for value, label in Role.choices if RANK[value] < max_rank]
+
+
+class UserForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    full_name = forms.CharField(label=_("Full name"), max_length=150)
+    email = forms.EmailField(label=_("Email"), required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    role = forms.ChoiceField(label=_("Role"))
+    capabilities = forms.MultipleChoiceField(
+        label=_("Capabilities"),
+        choices=Capability.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    password = forms.CharField(label=_("Initial password"), widget=forms.PasswordInput)
+
+    def __init__(self, *args: Any, units: list[tuple[int, str]], max_rank: int, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+        self.fields["role"].choices = _role_choices(max_rank)  # type: ignore[attr-defined]
+
+
+class UserEditForm(UserForm):
+    is_active = forms.BooleanField(label=_("Active"), required=False)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        del self.fields["username"]
+        del self.fields["password"]
+
+
+class PasswordForm(forms.Form):
+    password = forms.CharField(label=_("New password"), widget=forms.PasswordInput)
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(label=_("Actor"), required=False)
+    event_type = forms.CharField(label=_("Event type"), required=False)
+    target = forms.CharField(label=_("Target"), required=False)
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )

@@ -1,0 +1,108 @@
+"""Request plumbing for the screens: request ids, CSP, the user's language, the second factor."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+
+from gridvend.audit import context
+from gridvend.identity.errors import AccessDenied, NotFound
+from gridvend.identity.services import totp_requirement
+
+Handler = Callable[[HttpRequest], HttpResponse]
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    if settings.SECURE_PROXY_SSL_HEADER:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class RequestIdMiddleware:
+    """Binds the client IP and a request id for audit events and echoes the id to the client."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        with context.bound(context.RequestContext(ip=client_ip(request), request_id=request_id)):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        return response
+
+
+class UserLanguageMiddleware:
+    """A signed-in user's saved language wins over the browser's."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        language = getattr(user, "language", "") if user is not None else ""
+        if user is not None and user.is_authenticated and language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return self.get_response(request)
+
+
+_OPEN_PREFIXES = ("/static/", "/i18n/", "/login/", "/logout/", "/second-factor/", "/healthz")
+
+
+class SecondFactorMiddleware:
+    """Holds a signed-in user at the TOTP step until it is passed (or enrolled, when required)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if (
+            user.is_authenticated
+            and not request.session.get("gv_second_factor")
+            and not request.path.startswith(_OPEN_PREFIXES)
+        ):
+            if user.uses_totp:
+                return HttpResponseRedirect(reverse("web:second-factor"))
+            if totp_requirement(user):
+                return HttpResponseRedirect(reverse("web:second-factor-enrol"))
+        return self.get_response(request)
+
+
+class DomainErrorMiddleware:
+    """Maps access errors raised anywhere below a view to 404 / 403 pages, in one place."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if isinstance(exc, NotFound):
+            return render(request, "web/error.html", {"status": 404, "error": exc}, status=404)
+        if isinstance(exc, AccessDenied):
+            return render(request, "web/error.html", {"status": 403, "error": exc}, status=403)
+        return None

@@ -1,0 +1,74 @@
+"""Shared test set-up: database pass selection, audit triggers around flushes, factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import hypothesis  # noqa: F401  (see below)
+import pytest
+
+# Import hypothesis here, at a shallow stack: CPython 3.11.7's parser can fail with "AST constructor
+# recursion depth mismatch" when pytest rewrites it lazily from deep inside a running test.
+
+os.environ.setdefault("GRIDVEND_TESTING", "1")
+
+POSTGRES_URL = os.environ.get("GRIDVEND_TEST_POSTGRES_URL", "")
+
+
+def _vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests run in the PostgreSQL pass; never silently skipped when it is set."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    on_postgres = engine.endswith("postgresql")
+    if on_postgres:
+        return
+    keep, deselected = [], []
+    for item in items:
+        if item.get_closest_marker("postgres") is None:
+            keep.append(item)
+        elif POSTGRES_URL:
+            deselected.append(item)  # the PostgreSQL pass runs it
+        else:
+            item.add_marker(
+                pytest.mark.skip(reason="needs PostgreSQL: set GRIDVEND_TEST_POSTGRES_URL")
+            )
+            keep.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = keep
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"gridvend database: {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}"
+
+
+@pytest.fixture(autouse=True)
+def _audit_triggers_around_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Transactional tests end with a flush, which the append-only triggers would refuse."""
+    names = set(request.fixturenames)
+    transactional = bool(names & {"transactional_db", "live_server"}) or (
+        request.node.get_closest_marker("django_db") is not None
+        and request.node.get_closest_marker("django_db").kwargs.get("transaction", False)
+    )
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    from django.db import connection
+
+    from gridvend.audit import triggers
+
+    triggers.install(connection)
+    yield
+    triggers.uninstall(connection)

@@ -1,0 +1,86 @@
+"""Sign-in: lockout after repeated failures, and the second factor for Administrators."""
+
+from datetime import timedelta
+
+import pyotp
+import pytest
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _login(client: Client, username: str, password: str) -> int:
+    response = client.post("/login/", {"username": username, "password": password})
+    return response.status_code
+
+
+@override_settings(LOGIN_MAX_FAILURES=3)
+def test_account_locks_after_repeated_failures(client: Client) -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, capabilities=(Capability.CASHIER,), username="till")
+    for _ in range(3):
+        assert _login(client, "till", "wrong-password") == 200
+    user.refresh_from_db()
+    assert user.locked_until is not None and user.locked_until > timezone.now()
+    # Even the right password is refused while locked.
+    response = client.post("/login/", {"username": "till", "password": factories.PASSWORD})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert client.get("/").status_code == 302
+
+
+@override_settings(LOGIN_MAX_FAILURES=3)
+def test_success_resets_failure_count(client: Client) -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    _login(client, "till", "wrong-password")
+    _login(client, "till", "wrong-password")
+    assert _login(client, "till", factories.PASSWORD) == 302
+    user.refresh_from_db()
+    assert user.failed_logins == 0 and user.locked_until is None
+
+
+def test_unlock_by_manager_allows_sign_in(client: Client) -> None:
+    from gridvend.identity import services
+
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    user.locked_until = timezone.now() + timedelta(minutes=10)
+    User.objects.filter(pk=user.pk).update(locked_until=user.locked_until)
+    services.unlock(actor=tree.admin, user=user)
+    assert _login(client, "till", factories.PASSWORD) == 302
+
+
+@override_settings(REQUIRE_ADMIN_TOTP=True)
+def test_administrator_must_enrol_and_use_totp(client: Client) -> None:
+    factories.Tree()
+    response = client.post("/login/", {"username": "root-admin", "password": factories.PASSWORD})
+    assert response.status_code == 302
+    # Every screen holds the administrator at enrolment until a code is confirmed.
+    assert client.get("/users/")["Location"] == "/second-factor/enrol/"
+    page = client.get("/second-factor/enrol/")
+    assert page.status_code == 200
+    admin = User.objects.get(username="root-admin")
+    code = pyotp.TOTP(admin.totp_secret).now()
+    assert client.post("/second-factor/enrol/", {"code": code}).status_code == 302
+    assert client.get("/users/").status_code == 200
+
+    # The next sign-in asks for a code, and refuses a wrong one.
+    client.logout()
+    client.post("/login/", {"username": "root-admin", "password": factories.PASSWORD})
+    assert client.get("/users/")["Location"] == "/second-factor/"
+    bad = client.post("/second-factor/", {"code": "000000"})
+    assert bad.status_code == 200
+    assert client.get("/users/").status_code == 302
+
+
+@override_settings(REQUIRE_ADMIN_TOTP=False)
+def test_demo_setting_lets_administrator_in_without_totp(client: Client) -> None:
+    factories.Tree()
+    client.post("/login/", {"username": "root-admin", "password": factories.PASSWORD})
+    assert client.get("/users/").status_code == 200

@@ -1,0 +1,203 @@
+"""Every back-office screen: anonymous, missing role, out of region, and allowed."""
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from gridvend.audit.models import AuditEvent
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
+from gridvend.org.models import OrgUnit, VendingPoint
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class World:
+    tree: factories.Tree
+    north_point: VendingPoint
+    south_point: VendingPoint
+    north_manager: User
+    north_cashier: User
+    south_cashier: User
+
+
+@pytest.fixture
+def world() -> World:
+    tree = factories.Tree()
+    north_point = factories.vending_point(tree.north_sc)
+    south_point = factories.vending_point(tree.south_sc)
+    north_manager = factories.user(
+        tree.north, Role.VENDING_POINT_MANAGER, (Capability.CASHIER,), username="nm"
+    )
+    north_cashier = factories.user(tree.north_sc, capabilities=(Capability.CASHIER,), username="nc")
+    south_cashier = factories.user(tree.south_sc, capabilities=(Capability.CASHIER,), username="sc")
+    return World(tree, north_point, south_point, north_manager, north_cashier, south_cashier)
+
+
+def _client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["gv_second_factor"] = True
+    session.save()
+    return client
+
+
+SCREENS = ["/", "/org/", "/vending-points/", "/users/", "/users/new/", "/operation-log/"]
+
+
+@pytest.mark.parametrize("url", SCREENS)
+def test_anonymous_is_sent_to_sign_in(world: World, url: str) -> None:
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_lists_show_only_own_subtree(world: World) -> None:
+    client = _client(world.north_manager)
+    body = client.get("/vending-points/").content.decode()
+    assert world.north_point.name in body
+    assert world.south_point.name not in body
+    users = client.get("/users/").content.decode()
+    assert "nc" in users and ">sc<" not in users
+    units = client.get("/org/").content.decode()
+    assert "North SC" in units and "South SC" not in units
+
+
+def test_other_regions_objects_answer_404(world: World) -> None:
+    tree = world.tree
+    client = _client(world.north_manager)
+    south_user = world.south_cashier
+    assert client.get(f"/org/{tree.south_sc.pk}/").status_code == 404
+    assert client.get(f"/org/{tree.root.pk}/").status_code == 404
+    assert client.get(f"/vending-points/{world.south_point.pk}/").status_code == 404
+    assert client.get(f"/users/{south_user.pk}/").status_code == 404
+    assert client.get(f"/org/{tree.north_sc.pk}/").status_code == 200
+    assert client.get(f"/vending-points/{world.north_point.pk}/").status_code == 200
+
+
+def test_out_of_region_posts_change_nothing(world: World) -> None:
+    tree = world.tree
+    client = _client(world.north_manager)
+    audit_before = AuditEvent.objects.count()
+    point = world.south_point
+    response = client.post(
+        f"/vending-points/{point.pk}/",
+        {"name": "Hijacked", "status": "closed", "address": "", "ip_allow_list": ""},
+    )
+    assert response.status_code == 404
+    response = client.post(
+        f"/org/{tree.south_sc.pk}/",
+        {"action": "add-point", "point-name": "X", "point-channel": "agent"},
+    )
+    assert response.status_code == 404
+    south_user = world.south_cashier
+    response = client.post(
+        f"/users/{south_user.pk}/",
+        {"action": "password", "password": "another-long-pass-7"},
+    )
+    assert response.status_code == 404
+    assert VendingPoint.objects.get(pk=point.pk).name != "Hijacked"
+    assert AuditEvent.objects.count() == audit_before
+
+
+def test_operator_without_role_cannot_manage(world: World) -> None:
+    tree = world.tree
+    client = _client(world.north_cashier)
+    units_before = OrgUnit.objects.count()
+    assert client.get("/users/new/").status_code == 403
+    response = client.post(
+        "/users/new/",
+        {
+            "username": "x",
+            "full_name": "x",
+            "org_unit": tree.north_sc.pk,
+            "role": "operator",
+            "password": "long-enough-pass-1",
+        },
+    )
+    assert response.status_code == 403
+    response = client.post(
+        f"/org/{tree.north_sc.pk}/", {"action": "add-unit", "unit-name": "Sneaky"}
+    )
+    assert response.status_code == 403
+    assert OrgUnit.objects.count() == units_before
+    point = world.north_point
+    response = client.post(
+        f"/vending-points/{point.pk}/",
+        {"name": "Renamed", "status": "active", "address": "", "ip_allow_list": ""},
+    )
+    assert response.status_code == 403
+    assert User.objects.filter(username="x").count() == 0
+
+
+def test_only_administrators_read_the_operation_log(world: World) -> None:
+    tree = world.tree
+    assert _client(world.north_manager).get("/operation-log/").status_code == 403
+    auditor = factories.user(tree.root, Role.MASTER_STATION_MANAGER, (Capability.AUDITOR,))
+    assert _client(auditor).get("/operation-log/").status_code == 403
+    page = _client(tree.admin).get("/operation-log/?event_type=user.created&actor=root-admin")
+    assert page.status_code == 200
+    assert "user.created" in page.content.decode()
+    filtered = _client(tree.admin).get("/operation-log/?event_type=org_unit.moved")
+    assert "user.created" not in filtered.content.decode()
+
+
+def test_manager_creates_unit_point_and_user_through_screens(world: World) -> None:
+    tree = world.tree
+    admin_client = _client(tree.admin)
+    response = admin_client.post(
+        f"/org/{tree.north_sc.pk}/",
+        {
+            "action": "add-point",
+            "point-name": "Market Kiosk",
+            "point-channel": "agent",
+            "point-ip_allow_list": "10.0.0.0/24",
+        },
+    )
+    assert response.status_code == 302
+    point = VendingPoint.objects.get(name="Market Kiosk")
+    assert point.org_unit_id == tree.north_sc.pk and point.ip_allow_list == "10.0.0.0/24"
+    bad = admin_client.post(
+        f"/org/{tree.north_sc.pk}/",
+        {
+            "action": "add-point",
+            "point-name": "Bad",
+            "point-channel": "agent",
+            "point-ip_allow_list": "not-an-ip",
+        },
+    )
+    assert bad.status_code == 200 and "not an IP address" in bad.content.decode()
+    assert not VendingPoint.objects.filter(name="Bad").exists()
+
+    manager_client = _client(world.north_manager)
+    response = manager_client.post(
+        "/users/new/",
+        {
+            "username": "kiosk.till",
+            "full_name": "Kiosk Till",
+            "org_unit": tree.north_sc.pk,
+            "role": "operator",
+            "capabilities": ["cashier"],
+            "password": "a-long-new-password-5",
+        },
+    )
+    assert response.status_code == 302
+    created = User.objects.get(username="kiosk.till")
+    assert created.capability_set() == {"cashier"}
+    refused = manager_client.post(
+        "/users/new/",
+        {
+            "username": "fin",
+            "full_name": "Fin",
+            "org_unit": tree.north_sc.pk,
+            "role": "operator",
+            "capabilities": ["finance"],
+            "password": "a-long-new-password-5",
+        },
+    )
+    assert refused.status_code == 200
+    assert not User.objects.filter(username="fin").exists()

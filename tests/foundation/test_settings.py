@@ -1,0 +1,71 @@
+"""The typed settings layer refuses bad configuration at start-up with the variable's name."""
+
+from pathlib import Path
+
+import pytest
+
+from gridvend.settings.env import ConfigurationError, database_from_url, environment
+
+
+def test_bad_boolean_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="GRIDVEND_DEBUG"):
+        environment({"GRIDVEND_DEBUG": "maybe"}).get_bool("GRIDVEND_DEBUG", False)
+
+
+def test_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="time zone"):
+        environment({"GRIDVEND_TIME_ZONE": "Mars/Olympus"}).time_zone("GRIDVEND_TIME_ZONE", "UTC")
+
+
+def test_currency_must_be_three_letters() -> None:
+    env = environment({"GRIDVEND_CURRENCY": "shilling"})
+    with pytest.raises(ConfigurationError, match="ISO 4217"):
+        env.currency("GRIDVEND_CURRENCY", "KES")
+    assert environment({"GRIDVEND_CURRENCY": "ngn"}).currency("GRIDVEND_CURRENCY", "KES") == "NGN"
+
+
+def test_integer_below_minimum_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        environment({"X": "0"}).get_int("X", 5, minimum=1)
+    with pytest.raises(ConfigurationError, match="whole number"):
+        environment({"X": "five"}).get_int("X", 5)
+
+
+def test_postgres_url_becomes_django_database(tmp_path: Path) -> None:
+    db = database_from_url("postgresql://vend:s%40cret@db.local:6543/grid", base_dir=tmp_path)
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == (
+        "grid",
+        "vend",
+        "s@cret",
+        "db.local",
+        "6543",
+    )
+
+
+def test_sqlite_url_is_relative_to_base_and_uses_immediate_transactions(tmp_path: Path) -> None:
+    db = database_from_url("sqlite:///var/x.sqlite3", base_dir=tmp_path)
+    assert db["NAME"] == str(tmp_path / "var" / "x.sqlite3")
+    assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert (tmp_path / "var").is_dir()
+
+
+def test_unsupported_database_scheme_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="unsupported scheme"):
+        database_from_url("mysql://root@localhost/x", base_dir=tmp_path)
+
+
+def test_production_without_secret_key_refuses_to_start() -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "gridvend.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "GRIDVEND_SECRET_KEY" in result.stderr
