@@ -1,4 +1,4 @@
-"""Hypothesis strategies for tariffs, sale contexts and tenders used by the kernel property tests."""
+"""Hypothesis strategies for tariffs, sale contexts and tenders in the kernel property tests."""
 
 from __future__ import annotations
 

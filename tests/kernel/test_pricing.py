@@ -20,8 +20,6 @@ from gridvend.kernel.pricing import (
 )
 from gridvend.kernel.tariffs import DebtRecoveryRule, FixedCharge, TariffSpec, Tax
 
-from .conftest import block_tariff_dict
-
 
 def kes(major: str) -> Money:
     return Money.from_major(major, "KES")
@@ -75,9 +73,7 @@ def test_flat_rate_in_a_currency_without_minor_units():
 
 
 def test_inclusive_vat_is_extracted_from_the_rate():
-    spec = TariffSpec.flat(
-        "KES", "25.00", taxes=(Tax("VAT", Decimal("0.16"), inclusive=True),)
-    )
+    spec = TariffSpec.flat("KES", "25.00", taxes=(Tax("VAT", Decimal("0.16"), inclusive=True),))
     b = price_by_tender(spec, kes("1000.00"), SaleContext())
     # The rate already holds VAT, so the whole 1000.00 buys energy: 1000 / 25 = 40 kWh.
     assert b.kwh == Decimal("40.0")
@@ -234,9 +230,7 @@ def test_price_by_energy_finds_the_smallest_tender(block_tariff, bought_30kwh):
 
 
 def test_price_by_energy_solves_debt_recovery_circularity():
-    spec = TariffSpec.flat(
-        "KES", "10.00", debt_recovery=DebtRecoveryRule(rate=Decimal("0.20"))
-    )
+    spec = TariffSpec.flat("KES", "10.00", debt_recovery=DebtRecoveryRule(rate=Decimal("0.20")))
     ctx = SaleContext(debt_balance=kes("10000.00"))
     b = price_by_energy(spec, Decimal("40"), ctx)
     # A 40.0 kWh token needs priced kWh above 39.9, i.e. energy of at least 399.01 (39.901 kWh).

@@ -204,9 +204,7 @@ def test_negative_month_to_date_is_invalid(block_tariff):
 
 
 def test_free_first_block_is_given_once_money_reaches_it():
-    spec = TariffSpec.from_dict(
-        {"currency": "KES", "energy": _blocks(("10", "0"), (None, "2.00"))}
-    )
+    spec = TariffSpec.from_dict({"currency": "KES", "energy": _blocks(("10", "0"), (None, "2.00"))})
     b = price_by_tender(spec, Money(200, "KES"), SaleContext())
     # The first 10 kWh are free; 2.00 buys 1 more kWh at 2.00.
     assert [(line.index, line.kwh, line.money) for line in b.blocks] == [
