@@ -58,6 +58,9 @@ class ManagementSubclass(enum.IntEnum):
     KEY_CHANGE_4 = 9
 
 
+#: ClearCredit register value meaning "every credit register".
+ALL_REGISTERS = 0xFFFF
+
 KEY_CHANGE_SUBCLASSES = frozenset(
     {
         ManagementSubclass.KEY_CHANGE_1,
