@@ -23,11 +23,11 @@ demo: install
 	GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false $(BIN)/gridvend serve --host 127.0.0.1 --port 8000
 
 lint: install
-	$(BIN)/ruff check gridvend tests benchmarks
-	$(BIN)/ruff format --check gridvend tests benchmarks
+	$(BIN)/ruff check gridvend tests $(wildcard benchmarks/*.py)
+	$(BIN)/ruff format --check gridvend tests $(wildcard benchmarks/*.py)
 
 typecheck: install
-	GRIDVEND_TESTING=1 $(BIN)/mypy gridvend tests benchmarks
+	GRIDVEND_TESTING=1 $(BIN)/mypy gridvend tests $(wildcard benchmarks/*.py)
 
 imports: install
 	$(BIN)/lint-imports
