@@ -78,16 +78,24 @@ def decode_currency_amount(s_and_e: int, field: int) -> int:
     return -value if s_and_e & 8 else value
 
 
-def to_base_units(amount: Decimal | int | str, resolution: Decimal) -> int:
-    """Convert a human amount (e.g. kWh) to whole base units, rounding up (customer's favour)."""
+def parse_amount(amount: Decimal | int | str) -> Decimal:
+    """A finite Decimal from user or database input, or AMOUNT_INVALID."""
+    if isinstance(amount, float):
+        # Floats carry binary noise (0.1 is not 0.1); go through their shortest repr.
+        amount = str(amount)
     try:
-        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
-        if not value.is_finite():
-            raise AmountInvalid("amount must be a finite number")
-        units = (value / resolution).to_integral_value(rounding=ROUND_CEILING)
+        value = amount if isinstance(amount, Decimal) else Decimal(str(amount).strip())
     except InvalidOperation:
         raise AmountInvalid("amount must be a decimal number") from None
-    return int(units)
+    if not value.is_finite():
+        raise AmountInvalid("amount must be a finite number")
+    return value
+
+
+def to_base_units(amount: Decimal | int | str, resolution: Decimal) -> int:
+    """Convert a human amount (e.g. kWh) to whole base units, rounding up (customer's favour)."""
+    value = parse_amount(amount)
+    return int((value / resolution).to_integral_value(rounding=ROUND_CEILING))
 
 
 def from_base_units(base_units: int, resolution: Decimal) -> Decimal:

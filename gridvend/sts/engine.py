@@ -13,6 +13,7 @@ from gridvend.sts.amount import (
     decode_currency_amount,
     encode_amount,
     encode_currency_amount,
+    parse_amount,
     to_base_units,
 )
 from gridvend.sts.errors import AlgorithmUnsupported, ParameterInvalid
@@ -127,7 +128,7 @@ def credit_token(
     check_not_expired(tid, ken)
     commodity = CreditSubclass(commodity)
     resolution = CREDIT_RESOLUTION[commodity]
-    requested = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    requested = parse_amount(amount)
     base_units = to_base_units(requested, resolution)
     payload: Payload
     if commodity.is_currency:
