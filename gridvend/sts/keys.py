@@ -79,11 +79,13 @@ def _parse_hex(text: str, what: str) -> bytes:
 class _SecretBytes:
     """Shared behaviour of key holders: constant-time equality and redacted text forms."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_hash", "_key")
     _label = "Key"
 
     def __init__(self, key: bytes) -> None:
         self._key = bytes(key)
+        # Hash a digest, not the key, and only once: keys are cache keys on the hot path.
+        self._hash = hash((self._label, hashlib.sha256(self._key).digest()))
 
     def __repr__(self) -> str:
         return f"{self._label}(<redacted>)"
@@ -100,7 +102,7 @@ class _SecretBytes:
         return hmac.compare_digest(self._key, other._key)
 
     def __hash__(self) -> int:
-        return hash((self._label, hashlib.sha256(self._key).digest()))
+        return self._hash
 
     def __len__(self) -> int:
         return len(self._key)
