@@ -16,7 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridvend.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["gridvend", *args])
+    from gridvend.configuration import ConfigurationError
+
+    try:
+        execute_from_command_line(["gridvend", *args])
+    except ConfigurationError as exc:
+        print(f"gridvend: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from gridvend.settings.env import ConfigurationError, database_from_url, environment
+from gridvend.configuration import ConfigurationError, database_from_url, environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -66,6 +66,12 @@ INSTALLED_APPS = [
     "gridvend.org",
     "gridvend.identity",
     "gridvend.audit",
+    "gridvend.tariffs",
+    "gridvend.customers",
+    "gridvend.meters",
+    "gridvend.keys",
+    "gridvend.ledger",
+    "gridvend.vending",
     "gridvend.web",
     "gridvend.demo",
 ]

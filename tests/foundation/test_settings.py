@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gridvend.settings.env import ConfigurationError, database_from_url, environment
+from gridvend.configuration import ConfigurationError, database_from_url, environment
 
 
 def test_bad_boolean_names_the_variable() -> None:

@@ -6,13 +6,13 @@ from django.db import migrations
 def install(apps, schema_editor):
     from gridvend.audit.triggers import install as install_triggers
 
-    install_triggers(schema_editor.connection)
+    install_triggers(schema_editor.connection, ("audit_auditevent",))
 
 
 def uninstall(apps, schema_editor):
     from gridvend.audit.triggers import uninstall as uninstall_triggers
 
-    uninstall_triggers(schema_editor.connection)
+    uninstall_triggers(schema_editor.connection, ("audit_auditevent",))
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,109 @@
+"""Customers (accounts), the premises they are supplied at, and their arrears."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.org.models import OrgUnit
+
+
+class CustomerCategory(models.TextChoices):
+    RESIDENTIAL = "residential", _("Residential")
+    COMMERCIAL = "commercial", _("Commercial")
+    INDUSTRIAL = "industrial", _("Industrial")
+    GOVERNMENT = "government", _("Government")
+
+
+class CustomerStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    CLOSED = "closed", _("Closed")
+
+
+class Customer(models.Model):
+    account_number = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=150, db_index=True)
+    national_id = models.CharField(max_length=40, blank=True)
+    phone = models.CharField(max_length=32, blank=True, db_index=True)
+    email = models.EmailField(blank=True)
+    category = models.CharField(
+        max_length=20, choices=CustomerCategory.choices, default=CustomerCategory.RESIDENTIAL
+    )
+    status = models.CharField(
+        max_length=12, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
+    )
+    org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="customers")
+    tariff = models.ForeignKey(
+        "tariffs.Tariff", on_delete=models.PROTECT, related_name="customers"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["account_number"]
+
+    def __str__(self) -> str:
+        return f"{self.account_number} {self.name}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.org_unit.path
+
+
+class Premise(models.Model):
+    """A service point: where a meter is installed, under a service centre."""
+
+    org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="premises")
+    address = models.CharField(max_length=255)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    feeder = models.CharField(max_length=60, blank=True)
+    transformer = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["address"]
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.org_unit.path
+
+
+class Debt(models.Model):
+    """An arrears item owed by a customer, recovered a little at each sale (oldest first)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="debts")
+    reason = models.CharField(max_length=255)
+    currency = models.CharField(max_length=3)
+    original_minor = models.BigIntegerField()
+    balance_minor = models.BigIntegerField()
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=40, default="manual")
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(balance_minor__gte=0)
+                & models.Q(balance_minor__lte=models.F("original_minor")),
+                name="debt_balance_within_original",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(original_minor__gt=0), name="debt_original_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer.account_number}: {self.reason}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.customer.org_unit.path

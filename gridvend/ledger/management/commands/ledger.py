@@ -1,0 +1,32 @@
+"""`gridvend ledger reconcile`: compare cached balances with postings and check every entry balances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from gridvend.ledger.services import reconcile, unbalanced_entries
+
+
+class Command(BaseCommand):
+    help = "Ledger tools. `reconcile` recomputes balances from postings and reports differences."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["reconcile"])
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        mismatches = reconcile()
+        for m in mismatches:
+            self.stdout.write(
+                f"MISMATCH {m.code}: cached {m.cached_minor}, postings sum to {m.posted_minor}"
+            )
+        unbalanced = unbalanced_entries()
+        for entry_id in unbalanced:
+            self.stdout.write(f"UNBALANCED entry {entry_id}")
+        if mismatches or unbalanced:
+            raise CommandError(
+                f"ledger does not reconcile: {len(mismatches)} balance(s), "
+                f"{len(unbalanced)} entry(ies)"
+            )
+        self.stdout.write("ledger reconciles: every cached balance equals its postings")

@@ -1,0 +1,159 @@
+"""Posting journal entries: the only way money moves in gridvend's books."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from gridvend.identity.models import User
+from gridvend.kernel.ledger import JournalDraft, UnbalancedJournal
+from gridvend.ledger.models import Account, AccountKind, JournalEntry, Posting
+
+# Account codes used across gridvend; per-owner accounts add ":<owner code>".
+ENERGY_REVENUE = "revenue:energy"
+FIXED_CHARGE_REVENUE = "revenue:fixed-charges"
+ARREARS_INCOME = "revenue:arrears-raised"
+TAX_PAYABLE = "tax"
+FBE_EXPENSE = "expense:fbe"
+SUSPENSE = "suspense"
+
+_KIND_BY_PREFIX = {
+    "cash": AccountKind.ASSET,
+    "float": AccountKind.LIABILITY,
+    "wallet": AccountKind.LIABILITY,
+    "debt": AccountKind.ASSET,
+    "revenue": AccountKind.REVENUE,
+    "tax": AccountKind.LIABILITY,
+    "expense": AccountKind.EXPENSE,
+    "suspense": AccountKind.ASSET,
+}
+
+
+def kind_for(code: str) -> str:
+    return _KIND_BY_PREFIX.get(code.split(":", 1)[0], AccountKind.ASSET)
+
+
+def ensure_account(code: str, currency: str, name: str = "") -> Account:
+    """The account with this code, created on first use (codes are stable identifiers)."""
+    account = Account.objects.filter(code=code).first()
+    if account is None:
+        account, _created = Account.objects.get_or_create(
+            code=code,
+            defaults={"name": name or code, "kind": kind_for(code), "currency": currency},
+        )
+    if account.currency != currency:
+        raise UnbalancedJournal(f"account {code} is kept in {account.currency}, not {currency}")
+    return account
+
+
+def post(
+    draft: JournalDraft,
+    *,
+    kind: str,
+    business_date: date,
+    actor: User | None,
+    reverses: JournalEntry | None = None,
+) -> JournalEntry:
+    """Write a balanced draft as one entry and move the cached balances, in the caller's transaction.
+
+    Account rows are updated in code order so concurrent entries never deadlock on them.
+    """
+    draft.assert_balanced()
+    with transaction.atomic():
+        entry = JournalEntry.objects.create(
+            business_date=business_date,
+            kind=kind,
+            memo=draft.memo[:255],
+            reverses=reverses,
+            created_by=actor,
+        )
+        per_account: dict[str, int] = defaultdict(int)
+        currencies: dict[str, str] = {}
+        for posting in draft.postings:
+            per_account[posting.account_code] += posting.amount.minor
+            currencies[posting.account_code] = posting.amount.currency
+        accounts = {
+            code: ensure_account(code, currencies[code]) for code in sorted(per_account)
+        }
+        Posting.objects.bulk_create(
+            [
+                Posting(
+                    entry=entry,
+                    account=accounts[p.account_code],
+                    amount_minor=p.amount.minor,
+                    currency=p.amount.currency,
+                )
+                for p in draft.postings
+            ]
+        )
+        for code in sorted(per_account):
+            if per_account[code]:
+                Account.objects.filter(pk=accounts[code].pk).update(
+                    balance_minor=F("balance_minor") + per_account[code]
+                )
+    return entry
+
+
+def reverse(entry: JournalEntry, *, actor: User, business_date: date, memo: str) -> JournalEntry:
+    """A new entry with every posting negated, pointing at the original (nothing is edited)."""
+    from gridvend.kernel.ledger import Posting as DraftPosting
+    from gridvend.kernel.money import Money
+
+    postings = [
+        DraftPosting(p.account.code, Money(-p.amount_minor, p.currency))
+        for p in entry.postings.select_related("account")
+    ]
+    return post(
+        JournalDraft(tuple(postings), memo),
+        kind=f"{entry.kind}.reversal",
+        business_date=business_date,
+        actor=actor,
+        reverses=entry,
+    )
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    code: str
+    cached_minor: int
+    posted_minor: int
+
+
+def reconcile(codes: Iterable[str] | None = None) -> list[Mismatch]:
+    """Compare every cached balance with the sum of its postings."""
+    sums = dict(
+        Posting.objects.values_list("account_id").annotate(total=Sum("amount_minor")).values_list(
+            "account_id", "total"
+        )
+    )
+    accounts = Account.objects.all()
+    if codes is not None:
+        accounts = accounts.filter(code__in=list(codes))
+    mismatches = []
+    for account in accounts.order_by("code"):
+        posted = int(sums.get(account.pk) or 0)
+        if posted != account.balance_minor:
+            mismatches.append(Mismatch(account.code, account.balance_minor, posted))
+    return mismatches
+
+
+def unbalanced_entries() -> list[int]:
+    """Entries whose postings do not sum to zero per currency (the database forbids these on
+    PostgreSQL; this catches them anywhere)."""
+    rows = (
+        Posting.objects.values("entry_id", "currency")
+        .annotate(total=Sum("amount_minor"))
+        .exclude(total=0)
+        .values_list("entry_id", flat=True)
+    )
+    return sorted(set(rows))
+
+
+def today() -> date:
+    return timezone.localdate()

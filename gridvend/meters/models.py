@@ -1,0 +1,131 @@
+"""STS meters with their key parameters, installation history and pending key changes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.customers.models import Customer, Premise
+from gridvend.org.models import OrgUnit
+
+
+class TokenCarrier(models.TextChoices):
+    KEYPAD = "keypad", _("Keypad")
+    MAGNETIC_CARD = "magnetic_card", _("Magnetic card")
+    IC_CARD = "ic_card", _("IC card")
+
+
+class MeterStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    BLOCKED = "blocked", _("Blocked")
+    FAULTY = "faulty", _("Faulty")
+    RETIRED = "retired", _("Retired")
+
+
+class Meter(models.Model):
+    number = models.CharField(max_length=13, unique=True)
+    org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="meters")
+    make = models.CharField(max_length=60, blank=True)
+    model = models.CharField(max_length=60, blank=True)
+    phases = models.PositiveSmallIntegerField(default=1)
+    carrier = models.CharField(
+        max_length=20, choices=TokenCarrier.choices, default=TokenCarrier.KEYPAD
+    )
+    # STS key parameters the meter holds now (a pending key change moves them on).
+    sgc = models.CharField(max_length=6)
+    ti = models.PositiveSmallIntegerField()
+    krn = models.PositiveSmallIntegerField()
+    kt = models.PositiveSmallIntegerField(default=2)
+    ken = models.PositiveSmallIntegerField(default=255)
+    ea = models.CharField(max_length=2, default="07")
+    dkga = models.CharField(max_length=2, default="02")
+    base_date_year = models.PositiveSmallIntegerField(default=2014)
+    key_ref = models.CharField(max_length=60)
+    status = models.CharField(max_length=10, choices=MeterStatus.choices, default=MeterStatus.ACTIVE)
+    block_reason = models.CharField(max_length=255, blank=True)
+    # Highest TID issued to this meter; only ever raised, under the meter's row lock.
+    last_tid = models.BigIntegerField(null=True, blank=True)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="meters"
+    )
+    premise = models.ForeignKey(
+        Premise, null=True, blank=True, on_delete=models.PROTECT, related_name="meters"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.org_unit.path
+
+
+class Installation(models.Model):
+    """Which meter served which customer at which premise, over time."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="installations")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="installations")
+    premise = models.ForeignKey(Premise, on_delete=models.PROTECT, related_name="installations")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter"],
+                condition=models.Q(ended_at__isnull=True),
+                name="one_open_installation_per_meter",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter} at {self.premise} for {self.customer}"
+
+
+class KeyChangeStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ISSUED = "issued", _("Issued")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class KeyChange(models.Model):
+    """New key parameters for a meter; the tokens are issued with its next sale."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="key_changes")
+    status = models.CharField(
+        max_length=10, choices=KeyChangeStatus.choices, default=KeyChangeStatus.PENDING
+    )
+    reason = models.CharField(max_length=255)
+    old_params = models.JSONField()
+    new_params = models.JSONField()
+    roll_over = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter"],
+                condition=models.Q(status="pending"),
+                name="one_pending_key_change_per_meter",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"key change {self.meter} ({self.status})"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.meter.org_unit.path

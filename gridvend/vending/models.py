@@ -1,0 +1,143 @@
+"""Sales and the tokens they issued; each sale is one idempotent, audited, journaled operation."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.customers.models import Customer
+from gridvend.ledger.models import JournalEntry
+from gridvend.meters.models import Meter
+from gridvend.org.models import VendingPoint
+from gridvend.tariffs.models import TariffVersion
+
+
+class SaleKind(models.TextChoices):
+    CREDIT = "credit", _("Credit sale")
+    FREE_ISSUE = "free_issue", _("Free issue")
+    FBE = "fbe", _("Free basic electricity")
+    ENGINEERING = "engineering", _("Engineering token")
+    KEY_CHANGE = "key_change", _("Key change")
+    CREDIT_TRANSFER = "credit_transfer", _("Credit transfer")
+
+
+class SaleStatus(models.TextChoices):
+    COMPLETED = "completed", _("Completed")
+    REVERSED = "reversed", _("Reversed")
+
+
+class Sale(models.Model):
+    reference = models.CharField(max_length=24, unique=True)
+    kind = models.CharField(max_length=20, choices=SaleKind.choices)
+    status = models.CharField(
+        max_length=10, choices=SaleStatus.choices, default=SaleStatus.COMPLETED
+    )
+    vending_point = models.ForeignKey(VendingPoint, on_delete=models.PROTECT, related_name="sales")
+    channel = models.CharField(max_length=20)
+    # The caller's own id for the request: a repeat returns this sale, never a second one.
+    client_reference = models.CharField(max_length=64)
+    request_fingerprint = models.CharField(max_length=64)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="sales")
+    customer = models.ForeignKey(
+        Customer, null=True, on_delete=models.PROTECT, related_name="sales"
+    )
+    tariff_version = models.ForeignKey(
+        TariffVersion, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    tender_minor = models.BigIntegerField(default=0)
+    debt_recovered_minor = models.BigIntegerField(default=0)
+    fixed_charges_minor = models.BigIntegerField(default=0)
+    tax_minor = models.BigIntegerField(default=0)
+    energy_minor = models.BigIntegerField(default=0)
+    kwh = models.DecimalField(max_digits=14, decimal_places=3, default=0)
+    priced_kwh = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    fbe_kwh = models.DecimalField(max_digits=10, decimal_places=1, default=0)
+    fixed_charges_paid_through = models.DateField(null=True, blank=True)
+    breakdown = models.JSONField(null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    payment_method = models.CharField(max_length=20, blank=True)
+    journal_entry = models.OneToOneField(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="sale"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    business_date = models.DateField(db_index=True)
+    business_month = models.CharField(max_length=7)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vending_point", "client_reference"], name="sale_client_reference_once"
+            ),
+            models.CheckConstraint(condition=models.Q(tender_minor__gte=0), name="sale_tender_ge_0"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "business_month"]),
+            models.Index(fields=["meter", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.vending_point.org_unit.path
+
+
+class TokenKind(models.TextChoices):
+    CREDIT = "credit", _("Credit")
+    FBE = "fbe", _("Free basic electricity")
+    FREE_ISSUE = "free_issue", _("Free issue")
+    KEY_CHANGE = "key_change", _("Key change")
+    ENGINEERING = "engineering", _("Engineering")
+    CREDIT_TRANSFER = "credit_transfer", _("Credit transfer")
+
+
+class Token(models.Model):
+    sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="tokens")
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="tokens")
+    sequence = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20, choices=TokenKind.choices)
+    digits = models.CharField(max_length=20)
+    token_class = models.PositiveSmallIntegerField()
+    subclass = models.PositiveSmallIntegerField()
+    # Key-change tokens carry no TID; NULLs never collide in the unique constraint.
+    tid = models.BigIntegerField(null=True, blank=True)
+    units = models.DecimalField(max_digits=14, decimal_places=1, null=True, blank=True)
+    description = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sale", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["meter", "tid"], name="token_tid_once_per_meter"),
+            models.UniqueConstraint(fields=["sale", "sequence"], name="token_sequence_in_sale"),
+        ]
+
+    def __str__(self) -> str:
+        return self.grouped
+
+    @property
+    def grouped(self) -> str:
+        return " ".join(self.digits[i : i + 4] for i in range(0, len(self.digits), 4))
+
+
+class Reversal(models.Model):
+    sale = models.OneToOneField(Sale, on_delete=models.PROTECT, related_name="reversal")
+    reason = models.CharField(max_length=255)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    journal_entry = models.OneToOneField(
+        JournalEntry, null=True, on_delete=models.PROTECT, related_name="reversal"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"reversal of {self.sale}"
