@@ -61,21 +61,6 @@ class ManagementSubclass(enum.IntEnum):
 #: ClearCredit register value meaning "every credit register".
 ALL_REGISTERS = 0xFFFF
 
-KEY_CHANGE_SUBCLASSES = frozenset(
-    {
-        ManagementSubclass.KEY_CHANGE_1,
-        ManagementSubclass.KEY_CHANGE_2,
-        ManagementSubclass.KEY_CHANGE_3,
-        ManagementSubclass.KEY_CHANGE_4,
-    }
-)
-KEY_CHANGE_SECTION_OF = {
-    ManagementSubclass.KEY_CHANGE_1: 1,
-    ManagementSubclass.KEY_CHANGE_2: 2,
-    ManagementSubclass.KEY_CHANGE_3: 3,
-    ManagementSubclass.KEY_CHANGE_4: 4,
-}
-SUBCLASS_OF_KEY_CHANGE_SECTION = {v: k for k, v in KEY_CHANGE_SECTION_OF.items()}
 
 #: Base-unit resolution per credit subclass (0.1 kWh, 0.1 m³, 0.1 m³, 0.1 min; currency 10^-5).
 CREDIT_RESOLUTION = {
