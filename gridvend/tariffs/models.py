@@ -58,6 +58,9 @@ class TariffVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    # The checker's reason, kept on the row because the maker who must fix the draft cannot read
+    # the audit log; cleared when the version is submitted again.
+    rejection_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["tariff", "-number"]
