@@ -1,0 +1,159 @@
+"""Reads of tariffs: scoped lists for staff, and the version in force for pricing a sale."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from gridvend.identity.models import User
+from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped
+from gridvend.kernel.clock import ensure_utc
+from gridvend.kernel.errors import TariffNotFound
+from gridvend.kernel.tariffs import TariffSpec
+from gridvend.org.models import PATH_SEGMENT_WIDTH, OrgUnit
+from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
+
+
+def list_tariffs(actor: User, *, search: str = "") -> QuerySet[Tariff]:
+    """Tariffs the actor manages: those defined in their subtree."""
+    qs = scoped(Tariff.objects.select_related("org_unit"), actor)
+    if search:
+        qs = qs.filter(Q(code__icontains=search) | Q(name__icontains=search))
+    return qs.order_by("code")
+
+
+def _ancestor_paths(unit: OrgUnit) -> list[str]:
+    # A materialised path lists every ancestor: "0000000a/0000002f/" has "0000000a/" above it.
+    step = PATH_SEGMENT_WIDTH + 1
+    return [unit.path[:end] for end in range(step, len(unit.path) + 1, step)]
+
+
+def tariffs_available_for_unit(unit: OrgUnit) -> QuerySet[Tariff]:
+    """Tariffs a customer of ``unit`` may be put on: the unit's own and its ancestors', not its
+    descendants' or its siblings'. Not scoped to an actor: callers scope the customer first."""
+    return (
+        Tariff.objects.select_related("org_unit")
+        .filter(org_unit__path__in=_ancestor_paths(unit))
+        .order_by("code")
+    )
+
+
+def get_tariff(actor: User, pk: int) -> Tariff:
+    return get_scoped(Tariff.objects.select_related("org_unit"), actor, pk=pk)
+
+
+def list_versions(actor: User, tariff: Tariff) -> QuerySet[TariffVersion]:
+    """Every version of a tariff in the actor's subtree, newest number first."""
+    require_unit_in_scope(actor, tariff.org_unit)
+    return (
+        TariffVersion.objects.filter(tariff=tariff)
+        .select_related("created_by", "submitted_by", "approved_by")
+        .order_by("-number")
+    )
+
+
+def get_version(actor: User, pk: int) -> TariffVersion:
+    return get_scoped(
+        TariffVersion.objects.select_related("tariff__org_unit"),
+        actor,
+        path="tariff__org_unit__path",
+        pk=pk,
+    )
+
+
+def version_in_force(tariff: Tariff, at: datetime) -> TariffVersion:
+    """The published version with the latest ``effective_from`` not after ``at``, in one query.
+
+    Two versions published for the same instant: the higher number wins, being the later
+    correction. No such version: the kernel's TARIFF_NOT_FOUND, which refuses the sale.
+    """
+    version = (
+        TariffVersion.objects.filter(
+            tariff=tariff, status=VersionStatus.PUBLISHED, effective_from__lte=ensure_utc(at)
+        )
+        .order_by("-effective_from", "-number")
+        .first()
+    )
+    if version is None:
+        raise TariffNotFound()
+    # The caller already holds the tariff; sharing it saves a query when pricing reads it.
+    version.tariff = tariff
+    return version
+
+
+def spec_in_force(tariff: Tariff, at: datetime) -> tuple[TariffVersion, TariffSpec]:
+    version = version_in_force(tariff, at)
+    return version, TariffSpec.from_dict(version.spec)
+
+
+class ChangeKind(StrEnum):
+    CHANGED = "changed"
+    ADDED = "added"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One differing value between two specs; ``old`` is None when added, ``new`` when removed."""
+
+    path: str
+    old: Any
+    new: Any
+    kind: ChangeKind = ChangeKind.CHANGED
+
+    def __str__(self) -> str:
+        if self.kind is ChangeKind.ADDED:
+            return f"{self.path}: + {self.new!r}"
+        if self.kind is ChangeKind.REMOVED:
+            return f"{self.path}: - {self.old!r}"
+        return f"{self.path}: {self.old!r} → {self.new!r}"
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def _same(old: Any, new: Any) -> bool:
+    # Specs store numbers as strings; "2.0" and "2.00" are the same rate and no change at all.
+    if isinstance(old, str) and isinstance(new, str) and old != new:
+        try:
+            return Decimal(old) == Decimal(new)
+        except InvalidOperation:
+            return False
+    return bool(type(old) is type(new) and old == new)
+
+
+def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """Leaf-by-leaf differences between two spec dicts, in the order the fields appear."""
+    before = dict(_leaves(old))
+    after = dict(_leaves(new))
+    changes: list[Change] = []
+    for path, value in before.items():
+        if path not in after:
+            changes.append(Change(path, value, None, ChangeKind.REMOVED))
+        elif not _same(value, after[path]):
+            changes.append(Change(path, value, after[path]))
+    changes.extend(
+        Change(path, None, value, ChangeKind.ADDED)
+        for path, value in after.items()
+        if path not in before
+    )
+    return changes
+
+
+def compare_versions(a: TariffVersion, b: TariffVersion) -> list[Change]:
+    """What changed from version ``a`` to version ``b``, e.g. ``energy.blocks[1].rate``."""
+    return diff_specs(a.spec, b.spec)
