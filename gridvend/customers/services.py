@@ -1,0 +1,456 @@
+"""Every write to customers, premises and debts, each one scoped, permission-checked and audited."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from gridvend.audit.services import record
+from gridvend.customers.models import (
+    Customer,
+    CustomerCategory,
+    CustomerStatus,
+    Debt,
+    Premise,
+)
+from gridvend.identity.errors import ValidationFailed
+from gridvend.identity.models import User
+from gridvend.identity.permissions import require_capability
+from gridvend.identity.roles import Capability
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.errors import CurrencyMismatch, DomainError
+from gridvend.kernel.ledger import Posting, journal
+from gridvend.kernel.money import Money
+from gridvend.kernel.tokens import luhn_check_digit
+from gridvend.ledger import services as ledger
+from gridvend.org.models import OrgUnit
+from gridvend.tariffs.models import Tariff
+
+ACCOUNT_NUMBER_LENGTH = 10
+_GENERATION_ATTEMPTS = 20
+
+
+class AccountNumberTaken(DomainError):
+    def __init__(self, *, account_number: str) -> None:
+        super().__init__(
+            "ACCOUNT_NUMBER_TAKEN",
+            _("Account number %(number)s is already used by another customer.")
+            % {"number": account_number},
+            account_number=account_number,
+        )
+
+
+class AccountNumberInvalid(DomainError):
+    def __init__(self, *, account_number: str) -> None:
+        super().__init__(
+            "ACCOUNT_NUMBER_INVALID",
+            _("An account number is up to 20 letters, digits or dashes."),
+            account_number=account_number,
+        )
+
+
+class TariffNotApplicable(DomainError):
+    def __init__(self, *, tariff: str) -> None:
+        super().__init__(
+            "TARIFF_NOT_APPLICABLE",
+            _("Tariff %(tariff)s does not apply in this customer's area.") % {"tariff": tariff},
+            tariff=tariff,
+        )
+
+
+class CustomerStatusUnchanged(DomainError):
+    def __init__(self, *, status: str) -> None:
+        super().__init__(
+            "CUSTOMER_STATUS_UNCHANGED",
+            _("The customer's status is already %(status)s.") % {"status": status},
+            status=status,
+        )
+
+
+class CustomerClosed(DomainError):
+    def __init__(self, *, account_number: str) -> None:
+        super().__init__(
+            "CUSTOMER_CLOSED",
+            _("Account %(number)s is closed.") % {"number": account_number},
+            account_number=account_number,
+        )
+
+
+class DebtAmountInvalid(DomainError):
+    def __init__(self, *, amount: Money) -> None:
+        super().__init__(
+            "DEBT_AMOUNT_INVALID",
+            _("A debt must be an amount greater than zero."),
+            amount=amount,
+        )
+
+
+class ReasonRequired(DomainError):
+    def __init__(self) -> None:
+        super().__init__("REASON_REQUIRED", _("Give a reason for this change."))
+
+
+def require_reason(reason: str) -> str:
+    """The trimmed reason; audited state changes are refused without one."""
+    cleaned = reason.strip()
+    if not cleaned:
+        raise ReasonRequired()
+    return cleaned[:255]
+
+
+def _snapshot(customer: Customer) -> dict[str, Any]:
+    return {
+        "account_number": customer.account_number,
+        "name": customer.name,
+        "national_id": customer.national_id,
+        "phone": customer.phone,
+        "email": customer.email,
+        "category": customer.category,
+        "status": customer.status,
+        "org_unit": customer.org_unit_id,
+        "tariff": customer.tariff_id,
+    }
+
+
+def _premise_snapshot(premise: Premise) -> dict[str, Any]:
+    return {
+        "address": premise.address,
+        "latitude": premise.latitude,
+        "longitude": premise.longitude,
+        "feeder": premise.feeder,
+        "transformer": premise.transformer,
+        "org_unit": premise.org_unit_id,
+    }
+
+
+def _require_customer_care(actor: User) -> None:
+    require_capability(actor, Capability.CUSTOMER_CARE)
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise ValidationFailed(_("A customer needs a name."), field="name")
+    if len(cleaned) > 150:
+        raise ValidationFailed(_("The name is too long."), field="name")
+    return cleaned
+
+
+def _clean_category(category: str) -> str:
+    if category not in CustomerCategory.values:
+        raise ValidationFailed(_("Unknown customer category."), field="category")
+    return category
+
+
+def _clean_email(email: str) -> str:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    cleaned = email.strip()
+    if cleaned:
+        try:
+            validate_email(cleaned)
+        except ValidationError:
+            raise ValidationFailed(_("That is not an e-mail address."), field="email") from None
+    return cleaned
+
+
+def _clean_account_number(account_number: str) -> str:
+    cleaned = account_number.strip().upper()
+    if (
+        not cleaned
+        or len(cleaned) > 20
+        or not cleaned.isascii()
+        or not cleaned.replace("-", "").isalnum()
+    ):
+        raise AccountNumberInvalid(account_number=account_number)
+    return cleaned
+
+
+def _check_tariff(tariff: Tariff, unit: OrgUnit) -> None:
+    # A tariff defined at a node applies to every customer beneath it, never to a sibling branch.
+    if not unit.path.startswith(tariff.org_unit.path):
+        raise TariffNotApplicable(tariff=tariff.code)
+
+
+def generate_account_number() -> str:
+    """Nine random digits (no leading zero) and a Luhn check digit, so typing errors are caught."""
+    payload = str(100_000_000 + secrets.randbelow(900_000_000))
+    return payload + str(luhn_check_digit(payload))
+
+
+def _free_account_number() -> str:
+    for _attempt in range(_GENERATION_ATTEMPTS):
+        candidate = generate_account_number()
+        if not Customer.objects.filter(account_number=candidate).exists():
+            return candidate
+    raise RuntimeError("could not find a free account number; the number space is exhausted")
+
+
+def create_customer(
+    *,
+    actor: User,
+    account_number: str = "",
+    name: str,
+    org_unit: OrgUnit,
+    tariff: Tariff,
+    category: str,
+    national_id: str = "",
+    phone: str = "",
+    email: str = "",
+) -> Customer:
+    _require_customer_care(actor)
+    require_unit_in_scope(actor, org_unit)
+    fields = {
+        "name": _clean_name(name),
+        "category": _clean_category(category),
+        "national_id": national_id.strip(),
+        "phone": phone.strip(),
+        "email": _clean_email(email),
+    }
+    _check_tariff(tariff, org_unit)
+    chosen = _clean_account_number(account_number) if account_number.strip() else ""
+    if chosen and Customer.objects.filter(account_number=chosen).exists():
+        raise AccountNumberTaken(account_number=chosen)
+    number = chosen or _free_account_number()
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.create(
+                account_number=number, org_unit=org_unit, tariff=tariff, **fields
+            )
+            record(
+                actor=actor,
+                event_type="customer.created",
+                target=customer,
+                after=_snapshot(customer),
+            )
+    except IntegrityError:
+        # Two clerks racing for the same number: the unique index decides, the loser is told.
+        raise AccountNumberTaken(account_number=number) from None
+    return customer
+
+
+def update_customer(
+    *,
+    actor: User,
+    customer: Customer,
+    name: str | None = None,
+    national_id: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    category: str | None = None,
+    tariff: Tariff | None = None,
+    org_unit: OrgUnit | None = None,
+) -> Customer:
+    """Change contact details, category, tariff or organisation unit (both ends in scope)."""
+    _require_customer_care(actor)
+    require_unit_in_scope(actor, customer.org_unit)
+    if org_unit is not None:
+        require_unit_in_scope(actor, org_unit)
+    with transaction.atomic():
+        locked = (
+            Customer.objects.select_for_update()
+            .select_related("org_unit", "tariff__org_unit")
+            .get(pk=customer.pk)
+        )
+        require_unit_in_scope(actor, locked.org_unit)
+        before = _snapshot(locked)
+        if name is not None:
+            locked.name = _clean_name(name)
+        if national_id is not None:
+            locked.national_id = national_id.strip()
+        if phone is not None:
+            locked.phone = phone.strip()
+        if email is not None:
+            locked.email = _clean_email(email)
+        if category is not None:
+            locked.category = _clean_category(category)
+        if org_unit is not None:
+            locked.org_unit = org_unit
+        if tariff is not None:
+            locked.tariff = tariff
+        _check_tariff(locked.tariff, locked.org_unit)
+        after = _snapshot(locked)
+        if after != before:
+            locked.save()
+            record(
+                actor=actor,
+                event_type="customer.updated",
+                target=locked,
+                before=before,
+                after=after,
+            )
+    return locked
+
+
+def set_customer_status(*, actor: User, customer: Customer, status: str, reason: str) -> Customer:
+    _require_customer_care(actor)
+    require_unit_in_scope(actor, customer.org_unit)
+    if status not in CustomerStatus.values:
+        raise ValidationFailed(_("Unknown customer status."), field="status")
+    cleaned_reason = require_reason(reason)
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().select_related("org_unit").get(pk=customer.pk)
+        if locked.status == status:
+            raise CustomerStatusUnchanged(status=status)
+        before = locked.status
+        locked.status = status
+        locked.save(update_fields=["status"])
+        record(
+            actor=actor,
+            event_type="customer.status_changed",
+            target=locked,
+            before={"status": before},
+            after={"status": status, "reason": cleaned_reason},
+        )
+    return locked
+
+
+def _clean_coordinate(value: Decimal | str | int | None, field: str, limit: int) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        raise TypeError(f"{field} must not be a float")
+    try:
+        number = Decimal(value).quantize(Decimal("0.000001"))
+    except ArithmeticError:
+        raise ValidationFailed(_("That is not a coordinate."), field=field) from None
+    if not number.is_finite() or abs(number) > limit:
+        raise ValidationFailed(_("That is not a coordinate."), field=field)
+    return number
+
+
+def _clean_address(address: str) -> str:
+    cleaned = " ".join(address.split())
+    if not cleaned:
+        raise ValidationFailed(_("A premise needs an address."), field="address")
+    return cleaned[:255]
+
+
+def create_premise(
+    *,
+    actor: User,
+    org_unit: OrgUnit,
+    address: str,
+    latitude: Decimal | str | None = None,
+    longitude: Decimal | str | None = None,
+    feeder: str = "",
+    transformer: str = "",
+) -> Premise:
+    _require_customer_care(actor)
+    require_unit_in_scope(actor, org_unit)
+    values = {
+        "address": _clean_address(address),
+        "latitude": _clean_coordinate(latitude, "latitude", 90),
+        "longitude": _clean_coordinate(longitude, "longitude", 180),
+        "feeder": feeder.strip()[:60],
+        "transformer": transformer.strip()[:60],
+    }
+    with transaction.atomic():
+        premise = Premise.objects.create(org_unit=org_unit, **values)
+        record(
+            actor=actor,
+            event_type="premise.created",
+            target=premise,
+            after=_premise_snapshot(premise),
+        )
+    return premise
+
+
+def update_premise(
+    *,
+    actor: User,
+    premise: Premise,
+    address: str | None = None,
+    latitude: Decimal | str | None = None,
+    longitude: Decimal | str | None = None,
+    feeder: str | None = None,
+    transformer: str | None = None,
+    org_unit: OrgUnit | None = None,
+) -> Premise:
+    """Change a premise; a coordinate passed as "" clears it, None leaves it as it is."""
+    _require_customer_care(actor)
+    require_unit_in_scope(actor, premise.org_unit)
+    if org_unit is not None:
+        require_unit_in_scope(actor, org_unit)
+    with transaction.atomic():
+        locked = Premise.objects.select_for_update().select_related("org_unit").get(pk=premise.pk)
+        require_unit_in_scope(actor, locked.org_unit)
+        before = _premise_snapshot(locked)
+        if address is not None:
+            locked.address = _clean_address(address)
+        if latitude is not None:
+            locked.latitude = _clean_coordinate(latitude, "latitude", 90)
+        if longitude is not None:
+            locked.longitude = _clean_coordinate(longitude, "longitude", 180)
+        if feeder is not None:
+            locked.feeder = feeder.strip()[:60]
+        if transformer is not None:
+            locked.transformer = transformer.strip()[:60]
+        if org_unit is not None:
+            locked.org_unit = org_unit
+        after = _premise_snapshot(locked)
+        if after != before:
+            locked.save()
+            record(
+                actor=actor, event_type="premise.updated", target=locked, before=before, after=after
+            )
+    return locked
+
+
+def debt_account_code(customer: Customer) -> str:
+    """The ledger account holding what this customer owes."""
+    return f"debt:{customer.account_number}"
+
+
+def open_debt(
+    *, actor: User, customer: Customer, amount: Money, reason: str, source: str = "manual"
+) -> Debt:
+    """Raise an arrears item and book it (debit the customer's debt, credit arrears income)."""
+    require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, customer.org_unit)
+    cleaned_reason = require_reason(reason)
+    currency = customer.tariff.currency
+    if amount.currency != currency:
+        raise CurrencyMismatch(expected=currency, got=amount.currency)
+    if amount.minor <= 0:
+        raise DebtAmountInvalid(amount=amount)
+    cleaned_source = source.strip()[:40] or "manual"
+    with transaction.atomic():
+        # The customer row lock orders debt writes per customer with the vending service's.
+        locked = Customer.objects.select_for_update().select_related("org_unit").get(pk=customer.pk)
+        if locked.status == CustomerStatus.CLOSED:
+            raise CustomerClosed(account_number=locked.account_number)
+        debt = Debt.objects.create(
+            customer=locked,
+            reason=cleaned_reason,
+            currency=currency,
+            original_minor=amount.minor,
+            balance_minor=amount.minor,
+            opened_by=actor,
+            source=cleaned_source,
+        )
+        code = debt_account_code(locked)
+        ledger.ensure_account(code, currency, name=f"Debt {locked.account_number}")
+        draft = journal(
+            [Posting(code, amount), Posting(ledger.ARREARS_INCOME, -amount)],
+            memo=f"debt {debt.pk} {locked.account_number}: {cleaned_reason}",
+        )
+        entry = ledger.post(draft, kind="debt.opened", business_date=ledger.today(), actor=actor)
+        record(
+            actor=actor,
+            event_type="debt.opened",
+            target=debt,
+            after={
+                "customer": locked.account_number,
+                "amount": amount.to_dict(),
+                "reason": cleaned_reason,
+                "source": cleaned_source,
+                "journal_entry": entry.pk,
+            },
+        )
+    return debt
