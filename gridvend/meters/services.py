@@ -573,7 +573,7 @@ def replace_meter(
         # Customer before meters, meters in id order: the order sales lock in, so a sale on the
         # old meter and this replacement cannot deadlock.
         owner_id = Meter.objects.filter(pk=old_meter.pk).values_list("customer_id", flat=True)
-        Customer.objects.select_for_update().filter(pk__in=list(owner_id)).exists()
+        list(Customer.objects.select_for_update().filter(pk__in=list(owner_id)).only("pk"))
         locked = {
             m.pk: m
             for m in Meter.objects.select_for_update()
