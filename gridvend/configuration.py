@@ -104,7 +104,6 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, Any]:
                 "timeout": 30,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
-            "TEST": {"NAME": str(file_path.with_name("test-" + file_path.name))},
         }
     if scheme in {"postgres", "postgresql"}:
         name = unquote(parts.path.lstrip("/"))

@@ -25,6 +25,8 @@ SUSPENSE = "suspense"
 
 _KIND_BY_PREFIX = {
     "cash": AccountKind.ASSET,
+    "till": AccountKind.ASSET,
+    "bank": AccountKind.ASSET,
     "float": AccountKind.LIABILITY,
     "wallet": AccountKind.LIABILITY,
     "debt": AccountKind.ASSET,
@@ -60,7 +62,7 @@ def post(
     actor: User | None,
     reverses: JournalEntry | None = None,
 ) -> JournalEntry:
-    """Write a balanced draft as one entry and move the cached balances, in the caller's transaction.
+    """Write a balanced draft as one entry and move cached balances, in the caller's transaction.
 
     Account rows are updated in code order so concurrent entries never deadlock on them.
     """
@@ -78,9 +80,7 @@ def post(
         for posting in draft.postings:
             per_account[posting.account_code] += posting.amount.minor
             currencies[posting.account_code] = posting.amount.currency
-        accounts = {
-            code: ensure_account(code, currencies[code]) for code in sorted(per_account)
-        }
+        accounts = {code: ensure_account(code, currencies[code]) for code in sorted(per_account)}
         Posting.objects.bulk_create(
             [
                 Posting(
@@ -128,9 +128,9 @@ class Mismatch:
 def reconcile(codes: Iterable[str] | None = None) -> list[Mismatch]:
     """Compare every cached balance with the sum of its postings."""
     sums = dict(
-        Posting.objects.values_list("account_id").annotate(total=Sum("amount_minor")).values_list(
-            "account_id", "total"
-        )
+        Posting.objects.values_list("account_id")
+        .annotate(total=Sum("amount_minor"))
+        .values_list("account_id", "total")
     )
     accounts = Account.objects.all()
     if codes is not None:

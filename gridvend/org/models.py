@@ -81,6 +81,8 @@ class VendingPoint(models.Model):
     address = models.CharField(max_length=255, blank=True)
     # Comma-separated addresses or networks (CIDR); empty means any address may sell here.
     ip_allow_list = models.TextField(blank=True)
+    # Prefunded points (banks, agents, aggregators) sell against a float and stop at zero.
+    uses_float = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -27,6 +27,27 @@ if not _secret:
     _secret = "insecure-development-key-do-not-use-in-production-0123456789"
 SECRET_KEY = _secret
 
+# The master key encrypts vending keys at rest (AES-256-GCM): 64 hex digits, kept outside the
+# database. Demo and test runs fall back to a fixed, public key and say so in the key store.
+_master = env.get_str("GRIDVEND_MASTER_KEY", "")
+if not _master:
+    if not (DEBUG or DEMO_MODE or TESTING):
+        raise ConfigurationError(
+            "GRIDVEND_MASTER_KEY is not set; vending keys cannot be protected "
+            "(python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    _master = "00" * 16 + b"demo-and-test-only-master-key!!!".hex()[:32]
+try:
+    MASTER_KEY = bytes.fromhex(_master)
+except ValueError:
+    raise ConfigurationError("GRIDVEND_MASTER_KEY must be 64 hexadecimal digits") from None
+if len(MASTER_KEY) != 32:
+    raise ConfigurationError("GRIDVEND_MASTER_KEY must be 64 hexadecimal digits (32 bytes)")
+INSECURE_MASTER_KEY = not env.get_str("GRIDVEND_MASTER_KEY", "")
+
+# Sales may be reversed within this many hours, by a user with the finance capability.
+REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)
+
 VAR_DIR = Path(env.get_str("GRIDVEND_VAR_DIR", str(BASE_DIR / "var")))
 ALLOWED_HOSTS = env.get_list("GRIDVEND_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.get_list("GRIDVEND_CSRF_TRUSTED_ORIGINS", [])

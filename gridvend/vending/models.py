@@ -34,7 +34,10 @@ class Sale(models.Model):
     status = models.CharField(
         max_length=10, choices=SaleStatus.choices, default=SaleStatus.COMPLETED
     )
-    vending_point = models.ForeignKey(VendingPoint, on_delete=models.PROTECT, related_name="sales")
+    # Null for back-office operations (credit transfer at meter replacement).
+    vending_point = models.ForeignKey(
+        VendingPoint, null=True, blank=True, on_delete=models.PROTECT, related_name="sales"
+    )
     channel = models.CharField(max_length=20)
     # The caller's own id for the request: a repeat returns this sale, never a second one.
     client_reference = models.CharField(max_length=64)
@@ -75,7 +78,9 @@ class Sale(models.Model):
             models.UniqueConstraint(
                 fields=["vending_point", "client_reference"], name="sale_client_reference_once"
             ),
-            models.CheckConstraint(condition=models.Q(tender_minor__gte=0), name="sale_tender_ge_0"),
+            models.CheckConstraint(
+                condition=models.Q(tender_minor__gte=0), name="sale_tender_ge_0"
+            ),
         ]
         indexes = [
             models.Index(fields=["customer", "business_month"]),
@@ -87,7 +92,7 @@ class Sale(models.Model):
 
     @property
     def audit_org_path(self) -> str:
-        return self.vending_point.org_unit.path
+        return self.meter.org_unit.path
 
 
 class TokenKind(models.TextChoices):

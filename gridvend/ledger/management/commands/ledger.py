@@ -1,4 +1,4 @@
-"""`gridvend ledger reconcile`: compare cached balances with postings and check every entry balances."""
+"""`gridvend ledger reconcile`: check cached balances against postings and entries balance."""
 
 from __future__ import annotations
 

@@ -1,0 +1,137 @@
+"""Storing and loading vending keys; the plaintext key lives only in memory, never in logs."""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from gridvend.audit.services import record
+from gridvend.identity.errors import AccessDenied, ValidationFailed
+from gridvend.identity.models import User
+from gridvend.kernel.errors import DomainError
+from gridvend.keys.crypto import Sealed, fingerprint, seal, unseal
+from gridvend.keys.models import VendingKeyRecord
+from gridvend.sts.keys import VendingKey
+
+_KEY_LENGTHS = {"02": 8, "04": 20}
+
+
+class VendingKeyUnavailable(DomainError):
+    def __init__(self, key_ref: str) -> None:
+        super().__init__(
+            "VENDING_KEY_UNAVAILABLE",
+            _("The vending key for this meter is not available; call the key custodian."),
+            key_ref=key_ref,
+        )
+
+
+def store_vending_key(
+    *,
+    actor: User | None,
+    key_ref: str,
+    key_hex: str,
+    dkga: str,
+    sta_tables: str = "real",
+    description: str = "",
+) -> VendingKeyRecord:
+    """Encrypt and store a vending key. Only Administrators (or the installer, with no actor)."""
+    if actor is not None and not actor.is_administrator:
+        raise AccessDenied()
+    if dkga not in _KEY_LENGTHS:
+        raise ValidationFailed(_("DKGA must be 02 or 04."), field="dkga")
+    if sta_tables not in ("real", "sample"):
+        raise ValidationFailed(_("Tables must be real or sample."), field="sta_tables")
+    cleaned = key_hex.strip().replace(" ", "")
+    try:
+        secret = bytes.fromhex(cleaned)
+    except ValueError:
+        raise ValidationFailed(_("The key must be hexadecimal."), field="key_hex") from None
+    if len(secret) != _KEY_LENGTHS[dkga]:
+        raise ValidationFailed(
+            _("A DKGA%(dkga)s vending key has %(n)s bytes.")
+            % {"dkga": dkga, "n": _KEY_LENGTHS[dkga]},
+            field="key_hex",
+        )
+    key_ref = key_ref.strip()
+    if not key_ref:
+        raise ValidationFailed(_("A key reference is required."), field="key_ref")
+    with transaction.atomic():
+        if VendingKeyRecord.objects.filter(key_ref=key_ref).exists():
+            raise ValidationFailed(_("That key reference is already used."), field="key_ref")
+        sealed = seal(secret, key_ref=key_ref)
+        record_ = VendingKeyRecord.objects.create(
+            key_ref=key_ref,
+            description=description,
+            dkga=dkga,
+            sta_tables=sta_tables,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+            tag=sealed.tag,
+            fingerprint=fingerprint(secret),
+        )
+        record(
+            actor=actor,
+            event_type="vending_key.stored",
+            target=record_,
+            after={"key_ref": key_ref, "dkga": dkga, "fingerprint": record_.fingerprint},
+        )
+    return record_
+
+
+def set_vending_key_active(*, actor: User, key_ref: str, is_active: bool) -> None:
+    if not actor.is_administrator:
+        raise AccessDenied()
+    with transaction.atomic():
+        updated = VendingKeyRecord.objects.filter(key_ref=key_ref).update(is_active=is_active)
+        if not updated:
+            raise VendingKeyUnavailable(key_ref)
+        record(
+            actor=actor,
+            event_type="vending_key.activated" if is_active else "vending_key.deactivated",
+            target_type="keys.vendingkeyrecord",
+            target_id=key_ref,
+            target_label=key_ref,
+        )
+    _cache.clear()
+
+
+class _KeyCache:
+    """Decrypted keys per process, refreshed when the stored row changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[int, str, VendingKey]] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+    def get(self, key_ref: str) -> tuple[VendingKey, str]:
+        with self._lock:
+            hit = self._keys.get(key_ref)
+        if hit is not None:
+            return hit[2], hit[1]
+        row = VendingKeyRecord.objects.filter(key_ref=key_ref, is_active=True).first()
+        if row is None:
+            raise VendingKeyUnavailable(key_ref)
+        secret = unseal(
+            Sealed(bytes(row.nonce), bytes(row.ciphertext), bytes(row.tag)), key_ref=key_ref
+        )
+        key = VendingKey(secret)
+        with self._lock:
+            self._keys[key_ref] = (row.pk, row.sta_tables, key)
+        return key, row.sta_tables
+
+
+_cache = _KeyCache()
+
+
+def load_vending_key(key_ref: str) -> tuple[VendingKey, str]:
+    """The vending key and its table set ("real"/"sample") for a key reference."""
+    return _cache.get(key_ref)
+
+
+def forget_cached_keys() -> None:
+    _cache.clear()

@@ -1,0 +1,93 @@
+"""Scoped reads of sales and tokens, and the meter confirmation a seller sees before selling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import QuerySet
+
+from gridvend.customers.models import Customer, Debt
+from gridvend.identity.models import User
+from gridvend.identity.scoping import get_scoped, scoped
+from gridvend.kernel.money import Money
+from gridvend.meters.models import Meter
+from gridvend.meters.selectors import find_meter, pending_key_change
+from gridvend.vending.models import Sale, Token
+
+
+@dataclass(frozen=True)
+class MeterConfirmation:
+    meter: Meter
+    customer: Customer | None
+    debt_balance: Money | None
+    recent_sales: list[Sale]
+    key_change_pending: bool
+
+
+def confirm_meter(actor: User, meter_number: str, *, recent: int = 5) -> MeterConfirmation:
+    """Who and what a sale would be for: customer, status, debt and the last purchases."""
+    meter = find_meter(actor, meter_number)
+    customer = meter.customer
+    debt = None
+    if customer is not None:
+        currency = customer.tariff.currency
+        debt = Money(
+            sum(
+                Debt.objects.filter(customer=customer, currency=currency).values_list(
+                    "balance_minor", flat=True
+                )
+            ),
+            currency,
+        )
+    sales = list(
+        Sale.objects.filter(meter=meter).prefetch_related("tokens").order_by("-created_at")[:recent]
+    )
+    return MeterConfirmation(meter, customer, debt, sales, pending_key_change(meter) is not None)
+
+
+def list_sales(
+    actor: User,
+    *,
+    meter: Meter | None = None,
+    vending_point_id: int | None = None,
+    operator: User | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    kind: str = "",
+) -> QuerySet[Sale]:
+    qs = scoped(
+        Sale.objects.select_related("meter", "customer", "vending_point", "operator"),
+        actor,
+        path="meter__org_unit__path",
+    )
+    if meter is not None:
+        qs = qs.filter(meter=meter)
+    if vending_point_id is not None:
+        qs = qs.filter(vending_point_id=vending_point_id)
+    if operator is not None:
+        qs = qs.filter(operator=operator)
+    if date_from is not None:
+        qs = qs.filter(business_date__gte=date_from)
+    if date_to is not None:
+        qs = qs.filter(business_date__lte=date_to)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("-created_at", "-id")
+
+
+def get_sale(actor: User, reference: str) -> Sale:
+    return get_scoped(
+        Sale.objects.select_related("meter", "customer", "vending_point", "operator"),
+        actor,
+        path="meter__org_unit__path",
+        reference=reference,
+    )
+
+
+def token_history(actor: User, meter: Meter) -> QuerySet[Token]:
+    return scoped(
+        Token.objects.filter(meter=meter).select_related("sale"),
+        actor,
+        path="meter__org_unit__path",
+    ).order_by("-created_at", "-sequence")

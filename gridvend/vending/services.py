@@ -1,0 +1,982 @@
+"""The vending use cases: credit vend, trial vend, FBE, free issue, engineering tokens, reprint,
+reversal and credit transfer — each one transaction, idempotent by client reference, audited."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q, Sum
+from django.utils.translation import gettext as _
+
+from gridvend.audit import context as request_context
+from gridvend.audit.services import record
+from gridvend.customers.models import Customer, CustomerStatus, Debt
+from gridvend.identity import permissions
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role, rank
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.clock import Clock, SystemClock, business_date
+from gridvend.kernel.errors import (
+    DomainError,
+    DuplicateRequest,
+    InsufficientFloat,
+    InvalidAmount,
+    MeterBlocked,
+    MeterRetired,
+    TenderBelowChargesDue,
+)
+from gridvend.kernel.ledger import SaleAccounts, credit_sale_journal
+from gridvend.kernel.money import Money
+from gridvend.kernel.pricing import (
+    Breakdown,
+    SaleContext,
+    fixed_charges_due,
+    price_by_energy,
+    price_by_tender,
+)
+from gridvend.kernel.tariffs import TariffSpec
+from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine, allocate_tids
+from gridvend.ledger import services as ledger
+from gridvend.ledger.models import Account, JournalEntry
+from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
+from gridvend.meters.selectors import find_meter, meter_key_ref, pending_key_change
+from gridvend.org.models import VendingPoint, VendingPointStatus
+from gridvend.org.services import ip_allowed
+from gridvend.tariffs.models import TariffVersion
+from gridvend.tariffs.selectors import spec_in_force
+from gridvend.vending.models import Reversal, Sale, SaleKind, SaleStatus, Token, TokenKind
+
+ENGINEERING_KINDS = (
+    "test",
+    "clear_tamper",
+    "clear_credit",
+    "set_power_limit",
+    "set_phase_unbalance_limit",
+)
+PAYMENT_METHODS = ("cash", "card", "cheque", "transfer", "mobile_money", "wallet", "float")
+MAX_FREE_ISSUE_KWH = Decimal("1000")
+
+
+# --- errors that only the vending layer raises --------------------------------------------------
+
+
+class VendingRefused(DomainError):
+    """A refusal with a stable code and a plain message (and nothing written)."""
+
+
+def _refuse(code: str, message: str, **params: Any) -> VendingRefused:
+    return VendingRefused(code, message, **params)
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    sale: Sale
+    tokens: list[Token]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A trial vend: the full breakdown and the tokens a sale would carry; nothing written."""
+
+    meter: Meter
+    customer: Customer
+    tariff_version: TariffVersion
+    breakdown: Breakdown
+    key_change_pending: bool
+    token_count: int
+
+
+@dataclass
+class _Plan:
+    meter: Meter
+    customer: Customer
+    version: TariffVersion
+    spec: TariffSpec
+    breakdown: Breakdown
+    debts: list[Debt] = field(default_factory=list)
+    # (debt id, minor units) taken from each debt, oldest first; kept on the sale for reversal.
+    allocations: list[tuple[int, int]] = field(default_factory=list)
+
+    def allocate_debt_recovery(self) -> None:
+        remaining = self.breakdown.debt_recovered.minor
+        self.allocations = []
+        for debt in self.debts:
+            if remaining <= 0:
+                break
+            take = min(remaining, debt.balance_minor)
+            self.allocations.append((debt.pk, take))
+            remaining -= take
+        if remaining:
+            # Pricing never recovers more than the open balance; stop rather than lose money.
+            raise RuntimeError("debt recovered exceeds the open debts")
+
+
+def _engine(engine: TokenEngine | None) -> TokenEngine:
+    if engine is not None:
+        return engine
+    from gridvend.keys.engine import token_engine
+
+    return token_engine()
+
+
+def _new_reference() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "S" + "".join(secrets.choice(alphabet) for _ in range(11))
+
+
+def _fingerprint(payload: dict[str, Any]) -> str:
+    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+# --- checks shared by every use case ------------------------------------------------------------
+
+
+def _check_point(actor: User, point: VendingPoint) -> None:
+    require_unit_in_scope(actor, point.org_unit)
+    if point.status != VendingPointStatus.ACTIVE:
+        raise _refuse(
+            "VENDING_POINT_INACTIVE",
+            _("This vending point is not active; it cannot sell."),
+            vending_point=point.code,
+        )
+    ip = request_context.current().ip
+    if not ip_allowed(point, ip):
+        raise _refuse(
+            "VENDING_POINT_ADDRESS_REFUSED",
+            _("Sales from this network address are not allowed at this vending point."),
+            vending_point=point.code,
+        )
+
+
+def _check_client_reference(client_reference: str) -> str:
+    ref = client_reference.strip()
+    if not ref or len(ref) > 64:
+        raise _refuse(
+            "CLIENT_REFERENCE_INVALID",
+            _("Every request needs a reference of 1 to 64 characters."),
+        )
+    return ref
+
+
+def _check_meter_sellable(meter: Meter) -> Customer:
+    if meter.status == MeterStatus.BLOCKED:
+        raise MeterBlocked(meter_number=meter.number, reason=meter.block_reason or None)
+    if meter.status == MeterStatus.RETIRED:
+        raise MeterRetired(meter_number=meter.number)
+    if meter.status == MeterStatus.FAULTY:
+        raise _refuse(
+            "METER_FAULTY",
+            _("Meter %(number)s is registered as faulty; tokens cannot be sold for it.")
+            % {"number": meter.number},
+            meter_number=meter.number,
+        )
+    customer = meter.customer
+    if customer is None:
+        raise _refuse(
+            "METER_NOT_INSTALLED",
+            _("Meter %(number)s is not installed for any customer.") % {"number": meter.number},
+            meter_number=meter.number,
+        )
+    if customer.status != CustomerStatus.ACTIVE:
+        raise _refuse(
+            "CUSTOMER_NOT_ACTIVE",
+            _("The customer account %(account)s is not active.")
+            % {"account": customer.account_number},
+            account_number=customer.account_number,
+        )
+    return customer
+
+
+def _replay(
+    point: VendingPoint | None, client_reference: str, fingerprint: str
+) -> SaleResult | None:
+    existing = (
+        Sale.objects.filter(vending_point=point, client_reference=client_reference)
+        .select_related("meter", "customer")
+        .first()
+    )
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise DuplicateRequest(reference=client_reference)
+    return SaleResult(existing, list(existing.tokens.order_by("sequence")), replayed=True)
+
+
+# --- pricing context ----------------------------------------------------------------------------
+
+
+def _month(day: Any) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _context(
+    customer: Customer, spec: TariffSpec, today: Any, *, lock_debts: bool
+) -> tuple[SaleContext, list[Debt]]:
+    month = _month(today)
+    completed = Q(status=SaleStatus.COMPLETED)
+    totals = Sale.objects.filter(customer=customer, business_month=month).aggregate(
+        kwh=Sum("priced_kwh", filter=completed),
+        debt=Sum("debt_recovered_minor", filter=completed),
+        fbe=Sum("fbe_kwh"),
+    )
+    paid_through = Sale.objects.filter(
+        customer=customer, status=SaleStatus.COMPLETED, fixed_charges_paid_through__isnull=False
+    ).aggregate(last=Max("fixed_charges_paid_through"))["last"]
+    debts_qs = Debt.objects.filter(customer=customer, balance_minor__gt=0).order_by(
+        "opened_at", "id"
+    )
+    if lock_debts:
+        debts_qs = debts_qs.select_for_update()
+    debts = [d for d in debts_qs if d.currency == spec.currency]
+    ctx = SaleContext(
+        customer_category=customer.category,
+        month_to_date_kwh=Decimal(totals["kwh"] or 0),
+        fixed_charges=fixed_charges_due(spec, paid_through, today) if spec.fixed_charges else None,
+        debt_balance=Money(sum(d.balance_minor for d in debts), spec.currency),
+        debt_recovered_this_month=Money(int(totals["debt"] or 0), spec.currency),
+        fbe_issued_this_month=bool(totals["fbe"]),
+    )
+    return ctx, debts
+
+
+def _price(
+    meter: Meter,
+    customer: Customer,
+    *,
+    tender: Money | None,
+    kwh: Decimal | None,
+    now: datetime,
+    lock_debts: bool,
+) -> _Plan:
+    version, spec = spec_in_force(customer.tariff, now)
+    today = business_date(now, settings.TIME_ZONE)
+    ctx, debts = _context(customer, spec, today, lock_debts=lock_debts)
+    if tender is not None:
+        breakdown = price_by_tender(spec, tender, ctx)
+    else:
+        assert kwh is not None
+        breakdown = price_by_energy(spec, kwh, ctx)
+    if breakdown.kwh <= 0:
+        required = breakdown.tender + Money(1, spec.currency)
+        raise TenderBelowChargesDue(required_minimum=required)
+    return _Plan(meter, customer, version, spec, breakdown, debts)
+
+
+def _validate_request(tender: Money | None, kwh: Decimal | None) -> None:
+    if (tender is None) == (kwh is None):
+        raise InvalidAmount(value="", reason="give either an amount of money or of energy")
+    if tender is not None and not tender.is_positive():
+        raise InvalidAmount(value=str(tender), reason="the amount must be more than zero")
+    if kwh is not None and (not kwh.is_finite() or kwh <= 0):
+        raise InvalidAmount(value=str(kwh), reason="the energy must be more than zero")
+
+
+def _require_seller(actor: User) -> None:
+    permissions.require_capability(actor, Capability.CASHIER)
+
+
+# --- writing a sale -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PlannedToken:
+    kind: str
+    issue: Callable[[int | None], IssuedToken] | None = None
+    issued: IssuedToken | None = None  # for tokens made before TIDs (key changes)
+    needs_tid: bool = True
+
+
+def _lock(meter: Meter) -> tuple[Customer | None, Meter]:
+    """Lock the customer, then the meter (always in that order, so sales never deadlock)."""
+    customer = None
+    if meter.customer_id is not None:
+        customer = Customer.objects.select_for_update().get(pk=meter.customer_id)
+    locked = (
+        Meter.objects.select_for_update(of=("self",))
+        .select_related("customer", "customer__tariff", "org_unit")
+        .get(pk=meter.pk)
+    )
+    if locked.customer_id != meter.customer_id:
+        # The installation changed between lookup and lock; take the new customer too.
+        return _lock(locked)
+    return customer, locked
+
+
+def _apply_key_change(
+    meter: Meter, change: KeyChange, engine: TokenEngine, now: datetime
+) -> tuple[list[IssuedToken], MeterKeyRef]:
+    old = MeterKeyRef(**change.old_params)
+    new = MeterKeyRef(**change.new_params)
+    tokens = engine.issue_key_change(old, new, roll_over=change.roll_over)
+    for name in ("sgc", "ti", "krn", "kt", "ken", "ea", "dkga", "base_date_year", "key_ref"):
+        setattr(meter, name, change.new_params[name])
+    if change.roll_over:
+        # The meter clears its TID memory on a roll-over; TIDs restart from the new base date.
+        meter.last_tid = None
+    KeyChange.objects.filter(pk=change.pk).update(status=KeyChangeStatus.ISSUED, issued_at=now)
+    return tokens, new
+
+
+def _write_sale(
+    *,
+    actor: User,
+    kind: str,
+    meter: Meter,
+    customer: Customer | None,
+    point: VendingPoint | None,
+    client_reference: str,
+    fingerprint: str,
+    planned: list[_PlannedToken],
+    engine: TokenEngine,
+    now: datetime,
+    key_ref: MeterKeyRef,
+    plan: _Plan | None = None,
+    payment_method: str = "",
+    reason: str = "",
+    currency: str = "",
+) -> SaleResult:
+    """Issue tokens (TIDs above the meter's last), then write sale, tokens, journal and audit."""
+    today = business_date(now, settings.TIME_ZONE)
+    with_tid = [p for p in planned if p.needs_tid and p.issue is not None]
+    tids = allocate_tids(
+        meter.last_tid, engine.tid_for(key_ref, now), len(with_tid), ken=key_ref.ken
+    )
+    tid_iter = iter(tids)
+    issued: list[tuple[str, IssuedToken]] = []
+    for p in planned:
+        if p.issued is not None:
+            issued.append((p.kind, p.issued))
+        else:
+            assert p.issue is not None
+            issued.append((p.kind, p.issue(next(tid_iter) if p.needs_tid else None)))
+    if tids:
+        meter.last_tid = tids[-1]
+    meter.save(
+        update_fields=[
+            "last_tid",
+            "sgc",
+            "ti",
+            "krn",
+            "kt",
+            "ken",
+            "ea",
+            "dkga",
+            "base_date_year",
+            "key_ref",
+        ]
+    )
+    b = plan.breakdown if plan is not None else None
+    if plan is not None:
+        plan.allocate_debt_recovery()
+    credit_kwh = sum(
+        (t.units or Decimal(0) for k, t in issued if k != TokenKind.KEY_CHANGE), Decimal(0)
+    )
+    sale = Sale(
+        reference=_new_reference(),
+        kind=kind,
+        vending_point=point,
+        channel=point.channel if point is not None else "back_office",
+        client_reference=client_reference,
+        request_fingerprint=fingerprint,
+        operator=actor,
+        meter=meter,
+        customer=customer,
+        tariff_version=plan.version if plan is not None else None,
+        currency=(b.currency if b is not None else currency) or settings.CURRENCY,
+        tender_minor=b.tender.minor if b is not None else 0,
+        debt_recovered_minor=b.debt_recovered.minor if b is not None else 0,
+        fixed_charges_minor=b.fixed_charges_net.minor if b is not None else 0,
+        tax_minor=b.tax_total.minor if b is not None else 0,
+        energy_minor=b.energy_net.minor if b is not None else 0,
+        kwh=b.kwh if b is not None else credit_kwh,
+        priced_kwh=b.priced_kwh if b is not None else Decimal(0),
+        fbe_kwh=sum((t.units or Decimal(0) for k, t in issued if k == TokenKind.FBE), Decimal(0)),
+        fixed_charges_paid_through=b.fixed_charges_paid_through if b is not None else None,
+        breakdown=_breakdown_json(plan) if plan is not None else None,
+        reason=reason,
+        payment_method=payment_method,
+        created_at=now,
+        business_date=today,
+        business_month=_month(today),
+    )
+    sale.save()
+    tokens = Token.objects.bulk_create(
+        [
+            Token(
+                sale=sale,
+                meter=meter,
+                sequence=i,
+                kind=k,
+                digits=t.digits,
+                token_class=t.token_class,
+                subclass=t.subclass,
+                tid=t.tid,
+                units=t.units,
+                description=t.description[:120],
+                created_at=now,
+            )
+            for i, (k, t) in enumerate(issued, start=1)
+        ]
+    )
+    if plan is not None and b is not None and customer is not None:
+        _recover_debts(plan)
+        assert point is not None
+        accounts = SaleAccounts(
+            source=_source_account(point, payment_method),
+            energy_revenue=ledger.ENERGY_REVENUE,
+            fixed_charge_revenue=ledger.FIXED_CHARGE_REVENUE,
+            customer_debt=f"debt:{customer.account_number}",
+            default_tax_payable=ledger.TAX_PAYABLE,
+        )
+        draft = credit_sale_journal(b, accounts, memo=f"sale {sale.reference}")
+        entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
+        Sale.objects.filter(pk=sale.pk).update(journal_entry=entry)
+        sale.journal_entry = entry
+    record(
+        actor=actor,
+        event_type=f"sale.{'created' if kind == SaleKind.CREDIT else kind + '_issued'}",
+        target=sale,
+        after={
+            "reference": sale.reference,
+            "kind": kind,
+            "meter": meter.number,
+            "tender_minor": sale.tender_minor,
+            "currency": sale.currency,
+            "kwh": str(sale.kwh),
+            "tokens": [{"kind": k, "tid": t.tid, "units": t.units} for k, t in issued],
+            "reason": reason,
+        },
+    )
+    return SaleResult(sale, tokens)
+
+
+def float_account_code(point: VendingPoint) -> str:
+    return f"float:{point.code}"
+
+
+def _source_account(point: VendingPoint, payment_method: str) -> str:
+    if point.uses_float:
+        return float_account_code(point)
+    return f"till:{point.code}:{payment_method or 'cash'}"
+
+
+def float_available(point: VendingPoint, currency: str, *, lock: bool = False) -> Money:
+    """What a prefunded point may still sell: its float is a liability (credit balance)."""
+    qs = Account.objects.filter(code=float_account_code(point))
+    if lock:
+        qs = qs.select_for_update()
+    account = qs.first()
+    return Money(-(account.balance_minor if account is not None else 0), currency)
+
+
+def _check_float(point: VendingPoint, tender: Money) -> None:
+    if not point.uses_float:
+        return
+    available = float_available(point, tender.currency, lock=True)
+    if available < tender:
+        raise InsufficientFloat(available=available, required=tender)
+
+
+def top_up_float(
+    *, actor: User, vending_point: VendingPoint, amount: Money, reference: str
+) -> JournalEntry:
+    """Record a partner's prefunding: money received at the bank, owed back as float."""
+    permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, vending_point.org_unit)
+    if not vending_point.uses_float:
+        raise _refuse("FLOAT_NOT_USED", _("This vending point does not sell from a float."))
+    if not amount.is_positive():
+        raise InvalidAmount(value=str(amount), reason="the top-up must be more than zero")
+    ref = _check_client_reference(reference)
+    from gridvend.kernel.ledger import Posting, journal
+
+    with transaction.atomic():
+        ledger.ensure_account(float_account_code(vending_point), amount.currency)
+        draft = journal(
+            [
+                Posting("bank:float-deposits", amount),
+                Posting(float_account_code(vending_point), -amount),
+            ],
+            memo=f"float top-up {vending_point.code} {ref}",
+        )
+        entry = ledger.post(
+            draft,
+            kind="float.topped_up",
+            business_date=business_date(SystemClock().now(), settings.TIME_ZONE),
+            actor=actor,
+        )
+        record(
+            actor=actor,
+            event_type="float.topped_up",
+            target=vending_point,
+            after={"amount": amount.to_dict(), "reference": ref},
+        )
+    return entry
+
+
+def _breakdown_json(plan: _Plan) -> dict[str, Any]:
+    data = plan.breakdown.to_dict()
+    data["debt_allocations"] = [list(pair) for pair in plan.allocations]
+    return data
+
+
+def _recover_debts(plan: _Plan) -> None:
+    balances = {d.pk: d.balance_minor for d in plan.debts}
+    for debt_id, take in plan.allocations:
+        Debt.objects.filter(pk=debt_id).update(balance_minor=balances[debt_id] - take)
+
+
+def _run_idempotent(
+    point: VendingPoint | None,
+    client_reference: str,
+    fingerprint: str,
+    body: Callable[[], SaleResult],
+) -> SaleResult:
+    """Run a sale once per (vending point, client reference); a repeat returns the original."""
+    replay = _replay(point, client_reference, fingerprint)
+    if replay is not None:
+        return replay
+    try:
+        with transaction.atomic():
+            return body()
+    except IntegrityError as exc:
+        # A concurrent request with the same reference committed first.
+        if "client_reference" not in str(exc) and "sale_client_reference_once" not in str(exc):
+            raise
+        replay = _replay(point, client_reference, fingerprint)
+        if replay is None:
+            raise
+        return replay
+
+
+# --- the use cases ------------------------------------------------------------------------------
+
+
+def trial_vend(
+    *,
+    actor: User,
+    meter_number: str,
+    tender: Money | None = None,
+    kwh: Decimal | None = None,
+    clock: Clock | None = None,
+) -> Quote:
+    """The breakdown a sale would have now; no token, no money, nothing written."""
+    _require_seller(actor)
+    _validate_request(tender, kwh)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+    customer = _check_meter_sellable(meter)
+    plan = _price(meter, customer, tender=tender, kwh=kwh, now=now, lock_debts=False)
+    pending = pending_key_change(meter) is not None
+    count = 1 + (1 if plan.breakdown.fbe_kwh > 0 else 0)
+    if pending:
+        count += 2 if meter.ea == "07" else 4
+    return Quote(meter, customer, plan.version, plan.breakdown, pending, count)
+
+
+def vend_credit(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    tender: Money | None = None,
+    kwh: Decimal | None = None,
+    payment_method: str = "cash",
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> SaleResult:
+    """Sell credit by money tendered or by kWh wanted (DESIGN §7)."""
+    _require_seller(actor)
+    _check_point(actor, vending_point)
+    ref = _check_client_reference(client_reference)
+    _validate_request(tender, kwh)
+    if payment_method not in PAYMENT_METHODS:
+        raise _refuse("PAYMENT_METHOD_INVALID", _("Unknown payment method."))
+    fingerprint = _fingerprint(
+        {
+            "op": "credit",
+            "meter": "".join(ch for ch in meter_number if ch.isdigit()),
+            "tender": tender.to_dict() if tender is not None else None,
+            "kwh": str(kwh) if kwh is not None else None,
+            "payment": payment_method,
+        }
+    )
+    tokens_engine = _engine(engine)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+
+    def body() -> SaleResult:
+        customer, locked = _lock(meter)
+        replay = _replay(vending_point, ref, fingerprint)
+        if replay is not None:
+            return replay
+        customer = _check_meter_sellable(locked)
+        plan = _price(locked, customer, tender=tender, kwh=kwh, now=now, lock_debts=True)
+        _check_float(vending_point, plan.breakdown.tender)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        b = plan.breakdown
+        planned.append(
+            _PlannedToken(
+                TokenKind.CREDIT,
+                issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=b.kwh, tid=_tid(tid)),
+            )
+        )
+        if b.fbe_kwh > 0:
+            planned.append(
+                _PlannedToken(
+                    TokenKind.FBE,
+                    issue=lambda tid: tokens_engine.issue_credit(
+                        key_ref, kwh=b.fbe_kwh, tid=_tid(tid)
+                    ),
+                )
+            )
+        return _write_sale(
+            actor=actor,
+            kind=SaleKind.CREDIT,
+            meter=locked,
+            customer=customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            plan=plan,
+            payment_method=payment_method,
+        )
+
+    return _run_idempotent(vending_point, ref, fingerprint, body)
+
+
+def _tid(tid: int | None) -> int:
+    assert tid is not None
+    return tid
+
+
+def _key_change_tokens(
+    meter: Meter, engine: TokenEngine, now: datetime
+) -> tuple[list[_PlannedToken], MeterKeyRef]:
+    """Pending key-change tokens go first; later tokens are made with the new key."""
+    change = (
+        KeyChange.objects.select_for_update()
+        .filter(meter=meter, status=KeyChangeStatus.PENDING)
+        .first()
+    )
+    if change is None:
+        return [], meter_key_ref(meter)
+    issued, new_ref = _apply_key_change(meter, change, engine, now)
+    return [_PlannedToken(TokenKind.KEY_CHANGE, issued=t, needs_tid=False) for t in issued], new_ref
+
+
+def issue_fbe(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> SaleResult:
+    """This month's free basic electricity on its own, when due and not yet issued."""
+    _require_seller(actor)
+    _check_point(actor, vending_point)
+    ref = _check_client_reference(client_reference)
+    fingerprint = _fingerprint({"op": "fbe", "meter": meter_number.strip()})
+    tokens_engine = _engine(engine)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+
+    def body() -> SaleResult:
+        customer, locked = _lock(meter)
+        replay = _replay(vending_point, ref, fingerprint)
+        if replay is not None:
+            return replay
+        customer = _check_meter_sellable(locked)
+        _version, spec = spec_in_force(customer.tariff, now)
+        today = business_date(now, settings.TIME_ZONE)
+        ctx, _debts = _context(customer, spec, today, lock_debts=False)
+        from gridvend.kernel.pricing import fbe_due
+
+        due = fbe_due(spec, ctx)
+        if due <= 0:
+            raise _refuse(
+                "FBE_NOT_DUE",
+                _("No free basic electricity is due for this meter this month."),
+                meter_number=locked.number,
+            )
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        planned.append(
+            _PlannedToken(
+                TokenKind.FBE,
+                issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=due, tid=_tid(tid)),
+            )
+        )
+        return _write_sale(
+            actor=actor,
+            kind=SaleKind.FBE,
+            meter=locked,
+            customer=customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            currency=spec.currency,
+        )
+
+    return _run_idempotent(vending_point, ref, fingerprint, body)
+
+
+def free_issue(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    kwh: Decimal,
+    reason: str,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> SaleResult:
+    """Goodwill units: no money moves; needs the finance capability and a reason."""
+    permissions.require_capability(actor, Capability.FINANCE)
+    _check_point(actor, vending_point)
+    ref = _check_client_reference(client_reference)
+    if not reason.strip():
+        raise _refuse("REASON_REQUIRED", _("A reason is required."))
+    if not kwh.is_finite() or kwh <= 0 or kwh > MAX_FREE_ISSUE_KWH:
+        raise InvalidAmount(
+            value=str(kwh), reason=f"free issues are 0.1 to {MAX_FREE_ISSUE_KWH} kWh"
+        )
+    fingerprint = _fingerprint({"op": "free", "meter": meter_number.strip(), "kwh": str(kwh)})
+    tokens_engine = _engine(engine)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+
+    def body() -> SaleResult:
+        customer, locked = _lock(meter)
+        replay = _replay(vending_point, ref, fingerprint)
+        if replay is not None:
+            return replay
+        customer = _check_meter_sellable(locked)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        planned.append(
+            _PlannedToken(
+                TokenKind.FREE_ISSUE,
+                issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=kwh, tid=_tid(tid)),
+            )
+        )
+        return _write_sale(
+            actor=actor,
+            kind=SaleKind.FREE_ISSUE,
+            meter=locked,
+            customer=customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            reason=reason.strip(),
+        )
+
+    return _run_idempotent(vending_point, ref, fingerprint, body)
+
+
+def issue_engineering_token(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    kind: str,
+    reason: str,
+    value: int | None = None,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> SaleResult:
+    """Clear tamper, clear credit, power limits and meter tests: supervisors with customer care."""
+    permissions.require_capability(actor, Capability.CUSTOMER_CARE)
+    permissions.require_rank(actor, rank(Role.VENDING_POINT_MANAGER))
+    _check_point(actor, vending_point)
+    ref = _check_client_reference(client_reference)
+    if kind not in ENGINEERING_KINDS:
+        raise _refuse("ENGINEERING_KIND_INVALID", _("Unknown engineering token."), kind=kind)
+    if not reason.strip():
+        raise _refuse("REASON_REQUIRED", _("A reason is required."))
+    if kind in ("set_power_limit", "set_phase_unbalance_limit") and (
+        value is None or not 0 <= value <= 18_201_624
+    ):
+        raise InvalidAmount(value=str(value), reason="a limit in watts is required")
+    fingerprint = _fingerprint(
+        {"op": "eng", "meter": meter_number.strip(), "kind": kind, "value": value}
+    )
+    tokens_engine = _engine(engine)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+
+    def body() -> SaleResult:
+        _customer, locked = _lock(meter)
+        replay = _replay(vending_point, ref, fingerprint)
+        if replay is not None:
+            return replay
+        if locked.status == MeterStatus.RETIRED:
+            raise MeterRetired(meter_number=locked.number)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        planned.append(
+            _PlannedToken(
+                TokenKind.ENGINEERING,
+                issue=lambda tid: tokens_engine.issue_engineering(
+                    key_ref, kind=kind, value=value, tid=tid
+                ),
+                needs_tid=kind != "test",
+            )
+        )
+        return _write_sale(
+            actor=actor,
+            kind=SaleKind.ENGINEERING,
+            meter=locked,
+            customer=locked.customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            reason=f"{kind}: {reason.strip()}",
+        )
+
+    return _run_idempotent(vending_point, ref, fingerprint, body)
+
+
+def issue_credit_transfer(
+    *,
+    actor: User,
+    meter: Meter,
+    kwh: Decimal,
+    vending_point: VendingPoint | None,
+    reason: str,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> Sale:
+    """Units left in a replaced meter, issued to its successor (no money; inside the caller's
+    transaction when called from meter replacement)."""
+    if not kwh.is_finite() or kwh <= 0:
+        raise InvalidAmount(value=str(kwh), reason="the units to transfer must be more than zero")
+    tokens_engine = _engine(engine)
+    now = (clock or SystemClock()).now()
+    ref = f"transfer-{meter.number}-{int(now.timestamp())}"
+    fingerprint = _fingerprint({"op": "transfer", "meter": meter.number, "kwh": str(kwh)})
+    with transaction.atomic():
+        customer, locked = _lock(meter)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        planned.append(
+            _PlannedToken(
+                TokenKind.CREDIT_TRANSFER,
+                issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=kwh, tid=_tid(tid)),
+            )
+        )
+        result = _write_sale(
+            actor=actor,
+            kind=SaleKind.CREDIT_TRANSFER,
+            meter=locked,
+            customer=customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            reason=reason,
+        )
+    return result.sale
+
+
+def reprint(*, actor: User, sale: Sale) -> SaleResult:
+    """The stored tokens of a sale, never new ones; the reprint is audited."""
+    require_unit_in_scope(actor, sale.meter.org_unit)
+    with transaction.atomic():
+        record(actor=actor, event_type="sale.reprinted", target=sale)
+    return SaleResult(sale, list(sale.tokens.order_by("sequence")), replayed=True)
+
+
+def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = None) -> Reversal:
+    """Cancel a credit sale's money with a reversing entry. The token stays in the meter, so this
+    is a business decision: finance capability, within the window, with a reason."""
+    permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, sale.meter.org_unit)
+    if not reason.strip():
+        raise _refuse("REASON_REQUIRED", _("A reason is required."))
+    now = (clock or SystemClock()).now()
+    with transaction.atomic():
+        if sale.customer_id is not None:
+            Customer.objects.select_for_update().get(pk=sale.customer_id)
+        locked = (
+            Sale.objects.select_for_update(of=("self",))
+            .select_related("journal_entry")
+            .get(pk=sale.pk)
+        )
+        if locked.kind != SaleKind.CREDIT or locked.journal_entry is None:
+            raise _refuse(
+                "SALE_NOT_REVERSIBLE",
+                _("Only credit sales can be reversed."),
+                sale=locked.reference,
+            )
+        if locked.status != SaleStatus.COMPLETED:
+            raise _refuse(
+                "SALE_ALREADY_REVERSED",
+                _("This sale has already been reversed."),
+                sale=locked.reference,
+            )
+        window = timedelta(hours=settings.REVERSAL_WINDOW_HOURS)
+        if now - locked.created_at > window:
+            raise _refuse(
+                "REVERSAL_WINDOW_CLOSED",
+                _("Sales can only be reversed within %(hours)s hours.")
+                % {"hours": settings.REVERSAL_WINDOW_HOURS},
+                hours=settings.REVERSAL_WINDOW_HOURS,
+            )
+        today = business_date(now, settings.TIME_ZONE)
+        entry = ledger.reverse(
+            locked.journal_entry,
+            actor=actor,
+            business_date=today,
+            memo=f"reversal of {locked.reference}: {reason.strip()}"[:255],
+        )
+        for debt_id, amount in (locked.breakdown or {}).get("debt_allocations", []):
+            debt = Debt.objects.select_for_update().get(pk=debt_id)
+            Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor + amount)
+        Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
+        reversal = Reversal.objects.create(
+            sale=locked, reason=reason.strip(), reversed_by=actor, journal_entry=entry
+        )
+        record(
+            actor=actor,
+            event_type="sale.reversed",
+            target=locked,
+            before={"status": SaleStatus.COMPLETED},
+            after={"status": SaleStatus.REVERSED, "reason": reason.strip()},
+        )
+    sale.status = SaleStatus.REVERSED
+    return reversal
