@@ -404,7 +404,9 @@ def install_meter(
         locked = _lock(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
-        if customer.status == CustomerStatus.CLOSED:
+        # The caller's customer object may be stale; the stored status decides.
+        status = Customer.objects.filter(pk=customer.pk).values_list("status", flat=True).get()
+        if status == CustomerStatus.CLOSED:
             raise CustomerClosed(account_number=customer.account_number)
         if locked.customer_id == customer.pk and locked.premise_id == premise.pk:
             raise MeterAlreadyInstalled(meter_number=locked.number)

@@ -35,6 +35,7 @@ class World:
 def world() -> World:
     tree = factories.Tree()
     north = tree.north
+    md.vending_key()
     return World(
         tree=tree,
         tariff=md.default_tariff(),
