@@ -115,15 +115,19 @@ class Change:
         return f"{self.path}: {self.old!r} → {self.new!r}"
 
 
-def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
     if isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+            yield from _leaves(item, _key_path(path, key))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _leaves(item, f"{path}[{index}]")
     else:
         yield path, value
+
+
+def _key_path(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -136,21 +140,44 @@ def _same(old: Any, new: Any) -> bool:
     return bool(type(old) is type(new) and old == new)
 
 
+def _diff(old: Any, new: Any, path: str, out: list[Change]) -> None:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key, value in old.items():
+            if key in new:
+                _diff(value, new[key], _key_path(path, key), out)
+            else:
+                out.extend(
+                    Change(p, v, None, ChangeKind.REMOVED)
+                    for p, v in _leaves(value, _key_path(path, key))
+                )
+        for key, value in new.items():
+            if key not in old:
+                out.extend(
+                    Change(p, None, v, ChangeKind.ADDED)
+                    for p, v in _leaves(value, _key_path(path, key))
+                )
+    elif isinstance(old, list | tuple) and isinstance(new, list | tuple):
+        for index, (before, after) in enumerate(zip(old, new, strict=False)):
+            _diff(before, after, f"{path}[{index}]", out)
+        for index in range(len(new), len(old)):
+            out.extend(
+                Change(p, v, None, ChangeKind.REMOVED)
+                for p, v in _leaves(old[index], f"{path}[{index}]")
+            )
+        for index in range(len(old), len(new)):
+            out.extend(
+                Change(p, None, v, ChangeKind.ADDED)
+                for p, v in _leaves(new[index], f"{path}[{index}]")
+            )
+    elif not _same(old, new):
+        # A section switched on or off (debt recovery set to None) reads best as one change.
+        out.append(Change(path, old, new))
+
+
 def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
-    """Leaf-by-leaf differences between two spec dicts, in the order the fields appear."""
-    before = dict(_leaves(old))
-    after = dict(_leaves(new))
+    """Differences between two spec dicts, leaf by leaf, in the order the fields appear."""
     changes: list[Change] = []
-    for path, value in before.items():
-        if path not in after:
-            changes.append(Change(path, value, None, ChangeKind.REMOVED))
-        elif not _same(value, after[path]):
-            changes.append(Change(path, value, after[path]))
-    changes.extend(
-        Change(path, None, value, ChangeKind.ADDED)
-        for path, value in after.items()
-        if path not in before
-    )
+    _diff(old, new, "", changes)
     return changes
 
 

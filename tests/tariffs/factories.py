@@ -1,4 +1,4 @@
-"""Tariffs for tests, published through the real services; vending tests reuse `published_tariff`."""
+"""Tariffs for tests, published through the real services; vending tests reuse them."""
 
 from __future__ import annotations
 
