@@ -4,4 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("gridvend.web.urls")),
+    path("", include("gridvend.web.backoffice.urls")),
+    path("cashier/", include("gridvend.web.cashier.urls")),
+    path("receipts/", include("gridvend.web.receipts.urls")),
 ]

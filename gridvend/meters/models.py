@@ -43,7 +43,9 @@ class Meter(models.Model):
     dkga = models.CharField(max_length=2, default="02")
     base_date_year = models.PositiveSmallIntegerField(default=2014)
     key_ref = models.CharField(max_length=60)
-    status = models.CharField(max_length=10, choices=MeterStatus.choices, default=MeterStatus.ACTIVE)
+    status = models.CharField(
+        max_length=10, choices=MeterStatus.choices, default=MeterStatus.ACTIVE
+    )
     block_reason = models.CharField(max_length=255, blank=True)
     # Highest TID issued to this meter; only ever raised, under the meter's row lock.
     last_tid = models.BigIntegerField(null=True, blank=True)
@@ -125,6 +127,44 @@ class KeyChange(models.Model):
 
     def __str__(self) -> str:
         return f"key change {self.meter} ({self.status})"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.meter.org_unit.path
+
+
+class FaultStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ASSIGNED = "assigned", _("Assigned")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class FaultReport(models.Model):
+    """A maintenance call about a meter, followed up to its solution."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="faults")
+    reported_via = models.CharField(max_length=20, default="call")
+    reporter_name = models.CharField(max_length=150, blank=True)
+    reporter_phone = models.CharField(max_length=32, blank=True)
+    description = models.TextField()
+    status = models.CharField(max_length=10, choices=FaultStatus.choices, default=FaultStatus.OPEN)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    registered_at = models.DateTimeField(default=timezone.now)
+    engineer = models.CharField(max_length=150, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    solution = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-registered_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"fault {self.pk} on {self.meter}"
 
     @property
     def audit_org_path(self) -> str:

@@ -14,6 +14,47 @@ from gridvend.org.models import VendingPoint
 from gridvend.tariffs.models import TariffVersion
 
 
+class ShiftStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
+class Shift(models.Model):
+    """One operator's session at a vending point, closed with a cash count and a Z report."""
+
+    vending_point = models.ForeignKey(VendingPoint, on_delete=models.PROTECT, related_name="shifts")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="shifts"
+    )
+    status = models.CharField(max_length=8, choices=ShiftStatus.choices, default=ShiftStatus.OPEN)
+    currency = models.CharField(max_length=3)
+    opening_float_minor = models.BigIntegerField(default=0)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Per tender type ("cash", "card", ...): what the sales say should be there, what was counted.
+    expected = models.JSONField(default=dict, blank=True)
+    counted = models.JSONField(default=dict, blank=True)
+    over_short_minor = models.BigIntegerField(default=0)
+    close_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operator"],
+                condition=models.Q(status="open"),
+                name="one_open_shift_per_operator",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"shift {self.pk} {self.operator} at {self.vending_point.code}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.vending_point.org_unit.path
+
+
 class SaleKind(models.TextChoices):
     CREDIT = "credit", _("Credit sale")
     FREE_ISSUE = "free_issue", _("Free issue")
@@ -44,6 +85,9 @@ class Sale(models.Model):
     request_fingerprint = models.CharField(max_length=64)
     operator = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    shift = models.ForeignKey(
+        Shift, null=True, blank=True, on_delete=models.PROTECT, related_name="sales"
     )
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="sales")
     customer = models.ForeignKey(
@@ -131,6 +175,48 @@ class Token(models.Model):
     @property
     def grouped(self) -> str:
         return " ".join(self.digits[i : i + 4] for i in range(0, len(self.digits), 4))
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class ReversalRequest(models.Model):
+    """A reversal asked for by one person and decided by another (maker–checker)."""
+
+    sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="reversal_requests")
+    reason = models.CharField(max_length=255)
+    status = models.CharField(
+        max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sale"],
+                condition=models.Q(status="pending"),
+                name="one_pending_reversal_request_per_sale",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reversal request for {self.sale} ({self.status})"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.sale.meter.org_unit.path
 
 
 class Reversal(models.Model):
