@@ -65,3 +65,9 @@ def snapshot() -> tuple[Any, ...]:
         Posting.objects.count(),
         AuditEvent.objects.count(),
     )
+
+
+def payload(value: Any) -> dict[str, Any]:
+    """An audit event's before/after as the dict the service wrote."""
+    assert isinstance(value, dict)
+    return value

@@ -9,12 +9,12 @@ import pytest
 from gridvend.audit.models import AuditEvent
 from gridvend.identity.errors import AccessDenied, NotFound, ValidationFailed
 from gridvend.identity.models import User
-from gridvend.keys.models import VendingKeyRecord
 from gridvend.kernel.errors import DomainError
+from gridvend.keys.models import VendingKeyRecord
 from gridvend.meters import services
 from gridvend.meters.models import Installation, KeyChangeStatus, Meter, MeterStatus
 from tests.masterdata import factories as md
-from tests.masterdata.conftest import World, snapshot
+from tests.masterdata.conftest import World, payload, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -39,11 +39,16 @@ def test_register_meter_stores_the_key_parameters_and_audits(world: World) -> No
     meter = _register(world, number="0412 3456 78-" + md.meter_number(12345678)[-1], phases=3)
     assert meter.number == md.meter_number(12345678)
     assert (meter.sgc, meter.ti, meter.krn, meter.kt, meter.ken) == ("600675", 1, 1, 2, 255)
-    assert (meter.ea, meter.dkga, meter.base_date_year, meter.key_ref) == ("07", "02", 2014, "test-vk")
+    assert (meter.ea, meter.dkga, meter.base_date_year, meter.key_ref) == (
+        "07",
+        "02",
+        2014,
+        "test-vk",
+    )
     assert meter.status == MeterStatus.ACTIVE and meter.phases == 3
     event = AuditEvent.objects.get(event_type="meter.registered", target_id=str(meter.pk))
     assert event.actor_id == world.care.pk
-    assert event.after["key"]["sgc"] == "600675"
+    assert payload(event.after)["key"]["sgc"] == "600675"
     assert event.org_path == world.tree.north_sc.path
 
 
@@ -152,7 +157,7 @@ def test_update_meter_changes_details_only(world: World) -> None:
     updated.refresh_from_db()
     assert (updated.make, updated.model, updated.carrier) == ("Conlog", "HXE110", "ic_card")
     event = AuditEvent.objects.get(event_type="meter.updated")
-    assert event.before["make"] == "Hexing" and event.after["make"] == "Conlog"
+    assert payload(event.before)["make"] == "Hexing" and payload(event.after)["make"] == "Conlog"
     with pytest.raises(TypeError):
         services.update_meter(actor=world.care, meter=meter, sgc="999999")  # type: ignore[call-arg]
 
@@ -187,7 +192,7 @@ def test_install_meter_links_customer_and_premise_and_ends_the_previous_installa
     assert two.ended_at is None
     assert Installation.objects.filter(meter=meter, ended_at__isnull=True).get() == two
     events = AuditEvent.objects.filter(event_type="meter.installed", target_id=str(meter.pk))
-    assert [e.after["customer"] for e in events.order_by("seq")] == [
+    assert [payload(e.after)["customer"] for e in events.order_by("seq")] == [
         first.account_number,
         second.account_number,
     ]
@@ -320,7 +325,7 @@ def test_retire_meter_ends_the_installation_and_cancels_a_pending_key_change(
     change.refresh_from_db()
     assert change.status == KeyChangeStatus.CANCELLED
     event = AuditEvent.objects.get(event_type="meter.retired")
-    assert event.after["ended_installation"] == installation.pk
+    assert payload(event.after)["ended_installation"] == installation.pk
 
     before = snapshot()
     for refused in (*STATUS_CHANGES, services.retire_meter):

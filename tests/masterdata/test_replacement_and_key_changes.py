@@ -16,7 +16,7 @@ from gridvend.meters import selectors, services
 from gridvend.meters.models import KeyChange, KeyChangeStatus, MeterStatus
 from tests import factories
 from tests.masterdata import factories as md
-from tests.masterdata.conftest import World, snapshot
+from tests.masterdata.conftest import World, payload, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -45,9 +45,9 @@ def test_replacement_keeps_the_installation_history(world: World) -> None:
     assert old_history[0].customer_id == new_history[0].customer_id == customer.pk
 
     replaced = AuditEvent.objects.get(event_type="meter.replaced", target_id=str(old.pk))
-    assert replaced.after["new_meter"] == new.number
+    assert payload(replaced.after)["new_meter"] == new.number
     installed = AuditEvent.objects.filter(event_type="meter.installed", target_id=str(new.pk))
-    assert installed.get().after["replaces"] == old.number
+    assert payload(installed.get().after)["replaces"] == old.number
 
 
 def test_replacement_refusals_change_nothing(world: World) -> None:
@@ -187,7 +187,7 @@ def test_request_key_change_records_old_and_new_parameters(world: World) -> None
     assert (meter.sgc, meter.krn) == ("123456", 1)  # moved on only when the tokens are issued
     assert selectors.pending_key_change(meter) == change
     event = AuditEvent.objects.get(event_type="key_change.requested", target_id=str(change.pk))
-    assert event.after["new"]["sgc"] == "654321"
+    assert payload(event.after)["new"]["sgc"] == "654321"
 
 
 def test_base_date_change_is_a_roll_over(world: World) -> None:
@@ -208,7 +208,7 @@ def test_key_change_refusals_change_nothing(world: World) -> None:
         services.request_key_change(actor=world.care, meter=meter, krn=2, reason="x")
     with pytest.raises(NotFound):
         services.request_key_change(actor=world.ms_manager, meter=south, krn=2, reason="x")
-    for kwargs, code in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"krn": 2, "reason": " "}, "REASON_REQUIRED"),
         ({"reason": "x"}, "KEY_CHANGE_NOTHING_TO_CHANGE"),
         ({"krn": 1, "ti": 1, "reason": "x"}, "KEY_CHANGE_NOTHING_TO_CHANGE"),
@@ -216,7 +216,8 @@ def test_key_change_refusals_change_nothing(world: World) -> None:
         ({"base_date_year": 2020, "reason": "x"}, "METER_KEY_PARAMS_INVALID"),
         ({"key_ref": "missing", "reason": "x"}, "VENDING_KEY_NOT_FOUND"),
         ({"key_ref": "dkga4", "reason": "x"}, "VENDING_KEY_MISMATCH"),
-    ]:
+    ]
+    for kwargs, code in cases:
         with pytest.raises(DomainError) as exc:
             services.request_key_change(actor=world.ms_manager, meter=meter, **kwargs)
         assert exc.value.code == code, kwargs

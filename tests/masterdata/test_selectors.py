@@ -73,11 +73,16 @@ def test_list_customers_uses_the_same_number_of_queries_for_any_size(
     for _ in range(count):
         md.meter(customer=md.customer(org_unit=world.tree.north_sc))
     actor = world.care
-    actor.org_unit  # noqa: B018 - loaded once per request by authentication, not by the selector
+    actor.org_unit  # loaded once per request by authentication, not by the selector
     # One query for the customers with their unit and tariff, one for all their meters.
     with django_assert_num_queries(2):
         rows = [
-            (c.account_number, c.org_unit.name, c.tariff.currency, [m.number for m in c.meters.all()])
+            (
+                c.account_number,
+                c.org_unit.name,
+                c.tariff.currency,
+                [m.number for m in c.meters.all()],
+            )
             for c in customers.list_customers(actor, search="")
         ]
     assert len(rows) == count
@@ -136,9 +141,10 @@ def test_find_meter_loads_customer_premise_and_unit_in_one_query(
 ) -> None:
     meter = md.meter(customer=md.customer(org_unit=world.tree.north_sc))
     actor = world.cashier
-    actor.org_unit  # noqa: B018 - loaded by authentication
+    actor.org_unit  # loaded by authentication
     with django_assert_num_queries(1):
         found = meters.find_meter(actor, meter.number)
+        assert found.customer is not None and found.premise is not None
         loaded = (found.customer.tariff.currency, found.premise.address, found.org_unit.name)
     assert loaded[0] == "KES" and loaded[2] == world.tree.north_sc.name
 
