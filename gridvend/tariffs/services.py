@@ -96,8 +96,9 @@ def _require_checker(actor: User) -> None:
 
 def _locked_version(actor: User, version: TariffVersion) -> TariffVersion:
     """Re-read the version under a row lock so that two reviewers cannot both act on it."""
+    # of=("self",): PostgreSQL would otherwise lock the joined tariff and org-unit rows as well.
     locked = (
-        TariffVersion.objects.select_for_update()
+        TariffVersion.objects.select_for_update(of=("self",))
         .select_related("tariff__org_unit")
         .get(pk=version.pk)
     )
