@@ -53,7 +53,19 @@ from gridvend.org.models import VendingPoint, VendingPointStatus
 from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
-from gridvend.vending.models import Reversal, Sale, SaleKind, SaleStatus, Token, TokenKind
+from gridvend.vending.models import (
+    RequestStatus,
+    Reversal,
+    ReversalRequest,
+    Sale,
+    SaleKind,
+    SaleStatus,
+    Shift,
+    ShiftStatus,
+    Token,
+    TokenKind,
+)
+from gridvend.vending.shifts import ShiftError, current_shift, require_open_shift
 
 ENGINEERING_KINDS = (
     "test",
@@ -348,6 +360,7 @@ def _write_sale(
     payment_method: str = "",
     reason: str = "",
     currency: str = "",
+    shift: Shift | None = None,
 ) -> SaleResult:
     """Issue tokens (TIDs above the meter's last), then write sale, tokens, journal and audit."""
     today = business_date(now, settings.TIME_ZONE)
@@ -393,6 +406,7 @@ def _write_sale(
         client_reference=client_reference,
         request_fingerprint=fingerprint,
         operator=actor,
+        shift=shift,
         meter=meter,
         customer=customer,
         tariff_version=plan.version if plan is not None else None,
@@ -619,12 +633,17 @@ def vend_credit(
     tokens_engine = _engine(engine)
     now = (clock or SystemClock()).now()
     meter = find_meter(actor, meter_number)
+    replay = _replay(vending_point, ref, fingerprint)
+    if replay is not None:
+        return replay
+    shift = require_open_shift(actor, vending_point)
 
     def body() -> SaleResult:
         customer, locked = _lock(meter)
         replay = _replay(vending_point, ref, fingerprint)
         if replay is not None:
             return replay
+        _lock_shift(shift)
         customer = _check_meter_sellable(locked)
         plan = _price(locked, customer, tender=tender, kwh=kwh, now=now, lock_debts=True)
         _check_float(vending_point, plan.breakdown.tender)
@@ -659,9 +678,19 @@ def vend_credit(
             key_ref=key_ref,
             plan=plan,
             payment_method=payment_method,
+            shift=shift,
         )
 
     return _run_idempotent(vending_point, ref, fingerprint, body)
+
+
+def _lock_shift(shift: Shift | None) -> None:
+    """A sale and the shift's close never interleave: the close would miss the sale."""
+    if shift is None:
+        return
+    status = Shift.objects.select_for_update().values_list("status", flat=True).get(pk=shift.pk)
+    if status != ShiftStatus.OPEN:
+        raise ShiftError("SHIFT_CLOSED", _("This shift is closed; open a new one to sell."))
 
 
 def _tid(tid: int | None) -> int:
@@ -730,6 +759,7 @@ def issue_fbe(
         return _write_sale(
             actor=actor,
             kind=SaleKind.FBE,
+            shift=current_shift(actor, vending_point),
             meter=locked,
             customer=customer,
             point=vending_point,
@@ -787,6 +817,7 @@ def free_issue(
         return _write_sale(
             actor=actor,
             kind=SaleKind.FREE_ISSUE,
+            shift=current_shift(actor, vending_point),
             meter=locked,
             customer=customer,
             point=vending_point,
@@ -854,6 +885,7 @@ def issue_engineering_token(
         return _write_sale(
             actor=actor,
             kind=SaleKind.ENGINEERING,
+            shift=current_shift(actor, vending_point),
             meter=locked,
             customer=locked.customer,
             point=vending_point,
@@ -980,3 +1012,93 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
         )
     sale.status = SaleStatus.REVERSED
     return reversal
+
+
+# --- reversal requests (maker–checker) ----------------------------------------------------------
+
+
+def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest:
+    """Ask for a sale to be reversed; someone else with the finance capability decides."""
+    if not (actor.has_capability(Capability.CASHIER) or actor.has_capability(Capability.FINANCE)):
+        permissions.require_capability(actor, Capability.CASHIER)
+    require_unit_in_scope(actor, sale.meter.org_unit)
+    if not reason.strip():
+        raise _refuse("REASON_REQUIRED", _("A reason is required."))
+    with transaction.atomic():
+        locked = Sale.objects.select_for_update(of=("self",)).get(pk=sale.pk)
+        if locked.kind != SaleKind.CREDIT or locked.status != SaleStatus.COMPLETED:
+            raise _refuse(
+                "SALE_NOT_REVERSIBLE",
+                _("Only completed credit sales can be reversed."),
+                sale=locked.reference,
+            )
+        if ReversalRequest.objects.filter(sale=locked, status=RequestStatus.PENDING).exists():
+            raise _refuse(
+                "REVERSAL_ALREADY_REQUESTED",
+                _("A reversal of this sale is already waiting for approval."),
+                sale=locked.reference,
+            )
+        request = ReversalRequest.objects.create(
+            sale=locked, reason=reason.strip()[:255], requested_by=actor
+        )
+        record(
+            actor=actor,
+            event_type="reversal.requested",
+            target=request,
+            after={"sale": locked.reference, "reason": request.reason},
+        )
+    return request
+
+
+def _decide(actor: User, request: ReversalRequest) -> ReversalRequest:
+    permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, request.sale.meter.org_unit)
+    locked = (
+        ReversalRequest.objects.select_for_update(of=("self",))
+        .select_related("sale", "sale__meter")
+        .get(pk=request.pk)
+    )
+    if locked.status != RequestStatus.PENDING:
+        raise _refuse("REQUEST_ALREADY_DECIDED", _("This request has already been decided."))
+    if locked.requested_by_id == actor.pk:
+        raise _refuse(
+            "MAKER_CHECKER_VIOLATION",
+            _("Someone other than the requester must decide this reversal."),
+        )
+    return locked
+
+
+def approve_reversal(
+    *, actor: User, request: ReversalRequest, note: str = "", clock: Clock | None = None
+) -> Reversal:
+    now = (clock or SystemClock()).now()
+    with transaction.atomic():
+        locked = _decide(actor, request)
+        reversal = reverse_sale(actor=actor, sale=locked.sale, reason=locked.reason, clock=clock)
+        ReversalRequest.objects.filter(pk=locked.pk).update(
+            status=RequestStatus.APPROVED,
+            decided_by=actor,
+            decided_at=now,
+            decision_note=note[:255],
+        )
+        record(actor=actor, event_type="reversal.approved", target=locked, after={"note": note})
+    return reversal
+
+
+def reject_reversal(
+    *, actor: User, request: ReversalRequest, note: str, clock: Clock | None = None
+) -> ReversalRequest:
+    if not note.strip():
+        raise _refuse("REASON_REQUIRED", _("A reason is required."))
+    now = (clock or SystemClock()).now()
+    with transaction.atomic():
+        locked = _decide(actor, request)
+        ReversalRequest.objects.filter(pk=locked.pk).update(
+            status=RequestStatus.REJECTED,
+            decided_by=actor,
+            decided_at=now,
+            decision_note=note.strip()[:255],
+        )
+        record(actor=actor, event_type="reversal.rejected", target=locked, after={"note": note})
+        locked.refresh_from_db()
+    return locked

@@ -118,6 +118,14 @@ def build_world(*, spec: dict[str, Any] | None = None, now: datetime = NOW) -> W
         Role.VENDING_POINT_MANAGER,
         (Capability.CASHIER, Capability.FINANCE, Capability.CUSTOMER_CARE),
     )
+    from gridvend.vending.shifts import open_shift
+
+    open_shift(
+        actor=cashier,
+        vending_point=point,
+        opening_float=Money.from_major("1000", tariff.currency),
+        now=now,
+    )
     return World(
         tree=tree,
         admin=admin,
