@@ -1,7 +1,18 @@
-"""URL map of the cashier screens."""
+"""URL map of the cashier screen."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
+
+from gridvend.web.cashier import views
 
 app_name = "cashier"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
+    path("meters/<str:number>/", views.meter, name="meter"),
+    path("meters/<str:number>/quote/", views.quote, name="quote"),
+    path("meters/<str:number>/sell/", views.sell, name="sell"),
+    path("sales/<str:reference>/", views.sale, name="sale"),
+    path("shift/", views.shift_view, name="shift"),
+    path("shifts/<int:pk>/", views.closed, name="closed"),
+]

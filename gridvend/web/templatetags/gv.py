@@ -1,0 +1,34 @@
+"""Template filters for money in minor units, kWh and tokens in groups of four."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import template
+from django.conf import settings
+
+from gridvend.kernel.money import Money
+
+register = template.Library()
+
+
+@register.filter
+def money(minor: Any, currency: str = "") -> str:
+    """`{{ sale.tender_minor|money:sale.currency }}` → "KES 1,250.50"."""
+    if minor in (None, ""):
+        return ""
+    return Money(int(minor), currency or settings.CURRENCY).format()
+
+
+@register.filter
+def kwh(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    return f"{Decimal(str(value)).quantize(Decimal('0.1'))} kWh"
+
+
+@register.filter
+def token(digits: str) -> str:
+    text = str(digits)
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
