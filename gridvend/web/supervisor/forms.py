@@ -1,0 +1,191 @@
+"""Forms of the supervisor screens: input parsing only, every rule lives in the services."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.meters.faults import REPORTED_VIA
+from gridvend.meters.models import FaultStatus
+
+ENGINEERING_CHOICES = [
+    ("test", _("Meter test")),
+    ("clear_tamper", _("Clear tamper")),
+    ("clear_credit", _("Clear credit")),
+    ("set_power_limit", _("Set power limit")),
+    ("set_phase_unbalance_limit", _("Set phase unbalance limit")),
+]
+LIMIT_KINDS = ("set_power_limit", "set_phase_unbalance_limit")
+LTR = {"dir": "ltr", "autocomplete": "off"}
+
+
+class _Styled(forms.Form):
+    """Bootstrap classes on every widget; numbers and meter numbers are typed left to right."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.HiddenInput):
+                continue
+            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
+            widget.attrs.setdefault("class", css)
+
+
+def _meter_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("Meter number"), max_length=32, widget=forms.TextInput(attrs=LTR)
+    )
+
+
+def _reason_field(label: Any = None) -> forms.CharField:
+    return forms.CharField(label=label or _("Reason"), max_length=255)
+
+
+class _Issued(_Styled):
+    """A form that issues tokens: its client reference is made when the form is drawn, so
+    submitting it twice (a double click, a reload) replays the first issue instead of a second."""
+
+    vending_point = forms.TypedChoiceField(label=_("Vending point"), coerce=int)
+    client_reference = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, points: list[tuple[int, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("client_reference", uuid.uuid4().hex)
+        super().__init__(*args, **kwargs)
+        self.fields["vending_point"].choices = points  # type: ignore[attr-defined]
+
+
+class FreeIssueForm(_Issued):
+    meter_number = _meter_field()
+    kwh = forms.DecimalField(
+        label=_("Energy (kWh)"),
+        min_value=Decimal("0.1"),
+        max_value=Decimal("1000"),
+        decimal_places=1,
+        widget=forms.NumberInput(attrs={**LTR, "step": "0.1"}),
+    )
+    reason = _reason_field()
+
+    field_order = ["vending_point", "meter_number", "kwh", "reason", "client_reference"]
+
+
+class EngineeringForm(_Issued):
+    meter_number = _meter_field()
+    kind = forms.ChoiceField(label=_("Token"), choices=ENGINEERING_CHOICES)
+    value = forms.IntegerField(
+        label=_("Limit (watts)"),
+        required=False,
+        min_value=0,
+        help_text=_("Only for power and phase unbalance limits."),
+        widget=forms.NumberInput(attrs=LTR),
+    )
+    reason = _reason_field()
+
+    field_order = ["vending_point", "meter_number", "kind", "value", "reason", "client_reference"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") in LIMIT_KINDS and data.get("value") is None:
+            self.add_error("value", _("Give the limit in watts."))
+        if data.get("kind") not in LIMIT_KINDS:
+            data["value"] = None
+        return data
+
+
+class RequestReversalForm(_Styled):
+    sale_reference = forms.CharField(
+        label=_("Sale reference"), max_length=24, widget=forms.TextInput(attrs=LTR)
+    )
+    reason = _reason_field()
+
+    def clean_sale_reference(self) -> str:
+        return str(self.cleaned_data["sale_reference"]).strip().upper()
+
+
+class DecisionForm(_Styled):
+    note = forms.CharField(label=_("Note"), max_length=255, required=False)
+
+
+class KeyChangeForm(_Styled):
+    meter_number = _meter_field()
+    sgc = forms.CharField(
+        label=_("New supply group code (SGC)"),
+        max_length=6,
+        required=False,
+        widget=forms.TextInput(attrs=LTR),
+    )
+    ti = forms.IntegerField(
+        label=_("New tariff index (TI)"),
+        required=False,
+        min_value=0,
+        max_value=99,
+        widget=forms.NumberInput(attrs=LTR),
+    )
+    krn = forms.IntegerField(
+        label=_("New key revision number (KRN)"),
+        required=False,
+        min_value=1,
+        max_value=9,
+        widget=forms.NumberInput(attrs=LTR),
+    )
+    base_date_year = forms.IntegerField(
+        label=_("New base date year"),
+        required=False,
+        min_value=1993,
+        max_value=2100,
+        widget=forms.NumberInput(attrs=LTR),
+    )
+    key_ref = forms.CharField(
+        label=_("New vending key"),
+        max_length=60,
+        required=False,
+        widget=forms.TextInput(attrs=LTR),
+        help_text=_("Leave a field empty to keep the meter's current value."),
+    )
+    reason = _reason_field()
+
+    def changes(self) -> dict[str, Any]:
+        """Only what was filled in: empty fields keep the meter's current parameters."""
+        names = ("sgc", "ti", "krn", "base_date_year", "key_ref")
+        return {n: self.cleaned_data[n] for n in names if self.cleaned_data[n] not in (None, "")}
+
+
+class MeterStatusForm(_Styled):
+    meter_number = _meter_field()
+    action = forms.ChoiceField(
+        label=_("Action"), choices=[("block", _("Block")), ("unblock", _("Unblock"))]
+    )
+    reason = _reason_field()
+
+
+class FaultForm(_Styled):
+    meter_number = _meter_field()
+    reported_via = forms.ChoiceField(
+        label=_("Reported by"), choices=list(REPORTED_VIA.items()), initial="call"
+    )
+    reporter_name = forms.CharField(label=_("Caller's name"), max_length=150, required=False)
+    reporter_phone = forms.CharField(
+        label=_("Caller's phone"),
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={**LTR, "inputmode": "tel"}),
+    )
+    description = forms.CharField(label=_("Fault"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class FaultFilterForm(_Styled):
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("All")), *FaultStatus.choices], required=False
+    )
+
+
+class AssignForm(_Styled):
+    engineer = forms.CharField(label=_("Engineer"), max_length=150)
+
+
+class ResolveForm(_Styled):
+    solution = forms.CharField(label=_("Solution"), widget=forms.Textarea(attrs={"rows": 3}))

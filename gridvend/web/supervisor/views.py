@@ -1,0 +1,429 @@
+"""Supervisor screens. Each screen checks the capability or role before showing anything; the
+service checks again before writing. Refusals are shown in the domain error's own words."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from gridvend.identity.errors import AccessDenied, NotFound
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role, rank
+from gridvend.kernel.errors import DomainError, ErrorCode
+from gridvend.kernel.money import Money
+from gridvend.meters import faults
+from gridvend.meters import services as meters
+from gridvend.meters.models import FaultReport, FaultStatus
+from gridvend.meters.selectors import find_meter, pending_key_change
+from gridvend.org import selectors as org_selectors
+from gridvend.org.models import VendingPointStatus
+from gridvend.vending import services as vending
+from gridvend.vending.selectors import get_sale
+from gridvend.web.supervisor import forms
+from gridvend.web.supervisor.selectors import get_reversal_request, pending_reversal_requests
+
+MANAGER = rank(Role.VENDING_POINT_MANAGER)
+MASTER_STATION = rank(Role.MASTER_STATION_MANAGER)
+
+
+# --- who may open which screen ----------------------------------------------------------------
+
+
+def _has(actor: User, capability: str) -> bool:
+    return actor.is_active and actor.has_capability(capability)
+
+
+def can_decide_reversals(actor: User) -> bool:
+    return _has(actor, Capability.FINANCE)
+
+
+def can_request_reversals(actor: User) -> bool:
+    return _has(actor, Capability.CASHIER) or _has(actor, Capability.FINANCE)
+
+
+def can_free_issue(actor: User) -> bool:
+    return _has(actor, Capability.FINANCE)
+
+
+def can_issue_engineering(actor: User) -> bool:
+    return _has(actor, Capability.CUSTOMER_CARE) and actor.rank >= MANAGER
+
+
+def can_manage_meter_status(actor: User) -> bool:
+    return _has(actor, Capability.CUSTOMER_CARE) and actor.rank >= MANAGER
+
+
+def can_request_key_change(actor: User) -> bool:
+    return actor.is_active and actor.rank >= MASTER_STATION
+
+
+def allowed_actions(actor: User) -> dict[str, bool]:
+    return {
+        "decide_reversals": can_decide_reversals(actor),
+        "request_reversals": can_request_reversals(actor),
+        "free_issue": can_free_issue(actor),
+        "engineering": can_issue_engineering(actor),
+        "meter_status": can_manage_meter_status(actor),
+        "key_change": can_request_key_change(actor),
+        "view_faults": faults.can_view_faults(actor),
+        "register_faults": faults.can_register_faults(actor),
+    }
+
+
+# --- plumbing ----------------------------------------------------------------------------------
+
+
+def _actor(request: HttpRequest, allowed: Any = None) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    if allowed is not None and not allowed(user):
+        raise AccessDenied()
+    return user
+
+
+def _refused(form: Any, exc: DomainError) -> int:
+    """Put a refusal on the form and give the status to answer with. Access errors go up to the
+    middleware (403 / 404); a meter or sale typed in that is not in the user's scope answers 404
+    with the form, so the user can correct the number."""
+    if isinstance(exc, AccessDenied):
+        raise exc
+    field = exc.params.get("field")
+    form.add_error(field if field in form.fields else None, exc.message)
+    not_found = isinstance(exc, NotFound) or exc.code == ErrorCode.METER_NOT_FOUND
+    return 404 if not_found else 200
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    actor = _actor(request)
+    return render(request, template, {**context, "can": allowed_actions(actor)}, status=status)
+
+
+def _points(actor: User) -> list[tuple[int, str]]:
+    points = org_selectors.list_vending_points(actor).filter(status=VendingPointStatus.ACTIVE)
+    return [(p.pk, f"{p.name} ({p.code})") for p in points[:500]]
+
+
+def _duration(taken: timedelta | None) -> str:
+    if taken is None:
+        return ""
+    minutes = max(int(taken.total_seconds()) // 60, 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _("%(days)d d %(hours)d h %(minutes)d min") % {
+            "days": days,
+            "hours": hours,
+            "minutes": minutes,
+        }
+    return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+
+
+# --- dashboard and reversal approvals ----------------------------------------------------------
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request, lambda u: any(allowed_actions(u).values()))
+    pending = []
+    if can_decide_reversals(actor):
+        pending = [
+            (
+                item,
+                Money(item.sale.tender_minor, item.sale.currency),
+                item.requested_by_id == actor.pk,
+            )
+            for item in pending_reversal_requests(actor)[:200]
+        ]
+    open_faults = None
+    if faults.can_view_faults(actor):
+        open_faults = faults.list_faults(actor).exclude(status=FaultStatus.RESOLVED).count()
+    return _page(
+        request,
+        "supervisor/dashboard.html",
+        {"pending": pending, "decision_form": forms.DecisionForm(), "open_faults": open_faults},
+    )
+
+
+def _decide(request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
+    actor = _actor(request, can_decide_reversals)
+    item = get_reversal_request(actor, pk)
+    form = forms.DecisionForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        if approve:
+            vending.approve_reversal(actor=actor, request=item, note=note)
+            messages.success(
+                request,
+                _("Sale %(sale)s reversed.") % {"sale": item.sale.reference},
+            )
+        else:
+            vending.reject_reversal(actor=actor, request=item, note=note)
+            messages.success(
+                request,
+                _("Reversal of sale %(sale)s rejected.") % {"sale": item.sale.reference},
+            )
+    except DomainError as exc:
+        if isinstance(exc, AccessDenied | NotFound):
+            raise
+        messages.error(request, exc.message)
+    return redirect("supervisor:dashboard")
+
+
+@require_POST
+@login_required
+def approve_reversal(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(request, pk, approve=True)
+
+
+@require_POST
+@login_required
+def reject_reversal(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(request, pk, approve=False)
+
+
+@login_required
+def request_reversal(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request, can_request_reversals)
+    initial = {"sale_reference": request.GET.get("sale", "")[:24]}
+    form = forms.RequestReversalForm(request.POST or None, initial=initial)
+    status = 200
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            sale = get_sale(actor, form.cleaned_data["sale_reference"])
+            created = vending.request_reversal(
+                actor=actor, sale=sale, reason=form.cleaned_data["reason"]
+            )
+            form = forms.RequestReversalForm()
+        except DomainError as exc:
+            status = _refused(form, exc)
+    return _page(
+        request,
+        "supervisor/request_reversal.html",
+        {"form": form, "created": created},
+        status=status,
+    )
+
+
+# --- tokens ------------------------------------------------------------------------------------
+
+
+def _issue(
+    request: HttpRequest,
+    *,
+    form_class: type[forms.FreeIssueForm] | type[forms.EngineeringForm],
+    template: str,
+    issue: Any,
+    actor: User,
+) -> HttpResponse:
+    """Draw the form, or issue once per client reference and show the tokens beside a new form."""
+    points = _points(actor)
+    form = form_class(request.POST or None, points=points)
+    status = 200
+    result = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            point = org_selectors.get_vending_point(actor, data["vending_point"])
+            result = issue(point, data)
+            form = form_class(points=points, initial={"vending_point": point.pk})
+        except DomainError as exc:
+            status = _refused(form, exc)
+    return _page(request, template, {"form": form, "result": result}, status=status)
+
+
+@login_required
+def free_issue(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request, can_free_issue)
+
+    def issue(point: Any, data: dict[str, Any]) -> vending.SaleResult:
+        return vending.free_issue(
+            actor=actor,
+            vending_point=point,
+            client_reference=data["client_reference"],
+            meter_number=data["meter_number"],
+            kwh=data["kwh"],
+            reason=data["reason"],
+        )
+
+    return _issue(
+        request,
+        form_class=forms.FreeIssueForm,
+        template="supervisor/free_issue.html",
+        issue=issue,
+        actor=actor,
+    )
+
+
+@login_required
+def engineering_token(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request, can_issue_engineering)
+
+    def issue(point: Any, data: dict[str, Any]) -> vending.SaleResult:
+        return vending.issue_engineering_token(
+            actor=actor,
+            vending_point=point,
+            client_reference=data["client_reference"],
+            meter_number=data["meter_number"],
+            kind=data["kind"],
+            value=data["value"],
+            reason=data["reason"],
+        )
+
+    return _issue(
+        request,
+        form_class=forms.EngineeringForm,
+        template="supervisor/engineering_token.html",
+        issue=issue,
+        actor=actor,
+    )
+
+
+# --- meters ------------------------------------------------------------------------------------
+
+
+@login_required
+def key_change(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request, can_request_key_change)
+    form = forms.KeyChangeForm(request.POST or None)
+    status = 200
+    change = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            meter = find_meter(actor, form.cleaned_data["meter_number"])
+            change = meters.request_key_change(
+                actor=actor, meter=meter, reason=form.cleaned_data["reason"], **form.changes()
+            )
+            form = forms.KeyChangeForm()
+        except DomainError as exc:
+            status = _refused(form, exc)
+    return _page(
+        request, "supervisor/key_change.html", {"form": form, "change": change}, status=status
+    )
+
+
+@login_required
+def meter_status(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request, can_manage_meter_status)
+    initial = {"meter_number": request.GET.get("meter", "")[:32]}
+    form = forms.MeterStatusForm(request.POST or None, initial=initial)
+    status = 200
+    meter = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            found = find_meter(actor, data["meter_number"])
+            change = meters.block_meter if data["action"] == "block" else meters.unblock_meter
+            meter = change(actor=actor, meter=found, reason=data["reason"])
+            form = forms.MeterStatusForm()
+        except DomainError as exc:
+            status = _refused(form, exc)
+    return _page(
+        request,
+        "supervisor/meter_status.html",
+        {
+            "form": form,
+            "meter": meter,
+            "key_change": pending_key_change(meter) if meter is not None else None,
+        },
+        status=status,
+    )
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+def _fault_row(fault: FaultReport) -> dict[str, Any]:
+    return {"fault": fault, "taken": _duration(faults.follow_up_time(fault))}
+
+
+@login_required
+def fault_list(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request, faults.can_view_faults)
+    filter_form = forms.FaultFilterForm(request.GET or None)
+    status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
+    rows = [_fault_row(f) for f in faults.list_faults(actor, status=status)[:500]]
+    return _page(request, "supervisor/fault_list.html", {"rows": rows, "filter_form": filter_form})
+
+
+@login_required
+def fault_create(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request, faults.can_register_faults)
+    form = forms.FaultForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            meter = find_meter(actor, data["meter_number"])
+            fault = faults.register_fault(
+                actor=actor,
+                meter=meter,
+                description=data["description"],
+                reported_via=data["reported_via"],
+                reporter_name=data["reporter_name"],
+                reporter_phone=data["reporter_phone"],
+            )
+            messages.success(request, _("Fault registered."))
+            return redirect("supervisor:fault-detail", pk=fault.pk)
+        except DomainError as exc:
+            status = _refused(form, exc)
+    return _page(request, "supervisor/fault_form.html", {"form": form}, status=status)
+
+
+@login_required
+def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    actor = _actor(request, faults.can_view_faults)
+    fault = faults.get_fault(actor, pk)
+    action = request.POST.get("action", "")
+    assign_form = forms.AssignForm(
+        request.POST if action == "assign" else None, initial={"engineer": fault.engineer}
+    )
+    resolve_form = forms.ResolveForm(request.POST if action == "resolve" else None)
+    if request.method == "POST":
+        if action == "assign":
+            if not faults.can_assign_faults(actor):
+                raise AccessDenied()
+            form: Any = assign_form
+        elif action == "resolve":
+            if not faults.can_resolve_faults(actor):
+                raise AccessDenied()
+            form = resolve_form
+        else:
+            raise AccessDenied()
+        if form.is_valid():
+            try:
+                if action == "assign":
+                    faults.assign_fault(
+                        actor=actor, fault=fault, engineer=form.cleaned_data["engineer"]
+                    )
+                    messages.success(request, _("Engineer assigned."))
+                else:
+                    faults.resolve_fault(
+                        actor=actor, fault=fault, solution=form.cleaned_data["solution"]
+                    )
+                    messages.success(request, _("Fault resolved."))
+                return redirect("supervisor:fault-detail", pk=fault.pk)
+            except DomainError as exc:
+                _refused(form, exc)
+    return _page(
+        request,
+        "supervisor/fault_detail.html",
+        {
+            "fault": fault,
+            "taken": _duration(faults.follow_up_time(fault)),
+            "assign_form": assign_form,
+            "resolve_form": resolve_form,
+            "can_assign": faults.can_assign_faults(actor) and fault.status != FaultStatus.RESOLVED,
+            "can_resolve": faults.can_resolve_faults(actor)
+            and fault.status == FaultStatus.ASSIGNED,
+        },
+    )
