@@ -32,3 +32,18 @@ def kwh(value: Any) -> str:
 def token(digits: str) -> str:
     text = str(digits)
     return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+@register.filter
+def styled(field: Any) -> Any:
+    """Render a form field with Bootstrap's class for its widget type."""
+    widget = field.field.widget
+    input_type = getattr(widget, "input_type", "")
+    if input_type in ("checkbox", "radio"):
+        css = "form-check-input"
+    elif widget.__class__.__name__ in ("Select", "SelectMultiple"):
+        css = "form-select"
+    else:
+        css = "form-control"
+    existing = widget.attrs.get("class", "")
+    return field.as_widget(attrs={"class": f"{existing} {css}".strip()})
