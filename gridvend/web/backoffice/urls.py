@@ -1,7 +1,43 @@
-"""URL map of the backoffice screens."""
+"""URL map of the back-office screens: customers, premises, meters, tariffs, debts, files."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from gridvend.web.backoffice import customers, meters, tariffs, transfer
 
 app_name = "backoffice"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("customers/", customers.customer_list, name="customer-list"),
+    path("customers/export.<str:fmt>", customers.customer_export, name="customer-export"),
+    path("customers/new/", customers.customer_create, name="customer-create"),
+    path("customers/<int:pk>/", customers.customer_detail, name="customer-detail"),
+    path("customers/<int:pk>/edit/", customers.customer_edit, name="customer-edit"),
+    path("customers/<int:pk>/debts/", customers.customer_debts, name="customer-debts"),
+    path("customers/<int:pk>/debts/new/", customers.debt_create, name="debt-create"),
+    path("premises/", customers.premise_list, name="premise-list"),
+    path("premises/export.<str:fmt>", customers.premise_export, name="premise-export"),
+    path("premises/new/", customers.premise_create, name="premise-create"),
+    path("premises/<int:pk>/", customers.premise_detail, name="premise-detail"),
+    path("premises/<int:pk>/edit/", customers.premise_edit, name="premise-edit"),
+    path("debts/", customers.debt_list, name="debt-list"),
+    path("debts/export.<str:fmt>", customers.debt_export, name="debt-export"),
+    path("meters/", meters.meter_list, name="meter-list"),
+    path("meters/export.<str:fmt>", meters.meter_export, name="meter-export"),
+    path("meters/new/", meters.meter_register, name="meter-register"),
+    path("meters/<int:pk>/", meters.meter_detail, name="meter-detail"),
+    path("meters/<int:pk>/edit/", meters.meter_edit, name="meter-edit"),
+    path("meters/<int:pk>/install/", meters.meter_install, name="meter-install"),
+    path("tariffs/", tariffs.tariff_list, name="tariff-list"),
+    path("tariffs/export.<str:fmt>", tariffs.tariff_export, name="tariff-export"),
+    path("tariffs/new/", tariffs.tariff_create, name="tariff-create"),
+    path("tariffs/<int:pk>/", tariffs.tariff_detail, name="tariff-detail"),
+    path("tariffs/<int:pk>/compare/", tariffs.tariff_compare, name="tariff-compare"),
+    path("tariffs/<int:pk>/versions/new/", tariffs.version_create, name="version-create"),
+    path("tariff-versions/<int:pk>/", tariffs.version_detail, name="version-detail"),
+    path("tariff-versions/<int:pk>/edit/", tariffs.version_edit, name="version-edit"),
+    path("imports/", transfer.import_upload, name="import"),
+    path("imports/confirm/", transfer.import_confirm, name="import-confirm"),
+    path("imports/template-<str:kind>.<str:fmt>", transfer.import_template, name="import-template"),
+    path("vending-points/export.<str:fmt>", transfer.point_export, name="point-export"),
+    path("users/export.<str:fmt>", transfer.user_export, name="user-export"),
+]

@@ -1,0 +1,203 @@
+"""Lists leave the system as CSV (streamed) or XLSX (openpyxl write-only) with their filters on.
+
+Headers are stable snake_case keys rather than translated labels, so that a file exported in one
+language reads the same in another and customer and meter files can be imported back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from openpyxl import Workbook  # type: ignore[import-untyped]
+
+from gridvend.identity.errors import NotFound
+from gridvend.kernel.money import Money
+
+FORMATS = ("csv", "xlsx")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_FORMULA_START = ("=", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    value: Callable[[Any], Any]
+
+
+def cell(value: Any) -> Any:
+    """A value as a spreadsheet should hold it: text that cannot run as a formula, UTC times."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return (
+            value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            if timezone.is_aware(value)
+            else value.strftime("%Y-%m-%d %H:%M:%S")
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int | Decimal):
+        return value
+    text = str(value)
+    # A leading = + - @ makes spreadsheets evaluate the cell (CSV injection). Phone numbers such
+    # as +254 700 000 000 and signed numbers stay as they are.
+    if text.startswith(_FORMULA_START) or (
+        text[:1] in "+-" and not text[1:].replace(" ", "").replace(".", "").isdigit()
+    ):
+        return "'" + text
+    return text
+
+
+def money_major(minor: int, currency: str) -> Decimal:
+    return Money(minor, currency).to_major()
+
+
+def _rows(columns: list[Column], items: Iterable[Any]) -> Iterator[list[Any]]:
+    yield [c.key for c in columns]
+    for item in items:
+        yield [cell(c.value(item)) for c in columns]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_response(name: str, columns: list[Column], items: Iterable[Any]) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def stream() -> Iterator[str]:
+        yield "\ufeff"  # so that spreadsheet programs read the file as UTF-8
+        for row in _rows(columns, items):
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
+
+
+def xlsx_bytes(columns: list[Column], items: Iterable[Any], *, title: str = "export") -> bytes:
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31])
+    for row in _rows(columns, items):
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def xlsx_response(name: str, columns: list[Column], items: Iterable[Any]) -> HttpResponse:
+    response = HttpResponse(xlsx_bytes(columns, items, title=name), content_type=XLSX_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+    return response
+
+
+def respond(fmt: str, name: str, columns: list[Column], items: Iterable[Any]) -> HttpResponse:
+    if fmt not in FORMATS:
+        raise NotFound()
+    stamped = f"{name}-{timezone.now():%Y%m%d-%H%M}"
+    if fmt == "csv":
+        return csv_response(stamped, columns, items)  # type: ignore[return-value]
+    return xlsx_response(stamped, columns, items)
+
+
+# The columns of each list ------------------------------------------------------------------------
+
+CUSTOMER_COLUMNS = [
+    Column("account_number", lambda c: c.account_number),
+    Column("name", lambda c: c.name),
+    Column("category", lambda c: c.category),
+    Column("status", lambda c: c.status),
+    Column("unit_code", lambda c: c.org_unit.code),
+    Column("tariff_code", lambda c: c.tariff.code),
+    Column("national_id", lambda c: c.national_id),
+    Column("phone", lambda c: c.phone),
+    Column("email", lambda c: c.email),
+    Column("meters", lambda c: " ".join(m.number for m in c.meters.all())),
+    Column("created_at", lambda c: c.created_at),
+]
+
+PREMISE_COLUMNS = [
+    Column("premise_id", lambda p: p.pk),
+    Column("address", lambda p: p.address),
+    Column("unit_code", lambda p: p.org_unit.code),
+    Column("latitude", lambda p: p.latitude),
+    Column("longitude", lambda p: p.longitude),
+    Column("feeder", lambda p: p.feeder),
+    Column("transformer", lambda p: p.transformer),
+    Column("created_at", lambda p: p.created_at),
+]
+
+METER_COLUMNS = [
+    Column("meter_number", lambda m: m.number),
+    Column("status", lambda m: m.status),
+    Column("unit_code", lambda m: m.org_unit.code),
+    Column("make", lambda m: m.make),
+    Column("model", lambda m: m.model),
+    Column("phases", lambda m: m.phases),
+    Column("carrier", lambda m: m.carrier),
+    Column("sgc", lambda m: m.sgc),
+    Column("ti", lambda m: m.ti),
+    Column("krn", lambda m: m.krn),
+    Column("kt", lambda m: m.kt),
+    Column("ken", lambda m: m.ken),
+    Column("ea", lambda m: m.ea),
+    Column("dkga", lambda m: m.dkga),
+    Column("base_date_year", lambda m: m.base_date_year),
+    Column("key_ref", lambda m: m.key_ref),
+    Column("account_number", lambda m: m.customer.account_number if m.customer else ""),
+    Column("premise_id", lambda m: m.premise_id),
+    Column("created_at", lambda m: m.created_at),
+]
+
+TARIFF_COLUMNS = [
+    Column("tariff_code", lambda t: t.code),
+    Column("name", lambda t: t.name),
+    Column("unit_code", lambda t: t.org_unit.code),
+    Column("currency", lambda t: t.currency),
+    Column("created_at", lambda t: t.created_at),
+]
+
+DEBT_COLUMNS = [
+    Column("debt_id", lambda d: d.pk),
+    Column("account_number", lambda d: d.customer.account_number),
+    Column("name", lambda d: d.customer.name),
+    Column("reason", lambda d: d.reason),
+    Column("currency", lambda d: d.currency),
+    Column("original", lambda d: money_major(d.original_minor, d.currency)),
+    Column("balance", lambda d: money_major(d.balance_minor, d.currency)),
+    Column("source", lambda d: d.source),
+    Column("opened_at", lambda d: d.opened_at),
+    Column("opened_by", lambda d: d.opened_by.username if d.opened_by else ""),
+]
+
+POINT_COLUMNS = [
+    Column("code", lambda p: p.code),
+    Column("name", lambda p: p.name),
+    Column("channel", lambda p: p.channel),
+    Column("status", lambda p: p.status),
+    Column("unit_code", lambda p: p.org_unit.code),
+    Column("address", lambda p: p.address),
+    Column("ip_allow_list", lambda p: p.ip_allow_list),
+]
+
+USER_COLUMNS = [
+    Column("username", lambda u: u.username),
+    Column("full_name", lambda u: u.full_name),
+    Column("role", lambda u: u.role),
+    Column("capabilities", lambda u: " ".join(sorted(c.capability for c in u.capabilities.all()))),
+    Column("unit_code", lambda u: u.org_unit.code),
+    Column("is_active", lambda u: u.is_active),
+    Column("email", lambda u: u.email),
+    Column("phone", lambda u: u.phone),
+]

@@ -1,0 +1,239 @@
+"""Forms of the back office: they parse input; the services decide what is allowed."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.customers.models import CustomerCategory, CustomerStatus
+from gridvend.meters.models import MeterStatus, TokenCarrier
+from gridvend.web.backoffice.imports import KINDS
+
+PHASE_CHOICES = [(1, "1"), (2, "2"), (3, "3")]
+
+
+def _text(label: Any, *, required: bool = False, max_length: int = 255, **kw: Any) -> Any:
+    return forms.CharField(label=label, required=required, max_length=max_length, **kw)
+
+
+class Bootstrap:
+    """Gives every widget Bootstrap's classes, so templates can render fields one by one."""
+
+    def _style(self) -> None:
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select):
+                widget.attrs.setdefault("class", "form-select")
+            elif not isinstance(widget, forms.CheckboxSelectMultiple | forms.RadioSelect):
+                widget.attrs.setdefault("class", "form-control")
+
+
+class StyledForm(Bootstrap, forms.Form):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._style()
+
+
+class CustomerForm(StyledForm):
+    account_number = _text(
+        _("Account number"),
+        max_length=20,
+        help_text=_("Leave empty and one is made for you."),
+    )
+    name = _text(_("Name"), required=True, max_length=150)
+    category = forms.ChoiceField(label=_("Category"), choices=CustomerCategory.choices)
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    tariff = forms.TypedChoiceField(label=_("Tariff"), coerce=int)
+    national_id = _text(_("National id"), max_length=40)
+    phone = _text(_("Phone"), max_length=32)
+    email = _text(_("Email"), max_length=254)
+
+    def __init__(
+        self,
+        *args: Any,
+        units: list[tuple[Any, str]],
+        tariffs: list[tuple[Any, str]],
+        editing: bool = False,
+        **kw: Any,
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+        self.fields["tariff"].choices = tariffs  # type: ignore[attr-defined]
+        if editing:
+            del self.fields["account_number"]
+
+
+class CustomerStatusForm(StyledForm):
+    status = forms.ChoiceField(label=_("New status"), choices=CustomerStatus.choices)
+    reason = _text(_("Reason"), required=True)
+
+
+class PremiseForm(StyledForm):
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    address = _text(_("Address"), required=True)
+    latitude = forms.DecimalField(
+        label=_("Latitude"), required=False, max_digits=9, decimal_places=6
+    )
+    longitude = forms.DecimalField(
+        label=_("Longitude"), required=False, max_digits=9, decimal_places=6
+    )
+    feeder = _text(_("Feeder"), max_length=60)
+    transformer = _text(_("Transformer"), max_length=60)
+
+    def __init__(self, *args: Any, units: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+
+
+class MeterDetailsForm(StyledForm):
+    make = _text(_("Make"), max_length=60)
+    model = _text(_("Model"), max_length=60)
+    phases = forms.TypedChoiceField(label=_("Phases"), choices=PHASE_CHOICES, coerce=int)
+    carrier = forms.ChoiceField(label=_("Token carrier"), choices=TokenCarrier.choices)
+
+
+class MeterRegisterForm(MeterDetailsForm):
+    number = _text(_("Meter number"), required=True, max_length=20)
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    sgc = _text(_("Supply group code (SGC)"), required=True, max_length=6)
+    ti = forms.IntegerField(label=_("Tariff index (TI)"), min_value=0, max_value=99)
+    krn = forms.IntegerField(label=_("Key revision number (KRN)"), min_value=1, max_value=9)
+    kt = forms.IntegerField(label=_("Key type (KT)"), initial=2, min_value=0, max_value=3)
+    ken = forms.IntegerField(label=_("Key expiry number (KEN)"), initial=255)
+    ea = forms.ChoiceField(
+        label=_("Encryption algorithm (EA)"), choices=[("07", "07 STA"), ("11", "11 MISTY1")]
+    )
+    dkga = forms.ChoiceField(
+        label=_("Key derivation (DKGA)"), choices=[("02", "DKGA02"), ("04", "DKGA04")]
+    )
+    base_date_year = forms.TypedChoiceField(
+        label=_("Base date year"),
+        choices=[(1993, "1993"), (2014, "2014"), (2035, "2035")],
+        coerce=int,
+        initial=2014,
+    )
+    key_ref = _text(
+        _("Vending key reference"),
+        required=True,
+        max_length=60,
+        help_text=_("The name of the vending key, never the key itself."),
+    )
+
+    field_order = [
+        "number",
+        "org_unit",
+        "sgc",
+        "ti",
+        "krn",
+        "kt",
+        "ken",
+        "ea",
+        "dkga",
+        "base_date_year",
+        "key_ref",
+        "make",
+        "model",
+        "phases",
+        "carrier",
+    ]
+
+    def __init__(self, *args: Any, units: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+
+
+class InstallForm(StyledForm):
+    account_number = _text(_("Customer account number"), required=True, max_length=20)
+    premise = forms.IntegerField(
+        label=_("Premise number"),
+        min_value=1,
+        help_text=_("The number shown on the premise's page."),
+    )
+
+
+class TariffForm(StyledForm):
+    code = forms.SlugField(label=_("Code"), max_length=40)
+    name = _text(_("Name"), required=True, max_length=120)
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    currency = _text(_("Currency"), required=True, max_length=3, initial="KES")
+
+    def __init__(self, *args: Any, units: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+
+
+class TariffSpecForm(StyledForm):
+    """The version's TariffSpec as JSON; the kernel's validation errors name the exact field."""
+
+    spec = forms.CharField(
+        label=_("Tariff specification (JSON)"),
+        widget=forms.Textarea(attrs={"rows": 28, "spellcheck": "false", "dir": "ltr"}),
+    )
+    notes = forms.CharField(
+        label=_("Notes for the reviewer"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def clean_spec(self) -> dict[str, Any]:
+        raw = self.cleaned_data["spec"]
+        try:
+            data = json.loads(raw, parse_float=Decimal)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                _("This is not valid JSON: %(problem)s at line %(line)d, column %(column)d.")
+                % {"problem": exc.msg, "line": exc.lineno, "column": exc.colno}
+            ) from None
+        if not isinstance(data, dict):
+            raise forms.ValidationError(_("The specification must be a JSON object { … }."))
+        return _decimals_as_text(data)
+
+
+def _decimals_as_text(value: Any) -> Any:
+    # People type 12.5 rather than "12.5"; the kernel refuses floats, so numbers with a decimal
+    # point are read exactly and passed on as the text they were.
+    if isinstance(value, dict):
+        return {k: _decimals_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals_as_text(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+class PublishForm(StyledForm):
+    effective_from = forms.DateTimeField(
+        label=_("In force from"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        help_text=_("In the utility's time zone; not in the past."),
+    )
+
+
+class RejectForm(StyledForm):
+    reason = forms.CharField(
+        label=_("Why is it rejected?"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class DebtForm(StyledForm):
+    amount = forms.DecimalField(
+        label=_("Amount"), min_value=Decimal("0.01"), max_digits=14, decimal_places=3
+    )
+    reason = _text(_("Reason"), required=True)
+
+
+class ImportForm(StyledForm):
+    kind = forms.ChoiceField(label=_("What the file holds"), choices=list(KINDS.items()))
+    file = forms.FileField(label=_("CSV or XLSX file"))
+
+
+STATUS_FILTERS = {
+    "customer": CustomerStatus.choices,
+    "category": CustomerCategory.choices,
+    "meter": MeterStatus.choices,
+}

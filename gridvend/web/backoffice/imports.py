@@ -1,0 +1,428 @@
+"""Bulk import of customers and meters from CSV or XLSX rows, through the ordinary services.
+
+A dry run and a real run are the same code: every row goes through the services inside one
+transaction, each row in its own savepoint so that one bad row does not hide the next one's
+errors. A dry run always rolls the transaction back; a real run commits only if no row failed,
+so an import writes everything or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from openpyxl import load_workbook  # type: ignore[import-untyped]
+
+from gridvend.customers import selectors as customer_selectors
+from gridvend.customers import services as customer_services
+from gridvend.customers.models import Customer, Premise
+from gridvend.identity.errors import NotFound
+from gridvend.identity.models import User
+from gridvend.kernel.errors import DomainError
+from gridvend.meters import services as meter_services
+from gridvend.org import selectors as org_selectors
+from gridvend.org.models import OrgUnit
+from gridvend.tariffs import selectors as tariff_selectors
+from gridvend.tariffs.models import Tariff
+
+MAX_ROWS = 5000
+CUSTOMERS = "customers"
+METERS = "meters"
+KINDS = {CUSTOMERS: gettext_lazy("Customers"), METERS: gettext_lazy("Meters")}
+
+# (column, required); the order is the order of the template file.
+COLUMNS: dict[str, list[tuple[str, bool]]] = {
+    CUSTOMERS: [
+        ("account_number", False),
+        ("name", True),
+        ("category", True),
+        ("unit_code", True),
+        ("tariff_code", True),
+        ("national_id", False),
+        ("phone", False),
+        ("email", False),
+        ("address", False),
+        ("latitude", False),
+        ("longitude", False),
+        ("feeder", False),
+        ("transformer", False),
+    ],
+    METERS: [
+        ("meter_number", True),
+        ("unit_code", True),
+        ("sgc", True),
+        ("ti", True),
+        ("krn", True),
+        ("kt", False),
+        ("ken", False),
+        ("ea", False),
+        ("dkga", False),
+        ("base_date_year", False),
+        ("key_ref", True),
+        ("make", False),
+        ("model", False),
+        ("phases", False),
+        ("carrier", False),
+        ("account_number", False),
+        ("premise_id", False),
+        ("address", False),
+    ],
+}
+
+EXAMPLES: dict[str, list[str]] = {
+    CUSTOMERS: [
+        "",
+        "Amina Wanjiru",
+        "residential",
+        "kitale-sc",
+        "residential",
+        "12345678",
+        "+254700000001",
+        "amina@example.org",
+        "Plot 12, Market Road",
+        "1.015200",
+        "35.006200",
+        "F12",
+        "T-204",
+    ],
+    METERS: [
+        "04000000018",
+        "kitale-sc",
+        "600675",
+        "1",
+        "1",
+        "2",
+        "255",
+        "07",
+        "02",
+        "2014",
+        "demo-vk",
+        "Conlog",
+        "BEC23",
+        "1",
+        "keypad",
+        "",
+        "",
+        "",
+    ],
+}
+
+# Which column a refused service call is about, when the error does not name a form field.
+_CODE_COLUMNS = {
+    "ACCOUNT_NUMBER_TAKEN": "account_number",
+    "ACCOUNT_NUMBER_INVALID": "account_number",
+    "TARIFF_NOT_APPLICABLE": "tariff_code",
+    "CUSTOMER_CLOSED": "account_number",
+    "METER_NUMBER_INVALID": "meter_number",
+    "METER_NUMBER_TAKEN": "meter_number",
+    "METER_RETIRED": "meter_number",
+    "METER_ALREADY_INSTALLED": "account_number",
+    "METER_KEY_PARAMS_INVALID": "sgc",
+    "VENDING_KEY_NOT_FOUND": "key_ref",
+    "VENDING_KEY_MISMATCH": "key_ref",
+}
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read: wrong type, no header, missing columns, too long."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # as the spreadsheet numbers it: the header is row 1
+    column: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    rows: int
+    errors: list[RowError] = field(default_factory=list)
+    committed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def failed_rows(self) -> int:
+        return len({e.row for e in self.errors})
+
+
+Row = tuple[int, dict[str, str]]
+
+
+# Reading files ------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _table(header: list[str], body: Iterable[tuple[int, list[Any]]]) -> list[Row]:
+    keys = [h.strip().lower().lstrip("\ufeff") for h in header]
+    rows: list[Row] = []
+    for number, values in body:
+        texts = [_text(v) for v in values]
+        if not any(texts):
+            continue  # blank lines between blocks of rows are common in hand-made sheets
+        if len(rows) >= MAX_ROWS:
+            raise ImportFileError(
+                _("A file may hold at most %(max)d rows; split it into smaller files.")
+                % {"max": MAX_ROWS}
+            )
+        rows.append(
+            (number, {k: texts[i] if i < len(texts) else "" for i, k in enumerate(keys) if k})
+        )
+    return rows
+
+
+def read_csv(data: bytes) -> tuple[list[str], list[Row]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError(_("The CSV file must be saved as UTF-8.")) from None
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines:
+        raise ImportFileError(_("The file is empty."))
+    header = lines[0]
+    return [h.strip().lower() for h in header], _table(
+        header, ((i + 2, line) for i, line in enumerate(lines[1:]))
+    )
+
+
+def read_xlsx(data: bytes) -> tuple[list[str], list[Row]]:
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many kinds for a damaged or foreign file
+        raise ImportFileError(_("The file is not a readable XLSX workbook.")) from None
+    try:
+        sheet = workbook.worksheets[0]
+        values = sheet.iter_rows(values_only=True)
+        first = next(values, None)
+        if first is None:
+            raise ImportFileError(_("The file is empty."))
+        header = [_text(v) for v in first]
+        rows = _table(header, ((i + 2, list(r)) for i, r in enumerate(values)))
+    finally:
+        workbook.close()
+    return [h.strip().lower() for h in header], rows
+
+
+def read_file(name: str, data: bytes) -> tuple[list[str], list[Row]]:
+    lowered = name.lower()
+    if lowered.endswith(".xlsx"):
+        return read_xlsx(data)
+    if lowered.endswith(".csv") or lowered.endswith(".txt"):
+        return read_csv(data)
+    raise ImportFileError(_("Upload a .csv or .xlsx file."))
+
+
+def check_header(kind: str, header: list[str]) -> None:
+    missing = [name for name, required in COLUMNS[kind] if required and name not in header]
+    if missing:
+        raise ImportFileError(
+            _("The file lacks these columns: %(columns)s. Start from the template file.")
+            % {"columns": ", ".join(missing)}
+        )
+
+
+def load(kind: str, name: str, data: bytes) -> list[Row]:
+    """The file's data rows, numbered as the spreadsheet numbers them, or ImportFileError."""
+    if kind not in COLUMNS:
+        raise ImportFileError(_("Unknown kind of import."))
+    header, rows = read_file(name, data)
+    check_header(kind, header)
+    if not rows:
+        raise ImportFileError(_("The file has a header but no rows."))
+    return rows
+
+
+# Running an import -------------------------------------------------------------------------------
+
+
+class _RowRefused(Exception):
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+@dataclass
+class _Lookups:
+    """Units and tariffs the actor may use, read once per import rather than once per row."""
+
+    actor: User
+    units: dict[str, OrgUnit]
+    tariffs: dict[str, Tariff]
+
+    @classmethod
+    def for_actor(cls, actor: User) -> _Lookups:
+        units = {u.code: u for u in org_selectors.list_units(actor)}
+        tariffs = {t.code: t for t in tariff_selectors.list_tariffs(actor)}
+        # Tariffs defined above the actor's unit apply to their customers too.
+        for tariff in tariff_selectors.tariffs_available_for_unit(actor.org_unit):
+            tariffs.setdefault(tariff.code, tariff)
+        return cls(actor, units, tariffs)
+
+    def unit(self, row: dict[str, str]) -> OrgUnit:
+        code = row.get("unit_code", "")
+        unit = self.units.get(code)
+        if unit is None:
+            raise _RowRefused(
+                "unit_code", _("No organisation unit %(code)s in your area.") % {"code": code}
+            )
+        return unit
+
+    def tariff(self, row: dict[str, str]) -> Tariff:
+        code = row.get("tariff_code", "")
+        tariff = self.tariffs.get(code)
+        if tariff is None:
+            raise _RowRefused("tariff_code", _("No tariff %(code)s.") % {"code": code})
+        return tariff
+
+    def customer(self, account_number: str) -> Customer:
+        try:
+            return customer_selectors.get_customer_by_account(self.actor, account_number)
+        except NotFound:
+            raise _RowRefused(
+                "account_number",
+                _("No customer with account number %(number)s in your area.")
+                % {"number": account_number},
+            ) from None
+
+    def premise(self, raw: str) -> Premise:
+        try:
+            return customer_selectors.get_premise(self.actor, int(raw))
+        except (ValueError, NotFound):
+            raise _RowRefused(
+                "premise_id", _("No premise %(id)s in your area.") % {"id": raw}
+            ) from None
+
+
+def _required(kind: str, row: dict[str, str]) -> list[RowError]:
+    return [
+        RowError(0, name, _("This column must not be empty."))
+        for name, required in COLUMNS[kind]
+        if required and not row.get(name, "").strip()
+    ]
+
+
+def _optional(row: dict[str, str], *names: str) -> dict[str, str]:
+    return {name: row[name] for name in names if row.get(name, "").strip()}
+
+
+def _import_customer(lookups: _Lookups, row: dict[str, str]) -> None:
+    unit = lookups.unit(row)
+    tariff = lookups.tariff(row)
+    customer = customer_services.create_customer(
+        actor=lookups.actor,
+        account_number=row.get("account_number", ""),
+        name=row.get("name", ""),
+        org_unit=unit,
+        tariff=tariff,
+        category=row.get("category", "").lower(),
+        national_id=row.get("national_id", ""),
+        phone=row.get("phone", ""),
+        email=row.get("email", ""),
+    )
+    if row.get("address", "").strip():
+        customer_services.create_premise(
+            actor=lookups.actor,
+            org_unit=customer.org_unit,
+            **_optional(row, "address", "latitude", "longitude", "feeder", "transformer"),
+        )
+    elif any(row.get(n, "").strip() for n in ("latitude", "longitude", "feeder", "transformer")):
+        raise _RowRefused("address", _("A premise needs an address."))
+
+
+def _import_meter(lookups: _Lookups, row: dict[str, str]) -> None:
+    unit = lookups.unit(row)
+    phases = row.get("phases", "").strip() or "1"
+    if not phases.isdigit():
+        raise _RowRefused("phases", _("A meter has 1, 2 or 3 phases."))
+    options: dict[str, Any] = _optional(
+        row, "kt", "ken", "ea", "dkga", "base_date_year", "make", "model", "carrier"
+    )
+    account = row.get("account_number", "").strip()
+    customer = lookups.customer(account) if account else None
+    premise_id = row.get("premise_id", "").strip()
+    premise = lookups.premise(premise_id) if premise_id else None
+    if customer is None and (premise is not None or row.get("address", "").strip()):
+        raise _RowRefused("account_number", _("Say which customer the meter is installed for."))
+    if customer is not None and premise is None and not row.get("address", "").strip():
+        raise _RowRefused(
+            "address", _("Give the premise to install the meter at: premise_id or address.")
+        )
+    meter = meter_services.register_meter(
+        actor=lookups.actor,
+        number=row.get("meter_number", ""),
+        org_unit=unit,
+        sgc=row.get("sgc", ""),
+        ti=row.get("ti", ""),  # type: ignore[arg-type]  # the service parses and refuses text
+        krn=row.get("krn", ""),  # type: ignore[arg-type]
+        key_ref=row.get("key_ref", ""),
+        phases=int(phases),
+        **options,
+    )
+    if customer is not None:
+        if premise is None:
+            premise = customer_services.create_premise(
+                actor=lookups.actor, org_unit=customer.org_unit, address=row["address"]
+            )
+        meter_services.install_meter(
+            actor=lookups.actor, meter=meter, customer=customer, premise=premise
+        )
+
+
+_IMPORTERS = {CUSTOMERS: _import_customer, METERS: _import_meter}
+
+
+def run_import(*, actor: User, kind: str, rows: list[Row], commit: bool) -> ImportReport:
+    """Try every row; keep the result only if ``commit`` and no row failed.
+
+    Raises AccessDenied only through the caller's own check: a refusal inside a row (a unit out
+    of reach, say) is reported against that row like any other error.
+    """
+    importer = _IMPORTERS[kind]
+    report = ImportReport(kind=kind, rows=len(rows))
+    with transaction.atomic():
+        lookups = _Lookups.for_actor(actor)
+        for number, row in rows:
+            missing = _required(kind, row)
+            if missing:
+                report.errors.extend(RowError(number, e.column, e.message) for e in missing)
+                continue
+            try:
+                with transaction.atomic():
+                    importer(lookups, row)
+            except _RowRefused as exc:
+                report.errors.append(RowError(number, exc.column, exc.message))
+            except DomainError as exc:
+                column = exc.params.get("field") or _CODE_COLUMNS.get(exc.code, "")
+                report.errors.append(RowError(number, str(column), exc.message))
+        report.committed = commit and report.ok
+        if not report.committed:
+            transaction.set_rollback(True)
+    return report
+
+
+def template_rows(kind: str) -> tuple[list[str], list[str]]:
+    """The header and one example row of the template file for ``kind``."""
+    return [name for name, _required in COLUMNS[kind]], EXAMPLES[kind]

@@ -1,0 +1,213 @@
+"""Back-office screens for meters: list, detail with token history, register, edit, install."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from gridvend.customers import selectors as customer_selectors
+from gridvend.identity.errors import NotFound
+from gridvend.identity.models import User
+from gridvend.kernel.errors import DomainError
+from gridvend.meters import selectors as meter_selectors
+from gridvend.meters import services as meter_services
+from gridvend.meters.models import Meter, MeterStatus
+from gridvend.org import selectors as org_selectors
+from gridvend.vending import selectors as vending_selectors
+from gridvend.web.backoffice import access, exports
+from gridvend.web.backoffice import forms as bo_forms
+from gridvend.web.backoffice.common import (
+    actor,
+    page_of,
+    query_without_page,
+    show_error,
+    unit_choices,
+    unit_filter,
+)
+
+# What the detail page shows of a meter's key: parameters, never key material.
+KEY_PARAMETERS = (
+    ("SGC", "sgc"),
+    ("TI", "ti"),
+    ("KRN", "krn"),
+    ("KT", "kt"),
+    ("KEN", "ken"),
+    ("EA", "ea"),
+    ("DKGA", "dkga"),
+    ("base_date_year", "base_date_year"),
+    ("key_ref", "key_ref"),
+)
+
+
+# Number and key errors carry a code, not a field; point at the field they are about.
+REGISTER_ERROR_FIELDS = {
+    "METER_NUMBER_INVALID": "number",
+    "METER_NUMBER_TAKEN": "number",
+    "VENDING_KEY_NOT_FOUND": "key_ref",
+    "VENDING_KEY_MISMATCH": "key_ref",
+}
+
+
+def _meters(request: HttpRequest, user: User) -> tuple[QuerySet[Meter], dict[str, Any]]:
+    filters = {
+        "q": request.GET.get("q", "").strip(),
+        "status": request.GET.get("status", ""),
+        "unit": request.GET.get("unit", ""),
+    }
+    if filters["status"] not in MeterStatus.values:
+        filters["status"] = ""
+    queryset = meter_selectors.list_meters(
+        user, search=filters["q"], status=filters["status"], unit=unit_filter(request, user)
+    )
+    return queryset, filters
+
+
+@login_required
+def meter_list(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_view_master_data(user))
+    queryset, filters = _meters(request, user)
+    return render(
+        request,
+        "backoffice/meter_list.html",
+        {
+            "page": page_of(request, queryset),
+            "filters": filters,
+            "query": query_without_page(request),
+            "statuses": MeterStatus.choices,
+            "units": unit_choices(user),
+            "can_edit": access.can_edit_meters(user),
+            "export_query": request.GET.urlencode(),
+        },
+    )
+
+
+@login_required
+def meter_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_view_master_data(user))
+    queryset, _filters = _meters(request, user)
+    return exports.respond(fmt, "meters", exports.METER_COLUMNS, queryset.iterator(chunk_size=1000))
+
+
+def _key_rows(params: dict[str, Any]) -> list[tuple[str, Any]]:
+    labels = {
+        "base_date_year": _("Base date year"),
+        "key_ref": _("Vending key reference"),
+    }
+    return [(labels.get(label, label), params.get(name)) for label, name in KEY_PARAMETERS]
+
+
+@login_required
+def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_view_master_data(user))
+    meter = meter_selectors.get_meter(user, pk)
+    pending = meter_selectors.pending_key_change(meter)
+    tokens = page_of(request, vending_selectors.token_history(user, meter), 25)
+    context = {
+        "meter": meter,
+        "key_rows": _key_rows({name: getattr(meter, name) for _label, name in KEY_PARAMETERS}),
+        "pending": pending,
+        "pending_rows": (
+            [
+                (label, old, new)
+                for (label, old), (_l, new) in zip(
+                    _key_rows(pending.old_params), _key_rows(pending.new_params), strict=True
+                )
+            ]
+            if pending is not None
+            else []
+        ),
+        "tokens": tokens,
+        "page": tokens,
+        "query": query_without_page(request),
+        "installations": list(meter_selectors.installation_history(user, meter)[:50]),
+        "can_edit": access.can_edit_meters(user),
+    }
+    return render(request, "backoffice/meter_detail.html", context)
+
+
+@login_required
+def meter_register(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_edit_meters(user))
+    form = bo_forms.MeterRegisterForm(request.POST or None, units=unit_choices(user))
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            unit = org_selectors.get_unit(user, data.pop("org_unit"))
+            meter = meter_services.register_meter(actor=user, org_unit=unit, **data)
+            messages.success(request, _("Meter registered."))
+            return redirect("backoffice:meter-detail", pk=meter.pk)
+        except DomainError as exc:
+            show_error(form, exc, REGISTER_ERROR_FIELDS)
+    return render(
+        request, "backoffice/form_page.html", {"form": form, "title": _("Register a meter")}
+    )
+
+
+@login_required
+def meter_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_view_master_data(user))
+    meter = meter_selectors.get_meter(user, pk)
+    access.require(access.can_edit_meters(user))
+    initial = {
+        "make": meter.make,
+        "model": meter.model,
+        "phases": meter.phases,
+        "carrier": meter.carrier,
+    }
+    form = bo_forms.MeterDetailsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            meter_services.update_meter(actor=user, meter=meter, **form.cleaned_data)
+            messages.success(request, _("Meter saved."))
+            return redirect("backoffice:meter-detail", pk=meter.pk)
+        except DomainError as exc:
+            show_error(form, exc)
+    title = _("Edit meter %(number)s") % {"number": meter.number}
+    return render(request, "backoffice/form_page.html", {"form": form, "title": title})
+
+
+@login_required
+def meter_install(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_view_master_data(user))
+    meter = meter_selectors.get_meter(user, pk)
+    access.require(access.can_edit_meters(user))
+    initial = {
+        "account_number": request.GET.get("account", ""),
+        "premise": request.GET.get("premise", ""),
+    }
+    form = bo_forms.InstallForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            customer = customer_selectors.get_customer_by_account(user, data["account_number"])
+        except NotFound:
+            customer = None
+            form.add_error("account_number", _("No customer with that account number."))
+        try:
+            premise = customer_selectors.get_premise(user, data["premise"])
+        except NotFound:
+            premise = None
+            form.add_error("premise", _("No premise with that number."))
+        if customer is not None and premise is not None:
+            try:
+                meter_services.install_meter(
+                    actor=user, meter=meter, customer=customer, premise=premise
+                )
+                messages.success(request, _("Meter installed."))
+                return redirect("backoffice:meter-detail", pk=meter.pk)
+            except DomainError as exc:
+                show_error(form, exc)
+    title = _("Install meter %(number)s") % {"number": meter.number}
+    return render(request, "backoffice/form_page.html", {"form": form, "title": title})

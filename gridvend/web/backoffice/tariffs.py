@@ -1,0 +1,373 @@
+"""Back-office screens for tariffs: versions, drafting, comparing, and maker–checker review."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from gridvend.identity.errors import AccessDenied, NotFound
+from gridvend.identity.models import User
+from gridvend.kernel.errors import DomainError, TariffNotFound
+from gridvend.kernel.money import Money
+from gridvend.org import selectors as org_selectors
+from gridvend.tariffs import selectors as tariff_selectors
+from gridvend.tariffs import services as tariff_services
+from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
+from gridvend.web.backoffice import access, exports
+from gridvend.web.backoffice import forms as bo_forms
+from gridvend.web.backoffice.common import (
+    actor,
+    page_of,
+    query_without_page,
+    show_error,
+    unit_choices,
+)
+
+EDITABLE = (VersionStatus.DRAFT, VersionStatus.REJECTED)
+UNDECIDED = (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED)
+
+
+def starter_spec(currency: str) -> dict[str, Any]:
+    """What a first version's form starts from: every section present, so it reads as a form."""
+    return {
+        "currency": currency,
+        "energy": {
+            "type": "blocks",
+            "blocks": [
+                {"up_to_kwh": "50", "rate": "10.00"},
+                {"up_to_kwh": None, "rate": "20.00"},
+            ],
+        },
+        "fixed_charges": [
+            {
+                "name": "Service charge",
+                "amount_minor": 10000,
+                "period": "month",
+                "max_periods": 3,
+                "max_amount_minor": None,
+            }
+        ],
+        "taxes": [
+            {
+                "code": "VAT",
+                "rate": "0.16",
+                "applies_to_energy": True,
+                "applies_to_fixed": True,
+                "inclusive": False,
+            }
+        ],
+        "fbe_kwh": {"residential": "0"},
+        "debt_recovery": None,
+        "min_sale_minor": None,
+        "max_sale_minor": None,
+    }
+
+
+def _money(minor: Any, currency: str) -> Money | None:
+    return None if minor is None else Money(int(minor), currency)
+
+
+def spec_view(spec: dict[str, Any]) -> dict[str, Any]:
+    """The stored spec with minor units turned into money, for reading rather than editing."""
+    currency = spec.get("currency", "")
+    energy = spec.get("energy") or {}
+    if energy.get("type") == "flat":
+        blocks = [{"up_to_kwh": None, "rate": energy.get("rate")}]
+    else:
+        blocks = list(energy.get("blocks") or [])
+    rule = spec.get("debt_recovery")
+    return {
+        "currency": currency,
+        "flat": energy.get("type") == "flat",
+        "blocks": blocks,
+        "fixed_charges": [
+            {
+                **charge,
+                "amount": _money(charge.get("amount_minor"), currency),
+                "cap": _money(charge.get("max_amount_minor"), currency),
+            }
+            for charge in spec.get("fixed_charges") or []
+        ],
+        "taxes": spec.get("taxes") or [],
+        "fbe": sorted((spec.get("fbe_kwh") or {}).items()),
+        "debt_recovery": None
+        if rule is None
+        else {
+            "rate": rule.get("rate"),
+            "min": _money(rule.get("min_per_sale_minor"), currency),
+            "max": _money(rule.get("max_per_sale_minor"), currency),
+            "month": _money(rule.get("max_per_month_minor"), currency),
+        },
+        "min_sale": _money(spec.get("min_sale_minor"), currency),
+        "max_sale": _money(spec.get("max_sale_minor"), currency),
+    }
+
+
+def _require_view(user: User) -> None:
+    access.require(access.can_view_tariffs(user))
+
+
+@login_required
+def tariff_list(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    search = request.GET.get("q", "").strip()
+    return render(
+        request,
+        "backoffice/tariff_list.html",
+        {
+            "page": page_of(request, tariff_selectors.list_tariffs(user, search=search)),
+            "filters": {"q": search},
+            "query": query_without_page(request),
+            "can_draft": access.can_draft_tariffs(user),
+            "export_query": request.GET.urlencode(),
+        },
+    )
+
+
+@login_required
+def tariff_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    queryset = tariff_selectors.list_tariffs(user, search=request.GET.get("q", "").strip())
+    return exports.respond(fmt, "tariffs", exports.TARIFF_COLUMNS, queryset.iterator())
+
+
+@login_required
+def tariff_create(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_draft_tariffs(user))
+    form = bo_forms.TariffForm(request.POST or None, units=unit_choices(user))
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            unit = org_selectors.get_unit(user, data.pop("org_unit"))
+            tariff = tariff_services.create_tariff(actor=user, org_unit=unit, **data)
+            messages.success(request, _("Tariff created. Now draft its first version."))
+            return redirect("backoffice:version-create", pk=tariff.pk)
+        except DomainError as exc:
+            show_error(form, exc)
+    return render(request, "backoffice/form_page.html", {"form": form, "title": _("New tariff")})
+
+
+@login_required
+def tariff_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    tariff = tariff_selectors.get_tariff(user, pk)
+    versions = list(tariff_selectors.list_versions(user, tariff))
+    try:
+        in_force: TariffVersion | None = tariff_selectors.version_in_force(tariff, timezone.now())
+    except TariffNotFound:
+        in_force = None
+    return render(
+        request,
+        "backoffice/tariff_detail.html",
+        {
+            "tariff": tariff,
+            "versions": versions,
+            "in_force": in_force,
+            "can_draft": access.can_draft_tariffs(user),
+        },
+    )
+
+
+def _spec_text(spec: dict[str, Any]) -> str:
+    return json.dumps(spec, indent=2, ensure_ascii=False)
+
+
+def _draft_form(
+    request: HttpRequest, user: User, tariff: Tariff, version: TariffVersion | None
+) -> HttpResponse:
+    if version is not None:
+        initial = {"spec": _spec_text(version.spec), "notes": version.notes}
+    else:
+        latest = tariff_selectors.list_versions(user, tariff).first()
+        spec = latest.spec if latest is not None else starter_spec(tariff.currency)
+        initial = {"spec": _spec_text(spec)}
+    form = bo_forms.TariffSpecForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if version is None:
+                version = tariff_services.create_draft(
+                    actor=user,
+                    tariff=tariff,
+                    spec=form.cleaned_data["spec"],
+                    notes=form.cleaned_data["notes"],
+                )
+                messages.success(request, _("Draft saved. Submit it for approval when ready."))
+            else:
+                version = tariff_services.update_draft(
+                    actor=user,
+                    version=version,
+                    spec=form.cleaned_data["spec"],
+                    notes=form.cleaned_data["notes"],
+                )
+                messages.success(request, _("Draft saved."))
+            return redirect("backoffice:version-detail", pk=version.pk)
+        except DomainError as exc:
+            if exc.code == "TARIFF_INVALID":
+                form.add_error(
+                    "spec",
+                    _("Field %(field)s: %(problem)s.")
+                    % {"field": exc.params.get("field"), "problem": exc.params.get("problem")},
+                )
+            elif exc.code == "CURRENCY_MISMATCH":
+                form.add_error(
+                    "spec",
+                    _("The currency must be %(currency)s, the tariff's currency.")
+                    % {"currency": tariff.currency},
+                )
+            else:
+                show_error(form, exc)
+    return render(
+        request,
+        "backoffice/version_form.html",
+        {"form": form, "tariff": tariff, "version": version},
+    )
+
+
+@login_required
+def version_create(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    tariff = tariff_selectors.get_tariff(user, pk)
+    access.require(access.can_draft_tariffs(user))
+    return _draft_form(request, user, tariff, None)
+
+
+def _version(user: User, pk: int) -> TariffVersion:
+    version = tariff_selectors.get_version(user, pk)
+    return version
+
+
+@login_required
+def version_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    version = _version(user, pk)
+    access.require(access.can_draft_tariffs(user) and version.created_by_id == user.pk)
+    if version.status not in EDITABLE:
+        messages.error(request, _("Only a draft or a rejected version can be changed."))
+        return redirect("backoffice:version-detail", pk=version.pk)
+    return _draft_form(request, user, version.tariff, version)
+
+
+def _actions(user: User, version: TariffVersion) -> dict[str, bool]:
+    """Which buttons to show; the services decide again when one is pressed."""
+    maker = access.can_draft_tariffs(user)
+    checker = access.can_review_tariffs(user)
+    involved = user.pk in (version.created_by_id, version.submitted_by_id)
+    status = version.status
+    future = version.effective_from is not None and version.effective_from > timezone.now()
+    return {
+        "edit": maker and status in EDITABLE and version.created_by_id == user.pk,
+        "submit": maker and status == VersionStatus.DRAFT,
+        "review": checker and status == VersionStatus.SUBMITTED and not involved,
+        "own_review": checker and status == VersionStatus.SUBMITTED and involved,
+        "withdraw": maker
+        and (
+            (status in UNDECIDED and (version.created_by_id == user.pk or checker))
+            or (status == VersionStatus.PUBLISHED and checker and future)
+        ),
+    }
+
+
+@login_required
+def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    version = _version(user, pk)
+    publish_form = bo_forms.PublishForm(initial={"effective_from": timezone.localtime()})
+    reject_form = bo_forms.RejectForm()
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "submit":
+                tariff_services.submit(actor=user, version=version)
+                messages.success(request, _("Submitted for approval."))
+                return redirect("backoffice:version-detail", pk=version.pk)
+            if action == "publish":
+                publish_form = bo_forms.PublishForm(request.POST)
+                access.require(access.can_review_tariffs(user))
+                if publish_form.is_valid():
+                    tariff_services.publish(
+                        actor=user,
+                        version=version,
+                        effective_from=publish_form.cleaned_data["effective_from"],
+                    )
+                    messages.success(request, _("Version approved and published."))
+                    return redirect("backoffice:version-detail", pk=version.pk)
+            elif action == "reject":
+                reject_form = bo_forms.RejectForm(request.POST)
+                access.require(access.can_review_tariffs(user))
+                if reject_form.is_valid():
+                    tariff_services.reject(
+                        actor=user, version=version, reason=reject_form.cleaned_data["reason"]
+                    )
+                    messages.success(request, _("Version rejected and sent back to its author."))
+                    return redirect("backoffice:version-detail", pk=version.pk)
+            elif action == "withdraw":
+                tariff_services.withdraw(actor=user, version=version)
+                messages.success(request, _("Version withdrawn."))
+                return redirect("backoffice:version-detail", pk=version.pk)
+            else:
+                raise AccessDenied()
+        except DomainError as exc:
+            if isinstance(exc, AccessDenied | NotFound):
+                raise
+            target = publish_form if action == "publish" else reject_form
+            if action in ("publish", "reject") and exc.params.get("field") in target.fields:
+                show_error(target, exc)
+            else:
+                messages.error(request, exc.message)
+                return redirect("backoffice:version-detail", pk=version.pk)
+    versions = list(tariff_selectors.list_versions(user, version.tariff))
+    return render(
+        request,
+        "backoffice/version_detail.html",
+        {
+            "version": version,
+            "tariff": version.tariff,
+            "spec": spec_view(version.spec),
+            "actions": _actions(user, version),
+            "publish_form": publish_form,
+            "reject_form": reject_form,
+            "others": [v for v in versions if v.pk != version.pk],
+        },
+    )
+
+
+@login_required
+def tariff_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    tariff = tariff_selectors.get_tariff(user, pk)
+    versions = list(tariff_selectors.list_versions(user, tariff))
+    by_pk = {v.pk: v for v in versions}
+
+    def pick(name: str, default: TariffVersion | None) -> TariffVersion | None:
+        raw = request.GET.get(name, "")
+        if not raw:
+            return default
+        if not raw.isdigit() or int(raw) not in by_pk:
+            raise NotFound()
+        return by_pk[int(raw)]
+
+    newest = versions[0] if versions else None
+    older = versions[1] if len(versions) > 1 else None
+    a = pick("a", older)
+    b = pick("b", newest)
+    changes = tariff_selectors.compare_versions(a, b) if a is not None and b is not None else []
+    return render(
+        request,
+        "backoffice/tariff_compare.html",
+        {"tariff": tariff, "versions": versions, "a": a, "b": b, "changes": changes},
+    )

@@ -1,0 +1,140 @@
+"""Bulk import screens (upload, dry run, confirm, templates) and exports of the org lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from gridvend.identity import selectors as user_selectors
+from gridvend.identity.errors import NotFound
+from gridvend.org import selectors as org_selectors
+from gridvend.web.backoffice import access, exports, imports
+from gridvend.web.backoffice import forms as bo_forms
+from gridvend.web.backoffice.common import actor
+
+# The rows of a dry run wait in the session (stored in the database, so any app server can take
+# the confirmation) under a one-time token, so that what is confirmed is what was checked.
+SESSION_KEY = "gv_import"
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@login_required
+def import_upload(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_import(user))
+    form = bo_forms.ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        kind = form.cleaned_data["kind"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            form.add_error("file", _("The file is larger than 10 MB; split it."))
+        else:
+            try:
+                rows = imports.load(kind, upload.name, upload.read())
+            except imports.ImportFileError as exc:
+                form.add_error("file", str(exc))
+            else:
+                report = imports.run_import(actor=user, kind=kind, rows=rows, commit=False)
+                token = ""
+                if report.ok:
+                    token = secrets.token_urlsafe(16)
+                    request.session[SESSION_KEY] = {
+                        "token": token,
+                        "kind": kind,
+                        "name": upload.name,
+                        "rows": [[number, row] for number, row in rows],
+                    }
+                else:
+                    request.session.pop(SESSION_KEY, None)
+                return render(
+                    request,
+                    "backoffice/import_report.html",
+                    {
+                        "report": report,
+                        "kind_label": imports.KINDS[kind],
+                        "file_name": upload.name,
+                        "token": token,
+                    },
+                )
+    return render(request, "backoffice/import_upload.html", {"form": form, "kinds": imports.KINDS})
+
+
+@login_required
+@require_POST
+def import_confirm(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_import(user))
+    pending = request.session.get(SESSION_KEY)
+    if not pending or not secrets.compare_digest(
+        str(pending.get("token", "")), request.POST.get("token", "")
+    ):
+        messages.error(request, _("That import was already done or has expired. Upload again."))
+        return redirect("backoffice:import")
+    del request.session[SESSION_KEY]
+    rows = [(int(number), dict(row)) for number, row in pending["rows"]]
+    report = imports.run_import(actor=user, kind=pending["kind"], rows=rows, commit=True)
+    return render(
+        request,
+        "backoffice/import_report.html",
+        {
+            "report": report,
+            "kind_label": imports.KINDS[pending["kind"]],
+            "file_name": pending["name"],
+            "token": "",
+        },
+    )
+
+
+@login_required
+def import_template(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_import(user))
+    if kind not in imports.COLUMNS or fmt not in exports.FORMATS:
+        raise NotFound()
+    header, example = imports.template_rows(kind)
+    name = f"gridvend-{kind}-template"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        writer.writerow(example)
+        response = HttpResponse(
+            "\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    columns = [exports.Column(key, _nth(i)) for i, key in enumerate(header)]
+    return exports.xlsx_response(name, columns, [example])
+
+
+def _nth(index: int) -> Callable[[list[str]], str]:
+    return lambda row: row[index]
+
+
+@login_required
+def point_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_export_org(user))
+    queryset = org_selectors.list_vending_points(
+        user,
+        search=request.GET.get("q", "").strip(),
+        channel=request.GET.get("channel", ""),
+    )
+    return exports.respond(fmt, "vending-points", exports.POINT_COLUMNS, queryset.iterator())
+
+
+@login_required
+def user_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_export_org(user))
+    queryset = user_selectors.list_users(user, search=request.GET.get("q", "").strip())
+    return exports.respond(fmt, "users", exports.USER_COLUMNS, queryset.iterator(chunk_size=1000))
