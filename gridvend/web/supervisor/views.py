@@ -422,8 +422,10 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "taken": _duration(faults.follow_up_time(fault)),
             "assign_form": assign_form,
             "resolve_form": resolve_form,
-            "can_assign": faults.can_assign_faults(actor) and fault.status != FaultStatus.RESOLVED,
-            "can_resolve": faults.can_resolve_faults(actor)
-            and fault.status == FaultStatus.ASSIGNED,
+            # A refused form stays on the page, with its reason, even if the step is now closed.
+            "can_assign": bool(assign_form.errors)
+            or (faults.can_assign_faults(actor) and fault.status != FaultStatus.RESOLVED),
+            "can_resolve": bool(resolve_form.errors)
+            or (faults.can_resolve_faults(actor) and fault.status == FaultStatus.ASSIGNED),
         },
     )
