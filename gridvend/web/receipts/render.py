@@ -1,0 +1,415 @@
+"""What a receipt and a Z report say, built once from the stored sale so every layout agrees."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import segno
+from django.conf import settings
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from gridvend.identity.models import User
+from gridvend.kernel.money import Money
+from gridvend.vending.models import Sale, SaleKind, SaleStatus, Token, TokenKind
+from gridvend.vending.shifts import ZReport
+
+# Tokens whose units are energy the meter adds to its credit register.
+ENERGY_TOKEN_KINDS = frozenset(
+    {TokenKind.CREDIT, TokenKind.FBE, TokenKind.FREE_ISSUE, TokenKind.CREDIT_TRANSFER}
+)
+
+PAYMENT_METHOD_LABELS = {
+    "cash": gettext_lazy("Cash"),
+    "card": gettext_lazy("Card"),
+    "cheque": gettext_lazy("Cheque"),
+    "transfer": gettext_lazy("Bank transfer"),
+    "mobile_money": gettext_lazy("Mobile money"),
+    "wallet": gettext_lazy("Wallet"),
+    "float": gettext_lazy("Agent float"),
+}
+
+# One QR recipe for the HTML, the PDF and the tests: a scanner at the counter reads it back.
+QR_ERROR = "m"
+
+
+def make_qr(text: str) -> Any:
+    """The receipt's QR code (segno): the receipt number, nothing else, so it leaks nothing."""
+    return segno.make(text, error=QR_ERROR, micro=False)
+
+
+def group_digits(digits: str) -> tuple[str, ...]:
+    """``12345678...`` → ``("1234", "5678", ...)``: tokens are read out and typed in fours."""
+    return tuple(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
+def payment_method_label(method: str) -> str:
+    if not method:
+        return ""
+    return str(PAYMENT_METHOD_LABELS.get(method, method))
+
+
+def percent(rate: Decimal | str) -> str:
+    """A tax rate stored as a fraction (``0.16``) as the percentage people read (``16``)."""
+    value = (Decimal(rate) * 100).normalize()
+    return f"{value:f}"
+
+
+def utility_time(moment: datetime) -> datetime:
+    """A stored instant in the utility's own time zone (a receipt is read at the counter)."""
+    return moment.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE))
+
+
+def format_time(moment: datetime) -> str:
+    local = utility_time(moment)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}".strip()
+
+
+def _person(user: User | None) -> str:
+    if user is None:
+        return ""
+    return user.full_name or user.username
+
+
+@dataclass(frozen=True)
+class ReceiptToken:
+    sequence: int
+    kind: str
+    kind_label: str
+    digits: str
+    groups: tuple[str, ...]
+    tid: int | None
+    units: Decimal | None
+    is_energy: bool
+    description: str
+
+    @property
+    def grouped(self) -> str:
+        return " ".join(self.groups)
+
+
+@dataclass(frozen=True)
+class FixedChargeLine:
+    name: str
+    periods: int
+    period: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    code: str
+    rate_percent: str
+    inclusive: bool
+    amount: Money
+
+
+@dataclass(frozen=True)
+class EnergyLine:
+    block: int  # counted from 1, as on the tariff sheet
+    kwh: Decimal
+    rate: Decimal
+    amount: Money
+
+
+@dataclass(frozen=True)
+class ReceiptData:
+    utility_name: str
+    receipt_number: str
+    kind: str
+    kind_label: str
+    is_reversed: bool
+    status_label: str
+    is_reprint: bool
+    issued_at: datetime  # in the utility's time zone
+    issued_at_text: str
+    vending_point_name: str
+    vending_point_code: str
+    vending_point_address: str
+    meter_number: str
+    customer_name: str
+    account_number: str
+    premise_address: str
+    operator_name: str
+    tokens: tuple[ReceiptToken, ...]
+    total_kwh: Decimal
+    currency: str
+    tender: Money
+    payment_method: str
+    payment_method_label: str
+    fixed_charges: tuple[FixedChargeLine, ...]
+    fixed_charges_total: Money
+    debt_recovered: Money
+    taxes: tuple[TaxLine, ...]
+    energy: tuple[EnergyLine, ...]
+    energy_total: Money
+    fbe_kwh: Decimal
+    has_breakdown: bool
+    reason: str
+    qr_text: str
+    qr_svg_data_uri: str
+    qr_matrix: tuple[tuple[bool, ...], ...]
+
+
+def _tokens(sale: Sale, tokens: list[Token] | None) -> tuple[ReceiptToken, ...]:
+    rows = tokens if tokens is not None else list(sale.tokens.order_by("sequence"))
+    return tuple(
+        ReceiptToken(
+            sequence=t.sequence,
+            kind=t.kind,
+            kind_label=str(TokenKind(t.kind).label) if t.kind in TokenKind.values else t.kind,
+            digits=t.digits,
+            groups=group_digits(t.digits),
+            tid=t.tid,
+            units=t.units,
+            is_energy=t.kind in ENERGY_TOKEN_KINDS,
+            description=t.description,
+        )
+        for t in sorted(rows, key=lambda t: t.sequence)
+    )
+
+
+def build_receipt(
+    sale: Sale, *, reprint: bool = False, tokens: list[Token] | None = None
+) -> ReceiptData:
+    """Everything printed on a sale's receipt, from the stored sale and its stored tokens only.
+
+    ``tokens`` lets a caller pass the tokens it already holds (a reprint returns them); the
+    receipt never asks for new ones.
+    """
+    currency = sale.currency
+    breakdown: dict[str, Any] = sale.breakdown or {}
+
+    def money(minor: Any) -> Money:
+        return Money(int(minor or 0), currency)
+
+    fixed = tuple(
+        FixedChargeLine(
+            name=str(line["name"]),
+            periods=int(line["periods"]),
+            period=str(line["period"]),
+            amount=money(line["amount_minor"]),
+        )
+        for line in breakdown.get("fixed_charges", [])
+    )
+    taxes = tuple(
+        TaxLine(
+            code=str(tax["code"]),
+            rate_percent=percent(tax["rate"]),
+            inclusive=bool(tax["inclusive"]),
+            amount=money(tax["amount_minor"]),
+        )
+        for tax in breakdown.get("taxes", [])
+    )
+    energy = tuple(
+        EnergyLine(
+            block=int(block["index"]) + 1,
+            kwh=Decimal(block["kwh"]),
+            rate=Decimal(block["rate"]),
+            amount=money(block["money_minor"]),
+        )
+        for block in breakdown.get("blocks", [])
+    )
+    receipt_tokens = _tokens(sale, tokens)
+    total_kwh = sum(
+        (t.units for t in receipt_tokens if t.is_energy and t.units is not None), Decimal(0)
+    )
+    meter = sale.meter
+    customer = sale.customer
+    point = sale.vending_point
+    premise = meter.premise
+    qr = make_qr(sale.reference)
+    local = utility_time(sale.created_at)
+    return ReceiptData(
+        utility_name=settings.UTILITY_NAME,
+        receipt_number=sale.reference,
+        kind=sale.kind,
+        kind_label=str(SaleKind(sale.kind).label) if sale.kind in SaleKind.values else sale.kind,
+        is_reversed=sale.status == SaleStatus.REVERSED,
+        status_label=str(SaleStatus(sale.status).label),
+        is_reprint=reprint,
+        issued_at=local,
+        issued_at_text=format_time(sale.created_at),
+        vending_point_name=point.name if point is not None else _("Back office"),
+        vending_point_code=point.code if point is not None else "",
+        vending_point_address=point.address if point is not None else "",
+        meter_number=meter.number,
+        customer_name=customer.name if customer is not None else "",
+        account_number=customer.account_number if customer is not None else "",
+        premise_address=premise.address if premise is not None else "",
+        operator_name=_person(sale.operator),
+        tokens=receipt_tokens,
+        total_kwh=total_kwh,
+        currency=currency,
+        tender=money(sale.tender_minor),
+        payment_method=sale.payment_method,
+        payment_method_label=payment_method_label(sale.payment_method),
+        fixed_charges=fixed,
+        fixed_charges_total=money(breakdown.get("fixed_charges_total_minor", 0)),
+        debt_recovered=money(sale.debt_recovered_minor),
+        taxes=taxes,
+        energy=energy,
+        energy_total=money(breakdown.get("energy_at_rates_minor", 0)),
+        fbe_kwh=sale.fbe_kwh,
+        has_breakdown=bool(breakdown),
+        reason=sale.reason,
+        qr_text=sale.reference,
+        qr_svg_data_uri=qr.svg_data_uri(scale=3, border=2),
+        qr_matrix=tuple(tuple(bool(cell) for cell in row) for row in qr.matrix),
+    )
+
+
+def receipt_urls(sale: Sale) -> dict[str, str]:
+    """Where the cashier screen links for a sale's receipt: ``thermal`` (80 mm) and ``pdf`` (A4)."""
+    return {
+        "thermal": reverse("receipts:thermal", args=[sale.reference]),
+        "pdf": reverse("receipts:pdf", args=[sale.reference]),
+    }
+
+
+# --- Z report ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShiftSaleRow:
+    time_text: str
+    reference: str
+    meter_number: str
+    kind: str
+    kind_label: str
+    payment_method_label: str
+    tender: Money
+    kwh: Decimal
+    is_reversed: bool
+    status_label: str
+
+
+@dataclass(frozen=True)
+class KindTotal:
+    kind: str
+    label: str
+    count: int
+    amount: Money
+
+
+@dataclass(frozen=True)
+class TenderLine:
+    method: str
+    label: str
+    takings: Money  # completed credit sales paid this way
+    expected: Money | None  # including the float for cash
+    counted: Money | None
+    difference: Money | None  # counted - expected
+
+
+@dataclass(frozen=True)
+class ShiftReportData:
+    utility_name: str
+    shift_id: int
+    is_closed: bool
+    status_label: str
+    vending_point_name: str
+    vending_point_code: str
+    operator_name: str
+    opened_at_text: str
+    closed_at_text: str
+    currency: str
+    opening_float: Money
+    rows: tuple[ShiftSaleRow, ...]
+    kinds: tuple[KindTotal, ...]
+    tenders: tuple[TenderLine, ...]
+    net_takings: Money
+    reversed_count: int
+    reversed_total: Money
+    kwh_total: Decimal
+    expected_total: Money
+    counted_total: Money | None
+    over_short: Money | None
+    close_note: str
+
+
+def build_shift_report(report: ZReport) -> ShiftReportData:
+    """A Z report laid out for printing; the numbers are the ones z_report() computed."""
+    shift = report.shift
+    currency = shift.currency
+    closed = shift.closed_at is not None and shift.status == "closed"
+
+    def money(minor: int) -> Money:
+        return Money(int(minor), currency)
+
+    rows = tuple(
+        ShiftSaleRow(
+            time_text=format_time(sale.created_at),
+            reference=sale.reference,
+            meter_number=sale.meter.number,
+            kind=sale.kind,
+            kind_label=str(SaleKind(sale.kind).label)
+            if sale.kind in SaleKind.values
+            else sale.kind,
+            payment_method_label=payment_method_label(sale.payment_method),
+            tender=money(sale.tender_minor),
+            kwh=sale.kwh,
+            is_reversed=sale.status == SaleStatus.REVERSED,
+            status_label=str(SaleStatus(sale.status).label),
+        )
+        for sale in report.sales
+    )
+    kinds = tuple(
+        KindTotal(
+            kind=kind,
+            label=str(SaleKind(kind).label) if kind in SaleKind.values else kind,
+            count=report.counts_by_kind.get(kind, 0),
+            amount=money(report.totals_by_kind.get(kind, 0)),
+        )
+        for kind in [k for k in SaleKind.values if k in report.counts_by_kind]
+        + sorted(k for k in report.counts_by_kind if k not in SaleKind.values)
+    )
+    methods = list(report.totals_by_tender) + [
+        m for m in report.expected if m not in report.totals_by_tender
+    ]
+    if closed:
+        methods += [m for m in shift.counted if m not in methods]
+    tenders = tuple(
+        TenderLine(
+            method=method,
+            label=payment_method_label(method),
+            takings=money(report.totals_by_tender.get(method, 0)),
+            expected=money(report.expected.get(method, 0)),
+            counted=money(shift.counted.get(method, 0)) if closed else None,
+            difference=(
+                money(shift.counted.get(method, 0) - report.expected.get(method, 0))
+                if closed
+                else None
+            ),
+        )
+        for method in methods
+    )
+    return ShiftReportData(
+        utility_name=settings.UTILITY_NAME,
+        shift_id=shift.pk,
+        is_closed=closed,
+        status_label=str(shift.get_status_display()),
+        vending_point_name=shift.vending_point.name,
+        vending_point_code=shift.vending_point.code,
+        operator_name=_person(shift.operator),
+        opened_at_text=format_time(shift.opened_at),
+        closed_at_text=format_time(shift.closed_at) if shift.closed_at else "",
+        currency=currency,
+        opening_float=money(shift.opening_float_minor),
+        rows=rows,
+        kinds=kinds,
+        tenders=tenders,
+        net_takings=money(report.net_takings_minor),
+        reversed_count=report.reversed_count,
+        reversed_total=money(report.reversed_total_minor),
+        kwh_total=Decimal(report.kwh_total),
+        expected_total=money(sum(report.expected.values())),
+        counted_total=money(sum(shift.counted.values())) if closed else None,
+        over_short=money(shift.over_short_minor) if closed else None,
+        close_note=shift.close_note,
+    )

@@ -1,0 +1,29 @@
+"""Fixtures for the receipt screens: a vending world with real sales, and signed-in clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from gridvend.identity.models import User
+from tests.vending.world import World, build_world
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], Client]:
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        session = client.session
+        session["gv_second_factor"] = True
+        session.save()
+        return client
+
+    return make
