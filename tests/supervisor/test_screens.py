@@ -566,3 +566,19 @@ def test_resolve_matrix_and_effect(world: World, people: People) -> None:
 def test_unknown_fault_action_is_refused(world: World) -> None:
     fault = _fault(world)
     _post(world.supervisor, f"/supervisor/faults/{fault.pk}/", {"action": "delete"}, 403)
+
+
+def test_tokens_read_left_to_right_on_an_arabic_page(world: World) -> None:
+    from gridvend.identity import services as identity
+
+    identity.set_language(actor=world.supervisor, language="ar")
+    meter = world.add_meter()
+    body = _post(
+        world.supervisor,
+        "/supervisor/free-issue/",
+        _free_issue_data(world, meter, world.point, "9" * 32),
+        200,
+    )
+    assert 'dir="rtl"' in body
+    assert len(_tokens(body)) == 1
+    assert f'<bdi dir="ltr">{meter.number}</bdi>' in body
