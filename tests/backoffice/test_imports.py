@@ -1,0 +1,250 @@
+"""Bulk import: a dry run reports every row's problems and writes nothing; a confirmed import
+writes every row or none."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
+
+from gridvend.customers.models import Customer, Premise
+from gridvend.meters.models import Installation, Meter
+from gridvend.web.backoffice import imports
+from tests.backoffice.conftest import World, client_for, snapshot
+from tests.masterdata import factories as md
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMER_HEADER = ["account_number", "name", "category", "unit_code", "tariff_code", "phone", "address"]
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def _xlsx(header: list[str], rows: list[list[Any]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _customer_rows(world: World) -> list[list[str]]:
+    unit = world.tree.north_sc.code
+    tariff = md.default_tariff().code
+    return [
+        ["MIG-1", "Amina Wanjiru", "residential", unit, tariff, "+254700000001", "1 Market Rd"],
+        ["MIG-2", "Baraka Mwangi", "commercial", unit, tariff, "", ""],
+        ["", "Chebet Kip", "residential", unit, tariff, "", "3 Market Rd"],
+    ]
+
+
+def test_dry_run_of_a_good_file_writes_nothing(world: World) -> None:
+    rows = imports.load("customers", "c.csv", _csv(CUSTOMER_HEADER, _customer_rows(world)))
+    before = snapshot()
+    report = imports.run_import(actor=world.care, kind="customers", rows=rows, commit=False)
+    assert report.ok and report.rows == 3 and not report.committed
+    assert snapshot() == before
+
+
+def test_dry_run_reports_every_rows_errors_with_row_and_column(world: World) -> None:
+    good = _customer_rows(world)
+    south_unit = world.tree.south_sc.code
+    rows = [
+        good[0],
+        ["MIG-9", "", "residential", good[0][3], good[0][4], "", ""],  # row 3: no name
+        ["MIG-8", "Dan", "villa", good[0][3], good[0][4], "", ""],  # row 4: unknown category
+        ["MIG-7", "Eve", "residential", south_unit, good[0][4], "", ""],  # row 5: other region
+        ["MIG-6", "Fay", "residential", good[0][3], "no-such-tariff", "", ""],  # row 6
+        ["MIG-1", "Gus", "residential", good[0][3], good[0][4], "", ""],  # row 7: MIG-1 again
+        [world.north.customer.account_number, "Hal", "residential", good[0][3], good[0][4], "", ""],
+    ]
+    loaded = imports.load("customers", "c.csv", _csv(CUSTOMER_HEADER, rows))
+    before = snapshot()
+    report = imports.run_import(actor=world.care, kind="customers", rows=loaded, commit=False)
+    found = {(e.row, e.column) for e in report.errors}
+    assert found == {
+        (3, "name"),
+        (4, "category"),
+        (5, "unit_code"),
+        (6, "tariff_code"),
+        (7, "account_number"),
+        (8, "account_number"),
+    }
+    assert report.failed_rows == 6
+    assert snapshot() == before
+
+
+def test_confirmed_import_writes_every_row(world: World) -> None:
+    rows = imports.load("customers", "c.csv", _csv(CUSTOMER_HEADER, _customer_rows(world)))
+    customers_before, premises_before = Customer.objects.count(), Premise.objects.count()
+    report = imports.run_import(actor=world.care, kind="customers", rows=rows, commit=True)
+    assert report.committed
+    assert Customer.objects.count() == customers_before + 3
+    assert Premise.objects.count() == premises_before + 2
+    assert Customer.objects.get(account_number="MIG-1").phone == "+254700000001"
+
+
+def test_confirmed_import_with_one_bad_row_writes_nothing(world: World) -> None:
+    rows = _customer_rows(world)
+    rows.append(["MIG-4", "Dora", "residential", rows[0][3], rows[0][4], "", ""])
+    rows.append(["MIG-5", "Ezra", "residential", rows[0][3], rows[0][4], "", ""])
+    rows[-1][2] = "palace"
+    loaded = imports.load("customers", "c.csv", _csv(CUSTOMER_HEADER, rows))
+    before = snapshot()
+    report = imports.run_import(actor=world.care, kind="customers", rows=loaded, commit=True)
+    assert not report.committed and [e.row for e in report.errors] == [6]
+    assert snapshot() == before
+
+
+METER_HEADER = [
+    "meter_number",
+    "unit_code",
+    "sgc",
+    "ti",
+    "krn",
+    "key_ref",
+    "phases",
+    "account_number",
+    "premise_id",
+    "address",
+]
+
+
+def test_meters_from_xlsx_are_registered_and_installed(world: World) -> None:
+    unit = world.tree.north_sc.code
+    customer = world.north.customer.account_number
+    rows: list[list[Any]] = [
+        [md.meter_number(88_000_001), unit, "123456", 1, 1, "test-vk", 1, "", "", ""],
+        [md.meter_number(88_000_002), unit, "123456", 1, 1, "test-vk", 3, customer, "", "9 Hill"],
+        [
+            md.meter_number(88_000_003),
+            unit,
+            "123456",
+            1,
+            1,
+            "test-vk",
+            1,
+            customer,
+            world.north.premise.pk,
+            "",
+        ],
+    ]
+    loaded = imports.load("meters", "m.xlsx", _xlsx(METER_HEADER, rows))
+    dry = imports.run_import(actor=world.care, kind="meters", rows=loaded, commit=False)
+    assert dry.ok, dry.errors
+    installs = Installation.objects.count()
+    report = imports.run_import(actor=world.care, kind="meters", rows=loaded, commit=True)
+    assert report.committed
+    numbers = [md.meter_number(88_000_001 + i) for i in range(3)]
+    assert Meter.objects.filter(number__in=numbers).count() == 3
+    assert Installation.objects.count() == installs + 2
+    assert Meter.objects.get(number=md.meter_number(88_000_002)).premise.address == "9 Hill"
+
+
+def test_meter_rows_report_number_key_and_installation_problems(world: World) -> None:
+    unit = world.tree.north_sc.code
+    good = md.meter_number(88_000_011)
+    bad_digit = good[:-1] + str((int(good[-1]) + 1) % 10)
+    rows = [
+        [bad_digit, unit, "123456", "1", "1", "test-vk", "1", "", "", ""],
+        [md.meter_number(88_000_012), unit, "123456", "x", "1", "test-vk", "1", "", "", ""],
+        [md.meter_number(88_000_013), unit, "123456", "1", "1", "no-key", "1", "", "", ""],
+        [md.meter_number(88_000_014), unit, "123456", "1", "1", "test-vk", "7", "", "", ""],
+        [md.meter_number(88_000_015), unit, "123456", "1", "1", "test-vk", "1", "NOPE", "", "x"],
+        [
+            md.meter_number(88_000_016),
+            unit,
+            "123456",
+            "1",
+            "1",
+            "test-vk",
+            "1",
+            world.north.customer.account_number,
+            "",
+            "",
+        ],
+        [world.north.meter.number, unit, "123456", "1", "1", "test-vk", "1", "", "", ""],
+    ]
+    loaded = imports.load("meters", "m.csv", _csv(METER_HEADER, rows))
+    before = snapshot()
+    report = imports.run_import(actor=world.field, kind="meters", rows=loaded, commit=False)
+    assert [(e.row, e.column) for e in report.errors] == [
+        (2, "meter_number"),
+        (3, "sgc"),
+        (4, "key_ref"),
+        (5, "phases"),
+        (6, "account_number"),
+        (7, "address"),
+        (8, "meter_number"),
+    ]
+    assert "check digit" in report.errors[0].message
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "problem"),
+    [
+        ("c.pdf", b"%PDF", "Upload a .csv or .xlsx file"),
+        ("c.csv", b"", "empty"),
+        ("c.csv", b"name,category\nA,residential\n", "unit_code, tariff_code"),
+        ("c.csv", b"\xff\xfe\x00bad", "UTF-8"),
+        ("c.xlsx", b"not a zip", "not a readable XLSX"),
+        ("c.csv", ",".join(CUSTOMER_HEADER).encode() + b"\n", "no rows"),
+    ],
+)
+def test_unreadable_files_are_refused_as_a_whole(name: str, data: bytes, problem: str) -> None:
+    with pytest.raises(imports.ImportFileError, match=problem):
+        imports.load("customers", name, data)
+
+
+def test_upload_then_confirm_through_the_screens(world: World) -> None:
+    client = client_for(world.care)
+    upload = io.BytesIO(_csv(CUSTOMER_HEADER, _customer_rows(world)))
+    upload.name = "customers.csv"
+    before = snapshot()
+    response = client.post("/imports/", {"kind": "customers", "file": upload})
+    assert response.status_code == 200
+    assert "Nothing has been written yet" in response.content.decode()
+    assert snapshot() == before
+    token = response.context["token"]
+    response = client.post("/imports/confirm/", {"token": token})
+    assert "3 rows imported" in response.content.decode()
+    assert Customer.objects.filter(account_number__in=["MIG-1", "MIG-2"]).count() == 2
+    # The same confirmation cannot run twice.
+    again = client.post("/imports/confirm/", {"token": token})
+    assert again.status_code == 302
+    assert Customer.objects.filter(account_number="MIG-1").count() == 1
+
+
+def test_upload_with_errors_shows_the_report_and_offers_no_confirmation(world: World) -> None:
+    rows = _customer_rows(world)
+    rows[1][1] = ""
+    upload = io.BytesIO(_csv(CUSTOMER_HEADER, rows))
+    upload.name = "customers.csv"
+    response = client_for(world.care).post("/imports/", {"kind": "customers", "file": upload})
+    body = response.content.decode()
+    assert "1 of 3 rows have problems" in body and "import-confirm" not in body
+    assert 'action="/imports/confirm/"' not in body
+
+
+@pytest.mark.parametrize("kind", ["customers", "meters"])
+def test_template_files_carry_the_expected_columns(world: World, kind: str) -> None:
+    client = client_for(world.care)
+    expected = [name for name, _required in imports.COLUMNS[kind]]
+    text = client.get(f"/imports/template-{kind}.csv").content.decode("utf-8-sig")
+    assert next(csv.reader(io.StringIO(text))) == expected
+    data = client.get(f"/imports/template-{kind}.xlsx").content
+    sheet = load_workbook(io.BytesIO(data), read_only=True).worksheets[0]
+    assert [c for c in next(sheet.iter_rows(values_only=True))] == expected
