@@ -13,7 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import arabic_reshaper  # type: ignore[import-untyped]
+from arabic_reshaper import ArabicReshaper  # type: ignore[import-untyped]
+from arabic_reshaper.ligatures import LIGATURES  # type: ignore[import-untyped]
 from bidi import get_display  # type: ignore[import-untyped]
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -31,14 +32,14 @@ class FontSet:
     cjk: str | None
     # False when the shipped fonts were missing and reportlab's Helvetica stands in: Latin only.
     embedded: bool
-    _regular_chars: frozenset[int]
-    _cjk_chars: frozenset[int]
+    regular_chars: frozenset[int]
+    cjk_chars: frozenset[int]
 
     def covers(self, text: str) -> bool:
         """Whether every character of ``text`` has a glyph in one of the fonts."""
         for ch in text:
             code = ord(ch)
-            if ch.isspace() or code in self._regular_chars or code in self._cjk_chars:
+            if ch.isspace() or code in self.regular_chars or code in self.cjk_chars:
                 continue
             if not self.embedded and code < 256:
                 continue
@@ -47,7 +48,7 @@ class FontSet:
 
     def font_for(self, ch: str, *, bold: bool) -> str:
         code = ord(ch)
-        if self.cjk is not None and code not in self._regular_chars and code in self._cjk_chars:
+        if self.cjk is not None and code not in self.regular_chars and code in self.cjk_chars:
             return self.cjk
         return self.bold if bold else self.regular
 
@@ -82,11 +83,23 @@ def _has_rtl(text: str) -> bool:
     return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
 
 
+@functools.cache
+def _reshaper() -> ArabicReshaper:
+    """Join Arabic letters using only ligatures the font can draw (DejaVu has lam-alef but not,
+    for instance, the single-glyph "Allah", which would print as an empty box)."""
+    chars = fonts().regular_chars
+    usable = {
+        name: all(ord(ch) in chars for form in forms for ch in form)
+        for name, (_letters, forms) in LIGATURES
+    }
+    return ArabicReshaper(configuration=usable)
+
+
 def visual(text: str, *, rtl: bool) -> str:
     """``text`` in the left-to-right order its glyphs are drawn, Arabic letters joined."""
     if not _has_rtl(text):
         return text
-    return str(get_display(arabic_reshaper.reshape(text), base_dir="R" if rtl else "L"))
+    return str(get_display(_reshaper().reshape(text), base_dir="R" if rtl else "L"))
 
 
 @dataclass(frozen=True)
