@@ -10,11 +10,11 @@ import pytest
 from django.test import Client
 
 from gridvend.audit.models import AuditEvent
+from gridvend.customers import services as customer_services
 from gridvend.customers.models import Customer, Debt, Premise
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.money import Money
-from gridvend.customers import services as customer_services
 from gridvend.meters.models import Installation, Meter
 from gridvend.org.models import OrgUnit
 from gridvend.tariffs import services as tariff_services

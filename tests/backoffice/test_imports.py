@@ -18,7 +18,15 @@ from tests.masterdata import factories as md
 
 pytestmark = pytest.mark.django_db
 
-CUSTOMER_HEADER = ["account_number", "name", "category", "unit_code", "tariff_code", "phone", "address"]
+CUSTOMER_HEADER = [
+    "account_number",
+    "name",
+    "category",
+    "unit_code",
+    "tariff_code",
+    "phone",
+    "address",
+]
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> bytes:
@@ -150,7 +158,8 @@ def test_meters_from_xlsx_are_registered_and_installed(world: World) -> None:
     numbers = [md.meter_number(88_000_001 + i) for i in range(3)]
     assert Meter.objects.filter(number__in=numbers).count() == 3
     assert Installation.objects.count() == installs + 2
-    assert Meter.objects.get(number=md.meter_number(88_000_002)).premise.address == "9 Hill"
+    installed = Meter.objects.select_related("premise").get(number=md.meter_number(88_000_002))
+    assert installed.premise is not None and installed.premise.address == "9 Hill"
 
 
 def test_meter_rows_report_number_key_and_installation_problems(world: World) -> None:

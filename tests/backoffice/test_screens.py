@@ -27,7 +27,9 @@ class Screen:
 SCREENS = [
     Screen("customer-list", lambda w, s: "/customers/", "care", "cashier", False),
     Screen("customer-export-csv", lambda w, s: "/customers/export.csv", "care", "cashier", False),
-    Screen("customer-export-xlsx", lambda w, s: "/customers/export.xlsx", "auditor", "cashier", False),
+    Screen(
+        "customer-export-xlsx", lambda w, s: "/customers/export.xlsx", "auditor", "cashier", False
+    ),
     Screen("customer-create", lambda w, s: "/customers/new/", "care", "field", False),
     Screen("customer-detail", lambda w, s: f"/customers/{s.customer.pk}/", "field", "cashier"),
     Screen("customer-edit", lambda w, s: f"/customers/{s.customer.pk}/edit/", "care", "field"),
@@ -51,7 +53,9 @@ SCREENS = [
     Screen("tariff-create", lambda w, s: "/tariffs/new/", "maker", "auditor", False),
     Screen("tariff-detail", lambda w, s: f"/tariffs/{s.tariff.pk}/", "auditor", "care"),
     Screen("tariff-compare", lambda w, s: f"/tariffs/{s.tariff.pk}/compare/", "checker", "care"),
-    Screen("version-create", lambda w, s: f"/tariffs/{s.tariff.pk}/versions/new/", "maker", "auditor"),
+    Screen(
+        "version-create", lambda w, s: f"/tariffs/{s.tariff.pk}/versions/new/", "maker", "auditor"
+    ),
     Screen("version-detail", lambda w, s: f"/tariff-versions/{s.draft.pk}/", "checker", "field"),
     Screen("version-edit", lambda w, s: f"/tariff-versions/{s.draft.pk}/edit/", "maker", "checker"),
     Screen("import", lambda w, s: "/imports/", "care", "maker", False),
