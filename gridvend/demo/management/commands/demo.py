@@ -2,22 +2,72 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
-from gridvend.demo.loader import DEMO_PASSWORD, load_demo
+from gridvend.demo.loader import (
+    DEFAULT_CUSTOMERS,
+    DEFAULT_HISTORY_DAYS,
+    DEMO_PASSWORD,
+    load_demo,
+)
 
 
 class Command(BaseCommand):
     help = "Create the demonstration utility (safe to run again)."
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        summary = load_demo()
-        self.stdout.write(
-            f"Demo utility ready: {summary.units} organisation units, "
-            f"{summary.vending_points} vending points."
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--customers",
+            type=int,
+            default=DEFAULT_CUSTOMERS,
+            help=f"customers to create, spread over the service centres ({DEFAULT_CUSTOMERS})",
         )
-        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        parser.add_argument(
+            "--history-days",
+            type=int,
+            default=DEFAULT_HISTORY_DAYS,
+            help=f"days of sales history before the first load ({DEFAULT_HISTORY_DAYS})",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.monotonic()
+
+        def progress(line: str) -> None:
+            self.stdout.write(f"[{time.monotonic() - started:5.0f} s] {line}")
+
+        summary = load_demo(
+            customers=max(0, options["customers"]),
+            history_days=max(0, options["history_days"]),
+            progress=progress,
+        )
+        self.stdout.write(
+            _(
+                "Demo utility ready in %(seconds)d s: %(units)s organisation units, "
+                "%(points)s vending points, %(tariffs)s tariffs, %(customers)s customers, "
+                "%(meters)s meters (%(out)s blocked or faulty), %(sales)s sales with "
+                "%(tokens)s tokens, %(reversals)s reversed, %(shifts)s shifts, %(debts)s debts."
+            )
+            % {
+                "seconds": time.monotonic() - started,
+                "units": summary.units,
+                "points": summary.vending_points,
+                "tariffs": summary.tariffs,
+                "customers": summary.customers,
+                "meters": summary.meters,
+                "out": summary.meters_out_of_service,
+                "sales": summary.sales,
+                "tokens": summary.tokens,
+                "reversals": summary.reversals,
+                "shifts": summary.shifts,
+                "debts": summary.debts,
+            }
+        )
+        self.stdout.write(
+            _("Demo logins (password for all: %(password)s):") % {"password": DEMO_PASSWORD}
+        )
         for username, role, unit in summary.logins:
             self.stdout.write(f"  {username:<22} {role:<26} {unit}")
