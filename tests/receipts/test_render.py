@@ -8,6 +8,7 @@ import pytest
 import segno
 from django.test import override_settings
 
+from gridvend.identity.roles import Capability
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending.models import TokenKind
 from gridvend.web.receipts.render import (
@@ -17,7 +18,8 @@ from gridvend.web.receipts.render import (
     percent,
     receipt_urls,
 )
-from tests.receipts.helpers import sell
+from tests import factories
+from tests.receipts.helpers import give, sell
 from tests.vending.world import World
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +135,17 @@ def test_digits_are_grouped_in_fours() -> None:
     assert group_digits("12345678901234567890") == ("1234", "5678", "9012", "3456", "7890")
     assert percent("0.16") == "16"
     assert percent("0.075") == "7.5"
+
+
+def test_free_issue_receipt_has_the_reason_and_no_money(world: World) -> None:
+    issuer = factories.user(world.unit, capabilities=(Capability.FINANCE,))
+    meter = world.add_meter()
+    data = build_receipt(give(world, meter, issuer, kwh="20"))
+    assert data.kind == "free_issue"
+    assert data.reason == "outage compensation"
+    assert not data.has_breakdown
+    assert data.tender.is_zero()
+    assert [t.kind for t in data.tokens][-1] == TokenKind.FREE_ISSUE
+    result = world.simulator(meter).enter(data.tokens[-1].grouped)
+    assert result.code == ResultCode.ACCEPTED
+    assert data.total_kwh == Decimal("20.0")
