@@ -51,6 +51,7 @@ messages: install
 
 bench: install
 	$(BIN)/python benchmarks/sts_bench.py
+	$(BIN)/python benchmarks/vend_bench.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
