@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("gridvend.web.backoffice.urls")),
     path("cashier/", include("gridvend.web.cashier.urls")),
     path("receipts/", include("gridvend.web.receipts.urls")),
+    path("supervisor/", include("gridvend.web.supervisor.urls")),
 ]
