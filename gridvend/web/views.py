@@ -27,6 +27,7 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org import services as org
 from gridvend.org.models import Channel
 from gridvend.web import forms
+from gridvend.web.errors import describe
 
 
 def _actor(request: HttpRequest) -> User:
@@ -37,7 +38,7 @@ def _actor(request: HttpRequest) -> User:
 
 def _form_error(form: Any, exc: DomainError) -> None:
     field = exc.params.get("field")
-    form.add_error(field if field in form.fields else None, exc.message)
+    form.add_error(field if field in form.fields else None, describe(exc))
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -26,6 +26,7 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org.models import VendingPointStatus
 from gridvend.vending import services as vending
 from gridvend.vending.selectors import get_sale
+from gridvend.web.errors import describe
 from gridvend.web.supervisor import forms
 from gridvend.web.supervisor.selectors import get_reversal_request, pending_reversal_requests
 
@@ -95,7 +96,7 @@ def _refused(form: Any, exc: DomainError) -> int:
     if isinstance(exc, AccessDenied):
         raise exc
     field = exc.params.get("field")
-    form.add_error(field if field in form.fields else None, exc.message)
+    form.add_error(field if field in form.fields else None, describe(exc))
     not_found = isinstance(exc, NotFound) or exc.code == ErrorCode.METER_NOT_FOUND
     return 404 if not_found else 200
 
@@ -174,7 +175,7 @@ def _decide(request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
     except DomainError as exc:
         if isinstance(exc, AccessDenied | NotFound):
             raise
-        messages.error(request, exc.message)
+        messages.error(request, describe(exc))
     return redirect("supervisor:dashboard")
 
 

@@ -47,3 +47,12 @@ def styled(field: Any) -> Any:
         css = "form-control"
     existing = widget.attrs.get("class", "")
     return field.as_widget(attrs={"class": f"{existing} {css}".strip()})
+
+
+@register.filter
+def percent(rate: Any) -> str:
+    """A rate such as Decimal("0.16") as "16%"."""
+    if rate in (None, ""):
+        return ""
+    value = (Decimal(str(rate)) * 100).normalize()
+    return f"{value:f}%"
