@@ -36,9 +36,7 @@ class Customer(models.Model):
         max_length=12, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
     )
     org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="customers")
-    tariff = models.ForeignKey(
-        "tariffs.Tariff", on_delete=models.PROTECT, related_name="customers"
-    )
+    tariff = models.ForeignKey("tariffs.Tariff", on_delete=models.PROTECT, related_name="customers")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
