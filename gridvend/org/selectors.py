@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
+from gridvend.identity.errors import NotFound
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.org.models import OrgLevel, OrgUnit, VendingPoint
@@ -20,6 +21,17 @@ def list_units(actor: User, *, search: str = "") -> QuerySet[OrgUnit]:
 
 def get_unit(actor: User, pk: int) -> OrgUnit:
     return get_scoped(OrgUnit.objects.all(), actor, path="path", pk=pk)
+
+
+def list_levels() -> QuerySet[OrgLevel]:
+    return OrgLevel.objects.order_by("depth")
+
+
+def get_level(pk: int) -> OrgLevel:
+    level = OrgLevel.objects.filter(pk=pk).first()
+    if level is None:
+        raise NotFound()
+    return level
 
 
 def level_names() -> dict[int, str]:

@@ -52,6 +52,25 @@ def rename_level(*, actor: User, level: OrgLevel, name: str) -> OrgLevel:
     return level
 
 
+def add_level(*, actor: User, name: str) -> OrgLevel:
+    """Name one more depth of the tree (deeper units than any named level take the last name)."""
+    if not actor.is_administrator:
+        raise AccessDenied()
+    name = name.strip()
+    if not name:
+        raise ValidationFailed(_("A level needs a name."), field="name")
+    with transaction.atomic():
+        depth = (
+            OrgLevel.objects.order_by("-depth").values_list("depth", flat=True).first() or 0
+        ) + 1
+        code = slugify(name)[:20] or f"level-{depth}"
+        if OrgLevel.objects.filter(code=code).exists():
+            code = f"{code[:14]}-{depth}"
+        level = OrgLevel.objects.create(depth=depth, name=name, code=code)
+        record(actor=actor, event_type="org_level.added", target=level, after=name)
+    return level
+
+
 def _clean_code(code: str, name: str) -> str:
     value = slugify(code or name)[:40]
     if not value:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("second-factor/enrol/", views.second_factor_enrol, name="second-factor-enrol"),
     path("i18n/language/", views.set_language, name="set-language"),
     path("org/", views.unit_list, name="unit-list"),
+    path("org/levels/", views.levels, name="levels"),
     path("org/<int:pk>/", views.unit_detail, name="unit-detail"),
     path("vending-points/", views.point_list, name="point-list"),
     path("vending-points/<int:pk>/", views.point_detail, name="point-detail"),

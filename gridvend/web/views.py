@@ -228,6 +228,30 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+def levels(request: HttpRequest) -> HttpResponse:
+    """The utility's names for the depths of its tree (Administrators only)."""
+    actor = _actor(request)
+    if not actor.is_administrator:
+        raise AccessDenied()
+    error = ""
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        try:
+            if request.POST.get("action") == "add":
+                org.add_level(actor=actor, name=name)
+            else:
+                level = org_selectors.get_level(int(request.POST.get("level", "0") or 0))
+                org.rename_level(actor=actor, level=level, name=name)
+            messages.success(request, _("Level names saved."))
+            return redirect("web:levels")
+        except DomainError as exc:
+            error = describe(exc)
+    return render(
+        request, "web/levels.html", {"levels": org_selectors.list_levels(), "error": error}
+    )
+
+
+@login_required
 def point_list(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
     search = request.GET.get("q", "").strip()

@@ -201,3 +201,25 @@ def test_manager_creates_unit_point_and_user_through_screens(world: World) -> No
     )
     assert refused.status_code == 200
     assert not User.objects.filter(username="fin").exists()
+
+
+def test_administrator_renames_and_adds_levels(world: World) -> None:
+    from gridvend.org.models import OrgLevel
+
+    admin = _client(world.tree.admin)
+    region = OrgLevel.objects.get(depth=1)
+    response = admin.post(
+        "/org/levels/", {"action": "rename", "level": region.pk, "name": "Province"}
+    )
+    assert response.status_code == 302
+    region.refresh_from_db()
+    assert region.name == "Province"
+    admin.post("/org/levels/", {"action": "add", "name": "Feeder zone"})
+    deepest = OrgLevel.objects.order_by("-depth").first()
+    assert deepest is not None and deepest.name == "Feeder zone"
+    assert AuditEvent.objects.filter(event_type="org_level.added").exists()
+    manager = _client(world.north_manager)
+    before = list(OrgLevel.objects.values_list("name", flat=True))
+    assert manager.get("/org/levels/").status_code == 403
+    assert manager.post("/org/levels/", {"action": "add", "name": "x"}).status_code == 403
+    assert list(OrgLevel.objects.values_list("name", flat=True)) == before
