@@ -21,14 +21,14 @@ def world(live_server: object) -> World:
     return build_world()
 
 
-def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+def _sign_in(page, base: str, username: str) -> None:
     page.goto(f"{base}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", factories.PASSWORD)
     page.click("#login-form button[type=submit]")
 
 
-def _cashier_day(page, shots: Shots, base: str, world: World, *, language: str) -> Sale:  # type: ignore[no-untyped-def]
+def _cashier_day(page, shots: Shots, base: str, world: World, *, language: str) -> Sale:
     meter = world.add_meter(name="Achieng Odhiambo")
     till = factories.user(
         world.unit, capabilities=(Capability.CASHIER,), username=f"till-{language}"
@@ -91,11 +91,11 @@ def _cashier_day(page, shots: Shots, base: str, world: World, *, language: str) 
     return sale
 
 
-def test_cashier_sells_prints_and_closes_the_shift(page, shots, live_server, world) -> None:  # type: ignore[no-untyped-def]
+def test_cashier_sells_prints_and_closes_the_shift(page, shots, live_server, world) -> None:
     _cashier_day(page, shots, live_server.url, world, language="en")
 
 
-def test_the_same_day_in_arabic(page, shots, live_server, world) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_day_in_arabic(page, shots, live_server, world) -> None:
     _cashier_day(page, shots, live_server.url, world, language="ar")
     page.goto(f"{live_server.url}/cashier/")
     assert page.get_attribute("html", "dir") == "rtl"
@@ -105,7 +105,7 @@ def test_the_same_day_in_arabic(page, shots, live_server, world) -> None:  # typ
 
 def test_operator_of_another_business_unit_cannot_see_the_meter(
     page, shots, live_server, world
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     meter = world.add_meter()
     south = factories.user(
         world.tree.south_sc, capabilities=(Capability.CASHIER,), username="south-till"

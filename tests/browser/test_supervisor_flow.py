@@ -17,7 +17,7 @@ def world(live_server: object) -> World:
     return build_world()
 
 
-def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+def _sign_in(page, base: str, username: str) -> None:
     from tests import factories
 
     page.goto(f"{base}/login/")
@@ -27,7 +27,7 @@ def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped
     page.wait_for_load_state()
 
 
-def test_supervisor_approves_a_reversal(page, shots, live_server, world) -> None:  # type: ignore[no-untyped-def]
+def test_supervisor_approves_a_reversal(page, shots, live_server, world) -> None:
     meter = world.add_meter()
     sale = vending.vend_credit(
         actor=world.cashier,
