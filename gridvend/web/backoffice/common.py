@@ -12,6 +12,7 @@ from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import OrgUnit
+from gridvend.web.errors import describe
 
 PAGE_SIZE = 50
 
@@ -31,7 +32,7 @@ def show_error(form: Any, exc: DomainError, codes: dict[str, str] | None = None)
     if isinstance(exc, AccessDenied | NotFound):
         raise exc
     field = exc.params.get("field") or (codes or {}).get(exc.code)
-    form.add_error(field if field in form.fields else None, exc.message)
+    form.add_error(field if field in form.fields else None, describe(exc))
 
 
 def unit_choices(user: User, *, blank: str | None = None) -> list[tuple[Any, str]]:

@@ -31,6 +31,7 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org.models import OrgUnit
 from gridvend.tariffs import selectors as tariff_selectors
 from gridvend.tariffs.models import Tariff
+from gridvend.web.errors import describe
 
 MAX_ROWS = 5000
 CUSTOMERS = "customers"
@@ -416,7 +417,7 @@ def run_import(*, actor: User, kind: str, rows: list[Row], commit: bool) -> Impo
                 report.errors.append(RowError(number, exc.column, exc.message))
             except DomainError as exc:
                 column = exc.params.get("field") or _CODE_COLUMNS.get(exc.code, "")
-                report.errors.append(RowError(number, str(column), exc.message))
+                report.errors.append(RowError(number, str(column), describe(exc)))
         report.committed = commit and report.ok
         if not report.committed:
             transaction.set_rollback(True)

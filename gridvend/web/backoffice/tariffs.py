@@ -29,6 +29,7 @@ from gridvend.web.backoffice.common import (
     show_error,
     unit_choices,
 )
+from gridvend.web.errors import describe
 
 EDITABLE = (VersionStatus.DRAFT, VersionStatus.REJECTED)
 UNDECIDED = (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED)
@@ -327,7 +328,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if action in ("publish", "reject") and exc.params.get("field") in target.fields:
                 show_error(target, exc)
             else:
-                messages.error(request, exc.message)
+                messages.error(request, describe(exc))
                 return redirect("backoffice:version-detail", pk=version.pk)
     versions = list(tariff_selectors.list_versions(user, version.tariff))
     return render(
