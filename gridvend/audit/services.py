@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def _lock_head() -> AuditHead:
-    head = AuditHead.objects.select_for_update().filter(pk=1).first()
+    found = list(AuditHead.objects.select_for_update().filter(pk=1).order_by()[:1])
+    head = found[0] if found else None
     if head is None:
         AuditHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": GENESIS_HASH})
         head = AuditHead.objects.select_for_update().get(pk=1)
@@ -50,7 +51,8 @@ def record(
     occurred_at = timezone.now()
     actor_id = actor.pk if actor is not None else None
     actor_label = actor.get_username() if actor is not None else "system"
-    with transaction.atomic():
+    # No savepoint: the event belongs to the caller's transaction (checked above).
+    with transaction.atomic(savepoint=False):
         head = _lock_head()
         seq = head.seq + 1
         digest = compute_hash(

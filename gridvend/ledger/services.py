@@ -54,6 +54,19 @@ def ensure_account(code: str, currency: str, name: str = "") -> Account:
     return account
 
 
+def _accounts(currencies: dict[str, str]) -> dict[str, Account]:
+    """The accounts for these codes in one query, creating any that are new."""
+    found = {a.code: a for a in Account.objects.filter(code__in=list(currencies))}
+    for code in sorted(set(currencies) - set(found)):
+        found[code] = ensure_account(code, currencies[code])
+    for code, account in found.items():
+        if account.currency != currencies[code]:
+            raise UnbalancedJournal(
+                f"account {code} is kept in {account.currency}, not {currencies[code]}"
+            )
+    return found
+
+
 def post(
     draft: JournalDraft,
     *,
@@ -67,7 +80,8 @@ def post(
     Account rows are updated in code order so concurrent entries never deadlock on them.
     """
     draft.assert_balanced()
-    with transaction.atomic():
+    # No savepoint: an entry is part of its caller's use case and fails with it, whole.
+    with transaction.atomic(savepoint=False):
         entry = JournalEntry.objects.create(
             business_date=business_date,
             kind=kind,
@@ -80,7 +94,7 @@ def post(
         for posting in draft.postings:
             per_account[posting.account_code] += posting.amount.minor
             currencies[posting.account_code] = posting.amount.currency
-        accounts = {code: ensure_account(code, currencies[code]) for code in sorted(per_account)}
+        accounts = _accounts(currencies)
         Posting.objects.bulk_create(
             [
                 Posting(

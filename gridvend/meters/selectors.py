@@ -33,10 +33,11 @@ def find_meter(actor: User, number: str) -> Meter:
     digits = normalise_meter_number(number)
     if len(digits) not in (11, 13) or not digits.isascii() or not digits.isdigit():
         raise MeterNotFound(meter_number=digits or number.strip())
-    meter = _meters(actor).filter(number=digits).first()
-    if meter is None:
+    # Meter numbers are unique: no ordering, so the hot path compiles the simplest query.
+    found = list(_meters(actor).filter(number=digits).order_by()[:1])
+    if not found:
         raise MeterNotFound(meter_number=digits)
-    return meter
+    return found[0]
 
 
 def list_meters(

@@ -87,9 +87,22 @@ def version_in_force(tariff: Tariff, at: datetime) -> TariffVersion:
     return version
 
 
+_parsed: dict[tuple[int, object], TariffSpec] = {}
+
+
 def spec_in_force(tariff: Tariff, at: datetime) -> tuple[TariffVersion, TariffSpec]:
+    """The version in force and its parsed spec; a published version never changes, so its
+    parsed spec is kept per process instead of being rebuilt for every sale."""
     version = version_in_force(tariff, at)
-    return version, TariffSpec.from_dict(version.spec)
+    # The approval instant makes the key unique even where ids are reused (rolled-back tests).
+    key = (version.pk, version.approved_at)
+    spec = _parsed.get(key)
+    if spec is None:
+        spec = TariffSpec.from_dict(version.spec)
+        if len(_parsed) > 1000:
+            _parsed.clear()
+        _parsed[key] = spec
+    return version, spec
 
 
 class ChangeKind(StrEnum):

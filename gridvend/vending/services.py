@@ -216,15 +216,18 @@ def _check_meter_sellable(meter: Meter) -> Customer:
 def _replay(
     point: VendingPoint | None, client_reference: str, fingerprint: str
 ) -> SaleResult | None:
-    existing = (
+    # The common case is a new reference: look for it with the cheapest query there is.
+    hit = list(
         Sale.objects.filter(vending_point=point, client_reference=client_reference)
-        .select_related("meter", "customer")
-        .first()
+        .order_by()
+        .values_list("pk", "request_fingerprint")[:1]
     )
-    if existing is None:
+    if not hit:
         return None
-    if existing.request_fingerprint != fingerprint:
+    pk, stored_fingerprint = hit[0]
+    if stored_fingerprint != fingerprint:
         raise DuplicateRequest(reference=client_reference)
+    existing = Sale.objects.select_related("meter", "customer").get(pk=pk)
     return SaleResult(existing, list(existing.tokens.order_by("sequence")), replayed=True)
 
 
@@ -240,14 +243,14 @@ def _context(
 ) -> tuple[SaleContext, list[Debt]]:
     month = _month(today)
     completed = Q(status=SaleStatus.COMPLETED)
-    totals = Sale.objects.filter(customer=customer, business_month=month).aggregate(
-        kwh=Sum("priced_kwh", filter=completed),
-        debt=Sum("debt_recovered_minor", filter=completed),
-        fbe=Sum("fbe_kwh"),
+    this_month = Q(business_month=month)
+    totals = Sale.objects.filter(customer=customer).aggregate(
+        kwh=Sum("priced_kwh", filter=completed & this_month),
+        debt=Sum("debt_recovered_minor", filter=completed & this_month),
+        fbe=Sum("fbe_kwh", filter=this_month),
+        paid_through=Max("fixed_charges_paid_through", filter=completed),
     )
-    paid_through = Sale.objects.filter(
-        customer=customer, status=SaleStatus.COMPLETED, fixed_charges_paid_through__isnull=False
-    ).aggregate(last=Max("fixed_charges_paid_through"))["last"]
+    paid_through = totals["paid_through"]
     debts_qs = Debt.objects.filter(customer=customer, balance_minor__gt=0).order_by(
         "opened_at", "id"
     )
@@ -398,8 +401,23 @@ def _write_sale(
     credit_kwh = sum(
         (t.units or Decimal(0) for k, t in issued if k != TokenKind.KEY_CHANGE), Decimal(0)
     )
+    entry = None
+    reference = _new_reference()
+    if plan is not None and b is not None and customer is not None:
+        _recover_debts(plan)
+        assert point is not None
+        accounts = SaleAccounts(
+            source=_source_account(point, payment_method),
+            energy_revenue=ledger.ENERGY_REVENUE,
+            fixed_charge_revenue=ledger.FIXED_CHARGE_REVENUE,
+            customer_debt=f"debt:{customer.account_number}",
+            default_tax_payable=ledger.TAX_PAYABLE,
+        )
+        draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
+        entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
     sale = Sale(
-        reference=_new_reference(),
+        reference=reference,
+        journal_entry=entry,
         kind=kind,
         vending_point=point,
         channel=point.channel if point is not None else "back_office",
@@ -446,20 +464,6 @@ def _write_sale(
             for i, (k, t) in enumerate(issued, start=1)
         ]
     )
-    if plan is not None and b is not None and customer is not None:
-        _recover_debts(plan)
-        assert point is not None
-        accounts = SaleAccounts(
-            source=_source_account(point, payment_method),
-            energy_revenue=ledger.ENERGY_REVENUE,
-            fixed_charge_revenue=ledger.FIXED_CHARGE_REVENUE,
-            customer_debt=f"debt:{customer.account_number}",
-            default_tax_payable=ledger.TAX_PAYABLE,
-        )
-        draft = credit_sale_journal(b, accounts, memo=f"sale {sale.reference}")
-        entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
-        Sale.objects.filter(pk=sale.pk).update(journal_entry=entry)
-        sale.journal_entry = entry
     record(
         actor=actor,
         event_type=f"sale.{'created' if kind == SaleKind.CREDIT else kind + '_issued'}",
@@ -559,11 +563,18 @@ def _run_idempotent(
     client_reference: str,
     fingerprint: str,
     body: Callable[[], SaleResult],
+    *,
+    checked: bool = False,
 ) -> SaleResult:
-    """Run a sale once per (vending point, client reference); a repeat returns the original."""
-    replay = _replay(point, client_reference, fingerprint)
-    if replay is not None:
-        return replay
+    """Run a sale once per (vending point, client reference); a repeat returns the original.
+
+    ``checked``: the caller has just looked for a replay itself (the body looks again under the
+    meter lock either way).
+    """
+    if not checked:
+        replay = _replay(point, client_reference, fingerprint)
+        if replay is not None:
+            return replay
     try:
         with transaction.atomic():
             return body()
@@ -681,7 +692,7 @@ def vend_credit(
             shift=shift,
         )
 
-    return _run_idempotent(vending_point, ref, fingerprint, body)
+    return _run_idempotent(vending_point, ref, fingerprint, body, checked=True)
 
 
 def _lock_shift(shift: Shift | None) -> None:

@@ -41,7 +41,9 @@ def current_shift(actor: User, point: VendingPoint | None = None) -> Shift | Non
     )
     if point is not None:
         qs = qs.filter(vending_point=point)
-    return qs.first()
+    # At most one open shift per operator (a unique constraint), so no ordering is needed.
+    found = list(qs.order_by()[:1])
+    return found[0] if found else None
 
 
 def require_open_shift(actor: User, point: VendingPoint) -> Shift | None:

@@ -97,7 +97,8 @@ def _reshaper() -> ArabicReshaper:
 
 def visual(text: str, *, rtl: bool) -> str:
     """``text`` in the left-to-right order its glyphs are drawn, Arabic letters joined."""
-    if not _has_rtl(text):
+    if not _has_rtl(text) or not fonts().embedded:
+        # Without the shipped fonts nothing can draw Arabic anyway; do not shape it.
         return text
     return str(get_display(_reshaper().reshape(text), base_dir="R" if rtl else "L"))
 
