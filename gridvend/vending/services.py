@@ -39,6 +39,7 @@ from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import (
     Breakdown,
     SaleContext,
+    fbe_due,
     fixed_charges_due,
     price_by_energy,
     price_by_tender,
@@ -48,7 +49,12 @@ from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine, alloca
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, JournalEntry
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
-from gridvend.meters.selectors import find_meter, meter_key_ref, pending_key_change
+from gridvend.meters.selectors import (
+    find_meter,
+    meter_key_ref,
+    normalise_meter_number,
+    pending_key_change,
+)
 from gridvend.org.models import VendingPoint, VendingPointStatus
 from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
@@ -724,6 +730,77 @@ def _key_change_tokens(
     return [_PlannedToken(TokenKind.KEY_CHANGE, issued=t, needs_tid=False) for t in issued], new_ref
 
 
+Issue = Callable[[TokenEngine, MeterKeyRef, int | None], IssuedToken]
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """What a sale without money issues, decided under the meter lock."""
+
+    sale_kind: str
+    token_kind: str
+    issue: Issue
+    needs_tid: bool = True
+    reason: str = ""
+    currency: str = ""
+
+
+def _grant_sale(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    request: dict[str, Any],
+    meter_number: str,
+    clock: Clock | None,
+    engine: TokenEngine | None,
+    decide: Callable[[Meter, datetime], _Grant],
+) -> SaleResult:
+    """The shared path of FBE, free issues and engineering tokens: idempotent, locked, audited."""
+    ref = _check_client_reference(client_reference)
+    fingerprint = _fingerprint({**request, "meter": normalise_meter_number(meter_number)})
+    tokens_engine = _engine(engine)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+
+    def body() -> SaleResult:
+        _customer, locked = _lock(meter)
+        replay = _replay(vending_point, ref, fingerprint)
+        if replay is not None:
+            return replay
+        grant = decide(locked, now)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        planned.append(
+            _PlannedToken(
+                grant.token_kind,
+                issue=lambda tid: grant.issue(tokens_engine, key_ref, tid),
+                needs_tid=grant.needs_tid,
+            )
+        )
+        return _write_sale(
+            actor=actor,
+            kind=grant.sale_kind,
+            shift=current_shift(actor, vending_point),
+            meter=locked,
+            customer=locked.customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            reason=grant.reason,
+            currency=grant.currency,
+        )
+
+    return _run_idempotent(vending_point, ref, fingerprint, body)
+
+
+def _credit(kwh: Decimal) -> Issue:
+    return lambda engine, key_ref, tid: engine.issue_credit(key_ref, kwh=kwh, tid=_tid(tid))
+
+
 def issue_fbe(
     *,
     actor: User,
@@ -736,54 +813,32 @@ def issue_fbe(
     """This month's free basic electricity on its own, when due and not yet issued."""
     _require_seller(actor)
     _check_point(actor, vending_point)
-    ref = _check_client_reference(client_reference)
-    fingerprint = _fingerprint({"op": "fbe", "meter": meter_number.strip()})
-    tokens_engine = _engine(engine)
-    now = (clock or SystemClock()).now()
-    meter = find_meter(actor, meter_number)
 
-    def body() -> SaleResult:
-        customer, locked = _lock(meter)
-        replay = _replay(vending_point, ref, fingerprint)
-        if replay is not None:
-            return replay
-        customer = _check_meter_sellable(locked)
+    def decide(meter: Meter, now: datetime) -> _Grant:
+        customer = _check_meter_sellable(meter)
         _version, spec = spec_in_force(customer.tariff, now)
-        today = business_date(now, settings.TIME_ZONE)
-        ctx, _debts = _context(customer, spec, today, lock_debts=False)
-        from gridvend.kernel.pricing import fbe_due
-
+        ctx, _debts = _context(
+            customer, spec, business_date(now, settings.TIME_ZONE), lock_debts=False
+        )
         due = fbe_due(spec, ctx)
         if due <= 0:
             raise _refuse(
                 "FBE_NOT_DUE",
                 _("No free basic electricity is due for this meter this month."),
-                meter_number=locked.number,
+                meter_number=meter.number,
             )
-        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
-        planned.append(
-            _PlannedToken(
-                TokenKind.FBE,
-                issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=due, tid=_tid(tid)),
-            )
-        )
-        return _write_sale(
-            actor=actor,
-            kind=SaleKind.FBE,
-            shift=current_shift(actor, vending_point),
-            meter=locked,
-            customer=customer,
-            point=vending_point,
-            client_reference=ref,
-            fingerprint=fingerprint,
-            planned=planned,
-            engine=tokens_engine,
-            now=now,
-            key_ref=key_ref,
-            currency=spec.currency,
-        )
+        return _Grant(SaleKind.FBE, TokenKind.FBE, _credit(due), currency=spec.currency)
 
-    return _run_idempotent(vending_point, ref, fingerprint, body)
+    return _grant_sale(
+        actor=actor,
+        vending_point=vending_point,
+        client_reference=client_reference,
+        request={"op": "fbe"},
+        meter_number=meter_number,
+        clock=clock,
+        engine=engine,
+        decide=decide,
+    )
 
 
 def free_issue(
@@ -800,48 +855,30 @@ def free_issue(
     """Goodwill units: no money moves; needs the finance capability and a reason."""
     permissions.require_capability(actor, Capability.FINANCE)
     _check_point(actor, vending_point)
-    ref = _check_client_reference(client_reference)
+    _check_client_reference(client_reference)
     if not reason.strip():
         raise _refuse("REASON_REQUIRED", _("A reason is required."))
     if not kwh.is_finite() or kwh <= 0 or kwh > MAX_FREE_ISSUE_KWH:
         raise InvalidAmount(
             value=str(kwh), reason=f"free issues are 0.1 to {MAX_FREE_ISSUE_KWH} kWh"
         )
-    fingerprint = _fingerprint({"op": "free", "meter": meter_number.strip(), "kwh": str(kwh)})
-    tokens_engine = _engine(engine)
-    now = (clock or SystemClock()).now()
-    meter = find_meter(actor, meter_number)
 
-    def body() -> SaleResult:
-        customer, locked = _lock(meter)
-        replay = _replay(vending_point, ref, fingerprint)
-        if replay is not None:
-            return replay
-        customer = _check_meter_sellable(locked)
-        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
-        planned.append(
-            _PlannedToken(
-                TokenKind.FREE_ISSUE,
-                issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=kwh, tid=_tid(tid)),
-            )
-        )
-        return _write_sale(
-            actor=actor,
-            kind=SaleKind.FREE_ISSUE,
-            shift=current_shift(actor, vending_point),
-            meter=locked,
-            customer=customer,
-            point=vending_point,
-            client_reference=ref,
-            fingerprint=fingerprint,
-            planned=planned,
-            engine=tokens_engine,
-            now=now,
-            key_ref=key_ref,
-            reason=reason.strip(),
+    def decide(meter: Meter, now: datetime) -> _Grant:
+        _check_meter_sellable(meter)
+        return _Grant(
+            SaleKind.FREE_ISSUE, TokenKind.FREE_ISSUE, _credit(kwh), reason=reason.strip()
         )
 
-    return _run_idempotent(vending_point, ref, fingerprint, body)
+    return _grant_sale(
+        actor=actor,
+        vending_point=vending_point,
+        client_reference=client_reference,
+        request={"op": "free", "kwh": str(kwh)},
+        meter_number=meter_number,
+        clock=clock,
+        engine=engine,
+        decide=decide,
+    )
 
 
 def issue_engineering_token(
@@ -860,7 +897,7 @@ def issue_engineering_token(
     permissions.require_capability(actor, Capability.CUSTOMER_CARE)
     permissions.require_rank(actor, rank(Role.VENDING_POINT_MANAGER))
     _check_point(actor, vending_point)
-    ref = _check_client_reference(client_reference)
+    _check_client_reference(client_reference)
     if kind not in ENGINEERING_KINDS:
         raise _refuse("ENGINEERING_KIND_INVALID", _("Unknown engineering token."), kind=kind)
     if not reason.strip():
@@ -869,47 +906,31 @@ def issue_engineering_token(
         value is None or not 0 <= value <= 18_201_624
     ):
         raise InvalidAmount(value=str(value), reason="a limit in watts is required")
-    fingerprint = _fingerprint(
-        {"op": "eng", "meter": meter_number.strip(), "kind": kind, "value": value}
-    )
-    tokens_engine = _engine(engine)
-    now = (clock or SystemClock()).now()
-    meter = find_meter(actor, meter_number)
 
-    def body() -> SaleResult:
-        _customer, locked = _lock(meter)
-        replay = _replay(vending_point, ref, fingerprint)
-        if replay is not None:
-            return replay
-        if locked.status == MeterStatus.RETIRED:
-            raise MeterRetired(meter_number=locked.number)
-        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
-        planned.append(
-            _PlannedToken(
-                TokenKind.ENGINEERING,
-                issue=lambda tid: tokens_engine.issue_engineering(
-                    key_ref, kind=kind, value=value, tid=tid
-                ),
-                needs_tid=kind != "test",
-            )
-        )
-        return _write_sale(
-            actor=actor,
-            kind=SaleKind.ENGINEERING,
-            shift=current_shift(actor, vending_point),
-            meter=locked,
-            customer=locked.customer,
-            point=vending_point,
-            client_reference=ref,
-            fingerprint=fingerprint,
-            planned=planned,
-            engine=tokens_engine,
-            now=now,
-            key_ref=key_ref,
+    def decide(meter: Meter, now: datetime) -> _Grant:
+        # Engineering tokens also serve blocked or faulty meters (that is often the point).
+        if meter.status == MeterStatus.RETIRED:
+            raise MeterRetired(meter_number=meter.number)
+        return _Grant(
+            SaleKind.ENGINEERING,
+            TokenKind.ENGINEERING,
+            lambda engine, key_ref, tid: engine.issue_engineering(
+                key_ref, kind=kind, value=value, tid=tid
+            ),
+            needs_tid=kind != "test",
             reason=f"{kind}: {reason.strip()}",
         )
 
-    return _run_idempotent(vending_point, ref, fingerprint, body)
+    return _grant_sale(
+        actor=actor,
+        vending_point=vending_point,
+        client_reference=client_reference,
+        request={"op": "eng", "kind": kind, "value": value},
+        meter_number=meter_number,
+        clock=clock,
+        engine=engine,
+        decide=decide,
+    )
 
 
 def issue_credit_transfer(
