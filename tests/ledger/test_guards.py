@@ -1,0 +1,100 @@
+"""The books: balanced entries only, history append-only, cached balances reconciled."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, IntegrityError, connection, transaction
+
+from gridvend.kernel.ledger import JournalDraft, Posting, UnbalancedJournal, journal
+from gridvend.kernel.money import Money
+from gridvend.ledger import services as ledger
+from gridvend.ledger.models import Account, JournalEntry
+from gridvend.ledger.models import Posting as PostingRow
+
+DAY = date(2026, 6, 1)
+
+
+def _kes(minor: int) -> Money:
+    return Money(minor, "KES")
+
+
+def _sale_draft(amount: int) -> JournalDraft:
+    return journal(
+        [
+            Posting("till:office:cash", _kes(amount)),
+            Posting(ledger.ENERGY_REVENUE, _kes(-amount)),
+        ],
+        memo="test sale",
+    )
+
+
+@pytest.mark.django_db
+def test_balanced_entry_moves_cached_balances() -> None:
+    ledger.post(_sale_draft(12345), kind="sale", business_date=DAY, actor=None)
+    ledger.post(_sale_draft(55), kind="sale", business_date=DAY, actor=None)
+    assert Account.objects.get(code="till:office:cash").balance_minor == 12400
+    assert Account.objects.get(code=ledger.ENERGY_REVENUE).balance_minor == -12400
+    assert ledger.reconcile() == []
+    assert ledger.unbalanced_entries() == []
+
+
+@pytest.mark.django_db
+def test_unbalanced_draft_is_refused_before_anything_is_written() -> None:
+    with pytest.raises(UnbalancedJournal):
+        journal([Posting("till:office:cash", _kes(100)), Posting(ledger.ENERGY_REVENUE, _kes(-99))])
+    draft = JournalDraft(
+        (Posting("till:office:cash", _kes(100)), Posting(ledger.ENERGY_REVENUE, _kes(-99)))
+    )
+    with pytest.raises(UnbalancedJournal):
+        ledger.post(draft, kind="sale", business_date=DAY, actor=None)
+    assert JournalEntry.objects.count() == 0 and PostingRow.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_reversal_is_a_new_entry_pointing_at_the_original() -> None:
+    from tests import factories
+
+    _root, admin = factories.root_and_admin()
+    entry = ledger.post(_sale_draft(700), kind="sale", business_date=DAY, actor=admin)
+    reversal = ledger.reverse(entry, actor=admin, business_date=DAY, memo="refund")
+    assert reversal.reverses_id == entry.pk
+    assert Account.objects.get(code="till:office:cash").balance_minor == 0
+    assert PostingRow.objects.filter(entry=entry).count() == 2  # the original is untouched
+    assert ledger.reconcile() == []
+
+
+@pytest.mark.django_db
+def test_postings_and_entries_cannot_be_edited_or_deleted() -> None:
+    entry = ledger.post(_sale_draft(500), kind="sale", business_date=DAY, actor=None)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        PostingRow.objects.filter(entry=entry).update(amount_minor=1)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        PostingRow.objects.filter(entry=entry).delete()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        JournalEntry.objects.filter(pk=entry.pk).update(memo="edited")
+    assert sorted(PostingRow.objects.values_list("amount_minor", flat=True)) == [-500, 500]
+
+
+@pytest.mark.django_db
+def test_reconcile_command_reports_a_tampered_balance(capsys: pytest.CaptureFixture[str]) -> None:
+    ledger.post(_sale_draft(900), kind="sale", business_date=DAY, actor=None)
+    call_command("ledger", "reconcile")
+    Account.objects.filter(code="till:office:cash").update(balance_minor=1)
+    with pytest.raises(CommandError):
+        call_command("ledger", "reconcile")
+    assert "MISMATCH till:office:cash: cached 1, postings sum to 900" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_refuses_an_unbalanced_entry_at_commit() -> None:
+    assert connection.vendor == "postgresql"
+    account = Account.objects.create(code="till:x:cash", name="x", kind="asset", currency="KES")
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        entry = JournalEntry.objects.create(business_date=DAY, kind="forged")
+        PostingRow.objects.create(entry=entry, account=account, amount_minor=100, currency="KES")
+    assert JournalEntry.objects.filter(kind="forged").count() == 0
