@@ -17,10 +17,14 @@ $(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
 
 install: $(VENV)/.installed
 
+# The demo's own settings; a GRIDVEND_* variable already in the environment wins.
+DEMO_ENV := GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false \
+	GRIDVEND_UTILITY_NAME="$${GRIDVEND_UTILITY_NAME:-Demo Power & Light}"
+
 demo: install
-	GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false $(BIN)/gridvend migrate --verbosity 0
-	GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false $(BIN)/gridvend demo
-	GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false $(BIN)/gridvend serve --host 127.0.0.1 --port 8000
+	$(DEMO_ENV) $(BIN)/gridvend migrate --verbosity 0
+	$(DEMO_ENV) $(BIN)/gridvend demo
+	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000
 
 lint: install
 	$(BIN)/ruff check gridvend tests $(wildcard benchmarks/*.py)
