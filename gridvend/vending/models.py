@@ -109,6 +109,8 @@ class Sale(models.Model):
     breakdown = models.JSONField(null=True, blank=True)
     reason = models.CharField(max_length=255, blank=True)
     payment_method = models.CharField(max_length=20, blank=True)
+    # Set by the first receipt print; every later print is marked REPRINT and audited.
+    receipt_printed_at = models.DateTimeField(null=True, blank=True)
     journal_entry = models.OneToOneField(
         JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="sale"
     )

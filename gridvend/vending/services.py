@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gridvend.audit import context as request_context
@@ -975,6 +976,29 @@ def issue_credit_transfer(
             reason=reason,
         )
     return result.sale
+
+
+def print_receipt(*, actor: User, sale: Sale, reprint_requested: bool = False) -> SaleResult:
+    """The stored tokens for a receipt. The first print is the original; every later one (or one
+    asked for as a reprint) is a reprint, so a second "original" can never be handed out."""
+    require_unit_in_scope(actor, sale.meter.org_unit)
+    with transaction.atomic():
+        printed_at = (
+            Sale.objects.select_for_update(of=("self",))
+            .values_list("receipt_printed_at", flat=True)
+            .get(pk=sale.pk)
+        )
+        is_reprint = reprint_requested or printed_at is not None
+        if printed_at is None:
+            now = timezone.now()
+            Sale.objects.filter(pk=sale.pk).update(receipt_printed_at=now)
+            sale.receipt_printed_at = now
+        record(
+            actor=actor,
+            event_type="sale.reprinted" if is_reprint else "sale.receipt_printed",
+            target=sale,
+        )
+    return SaleResult(sale, list(sale.tokens.order_by("sequence")), replayed=is_reprint)
 
 
 def reprint(*, actor: User, sale: Sale) -> SaleResult:

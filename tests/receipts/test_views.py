@@ -143,6 +143,22 @@ def test_thermal_receipt_token_is_accepted_by_the_meter(
         assert simulator.enter(typed).code == 1  # ACCEPTED
 
 
+def test_only_the_first_print_is_the_original(world: World, client_for: ClientFor) -> None:
+    sale = sell(world, world.add_meter())
+    client = client_for(world.cashier)
+    first = client.get(f"/receipts/{sale.reference}/thermal/").content.decode()
+    assert 'class="alert-banner"' not in first
+    assert AuditEvent.objects.filter(
+        event_type="sale.receipt_printed", target_id=str(sale.pk)
+    ).exists()
+    # Reloading the page, or printing it from another screen, cannot make a second original.
+    second = client.get(f"/receipts/{sale.reference}/thermal/").content.decode()
+    assert re.search(r'<div class="alert-banner" role="status">REPRINT</div>', second)
+    pdf_copy = client.get(f"/receipts/{sale.reference}/pdf/").content
+    assert pdf_copy.startswith(b"%PDF")
+    assert _reprints(sale) == 2
+
+
 def test_reprint_is_marked_only_when_asked_and_is_audited(
     world: World, client_for: ClientFor
 ) -> None:

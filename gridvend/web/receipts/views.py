@@ -30,13 +30,16 @@ def _actor(request: HttpRequest) -> User:
 
 
 def _receipt(request: HttpRequest, reference: str) -> tuple[Sale, ReceiptData]:
-    """The sale in the actor's scope (else 404); ``?reprint=1`` audits the reprint first."""
+    """The sale in the actor's scope (else 404). The first print is the original; any later
+    print (or ``?reprint=1``) is marked REPRINT; every print is audited."""
     actor = _actor(request)
     sale = vending_selectors.get_sale(actor, reference)
-    if request.GET.get("reprint") in {"1", "true", "yes"}:
-        result = vending.reprint(actor=actor, sale=sale)
-        return sale, build_receipt(sale, reprint=True, tokens=result.tokens)
-    return sale, build_receipt(sale)
+    result = vending.print_receipt(
+        actor=actor,
+        sale=sale,
+        reprint_requested=request.GET.get("reprint") in {"1", "true", "yes"},
+    )
+    return sale, build_receipt(sale, reprint=result.replayed, tokens=result.tokens)
 
 
 def _pdf_response(body: bytes, filename: str) -> HttpResponse:
