@@ -223,3 +223,9 @@ def test_administrator_renames_and_adds_levels(world: World) -> None:
     assert manager.get("/org/levels/").status_code == 403
     assert manager.post("/org/levels/", {"action": "add", "name": "x"}).status_code == 403
     assert list(OrgLevel.objects.values_list("name", flat=True)) == before
+
+
+def test_unknown_address_gets_the_sites_own_404_page(world: World) -> None:
+    response = _client(world.north_manager).get("/no-such-page/")
+    assert response.status_code == 404
+    assert 'data-code="NOT_FOUND"' in response.content.decode()
