@@ -177,6 +177,19 @@ SECURE_SSL_REDIRECT = env.get_bool("GRIDVEND_SSL_REDIRECT", False)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.get_bool("GRIDVEND_BEHIND_PROXY", False) else None
 )
+# Addresses (or networks) of the reverse proxies in front of gridvend. X-Forwarded-For is read
+# only when the request comes from one of them, and only the entries those proxies appended are
+# believed: a client can write anything into the header it sends.
+TRUSTED_PROXIES = env.get_list("GRIDVEND_TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        import ipaddress as _ipaddress
+
+        _ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ConfigurationError(
+            f"GRIDVEND_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"

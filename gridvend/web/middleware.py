@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
@@ -20,12 +21,28 @@ Handler = Callable[[HttpRequest], HttpResponse]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in settings.TRUSTED_PROXIES)
+
+
 def client_ip(request: HttpRequest) -> str | None:
-    if settings.SECURE_PROXY_SSL_HEADER:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR") or None
+    """The address the request really came from: past our own proxies, never past the client.
+
+    X-Forwarded-For is read from the right, skipping the trusted proxies' own entries; the
+    first entry they did not write is the client as the outermost trusted proxy saw it.
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    if remote is None or not settings.TRUSTED_PROXIES or not _trusted(remote):
+        return remote
+    chain = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for address in reversed([part for part in chain if part]):
+        if not _trusted(address):
+            return address
+    return remote
 
 
 class RequestIdMiddleware:
