@@ -47,6 +47,8 @@ INSECURE_MASTER_KEY = not env.get_str("GRIDVEND_MASTER_KEY", "")
 
 # Sales may be reversed within this many hours, by a user with the finance capability.
 REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)
+# Units left in a replaced meter that an installer may move to the new one without finance.
+CREDIT_TRANSFER_LIMIT_KWH = env.get_int("GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH", 200, minimum=0)
 
 VAR_DIR = Path(env.get_str("GRIDVEND_VAR_DIR", str(BASE_DIR / "var")))
 ALLOWED_HOSTS = env.get_list("GRIDVEND_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])

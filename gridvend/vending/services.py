@@ -945,9 +945,37 @@ def issue_credit_transfer(
     engine: TokenEngine | None = None,
 ) -> Sale:
     """Units left in a replaced meter, issued to its successor (no money; inside the caller's
-    transaction when called from meter replacement)."""
+    transaction when called from meter replacement).
+
+    Free energy by another name, so it is guarded like a free issue: installers may move up to
+    GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH, anything above needs the finance capability.
+    """
     if not kwh.is_finite() or kwh <= 0:
         raise InvalidAmount(value=str(kwh), reason="the units to transfer must be more than zero")
+    if not any(
+        actor.has_capability(c)
+        for c in (Capability.FINANCE, Capability.CUSTOMER_CARE, Capability.FIELD_AGENT)
+    ):
+        permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, meter.org_unit)
+    if vending_point is not None:
+        require_unit_in_scope(actor, vending_point.org_unit)
+        if vending_point.status != VendingPointStatus.ACTIVE:
+            raise _refuse(
+                "VENDING_POINT_INACTIVE",
+                _("This vending point is not active; it cannot sell."),
+                vending_point=vending_point.code,
+            )
+    if not reason.strip():
+        raise _refuse("REASON_REQUIRED", _("A reason is required."))
+    limit = Decimal(settings.CREDIT_TRANSFER_LIMIT_KWH)
+    if kwh > limit and not actor.has_capability(Capability.FINANCE):
+        raise _refuse(
+            "CREDIT_TRANSFER_ABOVE_LIMIT",
+            _("Transfers above %(limit)s kWh need someone with the finance capability.")
+            % {"limit": limit},
+            limit=str(limit),
+        )
     tokens_engine = _engine(engine)
     now = (clock or SystemClock()).now()
     ref = f"transfer-{meter.number}-{int(now.timestamp())}"

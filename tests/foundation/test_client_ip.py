@@ -1,15 +1,17 @@
 """The client address used for IP allow-lists and the audit trail cannot be forged by a header."""
 
+from django.http import HttpRequest
 from django.test import RequestFactory, override_settings
 
 from gridvend.web.middleware import client_ip
 
 
-def _request(remote: str, forwarded: str | None = None):  # type: ignore[no-untyped-def]
-    extra = {"REMOTE_ADDR": remote}
+def _request(remote: str, forwarded: str | None = None) -> HttpRequest:
+    request = RequestFactory().get("/")
+    request.META["REMOTE_ADDR"] = remote
     if forwarded is not None:
-        extra["HTTP_X_FORWARDED_FOR"] = forwarded
-    return RequestFactory().get("/", **extra)
+        request.META["HTTP_X_FORWARDED_FOR"] = forwarded
+    return request
 
 
 def test_without_trusted_proxies_the_header_is_ignored() -> None:

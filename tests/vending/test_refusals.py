@@ -20,7 +20,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
 from tests import factories
 from tests.tariffs.factories import published_tariff, residential_spec
-from tests.vending.world import World
+from tests.vending.world import World, meter_number
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +174,35 @@ def test_free_issue_limits(world: World) -> None:
             clock=world.clock,
         ),
     )
+
+
+def test_credit_transfer_is_guarded_like_free_energy(world: World) -> None:
+    from gridvend.meters import services as meters_services
+
+    old = world.add_meter()
+    agent = factories.user(world.unit, capabilities=(Capability.FIELD_AGENT,))
+    new = meters_services.register_meter(
+        actor=world.admin,
+        number=meter_number(99_000_001),
+        org_unit=world.unit,
+        sgc="600675",
+        ti=1,
+        krn=2,
+        key_ref=world.key_ref,
+    )
+    _refused(
+        "CREDIT_TRANSFER_ABOVE_LIMIT",
+        lambda: meters_services.replace_meter(
+            actor=agent,
+            old_meter=old,
+            new_meter=new,
+            reason="burnt meter",
+            remaining_kwh=Decimal("50002.4"),
+        ),
+    )
+    old.refresh_from_db()
+    assert old.status == "active"  # the whole replacement was undone
+    result = meters_services.replace_meter(
+        actor=agent, old_meter=old, new_meter=new, reason="burnt meter", remaining_kwh=Decimal("42")
+    )
+    assert result.credit_transfer is not None and result.credit_transfer.kwh == Decimal("42")
