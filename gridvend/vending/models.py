@@ -234,3 +234,31 @@ class Reversal(models.Model):
 
     def __str__(self) -> str:
         return f"reversal of {self.sale}"
+
+
+class FloatTopUp(models.Model):
+    """A partner's prefunding, once per bank reference (a retried form or job changes nothing)."""
+
+    vending_point = models.ForeignKey(
+        VendingPoint, on_delete=models.PROTECT, related_name="float_top_ups"
+    )
+    reference = models.CharField(max_length=64)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    journal_entry = models.OneToOneField(
+        JournalEntry, on_delete=models.PROTECT, related_name="float_top_up"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vending_point", "reference"], name="float_top_up_reference_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"float top-up {self.reference} at {self.vending_point.code}"

@@ -61,6 +61,7 @@ from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
 from gridvend.vending.models import (
+    FloatTopUp,
     RequestStatus,
     Reversal,
     ReversalRequest,
@@ -529,28 +530,54 @@ def top_up_float(
     ref = _check_client_reference(reference)
     from gridvend.kernel.ledger import Posting, journal
 
-    with transaction.atomic():
-        ledger.ensure_account(float_account_code(vending_point), amount.currency)
-        draft = journal(
-            [
-                Posting("bank:float-deposits", amount),
-                Posting(float_account_code(vending_point), -amount),
-            ],
-            memo=f"float top-up {vending_point.code} {ref}",
-        )
-        entry = ledger.post(
-            draft,
-            kind="float.topped_up",
-            business_date=business_date(SystemClock().now(), settings.TIME_ZONE),
-            actor=actor,
-        )
-        record(
-            actor=actor,
-            event_type="float.topped_up",
-            target=vending_point,
-            after={"amount": amount.to_dict(), "reference": ref},
-        )
-    return entry
+    def existing() -> JournalEntry | None:
+        found = FloatTopUp.objects.filter(vending_point=vending_point, reference=ref).first()
+        if found is None:
+            return None
+        if (found.amount_minor, found.currency) != (amount.minor, amount.currency):
+            raise DuplicateRequest(reference=ref)
+        return found.journal_entry
+
+    again = existing()
+    if again is not None:
+        return again
+    try:
+        with transaction.atomic():
+            ledger.ensure_account(float_account_code(vending_point), amount.currency)
+            draft = journal(
+                [
+                    Posting("bank:float-deposits", amount),
+                    Posting(float_account_code(vending_point), -amount),
+                ],
+                memo=f"float top-up {vending_point.code} {ref}",
+            )
+            entry = ledger.post(
+                draft,
+                kind="float.topped_up",
+                business_date=business_date(SystemClock().now(), settings.TIME_ZONE),
+                actor=actor,
+            )
+            FloatTopUp.objects.create(
+                vending_point=vending_point,
+                reference=ref,
+                amount_minor=amount.minor,
+                currency=amount.currency,
+                journal_entry=entry,
+                recorded_by=actor,
+            )
+            record(
+                actor=actor,
+                event_type="float.topped_up",
+                target=vending_point,
+                after={"amount": amount.to_dict(), "reference": ref},
+            )
+        return entry
+    except IntegrityError:
+        # The same deposit recorded concurrently: the first one stands.
+        again = existing()
+        if again is None:
+            raise
+        return again
 
 
 def _breakdown_json(plan: _Plan) -> dict[str, Any]:

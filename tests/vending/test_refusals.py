@@ -206,3 +206,26 @@ def test_credit_transfer_is_guarded_like_free_energy(world: World) -> None:
         actor=agent, old_meter=old, new_meter=new, reason="burnt meter", remaining_kwh=Decimal("42")
     )
     assert result.credit_transfer is not None and result.credit_transfer.kwh == Decimal("42")
+
+
+def test_float_top_up_is_recorded_once_per_reference(world: World) -> None:
+    bank = org.create_vending_point(
+        actor=world.admin, org_unit=world.tree.root, name="Bank Two", channel="bank"
+    )
+    bank.uses_float = True
+    bank.save(update_fields=["uses_float"])
+    first = vending.top_up_float(
+        actor=world.admin, vending_point=bank, amount=world.money("10000.00"), reference="DEP-001"
+    )
+    state = _snapshot()
+    again = vending.top_up_float(
+        actor=world.admin, vending_point=bank, amount=world.money("10000.00"), reference="DEP-001"
+    )
+    assert again.pk == first.pk and _snapshot() == state
+    assert vending.float_available(bank, "KES") == world.money("10000.00")
+    _refused(
+        "DUPLICATE_REQUEST",
+        lambda: vending.top_up_float(
+            actor=world.admin, vending_point=bank, amount=world.money("9.00"), reference="DEP-001"
+        ),
+    )
