@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -98,30 +100,34 @@ def set_vending_key_active(*, actor: User, key_ref: str, is_active: bool) -> Non
 
 
 class _KeyCache:
-    """Decrypted keys per process, refreshed when the stored row changes."""
+    """Decrypted keys per process for a short while; after that the row is read again, so a key
+    deactivated by any server stops being used everywhere within the cache lifetime."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._keys: dict[str, tuple[int, str, VendingKey]] = {}
+        self._keys: dict[str, tuple[float, str, VendingKey]] = {}
 
     def clear(self) -> None:
         with self._lock:
             self._keys.clear()
 
     def get(self, key_ref: str) -> tuple[VendingKey, str]:
+        now = time.monotonic()
         with self._lock:
             hit = self._keys.get(key_ref)
-        if hit is not None:
+        if hit is not None and now - hit[0] < settings.VENDING_KEY_CACHE_SECONDS:
             return hit[2], hit[1]
         row = VendingKeyRecord.objects.filter(key_ref=key_ref, is_active=True).first()
         if row is None:
+            with self._lock:
+                self._keys.pop(key_ref, None)
             raise VendingKeyUnavailable(key_ref)
         secret = unseal(
             Sealed(bytes(row.nonce), bytes(row.ciphertext), bytes(row.tag)), key_ref=key_ref
         )
         key = VendingKey(secret)
         with self._lock:
-            self._keys[key_ref] = (row.pk, row.sta_tables, key)
+            self._keys[key_ref] = (now, row.sta_tables, key)
         return key, row.sta_tables
 
 

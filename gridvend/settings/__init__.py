@@ -44,6 +44,9 @@ except ValueError:
 if len(MASTER_KEY) != 32:
     raise ConfigurationError("GRIDVEND_MASTER_KEY must be 64 hexadecimal digits (32 bytes)")
 INSECURE_MASTER_KEY = not env.get_str("GRIDVEND_MASTER_KEY", "")
+# How long a server keeps a decrypted vending key before reading its row again (deactivation
+# reaches every server within this time).
+VENDING_KEY_CACHE_SECONDS = env.get_int("GRIDVEND_VENDING_KEY_CACHE_SECONDS", 30)
 
 # Sales may be reversed within this many hours, by a user with the finance capability.
 REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)

@@ -182,3 +182,27 @@ def test_text_forms_never_contain_the_key() -> None:
     for text in forms:
         assert key_hex not in text.lower() and key_hex.upper() not in text
         assert bytes.fromhex(key_hex).decode("latin-1") not in text
+
+
+@pytest.mark.django_db
+def test_a_key_deactivated_elsewhere_stops_being_used_after_the_cache_lifetime(
+    settings: object,
+) -> None:
+    from gridvend.keys.models import VendingKeyRecord
+    from gridvend.keys.services import (
+        VendingKeyUnavailable,
+        forget_cached_keys,
+        load_vending_key,
+        store_vending_key,
+    )
+
+    forget_cached_keys()
+    store_vending_key(actor=None, key_ref="elsewhere", key_hex="0123456789abcdef", dkga="02")
+    load_vending_key("elsewhere")
+    # Another server deactivates it: only the row changes, this process's cache does not.
+    VendingKeyRecord.objects.filter(key_ref="elsewhere").update(is_active=False)
+    settings.VENDING_KEY_CACHE_SECONDS = 3600  # type: ignore[attr-defined]
+    load_vending_key("elsewhere")  # still cached
+    settings.VENDING_KEY_CACHE_SECONDS = 0  # type: ignore[attr-defined]
+    with pytest.raises(VendingKeyUnavailable):
+        load_vending_key("elsewhere")
