@@ -160,6 +160,9 @@ class Token(models.Model):
     subclass = models.PositiveSmallIntegerField()
     # Key-change tokens carry no TID; NULLs never collide in the unique constraint.
     tid = models.BigIntegerField(null=True, blank=True)
+    # TIDs count minutes from the key's base date; after a roll-over (1993 → 2014) the same
+    # number means another minute, so uniqueness is per base date.
+    tid_base_year = models.PositiveSmallIntegerField(null=True, blank=True)
     units = models.DecimalField(max_digits=14, decimal_places=1, null=True, blank=True)
     description = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -167,7 +170,9 @@ class Token(models.Model):
     class Meta:
         ordering = ["sale", "sequence"]
         constraints = [
-            models.UniqueConstraint(fields=["meter", "tid"], name="token_tid_once_per_meter"),
+            models.UniqueConstraint(
+                fields=["meter", "tid_base_year", "tid"], name="token_tid_once_per_meter"
+            ),
             models.UniqueConstraint(fields=["sale", "sequence"], name="token_sequence_in_sale"),
         ]
 

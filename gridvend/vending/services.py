@@ -465,6 +465,7 @@ def _write_sale(
                 token_class=t.token_class,
                 subclass=t.subclass,
                 tid=t.tid,
+                tid_base_year=key_ref.base_date_year if t.tid is not None else None,
                 units=t.units,
                 description=t.description[:120],
                 created_at=now,

@@ -308,3 +308,28 @@ def test_pending_roll_over_key_change_is_issued_before_credit(world: World) -> N
     follow = _sell(world, meter.number, "200.00", "k2")
     assert [t.kind for t in follow.tokens] == [TokenKind.CREDIT]
     assert sim.enter(follow.tokens[0].digits).accepted
+
+
+def test_a_tid_reused_under_the_new_base_date_after_roll_over_is_a_new_tid(world: World) -> None:
+    from datetime import UTC, datetime
+
+    from gridvend.meters import services as meters
+    from gridvend.sts.tid import BaseDate, tid_for
+
+    meter = world.add_meter(base_date_year=1993, krn=1)
+    sim = world.simulator(meter)
+    world.clock.set(datetime(2013, 6, 1, 10, 0, tzinfo=UTC))
+    old = _sell(world, meter.number, "500.00", "before-roll-over")
+    old_tid = next(t.tid for t in old.tokens if t.kind == TokenKind.CREDIT)
+    meters.request_key_change(
+        actor=world.admin, meter=meter, base_date_year=2014, krn=2, reason="TID roll-over"
+    )
+    # The minute whose count from 2014 equals the old token's count from 1993.
+    same_number = datetime(2014, 1, 1, tzinfo=UTC) + timedelta(minutes=old_tid)
+    world.clock.set(same_number)
+    assert tid_for(same_number, BaseDate.Y2014) == old_tid
+    new = _sell(world, meter.number, "1500.00", "after-roll-over")
+    credit = next(t for t in new.tokens if t.kind == TokenKind.CREDIT)
+    assert credit.tid == old_tid and credit.tid_base_year == 2014
+    for token in [*old.tokens, *new.tokens]:
+        assert sim.enter(token.digits).accepted
