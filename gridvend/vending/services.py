@@ -1065,6 +1065,36 @@ def reprint(*, actor: User, sale: Sale) -> SaleResult:
     return SaleResult(sale, list(sale.tokens.order_by("sequence")), replayed=True)
 
 
+def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
+    """A reversal refunds the fixed charges too. Normally they simply fall due again, but when a
+    later sale already counted the period as paid they would be lost; they become a debt."""
+    data = sale.breakdown or {}
+    gross = int(data.get("fixed_charges_net_minor", 0)) + sum(
+        int(t.get("fixed_amount_minor", 0)) for t in data.get("taxes", [])
+    )
+    if gross <= 0 or sale.customer is None or sale.fixed_charges_paid_through is None:
+        return
+    later = (
+        Sale.objects.filter(
+            customer_id=sale.customer_id,
+            status=SaleStatus.COMPLETED,
+            fixed_charges_paid_through__gte=sale.fixed_charges_paid_through,
+        )
+        .exclude(pk=sale.pk)
+        .exists()
+    )
+    if later:
+        from gridvend.customers.services import open_debt
+
+        open_debt(
+            actor=actor,
+            customer=sale.customer,
+            amount=Money(gross, sale.currency),
+            reason=f"fixed charges refunded by the reversal of {sale.reference}",
+            source="reversal",
+        )
+
+
 def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = None) -> Reversal:
     """Cancel a credit sale's money with a reversing entry. The token stays in the meter, so this
     is a business decision: finance capability, within the window, with a reason."""
@@ -1112,6 +1142,7 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
             debt = Debt.objects.select_for_update().get(pk=debt_id)
             Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor + amount)
         Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
+        _rebill_fixed_charges(actor, locked)
         reversal = Reversal.objects.create(
             sale=locked, reason=reason.strip(), reversed_by=actor, journal_entry=entry
         )

@@ -333,3 +333,33 @@ def test_a_tid_reused_under_the_new_base_date_after_roll_over_is_a_new_tid(world
     assert credit.tid == old_tid and credit.tid_base_year == 2014
     for token in [*old.tokens, *new.tokens]:
         assert sim.enter(token.digits).accepted
+
+
+def test_reversing_an_earlier_sale_rebills_its_fixed_charge_when_a_later_sale_covered_it(
+    world: World,
+) -> None:
+    from datetime import UTC, datetime
+
+    from gridvend.customers.models import Debt
+
+    meter = world.add_meter()
+    world.clock.set(datetime(2026, 5, 31, 9, 0, tzinfo=UTC))
+    may = _sell(world, meter.number, "500.00", "may").sale
+    world.clock.set(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    june = _sell(world, meter.number, "500.00", "june").sale
+    assert may.fixed_charges_minor == 15000 and june.fixed_charges_minor == 15000
+    vending.reverse_sale(actor=world.supervisor, sale=may, reason="wrong meter", clock=world.clock)
+    debt = Debt.objects.get(customer=world.customer(meter), source="reversal")
+    assert debt.balance_minor == 17400  # 150.00 service charge + 16 % VAT, refunded with May
+    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+
+
+def test_reversing_the_latest_sale_lets_the_fixed_charge_fall_due_again(world: World) -> None:
+    from gridvend.customers.models import Debt
+
+    meter = world.add_meter()
+    sale = _sell(world, meter.number, "500.00", "only").sale
+    vending.reverse_sale(actor=world.supervisor, sale=sale, reason="refund", clock=world.clock)
+    assert not Debt.objects.filter(customer=world.customer(meter)).exists()
+    again = _sell(world, meter.number, "500.00", "again").sale
+    assert again.fixed_charges_minor == 15000
