@@ -1076,7 +1076,7 @@ def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
         return
     later = (
         Sale.objects.filter(
-            customer_id=sale.customer_id,
+            customer=sale.customer,
             status=SaleStatus.COMPLETED,
             fixed_charges_paid_through__gte=sale.fixed_charges_paid_through,
         )
