@@ -1144,7 +1144,11 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
         Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
         _rebill_fixed_charges(actor, locked)
         reversal = Reversal.objects.create(
-            sale=locked, reason=reason.strip(), reversed_by=actor, journal_entry=entry
+            sale=locked,
+            reason=reason.strip(),
+            reversed_by=actor,
+            journal_entry=entry,
+            created_at=now,
         )
         record(
             actor=actor,

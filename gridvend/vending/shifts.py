@@ -175,7 +175,7 @@ class ZReport:
 def shift_sales(shift: Shift) -> QuerySet[Sale]:
     return (
         Sale.objects.filter(shift=shift)
-        .select_related("meter", "customer", "operator")
+        .select_related("meter", "customer", "operator", "reversal")
         .prefetch_related("tokens")
         .order_by("created_at", "id")
     )
@@ -193,9 +193,16 @@ def z_report(actor: User, shift: Shift) -> ZReport:
     from decimal import Decimal
 
     kwh = Decimal(0)
+    closed_at = shift.closed_at if shift.status == ShiftStatus.CLOSED else None
     for sale in sales:
         report.counts_by_kind[sale.kind] = report.counts_by_kind.get(sale.kind, 0) + 1
-        if sale.status == SaleStatus.REVERSED:
+        # A closed shift's report never changes: reversals made after the close belong to the
+        # day they were made, not to this drawer count.
+        reversal = getattr(sale, "reversal", None) if sale.status == SaleStatus.REVERSED else None
+        reversed_here = reversal is not None and (
+            closed_at is None or reversal.created_at <= closed_at
+        )
+        if reversed_here:
             report.reversed_count += 1
             report.reversed_total_minor += sale.tender_minor
             continue

@@ -122,3 +122,26 @@ def test_rejected_reversal_leaves_the_sale(world: World) -> None:
     sale.refresh_from_db()
     request.refresh_from_db()
     assert sale.status == "completed" and request.status == RequestStatus.REJECTED
+
+
+def test_a_reversal_after_the_close_does_not_change_the_closed_report(world: World) -> None:
+    from datetime import timedelta
+
+    meter = world.add_meter()
+    shift = shifts.current_shift(world.cashier, world.point)
+    assert shift is not None
+    sale = _sell(world, meter.number, "2000.00", "z1")
+    closed = shifts.close_shift(
+        actor=world.cashier,
+        shift=shift,
+        counted={"cash": world.money("3000.00")},
+        now=world.clock.now(),
+    )
+    before = shifts.z_report(world.cashier, closed)
+    world.clock.advance(timedelta(hours=2))
+    vending.reverse_sale(
+        actor=world.supervisor, sale=sale, reason="next-day refund", clock=world.clock
+    )
+    after = shifts.z_report(world.cashier, closed)
+    assert after.totals_by_tender == before.totals_by_tender == {"cash": 200000}
+    assert (after.reversed_count, after.reversed_total_minor) == (0, 0)
