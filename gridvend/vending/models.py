@@ -235,6 +235,10 @@ class Reversal(models.Model):
     journal_entry = models.OneToOneField(
         JournalEntry, null=True, on_delete=models.PROTECT, related_name="reversal"
     )
+    # The open shift whose drawer paid the refund, when the sale's own shift had already closed.
+    refund_shift = models.ForeignKey(
+        Shift, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

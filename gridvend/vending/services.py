@@ -1143,11 +1143,18 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
             Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor + amount)
         Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
         _rebill_fixed_charges(actor, locked)
+        # The sale's own open shift already leaves reversed sales out of its count; once it has
+        # closed, the cash comes out of the drawer of whoever reverses it, if they hold one.
+        own_shift_open = (
+            locked.shift_id is not None
+            and Shift.objects.filter(pk=locked.shift_id, status=ShiftStatus.OPEN).exists()
+        )
         reversal = Reversal.objects.create(
             sale=locked,
             reason=reason.strip(),
             reversed_by=actor,
             journal_entry=entry,
+            refund_shift=None if own_shift_open else current_shift(actor),
             created_at=now,
         )
         record(

@@ -20,7 +20,7 @@ from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import DomainError, InvalidAmount
 from gridvend.kernel.money import Money
 from gridvend.org.models import Channel, VendingPoint
-from gridvend.vending.models import Sale, SaleKind, SaleStatus, Shift, ShiftStatus
+from gridvend.vending.models import Reversal, Sale, SaleKind, SaleStatus, Shift, ShiftStatus
 
 # Counter channels hand over cash, so their sales belong to a shift that is counted at the end.
 SHIFT_CHANNELS = frozenset({Channel.PAY_OFFICE, Channel.AGENT, Channel.HANDHELD})
@@ -96,6 +96,11 @@ def expected_takings(shift: Shift) -> dict[str, int]:
         "payment_method", "tender_minor"
     ):
         expected[method or "cash"] += tender
+    # Refunds of sales from shifts that had already closed were paid from this drawer.
+    for method, tender in Reversal.objects.filter(refund_shift=shift).values_list(
+        "sale__payment_method", "sale__tender_minor"
+    ):
+        expected[method or "cash"] -= tender
     return dict(expected)
 
 
@@ -164,6 +169,9 @@ class ZReport:
     totals_by_tender: dict[str, int] = field(default_factory=dict)
     reversed_total_minor: int = 0
     reversed_count: int = 0
+    # Sales of earlier, closed shifts refunded from this drawer.
+    refunds: list[Reversal] = field(default_factory=list)
+    refunds_total_minor: int = 0
     kwh_total: str = "0"
     expected: dict[str, int] = field(default_factory=dict)
 
@@ -216,6 +224,10 @@ def z_report(actor: User, shift: Shift) -> ZReport:
             )
         kwh += sale.kwh
     report.kwh_total = str(kwh)
+    report.refunds = list(
+        Reversal.objects.filter(refund_shift=shift).select_related("sale", "sale__meter")
+    )
+    report.refunds_total_minor = sum(r.sale.tender_minor for r in report.refunds)
     report.expected = (
         shift.expected if shift.status == ShiftStatus.CLOSED else expected_takings(shift)
     )

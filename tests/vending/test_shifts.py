@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from gridvend.kernel.errors import DomainError
@@ -145,3 +147,44 @@ def test_a_reversal_after_the_close_does_not_change_the_closed_report(world: Wor
     after = shifts.z_report(world.cashier, closed)
     assert after.totals_by_tender == before.totals_by_tender == {"cash": 200000}
     assert (after.reversed_count, after.reversed_total_minor) == (0, 0)
+
+
+def test_refund_of_a_closed_shifts_sale_comes_out_of_the_reversers_drawer(world: World) -> None:
+    meter = world.add_meter()
+    first = shifts.current_shift(world.cashier, world.point)
+    assert first is not None
+    sale = _sell(world, meter.number, "500.00", "yesterday")
+    first = shifts.close_shift(
+        actor=world.cashier,
+        shift=first,
+        counted={"cash": world.money("1500.00")},
+        now=world.clock.now(),
+    )
+    world.clock.advance(timedelta(hours=20))
+    # Next day the supervisor, who holds a drawer of their own, refunds it at the desk.
+    desk = shifts.open_shift(
+        actor=world.supervisor, vending_point=world.point, opening_float=world.money("800.00")
+    )
+    vending.reverse_sale(
+        actor=world.supervisor, sale=sale, reason="refund at the desk", clock=world.clock
+    )
+    assert sale.reversal.refund_shift_id == desk.pk
+    assert shifts.expected_takings(desk) == {"cash": 30000}  # 800.00 float - 500.00 refund
+    report = shifts.z_report(world.supervisor, desk)
+    assert [r.sale.reference for r in report.refunds] == [sale.reference]
+    assert report.refunds_total_minor == 50000
+    # The closed shift's own report is unchanged.
+    assert shifts.z_report(world.cashier, first).totals_by_tender == {"cash": 50000}
+
+
+def test_refund_within_the_sales_own_open_shift_is_not_counted_twice(world: World) -> None:
+    meter = world.add_meter()
+    shift = shifts.current_shift(world.cashier, world.point)
+    assert shift is not None
+    sale = _sell(world, meter.number, "500.00", "same-day")
+    shifts.open_shift(
+        actor=world.supervisor, vending_point=world.point, opening_float=world.money("0.00")
+    )
+    vending.reverse_sale(actor=world.supervisor, sale=sale, reason="same day", clock=world.clock)
+    assert sale.reversal.refund_shift_id is None
+    assert shifts.expected_takings(shift) == {"cash": 100000}  # float only: the sale is undone
