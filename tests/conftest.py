@@ -72,3 +72,12 @@ def _audit_triggers_around_flush(request: pytest.FixtureRequest) -> Iterator[Non
     triggers.install(connection)
     yield
     triggers.uninstall(connection)
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """A request that switched language must not leak it into the next test's thread."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()

@@ -47,7 +47,11 @@ def _units(value: Decimal | None) -> Decimal | None:
 
 
 class SoftwareStsEngine:
-    """Issues STS tokens in-process from keys in the encrypted key store."""
+    """Issues STS tokens in-process from keys in the encrypted key store.
+
+    Token descriptions are stored with the sale, so they are written in one language (English)
+    whatever the seller's; screens show the translated token kind instead.
+    """
 
     def __init__(self) -> None:
         self._engines = {
@@ -75,7 +79,7 @@ class SoftwareStsEngine:
             subclass=issued.subclass,
             tid=issued.tid,
             units=_units(issued.amount),
-            description=_("Electricity credit %(kwh)s kWh") % {"kwh": _units(issued.amount)},
+            description=f"Electricity credit {_units(issued.amount)} kWh",
         )
 
     def issue_engineering(
@@ -91,24 +95,24 @@ class SoftwareStsEngine:
                     mfr_code=int(params.meter.manufacturer_code),
                     four_digit_mfr=len(params.meter.manufacturer_code) == 4,
                 )
-                description = _("Meter test")
+                description = "Meter test"
             elif kind == "clear_tamper":
                 issued = engine.issue_clear_tamper(params, key, tid=tid)
-                description = _("Clear tamper")
+                description = "Clear tamper"
             elif kind == "clear_credit":
                 register = _CLEAR_ALL_REGISTERS if value is None else value
                 issued = engine.issue_clear_credit(params, key, register=register, tid=tid)
-                description = _("Clear credit")
+                description = "Clear credit"
             elif kind == "set_power_limit":
                 if value is None:
                     raise TokenRefused("a power limit in watts is required")
                 issued = engine.issue_set_power_limit(params, key, watts=value, tid=tid)
-                description = _("Set power limit %(w)s W") % {"w": issued.amount}
+                description = f"Set power limit {issued.amount} W"
             elif kind == "set_phase_unbalance_limit":
                 if value is None:
                     raise TokenRefused("a limit in watts is required")
                 issued = engine.issue_set_phase_unbalance_limit(params, key, watts=value, tid=tid)
-                description = _("Set phase unbalance limit %(w)s W") % {"w": issued.amount}
+                description = f"Set phase unbalance limit {issued.amount} W"
             else:
                 raise TokenRefused(f"unknown engineering token {kind!r}")
         except StsError as exc:
@@ -141,7 +145,7 @@ class SoftwareStsEngine:
                 subclass=int(t.subclass),
                 tid=None,
                 units=None,
-                description=_("Key change %(n)s of %(total)s") % {"n": i, "total": len(issued)},
+                description=f"Key change {i} of {len(issued)}",
             )
             for i, t in enumerate(issued, start=1)
         ]

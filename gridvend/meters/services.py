@@ -411,7 +411,8 @@ def install_meter(
         if locked.customer_id == customer.pk and locked.premise_id == premise.pk:
             raise MeterAlreadyInstalled(meter_number=locked.number)
         before = {"customer": locked.customer_id, "premise": locked.premise_id}
-        ended = _end_open_installation(locked, _("Reinstalled"))
+        # Stored history is kept in one language; screens translate what they show.
+        ended = _end_open_installation(locked, "Reinstalled")
         installation = _install(locked, customer, premise)
         record(
             actor=actor,

@@ -324,18 +324,25 @@ class _PlannedToken:
 
 
 def _lock(meter: Meter) -> tuple[Customer | None, Meter]:
-    """Lock the customer, then the meter (always in that order, so sales never deadlock)."""
+    """Lock the customer, then the meter (always in that order, so sales never deadlock).
+
+    The locked rows are read fresh; the organisation unit is taken from the looked-up meter
+    (it cannot change the sale) rather than joined again.
+    """
     customer = None
     if meter.customer_id is not None:
-        customer = Customer.objects.select_for_update().get(pk=meter.customer_id)
-    locked = (
-        Meter.objects.select_for_update(of=("self",))
-        .select_related("customer", "customer__tariff", "org_unit")
-        .get(pk=meter.pk)
-    )
+        customer = (
+            Customer.objects.select_for_update(of=("self",))
+            .select_related("tariff")
+            .get(pk=meter.customer_id)
+        )
+    locked = Meter.objects.select_for_update().get(pk=meter.pk)
     if locked.customer_id != meter.customer_id:
         # The installation changed between lookup and lock; take the new customer too.
         return _lock(locked)
+    if locked.org_unit_id == meter.org_unit_id:
+        locked.org_unit = meter.org_unit
+    locked.customer = customer
     return customer, locked
 
 
