@@ -271,3 +271,46 @@ class FloatTopUp(models.Model):
 
     def __str__(self) -> str:
         return f"float top-up {self.reference} at {self.vending_point.code}"
+
+
+class FreeIssueRequest(models.Model):
+    """Goodwill units above the approval limit: asked for by one person, decided by another."""
+
+    vending_point = models.ForeignKey(
+        VendingPoint, on_delete=models.PROTECT, related_name="free_issue_requests"
+    )
+    client_reference = models.CharField(max_length=64)
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="free_issue_requests")
+    kwh = models.DecimalField(max_digits=10, decimal_places=1)
+    reason = models.CharField(max_length=255)
+    status = models.CharField(
+        max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=255, blank=True)
+    sale = models.OneToOneField(
+        Sale, null=True, blank=True, on_delete=models.PROTECT, related_name="free_issue_request"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vending_point", "client_reference"],
+                name="free_issue_request_reference_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"free issue request {self.pk} for {self.meter} ({self.status})"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.meter.org_unit.path

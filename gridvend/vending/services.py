@@ -62,6 +62,7 @@ from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
 from gridvend.vending.models import (
     FloatTopUp,
+    FreeIssueRequest,
     RequestStatus,
     Reversal,
     ReversalRequest,
@@ -877,21 +878,11 @@ def issue_fbe(
     )
 
 
-def free_issue(
-    *,
-    actor: User,
-    vending_point: VendingPoint,
-    client_reference: str,
-    meter_number: str,
-    kwh: Decimal,
-    reason: str,
-    clock: Clock | None = None,
-    engine: TokenEngine | None = None,
-) -> SaleResult:
-    """Goodwill units: no money moves; needs the finance capability and a reason."""
-    permissions.require_capability(actor, Capability.FINANCE)
-    _check_point(actor, vending_point)
-    _check_client_reference(client_reference)
+def free_issue_approval_limit() -> Decimal:
+    return Decimal(settings.FREE_ISSUE_APPROVAL_KWH)
+
+
+def _check_free_issue(actor: User, kwh: Decimal, reason: str) -> None:
     if not reason.strip():
         raise _refuse("REASON_REQUIRED", _("A reason is required."))
     if not kwh.is_finite() or kwh <= 0 or kwh > MAX_FREE_ISSUE_KWH:
@@ -899,6 +890,18 @@ def free_issue(
             value=str(kwh), reason=f"free issues are 0.1 to {MAX_FREE_ISSUE_KWH} kWh"
         )
 
+
+def _issue_free(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    kwh: Decimal,
+    reason: str,
+    clock: Clock | None,
+    engine: TokenEngine | None,
+) -> SaleResult:
     def decide(meter: Meter, now: datetime) -> _Grant:
         _check_meter_sellable(meter)
         return _Grant(
@@ -915,6 +918,162 @@ def free_issue(
         engine=engine,
         decide=decide,
     )
+
+
+def free_issue(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    kwh: Decimal,
+    reason: str,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> SaleResult:
+    """Goodwill units: no money moves; the finance capability and a reason, and above
+    GRIDVEND_FREE_ISSUE_APPROVAL_KWH a second person (see ``request_free_issue``)."""
+    permissions.require_capability(actor, Capability.FINANCE)
+    _check_point(actor, vending_point)
+    _check_client_reference(client_reference)
+    _check_free_issue(actor, kwh, reason)
+    limit = free_issue_approval_limit()
+    if kwh > limit:
+        raise _refuse(
+            "FREE_ISSUE_NEEDS_APPROVAL",
+            _("Free issues above %(limit)s kWh need a second person's approval.")
+            % {"limit": limit},
+            limit=str(limit),
+        )
+    return _issue_free(
+        actor=actor,
+        vending_point=vending_point,
+        client_reference=client_reference,
+        meter_number=meter_number,
+        kwh=kwh,
+        reason=reason,
+        clock=clock,
+        engine=engine,
+    )
+
+
+def request_free_issue(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    kwh: Decimal,
+    reason: str,
+) -> FreeIssueRequest:
+    """Ask for a free issue that someone else with the finance capability will decide."""
+    if not (
+        actor.has_capability(Capability.FINANCE) or actor.has_capability(Capability.CUSTOMER_CARE)
+    ):
+        permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, vending_point.org_unit)
+    ref = _check_client_reference(client_reference)
+    _check_free_issue(actor, kwh, reason)
+    meter = find_meter(actor, meter_number)
+    with transaction.atomic():
+        existing = FreeIssueRequest.objects.filter(
+            vending_point=vending_point, client_reference=ref
+        ).first()
+        if existing is not None:
+            if (existing.meter_id, existing.kwh) != (meter.pk, kwh):
+                raise DuplicateRequest(reference=ref)
+            return existing
+        request = FreeIssueRequest.objects.create(
+            vending_point=vending_point,
+            client_reference=ref,
+            meter=meter,
+            kwh=kwh,
+            reason=reason.strip()[:255],
+            requested_by=actor,
+        )
+        record(
+            actor=actor,
+            event_type="free_issue.requested",
+            target=request,
+            after={"meter": meter.number, "kwh": str(kwh), "reason": request.reason},
+        )
+    return request
+
+
+def _lock_free_issue_request(actor: User, request: FreeIssueRequest) -> FreeIssueRequest:
+    permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, request.meter.org_unit)
+    locked = (
+        FreeIssueRequest.objects.select_for_update(of=("self",))
+        .select_related("meter", "vending_point", "vending_point__org_unit")
+        .get(pk=request.pk)
+    )
+    if locked.status != RequestStatus.PENDING:
+        raise _refuse("REQUEST_ALREADY_DECIDED", _("This request has already been decided."))
+    if locked.requested_by_id == actor.pk:
+        raise _refuse(
+            "MAKER_CHECKER_VIOLATION",
+            _("Someone other than the requester must decide this request."),
+        )
+    return locked
+
+
+def approve_free_issue(
+    *,
+    actor: User,
+    request: FreeIssueRequest,
+    note: str = "",
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> SaleResult:
+    """Issue the requested units as the approver; the request keeps the sale."""
+    now = (clock or SystemClock()).now()
+    with transaction.atomic():
+        locked = _lock_free_issue_request(actor, request)
+        _check_point(actor, locked.vending_point)
+        result = _issue_free(
+            actor=actor,
+            vending_point=locked.vending_point,
+            client_reference=f"free-request-{locked.pk}",
+            meter_number=locked.meter.number,
+            kwh=locked.kwh,
+            reason=f"{locked.reason} (requested by {locked.requested_by.get_username()})",
+            clock=clock,
+            engine=engine,
+        )
+        FreeIssueRequest.objects.filter(pk=locked.pk).update(
+            status=RequestStatus.APPROVED,
+            decided_by=actor,
+            decided_at=now,
+            decision_note=note[:255],
+            sale=result.sale,
+        )
+        record(
+            actor=actor,
+            event_type="free_issue.approved",
+            target=locked,
+            after={"sale": result.sale.reference, "note": note},
+        )
+    return result
+
+
+def reject_free_issue(
+    *, actor: User, request: FreeIssueRequest, note: str, clock: Clock | None = None
+) -> FreeIssueRequest:
+    if not note.strip():
+        raise _refuse("REASON_REQUIRED", _("A reason is required."))
+    now = (clock or SystemClock()).now()
+    with transaction.atomic():
+        locked = _lock_free_issue_request(actor, request)
+        FreeIssueRequest.objects.filter(pk=locked.pk).update(
+            status=RequestStatus.REJECTED,
+            decided_by=actor,
+            decided_at=now,
+            decision_note=note.strip()[:255],
+        )
+        record(actor=actor, event_type="free_issue.rejected", target=locked, after={"note": note})
+        locked.refresh_from_db()
+    return locked
 
 
 def issue_engineering_token(

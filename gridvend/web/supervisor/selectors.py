@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
-from gridvend.vending.models import RequestStatus, ReversalRequest
+from gridvend.vending.models import FreeIssueRequest, RequestStatus, ReversalRequest
 
 _PATH = "sale__meter__org_unit__path"
 
@@ -26,3 +26,19 @@ def pending_reversal_requests(actor: User) -> QuerySet[ReversalRequest]:
 
 def get_reversal_request(actor: User, pk: int) -> ReversalRequest:
     return get_scoped(_requests(), actor, path=_PATH, pk=pk)
+
+
+def _free_requests() -> QuerySet[FreeIssueRequest]:
+    return FreeIssueRequest.objects.select_related(
+        "meter", "meter__org_unit", "meter__customer", "vending_point", "requested_by"
+    )
+
+
+def pending_free_issue_requests(actor: User) -> QuerySet[FreeIssueRequest]:
+    return scoped(
+        _free_requests().filter(status=RequestStatus.PENDING), actor, path="meter__org_unit__path"
+    ).order_by("requested_at", "id")
+
+
+def get_free_issue_request(actor: User, pk: int) -> FreeIssueRequest:
+    return get_scoped(_free_requests(), actor, path="meter__org_unit__path", pk=pk)

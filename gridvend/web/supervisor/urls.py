@@ -12,6 +12,16 @@ urlpatterns = [
     path("reversals/<int:pk>/approve/", views.approve_reversal, name="approve-reversal"),
     path("reversals/<int:pk>/reject/", views.reject_reversal, name="reject-reversal"),
     path("free-issue/", views.free_issue, name="free-issue"),
+    path(
+        "free-issue-requests/<int:pk>/approve/",
+        views.approve_free_issue,
+        name="approve-free-issue",
+    ),
+    path(
+        "free-issue-requests/<int:pk>/reject/",
+        views.reject_free_issue,
+        name="reject-free-issue",
+    ),
     path("engineering-tokens/", views.engineering_token, name="engineering-token"),
     path("key-change/", views.key_change, name="key-change"),
     path("meter-status/", views.meter_status, name="meter-status"),

@@ -28,7 +28,12 @@ from gridvend.vending import services as vending
 from gridvend.vending.selectors import get_sale
 from gridvend.web.errors import describe
 from gridvend.web.supervisor import forms
-from gridvend.web.supervisor.selectors import get_reversal_request, pending_reversal_requests
+from gridvend.web.supervisor.selectors import (
+    get_free_issue_request,
+    get_reversal_request,
+    pending_free_issue_requests,
+    pending_reversal_requests,
+)
 
 MANAGER = rank(Role.VENDING_POINT_MANAGER)
 MASTER_STATION = rank(Role.MASTER_STATION_MANAGER)
@@ -144,13 +149,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             )
             for item in pending_reversal_requests(actor)[:200]
         ]
+    free_requests = []
+    if can_decide_reversals(actor):
+        free_requests = [
+            (item, item.requested_by_id == actor.pk)
+            for item in pending_free_issue_requests(actor)[:200]
+        ]
     open_faults = None
     if faults.can_view_faults(actor):
         open_faults = faults.list_faults(actor).exclude(status=FaultStatus.RESOLVED).count()
     return _page(
         request,
         "supervisor/dashboard.html",
-        {"pending": pending, "decision_form": forms.DecisionForm(), "open_faults": open_faults},
+        {
+            "pending": pending,
+            "free_requests": free_requests,
+            "decision_form": forms.DecisionForm(),
+            "open_faults": open_faults,
+        },
     )
 
 
@@ -246,7 +262,27 @@ def _issue(
 def free_issue(request: HttpRequest) -> HttpResponse:
     actor = _actor(request, can_free_issue)
 
-    def issue(point: Any, data: dict[str, Any]) -> vending.SaleResult:
+    def issue(point: Any, data: dict[str, Any]) -> vending.SaleResult | None:
+        limit = vending.free_issue_approval_limit()
+        if data["kwh"] > limit:
+            # Above the limit the form becomes a request that another person decides.
+            vending.request_free_issue(
+                actor=actor,
+                vending_point=point,
+                client_reference=data["client_reference"],
+                meter_number=data["meter_number"],
+                kwh=data["kwh"],
+                reason=data["reason"],
+            )
+            messages.info(
+                request,
+                _(
+                    "Free issues above %(limit)s kWh need a second person's approval. "
+                    "The request is waiting on the supervisor dashboard."
+                )
+                % {"limit": limit},
+            )
+            return None
         return vending.free_issue(
             actor=actor,
             vending_point=point,
@@ -430,3 +466,37 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
             or (faults.can_resolve_faults(actor) and fault.status == FaultStatus.ASSIGNED),
         },
     )
+
+
+def _decide_free_issue(request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
+    actor = _actor(request, can_decide_reversals)
+    item = get_free_issue_request(actor, pk)
+    form = forms.DecisionForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        if approve:
+            result = vending.approve_free_issue(actor=actor, request=item, note=note)
+            messages.success(
+                request,
+                _("Free issue approved: sale %(sale)s.") % {"sale": result.sale.reference},
+            )
+        else:
+            vending.reject_free_issue(actor=actor, request=item, note=note)
+            messages.success(request, _("Free issue request rejected."))
+    except DomainError as exc:
+        if isinstance(exc, AccessDenied | NotFound):
+            raise
+        messages.error(request, describe(exc))
+    return redirect("supervisor:dashboard")
+
+
+@require_POST
+@login_required
+def approve_free_issue(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide_free_issue(request, pk, approve=True)
+
+
+@require_POST
+@login_required
+def reject_free_issue(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide_free_issue(request, pk, approve=False)
