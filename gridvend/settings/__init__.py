@@ -80,6 +80,7 @@ LANGUAGES = [
 ]
 LANGUAGES_BIDI = ["ar"]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["gridvend.formats"]
 if LANGUAGE_CODE not in {code for code, _name in LANGUAGES}:
     raise ConfigurationError(
         f"GRIDVEND_LANGUAGE must be one of en, ar, zh-hans, not {LANGUAGE_CODE!r}"
