@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,7 +56,7 @@ from gridvend.meters.selectors import (
     normalise_meter_number,
     pending_key_change,
 )
-from gridvend.org.models import VendingPoint, VendingPointStatus
+from gridvend.org.models import OrgUnit, VendingPoint, VendingPointStatus
 from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
@@ -1001,21 +1001,15 @@ def request_free_issue(
 
 
 def _lock_free_issue_request(actor: User, request: FreeIssueRequest) -> FreeIssueRequest:
-    permissions.require_capability(actor, Capability.FINANCE)
-    require_unit_in_scope(actor, request.meter.org_unit)
-    locked = (
-        FreeIssueRequest.objects.select_for_update(of=("self",))
-        .select_related("meter", "vending_point", "vending_point__org_unit")
-        .get(pk=request.pk)
+    return _lock_for_decision(
+        actor,
+        FreeIssueRequest.objects.select_related(
+            "meter", "vending_point", "vending_point__org_unit", "requested_by"
+        ),
+        request.pk,
+        request.meter.org_unit,
+        not_yours=_("Someone other than the requester must decide this request."),
     )
-    if locked.status != RequestStatus.PENDING:
-        raise _refuse("REQUEST_ALREADY_DECIDED", _("This request has already been decided."))
-    if locked.requested_by_id == actor.pk:
-        raise _refuse(
-            "MAKER_CHECKER_VIOLATION",
-            _("Someone other than the requester must decide this request."),
-        )
-    return locked
 
 
 def approve_free_issue(
@@ -1041,18 +1035,14 @@ def approve_free_issue(
             clock=clock,
             engine=engine,
         )
-        FreeIssueRequest.objects.filter(pk=locked.pk).update(
+        _record_decision(
+            actor,
+            locked,
             status=RequestStatus.APPROVED,
-            decided_by=actor,
-            decided_at=now,
-            decision_note=note[:255],
-            sale=result.sale,
-        )
-        record(
-            actor=actor,
+            note=note,
+            now=now,
             event_type="free_issue.approved",
-            target=locked,
-            after={"sale": result.sale.reference, "note": note},
+            sale=result.sale,
         )
     return result
 
@@ -1065,13 +1055,14 @@ def reject_free_issue(
     now = (clock or SystemClock()).now()
     with transaction.atomic():
         locked = _lock_free_issue_request(actor, request)
-        FreeIssueRequest.objects.filter(pk=locked.pk).update(
+        _record_decision(
+            actor,
+            locked,
             status=RequestStatus.REJECTED,
-            decided_by=actor,
-            decided_at=now,
-            decision_note=note.strip()[:255],
+            note=note,
+            now=now,
+            event_type="free_issue.rejected",
         )
-        record(actor=actor, event_type="free_issue.rejected", target=locked, after={"note": note})
         locked.refresh_from_db()
     return locked
 
@@ -1334,6 +1325,49 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
     return reversal
 
 
+# --- two-person decisions ------------------------------------------------------------------------
+
+Decidable = TypeVar("Decidable", ReversalRequest, FreeIssueRequest)
+
+
+def _lock_for_decision(
+    actor: User,
+    queryset: QuerySet[Decidable],
+    pk: int,
+    org_unit: OrgUnit,
+    *,
+    not_yours: str,
+) -> Decidable:
+    """Lock a pending request for someone with finance who did not ask for it."""
+    permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, org_unit)
+    locked = queryset.select_for_update(of=("self",)).get(pk=pk)
+    if locked.status != RequestStatus.PENDING:
+        raise _refuse("REQUEST_ALREADY_DECIDED", _("This request has already been decided."))
+    if locked.requested_by_id == actor.pk:
+        raise _refuse("MAKER_CHECKER_VIOLATION", not_yours)
+    return locked
+
+
+def _record_decision(
+    actor: User,
+    locked: Decidable,
+    *,
+    status: str,
+    note: str,
+    now: datetime,
+    event_type: str,
+    sale: Sale | None = None,
+) -> None:
+    """Mark the request decided (keeping the sale an approval made) and audit the decision."""
+    extra: dict[str, Any] = {} if sale is None else {"sale": sale}
+    type(locked).objects.filter(pk=locked.pk).update(
+        status=status, decided_by=actor, decided_at=now, decision_note=note.strip()[:255], **extra
+    )
+    after = {"note": note} if sale is None else {"sale": sale.reference, "note": note}
+    record(actor=actor, event_type=event_type, target=locked, after=after)
+
+
 # --- reversal requests (maker–checker) ----------------------------------------------------------
 
 
@@ -1371,21 +1405,13 @@ def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest
 
 
 def _decide(actor: User, request: ReversalRequest) -> ReversalRequest:
-    permissions.require_capability(actor, Capability.FINANCE)
-    require_unit_in_scope(actor, request.sale.meter.org_unit)
-    locked = (
-        ReversalRequest.objects.select_for_update(of=("self",))
-        .select_related("sale", "sale__meter")
-        .get(pk=request.pk)
+    return _lock_for_decision(
+        actor,
+        ReversalRequest.objects.select_related("sale", "sale__meter"),
+        request.pk,
+        request.sale.meter.org_unit,
+        not_yours=_("Someone other than the requester must decide this reversal."),
     )
-    if locked.status != RequestStatus.PENDING:
-        raise _refuse("REQUEST_ALREADY_DECIDED", _("This request has already been decided."))
-    if locked.requested_by_id == actor.pk:
-        raise _refuse(
-            "MAKER_CHECKER_VIOLATION",
-            _("Someone other than the requester must decide this reversal."),
-        )
-    return locked
 
 
 def approve_reversal(
@@ -1395,13 +1421,14 @@ def approve_reversal(
     with transaction.atomic():
         locked = _decide(actor, request)
         reversal = reverse_sale(actor=actor, sale=locked.sale, reason=locked.reason, clock=clock)
-        ReversalRequest.objects.filter(pk=locked.pk).update(
+        _record_decision(
+            actor,
+            locked,
             status=RequestStatus.APPROVED,
-            decided_by=actor,
-            decided_at=now,
-            decision_note=note[:255],
+            note=note,
+            now=now,
+            event_type="reversal.approved",
         )
-        record(actor=actor, event_type="reversal.approved", target=locked, after={"note": note})
     return reversal
 
 
@@ -1413,12 +1440,13 @@ def reject_reversal(
     now = (clock or SystemClock()).now()
     with transaction.atomic():
         locked = _decide(actor, request)
-        ReversalRequest.objects.filter(pk=locked.pk).update(
+        _record_decision(
+            actor,
+            locked,
             status=RequestStatus.REJECTED,
-            decided_by=actor,
-            decided_at=now,
-            decision_note=note.strip()[:255],
+            note=note,
+            now=now,
+            event_type="reversal.rejected",
         )
-        record(actor=actor, event_type="reversal.rejected", target=locked, after={"note": note})
         locked.refresh_from_db()
     return locked

@@ -3,6 +3,7 @@ service checks again before writing. Refusals are shown in the domain error's ow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -170,24 +171,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _decide(request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
+def _decide(request: HttpRequest, decide: Callable[[User, str], str]) -> HttpResponse:
+    """Run one approve/reject decision; ``decide`` returns the message to show on success."""
     actor = _actor(request, can_decide_reversals)
-    item = get_reversal_request(actor, pk)
     form = forms.DecisionForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     try:
-        if approve:
-            vending.approve_reversal(actor=actor, request=item, note=note)
-            messages.success(
-                request,
-                _("Sale %(sale)s reversed.") % {"sale": item.sale.reference},
-            )
-        else:
-            vending.reject_reversal(actor=actor, request=item, note=note)
-            messages.success(
-                request,
-                _("Reversal of sale %(sale)s rejected.") % {"sale": item.sale.reference},
-            )
+        messages.success(request, decide(actor, note))
     except DomainError as exc:
         if isinstance(exc, AccessDenied | NotFound):
             raise
@@ -195,16 +185,28 @@ def _decide(request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
     return redirect("supervisor:dashboard")
 
 
+def _reversal_decision(request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
+    def decide(actor: User, note: str) -> str:
+        item = get_reversal_request(actor, pk)
+        if approve:
+            vending.approve_reversal(actor=actor, request=item, note=note)
+            return _("Sale %(sale)s reversed.") % {"sale": item.sale.reference}
+        vending.reject_reversal(actor=actor, request=item, note=note)
+        return _("Reversal of sale %(sale)s rejected.") % {"sale": item.sale.reference}
+
+    return _decide(request, decide)
+
+
 @require_POST
 @login_required
 def approve_reversal(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, approve=True)
+    return _reversal_decision(request, pk, approve=True)
 
 
 @require_POST
 @login_required
 def reject_reversal(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, approve=False)
+    return _reversal_decision(request, pk, approve=False)
 
 
 @login_required
@@ -468,35 +470,25 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _decide_free_issue(request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
-    actor = _actor(request, can_decide_reversals)
-    item = get_free_issue_request(actor, pk)
-    form = forms.DecisionForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    try:
+def _free_issue_decision(request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
+    def decide(actor: User, note: str) -> str:
+        item = get_free_issue_request(actor, pk)
         if approve:
             result = vending.approve_free_issue(actor=actor, request=item, note=note)
-            messages.success(
-                request,
-                _("Free issue approved: sale %(sale)s.") % {"sale": result.sale.reference},
-            )
-        else:
-            vending.reject_free_issue(actor=actor, request=item, note=note)
-            messages.success(request, _("Free issue request rejected."))
-    except DomainError as exc:
-        if isinstance(exc, AccessDenied | NotFound):
-            raise
-        messages.error(request, describe(exc))
-    return redirect("supervisor:dashboard")
+            return _("Free issue approved: sale %(sale)s.") % {"sale": result.sale.reference}
+        vending.reject_free_issue(actor=actor, request=item, note=note)
+        return _("Free issue request rejected.")
+
+    return _decide(request, decide)
 
 
 @require_POST
 @login_required
 def approve_free_issue(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide_free_issue(request, pk, approve=True)
+    return _free_issue_decision(request, pk, approve=True)
 
 
 @require_POST
 @login_required
 def reject_free_issue(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide_free_issue(request, pk, approve=False)
+    return _free_issue_decision(request, pk, approve=False)
