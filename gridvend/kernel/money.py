@@ -11,6 +11,8 @@ from gridvend.kernel.errors import CurrencyMismatch, InvalidAmount, UnknownCurre
 
 # Enough digits that no tariff arithmetic ever loses precision before the final, explicit rounding.
 DECIMAL_PRECISION = 60
+# Largest power of ten an amount may reach (see _as_decimal).
+MAX_MAGNITUDE_DIGITS = 30
 
 # ISO 4217 minor-unit exponents for the currencies utilities we know of sell in. The standard is
 # the authority: MGA and MRU are officially 2 even though their subunits are fifths.
@@ -60,6 +62,10 @@ def _as_decimal(value: object, what: str) -> Decimal:
         raise TypeError(f"{what} must be a Decimal, str or int, not {type(value).__name__}")
     if not result.is_finite():
         raise InvalidAmount(value=value, reason="it is not a finite number")
+    # int(Decimal("1e700000")) builds a 700,000-digit integer and holds the process for seconds;
+    # no amount a utility books comes near 10^30, so a larger magnitude is refused unread.
+    if result and result.adjusted() > MAX_MAGNITUDE_DIGITS:
+        raise InvalidAmount(value=str(value)[:40], reason="it has too many digits")
     return result
 
 

@@ -54,6 +54,15 @@ REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimu
 FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, minimum=0)
 # Units left in a replaced meter that an installer may move to the new one without finance.
 CREDIT_TRANSFER_LIMIT_KWH = env.get_int("GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH", 200, minimum=0)
+# Upper limits of what any screen, import or API accepts, in major units of the currency (and
+# kWh): a typed amount above them is refused before any arithmetic is done with it.
+MAX_SALE_AMOUNT = env.get_int("GRIDVEND_MAX_SALE_AMOUNT", 1_000_000, minimum=1)
+MAX_SALE_KWH = env.get_int("GRIDVEND_MAX_SALE_KWH", 100_000, minimum=1)
+MAX_FLOAT_AMOUNT = env.get_int("GRIDVEND_MAX_FLOAT_AMOUNT", 10_000_000, minimum=1)
+MAX_CASH_COUNT = env.get_int("GRIDVEND_MAX_CASH_COUNT", 100_000_000, minimum=1)
+for _name in ("MAX_SALE_AMOUNT", "MAX_SALE_KWH", "MAX_FLOAT_AMOUNT", "MAX_CASH_COUNT"):
+    if globals()[_name] >= 10**12:
+        raise ConfigurationError(f"GRIDVEND_{_name} must be below 10^12")
 
 VAR_DIR = Path(env.get_str("GRIDVEND_VAR_DIR", str(BASE_DIR / "var")))
 ALLOWED_HOSTS = env.get_list("GRIDVEND_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])

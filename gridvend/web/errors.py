@@ -47,6 +47,7 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     "DUPLICATE_REQUEST": lambda p: _("This request was already used for a different sale."),
     "INSUFFICIENT_FLOAT": lambda p: _("There is not enough float for this sale."),
     "INVALID_AMOUNT": lambda p: _("The amount is not valid."),
+    "INVALID_INPUT": lambda p: _invalid_input(p),
     "CURRENCY_MISMATCH": lambda p: _("The amount is in the wrong currency."),
     "SHIFT_NOT_OPEN": lambda p: _("Open a shift at this vending point before selling."),
     "SHIFT_CLOSED": lambda p: _("This shift is closed."),
@@ -59,6 +60,23 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     ),
     "REASON_REQUIRED": lambda p: _("A reason is required."),
 }
+
+
+def _invalid_input(params: dict[str, Any]) -> str:
+    from gridvend.kernel.inputs import InvalidInput
+    from gridvend.web.fields import message
+
+    if params.get("reason") == "invalid_filter":
+        return _("The filter %(field)s is not valid: %(problem)s") % {
+            "field": params.get("field", ""),
+            "problem": params.get("problem", ""),
+        }
+    error = InvalidInput(
+        reason=str(params.get("reason", "")),
+        message="",
+        **{k: v for k, v in params.items() if k not in ("reason", "field")},
+    )
+    return message(error)
 
 
 def describe(error: DomainError) -> str:

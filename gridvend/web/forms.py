@@ -86,15 +86,3 @@ class UserEditForm(UserForm):
 
 class PasswordForm(forms.Form):
     password = forms.CharField(label=_("New password"), widget=forms.PasswordInput)
-
-
-class AuditFilterForm(forms.Form):
-    actor = forms.CharField(label=_("Actor"), required=False)
-    event_type = forms.CharField(label=_("Event type"), required=False)
-    target = forms.CharField(label=_("Target"), required=False)
-    date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )

@@ -16,6 +16,8 @@ from django.utils import translation
 from gridvend.audit import context
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.services import totp_requirement
+from gridvend.kernel.inputs import InvalidInput
+from gridvend.web.errors import describe
 
 Handler = Callable[[HttpRequest], HttpResponse]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -109,7 +111,7 @@ class SecondFactorMiddleware:
 
 
 class DomainErrorMiddleware:
-    """Maps access errors raised anywhere below a view to 404 / 403 pages, in one place."""
+    """Maps access errors and unreadable input raised below a view to 404 / 403 / 400 pages."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -122,4 +124,8 @@ class DomainErrorMiddleware:
             return render(request, "web/error.html", {"status": 404, "error": exc}, status=404)
         if isinstance(exc, AccessDenied):
             return render(request, "web/error.html", {"status": 403, "error": exc}, status=403)
+        if isinstance(exc, InvalidInput):
+            # A query string or field no screen sends (``?unit=²``): a sentence, never a 500.
+            context = {"status": 400, "error": exc, "message": describe(exc)}
+            return render(request, "web/error.html", context, status=400)
         return None

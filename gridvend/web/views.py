@@ -23,11 +23,18 @@ from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
+from gridvend.kernel.inputs import parse_int
 from gridvend.org import selectors as org_selectors
 from gridvend.org import services as org
 from gridvend.org.models import Channel
 from gridvend.web import forms
+from gridvend.web.backoffice.filtersets import (
+    AuditFilterSet,
+    SearchFilterSet,
+    VendingPointFilterSet,
+)
 from gridvend.web.errors import describe
+from gridvend.web.filters import MAX_ID, InvalidFilter
 
 
 def _actor(request: HttpRequest) -> User:
@@ -160,16 +167,20 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def unit_list(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
-    search = request.GET.get("q", "").strip()
+    filterset = SearchFilterSet(request.GET, actor=actor, selector=org_selectors.list_units)
     names = org_selectors.level_names()
     rows = [
         (unit, org_selectors.level_name(unit.depth, names), unit.depth - actor.org_unit.depth)
-        for unit in org_selectors.list_units(actor, search=search)[:2000]
+        for unit in filterset.qs[:2000]
     ]
     return render(
         request,
         "web/unit_list.html",
-        {"rows": rows, "q": search, "can_manage": permissions.can_manage_tree(actor)},
+        {
+            "rows": rows,
+            "q": filterset.echo()["q"],
+            "can_manage": permissions.can_manage_tree(actor),
+        },
     )
 
 
@@ -240,7 +251,8 @@ def levels(request: HttpRequest) -> HttpResponse:
             if request.POST.get("action") == "add":
                 org.add_level(actor=actor, name=name)
             else:
-                level = org_selectors.get_level(int(request.POST.get("level", "0") or 0))
+                pk = parse_int(request.POST.get("level", ""), minimum=1, maximum=MAX_ID)
+                level = org_selectors.get_level(pk)
                 org.rename_level(actor=actor, level=level, name=name)
             messages.success(request, _("Level names saved."))
             return redirect("web:levels")
@@ -254,14 +266,15 @@ def levels(request: HttpRequest) -> HttpResponse:
 @login_required
 def point_list(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
-    search = request.GET.get("q", "").strip()
-    channel = request.GET.get("channel", "")
-    points = org_selectors.list_vending_points(actor, search=search, channel=channel)
-    page = Paginator(points, 50).get_page(request.GET.get("page"))
+    filterset = VendingPointFilterSet(
+        request.GET, actor=actor, selector=org_selectors.list_vending_points
+    )
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    echo = filterset.echo()
     return render(
         request,
         "web/point_list.html",
-        {"page": page, "q": search, "channel": channel, "channels": Channel.choices},
+        {"page": page, "q": echo["q"], "channel": echo["channel"], "channels": Channel.choices},
     )
 
 
@@ -309,14 +322,16 @@ def _unit_choices(actor: User) -> list[tuple[int, str]]:
 @login_required
 def user_list(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
-    search = request.GET.get("q", "").strip()
-    page = Paginator(user_selectors.list_users(actor, search=search), 50).get_page(
-        request.GET.get("page")
-    )
+    filterset = SearchFilterSet(request.GET, actor=actor, selector=user_selectors.list_users)
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "web/user_list.html",
-        {"page": page, "q": search, "can_manage": permissions.can_manage_users(actor)},
+        {
+            "page": page,
+            "q": filterset.echo()["q"],
+            "can_manage": permissions.can_manage_users(actor),
+        },
     )
 
 
@@ -409,18 +424,15 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
     if not permissions.can_read_audit_log(actor):
         raise AccessDenied()
-    form = forms.AuditFilterForm(request.GET or None)
-    filters: dict[str, Any] = {}
-    if form.is_valid():
-        data = form.cleaned_data
-        filters = {
-            "actor_name": data["actor"],
-            "event_type": data["event_type"],
-            "target": data["target"],
-            "date_from": data["date_from"],
-            "date_to": data["date_to"],
-        }
-    events = audit_selectors.list_events(actor, **filters).select_related(None)
+    filterset = AuditFilterSet(request.GET, actor=actor, selector=audit_selectors.list_events)
+    status = 200
+    try:
+        events = filterset.qs.select_related(None)
+    except InvalidFilter:
+        # The form shows what is wrong beside the field; the list stays empty.
+        events = audit_selectors.list_events(actor).none()
+        status = 400
+    form = filterset.form
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -433,4 +445,5 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "event_types": audit_selectors.event_types(),
         },
+        status=status,
     )

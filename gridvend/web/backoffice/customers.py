@@ -30,8 +30,8 @@ from gridvend.web.backoffice.common import (
     query_without_page,
     show_error,
     unit_choices,
-    unit_filter,
 )
+from gridvend.web.backoffice.filtersets import CustomerFilterSet, DebtFilterSet, PremiseFilterSet
 
 
 def _tariff_choices(user: User) -> list[tuple[Any, str]]:
@@ -58,24 +58,10 @@ def _pick_tariff(user: User, pk: int, form: Any) -> Any:
 
 
 def _customers(request: HttpRequest, user: User) -> tuple[QuerySet[Customer], dict[str, Any]]:
-    filters = {
-        "q": request.GET.get("q", "").strip(),
-        "category": request.GET.get("category", ""),
-        "status": request.GET.get("status", ""),
-        "unit": request.GET.get("unit", ""),
-    }
-    if filters["category"] not in CustomerCategory.values:
-        filters["category"] = ""
-    if filters["status"] not in CustomerStatus.values:
-        filters["status"] = ""
-    queryset = customer_selectors.list_customers(
-        user,
-        search=filters["q"],
-        category=filters["category"],
-        status=filters["status"],
-        unit=unit_filter(request, user),
+    filterset = CustomerFilterSet(
+        request.GET, actor=user, selector=customer_selectors.list_customers
     )
-    return queryset, filters
+    return filterset.qs, filterset.echo()
 
 
 @login_required
@@ -224,11 +210,8 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _premises(request: HttpRequest, user: User) -> tuple[QuerySet[Premise], dict[str, Any]]:
-    filters = {"q": request.GET.get("q", "").strip(), "unit": request.GET.get("unit", "")}
-    queryset = customer_selectors.list_premises(
-        user, search=filters["q"], unit=unit_filter(request, user)
-    )
-    return queryset, filters
+    filterset = PremiseFilterSet(request.GET, actor=user, selector=customer_selectors.list_premises)
+    return filterset.qs, filterset.echo()
 
 
 @login_required
@@ -328,18 +311,8 @@ def premise_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _debts(request: HttpRequest, user: User) -> tuple[QuerySet[Debt], dict[str, Any]]:
-    filters = {
-        "q": request.GET.get("q", "").strip(),
-        "unit": request.GET.get("unit", ""),
-        "open": request.GET.get("open", ""),
-    }
-    queryset = debt_selectors.list_all_debts(
-        user,
-        search=filters["q"],
-        unit=unit_filter(request, user),
-        open_only=filters["open"] == "1",
-    )
-    return queryset, filters
+    filterset = DebtFilterSet(request.GET, actor=user, selector=debt_selectors.list_all_debts)
+    return filterset.qs, filterset.echo()
 
 
 @login_required

@@ -28,8 +28,8 @@ from gridvend.web.backoffice.common import (
     query_without_page,
     show_error,
     unit_choices,
-    unit_filter,
 )
+from gridvend.web.backoffice.filtersets import MeterFilterSet
 
 # What the detail page shows of a meter's key: parameters, never key material.
 KEY_PARAMETERS = (
@@ -55,17 +55,8 @@ REGISTER_ERROR_FIELDS = {
 
 
 def _meters(request: HttpRequest, user: User) -> tuple[QuerySet[Meter], dict[str, Any]]:
-    filters = {
-        "q": request.GET.get("q", "").strip(),
-        "status": request.GET.get("status", ""),
-        "unit": request.GET.get("unit", ""),
-    }
-    if filters["status"] not in MeterStatus.values:
-        filters["status"] = ""
-    queryset = meter_selectors.list_meters(
-        user, search=filters["q"], status=filters["status"], unit=unit_filter(request, user)
-    )
-    return queryset, filters
+    filterset = MeterFilterSet(request.GET, actor=user, selector=meter_selectors.list_meters)
+    return filterset.qs, filterset.echo()
 
 
 @login_required

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError, TariffNotFound
+from gridvend.kernel.inputs import InvalidInput, parse_int
 from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
 from gridvend.tariffs import selectors as tariff_selectors
@@ -29,7 +30,9 @@ from gridvend.web.backoffice.common import (
     show_error,
     unit_choices,
 )
+from gridvend.web.backoffice.filtersets import SearchFilterSet
 from gridvend.web.errors import describe
+from gridvend.web.filters import MAX_ID
 
 EDITABLE = (VersionStatus.DRAFT, VersionStatus.REJECTED)
 UNDECIDED = (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED)
@@ -119,13 +122,13 @@ def _require_view(user: User) -> None:
 def tariff_list(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     _require_view(user)
-    search = request.GET.get("q", "").strip()
+    filterset = SearchFilterSet(request.GET, actor=user, selector=tariff_selectors.list_tariffs)
     return render(
         request,
         "backoffice/tariff_list.html",
         {
-            "page": page_of(request, tariff_selectors.list_tariffs(user, search=search)),
-            "filters": {"q": search},
+            "page": page_of(request, filterset.qs),
+            "filters": filterset.echo(),
             "query": query_without_page(request),
             "can_draft": access.can_draft_tariffs(user),
             "export_query": request.GET.urlencode(),
@@ -137,7 +140,7 @@ def tariff_list(request: HttpRequest) -> HttpResponse:
 def tariff_export(request: HttpRequest, fmt: str) -> HttpResponse:
     user = actor(request)
     _require_view(user)
-    queryset = tariff_selectors.list_tariffs(user, search=request.GET.get("q", "").strip())
+    queryset = SearchFilterSet(request.GET, actor=user, selector=tariff_selectors.list_tariffs).qs
     return exports.respond(fmt, "tariffs", exports.TARIFF_COLUMNS, queryset.iterator())
 
 
@@ -358,9 +361,13 @@ def tariff_compare(request: HttpRequest, pk: int) -> HttpResponse:
         raw = request.GET.get(name, "")
         if not raw:
             return default
-        if not raw.isdigit() or int(raw) not in by_pk:
+        try:
+            pk = parse_int(raw, minimum=1, maximum=MAX_ID, field=name)
+        except InvalidInput:
+            raise NotFound() from None
+        if pk not in by_pk:
             raise NotFound()
-        return by_pk[int(raw)]
+        return by_pk[pk]
 
     newest = versions[0] if versions else None
     older = versions[1] if len(versions) > 1 else None

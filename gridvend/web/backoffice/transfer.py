@@ -20,6 +20,7 @@ from gridvend.org import selectors as org_selectors
 from gridvend.web.backoffice import access, exports, imports
 from gridvend.web.backoffice import forms as bo_forms
 from gridvend.web.backoffice.common import actor
+from gridvend.web.backoffice.filtersets import SearchFilterSet, VendingPointFilterSet
 
 # The rows of a dry run wait in the session (stored in the database, so any app server can take
 # the confirmation) under a one-time token, so that what is confirmed is what was checked.
@@ -124,11 +125,9 @@ def _nth(index: int) -> Callable[[list[str]], str]:
 def point_export(request: HttpRequest, fmt: str) -> HttpResponse:
     user = actor(request)
     access.require(access.can_export_org(user))
-    queryset = org_selectors.list_vending_points(
-        user,
-        search=request.GET.get("q", "").strip(),
-        channel=request.GET.get("channel", ""),
-    )
+    queryset = VendingPointFilterSet(
+        request.GET, actor=user, selector=org_selectors.list_vending_points
+    ).qs
     return exports.respond(fmt, "vending-points", exports.POINT_COLUMNS, queryset.iterator())
 
 
@@ -136,5 +135,5 @@ def point_export(request: HttpRequest, fmt: str) -> HttpResponse:
 def user_export(request: HttpRequest, fmt: str) -> HttpResponse:
     user = actor(request)
     access.require(access.can_export_org(user))
-    queryset = user_selectors.list_users(user, search=request.GET.get("q", "").strip())
+    queryset = SearchFilterSet(request.GET, actor=user, selector=user_selectors.list_users).qs
     return exports.respond(fmt, "users", exports.USER_COLUMNS, queryset.iterator(chunk_size=1000))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from gridvend.kernel import inputs
+from gridvend.kernel.inputs import MAX_NUMBER_TEXT, InvalidInput, NumberRule
 from gridvend.vending.shifts import TENDER_TYPES
+from gridvend.web.fields import MoneyField, TextField, message, setting_limit
 
 PAYMENT_CHOICES = [
     ("cash", _("Cash")),
@@ -18,33 +22,22 @@ PAYMENT_CHOICES = [
 ]
 
 
-def parse_decimal(raw: str) -> Decimal | None:
-    text = raw.strip().replace(",", "").replace(" ", "")
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise forms.ValidationError(_("Enter a number.")) from None
-    if not value.is_finite() or value <= 0:
-        raise forms.ValidationError(_("Enter an amount above zero."))
-    return value
-
-
 class OpenShiftForm(forms.Form):
     vending_point = forms.TypedChoiceField(label=_("Vending point"), coerce=int)
-    opening_float = forms.CharField(label=_("Cash float in the drawer"), initial="0")
+    opening_float = MoneyField(
+        label=_("Cash float in the drawer"),
+        initial="0",
+        required=False,
+        maximum_setting="MAX_FLOAT_AMOUNT",
+    )
 
     def clean_opening_float(self) -> Decimal:
-        raw = self.cleaned_data["opening_float"].strip()
-        if raw in ("", "0"):
-            return Decimal(0)
-        value = parse_decimal(raw)
+        value = self.cleaned_data.get("opening_float")
         return value if value is not None else Decimal(0)
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(label=_("Meter number, account, name or phone"), max_length=80)
+    q = TextField(label=_("Meter number, account, name or phone"), max_length=80)
 
 
 class AmountForm(forms.Form):
@@ -54,14 +47,33 @@ class AmountForm(forms.Form):
         initial="money",
         widget=forms.RadioSelect,
     )
-    amount = forms.CharField(label=_("Amount"), max_length=20)
+    amount = forms.CharField(label=_("Amount"), max_length=MAX_NUMBER_TEXT)
     payment_method = forms.ChoiceField(label=_("Payment"), choices=PAYMENT_CHOICES)
 
-    def clean_amount(self) -> Decimal:
-        value = parse_decimal(self.cleaned_data["amount"])
-        if value is None:
-            raise forms.ValidationError(_("Enter an amount."))
-        return value
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        raw = data.get("amount")
+        if raw is None:
+            return data
+        # The amount is money or kWh depending on the mode, each with its own digits and limit.
+        if data.get("mode") == "energy":
+            rule = inputs.KWH.with_maximum(setting_limit("MAX_SALE_KWH"))
+        else:
+            rule = inputs.MONEY.with_maximum(setting_limit("MAX_SALE_AMOUNT"))
+        try:
+            data["amount"] = inputs.parse_decimal(
+                raw,
+                NumberRule(
+                    rule.integer_digits,
+                    rule.decimal_places,
+                    rule.minimum,
+                    rule.maximum,
+                    allow_zero=False,
+                ),
+            )
+        except InvalidInput as exc:
+            self.add_error("amount", message(exc))
+        return data
 
 
 class SellForm(AmountForm):
@@ -69,23 +81,25 @@ class SellForm(AmountForm):
 
 
 class CloseShiftForm(forms.Form):
-    note = forms.CharField(label=_("Note"), required=False, max_length=255)
+    note = TextField(label=_("Note"), required=False, max_length=255)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         labels = dict(PAYMENT_CHOICES)
         for method in TENDER_TYPES:
-            self.fields[f"counted_{method}"] = forms.CharField(
-                label=labels.get(method, method), required=False, initial="0"
+            self.fields[f"counted_{method}"] = MoneyField(
+                label=labels.get(method, method),
+                required=False,
+                initial="0",
+                maximum_setting="MAX_CASH_COUNT",
             )
 
     def counted(self) -> dict[str, Decimal]:
+        """The counted amount per tender; an empty or zero count is no count (the drawer is
+        empty of it). Only called after ``is_valid()``: every value is already parsed."""
         result: dict[str, Decimal] = {}
         for method in TENDER_TYPES:
-            raw = str(self.cleaned_data.get(f"counted_{method}") or "").strip()
-            if raw in ("", "0"):
-                continue
-            value = parse_decimal(raw)
-            if value is not None:
+            value = self.cleaned_data.get(f"counted_{method}")
+            if value:
                 result[method] = value
         return result

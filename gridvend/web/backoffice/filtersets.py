@@ -1,0 +1,72 @@
+"""The back-office lists' query-string filters, shared by each list's screen and its export."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.customers.models import CustomerCategory, CustomerStatus
+from gridvend.meters.models import MeterStatus
+from gridvend.org.models import Channel
+from gridvend.web.filters import (
+    DateFilter,
+    FlagFilter,
+    IdFilter,
+    SelectorFilterSet,
+    TextFilter,
+    choice_filter,
+)
+
+
+class CustomerFilterSet(SelectorFilterSet):
+    q = TextFilter(label=_("Search"))
+    category = choice_filter(CustomerCategory.choices, _("Category"))
+    status = choice_filter(CustomerStatus.choices, _("Status"))
+    unit = IdFilter(label=_("Organisation unit"))
+    arguments: ClassVar[dict[str, str]] = {"q": "search"}
+
+
+class PremiseFilterSet(SelectorFilterSet):
+    q = TextFilter(label=_("Search"))
+    unit = IdFilter(label=_("Organisation unit"))
+    arguments: ClassVar[dict[str, str]] = {"q": "search"}
+
+
+class MeterFilterSet(SelectorFilterSet):
+    q = TextFilter(label=_("Search"))
+    status = choice_filter(MeterStatus.choices, _("Status"))
+    unit = IdFilter(label=_("Organisation unit"))
+    arguments: ClassVar[dict[str, str]] = {"q": "search"}
+
+
+class DebtFilterSet(SelectorFilterSet):
+    q = TextFilter(label=_("Search"))
+    unit = IdFilter(label=_("Organisation unit"))
+    open = FlagFilter(label=_("Only with a balance left"))
+    arguments: ClassVar[dict[str, str]] = {"q": "search", "open": "open_only"}
+
+
+class SearchFilterSet(SelectorFilterSet):
+    """Lists searched by one text box (tariffs, users)."""
+
+    q = TextFilter(label=_("Search"))
+    arguments: ClassVar[dict[str, str]] = {"q": "search"}
+
+
+class VendingPointFilterSet(SelectorFilterSet):
+    q = TextFilter(label=_("Search"))
+    channel = choice_filter(Channel.choices, _("Channel"))
+    arguments: ClassVar[dict[str, str]] = {"q": "search"}
+
+
+class AuditFilterSet(SelectorFilterSet):
+    """The operation log's filters (Administrators only)."""
+
+    actor = TextFilter(label=_("Actor"), max_length=150)
+    event_type = TextFilter(label=_("Event type"), max_length=64)
+    target = TextFilter(label=_("Target"), max_length=100)
+    date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    arguments: ClassVar[dict[str, str]] = {"actor": "actor_name"}

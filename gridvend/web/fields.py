@@ -1,0 +1,127 @@
+"""Form fields over the bounded edge parser (``kernel.inputs``): every number and text a screen or
+an import reads goes through one of these, so no form can take ``1e700000`` or a bidi override."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from gridvend.kernel import inputs
+from gridvend.kernel.inputs import InvalidInput, NumberRule
+
+
+def message(exc: InvalidInput) -> str:
+    """The user's-language sentence for a refused input."""
+    p = exc.params
+    reason = exc.reason
+    if reason == "not_a_number":
+        return _("Enter a number.")
+    if reason == "too_many_digits":
+        return _("The number has too many digits.")
+    if reason == "too_many_decimals":
+        return _("Use at most %(places)s decimal places.") % {"places": p.get("decimal_places")}
+    if reason == "zero":
+        return _("Enter an amount above zero.")
+    if reason == "below_minimum":
+        return _("The smallest value is %(min)s.") % {"min": p.get("minimum")}
+    if reason == "above_maximum":
+        return _("The largest value is %(max)s.") % {"max": p.get("maximum")}
+    if reason == "too_long":
+        return _("Use at most %(n)s characters.") % {"n": p.get("max_length")}
+    if reason == "bidi_control":
+        return _("Remove the text-direction control characters.")
+    if reason == "invisible_character":
+        return _("Remove the invisible characters.")
+    if reason == "control_character":
+        return _("Remove the control characters.")
+    if reason == "required":
+        return _("This field is required.")
+    return _("This value is not valid.")
+
+
+def setting_limit(name: str) -> Decimal:
+    return Decimal(int(getattr(settings, name)))
+
+
+class NumberField(forms.CharField):
+    """A decimal read by ``kernel.inputs.parse_decimal``; ``maximum_setting`` names the setting
+    holding the upper limit, read at validation time so tests and deployments can change it."""
+
+    def __init__(
+        self,
+        *,
+        rule: NumberRule,
+        maximum_setting: str | None = None,
+        positive: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("max_length", inputs.MAX_NUMBER_TEXT)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        super().__init__(**kwargs)
+        self.rule = rule
+        self.maximum_setting = maximum_setting
+        self.positive = positive
+
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
+        if value in self.empty_values:
+            return None
+        if isinstance(value, str) and len(value) > inputs.MAX_NUMBER_TEXT:
+            raise ValidationError(_("The number has too many digits."), code="too_many_digits")
+        rule = self.rule
+        if self.maximum_setting is not None:
+            rule = rule.with_maximum(setting_limit(self.maximum_setting))
+        if self.positive:
+            rule = NumberRule(
+                rule.integer_digits,
+                rule.decimal_places,
+                rule.minimum,
+                rule.maximum,
+                allow_zero=False,
+            )
+        try:
+            return inputs.parse_decimal(value, rule)
+        except InvalidInput as exc:
+            raise ValidationError(message(exc), code=exc.reason) from None
+
+    def validate(self, value: Any) -> None:
+        if value is None and self.required:
+            raise ValidationError(self.error_messages["required"], code="required")
+
+    def run_validators(self, value: Any) -> None:
+        # CharField's MaxLengthValidator would measure the Decimal; the raw text was capped above.
+        return None
+
+
+class MoneyField(NumberField):
+    def __init__(self, *, maximum_setting: str = "MAX_SALE_AMOUNT", **kwargs: Any) -> None:
+        super().__init__(rule=inputs.MONEY, maximum_setting=maximum_setting, **kwargs)
+
+
+class KwhField(NumberField):
+    def __init__(self, *, maximum_setting: str | None = "MAX_SALE_KWH", **kwargs: Any) -> None:
+        super().__init__(rule=inputs.KWH, maximum_setting=maximum_setting, **kwargs)
+
+
+class TextField(forms.CharField):
+    """Text for names, addresses, notes and searches: NFC, capped, and free of control, invisible
+    and bidi-override characters (they can make a name on a receipt display as another)."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 255)
+        super().__init__(**kwargs)
+        self.multiline = multiline
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value)
+        if not text:
+            return ""
+        limit = self.max_length or 255
+        try:
+            return inputs.clean_text(text, max_length=limit, multiline=self.multiline)
+        except InvalidInput as exc:
+            raise ValidationError(message(exc), code=exc.reason) from None
