@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import hypothesis  # noqa: F401  (see below)
 import pytest
@@ -81,3 +82,11 @@ def _default_language() -> Iterator[None]:
     from django.utils import translation
 
     translation.deactivate()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The hostile walk's counts (URLs, parameters, values, requests) in the run's summary."""
+    from tests.foundation import test_hostile_walk
+
+    for line in test_hostile_walk.summary_lines():
+        terminalreporter.write_line(line)

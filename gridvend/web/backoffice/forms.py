@@ -168,6 +168,58 @@ class TariffForm(StyledForm):
         self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
 
 
+# Bounds on the JSON a tariff editor may send: a real tariff is a few kB, a few levels deep, and
+# its numbers are minor units and rates; anything past these is refused before parsing.
+MAX_SPEC_CHARS = 64_000
+MAX_SPEC_DEPTH = 12
+MAX_SPEC_NUMBER_DIGITS = 18
+
+
+class SpecNumberError(ValueError):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _json_depth(raw: str) -> int:
+    """The deepest nesting of [ and { outside strings (json.loads recurses once per level)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _spec_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_SPEC_NUMBER_DIGITS:
+        raise SpecNumberError(text)
+    return int(text)
+
+
+def _spec_decimal(text: str) -> Decimal:
+    mantissa = text.lower().split("e")[0].lstrip("-").replace(".", "")
+    if len(mantissa) > MAX_SPEC_NUMBER_DIGITS * 2 or "e" in text.lower():
+        raise SpecNumberError(text)
+    return Decimal(text)
+
+
+def _spec_constant(text: str) -> Any:
+    raise SpecNumberError(text)
+
+
 class TariffSpecForm(StyledForm):
     """The version's TariffSpec as JSON; the kernel's validation errors name the exact field."""
 
@@ -181,8 +233,28 @@ class TariffSpecForm(StyledForm):
 
     def clean_spec(self) -> dict[str, Any]:
         raw = self.cleaned_data["spec"]
+        if len(raw) > MAX_SPEC_CHARS:
+            raise forms.ValidationError(
+                _("The specification is too long (at most %(n)s characters).")
+                % {"n": MAX_SPEC_CHARS}
+            )
+        if _json_depth(raw) > MAX_SPEC_DEPTH:
+            raise forms.ValidationError(
+                _("The specification nests too deeply (at most %(n)s levels).")
+                % {"n": MAX_SPEC_DEPTH}
+            )
         try:
-            data = json.loads(raw, parse_float=Decimal)
+            data = json.loads(
+                raw,
+                parse_float=_spec_decimal,
+                parse_int=_spec_int,
+                parse_constant=_spec_constant,
+            )
+        except SpecNumberError as exc:
+            raise forms.ValidationError(
+                _("The number %(number)s is not allowed here: use at most %(n)s digits.")
+                % {"number": exc.text[:24], "n": MAX_SPEC_NUMBER_DIGITS}
+            ) from None
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 _("This is not valid JSON: %(problem)s at line %(line)d, column %(column)d.")

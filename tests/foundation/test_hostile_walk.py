@@ -1,0 +1,370 @@
+"""Every URL of the URL conf and every form field, walked with hostile values: no 5xx, ever.
+
+The walk signs in as an administrator, a supervisor and a cashier with an open shift and a sale,
+crawls every page reachable by links from their start pages, and then, for each page:
+- puts each hostile value into each query parameter the page's links and GET forms use (and
+  ``page``), and into each path parameter of its URL pattern;
+- posts each form on the page with each hostile value in each field in turn, the other fields
+  keeping what the page filled in.
+URL patterns that no link reaches are called with placeholder arguments, so nothing is left
+out. Later channels (partner API, gateways) join this walk as they are added. The numbers of
+URLs, parameters and requests tried are printed in the test summary.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls.exceptions import Resolver404
+
+from gridvend.customers import services as customers
+from gridvend.meters import faults
+from gridvend.vending import services as vending
+from tests.vending.world import World, build_world
+
+# What an attacker or a careless user types: other scripts' digits, huge, tiny and special
+# numbers, calendar edges, long strings, NUL and control characters, direction overrides.
+HOSTILE: list[str] = [
+    "²",
+    "٣٤",
+    "𝟙𝟚",
+    "1e700000",
+    "1e100",
+    "-5",
+    "0",
+    "-0",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "99999999999999999999999999999",
+    "0.0000000000000000000001",
+    "1,2,3",
+    "abc",
+    "",
+    " ",
+    "0001-01-01",
+    "9999-12-31",
+    "2026-02-30",
+    "x" * 10_240,
+    "a\x00b",
+    "\x01\x1b[31m",
+    "\u202eevil\u202c",
+    "a\u200bdmin",
+    "' OR 1=1 --",
+    "<script>x</script>",
+    "%",
+    "../../etc/passwd",
+]
+# Query parameters get the values that break parsers (the full list goes into every form field).
+HOSTILE_QUERY: list[str] = [
+    "²",
+    "٣٤",
+    "1e700000",
+    "-5",
+    "NaN",
+    "99999999999999999999999999999",
+    "abc",
+    "0001-01-01",
+    "9999-12-31",
+    "x" * 10_240,
+    "a\x00b",
+    "\u202eevil\u202c",
+]
+# Path parameters: what a URL converter lets through.
+HOSTILE_INT_PATH = ["0", "99999999999999999999", "9223372036854775808"]
+HOSTILE_STR_PATH = ["²", "x" * 2000, "%00", "%E2%80%AE", "a%20b", "..%2F..", "NaN"]
+
+SKIP_PATHS = ("/static/", "/logout/", "/i18n/")
+LINK = re.compile(r"""(?:href|hx-get|hx-post|action)="([^"]*)\"""")
+FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S | re.I)
+ATTR = re.compile(r"""([\w:-]+)="([^"]*)\"""")
+FIELD = re.compile(
+    r"<(select|textarea)\b([^>]*)>(.*?)</(?:select|textarea)>|<(input)\b([^>]*)>()", re.S | re.I
+)
+OPTION = re.compile(r"""<option\b[^>]*value="([^"]*)\"""", re.I)
+
+MAX_PER_PATTERN = 1  # concrete URLs crawled per URL pattern
+
+
+@dataclass
+class Stats:
+    patterns: set[str] = field(default_factory=set)
+    urls: set[str] = field(default_factory=set)
+    parameters: int = 0
+    forms: int = 0
+    fields: int = 0
+    requests: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+STATS = Stats()
+
+
+def summary_lines() -> list[str]:
+    if not STATS.requests:
+        return []
+    return [
+        f"hostile walk: {len(STATS.patterns)} URL patterns, {len(STATS.urls)} URLs, "
+        f"{STATS.parameters} query/path parameters, {STATS.forms} forms with {STATS.fields} "
+        f"fields; {len(HOSTILE_QUERY)} hostile values per parameter, {len(HOSTILE)} per field: "
+        f"{STATS.requests} requests, "
+        f"{len(STATS.failures)} server errors"
+    ]
+
+
+def all_patterns() -> list[str]:
+    """Every route of the URL conf, as 'prefix/route' strings."""
+    found: list[str] = []
+
+    def walk(entries: Any, prefix: str) -> None:
+        for entry in entries:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif isinstance(entry, URLPattern):
+                found.append(prefix + str(entry.pattern))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def route_of(path: str) -> str | None:
+    try:
+        return resolve(path).route
+    except Resolver404:
+        return None
+
+
+def _attrs(text: str) -> dict[str, str]:
+    return {k.lower(): html.unescape(v) for k, v in ATTR.findall(text)}
+
+
+@dataclass
+class Form:
+    action: str
+    method: str
+    fields: dict[str, str]
+
+
+def forms_of(page_path: str, body: str) -> list[Form]:
+    result = []
+    for form_attrs, inner in FORM.findall(body):
+        attrs = _attrs(form_attrs)
+        method = attrs.get("method", "get").lower()
+        action = attrs.get("hx-post") or attrs.get("action") or page_path
+        if attrs.get("hx-post"):
+            method = "post"
+        values: dict[str, str] = {}
+        for match in FIELD.findall(inner):
+            tag, field_attrs, content = match[0] or match[3], match[1] or match[4], match[2]
+            fa = _attrs(field_attrs)
+            name = fa.get("name")
+            if not name or name == "csrfmiddlewaretoken":
+                continue
+            kind = fa.get("type", "text").lower()
+            if kind in {"submit", "button"} and name in values:
+                continue
+            if kind in {"checkbox", "radio"} and "checked" not in field_attrs and name in values:
+                continue
+            if tag.lower() == "select":
+                options = [html.unescape(o) for o in OPTION.findall(content)]
+                chosen = [o for o in options if o] or options or [""]
+                values[name] = chosen[0]
+            elif tag.lower() == "textarea":
+                values[name] = html.unescape(content)
+            else:
+                values[name] = fa.get("value", "")
+        result.append(Form(action=action, method=method, fields=values))
+    return result
+
+
+def _check(stats: Stats, what: str, send: Any) -> Any:
+    stats.requests += 1
+    try:
+        response = send()
+        # A streamed export fails while it streams: read it to the end here.
+        raw = (
+            b"".join(response.streaming_content)
+            if getattr(response, "streaming", False)
+            else response.content
+        )
+        kind = response.get("Content-Type", "")
+        response.text_body = raw.decode("utf-8", "replace") if kind.startswith("text/html") else ""
+    except Exception as exc:  # the test client re-raises what the view raised
+        stats.failures.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+        return None
+    if response.status_code >= 500:
+        stats.failures.append(f"{what}: HTTP {response.status_code}")
+    return response
+
+
+def crawl(client: Client, start: list[str], stats: Stats) -> dict[str, list[tuple[str, str]]]:
+    """Follow same-site links from ``start``; returns pattern -> [(url, body)]."""
+    seen: dict[str, list[tuple[str, str]]] = {}
+    queue = deque(start)
+    visited: set[str] = set()
+    while queue:
+        url = queue.popleft()
+        if url in visited:
+            continue
+        visited.add(url)
+        path = urlsplit(url).path
+        route = route_of(path)
+        if route is None or path.startswith(SKIP_PATHS):
+            continue
+        if len(seen.setdefault(route, [])) >= MAX_PER_PATTERN:
+            continue
+        response = _check(stats, f"GET {url}", lambda u=url: client.get(u))
+        if response is None:
+            continue
+        body = response.text_body if response.status_code == 200 else ""
+        seen[route].append((url, body))
+        stats.patterns.add(route)
+        stats.urls.add(url)
+        for link in LINK.findall(body):
+            link = html.unescape(link)
+            if link.startswith("/") and not link.startswith("//"):
+                queue.append(link.split("#")[0])
+    return seen
+
+
+def query_names(url: str, body: str) -> set[str]:
+    names = {"page"} | {k for k, _v in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    for link in LINK.findall(body):
+        link = html.unescape(link)
+        if urlsplit(link).path == urlsplit(url).path:
+            names |= {k for k, _v in parse_qsl(urlsplit(link).query, keep_blank_values=True)}
+    for form in forms_of(urlsplit(url).path, body):
+        if form.method == "get":
+            names |= set(form.fields)
+    return names
+
+
+def hostile_paths(url: str) -> list[str]:
+    """The URL with each path parameter replaced by hostile values its converter accepts."""
+    path = urlsplit(url).path
+    match = resolve(path)
+    urls = []
+    for name, value in match.kwargs.items():
+        raw = str(value)
+        values = HOSTILE_INT_PATH if isinstance(value, int) else HOSTILE_STR_PATH
+        for bad in values:
+            candidate = path.replace(f"/{quote(raw)}/", f"/{bad}/", 1)
+            if candidate != path:
+                urls.append(candidate)
+        del name
+    return urls
+
+
+def attack_page(client: Client, url: str, body: str, stats: Stats, posted: set[Any]) -> None:
+    path = urlsplit(url).path
+    names = query_names(url, body)
+    stats.parameters += len(names)
+    for name in sorted(names):
+        for value in HOSTILE_QUERY:
+            target = f"{path}?{urlencode({name: value})}"
+            _check(stats, f"GET {path}?{name}={value[:30]!r}", lambda t=target: client.get(t))
+    for bad_url in hostile_paths(url):
+        stats.parameters += 1
+        _check(stats, f"GET {bad_url[:120]}", lambda t=bad_url: client.get(t))
+    for form in forms_of(path, body):
+        if form.method != "post" or not form.fields:
+            continue
+        action_path = urlsplit(html.unescape(form.action)).path or path
+        if action_path.startswith(SKIP_PATHS) or route_of(action_path) is None:
+            continue
+        key = (route_of(action_path), tuple(sorted(form.fields)))
+        if key in posted:
+            continue
+        posted.add(key)
+        stats.forms += 1
+        stats.fields += len(form.fields)
+        for name in form.fields:
+            for value in HOSTILE:
+                data = {**form.fields, name: value}
+                _check(
+                    stats,
+                    f"POST {action_path} {name}={value[:30]!r}",
+                    lambda a=form.action, d=data: client.post(a, d),
+                )
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["gv_second_factor"] = True
+    session.save()
+    return client
+
+
+def _world() -> World:
+    world = build_world()
+    meter = world.add_meter(name="Walk Customer")
+    world.add_meter(name="Second Customer")
+    vending.vend_credit(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference="walk-1",
+        meter_number=meter.number,
+        tender=world.money("500"),
+        payment_method="cash",
+    )
+    customers.open_debt(
+        actor=world.admin,
+        customer=world.customer(meter),
+        amount=world.money("25"),
+        reason="Old arrears",
+    )
+    faults.register_fault(
+        actor=world.supervisor,
+        meter=meter,
+        description="No supply since Monday",
+    )
+    return world
+
+
+@pytest.mark.django_db
+def test_no_url_and_no_form_field_answers_a_server_error() -> None:
+    world = _world()
+    stats = STATS
+    posted: set[Any] = set()
+    everyone = [
+        (world.admin, ["/", "/customers/", "/meters/", "/tariffs/", "/operation-log/"]),
+        (world.supervisor, ["/", "/supervisor/"]),
+        (world.cashier, ["/cashier/"]),
+    ]
+    crawled: dict[str, list[tuple[str, str]]] = {}
+    for user, start in everyone:
+        client = signed_in(user)
+        pages = crawl(client, start, stats)
+        for route, found in pages.items():
+            crawled.setdefault(route, []).extend(found)
+        for found in pages.values():
+            for url, body in found:
+                attack_page(client, url, body, stats, posted)
+
+    # Patterns no link reached are still called, with placeholder arguments.
+    admin = signed_in(world.admin)
+    for route in all_patterns():
+        if route in crawled:
+            continue
+        concrete = re.sub(r"<int:\w+>", "1", route)
+        concrete = re.sub(r"<(?:str|slug):\w+>", "x", concrete)
+        concrete = "/" + concrete.lstrip("/")
+        stats.patterns.add(route)
+        stats.urls.add(concrete)
+        response = _check(stats, f"GET {concrete}", lambda c=concrete: admin.get(c))
+        body = response.text_body if response is not None else ""
+        attack_page(admin, concrete, body, stats, posted)
+
+    print("\n" + "\n".join(summary_lines()))
+    assert stats.requests > 1000
+    assert not stats.failures, "\n".join(stats.failures[:40])
