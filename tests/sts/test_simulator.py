@@ -26,6 +26,7 @@ from gridvend.sts import (
     management_token,
     meter_test_token,
 )
+from gridvend.sts.errors import KeyChangeSameKey
 from gridvend.sts.tokens import (
     ManagementSubclass,
     Payload,
@@ -33,6 +34,7 @@ from gridvend.sts.tokens import (
     encode,
     format_digits,
     insert_class,
+    key_change_payloads,
     key_change_section2,
     key_change_section3,
     key_change_section4,
@@ -102,8 +104,10 @@ def test_tids_older_than_a_full_memory_are_old(key, depth, extra, start, probe):
 )
 def test_key_change_applies_only_after_all_sections(data, algorithm, ro):
     size = algorithm.key_bytes
-    old = DecoderKey(data.draw(st.binary(min_size=size, max_size=size)))
-    new = DecoderKey(data.draw(st.binary(min_size=size, max_size=size)))
+    old_bytes = data.draw(st.binary(min_size=size, max_size=size))
+    # A key change to the key already in the meter is refused (see the DKGA02 roll-over test).
+    new_bytes = data.draw(st.binary(min_size=size, max_size=size).filter(lambda k: k != old_bytes))
+    old, new = DecoderKey(old_bytes), DecoderKey(new_bytes)
     meter = MeterSimulator(old, tid_memory_depth=10)
     assert meter.enter(_credit(old, 5000)).accepted
     assert meter.enter(_credit(old, 7000)).accepted
@@ -124,8 +128,7 @@ def test_key_change_applies_only_after_all_sections(data, algorithm, ro):
     expected = ResultCode.ACCEPTED if ro else ResultCode.USED
     assert meter.enter(_credit(new, 5000)).code is expected
     assert meter.tid_memory == ((5000,) if ro else (5000, 7000))
-    if new != old:
-        assert meter.enter(_credit(old, 6000)).code is ResultCode.CRC_ERROR
+    assert meter.enter(_credit(old, 6000)).code is ResultCode.CRC_ERROR
 
 
 def test_token_for_another_key_is_a_crc_error(meter):
@@ -297,3 +300,85 @@ def test_2024_roll_over_through_a_key_change_with_the_ro_bit():
     assert meter.credit() == Decimal("20.0")
     # The old token cannot be replayed: it no longer decrypts under the new key.
     assert meter.enter(before.digits).code is ResultCode.CRC_ERROR
+
+
+def test_dkga02_roll_over_that_keeps_the_key_is_refused_because_it_reopens_replays():
+    """DKGA02 does not derive from the base date: 1993 -> 2014 with the same KRN keeps the key.
+
+    The meter clears its TID memory on RO = 1, so under an unchanged key every token it has
+    already accepted would credit again. The engine must refuse such a key change.
+    """
+    vk = VendingKey.from_hex(TEST_VUDK_HEX)
+    old = MeterKeyParams.create(meter="11111111115", sgc="123456", ti=1, krn=1, kt=2)
+    new = MeterKeyParams.create(
+        meter="11111111115", sgc="123456", ti=1, krn=1, kt=2, base_date=BaseDate.Y2014
+    )
+    engine = StsEngine(rnd_source=lambda: 3)
+    old_key = engine.decoder_key(old, vk)
+    assert engine.decoder_key(new, vk) == old_key
+    meter = MeterSimulator.for_meter(old, vk)
+    used = engine.issue_credit(
+        old, vk, amount="100", issued_at=datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
+    )
+    assert meter.enter(used.digits).code is ResultCode.ACCEPTED
+    assert meter.enter(used.digits).code is ResultCode.USED
+
+    with pytest.raises(KeyChangeSameKey) as refused:
+        engine.issue_key_change(old, vk, new, vk)
+    assert refused.value.code == "KEY_CHANGE_SAME_KEY"
+    with pytest.raises(KeyChangeSameKey):
+        key_change_tokens(old_key, old_key, ken=255, krn=1, kt=2, ti=1, sgc="123456", ro=True)
+
+    # The tokens the engine used to issue, made below its guard: the meter takes them and the
+    # used 100 kWh token is accepted a second time.
+    sections = key_change_payloads(old_key, ken=255, krn=1, kt=2, ti=1, ro=True, sgc="123456")
+    kct = [encode(section, old_key).digits for section in sections]
+    assert [meter.enter(t).code for t in kct] == [
+        ResultCode.KEY_CHANGE_PENDING,
+        ResultCode.KEY_CHANGED,
+    ]
+    assert meter.enter(used.digits).code is ResultCode.ACCEPTED
+    assert meter.credit() == Decimal("200.0")
+
+
+def test_dkga02_roll_over_with_a_new_key_revision_changes_the_key_and_stops_replays():
+    vk = VendingKey.from_hex(TEST_VUDK_HEX)
+    old = MeterKeyParams.create(meter="11111111115", sgc="123456", ti=1, krn=1, kt=2)
+    new = MeterKeyParams.create(
+        meter="11111111115", sgc="123456", ti=1, krn=2, kt=2, base_date=BaseDate.Y2014
+    )
+    engine = StsEngine(rnd_source=lambda: 3)
+    meter = MeterSimulator.for_meter(old, vk)
+    used = engine.issue_credit(
+        old, vk, amount="100", issued_at=datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
+    )
+    assert meter.enter(used.digits).accepted
+    kct = engine.issue_key_change(old, vk, new, vk)
+    assert [t.ro for t in kct] == [True, True]
+    assert [meter.enter(t.digits).code for t in kct][-1] is ResultCode.KEY_CHANGED
+    assert meter.has_key(engine.decoder_key(new, vk))
+    assert meter.enter(used.digits).code is ResultCode.CRC_ERROR
+    assert meter.credit() == Decimal("100.0")
+
+
+def test_dkga04_roll_over_changes_the_key_through_the_base_date_alone():
+    """DKGA04 takes the base date code as an input, so the same KRN still gives a new key."""
+    vk = VendingKey.from_hex(TEST_VK160_HEX)
+    old = MeterKeyParams.create(
+        meter="11111111115", sgc="123457", ti=1, krn=1, kt=2, dkga=Dkga.DKGA04
+    )
+    new = MeterKeyParams.create(
+        meter="11111111115", sgc="123457", ti=1, krn=1, kt=2, dkga=Dkga.DKGA04,
+        base_date=BaseDate.Y2014,
+    )  # fmt: skip
+    engine = StsEngine(rnd_source=lambda: 3)
+    assert engine.decoder_key(new, vk) != engine.decoder_key(old, vk)
+    meter = MeterSimulator.for_meter(old, vk)
+    used = engine.issue_credit(
+        old, vk, amount="100", issued_at=datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
+    )
+    assert meter.enter(used.digits).accepted
+    kct = engine.issue_key_change(old, vk, new, vk)
+    assert [meter.enter(t.digits).code for t in kct][-1] is ResultCode.KEY_CHANGED
+    assert meter.tid_memory == ()
+    assert meter.enter(used.digits).code is ResultCode.CRC_ERROR
