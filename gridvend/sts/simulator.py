@@ -18,7 +18,7 @@ from gridvend.sts.keys import (
     derive_decoder_key,
 )
 from gridvend.sts.tables import TableSet
-from gridvend.sts.tid import KEN_NEVER_EXPIRES, is_expired
+from gridvend.sts.tid import KEN_NEVER_EXPIRES, check_tid, is_expired
 from gridvend.sts.tokens import (
     ALL_REGISTERS,
     CREDIT_RESOLUTION,
@@ -102,8 +102,10 @@ class MeterSimulator:
     """A decoder with state: key and key parameters, TID memory, registers, limits, KCT staging.
 
     TID rules: a TID already in memory is USED; when the memory is full, a TID below its
-    smallest entry is OLD (as is any TID below ``manufacture_tid``). Accepted TIDs replace the
-    smallest entry once the memory is full. State changes only on acceptance.
+    smallest entry is OLD. Accepted TIDs replace the smallest entry once the memory is full.
+    A meter leaves the factory with every slot holding ``manufacture_tid`` (the minutes from
+    its base date to its manufacture), so that TID is USED and older ones are OLD; without one
+    the memory starts empty, as after a roll-over key change. State changes only on acceptance.
     """
 
     def __init__(
@@ -118,12 +120,14 @@ class MeterSimulator:
         mfr_code: int = 0,
         four_digit_mfr: bool = False,
         tid_memory_depth: int = DEFAULT_TID_MEMORY_DEPTH,
-        manufacture_tid: int = 0,
+        manufacture_tid: int | None = None,
         register_capacity: int = DEFAULT_REGISTER_CAPACITY,
         sta_tables: TableSet = TableSet.REAL,
     ) -> None:
         if tid_memory_depth < 1:
             raise ValueError("TID memory depth must be at least 1")
+        if manufacture_tid is not None:
+            check_tid(manufacture_tid)
         self._key = decoder_key
         self.kt = KeyType(kt)
         self.krn = krn
@@ -135,8 +139,9 @@ class MeterSimulator:
         self.tid_memory_depth = tid_memory_depth
         self.sta_tables = sta_tables
         self.register_capacity = register_capacity
-        self._tids: list[int] = []
-        self._tid_floor = manufacture_tid
+        self._tids: list[int] = (
+            [] if manufacture_tid is None else [manufacture_tid] * tid_memory_depth
+        )
         self._registers: dict[CreditSubclass, int] = dict.fromkeys(CreditSubclass, 0)
         self._pending: dict[int, DecodedToken] = {}
         self.power_limit_w: int | None = None
@@ -155,7 +160,7 @@ class MeterSimulator:
         *,
         decoder_key: DecoderKey | None = None,
         tid_memory_depth: int = DEFAULT_TID_MEMORY_DEPTH,
-        manufacture_tid: int = 0,
+        manufacture_tid: int | None = None,
         register_capacity: int = DEFAULT_REGISTER_CAPACITY,
         sta_tables: TableSet = TableSet.REAL,
     ) -> MeterSimulator:
@@ -276,7 +281,7 @@ class MeterSimulator:
         if tid in self._tids:
             return ResultCode.USED
         memory_full = len(self._tids) >= self.tid_memory_depth
-        if tid < self._tid_floor or (memory_full and tid < min(self._tids)):
+        if memory_full and tid < min(self._tids):
             return ResultCode.OLD
         return None
 
@@ -367,5 +372,4 @@ class MeterSimulator:
         if s1.ro:
             # Roll-over: TIDs restart from a new base date, so the old memory would block them.
             self._tids.clear()
-            self._tid_floor = 0
         self._pending.clear()

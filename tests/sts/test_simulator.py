@@ -131,6 +131,23 @@ def test_key_change_applies_only_after_all_sections(data, algorithm, ro):
     assert meter.enter(_credit(old, 6000)).code is ResultCode.CRC_ERROR
 
 
+def test_memory_starts_filled_with_the_manufacture_tid_so_it_is_used_and_older_ones_old(key):
+    # STSA example: made 2020-01-01 08:00, base date 1993.
+    made = 14_200_320
+    meter = MeterSimulator(key, tid_memory_depth=3, manufacture_tid=made)
+    assert meter.tid_memory == (made, made, made)
+    assert meter.enter(_credit(key, made)).code is ResultCode.USED
+    assert meter.enter(_credit(key, made - 1)).code is ResultCode.OLD
+    assert meter.credit() == 0
+    for tid in (made + 1, made + 2, made + 3):
+        assert meter.enter(_credit(key, tid)).code is ResultCode.ACCEPTED
+    assert meter.tid_memory == (made + 1, made + 2, made + 3)
+    assert meter.enter(_credit(key, made)).code is ResultCode.OLD
+    params = MeterKeyParams.create(meter="00000000000", sgc="123456", ti=1, krn=1, kt=2)
+    built = MeterSimulator.for_meter(params, decoder_key=key, manufacture_tid=made)
+    assert built.enter(_credit(key, made)).code is ResultCode.USED
+
+
 def test_token_for_another_key_is_a_crc_error(meter):
     other = DecoderKey.from_hex("E94023262E9993C2")
     result = meter.enter(_credit(other, 100))
