@@ -13,6 +13,7 @@ from gridvend.sts.amount import (
     decode_currency_amount,
     encode_amount,
     encode_currency_amount,
+    from_base_units,
     parse_amount,
     to_base_units,
 )
@@ -148,7 +149,7 @@ def credit_token(
         rnd=rnd_out,
         value_field=field,
         amount_base_units=transferred,
-        amount=Decimal(transferred) * resolution,
+        amount=from_base_units(transferred, resolution),
         requested_amount=requested,
         unit=CREDIT_UNIT[commodity],
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 
+from gridvend.sts.amount import MAX_CURRENCY_BASE_UNITS, from_base_units
 from gridvend.sts.errors import TokenFormatInvalid
 from gridvend.sts.keys import (
     DecoderKey,
@@ -34,8 +35,12 @@ from gridvend.sts.tokens import (
 )
 
 DEFAULT_TID_MEMORY_DEPTH = 50
-#: Default credit register capacity in base units (9 999 999.9 kWh on an 8+1 digit display).
+#: Default capacity of the unit registers (subclasses 0-3) in base units (9 999 999.9 kWh on an
+#: 8+1 digit display); above the largest single token, 1 820 162.4 units.
 DEFAULT_REGISTER_CAPACITY = 99_999_999
+#: Default capacity of the currency registers (subclasses 4-7) in 10^-5 units: the largest amount
+#: a currency token carries (5-bit exponent), so any one currency token fits an empty register.
+DEFAULT_CURRENCY_REGISTER_CAPACITY = MAX_CURRENCY_BASE_UNITS
 
 
 class ResultCode(enum.IntEnum):
@@ -122,6 +127,7 @@ class MeterSimulator:
         tid_memory_depth: int = DEFAULT_TID_MEMORY_DEPTH,
         manufacture_tid: int | None = None,
         register_capacity: int = DEFAULT_REGISTER_CAPACITY,
+        currency_register_capacity: int = DEFAULT_CURRENCY_REGISTER_CAPACITY,
         sta_tables: TableSet = TableSet.REAL,
     ) -> None:
         if tid_memory_depth < 1:
@@ -139,6 +145,7 @@ class MeterSimulator:
         self.tid_memory_depth = tid_memory_depth
         self.sta_tables = sta_tables
         self.register_capacity = register_capacity
+        self.currency_register_capacity = currency_register_capacity
         self._tids: list[int] = (
             [] if manufacture_tid is None else [manufacture_tid] * tid_memory_depth
         )
@@ -162,6 +169,7 @@ class MeterSimulator:
         tid_memory_depth: int = DEFAULT_TID_MEMORY_DEPTH,
         manufacture_tid: int | None = None,
         register_capacity: int = DEFAULT_REGISTER_CAPACITY,
+        currency_register_capacity: int = DEFAULT_CURRENCY_REGISTER_CAPACITY,
         sta_tables: TableSet = TableSet.REAL,
     ) -> MeterSimulator:
         """A meter loaded with the key for ``params`` (derived from the vending key, or given)."""
@@ -182,6 +190,7 @@ class MeterSimulator:
             tid_memory_depth=tid_memory_depth,
             manufacture_tid=manufacture_tid,
             register_capacity=register_capacity,
+            currency_register_capacity=currency_register_capacity,
             sta_tables=sta_tables,
         )
 
@@ -208,7 +217,13 @@ class MeterSimulator:
 
     def credit(self, commodity: CreditSubclass = CreditSubclass.ELECTRICITY) -> Decimal:
         """Register value in the commodity's unit (e.g. kWh)."""
-        return Decimal(self._registers[commodity]) * CREDIT_RESOLUTION[commodity]
+        return from_base_units(self._registers[commodity], CREDIT_RESOLUTION[commodity])
+
+    def register_capacity_of(self, commodity: CreditSubclass) -> int:
+        """Base units the register holds: currency registers count in 10^-5, so hold more."""
+        if commodity.is_currency:
+            return self.currency_register_capacity
+        return self.register_capacity
 
     @property
     def tid_memory(self) -> tuple[int, ...]:
@@ -301,7 +316,7 @@ class MeterSimulator:
         commodity = CreditSubclass(token.subclass)
         assert token.amount_base_units is not None and token.tid is not None
         new_value = self._registers[commodity] + token.amount_base_units
-        if abs(new_value) > self.register_capacity:
+        if abs(new_value) > self.register_capacity_of(commodity):
             return _result(ResultCode.OVERFLOW, token)
         self._registers[commodity] = new_value
         self._record_tid(token.tid)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +26,7 @@ from gridvend.sts import (
     management_token,
     meter_test_token,
 )
+from gridvend.sts.amount import MAX_BASE_UNITS, MAX_CURRENCY_BASE_UNITS
 from gridvend.sts.errors import KeyChangeSameKey
 from gridvend.sts.tokens import (
     ManagementSubclass,
@@ -178,6 +179,40 @@ def test_currency_credit_lands_in_the_currency_register(meter, key):
     )
     assert meter.enter(token.digits).code is ResultCode.ACCEPTED
     assert meter.credit(CreditSubclass.ELECTRICITY_CURRENCY) == Decimal("100.00624")
+
+
+@pytest.mark.parametrize("commodity", list(CreditSubclass), ids=lambda c: c.name)
+def test_every_register_takes_the_largest_amount_its_tokens_carry_exactly(key, commodity):
+    largest = MAX_CURRENCY_BASE_UNITS if commodity.is_currency else MAX_BASE_UNITS
+    exact = Decimal(largest).scaleb(-5 if commodity.is_currency else -1, Context(prec=60))
+    token = credit_token(key, amount=exact, tid=1, rnd=0, commodity=commodity)
+    assert (token.amount_base_units, token.amount) == (largest, exact)
+    meter = MeterSimulator(key)
+    result = meter.enter(token.digits)
+    assert result.code is ResultCode.ACCEPTED
+    assert (result.amount_base_units, result.amount) == (largest, exact)
+    assert meter.registers[commodity] == largest
+    assert meter.credit(commodity) == exact
+
+
+def test_a_thousand_currency_units_fit_a_currency_register(key):
+    meter = MeterSimulator(key)
+    token = credit_token(key, amount="1000", tid=3, rnd=0, commodity=CreditSubclass.WATER_CURRENCY)
+    assert meter.enter(token.digits).code is ResultCode.ACCEPTED
+    assert meter.credit(CreditSubclass.WATER_CURRENCY) == token.amount == Decimal("1000.02624")
+
+
+def test_currency_register_capacity_is_its_own_setting(key):
+    meter = MeterSimulator(key, register_capacity=100, currency_register_capacity=100_004)
+    currency = CreditSubclass.GAS_CURRENCY
+    result = meter.enter(_credit(key, 1, amount="1", commodity=currency))
+    assert result.accepted and result.amount_base_units == 100_004  # 1 rounded up to 1.00004
+    assert meter.enter(_credit(key, 2, amount="0.00001", commodity=currency)).code is (
+        ResultCode.OVERFLOW
+    )
+    assert meter.enter(_credit(key, 3, amount="10")).accepted
+    assert meter.enter(_credit(key, 4, amount="0.1")).code is ResultCode.OVERFLOW
+    assert meter.registers[currency] == 100_004 and meter.credit() == Decimal("10.0")
 
 
 def test_key_expiry_number_is_enforced_by_the_meter(key):
