@@ -150,6 +150,9 @@ class TimingEngine:
     ) -> Any:
         return self._inner.issue_engineering(meter, kind=kind, value=value, tid=tid)
 
+    def check_key_change(self, old: Any, new: Any) -> None:
+        self._inner.check_key_change(old, new)
+
     def issue_key_change(self, old: Any, new: Any, *, roll_over: bool) -> Any:
         return self._inner.issue_key_change(old, new, roll_over=roll_over)
 

@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     TARIFF_NOT_FOUND = "TARIFF_NOT_FOUND"
     TARIFF_INVALID = "TARIFF_INVALID"
     KEY_REVISION_EXPIRED = "KEY_REVISION_EXPIRED"
+    KEY_CHANGE_SAME_KEY = "KEY_CHANGE_SAME_KEY"
     DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
     INSUFFICIENT_FLOAT = "INSUFFICIENT_FLOAT"
     TENDER_BELOW_CHARGES_DUE = "TENDER_BELOW_CHARGES_DUE"
@@ -142,6 +143,24 @@ class KeyRevisionExpired(DomainError):
             reason=reason,
             tid=tid,
             ken=ken,
+        )
+
+
+class KeyChangeSameKey(DomainError):
+    """The new key parameters derive the decoder key the meter already has.
+
+    Such key-change tokens would be pointless, and with the roll-over bit harmful: the meter would
+    clear its TID memory while every token it accepted still decrypts, so all of them would credit
+    again. Typical cause: a DKGA02 roll-over that changes the base date but not the KRN, because
+    DKGA02 does not take the base date into the key.
+    """
+
+    def __init__(self, *, meter_number: str) -> None:
+        super().__init__(
+            ErrorCode.KEY_CHANGE_SAME_KEY,
+            f"The new key parameters of meter {meter_number} give the same decoder key as the "
+            "current ones. Change the key revision number (KRN) or the vending key as well.",
+            meter_number=meter_number,
         )
 
 

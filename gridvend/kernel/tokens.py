@@ -145,10 +145,20 @@ class TokenEngine(Protocol):
         """A management or test token; ``kind`` is one of :data:`ENGINEERING_KINDS`."""
         ...
 
+    def check_key_change(self, old: MeterKeyRef, new: MeterKeyRef) -> None:
+        """Raise KEY_CHANGE_SAME_KEY when ``new`` gives the decoder key ``old`` already gives.
+
+        Only the engine can tell: which parameters enter the key depends on the derivation
+        (DKGA02 ignores the base date, DKGA04 does not), and two key references may hold the
+        same vending key.
+        """
+        ...
+
     def issue_key_change(
         self, old: MeterKeyRef, new: MeterKeyRef, *, roll_over: bool
     ) -> list[IssuedToken]:
-        """The key-change tokens (2 for STA, 4 for MISTY1), encrypted under the old key."""
+        """The key-change tokens (2 for STA, 4 for MISTY1), encrypted under the old key; refused
+        as in :meth:`check_key_change`."""
         ...
 
 

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
-from gridvend.kernel.errors import DomainError
+from gridvend.kernel.errors import DomainError, KeyChangeSameKey
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, minutes_since_base
 from gridvend.keys.services import load_vending_key
 from gridvend.sts import engine as sts_engine
+from gridvend.sts.errors import KeyChangeSameKey as StsKeyChangeSameKey
 from gridvend.sts.errors import StsError
 from gridvend.sts.keys import MeterKeyParams
 from gridvend.sts.tables import TableSet
@@ -127,6 +128,18 @@ class SoftwareStsEngine:
             description=str(description),
         )
 
+    def check_key_change(self, old: MeterKeyRef, new: MeterKeyRef) -> None:
+        old_key, tables = load_vending_key(old.key_ref)
+        new_key, _new_tables = load_vending_key(new.key_ref)
+        try:
+            self._engines[tables].check_key_change(
+                meter_params(old), old_key, meter_params(new), new_key
+            )
+        except StsKeyChangeSameKey:
+            raise KeyChangeSameKey(meter_number=old.meter_number) from None
+        except StsError as exc:
+            raise TokenRefused(str(exc)) from None
+
     def issue_key_change(
         self, old: MeterKeyRef, new: MeterKeyRef, *, roll_over: bool
     ) -> list[IssuedToken]:
@@ -136,6 +149,8 @@ class SoftwareStsEngine:
             issued = self._engines[tables].issue_key_change(
                 meter_params(old), old_key, meter_params(new), new_key, ro=roll_over
             )
+        except StsKeyChangeSameKey:
+            raise KeyChangeSameKey(meter_number=old.meter_number) from None
         except StsError as exc:
             raise TokenRefused(str(exc)) from None
         return [

@@ -19,7 +19,7 @@ from gridvend.identity.permissions import require_capability, require_rank
 from gridvend.identity.roles import Capability, Role, rank
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import DomainError, MeterRetired
-from gridvend.kernel.tokens import EncryptionAlgorithm, KeyDerivation, MeterKeyRef
+from gridvend.kernel.tokens import EncryptionAlgorithm, KeyDerivation, MeterKeyRef, TokenEngine
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.meters.models import (
     Installation,
@@ -648,6 +648,16 @@ def replace_meter(
 # Key changes ----------------------------------------------------------------------------------
 
 
+def _token_engine(engine: TokenEngine | None) -> TokenEngine:
+    if engine is not None:
+        return engine
+    # Imported here, as the vending services do: the engine loads vending keys, which the rest of
+    # this module never needs.
+    from gridvend.keys.engine import token_engine
+
+    return token_engine()
+
+
 def request_key_change(
     *,
     actor: User,
@@ -660,8 +670,14 @@ def request_key_change(
     base_date_year: int | None = None,
     key_ref: str | None = None,
     reason: str,
+    engine: TokenEngine | None = None,
 ) -> KeyChange:
-    """Record new key parameters for the meter; the vending service issues the tokens later."""
+    """Record new key parameters for the meter; the vending service issues the tokens later.
+
+    Refused (KEY_CHANGE_SAME_KEY) when the new parameters give the meter's current decoder key:
+    a DKGA02 roll-over on the base date alone would otherwise clear the meter's TID memory under
+    an unchanged key and let every used token credit again.
+    """
     require_rank(actor, REQUEST_KEY_CHANGE)
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
@@ -687,6 +703,7 @@ def request_key_change(
         if new == old:
             raise KeyChangeEmpty(meter_number=locked.number)
         _check_vending_key(new)
+        _token_engine(engine).check_key_change(old, new)
         change = KeyChange.objects.create(
             meter=locked,
             reason=cleaned,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
 
 from gridvend.sts.errors import AmountInvalid, AmountOutOfRange
 
@@ -26,6 +26,9 @@ _MAXIMA = tuple(exponent_max(e) for e in range(CURRENCY_MAX_EXPONENT + 1))
 
 #: Largest transferable amount in base units (0.1 kWh, or W for power limits): 1 820 162.4 kWh.
 MAX_BASE_UNITS = _MAXIMA[MAX_EXPONENT]
+#: Largest currency amount (10^-5 units, 36 digits): beyond Decimal's default 28-digit precision.
+MAX_CURRENCY_BASE_UNITS = _MAXIMA[CURRENCY_MAX_EXPONENT]
+_MAX_BASE_UNIT_DIGITS = len(str(MAX_CURRENCY_BASE_UNITS))
 
 
 def _exponent_mantissa(base_units: int, max_exponent: int) -> tuple[int, int]:
@@ -92,11 +95,30 @@ def parse_amount(amount: Decimal | int | str) -> Decimal:
     return value
 
 
+def _digits(value: Decimal) -> int:
+    return len(value.as_tuple().digits)
+
+
 def to_base_units(amount: Decimal | int | str, resolution: Decimal) -> int:
-    """Convert a human amount (e.g. kWh) to whole base units, rounding up (customer's favour)."""
+    """Convert a human amount (e.g. kWh) to whole base units, rounding up (customer's favour).
+
+    Exact for every amount a token can carry, currency amounts of 36 digits included: the
+    default 28-digit context would round them, sometimes down.
+    """
     value = parse_amount(amount)
-    return int((value / resolution).to_integral_value(rounding=ROUND_CEILING))
+    if value.is_zero():
+        return 0
+    if value.adjusted() - resolution.adjusted() >= _MAX_BASE_UNIT_DIGITS:
+        # Refused before dividing, so a huge exponent cannot make a huge integer.
+        raise AmountOutOfRange("amount exceeds the largest transferable value")
+    with localcontext() as ctx:
+        ctx.prec = max(28, _digits(value) + _digits(resolution) + 1)
+        ctx.rounding = ROUND_CEILING
+        return int((value / resolution).to_integral_value(rounding=ROUND_CEILING))
 
 
 def from_base_units(base_units: int, resolution: Decimal) -> Decimal:
-    return Decimal(base_units) * resolution
+    """The human amount of ``base_units``, exactly (no rounding to the context's precision)."""
+    with localcontext() as ctx:
+        ctx.prec = max(28, len(str(abs(base_units))) + _digits(resolution))
+        return Decimal(base_units) * resolution

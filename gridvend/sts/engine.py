@@ -13,10 +13,11 @@ from gridvend.sts.amount import (
     decode_currency_amount,
     encode_amount,
     encode_currency_amount,
+    from_base_units,
     parse_amount,
     to_base_units,
 )
-from gridvend.sts.errors import AlgorithmUnsupported, ParameterInvalid
+from gridvend.sts.errors import AlgorithmUnsupported, KeyChangeSameKey, ParameterInvalid
 from gridvend.sts.keys import DecoderKey, DecoderKeyCache, MeterKeyParams, VendingKey
 from gridvend.sts.tables import TableSet
 from gridvend.sts.tid import KEN_NEVER_EXPIRES, check_not_expired, check_tid, tid_for
@@ -148,7 +149,7 @@ def credit_token(
         rnd=rnd_out,
         value_field=field,
         amount_base_units=transferred,
-        amount=Decimal(transferred) * resolution,
+        amount=from_base_units(transferred, resolution),
         requested_amount=requested,
         unit=CREDIT_UNIT[commodity],
     )
@@ -224,6 +225,12 @@ def meter_test_token(
     return _issued(token, value_field=control)
 
 
+_SAME_KEY_MESSAGE = (
+    "the new decoder key is the same as the current one; change the key revision (KRN) or the "
+    "vending key as well (DKGA02 does not take the base date into the key)"
+)
+
+
 def key_change_tokens(
     current_key: DecoderKey,
     new_key: DecoderKey,
@@ -236,9 +243,16 @@ def key_change_tokens(
     ro: bool,
     tables: TableSet = TableSet.REAL,
 ) -> list[IssuedToken]:
-    """Key-change sections (2 for STA, 4 for MISTY1), each encrypted with the current key."""
+    """Key-change sections (2 for STA, 4 for MISTY1), each encrypted with the current key.
+
+    Refuses (KEY_CHANGE_SAME_KEY) a new key equal to the current one: with RO = 1 the meter
+    would clear its TID memory while every token it has accepted still decrypts, so they would
+    all credit again; without RO such a change does nothing a key change is for.
+    """
     if current_key.algorithm is not new_key.algorithm:
         raise AlgorithmUnsupported("key-change tokens cannot switch the encryption algorithm")
+    if current_key == new_key:
+        raise KeyChangeSameKey(_SAME_KEY_MESSAGE)
     payloads = key_change_payloads(new_key, ken=ken, krn=krn, kt=kt, ti=ti, ro=ro, sgc=sgc)
     issued = []
     for section, payload in enumerate(payloads, start=1):
@@ -458,6 +472,30 @@ class StsEngine:
         """Class 1 test/display token; not meter-specific and not encrypted."""
         return meter_test_token(control=control, mfr_code=mfr_code, four_digit_mfr=four_digit_mfr)
 
+    def check_key_change(
+        self,
+        old_params: MeterKeyParams,
+        old_vending_key: VendingKey,
+        new_params: MeterKeyParams,
+        new_vending_key: VendingKey,
+    ) -> tuple[DecoderKey, DecoderKey]:
+        """The (current, new) decoder keys of a key change, or why it cannot be made.
+
+        The keys are compared, not the parameters: DKGA02 derives from the vending key, PAN, KT,
+        SGC, TI and KRN but not the base date or KEN, so a roll-over (new base date) under
+        DKGA02 needs a new KRN or vending key too; DKGA04 also takes the base date and EA. Two
+        key references holding the same vending key are caught the same way.
+        """
+        if old_params.meter != new_params.meter:
+            raise ParameterInvalid("a key change keeps the meter number")
+        if old_params.ea is not new_params.ea:
+            raise AlgorithmUnsupported("key-change tokens cannot switch the encryption algorithm")
+        current_key = self.decoder_key(old_params, old_vending_key)
+        new_key = self.decoder_key(new_params, new_vending_key)
+        if current_key == new_key:
+            raise KeyChangeSameKey(_SAME_KEY_MESSAGE)
+        return current_key, new_key
+
     def issue_key_change(
         self,
         old_params: MeterKeyParams,
@@ -471,15 +509,15 @@ class StsEngine:
 
         Returns 2 tokens (STA) or 4 (MISTY1), to be entered in that order. ``ro`` (roll-over: the
         meter clears its TID memory) defaults to True exactly when the base date changes.
+        Refused as in :meth:`check_key_change`.
         """
-        if old_params.meter != new_params.meter:
-            raise ParameterInvalid("a key change keeps the meter number")
-        if old_params.ea is not new_params.ea:
-            raise AlgorithmUnsupported("key-change tokens cannot switch the encryption algorithm")
+        current_key, new_key = self.check_key_change(
+            old_params, old_vending_key, new_params, new_vending_key
+        )
         roll_over = (old_params.base_date is not new_params.base_date) if ro is None else ro
         return key_change_tokens(
-            self.decoder_key(old_params, old_vending_key),
-            self.decoder_key(new_params, new_vending_key),
+            current_key,
+            new_key,
             ken=new_params.ken,
             krn=new_params.krn,
             kt=int(new_params.kt),

@@ -66,3 +66,7 @@ class TokenFormatInvalid(StsError):
 
 class TokenCrcInvalid(StsError):
     code = "TOKEN_CRC_INVALID"
+
+
+class KeyChangeSameKey(StsError):
+    code = "KEY_CHANGE_SAME_KEY"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 
+from gridvend.sts.amount import MAX_CURRENCY_BASE_UNITS, from_base_units
 from gridvend.sts.errors import TokenFormatInvalid
 from gridvend.sts.keys import (
     DecoderKey,
@@ -18,7 +19,7 @@ from gridvend.sts.keys import (
     derive_decoder_key,
 )
 from gridvend.sts.tables import TableSet
-from gridvend.sts.tid import KEN_NEVER_EXPIRES, is_expired
+from gridvend.sts.tid import KEN_NEVER_EXPIRES, check_tid, is_expired
 from gridvend.sts.tokens import (
     ALL_REGISTERS,
     CREDIT_RESOLUTION,
@@ -34,8 +35,12 @@ from gridvend.sts.tokens import (
 )
 
 DEFAULT_TID_MEMORY_DEPTH = 50
-#: Default credit register capacity in base units (9 999 999.9 kWh on an 8+1 digit display).
+#: Default capacity of the unit registers (subclasses 0-3) in base units (9 999 999.9 kWh on an
+#: 8+1 digit display); above the largest single token, 1 820 162.4 units.
 DEFAULT_REGISTER_CAPACITY = 99_999_999
+#: Default capacity of the currency registers (subclasses 4-7) in 10^-5 units: the largest amount
+#: a currency token carries (5-bit exponent), so any one currency token fits an empty register.
+DEFAULT_CURRENCY_REGISTER_CAPACITY = MAX_CURRENCY_BASE_UNITS
 
 
 class ResultCode(enum.IntEnum):
@@ -102,8 +107,10 @@ class MeterSimulator:
     """A decoder with state: key and key parameters, TID memory, registers, limits, KCT staging.
 
     TID rules: a TID already in memory is USED; when the memory is full, a TID below its
-    smallest entry is OLD (as is any TID below ``manufacture_tid``). Accepted TIDs replace the
-    smallest entry once the memory is full. State changes only on acceptance.
+    smallest entry is OLD. Accepted TIDs replace the smallest entry once the memory is full.
+    A meter leaves the factory with every slot holding ``manufacture_tid`` (the minutes from
+    its base date to its manufacture), so that TID is USED and older ones are OLD; without one
+    the memory starts empty, as after a roll-over key change. State changes only on acceptance.
     """
 
     def __init__(
@@ -118,12 +125,15 @@ class MeterSimulator:
         mfr_code: int = 0,
         four_digit_mfr: bool = False,
         tid_memory_depth: int = DEFAULT_TID_MEMORY_DEPTH,
-        manufacture_tid: int = 0,
+        manufacture_tid: int | None = None,
         register_capacity: int = DEFAULT_REGISTER_CAPACITY,
+        currency_register_capacity: int = DEFAULT_CURRENCY_REGISTER_CAPACITY,
         sta_tables: TableSet = TableSet.REAL,
     ) -> None:
         if tid_memory_depth < 1:
             raise ValueError("TID memory depth must be at least 1")
+        if manufacture_tid is not None:
+            check_tid(manufacture_tid)
         self._key = decoder_key
         self.kt = KeyType(kt)
         self.krn = krn
@@ -135,8 +145,10 @@ class MeterSimulator:
         self.tid_memory_depth = tid_memory_depth
         self.sta_tables = sta_tables
         self.register_capacity = register_capacity
-        self._tids: list[int] = []
-        self._tid_floor = manufacture_tid
+        self.currency_register_capacity = currency_register_capacity
+        self._tids: list[int] = (
+            [] if manufacture_tid is None else [manufacture_tid] * tid_memory_depth
+        )
         self._registers: dict[CreditSubclass, int] = dict.fromkeys(CreditSubclass, 0)
         self._pending: dict[int, DecodedToken] = {}
         self.power_limit_w: int | None = None
@@ -155,8 +167,9 @@ class MeterSimulator:
         *,
         decoder_key: DecoderKey | None = None,
         tid_memory_depth: int = DEFAULT_TID_MEMORY_DEPTH,
-        manufacture_tid: int = 0,
+        manufacture_tid: int | None = None,
         register_capacity: int = DEFAULT_REGISTER_CAPACITY,
+        currency_register_capacity: int = DEFAULT_CURRENCY_REGISTER_CAPACITY,
         sta_tables: TableSet = TableSet.REAL,
     ) -> MeterSimulator:
         """A meter loaded with the key for ``params`` (derived from the vending key, or given)."""
@@ -177,6 +190,7 @@ class MeterSimulator:
             tid_memory_depth=tid_memory_depth,
             manufacture_tid=manufacture_tid,
             register_capacity=register_capacity,
+            currency_register_capacity=currency_register_capacity,
             sta_tables=sta_tables,
         )
 
@@ -203,7 +217,13 @@ class MeterSimulator:
 
     def credit(self, commodity: CreditSubclass = CreditSubclass.ELECTRICITY) -> Decimal:
         """Register value in the commodity's unit (e.g. kWh)."""
-        return Decimal(self._registers[commodity]) * CREDIT_RESOLUTION[commodity]
+        return from_base_units(self._registers[commodity], CREDIT_RESOLUTION[commodity])
+
+    def register_capacity_of(self, commodity: CreditSubclass) -> int:
+        """Base units the register holds: currency registers count in 10^-5, so hold more."""
+        if commodity.is_currency:
+            return self.currency_register_capacity
+        return self.register_capacity
 
     @property
     def tid_memory(self) -> tuple[int, ...]:
@@ -276,7 +296,7 @@ class MeterSimulator:
         if tid in self._tids:
             return ResultCode.USED
         memory_full = len(self._tids) >= self.tid_memory_depth
-        if tid < self._tid_floor or (memory_full and tid < min(self._tids)):
+        if memory_full and tid < min(self._tids):
             return ResultCode.OLD
         return None
 
@@ -296,7 +316,7 @@ class MeterSimulator:
         commodity = CreditSubclass(token.subclass)
         assert token.amount_base_units is not None and token.tid is not None
         new_value = self._registers[commodity] + token.amount_base_units
-        if abs(new_value) > self.register_capacity:
+        if abs(new_value) > self.register_capacity_of(commodity):
             return _result(ResultCode.OVERFLOW, token)
         self._registers[commodity] = new_value
         self._record_tid(token.tid)
@@ -367,5 +387,4 @@ class MeterSimulator:
         if s1.ro:
             # Roll-over: TIDs restart from a new base date, so the old memory would block them.
             self._tids.clear()
-            self._tid_floor = 0
         self._pending.clear()

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from gridvend.sts.amount import decode_amount, decode_currency_amount
+from gridvend.sts.amount import decode_amount, decode_currency_amount, from_base_units
 from gridvend.sts.crc import token_crc
 from gridvend.sts.errors import ParameterInvalid, TokenFormatInvalid
 from gridvend.sts.keys import DecoderKey
@@ -352,7 +352,7 @@ def split_block(digits: str, token_class: int, block: int) -> DecodedToken:
             tid=tid,
             value_field=low16,
             amount_base_units=base,
-            amount=Decimal(base) * CREDIT_RESOLUTION[sub],
+            amount=from_base_units(base, CREDIT_RESOLUTION[sub]),
             unit=CREDIT_UNIT[sub],
         )
     if currency:
@@ -363,7 +363,7 @@ def split_block(digits: str, token_class: int, block: int) -> DecodedToken:
             tid=tid,
             value_field=low16,
             amount_base_units=base,
-            amount=Decimal(base) * CREDIT_RESOLUTION[CreditSubclass(subclass)],
+            amount=from_base_units(base, CREDIT_RESOLUTION[CreditSubclass(subclass)]),
             unit="currency",
         )
     if token_class == TokenClass.TEST and subclass == MeterTestSubclass.TWO_DIGIT_MFR:

@@ -44,6 +44,13 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     "KEY_REVISION_EXPIRED": lambda p: _(
         "This meter's key has expired. It needs a key change before tokens can be sold."
     ),
+    "KEY_CHANGE_SAME_KEY": lambda p: (
+        _(
+            "The new key parameters of meter %(meter)s give the same decoder key as the current "
+            "ones. Change the key revision number (KRN) or the vending key as well."
+        )
+        % {"meter": p.get("meter_number", "")}
+    ),
     "DUPLICATE_REQUEST": lambda p: _("This request was already used for a different sale."),
     "INSUFFICIENT_FLOAT": lambda p: _("There is not enough float for this sale."),
     "INVALID_AMOUNT": lambda p: _("The amount is not valid."),

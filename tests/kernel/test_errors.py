@@ -19,6 +19,11 @@ CASES = [
     (errors.TariffNotFound(meter_number="01234567890"), "TARIFF_NOT_FOUND", "meter_number"),
     (errors.TariffInvalid(field="taxes[0]", problem="bad"), "TARIFF_INVALID", "field"),
     (errors.KeyRevisionExpired(reason="ken", tid=5, ken=0), "KEY_REVISION_EXPIRED", "tid"),
+    (
+        errors.KeyChangeSameKey(meter_number="04000000017"),
+        "KEY_CHANGE_SAME_KEY",
+        "meter_number",
+    ),
     (errors.DuplicateRequest(reference="R-1"), "DUPLICATE_REQUEST", "reference"),
     (
         errors.InsufficientFloat(available=Money(5, "KES"), required=Money(9, "KES")),

@@ -164,6 +164,9 @@ class FakeEngine:
     ) -> IssuedToken:
         return IssuedToken(f"{tid or 0:020d}", 2, 5, tid, None, kind)
 
+    def check_key_change(self, old: MeterKeyRef, new: MeterKeyRef) -> None:
+        return None
+
     def issue_key_change(
         self, old: MeterKeyRef, new: MeterKeyRef, *, roll_over: bool
     ) -> list[IssuedToken]:

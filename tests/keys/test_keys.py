@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import secrets
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from gridvend.identity.roles import Capability, Role
+from gridvend.kernel.errors import DomainError
+from gridvend.kernel.tokens import MeterKeyRef
 from gridvend.keys import services
 from gridvend.keys.crypto import KeyDecryptionFailed, Sealed
 from gridvend.keys.engine import SoftwareStsEngine
@@ -206,3 +209,33 @@ def test_a_key_deactivated_elsewhere_stops_being_used_after_the_cache_lifetime(
     settings.VENDING_KEY_CACHE_SECONDS = 0  # type: ignore[attr-defined]
     with pytest.raises(VendingKeyUnavailable):
         load_vending_key("elsewhere")
+
+
+# --- the engine ---------------------------------------------------------------------------------
+
+
+def test_engine_refuses_a_key_change_that_keeps_the_key_with_a_domain_code() -> None:
+    """Also at issue time, for a key change recorded before the request-time check existed."""
+    _record, key_hex = _store("vk-a")
+    services.store_vending_key(actor=None, key_ref="vk-a-copy", key_hex=key_hex, dkga="02")
+    old = MeterKeyRef(
+        meter_number="11111111115", sgc="123456", ti=1, krn=1, kt=2, ken=255, ea="07",
+        dkga="02", base_date_year=1993, key_ref="vk-a",
+    )  # fmt: skip
+    engine = SoftwareStsEngine()
+    for new in (
+        replace(old, base_date_year=2014),
+        replace(old, key_ref="vk-a-copy"),
+        replace(old, ken=100, base_date_year=2035),
+    ):
+        for attempt in (
+            lambda: engine.check_key_change(old, new),
+            lambda: engine.issue_key_change(old, new, roll_over=True),
+        ):
+            with pytest.raises(DomainError) as refused:
+                attempt()
+            assert refused.value.code == "KEY_CHANGE_SAME_KEY"
+            assert key_hex not in repr(refused.value).lower()
+    rolled = replace(old, base_date_year=2014, krn=2)
+    engine.check_key_change(old, rolled)
+    assert len(engine.issue_key_change(old, rolled, roll_over=True)) == 2

@@ -191,12 +191,50 @@ def test_request_key_change_records_old_and_new_parameters(world: World) -> None
 
 
 def test_base_date_change_is_a_roll_over(world: World) -> None:
+    # DKGA02 does not take the base date into the key: the roll-over needs a new KRN as well.
     meter = md.meter(org_unit=world.tree.north_sc)
+    change = services.request_key_change(
+        actor=world.tree.admin, meter=meter, base_date_year=2035, krn=2, reason="TID roll-over"
+    )
+    assert change.roll_over is True
+    assert change.new_params["base_date_year"] == 2035
+
+
+def test_dkga04_base_date_change_alone_is_a_roll_over_with_a_new_key(world: World) -> None:
+    meter = md.meter(org_unit=world.tree.north_sc, key_ref="dkga4", dkga="04")
     change = services.request_key_change(
         actor=world.tree.admin, meter=meter, base_date_year=2035, reason="TID roll-over"
     )
     assert change.roll_over is True
-    assert change.new_params["base_date_year"] == 2035
+    assert change.new_params == change.old_params | {"base_date_year": 2035}
+
+
+def test_key_change_that_keeps_the_decoder_key_is_refused_and_changes_nothing(
+    world: World,
+) -> None:
+    """A DKGA02 roll-over on the base date alone keeps the key, yet would clear the meter's TID
+    memory: every token already entered would credit again. Nothing is recorded."""
+    meter = md.meter(org_unit=world.tree.north_sc)
+    md.vending_key("same-bytes")  # another reference holding the same vending key
+    before = snapshot()
+    cases: list[dict[str, Any]] = [
+        {"base_date_year": 2035},
+        {"base_date_year": 1993},
+        {"ken": 200},
+        {"key_ref": "same-bytes"},
+        {"base_date_year": 2035, "ken": 200, "key_ref": "same-bytes"},
+    ]
+    for kwargs in cases:
+        with pytest.raises(DomainError) as exc:
+            services.request_key_change(
+                actor=world.ms_manager, meter=meter, reason="TID roll-over", **kwargs
+            )
+        assert exc.value.code == "KEY_CHANGE_SAME_KEY", kwargs
+        assert exc.value.params["meter_number"] == meter.number
+    assert snapshot() == before
+    assert selectors.pending_key_change(meter) is None
+    assert not KeyChange.objects.filter(meter=meter).exists()
+    assert not AuditEvent.objects.filter(event_type="key_change.requested").exists()
 
 
 def test_key_change_refusals_change_nothing(world: World) -> None:

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 
 from gridvend.sts.amount import (
     MAX_BASE_UNITS,
+    MAX_CURRENCY_BASE_UNITS,
     decode_amount,
     decode_currency_amount,
     encode_amount,
     encode_currency_amount,
+    from_base_units,
     to_base_units,
 )
 from gridvend.sts.crc import token_crc
@@ -63,6 +65,33 @@ def test_human_amounts_round_up_to_base_units():
         to_base_units("ten", Decimal("0.1"))
 
 
+def test_currency_amounts_span_the_five_bit_exponent():
+    assert encode_currency_amount(MAX_CURRENCY_BASE_UNITS) == (7, 0xFFFF)
+    assert encode_currency_amount(-MAX_CURRENCY_BASE_UNITS) == (15, 0xFFFF)
+    assert decode_currency_amount(7, 0xFFFF) == MAX_CURRENCY_BASE_UNITS
+    with pytest.raises(AmountOutOfRange):
+        encode_currency_amount(MAX_CURRENCY_BASE_UNITS + 1)
+
+
+CURRENCY_RESOLUTION = Decimal("0.00001")
+
+
+@settings(max_examples=200, deadline=None)
+@given(units=st.integers(min_value=-MAX_CURRENCY_BASE_UNITS, max_value=MAX_CURRENCY_BASE_UNITS))
+def test_base_unit_conversions_are_exact_across_the_currency_range(units):
+    # 36-digit amounts exceed Decimal's default 28-digit precision, which used to round them.
+    human = Decimal(f"{units}E-5")
+    assert to_base_units(human, CURRENCY_RESOLUTION) == units
+    assert from_base_units(units, CURRENCY_RESOLUTION) == human
+    just_above = Decimal(f"{units * 10 + 1}E-6")
+    assert to_base_units(just_above, CURRENCY_RESOLUTION) == units + 1
+
+
+def test_absurdly_large_amounts_are_out_of_range_before_any_arithmetic():
+    with pytest.raises(AmountOutOfRange):
+        to_base_units(Decimal("1E+999999"), Decimal("0.1"))
+
+
 def _next_smaller(field: int) -> int | None:
     exponent, mantissa = field >> 14, field & 0x3FFF
     if mantissa:
@@ -82,7 +111,7 @@ def test_amount_never_rounds_against_the_customer_and_is_minimal(units):
 
 
 @settings(max_examples=200, deadline=None)
-@given(units=st.integers(min_value=-(10**30), max_value=10**30))
+@given(units=st.integers(min_value=-MAX_CURRENCY_BASE_UNITS, max_value=MAX_CURRENCY_BASE_UNITS))
 def test_currency_amount_rounds_away_from_zero_minimally(units):
     s_and_e, field = encode_currency_amount(units)
     value = decode_currency_amount(s_and_e, field)

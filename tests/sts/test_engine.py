@@ -29,6 +29,7 @@ from gridvend.sts import (
 )
 from gridvend.sts.errors import (
     AlgorithmUnsupported,
+    KeyChangeSameKey,
     KeyExpired,
     ParameterInvalid,
     TidOutOfRange,
@@ -186,6 +187,21 @@ def test_key_change_cannot_switch_algorithm(engine, vk):
     )
     with pytest.raises(AlgorithmUnsupported):
         engine.issue_key_change(old, vk160, new, vk160)
+
+
+def test_key_change_that_keeps_the_decoder_key_is_refused_whatever_the_ro_bit(engine, params, vk):
+    ken_only = MeterKeyParams.create(meter="00000000000", sgc="123456", ti=1, krn=1, kt=2, ken=200)
+    same_vk_other_object = VendingKey.from_hex(TEST_VUDK_HEX)
+    for ro in (None, False, True):
+        with pytest.raises(KeyChangeSameKey) as refused:
+            engine.issue_key_change(params, vk, ken_only, same_vk_other_object, ro=ro)
+        assert refused.value.code == "KEY_CHANGE_SAME_KEY"
+        assert TEST_VUDK_HEX not in str(refused.value)
+    with pytest.raises(KeyChangeSameKey):
+        engine.check_key_change(params, vk, ken_only, vk)
+    new_params = MeterKeyParams.create(meter="00000000000", sgc="123456", ti=1, krn=2, kt=2)
+    current, new = engine.check_key_change(params, vk, new_params, vk)
+    assert current == engine.decoder_key(params, vk) and new != current
 
 
 def test_decoder_key_cache_skips_derivation_for_repeat_tokens(params, vk):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +26,8 @@ from gridvend.sts import (
     management_token,
     meter_test_token,
 )
+from gridvend.sts.amount import MAX_BASE_UNITS, MAX_CURRENCY_BASE_UNITS
+from gridvend.sts.errors import KeyChangeSameKey
 from gridvend.sts.tokens import (
     ManagementSubclass,
     Payload,
@@ -33,6 +35,7 @@ from gridvend.sts.tokens import (
     encode,
     format_digits,
     insert_class,
+    key_change_payloads,
     key_change_section2,
     key_change_section3,
     key_change_section4,
@@ -102,8 +105,10 @@ def test_tids_older_than_a_full_memory_are_old(key, depth, extra, start, probe):
 )
 def test_key_change_applies_only_after_all_sections(data, algorithm, ro):
     size = algorithm.key_bytes
-    old = DecoderKey(data.draw(st.binary(min_size=size, max_size=size)))
-    new = DecoderKey(data.draw(st.binary(min_size=size, max_size=size)))
+    old_bytes = data.draw(st.binary(min_size=size, max_size=size))
+    # A key change to the key already in the meter is refused (see the DKGA02 roll-over test).
+    new_bytes = data.draw(st.binary(min_size=size, max_size=size).filter(lambda k: k != old_bytes))
+    old, new = DecoderKey(old_bytes), DecoderKey(new_bytes)
     meter = MeterSimulator(old, tid_memory_depth=10)
     assert meter.enter(_credit(old, 5000)).accepted
     assert meter.enter(_credit(old, 7000)).accepted
@@ -124,8 +129,24 @@ def test_key_change_applies_only_after_all_sections(data, algorithm, ro):
     expected = ResultCode.ACCEPTED if ro else ResultCode.USED
     assert meter.enter(_credit(new, 5000)).code is expected
     assert meter.tid_memory == ((5000,) if ro else (5000, 7000))
-    if new != old:
-        assert meter.enter(_credit(old, 6000)).code is ResultCode.CRC_ERROR
+    assert meter.enter(_credit(old, 6000)).code is ResultCode.CRC_ERROR
+
+
+def test_memory_starts_filled_with_the_manufacture_tid_so_it_is_used_and_older_ones_old(key):
+    # STSA example: made 2020-01-01 08:00, base date 1993.
+    made = 14_200_320
+    meter = MeterSimulator(key, tid_memory_depth=3, manufacture_tid=made)
+    assert meter.tid_memory == (made, made, made)
+    assert meter.enter(_credit(key, made)).code is ResultCode.USED
+    assert meter.enter(_credit(key, made - 1)).code is ResultCode.OLD
+    assert meter.credit() == 0
+    for tid in (made + 1, made + 2, made + 3):
+        assert meter.enter(_credit(key, tid)).code is ResultCode.ACCEPTED
+    assert meter.tid_memory == (made + 1, made + 2, made + 3)
+    assert meter.enter(_credit(key, made)).code is ResultCode.OLD
+    params = MeterKeyParams.create(meter="00000000000", sgc="123456", ti=1, krn=1, kt=2)
+    built = MeterSimulator.for_meter(params, decoder_key=key, manufacture_tid=made)
+    assert built.enter(_credit(key, made)).code is ResultCode.USED
 
 
 def test_token_for_another_key_is_a_crc_error(meter):
@@ -158,6 +179,40 @@ def test_currency_credit_lands_in_the_currency_register(meter, key):
     )
     assert meter.enter(token.digits).code is ResultCode.ACCEPTED
     assert meter.credit(CreditSubclass.ELECTRICITY_CURRENCY) == Decimal("100.00624")
+
+
+@pytest.mark.parametrize("commodity", list(CreditSubclass), ids=lambda c: c.name)
+def test_every_register_takes_the_largest_amount_its_tokens_carry_exactly(key, commodity):
+    largest = MAX_CURRENCY_BASE_UNITS if commodity.is_currency else MAX_BASE_UNITS
+    exact = Decimal(largest).scaleb(-5 if commodity.is_currency else -1, Context(prec=60))
+    token = credit_token(key, amount=exact, tid=1, rnd=0, commodity=commodity)
+    assert (token.amount_base_units, token.amount) == (largest, exact)
+    meter = MeterSimulator(key)
+    result = meter.enter(token.digits)
+    assert result.code is ResultCode.ACCEPTED
+    assert (result.amount_base_units, result.amount) == (largest, exact)
+    assert meter.registers[commodity] == largest
+    assert meter.credit(commodity) == exact
+
+
+def test_a_thousand_currency_units_fit_a_currency_register(key):
+    meter = MeterSimulator(key)
+    token = credit_token(key, amount="1000", tid=3, rnd=0, commodity=CreditSubclass.WATER_CURRENCY)
+    assert meter.enter(token.digits).code is ResultCode.ACCEPTED
+    assert meter.credit(CreditSubclass.WATER_CURRENCY) == token.amount == Decimal("1000.02624")
+
+
+def test_currency_register_capacity_is_its_own_setting(key):
+    meter = MeterSimulator(key, register_capacity=100, currency_register_capacity=100_004)
+    currency = CreditSubclass.GAS_CURRENCY
+    result = meter.enter(_credit(key, 1, amount="1", commodity=currency))
+    assert result.accepted and result.amount_base_units == 100_004  # 1 rounded up to 1.00004
+    assert meter.enter(_credit(key, 2, amount="0.00001", commodity=currency)).code is (
+        ResultCode.OVERFLOW
+    )
+    assert meter.enter(_credit(key, 3, amount="10")).accepted
+    assert meter.enter(_credit(key, 4, amount="0.1")).code is ResultCode.OVERFLOW
+    assert meter.registers[currency] == 100_004 and meter.credit() == Decimal("10.0")
 
 
 def test_key_expiry_number_is_enforced_by_the_meter(key):
@@ -297,3 +352,85 @@ def test_2024_roll_over_through_a_key_change_with_the_ro_bit():
     assert meter.credit() == Decimal("20.0")
     # The old token cannot be replayed: it no longer decrypts under the new key.
     assert meter.enter(before.digits).code is ResultCode.CRC_ERROR
+
+
+def test_dkga02_roll_over_that_keeps_the_key_is_refused_because_it_reopens_replays():
+    """DKGA02 does not derive from the base date: 1993 -> 2014 with the same KRN keeps the key.
+
+    The meter clears its TID memory on RO = 1, so under an unchanged key every token it has
+    already accepted would credit again. The engine must refuse such a key change.
+    """
+    vk = VendingKey.from_hex(TEST_VUDK_HEX)
+    old = MeterKeyParams.create(meter="11111111115", sgc="123456", ti=1, krn=1, kt=2)
+    new = MeterKeyParams.create(
+        meter="11111111115", sgc="123456", ti=1, krn=1, kt=2, base_date=BaseDate.Y2014
+    )
+    engine = StsEngine(rnd_source=lambda: 3)
+    old_key = engine.decoder_key(old, vk)
+    assert engine.decoder_key(new, vk) == old_key
+    meter = MeterSimulator.for_meter(old, vk)
+    used = engine.issue_credit(
+        old, vk, amount="100", issued_at=datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
+    )
+    assert meter.enter(used.digits).code is ResultCode.ACCEPTED
+    assert meter.enter(used.digits).code is ResultCode.USED
+
+    with pytest.raises(KeyChangeSameKey) as refused:
+        engine.issue_key_change(old, vk, new, vk)
+    assert refused.value.code == "KEY_CHANGE_SAME_KEY"
+    with pytest.raises(KeyChangeSameKey):
+        key_change_tokens(old_key, old_key, ken=255, krn=1, kt=2, ti=1, sgc="123456", ro=True)
+
+    # The tokens the engine used to issue, made below its guard: the meter takes them and the
+    # used 100 kWh token is accepted a second time.
+    sections = key_change_payloads(old_key, ken=255, krn=1, kt=2, ti=1, ro=True, sgc="123456")
+    kct = [encode(section, old_key).digits for section in sections]
+    assert [meter.enter(t).code for t in kct] == [
+        ResultCode.KEY_CHANGE_PENDING,
+        ResultCode.KEY_CHANGED,
+    ]
+    assert meter.enter(used.digits).code is ResultCode.ACCEPTED
+    assert meter.credit() == Decimal("200.0")
+
+
+def test_dkga02_roll_over_with_a_new_key_revision_changes_the_key_and_stops_replays():
+    vk = VendingKey.from_hex(TEST_VUDK_HEX)
+    old = MeterKeyParams.create(meter="11111111115", sgc="123456", ti=1, krn=1, kt=2)
+    new = MeterKeyParams.create(
+        meter="11111111115", sgc="123456", ti=1, krn=2, kt=2, base_date=BaseDate.Y2014
+    )
+    engine = StsEngine(rnd_source=lambda: 3)
+    meter = MeterSimulator.for_meter(old, vk)
+    used = engine.issue_credit(
+        old, vk, amount="100", issued_at=datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
+    )
+    assert meter.enter(used.digits).accepted
+    kct = engine.issue_key_change(old, vk, new, vk)
+    assert [t.ro for t in kct] == [True, True]
+    assert [meter.enter(t.digits).code for t in kct][-1] is ResultCode.KEY_CHANGED
+    assert meter.has_key(engine.decoder_key(new, vk))
+    assert meter.enter(used.digits).code is ResultCode.CRC_ERROR
+    assert meter.credit() == Decimal("100.0")
+
+
+def test_dkga04_roll_over_changes_the_key_through_the_base_date_alone():
+    """DKGA04 takes the base date code as an input, so the same KRN still gives a new key."""
+    vk = VendingKey.from_hex(TEST_VK160_HEX)
+    old = MeterKeyParams.create(
+        meter="11111111115", sgc="123457", ti=1, krn=1, kt=2, dkga=Dkga.DKGA04
+    )
+    new = MeterKeyParams.create(
+        meter="11111111115", sgc="123457", ti=1, krn=1, kt=2, dkga=Dkga.DKGA04,
+        base_date=BaseDate.Y2014,
+    )  # fmt: skip
+    engine = StsEngine(rnd_source=lambda: 3)
+    assert engine.decoder_key(new, vk) != engine.decoder_key(old, vk)
+    meter = MeterSimulator.for_meter(old, vk)
+    used = engine.issue_credit(
+        old, vk, amount="100", issued_at=datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
+    )
+    assert meter.enter(used.digits).accepted
+    kct = engine.issue_key_change(old, vk, new, vk)
+    assert [meter.enter(t.digits).code for t in kct][-1] is ResultCode.KEY_CHANGED
+    assert meter.tid_memory == ()
+    assert meter.enter(used.digits).code is ResultCode.CRC_ERROR

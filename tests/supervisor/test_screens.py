@@ -453,6 +453,14 @@ def test_key_change_refusals(world: World, people: People) -> None:
     body = _post(
         people.ms_manager, url, {"meter_number": meter.number, "krn": "3", "reason": " "}, 200
     )
+    # A DKGA02 roll-over on the base date alone would keep the meter's key.
+    body = _post(
+        people.ms_manager,
+        url,
+        {"meter_number": meter.number, "base_date_year": "2035", "reason": "roll-over"},
+        200,
+    )
+    assert "give the same decoder key as the current ones" in body
     assert _state() == before
 
 
