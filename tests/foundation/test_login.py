@@ -95,13 +95,13 @@ def hasher_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     Counting calls instead of timing them keeps the test independent of the machine's speed.
     """
-    from django.contrib.auth.hashers import get_hasher
+    from django.contrib.auth.hashers import BasePasswordHasher, get_hasher
 
     hasher_class = type(get_hasher("default"))
     original = hasher_class.verify
     calls: list[str] = []
 
-    def spy(self: object, password: str, encoded: str) -> bool:
+    def spy(self: BasePasswordHasher, password: str, encoded: str) -> bool:
         calls.append(password)
         return original(self, password, encoded)
 
