@@ -40,6 +40,8 @@ class LockoutAwareBackend(ModelBackend):
     ) -> User | None:
         if not username or password is None:
             return None
+        # Stored names are NFKC (see usernames.normalise); a full-width twin finds its account.
+        username = User.normalize_username(username)
         user = User.objects.select_related("org_unit").filter(username__iexact=username).first()
         if user is None:
             _check_anyway(password)

@@ -14,7 +14,7 @@ from gridvend.org.models import OrgUnit
 
 class UserManager(BaseUserManager["User"]):
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(username__iexact=username)
+        return self.get(username__iexact=User.normalize_username(username or ""))
 
 
 class User(AbstractBaseUser):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gridvend.audit.services import record
-from gridvend.identity import permissions
+from gridvend.identity import permissions, usernames
 from gridvend.identity.errors import AccessDenied, DelegationRefused, NotFound, ValidationFailed
 from gridvend.identity.models import CapabilityGrant, User
 from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
@@ -39,6 +39,42 @@ def _check_password(password: str, user: User | None = None) -> None:
         validate_password(password, user)
     except ValidationError as exc:
         raise ValidationFailed(" ".join(exc.messages), field="password") from None
+
+
+def _clean_username(raw: str) -> str:
+    name = usernames.normalise(raw)
+    if not name:
+        raise ValidationFailed(_("A username is required."), field="username")
+    if usernames.has_hidden_characters(name):
+        raise ValidationFailed(
+            _("A username cannot contain invisible, control or text-direction characters."),
+            field="username",
+        )
+    longest = User._meta.get_field("username").max_length or 150
+    if len(name) > longest:  # NFKC can lengthen a name that fitted the form
+        raise ValidationFailed(
+            _("A username can have at most %(max)s characters.") % {"max": longest},
+            field="username",
+        )
+    return name
+
+
+def _require_username_free(name: str) -> None:
+    """Refuse a name taken already, or one a reader could mistake for a name taken already.
+
+    Every existing name is compared in Python: skeletons depend on the mapping in
+    ``usernames``, so storing them would need a migration whenever that mapping grows, and
+    back-office users number in the thousands at most.
+    """
+    if User.objects.filter(username__iexact=name).exists():
+        raise ValidationFailed(_("That username is taken."), field="username")
+    keys = usernames.confusable_keys(name)
+    for existing in User.objects.values_list("username", flat=True).iterator(chunk_size=2000):
+        if keys & usernames.confusable_keys(existing):
+            raise ValidationFailed(
+                _("That username looks too much like an existing one. Choose another."),
+                field="username",
+            )
 
 
 def _check_delegation(
@@ -85,14 +121,11 @@ def create_user(
     language: str = "",
 ) -> User:
     caps = _check_delegation(actor, role=role, unit=org_unit, capabilities=capabilities)
-    username = username.strip()
-    if not username:
-        raise ValidationFailed(_("A username is required."), field="username")
+    username = _clean_username(username)
     candidate = User(username=username, full_name=full_name, email=email)
     _check_password(password, candidate)
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
-            raise ValidationFailed(_("That username is taken."), field="username")
+        _require_username_free(username)
         user = User(
             username=username,
             full_name=full_name.strip(),
@@ -188,10 +221,10 @@ def create_administrator(
     *, username: str, full_name: str, password: str, org_unit: OrgUnit
 ) -> User:
     """Bootstrap: the first Administrator has nobody above to grant the role, so no actor."""
+    username = _clean_username(username)
     _check_password(password, User(username=username, full_name=full_name))
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
-            raise ValidationFailed(_("That username is taken."), field="username")
+        _require_username_free(username)
         user = User(username=username, full_name=full_name, org_unit=org_unit)
         user.role = Role.ADMINISTRATOR
         user.set_password(password)
