@@ -255,12 +255,19 @@ def register_failed_login(user: User) -> None:
     user.locked_until = locked.locked_until
 
 
+def _record_sign_in(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(
+        failed_logins=0, locked_until=None, last_login=timezone.now()
+    )
+    user.failed_logins = 0
+    user.locked_until = None
+    record(actor=user, event_type="user.logged_in", target=user)
+
+
 def register_successful_login(user: User) -> None:
+    """A full sign-in by password, for a user with no authenticator to ask for a code."""
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(
-            failed_logins=0, locked_until=None, last_login=timezone.now()
-        )
-        record(actor=user, event_type="user.logged_in", target=user)
+        _record_sign_in(user)
 
 
 def unlock(*, actor: User, user: User) -> None:
@@ -322,10 +329,22 @@ def confirm_totp(*, actor: User, code: str) -> bool:
 
 
 def verify_totp(*, user: User, code: str) -> bool:
+    """The sign-in's code step; the right code completes the sign-in and clears the failures.
+
+    A wrong code counts toward lockout exactly like a wrong password. A locked account's code
+    is refused unchecked, also in a session that passed the password before the lock.
+    """
     with transaction.atomic():
-        ok = user.uses_totp and _accept_code(user, code)
-        if not ok:
-            record(actor=user, event_type="user.totp_failed", target=user)
+        current = User.objects.select_for_update().get(pk=user.pk)
+        user.locked_until = current.locked_until
+        if is_locked(current):
+            return False
+        ok = current.uses_totp and _accept_code(current, code)
+        if ok:
+            user.totp_last_step = current.totp_last_step
+            _record_sign_in(user)
+        else:
+            record(actor=user, event_type="totp.code_rejected", target=user)
     if not ok:
         register_failed_login(user)
     return ok

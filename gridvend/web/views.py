@@ -62,13 +62,17 @@ def login_view(request: HttpRequest) -> HttpResponse:
         else:
             assert isinstance(user, User)
             login(request, user)
-            identity.register_successful_login(user)
             if user.language:
                 request.session["_language"] = user.language
             if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
                 next_url = ""
             request.session["gv_next"] = next_url
-            if user.uses_totp or identity.totp_requirement(user):
+            if user.uses_totp:
+                # The password alone is half a sign-in: the failure count stands until the
+                # code passes, so wrong codes add up whatever the password step did.
+                return redirect("web:second-factor")
+            identity.register_successful_login(user)
+            if identity.totp_requirement(user):
                 return redirect("web:second-factor")
             return HttpResponseRedirect(next_url or reverse("web:home"))
     return render(request, "web/login.html", {"form": form, "next": next_url})
