@@ -31,6 +31,9 @@ class User(AbstractBaseUser):
     locked_until = models.DateTimeField(null=True, blank=True)
     totp_secret = models.CharField(max_length=64, blank=True)
     totp_confirmed = models.BooleanField(default=False)
+    # A new authenticator waits here until a code from it is confirmed; the device in
+    # totp_secret keeps working meanwhile.
+    totp_pending_secret = models.CharField(max_length=64, blank=True)
     totp_last_step = models.BigIntegerField(default=0)
 
     objects = UserManager()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pyotp
 from django.conf import settings
+from django.contrib.auth import hashers
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,7 +16,13 @@ from django.utils.translation import gettext as _
 
 from gridvend.audit.services import record
 from gridvend.identity import permissions, usernames
-from gridvend.identity.errors import AccessDenied, DelegationRefused, NotFound, ValidationFailed
+from gridvend.identity.errors import (
+    AccessDenied,
+    AccountLocked,
+    DelegationRefused,
+    NotFound,
+    ValidationFailed,
+)
 from gridvend.identity.models import CapabilityGrant, User
 from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
 from gridvend.identity.scoping import unit_in_scope
@@ -287,20 +294,57 @@ def totp_requirement(user: User) -> bool:
     return user.is_administrator and settings.REQUIRE_ADMIN_TOTP
 
 
-def start_totp_enrolment(*, actor: User) -> str:
-    """Give the actor a fresh secret to scan; it counts only once a code from it is confirmed."""
-    secret = pyotp.random_base32()
-    with transaction.atomic():
-        User.objects.filter(pk=actor.pk).update(totp_secret=secret, totp_confirmed=False)
-        record(actor=actor, event_type="user.totp_enrolment_started", target=actor)
-    actor.totp_secret = secret
-    actor.totp_confirmed = False
-    return secret
+def _code_refused() -> ValidationFailed:
+    return ValidationFailed(
+        _("That code is not valid. Try the next one your app shows."), field="code"
+    )
 
 
-def _accept_code(user: User, code: str) -> bool:
+def start_totp_enrolment(*, actor: User, password: str, code: str = "") -> str:
+    """Give the actor a new secret to scan, once they have shown it is really them.
+
+    The password, and a current code from the authenticator already confirmed (if any), are
+    checked like a sign-in: a wrong one counts toward lockout. The new secret waits in
+    ``totp_pending_secret``; the confirmed authenticator keeps working until a code from the
+    new one is confirmed, so an abandoned or forced enrolment never leaves the account with
+    the password alone.
+    """
+    if is_locked(actor):
+        raise AccountLocked()
+    refusal: ValidationFailed | None = None
+    # Checked before the row lock: the hasher is slow on purpose.
+    if not hashers.check_password(password, actor.password):
+        refusal = ValidationFailed(_("That password is not right."), field="password")
+    else:
+        with transaction.atomic():
+            current = User.objects.select_for_update().get(pk=actor.pk)
+            if is_locked(current):
+                raise AccountLocked()
+            if current.uses_totp and not _accept_code(current, code):
+                refusal = _code_refused()
+                record(actor=actor, event_type="totp.code_rejected", target=current)
+            else:
+                current.totp_pending_secret = pyotp.random_base32()
+                current.save(update_fields=["totp_pending_secret"])
+                record(
+                    actor=actor,
+                    event_type="totp.enrolment_started",
+                    target=current,
+                    after={"replaces_device": current.uses_totp},
+                )
+                actor.totp_pending_secret = current.totp_pending_secret
+                actor.totp_last_step = current.totp_last_step
+    if refusal is not None:
+        register_failed_login(actor)
+        if is_locked(actor):
+            raise AccountLocked()
+        raise refusal
+    return actor.totp_pending_secret
+
+
+def _accept_code(user: User, code: str, *, secret: str = "") -> bool:
     """Check a code and refuse reuse of the same time step (replay of an observed code)."""
-    totp = pyotp.TOTP(user.totp_secret)
+    totp = pyotp.TOTP(secret or user.totp_secret)
     code = code.strip().replace(" ", "")
     if not code.isdigit():
         return False
@@ -318,14 +362,29 @@ def _accept_code(user: User, code: str) -> bool:
     return False
 
 
-def confirm_totp(*, actor: User, code: str) -> bool:
+def confirm_totp(*, actor: User, code: str) -> None:
+    """Make the pending authenticator the actor's device, proven by a code from it."""
     with transaction.atomic():
-        if not actor.totp_secret or not _accept_code(actor, code):
-            return False
-        User.objects.filter(pk=actor.pk).update(totp_confirmed=True)
-        actor.totp_confirmed = True
-        record(actor=actor, event_type="user.totp_enabled", target=actor)
-    return True
+        current = User.objects.select_for_update().get(pk=actor.pk)
+        pending = current.totp_pending_secret
+        if not pending or not _accept_code(current, code, secret=pending):
+            raise _code_refused()
+        replaced = current.uses_totp
+        current.totp_secret = pending
+        current.totp_confirmed = True
+        current.totp_pending_secret = ""
+        current.save(update_fields=["totp_secret", "totp_confirmed", "totp_pending_secret"])
+        record(
+            actor=actor,
+            event_type="totp.confirmed",
+            target=current,
+            before={"totp": replaced},
+            after={"totp": True, "replaced_device": replaced},
+        )
+    actor.totp_secret = current.totp_secret
+    actor.totp_confirmed = True
+    actor.totp_pending_secret = ""
+    actor.totp_last_step = current.totp_last_step
 
 
 def verify_totp(*, user: User, code: str) -> bool:

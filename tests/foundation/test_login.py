@@ -65,9 +65,14 @@ def test_administrator_must_enrol_and_use_totp(client: Client) -> None:
     assert client.get("/users/")["Location"] == "/second-factor/enrol/"
     page = client.get("/second-factor/enrol/")
     assert page.status_code == 200
+    # Enrolment starts only once the password is entered again.
+    started = client.post("/second-factor/enrol/", {"password": factories.PASSWORD})
+    assert started.status_code == 200
     admin = User.objects.get(username="root-admin")
-    code = pyotp.TOTP(admin.totp_secret).now()
-    assert client.post("/second-factor/enrol/", {"code": code}).status_code == 302
+    assert admin.totp_pending_secret in started.content.decode()
+    code = pyotp.TOTP(admin.totp_pending_secret).now()
+    confirmed = client.post("/second-factor/enrol/", {"action": "confirm", "code": code})
+    assert confirmed.status_code == 302
     assert client.get("/users/").status_code == 200
 
     # The next sign-in asks for a code, and refuses a wrong one.

@@ -111,3 +111,158 @@ def test_administrator_wrong_codes_lock_the_account(client: Client) -> None:
         _password(client, admin.username)
         client.post("/second-factor/", {"code": _wrong_code(totp)})
     assert _failures(admin)[1]
+
+
+# --- enrolment: only by POST, after the password and the current device's code -----------------
+
+
+def _signed_in(user: User) -> Client:
+    """A session past both sign-in steps."""
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["gv_second_factor"] = True
+    session.save()
+    return client
+
+
+def _device_state(user: User) -> tuple[str, bool, str]:
+    user.refresh_from_db()
+    return user.totp_secret, user.totp_confirmed, user.totp_pending_secret
+
+
+def _events(event_type: str) -> int:
+    return AuditEvent.objects.filter(event_type=event_type).count()
+
+
+def test_opening_the_enrol_page_changes_nothing() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    _with_device(user)
+    before = _device_state(user)
+    audit_before = AuditEvent.objects.count()
+    response = _signed_in(user).get("/second-factor/enrol/")
+    assert response.status_code == 200
+    assert 'name="password"' in response.content.decode()
+    assert _device_state(user) == before
+    assert AuditEvent.objects.count() == audit_before
+
+
+def test_opening_the_enrol_page_without_a_device_changes_nothing() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    response = _signed_in(user).get("/second-factor/enrol/")
+    assert response.status_code == 200
+    assert _device_state(user) == ("", False, "")
+
+
+@override_settings(LOGIN_MAX_FAILURES=5)
+def test_enrolment_needs_the_password() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    client = _signed_in(user)
+    response = client.post("/second-factor/enrol/", {"password": "wrong-password"})
+    assert response.status_code == 200
+    assert _device_state(user) == ("", False, "")
+    assert _failures(user) == (1, False)
+    assert _events("totp.enrolment_started") == 0
+
+
+@override_settings(LOGIN_MAX_FAILURES=5)
+def test_replacing_a_device_needs_a_code_from_it() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    old = _with_device(user)
+    before = _device_state(user)
+    client = _signed_in(user)
+    response = client.post(
+        "/second-factor/enrol/", {"password": factories.PASSWORD, "code": _wrong_code(old)}
+    )
+    assert response.status_code == 200
+    assert _device_state(user) == before
+    assert _failures(user) == (1, False)
+    response = client.post("/second-factor/enrol/", {"password": factories.PASSWORD})
+    assert response.status_code == 200
+    assert _device_state(user) == before
+
+
+def test_a_new_device_replaces_the_old_one_only_once_confirmed() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    old = _with_device(user)
+    old_secret = old.secret
+    client = _signed_in(user)
+    response = client.post(
+        "/second-factor/enrol/", {"password": factories.PASSWORD, "code": old.now()}
+    )
+    assert response.status_code == 200
+    secret, confirmed, pending = _device_state(user)
+    assert (secret, confirmed) == (old_secret, True) and pending and pending != old_secret
+    assert pending in response.content.decode()
+    assert _events("totp.enrolment_started") == 1
+
+    wrong = client.post("/second-factor/enrol/", {"action": "confirm", "code": "12345x"})
+    assert wrong.status_code == 200 and pending in wrong.content.decode()
+    assert _device_state(user) == (old_secret, True, pending)
+
+    # The old code used this time step; the new app's next one is the first it may use.
+    code = pyotp.TOTP(pending).at(timezone.now() + timedelta(seconds=30))
+    response = client.post("/second-factor/enrol/", {"action": "confirm", "code": code})
+    assert response.status_code == 302
+    assert _device_state(user) == (pending, True, "")
+    assert _events("totp.confirmed") == 1
+
+
+def test_an_unconfirmed_new_device_leaves_the_old_one_working() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    old = _with_device(user)
+    _signed_in(user).post(
+        "/second-factor/enrol/", {"password": factories.PASSWORD, "code": old.now()}
+    )
+    assert _device_state(user)[2]
+    other = Client()
+    assert _password(other, "till") == "/second-factor/"
+    later = old.at(timezone.now() + timedelta(seconds=30))
+    assert other.post("/second-factor/", {"code": later}).status_code == 302
+    assert other.get("/org/").status_code == 200
+
+
+def test_confirming_needs_the_session_that_started_the_enrolment() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    old = _with_device(user)
+    starter = _signed_in(user)
+    starter.post("/second-factor/enrol/", {"password": factories.PASSWORD, "code": old.now()})
+    _, _, pending = _device_state(user)
+    intruder = _signed_in(user)
+    code = pyotp.TOTP(pending).now()
+    response = intruder.post("/second-factor/enrol/", {"action": "confirm", "code": code})
+    assert response.status_code == 302
+    assert _device_state(user) == (old.secret, True, pending)
+    assert _events("totp.confirmed") == 0
+
+
+@override_settings(LOGIN_MAX_FAILURES=2)
+def test_wrong_codes_when_replacing_a_device_lock_the_account() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    old = _with_device(user)
+    client = _signed_in(user)
+    for _ in range(2):
+        client.post(
+            "/second-factor/enrol/", {"password": factories.PASSWORD, "code": _wrong_code(old)}
+        )
+    assert _failures(user)[1]
+    assert "_auth_user_id" not in client.session
+    assert _device_state(user)[:2] == (old.secret, True)
+
+
+def test_enrolment_page_refuses_long_input() -> None:
+    tree = factories.Tree()
+    user = factories.user(tree.north_sc, username="till")
+    client = _signed_in(user)
+    response = client.post("/second-factor/enrol/", {"password": "x" * 5000})
+    assert response.status_code == 200
+    assert _device_state(user) == ("", False, "")
+    assert _failures(user) == (0, False)
