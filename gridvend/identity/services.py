@@ -387,6 +387,29 @@ def confirm_totp(*, actor: User, code: str) -> None:
     actor.totp_last_step = current.totp_last_step
 
 
+def reset_totp(*, actor: User, user: User) -> None:
+    """Remove a user's authenticator (lost phone), under the delegation rules.
+
+    Only for a user below the actor inside the actor's subtree; never one's own, which needs
+    the password and a code from the device instead (start_totp_enrolment).
+    """
+    with transaction.atomic():
+        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        _require_manageable(actor, target)
+        before = {"totp": target.uses_totp, "pending": bool(target.totp_pending_secret)}
+        target.totp_secret = ""
+        target.totp_confirmed = False
+        target.totp_pending_secret = ""
+        target.save(update_fields=["totp_secret", "totp_confirmed", "totp_pending_secret"])
+        record(
+            actor=actor,
+            event_type="totp.reset",
+            target=target,
+            before=before,
+            after={"totp": False, "pending": False},
+        )
+
+
 def verify_totp(*, user: User, code: str) -> bool:
     """The sign-in's code step; the right code completes the sign-in and clears the failures.
 

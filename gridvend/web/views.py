@@ -422,6 +422,10 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 identity.unlock(actor=actor, user=target)
                 messages.success(request, _("Account unlocked."))
                 return redirect("web:user-detail", pk=target.pk)
+            if action == "reset-totp":
+                identity.reset_totp(actor=actor, user=target)
+                messages.success(request, _("Two-step sign-in reset."))
+                return redirect("web:user-detail", pk=target.pk)
         except DomainError as exc:
             if isinstance(exc, AccessDenied):
                 raise

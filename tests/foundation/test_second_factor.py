@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
 from gridvend.identity.models import User
+from gridvend.identity.roles import Role
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +267,60 @@ def test_enrolment_page_refuses_long_input() -> None:
     assert response.status_code == 200
     assert _device_state(user) == ("", False, "")
     assert _failures(user) == (0, False)
+
+
+# --- a manager resets another user's second factor ----------------------------------------------
+
+
+def test_manager_resets_the_second_factor_of_a_user_below_them() -> None:
+    tree = factories.Tree()
+    manager = factories.user(tree.north, Role.VENDING_POINT_MANAGER, username="nm")
+    user = factories.user(tree.north_sc, username="till")
+    _with_device(user)
+    page = _signed_in(manager).get(f"/users/{user.pk}/")
+    assert 'value="reset-totp"' in page.content.decode()
+    response = _signed_in(manager).post(f"/users/{user.pk}/", {"action": "reset-totp"})
+    assert response.status_code == 302
+    assert _device_state(user) == ("", False, "")
+    event = AuditEvent.objects.get(event_type="totp.reset")
+    assert event.actor_id == manager.pk and event.target_id == str(user.pk)
+
+
+def test_second_factor_reset_is_refused_outside_the_rules() -> None:
+    tree = factories.Tree()
+    north_manager = factories.user(tree.north, Role.VENDING_POINT_MANAGER, username="nm")
+    peer = factories.user(tree.north_sc, Role.VENDING_POINT_MANAGER, username="peer")
+    south_user = factories.user(tree.south_sc, username="south")
+    operator = factories.user(tree.north_sc, username="op")
+    target = factories.user(tree.north_sc, username="till")
+    for someone in (peer, south_user, target):
+        _with_device(someone)
+    states = {u.pk: _device_state(u) for u in (peer, south_user, target)}
+    audit_before = AuditEvent.objects.count()
+
+    anonymous = Client().post(f"/users/{target.pk}/", {"action": "reset-totp"})
+    assert anonymous["Location"].startswith("/login/")
+    assert _signed_in(operator).post(
+        f"/users/{target.pk}/", {"action": "reset-totp"}
+    ).status_code in (403, 404)
+    manager = _signed_in(north_manager)
+    assert manager.post(f"/users/{south_user.pk}/", {"action": "reset-totp"}).status_code == 404
+    assert manager.post(f"/users/{peer.pk}/", {"action": "reset-totp"}).status_code == 403
+    assert _signed_in(target).get("/second-factor/enrol/").status_code == 200
+
+    assert {u.pk: _device_state(u) for u in (peer, south_user, target)} == states
+    assert AuditEvent.objects.count() == audit_before
+
+
+def test_service_refuses_to_reset_an_equal_or_higher_rank() -> None:
+    from gridvend.identity import services
+    from gridvend.identity.errors import AccessDenied
+
+    tree = factories.Tree()
+    manager = factories.user(tree.north, Role.VENDING_POINT_MANAGER, username="nm")
+    senior = factories.user(tree.north_sc, Role.MASTER_STATION_MANAGER, username="senior")
+    for someone in (manager, senior):
+        _with_device(someone)
+        with pytest.raises(AccessDenied):
+            services.reset_totp(actor=manager, user=someone)
+        assert _device_state(someone)[1]
