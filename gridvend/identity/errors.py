@@ -35,3 +35,12 @@ class DelegationRefused(DomainError):
 class ValidationFailed(DomainError):
     def __init__(self, message: str, **params: Any) -> None:
         super().__init__("VALIDATION_FAILED", message, **params)
+
+
+class AccountLocked(DomainError):
+    """Too many failed sign-ins (passwords or codes); the account waits out the lockout."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ACCOUNT_LOCKED", _("This account is locked after repeated failed sign-ins.")
+        )

@@ -14,7 +14,7 @@ from gridvend.org.models import OrgUnit
 
 class UserManager(BaseUserManager["User"]):
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(username__iexact=username)
+        return self.get(username__iexact=User.normalize_username(username or ""))
 
 
 class User(AbstractBaseUser):
@@ -31,6 +31,9 @@ class User(AbstractBaseUser):
     locked_until = models.DateTimeField(null=True, blank=True)
     totp_secret = models.CharField(max_length=64, blank=True)
     totp_confirmed = models.BooleanField(default=False)
+    # A new authenticator waits here until a code from it is confirmed; the device in
+    # totp_secret keeps working meanwhile.
+    totp_pending_secret = models.CharField(max_length=64, blank=True)
     totp_last_step = models.BigIntegerField(default=0)
 
     objects = UserManager()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pyotp
 from django.conf import settings
+from django.contrib.auth import hashers
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,8 +15,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gridvend.audit.services import record
-from gridvend.identity import permissions
-from gridvend.identity.errors import AccessDenied, DelegationRefused, NotFound, ValidationFailed
+from gridvend.identity import permissions, usernames
+from gridvend.identity.errors import (
+    AccessDenied,
+    AccountLocked,
+    DelegationRefused,
+    NotFound,
+    ValidationFailed,
+)
 from gridvend.identity.models import CapabilityGrant, User
 from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
 from gridvend.identity.scoping import unit_in_scope
@@ -39,6 +46,42 @@ def _check_password(password: str, user: User | None = None) -> None:
         validate_password(password, user)
     except ValidationError as exc:
         raise ValidationFailed(" ".join(exc.messages), field="password") from None
+
+
+def _clean_username(raw: str) -> str:
+    name = usernames.normalise(raw)
+    if not name:
+        raise ValidationFailed(_("A username is required."), field="username")
+    if usernames.has_hidden_characters(name):
+        raise ValidationFailed(
+            _("A username cannot contain invisible, control or text-direction characters."),
+            field="username",
+        )
+    longest = User._meta.get_field("username").max_length or 150
+    if len(name) > longest:  # NFKC can lengthen a name that fitted the form
+        raise ValidationFailed(
+            _("A username can have at most %(max)s characters.") % {"max": longest},
+            field="username",
+        )
+    return name
+
+
+def _require_username_free(name: str) -> None:
+    """Refuse a name taken already, or one a reader could mistake for a name taken already.
+
+    Every existing name is compared in Python: skeletons depend on the mapping in
+    ``usernames``, so storing them would need a migration whenever that mapping grows, and
+    back-office users number in the thousands at most.
+    """
+    if User.objects.filter(username__iexact=name).exists():
+        raise ValidationFailed(_("That username is taken."), field="username")
+    keys = usernames.confusable_keys(name)
+    for existing in User.objects.values_list("username", flat=True).iterator(chunk_size=2000):
+        if keys & usernames.confusable_keys(existing):
+            raise ValidationFailed(
+                _("That username looks too much like an existing one. Choose another."),
+                field="username",
+            )
 
 
 def _check_delegation(
@@ -85,14 +128,11 @@ def create_user(
     language: str = "",
 ) -> User:
     caps = _check_delegation(actor, role=role, unit=org_unit, capabilities=capabilities)
-    username = username.strip()
-    if not username:
-        raise ValidationFailed(_("A username is required."), field="username")
+    username = _clean_username(username)
     candidate = User(username=username, full_name=full_name, email=email)
     _check_password(password, candidate)
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
-            raise ValidationFailed(_("That username is taken."), field="username")
+        _require_username_free(username)
         user = User(
             username=username,
             full_name=full_name.strip(),
@@ -188,10 +228,10 @@ def create_administrator(
     *, username: str, full_name: str, password: str, org_unit: OrgUnit
 ) -> User:
     """Bootstrap: the first Administrator has nobody above to grant the role, so no actor."""
+    username = _clean_username(username)
     _check_password(password, User(username=username, full_name=full_name))
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
-            raise ValidationFailed(_("That username is taken."), field="username")
+        _require_username_free(username)
         user = User(username=username, full_name=full_name, org_unit=org_unit)
         user.role = Role.ADMINISTRATOR
         user.set_password(password)
@@ -222,12 +262,19 @@ def register_failed_login(user: User) -> None:
     user.locked_until = locked.locked_until
 
 
+def _record_sign_in(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(
+        failed_logins=0, locked_until=None, last_login=timezone.now()
+    )
+    user.failed_logins = 0
+    user.locked_until = None
+    record(actor=user, event_type="user.logged_in", target=user)
+
+
 def register_successful_login(user: User) -> None:
+    """A full sign-in by password, for a user with no authenticator to ask for a code."""
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(
-            failed_logins=0, locked_until=None, last_login=timezone.now()
-        )
-        record(actor=user, event_type="user.logged_in", target=user)
+        _record_sign_in(user)
 
 
 def unlock(*, actor: User, user: User) -> None:
@@ -247,20 +294,57 @@ def totp_requirement(user: User) -> bool:
     return user.is_administrator and settings.REQUIRE_ADMIN_TOTP
 
 
-def start_totp_enrolment(*, actor: User) -> str:
-    """Give the actor a fresh secret to scan; it counts only once a code from it is confirmed."""
-    secret = pyotp.random_base32()
-    with transaction.atomic():
-        User.objects.filter(pk=actor.pk).update(totp_secret=secret, totp_confirmed=False)
-        record(actor=actor, event_type="user.totp_enrolment_started", target=actor)
-    actor.totp_secret = secret
-    actor.totp_confirmed = False
-    return secret
+def _code_refused() -> ValidationFailed:
+    return ValidationFailed(
+        _("That code is not valid. Try the next one your app shows."), field="code"
+    )
 
 
-def _accept_code(user: User, code: str) -> bool:
+def start_totp_enrolment(*, actor: User, password: str, code: str = "") -> str:
+    """Give the actor a new secret to scan, once they have shown it is really them.
+
+    The password, and a current code from the authenticator already confirmed (if any), are
+    checked like a sign-in: a wrong one counts toward lockout. The new secret waits in
+    ``totp_pending_secret``; the confirmed authenticator keeps working until a code from the
+    new one is confirmed, so an abandoned or forced enrolment never leaves the account with
+    the password alone.
+    """
+    if is_locked(actor):
+        raise AccountLocked()
+    refusal: ValidationFailed | None = None
+    # Checked before the row lock: the hasher is slow on purpose.
+    if not hashers.check_password(password, actor.password):
+        refusal = ValidationFailed(_("That password is not right."), field="password")
+    else:
+        with transaction.atomic():
+            current = User.objects.select_for_update().get(pk=actor.pk)
+            if is_locked(current):
+                raise AccountLocked()
+            if current.uses_totp and not _accept_code(current, code):
+                refusal = _code_refused()
+                record(actor=actor, event_type="totp.code_rejected", target=current)
+            else:
+                current.totp_pending_secret = pyotp.random_base32()
+                current.save(update_fields=["totp_pending_secret"])
+                record(
+                    actor=actor,
+                    event_type="totp.enrolment_started",
+                    target=current,
+                    after={"replaces_device": current.uses_totp},
+                )
+                actor.totp_pending_secret = current.totp_pending_secret
+                actor.totp_last_step = current.totp_last_step
+    if refusal is not None:
+        register_failed_login(actor)
+        if is_locked(actor):
+            raise AccountLocked()
+        raise refusal
+    return actor.totp_pending_secret
+
+
+def _accept_code(user: User, code: str, *, secret: str = "") -> bool:
     """Check a code and refuse reuse of the same time step (replay of an observed code)."""
-    totp = pyotp.TOTP(user.totp_secret)
+    totp = pyotp.TOTP(secret or user.totp_secret)
     code = code.strip().replace(" ", "")
     if not code.isdigit():
         return False
@@ -278,21 +362,71 @@ def _accept_code(user: User, code: str) -> bool:
     return False
 
 
-def confirm_totp(*, actor: User, code: str) -> bool:
+def confirm_totp(*, actor: User, code: str) -> None:
+    """Make the pending authenticator the actor's device, proven by a code from it."""
     with transaction.atomic():
-        if not actor.totp_secret or not _accept_code(actor, code):
-            return False
-        User.objects.filter(pk=actor.pk).update(totp_confirmed=True)
-        actor.totp_confirmed = True
-        record(actor=actor, event_type="user.totp_enabled", target=actor)
-    return True
+        current = User.objects.select_for_update().get(pk=actor.pk)
+        pending = current.totp_pending_secret
+        if not pending or not _accept_code(current, code, secret=pending):
+            raise _code_refused()
+        replaced = current.uses_totp
+        current.totp_secret = pending
+        current.totp_confirmed = True
+        current.totp_pending_secret = ""
+        current.save(update_fields=["totp_secret", "totp_confirmed", "totp_pending_secret"])
+        record(
+            actor=actor,
+            event_type="totp.confirmed",
+            target=current,
+            before={"totp": replaced},
+            after={"totp": True, "replaced_device": replaced},
+        )
+    actor.totp_secret = current.totp_secret
+    actor.totp_confirmed = True
+    actor.totp_pending_secret = ""
+    actor.totp_last_step = current.totp_last_step
+
+
+def reset_totp(*, actor: User, user: User) -> None:
+    """Remove a user's authenticator (lost phone), under the delegation rules.
+
+    Only for a user below the actor inside the actor's subtree; never one's own, which needs
+    the password and a code from the device instead (start_totp_enrolment).
+    """
+    with transaction.atomic():
+        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        _require_manageable(actor, target)
+        before = {"totp": target.uses_totp, "pending": bool(target.totp_pending_secret)}
+        target.totp_secret = ""
+        target.totp_confirmed = False
+        target.totp_pending_secret = ""
+        target.save(update_fields=["totp_secret", "totp_confirmed", "totp_pending_secret"])
+        record(
+            actor=actor,
+            event_type="totp.reset",
+            target=target,
+            before=before,
+            after={"totp": False, "pending": False},
+        )
 
 
 def verify_totp(*, user: User, code: str) -> bool:
+    """The sign-in's code step; the right code completes the sign-in and clears the failures.
+
+    A wrong code counts toward lockout exactly like a wrong password. A locked account's code
+    is refused unchecked, also in a session that passed the password before the lock.
+    """
     with transaction.atomic():
-        ok = user.uses_totp and _accept_code(user, code)
-        if not ok:
-            record(actor=user, event_type="user.totp_failed", target=user)
+        current = User.objects.select_for_update().get(pk=user.pk)
+        user.locked_until = current.locked_until
+        if is_locked(current):
+            return False
+        ok = current.uses_totp and _accept_code(current, code)
+        if ok:
+            user.totp_last_step = current.totp_last_step
+            _record_sign_in(user)
+        else:
+            record(actor=user, event_type="totp.code_rejected", target=user)
     if not ok:
         register_failed_login(user)
     return ok

@@ -20,6 +20,26 @@ class CodeForm(forms.Form):
     code = forms.CharField(label=_("Six-digit code"), max_length=10)
 
 
+# Far above any real password, low enough that nobody feeds the slow hasher megabytes.
+PASSWORD_MAX_LENGTH = 1024
+
+
+class EnrolStartForm(forms.Form):
+    """Proof that it is really the user: the password, and a code from the device they have."""
+
+    password = forms.CharField(
+        label=_("Password"), max_length=PASSWORD_MAX_LENGTH, widget=forms.PasswordInput
+    )
+    code = forms.CharField(
+        label=_("Six-digit code from the authenticator app you use now"), max_length=10
+    )
+
+    def __init__(self, *args: Any, has_device: bool, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        if not has_device:
+            del self.fields["code"]
+
+
 class UnitForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
     code = forms.SlugField(label=_("Code"), max_length=40, required=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyotp
 import segno
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
@@ -20,7 +21,7 @@ from gridvend.audit import selectors as audit_selectors
 from gridvend.identity import permissions
 from gridvend.identity import selectors as user_selectors
 from gridvend.identity import services as identity
-from gridvend.identity.errors import AccessDenied
+from gridvend.identity.errors import AccessDenied, AccountLocked
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.inputs import parse_int
@@ -69,13 +70,17 @@ def login_view(request: HttpRequest) -> HttpResponse:
         else:
             assert isinstance(user, User)
             login(request, user)
-            identity.register_successful_login(user)
             if user.language:
                 request.session["_language"] = user.language
             if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
                 next_url = ""
             request.session["gv_next"] = next_url
-            if user.uses_totp or identity.totp_requirement(user):
+            if user.uses_totp:
+                # The password alone is half a sign-in: the failure count stands until the
+                # code passes, so wrong codes add up whatever the password step did.
+                return redirect("web:second-factor")
+            identity.register_successful_login(user)
+            if identity.totp_requirement(user):
                 return redirect("web:second-factor")
             return HttpResponseRedirect(next_url or reverse("web:home"))
     return render(request, "web/login.html", {"form": form, "next": next_url})
@@ -105,30 +110,63 @@ def second_factor(request: HttpRequest) -> HttpResponse:
     return render(request, "web/second_factor.html", {"form": form})
 
 
+# Set in the session that passed the password (and current code) check of an enrolment;
+# only that session may confirm the pending authenticator.
+_ENROLLING = "gv_totp_enrolling"
+
+
 @login_required
 def second_factor_enrol(request: HttpRequest) -> HttpResponse:
+    """Set up or replace the user's authenticator; a GET only shows the form."""
     user = _actor(request)
     if user.uses_totp and not request.session.get("gv_second_factor"):
         return redirect("web:second-factor")
-    form = forms.CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid() and user.totp_secret:
-        if identity.confirm_totp(actor=user, code=form.cleaned_data["code"]):
-            request.session["gv_second_factor"] = True
-            messages.success(request, _("Two-step sign-in is now on for your account."))
-            return redirect("web:home")
-        form.add_error("code", _("That code is not valid. Try the next one your app shows."))
-    elif request.method == "GET" or not user.totp_secret:
-        identity.start_totp_enrolment(actor=user)
-    import pyotp
-
-    uri = pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.username, issuer_name="gridvend")
-    qr = segno.make(uri, error="m").svg_data_uri(scale=4)
-    context = {
-        "form": form,
-        "secret": user.totp_secret,
-        "qr": qr,
+    replacing = user.uses_totp
+    start_form = forms.EnrolStartForm(has_device=replacing)
+    code_form: forms.CodeForm | None = None
+    if request.method == "POST" and request.POST.get("action") == "confirm":
+        if not request.session.get(_ENROLLING) or not user.totp_pending_secret:
+            return redirect("web:second-factor-enrol")
+        code_form = forms.CodeForm(request.POST)
+        if code_form.is_valid():
+            try:
+                identity.confirm_totp(actor=user, code=code_form.cleaned_data["code"])
+            except DomainError as exc:
+                _form_error(code_form, exc)
+            else:
+                request.session.pop(_ENROLLING, None)
+                request.session["gv_second_factor"] = True
+                if replacing:
+                    messages.success(request, _("Your new authenticator app is now in use."))
+                else:
+                    messages.success(request, _("Two-step sign-in is now on for your account."))
+                return redirect("web:home")
+    elif request.method == "POST":
+        start_form = forms.EnrolStartForm(request.POST, has_device=replacing)
+        if start_form.is_valid():
+            try:
+                identity.start_totp_enrolment(actor=user, **start_form.cleaned_data)
+            except AccountLocked:
+                logout(request)
+                return redirect("web:login")
+            except DomainError as exc:
+                _form_error(start_form, exc)
+            else:
+                request.session[_ENROLLING] = True
+                code_form = forms.CodeForm()
+    context: dict[str, Any] = {
         "required": identity.totp_requirement(user),
+        "replacing": replacing,
+        "form": start_form,
     }
+    if code_form is not None:
+        secret = user.totp_pending_secret
+        uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="gridvend")
+        context |= {
+            "form": code_form,
+            "secret": secret,
+            "qr": segno.make(uri, error="m").svg_data_uri(scale=4),
+        }
     return render(request, "web/second_factor_enrol.html", context)
 
 
@@ -398,6 +436,10 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if action == "unlock":
                 identity.unlock(actor=actor, user=target)
                 messages.success(request, _("Account unlocked."))
+                return redirect("web:user-detail", pk=target.pk)
+            if action == "reset-totp":
+                identity.reset_totp(actor=actor, user=target)
+                messages.success(request, _("Two-step sign-in reset."))
                 return redirect("web:user-detail", pk=target.pk)
         except DomainError as exc:
             if isinstance(exc, AccessDenied):
