@@ -9,11 +9,17 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.identity.roles import Capability, Role
 from gridvend.org.models import Channel, VendingPointStatus
+from gridvend.web.fields import TextField
+
+# Long enough for any passphrase; a megabyte of password is work for the hasher, not a secret.
+PASSWORD_MAX = 1024
 
 
 class LoginForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
-    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput)
+    password = forms.CharField(
+        label=_("Password"), max_length=PASSWORD_MAX, widget=forms.PasswordInput
+    )
 
 
 class CodeForm(forms.Form):
@@ -41,19 +47,19 @@ class EnrolStartForm(forms.Form):
 
 
 class UnitForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = TextField(label=_("Name"), max_length=120)
     code = forms.SlugField(label=_("Code"), max_length=40, required=False)
 
 
 class RenameForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = TextField(label=_("Name"), max_length=120)
 
 
 class VendingPointForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = TextField(label=_("Name"), max_length=120)
     code = forms.SlugField(label=_("Code"), max_length=40, required=False)
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
-    address = forms.CharField(label=_("Address"), max_length=255, required=False)
+    address = TextField(label=_("Address"), max_length=255, required=False)
     ip_allow_list = forms.CharField(
         label=_("Allowed IP addresses"),
         required=False,
@@ -62,10 +68,12 @@ class VendingPointForm(forms.Form):
 
 
 class VendingPointEditForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = TextField(label=_("Name"), max_length=120)
     status = forms.ChoiceField(label=_("Status"), choices=VendingPointStatus.choices)
-    address = forms.CharField(label=_("Address"), max_length=255, required=False)
-    ip_allow_list = forms.CharField(label=_("Allowed IP addresses"), required=False)
+    address = TextField(label=_("Address"), max_length=255, required=False)
+    ip_allow_list = forms.CharField(
+        label=_("Allowed IP addresses"), required=False, max_length=2000
+    )
 
 
 def _role_choices(max_rank: int) -> list[tuple[str, Any]]:
@@ -76,9 +84,9 @@ def _role_choices(max_rank: int) -> list[tuple[str, Any]]:
 
 class UserForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
-    full_name = forms.CharField(label=_("Full name"), max_length=150)
+    full_name = TextField(label=_("Full name"), max_length=150)
     email = forms.EmailField(label=_("Email"), required=False)
-    phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
+    phone = TextField(label=_("Phone"), max_length=32, required=False)
     org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
     role = forms.ChoiceField(label=_("Role"))
     capabilities = forms.MultipleChoiceField(
@@ -87,7 +95,9 @@ class UserForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    password = forms.CharField(label=_("Initial password"), widget=forms.PasswordInput)
+    password = forms.CharField(
+        label=_("Initial password"), max_length=PASSWORD_MAX, widget=forms.PasswordInput
+    )
 
     def __init__(self, *args: Any, units: list[tuple[int, str]], max_rank: int, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -105,4 +115,6 @@ class UserEditForm(UserForm):
 
 
 class PasswordForm(forms.Form):
-    password = forms.CharField(label=_("New password"), widget=forms.PasswordInput)
+    password = forms.CharField(
+        label=_("New password"), max_length=PASSWORD_MAX, widget=forms.PasswordInput
+    )

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.meters.faults import REPORTED_VIA
 from gridvend.meters.models import FaultStatus
+from gridvend.web.fields import TextField
 
 ENGINEERING_CHOICES = [
     ("test", _("Meter test")),
@@ -42,8 +43,8 @@ def _meter_field() -> forms.CharField:
     )
 
 
-def _reason_field(label: Any = None) -> forms.CharField:
-    return forms.CharField(label=label or _("Reason"), max_length=255)
+def _reason_field(label: Any = None) -> TextField:
+    return TextField(label=label or _("Reason"), max_length=255)
 
 
 class _Issued(_Styled):
@@ -107,7 +108,7 @@ class RequestReversalForm(_Styled):
 
 
 class DecisionForm(_Styled):
-    note = forms.CharField(label=_("Note"), max_length=255, required=False)
+    note = TextField(label=_("Note"), max_length=255, required=False)
 
 
 class KeyChangeForm(_Styled):
@@ -167,14 +168,16 @@ class FaultForm(_Styled):
     reported_via = forms.ChoiceField(
         label=_("Reported by"), choices=list(REPORTED_VIA.items()), initial="call"
     )
-    reporter_name = forms.CharField(label=_("Caller's name"), max_length=150, required=False)
+    reporter_name = TextField(label=_("Caller's name"), max_length=150, required=False)
     reporter_phone = forms.CharField(
         label=_("Caller's phone"),
         max_length=32,
         required=False,
         widget=forms.TextInput(attrs={**LTR, "inputmode": "tel"}),
     )
-    description = forms.CharField(label=_("Fault"), widget=forms.Textarea(attrs={"rows": 3}))
+    description = TextField(
+        label=_("Fault"), max_length=2000, multiline=True, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
 
 class FaultFilterForm(_Styled):
@@ -184,8 +187,13 @@ class FaultFilterForm(_Styled):
 
 
 class AssignForm(_Styled):
-    engineer = forms.CharField(label=_("Engineer"), max_length=150)
+    engineer = TextField(label=_("Engineer"), max_length=150)
 
 
 class ResolveForm(_Styled):
-    solution = forms.CharField(label=_("Solution"), widget=forms.Textarea(attrs={"rows": 3}))
+    solution = TextField(
+        label=_("Solution"),
+        max_length=2000,
+        multiline=True,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
