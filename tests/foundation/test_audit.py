@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from gridvend.audit import triggers
-from gridvend.audit.models import AuditEvent
+from gridvend.audit.models import AuditEvent, AuditHead
 from gridvend.audit.services import record
 from gridvend.audit.verify import verify_chain
 from gridvend.org import services as org
@@ -49,6 +49,30 @@ def test_delete_is_refused_by_the_database(events: list[AuditEvent]) -> None:
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(pk=events[1].pk).delete()
     assert AuditEvent.objects.filter(pk=events[1].pk).exists()
+
+
+def test_the_chain_head_cannot_be_wound_back_or_deleted(events: list[AuditEvent]) -> None:
+    head = AuditHead.objects.get(pk=1)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditHead.objects.filter(pk=1).update(seq=head.seq - 1, hash=events[-2].hash)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditHead.objects.filter(pk=1).delete()
+    assert AuditHead.objects.get(pk=1).seq == head.seq
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_truncating_the_audit_trail(events: list[AuditEvent]) -> None:
+    with connection.cursor() as cursor:
+        # The test's own transaction holds deferred foreign-key checks; TRUNCATE waits for none.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for table in ("audit_auditevent", "audit_audithead"):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"TRUNCATE {table}")
+    assert AuditEvent.objects.count() == len(events)
 
 
 def test_edited_row_is_reported(

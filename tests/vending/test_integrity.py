@@ -1,12 +1,12 @@
 """Sales and tokens are tamper-evident: edited straight in the database, they no longer match the
-digests their audit events carry."""
+digests their audit events carry, and the database refuses the edit in the first place."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 
 from gridvend.audit import triggers
@@ -204,6 +204,45 @@ def test_a_sale_inserted_outside_gridvend_is_reported(world: World) -> None:
         f"sale SFORGED000001 (id {sale.pk}) has no creation event in the audit trail "
         "(written outside gridvend)"
     ]
+
+
+def test_the_database_refuses_edits_to_sales_and_tokens(world: World) -> None:
+    sale = _sell(world, "t1").sale
+    token = Token.objects.filter(sale=sale).first()
+    assert token is not None
+    refused = [
+        lambda: Sale.objects.filter(pk=sale.pk).update(tender_minor=1),
+        lambda: Sale.objects.filter(pk=sale.pk).update(status="reversed", kwh=Decimal(1)),
+        lambda: Sale.objects.filter(pk=sale.pk).delete(),
+        lambda: Token.objects.filter(pk=token.pk).update(digits="1" * 20),
+        lambda: Token.objects.filter(pk=token.pk).delete(),
+    ]
+    for attempt in refused:
+        with pytest.raises(DatabaseError), transaction.atomic():
+            attempt()
+    vending.print_receipt(actor=world.cashier, sale=sale)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Sale.objects.filter(pk=sale.pk).update(receipt_printed_at=None)
+    vending.reverse_sale(actor=world.supervisor, sale=sale, reason="refund", clock=world.clock)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Sale.objects.filter(pk=sale.pk).update(status="completed")
+    assert verify_sales().ok
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_truncating_sales_and_tokens(world: World) -> None:
+    _sell(world, "t1")
+    with connection.cursor() as cursor:
+        # The test's own transaction holds deferred foreign-key checks; TRUNCATE waits for none.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for table in ("vending_token", "vending_sale"):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert Sale.objects.count() == 1 and Token.objects.count() >= 1
 
 
 def _created_seq(sale: Sale) -> int:
