@@ -56,6 +56,10 @@ FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, mi
 CREDIT_TRANSFER_LIMIT_KWH = env.get_int("GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH", 200, minimum=0)
 
 VAR_DIR = Path(env.get_str("GRIDVEND_VAR_DIR", str(BASE_DIR / "var")))
+# Signed checkpoints of the audit chain's end, outside the database (docs/tamper-evidence.md).
+AUDIT_CHECKPOINT_FILE = Path(
+    env.get_str("GRIDVEND_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))
+)
 ALLOWED_HOSTS = env.get_list("GRIDVEND_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.get_list("GRIDVEND_CSRF_TRUSTED_ORIGINS", [])
 
