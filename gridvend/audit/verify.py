@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from gridvend.audit import checkpoints
 from gridvend.audit.chain import GENESIS_HASH, compute_hash
 from gridvend.audit.checkpoints import Checkpoint
 from gridvend.audit.models import AuditEvent, AuditHead
@@ -148,3 +150,11 @@ def _compare_checkpoints(
             f"the chain holds {report.rows} rows but the checkpoint of {latest.at} recorded "
             f"{latest.count} (rows deleted or table truncated)"
         )
+
+
+def sign_checkpoint(report: ChainReport, path: Path) -> str:
+    """Record the end of a chain just verified intact; the sentence says what happened."""
+    checkpoint = checkpoints.make(seq=report.last_seq, hash=report.last_hash, count=report.rows)
+    if checkpoints.append(checkpoint, path):
+        return f"checkpoint signed at row {checkpoint.seq} in {path}"
+    return f"{path} already holds a checkpoint at row {checkpoint.seq} or later"

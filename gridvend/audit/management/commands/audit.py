@@ -9,15 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gridvend.audit import checkpoints
-from gridvend.audit.verify import ChainReport, verify_chain
-
-
-def sign_checkpoint(report: ChainReport, path: Path) -> str:
-    """Record the end of a chain just verified; the sentence says what happened."""
-    checkpoint = checkpoints.make(seq=report.last_seq, hash=report.last_hash, count=report.rows)
-    if checkpoints.append(checkpoint, path):
-        return f"checkpoint signed at row {checkpoint.seq} in {path}"
-    return f"{path} already holds a checkpoint at row {checkpoint.seq} or later"
+from gridvend.audit.verify import sign_checkpoint, verify_chain
 
 
 class Command(BaseCommand):
