@@ -139,10 +139,10 @@ def _compare_checkpoints(
     lost = [c for c in checkpoints if c.seq and c.seq not in matched]
     if lost:
         latest = lost[-1]
-        more = f" (and {len(lost) - 1} earlier checkpointed rows)" if len(lost) > 1 else ""
+        more = f"; so are the rows of {len(lost) - 1} earlier checkpoints" if len(lost) > 1 else ""
         report.problems.append(
-            f"row {latest.seq}, recorded by the checkpoint of {latest.at}, is missing"
-            f"{more} (deleted)"
+            f"row {latest.seq}, recorded by the checkpoint of {latest.at}, is missing "
+            f"(deleted){more}"
         )
     if checkpoints and report.rows < checkpoints[-1].count:
         latest = checkpoints[-1]

@@ -242,7 +242,8 @@ def _check_sale(
     reversed_events = [e for e in events if e.event_type == REVERSED_EVENT]
     if not created:
         report.problems.append(
-            f"{label} has no creation event in the audit trail (written outside gridvend)"
+            f"{label} has no creation event in the audit trail (written outside gridvend, "
+            "or its event deleted)"
         )
     else:
         after = created[0].after if isinstance(created[0].after, dict) else {}

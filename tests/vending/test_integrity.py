@@ -202,7 +202,7 @@ def test_a_sale_inserted_outside_gridvend_is_reported(world: World) -> None:
     sale.save()  # inserting is allowed; it is the missing audit event that gives it away
     assert _problems() == [
         f"sale SFORGED000001 (id {sale.pk}) has no creation event in the audit trail "
-        "(written outside gridvend)"
+        "(written outside gridvend, or its event deleted)"
     ]
 
 
