@@ -206,6 +206,21 @@ def test_a_sale_inserted_outside_gridvend_is_reported(world: World) -> None:
     ]
 
 
+def test_sales_recorded_before_digests_are_compared_on_what_their_events_carry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vending, "sale_binding", lambda *args: None)
+    result = _sell(world, "t1")
+    report = verify_sales()
+    assert (report.ok, report.unbound) == (True, 1)
+    _tamper("UPDATE vending_token SET units = 999 WHERE id = %s", [result.tokens[0].pk])
+    _tamper("UPDATE vending_sale SET tender_minor = 1 WHERE id = %s", [result.sale.pk])
+    assert _problems() == [
+        f"sale {result.sale.reference} (id {result.sale.pk}): tender_minor, tokens differ from "
+        f"what audit event #{_created_seq(result.sale)} recorded (edited)"
+    ]
+
+
 def test_the_database_refuses_edits_to_sales_and_tokens(world: World) -> None:
     sale = _sell(world, "t1").sale
     token = Token.objects.filter(sale=sale).first()
