@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import hypothesis  # noqa: F401  (see below)
@@ -73,6 +75,22 @@ def _audit_triggers_around_flush(request: pytest.FixtureRequest) -> Iterator[Non
     triggers.install(connection)
     yield
     triggers.uninstall(connection)
+
+
+@pytest.fixture(scope="session")
+def _checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("audit-checkpoints")
+
+
+@pytest.fixture(autouse=True)
+def audit_checkpoint_file(_checkpoint_dir: Path) -> Iterator[Path]:
+    """Each test signs audit checkpoints into a file of its own, never into the checkout's var/:
+    a checkpoint of another test's database would read as tampering."""
+    from django.test import override_settings
+
+    path = _checkpoint_dir / f"{uuid.uuid4().hex}.jsonl"
+    with override_settings(AUDIT_CHECKPOINT_FILE=path):
+        yield path
 
 
 @pytest.fixture(autouse=True)

@@ -65,6 +65,10 @@ for _name in ("MAX_SALE_AMOUNT", "MAX_SALE_KWH", "MAX_FLOAT_AMOUNT", "MAX_CASH_C
         raise ConfigurationError(f"GRIDVEND_{_name} must be below 10^12")
 
 VAR_DIR = Path(env.get_str("GRIDVEND_VAR_DIR", str(BASE_DIR / "var")))
+# Signed checkpoints of the audit chain's end, outside the database (docs/tamper-evidence.md).
+AUDIT_CHECKPOINT_FILE = Path(
+    env.get_str("GRIDVEND_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))
+)
 ALLOWED_HOSTS = env.get_list("GRIDVEND_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.get_list("GRIDVEND_CSRF_TRUSTED_ORIGINS", [])
 

@@ -60,6 +60,14 @@ from gridvend.org.models import OrgUnit, VendingPoint, VendingPointStatus
 from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
+from gridvend.vending.integrity import (
+    REVERSED_EVENT,
+    JournalLine,
+    created_event_type,
+    posted_lines,
+    reversal_binding,
+    sale_binding,
+)
 from gridvend.vending.models import (
     FloatTopUp,
     FreeIssueRequest,
@@ -418,6 +426,7 @@ def _write_sale(
         (t.units or Decimal(0) for k, t in issued if k != TokenKind.KEY_CHANGE), Decimal(0)
     )
     entry = None
+    journal_lines: list[JournalLine] = []
     reference = _new_reference()
     if plan is not None and b is not None and customer is not None:
         _recover_debts(plan)
@@ -431,6 +440,9 @@ def _write_sale(
         )
         draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
         entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
+        journal_lines = [
+            (line.account_code, line.amount.minor, line.amount.currency) for line in draft.postings
+        ]
     sale = Sale(
         reference=reference,
         journal_entry=entry,
@@ -483,7 +495,7 @@ def _write_sale(
     )
     record(
         actor=actor,
-        event_type=f"sale.{'created' if kind == SaleKind.CREDIT else kind + '_issued'}",
+        event_type=created_event_type(kind),
         target=sale,
         after={
             "reference": sale.reference,
@@ -494,6 +506,8 @@ def _write_sale(
             "kwh": str(sale.kwh),
             "tokens": [{"kind": k, "tid": t.tid, "units": t.units} for k, t in issued],
             "reason": reason,
+            # Binds the rows just written to the chain: an edit later no longer matches.
+            "digests": sale_binding(sale, tokens, journal_lines),
         },
     )
     return SaleResult(sale, tokens)
@@ -1316,10 +1330,14 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
         )
         record(
             actor=actor,
-            event_type="sale.reversed",
+            event_type=REVERSED_EVENT,
             target=locked,
             before={"status": SaleStatus.COMPLETED},
-            after={"status": SaleStatus.REVERSED, "reason": reason.strip()},
+            after={
+                "status": SaleStatus.REVERSED,
+                "reason": reason.strip(),
+                "digests": reversal_binding(reversal, posted_lines([entry.pk])[entry.pk]),
+            },
         )
     sale.status = SaleStatus.REVERSED
     return reversal

@@ -98,3 +98,20 @@ def test_postgresql_refuses_an_unbalanced_entry_at_commit() -> None:
         entry = JournalEntry.objects.create(business_date=DAY, kind="forged")
         PostingRow.objects.create(entry=entry, account=account, amount_minor=100, currency="KES")
     assert JournalEntry.objects.filter(kind="forged").count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_refuses_truncating_entries_and_postings() -> None:
+    ledger.post(_sale_draft(500), kind="sale", business_date=DAY, actor=None)
+    with connection.cursor() as cursor:
+        # The test's own transaction holds deferred checks; TRUNCATE waits for none.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for table in ("ledger_posting", "ledger_journalentry"):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert PostingRow.objects.count() == 2

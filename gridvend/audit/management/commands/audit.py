@@ -1,28 +1,63 @@
-"""`gridvend audit verify`: recompute the audit hash chain and report tampering."""
+"""`gridvend audit verify|checkpoint`: recompute the audit hash chain against the signed
+checkpoints kept outside the database, and sign a new checkpoint."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gridvend.audit.verify import verify_chain
+from gridvend.audit import checkpoints
+from gridvend.audit.verify import sign_checkpoint, verify_chain
 
 
 class Command(BaseCommand):
     help = (
-        "Audit trail tools. `verify` recomputes the hash chain and reports edited or deleted rows."
+        "Audit trail tools. `verify` recomputes the whole hash chain, compares it with every "
+        "signed checkpoint and, when intact, signs a new one. `checkpoint` verifies only the "
+        "rows since the latest checkpoint and signs a new one (run it from a timer)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["verify"])
+        parser.add_argument("action", choices=["verify", "checkpoint"])
+        parser.add_argument(
+            "--checkpoint-file",
+            type=Path,
+            default=None,
+            help="checkpoint file to compare with and append to "
+            "(default: GRIDVEND_AUDIT_CHECKPOINT_FILE)",
+        )
+        parser.add_argument(
+            "--no-checkpoint",
+            action="store_true",
+            help="verify only; sign nothing (for a copy of the database, such as a backup)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = verify_chain()
+        path: Path = options["checkpoint_file"] or checkpoints.default_path()
+        signed = checkpoints.read(path)
+        for problem in signed.problems:
+            self.stdout.write(f"TAMPERED: {problem}")
+        if options["action"] == "checkpoint":
+            report = verify_chain(since=signed.latest)
+        else:
+            report = verify_chain(checkpoints=signed.checkpoints)
         for problem in report.problems:
             self.stdout.write(f"TAMPERED: {problem}")
-        if not report.ok:
+        problems = len(signed.problems) + len(report.problems)
+        if problems:
             raise CommandError(
-                f"audit chain broken: {len(report.problems)} problem(s) in {report.checked} rows"
+                f"audit chain broken: {problems} problem(s) in {report.checked} rows; "
+                "no checkpoint signed"
             )
-        self.stdout.write(f"audit chain intact: {report.checked} rows verified")
+        latest = signed.latest
+        if options["action"] == "checkpoint" and latest is not None:
+            done = f"{report.checked} new rows verified since the checkpoint at row {latest.seq}"
+        elif signed.checkpoints:
+            done = f"{report.checked} rows verified against {len(signed.checkpoints)} checkpoint(s)"
+        else:
+            done = f"{report.checked} rows verified (no earlier checkpoint in {path})"
+        self.stdout.write(f"audit chain intact: {done}")
+        if not options["no_checkpoint"]:
+            self.stdout.write(sign_checkpoint(report, path))

@@ -1,0 +1,347 @@
+"""Binds every sale, its tokens, its journal lines and its reversal to the audit chain, and checks
+the stored rows against those bindings (`gridvend verify`).
+
+A sale's creation event carries SHA-256 digests of the sale row, its tokens and its journal
+lines, computed from the very objects being written; a reversal's event carries the digest of
+the reversal row and its journal lines. The events are hash-chained and checkpointed outside the
+database, so a row edited afterwards no longer matches its event. Nothing here costs the vend
+path a query: the digests ride on the audit event it writes anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from gridvend.audit.chain import normalise
+from gridvend.audit.models import AuditEvent
+from gridvend.ledger.models import Posting
+from gridvend.vending.models import Reversal, Sale, SaleKind, SaleStatus, Token
+
+# The version prefix lets a later release bind more fields without failing older sales.
+VERSION = "v1"
+SALE_TARGET = "vending.sale"
+REVERSED_EVENT = "sale.reversed"
+
+# Every column that decides money, energy, the meter, the tokens or who answers for the sale.
+# Status and receipt_printed_at change after the sale; status is bound through sale.reversed.
+SALE_FIELDS = (
+    "reference",
+    "kind",
+    "vending_point_id",
+    "channel",
+    "client_reference",
+    "request_fingerprint",
+    "operator_id",
+    "shift_id",
+    "meter_id",
+    "customer_id",
+    "tariff_version_id",
+    "currency",
+    "tender_minor",
+    "debt_recovered_minor",
+    "fixed_charges_minor",
+    "tax_minor",
+    "energy_minor",
+    "kwh",
+    "priced_kwh",
+    "fbe_kwh",
+    "fixed_charges_paid_through",
+    "breakdown",
+    "reason",
+    "payment_method",
+    "journal_entry_id",
+    "created_at",
+    "business_date",
+    "business_month",
+)
+TOKEN_FIELDS = (
+    "sequence",
+    "meter_id",
+    "kind",
+    "digits",
+    "token_class",
+    "subclass",
+    "tid",
+    "tid_base_year",
+    "units",
+    "description",
+    "created_at",
+)
+REVERSAL_FIELDS = (
+    "sale_id",
+    "reason",
+    "reversed_by_id",
+    "journal_entry_id",
+    "refund_shift_id",
+    "created_at",
+)
+
+JournalLine = tuple[str, int, str]  # account code, amount in minor units, currency
+
+
+def created_event_type(kind: str) -> str:
+    """The audit event that records a new sale of this kind (and carries its digests)."""
+    return "sale.created" if kind == SaleKind.CREDIT else f"sale.{kind}_issued"
+
+
+CREATED_EVENT_TYPES = frozenset(created_event_type(kind) for kind in SaleKind.values)
+
+
+# --- digests -------------------------------------------------------------------------------------
+
+
+def _plain(obj: models.Model, attname: str) -> Any:
+    """A column's value as the database gives it back, in a form JSON keeps exactly."""
+    value = getattr(obj, attname)
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        model_field = obj._meta.get_field(attname)
+        assert isinstance(model_field, models.DecimalField)
+        places = model_field.decimal_places
+        assert places is not None
+        return str(value.quantize(Decimal(1).scaleb(-places)))
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return normalise(value)
+    return value
+
+
+def _digest(body: Any) -> str:
+    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{VERSION}:{hashlib.sha256(encoded.encode('utf-8')).hexdigest()}"
+
+
+def sale_digest(sale: Sale) -> str:
+    return _digest({"id": sale.pk, **{name: _plain(sale, name) for name in SALE_FIELDS}})
+
+
+def tokens_digest(tokens: Iterable[Token]) -> str:
+    rows = [{name: _plain(t, name) for name in TOKEN_FIELDS} for t in tokens]
+    return _digest(sorted(rows, key=lambda row: row["sequence"]))
+
+
+def journal_digest(entry_id: int | None, lines: Iterable[JournalLine]) -> str:
+    return _digest({"entry": entry_id, "lines": sorted(list(line) for line in lines)})
+
+
+def reversal_digest(reversal: Reversal) -> str:
+    return _digest({name: _plain(reversal, name) for name in REVERSAL_FIELDS})
+
+
+def sale_binding(
+    sale: Sale, tokens: Sequence[Token], journal_lines: Iterable[JournalLine]
+) -> dict[str, str]:
+    """What a sale's creation event records about it (written with the sale)."""
+    return {
+        "sale": sale_digest(sale),
+        "tokens": tokens_digest(tokens),
+        "journal": journal_digest(sale.journal_entry_id, journal_lines),
+    }
+
+
+def reversal_binding(reversal: Reversal, journal_lines: Iterable[JournalLine]) -> dict[str, str]:
+    return {
+        "reversal": reversal_digest(reversal),
+        "journal": journal_digest(reversal.journal_entry_id, journal_lines),
+    }
+
+
+def posted_lines(entry_ids: Iterable[int]) -> dict[int, list[JournalLine]]:
+    lines: dict[int, list[JournalLine]] = defaultdict(list)
+    ids = [i for i in entry_ids if i is not None]
+    if not ids:
+        return lines
+    for entry_id, code, amount, currency in Posting.objects.filter(entry_id__in=ids).values_list(
+        "entry_id", "account__code", "amount_minor", "currency"
+    ):
+        lines[entry_id].append((code, amount, currency))
+    return lines
+
+
+# --- verification --------------------------------------------------------------------------------
+
+
+@dataclass
+class SalesReport:
+    sales: int = 0
+    tokens: int = 0
+    reversals: int = 0
+    # Sales written before their events carried digests: only the event's own fields compared.
+    unbound: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _batches(batch: int) -> Iterator[list[Sale]]:
+    last = 0
+    while True:
+        chunk = list(Sale.objects.filter(pk__gt=last).order_by("pk")[:batch])
+        if not chunk:
+            return
+        yield chunk
+        last = chunk[-1].pk
+
+
+def _events_for(ids: list[int]) -> dict[int, list[AuditEvent]]:
+    found: dict[int, list[AuditEvent]] = defaultdict(list)
+    events = AuditEvent.objects.filter(
+        target_type=SALE_TARGET,
+        target_id__in=[str(i) for i in ids],
+        event_type__in=[*CREATED_EVENT_TYPES, REVERSED_EVENT],
+    ).order_by("seq")
+    for event in events:
+        found[int(event.target_id)].append(event)
+    return found
+
+
+def _unbound_differences(sale: Sale, tokens: list[Token], after: dict[str, Any]) -> list[str]:
+    """Events written before digests carried the tender, kWh and the tokens' TIDs and units."""
+    differences = []
+    for name in ("reference", "tender_minor", "currency"):
+        if name in after and after[name] != getattr(sale, name):
+            differences.append(name)
+    if "kwh" in after and Decimal(str(after["kwh"])) != sale.kwh:
+        differences.append("kwh")
+    if "tokens" in after:
+        recorded = [
+            (t.get("kind"), t.get("tid"), None if t.get("units") is None else Decimal(t["units"]))
+            for t in after["tokens"]
+        ]
+        stored = [(t.kind, t.tid, t.units) for t in tokens]
+        if recorded != stored:
+            differences.append("tokens")
+    return differences
+
+
+def _check_sale(
+    report: SalesReport,
+    sale: Sale,
+    tokens: list[Token],
+    events: list[AuditEvent],
+    reversal: Reversal | None,
+    lines: dict[int, list[JournalLine]],
+) -> None:
+    label = f"sale {sale.reference} (id {sale.pk})"
+    created = [e for e in events if e.event_type in CREATED_EVENT_TYPES]
+    reversed_events = [e for e in events if e.event_type == REVERSED_EVENT]
+    if not created:
+        report.problems.append(
+            f"{label} has no creation event in the audit trail (written outside gridvend, "
+            "or its event deleted)"
+        )
+    else:
+        after = created[0].after if isinstance(created[0].after, dict) else {}
+        recorded = after.get("digests")
+        if isinstance(recorded, dict):
+            stored = sale_binding(sale, tokens, lines.get(sale.journal_entry_id or 0, []))
+            for part, what in (
+                ("sale", "its amounts, kWh, meter or other recorded fields"),
+                ("tokens", "its tokens (digits, TIDs, units or kinds)"),
+                ("journal", "its journal postings"),
+            ):
+                if recorded.get(part) != stored[part]:
+                    report.problems.append(
+                        f"{label}: {what} differ from what audit event #{created[0].seq} "
+                        "recorded (edited)"
+                    )
+        else:
+            report.unbound += 1
+            differences = _unbound_differences(sale, tokens, after)
+            if differences:
+                report.problems.append(
+                    f"{label}: {', '.join(differences)} differ from what audit event "
+                    f"#{created[0].seq} recorded (edited)"
+                )
+    expected = SaleStatus.REVERSED if reversed_events else SaleStatus.COMPLETED
+    if sale.status != expected:
+        report.problems.append(
+            f"{label} is marked {sale.status} but the audit trail records it {expected} (edited)"
+        )
+    if reversed_events and reversal is None:
+        report.problems.append(
+            f"{label}: its reversal (audit event #{reversed_events[0].seq}) is missing (deleted)"
+        )
+    elif reversal is not None and not reversed_events:
+        report.problems.append(
+            f"{label} has a reversal that the audit trail never recorded (written outside gridvend)"
+        )
+    elif reversal is not None:
+        after = reversed_events[0].after if isinstance(reversed_events[0].after, dict) else {}
+        recorded = after.get("digests")
+        if isinstance(recorded, dict):
+            stored = reversal_binding(reversal, lines.get(reversal.journal_entry_id or 0, []))
+            if recorded.get("reversal") != stored["reversal"]:
+                report.problems.append(
+                    f"{label}: its reversal (reason, refunding shift or journal entry) differs "
+                    f"from audit event #{reversed_events[0].seq} (edited)"
+                )
+            if recorded.get("journal") != stored["journal"]:
+                report.problems.append(
+                    f"{label}: its reversal's journal postings differ from audit event "
+                    f"#{reversed_events[0].seq} (edited)"
+                )
+
+
+def _missing_sales(report: SalesReport, batch: int) -> None:
+    """Creation events whose sale row is gone."""
+    last = 0
+    while True:
+        chunk = list(
+            AuditEvent.objects.filter(
+                seq__gt=last, target_type=SALE_TARGET, event_type__in=CREATED_EVENT_TYPES
+            )
+            .order_by("seq")
+            .values_list("seq", "target_id", "target_label")[:batch]
+        )
+        if not chunk:
+            return
+        ids = {int(target_id) for _seq, target_id, _label in chunk}
+        present = set(Sale.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        for seq, target_id, target_label in chunk:
+            if int(target_id) not in present:
+                report.problems.append(
+                    f"sale {target_label} (id {target_id}), recorded by audit event #{seq}, "
+                    "is missing (deleted)"
+                )
+        last = chunk[-1][0]
+
+
+def verify_sales(*, batch: int = 1000) -> SalesReport:
+    """Compare every sale, token and reversal with the digests in its audit events."""
+    report = SalesReport()
+    for sales in _batches(batch):
+        ids = [s.pk for s in sales]
+        tokens: dict[int, list[Token]] = defaultdict(list)
+        for token in Token.objects.filter(sale_id__in=ids).order_by("sale_id", "sequence"):
+            tokens[token.sale_id].append(token)
+        reversals = {r.sale_id: r for r in Reversal.objects.filter(sale_id__in=ids)}
+        events = _events_for(ids)
+        lines = posted_lines(
+            [s.journal_entry_id for s in sales if s.journal_entry_id is not None]
+            + [r.journal_entry_id for r in reversals.values() if r.journal_entry_id is not None]
+        )
+        for sale in sales:
+            report.sales += 1
+            report.tokens += len(tokens[sale.pk])
+            report.reversals += int(sale.pk in reversals)
+            _check_sale(
+                report, sale, tokens[sale.pk], events[sale.pk], reversals.get(sale.pk), lines
+            )
+    _missing_sales(report, batch)
+    return report

@@ -1,0 +1,92 @@
+"""`gridvend verify`: every tamper check in one run — the audit chain against its signed
+checkpoints, the database guards, every sale, token and reversal against its audit event, and
+the ledger's balances — with a non-zero exit on any finding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from gridvend.audit import checkpoints, triggers
+from gridvend.audit.verify import sign_checkpoint, verify_chain
+from gridvend.ledger.services import reconcile, unbalanced_entries
+from gridvend.vending.integrity import verify_sales
+
+
+class Command(BaseCommand):
+    help = (
+        "Check everything that could have been tampered with: the audit chain and its signed "
+        "checkpoints, the append-only triggers, every sale, token and reversal against its "
+        "audit event, and the ledger. Exits non-zero on any finding. Signs a new audit "
+        "checkpoint when the chain is intact."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--checkpoint-file",
+            type=Path,
+            default=None,
+            help="checkpoint file to compare with and append to "
+            "(default: GRIDVEND_AUDIT_CHECKPOINT_FILE)",
+        )
+        parser.add_argument(
+            "--no-checkpoint",
+            action="store_true",
+            help="verify only; sign nothing (for a copy of the database, such as a backup)",
+        )
+
+    def _section(self, name: str, summary: str, findings: list[str]) -> int:
+        self.stdout.write(f"{name}: {summary} — {'FAILED' if findings else 'ok'}")
+        for finding in findings:
+            self.stdout.write(f"  TAMPERED: {finding}")
+        return len(findings)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["checkpoint_file"] or checkpoints.default_path()
+        failed: dict[str, int] = {}
+
+        signed = checkpoints.read(path)
+        chain = verify_chain(checkpoints=signed.checkpoints)
+        failed["audit chain"] = self._section(
+            "audit chain",
+            f"{chain.checked} rows, {len(signed.checkpoints)} signed checkpoint(s) in {path}",
+            signed.problems + chain.problems,
+        )
+
+        guards = triggers.missing(connection)
+        failed["database guards"] = self._section(
+            "database guards",
+            f"append-only triggers on {len(triggers.GUARDS)} tables",
+            guards,
+        )
+
+        sales = verify_sales()
+        summary = (
+            f"{sales.sales} sales, {sales.tokens} tokens, {sales.reversals} reversals "
+            "compared with their audit events"
+        )
+        if sales.unbound:
+            summary += (
+                f" ({sales.unbound} recorded before digests: compared on reference, tender, "
+                "kWh and their tokens' kinds, TIDs and units only)"
+            )
+        failed["sales and tokens"] = self._section("sales and tokens", summary, sales.problems)
+
+        ledger = [
+            f"account {m.code}: cached balance {m.cached_minor}, postings sum to {m.posted_minor}"
+            for m in reconcile()
+        ] + [f"journal entry {entry_id} does not balance" for entry_id in unbalanced_entries()]
+        failed["ledger"] = self._section(
+            "ledger", "cached balances against postings, entries balanced", ledger
+        )
+
+        if chain.ok and not signed.problems and not options["no_checkpoint"]:
+            self.stdout.write(sign_checkpoint(chain, path))
+        total = sum(failed.values())
+        if total:
+            parts = ", ".join(f"{name} {count}" for name, count in failed.items() if count)
+            raise CommandError(f"verification failed: {total} finding(s) ({parts})")
+        self.stdout.write("everything verifies")

@@ -1,0 +1,266 @@
+"""Sales and tokens are tamper-evident: edited straight in the database, they no longer match the
+digests their audit events carry, and the database refuses the edit in the first place."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+
+from gridvend.audit import triggers
+from gridvend.audit.models import AuditEvent
+from gridvend.ledger import services as ledger
+from gridvend.ledger.models import Account, Posting
+from gridvend.meters import services as meters
+from gridvend.vending import services as vending
+from gridvend.vending.integrity import CREATED_EVENT_TYPES, verify_sales
+from gridvend.vending.models import Sale, Shift, Token
+from gridvend.vending.services import SaleResult
+from gridvend.vending.shifts import expected_takings
+from tests.vending.world import World
+
+pytestmark = pytest.mark.django_db
+
+
+def _sell(world: World, ref: str, amount: str = "500.00") -> SaleResult:
+    meter = world.add_meter()
+    return vending.vend_credit(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference=ref,
+        meter_number=meter.number,
+        tender=world.money(amount),
+        clock=world.clock,
+    )
+
+
+def _tamper(sql: str, params: list[int | str]) -> None:
+    """What someone who may drop triggers does: lift them, edit, put them back."""
+    triggers.uninstall(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    triggers.install(connection)
+
+
+def _problems() -> list[str]:
+    report = verify_sales()
+    return report.problems
+
+
+def test_every_kind_of_sale_and_reversal_matches_its_audit_event(world: World) -> None:
+    first = _sell(world, "credit-1")  # first of the month: fixed charge and FBE too
+    again = vending.vend_credit(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference="credit-2",
+        meter_number=first.sale.meter.number,
+        kwh=Decimal("15.5"),
+        clock=world.clock,
+    )
+    meter = first.sale.meter
+    vending.free_issue(
+        actor=world.supervisor,
+        vending_point=world.point,
+        client_reference="free-1",
+        meter_number=meter.number,
+        kwh=Decimal("12.5"),
+        reason="outage compensation",
+        clock=world.clock,
+    )
+    vending.issue_engineering_token(
+        actor=world.supervisor,
+        vending_point=world.point,
+        client_reference="eng-1",
+        meter_number=meter.number,
+        kind="set_power_limit",
+        value=3000,
+        reason="load limiting",
+        clock=world.clock,
+    )
+    rolled = world.add_meter(base_date_year=1993, krn=1)
+    meters.request_key_change(
+        actor=world.admin, meter=rolled, base_date_year=2014, krn=2, reason="TID roll-over"
+    )
+    vending.vend_credit(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference="key-change-1",
+        meter_number=rolled.number,
+        tender=world.money("300.00"),
+        clock=world.clock,
+    )
+    vending.issue_credit_transfer(
+        actor=world.supervisor,
+        meter=meter,
+        kwh=Decimal("7.3"),
+        vending_point=world.point,
+        reason="units left in the old meter",
+        clock=world.clock,
+    )
+    vending.print_receipt(actor=world.cashier, sale=again.sale)
+    vending.reverse_sale(
+        actor=world.supervisor, sale=again.sale, reason="wrong meter", clock=world.clock
+    )
+    report = verify_sales()
+    assert report.problems == []
+    assert (report.sales, report.reversals, report.unbound) == (Sale.objects.count(), 1, 0)
+    assert report.tokens == Token.objects.count() > report.sales
+
+
+def test_an_edited_tender_is_reported(world: World) -> None:
+    sale = _sell(world, "t1").sale
+    assert sale.shift_id is not None
+    shift = Shift.objects.get(pk=sale.shift_id)
+    drawer = expected_takings(shift)["cash"]
+    _tamper(
+        "UPDATE vending_sale SET tender_minor = tender_minor + %s WHERE id = %s", [100000, sale.pk]
+    )
+    # What the review found: the drawer would now be expected to hold 1,000.00 more.
+    assert expected_takings(shift)["cash"] == drawer + 100000
+    assert _problems() == [
+        f"sale {sale.reference} (id {sale.pk}): its amounts, kWh, meter or other recorded "
+        f"fields differ from what audit event #{_created_seq(sale)} recorded (edited)"
+    ]
+
+
+def test_edited_token_digits_are_reported(world: World) -> None:
+    result = _sell(world, "t1")
+    token = result.tokens[0]
+    forged = "1" * 20
+    _tamper("UPDATE vending_token SET digits = %s WHERE id = %s", [forged, token.pk])
+    problems = _problems()
+    assert len(problems) == 1
+    assert problems[0].startswith(f"sale {result.sale.reference} (id {result.sale.pk}): its tokens")
+
+
+def test_a_token_moved_to_another_meter_is_reported(world: World) -> None:
+    result = _sell(world, "t1")
+    other = world.add_meter()
+    _tamper("UPDATE vending_token SET meter_id = %s WHERE id = %s", [other.pk, result.tokens[0].pk])
+    assert any("its tokens" in p for p in _problems())
+
+
+@pytest.mark.parametrize("direction", ["un-reversed", "reversed without a reversal"])
+def test_an_edited_sale_status_is_reported(world: World, direction: str) -> None:
+    sale = _sell(world, "t1").sale
+    if direction == "un-reversed":
+        vending.reverse_sale(actor=world.supervisor, sale=sale, reason="refund", clock=world.clock)
+        _tamper("UPDATE vending_sale SET status = 'completed' WHERE id = %s", [sale.pk])
+        expected = f"sale {sale.reference} (id {sale.pk}) is marked completed but the audit trail"
+    else:
+        _tamper("UPDATE vending_sale SET status = 'reversed' WHERE id = %s", [sale.pk])
+        expected = f"sale {sale.reference} (id {sale.pk}) is marked reversed but the audit trail"
+    assert [p for p in _problems() if p.startswith(expected)]
+
+
+def test_a_refund_moved_to_another_drawer_is_reported(world: World) -> None:
+    sale = _sell(world, "t1").sale
+    reversal = vending.reverse_sale(
+        actor=world.supervisor, sale=sale, reason="refund", clock=world.clock
+    )
+    assert reversal.refund_shift_id is None and sale.shift_id is not None
+    # Charging the refund to the sale's own drawer as well counts it out twice.
+    _tamper(
+        "UPDATE vending_reversal SET refund_shift_id = %s WHERE id = %s",
+        [sale.shift_id, reversal.pk],
+    )
+    assert any("its reversal (reason, refunding shift" in p for p in _problems())
+
+
+def test_a_posting_edited_together_with_its_balance_is_reported(world: World) -> None:
+    """Reconciliation compares balances with postings only; here both were moved alike."""
+    sale = _sell(world, "t1").sale
+    postings = list(Posting.objects.filter(entry_id=sale.journal_entry_id).order_by("id")[:2])
+    for row, delta in zip(postings, (-5000, 5000), strict=True):
+        _tamper(
+            "UPDATE ledger_posting SET amount_minor = amount_minor + %s WHERE id = %s",
+            [delta, row.pk],
+        )
+        Account.objects.filter(pk=row.account_id).update(balance_minor=F("balance_minor") + delta)
+    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert [p for p in _problems() if "its journal postings differ" in p]
+
+
+def test_a_deleted_sale_is_reported(world: World) -> None:
+    sale = _sell(world, "t1").sale
+    _tamper("DELETE FROM vending_token WHERE sale_id = %s", [sale.pk])
+    _tamper("DELETE FROM vending_sale WHERE id = %s", [sale.pk])
+    assert _problems() == [
+        f"sale {sale.reference} (id {sale.pk}), recorded by audit event #{_created_seq(sale)}, "
+        "is missing (deleted)"
+    ]
+
+
+def test_a_sale_inserted_outside_gridvend_is_reported(world: World) -> None:
+    sale = _sell(world, "t1").sale
+    sale.pk = None
+    sale.reference = "SFORGED000001"
+    sale.client_reference = "forged"
+    sale.journal_entry = None
+    sale.save()  # inserting is allowed; it is the missing audit event that gives it away
+    assert _problems() == [
+        f"sale SFORGED000001 (id {sale.pk}) has no creation event in the audit trail "
+        "(written outside gridvend, or its event deleted)"
+    ]
+
+
+def test_sales_recorded_before_digests_are_compared_on_what_their_events_carry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vending, "sale_binding", lambda *args: None)
+    result = _sell(world, "t1")
+    report = verify_sales()
+    assert (report.ok, report.unbound) == (True, 1)
+    _tamper("UPDATE vending_token SET units = 999 WHERE id = %s", [result.tokens[0].pk])
+    _tamper("UPDATE vending_sale SET tender_minor = 1 WHERE id = %s", [result.sale.pk])
+    assert _problems() == [
+        f"sale {result.sale.reference} (id {result.sale.pk}): tender_minor, tokens differ from "
+        f"what audit event #{_created_seq(result.sale)} recorded (edited)"
+    ]
+
+
+def test_the_database_refuses_edits_to_sales_and_tokens(world: World) -> None:
+    sale = _sell(world, "t1").sale
+    token = Token.objects.filter(sale=sale).first()
+    assert token is not None
+    refused = [
+        lambda: Sale.objects.filter(pk=sale.pk).update(tender_minor=1),
+        lambda: Sale.objects.filter(pk=sale.pk).update(status="reversed", kwh=Decimal(1)),
+        lambda: Sale.objects.filter(pk=sale.pk).delete(),
+        lambda: Token.objects.filter(pk=token.pk).update(digits="1" * 20),
+        lambda: Token.objects.filter(pk=token.pk).delete(),
+    ]
+    for attempt in refused:
+        with pytest.raises(DatabaseError), transaction.atomic():
+            attempt()
+    vending.print_receipt(actor=world.cashier, sale=sale)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Sale.objects.filter(pk=sale.pk).update(receipt_printed_at=None)
+    vending.reverse_sale(actor=world.supervisor, sale=sale, reason="refund", clock=world.clock)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Sale.objects.filter(pk=sale.pk).update(status="completed")
+    assert verify_sales().ok
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_truncating_sales_and_tokens(world: World) -> None:
+    _sell(world, "t1")
+    with connection.cursor() as cursor:
+        # The test's own transaction holds deferred foreign-key checks; TRUNCATE waits for none.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for table in ("vending_token", "vending_sale"):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert Sale.objects.count() == 1 and Token.objects.count() >= 1
+
+
+def _created_seq(sale: Sale) -> int:
+    return AuditEvent.objects.get(
+        target_type="vending.sale", target_id=str(sale.pk), event_type__in=CREATED_EVENT_TYPES
+    ).seq

@@ -1,0 +1,148 @@
+"""`gridvend verify`: one command that finds each kind of tampering the review found unseen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from gridvend.audit import checkpoints, triggers
+from gridvend.audit.models import AuditEvent
+from gridvend.ledger.models import Account
+from gridvend.vending import services as vending
+from gridvend.vending.models import Sale, Token
+from tests.vending.world import World
+
+pytestmark = pytest.mark.django_db
+
+
+def _tamper(sql: str, params: list[int | str]) -> None:
+    """What someone who may drop triggers does: lift them, edit, put them back."""
+    triggers.uninstall(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    triggers.install(connection)
+
+
+def _verify(capsys: pytest.CaptureFixture[str]) -> tuple[bool, str]:
+    try:
+        call_command("verify")
+    except CommandError as failure:
+        return False, capsys.readouterr().out + str(failure)
+    return True, capsys.readouterr().out
+
+
+@pytest.fixture
+def sales(world: World) -> list[Sale]:
+    meter = world.add_meter()
+    made = []
+    for i, amount in enumerate(["500.00", "250.00"]):
+        made.append(
+            vending.vend_credit(
+                actor=world.cashier,
+                vending_point=world.point,
+                client_reference=f"till-{i}",
+                meter_number=meter.number,
+                tender=world.money(amount),
+                clock=world.clock,
+            ).sale
+        )
+    vending.reverse_sale(actor=world.supervisor, sale=made[1], reason="refund", clock=world.clock)
+    return made
+
+
+def test_an_intact_system_verifies_and_signs_a_checkpoint(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str], audit_checkpoint_file: Path
+) -> None:
+    ok, out = _verify(capsys)
+    assert ok, out
+    assert f"sales and tokens: 2 sales, {Token.objects.count()} tokens, 1 reversals compared" in out
+    assert "database guards: append-only triggers on 6 tables — ok" in out
+    assert out.rstrip().endswith("everything verifies")
+    latest = checkpoints.read(audit_checkpoint_file).latest
+    assert latest is not None and latest.seq == AuditEvent.objects.order_by("-seq")[0].seq
+
+
+def test_an_edited_sale_amount_is_caught(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tamper("UPDATE vending_sale SET tender_minor = %s WHERE id = %s", [99900000, sales[0].pk])
+    ok, out = _verify(capsys)
+    assert not ok
+    assert f"TAMPERED: sale {sales[0].reference} (id {sales[0].pk}): its amounts" in out
+    assert "verification failed: 1 finding(s) (sales and tokens 1)" in out
+
+
+def test_an_edited_token_is_caught(sales: list[Sale], capsys: pytest.CaptureFixture[str]) -> None:
+    token = sales[0].tokens.first()
+    assert token is not None
+    _tamper("UPDATE vending_token SET digits = %s WHERE id = %s", ["0" * 20, token.pk])
+    ok, out = _verify(capsys)
+    assert not ok
+    assert f"TAMPERED: sale {sales[0].reference} (id {sales[0].pk}): its tokens" in out
+
+
+def test_a_deleted_last_audit_row_with_the_head_rewound_is_caught(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _verify(capsys)[0]  # signs the checkpoint a timer would have signed
+    last, before = AuditEvent.objects.order_by("-seq")[:2]
+    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [last.pk])
+    _tamper("UPDATE audit_audithead SET seq = %s, hash = %s", [before.seq, before.hash])
+    ok, out = _verify(capsys)
+    assert not ok
+    assert f"TAMPERED: row {last.seq}, recorded by the checkpoint of" in out
+    # The deleted row was the reversal's event: the reversal now lacks its record too.
+    assert f"sale {sales[1].reference} (id {sales[1].pk}) is marked reversed" in out
+
+
+def test_a_truncated_audit_table_is_caught(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """By someone who may drop the triggers first (a superuser or the tables' owner)."""
+    assert _verify(capsys)[0]
+    count = AuditEvent.objects.count()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        _tamper("TRUNCATE audit_auditevent, audit_audithead", [])
+    else:
+        _tamper("DELETE FROM audit_auditevent", [])
+        _tamper("DELETE FROM audit_audithead", [])
+    ok, out = _verify(capsys)
+    assert not ok
+    assert "the chain holds 0 rows but the checkpoint of" in out
+    assert f"recorded {count} (rows deleted or table truncated)" in out
+    assert f"sale {sales[0].reference} (id {sales[0].pk}) has no creation event" in out
+
+
+def test_dropped_triggers_are_reported(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    triggers.uninstall(connection, ("vending_sale",))
+    ok, out = _verify(capsys)
+    assert not ok
+    name = "vending_sale_frozen"
+    assert f"TAMPERED: table vending_sale: trigger {name} is missing (dropped)" in out
+    assert "verification failed:" in out and "(database guards " in out
+
+
+def test_a_tampered_balance_is_reported_with_the_rest(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = Account.objects.get(code__startswith="till:")
+    Account.objects.filter(pk=account.pk).update(balance_minor=account.balance_minor + 1)
+    ok, out = _verify(capsys)
+    assert not ok
+    assert f"TAMPERED: account {account.code}: cached balance" in out
+
+
+def test_verifying_a_copy_signs_nothing(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str], audit_checkpoint_file: Path
+) -> None:
+    call_command("verify", "--no-checkpoint")
+    assert "everything verifies" in capsys.readouterr().out
+    assert not audit_checkpoint_file.exists()
