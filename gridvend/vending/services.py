@@ -85,6 +85,10 @@ ENGINEERING_KINDS = (
 )
 PAYMENT_METHODS = ("cash", "card", "cheque", "transfer", "mobile_money", "wallet", "float")
 MAX_FREE_ISSUE_KWH = Decimal("1000")
+# Tokens whose units are energy the meter adds to its credit register.
+ENERGY_TOKEN_KINDS = frozenset(
+    {TokenKind.CREDIT, TokenKind.FBE, TokenKind.FREE_ISSUE, TokenKind.CREDIT_TRANSFER}
+)
 
 
 # --- errors that only the vending layer raises --------------------------------------------------
@@ -414,8 +418,10 @@ def _write_sale(
     b = plan.breakdown if plan is not None else None
     if plan is not None:
         plan.allocate_debt_recovery()
-    credit_kwh = sum(
-        (t.units or Decimal(0) for k, t in issued if k != TokenKind.KEY_CHANGE), Decimal(0)
+    # The sale records the energy its tokens carry, as the token encodes it: above 1638.3 kWh
+    # that is more than the priced kWh rounded to a tenth (kernel.energy.token_kwh).
+    energy_kwh = sum(
+        (t.units or Decimal(0) for k, t in issued if k in ENERGY_TOKEN_KINDS), Decimal(0)
     )
     entry = None
     reference = _new_reference()
@@ -450,7 +456,7 @@ def _write_sale(
         fixed_charges_minor=b.fixed_charges_net.minor if b is not None else 0,
         tax_minor=b.tax_total.minor if b is not None else 0,
         energy_minor=b.energy_net.minor if b is not None else 0,
-        kwh=b.kwh if b is not None else credit_kwh,
+        kwh=energy_kwh,
         priced_kwh=b.priced_kwh if b is not None else Decimal(0),
         fbe_kwh=sum((t.units or Decimal(0) for k, t in issued if k == TokenKind.FBE), Decimal(0)),
         fixed_charges_paid_through=b.fixed_charges_paid_through if b is not None else None,

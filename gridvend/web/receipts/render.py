@@ -17,12 +17,8 @@ from django.utils.translation import gettext_lazy
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
 from gridvend.vending.models import Sale, SaleKind, SaleStatus, Token, TokenKind
+from gridvend.vending.services import ENERGY_TOKEN_KINDS
 from gridvend.vending.shifts import ZReport
-
-# Tokens whose units are energy the meter adds to its credit register.
-ENERGY_TOKEN_KINDS = frozenset(
-    {TokenKind.CREDIT, TokenKind.FBE, TokenKind.FREE_ISSUE, TokenKind.CREDIT_TRANSFER}
-)
 
 PAYMENT_METHOD_LABELS = {
     "cash": gettext_lazy("Cash"),
