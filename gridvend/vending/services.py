@@ -888,6 +888,66 @@ def free_issue_approval_limit() -> Decimal:
     return Decimal(settings.FREE_ISSUE_APPROVAL_KWH)
 
 
+def free_issue_period() -> timedelta:
+    return timedelta(hours=settings.FREE_ISSUE_PERIOD_HOURS)
+
+
+def _needs_approval(limit: Decimal, **params: Any) -> VendingRefused:
+    return _refuse(
+        "FREE_ISSUE_NEEDS_APPROVAL",
+        _(
+            "Free issues above %(limit)s kWh to one meter, or by one person, within %(hours)s "
+            "hours need a second person's approval."
+        )
+        % {"limit": limit, "hours": settings.FREE_ISSUE_PERIOD_HOURS},
+        limit=str(limit),
+        hours=settings.FREE_ISSUE_PERIOD_HOURS,
+        **params,
+    )
+
+
+def free_kwh_in_period(*, meter: Meter, issuer: User, now: datetime) -> tuple[Decimal, Decimal]:
+    """Free energy already counted against the approval limit in the period ending ``now``.
+
+    To the meter: every free issue (approved ones too) and every pending request. By the issuer:
+    the free issues they made alone (not those they approved for someone else) and their pending
+    requests. Callers that decide on a new free issue hold the meter's and the issuer's locks.
+    """
+    since = now - free_issue_period()
+    issued = Sale.objects.filter(kind=SaleKind.FREE_ISSUE, created_at__gt=since)
+    waiting = FreeIssueRequest.objects.filter(status=RequestStatus.PENDING, requested_at__gt=since)
+
+    def total(sales: QuerySet[Sale], requests: QuerySet[FreeIssueRequest]) -> Decimal:
+        given = sales.aggregate(kwh=Sum("kwh"))["kwh"] or Decimal(0)
+        asked = requests.aggregate(kwh=Sum("kwh"))["kwh"] or Decimal(0)
+        return Decimal(given) + Decimal(asked)
+
+    to_meter = total(issued.filter(meter=meter), waiting.filter(meter=meter))
+    by_issuer = total(
+        issued.filter(operator=issuer, free_issue_request__isnull=True),
+        waiting.filter(requested_by=issuer),
+    )
+    return to_meter, by_issuer
+
+
+def _check_free_issue_total(actor: User, meter: Meter, kwh: Decimal, now: datetime) -> None:
+    """Refuse a free issue that would take the meter or the issuer above the limit in the period.
+
+    Runs under the meter's lock (taken by the sale path) and then the issuer's user row, so two
+    free issues to one meter, or by one person to two meters, are counted one after the other.
+    """
+    list(User.objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
+    limit = free_issue_approval_limit()
+    to_meter, by_issuer = free_kwh_in_period(meter=meter, issuer=actor, now=now)
+    if to_meter + kwh > limit or by_issuer + kwh > limit:
+        raise _needs_approval(
+            limit,
+            meter_number=meter.number,
+            meter_kwh=str(to_meter),
+            issuer_kwh=str(by_issuer),
+        )
+
+
 def _check_free_issue(actor: User, kwh: Decimal, reason: str) -> None:
     if not reason.strip():
         raise _refuse("REASON_REQUIRED", _("A reason is required."))
@@ -907,9 +967,12 @@ def _issue_free(
     reason: str,
     clock: Clock | None,
     engine: TokenEngine | None,
+    approved: bool = False,
 ) -> SaleResult:
     def decide(meter: Meter, now: datetime) -> _Grant:
         _check_meter_sellable(meter)
+        if not approved:
+            _check_free_issue_total(actor, meter, kwh, now)
         return _Grant(
             SaleKind.FREE_ISSUE, TokenKind.FREE_ISSUE, _credit(kwh), reason=reason.strip()
         )
@@ -937,20 +1000,17 @@ def free_issue(
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> SaleResult:
-    """Goodwill units: no money moves; the finance capability and a reason, and above
-    GRIDVEND_FREE_ISSUE_APPROVAL_KWH a second person (see ``request_free_issue``)."""
+    """Goodwill units: no money moves; the finance capability and a reason. Once the free issues
+    to the meter, or by this person, in the last GRIDVEND_FREE_ISSUE_PERIOD_HOURS would pass
+    GRIDVEND_FREE_ISSUE_APPROVAL_KWH, FREE_ISSUE_NEEDS_APPROVAL: a second person decides (see
+    ``request_free_issue``)."""
     permissions.require_capability(actor, Capability.FINANCE)
     _check_point(actor, vending_point)
     _check_client_reference(client_reference)
     _check_free_issue(actor, kwh, reason)
     limit = free_issue_approval_limit()
     if kwh > limit:
-        raise _refuse(
-            "FREE_ISSUE_NEEDS_APPROVAL",
-            _("Free issues above %(limit)s kWh need a second person's approval.")
-            % {"limit": limit},
-            limit=str(limit),
-        )
+        raise _needs_approval(limit)
     return _issue_free(
         actor=actor,
         vending_point=vending_point,
@@ -971,6 +1031,7 @@ def request_free_issue(
     meter_number: str,
     kwh: Decimal,
     reason: str,
+    clock: Clock | None = None,
 ) -> FreeIssueRequest:
     """Ask for a free issue that someone else with the finance capability will decide."""
     if not (
@@ -996,6 +1057,7 @@ def request_free_issue(
             kwh=kwh,
             reason=reason.strip()[:255],
             requested_by=actor,
+            requested_at=(clock or SystemClock()).now(),
         )
         record(
             actor=actor,
@@ -1040,6 +1102,7 @@ def approve_free_issue(
             reason=f"{locked.reason} (requested by {locked.requested_by.get_username()})",
             clock=clock,
             engine=engine,
+            approved=True,
         )
         _record_decision(
             actor,

@@ -265,10 +265,8 @@ def free_issue(request: HttpRequest) -> HttpResponse:
     actor = _actor(request, can_free_issue)
 
     def issue(point: Any, data: dict[str, Any]) -> vending.SaleResult | None:
-        limit = vending.free_issue_approval_limit()
-        if data["kwh"] > limit:
-            # Above the limit the form becomes a request that another person decides.
-            vending.request_free_issue(
+        try:
+            return vending.free_issue(
                 actor=actor,
                 vending_point=point,
                 client_reference=data["client_reference"],
@@ -276,16 +274,13 @@ def free_issue(request: HttpRequest) -> HttpResponse:
                 kwh=data["kwh"],
                 reason=data["reason"],
             )
-            messages.info(
-                request,
-                _(
-                    "Free issues above %(limit)s kWh need a second person's approval. "
-                    "The request is waiting on the supervisor dashboard."
-                )
-                % {"limit": limit},
-            )
-            return None
-        return vending.free_issue(
+        except DomainError as exc:
+            if exc.code != "FREE_ISSUE_NEEDS_APPROVAL":
+                raise
+            refusal = describe(exc)
+        # Above the limit (this issue alone, or with the meter's or this person's free issues in
+        # the period) the form becomes a request that another person decides.
+        vending.request_free_issue(
             actor=actor,
             vending_point=point,
             client_reference=data["client_reference"],
@@ -293,6 +288,10 @@ def free_issue(request: HttpRequest) -> HttpResponse:
             kwh=data["kwh"],
             reason=data["reason"],
         )
+        messages.info(
+            request, f"{refusal} {_('The request is waiting on the supervisor dashboard.')}"
+        )
+        return None
 
     return _issue(
         request,
