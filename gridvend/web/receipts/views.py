@@ -6,13 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import get_language_bidi
-from django.views.decorators.cache import never_cache
 
 from gridvend.identity.models import User
 from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
 from gridvend.vending.shifts import z_report
+from gridvend.web.caching import no_store
 from gridvend.web.receipts import pdf
 from gridvend.web.receipts.render import (
     ReceiptData,
@@ -51,14 +51,14 @@ def _pdf_response(body: bytes, filename: str) -> HttpResponse:
 # Receipts carry live tokens and customer details: never kept by a browser or a proxy.
 
 
-@never_cache
+@no_store
 @login_required
 def thermal(request: HttpRequest, reference: str) -> HttpResponse:
     sale, data = _receipt(request, reference)
     return render(request, "receipts/thermal.html", {"r": data, "urls": receipt_urls(sale)})
 
 
-@never_cache
+@no_store
 @login_required
 def receipt_pdf(request: HttpRequest, reference: str) -> HttpResponse:
     _sale, data = _receipt(request, reference)
@@ -66,7 +66,7 @@ def receipt_pdf(request: HttpRequest, reference: str) -> HttpResponse:
     return _pdf_response(body, f"receipt-{data.receipt_number}.pdf")
 
 
-@never_cache
+@no_store
 @login_required
 def shift_report(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _actor(request)
@@ -74,7 +74,7 @@ def shift_report(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "receipts/shift_report.html", {"z": data})
 
 
-@never_cache
+@no_store
 @login_required
 def shift_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _actor(request)

@@ -27,6 +27,7 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org.models import VendingPointStatus
 from gridvend.vending import services as vending
 from gridvend.vending.selectors import get_sale
+from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
 from gridvend.web.supervisor import forms
 from gridvend.web.supervisor.selectors import (
@@ -260,6 +261,7 @@ def _issue(
     return _page(request, template, {"form": form, "result": result}, status=status)
 
 
+@no_store
 @login_required
 def free_issue(request: HttpRequest) -> HttpResponse:
     actor = _actor(request, can_free_issue)
@@ -302,6 +304,7 @@ def free_issue(request: HttpRequest) -> HttpResponse:
     )
 
 
+@no_store
 @login_required
 def engineering_token(request: HttpRequest) -> HttpResponse:
     actor = _actor(request, can_issue_engineering)
