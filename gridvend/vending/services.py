@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -60,6 +61,7 @@ from gridvend.org.models import OrgUnit, VendingPoint, VendingPointStatus
 from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
+from gridvend.vending import visibility
 from gridvend.vending.models import (
     FloatTopUp,
     FreeIssueRequest,
@@ -1260,10 +1262,41 @@ def issue_credit_transfer(
     return result.sale
 
 
-def print_receipt(*, actor: User, sale: Sale, reprint_requested: bool = False) -> SaleResult:
-    """The stored tokens for a receipt. The first print is the original; every later one (or one
-    asked for as a reprint) is a reprint, so a second "original" can never be handed out."""
+class ReceiptMark(StrEnum):
+    ORIGINAL = "original"  # the seller's first print
+    REPRINT = "reprint"  # any later print by the seller
+    COPY = "copy"  # anyone else's view: not the original, changes nothing
+
+
+@dataclass(frozen=True)
+class ReceiptPrint:
+    sale: Sale
+    tokens: list[Token]
+    mark: ReceiptMark
+    tokens_visible: bool
+
+
+def print_receipt(*, actor: User, sale: Sale, reprint_requested: bool = False) -> ReceiptPrint:
+    """The stored tokens for a receipt.
+
+    Only the seller prints (see ``visibility.is_seller``): their first print is the original and
+    marks the sale printed, every later one (or one asked for as a reprint) is a REPRINT, so a
+    second original can never be handed out. Anyone else in scope gets a COPY that leaves the
+    sale as it was, with live digits only if they may see tokens; the view is audited either way
+    (``receipt.viewed``), because a receipt shows the customer and often the tokens.
+    """
     require_unit_in_scope(actor, sale.meter.org_unit)
+    tokens = list(sale.tokens.order_by("sequence"))
+    if not visibility.is_seller(actor, sale):
+        shown = visibility.may_see_tokens(actor, sale)
+        with transaction.atomic():
+            record(
+                actor=actor,
+                event_type="receipt.viewed",
+                target=sale,
+                after={"tokens_shown": shown},
+            )
+        return ReceiptPrint(sale, tokens, ReceiptMark.COPY, shown)
     with transaction.atomic():
         printed_at = (
             Sale.objects.select_for_update(of=("self",))
@@ -1280,7 +1313,8 @@ def print_receipt(*, actor: User, sale: Sale, reprint_requested: bool = False) -
             event_type="sale.reprinted" if is_reprint else "sale.receipt_printed",
             target=sale,
         )
-    return SaleResult(sale, list(sale.tokens.order_by("sequence")), replayed=is_reprint)
+    mark = ReceiptMark.REPRINT if is_reprint else ReceiptMark.ORIGINAL
+    return ReceiptPrint(sale, tokens, mark, tokens_visible=True)
 
 
 def reprint(*, actor: User, sale: Sale) -> SaleResult:

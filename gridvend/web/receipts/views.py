@@ -30,8 +30,9 @@ def _actor(request: HttpRequest) -> User:
 
 
 def _receipt(request: HttpRequest, reference: str) -> tuple[Sale, ReceiptData]:
-    """The sale in the actor's scope (else 404). The first print is the original; any later
-    print (or ``?reprint=1``) is marked REPRINT; every print is audited."""
+    """The sale in the actor's scope (else 404). The seller's first print is the original; any
+    later print of theirs (or ``?reprint=1``) is marked REPRINT; anyone else's view is a COPY,
+    with the tokens masked unless they may see tokens. Every print and view is audited."""
     actor = _actor(request)
     sale = vending_selectors.get_sale(actor, reference)
     result = vending.print_receipt(
@@ -39,7 +40,13 @@ def _receipt(request: HttpRequest, reference: str) -> tuple[Sale, ReceiptData]:
         sale=sale,
         reprint_requested=request.GET.get("reprint") in {"1", "true", "yes"},
     )
-    return sale, build_receipt(sale, reprint=result.replayed, tokens=result.tokens)
+    return sale, build_receipt(
+        sale,
+        reprint=result.mark == vending.ReceiptMark.REPRINT,
+        copy=result.mark == vending.ReceiptMark.COPY,
+        tokens_visible=result.tokens_visible,
+        tokens=result.tokens,
+    )
 
 
 def _pdf_response(body: bytes, filename: str) -> HttpResponse:
