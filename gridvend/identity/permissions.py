@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gridvend.identity.errors import AccessDenied
-from gridvend.identity.roles import Role, rank
+from gridvend.identity.roles import (
+    TOKEN_VIEWING_CAPABILITIES,
+    TOKEN_VIEWING_RANK,
+    Role,
+    rank,
+)
 
 if TYPE_CHECKING:
     from gridvend.identity.models import User
@@ -23,6 +28,15 @@ def require_rank(actor: User, minimum: int) -> None:
 def require_capability(actor: User, capability: str) -> None:
     if not actor.is_active or not actor.has_capability(capability):
         raise AccessDenied(capability=capability)
+
+
+def can_view_tokens(actor: User) -> bool:
+    """May read the live digits of any token in scope, not only of the sales they made."""
+    if not actor.is_active:
+        return False
+    return actor.rank >= TOKEN_VIEWING_RANK or bool(
+        TOKEN_VIEWING_CAPABILITIES & actor.capability_set()
+    )
 
 
 def can_read_audit_log(actor: User) -> bool:

@@ -31,6 +31,17 @@ class Capability(models.TextChoices):
     AUDITOR = "auditor", _("Auditor")
     CUSTOMER_CARE = "customer_care", _("Customer care")
     FIELD_AGENT = "field_agent", _("Field agent")
+    VIEW_TOKENS = "view_tokens", _("View tokens")
 
 
 ALL_CAPABILITIES: frozenset[str] = frozenset(c.value for c in Capability)
+
+# Live token digits of sales someone did not make themselves (a seller always sees their own):
+# customer care re-displays a lost token to its customer and supervisors (vending-point manager
+# and above, the ladder's supervising rungs) settle disputes at the counter, so they hold this by
+# default; anyone else needs the view_tokens capability granted. Everyone else in scope (auditors,
+# finance, field agents, other cashiers) sees a token masked to its last four digits.
+TOKEN_VIEWING_CAPABILITIES: frozenset[str] = frozenset(
+    {Capability.VIEW_TOKENS, Capability.CUSTOMER_CARE}
+)
+TOKEN_VIEWING_RANK = RANK[Role.VENDING_POINT_MANAGER]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from gridvend.kernel.errors import InvalidAmount
+from gridvend.sts.amount import MAX_BASE_UNITS, decode_amount, encode_amount
 
 # STS credit tokens for electricity carry tenths of a kWh (IEC 62055-41 subclass 0).
 TOKEN_KWH_STEP = Decimal("0.1")
@@ -39,3 +40,18 @@ def round_kwh_up(kwh: Decimal, step: Decimal = TOKEN_KWH_STEP) -> Decimal:
     if isinstance(kwh, float):
         raise TypeError("kWh must not be a float")
     return kwh.quantize(step, rounding=ROUND_CEILING)
+
+
+def token_kwh(kwh: Decimal) -> Decimal:
+    """The kWh an STS credit token carries when asked for ``kwh``: what the books must record.
+
+    The token's amount field holds 0.1 kWh steps only up to 1638.3 kWh; above that it steps in
+    whole kWh from 1638.4, then in tens from 18 022.4, and so on (sts/STS.md), always rounding up.
+    So 3633.7 kWh asked for is 3634.4 kWh on the token, and that is what the meter is given.
+    Beyond the largest transferable amount the 0.1 kWh figure is returned; the engine refuses it.
+    """
+    tenths = int(round_kwh_up(kwh) / TOKEN_KWH_STEP)
+    if not 0 <= tenths <= MAX_BASE_UNITS:
+        return round_kwh_up(kwh)
+    carried = decode_amount(encode_amount(tenths))
+    return (Decimal(carried) * TOKEN_KWH_STEP).quantize(TOKEN_KWH_STEP)

@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import Any
 
 from gridvend.kernel.clock import months_between
-from gridvend.kernel.energy import PRICED_KWH_STEP, ZERO_KWH, round_kwh_up, to_kwh
+from gridvend.kernel.energy import PRICED_KWH_STEP, ZERO_KWH, round_kwh_up, to_kwh, token_kwh
 from gridvend.kernel.errors import (
     AmountAboveMaximum,
     AmountBelowMinimum,
@@ -230,8 +230,8 @@ class Breakdown:
         ]
         if any(amount.is_negative() for amount in negatives):
             raise BreakdownMismatch("a part of the breakdown is negative")
-        if self.kwh != round_kwh_up(self.priced_kwh) or self.kwh < 0:
-            raise BreakdownMismatch("token kWh must be priced kWh rounded up to 0.1")
+        if self.kwh != token_kwh(self.priced_kwh) or self.kwh < 0:
+            raise BreakdownMismatch("token kWh must be priced kWh rounded up to what a token holds")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record of the breakdown for the sale row and the receipt."""
@@ -433,7 +433,7 @@ def fbe_due(spec: TariffSpec, ctx: SaleContext) -> Decimal:
     """Free basic electricity kWh owed this month for the customer's category (0 once issued)."""
     if ctx.fbe_issued_this_month:
         return ZERO_KWH
-    return round_kwh_up(spec.fbe_kwh.get(ctx.customer_category, ZERO_KWH))
+    return token_kwh(spec.fbe_kwh.get(ctx.customer_category, ZERO_KWH))
 
 
 def _price(spec: TariffSpec, tender: int, ctx: SaleContext, plan: _Plan) -> Breakdown | None:
@@ -503,7 +503,7 @@ def _price(spec: TariffSpec, tender: int, ctx: SaleContext, plan: _Plan) -> Brea
         energy_net=Money(energy_net, cur),
         blocks=tuple(block_lines),
         priced_kwh=priced,
-        kwh=round_kwh_up(priced),
+        kwh=token_kwh(priced),
         fbe_kwh=fbe_due(spec, ctx),
         month_to_date_kwh_before=ctx.month_to_date_kwh,
         fixed_charges_paid_through=(

@@ -50,8 +50,11 @@ VENDING_KEY_CACHE_SECONDS = env.get_int("GRIDVEND_VENDING_KEY_CACHE_SECONDS", 30
 
 # Sales may be reversed within this many hours, by a user with the finance capability.
 REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)
-# Free issues above this many kWh need a second person with the finance capability to approve.
+# Free issues above this many kWh need a second person with the finance capability to approve...
 FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, minimum=0)
+# ...counted together over this many hours, per meter and per issuer, so that the limit cannot be
+# split into several small free issues.
+FREE_ISSUE_PERIOD_HOURS = env.get_int("GRIDVEND_FREE_ISSUE_PERIOD_HOURS", 24, minimum=1)
 # Units left in a replaced meter that an installer may move to the new one without finance.
 CREDIT_TRANSFER_LIMIT_KWH = env.get_int("GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH", 200, minimum=0)
 # Upper limits of what any screen, import or API accepts, in major units of the currency (and

@@ -78,7 +78,7 @@ def list_sales(
 
 def get_sale(actor: User, reference: str) -> Sale:
     return get_scoped(
-        Sale.objects.select_related("meter", "customer", "vending_point", "operator"),
+        Sale.objects.select_related("meter", "customer", "vending_point", "operator", "shift"),
         actor,
         path="meter__org_unit__path",
         reference=reference,
@@ -87,7 +87,7 @@ def get_sale(actor: User, reference: str) -> Sale:
 
 def token_history(actor: User, meter: Meter) -> QuerySet[Token]:
     return scoped(
-        Token.objects.filter(meter=meter).select_related("sale"),
+        Token.objects.filter(meter=meter).select_related("sale", "sale__shift"),
         actor,
         path="meter__org_unit__path",
     ).order_by("-created_at", "-sequence")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -60,6 +61,7 @@ from gridvend.org.models import OrgUnit, VendingPoint, VendingPointStatus
 from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
+from gridvend.vending import visibility
 from gridvend.vending.integrity import (
     REVERSED_EVENT,
     JournalLine,
@@ -93,6 +95,10 @@ ENGINEERING_KINDS = (
 )
 PAYMENT_METHODS = ("cash", "card", "cheque", "transfer", "mobile_money", "wallet", "float")
 MAX_FREE_ISSUE_KWH = Decimal("1000")
+# Tokens whose units are energy the meter adds to its credit register.
+ENERGY_TOKEN_KINDS = frozenset(
+    {TokenKind.CREDIT, TokenKind.FBE, TokenKind.FREE_ISSUE, TokenKind.CREDIT_TRANSFER}
+)
 
 
 # --- errors that only the vending layer raises --------------------------------------------------
@@ -422,8 +428,10 @@ def _write_sale(
     b = plan.breakdown if plan is not None else None
     if plan is not None:
         plan.allocate_debt_recovery()
-    credit_kwh = sum(
-        (t.units or Decimal(0) for k, t in issued if k != TokenKind.KEY_CHANGE), Decimal(0)
+    # The sale records the energy its tokens carry, as the token encodes it: above 1638.3 kWh
+    # that is more than the priced kWh rounded to a tenth (kernel.energy.token_kwh).
+    energy_kwh = sum(
+        (t.units or Decimal(0) for k, t in issued if k in ENERGY_TOKEN_KINDS), Decimal(0)
     )
     entry = None
     journal_lines: list[JournalLine] = []
@@ -462,7 +470,7 @@ def _write_sale(
         fixed_charges_minor=b.fixed_charges_net.minor if b is not None else 0,
         tax_minor=b.tax_total.minor if b is not None else 0,
         energy_minor=b.energy_net.minor if b is not None else 0,
-        kwh=b.kwh if b is not None else credit_kwh,
+        kwh=energy_kwh,
         priced_kwh=b.priced_kwh if b is not None else Decimal(0),
         fbe_kwh=sum((t.units or Decimal(0) for k, t in issued if k == TokenKind.FBE), Decimal(0)),
         fixed_charges_paid_through=b.fixed_charges_paid_through if b is not None else None,
@@ -896,6 +904,66 @@ def free_issue_approval_limit() -> Decimal:
     return Decimal(settings.FREE_ISSUE_APPROVAL_KWH)
 
 
+def free_issue_period() -> timedelta:
+    return timedelta(hours=settings.FREE_ISSUE_PERIOD_HOURS)
+
+
+def _needs_approval(limit: Decimal, **params: Any) -> VendingRefused:
+    return _refuse(
+        "FREE_ISSUE_NEEDS_APPROVAL",
+        _(
+            "Free issues above %(limit)s kWh to one meter, or by one person, within %(hours)s "
+            "hours need a second person's approval."
+        )
+        % {"limit": limit, "hours": settings.FREE_ISSUE_PERIOD_HOURS},
+        limit=str(limit),
+        hours=settings.FREE_ISSUE_PERIOD_HOURS,
+        **params,
+    )
+
+
+def free_kwh_in_period(*, meter: Meter, issuer: User, now: datetime) -> tuple[Decimal, Decimal]:
+    """Free energy already counted against the approval limit in the period ending ``now``.
+
+    To the meter: every free issue (approved ones too) and every pending request. By the issuer:
+    the free issues they made alone (not those they approved for someone else) and their pending
+    requests. Callers that decide on a new free issue hold the meter's and the issuer's locks.
+    """
+    since = now - free_issue_period()
+    issued = Sale.objects.filter(kind=SaleKind.FREE_ISSUE, created_at__gt=since)
+    waiting = FreeIssueRequest.objects.filter(status=RequestStatus.PENDING, requested_at__gt=since)
+
+    def total(sales: QuerySet[Sale], requests: QuerySet[FreeIssueRequest]) -> Decimal:
+        given = sales.aggregate(kwh=Sum("kwh"))["kwh"] or Decimal(0)
+        asked = requests.aggregate(kwh=Sum("kwh"))["kwh"] or Decimal(0)
+        return Decimal(given) + Decimal(asked)
+
+    to_meter = total(issued.filter(meter=meter), waiting.filter(meter=meter))
+    by_issuer = total(
+        issued.filter(operator=issuer, free_issue_request__isnull=True),
+        waiting.filter(requested_by=issuer),
+    )
+    return to_meter, by_issuer
+
+
+def _check_free_issue_total(actor: User, meter: Meter, kwh: Decimal, now: datetime) -> None:
+    """Refuse a free issue that would take the meter or the issuer above the limit in the period.
+
+    Runs under the meter's lock (taken by the sale path) and then the issuer's user row, so two
+    free issues to one meter, or by one person to two meters, are counted one after the other.
+    """
+    list(User.objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
+    limit = free_issue_approval_limit()
+    to_meter, by_issuer = free_kwh_in_period(meter=meter, issuer=actor, now=now)
+    if to_meter + kwh > limit or by_issuer + kwh > limit:
+        raise _needs_approval(
+            limit,
+            meter_number=meter.number,
+            meter_kwh=str(to_meter),
+            issuer_kwh=str(by_issuer),
+        )
+
+
 def _check_free_issue(actor: User, kwh: Decimal, reason: str) -> None:
     if not reason.strip():
         raise _refuse("REASON_REQUIRED", _("A reason is required."))
@@ -915,9 +983,12 @@ def _issue_free(
     reason: str,
     clock: Clock | None,
     engine: TokenEngine | None,
+    approved: bool = False,
 ) -> SaleResult:
     def decide(meter: Meter, now: datetime) -> _Grant:
         _check_meter_sellable(meter)
+        if not approved:
+            _check_free_issue_total(actor, meter, kwh, now)
         return _Grant(
             SaleKind.FREE_ISSUE, TokenKind.FREE_ISSUE, _credit(kwh), reason=reason.strip()
         )
@@ -945,20 +1016,17 @@ def free_issue(
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> SaleResult:
-    """Goodwill units: no money moves; the finance capability and a reason, and above
-    GRIDVEND_FREE_ISSUE_APPROVAL_KWH a second person (see ``request_free_issue``)."""
+    """Goodwill units: no money moves; the finance capability and a reason. Once the free issues
+    to the meter, or by this person, in the last GRIDVEND_FREE_ISSUE_PERIOD_HOURS would pass
+    GRIDVEND_FREE_ISSUE_APPROVAL_KWH, FREE_ISSUE_NEEDS_APPROVAL: a second person decides (see
+    ``request_free_issue``)."""
     permissions.require_capability(actor, Capability.FINANCE)
     _check_point(actor, vending_point)
     _check_client_reference(client_reference)
     _check_free_issue(actor, kwh, reason)
     limit = free_issue_approval_limit()
     if kwh > limit:
-        raise _refuse(
-            "FREE_ISSUE_NEEDS_APPROVAL",
-            _("Free issues above %(limit)s kWh need a second person's approval.")
-            % {"limit": limit},
-            limit=str(limit),
-        )
+        raise _needs_approval(limit)
     return _issue_free(
         actor=actor,
         vending_point=vending_point,
@@ -979,6 +1047,7 @@ def request_free_issue(
     meter_number: str,
     kwh: Decimal,
     reason: str,
+    clock: Clock | None = None,
 ) -> FreeIssueRequest:
     """Ask for a free issue that someone else with the finance capability will decide."""
     if not (
@@ -1004,6 +1073,7 @@ def request_free_issue(
             kwh=kwh,
             reason=reason.strip()[:255],
             requested_by=actor,
+            requested_at=(clock or SystemClock()).now(),
         )
         record(
             actor=actor,
@@ -1048,6 +1118,7 @@ def approve_free_issue(
             reason=f"{locked.reason} (requested by {locked.requested_by.get_username()})",
             clock=clock,
             engine=engine,
+            approved=True,
         )
         _record_decision(
             actor,
@@ -1205,10 +1276,41 @@ def issue_credit_transfer(
     return result.sale
 
 
-def print_receipt(*, actor: User, sale: Sale, reprint_requested: bool = False) -> SaleResult:
-    """The stored tokens for a receipt. The first print is the original; every later one (or one
-    asked for as a reprint) is a reprint, so a second "original" can never be handed out."""
+class ReceiptMark(StrEnum):
+    ORIGINAL = "original"  # the seller's first print
+    REPRINT = "reprint"  # any later print by the seller
+    COPY = "copy"  # anyone else's view: not the original, changes nothing
+
+
+@dataclass(frozen=True)
+class ReceiptPrint:
+    sale: Sale
+    tokens: list[Token]
+    mark: ReceiptMark
+    tokens_visible: bool
+
+
+def print_receipt(*, actor: User, sale: Sale, reprint_requested: bool = False) -> ReceiptPrint:
+    """The stored tokens for a receipt.
+
+    Only the seller prints (see ``visibility.is_seller``): their first print is the original and
+    marks the sale printed, every later one (or one asked for as a reprint) is a REPRINT, so a
+    second original can never be handed out. Anyone else in scope gets a COPY that leaves the
+    sale as it was, with live digits only if they may see tokens; the view is audited either way
+    (``receipt.viewed``), because a receipt shows the customer and often the tokens.
+    """
     require_unit_in_scope(actor, sale.meter.org_unit)
+    tokens = list(sale.tokens.order_by("sequence"))
+    if not visibility.is_seller(actor, sale):
+        shown = visibility.may_see_tokens(actor, sale)
+        with transaction.atomic():
+            record(
+                actor=actor,
+                event_type="receipt.viewed",
+                target=sale,
+                after={"tokens_shown": shown},
+            )
+        return ReceiptPrint(sale, tokens, ReceiptMark.COPY, shown)
     with transaction.atomic():
         printed_at = (
             Sale.objects.select_for_update(of=("self",))
@@ -1225,7 +1327,8 @@ def print_receipt(*, actor: User, sale: Sale, reprint_requested: bool = False) -
             event_type="sale.reprinted" if is_reprint else "sale.receipt_printed",
             target=sale,
         )
-    return SaleResult(sale, list(sale.tokens.order_by("sequence")), replayed=is_reprint)
+    mark = ReceiptMark.REPRINT if is_reprint else ReceiptMark.ORIGINAL
+    return ReceiptPrint(sale, tokens, mark, tokens_visible=True)
 
 
 def reprint(*, actor: User, sale: Sale) -> SaleResult:

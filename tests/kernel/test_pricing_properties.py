@@ -9,6 +9,7 @@ from math import ceil
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from gridvend.kernel.energy import token_kwh
 from gridvend.kernel.errors import DomainError, ErrorCode
 from gridvend.kernel.ledger import SaleAccounts, credit_sale_journal
 from gridvend.kernel.money import Money
@@ -33,6 +34,31 @@ ACCOUNTS = SaleAccounts(
     customer_debt="customer_debt:C1",
     tax_payable={"T0": "vat_payable"},
 )
+
+
+def _token_tenths(tenths: int) -> int:
+    """The smallest amount (in 0.1 kWh) an STS amount field holds at or above ``tenths``: a 2-bit
+    exponent e and a 14-bit mantissa m stand for m·10^e + Σ_{n=1..e} 2^14·10^(n−1). Beyond the
+    largest such amount pricing keeps the tenths (the token engine refuses the sale)."""
+    for exponent in range(4):
+        start = sum(2**14 * 10 ** (n - 1) for n in range(1, exponent + 1))
+        mantissa = max(0, ceil(Fraction(tenths - start, 10**exponent)))
+        if mantissa < 2**14:
+            return start + mantissa * 10**exponent
+    return tenths
+
+
+def test_token_kwh_steps_like_the_amount_field() -> None:
+    assert token_kwh(Decimal("1638.3")) == Decimal("1638.3")
+    assert token_kwh(Decimal("1638.31")) == Decimal("1638.4")
+    assert token_kwh(Decimal("3633.7")) == Decimal("3634.4")
+    assert token_kwh(Decimal("3634.4")) == Decimal("3634.4")
+    assert token_kwh(Decimal("2000")) == Decimal("2000.4")  # the example in sts/STS.md
+    assert token_kwh(Decimal("18022.41")) == Decimal("18032.4")
+    for tenths in range(0, 400_000, 997):
+        kwh = Fraction(tenths, 10)
+        assert Fraction(token_kwh(Decimal(tenths) / 10)) == Fraction(_token_tenths(tenths), 10)
+        assert token_kwh(Decimal(tenths) / 10) >= Decimal(tenths) / 10, kwh
 
 
 @st.composite
@@ -83,9 +109,10 @@ def test_kwh_match_an_independent_fraction_calculation(sale):
     b = priced_or_refused(spec, tender, ctx)
     assume(b is not None)
     exact = exact_kwh_for(spec.blocks, ctx.month_to_date_kwh, as_fraction(b.energy_at_rates))
-    # Priced kWh are the exact kWh rounded up to the Wh, the token up to the tenth.
+    # Priced kWh are the exact kWh rounded up to the Wh, the token up to the tenth and then up to
+    # what the token's amount field can hold.
     assert Fraction(b.priced_kwh) == Fraction(ceil(exact * 1000), 1000)
-    assert Fraction(b.kwh) == Fraction(ceil(exact * 10), 10)
+    assert Fraction(b.kwh) == Fraction(_token_tenths(ceil(exact * 10)), 10)
     assert sum(line.kwh for line in b.blocks) == b.priced_kwh
 
 

@@ -107,3 +107,18 @@ def test_other_regions_request_is_not_found(world: World, people: People) -> Non
     _post(people.south, f"/supervisor/free-issue-requests/{request.pk}/approve/", {}, 404)
     request.refresh_from_db()
     assert request.status == RequestStatus.PENDING
+
+
+def test_small_free_issues_adding_up_above_the_limit_become_a_request(world: World) -> None:
+    meter = world.add_meter()
+    url = "/supervisor/free-issue/"
+    first = {**_free_issue_data(world, meter, world.point, "d" * 32), "kwh": "15"}
+    body = _post(world.supervisor, url, first, 200)
+    assert "second person" not in body
+    assert Sale.objects.filter(kind=SaleKind.FREE_ISSUE).count() == 1
+    second = {**first, "client_reference": "e" * 32}
+    body = _post(world.supervisor, url, second, 200)
+    assert "second person" in body and "24 hours" in body
+    assert Sale.objects.filter(kind=SaleKind.FREE_ISSUE).count() == 1
+    request = FreeIssueRequest.objects.get()
+    assert request.status == RequestStatus.PENDING and request.kwh == Decimal("15")

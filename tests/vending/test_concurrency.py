@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.db import connection, connections
 
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import SystemClock
+from gridvend.kernel.errors import DomainError
 from gridvend.ledger import services as ledger
 from gridvend.vending import services as vending
-from gridvend.vending.models import Sale, Token
+from gridvend.vending.models import Sale, SaleKind, Token
+from tests import factories
 from tests.vending.world import World, build_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -99,3 +104,47 @@ def test_same_client_reference_sent_concurrently_yields_one_sale(live_world: Wor
     assert Sale.objects.count() == 1
     assert {r.sale.pk for r in results} == {Sale.objects.get().pk}
     assert sum(1 for r in results if not r.replayed) == 1
+
+
+def _give(world: World, actor: User, number: str, ref: str) -> vending.SaleResult:
+    return vending.free_issue(
+        actor=actor,
+        vending_point=world.point,
+        client_reference=ref,
+        meter_number=number,
+        kwh=Decimal("20"),
+        reason="outage compensation",
+        clock=SystemClock(),
+    )
+
+
+def _finance(world: World) -> User:
+    return factories.user(world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+
+
+def _only_approval_refusals(errors: list[BaseException]) -> None:
+    assert all(isinstance(e, DomainError) for e in errors), errors
+    assert {e.code for e in errors if isinstance(e, DomainError)} <= {"FREE_ISSUE_NEEDS_APPROVAL"}
+
+
+def test_concurrent_free_issues_to_one_meter_cannot_split_the_limit(live_world: World) -> None:
+    meter = live_world.add_meter()
+    issuers = [_finance(live_world) for _ in range(6)]
+    _results, errors = _run_threads(
+        6, lambda i: _give(live_world, issuers[i], meter.number, f"split-{i}")
+    )
+    _only_approval_refusals(errors)
+    # 20 kWh is the limit: one issue of 20 kWh goes through alone, the others need an approver.
+    assert Sale.objects.filter(kind=SaleKind.FREE_ISSUE, meter=meter).count() == 1
+    assert len(errors) == 5
+
+
+def test_concurrent_free_issues_by_one_issuer_cannot_split_the_limit(live_world: World) -> None:
+    meters = [live_world.add_meter() for _ in range(6)]
+    issuer = _finance(live_world)
+    _results, errors = _run_threads(
+        6, lambda i: _give(live_world, issuer, meters[i].number, f"spread-{i}")
+    )
+    _only_approval_refusals(errors)
+    assert Sale.objects.filter(kind=SaleKind.FREE_ISSUE, operator=issuer).count() == 1
+    assert len(errors) == 5

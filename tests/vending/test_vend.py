@@ -15,10 +15,13 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.models import JournalEntry, Posting
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending import services as vending
+from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Token, TokenKind
 from tests.vending.world import World
 
 pytestmark = pytest.mark.django_db
+
+ENERGY_KINDS = vending.ENERGY_TOKEN_KINDS
 
 
 def _sell(world: World, meter_number: str, amount: str, ref: str, **kw: object):
@@ -59,7 +62,9 @@ def test_every_token_is_accepted_once_and_credits_the_receipt_kwh(world: World) 
             assert sim.enter(token.digits).code == ResultCode.USED
         credit = [t for t in result.tokens if t.kind == TokenKind.CREDIT]
         assert len(credit) == 1
-        assert credit[0].units == result.sale.kwh
+        assert result.sale.kwh == sum(
+            (t.units or Decimal(0) for t in result.tokens if t.kind in ENERGY_KINDS), Decimal(0)
+        )
     assert ledger.unbalanced_entries() == []
     assert ledger.reconcile() == []
 
@@ -168,7 +173,7 @@ def test_trial_vend_matches_the_sale_and_writes_nothing(world: World) -> None:
     assert _state(world) == state
     assert quote.token_count == 2  # credit and this month's FBE
     sale = _sell(world, meter.number, "750.00", "t1").sale
-    assert sale.kwh == quote.breakdown.kwh
+    assert sale.kwh == quote.breakdown.kwh + quote.breakdown.fbe_kwh
     assert sale.breakdown == {**quote.breakdown.to_dict(), "debt_allocations": []}
 
 
@@ -380,3 +385,37 @@ def test_an_everyday_credit_vend_costs_a_fixed_number_of_queries(
     _sell(world, meter.number, "500.00", "first-of-the-month")
     with django_assert_num_queries(EVERYDAY_VEND_QUERIES):
         _sell(world, meter.number, "500.00", "everyday")
+
+
+@pytest.mark.parametrize("amount", ["100000.00", "41234.56", "3000.00"])
+def test_a_sale_records_the_kwh_its_tokens_carry_and_the_z_report_adds_them(
+    world: World, amount: str
+) -> None:
+    # Above 1638.3 kWh the STS amount field steps in whole kWh (x.4 values), so a token may carry
+    # more than the priced kWh rounded to a tenth; the books must hold what the meter gets.
+    meter = world.add_meter()
+    result = _sell(world, meter.number, amount, f"big-{amount}")
+    sale = Sale.objects.get(pk=result.sale.pk)
+    energy = [t for t in sale.tokens.all() if t.kind in ENERGY_KINDS]
+    carried = sum((t.units for t in energy if t.units is not None), Decimal(0))
+    assert sale.kwh == carried
+    assert sale.fbe_kwh == sum(
+        (t.units for t in energy if t.kind == TokenKind.FBE and t.units is not None), Decimal(0)
+    )
+    sim = world.simulator(meter)
+    for token in sale.tokens.order_by("sequence"):
+        assert sim.enter(token.digits).accepted
+    assert sim.credit() == sale.kwh
+    # What the quote promised is what the token carries.
+    assert sale.breakdown is not None
+    assert Decimal(sale.breakdown["kwh"]) + sale.fbe_kwh == sale.kwh
+    shift = sale.shift
+    assert shift is not None
+    report = shifts.z_report(world.cashier, shift)
+    assert Decimal(report.kwh_total) == sum(
+        (
+            t.units or Decimal(0)
+            for t in Token.objects.filter(sale__shift=shift, kind__in=ENERGY_KINDS)
+        ),
+        Decimal(0),
+    )

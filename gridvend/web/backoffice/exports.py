@@ -20,6 +20,7 @@ from openpyxl import Workbook  # type: ignore[import-untyped]
 
 from gridvend.identity.errors import NotFound
 from gridvend.kernel.money import Money
+from gridvend.web.caching import forbid_storing
 
 FORMATS = ("csv", "xlsx")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -83,7 +84,7 @@ def csv_response(name: str, columns: list[Column], items: Iterable[Any]) -> Stre
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    return response
+    return forbid_storing(response)
 
 
 def xlsx_bytes(columns: list[Column], items: Iterable[Any], *, title: str = "export") -> bytes:
@@ -99,7 +100,7 @@ def xlsx_bytes(columns: list[Column], items: Iterable[Any], *, title: str = "exp
 def xlsx_response(name: str, columns: list[Column], items: Iterable[Any]) -> HttpResponse:
     response = HttpResponse(xlsx_bytes(columns, items, title=name), content_type=XLSX_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
-    return response
+    return forbid_storing(response)
 
 
 def respond(fmt: str, name: str, columns: list[Column], items: Iterable[Any]) -> HttpResponse:

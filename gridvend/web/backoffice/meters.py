@@ -30,6 +30,7 @@ from gridvend.web.backoffice.common import (
     unit_choices,
 )
 from gridvend.web.backoffice.filtersets import MeterFilterSet
+from gridvend.web.caching import no_store
 
 # What the detail page shows of a meter's key: parameters, never key material.
 KEY_PARAMETERS = (
@@ -95,6 +96,7 @@ def _key_rows(params: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(labels.get(label, label), params.get(name)) for label, name in KEY_PARAMETERS]
 
 
+@no_store
 @login_required
 def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = actor(request)

@@ -28,6 +28,7 @@ from gridvend.org.selectors import list_vending_points
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.selectors import confirm_meter, get_sale
+from gridvend.web.caching import no_store
 from gridvend.web.cashier import forms
 from gridvend.web.errors import describe
 
@@ -237,6 +238,7 @@ def sell(request: HttpRequest, number: str) -> HttpResponse:
     return redirect(target)
 
 
+@no_store
 @login_required
 def sale(request: HttpRequest, reference: str) -> HttpResponse:
     actor = _cashier(request)

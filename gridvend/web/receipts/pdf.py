@@ -196,6 +196,8 @@ def _receipt_pdf(data: ReceiptData, *, rtl: bool) -> bytes:
 
     if data.is_reprint:
         _banner(page, _("REPRINT"))
+    if data.is_copy:
+        _banner(page, _("COPY"))
     if data.is_reversed:
         _banner(page, _("REVERSED"))
 
@@ -229,6 +231,9 @@ def _receipt_pdf(data: ReceiptData, *, rtl: bool) -> bytes:
     ty = top - 6 * mm
     label = _("Tokens — enter them in this order") if len(data.tokens) > 1 else _("Token")
     page.text(4 * mm, ty, label, size=9, bold=True)
+    if data.tokens_masked:
+        note = _("Token digits are hidden: only the last four are shown.")
+        page.text(page.inner - 4 * mm, ty, note, size=8, align="end", color=GREY)
     for token in data.tokens:
         ty -= 5 * mm
         details = [f"{token.sequence}. {token.kind_label}"]

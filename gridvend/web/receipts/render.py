@@ -17,12 +17,9 @@ from django.utils.translation import gettext_lazy
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
 from gridvend.vending.models import Sale, SaleKind, SaleStatus, Token, TokenKind
+from gridvend.vending.services import ENERGY_TOKEN_KINDS
 from gridvend.vending.shifts import ZReport
-
-# Tokens whose units are energy the meter adds to its credit register.
-ENERGY_TOKEN_KINDS = frozenset(
-    {TokenKind.CREDIT, TokenKind.FBE, TokenKind.FREE_ISSUE, TokenKind.CREDIT_TRANSFER}
-)
+from gridvend.vending.visibility import mask
 
 PAYMENT_METHOD_LABELS = {
     "cash": gettext_lazy("Cash"),
@@ -81,7 +78,7 @@ class ReceiptToken:
     sequence: int
     kind: str
     kind_label: str
-    digits: str
+    digits: str  # as the reader may see them: live, or masked to the last four
     groups: tuple[str, ...]
     tid: int | None
     units: Decimal | None
@@ -126,6 +123,8 @@ class ReceiptData:
     is_reversed: bool
     status_label: str
     is_reprint: bool
+    is_copy: bool  # someone else's view of the seller's receipt: not the original
+    tokens_masked: bool
     issued_at: datetime  # in the utility's time zone
     issued_at_text: str
     vending_point_name: str
@@ -156,15 +155,15 @@ class ReceiptData:
     qr_matrix: tuple[tuple[bool, ...], ...]
 
 
-def _tokens(sale: Sale, tokens: list[Token] | None) -> tuple[ReceiptToken, ...]:
+def _tokens(sale: Sale, tokens: list[Token] | None, *, visible: bool) -> tuple[ReceiptToken, ...]:
     rows = tokens if tokens is not None else list(sale.tokens.order_by("sequence"))
     return tuple(
         ReceiptToken(
             sequence=t.sequence,
             kind=t.kind,
             kind_label=str(TokenKind(t.kind).label) if t.kind in TokenKind.values else t.kind,
-            digits=t.digits,
-            groups=group_digits(t.digits),
+            digits=t.digits if visible else mask(t.digits),
+            groups=group_digits(t.digits if visible else mask(t.digits)),
             tid=t.tid,
             units=t.units,
             is_energy=t.kind in ENERGY_TOKEN_KINDS,
@@ -175,12 +174,18 @@ def _tokens(sale: Sale, tokens: list[Token] | None) -> tuple[ReceiptToken, ...]:
 
 
 def build_receipt(
-    sale: Sale, *, reprint: bool = False, tokens: list[Token] | None = None
+    sale: Sale,
+    *,
+    reprint: bool = False,
+    copy: bool = False,
+    tokens_visible: bool = True,
+    tokens: list[Token] | None = None,
 ) -> ReceiptData:
     """Everything printed on a sale's receipt, from the stored sale and its stored tokens only.
 
     ``tokens`` lets a caller pass the tokens it already holds (a reprint returns them); the
-    receipt never asks for new ones.
+    receipt never asks for new ones. ``copy`` marks someone else's view of the receipt;
+    without ``tokens_visible`` the digits never enter the data, only their masked form.
     """
     currency = sale.currency
     breakdown: dict[str, Any] = sale.breakdown or {}
@@ -215,7 +220,7 @@ def build_receipt(
         )
         for block in breakdown.get("blocks", [])
     )
-    receipt_tokens = _tokens(sale, tokens)
+    receipt_tokens = _tokens(sale, tokens, visible=tokens_visible)
     total_kwh = sum(
         (t.units for t in receipt_tokens if t.is_energy and t.units is not None), Decimal(0)
     )
@@ -233,6 +238,8 @@ def build_receipt(
         is_reversed=sale.status == SaleStatus.REVERSED,
         status_label=str(SaleStatus(sale.status).label),
         is_reprint=reprint,
+        is_copy=copy,
+        tokens_masked=not tokens_visible,
         issued_at=local,
         issued_at_text=format_time(sale.created_at),
         vending_point_name=point.name if point is not None else _("Back office"),

@@ -6,13 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import get_language_bidi
-from django.views.decorators.cache import never_cache
 
 from gridvend.identity.models import User
 from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
 from gridvend.vending.shifts import z_report
+from gridvend.web.caching import no_store
 from gridvend.web.receipts import pdf
 from gridvend.web.receipts.render import (
     ReceiptData,
@@ -30,8 +30,9 @@ def _actor(request: HttpRequest) -> User:
 
 
 def _receipt(request: HttpRequest, reference: str) -> tuple[Sale, ReceiptData]:
-    """The sale in the actor's scope (else 404). The first print is the original; any later
-    print (or ``?reprint=1``) is marked REPRINT; every print is audited."""
+    """The sale in the actor's scope (else 404). The seller's first print is the original; any
+    later print of theirs (or ``?reprint=1``) is marked REPRINT; anyone else's view is a COPY,
+    with the tokens masked unless they may see tokens. Every print and view is audited."""
     actor = _actor(request)
     sale = vending_selectors.get_sale(actor, reference)
     result = vending.print_receipt(
@@ -39,7 +40,13 @@ def _receipt(request: HttpRequest, reference: str) -> tuple[Sale, ReceiptData]:
         sale=sale,
         reprint_requested=request.GET.get("reprint") in {"1", "true", "yes"},
     )
-    return sale, build_receipt(sale, reprint=result.replayed, tokens=result.tokens)
+    return sale, build_receipt(
+        sale,
+        reprint=result.mark == vending.ReceiptMark.REPRINT,
+        copy=result.mark == vending.ReceiptMark.COPY,
+        tokens_visible=result.tokens_visible,
+        tokens=result.tokens,
+    )
 
 
 def _pdf_response(body: bytes, filename: str) -> HttpResponse:
@@ -51,14 +58,14 @@ def _pdf_response(body: bytes, filename: str) -> HttpResponse:
 # Receipts carry live tokens and customer details: never kept by a browser or a proxy.
 
 
-@never_cache
+@no_store
 @login_required
 def thermal(request: HttpRequest, reference: str) -> HttpResponse:
     sale, data = _receipt(request, reference)
     return render(request, "receipts/thermal.html", {"r": data, "urls": receipt_urls(sale)})
 
 
-@never_cache
+@no_store
 @login_required
 def receipt_pdf(request: HttpRequest, reference: str) -> HttpResponse:
     _sale, data = _receipt(request, reference)
@@ -66,7 +73,7 @@ def receipt_pdf(request: HttpRequest, reference: str) -> HttpResponse:
     return _pdf_response(body, f"receipt-{data.receipt_number}.pdf")
 
 
-@never_cache
+@no_store
 @login_required
 def shift_report(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _actor(request)
@@ -74,7 +81,7 @@ def shift_report(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "receipts/shift_report.html", {"z": data})
 
 
-@never_cache
+@no_store
 @login_required
 def shift_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _actor(request)

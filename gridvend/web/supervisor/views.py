@@ -27,6 +27,7 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org.models import VendingPointStatus
 from gridvend.vending import services as vending
 from gridvend.vending.selectors import get_sale
+from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
 from gridvend.web.supervisor import forms
 from gridvend.web.supervisor.selectors import (
@@ -260,15 +261,14 @@ def _issue(
     return _page(request, template, {"form": form, "result": result}, status=status)
 
 
+@no_store
 @login_required
 def free_issue(request: HttpRequest) -> HttpResponse:
     actor = _actor(request, can_free_issue)
 
     def issue(point: Any, data: dict[str, Any]) -> vending.SaleResult | None:
-        limit = vending.free_issue_approval_limit()
-        if data["kwh"] > limit:
-            # Above the limit the form becomes a request that another person decides.
-            vending.request_free_issue(
+        try:
+            return vending.free_issue(
                 actor=actor,
                 vending_point=point,
                 client_reference=data["client_reference"],
@@ -276,16 +276,13 @@ def free_issue(request: HttpRequest) -> HttpResponse:
                 kwh=data["kwh"],
                 reason=data["reason"],
             )
-            messages.info(
-                request,
-                _(
-                    "Free issues above %(limit)s kWh need a second person's approval. "
-                    "The request is waiting on the supervisor dashboard."
-                )
-                % {"limit": limit},
-            )
-            return None
-        return vending.free_issue(
+        except DomainError as exc:
+            if exc.code != "FREE_ISSUE_NEEDS_APPROVAL":
+                raise
+            refusal = describe(exc)
+        # Above the limit (this issue alone, or with the meter's or this person's free issues in
+        # the period) the form becomes a request that another person decides.
+        vending.request_free_issue(
             actor=actor,
             vending_point=point,
             client_reference=data["client_reference"],
@@ -293,6 +290,10 @@ def free_issue(request: HttpRequest) -> HttpResponse:
             kwh=data["kwh"],
             reason=data["reason"],
         )
+        messages.info(
+            request, f"{refusal} {_('The request is waiting on the supervisor dashboard.')}"
+        )
+        return None
 
     return _issue(
         request,
@@ -303,6 +304,7 @@ def free_issue(request: HttpRequest) -> HttpResponse:
     )
 
 
+@no_store
 @login_required
 def engineering_token(request: HttpRequest) -> HttpResponse:
     actor = _actor(request, can_issue_engineering)

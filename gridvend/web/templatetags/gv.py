@@ -8,7 +8,10 @@ from typing import Any
 from django import template
 from django.conf import settings
 
+from gridvend.identity.models import User
 from gridvend.kernel.money import Money
+from gridvend.vending.models import Token
+from gridvend.vending.visibility import mask, shown_digits
 
 register = template.Library()
 
@@ -32,6 +35,21 @@ def kwh(value: Any) -> str:
 def token(digits: str) -> str:
     text = str(digits)
     return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+@register.filter
+def digits_for(stored: Token, user: Any) -> str:
+    """`{{ t|digits_for:user }}`: the token's digits as the signed-in user may see them (the last
+    four only, unless they sold it or may see tokens). Never print ``t.digits`` in a template."""
+    if not isinstance(user, User):
+        return mask(stored.digits)
+    return shown_digits(user, stored)
+
+
+@register.filter
+def token_for(stored: Token, user: Any) -> str:
+    """`{{ t|token_for:user }}`: ``digits_for`` in groups of four."""
+    return token(digits_for(stored, user))
 
 
 @register.filter
