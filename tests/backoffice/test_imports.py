@@ -191,7 +191,7 @@ def test_meter_rows_report_number_key_and_installation_problems(world: World) ->
     report = imports.run_import(actor=world.field, kind="meters", rows=loaded, commit=False)
     assert [(e.row, e.column) for e in report.errors] == [
         (2, "meter_number"),
-        (3, "sgc"),
+        (3, "ti"),  # the register form's own field, as on the screen
         (4, "key_ref"),
         (5, "phases"),
         (6, "account_number"),
@@ -200,6 +200,117 @@ def test_meter_rows_report_number_key_and_installation_problems(world: World) ->
     ]
     assert "check digit" in report.errors[0].message
     assert snapshot() == before
+
+
+def _customer(world: World, **cells: str) -> list[str]:
+    row = dict(zip(CUSTOMER_HEADER, _customer_rows(world)[0], strict=True))
+    row.update(cells)
+    return [row[name] for name in CUSTOMER_HEADER]
+
+
+def _check_customers(
+    world: World, rows: list[list[str]], header: list[str] = CUSTOMER_HEADER
+) -> imports.ImportReport:
+    loaded = imports.load("customers", "c.csv", _csv(header, rows))
+    before = snapshot()
+    report = imports.run_import(actor=world.care, kind="customers", rows=loaded, commit=True)
+    assert not report.committed
+    assert snapshot() == before
+    return report
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("name", "Amina \u202euriknaW", "text-direction control"),
+        ("name", "Amina\u2067 Wanjiru", "text-direction control"),
+        ("name", "Amina\u200b Wanjiru", "invisible characters"),
+        ("name", "Amina\x1b[2J", "control characters"),
+        ("address", "Plot 12, \u202edaoR tekraM", "text-direction control"),
+        ("phone", "+2547" + "0" * 28, "at most 32 characters"),
+        ("account_number", "A" * 21, "at most 20 characters"),
+        ("unit_code", "north\u202e", "text-direction control"),
+    ],
+)
+def test_imported_customers_get_the_screens_text_checks(
+    world: World, column: str, value: str, problem: str
+) -> None:
+    report = _check_customers(world, [_customer(world, **{column: value})])
+    assert [(e.row, e.column) for e in report.errors] == [(2, column)]
+    assert problem in report.errors[0].message
+
+
+def test_a_national_id_longer_than_its_column_is_refused_beside_it(world: World) -> None:
+    header = [*CUSTOMER_HEADER, "national_id", "latitude"]
+    report = _check_customers(world, [[*_customer(world), "1" * 41, "-1.292066"]], header)
+    assert [(e.row, e.column) for e in report.errors] == [(2, "national_id")]
+    assert "at most 40 characters" in report.errors[0].message
+
+
+def test_every_problem_of_a_row_is_reported_beside_its_column(world: World) -> None:
+    header = [*CUSTOMER_HEADER, "national_id", "latitude", "longitude"]
+    row = [
+        "MIG-1",
+        "Amina \u202euriknaW",
+        "villa",
+        "no-such-unit",
+        "no-such-tariff",
+        "+254 700 000 001 ext. 42 and more",
+        "",
+        "1" * 41,
+        "91",
+        "1e2",
+    ]
+    report = _check_customers(world, [[*_customer(world), "", "", ""], row], header)
+    assert sorted(e.column for e in report.errors if e.row == 3) == [
+        "address",
+        "category",
+        "latitude",
+        "longitude",
+        "name",
+        "national_id",
+        "phone",
+        "tariff_code",
+        "unit_code",
+    ]
+    assert report.failed_rows == 1
+
+
+@pytest.mark.parametrize("phases", ["\u00b2", "\u0663", "1.0", "7", "-1"])
+def test_meter_phases_are_read_like_the_screen_reads_them(world: World, phases: str) -> None:
+    unit = world.tree.north_sc.code
+    row = [md.meter_number(88_000_021), unit, "123456", "1", "1", "test-vk", phases, "", "", ""]
+    loaded = imports.load("meters", "m.csv", _csv(METER_HEADER, [row]))
+    before = snapshot()
+    report = imports.run_import(actor=world.field, kind="meters", rows=loaded, commit=True)
+    assert [(e.row, e.column) for e in report.errors] == [(2, "phases")]
+    assert snapshot() == before
+
+
+def test_a_bidi_override_in_an_installation_address_is_refused(world: World) -> None:
+    unit = world.tree.north_sc.code
+    customer = world.north.customer.account_number
+    row = [md.meter_number(88_000_022), unit, "123456", "1", "1", "test-vk", "1", customer, ""]
+    loaded = imports.load("meters", "m.csv", _csv(METER_HEADER, [[*row, "9 \u202elliH"]]))
+    before = snapshot()
+    report = imports.run_import(actor=world.field, kind="meters", rows=loaded, commit=True)
+    assert [(e.row, e.column) for e in report.errors] == [(2, "address")]
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("kind", ["customers", "meters"])
+def test_the_template_example_row_passes_a_dry_run(world: World, kind: str) -> None:
+    header, example = imports.template_rows(kind)
+    row = dict(zip(header, example, strict=True))
+    # The example names the demo's unit, tariff and key; this world has its own.
+    row["unit_code"] = world.tree.north_sc.code
+    if kind == "customers":
+        row["tariff_code"] = md.default_tariff().code
+    else:
+        row["key_ref"] = "test-vk"
+    loaded = imports.load(kind, "t.csv", _csv(header, [[row[name] for name in header]]))
+    report = imports.run_import(actor=world.admin, kind=kind, rows=loaded, commit=False)
+    assert report.ok, report.errors
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
 from gridvend.meters.models import MeterStatus, TokenCarrier
-from gridvend.web.backoffice.imports import KINDS
 from gridvend.web.fields import NumberField, TextField
 
 PHASE_CHOICES = [(1, "1"), (2, "2"), (3, "3")]
@@ -264,8 +263,13 @@ class DebtForm(StyledForm):
 
 
 class ImportForm(StyledForm):
-    kind = forms.ChoiceField(label=_("What the file holds"), choices=list(KINDS.items()))
+    kind = forms.ChoiceField(label=_("What the file holds"))
     file = forms.FileField(label=_("CSV or XLSX file"))
+
+    def __init__(self, *args: Any, kinds: dict[str, Any], **kw: Any) -> None:
+        # Passed in by the view: the import module reads its rows with this module's forms.
+        super().__init__(*args, **kw)
+        self.fields["kind"].choices = list(kinds.items())  # type: ignore[attr-defined]
 
 
 STATUS_FILTERS = {

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -27,11 +29,14 @@ from gridvend.identity.errors import NotFound
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.meters import services as meter_services
+from gridvend.meters.models import TokenCarrier
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import OrgUnit
 from gridvend.tariffs import selectors as tariff_selectors
 from gridvend.tariffs.models import Tariff
+from gridvend.web.backoffice import forms as bo_forms
 from gridvend.web.errors import describe
+from gridvend.web.fields import TextField
 
 MAX_ROWS = 5000
 CUSTOMERS = "customers"
@@ -94,7 +99,7 @@ EXAMPLES: dict[str, list[str]] = {
         "T-204",
     ],
     METERS: [
-        "04000000018",
+        "04000000010",
         "kitale-sc",
         "600675",
         "1",
@@ -257,12 +262,65 @@ def load(kind: str, name: str, data: bytes) -> list[Row]:
 
 # Running an import -------------------------------------------------------------------------------
 
+# (column, message) of one problem in a row.
+Problem = tuple[str, str]
+
+# Unit and tariff codes are read as text like any other cell before they are looked up, so
+# a refusal never echoes a control or bidi-override character into the report.
+_CODE = TextField(max_length=40)
+
+_PREMISE_COLUMNS = ("address", "latitude", "longitude", "feeder", "transformer")
+
+# What the register screen preselects, for the optional columns a file leaves empty.
+_METER_DEFAULTS = {
+    "kt": "2",
+    "ken": "255",
+    "ea": "07",
+    "dkga": "02",
+    "base_date_year": "2014",
+    "phases": "1",
+    "carrier": TokenCarrier.KEYPAD.value,
+}
+
 
 class _RowRefused(Exception):
-    def __init__(self, column: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.message = message
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def _has(problems: list[Problem], column: str) -> bool:
+    return any(known == column for known, _message in problems)
+
+
+def _checked_form(
+    form_class: type[forms.Form],
+    data: dict[str, str],
+    problems: list[Problem],
+    columns: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The screen's form over the row's cells: its cleaned data, or every error it found.
+
+    ``columns`` renames form fields to the file's columns; "this field is required" is left
+    out where the column is already reported empty.
+    """
+    form = form_class(data=data)
+    if form.is_valid():
+        return dict(form.cleaned_data)
+    for name, messages in form.errors.items():
+        column = (columns or {}).get(name, name)
+        if form.has_error(name, "required") and _has(problems, column):
+            continue
+        problems.extend((column, str(message)) for message in messages)
+    return {}
+
+
+def _checked_field(field: forms.Field, raw: str, column: str, problems: list[Problem]) -> Any:
+    try:
+        return field.clean(raw)
+    except ValidationError as exc:
+        problems.extend((column, str(message)) for message in exc.messages)
+        return None
 
 
 @dataclass
@@ -282,113 +340,133 @@ class _Lookups:
             tariffs.setdefault(tariff.code, tariff)
         return cls(actor, units, tariffs)
 
-    def unit(self, row: dict[str, str]) -> OrgUnit:
-        code = row.get("unit_code", "")
+    def unit(self, row: dict[str, str], problems: list[Problem]) -> OrgUnit | None:
+        code = _checked_field(_CODE, row.get("unit_code", ""), "unit_code", problems)
+        if not code:
+            return None
         unit = self.units.get(code)
         if unit is None:
-            raise _RowRefused(
-                "unit_code", _("No organisation unit %(code)s in your area.") % {"code": code}
+            problems.append(
+                ("unit_code", _("No organisation unit %(code)s in your area.") % {"code": code})
             )
         return unit
 
-    def tariff(self, row: dict[str, str]) -> Tariff:
-        code = row.get("tariff_code", "")
+    def tariff(self, row: dict[str, str], problems: list[Problem]) -> Tariff | None:
+        code = _checked_field(_CODE, row.get("tariff_code", ""), "tariff_code", problems)
+        if not code:
+            return None
         tariff = self.tariffs.get(code)
         if tariff is None:
-            raise _RowRefused("tariff_code", _("No tariff %(code)s.") % {"code": code})
+            problems.append(("tariff_code", _("No tariff %(code)s.") % {"code": code}))
         return tariff
 
-    def customer(self, account_number: str) -> Customer:
+    def customer(self, account_number: str, problems: list[Problem]) -> Customer | None:
         try:
             return customer_selectors.get_customer_by_account(self.actor, account_number)
         except NotFound:
-            raise _RowRefused(
-                "account_number",
-                _("No customer with account number %(number)s in your area.")
-                % {"number": account_number},
-            ) from None
+            problems.append(
+                (
+                    "account_number",
+                    _("No customer with account number %(number)s in your area.")
+                    % {"number": account_number},
+                )
+            )
+            return None
 
-    def premise(self, raw: str) -> Premise:
+    def premise(self, pk: int, problems: list[Problem]) -> Premise | None:
         try:
-            return customer_selectors.get_premise(self.actor, int(raw))
-        except (ValueError, NotFound):
-            raise _RowRefused(
-                "premise_id", _("No premise %(id)s in your area.") % {"id": raw}
-            ) from None
+            return customer_selectors.get_premise(self.actor, pk)
+        except NotFound:
+            problems.append(("premise_id", _("No premise %(id)s in your area.") % {"id": pk}))
+            return None
 
 
-def _required(kind: str, row: dict[str, str]) -> list[RowError]:
+def _missing(kind: str, row: dict[str, str]) -> list[Problem]:
     return [
-        RowError(0, name, _("This column must not be empty."))
+        (name, _("This column must not be empty."))
         for name, required in COLUMNS[kind]
         if required and not row.get(name, "").strip()
     ]
 
 
-def _optional(row: dict[str, str], *names: str) -> dict[str, str]:
-    return {name: row[name] for name in names if row.get(name, "").strip()}
-
-
-def _import_customer(lookups: _Lookups, row: dict[str, str]) -> None:
-    unit = lookups.unit(row)
-    tariff = lookups.tariff(row)
+def _import_customer(lookups: _Lookups, row: dict[str, str], problems: list[Problem]) -> None:
+    unit = lookups.unit(row, problems)
+    tariff = lookups.tariff(row, problems)
+    details = _checked_form(
+        bo_forms.CustomerDetailsForm,
+        {
+            "account_number": row.get("account_number", ""),
+            "name": row.get("name", ""),
+            "category": row.get("category", "").lower(),
+            "national_id": row.get("national_id", ""),
+            "phone": row.get("phone", ""),
+            "email": row.get("email", ""),
+        },
+        problems,
+    )
+    premise: dict[str, Any] | None = None
+    if any(row.get(name, "").strip() for name in _PREMISE_COLUMNS):
+        if not row.get("address", "").strip():
+            problems.append(("address", _("A premise needs an address.")))
+        premise = _checked_form(
+            bo_forms.PremiseDetailsForm,
+            {name: row.get(name, "") for name in _PREMISE_COLUMNS},
+            problems,
+        )
+    if problems:
+        raise _RowRefused(problems)
+    assert unit is not None and tariff is not None
     customer = customer_services.create_customer(
-        actor=lookups.actor,
-        account_number=row.get("account_number", ""),
-        name=row.get("name", ""),
-        org_unit=unit,
-        tariff=tariff,
-        category=row.get("category", "").lower(),
-        national_id=row.get("national_id", ""),
-        phone=row.get("phone", ""),
-        email=row.get("email", ""),
+        actor=lookups.actor, org_unit=unit, tariff=tariff, **details
     )
-    if row.get("address", "").strip():
-        customer_services.create_premise(
-            actor=lookups.actor,
-            org_unit=customer.org_unit,
-            **_optional(row, "address", "latitude", "longitude", "feeder", "transformer"),
-        )
-    elif any(row.get(n, "").strip() for n in ("latitude", "longitude", "feeder", "transformer")):
-        raise _RowRefused("address", _("A premise needs an address."))
+    if premise is not None:
+        customer_services.create_premise(actor=lookups.actor, org_unit=customer.org_unit, **premise)
 
 
-def _import_meter(lookups: _Lookups, row: dict[str, str]) -> None:
-    unit = lookups.unit(row)
-    phases = row.get("phases", "").strip() or "1"
-    if not phases.isdigit():
-        raise _RowRefused("phases", _("A meter has 1, 2 or 3 phases."))
-    options: dict[str, Any] = _optional(
-        row, "kt", "ken", "ea", "dkga", "base_date_year", "make", "model", "carrier"
+def _import_meter(lookups: _Lookups, row: dict[str, str], problems: list[Problem]) -> None:
+    unit = lookups.unit(row, problems)
+    fields = bo_forms.MeterRegisterDetailsForm.base_fields
+    data = {name: row.get(name, "") for name in fields if name != "number"}
+    data["number"] = row.get("meter_number", "")
+    for name, default in _METER_DEFAULTS.items():
+        data[name] = data[name].strip() or default
+    meter = _checked_form(
+        bo_forms.MeterRegisterDetailsForm, data, problems, columns={"number": "meter_number"}
     )
+    install = bo_forms.InstallForm.base_fields
     account = row.get("account_number", "").strip()
-    customer = lookups.customer(account) if account else None
     premise_id = row.get("premise_id", "").strip()
-    premise = lookups.premise(premise_id) if premise_id else None
-    if customer is None and (premise is not None or row.get("address", "").strip()):
-        raise _RowRefused("account_number", _("Say which customer the meter is installed for."))
-    if customer is not None and premise is None and not row.get("address", "").strip():
-        raise _RowRefused(
-            "address", _("Give the premise to install the meter at: premise_id or address.")
+    address = row.get("address", "").strip()
+    customer = premise = None
+    cleaned_address = ""
+    if account:
+        number = _checked_field(install["account_number"], account, "account_number", problems)
+        if number:
+            customer = lookups.customer(number, problems)
+    if premise_id:
+        pk = _checked_field(install["premise"], premise_id, "premise_id", problems)
+        if pk:
+            premise = lookups.premise(pk, problems)
+    if address:
+        field = bo_forms.PremiseDetailsForm.base_fields["address"]
+        cleaned_address = _checked_field(field, address, "address", problems) or ""
+    if not account and (premise_id or address):
+        problems.append(("account_number", _("Say which customer the meter is installed for.")))
+    if account and not premise_id and not address:
+        problems.append(
+            ("address", _("Give the premise to install the meter at: premise_id or address."))
         )
-    meter = meter_services.register_meter(
-        actor=lookups.actor,
-        number=row.get("meter_number", ""),
-        org_unit=unit,
-        sgc=row.get("sgc", ""),
-        ti=row.get("ti", ""),  # type: ignore[arg-type]  # the service parses and refuses text
-        krn=row.get("krn", ""),  # type: ignore[arg-type]
-        key_ref=row.get("key_ref", ""),
-        phases=int(phases),
-        **options,
-    )
+    if problems:
+        raise _RowRefused(problems)
+    assert unit is not None
+    registered = meter_services.register_meter(actor=lookups.actor, org_unit=unit, **meter)
     if customer is not None:
         if premise is None:
             premise = customer_services.create_premise(
-                actor=lookups.actor, org_unit=customer.org_unit, address=row["address"]
+                actor=lookups.actor, org_unit=customer.org_unit, address=cleaned_address
             )
         meter_services.install_meter(
-            actor=lookups.actor, meter=meter, customer=customer, premise=premise
+            actor=lookups.actor, meter=registered, customer=customer, premise=premise
         )
 
 
@@ -398,23 +476,21 @@ _IMPORTERS = {CUSTOMERS: _import_customer, METERS: _import_meter}
 def run_import(*, actor: User, kind: str, rows: list[Row], commit: bool) -> ImportReport:
     """Try every row; keep the result only if ``commit`` and no row failed.
 
-    Raises AccessDenied only through the caller's own check: a refusal inside a row (a unit out
-    of reach, say) is reported against that row like any other error.
+    Each row is read with the screens' own forms and every problem found is reported, each
+    beside its column; only a row without any goes on to the services. Raises AccessDenied
+    only through the caller's own check: a refusal inside a row (a unit out of reach, say) is
+    reported against that row like any other error.
     """
     importer = _IMPORTERS[kind]
     report = ImportReport(kind=kind, rows=len(rows))
     with transaction.atomic():
         lookups = _Lookups.for_actor(actor)
         for number, row in rows:
-            missing = _required(kind, row)
-            if missing:
-                report.errors.extend(RowError(number, e.column, e.message) for e in missing)
-                continue
             try:
                 with transaction.atomic():
-                    importer(lookups, row)
+                    importer(lookups, row, _missing(kind, row))
             except _RowRefused as exc:
-                report.errors.append(RowError(number, exc.column, exc.message))
+                report.errors.extend(RowError(number, c, m) for c, m in exc.problems)
             except DomainError as exc:
                 column = exc.params.get("field") or _CODE_COLUMNS.get(exc.code, "")
                 report.errors.append(RowError(number, str(column), describe(exc)))

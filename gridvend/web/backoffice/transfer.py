@@ -32,7 +32,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 def import_upload(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     access.require(access.can_import(user))
-    form = bo_forms.ImportForm(request.POST or None, request.FILES or None)
+    form = bo_forms.ImportForm(request.POST or None, request.FILES or None, kinds=imports.KINDS)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         kind = form.cleaned_data["kind"]
