@@ -1,5 +1,8 @@
 """Bulk import of customers and meters from CSV or XLSX rows, through the ordinary services.
 
+Each row is read with the back-office screens' own forms, so an import refuses what a screen
+refuses; the file itself is bounded (bytes, rows, cell length) before anything in it is parsed.
+
 A dry run and a real run are the same code: every row goes through the services inside one
 transaction, each row in its own savepoint so that one bad row does not hide the next one's
 errors. A dry run always rolls the transaction back; a real run commits only if no row failed,
@@ -10,17 +13,25 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+import math
+import zipfile
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from decimal import Decimal
+from typing import IO, Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from openpyxl import load_workbook  # type: ignore[import-untyped]
+from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped]
+from openpyxl.styles.stylesheet import apply_stylesheet  # type: ignore[import-untyped]
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet  # type: ignore[import-untyped]
 
 from gridvend.customers import selectors as customer_selectors
 from gridvend.customers import services as customer_services
@@ -166,7 +177,35 @@ class ImportReport:
 Row = tuple[int, dict[str, str]]
 
 
+class Rows(list[Row]):
+    """A file's data rows, numbered as the spreadsheet numbers them, and the problems met while
+    reading them: a cell over MAX_CELL_CHARS, a CSV line that could not be split into cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[RowError] = []
+
+
 # Reading files ------------------------------------------------------------------------------------
+#
+# A file is measured before it is opened and read as a stream: the rows stop at the row cap or
+# after a run of empty rows, every cell is capped before any field looks at it, and an XLSX
+# workbook may not unpack to more than a fixed multiple of the upload limit.
+
+# Longest cell, in characters: four times the longest field (an address) leaves room for any
+# honest cell, and a longer one is refused before it is parsed.
+MAX_CELL_CHARS = 1000
+# Columns read from each row; the templates have at most 18.
+MAX_COLUMNS = 64
+# A run of this many empty rows ends the data: spreadsheets often carry thousands of formatted
+# but empty rows below it.
+MAX_BLANK_RUN = 100
+# How many times the upload limit an XLSX file (a zip archive) may unpack to.
+XLSX_EXPANSION = 10
+
+
+# A file's rows as lists of cell values, None for a line that could not be split into cells.
+Lines = Generator[Sequence[Any] | None, None, None]
 
 
 def _text(value: Any) -> str:
@@ -174,70 +213,22 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        # repr gives "1e-05" for small numbers; the edge parser refuses exponents.
+        return format(Decimal(repr(value)), "f") if math.isfinite(value) else repr(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value).strip()
 
 
-def _table(header: list[str], body: Iterable[tuple[int, list[Any]]]) -> list[Row]:
-    keys = [h.strip().lower().lstrip("\ufeff") for h in header]
-    rows: list[Row] = []
-    for number, values in body:
-        texts = [_text(v) for v in values]
-        if not any(texts):
-            continue  # blank lines between blocks of rows are common in hand-made sheets
-        if len(rows) >= MAX_ROWS:
-            raise ImportFileError(
-                _("A file may hold at most %(max)d rows; split it into smaller files.")
-                % {"max": MAX_ROWS}
-            )
-        rows.append(
-            (number, {k: texts[i] if i < len(texts) else "" for i, k in enumerate(keys) if k})
-        )
-    return rows
+def _is_blank(values: Sequence[Any]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in values[:MAX_COLUMNS])
 
 
-def read_csv(data: bytes) -> tuple[list[str], list[Row]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportFileError(_("The CSV file must be saved as UTF-8.")) from None
-    lines = list(csv.reader(io.StringIO(text)))
-    if not lines:
-        raise ImportFileError(_("The file is empty."))
-    header = lines[0]
-    return [h.strip().lower() for h in header], _table(
-        header, ((i + 2, line) for i, line in enumerate(lines[1:]))
-    )
-
-
-def read_xlsx(data: bytes) -> tuple[list[str], list[Row]]:
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a damaged or foreign file
-        raise ImportFileError(_("The file is not a readable XLSX workbook.")) from None
-    try:
-        sheet = workbook.worksheets[0]
-        values = sheet.iter_rows(values_only=True)
-        first = next(values, None)
-        if first is None:
-            raise ImportFileError(_("The file is empty."))
-        header = [_text(v) for v in first]
-        rows = _table(header, ((i + 2, list(r)) for i, r in enumerate(values)))
-    finally:
-        workbook.close()
-    return [h.strip().lower() for h in header], rows
-
-
-def read_file(name: str, data: bytes) -> tuple[list[str], list[Row]]:
-    lowered = name.lower()
-    if lowered.endswith(".xlsx"):
-        return read_xlsx(data)
-    if lowered.endswith(".csv") or lowered.endswith(".txt"):
-        return read_csv(data)
-    raise ImportFileError(_("Upload a .csv or .xlsx file."))
+def _cell_too_long() -> str:
+    return _("This cell holds more than %(max)d characters.") % {"max": MAX_CELL_CHARS}
 
 
 def check_header(kind: str, header: list[str]) -> None:
@@ -249,13 +240,164 @@ def check_header(kind: str, header: list[str]) -> None:
         )
 
 
-def load(kind: str, name: str, data: bytes) -> list[Row]:
-    """The file's data rows, numbered as the spreadsheet numbers them, or ImportFileError."""
+def _table(kind: str, lines: Lines) -> Rows:
+    """The data rows below the header, from a file's lines (None for a line that could not be
+    split), reading no further than the row cap or a run of MAX_BLANK_RUN empty lines."""
+    first = next(lines, ())
+    if first is None:
+        raise ImportFileError(_("The first row, the column names, cannot be read."))
+    if not first:
+        raise ImportFileError(_("The file is empty."))
+    header = [_text(v).lower().lstrip("\ufeff") for v in first[:MAX_COLUMNS]]
+    check_header(kind, header)
+    positions: dict[str, int] = {}
+    for name, _required in COLUMNS[kind]:
+        if name in header:
+            positions[name] = header.index(name)
+    rows = Rows()
+    blank_run = 0
+    for number, values in enumerate(lines, start=2):
+        if values is not None and _is_blank(values):
+            blank_run += 1
+            if blank_run >= MAX_BLANK_RUN:
+                break
+            continue
+        blank_run = 0
+        if number > MAX_ROWS + 1:
+            raise ImportFileError(
+                _("A file may hold at most %(max)d rows; split it into smaller files.")
+                % {"max": MAX_ROWS}
+            )
+        if values is None:
+            rows.problems.append(
+                RowError(
+                    number,
+                    "",
+                    _(
+                        "This row cannot be read: a cell holds more than %(max)d characters "
+                        "or a quotation mark is not closed."
+                    )
+                    % {"max": MAX_CELL_CHARS},
+                )
+            )
+            continue
+        cells: dict[str, str] = {}
+        for name, index in positions.items():
+            text = _text(values[index]) if index < len(values) else ""
+            if len(text) > MAX_CELL_CHARS:
+                rows.problems.append(RowError(number, name, _cell_too_long()))
+                text = ""
+            cells[name] = text
+        rows.append((number, cells))
+    return rows
+
+
+def _csv_lines(stream: IO[bytes]) -> Lines:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    # The limit is the csv module's, for the whole process; gridvend reads no other CSV.
+    csv.field_size_limit(MAX_CELL_CHARS)
+    reader = csv.reader(text)
+    try:
+        while True:
+            try:
+                yield next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                yield None
+    except UnicodeDecodeError:
+        raise ImportFileError(_("The CSV file must be saved as UTF-8.")) from None
+    finally:
+        text.detach()  # the upload stays open for its owner
+
+
+class _StreamedSheet(ReadOnlyWorksheet):
+    """openpyxl's read-only sheet without its size scan.
+
+    Where a sheet lacks a <dimension> element (openpyxl's own write-only files, many other
+    writers), the read-only sheet parses every row when it is opened, to learn its size: a
+    million empty rows took seconds and a hundred megabytes before the first row came back.
+    The rows are bounded by the caller's max_row and max_col instead.
+    """
+
+    def _get_size(self) -> None:
+        return None
+
+
+def _xlsx_lines(stream: IO[bytes]) -> Lines:
+    unreadable = _("The file is not a readable XLSX workbook.")
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise ImportFileError(unreadable) from None
+    # zipfile never returns more than a member's declared size, so the sum is a true bound.
+    if unpacked > XLSX_EXPANSION * settings.IMPORT_MAX_BYTES:
+        raise ImportFileError(_("The workbook is too large once unpacked; split it."))
+    stream.seek(0)
+    try:
+        reader = ExcelReader(stream, read_only=True, data_only=True)
+        # load_workbook's steps up to the sheets, which it would open (and scan) every one of.
+        reader.read_manifest()
+        reader.read_strings()
+        reader.read_workbook()
+        apply_stylesheet(reader.archive, reader.wb)
+        found = [
+            (sheet, rel)
+            for sheet, rel in reader.parser.find_sheets()
+            if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+        ]
+    except Exception:  # openpyxl raises many kinds for a damaged or foreign file
+        raise ImportFileError(unreadable) from None
+    try:
+        if not found:
+            return
+        sheet, rel = found[0]
+        rows = _StreamedSheet(reader.wb, sheet.name, rel.target, reader.shared_strings)
+        try:
+            yield from rows.iter_rows(
+                min_row=1,
+                max_row=MAX_ROWS + MAX_BLANK_RUN + 1,
+                min_col=1,
+                max_col=MAX_COLUMNS,
+                values_only=True,
+            )
+        except Exception:
+            raise ImportFileError(unreadable) from None
+    finally:
+        reader.archive.close()
+
+
+def _size(stream: IO[bytes]) -> int:
+    size = getattr(stream, "size", None)
+    if not isinstance(size, int):
+        stream.seek(0, io.SEEK_END)
+        size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def load(kind: str, name: str, source: bytes | IO[bytes]) -> Rows:
+    """The file's data rows, numbered as the spreadsheet numbers them, or ImportFileError.
+
+    ``source`` is the upload itself (or its bytes): its size is checked before it is read.
+    """
     if kind not in COLUMNS:
         raise ImportFileError(_("Unknown kind of import."))
-    header, rows = read_file(name, data)
-    check_header(kind, header)
-    if not rows:
+    lowered = name.lower()
+    if not lowered.endswith((".xlsx", ".csv", ".txt")):
+        raise ImportFileError(_("Upload a .csv or .xlsx file."))
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    limit = settings.IMPORT_MAX_BYTES
+    if _size(stream) > limit:
+        raise ImportFileError(
+            _("The file is larger than %(size)s; split it into smaller files.")
+            % {"size": filesizeformat(limit)}
+        )
+    lines = _xlsx_lines(stream) if lowered.endswith(".xlsx") else _csv_lines(stream)
+    with closing(lines):
+        rows = _table(kind, lines)
+    if not rows and not rows.problems:
         raise ImportFileError(_("The file has a header but no rows."))
     return rows
 
@@ -482,18 +624,27 @@ def run_import(*, actor: User, kind: str, rows: list[Row], commit: bool) -> Impo
     reported against that row like any other error.
     """
     importer = _IMPORTERS[kind]
-    report = ImportReport(kind=kind, rows=len(rows))
+    read: dict[int, list[Problem]] = {}
+    for problem in rows.problems if isinstance(rows, Rows) else []:
+        read.setdefault(problem.row, []).append((problem.column, problem.message))
+    unread = sorted(set(read) - {number for number, _row in rows})
+    report = ImportReport(kind=kind, rows=len(rows) + len(unread))
     with transaction.atomic():
         lookups = _Lookups.for_actor(actor)
         for number, row in rows:
+            problems = list(read.get(number, []))
+            problems += [p for p in _missing(kind, row) if not _has(problems, p[0])]
             try:
                 with transaction.atomic():
-                    importer(lookups, row, _missing(kind, row))
+                    importer(lookups, row, problems)
             except _RowRefused as exc:
                 report.errors.extend(RowError(number, c, m) for c, m in exc.problems)
             except DomainError as exc:
                 column = exc.params.get("field") or _CODE_COLUMNS.get(exc.code, "")
                 report.errors.append(RowError(number, str(column), describe(exc)))
+        for number in unread:
+            report.errors.extend(RowError(number, c, m) for c, m in read[number])
+        report.errors.sort(key=lambda error: error.row)
         report.committed = commit and report.ok
         if not report.committed:
             transaction.set_rollback(True)
