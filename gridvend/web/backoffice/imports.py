@@ -192,8 +192,8 @@ class Rows(list[Row]):
 # after a run of empty rows, every cell is capped before any field looks at it, and an XLSX
 # workbook may not unpack to more than a fixed multiple of the upload limit.
 
-# Longest cell, in characters: four times the longest field (an address) leaves room for any
-# honest cell, and a longer one is refused before it is parsed.
+# Longest cell, in characters: about four times the longest field (an address, 255), room for
+# any honest cell; a longer one is refused before any field parses it.
 MAX_CELL_CHARS = 1000
 # Columns read from each row; the templates have at most 18.
 MAX_COLUMNS = 64
