@@ -214,3 +214,7 @@ MONEY = NumberRule(integer_digits=12, decimal_places=3, minimum=Decimal(0))
 KWH = NumberRule(integer_digits=9, decimal_places=1, minimum=Decimal(0))
 RATE = NumberRule(integer_digits=9, decimal_places=8, minimum=Decimal(0))
 PERCENT = NumberRule(integer_digits=3, decimal_places=4, minimum=Decimal(0), maximum=Decimal(100))
+LATITUDE = NumberRule(integer_digits=2, decimal_places=6, minimum=Decimal(-90), maximum=Decimal(90))
+LONGITUDE = NumberRule(
+    integer_digits=3, decimal_places=6, minimum=Decimal(-180), maximum=Decimal(180)
+)

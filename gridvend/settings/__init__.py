@@ -66,6 +66,8 @@ MAX_CASH_COUNT = env.get_int("GRIDVEND_MAX_CASH_COUNT", 100_000_000, minimum=1)
 for _name in ("MAX_SALE_AMOUNT", "MAX_SALE_KWH", "MAX_FLOAT_AMOUNT", "MAX_CASH_COUNT"):
     if globals()[_name] >= 10**12:
         raise ConfigurationError(f"GRIDVEND_{_name} must be below 10^12")
+# Largest file the bulk import takes, in bytes; checked before the file is opened.
+IMPORT_MAX_BYTES = env.get_int("GRIDVEND_IMPORT_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 
 VAR_DIR = Path(env.get_str("GRIDVEND_VAR_DIR", str(BASE_DIR / "var")))
 # Signed checkpoints of the audit chain's end, outside the database (docs/tamper-evidence.md).

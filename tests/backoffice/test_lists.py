@@ -123,6 +123,7 @@ def test_premise_tariff_point_and_user_exports(world: World) -> None:
         ("-12.50", "-12.50"),
         (Decimal("1.50"), Decimal("1.50")),
         (None, ""),
+        ("", ""),  # not a lone apostrophe: "" is "in" every string
     ],
 )
 def test_exported_cells_cannot_run_as_formulas(value: Any, written: Any) -> None:

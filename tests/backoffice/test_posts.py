@@ -288,6 +288,54 @@ def test_care_creates_and_edits_a_premise(world: World) -> None:
     assert premise.latitude is None
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("name", "Zawadi \u202eonetiO", "text-direction control"),
+        ("name", "Zawadi\u200bOtieno", "invisible characters"),
+        ("national_id", "1" * 10_000, "at most 40 characters"),
+        ("phone", "+254\x07700000009", "control characters"),
+    ],
+)
+def test_the_customer_screen_refuses_hidden_or_overlong_text(
+    world: World, field: str, value: str, problem: str
+) -> None:
+    before = snapshot()
+    response = client_for(world.care).post(
+        "/customers/new/", _customer_data(world, **{field: value})
+    )
+    assert response.status_code == 200
+    assert problem in " ".join(response.context["form"].errors[field])
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("address", "7 Mill \u202eenaL", "text-direction control"),
+        ("feeder", "F\u2066" + "1", "text-direction control"),
+        ("latitude", "91", "largest value is 90"),
+        ("longitude", "1e2", "Enter a number"),
+        ("latitude", "1.1234567", "6 decimal places"),
+    ],
+)
+def test_the_premise_screen_refuses_bad_text_and_coordinates(
+    world: World, field: str, value: str, problem: str
+) -> None:
+    data = {"org_unit": world.tree.north_sc.pk, "address": "7 Mill Lane", field: value}
+    before = snapshot()
+    response = client_for(world.care).post("/premises/new/", data)
+    assert response.status_code == 200
+    assert problem in " ".join(response.context["form"].errors[field])
+    assert snapshot() == before
+
+
+def test_a_southern_latitude_is_kept(world: World) -> None:
+    data = {"org_unit": world.tree.north_sc.pk, "address": "2 Rift Rd", "latitude": "-1.292066"}
+    assert client_for(world.care).post("/premises/new/", data).status_code == 302
+    assert str(Premise.objects.get(address="2 Rift Rd").latitude) == "-1.292066"
+
+
 def test_finance_opens_a_debt(world: World) -> None:
     customer = world.north.customer
     response = client_for(world.maker).post(

@@ -53,7 +53,7 @@ def cell(value: Any) -> Any:
     # A leading = + - @ makes spreadsheets evaluate the cell (CSV injection). Phone numbers such
     # as +254 700 000 000 and signed numbers stay as they are.
     if text.startswith(_FORMULA_START) or (
-        text[:1] in "+-" and not text[1:].replace(" ", "").replace(".", "").isdigit()
+        text[:1] in ("+", "-") and not text[1:].replace(" ", "").replace(".", "").isdigit()
     ):
         return "'" + text
     return text

@@ -10,14 +10,23 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.customers.models import CustomerCategory, CustomerStatus
+from gridvend.kernel import inputs
 from gridvend.meters.models import MeterStatus, TokenCarrier
-from gridvend.web.backoffice.imports import KINDS
+from gridvend.web.fields import NumberField, TextField
 
 PHASE_CHOICES = [(1, "1"), (2, "2"), (3, "3")]
 
 
 def _text(label: Any, *, required: bool = False, max_length: int = 255, **kw: Any) -> Any:
-    return forms.CharField(label=label, required=required, max_length=max_length, **kw)
+    # Names, ids, phones and addresses end up on receipts and in other screens: the bounded
+    # field refuses control, invisible and bidi-override characters as well as long values.
+    return TextField(label=label, required=required, max_length=max_length, **kw)
+
+
+def _coordinate(label: Any, rule: inputs.NumberRule) -> Any:
+    # A plain text input: a numeric keypad (inputmode=decimal) has no minus sign on some phones,
+    # and latitudes south of the equator are negative.
+    return NumberField(label=label, rule=rule, required=False, widget=forms.TextInput())
 
 
 class Bootstrap:
@@ -40,7 +49,9 @@ class StyledForm(Bootstrap, forms.Form):
         self._style()
 
 
-class CustomerForm(StyledForm):
+class CustomerDetailsForm(StyledForm):
+    """A customer's own fields; the screen adds unit and tariff, an import names them by code."""
+
     account_number = _text(
         _("Account number"),
         max_length=20,
@@ -48,11 +59,25 @@ class CustomerForm(StyledForm):
     )
     name = _text(_("Name"), required=True, max_length=150)
     category = forms.ChoiceField(label=_("Category"), choices=CustomerCategory.choices)
-    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
-    tariff = forms.TypedChoiceField(label=_("Tariff"), coerce=int)
     national_id = _text(_("National id"), max_length=40)
     phone = _text(_("Phone"), max_length=32)
     email = _text(_("Email"), max_length=254)
+
+
+class CustomerForm(CustomerDetailsForm):
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    tariff = forms.TypedChoiceField(label=_("Tariff"), coerce=int)
+
+    field_order = [
+        "account_number",
+        "name",
+        "category",
+        "org_unit",
+        "tariff",
+        "national_id",
+        "phone",
+        "email",
+    ]
 
     def __init__(
         self,
@@ -74,17 +99,20 @@ class CustomerStatusForm(StyledForm):
     reason = _text(_("Reason"), required=True)
 
 
-class PremiseForm(StyledForm):
-    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+class PremiseDetailsForm(StyledForm):
+    """A premise's own fields; the screen adds the unit, an import takes the customer's."""
+
     address = _text(_("Address"), required=True)
-    latitude = forms.DecimalField(
-        label=_("Latitude"), required=False, max_digits=9, decimal_places=6
-    )
-    longitude = forms.DecimalField(
-        label=_("Longitude"), required=False, max_digits=9, decimal_places=6
-    )
+    latitude = _coordinate(_("Latitude"), inputs.LATITUDE)
+    longitude = _coordinate(_("Longitude"), inputs.LONGITUDE)
     feeder = _text(_("Feeder"), max_length=60)
     transformer = _text(_("Transformer"), max_length=60)
+
+
+class PremiseForm(PremiseDetailsForm):
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+
+    field_order = ["org_unit", "address", "latitude", "longitude", "feeder", "transformer"]
 
     def __init__(self, *args: Any, units: list[tuple[Any, str]], **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -98,14 +126,17 @@ class MeterDetailsForm(StyledForm):
     carrier = forms.ChoiceField(label=_("Token carrier"), choices=TokenCarrier.choices)
 
 
-class MeterRegisterForm(MeterDetailsForm):
+class MeterRegisterDetailsForm(MeterDetailsForm):
+    """Everything the register screen asks but the unit, which an import names by code."""
+
     number = _text(_("Meter number"), required=True, max_length=20)
-    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
     sgc = _text(_("Supply group code (SGC)"), required=True, max_length=6)
     ti = forms.IntegerField(label=_("Tariff index (TI)"), min_value=0, max_value=99)
     krn = forms.IntegerField(label=_("Key revision number (KRN)"), min_value=1, max_value=9)
     kt = forms.IntegerField(label=_("Key type (KT)"), initial=2, min_value=0, max_value=3)
-    ken = forms.IntegerField(label=_("Key expiry number (KEN)"), initial=255)
+    ken = forms.IntegerField(
+        label=_("Key expiry number (KEN)"), initial=255, min_value=0, max_value=255
+    )
     ea = forms.ChoiceField(
         label=_("Encryption algorithm (EA)"), choices=[("07", "07 STA"), ("11", "11 MISTY1")]
     )
@@ -124,6 +155,10 @@ class MeterRegisterForm(MeterDetailsForm):
         max_length=60,
         help_text=_("The name of the vending key, never the key itself."),
     )
+
+
+class MeterRegisterForm(MeterRegisterDetailsForm):
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
 
     field_order = [
         "number",
@@ -300,8 +335,13 @@ class DebtForm(StyledForm):
 
 
 class ImportForm(StyledForm):
-    kind = forms.ChoiceField(label=_("What the file holds"), choices=list(KINDS.items()))
+    kind = forms.ChoiceField(label=_("What the file holds"))
     file = forms.FileField(label=_("CSV or XLSX file"))
+
+    def __init__(self, *args: Any, kinds: dict[str, Any], **kw: Any) -> None:
+        # Passed in by the view: the import module reads its rows with this module's forms.
+        super().__init__(*args, **kw)
+        self.fields["kind"].choices = list(kinds.items())  # type: ignore[attr-defined]
 
 
 STATUS_FILTERS = {

@@ -25,47 +25,43 @@ from gridvend.web.backoffice.filtersets import SearchFilterSet, VendingPointFilt
 # The rows of a dry run wait in the session (stored in the database, so any app server can take
 # the confirmation) under a one-time token, so that what is confirmed is what was checked.
 SESSION_KEY = "gv_import"
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
 @login_required
 def import_upload(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     access.require(access.can_import(user))
-    form = bo_forms.ImportForm(request.POST or None, request.FILES or None)
+    form = bo_forms.ImportForm(request.POST or None, request.FILES or None, kinds=imports.KINDS)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         kind = form.cleaned_data["kind"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            form.add_error("file", _("The file is larger than 10 MB; split it."))
+        try:
+            rows = imports.load(kind, upload.name, upload)
+        except imports.ImportFileError as exc:
+            form.add_error("file", str(exc))
         else:
-            try:
-                rows = imports.load(kind, upload.name, upload.read())
-            except imports.ImportFileError as exc:
-                form.add_error("file", str(exc))
+            report = imports.run_import(actor=user, kind=kind, rows=rows, commit=False)
+            token = ""
+            if report.ok:
+                token = secrets.token_urlsafe(16)
+                request.session[SESSION_KEY] = {
+                    "token": token,
+                    "kind": kind,
+                    "name": upload.name,
+                    "rows": [[number, row] for number, row in rows],
+                }
             else:
-                report = imports.run_import(actor=user, kind=kind, rows=rows, commit=False)
-                token = ""
-                if report.ok:
-                    token = secrets.token_urlsafe(16)
-                    request.session[SESSION_KEY] = {
-                        "token": token,
-                        "kind": kind,
-                        "name": upload.name,
-                        "rows": [[number, row] for number, row in rows],
-                    }
-                else:
-                    request.session.pop(SESSION_KEY, None)
-                return render(
-                    request,
-                    "backoffice/import_report.html",
-                    {
-                        "report": report,
-                        "kind_label": imports.KINDS[kind],
-                        "file_name": upload.name,
-                        "token": token,
-                    },
-                )
+                request.session.pop(SESSION_KEY, None)
+            return render(
+                request,
+                "backoffice/import_report.html",
+                {
+                    "report": report,
+                    "kind_label": imports.KINDS[kind],
+                    "file_name": upload.name,
+                    "token": token,
+                },
+            )
     return render(request, "backoffice/import_upload.html", {"form": form, "kinds": imports.KINDS})
 
 
