@@ -125,3 +125,16 @@ class TextField(forms.CharField):
             return inputs.clean_text(text, max_length=limit, multiline=self.multiline)
         except InvalidInput as exc:
             raise ValidationError(message(exc), code=exc.reason) from None
+
+
+class WholeNumberField(forms.IntegerField):
+    """An integer of ASCII digits (``int("٣")`` is 3 to Python, and Django's IntegerField takes
+    it); ``min_value``/``max_value`` still apply as Django's validators."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        try:
+            return inputs.parse_int(value, minimum=-(10**18), maximum=10**18)
+        except InvalidInput as exc:
+            raise ValidationError(message(exc), code=exc.reason) from None

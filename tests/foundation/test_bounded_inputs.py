@@ -276,3 +276,21 @@ def test_hostile_tariff_specification_is_a_form_error(world: World, spec: str) -
 def test_number_rule_with_maximum_keeps_the_digits() -> None:
     rule = NumberRule(integer_digits=3, decimal_places=1).with_maximum(500)
     assert rule.integer_digits == 3 and rule.maximum == Decimal(500)
+
+
+@pytest.mark.parametrize("raw", ["٣", "²", "1e3", "1.0", "9" * 40])
+def test_whole_number_fields_take_ascii_digits_only(raw: str) -> None:
+    from gridvend.web.backoffice.forms import MeterRegisterDetailsForm
+
+    form = MeterRegisterDetailsForm(data={"ti": raw})
+    assert not form.is_valid()
+    assert "ti" in form.errors
+
+
+@pytest.mark.parametrize("amount", ["1e700000", "NaN", "0", "-1", "1.0001"])
+def test_debt_amount_is_read_by_the_bounded_parser(amount: str) -> None:
+    from gridvend.web.backoffice.forms import DebtForm
+
+    form = DebtForm(data={"amount": amount, "reason": "Arrears"})
+    assert not form.is_valid()
+    assert "amount" in form.errors

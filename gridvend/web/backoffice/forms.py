@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
 from gridvend.meters.models import MeterStatus, TokenCarrier
-from gridvend.web.fields import NumberField, TextField
+from gridvend.web.fields import NumberField, TextField, WholeNumberField
 
 PHASE_CHOICES = [(1, "1"), (2, "2"), (3, "3")]
 
@@ -131,10 +131,10 @@ class MeterRegisterDetailsForm(MeterDetailsForm):
 
     number = _text(_("Meter number"), required=True, max_length=20)
     sgc = _text(_("Supply group code (SGC)"), required=True, max_length=6)
-    ti = forms.IntegerField(label=_("Tariff index (TI)"), min_value=0, max_value=99)
-    krn = forms.IntegerField(label=_("Key revision number (KRN)"), min_value=1, max_value=9)
-    kt = forms.IntegerField(label=_("Key type (KT)"), initial=2, min_value=0, max_value=3)
-    ken = forms.IntegerField(
+    ti = WholeNumberField(label=_("Tariff index (TI)"), min_value=0, max_value=99)
+    krn = WholeNumberField(label=_("Key revision number (KRN)"), min_value=1, max_value=9)
+    kt = WholeNumberField(label=_("Key type (KT)"), initial=2, min_value=0, max_value=3)
+    ken = WholeNumberField(
         label=_("Key expiry number (KEN)"), initial=255, min_value=0, max_value=255
     )
     ea = forms.ChoiceField(
@@ -185,7 +185,7 @@ class MeterRegisterForm(MeterRegisterDetailsForm):
 
 class InstallForm(StyledForm):
     account_number = _text(_("Customer account number"), required=True, max_length=20)
-    premise = forms.IntegerField(
+    premise = WholeNumberField(
         label=_("Premise number"),
         min_value=1,
         help_text=_("The number shown on the premise's page."),
@@ -262,8 +262,12 @@ class TariffSpecForm(StyledForm):
         label=_("Tariff specification (JSON)"),
         widget=forms.Textarea(attrs={"rows": 28, "spellcheck": "false", "dir": "ltr"}),
     )
-    notes = forms.CharField(
-        label=_("Notes for the reviewer"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    notes = TextField(
+        label=_("Notes for the reviewer"),
+        required=False,
+        max_length=2000,
+        multiline=True,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
     def clean_spec(self) -> dict[str, Any]:
@@ -322,15 +326,16 @@ class PublishForm(StyledForm):
 
 
 class RejectForm(StyledForm):
-    reason = forms.CharField(
-        label=_("Why is it rejected?"), widget=forms.Textarea(attrs={"rows": 3})
+    reason = TextField(
+        label=_("Why is it rejected?"),
+        max_length=2000,
+        multiline=True,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
 
 class DebtForm(StyledForm):
-    amount = forms.DecimalField(
-        label=_("Amount"), min_value=Decimal("0.01"), max_digits=14, decimal_places=3
-    )
+    amount = NumberField(label=_("Amount"), rule=inputs.MONEY, positive=True)
     reason = _text(_("Reason"), required=True)
 
 

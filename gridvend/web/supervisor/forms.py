@@ -9,9 +9,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from gridvend.kernel.inputs import NumberRule
 from gridvend.meters.faults import REPORTED_VIA
 from gridvend.meters.models import FaultStatus
-from gridvend.web.fields import TextField
+from gridvend.web.fields import NumberField, TextField, WholeNumberField
 
 ENGINEERING_CHOICES = [
     ("test", _("Meter test")),
@@ -62,12 +63,12 @@ class _Issued(_Styled):
 
 class FreeIssueForm(_Issued):
     meter_number = _meter_field()
-    kwh = forms.DecimalField(
+    kwh = NumberField(
         label=_("Energy (kWh)"),
-        min_value=Decimal("0.1"),
-        max_value=Decimal("1000"),
-        decimal_places=1,
-        widget=forms.NumberInput(attrs={**LTR, "step": "0.1"}),
+        rule=NumberRule(
+            integer_digits=4, decimal_places=1, minimum=Decimal("0.1"), maximum=Decimal("1000")
+        ),
+        widget=forms.TextInput(attrs={**LTR, "inputmode": "decimal"}),
     )
     reason = _reason_field()
 
@@ -77,7 +78,7 @@ class FreeIssueForm(_Issued):
 class EngineeringForm(_Issued):
     meter_number = _meter_field()
     kind = forms.ChoiceField(label=_("Token"), choices=ENGINEERING_CHOICES)
-    value = forms.IntegerField(
+    value = WholeNumberField(
         label=_("Limit (watts)"),
         required=False,
         min_value=0,
@@ -119,21 +120,21 @@ class KeyChangeForm(_Styled):
         required=False,
         widget=forms.TextInput(attrs=LTR),
     )
-    ti = forms.IntegerField(
+    ti = WholeNumberField(
         label=_("New tariff index (TI)"),
         required=False,
         min_value=0,
         max_value=99,
         widget=forms.NumberInput(attrs=LTR),
     )
-    krn = forms.IntegerField(
+    krn = WholeNumberField(
         label=_("New key revision number (KRN)"),
         required=False,
         min_value=1,
         max_value=9,
         widget=forms.NumberInput(attrs=LTR),
     )
-    base_date_year = forms.IntegerField(
+    base_date_year = WholeNumberField(
         label=_("New base date year"),
         required=False,
         min_value=1993,
