@@ -47,6 +47,27 @@ def client_ip(request: HttpRequest) -> str | None:
     return remote
 
 
+class RefuseNulMiddleware:
+    """A NUL in the path or the query string is never a real request: answer 400 at the door.
+
+    PostgreSQL cannot store or even compare text holding NUL, so such a value reaching any
+    lookup (a sale reference in a path, a filter) would be a server error.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            return HttpResponse(
+                "A request address cannot hold a NUL character.\n",
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)
+
+
 class RequestIdMiddleware:
     """Binds the client IP and a request id for audit events and echoes the id to the client."""
 

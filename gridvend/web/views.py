@@ -24,7 +24,7 @@ from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied, AccountLocked
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
-from gridvend.kernel.inputs import parse_int
+from gridvend.kernel.inputs import clean_text, parse_int
 from gridvend.org import selectors as org_selectors
 from gridvend.org import services as org
 from gridvend.org.models import Channel
@@ -284,8 +284,8 @@ def levels(request: HttpRequest) -> HttpResponse:
         raise AccessDenied()
     error = ""
     if request.method == "POST":
-        name = request.POST.get("name", "")
         try:
+            name = clean_text(request.POST.get("name", ""), max_length=80, field="name")
             if request.POST.get("action") == "add":
                 org.add_level(actor=actor, name=name)
             else:

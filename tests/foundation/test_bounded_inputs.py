@@ -294,3 +294,19 @@ def test_debt_amount_is_read_by_the_bounded_parser(amount: str) -> None:
     form = DebtForm(data={"amount": amount, "reason": "Arrears"})
     assert not form.is_valid()
     assert "amount" in form.errors
+
+
+@pytest.mark.parametrize(
+    "url", ["/cashier/sales/%00/", "/receipts/%00/thermal/", "/customers/?q=a%00b", "/x%00/"]
+)
+def test_a_nul_in_the_address_is_a_400_at_the_door(world: World, url: str) -> None:
+    response = _client(world.admin).get(url)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("name", ["x" * 81, "a\x00b", "Zone\u202e"])
+def test_level_names_are_read_as_bounded_text(world: World, name: str) -> None:
+    before = list(OrgLevel.objects.values_list("name", flat=True))
+    response = _client(world.admin).post("/org/levels/", {"action": "add", "name": name})
+    assert response.status_code == 200
+    assert list(OrgLevel.objects.values_list("name", flat=True)) == before
