@@ -60,6 +60,11 @@ MAX_SALE_AMOUNT = env.get_int("GRIDVEND_MAX_SALE_AMOUNT", 1_000_000, minimum=1)
 MAX_SALE_KWH = env.get_int("GRIDVEND_MAX_SALE_KWH", 100_000, minimum=1)
 MAX_FLOAT_AMOUNT = env.get_int("GRIDVEND_MAX_FLOAT_AMOUNT", 10_000_000, minimum=1)
 MAX_CASH_COUNT = env.get_int("GRIDVEND_MAX_CASH_COUNT", 100_000_000, minimum=1)
+# The smallest coin in circulation, in minor units of the currency: a sale by kWh asks for a sum
+# that cash can pay (rounded up to it; the extra buys energy).
+SMALLEST_COIN_MINOR = env.get_int("GRIDVEND_SMALLEST_COIN_MINOR", 1, minimum=1)
+if SMALLEST_COIN_MINOR > 1_000_000:
+    raise ConfigurationError("GRIDVEND_SMALLEST_COIN_MINOR must be at most 1000000")
 for _name in ("MAX_SALE_AMOUNT", "MAX_SALE_KWH", "MAX_FLOAT_AMOUNT", "MAX_CASH_COUNT"):
     if globals()[_name] >= 10**12:
         raise ConfigurationError(f"GRIDVEND_{_name} must be below 10^12")

@@ -302,6 +302,13 @@ def _price(
     else:
         assert kwh is not None
         breakdown = price_by_energy(spec, kwh, ctx)
+        coin = int(settings.SMALLEST_COIN_MINOR)
+        if breakdown.tender.minor % coin:
+            # The exact price of the kWh asked for may be a sum no coin can pay: ask for the
+            # next whole number of the smallest coin, and the extra buys energy (the token
+            # carries at least what was asked for; nothing is kept back unrecorded).
+            payable = -(-breakdown.tender.minor // coin) * coin
+            breakdown = price_by_tender(spec, Money(payable, spec.currency), ctx)
     if breakdown.kwh <= 0:
         required = breakdown.tender + Money(1, spec.currency)
         raise TenderBelowChargesDue(required_minimum=required)
