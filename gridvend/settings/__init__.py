@@ -6,7 +6,12 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from gridvend.configuration import ConfigurationError, database_from_url, environment
+from gridvend.configuration import (
+    ConfigurationError,
+    database_from_url,
+    environment,
+    session_limits,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -136,6 +141,9 @@ MIDDLEWARE = [
     "gridvend.web.middleware.UserLanguageMiddleware",
     "gridvend.web.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the messages (its notices are stored) and before the views (a locked or ended
+    # session never reaches one).
+    "gridvend.web.middleware.SessionGuardMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "gridvend.web.middleware.DomainErrorMiddleware",
 ]
@@ -187,7 +195,15 @@ LOGIN_LOCKOUT_MINUTES = env.get_int("GRIDVEND_LOGIN_LOCKOUT_MINUTES", 15, minimu
 # Administrators must use TOTP; only the demo may switch this off (and says so at start).
 REQUIRE_ADMIN_TOTP = env.get_bool("GRIDVEND_REQUIRE_ADMIN_TOTP", True)
 
-SESSION_COOKIE_AGE = env.get_int("GRIDVEND_SESSION_SECONDS", 8 * 3600, minimum=60)
+# A session ends after SESSION_IDLE_SECONDS without a request and SESSION_MAX_SECONDS after
+# sign-in, whichever comes first (gridvend.web.sessions enforces both on every request).
+_sessions = session_limits(env)
+SESSION_IDLE_SECONDS = _sessions.idle_seconds
+SESSION_MAX_SECONDS = _sessions.max_seconds
+SESSION_COOKIE_AGE = SESSION_MAX_SECONDS
+# A session that used the cashier screen locks after this many idle minutes (0: never): the
+# screen asks for the password again, and nothing can be sold until it is given.
+SCREEN_LOCK_MINUTES = env.get_int("GRIDVEND_SCREEN_LOCK_MINUTES", 5, minimum=0)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -28,7 +28,7 @@ from gridvend.kernel.inputs import parse_int
 from gridvend.org import selectors as org_selectors
 from gridvend.org import services as org
 from gridvend.org.models import Channel
-from gridvend.web import forms
+from gridvend.web import forms, sessions
 from gridvend.web.backoffice.filtersets import (
     AuditFilterSet,
     SearchFilterSet,
@@ -70,6 +70,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         else:
             assert isinstance(user, User)
             login(request, user)
+            sessions.start(request)
             if user.language:
                 request.session["_language"] = user.language
             if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
