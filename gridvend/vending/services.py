@@ -230,6 +230,16 @@ def _check_meter_sellable(meter: Meter) -> Customer:
     return customer
 
 
+def sale_refusal(meter: Meter) -> DomainError | None:
+    """Why no credit can be sold for this meter now (blocked, faulty, no active customer...),
+    or None: screens use it to offer no amount form where a sale would only be refused."""
+    try:
+        _check_meter_sellable(meter)
+    except DomainError as exc:
+        return exc
+    return None
+
+
 def _replay(
     point: VendingPoint | None, client_reference: str, fingerprint: str
 ) -> SaleResult | None:

@@ -23,6 +23,7 @@ from gridvend.identity import selectors as user_selectors
 from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied, AccountLocked
 from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.inputs import parse_int
 from gridvend.org import selectors as org_selectors
@@ -193,6 +194,9 @@ def set_language(request: HttpRequest) -> HttpResponse:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
+    if actor.capability_set() == {Capability.CASHIER}:
+        # A cashier's work is the till; the counts of units and users mean nothing to them.
+        return redirect("cashier:home")
     units = org_selectors.list_units(actor)
     context = {
         "unit_count": units.count(),
