@@ -72,6 +72,22 @@ class Env:
         return value
 
 
+@dataclass(frozen=True)
+class SessionLimits:
+    idle_seconds: int
+    max_seconds: int
+
+
+def session_limits(env: Env) -> SessionLimits:
+    """How long a signed-in session lasts: it ends after ``idle_seconds`` without a request, and
+    ``max_seconds`` after sign-in whatever happens. GRIDVEND_SESSION_SECONDS, the older name of
+    the absolute lifetime, still counts when GRIDVEND_SESSION_MAX_SECONDS is not set."""
+    legacy = env.get_int("GRIDVEND_SESSION_SECONDS", 12 * 3600, minimum=60)
+    maximum = env.get_int("GRIDVEND_SESSION_MAX_SECONDS", legacy, minimum=60)
+    idle = env.get_int("GRIDVEND_SESSION_IDLE_SECONDS", min(30 * 60, maximum), minimum=60)
+    return SessionLimits(idle_seconds=min(idle, maximum), max_seconds=maximum)
+
+
 def environment(values: Mapping[str, str] | None = None) -> Env:
     return Env(dict(os.environ if values is None else values))
 

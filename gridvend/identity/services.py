@@ -277,6 +277,15 @@ def register_successful_login(user: User) -> None:
         _record_sign_in(user)
 
 
+def register_screen_unlock(user: User) -> None:
+    """The password given again at a locked counter screen: like a sign-in, it forgives the
+    failures before it, and the audit trail shows who took the screen back, and when."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(failed_logins=0)
+        user.failed_logins = 0
+        record(actor=user, event_type="user.screen_unlocked", target=user)
+
+
 def unlock(*, actor: User, user: User) -> None:
     with transaction.atomic():
         target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)

@@ -6,7 +6,12 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from gridvend.configuration import ConfigurationError, database_from_url, environment
+from gridvend.configuration import (
+    ConfigurationError,
+    database_from_url,
+    environment,
+    session_limits,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -63,6 +68,11 @@ MAX_SALE_AMOUNT = env.get_int("GRIDVEND_MAX_SALE_AMOUNT", 1_000_000, minimum=1)
 MAX_SALE_KWH = env.get_int("GRIDVEND_MAX_SALE_KWH", 100_000, minimum=1)
 MAX_FLOAT_AMOUNT = env.get_int("GRIDVEND_MAX_FLOAT_AMOUNT", 10_000_000, minimum=1)
 MAX_CASH_COUNT = env.get_int("GRIDVEND_MAX_CASH_COUNT", 100_000_000, minimum=1)
+# The smallest coin in circulation, in minor units of the currency: a sale by kWh asks for a sum
+# that cash can pay (rounded up to it; the extra buys energy).
+SMALLEST_COIN_MINOR = env.get_int("GRIDVEND_SMALLEST_COIN_MINOR", 1, minimum=1)
+if SMALLEST_COIN_MINOR > 1_000_000:
+    raise ConfigurationError("GRIDVEND_SMALLEST_COIN_MINOR must be at most 1000000")
 for _name in ("MAX_SALE_AMOUNT", "MAX_SALE_KWH", "MAX_FLOAT_AMOUNT", "MAX_CASH_COUNT"):
     if globals()[_name] >= 10**12:
         raise ConfigurationError(f"GRIDVEND_{_name} must be below 10^12")
@@ -137,6 +147,9 @@ MIDDLEWARE = [
     "gridvend.web.middleware.UserLanguageMiddleware",
     "gridvend.web.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the messages (its notices are stored) and before the views (a locked or ended
+    # session never reaches one).
+    "gridvend.web.middleware.SessionGuardMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "gridvend.web.middleware.DomainErrorMiddleware",
 ]
@@ -188,7 +201,15 @@ LOGIN_LOCKOUT_MINUTES = env.get_int("GRIDVEND_LOGIN_LOCKOUT_MINUTES", 15, minimu
 # Administrators must use TOTP; only the demo may switch this off (and says so at start).
 REQUIRE_ADMIN_TOTP = env.get_bool("GRIDVEND_REQUIRE_ADMIN_TOTP", True)
 
-SESSION_COOKIE_AGE = env.get_int("GRIDVEND_SESSION_SECONDS", 8 * 3600, minimum=60)
+# A session ends after SESSION_IDLE_SECONDS without a request and SESSION_MAX_SECONDS after
+# sign-in, whichever comes first (gridvend.web.sessions enforces both on every request).
+_sessions = session_limits(env)
+SESSION_IDLE_SECONDS = _sessions.idle_seconds
+SESSION_MAX_SECONDS = _sessions.max_seconds
+SESSION_COOKIE_AGE = SESSION_MAX_SECONDS
+# A session that used the cashier screen locks after this many idle minutes (0: never): the
+# screen asks for the password again, and nothing can be sold until it is given.
+SCREEN_LOCK_MINUTES = env.get_int("GRIDVEND_SCREEN_LOCK_MINUTES", 5, minimum=0)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -109,6 +109,13 @@ class Sale(models.Model):
     breakdown = models.JSONField(null=True, blank=True)
     reason = models.CharField(max_length=255, blank=True)
     payment_method = models.CharField(max_length=20, blank=True)
+    # The card slip, cheque number or mobile-money transaction code of a non-cash tender, so
+    # that the sale can be matched with the bank or operator statement. NULL, never "", when no
+    # reference was taken (cash, other channels, and every sale before this column).
+    payment_reference = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # Cash the customer handed over, when the cashier entered it: the change given back is
+    # this less the tender. Null when not entered (or not a cash sale).
+    cash_received_minor = models.BigIntegerField(null=True, blank=True)
     # Set by the first receipt print; every later print is marked REPRINT and audited.
     receipt_printed_at = models.DateTimeField(null=True, blank=True)
     journal_entry = models.OneToOneField(
@@ -127,6 +134,11 @@ class Sale(models.Model):
             models.CheckConstraint(
                 condition=models.Q(tender_minor__gte=0), name="sale_tender_ge_0"
             ),
+            models.CheckConstraint(
+                condition=models.Q(cash_received_minor__isnull=True)
+                | models.Q(cash_received_minor__gte=models.F("tender_minor")),
+                name="sale_cash_received_covers_tender",
+            ),
         ]
         indexes = [
             models.Index(fields=["customer", "business_month"]),
@@ -139,6 +151,13 @@ class Sale(models.Model):
     @property
     def audit_org_path(self) -> str:
         return self.meter.org_unit.path
+
+    @property
+    def change_minor(self) -> int | None:
+        """The change given back from the cash received (None when it was not entered)."""
+        if self.cash_received_minor is None:
+            return None
+        return self.cash_received_minor - self.tender_minor
 
 
 class TokenKind(models.TextChoices):

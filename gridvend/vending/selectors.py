@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -13,7 +14,8 @@ from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.kernel.money import Money
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter, pending_key_change
-from gridvend.vending.models import Sale, Token
+from gridvend.org.models import VendingPoint
+from gridvend.vending.models import Sale, Shift, Token
 
 
 @dataclass(frozen=True)
@@ -91,3 +93,21 @@ def token_history(actor: User, meter: Meter) -> QuerySet[Token]:
         actor,
         path="meter__org_unit__path",
     ).order_by("-created_at", "-sequence")
+
+
+def own_vending_point(actor: User, choices: Iterable[VendingPoint]) -> int | None:
+    """The vending point a form may preselect for this user among ``choices``: the only one in
+    the user's own organisation unit, else the one of the user's latest shift. None when neither
+    picks one out: the user then chooses, rather than selling or issuing at someone else's
+    point because it came first in the list."""
+    points = {p.pk: p for p in choices}
+    own = [pk for pk, p in points.items() if p.org_unit_id == actor.org_unit_id]
+    if len(own) == 1:
+        return own[0]
+    last = (
+        Shift.objects.filter(operator=actor)
+        .order_by("-opened_at", "-id")
+        .values_list("vending_point_id", flat=True)
+        .first()
+    )
+    return last if last in points else None

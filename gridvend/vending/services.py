@@ -236,6 +236,16 @@ def _check_meter_sellable(meter: Meter) -> Customer:
     return customer
 
 
+def sale_refusal(meter: Meter) -> DomainError | None:
+    """Why no credit can be sold for this meter now (blocked, faulty, no active customer...),
+    or None: screens use it to offer no amount form where a sale would only be refused."""
+    try:
+        _check_meter_sellable(meter)
+    except DomainError as exc:
+        return exc
+    return None
+
+
 def _replay(
     point: VendingPoint | None, client_reference: str, fingerprint: str
 ) -> SaleResult | None:
@@ -308,6 +318,13 @@ def _price(
     else:
         assert kwh is not None
         breakdown = price_by_energy(spec, kwh, ctx)
+        coin = int(settings.SMALLEST_COIN_MINOR)
+        if breakdown.tender.minor % coin:
+            # The exact price of the kWh asked for may be a sum no coin can pay: ask for the
+            # next whole number of the smallest coin, and the extra buys energy (the token
+            # carries at least what was asked for; nothing is kept back unrecorded).
+            payable = -(-breakdown.tender.minor // coin) * coin
+            breakdown = price_by_tender(spec, Money(payable, spec.currency), ctx)
     if breakdown.kwh <= 0:
         required = breakdown.tender + Money(1, spec.currency)
         raise TenderBelowChargesDue(required_minimum=required)
@@ -394,6 +411,8 @@ def _write_sale(
     reason: str = "",
     currency: str = "",
     shift: Shift | None = None,
+    payment_reference: str | None = None,
+    cash_received: Money | None = None,
 ) -> SaleResult:
     """Issue tokens (TIDs above the meter's last), then write sale, tokens, journal and audit."""
     today = business_date(now, settings.TIME_ZONE)
@@ -477,6 +496,8 @@ def _write_sale(
         breakdown=_breakdown_json(plan) if plan is not None else None,
         reason=reason,
         payment_method=payment_method,
+        payment_reference=payment_reference,
+        cash_received_minor=cash_received.minor if cash_received is not None else None,
         created_at=now,
         business_date=today,
         business_month=_month(today),
@@ -514,6 +535,8 @@ def _write_sale(
             "kwh": str(sale.kwh),
             "tokens": [{"kind": k, "tid": t.tid, "units": t.units} for k, t in issued],
             "reason": reason,
+            **({"payment_reference": payment_reference} if payment_reference else {}),
+            **({"cash_received_minor": cash_received.minor} if cash_received is not None else {}),
             # Binds the rows just written to the chain: an edit later no longer matches.
             "digests": sale_binding(sale, tokens, journal_lines),
         },
@@ -687,16 +710,29 @@ def vend_credit(
     tender: Money | None = None,
     kwh: Decimal | None = None,
     payment_method: str = "cash",
+    payment_reference: str | None = None,
+    cash_received: Money | None = None,
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> SaleResult:
-    """Sell credit by money tendered or by kWh wanted (DESIGN §7)."""
+    """Sell credit by money tendered or by kWh wanted (DESIGN §7).
+
+    ``payment_reference``: the slip, cheque or transaction code of a non-cash tender.
+    ``cash_received``: what a cash customer handed over; refused below the price (the change
+    is the difference). Neither changes what is sold, so neither is part of the fingerprint: a
+    repeat of the request returns the first sale as it was recorded.
+    """
     _require_seller(actor)
     _check_point(actor, vending_point)
     ref = _check_client_reference(client_reference)
     _validate_request(tender, kwh)
     if payment_method not in PAYMENT_METHODS:
         raise _refuse("PAYMENT_METHOD_INVALID", _("Unknown payment method."))
+    payment_reference = _check_payment_reference(payment_reference)
+    if cash_received is not None and (payment_method != "cash" or not cash_received.is_positive()):
+        raise _refuse(
+            "CASH_RECEIVED_INVALID", _("Cash received is only recorded for cash payments.")
+        )
     fingerprint = _fingerprint(
         {
             "op": "credit",
@@ -722,6 +758,7 @@ def vend_credit(
         _lock_shift(shift)
         customer = _check_meter_sellable(locked)
         plan = _price(locked, customer, tender=tender, kwh=kwh, now=now, lock_debts=True)
+        _check_cash_received(cash_received, plan.breakdown.tender)
         _check_float(vending_point, plan.breakdown.tender)
         planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
         b = plan.breakdown
@@ -755,9 +792,33 @@ def vend_credit(
             plan=plan,
             payment_method=payment_method,
             shift=shift,
+            payment_reference=payment_reference,
+            cash_received=cash_received,
         )
 
     return _run_idempotent(vending_point, ref, fingerprint, body, checked=True)
+
+
+def _check_payment_reference(reference: str | None) -> str | None:
+    text = (reference or "").strip()
+    if len(text) > 64:
+        raise _refuse(
+            "PAYMENT_REFERENCE_INVALID", _("A payment reference has at most 64 characters.")
+        )
+    return text or None
+
+
+def _check_cash_received(cash_received: Money | None, price: Money) -> None:
+    if cash_received is None:
+        return
+    if cash_received.currency != price.currency or cash_received < price:
+        raise _refuse(
+            "CASH_RECEIVED_TOO_LOW",
+            _("The cash received (%(received)s) is less than the amount due (%(due)s).")
+            % {"received": cash_received, "due": price},
+            field="cash_received",
+            due=str(price),
+        )
 
 
 def _lock_shift(shift: Shift | None) -> None:

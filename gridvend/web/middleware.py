@@ -1,4 +1,5 @@
-"""Request plumbing for the screens: request ids, CSP, the user's language, the second factor."""
+"""Request plumbing for the screens: request ids, CSP, the user's language, the second factor,
+session lifetimes and the screen lock."""
 
 from __future__ import annotations
 
@@ -6,17 +7,23 @@ import ipaddress
 import re
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import reverse
+from django.shortcuts import render, resolve_url
+from django.urls import Resolver404, resolve, reverse
 from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from gridvend.audit import context
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.services import totp_requirement
 from gridvend.kernel.inputs import InvalidInput
+from gridvend.web import sessions
 from gridvend.web.errors import describe
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -129,6 +136,114 @@ class SecondFactorMiddleware:
             if totp_requirement(user):
                 return HttpResponseRedirect(reverse("web:second-factor-enrol"))
         return self.get_response(request)
+
+
+# What a locked screen may still reach: its unlock page, signing out or in, language, assets.
+_LOCK_OPEN_PREFIXES = (
+    "/static/",
+    "/i18n/",
+    "/login/",
+    "/logout/",
+    "/healthz",
+    "/cashier/unlock/",
+)
+# Views whose POST makes a sale: an interrupted one says plainly that no sale was made.
+_SALE_VIEWS = frozenset({"cashier:sell"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _is_sale(request: HttpRequest) -> bool:
+    if request.method != "POST":
+        return False
+    try:
+        return resolve(request.path_info).view_name in _SALE_VIEWS
+    except Resolver404:
+        return False
+
+
+def _page_in_view(request: HttpRequest) -> str:
+    """The page the user was looking at when an htmx request or a form post was interrupted
+    (never the POST-only URL it was sent to), as a local path; empty when unknown."""
+    if request.method == "GET" and not is_htmx(request):
+        return request.get_full_path()
+    seen = request.headers.get("HX-Current-URL") or request.headers.get("Referer") or ""
+    if not seen or not url_has_allowed_host_and_scheme(seen, allowed_hosts={request.get_host()}):
+        return ""
+    parts = urlsplit(seen)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+class SessionGuardMiddleware:
+    """Ends idle and over-age sessions, holds a locked screen at its unlock page, and makes every
+    redirect that answers an htmx request a whole-page one (``HX-Redirect``): the sign-in page
+    never lands inside the cashier's panel, and an interrupted sale says that it was not made."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Came with a session cookie but no signed-in session behind it: the session ended
+        # (timed out, or removed on the server) before this request.
+        ended = not request.user.is_authenticated and bool(
+            request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        )
+        if request.user.is_authenticated:
+            state = sessions.check(request)
+            if state is sessions.State.ENDED:
+                logout(request)
+                ended = True
+            elif state is sessions.State.LOCKED and not request.path.startswith(
+                _LOCK_OPEN_PREFIXES
+            ):
+                if _is_sale(request):
+                    messages.warning(request, _("The screen is locked; the sale was not made."))
+                return self._whole_page(request, HttpResponseRedirect(reverse("cashier:unlock")))
+        response = self.get_response(request)
+        if response.status_code in _REDIRECTS:
+            response = self._to_sign_in(request, response, ended)
+        self._remember_language(request, response)
+        return self._whole_page(request, response)
+
+    def _remember_language(self, request: HttpRequest, response: HttpResponse) -> None:
+        # The sign-in page a session ends on (no user any more) then speaks the user's language.
+        user = request.user
+        language = getattr(user, "language", "") if user.is_authenticated else ""
+        if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
+            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax")
+
+    def _to_sign_in(
+        self, request: HttpRequest, response: HttpResponse, ended: bool
+    ) -> HttpResponse:
+        """A redirect to the sign-in page because the session ended: say so, and come back to
+        the page the user was on rather than to a URL that only takes a POST."""
+        login_path = resolve_url(settings.LOGIN_URL)
+        if not ended or urlsplit(response["Location"]).path != login_path:
+            return response
+        if _is_sale(request):
+            notice = _("Your session ended; the sale was not made. Sign in to continue.")
+        elif request.method == "POST":
+            notice = _("Your session ended; nothing was saved. Sign in to continue.")
+        else:
+            notice = _("Your session ended. Sign in to continue.")
+        messages.warning(request, notice)
+        back = _page_in_view(request)
+        target = f"{login_path}?{urlencode({'next': back})}" if back else login_path
+        return HttpResponseRedirect(target)
+
+    def _whole_page(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        # htmx follows a redirect inside its request and would swap the target page into the
+        # panel; HX-Redirect makes the browser itself go there.
+        if not is_htmx(request) or response.status_code not in _REDIRECTS:
+            return response
+        whole = HttpResponse(status=204)
+        whole["HX-Redirect"] = response["Location"]
+        for cookie in response.cookies.values():
+            whole.cookies[cookie.key] = cookie
+        return whole
 
 
 class DomainErrorMiddleware:

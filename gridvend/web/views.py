@@ -23,12 +23,13 @@ from gridvend.identity import selectors as user_selectors
 from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied, AccountLocked
 from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.inputs import clean_text, parse_int
 from gridvend.org import selectors as org_selectors
 from gridvend.org import services as org
 from gridvend.org.models import Channel
-from gridvend.web import forms
+from gridvend.web import forms, sessions
 from gridvend.web.backoffice.filtersets import (
     AuditFilterSet,
     SearchFilterSet,
@@ -70,6 +71,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         else:
             assert isinstance(user, User)
             login(request, user)
+            sessions.start(request)
             if user.language:
                 request.session["_language"] = user.language
             if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
@@ -192,6 +194,9 @@ def set_language(request: HttpRequest) -> HttpResponse:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
+    if actor.capability_set() == {Capability.CASHIER}:
+        # A cashier's work is the till; the counts of units and users mean nothing to them.
+        return redirect("cashier:home")
     units = org_selectors.list_units(actor)
     context = {
         "unit_count": units.count(),

@@ -4,7 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from gridvend.configuration import ConfigurationError, database_from_url, environment
+from gridvend.configuration import (
+    ConfigurationError,
+    database_from_url,
+    environment,
+    session_limits,
+)
 
 
 def test_bad_boolean_names_the_variable() -> None:
@@ -69,3 +74,26 @@ def test_production_without_secret_key_refuses_to_start() -> None:
     )
     assert result.returncode != 0
     assert "GRIDVEND_SECRET_KEY" in result.stderr
+
+
+def test_sessions_end_after_30_idle_minutes_and_12_hours_by_default() -> None:
+    limits = session_limits(environment({}))
+    assert (limits.idle_seconds, limits.max_seconds) == (1800, 43200)
+
+
+def test_the_old_session_seconds_still_sets_the_absolute_lifetime() -> None:
+    limits = session_limits(environment({"GRIDVEND_SESSION_SECONDS": "28800"}))
+    assert (limits.idle_seconds, limits.max_seconds) == (1800, 28800)
+    both = {"GRIDVEND_SESSION_SECONDS": "28800", "GRIDVEND_SESSION_MAX_SECONDS": "36000"}
+    assert session_limits(environment(both)).max_seconds == 36000
+
+
+def test_idle_and_absolute_session_limits_are_separate_settings() -> None:
+    env = {"GRIDVEND_SESSION_IDLE_SECONDS": "600", "GRIDVEND_SESSION_MAX_SECONDS": "7200"}
+    limits = session_limits(environment(env))
+    assert (limits.idle_seconds, limits.max_seconds) == (600, 7200)
+    # An idle limit beyond the lifetime means the lifetime.
+    longer = {"GRIDVEND_SESSION_IDLE_SECONDS": "9000", "GRIDVEND_SESSION_MAX_SECONDS": "7200"}
+    assert session_limits(environment(longer)).idle_seconds == 7200
+    with pytest.raises(ConfigurationError, match="GRIDVEND_SESSION_IDLE_SECONDS"):
+        session_limits(environment({"GRIDVEND_SESSION_IDLE_SECONDS": "10"}))

@@ -12,6 +12,7 @@ from gridvend.kernel import inputs
 from gridvend.kernel.inputs import MAX_NUMBER_TEXT, InvalidInput, NumberRule
 from gridvend.vending.shifts import TENDER_TYPES
 from gridvend.web.fields import MoneyField, TextField, message, setting_limit
+from gridvend.web.forms import PASSWORD_MAX
 
 PAYMENT_CHOICES = [
     ("cash", _("Cash")),
@@ -24,6 +25,17 @@ PAYMENT_CHOICES = [
 
 class OpenShiftForm(forms.Form):
     vending_point = forms.TypedChoiceField(label=_("Vending point"), coerce=int)
+
+    def __init__(
+        self, *args: Any, points: list[tuple[int, str]], own: int | None = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("initial", {})["vending_point"] = own
+        super().__init__(*args, **kwargs)
+        # A blank first choice: the browser would otherwise preselect whichever point came
+        # first in the list (another agent's). Only the user's own point is preselected.
+        blank = [("", _("Choose a vending point"))] if points else []
+        self.fields["vending_point"].choices = [*blank, *points]  # type: ignore[attr-defined]
+
     opening_float = MoneyField(
         label=_("Cash float in the drawer"),
         initial="0",
@@ -76,8 +88,45 @@ class AmountForm(forms.Form):
         return data
 
 
+# Tenders that come with a slip, a cheque or a transaction code the cashier types in, so that
+# the sale can be matched with the statement.
+REFERENCED_TENDERS = ("card", "cheque", "transfer", "mobile_money")
+
+
 class SellForm(AmountForm):
+    """The quoted amount (hidden) and what the cashier types while taking the payment: the cash
+    the customer handed over (optional; the screen shows the change), or the payment reference
+    of any other tender (required)."""
+
     client_reference = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    cash_received = MoneyField(
+        label=_("Cash received"), required=False, positive=True, maximum_setting="MAX_CASH_COUNT"
+    )
+    payment_reference = TextField(label=_("Payment reference"), required=False, max_length=64)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        method = data.get("payment_method")
+        if method == "cash":
+            data["payment_reference"] = ""
+        else:
+            data["cash_received"] = None
+            if (
+                method in REFERENCED_TENDERS
+                and not data.get("payment_reference")
+                and "payment_reference" not in self.errors
+            ):
+                self.add_error(
+                    "payment_reference",
+                    _("Type the reference on the card slip, cheque or payment message."),
+                )
+        return data
+
+
+class UnlockForm(forms.Form):
+    password = forms.CharField(
+        label=_("Password"), max_length=PASSWORD_MAX, widget=forms.PasswordInput
+    )
 
 
 class CloseShiftForm(forms.Form):

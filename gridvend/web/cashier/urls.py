@@ -15,4 +15,7 @@ urlpatterns = [
     path("sales/<str:reference>/", views.sale, name="sale"),
     path("shift/", views.shift_view, name="shift"),
     path("shifts/<int:pk>/", views.closed, name="closed"),
+    path("lock/", views.lock, name="lock"),
+    path("unlock/", views.unlock, name="unlock"),
+    path("alive/", views.alive, name="alive"),
 ]

@@ -1,21 +1,32 @@
 """The cashier screen: open a shift, find the meter, confirm the customer, quote, sell, receipt,
-close the shift. Built for a keyboard and a barcode scanner; every step also works without JS."""
+close the shift. Built for a keyboard and a barcode scanner; every step also works without JS.
+
+Every URL that answers htmx with a panel answers a whole page to a plain request (a reload, the
+Back button, a bookmark); its responses vary on ``HX-Request`` and are never stored, so the
+browser never shows a panel without its page or a till as it was before the last sale."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from gridvend.customers.selectors import list_customers
+from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
@@ -27,7 +38,8 @@ from gridvend.org.models import VendingPointStatus
 from gridvend.org.selectors import list_vending_points
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
-from gridvend.vending.selectors import confirm_meter, get_sale
+from gridvend.vending.selectors import confirm_meter, get_sale, own_vending_point
+from gridvend.web import sessions
 from gridvend.web.caching import no_store
 from gridvend.web.cashier import forms
 from gridvend.web.errors import describe
@@ -44,11 +56,33 @@ def _cashier(request: HttpRequest) -> User:
 
 
 def _partial(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    # htmx asks for the whole page when it restores history it did not keep.
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
-def _shift_or_redirect(actor: User) -> shifts.Shift | None:
-    return shifts.current_shift(actor)
+View = Callable[..., HttpResponse]
+
+
+def till(view: View) -> View:
+    """Every cashier view: signed in, the cashier capability, the screen not locked. The
+    session is marked as a till's (the idle lock applies to it from now on)."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if sessions.is_locked(request):
+            # The middleware stops a locked session first; this holds even without it.
+            return redirect("cashier:unlock")
+        _cashier(request)
+        sessions.mark_till(request)
+        response = view(request, *args, **kwargs)
+        patch_vary_headers(response, ("HX-Request",))
+        add_never_cache_headers(response)
+        return response
+
+    return login_required(guarded)
 
 
 def _render(
@@ -60,15 +94,17 @@ def _render(
     return render(request, template, {**context, "panel": partial}, status=status)
 
 
-def _shift_points(actor: User) -> list[tuple[int, str]]:
-    return [
-        (p.pk, f"{p.name} ({p.code})")
+def _shift_points(actor: User) -> tuple[list[tuple[int, str]], int | None]:
+    """The points a shift may open at, and the user's own among them (None: the user chooses)."""
+    points = [
+        p
         for p in list_vending_points(actor)
         if p.status == VendingPointStatus.ACTIVE and p.channel in shifts.SHIFT_CHANNELS
     ]
+    return [(p.pk, f"{p.name} ({p.code})") for p in points], own_vending_point(actor, points)
 
 
-@login_required
+@till
 def home(request: HttpRequest) -> HttpResponse:
     actor = _cashier(request)
     shift = shifts.current_shift(actor)
@@ -78,8 +114,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "cashier/sell.html",
             {"shift": shift, "search_form": forms.SearchForm(), "panel": None},
         )
-    form = forms.OpenShiftForm(request.POST or None)
-    form.fields["vending_point"].choices = _shift_points(actor)  # type: ignore[attr-defined]
+    points, own = _shift_points(actor)
+    form = forms.OpenShiftForm(request.POST or None, points=points, own=own)
     if request.method == "POST" and form.is_valid():
         try:
             point = next(
@@ -100,7 +136,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "cashier/open_shift.html", {"form": form})
 
 
-@login_required
+@till
 def search(request: HttpRequest) -> HttpResponse:
     actor = _cashier(request)
     shift = shifts.current_shift(actor)
@@ -140,17 +176,20 @@ def _confirm(
             {"shift": shift, "search_form": forms.SearchForm(), "error": describe(exc)},
             status=404 if exc.code in ("METER_NOT_FOUND", "NOT_FOUND") else 200,
         )
+    refusal = vending.sale_refusal(confirmation.meter)
     context = {
         "shift": shift,
         "search_form": forms.SearchForm(initial={"q": number}),
         "c": confirmation,
         "form": form or forms.AmountForm(),
         "error": error,
+        # A meter that cannot be sold (blocked, faulty...) gets the reason, not an amount form.
+        "refusal": describe(refusal) if refusal is not None else "",
     }
     return _render(request, "cashier/sell.html", "cashier/_confirm.html", context, status=status)
 
 
-@login_required
+@till
 def meter(request: HttpRequest, number: str) -> HttpResponse:
     actor = _cashier(request)
     shift = shifts.current_shift(actor)
@@ -159,17 +198,65 @@ def meter(request: HttpRequest, number: str) -> HttpResponse:
     return _confirm(request, actor, shift, number)
 
 
+def _currency(meter_obj: Meter) -> str:
+    customer = meter_obj.customer
+    return customer.tariff.currency if customer is not None else settings.CURRENCY
+
+
 def _amounts(form: forms.AmountForm, meter_obj: Meter) -> tuple[Money | None, Decimal | None]:
-    currency = (
-        meter_obj.customer.tariff.currency if meter_obj.customer is not None else settings.CURRENCY
-    )
     value: Decimal = form.cleaned_data["amount"]
     if form.cleaned_data["mode"] == "energy":
         return None, value
-    return Money.from_major(value, currency), None
+    return Money.from_major(value, _currency(meter_obj)), None
 
 
-@login_required
+def _quote(
+    request: HttpRequest,
+    actor: User,
+    shift: shifts.Shift,
+    number: str,
+    form: forms.AmountForm,
+    sell_form: forms.SellForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The breakdown of a valid amount and the form that sells it (new, or sent back with its
+    errors and the same client reference)."""
+    try:
+        confirmation = confirm_meter(actor, number)
+        tender, kwh = _amounts(form, confirmation.meter)
+        q = vending.trial_vend(actor=actor, meter_number=number, tender=tender, kwh=kwh)
+    except DomainError as exc:
+        return _confirm(request, actor, shift, number, form=form, error=describe(exc))
+    method = form.cleaned_data["payment_method"]
+    if sell_form is None:
+        sell_form = forms.SellForm(
+            initial={
+                "mode": form.cleaned_data["mode"],
+                "amount": form.cleaned_data["amount"],
+                "payment_method": method,
+                # One reference per quote: pressing Sell twice (or the browser resending) sells
+                # once.
+                "client_reference": f"cashier-{uuid.uuid4().hex}",
+            }
+        )
+    coin = int(settings.SMALLEST_COIN_MINOR)
+    context = {
+        "shift": shift,
+        "search_form": forms.SearchForm(initial={"q": number}),
+        "c": confirmation,
+        "quote": q,
+        "b": q.breakdown,
+        "sell_form": sell_form,
+        "is_cash": method == "cash",
+        "payment_label": dict(forms.PAYMENT_CHOICES)[method],
+        "coin": Money(coin, q.breakdown.currency)
+        if coin > 1 and form.cleaned_data["mode"] == "energy"
+        else None,
+    }
+    return _render(request, "cashier/sell.html", "cashier/_quote.html", context, status=status)
+
+
+@till
 @require_POST
 def quote(request: HttpRequest, number: str) -> HttpResponse:
     actor = _cashier(request)
@@ -179,34 +266,10 @@ def quote(request: HttpRequest, number: str) -> HttpResponse:
     form = forms.AmountForm(request.POST)
     if not form.is_valid():
         return _confirm(request, actor, shift, number, form=form, status=400)
-    try:
-        confirmation = confirm_meter(actor, number)
-        tender, kwh = _amounts(form, confirmation.meter)
-        q = vending.trial_vend(actor=actor, meter_number=number, tender=tender, kwh=kwh)
-    except DomainError as exc:
-        return _confirm(request, actor, shift, number, form=form, error=describe(exc))
-    sell_form = forms.SellForm(
-        initial={
-            "mode": form.cleaned_data["mode"],
-            "amount": form.cleaned_data["amount"],
-            "payment_method": form.cleaned_data["payment_method"],
-            # One reference per quote: pressing Sell twice (or the browser resending) sells once.
-            "client_reference": f"cashier-{uuid.uuid4().hex}",
-        }
-    )
-    context = {
-        "shift": shift,
-        "search_form": forms.SearchForm(initial={"q": number}),
-        "c": confirmation,
-        "quote": q,
-        "b": q.breakdown,
-        "sell_form": sell_form,
-        "payment_label": dict(forms.PAYMENT_CHOICES)[form.cleaned_data["payment_method"]],
-    }
-    return _render(request, "cashier/sell.html", "cashier/_quote.html", context)
+    return _quote(request, actor, shift, number, form)
 
 
-@login_required
+@till
 @require_POST
 def sell(request: HttpRequest, number: str) -> HttpResponse:
     actor = _cashier(request)
@@ -215,20 +278,32 @@ def sell(request: HttpRequest, number: str) -> HttpResponse:
         return redirect("cashier:home")
     form = forms.SellForm(request.POST)
     if not form.is_valid():
-        return _confirm(request, actor, shift, number, form=form, status=400)
+        amounts = forms.AmountForm(request.POST)
+        if amounts.is_valid():
+            # Only what the cashier typed at the payment step is wrong: the same breakdown again.
+            return _quote(request, actor, shift, number, amounts, sell_form=form, status=400)
+        return _confirm(request, actor, shift, number, form=amounts, status=400)
+    data = form.cleaned_data
     try:
         confirmation = confirm_meter(actor, number)
         tender, kwh = _amounts(form, confirmation.meter)
+        currency = tender.currency if tender is not None else _currency(confirmation.meter)
+        received = data["cash_received"]
         result = vending.vend_credit(
             actor=actor,
             vending_point=shift.vending_point,
-            client_reference=form.cleaned_data["client_reference"],
+            client_reference=data["client_reference"],
             meter_number=number,
             tender=tender,
             kwh=kwh,
-            payment_method=form.cleaned_data["payment_method"],
+            payment_method=data["payment_method"],
+            payment_reference=data["payment_reference"] or None,
+            cash_received=Money.from_major(received, currency) if received is not None else None,
         )
     except DomainError as exc:
+        if exc.params.get("field") in form.fields:
+            form.add_error(exc.params["field"], describe(exc))
+            return _quote(request, actor, shift, number, form, sell_form=form, status=400)
         return _confirm(request, actor, shift, number, form=form, error=describe(exc))
     target = reverse("cashier:sale", args=[result.sale.reference])
     if _partial(request):
@@ -239,7 +314,7 @@ def sell(request: HttpRequest, number: str) -> HttpResponse:
 
 
 @no_store
-@login_required
+@till
 def sale(request: HttpRequest, reference: str) -> HttpResponse:
     actor = _cashier(request)
     sold = get_sale(actor, reference)
@@ -251,14 +326,24 @@ def sale(request: HttpRequest, reference: str) -> HttpResponse:
         links = receipt_urls(sold)
     except ImportError:
         links = {}
+    change = sold.change_minor
     return render(
         request,
         "cashier/sale.html",
-        {"sale": sold, "tokens": tokens, "links": links, "shift": shifts.current_shift(actor)},
+        {
+            "sale": sold,
+            "tokens": tokens,
+            "links": links,
+            "shift": shifts.current_shift(actor),
+            "cash_received": Money(sold.cash_received_minor, sold.currency)
+            if sold.cash_received_minor is not None
+            else None,
+            "change": Money(change, sold.currency) if change is not None else None,
+        },
     )
 
 
-@login_required
+@till
 def shift_view(request: HttpRequest) -> HttpResponse:
     actor = _cashier(request)
     shift = shifts.current_shift(actor)
@@ -281,7 +366,7 @@ def shift_view(request: HttpRequest) -> HttpResponse:
     return render(request, "cashier/shift.html", {"shift": shift, "report": report, "form": form})
 
 
-@login_required
+@till
 def closed(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _cashier(request)
     from gridvend.identity.scoping import get_scoped
@@ -295,3 +380,50 @@ def closed(request: HttpRequest, pk: int) -> HttpResponse:
     )
     report = shifts.z_report(actor, shift)
     return render(request, "cashier/closed.html", {"shift": shift, "report": report})
+
+
+# --- the screen lock ------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+@require_POST
+def lock(request: HttpRequest) -> HttpResponse:
+    """Cover the screen now (the button, or the browser after the idle minutes)."""
+    sessions.lock(request)
+    return redirect("cashier:unlock")
+
+
+@never_cache
+@login_required
+def unlock(request: HttpRequest) -> HttpResponse:
+    """A locked screen: the signed-in user's password takes it back; nothing else is shown and
+    the shift stays open. Wrong passwords count towards the sign-in lockout."""
+    user = request.user
+    assert isinstance(user, User)
+    if not sessions.is_locked(request):
+        return redirect("cashier:home")
+    form = forms.UnlockForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        again = authenticate(
+            request, username=user.username, password=form.cleaned_data["password"]
+        )
+        if again is not None and again.pk == user.pk:
+            identity.register_screen_unlock(user)
+            sessions.unlock(request)
+            return redirect("cashier:home")
+        user.refresh_from_db(fields=["failed_logins", "locked_until"])
+        if identity.is_locked(user):
+            logout(request)
+            messages.error(request, _("Too many wrong passwords: the account is locked for now."))
+            return redirect("web:login")
+        form.add_error("password", _("That is not your password."))
+    return render(request, "cashier/unlock.html", {"form": form})
+
+
+@never_cache
+@login_required
+def alive(request: HttpRequest) -> HttpResponse:
+    """The cashier is typing or moving the mouse on a page that sends nothing: the session is
+    in use (the middleware notes it). A locked or ended session is redirected instead."""
+    return HttpResponse(status=204)

@@ -290,6 +290,11 @@ def _breakdown(page: Page, data: ReceiptData) -> None:
             (_("Free basic electricity"), _kwh(data.fbe_kwh), str(Money(0, data.currency)), False)
         )
     lines.append((_("Amount tendered"), data.payment_method_label, str(data.tender), True))
+    if data.payment_reference:
+        lines.append((_("Payment reference"), data.payment_reference, "", False))
+    if data.cash_received is not None and data.change is not None:
+        lines.append((_("Cash received"), "", str(data.cash_received), False))
+        lines.append((_("Change due"), "", str(data.change), False))
     page.ensure(8 * mm + 6 * mm * len(lines))
     page.y -= 2 * mm
     page.text(0, page.y, _("Breakdown"), size=11, bold=True)
@@ -362,7 +367,10 @@ def _shift_report_pdf(data: ShiftReportData, *, rtl: bool) -> bytes:
             (row.reference, True),
             (row.meter_number, True),
             (row.kind_label, False),
-            (row.payment_method_label, False),
+            (
+                f"{row.payment_method_label} {row.payment_reference}".strip(),
+                False,
+            ),
             (str(row.tender), True),
             (f"{row.kwh:f}", True),
             (row.status_label, False),

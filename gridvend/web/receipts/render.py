@@ -153,6 +153,11 @@ class ReceiptData:
     qr_text: str
     qr_svg_data_uri: str
     qr_matrix: tuple[tuple[bool, ...], ...]
+    # The slip, cheque or transaction code of a non-cash tender; the cash handed over and the
+    # change given, when the cashier entered the cash received.
+    payment_reference: str = ""
+    cash_received: Money | None = None
+    change: Money | None = None
 
 
 def _tokens(sale: Sale, tokens: list[Token] | None, *, visible: bool) -> tuple[ReceiptToken, ...]:
@@ -268,6 +273,11 @@ def build_receipt(
         qr_text=sale.reference,
         qr_svg_data_uri=qr.svg_data_uri(scale=3, border=2),
         qr_matrix=tuple(tuple(bool(cell) for cell in row) for row in qr.matrix),
+        payment_reference=sale.payment_reference or "",
+        cash_received=money(sale.cash_received_minor)
+        if sale.cash_received_minor is not None
+        else None,
+        change=money(sale.change_minor) if sale.change_minor is not None else None,
     )
 
 
@@ -294,6 +304,7 @@ class ShiftSaleRow:
     kwh: Decimal
     is_reversed: bool
     status_label: str
+    payment_reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -363,6 +374,7 @@ def build_shift_report(report: ZReport) -> ShiftReportData:
             kwh=sale.kwh,
             is_reversed=sale.status == SaleStatus.REVERSED,
             status_label=str(SaleStatus(sale.status).label),
+            payment_reference=sale.payment_reference or "",
         )
         for sale in report.sales
     )

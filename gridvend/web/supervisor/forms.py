@@ -58,7 +58,10 @@ class _Issued(_Styled):
     def __init__(self, *args: Any, points: list[tuple[int, str]], **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("client_reference", uuid.uuid4().hex)
         super().__init__(*args, **kwargs)
-        self.fields["vending_point"].choices = points  # type: ignore[attr-defined]
+        # A blank first choice: with none, the browser would preselect whichever point came
+        # first (another agent's). The view preselects the user's own point when there is one.
+        blank = [("", _("Choose a vending point"))] if points else []
+        self.fields["vending_point"].choices = blank + points  # type: ignore[attr-defined]
 
 
 class FreeIssueForm(_Issued):

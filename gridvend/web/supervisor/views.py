@@ -26,7 +26,7 @@ from gridvend.meters.selectors import find_meter, pending_key_change
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import VendingPointStatus
 from gridvend.vending import services as vending
-from gridvend.vending.selectors import get_sale
+from gridvend.vending.selectors import get_sale, own_vending_point
 from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
 from gridvend.web.supervisor import forms
@@ -115,9 +115,12 @@ def _page(
     return render(request, template, {**context, "can": allowed_actions(actor)}, status=status)
 
 
-def _points(actor: User) -> list[tuple[int, str]]:
-    points = org_selectors.list_vending_points(actor).filter(status=VendingPointStatus.ACTIVE)
-    return [(p.pk, f"{p.name} ({p.code})") for p in points[:500]]
+def _points(actor: User) -> tuple[list[tuple[int, str]], int | None]:
+    """The active points the user may issue at, and the one to preselect (their own, if any)."""
+    points = list(
+        org_selectors.list_vending_points(actor).filter(status=VendingPointStatus.ACTIVE)[:500]
+    )
+    return [(p.pk, f"{p.name} ({p.code})") for p in points], own_vending_point(actor, points)
 
 
 def _duration(taken: timedelta | None) -> str:
@@ -246,8 +249,8 @@ def _issue(
     actor: User,
 ) -> HttpResponse:
     """Draw the form, or issue once per client reference and show the tokens beside a new form."""
-    points = _points(actor)
-    form = form_class(request.POST or None, points=points)
+    points, own = _points(actor)
+    form = form_class(request.POST or None, points=points, initial={"vending_point": own})
     status = 200
     result = None
     if request.method == "POST" and form.is_valid():
