@@ -68,12 +68,19 @@ MAX_SALE_AMOUNT = env.get_int("GRIDVEND_MAX_SALE_AMOUNT", 1_000_000, minimum=1)
 MAX_SALE_KWH = env.get_int("GRIDVEND_MAX_SALE_KWH", 100_000, minimum=1)
 MAX_FLOAT_AMOUNT = env.get_int("GRIDVEND_MAX_FLOAT_AMOUNT", 10_000_000, minimum=1)
 MAX_CASH_COUNT = env.get_int("GRIDVEND_MAX_CASH_COUNT", 100_000_000, minimum=1)
+MAX_DEBT_AMOUNT = env.get_int("GRIDVEND_MAX_DEBT_AMOUNT", 10_000_000, minimum=1)
 # The smallest coin in circulation, in minor units of the currency: a sale by kWh asks for a sum
 # that cash can pay (rounded up to it; the extra buys energy).
 SMALLEST_COIN_MINOR = env.get_int("GRIDVEND_SMALLEST_COIN_MINOR", 1, minimum=1)
 if SMALLEST_COIN_MINOR > 1_000_000:
     raise ConfigurationError("GRIDVEND_SMALLEST_COIN_MINOR must be at most 1000000")
-for _name in ("MAX_SALE_AMOUNT", "MAX_SALE_KWH", "MAX_FLOAT_AMOUNT", "MAX_CASH_COUNT"):
+for _name in (
+    "MAX_SALE_AMOUNT",
+    "MAX_SALE_KWH",
+    "MAX_FLOAT_AMOUNT",
+    "MAX_CASH_COUNT",
+    "MAX_DEBT_AMOUNT",
+):
     if globals()[_name] >= 10**12:
         raise ConfigurationError(f"GRIDVEND_{_name} must be below 10^12")
 # Largest file the bulk import takes, in bytes; checked before the file is opened.
@@ -144,6 +151,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "gridvend.web.middleware.PrivatePagesMiddleware",
     "gridvend.web.middleware.UserLanguageMiddleware",
     "gridvend.web.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from gridvend.kernel import inputs
 from gridvend.kernel.inputs import InvalidInput, NumberRule
+from gridvend.kernel.money import currency_exponent
 
 
 def message(exc: InvalidInput) -> str:
@@ -97,9 +98,21 @@ class NumberField(forms.CharField):
         return None
 
 
+def money_rule(maximum_setting: str | None = None, currency: str | None = None) -> NumberRule:
+    """The money rule in the currency's own decimals (KES 2, UGX 0, KWD 3): "10.555 KES" is
+    refused with "use at most 2 decimal places", not a vague invalid amount."""
+    places = currency_exponent(currency or settings.CURRENCY)
+    maximum = setting_limit(maximum_setting) if maximum_setting else inputs.MONEY.maximum
+    return NumberRule(inputs.MONEY.integer_digits, places, inputs.MONEY.minimum, maximum)
+
+
 class MoneyField(NumberField):
     def __init__(self, *, maximum_setting: str = "MAX_SALE_AMOUNT", **kwargs: Any) -> None:
         super().__init__(rule=inputs.MONEY, maximum_setting=maximum_setting, **kwargs)
+
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
+        self.rule = money_rule(None)
+        return super().to_python(value)
 
 
 class KwhField(NumberField):

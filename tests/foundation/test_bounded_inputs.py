@@ -310,3 +310,39 @@ def test_level_names_are_read_as_bounded_text(world: World, name: str) -> None:
     response = _client(world.admin).post("/org/levels/", {"action": "add", "name": name})
     assert response.status_code == 200
     assert list(OrgLevel.objects.values_list("name", flat=True)) == before
+
+
+# --- found in review of the above --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/customers/", "/premises/", "/debts/", "/supervisor/", "/"])
+def test_every_signed_in_page_is_not_stored(world: World, path: str) -> None:
+    response = _client(world.admin).get(path)
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_an_extra_decimal_place_says_how_many_the_currency_has(world: World) -> None:
+    fresh = factories.user(world.unit, capabilities=(Capability.CASHIER,))
+    response = _client(fresh).post(
+        "/cashier/", {"vending_point": world.point.pk, "opening_float": "10.555"}
+    )
+    assert "at most 2 decimal places" in response.content.decode()
+    assert not Shift.objects.filter(operator=fresh).exists()
+
+
+def test_debt_amount_has_a_ceiling_from_settings(world: World) -> None:
+    from gridvend.web.backoffice.forms import DebtForm
+
+    with override_settings(MAX_DEBT_AMOUNT=1000):
+        assert not DebtForm(data={"amount": "1000.01", "reason": "Arrears"}).is_valid()
+        assert DebtForm(data={"amount": "1000.00", "reason": "Arrears"}).is_valid()
+
+
+def test_import_confirmation_with_a_non_ascii_token_is_a_message(world: World) -> None:
+    client = _client(world.admin)
+    session = client.session
+    session["gv_import"] = {"token": "abc", "kind": "customers", "rows": []}
+    session.save()
+    response = client.post("/imports/confirm/", {"token": "²"})
+    assert response.status_code == 302

@@ -590,3 +590,18 @@ def test_tokens_read_left_to_right_on_an_arabic_page(world: World) -> None:
     assert 'dir="rtl"' in body
     assert len(_tokens(body)) == 1
     assert f'<bdi dir="ltr">{meter.number}</bdi>' in body
+
+
+def test_a_decision_note_that_cannot_be_read_says_why_and_decides_nothing(
+    world: World, people: People
+) -> None:
+    sale = _sell(world, world.add_meter(), "r9")
+    request = _request(world, sale)
+    before = _state()
+    response = signed_in(people.approver).post(
+        f"/supervisor/reversals/{request.pk}/reject/",
+        {"note": "Customer already used the token\u200b"},
+        follow=True,
+    )
+    assert "Remove the invisible characters." in response.content.decode()
+    assert _state() == before

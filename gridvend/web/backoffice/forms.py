@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
 from gridvend.meters.models import MeterStatus, TokenCarrier
-from gridvend.web.fields import NumberField, TextField, WholeNumberField
+from gridvend.web.fields import MoneyField, NumberField, TextField, WholeNumberField
 
 PHASE_CHOICES = [(1, "1"), (2, "2"), (3, "3")]
 
@@ -335,7 +335,7 @@ class RejectForm(StyledForm):
 
 
 class DebtForm(StyledForm):
-    amount = NumberField(label=_("Amount"), rule=inputs.MONEY, positive=True)
+    amount = MoneyField(label=_("Amount"), maximum_setting="MAX_DEBT_AMOUNT", positive=True)
     reason = _text(_("Reason"), required=True)
 
 

@@ -71,9 +71,9 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     access.require(access.can_import(user))
     pending = request.session.get(SESSION_KEY)
-    if not pending or not secrets.compare_digest(
-        str(pending.get("token", "")), request.POST.get("token", "")
-    ):
+    # compare_digest refuses non-ASCII text with a TypeError: compare the UTF-8 bytes.
+    given = request.POST.get("token", "").encode("utf-8", "replace")
+    if not pending or not secrets.compare_digest(str(pending.get("token", "")).encode(), given):
         messages.error(request, _("That import was already done or has expired. Upload again."))
         return redirect("backoffice:import")
     del request.session[SESSION_KEY]

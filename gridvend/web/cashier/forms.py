@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.kernel import inputs
 from gridvend.kernel.inputs import MAX_NUMBER_TEXT, InvalidInput, NumberRule
 from gridvend.vending.shifts import TENDER_TYPES
-from gridvend.web.fields import MoneyField, TextField, message, setting_limit
+from gridvend.web.fields import MoneyField, TextField, message, money_rule, setting_limit
 from gridvend.web.forms import PASSWORD_MAX
 
 PAYMENT_CHOICES = [
@@ -71,7 +71,7 @@ class AmountForm(forms.Form):
         if data.get("mode") == "energy":
             rule = inputs.KWH.with_maximum(setting_limit("MAX_SALE_KWH"))
         else:
-            rule = inputs.MONEY.with_maximum(setting_limit("MAX_SALE_AMOUNT"))
+            rule = money_rule("MAX_SALE_AMOUNT")
         try:
             data["amount"] = inputs.parse_decimal(
                 raw,

@@ -179,7 +179,12 @@ def _decide(request: HttpRequest, decide: Callable[[User, str], str]) -> HttpRes
     """Run one approve/reject decision; ``decide`` returns the message to show on success."""
     actor = _actor(request, can_decide_reversals)
     form = forms.DecisionForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    if not form.is_valid():
+        # Say what is wrong with the note rather than deciding without it.
+        problems = [str(e) for errors in form.errors.values() for e in errors]
+        messages.error(request, " ".join(problems))
+        return redirect("supervisor:dashboard")
+    note = form.cleaned_data["note"]
     try:
         messages.success(request, decide(actor, note))
     except DomainError as exc:
