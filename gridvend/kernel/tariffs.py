@@ -8,10 +8,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
 from gridvend.kernel.errors import TariffInvalid
+from gridvend.kernel.inputs import InvalidInput, clean_text
 from gridvend.kernel.money import Money, currency_exponent
 
 Period = Literal["month", "day"]
 PERIODS: tuple[Period, ...] = ("month", "day")
+
+
+# A tariff's numbers are rates, kWh thresholds and minor units: never beyond these. Bounding them
+# here keeps a hostile or mistyped specification ("1e-25", "1e700000") from reaching pricing,
+# where it would stop every sale on the tariff.
+MAX_DECIMAL_TEXT = 40
+DECIMAL_EXPONENT_RANGE = (-12, 12)
+MAX_WHOLE = 10**15
 
 
 def _decimal(value: object, field_name: str) -> Decimal:
@@ -19,19 +28,44 @@ def _decimal(value: object, field_name: str) -> Decimal:
         raise TariffInvalid(field=field_name, problem="write numbers as strings, not floats")
     if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
         raise TariffInvalid(field=field_name, problem="must be a number written as a string")
+    if isinstance(value, str) and len(value) > MAX_DECIMAL_TEXT:
+        raise TariffInvalid(field=field_name, problem="has too many digits")
+    if isinstance(value, int) and abs(value) > MAX_WHOLE:
+        raise TariffInvalid(field=field_name, problem="is too large")
     try:
         result = Decimal(value)
     except InvalidOperation:
         raise TariffInvalid(field=field_name, problem=f"{value!r} is not a number") from None
     if not result.is_finite():
         raise TariffInvalid(field=field_name, problem="must be a finite number")
+    if result:
+        low, high = DECIMAL_EXPONENT_RANGE
+        exponent = result.as_tuple().exponent
+        assert isinstance(exponent, int)
+        if result.adjusted() > high or exponent < low:
+            raise TariffInvalid(
+                field=field_name,
+                problem=f"must be below 10^{high} with at most {-low} decimal places",
+            )
     return result
 
 
 def _int(value: object, field_name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TariffInvalid(field=field_name, problem="must be a whole number")
+    if abs(value) > MAX_WHOLE:
+        raise TariffInvalid(field=field_name, problem="is too large")
     return value
+
+
+def _text(value: object, field_name: str, max_length: int = 60) -> str:
+    """A name or code printed on receipts: bounded, no control or direction-override characters."""
+    if not isinstance(value, str):
+        raise TariffInvalid(field=field_name, problem="must be text")
+    try:
+        return clean_text(value, max_length=max_length)
+    except InvalidInput as exc:
+        raise TariffInvalid(field=field_name, problem=exc.message.rstrip(".").lower()) from None
 
 
 def _optional_int(value: object, field_name: str) -> int | None:
@@ -330,7 +364,7 @@ class TariffSpec:
             _require(period in PERIODS, where, "period must be 'month' or 'day'")
             charges.append(
                 FixedCharge(
-                    name=str(raw["name"]),
+                    name=_text(raw["name"], where + ".name"),
                     amount_minor=_int(raw["amount_minor"], where + ".amount_minor"),
                     period=cast(Period, period),
                     max_periods=_optional_int(raw.get("max_periods"), where + ".max_periods"),
@@ -345,7 +379,7 @@ class TariffSpec:
             where = f"taxes[{index}]"
             taxes.append(
                 Tax(
-                    code=str(raw["code"]),
+                    code=_text(raw["code"], where + ".code", max_length=20),
                     rate=_decimal(raw["rate"], where + ".rate"),
                     applies_to_energy=bool(raw.get("applies_to_energy", True)),
                     applies_to_fixed=bool(raw.get("applies_to_fixed", True)),
@@ -354,7 +388,7 @@ class TariffSpec:
             )
 
         fbe = {
-            str(category): _decimal(kwh, f"fbe_kwh[{category!r}]")
+            _text(category, "fbe_kwh", max_length=40): _decimal(kwh, f"fbe_kwh[{category!r}]")
             for category, kwh in (data.get("fbe_kwh") or {}).items()
         }
 

@@ -140,6 +140,27 @@ INVALID = {
     "maximum below minimum sale": _with(min_sale_minor=1000, max_sale_minor=999),
     "zero maximum sale": _with(min_sale_minor=None, max_sale_minor=0),
     "missing energy": {"currency": "KES"},
+    # Found in review: these reached pricing and stopped every sale on the tariff, or printed
+    # a reordered name on receipts.
+    "rate too fine": _with(energy={"type": "flat", "rate": "1e-25"}),
+    "rate too large": _with(energy={"type": "flat", "rate": "1e700000"}),
+    "threshold too large": _with(
+        energy={
+            "type": "blocks",
+            "blocks": [{"up_to_kwh": "1e700000", "rate": "10"}, {"up_to_kwh": None, "rate": "20"}],
+        }
+    ),
+    "rate of 41 characters": _with(energy={"type": "flat", "rate": "1" + "0" * 40}),
+    "charge of 10^16 minor units": _with(
+        fixed_charges=[{"name": "Service", "amount_minor": 10**16, "period": "month"}]
+    ),
+    "charge name with NUL": _with(
+        fixed_charges=[{"name": "Service\x00charge", "amount_minor": 100, "period": "month"}]
+    ),
+    "charge name with a direction override": _with(
+        fixed_charges=[{"name": "Service\u202e egrahc", "amount_minor": 100, "period": "month"}]
+    ),
+    "tax code too long": _with(taxes=[{"code": "V" * 21, "rate": "0.1"}]),
     "not a mapping": _with(energy="flat"),
 }
 
