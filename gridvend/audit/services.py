@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -13,6 +16,28 @@ from gridvend.audit.models import AuditEvent, AuditHead
 
 if TYPE_CHECKING:
     from gridvend.identity.models import User
+
+
+_REHEARSING: ContextVar[bool] = ContextVar("gridvend_audit_rehearsal", default=False)
+
+
+@contextmanager
+def rehearsal() -> Iterator[None]:
+    """A run of services that will be rolled back whatever happens (an import's dry run).
+
+    Its events would be rolled back too, so they are not chained: the rehearsal never takes
+    the chain's head, which every audited write in the system waits for, and a dry run of a
+    5,000-row file no longer stops every sale while it runs. The enclosing transaction is
+    marked for rollback on the way out, so nothing a rehearsal did can be committed.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("a rehearsal must run inside the transaction it rolls back")
+    token = _REHEARSING.set(True)
+    try:
+        yield
+    finally:
+        _REHEARSING.reset(token)
+        transaction.set_rollback(True)
 
 
 def _lock_head() -> AuditHead:
@@ -51,6 +76,20 @@ def record(
     occurred_at = timezone.now()
     actor_id = actor.pk if actor is not None else None
     actor_label = actor.get_username() if actor is not None else "system"
+    if _REHEARSING.get():
+        # Never saved: the rehearsal's transaction is rolled back (see rehearsal()).
+        return AuditEvent(
+            occurred_at=occurred_at,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            event_type=event_type,
+            target_type=target_type,
+            target_id=target_id,
+            target_label=target_label,
+            org_path=org_path,
+            before=before_n,
+            after=after_n,
+        )
     # No savepoint: the event belongs to the caller's transaction (checked above).
     with transaction.atomic(savepoint=False):
         head = _lock_head()

@@ -16,7 +16,7 @@ import io
 import math
 import zipfile
 from collections.abc import Generator, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,6 +33,7 @@ from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped]
 from openpyxl.styles.stylesheet import apply_stylesheet  # type: ignore[import-untyped]
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet  # type: ignore[import-untyped]
 
+from gridvend.audit import services as audit_services
 from gridvend.customers import selectors as customer_selectors
 from gridvend.customers import services as customer_services
 from gridvend.customers.models import Customer, Premise
@@ -629,7 +630,7 @@ def run_import(*, actor: User, kind: str, rows: list[Row], commit: bool) -> Impo
         read.setdefault(problem.row, []).append((problem.column, problem.message))
     unread = sorted(set(read) - {number for number, _row in rows})
     report = ImportReport(kind=kind, rows=len(rows) + len(unread))
-    with transaction.atomic():
+    with transaction.atomic(), nullcontext() if commit else audit_services.rehearsal():
         lookups = _Lookups.for_actor(actor)
         for number, row in rows:
             problems = list(read.get(number, []))
