@@ -122,12 +122,16 @@ def _require_view(user: User) -> None:
 def tariff_list(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     _require_view(user)
-    filterset = SearchFilterSet(request.GET, actor=user, selector=tariff_selectors.list_tariffs)
+    filterset = SearchFilterSet(
+        request.GET, actor=user, selector=tariff_selectors.list_visible_tariffs
+    )
+    page = page_of(request, filterset.qs)
     return render(
         request,
         "backoffice/tariff_list.html",
         {
-            "page": page_of(request, filterset.qs),
+            "page": page,
+            "rows": [(t, tariff_selectors.manages_tariff(user, t)) for t in page],
             "filters": filterset.echo(),
             "query": query_without_page(request),
             "can_draft": access.can_draft_tariffs(user),
@@ -140,7 +144,9 @@ def tariff_list(request: HttpRequest) -> HttpResponse:
 def tariff_export(request: HttpRequest, fmt: str) -> HttpResponse:
     user = actor(request)
     _require_view(user)
-    queryset = SearchFilterSet(request.GET, actor=user, selector=tariff_selectors.list_tariffs).qs
+    queryset = SearchFilterSet(
+        request.GET, actor=user, selector=tariff_selectors.list_visible_tariffs
+    ).qs
     return exports.respond(fmt, "tariffs", exports.TARIFF_COLUMNS, queryset.iterator())
 
 
@@ -178,7 +184,9 @@ def tariff_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "tariff": tariff,
             "versions": versions,
             "in_force": in_force,
-            "can_draft": access.can_draft_tariffs(user),
+            "managed": tariff_selectors.manages_tariff(user, tariff),
+            "can_draft": access.can_draft_tariffs(user)
+            and tariff_selectors.manages_tariff(user, tariff),
         },
     )
 
@@ -243,7 +251,8 @@ def version_create(request: HttpRequest, pk: int) -> HttpResponse:
     user = actor(request)
     _require_view(user)
     tariff = tariff_selectors.get_tariff(user, pk)
-    access.require(access.can_draft_tariffs(user))
+    # A tariff read from above the user's unit is theirs to read, not to change.
+    access.require(access.can_draft_tariffs(user) and tariff_selectors.manages_tariff(user, tariff))
     return _draft_form(request, user, tariff, None)
 
 
@@ -266,8 +275,9 @@ def version_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _actions(user: User, version: TariffVersion) -> dict[str, bool]:
     """Which buttons to show; the services decide again when one is pressed."""
-    maker = access.can_draft_tariffs(user)
-    checker = access.can_review_tariffs(user)
+    managed = tariff_selectors.manages_tariff(user, version.tariff)
+    maker = managed and access.can_draft_tariffs(user)
+    checker = managed and access.can_review_tariffs(user)
     involved = user.pk in (version.created_by_id, version.submitted_by_id)
     status = version.status
     future = version.effective_from is not None and version.effective_from > timezone.now()
@@ -292,6 +302,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     publish_form = bo_forms.PublishForm(initial={"effective_from": timezone.localtime()})
     reject_form = bo_forms.RejectForm()
     if request.method == "POST":
+        access.require(tariff_selectors.manages_tariff(user, version.tariff))
         action = request.POST.get("action", "")
         try:
             if action == "submit":
@@ -342,6 +353,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "tariff": version.tariff,
             "spec": spec_view(version.spec),
             "actions": _actions(user, version),
+            "managed": tariff_selectors.manages_tariff(user, version.tariff),
             "publish_form": publish_form,
             "reject_form": reject_form,
             "others": [v for v in versions if v.pk != version.pk],
