@@ -58,6 +58,24 @@ SCREENS = [
     ),
     Screen("version-detail", lambda w, s: f"/tariff-versions/{s.draft.pk}/", "checker", "field"),
     Screen("version-edit", lambda w, s: f"/tariff-versions/{s.draft.pk}/edit/", "maker", "checker"),
+    Screen(
+        "version-create-json",
+        lambda w, s: f"/tariffs/{s.tariff.pk}/versions/new/json/",
+        "maker",
+        "auditor",
+    ),
+    Screen(
+        "version-edit-json",
+        lambda w, s: f"/tariff-versions/{s.draft.pk}/edit/json/",
+        "maker",
+        "checker",
+    ),
+    Screen(
+        "version-simulate",
+        lambda w, s: f"/tariff-versions/{s.draft.pk}/simulate/",
+        "auditor",
+        "care",
+    ),
     Screen("import", lambda w, s: "/imports/", "care", "maker", False),
     Screen("import-template", lambda w, s: "/imports/template-meters.xlsx", "care", "field", False),
     Screen("point-export", lambda w, s: "/vending-points/export.csv", "care", "cashier", False),
@@ -115,7 +133,7 @@ def test_allowed_user_opens_the_screen(world: World, screen: Screen) -> None:
 def test_administrator_opens_every_screen_in_both_regions(world: World) -> None:
     client = client_for(world.admin)
     for screen in SCREENS:
-        if screen.name == "version-edit":
+        if screen.name in ("version-edit", "version-edit-json"):
             continue  # only the author edits a draft
         for side in (world.north, world.south):
             assert client.get(screen.url(world, side)).status_code == 200, screen.name

@@ -34,7 +34,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tariffs/<int:pk>/compare/", tariffs.tariff_compare, name="tariff-compare"),
     path("tariffs/<int:pk>/versions/new/", tariffs.version_create, name="version-create"),
     path("tariff-versions/<int:pk>/", tariffs.version_detail, name="version-detail"),
+    path(
+        "tariffs/<int:pk>/versions/new/json/",
+        tariffs.version_create_json,
+        name="version-create-json",
+    ),
     path("tariff-versions/<int:pk>/edit/", tariffs.version_edit, name="version-edit"),
+    path(
+        "tariff-versions/<int:pk>/edit/json/", tariffs.version_edit_json, name="version-edit-json"
+    ),
+    path("tariff-versions/<int:pk>/simulate/", tariffs.version_simulate, name="version-simulate"),
     path("imports/", transfer.import_upload, name="import"),
     path("imports/confirm/", transfer.import_confirm, name="import-confirm"),
     path("imports/template-<str:kind>.<str:fmt>", transfer.import_template, name="import-template"),
