@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from gridvend.web.backoffice import customers, meters, tariffs, transfer
+from gridvend.web.backoffice import customers, meter_actions, meters, tariffs, transfer
 
 app_name = "backoffice"
 
@@ -27,6 +27,30 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("meters/<int:pk>/", meters.meter_detail, name="meter-detail"),
     path("meters/<int:pk>/edit/", meters.meter_edit, name="meter-edit"),
     path("meters/<int:pk>/install/", meters.meter_install, name="meter-install"),
+    path(
+        "meters/<int:pk>/replace/",
+        meter_actions.meter_action,
+        {"slug": "replace"},
+        name="meter-replace",
+    ),
+    path(
+        "meters/<int:pk>/retire/",
+        meter_actions.meter_action,
+        {"slug": "retire"},
+        name="meter-retire",
+    ),
+    path(
+        "meters/<int:pk>/mark-faulty/",
+        meter_actions.meter_action,
+        {"slug": "mark-faulty"},
+        name="meter-mark-faulty",
+    ),
+    path(
+        "meters/<int:pk>/clear-faulty/",
+        meter_actions.meter_action,
+        {"slug": "clear-faulty"},
+        name="meter-clear-faulty",
+    ),
     path("tariffs/", tariffs.tariff_list, name="tariff-list"),
     path("tariffs/export.<str:fmt>", tariffs.tariff_export, name="tariff-export"),
     path("tariffs/new/", tariffs.tariff_create, name="tariff-create"),
