@@ -34,6 +34,12 @@ SCREENS = [
     Screen("customer-detail", lambda w, s: f"/customers/{s.customer.pk}/", "field", "cashier"),
     Screen("customer-edit", lambda w, s: f"/customers/{s.customer.pk}/edit/", "care", "field"),
     Screen("customer-debts", lambda w, s: f"/customers/{s.customer.pk}/debts/", "care", "field"),
+    Screen(
+        "customer-statement",
+        lambda w, s: f"/customers/{s.customer.pk}/statement/",
+        "maker",
+        "field",
+    ),
     Screen("debt-create", lambda w, s: f"/customers/{s.customer.pk}/debts/new/", "maker", "care"),
     Screen("premise-list", lambda w, s: "/premises/", "field", "cashier", False),
     Screen("premise-export", lambda w, s: "/premises/export.csv", "field", "cashier", False),

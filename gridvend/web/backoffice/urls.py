@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("customers/<int:pk>/", customers.customer_detail, name="customer-detail"),
     path("customers/<int:pk>/edit/", customers.customer_edit, name="customer-edit"),
     path("customers/<int:pk>/debts/", customers.customer_debts, name="customer-debts"),
+    path("customers/<int:pk>/statement/", customers.customer_statement, name="customer-statement"),
     path("customers/<int:pk>/debts/new/", customers.debt_create, name="debt-create"),
     path("premises/", customers.premise_list, name="premise-list"),
     path("premises/export.<str:fmt>", customers.premise_export, name="premise-export"),
