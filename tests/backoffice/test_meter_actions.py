@@ -25,6 +25,10 @@ def _spare(world: World) -> Meter:
     return md.meter(org_unit=world.tree.north_sc)
 
 
+def _ltr(text: object) -> str:
+    return f'<bdi dir="ltr">{text}</bdi>'
+
+
 def _state() -> tuple[Any, ...]:
     return (*snapshot(), Sale.objects.count(), Token.objects.count())
 
@@ -50,16 +54,16 @@ def test_replacement_is_confirmed_then_moves_the_customer_and_the_credit(world: 
     body = review.content.decode()
     assert review.status_code == 200
     assert 'id="confirm-summary"' in body
-    assert f"Meter {old.number} is retired and its installation ends." in body
-    assert "A credit-transfer token for 12.5 kWh is issued" in body
+    assert f"Meter {_ltr(old.number)} is retired and its installation ends." in body
+    assert f"A credit-transfer token for {_ltr('12.5')} kWh is issued" in body
     assert _state() == before
     done = client.post(_url(old, "replace"), {**data, "step": "confirm"}, follow=True)
     text = done.content.decode()
     assert done.redirect_chain[-1][0] == f"/meters/{new.pk}/"
-    assert f"Meter {old.number} replaced by meter {new.number}." in text
+    assert f"Meter {_ltr(old.number)} replaced by meter {_ltr(new.number)}." in text
     sale = Sale.objects.get(kind=SaleKind.CREDIT_TRANSFER, meter=new)
     token = sale.tokens.get()
-    assert token.grouped in text
+    assert f"Tokens for the new meter, in this order: {_ltr(token.grouped)}." in text
     old.refresh_from_db()
     new.refresh_from_db()
     assert old.status == MeterStatus.RETIRED

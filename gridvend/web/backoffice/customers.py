@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -402,6 +403,18 @@ def debt_create(request: HttpRequest, pk: int) -> HttpResponse:
 # Statement ---------------------------------------------------------------------------------------
 
 
+def _amount(money: Money | None) -> str:
+    """A statement cell: the amount in major units with grouping; the currency heads the page."""
+    if money is None:
+        return ""
+    sign = "-" if money.is_negative() else ""
+    return f"{sign}{abs(money.to_major()):,}"
+
+
+def _kwh(value: Decimal | None) -> str:
+    return "" if value is None else f"{value.quantize(Decimal('0.1')):,}"
+
+
 @login_required
 def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
     """Every sale, reversal and debt movement of the customer in a period, printable."""
@@ -424,9 +437,23 @@ def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
             "premise": premise,
             "statement": statement,
             "rows": [
-                (line, payment_method_label(line.sale.payment_method) if line.sale else "")
+                (
+                    line,
+                    payment_method_label(line.sale.payment_method) if line.sale else "",
+                    {
+                        name: _amount(getattr(line, name))
+                        for name in ("paid", "fixed", "tax", "energy", "debt", "debt_after")
+                    },
+                    _kwh(line.kwh),
+                )
                 for line in statement.lines
             ],
+            "totals": {
+                "opening": _amount(statement.opening_debt),
+                "closing": _amount(statement.closing_debt),
+                "net_paid": _amount(statement.net_paid),
+                "kwh": _kwh(statement.total_kwh),
+            },
             "filters": filterset.echo(),
             "printed_at": timezone.localtime(),
         },

@@ -12,6 +12,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -21,7 +23,7 @@ from gridvend.kernel.errors import DomainError
 from gridvend.meters import selectors as meter_selectors
 from gridvend.meters import services as meter_services
 from gridvend.meters.models import Meter, MeterStatus
-from gridvend.vending.models import Token, TokenKind
+from gridvend.vending.models import Token
 from gridvend.web.backoffice import access
 from gridvend.web.backoffice.common import actor
 from gridvend.web.backoffice.forms import StyledForm
@@ -143,51 +145,70 @@ def _refuse(form: forms.Form, exc: DomainError, meter: Meter) -> None:
     form.add_error(field if field in form.fields else None, describe(exc))
 
 
-def _summary(action: Action, meter: Meter, data: dict[str, Any], new: Meter | None) -> list[str]:
+def _say(sentence: str, **values: Any) -> SafeString:
+    """A translated sentence with its numbers (meters, accounts, kWh, tokens) isolated left to
+    right, so that an Arabic sentence cannot reorder the digit groups of a token."""
+    isolated = {k: format_html('<bdi dir="ltr">{}</bdi>', v) for k, v in values.items()}
+    return mark_safe(conditional_escape(sentence) % isolated)  # noqa: S308 (escaped just here)
+
+
+def _summary(
+    action: Action, meter: Meter, data: dict[str, Any], new: Meter | None
+) -> list[SafeString]:
     """What will happen, sentence by sentence, for the confirmation step."""
     number = meter.number
     if action.slug == "replace":
         assert new is not None
         lines = [
-            _("Meter %(old)s is retired and its installation ends.") % {"old": number},
-            _("Meter %(new)s is installed for customer %(account)s at the same premise.")
-            % {
-                "new": new.number,
-                "account": meter.customer.account_number if meter.customer else "",
-            },
+            _say(_("Meter %(old)s is retired and its installation ends."), old=number),
+            _say(
+                _("Meter %(new)s is installed for customer %(account)s at the same premise."),
+                new=new.number,
+                account=meter.customer.account_number if meter.customer else "",
+            ),
         ]
         kwh = data.get("remaining_kwh")
         if kwh:
             lines.append(
-                _(
-                    "A credit-transfer token for %(kwh)s kWh is issued to meter %(new)s; "
-                    "type it into the new meter."
+                _say(
+                    _(
+                        "A credit-transfer token for %(kwh)s kWh is issued to meter %(new)s; "
+                        "type it into the new meter."
+                    ),
+                    kwh=kwh,
+                    new=new.number,
                 )
-                % {"kwh": kwh, "new": new.number}
             )
         else:
-            lines.append(_("No credit is transferred."))
+            lines.append(_say(_("No credit is transferred.")))
         return lines
     if action.slug == "retire":
         return [
-            _("Meter %(number)s is taken out of service for good.") % {"number": number},
-            _("Its installation ends and a waiting key change is cancelled."),
-            _("It can never be sold to, installed or changed again."),
+            _say(_("Meter %(number)s is taken out of service for good."), number=number),
+            _say(_("Its installation ends and a waiting key change is cancelled.")),
+            _say(_("It can never be sold to, installed or changed again.")),
         ]
     if action.slug == "mark-faulty":
         return [
-            _("Meter %(number)s is marked faulty: no tokens are sold for it until it is cleared.")
-            % {"number": number}
+            _say(
+                _(
+                    "Meter %(number)s is marked faulty: no tokens are sold for it until it is "
+                    "cleared."
+                ),
+                number=number,
+            )
         ]
     return [
-        _("Meter %(number)s returns to service and tokens can be sold for it again.")
-        % {"number": number}
+        _say(
+            _("Meter %(number)s returns to service and tokens can be sold for it again."),
+            number=number,
+        )
     ]
 
 
 def _perform(
     user: User, action: Action, meter: Meter, data: dict[str, Any], new: Meter | None
-) -> str:
+) -> SafeString:
     """Call the meter service for the action; returns the message for the meter page."""
     reason = data["reason"]
     if action.slug == "replace":
@@ -199,27 +220,27 @@ def _perform(
             reason=reason,
             remaining_kwh=data.get("remaining_kwh") or None,
         )
-        message = _("Meter %(old)s replaced by meter %(new)s.") % {
-            "old": meter.number,
-            "new": new.number,
-        }
+        message = _say(
+            _("Meter %(old)s replaced by meter %(new)s."), old=meter.number, new=new.number
+        )
         if result.credit_transfer is not None:
-            tokens = Token.objects.filter(
-                sale=result.credit_transfer, kind=TokenKind.CREDIT_TRANSFER
-            ).order_by("sequence")
+            # Key-change tokens, if any were waiting, come first: they must be typed first.
+            tokens = Token.objects.filter(sale=result.credit_transfer).order_by("sequence")
             grouped = ", ".join(t.grouped for t in tokens)
-            message += " " + _("Credit-transfer token for the new meter: %(tokens)s.") % {
-                "tokens": grouped
-            }
+            message = mark_safe(  # noqa: S308 (both parts escaped by _say)
+                message
+                + " "
+                + _say(_("Tokens for the new meter, in this order: %(tokens)s."), tokens=grouped)
+            )
         return message
     if action.slug == "retire":
         meter_services.retire_meter(actor=user, meter=meter, reason=reason)
-        return _("Meter %(number)s retired.") % {"number": meter.number}
+        return _say(_("Meter %(number)s retired."), number=meter.number)
     if action.slug == "mark-faulty":
         meter_services.mark_faulty(actor=user, meter=meter, reason=reason)
-        return _("Meter %(number)s marked faulty.") % {"number": meter.number}
+        return _say(_("Meter %(number)s marked faulty."), number=meter.number)
     meter_services.unblock_meter(actor=user, meter=meter, reason=reason)
-    return _("Meter %(number)s is back in service.") % {"number": meter.number}
+    return _say(_("Meter %(number)s is back in service."), number=meter.number)
 
 
 @login_required
@@ -243,7 +264,7 @@ def meter_action(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
         return redirect("backoffice:meter-detail", pk=meter.pk)
     form = action.form(request.POST or None)
     confirming = False
-    summary: list[str] = []
+    summary: list[SafeString] = []
     new: Meter | None = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -271,7 +292,7 @@ def meter_action(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
         {
             "meter": meter,
             "action": action,
-            "title": str(action.title) % {"number": meter.number},
+            "title": _say(str(action.title), number=meter.number),
             "form": form,
             "confirming": confirming,
             "summary": summary,

@@ -125,6 +125,10 @@ class TaxRow(_Row):
         return data
 
 
+# What an empty row starts with (checkboxes ticked, the usual period).
+_NEW_ROW = {"charges": {"period": "month"}, "taxes": {"on_energy": "on", "on_fixed": "on"}}
+
+
 def _formset(row: type[_Row]) -> Any:
     return forms.formset_factory(
         row,
@@ -387,7 +391,12 @@ class TariffEditor:
             count = inputs.parse_int(copy.get(key, "0"), minimum=0, maximum=MAX_ROWS)
         except inputs.InvalidInput:
             return copy
-        copy[key] = str(min(count + 1, MAX_ROWS))
+        if count >= MAX_ROWS:
+            return copy
+        copy[key] = str(count + 1)
+        # The new row starts as the empty row of a freshly opened editor does.
+        for name, value in _NEW_ROW.get(section, {}).items():
+            copy[f"{section}-{count}-{name}"] = value
         return copy
 
     # Validation -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from gridvend.meters import selectors as meter_selectors
 from gridvend.tariffs.models import TariffVersion
 from gridvend.vending import simulation
 from gridvend.web.backoffice.forms import StyledForm
-from gridvend.web.backoffice.tariff_editor import plain
+from gridvend.web.backoffice.tariff_editor import plain, rate_text
 from gridvend.web.errors import describe
 from gridvend.web.fields import KwhField, MoneyField, TextField
 
@@ -33,7 +33,7 @@ LTR = {"dir": "ltr", "autocomplete": "off"}
 
 class SimulationForm(StyledForm):
     who = TextField(
-        label=gettext_lazy("Customer account number or meter number"),
+        label=gettext_lazy("Account or meter number"),
         max_length=32,
         widget=forms.TextInput(attrs=LTR),
     )
@@ -86,7 +86,7 @@ class Column:
         if self.breakdown is None:
             return []
         return [
-            (line.index + 1, plain(line.kwh), plain(line.rate), line.money)
+            (line.index + 1, plain(line.kwh), rate_text(line.rate), line.money)
             for line in self.breakdown.blocks
         ]
 
@@ -121,10 +121,10 @@ def _difference(values: list[Any]) -> Any:
     first, second = values
     if isinstance(first, Money) and isinstance(second, Money):
         diff = first - second
-        return None if diff.is_zero() else ("+" if diff.is_positive() else "") + str(diff)
+        return None if diff.is_zero() else ("+" if diff.is_positive() else "−") + str(abs(diff))
     if isinstance(first, Decimal) and isinstance(second, Decimal):
         change = first - second
-        return None if change == 0 else ("+" if change > 0 else "-") + _kwh(abs(change))
+        return None if change == 0 else ("+" if change > 0 else "−") + _kwh(abs(change))
     return None
 
 
@@ -144,12 +144,17 @@ def _rows(columns: list[Column]) -> list[Row]:
             continue
         names += [line.name for line in b.fixed_charges if line.name not in names]
         codes += [t.code for t in b.taxes if t.code not in codes]
+    # A charge or tax one version does not have shows as "—" there, not as zero.
     for name in names:
         rows.append(
             row(
                 _("Fixed charge: %(name)s") % {"name": name},
-                lambda b, n=name: Money.total(
-                    (line.amount for line in b.fixed_charges if line.name == n), b.currency
+                lambda b, n=name: (
+                    Money.total(
+                        (line.amount for line in b.fixed_charges if line.name == n), b.currency
+                    )
+                    if any(line.name == n for line in b.fixed_charges)
+                    else None
                 ),
             )
         )
@@ -158,8 +163,10 @@ def _rows(columns: list[Column]) -> list[Row]:
         rows.append(
             row(
                 _("Tax: %(code)s") % {"code": code},
-                lambda b, c=code: Money.total(
-                    (t.amount for t in b.taxes if t.code == c), b.currency
+                lambda b, c=code: (
+                    Money.total((t.amount for t in b.taxes if t.code == c), b.currency)
+                    if any(t.code == c for t in b.taxes)
+                    else None
                 ),
             )
         )
