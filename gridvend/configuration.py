@@ -51,6 +51,33 @@ class Env:
             raise ConfigurationError(f"{name} must be at least {minimum}, not {value}")
         return value
 
+    def get_int_map(
+        self, name: str, default: Mapping[str, int], *, minimum: int = 0
+    ) -> dict[str, int]:
+        """``key=number`` pairs separated by commas, over ``default``; only its keys are allowed."""
+        result = dict(default)
+        raw = self.values.get(name)
+        if raw is None:
+            return result
+        for item in raw.split(","):
+            if not item.strip():
+                continue
+            key, sep, number = item.partition("=")
+            key = key.strip()
+            if not sep or key not in result:
+                known = ", ".join(sorted(result))
+                raise ConfigurationError(f"{name}: {item.strip()!r} is not key=number ({known})")
+            try:
+                value = int(number)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{name}: {key} must be a whole number, not {number.strip()!r}"
+                ) from None
+            if value < minimum:
+                raise ConfigurationError(f"{name}: {key} must be at least {minimum}, not {value}")
+            result[key] = value
+        return result
+
     def get_list(self, name: str, default: list[str]) -> list[str]:
         raw = self.values.get(name)
         if raw is None:

@@ -139,10 +139,25 @@ class FaultStatus(models.TextChoices):
     RESOLVED = "resolved", _("Resolved")
 
 
+class FaultCategory(models.TextChoices):
+    """What kind of fault: a fixed list, so that service-level targets and reports can rely on
+    it. Each category's hours to resolve are a setting (GRIDVEND_FAULT_SLA_HOURS)."""
+
+    NO_SUPPLY = "no_supply", _("No supply")
+    METER_TAMPER = "meter_tamper", _("Meter tamper")
+    TOKEN_REJECTED = "token_rejected", _("Token rejected")
+    DISPLAY_FAULT = "display_fault", _("Display fault")
+    KEYPAD_FAULT = "keypad_fault", _("Keypad fault")
+    OTHER = "other", _("Other")
+
+
 class FaultReport(models.Model):
     """A maintenance call about a meter, followed up to its solution."""
 
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="faults")
+    category = models.CharField(
+        max_length=20, choices=FaultCategory.choices, default=FaultCategory.OTHER
+    )
     reported_via = models.CharField(max_length=20, default="call")
     reporter_name = models.CharField(max_length=150, blank=True)
     reporter_phone = models.CharField(max_length=32, blank=True)
@@ -152,6 +167,11 @@ class FaultReport(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     registered_at = models.DateTimeField(default=timezone.now)
+    # The field agent sent to the fault. Faults assigned before assignment went to users carry
+    # the engineer's name as it was typed in ``engineer``, kept for the record.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     engineer = models.CharField(max_length=150, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
     solution = models.TextField(blank=True)
@@ -162,6 +182,7 @@ class FaultReport(models.Model):
 
     class Meta:
         ordering = ["-registered_at", "-id"]
+        indexes = [models.Index(fields=["status", "registered_at"])]
 
     def __str__(self) -> str:
         return f"fault {self.pk} on {self.meter}"

@@ -62,6 +62,20 @@ FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, mi
 FREE_ISSUE_PERIOD_HOURS = env.get_int("GRIDVEND_FREE_ISSUE_PERIOD_HOURS", 24, minimum=1)
 # Units left in a replaced meter that an installer may move to the new one without finance.
 CREDIT_TRANSFER_LIMIT_KWH = env.get_int("GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH", 200, minimum=0)
+# Service-level targets: hours to resolve a fault, per category (docs/supervisor.md). Override
+# some with GRIDVEND_FAULT_SLA_HOURS="no_supply=8,meter_tamper=24".
+FAULT_SLA_HOURS = env.get_int_map(
+    "GRIDVEND_FAULT_SLA_HOURS",
+    {
+        "no_supply": 24,
+        "meter_tamper": 72,
+        "token_rejected": 24,
+        "display_fault": 72,
+        "keypad_fault": 72,
+        "other": 120,
+    },
+    minimum=1,
+)
 # Upper limits of what any screen, import or API accepts, in major units of the currency (and
 # kWh): a typed amount above them is refused before any arithmetic is done with it.
 MAX_SALE_AMOUNT = env.get_int("GRIDVEND_MAX_SALE_AMOUNT", 1_000_000, minimum=1)

@@ -11,8 +11,10 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from gridvend.customers.models import Customer
+from gridvend.identity.errors import NotFound
 from gridvend.identity.models import User
-from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped
+from gridvend.identity.scoping import scoped, unit_in_scope
 from gridvend.kernel.clock import ensure_utc
 from gridvend.kernel.errors import TariffNotFound
 from gridvend.kernel.tariffs import TariffSpec
@@ -44,27 +46,67 @@ def tariffs_available_for_unit(unit: OrgUnit) -> QuerySet[Tariff]:
     )
 
 
+def _visible(actor: User) -> Q:
+    """Tariffs the actor may read: those of their subtree (which they manage), those defined
+    above their unit (which apply to their customers), and any tariff one of their customers is
+    on. The last adds nothing while customers obey TARIFF_NOT_APPLICABLE; it keeps a customer's
+    tariff readable should the two ever disagree."""
+    unit = actor.org_unit
+    own_customers = Customer.objects.filter(org_unit__path__startswith=unit.path)
+    return (
+        Q(org_unit__path__startswith=unit.path)
+        | Q(org_unit__path__in=_ancestor_paths(unit))
+        | Q(pk__in=own_customers.values("tariff_id"))
+    )
+
+
+def list_visible_tariffs(actor: User, *, search: str = "") -> QuerySet[Tariff]:
+    """Tariffs the actor may read (see :func:`_visible`); only :func:`manages_tariff` ones may be
+    changed by them."""
+    if not actor.is_active:
+        return Tariff.objects.none()
+    qs = Tariff.objects.select_related("org_unit").filter(_visible(actor))
+    if search:
+        qs = qs.filter(Q(code__icontains=search) | Q(name__icontains=search))
+    return qs.order_by("code")
+
+
+def manages_tariff(actor: User, tariff: Tariff) -> bool:
+    """Whether the tariff lies in the actor's subtree, where the tariff services let them act."""
+    return unit_in_scope(actor, tariff.org_unit)
+
+
 def get_tariff(actor: User, pk: int) -> Tariff:
-    return get_scoped(Tariff.objects.select_related("org_unit"), actor, pk=pk)
+    """A tariff the actor may read, or NotFound."""
+    found = list_visible_tariffs(actor).filter(pk=pk).first()
+    if found is None:
+        raise NotFound()
+    return found
 
 
 def list_versions(actor: User, tariff: Tariff) -> QuerySet[TariffVersion]:
-    """Every version of a tariff in the actor's subtree, newest number first."""
-    require_unit_in_scope(actor, tariff.org_unit)
-    return (
-        TariffVersion.objects.filter(tariff=tariff)
-        .select_related("created_by", "submitted_by", "approved_by")
-        .order_by("-number")
-    )
+    """The versions of a tariff, newest number first: every one in the actor's subtree, only the
+    published ones of a tariff they read from above (drafts there are someone else's work)."""
+    qs = TariffVersion.objects.filter(tariff=tariff)
+    if not manages_tariff(actor, tariff):
+        if not list_visible_tariffs(actor).filter(pk=tariff.pk).exists():
+            raise NotFound()
+        qs = qs.filter(status=VersionStatus.PUBLISHED)
+    return qs.select_related("created_by", "submitted_by", "approved_by").order_by("-number")
 
 
 def get_version(actor: User, pk: int) -> TariffVersion:
-    return get_scoped(
-        TariffVersion.objects.select_related("tariff__org_unit"),
-        actor,
-        path="tariff__org_unit__path",
-        pk=pk,
+    """A version the actor may read (see :func:`list_versions`), or NotFound."""
+    version = (
+        TariffVersion.objects.select_related("tariff__org_unit")
+        .filter(pk=pk, tariff__in=list_visible_tariffs(actor).values("pk"))
+        .first()
     )
+    if version is None:
+        raise NotFound()
+    if not manages_tariff(actor, version.tariff) and version.status != VersionStatus.PUBLISHED:
+        raise NotFound()
+    return version
 
 
 def version_in_force(tariff: Tariff, at: datetime) -> TariffVersion:

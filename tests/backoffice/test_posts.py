@@ -382,7 +382,7 @@ FLAT = '{"currency": "KES", "energy": {"type": "flat", "rate": 21.5}, "min_sale_
 
 def test_maker_drafts_a_version_from_json_with_plain_numbers(world: World) -> None:
     client = client_for(world.maker)
-    response = client.post(f"/tariffs/{world.north.tariff.pk}/versions/new/", {"spec": FLAT})
+    response = client.post(f"/tariffs/{world.north.tariff.pk}/versions/new/json/", {"spec": FLAT})
     version = TariffVersion.objects.filter(tariff=world.north.tariff).latest("number")
     assert response["Location"] == f"/tariff-versions/{version.pk}/"
     assert version.spec["energy"] == {"type": "flat", "rate": "21.5"}
@@ -407,7 +407,7 @@ def test_a_bad_specification_is_explained_and_nothing_is_saved(
 ) -> None:
     before = snapshot()
     response = client_for(world.maker).post(
-        f"/tariffs/{world.north.tariff.pk}/versions/new/", {"spec": spec}
+        f"/tariffs/{world.north.tariff.pk}/versions/new/json/", {"spec": spec}
     )
     assert response.status_code == 200
     assert shown in response.content.decode()

@@ -34,6 +34,12 @@ SCREENS = [
     Screen("customer-detail", lambda w, s: f"/customers/{s.customer.pk}/", "field", "cashier"),
     Screen("customer-edit", lambda w, s: f"/customers/{s.customer.pk}/edit/", "care", "field"),
     Screen("customer-debts", lambda w, s: f"/customers/{s.customer.pk}/debts/", "care", "field"),
+    Screen(
+        "customer-statement",
+        lambda w, s: f"/customers/{s.customer.pk}/statement/",
+        "maker",
+        "field",
+    ),
     Screen("debt-create", lambda w, s: f"/customers/{s.customer.pk}/debts/new/", "maker", "care"),
     Screen("premise-list", lambda w, s: "/premises/", "field", "cashier", False),
     Screen("premise-export", lambda w, s: "/premises/export.csv", "field", "cashier", False),
@@ -48,6 +54,9 @@ SCREENS = [
     Screen("meter-detail", lambda w, s: f"/meters/{s.meter.pk}/", "maker", "cashier"),
     Screen("meter-edit", lambda w, s: f"/meters/{s.meter.pk}/edit/", "field", "maker"),
     Screen("meter-install", lambda w, s: f"/meters/{s.meter.pk}/install/", "care", "auditor"),
+    Screen("meter-replace", lambda w, s: f"/meters/{s.meter.pk}/replace/", "field", "auditor"),
+    Screen("meter-retire", lambda w, s: f"/meters/{s.meter.pk}/retire/", "care", "field"),
+    Screen("meter-mark-faulty", lambda w, s: f"/meters/{s.meter.pk}/mark-faulty/", "care", "maker"),
     Screen("tariff-list", lambda w, s: "/tariffs/", "maker", "care", False),
     Screen("tariff-export", lambda w, s: "/tariffs/export.csv", "auditor", "care", False),
     Screen("tariff-create", lambda w, s: "/tariffs/new/", "maker", "auditor", False),
@@ -58,6 +67,24 @@ SCREENS = [
     ),
     Screen("version-detail", lambda w, s: f"/tariff-versions/{s.draft.pk}/", "checker", "field"),
     Screen("version-edit", lambda w, s: f"/tariff-versions/{s.draft.pk}/edit/", "maker", "checker"),
+    Screen(
+        "version-create-json",
+        lambda w, s: f"/tariffs/{s.tariff.pk}/versions/new/json/",
+        "maker",
+        "auditor",
+    ),
+    Screen(
+        "version-edit-json",
+        lambda w, s: f"/tariff-versions/{s.draft.pk}/edit/json/",
+        "maker",
+        "checker",
+    ),
+    Screen(
+        "version-simulate",
+        lambda w, s: f"/tariff-versions/{s.draft.pk}/simulate/",
+        "auditor",
+        "care",
+    ),
     Screen("import", lambda w, s: "/imports/", "care", "maker", False),
     Screen("import-template", lambda w, s: "/imports/template-meters.xlsx", "care", "field", False),
     Screen("point-export", lambda w, s: "/vending-points/export.csv", "care", "cashier", False),
@@ -115,7 +142,7 @@ def test_allowed_user_opens_the_screen(world: World, screen: Screen) -> None:
 def test_administrator_opens_every_screen_in_both_regions(world: World) -> None:
     client = client_for(world.admin)
     for screen in SCREENS:
-        if screen.name == "version-edit":
+        if screen.name in ("version-edit", "version-edit-json"):
             continue  # only the author edits a draft
         for side in (world.north, world.south):
             assert client.get(screen.url(world, side)).status_code == 200, screen.name

@@ -265,7 +265,7 @@ def test_hostile_tariff_specification_is_a_form_error(world: World, spec: str) -
     draft = _draft(world)
     before = json.dumps(TariffVersion.objects.get(pk=draft.pk).spec, sort_keys=True)
     response = _client(draft.maker).post(  # type: ignore[attr-defined]
-        f"/tariff-versions/{draft.pk}/edit/", {"spec": spec, "notes": ""}
+        f"/tariff-versions/{draft.pk}/edit/json/", {"spec": spec, "notes": ""}
     )
     assert response.status_code == 200
     assert "is-invalid" in response.content.decode() or "invalid" in response.content.decode()

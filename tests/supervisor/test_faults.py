@@ -11,10 +11,13 @@ from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
 from gridvend.identity.errors import NotFound
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
 from gridvend.meters import faults
 from gridvend.meters import services as meters
 from gridvend.meters.models import FaultReport, FaultStatus, Meter
+from tests import factories
 from tests.supervisor.conftest import People
 from tests.vending.world import World
 
@@ -26,7 +29,14 @@ def _state() -> tuple[Any, ...]:
         AuditEvent.objects.count(),
         tuple(
             FaultReport.objects.order_by("pk").values_list(
-                "status", "engineer", "assigned_at", "solution", "resolved_at", "resolved_by"
+                "status",
+                "category",
+                "assignee",
+                "engineer",
+                "assigned_at",
+                "solution",
+                "resolved_at",
+                "resolved_by",
             )
         ),
     )
@@ -70,11 +80,12 @@ def test_field_agent_registers_too(world: World, people: People) -> None:
 
 def test_assign_then_reassign_then_resolve(world: World, people: People) -> None:
     fault = _register(world, world.add_meter())
-    fault = faults.assign_fault(actor=world.supervisor, fault=fault, engineer="Otieno")
-    assert fault.status == FaultStatus.ASSIGNED and fault.engineer == "Otieno"
+    other = factories.user(world.tree.north, Role.OPERATOR, (Capability.FIELD_AGENT,))
+    fault = faults.assign_fault(actor=world.supervisor, fault=fault, assignee=people.field_agent)
+    assert fault.status == FaultStatus.ASSIGNED and fault.assignee == people.field_agent
     assert fault.assigned_at is not None
-    fault = faults.assign_fault(actor=world.supervisor, fault=fault, engineer="Wanjiru")
-    assert fault.engineer == "Wanjiru"
+    fault = faults.assign_fault(actor=world.supervisor, fault=fault, assignee=other)
+    assert fault.assignee == other
     fault = faults.resolve_fault(actor=people.field_agent, fault=fault, solution="replaced fuse")
     stored = FaultReport.objects.get(pk=fault.pk)
     assert stored.status == FaultStatus.RESOLVED
@@ -85,9 +96,9 @@ def test_assign_then_reassign_then_resolve(world: World, people: People) -> None
     assert types == ["fault.resolved", "fault.assigned", "fault.assigned"]
 
 
-def test_a_manager_resolves_as_the_engineers_supervisor(world: World) -> None:
+def test_a_manager_resolves_as_the_engineers_supervisor(world: World, people: People) -> None:
     fault = _register(world, world.add_meter())
-    faults.assign_fault(actor=world.supervisor, fault=fault, engineer="Otieno")
+    faults.assign_fault(actor=world.supervisor, fault=fault, assignee=people.field_agent)
     resolved = faults.resolve_fault(actor=world.supervisor, fault=fault, solution="reset")
     assert resolved.status == FaultStatus.RESOLVED
 
@@ -114,23 +125,47 @@ def test_register_refusals(world: World, people: People) -> None:
 def test_assign_refusals(world: World, people: People) -> None:
     fault = _register(world, world.add_meter())
     south_fault = _register(world, world.add_meter(unit=world.tree.south_sc), actor=world.admin)
+    agent = people.field_agent
     _refused(
         "PERMISSION_DENIED",
-        lambda: faults.assign_fault(actor=people.field_agent, fault=fault, engineer="X"),
+        lambda: faults.assign_fault(actor=agent, fault=fault, assignee=agent),
     )
     _refused(
         "NOT_FOUND",
-        lambda: faults.assign_fault(actor=world.supervisor, fault=south_fault, engineer="X"),
+        lambda: faults.assign_fault(actor=world.supervisor, fault=south_fault, assignee=agent),
     )
+    # A user who is not a field agent, one outside the assigner's area, one who cannot reach
+    # the meter, and one who left.
     _refused(
-        "ENGINEER_REQUIRED",
-        lambda: faults.assign_fault(actor=world.supervisor, fault=fault, engineer=" "),
+        "ASSIGNEE_NOT_FIELD_AGENT",
+        lambda: faults.assign_fault(
+            actor=world.supervisor, fault=fault, assignee=people.care_operator
+        ),
     )
-    faults.assign_fault(actor=world.supervisor, fault=fault, engineer="Otieno")
+    south_agent = factories.user(world.tree.south_sc, Role.OPERATOR, (Capability.FIELD_AGENT,))
+    _refused(
+        "NOT_FOUND",
+        lambda: faults.assign_fault(actor=world.supervisor, fault=fault, assignee=south_agent),
+    )
+    sibling = factories.unit(world.tree.north_bu, "North SC 2")
+    far_agent = factories.user(sibling, Role.OPERATOR, (Capability.FIELD_AGENT,))
+    _refused(
+        "ASSIGNEE_OUT_OF_AREA",
+        lambda: faults.assign_fault(actor=world.supervisor, fault=fault, assignee=far_agent),
+    )
+    gone = factories.user(world.tree.north_sc, Role.OPERATOR, (Capability.FIELD_AGENT,))
+    User.objects.filter(pk=gone.pk).update(is_active=False)
+    gone.refresh_from_db()
+    _refused(
+        "ASSIGNEE_NOT_FIELD_AGENT",
+        lambda: faults.assign_fault(actor=world.supervisor, fault=fault, assignee=gone),
+    )
+    assert set(faults.assignable_users(world.supervisor, fault.meter)) == {agent}
+    faults.assign_fault(actor=world.supervisor, fault=fault, assignee=agent)
     faults.resolve_fault(actor=world.supervisor, fault=fault, solution="done")
     _refused(
         "FAULT_STATE_INVALID",
-        lambda: faults.assign_fault(actor=world.supervisor, fault=fault, engineer="Late"),
+        lambda: faults.assign_fault(actor=world.supervisor, fault=fault, assignee=agent),
     )
 
 
@@ -140,7 +175,7 @@ def test_resolve_refusals(world: World, people: People) -> None:
         "FAULT_STATE_INVALID",
         lambda: faults.resolve_fault(actor=world.supervisor, fault=fault, solution="too early"),
     )
-    faults.assign_fault(actor=world.supervisor, fault=fault, engineer="Otieno")
+    faults.assign_fault(actor=world.supervisor, fault=fault, assignee=people.field_agent)
     _refused(
         "PERMISSION_DENIED",
         lambda: faults.resolve_fault(actor=people.care_operator, fault=fault, solution="x"),

@@ -50,7 +50,11 @@ def _state() -> tuple[Any, ...]:
         tuple(ReversalRequest.objects.order_by("pk").values_list("status", "decision_note")),
         tuple(Meter.objects.order_by("pk").values_list("status", "block_reason", "last_tid")),
         KeyChange.objects.count(),
-        tuple(FaultReport.objects.order_by("pk").values_list("status", "engineer", "solution")),
+        tuple(
+            FaultReport.objects.order_by("pk").values_list(
+                "status", "category", "assignee", "solution"
+            )
+        ),
     )
 
 
@@ -498,6 +502,7 @@ def test_fault_registration_matrix_and_effect(world: World, people: People) -> N
     url = "/supervisor/faults/new/"
     data = {
         "meter_number": meter.number,
+        "category": "no_supply",
         "reported_via": "call",
         "reporter_name": "Amina",
         "reporter_phone": "+254700000001",
@@ -510,6 +515,7 @@ def test_fault_registration_matrix_and_effect(world: World, people: People) -> N
     fault = FaultReport.objects.get(meter=meter)
     assert response["Location"] == f"/supervisor/faults/{fault.pk}/"
     assert (fault.reporter_name, fault.description) == ("Amina", "no display")
+    assert fault.category == "no_supply"
     assert fault.registered_by == people.care_operator
 
 
@@ -535,18 +541,25 @@ def test_fault_detail_and_list_are_scoped(world: World, people: People) -> None:
 def test_assign_matrix_and_effect(world: World, people: People) -> None:
     fault = _fault(world)
     url = f"/supervisor/faults/{fault.pk}/"
-    data = {"action": "assign", "engineer": "Otieno"}
+    data = {"action": "assign", "assignee": people.field_agent.pk}
     _anonymous_is_sent_to_sign_in("post", url, data)
     _post(people.field_agent, url, data, 403)  # may resolve, may not assign
     _post(people.south, url, data, 404)
     before = _state()
-    body = _post(world.supervisor, url, {**data, "engineer": " "}, 200)
-    assert "This field is required." in body or "Name the engineer" in body
+    body = _post(world.supervisor, url, {**data, "assignee": ""}, 200)
+    assert "This field is required." in body
+    # Only the field agents offered may be chosen: not a cashier, not someone elsewhere.
+    for other in (world.cashier, people.south):
+        body = _post(world.supervisor, url, {**data, "assignee": other.pk}, 200)
+        assert "Select a valid choice." in body
     assert _state() == before
+    page = signed_in(world.supervisor).get(url).content.decode()
+    assert f'<option value="{people.field_agent.pk}">' in page
+    assert f'<option value="{world.cashier.pk}">' not in page
     response = signed_in(world.supervisor).post(url, data)
     assert response.status_code == 302
     fault.refresh_from_db()
-    assert fault.status == FaultStatus.ASSIGNED and fault.engineer == "Otieno"
+    assert fault.status == FaultStatus.ASSIGNED and fault.assignee == people.field_agent
 
 
 def test_resolve_matrix_and_effect(world: World, people: People) -> None:
@@ -555,9 +568,9 @@ def test_resolve_matrix_and_effect(world: World, people: People) -> None:
     data = {"action": "resolve", "solution": "replaced the fuse"}
     before = _state()
     body = _post(people.field_agent, url, data, 200)
-    assert "Assign the fault to an engineer before resolving it." in body
+    assert "Assign the fault to a field agent before resolving it." in body
     assert _state() == before
-    faults.assign_fault(actor=world.supervisor, fault=fault, engineer="Otieno")
+    faults.assign_fault(actor=world.supervisor, fault=fault, assignee=people.field_agent)
     _anonymous_is_sent_to_sign_in("post", url, data)
     _post(people.care_operator, url, data, 403)
     _post(people.south, url, data, 404)

@@ -36,6 +36,11 @@ def can_edit_meters(actor: User) -> bool:
     return actor.is_active and _any(actor, Capability.CUSTOMER_CARE, Capability.FIELD_AGENT)
 
 
+def can_manage_meter_status(actor: User) -> bool:
+    """Block, mark faulty, clear faulty and retire: customer care at manager rank."""
+    return actor.is_active and actor.rank >= MANAGER and _any(actor, Capability.CUSTOMER_CARE)
+
+
 def can_view_tariffs(actor: User) -> bool:
     return actor.is_active and _any(actor, Capability.FINANCE, Capability.AUDITOR)
 
@@ -71,6 +76,7 @@ __all__ = [
     "can_edit_meters",
     "can_export_org",
     "can_import",
+    "can_manage_meter_status",
     "can_open_debts",
     "can_review_tariffs",
     "can_view_debts",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -9,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gridvend.customers import debt_selectors
@@ -22,6 +24,7 @@ from gridvend.meters import history
 from gridvend.org import selectors as org_selectors
 from gridvend.tariffs import selectors as tariff_selectors
 from gridvend.vending import selectors as vending_selectors
+from gridvend.vending import statements
 from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
 from gridvend.web.backoffice.common import (
@@ -31,7 +34,14 @@ from gridvend.web.backoffice.common import (
     show_error,
     unit_choices,
 )
-from gridvend.web.backoffice.filtersets import CustomerFilterSet, DebtFilterSet, PremiseFilterSet
+from gridvend.web.backoffice.filtersets import (
+    CustomerFilterSet,
+    DebtFilterSet,
+    PremiseFilterSet,
+    StatementFilterSet,
+)
+from gridvend.web.filters import InvalidFilter
+from gridvend.web.receipts.render import payment_method_label
 
 
 def _tariff_choices(user: User) -> list[tuple[Any, str]]:
@@ -386,5 +396,65 @@ def debt_create(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "title": title,
             "intro": _("Amount in %(currency)s.") % {"currency": currency},
+        },
+    )
+
+
+# Statement ---------------------------------------------------------------------------------------
+
+
+def _amount(money: Money | None) -> str:
+    """A statement cell: the amount in major units with grouping; the currency heads the page."""
+    if money is None:
+        return ""
+    sign = "-" if money.is_negative() else ""
+    return f"{sign}{abs(money.to_major()):,}"
+
+
+def _kwh(value: Decimal | None) -> str:
+    return "" if value is None else f"{value.quantize(Decimal('0.1')):,}"
+
+
+@login_required
+def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every sale, reversal and debt movement of the customer in a period, printable."""
+    user = actor(request)
+    access.require(access.can_view_debts(user))
+    customer = customer_selectors.get_customer(user, pk)
+    filterset = StatementFilterSet(request.GET, actor=user, selector=vending_selectors.list_sales)
+    period = filterset.values()
+    if period["date_from"] and period["date_to"] and period["date_from"] > period["date_to"]:
+        raise InvalidFilter(field="date_to", problem=_("The end is before the start."))
+    statement = statements.customer_statement(
+        user, customer, date_from=period["date_from"], date_to=period["date_to"]
+    )
+    premise = next((m.premise for m in customer.meters.all() if m.premise_id), None)
+    return render(
+        request,
+        "backoffice/customer_statement.html",
+        {
+            "customer": customer,
+            "premise": premise,
+            "statement": statement,
+            "rows": [
+                (
+                    line,
+                    payment_method_label(line.sale.payment_method) if line.sale else "",
+                    {
+                        name: _amount(getattr(line, name))
+                        for name in ("paid", "fixed", "tax", "energy", "debt", "debt_after")
+                    },
+                    _kwh(line.kwh),
+                )
+                for line in statement.lines
+            ],
+            "totals": {
+                "opening": _amount(statement.opening_debt),
+                "closing": _amount(statement.closing_debt),
+                "net_paid": _amount(statement.net_paid),
+                "kwh": _kwh(statement.total_kwh),
+            },
+            "filters": filterset.echo(),
+            "printed_at": timezone.localtime(),
         },
     )

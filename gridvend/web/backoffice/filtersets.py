@@ -70,3 +70,11 @@ class AuditFilterSet(SelectorFilterSet):
     date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
     arguments: ClassVar[dict[str, str]] = {"actor": "actor_name"}
+
+
+class StatementFilterSet(SelectorFilterSet):
+    """A customer statement's period (local dates, both included). The statement is built from
+    these values; the set's own queryset is the customer's sales in the period."""
+
+    date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))

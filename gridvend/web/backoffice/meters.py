@@ -20,7 +20,7 @@ from gridvend.meters import services as meter_services
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.org import selectors as org_selectors
 from gridvend.vending import selectors as vending_selectors
-from gridvend.web.backoffice import access, exports
+from gridvend.web.backoffice import access, exports, meter_actions
 from gridvend.web.backoffice import forms as bo_forms
 from gridvend.web.backoffice.common import (
     actor,
@@ -123,6 +123,7 @@ def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "query": query_without_page(request),
         "installations": list(meter_selectors.installation_history(user, meter)[:50]),
         "can_edit": access.can_edit_meters(user),
+        "actions": meter_actions.offered(user, meter),
     }
     return render(request, "backoffice/meter_detail.html", context)
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
-from gridvend.kernel.errors import DomainError, TariffNotFound
+from gridvend.kernel.errors import DomainError, ErrorCode, TariffNotFound
 from gridvend.kernel.inputs import InvalidInput, parse_int
 from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
@@ -31,6 +31,8 @@ from gridvend.web.backoffice.common import (
     unit_choices,
 )
 from gridvend.web.backoffice.filtersets import SearchFilterSet
+from gridvend.web.backoffice.tariff_editor import SECTIONS, TariffEditor
+from gridvend.web.backoffice.tariff_simulation import SimulationForm, find_customer, simulate
 from gridvend.web.errors import describe
 from gridvend.web.filters import MAX_ID
 
@@ -122,12 +124,16 @@ def _require_view(user: User) -> None:
 def tariff_list(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     _require_view(user)
-    filterset = SearchFilterSet(request.GET, actor=user, selector=tariff_selectors.list_tariffs)
+    filterset = SearchFilterSet(
+        request.GET, actor=user, selector=tariff_selectors.list_visible_tariffs
+    )
+    page = page_of(request, filterset.qs)
     return render(
         request,
         "backoffice/tariff_list.html",
         {
-            "page": page_of(request, filterset.qs),
+            "page": page,
+            "rows": [(t, tariff_selectors.manages_tariff(user, t)) for t in page],
             "filters": filterset.echo(),
             "query": query_without_page(request),
             "can_draft": access.can_draft_tariffs(user),
@@ -140,7 +146,9 @@ def tariff_list(request: HttpRequest) -> HttpResponse:
 def tariff_export(request: HttpRequest, fmt: str) -> HttpResponse:
     user = actor(request)
     _require_view(user)
-    queryset = SearchFilterSet(request.GET, actor=user, selector=tariff_selectors.list_tariffs).qs
+    queryset = SearchFilterSet(
+        request.GET, actor=user, selector=tariff_selectors.list_visible_tariffs
+    ).qs
     return exports.respond(fmt, "tariffs", exports.TARIFF_COLUMNS, queryset.iterator())
 
 
@@ -178,7 +186,9 @@ def tariff_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "tariff": tariff,
             "versions": versions,
             "in_force": in_force,
-            "can_draft": access.can_draft_tariffs(user),
+            "managed": tariff_selectors.manages_tariff(user, tariff),
+            "can_draft": access.can_draft_tariffs(user)
+            and tariff_selectors.manages_tariff(user, tariff),
         },
     )
 
@@ -238,12 +248,89 @@ def _draft_form(
     )
 
 
+def _save_draft(
+    request: HttpRequest,
+    user: User,
+    tariff: Tariff,
+    version: TariffVersion | None,
+    spec: dict[str, Any],
+    notes: str,
+) -> TariffVersion:
+    """Create or update the draft through the tariff services, with the matching message."""
+    if version is None:
+        version = tariff_services.create_draft(actor=user, tariff=tariff, spec=spec, notes=notes)
+        messages.success(request, _("Draft saved. Submit it for approval when ready."))
+    else:
+        version = tariff_services.update_draft(actor=user, version=version, spec=spec, notes=notes)
+        messages.success(request, _("Draft saved."))
+    return version
+
+
+def _editor(
+    request: HttpRequest, user: User, tariff: Tariff, version: TariffVersion | None
+) -> HttpResponse:
+    """The form editor: rows for blocks, fixed charges and taxes, fields for the rest."""
+    if version is not None:
+        base, notes = version.spec, version.notes
+    else:
+        latest = tariff_selectors.list_versions(user, tariff).first()
+        base = latest.spec if latest is not None else starter_spec(tariff.currency)
+        notes = ""
+    template = TariffEditor.from_spec(tariff.currency, base, notes)
+    editor = template
+    show_errors = True
+    if request.method == "POST":
+        section = request.POST.get("add", "")
+        if section in SECTIONS:
+            # "Add a row" redraws what was typed with one more empty row; nothing is checked.
+            data = TariffEditor.with_row_added(request.POST, section)
+            editor = TariffEditor.bound(tariff.currency, data, extra_fbe=template.extra_fbe)
+            show_errors = False
+        else:
+            editor = TariffEditor.bound(tariff.currency, request.POST, extra_fbe=template.extra_fbe)
+            spec = editor.spec() if editor.is_valid() else None
+            if spec is not None:
+                try:
+                    saved = _save_draft(
+                        request, user, tariff, version, spec, editor.general.cleaned_data["notes"]
+                    )
+                    return redirect("backoffice:version-detail", pk=saved.pk)
+                except (AccessDenied, NotFound):
+                    raise
+                except DomainError as exc:
+                    editor.explain(exc)
+    return render(
+        request,
+        "backoffice/version_editor.html",
+        {
+            "editor": editor,
+            "tariff": tariff,
+            "version": version,
+            "show_errors": show_errors,
+        },
+    )
+
+
+def _require_draftable(user: User, tariff: Tariff) -> None:
+    # A tariff read from above the user's unit is theirs to read, not to change.
+    access.require(access.can_draft_tariffs(user) and tariff_selectors.manages_tariff(user, tariff))
+
+
 @login_required
 def version_create(request: HttpRequest, pk: int) -> HttpResponse:
     user = actor(request)
     _require_view(user)
     tariff = tariff_selectors.get_tariff(user, pk)
-    access.require(access.can_draft_tariffs(user))
+    _require_draftable(user, tariff)
+    return _editor(request, user, tariff, None)
+
+
+@login_required
+def version_create_json(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    tariff = tariff_selectors.get_tariff(user, pk)
+    _require_draftable(user, tariff)
     return _draft_form(request, user, tariff, None)
 
 
@@ -252,22 +339,103 @@ def _version(user: User, pk: int) -> TariffVersion:
     return version
 
 
-@login_required
-def version_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = actor(request)
-    _require_view(user)
+def _editable_version(request: HttpRequest, user: User, pk: int) -> TariffVersion | None:
+    """The user's own draft to edit, or None when its state no longer allows it."""
     version = _version(user, pk)
     access.require(access.can_draft_tariffs(user) and version.created_by_id == user.pk)
     if version.status not in EDITABLE:
         messages.error(request, _("Only a draft or a rejected version can be changed."))
-        return redirect("backoffice:version-detail", pk=version.pk)
+        return None
+    return version
+
+
+@login_required
+def version_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    version = _editable_version(request, user, pk)
+    if version is None:
+        return redirect("backoffice:version-detail", pk=pk)
+    return _editor(request, user, version.tariff, version)
+
+
+@login_required
+def version_edit_json(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    _require_view(user)
+    version = _editable_version(request, user, pk)
+    if version is None:
+        return redirect("backoffice:version-detail", pk=pk)
     return _draft_form(request, user, version.tariff, version)
+
+
+@login_required
+def version_simulate(request: HttpRequest, pk: int) -> HttpResponse:
+    """What a customer would pay for an amount under this version and under the one in force."""
+    user = actor(request)
+    _require_view(user)
+    version = _version(user, pk)
+    tariff = version.tariff
+    form = SimulationForm(request.GET or None)
+    result = None
+    now = timezone.now()
+    try:
+        in_force: TariffVersion | None = tariff_selectors.version_in_force(tariff, now)
+    except TariffNotFound:
+        in_force = None
+    if request.GET and form.is_valid():
+        data = form.cleaned_data
+        customer = None
+        unknown = _("No customer or installed meter with that number in your area.")
+        try:
+            customer = find_customer(user, data["who"])
+        except NotFound:
+            form.add_error("who", unknown)
+        except DomainError as exc:
+            if exc.code != ErrorCode.METER_NOT_FOUND:
+                raise
+            form.add_error("who", unknown)
+        if data["tender"] is not None:
+            try:
+                Money.from_major(data["tender"], tariff.currency)
+            except DomainError:
+                form.add_error(
+                    "tender",
+                    _("Amounts in %(currency)s have at most %(places)s decimal places.")
+                    % {"currency": tariff.currency, "places": Money.zero(tariff.currency).exponent},
+                )
+        if customer is not None and not form.errors:
+            versions = [(_("Version %(n)s") % {"n": version.number}, version)]
+            if in_force is not None and in_force.pk != version.pk:
+                versions.append(
+                    (_("Version %(n)s, in force now") % {"n": in_force.number}, in_force)
+                )
+            result = simulate(
+                actor=user,
+                customer=customer,
+                versions=versions,
+                now=now,
+                tender=data["tender"],
+                kwh=data["kwh"],
+            )
+    return render(
+        request,
+        "backoffice/version_simulate.html",
+        {
+            "version": version,
+            "tariff": tariff,
+            "in_force": in_force,
+            "form": form,
+            "result": result,
+        },
+    )
 
 
 def _actions(user: User, version: TariffVersion) -> dict[str, bool]:
     """Which buttons to show; the services decide again when one is pressed."""
-    maker = access.can_draft_tariffs(user)
-    checker = access.can_review_tariffs(user)
+    managed = tariff_selectors.manages_tariff(user, version.tariff)
+    maker = managed and access.can_draft_tariffs(user)
+    checker = managed and access.can_review_tariffs(user)
     involved = user.pk in (version.created_by_id, version.submitted_by_id)
     status = version.status
     future = version.effective_from is not None and version.effective_from > timezone.now()
@@ -292,6 +460,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     publish_form = bo_forms.PublishForm(initial={"effective_from": timezone.localtime()})
     reject_form = bo_forms.RejectForm()
     if request.method == "POST":
+        access.require(tariff_selectors.manages_tariff(user, version.tariff))
         action = request.POST.get("action", "")
         try:
             if action == "submit":
@@ -341,7 +510,9 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "version": version,
             "tariff": version.tariff,
             "spec": spec_view(version.spec),
+            "spec_json": _spec_text(version.spec),
             "actions": _actions(user, version),
+            "managed": tariff_selectors.manages_tariff(user, version.tariff),
             "publish_form": publish_form,
             "reject_form": reject_form,
             "others": [v for v in versions if v.pk != version.pk],

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from gridvend.web.backoffice import customers, meters, tariffs, transfer
+from gridvend.web.backoffice import customers, meter_actions, meters, tariffs, transfer
 
 app_name = "backoffice"
 
@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("customers/<int:pk>/", customers.customer_detail, name="customer-detail"),
     path("customers/<int:pk>/edit/", customers.customer_edit, name="customer-edit"),
     path("customers/<int:pk>/debts/", customers.customer_debts, name="customer-debts"),
+    path("customers/<int:pk>/statement/", customers.customer_statement, name="customer-statement"),
     path("customers/<int:pk>/debts/new/", customers.debt_create, name="debt-create"),
     path("premises/", customers.premise_list, name="premise-list"),
     path("premises/export.<str:fmt>", customers.premise_export, name="premise-export"),
@@ -27,6 +28,30 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("meters/<int:pk>/", meters.meter_detail, name="meter-detail"),
     path("meters/<int:pk>/edit/", meters.meter_edit, name="meter-edit"),
     path("meters/<int:pk>/install/", meters.meter_install, name="meter-install"),
+    path(
+        "meters/<int:pk>/replace/",
+        meter_actions.meter_action,
+        {"slug": "replace"},
+        name="meter-replace",
+    ),
+    path(
+        "meters/<int:pk>/retire/",
+        meter_actions.meter_action,
+        {"slug": "retire"},
+        name="meter-retire",
+    ),
+    path(
+        "meters/<int:pk>/mark-faulty/",
+        meter_actions.meter_action,
+        {"slug": "mark-faulty"},
+        name="meter-mark-faulty",
+    ),
+    path(
+        "meters/<int:pk>/clear-faulty/",
+        meter_actions.meter_action,
+        {"slug": "clear-faulty"},
+        name="meter-clear-faulty",
+    ),
     path("tariffs/", tariffs.tariff_list, name="tariff-list"),
     path("tariffs/export.<str:fmt>", tariffs.tariff_export, name="tariff-export"),
     path("tariffs/new/", tariffs.tariff_create, name="tariff-create"),
@@ -34,7 +59,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tariffs/<int:pk>/compare/", tariffs.tariff_compare, name="tariff-compare"),
     path("tariffs/<int:pk>/versions/new/", tariffs.version_create, name="version-create"),
     path("tariff-versions/<int:pk>/", tariffs.version_detail, name="version-detail"),
+    path(
+        "tariffs/<int:pk>/versions/new/json/",
+        tariffs.version_create_json,
+        name="version-create-json",
+    ),
     path("tariff-versions/<int:pk>/edit/", tariffs.version_edit, name="version-edit"),
+    path(
+        "tariff-versions/<int:pk>/edit/json/", tariffs.version_edit_json, name="version-edit-json"
+    ),
+    path("tariff-versions/<int:pk>/simulate/", tariffs.version_simulate, name="version-simulate"),
     path("imports/", transfer.import_upload, name="import"),
     path("imports/confirm/", transfer.import_confirm, name="import-confirm"),
     path("imports/template-<str:kind>.<str:fmt>", transfer.import_template, name="import-template"),

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.kernel.inputs import NumberRule
 from gridvend.meters.faults import REPORTED_VIA
-from gridvend.meters.models import FaultStatus
+from gridvend.meters.models import FaultCategory
 from gridvend.web.fields import NumberField, TextField, WholeNumberField
 
 ENGINEERING_CHOICES = [
@@ -169,6 +169,9 @@ class MeterStatusForm(_Styled):
 
 class FaultForm(_Styled):
     meter_number = _meter_field()
+    category = forms.ChoiceField(
+        label=_("Category"), choices=FaultCategory.choices, initial=FaultCategory.OTHER
+    )
     reported_via = forms.ChoiceField(
         label=_("Reported by"), choices=list(REPORTED_VIA.items()), initial="call"
     )
@@ -184,14 +187,16 @@ class FaultForm(_Styled):
     )
 
 
-class FaultFilterForm(_Styled):
-    status = forms.ChoiceField(
-        label=_("Status"), choices=[("", _("All")), *FaultStatus.choices], required=False
-    )
-
-
 class AssignForm(_Styled):
-    engineer = TextField(label=_("Engineer"), max_length=150)
+    assignee = forms.TypedChoiceField(label=_("Field agent"), coerce=int)
+
+    def __init__(self, *args: Any, agents: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [("", "—"), *agents]  # type: ignore[attr-defined]
+
+
+class CategoryForm(_Styled):
+    category = forms.ChoiceField(label=_("Category"), choices=FaultCategory.choices)
 
 
 class ResolveForm(_Styled):

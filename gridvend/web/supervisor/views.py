@@ -9,14 +9,17 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role, rank
+from gridvend.identity.selectors import get_user
 from gridvend.kernel.errors import DomainError, ErrorCode
 from gridvend.kernel.money import Money
 from gridvend.meters import faults
@@ -30,6 +33,7 @@ from gridvend.vending.selectors import get_sale, own_vending_point
 from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
 from gridvend.web.supervisor import forms
+from gridvend.web.supervisor.filtersets import FaultFilterSet
 from gridvend.web.supervisor.selectors import (
     get_free_issue_request,
     get_reversal_request,
@@ -391,17 +395,34 @@ def meter_status(request: HttpRequest) -> HttpResponse:
 # --- faults ------------------------------------------------------------------------------------
 
 
-def _fault_row(fault: FaultReport) -> dict[str, Any]:
-    return {"fault": fault, "taken": _duration(faults.follow_up_time(fault))}
+def _fault_row(fault: FaultReport, now: Any = None) -> dict[str, Any]:
+    return {
+        "fault": fault,
+        "taken": _duration(faults.follow_up_time(fault)),
+        "age": _duration(faults.age(fault, now)),
+        "due": faults.due_at(fault),
+        "breached": faults.is_breached(fault, now),
+    }
 
 
 @login_required
 def fault_list(request: HttpRequest) -> HttpResponse:
     actor = _actor(request, faults.can_view_faults)
-    filter_form = forms.FaultFilterForm(request.GET or None)
-    status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
-    rows = [_fault_row(f) for f in faults.list_faults(actor, status=status)[:500]]
-    return _page(request, "supervisor/fault_list.html", {"rows": rows, "filter_form": filter_form})
+    now = timezone.now()
+    filterset = FaultFilterSet(request.GET, actor=actor)
+    page = Paginator(filterset.qs, 100).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return _page(
+        request,
+        "supervisor/fault_list.html",
+        {
+            "rows": [_fault_row(f, now) for f in page],
+            "page": page,
+            "query": query.urlencode(),
+            "filter_form": filterset.form,
+        },
+    )
 
 
 @login_required
@@ -417,6 +438,7 @@ def fault_create(request: HttpRequest) -> HttpResponse:
                 actor=actor,
                 meter=meter,
                 description=data["description"],
+                category=data["category"],
                 reported_via=data["reported_via"],
                 reporter_name=data["reporter_name"],
                 reporter_phone=data["reporter_phone"],
@@ -428,20 +450,33 @@ def fault_create(request: HttpRequest) -> HttpResponse:
     return _page(request, "supervisor/fault_form.html", {"form": form}, status=status)
 
 
+def _agents(actor: User, fault: FaultReport) -> list[tuple[int, str]]:
+    return [
+        (u.pk, f"{u.full_name} ({u.username})")
+        for u in faults.assignable_users(actor, fault.meter)[:500]
+    ]
+
+
 @login_required
 def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _actor(request, faults.can_view_faults)
     fault = faults.get_fault(actor, pk)
     action = request.POST.get("action", "")
+    agents = _agents(actor, fault) if faults.can_assign_faults(actor) else []
     assign_form = forms.AssignForm(
-        request.POST if action == "assign" else None, initial={"engineer": fault.engineer}
+        request.POST if action == "assign" else None,
+        initial={"assignee": fault.assignee_id},
+        agents=agents,
+    )
+    category_form = forms.CategoryForm(
+        request.POST if action == "categorise" else None, initial={"category": fault.category}
     )
     resolve_form = forms.ResolveForm(request.POST if action == "resolve" else None)
     if request.method == "POST":
-        if action == "assign":
+        if action in ("assign", "categorise"):
             if not faults.can_assign_faults(actor):
                 raise AccessDenied()
-            form: Any = assign_form
+            form: Any = assign_form if action == "assign" else category_form
         elif action == "resolve":
             if not faults.can_resolve_faults(actor):
                 raise AccessDenied()
@@ -451,29 +486,38 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 if action == "assign":
-                    faults.assign_fault(
-                        actor=actor, fault=fault, engineer=form.cleaned_data["engineer"]
+                    assignee = get_user(actor, form.cleaned_data["assignee"])
+                    faults.assign_fault(actor=actor, fault=fault, assignee=assignee)
+                    messages.success(request, _("Field agent assigned."))
+                elif action == "categorise":
+                    faults.categorise_fault(
+                        actor=actor, fault=fault, category=form.cleaned_data["category"]
                     )
-                    messages.success(request, _("Engineer assigned."))
+                    messages.success(request, _("Category changed."))
                 else:
                     faults.resolve_fault(
                         actor=actor, fault=fault, solution=form.cleaned_data["solution"]
                     )
                     messages.success(request, _("Fault resolved."))
                 return redirect("supervisor:fault-detail", pk=fault.pk)
+            except NotFound:
+                form.add_error("assignee", _("Choose a field agent from the list."))
             except DomainError as exc:
                 _refused(form, exc)
+    can_assign = faults.can_assign_faults(actor) and fault.status != FaultStatus.RESOLVED
     return _page(
         request,
         "supervisor/fault_detail.html",
         {
             "fault": fault,
-            "taken": _duration(faults.follow_up_time(fault)),
+            **_fault_row(fault),
+            "sla_hours": faults.sla_hours(fault.category),
             "assign_form": assign_form,
+            "category_form": category_form,
             "resolve_form": resolve_form,
             # A refused form stays on the page, with its reason, even if the step is now closed.
-            "can_assign": bool(assign_form.errors)
-            or (faults.can_assign_faults(actor) and fault.status != FaultStatus.RESOLVED),
+            "can_assign": bool(assign_form.errors) or can_assign,
+            "can_categorise": bool(category_form.errors) or can_assign,
             "can_resolve": bool(resolve_form.errors)
             or (faults.can_resolve_faults(actor) and fault.status == FaultStatus.ASSIGNED),
         },

@@ -1,0 +1,52 @@
+"""The supervisor lists' query-string filters (django-filter), shared by each list and its links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.identity.models import User
+from gridvend.meters import faults
+from gridvend.meters.models import FaultCategory, FaultStatus
+from gridvend.web.filters import FlagFilter, SelectorFilterSet, choice_filter
+
+AGE_CHOICES = [
+    ("1d", _("more than a day")),
+    ("3d", _("more than 3 days")),
+    ("7d", _("more than a week")),
+    ("30d", _("more than 30 days")),
+]
+
+
+class FaultFilterSet(SelectorFilterSet):
+    status = choice_filter(FaultStatus.choices, _("Status"))
+    category = choice_filter(FaultCategory.choices, _("Category"))
+    assignee = django_filters.ChoiceFilter(label=_("Field agent"), empty_label=_("All"))
+    age = choice_filter(AGE_CHOICES, _("Open for"))
+    breached = FlagFilter(label=_("Only past their target"))
+
+    def __init__(
+        self,
+        data: QueryDict | dict[str, Any] | None,
+        *,
+        actor: User,
+        selector: Callable[..., QuerySet[Any]] = faults.list_faults,
+    ) -> None:
+        super().__init__(data, actor=actor, selector=selector)
+        # The field agents of the actor's subtree, read when the list is drawn.
+        self.filters["assignee"].extra["choices"] = [
+            (faults.UNASSIGNED, _("Unassigned")),
+            *((str(u.pk), u.full_name or u.username) for u in faults.field_agents(actor)[:500]),
+        ]
+        for field in self.form.fields.values():
+            css = "form-check-input" if name_is_flag(field) else "form-select form-select-sm"
+            field.widget.attrs.setdefault("class", css)
+
+
+def name_is_flag(field: Any) -> bool:
+    return bool(getattr(field.widget, "input_type", "") == "checkbox")
