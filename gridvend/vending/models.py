@@ -245,6 +245,44 @@ class Reversal(models.Model):
         return f"reversal of {self.sale}"
 
 
+class BackOfficeRefund(models.Model):
+    """A refund of a closed shift's sale that no open drawer paid: the back office paid it, and
+    the sale's vending point banks that much less on the day (its banking slip shows it)."""
+
+    reversal = models.OneToOneField(
+        Reversal, on_delete=models.PROTECT, related_name="back_office_refund"
+    )
+    vending_point = models.ForeignKey(
+        VendingPoint, on_delete=models.PROTECT, related_name="back_office_refunds"
+    )
+    business_date = models.DateField(db_index=True)
+    payment_method = models.CharField(max_length=20)
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    paid_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount_minor__gte=0), name="back_office_refund_amount_ge_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"back-office refund of {self.reversal.sale}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.vending_point.org_unit.path
+
+
 class FloatTopUp(models.Model):
     """A partner's prefunding, once per bank reference (a retried form or job changes nothing)."""
 

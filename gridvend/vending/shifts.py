@@ -1,12 +1,14 @@
 """Cashier shifts: opened with a declared float, closed with a cash count per tender type and a
-Z report; a closed shift never changes again."""
+Z report; a closed shift never changes again. Also where a refund is paid out, and the day's
+banking slip per vending point."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -15,20 +17,46 @@ from django.utils.translation import gettext as _
 from gridvend.audit.services import record
 from gridvend.identity import permissions
 from gridvend.identity.models import User
-from gridvend.identity.roles import Capability
+from gridvend.identity.roles import Capability, Role, rank
 from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.clock import day_bounds_utc
 from gridvend.kernel.errors import DomainError, InvalidAmount
 from gridvend.kernel.money import Money
 from gridvend.org.models import Channel, VendingPoint
-from gridvend.vending.models import Reversal, Sale, SaleKind, SaleStatus, Shift, ShiftStatus
+from gridvend.vending.models import (
+    BackOfficeRefund,
+    Reversal,
+    Sale,
+    SaleKind,
+    SaleStatus,
+    Shift,
+    ShiftStatus,
+)
 
 # Counter channels hand over cash, so their sales belong to a shift that is counted at the end.
 SHIFT_CHANNELS = frozenset({Channel.PAY_OFFICE, Channel.AGENT, Channel.HANDHELD})
 TENDER_TYPES = ("cash", "card", "cheque", "transfer", "mobile_money")
 
 
+# Where the money of a reversed sale is handed back; each refund is in exactly one cash-up.
+PAID_FROM_OWN_SHIFT = "own_shift"  # the sale's shift is still open: the sale is undone there
+PAID_FROM_DRAWER = "drawer"  # the requester's open drawer (Reversal.refund_shift)
+PAID_BY_BACK_OFFICE = "back_office"  # no open drawer: a BackOfficeRefund on the banking slip
+PAID_THROUGH_CHANNEL = "channel"  # never in a drawer (float, mobile money): no cash moves here
+
+# Supervisors of shifts: a vending-point manager or above, in the point's subtree.
+SUPERVISOR_RANK = rank(Role.VENDING_POINT_MANAGER)
+
+
 class ShiftError(DomainError):
     pass
+
+
+def can_view_shifts(actor: User) -> bool:
+    """The supervisors' shift list and banking slips: managers and people with finance."""
+    return actor.is_active and (
+        actor.rank >= SUPERVISOR_RANK or actor.has_capability(Capability.FINANCE)
+    )
 
 
 def shift_required(point: VendingPoint) -> bool:
@@ -174,6 +202,10 @@ class ZReport:
     refunds_total_minor: int = 0
     kwh_total: str = "0"
     expected: dict[str, int] = field(default_factory=dict)
+    # Sales of this shift reversed in it (the sale is undone in this drawer).
+    reversed_here: set[int] = field(default_factory=set)
+    # Sales of this (closed) shift reversed after it closed: refunded in another cash-up.
+    refunded_later: set[int] = field(default_factory=set)
 
     @property
     def net_takings_minor(self) -> int:
@@ -183,10 +215,42 @@ class ZReport:
 def shift_sales(shift: Shift) -> QuerySet[Sale]:
     return (
         Sale.objects.filter(shift=shift)
-        .select_related("meter", "customer", "operator", "reversal")
+        .select_related("meter", "customer", "operator", "reversal", "reversal__back_office_refund")
         .prefetch_related("tokens")
         .order_by("created_at", "id")
     )
+
+
+def refund_paid_elsewhere(reversal: Reversal) -> bool:
+    """The refund came out of another drawer or the back office, not the sale's own shift."""
+    if reversal.refund_shift_id is not None:
+        return True
+    try:
+        return reversal.back_office_refund is not None
+    except BackOfficeRefund.DoesNotExist:
+        return False
+
+
+def refund_paid_from(reversal: Reversal) -> str:
+    """Which cash-up a reversal's refund is in (one of the PAID_* values)."""
+    if reversal.refund_shift_id is not None:
+        return PAID_FROM_DRAWER
+    if refund_paid_elsewhere(reversal):
+        return PAID_BY_BACK_OFFICE
+    if reversal.sale.shift_id is None:
+        return PAID_THROUGH_CHANNEL
+    return PAID_FROM_OWN_SHIFT
+
+
+def _reversed_in_own_shift(sale: Sale, closed_at: datetime | None) -> bool:
+    if sale.status != SaleStatus.REVERSED:
+        return False
+    reversal = getattr(sale, "reversal", None)
+    if reversal is None or refund_paid_elsewhere(reversal):
+        return False
+    # Reversals from before refunds had a place of their own, made after the close, belong
+    # to no drawer count; a closed report never changes for them.
+    return closed_at is None or reversal.created_at <= closed_at
 
 
 def z_report(actor: User, shift: Shift) -> ZReport:
@@ -204,16 +268,15 @@ def z_report(actor: User, shift: Shift) -> ZReport:
     closed_at = shift.closed_at if shift.status == ShiftStatus.CLOSED else None
     for sale in sales:
         report.counts_by_kind[sale.kind] = report.counts_by_kind.get(sale.kind, 0) + 1
-        # A closed shift's report never changes: reversals made after the close belong to the
-        # day they were made, not to this drawer count.
-        reversal = getattr(sale, "reversal", None) if sale.status == SaleStatus.REVERSED else None
-        reversed_here = reversal is not None and (
-            closed_at is None or reversal.created_at <= closed_at
-        )
-        if reversed_here:
+        # A closed shift's report never changes: reversals made after the close are refunded
+        # in another cash-up (another drawer or the back office), not this drawer count.
+        if _reversed_in_own_shift(sale, closed_at):
             report.reversed_count += 1
             report.reversed_total_minor += sale.tender_minor
+            report.reversed_here.add(sale.pk)
             continue
+        if sale.status == SaleStatus.REVERSED:
+            report.refunded_later.add(sale.pk)
         report.totals_by_kind[sale.kind] = (
             report.totals_by_kind.get(sale.kind, 0) + sale.tender_minor
         )
@@ -225,10 +288,96 @@ def z_report(actor: User, shift: Shift) -> ZReport:
         kwh += sale.kwh
     report.kwh_total = str(kwh)
     report.refunds = list(
-        Reversal.objects.filter(refund_shift=shift).select_related("sale", "sale__meter")
+        Reversal.objects.filter(refund_shift=shift)
+        .select_related("sale", "sale__meter", "sale__shift")
+        .order_by("created_at", "id")
     )
     report.refunds_total_minor = sum(r.sale.tender_minor for r in report.refunds)
     report.expected = (
         shift.expected if shift.status == ShiftStatus.CLOSED else expected_takings(shift)
     )
     return report
+
+
+# --- the banking slip ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlipShift:
+    shift: Shift
+    expected_cash_minor: int
+    counted_cash_minor: int | None
+
+
+@dataclass
+class BankingSlip:
+    """The cash a vending point banks for a business day: what was counted in the cash of the
+    shifts closed that day, less what the back office refunded in cash that day."""
+
+    vending_point: VendingPoint
+    business_date: date
+    currency: str
+    shifts: list[SlipShift] = field(default_factory=list)
+    refunds: list[BackOfficeRefund] = field(default_factory=list)
+    # Shifts of the point still open: their cash is on the slip of the day they close.
+    open_shifts: list[Shift] = field(default_factory=list)
+
+    @property
+    def counted_cash_minor(self) -> int:
+        return sum(s.counted_cash_minor or 0 for s in self.shifts)
+
+    @property
+    def cash_refunds_minor(self) -> int:
+        return sum(r.amount_minor for r in self.refunds if r.payment_method == "cash")
+
+    @property
+    def other_refunds_minor(self) -> int:
+        return sum(r.amount_minor for r in self.refunds if r.payment_method != "cash")
+
+    @property
+    def to_bank_minor(self) -> int:
+        return self.counted_cash_minor - self.cash_refunds_minor
+
+    @property
+    def uncounted(self) -> list[SlipShift]:
+        return [s for s in self.shifts if s.counted_cash_minor is None]
+
+
+def banking_slip(actor: User, point: VendingPoint, day: date) -> BankingSlip:
+    """A vending point's banking slip for one business day (the utility's time zone). A shift
+    belongs to the day it closed; a back-office refund to the day it was paid."""
+    if not can_view_shifts(actor):
+        permissions.require_rank(actor, SUPERVISOR_RANK)
+    require_unit_in_scope(actor, point.org_unit)
+    start, end = day_bounds_utc(day, settings.TIME_ZONE)
+    closed = (
+        Shift.objects.filter(
+            vending_point=point,
+            status=ShiftStatus.CLOSED,
+            closed_at__gte=start,
+            closed_at__lt=end,
+        )
+        .select_related("operator")
+        .order_by("closed_at", "id")
+    )
+    slip = BankingSlip(vending_point=point, business_date=day, currency=settings.CURRENCY)
+    for shift in closed:
+        slip.currency = shift.currency
+        slip.shifts.append(
+            SlipShift(
+                shift=shift,
+                expected_cash_minor=int(shift.expected.get("cash", 0)),
+                counted_cash_minor=int(shift.counted.get("cash", 0)),
+            )
+        )
+    slip.refunds = list(
+        BackOfficeRefund.objects.filter(vending_point=point, business_date=day).select_related(
+            "reversal__sale", "reversal__sale__meter", "requested_by", "paid_by"
+        )
+    )
+    slip.open_shifts = list(
+        Shift.objects.filter(vending_point=point, status=ShiftStatus.OPEN)
+        .select_related("operator")
+        .order_by("opened_at", "id")
+    )
+    return slip
