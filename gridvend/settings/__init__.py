@@ -52,6 +52,12 @@ VENDING_KEY_CACHE_SECONDS = env.get_int("GRIDVEND_VENDING_KEY_CACHE_SECONDS", 30
 REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)
 # Free issues above this many kWh need a second person with the finance capability to approve.
 FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, minimum=0)
+# A shift open longer than this many hours counts as abandoned: a supervisor of its vending point
+# may then force-close it (with a reason; nothing is counted).
+SHIFT_ABANDON_HOURS = env.get_int("GRIDVEND_SHIFT_ABANDON_HOURS", 16, minimum=1)
+# Blind cash counts: the cashier counts the drawer without seeing what is expected in it; the
+# expected amounts and the over/short appear on the Z report once the shift is closed.
+BLIND_CASH_COUNT = env.get_bool("GRIDVEND_BLIND_CASH_COUNT", True)
 # Units left in a replaced meter that an installer may move to the new one without finance.
 CREDIT_TRANSFER_LIMIT_KWH = env.get_int("GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH", 200, minimum=0)
 # Upper limits of what any screen, import or API accepts, in major units of the currency (and

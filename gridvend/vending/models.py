@@ -36,9 +36,25 @@ class Shift(models.Model):
     counted = models.JSONField(default=dict, blank=True)
     over_short_minor = models.BigIntegerField(default=0)
     close_note = models.CharField(max_length=255, blank=True)
+    # The cashier, or the supervisor who force-closed an abandoned shift (then nothing was
+    # counted: ``counted`` stays empty and the over/short means nothing).
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    is_force_closed = models.BooleanField(default=False)
+    force_close_reason = models.CharField(max_length=255, blank=True)
+    # A supervisor's check of the closed shift's count, by someone other than the cashier.
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    sign_off_note = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-id"]
+        indexes = [
+            models.Index(fields=["vending_point", "closed_at"], name="shift_point_closed_at")
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["operator"],

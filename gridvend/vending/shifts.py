@@ -1,12 +1,13 @@
 """Cashier shifts: opened with a declared float, closed with a cash count per tender type and a
-Z report; a closed shift never changes again. Also where a refund is paid out, and the day's
-banking slip per vending point."""
+Z report; a closed shift never changes again, except for a supervisor's sign-off. Also the
+supervisor's side: force-closing an abandoned shift and the day's banking slip per point."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -44,7 +45,7 @@ PAID_FROM_DRAWER = "drawer"  # the requester's open drawer (Reversal.refund_shif
 PAID_BY_BACK_OFFICE = "back_office"  # no open drawer: a BackOfficeRefund on the banking slip
 PAID_THROUGH_CHANNEL = "channel"  # never in a drawer (float, mobile money): no cash moves here
 
-# Supervisors of shifts: a vending-point manager or above, in the point's subtree.
+# Signing off and force-closing shifts: a vending-point manager or above, in the point's subtree.
 SUPERVISOR_RANK = rank(Role.VENDING_POINT_MANAGER)
 
 
@@ -56,6 +57,29 @@ def can_view_shifts(actor: User) -> bool:
     """The supervisors' shift list and banking slips: managers and people with finance."""
     return actor.is_active and (
         actor.rank >= SUPERVISOR_RANK or actor.has_capability(Capability.FINANCE)
+    )
+
+
+def can_supervise_shifts(actor: User) -> bool:
+    """Sign-off and force-close (each also needs the shift's point in the actor's subtree)."""
+    return actor.is_active and actor.rank >= SUPERVISOR_RANK
+
+
+def abandon_after() -> timedelta:
+    return timedelta(hours=settings.SHIFT_ABANDON_HOURS)
+
+
+def is_abandoned(shift: Shift, now: datetime) -> bool:
+    """Open for longer than GRIDVEND_SHIFT_ABANDON_HOURS: a supervisor may force-close it."""
+    return shift.status == ShiftStatus.OPEN and now - shift.opened_at >= abandon_after()
+
+
+def expected_hidden(actor: User, shift: Shift) -> bool:
+    """Blind counting: the cashier of an open shift never sees what the drawer should hold."""
+    return (
+        settings.BLIND_CASH_COUNT
+        and shift.status == ShiftStatus.OPEN
+        and shift.operator_id == actor.pk
     )
 
 
@@ -165,6 +189,7 @@ def close_shift(
         over_short = sum(counted_minor.get(m, 0) - expected.get(m, 0) for m in methods)
         locked.status = ShiftStatus.CLOSED
         locked.closed_at = now or timezone.now()
+        locked.closed_by = actor
         locked.expected = expected
         locked.counted = counted_minor
         locked.over_short_minor = over_short
@@ -173,6 +198,7 @@ def close_shift(
             update_fields=[
                 "status",
                 "closed_at",
+                "closed_by",
                 "expected",
                 "counted",
                 "over_short_minor",
@@ -184,6 +210,103 @@ def close_shift(
             event_type="shift.closed",
             target=locked,
             after={"expected": expected, "counted": counted_minor, "over_short_minor": over_short},
+        )
+    return locked
+
+
+def _lock_for_supervisor(actor: User, shift: Shift) -> Shift:
+    permissions.require_rank(actor, SUPERVISOR_RANK)
+    locked = (
+        Shift.objects.select_for_update(of=("self",))
+        .select_related("vending_point__org_unit")
+        .get(pk=shift.pk)
+    )
+    require_unit_in_scope(actor, locked.vending_point.org_unit)
+    return locked
+
+
+def force_close_shift(
+    *, actor: User, shift: Shift, reason: str, now: datetime | None = None
+) -> Shift:
+    """Close a shift its cashier abandoned, without a count: a supervisor of the point's subtree,
+    with a reason, once it has been open GRIDVEND_SHIFT_ABANDON_HOURS. The Z report says so."""
+    reason = reason.strip()
+    if not reason:
+        raise ShiftError("REASON_REQUIRED", _("A reason is required."))
+    moment = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock_for_supervisor(actor, shift)
+        if locked.status != ShiftStatus.OPEN:
+            raise ShiftError("SHIFT_CLOSED", _("This shift is closed and cannot change."))
+        if locked.operator_id == actor.pk:
+            raise ShiftError(
+                "SHIFT_FORCE_CLOSE_OWN", _("Close your own shift with a count of the drawer.")
+            )
+        if not is_abandoned(locked, moment):
+            raise ShiftError(
+                "SHIFT_NOT_ABANDONED",
+                _("A shift can be force-closed only after it has been open %(hours)s hours.")
+                % {"hours": settings.SHIFT_ABANDON_HOURS},
+                hours=settings.SHIFT_ABANDON_HOURS,
+            )
+        expected = expected_takings(locked)
+        locked.status = ShiftStatus.CLOSED
+        locked.closed_at = moment
+        locked.closed_by = actor
+        locked.is_force_closed = True
+        locked.force_close_reason = reason[:255]
+        locked.expected = expected
+        # Nothing was counted: no count per tender and no over/short to report.
+        locked.counted = {}
+        locked.over_short_minor = 0
+        locked.save(
+            update_fields=[
+                "status",
+                "closed_at",
+                "closed_by",
+                "is_force_closed",
+                "force_close_reason",
+                "expected",
+                "counted",
+                "over_short_minor",
+            ]
+        )
+        record(
+            actor=actor,
+            event_type="shift.force_closed",
+            target=locked,
+            before={"status": ShiftStatus.OPEN},
+            after={"status": ShiftStatus.CLOSED, "expected": expected, "reason": reason[:255]},
+        )
+    return locked
+
+
+def sign_off_shift(
+    *, actor: User, shift: Shift, note: str = "", now: datetime | None = None
+) -> Shift:
+    """A supervisor's check of a closed shift's count; never by the shift's own cashier."""
+    with transaction.atomic():
+        locked = _lock_for_supervisor(actor, shift)
+        if locked.status != ShiftStatus.CLOSED:
+            raise ShiftError("SHIFT_NOT_CLOSED", _("Only a closed shift can be signed off."))
+        if locked.operator_id == actor.pk:
+            raise ShiftError(
+                "MAKER_CHECKER_VIOLATION",
+                _("Someone other than the shift's cashier must sign it off."),
+            )
+        if locked.signed_off_by_id is not None:
+            raise ShiftError(
+                "SHIFT_ALREADY_SIGNED_OFF", _("This shift has already been signed off.")
+            )
+        locked.signed_off_by = actor
+        locked.signed_off_at = now or timezone.now()
+        locked.sign_off_note = note.strip()[:255]
+        locked.save(update_fields=["signed_off_by", "signed_off_at", "sign_off_note"])
+        record(
+            actor=actor,
+            event_type="shift.signed_off",
+            target=locked,
+            after={"note": locked.sign_off_note, "over_short_minor": locked.over_short_minor},
         )
     return locked
 
@@ -253,17 +376,23 @@ def _reversed_in_own_shift(sale: Sale, closed_at: datetime | None) -> bool:
     return closed_at is None or reversal.created_at <= closed_at
 
 
+def can_read_report(actor: User, shift: Shift) -> bool:
+    """A Z report is read by its cashier, by finance and auditors, and by managers (in scope)."""
+    return actor.is_active and (
+        shift.operator_id == actor.pk
+        or actor.has_capability(Capability.FINANCE)
+        or actor.has_capability(Capability.AUDITOR)
+        or actor.rank >= SUPERVISOR_RANK
+    )
+
+
 def z_report(actor: User, shift: Shift) -> ZReport:
     """Every sale, free issue and reversal of the shift, with totals (open shifts: so far)."""
     require_unit_in_scope(actor, shift.vending_point.org_unit)
-    if shift.operator_id != actor.pk and not (
-        actor.has_capability(Capability.FINANCE) or actor.has_capability(Capability.AUDITOR)
-    ):
-        permissions.require_rank(actor, 2)
+    if not can_read_report(actor, shift):
+        permissions.require_rank(actor, SUPERVISOR_RANK)
     sales = list(shift_sales(shift))
     report = ZReport(shift=shift, sales=sales)
-    from decimal import Decimal
-
     kwh = Decimal(0)
     closed_at = shift.closed_at if shift.status == ShiftStatus.CLOSED else None
     for sale in sales:
@@ -306,6 +435,7 @@ def z_report(actor: User, shift: Shift) -> ZReport:
 class SlipShift:
     shift: Shift
     expected_cash_minor: int
+    # None when nothing was counted (a force-closed shift): its cash is not on the slip.
     counted_cash_minor: int | None
 
 
@@ -357,7 +487,7 @@ def banking_slip(actor: User, point: VendingPoint, day: date) -> BankingSlip:
             closed_at__gte=start,
             closed_at__lt=end,
         )
-        .select_related("operator")
+        .select_related("operator", "signed_off_by", "closed_by")
         .order_by("closed_at", "id")
     )
     slip = BankingSlip(vending_point=point, business_date=day, currency=settings.CURRENCY)
@@ -367,7 +497,9 @@ def banking_slip(actor: User, point: VendingPoint, day: date) -> BankingSlip:
             SlipShift(
                 shift=shift,
                 expected_cash_minor=int(shift.expected.get("cash", 0)),
-                counted_cash_minor=int(shift.counted.get("cash", 0)),
+                counted_cash_minor=None
+                if shift.is_force_closed
+                else int(shift.counted.get("cash", 0)),
             )
         )
     slip.refunds = list(
