@@ -71,6 +71,27 @@ class Shift(models.Model):
         return self.vending_point.org_unit.path
 
 
+class PaymentMethod(models.TextChoices):
+    """How a sale was paid (``Sale.payment_method`` keeps the code; screens show the label)."""
+
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Card")
+    CHEQUE = "cheque", _("Cheque")
+    TRANSFER = "transfer", _("Bank transfer")
+    MOBILE_MONEY = "mobile_money", _("Mobile money")
+    WALLET = "wallet", _("Wallet")
+    FLOAT = "float", _("Agent float")
+
+
+def payment_method_label(method: str) -> str:
+    """The translated name of a tender type; an unknown code is shown as it is."""
+    if not method:
+        return ""
+    if method in PaymentMethod.values:
+        return str(PaymentMethod(method).label)
+    return method
+
+
 class SaleKind(models.TextChoices):
     CREDIT = "credit", _("Credit sale")
     FREE_ISSUE = "free_issue", _("Free issue")

@@ -312,27 +312,64 @@ def sign_off_shift(
 
 
 @dataclass
+class KindLine:
+    """One line of the Z summary: every sale of a kind, those reversed in this shift, the rest."""
+
+    kind: str
+    count: int = 0
+    amount_minor: int = 0
+    reversed_count: int = 0
+    reversed_minor: int = 0
+
+    @property
+    def net_count(self) -> int:
+        return self.count - self.reversed_count
+
+    @property
+    def net_minor(self) -> int:
+        return self.amount_minor - self.reversed_minor
+
+
+@dataclass
 class ZReport:
     shift: Shift
     sales: list[Sale]
-    totals_by_kind: dict[str, int] = field(default_factory=dict)
-    counts_by_kind: dict[str, int] = field(default_factory=dict)
+    # Per kind: gross (every sale), reversed in this shift, and net.
+    kinds: dict[str, KindLine] = field(default_factory=dict)
+    # Completed credit sales per tender type (net of reversals).
     totals_by_tender: dict[str, int] = field(default_factory=dict)
     reversed_total_minor: int = 0
     reversed_count: int = 0
+    # Sales of this shift reversed in it (the sale is undone in this drawer).
+    reversed_here: set[int] = field(default_factory=set)
+    # Sales of this (closed) shift reversed after it closed: refunded in another cash-up.
+    refunded_later: set[int] = field(default_factory=set)
     # Sales of earlier, closed shifts refunded from this drawer.
     refunds: list[Reversal] = field(default_factory=list)
     refunds_total_minor: int = 0
     kwh_total: str = "0"
     expected: dict[str, int] = field(default_factory=dict)
-    # Sales of this shift reversed in it (the sale is undone in this drawer).
-    reversed_here: set[int] = field(default_factory=set)
-    # Sales of this (closed) shift reversed after it closed: refunded in another cash-up.
-    refunded_later: set[int] = field(default_factory=set)
 
     @property
     def net_takings_minor(self) -> int:
         return sum(self.totals_by_tender.values())
+
+    @property
+    def counts_by_kind(self) -> dict[str, int]:
+        return {kind: line.count for kind, line in self.kinds.items()}
+
+    @property
+    def totals_by_kind(self) -> dict[str, int]:
+        """Net amount per kind (reversed sales left out)."""
+        return {kind: line.net_minor for kind, line in self.kinds.items()}
+
+    @property
+    def gross_count(self) -> int:
+        return sum(line.count for line in self.kinds.values())
+
+    @property
+    def gross_minor(self) -> int:
+        return sum(line.amount_minor for line in self.kinds.values())
 
 
 def shift_sales(shift: Shift) -> QuerySet[Sale]:
@@ -396,19 +433,20 @@ def z_report(actor: User, shift: Shift) -> ZReport:
     kwh = Decimal(0)
     closed_at = shift.closed_at if shift.status == ShiftStatus.CLOSED else None
     for sale in sales:
-        report.counts_by_kind[sale.kind] = report.counts_by_kind.get(sale.kind, 0) + 1
-        # A closed shift's report never changes: reversals made after the close are refunded
-        # in another cash-up (another drawer or the back office), not this drawer count.
+        line = report.kinds.setdefault(sale.kind, KindLine(sale.kind))
+        line.count += 1
+        line.amount_minor += sale.tender_minor
         if _reversed_in_own_shift(sale, closed_at):
+            line.reversed_count += 1
+            line.reversed_minor += sale.tender_minor
             report.reversed_count += 1
             report.reversed_total_minor += sale.tender_minor
             report.reversed_here.add(sale.pk)
             continue
         if sale.status == SaleStatus.REVERSED:
+            # Reversed after this shift closed: this drawer kept the money; the refund is in
+            # the cash-up of whoever paid it.
             report.refunded_later.add(sale.pk)
-        report.totals_by_kind[sale.kind] = (
-            report.totals_by_kind.get(sale.kind, 0) + sale.tender_minor
-        )
         if sale.kind == SaleKind.CREDIT:
             method = sale.payment_method or "cash"
             report.totals_by_tender[method] = (

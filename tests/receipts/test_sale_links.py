@@ -1,9 +1,11 @@
-"""Old sales are reachable from the screens: the customer's and the meter's lists of sales and
-the cashier's last purchases link to the sale's page, which offers its receipt again."""
+"""Old sales and closed shifts are reachable from the screens: every list of sales links to the
+sale's page with its reprint, a closed shift offers its Z report, and tender types are shown by
+their names in every language, never as codes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,6 +17,7 @@ from gridvend.identity.roles import Capability, Role
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Shift
+from gridvend.web.receipts import pdf
 from tests import factories
 from tests.receipts.helpers import sell
 from tests.vending.world import World
@@ -22,6 +25,12 @@ from tests.vending.world import World
 pytestmark = pytest.mark.django_db
 
 ClientFor = Callable[[User], Client]
+
+
+@pytest.fixture
+def searchable_pdfs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(pdf, "PDF_OPTIONS", {"pageCompression": 0, "invariant": 1})
+    yield
 
 
 def _link(sale: Sale) -> str:
@@ -90,3 +99,58 @@ def test_the_cashiers_last_purchases_link_each_sale(world: World, client_for: Cl
     sale = sell(world, meter)
     html = client_for(world.cashier).get(f"/cashier/meters/{meter.number}/").content.decode()
     assert _link(sale) in html
+
+
+def test_shift_tables_link_each_sale_and_the_closed_shift_its_z_report(
+    world: World, client_for: ClientFor
+) -> None:
+    sale = sell(world, world.add_meter())
+    cashier = client_for(world.cashier)
+    assert _link(sale) in cashier.get("/cashier/shift/").content.decode()
+    shift = shifts.close_shift(actor=world.cashier, shift=_shift(world), counted={})
+    closed = cashier.get(f"/cashier/shifts/{shift.pk}/").content.decode()
+    assert _link(sale) in closed
+    assert f'href="/receipts/shifts/{shift.pk}/"' in closed
+    assert f'href="/receipts/shifts/{shift.pk}/pdf/"' in closed
+    assert _link(sale) in cashier.get(f"/receipts/shifts/{shift.pk}/").content.decode()
+
+
+# --- tender types by name -------------------------------------------------------------------
+
+
+def _codes_in_cells(html: str) -> list[str]:
+    return re.findall(r">\s*(cash|card|mobile_money|cheque|transfer)\s*<", html)
+
+
+LABELS = [("en", "Mobile money"), ("ar", "محفظة الهاتف المحمول"), ("zh-hans", "移动支付")]
+
+
+@pytest.mark.parametrize(("language", "label"), LABELS)
+def test_shift_tables_and_z_reports_name_the_tender_types(
+    world: World, client_for: ClientFor, language: str, label: str
+) -> None:
+    sell(world, world.add_meter(), "300.00", method="mobile_money")
+    sell(world, world.add_meter(), "200.00", method="cash")
+    shift = shifts.close_shift(
+        actor=world.cashier,
+        shift=_shift(world),
+        counted={"cash": world.money("1200.00"), "mobile_money": world.money("300.00")},
+    )
+    client = client_for(world.cashier)
+    client.cookies["django_language"] = language
+    pages = [
+        client.get(f"/cashier/shifts/{shift.pk}/").content.decode(),
+        client.get(f"/receipts/shifts/{shift.pk}/").content.decode(),
+    ]
+    for html in pages:
+        assert label in html
+        assert _codes_in_cells(html) == []
+
+
+def test_the_z_report_pdf_names_the_tender_types(
+    world: World, client_for: ClientFor, searchable_pdfs: None
+) -> None:
+    sell(world, world.add_meter(), "300.00", method="mobile_money")
+    shift = shifts.close_shift(actor=world.cashier, shift=_shift(world), counted={})
+    body = client_for(world.cashier).get(f"/receipts/shifts/{shift.pk}/pdf/").content
+    assert b"Mobile money" in body and b"mobile_money" not in body

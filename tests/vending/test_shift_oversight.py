@@ -1,5 +1,5 @@
 """Supervisors over shifts: sign-off by someone other than the cashier, force-closing abandoned
-shifts without a count, and blind counting."""
+shifts without a count, and the Z summary's gross, reversed and net lines."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from gridvend.audit.models import AuditEvent
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
+from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import Shift, ShiftStatus
 from tests import factories
@@ -185,6 +186,32 @@ def test_the_cashier_never_signs_off_their_own_shift(world: World) -> None:
     with pytest.raises(AccessDenied):
         shifts.sign_off_shift(actor=world.cashier, shift=shift)
     assert _state(shift) == before
+
+
+# --- the Z summary ----------------------------------------------------------------------------
+
+
+def test_the_z_summary_shows_gross_reversed_and_net(world: World) -> None:
+    shift = _shift(world)
+    sales = [
+        vending.vend_credit(
+            actor=world.cashier,
+            vending_point=world.point,
+            client_reference=f"z{i}",
+            meter_number=world.add_meter().number,
+            tender=world.money(amount),
+            clock=world.clock,
+        ).sale
+        for i, amount in enumerate(("500.00", "300.00", "250.00"))
+    ]
+    vending.reverse_sale(actor=world.supervisor, sale=sales[2], reason="x", clock=world.clock)
+    report = shifts.z_report(world.supervisor, shift)
+    line = report.kinds["credit"]
+    assert (line.count, line.amount_minor) == (3, 105000)
+    assert (line.reversed_count, line.reversed_minor) == (1, 25000)
+    assert (line.net_count, line.net_minor) == (2, 80000)
+    assert (report.gross_count, report.gross_minor) == (3, 105000)
+    assert report.reversed_here == {sales[2].pk}
 
 
 def test_blind_counting_hides_expected_only_from_the_open_shifts_cashier(world: World) -> None:

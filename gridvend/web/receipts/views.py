@@ -15,10 +15,11 @@ from gridvend.identity.roles import Capability
 from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import services as vending
 from gridvend.vending.models import BackOfficeRefund, Reversal, Sale, SaleKind, SaleStatus
-from gridvend.vending.shifts import can_read_report, refund_paid_from, z_report
+from gridvend.vending.shifts import can_read_report, expected_hidden, refund_paid_from, z_report
 from gridvend.web.receipts import pdf
 from gridvend.web.receipts.render import (
     ReceiptData,
+    ShiftReportData,
     build_receipt,
     build_shift_report,
     payment_method_label,
@@ -108,18 +109,22 @@ def receipt_pdf(request: HttpRequest, reference: str) -> HttpResponse:
     return _pdf_response(body, f"receipt-{data.receipt_number}.pdf")
 
 
+def _shift_report(request: HttpRequest, pk: int) -> ShiftReportData:
+    """The Z report; blind counting keeps an open shift's amounts from its own cashier."""
+    actor = _actor(request)
+    shift = get_shift(actor, pk)
+    return build_shift_report(z_report(actor, shift), blind=expected_hidden(actor, shift))
+
+
 @never_cache
 @login_required
 def shift_report(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
-    data = build_shift_report(z_report(actor, get_shift(actor, pk)))
-    return render(request, "receipts/shift_report.html", {"z": data})
+    return render(request, "receipts/shift_report.html", {"z": _shift_report(request, pk)})
 
 
 @never_cache
 @login_required
 def shift_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
-    data = build_shift_report(z_report(actor, get_shift(actor, pk)))
+    data = _shift_report(request, pk)
     body = pdf.shift_report_pdf(data, rtl=get_language_bidi())
     return _pdf_response(body, f"shift-{data.shift_id}.pdf")
