@@ -113,6 +113,8 @@ def test_shift_tables_link_each_sale_and_the_closed_shift_its_z_report(
     assert f'href="/receipts/shifts/{shift.pk}/"' in closed
     assert f'href="/receipts/shifts/{shift.pk}/pdf/"' in closed
     assert _link(sale) in cashier.get(f"/receipts/shifts/{shift.pk}/").content.decode()
+    detail = client_for(world.supervisor).get(f"/supervisor/shifts/{shift.pk}/").content.decode()
+    assert _link(sale) in detail and f'href="/receipts/shifts/{shift.pk}/"' in detail
 
 
 # --- tender types by name -------------------------------------------------------------------
@@ -142,6 +144,9 @@ def test_shift_tables_and_z_reports_name_the_tender_types(
         client.get(f"/cashier/shifts/{shift.pk}/").content.decode(),
         client.get(f"/receipts/shifts/{shift.pk}/").content.decode(),
     ]
+    supervisor = client_for(world.supervisor)
+    supervisor.cookies["django_language"] = language
+    pages.append(supervisor.get(f"/supervisor/shifts/{shift.pk}/").content.decode())
     for html in pages:
         assert label in html
         assert _codes_in_cells(html) == []
