@@ -60,6 +60,12 @@ FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, mi
 # ...counted together over this many hours, per meter and per issuer, so that the limit cannot be
 # split into several small free issues.
 FREE_ISSUE_PERIOD_HOURS = env.get_int("GRIDVEND_FREE_ISSUE_PERIOD_HOURS", 24, minimum=1)
+# A shift open longer than this many hours counts as abandoned: a supervisor of its vending point
+# may then force-close it (with a reason; nothing is counted).
+SHIFT_ABANDON_HOURS = env.get_int("GRIDVEND_SHIFT_ABANDON_HOURS", 16, minimum=1)
+# Blind cash counts: the cashier counts the drawer without seeing what is expected in it; the
+# expected amounts and the over/short appear on the Z report once the shift is closed.
+BLIND_CASH_COUNT = env.get_bool("GRIDVEND_BLIND_CASH_COUNT", True)
 # Units left in a replaced meter that an installer may move to the new one without finance.
 CREDIT_TRANSFER_LIMIT_KWH = env.get_int("GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH", 200, minimum=0)
 # Service-level targets: hours to resolve a fault, per category (docs/supervisor.md). Override

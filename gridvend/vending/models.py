@@ -36,9 +36,25 @@ class Shift(models.Model):
     counted = models.JSONField(default=dict, blank=True)
     over_short_minor = models.BigIntegerField(default=0)
     close_note = models.CharField(max_length=255, blank=True)
+    # The cashier, or the supervisor who force-closed an abandoned shift (then nothing was
+    # counted: ``counted`` stays empty and the over/short means nothing).
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    is_force_closed = models.BooleanField(default=False)
+    force_close_reason = models.CharField(max_length=255, blank=True)
+    # A supervisor's check of the closed shift's count, by someone other than the cashier.
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    sign_off_note = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-id"]
+        indexes = [
+            models.Index(fields=["vending_point", "closed_at"], name="shift_point_closed_at")
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["operator"],
@@ -53,6 +69,27 @@ class Shift(models.Model):
     @property
     def audit_org_path(self) -> str:
         return self.vending_point.org_unit.path
+
+
+class PaymentMethod(models.TextChoices):
+    """How a sale was paid (``Sale.payment_method`` keeps the code; screens show the label)."""
+
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Card")
+    CHEQUE = "cheque", _("Cheque")
+    TRANSFER = "transfer", _("Bank transfer")
+    MOBILE_MONEY = "mobile_money", _("Mobile money")
+    WALLET = "wallet", _("Wallet")
+    FLOAT = "float", _("Agent float")
+
+
+def payment_method_label(method: str) -> str:
+    """The translated name of a tender type; an unknown code is shown as it is."""
+    if not method:
+        return ""
+    if method in PaymentMethod.values:
+        return str(PaymentMethod(method).label)
+    return method
 
 
 class SaleKind(models.TextChoices):
@@ -262,6 +299,44 @@ class Reversal(models.Model):
 
     def __str__(self) -> str:
         return f"reversal of {self.sale}"
+
+
+class BackOfficeRefund(models.Model):
+    """A refund of a closed shift's sale that no open drawer paid: the back office paid it, and
+    the sale's vending point banks that much less on the day (its banking slip shows it)."""
+
+    reversal = models.OneToOneField(
+        Reversal, on_delete=models.PROTECT, related_name="back_office_refund"
+    )
+    vending_point = models.ForeignKey(
+        VendingPoint, on_delete=models.PROTECT, related_name="back_office_refunds"
+    )
+    business_date = models.DateField(db_index=True)
+    payment_method = models.CharField(max_length=20)
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    paid_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount_minor__gte=0), name="back_office_refund_amount_ge_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"back-office refund of {self.reversal.sale}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.vending_point.org_unit.path
 
 
 class FloatTopUp(models.Model):

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
+from gridvend.kernel.clock import day_bounds_utc
 from gridvend.kernel.money import Money
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter, pending_key_change
@@ -111,3 +113,39 @@ def own_vending_point(actor: User, choices: Iterable[VendingPoint]) -> int | Non
         .first()
     )
     return last if last in points else None
+
+
+_SHIFT_PATH = "vending_point__org_unit__path"
+
+
+def _shifts() -> QuerySet[Shift]:
+    return Shift.objects.select_related(
+        "vending_point", "vending_point__org_unit", "operator", "closed_by", "signed_off_by"
+    )
+
+
+def list_shifts(
+    actor: User,
+    *,
+    vending_point_id: int | None = None,
+    status: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Shift]:
+    """Shifts at the vending points of the actor's subtree, newest first. The dates are business
+    days (the utility's time zone) on which the shift was opened."""
+    qs = scoped(_shifts(), actor, path=_SHIFT_PATH)
+    if vending_point_id is not None:
+        qs = qs.filter(vending_point_id=vending_point_id)
+    if status:
+        qs = qs.filter(status=status)
+    if date_from is not None:
+        qs = qs.filter(opened_at__gte=day_bounds_utc(date_from, settings.TIME_ZONE)[0])
+    if date_to is not None:
+        qs = qs.filter(opened_at__lt=day_bounds_utc(date_to, settings.TIME_ZONE)[1])
+    return qs.order_by("-opened_at", "-id")
+
+
+def get_shift(actor: User, pk: int) -> Shift:
+    """A shift at a vending point in the actor's subtree, or NotFound whatever the reason."""
+    return get_scoped(_shifts(), actor, path=_SHIFT_PATH, pk=pk)

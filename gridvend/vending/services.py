@@ -71,6 +71,7 @@ from gridvend.vending.integrity import (
     sale_binding,
 )
 from gridvend.vending.models import (
+    BackOfficeRefund,
     FloatTopUp,
     FreeIssueRequest,
     RequestStatus,
@@ -84,7 +85,15 @@ from gridvend.vending.models import (
     Token,
     TokenKind,
 )
-from gridvend.vending.shifts import ShiftError, current_shift, require_open_shift
+from gridvend.vending.shifts import (
+    PAID_BY_BACK_OFFICE,
+    PAID_FROM_DRAWER,
+    PAID_FROM_OWN_SHIFT,
+    PAID_THROUGH_CHANNEL,
+    ShiftError,
+    current_shift,
+    require_open_shift,
+)
 
 ENGINEERING_KINDS = (
     "test",
@@ -1430,9 +1439,19 @@ def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
         )
 
 
-def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = None) -> Reversal:
+def reverse_sale(
+    *,
+    actor: User,
+    sale: Sale,
+    reason: str,
+    clock: Clock | None = None,
+    requested_by: User | None = None,
+) -> Reversal:
     """Cancel a credit sale's money with a reversing entry. The token stays in the meter, so this
-    is a business decision: finance capability, within the window, with a reason."""
+    is a business decision: finance capability, within the window, with a reason.
+
+    ``requested_by`` (the actor when None) decides where the money is paid back: see
+    ``_refund_drawer``."""
     permissions.require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, sale.meter.org_unit)
     if not reason.strip():
@@ -1478,20 +1497,19 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
             Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor + amount)
         Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
         _rebill_fixed_charges(actor, locked)
-        # The sale's own open shift already leaves reversed sales out of its count; once it has
-        # closed, the cash comes out of the drawer of whoever reverses it, if they hold one.
-        own_shift_open = (
-            locked.shift_id is not None
-            and Shift.objects.filter(pk=locked.shift_id, status=ShiftStatus.OPEN).exists()
-        )
+        paid_from, refund_shift = _refund_drawer(locked, requested_by or actor)
         reversal = Reversal.objects.create(
             sale=locked,
             reason=reason.strip(),
             reversed_by=actor,
             journal_entry=entry,
-            refund_shift=None if own_shift_open else current_shift(actor),
+            refund_shift=refund_shift,
             created_at=now,
         )
+        if paid_from == PAID_BY_BACK_OFFICE:
+            _record_back_office_refund(
+                reversal, requested_by=requested_by or actor, paid_by=actor, day=today
+            )
         record(
             actor=actor,
             event_type=REVERSED_EVENT,
@@ -1500,11 +1518,71 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
             after={
                 "status": SaleStatus.REVERSED,
                 "reason": reason.strip(),
+                "refund_paid_from": paid_from,
                 "digests": reversal_binding(reversal, posted_lines([entry.pk])[entry.pk]),
             },
         )
     sale.status = SaleStatus.REVERSED
     return reversal
+
+
+def _refund_drawer(sale: Sale, requester: User) -> tuple[str, Shift | None]:
+    """Decide, under locks, where a reversed sale's money is paid back.
+
+    The person who asked for the reversal is the one facing the customer: their open drawer
+    pays it. The approver's drawer never does (approvals happen away from the counter). With
+    no open drawer the back office pays it. Locks: the sale's shift, then the paying shift, so
+    a close never counts a drawer while a refund is being added to it.
+    """
+    if sale.shift_id is None or sale.vending_point_id is None:
+        return PAID_THROUGH_CHANNEL, None
+    own_status = (
+        Shift.objects.select_for_update().values_list("status", flat=True).get(pk=sale.shift_id)
+    )
+    if own_status == ShiftStatus.OPEN:
+        return PAID_FROM_OWN_SHIFT, None
+    drawer = current_shift(requester)
+    if drawer is not None and drawer.currency == sale.currency:
+        still_open = (
+            Shift.objects.select_for_update().filter(pk=drawer.pk, status=ShiftStatus.OPEN).exists()
+        )
+        if still_open:
+            return PAID_FROM_DRAWER, drawer
+    return PAID_BY_BACK_OFFICE, None
+
+
+def _record_back_office_refund(
+    reversal: Reversal, *, requested_by: User, paid_by: User, day: Any
+) -> BackOfficeRefund:
+    sale = reversal.sale
+    assert sale.vending_point is not None
+    refund = BackOfficeRefund.objects.create(
+        reversal=reversal,
+        vending_point=sale.vending_point,
+        business_date=day,
+        payment_method=sale.payment_method or "cash",
+        currency=sale.currency,
+        amount_minor=sale.tender_minor,
+        requested_by=requested_by,
+        paid_by=paid_by,
+        created_at=reversal.created_at,
+    )
+    record(
+        actor=paid_by,
+        event_type="refund.recorded",
+        target=refund,
+        after={
+            "sale": sale.reference,
+            "paid_from": PAID_BY_BACK_OFFICE,
+            "vending_point": sale.vending_point.code,
+            "business_date": day,
+            "payment_method": refund.payment_method,
+            "amount_minor": refund.amount_minor,
+            "currency": refund.currency,
+            "requested_by": requested_by.get_username(),
+        },
+    )
+    return refund
 
 
 # --- two-person decisions ------------------------------------------------------------------------
@@ -1589,7 +1667,7 @@ def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest
 def _decide(actor: User, request: ReversalRequest) -> ReversalRequest:
     return _lock_for_decision(
         actor,
-        ReversalRequest.objects.select_related("sale", "sale__meter"),
+        ReversalRequest.objects.select_related("sale", "sale__meter", "requested_by"),
         request.pk,
         request.sale.meter.org_unit,
         not_yours=_("Someone other than the requester must decide this reversal."),
@@ -1602,7 +1680,13 @@ def approve_reversal(
     now = (clock or SystemClock()).now()
     with transaction.atomic():
         locked = _decide(actor, request)
-        reversal = reverse_sale(actor=actor, sale=locked.sale, reason=locked.reason, clock=clock)
+        reversal = reverse_sale(
+            actor=actor,
+            sale=locked.sale,
+            reason=locked.reason,
+            clock=clock,
+            requested_by=locked.requested_by,
+        )
         _record_decision(
             actor,
             locked,

@@ -17,6 +17,7 @@ import html
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -28,7 +29,9 @@ from django.urls.exceptions import Resolver404
 from gridvend.customers import services as customers
 from gridvend.meters import faults
 from gridvend.vending import services as vending
-from tests.vending.world import World, build_world
+from gridvend.vending import shifts
+from tests import factories
+from tests.vending.world import NOW, World, build_world
 
 # What an attacker or a careless user types: other scripts' digits, huge, tiny and special
 # numbers, calendar edges, long strings, NUL and control characters, direction overrides.
@@ -327,6 +330,15 @@ def _world() -> World:
         actor=world.supervisor,
         meter=meter,
         description="No supply since Monday",
+    )
+    # A second cashier's shift, left open an hour after the cashier's: newest, it heads the
+    # supervisors' shift list, so the walk force-closes (and then signs off) this one and the
+    # cashier keeps selling.
+    shifts.open_shift(
+        actor=factories.user(world.unit, capabilities=("cashier",)),
+        vending_point=world.point,
+        opening_float=world.money("0"),
+        now=NOW + timedelta(hours=1),
     )
     return world
 

@@ -43,6 +43,7 @@ from gridvend.web import sessions
 from gridvend.web.caching import no_store
 from gridvend.web.cashier import forms
 from gridvend.web.errors import describe
+from gridvend.web.receipts.render import build_shift_report
 
 SEARCH_LIMIT = 20
 
@@ -362,8 +363,10 @@ def shift_view(request: HttpRequest) -> HttpResponse:
             return redirect("cashier:closed", pk=closed.pk)
         except DomainError as exc:
             form.add_error(None, describe(exc))
-    report = shifts.z_report(actor, shift)
-    return render(request, "cashier/shift.html", {"shift": shift, "report": report, "form": form})
+    z = build_shift_report(
+        shifts.z_report(actor, shift), blind=shifts.expected_hidden(actor, shift)
+    )
+    return render(request, "cashier/shift.html", {"shift": shift, "z": z, "form": form})
 
 
 @till
@@ -378,8 +381,10 @@ def closed(request: HttpRequest, pk: int) -> HttpResponse:
         path="vending_point__org_unit__path",
         pk=pk,
     )
-    report = shifts.z_report(actor, shift)
-    return render(request, "cashier/closed.html", {"shift": shift, "report": report})
+    z = build_shift_report(
+        shifts.z_report(actor, shift), blind=shifts.expected_hidden(actor, shift)
+    )
+    return render(request, "cashier/closed.html", {"shift": shift, "z": z})
 
 
 # --- the screen lock ------------------------------------------------------------------------

@@ -335,6 +335,8 @@ def _shift_report_pdf(data: ShiftReportData, *, rtl: bool) -> bytes:
         (_("kWh"), 0.91, "end"),
         (_("Status"), 0.92, "start"),
     ]
+    if data.blind:
+        columns = [col for col in columns if col[1] != 0.84]
 
     def header() -> None:
         page.y -= 5 * mm
@@ -346,13 +348,26 @@ def _shift_report_pdf(data: ShiftReportData, *, rtl: bool) -> bytes:
     page.text(0, page.y - 6 * mm, data.utility_name, size=15, bold=True)
     page.text(inner, page.y - 6 * mm, title, size=13, bold=True, align="end")
     page.y -= 13 * mm
+    if data.is_force_closed:
+        _banner(page, _("FORCE-CLOSED: NO CASH COUNT WAS MADE"))
+        page.y -= 2 * mm
+    closed = data.closed_at_text or _("Still open: figures so far")
+    if data.closed_by_name:
+        closed = f"{closed} · {data.closed_by_name}"
     facts = [
         (_("Vending point"), f"{data.vending_point_name} ({data.vending_point_code})"),
         (_("Operator"), data.operator_name),
         (_("Opened"), data.opened_at_text),
-        (_("Closed"), data.closed_at_text or _("Still open: figures so far")),
+        (_("Closed"), closed),
         (_("Opening float"), str(data.opening_float)),
     ]
+    if data.is_force_closed:
+        facts.append((_("Force-closed"), data.force_close_reason))
+    if data.signed_off_by_name:
+        signed = f"{data.signed_off_by_name} · {data.signed_off_at_text}"
+        if data.sign_off_note:
+            signed = f"{signed} · {data.sign_off_note}"
+        facts.append((_("Signed off"), signed))
     for label, value in facts:
         page.text(0, page.y, label, size=9, color=GREY)
         page.text(40 * mm, page.y, value, size=9)
@@ -375,6 +390,8 @@ def _shift_report_pdf(data: ShiftReportData, *, rtl: bool) -> bytes:
             (f"{row.kwh:f}", True),
             (row.status_label, False),
         ]
+        if data.blind:
+            del cells[5]
         for (value, ltr), (_heading, at, align) in zip(cells, columns, strict=True):
             offset = inner * at + (2 * mm if at == 0.92 else 0)
             page.text(offset, page.y, value, size=8, align=align, color=color, ltr=ltr)
@@ -383,78 +400,16 @@ def _shift_report_pdf(data: ShiftReportData, *, rtl: bool) -> bytes:
         page.text(0, page.y, _("No sales in this shift."), size=9, color=GREY)
     page.y -= 3 * mm
     page.rule(page.y)
-
-    page.ensure(30 * mm + 5 * mm * (len(data.kinds) + len(data.tenders)))
-    top = page.y
-    page.y -= 7 * mm
-    page.text(0, page.y, _("Totals by kind"), size=10, bold=True)
-    for kind in data.kinds:
-        page.y -= 5 * mm
-        page.text(0, page.y, f"{kind.label} ({kind.count})", size=9)
-        page.text(95 * mm, page.y, str(kind.amount), size=9, align="end", ltr=True)
-    if data.reversed_count:
-        page.y -= 5 * mm
+    if data.blind:
+        page.y -= 7 * mm
         page.text(
-            0, page.y, _("Reversed (%(n)s)") % {"n": data.reversed_count}, size=9, color=ALERT
-        )
-        page.text(
-            95 * mm, page.y, str(data.reversed_total), size=9, align="end", ltr=True, color=ALERT
-        )
-    page.y -= 5 * mm
-    page.text(0, page.y, _("Energy sold"), size=9)
-    page.text(95 * mm, page.y, f"{data.kwh_total:f} kWh", size=9, align="end", ltr=True)
-    left_bottom = page.y
-
-    page.y = top - 7 * mm
-    start = 115 * mm
-    page.text(start, page.y, _("By tender type"), size=10, bold=True)
-    cols = [
-        (_("Takings"), 50 * mm),
-        (_("Expected"), 80 * mm),
-        (_("Counted"), 110 * mm),
-        (_("Over/short"), 140 * mm),
-    ]
-    for heading, at in cols:
-        page.text(start + at, page.y, heading, size=8, bold=True, align="end")
-    for line in data.tenders:
-        page.y -= 5 * mm
-        page.text(start, page.y, line.label, size=9)
-        values = [line.takings, line.expected, line.counted, line.difference]
-        for amount, (_heading, at) in zip(values, cols, strict=True):
-            if amount is not None:
-                page.text(start + at, page.y, str(amount), size=9, align="end", ltr=True)
-    page.y -= 6 * mm
-    page.text(start, page.y, _("Net takings"), size=9, bold=True)
-    page.text(
-        start + 50 * mm, page.y, str(data.net_takings), size=9, bold=True, align="end", ltr=True
-    )
-    page.text(
-        start + 80 * mm, page.y, str(data.expected_total), size=9, bold=True, align="end", ltr=True
-    )
-    if data.counted_total is not None and data.over_short is not None:
-        page.text(
-            start + 110 * mm,
+            0,
             page.y,
-            str(data.counted_total),
+            _("Blind count: what the drawer should hold is shown once the shift is closed."),
             size=9,
-            bold=True,
-            align="end",
-            ltr=True,
         )
-        page.text(
-            start + 140 * mm,
-            page.y,
-            str(data.over_short),
-            size=9,
-            bold=True,
-            align="end",
-            ltr=True,
-            color=ALERT if data.over_short else colors.black,
-        )
-    page.y = min(page.y, left_bottom) - 8 * mm
-    if data.close_note:
-        page.text(0, page.y, f"{_('Note')}: {data.close_note}", size=9)
-        page.y -= 8 * mm
+    else:
+        _z_totals(page, data)
     page.ensure(20 * mm)
     page.y -= 12 * mm
     for offset, label in ((0, _("Cashier's signature")), (130 * mm, _("Supervisor's signature"))):
@@ -465,3 +420,142 @@ def _shift_report_pdf(data: ShiftReportData, *, rtl: bool) -> bytes:
     c.showPage()
     c.save()
     return buffer.getvalue()
+
+
+Row = tuple[list[str], bool, colors.Color]  # cells, bold, colour of the last figure
+
+
+def _table(page: Page, title: str, headings: list[tuple[str, float]], rows: list[Row]) -> None:
+    """A summary table: the first heading names the label column, the others end at their
+    offsets with right-aligned figures; only the last figure of a row may be in colour."""
+    page.ensure(14 * mm + 5 * mm * len(rows))
+    page.y -= 7 * mm
+    page.text(0, page.y, title, size=10, bold=True)
+    page.y -= 5 * mm
+    page.text(0, page.y, headings[0][0], size=8, bold=True)
+    for heading, at in headings[1:]:
+        page.text(at, page.y, heading, size=8, bold=True, align="end")
+    page.y -= 1.5 * mm
+    page.rule(page.y, weight=0.3)
+    for cells, bold, last_color in rows:
+        page.y -= 5 * mm
+        page.text(0, page.y, cells[0], size=9, bold=bold)
+        figures = list(zip(cells[1:], headings[1:], strict=True))
+        for i, (value, (_heading, at)) in enumerate(figures):
+            color = last_color if i == len(figures) - 1 else colors.black
+            if value:
+                page.text(at, page.y, value, size=9, bold=bold, align="end", ltr=True, color=color)
+
+
+def _z_totals(page: Page, data: ShiftReportData) -> None:
+    """Gross, reversed and net per kind; refunds paid from the drawer; the count per tender."""
+    black = colors.black
+    kinds: list[Row] = [
+        (
+            [
+                k.label,
+                str(k.count),
+                str(k.amount),
+                str(k.reversed_count),
+                str(k.reversed_amount),
+                str(k.net_count),
+                str(k.net_amount),
+            ],
+            False,
+            black,
+        )
+        for k in data.kinds
+    ]
+    kinds.append(
+        (
+            [
+                _("All sales"),
+                str(data.gross_count),
+                str(data.gross_total),
+                str(data.reversed_count),
+                str(data.reversed_total),
+                str(data.net_count),
+                str(data.net_total),
+            ],
+            True,
+            black,
+        )
+    )
+    kinds.append(([_("Energy sold"), "", "", "", "", "", f"{data.kwh_total:f} kWh"], False, black))
+    _table(
+        page,
+        _("Totals by kind"),
+        [
+            (_("Kind"), 0),
+            (_("Count"), 75 * mm),
+            (_("Gross"), 110 * mm),
+            (_("Reversed"), 135 * mm),
+            (_("Reversed amount"), 170 * mm),
+            (_("Net count"), 195 * mm),
+            (_("Net"), 230 * mm),
+        ],
+        kinds,
+    )
+    if data.refunds:
+        refunds: list[Row] = [
+            (
+                [f"{r.reference} · {r.payment_method_label}", r.time_text, str(r.amount)],
+                False,
+                black,
+            )
+            for r in data.refunds
+        ]
+        refunds.append(([_("Refunded"), "", str(data.refunds_total)], True, black))
+        _table(
+            page,
+            _("Refunds of sales from earlier shifts, paid from this drawer"),
+            [(_("Receipt number"), 0), (_("Time"), 150 * mm), (_("Amount"), 230 * mm)],
+            refunds,
+        )
+    tenders: list[Row] = []
+    not_counted = _("Not counted")
+    for line in data.tenders:
+        if data.is_counted:
+            counted = str(line.counted)
+            difference = str(line.difference)
+        elif data.is_force_closed:
+            counted, difference = not_counted, ""
+        else:
+            counted, difference = "", ""
+        tenders.append(
+            ([line.label, str(line.takings), str(line.expected), counted, difference], False, black)
+        )
+    if data.is_counted:
+        total_counted, total_difference = str(data.counted_total), str(data.over_short)
+    elif data.is_force_closed:
+        total_counted, total_difference = not_counted, ""
+    else:
+        total_counted, total_difference = "", ""
+    tenders.append(
+        (
+            [
+                _("Net takings"),
+                str(data.net_takings),
+                str(data.expected_total),
+                total_counted,
+                total_difference,
+            ],
+            True,
+            ALERT if data.over_short else black,
+        )
+    )
+    _table(
+        page,
+        _("By tender type"),
+        [
+            (_("Tender type"), 0),
+            (_("Takings"), 110 * mm),
+            (_("Expected"), 150 * mm),
+            (_("Counted"), 190 * mm),
+            (_("Over/short"), 230 * mm),
+        ],
+        tenders,
+    )
+    if data.close_note:
+        page.y -= 8 * mm
+        page.text(0, page.y, f"{_('Note')}: {data.close_note}", size=9)

@@ -7,6 +7,7 @@ from gridvend.web.receipts import views
 app_name = "receipts"
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("<str:reference>/", views.sale, name="sale"),
     path("<str:reference>/thermal/", views.thermal, name="thermal"),
     path("<str:reference>/pdf/", views.receipt_pdf, name="pdf"),
     path("shifts/<int:pk>/", views.shift_report, name="shift-report"),

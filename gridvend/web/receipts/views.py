@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import get_language_bidi
 
 from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
 from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import services as vending
-from gridvend.vending.models import Sale
-from gridvend.vending.shifts import z_report
+from gridvend.vending.models import BackOfficeRefund, Reversal, Sale, SaleKind, SaleStatus
+from gridvend.vending.shifts import can_read_report, expected_hidden, refund_paid_from, z_report
 from gridvend.web.caching import no_store
 from gridvend.web.receipts import pdf
 from gridvend.web.receipts.render import (
     ReceiptData,
+    ShiftReportData,
     build_receipt,
     build_shift_report,
+    payment_method_label,
     receipt_urls,
 )
 from gridvend.web.receipts.selectors import get_shift
@@ -49,6 +54,34 @@ def _receipt(request: HttpRequest, reference: str) -> tuple[Sale, ReceiptData]:
     )
 
 
+def sale_context(actor: User, sold: Sale) -> dict[str, Any]:
+    reversal: Reversal | None = getattr(sold, "reversal", None)
+    back_office: BackOfficeRefund | None = None
+    if reversal is not None:
+        back_office = BackOfficeRefund.objects.filter(reversal=reversal).first()
+    printed = sold.receipt_printed_at is not None
+    urls = receipt_urls(sold)
+    suffix = "?reprint=1" if printed else ""
+    shift = sold.shift
+    may_request = (
+        sold.kind == SaleKind.CREDIT
+        and sold.status == SaleStatus.COMPLETED
+        and (actor.has_capability(Capability.CASHIER) or actor.has_capability(Capability.FINANCE))
+    )
+    return {
+        "sale": sold,
+        "payment_label": payment_method_label(sold.payment_method),
+        "printed": printed,
+        "thermal_url": urls["thermal"] + suffix,
+        "pdf_url": urls["pdf"] + suffix,
+        "reversal": reversal,
+        "paid_from": refund_paid_from(reversal) if reversal is not None else "",
+        "back_office": back_office,
+        "shift_report": shift is not None and can_read_report(actor, shift),
+        "may_request_reversal": may_request,
+    }
+
+
 def _pdf_response(body: bytes, filename: str) -> HttpResponse:
     response = HttpResponse(body, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{filename}"'
@@ -56,6 +89,16 @@ def _pdf_response(body: bytes, filename: str) -> HttpResponse:
 
 
 # Receipts carry live tokens and customer details: never kept by a browser or a proxy.
+
+
+@no_store
+@login_required
+def sale(request: HttpRequest, reference: str) -> HttpResponse:
+    """An old sale, found from a shift, a customer or a meter: what it was, whether and where it
+    was refunded, and its receipt again (the tokens are shown only by the audited reprint)."""
+    actor = _actor(request)
+    sold = vending_selectors.get_sale(actor, reference)
+    return render(request, "receipts/sale.html", sale_context(actor, sold))
 
 
 @no_store
@@ -73,18 +116,22 @@ def receipt_pdf(request: HttpRequest, reference: str) -> HttpResponse:
     return _pdf_response(body, f"receipt-{data.receipt_number}.pdf")
 
 
+def _shift_report(request: HttpRequest, pk: int) -> ShiftReportData:
+    """The Z report; blind counting keeps an open shift's amounts from its own cashier."""
+    actor = _actor(request)
+    shift = get_shift(actor, pk)
+    return build_shift_report(z_report(actor, shift), blind=expected_hidden(actor, shift))
+
+
 @no_store
 @login_required
 def shift_report(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
-    data = build_shift_report(z_report(actor, get_shift(actor, pk)))
-    return render(request, "receipts/shift_report.html", {"z": data})
+    return render(request, "receipts/shift_report.html", {"z": _shift_report(request, pk)})
 
 
 @no_store
 @login_required
 def shift_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
-    data = build_shift_report(z_report(actor, get_shift(actor, pk)))
+    data = _shift_report(request, pk)
     body = pdf.shift_report_pdf(data, rtl=get_language_bidi())
     return _pdf_response(body, f"shift-{data.shift_id}.pdf")

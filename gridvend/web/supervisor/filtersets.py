@@ -1,11 +1,12 @@
-"""The supervisor lists' query-string filters (django-filter), shared by each list and its links."""
+"""The supervisor lists' query-string filters (django-filter), handed to their selectors."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
@@ -13,7 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.identity.models import User
 from gridvend.meters import faults
 from gridvend.meters.models import FaultCategory, FaultStatus
-from gridvend.web.filters import FlagFilter, SelectorFilterSet, choice_filter
+from gridvend.vending.models import ShiftStatus
+from gridvend.web.filters import DateFilter, FlagFilter, SelectorFilterSet, choice_filter
 
 AGE_CHOICES = [
     ("1d", _("more than a day")),
@@ -50,3 +52,17 @@ class FaultFilterSet(SelectorFilterSet):
 
 def name_is_flag(field: Any) -> bool:
     return bool(getattr(field.widget, "input_type", "") == "checkbox")
+
+
+class ShiftFilterSet(SelectorFilterSet):
+    """Shifts by vending point (one of the actor's), status and the days they were opened."""
+
+    point = django_filters.TypedChoiceFilter(label=_("Vending point"), coerce=int, empty_value=None)
+    status = choice_filter(ShiftStatus.choices, _("Status"))
+    date_from = DateFilter(label=_("Opened from"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DateFilter(label=_("Opened until"), widget=forms.DateInput(attrs={"type": "date"}))
+    arguments: ClassVar[dict[str, str]] = {"point": "vending_point_id"}
+
+    def __init__(self, *args: Any, points: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters["point"].extra["choices"] = [("", _("All points")), *points]

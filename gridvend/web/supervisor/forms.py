@@ -13,6 +13,7 @@ from gridvend.kernel.inputs import NumberRule
 from gridvend.meters.faults import REPORTED_VIA
 from gridvend.meters.models import FaultCategory
 from gridvend.web.fields import NumberField, TextField, WholeNumberField
+from gridvend.web.filters import BoundedDateField
 
 ENGINEERING_CHOICES = [
     ("test", _("Meter test")),
@@ -206,3 +207,24 @@ class ResolveForm(_Styled):
         multiline=True,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class SignOffForm(_Styled):
+    note = TextField(label=_("Note"), max_length=255, required=False)
+
+
+class ForceCloseForm(_Styled):
+    reason = _reason_field(_("Why the shift is force-closed"))
+
+
+class BankingSlipForm(_Styled):
+    """Which slip: a vending point in the actor's subtree and a business day."""
+
+    point = forms.TypedChoiceField(label=_("Vending point"), coerce=int)
+    date = BoundedDateField(
+        label=_("Business day"), widget=forms.DateInput(attrs={"type": "date", **LTR})
+    )
+
+    def __init__(self, *args: Any, points: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["point"].choices = points  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.web.supervisor import views
+from gridvend.web.supervisor import shifts, views
 
 app_name = "supervisor"
 
@@ -28,4 +28,9 @@ urlpatterns = [
     path("faults/", views.fault_list, name="fault-list"),
     path("faults/new/", views.fault_create, name="fault-create"),
     path("faults/<int:pk>/", views.fault_detail, name="fault-detail"),
+    path("shifts/", shifts.shift_list, name="shift-list"),
+    path("shifts/banking-slip/", shifts.banking_slip, name="banking-slip"),
+    path("shifts/<int:pk>/", shifts.shift_detail, name="shift-detail"),
+    path("shifts/<int:pk>/sign-off/", shifts.shift_sign_off, name="shift-sign-off"),
+    path("shifts/<int:pk>/force-close/", shifts.shift_force_close, name="shift-force-close"),
 ]

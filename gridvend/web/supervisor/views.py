@@ -29,6 +29,7 @@ from gridvend.meters.selectors import find_meter, pending_key_change
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import VendingPointStatus
 from gridvend.vending import services as vending
+from gridvend.vending import shifts
 from gridvend.vending.selectors import get_sale, own_vending_point
 from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
@@ -85,6 +86,7 @@ def allowed_actions(actor: User) -> dict[str, bool]:
         "meter_status": can_manage_meter_status(actor),
         "key_change": can_request_key_change(actor),
         "view_faults": faults.can_view_faults(actor),
+        "view_shifts": shifts.can_view_shifts(actor),
         "register_faults": faults.can_register_faults(actor),
     }
 

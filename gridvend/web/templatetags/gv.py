@@ -74,3 +74,11 @@ def percent(rate: Any) -> str:
         return ""
     value = (Decimal(str(rate)) * 100).normalize()
     return f"{value:f}%"
+
+
+@register.filter
+def tender(method: Any) -> str:
+    """A tender type's code (``mobile_money``) as its translated name ("Mobile money")."""
+    from gridvend.vending.models import payment_method_label
+
+    return payment_method_label(str(method or ""))
