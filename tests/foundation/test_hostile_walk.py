@@ -105,6 +105,7 @@ class Stats:
     forms: int = 0
     fields: int = 0
     requests: int = 0
+    revived: int = 0  # requests sent again after the walk's own session was ended or locked
     failures: list[str] = field(default_factory=list)
 
 
@@ -118,7 +119,8 @@ def summary_lines() -> list[str]:
         f"hostile walk: {len(STATS.patterns)} URL patterns, {len(STATS.urls)} URLs, "
         f"{STATS.parameters} query/path parameters, {STATS.forms} forms with {STATS.fields} "
         f"fields; {len(HOSTILE_QUERY)} hostile values per parameter, {len(HOSTILE)} per field: "
-        f"{STATS.requests} requests, "
+        f"{STATS.requests} requests ({STATS.revived} sent again after a hostile value ended "
+        f"the session), "
         f"{len(STATS.failures)} server errors"
     ]
 
@@ -266,7 +268,51 @@ def hostile_paths(url: str) -> list[str]:
     return urls
 
 
-def attack_page(client: Client, url: str, body: str, stats: Stats, posted: set[Any]) -> None:
+SIGN_IN_PATHS = ("/login/", "/second-factor/", "/cashier/unlock/")
+
+
+def _bounced(response: Any) -> bool:
+    """The request never reached its view: the session was sent to sign in or to unlock."""
+    if response is None or response.status_code not in (301, 302, 303):
+        return False
+    target = urlsplit(response.get("Location", "")).path
+    return target.startswith(SIGN_IN_PATHS)
+
+
+class Reviver:
+    """Puts a walker back on its feet: unlocked, signed in past the second factor, and (for a
+    cashier) with an open shift, after a hostile value took one of those away."""
+
+    def __init__(self, client: Client, user: Any, world: World | None = None) -> None:
+        self.client, self.user, self.world = client, user, world
+
+    def __call__(self) -> None:
+        from gridvend.identity.models import User
+
+        User.objects.filter(pk=self.user.pk).update(failed_logins=0, locked_until=None)
+        self.user.refresh_from_db()
+        self.client.force_login(self.user)
+        session = self.client.session
+        session["gv_second_factor"] = True
+        session.save()
+        self.after_post()
+
+    def after_post(self) -> None:
+        if self.world is None:
+            return
+        from gridvend.vending import shifts
+
+        if shifts.current_shift(self.user) is None:
+            shifts.open_shift(
+                actor=self.user,
+                vending_point=self.world.point,
+                opening_float=self.world.money("0"),
+            )
+
+
+def attack_page(
+    client: Client, url: str, body: str, stats: Stats, posted: set[Any], revive: Reviver
+) -> None:
     path = urlsplit(url).path
     names = query_names(url, body)
     stats.parameters += len(names)
@@ -292,11 +338,18 @@ def attack_page(client: Client, url: str, body: str, stats: Stats, posted: set[A
         for name in form.fields:
             for value in HOSTILE:
                 data = {**form.fields, name: value}
-                _check(
-                    stats,
-                    f"POST {action_path} {name}={value[:30]!r}",
-                    lambda a=form.action, d=data: client.post(a, d),
-                )
+                what = f"POST {action_path} {name}={value[:30]!r}"
+                response = _check(stats, what, lambda a=form.action, d=data: client.post(a, d))
+                if _bounced(response):
+                    # A hostile value signed the walk out (wrong passwords lock the account)
+                    # or closed what the form needs: put it back and send the value again, so
+                    # that the form itself, not the sign-in page, answers it.
+                    revive()
+                    stats.revived += 1
+                    response = _check(stats, what, lambda a=form.action, d=data: client.post(a, d))
+                    if _bounced(response):
+                        stats.failures.append(f"{what}: never reached the form (sent to sign-in)")
+                revive.after_post()
 
 
 def signed_in(user: Any) -> Client:
@@ -308,7 +361,7 @@ def signed_in(user: Any) -> Client:
     return client
 
 
-def _world() -> World:
+def _world() -> tuple[World, Any]:
     world = build_world()
     meter = world.add_meter(name="Walk Customer")
     world.add_meter(name="Second Customer")
@@ -340,12 +393,12 @@ def _world() -> World:
         opening_float=world.money("0"),
         now=NOW + timedelta(hours=1),
     )
-    return world
+    return world, meter
 
 
 @pytest.mark.django_db
 def test_no_url_and_no_form_field_answers_a_server_error() -> None:
-    world = _world()
+    world, walk_meter = _world()
     stats = STATS
     posted: set[Any] = set()
     everyone = [
@@ -356,15 +409,27 @@ def test_no_url_and_no_form_field_answers_a_server_error() -> None:
     crawled: dict[str, list[tuple[str, str]]] = {}
     for user, start in everyone:
         client = signed_in(user)
+        revive = Reviver(client, user, world if user == world.cashier else None)
         pages = crawl(client, start, stats)
         for route, found in pages.items():
             crawled.setdefault(route, []).extend(found)
         for found in pages.values():
             for url, body in found:
-                attack_page(client, url, body, stats, posted)
+                attack_page(client, url, body, stats, posted, revive)
+        if user == world.cashier:
+            # The sell form only exists on a quote's answer: get one, and walk its form too.
+            revive()
+            quote_url = f"/cashier/meters/{walk_meter.number}/quote/"
+            answer = client.post(
+                quote_url, {"mode": "money", "amount": "500", "payment_method": "cash"}
+            )
+            body = answer.content.decode()
+            assert 'name="client_reference"' in body, "the walk could not reach a quote"
+            attack_page(client, quote_url, body, stats, posted, revive)
 
     # Patterns no link reached are still called, with placeholder arguments.
     admin = signed_in(world.admin)
+    revive_admin = Reviver(admin, world.admin)
     for route in all_patterns():
         if route in crawled:
             continue
@@ -375,7 +440,7 @@ def test_no_url_and_no_form_field_answers_a_server_error() -> None:
         stats.urls.add(concrete)
         response = _check(stats, f"GET {concrete}", lambda c=concrete: admin.get(c))
         body = response.text_body if response is not None else ""
-        attack_page(admin, concrete, body, stats, posted)
+        attack_page(admin, concrete, body, stats, posted, revive_admin)
 
     print("\n" + "\n".join(summary_lines()))
     assert stats.requests > 1000
