@@ -55,7 +55,14 @@ def test_large_free_issue_is_requested_then_approved_by_someone_else(
         f"/supervisor/free-issue-requests/{request.pk}/approve/", {"note": "agreed"}
     )
     assert response.status_code == 302
+    # The approver is shown the tokens and the receipt, not just a sale reference.
+    assert response["Location"] == f"/supervisor/free-issue-requests/{request.pk}/"
+    shown = signed_in(people.approver).get(response["Location"]).content.decode()
     request.refresh_from_db()
+    assert request.sale is not None
+    for token in request.sale.tokens.all():
+        assert token.grouped in shown
+    assert f"/receipts/{request.sale.reference}/thermal/" in shown
     assert request.status == RequestStatus.APPROVED and request.decided_by == people.approver
     sale = request.sale
     assert (

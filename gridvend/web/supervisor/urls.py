@@ -13,6 +13,11 @@ urlpatterns = [
     path("reversals/<int:pk>/reject/", views.reject_reversal, name="reject-reversal"),
     path("free-issue/", views.free_issue, name="free-issue"),
     path(
+        "free-issue-requests/<int:pk>/",
+        views.free_issue_request_detail,
+        name="free-issue-request",
+    ),
+    path(
         "free-issue-requests/<int:pk>/approve/",
         views.approve_free_issue,
         name="approve-free-issue",

@@ -30,9 +30,11 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org.models import VendingPointStatus
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
+from gridvend.vending.models import FreeIssueRequest, RequestStatus
 from gridvend.vending.selectors import get_sale, own_vending_point
 from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
+from gridvend.web.receipts.render import receipt_urls
 from gridvend.web.supervisor import forms
 from gridvend.web.supervisor.filtersets import FaultFilterSet
 from gridvend.web.supervisor.selectors import (
@@ -535,7 +537,30 @@ def _free_issue_decision(request: HttpRequest, pk: int, *, approve: bool) -> Htt
         vending.reject_free_issue(actor=actor, request=item, note=note)
         return _("Free issue request rejected.")
 
-    return _decide(request, decide)
+    response = _decide(request, decide)
+    if (
+        approve
+        and FreeIssueRequest.objects.filter(
+            pk=pk, status=RequestStatus.APPROVED, sale__isnull=False
+        ).exists()
+    ):
+        # The approver issued the tokens: show them (and the receipt), not just a reference.
+        return redirect("supervisor:free-issue-request", pk=pk)
+    return response
+
+
+@no_store
+@login_required
+def free_issue_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A free-issue request and, once approved, the tokens it issued with their receipt."""
+    actor = _actor(request, lambda u: can_free_issue(u) or can_decide_reversals(u))
+    item = get_free_issue_request(actor, pk)
+    sale = item.sale
+    result = None
+    if sale is not None:
+        result = {"sale": sale, "tokens": list(sale.tokens.order_by("sequence")), "replayed": False}
+    context = {"item": item, "result": result, "urls": receipt_urls(sale) if sale else {}}
+    return _page(request, "supervisor/free_issue_request.html", context)
 
 
 @require_POST
