@@ -130,6 +130,83 @@ def test_dropped_triggers_are_reported(
     assert "verification failed:" in out and "(database guards " in out
 
 
+# Guards kept under their own names but made to stop nothing.
+_NO_OP_GUARDS = {
+    "sqlite": [
+        "DROP TRIGGER vending_token_no_update",
+        "CREATE TRIGGER vending_token_no_update BEFORE UPDATE ON vending_token WHEN 0 "
+        "BEGIN SELECT 1; END",
+    ],
+    "postgresql": [
+        "DROP TRIGGER vending_token_append_only ON vending_token",
+        "CREATE TRIGGER vending_token_append_only BEFORE DELETE OR UPDATE ON vending_token "
+        "FOR EACH ROW WHEN (false) EXECUTE FUNCTION gridvend_append_only()",
+    ],
+}
+
+
+def _edit_a_token(sales: list[Sale]) -> None:
+    """As the application's own database user: the guard no longer refuses it."""
+    token = sales[0].tokens.first()
+    assert token is not None
+    Token.objects.filter(pk=token.pk).update(digits="0" * 20)
+
+
+def test_a_guard_replaced_by_a_no_op_of_the_same_name_is_reported(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connection.cursor() as cursor:
+        for sql in _NO_OP_GUARDS[connection.vendor]:
+            cursor.execute(sql)
+    _edit_a_token(sales)
+    ok, out = _verify(capsys)
+    assert not ok
+    name = (
+        "vending_token_no_update" if connection.vendor == "sqlite" else "vending_token_append_only"
+    )
+    assert (
+        f"TAMPERED: table vending_token: trigger {name} differs from the one gridvend installs "
+        "(replaced)"
+    ) in out
+    assert "(database guards 1, sales and tokens 1)" in out
+
+
+@pytest.mark.postgres
+def test_a_guard_function_given_another_body_is_reported(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION gridvend_append_only() RETURNS trigger AS $$ "
+            "BEGIN RETURN COALESCE(NEW, OLD); END; $$ LANGUAGE plpgsql"
+        )
+    _edit_a_token(sales)
+    ok, out = _verify(capsys)
+    assert not ok
+    assert (
+        "TAMPERED: table vending_token: trigger vending_token_append_only runs "
+        "gridvend_append_only(), whose body differs from the one gridvend installs (replaced)"
+    ) in out
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("mode", "finding"),
+    [("DISABLE", "is disabled"), ("ENABLE REPLICA", "fires only on replicas (disabled)")],
+)
+def test_a_guard_that_no_longer_fires_is_reported(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str], mode: str, finding: str
+) -> None:
+    with connection.cursor() as cursor:
+        # The test's own transaction holds deferred foreign-key checks; ALTER TABLE waits for none.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE vending_token {mode} TRIGGER vending_token_append_only")
+    _edit_a_token(sales)
+    ok, out = _verify(capsys)
+    assert not ok
+    assert f"TAMPERED: table vending_token: trigger vending_token_append_only {finding}" in out
+
+
 def test_a_tampered_balance_is_reported_with_the_rest(
     sales: list[Sale], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -56,7 +56,7 @@ class Command(BaseCommand):
             signed.problems + chain.problems,
         )
 
-        guards = triggers.missing(connection)
+        guards = triggers.findings(connection)
         failed["database guards"] = self._section(
             "database guards",
             f"append-only triggers on {len(triggers.GUARDS)} tables",
