@@ -15,7 +15,7 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, Posting
 from gridvend.meters import services as meters
 from gridvend.vending import services as vending
-from gridvend.vending.integrity import CREATED_EVENT_TYPES, verify_sales
+from gridvend.vending.integrity.sales import CREATED_EVENT_TYPES, verify_sales
 from gridvend.vending.models import Sale, Shift, Token
 from gridvend.vending.services import SaleResult
 from gridvend.vending.shifts import expected_takings

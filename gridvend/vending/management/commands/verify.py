@@ -13,7 +13,7 @@ from django.db import connection
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
 from gridvend.ledger.services import reconcile, unbalanced_entries
-from gridvend.vending.integrity import verify_sales
+from gridvend.vending.integrity.sales import verify_sales
 
 
 class Command(BaseCommand):
