@@ -20,6 +20,7 @@ from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import DomainError, InvalidAmount
 from gridvend.kernel.money import Money
 from gridvend.org.models import Channel, VendingPoint
+from gridvend.vending.integrity.shifts import shift_binding
 from gridvend.vending.models import Reversal, Sale, SaleKind, SaleStatus, Shift, ShiftStatus
 
 # Counter channels hand over cash, so their sales belong to a shift that is counted at the end.
@@ -83,7 +84,12 @@ def open_shift(
             actor=actor,
             event_type="shift.opened",
             target=shift,
-            after={"opening_float": opening_float.to_dict(), "vending_point": vending_point.code},
+            after={
+                "opening_float": opening_float.to_dict(),
+                "vending_point": vending_point.code,
+                # Binds the shift as opened; an edit to its float no longer matches.
+                "digests": shift_binding(shift),
+            },
         )
     return shift
 
@@ -155,7 +161,13 @@ def close_shift(
             actor=actor,
             event_type="shift.closed",
             target=locked,
-            after={"expected": expected, "counted": counted_minor, "over_short_minor": over_short},
+            after={
+                "expected": expected,
+                "counted": counted_minor,
+                "over_short_minor": over_short,
+                # Binds the closed shift whole: it never changes again.
+                "digests": shift_binding(locked),
+            },
         )
     return locked
 

@@ -15,10 +15,12 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, Posting
 from gridvend.meters import services as meters
 from gridvend.vending import services as vending
+from gridvend.vending import shifts
 from gridvend.vending.integrity.sales import CREATED_EVENT_TYPES, verify_sales
+from gridvend.vending.integrity.shifts import verify_shifts
 from gridvend.vending.models import Sale, Shift, Token
 from gridvend.vending.services import SaleResult
-from gridvend.vending.shifts import expected_takings
+from gridvend.vending.shifts import close_shift, current_shift, expected_takings
 from tests.vending.world import World
 
 pytestmark = pytest.mark.django_db
@@ -263,4 +265,102 @@ def test_postgresql_refuses_truncating_sales_and_tokens(world: World) -> None:
 def _created_seq(sale: Sale) -> int:
     return AuditEvent.objects.get(
         target_type="vending.sale", target_id=str(sale.pk), event_type__in=CREATED_EVENT_TYPES
+    ).seq
+
+
+# --- shifts ----------------------------------------------------------------------------------
+
+
+def _closed_shift(world: World) -> Shift:
+    _sell(world, "t1")
+    shift = current_shift(world.cashier)
+    assert shift is not None
+    return close_shift(
+        actor=world.cashier,
+        shift=shift,
+        counted={"cash": world.money("1490.00"), "mobile_money": world.money("0.00")},
+        note="ten short",
+    )
+
+
+def test_open_and_closed_shifts_match_their_audit_events(world: World) -> None:
+    _closed_shift(world)
+    shifts.open_shift(
+        actor=world.cashier, vending_point=world.point, opening_float=world.money("800.00")
+    )
+    report = verify_shifts()
+    assert (report.problems, report.checked, report.unbound) == ([], 2, 0)
+
+
+def test_an_edited_opening_float_of_an_open_shift_is_reported(world: World) -> None:
+    shift = current_shift(world.cashier)
+    assert shift is not None
+    # As the application's own database user: shifts have no guard triggers.
+    Shift.objects.filter(pk=shift.pk).update(opening_float_minor=0)
+    assert verify_shifts().problems == [
+        f"shift {shift.pk} at {world.point.code}: its opening float, counts, expected takings, "
+        f"over/short or times differ from what audit event #{_shift_seq(shift, 'opened')} "
+        "recorded (edited)"
+    ]
+
+
+def test_an_edited_count_of_a_closed_shift_is_reported(world: World) -> None:
+    shift = _closed_shift(world)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE vending_shift SET opening_float_minor = 0, "
+            """counted = '{"cash": 1, "mobile_money": 70000}' WHERE id = %s""",
+            [shift.pk],
+        )
+    assert verify_shifts().problems == [
+        f"shift {shift.pk} at {world.point.code}: its opening float, counts, expected takings, "
+        f"over/short or times differ from what audit event #{_shift_seq(shift, 'closed')} "
+        "recorded (edited)"
+    ]
+
+
+def test_a_closed_shift_marked_open_again_is_reported(world: World) -> None:
+    shift = _closed_shift(world)
+    Shift.objects.filter(pk=shift.pk).update(status="open")
+    assert verify_shifts().problems == [
+        f"shift {shift.pk} at {world.point.code} is marked open but the audit trail records it "
+        "closed (edited)"
+    ]
+
+
+def test_a_deleted_shift_and_one_written_outside_gridvend_are_reported(world: World) -> None:
+    shift = shifts.open_shift(
+        actor=world.supervisor, vending_point=world.point, opening_float=world.money("50.00")
+    )
+    label = str(shift)
+    # As the application's own database user: shifts have no guard triggers.
+    Shift.objects.filter(pk=shift.pk).delete()
+    forged = Shift.objects.create(vending_point=world.point, operator=world.supervisor)
+    problems = verify_shifts().problems
+    assert problems == [
+        f"shift {forged.pk} at {world.point.code} has no opening event in the audit trail "
+        "(written outside gridvend, or its event deleted)",
+        f"{label} (id {shift.pk}), recorded by audit event #{_shift_seq(shift, 'opened')}, "
+        "is missing (deleted)",
+    ]
+
+
+def test_shifts_recorded_before_digests_are_compared_on_what_their_events_carried(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shifts, "shift_binding", lambda shift: None)
+    shift = _closed_shift(world)
+    report = verify_shifts()
+    assert (report.ok, report.unbound) == (True, 1)
+    Shift.objects.filter(pk=shift.pk).update(opening_float_minor=0, over_short_minor=0)
+    assert verify_shifts().problems == [
+        f"shift {shift.pk} at {world.point.code}: opening_float_minor, over_short_minor differ "
+        f"from what audit events #{_shift_seq(shift, 'opened')} and "
+        f"#{_shift_seq(shift, 'closed')} recorded (edited)"
+    ]
+
+
+def _shift_seq(shift: Shift, what: str) -> int:
+    return AuditEvent.objects.get(
+        target_type="vending.shift", target_id=str(shift.pk), event_type=f"shift.{what}"
     ).seq

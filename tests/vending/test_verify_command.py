@@ -61,6 +61,7 @@ def test_an_intact_system_verifies_and_signs_a_checkpoint(
     assert ok, out
     assert f"sales and tokens: 2 sales, {Token.objects.count()} tokens, 1 reversals compared" in out
     assert "database guards: append-only triggers on 6 tables — ok" in out
+    assert "shifts: 1 shifts compared with their opening and closing events — ok" in out
     assert out.rstrip().endswith("everything verifies")
     latest = checkpoints.read(audit_checkpoint_file).latest
     assert latest is not None and latest.seq == AuditEvent.objects.order_by("-seq")[0].seq
@@ -205,6 +206,31 @@ def test_a_guard_that_no_longer_fires_is_reported(
     ok, out = _verify(capsys)
     assert not ok
     assert f"TAMPERED: table vending_token: trigger vending_token_append_only {finding}" in out
+
+
+def _verify_copy(capsys: pytest.CaptureFixture[str]) -> tuple[bool, str]:
+    try:
+        call_command("verify", "--no-checkpoint")
+    except CommandError as failure:
+        return False, capsys.readouterr().out + str(failure)
+    return True, capsys.readouterr().out
+
+
+def test_a_shift_edited_by_the_applications_own_user_is_caught(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shift = sales[0].shift
+    assert shift is not None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE vending_shift SET opening_float_minor = 0, "
+            """counted = '{"cash": 1, "mobile_money": 70000}' WHERE id = %s""",
+            [shift.pk],
+        )
+    ok, out = _verify_copy(capsys)
+    assert not ok
+    assert f"TAMPERED: shift {shift.pk} at {shift.vending_point.code}: its opening float" in out
+    assert "verification failed: 1 finding(s) (shifts 1)" in out
 
 
 def test_a_tampered_balance_is_reported_with_the_rest(

@@ -1,6 +1,6 @@
 """`gridvend verify`: every tamper check in one run — the audit chain against its signed
-checkpoints, the database guards, every sale, token and reversal against its audit event, and
-the ledger's balances — with a non-zero exit on any finding."""
+checkpoints, the database guards, every sale, token, reversal and shift against its audit events,
+and the ledger's balances — with a non-zero exit on any finding."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from django.db import connection
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
 from gridvend.ledger.services import reconcile, unbalanced_entries
+from gridvend.vending.integrity.common import Report
 from gridvend.vending.integrity.sales import verify_sales
+from gridvend.vending.integrity.shifts import verify_shifts
 
 
 class Command(BaseCommand):
     help = (
         "Check everything that could have been tampered with: the audit chain and its signed "
-        "checkpoints, the append-only triggers, every sale, token and reversal against its "
-        "audit event, and the ledger. Exits non-zero on any finding. Signs a new audit "
+        "checkpoints, the append-only triggers, every sale, token, reversal and shift against "
+        "its audit events, and the ledger. Exits non-zero on any finding. Signs a new audit "
         "checkpoint when the chain is intact."
     )
 
@@ -43,6 +45,11 @@ class Command(BaseCommand):
         for finding in findings:
             self.stdout.write(f"  TAMPERED: {finding}")
         return len(findings)
+
+    def _bound(self, name: str, summary: str, report: Report, unbound: str) -> int:
+        if report.unbound:
+            summary += f" ({report.unbound} recorded before digests: compared on {unbound} only)"
+        return self._section(name, summary, report.problems)
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["checkpoint_file"] or checkpoints.default_path()
@@ -74,6 +81,14 @@ class Command(BaseCommand):
                 "kWh and their tokens' kinds, TIDs and units only)"
             )
         failed["sales and tokens"] = self._section("sales and tokens", summary, sales.problems)
+
+        shifts = verify_shifts()
+        failed["shifts"] = self._bound(
+            "shifts",
+            f"{shifts.checked} shifts compared with their opening and closing events",
+            shifts,
+            "the opening float and the closing counts, expected takings and over/short",
+        )
 
         ledger = [
             f"account {m.code}: cached balance {m.cached_minor}, postings sum to {m.posted_minor}"
