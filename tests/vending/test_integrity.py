@@ -3,6 +3,7 @@ digests their audit events carry, and the database refuses the edit in the first
 
 from __future__ import annotations
 
+import importlib
 from decimal import Decimal
 
 import pytest
@@ -11,11 +12,15 @@ from django.db.models import F
 
 from gridvend.audit import triggers
 from gridvend.audit.models import AuditEvent
+from gridvend.customers import services as customers
+from gridvend.customers.models import Debt
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, Posting
 from gridvend.meters import services as meters
+from gridvend.meters.models import Meter
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
+from gridvend.vending.integrity.books import verify_debts
 from gridvend.vending.integrity.sales import CREATED_EVENT_TYPES, verify_sales
 from gridvend.vending.integrity.shifts import verify_shifts
 from gridvend.vending.models import Sale, Shift, Token
@@ -364,3 +369,114 @@ def _shift_seq(shift: Shift, what: str) -> int:
     return AuditEvent.objects.get(
         target_type="vending.shift", target_id=str(shift.pk), event_type=f"shift.{what}"
     ).seq
+
+
+# --- debts -----------------------------------------------------------------------------------
+
+
+def _debt(world: World, amount: str = "9800.00", meter: Meter | None = None) -> Debt:
+    customer = world.customer(meter or world.add_meter())
+    return customers.open_debt(
+        actor=world.supervisor, customer=customer, amount=world.money(amount), reason="old bill"
+    )
+
+
+def _recover(world: World, debt: Debt, ref: str) -> SaleResult:
+    meter = debt.customer.meters.get()
+    return vending.vend_credit(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference=ref,
+        meter_number=meter.number,
+        tender=world.money("400.00"),
+        clock=world.clock,
+    )
+
+
+def test_debts_recovered_and_restored_match_their_events_and_sales(world: World) -> None:
+    first = _debt(world, "30.00")
+    second = _debt(world, "200.00", meter=first.customer.meters.get())
+    result = _recover(world, first, "d1")
+    _recover(world, first, "d2")
+    assert Debt.objects.get(pk=second.pk).balance_minor == 3000  # 200.00 less 70.00 and 100.00
+    vending.reverse_sale(
+        actor=world.supervisor, sale=result.sale, reason="refund", clock=world.clock
+    )
+    # The reversal rebills the fixed charges that the later sale counted as paid: a third debt.
+    assert Debt.objects.filter(source="reversal").count() == 1
+    report = verify_debts()
+    assert (report.problems, report.checked, report.unbound) == ([], 3, 0)
+
+
+def test_a_debt_balance_edited_by_the_applications_own_user_is_reported(world: World) -> None:
+    debt = _debt(world)
+    _recover(world, debt, "d1")
+    # As the application's own database user: debts have no guard triggers.
+    Debt.objects.filter(pk=debt.pk).update(balance_minor=0)
+    assert verify_debts().problems == [
+        f"debt {debt.pk} of account {debt.customer.account_number}: its balance is 0 but the "
+        "original 980000 less 10000 recovered by completed sales leaves 970000 (edited)"
+    ]
+
+
+def test_a_debt_shrunk_with_its_postings_and_both_balances_is_reported(world: World) -> None:
+    """By someone who may lift the triggers: reconciliation alone sees nothing."""
+    debt = _debt(world)
+    for posting in Posting.objects.filter(entry_id=debt.journal_entry_id):
+        to = 100 if posting.amount_minor > 0 else -100
+        _tamper("UPDATE ledger_posting SET amount_minor = %s WHERE id = %s", [to, posting.pk])
+        Account.objects.filter(pk=posting.account_id).update(
+            balance_minor=F("balance_minor") + to - posting.amount_minor
+        )
+    Debt.objects.filter(pk=debt.pk).update(original_minor=100, balance_minor=100)
+    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    seq = AuditEvent.objects.get(event_type="debt.opened", target_id=str(debt.pk)).seq
+    label = f"debt {debt.pk} of account {debt.customer.account_number}"
+    assert verify_debts().problems == [
+        f"{label}: its original amount, customer, reason or journal entry differ from what audit "
+        f"event #{seq} recorded (edited)",
+        f"{label}: its journal postings differ from what audit event #{seq} recorded (edited)",
+    ]
+
+
+def test_a_deleted_debt_and_one_written_outside_gridvend_are_reported(world: World) -> None:
+    debt = _debt(world)
+    label, seq = str(debt), AuditEvent.objects.get(event_type="debt.opened").seq
+    entry = debt.journal_entry_id
+    Debt.objects.filter(pk=debt.pk).delete()
+    forged = Debt.objects.create(
+        customer=debt.customer, reason="x", currency="KES", original_minor=5, balance_minor=5
+    )
+    assert verify_debts().problems == [
+        f"debt {forged.pk} of account {debt.customer.account_number} has no opening event in the "
+        "audit trail (written outside gridvend, or its event deleted)",
+        f"debt {label} (id {debt.pk}), recorded by audit event #{seq}, is missing (deleted)",
+    ]
+    assert entry is not None
+
+
+def test_debts_recorded_before_digests_are_compared_on_what_their_events_carried(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(customers, "debt_binding", lambda debt, lines: None)
+    debt = _debt(world)
+    report = verify_debts()
+    assert (report.ok, report.unbound) == (True, 1)
+    Debt.objects.filter(pk=debt.pk).update(reason="waived", original_minor=100, balance_minor=100)
+    seq = AuditEvent.objects.get(event_type="debt.opened").seq
+    assert verify_debts().problems == [
+        f"debt {debt.pk} of account {debt.customer.account_number}: original_minor, reason "
+        f"differ from what audit event #{seq} recorded (edited)"
+    ]
+
+
+def test_the_migration_links_debts_opened_before_to_their_journal_entries(world: World) -> None:
+    from django.apps import apps
+
+    migration = importlib.import_module("gridvend.customers.migrations.0003_debt_journal_entry")
+    debts = [_debt(world), _debt(world, "12.00")]
+    Debt.objects.update(journal_entry=None)
+    migration.backfill(apps, None)
+    assert [Debt.objects.get(pk=d.pk).journal_entry_id for d in debts] == [
+        d.journal_entry_id for d in debts
+    ]

@@ -8,10 +8,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.models import F
 
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.models import AuditEvent
-from gridvend.ledger.models import Account
+from gridvend.customers import services as customers
+from gridvend.customers.models import Debt
+from gridvend.ledger.models import Account, Posting
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
 from tests.vending.world import World
@@ -62,6 +65,7 @@ def test_an_intact_system_verifies_and_signs_a_checkpoint(
     assert f"sales and tokens: 2 sales, {Token.objects.count()} tokens, 1 reversals compared" in out
     assert "database guards: append-only triggers on 6 tables — ok" in out
     assert "shifts: 1 shifts compared with their opening and closing events — ok" in out
+    assert "debts: 0 debts compared with their opening events" in out
     assert out.rstrip().endswith("everything verifies")
     latest = checkpoints.read(audit_checkpoint_file).latest
     assert latest is not None and latest.seq == AuditEvent.objects.order_by("-seq")[0].seq
@@ -231,6 +235,45 @@ def test_a_shift_edited_by_the_applications_own_user_is_caught(
     assert not ok
     assert f"TAMPERED: shift {shift.pk} at {shift.vending_point.code}: its opening float" in out
     assert "verification failed: 1 finding(s) (shifts 1)" in out
+
+
+def test_the_reviewers_shift_and_debt_edits_are_caught(
+    world: World, sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the application's own database user, then as the tables' owner."""
+    shift = sales[0].shift
+    customer = sales[0].customer
+    assert shift is not None and customer is not None
+    debt = customers.open_debt(
+        actor=world.supervisor, customer=customer, amount=world.money("9800.00"), reason="bill"
+    )
+    assert _verify_copy(capsys)[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE vending_shift SET opening_float_minor = 0, "
+            """counted = '{"cash": 1, "mobile_money": 70000}' WHERE id = %s""",
+            [shift.pk],
+        )
+        cursor.execute("UPDATE customers_debt SET balance_minor = 0 WHERE id = %s", [debt.pk])
+    ok, out = _verify_copy(capsys)
+    assert not ok
+    assert f"TAMPERED: shift {shift.pk} at {shift.vending_point.code}: its opening float" in out
+    label = f"debt {debt.pk} of account {customer.account_number}"
+    assert f"TAMPERED: {label}: its balance is 0 but the original 980000" in out
+    assert "verification failed: 2 finding(s) (shifts 1, debts 1)" in out
+    # The owner lifts the posting guards: the 9,800.00 debt becomes 1.00, books and all.
+    for posting in Posting.objects.filter(entry_id=debt.journal_entry_id):
+        to = 100 if posting.amount_minor > 0 else -100
+        _tamper("UPDATE ledger_posting SET amount_minor = %s WHERE id = %s", [to, posting.pk])
+        Account.objects.filter(pk=posting.account_id).update(
+            balance_minor=F("balance_minor") + to - posting.amount_minor
+        )
+    Debt.objects.filter(pk=debt.pk).update(original_minor=100, balance_minor=100)
+    ok, out = _verify_copy(capsys)
+    assert not ok
+    assert f"TAMPERED: {label}: its original amount" in out
+    assert f"TAMPERED: {label}: its journal postings differ" in out
+    assert "ledger: cached balances against postings, entries balanced — ok" in out
 
 
 def test_a_tampered_balance_is_reported_with_the_rest(

@@ -1,6 +1,7 @@
 """`gridvend verify`: every tamper check in one run — the audit chain against its signed
-checkpoints, the database guards, every sale, token, reversal and shift against its audit events,
-and the ledger's balances — with a non-zero exit on any finding."""
+checkpoints, the database guards, every sale, token, reversal, shift and debt against its audit
+events, each debt's balance against the sales, and the ledger's balances — with a non-zero exit
+on any finding."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.db import connection
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
 from gridvend.ledger.services import reconcile, unbalanced_entries
+from gridvend.vending.integrity.books import verify_debts
 from gridvend.vending.integrity.common import Report
 from gridvend.vending.integrity.sales import verify_sales
 from gridvend.vending.integrity.shifts import verify_shifts
@@ -21,9 +23,9 @@ from gridvend.vending.integrity.shifts import verify_shifts
 class Command(BaseCommand):
     help = (
         "Check everything that could have been tampered with: the audit chain and its signed "
-        "checkpoints, the append-only triggers, every sale, token, reversal and shift against "
-        "its audit events, and the ledger. Exits non-zero on any finding. Signs a new audit "
-        "checkpoint when the chain is intact."
+        "checkpoints, the append-only triggers, every sale, token, reversal, shift and debt "
+        "against its audit events, and the ledger. Exits non-zero on any finding. Signs a new "
+        "audit checkpoint when the chain is intact."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -88,6 +90,15 @@ class Command(BaseCommand):
             f"{shifts.checked} shifts compared with their opening and closing events",
             shifts,
             "the opening float and the closing counts, expected takings and over/short",
+        )
+
+        debts = verify_debts()
+        failed["debts"] = self._bound(
+            "debts",
+            f"{debts.checked} debts compared with their opening events, balances with the "
+            "completed sales that recovered them",
+            debts,
+            "the amount, reason, source, account and journal entry",
         )
 
         ledger = [
