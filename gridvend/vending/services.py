@@ -63,6 +63,7 @@ from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
 from gridvend.vending import visibility
+from gridvend.vending.integrity.books import TOPPED_UP_EVENT, top_up_binding
 from gridvend.vending.integrity.sales import (
     REVERSED_EVENT,
     created_event_type,
@@ -585,7 +586,7 @@ def top_up_float(
                 business_date=business_date(SystemClock().now(), settings.TIME_ZONE),
                 actor=actor,
             )
-            FloatTopUp.objects.create(
+            top_up = FloatTopUp.objects.create(
                 vending_point=vending_point,
                 reference=ref,
                 amount_minor=amount.minor,
@@ -595,9 +596,15 @@ def top_up_float(
             )
             record(
                 actor=actor,
-                event_type="float.topped_up",
-                target=vending_point,
-                after={"amount": amount.to_dict(), "reference": ref},
+                event_type=TOPPED_UP_EVENT,
+                target=top_up,
+                after={
+                    "amount": amount.to_dict(),
+                    "reference": ref,
+                    "vending_point": vending_point.code,
+                    # Binds the top-up and its postings: an edited amount no longer matches.
+                    "digests": top_up_binding(top_up, draft_lines(draft)),
+                },
             )
         return entry
     except IntegrityError:

@@ -12,18 +12,27 @@ from django.db.models import F
 
 from gridvend.audit import triggers
 from gridvend.audit.models import AuditEvent
+from gridvend.audit.services import record
 from gridvend.customers import services as customers
 from gridvend.customers.models import Debt
+from gridvend.kernel.ledger import Posting as Posting_
+from gridvend.kernel.ledger import journal
 from gridvend.ledger import services as ledger
-from gridvend.ledger.models import Account, Posting
+from gridvend.ledger.models import Account, JournalEntry, Posting
 from gridvend.meters import services as meters
 from gridvend.meters.models import Meter
+from gridvend.org import services as org
+from gridvend.org.models import VendingPoint
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
-from gridvend.vending.integrity.books import verify_debts
+from gridvend.vending.integrity.books import (
+    verify_debts,
+    verify_float_top_ups,
+    verify_journal_entries,
+)
 from gridvend.vending.integrity.sales import CREATED_EVENT_TYPES, verify_sales
 from gridvend.vending.integrity.shifts import verify_shifts
-from gridvend.vending.models import Sale, Shift, Token
+from gridvend.vending.models import FloatTopUp, Sale, Shift, Token
 from gridvend.vending.services import SaleResult
 from gridvend.vending.shifts import close_shift, current_shift, expected_takings
 from tests.vending.world import World
@@ -479,4 +488,162 @@ def test_the_migration_links_debts_opened_before_to_their_journal_entries(world:
     migration.backfill(apps, None)
     assert [Debt.objects.get(pk=d.pk).journal_entry_id for d in debts] == [
         d.journal_entry_id for d in debts
+    ]
+
+
+# --- float top-ups and journal entries -------------------------------------------------------
+
+
+def _bank(world: World) -> VendingPoint:
+    bank = org.create_vending_point(
+        actor=world.admin, org_unit=world.tree.root, name="Bank Channel", channel="bank"
+    )
+    VendingPoint.objects.filter(pk=bank.pk).update(uses_float=True)
+    bank.refresh_from_db()
+    return bank
+
+
+def _top_up(world: World, bank: VendingPoint, ref: str = "DEP-1") -> FloatTopUp:
+    entry = vending.top_up_float(
+        actor=world.admin, vending_point=bank, amount=world.money("10000.00"), reference=ref
+    )
+    return FloatTopUp.objects.get(journal_entry=entry)
+
+
+def _legacy_top_up(world: World, bank: VendingPoint, ref: str) -> FloatTopUp:
+    """Recorded as before digests: the event named the vending point, not the top-up."""
+    amount = world.money("300.00")
+    with transaction.atomic():
+        entry = ledger.post(
+            journal(
+                [Posting_("bank:float-deposits", amount), Posting_(f"float:{bank.code}", -amount)]
+            ),
+            kind="float.topped_up",
+            business_date=ledger.today(),
+            actor=world.admin,
+        )
+        top_up = FloatTopUp.objects.create(
+            vending_point=bank,
+            reference=ref,
+            amount_minor=amount.minor,
+            currency=amount.currency,
+            journal_entry=entry,
+            recorded_by=world.admin,
+        )
+        record(
+            actor=world.admin,
+            event_type="float.topped_up",
+            target=bank,
+            after={"amount": amount.to_dict(), "reference": ref},
+        )
+    return top_up
+
+
+def _event_seq(event_type: str) -> int:
+    return AuditEvent.objects.filter(event_type=event_type).order_by("-seq")[0].seq
+
+
+def test_float_top_ups_match_their_audit_events(world: World) -> None:
+    _top_up(world, _bank(world))
+    report = verify_float_top_ups()
+    assert (report.problems, report.checked, report.unbound) == ([], 1, 0)
+
+
+def test_a_top_up_amount_edited_by_the_applications_own_user_is_reported(world: World) -> None:
+    bank = _bank(world)
+    top_up = _top_up(world, bank)
+    FloatTopUp.objects.filter(pk=top_up.pk).update(amount_minor=1)
+    assert verify_float_top_ups().problems == [
+        f"float top-up DEP-1 at {bank.code} (id {top_up.pk}): its amount, reference, vending "
+        f"point or journal entry differ from what audit event #{_event_seq('float.topped_up')} "
+        "recorded (edited)"
+    ]
+
+
+def test_top_up_postings_edited_with_both_balances_are_reported(world: World) -> None:
+    bank = _bank(world)
+    top_up = _top_up(world, bank)
+    for posting in Posting.objects.filter(entry_id=top_up.journal_entry_id):
+        to = 100 if posting.amount_minor > 0 else -100
+        _tamper("UPDATE ledger_posting SET amount_minor = %s WHERE id = %s", [to, posting.pk])
+        Account.objects.filter(pk=posting.account_id).update(
+            balance_minor=F("balance_minor") + to - posting.amount_minor
+        )
+    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert verify_float_top_ups().problems == [
+        f"float top-up DEP-1 at {bank.code} (id {top_up.pk}): its journal postings differ from "
+        f"what audit event #{_event_seq('float.topped_up')} recorded (edited)"
+    ]
+
+
+def test_a_deleted_top_up_is_reported(world: World) -> None:
+    bank = _bank(world)
+    top_up = _top_up(world, bank)
+    FloatTopUp.objects.filter(pk=top_up.pk).delete()
+    assert verify_float_top_ups().problems == [
+        f"float top-up DEP-1 at {bank.code} (id {top_up.pk}), recorded by audit event "
+        f"#{_event_seq('float.topped_up')}, is missing (deleted)"
+    ]
+    assert verify_journal_entries().problems == [
+        f"journal entry {top_up.journal_entry_id} (float.topped_up) belongs to no sale, "
+        "reversal, debt or float top-up (written outside gridvend)"
+    ]
+
+
+def test_top_ups_recorded_before_digests_are_compared_on_their_amount(world: World) -> None:
+    bank = _bank(world)
+    kept, gone = _legacy_top_up(world, bank, "OLD-1"), _legacy_top_up(world, bank, "OLD-2")
+    report = verify_float_top_ups()
+    assert (report.ok, report.unbound) == (True, 2)
+    FloatTopUp.objects.filter(pk=kept.pk).update(amount_minor=1)
+    FloatTopUp.objects.filter(pk=gone.pk).delete()
+    seqs = list(
+        AuditEvent.objects.filter(event_type="float.topped_up")
+        .order_by("seq")
+        .values_list("seq", flat=True)
+    )
+    assert verify_float_top_ups().problems == [
+        f"float top-up OLD-1 at {bank.code} (id {kept.pk}): its amount differs from what audit "
+        f"event #{seqs[0]} recorded (edited)",
+        f"float top-up OLD-2 at {bank} (vending point id {bank.pk}), recorded by audit event "
+        f"#{seqs[1]}, is missing (deleted)",
+    ]
+
+
+def test_every_journal_entry_belongs_to_one_record(world: World) -> None:
+    first = _sell(world, "t1").sale
+    vending.reverse_sale(actor=world.supervisor, sale=first, reason="refund", clock=world.clock)
+    _debt(world)
+    _top_up(world, _bank(world))
+    report = verify_journal_entries()
+    assert (report.problems, report.checked) == ([], JournalEntry.objects.count())
+    assert report.checked == 4
+
+
+def test_an_entry_written_outside_gridvend_is_reported(world: World) -> None:
+    """As the application's own user: postings may be inserted, and balances moved to match."""
+    amount = world.money("500.00")
+    with transaction.atomic():
+        forged = ledger.post(
+            journal([Posting_("bank:float-deposits", -amount), Posting_("suspense", amount)]),
+            kind="adjustment",
+            business_date=ledger.today(),
+            actor=None,
+        )
+    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert verify_journal_entries().problems == [
+        f"journal entry {forged.pk} (adjustment) belongs to no sale, reversal, debt or float "
+        "top-up (written outside gridvend)"
+    ]
+
+
+def test_an_entry_claimed_twice_is_reported(world: World) -> None:
+    sale = _sell(world, "t1").sale
+    debt = _debt(world)
+    own = debt.journal_entry_id
+    Debt.objects.filter(pk=debt.pk).update(journal_entry=sale.journal_entry_id)
+    assert verify_journal_entries().problems == [
+        f"journal entry {sale.journal_entry_id} (sale) is claimed by a sale and a debt (edited)",
+        f"journal entry {own} (debt.opened) belongs to no sale, reversal, debt or float top-up "
+        "(written outside gridvend)",
     ]

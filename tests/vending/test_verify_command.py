@@ -7,14 +7,17 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.models import AuditEvent
 from gridvend.customers import services as customers
 from gridvend.customers.models import Debt
-from gridvend.ledger.models import Account, Posting
+from gridvend.kernel.ledger import Posting as Posting_
+from gridvend.kernel.ledger import journal
+from gridvend.ledger import services as ledger
+from gridvend.ledger.models import Account, JournalEntry, Posting
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
 from tests.vending.world import World
@@ -66,6 +69,9 @@ def test_an_intact_system_verifies_and_signs_a_checkpoint(
     assert "database guards: append-only triggers on 6 tables — ok" in out
     assert "shifts: 1 shifts compared with their opening and closing events — ok" in out
     assert "debts: 0 debts compared with their opening events" in out
+    assert "float top-ups: 0 top-ups compared with their audit events — ok" in out
+    entries = JournalEntry.objects.count()
+    assert f"journal entries: {entries} entries, each belonging to one sale" in out
     assert out.rstrip().endswith("everything verifies")
     latest = checkpoints.read(audit_checkpoint_file).latest
     assert latest is not None and latest.seq == AuditEvent.objects.order_by("-seq")[0].seq
@@ -274,6 +280,25 @@ def test_the_reviewers_shift_and_debt_edits_are_caught(
     assert f"TAMPERED: {label}: its original amount" in out
     assert f"TAMPERED: {label}: its journal postings differ" in out
     assert "ledger: cached balances against postings, entries balanced — ok" in out
+
+
+def test_an_entry_written_outside_gridvend_is_caught(
+    world: World, sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Postings may be inserted by the application's user, and cached balances moved to match:
+    the books reconcile, but nothing records the entry."""
+    amount = world.money("500.00")
+    with transaction.atomic():
+        forged = ledger.post(
+            journal([Posting_("bank:float-deposits", -amount), Posting_("suspense", amount)]),
+            kind="adjustment",
+            business_date=ledger.today(),
+            actor=None,
+        )
+    ok, out = _verify_copy(capsys)
+    assert not ok
+    assert f"TAMPERED: journal entry {forged.pk} (adjustment) belongs to no sale" in out
+    assert "verification failed: 1 finding(s) (journal entries 1)" in out
 
 
 def test_a_tampered_balance_is_reported_with_the_rest(

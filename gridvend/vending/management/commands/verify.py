@@ -1,7 +1,7 @@
 """`gridvend verify`: every tamper check in one run — the audit chain against its signed
-checkpoints, the database guards, every sale, token, reversal, shift and debt against its audit
-events, each debt's balance against the sales, and the ledger's balances — with a non-zero exit
-on any finding."""
+checkpoints, the database guards, every sale, token, reversal, shift, debt and float top-up
+against its audit events, each debt's balance against the sales, every journal entry's owner,
+and the ledger's balances — with a non-zero exit on any finding."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from django.db import connection
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
 from gridvend.ledger.services import reconcile, unbalanced_entries
-from gridvend.vending.integrity.books import verify_debts
+from gridvend.vending.integrity.books import (
+    verify_debts,
+    verify_float_top_ups,
+    verify_journal_entries,
+)
 from gridvend.vending.integrity.common import Report
 from gridvend.vending.integrity.sales import verify_sales
 from gridvend.vending.integrity.shifts import verify_shifts
@@ -23,9 +27,9 @@ from gridvend.vending.integrity.shifts import verify_shifts
 class Command(BaseCommand):
     help = (
         "Check everything that could have been tampered with: the audit chain and its signed "
-        "checkpoints, the append-only triggers, every sale, token, reversal, shift and debt "
-        "against its audit events, and the ledger. Exits non-zero on any finding. Signs a new "
-        "audit checkpoint when the chain is intact."
+        "checkpoints, the append-only triggers, every sale, token, reversal, shift, debt and "
+        "float top-up against its audit events, every journal entry's owner, and the ledger. "
+        "Exits non-zero on any finding. Signs a new audit checkpoint when the chain is intact."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -99,6 +103,22 @@ class Command(BaseCommand):
             "completed sales that recovered them",
             debts,
             "the amount, reason, source, account and journal entry",
+        )
+
+        top_ups = verify_float_top_ups()
+        failed["float top-ups"] = self._bound(
+            "float top-ups",
+            f"{top_ups.checked} top-ups compared with their audit events",
+            top_ups,
+            "the amount",
+        )
+
+        entries = verify_journal_entries()
+        failed["journal entries"] = self._section(
+            "journal entries",
+            f"{entries.checked} entries, each belonging to one sale, reversal, debt or float "
+            "top-up",
+            entries.problems,
         )
 
         ledger = [
