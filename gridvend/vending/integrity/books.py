@@ -256,9 +256,8 @@ def verify_float_top_ups(*, batch: int = 1000) -> Report:
         lines = posted_lines([r.journal_entry_id for r in rows])
         for row in rows:
             report.checked += 1
-            event = (events[row.pk] or [None])[0] or legacy.get(
-                (row.vending_point_id, row.reference)
-            )
+            found = events[row.pk]
+            event = found[0] if found else legacy.get((row.vending_point_id, row.reference))
             _check_top_up(report, row, event, lines)
     report_missing(
         report.problems,
