@@ -4,10 +4,11 @@ digests their audit events carry, and the database refuses the edit in the first
 from __future__ import annotations
 
 import importlib
+import threading
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F
 
 from gridvend.audit import triggers
@@ -30,6 +31,7 @@ from gridvend.vending.integrity.books import (
     verify_float_top_ups,
     verify_journal_entries,
 )
+from gridvend.vending.integrity.common import one_snapshot
 from gridvend.vending.integrity.sales import CREATED_EVENT_TYPES, verify_sales
 from gridvend.vending.integrity.shifts import verify_shifts
 from gridvend.vending.models import FloatTopUp, Sale, Shift, Token
@@ -647,3 +649,28 @@ def test_an_entry_claimed_twice_is_reported(world: World) -> None:
         f"journal entry {own} (debt.opened) belongs to no sale, reversal, debt or float top-up "
         "(written outside gridvend)",
     ]
+
+
+# --- reading a batch -------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_each_batch_is_read_from_one_snapshot() -> None:
+    """A shift closed or a sale reversed while verify reads a batch must not look half done: a
+    change committed meanwhile by another connection is not seen until the next batch."""
+
+    def commit_elsewhere() -> None:
+        try:
+            with transaction.atomic():
+                record(actor=None, event_type="test.elsewhere")
+        finally:
+            connections.close_all()
+
+    with one_snapshot():
+        before = AuditEvent.objects.count()
+        other = threading.Thread(target=commit_elsewhere)
+        other.start()
+        other.join(timeout=60)
+        during = AuditEvent.objects.count()
+    assert (during, AuditEvent.objects.count()) == (before, before + 1)
