@@ -44,18 +44,17 @@ GUARDS: dict[str, Guard] = {
 # Every guarded table, in the order migrations create them.
 APPEND_ONLY_TABLES = tuple(GUARDS)
 
-_PG_FUNCTIONS = [
-    """
-CREATE OR REPLACE FUNCTION gridvend_append_only() RETURNS trigger AS $$
+# PostgreSQL trigger functions by name: the source between the dollar quotes, exactly as
+# `pg_proc.prosrc` gives it back, so that `gridvend verify` can compare the two.
+_PG_BODIES = {
+    "gridvend_append_only": """
 BEGIN
     RAISE EXCEPTION '% rows are append-only (% refused)', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END;
-$$ LANGUAGE plpgsql
 """,
     # The arguments name the columns that may change; every other column must stay as it was.
-    """
-CREATE OR REPLACE FUNCTION gridvend_frozen_columns() RETURNS trigger AS $$
+    "gridvend_frozen_columns": """
 BEGIN
     IF (to_jsonb(NEW) - TG_ARGV) IS DISTINCT FROM (to_jsonb(OLD) - TG_ARGV) THEN
         RAISE EXCEPTION '% rows are append-only (UPDATE refused: only % may change)',
@@ -64,73 +63,107 @@ BEGIN
     END IF;
     RETURN NEW;
 END;
-$$ LANGUAGE plpgsql
 """,
-]
+}
 
 
-def trigger_names(vendor: str, table: str) -> list[str]:
-    """The triggers that guard ``table`` once installed (checked by `gridvend verify`)."""
-    guard = GUARDS.get(table, Guard())
-    if vendor == "postgresql":
-        if not guard.mutable:
-            return [f"{table}_append_only", f"{table}_no_truncate"]
-        names = [f"{table}_no_delete", f"{table}_frozen", f"{table}_no_truncate"]
-        return names + ([f"{table}_transitions"] if guard.refuse_when else [])
-    if vendor == "sqlite":
-        if not guard.mutable:
-            return [f"{table}_no_update", f"{table}_no_delete"]
-        return [f"{table}_frozen", f"{table}_no_delete"]
-    raise RuntimeError(f"append-only triggers are not written for {vendor}")
+def _transitions_function(table: str) -> str:
+    return f"gridvend_{table}_transitions"
+
+
+def _transitions_body(guard: Guard) -> str:
+    # In a function rather than the trigger's WHEN clause: PostgreSQL gives a WHEN clause back
+    # rewritten (casts, parentheses), but a function's source exactly as it was written.
+    when = " OR ".join(f"({c.format(ne='IS DISTINCT FROM')})" for c in guard.refuse_when)
+    return f"""
+BEGIN
+    IF {when} THEN
+        RAISE EXCEPTION '% rows are append-only (% refused)', TG_TABLE_NAME, TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END;
+"""
+
+
+def _pg_function_sql(name: str, body: str) -> str:
+    return f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $${body}$$ LANGUAGE plpgsql"
+
+
+@dataclass(frozen=True)
+class _PgTrigger:
+    name: str
+    events: str  # in PostgreSQL's own order (INSERT, DELETE, UPDATE, TRUNCATE)
+    level: str
+    function: str
+    arguments: str = ""
+
+    def definition(self, table: str) -> str:
+        """As `pg_get_triggerdef` writes it, with ``table`` as it should be qualified."""
+        return (
+            f"CREATE TRIGGER {self.name} BEFORE {self.events} ON {table} "
+            f"FOR EACH {self.level} EXECUTE FUNCTION {self.function}({self.arguments})"
+        )
+
+
+def _pg_triggers(table: str, guard: Guard) -> list[_PgTrigger]:
+    refuse = "gridvend_append_only"
+    no_truncate = _PgTrigger(f"{table}_no_truncate", "TRUNCATE", "STATEMENT", refuse)
+    if not guard.mutable:
+        return [_PgTrigger(f"{table}_append_only", "DELETE OR UPDATE", "ROW", refuse), no_truncate]
+    mutable = ", ".join(f"'{column}'" for column in guard.mutable)
+    triggers = [
+        no_truncate,
+        _PgTrigger(f"{table}_no_delete", "DELETE", "ROW", refuse),
+        _PgTrigger(f"{table}_frozen", "UPDATE", "ROW", "gridvend_frozen_columns", mutable),
+    ]
+    if guard.refuse_when:
+        triggers.append(
+            _PgTrigger(f"{table}_transitions", "UPDATE", "ROW", _transitions_function(table))
+        )
+    return triggers
+
+
+def _pg_bodies(table: str, guard: Guard) -> dict[str, str]:
+    """The source of every function the table's triggers run."""
+    bodies = dict(_PG_BODIES)
+    if guard.refuse_when:
+        bodies[_transitions_function(table)] = _transitions_body(guard)
+    return bodies
 
 
 _ALL_NAMES = ("append_only", "no_truncate", "no_delete", "frozen", "transitions", "no_update")
 
 
 def _postgresql(table: str, guard: Guard) -> list[str]:
-    run = "EXECUTE FUNCTION gridvend_append_only()"
-    statements = [
-        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} FOR EACH STATEMENT {run}"
+    bodies = _pg_bodies(table, guard)
+    functions = sorted({t.function for t in _pg_triggers(table, guard)})
+    return [_pg_function_sql(name, bodies[name]) for name in functions] + [
+        t.definition(table) for t in _pg_triggers(table, guard)
     ]
-    if not guard.mutable:
-        return [
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW {run}",
-            *statements,
-        ]
-    mutable = ", ".join(f"'{column}'" for column in guard.mutable)
-    statements += [
-        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} FOR EACH ROW {run}",
-        f"CREATE TRIGGER {table}_frozen BEFORE UPDATE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION gridvend_frozen_columns({mutable})",
-    ]
-    if guard.refuse_when:
-        when = " OR ".join(f"({c.format(ne='IS DISTINCT FROM')})" for c in guard.refuse_when)
-        statements.append(
-            f"CREATE TRIGGER {table}_transitions BEFORE UPDATE ON {table} "
-            f"FOR EACH ROW WHEN ({when}) {run}"
-        )
-    return statements
 
 
-def _sqlite(connection: BaseDatabaseWrapper, table: str, guard: Guard) -> list[str]:
-    def refuse(name: str, event: str, message: str, when: str = "") -> str:
+def _sqlite(connection: BaseDatabaseWrapper, table: str, guard: Guard) -> dict[str, str]:
+    """Each trigger's statement by name, as SQLite keeps it in ``sqlite_master.sql``."""
+
+    def refuse(name: str, event: str, message: str, when: str = "") -> tuple[str, str]:
         condition = f" WHEN {when}" if when else ""
-        return (
+        return f"{table}_{name}", (
             f"CREATE TRIGGER {table}_{name} BEFORE {event} ON {table}{condition} BEGIN "
             f"SELECT RAISE(ABORT, '{table} rows are append-only ({message})'); END"
         )
 
     no_delete = refuse("no_delete", "DELETE", "DELETE refused")
     if not guard.mutable:
-        return [refuse("no_update", "UPDATE", "UPDATE refused"), no_delete]
+        return dict([refuse("no_update", "UPDATE", "UPDATE refused"), no_delete])
     # SQLite has no row-as-a-value; list the frozen columns as the table has them now. A later
-    # migration that rebuilds the table drops its triggers; `gridvend verify` reports that.
+    # migration that rebuilds the table drops its triggers, and one that adds a column leaves
+    # the column unguarded; `gridvend verify` reports either until the triggers are reinstalled.
     with connection.cursor() as cursor:
         columns = [c.name for c in connection.introspection.get_table_description(cursor, table)]
     changed = [f'NEW."{c}" IS NOT OLD."{c}"' for c in columns if c not in guard.mutable]
     changed += [f"({c.format(ne='IS NOT')})" for c in guard.refuse_when]
-    return [refuse("frozen", "UPDATE", "UPDATE refused", " OR ".join(changed)), no_delete]
+    return dict([refuse("frozen", "UPDATE", "UPDATE refused", " OR ".join(changed)), no_delete])
 
 
 def _drops(vendor: str, table: str) -> list[str]:
@@ -154,9 +187,10 @@ def install(connection: BaseDatabaseWrapper, tables: tuple[str, ...] = APPEND_ON
             continue
         guard = GUARDS.get(table, Guard())
         if connection.vendor == "postgresql":
-            statements = [*_PG_FUNCTIONS, *_drops("postgresql", table), *_postgresql(table, guard)]
+            statements = [*_drops("postgresql", table), *_postgresql(table, guard)]
         else:
-            statements = [*_drops(connection.vendor, table), *_sqlite(connection, table, guard)]
+            sqlite = _sqlite(connection, table, guard)
+            statements = [*_drops(connection.vendor, table), *sqlite.values()]
         _run(connection, statements)
 
 
@@ -170,27 +204,70 @@ def uninstall(
             _run(connection, _drops(connection.vendor, table))
 
 
-def missing(connection: BaseDatabaseWrapper) -> list[str]:
-    """Guards that are absent or disabled, as sentences (an empty list when all are in place)."""
-    existing = set(connection.introspection.table_names())
+# pg_trigger.tgenabled: "O" fires in normal sessions, "A" always; these two never in normal use.
+_PG_NOT_FIRING = {"D": "is disabled", "R": "fires only on replicas (disabled)"}
+
+
+def _pg_findings(connection: BaseDatabaseWrapper, tables: list[str]) -> list[str]:
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t "
-                "JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE NOT t.tgisinternal AND c.relnamespace = to_regnamespace(current_schema())"
-            )
-            found = {(table, name): enabled != "D" for table, name, enabled in cursor.fetchall()}
-        else:
-            cursor.execute("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
-            found = {(table, name): True for table, name in cursor.fetchall()}
+        cursor.execute(
+            "SELECT c.relname, t.tgname, t.tgenabled, pg_get_triggerdef(t.oid), "
+            "quote_ident(n.nspname) || '.' || quote_ident(c.relname), p.proname, l.lanname, "
+            "p.prosrc FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_proc p ON p.oid = t.tgfoid "
+            "JOIN pg_language l ON l.oid = p.prolang "
+            "WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
+        )
+        found = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
     problems = []
-    for table in GUARDS:
-        if table not in existing:
-            continue
-        for name in trigger_names(connection.vendor, table):
-            if (table, name) not in found:
-                problems.append(f"table {table}: trigger {name} is missing (dropped)")
-            elif not found[(table, name)]:
-                problems.append(f"table {table}: trigger {name} is disabled")
+    for table in tables:
+        guard = GUARDS.get(table, Guard())
+        bodies = _pg_bodies(table, guard)
+        for trigger in _pg_triggers(table, guard):
+            label = f"table {table}: trigger {trigger.name}"
+            if (table, trigger.name) not in found:
+                problems.append(f"{label} is missing (dropped)")
+                continue
+            enabled, definition, qualified, function, language, body = found[(table, trigger.name)]
+            if enabled in _PG_NOT_FIRING:
+                problems.append(f"{label} {_PG_NOT_FIRING[enabled]}")
+            # The definition names the function as the session finds it: another schema's
+            # function of the same name shows up qualified, and so differs.
+            if definition != trigger.definition(qualified):
+                problems.append(f"{label} differs from the one gridvend installs (replaced)")
+            elif language != "plpgsql" or body != bodies[trigger.function]:
+                problems.append(
+                    f"{label} runs {function}(), whose body differs from the one gridvend "
+                    "installs (replaced)"
+                )
     return problems
+
+
+def _sqlite_findings(connection: BaseDatabaseWrapper, tables: list[str]) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'trigger'")
+        found = {(table, name): sql for table, name, sql in cursor.fetchall()}
+    problems = []
+    for table in tables:
+        for name, sql in _sqlite(connection, table, GUARDS.get(table, Guard())).items():
+            label = f"table {table}: trigger {name}"
+            if (table, name) not in found:
+                problems.append(f"{label} is missing (dropped)")
+            elif found[(table, name)] != sql:
+                problems.append(f"{label} differs from the one gridvend installs (replaced)")
+    return problems
+
+
+def findings(connection: BaseDatabaseWrapper) -> list[str]:
+    """Every guard that is absent, disabled or not what `install` would create, as sentences
+    (an empty list when all are in place). A trigger kept under its name but given another
+    body, condition or function stops nothing; so each is compared whole."""
+    existing = set(connection.introspection.table_names())
+    tables = [table for table in GUARDS if table in existing]
+    if connection.vendor == "postgresql":
+        return _pg_findings(connection, tables)
+    if connection.vendor == "sqlite":
+        return _sqlite_findings(connection, tables)
+    raise RuntimeError(f"append-only triggers are not written for {connection.vendor}")

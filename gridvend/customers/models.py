@@ -85,6 +85,11 @@ class Debt(models.Model):
     )
     opened_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(max_length=40, default="manual")
+    # The entry that booked the debt: every journal entry belongs to one sale, reversal, debt or
+    # float top-up, and `gridvend verify` reports any that belongs to none.
+    journal_entry = models.OneToOneField(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="debt"
+    )
 
     class Meta:
         ordering = ["opened_at", "id"]

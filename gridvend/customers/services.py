@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from gridvend.audit.services import record
+from gridvend.customers.integrity import OPENED_EVENT, debt_binding
 from gridvend.customers.models import (
     Customer,
     CustomerCategory,
@@ -27,6 +28,7 @@ from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.kernel.tokens import luhn_check_digit
 from gridvend.ledger import services as ledger
+from gridvend.ledger.digests import draft_lines
 from gridvend.org.models import OrgUnit
 from gridvend.tariffs.models import Tariff
 
@@ -441,9 +443,12 @@ def open_debt(
             memo=f"debt {debt.pk} {locked.account_number}: {cleaned_reason}",
         )
         entry = ledger.post(draft, kind="debt.opened", business_date=ledger.today(), actor=actor)
+        # The memo names the debt, so the entry comes after it and is linked back.
+        Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
+        debt.journal_entry = entry
         record(
             actor=actor,
-            event_type="debt.opened",
+            event_type=OPENED_EVENT,
             target=debt,
             after={
                 "customer": locked.account_number,
@@ -451,6 +456,8 @@ def open_debt(
                 "reason": cleaned_reason,
                 "source": cleaned_source,
                 "journal_entry": entry.pk,
+                # Binds the debt and its entry: an edited original or posting no longer matches.
+                "digests": debt_binding(debt, draft_lines(draft)),
             },
         )
     return debt

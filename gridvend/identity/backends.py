@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth import hashers
 from django.contrib.auth.backends import ModelBackend
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils.crypto import get_random_string
 
@@ -42,18 +43,27 @@ class LockoutAwareBackend(ModelBackend):
             return None
         # Stored names are NFKC (see usernames.normalise); a full-width twin finds its account.
         username = User.normalize_username(username)
-        user = User.objects.select_related("org_unit").filter(username__iexact=username).first()
-        if user is None:
+        found = User.objects.filter(username__iexact=username).values_list("pk", flat=True).first()
+        if found is None:
             _check_anyway(password)
             return None
-        if not user.is_active or services.is_locked(user):
-            # No setter: a locked account's hash is not upgraded, and nothing is counted.
-            _check_anyway(password, user.password)
-            return None
-        if not user.check_password(password):
-            services.register_failed_login(user)
-            return None
-        return user
+        with transaction.atomic():
+            # "Locked?", the check and the count happen under one row lock, so parallel wrong
+            # passwords are counted one after another and no more than the limit are checked.
+            # The hasher runs inside the lock: that serialises sign-ins of this one user only.
+            user = (
+                User.objects.select_for_update(of=("self",))
+                .select_related("org_unit")
+                .get(pk=found)
+            )
+            if user.is_active and not services.is_locked(user):
+                if user.check_password(password):
+                    return user
+                services.count_failed_login(user)
+                return None
+        # No setter: a locked account's hash is not upgraded, and nothing is counted.
+        _check_anyway(password, user.password)
+        return None
 
     def get_user(self, user_id: int) -> User | None:
         return User.objects.select_related("org_unit").filter(pk=user_id, is_active=True).first()

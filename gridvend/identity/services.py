@@ -247,19 +247,19 @@ def is_locked(user: User) -> bool:
     return user.locked_until is not None and user.locked_until > timezone.now()
 
 
-def register_failed_login(user: User) -> None:
-    with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
-        locked.failed_logins += 1
-        event = "user.login_failed"
-        if locked.failed_logins >= settings.LOGIN_MAX_FAILURES:
-            locked.locked_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-            locked.failed_logins = 0
-            event = "user.locked_out"
-        locked.save(update_fields=["failed_logins", "locked_until"])
-        record(actor=None, event_type=event, target=locked)
-    user.failed_logins = locked.failed_logins
-    user.locked_until = locked.locked_until
+def count_failed_login(locked: User) -> None:
+    """Count one wrong password or code, in the transaction that locked the user's row and
+    found it not locked out. Checking and counting under one lock is what stops parallel
+    guesses: each one sees the count its predecessors left, so no more than
+    LOGIN_MAX_FAILURES are ever checked."""
+    locked.failed_logins += 1
+    event = "user.login_failed"
+    if locked.failed_logins >= settings.LOGIN_MAX_FAILURES:
+        locked.locked_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+        locked.failed_logins = 0
+        event = "user.locked_out"
+    locked.save(update_fields=["failed_logins", "locked_until"])
+    record(actor=None, event_type=event, target=locked)
 
 
 def _record_sign_in(user: User) -> None:
@@ -318,33 +318,34 @@ def start_totp_enrolment(*, actor: User, password: str, code: str = "") -> str:
     new one is confirmed, so an abandoned or forced enrolment never leaves the account with
     the password alone.
     """
-    if is_locked(actor):
-        raise AccountLocked()
     refusal: ValidationFailed | None = None
-    # Checked before the row lock: the hasher is slow on purpose.
-    if not hashers.check_password(password, actor.password):
-        refusal = ValidationFailed(_("That password is not right."), field="password")
-    else:
-        with transaction.atomic():
-            current = User.objects.select_for_update().get(pk=actor.pk)
-            if is_locked(current):
-                raise AccountLocked()
-            if current.uses_totp and not _accept_code(current, code):
-                refusal = _code_refused()
-                record(actor=actor, event_type="totp.code_rejected", target=current)
-            else:
-                current.totp_pending_secret = pyotp.random_base32()
-                current.save(update_fields=["totp_pending_secret"])
-                record(
-                    actor=actor,
-                    event_type="totp.enrolment_started",
-                    target=current,
-                    after={"replaces_device": current.uses_totp},
-                )
-                actor.totp_pending_secret = current.totp_pending_secret
-                actor.totp_last_step = current.totp_last_step
+    with transaction.atomic():
+        current = User.objects.select_for_update().get(pk=actor.pk)
+        if is_locked(current):
+            raise AccountLocked()
+        # Checked under the row lock, slow hasher and all: a parallel guess waits for this
+        # one to be counted (this serialises only this user's attempts).
+        if not hashers.check_password(password, current.password):
+            refusal = ValidationFailed(_("That password is not right."), field="password")
+        elif current.uses_totp and not _accept_code(current, code):
+            refusal = _code_refused()
+            record(actor=actor, event_type="totp.code_rejected", target=current)
+        else:
+            current.totp_pending_secret = pyotp.random_base32()
+            current.save(update_fields=["totp_pending_secret"])
+            record(
+                actor=actor,
+                event_type="totp.enrolment_started",
+                target=current,
+                after={"replaces_device": current.uses_totp},
+            )
+            actor.totp_pending_secret = current.totp_pending_secret
+            actor.totp_last_step = current.totp_last_step
+        if refusal is not None:
+            count_failed_login(current)
+        actor.failed_logins = current.failed_logins
+        actor.locked_until = current.locked_until
     if refusal is not None:
-        register_failed_login(actor)
         if is_locked(actor):
             raise AccountLocked()
         raise refusal
@@ -426,6 +427,8 @@ def verify_totp(*, user: User, code: str) -> bool:
     is refused unchecked, also in a session that passed the password before the lock.
     """
     with transaction.atomic():
+        # The lock, the "locked?" check and the count are one step: parallel wrong codes wait
+        # here and each sees the failures counted before it.
         current = User.objects.select_for_update().get(pk=user.pk)
         user.locked_until = current.locked_until
         if is_locked(current):
@@ -436,6 +439,7 @@ def verify_totp(*, user: User, code: str) -> bool:
             _record_sign_in(user)
         else:
             record(actor=user, event_type="totp.code_rejected", target=user)
-    if not ok:
-        register_failed_login(user)
+            count_failed_login(current)
+            user.failed_logins = current.failed_logins
+            user.locked_until = current.locked_until
     return ok

@@ -366,6 +366,10 @@ class FloatTopUp(models.Model):
     def __str__(self) -> str:
         return f"float top-up {self.reference} at {self.vending_point.code}"
 
+    @property
+    def audit_org_path(self) -> str:
+        return self.vending_point.org_unit.path
+
 
 class FreeIssueRequest(models.Model):
     """Goodwill units above the approval limit: asked for by one person, decided by another."""

@@ -49,6 +49,7 @@ from gridvend.kernel.pricing import (
 from gridvend.kernel.tariffs import TariffSpec
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine, allocate_tids
 from gridvend.ledger import services as ledger
+from gridvend.ledger.digests import JournalLine, draft_lines, posted_lines
 from gridvend.ledger.models import Account, JournalEntry
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
 from gridvend.meters.selectors import (
@@ -62,11 +63,10 @@ from gridvend.org.services import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
 from gridvend.vending import visibility
-from gridvend.vending.integrity import (
+from gridvend.vending.integrity.books import TOPPED_UP_EVENT, top_up_binding
+from gridvend.vending.integrity.sales import (
     REVERSED_EVENT,
-    JournalLine,
     created_event_type,
-    posted_lines,
     reversal_binding,
     sale_binding,
 )
@@ -476,9 +476,7 @@ def _write_sale(
         )
         draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
         entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
-        journal_lines = [
-            (line.account_code, line.amount.minor, line.amount.currency) for line in draft.postings
-        ]
+        journal_lines = draft_lines(draft)
     sale = Sale(
         reference=reference,
         journal_entry=entry,
@@ -620,7 +618,7 @@ def top_up_float(
                 business_date=business_date(SystemClock().now(), settings.TIME_ZONE),
                 actor=actor,
             )
-            FloatTopUp.objects.create(
+            top_up = FloatTopUp.objects.create(
                 vending_point=vending_point,
                 reference=ref,
                 amount_minor=amount.minor,
@@ -630,9 +628,15 @@ def top_up_float(
             )
             record(
                 actor=actor,
-                event_type="float.topped_up",
-                target=vending_point,
-                after={"amount": amount.to_dict(), "reference": ref},
+                event_type=TOPPED_UP_EVENT,
+                target=top_up,
+                after={
+                    "amount": amount.to_dict(),
+                    "reference": ref,
+                    "vending_point": vending_point.code,
+                    # Binds the top-up and its postings: an edited amount no longer matches.
+                    "digests": top_up_binding(top_up, draft_lines(draft)),
+                },
             )
         return entry
     except IntegrityError:

@@ -24,6 +24,7 @@ from gridvend.kernel.clock import day_bounds_utc
 from gridvend.kernel.errors import DomainError, InvalidAmount
 from gridvend.kernel.money import Money
 from gridvend.org.models import Channel, VendingPoint
+from gridvend.vending.integrity.shifts import shift_binding
 from gridvend.vending.models import (
     BackOfficeRefund,
     Reversal,
@@ -135,7 +136,12 @@ def open_shift(
             actor=actor,
             event_type="shift.opened",
             target=shift,
-            after={"opening_float": opening_float.to_dict(), "vending_point": vending_point.code},
+            after={
+                "opening_float": opening_float.to_dict(),
+                "vending_point": vending_point.code,
+                # Binds the shift as opened; an edit to its float no longer matches.
+                "digests": shift_binding(shift),
+            },
         )
     return shift
 
@@ -209,7 +215,13 @@ def close_shift(
             actor=actor,
             event_type="shift.closed",
             target=locked,
-            after={"expected": expected, "counted": counted_minor, "over_short_minor": over_short},
+            after={
+                "expected": expected,
+                "counted": counted_minor,
+                "over_short_minor": over_short,
+                # Binds the closed shift whole: it never changes again.
+                "digests": shift_binding(locked),
+            },
         )
     return locked
 
@@ -276,7 +288,12 @@ def force_close_shift(
             event_type="shift.force_closed",
             target=locked,
             before={"status": ShiftStatus.OPEN},
-            after={"status": ShiftStatus.CLOSED, "expected": expected, "reason": reason[:255]},
+            after={
+                "status": ShiftStatus.CLOSED,
+                "expected": expected,
+                "reason": reason[:255],
+                "digests": shift_binding(locked),
+            },
         )
     return locked
 
@@ -306,7 +323,11 @@ def sign_off_shift(
             actor=actor,
             event_type="shift.signed_off",
             target=locked,
-            after={"note": locked.sign_off_note, "over_short_minor": locked.over_short_minor},
+            after={
+                "note": locked.sign_off_note,
+                "over_short_minor": locked.over_short_minor,
+                "digests": shift_binding(locked),
+            },
         )
     return locked
 

@@ -161,7 +161,13 @@ def test_a_closed_shift_is_signed_off_once_by_someone_else(world: World) -> None
     signed = shifts.sign_off_shift(actor=world.supervisor, shift=shift, note="10.00 short, noted")
     assert signed.signed_off_by_id == world.supervisor.pk and signed.signed_off_at is not None
     event = AuditEvent.objects.get(event_type="shift.signed_off", target_id=str(shift.pk))
-    assert event.after == {"note": "10.00 short, noted", "over_short_minor": -1000}
+    assert event.after is not None
+    assert {k: v for k, v in event.after.items() if k != "digests"} == {
+        "note": "10.00 short, noted",
+        "over_short_minor": -1000,
+    }
+    # The sign-off binds the shift again, so verify checks the signed-off row.
+    assert set(event.after["digests"]) == {"shift"}
     _refused(
         "SHIFT_ALREADY_SIGNED_OFF",
         lambda: shifts.sign_off_shift(actor=world.supervisor, shift=shift),
@@ -222,3 +228,22 @@ def test_blind_counting_hides_expected_only_from_the_open_shifts_cashier(world: 
         assert not shifts.expected_hidden(world.cashier, shift)
     closed = shifts.close_shift(actor=world.cashier, shift=shift, counted={})
     assert not shifts.expected_hidden(world.cashier, closed)
+
+
+def test_force_closed_and_signed_off_shifts_verify_and_edits_of_them_do_not(world: World) -> None:
+    from django.db import connection
+
+    from gridvend.audit import triggers
+    from gridvend.vending.integrity.shifts import verify_shifts
+
+    supervisor = world.supervisor
+    shift = _shift(world)
+    later = shift.opened_at + timedelta(days=1)
+    shifts.force_close_shift(actor=supervisor, shift=shift, reason="left at noon", now=later)
+    assert verify_shifts().ok
+    shifts.sign_off_shift(actor=supervisor, shift=shift, note="counted with the manager")
+    assert verify_shifts().ok
+    triggers.uninstall(connection)
+    Shift.objects.filter(pk=shift.pk).update(force_close_reason="nothing happened")
+    triggers.install(connection)
+    assert not verify_shifts().ok

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
+from gridvend.audit import triggers
 from gridvend.audit.models import AuditEvent
 from gridvend.kernel.errors import DomainError
-from gridvend.vending import integrity
 from gridvend.vending import services as vending
+from gridvend.vending.integrity import sales as integrity
 from gridvend.vending.models import Sale
 from tests.vending.world import World
 
@@ -37,6 +38,11 @@ def test_cash_received_is_kept_and_gives_the_change(world: World) -> None:
     event = AuditEvent.objects.get(event_type="sale.created")
     assert event.after is not None and event.after["cash_received_minor"] == 100000
     assert integrity.verify_sales().ok
+    # The cash received is bound into the sale's digest: an edit of it is tampering.
+    triggers.uninstall(connection)
+    Sale.objects.filter(pk=sale.pk).update(cash_received_minor=200000)
+    triggers.install(connection)
+    assert not integrity.verify_sales().ok
 
 
 def test_cash_received_below_the_price_sells_nothing(world: World) -> None:

@@ -7,11 +7,17 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F
 
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.models import AuditEvent
-from gridvend.ledger.models import Account
+from gridvend.customers import services as customers
+from gridvend.customers.models import Debt
+from gridvend.kernel.ledger import Posting as Posting_
+from gridvend.kernel.ledger import journal
+from gridvend.ledger import services as ledger
+from gridvend.ledger.models import Account, JournalEntry, Posting
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
 from tests.vending.world import World
@@ -61,6 +67,11 @@ def test_an_intact_system_verifies_and_signs_a_checkpoint(
     assert ok, out
     assert f"sales and tokens: 2 sales, {Token.objects.count()} tokens, 1 reversals compared" in out
     assert "database guards: append-only triggers on 6 tables — ok" in out
+    assert "shifts: 1 shifts compared with their opening and closing events — ok" in out
+    assert "debts: 0 debts compared with their opening events" in out
+    assert "float top-ups: 0 top-ups compared with their audit events — ok" in out
+    entries = JournalEntry.objects.count()
+    assert f"journal entries: {entries} entries, each belonging to one sale" in out
     assert out.rstrip().endswith("everything verifies")
     latest = checkpoints.read(audit_checkpoint_file).latest
     assert latest is not None and latest.seq == AuditEvent.objects.order_by("-seq")[0].seq
@@ -128,6 +139,166 @@ def test_dropped_triggers_are_reported(
     name = "vending_sale_frozen"
     assert f"TAMPERED: table vending_sale: trigger {name} is missing (dropped)" in out
     assert "verification failed:" in out and "(database guards " in out
+
+
+# Guards kept under their own names but made to stop nothing.
+_NO_OP_GUARDS = {
+    "sqlite": [
+        "DROP TRIGGER vending_token_no_update",
+        "CREATE TRIGGER vending_token_no_update BEFORE UPDATE ON vending_token WHEN 0 "
+        "BEGIN SELECT 1; END",
+    ],
+    "postgresql": [
+        "DROP TRIGGER vending_token_append_only ON vending_token",
+        "CREATE TRIGGER vending_token_append_only BEFORE DELETE OR UPDATE ON vending_token "
+        "FOR EACH ROW WHEN (false) EXECUTE FUNCTION gridvend_append_only()",
+    ],
+}
+
+
+def _edit_a_token(sales: list[Sale]) -> None:
+    """As the application's own database user: the guard no longer refuses it."""
+    token = sales[0].tokens.first()
+    assert token is not None
+    Token.objects.filter(pk=token.pk).update(digits="0" * 20)
+
+
+def test_a_guard_replaced_by_a_no_op_of_the_same_name_is_reported(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connection.cursor() as cursor:
+        for sql in _NO_OP_GUARDS[connection.vendor]:
+            cursor.execute(sql)
+    _edit_a_token(sales)
+    ok, out = _verify(capsys)
+    assert not ok
+    name = (
+        "vending_token_no_update" if connection.vendor == "sqlite" else "vending_token_append_only"
+    )
+    assert (
+        f"TAMPERED: table vending_token: trigger {name} differs from the one gridvend installs "
+        "(replaced)"
+    ) in out
+    assert "(database guards 1, sales and tokens 1)" in out
+
+
+@pytest.mark.postgres
+def test_a_guard_function_given_another_body_is_reported(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION gridvend_append_only() RETURNS trigger AS $$ "
+            "BEGIN RETURN COALESCE(NEW, OLD); END; $$ LANGUAGE plpgsql"
+        )
+    _edit_a_token(sales)
+    ok, out = _verify(capsys)
+    assert not ok
+    assert (
+        "TAMPERED: table vending_token: trigger vending_token_append_only runs "
+        "gridvend_append_only(), whose body differs from the one gridvend installs (replaced)"
+    ) in out
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("mode", "finding"),
+    [("DISABLE", "is disabled"), ("ENABLE REPLICA", "fires only on replicas (disabled)")],
+)
+def test_a_guard_that_no_longer_fires_is_reported(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str], mode: str, finding: str
+) -> None:
+    with connection.cursor() as cursor:
+        # The test's own transaction holds deferred foreign-key checks; ALTER TABLE waits for none.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE vending_token {mode} TRIGGER vending_token_append_only")
+    _edit_a_token(sales)
+    ok, out = _verify(capsys)
+    assert not ok
+    assert f"TAMPERED: table vending_token: trigger vending_token_append_only {finding}" in out
+
+
+def _verify_copy(capsys: pytest.CaptureFixture[str]) -> tuple[bool, str]:
+    try:
+        call_command("verify", "--no-checkpoint")
+    except CommandError as failure:
+        return False, capsys.readouterr().out + str(failure)
+    return True, capsys.readouterr().out
+
+
+def test_a_shift_edited_by_the_applications_own_user_is_caught(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shift = sales[0].shift
+    assert shift is not None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE vending_shift SET opening_float_minor = 0, "
+            """counted = '{"cash": 1, "mobile_money": 70000}' WHERE id = %s""",
+            [shift.pk],
+        )
+    ok, out = _verify_copy(capsys)
+    assert not ok
+    assert f"TAMPERED: shift {shift.pk} at {shift.vending_point.code}: its opening float" in out
+    assert "verification failed: 1 finding(s) (shifts 1)" in out
+
+
+def test_the_reviewers_shift_and_debt_edits_are_caught(
+    world: World, sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the application's own database user, then as the tables' owner."""
+    shift = sales[0].shift
+    customer = sales[0].customer
+    assert shift is not None and customer is not None
+    debt = customers.open_debt(
+        actor=world.supervisor, customer=customer, amount=world.money("9800.00"), reason="bill"
+    )
+    assert _verify_copy(capsys)[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE vending_shift SET opening_float_minor = 0, "
+            """counted = '{"cash": 1, "mobile_money": 70000}' WHERE id = %s""",
+            [shift.pk],
+        )
+        cursor.execute("UPDATE customers_debt SET balance_minor = 0 WHERE id = %s", [debt.pk])
+    ok, out = _verify_copy(capsys)
+    assert not ok
+    assert f"TAMPERED: shift {shift.pk} at {shift.vending_point.code}: its opening float" in out
+    label = f"debt {debt.pk} of account {customer.account_number}"
+    assert f"TAMPERED: {label}: its balance is 0 but the original 980000" in out
+    assert "verification failed: 2 finding(s) (shifts 1, debts 1)" in out
+    # The owner lifts the posting guards: the 9,800.00 debt becomes 1.00, books and all.
+    for posting in Posting.objects.filter(entry_id=debt.journal_entry_id):
+        to = 100 if posting.amount_minor > 0 else -100
+        _tamper("UPDATE ledger_posting SET amount_minor = %s WHERE id = %s", [to, posting.pk])
+        Account.objects.filter(pk=posting.account_id).update(
+            balance_minor=F("balance_minor") + to - posting.amount_minor
+        )
+    Debt.objects.filter(pk=debt.pk).update(original_minor=100, balance_minor=100)
+    ok, out = _verify_copy(capsys)
+    assert not ok
+    assert f"TAMPERED: {label}: its original amount" in out
+    assert f"TAMPERED: {label}: its journal postings differ" in out
+    assert "ledger: cached balances against postings, entries balanced — ok" in out
+
+
+def test_an_entry_written_outside_gridvend_is_caught(
+    world: World, sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Postings may be inserted by the application's user, and cached balances moved to match:
+    the books reconcile, but nothing records the entry."""
+    amount = world.money("500.00")
+    with transaction.atomic():
+        forged = ledger.post(
+            journal([Posting_("bank:float-deposits", -amount), Posting_("suspense", amount)]),
+            kind="adjustment",
+            business_date=ledger.today(),
+            actor=None,
+        )
+    ok, out = _verify_copy(capsys)
+    assert not ok
+    assert f"TAMPERED: journal entry {forged.pk} (adjustment) belongs to no sale" in out
+    assert "verification failed: 1 finding(s) (journal entries 1)" in out
 
 
 def test_a_tampered_balance_is_reported_with_the_rest(

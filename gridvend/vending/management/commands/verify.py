@@ -1,6 +1,7 @@
 """`gridvend verify`: every tamper check in one run — the audit chain against its signed
-checkpoints, the database guards, every sale, token and reversal against its audit event, and
-the ledger's balances — with a non-zero exit on any finding."""
+checkpoints, the database guards, every sale, token, reversal, shift, debt and float top-up
+against its audit events, each debt's balance against the sales, every journal entry's owner,
+and the ledger's balances — with a non-zero exit on any finding."""
 
 from __future__ import annotations
 
@@ -13,15 +14,22 @@ from django.db import connection
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
 from gridvend.ledger.services import reconcile, unbalanced_entries
-from gridvend.vending.integrity import verify_sales
+from gridvend.vending.integrity.books import (
+    verify_debts,
+    verify_float_top_ups,
+    verify_journal_entries,
+)
+from gridvend.vending.integrity.common import Report
+from gridvend.vending.integrity.sales import verify_sales
+from gridvend.vending.integrity.shifts import verify_shifts
 
 
 class Command(BaseCommand):
     help = (
         "Check everything that could have been tampered with: the audit chain and its signed "
-        "checkpoints, the append-only triggers, every sale, token and reversal against its "
-        "audit event, and the ledger. Exits non-zero on any finding. Signs a new audit "
-        "checkpoint when the chain is intact."
+        "checkpoints, the append-only triggers, every sale, token, reversal, shift, debt and "
+        "float top-up against its audit events, every journal entry's owner, and the ledger. "
+        "Exits non-zero on any finding. Signs a new audit checkpoint when the chain is intact."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -44,6 +52,11 @@ class Command(BaseCommand):
             self.stdout.write(f"  TAMPERED: {finding}")
         return len(findings)
 
+    def _bound(self, name: str, summary: str, report: Report, unbound: str) -> int:
+        if report.unbound:
+            summary += f" ({report.unbound} recorded before digests: compared on {unbound} only)"
+        return self._section(name, summary, report.problems)
+
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["checkpoint_file"] or checkpoints.default_path()
         failed: dict[str, int] = {}
@@ -56,7 +69,7 @@ class Command(BaseCommand):
             signed.problems + chain.problems,
         )
 
-        guards = triggers.missing(connection)
+        guards = triggers.findings(connection)
         failed["database guards"] = self._section(
             "database guards",
             f"append-only triggers on {len(triggers.GUARDS)} tables",
@@ -74,6 +87,39 @@ class Command(BaseCommand):
                 "kWh and their tokens' kinds, TIDs and units only)"
             )
         failed["sales and tokens"] = self._section("sales and tokens", summary, sales.problems)
+
+        shifts = verify_shifts()
+        failed["shifts"] = self._bound(
+            "shifts",
+            f"{shifts.checked} shifts compared with their opening and closing events",
+            shifts,
+            "the opening float and the closing counts, expected takings and over/short",
+        )
+
+        debts = verify_debts()
+        failed["debts"] = self._bound(
+            "debts",
+            f"{debts.checked} debts compared with their opening events, balances with the "
+            "completed sales that recovered them",
+            debts,
+            "the amount, reason, source, account and journal entry",
+        )
+
+        top_ups = verify_float_top_ups()
+        failed["float top-ups"] = self._bound(
+            "float top-ups",
+            f"{top_ups.checked} top-ups compared with their audit events",
+            top_ups,
+            "the amount",
+        )
+
+        entries = verify_journal_entries()
+        failed["journal entries"] = self._section(
+            "journal entries",
+            f"{entries.checked} entries, each belonging to one sale, reversal, debt or float "
+            "top-up",
+            entries.problems,
+        )
 
         ledger = [
             f"account {m.code}: cached balance {m.cached_minor}, postings sum to {m.posted_minor}"

@@ -1,5 +1,5 @@
 """Binds every sale, its tokens, its journal lines and its reversal to the audit chain, and checks
-the stored rows against those bindings (`gridvend verify`).
+the stored rows against those bindings.
 
 A sale's creation event carries SHA-256 digests of the sale row, its tokens and its journal
 lines, computed from the very objects being written; a reversal's event carries the digest of
@@ -10,24 +10,18 @@ path a query: the digests ride on the audit event it writes anyway.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import models
-
-from gridvend.audit.chain import normalise
+from gridvend.audit.digests import digest, plain, row_digest
 from gridvend.audit.models import AuditEvent
-from gridvend.ledger.models import Posting
+from gridvend.ledger.digests import JournalLine, journal_digest, posted_lines
+from gridvend.vending.integrity.common import batches, events_for, report_missing
 from gridvend.vending.models import Reversal, Sale, SaleKind, SaleStatus, Token
 
-# The version prefix lets a later release bind more fields without failing older sales.
-VERSION = "v1"
 SALE_TARGET = "vending.sale"
 REVERSED_EVENT = "sale.reversed"
 
@@ -58,6 +52,8 @@ SALE_FIELDS = (
     "breakdown",
     "reason",
     "payment_method",
+    "payment_reference",
+    "cash_received_minor",
     "journal_entry_id",
     "created_at",
     "business_date",
@@ -85,8 +81,6 @@ REVERSAL_FIELDS = (
     "created_at",
 )
 
-JournalLine = tuple[str, int, str]  # account code, amount in minor units, currency
-
 
 def created_event_type(kind: str) -> str:
     """The audit event that records a new sale of this kind (and carries its digests)."""
@@ -99,46 +93,17 @@ CREATED_EVENT_TYPES = frozenset(created_event_type(kind) for kind in SaleKind.va
 # --- digests -------------------------------------------------------------------------------------
 
 
-def _plain(obj: models.Model, attname: str) -> Any:
-    """A column's value as the database gives it back, in a form JSON keeps exactly."""
-    value = getattr(obj, attname)
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        model_field = obj._meta.get_field(attname)
-        assert isinstance(model_field, models.DecimalField)
-        places = model_field.decimal_places
-        assert places is not None
-        return str(value.quantize(Decimal(1).scaleb(-places)))
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return normalise(value)
-    return value
-
-
-def _digest(body: Any) -> str:
-    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"{VERSION}:{hashlib.sha256(encoded.encode('utf-8')).hexdigest()}"
-
-
 def sale_digest(sale: Sale) -> str:
-    return _digest({"id": sale.pk, **{name: _plain(sale, name) for name in SALE_FIELDS}})
+    return row_digest(sale, SALE_FIELDS)
 
 
 def tokens_digest(tokens: Iterable[Token]) -> str:
-    rows = [{name: _plain(t, name) for name in TOKEN_FIELDS} for t in tokens]
-    return _digest(sorted(rows, key=lambda row: row["sequence"]))
-
-
-def journal_digest(entry_id: int | None, lines: Iterable[JournalLine]) -> str:
-    return _digest({"entry": entry_id, "lines": sorted(list(line) for line in lines)})
+    rows = [{name: plain(t, name) for name in TOKEN_FIELDS} for t in tokens]
+    return digest(sorted(rows, key=lambda row: row["sequence"]))
 
 
 def reversal_digest(reversal: Reversal) -> str:
-    return _digest({name: _plain(reversal, name) for name in REVERSAL_FIELDS})
+    return digest({name: plain(reversal, name) for name in REVERSAL_FIELDS})
 
 
 def sale_binding(
@@ -159,18 +124,6 @@ def reversal_binding(reversal: Reversal, journal_lines: Iterable[JournalLine]) -
     }
 
 
-def posted_lines(entry_ids: Iterable[int]) -> dict[int, list[JournalLine]]:
-    lines: dict[int, list[JournalLine]] = defaultdict(list)
-    ids = [i for i in entry_ids if i is not None]
-    if not ids:
-        return lines
-    for entry_id, code, amount, currency in Posting.objects.filter(entry_id__in=ids).values_list(
-        "entry_id", "account__code", "amount_minor", "currency"
-    ):
-        lines[entry_id].append((code, amount, currency))
-    return lines
-
-
 # --- verification --------------------------------------------------------------------------------
 
 
@@ -186,28 +139,6 @@ class SalesReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _batches(batch: int) -> Iterator[list[Sale]]:
-    last = 0
-    while True:
-        chunk = list(Sale.objects.filter(pk__gt=last).order_by("pk")[:batch])
-        if not chunk:
-            return
-        yield chunk
-        last = chunk[-1].pk
-
-
-def _events_for(ids: list[int]) -> dict[int, list[AuditEvent]]:
-    found: dict[int, list[AuditEvent]] = defaultdict(list)
-    events = AuditEvent.objects.filter(
-        target_type=SALE_TARGET,
-        target_id__in=[str(i) for i in ids],
-        event_type__in=[*CREATED_EVENT_TYPES, REVERSED_EVENT],
-    ).order_by("seq")
-    for event in events:
-        found[int(event.target_id)].append(event)
-    return found
 
 
 def _unbound_differences(sale: Sale, tokens: list[Token], after: dict[str, Any]) -> list[str]:
@@ -298,40 +229,16 @@ def _check_sale(
                 )
 
 
-def _missing_sales(report: SalesReport, batch: int) -> None:
-    """Creation events whose sale row is gone."""
-    last = 0
-    while True:
-        chunk = list(
-            AuditEvent.objects.filter(
-                seq__gt=last, target_type=SALE_TARGET, event_type__in=CREATED_EVENT_TYPES
-            )
-            .order_by("seq")
-            .values_list("seq", "target_id", "target_label")[:batch]
-        )
-        if not chunk:
-            return
-        ids = {int(target_id) for _seq, target_id, _label in chunk}
-        present = set(Sale.objects.filter(pk__in=ids).values_list("pk", flat=True))
-        for seq, target_id, target_label in chunk:
-            if int(target_id) not in present:
-                report.problems.append(
-                    f"sale {target_label} (id {target_id}), recorded by audit event #{seq}, "
-                    "is missing (deleted)"
-                )
-        last = chunk[-1][0]
-
-
 def verify_sales(*, batch: int = 1000) -> SalesReport:
     """Compare every sale, token and reversal with the digests in its audit events."""
     report = SalesReport()
-    for sales in _batches(batch):
+    for sales in batches(Sale.objects.all(), batch):
         ids = [s.pk for s in sales]
         tokens: dict[int, list[Token]] = defaultdict(list)
         for token in Token.objects.filter(sale_id__in=ids).order_by("sale_id", "sequence"):
             tokens[token.sale_id].append(token)
         reversals = {r.sale_id: r for r in Reversal.objects.filter(sale_id__in=ids)}
-        events = _events_for(ids)
+        events = events_for(SALE_TARGET, ids, [*CREATED_EVENT_TYPES, REVERSED_EVENT])
         lines = posted_lines(
             [s.journal_entry_id for s in sales if s.journal_entry_id is not None]
             + [r.journal_entry_id for r in reversals.values() if r.journal_entry_id is not None]
@@ -343,5 +250,12 @@ def verify_sales(*, batch: int = 1000) -> SalesReport:
             _check_sale(
                 report, sale, tokens[sale.pk], events[sale.pk], reversals.get(sale.pk), lines
             )
-    _missing_sales(report, batch)
+    report_missing(
+        report.problems,
+        model=Sale,
+        target_type=SALE_TARGET,
+        event_types=CREATED_EVENT_TYPES,
+        prefix="sale ",
+        batch=batch,
+    )
     return report
