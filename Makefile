@@ -50,8 +50,10 @@ pytest: install
 
 test: lint typecheck imports migrations-check pytest
 
+# Extract and compile the Arabic and Chinese catalogues (GRIDVEND_TESTING: no secret key needed).
 messages: install
-	cd gridvend && ../$(BIN)/gridvend makemessages -l ar -l zh_Hans --no-location --no-obsolete --ignore 'sts/*' --ignore 'kernel/*'
+	cd gridvend && GRIDVEND_TESTING=1 ../$(BIN)/gridvend makemessages -l ar -l zh_Hans --no-location --no-obsolete --ignore 'sts/*' --ignore 'kernel/*'
+	cd gridvend && GRIDVEND_TESTING=1 ../$(BIN)/gridvend compilemessages -l ar -l zh_Hans
 
 bench: install
 	$(BIN)/python benchmarks/sts_bench.py
