@@ -103,3 +103,30 @@ def test_an_imported_phone_that_is_not_a_number_is_refused_beside_its_column(
     assert not report.committed and snapshot() == before
     assert [(e.row, e.column) for e in report.errors] == [(2, "phone")]
     assert problem in report.errors[0].message and "0712 123456" in report.errors[0].message
+
+
+SEARCHES = [*WRITTEN_WAYS, "0745275900", "+254 745 275 900", "275900", "745 275 900"]
+
+
+@pytest.mark.parametrize("typed", SEARCHES)
+def test_the_customer_list_finds_a_phone_however_it_is_typed(world: World, typed: str) -> None:
+    customer = world.north.customer
+    client = client_for(world.care)
+    assert (
+        client.post(
+            f"/customers/{customer.pk}/edit/", {**_customer_data(world), "phone": "+254745275900"}
+        ).status_code
+        == 302
+    )
+    page = client.get("/customers/", {"q": typed})
+    assert [c.pk for c in page.context["page"]] == [customer.pk]
+
+
+def test_a_phone_search_finds_only_that_number(world: World) -> None:
+    client = client_for(world.care)
+    for name, phone in [("Near One", "0745 275 900"), ("Near Two", "0745 275 901")]:
+        client.post("/customers/new/", _customer_data(world, name=name, phone=phone))
+    page = client.get("/customers/", {"q": "0745 275 900"})
+    assert [c.name for c in page.context["page"]] == ["Near One"]
+    # Fewer than six digits is not a phone search (it would match half the customers).
+    assert not list(client.get("/customers/", {"q": "75900"}).context["page"])
