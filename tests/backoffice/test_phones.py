@@ -59,6 +59,21 @@ def test_editing_a_customer_shows_and_keeps_the_stored_number(world: World) -> N
     assert 'value="0745 275900"' in form and 'inputmode="tel"' in form
 
 
+def test_stored_numbers_are_shown_the_way_people_read_them(world: World) -> None:
+    customer = world.north.customer
+    data = {**_customer_data(world), "phone": "+44 20 7946 0958"}
+    client = client_for(world.care)
+    assert client.post(f"/customers/{customer.pk}/edit/", data).status_code == 302
+    customer.refresh_from_db()
+    assert customer.phone == "+442079460958"
+    detail = client.get(f"/customers/{customer.pk}/").content.decode()
+    assert "+44 20 7946 0958" in detail
+    data["phone"] = "0745275900"
+    client.post(f"/customers/{customer.pk}/edit/", data)
+    listing = client.get("/customers/", {"q": customer.account_number}).content.decode()
+    assert "0745 275900" in listing and "+254745275900" not in listing
+
+
 def test_imported_local_phones_are_stored_in_e164(world: World) -> None:
     rows = [
         _customer(world, account_number=f"PH-{i}", phone=written)

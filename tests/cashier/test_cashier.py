@@ -195,3 +195,4 @@ def test_the_counter_finds_a_customer_by_phone_however_it_is_typed(
     body = _client(world.cashier).get("/cashier/search/", {"q": typed}).content.decode()
     assert "Phone Kamau" in body and "Other Kamau" not in body
     assert f"/cashier/meters/{meter.number}/" in body
+    assert "0745 275900" in body  # shown the way people read it

@@ -537,7 +537,9 @@ def test_the_callers_phone_is_stored_in_e164_and_a_non_number_is_refused(
     assert "too short" in " ".join(refused.context["form"].errors["reporter_phone"])
     assert not FaultReport.objects.filter(meter=meter).exists()
     assert client.post(url, {**data, "reporter_phone": "254 745 275 900"}).status_code == 302
-    assert FaultReport.objects.get(meter=meter).reporter_phone == "+254745275900"
+    fault = FaultReport.objects.get(meter=meter)
+    assert fault.reporter_phone == "+254745275900"
+    assert "0745 275900" in client.get(f"/supervisor/faults/{fault.pk}/").content.decode()
 
 
 def _fault(world: World, meter: Meter | None = None) -> FaultReport:
