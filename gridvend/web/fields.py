@@ -48,7 +48,9 @@ def message(exc: InvalidInput) -> str:
 
 
 def _phone_message(reason: str, region: str) -> str:
-    example = {"example": phones.example_phone(region)}
+    # Isolated left to right (LRI ... PDI): in an Arabic sentence "0712 123456" would otherwise
+    # show its two groups in the opposite order.
+    example = {"example": f"\u2066{phones.example_phone(region)}\u2069"}
     if reason == "phone_too_short":
         return (
             _(

@@ -145,3 +145,13 @@ def test_a_phone_search_finds_only_that_number(world: World) -> None:
     assert [c.name for c in page.context["page"]] == ["Near One"]
     # Fewer than six digits is not a phone search (it would match half the customers).
     assert not list(client.get("/customers/", {"q": "75900"}).context["page"])
+
+
+def test_the_example_in_a_refusal_reads_left_to_right_in_arabic(world: World) -> None:
+    client = client_for(world.care)
+    client.cookies["django_language"] = "ar"
+    response = client.post(
+        "/customers/new/", _customer_data(world, phone="0700"), HTTP_ACCEPT_LANGUAGE="ar"
+    )
+    errors = " ".join(response.context["form"].errors["phone"])
+    assert "\u20660712 123456\u2069" in errors
