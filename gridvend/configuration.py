@@ -98,6 +98,17 @@ class Env:
             raise ConfigurationError(f"{name} must be a three-letter ISO 4217 code, not {value!r}")
         return value
 
+    def country(self, name: str, default: str) -> str:
+        """An ISO 3166 alpha-2 country whose phone numbering plan is known (KE, NG, ZA...)."""
+        from gridvend.kernel.phones import is_region
+
+        value = self.get_str(name, default).strip().upper()
+        if len(value) != 2 or not value.isalpha() or not is_region(value):
+            raise ConfigurationError(
+                f"{name} must be a two-letter ISO 3166 country code such as KE, not {value!r}"
+            )
+        return value
+
 
 @dataclass(frozen=True)
 class SessionLimits:

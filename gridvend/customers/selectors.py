@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from gridvend.customers.models import Customer, Debt, Premise
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped
 from gridvend.kernel.money import Money
+from gridvend.kernel.phones import phone_query
 from gridvend.meters.models import Meter
 from gridvend.org.models import OrgUnit
 
@@ -35,7 +37,8 @@ def list_customers(
     """Customers in scope, with org unit, tariff and meters loaded in a fixed number of queries.
 
     ``search`` matches an account number (exact or prefix), a meter number, a name (any part),
-    a phone number or a national id.
+    a national id, or a phone number written any way ("0745 275 900" finds +254745275900, as
+    does its last six or more digits).
     """
     queryset = _customers(actor)
     if unit is not None:
@@ -50,15 +53,18 @@ def list_customers(
         condition = (
             Q(account_number__startswith=text.upper())
             | Q(name__icontains=text)
-            | Q(phone__contains=text)
             | Q(national_id__iexact=text)
         )
         compact = _digits_only(text)
         if compact.isdigit():
             # A subquery rather than a join, so a customer with several meters appears once.
             condition |= Q(pk__in=Meter.objects.filter(number=compact).values("customer_id"))
-            if compact != text:
-                condition |= Q(phone__contains=compact)
+        # Phones are stored in E.164: the text is read as a number of the utility's country.
+        phone = phone_query(text, region=settings.DEFAULT_COUNTRY)
+        if phone.number:
+            condition |= Q(phone=phone.number)
+        if phone.tail:
+            condition |= Q(phone__endswith=phone.tail)
         queryset = queryset.filter(condition)
     return queryset.order_by("account_number")
 

@@ -6,6 +6,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -26,6 +27,7 @@ from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import CurrencyMismatch, DomainError
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
+from gridvend.kernel.phones import parse_phone
 from gridvend.kernel.tokens import luhn_check_digit
 from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import draft_lines
@@ -161,6 +163,11 @@ def _clean_email(email: str) -> str:
     return cleaned
 
 
+def _clean_phone(phone: str) -> str:
+    # Stored in E.164 whoever calls (a screen, an import, the demo), so search matches exactly.
+    return parse_phone(phone, region=settings.DEFAULT_COUNTRY, field="phone")
+
+
 def _clean_account_number(account_number: str) -> str:
     cleaned = account_number.strip().upper()
     if (
@@ -211,7 +218,7 @@ def create_customer(
         "name": _clean_name(name),
         "category": _clean_category(category),
         "national_id": national_id.strip(),
-        "phone": phone.strip(),
+        "phone": _clean_phone(phone),
         "email": _clean_email(email),
     }
     _check_tariff(tariff, org_unit)
@@ -266,7 +273,7 @@ def update_customer(
         if national_id is not None:
             locked.national_id = national_id.strip()
         if phone is not None:
-            locked.phone = phone.strip()
+            locked.phone = _clean_phone(phone)
         if email is not None:
             locked.email = _clean_email(email)
         if category is not None:

@@ -26,6 +26,7 @@ from gridvend.identity.errors import (
 from gridvend.identity.models import CapabilityGrant, User
 from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
 from gridvend.identity.scoping import unit_in_scope
+from gridvend.kernel.phones import parse_phone
 from gridvend.org.models import OrgUnit
 
 
@@ -129,6 +130,7 @@ def create_user(
 ) -> User:
     caps = _check_delegation(actor, role=role, unit=org_unit, capabilities=capabilities)
     username = _clean_username(username)
+    phone = parse_phone(phone, region=settings.DEFAULT_COUNTRY, field="phone")
     candidate = User(username=username, full_name=full_name, email=email)
     _check_password(password, candidate)
     with transaction.atomic():
@@ -181,7 +183,7 @@ def update_user(
         if email is not None:
             target.email = email
         if phone is not None:
-            target.phone = phone
+            target.phone = parse_phone(phone, region=settings.DEFAULT_COUNTRY, field="phone")
         if is_active is not None:
             target.is_active = is_active
         target.save()

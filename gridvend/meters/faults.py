@@ -21,6 +21,7 @@ from gridvend.identity.permissions import require_rank
 from gridvend.identity.roles import Capability, Role, rank
 from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped, unit_in_scope
 from gridvend.kernel.errors import DomainError, MeterRetired
+from gridvend.kernel.phones import parse_phone
 from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus, Meter, MeterStatus
 from gridvend.org.models import PATH_SEGMENT_WIDTH
 
@@ -219,6 +220,7 @@ def register_fault(
             reported_via=reported_via,
         )
     category = _clean_category(category)
+    phone = parse_phone(reporter_phone, region=settings.DEFAULT_COUNTRY, field="reporter_phone")
     with transaction.atomic():
         locked = Meter.objects.select_for_update().select_related("org_unit").get(pk=meter.pk)
         if locked.status == MeterStatus.RETIRED:
@@ -228,7 +230,7 @@ def register_fault(
             category=category,
             reported_via=reported_via,
             reporter_name=reporter_name.strip()[:150],
-            reporter_phone=reporter_phone.strip()[:32],
+            reporter_phone=phone,
             description=text,
             registered_by=actor,
             registered_at=timezone.now(),

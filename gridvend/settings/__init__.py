@@ -124,6 +124,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TIME_ZONE = env.time_zone("GRIDVEND_TIME_ZONE", "Africa/Nairobi")
 USE_TZ = True
 CURRENCY = env.currency("GRIDVEND_CURRENCY", "KES")
+# The country a phone number written without its country code belongs to ("0745 275 900" is
+# +254745275900 in Kenya); every stored number is E.164 (gridvend.kernel.phones).
+DEFAULT_COUNTRY = env.country("GRIDVEND_DEFAULT_COUNTRY", "KE")
 UTILITY_NAME = env.get_str("GRIDVEND_UTILITY_NAME", "gridvend utility")
 
 USE_I18N = True

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from gridvend.kernel import inputs
+from gridvend.kernel import inputs, phones
 from gridvend.kernel.inputs import InvalidInput, NumberRule
 from gridvend.kernel.money import currency_exponent
 
@@ -42,7 +42,38 @@ def message(exc: InvalidInput) -> str:
         return _("Remove the control characters.")
     if reason == "required":
         return _("This field is required.")
+    if reason in ("not_a_phone", "phone_too_short", "phone_too_long"):
+        return _phone_message(reason, str(p.get("region") or settings.DEFAULT_COUNTRY))
     return _("This value is not valid.")
+
+
+def _phone_message(reason: str, region: str) -> str:
+    # Isolated left to right (LRI ... PDI): in an Arabic sentence "0712 123456" would otherwise
+    # show its two groups in the opposite order.
+    example = {"example": f"\u2066{phones.example_phone(region)}\u2069"}
+    if reason == "phone_too_short":
+        return (
+            _(
+                "This phone number is too short. Write it like %(example)s, or start with + and "
+                "the country code."
+            )
+            % example
+        )
+    if reason == "phone_too_long":
+        return (
+            _(
+                "This phone number is too long. Write it like %(example)s, or start with + and "
+                "the country code."
+            )
+            % example
+        )
+    return (
+        _(
+            "This is not a phone number. Write it like %(example)s, or start with + and the "
+            "country code."
+        )
+        % example
+    )
 
 
 def setting_limit(name: str) -> Decimal:
@@ -138,6 +169,35 @@ class TextField(forms.CharField):
             return inputs.clean_text(text, max_length=limit, multiline=self.multiline)
         except InvalidInput as exc:
             raise ValidationError(message(exc), code=exc.reason) from None
+
+
+class PhoneField(forms.CharField):
+    """A phone number, read by ``kernel.phones.parse_phone`` with the utility's default country
+    (GRIDVEND_DEFAULT_COUNTRY, read at validation time): "0745 275 900", "254745275900" and
+    "(074) 527-5900" all clean to "+254745275900"; what is not a possible number is refused."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", phones.MAX_PHONE_TEXT)
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(attrs={"inputmode": "tel", "dir": "ltr", "autocomplete": "off"}),
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value)
+        if not text:
+            return ""
+        try:
+            return phones.parse_phone(text, region=settings.DEFAULT_COUNTRY)
+        except InvalidInput as exc:
+            raise ValidationError(message(exc), code=exc.reason) from None
+
+    def prepare_value(self, value: Any) -> Any:
+        # A stored E.164 number is shown in an edit form the way people write it.
+        if isinstance(value, str):
+            return phones.display_phone(value, region=settings.DEFAULT_COUNTRY)
+        return value
 
 
 class WholeNumberField(forms.IntegerField):

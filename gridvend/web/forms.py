@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.identity.roles import Capability, Role
 from gridvend.org.models import Channel, VendingPointStatus
-from gridvend.web.fields import TextField
+from gridvend.web.fields import PhoneField, TextField
 
 # Long enough for any passphrase; a megabyte of password is work for the hasher, not a secret.
 PASSWORD_MAX = 1024
@@ -86,7 +86,7 @@ class UserForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     full_name = TextField(label=_("Full name"), max_length=150)
     email = forms.EmailField(label=_("Email"), required=False)
-    phone = TextField(label=_("Phone"), max_length=32, required=False)
+    phone = PhoneField(label=_("Phone"), required=False)
     org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
     role = forms.ChoiceField(label=_("Role"))
     capabilities = forms.MultipleChoiceField(

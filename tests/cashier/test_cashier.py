@@ -177,3 +177,22 @@ def test_search_query_count_does_not_grow_with_results(
         body = client.get("/cashier/search/", {"q": "Otieno"}).content.decode()
     assert body.count('hx-get="/cashier/meters/') == 15
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["0745 275 900", "+254745275900", "254745275900", "(074) 527-5900", "0745275900", "275900"],
+)
+def test_the_counter_finds_a_customer_by_phone_however_it_is_typed(
+    world: World, typed: str
+) -> None:
+    from gridvend.customers.services import update_customer
+
+    meter = world.add_meter(name="Phone Kamau")
+    assert meter.customer is not None
+    update_customer(actor=world.admin, customer=meter.customer, phone="+254745275900")
+    world.add_meter(name="Other Kamau")
+    body = _client(world.cashier).get("/cashier/search/", {"q": typed}).content.decode()
+    assert "Phone Kamau" in body and "Other Kamau" not in body
+    assert f"/cashier/meters/{meter.number}/" in body
+    assert "0745 275900" in body  # shown the way people read it

@@ -287,6 +287,17 @@ def test_whole_number_fields_take_ascii_digits_only(raw: str) -> None:
     assert "ti" in form.errors
 
 
+def test_the_phone_field_reads_the_default_country_when_it_validates() -> None:
+    from gridvend.web.fields import PhoneField
+
+    field = PhoneField(required=False)
+    assert field.clean("0745 275 900") == "+254745275900"
+    assert field.clean("") == ""
+    with override_settings(DEFAULT_COUNTRY="NG"):
+        assert field.clean("0803 123 4567") == "+2348031234567"
+        assert field.clean("+254 745 275 900") == "+254745275900"
+
+
 @pytest.mark.parametrize("amount", ["1e700000", "NaN", "0", "-1", "1.0001"])
 def test_debt_amount_is_read_by_the_bounded_parser(amount: str) -> None:
     from gridvend.web.backoffice.forms import DebtForm

@@ -107,6 +107,15 @@ def test_every_demo_meter_number_is_a_valid_sts_number(small_demo: None) -> None
         assert meter.key_ref == DEMO_KEY_REF and meter.customer_id is not None
 
 
+def test_every_demo_phone_is_stored_in_e164(small_demo: None) -> None:
+    from gridvend.kernel.phones import parse_phone
+
+    phones = list(Customer.objects.exclude(phone="").values_list("phone", flat=True))
+    assert len(phones) == 30
+    for phone in phones:
+        assert phone.startswith("+254") and parse_phone(phone, region="KE") == phone
+
+
 def test_the_demo_key_is_random_per_installation_and_sealed(small_demo: None) -> None:
     record = VendingKeyRecord.objects.get(key_ref=DEMO_KEY_REF)
     key, tables = load_vending_key(DEMO_KEY_REF)

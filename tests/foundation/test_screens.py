@@ -229,3 +229,21 @@ def test_unknown_address_gets_the_sites_own_404_page(world: World) -> None:
     response = _client(world.north_manager).get("/no-such-page/")
     assert response.status_code == 404
     assert 'data-code="NOT_FOUND"' in response.content.decode()
+
+
+def test_a_users_phone_is_stored_in_e164_and_a_non_number_is_refused(world: World) -> None:
+    client = _client(world.north_manager)
+    data = {
+        "username": "phone.till",
+        "full_name": "Phone Till",
+        "org_unit": world.tree.north_sc.pk,
+        "role": "operator",
+        "capabilities": ["cashier"],
+        "password": "a-long-new-password-5",
+    }
+    refused = client.post("/users/new/", {**data, "phone": "0745"})
+    assert refused.status_code == 200
+    assert "too short" in " ".join(refused.context["form"].errors["phone"])
+    assert not User.objects.filter(username="phone.till").exists()
+    assert client.post("/users/new/", {**data, "phone": "(074) 527-5900"}).status_code == 302
+    assert User.objects.get(username="phone.till").phone == "+254745275900"

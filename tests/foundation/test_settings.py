@@ -97,3 +97,32 @@ def test_idle_and_absolute_session_limits_are_separate_settings() -> None:
     assert session_limits(environment(longer)).idle_seconds == 7200
     with pytest.raises(ConfigurationError, match="GRIDVEND_SESSION_IDLE_SECONDS"):
         session_limits(environment({"GRIDVEND_SESSION_IDLE_SECONDS": "10"}))
+
+
+def test_default_country_must_be_an_iso_3166_code_with_a_numbering_plan() -> None:
+    assert environment({}).country("GRIDVEND_DEFAULT_COUNTRY", "KE") == "KE"
+    assert environment({"C": " ng "}).country("C", "KE") == "NG"
+    for bad in ("Kenya", "XX", "K", "001", ""):
+        with pytest.raises(ConfigurationError, match="ISO 3166"):
+            environment({"GRIDVEND_DEFAULT_COUNTRY": bad}).country("GRIDVEND_DEFAULT_COUNTRY", "KE")
+
+
+def test_an_unknown_default_country_stops_the_start_up() -> None:
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "gridvend.settings",
+        "GRIDVEND_TESTING": "1",
+        "GRIDVEND_DEFAULT_COUNTRY": "Kenya",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "GRIDVEND_DEFAULT_COUNTRY" in result.stderr

@@ -11,6 +11,7 @@ from gridvend.customers import services
 from gridvend.customers.models import CustomerStatus, Debt
 from gridvend.identity.errors import AccessDenied, NotFound, ValidationFailed
 from gridvend.kernel.errors import DomainError
+from gridvend.kernel.inputs import InvalidInput
 from gridvend.kernel.money import Money
 from gridvend.kernel.tokens import luhn_check_digit
 from gridvend.ledger import services as ledger
@@ -126,32 +127,50 @@ def test_tariff_of_another_branch_does_not_apply(world: World) -> None:
 
 
 def test_update_customer_changes_fields_and_audits_before_and_after(world: World) -> None:
-    customer = md.customer(org_unit=world.tree.north_sc, phone="0700")
+    customer = md.customer(org_unit=world.tree.north_sc, phone="0700 111 222")
     north_tariff = published_tariff(org_unit=world.tree.north)
     updated = services.update_customer(
         actor=world.care,
         customer=customer,
-        phone="0711",
+        phone="0711 222 333",
         category="commercial",
         tariff=north_tariff,
         org_unit=world.tree.north_bu,
     )
     updated.refresh_from_db()
     assert (updated.phone, updated.category, updated.tariff_id, updated.org_unit_id) == (
-        "0711",
+        "+254711222333",
         "commercial",
         north_tariff.pk,
         world.tree.north_bu.pk,
     )
     event = AuditEvent.objects.get(event_type="customer.updated", target_id=str(customer.pk))
-    assert payload(event.before)["phone"] == "0700" and payload(event.after)["phone"] == "0711"
+    assert payload(event.before)["phone"] == "+254700111222"
+    assert payload(event.after)["phone"] == "+254711222333"
 
 
 def test_update_customer_without_a_change_writes_no_event(world: World) -> None:
-    customer = md.customer(org_unit=world.tree.north_sc, phone="0700")
+    customer = md.customer(org_unit=world.tree.north_sc, phone="0700 111 222")
     before = AuditEvent.objects.count()
-    services.update_customer(actor=world.care, customer=customer, phone="0700")
+    # The same number written another way is no change.
+    services.update_customer(actor=world.care, customer=customer, phone="+254 700 111222")
     assert AuditEvent.objects.count() == before
+
+
+def test_phones_are_stored_in_e164_whoever_calls_the_service(world: World) -> None:
+    customer = _create(world, phone="(070) 011-1222")
+    assert customer.phone == "+254700111222"  # type: ignore[attr-defined]
+
+
+def test_a_phone_that_is_not_a_number_is_refused_and_nothing_changes(world: World) -> None:
+    customer = md.customer(org_unit=world.tree.north_sc, phone="0700 111 222")
+    before = snapshot()
+    with pytest.raises(InvalidInput) as refused:
+        services.update_customer(actor=world.care, customer=customer, name="New", phone="0700")
+    assert (refused.value.reason, refused.value.params["field"]) == ("phone_too_short", "phone")
+    with pytest.raises(InvalidInput):
+        _create(world, phone="call the shop")
+    assert snapshot() == before
 
 
 def test_update_customer_refusals_change_nothing(world: World) -> None:

@@ -519,6 +519,29 @@ def test_fault_registration_matrix_and_effect(world: World, people: People) -> N
     assert fault.registered_by == people.care_operator
 
 
+def test_the_callers_phone_is_stored_in_e164_and_a_non_number_is_refused(
+    world: World, people: People
+) -> None:
+    meter = world.add_meter()
+    url = "/supervisor/faults/new/"
+    data = {
+        "meter_number": meter.number,
+        "category": "no_supply",
+        "reported_via": "call",
+        "reporter_name": "Amina",
+        "description": "no display",
+    }
+    client = signed_in(people.care_operator)
+    refused = client.post(url, {**data, "reporter_phone": "07"})
+    assert refused.status_code == 200
+    assert "too short" in " ".join(refused.context["form"].errors["reporter_phone"])
+    assert not FaultReport.objects.filter(meter=meter).exists()
+    assert client.post(url, {**data, "reporter_phone": "254 745 275 900"}).status_code == 302
+    fault = FaultReport.objects.get(meter=meter)
+    assert fault.reporter_phone == "+254745275900"
+    assert "0745 275900" in client.get(f"/supervisor/faults/{fault.pk}/").content.decode()
+
+
 def _fault(world: World, meter: Meter | None = None) -> FaultReport:
     return faults.register_fault(
         actor=world.supervisor, meter=meter or world.add_meter(), description="sparks"

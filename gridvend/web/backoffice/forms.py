@@ -12,13 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
 from gridvend.meters.models import MeterStatus, TokenCarrier
-from gridvend.web.fields import MoneyField, NumberField, TextField, WholeNumberField
+from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
 
 PHASE_CHOICES = [(1, "1"), (2, "2"), (3, "3")]
 
 
 def _text(label: Any, *, required: bool = False, max_length: int = 255, **kw: Any) -> Any:
-    # Names, ids, phones and addresses end up on receipts and in other screens: the bounded
+    # Names, ids and addresses end up on receipts and in other screens: the bounded
     # field refuses control, invisible and bidi-override characters as well as long values.
     return TextField(label=label, required=required, max_length=max_length, **kw)
 
@@ -60,7 +60,7 @@ class CustomerDetailsForm(StyledForm):
     name = _text(_("Name"), required=True, max_length=150)
     category = forms.ChoiceField(label=_("Category"), choices=CustomerCategory.choices)
     national_id = _text(_("National id"), max_length=40)
-    phone = _text(_("Phone"), max_length=32)
+    phone = PhoneField(label=_("Phone"), required=False)
     email = _text(_("Email"), max_length=254)
 
 

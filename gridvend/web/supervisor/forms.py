@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.kernel.inputs import NumberRule
 from gridvend.meters.faults import REPORTED_VIA
 from gridvend.meters.models import FaultCategory
-from gridvend.web.fields import NumberField, TextField, WholeNumberField
+from gridvend.web.fields import NumberField, PhoneField, TextField, WholeNumberField
 from gridvend.web.filters import BoundedDateField
 
 ENGINEERING_CHOICES = [
@@ -177,12 +177,7 @@ class FaultForm(_Styled):
         label=_("Reported by"), choices=list(REPORTED_VIA.items()), initial="call"
     )
     reporter_name = TextField(label=_("Caller's name"), max_length=150, required=False)
-    reporter_phone = forms.CharField(
-        label=_("Caller's phone"),
-        max_length=32,
-        required=False,
-        widget=forms.TextInput(attrs={**LTR, "inputmode": "tel"}),
-    )
+    reporter_phone = PhoneField(label=_("Caller's phone"), required=False)
     description = TextField(
         label=_("Fault"), max_length=2000, multiline=True, widget=forms.Textarea(attrs={"rows": 3})
     )

@@ -1,4 +1,4 @@
-"""Template filters for money in minor units, kWh and tokens in groups of four."""
+"""Template filters for money in minor units, kWh, tokens in groups of four and phones."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.conf import settings
 
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
+from gridvend.kernel.phones import display_phone
 from gridvend.vending.models import Token
 from gridvend.vending.visibility import mask, shown_digits
 
@@ -22,6 +23,15 @@ def money(minor: Any, currency: str = "") -> str:
     if minor in (None, ""):
         return ""
     return Money(int(minor), currency or settings.CURRENCY).format()
+
+
+@register.filter
+def phone(stored: Any) -> str:
+    """`{{ customer.phone|phone }}`: a stored E.164 number as people read it, "0745 275900" in
+    the utility's own country and "+44 20 7946 0958" from elsewhere (storage stays E.164)."""
+    if not stored:
+        return ""
+    return display_phone(str(stored), region=settings.DEFAULT_COUNTRY)
 
 
 @register.filter
