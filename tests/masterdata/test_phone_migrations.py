@@ -48,7 +48,7 @@ def test_old_customer_phones_become_e164_and_the_others_are_counted(
         made[customer.pk] = old
     capsys.readouterr()
 
-    _migration("customers", "0003_phones_e164")(apps, None)
+    _migration("customers", "0004_phones_e164")(apps, None)
 
     for pk, old in made.items():
         assert Customer.objects.get(pk=pk).phone == typed[old]
@@ -63,7 +63,7 @@ def test_the_migration_reads_local_numbers_in_the_configured_country(
     customer = md.customer(org_unit=world.tree.north_sc)
     Customer.objects.filter(pk=customer.pk).update(phone="0803 123 4567")
     settings.DEFAULT_COUNTRY = "NG"
-    _migration("customers", "0003_phones_e164")(apps, None)
+    _migration("customers", "0004_phones_e164")(apps, None)
     customer.refresh_from_db()
     assert customer.phone == "+2348031234567"
 
@@ -73,7 +73,7 @@ def test_a_second_run_changes_nothing_and_says_nothing(
 ) -> None:
     md.customer(org_unit=world.tree.north_sc, phone="0745 275 900")
     capsys.readouterr()
-    _migration("customers", "0003_phones_e164")(apps, None)
+    _migration("customers", "0004_phones_e164")(apps, None)
     assert capsys.readouterr().out == ""
 
 

@@ -43,7 +43,7 @@ def normalise_phones(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0002_initial"),
+        ("customers", "0003_debt_journal_entry"),
     ]
 
     operations = [migrations.RunPython(normalise_phones, migrations.RunPython.noop)]
