@@ -725,10 +725,16 @@ def vend_credit(
     payment_method: str = "cash",
     payment_reference: str | None = None,
     cash_received: Money | None = None,
+    quoted_tender: Money | None = None,
+    quoted_kwh: Decimal | None = None,
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> SaleResult:
     """Sell credit by money tendered or by kWh wanted (DESIGN §7).
+
+    ``quoted_tender`` / ``quoted_kwh``: what the breakdown shown to the customer asked for and
+    gave. When either is given and the price at the moment of sale differs (a debt opened, a
+    tariff published, a month turned in between), nothing is sold: QUOTE_CHANGED.
 
     ``payment_reference``: the slip, cheque or transaction code of a non-cash tender.
     ``cash_received``: what a cash customer handed over; refused below the price (the change
@@ -771,6 +777,7 @@ def vend_credit(
         _lock_shift(shift)
         customer = _check_meter_sellable(locked)
         plan = _price(locked, customer, tender=tender, kwh=kwh, now=now, lock_debts=True)
+        _check_quote(plan.breakdown, quoted_tender, quoted_kwh)
         _check_cash_received(cash_received, plan.breakdown.tender)
         _check_float(vending_point, plan.breakdown.tender)
         planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
@@ -819,6 +826,26 @@ def _check_payment_reference(reference: str | None) -> str | None:
             "PAYMENT_REFERENCE_INVALID", _("A payment reference has at most 64 characters.")
         )
     return text or None
+
+
+def _check_quote(
+    breakdown: Breakdown, quoted_tender: Money | None, quoted_kwh: Decimal | None
+) -> None:
+    """The sale is the breakdown the customer agreed to, or nothing: a cashier must never take
+    the quoted sum for a sale that is now priced differently."""
+    tender_moved = quoted_tender is not None and breakdown.tender != quoted_tender
+    kwh_moved = quoted_kwh is not None and breakdown.kwh != quoted_kwh
+    if tender_moved or kwh_moved:
+        raise _refuse(
+            "QUOTE_CHANGED",
+            _(
+                "The price changed after the breakdown was shown: it is now %(due)s for "
+                "%(kwh)s kWh. Nothing was sold; show the customer the new breakdown."
+            )
+            % {"due": breakdown.tender, "kwh": breakdown.kwh},
+            due=str(breakdown.tender),
+            kwh=str(breakdown.kwh),
+        )
 
 
 def _check_cash_received(cash_received: Money | None, price: Money) -> None:

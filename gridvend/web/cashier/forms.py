@@ -11,7 +11,15 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.kernel import inputs
 from gridvend.kernel.inputs import MAX_NUMBER_TEXT, InvalidInput, NumberRule
 from gridvend.vending.shifts import TENDER_TYPES
-from gridvend.web.fields import MoneyField, TextField, message, money_rule, setting_limit
+from gridvend.web.fields import (
+    MoneyField,
+    NumberField,
+    TextField,
+    WholeNumberField,
+    message,
+    money_rule,
+    setting_limit,
+)
 from gridvend.web.forms import PASSWORD_MAX
 
 PAYMENT_CHOICES = [
@@ -103,6 +111,11 @@ class SellForm(AmountForm):
         label=_("Cash received"), required=False, positive=True, maximum_setting="MAX_CASH_COUNT"
     )
     payment_reference = TextField(label=_("Payment reference"), required=False, max_length=64)
+    # What the breakdown shown to the customer asked for and gave (hidden): see QUOTE_CHANGED.
+    quoted_minor = WholeNumberField(required=False, min_value=0, widget=forms.HiddenInput)
+    quoted_kwh = NumberField(
+        required=False, rule=NumberRule(9, 6, minimum=Decimal(0)), widget=forms.HiddenInput
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

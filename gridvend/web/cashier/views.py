@@ -300,6 +300,10 @@ def sell(request: HttpRequest, number: str) -> HttpResponse:
             payment_method=data["payment_method"],
             payment_reference=data["payment_reference"] or None,
             cash_received=Money.from_major(received, currency) if received is not None else None,
+            quoted_tender=(
+                Money(data["quoted_minor"], currency) if data["quoted_minor"] is not None else None
+            ),
+            quoted_kwh=data["quoted_kwh"],
         )
     except DomainError as exc:
         if exc.params.get("field") in form.fields:
