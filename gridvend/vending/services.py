@@ -1477,12 +1477,13 @@ def reverse_sale(
     reason: str,
     clock: Clock | None = None,
     requested_by: User | None = None,
+    request: ReversalRequest | None = None,
 ) -> Reversal:
     """Cancel a credit sale's money with a reversing entry. The token stays in the meter, so this
     is a business decision: finance capability, within the window, with a reason.
 
-    ``requested_by`` (the actor when None) decides where the money is paid back: see
-    ``_refund_drawer``."""
+    ``requested_by`` (the actor when None) and the ``request`` it came from decide where the
+    money is paid back: see ``_refund_drawer``."""
     permissions.require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, sale.meter.org_unit)
     if not reason.strip():
@@ -1528,7 +1529,7 @@ def reverse_sale(
             Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor + amount)
         Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
         _rebill_fixed_charges(actor, locked)
-        paid_from, refund_shift = _refund_drawer(locked, requested_by or actor)
+        paid_from, refund_shift = _refund_drawer(locked, requested_by or actor, request)
         reversal = Reversal.objects.create(
             sale=locked,
             reason=reason.strip(),
@@ -1557,13 +1558,16 @@ def reverse_sale(
     return reversal
 
 
-def _refund_drawer(sale: Sale, requester: User) -> tuple[str, Shift | None]:
+def _refund_drawer(
+    sale: Sale, requester: User, request: ReversalRequest | None = None
+) -> tuple[str, Shift | None]:
     """Decide, under locks, where a reversed sale's money is paid back.
 
-    The person who asked for the reversal is the one facing the customer: their open drawer
-    pays it. The approver's drawer never does (approvals happen away from the counter). With
-    no open drawer the back office pays it. Locks: the sale's shift, then the paying shift, so
-    a close never counts a drawer while a refund is being added to it.
+    The person who asked for the reversal is the one facing the customer: the drawer they held
+    when they asked pays it, if it is still open. A drawer they opened later (at another point,
+    knowing nothing of the refund) never does, nor does the approver's (approvals happen away
+    from the counter). Otherwise the back office pays it. Locks: the sale's shift, then the
+    paying shift, so a close never counts a drawer while a refund is being added to it.
     """
     if sale.shift_id is None or sale.vending_point_id is None:
         return PAID_THROUGH_CHANNEL, None
@@ -1572,7 +1576,7 @@ def _refund_drawer(sale: Sale, requester: User) -> tuple[str, Shift | None]:
     )
     if own_status == ShiftStatus.OPEN:
         return PAID_FROM_OWN_SHIFT, None
-    drawer = current_shift(requester)
+    drawer = request.requester_shift if request is not None else current_shift(requester)
     if drawer is not None and drawer.currency == sale.currency:
         still_open = (
             Shift.objects.select_for_update().filter(pk=drawer.pk, status=ShiftStatus.OPEN).exists()
@@ -1683,14 +1687,19 @@ def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest
                 _("A reversal of this sale is already waiting for approval."),
                 sale=locked.reference,
             )
+        drawer = current_shift(actor)
         request = ReversalRequest.objects.create(
-            sale=locked, reason=reason.strip()[:255], requested_by=actor
+            sale=locked, reason=reason.strip()[:255], requested_by=actor, requester_shift=drawer
         )
         record(
             actor=actor,
             event_type="reversal.requested",
             target=request,
-            after={"sale": locked.reference, "reason": request.reason},
+            after={
+                "sale": locked.reference,
+                "reason": request.reason,
+                "requester_shift": drawer.pk if drawer is not None else None,
+            },
         )
     return request
 
@@ -1717,6 +1726,7 @@ def approve_reversal(
             reason=locked.reason,
             clock=clock,
             requested_by=locked.requested_by,
+            request=locked,
         )
         _record_decision(
             actor,

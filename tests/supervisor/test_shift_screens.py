@@ -312,3 +312,20 @@ def test_the_close_form_shows_no_expected_amount(world: World) -> None:
     form = re.search(r'<form [^>]*id="close-shift">.*?</form>', page, re.S)
     assert form is not None
     assert "1,730" not in form.group(0) and "1730" not in form.group(0)
+
+
+def test_a_blind_counting_cashier_is_told_of_a_refund_to_pay_back(
+    world: World, people: People
+) -> None:
+    """Found in review: the blind shift page said nothing of a refund booked to the drawer."""
+    sale = _sell(world, "2000.00", "refund-me")
+    first = _shift(world)
+    shifts.close_shift(actor=world.cashier, shift=first, counted={"cash": world.money("3000.00")})
+    today = shifts.open_shift(
+        actor=world.cashier, vending_point=world.point, opening_float=world.money("0")
+    )
+    request = vending.request_reversal(actor=world.cashier, sale=sale, reason="wrong meter")
+    vending.approve_reversal(actor=people.approver, request=request)
+    page = signed_in(world.cashier).get("/cashier/shift/").content.decode()
+    assert 'id="refunds-to-pay"' in page and sale.reference in page and "2,000.00" in page
+    assert shifts.expected_takings(today) == {"cash": -200000}

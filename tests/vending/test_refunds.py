@@ -199,3 +199,30 @@ def test_the_refund_record_is_bound_to_the_reversal_event(world: World) -> None:
     event = AuditEvent.objects.get(event_type="sale.reversed", target_id=str(sale.pk))
     assert event.after is not None and event.after["refund_paid_from"] == "back_office"
     assert BackOfficeRefund.objects.get(reversal=reversal).payment_method == "cash"
+
+
+def test_a_drawer_opened_after_asking_never_pays_the_refund(world: World) -> None:
+    """Found in review: the requester asked in one shift, closed it, and opened another at a
+    different point; the approval booked the refund to the new drawer, whose cashier knew
+    nothing of it. The drawer held when asking pays, or else the back office does."""
+    sale = _sell(world, "asked-then-moved")
+    first = shifts.current_shift(world.cashier)
+    assert first is not None
+    shifts.close_shift(actor=world.cashier, shift=first, counted={"cash": world.money("1500.00")})
+    asking = shifts.open_shift(
+        actor=world.cashier, vending_point=world.point, opening_float=world.money("0")
+    )
+    request = vending.request_reversal(actor=world.cashier, sale=sale, reason="wrong meter")
+    shifts.close_shift(actor=world.cashier, shift=asking, counted={})
+    elsewhere = org.create_vending_point(
+        actor=world.admin, org_unit=world.unit, name="Market Agent", channel="pay_office"
+    )
+    later = shifts.open_shift(
+        actor=world.cashier, vending_point=elsewhere, opening_float=world.money("0")
+    )
+    checker = factories.user(world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    vending.approve_reversal(actor=checker, request=request, clock=world.clock)
+    assert shifts.expected_takings(later) == {"cash": 0}
+    assert _cash_ups(world, sale) == [
+        f"banking slip {business_date(world.clock.now(), settings.TIME_ZONE)}"
+    ]
