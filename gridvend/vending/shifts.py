@@ -299,9 +299,18 @@ def force_close_shift(
 
 
 def sign_off_shift(
-    *, actor: User, shift: Shift, note: str = "", now: datetime | None = None
+    *,
+    actor: User,
+    shift: Shift,
+    note: str = "",
+    witnessed_cash: Money | None = None,
+    now: datetime | None = None,
 ) -> Shift:
-    """A supervisor's check of a closed shift's count; never by the shift's own cashier."""
+    """A supervisor's check of a closed shift's count; never by the shift's own cashier.
+
+    A force-closed shift was never counted: its sign-off is the count. Someone other than the
+    supervisor who force-closed it counts the drawer with a witness and enters the cash found
+    (``witnessed_cash``); it becomes the shift's cash count and goes on the banking slip."""
     with transaction.atomic():
         locked = _lock_for_supervisor(actor, shift)
         if locked.status != ShiftStatus.CLOSED:
@@ -315,10 +324,27 @@ def sign_off_shift(
             raise ShiftError(
                 "SHIFT_ALREADY_SIGNED_OFF", _("This shift has already been signed off.")
             )
+        fields = ["signed_off_by", "signed_off_at", "sign_off_note"]
+        if locked.is_force_closed:
+            if locked.closed_by_id == actor.pk:
+                raise ShiftError(
+                    "MAKER_CHECKER_VIOLATION",
+                    _("Someone other than the supervisor who force-closed it must sign it off."),
+                )
+            if witnessed_cash is None or witnessed_cash.currency != locked.currency:
+                raise ShiftError(
+                    "COUNT_REQUIRED",
+                    _("Count the drawer with a witness and enter the cash found."),
+                    field="witnessed_cash",
+                )
+            expected_cash = int(locked.expected.get("cash", 0))
+            locked.counted = {"cash": witnessed_cash.minor}
+            locked.over_short_minor = witnessed_cash.minor - expected_cash
+            fields += ["counted", "over_short_minor"]
         locked.signed_off_by = actor
         locked.signed_off_at = now or timezone.now()
         locked.sign_off_note = note.strip()[:255]
-        locked.save(update_fields=["signed_off_by", "signed_off_at", "sign_off_note"])
+        locked.save(update_fields=fields)
         record(
             actor=actor,
             event_type="shift.signed_off",
@@ -326,6 +352,7 @@ def sign_off_shift(
             after={
                 "note": locked.sign_off_note,
                 "over_short_minor": locked.over_short_minor,
+                **({"witnessed_count": locked.counted} if locked.is_force_closed else {}),
                 "digests": shift_binding(locked),
             },
         )
@@ -556,8 +583,9 @@ def banking_slip(actor: User, point: VendingPoint, day: date) -> BankingSlip:
             SlipShift(
                 shift=shift,
                 expected_cash_minor=int(shift.expected.get("cash", 0)),
+                # A force-closed shift's cash is banked once it is counted at its sign-off.
                 counted_cash_minor=None
-                if shift.is_force_closed
+                if shift.is_force_closed and "cash" not in shift.counted
                 else int(shift.counted.get("cash", 0)),
             )
         )

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
 from gridvend.identity.models import User
-from gridvend.identity.roles import Capability
+from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import business_date
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
@@ -95,11 +95,24 @@ def test_supervisor_force_closes_and_signs_off_an_abandoned_shift(
     assert abandoned.closed_by_id == world.supervisor.pk and abandoned.counted == {}
     shots("force-closed")
 
+    # Someone other than the supervisor who force-closed it counts the drawer with a witness
+    # and signs it off; the count goes on the banking slip.
+    second = factories.user(
+        world.tree.north,
+        Role.VENDING_POINT_MANAGER,
+        (Capability.FINANCE,),
+        username="second-supervisor",
+    )
+    page.context.clear_cookies()
+    _sign_in(page, base, second.username)
+    page.goto(f"{base}/supervisor/shifts/{abandoned.pk}/")
     page.fill("#sign-off-form #id_note", "Drawer counted with the cashier next morning")
+    page.fill("#sign-off-form #id_witnessed_cash", "1900.00")
     page.click("#sign-off-form button[type=submit]")
     page.wait_for_selector("#signed-off")
     abandoned.refresh_from_db()
-    assert abandoned.signed_off_by_id == world.supervisor.pk
+    assert abandoned.signed_off_by_id == second.pk
+    assert abandoned.counted == {"cash": 190000}
     assert (
         AuditEvent.objects.filter(
             event_type__in=("shift.force_closed", "shift.signed_off"), target_id=str(abandoned.pk)
@@ -118,7 +131,8 @@ def test_supervisor_force_closes_and_signs_off_an_abandoned_shift(
     page.go_back()
     page.click("#slip-link")
     page.wait_for_selector("#slip-to-bank")
-    assert page.inner_text("#slip-to-bank") == "KES 2,490.00"  # 3,140.00 counted - 650.00
+    # 3,140.00 counted by the day cashier + 1,900.00 at the witnessed count - 650.00 refunded
+    assert page.inner_text("#slip-to-bank") == "KES 4,390.00"
     assert business_date(timezone.now(), settings.TIME_ZONE).isoformat() in page.inner_text(
         "#slip-day"
     )

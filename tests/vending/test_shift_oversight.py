@@ -241,7 +241,20 @@ def test_force_closed_and_signed_off_shifts_verify_and_edits_of_them_do_not(worl
     later = shift.opened_at + timedelta(days=1)
     shifts.force_close_shift(actor=supervisor, shift=shift, reason="left at noon", now=later)
     assert verify_shifts().ok
-    shifts.sign_off_shift(actor=supervisor, shift=shift, note="counted with the manager")
+    with pytest.raises(DomainError) as same:
+        shifts.sign_off_shift(
+            actor=supervisor, shift=shift, note="me again", witnessed_cash=world.money("10.00")
+        )
+    assert same.value.code == "MAKER_CHECKER_VIOLATION"
+    other = factories.user(world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    with pytest.raises(DomainError) as uncounted:
+        shifts.sign_off_shift(actor=other, shift=shift, note="no count")
+    assert uncounted.value.code == "COUNT_REQUIRED"
+    shifts.sign_off_shift(
+        actor=other, shift=shift, note="counted with the manager", witnessed_cash=world.money("7")
+    )
+    shift.refresh_from_db()
+    assert shift.counted == {"cash": 700}
     assert verify_shifts().ok
     triggers.uninstall(connection)
     Shift.objects.filter(pk=shift.pk).update(force_close_reason="nothing happened")

@@ -385,7 +385,8 @@ class ShiftReportData:
 
     @property
     def is_counted(self) -> bool:
-        return self.is_closed and not self.is_force_closed
+        # A force-closed shift is counted once, with a witness, at its sign-off.
+        return self.is_closed and (not self.is_force_closed or bool(self.signed_off_by_name))
 
 
 def build_shift_report(report: ZReport, *, blind: bool = False) -> ShiftReportData:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.kernel.inputs import NumberRule
 from gridvend.meters.faults import REPORTED_VIA
 from gridvend.meters.models import FaultCategory
-from gridvend.web.fields import NumberField, PhoneField, TextField, WholeNumberField
+from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
 from gridvend.web.filters import BoundedDateField
 
 ENGINEERING_CHOICES = [
@@ -206,6 +206,12 @@ class ResolveForm(_Styled):
 
 class SignOffForm(_Styled):
     note = TextField(label=_("Note"), max_length=255, required=False)
+    witnessed_cash = MoneyField(
+        label=_("Cash found at the witnessed count"),
+        required=False,
+        maximum_setting="MAX_CASH_COUNT",
+        help_text=_("Only for a force-closed shift: count its drawer with a witness."),
+    )
 
 
 class ForceCloseForm(_Styled):

@@ -179,7 +179,13 @@ def _act(
 @login_required
 def shift_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     def act(actor: User, shift: Shift, data: dict[str, Any]) -> None:
-        shifts.sign_off_shift(actor=actor, shift=shift, note=data["note"])
+        cash = data["witnessed_cash"]
+        shifts.sign_off_shift(
+            actor=actor,
+            shift=shift,
+            note=data["note"],
+            witnessed_cash=Money.from_major(cash, shift.currency) if cash is not None else None,
+        )
 
     return _act(request, pk, forms.SignOffForm, act, _("Shift signed off."))
 
