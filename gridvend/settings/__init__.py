@@ -284,5 +284,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.get_str("GRIDVEND_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint logs every layout step, and a warning for each CSS rule meant for browsers
+        # only (the roll's "size: 80mm auto", "unicode-bidi"); its errors still show.
+        "weasyprint": {"level": "ERROR"},
+    },
 }

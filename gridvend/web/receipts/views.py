@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import get_language_bidi
 
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
@@ -112,7 +111,7 @@ def thermal(request: HttpRequest, reference: str) -> HttpResponse:
 @login_required
 def receipt_pdf(request: HttpRequest, reference: str) -> HttpResponse:
     _sale, data = _receipt(request, reference)
-    body = pdf.receipt_pdf(data, rtl=get_language_bidi())
+    body = pdf.receipt_pdf(data)
     return _pdf_response(body, f"receipt-{data.receipt_number}.pdf")
 
 
@@ -133,5 +132,5 @@ def shift_report(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def shift_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     data = _shift_report(request, pk)
-    body = pdf.shift_report_pdf(data, rtl=get_language_bidi())
+    body = pdf.shift_report_pdf(data)
     return _pdf_response(body, f"shift-{data.shift_id}.pdf")
