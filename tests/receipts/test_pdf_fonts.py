@@ -116,11 +116,18 @@ def test_an_image_address_in_a_pdf_is_never_fetched(
     assert "http://127.0.0.1:9/x.svg" in asked
 
 
-def test_bdi_content_is_isolated_with_unicode_controls() -> None:
+def test_bdi_content_is_isolated_with_unicode_controls_and_its_own_direction() -> None:
     html = (
-        '<p><bdi dir="ltr">04100000027</bdi> <bdi>محمد</bdi> <bdi dir="rtl" class="x">ا</bdi></p>'
+        '<p><bdi dir="ltr">04100000027</bdi> <bdi>محمد</bdi> <bdi>Amina &amp; Co</bdi> '
+        '<bdi dir="rtl" class="x">ا</bdi> <bdi>12</bdi> '
+        '<bdi>السوق (<bdi dir="ltr">k-1</bdi>)</bdi></p>'
     )
     assert pdf.isolate_bdi(html) == (
-        '<p><bdi dir="ltr">\u206604100000027\u2069</bdi> <bdi>\u2068محمد\u2069</bdi> '
-        '<bdi dir="rtl" class="x">\u2067ا\u2069</bdi></p>'
+        '<p><bdi dir="ltr" class="isolate">\u206604100000027\u2069</bdi> '
+        '<bdi dir="rtl" class="isolate">\u2067محمد\u2069</bdi> '
+        '<bdi dir="ltr" class="isolate">\u2066Amina &amp; Co\u2069</bdi> '
+        '<bdi dir="rtl" class="x isolate">\u2067ا\u2069</bdi> '
+        '<bdi dir="ltr" class="isolate">\u206612\u2069</bdi> '
+        '<bdi dir="rtl" class="isolate">\u2067السوق '
+        '(<bdi dir="ltr" class="isolate">\u2066k-1\u2069</bdi>)\u2069</bdi></p>'
     )

@@ -9,9 +9,11 @@ images (the QR code), and refuses every other address.
 
 from __future__ import annotations
 
+import html
 import logging
 import mimetypes
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -59,38 +61,81 @@ class PackageFilesOnly(URLFetcher):
         raise RefusedAddress(f"only package files are fetched, not {url[:200]}")
 
 
-# WeasyPrint does not apply ``unicode-bidi: isolate`` (nor <bdi>'s default style) yet; the
-# same isolation is written into the text with the Unicode isolate controls, which Pango's bidi
-# algorithm honours: LRI, RLI or FSI before a <bdi>'s content and PDI after it. Only the
-# templates write <bdi>: record values are escaped, and bidi controls are refused at the edge.
+# WeasyPrint does not apply ``unicode-bidi: isolate`` (nor <bdi>'s default style) yet, and it
+# runs the bidi algorithm again on each line it breaks. Each <bdi> therefore gets both:
+# - the Unicode isolate controls around its content (LRI or RLI ... PDI), which Pango's bidi
+#   algorithm honours within a line;
+# - an explicit direction and the class "isolate" (an inline block in the PDF stylesheet), so
+#   that a value that wraps, such as a Latin address on an Arabic receipt, keeps its own order
+#   on every line.
+# A <bdi> without dir takes the direction of its first strong character, as a browser would.
+# Only the templates write <bdi>: record values are escaped, and bidi controls are refused at
+# the edge.
 _ISOLATE_OPEN = {"ltr": "\u2066", "rtl": "\u2067"}
-_FSI, _PDI = "\u2068", "\u2069"
-_BDI_OPEN = re.compile(r"<bdi(\s[^>]*)?>")
-_BDI_DIR = re.compile(r"""\bdir=["']?(ltr|rtl)""")
+_PDI = "\u2069"
+_BDI = re.compile(r"<bdi(\s[^>]*)?>((?:(?!<bdi[\s>]).)*?)</bdi>", re.S)
+_BDI_DIR = re.compile(r"""\sdir=(["']?)(ltr|rtl)\1""")
+_BDI_CLASS = re.compile(r"""\sclass=["']([^"']*)["']""")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _first_strong(content: str) -> str | None:
+    for char in html.unescape(_TAG.sub("", content)):
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return None
 
 
 def _isolate(match: re.Match[str]) -> str:
-    direction = _BDI_DIR.search(match.group(1) or "")
-    return match.group(0) + (_ISOLATE_OPEN[direction.group(1)] if direction else _FSI)
+    attrs, content = match.group(1) or "", match.group(2)
+    given = _BDI_DIR.search(attrs)
+    # Digits and punctuation alone read left to right (as dir=auto does in a browser).
+    direction = given.group(2) if given else (_first_strong(content) or "ltr")
+    attrs = _BDI_DIR.sub("", attrs)
+    classes = _BDI_CLASS.search(attrs)
+    attrs = _BDI_CLASS.sub("", attrs)
+    names = f"{classes.group(1)} isolate" if classes else "isolate"
+    # Renamed until every <bdi> is done, so that an enclosing one matches on the next pass.
+    return (
+        f'<gv-bdi dir="{direction}" class="{names}"{attrs}>'
+        f"{_ISOLATE_OPEN[direction]}{content}{_PDI}</gv-bdi>"
+    )
 
 
-def isolate_bdi(html: str) -> str:
-    """Every <bdi> of ``html`` with its content wrapped in Unicode isolate controls."""
-    return _BDI_OPEN.sub(_isolate, html).replace("</bdi>", _PDI + "</bdi>")
+def isolate_bdi(page: str) -> str:
+    """Every <bdi> of ``page`` isolated in a way WeasyPrint lays out (see above), innermost
+    first."""
+    while True:
+        done = _BDI.sub(_isolate, page)
+        if done == page:
+            return done.replace("<gv-bdi ", "<bdi ").replace("</gv-bdi>", "</bdi>")
+        page = done
+
+
+# The isolates' own lines are aligned as the page is, like a <bdi> in a browser.
+ISOLATE_CSS = """
+.isolate { display: inline-block; }
+html[dir="rtl"] .isolate { text-align: right; }
+html[dir="ltr"] .isolate { text-align: left; }
+"""
 
 
 def render_pdf(template: str, context: dict[str, Any]) -> bytes:
     """``template`` rendered with ``pdf`` set (no screen toolbar, links or external
     stylesheet) and laid out as a PDF in the active language."""
-    html = isolate_bdi(render_to_string(template, {**context, "pdf": True}))
+    page = isolate_bdi(render_to_string(template, {**context, "pdf": True}))
     fetcher = PackageFilesOnly()
     # @font-face rules only take effect through a font configuration shared with the layout.
     font_config = FontConfiguration()
     stylesheets = [
         CSS(filename=str(STYLESHEET), url_fetcher=fetcher, font_config=font_config),
         CSS(string=fonts.font_face_css(), url_fetcher=fetcher, font_config=font_config),
+        CSS(string=ISOLATE_CSS, url_fetcher=fetcher, font_config=font_config),
     ]
-    document = HTML(string=html, base_url=STATIC_DIR.as_uri() + "/", url_fetcher=fetcher)
+    document = HTML(string=page, base_url=STATIC_DIR.as_uri() + "/", url_fetcher=fetcher)
     body: bytes = document.write_pdf(
         stylesheets=stylesheets, font_config=font_config, **PDF_OPTIONS
     )
