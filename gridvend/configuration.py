@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from gridvend.kernel.inputs import text_problem
+
 
 class ConfigurationError(Exception):
     """A GRIDVEND_* variable is missing or malformed; the message names it."""
@@ -27,6 +29,18 @@ class Env:
 
     def get_str(self, name: str, default: str) -> str:
         return self.values.get(name, default)
+
+    def get_text(self, name: str, default: str, *, max_length: int) -> str:
+        """A short text printed for people (on receipts): trimmed, at most ``max_length``
+        characters, without control, bidi-override or invisible characters."""
+        value = self.values.get(name, default).strip()
+        if len(value) > max_length:
+            raise ConfigurationError(f"{name} must be at most {max_length} characters")
+        if text_problem(value) is not None:
+            raise ConfigurationError(
+                f"{name} must not hold control, text-direction or invisible characters"
+            )
+        return value
 
     def get_bool(self, name: str, default: bool) -> bool:
         raw = self.values.get(name)

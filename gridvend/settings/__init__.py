@@ -125,6 +125,10 @@ TIME_ZONE = env.time_zone("GRIDVEND_TIME_ZONE", "Africa/Nairobi")
 USE_TZ = True
 CURRENCY = env.currency("GRIDVEND_CURRENCY", "KES")
 UTILITY_NAME = env.get_str("GRIDVEND_UTILITY_NAME", "gridvend utility")
+# Printed on every receipt when set: the utility's tax (VAT/PIN) registration number, and the
+# telephone number customers call about tokens and supply.
+TAX_REGISTRATION_NUMBER = env.get_text("GRIDVEND_TAX_REGISTRATION_NUMBER", "", max_length=40)
+HELPLINE = env.get_text("GRIDVEND_HELPLINE", "", max_length=60)
 
 USE_I18N = True
 LANGUAGE_CODE = env.get_str("GRIDVEND_LANGUAGE", "en")

@@ -9,12 +9,15 @@ right in their groups, and no bracket comes out mirrored.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from django.test import override_settings
 from django.utils import translation
 from django.utils.translation import gettext
 
+from gridvend.customers import services as customers
 from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Shift
 from gridvend.web.receipts import pdf
@@ -23,7 +26,11 @@ from tests.receipts import pdftools
 from tests.receipts.helpers import sell
 from tests.vending.world import World
 
-pytestmark = [pytest.mark.django_db, pdftools.needs_poppler]
+pytestmark = [
+    pytest.mark.django_db,
+    pdftools.needs_poppler,
+    pytest.mark.usefixtures("utility_details"),
+]
 
 LANGUAGES = ["en", "ar", "zh-hans"]
 MM = 72 / 25.4
@@ -39,6 +46,12 @@ ARABIC_NAME = "عبد الرحمن بن محمد الحسن"
 MIRRORED = re.compile(r"\)[^()\s]*\(")
 
 
+@pytest.fixture
+def utility_details() -> Iterator[None]:
+    with override_settings(TAX_REGISTRATION_NUMBER="P051234567X", HELPLINE="+254 20 320 1000"):
+        yield
+
+
 @dataclass
 class Scene:
     sale: Sale
@@ -47,9 +60,16 @@ class Scene:
 
 @pytest.fixture
 def scene(world: World) -> Scene:
-    """A sale to a customer with a very long name and address, and the closed shift it was
-    sold in (two tender types, counted, with an over/short)."""
+    """A sale to a customer with a very long name and address, who owes an old bill, and the
+    closed shift it was sold in (two tender types, counted, with an over/short). The utility
+    prints its tax number and helpline."""
     meter = world.add_meter(name=LONG_NAME, address=LONG_ADDRESS)
+    customers.open_debt(
+        actor=world.supervisor,
+        customer=world.customer(meter),
+        amount=world.money("600.00"),
+        reason="old bill",
+    )
     sale = sell(world, meter, "1000.00")
     sell(world, world.add_meter(name=ARABIC_NAME), "350.00", method="mobile_money")
     shift = shifts.current_shift(world.cashier)
