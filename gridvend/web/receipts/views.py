@@ -15,6 +15,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.models import BackOfficeRefund, Reversal, Sale, SaleKind, SaleStatus
 from gridvend.vending.shifts import can_read_report, expected_hidden, refund_paid_from, z_report
 from gridvend.web.caching import no_store
+from gridvend.web.framing import framed_by_own_pages
 from gridvend.web.receipts import pdf
 from gridvend.web.receipts.render import (
     ReceiptData,
@@ -100,6 +101,7 @@ def sale(request: HttpRequest, reference: str) -> HttpResponse:
     return render(request, "receipts/sale.html", sale_context(actor, sold))
 
 
+@framed_by_own_pages
 @no_store
 @login_required
 def thermal(request: HttpRequest, reference: str) -> HttpResponse:
