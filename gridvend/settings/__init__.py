@@ -10,6 +10,7 @@ from gridvend.configuration import (
     ConfigurationError,
     database_from_url,
     environment,
+    escpos_printers,
     session_limits,
 )
 
@@ -129,6 +130,9 @@ UTILITY_NAME = env.get_str("GRIDVEND_UTILITY_NAME", "gridvend utility")
 # telephone number customers call about tokens and supply.
 TAX_REGISTRATION_NUMBER = env.get_text("GRIDVEND_TAX_REGISTRATION_NUMBER", "", max_length=40)
 HELPLINE = env.get_text("GRIDVEND_HELPLINE", "", max_length=60)
+# ESC/POS receipt printers on the network, for printing without a dialogue (docs/cashier.md):
+# "host:port" for every vending point, or "CODE=host:port,..." per point. Unset: none.
+ESCPOS_PRINTERS = escpos_printers(env)
 
 USE_I18N = True
 LANGUAGE_CODE = env.get_str("GRIDVEND_LANGUAGE", "en")

@@ -44,6 +44,7 @@ from gridvend.web.caching import no_store
 from gridvend.web.cashier import forms
 from gridvend.web.errors import describe
 from gridvend.web.receipts.render import build_shift_report
+from gridvend.web.receipts.views import escpos_printer
 
 SEARCH_LIMIT = 20
 
@@ -340,6 +341,7 @@ def sale(request: HttpRequest, reference: str) -> HttpResponse:
             if sold.cash_received_minor is not None
             else None,
             "change": Money(change, sold.currency) if change is not None else None,
+            "escpos": escpos_printer(actor, sold) is not None,
         },
     )
 
