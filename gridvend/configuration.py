@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from gridvend.kernel.inputs import text_problem
 
 
 class ConfigurationError(Exception):
@@ -27,6 +31,18 @@ class Env:
 
     def get_str(self, name: str, default: str) -> str:
         return self.values.get(name, default)
+
+    def get_text(self, name: str, default: str, *, max_length: int) -> str:
+        """A short text printed for people (on receipts): trimmed, at most ``max_length``
+        characters, without control, bidi-override or invisible characters."""
+        value = self.values.get(name, default).strip()
+        if len(value) > max_length:
+            raise ConfigurationError(f"{name} must be at most {max_length} characters")
+        if text_problem(value) is not None:
+            raise ConfigurationError(
+                f"{name} must not hold control, text-direction or invisible characters"
+            )
+        return value
 
     def get_bool(self, name: str, default: bool) -> bool:
         raw = self.values.get(name)
@@ -124,6 +140,57 @@ def session_limits(env: Env) -> SessionLimits:
     maximum = env.get_int("GRIDVEND_SESSION_MAX_SECONDS", legacy, minimum=60)
     idle = env.get_int("GRIDVEND_SESSION_IDLE_SECONDS", min(30 * 60, maximum), minimum=60)
     return SessionLimits(idle_seconds=min(idle, maximum), max_seconds=maximum)
+
+
+@dataclass(frozen=True)
+class NetworkPrinter:
+    """An ESC/POS receipt printer listening for raw print jobs on TCP (usually port 9100)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
+_POINT_CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def _printer(name: str, text: str) -> NetworkPrinter:
+    host, sep, port_text = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ConfigurationError(f"{name}: {text.strip()!r} is not host:port") from None
+    elif not _HOST.match(host):
+        raise ConfigurationError(f"{name}: {text.strip()!r} is not host:port")
+    if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigurationError(f"{name}: {text.strip()!r} needs a port from 1 to 65535")
+    return NetworkPrinter(host, int(port_text))
+
+
+def escpos_printers(env: Env, name: str = "GRIDVEND_ESCPOS_PRINTER") -> dict[str, NetworkPrinter]:
+    """The ESC/POS network printers by vending point code; the key "" is the printer of every
+    point not named. ``host:port`` alone is that default; ``CODE=host:port`` items, separated
+    by commas, name a point's own printer."""
+    printers: dict[str, NetworkPrinter] = {}
+    for item in env.get_str(name, "").split(","):
+        if not item.strip():
+            continue
+        code, sep, address = item.partition("=")
+        if sep:
+            code = code.strip()
+            if not _POINT_CODE.match(code):
+                raise ConfigurationError(f"{name}: {code!r} is not a vending point code")
+        else:
+            code, address = "", item
+        if code in printers:
+            raise ConfigurationError(f"{name}: {code or 'the default printer'} is given twice")
+        printers[code] = _printer(name, address)
+    return printers
 
 
 def environment(values: Mapping[str, str] | None = None) -> Env:

@@ -10,6 +10,7 @@ from gridvend.configuration import (
     ConfigurationError,
     database_from_url,
     environment,
+    escpos_printers,
     session_limits,
 )
 
@@ -128,6 +129,13 @@ CURRENCY = env.currency("GRIDVEND_CURRENCY", "KES")
 # +254745275900 in Kenya); every stored number is E.164 (gridvend.kernel.phones).
 DEFAULT_COUNTRY = env.country("GRIDVEND_DEFAULT_COUNTRY", "KE")
 UTILITY_NAME = env.get_str("GRIDVEND_UTILITY_NAME", "gridvend utility")
+# Printed on every receipt when set: the utility's tax (VAT/PIN) registration number, and the
+# telephone number customers call about tokens and supply.
+TAX_REGISTRATION_NUMBER = env.get_text("GRIDVEND_TAX_REGISTRATION_NUMBER", "", max_length=40)
+HELPLINE = env.get_text("GRIDVEND_HELPLINE", "", max_length=60)
+# ESC/POS receipt printers on the network, for printing without a dialogue (docs/cashier.md):
+# "host:port" for every vending point, or "CODE=host:port,..." per point. Unset: none.
+ESCPOS_PRINTERS = escpos_printers(env)
 
 USE_I18N = True
 LANGUAGE_CODE = env.get_str("GRIDVEND_LANGUAGE", "en")
@@ -287,5 +295,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.get_str("GRIDVEND_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint logs every layout step, and a warning for each CSS rule meant for browsers
+        # only (the roll's "size: 80mm auto", "unicode-bidi"); its errors still show.
+        "weasyprint": {"level": "ERROR"},
+    },
 }

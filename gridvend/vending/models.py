@@ -155,6 +155,14 @@ class Sale(models.Model):
     cash_received_minor = models.BigIntegerField(null=True, blank=True)
     # Set by the first receipt print; every later print is marked REPRINT and audited.
     receipt_printed_at = models.DateTimeField(null=True, blank=True)
+    # What the customer still owes after this sale's debt recovery, in the sale's currency, as
+    # printed on its receipt (NULL for sales without a customer or a price, and older sales).
+    debt_balance_after_minor = models.BigIntegerField(null=True, blank=True)
+    # The meter key the tokens were made for (after a key change on this sale, the new one):
+    # printed on the receipt, and not the meter's key of a later day. Empty for older sales.
+    key_sgc = models.CharField(max_length=6, blank=True, default="")
+    key_ti = models.PositiveSmallIntegerField(null=True, blank=True)
+    key_krn = models.PositiveSmallIntegerField(null=True, blank=True)
     journal_entry = models.OneToOneField(
         JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="sale"
     )

@@ -80,6 +80,17 @@ def list_sales(
     return qs.order_by("-created_at", "-id")
 
 
+def recent_sales_of_meter(actor: User, number: str, *, limit: int = 10) -> list[Sale]:
+    """The meter's latest sales, newest first, if the meter is in the actor's scope (none
+    otherwise: a meter outside the region looks like a meter without sales)."""
+    qs = scoped(
+        Sale.objects.select_related("meter", "customer", "vending_point", "operator", "shift"),
+        actor,
+        path="meter__org_unit__path",
+    )
+    return list(qs.filter(meter__number=number).order_by("-created_at", "-id")[:limit])
+
+
 def get_sale(actor: User, reference: str) -> Sale:
     return get_scoped(
         Sale.objects.select_related("meter", "customer", "vending_point", "operator", "shift"),

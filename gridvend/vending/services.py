@@ -154,6 +154,11 @@ class _Plan:
     # (debt id, minor units) taken from each debt, oldest first; kept on the sale for reversal.
     allocations: list[tuple[int, int]] = field(default_factory=list)
 
+    def debt_balance_after(self) -> Money:
+        """What the customer owes once this sale's debt recovery is taken."""
+        owed = sum(d.balance_minor for d in self.debts)
+        return Money(owed - self.breakdown.debt_recovered.minor, self.breakdown.currency)
+
     def allocate_debt_recovery(self) -> None:
         remaining = self.breakdown.debt_recovered.minor
         self.allocations = []
@@ -505,6 +510,10 @@ def _write_sale(
         payment_method=payment_method,
         payment_reference=payment_reference,
         cash_received_minor=cash_received.minor if cash_received is not None else None,
+        debt_balance_after_minor=plan.debt_balance_after().minor if plan is not None else None,
+        key_sgc=key_ref.sgc,
+        key_ti=key_ref.ti,
+        key_krn=key_ref.krn,
         created_at=now,
         business_date=today,
         business_month=_month(today),

@@ -57,6 +57,11 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     "INVALID_INPUT": lambda p: _invalid_input(p),
     "CURRENCY_MISMATCH": lambda p: _("The amount is in the wrong currency."),
     "SHIFT_NOT_OPEN": lambda p: _("Open a shift at this vending point before selling."),
+    "PRINTER_UNAVAILABLE": lambda p: _(
+        "The receipt printer did not answer and nothing was printed. Check that it is on and "
+        "has paper, then print again: the receipt will say REPRINT."
+    ),
+    "PRINTER_NOT_CONFIGURED": lambda p: _("No receipt printer is set up for this vending point."),
     "SHIFT_CLOSED": lambda p: _("This shift is closed."),
     "SHIFT_ALREADY_OPEN": lambda p: _("You already have an open shift; close it first."),
     "PERMISSION_DENIED": lambda p: _("You are not allowed to do this."),

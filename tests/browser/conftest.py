@@ -72,9 +72,20 @@ class Shots:
         return path
 
 
+# Every frame's print() is recorded in the top window instead of opening a dialogue, so that a
+# test can tell that (and what) the screen printed.
+RECORD_PRINTS = """
+window.print = function () {
+  var top = window.top;
+  (top.__gvPrinted = top.__gvPrinted || []).push(window.location.pathname + window.location.search);
+};
+"""
+
+
 @pytest.fixture
 def page(chromium: object, request: pytest.FixtureRequest) -> Iterator[object]:
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")  # type: ignore[attr-defined]
+    context.add_init_script(RECORD_PRINTS)
     page = context.new_page()
     page.set_default_timeout(15000)
     yield page
@@ -84,3 +95,40 @@ def page(chromium: object, request: pytest.FixtureRequest) -> Iterator[object]:
 @pytest.fixture
 def shots(page: object, request: pytest.FixtureRequest) -> Shots:
     return Shots(page, request.node.name)
+
+
+def printed(page: object) -> list[str]:
+    """The addresses whose print dialogue the page (or a frame of it) opened, in order."""
+    return list(page.evaluate("window.__gvPrinted || []"))  # type: ignore[attr-defined]
+
+
+def print_in_frame(page: object, selector: str, shots: Shots | None = None, label: str = "") -> str:
+    """Click a print button that prints from a hidden frame; check no tab opened and the
+    frame's print dialogue was opened; return the receipt's text (and picture it)."""
+    before = len(printed(page))
+    tabs = len(page.context.pages)  # type: ignore[attr-defined]
+    page.click(selector)  # type: ignore[attr-defined]
+    # Polled from here: a predicate string would be evaluated in the page, which its CSP forbids.
+    for _ in range(150):
+        if len(printed(page)) > before:
+            break
+        page.wait_for_timeout(100)  # type: ignore[attr-defined]
+    assert len(printed(page)) > before, "the print dialogue was not opened"
+    assert len(page.context.pages) == tabs, "printing opened a tab"  # type: ignore[attr-defined]
+    frame = page.query_selector("#gv-print-frame").content_frame()  # type: ignore[attr-defined]
+    text = str(frame.inner_text("body"))
+    if shots is not None:
+        # Bring the hidden frame into view, as tall as the receipt, to picture what printed.
+        page.evaluate(  # type: ignore[attr-defined]
+            """() => { const f = document.getElementById('gv-print-frame');
+            f.style.insetInlineStart = '0px'; f.style.position = 'absolute'; f.style.zIndex = 9;
+            f.style.height = f.contentDocument.documentElement.scrollHeight + 'px'; }"""
+        )
+        path = shots.folder / f"{shots.step + 1:02d}-{label or 'printed-receipt'}.png"
+        page.locator("#gv-print-frame").screenshot(path=str(path))  # type: ignore[attr-defined]
+        shots.step += 1
+        page.evaluate(  # type: ignore[attr-defined]
+            """() => { const f = document.getElementById('gv-print-frame');
+            f.style.insetInlineStart = ''; f.style.position = ''; f.style.height = ''; }"""
+        )
+    return text

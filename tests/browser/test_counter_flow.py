@@ -16,7 +16,7 @@ from gridvend.identity.services import set_language
 from gridvend.meters.models import Meter
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
-from tests.browser.conftest import Shots
+from tests.browser.conftest import Shots, print_in_frame
 from tests.browser.test_cashier_flow import _sign_in
 from tests.vending.world import World, build_world
 
@@ -98,14 +98,8 @@ def test_back_after_a_sale_shows_a_fresh_whole_page(
     sale = Sale.objects.get(meter=meter)
     assert (sale.tender_minor, sale.cash_received_minor) == (75000, 100000)
 
-    with page.expect_popup() as popup:
-        page.click("#print-receipt")
-    receipt = popup.value
-    receipt.wait_for_load_state()
-    assert "250.00" in receipt.inner_text("body") and "1,000.00" in receipt.inner_text("body")
-    receipt.screenshot(path=str(shots.folder / f"{shots.step + 1:02d}-receipt.png"), full_page=True)
-    shots.step += 1
-    receipt.close()
+    receipt = print_in_frame(page, "#print-receipt", shots, "receipt")
+    assert "250.00" in receipt and "1,000.00" in receipt
 
     page.go_back()
     page.wait_for_selector("#confirmation")

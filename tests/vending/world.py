@@ -67,6 +67,7 @@ class World:
         base_date_year: int = 2014,
         krn: int = 2,
         name: str = "",
+        address: str = "1 Test Rd",
     ) -> Meter:
         unit = unit or self.unit
         customer = customers.create_customer(
@@ -76,7 +77,7 @@ class World:
             tariff=tariff or self.tariff,
             category=category,
         )
-        premise = customers.create_premise(actor=self.admin, org_unit=unit, address="1 Test Rd")
+        premise = customers.create_premise(actor=self.admin, org_unit=unit, address=address)
         meter = meters.register_meter(
             actor=self.admin,
             number=meter_number(next(_serial)),

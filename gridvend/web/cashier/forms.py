@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.kernel import inputs
 from gridvend.kernel.inputs import MAX_NUMBER_TEXT, InvalidInput, NumberRule
+from gridvend.meters.selectors import normalise_meter_number
 from gridvend.vending.shifts import TENDER_TYPES
 from gridvend.web.fields import (
     MoneyField,
@@ -58,6 +59,16 @@ class OpenShiftForm(forms.Form):
 
 class SearchForm(forms.Form):
     q = TextField(label=_("Meter number, account, name or phone"), max_length=80)
+
+
+class ReprintForm(forms.Form):
+    meter = TextField(label=_("Meter number"), max_length=32)
+
+    def clean_meter(self) -> str:
+        digits = normalise_meter_number(self.cleaned_data["meter"])
+        if not (digits.isdigit() and len(digits) in (11, 13)):
+            raise forms.ValidationError(_("Enter the 11- or 13-digit meter number."))
+        return digits
 
 
 class AmountForm(forms.Form):

@@ -13,6 +13,7 @@ urlpatterns = [
     path("meters/<str:number>/quote/", views.quote, name="quote"),
     path("meters/<str:number>/sell/", views.sell, name="sell"),
     path("sales/<str:reference>/", views.sale, name="sale"),
+    path("reprint/", views.reprint, name="reprint"),
     path("shift/", views.shift_view, name="shift"),
     path("shifts/<int:pk>/", views.closed, name="closed"),
     path("lock/", views.lock, name="lock"),

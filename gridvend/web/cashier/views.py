@@ -38,12 +38,19 @@ from gridvend.org.models import VendingPointStatus
 from gridvend.org.selectors import list_vending_points
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
-from gridvend.vending.selectors import confirm_meter, get_sale, own_vending_point
+from gridvend.vending.selectors import (
+    confirm_meter,
+    get_sale,
+    own_vending_point,
+    recent_sales_of_meter,
+)
+from gridvend.vending.visibility import is_seller
 from gridvend.web import sessions
 from gridvend.web.caching import no_store
 from gridvend.web.cashier import forms
 from gridvend.web.errors import describe
-from gridvend.web.receipts.render import build_shift_report
+from gridvend.web.receipts.render import build_shift_report, receipt_urls
+from gridvend.web.receipts.views import escpos_printer
 
 SEARCH_LIMIT = 20
 
@@ -344,6 +351,41 @@ def sale(request: HttpRequest, reference: str) -> HttpResponse:
             if sold.cash_received_minor is not None
             else None,
             "change": Money(change, sold.currency) if change is not None else None,
+            "escpos": escpos_printer(actor, sold) is not None,
+        },
+    )
+
+
+@no_store
+@till
+def reprint(request: HttpRequest) -> HttpResponse:
+    """Reprint by meter number: the meter's recent sales in the cashier's scope, each with its
+    receipt. Printing goes through the receipt's own rules (print_receipt): the seller's print
+    is a REPRINT, anyone else's a COPY, with the digits masked unless they may see tokens."""
+    actor = _cashier(request)
+    form = forms.ReprintForm(request.GET or None)
+    rows: list[dict[str, Any]] = []
+    searched = False
+    if form.is_valid():
+        searched = True
+        for sold in recent_sales_of_meter(actor, form.cleaned_data["meter"]):
+            rows.append(
+                {
+                    "sale": sold,
+                    "own": is_seller(actor, sold),
+                    "thermal": receipt_urls(sold)["thermal"] + "?reprint=1",
+                    "tender": Money(sold.tender_minor, sold.currency),
+                }
+            )
+    return render(
+        request,
+        "cashier/reprint.html",
+        {
+            "form": form,
+            "rows": rows,
+            "searched": searched,
+            "shift": shifts.current_shift(actor),
+            "escpos": escpos_printer(actor) is not None,
         },
     )
 

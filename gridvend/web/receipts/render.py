@@ -158,6 +158,27 @@ class ReceiptData:
     payment_reference: str = ""
     cash_received: Money | None = None
     change: Money | None = None
+    tariff_name: str = ""
+    # What the customer still owed after this sale (None when not known: no customer, a free
+    # issue, or a sale from before it was recorded).
+    debt_balance_after: Money | None = None
+    # The meter key the tokens were made for: "600675 / 01 / 2", or "" when not recorded.
+    meter_key_text: str = ""
+    tax_registration_number: str = ""
+    helpline: str = ""
+
+    @property
+    def shows_debt(self) -> bool:
+        """The debt still owed is printed when there was debt to speak of."""
+        balance = self.debt_balance_after
+        return balance is not None and (balance.minor > 0 or self.debt_recovered.minor > 0)
+
+
+def meter_key_text(sale: Sale) -> str:
+    """SGC / TI / KRN as printed on receipts: what a technician checks against the meter."""
+    if not sale.key_sgc or sale.key_ti is None or sale.key_krn is None:
+        return ""
+    return f"{sale.key_sgc} / {sale.key_ti:02d} / {sale.key_krn}"
 
 
 def _tokens(sale: Sale, tokens: list[Token] | None, *, visible: bool) -> tuple[ReceiptToken, ...]:
@@ -278,6 +299,13 @@ def build_receipt(
         if sale.cash_received_minor is not None
         else None,
         change=money(sale.change_minor) if sale.change_minor is not None else None,
+        tariff_name=sale.tariff_version.tariff.name if sale.tariff_version is not None else "",
+        debt_balance_after=money(sale.debt_balance_after_minor)
+        if sale.debt_balance_after_minor is not None
+        else None,
+        meter_key_text=meter_key_text(sale),
+        tax_registration_number=settings.TAX_REGISTRATION_NUMBER,
+        helpline=settings.HELPLINE,
     )
 
 

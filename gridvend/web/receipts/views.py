@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils.translation import get_language_bidi
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
+from gridvend.configuration import NetworkPrinter
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import services as vending
+from gridvend.vending import shifts
 from gridvend.vending.models import BackOfficeRefund, Reversal, Sale, SaleKind, SaleStatus
 from gridvend.vending.shifts import can_read_report, expected_hidden, refund_paid_from, z_report
 from gridvend.web.caching import no_store
-from gridvend.web.receipts import pdf
+from gridvend.web.errors import describe
+from gridvend.web.framing import framed_by_own_pages
+from gridvend.web.receipts import escpos, pdf
 from gridvend.web.receipts.render import (
     ReceiptData,
     ShiftReportData,
@@ -34,7 +43,13 @@ def _actor(request: HttpRequest) -> User:
     return user
 
 
-def _receipt(request: HttpRequest, reference: str) -> tuple[Sale, ReceiptData]:
+def _reprint_asked(values: Any) -> bool:
+    return values.get("reprint") in {"1", "true", "yes"}
+
+
+def _receipt(
+    request: HttpRequest, reference: str, *, reprint: bool | None = None
+) -> tuple[Sale, ReceiptData]:
     """The sale in the actor's scope (else 404). The seller's first print is the original; any
     later print of theirs (or ``?reprint=1``) is marked REPRINT; anyone else's view is a COPY,
     with the tokens masked unless they may see tokens. Every print and view is audited."""
@@ -43,7 +58,7 @@ def _receipt(request: HttpRequest, reference: str) -> tuple[Sale, ReceiptData]:
     result = vending.print_receipt(
         actor=actor,
         sale=sale,
-        reprint_requested=request.GET.get("reprint") in {"1", "true", "yes"},
+        reprint_requested=_reprint_asked(request.GET) if reprint is None else reprint,
     )
     return sale, build_receipt(
         sale,
@@ -101,6 +116,7 @@ def sale(request: HttpRequest, reference: str) -> HttpResponse:
     return render(request, "receipts/sale.html", sale_context(actor, sold))
 
 
+@framed_by_own_pages
 @no_store
 @login_required
 def thermal(request: HttpRequest, reference: str) -> HttpResponse:
@@ -112,8 +128,53 @@ def thermal(request: HttpRequest, reference: str) -> HttpResponse:
 @login_required
 def receipt_pdf(request: HttpRequest, reference: str) -> HttpResponse:
     _sale, data = _receipt(request, reference)
-    body = pdf.receipt_pdf(data, rtl=get_language_bidi())
+    body = pdf.receipt_pdf(data)
     return _pdf_response(body, f"receipt-{data.receipt_number}.pdf")
+
+
+def escpos_printer(actor: User, sale: Sale | None = None) -> NetworkPrinter | None:
+    """The receipt printer where the actor stands: their open shift's vending point, else the
+    sale's; None when none is configured."""
+    shift = shifts.current_shift(actor)
+    point = shift.vending_point if shift is not None else getattr(sale, "vending_point", None)
+    return escpos.printer_for(point.code if point is not None else "")
+
+
+def _back(request: HttpRequest, sale: Sale) -> str:
+    target = str(request.POST.get("next", ""))
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("receipts:sale", args=[sale.reference])
+
+
+@no_store
+@login_required
+@require_POST
+def print_escpos(request: HttpRequest, reference: str) -> HttpResponse:
+    """Print the receipt on the vending point's ESC/POS network printer: no dialogue. The print
+    is recorded first, like any print (original, REPRINT or COPY); if the printer then fails,
+    the cashier is told, and printing again gives a REPRINT."""
+    actor = _actor(request)
+    sale = vending_selectors.get_sale(actor, reference)
+    printer = escpos_printer(actor, sale)
+    if printer is None:
+        shift = shifts.current_shift(actor)
+        point = shift.vending_point if shift is not None else sale.vending_point
+        messages.error(request, describe(escpos.PrinterNotConfigured(point.code if point else "")))
+        return redirect(_back(request, sale))
+    # The slip prints the printer's Latin code page: its labels are English (escpos.py).
+    with translation.override("en"):
+        sale, data = _receipt(request, reference, reprint=_reprint_asked(request.POST))
+        payload = escpos.encode(data)
+    try:
+        escpos.send(printer, payload)
+    except escpos.PrinterUnavailable as exc:
+        messages.error(request, describe(exc))
+    else:
+        messages.success(request, _("The receipt was sent to the receipt printer."))
+    return redirect(_back(request, sale))
 
 
 def _shift_report(request: HttpRequest, pk: int) -> ShiftReportData:
@@ -133,5 +194,5 @@ def shift_report(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def shift_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     data = _shift_report(request, pk)
-    body = pdf.shift_report_pdf(data, rtl=get_language_bidi())
+    body = pdf.shift_report_pdf(data)
     return _pdf_response(body, f"shift-{data.shift_id}.pdf")

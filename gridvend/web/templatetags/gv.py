@@ -13,6 +13,7 @@ from gridvend.kernel.money import Money
 from gridvend.kernel.phones import display_phone
 from gridvend.vending.models import Token
 from gridvend.vending.visibility import mask, shown_digits
+from gridvend.web.numbers import kwh_text, rate_text
 
 register = template.Library()
 
@@ -36,9 +37,21 @@ def phone(stored: Any) -> str:
 
 @register.filter
 def kwh(value: Any) -> str:
-    if value in (None, ""):
-        return ""
-    return f"{Decimal(str(value)).quantize(Decimal('0.1'))} kWh"
+    """`{{ sale.kwh|kwh }}` → "19.4 kWh" (a tenth, rounded half up)."""
+    text = kwh_text(value)
+    return f"{text} kWh" if text else ""
+
+
+@register.filter
+def kwh_value(value: Any) -> str:
+    """`{{ row.kwh|kwh_value }}` → "19.4", for a column headed kWh."""
+    return kwh_text(value)
+
+
+@register.filter
+def rate(value: Any, currency: str = "") -> str:
+    """`{{ block.rate|rate:currency }}` → "12.00": a rate per kWh as its tariff set it."""
+    return rate_text(value, currency or settings.CURRENCY)
 
 
 @register.filter
