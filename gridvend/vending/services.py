@@ -1314,6 +1314,28 @@ def issue_engineering_token(
     )
 
 
+
+def _check_transfer_total(actor: User, kwh: Decimal, limit: Decimal, now: datetime) -> None:
+    """An installer's transfers add up over the free-issue period: a chain of replacements
+    (200 kWh each) is as much free energy as one large transfer, and needs finance the same way.
+    The installer's own row is locked first, so two transfers at once cannot both pass."""
+    User.objects.select_for_update().filter(pk=actor.pk).exists()
+    since = now - timedelta(hours=settings.FREE_ISSUE_PERIOD_HOURS)
+    done = Sale.objects.filter(
+        kind=SaleKind.CREDIT_TRANSFER, operator=actor, created_at__gte=since
+    ).aggregate(total=Sum("kwh"))["total"] or Decimal(0)
+    if done + kwh > limit:
+        raise _refuse(
+            "CREDIT_TRANSFER_ABOVE_LIMIT",
+            _(
+                "Transfers above %(limit)s kWh within %(hours)s hours need someone with the "
+                "finance capability."
+            )
+            % {"limit": limit, "hours": settings.FREE_ISSUE_PERIOD_HOURS},
+            limit=str(limit),
+            already=str(done),
+        )
+
 def issue_credit_transfer(
     *,
     actor: User,
@@ -1362,6 +1384,8 @@ def issue_credit_transfer(
     fingerprint = _fingerprint({"op": "transfer", "meter": meter.number, "kwh": str(kwh)})
     with transaction.atomic():
         customer, locked = _lock(meter)
+        if not actor.has_capability(Capability.FINANCE):
+            _check_transfer_total(actor, kwh, limit, now)
         planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
         planned.append(
             _PlannedToken(

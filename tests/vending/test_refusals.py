@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 
 from gridvend.audit import context
 from gridvend.audit.models import AuditEvent
@@ -229,3 +230,39 @@ def test_float_top_up_is_recorded_once_per_reference(world: World) -> None:
             actor=world.admin, vending_point=bank, amount=world.money("9.00"), reference="DEP-001"
         ),
     )
+
+
+def test_a_chain_of_replacements_cannot_add_up_past_the_transfer_limit(world: World) -> None:
+    """Found in review: three 200 kWh replacements in a minute by one installer moved 600 kWh
+    with no finance; transfers now add up over GRIDVEND_FREE_ISSUE_PERIOD_HOURS."""
+    from gridvend.meters import services as meters_services
+
+    agent = factories.user(world.unit, capabilities=(Capability.FIELD_AGENT,))
+    current = world.add_meter()
+    limit = Decimal(settings.CREDIT_TRANSFER_LIMIT_KWH)
+    moved = Decimal(0)
+    for serial in (99_000_011, 99_000_012, 99_000_013):
+        successor = meters_services.register_meter(
+            actor=world.admin,
+            number=meter_number(serial),
+            org_unit=world.unit,
+            sgc="600675",
+            ti=1,
+            krn=2,
+            key_ref=world.key_ref,
+        )
+        chunk = limit / 2
+        if moved + chunk > limit:
+            _refused(
+                "CREDIT_TRANSFER_ABOVE_LIMIT",
+                lambda s=successor, c=current: meters_services.replace_meter(
+                    actor=agent, old_meter=c, new_meter=s, reason="burnt", remaining_kwh=chunk
+                ),
+            )
+            break
+        meters_services.replace_meter(
+            actor=agent, old_meter=current, new_meter=successor, reason="burnt", remaining_kwh=chunk
+        )
+        moved += chunk
+        current = successor
+    assert moved == limit
