@@ -327,6 +327,15 @@ def _price(
     version, spec = spec_in_force(customer.tariff, now)
     today = business_date(now, settings.TIME_ZONE)
     ctx, debts = _context(customer, spec, today, lock_debts=lock_debts)
+    breakdown = _breakdown(spec, ctx, tender=tender, kwh=kwh)
+    return _Plan(meter, customer, version, spec, breakdown, debts)
+
+
+def _breakdown(
+    spec: TariffSpec, ctx: SaleContext, *, tender: Money | None, kwh: Decimal | None
+) -> Breakdown:
+    """The price of a sale for ``tender`` or for ``kwh`` under ``spec``: the one pricing step
+    of sales, trial vends and simulations. Refuses a sale that buys no energy."""
     if tender is not None:
         breakdown = price_by_tender(spec, tender, ctx)
     else:
@@ -342,7 +351,7 @@ def _price(
     if breakdown.kwh <= 0:
         required = breakdown.tender + Money(1, spec.currency)
         raise TenderBelowChargesDue(required_minimum=required)
-    return _Plan(meter, customer, version, spec, breakdown, debts)
+    return breakdown
 
 
 def _validate_request(tender: Money | None, kwh: Decimal | None) -> None:

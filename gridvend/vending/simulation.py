@@ -12,14 +12,13 @@ from gridvend.customers.models import Customer
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import business_date
-from gridvend.kernel.errors import TenderBelowChargesDue
 from gridvend.kernel.money import Money
-from gridvend.kernel.pricing import Breakdown, SaleContext, price_by_energy, price_by_tender
+from gridvend.kernel.pricing import Breakdown, SaleContext
 from gridvend.kernel.tariffs import TariffSpec
 
-# The trial vend's own steps: the customer's month so far, and the checks on the request. One
-# pricing path for sales, quotes and simulations.
-from gridvend.vending.services import _context, _validate_request
+# The trial vend's own steps: the customer's month so far, the checks on the request, and the
+# price (a kWh sale rounded up to whole coins). One pricing path for sales, quotes, simulations.
+from gridvend.vending.services import _breakdown, _context, _validate_request
 
 
 def customer_context(customer: Customer, spec: TariffSpec, now: datetime) -> SaleContext:
@@ -46,12 +45,4 @@ def price_for_customer(
     """
     require_unit_in_scope(actor, customer.org_unit)
     _validate_request(tender, kwh)
-    ctx = customer_context(customer, spec, now)
-    if tender is not None:
-        breakdown = price_by_tender(spec, tender, ctx)
-    else:
-        assert kwh is not None
-        breakdown = price_by_energy(spec, kwh, ctx)
-    if breakdown.kwh <= 0:
-        raise TenderBelowChargesDue(required_minimum=breakdown.tender + Money(1, spec.currency))
-    return breakdown
+    return _breakdown(spec, customer_context(customer, spec, now), tender=tender, kwh=kwh)

@@ -86,12 +86,10 @@ class Statement:
 
     @property
     def total_kwh(self) -> Decimal:
+        """The energy on the period's tokens. A sale's kWh are what all its energy tokens
+        carry, its free basic electricity (``fbe_kwh``) already among them."""
         return sum(
-            (
-                (line.kwh or Decimal(0)) + (line.fbe_kwh or Decimal(0))
-                for line in self.lines
-                if line.kind == LineKind.SALE
-            ),
+            (line.kwh or Decimal(0) for line in self.lines if line.kind == LineKind.SALE),
             Decimal(0),
         )
 

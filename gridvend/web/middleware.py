@@ -193,6 +193,14 @@ def _page_in_view(request: HttpRequest) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def _unlock_url(request: HttpRequest) -> str:
+    """The unlock page, which returns to the page in view once unlocked (not to the idle ping
+    a background tab sends)."""
+    target = reverse("cashier:unlock")
+    back = "" if request.path == reverse("cashier:alive") else _page_in_view(request)
+    return f"{target}?{urlencode({'next': back})}" if back else target
+
+
 class SessionGuardMiddleware:
     """Ends idle and over-age sessions, holds a locked screen at its unlock page, and makes every
     redirect that answers an htmx request a whole-page one (``HX-Redirect``): the sign-in page
@@ -217,7 +225,7 @@ class SessionGuardMiddleware:
             ):
                 if _is_sale(request):
                     messages.warning(request, _("The screen is locked; the sale was not made."))
-                return self._whole_page(request, HttpResponseRedirect(reverse("cashier:unlock")))
+                return self._whole_page(request, HttpResponseRedirect(_unlock_url(request)))
         response = self.get_response(request)
         if response.status_code in _REDIRECTS:
             response = self._to_sign_in(request, response, ended)

@@ -157,3 +157,20 @@ def test_the_page_filters_by_dates(vworld: World) -> None:
     for bad in ("0001-01-01", "2026-02-30", "x" * 100):
         response = client.get(f"/customers/{customer.pk}/statement/?date_from={bad}")
         assert response.status_code == 400
+
+
+def test_free_basic_electricity_is_counted_once(vworld: World) -> None:
+    """A sale's kWh are what all its energy tokens carry, its free basic electricity included:
+    the row says how much of it was free, and the total counts each kWh once."""
+    _meter, customer, sales = _history(vworld)
+    first = sales[0]
+    assert first.fbe_kwh == Decimal("50") and first.kwh > first.fbe_kwh
+    statement = statements.customer_statement(vworld.supervisor, customer)
+    sold = sum((sale.kwh for sale in sales), Decimal(0))
+    assert statement.total_kwh == sold + Decimal("5")  # and the free issue
+    body = _client(vworld.supervisor).get(f"/customers/{customer.pk}/statement/").content.decode()
+    shown = first.kwh.quantize(Decimal("0.1"))
+    assert f"{shown} kWh (of which 50.0 kWh free basic electricity)" in body
+    assert "and 50.0 kWh free basic electricity" not in body
+    total = f"{statement.total_kwh.quantize(Decimal('0.1')):,}"
+    assert f'<bdi dir="ltr">{total} kWh</bdi>' in body

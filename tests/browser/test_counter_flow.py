@@ -15,6 +15,7 @@ from gridvend.identity.roles import Capability
 from gridvend.identity.services import set_language
 from gridvend.meters.models import Meter
 from gridvend.vending.models import Sale, Shift, ShiftStatus
+from gridvend.vending.shifts import open_shift
 from tests import factories
 from tests.browser.conftest import Shots, print_in_frame
 from tests.browser.test_cashier_flow import _sign_in
@@ -203,13 +204,13 @@ def test_the_screen_locks_and_only_the_password_opens_it(
     _open_shift(page, shots, world)
     _quote(page, meter)
     # Nobody touches the keyboard: the browser covers the till by itself.
-    page.wait_for_url(f"{live_server.url}/cashier/unlock/", timeout=15000)
+    page.wait_for_url(f"{live_server.url}/cashier/unlock/?*", timeout=15000)
     page.wait_for_selector("#unlock-form")
     shots("locked")
     assert meter.number not in page.inner_text("main")
     settings.SCREEN_LOCK_MINUTES = 5
     page.goto(f"{live_server.url}/cashier/meters/{meter.number}/")
-    assert page.url == f"{live_server.url}/cashier/unlock/"
+    assert page.url.startswith(f"{live_server.url}/cashier/unlock/")
     page.fill("#id_password", "not-my-password")
     page.click("#unlock-form button[type=submit]")
     page.wait_for_selector("#unlock-form .text-danger")
@@ -223,6 +224,60 @@ def test_the_screen_locks_and_only_the_password_opens_it(
     page.click("#lock-button")
     page.wait_for_selector("#unlock-form")
     assert not Sale.objects.exists()
+
+
+def test_work_in_another_tab_keeps_the_till_unlocked_and_unlock_returns_to_the_page(
+    page: Any, shots: Shots, live_server: Any, world: World, settings: Any
+) -> None:
+    """A manager with the till open in one tab types in a back-office form in another: the idle
+    till tab must not lock the session under them, and a lock, once it comes, returns each tab
+    to its own page when unlocked."""
+    settings.SCREEN_LOCK_MINUTES = 0.05  # three seconds, for the test
+    manager = world.supervisor
+    customer = world.customer(world.add_meter())
+    open_shift(
+        actor=manager,
+        vending_point=world.point,
+        opening_float=world.money("100"),
+    )
+    base = live_server.url
+    _sign_in(page, base, manager.username)
+    till_page = f"{base}/cashier/search/?q=Nobody"
+    page.goto(till_page)  # tab A: just visiting the till
+    page.wait_for_selector("#search-form")
+    other = page.context.new_page()  # tab B, same browser and session
+    debt_page = f"{base}/customers/{customer.pk}/debts/new/"
+    other.goto(debt_page)
+    other.click("#id_reason")
+    typed = ""
+    note = "the meter seal was broken when we visited on Monday morning"
+    for word in note.split():
+        # Typing steadily for well over the lock's three seconds.
+        other.keyboard.type(word + " ", delay=60)
+        typed += word + " "
+        other.wait_for_timeout(300)
+    assert page.url == till_page, "the idle till tab locked the session while tab B was in use"
+    assert other.url == debt_page
+    assert other.input_value("#id_reason") == typed
+    shots("typed-in-another-tab")
+    # Nobody touches either tab now: the till tab locks, and says where it was.
+    page.wait_for_url(f"{base}/cashier/unlock/?*", timeout=15000)
+    page.wait_for_selector("#unlock-form")
+    shots("locked")
+    other.close()
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("#unlock-form button[type=submit]")
+    page.wait_for_url(till_page)
+    page.wait_for_selector("#search-form")
+    settings.SCREEN_LOCK_MINUTES = 5
+    # A page asked for while locked is the one the unlock returns to.
+    page.click("#lock-button")
+    page.wait_for_selector("#unlock-form")
+    page.goto(debt_page)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("#unlock-form button[type=submit]")
+    page.wait_for_url(debt_page)
+    shots("back-on-the-page")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

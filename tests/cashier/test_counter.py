@@ -8,6 +8,7 @@ import re
 import time
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -236,9 +237,11 @@ def test_a_locked_screen_shows_nothing_and_sells_nothing(world: World) -> None:
     before = (Sale.objects.count(), AuditEvent.objects.count())
     for url in ("/cashier/", f"/cashier/meters/{meter.number}/", "/cashier/shift/", "/org/"):
         response = client.get(url)
-        assert response.status_code == 302 and response["Location"] == "/cashier/unlock/", url
+        # The unlock returns to the page asked for.
+        assert response.status_code == 302, url
+        assert response["Location"] == "/cashier/unlock/?" + urlencode({"next": url}), url
     sold = client.post(f"/cashier/meters/{meter.number}/sell/", _sell_form(quote), headers=_htmx())
-    assert sold.status_code == 204 and sold["HX-Redirect"] == "/cashier/unlock/"
+    assert sold.status_code == 204 and sold["HX-Redirect"] == "/cashier/unlock/?next=%2Fcashier%2F"
     assert (Sale.objects.count(), AuditEvent.objects.count()) == before
     page = client.get("/cashier/unlock/").content.decode()
     assert "The screen is locked; the sale was not made." in page
@@ -274,6 +277,55 @@ def test_the_password_unlocks_the_screen_and_the_shift_stays_open(world: World) 
     assert AuditEvent.objects.filter(event_type="user.screen_unlocked").count() == 1
 
 
+def test_the_unlock_returns_to_the_page_in_view(world: World) -> None:
+    client = _client(world.cashier)
+    page = "/cashier/search/?q=Otieno"
+    locked = client.post("/cashier/lock/", {"next": page})
+    assert locked.status_code == 302
+    assert locked["Location"] == "/cashier/unlock/?" + urlencode({"next": page})
+    right = client.post(locked["Location"], {"password": factories.PASSWORD})
+    assert right.status_code == 302 and right["Location"] == page
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/cashier/", "javascript:alert(1)"]
+)
+def test_the_unlock_never_sends_the_user_to_another_site(world: World, target: str) -> None:
+    client = _client(world.cashier)
+    locked = client.post("/cashier/lock/", {"next": target})
+    assert locked["Location"] == "/cashier/unlock/"
+    query = "/cashier/unlock/?" + urlencode({"next": target})
+    right = client.post(query, {"password": factories.PASSWORD})
+    assert right.status_code == 302 and right["Location"] == "/cashier/"
+
+
+@pytest.mark.parametrize("target", ["", "x" * 10_240, "a\x00b", "\u202eevil", "²", "/%00"])
+def test_the_lock_takes_hostile_pages_to_return_to_plainly(world: World, target: str) -> None:
+    client = _client(world.cashier)
+    locked = client.post("/cashier/lock/", {"next": target})
+    assert locked.status_code == 302 and locked["Location"].startswith("/cashier/unlock/")
+    assert client.get(locked["Location"]).status_code == 200
+    assert client.get("/cashier/").status_code == 302  # locked all the same
+
+
+def test_a_background_tab_keeping_the_session_alive_is_not_a_page_to_return_to(
+    world: World,
+) -> None:
+    client = _client(world.cashier)
+    _lock(client)
+    response = client.get("/cashier/alive/")
+    assert response.status_code == 302 and response["Location"] == "/cashier/unlock/"
+
+
+def test_only_till_pages_run_the_idle_lock(world: World) -> None:
+    client = _client(world.supervisor)
+    till = client.get("/cashier/").content.decode()
+    assert 'id="lock-form"' in till and "data-idle-lock" in till
+    office = client.get("/org/").content.decode()
+    # The lock button and the shared activity are there; the idle timer is not.
+    assert 'id="lock-form"' in office and "data-idle-lock" not in office
+
+
 def test_too_many_wrong_passwords_at_the_lock_sign_the_user_out(
     world: World, settings: Any
 ) -> None:
@@ -304,7 +356,8 @@ def test_a_till_left_idle_locks_on_the_server(world: World, settings: Any) -> No
     assert client.get("/cashier/").status_code == 200
     _set_session(client, **{sessions.LAST_SEEN: now - 301})
     response = client.get("/cashier/")
-    assert response.status_code == 302 and response["Location"] == "/cashier/unlock/"
+    assert response.status_code == 302
+    assert response["Location"] == "/cashier/unlock/?next=%2Fcashier%2F"
 
 
 def test_the_idle_lock_spares_sessions_that_never_used_the_till(

@@ -85,7 +85,9 @@ HOSTILE_QUERY: list[str] = [
 HOSTILE_INT_PATH = ["0", "99999999999999999999", "9223372036854775808"]
 HOSTILE_STR_PATH = ["²", "x" * 2000, "%00", "%E2%80%AE", "a%20b", "..%2F..", "NaN"]
 
-SKIP_PATHS = ("/static/", "/logout/", "/i18n/")
+# The lock's one answer is the unlock page, whatever it is sent (its `next` meets hostile values
+# in tests/cashier/test_counter.py), so walking it would only lock the walk out.
+SKIP_PATHS = ("/static/", "/logout/", "/i18n/", "/cashier/lock/")
 LINK = re.compile(r"""(?:href|hx-get|hx-post|action)="([^"]*)\"""")
 FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S | re.I)
 ATTR = re.compile(r"""([\w:-]+)="([^"]*)\"""")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,28 @@ def test_the_spec_in_force_gives_the_trial_vends_breakdown(world: World) -> None
         )
         assert simulated == quote.breakdown
     assert _state(world) == state
+
+
+@pytest.mark.parametrize("kwh", ["10", "37.3"])
+def test_a_simulation_by_kwh_asks_for_whole_coins_as_the_till_does(
+    world: World, settings: Any, kwh: str
+) -> None:
+    settings.SMALLEST_COIN_MINOR = 500
+    meter = world.add_meter()
+    customer = world.customer(meter)
+    _version, spec = spec_in_force(customer.tariff, world.clock.now())
+    quote = vending.trial_vend(
+        actor=world.cashier, meter_number=meter.number, kwh=Decimal(kwh), clock=world.clock
+    )
+    simulated = simulation.price_for_customer(
+        actor=world.supervisor,
+        customer=customer,
+        spec=spec,
+        now=world.clock.now(),
+        kwh=Decimal(kwh),
+    )
+    assert simulated.tender.minor % 500 == 0
+    assert simulated == quote.breakdown
 
 
 def test_another_spec_prices_the_same_customer_state(world: World) -> None:

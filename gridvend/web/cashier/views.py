@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -436,13 +438,35 @@ def closed(request: HttpRequest, pk: int) -> HttpResponse:
 # --- the screen lock ------------------------------------------------------------------------
 
 
+def _back_to(request: HttpRequest, value: str) -> str:
+    """``value`` if it is a page of this site to return to after the unlock, else ''. Only a
+    plain local path of sensible length: the unlock page carries it in its own URL."""
+    if (
+        not value.startswith("/")
+        or len(value) > 2000
+        or not value.isprintable()
+        or not url_has_allowed_host_and_scheme(
+            value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return ""
+    return value
+
+
+def _unlock_url(back: str = "") -> str:
+    """The unlock page, returning to ``back`` (a checked local page) once unlocked."""
+    target = reverse("cashier:unlock")
+    return f"{target}?{urlencode({'next': back})}" if back else target
+
+
 @never_cache
 @login_required
 @require_POST
 def lock(request: HttpRequest) -> HttpResponse:
-    """Cover the screen now (the button, or the browser after the idle minutes)."""
+    """Cover the screen now (the button, or the browser after the idle minutes); the unlock
+    returns to the page that was in view."""
     sessions.lock(request)
-    return redirect("cashier:unlock")
+    return redirect(_unlock_url(_back_to(request, request.POST.get("next", ""))))
 
 
 @never_cache
@@ -452,8 +476,9 @@ def unlock(request: HttpRequest) -> HttpResponse:
     the shift stays open. Wrong passwords count towards the sign-in lockout."""
     user = request.user
     assert isinstance(user, User)
+    back = _back_to(request, request.GET.get("next", "")) or reverse("cashier:home")
     if not sessions.is_locked(request):
-        return redirect("cashier:home")
+        return redirect(back)
     form = forms.UnlockForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         again = authenticate(
@@ -462,7 +487,7 @@ def unlock(request: HttpRequest) -> HttpResponse:
         if again is not None and again.pk == user.pk:
             identity.register_screen_unlock(user)
             sessions.unlock(request)
-            return redirect("cashier:home")
+            return redirect(back)
         user.refresh_from_db(fields=["failed_logins", "locked_until"])
         if identity.is_locked(user):
             logout(request)

@@ -99,6 +99,26 @@
 
   // --- idle screen lock --------------------------------------------------------------------
 
+  // The last input in any tab of this browser, shared through localStorage: a cashier typing in
+  // a back-office tab is at work, and an idle till tab beside it must not lock the session.
+  var LAST_ACTIVITY = "gridvend.lastActivity";
+
+  function sharedActivity() {
+    try {
+      return parseInt(window.localStorage.getItem(LAST_ACTIVITY) || "0", 10) || 0;
+    } catch (error) {
+      return 0;
+    }
+  }
+
+  function shareActivity(when) {
+    try {
+      window.localStorage.setItem(LAST_ACTIVITY, String(when));
+    } catch (error) {
+      // Storage refused (private mode, full): this tab still counts its own input.
+    }
+  }
+
   function startIdleLock() {
     var form = document.getElementById("lock-form");
     var seconds = form ? parseInt(form.dataset.lockSeconds || "0", 10) : 0;
@@ -106,22 +126,43 @@
       return;
     }
     var aliveUrl = form.dataset.aliveUrl;
+    // The lock itself runs on till pages only; every page of a till's session shares its input
+    // and tells the server, so that no tab locks while another is in use.
+    var tillPage = form.hasAttribute("data-idle-lock");
+    // The server locks after `seconds` without a request: tell it well within that.
+    var tellEvery = Math.min(60000, (seconds * 1000) / 3);
     var lastInput = Date.now();
+    var lastShared = 0;
     var lastTold = Date.now();
     var locking = false;
 
+    function here() {
+      return window.location.pathname + window.location.search;
+    }
+
+    // The unlock page returns to the page in view when it locked.
+    form.addEventListener("submit", function () {
+      if (form.elements.next) {
+        form.elements.next.value = here();
+      }
+    });
+
     // Typing or pointing on a page that sends nothing is still work at the till: tell the
-    // server now and then, so that its own idle lock and timeout count it too.
+    // other tabs at once, and the server now and then, so that their idle locks count it too.
     function active() {
       lastInput = Date.now();
-      if (!aliveUrl || lastInput - lastTold < 60000) {
+      if (lastInput - lastShared >= 1000) {
+        lastShared = lastInput;
+        shareActivity(lastInput);
+      }
+      if (!aliveUrl || lastInput - lastTold < tellEvery) {
         return;
       }
       lastTold = lastInput;
       window
         .fetch(aliveUrl, { credentials: "same-origin", cache: "no-store" })
         .then(function (response) {
-          if (response.redirected) {
+          if (response.redirected && tillPage) {
             // Locked or signed out on the server meanwhile: let the page say so.
             window.location.reload();
           }
@@ -135,11 +176,20 @@
     document.addEventListener("htmx:beforeRequest", function () {
       lastInput = Date.now();
       lastTold = Date.now();
+      shareActivity(lastInput);
     });
+    shareActivity(lastInput);
 
+    if (!tillPage) {
+      return;
+    }
     window.setInterval(function () {
-      if (!locking && Date.now() - lastInput >= seconds * 1000) {
+      var last = Math.max(lastInput, sharedActivity());
+      if (!locking && Date.now() - last >= seconds * 1000) {
         locking = true;
+        if (form.elements.next) {
+          form.elements.next.value = here();
+        }
         form.submit();
       }
     }, 1000);
