@@ -1323,7 +1323,6 @@ def issue_engineering_token(
     )
 
 
-
 def _check_transfer_total(actor: User, kwh: Decimal, limit: Decimal, now: datetime) -> None:
     """An installer's transfers add up over the free-issue period: a chain of replacements
     (200 kWh each) is as much free energy as one large transfer, and needs finance the same way.
@@ -1344,6 +1343,7 @@ def _check_transfer_total(actor: User, kwh: Decimal, limit: Decimal, now: dateti
             limit=str(limit),
             already=str(done),
         )
+
 
 def issue_credit_transfer(
     *,
