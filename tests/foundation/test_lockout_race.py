@@ -4,14 +4,10 @@ ever checked, however many arrive at once (PostgreSQL; SQLite serialises writers
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pyotp
 import pytest
-from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
@@ -20,33 +16,12 @@ from gridvend.identity import services
 from gridvend.identity.backends import LockoutAwareBackend
 from gridvend.identity.models import User
 from tests import factories
+from tests.threads import run_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ATTEMPTS = 20
 LIMIT = 5
-
-
-def _run_threads(count: int, work: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-    start = threading.Barrier(count)
-
-    def runner(i: int) -> None:
-        try:
-            start.wait()
-            results[i] = work(i)
-        except BaseException as exc:  # collected and asserted on by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results, errors
 
 
 def _checked_guesses() -> int:
@@ -74,7 +49,7 @@ def test_parallel_wrong_codes_check_at_most_the_failure_limit() -> None:
         # Each request loads its own copy of the user, as each session does.
         return services.verify_totp(user=User.objects.get(pk=user.pk), code=wrong)
 
-    results, errors = _run_threads(ATTEMPTS, guess)
+    results, errors = run_threads(ATTEMPTS, guess)
     assert errors == []
     assert not any(results)
     assert AuditEvent.objects.filter(event_type="totp.code_rejected").count() == LIMIT
@@ -86,7 +61,7 @@ def test_parallel_wrong_codes_check_at_most_the_failure_limit() -> None:
 def test_parallel_wrong_passwords_check_at_most_the_failure_limit() -> None:
     user = factories.user(factories.Tree().north_sc, username="till")
     backend = LockoutAwareBackend()
-    results, errors = _run_threads(
+    results, errors = run_threads(
         ATTEMPTS, lambda i: backend.authenticate(None, username="till", password=f"wrong-{i}")
     )
     assert errors == []
@@ -104,7 +79,7 @@ def test_parallel_wrong_passwords_at_enrolment_check_at_most_the_failure_limit()
             actor=User.objects.get(pk=user.pk), password="wrong-password"
         )
 
-    _results, errors = _run_threads(ATTEMPTS, enrol)
+    _results, errors = run_threads(ATTEMPTS, enrol)
     assert len(errors) == ATTEMPTS
     assert _checked_guesses() == LIMIT
     assert _locked(user)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
@@ -18,31 +15,10 @@ from gridvend.ledger import services as ledger
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, SaleKind, Token
 from tests import factories
+from tests.threads import run_threads
 from tests.vending.world import World, build_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _run_threads(count: int, work: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-    start = threading.Barrier(count)
-
-    def runner(i: int) -> None:
-        try:
-            start.wait()
-            results[i] = work(i)
-        except BaseException as exc:  # collected and asserted on by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results, errors
 
 
 @pytest.fixture
@@ -64,7 +40,7 @@ def _sell(world: World, number: str, ref: str) -> vending.SaleResult:
 
 def test_twenty_threads_selling_to_one_meter(live_world: World) -> None:
     meter = live_world.add_meter()
-    _results, errors = _run_threads(20, lambda i: _sell(live_world, meter.number, f"one-{i}"))
+    _results, errors = run_threads(20, lambda i: _sell(live_world, meter.number, f"one-{i}"))
     assert errors == []
     assert Sale.objects.filter(meter=meter).count() == 20
     tokens = list(
@@ -86,7 +62,7 @@ def test_twenty_threads_selling_to_one_meter(live_world: World) -> None:
 
 def test_twenty_threads_selling_to_twenty_meters(live_world: World) -> None:
     meters = [live_world.add_meter() for _ in range(20)]
-    _results, errors = _run_threads(20, lambda i: _sell(live_world, meters[i].number, f"many-{i}"))
+    _results, errors = run_threads(20, lambda i: _sell(live_world, meters[i].number, f"many-{i}"))
     assert errors == []
     assert Sale.objects.count() == 20
     for meter in meters:
@@ -99,7 +75,7 @@ def test_twenty_threads_selling_to_twenty_meters(live_world: World) -> None:
 
 def test_same_client_reference_sent_concurrently_yields_one_sale(live_world: World) -> None:
     meter = live_world.add_meter()
-    results, errors = _run_threads(10, lambda i: _sell(live_world, meter.number, "same-everywhere"))
+    results, errors = run_threads(10, lambda i: _sell(live_world, meter.number, "same-everywhere"))
     assert errors == []
     assert Sale.objects.count() == 1
     assert {r.sale.pk for r in results} == {Sale.objects.get().pk}
@@ -130,7 +106,7 @@ def _only_approval_refusals(errors: list[BaseException]) -> None:
 def test_concurrent_free_issues_to_one_meter_cannot_split_the_limit(live_world: World) -> None:
     meter = live_world.add_meter()
     issuers = [_finance(live_world) for _ in range(6)]
-    _results, errors = _run_threads(
+    _results, errors = run_threads(
         6, lambda i: _give(live_world, issuers[i], meter.number, f"split-{i}")
     )
     _only_approval_refusals(errors)
@@ -142,7 +118,7 @@ def test_concurrent_free_issues_to_one_meter_cannot_split_the_limit(live_world: 
 def test_concurrent_free_issues_by_one_issuer_cannot_split_the_limit(live_world: World) -> None:
     meters = [live_world.add_meter() for _ in range(6)]
     issuer = _finance(live_world)
-    _results, errors = _run_threads(
+    _results, errors = run_threads(
         6, lambda i: _give(live_world, issuer, meters[i].number, f"spread-{i}")
     )
     _only_approval_refusals(errors)
