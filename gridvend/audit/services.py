@@ -74,58 +74,28 @@ def record(
     after_n = normalise(after)
     # Microseconds survive both databases, so the hash can be recomputed from the stored row.
     occurred_at = timezone.now()
-    actor_id = actor.pk if actor is not None else None
-    actor_label = actor.get_username() if actor is not None else "system"
+    fields: dict[str, Any] = {
+        "occurred_at": occurred_at,
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_label": actor.get_username() if actor is not None else "system",
+        "ip": ctx.ip,
+        "request_id": ctx.request_id,
+        "event_type": event_type,
+        "target_type": target_type,
+        "target_id": target_id,
+        "target_label": target_label,
+        "org_path": org_path,
+        "before": before_n,
+        "after": after_n,
+    }
     if _REHEARSING.get():
         # Never saved: the rehearsal's transaction is rolled back (see rehearsal()).
-        return AuditEvent(
-            occurred_at=occurred_at,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            event_type=event_type,
-            target_type=target_type,
-            target_id=target_id,
-            target_label=target_label,
-            org_path=org_path,
-            before=before_n,
-            after=after_n,
-        )
+        return AuditEvent(**fields)
     # No savepoint: the event belongs to the caller's transaction (checked above).
     with transaction.atomic(savepoint=False):
         head = _lock_head()
         seq = head.seq + 1
-        digest = compute_hash(
-            seq=seq,
-            occurred_at=occurred_at,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            ip=ctx.ip,
-            request_id=ctx.request_id,
-            event_type=event_type,
-            target_type=target_type,
-            target_id=target_id,
-            target_label=target_label,
-            org_path=org_path,
-            before=before_n,
-            after=after_n,
-            prev_hash=head.hash,
-        )
-        event = AuditEvent.objects.create(
-            seq=seq,
-            occurred_at=occurred_at,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            ip=ctx.ip,
-            request_id=ctx.request_id,
-            event_type=event_type,
-            target_type=target_type,
-            target_id=target_id,
-            target_label=target_label,
-            org_path=org_path,
-            before=before_n,
-            after=after_n,
-            prev_hash=head.hash,
-            hash=digest,
-        )
+        digest = compute_hash(seq=seq, prev_hash=head.hash, **fields)
+        event = AuditEvent.objects.create(seq=seq, prev_hash=head.hash, hash=digest, **fields)
         AuditHead.objects.filter(pk=1).update(seq=seq, hash=digest)
     return event

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -61,9 +61,11 @@ class NumberRule:
 
     def with_maximum(self, maximum: Decimal | int | None) -> NumberRule:
         value = None if maximum is None else Decimal(maximum)
-        return NumberRule(
-            self.integer_digits, self.decimal_places, self.minimum, value, self.allow_zero
-        )
+        return replace(self, maximum=value)
+
+    def positive(self) -> NumberRule:
+        """The same rule, refusing zero (an amount to sell, a debt to book)."""
+        return replace(self, allow_zero=False)
 
 
 def _refuse(reason: str, message: str, field: str | None = None, **params: Any) -> InvalidInput:

@@ -3,6 +3,7 @@ an import reads goes through one of these, so no form can take ``1e700000`` or a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -108,13 +109,7 @@ class NumberField(forms.CharField):
         if self.maximum_setting is not None:
             rule = rule.with_maximum(setting_limit(self.maximum_setting))
         if self.positive:
-            rule = NumberRule(
-                rule.integer_digits,
-                rule.decimal_places,
-                rule.minimum,
-                rule.maximum,
-                allow_zero=False,
-            )
+            rule = rule.positive()
         try:
             return inputs.parse_decimal(value, rule)
         except InvalidInput as exc:
@@ -134,7 +129,7 @@ def money_rule(maximum_setting: str | None = None, currency: str | None = None) 
     refused with "use at most 2 decimal places", not a vague invalid amount."""
     places = currency_exponent(currency or settings.CURRENCY)
     maximum = setting_limit(maximum_setting) if maximum_setting else inputs.MONEY.maximum
-    return NumberRule(inputs.MONEY.integer_digits, places, inputs.MONEY.minimum, maximum)
+    return replace(inputs.MONEY, decimal_places=places, maximum=maximum)
 
 
 class MoneyField(NumberField):
@@ -208,6 +203,7 @@ class WholeNumberField(forms.IntegerField):
         if value in self.empty_values:
             return None
         try:
-            return inputs.parse_int(value, minimum=-(10**18), maximum=10**18)
+            # The database's bigint range; min_value/max_value narrow it as validators.
+            return inputs.parse_int(value, minimum=-(2**63), maximum=2**63 - 1)
         except InvalidInput as exc:
             raise ValidationError(message(exc), code=exc.reason) from None

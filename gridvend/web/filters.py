@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 from gridvend.identity.models import User
 from gridvend.kernel.inputs import InvalidInput
 from gridvend.org import selectors as org_selectors
-from gridvend.web.fields import TextField
+from gridvend.web.fields import TextField, WholeNumberField
 
 # Business dates a filter may name: wide enough for any history a utility keeps, narrow enough
 # that adding a day or converting to a time zone can never leave the calendar.
@@ -47,21 +47,13 @@ class InvalidFilter(InvalidInput):
         )
 
 
-class IdField(forms.IntegerField):
+class IdField(WholeNumberField):
     """An object id: ASCII digits only (``str.isdigit`` also takes ``²`` and ``٣``), in range."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(**kwargs)
-
-    def to_python(self, value: Any) -> int | None:
-        if value in self.empty_values:
-            return None
-        text = str(value).strip()
-        if len(text) > 19 or not text.isascii() or not text.isdigit():
-            raise ValidationError(_("Enter a whole number."), code="invalid")
-        return int(text)
 
 
 class BoundedDateField(forms.DateField):

@@ -92,16 +92,7 @@ class AmountForm(forms.Form):
         else:
             rule = money_rule("MAX_SALE_AMOUNT")
         try:
-            data["amount"] = inputs.parse_decimal(
-                raw,
-                NumberRule(
-                    rule.integer_digits,
-                    rule.decimal_places,
-                    rule.minimum,
-                    rule.maximum,
-                    allow_zero=False,
-                ),
-            )
+            data["amount"] = inputs.parse_decimal(raw, rule.positive())
         except InvalidInput as exc:
             self.add_error("amount", message(exc))
         return data
