@@ -30,6 +30,8 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org import services as org
 from gridvend.org.models import Channel
 from gridvend.web import forms, sessions
+from gridvend.web.backoffice import access as bo_access
+from gridvend.web.backoffice import exports
 from gridvend.web.backoffice.filtersets import (
     AuditFilterSet,
     SearchFilterSet,
@@ -37,6 +39,7 @@ from gridvend.web.backoffice.filtersets import (
 )
 from gridvend.web.errors import describe
 from gridvend.web.filters import MAX_ID, InvalidFilter
+from gridvend.web.lists import ObjectList
 
 
 def _actor(request: HttpRequest) -> User:
@@ -306,19 +309,17 @@ def levels(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-def point_list(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
-    filterset = VendingPointFilterSet(
-        request.GET, actor=actor, selector=org_selectors.list_vending_points
-    )
-    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-    echo = filterset.echo()
-    return render(
-        request,
-        "web/point_list.html",
-        {"page": page, "q": echo["q"], "channel": echo["channel"], "channels": Channel.choices},
-    )
+POINTS = ObjectList(
+    name="vending-points",
+    filterset=VendingPointFilterSet,
+    selector=org_selectors.list_vending_points,
+    columns=exports.POINT_COLUMNS,
+    template="web/point_list.html",
+    export_allowed=bo_access.can_export_org,
+    context=lambda user: {"channels": Channel.choices},
+)
+point_list = POINTS.list_view()
+point_export = POINTS.export_view()
 
 
 @login_required
@@ -362,20 +363,17 @@ def _unit_choices(actor: User) -> list[tuple[int, str]]:
     ]
 
 
-@login_required
-def user_list(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
-    filterset = SearchFilterSet(request.GET, actor=actor, selector=user_selectors.list_users)
-    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "web/user_list.html",
-        {
-            "page": page,
-            "q": filterset.echo()["q"],
-            "can_manage": permissions.can_manage_users(actor),
-        },
-    )
+USERS = ObjectList(
+    name="users",
+    filterset=SearchFilterSet,
+    selector=user_selectors.list_users,
+    columns=exports.USER_COLUMNS,
+    template="web/user_list.html",
+    export_allowed=bo_access.can_export_org,
+    context=lambda user: {"can_manage": permissions.can_manage_users(user)},
+)
+user_list = USERS.list_view()
+user_export = USERS.export_view()
 
 
 @login_required

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.paginator import Page, Paginator
 from django.http import HttpRequest
 
 from gridvend.identity.errors import AccessDenied, NotFound
@@ -13,14 +12,6 @@ from gridvend.kernel.errors import DomainError
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import OrgUnit
 from gridvend.web.errors import describe
-
-PAGE_SIZE = 50
-
-
-def actor(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def show_error(form: Any, exc: DomainError, codes: dict[str, str] | None = None) -> None:
@@ -54,13 +45,3 @@ def unit_filter(request: HttpRequest, user: User) -> OrgUnit | None:
     if not raw.isdigit():
         raise NotFound()
     return org_selectors.get_unit(user, int(raw))
-
-
-def page_of(request: HttpRequest, items: Any, size: int = PAGE_SIZE) -> Page[Any]:
-    return Paginator(items, size).get_page(request.GET.get("page"))
-
-
-def query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,7 +15,7 @@ from django.utils.translation import gettext as _
 from gridvend.customers import debt_selectors
 from gridvend.customers import selectors as customer_selectors
 from gridvend.customers import services as customer_services
-from gridvend.customers.models import Customer, CustomerCategory, CustomerStatus, Debt, Premise
+from gridvend.customers.models import CustomerCategory, CustomerStatus, Debt, Premise
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
@@ -27,13 +26,7 @@ from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import statements
 from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import (
-    actor,
-    page_of,
-    query_without_page,
-    show_error,
-    unit_choices,
-)
+from gridvend.web.backoffice.common import show_error, unit_choices
 from gridvend.web.backoffice.filtersets import (
     CustomerFilterSet,
     DebtFilterSet,
@@ -41,6 +34,7 @@ from gridvend.web.backoffice.filtersets import (
     StatementFilterSet,
 )
 from gridvend.web.filters import InvalidFilter
+from gridvend.web.lists import ObjectList, actor
 from gridvend.web.receipts.render import payment_method_label
 
 
@@ -67,42 +61,22 @@ def _pick_tariff(user: User, pk: int, form: Any) -> Any:
 # Customers ---------------------------------------------------------------------------------------
 
 
-def _customers(request: HttpRequest, user: User) -> tuple[QuerySet[Customer], dict[str, Any]]:
-    filterset = CustomerFilterSet(
-        request.GET, actor=user, selector=customer_selectors.list_customers
-    )
-    return filterset.qs, filterset.echo()
-
-
-@login_required
-def customer_list(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_view_master_data(user))
-    queryset, filters = _customers(request, user)
-    return render(
-        request,
-        "backoffice/customer_list.html",
-        {
-            "page": page_of(request, queryset),
-            "filters": filters,
-            "query": query_without_page(request),
-            "categories": CustomerCategory.choices,
-            "statuses": CustomerStatus.choices,
-            "units": unit_choices(user),
-            "can_edit": access.can_edit_customers(user),
-            "export_query": request.GET.urlencode(),
-        },
-    )
-
-
-@login_required
-def customer_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_view_master_data(user))
-    queryset, _filters = _customers(request, user)
-    return exports.respond(
-        fmt, "customers", exports.CUSTOMER_COLUMNS, queryset.iterator(chunk_size=1000)
-    )
+CUSTOMERS = ObjectList(
+    name="customers",
+    filterset=CustomerFilterSet,
+    selector=customer_selectors.list_customers,
+    columns=exports.CUSTOMER_COLUMNS,
+    template="backoffice/customer_list.html",
+    allowed=access.can_view_master_data,
+    context=lambda user: {
+        "categories": CustomerCategory.choices,
+        "statuses": CustomerStatus.choices,
+        "units": unit_choices(user),
+        "can_edit": access.can_edit_customers(user),
+    },
+)
+customer_list = CUSTOMERS.list_view()
+customer_export = CUSTOMERS.export_view()
 
 
 def _debt_rows(debts: list[Debt]) -> list[tuple[Debt, Money, Money]]:
@@ -219,38 +193,20 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # Premises ----------------------------------------------------------------------------------------
 
 
-def _premises(request: HttpRequest, user: User) -> tuple[QuerySet[Premise], dict[str, Any]]:
-    filterset = PremiseFilterSet(request.GET, actor=user, selector=customer_selectors.list_premises)
-    return filterset.qs, filterset.echo()
-
-
-@login_required
-def premise_list(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_view_master_data(user))
-    queryset, filters = _premises(request, user)
-    return render(
-        request,
-        "backoffice/premise_list.html",
-        {
-            "page": page_of(request, queryset),
-            "filters": filters,
-            "query": query_without_page(request),
-            "units": unit_choices(user),
-            "can_edit": access.can_edit_customers(user),
-            "export_query": request.GET.urlencode(),
-        },
-    )
-
-
-@login_required
-def premise_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_view_master_data(user))
-    queryset, _filters = _premises(request, user)
-    return exports.respond(
-        fmt, "premises", exports.PREMISE_COLUMNS, queryset.iterator(chunk_size=1000)
-    )
+PREMISES = ObjectList(
+    name="premises",
+    filterset=PremiseFilterSet,
+    selector=customer_selectors.list_premises,
+    columns=exports.PREMISE_COLUMNS,
+    template="backoffice/premise_list.html",
+    allowed=access.can_view_master_data,
+    context=lambda user: {
+        "units": unit_choices(user),
+        "can_edit": access.can_edit_customers(user),
+    },
+)
+premise_list = PREMISES.list_view()
+premise_export = PREMISES.export_view()
 
 
 @login_required
@@ -320,37 +276,18 @@ def premise_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # Debts -------------------------------------------------------------------------------------------
 
 
-def _debts(request: HttpRequest, user: User) -> tuple[QuerySet[Debt], dict[str, Any]]:
-    filterset = DebtFilterSet(request.GET, actor=user, selector=debt_selectors.list_all_debts)
-    return filterset.qs, filterset.echo()
-
-
-@login_required
-def debt_list(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_view_debts(user))
-    queryset, filters = _debts(request, user)
-    page = page_of(request, queryset)
-    return render(
-        request,
-        "backoffice/debt_list.html",
-        {
-            "page": page,
-            "rows": _debt_rows(list(page)),
-            "filters": filters,
-            "query": query_without_page(request),
-            "units": unit_choices(user),
-            "export_query": request.GET.urlencode(),
-        },
-    )
-
-
-@login_required
-def debt_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_view_debts(user))
-    queryset, _filters = _debts(request, user)
-    return exports.respond(fmt, "debts", exports.DEBT_COLUMNS, queryset.iterator(chunk_size=1000))
+DEBTS = ObjectList(
+    name="debts",
+    filterset=DebtFilterSet,
+    selector=debt_selectors.list_all_debts,
+    columns=exports.DEBT_COLUMNS,
+    template="backoffice/debt_list.html",
+    allowed=access.can_view_debts,
+    context=lambda user: {"units": unit_choices(user)},
+    rows=lambda user, page: _debt_rows(list(page)),
+)
+debt_list = DEBTS.list_view()
+debt_export = DEBTS.export_view()
 
 
 @login_required

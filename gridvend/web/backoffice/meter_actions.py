@@ -25,10 +25,10 @@ from gridvend.meters import services as meter_services
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.vending.models import Token
 from gridvend.web.backoffice import access
-from gridvend.web.backoffice.common import actor
 from gridvend.web.backoffice.forms import StyledForm
 from gridvend.web.errors import describe
 from gridvend.web.fields import KwhField, TextField
+from gridvend.web.lists import actor
 
 LTR = {"dir": "ltr", "autocomplete": "off"}
 

@@ -6,31 +6,24 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from gridvend.customers import selectors as customer_selectors
 from gridvend.identity.errors import NotFound
-from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.meters import selectors as meter_selectors
 from gridvend.meters import services as meter_services
-from gridvend.meters.models import Meter, MeterStatus
+from gridvend.meters.models import MeterStatus
 from gridvend.org import selectors as org_selectors
 from gridvend.vending import selectors as vending_selectors
 from gridvend.web.backoffice import access, exports, meter_actions
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import (
-    actor,
-    page_of,
-    query_without_page,
-    show_error,
-    unit_choices,
-)
+from gridvend.web.backoffice.common import show_error, unit_choices
 from gridvend.web.backoffice.filtersets import MeterFilterSet
 from gridvend.web.caching import no_store
+from gridvend.web.lists import ObjectList, actor, page_of, query_without_page
 
 # What the detail page shows of a meter's key: parameters, never key material.
 KEY_PARAMETERS = (
@@ -55,37 +48,21 @@ REGISTER_ERROR_FIELDS = {
 }
 
 
-def _meters(request: HttpRequest, user: User) -> tuple[QuerySet[Meter], dict[str, Any]]:
-    filterset = MeterFilterSet(request.GET, actor=user, selector=meter_selectors.list_meters)
-    return filterset.qs, filterset.echo()
-
-
-@login_required
-def meter_list(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_view_master_data(user))
-    queryset, filters = _meters(request, user)
-    return render(
-        request,
-        "backoffice/meter_list.html",
-        {
-            "page": page_of(request, queryset),
-            "filters": filters,
-            "query": query_without_page(request),
-            "statuses": MeterStatus.choices,
-            "units": unit_choices(user),
-            "can_edit": access.can_edit_meters(user),
-            "export_query": request.GET.urlencode(),
-        },
-    )
-
-
-@login_required
-def meter_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_view_master_data(user))
-    queryset, _filters = _meters(request, user)
-    return exports.respond(fmt, "meters", exports.METER_COLUMNS, queryset.iterator(chunk_size=1000))
+METERS = ObjectList(
+    name="meters",
+    filterset=MeterFilterSet,
+    selector=meter_selectors.list_meters,
+    columns=exports.METER_COLUMNS,
+    template="backoffice/meter_list.html",
+    allowed=access.can_view_master_data,
+    context=lambda user: {
+        "statuses": MeterStatus.choices,
+        "units": unit_choices(user),
+        "can_edit": access.can_edit_meters(user),
+    },
+)
+meter_list = METERS.list_view()
+meter_export = METERS.export_view()
 
 
 def _key_rows(params: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -23,18 +23,13 @@ from gridvend.tariffs import services as tariff_services
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
 from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import (
-    actor,
-    page_of,
-    query_without_page,
-    show_error,
-    unit_choices,
-)
+from gridvend.web.backoffice.common import show_error, unit_choices
 from gridvend.web.backoffice.filtersets import SearchFilterSet
 from gridvend.web.backoffice.tariff_editor import SECTIONS, TariffEditor
 from gridvend.web.backoffice.tariff_simulation import SimulationForm, find_customer, simulate
 from gridvend.web.errors import describe
 from gridvend.web.filters import MAX_ID
+from gridvend.web.lists import ObjectList, actor
 
 EDITABLE = (VersionStatus.DRAFT, VersionStatus.REJECTED)
 UNDECIDED = (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED)
@@ -120,36 +115,18 @@ def _require_view(user: User) -> None:
     access.require(access.can_view_tariffs(user))
 
 
-@login_required
-def tariff_list(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    _require_view(user)
-    filterset = SearchFilterSet(
-        request.GET, actor=user, selector=tariff_selectors.list_visible_tariffs
-    )
-    page = page_of(request, filterset.qs)
-    return render(
-        request,
-        "backoffice/tariff_list.html",
-        {
-            "page": page,
-            "rows": [(t, tariff_selectors.manages_tariff(user, t)) for t in page],
-            "filters": filterset.echo(),
-            "query": query_without_page(request),
-            "can_draft": access.can_draft_tariffs(user),
-            "export_query": request.GET.urlencode(),
-        },
-    )
-
-
-@login_required
-def tariff_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    user = actor(request)
-    _require_view(user)
-    queryset = SearchFilterSet(
-        request.GET, actor=user, selector=tariff_selectors.list_visible_tariffs
-    ).qs
-    return exports.respond(fmt, "tariffs", exports.TARIFF_COLUMNS, queryset.iterator())
+TARIFFS = ObjectList(
+    name="tariffs",
+    filterset=SearchFilterSet,
+    selector=tariff_selectors.list_visible_tariffs,
+    columns=exports.TARIFF_COLUMNS,
+    template="backoffice/tariff_list.html",
+    allowed=access.can_view_tariffs,
+    context=lambda user: {"can_draft": access.can_draft_tariffs(user)},
+    rows=lambda user, page: [(t, tariff_selectors.manages_tariff(user, t)) for t in page],
+)
+tariff_list = TARIFFS.list_view()
+tariff_export = TARIFFS.export_view()
 
 
 @login_required

@@ -14,13 +14,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from gridvend.identity import selectors as user_selectors
 from gridvend.identity.errors import NotFound
-from gridvend.org import selectors as org_selectors
 from gridvend.web.backoffice import access, exports, imports
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import actor
-from gridvend.web.backoffice.filtersets import SearchFilterSet, VendingPointFilterSet
+from gridvend.web.lists import actor
 
 # The rows of a dry run wait in the session (stored in the database, so any app server can take
 # the confirmation) under a one-time token, so that what is confirmed is what was checked.
@@ -115,21 +112,3 @@ def import_template(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
 
 def _nth(index: int) -> Callable[[list[str]], str]:
     return lambda row: row[index]
-
-
-@login_required
-def point_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_export_org(user))
-    queryset = VendingPointFilterSet(
-        request.GET, actor=user, selector=org_selectors.list_vending_points
-    ).qs
-    return exports.respond(fmt, "vending-points", exports.POINT_COLUMNS, queryset.iterator())
-
-
-@login_required
-def user_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    user = actor(request)
-    access.require(access.can_export_org(user))
-    queryset = SearchFilterSet(request.GET, actor=user, selector=user_selectors.list_users).qs
-    return exports.respond(fmt, "users", exports.USER_COLUMNS, queryset.iterator(chunk_size=1000))

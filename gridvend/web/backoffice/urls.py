@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
+from gridvend.web import views as web_views
 from gridvend.web.backoffice import customers, meter_actions, meters, tariffs, transfer
 
 app_name = "backoffice"
@@ -72,6 +73,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("imports/", transfer.import_upload, name="import"),
     path("imports/confirm/", transfer.import_confirm, name="import-confirm"),
     path("imports/template-<str:kind>.<str:fmt>", transfer.import_template, name="import-template"),
-    path("vending-points/export.<str:fmt>", transfer.point_export, name="point-export"),
-    path("users/export.<str:fmt>", transfer.user_export, name="user-export"),
+    path("vending-points/export.<str:fmt>", web_views.point_export, name="point-export"),
+    path("users/export.<str:fmt>", web_views.user_export, name="user-export"),
 ]
