@@ -15,6 +15,26 @@ from gridvend.web.fields import PhoneField, TextField
 PASSWORD_MAX = 1024
 
 
+class Bootstrap:
+    """Gives every widget Bootstrap's classes, so templates can render fields one by one."""
+
+    def _style(self) -> None:
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select):
+                widget.attrs.setdefault("class", "form-select")
+            elif not isinstance(widget, forms.CheckboxSelectMultiple | forms.RadioSelect):
+                widget.attrs.setdefault("class", "form-control")
+
+
+class StyledForm(Bootstrap, forms.Form):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._style()
+
+
 class LoginForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     password = forms.CharField(
@@ -22,7 +42,7 @@ class LoginForm(forms.Form):
     )
 
 
-class CodeForm(forms.Form):
+class TotpCodeForm(forms.Form):
     code = forms.CharField(label=_("Six-digit code"), max_length=10)
 
 
@@ -30,7 +50,7 @@ class CodeForm(forms.Form):
 PASSWORD_MAX_LENGTH = 1024
 
 
-class EnrolStartForm(forms.Form):
+class TotpEnrolForm(forms.Form):
     """Proof that it is really the user: the password, and a code from the device they have."""
 
     password = forms.CharField(
@@ -46,12 +66,12 @@ class EnrolStartForm(forms.Form):
             del self.fields["code"]
 
 
-class UnitForm(forms.Form):
+class OrgUnitForm(forms.Form):
     name = TextField(label=_("Name"), max_length=120)
     code = forms.SlugField(label=_("Code"), max_length=40, required=False)
 
 
-class RenameForm(forms.Form):
+class OrgUnitRenameForm(forms.Form):
     name = TextField(label=_("Name"), max_length=120)
 
 

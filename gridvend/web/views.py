@@ -102,7 +102,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
     user = _actor(request)
     if not user.uses_totp:
         return redirect("web:second-factor-enrol")
-    form = forms.CodeForm(request.POST or None)
+    form = forms.TotpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if identity.verify_totp(user=user, code=form.cleaned_data["code"]):
             request.session.cycle_key()
@@ -127,12 +127,12 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponse:
     if user.uses_totp and not request.session.get("gv_second_factor"):
         return redirect("web:second-factor")
     replacing = user.uses_totp
-    start_form = forms.EnrolStartForm(has_device=replacing)
-    code_form: forms.CodeForm | None = None
+    start_form = forms.TotpEnrolForm(has_device=replacing)
+    code_form: forms.TotpCodeForm | None = None
     if request.method == "POST" and request.POST.get("action") == "confirm":
         if not request.session.get(_ENROLLING) or not user.totp_pending_secret:
             return redirect("web:second-factor-enrol")
-        code_form = forms.CodeForm(request.POST)
+        code_form = forms.TotpCodeForm(request.POST)
         if code_form.is_valid():
             try:
                 identity.confirm_totp(actor=user, code=code_form.cleaned_data["code"])
@@ -147,7 +147,7 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponse:
                     messages.success(request, _("Two-step sign-in is now on for your account."))
                 return redirect("web:home")
     elif request.method == "POST":
-        start_form = forms.EnrolStartForm(request.POST, has_device=replacing)
+        start_form = forms.TotpEnrolForm(request.POST, has_device=replacing)
         if start_form.is_valid():
             try:
                 identity.start_totp_enrolment(actor=user, **start_form.cleaned_data)
@@ -158,7 +158,7 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponse:
                 _form_error(start_form, exc)
             else:
                 request.session[_ENROLLING] = True
-                code_form = forms.CodeForm()
+                code_form = forms.TotpCodeForm()
     context: dict[str, Any] = {
         "required": identity.totp_requirement(user),
         "replacing": replacing,
@@ -235,20 +235,20 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _actor(request)
     unit = org_selectors.get_unit(actor, pk)
     names = org_selectors.level_names()
-    unit_form = forms.UnitForm(prefix="unit")
-    rename_form = forms.RenameForm(prefix="rename", initial={"name": unit.name})
+    unit_form = forms.OrgUnitForm(prefix="unit")
+    rename_form = forms.OrgUnitRenameForm(prefix="rename", initial={"name": unit.name})
     point_form = forms.VendingPointForm(prefix="point")
     if request.method == "POST":
         action = request.POST.get("action")
         try:
             if action == "add-unit":
-                unit_form = forms.UnitForm(request.POST, prefix="unit")
+                unit_form = forms.OrgUnitForm(request.POST, prefix="unit")
                 if unit_form.is_valid():
                     child = org.create_unit(actor=actor, parent=unit, **unit_form.cleaned_data)
                     messages.success(request, _("Unit created."))
                     return redirect("web:unit-detail", pk=child.pk)
             elif action == "rename":
-                rename_form = forms.RenameForm(request.POST, prefix="rename")
+                rename_form = forms.OrgUnitRenameForm(request.POST, prefix="rename")
                 if rename_form.is_valid():
                     org.rename_unit(actor=actor, unit=unit, name=rename_form.cleaned_data["name"])
                     messages.success(request, _("Unit renamed."))

@@ -13,6 +13,7 @@ from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
 from gridvend.meters.models import MeterStatus, TokenCarrier
 from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
+from gridvend.web.forms import StyledForm
 
 PHASE_CHOICES = [(1, "1"), (2, "2"), (3, "3")]
 
@@ -27,26 +28,6 @@ def _coordinate(label: Any, rule: inputs.NumberRule) -> Any:
     # A plain text input: a numeric keypad (inputmode=decimal) has no minus sign on some phones,
     # and latitudes south of the equator are negative.
     return NumberField(label=label, rule=rule, required=False, widget=forms.TextInput())
-
-
-class Bootstrap:
-    """Gives every widget Bootstrap's classes, so templates can render fields one by one."""
-
-    def _style(self) -> None:
-        for field in self.fields.values():  # type: ignore[attr-defined]
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                widget.attrs.setdefault("class", "form-check-input")
-            elif isinstance(widget, forms.Select):
-                widget.attrs.setdefault("class", "form-select")
-            elif not isinstance(widget, forms.CheckboxSelectMultiple | forms.RadioSelect):
-                widget.attrs.setdefault("class", "form-control")
-
-
-class StyledForm(Bootstrap, forms.Form):
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._style()
 
 
 class CustomerDetailsForm(StyledForm):
@@ -183,7 +164,7 @@ class MeterRegisterForm(MeterRegisterDetailsForm):
         self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
 
 
-class InstallForm(StyledForm):
+class MeterInstallForm(StyledForm):
     account_number = _text(_("Customer account number"), required=True, max_length=20)
     premise = WholeNumberField(
         label=_("Premise number"),
@@ -316,7 +297,7 @@ def _decimals_as_text(value: Any) -> Any:
     return value
 
 
-class PublishForm(StyledForm):
+class TariffPublishForm(StyledForm):
     effective_from = forms.DateTimeField(
         label=_("In force from"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -325,7 +306,7 @@ class PublishForm(StyledForm):
     )
 
 
-class RejectForm(StyledForm):
+class TariffRejectForm(StyledForm):
     reason = TextField(
         label=_("Why is it rejected?"),
         max_length=2000,

@@ -576,7 +576,7 @@ def _import_meter(lookups: _Lookups, row: dict[str, str], problems: list[Problem
     meter = _checked_form(
         bo_forms.MeterRegisterDetailsForm, data, problems, columns={"number": "meter_number"}
     )
-    install = bo_forms.InstallForm.base_fields
+    install = bo_forms.MeterInstallForm.base_fields
     account = row.get("account_number", "").strip()
     premise_id = row.get("premise_id", "").strip()
     address = row.get("address", "").strip()

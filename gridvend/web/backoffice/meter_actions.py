@@ -33,7 +33,7 @@ from gridvend.web.lists import actor
 LTR = {"dir": "ltr", "autocomplete": "off"}
 
 
-class ReasonForm(StyledForm):
+class MeterReasonForm(StyledForm):
     reason = TextField(
         label=gettext_lazy("Reason"),
         max_length=255,
@@ -41,7 +41,7 @@ class ReasonForm(StyledForm):
     )
 
 
-class ReplaceForm(StyledForm):
+class MeterReplaceForm(StyledForm):
     new_meter_number = TextField(
         label=gettext_lazy("New meter number"),
         max_length=32,
@@ -77,7 +77,7 @@ ACTIONS = {
         "replace",
         gettext_lazy("Replace meter %(number)s"),
         gettext_lazy("Replace"),
-        ReplaceForm,
+        MeterReplaceForm,
         (MeterStatus.ACTIVE, MeterStatus.BLOCKED, MeterStatus.FAULTY),
         needs_installation=True,
     ),
@@ -85,21 +85,21 @@ ACTIONS = {
         "retire",
         gettext_lazy("Retire meter %(number)s"),
         gettext_lazy("Retire"),
-        ReasonForm,
+        MeterReasonForm,
         (MeterStatus.ACTIVE, MeterStatus.BLOCKED, MeterStatus.FAULTY),
     ),
     "mark-faulty": Action(
         "mark-faulty",
         gettext_lazy("Mark meter %(number)s faulty"),
         gettext_lazy("Mark faulty"),
-        ReasonForm,
+        MeterReasonForm,
         (MeterStatus.ACTIVE, MeterStatus.BLOCKED),
     ),
     "clear-faulty": Action(
         "clear-faulty",
         gettext_lazy("Return meter %(number)s to service"),
         gettext_lazy("Clear faulty"),
-        ReasonForm,
+        MeterReasonForm,
         (MeterStatus.FAULTY,),
     ),
 }

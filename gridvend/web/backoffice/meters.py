@@ -158,7 +158,7 @@ def meter_install(request: HttpRequest, pk: int) -> HttpResponse:
         "account_number": request.GET.get("account", ""),
         "premise": request.GET.get("premise", ""),
     }
-    form = bo_forms.InstallForm(request.POST or None, initial=initial)
+    form = bo_forms.MeterInstallForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

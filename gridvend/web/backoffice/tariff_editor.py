@@ -152,7 +152,7 @@ def _fbe_name(category: str) -> str:
     return f"fbe_{category}"
 
 
-class GeneralForm(StyledForm):
+class TariffGeneralForm(StyledForm):
     """FBE, debt recovery, sale limits and the reviewer's notes."""
 
     debt_enabled = forms.BooleanField(
@@ -294,7 +294,7 @@ class TariffEditor:
     """The editor's forms, bound or not, with the spec they make and its problems."""
 
     currency: str
-    general: GeneralForm
+    general: TariffGeneralForm
     blocks: Any
     charges: Any
     taxes: Any
@@ -311,7 +311,7 @@ class TariffEditor:
     ) -> TariffEditor:
         return cls(
             currency,
-            GeneralForm(data),
+            TariffGeneralForm(data),
             BlockFormSet(data, prefix="blocks"),
             ChargeFormSet(data, prefix="charges"),
             TaxFormSet(data, prefix="taxes"),
@@ -374,7 +374,7 @@ class TariffEditor:
             general[_fbe_name(category)] = plain(Decimal(str(kwh))) if kwh is not None else ""
         return cls(
             currency,
-            GeneralForm(initial=general),
+            TariffGeneralForm(initial=general),
             BlockFormSet(initial=[*blocks, {}], prefix="blocks"),
             ChargeFormSet(initial=[*charges, {"period": "month"}], prefix="charges"),
             TaxFormSet(initial=[*taxes, {"on_energy": True, "on_fixed": True}], prefix="taxes"),

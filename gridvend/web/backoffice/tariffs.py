@@ -434,8 +434,8 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = actor(request)
     _require_view(user)
     version = _version(user, pk)
-    publish_form = bo_forms.PublishForm(initial={"effective_from": timezone.localtime()})
-    reject_form = bo_forms.RejectForm()
+    publish_form = bo_forms.TariffPublishForm(initial={"effective_from": timezone.localtime()})
+    reject_form = bo_forms.TariffRejectForm()
     if request.method == "POST":
         access.require(tariff_selectors.manages_tariff(user, version.tariff))
         action = request.POST.get("action", "")
@@ -445,7 +445,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("Submitted for approval."))
                 return redirect("backoffice:version-detail", pk=version.pk)
             if action == "publish":
-                publish_form = bo_forms.PublishForm(request.POST)
+                publish_form = bo_forms.TariffPublishForm(request.POST)
                 access.require(access.can_review_tariffs(user))
                 if publish_form.is_valid():
                     tariff_services.publish(
@@ -456,7 +456,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     messages.success(request, _("Version approved and published."))
                     return redirect("backoffice:version-detail", pk=version.pk)
             elif action == "reject":
-                reject_form = bo_forms.RejectForm(request.POST)
+                reject_form = bo_forms.TariffRejectForm(request.POST)
                 access.require(access.can_review_tariffs(user))
                 if reject_form.is_valid():
                     tariff_services.reject(

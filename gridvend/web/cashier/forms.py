@@ -32,7 +32,7 @@ PAYMENT_CHOICES = [
 ]
 
 
-class OpenShiftForm(forms.Form):
+class ShiftOpenForm(forms.Form):
     vending_point = forms.TypedChoiceField(label=_("Vending point"), coerce=int)
 
     def __init__(
@@ -57,11 +57,11 @@ class OpenShiftForm(forms.Form):
         return value if value is not None else Decimal(0)
 
 
-class SearchForm(forms.Form):
+class CustomerSearchForm(forms.Form):
     q = TextField(label=_("Meter number, account, name or phone"), max_length=80)
 
 
-class ReprintForm(forms.Form):
+class SaleReprintForm(forms.Form):
     meter = TextField(label=_("Meter number"), max_length=32)
 
     def clean_meter(self) -> str:
@@ -71,7 +71,7 @@ class ReprintForm(forms.Form):
         return digits
 
 
-class AmountForm(forms.Form):
+class SaleAmountForm(forms.Form):
     mode = forms.ChoiceField(
         label=_("Sell by"),
         choices=[("money", _("Amount of money")), ("energy", _("kWh wanted"))],
@@ -103,7 +103,7 @@ class AmountForm(forms.Form):
 REFERENCED_TENDERS = ("card", "cheque", "transfer", "mobile_money")
 
 
-class SellForm(AmountForm):
+class SaleForm(SaleAmountForm):
     """The quoted amount (hidden) and what the cashier types while taking the payment: the cash
     the customer handed over (optional; the screen shows the change), or the payment reference
     of any other tender (required)."""
@@ -138,13 +138,13 @@ class SellForm(AmountForm):
         return data
 
 
-class UnlockForm(forms.Form):
+class ScreenUnlockForm(forms.Form):
     password = forms.CharField(
         label=_("Password"), max_length=PASSWORD_MAX, widget=forms.PasswordInput
     )
 
 
-class CloseShiftForm(forms.Form):
+class ShiftCloseForm(forms.Form):
     note = TextField(label=_("Note"), required=False, max_length=255)
 
     def __init__(self, *args: object, **kwargs: object) -> None:

@@ -122,10 +122,10 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "cashier/sell.html",
-            {"shift": shift, "search_form": forms.SearchForm(), "panel": None},
+            {"shift": shift, "search_form": forms.CustomerSearchForm(), "panel": None},
         )
     points, own = _shift_points(actor)
-    form = forms.OpenShiftForm(request.POST or None, points=points, own=own)
+    form = forms.ShiftOpenForm(request.POST or None, points=points, own=own)
     if request.method == "POST" and form.is_valid():
         try:
             point = next(
@@ -152,7 +152,7 @@ def search(request: HttpRequest) -> HttpResponse:
     shift = shifts.current_shift(actor)
     if shift is None:
         return redirect("cashier:home")
-    form = forms.SearchForm(request.GET or None)
+    form = forms.CustomerSearchForm(request.GET or None)
     context: dict[str, Any] = {"shift": shift, "search_form": form, "results": [], "error": ""}
     if form.is_valid():
         text = form.cleaned_data["q"].strip()
@@ -172,7 +172,7 @@ def _confirm(
     actor: User,
     shift: shifts.Shift,
     number: str,
-    form: forms.AmountForm | None = None,
+    form: forms.SaleAmountForm | None = None,
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
@@ -183,15 +183,15 @@ def _confirm(
             request,
             "cashier/sell.html",
             "cashier/_error.html",
-            {"shift": shift, "search_form": forms.SearchForm(), "error": describe(exc)},
+            {"shift": shift, "search_form": forms.CustomerSearchForm(), "error": describe(exc)},
             status=404 if exc.code in ("METER_NOT_FOUND", "NOT_FOUND") else 200,
         )
     refusal = vending.sale_refusal(confirmation.meter)
     context = {
         "shift": shift,
-        "search_form": forms.SearchForm(initial={"q": number}),
+        "search_form": forms.CustomerSearchForm(initial={"q": number}),
         "c": confirmation,
-        "form": form or forms.AmountForm(),
+        "form": form or forms.SaleAmountForm(),
         "error": error,
         # A meter that cannot be sold (blocked, faulty...) gets the reason, not an amount form.
         "refusal": describe(refusal) if refusal is not None else "",
@@ -213,7 +213,7 @@ def _currency(meter_obj: Meter) -> str:
     return customer.tariff.currency if customer is not None else settings.CURRENCY
 
 
-def _amounts(form: forms.AmountForm, meter_obj: Meter) -> tuple[Money | None, Decimal | None]:
+def _amounts(form: forms.SaleAmountForm, meter_obj: Meter) -> tuple[Money | None, Decimal | None]:
     value: Decimal = form.cleaned_data["amount"]
     if form.cleaned_data["mode"] == "energy":
         return None, value
@@ -225,8 +225,8 @@ def _quote(
     actor: User,
     shift: shifts.Shift,
     number: str,
-    form: forms.AmountForm,
-    sell_form: forms.SellForm | None = None,
+    form: forms.SaleAmountForm,
+    sell_form: forms.SaleForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     """The breakdown of a valid amount and the form that sells it (new, or sent back with its
@@ -239,7 +239,7 @@ def _quote(
         return _confirm(request, actor, shift, number, form=form, error=describe(exc))
     method = form.cleaned_data["payment_method"]
     if sell_form is None:
-        sell_form = forms.SellForm(
+        sell_form = forms.SaleForm(
             initial={
                 "mode": form.cleaned_data["mode"],
                 "amount": form.cleaned_data["amount"],
@@ -252,7 +252,7 @@ def _quote(
     coin = int(settings.SMALLEST_COIN_MINOR)
     context = {
         "shift": shift,
-        "search_form": forms.SearchForm(initial={"q": number}),
+        "search_form": forms.CustomerSearchForm(initial={"q": number}),
         "c": confirmation,
         "quote": q,
         "b": q.breakdown,
@@ -273,7 +273,7 @@ def quote(request: HttpRequest, number: str) -> HttpResponse:
     shift = shifts.current_shift(actor)
     if shift is None:
         return redirect("cashier:home")
-    form = forms.AmountForm(request.POST)
+    form = forms.SaleAmountForm(request.POST)
     if not form.is_valid():
         return _confirm(request, actor, shift, number, form=form, status=400)
     return _quote(request, actor, shift, number, form)
@@ -286,9 +286,9 @@ def sell(request: HttpRequest, number: str) -> HttpResponse:
     shift = shifts.current_shift(actor)
     if shift is None:
         return redirect("cashier:home")
-    form = forms.SellForm(request.POST)
+    form = forms.SaleForm(request.POST)
     if not form.is_valid():
-        amounts = forms.AmountForm(request.POST)
+        amounts = forms.SaleAmountForm(request.POST)
         if amounts.is_valid():
             # Only what the cashier typed at the payment step is wrong: the same breakdown again.
             return _quote(request, actor, shift, number, amounts, sell_form=form, status=400)
@@ -365,7 +365,7 @@ def reprint(request: HttpRequest) -> HttpResponse:
     receipt. Printing goes through the receipt's own rules (print_receipt): the seller's print
     is a REPRINT, anyone else's a COPY, with the digits masked unless they may see tokens."""
     actor = _cashier(request)
-    form = forms.ReprintForm(request.GET or None)
+    form = forms.SaleReprintForm(request.GET or None)
     rows: list[dict[str, Any]] = []
     searched = False
     if form.is_valid():
@@ -398,7 +398,7 @@ def shift_view(request: HttpRequest) -> HttpResponse:
     shift = shifts.current_shift(actor)
     if shift is None:
         return redirect("cashier:home")
-    form = forms.CloseShiftForm(request.POST or None)
+    form = forms.ShiftCloseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             counted = {
@@ -479,7 +479,7 @@ def unlock(request: HttpRequest) -> HttpResponse:
     back = _back_to(request, request.GET.get("next", "")) or reverse("cashier:home")
     if not sessions.is_locked(request):
         return redirect(back)
-    form = forms.UnlockForm(request.POST or None)
+    form = forms.ScreenUnlockForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         again = authenticate(
             request, username=user.username, password=form.cleaned_data["password"]

@@ -14,6 +14,7 @@ from gridvend.meters.faults import REPORTED_VIA
 from gridvend.meters.models import FaultCategory
 from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
 from gridvend.web.filters import BoundedDateField
+from gridvend.web.forms import StyledForm
 
 ENGINEERING_CHOICES = [
     ("test", _("Meter test")),
@@ -26,19 +27,6 @@ LIMIT_KINDS = ("set_power_limit", "set_phase_unbalance_limit")
 LTR = {"dir": "ltr", "autocomplete": "off"}
 
 
-class _Styled(forms.Form):
-    """Bootstrap classes on every widget; numbers and meter numbers are typed left to right."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.HiddenInput):
-                continue
-            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
-            widget.attrs.setdefault("class", css)
-
-
 def _meter_field() -> forms.CharField:
     return forms.CharField(
         label=_("Meter number"), max_length=32, widget=forms.TextInput(attrs=LTR)
@@ -49,7 +37,7 @@ def _reason_field(label: Any = None) -> TextField:
     return TextField(label=label or _("Reason"), max_length=255)
 
 
-class _Issued(_Styled):
+class _Issued(StyledForm):
     """A form that issues tokens: its client reference is made when the form is drawn, so
     submitting it twice (a double click, a reload) replays the first issue instead of a second."""
 
@@ -102,7 +90,7 @@ class EngineeringForm(_Issued):
         return data
 
 
-class RequestReversalForm(_Styled):
+class ReversalRequestForm(StyledForm):
     sale_reference = forms.CharField(
         label=_("Sale reference"), max_length=24, widget=forms.TextInput(attrs=LTR)
     )
@@ -112,11 +100,11 @@ class RequestReversalForm(_Styled):
         return str(self.cleaned_data["sale_reference"]).strip().upper()
 
 
-class DecisionForm(_Styled):
+class ApprovalDecisionForm(StyledForm):
     note = TextField(label=_("Note"), max_length=255, required=False)
 
 
-class KeyChangeForm(_Styled):
+class KeyChangeForm(StyledForm):
     meter_number = _meter_field()
     sgc = forms.CharField(
         label=_("New supply group code (SGC)"),
@@ -160,7 +148,7 @@ class KeyChangeForm(_Styled):
         return {n: self.cleaned_data[n] for n in names if self.cleaned_data[n] not in (None, "")}
 
 
-class MeterStatusForm(_Styled):
+class MeterStatusForm(StyledForm):
     meter_number = _meter_field()
     action = forms.ChoiceField(
         label=_("Action"), choices=[("block", _("Block")), ("unblock", _("Unblock"))]
@@ -168,7 +156,7 @@ class MeterStatusForm(_Styled):
     reason = _reason_field()
 
 
-class FaultForm(_Styled):
+class FaultForm(StyledForm):
     meter_number = _meter_field()
     category = forms.ChoiceField(
         label=_("Category"), choices=FaultCategory.choices, initial=FaultCategory.OTHER
@@ -183,7 +171,7 @@ class FaultForm(_Styled):
     )
 
 
-class AssignForm(_Styled):
+class FaultAssignForm(StyledForm):
     assignee = forms.TypedChoiceField(label=_("Field agent"), coerce=int)
 
     def __init__(self, *args: Any, agents: list[tuple[int, str]], **kwargs: Any) -> None:
@@ -191,11 +179,11 @@ class AssignForm(_Styled):
         self.fields["assignee"].choices = [("", "—"), *agents]  # type: ignore[attr-defined]
 
 
-class CategoryForm(_Styled):
+class FaultCategoryForm(StyledForm):
     category = forms.ChoiceField(label=_("Category"), choices=FaultCategory.choices)
 
 
-class ResolveForm(_Styled):
+class FaultResolveForm(StyledForm):
     solution = TextField(
         label=_("Solution"),
         max_length=2000,
@@ -204,7 +192,7 @@ class ResolveForm(_Styled):
     )
 
 
-class SignOffForm(_Styled):
+class ShiftSignOffForm(StyledForm):
     note = TextField(label=_("Note"), max_length=255, required=False)
     witnessed_cash = MoneyField(
         label=_("Cash found at the witnessed count"),
@@ -214,11 +202,11 @@ class SignOffForm(_Styled):
     )
 
 
-class ForceCloseForm(_Styled):
+class ShiftForceCloseForm(StyledForm):
     reason = _reason_field(_("Why the shift is force-closed"))
 
 
-class BankingSlipForm(_Styled):
+class BankingSlipForm(StyledForm):
     """Which slip: a vending point in the actor's subtree and a business day."""
 
     point = forms.TypedChoiceField(label=_("Vending point"), coerce=int)

@@ -114,8 +114,8 @@ def _detail(
     request: HttpRequest,
     shift: Shift,
     *,
-    sign_off_form: forms.SignOffForm | None = None,
-    force_close_form: forms.ForceCloseForm | None = None,
+    sign_off_form: forms.ShiftSignOffForm | None = None,
+    force_close_form: forms.ShiftForceCloseForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     actor = _actor(request)
@@ -136,8 +136,8 @@ def _detail(
             "may_sign_off": supervises and closed and shift.signed_off_by_id is None,
             "may_force_close": supervises and row["abandoned"],
             "force_close_from": format_time(shift.opened_at + shifts.abandon_after()),
-            "sign_off_form": sign_off_form or forms.SignOffForm(),
-            "force_close_form": force_close_form or forms.ForceCloseForm(),
+            "sign_off_form": sign_off_form or forms.ShiftSignOffForm(),
+            "force_close_form": force_close_form or forms.ShiftForceCloseForm(),
         },
         status=status,
     )
@@ -152,7 +152,7 @@ def shift_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _act(
     request: HttpRequest,
     pk: int,
-    form_class: type[forms.SignOffForm] | type[forms.ForceCloseForm],
+    form_class: type[forms.ShiftSignOffForm] | type[forms.ShiftForceCloseForm],
     act: Any,
     done: str,
 ) -> HttpResponse:
@@ -170,7 +170,7 @@ def _act(
                 raise
             form.add_error(None, describe(exc))
         shift.refresh_from_db()
-    if isinstance(form, forms.SignOffForm):
+    if isinstance(form, forms.ShiftSignOffForm):
         return _detail(request, shift, sign_off_form=form, status=400)
     return _detail(request, shift, force_close_form=form, status=400)
 
@@ -187,7 +187,7 @@ def shift_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
             witnessed_cash=Money.from_major(cash, shift.currency) if cash is not None else None,
         )
 
-    return _act(request, pk, forms.SignOffForm, act, _("Shift signed off."))
+    return _act(request, pk, forms.ShiftSignOffForm, act, _("Shift signed off."))
 
 
 @require_POST
@@ -199,7 +199,7 @@ def shift_force_close(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
-        forms.ForceCloseForm,
+        forms.ShiftForceCloseForm,
         act,
         _("Shift force-closed. Nothing was counted: the Z report says so."),
     )

@@ -177,7 +177,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "pending": pending,
             "free_requests": free_requests,
-            "decision_form": forms.DecisionForm(),
+            "decision_form": forms.ApprovalDecisionForm(),
             "open_faults": open_faults,
         },
     )
@@ -186,7 +186,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def _decide(request: HttpRequest, decide: Callable[[User, str], str]) -> HttpResponse:
     """Run one approve/reject decision; ``decide`` returns the message to show on success."""
     actor = _actor(request, can_decide_reversals)
-    form = forms.DecisionForm(request.POST)
+    form = forms.ApprovalDecisionForm(request.POST)
     if not form.is_valid():
         # Say what is wrong with the note rather than deciding without it.
         problems = [str(e) for errors in form.errors.values() for e in errors]
@@ -230,7 +230,7 @@ def reject_reversal(request: HttpRequest, pk: int) -> HttpResponse:
 def request_reversal(request: HttpRequest) -> HttpResponse:
     actor = _actor(request, can_request_reversals)
     initial = {"sale_reference": request.GET.get("sale", "")[:24]}
-    form = forms.RequestReversalForm(request.POST or None, initial=initial)
+    form = forms.ReversalRequestForm(request.POST or None, initial=initial)
     status = 200
     created = None
     if request.method == "POST" and form.is_valid():
@@ -239,7 +239,7 @@ def request_reversal(request: HttpRequest) -> HttpResponse:
             created = vending.request_reversal(
                 actor=actor, sale=sale, reason=form.cleaned_data["reason"]
             )
-            form = forms.RequestReversalForm()
+            form = forms.ReversalRequestForm()
         except DomainError as exc:
             status = _refused(form, exc)
     return _page(
@@ -467,15 +467,15 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
     fault = faults.get_fault(actor, pk)
     action = request.POST.get("action", "")
     agents = _agents(actor, fault) if faults.can_assign_faults(actor) else []
-    assign_form = forms.AssignForm(
+    assign_form = forms.FaultAssignForm(
         request.POST if action == "assign" else None,
         initial={"assignee": fault.assignee_id},
         agents=agents,
     )
-    category_form = forms.CategoryForm(
+    category_form = forms.FaultCategoryForm(
         request.POST if action == "categorise" else None, initial={"category": fault.category}
     )
-    resolve_form = forms.ResolveForm(request.POST if action == "resolve" else None)
+    resolve_form = forms.FaultResolveForm(request.POST if action == "resolve" else None)
     if request.method == "POST":
         if action in ("assign", "categorise"):
             if not faults.can_assign_faults(actor):
