@@ -227,7 +227,7 @@ def test_a_sale_inserted_outside_gridvend_is_reported(world: World) -> None:
 def test_sales_recorded_before_digests_are_compared_on_what_their_events_carry(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(vending, "sale_binding", lambda *args: None)
+    monkeypatch.setattr("gridvend.vending.services._sale.sale_binding", lambda *args: None)
     result = _sell(world, "t1")
     report = verify_sales()
     assert (report.ok, report.unbound) == (True, 1)
@@ -364,7 +364,7 @@ def test_a_deleted_shift_and_one_written_outside_gridvend_are_reported(world: Wo
 def test_shifts_recorded_before_digests_are_compared_on_what_their_events_carried(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shifts, "shift_binding", lambda shift: None)
+    monkeypatch.setattr("gridvend.vending.services.shifts.shift_binding", lambda shift: None)
     shift = _closed_shift(world)
     report = verify_shifts()
     assert (report.ok, report.unbound) == (True, 1)

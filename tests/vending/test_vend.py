@@ -13,9 +13,9 @@ from gridvend.customers import services as customers
 from gridvend.kernel.errors import DomainError
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import JournalEntry, Posting
+from gridvend.reports import shifts as shift_reports
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending import services as vending
-from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Token, TokenKind
 from tests.vending.world import World
 
@@ -411,7 +411,7 @@ def test_a_sale_records_the_kwh_its_tokens_carry_and_the_z_report_adds_them(
     assert Decimal(sale.breakdown["kwh"]) + sale.fbe_kwh == sale.kwh
     shift = sale.shift
     assert shift is not None
-    report = shifts.z_report(world.cashier, shift)
+    report = shift_reports.z_report(world.cashier, shift)
     assert Decimal(report.kwh_total) == sum(
         (
             t.units or Decimal(0)
