@@ -20,7 +20,7 @@ from gridvend.kernel.ledger import Posting as Posting_
 from gridvend.kernel.ledger import journal
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, JournalEntry, Posting
-from gridvend.meters import services as meters
+from gridvend.meters import keychanges
 from gridvend.meters.models import Meter
 from gridvend.org import services as org
 from gridvend.org.models import VendingPoint
@@ -98,7 +98,7 @@ def test_every_kind_of_sale_and_reversal_matches_its_audit_event(world: World) -
         clock=world.clock,
     )
     rolled = world.add_meter(base_date_year=1993, krn=1)
-    meters.request_key_change(
+    keychanges.request_key_change(
         actor=world.admin, meter=rolled, base_date_year=2014, krn=2, reason="TID roll-over"
     )
     vending.vend_credit(

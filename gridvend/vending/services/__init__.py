@@ -41,7 +41,11 @@ from gridvend.vending.services.shifts import (
     require_open_shift,
     sign_off_shift,
 )
-from gridvend.vending.services.transfer import issue_credit_transfer
+from gridvend.vending.services.transfer import (
+    ReplacementResult,
+    issue_credit_transfer,
+    replace_meter,
+)
 
 __all__ = [
     "ENERGY_TOKEN_KINDS",
@@ -51,6 +55,7 @@ __all__ = [
     "Quote",
     "ReceiptMark",
     "ReceiptPrint",
+    "ReplacementResult",
     "SaleResult",
     "VendingRefused",
     "approve_free_issue",
@@ -72,6 +77,7 @@ __all__ = [
     "print_receipt",
     "reject_free_issue",
     "reject_reversal",
+    "replace_meter",
     "reprint",
     "request_free_issue",
     "request_reversal",

@@ -1,7 +1,9 @@
-"""Credit transfer: the units left in a replaced meter, issued to its successor."""
+"""Replacing a meter and moving the credit left in it: the use case that spans meters and
+vending, so it lives here (vending builds on meters, never the other way round)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -17,7 +19,8 @@ from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import Clock, SystemClock
 from gridvend.kernel.errors import InvalidAmount
 from gridvend.kernel.tokens import TokenEngine
-from gridvend.meters.models import Meter
+from gridvend.meters import services as meter_services
+from gridvend.meters.models import Installation, Meter
 from gridvend.org.models import VendingPoint, VendingPointStatus
 from gridvend.vending.errors import refuse
 from gridvend.vending.locks import lock_customer_and_meter, lock_user
@@ -59,8 +62,34 @@ def issue_credit_transfer(
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> Sale:
-    """Units left in a replaced meter, issued to its successor (no money; inside the caller's
-    transaction when called from meter replacement).
+    """Units left in a replaced meter, issued to its successor (no money).
+
+    Free energy by another name, so it is guarded like a free issue: installers may move up to
+    GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH, anything above needs the finance capability.
+    """
+    with transaction.atomic(durable=True):
+        return _issue_credit_transfer(
+            actor=actor,
+            meter=meter,
+            kwh=kwh,
+            vending_point=vending_point,
+            reason=reason,
+            clock=clock,
+            engine=engine,
+        )
+
+
+def _issue_credit_transfer(
+    *,
+    actor: User,
+    meter: Meter,
+    kwh: Decimal,
+    vending_point: VendingPoint | None,
+    reason: str,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> Sale:
+    """The transfer itself, in the caller's transaction (its own, or a meter replacement's).
 
     Free energy by another name, so it is guarded like a free issue: installers may move up to
     GRIDVEND_CREDIT_TRANSFER_LIMIT_KWH, anything above needs the finance capability.
@@ -95,29 +124,82 @@ def issue_credit_transfer(
     now = (clock or SystemClock()).now()
     ref = f"transfer-{meter.number}-{int(now.timestamp())}"
     fingerprint = _fingerprint({"op": "transfer", "meter": meter.number, "kwh": str(kwh)})
-    with transaction.atomic():
-        customer, locked = lock_customer_and_meter(meter)
-        if not actor.has_capability(Capability.FINANCE):
-            _check_transfer_total(actor, kwh, limit, now)
-        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
-        planned.append(
-            _PlannedToken(
-                TokenKind.CREDIT_TRANSFER,
-                issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=kwh, tid=_tid(tid)),
-            )
+    customer, locked = lock_customer_and_meter(meter)
+    if not actor.has_capability(Capability.FINANCE):
+        _check_transfer_total(actor, kwh, limit, now)
+    planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+    planned.append(
+        _PlannedToken(
+            TokenKind.CREDIT_TRANSFER,
+            issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=kwh, tid=_tid(tid)),
         )
-        result = _write_sale(
-            actor=actor,
-            kind=SaleKind.CREDIT_TRANSFER,
-            meter=locked,
-            customer=customer,
-            point=vending_point,
-            client_reference=ref,
-            fingerprint=fingerprint,
-            planned=planned,
-            engine=tokens_engine,
-            now=now,
-            key_ref=key_ref,
-            reason=reason,
-        )
+    )
+    result = _write_sale(
+        actor=actor,
+        kind=SaleKind.CREDIT_TRANSFER,
+        meter=locked,
+        customer=customer,
+        point=vending_point,
+        client_reference=ref,
+        fingerprint=fingerprint,
+        planned=planned,
+        engine=tokens_engine,
+        now=now,
+        key_ref=key_ref,
+        reason=reason,
+    )
     return result.sale
+
+
+@dataclass(frozen=True)
+class ReplacementResult:
+    old_meter: Meter
+    new_meter: Meter
+    ended_installation: Installation
+    installation: Installation
+    credit_transfer: Sale | None
+
+
+def replace_meter(
+    *,
+    actor: User,
+    old_meter: Meter,
+    new_meter: Meter,
+    reason: str,
+    remaining_kwh: Decimal | None = None,
+    vending_point: VendingPoint | None = None,
+) -> ReplacementResult:
+    """Swap a meter in the field: the old one retires, the new one serves the same customer and
+    premise, and credit left on the old meter is moved to the new one as a transfer token, all
+    in one transaction (a refused transfer leaves the old meter installed)."""
+    cleaned, kwh = meter_services.check_replacement(
+        actor=actor,
+        old_meter=old_meter,
+        new_meter=new_meter,
+        reason=reason,
+        remaining_kwh=remaining_kwh,
+    )
+    with transaction.atomic(durable=True):
+        swap = meter_services.swap_meter(
+            actor=actor,
+            old_meter=old_meter,
+            new_meter=new_meter,
+            reason=cleaned,
+            remaining_kwh=kwh,
+        )
+        sale = None
+        if kwh is not None and kwh > 0:
+            sale = _issue_credit_transfer(
+                actor=actor,
+                meter=swap.new_meter,
+                kwh=kwh,
+                vending_point=vending_point,
+                reason=cleaned,
+            )
+    return ReplacementResult(
+        old_meter=swap.old_meter,
+        new_meter=swap.new_meter,
+        ended_installation=swap.ended_installation,
+        installation=swap.installation,
+        credit_transfer=sale,
+    )
