@@ -76,7 +76,7 @@ def request_key_change(
     require_rank(actor, REQUEST_KEY_CHANGE)
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _lock(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)

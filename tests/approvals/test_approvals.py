@@ -50,7 +50,7 @@ def test_request_is_pending_and_audited(world: World) -> None:
     assert event.after == {
         "sale": request.sale.reference,
         "reason": "wrong meter",
-        "requester_shift": None,
+        "requester_shift": request.requester_shift_id,
     }
 
 
