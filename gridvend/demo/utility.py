@@ -401,8 +401,9 @@ def run_history(
     result = HistoryResult()
     days = sorted(by_day)
     for number, day in enumerate(days, start=1):
-        with transaction.atomic():
-            _sell_day(day, by_day[day], sellers, result)
+        # Each sale, shift and decision is its own durable use case, so a day is not wrapped in
+        # one transaction: a load cut short resumes at the first sale not yet made.
+        _sell_day(day, by_day[day], sellers, result)
         if number % 10 == 0 or number == len(days):
             progress(
                 _("  sales history: day %(n)s/%(days)s, %(sales)s sales")

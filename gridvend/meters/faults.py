@@ -4,12 +4,10 @@ transaction, each read scoped to the actor's subtree."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -18,14 +16,14 @@ from gridvend.audit.services import record
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
 from gridvend.identity.permissions import require_rank
-from gridvend.identity.roles import Capability, Role, rank
-from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped, unit_in_scope
+from gridvend.identity.roles import Capability
+from gridvend.identity.scoping import require_unit_in_scope, unit_in_scope
 from gridvend.kernel.errors import DomainError, MeterRetired
 from gridvend.kernel.phones import parse_phone
 from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus, Meter, MeterStatus
-from gridvend.org.models import PATH_SEGMENT_WIDTH
+from gridvend.meters.permissions import ASSIGN_FAULTS, can_register_faults, can_resolve_faults
+from gridvend.meters.selectors import follow_up_time
 
-ASSIGN_FAULTS = rank(Role.VENDING_POINT_MANAGER)
 # How a fault reached the utility; "call" is the maintenance hotline.
 REPORTED_VIA = {
     "call": gettext_lazy("Phone call"),
@@ -44,75 +42,6 @@ def _required(value: str, code: str, message: str) -> str:
     if not cleaned:
         raise FaultRefused(code, message)
     return cleaned
-
-
-# Who may do what ------------------------------------------------------------------------------
-
-
-def can_register_faults(actor: User) -> bool:
-    return actor.is_active and (
-        actor.has_capability(Capability.CUSTOMER_CARE)
-        or actor.has_capability(Capability.FIELD_AGENT)
-    )
-
-
-def can_assign_faults(actor: User) -> bool:
-    return actor.is_active and actor.rank >= ASSIGN_FAULTS
-
-
-def can_resolve_faults(actor: User) -> bool:
-    """The field agents who attend, or their supervisors (managers), close a fault."""
-    return actor.is_active and (
-        actor.rank >= ASSIGN_FAULTS or actor.has_capability(Capability.FIELD_AGENT)
-    )
-
-
-def can_view_faults(actor: User) -> bool:
-    return can_register_faults(actor) or can_assign_faults(actor)
-
-
-# Service-level targets -------------------------------------------------------------------------
-
-
-def sla_hours(category: str) -> int:
-    """Hours a fault of ``category`` may take from the call to its solution."""
-    targets: dict[str, int] = settings.FAULT_SLA_HOURS
-    return targets.get(category, targets[FaultCategory.OTHER])
-
-
-def due_at(fault: FaultReport) -> datetime:
-    return fault.registered_at + timedelta(hours=sla_hours(fault.category))
-
-
-def age(fault: FaultReport, now: datetime | None = None) -> timedelta:
-    """How long the fault has been open, or took until it was resolved."""
-    end = fault.resolved_at or now or timezone.now()
-    return max(end - fault.registered_at, timedelta(0))
-
-
-def is_breached(fault: FaultReport, now: datetime | None = None) -> bool:
-    """Resolved after its target, or still open past it."""
-    end = fault.resolved_at or now or timezone.now()
-    return end > due_at(fault)
-
-
-def _breached(now: datetime) -> Q:
-    """The SQL form of :func:`is_breached`, one branch per category."""
-    condition = Q(pk__in=[])
-    for category in FaultCategory.values:
-        target = timedelta(hours=sla_hours(category))
-        late = Q(resolved_at__isnull=True, registered_at__lt=now - target) | Q(
-            resolved_at__gt=F("registered_at") + target
-        )
-        condition |= Q(category=category) & late
-    return condition
-
-
-def follow_up_time(fault: FaultReport) -> timedelta | None:
-    """How long the fault took from the call to its solution (None while it is open)."""
-    if fault.resolved_at is None:
-        return None
-    return fault.resolved_at - fault.registered_at
 
 
 def _lock(fault: FaultReport) -> FaultReport:
@@ -138,41 +67,6 @@ def _clean_category(category: str) -> str:
             "CATEGORY_INVALID", _("Choose a fault category from the list."), category=category
         )
     return category
-
-
-def _ancestor_paths(path: str) -> list[str]:
-    step = PATH_SEGMENT_WIDTH + 1
-    return [path[:end] for end in range(step, len(path) + 1, step)]
-
-
-def unit_path_in_scope(actor: User, path: str) -> bool:
-    return actor.is_active and path.startswith(actor.org_unit.path)
-
-
-def assignable_users(actor: User, meter: Meter) -> QuerySet[User]:
-    """Field agents the actor may send to the meter: active, with the field agent capability,
-    in the actor's subtree, and able to see the meter (its unit lies in their subtree)."""
-    paths = [p for p in _ancestor_paths(meter.org_unit.path) if unit_path_in_scope(actor, p)]
-    return (
-        User.objects.filter(
-            is_active=True,
-            org_unit__path__in=paths,
-            capabilities__capability=Capability.FIELD_AGENT,
-        )
-        .select_related("org_unit")
-        .distinct()
-        .order_by("full_name", "username")
-    )
-
-
-def field_agents(actor: User) -> QuerySet[User]:
-    """Every active field agent in the actor's subtree (for filtering lists by assignee)."""
-    return (
-        scoped(User.objects.all(), actor)
-        .filter(is_active=True, capabilities__capability=Capability.FIELD_AGENT)
-        .distinct()
-        .order_by("full_name", "username")
-    )
 
 
 def _check_assignee(actor: User, meter: Meter, assignee: User) -> None:
@@ -339,70 +233,3 @@ def resolve_fault(*, actor: User, fault: FaultReport, solution: str) -> FaultRep
             },
         )
     return locked
-
-
-# Selectors ------------------------------------------------------------------------------------
-
-
-def _faults() -> QuerySet[FaultReport]:
-    return FaultReport.objects.select_related(
-        "meter", "meter__org_unit", "registered_by", "resolved_by", "assignee"
-    )
-
-
-# How old a fault is, for the list's filter: more than this many hours since the call.
-AGE_BUCKETS = {"1d": 24, "3d": 72, "7d": 168, "30d": 720}
-UNASSIGNED = "none"
-
-
-def list_faults(
-    actor: User,
-    *,
-    status: str = "",
-    meter: Meter | None = None,
-    category: str = "",
-    assignee: str = "",
-    age: str = "",
-    breached: bool = False,
-    now: datetime | None = None,
-) -> QuerySet[FaultReport]:
-    """Faults in scope: open ones first, then assigned, then resolved; oldest first within each.
-
-    ``assignee`` is a user id or ``"none"`` (unassigned); ``age`` one of :data:`AGE_BUCKETS`
-    (older than); ``breached`` keeps faults past their category's target. Unknown values of a
-    filter match nothing.
-    """
-    now = now or timezone.now()
-    queryset = scoped(_faults(), actor, path="meter__org_unit__path")
-    if status:
-        queryset = queryset.filter(status=status)
-    if meter is not None:
-        queryset = queryset.filter(meter=meter)
-    if category:
-        queryset = queryset.filter(category=category)
-    if assignee == UNASSIGNED:
-        queryset = queryset.filter(assignee__isnull=True)
-    elif assignee:
-        queryset = (
-            queryset.filter(assignee_id=int(assignee))
-            if assignee.isascii() and assignee.isdigit() and len(assignee) < 19
-            else queryset.none()
-        )
-    if age:
-        hours = AGE_BUCKETS.get(age)
-        if hours is None:
-            return queryset.none()
-        queryset = queryset.filter(registered_at__lt=now - timedelta(hours=hours))
-    if breached:
-        queryset = queryset.filter(_breached(now))
-    order = Case(
-        When(status=FaultStatus.OPEN, then=Value(0)),
-        When(status=FaultStatus.ASSIGNED, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
-    return queryset.annotate(status_order=order).order_by("status_order", "registered_at", "id")
-
-
-def get_fault(actor: User, pk: int) -> FaultReport:
-    return get_scoped(_faults(), actor, path="meter__org_unit__path", pk=pk)

@@ -1,17 +1,30 @@
-"""Scoped reads of meters, their installation history and pending key changes."""
+"""Scoped reads of meters, their installation history, pending key changes and fault reports
+(with their service-level targets)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import cast
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped
 from gridvend.kernel.errors import MeterNotFound
 from gridvend.kernel.tokens import EncryptionAlgorithm, KeyDerivation, MeterKeyRef
-from gridvend.meters.models import Installation, KeyChange, KeyChangeStatus, Meter
-from gridvend.org.models import OrgUnit
+from gridvend.meters.models import (
+    FaultCategory,
+    FaultReport,
+    FaultStatus,
+    Installation,
+    KeyChange,
+    KeyChangeStatus,
+    Meter,
+)
+from gridvend.org.models import PATH_SEGMENT_WIDTH, OrgUnit
 
 
 def normalise_meter_number(text: str) -> str:
@@ -95,3 +108,149 @@ def meter_key_ref(meter: Meter) -> MeterKeyRef:
         base_date_year=meter.base_date_year,
         key_ref=meter.key_ref,
     )
+
+
+# --- fault reports: their service-level targets and scoped lists --------------------------------
+
+
+def sla_hours(category: str) -> int:
+    """Hours a fault of ``category`` may take from the call to its solution."""
+    targets: dict[str, int] = settings.FAULT_SLA_HOURS
+    return targets.get(category, targets[FaultCategory.OTHER])
+
+
+def due_at(fault: FaultReport) -> datetime:
+    return fault.registered_at + timedelta(hours=sla_hours(fault.category))
+
+
+def age(fault: FaultReport, now: datetime | None = None) -> timedelta:
+    """How long the fault has been open, or took until it was resolved."""
+    end = fault.resolved_at or now or timezone.now()
+    return max(end - fault.registered_at, timedelta(0))
+
+
+def is_breached(fault: FaultReport, now: datetime | None = None) -> bool:
+    """Resolved after its target, or still open past it."""
+    end = fault.resolved_at or now or timezone.now()
+    return end > due_at(fault)
+
+
+def _breached(now: datetime) -> Q:
+    """The SQL form of :func:`is_breached`, one branch per category."""
+    condition = Q(pk__in=[])
+    for category in FaultCategory.values:
+        target = timedelta(hours=sla_hours(category))
+        late = Q(resolved_at__isnull=True, registered_at__lt=now - target) | Q(
+            resolved_at__gt=F("registered_at") + target
+        )
+        condition |= Q(category=category) & late
+    return condition
+
+
+def follow_up_time(fault: FaultReport) -> timedelta | None:
+    """How long the fault took from the call to its solution (None while it is open)."""
+    if fault.resolved_at is None:
+        return None
+    return fault.resolved_at - fault.registered_at
+
+
+def _ancestor_paths(path: str) -> list[str]:
+    step = PATH_SEGMENT_WIDTH + 1
+    return [path[:end] for end in range(step, len(path) + 1, step)]
+
+
+def unit_path_in_scope(actor: User, path: str) -> bool:
+    return actor.is_active and path.startswith(actor.org_unit.path)
+
+
+def assignable_users(actor: User, meter: Meter) -> QuerySet[User]:
+    """Field agents the actor may send to the meter: active, with the field agent capability,
+    in the actor's subtree, and able to see the meter (its unit lies in their subtree)."""
+    paths = [p for p in _ancestor_paths(meter.org_unit.path) if unit_path_in_scope(actor, p)]
+    return (
+        User.objects.filter(
+            is_active=True,
+            org_unit__path__in=paths,
+            capabilities__capability=Capability.FIELD_AGENT,
+        )
+        .select_related("org_unit")
+        .distinct()
+        .order_by("full_name", "username")
+    )
+
+
+def field_agents(actor: User) -> QuerySet[User]:
+    """Every active field agent in the actor's subtree (for filtering lists by assignee)."""
+    return (
+        scoped(User.objects.all(), actor)
+        .filter(is_active=True, capabilities__capability=Capability.FIELD_AGENT)
+        .distinct()
+        .order_by("full_name", "username")
+    )
+
+
+def _faults() -> QuerySet[FaultReport]:
+    return FaultReport.objects.select_related(
+        "meter", "meter__org_unit", "registered_by", "resolved_by", "assignee"
+    )
+
+
+# How old a fault is, for the list's filter: more than this many hours since the call.
+AGE_BUCKETS = {"1d": 24, "3d": 72, "7d": 168, "30d": 720}
+
+
+UNASSIGNED = "none"
+
+
+def list_faults(
+    actor: User,
+    *,
+    status: str = "",
+    meter: Meter | None = None,
+    category: str = "",
+    assignee: str = "",
+    age: str = "",
+    breached: bool = False,
+    now: datetime | None = None,
+) -> QuerySet[FaultReport]:
+    """Faults in scope: open ones first, then assigned, then resolved; oldest first within each.
+
+
+    ``assignee`` is a user id or ``"none"`` (unassigned); ``age`` one of :data:`AGE_BUCKETS`
+    (older than); ``breached`` keeps faults past their category's target. Unknown values of a
+    filter match nothing.
+    """
+    now = now or timezone.now()
+    queryset = scoped(_faults(), actor, path="meter__org_unit__path")
+    if status:
+        queryset = queryset.filter(status=status)
+    if meter is not None:
+        queryset = queryset.filter(meter=meter)
+    if category:
+        queryset = queryset.filter(category=category)
+    if assignee == UNASSIGNED:
+        queryset = queryset.filter(assignee__isnull=True)
+    elif assignee:
+        queryset = (
+            queryset.filter(assignee_id=int(assignee))
+            if assignee.isascii() and assignee.isdigit() and len(assignee) < 19
+            else queryset.none()
+        )
+    if age:
+        hours = AGE_BUCKETS.get(age)
+        if hours is None:
+            return queryset.none()
+        queryset = queryset.filter(registered_at__lt=now - timedelta(hours=hours))
+    if breached:
+        queryset = queryset.filter(_breached(now))
+    order = Case(
+        When(status=FaultStatus.OPEN, then=Value(0)),
+        When(status=FaultStatus.ASSIGNED, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return queryset.annotate(status_order=order).order_by("status_order", "registered_at", "id")
+
+
+def get_fault(actor: User, pk: int) -> FaultReport:
+    return get_scoped(_faults(), actor, path="meter__org_unit__path", pk=pk)

@@ -1,4 +1,6 @@
-"""Every write to meters: registration, installation, status, replacement, key-change requests."""
+"""Every write to meters: registration, installation, status and the swap of one meter for
+another. Key changes are in ``meters.keychanges``; replacing a meter, which may move its credit,
+is a vending use case (``vending.services.transfer.replace_meter``) built on ``swap_meter``."""
 
 from __future__ import annotations
 
@@ -18,9 +20,19 @@ from gridvend.identity.models import User
 from gridvend.identity.permissions import require_capability, require_rank
 from gridvend.identity.roles import Capability, Role, rank
 from gridvend.identity.scoping import require_unit_in_scope
-from gridvend.kernel.errors import DomainError, MeterRetired
-from gridvend.kernel.tokens import EncryptionAlgorithm, KeyDerivation, MeterKeyRef, TokenEngine
+from gridvend.kernel.errors import MeterRetired
+from gridvend.kernel.tokens import EncryptionAlgorithm, KeyDerivation, MeterKeyRef
 from gridvend.keys.models import VendingKeyRecord
+from gridvend.meters.errors import (
+    MeterAlreadyInstalled,
+    MeterKeyParamsInvalid,
+    MeterNotInstalled,
+    MeterNumberInvalid,
+    MeterNumberTaken,
+    MeterStatusConflict,
+    VendingKeyMismatch,
+    VendingKeyNotFound,
+)
 from gridvend.meters.models import (
     Installation,
     KeyChange,
@@ -30,133 +42,24 @@ from gridvend.meters.models import (
     TokenCarrier,
 )
 from gridvend.meters.selectors import meter_key_ref, normalise_meter_number
-from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.org.models import OrgUnit
 from gridvend.sts.errors import MeterNumberCheckDigit
 from gridvend.sts.errors import MeterNumberInvalid as StsMeterNumberInvalid
 from gridvend.sts.identity import MeterNumber
 
 if TYPE_CHECKING:
-    from gridvend.vending.models import Sale
+    pass
 
 MANAGE_METER_STATUS = rank(Role.VENDING_POINT_MANAGER)
-REQUEST_KEY_CHANGE = rank(Role.MASTER_STATION_MANAGER)
 PHASES = (1, 2, 3)
 
 
-class MeterNumberInvalid(DomainError):
-    def __init__(self, *, meter_number: str, problem: str) -> None:
-        messages = {
-            "check_digit": _(
-                "Meter number %(number)s has a wrong check digit. Check it was typed correctly."
-            ),
-            "format": _("Meter number %(number)s is not valid: it must have 11 or 13 digits."),
-        }
-        super().__init__(
-            "METER_NUMBER_INVALID",
-            messages[problem] % {"number": meter_number},
-            meter_number=meter_number,
-            problem=problem,
-        )
-
-
-class MeterNumberTaken(DomainError):
-    def __init__(self, *, meter_number: str) -> None:
-        super().__init__(
-            "METER_NUMBER_TAKEN",
-            _("Meter %(number)s is already registered.") % {"number": meter_number},
-            meter_number=meter_number,
-        )
-
-
-class MeterKeyParamsInvalid(DomainError):
-    def __init__(self, *, problems: str) -> None:
-        super().__init__(
-            "METER_KEY_PARAMS_INVALID",
-            _("The meter's key parameters are not valid: %(problems)s.") % {"problems": problems},
-            problems=problems,
-        )
-
-
-class VendingKeyNotFound(DomainError):
-    def __init__(self, *, key_ref: str) -> None:
-        super().__init__(
-            "VENDING_KEY_NOT_FOUND",
-            _("There is no active vending key called %(key_ref)s.") % {"key_ref": key_ref},
-            key_ref=key_ref,
-        )
-
-
-class VendingKeyMismatch(DomainError):
-    def __init__(self, *, key_ref: str, key_dkga: str, meter_dkga: str) -> None:
-        super().__init__(
-            "VENDING_KEY_MISMATCH",
-            _("Vending key %(key_ref)s is for DKGA%(key_dkga)s, but the meter uses DKGA%(dkga)s.")
-            % {"key_ref": key_ref, "key_dkga": key_dkga, "dkga": meter_dkga},
-            key_ref=key_ref,
-            key_dkga=key_dkga,
-            meter_dkga=meter_dkga,
-        )
-
-
-class MeterStatusConflict(DomainError):
-    def __init__(self, *, meter_number: str, status: str) -> None:
-        super().__init__(
-            "METER_STATUS_CONFLICT",
-            _("Meter %(number)s is %(status)s, so this cannot be done.")
-            % {"number": meter_number, "status": MeterStatus(status).label},
-            meter_number=meter_number,
-            status=status,
-        )
-
-
-class MeterNotInstalled(DomainError):
-    def __init__(self, *, meter_number: str) -> None:
-        super().__init__(
-            "METER_NOT_INSTALLED",
-            _("Meter %(number)s is not installed anywhere.") % {"number": meter_number},
-            meter_number=meter_number,
-        )
-
-
-class MeterAlreadyInstalled(DomainError):
-    def __init__(self, *, meter_number: str) -> None:
-        super().__init__(
-            "METER_ALREADY_INSTALLED",
-            _("Meter %(number)s is already installed there.") % {"number": meter_number},
-            meter_number=meter_number,
-        )
-
-
-class KeyChangePending(DomainError):
-    def __init__(self, *, meter_number: str) -> None:
-        super().__init__(
-            "METER_KEY_CHANGE_PENDING",
-            _(
-                "Meter %(number)s already has a key change waiting to be issued. "
-                "Issue or cancel it first."
-            )
-            % {"number": meter_number},
-            meter_number=meter_number,
-        )
-
-
-class KeyChangeEmpty(DomainError):
-    def __init__(self, *, meter_number: str) -> None:
-        super().__init__(
-            "KEY_CHANGE_NOTHING_TO_CHANGE",
-            _("The new key parameters of meter %(number)s are the same as the current ones.")
-            % {"number": meter_number},
-            meter_number=meter_number,
-        )
-
-
 @dataclass(frozen=True)
-class ReplacementResult:
+class MeterSwap:
     old_meter: Meter
     new_meter: Meter
     ended_installation: Installation
     installation: Installation
-    credit_transfer: Sale | None
 
 
 # Permissions ----------------------------------------------------------------------------------
@@ -554,17 +457,15 @@ def _clean_remaining_kwh(value: Decimal | None) -> Decimal | None:
     return kwh
 
 
-def replace_meter(
+def check_replacement(
     *,
     actor: User,
     old_meter: Meter,
     new_meter: Meter,
     reason: str,
     remaining_kwh: Decimal | None = None,
-    vending_point: VendingPoint | None = None,
-) -> ReplacementResult:
-    """Swap a meter in the field: the old one retires, the new one serves the same customer and
-    premise, and credit left on the old meter is moved to the new one as a transfer token."""
+) -> tuple[str, Decimal | None]:
+    """Refuse a replacement before anything is locked; the cleaned reason and remaining kWh."""
     _require_installer(actor)
     require_unit_in_scope(actor, old_meter.org_unit)
     require_unit_in_scope(actor, new_meter.org_unit)
@@ -572,156 +473,73 @@ def replace_meter(
     kwh = _clean_remaining_kwh(remaining_kwh)
     if old_meter.pk == new_meter.pk:
         raise ValidationFailed(_("The new meter must be a different meter."), field="new_meter")
-    with transaction.atomic():
-        # Customer before meters, meters in id order: the order sales lock in, so a sale on the
-        # old meter and this replacement cannot deadlock.
-        owner_id = Meter.objects.filter(pk=old_meter.pk).values_list("customer_id", flat=True)
-        list(Customer.objects.select_for_update().filter(pk__in=list(owner_id)).only("pk"))
-        locked = {
-            m.pk: m
-            for m in Meter.objects.select_for_update()
-            .select_related("org_unit")
-            .filter(pk__in=[old_meter.pk, new_meter.pk])
-            .order_by("pk")
-        }
-        old, new = locked[old_meter.pk], locked[new_meter.pk]
-        if old.status == MeterStatus.RETIRED:
-            raise MeterRetired(meter_number=old.number)
-        if new.status == MeterStatus.RETIRED:
-            raise MeterRetired(meter_number=new.number)
-        if new.status != MeterStatus.ACTIVE:
-            raise MeterStatusConflict(meter_number=new.number, status=new.status)
-        current = Installation.objects.filter(meter=old, ended_at__isnull=True).first()
-        if current is None:
-            raise MeterNotInstalled(meter_number=old.number)
-        if Installation.objects.filter(meter=new, ended_at__isnull=True).exists():
-            raise MeterAlreadyInstalled(meter_number=new.number)
-        customer = Customer.objects.get(pk=current.customer_id)
-        premise = Premise.objects.get(pk=current.premise_id)
-        ended = _retire(old, cleaned)
-        assert ended is not None  # the open installation was found under the meter's lock
-        installation = _install(new, customer, premise)
-        record(
-            actor=actor,
-            event_type="meter.replaced",
-            target=old,
-            after={
-                "new_meter": new.number,
-                "customer": customer.account_number,
-                "premise": premise.pk,
-                "reason": cleaned,
-                "remaining_kwh": kwh,
-                "ended_installation": ended.pk,
-                "installation": installation.pk,
-            },
-        )
-        record(
-            actor=actor,
-            event_type="meter.installed",
-            target=new,
-            before={"customer": None, "premise": None},
-            after={
-                "customer": customer.account_number,
-                "premise": premise.pk,
-                "installation": installation.pk,
-                "replaces": old.number,
-            },
-        )
-        sale = None
-        if kwh is not None and kwh > 0:
-            # Imported here: vending builds on meters, so the dependency must not run both ways
-            # at import time.
-            from gridvend.vending.services import issue_credit_transfer
-
-            sale = issue_credit_transfer(
-                actor=actor, meter=new, kwh=kwh, vending_point=vending_point, reason=cleaned
-            )
-    return ReplacementResult(
-        old_meter=old,
-        new_meter=new,
-        ended_installation=ended,
-        installation=installation,
-        credit_transfer=sale,
-    )
+    return cleaned, kwh
 
 
-# Key changes ----------------------------------------------------------------------------------
-
-
-def _token_engine(engine: TokenEngine | None) -> TokenEngine:
-    if engine is not None:
-        return engine
-    # Imported here, as the vending services do: the engine loads vending keys, which the rest of
-    # this module never needs.
-    from gridvend.keys.engine import token_engine
-
-    return token_engine()
-
-
-def request_key_change(
+def swap_meter(
     *,
     actor: User,
-    meter: Meter,
-    sgc: str | None = None,
-    ti: int | None = None,
-    krn: int | None = None,
-    kt: int | None = None,
-    ken: int | None = None,
-    base_date_year: int | None = None,
-    key_ref: str | None = None,
+    old_meter: Meter,
+    new_meter: Meter,
     reason: str,
-    engine: TokenEngine | None = None,
-) -> KeyChange:
-    """Record new key parameters for the meter; the vending service issues the tokens later.
-
-    Refused (KEY_CHANGE_SAME_KEY) when the new parameters give the meter's current decoder key:
-    a DKGA02 roll-over on the base date alone would otherwise clear the meter's TID memory under
-    an unchanged key and let every used token credit again.
-    """
-    require_rank(actor, REQUEST_KEY_CHANGE)
-    require_unit_in_scope(actor, meter.org_unit)
-    cleaned = require_reason(reason)
-    with transaction.atomic():
-        locked = _lock(meter)
-        if locked.status == MeterStatus.RETIRED:
-            raise MeterRetired(meter_number=locked.number)
-        if KeyChange.objects.filter(meter=locked, status=KeyChangeStatus.PENDING).exists():
-            raise KeyChangePending(meter_number=locked.number)
-        old = meter_key_ref(locked)
-        new = build_key_ref(
-            meter_number=old.meter_number,
-            sgc=old.sgc if sgc is None else sgc,
-            ti=old.ti if ti is None else ti,
-            krn=old.krn if krn is None else krn,
-            kt=old.kt if kt is None else kt,
-            ken=old.ken if ken is None else ken,
-            ea=old.ea,
-            dkga=old.dkga,
-            base_date_year=old.base_date_year if base_date_year is None else base_date_year,
-            key_ref=old.key_ref if key_ref is None else key_ref,
-        )
-        if new == old:
-            raise KeyChangeEmpty(meter_number=locked.number)
-        _check_vending_key(new)
-        _token_engine(engine).check_key_change(old, new)
-        change = KeyChange.objects.create(
-            meter=locked,
-            reason=cleaned,
-            old_params=key_params(old),
-            new_params=key_params(new),
-            roll_over=new.base_date_year != old.base_date_year,
-            requested_by=actor,
-        )
-        record(
-            actor=actor,
-            event_type="key_change.requested",
-            target=change,
-            after={
-                "meter": locked.number,
-                "old": change.old_params,
-                "new": change.new_params,
-                "roll_over": change.roll_over,
-                "reason": cleaned,
-            },
-        )
-    return change
+    remaining_kwh: Decimal | None,
+) -> MeterSwap:
+    """Swap a meter in the field, in the caller's transaction, with ``check_replacement``'s
+    reason and kWh: the old one retires, the new one serves the same customer and premise."""
+    # Customer before meters, meters in id order: the order sales lock in, so a sale on the
+    # old meter and this replacement cannot deadlock.
+    owner_id = Meter.objects.filter(pk=old_meter.pk).values_list("customer_id", flat=True)
+    list(Customer.objects.select_for_update().filter(pk__in=list(owner_id)).only("pk"))
+    locked = {
+        m.pk: m
+        for m in Meter.objects.select_for_update()
+        .select_related("org_unit")
+        .filter(pk__in=[old_meter.pk, new_meter.pk])
+        .order_by("pk")
+    }
+    old, new = locked[old_meter.pk], locked[new_meter.pk]
+    if old.status == MeterStatus.RETIRED:
+        raise MeterRetired(meter_number=old.number)
+    if new.status == MeterStatus.RETIRED:
+        raise MeterRetired(meter_number=new.number)
+    if new.status != MeterStatus.ACTIVE:
+        raise MeterStatusConflict(meter_number=new.number, status=new.status)
+    current = Installation.objects.filter(meter=old, ended_at__isnull=True).first()
+    if current is None:
+        raise MeterNotInstalled(meter_number=old.number)
+    if Installation.objects.filter(meter=new, ended_at__isnull=True).exists():
+        raise MeterAlreadyInstalled(meter_number=new.number)
+    customer = Customer.objects.get(pk=current.customer_id)
+    premise = Premise.objects.get(pk=current.premise_id)
+    ended = _retire(old, reason)
+    assert ended is not None  # the open installation was found under the meter's lock
+    installation = _install(new, customer, premise)
+    record(
+        actor=actor,
+        event_type="meter.replaced",
+        target=old,
+        after={
+            "new_meter": new.number,
+            "customer": customer.account_number,
+            "premise": premise.pk,
+            "reason": reason,
+            "remaining_kwh": remaining_kwh,
+            "ended_installation": ended.pk,
+            "installation": installation.pk,
+        },
+    )
+    record(
+        actor=actor,
+        event_type="meter.installed",
+        target=new,
+        before={"customer": None, "premise": None},
+        after={
+            "customer": customer.account_number,
+            "premise": premise.pk,
+            "installation": installation.pk,
+            "replaces": old.number,
+        },
+    )
+    return MeterSwap(
+        old_meter=old, new_meter=new, ended_installation=ended, installation=installation
+    )

@@ -7,16 +7,29 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from gridvend.approvals.models import DecisionRequest
+from gridvend.approvals.models import RequestStatus as RequestStatus  # where callers import it
 from gridvend.customers.models import Customer
 from gridvend.ledger.models import JournalEntry
 from gridvend.meters.models import Meter
-from gridvend.org.models import VendingPoint
+from gridvend.org.models import Channel, VendingPoint
 from gridvend.tariffs.models import TariffVersion
 
 
 class ShiftStatus(models.TextChoices):
     OPEN = "open", _("Open")
     CLOSED = "closed", _("Closed")
+
+
+# Counter channels hand over cash, so their sales belong to a shift that is counted at the end.
+SHIFT_CHANNELS = frozenset({Channel.PAY_OFFICE, Channel.AGENT, Channel.HANDHELD})
+TENDER_TYPES = ("cash", "card", "cheque", "transfer", "mobile_money")
+
+# Where the money of a reversed sale is handed back; each refund is in exactly one cash-up.
+PAID_FROM_OWN_SHIFT = "own_shift"  # the sale's shift is still open: the sale is undone there
+PAID_FROM_DRAWER = "drawer"  # the requester's open drawer (Reversal.refund_shift)
+PAID_BY_BACK_OFFICE = "back_office"  # no open drawer: a BackOfficeRefund on the banking slip
+PAID_THROUGH_CHANNEL = "channel"  # never in a drawer (float, mobile money): no cash moves here
 
 
 class Shift(models.Model):
@@ -248,34 +261,16 @@ class Token(models.Model):
         return " ".join(self.digits[i : i + 4] for i in range(0, len(self.digits), 4))
 
 
-class RequestStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    APPROVED = "approved", _("Approved")
-    REJECTED = "rejected", _("Rejected")
-
-
-class ReversalRequest(models.Model):
+class ReversalRequest(DecisionRequest):
     """A reversal asked for by one person and decided by another (maker–checker)."""
 
     sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="reversal_requests")
     reason = models.CharField(max_length=255)
-    status = models.CharField(
-        max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING
-    )
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
     # The drawer the requester held when asking: the one that pays the refund if it is still
     # open at approval (never a drawer they opened later, elsewhere, knowing nothing of it).
     requester_shift = models.ForeignKey(
         Shift, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    requested_at = models.DateTimeField(default=timezone.now)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -384,7 +379,7 @@ class FloatTopUp(models.Model):
         return self.vending_point.org_unit.path
 
 
-class FreeIssueRequest(models.Model):
+class FreeIssueRequest(DecisionRequest):
     """Goodwill units above the approval limit: asked for by one person, decided by another."""
 
     vending_point = models.ForeignKey(
@@ -394,18 +389,6 @@ class FreeIssueRequest(models.Model):
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="free_issue_requests")
     kwh = models.DecimalField(max_digits=10, decimal_places=1)
     reason = models.CharField(max_length=255)
-    status = models.CharField(
-        max_length=10, choices=RequestStatus.choices, default=RequestStatus.PENDING
-    )
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    requested_at = models.DateTimeField(default=timezone.now)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=255, blank=True)
     sale = models.OneToOneField(
         Sale, null=True, blank=True, on_delete=models.PROTECT, related_name="free_issue_request"
     )

@@ -1,23 +1,43 @@
-"""Scoped reads of sales and tokens, and the meter confirmation a seller sees before selling."""
+"""Scoped reads of sales, tokens and shifts, the meter confirmation a seller sees before selling,
+and the reads the vending use cases decide on (open shift, expected takings, float, free kWh)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.kernel.clock import day_bounds_utc
 from gridvend.kernel.money import Money
+from gridvend.ledger.models import Account
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter, pending_key_change
 from gridvend.org.models import VendingPoint
-from gridvend.vending.models import Sale, Shift, Token
+from gridvend.vending.models import (
+    PAID_BY_BACK_OFFICE,
+    PAID_FROM_DRAWER,
+    PAID_FROM_OWN_SHIFT,
+    PAID_THROUGH_CHANNEL,
+    SHIFT_CHANNELS,
+    BackOfficeRefund,
+    FreeIssueRequest,
+    RequestStatus,
+    Reversal,
+    Sale,
+    SaleKind,
+    SaleStatus,
+    Shift,
+    ShiftStatus,
+    Token,
+)
 
 
 @dataclass(frozen=True)
@@ -160,3 +180,121 @@ def list_shifts(
 def get_shift(actor: User, pk: int) -> Shift:
     """A shift at a vending point in the actor's subtree, or NotFound whatever the reason."""
     return get_scoped(_shifts(), actor, path=_SHIFT_PATH, pk=pk)
+
+
+# --- shifts and their drawers -------------------------------------------------------------------
+
+
+def shift_required(point: VendingPoint) -> bool:
+    return point.channel in SHIFT_CHANNELS
+
+
+def current_shift(actor: User, point: VendingPoint | None = None) -> Shift | None:
+    qs = Shift.objects.filter(operator=actor, status=ShiftStatus.OPEN).select_related(
+        "vending_point", "vending_point__org_unit"
+    )
+    if point is not None:
+        qs = qs.filter(vending_point=point)
+    # At most one open shift per operator (a unique constraint), so no ordering is needed.
+    found = list(qs.order_by()[:1])
+    return found[0] if found else None
+
+
+def abandon_after() -> timedelta:
+    return timedelta(hours=settings.SHIFT_ABANDON_HOURS)
+
+
+def is_abandoned(shift: Shift, now: datetime) -> bool:
+    """Open for longer than GRIDVEND_SHIFT_ABANDON_HOURS: a supervisor may force-close it."""
+    return shift.status == ShiftStatus.OPEN and now - shift.opened_at >= abandon_after()
+
+
+def expected_takings(shift: Shift) -> dict[str, int]:
+    """What each tender type should hold: the float in cash plus completed sales' tenders."""
+    expected: dict[str, int] = defaultdict(int)
+    expected["cash"] += shift.opening_float_minor
+    for method, tender in Sale.objects.filter(shift=shift, status=SaleStatus.COMPLETED).values_list(
+        "payment_method", "tender_minor"
+    ):
+        expected[method or "cash"] += tender
+    # Refunds of sales from shifts that had already closed were paid from this drawer.
+    for method, tender in Reversal.objects.filter(refund_shift=shift).values_list(
+        "sale__payment_method", "sale__tender_minor"
+    ):
+        expected[method or "cash"] -= tender
+    return dict(expected)
+
+
+def shift_sales(shift: Shift) -> QuerySet[Sale]:
+    return (
+        Sale.objects.filter(shift=shift)
+        .select_related("meter", "customer", "operator", "reversal", "reversal__back_office_refund")
+        .prefetch_related("tokens")
+        .order_by("created_at", "id")
+    )
+
+
+def refund_paid_elsewhere(reversal: Reversal) -> bool:
+    """The refund came out of another drawer or the back office, not the sale's own shift."""
+    if reversal.refund_shift_id is not None:
+        return True
+    try:
+        return reversal.back_office_refund is not None
+    except BackOfficeRefund.DoesNotExist:
+        return False
+
+
+def refund_paid_from(reversal: Reversal) -> str:
+    """Which cash-up a reversal's refund is in (one of the PAID_* values)."""
+    if reversal.refund_shift_id is not None:
+        return PAID_FROM_DRAWER
+    if refund_paid_elsewhere(reversal):
+        return PAID_BY_BACK_OFFICE
+    if reversal.sale.shift_id is None:
+        return PAID_THROUGH_CHANNEL
+    return PAID_FROM_OWN_SHIFT
+
+
+# --- floats and free issues ---------------------------------------------------------------------
+
+
+def float_account_code(point: VendingPoint) -> str:
+    return f"float:{point.code}"
+
+
+def float_available(point: VendingPoint, currency: str) -> Money:
+    """What a prefunded point may still sell: its float is a liability (credit balance)."""
+    account = Account.objects.filter(code=float_account_code(point)).first()
+    return float_balance(account, currency)
+
+
+def float_balance(account: Account | None, currency: str) -> Money:
+    return Money(-(account.balance_minor if account is not None else 0), currency)
+
+
+def free_issue_period() -> timedelta:
+    return timedelta(hours=settings.FREE_ISSUE_PERIOD_HOURS)
+
+
+def free_kwh_in_period(*, meter: Meter, issuer: User, now: datetime) -> tuple[Decimal, Decimal]:
+    """Free energy already counted against the approval limit in the period ending ``now``.
+
+    To the meter: every free issue (approved ones too) and every pending request. By the issuer:
+    the free issues they made alone (not those they approved for someone else) and their pending
+    requests. Callers that decide on a new free issue hold the meter's and the issuer's locks.
+    """
+    since = now - free_issue_period()
+    issued = Sale.objects.filter(kind=SaleKind.FREE_ISSUE, created_at__gt=since)
+    waiting = FreeIssueRequest.objects.filter(status=RequestStatus.PENDING, requested_at__gt=since)
+
+    def total(sales: QuerySet[Sale], requests: QuerySet[FreeIssueRequest]) -> Decimal:
+        given = sales.aggregate(kwh=Sum("kwh"))["kwh"] or Decimal(0)
+        asked = requests.aggregate(kwh=Sum("kwh"))["kwh"] or Decimal(0)
+        return Decimal(given) + Decimal(asked)
+
+    to_meter = total(issued.filter(meter=meter), waiting.filter(meter=meter))
+    by_issuer = total(
+        issued.filter(operator=issuer, free_issue_request__isnull=True),
+        waiting.filter(requested_by=issuer),
+    )
+    return to_meter, by_issuer

@@ -18,7 +18,7 @@ from gridvend.kernel.tariffs import TariffSpec
 
 # The trial vend's own steps: the customer's month so far, the checks on the request, and the
 # price (a kWh sale rounded up to whole coins). One pricing path for sales, quotes, simulations.
-from gridvend.vending.services import _breakdown, _context, _validate_request
+from gridvend.vending.services._sale import _breakdown, _context, _validate_request
 
 
 def customer_context(customer: Customer, spec: TariffSpec, now: datetime) -> SaleContext:

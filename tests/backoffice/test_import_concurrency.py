@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 
 from gridvend.audit.models import AuditEvent
 from gridvend.vending import services as vending
@@ -62,10 +62,11 @@ def test_a_sale_completes_while_an_import_dry_run_is_half_way() -> None:
         worker = threading.Thread(target=dry_run)
         worker.start()
         assert halfway.wait(30), "the dry run never reached its first row"
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                # Before the fix this sale waited on the audit head until the dry run ended.
-                cursor.execute("SET LOCAL lock_timeout = '3s'")
+        # For the session, not one transaction: the sale is a durable use case, its own
+        # transaction. Before the fix this sale waited on the audit head until the dry run ended.
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")
+        try:
             result = vending.vend_credit(
                 actor=world.cashier,
                 vending_point=world.point,
@@ -73,6 +74,9 @@ def test_a_sale_completes_while_an_import_dry_run_is_half_way() -> None:
                 meter_number=meter.number,
                 tender=world.money("300.00"),
             )
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = DEFAULT")
         release.set()
         worker.join(60)
     finally:

@@ -469,7 +469,7 @@ def test_other_tenders_need_a_payment_reference_and_keep_it(world: World, method
     assert "QK7 4HX2" in client.get(response["Location"]).content.decode()
     assert build_receipt(sale).payment_reference == "QK7 4HX2"
     assert "QK7 4HX2" in client.get("/cashier/shift/").content.decode()
-    from gridvend.vending.shifts import z_report
+    from gridvend.reports.shifts import z_report
 
     rows = build_shift_report(z_report(world.cashier, sale.shift)).rows  # type: ignore[arg-type]
     assert [row.payment_reference for row in rows] == ["QK7 4HX2"]

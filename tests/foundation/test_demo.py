@@ -81,7 +81,11 @@ def _counts() -> dict[str, int]:
 def small_demo(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """Loaded once for the module inside a transaction that is rolled back at its end; each
     test runs in its own savepoint on top (the usual pytest-django layering)."""
-    with django_db_blocker.unblock(), transaction.atomic():
+    # Marked as Django's TestCase marks its own: the use cases the demo calls are durable and
+    # would refuse to run inside any other transaction.
+    outer = transaction.atomic()
+    outer._from_testcase = True  # type: ignore[attr-defined]
+    with django_db_blocker.unblock(), outer:
         call_command("demo", *SMALL, stdout=io.StringIO())
         yield
         transaction.set_rollback(True)

@@ -11,7 +11,7 @@ from gridvend.identity.errors import AccessDenied, NotFound, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.keys.models import VendingKeyRecord
-from gridvend.meters import services
+from gridvend.meters import keychanges, services
 from gridvend.meters.models import Installation, KeyChangeStatus, Meter, MeterStatus
 from tests.masterdata import factories as md
 from tests.masterdata.conftest import World, payload, snapshot
@@ -313,7 +313,7 @@ def test_retire_meter_ends_the_installation_and_cancels_a_pending_key_change(
 ) -> None:
     customer = md.customer(org_unit=world.tree.north_sc)
     meter = md.meter(customer=customer)
-    change = services.request_key_change(
+    change = keychanges.request_key_change(
         actor=world.ms_manager, meter=meter, krn=2, reason="key revision"
     )
     services.retire_meter(actor=world.care, meter=meter, reason="burnt out")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from decimal import Decimal
 from typing import Any
 
@@ -12,8 +10,10 @@ import pytest
 from gridvend.audit.models import AuditEvent
 from gridvend.identity.errors import AccessDenied, NotFound, ValidationFailed
 from gridvend.kernel.errors import DomainError
-from gridvend.meters import selectors, services
+from gridvend.meters import keychanges, selectors
+from gridvend.meters import services as meter_services
 from gridvend.meters.models import KeyChange, KeyChangeStatus, MeterStatus
+from gridvend.vending import services
 from tests import factories
 from tests.masterdata import factories as md
 from tests.masterdata.conftest import World, payload, snapshot
@@ -57,7 +57,7 @@ def test_replacement_refusals_change_nothing(world: World) -> None:
     uninstalled = md.meter(org_unit=world.tree.north_sc)
     installed_elsewhere = md.meter(customer=md.customer(org_unit=world.tree.north_sc))
     blocked = md.meter(org_unit=world.tree.north_sc)
-    services.block_meter(actor=world.care, meter=blocked, reason="x")
+    meter_services.block_meter(actor=world.care, meter=blocked, reason="x")
     south = md.meter(org_unit=world.tree.south_sc)
     before = snapshot()
 
@@ -106,9 +106,7 @@ def test_replacement_rolls_back_when_the_credit_transfer_fails(
         assert kwargs["meter"].customer_id == customer.pk
         raise DomainError("TRANSFER_REFUSED", "no")
 
-    fake = types.ModuleType("gridvend.vending.services")
-    fake.issue_credit_transfer = refuse  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gridvend.vending.services", fake)
+    monkeypatch.setattr("gridvend.vending.services.transfer._issue_credit_transfer", refuse)
     before = snapshot()
     with pytest.raises(DomainError) as exc:
         services.replace_meter(
@@ -161,7 +159,7 @@ def test_zero_remaining_credit_issues_no_transfer(world: World) -> None:
 def test_request_key_change_records_old_and_new_parameters(world: World) -> None:
     md.vending_key("vk-2024")
     meter = md.meter(org_unit=world.tree.north_sc)
-    change = services.request_key_change(
+    change = keychanges.request_key_change(
         actor=world.ms_manager, meter=meter, sgc="654321", krn=2, key_ref="vk-2024", reason="rekey"
     )
     assert change.status == KeyChangeStatus.PENDING and change.roll_over is False
@@ -193,7 +191,7 @@ def test_request_key_change_records_old_and_new_parameters(world: World) -> None
 def test_base_date_change_is_a_roll_over(world: World) -> None:
     # DKGA02 does not take the base date into the key: the roll-over needs a new KRN as well.
     meter = md.meter(org_unit=world.tree.north_sc)
-    change = services.request_key_change(
+    change = keychanges.request_key_change(
         actor=world.tree.admin, meter=meter, base_date_year=2035, krn=2, reason="TID roll-over"
     )
     assert change.roll_over is True
@@ -202,7 +200,7 @@ def test_base_date_change_is_a_roll_over(world: World) -> None:
 
 def test_dkga04_base_date_change_alone_is_a_roll_over_with_a_new_key(world: World) -> None:
     meter = md.meter(org_unit=world.tree.north_sc, key_ref="dkga4", dkga="04")
-    change = services.request_key_change(
+    change = keychanges.request_key_change(
         actor=world.tree.admin, meter=meter, base_date_year=2035, reason="TID roll-over"
     )
     assert change.roll_over is True
@@ -226,7 +224,7 @@ def test_key_change_that_keeps_the_decoder_key_is_refused_and_changes_nothing(
     ]
     for kwargs in cases:
         with pytest.raises(DomainError) as exc:
-            services.request_key_change(
+            keychanges.request_key_change(
                 actor=world.ms_manager, meter=meter, reason="TID roll-over", **kwargs
             )
         assert exc.value.code == "KEY_CHANGE_SAME_KEY", kwargs
@@ -243,9 +241,9 @@ def test_key_change_refusals_change_nothing(world: World) -> None:
     md.vending_key("dkga4", dkga="04")
     before = snapshot()
     with pytest.raises(AccessDenied):
-        services.request_key_change(actor=world.care, meter=meter, krn=2, reason="x")
+        keychanges.request_key_change(actor=world.care, meter=meter, krn=2, reason="x")
     with pytest.raises(NotFound):
-        services.request_key_change(actor=world.ms_manager, meter=south, krn=2, reason="x")
+        keychanges.request_key_change(actor=world.ms_manager, meter=south, krn=2, reason="x")
     cases: list[tuple[dict[str, Any], str]] = [
         ({"krn": 2, "reason": " "}, "REASON_REQUIRED"),
         ({"reason": "x"}, "KEY_CHANGE_NOTHING_TO_CHANGE"),
@@ -257,17 +255,17 @@ def test_key_change_refusals_change_nothing(world: World) -> None:
     ]
     for kwargs, code in cases:
         with pytest.raises(DomainError) as exc:
-            services.request_key_change(actor=world.ms_manager, meter=meter, **kwargs)
+            keychanges.request_key_change(actor=world.ms_manager, meter=meter, **kwargs)
         assert exc.value.code == code, kwargs
     assert snapshot() == before
 
 
 def test_second_key_change_while_one_is_pending_is_refused(world: World) -> None:
     meter = md.meter(org_unit=world.tree.north_sc)
-    services.request_key_change(actor=world.ms_manager, meter=meter, krn=2, reason="x")
+    keychanges.request_key_change(actor=world.ms_manager, meter=meter, krn=2, reason="x")
     before = snapshot()
     with pytest.raises(DomainError) as exc:
-        services.request_key_change(actor=world.ms_manager, meter=meter, krn=3, reason="y")
+        keychanges.request_key_change(actor=world.ms_manager, meter=meter, krn=3, reason="y")
     assert exc.value.code == "METER_KEY_CHANGE_PENDING"
     assert snapshot() == before
     assert KeyChange.objects.count() == 1

@@ -18,6 +18,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from gridvend.customers import services as customers
+from gridvend.reports import shifts as shift_reports
 from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Shift
 from gridvend.web.receipts import pdf
@@ -92,7 +93,7 @@ def _receipt(scene: Scene, language: str) -> bytes:
 def _z_report(scene: Scene, world: World, language: str) -> bytes:
     with translation.override(language):
         return pdf.shift_report_pdf(
-            build_shift_report(shifts.z_report(world.supervisor, scene.shift))
+            build_shift_report(shift_reports.z_report(world.supervisor, scene.shift))
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from gridvend.configuration import ConfigurationError, environment
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
 from gridvend.meters import faults
+from gridvend.meters import selectors as meter_selectors
 from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus, Meter
 from tests import factories
 from tests.supervisor.conftest import People, signed_in
@@ -55,14 +57,14 @@ def test_the_category_is_stored_and_checked(world: World) -> None:
 
 
 def test_the_target_depends_on_the_category_and_a_setting(world: World) -> None:
-    assert faults.sla_hours("no_supply") == 24
-    assert faults.sla_hours("other") == 120
-    with override_settings(FAULT_SLA_HOURS={**faults.settings.FAULT_SLA_HOURS, "no_supply": 4}):
+    assert meter_selectors.sla_hours("no_supply") == 24
+    assert meter_selectors.sla_hours("other") == 120
+    with override_settings(FAULT_SLA_HOURS={**settings.FAULT_SLA_HOURS, "no_supply": 4}):
         fault = _age(_fault(world), 5)
-        assert faults.sla_hours("no_supply") == 4
-        assert faults.is_breached(fault)
-    assert not faults.is_breached(fault)
-    assert faults.due_at(fault) == fault.registered_at + timedelta(hours=24)
+        assert meter_selectors.sla_hours("no_supply") == 4
+        assert meter_selectors.is_breached(fault)
+    assert not meter_selectors.is_breached(fault)
+    assert meter_selectors.due_at(fault) == fault.registered_at + timedelta(hours=24)
 
 
 def test_breaches_of_open_and_resolved_faults(world: World, people: People) -> None:
@@ -76,10 +78,10 @@ def test_breaches_of_open_and_resolved_faults(world: World, people: People) -> N
     faults.assign_fault(actor=world.supervisor, fault=quick, assignee=people.field_agent)
     faults.resolve_fault(actor=world.supervisor, fault=quick, solution="reset")
     quick.refresh_from_db()
-    assert faults.is_breached(late_open) and faults.is_breached(late_resolved)
-    assert not faults.is_breached(on_time_open) and not faults.is_breached(quick)
+    assert meter_selectors.is_breached(late_open) and meter_selectors.is_breached(late_resolved)
+    assert not meter_selectors.is_breached(on_time_open) and not meter_selectors.is_breached(quick)
     # The SQL filter agrees with the Python rule.
-    found = set(faults.list_faults(world.supervisor, breached=True))
+    found = set(meter_selectors.list_faults(world.supervisor, breached=True))
     assert found == {late_open, late_resolved}
 
 
@@ -91,7 +93,7 @@ def test_the_list_is_by_status_then_age(world: World, people: People) -> None:
     faults.assign_fault(actor=world.supervisor, fault=assigned, assignee=people.field_agent)
     young = _age(_fault(world), 1)
     old = _age(_fault(world), 10)
-    assert list(faults.list_faults(world.supervisor)) == [old, young, assigned, resolved]
+    assert list(meter_selectors.list_faults(world.supervisor)) == [old, young, assigned, resolved]
 
 
 def _listing(user: Any, query: str = "") -> tuple[int, str]:

@@ -15,6 +15,7 @@ from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
 from gridvend.meters import faults
+from gridvend.meters import selectors as meter_selectors
 from gridvend.meters import services as meters
 from gridvend.meters.models import FaultReport, FaultStatus, Meter
 from tests import factories
@@ -91,7 +92,7 @@ def test_assign_then_reassign_then_resolve(world: World, people: People) -> None
     assert stored.status == FaultStatus.RESOLVED
     assert stored.solution == "replaced fuse" and stored.resolved_by == people.field_agent
     assert stored.resolved_at is not None
-    assert faults.follow_up_time(stored) == stored.resolved_at - stored.registered_at
+    assert meter_selectors.follow_up_time(stored) == stored.resolved_at - stored.registered_at
     types = list(AuditEvent.objects.order_by("-seq").values_list("event_type", flat=True)[:3])
     assert types == ["fault.resolved", "fault.assigned", "fault.assigned"]
 
@@ -105,9 +106,9 @@ def test_a_manager_resolves_as_the_engineers_supervisor(world: World, people: Pe
 
 def test_follow_up_time_is_none_while_open(world: World) -> None:
     fault = _register(world, world.add_meter())
-    assert faults.follow_up_time(fault) is None
+    assert meter_selectors.follow_up_time(fault) is None
     fault.resolved_at = fault.registered_at + timedelta(hours=3)
-    assert faults.follow_up_time(fault) == timedelta(hours=3)
+    assert meter_selectors.follow_up_time(fault) == timedelta(hours=3)
 
 
 def test_register_refusals(world: World, people: People) -> None:
@@ -160,7 +161,7 @@ def test_assign_refusals(world: World, people: People) -> None:
         "ASSIGNEE_NOT_FIELD_AGENT",
         lambda: faults.assign_fault(actor=world.supervisor, fault=fault, assignee=gone),
     )
-    assert set(faults.assignable_users(world.supervisor, fault.meter)) == {agent}
+    assert set(meter_selectors.assignable_users(world.supervisor, fault.meter)) == {agent}
     faults.assign_fault(actor=world.supervisor, fault=fault, assignee=agent)
     faults.resolve_fault(actor=world.supervisor, fault=fault, solution="done")
     _refused(
@@ -198,15 +199,15 @@ def test_resolve_refusals(world: World, people: People) -> None:
 def test_selectors_are_scoped(world: World, people: People) -> None:
     north = _register(world, world.add_meter())
     south = _register(world, world.add_meter(unit=world.tree.south_sc), actor=world.admin)
-    assert list(faults.list_faults(world.supervisor)) == [north]
-    assert set(faults.list_faults(world.admin)) == {north, south}
-    assert list(faults.list_faults(world.supervisor, status=FaultStatus.RESOLVED)) == []
-    assert list(faults.list_faults(world.supervisor, meter=north.meter)) == [north]
-    assert faults.get_fault(world.supervisor, north.pk) == north
+    assert list(meter_selectors.list_faults(world.supervisor)) == [north]
+    assert set(meter_selectors.list_faults(world.admin)) == {north, south}
+    assert list(meter_selectors.list_faults(world.supervisor, status=FaultStatus.RESOLVED)) == []
+    assert list(meter_selectors.list_faults(world.supervisor, meter=north.meter)) == [north]
+    assert meter_selectors.get_fault(world.supervisor, north.pk) == north
     with pytest.raises(NotFound):
-        faults.get_fault(world.supervisor, south.pk)
+        meter_selectors.get_fault(world.supervisor, south.pk)
     with pytest.raises(NotFound):
-        faults.get_fault(people.south, north.pk)
+        meter_selectors.get_fault(people.south, north.pk)
 
 
 def test_registered_at_is_now(world: World) -> None:

@@ -20,7 +20,7 @@ from gridvend.kernel.ledger import Posting as Posting_
 from gridvend.kernel.ledger import journal
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, JournalEntry, Posting
-from gridvend.meters import services as meters
+from gridvend.meters import keychanges
 from gridvend.meters.models import Meter
 from gridvend.org import services as org
 from gridvend.org.models import VendingPoint
@@ -98,7 +98,7 @@ def test_every_kind_of_sale_and_reversal_matches_its_audit_event(world: World) -
         clock=world.clock,
     )
     rolled = world.add_meter(base_date_year=1993, krn=1)
-    meters.request_key_change(
+    keychanges.request_key_change(
         actor=world.admin, meter=rolled, base_date_year=2014, krn=2, reason="TID roll-over"
     )
     vending.vend_credit(
@@ -227,7 +227,7 @@ def test_a_sale_inserted_outside_gridvend_is_reported(world: World) -> None:
 def test_sales_recorded_before_digests_are_compared_on_what_their_events_carry(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(vending, "sale_binding", lambda *args: None)
+    monkeypatch.setattr("gridvend.vending.services._sale.sale_binding", lambda *args: None)
     result = _sell(world, "t1")
     report = verify_sales()
     assert (report.ok, report.unbound) == (True, 1)
@@ -364,7 +364,7 @@ def test_a_deleted_shift_and_one_written_outside_gridvend_are_reported(world: Wo
 def test_shifts_recorded_before_digests_are_compared_on_what_their_events_carried(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shifts, "shift_binding", lambda shift: None)
+    monkeypatch.setattr("gridvend.vending.services.shifts.shift_binding", lambda shift: None)
     shift = _closed_shift(world)
     report = verify_shifts()
     assert (report.ok, report.unbound) == (True, 1)

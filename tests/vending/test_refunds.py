@@ -14,6 +14,7 @@ from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import business_date
 from gridvend.org import services as org
+from gridvend.reports import shifts as shift_reports
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import BackOfficeRefund, Sale, Shift
@@ -39,14 +40,14 @@ def _cash_ups(world: World, sale: Sale) -> list[str]:
     """Every cash-up the sale's refund appears in: shift Z reports and banking slips."""
     found = []
     for shift in Shift.objects.all():
-        report = shifts.z_report(world.admin, shift)
+        report = shift_reports.z_report(world.admin, shift)
         if sale.pk in report.reversed_here:
             found.append(f"shift {shift.pk} (reversed in its own shift)")
         if sale.pk in {r.sale_id for r in report.refunds}:
             found.append(f"shift {shift.pk} (refund from the drawer)")
     days = set(BackOfficeRefund.objects.values_list("business_date", flat=True))
     for day in days | {business_date(world.clock.now(), settings.TIME_ZONE)}:
-        slip = shifts.banking_slip(world.admin, world.point, day)
+        slip = shift_reports.banking_slip(world.admin, world.point, day)
         if sale.pk in {r.reversal.sale_id for r in slip.refunds}:
             found.append(f"banking slip {day}")
     return found
@@ -134,7 +135,7 @@ def test_the_cashier_who_sold_it_refunds_from_a_new_shift(world: World) -> None:
     checker = factories.user(world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
     request = vending.request_reversal(actor=world.cashier, sale=sale, reason="paid twice")
     vending.approve_reversal(actor=checker, request=request, clock=world.clock)
-    report = shifts.z_report(world.cashier, today)
+    report = shift_reports.z_report(world.cashier, today)
     assert [r.sale.reference for r in report.refunds] == [sale.reference]
     assert shifts.expected_takings(today) == {"cash": 50000}
     assert _cash_ups(world, sale) == [f"shift {today.pk} (refund from the drawer)"]
@@ -154,7 +155,7 @@ def test_back_office_refunds_reduce_the_cash_to_bank(world: World) -> None:
     world.clock.advance(timedelta(hours=1))
     for sale in (cash, card):
         vending.reverse_sale(actor=world.supervisor, sale=sale, reason="refund", clock=world.clock)
-    slip = shifts.banking_slip(
+    slip = shift_reports.banking_slip(
         world.supervisor, world.point, business_date(world.clock.now(), settings.TIME_ZONE)
     )
     assert slip.counted_cash_minor == 150000

@@ -193,7 +193,7 @@ def test_credit_transfer_is_guarded_like_free_energy(world: World) -> None:
     )
     _refused(
         "CREDIT_TRANSFER_ABOVE_LIMIT",
-        lambda: meters_services.replace_meter(
+        lambda: vending.replace_meter(
             actor=agent,
             old_meter=old,
             new_meter=new,
@@ -203,7 +203,7 @@ def test_credit_transfer_is_guarded_like_free_energy(world: World) -> None:
     )
     old.refresh_from_db()
     assert old.status == "active"  # the whole replacement was undone
-    result = meters_services.replace_meter(
+    result = vending.replace_meter(
         actor=agent, old_meter=old, new_meter=new, reason="burnt meter", remaining_kwh=Decimal("42")
     )
     assert result.credit_transfer is not None and result.credit_transfer.kwh == Decimal("42")
@@ -255,12 +255,12 @@ def test_a_chain_of_replacements_cannot_add_up_past_the_transfer_limit(world: Wo
         if moved + chunk > limit:
             _refused(
                 "CREDIT_TRANSFER_ABOVE_LIMIT",
-                lambda s=successor, c=current: meters_services.replace_meter(
+                lambda s=successor, c=current: vending.replace_meter(
                     actor=agent, old_meter=c, new_meter=s, reason="burnt", remaining_kwh=chunk
                 ),
             )
             break
-        meters_services.replace_meter(
+        vending.replace_meter(
             actor=agent, old_meter=current, new_meter=successor, reason="burnt", remaining_kwh=chunk
         )
         moved += chunk

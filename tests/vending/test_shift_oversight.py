@@ -12,6 +12,7 @@ from gridvend.audit.models import AuditEvent
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
+from gridvend.reports import shifts as shift_reports
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import Shift, ShiftStatus
@@ -211,7 +212,7 @@ def test_the_z_summary_shows_gross_reversed_and_net(world: World) -> None:
         for i, amount in enumerate(("500.00", "300.00", "250.00"))
     ]
     vending.reverse_sale(actor=world.supervisor, sale=sales[2], reason="x", clock=world.clock)
-    report = shifts.z_report(world.supervisor, shift)
+    report = shift_reports.z_report(world.supervisor, shift)
     line = report.kinds["credit"]
     assert (line.count, line.amount_minor) == (3, 105000)
     assert (line.reversed_count, line.reversed_minor) == (1, 25000)

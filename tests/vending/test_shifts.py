@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from gridvend.kernel.errors import DomainError
+from gridvend.reports import shifts as shift_reports
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import RequestStatus, Sale, Shift, ShiftStatus
@@ -63,7 +64,7 @@ def test_close_counts_each_tender_and_reports_over_short(world: World) -> None:
     assert closed.status == ShiftStatus.CLOSED
     assert closed.expected == {"cash": 150000, "card": 30000}
     assert closed.over_short_minor == -500
-    report = shifts.z_report(world.cashier, closed)
+    report = shift_reports.z_report(world.cashier, closed)
     assert [s.reference for s in report.sales] == [a.reference, b.reference, c.reference]
     assert report.totals_by_tender == {"cash": 50000, "card": 30000}
     assert (report.reversed_count, report.reversed_total_minor) == (1, 25000)
@@ -139,12 +140,12 @@ def test_a_reversal_after_the_close_does_not_change_the_closed_report(world: Wor
         counted={"cash": world.money("3000.00")},
         now=world.clock.now(),
     )
-    before = shifts.z_report(world.cashier, closed)
+    before = shift_reports.z_report(world.cashier, closed)
     world.clock.advance(timedelta(hours=2))
     vending.reverse_sale(
         actor=world.supervisor, sale=sale, reason="next-day refund", clock=world.clock
     )
-    after = shifts.z_report(world.cashier, closed)
+    after = shift_reports.z_report(world.cashier, closed)
     assert after.totals_by_tender == before.totals_by_tender == {"cash": 200000}
     assert (after.reversed_count, after.reversed_total_minor) == (0, 0)
 
@@ -170,11 +171,11 @@ def test_refund_of_a_closed_shifts_sale_comes_out_of_the_reversers_drawer(world:
     )
     assert sale.reversal.refund_shift_id == desk.pk
     assert shifts.expected_takings(desk) == {"cash": 30000}  # 800.00 float - 500.00 refund
-    report = shifts.z_report(world.supervisor, desk)
+    report = shift_reports.z_report(world.supervisor, desk)
     assert [r.sale.reference for r in report.refunds] == [sale.reference]
     assert report.refunds_total_minor == 50000
     # The closed shift's own report is unchanged.
-    assert shifts.z_report(world.cashier, first).totals_by_tender == {"cash": 50000}
+    assert shift_reports.z_report(world.cashier, first).totals_by_tender == {"cash": 50000}
 
 
 def test_refund_within_the_sales_own_open_shift_is_not_counted_twice(world: World) -> None:

@@ -13,9 +13,9 @@ from gridvend.customers import services as customers
 from gridvend.kernel.errors import DomainError
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import JournalEntry, Posting
+from gridvend.reports import shifts as shift_reports
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending import services as vending
-from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Token, TokenKind
 from tests.vending.world import World
 
@@ -293,14 +293,14 @@ def test_free_issue_and_engineering_tokens_reach_the_meter(world: World) -> None
 
 
 def test_pending_roll_over_key_change_is_issued_before_credit(world: World) -> None:
-    from gridvend.meters import services as meters
+    from gridvend.meters import keychanges
 
     meter = world.add_meter(base_date_year=1993, krn=1)
     sim = world.simulator(meter)
     with pytest.raises(DomainError) as err:
         _sell(world, meter.number, "500.00", "k0")
     assert err.value.code == "KEY_REVISION_EXPIRED"
-    meters.request_key_change(
+    keychanges.request_key_change(
         actor=world.admin, meter=meter, base_date_year=2014, krn=2, reason="TID roll-over"
     )
     result = _sell(world, meter.number, "500.00", "k1")
@@ -319,7 +319,7 @@ def test_pending_roll_over_key_change_is_issued_before_credit(world: World) -> N
 def test_a_tid_reused_under_the_new_base_date_after_roll_over_is_a_new_tid(world: World) -> None:
     from datetime import UTC, datetime
 
-    from gridvend.meters import services as meters
+    from gridvend.meters import keychanges
     from gridvend.sts.tid import BaseDate, tid_for
 
     meter = world.add_meter(base_date_year=1993, krn=1)
@@ -327,7 +327,7 @@ def test_a_tid_reused_under_the_new_base_date_after_roll_over_is_a_new_tid(world
     world.clock.set(datetime(2013, 6, 1, 10, 0, tzinfo=UTC))
     old = _sell(world, meter.number, "500.00", "before-roll-over")
     old_tid = next(t.tid for t in old.tokens if t.kind == TokenKind.CREDIT)
-    meters.request_key_change(
+    keychanges.request_key_change(
         actor=world.admin, meter=meter, base_date_year=2014, krn=2, reason="TID roll-over"
     )
     # The minute whose count from 2014 equals the old token's count from 1993.
@@ -411,7 +411,7 @@ def test_a_sale_records_the_kwh_its_tokens_carry_and_the_z_report_adds_them(
     assert Decimal(sale.breakdown["kwh"]) + sale.fbe_kwh == sale.kwh
     shift = sale.shift
     assert shift is not None
-    report = shifts.z_report(world.cashier, shift)
+    report = shift_reports.z_report(world.cashier, shift)
     assert Decimal(report.kwh_total) == sum(
         (
             t.units or Decimal(0)

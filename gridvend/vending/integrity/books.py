@@ -25,6 +25,7 @@ from gridvend.customers.integrity import DEBT_TARGET, OPENED_EVENT, debt_binding
 from gridvend.customers.models import Debt
 from gridvend.ledger.digests import JournalLine, journal_digest, posted_lines
 from gridvend.ledger.models import JournalEntry
+from gridvend.vending.events import VendingEvent
 from gridvend.vending.integrity.common import (
     Report,
     after,
@@ -144,7 +145,7 @@ def verify_debts(*, batch: int = 1000) -> Report:
 # --- float top-ups -------------------------------------------------------------------------------
 
 TOP_UP_TARGET = "vending.floattopup"
-TOPPED_UP_EVENT = "float.topped_up"
+TOPPED_UP_EVENT = VendingEvent.FLOAT_TOPPED_UP
 # Before digests, the event named the vending point, and the top-up by its bank reference.
 LEGACY_TOP_UP_TARGET = "org.vendingpoint"
 

@@ -19,11 +19,12 @@ from typing import Any
 from gridvend.audit.digests import digest, plain, row_digest
 from gridvend.audit.models import AuditEvent
 from gridvend.ledger.digests import JournalLine, journal_digest, posted_lines
+from gridvend.vending.events import VendingEvent, sale_created
 from gridvend.vending.integrity.common import batches, events_for, report_missing
 from gridvend.vending.models import Reversal, Sale, SaleKind, SaleStatus, Token
 
 SALE_TARGET = "vending.sale"
-REVERSED_EVENT = "sale.reversed"
+REVERSED_EVENT = VendingEvent.SALE_REVERSED
 
 # Every column that decides money, energy, the meter, the tokens or who answers for the sale.
 # Status and receipt_printed_at change after the sale; status is bound through sale.reversed.
@@ -88,7 +89,7 @@ REVERSAL_FIELDS = (
 
 def created_event_type(kind: str) -> str:
     """The audit event that records a new sale of this kind (and carries its digests)."""
-    return "sale.created" if kind == SaleKind.CREDIT else f"sale.{kind}_issued"
+    return sale_created(kind)
 
 
 CREATED_EVENT_TYPES = frozenset(created_event_type(kind) for kind in SaleKind.values)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from gridvend.audit.digests import row_digest
 from gridvend.audit.models import AuditEvent
+from gridvend.vending.events import VendingEvent
 from gridvend.vending.integrity.common import (
     Report,
     after,
@@ -17,10 +18,10 @@ from gridvend.vending.integrity.common import (
 from gridvend.vending.models import Shift, ShiftStatus
 
 SHIFT_TARGET = "vending.shift"
-OPENED_EVENT = "shift.opened"
-CLOSED_EVENT = "shift.closed"
-FORCE_CLOSED_EVENT = "shift.force_closed"
-SIGNED_OFF_EVENT = "shift.signed_off"
+OPENED_EVENT = VendingEvent.SHIFT_OPENED
+CLOSED_EVENT = VendingEvent.SHIFT_CLOSED
+FORCE_CLOSED_EVENT = VendingEvent.SHIFT_FORCE_CLOSED
+SIGNED_OFF_EVENT = VendingEvent.SHIFT_SIGNED_OFF
 CLOSING_EVENTS = (CLOSED_EVENT, FORCE_CLOSED_EVENT)
 
 # Every column: a shift changes at its close (by its cashier, or force-closed by a supervisor)

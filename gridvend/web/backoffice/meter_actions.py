@@ -23,6 +23,7 @@ from gridvend.kernel.errors import DomainError
 from gridvend.meters import selectors as meter_selectors
 from gridvend.meters import services as meter_services
 from gridvend.meters.models import Meter, MeterStatus
+from gridvend.vending import services as vending
 from gridvend.vending.models import Token
 from gridvend.web.backoffice import access
 from gridvend.web.backoffice.forms import StyledForm
@@ -213,7 +214,7 @@ def _perform(
     reason = data["reason"]
     if action.slug == "replace":
         assert new is not None
-        result = meter_services.replace_meter(
+        result = vending.replace_meter(
             actor=user,
             old_meter=meter,
             new_meter=new,

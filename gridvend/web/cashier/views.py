@@ -38,8 +38,10 @@ from gridvend.meters.models import Meter
 from gridvend.meters.selectors import normalise_meter_number
 from gridvend.org.models import VendingPointStatus
 from gridvend.org.selectors import list_vending_points
+from gridvend.reports import shifts as shift_reports
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
+from gridvend.vending.models import Shift
 from gridvend.vending.selectors import (
     confirm_meter,
     get_sale,
@@ -170,7 +172,7 @@ def search(request: HttpRequest) -> HttpResponse:
 def _confirm(
     request: HttpRequest,
     actor: User,
-    shift: shifts.Shift,
+    shift: Shift,
     number: str,
     form: forms.SaleAmountForm | None = None,
     error: str = "",
@@ -223,7 +225,7 @@ def _amounts(form: forms.SaleAmountForm, meter_obj: Meter) -> tuple[Money | None
 def _quote(
     request: HttpRequest,
     actor: User,
-    shift: shifts.Shift,
+    shift: Shift,
     number: str,
     form: forms.SaleAmountForm,
     sell_form: forms.SaleForm | None = None,
@@ -412,7 +414,7 @@ def shift_view(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             form.add_error(None, describe(exc))
     z = build_shift_report(
-        shifts.z_report(actor, shift), blind=shifts.expected_hidden(actor, shift)
+        shift_reports.z_report(actor, shift), blind=shifts.expected_hidden(actor, shift)
     )
     return render(request, "cashier/shift.html", {"shift": shift, "z": z, "form": form})
 
@@ -430,7 +432,7 @@ def closed(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     z = build_shift_report(
-        shifts.z_report(actor, shift), blind=shifts.expected_hidden(actor, shift)
+        shift_reports.z_report(actor, shift), blind=shifts.expected_hidden(actor, shift)
     )
     return render(request, "cashier/closed.html", {"shift": shift, "z": z})
 

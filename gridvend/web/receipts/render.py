@@ -16,9 +16,9 @@ from django.utils.translation import gettext_lazy
 
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
+from gridvend.reports.shifts import ZReport
 from gridvend.vending.models import Sale, SaleKind, SaleStatus, Token, TokenKind
 from gridvend.vending.services import ENERGY_TOKEN_KINDS
-from gridvend.vending.shifts import ZReport
 from gridvend.vending.visibility import mask
 
 PAYMENT_METHOD_LABELS = {

@@ -17,11 +17,12 @@ from django.views.decorators.http import require_POST
 from gridvend.configuration import NetworkPrinter
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
+from gridvend.reports.shifts import z_report
 from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import BackOfficeRefund, Reversal, Sale, SaleKind, SaleStatus
-from gridvend.vending.shifts import can_read_report, expected_hidden, refund_paid_from, z_report
+from gridvend.vending.shifts import can_read_report, expected_hidden, refund_paid_from
 from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
 from gridvend.web.framing import framed_by_own_pages

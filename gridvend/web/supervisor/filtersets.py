@@ -12,7 +12,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.identity.models import User
-from gridvend.meters import faults
+from gridvend.meters import selectors as meter_selectors
 from gridvend.meters.models import FaultCategory, FaultStatus
 from gridvend.vending.models import ShiftStatus
 from gridvend.web.filters import DateFilter, FlagFilter, SelectorFilterSet, choice_filter
@@ -37,13 +37,16 @@ class FaultFilterSet(SelectorFilterSet):
         data: QueryDict | dict[str, Any] | None,
         *,
         actor: User,
-        selector: Callable[..., QuerySet[Any]] = faults.list_faults,
+        selector: Callable[..., QuerySet[Any]] = meter_selectors.list_faults,
     ) -> None:
         super().__init__(data, actor=actor, selector=selector)
         # The field agents of the actor's subtree, read when the list is drawn.
         self.filters["assignee"].extra["choices"] = [
-            (faults.UNASSIGNED, _("Unassigned")),
-            *((str(u.pk), u.full_name or u.username) for u in faults.field_agents(actor)[:500]),
+            (meter_selectors.UNASSIGNED, _("Unassigned")),
+            *(
+                (str(u.pk), u.full_name or u.username)
+                for u in meter_selectors.field_agents(actor)[:500]
+            ),
         ]
         for field in self.form.fields.values():
             css = "form-check-input" if name_is_flag(field) else "form-select form-select-sm"

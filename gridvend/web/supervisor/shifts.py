@@ -24,6 +24,7 @@ from gridvend.kernel.clock import business_date
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
+from gridvend.reports import shifts as shift_reports
 from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import shifts
 from gridvend.vending.models import Shift, ShiftStatus
@@ -120,7 +121,7 @@ def _detail(
 ) -> HttpResponse:
     actor = _actor(request)
     z = build_shift_report(
-        shifts.z_report(actor, shift), blind=shifts.expected_hidden(actor, shift)
+        shift_reports.z_report(actor, shift), blind=shifts.expected_hidden(actor, shift)
     )
     now = timezone.now()
     supervises = shifts.can_supervise_shifts(actor) and actor.pk != shift.operator_id
@@ -218,7 +219,7 @@ def banking_slip(request: HttpRequest) -> HttpResponse:
         field, problems = next(iter(form.errors.items()))
         raise InvalidFilter(field=field, problem=" ".join(str(p) for p in problems))
     point = org_selectors.get_vending_point(actor, form.cleaned_data["point"])
-    slip = shifts.banking_slip(actor, point, form.cleaned_data["date"])
+    slip = shift_reports.banking_slip(actor, point, form.cleaned_data["date"])
 
     def money(minor: int) -> Money:
         return Money(int(minor), slip.currency)

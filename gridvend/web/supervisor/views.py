@@ -22,7 +22,9 @@ from gridvend.identity.roles import Capability, Role, rank
 from gridvend.identity.selectors import get_user
 from gridvend.kernel.errors import DomainError, ErrorCode
 from gridvend.kernel.money import Money
-from gridvend.meters import faults
+from gridvend.meters import faults, keychanges
+from gridvend.meters import permissions as meter_permissions
+from gridvend.meters import selectors as meter_selectors
 from gridvend.meters import services as meters
 from gridvend.meters.models import FaultReport, FaultStatus
 from gridvend.meters.selectors import find_meter, pending_key_change
@@ -87,9 +89,9 @@ def allowed_actions(actor: User) -> dict[str, bool]:
         "engineering": can_issue_engineering(actor),
         "meter_status": can_manage_meter_status(actor),
         "key_change": can_request_key_change(actor),
-        "view_faults": faults.can_view_faults(actor),
+        "view_faults": meter_permissions.can_view_faults(actor),
         "view_shifts": shifts.can_view_shifts(actor),
-        "register_faults": faults.can_register_faults(actor),
+        "register_faults": meter_permissions.can_register_faults(actor),
     }
 
 
@@ -169,8 +171,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for item in pending_free_issue_requests(actor)[:200]
         ]
     open_faults = None
-    if faults.can_view_faults(actor):
-        open_faults = faults.list_faults(actor).exclude(status=FaultStatus.RESOLVED).count()
+    if meter_permissions.can_view_faults(actor):
+        open_faults = (
+            meter_selectors.list_faults(actor).exclude(status=FaultStatus.RESOLVED).count()
+        )
     return _page(
         request,
         "supervisor/dashboard.html",
@@ -357,7 +361,7 @@ def key_change(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             meter = find_meter(actor, form.cleaned_data["meter_number"])
-            change = meters.request_key_change(
+            change = keychanges.request_key_change(
                 actor=actor, meter=meter, reason=form.cleaned_data["reason"], **form.changes()
             )
             form = forms.KeyChangeForm()
@@ -402,16 +406,16 @@ def meter_status(request: HttpRequest) -> HttpResponse:
 def _fault_row(fault: FaultReport, now: Any = None) -> dict[str, Any]:
     return {
         "fault": fault,
-        "taken": _duration(faults.follow_up_time(fault)),
-        "age": _duration(faults.age(fault, now)),
-        "due": faults.due_at(fault),
-        "breached": faults.is_breached(fault, now),
+        "taken": _duration(meter_selectors.follow_up_time(fault)),
+        "age": _duration(meter_selectors.age(fault, now)),
+        "due": meter_selectors.due_at(fault),
+        "breached": meter_selectors.is_breached(fault, now),
     }
 
 
 @login_required
 def fault_list(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request, faults.can_view_faults)
+    actor = _actor(request, meter_permissions.can_view_faults)
     now = timezone.now()
     filterset = FaultFilterSet(request.GET, actor=actor)
     page = Paginator(filterset.qs, 100).get_page(request.GET.get("page"))
@@ -431,7 +435,7 @@ def fault_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def fault_create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request, faults.can_register_faults)
+    actor = _actor(request, meter_permissions.can_register_faults)
     form = forms.FaultForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -457,16 +461,16 @@ def fault_create(request: HttpRequest) -> HttpResponse:
 def _agents(actor: User, fault: FaultReport) -> list[tuple[int, str]]:
     return [
         (u.pk, f"{u.full_name} ({u.username})")
-        for u in faults.assignable_users(actor, fault.meter)[:500]
+        for u in meter_selectors.assignable_users(actor, fault.meter)[:500]
     ]
 
 
 @login_required
 def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request, faults.can_view_faults)
-    fault = faults.get_fault(actor, pk)
+    actor = _actor(request, meter_permissions.can_view_faults)
+    fault = meter_selectors.get_fault(actor, pk)
     action = request.POST.get("action", "")
-    agents = _agents(actor, fault) if faults.can_assign_faults(actor) else []
+    agents = _agents(actor, fault) if meter_permissions.can_assign_faults(actor) else []
     assign_form = forms.FaultAssignForm(
         request.POST if action == "assign" else None,
         initial={"assignee": fault.assignee_id},
@@ -478,11 +482,11 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
     resolve_form = forms.FaultResolveForm(request.POST if action == "resolve" else None)
     if request.method == "POST":
         if action in ("assign", "categorise"):
-            if not faults.can_assign_faults(actor):
+            if not meter_permissions.can_assign_faults(actor):
                 raise AccessDenied()
             form: Any = assign_form if action == "assign" else category_form
         elif action == "resolve":
-            if not faults.can_resolve_faults(actor):
+            if not meter_permissions.can_resolve_faults(actor):
                 raise AccessDenied()
             form = resolve_form
         else:
@@ -508,14 +512,14 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error("assignee", _("Choose a field agent from the list."))
             except DomainError as exc:
                 _refused(form, exc)
-    can_assign = faults.can_assign_faults(actor) and fault.status != FaultStatus.RESOLVED
+    can_assign = meter_permissions.can_assign_faults(actor) and fault.status != FaultStatus.RESOLVED
     return _page(
         request,
         "supervisor/fault_detail.html",
         {
             "fault": fault,
             **_fault_row(fault),
-            "sla_hours": faults.sla_hours(fault.category),
+            "sla_hours": meter_selectors.sla_hours(fault.category),
             "assign_form": assign_form,
             "category_form": category_form,
             "resolve_form": resolve_form,
@@ -523,7 +527,9 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_assign": bool(assign_form.errors) or can_assign,
             "can_categorise": bool(category_form.errors) or can_assign,
             "can_resolve": bool(resolve_form.errors)
-            or (faults.can_resolve_faults(actor) and fault.status == FaultStatus.ASSIGNED),
+            or (
+                meter_permissions.can_resolve_faults(actor) and fault.status == FaultStatus.ASSIGNED
+            ),
         },
     )
 

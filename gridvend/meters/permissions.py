@@ -1,0 +1,30 @@
+"""The meter permission predicates: who may register, assign, resolve and see fault reports."""
+
+from __future__ import annotations
+
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role, rank
+
+ASSIGN_FAULTS = rank(Role.VENDING_POINT_MANAGER)
+
+
+def can_register_faults(actor: User) -> bool:
+    return actor.is_active and (
+        actor.has_capability(Capability.CUSTOMER_CARE)
+        or actor.has_capability(Capability.FIELD_AGENT)
+    )
+
+
+def can_assign_faults(actor: User) -> bool:
+    return actor.is_active and actor.rank >= ASSIGN_FAULTS
+
+
+def can_resolve_faults(actor: User) -> bool:
+    """The field agents who attend, or their supervisors (managers), close a fault."""
+    return actor.is_active and (
+        actor.rank >= ASSIGN_FAULTS or actor.has_capability(Capability.FIELD_AGENT)
+    )
+
+
+def can_view_faults(actor: User) -> bool:
+    return can_register_faults(actor) or can_assign_faults(actor)

@@ -1,0 +1,1 @@
+"""Reports: read-only summaries of the books for people and files (no models of their own)."""

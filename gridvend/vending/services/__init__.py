@@ -1,0 +1,91 @@
+"""The vending use cases, one module per family (credit, free, engineering, transfer, floats,
+reversals, receipts, shifts), re-exported here so callers write ``services.vend_credit(...)``.
+
+Each use case is one transaction, idempotent by client reference where it sells, and audited.
+The machinery they share lives in ``_sale`` (price, check, write) and ``idempotency``.
+"""
+
+from gridvend.vending.errors import VendingRefused
+from gridvend.vending.selectors import (
+    current_shift,
+    expected_takings,
+    float_account_code,
+    float_available,
+    free_issue_period,
+    free_kwh_in_period,
+)
+from gridvend.vending.services._sale import ENERGY_TOKEN_KINDS, Quote, SaleResult, sale_refusal
+from gridvend.vending.services.credit import PAYMENT_METHODS, trial_vend, vend_credit
+from gridvend.vending.services.engineering import ENGINEERING_KINDS, issue_engineering_token
+from gridvend.vending.services.floats import top_up_float
+from gridvend.vending.services.free import (
+    MAX_FREE_ISSUE_KWH,
+    approve_free_issue,
+    free_issue,
+    free_issue_approval_limit,
+    issue_fbe,
+    reject_free_issue,
+    request_free_issue,
+)
+from gridvend.vending.services.receipts import ReceiptMark, ReceiptPrint, print_receipt, reprint
+from gridvend.vending.services.reversals import (
+    approve_reversal,
+    reject_reversal,
+    request_reversal,
+    reverse_sale,
+)
+from gridvend.vending.services.shifts import (
+    close_shift,
+    force_close_shift,
+    open_shift,
+    require_open_shift,
+    sign_off_shift,
+)
+from gridvend.vending.services.transfer import (
+    ReplacementResult,
+    issue_credit_transfer,
+    replace_meter,
+)
+
+__all__ = [
+    "ENERGY_TOKEN_KINDS",
+    "ENGINEERING_KINDS",
+    "MAX_FREE_ISSUE_KWH",
+    "PAYMENT_METHODS",
+    "Quote",
+    "ReceiptMark",
+    "ReceiptPrint",
+    "ReplacementResult",
+    "SaleResult",
+    "VendingRefused",
+    "approve_free_issue",
+    "approve_reversal",
+    "close_shift",
+    "current_shift",
+    "expected_takings",
+    "float_account_code",
+    "float_available",
+    "force_close_shift",
+    "free_issue",
+    "free_issue_approval_limit",
+    "free_issue_period",
+    "free_kwh_in_period",
+    "issue_credit_transfer",
+    "issue_engineering_token",
+    "issue_fbe",
+    "open_shift",
+    "print_receipt",
+    "reject_free_issue",
+    "reject_reversal",
+    "replace_meter",
+    "reprint",
+    "request_free_issue",
+    "request_reversal",
+    "require_open_shift",
+    "reverse_sale",
+    "sale_refusal",
+    "sign_off_shift",
+    "top_up_float",
+    "trial_vend",
+    "vend_credit",
+]

@@ -1,0 +1,447 @@
+"""The shared sale machinery: pricing a sale, the checks every use case makes, and writing
+a sale with its tokens, journal entry and audit event."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max, Q, Sum
+from django.utils.translation import gettext as _
+
+from gridvend.audit import context as request_context
+from gridvend.audit.services import record
+from gridvend.customers.models import Customer, CustomerStatus, Debt
+from gridvend.identity import permissions
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.clock import business_date
+from gridvend.kernel.errors import (
+    DomainError,
+    InvalidAmount,
+    MeterBlocked,
+    MeterRetired,
+    TenderBelowChargesDue,
+)
+from gridvend.kernel.ledger import SaleAccounts, credit_sale_journal
+from gridvend.kernel.money import Money
+from gridvend.kernel.pricing import (
+    Breakdown,
+    SaleContext,
+    fixed_charges_due,
+    price_by_energy,
+    price_by_tender,
+)
+from gridvend.kernel.tariffs import TariffSpec
+from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine, allocate_tids
+from gridvend.ledger import services as ledger
+from gridvend.ledger.digests import JournalLine, draft_lines
+from gridvend.meters.models import Meter, MeterStatus
+from gridvend.org.models import VendingPoint, VendingPointStatus
+from gridvend.org.services import ip_allowed
+from gridvend.tariffs.models import TariffVersion
+from gridvend.tariffs.selectors import spec_in_force
+from gridvend.vending.errors import refuse
+from gridvend.vending.events import sale_created
+from gridvend.vending.integrity.sales import sale_binding
+from gridvend.vending.models import Sale, SaleStatus, Shift, Token, TokenKind
+from gridvend.vending.selectors import float_account_code
+
+# Tokens whose units are energy the meter adds to its credit register.
+ENERGY_TOKEN_KINDS = frozenset(
+    {TokenKind.CREDIT, TokenKind.FBE, TokenKind.FREE_ISSUE, TokenKind.CREDIT_TRANSFER}
+)
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    sale: Sale
+    tokens: list[Token]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A trial vend: the full breakdown and the tokens a sale would carry; nothing written."""
+
+    meter: Meter
+    customer: Customer
+    tariff_version: TariffVersion
+    breakdown: Breakdown
+    key_change_pending: bool
+    token_count: int
+
+
+@dataclass
+class _Plan:
+    meter: Meter
+    customer: Customer
+    version: TariffVersion
+    spec: TariffSpec
+    breakdown: Breakdown
+    debts: list[Debt] = field(default_factory=list)
+    # (debt id, minor units) taken from each debt, oldest first; kept on the sale for reversal.
+    allocations: list[tuple[int, int]] = field(default_factory=list)
+
+    def debt_balance_after(self) -> Money:
+        """What the customer owes once this sale's debt recovery is taken."""
+        owed = sum(d.balance_minor for d in self.debts)
+        return Money(owed - self.breakdown.debt_recovered.minor, self.breakdown.currency)
+
+    def allocate_debt_recovery(self) -> None:
+        remaining = self.breakdown.debt_recovered.minor
+        self.allocations = []
+        for debt in self.debts:
+            if remaining <= 0:
+                break
+            take = min(remaining, debt.balance_minor)
+            self.allocations.append((debt.pk, take))
+            remaining -= take
+        if remaining:
+            # Pricing never recovers more than the open balance; stop rather than lose money.
+            raise RuntimeError("debt recovered exceeds the open debts")
+
+
+def _engine(engine: TokenEngine | None) -> TokenEngine:
+    if engine is not None:
+        return engine
+    from gridvend.keys.engine import token_engine
+
+    return token_engine()
+
+
+def _new_reference() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "S" + "".join(secrets.choice(alphabet) for _ in range(11))
+
+
+def _check_point(actor: User, point: VendingPoint) -> None:
+    require_unit_in_scope(actor, point.org_unit)
+    if point.status != VendingPointStatus.ACTIVE:
+        raise refuse(
+            "VENDING_POINT_INACTIVE",
+            _("This vending point is not active; it cannot sell."),
+            vending_point=point.code,
+        )
+    ip = request_context.current().ip
+    if not ip_allowed(point, ip):
+        raise refuse(
+            "VENDING_POINT_ADDRESS_REFUSED",
+            _("Sales from this network address are not allowed at this vending point."),
+            vending_point=point.code,
+        )
+
+
+def _check_meter_sellable(meter: Meter) -> Customer:
+    if meter.status == MeterStatus.BLOCKED:
+        raise MeterBlocked(meter_number=meter.number, reason=meter.block_reason or None)
+    if meter.status == MeterStatus.RETIRED:
+        raise MeterRetired(meter_number=meter.number)
+    if meter.status == MeterStatus.FAULTY:
+        raise refuse(
+            "METER_FAULTY",
+            _("Meter %(number)s is registered as faulty; tokens cannot be sold for it.")
+            % {"number": meter.number},
+            meter_number=meter.number,
+        )
+    customer = meter.customer
+    if customer is None:
+        raise refuse(
+            "METER_NOT_INSTALLED",
+            _("Meter %(number)s is not installed for any customer.") % {"number": meter.number},
+            meter_number=meter.number,
+        )
+    if customer.status != CustomerStatus.ACTIVE:
+        raise refuse(
+            "CUSTOMER_NOT_ACTIVE",
+            _("The customer account %(account)s is not active.")
+            % {"account": customer.account_number},
+            account_number=customer.account_number,
+        )
+    return customer
+
+
+def sale_refusal(meter: Meter) -> DomainError | None:
+    """Why no credit can be sold for this meter now (blocked, faulty, no active customer...),
+    or None: screens use it to offer no amount form where a sale would only be refused."""
+    try:
+        _check_meter_sellable(meter)
+    except DomainError as exc:
+        return exc
+    return None
+
+
+def _month(day: Any) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _context(
+    customer: Customer, spec: TariffSpec, today: Any, *, lock_debts: bool
+) -> tuple[SaleContext, list[Debt]]:
+    month = _month(today)
+    completed = Q(status=SaleStatus.COMPLETED)
+    this_month = Q(business_month=month)
+    totals = Sale.objects.filter(customer=customer).aggregate(
+        kwh=Sum("priced_kwh", filter=completed & this_month),
+        debt=Sum("debt_recovered_minor", filter=completed & this_month),
+        fbe=Sum("fbe_kwh", filter=this_month),
+        paid_through=Max("fixed_charges_paid_through", filter=completed),
+    )
+    paid_through = totals["paid_through"]
+    debts_qs = Debt.objects.filter(customer=customer, balance_minor__gt=0).order_by(
+        "opened_at", "id"
+    )
+    if lock_debts:
+        debts_qs = debts_qs.select_for_update()
+    debts = [d for d in debts_qs if d.currency == spec.currency]
+    ctx = SaleContext(
+        customer_category=customer.category,
+        month_to_date_kwh=Decimal(totals["kwh"] or 0),
+        fixed_charges=fixed_charges_due(spec, paid_through, today) if spec.fixed_charges else None,
+        debt_balance=Money(sum(d.balance_minor for d in debts), spec.currency),
+        debt_recovered_this_month=Money(int(totals["debt"] or 0), spec.currency),
+        fbe_issued_this_month=bool(totals["fbe"]),
+    )
+    return ctx, debts
+
+
+def _price(
+    meter: Meter,
+    customer: Customer,
+    *,
+    tender: Money | None,
+    kwh: Decimal | None,
+    now: datetime,
+    lock_debts: bool,
+) -> _Plan:
+    version, spec = spec_in_force(customer.tariff, now)
+    today = business_date(now, settings.TIME_ZONE)
+    ctx, debts = _context(customer, spec, today, lock_debts=lock_debts)
+    breakdown = _breakdown(spec, ctx, tender=tender, kwh=kwh)
+    return _Plan(meter, customer, version, spec, breakdown, debts)
+
+
+def _breakdown(
+    spec: TariffSpec, ctx: SaleContext, *, tender: Money | None, kwh: Decimal | None
+) -> Breakdown:
+    """The price of a sale for ``tender`` or for ``kwh`` under ``spec``: the one pricing step
+    of sales, trial vends and simulations. Refuses a sale that buys no energy."""
+    if tender is not None:
+        breakdown = price_by_tender(spec, tender, ctx)
+    else:
+        assert kwh is not None
+        breakdown = price_by_energy(spec, kwh, ctx)
+        coin = int(settings.SMALLEST_COIN_MINOR)
+        if breakdown.tender.minor % coin:
+            # The exact price of the kWh asked for may be a sum no coin can pay: ask for the
+            # next whole number of the smallest coin, and the extra buys energy (the token
+            # carries at least what was asked for; nothing is kept back unrecorded).
+            payable = -(-breakdown.tender.minor // coin) * coin
+            breakdown = price_by_tender(spec, Money(payable, spec.currency), ctx)
+    if breakdown.kwh <= 0:
+        required = breakdown.tender + Money(1, spec.currency)
+        raise TenderBelowChargesDue(required_minimum=required)
+    return breakdown
+
+
+def _validate_request(tender: Money | None, kwh: Decimal | None) -> None:
+    if (tender is None) == (kwh is None):
+        raise InvalidAmount(value="", reason="give either an amount of money or of energy")
+    if tender is not None and not tender.is_positive():
+        raise InvalidAmount(value=str(tender), reason="the amount must be more than zero")
+    if kwh is not None and (not kwh.is_finite() or kwh <= 0):
+        raise InvalidAmount(value=str(kwh), reason="the energy must be more than zero")
+
+
+def _require_seller(actor: User) -> None:
+    permissions.require_capability(actor, Capability.CASHIER)
+
+
+@dataclass(frozen=True)
+class _PlannedToken:
+    kind: str
+    issue: Callable[[int | None], IssuedToken] | None = None
+    issued: IssuedToken | None = None  # for tokens made before TIDs (key changes)
+    needs_tid: bool = True
+
+
+def _tid(tid: int | None) -> int:
+    assert tid is not None
+    return tid
+
+
+def _write_sale(
+    *,
+    actor: User,
+    kind: str,
+    meter: Meter,
+    customer: Customer | None,
+    point: VendingPoint | None,
+    client_reference: str,
+    fingerprint: str,
+    planned: list[_PlannedToken],
+    engine: TokenEngine,
+    now: datetime,
+    key_ref: MeterKeyRef,
+    plan: _Plan | None = None,
+    payment_method: str = "",
+    reason: str = "",
+    currency: str = "",
+    shift: Shift | None = None,
+    payment_reference: str | None = None,
+    cash_received: Money | None = None,
+) -> SaleResult:
+    """Issue tokens (TIDs above the meter's last), then write sale, tokens, journal and audit."""
+    today = business_date(now, settings.TIME_ZONE)
+    with_tid = [p for p in planned if p.needs_tid and p.issue is not None]
+    tids = allocate_tids(
+        meter.last_tid, engine.tid_for(key_ref, now), len(with_tid), ken=key_ref.ken
+    )
+    tid_iter = iter(tids)
+    issued: list[tuple[str, IssuedToken]] = []
+    for p in planned:
+        if p.issued is not None:
+            issued.append((p.kind, p.issued))
+        else:
+            assert p.issue is not None
+            issued.append((p.kind, p.issue(next(tid_iter) if p.needs_tid else None)))
+    if tids:
+        meter.last_tid = tids[-1]
+    meter.save(
+        update_fields=[
+            "last_tid",
+            "sgc",
+            "ti",
+            "krn",
+            "kt",
+            "ken",
+            "ea",
+            "dkga",
+            "base_date_year",
+            "key_ref",
+        ]
+    )
+    b = plan.breakdown if plan is not None else None
+    if plan is not None:
+        plan.allocate_debt_recovery()
+    # The sale records the energy its tokens carry, as the token encodes it: above 1638.3 kWh
+    # that is more than the priced kWh rounded to a tenth (kernel.energy.token_kwh).
+    energy_kwh = sum(
+        (t.units or Decimal(0) for k, t in issued if k in ENERGY_TOKEN_KINDS), Decimal(0)
+    )
+    entry = None
+    journal_lines: list[JournalLine] = []
+    reference = _new_reference()
+    if plan is not None and b is not None and customer is not None:
+        _recover_debts(plan)
+        assert point is not None
+        accounts = SaleAccounts(
+            source=_source_account(point, payment_method),
+            energy_revenue=ledger.ENERGY_REVENUE,
+            fixed_charge_revenue=ledger.FIXED_CHARGE_REVENUE,
+            customer_debt=f"debt:{customer.account_number}",
+            default_tax_payable=ledger.TAX_PAYABLE,
+        )
+        draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
+        entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
+        journal_lines = draft_lines(draft)
+    sale = Sale(
+        reference=reference,
+        journal_entry=entry,
+        kind=kind,
+        vending_point=point,
+        channel=point.channel if point is not None else "back_office",
+        client_reference=client_reference,
+        request_fingerprint=fingerprint,
+        operator=actor,
+        shift=shift,
+        meter=meter,
+        customer=customer,
+        tariff_version=plan.version if plan is not None else None,
+        currency=(b.currency if b is not None else currency) or settings.CURRENCY,
+        tender_minor=b.tender.minor if b is not None else 0,
+        debt_recovered_minor=b.debt_recovered.minor if b is not None else 0,
+        fixed_charges_minor=b.fixed_charges_net.minor if b is not None else 0,
+        tax_minor=b.tax_total.minor if b is not None else 0,
+        energy_minor=b.energy_net.minor if b is not None else 0,
+        kwh=energy_kwh,
+        priced_kwh=b.priced_kwh if b is not None else Decimal(0),
+        fbe_kwh=sum((t.units or Decimal(0) for k, t in issued if k == TokenKind.FBE), Decimal(0)),
+        fixed_charges_paid_through=b.fixed_charges_paid_through if b is not None else None,
+        breakdown=_breakdown_json(plan) if plan is not None else None,
+        reason=reason,
+        payment_method=payment_method,
+        payment_reference=payment_reference,
+        cash_received_minor=cash_received.minor if cash_received is not None else None,
+        debt_balance_after_minor=plan.debt_balance_after().minor if plan is not None else None,
+        key_sgc=key_ref.sgc,
+        key_ti=key_ref.ti,
+        key_krn=key_ref.krn,
+        created_at=now,
+        business_date=today,
+        business_month=_month(today),
+    )
+    sale.save()
+    tokens = Token.objects.bulk_create(
+        [
+            Token(
+                sale=sale,
+                meter=meter,
+                sequence=i,
+                kind=k,
+                digits=t.digits,
+                token_class=t.token_class,
+                subclass=t.subclass,
+                tid=t.tid,
+                tid_base_year=key_ref.base_date_year if t.tid is not None else None,
+                units=t.units,
+                description=t.description[:120],
+                created_at=now,
+            )
+            for i, (k, t) in enumerate(issued, start=1)
+        ]
+    )
+    record(
+        actor=actor,
+        event_type=sale_created(kind),
+        target=sale,
+        after={
+            "reference": sale.reference,
+            "kind": kind,
+            "meter": meter.number,
+            "tender_minor": sale.tender_minor,
+            "currency": sale.currency,
+            "kwh": str(sale.kwh),
+            "tokens": [{"kind": k, "tid": t.tid, "units": t.units} for k, t in issued],
+            "reason": reason,
+            **({"payment_reference": payment_reference} if payment_reference else {}),
+            **({"cash_received_minor": cash_received.minor} if cash_received is not None else {}),
+            # Binds the rows just written to the chain: an edit later no longer matches.
+            "digests": sale_binding(sale, tokens, journal_lines),
+        },
+    )
+    return SaleResult(sale, tokens)
+
+
+def _source_account(point: VendingPoint, payment_method: str) -> str:
+    if point.uses_float:
+        return float_account_code(point)
+    return f"till:{point.code}:{payment_method or 'cash'}"
+
+
+def _breakdown_json(plan: _Plan) -> dict[str, Any]:
+    data = plan.breakdown.to_dict()
+    data["debt_allocations"] = [list(pair) for pair in plan.allocations]
+    return data
+
+
+def _recover_debts(plan: _Plan) -> None:
+    balances = {d.pk: d.balance_minor for d in plan.debts}
+    for debt_id, take in plan.allocations:
+        Debt.objects.filter(pk=debt_id).update(balance_minor=balances[debt_id] - take)

@@ -1,0 +1,220 @@
+"""The credit vend and its trial vend (DESIGN §7): a sale for money, by tender or by kWh."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.utils.translation import gettext as _
+
+from gridvend.identity.models import User
+from gridvend.kernel.clock import Clock, SystemClock
+from gridvend.kernel.money import Money
+from gridvend.kernel.pricing import Breakdown
+from gridvend.kernel.tokens import TokenEngine
+from gridvend.meters.selectors import find_meter, pending_key_change
+from gridvend.org.models import VendingPoint
+from gridvend.vending.errors import ShiftError, refuse
+from gridvend.vending.locks import lock_customer_and_meter, lock_shift_status
+from gridvend.vending.models import SaleKind, Shift, ShiftStatus, TokenKind
+from gridvend.vending.services._sale import (
+    Quote,
+    SaleResult,
+    _check_meter_sellable,
+    _check_point,
+    _engine,
+    _PlannedToken,
+    _price,
+    _require_seller,
+    _tid,
+    _validate_request,
+    _write_sale,
+)
+from gridvend.vending.services.engineering import _key_change_tokens
+from gridvend.vending.services.floats import _check_float
+from gridvend.vending.services.idempotency import (
+    _check_client_reference,
+    _fingerprint,
+    _replay,
+    _run_idempotent,
+)
+from gridvend.vending.services.shifts import require_open_shift
+
+PAYMENT_METHODS = ("cash", "card", "cheque", "transfer", "mobile_money", "wallet", "float")
+
+
+def trial_vend(
+    *,
+    actor: User,
+    meter_number: str,
+    tender: Money | None = None,
+    kwh: Decimal | None = None,
+    clock: Clock | None = None,
+) -> Quote:
+    """The breakdown a sale would have now; no token, no money, nothing written."""
+    _require_seller(actor)
+    _validate_request(tender, kwh)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+    customer = _check_meter_sellable(meter)
+    plan = _price(meter, customer, tender=tender, kwh=kwh, now=now, lock_debts=False)
+    pending = pending_key_change(meter) is not None
+    count = 1 + (1 if plan.breakdown.fbe_kwh > 0 else 0)
+    if pending:
+        count += 2 if meter.ea == "07" else 4
+    return Quote(meter, customer, plan.version, plan.breakdown, pending, count)
+
+
+def vend_credit(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    tender: Money | None = None,
+    kwh: Decimal | None = None,
+    payment_method: str = "cash",
+    payment_reference: str | None = None,
+    cash_received: Money | None = None,
+    quoted_tender: Money | None = None,
+    quoted_kwh: Decimal | None = None,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> SaleResult:
+    """Sell credit by money tendered or by kWh wanted (DESIGN §7).
+
+    ``quoted_tender`` / ``quoted_kwh``: what the breakdown shown to the customer asked for and
+    gave. When either is given and the price at the moment of sale differs (a debt opened, a
+    tariff published, a month turned in between), nothing is sold: QUOTE_CHANGED.
+
+    ``payment_reference``: the slip, cheque or transaction code of a non-cash tender.
+    ``cash_received``: what a cash customer handed over; refused below the price (the change
+    is the difference). Neither changes what is sold, so neither is part of the fingerprint: a
+    repeat of the request returns the first sale as it was recorded.
+    """
+    _require_seller(actor)
+    _check_point(actor, vending_point)
+    ref = _check_client_reference(client_reference)
+    _validate_request(tender, kwh)
+    if payment_method not in PAYMENT_METHODS:
+        raise refuse("PAYMENT_METHOD_INVALID", _("Unknown payment method."))
+    payment_reference = _check_payment_reference(payment_reference)
+    if cash_received is not None and (payment_method != "cash" or not cash_received.is_positive()):
+        raise refuse(
+            "CASH_RECEIVED_INVALID", _("Cash received is only recorded for cash payments.")
+        )
+    fingerprint = _fingerprint(
+        {
+            "op": "credit",
+            "meter": "".join(ch for ch in meter_number if ch.isdigit()),
+            "tender": tender.to_dict() if tender is not None else None,
+            "kwh": str(kwh) if kwh is not None else None,
+            "payment": payment_method,
+        }
+    )
+    tokens_engine = _engine(engine)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+    replay = _replay(vending_point, ref, fingerprint)
+    if replay is not None:
+        return replay
+    shift = require_open_shift(actor, vending_point)
+
+    def body() -> SaleResult:
+        customer, locked = lock_customer_and_meter(meter)
+        replay = _replay(vending_point, ref, fingerprint)
+        if replay is not None:
+            return replay
+        _lock_shift(shift)
+        customer = _check_meter_sellable(locked)
+        plan = _price(locked, customer, tender=tender, kwh=kwh, now=now, lock_debts=True)
+        _check_quote(plan.breakdown, quoted_tender, quoted_kwh)
+        _check_cash_received(cash_received, plan.breakdown.tender)
+        _check_float(vending_point, plan.breakdown.tender)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        b = plan.breakdown
+        planned.append(
+            _PlannedToken(
+                TokenKind.CREDIT,
+                issue=lambda tid: tokens_engine.issue_credit(key_ref, kwh=b.kwh, tid=_tid(tid)),
+            )
+        )
+        if b.fbe_kwh > 0:
+            planned.append(
+                _PlannedToken(
+                    TokenKind.FBE,
+                    issue=lambda tid: tokens_engine.issue_credit(
+                        key_ref, kwh=b.fbe_kwh, tid=_tid(tid)
+                    ),
+                )
+            )
+        return _write_sale(
+            actor=actor,
+            kind=SaleKind.CREDIT,
+            meter=locked,
+            customer=customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            plan=plan,
+            payment_method=payment_method,
+            shift=shift,
+            payment_reference=payment_reference,
+            cash_received=cash_received,
+        )
+
+    return _run_idempotent(vending_point, ref, fingerprint, body, checked=True)
+
+
+def _check_payment_reference(reference: str | None) -> str | None:
+    text = (reference or "").strip()
+    if len(text) > 64:
+        raise refuse(
+            "PAYMENT_REFERENCE_INVALID", _("A payment reference has at most 64 characters.")
+        )
+    return text or None
+
+
+def _check_quote(
+    breakdown: Breakdown, quoted_tender: Money | None, quoted_kwh: Decimal | None
+) -> None:
+    """The sale is the breakdown the customer agreed to, or nothing: a cashier must never take
+    the quoted sum for a sale that is now priced differently."""
+    tender_moved = quoted_tender is not None and breakdown.tender != quoted_tender
+    kwh_moved = quoted_kwh is not None and breakdown.kwh != quoted_kwh
+    if tender_moved or kwh_moved:
+        raise refuse(
+            "QUOTE_CHANGED",
+            _(
+                "The price changed after the breakdown was shown: it is now %(due)s for "
+                "%(kwh)s kWh. Nothing was sold; show the customer the new breakdown."
+            )
+            % {"due": breakdown.tender, "kwh": breakdown.kwh},
+            due=str(breakdown.tender),
+            kwh=str(breakdown.kwh),
+        )
+
+
+def _check_cash_received(cash_received: Money | None, price: Money) -> None:
+    if cash_received is None:
+        return
+    if cash_received.currency != price.currency or cash_received < price:
+        raise refuse(
+            "CASH_RECEIVED_TOO_LOW",
+            _("The cash received (%(received)s) is less than the amount due (%(due)s).")
+            % {"received": cash_received, "due": price},
+            field="cash_received",
+            due=str(price),
+        )
+
+
+def _lock_shift(shift: Shift | None) -> None:
+    """A sale and the shift's close never interleave: the close would miss the sale."""
+    if shift is None:
+        return
+    status = lock_shift_status(shift.pk)
+    if status != ShiftStatus.OPEN:
+        raise ShiftError("SHIFT_CLOSED", _("This shift is closed; open a new one to sell."))

@@ -1,0 +1,198 @@
+"""Engineering tokens, the key-change tokens that go before any sale's tokens, and the shared
+path of every sale without money (engineering tokens, FBE, free issues)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from gridvend.identity import permissions
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role, rank
+from gridvend.kernel.clock import Clock, SystemClock
+from gridvend.kernel.errors import InvalidAmount, MeterRetired
+from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine
+from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
+from gridvend.meters.selectors import find_meter, meter_key_ref, normalise_meter_number
+from gridvend.org.models import VendingPoint
+from gridvend.vending.errors import refuse
+from gridvend.vending.locks import lock_customer_and_meter, lock_pending_key_change
+from gridvend.vending.models import SaleKind, TokenKind
+from gridvend.vending.selectors import current_shift
+from gridvend.vending.services._sale import (
+    SaleResult,
+    _check_point,
+    _engine,
+    _PlannedToken,
+    _tid,
+    _write_sale,
+)
+from gridvend.vending.services.idempotency import (
+    _check_client_reference,
+    _fingerprint,
+    _replay,
+    _run_idempotent,
+)
+
+ENGINEERING_KINDS = (
+    "test",
+    "clear_tamper",
+    "clear_credit",
+    "set_power_limit",
+    "set_phase_unbalance_limit",
+)
+
+
+def _apply_key_change(
+    meter: Meter, change: KeyChange, engine: TokenEngine, now: datetime
+) -> tuple[list[IssuedToken], MeterKeyRef]:
+    old = MeterKeyRef(**change.old_params)
+    new = MeterKeyRef(**change.new_params)
+    tokens = engine.issue_key_change(old, new, roll_over=change.roll_over)
+    for name in ("sgc", "ti", "krn", "kt", "ken", "ea", "dkga", "base_date_year", "key_ref"):
+        setattr(meter, name, change.new_params[name])
+    if change.roll_over:
+        # The meter clears its TID memory on a roll-over; TIDs restart from the new base date.
+        meter.last_tid = None
+    KeyChange.objects.filter(pk=change.pk).update(status=KeyChangeStatus.ISSUED, issued_at=now)
+    return tokens, new
+
+
+def _key_change_tokens(
+    meter: Meter, engine: TokenEngine, now: datetime
+) -> tuple[list[_PlannedToken], MeterKeyRef]:
+    """Pending key-change tokens go first; later tokens are made with the new key."""
+    change = lock_pending_key_change(meter)
+    if change is None:
+        return [], meter_key_ref(meter)
+    issued, new_ref = _apply_key_change(meter, change, engine, now)
+    return [_PlannedToken(TokenKind.KEY_CHANGE, issued=t, needs_tid=False) for t in issued], new_ref
+
+
+Issue = Callable[[TokenEngine, MeterKeyRef, int | None], IssuedToken]
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """What a sale without money issues, decided under the meter lock."""
+
+    sale_kind: str
+    token_kind: str
+    issue: Issue
+    needs_tid: bool = True
+    reason: str = ""
+    currency: str = ""
+
+
+def _grant_sale(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    request: dict[str, Any],
+    meter_number: str,
+    clock: Clock | None,
+    engine: TokenEngine | None,
+    decide: Callable[[Meter, datetime], _Grant],
+    durable: bool = True,
+) -> SaleResult:
+    """The shared path of FBE, free issues and engineering tokens: idempotent, locked, audited."""
+    ref = _check_client_reference(client_reference)
+    fingerprint = _fingerprint({**request, "meter": normalise_meter_number(meter_number)})
+    tokens_engine = _engine(engine)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+
+    def body() -> SaleResult:
+        _customer, locked = lock_customer_and_meter(meter)
+        replay = _replay(vending_point, ref, fingerprint)
+        if replay is not None:
+            return replay
+        grant = decide(locked, now)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        planned.append(
+            _PlannedToken(
+                grant.token_kind,
+                issue=lambda tid: grant.issue(tokens_engine, key_ref, tid),
+                needs_tid=grant.needs_tid,
+            )
+        )
+        return _write_sale(
+            actor=actor,
+            kind=grant.sale_kind,
+            shift=current_shift(actor, vending_point),
+            meter=locked,
+            customer=locked.customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            reason=grant.reason,
+            currency=grant.currency,
+        )
+
+    return _run_idempotent(vending_point, ref, fingerprint, body, durable=durable)
+
+
+def _credit(kwh: Decimal) -> Issue:
+    return lambda engine, key_ref, tid: engine.issue_credit(key_ref, kwh=kwh, tid=_tid(tid))
+
+
+def issue_engineering_token(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    kind: str,
+    reason: str,
+    value: int | None = None,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> SaleResult:
+    """Clear tamper, clear credit, power limits and meter tests: supervisors with customer care."""
+    permissions.require_capability(actor, Capability.CUSTOMER_CARE)
+    permissions.require_rank(actor, rank(Role.VENDING_POINT_MANAGER))
+    _check_point(actor, vending_point)
+    _check_client_reference(client_reference)
+    if kind not in ENGINEERING_KINDS:
+        raise refuse("ENGINEERING_KIND_INVALID", _("Unknown engineering token."), kind=kind)
+    if not reason.strip():
+        raise refuse("REASON_REQUIRED", _("A reason is required."))
+    if kind in ("set_power_limit", "set_phase_unbalance_limit") and (
+        value is None or not 0 <= value <= 18_201_624
+    ):
+        raise InvalidAmount(value=str(value), reason="a limit in watts is required")
+
+    def decide(meter: Meter, now: datetime) -> _Grant:
+        # Engineering tokens also serve blocked or faulty meters (that is often the point).
+        if meter.status == MeterStatus.RETIRED:
+            raise MeterRetired(meter_number=meter.number)
+        return _Grant(
+            SaleKind.ENGINEERING,
+            TokenKind.ENGINEERING,
+            lambda engine, key_ref, tid: engine.issue_engineering(
+                key_ref, kind=kind, value=value, tid=tid
+            ),
+            needs_tid=kind != "test",
+            reason=f"{kind}: {reason.strip()}",
+        )
+
+    return _grant_sale(
+        actor=actor,
+        vending_point=vending_point,
+        client_reference=client_reference,
+        request={"op": "eng", "kind": kind, "value": value},
+        meter_number=meter_number,
+        clock=clock,
+        engine=engine,
+        decide=decide,
+    )

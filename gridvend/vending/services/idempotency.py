@@ -1,0 +1,83 @@
+"""Idempotency of sales: client references, request fingerprints and the replay of a finished
+request, so a repeat never sells twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from gridvend.kernel.errors import DuplicateRequest
+from gridvend.org.models import VendingPoint
+from gridvend.vending.errors import refuse
+from gridvend.vending.models import Sale
+from gridvend.vending.services._sale import SaleResult
+
+
+def _check_client_reference(client_reference: str) -> str:
+    ref = client_reference.strip()
+    if not ref or len(ref) > 64:
+        raise refuse(
+            "CLIENT_REFERENCE_INVALID",
+            _("Every request needs a reference of 1 to 64 characters."),
+        )
+    return ref
+
+
+def _fingerprint(payload: dict[str, Any]) -> str:
+    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _replay(
+    point: VendingPoint | None, client_reference: str, fingerprint: str
+) -> SaleResult | None:
+    # The common case is a new reference: look for it with the cheapest query there is.
+    hit = list(
+        Sale.objects.filter(vending_point=point, client_reference=client_reference)
+        .order_by()
+        .values_list("pk", "request_fingerprint")[:1]
+    )
+    if not hit:
+        return None
+    pk, stored_fingerprint = hit[0]
+    if stored_fingerprint != fingerprint:
+        raise DuplicateRequest(reference=client_reference)
+    existing = Sale.objects.select_related("meter", "customer").get(pk=pk)
+    return SaleResult(existing, list(existing.tokens.order_by("sequence")), replayed=True)
+
+
+def _run_idempotent(
+    point: VendingPoint | None,
+    client_reference: str,
+    fingerprint: str,
+    body: Callable[[], SaleResult],
+    *,
+    checked: bool = False,
+    durable: bool = True,
+) -> SaleResult:
+    """Run a sale once per (vending point, client reference); a repeat returns the original.
+
+    ``checked``: the caller has just looked for a replay itself (the body looks again under the
+    meter lock either way). ``durable``: the sale is its own use case's transaction (False only
+    when another use case, an approval, runs it inside its own).
+    """
+    if not checked:
+        replay = _replay(point, client_reference, fingerprint)
+        if replay is not None:
+            return replay
+    try:
+        with transaction.atomic(durable=durable):
+            return body()
+    except IntegrityError as exc:
+        # A concurrent request with the same reference committed first.
+        if "client_reference" not in str(exc) and "sale_client_reference_once" not in str(exc):
+            raise
+        replay = _replay(point, client_reference, fingerprint)
+        if replay is None:
+            raise
+        return replay

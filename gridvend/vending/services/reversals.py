@@ -1,0 +1,313 @@
+"""Reversals: cancelling a credit sale's money, paying the refund from the right drawer, and the
+reversal requests a second person decides."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from gridvend.approvals import services as approvals
+from gridvend.audit.services import record
+from gridvend.customers.models import Debt
+from gridvend.identity import permissions
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.clock import Clock, SystemClock, business_date
+from gridvend.kernel.money import Money
+from gridvend.ledger import services as ledger
+from gridvend.ledger.digests import posted_lines
+from gridvend.vending.errors import refuse
+from gridvend.vending.events import VendingEvent
+from gridvend.vending.integrity.sales import reversal_binding
+from gridvend.vending.locks import (
+    lock_debt,
+    lock_open_drawer,
+    lock_sale,
+    lock_sale_for_reversal,
+    lock_shift_status,
+)
+from gridvend.vending.models import (
+    PAID_BY_BACK_OFFICE,
+    PAID_FROM_DRAWER,
+    PAID_FROM_OWN_SHIFT,
+    PAID_THROUGH_CHANNEL,
+    BackOfficeRefund,
+    RequestStatus,
+    Reversal,
+    ReversalRequest,
+    Sale,
+    SaleKind,
+    SaleStatus,
+    Shift,
+    ShiftStatus,
+)
+from gridvend.vending.selectors import current_shift
+
+
+def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
+    """A reversal refunds the fixed charges too. Normally they simply fall due again, but when a
+    later sale already counted the period as paid they would be lost; they become a debt."""
+    data = sale.breakdown or {}
+    gross = int(data.get("fixed_charges_net_minor", 0)) + sum(
+        int(t.get("fixed_amount_minor", 0)) for t in data.get("taxes", [])
+    )
+    if gross <= 0 or sale.customer is None or sale.fixed_charges_paid_through is None:
+        return
+    later = (
+        Sale.objects.filter(
+            customer=sale.customer,
+            status=SaleStatus.COMPLETED,
+            fixed_charges_paid_through__gte=sale.fixed_charges_paid_through,
+        )
+        .exclude(pk=sale.pk)
+        .exists()
+    )
+    if later:
+        from gridvend.customers.services import open_debt
+
+        open_debt(
+            actor=actor,
+            customer=sale.customer,
+            amount=Money(gross, sale.currency),
+            reason=f"fixed charges refunded by the reversal of {sale.reference}",
+            source="reversal",
+        )
+
+
+def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = None) -> Reversal:
+    """Cancel a credit sale's money with a reversing entry. The token stays in the meter, so this
+    is a business decision: finance capability, within the window, with a reason. The money is
+    paid back where ``_refund_drawer`` decides for the actor as the one who asked."""
+    with transaction.atomic(durable=True):
+        reversal = _reverse_sale(actor=actor, sale=sale, reason=reason, clock=clock)
+    sale.status = SaleStatus.REVERSED
+    return reversal
+
+
+def _reverse_sale(
+    *,
+    actor: User,
+    sale: Sale,
+    reason: str,
+    clock: Clock | None = None,
+    requested_by: User | None = None,
+    request: ReversalRequest | None = None,
+) -> Reversal:
+    """The reversal itself, in the caller's transaction (a direct reversal's or an approval's).
+
+    ``requested_by`` (the actor when None) and the ``request`` it came from decide where the
+    money is paid back: see ``_refund_drawer``."""
+    permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, sale.meter.org_unit)
+    if not reason.strip():
+        raise refuse("REASON_REQUIRED", _("A reason is required."))
+    now = (clock or SystemClock()).now()
+    locked = lock_sale_for_reversal(sale)
+    if locked.kind != SaleKind.CREDIT or locked.journal_entry is None:
+        raise refuse(
+            "SALE_NOT_REVERSIBLE",
+            _("Only credit sales can be reversed."),
+            sale=locked.reference,
+        )
+    if locked.status != SaleStatus.COMPLETED:
+        raise refuse(
+            "SALE_ALREADY_REVERSED",
+            _("This sale has already been reversed."),
+            sale=locked.reference,
+        )
+    window = timedelta(hours=settings.REVERSAL_WINDOW_HOURS)
+    if now - locked.created_at > window:
+        raise refuse(
+            "REVERSAL_WINDOW_CLOSED",
+            _("Sales can only be reversed within %(hours)s hours.")
+            % {"hours": settings.REVERSAL_WINDOW_HOURS},
+            hours=settings.REVERSAL_WINDOW_HOURS,
+        )
+    today = business_date(now, settings.TIME_ZONE)
+    entry = ledger.reverse(
+        locked.journal_entry,
+        actor=actor,
+        business_date=today,
+        memo=f"reversal of {locked.reference}: {reason.strip()}"[:255],
+    )
+    for debt_id, amount in (locked.breakdown or {}).get("debt_allocations", []):
+        debt = lock_debt(debt_id)
+        Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor + amount)
+    Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
+    _rebill_fixed_charges(actor, locked)
+    paid_from, refund_shift = _refund_drawer(locked, requested_by or actor, request)
+    reversal = Reversal.objects.create(
+        sale=locked,
+        reason=reason.strip(),
+        reversed_by=actor,
+        journal_entry=entry,
+        refund_shift=refund_shift,
+        created_at=now,
+    )
+    if paid_from == PAID_BY_BACK_OFFICE:
+        _record_back_office_refund(
+            reversal, requested_by=requested_by or actor, paid_by=actor, day=today
+        )
+    record(
+        actor=actor,
+        event_type=VendingEvent.SALE_REVERSED,
+        target=locked,
+        before={"status": SaleStatus.COMPLETED},
+        after={
+            "status": SaleStatus.REVERSED,
+            "reason": reason.strip(),
+            "refund_paid_from": paid_from,
+            "digests": reversal_binding(reversal, posted_lines([entry.pk])[entry.pk]),
+        },
+    )
+    return reversal
+
+
+def _refund_drawer(
+    sale: Sale, requester: User, request: ReversalRequest | None = None
+) -> tuple[str, Shift | None]:
+    """Decide, under locks, where a reversed sale's money is paid back.
+
+    The person who asked for the reversal is the one facing the customer: the drawer they held
+    when they asked pays it, if it is still open. A drawer they opened later (at another point,
+    knowing nothing of the refund) never does, nor does the approver's (approvals happen away
+    from the counter). Otherwise the back office pays it. Locks: the sale's shift, then the
+    paying shift, so a close never counts a drawer while a refund is being added to it.
+    """
+    if sale.shift_id is None or sale.vending_point_id is None:
+        return PAID_THROUGH_CHANNEL, None
+    own_status = lock_shift_status(sale.shift_id)
+    if own_status == ShiftStatus.OPEN:
+        return PAID_FROM_OWN_SHIFT, None
+    drawer = request.requester_shift if request is not None else current_shift(requester)
+    if drawer is not None and drawer.currency == sale.currency and lock_open_drawer(drawer):
+        return PAID_FROM_DRAWER, drawer
+    return PAID_BY_BACK_OFFICE, None
+
+
+def _record_back_office_refund(
+    reversal: Reversal, *, requested_by: User, paid_by: User, day: Any
+) -> BackOfficeRefund:
+    sale = reversal.sale
+    assert sale.vending_point is not None
+    refund = BackOfficeRefund.objects.create(
+        reversal=reversal,
+        vending_point=sale.vending_point,
+        business_date=day,
+        payment_method=sale.payment_method or "cash",
+        currency=sale.currency,
+        amount_minor=sale.tender_minor,
+        requested_by=requested_by,
+        paid_by=paid_by,
+        created_at=reversal.created_at,
+    )
+    record(
+        actor=paid_by,
+        event_type=VendingEvent.REFUND_RECORDED,
+        target=refund,
+        after={
+            "sale": sale.reference,
+            "paid_from": PAID_BY_BACK_OFFICE,
+            "vending_point": sale.vending_point.code,
+            "business_date": day,
+            "payment_method": refund.payment_method,
+            "amount_minor": refund.amount_minor,
+            "currency": refund.currency,
+            "requested_by": requested_by.get_username(),
+        },
+    )
+    return refund
+
+
+def _may_decide_reversal(actor: User, request: ReversalRequest) -> None:
+    permissions.require_capability(actor, Capability.FINANCE)
+    require_unit_in_scope(actor, request.sale.meter.org_unit)
+
+
+REVERSAL_DECISION = approvals.DecisionType(
+    model=ReversalRequest,
+    requested=VendingEvent.REVERSAL_REQUESTED,
+    approved=VendingEvent.REVERSAL_APPROVED,
+    rejected=VendingEvent.REVERSAL_REJECTED,
+    may_decide=_may_decide_reversal,
+    not_yours=gettext_lazy("Someone other than the requester must decide this reversal."),
+    related=("sale", "sale__meter", "requested_by"),
+)
+
+
+def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest:
+    """Ask for a sale to be reversed; someone else with the finance capability decides."""
+    if not (actor.has_capability(Capability.CASHIER) or actor.has_capability(Capability.FINANCE)):
+        permissions.require_capability(actor, Capability.CASHIER)
+    require_unit_in_scope(actor, sale.meter.org_unit)
+    if not reason.strip():
+        raise refuse("REASON_REQUIRED", _("A reason is required."))
+    with transaction.atomic(durable=True):
+        locked = lock_sale(sale)
+        if locked.kind != SaleKind.CREDIT or locked.status != SaleStatus.COMPLETED:
+            raise refuse(
+                "SALE_NOT_REVERSIBLE",
+                _("Only completed credit sales can be reversed."),
+                sale=locked.reference,
+            )
+        if ReversalRequest.objects.filter(sale=locked, status=RequestStatus.PENDING).exists():
+            raise refuse(
+                "REVERSAL_ALREADY_REQUESTED",
+                _("A reversal of this sale is already waiting for approval."),
+                sale=locked.reference,
+            )
+        drawer = current_shift(actor)
+        return approvals.request(
+            REVERSAL_DECISION,
+            actor=actor,
+            after={
+                "sale": locked.reference,
+                "reason": reason.strip()[:255],
+                "requester_shift": drawer.pk if drawer is not None else None,
+            },
+            sale=locked,
+            reason=reason.strip()[:255],
+            requester_shift=drawer,
+        )
+
+
+def approve_reversal(
+    *, actor: User, request: ReversalRequest, note: str = "", clock: Clock | None = None
+) -> Reversal:
+    """Reverse the requested sale as the approver; the refund is paid where the requester is."""
+    now = (clock or SystemClock()).now()
+
+    def carry_out(locked: ReversalRequest) -> approvals.Outcome[Reversal]:
+        reversal = _reverse_sale(
+            actor=actor,
+            sale=locked.sale,
+            reason=locked.reason,
+            clock=clock,
+            requested_by=locked.requested_by,
+            request=locked,
+        )
+        return approvals.Outcome(reversal)
+
+    reversal = approvals.approve(
+        REVERSAL_DECISION, actor=actor, request=request, note=note, now=now, carry_out=carry_out
+    )
+    request.sale.status = SaleStatus.REVERSED
+    return reversal
+
+
+def reject_reversal(
+    *, actor: User, request: ReversalRequest, note: str, clock: Clock | None = None
+) -> ReversalRequest:
+    return approvals.reject(
+        REVERSAL_DECISION,
+        actor=actor,
+        request=request,
+        note=note,
+        now=(clock or SystemClock()).now(),
+    )

@@ -1,0 +1,1 @@
+"""Tests of the two-person decision mechanism."""
