@@ -6,7 +6,7 @@ as its id, as the log always did) and ``(key, read)`` pairs for values that are 
 and then changes it inside :func:`audited_change`, which snapshots those fields before and after,
 saves exactly the columns that changed and records one event in the same transaction::
 
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         locked = lock_customer(customer)
         with audited_change(actor=actor, instance=locked, event=CustomerEvent.UPDATED) as obj:
             obj.name = name
