@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from gridvend.audit import events
 from gridvend.audit.models import AuditEvent
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
@@ -47,6 +48,15 @@ def list_events(
 
 
 def event_types() -> list[str]:
-    return list(
-        AuditEvent.objects.order_by("event_type").values_list("event_type", flat=True).distinct()
-    )
+    """Every event type the apps declare, whether or not one has been written yet."""
+    return events.event_types()
+
+
+def event_type_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The operation log's type filter: per area, the whole area (``sale.``, matched as a prefix
+    by :func:`list_events`) and then each of its types."""
+    areas: dict[str, list[tuple[str, str]]] = {}
+    for event_type in events.event_types():
+        area = event_type.split(".", 1)[0]
+        areas.setdefault(area, [(f"{area}.", f"{area}.*")]).append((event_type, event_type))
+    return list(areas.items())

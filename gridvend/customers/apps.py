@@ -7,3 +7,7 @@ class CustomersConfig(AppConfig):
     name = "gridvend.customers"
     label = "customers"
     verbose_name = "Customers"
+
+    def ready(self) -> None:
+        # Registers the app's audit event types, so the operation log lists them from the start.
+        from gridvend.customers import events  # noqa: F401

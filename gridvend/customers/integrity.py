@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gridvend.audit.digests import row_digest
+from gridvend.customers.events import CustomerEvent
 from gridvend.customers.models import Debt
 from gridvend.ledger.digests import JournalLine, journal_digest
 
 DEBT_TARGET = "customers.debt"
-OPENED_EVENT = "debt.opened"
+OPENED_EVENT = CustomerEvent.DEBT_OPENED
 
 # Every column but the balance, which sales move: it is checked against the original less what
 # the completed sales that name the debt recovered from it (their digests bind those amounts).

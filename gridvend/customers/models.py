@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.org.models import OrgUnit
+
+if TYPE_CHECKING:
+    from gridvend.audit.changes import AuditedFields
 
 
 class CustomerCategory(models.TextChoices):
@@ -39,6 +44,19 @@ class Customer(models.Model):
     tariff = models.ForeignKey("tariffs.Tariff", on_delete=models.PROTECT, related_name="customers")
     created_at = models.DateTimeField(default=timezone.now)
 
+    # What the audit log records of a customer, before and after each change.
+    audited_fields: ClassVar[AuditedFields] = (
+        "account_number",
+        "name",
+        "national_id",
+        "phone",
+        "email",
+        "category",
+        "status",
+        "org_unit",
+        "tariff",
+    )
+
     class Meta:
         ordering = ["account_number"]
 
@@ -60,6 +78,15 @@ class Premise(models.Model):
     feeder = models.CharField(max_length=60, blank=True)
     transformer = models.CharField(max_length=60, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    audited_fields: ClassVar[AuditedFields] = (
+        "address",
+        "latitude",
+        "longitude",
+        "feeder",
+        "transformer",
+        "org_unit",
+    )
 
     class Meta:
         ordering = ["address"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from gridvend.audit.changes import audited_change, record_created
 from gridvend.audit.services import record
-from gridvend.customers.integrity import OPENED_EVENT, debt_binding
+from gridvend.customers.events import CustomerEvent
+from gridvend.customers.integrity import debt_binding
+from gridvend.customers.locks import lock_customer, lock_premise
 from gridvend.customers.models import (
     Customer,
     CustomerCategory,
@@ -104,31 +106,6 @@ def require_reason(reason: str) -> str:
     if not cleaned:
         raise ReasonRequired()
     return cleaned[:255]
-
-
-def _snapshot(customer: Customer) -> dict[str, Any]:
-    return {
-        "account_number": customer.account_number,
-        "name": customer.name,
-        "national_id": customer.national_id,
-        "phone": customer.phone,
-        "email": customer.email,
-        "category": customer.category,
-        "status": customer.status,
-        "org_unit": customer.org_unit_id,
-        "tariff": customer.tariff_id,
-    }
-
-
-def _premise_snapshot(premise: Premise) -> dict[str, Any]:
-    return {
-        "address": premise.address,
-        "latitude": premise.latitude,
-        "longitude": premise.longitude,
-        "feeder": premise.feeder,
-        "transformer": premise.transformer,
-        "org_unit": premise.org_unit_id,
-    }
 
 
 def _require_customer_care(actor: User) -> None:
@@ -231,12 +208,7 @@ def create_customer(
             customer = Customer.objects.create(
                 account_number=number, org_unit=org_unit, tariff=tariff, **fields
             )
-            record(
-                actor=actor,
-                event_type="customer.created",
-                target=customer,
-                after=_snapshot(customer),
-            )
+            record_created(actor=actor, instance=customer, event=CustomerEvent.CREATED)
     except IntegrityError:
         # Two clerks racing for the same number: the unique index decides, the loser is told.
         raise AccountNumberTaken(account_number=number) from None
@@ -261,38 +233,26 @@ def update_customer(
     if org_unit is not None:
         require_unit_in_scope(actor, org_unit)
     with transaction.atomic():
-        locked = (
-            Customer.objects.select_for_update()
-            .select_related("org_unit", "tariff__org_unit")
-            .get(pk=customer.pk)
-        )
+        locked = lock_customer(customer)
         require_unit_in_scope(actor, locked.org_unit)
-        before = _snapshot(locked)
-        if name is not None:
-            locked.name = _clean_name(name)
-        if national_id is not None:
-            locked.national_id = national_id.strip()
-        if phone is not None:
-            locked.phone = _clean_phone(phone)
-        if email is not None:
-            locked.email = _clean_email(email)
-        if category is not None:
-            locked.category = _clean_category(category)
-        if org_unit is not None:
-            locked.org_unit = org_unit
-        if tariff is not None:
-            locked.tariff = tariff
-        _check_tariff(locked.tariff, locked.org_unit)
-        after = _snapshot(locked)
-        if after != before:
-            locked.save()
-            record(
-                actor=actor,
-                event_type="customer.updated",
-                target=locked,
-                before=before,
-                after=after,
-            )
+        with audited_change(
+            actor=actor, instance=locked, event=CustomerEvent.UPDATED, skip_unchanged=True
+        ):
+            if name is not None:
+                locked.name = _clean_name(name)
+            if national_id is not None:
+                locked.national_id = national_id.strip()
+            if phone is not None:
+                locked.phone = _clean_phone(phone)
+            if email is not None:
+                locked.email = _clean_email(email)
+            if category is not None:
+                locked.category = _clean_category(category)
+            if org_unit is not None:
+                locked.org_unit = org_unit
+            if tariff is not None:
+                locked.tariff = tariff
+            _check_tariff(locked.tariff, locked.org_unit)
     return locked
 
 
@@ -303,19 +263,17 @@ def set_customer_status(*, actor: User, customer: Customer, status: str, reason:
         raise ValidationFailed(_("Unknown customer status."), field="status")
     cleaned_reason = require_reason(reason)
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().select_related("org_unit").get(pk=customer.pk)
+        locked = lock_customer(customer)
         if locked.status == status:
             raise CustomerStatusUnchanged(status=status)
-        before = locked.status
-        locked.status = status
-        locked.save(update_fields=["status"])
-        record(
+        with audited_change(
             actor=actor,
-            event_type="customer.status_changed",
-            target=locked,
-            before={"status": before},
-            after={"status": status, "reason": cleaned_reason},
-        )
+            instance=locked,
+            event=CustomerEvent.STATUS_CHANGED,
+            fields=("status",),
+            after_extra={"reason": cleaned_reason},
+        ):
+            locked.status = status
     return locked
 
 
@@ -361,12 +319,7 @@ def create_premise(
     }
     with transaction.atomic():
         premise = Premise.objects.create(org_unit=org_unit, **values)
-        record(
-            actor=actor,
-            event_type="premise.created",
-            target=premise,
-            after=_premise_snapshot(premise),
-        )
+        record_created(actor=actor, instance=premise, event=CustomerEvent.PREMISE_CREATED)
     return premise
 
 
@@ -387,27 +340,23 @@ def update_premise(
     if org_unit is not None:
         require_unit_in_scope(actor, org_unit)
     with transaction.atomic():
-        locked = Premise.objects.select_for_update().select_related("org_unit").get(pk=premise.pk)
+        locked = lock_premise(premise)
         require_unit_in_scope(actor, locked.org_unit)
-        before = _premise_snapshot(locked)
-        if address is not None:
-            locked.address = _clean_address(address)
-        if latitude is not None:
-            locked.latitude = _clean_coordinate(latitude, "latitude", 90)
-        if longitude is not None:
-            locked.longitude = _clean_coordinate(longitude, "longitude", 180)
-        if feeder is not None:
-            locked.feeder = feeder.strip()[:60]
-        if transformer is not None:
-            locked.transformer = transformer.strip()[:60]
-        if org_unit is not None:
-            locked.org_unit = org_unit
-        after = _premise_snapshot(locked)
-        if after != before:
-            locked.save()
-            record(
-                actor=actor, event_type="premise.updated", target=locked, before=before, after=after
-            )
+        with audited_change(
+            actor=actor, instance=locked, event=CustomerEvent.PREMISE_UPDATED, skip_unchanged=True
+        ):
+            if address is not None:
+                locked.address = _clean_address(address)
+            if latitude is not None:
+                locked.latitude = _clean_coordinate(latitude, "latitude", 90)
+            if longitude is not None:
+                locked.longitude = _clean_coordinate(longitude, "longitude", 180)
+            if feeder is not None:
+                locked.feeder = feeder.strip()[:60]
+            if transformer is not None:
+                locked.transformer = transformer.strip()[:60]
+            if org_unit is not None:
+                locked.org_unit = org_unit
     return locked
 
 
@@ -431,7 +380,7 @@ def open_debt(
     cleaned_source = source.strip()[:40] or "manual"
     with transaction.atomic():
         # The customer row lock orders debt writes per customer with the vending service's.
-        locked = Customer.objects.select_for_update().select_related("org_unit").get(pk=customer.pk)
+        locked = lock_customer(customer)
         if locked.status == CustomerStatus.CLOSED:
             raise CustomerClosed(account_number=locked.account_number)
         debt = Debt.objects.create(
@@ -455,7 +404,7 @@ def open_debt(
         debt.journal_entry = entry
         record(
             actor=actor,
-            event_type=OPENED_EVENT,
+            event_type=CustomerEvent.DEBT_OPENED,
             target=debt,
             after={
                 "customer": locked.account_number,

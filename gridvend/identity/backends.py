@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.utils.crypto import get_random_string
 
 from gridvend.identity import services
+from gridvend.identity.locks import lock_user
 from gridvend.identity.models import User
 
 
@@ -51,11 +52,7 @@ class LockoutAwareBackend(ModelBackend):
             # "Locked?", the check and the count happen under one row lock, so parallel wrong
             # passwords are counted one after another and no more than the limit are checked.
             # The hasher runs inside the lock: that serialises sign-ins of this one user only.
-            user = (
-                User.objects.select_for_update(of=("self",))
-                .select_related("org_unit")
-                .get(pk=found)
-            )
+            user = lock_user(found)
             if user.is_active and not services.is_locked(user):
                 if user.check_password(password):
                     return user

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
 from django.db import models
@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from gridvend.identity.roles import ALL_CAPABILITIES, Capability, Role, rank
 from gridvend.org.models import OrgUnit
+
+if TYPE_CHECKING:
+    from gridvend.audit.changes import AuditedFields
 
 
 class UserManager(BaseUserManager["User"]):
@@ -40,6 +43,16 @@ class User(AbstractBaseUser):
 
     USERNAME_FIELD = "username"
     REQUIRED_FIELDS = ["full_name"]
+
+    audited_fields: ClassVar[AuditedFields] = (
+        "username",
+        "full_name",
+        "org_unit",
+        "role",
+        "is_active",
+        ("capabilities", lambda user: sorted(user.capability_set()) if user.pk else []),
+        ("totp", lambda user: user.uses_totp),
+    )
 
     class Meta:
         ordering = ["username"]

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from gridvend.audit.changes import AuditedFields, audited_change, record_created
 from gridvend.audit.services import record
 from gridvend.identity import permissions, usernames
 from gridvend.identity.errors import (
@@ -23,23 +24,19 @@ from gridvend.identity.errors import (
     NotFound,
     ValidationFailed,
 )
+from gridvend.identity.events import TotpEvent, UserEvent
+from gridvend.identity.locks import lock_user
 from gridvend.identity.models import CapabilityGrant, User
 from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
 from gridvend.identity.scoping import unit_in_scope
 from gridvend.kernel.phones import parse_phone
 from gridvend.org.models import OrgUnit
 
-
-def _snapshot(user: User) -> dict[str, object]:
-    return {
-        "username": user.username,
-        "full_name": user.full_name,
-        "org_unit": user.org_unit_id,
-        "role": user.role,
-        "is_active": user.is_active,
-        "capabilities": sorted(user.capability_set()) if user.pk else [],
-        "totp": user.uses_totp,
-    }
+# What a change of second factor records: whether a device is confirmed, or one is pending.
+_TOTP_FIELDS: AuditedFields = (
+    ("totp", lambda user: user.uses_totp),
+    ("pending", lambda user: bool(user.totp_pending_secret)),
+)
 
 
 def _check_password(password: str, user: User | None = None) -> None:
@@ -149,7 +146,7 @@ def create_user(
         CapabilityGrant.objects.bulk_create(
             [CapabilityGrant(user=user, capability=c, granted_by=actor) for c in sorted(caps)]
         )
-        record(actor=actor, event_type="user.created", target=user, after=_snapshot(user))
+        record_created(actor=actor, instance=user, event=UserEvent.CREATED)
     return user
 
 
@@ -167,7 +164,7 @@ def update_user(
 ) -> User:
     """Change a user below the actor; the delegation rules apply to the result as a whole."""
     with transaction.atomic():
-        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        target = lock_user(user.pk)
         _require_manageable(actor, target)
         new_caps = frozenset(capabilities) if capabilities is not None else target.capability_set()
         new_role = role if role is not None else target.role
@@ -175,37 +172,32 @@ def update_user(
         # Keeping a capability the actor lacks is fine; adding one is not.
         added = new_caps - target.capability_set()
         _check_delegation(actor, role=new_role, unit=new_unit, capabilities=added)
-        before = _snapshot(target)
-        target.role = new_role
-        target.org_unit = new_unit
-        if full_name is not None:
-            target.full_name = full_name.strip()
-        if email is not None:
-            target.email = email
-        if phone is not None:
-            target.phone = parse_phone(phone, region=settings.DEFAULT_COUNTRY, field="phone")
-        if is_active is not None:
-            target.is_active = is_active
-        target.save()
-        removed = target.capability_set() - new_caps
-        CapabilityGrant.objects.filter(user=target, capability__in=removed).delete()
-        CapabilityGrant.objects.bulk_create(
-            [CapabilityGrant(user=target, capability=c, granted_by=actor) for c in sorted(added)]
-        )
-        target.__dict__.pop("_capability_cache", None)
-        record(
-            actor=actor,
-            event_type="user.updated",
-            target=target,
-            before=before,
-            after=_snapshot(target),
-        )
+        with audited_change(actor=actor, instance=target, event=UserEvent.UPDATED):
+            target.role = new_role
+            target.org_unit = new_unit
+            if full_name is not None:
+                target.full_name = full_name.strip()
+            if email is not None:
+                target.email = email
+            if phone is not None:
+                target.phone = parse_phone(phone, region=settings.DEFAULT_COUNTRY, field="phone")
+            if is_active is not None:
+                target.is_active = is_active
+            removed = target.capability_set() - new_caps
+            CapabilityGrant.objects.filter(user=target, capability__in=removed).delete()
+            CapabilityGrant.objects.bulk_create(
+                [
+                    CapabilityGrant(user=target, capability=c, granted_by=actor)
+                    for c in sorted(added)
+                ]
+            )
+            target.__dict__.pop("_capability_cache", None)
     return target
 
 
 def reset_password(*, actor: User, user: User, password: str) -> None:
     with transaction.atomic():
-        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        target = lock_user(user.pk)
         if target.pk != actor.pk:
             _require_manageable(actor, target)
         _check_password(password, target)
@@ -213,7 +205,7 @@ def reset_password(*, actor: User, user: User, password: str) -> None:
         target.failed_logins = 0
         target.locked_until = None
         target.save(update_fields=["password", "failed_logins", "locked_until"])
-        record(actor=actor, event_type="user.password_reset", target=target)
+        record(actor=actor, event_type=UserEvent.PASSWORD_RESET, target=target)
 
 
 def set_language(*, actor: User, language: str) -> None:
@@ -223,7 +215,7 @@ def set_language(*, actor: User, language: str) -> None:
     with transaction.atomic():
         User.objects.filter(pk=actor.pk).update(language=language)
         actor.language = language
-        record(actor=actor, event_type="user.language_changed", target=actor, after=language)
+        record(actor=actor, event_type=UserEvent.LANGUAGE_CHANGED, target=actor, after=language)
 
 
 def create_administrator(
@@ -238,7 +230,7 @@ def create_administrator(
         user.role = Role.ADMINISTRATOR
         user.set_password(password)
         user.save()
-        record(actor=None, event_type="user.created", target=user, after=_snapshot(user))
+        record_created(actor=None, instance=user, event=UserEvent.CREATED)
     return user
 
 
@@ -255,11 +247,11 @@ def count_failed_login(locked: User) -> None:
     guesses: each one sees the count its predecessors left, so no more than
     LOGIN_MAX_FAILURES are ever checked."""
     locked.failed_logins += 1
-    event = "user.login_failed"
+    event = UserEvent.LOGIN_FAILED
     if locked.failed_logins >= settings.LOGIN_MAX_FAILURES:
         locked.locked_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
         locked.failed_logins = 0
-        event = "user.locked_out"
+        event = UserEvent.LOCKED_OUT
     locked.save(update_fields=["failed_logins", "locked_until"])
     record(actor=None, event_type=event, target=locked)
 
@@ -270,7 +262,7 @@ def _record_sign_in(user: User) -> None:
     )
     user.failed_logins = 0
     user.locked_until = None
-    record(actor=user, event_type="user.logged_in", target=user)
+    record(actor=user, event_type=UserEvent.LOGGED_IN, target=user)
 
 
 def register_successful_login(user: User) -> None:
@@ -285,17 +277,17 @@ def register_screen_unlock(user: User) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(failed_logins=0)
         user.failed_logins = 0
-        record(actor=user, event_type="user.screen_unlocked", target=user)
+        record(actor=user, event_type=UserEvent.SCREEN_UNLOCKED, target=user)
 
 
 def unlock(*, actor: User, user: User) -> None:
     with transaction.atomic():
-        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        target = lock_user(user.pk)
         _require_manageable(actor, target)
         target.failed_logins = 0
         target.locked_until = None
         target.save(update_fields=["failed_logins", "locked_until"])
-        record(actor=actor, event_type="user.unlocked", target=target)
+        record(actor=actor, event_type=UserEvent.UNLOCKED, target=target)
 
 
 # --- TOTP ------------------------------------------------------------------------------------
@@ -322,7 +314,7 @@ def start_totp_enrolment(*, actor: User, password: str, code: str = "") -> str:
     """
     refusal: ValidationFailed | None = None
     with transaction.atomic():
-        current = User.objects.select_for_update().get(pk=actor.pk)
+        current = lock_user(actor.pk)
         if is_locked(current):
             raise AccountLocked()
         # Checked under the row lock, slow hasher and all: a parallel guess waits for this
@@ -331,13 +323,13 @@ def start_totp_enrolment(*, actor: User, password: str, code: str = "") -> str:
             refusal = ValidationFailed(_("That password is not right."), field="password")
         elif current.uses_totp and not _accept_code(current, code):
             refusal = _code_refused()
-            record(actor=actor, event_type="totp.code_rejected", target=current)
+            record(actor=actor, event_type=TotpEvent.CODE_REJECTED, target=current)
         else:
             current.totp_pending_secret = pyotp.random_base32()
             current.save(update_fields=["totp_pending_secret"])
             record(
                 actor=actor,
-                event_type="totp.enrolment_started",
+                event_type=TotpEvent.ENROLMENT_STARTED,
                 target=current,
                 after={"replaces_device": current.uses_totp},
             )
@@ -377,22 +369,21 @@ def _accept_code(user: User, code: str, *, secret: str = "") -> bool:
 def confirm_totp(*, actor: User, code: str) -> None:
     """Make the pending authenticator the actor's device, proven by a code from it."""
     with transaction.atomic():
-        current = User.objects.select_for_update().get(pk=actor.pk)
+        current = lock_user(actor.pk)
         pending = current.totp_pending_secret
         if not pending or not _accept_code(current, code, secret=pending):
             raise _code_refused()
         replaced = current.uses_totp
-        current.totp_secret = pending
-        current.totp_confirmed = True
-        current.totp_pending_secret = ""
-        current.save(update_fields=["totp_secret", "totp_confirmed", "totp_pending_secret"])
-        record(
+        with audited_change(
             actor=actor,
-            event_type="totp.confirmed",
-            target=current,
-            before={"totp": replaced},
-            after={"totp": True, "replaced_device": replaced},
-        )
+            instance=current,
+            event=TotpEvent.CONFIRMED,
+            fields=_TOTP_FIELDS[:1],
+            after_extra={"replaced_device": replaced},
+        ):
+            current.totp_secret = pending
+            current.totp_confirmed = True
+            current.totp_pending_secret = ""
     actor.totp_secret = current.totp_secret
     actor.totp_confirmed = True
     actor.totp_pending_secret = ""
@@ -406,20 +397,14 @@ def reset_totp(*, actor: User, user: User) -> None:
     the password and a code from the device instead (start_totp_enrolment).
     """
     with transaction.atomic():
-        target = User.objects.select_for_update().select_related("org_unit").get(pk=user.pk)
+        target = lock_user(user.pk)
         _require_manageable(actor, target)
-        before = {"totp": target.uses_totp, "pending": bool(target.totp_pending_secret)}
-        target.totp_secret = ""
-        target.totp_confirmed = False
-        target.totp_pending_secret = ""
-        target.save(update_fields=["totp_secret", "totp_confirmed", "totp_pending_secret"])
-        record(
-            actor=actor,
-            event_type="totp.reset",
-            target=target,
-            before=before,
-            after={"totp": False, "pending": False},
-        )
+        with audited_change(
+            actor=actor, instance=target, event=TotpEvent.RESET, fields=_TOTP_FIELDS
+        ):
+            target.totp_secret = ""
+            target.totp_confirmed = False
+            target.totp_pending_secret = ""
 
 
 def verify_totp(*, user: User, code: str) -> bool:
@@ -431,7 +416,7 @@ def verify_totp(*, user: User, code: str) -> bool:
     with transaction.atomic():
         # The lock, the "locked?" check and the count are one step: parallel wrong codes wait
         # here and each sees the failures counted before it.
-        current = User.objects.select_for_update().get(pk=user.pk)
+        current = lock_user(user.pk)
         user.locked_until = current.locked_until
         if is_locked(current):
             return False
@@ -440,7 +425,7 @@ def verify_totp(*, user: User, code: str) -> bool:
             user.totp_last_step = current.totp_last_step
             _record_sign_in(user)
         else:
-            record(actor=user, event_type="totp.code_rejected", target=user)
+            record(actor=user, event_type=TotpEvent.CODE_REJECTED, target=user)
             count_failed_login(current)
             user.failed_logins = current.failed_logins
             user.locked_until = current.locked_until

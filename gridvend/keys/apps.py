@@ -7,3 +7,7 @@ class KeysConfig(AppConfig):
     name = "gridvend.keys"
     label = "keys"
     verbose_name = "Vending keys"
+
+    def ready(self) -> None:
+        # Registers the app's audit event types, so the operation log lists them from the start.
+        from gridvend.keys import events  # noqa: F401

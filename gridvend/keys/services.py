@@ -14,6 +14,7 @@ from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.keys.crypto import Sealed, fingerprint, seal, unseal
+from gridvend.keys.events import KeyEvent
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.sts.keys import VendingKey
 
@@ -75,7 +76,7 @@ def store_vending_key(
         )
         record(
             actor=actor,
-            event_type="vending_key.stored",
+            event_type=KeyEvent.STORED,
             target=record_,
             after={"key_ref": key_ref, "dkga": dkga, "fingerprint": record_.fingerprint},
         )
@@ -91,7 +92,7 @@ def set_vending_key_active(*, actor: User, key_ref: str, is_active: bool) -> Non
             raise VendingKeyUnavailable(key_ref)
         record(
             actor=actor,
-            event_type="vending_key.activated" if is_active else "vending_key.deactivated",
+            event_type=KeyEvent.ACTIVATED if is_active else KeyEvent.DEACTIVATED,
             target_type="keys.vendingkeyrecord",
             target_id=key_ref,
             target_label=key_ref,

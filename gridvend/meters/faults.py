@@ -4,7 +4,7 @@ transaction, each read scoped to the actor's subtree."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from gridvend.audit.changes import audited_change
 from gridvend.audit.services import record
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
@@ -20,6 +21,8 @@ from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope, unit_in_scope
 from gridvend.kernel.errors import DomainError, MeterRetired
 from gridvend.kernel.phones import parse_phone
+from gridvend.meters.events import FaultEvent
+from gridvend.meters.locks import lock_fault, lock_meter
 from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus, Meter, MeterStatus
 from gridvend.meters.permissions import ASSIGN_FAULTS, can_register_faults, can_resolve_faults
 from gridvend.meters.selectors import follow_up_time
@@ -42,23 +45,6 @@ def _required(value: str, code: str, message: str) -> str:
     if not cleaned:
         raise FaultRefused(code, message)
     return cleaned
-
-
-def _lock(fault: FaultReport) -> FaultReport:
-    return (
-        FaultReport.objects.select_for_update(of=("self",))
-        .select_related("meter", "meter__org_unit")
-        .get(pk=fault.pk)
-    )
-
-
-def _snapshot(fault: FaultReport) -> dict[str, Any]:
-    return {
-        "status": fault.status,
-        "category": fault.category,
-        "assignee": fault.assignee.username if fault.assignee is not None else None,
-        "engineer": fault.engineer,
-    }
 
 
 def _clean_category(category: str) -> str:
@@ -90,6 +76,10 @@ def _check_assignee(actor: User, meter: Meter, assignee: User) -> None:
 # Services -------------------------------------------------------------------------------------
 
 
+def _seconds(taken: timedelta | None) -> int | None:
+    return int(taken.total_seconds()) if taken is not None else None
+
+
 def register_fault(
     *,
     actor: User,
@@ -116,7 +106,7 @@ def register_fault(
     category = _clean_category(category)
     phone = parse_phone(reporter_phone, region=settings.DEFAULT_COUNTRY, field="reporter_phone")
     with transaction.atomic():
-        locked = Meter.objects.select_for_update().select_related("org_unit").get(pk=meter.pk)
+        locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
         fault = FaultReport.objects.create(
@@ -131,7 +121,7 @@ def register_fault(
         )
         record(
             actor=actor,
-            event_type="fault.registered",
+            event_type=FaultEvent.REGISTERED,
             target=fault,
             after={
                 "meter": locked.number,
@@ -154,7 +144,7 @@ def assign_fault(*, actor: User, fault: FaultReport, assignee: User) -> FaultRep
     require_rank(actor, ASSIGN_FAULTS)
     require_unit_in_scope(actor, fault.meter.org_unit)
     with transaction.atomic():
-        locked = _lock(fault)
+        locked = lock_fault(fault)
         if locked.status == FaultStatus.RESOLVED:
             raise FaultRefused(
                 "FAULT_STATE_INVALID",
@@ -162,18 +152,10 @@ def assign_fault(*, actor: User, fault: FaultReport, assignee: User) -> FaultRep
                 status=locked.status,
             )
         _check_assignee(actor, locked.meter, assignee)
-        before = _snapshot(locked)
-        locked.status = FaultStatus.ASSIGNED
-        locked.assignee = assignee
-        locked.assigned_at = timezone.now()
-        locked.save(update_fields=["status", "assignee", "assigned_at"])
-        record(
-            actor=actor,
-            event_type="fault.assigned",
-            target=locked,
-            before=before,
-            after=_snapshot(locked),
-        )
+        with audited_change(actor=actor, instance=locked, event=FaultEvent.ASSIGNED):
+            locked.status = FaultStatus.ASSIGNED
+            locked.assignee = assignee
+            locked.assigned_at = timezone.now()
     return locked
 
 
@@ -183,19 +165,11 @@ def categorise_fault(*, actor: User, fault: FaultReport, category: str) -> Fault
     require_unit_in_scope(actor, fault.meter.org_unit)
     category = _clean_category(category)
     with transaction.atomic():
-        locked = _lock(fault)
+        locked = lock_fault(fault)
         if locked.category == category:
             return locked
-        before = _snapshot(locked)
-        locked.category = category
-        locked.save(update_fields=["category"])
-        record(
-            actor=actor,
-            event_type="fault.recategorised",
-            target=locked,
-            before=before,
-            after=_snapshot(locked),
-        )
+        with audited_change(actor=actor, instance=locked, event=FaultEvent.RECATEGORISED):
+            locked.category = category
     return locked
 
 
@@ -206,7 +180,7 @@ def resolve_fault(*, actor: User, fault: FaultReport, solution: str) -> FaultRep
     require_unit_in_scope(actor, fault.meter.org_unit)
     text = _required(solution, "SOLUTION_REQUIRED", _("Say how the fault was solved."))
     with transaction.atomic():
-        locked = _lock(fault)
+        locked = lock_fault(fault)
         if locked.status != FaultStatus.ASSIGNED:
             message = (
                 _("This fault is already resolved.")
@@ -214,22 +188,17 @@ def resolve_fault(*, actor: User, fault: FaultReport, solution: str) -> FaultRep
                 else _("Assign the fault to a field agent before resolving it.")
             )
             raise FaultRefused("FAULT_STATE_INVALID", message, status=locked.status)
-        before = _snapshot(locked)
-        locked.status = FaultStatus.RESOLVED
-        locked.solution = text
-        locked.resolved_at = timezone.now()
-        locked.resolved_by = actor
-        locked.save(update_fields=["status", "solution", "resolved_at", "resolved_by"])
-        taken = follow_up_time(locked)
-        record(
+        with audited_change(
             actor=actor,
-            event_type="fault.resolved",
-            target=locked,
-            before=before,
-            after={
-                **_snapshot(locked),
+            instance=locked,
+            event=FaultEvent.RESOLVED,
+            after_extra=lambda resolved: {
                 "solution": text,
-                "follow_up_seconds": int(taken.total_seconds()) if taken is not None else None,
+                "follow_up_seconds": _seconds(follow_up_time(resolved)),
             },
-        )
+        ):
+            locked.status = FaultStatus.RESOLVED
+            locked.solution = text
+            locked.resolved_at = timezone.now()
+            locked.resolved_by = actor
     return locked

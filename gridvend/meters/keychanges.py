@@ -13,9 +13,11 @@ from gridvend.identity.roles import Role, rank
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import DomainError, MeterRetired
 from gridvend.kernel.tokens import TokenEngine
+from gridvend.meters.events import MeterEvent
+from gridvend.meters.locks import lock_meter
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
 from gridvend.meters.selectors import meter_key_ref
-from gridvend.meters.services import _check_vending_key, _lock, build_key_ref, key_params
+from gridvend.meters.services import _check_vending_key, build_key_ref, key_params
 
 REQUEST_KEY_CHANGE = rank(Role.MASTER_STATION_MANAGER)
 
@@ -77,7 +79,7 @@ def request_key_change(
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
     with transaction.atomic(durable=True):
-        locked = _lock(meter)
+        locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
         if KeyChange.objects.filter(meter=locked, status=KeyChangeStatus.PENDING).exists():
@@ -109,7 +111,7 @@ def request_key_change(
         )
         record(
             actor=actor,
-            event_type="key_change.requested",
+            event_type=MeterEvent.KEY_CHANGE_REQUESTED,
             target=change,
             after={
                 "meter": locked.number,

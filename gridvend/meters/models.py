@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import TYPE_CHECKING, ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -9,6 +12,9 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.customers.models import Customer, Premise
 from gridvend.org.models import OrgUnit
+
+if TYPE_CHECKING:
+    from gridvend.audit.changes import AuditedFields
 
 
 class TokenCarrier(models.TextChoices):
@@ -56,6 +62,19 @@ class Meter(models.Model):
         Premise, null=True, blank=True, on_delete=models.PROTECT, related_name="meters"
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    audited_fields: ClassVar[AuditedFields] = (
+        "number",
+        "org_unit",
+        "make",
+        "model",
+        "phases",
+        "carrier",
+        "status",
+        "customer",
+        "premise",
+        ("key", lambda meter: _key_params(meter)),
+    )
 
     class Meta:
         ordering = ["number"]
@@ -180,6 +199,13 @@ class FaultReport(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 
+    audited_fields: ClassVar[AuditedFields] = (
+        "status",
+        "category",
+        ("assignee", lambda fault: fault.assignee.username if fault.assignee else None),
+        "engineer",
+    )
+
     class Meta:
         ordering = ["-registered_at", "-id"]
         indexes = [models.Index(fields=["status", "registered_at"])]
@@ -190,3 +216,11 @@ class FaultReport(models.Model):
     @property
     def audit_org_path(self) -> str:
         return self.meter.org_unit.path
+
+
+def _key_params(meter: Meter) -> dict[str, object]:
+    """The meter's key parameters as the audit log and key changes store them."""
+    # Imported here: the selectors build on these models.
+    from gridvend.meters.selectors import meter_key_ref
+
+    return asdict(meter_key_ref(meter))

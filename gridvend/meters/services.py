@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from gridvend.audit.changes import AuditedFields, audited_change, record_created, snapshot
 from gridvend.audit.services import record
 from gridvend.customers.models import Customer, CustomerStatus, Premise
 from gridvend.customers.services import CustomerClosed, require_reason
@@ -33,6 +34,12 @@ from gridvend.meters.errors import (
     VendingKeyMismatch,
     VendingKeyNotFound,
 )
+from gridvend.meters.events import MeterEvent
+from gridvend.meters.locks import (
+    lock_meter,
+    lock_open_installation,
+    lock_replacement,
+)
 from gridvend.meters.models import (
     Installation,
     KeyChange,
@@ -41,7 +48,7 @@ from gridvend.meters.models import (
     MeterStatus,
     TokenCarrier,
 )
-from gridvend.meters.selectors import meter_key_ref, normalise_meter_number
+from gridvend.meters.selectors import normalise_meter_number
 from gridvend.org.models import OrgUnit
 from gridvend.sts.errors import MeterNumberCheckDigit
 from gridvend.sts.errors import MeterNumberInvalid as StsMeterNumberInvalid
@@ -153,28 +160,9 @@ def _clean_details(make: str, model: str, phases: int, carrier: str) -> dict[str
     }
 
 
-def _snapshot(meter: Meter) -> dict[str, Any]:
-    return {
-        "number": meter.number,
-        "org_unit": meter.org_unit_id,
-        "make": meter.make,
-        "model": meter.model,
-        "phases": meter.phases,
-        "carrier": meter.carrier,
-        "status": meter.status,
-        "customer": meter.customer_id,
-        "premise": meter.premise_id,
-        "key": key_params(meter_key_ref(meter)),
-    }
-
-
 def key_params(key: MeterKeyRef) -> dict[str, Any]:
     """The JSON form of a meter key reference, as stored on key changes."""
     return asdict(key)
-
-
-def _lock(meter: Meter) -> Meter:
-    return Meter.objects.select_for_update().select_related("org_unit").get(pk=meter.pk)
 
 
 # Registration and details ---------------------------------------------------------------------
@@ -234,7 +222,7 @@ def register_meter(
                 key_ref=key.key_ref,
                 **details,
             )
-            record(actor=actor, event_type="meter.registered", target=meter, after=_snapshot(meter))
+            record_created(actor=actor, instance=meter, event=MeterEvent.REGISTERED)
     except IntegrityError:
         # The same number registered concurrently: the unique index is the final word.
         raise MeterNumberTaken(meter_number=digits) from None
@@ -254,22 +242,18 @@ def update_meter(
     _require_installer(actor)
     require_unit_in_scope(actor, meter.org_unit)
     with transaction.atomic():
-        locked = _lock(meter)
-        before = _snapshot(locked)
+        locked = lock_meter(meter)
         details = _clean_details(
             locked.make if make is None else make,
             locked.model if model is None else model,
             locked.phases if phases is None else phases,
             locked.carrier if carrier is None else carrier,
         )
-        for field, value in details.items():
-            setattr(locked, field, value)
-        after = _snapshot(locked)
-        if after != before:
-            locked.save(update_fields=list(details))
-            record(
-                actor=actor, event_type="meter.updated", target=locked, before=before, after=after
-            )
+        with audited_change(
+            actor=actor, instance=locked, event=MeterEvent.UPDATED, skip_unchanged=True
+        ):
+            for field, value in details.items():
+                setattr(locked, field, value)
     return locked
 
 
@@ -277,9 +261,7 @@ def update_meter(
 
 
 def _end_open_installation(meter: Meter, reason: str) -> Installation | None:
-    current = (
-        Installation.objects.select_for_update().filter(meter=meter, ended_at__isnull=True).first()
-    )
+    current = lock_open_installation(meter)
     if current is not None:
         current.ended_at = timezone.now()
         current.end_reason = reason[:255]
@@ -304,7 +286,7 @@ def install_meter(
     require_unit_in_scope(actor, customer.org_unit)
     require_unit_in_scope(actor, premise.org_unit)
     with transaction.atomic():
-        locked = _lock(meter)
+        locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
         # The caller's customer object may be stale; the stored status decides.
@@ -319,7 +301,7 @@ def install_meter(
         installation = _install(locked, customer, premise)
         record(
             actor=actor,
-            event_type="meter.installed",
+            event_type=MeterEvent.INSTALLED,
             target=locked,
             before=before,
             after={
@@ -337,6 +319,10 @@ def install_meter(
 # Status ---------------------------------------------------------------------------------------
 
 
+# What a status change records: the status and why the meter is out of normal service.
+_STATUS_FIELDS: AuditedFields = ("status", ("reason", lambda meter: meter.block_reason))
+
+
 def _change_status(
     *,
     actor: User,
@@ -344,29 +330,28 @@ def _change_status(
     reason: str,
     allowed_from: tuple[str, ...],
     to: str,
-    event_type: str,
+    event: MeterEvent,
 ) -> Meter:
     _require_status_manager(actor)
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
     with transaction.atomic():
-        locked = _lock(meter)
+        locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
         if locked.status not in allowed_from:
             raise MeterStatusConflict(meter_number=locked.number, status=locked.status)
-        before = {"status": locked.status, "reason": locked.block_reason}
-        locked.status = to
-        # block_reason explains why a meter is out of normal service, blocked or faulty alike.
-        locked.block_reason = "" if to == MeterStatus.ACTIVE else cleaned
-        locked.save(update_fields=["status", "block_reason"])
-        record(
+        with audited_change(
             actor=actor,
-            event_type=event_type,
-            target=locked,
-            before=before,
-            after={"status": to, "reason": cleaned},
-        )
+            instance=locked,
+            event=event,
+            fields=_STATUS_FIELDS,
+            # The reason given, also when unblocking clears the stored one.
+            after_extra={"reason": cleaned},
+        ):
+            locked.status = to
+            # block_reason explains why a meter is out of normal service, blocked or faulty alike.
+            locked.block_reason = "" if to == MeterStatus.ACTIVE else cleaned
     return locked
 
 
@@ -378,7 +363,7 @@ def block_meter(*, actor: User, meter: Meter, reason: str) -> Meter:
         reason=reason,
         allowed_from=(MeterStatus.ACTIVE, MeterStatus.FAULTY),
         to=MeterStatus.BLOCKED,
-        event_type="meter.blocked",
+        event=MeterEvent.BLOCKED,
     )
 
 
@@ -390,7 +375,7 @@ def unblock_meter(*, actor: User, meter: Meter, reason: str) -> Meter:
         reason=reason,
         allowed_from=(MeterStatus.BLOCKED, MeterStatus.FAULTY),
         to=MeterStatus.ACTIVE,
-        event_type="meter.unblocked",
+        event=MeterEvent.UNBLOCKED,
     )
 
 
@@ -401,7 +386,7 @@ def mark_faulty(*, actor: User, meter: Meter, reason: str) -> Meter:
         reason=reason,
         allowed_from=(MeterStatus.ACTIVE, MeterStatus.BLOCKED),
         to=MeterStatus.FAULTY,
-        event_type="meter.marked_faulty",
+        event=MeterEvent.MARKED_FAULTY,
     )
 
 
@@ -425,14 +410,14 @@ def retire_meter(*, actor: User, meter: Meter, reason: str) -> Meter:
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
     with transaction.atomic():
-        locked = _lock(meter)
+        locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
-        before = _snapshot(locked)
+        before = snapshot(locked)
         ended = _retire(locked, cleaned)
         record(
             actor=actor,
-            event_type="meter.retired",
+            event_type=MeterEvent.RETIRED,
             target=locked,
             before=before,
             after={
@@ -486,18 +471,7 @@ def swap_meter(
 ) -> MeterSwap:
     """Swap a meter in the field, in the caller's transaction, with ``check_replacement``'s
     reason and kWh: the old one retires, the new one serves the same customer and premise."""
-    # Customer before meters, meters in id order: the order sales lock in, so a sale on the
-    # old meter and this replacement cannot deadlock.
-    owner_id = Meter.objects.filter(pk=old_meter.pk).values_list("customer_id", flat=True)
-    list(Customer.objects.select_for_update().filter(pk__in=list(owner_id)).only("pk"))
-    locked = {
-        m.pk: m
-        for m in Meter.objects.select_for_update()
-        .select_related("org_unit")
-        .filter(pk__in=[old_meter.pk, new_meter.pk])
-        .order_by("pk")
-    }
-    old, new = locked[old_meter.pk], locked[new_meter.pk]
+    old, new = lock_replacement(old_meter, new_meter)
     if old.status == MeterStatus.RETIRED:
         raise MeterRetired(meter_number=old.number)
     if new.status == MeterStatus.RETIRED:
@@ -516,7 +490,7 @@ def swap_meter(
     installation = _install(new, customer, premise)
     record(
         actor=actor,
-        event_type="meter.replaced",
+        event_type=MeterEvent.REPLACED,
         target=old,
         after={
             "new_meter": new.number,
@@ -530,7 +504,7 @@ def swap_meter(
     )
     record(
         actor=actor,
-        event_type="meter.installed",
+        event_type=MeterEvent.INSTALLED,
         target=new,
         before={"customer": None, "premise": None},
         after={

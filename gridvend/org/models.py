@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from gridvend.audit.changes import AuditedFields
 
 PATH_SEGMENT_WIDTH = 8  # hex digits per level: 4 billion units, fixed width keeps paths sortable
 
@@ -84,6 +89,16 @@ class VendingPoint(models.Model):
     # Prefunded points (banks, agents, aggregators) sell against a float and stop at zero.
     uses_float = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    audited_fields: ClassVar[AuditedFields] = (
+        "code",
+        "name",
+        "channel",
+        "status",
+        "org_unit",
+        "ip_allow_list",
+        "address",
+    )
 
     class Meta:
         ordering = ["code"]

@@ -10,11 +10,14 @@ from django.db.models.functions import Concat, Substr
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from gridvend.audit.changes import audited_change, record_created
 from gridvend.audit.services import record
 from gridvend.identity import permissions
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.org.events import OrgEvent
+from gridvend.org.locks import lock_vending_point
 from gridvend.org.models import PATH_SEGMENT_WIDTH, OrgLevel, OrgUnit, VendingPoint
 
 DEFAULT_LEVELS = [
@@ -48,7 +51,9 @@ def rename_level(*, actor: User, level: OrgLevel, name: str) -> OrgLevel:
         before = level.name
         level.name = name
         level.save(update_fields=["name"])
-        record(actor=actor, event_type="org_level.renamed", target=level, before=before, after=name)
+        record(
+            actor=actor, event_type=OrgEvent.LEVEL_RENAMED, target=level, before=before, after=name
+        )
     return level
 
 
@@ -67,7 +72,7 @@ def add_level(*, actor: User, name: str) -> OrgLevel:
         if OrgLevel.objects.filter(code=code).exists():
             code = f"{code[:14]}-{depth}"
         level = OrgLevel.objects.create(depth=depth, name=name, code=code)
-        record(actor=actor, event_type="org_level.added", target=level, after=name)
+        record(actor=actor, event_type=OrgEvent.LEVEL_ADDED, target=level, after=name)
     return level
 
 
@@ -90,7 +95,7 @@ def create_root(*, name: str, code: str = "") -> OrgUnit:
         )
         unit.path = _segment(unit.pk)
         unit.save(update_fields=["path"])
-        record(actor=None, event_type="org_unit.created", target=unit, after={"name": name})
+        record(actor=None, event_type=OrgEvent.UNIT_CREATED, target=unit, after={"name": name})
     return unit
 
 
@@ -114,7 +119,7 @@ def create_unit(*, actor: User, parent: OrgUnit, name: str, code: str = "") -> O
         unit.save(update_fields=["path"])
         record(
             actor=actor,
-            event_type="org_unit.created",
+            event_type=OrgEvent.UNIT_CREATED,
             target=unit,
             after={"name": name, "code": clean, "parent": parent.pk},
         )
@@ -134,7 +139,9 @@ def rename_unit(*, actor: User, unit: OrgUnit, name: str) -> OrgUnit:
         before = unit.name
         unit.name = name
         unit.save(update_fields=["name"])
-        record(actor=actor, event_type="org_unit.renamed", target=unit, before=before, after=name)
+        record(
+            actor=actor, event_type=OrgEvent.UNIT_RENAMED, target=unit, before=before, after=name
+        )
     return unit
 
 
@@ -164,7 +171,7 @@ def move_unit(*, actor: User, unit: OrgUnit, new_parent: OrgUnit) -> OrgUnit:
         unit.refresh_from_db()
         record(
             actor=actor,
-            event_type="org_unit.moved",
+            event_type=OrgEvent.UNIT_MOVED,
             target=unit,
             before={"path": old_path},
             after={"path": unit.path, "parent": new_parent.pk},
@@ -183,18 +190,6 @@ def _clean_allow_list(raw: str) -> str:
                 field="ip_allow_list",
             ) from None
     return ",".join(items)
-
-
-def _vp_snapshot(point: VendingPoint) -> dict[str, object]:
-    return {
-        "code": point.code,
-        "name": point.name,
-        "channel": point.channel,
-        "status": point.status,
-        "org_unit": point.org_unit_id,
-        "ip_allow_list": point.ip_allow_list,
-        "address": point.address,
-    }
 
 
 def create_vending_point(
@@ -228,9 +223,7 @@ def create_vending_point(
             address=address,
             ip_allow_list=_clean_allow_list(ip_allow_list),
         )
-        record(
-            actor=actor, event_type="vending_point.created", target=point, after=_vp_snapshot(point)
-        )
+        record_created(actor=actor, instance=point, event=OrgEvent.VENDING_POINT_CREATED)
     return point
 
 
@@ -249,30 +242,20 @@ def update_vending_point(
     from gridvend.org.models import VendingPointStatus
 
     with transaction.atomic():
-        locked = (
-            VendingPoint.objects.select_for_update().select_related("org_unit").get(pk=point.pk)
-        )
-        before = _vp_snapshot(locked)
-        if name is not None:
-            if not name.strip():
-                raise ValidationFailed(_("A vending point needs a name."), field="name")
-            locked.name = name.strip()
-        if status is not None:
-            if status not in VendingPointStatus.values:
-                raise ValidationFailed(_("Unknown status."), field="status")
-            locked.status = status
-        if address is not None:
-            locked.address = address
-        if ip_allow_list is not None:
-            locked.ip_allow_list = _clean_allow_list(ip_allow_list)
-        locked.save()
-        record(
-            actor=actor,
-            event_type="vending_point.updated",
-            target=locked,
-            before=before,
-            after=_vp_snapshot(locked),
-        )
+        locked = lock_vending_point(point)
+        with audited_change(actor=actor, instance=locked, event=OrgEvent.VENDING_POINT_UPDATED):
+            if name is not None:
+                if not name.strip():
+                    raise ValidationFailed(_("A vending point needs a name."), field="name")
+                locked.name = name.strip()
+            if status is not None:
+                if status not in VendingPointStatus.values:
+                    raise ValidationFailed(_("Unknown status."), field="status")
+                locked.status = status
+            if address is not None:
+                locked.address = address
+            if ip_allow_list is not None:
+                locked.ip_allow_list = _clean_allow_list(ip_allow_list)
     return locked
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.org.models import OrgUnit
+
+if TYPE_CHECKING:
+    from gridvend.audit.changes import AuditedFields
 
 
 class Tariff(models.Model):
@@ -16,6 +21,8 @@ class Tariff(models.Model):
     org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="tariffs")
     currency = models.CharField(max_length=3)
     created_at = models.DateTimeField(default=timezone.now)
+
+    audited_fields: ClassVar[AuditedFields] = ("code", "name", "org_unit", "currency")
 
     class Meta:
         ordering = ["code"]
@@ -61,6 +68,21 @@ class TariffVersion(models.Model):
     # The checker's reason, kept on the row because the maker who must fix the draft cannot read
     # the audit log; cleared when the version is submitted again.
     rejection_reason = models.TextField(blank=True)
+
+    # submitted_at and approved_at stay out: the log has always shown who decided, not when
+    # (the event's own time says that).
+    audited_fields: ClassVar[AuditedFields] = (
+        "tariff",
+        "number",
+        "status",
+        "spec",
+        "effective_from",
+        "notes",
+        "created_by",
+        "submitted_by",
+        "approved_by",
+        "rejection_reason",
+    )
 
     class Meta:
         ordering = ["tariff", "-number"]

@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from gridvend.audit.services import record
+from gridvend.audit.changes import audited_change, record_created
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.permissions import require_capability, require_rank
@@ -23,6 +23,8 @@ from gridvend.kernel.errors import CurrencyMismatch, DomainError, TariffInvalid
 from gridvend.kernel.money import currency_exponent
 from gridvend.kernel.tariffs import TariffSpec
 from gridvend.org.models import OrgUnit
+from gridvend.tariffs.events import TariffEvent
+from gridvend.tariffs.locks import lock_tariff, lock_version
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
 
 # Makers draft and submit; checkers publish and reject. Both need the finance capability.
@@ -96,12 +98,7 @@ def _require_checker(actor: User) -> None:
 
 def _locked_version(actor: User, version: TariffVersion) -> TariffVersion:
     """Re-read the version under a row lock so that two reviewers cannot both act on it."""
-    # of=("self",): PostgreSQL would otherwise lock the joined tariff and org-unit rows as well.
-    locked = (
-        TariffVersion.objects.select_for_update(of=("self",))
-        .select_related("tariff__org_unit")
-        .get(pk=version.pk)
-    )
+    locked = lock_version(version)
     # Scope is checked on the fresh row: the caller's copy may be stale or hand-built.
     require_unit_in_scope(actor, locked.tariff.org_unit)
     return locked
@@ -126,30 +123,6 @@ def _aware(instant: datetime, field: str) -> datetime:
     if timezone.is_naive(instant):
         raise ValidationFailed(_("The date and time need a time zone."), field=field)
     return instant
-
-
-def _tariff_snapshot(tariff: Tariff) -> dict[str, object]:
-    return {
-        "code": tariff.code,
-        "name": tariff.name,
-        "org_unit": tariff.org_unit_id,
-        "currency": tariff.currency,
-    }
-
-
-def _version_snapshot(version: TariffVersion) -> dict[str, object]:
-    return {
-        "tariff": version.tariff_id,
-        "number": version.number,
-        "status": version.status,
-        "spec": version.spec,
-        "effective_from": version.effective_from,
-        "notes": version.notes,
-        "created_by": version.created_by_id,
-        "submitted_by": version.submitted_by_id,
-        "approved_by": version.approved_by_id,
-        "rejection_reason": version.rejection_reason,
-    }
 
 
 def create_tariff(*, actor: User, code: str, name: str, org_unit: OrgUnit, currency: str) -> Tariff:
@@ -181,9 +154,7 @@ def create_tariff(*, actor: User, code: str, name: str, org_unit: OrgUnit, curre
                 )
         except IntegrityError:
             raise ValidationFailed(_("That code is already used."), field="code") from None
-        record(
-            actor=actor, event_type="tariff.created", target=tariff, after=_tariff_snapshot(tariff)
-        )
+        record_created(actor=actor, instance=tariff, event=TariffEvent.CREATED)
     return tariff
 
 
@@ -196,7 +167,7 @@ def create_draft(
     normalised = _validated_spec(tariff, spec)
     with transaction.atomic():
         # Locking the tariff serialises numbering; the unique (tariff, number) backs it up.
-        locked = Tariff.objects.select_for_update().get(pk=tariff.pk)
+        locked = lock_tariff(tariff)
         highest = locked.versions.aggregate(highest=Max("number"))["highest"] or 0
         version = TariffVersion.objects.create(
             tariff=locked,
@@ -206,12 +177,7 @@ def create_draft(
             notes=notes.strip(),
             created_by=actor,
         )
-        record(
-            actor=actor,
-            event_type="tariff_version.drafted",
-            target=version,
-            after=_version_snapshot(version),
-        )
+        record_created(actor=actor, instance=version, event=TariffEvent.VERSION_DRAFTED)
     return version
 
 
@@ -236,19 +202,11 @@ def update_draft(
             raise TariffStateInvalid(status=locked.status, action="update")
         if locked.created_by_id != actor.pk:
             raise AccessDenied(_("Only the author of a draft may change it."))
-        before = _version_snapshot(locked)
-        locked.spec = normalised
-        if notes is not None:
-            locked.notes = notes.strip()
-        locked.status = VersionStatus.DRAFT
-        locked.save(update_fields=["spec", "notes", "status"])
-        record(
-            actor=actor,
-            event_type="tariff_version.updated",
-            target=locked,
-            before=before,
-            after=_version_snapshot(locked),
-        )
+        with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_UPDATED):
+            locked.spec = normalised
+            if notes is not None:
+                locked.notes = notes.strip()
+            locked.status = VersionStatus.DRAFT
     return locked
 
 
@@ -260,19 +218,11 @@ def submit(*, actor: User, version: TariffVersion) -> TariffVersion:
         locked = _locked_version(actor, version)
         if locked.status != VersionStatus.DRAFT:
             raise TariffStateInvalid(status=locked.status, action="submit")
-        before = _version_snapshot(locked)
-        locked.status = VersionStatus.SUBMITTED
-        locked.submitted_by = actor
-        locked.submitted_at = timezone.now()
-        locked.rejection_reason = ""
-        locked.save(update_fields=["status", "submitted_by", "submitted_at", "rejection_reason"])
-        record(
-            actor=actor,
-            event_type="tariff_version.submitted",
-            target=locked,
-            before=before,
-            after=_version_snapshot(locked),
-        )
+        with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_SUBMITTED):
+            locked.status = VersionStatus.SUBMITTED
+            locked.submitted_by = actor
+            locked.submitted_at = timezone.now()
+            locked.rejection_reason = ""
     return locked
 
 
@@ -299,19 +249,11 @@ def publish(*, actor: User, version: TariffVersion, effective_from: datetime) ->
             raise MakerCheckerViolation()
         # Checked again at the last moment: pricing will trust this row without question.
         _validated_spec(locked.tariff, locked.spec)
-        before = _version_snapshot(locked)
-        locked.status = VersionStatus.PUBLISHED
-        locked.effective_from = effective_from
-        locked.approved_by = actor
-        locked.approved_at = now
-        locked.save(update_fields=["status", "effective_from", "approved_by", "approved_at"])
-        record(
-            actor=actor,
-            event_type="tariff_version.published",
-            target=locked,
-            before=before,
-            after=_version_snapshot(locked),
-        )
+        with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_PUBLISHED):
+            locked.status = VersionStatus.PUBLISHED
+            locked.effective_from = effective_from
+            locked.approved_by = actor
+            locked.approved_at = now
     return locked
 
 
@@ -329,17 +271,9 @@ def reject(*, actor: User, version: TariffVersion, reason: str) -> TariffVersion
         # A rejection is a review decision like an approval; the author withdraws instead.
         if actor.pk in (locked.created_by_id, locked.submitted_by_id):
             raise MakerCheckerViolation()
-        before = _version_snapshot(locked)
-        locked.status = VersionStatus.REJECTED
-        locked.rejection_reason = reason
-        locked.save(update_fields=["status", "rejection_reason"])
-        record(
-            actor=actor,
-            event_type="tariff_version.rejected",
-            target=locked,
-            before=before,
-            after=_version_snapshot(locked),
-        )
+        with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_REJECTED):
+            locked.status = VersionStatus.REJECTED
+            locked.rejection_reason = reason
     return locked
 
 
@@ -366,14 +300,6 @@ def withdraw(*, actor: User, version: TariffVersion) -> TariffVersion:
                 raise TariffStateInvalid(status=locked.status, action="withdraw_in_force")
         else:
             raise TariffStateInvalid(status=locked.status, action="withdraw")
-        before = _version_snapshot(locked)
-        locked.status = VersionStatus.WITHDRAWN
-        locked.save(update_fields=["status"])
-        record(
-            actor=actor,
-            event_type="tariff_version.withdrawn",
-            target=locked,
-            before=before,
-            after=_version_snapshot(locked),
-        )
+        with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_WITHDRAWN):
+            locked.status = VersionStatus.WITHDRAWN
     return locked

@@ -488,7 +488,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "event_types": audit_selectors.event_types(),
         },
         status=status,
     )

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
+from gridvend.audit.events import is_registered
 from gridvend.audit.models import AuditEvent
 from gridvend.customers.models import Customer, Debt, Premise
 from gridvend.demo.loader import DEMO_PASSWORD, USERS
@@ -89,6 +90,14 @@ def small_demo(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
         call_command("demo", *SMALL, stdout=io.StringIO())
         yield
         transaction.set_rollback(True)
+
+
+def test_every_event_type_the_demo_writes_is_registered(small_demo: None) -> None:
+    written = set(AuditEvent.objects.values_list("event_type", flat=True).distinct())
+    assert {"user.created", "customer.created", "meter.installed"} <= written
+    assert {"sale.created", "shift.opened"} <= written
+    unregistered = [t for t in written if not is_registered(t)]
+    assert sorted(unregistered) == []
 
 
 def test_a_second_run_adds_nothing_at_all(small_demo: None) -> None:

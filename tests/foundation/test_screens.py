@@ -141,9 +141,13 @@ def test_only_administrators_read_the_operation_log(world: World) -> None:
     assert _client(auditor).get("/operation-log/").status_code == 403
     page = _client(tree.admin).get("/operation-log/?event_type=user.created&actor=root-admin")
     assert page.status_code == 200
-    assert "user.created" in page.content.decode()
+    # The rows show the type in <code>; the filter's options name every type anyway.
+    assert "<code>user.created</code>" in page.content.decode()
     filtered = _client(tree.admin).get("/operation-log/?event_type=org_unit.moved")
-    assert "user.created" not in filtered.content.decode()
+    assert "<code>user.created</code>" not in filtered.content.decode()
+    by_area = _client(tree.admin).get("/operation-log/?event_type=user.")
+    assert "<code>user.created</code>" in by_area.content.decode()
+    assert _client(tree.admin).get("/operation-log/?event_type=no.such_type").status_code == 400
 
 
 def test_manager_creates_unit_point_and_user_through_screens(world: World) -> None:

@@ -7,6 +7,7 @@ from typing import ClassVar
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from gridvend.audit import selectors as audit_selectors
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.meters.models import MeterStatus
 from gridvend.org.models import Channel
@@ -65,7 +66,8 @@ class AuditFilterSet(SelectorFilterSet):
     """The operation log's filters (Administrators only)."""
 
     actor = TextFilter(label=_("Actor"), max_length=150)
-    event_type = TextFilter(label=_("Event type"), max_length=64)
+    # The registered types (and each area as a prefix); an unknown type is a form error.
+    event_type = choice_filter(audit_selectors.event_type_choices, _("Event type"))
     target = TextFilter(label=_("Target"), max_length=100)
     date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
