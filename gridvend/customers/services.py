@@ -11,6 +11,15 @@ from django.utils.translation import gettext as _
 
 from gridvend.audit.changes import audited_change, record_created
 from gridvend.audit.services import record
+from gridvend.customers.errors import (
+    AccountNumberInvalid,
+    AccountNumberTaken,
+    CustomerClosed,
+    CustomerStatusUnchanged,
+    DebtAmountInvalid,
+    ReasonRequired,
+    TariffNotApplicable,
+)
 from gridvend.customers.events import CustomerEvent
 from gridvend.customers.integrity import debt_binding
 from gridvend.customers.locks import lock_customer, lock_premise
@@ -26,7 +35,7 @@ from gridvend.identity.models import User
 from gridvend.identity.permissions import require_capability
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
-from gridvend.kernel.errors import CurrencyMismatch, DomainError
+from gridvend.kernel.errors import CurrencyMismatch
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.kernel.phones import parse_phone
@@ -38,66 +47,6 @@ from gridvend.tariffs.models import Tariff
 
 ACCOUNT_NUMBER_LENGTH = 10
 _GENERATION_ATTEMPTS = 20
-
-
-class AccountNumberTaken(DomainError):
-    def __init__(self, *, account_number: str) -> None:
-        super().__init__(
-            "ACCOUNT_NUMBER_TAKEN",
-            _("Account number %(number)s is already used by another customer.")
-            % {"number": account_number},
-            account_number=account_number,
-        )
-
-
-class AccountNumberInvalid(DomainError):
-    def __init__(self, *, account_number: str) -> None:
-        super().__init__(
-            "ACCOUNT_NUMBER_INVALID",
-            _("An account number is up to 20 letters, digits or dashes."),
-            account_number=account_number,
-        )
-
-
-class TariffNotApplicable(DomainError):
-    def __init__(self, *, tariff: str) -> None:
-        super().__init__(
-            "TARIFF_NOT_APPLICABLE",
-            _("Tariff %(tariff)s does not apply in this customer's area.") % {"tariff": tariff},
-            tariff=tariff,
-        )
-
-
-class CustomerStatusUnchanged(DomainError):
-    def __init__(self, *, status: str) -> None:
-        super().__init__(
-            "CUSTOMER_STATUS_UNCHANGED",
-            _("The customer's status is already %(status)s.") % {"status": status},
-            status=status,
-        )
-
-
-class CustomerClosed(DomainError):
-    def __init__(self, *, account_number: str) -> None:
-        super().__init__(
-            "CUSTOMER_CLOSED",
-            _("Account %(number)s is closed.") % {"number": account_number},
-            account_number=account_number,
-        )
-
-
-class DebtAmountInvalid(DomainError):
-    def __init__(self, *, amount: Money) -> None:
-        super().__init__(
-            "DEBT_AMOUNT_INVALID",
-            _("A debt must be an amount greater than zero."),
-            amount=amount,
-        )
-
-
-class ReasonRequired(DomainError):
-    def __init__(self) -> None:
-        super().__init__("REASON_REQUIRED", _("Give a reason for this change."))
 
 
 def require_reason(reason: str) -> str:

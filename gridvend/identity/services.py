@@ -90,18 +90,16 @@ def _check_delegation(
     if not permissions.can_manage_users(actor):
         raise AccessDenied()
     if rank(role) >= actor.rank:
-        raise DelegationRefused(_("You can only grant roles below your own."), role=role)
+        raise DelegationRefused(rule="role_rank", role=role)
     if not unit_in_scope(actor, unit):
-        raise DelegationRefused(_("You can only place users inside your own part of the tree."))
+        raise DelegationRefused(rule="subtree")
     caps = frozenset(capabilities)
     unknown = caps - ALL_CAPABILITIES
     if unknown:
         raise ValidationFailed(_("Unknown capability."), field="capabilities")
     missing = caps - actor.capability_set()
     if missing:
-        raise DelegationRefused(
-            _("You can only grant capabilities you hold yourself."), capability=sorted(missing)[0]
-        )
+        raise DelegationRefused(rule="capability", capability=sorted(missing)[0])
     return caps
 
 

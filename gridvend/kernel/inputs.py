@@ -37,12 +37,61 @@ INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 class InvalidInput(DomainError):
     """A value from outside could not be read; ``reason`` is a stable lower_snake code."""
 
-    def __init__(self, *, reason: str, message: str, field: str | None = None, **params: Any):
-        super().__init__("INVALID_INPUT", message, reason=reason, field=field, **params)
+    code = "INVALID_INPUT"
+    message_template = "This value is not valid."
+    variant_param = "reason"
+    message_variants = {
+        "not_a_number": "Enter a number.",
+        "too_many_digits": "The number has too many digits.",
+        "too_many_decimals": "Use at most %(decimal_places)s decimal places.",
+        "zero": "Enter an amount above zero.",
+        "below_minimum": "The smallest value is %(minimum)s.",
+        "above_maximum": "The largest value is %(maximum)s.",
+        "too_long": "Use at most %(max_length)s characters.",
+        "bidi_control": "Remove the text-direction control characters.",
+        "invisible_character": "Remove the invisible characters.",
+        "control_character": "Remove the control characters.",
+        "required": "This field is required.",
+        "not_a_phone": (
+            "This is not a phone number. Write it like %(example)s, or start with + and the "
+            "country code."
+        ),
+        "phone_too_short": (
+            "This phone number is too short. Write it like %(example)s, or start with + and "
+            "the country code."
+        ),
+        "phone_too_long": (
+            "This phone number is too long. Write it like %(example)s, or start with + and "
+            "the country code."
+        ),
+        "invalid_filter": "The filter %(field)s is not valid: %(problem)s",
+    }
+    extra_params = (
+        "decimal_places",
+        "minimum",
+        "maximum",
+        "max_length",
+        "region",
+        "problem",
+    )
+
+    def __init__(self, *, reason: str, field: str | None = None, **params: Any):
+        super().__init__(reason=reason, field=field, **params)
 
     @property
     def reason(self) -> str:
         return str(self.params["reason"])
+
+    def display_params(self) -> dict[str, Any]:
+        shown = dict(self.params)
+        region = self.params.get("region")
+        if region:
+            from gridvend.kernel.phones import example_phone
+
+            # Isolated left to right (LRI ... PDI): in an Arabic sentence "0712 123456" would
+            # otherwise show its two groups in the opposite order.
+            shown["example"] = f"\u2066{example_phone(str(region))}\u2069"
+        return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +117,8 @@ class NumberRule:
         return replace(self, allow_zero=False)
 
 
-def _refuse(reason: str, message: str, field: str | None = None, **params: Any) -> InvalidInput:
-    return InvalidInput(reason=reason, message=message, field=field, **params)
+def _refuse(reason: str, field: str | None = None, **params: Any) -> InvalidInput:
+    return InvalidInput(reason=reason, field=field, **params)
 
 
 def parse_decimal(raw: object, rule: NumberRule, *, field: str | None = None) -> Decimal:
@@ -78,79 +127,74 @@ def parse_decimal(raw: object, rule: NumberRule, *, field: str | None = None) ->
     Accepts a ``str``, an ``int`` or a ``Decimal`` (from a spreadsheet cell); never a float.
     """
     if isinstance(raw, bool | float):
-        raise _refuse("not_a_number", "Enter a number.", field)
+        raise _refuse("not_a_number", field)
     if isinstance(raw, int):
         text = str(raw) if abs(raw) < 10**MAX_NUMBER_TEXT else "x"
     elif isinstance(raw, Decimal):
         if not raw.is_finite():
-            raise _refuse("not_a_number", "Enter a number.", field)
+            raise _refuse("not_a_number", field)
         # The exponent is checked before formatting, so Decimal("1e700000") costs nothing.
         exponent = raw.as_tuple().exponent
         assert isinstance(exponent, int)
         if (raw and raw.adjusted() >= MAX_NUMBER_TEXT) or exponent < -MAX_NUMBER_TEXT:
-            raise _refuse("too_many_digits", "The number has too many digits.", field)
+            raise _refuse("too_many_digits", field)
         text = format(raw, "f")
     elif isinstance(raw, str):
         text = raw
     else:
-        raise _refuse("not_a_number", "Enter a number.", field)
+        raise _refuse("not_a_number", field)
     if len(text) > MAX_NUMBER_TEXT:
-        raise _refuse("too_many_digits", "The number has too many digits.", field)
+        raise _refuse("too_many_digits", field)
     text = text.strip().replace(",", "").replace(" ", "").replace("\u00a0", "").replace("_", "")
     match = _NUMBER.match(text)
     if not text or match is None or not (match.group(2) or match.group(3)):
-        raise _refuse("not_a_number", "Enter a number.", field)
+        raise _refuse("not_a_number", field)
     sign, whole, fraction = match.group(1), match.group(2).lstrip("0"), match.group(3) or ""
     fraction = fraction.rstrip("0")
     if len(whole) > rule.integer_digits:
-        raise _refuse("too_many_digits", "The number has too many digits.", field)
+        raise _refuse("too_many_digits", field)
     if len(fraction) > rule.decimal_places:
         raise _refuse(
             "too_many_decimals",
-            f"Use at most {rule.decimal_places} decimal places.",
             field,
             decimal_places=rule.decimal_places,
         )
     value = Decimal(f"{sign}{whole or '0'}.{fraction or '0'}")
     if value == 0 and not rule.allow_zero:
-        raise _refuse("zero", "Enter an amount above zero.", field)
+        raise _refuse("zero", field)
     if rule.minimum is not None and value < rule.minimum:
-        raise _refuse(
-            "below_minimum", f"The smallest value is {rule.minimum}.", field, minimum=rule.minimum
-        )
+        raise _refuse("below_minimum", field, minimum=rule.minimum)
     if rule.maximum is not None and value > rule.maximum:
-        raise _refuse(
-            "above_maximum", f"The largest value is {rule.maximum}.", field, maximum=rule.maximum
-        )
+        raise _refuse("above_maximum", field, maximum=rule.maximum)
     return value
 
 
 def parse_int(raw: object, *, minimum: int, maximum: int, field: str | None = None) -> int:
     """Read a whole number of ASCII digits within [minimum, maximum]."""
     if isinstance(raw, bool | float):
-        raise _refuse("not_a_number", "Enter a whole number.", field)
+        raise _refuse("not_a_number", field)
     if isinstance(raw, int):
         value = raw
     else:
         if isinstance(raw, Decimal):
             if not raw.is_finite() or raw != raw.to_integral_value() or abs(raw.adjusted()) > 20:
-                raise _refuse("not_a_number", "Enter a whole number.", field)
+                raise _refuse("not_a_number", field)
             text = format(raw, "f").split(".")[0]
         elif isinstance(raw, str):
             text = raw.strip()
         else:
-            raise _refuse("not_a_number", "Enter a whole number.", field)
+            raise _refuse("not_a_number", field)
         limit = max(len(str(minimum)), len(str(maximum))) + 1
         match = _INTEGER.match(text)
         if match is None:
-            raise _refuse("not_a_number", "Enter a whole number.", field)
+            raise _refuse("not_a_number", field)
         if len(match.group(2).lstrip("0")) > limit:
-            raise _refuse("too_many_digits", "The number has too many digits.", field)
+            raise _refuse("too_many_digits", field)
         value = int(text)
     if value < minimum:
-        raise _refuse("below_minimum", f"The smallest value is {minimum}.", field, minimum=minimum)
+        raise _refuse("below_minimum", field, minimum=minimum)
     if value > maximum:
-        raise _refuse("above_maximum", f"The largest value is {maximum}.", field, maximum=maximum)
+        raise _refuse("above_maximum", field, maximum=maximum)
     return value
 
 
@@ -169,13 +213,6 @@ def text_problem(text: str, *, multiline: bool = False) -> str | None:
     return None
 
 
-_TEXT_MESSAGES = {
-    "bidi_control": "Remove the text-direction control characters.",
-    "invisible_character": "Remove the invisible characters.",
-    "control_character": "Remove the control characters.",
-}
-
-
 def clean_text(
     raw: object,
     *,
@@ -192,22 +229,18 @@ def clean_text(
         if isinstance(raw, int | Decimal) and not isinstance(raw, bool):
             raw = str(raw)
         else:
-            raise _refuse("not_text", "Enter text.", field)
+            raise _refuse("not_text", field)
     # The cap is checked before normalising: NFC can grow a string, but never past 3x.
     if len(raw) > max_length * 4 + 16:
-        raise _refuse(
-            "too_long", f"Use at most {max_length} characters.", field, max_length=max_length
-        )
+        raise _refuse("too_long", field, max_length=max_length)
     text = unicodedata.normalize("NFC", raw).strip()
     if len(text) > max_length:
-        raise _refuse(
-            "too_long", f"Use at most {max_length} characters.", field, max_length=max_length
-        )
+        raise _refuse("too_long", field, max_length=max_length)
     problem = text_problem(text, multiline=multiline)
     if problem is not None:
-        raise _refuse(problem, _TEXT_MESSAGES[problem], field)
+        raise _refuse(problem, field)
     if required and not text:
-        raise _refuse("required", "This field is required.", field)
+        raise _refuse("required", field)
     return text
 
 

@@ -28,8 +28,8 @@ MIN_TAIL_DIGITS = 6
 _PHONE_TEXT = re.compile(r"^\+?[\d\s().\-/]+$")
 
 
-def _refuse(reason: str, message: str, field: str | None, region: str) -> InvalidInput:
-    return InvalidInput(reason=reason, message=message, field=field, region=region)
+def _refuse(reason: str, field: str | None, region: str) -> InvalidInput:
+    return InvalidInput(reason=reason, field=field, region=region)
 
 
 def _parsed(text: str, region: str) -> phonenumbers.PhoneNumber | None:
@@ -52,15 +52,15 @@ def parse_phone(raw: object, *, region: str, field: str | None = None) -> str:
         return ""
     number = _parsed(text, region)
     if number is None or number.extension:
-        raise _refuse("not_a_phone", "Enter a phone number.", field, region)
+        raise _refuse("not_a_phone", field, region)
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason == ValidationResult.IS_POSSIBLE:
         return phonenumbers.format_number(number, PhoneNumberFormat.E164)
     if reason in (ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        raise _refuse("phone_too_short", "The phone number is too short.", field, region)
+        raise _refuse("phone_too_short", field, region)
     if reason == ValidationResult.TOO_LONG:
-        raise _refuse("phone_too_long", "The phone number is too long.", field, region)
-    raise _refuse("not_a_phone", "Enter a phone number.", field, region)
+        raise _refuse("phone_too_long", field, region)
+    raise _refuse("not_a_phone", field, region)
 
 
 def stored_phone(value: str, *, region: str) -> str | None:

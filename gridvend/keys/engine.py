@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.utils.translation import gettext as _
-
-from gridvend.kernel.errors import DomainError, KeyChangeSameKey
+from gridvend.kernel.errors import KeyChangeSameKey
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, minutes_since_base
+from gridvend.keys.errors import TokenRefused
 from gridvend.keys.services import load_vending_key
 from gridvend.sts import engine as sts_engine
 from gridvend.sts.errors import KeyChangeSameKey as StsKeyChangeSameKey
@@ -18,15 +17,6 @@ from gridvend.sts.tables import TableSet
 
 _CLEAR_ALL_REGISTERS = 0xFFFF
 _TEST_ALL = (1 << 36) - 1
-
-
-class TokenRefused(DomainError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(
-            "TOKEN_GENERATION_REFUSED",
-            _("The token engine refused this token: %(detail)s") % {"detail": detail},
-            detail=detail,
-        )
 
 
 def meter_params(meter: MeterKeyRef) -> MeterKeyParams:

@@ -12,22 +12,13 @@ from django.utils.translation import gettext as _
 from gridvend.audit.services import record
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
-from gridvend.kernel.errors import DomainError
 from gridvend.keys.crypto import Sealed, fingerprint, seal, unseal
+from gridvend.keys.errors import VendingKeyUnavailable
 from gridvend.keys.events import KeyEvent
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.sts.keys import VendingKey
 
 _KEY_LENGTHS = {"02": 8, "04": 20}
-
-
-class VendingKeyUnavailable(DomainError):
-    def __init__(self, key_ref: str) -> None:
-        super().__init__(
-            "VENDING_KEY_UNAVAILABLE",
-            _("The vending key for this meter is not available; call the key custodian."),
-            key_ref=key_ref,
-        )
 
 
 def store_vending_key(

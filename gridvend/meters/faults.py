@@ -9,7 +9,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from gridvend.audit.changes import audited_change
@@ -19,8 +18,17 @@ from gridvend.identity.models import User
 from gridvend.identity.permissions import require_rank
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope, unit_in_scope
-from gridvend.kernel.errors import DomainError, MeterRetired
+from gridvend.kernel.errors import MeterRetired
 from gridvend.kernel.phones import parse_phone
+from gridvend.meters.errors import (
+    AssigneeNotFieldAgent,
+    AssigneeOutOfArea,
+    CategoryInvalid,
+    DescriptionRequired,
+    FaultStateInvalid,
+    ReportedViaInvalid,
+    SolutionRequired,
+)
 from gridvend.meters.events import FaultEvent
 from gridvend.meters.locks import lock_fault, lock_meter
 from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus, Meter, MeterStatus
@@ -36,22 +44,16 @@ REPORTED_VIA = {
 }
 
 
-class FaultRefused(DomainError):
-    """A fault step refused with a stable code and a plain message; nothing was written."""
-
-
-def _required(value: str, code: str, message: str) -> str:
+def _required(value: str, refusal: type[DescriptionRequired | SolutionRequired]) -> str:
     cleaned = value.strip()
     if not cleaned:
-        raise FaultRefused(code, message)
+        raise refusal()
     return cleaned
 
 
 def _clean_category(category: str) -> str:
     if category not in FaultCategory.values:
-        raise FaultRefused(
-            "CATEGORY_INVALID", _("Choose a fault category from the list."), category=category
-        )
+        raise CategoryInvalid(category=category)
     return category
 
 
@@ -59,17 +61,10 @@ def _check_assignee(actor: User, meter: Meter, assignee: User) -> None:
     if not unit_in_scope(actor, assignee.org_unit):
         raise NotFound()
     if not assignee.is_active or not assignee.has_capability(Capability.FIELD_AGENT):
-        raise FaultRefused(
-            "ASSIGNEE_NOT_FIELD_AGENT",
-            _("%(name)s is not an active field agent.") % {"name": assignee.full_name},
-            assignee=assignee.username,
-        )
+        raise AssigneeNotFieldAgent(assignee=assignee.username, name=assignee.full_name)
     if not unit_in_scope(assignee, meter.org_unit):
-        raise FaultRefused(
-            "ASSIGNEE_OUT_OF_AREA",
-            _("%(name)s works outside the area of meter %(number)s.")
-            % {"name": assignee.full_name, "number": meter.number},
-            assignee=assignee.username,
+        raise AssigneeOutOfArea(
+            assignee=assignee.username, name=assignee.full_name, meter_number=meter.number
         )
 
 
@@ -94,15 +89,9 @@ def register_fault(
     if not can_register_faults(actor):
         raise AccessDenied(capability=Capability.CUSTOMER_CARE)
     require_unit_in_scope(actor, meter.org_unit)
-    text = _required(
-        description, "DESCRIPTION_REQUIRED", _("Describe the fault the caller reports.")
-    )
+    text = _required(description, DescriptionRequired)
     if reported_via not in REPORTED_VIA:
-        raise FaultRefused(
-            "REPORTED_VIA_INVALID",
-            _("Unknown way of reporting a fault."),
-            reported_via=reported_via,
-        )
+        raise ReportedViaInvalid(reported_via=reported_via)
     category = _clean_category(category)
     phone = parse_phone(reporter_phone, region=settings.DEFAULT_COUNTRY, field="reporter_phone")
     with transaction.atomic():
@@ -146,11 +135,7 @@ def assign_fault(*, actor: User, fault: FaultReport, assignee: User) -> FaultRep
     with transaction.atomic():
         locked = lock_fault(fault)
         if locked.status == FaultStatus.RESOLVED:
-            raise FaultRefused(
-                "FAULT_STATE_INVALID",
-                _("This fault is already resolved."),
-                status=locked.status,
-            )
+            raise FaultStateInvalid(status=locked.status)
         _check_assignee(actor, locked.meter, assignee)
         with audited_change(actor=actor, instance=locked, event=FaultEvent.ASSIGNED):
             locked.status = FaultStatus.ASSIGNED
@@ -178,16 +163,11 @@ def resolve_fault(*, actor: User, fault: FaultReport, solution: str) -> FaultRep
     if not can_resolve_faults(actor):
         raise AccessDenied(capability=Capability.FIELD_AGENT)
     require_unit_in_scope(actor, fault.meter.org_unit)
-    text = _required(solution, "SOLUTION_REQUIRED", _("Say how the fault was solved."))
+    text = _required(solution, SolutionRequired)
     with transaction.atomic():
         locked = lock_fault(fault)
         if locked.status != FaultStatus.ASSIGNED:
-            message = (
-                _("This fault is already resolved.")
-                if locked.status == FaultStatus.RESOLVED
-                else _("Assign the fault to a field agent before resolving it.")
-            )
-            raise FaultRefused("FAULT_STATE_INVALID", message, status=locked.status)
+            raise FaultStateInvalid(status=locked.status)
         with audited_change(
             actor=actor,
             instance=locked,

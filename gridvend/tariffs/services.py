@@ -11,7 +11,6 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from gridvend.audit.changes import audited_change, record_created
 from gridvend.identity.errors import AccessDenied, ValidationFailed
@@ -23,6 +22,7 @@ from gridvend.kernel.errors import CurrencyMismatch, DomainError, TariffInvalid
 from gridvend.kernel.money import currency_exponent
 from gridvend.kernel.tariffs import TariffSpec
 from gridvend.org.models import OrgUnit
+from gridvend.tariffs.errors import MakerCheckerViolation, TariffStateInvalid
 from gridvend.tariffs.events import TariffEvent
 from gridvend.tariffs.locks import lock_tariff, lock_version
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
@@ -34,44 +34,6 @@ CHECK_TARIFFS = rank(Role.MASTER_STATION_MANAGER)
 # Clocks of the browser, the app servers and the database drift a little; "now" typed into a form
 # and sent a few seconds later must not be refused as the past.
 CLOCK_SKEW = timedelta(seconds=60)
-
-TARIFF_STATE_INVALID = "TARIFF_STATE_INVALID"
-MAKER_CHECKER_VIOLATION = "MAKER_CHECKER_VIOLATION"
-
-
-# Whole sentences per step, so that translators never have to glue fragments together.
-_STATE_MESSAGES = {
-    "update": gettext_lazy("Only a draft or a rejected version can be changed."),
-    "submit": gettext_lazy("Only a draft can be submitted for approval."),
-    "publish": gettext_lazy("Only a version submitted for approval can be published."),
-    "reject": gettext_lazy("Only a version submitted for approval can be rejected."),
-    "withdraw": gettext_lazy("This version has already been withdrawn."),
-    "withdraw_in_force": gettext_lazy(
-        "This version is already in force and cannot be withdrawn. Publish a new version instead."
-    ),
-}
-
-
-class TariffStateInvalid(DomainError):
-    """The version is not in a state that allows this step (editing a published version, say)."""
-
-    def __init__(self, *, status: str, action: str) -> None:
-        super().__init__(
-            TARIFF_STATE_INVALID, str(_STATE_MESSAGES[action]), status=status, action=action
-        )
-
-
-class MakerCheckerViolation(DomainError):
-    """The reviewer wrote or submitted the version; a second person must decide on it."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            MAKER_CHECKER_VIOLATION,
-            _(
-                "You wrote or submitted this tariff version, so someone else must approve "
-                "or reject it."
-            ),
-        )
 
 
 def can_draft_tariffs(actor: User) -> bool:

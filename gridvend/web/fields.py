@@ -15,66 +15,7 @@ from django.utils.translation import gettext as _
 from gridvend.kernel import inputs, phones
 from gridvend.kernel.inputs import InvalidInput, NumberRule
 from gridvend.kernel.money import currency_exponent
-
-
-def message(exc: InvalidInput) -> str:
-    """The user's-language sentence for a refused input."""
-    p = exc.params
-    reason = exc.reason
-    if reason == "not_a_number":
-        return _("Enter a number.")
-    if reason == "too_many_digits":
-        return _("The number has too many digits.")
-    if reason == "too_many_decimals":
-        return _("Use at most %(places)s decimal places.") % {"places": p.get("decimal_places")}
-    if reason == "zero":
-        return _("Enter an amount above zero.")
-    if reason == "below_minimum":
-        return _("The smallest value is %(min)s.") % {"min": p.get("minimum")}
-    if reason == "above_maximum":
-        return _("The largest value is %(max)s.") % {"max": p.get("maximum")}
-    if reason == "too_long":
-        return _("Use at most %(n)s characters.") % {"n": p.get("max_length")}
-    if reason == "bidi_control":
-        return _("Remove the text-direction control characters.")
-    if reason == "invisible_character":
-        return _("Remove the invisible characters.")
-    if reason == "control_character":
-        return _("Remove the control characters.")
-    if reason == "required":
-        return _("This field is required.")
-    if reason in ("not_a_phone", "phone_too_short", "phone_too_long"):
-        return _phone_message(reason, str(p.get("region") or settings.DEFAULT_COUNTRY))
-    return _("This value is not valid.")
-
-
-def _phone_message(reason: str, region: str) -> str:
-    # Isolated left to right (LRI ... PDI): in an Arabic sentence "0712 123456" would otherwise
-    # show its two groups in the opposite order.
-    example = {"example": f"\u2066{phones.example_phone(region)}\u2069"}
-    if reason == "phone_too_short":
-        return (
-            _(
-                "This phone number is too short. Write it like %(example)s, or start with + and "
-                "the country code."
-            )
-            % example
-        )
-    if reason == "phone_too_long":
-        return (
-            _(
-                "This phone number is too long. Write it like %(example)s, or start with + and "
-                "the country code."
-            )
-            % example
-        )
-    return (
-        _(
-            "This is not a phone number. Write it like %(example)s, or start with + and the "
-            "country code."
-        )
-        % example
-    )
+from gridvend.web.errors import describe
 
 
 def setting_limit(name: str) -> Decimal:
@@ -113,7 +54,7 @@ class NumberField(forms.CharField):
         try:
             return inputs.parse_decimal(value, rule)
         except InvalidInput as exc:
-            raise ValidationError(message(exc), code=exc.reason) from None
+            raise ValidationError(describe(exc), code=exc.reason) from None
 
     def validate(self, value: Any) -> None:
         if value is None and self.required:
@@ -163,7 +104,7 @@ class TextField(forms.CharField):
         try:
             return inputs.clean_text(text, max_length=limit, multiline=self.multiline)
         except InvalidInput as exc:
-            raise ValidationError(message(exc), code=exc.reason) from None
+            raise ValidationError(describe(exc), code=exc.reason) from None
 
 
 class PhoneField(forms.CharField):
@@ -186,7 +127,7 @@ class PhoneField(forms.CharField):
         try:
             return phones.parse_phone(text, region=settings.DEFAULT_COUNTRY)
         except InvalidInput as exc:
-            raise ValidationError(message(exc), code=exc.reason) from None
+            raise ValidationError(describe(exc), code=exc.reason) from None
 
     def prepare_value(self, value: Any) -> Any:
         # A stored E.164 number is shown in an edit form the way people write it.
@@ -206,4 +147,4 @@ class WholeNumberField(forms.IntegerField):
             # The database's bigint range; min_value/max_value narrow it as validators.
             return inputs.parse_int(value, minimum=-(2**63), maximum=2**63 - 1)
         except InvalidInput as exc:
-            raise ValidationError(message(exc), code=exc.reason) from None
+            raise ValidationError(describe(exc), code=exc.reason) from None

@@ -41,7 +41,6 @@ class InvalidFilter(InvalidInput):
     def __init__(self, *, field: str, problem: str) -> None:
         super().__init__(
             reason="invalid_filter",
-            message=f"The filter {field} is not valid: {problem}",
             field=field,
             problem=problem,
         )

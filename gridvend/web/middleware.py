@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from gridvend.audit import context
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.services import totp_requirement
+from gridvend.kernel.errors import DomainError
 from gridvend.kernel.inputs import InvalidInput
 from gridvend.web import sessions
 from gridvend.web.errors import describe
@@ -270,6 +271,14 @@ class SessionGuardMiddleware:
         return whole
 
 
+# An unreadable input is one no screen sends (``?unit=²``): a sentence and a 400, never a 500.
+_STATUSES: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (AccessDenied, 403),
+    (InvalidInput, 400),
+)
+
+
 class DomainErrorMiddleware:
     """Maps access errors and unreadable input raised below a view to 404 / 403 / 400 pages."""
 
@@ -280,12 +289,8 @@ class DomainErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
-        if isinstance(exc, NotFound):
-            return render(request, "web/error.html", {"status": 404, "error": exc}, status=404)
-        if isinstance(exc, AccessDenied):
-            return render(request, "web/error.html", {"status": 403, "error": exc}, status=403)
-        if isinstance(exc, InvalidInput):
-            # A query string or field no screen sends (``?unit=²``): a sentence, never a 500.
-            context = {"status": 400, "error": exc, "message": describe(exc)}
-            return render(request, "web/error.html", context, status=400)
+        for kind, status in _STATUSES:
+            if isinstance(exc, kind):
+                context = {"status": status, "error": exc, "message": describe(exc)}
+                return render(request, "web/error.html", context, status=status)
         return None

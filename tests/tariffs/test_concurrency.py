@@ -13,6 +13,7 @@ from django.utils import timezone
 from gridvend.identity.roles import Role
 from gridvend.kernel.errors import DomainError
 from gridvend.tariffs import services
+from gridvend.tariffs.errors import TariffErrorCode
 from gridvend.tariffs.models import TariffVersion, VersionStatus
 from tests import factories
 from tests.tariffs.factories import finance_user, residential_spec
@@ -77,7 +78,7 @@ def test_two_reviewers_deciding_at_once_only_one_wins() -> None:
     winners = [r for r in results if isinstance(r, TariffVersion)]
     losers = [r for r in results if isinstance(r, DomainError)]
     assert len(winners) == 1 and len(losers) == 1, results
-    assert losers[0].code == services.TARIFF_STATE_INVALID
+    assert losers[0].code == TariffErrorCode.TARIFF_STATE_INVALID
     stored = TariffVersion.objects.get(pk=version.pk)
     assert stored.status == winners[0].status
     assert stored.status in (VersionStatus.PUBLISHED, VersionStatus.REJECTED)

@@ -12,12 +12,12 @@ from gridvend.kernel import inputs
 from gridvend.kernel.inputs import MAX_NUMBER_TEXT, InvalidInput, NumberRule
 from gridvend.meters.selectors import normalise_meter_number
 from gridvend.vending.shifts import TENDER_TYPES
+from gridvend.web.errors import describe
 from gridvend.web.fields import (
     MoneyField,
     NumberField,
     TextField,
     WholeNumberField,
-    message,
     money_rule,
     setting_limit,
 )
@@ -94,7 +94,7 @@ class SaleAmountForm(forms.Form):
         try:
             data["amount"] = inputs.parse_decimal(raw, rule.positive())
         except InvalidInput as exc:
-            self.add_error("amount", message(exc))
+            self.add_error("amount", describe(exc))
         return data
 
 

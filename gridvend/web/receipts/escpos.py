@@ -21,7 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from gridvend.configuration import NetworkPrinter
-from gridvend.kernel.errors import DomainError
+from gridvend.web.errors import PrinterUnavailable
 from gridvend.web.numbers import kwh_text, rate_text
 from gridvend.web.receipts.render import ReceiptData
 
@@ -37,24 +37,6 @@ LEFT, CENTER, RIGHT = 0, 1, 2
 
 # Characters a receipt uses that PC437 lacks, as the printer can print them.
 _PLAIN = str.maketrans({"×": "x", "—": "-", "–": "-", "’": "'", "“": '"', "”": '"', "…": "..."})
-
-
-class PrinterUnavailable(DomainError):
-    def __init__(self, printer: NetworkPrinter, reason: str) -> None:
-        super().__init__(
-            "PRINTER_UNAVAILABLE",
-            f"the receipt printer {printer} did not take the job ({reason})",
-            printer=str(printer),
-        )
-
-
-class PrinterNotConfigured(DomainError):
-    def __init__(self, point_code: str) -> None:
-        super().__init__(
-            "PRINTER_NOT_CONFIGURED",
-            f"no receipt printer is configured for {point_code or 'this vending point'}",
-            point_code=point_code,
-        )
 
 
 def printer_for(point_code: str) -> NetworkPrinter | None:

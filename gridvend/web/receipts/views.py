@@ -24,7 +24,7 @@ from gridvend.vending import shifts
 from gridvend.vending.models import BackOfficeRefund, Reversal, Sale, SaleKind, SaleStatus
 from gridvend.vending.shifts import can_read_report, expected_hidden, refund_paid_from
 from gridvend.web.caching import no_store
-from gridvend.web.errors import describe
+from gridvend.web.errors import PrinterNotConfigured, PrinterUnavailable, describe
 from gridvend.web.framing import framed_by_own_pages
 from gridvend.web.receipts import escpos, pdf
 from gridvend.web.receipts.render import (
@@ -163,7 +163,7 @@ def print_escpos(request: HttpRequest, reference: str) -> HttpResponse:
     if printer is None:
         shift = shifts.current_shift(actor)
         point = shift.vending_point if shift is not None else sale.vending_point
-        messages.error(request, describe(escpos.PrinterNotConfigured(point.code if point else "")))
+        messages.error(request, describe(PrinterNotConfigured(point.code if point else "")))
         return redirect(_back(request, sale))
     # The slip prints the printer's Latin code page: its labels are English (escpos.py).
     with translation.override("en"):
@@ -171,7 +171,7 @@ def print_escpos(request: HttpRequest, reference: str) -> HttpResponse:
         payload = escpos.encode(data)
     try:
         escpos.send(printer, payload)
-    except escpos.PrinterUnavailable as exc:
+    except PrinterUnavailable as exc:
         messages.error(request, describe(exc))
     else:
         messages.success(request, _("The receipt was sent to the receipt printer."))
