@@ -14,8 +14,9 @@ from gridvend.customers.models import Customer, CustomerStatus, Debt, Premise
 from gridvend.meters.models import Installation, Meter
 from gridvend.tariffs import services as tariff_services
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
-from tests.backoffice.conftest import World, client_for, snapshot
+from tests.backoffice.conftest import World, snapshot
 from tests.masterdata import factories as md
+from tests.signin import signed_in as client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
-from tests.backoffice.conftest import Side, World, client_for
+from tests.backoffice.conftest import Side, World
+from tests.signin import signed_in as client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -31,6 +31,7 @@ from gridvend.meters import faults
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
+from tests.signin import signed_in
 from tests.vending.world import NOW, World, build_world
 
 # What an attacker or a careless user types: other scripts' digits, huge, tiny and special
@@ -352,15 +353,6 @@ def attack_page(
                     if _bounced(response):
                         stats.failures.append(f"{what}: never reached the form (sent to sign-in)")
                 revive.after_post()
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
 
 
 def _world() -> tuple[World, Any]:

@@ -10,6 +10,7 @@ from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.org.models import OrgUnit, VendingPoint
 from tests import factories
+from tests.signin import signed_in as _client
 
 pytestmark = pytest.mark.django_db
 
@@ -35,15 +36,6 @@ def world() -> World:
     north_cashier = factories.user(tree.north_sc, capabilities=(Capability.CASHIER,), username="nc")
     south_cashier = factories.user(tree.south_sc, capabilities=(Capability.CASHIER,), username="sc")
     return World(tree, north_point, south_point, north_manager, north_cashier, south_cashier)
-
-
-def _client(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
 
 
 SCREENS = ["/", "/org/", "/vending-points/", "/users/", "/users/new/", "/operation-log/"]

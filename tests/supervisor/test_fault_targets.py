@@ -18,7 +18,8 @@ from gridvend.kernel.errors import DomainError
 from gridvend.meters import faults
 from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus, Meter
 from tests import factories
-from tests.supervisor.conftest import People, signed_in
+from tests.signin import signed_in
+from tests.supervisor.conftest import People
 from tests.vending.world import World
 
 pytestmark = pytest.mark.django_db

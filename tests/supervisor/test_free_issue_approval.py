@@ -9,7 +9,8 @@ import pytest
 from gridvend.kernel.errors import DomainError
 from gridvend.vending import services as vending
 from gridvend.vending.models import FreeIssueRequest, RequestStatus, Sale, SaleKind
-from tests.supervisor.conftest import People, signed_in
+from tests.signin import signed_in
+from tests.supervisor.conftest import People
 from tests.supervisor.test_screens import _free_issue_data, _post, _state
 from tests.vending.world import World
 

@@ -9,7 +9,7 @@ import pytest
 
 from gridvend.identity.roles import Capability, Role
 from tests import factories
-from tests.supervisor.conftest import signed_in
+from tests.signin import signed_in
 from tests.vending.world import World
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]

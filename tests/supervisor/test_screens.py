@@ -29,7 +29,8 @@ from gridvend.vending.models import (
     Token,
 )
 from tests import factories
-from tests.supervisor.conftest import People, signed_in
+from tests.signin import signed_in
+from tests.supervisor.conftest import People
 from tests.vending.world import World
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
