@@ -19,7 +19,7 @@ from gridvend.vending.models import Sale
 from gridvend.vending.statements import LineKind
 from tests import factories
 from tests.signin import signed_in as _client
-from tests.vending.world import NOW, World, build_world
+from tests.world import NOW, World, build_world
 
 pytestmark = pytest.mark.django_db
 

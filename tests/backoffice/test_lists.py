@@ -20,7 +20,7 @@ from tests import factories
 from tests.backoffice.conftest import World
 from tests.masterdata import factories as md
 from tests.signin import signed_in as client_for
-from tests.vending.world import build_world
+from tests.world import build_world
 
 pytestmark = pytest.mark.django_db
 

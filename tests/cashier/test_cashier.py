@@ -12,7 +12,7 @@ from gridvend.identity.roles import Capability
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
 from tests.signin import signed_in as _client
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db
 

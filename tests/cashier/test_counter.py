@@ -24,7 +24,7 @@ from gridvend.web import sessions
 from gridvend.web.receipts.render import build_receipt, build_shift_report
 from tests import factories
 from tests.signin import signed_in as _client
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db
 

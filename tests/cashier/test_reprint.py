@@ -17,7 +17,7 @@ from gridvend.vending.models import Sale
 from tests import factories
 from tests.receipts.helpers import sell
 from tests.signin import signed_in as _client
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db
 

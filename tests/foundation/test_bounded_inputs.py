@@ -26,7 +26,7 @@ from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
 from tests.signin import signed_in as _client
 from tests.tariffs.factories import residential_spec
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 # --- the parser -----------------------------------------------------------------------------
 

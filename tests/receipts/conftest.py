@@ -9,7 +9,7 @@ from django.test import Client
 
 from gridvend.identity.models import User
 from tests.signin import signed_in
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from tests import factories
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 
 @dataclass

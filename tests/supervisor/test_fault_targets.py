@@ -20,7 +20,7 @@ from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus, Mete
 from tests import factories
 from tests.signin import signed_in
 from tests.supervisor.conftest import People
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from gridvend.vending.models import FreeIssueRequest, RequestStatus, Sale, SaleK
 from tests.signin import signed_in
 from tests.supervisor.conftest import People
 from tests.supervisor.test_screens import _free_issue_data, _post, _state
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
 

@@ -10,7 +10,7 @@ import pytest
 from gridvend.identity.roles import Capability, Role
 from tests import factories
 from tests.signin import signed_in
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
 

@@ -31,7 +31,7 @@ from gridvend.vending.models import (
 from tests import factories
 from tests.signin import signed_in
 from tests.supervisor.conftest import People
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
 
