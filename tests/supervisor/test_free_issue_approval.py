@@ -14,7 +14,7 @@ from tests.supervisor.conftest import People
 from tests.supervisor.test_screens import _free_issue_data, _post, _state
 from tests.world import World
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def test_service_refuses_a_large_free_issue_without_approval(world: World) -> None:

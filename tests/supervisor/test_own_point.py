@@ -12,7 +12,7 @@ from tests import factories
 from tests.signin import signed_in
 from tests.world import World
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
+pytestmark = pytest.mark.django_db
 
 URLS = ["/supervisor/free-issue/", "/supervisor/engineering-tokens/"]
 

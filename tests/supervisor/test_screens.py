@@ -33,7 +33,7 @@ from tests.signin import signed_in
 from tests.supervisor.conftest import People
 from tests.world import World
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
+pytestmark = pytest.mark.django_db
 
 
 # --- helpers -----------------------------------------------------------------------------------
