@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from gridvend.audit.models import AuditEvent
 from gridvend.customers import services as customer_services
@@ -95,15 +94,6 @@ def world(db: None) -> World:
         north=_side(tree.north_sc, maker),
         south=_side(tree.south_sc, south_maker),
     )
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
 
 
 def snapshot() -> tuple[Any, ...]:

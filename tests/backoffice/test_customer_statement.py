@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from gridvend.customers import selectors as customer_selectors
 from gridvend.customers import services as customers
@@ -19,7 +18,8 @@ from gridvend.vending import statements
 from gridvend.vending.models import Sale
 from gridvend.vending.statements import LineKind
 from tests import factories
-from tests.vending.world import NOW, World, build_world
+from tests.signin import signed_in as _client
+from tests.world import NOW, World, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +27,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def vworld(db: None) -> World:
     return build_world()
-
-
-def _client(user: object) -> Client:
-    client = Client()
-    client.force_login(user)  # type: ignore[arg-type]
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
 
 
 def _history(world: World) -> tuple[Meter, Customer, list[Sale]]:

@@ -14,7 +14,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
 from gridvend.web.backoffice import imports
 from tests.backoffice.test_imports import CUSTOMER_HEADER, _csv
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -13,8 +13,9 @@ from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
 from gridvend.customers.models import Customer, Premise
 from gridvend.meters.models import Installation, Meter
 from gridvend.web.backoffice import imports
-from tests.backoffice.conftest import World, client_for, snapshot
+from tests.backoffice.conftest import World, snapshot
 from tests.masterdata import factories as md
+from tests.signin import signed_in as client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,10 @@ from gridvend.identity.roles import Capability, Role
 from gridvend.vending import services as vending
 from gridvend.web.backoffice.exports import cell
 from tests import factories
-from tests.backoffice.conftest import World, client_for
+from tests.backoffice.conftest import World
 from tests.masterdata import factories as md
-from tests.vending.world import build_world
+from tests.signin import signed_in as client_for
+from tests.world import build_world
 
 pytestmark = pytest.mark.django_db
 

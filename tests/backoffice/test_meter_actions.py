@@ -11,8 +11,9 @@ from gridvend.audit.models import AuditEvent
 from gridvend.meters import services as meter_services
 from gridvend.meters.models import Installation, Meter, MeterStatus
 from gridvend.vending.models import Sale, SaleKind, Token
-from tests.backoffice.conftest import World, client_for, snapshot
+from tests.backoffice.conftest import World, snapshot
 from tests.masterdata import factories as md
+from tests.signin import signed_in as client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,10 @@ import pytest
 
 from gridvend.customers.models import Customer
 from gridvend.web.backoffice import imports
-from tests.backoffice.conftest import World, client_for, snapshot
+from tests.backoffice.conftest import World, snapshot
 from tests.backoffice.test_imports import CUSTOMER_HEADER, _csv, _customer, _xlsx
 from tests.backoffice.test_posts import _customer_data
+from tests.signin import signed_in as client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ import pytest
 from gridvend.tariffs import services as tariff_services
 from gridvend.tariffs.models import TariffVersion, VersionStatus
 from gridvend.web.backoffice.tariff_editor import TariffEditor
-from tests.backoffice.conftest import World, client_for, snapshot
+from tests.backoffice.conftest import World, snapshot
+from tests.signin import signed_in as client_for
 from tests.tariffs.factories import RESIDENTIAL_SPEC, residential_spec
 
 pytestmark = pytest.mark.django_db

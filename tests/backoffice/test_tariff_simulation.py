@@ -9,8 +9,9 @@ import pytest
 from gridvend.customers.models import Customer
 from gridvend.tariffs import services as tariff_services
 from gridvend.tariffs.models import TariffVersion, VersionStatus
-from tests.backoffice.conftest import World, client_for, snapshot
+from tests.backoffice.conftest import World, snapshot
 from tests.masterdata import factories as md
+from tests.signin import signed_in as client_for
 from tests.tariffs.factories import residential_spec
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,9 @@ from gridvend.identity.roles import Role
 from gridvend.tariffs import selectors
 from gridvend.tariffs import services as tariff_services
 from gridvend.tariffs.models import TariffVersion, VersionStatus
-from tests.backoffice.conftest import World, client_for, snapshot
+from tests.backoffice.conftest import World, snapshot
 from tests.masterdata import factories as md
+from tests.signin import signed_in as client_for
 from tests.tariffs.factories import finance_user, residential_spec
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from gridvend.tariffs.models import TariffVersion, VersionStatus
 from gridvend.vending import services as vending
 from tests import factories
 from tests.browser.conftest import Shots
-from tests.vending.world import World, build_world, meter_number
+from tests.world import World, build_world, meter_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

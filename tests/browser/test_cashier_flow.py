@@ -11,7 +11,7 @@ from gridvend.identity.roles import Capability
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
 from tests.browser.conftest import Shots, print_in_frame, printed
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,7 +19,7 @@ from gridvend.vending.shifts import open_shift
 from tests import factories
 from tests.browser.conftest import Shots, print_in_frame
 from tests.browser.test_cashier_flow import _sign_in
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from tests import factories
 from tests.browser.conftest import Shots, print_in_frame, printed
 from tests.browser.test_cashier_flow import _sign_in
 from tests.receipts.helpers import sell
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

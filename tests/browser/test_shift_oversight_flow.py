@@ -15,7 +15,7 @@ from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

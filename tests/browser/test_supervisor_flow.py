@@ -7,7 +7,7 @@ import pytest
 from gridvend.ledger.models import JournalEntry
 from gridvend.vending import services as vending
 from gridvend.vending.models import ReversalRequest, Sale, SaleStatus
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

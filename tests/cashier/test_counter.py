@@ -15,7 +15,6 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 
 from gridvend.audit.models import AuditEvent
-from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.meters import services as meters
 from gridvend.meters.models import Meter
@@ -24,20 +23,12 @@ from gridvend.vending.models import Sale, Shift, ShiftStatus
 from gridvend.web import sessions
 from gridvend.web.receipts.render import build_receipt, build_shift_report
 from tests import factories
-from tests.vending.world import World, build_world
+from tests.signin import signed_in as _client
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
-
-
-def _client(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
 
 
 def _htmx(page: str = "/cashier/") -> dict[str, str]:

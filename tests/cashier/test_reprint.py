@@ -11,24 +11,15 @@ import pytest
 from django.test import Client
 
 from gridvend.audit.models import AuditEvent
-from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.vending import shifts
 from gridvend.vending.models import Sale
 from tests import factories
 from tests.receipts.helpers import sell
-from tests.vending.world import World, build_world
+from tests.signin import signed_in as _client
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.test import Client, override_settings
+from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gridvend.audit.models import AuditEvent
-from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel import inputs
 from gridvend.kernel.errors import InvalidAmount
@@ -25,18 +24,9 @@ from gridvend.org.models import OrgLevel
 from gridvend.tariffs.models import TariffVersion
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
+from tests.signin import signed_in as _client
 from tests.tariffs.factories import residential_spec
-from tests.vending.world import World, build_world
-
-
-def _client(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
-
+from tests.world import World, build_world
 
 # --- the parser -----------------------------------------------------------------------------
 

@@ -31,59 +31,9 @@ from gridvend.meters import faults
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
-from tests.vending.world import NOW, World, build_world
-
-# What an attacker or a careless user types: other scripts' digits, huge, tiny and special
-# numbers, calendar edges, long strings, NUL and control characters, direction overrides.
-HOSTILE: list[str] = [
-    "²",
-    "٣٤",
-    "𝟙𝟚",
-    "1e700000",
-    "1e100",
-    "-5",
-    "0",
-    "-0",
-    "NaN",
-    "Infinity",
-    "-Infinity",
-    "99999999999999999999999999999",
-    "0.0000000000000000000001",
-    "1,2,3",
-    "abc",
-    "",
-    " ",
-    "0001-01-01",
-    "9999-12-31",
-    "2026-02-30",
-    "x" * 10_240,
-    "a\x00b",
-    "\x01\x1b[31m",
-    "\u202eevil\u202c",
-    "a\u200bdmin",
-    "' OR 1=1 --",
-    "<script>x</script>",
-    "%",
-    "../../etc/passwd",
-]
-# Query parameters get the values that break parsers (the full list goes into every form field).
-HOSTILE_QUERY: list[str] = [
-    "²",
-    "٣٤",
-    "1e700000",
-    "-5",
-    "NaN",
-    "99999999999999999999999999999",
-    "abc",
-    "0001-01-01",
-    "9999-12-31",
-    "x" * 10_240,
-    "a\x00b",
-    "\u202eevil\u202c",
-]
-# Path parameters: what a URL converter lets through.
-HOSTILE_INT_PATH = ["0", "99999999999999999999", "9223372036854775808"]
-HOSTILE_STR_PATH = ["²", "x" * 2000, "%00", "%E2%80%AE", "a%20b", "..%2F..", "NaN"]
+from tests.hostile import HOSTILE, HOSTILE_INT_PATH, HOSTILE_QUERY, HOSTILE_STR_PATH
+from tests.signin import signed_in
+from tests.world import NOW, World, build_world
 
 # The lock's one answer is the unlock page, whatever it is sent (its `next` meets hostile values
 # in tests/cashier/test_counter.py), so walking it would only lock the walk out.
@@ -352,15 +302,6 @@ def attack_page(
                     if _bounced(response):
                         stats.failures.append(f"{what}: never reached the form (sent to sign-in)")
                 revive.after_post()
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
 
 
 def _world() -> tuple[World, Any]:

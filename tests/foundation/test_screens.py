@@ -1,15 +1,16 @@
-"""Every back-office screen: anonymous, missing role, out of region, and allowed."""
+"""The tree, point and user screens beyond the access matrix (tests/matrix.py): lists scoped to
+the subtree, the operation log's filters, the forms' effects and refusals."""
 
 from dataclasses import dataclass
 
 import pytest
-from django.test import Client
 
 from gridvend.audit.models import AuditEvent
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
-from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.org.models import VendingPoint
 from tests import factories
+from tests.signin import signed_in as _client
 
 pytestmark = pytest.mark.django_db
 
@@ -37,25 +38,6 @@ def world() -> World:
     return World(tree, north_point, south_point, north_manager, north_cashier, south_cashier)
 
 
-def _client(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
-
-
-SCREENS = ["/", "/org/", "/vending-points/", "/users/", "/users/new/", "/operation-log/"]
-
-
-@pytest.mark.parametrize("url", SCREENS)
-def test_anonymous_is_sent_to_sign_in(world: World, url: str) -> None:
-    response = Client().get(url)
-    assert response.status_code == 302
-    assert response["Location"].startswith("/login/")
-
-
 def test_lists_show_only_own_subtree(world: World) -> None:
     client = _client(world.north_manager)
     body = client.get("/vending-points/").content.decode()
@@ -77,61 +59,6 @@ def test_other_regions_objects_answer_404(world: World) -> None:
     assert client.get(f"/users/{south_user.pk}/").status_code == 404
     assert client.get(f"/org/{tree.north_sc.pk}/").status_code == 200
     assert client.get(f"/vending-points/{world.north_point.pk}/").status_code == 200
-
-
-def test_out_of_region_posts_change_nothing(world: World) -> None:
-    tree = world.tree
-    client = _client(world.north_manager)
-    audit_before = AuditEvent.objects.count()
-    point = world.south_point
-    response = client.post(
-        f"/vending-points/{point.pk}/",
-        {"name": "Hijacked", "status": "closed", "address": "", "ip_allow_list": ""},
-    )
-    assert response.status_code == 404
-    response = client.post(
-        f"/org/{tree.south_sc.pk}/",
-        {"action": "add-point", "point-name": "X", "point-channel": "agent"},
-    )
-    assert response.status_code == 404
-    south_user = world.south_cashier
-    response = client.post(
-        f"/users/{south_user.pk}/",
-        {"action": "password", "password": "another-long-pass-7"},
-    )
-    assert response.status_code == 404
-    assert VendingPoint.objects.get(pk=point.pk).name != "Hijacked"
-    assert AuditEvent.objects.count() == audit_before
-
-
-def test_operator_without_role_cannot_manage(world: World) -> None:
-    tree = world.tree
-    client = _client(world.north_cashier)
-    units_before = OrgUnit.objects.count()
-    assert client.get("/users/new/").status_code == 403
-    response = client.post(
-        "/users/new/",
-        {
-            "username": "x",
-            "full_name": "x",
-            "org_unit": tree.north_sc.pk,
-            "role": "operator",
-            "password": "long-enough-pass-1",
-        },
-    )
-    assert response.status_code == 403
-    response = client.post(
-        f"/org/{tree.north_sc.pk}/", {"action": "add-unit", "unit-name": "Sneaky"}
-    )
-    assert response.status_code == 403
-    assert OrgUnit.objects.count() == units_before
-    point = world.north_point
-    response = client.post(
-        f"/vending-points/{point.pk}/",
-        {"name": "Renamed", "status": "active", "address": "", "ip_allow_list": ""},
-    )
-    assert response.status_code == 403
-    assert User.objects.filter(username="x").count() == 0
 
 
 def test_only_administrators_read_the_operation_log(world: World) -> None:

@@ -11,6 +11,7 @@ from gridvend.audit.models import AuditEvent
 from gridvend.identity.models import User
 from gridvend.identity.roles import Role
 from tests import factories
+from tests.signin import signed_in as _signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -115,16 +116,6 @@ def test_administrator_wrong_codes_lock_the_account(client: Client) -> None:
 
 
 # --- enrolment: only by POST, after the password and the current device's code -----------------
-
-
-def _signed_in(user: User) -> Client:
-    """A session past both sign-in steps."""
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client
 
 
 def _device_state(user: User) -> tuple[str, bool, str]:

@@ -8,6 +8,7 @@ from gridvend.identity.errors import ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.roles import Role
 from tests import factories
+from tests.signin import signed_in
 
 CYRILLIC_A = "\u0430"
 ZWSP = "\u200b"
@@ -157,11 +158,7 @@ def test_create_administrator_refuses_a_lookalike() -> None:
 def test_user_screen_shows_the_lookalike_refusal() -> None:
     tree = factories.Tree()
     _create(tree, "admin")
-    client = Client()
-    client.force_login(tree.admin)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
+    client = signed_in(tree.admin)
     response = client.post(
         "/users/new/",
         {

@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 
 from gridvend.identity.models import User
-from tests.vending.world import World, build_world
+from tests.signin import signed_in
+from tests.world import World, build_world
 
 
 @pytest.fixture
@@ -18,12 +19,4 @@ def world(db: None) -> World:
 
 @pytest.fixture
 def client_for() -> Callable[[User], Client]:
-    def make(user: User) -> Client:
-        client = Client()
-        client.force_login(user)
-        session = client.session
-        session["gv_second_factor"] = True
-        session.save()
-        return client
-
-    return make
+    return signed_in

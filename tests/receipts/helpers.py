@@ -9,7 +9,7 @@ from gridvend.identity.models import User
 from gridvend.meters.models import Meter
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
-from tests.vending.world import World
+from tests.world import World
 
 _ref = itertools.count(1)
 

@@ -28,7 +28,7 @@ from gridvend.web.receipts import escpos
 from gridvend.web.receipts.render import build_receipt
 from tests import factories
 from tests.receipts.helpers import sell
-from tests.vending.world import World
+from tests.world import World
 
 ClientFor = Callable[[User], Client]
 

@@ -18,7 +18,7 @@ from gridvend.web.receipts import pdf
 from gridvend.web.receipts.render import build_receipt
 from tests.receipts import pdftools
 from tests.receipts.helpers import sell
-from tests.vending.world import World
+from tests.world import World
 
 ClientFor = Callable[[User], Client]
 # A quantity with more than one decimal after a kWh figure, or a rate beyond four decimals.

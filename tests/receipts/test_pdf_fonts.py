@@ -12,7 +12,7 @@ from gridvend.web.receipts import fonts, pdf
 from gridvend.web.receipts.render import build_receipt
 from tests.receipts import pdftools
 from tests.receipts.helpers import sell
-from tests.vending.world import World
+from tests.world import World
 
 
 def _characters(name: str) -> set[int]:

@@ -25,7 +25,7 @@ from gridvend.web.receipts import pdf
 from gridvend.web.receipts.render import build_receipt, build_shift_report
 from tests.receipts import pdftools
 from tests.receipts.helpers import sell
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = [
     pytest.mark.django_db,

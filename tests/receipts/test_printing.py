@@ -10,7 +10,7 @@ from django.test import Client
 
 from gridvend.identity.models import User
 from tests.receipts.helpers import sell
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

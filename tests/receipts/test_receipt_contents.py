@@ -18,7 +18,7 @@ from gridvend.web.receipts import pdf
 from gridvend.web.receipts.render import build_receipt
 from tests.receipts import pdftools
 from tests.receipts.helpers import give, sell
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

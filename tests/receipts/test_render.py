@@ -20,7 +20,7 @@ from gridvend.web.receipts.render import (
 )
 from tests import factories
 from tests.receipts.helpers import give, sell
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,7 @@ from gridvend.vending.models import Sale
 from tests import factories
 from tests.receipts import pdftools
 from tests.receipts.helpers import give, sell
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from django.test import Client
 
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from tests import factories
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 
 @dataclass
@@ -51,12 +50,3 @@ def people(world: World) -> People:
             ),
         ),
     )
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session["gv_second_factor"] = True
-    session.save()
-    return client

@@ -20,8 +20,9 @@ from gridvend.meters import faults
 from gridvend.meters import selectors as meter_selectors
 from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus, Meter
 from tests import factories
-from tests.supervisor.conftest import People, signed_in
-from tests.vending.world import World
+from tests.signin import signed_in
+from tests.supervisor.conftest import People
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from gridvend.meters import services as meters
 from gridvend.meters.models import FaultReport, FaultStatus, Meter
 from tests import factories
 from tests.supervisor.conftest import People
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,12 @@ import pytest
 from gridvend.kernel.errors import DomainError
 from gridvend.vending import services as vending
 from gridvend.vending.models import FreeIssueRequest, RequestStatus, Sale, SaleKind
-from tests.supervisor.conftest import People, signed_in
+from tests.signin import signed_in
+from tests.supervisor.conftest import People
 from tests.supervisor.test_screens import _free_issue_data, _post, _state
-from tests.vending.world import World
+from tests.world import World
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def test_service_refuses_a_large_free_issue_without_approval(world: World) -> None:

@@ -9,10 +9,10 @@ import pytest
 
 from gridvend.identity.roles import Capability, Role
 from tests import factories
-from tests.supervisor.conftest import signed_in
-from tests.vending.world import World
+from tests.signin import signed_in
+from tests.world import World
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
+pytestmark = pytest.mark.django_db
 
 URLS = ["/supervisor/free-issue/", "/supervisor/engineering-tokens/"]
 

@@ -29,10 +29,11 @@ from gridvend.vending.models import (
     Token,
 )
 from tests import factories
-from tests.supervisor.conftest import People, signed_in
-from tests.vending.world import World
+from tests.signin import signed_in
+from tests.supervisor.conftest import People
+from tests.world import World
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.supervisor.urls")]
+pytestmark = pytest.mark.django_db
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -113,57 +114,6 @@ def _client_reference(body: str) -> str:
 @pytest.fixture
 def south_point(world: World) -> VendingPoint:
     return factories.vending_point(world.tree.south_sc)
-
-
-# --- every screen opens for the allowed and is refused to the rest -----------------------------
-
-GET_SCREENS = [
-    # url, a signed-in user refused with 403, a user allowed
-    ("/supervisor/", "auditor", "cashier"),
-    ("/supervisor/reversals/request/", "auditor", "cashier"),
-    ("/supervisor/free-issue/", "care_operator", "supervisor"),
-    ("/supervisor/engineering-tokens/", "care_operator", "supervisor"),
-    ("/supervisor/engineering-tokens/", "approver", "supervisor"),
-    ("/supervisor/key-change/", "supervisor", "ms_manager"),
-    ("/supervisor/meter-status/", "care_operator", "supervisor"),
-    ("/supervisor/faults/", "cashier", "field_agent"),
-    ("/supervisor/faults/new/", "ms_manager", "care_operator"),
-]
-
-
-def _who(world: World, people: People, name: str) -> User:
-    user = getattr(world, name, None) or getattr(people, name)
-    assert isinstance(user, User)
-    return user
-
-
-@pytest.mark.parametrize(("url", "denied", "allowed"), GET_SCREENS)
-def test_screens_refuse_anonymous_and_the_unentitled(
-    world: World, people: People, url: str, denied: str, allowed: str
-) -> None:
-    _anonymous_is_sent_to_sign_in("get", url)
-    response = signed_in(_who(world, people, denied)).get(url)
-    assert response.status_code == 403
-    assert "Traceback" not in response.content.decode()
-    assert signed_in(_who(world, people, allowed)).get(url).status_code == 200
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "/supervisor/reversals/request/",
-        "/supervisor/free-issue/",
-        "/supervisor/engineering-tokens/",
-        "/supervisor/key-change/",
-        "/supervisor/meter-status/",
-        "/supervisor/faults/new/",
-    ],
-)
-def test_forms_refuse_anonymous_posts(world: World, url: str) -> None:
-    meter = world.add_meter()
-    _anonymous_is_sent_to_sign_in(
-        "post", url, {"meter_number": meter.number, "reason": "x", "action": "block"}
-    )
 
 
 # --- dashboard and reversal decisions ----------------------------------------------------------

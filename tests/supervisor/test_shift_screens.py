@@ -18,8 +18,9 @@ from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
-from tests.supervisor.conftest import People, signed_in
-from tests.vending.world import World
+from tests.signin import signed_in
+from tests.supervisor.conftest import People
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

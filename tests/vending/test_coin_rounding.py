@@ -10,7 +10,7 @@ import pytest
 
 from gridvend.kernel.money import Money
 from gridvend.vending import services as vending
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from gridvend.meters.models import Meter
 from gridvend.vending import services as vending
 from gridvend.vending.models import FreeIssueRequest, Sale, SaleKind, Token
 from tests import factories
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

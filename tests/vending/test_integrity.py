@@ -37,7 +37,7 @@ from gridvend.vending.integrity.shifts import verify_shifts
 from gridvend.vending.models import FloatTopUp, Sale, Shift, Token
 from gridvend.vending.services import SaleResult
 from gridvend.vending.shifts import close_shift, current_shift, expected_takings
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

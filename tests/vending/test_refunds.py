@@ -19,7 +19,7 @@ from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import BackOfficeRefund, Sale, Shift
 from tests import factories
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
 from tests import factories
 from tests.tariffs.factories import published_tariff, residential_spec
-from tests.vending.world import World, meter_number
+from tests.world import World, meter_number
 
 pytestmark = pytest.mark.django_db
 

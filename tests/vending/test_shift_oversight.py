@@ -17,7 +17,7 @@ from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import Shift, ShiftStatus
 from tests import factories
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

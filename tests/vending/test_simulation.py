@@ -17,7 +17,7 @@ from gridvend.vending import simulation
 from tests import factories
 from tests.tariffs.factories import residential_spec
 from tests.vending.test_vend import _sell, _state
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

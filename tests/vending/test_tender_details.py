@@ -14,7 +14,7 @@ from gridvend.kernel.errors import DomainError
 from gridvend.vending import services as vending
 from gridvend.vending.integrity import sales as integrity
 from gridvend.vending.models import Sale
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

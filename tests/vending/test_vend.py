@@ -17,7 +17,7 @@ from gridvend.reports import shifts as shift_reports
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token, TokenKind
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

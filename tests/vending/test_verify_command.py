@@ -20,7 +20,7 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, JournalEntry, Posting
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

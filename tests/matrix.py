@@ -1,0 +1,512 @@
+"""The access matrix: one declarative row per URL name saying who may use it, where its object
+lies and what a refused write must leave alone; tests/foundation/test_matrix.py turns each row
+into the anonymous, missing-capability, other-region, allowed, refused-POST and hostile-query
+cases (NetBox's ViewTestCases). The partner API and the gateways add their endpoints as rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.urls import reverse
+
+from tests.world import Region, Regions
+
+Args = Callable[[Region], dict[str, Any]]
+Body = Callable[[Regions, Region], dict[str, Any]]
+
+
+def _none(region: Region) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One URL name: ``allowed`` and ``denied`` are keys of the world's cast (in the north)."""
+
+    name: str  # "namespace:url-name"
+    allowed: str | None  # who opens it (GET) or whose refused posts meet the region check
+    denied: str | None = None  # a signed-in user refused with ``denied_status``; None: nobody is
+    denied_status: int = 403
+    args: Args = _none  # the URL's arguments for a region's records
+    # How another region is kept out: "path" (the URL's object), "unit" (a ?unit= filter),
+    # "body" (an object named in the POST body) or "" (the screen has no region of its own).
+    region: str = ""
+    get: bool = True  # False: the URL answers POST only
+    post: Body | None = None  # a body that would change something if it were accepted
+    post_denied: str | None = None  # who is refused that POST, when not ``denied``
+    anonymous: str = "sign-in"  # "sign-in": sent to sign in; "open": a public page
+    allowed_status: int = 200
+    pdf: bool = False  # renders a PDF (a second each): fewer hostile values, to keep the run short
+
+    def url(self, region: Region) -> str:
+        return reverse(self.name, kwargs=self.args(region))
+
+    @property
+    def post_refused_to(self) -> str | None:
+        return self.post_denied or self.denied
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Every row of every gridvend model: what a refused request must leave exactly as it was
+    (an audit event, a sale or an edited field would all show)."""
+    return {
+        model._meta.label: list(model._default_manager.order_by("pk").values())
+        for model in apps.get_models()
+        if model.__module__.startswith("gridvend.") and not model._meta.proxy
+    }
+
+
+def _pk(field: str) -> Args:
+    return lambda r: {"pk": getattr(r, field).pk}
+
+
+def _ref(r: Region) -> dict[str, Any]:
+    return {"reference": r.sale.reference}
+
+
+def _number(r: Region) -> dict[str, Any]:
+    return {"number": r.meter.number}
+
+
+def _fmt(fmt: str) -> Args:
+    return lambda r: {"fmt": fmt}
+
+
+def _customer_body(w: Regions, r: Region) -> dict[str, Any]:
+    return {
+        "name": "Zawadi Otieno",
+        "category": "residential",
+        "org_unit": r.unit.pk,
+        "tariff": r.tariff.pk,
+        "phone": "+254700000009",
+    }
+
+
+def _meter_body(w: Regions, r: Region) -> dict[str, Any]:
+    return {
+        "number": "04777000012",
+        "org_unit": r.unit.pk,
+        "sgc": "123456",
+        "ti": 1,
+        "krn": 1,
+        "kt": 2,
+        "ken": 255,
+        "ea": "07",
+        "dkga": "02",
+        "base_date_year": 2014,
+        "key_ref": "test-vk",
+        "make": "Acme",
+        "model": "A1",
+        "phases": 1,
+        "carrier": "keypad",
+    }
+
+
+def _body(**values: Any) -> Body:
+    return lambda w, r: dict(values)
+
+
+SPEC = '{"currency": "KES", "energy": {"type": "flat", "rate": "9"}}'
+USER_BODY = {
+    "username": "matrix.new",
+    "full_name": "Matrix New",
+    "role": "operator",
+    "capabilities": ["cashier"],
+    "password": "a-long-new-password-5",
+}
+
+ROWS: list[Row] = [
+    # --- sign-in and the shell ------------------------------------------------------------------
+    Row("web:home", "manager"),
+    Row("web:healthz", None, anonymous="open"),
+    Row("web:login", None, anonymous="open"),
+    Row("web:logout", None, get=False, anonymous="open"),
+    Row("web:second-factor", "admin", allowed_status=302),
+    Row("web:second-factor-enrol", "admin"),
+    Row("web:set-language", None, get=False, anonymous="open"),
+    # --- the tree, points and people ------------------------------------------------------------
+    Row("web:unit-list", "manager"),
+    Row("web:levels", "admin", "manager", post=_body(action="add", name="Feeder zone")),
+    Row(
+        "web:unit-detail",
+        "supervisor",
+        args=lambda r: {"pk": r.unit.pk},
+        region="path",
+        post=_body(action="add-unit", **{"unit-name": "Sneaky"}),
+        post_denied="cashier",
+    ),
+    Row("web:point-list", "manager"),
+    Row(
+        "web:point-detail",
+        "supervisor",
+        args=_pk("point"),
+        region="path",
+        post=_body(name="Hijacked", status="closed", address="", ip_allow_list=""),
+        post_denied="cashier",
+    ),
+    Row("web:user-list", "manager"),
+    Row(
+        "web:user-create",
+        "supervisor",
+        "cashier",
+        region="body",
+        post=lambda w, r: {**USER_BODY, "org_unit": r.unit.pk},
+    ),
+    Row(
+        "web:user-detail",
+        "supervisor",
+        args=_pk("cashier"),
+        region="path",
+        post=_body(action="password", password="another-long-pass-7"),
+        post_denied="operator",
+    ),
+    Row("web:audit-log", "admin", "manager"),
+    # --- customers, premises, debts -------------------------------------------------------------
+    Row("backoffice:customer-list", "care", "cashier", region="unit"),
+    Row("backoffice:customer-export", "care", "cashier", args=_fmt("csv"), region="unit"),
+    Row(
+        "backoffice:customer-create",
+        "care",
+        "field",
+        post=_customer_body,
+    ),
+    Row(
+        "backoffice:customer-detail",
+        "field",
+        "cashier",
+        args=_pk("customer"),
+        region="path",
+        post=_body(status="suspended", reason="Tampering"),
+        post_denied="field",
+    ),
+    Row(
+        "backoffice:customer-edit",
+        "care",
+        "field",
+        args=_pk("customer"),
+        region="path",
+        post=_customer_body,
+    ),
+    Row("backoffice:customer-debts", "care", "field", args=_pk("customer"), region="path"),
+    Row("backoffice:customer-statement", "finance", "field", args=_pk("customer"), region="path"),
+    Row(
+        "backoffice:debt-create",
+        "finance",
+        "care",
+        args=_pk("customer"),
+        region="path",
+        post=_body(amount="100", reason="Arrears"),
+    ),
+    Row("backoffice:premise-list", "field", "cashier", region="unit"),
+    Row("backoffice:premise-export", "field", "cashier", args=_fmt("csv"), region="unit"),
+    Row(
+        "backoffice:premise-create",
+        "care",
+        "field",
+        post=lambda w, r: {"org_unit": r.unit.pk, "address": "1 Nowhere"},
+    ),
+    Row("backoffice:premise-detail", "auditor", "cashier", args=_pk("premise"), region="path"),
+    Row(
+        "backoffice:premise-edit",
+        "care",
+        "finance",
+        args=_pk("premise"),
+        region="path",
+        post=lambda w, r: {"org_unit": r.unit.pk, "address": "1 Nowhere"},
+    ),
+    Row("backoffice:debt-list", "finance", "field", region="unit"),
+    Row("backoffice:debt-export", "finance", "field", args=_fmt("xlsx"), region="unit"),
+    # --- meters ---------------------------------------------------------------------------------
+    Row("backoffice:meter-list", "field", "cashier", region="unit"),
+    Row("backoffice:meter-export", "field", "cashier", args=_fmt("csv"), region="unit"),
+    Row("backoffice:meter-register", "field", "finance", post=_meter_body),
+    Row("backoffice:meter-detail", "finance", "cashier", args=_pk("meter"), region="path"),
+    Row(
+        "backoffice:meter-edit",
+        "field",
+        "finance",
+        args=_pk("meter"),
+        region="path",
+        post=_body(make="X", model="Y", phases=3, carrier="keypad"),
+    ),
+    Row(
+        "backoffice:meter-install",
+        "care",
+        "auditor",
+        args=_pk("meter"),
+        region="path",
+        post=lambda w, r: {"account_number": r.customer.account_number, "premise": r.premise.pk},
+    ),
+    Row("backoffice:meter-replace", "field", "auditor", args=_pk("meter"), region="path"),
+    Row(
+        "backoffice:meter-retire",
+        "care",
+        "field",
+        args=_pk("meter"),
+        region="path",
+        post=_body(reason="Burnt out"),
+    ),
+    Row(
+        "backoffice:meter-mark-faulty",
+        "care",
+        "finance",
+        args=_pk("meter"),
+        region="path",
+        post=_body(reason="No display"),
+    ),
+    # A meter that is not faulty: the screen sends the user back to the meter.
+    Row(
+        "backoffice:meter-clear-faulty",
+        "care",
+        "finance",
+        args=_pk("meter"),
+        region="path",
+        allowed_status=302,
+    ),
+    # --- tariffs --------------------------------------------------------------------------------
+    Row("backoffice:tariff-list", "finance", "care"),
+    Row("backoffice:tariff-export", "auditor", "care", args=_fmt("csv")),
+    Row(
+        "backoffice:tariff-create",
+        "finance",
+        "auditor",
+        post=lambda w, r: {"code": "x", "name": "X", "org_unit": r.unit.pk, "currency": "KES"},
+    ),
+    Row("backoffice:tariff-detail", "auditor", "care", args=_pk("tariff"), region="path"),
+    Row("backoffice:tariff-compare", "checker", "care", args=_pk("tariff"), region="path"),
+    Row(
+        "backoffice:version-create",
+        "finance",
+        "auditor",
+        args=_pk("tariff"),
+        region="path",
+        post=_body(spec=SPEC),
+    ),
+    Row(
+        "backoffice:version-detail",
+        "checker",
+        "field",
+        args=_pk("draft"),
+        region="path",
+        post=_body(action="submit"),
+        post_denied="auditor",
+    ),
+    Row(
+        "backoffice:version-create-json",
+        "finance",
+        "auditor",
+        args=_pk("tariff"),
+        region="path",
+        post=_body(spec=SPEC),
+    ),
+    Row(
+        "backoffice:version-edit",
+        "finance",
+        "checker",
+        args=_pk("draft"),
+        region="path",
+        post=_body(spec=SPEC),
+    ),
+    Row(
+        "backoffice:version-edit-json",
+        "finance",
+        "checker",
+        args=_pk("draft"),
+        region="path",
+        post=_body(spec=SPEC),
+    ),
+    Row("backoffice:version-simulate", "auditor", "care", args=_pk("draft"), region="path"),
+    # --- files ----------------------------------------------------------------------------------
+    Row("backoffice:import", "care", "finance", post=_body(kind="customers")),
+    Row("backoffice:import-confirm", None, "finance", get=False, post=_body(token="x")),
+    Row(
+        "backoffice:import-template",
+        "care",
+        "field",
+        args=lambda r: {"kind": "meters", "fmt": "xlsx"},
+    ),
+    Row("backoffice:point-export", "care", "cashier", args=_fmt("csv")),
+    Row("backoffice:user-export", "auditor", "field", args=_fmt("xlsx")),
+    # --- the counter ----------------------------------------------------------------------------
+    Row("cashier:home", "cashier", "manager"),
+    Row("cashier:search", "cashier", "manager"),
+    Row("cashier:meter", "cashier", "manager", args=_number, region="path"),
+    Row(
+        "cashier:quote",
+        "cashier",
+        "manager",
+        args=_number,
+        region="path",
+        get=False,
+        post=_body(mode="money", amount="750", payment_method="cash"),
+    ),
+    Row(
+        "cashier:sell",
+        "cashier",
+        "manager",
+        args=_number,
+        region="path",
+        get=False,
+        post=_body(mode="money", amount="750", payment_method="cash", client_reference="m" * 32),
+    ),
+    Row("cashier:sale", "cashier", "manager", args=_ref, region="path"),
+    Row("cashier:reprint", "cashier", "manager"),
+    Row("cashier:shift", "cashier", "manager", post=_body(counted_cash="0", note="")),
+    # Another cashier's closed shift: a supervisor who also sells may read it, the cashier not.
+    Row("cashier:closed", "supervisor", "manager", args=_pk("closed_shift"), region="path"),
+    Row("cashier:lock", None, get=False),
+    # Not locked: the unlock page sends the cashier back to the till.
+    Row("cashier:unlock", "cashier", allowed_status=302),
+    Row("cashier:alive", "cashier", allowed_status=204),
+    # --- receipts -------------------------------------------------------------------------------
+    Row("receipts:sale", "cashier", args=_ref, region="path"),
+    Row("receipts:thermal", "cashier", args=_ref, region="path"),
+    Row("receipts:pdf", "cashier", args=_ref, region="path", pdf=True),
+    Row("receipts:escpos", "cashier", args=_ref, region="path", get=False, post=_body()),
+    Row("receipts:shift-report", "supervisor", args=_pk("closed_shift"), region="path"),
+    Row(
+        "receipts:shift-report-pdf", "supervisor", args=_pk("closed_shift"), region="path", pdf=True
+    ),
+    # --- supervisors ----------------------------------------------------------------------------
+    Row("supervisor:dashboard", "cashier", "auditor"),
+    Row(
+        "supervisor:request-reversal",
+        "supervisor",
+        "auditor",
+        region="body",
+        post=lambda w, r: {"sale_reference": r.sale.reference, "reason": "paid twice"},
+    ),
+    Row(
+        "supervisor:approve-reversal",
+        "finance",
+        "cashier",
+        args=_pk("reversal"),
+        region="path",
+        get=False,
+        post=_body(note="checked the till"),
+    ),
+    Row(
+        "supervisor:reject-reversal",
+        "finance",
+        "cashier",
+        args=_pk("reversal"),
+        region="path",
+        get=False,
+        post=_body(note="no"),
+    ),
+    Row(
+        "supervisor:free-issue",
+        "supervisor",
+        "care_operator",
+        region="body",
+        post=lambda w, r: {
+            "vending_point": r.point.pk,
+            "meter_number": r.meter.number,
+            "kwh": "12.5",
+            "reason": "outage compensation",
+            "client_reference": "f" * 32,
+        },
+    ),
+    Row(
+        "supervisor:free-issue-request",
+        "finance",
+        "care_operator",
+        args=_pk("free_issue"),
+        region="path",
+    ),
+    Row(
+        "supervisor:approve-free-issue",
+        "checker",
+        "cashier",
+        args=_pk("free_issue"),
+        region="path",
+        get=False,
+        post=_body(note="fine"),
+    ),
+    Row(
+        "supervisor:reject-free-issue",
+        "checker",
+        "cashier",
+        args=_pk("free_issue"),
+        region="path",
+        get=False,
+        post=_body(note="no"),
+    ),
+    Row(
+        "supervisor:engineering-token",
+        "supervisor",
+        "care_operator",
+        region="body",
+        post=lambda w, r: {
+            "vending_point": r.point.pk,
+            "meter_number": r.meter.number,
+            "kind": "clear_tamper",
+            "value": "",
+            "reason": "seal replaced",
+            "client_reference": "c" * 32,
+        },
+    ),
+    Row(
+        "supervisor:key-change",
+        "ms_manager",
+        "supervisor",
+        region="body",
+        post=lambda w, r: {"meter_number": r.meter.number, "krn": "3", "reason": "rollout"},
+    ),
+    Row(
+        "supervisor:meter-status",
+        "supervisor",
+        "care_operator",
+        region="body",
+        post=lambda w, r: {"meter_number": r.meter.number, "action": "block", "reason": "x"},
+    ),
+    Row("supervisor:fault-list", "field", "cashier"),
+    Row(
+        "supervisor:fault-create",
+        "care_operator",
+        "ms_manager",
+        region="body",
+        post=lambda w, r: {
+            "meter_number": r.meter.number,
+            "category": "no_supply",
+            "reported_via": "call",
+            "reporter_name": "Amina",
+            "description": "no display",
+        },
+    ),
+    Row(
+        "supervisor:fault-detail",
+        "field",
+        "cashier",
+        args=_pk("fault"),
+        region="path",
+        post=lambda w, r: {"action": "assign", "assignee": w.user("field").pk},
+        post_denied="field",
+    ),
+    Row("supervisor:shift-list", "supervisor", "cashier"),
+    Row("supervisor:banking-slip", "supervisor", "cashier"),
+    Row(
+        "supervisor:shift-detail", "supervisor", "cashier", args=_pk("closed_shift"), region="path"
+    ),
+    Row(
+        "supervisor:shift-sign-off",
+        "supervisor",
+        "cashier",
+        args=_pk("closed_shift"),
+        region="path",
+        get=False,
+        post=_body(note="seen"),
+    ),
+    Row(
+        "supervisor:shift-force-close",
+        "supervisor",
+        "cashier",
+        args=_pk("closed_shift"),
+        region="path",
+        get=False,
+        post=_body(reason="left"),
+    ),
+]

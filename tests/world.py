@@ -1,0 +1,253 @@
+"""The one shared test world, built through the real services: a tree, a vending key, a tariff,
+a vending point and a cashier with an open shift (``build_world``), a meter simulator holding each
+meter's key so every token can be typed in as a customer would, and on request (``with_regions``)
+a person for each role and capability group and one of every record in both regions."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from gridvend.customers import services as customers
+from gridvend.customers.models import Customer, Premise
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
+from gridvend.kernel.clock import FixedClock
+from gridvend.kernel.money import Money
+from gridvend.keys import services as keys
+from gridvend.keys.engine import meter_params
+from gridvend.meters import faults
+from gridvend.meters import services as meters
+from gridvend.meters.models import FaultReport, Meter
+from gridvend.meters.selectors import meter_key_ref
+from gridvend.org import services as org
+from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.sts.identity import MeterNumber
+from gridvend.sts.keys import VendingKey
+from gridvend.sts.simulator import MeterSimulator
+from gridvend.tariffs import services as tariffs
+from gridvend.tariffs.models import Tariff, TariffVersion
+from gridvend.vending import services as vending
+from gridvend.vending.models import FreeIssueRequest, ReversalRequest, Sale, Shift
+from gridvend.vending.shifts import close_shift, open_shift
+from tests import factories
+from tests.tariffs.factories import published_tariff, residential_spec
+
+_serial = itertools.count(10_000_001)
+NOW = datetime(2026, 6, 15, 9, 30, tzinfo=UTC)
+
+
+def meter_number(serial: int, mfr: str = "04") -> str:
+    return str(MeterNumber.from_parts(mfr, f"{serial:08d}"))
+
+
+@dataclass
+class World:
+    tree: factories.Tree
+    admin: User
+    cashier: User
+    supervisor: User
+    point: VendingPoint
+    tariff: Tariff
+    key_ref: str
+    vending_key_hex: str
+    clock: FixedClock
+    simulators: dict[str, MeterSimulator] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> OrgUnit:
+        return self.tree.north_sc
+
+    def money(self, major: str) -> Money:
+        return Money.from_major(major, self.tariff.currency)
+
+    def add_meter(
+        self,
+        *,
+        category: str = "residential",
+        unit: OrgUnit | None = None,
+        tariff: Tariff | None = None,
+        base_date_year: int = 2014,
+        krn: int = 2,
+        name: str = "",
+        address: str = "1 Test Rd",
+    ) -> Meter:
+        unit = unit or self.unit
+        customer = customers.create_customer(
+            actor=self.admin,
+            name=name or f"Customer {next(_serial)}",
+            org_unit=unit,
+            tariff=tariff or self.tariff,
+            category=category,
+        )
+        premise = customers.create_premise(actor=self.admin, org_unit=unit, address=address)
+        meter = meters.register_meter(
+            actor=self.admin,
+            number=meter_number(next(_serial)),
+            org_unit=unit,
+            sgc="600675",
+            ti=1,
+            krn=krn,
+            base_date_year=base_date_year,
+            key_ref=self.key_ref,
+        )
+        meters.install_meter(actor=self.admin, meter=meter, customer=customer, premise=premise)
+        meter.refresh_from_db()
+        self.simulators[meter.number] = MeterSimulator.for_meter(
+            meter_params(meter_key_ref(meter)), VendingKey.from_hex(self.vending_key_hex)
+        )
+        return meter
+
+    def customer(self, meter: Meter) -> Customer:
+        assert meter.customer is not None
+        return meter.customer
+
+    def simulator(self, meter: Meter) -> MeterSimulator:
+        return self.simulators[meter.number]
+
+
+def build_world(*, spec: dict[str, Any] | None = None, now: datetime = NOW) -> World:
+    tree = factories.Tree()
+    admin = tree.admin
+    key_hex = secrets.token_hex(8)
+    key_ref = f"vk-{next(_serial)}"
+    keys.store_vending_key(actor=admin, key_ref=key_ref, key_hex=key_hex, dkga="02")
+    tariff = published_tariff(actor=None, org_unit=tree.root, spec=spec or residential_spec())
+    point = org.create_vending_point(
+        actor=admin, org_unit=tree.north_sc, name="Kitale Pay Office", channel="pay_office"
+    )
+    cashier = factories.user(tree.north_sc, Role.OPERATOR, (Capability.CASHIER,), username=None)
+    supervisor = factories.user(
+        tree.north,
+        Role.VENDING_POINT_MANAGER,
+        (Capability.CASHIER, Capability.FINANCE, Capability.CUSTOMER_CARE),
+    )
+    open_shift(
+        actor=cashier,
+        vending_point=point,
+        opening_float=Money.from_major("1000", tariff.currency),
+        now=now,
+    )
+    return World(
+        tree=tree,
+        admin=admin,
+        cashier=cashier,
+        supervisor=supervisor,
+        point=point,
+        tariff=tariff,
+        key_ref=key_ref,
+        vending_key_hex=key_hex,
+        clock=FixedClock(now),
+    )
+
+
+@dataclass
+class Region:
+    """One record of each kind in a region's service centre, for screens that show one."""
+
+    unit: OrgUnit
+    point: VendingPoint
+    cashier: User  # operator, cashier only, with an open shift at the point
+    meter: Meter  # installed for the customer at the premise
+    customer: Customer
+    premise: Premise
+    tariff: Tariff  # published in the region, with a draft next version
+    draft: TariffVersion
+    sale: Sale
+    closed_shift: Shift
+    reversal: ReversalRequest
+    free_issue: FreeIssueRequest
+    fault: FaultReport
+
+
+@dataclass
+class Regions:
+    """A person for each role and capability group in the north, and both regions' records."""
+
+    people: dict[str, User]
+    north: Region
+    south: Region
+
+    def user(self, key: str) -> User:
+        return self.people[key]
+
+
+# Who the matrix and the screen tests sign in as: (role, capabilities, where) in the north.
+CAST: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "ms_manager": (Role.MASTER_STATION_MANAGER, (), "region"),
+    "manager": (Role.VENDING_POINT_MANAGER, (), "region"),
+    "operator": (Role.OPERATOR, (), "centre"),
+    "finance": (Role.VENDING_POINT_MANAGER, (Capability.FINANCE,), "region"),
+    "checker": (Role.MASTER_STATION_MANAGER, (Capability.FINANCE,), "region"),
+    "auditor": (Role.OPERATOR, (Capability.AUDITOR,), "region"),
+    "care": (Role.VENDING_POINT_MANAGER, (Capability.CUSTOMER_CARE,), "region"),
+    "care_operator": (Role.OPERATOR, (Capability.CUSTOMER_CARE,), "centre"),
+    "field": (Role.OPERATOR, (Capability.FIELD_AGENT,), "centre"),
+}
+
+
+def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
+    point = (
+        world.point
+        if unit == world.unit
+        else org.create_vending_point(
+            actor=world.admin, org_unit=unit, name=f"{tag} Pay Office", channel="pay_office"
+        )
+    )
+    if unit == world.unit:
+        cashier = world.cashier
+    else:
+        cashier = factories.user(unit, Role.OPERATOR, (Capability.CASHIER,))
+        open_shift(actor=cashier, vending_point=point, opening_float=world.money("0"))
+    meter = world.add_meter(unit=unit, name=f"{tag} Customer")
+    customer = world.customer(meter)
+    premise = meter.installations.get().premise
+    tariff = published_tariff(actor=maker, org_unit=unit)
+    draft = tariffs.create_draft(
+        actor=maker, tariff=tariff, spec=residential_spec(min_sale_minor=6000)
+    )
+    sale = vending.vend_credit(
+        actor=cashier,
+        vending_point=point,
+        client_reference=f"world-{tag}",
+        meter_number=meter.number,
+        tender=world.money("500"),
+    ).sale
+    closer = factories.user(unit, Role.OPERATOR, (Capability.CASHIER,))
+    shift = open_shift(actor=closer, vending_point=point, opening_float=world.money("0"))
+    closed = close_shift(actor=closer, shift=shift, counted={"cash": world.money("0")})
+    reversal = vending.request_reversal(actor=cashier, sale=sale, reason="wrong meter typed")
+    free_issue = vending.request_free_issue(
+        actor=maker,
+        vending_point=point,
+        client_reference=f"free-{tag}",
+        meter_number=meter.number,
+        kwh=Decimal("40"),
+        reason="outage compensation",
+    )
+    fault = faults.register_fault(actor=world.admin, meter=meter, description="No supply")
+    return Region(
+        unit, point, cashier, meter, customer, premise, tariff, draft, sale, closed, reversal,
+        free_issue, fault,
+    )  # fmt: skip
+
+
+def with_regions(world: World) -> Regions:
+    """Adds the cast (``CAST`` plus the world's administrator, supervisor and cashier) and one
+    record of each kind in the north and the south service centres."""
+    tree = world.tree
+    people = {
+        key: factories.user(tree.north if where == "region" else tree.north_sc, role, caps)
+        for key, (role, caps, where) in CAST.items()
+    }
+    people.update(admin=world.admin, supervisor=world.supervisor, cashier=world.cashier)
+    south_maker = factories.user(tree.south, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    return Regions(
+        people=people,
+        north=_region(world, tree.north_sc, people["finance"], "North"),
+        south=_region(world, tree.south_sc, south_maker, "South"),
+    )
