@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 
 @pytest.fixture

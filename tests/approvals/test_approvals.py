@@ -17,7 +17,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.models import RequestStatus, ReversalRequest, Sale, SaleStatus
 from gridvend.vending.services.reversals import REVERSAL_DECISION
 from tests import factories
-from tests.vending.world import World
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.models import RequestStatus, ReversalRequest, Sale, SaleStatus
 from tests import factories
 from tests.threads import run_threads
-from tests.vending.world import World, build_world
+from tests.world import World, build_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
