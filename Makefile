@@ -34,7 +34,7 @@ typecheck: install
 	GRIDVEND_TESTING=1 $(BIN)/mypy gridvend tests $(wildcard benchmarks/*.py)
 
 imports: install
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 migrations-check: install
 	GRIDVEND_TESTING=1 GRIDVEND_DATABASE_URL=sqlite:///var/makemigrations-check.sqlite3 \
