@@ -48,7 +48,7 @@ class LockoutAwareBackend(ModelBackend):
         if found is None:
             _check_anyway(password)
             return None
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             # "Locked?", the check and the count happen under one row lock, so parallel wrong
             # passwords are counted one after another and no more than the limit are checked.
             # The hasher runs inside the lock: that serialises sign-ins of this one user only.

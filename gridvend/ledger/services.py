@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -77,10 +77,15 @@ def post(
 ) -> JournalEntry:
     """Write a balanced draft as one entry and move cached balances, in the caller's transaction.
 
+    Not a use case and never durable: a posting is always one step of a caller's use case (a
+    sale, a reversal, a debt, a float top-up) and commits or fails with it, whole. So it opens
+    no transaction of its own and refuses to run outside one.
     Account rows are updated in code order so concurrent entries never deadlock on them.
     """
+    if not connection.in_atomic_block:
+        raise RuntimeError("a journal entry is posted inside its use case's transaction")
     draft.assert_balanced()
-    # No savepoint: an entry is part of its caller's use case and fails with it, whole.
+    # No savepoint: a failed entry fails its caller's use case too.
     with transaction.atomic(savepoint=False):
         entry = JournalEntry.objects.create(
             business_date=business_date,
@@ -115,7 +120,12 @@ def post(
 
 
 def reverse(entry: JournalEntry, *, actor: User, business_date: date, memo: str) -> JournalEntry:
-    """A new entry with every posting negated, pointing at the original (nothing is edited)."""
+    """A new entry with every posting negated, pointing at the original (nothing is edited).
+
+    Like :func:`post`, a step of the caller's use case, inside its transaction.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("a journal entry is reversed inside its use case's transaction")
     from gridvend.kernel.ledger import Posting as DraftPosting
     from gridvend.kernel.money import Money
 

@@ -105,7 +105,7 @@ def create_tariff(*, actor: User, code: str, name: str, org_unit: OrgUnit, curre
             _("%(currency)s is not a supported currency.") % {"currency": currency},
             field="currency",
         ) from None
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         if Tariff.objects.filter(code=clean_code).exists():
             raise ValidationFailed(_("That code is already used."), field="code")
         try:
@@ -127,7 +127,7 @@ def create_draft(
     _require_maker(actor)
     require_unit_in_scope(actor, tariff.org_unit)
     normalised = _validated_spec(tariff, spec)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         # Locking the tariff serialises numbering; the unique (tariff, number) backs it up.
         locked = lock_tariff(tariff)
         highest = locked.versions.aggregate(highest=Max("number"))["highest"] or 0
@@ -158,7 +158,7 @@ def update_draft(
     _require_maker(actor)
     _check_version_scope(actor, version)
     normalised = _validated_spec(version.tariff, spec)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status not in (VersionStatus.DRAFT, VersionStatus.REJECTED):
             raise TariffStateInvalid(status=locked.status, action="update")
@@ -176,7 +176,7 @@ def submit(*, actor: User, version: TariffVersion) -> TariffVersion:
     """Send a draft for approval; from now on it cannot be edited, only decided on or withdrawn."""
     _require_maker(actor)
     _check_version_scope(actor, version)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status != VersionStatus.DRAFT:
             raise TariffStateInvalid(status=locked.status, action="submit")
@@ -203,7 +203,7 @@ def publish(*, actor: User, version: TariffVersion, effective_from: datetime) ->
         raise ValidationFailed(
             _("A tariff cannot take effect in the past."), field="effective_from"
         )
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status != VersionStatus.SUBMITTED:
             raise TariffStateInvalid(status=locked.status, action="publish")
@@ -226,7 +226,7 @@ def reject(*, actor: User, version: TariffVersion, reason: str) -> TariffVersion
     reason = reason.strip()
     if not reason:
         raise ValidationFailed(_("Say why the version is rejected."), field="reason")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status != VersionStatus.SUBMITTED:
             raise TariffStateInvalid(status=locked.status, action="reject")
@@ -248,7 +248,7 @@ def withdraw(*, actor: User, version: TariffVersion) -> TariffVersion:
     """
     _require_maker(actor)
     _check_version_scope(actor, version)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED):
             if locked.created_by_id != actor.pk and not can_review_tariffs(actor):

@@ -69,9 +69,10 @@ def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
         .exists()
     )
     if later:
-        from gridvend.customers.services import open_debt
+        # The body, not the use case: the debt is part of this reversal's transaction.
+        from gridvend.customers.services import _open_debt
 
-        open_debt(
+        _open_debt(
             actor=actor,
             customer=sale.customer,
             amount=Money(gross, sale.currency),

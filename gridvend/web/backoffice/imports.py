@@ -404,6 +404,9 @@ def load(kind: str, name: str, source: bytes | IO[bytes]) -> Rows:
 
 
 # Running an import -------------------------------------------------------------------------------
+#
+# A row calls the services' bodies (_create_customer, _register_meter …), not their durable use
+# cases: every row runs inside the import's one transaction, each in its own savepoint.
 
 # (column, message) of one problem in a row.
 Problem = tuple[str, str]
@@ -559,11 +562,13 @@ def _import_customer(lookups: _Lookups, row: dict[str, str], problems: list[Prob
     if problems:
         raise _RowRefused(problems)
     assert unit is not None and tariff is not None
-    customer = customer_services.create_customer(
+    customer = customer_services._create_customer(
         actor=lookups.actor, org_unit=unit, tariff=tariff, **details
     )
     if premise is not None:
-        customer_services.create_premise(actor=lookups.actor, org_unit=customer.org_unit, **premise)
+        customer_services._create_premise(
+            actor=lookups.actor, org_unit=customer.org_unit, **premise
+        )
 
 
 def _import_meter(lookups: _Lookups, row: dict[str, str], problems: list[Problem]) -> None:
@@ -602,13 +607,13 @@ def _import_meter(lookups: _Lookups, row: dict[str, str], problems: list[Problem
     if problems:
         raise _RowRefused(problems)
     assert unit is not None
-    registered = meter_services.register_meter(actor=lookups.actor, org_unit=unit, **meter)
+    registered = meter_services._register_meter(actor=lookups.actor, org_unit=unit, **meter)
     if customer is not None:
         if premise is None:
-            premise = customer_services.create_premise(
+            premise = customer_services._create_premise(
                 actor=lookups.actor, org_unit=customer.org_unit, address=cleaned_address
             )
-        meter_services.install_meter(
+        meter_services._install_meter(
             actor=lookups.actor, meter=registered, customer=customer, premise=premise
         )
 
