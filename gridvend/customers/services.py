@@ -404,12 +404,14 @@ def _open_debt(*, actor: User, customer: Customer, amount: Money, reason: str, s
         source=cleaned_source,
     )
     code = debt_account_code(locked)
-    ledger.ensure_account(code, currency, name=f"Debt {locked.account_number}")
+    ledger.ensure_ledger_account(code, currency, name=f"Debt {locked.account_number}")
     draft = journal(
         [Posting(code, amount), Posting(ledger.ARREARS_INCOME, -amount)],
         memo=f"debt {debt.pk} {locked.account_number}: {cleaned_reason}",
     )
-    entry = ledger.post(draft, kind="debt.opened", business_date=ledger.today(), actor=actor)
+    entry = ledger.post_journal_entry(
+        draft, kind="debt.opened", business_date=ledger.today(), actor=actor
+    )
     # The memo names the debt, so the entry comes after it and is linked back.
     Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
     debt.journal_entry = entry

@@ -178,10 +178,12 @@ def ensure_tariff(
             tariff.versions.filter(status__in=(VersionStatus.DRAFT, VersionStatus.SUBMITTED))
             .order_by("-number")
             .first()
-        ) or tariffs.create_draft(actor=maker, tariff=tariff, spec=spec, notes="Demo tariff")
+        ) or tariffs.create_tariff_draft(actor=maker, tariff=tariff, spec=spec, notes="Demo tariff")
         if version.status == VersionStatus.DRAFT:
-            version = tariffs.submit(actor=maker, version=version)
-        version = tariffs.publish(actor=checker, version=version, effective_from=timezone.now())
+            version = tariffs.submit_tariff_version(actor=maker, version=version)
+        version = tariffs.publish_tariff_version(
+            actor=checker, version=version, effective_from=timezone.now()
+        )
     assert version.effective_from is not None
     if version.effective_from > in_force_from:
         # Publishing refuses the past, rightly, because it would reprice sales already made. The
@@ -514,6 +516,6 @@ def apply_fates(*, manager: User, planned: list[DemoCustomer]) -> tuple[int, int
                 actor=manager, meter=meter, reason="Tamper alarm reported by a field agent"
             )
         else:
-            meters.mark_faulty(actor=manager, meter=meter, reason="Keypad not responding")
+            meters.mark_meter_faulty(actor=manager, meter=meter, reason="Keypad not responding")
         changed += 1
     return debts, changed

@@ -278,7 +278,7 @@ def register_screen_unlock(user: User) -> None:
         record(actor=user, event_type=UserEvent.SCREEN_UNLOCKED, target=user)
 
 
-def unlock(*, actor: User, user: User) -> None:
+def unlock_user(*, actor: User, user: User) -> None:
     with transaction.atomic(durable=True):
         target = lock_user(user.pk)
         _require_manageable(actor, target)

@@ -41,7 +41,7 @@ def kind_for(code: str) -> str:
     return _KIND_BY_PREFIX.get(code.split(":", 1)[0], AccountKind.ASSET)
 
 
-def ensure_account(code: str, currency: str, name: str = "") -> Account:
+def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
     """The account with this code, created on first use (codes are stable identifiers)."""
     account = Account.objects.filter(code=code).first()
     if account is None:
@@ -58,7 +58,7 @@ def _accounts(currencies: dict[str, str]) -> dict[str, Account]:
     """The accounts for these codes in one query, creating any that are new."""
     found = {a.code: a for a in Account.objects.filter(code__in=list(currencies))}
     for code in sorted(set(currencies) - set(found)):
-        found[code] = ensure_account(code, currencies[code])
+        found[code] = ensure_ledger_account(code, currencies[code])
     for code, account in found.items():
         if account.currency != currencies[code]:
             raise UnbalancedJournal(
@@ -67,7 +67,7 @@ def _accounts(currencies: dict[str, str]) -> dict[str, Account]:
     return found
 
 
-def post(
+def post_journal_entry(
     draft: JournalDraft,
     *,
     kind: str,
@@ -119,10 +119,12 @@ def post(
     return entry
 
 
-def reverse(entry: JournalEntry, *, actor: User, business_date: date, memo: str) -> JournalEntry:
+def reverse_journal_entry(
+    entry: JournalEntry, *, actor: User, business_date: date, memo: str
+) -> JournalEntry:
     """A new entry with every posting negated, pointing at the original (nothing is edited).
 
-    Like :func:`post`, a step of the caller's use case, inside its transaction.
+    Like :func:`post_journal_entry`, a step of the caller's use case, inside its transaction.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("a journal entry is reversed inside its use case's transaction")
@@ -133,7 +135,7 @@ def reverse(entry: JournalEntry, *, actor: User, business_date: date, memo: str)
         DraftPosting(p.account.code, Money(-p.amount_minor, p.currency))
         for p in entry.postings.select_related("account")
     ]
-    return post(
+    return post_journal_entry(
         JournalDraft(tuple(postings), memo),
         kind=f"{entry.kind}.reversal",
         business_date=business_date,
@@ -149,7 +151,7 @@ class Mismatch:
     posted_minor: int
 
 
-def reconcile(codes: Iterable[str] | None = None) -> list[Mismatch]:
+def reconcile_balances(codes: Iterable[str] | None = None) -> list[Mismatch]:
     """Compare every cached balance with the sum of its postings."""
     sums = dict(
         Posting.objects.values_list("account_id")

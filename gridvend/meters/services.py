@@ -429,7 +429,7 @@ def unblock_meter(*, actor: User, meter: Meter, reason: str) -> Meter:
     )
 
 
-def mark_faulty(*, actor: User, meter: Meter, reason: str) -> Meter:
+def mark_meter_faulty(*, actor: User, meter: Meter, reason: str) -> Meter:
     return _change_status(
         actor=actor,
         meter=meter,

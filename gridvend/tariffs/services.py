@@ -120,7 +120,7 @@ def create_tariff(*, actor: User, code: str, name: str, org_unit: OrgUnit, curre
     return tariff
 
 
-def create_draft(
+def create_tariff_draft(
     *, actor: User, tariff: Tariff, spec: Mapping[str, Any], notes: str = ""
 ) -> TariffVersion:
     """A new draft version numbered after the tariff's highest version."""
@@ -143,7 +143,7 @@ def create_draft(
     return version
 
 
-def update_draft(
+def update_tariff_draft(
     *,
     actor: User,
     version: TariffVersion,
@@ -172,7 +172,7 @@ def update_draft(
     return locked
 
 
-def submit(*, actor: User, version: TariffVersion) -> TariffVersion:
+def submit_tariff_version(*, actor: User, version: TariffVersion) -> TariffVersion:
     """Send a draft for approval; from now on it cannot be edited, only decided on or withdrawn."""
     _require_maker(actor)
     _check_version_scope(actor, version)
@@ -188,7 +188,9 @@ def submit(*, actor: User, version: TariffVersion) -> TariffVersion:
     return locked
 
 
-def publish(*, actor: User, version: TariffVersion, effective_from: datetime) -> TariffVersion:
+def publish_tariff_version(
+    *, actor: User, version: TariffVersion, effective_from: datetime
+) -> TariffVersion:
     """Approve a submitted version; it prices sales from ``effective_from`` on.
 
     Earlier published versions stay: the version in force at an instant is the published one
@@ -219,7 +221,7 @@ def publish(*, actor: User, version: TariffVersion, effective_from: datetime) ->
     return locked
 
 
-def reject(*, actor: User, version: TariffVersion, reason: str) -> TariffVersion:
+def reject_tariff_version(*, actor: User, version: TariffVersion, reason: str) -> TariffVersion:
     """Send a submitted version back to its author with a reason; it can be edited again."""
     _require_checker(actor)
     _check_version_scope(actor, version)
@@ -239,7 +241,7 @@ def reject(*, actor: User, version: TariffVersion, reason: str) -> TariffVersion
     return locked
 
 
-def withdraw(*, actor: User, version: TariffVersion) -> TariffVersion:
+def withdraw_tariff_version(*, actor: User, version: TariffVersion) -> TariffVersion:
     """Take a version out of play for good.
 
     Unpublished versions may be withdrawn by their author or by a reviewer; a published version

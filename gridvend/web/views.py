@@ -437,7 +437,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("Password reset."))
                 return redirect("web:user-detail", pk=target.pk)
             if action == "unlock":
-                identity.unlock(actor=actor, user=target)
+                identity.unlock_user(actor=actor, user=target)
                 messages.success(request, _("Account unlocked."))
                 return redirect("web:user-detail", pk=target.pk)
             if action == "reset-totp":

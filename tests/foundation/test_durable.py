@@ -44,7 +44,7 @@ UseCase = Callable[[Given], Any]
 
 CASES: dict[str, UseCase] = {
     "identity.set_language": lambda g: identity.set_language(actor=g.world.admin, language="en"),
-    "identity.unlock": lambda g: identity.unlock(actor=g.world.admin, user=g.user),
+    "identity.unlock_user": lambda g: identity.unlock_user(actor=g.world.admin, user=g.user),
     "identity.sign_in": lambda g: LockoutAwareBackend().authenticate(
         None, username=g.user.username, password="wrong"
     ),
@@ -127,10 +127,14 @@ def _draft() -> Any:
 @pytest.mark.django_db(transaction=True)
 def test_a_journal_entry_is_never_posted_outside_a_transaction() -> None:
     with pytest.raises(RuntimeError, match="transaction"):
-        ledger.post(_draft(), kind="sale", business_date=date(2026, 6, 15), actor=None)
+        ledger.post_journal_entry(
+            _draft(), kind="sale", business_date=date(2026, 6, 15), actor=None
+        )
 
 
 def test_a_journal_entry_is_posted_inside_its_callers_transaction() -> None:
     with transaction.atomic():
-        entry = ledger.post(_draft(), kind="sale", business_date=date(2026, 6, 15), actor=None)
+        entry = ledger.post_journal_entry(
+            _draft(), kind="sale", business_date=date(2026, 6, 15), actor=None
+        )
     assert entry.postings.count() == 2

@@ -294,7 +294,7 @@ def test_open_debt_posts_a_balanced_entry_and_moves_the_balances(world: World) -
     assert Account.objects.get(code=code).balance_minor == 250_000
     assert Account.objects.get(code=ledger.ARREARS_INCOME).balance_minor == -250_000
     assert ledger.unbalanced_entries() == []
-    assert ledger.reconcile() == []
+    assert ledger.reconcile_balances() == []
     event = AuditEvent.objects.get(event_type="debt.opened", target_id=str(debt.pk))
     assert payload(event.after)["journal_entry"] == entry.pk
 
@@ -306,7 +306,7 @@ def test_open_debt_posts_a_balanced_entry_and_moves_the_balances(world: World) -
         source="migration",
     )
     assert Account.objects.get(code=code).balance_minor == 300_000
-    assert ledger.reconcile() == []
+    assert ledger.reconcile_balances() == []
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def test_every_token_is_accepted_once_and_credits_the_receipt_kwh(world: World) 
             (t.units or Decimal(0) for t in result.tokens if t.kind in ENERGY_KINDS), Decimal(0)
         )
     assert ledger.unbalanced_entries() == []
-    assert ledger.reconcile() == []
+    assert ledger.reconcile_balances() == []
 
 
 def test_first_sale_of_the_month_carries_fbe_and_the_second_does_not(world: World) -> None:
@@ -198,7 +198,7 @@ def test_debt_is_recovered_oldest_first_and_restored_on_reversal(world: World) -
     old.refresh_from_db()
     new.refresh_from_db()
     assert (old.balance_minor, new.balance_minor) == (3000, 20000)
-    assert ledger.reconcile() == []
+    assert ledger.reconcile_balances() == []
     assert ledger.unbalanced_entries() == []
 
 
@@ -232,7 +232,7 @@ def test_reprint_returns_the_stored_tokens(world: World) -> None:
     meter = world.add_meter()
     result = _sell(world, meter.number, "500.00", "p1")
     count = Token.objects.count()
-    again = vending.reprint(actor=world.cashier, sale=result.sale)
+    again = vending.reprint_sale(actor=world.cashier, sale=result.sale)
     assert [t.digits for t in again.tokens] == [t.digits for t in result.tokens]
     assert Token.objects.count() == count
     assert AuditEvent.objects.filter(
@@ -244,7 +244,7 @@ def test_free_issue_and_engineering_tokens_reach_the_meter(world: World) -> None
     meter = world.add_meter()
     sim = world.simulator(meter)
     sim.set_tamper()
-    free = vending.free_issue(
+    free = vending.issue_free_credit(
         actor=world.supervisor,
         vending_point=world.point,
         client_reference="f1",
@@ -357,7 +357,7 @@ def test_reversing_an_earlier_sale_rebills_its_fixed_charge_when_a_later_sale_co
     vending.reverse_sale(actor=world.supervisor, sale=may, reason="wrong meter", clock=world.clock)
     debt = Debt.objects.get(customer=world.customer(meter), source="reversal")
     assert debt.balance_minor == 17400  # 150.00 service charge + 16 % VAT, refunded with May
-    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert ledger.reconcile_balances() == [] and ledger.unbalanced_entries() == []
 
 
 def test_reversing_the_latest_sale_lets_the_fixed_charge_fall_due_again(world: World) -> None:

@@ -349,7 +349,7 @@ def _write_sale(
             default_tax_payable=ledger.TAX_PAYABLE,
         )
         draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
-        entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
+        entry = ledger.post_journal_entry(draft, kind="sale", business_date=today, actor=actor)
         journal_lines = draft_lines(draft)
     sale = Sale(
         reference=reference,
