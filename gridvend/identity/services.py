@@ -29,6 +29,7 @@ from gridvend.identity.locks import lock_user
 from gridvend.identity.models import CapabilityGrant, User
 from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
 from gridvend.identity.scoping import unit_in_scope
+from gridvend.identity.selectors import is_locked
 from gridvend.kernel.phones import parse_phone
 from gridvend.org.models import OrgUnit
 
@@ -235,10 +236,6 @@ def create_administrator(
 # --- login state -----------------------------------------------------------------------------
 
 
-def is_locked(user: User) -> bool:
-    return user.locked_until is not None and user.locked_until > timezone.now()
-
-
 def count_failed_login(locked: User) -> None:
     """Count one wrong password or code, in the transaction that locked the user's row and
     found it not locked out. Checking and counting under one lock is what stops parallel
@@ -289,10 +286,6 @@ def unlock_user(*, actor: User, user: User) -> None:
 
 
 # --- TOTP ------------------------------------------------------------------------------------
-
-
-def totp_requirement(user: User) -> bool:
-    return user.is_administrator and settings.REQUIRE_ADMIN_TOTP
 
 
 def _code_refused() -> ValidationFailed:

@@ -262,18 +262,3 @@ def update_vending_point(
             if ip_allow_list is not None:
                 locked.ip_allow_list = _clean_allow_list(ip_allow_list)
     return locked
-
-
-def ip_allowed(point: VendingPoint, ip: str | None) -> bool:
-    """Whether a request from `ip` may sell at this point (empty allow-list: any address)."""
-    if not point.ip_allow_list:
-        return True
-    if not ip:
-        return False
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(
-        addr in ipaddress.ip_network(item, strict=False) for item in point.ip_allow_list.split(",")
-    )

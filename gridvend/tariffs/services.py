@@ -16,7 +16,7 @@ from gridvend.audit.changes import audited_change, record_created
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.permissions import require_capability, require_rank
-from gridvend.identity.roles import Capability, Role, rank
+from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import CurrencyMismatch, DomainError, TariffInvalid
 from gridvend.kernel.money import currency_exponent
@@ -26,26 +26,11 @@ from gridvend.tariffs.errors import MakerCheckerViolation, TariffStateInvalid
 from gridvend.tariffs.events import TariffEvent
 from gridvend.tariffs.locks import lock_tariff, lock_version
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
-
-# Makers draft and submit; checkers publish and reject. Both need the finance capability.
-MAKE_TARIFFS = rank(Role.VENDING_POINT_MANAGER)
-CHECK_TARIFFS = rank(Role.MASTER_STATION_MANAGER)
+from gridvend.tariffs.permissions import CHECK_TARIFFS, MAKE_TARIFFS, can_review_tariffs
 
 # Clocks of the browser, the app servers and the database drift a little; "now" typed into a form
 # and sent a few seconds later must not be refused as the past.
 CLOCK_SKEW = timedelta(seconds=60)
-
-
-def can_draft_tariffs(actor: User) -> bool:
-    return (
-        actor.is_active and actor.rank >= MAKE_TARIFFS and actor.has_capability(Capability.FINANCE)
-    )
-
-
-def can_review_tariffs(actor: User) -> bool:
-    return (
-        actor.is_active and actor.rank >= CHECK_TARIFFS and actor.has_capability(Capability.FINANCE)
-    )
 
 
 def _require_maker(actor: User) -> None:

@@ -21,7 +21,7 @@ from gridvend.keys.engine import meter_params
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import load_vending_key
 from gridvend.ledger.models import JournalEntry, Posting
-from gridvend.ledger.services import reconcile_balances, unbalanced_entries
+from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 from gridvend.meters.models import Installation, Meter
 from gridvend.meters.selectors import meter_key_ref
 from gridvend.org.models import OrgUnit, VendingPoint

@@ -12,7 +12,7 @@ from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
-from gridvend.tariffs import services
+from gridvend.tariffs import permissions, services
 from gridvend.tariffs.models import VersionStatus
 from tests import factories
 from tests.tariffs.conftest import Cast, snapshot
@@ -196,8 +196,12 @@ def test_administrator_is_bound_by_maker_checker_too(cast: Cast) -> None:
 def test_capability_helpers_match_the_rules(cast: Cast) -> None:
     operator = factories.user(cast.tree.north, Role.OPERATOR, (Capability.FINANCE,))
     no_finance = factories.user(cast.tree.north, Role.MASTER_STATION_MANAGER)
-    assert services.can_draft_tariffs(cast.maker) and not services.can_review_tariffs(cast.maker)
-    assert services.can_draft_tariffs(cast.checker) and services.can_review_tariffs(cast.checker)
-    assert services.can_review_tariffs(cast.tree.admin)
-    assert not services.can_draft_tariffs(operator)
-    assert not services.can_draft_tariffs(no_finance)
+    assert permissions.can_draft_tariffs(cast.maker) and not permissions.can_review_tariffs(
+        cast.maker
+    )
+    assert permissions.can_draft_tariffs(cast.checker) and permissions.can_review_tariffs(
+        cast.checker
+    )
+    assert permissions.can_review_tariffs(cast.tree.admin)
+    assert not permissions.can_draft_tariffs(operator)
+    assert not permissions.can_draft_tariffs(no_finance)

@@ -44,7 +44,7 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import JournalLine, draft_lines
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.org.models import VendingPoint, VendingPointStatus
-from gridvend.org.services import ip_allowed
+from gridvend.org.permissions import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
 from gridvend.vending.errors import refuse

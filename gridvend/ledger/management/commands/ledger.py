@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gridvend.ledger.services import reconcile_balances, unbalanced_entries
+from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ from django.db import connection
 
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
-from gridvend.ledger.services import reconcile_balances, unbalanced_entries
+from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 from gridvend.vending.integrity.books import (
     verify_debts,
     verify_float_top_ups,
