@@ -287,10 +287,10 @@ def _build_world(count: int) -> dict[str, Any]:
     tariff = tariffs.create_tariff(
         actor=maker, code="bench", name="Bench", org_unit=root, currency="KES"
     )
-    version = tariffs.submit(
-        actor=maker, version=tariffs.create_draft(actor=maker, tariff=tariff, spec=SPEC)
+    version = tariffs.submit_tariff_version(
+        actor=maker, version=tariffs.create_tariff_draft(actor=maker, tariff=tariff, spec=SPEC)
     )
-    tariffs.publish(actor=admin, version=version, effective_from=timezone.now())
+    tariffs.publish_tariff_version(actor=admin, version=version, effective_from=timezone.now())
     numbers = []
     for i in range(count):
         customer = customers.create_customer(

@@ -207,7 +207,7 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     customer = world.customer(meter)
     premise = meter.installations.get().premise
     tariff = published_tariff(actor=maker, org_unit=unit)
-    draft = tariffs.create_draft(
+    draft = tariffs.create_tariff_draft(
         actor=maker, tariff=tariff, spec=residential_spec(min_sale_minor=6000)
     )
     sale = vending.vend_credit(

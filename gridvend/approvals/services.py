@@ -68,7 +68,9 @@ class Outcome(Generic[T]):
     audit: dict[str, Any] = field(default_factory=dict)
 
 
-def request(kind: DecisionType[R], *, actor: User, after: dict[str, Any], **fields: Any) -> R:
+def request_decision(
+    kind: DecisionType[R], *, actor: User, after: dict[str, Any], **fields: Any
+) -> R:
     """Write a pending request by ``actor`` and its ``requested`` audit event.
 
     Runs inside the asking use case's transaction, once it has checked (and locked) what is
@@ -79,7 +81,7 @@ def request(kind: DecisionType[R], *, actor: User, after: dict[str, Any], **fiel
     return created
 
 
-def lock_request(kind: DecisionType[R], *, actor: User, request: R) -> R:
+def lock_decision_request(kind: DecisionType[R], *, actor: User, request: R) -> R:
     """The request, locked, if ``actor`` may decide it now: allowed by the decision type, still
     pending, and not their own."""
     kind.may_decide(actor, request)
@@ -98,7 +100,7 @@ def lock_request(kind: DecisionType[R], *, actor: User, request: R) -> R:
     return locked
 
 
-def approve(
+def approve_decision(
     kind: DecisionType[R],
     *,
     actor: User,
@@ -109,7 +111,7 @@ def approve(
 ) -> T:
     """Approve and do it (``carry_out`` gets the locked request), in one durable transaction."""
     with transaction.atomic(durable=True):
-        locked = lock_request(kind, actor=actor, request=request)
+        locked = lock_decision_request(kind, actor=actor, request=request)
         outcome = carry_out(locked)
         _record_decision(
             kind,
@@ -124,12 +126,14 @@ def approve(
     return outcome.value
 
 
-def reject(kind: DecisionType[R], *, actor: User, request: R, note: str, now: datetime) -> R:
+def reject_decision(
+    kind: DecisionType[R], *, actor: User, request: R, note: str, now: datetime
+) -> R:
     """Refuse the request with a reason; nothing else happens."""
     if not note.strip():
         raise DecisionRefused("REASON_REQUIRED", _("A reason is required."))
     with transaction.atomic(durable=True):
-        locked = lock_request(kind, actor=actor, request=request)
+        locked = lock_decision_request(kind, actor=actor, request=request)
         _record_decision(kind, actor, locked, status=RequestStatus.REJECTED, note=note, now=now)
         locked.refresh_from_db()
     return locked

@@ -6,7 +6,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from gridvend.audit.changes import audited_change, record_created
@@ -138,6 +138,34 @@ def create_customer(
     phone: str = "",
     email: str = "",
 ) -> Customer:
+    """A new customer, with an account number chosen or generated (nine digits and a Luhn check)."""
+    with transaction.atomic(durable=True):
+        return _create_customer(
+            actor=actor,
+            account_number=account_number,
+            name=name,
+            org_unit=org_unit,
+            tariff=tariff,
+            category=category,
+            national_id=national_id,
+            phone=phone,
+            email=email,
+        )
+
+
+def _create_customer(
+    *,
+    actor: User,
+    account_number: str = "",
+    name: str,
+    org_unit: OrgUnit,
+    tariff: Tariff,
+    category: str,
+    national_id: str = "",
+    phone: str = "",
+    email: str = "",
+) -> Customer:
+    # The body, also run row by row inside a bulk import's transaction.
     _require_customer_care(actor)
     require_unit_in_scope(actor, org_unit)
     fields = {
@@ -181,7 +209,7 @@ def update_customer(
     require_unit_in_scope(actor, customer.org_unit)
     if org_unit is not None:
         require_unit_in_scope(actor, org_unit)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_customer(customer)
         require_unit_in_scope(actor, locked.org_unit)
         with audited_change(
@@ -211,7 +239,7 @@ def set_customer_status(*, actor: User, customer: Customer, status: str, reason:
     if status not in CustomerStatus.values:
         raise ValidationFailed(_("Unknown customer status."), field="status")
     cleaned_reason = require_reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_customer(customer)
         if locked.status == status:
             raise CustomerStatusUnchanged(status=status)
@@ -257,6 +285,30 @@ def create_premise(
     feeder: str = "",
     transformer: str = "",
 ) -> Premise:
+    """A new premise (an address, and where it sits on the network) in ``org_unit``."""
+    with transaction.atomic(durable=True):
+        return _create_premise(
+            actor=actor,
+            org_unit=org_unit,
+            address=address,
+            latitude=latitude,
+            longitude=longitude,
+            feeder=feeder,
+            transformer=transformer,
+        )
+
+
+def _create_premise(
+    *,
+    actor: User,
+    org_unit: OrgUnit,
+    address: str,
+    latitude: Decimal | str | None = None,
+    longitude: Decimal | str | None = None,
+    feeder: str = "",
+    transformer: str = "",
+) -> Premise:
+    # The body, also run row by row inside a bulk import's transaction.
     _require_customer_care(actor)
     require_unit_in_scope(actor, org_unit)
     values = {
@@ -288,7 +340,7 @@ def update_premise(
     require_unit_in_scope(actor, premise.org_unit)
     if org_unit is not None:
         require_unit_in_scope(actor, org_unit)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_premise(premise)
         require_unit_in_scope(actor, locked.org_unit)
         with audited_change(
@@ -318,6 +370,17 @@ def open_debt(
     *, actor: User, customer: Customer, amount: Money, reason: str, source: str = "manual"
 ) -> Debt:
     """Raise an arrears item and book it (debit the customer's debt, credit arrears income)."""
+    with transaction.atomic(durable=True):
+        return _open_debt(
+            actor=actor, customer=customer, amount=amount, reason=reason, source=source
+        )
+
+
+def _open_debt(*, actor: User, customer: Customer, amount: Money, reason: str, source: str) -> Debt:
+    """The body of :func:`open_debt`, in the caller's transaction: a sale's reversal raises the
+    debt for refunded fixed charges inside its own."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("a debt is raised inside the transaction of the use case that opens it")
     require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, customer.org_unit)
     cleaned_reason = require_reason(reason)
@@ -327,42 +390,43 @@ def open_debt(
     if amount.minor <= 0:
         raise DebtAmountInvalid(amount=amount)
     cleaned_source = source.strip()[:40] or "manual"
-    with transaction.atomic():
-        # The customer row lock orders debt writes per customer with the vending service's.
-        locked = lock_customer(customer)
-        if locked.status == CustomerStatus.CLOSED:
-            raise CustomerClosed(account_number=locked.account_number)
-        debt = Debt.objects.create(
-            customer=locked,
-            reason=cleaned_reason,
-            currency=currency,
-            original_minor=amount.minor,
-            balance_minor=amount.minor,
-            opened_by=actor,
-            source=cleaned_source,
-        )
-        code = debt_account_code(locked)
-        ledger.ensure_account(code, currency, name=f"Debt {locked.account_number}")
-        draft = journal(
-            [Posting(code, amount), Posting(ledger.ARREARS_INCOME, -amount)],
-            memo=f"debt {debt.pk} {locked.account_number}: {cleaned_reason}",
-        )
-        entry = ledger.post(draft, kind="debt.opened", business_date=ledger.today(), actor=actor)
-        # The memo names the debt, so the entry comes after it and is linked back.
-        Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
-        debt.journal_entry = entry
-        record(
-            actor=actor,
-            event_type=CustomerEvent.DEBT_OPENED,
-            target=debt,
-            after={
-                "customer": locked.account_number,
-                "amount": amount.to_dict(),
-                "reason": cleaned_reason,
-                "source": cleaned_source,
-                "journal_entry": entry.pk,
-                # Binds the debt and its entry: an edited original or posting no longer matches.
-                "digests": debt_binding(debt, draft_lines(draft)),
-            },
-        )
+    # The customer row lock orders debt writes per customer with the vending service's.
+    locked = lock_customer(customer)
+    if locked.status == CustomerStatus.CLOSED:
+        raise CustomerClosed(account_number=locked.account_number)
+    debt = Debt.objects.create(
+        customer=locked,
+        reason=cleaned_reason,
+        currency=currency,
+        original_minor=amount.minor,
+        balance_minor=amount.minor,
+        opened_by=actor,
+        source=cleaned_source,
+    )
+    code = debt_account_code(locked)
+    ledger.ensure_ledger_account(code, currency, name=f"Debt {locked.account_number}")
+    draft = journal(
+        [Posting(code, amount), Posting(ledger.ARREARS_INCOME, -amount)],
+        memo=f"debt {debt.pk} {locked.account_number}: {cleaned_reason}",
+    )
+    entry = ledger.post_journal_entry(
+        draft, kind="debt.opened", business_date=ledger.today(), actor=actor
+    )
+    # The memo names the debt, so the entry comes after it and is linked back.
+    Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
+    debt.journal_entry = entry
+    record(
+        actor=actor,
+        event_type=CustomerEvent.DEBT_OPENED,
+        target=debt,
+        after={
+            "customer": locked.account_number,
+            "amount": amount.to_dict(),
+            "reason": cleaned_reason,
+            "source": cleaned_source,
+            "journal_entry": entry.pk,
+            # Binds the debt and its entry: an edited original or posting no longer matches.
+            "digests": debt_binding(debt, draft_lines(draft)),
+        },
+    )
     return debt

@@ -187,6 +187,48 @@ def register_meter(
     phases: int = 1,
     carrier: str = TokenCarrier.KEYPAD,
 ) -> Meter:
+    """A new meter with its STS key parameters, checked against the vending key they name."""
+    with transaction.atomic(durable=True):
+        return _register_meter(
+            actor=actor,
+            number=number,
+            org_unit=org_unit,
+            sgc=sgc,
+            ti=ti,
+            krn=krn,
+            kt=kt,
+            ken=ken,
+            ea=ea,
+            dkga=dkga,
+            base_date_year=base_date_year,
+            key_ref=key_ref,
+            make=make,
+            model=model,
+            phases=phases,
+            carrier=carrier,
+        )
+
+
+def _register_meter(
+    *,
+    actor: User,
+    number: str,
+    org_unit: OrgUnit,
+    sgc: str,
+    ti: int,
+    krn: int,
+    kt: int = 2,
+    ken: int = 255,
+    ea: str = "07",
+    dkga: str = "02",
+    base_date_year: int = 2014,
+    key_ref: str,
+    make: str = "",
+    model: str = "",
+    phases: int = 1,
+    carrier: str = TokenCarrier.KEYPAD,
+) -> Meter:
+    # The body, also run row by row inside a bulk import's transaction.
     _require_installer(actor)
     require_unit_in_scope(actor, org_unit)
     digits = clean_meter_number(number)
@@ -241,7 +283,7 @@ def update_meter(
     """Change descriptive details only: key parameters move through a key change, never here."""
     _require_installer(actor)
     require_unit_in_scope(actor, meter.org_unit)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_meter(meter)
         details = _clean_details(
             locked.make if make is None else make,
@@ -281,6 +323,14 @@ def install_meter(
     *, actor: User, meter: Meter, customer: Customer, premise: Premise
 ) -> Installation:
     """Install the meter for a customer at a premise, ending wherever it was installed before."""
+    with transaction.atomic(durable=True):
+        return _install_meter(actor=actor, meter=meter, customer=customer, premise=premise)
+
+
+def _install_meter(
+    *, actor: User, meter: Meter, customer: Customer, premise: Premise
+) -> Installation:
+    # The body, also run row by row inside a bulk import's transaction.
     _require_installer(actor)
     require_unit_in_scope(actor, meter.org_unit)
     require_unit_in_scope(actor, customer.org_unit)
@@ -335,7 +385,7 @@ def _change_status(
     _require_status_manager(actor)
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
@@ -379,7 +429,7 @@ def unblock_meter(*, actor: User, meter: Meter, reason: str) -> Meter:
     )
 
 
-def mark_faulty(*, actor: User, meter: Meter, reason: str) -> Meter:
+def mark_meter_faulty(*, actor: User, meter: Meter, reason: str) -> Meter:
     return _change_status(
         actor=actor,
         meter=meter,
@@ -409,7 +459,7 @@ def retire_meter(*, actor: User, meter: Meter, reason: str) -> Meter:
     _require_status_manager(actor)
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)

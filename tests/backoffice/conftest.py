@@ -60,7 +60,7 @@ def _side(unit: OrgUnit, maker: User) -> Side:
     premise = md.premise(org_unit=unit)
     meter = md.meter(org_unit=unit, customer=customer, premise=premise)
     tariff = published_tariff(actor=maker, org_unit=unit)
-    draft = tariff_services.create_draft(
+    draft = tariff_services.create_tariff_draft(
         actor=maker, tariff=tariff, spec=residential_spec(min_sale_minor=6000)
     )
     customer_services.open_debt(

@@ -49,7 +49,7 @@ def test_visible_tariffs_are_subtree_ancestors_and_customers_tariffs(world: Worl
 def test_a_tariff_read_from_above_shows_only_published_versions(world: World) -> None:
     root_tariff = md.default_tariff()
     root_maker = finance_user(world.tree.root)
-    draft = tariff_services.create_draft(
+    draft = tariff_services.create_tariff_draft(
         actor=root_maker, tariff=root_tariff, spec=residential_spec()
     )
     user = _bu_finance(world)

@@ -24,13 +24,13 @@ class Cast:
     tariff: Tariff  # defined in North, no versions yet
 
     def draft(self, *, actor: User | None = None, **overrides: Any) -> TariffVersion:
-        return services.create_draft(
+        return services.create_tariff_draft(
             actor=actor or self.maker, tariff=self.tariff, spec=residential_spec(**overrides)
         )
 
     def submitted(self, *, actor: User | None = None, **overrides: Any) -> TariffVersion:
         version = self.draft(actor=actor, **overrides)
-        return services.submit(actor=actor or self.maker, version=version)
+        return services.submit_tariff_version(actor=actor or self.maker, version=version)
 
 
 @pytest.fixture

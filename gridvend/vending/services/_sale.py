@@ -44,7 +44,7 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import JournalLine, draft_lines
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.org.models import VendingPoint, VendingPointStatus
-from gridvend.org.services import ip_allowed
+from gridvend.org.permissions import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
 from gridvend.vending.errors import refuse
@@ -349,7 +349,7 @@ def _write_sale(
             default_tax_payable=ledger.TAX_PAYABLE,
         )
         draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
-        entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
+        entry = ledger.post_journal_entry(draft, kind="sale", business_date=today, actor=actor)
         journal_lines = draft_lines(draft)
     sale = Sale(
         reference=reference,

@@ -62,7 +62,7 @@ def top_up_float(
         return again
     try:
         with transaction.atomic(durable=True):
-            ledger.ensure_account(float_account_code(vending_point), amount.currency)
+            ledger.ensure_ledger_account(float_account_code(vending_point), amount.currency)
             draft = journal(
                 [
                     Posting("bank:float-deposits", amount),
@@ -70,7 +70,7 @@ def top_up_float(
                 ],
                 memo=f"float top-up {vending_point.code} {ref}",
             )
-            entry = ledger.post(
+            entry = ledger.post_journal_entry(
                 draft,
                 kind="float.topped_up",
                 business_date=business_date(SystemClock().now(), settings.TIME_ZONE),

@@ -162,7 +162,7 @@ def _issue_free(
     )
 
 
-def free_issue(
+def issue_free_credit(
     *,
     actor: User,
     vending_point: VendingPoint,
@@ -239,7 +239,7 @@ def request_free_issue(
             if (existing.meter_id, existing.kwh) != (meter.pk, kwh):
                 raise DuplicateRequest(reference=ref)
             return existing
-        return approvals.request(
+        return approvals.request_decision(
             FREE_ISSUE_DECISION,
             actor=actor,
             after={"meter": meter.number, "kwh": str(kwh), "reason": reason.strip()[:255]},
@@ -280,7 +280,7 @@ def approve_free_issue(
             result, keep={"sale": result.sale}, audit={"sale": result.sale.reference}
         )
 
-    return approvals.approve(
+    return approvals.approve_decision(
         FREE_ISSUE_DECISION, actor=actor, request=request, note=note, now=now, carry_out=carry_out
     )
 
@@ -288,7 +288,7 @@ def approve_free_issue(
 def reject_free_issue(
     *, actor: User, request: FreeIssueRequest, note: str, clock: Clock | None = None
 ) -> FreeIssueRequest:
-    return approvals.reject(
+    return approvals.reject_decision(
         FREE_ISSUE_DECISION,
         actor=actor,
         request=request,

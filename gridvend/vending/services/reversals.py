@@ -69,9 +69,10 @@ def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
         .exists()
     )
     if later:
-        from gridvend.customers.services import open_debt
+        # The body, not the use case: the debt is part of this reversal's transaction.
+        from gridvend.customers.services import _open_debt
 
-        open_debt(
+        _open_debt(
             actor=actor,
             customer=sale.customer,
             amount=Money(gross, sale.currency),
@@ -130,7 +131,7 @@ def _reverse_sale(
             hours=settings.REVERSAL_WINDOW_HOURS,
         )
     today = business_date(now, settings.TIME_ZONE)
-    entry = ledger.reverse(
+    entry = ledger.reverse_journal_entry(
         locked.journal_entry,
         actor=actor,
         business_date=today,
@@ -263,7 +264,7 @@ def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest
                 sale=locked.reference,
             )
         drawer = current_shift(actor)
-        return approvals.request(
+        return approvals.request_decision(
             REVERSAL_DECISION,
             actor=actor,
             after={
@@ -294,7 +295,7 @@ def approve_reversal(
         )
         return approvals.Outcome(reversal)
 
-    reversal = approvals.approve(
+    reversal = approvals.approve_decision(
         REVERSAL_DECISION, actor=actor, request=request, note=note, now=now, carry_out=carry_out
     )
     request.sale.status = SaleStatus.REVERSED
@@ -304,7 +305,7 @@ def approve_reversal(
 def reject_reversal(
     *, actor: User, request: ReversalRequest, note: str, clock: Clock | None = None
 ) -> ReversalRequest:
-    return approvals.reject(
+    return approvals.reject_decision(
         REVERSAL_DECISION,
         actor=actor,
         request=request,

@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from gridvend.customers import debt_selectors
 from gridvend.customers import selectors as customer_selectors
 from gridvend.customers import services as customer_services
 from gridvend.customers.models import CustomerCategory, CustomerStatus, Debt, Premise
@@ -279,7 +278,7 @@ def premise_edit(request: HttpRequest, pk: int) -> HttpResponse:
 DEBTS = ObjectList(
     name="debts",
     filterset=DebtFilterSet,
-    selector=debt_selectors.list_all_debts,
+    selector=customer_selectors.list_all_debts,
     columns=exports.DEBT_COLUMNS,
     template="backoffice/debt_list.html",
     allowed=access.can_view_debts,
