@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     UNKNOWN_CURRENCY = "UNKNOWN_CURRENCY"
     INVALID_AMOUNT = "INVALID_AMOUNT"
+    REASON_REQUIRED = "REASON_REQUIRED"
 
 
 # A template is an English ``str`` in the kernel and a lazily translated Django string once
@@ -361,3 +362,13 @@ class InvalidAmount(DomainError):
 
     def __init__(self, *, value: object, reason: str) -> None:
         super().__init__(value=value, reason=reason)
+
+
+class ReasonRequired(DomainError):
+    """A step every app records with a reason (a reversal, a rejection, a status change)."""
+
+    code = ErrorCode.REASON_REQUIRED
+    message_template = "A reason is required."
+
+    def __init__(self) -> None:
+        super().__init__()

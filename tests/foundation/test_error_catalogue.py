@@ -20,7 +20,7 @@ SOURCE = Path(gridvend.__file__).parent
 ROOT = SOURCE.parent
 
 # vending/ raises ``VendingRefused(code, message)`` until it declares its classes (docs/errors.md).
-UNCONVERTED_DIRS = ("vending", "approvals", "sts", "migrations")
+UNCONVERTED_DIRS = ("vending", "sts", "migrations")
 # Raised from meters/services.py until the key changes move to meters/keychanges.py.
 NOT_YET_DECLARED = {"METER_KEY_CHANGE_PENDING", "KEY_CHANGE_NOTHING_TO_CHANGE"}
 NOT_YET_DECLARED_CLASSES = {"KeyChangePending", "KeyChangeEmpty"}

@@ -10,7 +10,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from gridvend.approvals import services as approvals
 from gridvend.identity import permissions
@@ -207,7 +206,7 @@ FREE_ISSUE_DECISION = approvals.DecisionType(
     approved=VendingEvent.FREE_ISSUE_APPROVED,
     rejected=VendingEvent.FREE_ISSUE_REJECTED,
     may_decide=_may_decide_free_issue,
-    not_yours=gettext_lazy("Someone other than the requester must decide this request."),
+    subject="free_issue",
     related=("meter", "vending_point", "vending_point__org_unit", "requested_by"),
 )
 

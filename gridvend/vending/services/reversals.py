@@ -9,7 +9,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from gridvend.approvals import services as approvals
 from gridvend.audit.services import record
@@ -236,7 +235,7 @@ REVERSAL_DECISION = approvals.DecisionType(
     approved=VendingEvent.REVERSAL_APPROVED,
     rejected=VendingEvent.REVERSAL_REJECTED,
     may_decide=_may_decide_reversal,
-    not_yours=gettext_lazy("Someone other than the requester must decide this reversal."),
+    subject="reversal",
     related=("sale", "sale__meter", "requested_by"),
 )
 
