@@ -191,13 +191,6 @@ class DomainError(Exception):
         self.params = params
         super().__init__(self.code)
 
-    @property
-    def renders_from_catalogue(self) -> bool:
-        """True when ``message`` comes from the code's catalogue entry (or a raise-site detail)."""
-        if self.code not in _CATALOGUE:
-            return False
-        return self._fixed_message is None or self.takes_detail
-
     def display_params(self) -> dict[str, Any]:
         """The params as the sentence shows them; a subclass may turn a status into its label."""
         return dict(self.params)
