@@ -159,7 +159,8 @@ class DomainError(Exception):
     language, from the code and the params alone.
 
     ``DomainError(code, message, **params)`` still builds an error outside the catalogue with a
-    fixed message; only code not yet moved to an ``errors.py`` does that.
+    fixed message, for tests; gridvend itself raises every refusal through its class (the
+    catalogue test checks that).
     """
 
     code: str = ""
