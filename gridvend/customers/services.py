@@ -17,7 +17,6 @@ from gridvend.customers.errors import (
     CustomerClosed,
     CustomerStatusUnchanged,
     DebtAmountInvalid,
-    ReasonRequired,
     TariffNotApplicable,
 )
 from gridvend.customers.events import CustomerEvent
@@ -35,7 +34,7 @@ from gridvend.identity.models import User
 from gridvend.identity.permissions import require_capability
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
-from gridvend.kernel.errors import CurrencyMismatch
+from gridvend.kernel.errors import CurrencyMismatch, ReasonRequired
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.kernel.phones import parse_phone

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from gridvend.approvals.errors import MakerCheckerViolation
 from gridvend.audit.changes import audited_change, record_created
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
@@ -22,7 +23,7 @@ from gridvend.kernel.errors import CurrencyMismatch, DomainError, TariffInvalid
 from gridvend.kernel.money import currency_exponent
 from gridvend.kernel.tariffs import TariffSpec
 from gridvend.org.models import OrgUnit
-from gridvend.tariffs.errors import MakerCheckerViolation, TariffStateInvalid
+from gridvend.tariffs.errors import TariffStateInvalid
 from gridvend.tariffs.events import TariffEvent
 from gridvend.tariffs.locks import lock_tariff, lock_version
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
@@ -195,7 +196,7 @@ def publish_tariff_version(
         if locked.status != VersionStatus.SUBMITTED:
             raise TariffStateInvalid(status=locked.status, action="publish")
         if actor.pk in (locked.created_by_id, locked.submitted_by_id):
-            raise MakerCheckerViolation()
+            raise MakerCheckerViolation(subject="tariff_version")
         # Checked again at the last moment: pricing will trust this row without question.
         _validated_spec(locked.tariff, locked.spec)
         with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_PUBLISHED):
@@ -219,7 +220,7 @@ def reject_tariff_version(*, actor: User, version: TariffVersion, reason: str) -
             raise TariffStateInvalid(status=locked.status, action="reject")
         # A rejection is a review decision like an approval; the author withdraws instead.
         if actor.pk in (locked.created_by_id, locked.submitted_by_id):
-            raise MakerCheckerViolation()
+            raise MakerCheckerViolation(subject="tariff_version")
         with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_REJECTED):
             locked.status = VersionStatus.REJECTED
             locked.rejection_reason = reason
