@@ -52,7 +52,7 @@ def _xlsx(header: list[str], rows: list[list[Any]]) -> bytes:
 
 def _customer_rows(world: World) -> list[list[str]]:
     unit = world.tree.north_sc.code
-    tariff = md.default_tariff().code
+    tariff = world.tariff.code
     return [
         ["MIG-1", "Amina Wanjiru", "residential", unit, tariff, "+254700000001", "1 Market Rd"],
         ["MIG-2", "Baraka Mwangi", "commercial", unit, tariff, "", ""],
@@ -310,7 +310,7 @@ def test_the_template_example_row_passes_a_dry_run(world: World, kind: str, fmt:
     row = rows[0][1]
     row["unit_code"] = world.tree.north_sc.code
     if kind == "customers":
-        row["tariff_code"] = md.default_tariff().code
+        row["tariff_code"] = world.tariff.code
     else:
         row["key_ref"] = "test-vk"
     report = imports.run_import(actor=world.admin, kind=kind, rows=rows, commit=False)

@@ -26,7 +26,7 @@ def _customer_data(world: World, unit: Any = None, **extra: Any) -> dict[str, An
         "name": "Zawadi Otieno",
         "category": "residential",
         "org_unit": (unit or world.tree.north_sc).pk,
-        "tariff": md.default_tariff().pk,
+        "tariff": world.tariff.pk,
         "phone": "+254700000009",
     }
     data.update(extra)
