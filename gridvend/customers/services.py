@@ -6,7 +6,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from gridvend.audit.changes import audited_change, record_created
@@ -43,6 +43,7 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import draft_lines
 from gridvend.org.models import OrgUnit
 from gridvend.tariffs.models import Tariff
+from gridvend.transactions import use_case
 
 ACCOUNT_NUMBER_LENGTH = 10
 _GENERATION_ATTEMPTS = 20
@@ -125,6 +126,8 @@ def _free_account_number() -> str:
     raise RuntimeError("could not find a free account number; the number space is exhausted")
 
 
+# A bulk import runs this (and create_premise) row by row with ``.within_transaction``.
+@use_case
 def create_customer(
     *,
     actor: User,
@@ -138,33 +141,6 @@ def create_customer(
     email: str = "",
 ) -> Customer:
     """A new customer, with an account number chosen or generated (nine digits and a Luhn check)."""
-    with transaction.atomic(durable=True):
-        return _create_customer(
-            actor=actor,
-            account_number=account_number,
-            name=name,
-            org_unit=org_unit,
-            tariff=tariff,
-            category=category,
-            national_id=national_id,
-            phone=phone,
-            email=email,
-        )
-
-
-def _create_customer(
-    *,
-    actor: User,
-    account_number: str = "",
-    name: str,
-    org_unit: OrgUnit,
-    tariff: Tariff,
-    category: str,
-    national_id: str = "",
-    phone: str = "",
-    email: str = "",
-) -> Customer:
-    # The body, also run row by row inside a bulk import's transaction.
     _require_customer_care(actor)
     require_unit_in_scope(actor, org_unit)
     fields = {
@@ -274,6 +250,7 @@ def _clean_address(address: str) -> str:
     return cleaned[:255]
 
 
+@use_case
 def create_premise(
     *,
     actor: User,
@@ -285,29 +262,6 @@ def create_premise(
     transformer: str = "",
 ) -> Premise:
     """A new premise (an address, and where it sits on the network) in ``org_unit``."""
-    with transaction.atomic(durable=True):
-        return _create_premise(
-            actor=actor,
-            org_unit=org_unit,
-            address=address,
-            latitude=latitude,
-            longitude=longitude,
-            feeder=feeder,
-            transformer=transformer,
-        )
-
-
-def _create_premise(
-    *,
-    actor: User,
-    org_unit: OrgUnit,
-    address: str,
-    latitude: Decimal | str | None = None,
-    longitude: Decimal | str | None = None,
-    feeder: str = "",
-    transformer: str = "",
-) -> Premise:
-    # The body, also run row by row inside a bulk import's transaction.
     _require_customer_care(actor)
     require_unit_in_scope(actor, org_unit)
     values = {
@@ -365,21 +319,14 @@ def debt_account_code(customer: Customer) -> str:
     return f"debt:{customer.account_number}"
 
 
+@use_case
 def open_debt(
     *, actor: User, customer: Customer, amount: Money, reason: str, source: str = "manual"
 ) -> Debt:
-    """Raise an arrears item and book it (debit the customer's debt, credit arrears income)."""
-    with transaction.atomic(durable=True):
-        return _open_debt(
-            actor=actor, customer=customer, amount=amount, reason=reason, source=source
-        )
+    """Raise an arrears item and book it (debit the customer's debt, credit arrears income).
 
-
-def _open_debt(*, actor: User, customer: Customer, amount: Money, reason: str, source: str) -> Debt:
-    """The body of :func:`open_debt`, in the caller's transaction: a sale's reversal raises the
-    debt for refunded fixed charges inside its own."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("a debt is raised inside the transaction of the use case that opens it")
+    A sale's reversal raises the debt for refunded fixed charges inside its own transaction, with
+    ``open_debt.within_transaction``."""
     require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, customer.org_unit)
     cleaned_reason = require_reason(reason)

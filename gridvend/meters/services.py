@@ -53,6 +53,7 @@ from gridvend.org.models import OrgUnit
 from gridvend.sts.errors import MeterNumberCheckDigit
 from gridvend.sts.errors import MeterNumberInvalid as StsMeterNumberInvalid
 from gridvend.sts.identity import MeterNumber
+from gridvend.transactions import use_case
 
 if TYPE_CHECKING:
     pass
@@ -168,6 +169,7 @@ def key_params(key: MeterKeyRef) -> dict[str, Any]:
 # Registration and details ---------------------------------------------------------------------
 
 
+@use_case
 def register_meter(
     *,
     actor: User,
@@ -188,47 +190,6 @@ def register_meter(
     carrier: str = TokenCarrier.KEYPAD,
 ) -> Meter:
     """A new meter with its STS key parameters, checked against the vending key they name."""
-    with transaction.atomic(durable=True):
-        return _register_meter(
-            actor=actor,
-            number=number,
-            org_unit=org_unit,
-            sgc=sgc,
-            ti=ti,
-            krn=krn,
-            kt=kt,
-            ken=ken,
-            ea=ea,
-            dkga=dkga,
-            base_date_year=base_date_year,
-            key_ref=key_ref,
-            make=make,
-            model=model,
-            phases=phases,
-            carrier=carrier,
-        )
-
-
-def _register_meter(
-    *,
-    actor: User,
-    number: str,
-    org_unit: OrgUnit,
-    sgc: str,
-    ti: int,
-    krn: int,
-    kt: int = 2,
-    ken: int = 255,
-    ea: str = "07",
-    dkga: str = "02",
-    base_date_year: int = 2014,
-    key_ref: str,
-    make: str = "",
-    model: str = "",
-    phases: int = 1,
-    carrier: str = TokenCarrier.KEYPAD,
-) -> Meter:
-    # The body, also run row by row inside a bulk import's transaction.
     _require_installer(actor)
     require_unit_in_scope(actor, org_unit)
     digits = clean_meter_number(number)
@@ -319,18 +280,11 @@ def _install(meter: Meter, customer: Customer, premise: Premise) -> Installation
     return installation
 
 
+@use_case
 def install_meter(
     *, actor: User, meter: Meter, customer: Customer, premise: Premise
 ) -> Installation:
     """Install the meter for a customer at a premise, ending wherever it was installed before."""
-    with transaction.atomic(durable=True):
-        return _install_meter(actor=actor, meter=meter, customer=customer, premise=premise)
-
-
-def _install_meter(
-    *, actor: User, meter: Meter, customer: Customer, premise: Premise
-) -> Installation:
-    # The body, also run row by row inside a bulk import's transaction.
     _require_installer(actor)
     require_unit_in_scope(actor, meter.org_unit)
     require_unit_in_scope(actor, customer.org_unit)

@@ -31,7 +31,7 @@ def _apply(world: World) -> ApplyRow:
             problems.append(("name", "empty"))
         if problems:
             raise RowRefused(problems)
-        customers._create_customer(
+        customers.create_customer.within_transaction(
             actor=world.admin,
             account_number=row.get("account_number", ""),
             name=row["name"],

@@ -138,3 +138,21 @@ def test_a_journal_entry_is_posted_inside_its_callers_transaction() -> None:
             _draft(), kind="sale", business_date=date(2026, 6, 15), actor=None
         )
     assert entry.postings.count() == 2
+
+
+# transactional_db: outside a test transaction, so "no caller's transaction" is really none.
+def test_a_use_case_runs_as_a_step_of_the_callers_transaction_only_inside_one(
+    transactional_db: None,
+) -> None:
+    from gridvend.customers.services import create_premise
+
+    tree = factories.Tree()
+    care = factories.user(tree.north, Role.VENDING_POINT_MANAGER, (Capability.CUSTOMER_CARE,))
+    with pytest.raises(RuntimeError, match="within_transaction needs the caller's transaction"):
+        create_premise.within_transaction(actor=care, org_unit=tree.north_sc, address="1 Step Road")
+    with transaction.atomic():
+        premise = create_premise.within_transaction(
+            actor=care, org_unit=tree.north_sc, address="1 Step Road"
+        )
+        transaction.set_rollback(True)
+    assert not type(premise).objects.filter(address="1 Step Road").exists()

@@ -10,6 +10,7 @@ from collections import defaultdict
 from types import ModuleType
 
 import gridvend
+from gridvend.transactions import UseCase
 
 # Use-case modules that sit beside an app's services rather than inside them.
 _BESIDE_SERVICES = ("gridvend.meters.faults", "gridvend.meters.keychanges")
@@ -40,7 +41,7 @@ def _public_functions(module: ModuleType) -> set[str]:
     return {
         name
         for name, value in vars(module).items()
-        if inspect.isfunction(value)
+        if (inspect.isfunction(value) or isinstance(value, UseCase))
         and value.__module__ == module.__name__
         and not name.startswith("_")
     }

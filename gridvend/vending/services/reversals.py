@@ -74,9 +74,9 @@ def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
     )
     if later:
         # The body, not the use case: the debt is part of this reversal's transaction.
-        from gridvend.customers.services import _open_debt
+        from gridvend.customers.services import open_debt
 
-        _open_debt(
+        open_debt.within_transaction(
             actor=actor,
             customer=sale.customer,
             amount=Money(gross, sale.currency),

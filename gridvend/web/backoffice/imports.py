@@ -150,8 +150,8 @@ def load(kind: str, name: str, source: bytes | IO[bytes]) -> Rows:
 
 # Running an import -------------------------------------------------------------------------------
 #
-# A row calls the services' bodies (_create_customer, _register_meter …), not their durable use
-# cases: every row runs inside the import's one transaction, each in its own savepoint.
+# A row runs the use cases as steps of the import's one transaction (``create_customer.
+# within_transaction``, ``register_meter.within_transaction`` …), each in its own savepoint.
 
 # Unit and tariff codes are read as text like any other cell before they are looked up, so
 # a refusal never echoes a control or bidi-override character into the report.
@@ -298,11 +298,11 @@ def _import_customer(lookups: _Lookups, row: dict[str, str], problems: list[Prob
     if problems:
         raise RowRefused(problems)
     assert unit is not None and tariff is not None
-    customer = customer_services._create_customer(
+    customer = customer_services.create_customer.within_transaction(
         actor=lookups.actor, org_unit=unit, tariff=tariff, **details
     )
     if premise is not None:
-        customer_services._create_premise(
+        customer_services.create_premise.within_transaction(
             actor=lookups.actor, org_unit=customer.org_unit, **premise
         )
 
@@ -343,13 +343,15 @@ def _import_meter(lookups: _Lookups, row: dict[str, str], problems: list[Problem
     if problems:
         raise RowRefused(problems)
     assert unit is not None
-    registered = meter_services._register_meter(actor=lookups.actor, org_unit=unit, **meter)
+    registered = meter_services.register_meter.within_transaction(
+        actor=lookups.actor, org_unit=unit, **meter
+    )
     if customer is not None:
         if premise is None:
-            premise = customer_services._create_premise(
+            premise = customer_services.create_premise.within_transaction(
                 actor=lookups.actor, org_unit=customer.org_unit, address=cleaned_address
             )
-        meter_services._install_meter(
+        meter_services.install_meter.within_transaction(
             actor=lookups.actor, meter=registered, customer=customer, premise=premise
         )
 
