@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -475,6 +475,9 @@ def swap_meter(
 ) -> MeterSwap:
     """Swap a meter in the field, in the caller's transaction, with ``check_replacement``'s
     reason and kWh: the old one retires, the new one serves the same customer and premise."""
+    if not connection.in_atomic_block:
+        # On its own it would commit the swap without the credit transfer that goes with it.
+        raise RuntimeError("a meter is swapped inside the transaction of the replacement")
     old, new = lock_replacement(old_meter, new_meter)
     if old.status == MeterStatus.RETIRED:
         raise MeterRetired(meter_number=old.number)

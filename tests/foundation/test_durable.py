@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from gridvend.meters import services as meters
 from gridvend.meters.models import Meter
 from gridvend.org import services as org
 from gridvend.tariffs import services as tariffs
+from gridvend.vending import services as vending
 from tests import factories
 from tests.world import World, build_world, meter_number
 
@@ -92,6 +94,24 @@ CASES: dict[str, UseCase] = {
     ),
     "keys.set_vending_key_active": lambda g: keys.set_vending_key_active(
         actor=g.world.admin, key_ref=g.world.key_ref, is_active=False
+    ),
+    "vending.vend_credit": lambda g: vending.vend_credit(
+        actor=g.world.cashier,
+        vending_point=g.world.point,
+        client_reference="durable-credit",
+        meter_number=g.meter.number,
+        tender=g.world.money("100"),
+    ),
+    "vending.issue_free_credit": lambda g: vending.issue_free_credit(
+        actor=g.world.supervisor,
+        vending_point=g.world.point,
+        client_reference="durable-free",
+        meter_number=g.meter.number,
+        kwh=Decimal("5"),
+        reason="meter test",
+    ),
+    "vending.open_shift": lambda g: vending.open_shift(
+        actor=g.user, vending_point=g.world.point, opening_float=g.world.money("10")
     ),
 }
 

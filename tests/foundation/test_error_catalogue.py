@@ -31,7 +31,7 @@ IDENTICAL: dict[str, set[str]] = {"ar": set(), "zh-hans": set()}
 _CODE_ARGUMENT = re.compile(
     r"(?:Error|Refused|_refuse|super\(\)\.__init__)\(\s*\"([A-Z][A-Z0-9_]+)\"", re.MULTILINE
 )
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
 def _modules() -> list[str]:

@@ -82,7 +82,13 @@ def test_only_administrators_read_the_operation_log(world: World) -> None:
     assert "<code>user.created</code>" not in filtered.content.decode()
     by_area = _client(tree.admin).get("/operation-log/?event_type=user.")
     assert "<code>user.created</code>" in by_area.content.decode()
+    bare_area = _client(tree.admin).get("/operation-log/?event_type=user")
+    assert bare_area.status_code == 200
+    assert "<code>user.created</code>" in bare_area.content.decode()
+    bare_other = _client(tree.admin).get("/operation-log/?event_type=org_unit")
+    assert "<code>user.created</code>" not in bare_other.content.decode()
     assert _client(tree.admin).get("/operation-log/?event_type=no.such_type").status_code == 400
+    assert _client(tree.admin).get("/operation-log/?event_type=nosuch").status_code == 400
 
 
 def test_manager_creates_unit_point_and_user_through_screens(world: World) -> None:

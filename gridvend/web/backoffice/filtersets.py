@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -72,6 +72,19 @@ class AuditFilterSet(SelectorFilterSet):
     date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
     arguments: ClassVar[dict[str, str]] = {"actor": "actor_name"}
+
+    def __init__(self, data: Any, **kwargs: Any) -> None:
+        # A bare area ("sale", as typed or bookmarked before the filter offered choices) means
+        # the whole area, which the choices spell "sale.".
+        wanted = (data or {}).get("event_type", "")
+        if wanted and "." not in wanted and f"{wanted}." in _areas():
+            data = data.copy()
+            data["event_type"] = f"{wanted}."
+        super().__init__(data, **kwargs)
+
+
+def _areas() -> set[str]:
+    return {area for _name, group in audit_selectors.event_type_choices() for area, _ in group[:1]}
 
 
 class StatementFilterSet(SelectorFilterSet):
