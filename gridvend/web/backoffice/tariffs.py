@@ -20,6 +20,7 @@ from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
 from gridvend.tariffs import selectors as tariff_selectors
 from gridvend.tariffs import services as tariff_services
+from gridvend.tariffs.examples import starter_spec
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
 from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
@@ -33,42 +34,6 @@ from gridvend.web.lists import ObjectList, actor
 
 EDITABLE = (VersionStatus.DRAFT, VersionStatus.REJECTED)
 UNDECIDED = (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED)
-
-
-def starter_spec(currency: str) -> dict[str, Any]:
-    """What a first version's form starts from: every section present, so it reads as a form."""
-    return {
-        "currency": currency,
-        "energy": {
-            "type": "blocks",
-            "blocks": [
-                {"up_to_kwh": "50", "rate": "10.00"},
-                {"up_to_kwh": None, "rate": "20.00"},
-            ],
-        },
-        "fixed_charges": [
-            {
-                "name": "Service charge",
-                "amount_minor": 10000,
-                "period": "month",
-                "max_periods": 3,
-                "max_amount_minor": None,
-            }
-        ],
-        "taxes": [
-            {
-                "code": "VAT",
-                "rate": "0.16",
-                "applies_to_energy": True,
-                "applies_to_fixed": True,
-                "inclusive": False,
-            }
-        ],
-        "fbe_kwh": {"residential": "0"},
-        "debt_recovery": None,
-        "min_sale_minor": None,
-        "max_sale_minor": None,
-    }
 
 
 def _money(minor: Any, currency: str) -> Money | None:
