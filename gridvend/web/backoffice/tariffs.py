@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,7 +25,7 @@ from gridvend.tariffs.examples import starter_spec
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
 from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import show_error, unit_choices
+from gridvend.web.backoffice.common import form_page, show_error, unit_choices
 from gridvend.web.backoffice.filtersets import SearchFilterSet
 from gridvend.web.backoffice.tariff_editor import SECTIONS, TariffEditor
 from gridvend.web.backoffice.tariff_simulation import SimulationForm, find_customer, simulate
@@ -99,16 +100,19 @@ def tariff_create(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     access.require(access.can_draft_tariffs(user))
     form = bo_forms.TariffForm(request.POST or None, units=unit_choices(user))
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            unit = org_selectors.get_unit(user, data.pop("org_unit"))
-            tariff = tariff_services.create_tariff(actor=user, org_unit=unit, **data)
-            messages.success(request, _("Tariff created. Now draft its first version."))
-            return redirect("backoffice:version-create", pk=tariff.pk)
-        except DomainError as exc:
-            show_error(form, exc)
-    return render(request, "backoffice/form_page.html", {"form": form, "title": _("New tariff")})
+
+    def save(data: dict[str, Any]) -> str:
+        unit = org_selectors.get_unit(user, data.pop("org_unit"))
+        tariff = tariff_services.create_tariff(actor=user, org_unit=unit, **data)
+        return reverse("backoffice:version-create", kwargs={"pk": tariff.pk})
+
+    return form_page(
+        request,
+        form,
+        title=_("New tariff"),
+        save=save,
+        saved=_("Tariff created. Now draft its first version."),
+    )
 
 
 @login_required
