@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -262,22 +263,23 @@ def _require_draftable(user: User, tariff: Tariff) -> None:
     access.require(access.can_draft_tariffs(user) and tariff_selectors.manages_tariff(user, tariff))
 
 
-@login_required
-def version_create(request: HttpRequest, pk: int) -> HttpResponse:
-    user = actor(request)
+def _draftable_tariff(user: User, pk: int) -> Tariff:
     _require_view(user)
     tariff = tariff_selectors.get_tariff(user, pk)
     _require_draftable(user, tariff)
-    return _editor(request, user, tariff, None)
+    return tariff
+
+
+@login_required
+def version_create(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    return _editor(request, user, _draftable_tariff(user, pk), None)
 
 
 @login_required
 def version_create_json(request: HttpRequest, pk: int) -> HttpResponse:
     user = actor(request)
-    _require_view(user)
-    tariff = tariff_selectors.get_tariff(user, pk)
-    _require_draftable(user, tariff)
-    return _draft_form(request, user, tariff, None)
+    return _draft_form(request, user, _draftable_tariff(user, pk), None)
 
 
 def _version(user: User, pk: int) -> TariffVersion:
@@ -295,24 +297,24 @@ def _editable_version(request: HttpRequest, user: User, pk: int) -> TariffVersio
     return version
 
 
-@login_required
-def version_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def _edit(request: HttpRequest, pk: int, form: Callable[..., HttpResponse]) -> HttpResponse:
+    """A version's own editor (``_editor`` or ``_draft_form``), or back to it if it is decided."""
     user = actor(request)
     _require_view(user)
     version = _editable_version(request, user, pk)
     if version is None:
         return redirect("backoffice:version-detail", pk=pk)
-    return _editor(request, user, version.tariff, version)
+    return form(request, user, version.tariff, version)
+
+
+@login_required
+def version_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _edit(request, pk, _editor)
 
 
 @login_required
 def version_edit_json(request: HttpRequest, pk: int) -> HttpResponse:
-    user = actor(request)
-    _require_view(user)
-    version = _editable_version(request, user, pk)
-    if version is None:
-        return redirect("backoffice:version-detail", pk=pk)
-    return _draft_form(request, user, version.tariff, version)
+    return _edit(request, pk, _draft_form)
 
 
 @login_required
