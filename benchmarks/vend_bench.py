@@ -262,10 +262,10 @@ def _build_world(count: int) -> dict[str, Any]:
     )
     # The worked example without its debt rule: no customer in the benchmark owes anything.
     spec = residential_spec(debt_recovery=None)
-    version = tariffs.submit(
-        actor=maker, version=tariffs.create_draft(actor=maker, tariff=tariff, spec=spec)
+    version = tariffs.submit_tariff_version(
+        actor=maker, version=tariffs.create_tariff_draft(actor=maker, tariff=tariff, spec=spec)
     )
-    tariffs.publish(actor=admin, version=version, effective_from=timezone.now())
+    tariffs.publish_tariff_version(actor=admin, version=version, effective_from=timezone.now())
     numbers = []
     for i in range(count):
         customer = customers.create_customer(

@@ -9,6 +9,7 @@ kernel error reads in the user's language too. Importing it is enough; every cha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from django.utils.module_loading import autodiscover_modules
@@ -44,6 +45,7 @@ _KERNEL_TEMPLATES: dict[str, Any] = {
     ErrorCode.CURRENCY_MISMATCH: _("The amount is in the wrong currency."),
     ErrorCode.UNKNOWN_CURRENCY: _("The currency %(currency)s is not supported."),
     ErrorCode.INVALID_AMOUNT: _("The amount is not valid."),
+    ErrorCode.REASON_REQUIRED: _("A reason is required."),
     InvalidInput.code: _("This value is not valid."),
 }
 
@@ -100,6 +102,8 @@ class CatalogueItem:
 def load_catalogue() -> None:
     """Import every installed app's ``errors`` module, so each of its codes is registered."""
     autodiscover_modules("errors")
+    # approvals holds only abstract models, so it is no installed app for autodiscovery to find.
+    import_module("gridvend.approvals.errors")
 
 
 def catalogue() -> list[CatalogueItem]:

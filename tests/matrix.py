@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.urls import reverse
 
 from tests.world import Region, Regions
@@ -47,16 +46,6 @@ class Row:
     @property
     def post_refused_to(self) -> str | None:
         return self.post_denied or self.denied
-
-
-def snapshot() -> dict[str, list[dict[str, Any]]]:
-    """Every row of every gridvend model: what a refused request must leave exactly as it was
-    (an audit event, a sale or an edited field would all show)."""
-    return {
-        model._meta.label: list(model._default_manager.order_by("pk").values())
-        for model in apps.get_models()
-        if model.__module__.startswith("gridvend.") and not model._meta.proxy
-    }
 
 
 def _pk(field: str) -> Args:

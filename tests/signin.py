@@ -14,7 +14,12 @@ def signed_in(user: User) -> Client:
     until ``gv_second_factor`` is set; the sign-in and enrolment tests walk that step for real,
     everything else starts past it, as a person would after signing in.
     """
-    client = Client()
+    return sign_in(Client(), user)
+
+
+def sign_in(client: Client, user: User) -> Client:
+    """Signs ``client`` in as ``user`` past the second factor: also for a client whose session
+    a request ended or locked (the hostile walk signs itself back in this way)."""
     client.force_login(user)
     session = client.session
     session["gv_second_factor"] = True

@@ -1,7 +1,8 @@
 """The one shared test world, built through the real services: a tree, a vending key, a tariff,
 a vending point and a cashier with an open shift (``build_world``), a meter simulator holding each
-meter's key so every token can be typed in as a customer would, and on request (``with_regions``)
-a person for each role and capability group and one of every record in both regions."""
+meter's key so every token can be typed in as a customer would, on request a person for each role
+and capability group (``cast``) and one of every record in both regions (``with_regions``), and the
+``snapshot`` a refused request must leave as it was."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from django.apps import apps
 
 from gridvend.customers import services as customers
 from gridvend.customers.models import Customer, Premise
@@ -176,7 +179,8 @@ class Regions:
         return self.people[key]
 
 
-# Who the matrix and the screen tests sign in as: (role, capabilities, where) in the north.
+# Who the matrix and the screen tests sign in as: (role, capabilities, where), in the north unless
+# the key says south.
 CAST: dict[str, tuple[str, tuple[str, ...], str]] = {
     "ms_manager": (Role.MASTER_STATION_MANAGER, (), "region"),
     "manager": (Role.VENDING_POINT_MANAGER, (), "region"),
@@ -187,7 +191,25 @@ CAST: dict[str, tuple[str, tuple[str, ...], str]] = {
     "care": (Role.VENDING_POINT_MANAGER, (Capability.CUSTOMER_CARE,), "region"),
     "care_operator": (Role.OPERATOR, (Capability.CUSTOMER_CARE,), "centre"),
     "field": (Role.OPERATOR, (Capability.FIELD_AGENT,), "centre"),
+    "south_finance": (Role.VENDING_POINT_MANAGER, (Capability.FINANCE,), "region"),
+    "south_care": (Role.VENDING_POINT_MANAGER, (Capability.CUSTOMER_CARE,), "region"),
 }
+
+
+def cast(tree: factories.Tree) -> dict[str, User]:
+    """Everyone in ``CAST``, and the tree's administrator (``admin``)."""
+
+    def place(key: str, where: str) -> OrgUnit:
+        if key.startswith("south_"):
+            return tree.south if where == "region" else tree.south_sc
+        return tree.north if where == "region" else tree.north_sc
+
+    people = {
+        key: factories.user(place(key, where), role, caps)
+        for key, (role, caps, where) in CAST.items()
+    }
+    people["admin"] = tree.admin
+    return people
 
 
 def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
@@ -203,11 +225,11 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     else:
         cashier = factories.user(unit, Role.OPERATOR, (Capability.CASHIER,))
         open_shift(actor=cashier, vending_point=point, opening_float=world.money("0"))
-    meter = world.add_meter(unit=unit, name=f"{tag} Customer")
+    meter = world.add_meter(unit=unit, name=f"{tag} Customer", address=f"1 {tag} Road")
     customer = world.customer(meter)
     premise = meter.installations.get().premise
     tariff = published_tariff(actor=maker, org_unit=unit)
-    draft = tariffs.create_draft(
+    draft = tariffs.create_tariff_draft(
         actor=maker, tariff=tariff, spec=residential_spec(min_sale_minor=6000)
     )
     sale = vending.vend_credit(
@@ -237,17 +259,28 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
 
 
 def with_regions(world: World) -> Regions:
-    """Adds the cast (``CAST`` plus the world's administrator, supervisor and cashier) and one
-    record of each kind in the north and the south service centres."""
+    """Adds the ``cast`` with the world's supervisor and cashier, and one record of each kind in
+    the north and the south service centres."""
     tree = world.tree
-    people = {
-        key: factories.user(tree.north if where == "region" else tree.north_sc, role, caps)
-        for key, (role, caps, where) in CAST.items()
-    }
-    people.update(admin=world.admin, supervisor=world.supervisor, cashier=world.cashier)
-    south_maker = factories.user(tree.south, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    people = cast(tree)
+    people.update(supervisor=world.supervisor, cashier=world.cashier)
     return Regions(
         people=people,
         north=_region(world, tree.north_sc, people["finance"], "North"),
-        south=_region(world, tree.south_sc, south_maker, "South"),
+        south=_region(world, tree.south_sc, people["south_finance"], "South"),
     )
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Every row of every gridvend model: what a refused request must leave exactly as it was
+    (an audit event, a sale or an edited field would all show). A user's last sign-in is left
+    out: signing a test client in sets it, and tests take the snapshot before they sign in."""
+    return {
+        model._meta.label: list(
+            model._default_manager.order_by("pk").values(
+                *(f.attname for f in model._meta.concrete_fields if f.name != "last_login")
+            )
+        )
+        for model in apps.get_models()
+        if model.__module__.startswith("gridvend.") and not model._meta.proxy
+    }

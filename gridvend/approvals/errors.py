@@ -2,8 +2,50 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy
+
 from gridvend.kernel.errors import DomainError
 
 
+class ApprovalErrorCode(StrEnum):
+    REQUEST_ALREADY_DECIDED = "REQUEST_ALREADY_DECIDED"
+    MAKER_CHECKER_VIOLATION = "MAKER_CHECKER_VIOLATION"
+
+
 class DecisionRefused(DomainError):
-    """A decision that may not be taken (already decided, by the requester, without a reason)."""
+    """A decision that may not be taken (already decided, or by the person who asked)."""
+
+
+class RequestAlreadyDecided(DecisionRefused):
+    code = ApprovalErrorCode.REQUEST_ALREADY_DECIDED
+    message_template = gettext_lazy("This request has already been decided.")
+
+    def __init__(self, *, status: str) -> None:
+        super().__init__(status=status)
+
+
+class MakerCheckerViolation(DecisionRefused):
+    """The second-person rule: whoever made or asked for something may not also decide it.
+
+    ``subject`` names what is decided, so each decision words the rule for its own users.
+    """
+
+    code = ApprovalErrorCode.MAKER_CHECKER_VIOLATION
+    message_template = gettext_lazy("Someone other than the requester must decide this request.")
+    variant_param = "subject"
+    message_variants = {
+        "free_issue": gettext_lazy("Someone other than the requester must decide this request."),
+        "reversal": gettext_lazy("Someone other than the requester must decide this reversal."),
+        "tariff_version": gettext_lazy(
+            "You wrote or submitted this tariff version, so someone else must approve or reject it."
+        ),
+        "shift": gettext_lazy("Someone other than the shift's cashier must sign it off."),
+        "force_closed_shift": gettext_lazy(
+            "Someone other than the supervisor who force-closed it must sign it off."
+        ),
+    }
+
+    def __init__(self, *, subject: str) -> None:
+        super().__init__(subject=subject)

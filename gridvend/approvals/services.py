@@ -6,7 +6,7 @@ What every decision gets here, the same way:
   decided, and a request that is no longer pending is refused with REQUEST_ALREADY_DECIDED, so an
   approval and a rejection racing each other (or two approvals) decide it exactly once;
 - **the second-person rule:** the requester may never decide their own request
-  (MAKER_CHECKER_VIOLATION, with a message the decision type words for its users);
+  (MAKER_CHECKER_VIOLATION, worded for the decision type's ``subject``);
 - **the decider's right to decide:** the decision type's ``may_decide`` predicate (capability and
   subtree) runs first, before anything is locked;
 - **one transaction, audited:** the approval's effect (reversing a sale, issuing a token), the
@@ -28,16 +28,14 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from django.db import transaction
-from django.utils.functional import Promise
-from django.utils.translation import gettext as _
 
-from gridvend.approvals.errors import DecisionRefused
+from gridvend.approvals.errors import MakerCheckerViolation, RequestAlreadyDecided
 from gridvend.approvals.models import DecisionRequest, RequestStatus
 from gridvend.audit.services import record
 from gridvend.identity.models import User
+from gridvend.kernel.errors import ReasonRequired
 
 R = TypeVar("R", bound=DecisionRequest)
-StrOrPromise = str | Promise
 T = TypeVar("T")
 
 
@@ -52,8 +50,8 @@ class DecisionType(Generic[R]):
     # Raises unless the actor may decide this request (capability, subtree); it sees the request
     # as the caller holds it, before the lock, so a refusal never waits on another decision.
     may_decide: Callable[[User, R], None]
-    # MAKER_CHECKER_VIOLATION's message, in the words of this decision.
-    not_yours: StrOrPromise
+    # The MAKER_CHECKER_VIOLATION variant that words the second-person rule for this decision.
+    subject: str
     # Relations the decision reads from the locked request (joined, not locked: ``of=self``).
     related: tuple[str, ...] = ()
 
@@ -68,7 +66,9 @@ class Outcome(Generic[T]):
     audit: dict[str, Any] = field(default_factory=dict)
 
 
-def request(kind: DecisionType[R], *, actor: User, after: dict[str, Any], **fields: Any) -> R:
+def request_decision(
+    kind: DecisionType[R], *, actor: User, after: dict[str, Any], **fields: Any
+) -> R:
     """Write a pending request by ``actor`` and its ``requested`` audit event.
 
     Runs inside the asking use case's transaction, once it has checked (and locked) what is
@@ -79,7 +79,7 @@ def request(kind: DecisionType[R], *, actor: User, after: dict[str, Any], **fiel
     return created
 
 
-def lock_request(kind: DecisionType[R], *, actor: User, request: R) -> R:
+def lock_decision_request(kind: DecisionType[R], *, actor: User, request: R) -> R:
     """The request, locked, if ``actor`` may decide it now: allowed by the decision type, still
     pending, and not their own."""
     kind.may_decide(actor, request)
@@ -89,16 +89,13 @@ def lock_request(kind: DecisionType[R], *, actor: User, request: R) -> R:
         .get(pk=request.pk)
     )
     if locked.status != RequestStatus.PENDING:
-        raise DecisionRefused(
-            "REQUEST_ALREADY_DECIDED", _("This request has already been decided.")
-        )
+        raise RequestAlreadyDecided(status=locked.status)
     if locked.requested_by_id == actor.pk:
-        # Rendered now, in the language of whoever is refused.
-        raise DecisionRefused("MAKER_CHECKER_VIOLATION", str(kind.not_yours))
+        raise MakerCheckerViolation(subject=kind.subject)
     return locked
 
 
-def approve(
+def approve_decision(
     kind: DecisionType[R],
     *,
     actor: User,
@@ -109,7 +106,7 @@ def approve(
 ) -> T:
     """Approve and do it (``carry_out`` gets the locked request), in one durable transaction."""
     with transaction.atomic(durable=True):
-        locked = lock_request(kind, actor=actor, request=request)
+        locked = lock_decision_request(kind, actor=actor, request=request)
         outcome = carry_out(locked)
         _record_decision(
             kind,
@@ -124,12 +121,14 @@ def approve(
     return outcome.value
 
 
-def reject(kind: DecisionType[R], *, actor: User, request: R, note: str, now: datetime) -> R:
+def reject_decision(
+    kind: DecisionType[R], *, actor: User, request: R, note: str, now: datetime
+) -> R:
     """Refuse the request with a reason; nothing else happens."""
     if not note.strip():
-        raise DecisionRefused("REASON_REQUIRED", _("A reason is required."))
+        raise ReasonRequired()
     with transaction.atomic(durable=True):
-        locked = lock_request(kind, actor=actor, request=request)
+        locked = lock_decision_request(kind, actor=actor, request=request)
         _record_decision(kind, actor, locked, status=RequestStatus.REJECTED, note=note, now=now)
         locked.refresh_from_db()
     return locked

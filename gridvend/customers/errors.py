@@ -17,7 +17,6 @@ class CustomerErrorCode(StrEnum):
     CUSTOMER_STATUS_UNCHANGED = "CUSTOMER_STATUS_UNCHANGED"
     CUSTOMER_CLOSED = "CUSTOMER_CLOSED"
     DEBT_AMOUNT_INVALID = "DEBT_AMOUNT_INVALID"
-    REASON_REQUIRED = "REASON_REQUIRED"
 
 
 class AccountNumberTaken(DomainError):
@@ -68,11 +67,3 @@ class DebtAmountInvalid(DomainError):
 
     def __init__(self, *, amount: Money) -> None:
         super().__init__(amount=amount)
-
-
-class ReasonRequired(DomainError):
-    code = CustomerErrorCode.REASON_REQUIRED
-    message_template = gettext_lazy("A reason is required.")
-
-    def __init__(self) -> None:
-        super().__init__()

@@ -114,3 +114,25 @@ def debt_balance(customer: Customer) -> Money:
         total=Sum("balance_minor")
     )["total"]
     return Money(int(total or 0), currency)
+
+
+def list_all_debts(
+    actor: User, *, search: str = "", unit: OrgUnit | None = None, open_only: bool = False
+) -> QuerySet[Debt]:
+    """Debts of customers in scope, newest first; ``search`` matches account number or name."""
+    queryset = scoped(
+        Debt.objects.select_related("customer", "customer__org_unit", "opened_by"),
+        actor,
+        path="customer__org_unit__path",
+    )
+    if unit is not None:
+        require_unit_in_scope(actor, unit)
+        queryset = queryset.filter(customer__org_unit__path__startswith=unit.path)
+    if open_only:
+        queryset = queryset.filter(balance_minor__gt=0)
+    text = search.strip()
+    if text:
+        queryset = queryset.filter(
+            Q(customer__account_number__startswith=text.upper()) | Q(customer__name__icontains=text)
+        )
+    return queryset.order_by("-opened_at", "-id")

@@ -17,7 +17,6 @@ from gridvend.customers.errors import (
     CustomerClosed,
     CustomerStatusUnchanged,
     DebtAmountInvalid,
-    ReasonRequired,
     TariffNotApplicable,
 )
 from gridvend.customers.events import CustomerEvent
@@ -35,7 +34,7 @@ from gridvend.identity.models import User
 from gridvend.identity.permissions import require_capability
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
-from gridvend.kernel.errors import CurrencyMismatch
+from gridvend.kernel.errors import CurrencyMismatch, ReasonRequired
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.kernel.phones import parse_phone
@@ -44,6 +43,7 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import draft_lines
 from gridvend.org.models import OrgUnit
 from gridvend.tariffs.models import Tariff
+from gridvend.transactions import use_case
 
 ACCOUNT_NUMBER_LENGTH = 10
 _GENERATION_ATTEMPTS = 20
@@ -126,6 +126,8 @@ def _free_account_number() -> str:
     raise RuntimeError("could not find a free account number; the number space is exhausted")
 
 
+# A bulk import runs this (and create_premise) row by row with ``.within_transaction``.
+@use_case
 def create_customer(
     *,
     actor: User,
@@ -138,6 +140,7 @@ def create_customer(
     phone: str = "",
     email: str = "",
 ) -> Customer:
+    """A new customer, with an account number chosen or generated (nine digits and a Luhn check)."""
     _require_customer_care(actor)
     require_unit_in_scope(actor, org_unit)
     fields = {
@@ -181,7 +184,7 @@ def update_customer(
     require_unit_in_scope(actor, customer.org_unit)
     if org_unit is not None:
         require_unit_in_scope(actor, org_unit)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_customer(customer)
         require_unit_in_scope(actor, locked.org_unit)
         with audited_change(
@@ -211,7 +214,7 @@ def set_customer_status(*, actor: User, customer: Customer, status: str, reason:
     if status not in CustomerStatus.values:
         raise ValidationFailed(_("Unknown customer status."), field="status")
     cleaned_reason = require_reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_customer(customer)
         if locked.status == status:
             raise CustomerStatusUnchanged(status=status)
@@ -247,6 +250,7 @@ def _clean_address(address: str) -> str:
     return cleaned[:255]
 
 
+@use_case
 def create_premise(
     *,
     actor: User,
@@ -257,6 +261,7 @@ def create_premise(
     feeder: str = "",
     transformer: str = "",
 ) -> Premise:
+    """A new premise (an address, and where it sits on the network) in ``org_unit``."""
     _require_customer_care(actor)
     require_unit_in_scope(actor, org_unit)
     values = {
@@ -288,7 +293,7 @@ def update_premise(
     require_unit_in_scope(actor, premise.org_unit)
     if org_unit is not None:
         require_unit_in_scope(actor, org_unit)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_premise(premise)
         require_unit_in_scope(actor, locked.org_unit)
         with audited_change(
@@ -314,10 +319,14 @@ def debt_account_code(customer: Customer) -> str:
     return f"debt:{customer.account_number}"
 
 
+@use_case
 def open_debt(
     *, actor: User, customer: Customer, amount: Money, reason: str, source: str = "manual"
 ) -> Debt:
-    """Raise an arrears item and book it (debit the customer's debt, credit arrears income)."""
+    """Raise an arrears item and book it (debit the customer's debt, credit arrears income).
+
+    A sale's reversal raises the debt for refunded fixed charges inside its own transaction, with
+    ``open_debt.within_transaction``."""
     require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, customer.org_unit)
     cleaned_reason = require_reason(reason)
@@ -327,42 +336,43 @@ def open_debt(
     if amount.minor <= 0:
         raise DebtAmountInvalid(amount=amount)
     cleaned_source = source.strip()[:40] or "manual"
-    with transaction.atomic():
-        # The customer row lock orders debt writes per customer with the vending service's.
-        locked = lock_customer(customer)
-        if locked.status == CustomerStatus.CLOSED:
-            raise CustomerClosed(account_number=locked.account_number)
-        debt = Debt.objects.create(
-            customer=locked,
-            reason=cleaned_reason,
-            currency=currency,
-            original_minor=amount.minor,
-            balance_minor=amount.minor,
-            opened_by=actor,
-            source=cleaned_source,
-        )
-        code = debt_account_code(locked)
-        ledger.ensure_account(code, currency, name=f"Debt {locked.account_number}")
-        draft = journal(
-            [Posting(code, amount), Posting(ledger.ARREARS_INCOME, -amount)],
-            memo=f"debt {debt.pk} {locked.account_number}: {cleaned_reason}",
-        )
-        entry = ledger.post(draft, kind="debt.opened", business_date=ledger.today(), actor=actor)
-        # The memo names the debt, so the entry comes after it and is linked back.
-        Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
-        debt.journal_entry = entry
-        record(
-            actor=actor,
-            event_type=CustomerEvent.DEBT_OPENED,
-            target=debt,
-            after={
-                "customer": locked.account_number,
-                "amount": amount.to_dict(),
-                "reason": cleaned_reason,
-                "source": cleaned_source,
-                "journal_entry": entry.pk,
-                # Binds the debt and its entry: an edited original or posting no longer matches.
-                "digests": debt_binding(debt, draft_lines(draft)),
-            },
-        )
+    # The customer row lock orders debt writes per customer with the vending service's.
+    locked = lock_customer(customer)
+    if locked.status == CustomerStatus.CLOSED:
+        raise CustomerClosed(account_number=locked.account_number)
+    debt = Debt.objects.create(
+        customer=locked,
+        reason=cleaned_reason,
+        currency=currency,
+        original_minor=amount.minor,
+        balance_minor=amount.minor,
+        opened_by=actor,
+        source=cleaned_source,
+    )
+    code = debt_account_code(locked)
+    ledger.ensure_ledger_account(code, currency, name=f"Debt {locked.account_number}")
+    draft = journal(
+        [Posting(code, amount), Posting(ledger.ARREARS_INCOME, -amount)],
+        memo=f"debt {debt.pk} {locked.account_number}: {cleaned_reason}",
+    )
+    entry = ledger.post_journal_entry(
+        draft, kind="debt.opened", business_date=ledger.today(), actor=actor
+    )
+    # The memo names the debt, so the entry comes after it and is linked back.
+    Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
+    debt.journal_entry = entry
+    record(
+        actor=actor,
+        event_type=CustomerEvent.DEBT_OPENED,
+        target=debt,
+        after={
+            "customer": locked.account_number,
+            "amount": amount.to_dict(),
+            "reason": cleaned_reason,
+            "source": cleaned_source,
+            "journal_entry": entry.pk,
+            # Binds the debt and its entry: an edited original or posting no longer matches.
+            "digests": debt_binding(debt, draft_lines(draft)),
+        },
+    )
     return debt

@@ -8,7 +8,6 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from gridvend.customers.models import Customer, CustomerCategory, Debt
@@ -137,7 +136,6 @@ class _Organisation:
     logins: list[tuple[str, str, str]]
 
 
-@transaction.atomic
 def _load_organisation() -> _Organisation:
     root = org.create_root(name=UTILITY, code="demo-utility")
     admin = User.objects.filter(username="admin").first() or identity.create_administrator(
@@ -199,8 +197,7 @@ def load_demo(
     users = {u.username: u for u in User.objects.filter(username__in=[s.username for s in USERS])}
     clerk, maker, checker = users[CLERK], users[TARIFF_MAKER], tree.admin
 
-    with transaction.atomic():
-        key = utility.ensure_vending_key(tree.admin)
+    key = utility.ensure_vending_key(tree.admin)
     # Every date in the history is counted back from the moment the demo key was made, so a
     # rerun next week plans the very same sales as the first run.
     anchor = key.created_at
@@ -208,19 +205,18 @@ def load_demo(
     in_force_from = datetime.combine(
         first_day - timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(settings.TIME_ZONE)
     )
-    with transaction.atomic():
-        by_code = {
-            code: utility.ensure_tariff(
-                maker=maker,
-                checker=checker,
-                org_unit=tree.root,
-                code=code,
-                name=name,
-                spec=spec,
-                in_force_from=in_force_from,
-            )
-            for code, name, spec in utility.TARIFFS
-        }
+    by_code = {
+        code: utility.ensure_tariff(
+            maker=maker,
+            checker=checker,
+            org_unit=tree.root,
+            code=code,
+            name=name,
+            spec=spec,
+            in_force_from=in_force_from,
+        )
+        for code, name, spec in utility.TARIFFS
+    }
     say(_("Vending key and tariffs ready."))
     tariff_by_category: dict[str, Tariff] = {
         CustomerCategory.RESIDENTIAL: by_code["demo-residential"],

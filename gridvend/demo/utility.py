@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -109,10 +108,12 @@ def ensure_tariff(
             tariff.versions.filter(status__in=(VersionStatus.DRAFT, VersionStatus.SUBMITTED))
             .order_by("-number")
             .first()
-        ) or tariffs.create_draft(actor=maker, tariff=tariff, spec=spec, notes="Demo tariff")
+        ) or tariffs.create_tariff_draft(actor=maker, tariff=tariff, spec=spec, notes="Demo tariff")
         if version.status == VersionStatus.DRAFT:
-            version = tariffs.submit(actor=maker, version=version)
-        version = tariffs.publish(actor=checker, version=version, effective_from=timezone.now())
+            version = tariffs.submit_tariff_version(actor=maker, version=version)
+        version = tariffs.publish_tariff_version(
+            actor=checker, version=version, effective_from=timezone.now()
+        )
     assert version.effective_from is not None
     if version.effective_from > in_force_from:
         # Publishing refuses the past, rightly, because it would reprice sales already made. The
@@ -191,12 +192,12 @@ def ensure_customers(
     )
     todo = [c for c in planned if c.account_number not in existing]
     made = 0
+    # Each step is its own durable use case, as the sales are: a load cut short resumes at the
+    # first customer not yet made.
     for batch in _chunks(todo, CUSTOMER_BATCH):
-        # One transaction per batch: SQLite commits once instead of four times per customer.
-        with transaction.atomic():
-            for plan in batch:
-                _create_customer(clerk, plan, units[plan.centre], tariff_by_category)
-                made += 1
+        for plan in batch:
+            _create_customer(clerk, plan, units[plan.centre], tariff_by_category)
+            made += 1
         progress(_("  customers: %(made)s/%(todo)s new") % {"made": made, "todo": len(todo)})
     return made
 
@@ -317,7 +318,7 @@ class HistoryResult:
 def run_history(
     *, purchases: list[Purchase], sellers: dict[str, Seller], progress: Progress
 ) -> HistoryResult:
-    """Sell every planned purchase not yet sold, one transaction per business day."""
+    """Sell every planned purchase not yet sold, each sale in its own transaction."""
     done = set(
         Sale.objects.filter(client_reference__startswith=REFERENCE_PREFIX).values_list(
             "client_reference", flat=True
@@ -422,31 +423,29 @@ def apply_fates(*, manager: User, planned: list[DemoCustomer]) -> tuple[int, int
         ).values_list("customer__account_number", flat=True)
     )
     debts = 0
-    with transaction.atomic():
-        for customer in Customer.objects.filter(
-            account_number__in=[n for n in with_debt if n not in already]
-        ).select_related("tariff", "org_unit"):
-            plan = with_debt[customer.account_number]
-            rng = random.Random(f"gridvend-demo-debt-{plan.index}")
-            customers.open_debt(
-                actor=manager,
-                customer=customer,
-                amount=Money(rng.randint(5, 120) * 10_000, CURRENCY),
-                reason=DEBT_REASONS[plan.index % len(DEBT_REASONS)],
-                source="demo",
-            )
-            debts += 1
+    for customer in Customer.objects.filter(
+        account_number__in=[n for n in with_debt if n not in already]
+    ).select_related("tariff", "org_unit"):
+        plan = with_debt[customer.account_number]
+        rng = random.Random(f"gridvend-demo-debt-{plan.index}")
+        customers.open_debt(
+            actor=manager,
+            customer=customer,
+            amount=Money(rng.randint(5, 120) * 10_000, CURRENCY),
+            reason=DEBT_REASONS[plan.index % len(DEBT_REASONS)],
+            source="demo",
+        )
+        debts += 1
     fates = {c.meter_number: c.fate for c in planned if c.fate != "active"}
     changed = 0
-    with transaction.atomic():
-        for meter in Meter.objects.filter(
-            number__in=list(fates), status=MeterStatus.ACTIVE
-        ).select_related("org_unit"):
-            if fates[meter.number] == "blocked":
-                meters.block_meter(
-                    actor=manager, meter=meter, reason="Tamper alarm reported by a field agent"
-                )
-            else:
-                meters.mark_faulty(actor=manager, meter=meter, reason="Keypad not responding")
-            changed += 1
+    for meter in Meter.objects.filter(
+        number__in=list(fates), status=MeterStatus.ACTIVE
+    ).select_related("org_unit"):
+        if fates[meter.number] == "blocked":
+            meters.block_meter(
+                actor=manager, meter=meter, reason="Tamper alarm reported by a field agent"
+            )
+        else:
+            meters.mark_meter_faulty(actor=manager, meter=meter, reason="Keypad not responding")
+        changed += 1
     return debts, changed

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils.crypto import get_random_string
 
-from gridvend.identity import services
+from gridvend.identity import selectors, services
 from gridvend.identity.locks import lock_user
 from gridvend.identity.models import User
 
@@ -48,12 +48,12 @@ class LockoutAwareBackend(ModelBackend):
         if found is None:
             _check_anyway(password)
             return None
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             # "Locked?", the check and the count happen under one row lock, so parallel wrong
             # passwords are counted one after another and no more than the limit are checked.
             # The hasher runs inside the lock: that serialises sign-ins of this one user only.
             user = lock_user(found)
-            if user.is_active and not services.is_locked(user):
+            if user.is_active and not selectors.is_locked(user):
                 if user.check_password(password):
                     return user
                 services.count_failed_login(user)

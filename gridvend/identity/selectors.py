@@ -1,8 +1,10 @@
-"""Scoped reads of users."""
+"""Scoped reads of users, and what a user's stored state says about signing in."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
@@ -19,3 +21,13 @@ def list_users(actor: User, *, search: str = "", role: str = "") -> QuerySet[Use
 
 def get_user(actor: User, pk: int) -> User:
     return get_scoped(User.objects.select_related("org_unit"), actor, pk=pk)
+
+
+def is_locked(user: User) -> bool:
+    """Whether the user is locked out now, after too many wrong passwords or codes."""
+    return user.locked_until is not None and user.locked_until > timezone.now()
+
+
+def totp_requirement(user: User) -> bool:
+    """Whether the user must sign in with an authenticator code as well as the password."""
+    return user.is_administrator and settings.REQUIRE_ADMIN_TOTP

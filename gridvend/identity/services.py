@@ -29,6 +29,7 @@ from gridvend.identity.locks import lock_user
 from gridvend.identity.models import CapabilityGrant, User
 from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
 from gridvend.identity.scoping import unit_in_scope
+from gridvend.identity.selectors import is_locked
 from gridvend.kernel.phones import parse_phone
 from gridvend.org.models import OrgUnit
 
@@ -128,7 +129,7 @@ def create_user(
     phone = parse_phone(phone, region=settings.DEFAULT_COUNTRY, field="phone")
     candidate = User(username=username, full_name=full_name, email=email)
     _check_password(password, candidate)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         _require_username_free(username)
         user = User(
             username=username,
@@ -161,7 +162,7 @@ def update_user(
     is_active: bool | None = None,
 ) -> User:
     """Change a user below the actor; the delegation rules apply to the result as a whole."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         target = lock_user(user.pk)
         _require_manageable(actor, target)
         new_caps = frozenset(capabilities) if capabilities is not None else target.capability_set()
@@ -194,7 +195,7 @@ def update_user(
 
 
 def reset_password(*, actor: User, user: User, password: str) -> None:
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         target = lock_user(user.pk)
         if target.pk != actor.pk:
             _require_manageable(actor, target)
@@ -210,7 +211,7 @@ def set_language(*, actor: User, language: str) -> None:
     codes = {code for code, _ in settings.LANGUAGES}
     if language not in codes:
         raise ValidationFailed(_("Unknown language."), field="language")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         User.objects.filter(pk=actor.pk).update(language=language)
         actor.language = language
         record(actor=actor, event_type=UserEvent.LANGUAGE_CHANGED, target=actor, after=language)
@@ -222,7 +223,7 @@ def create_administrator(
     """Bootstrap: the first Administrator has nobody above to grant the role, so no actor."""
     username = _clean_username(username)
     _check_password(password, User(username=username, full_name=full_name))
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         _require_username_free(username)
         user = User(username=username, full_name=full_name, org_unit=org_unit)
         user.role = Role.ADMINISTRATOR
@@ -233,10 +234,6 @@ def create_administrator(
 
 
 # --- login state -----------------------------------------------------------------------------
-
-
-def is_locked(user: User) -> bool:
-    return user.locked_until is not None and user.locked_until > timezone.now()
 
 
 def count_failed_login(locked: User) -> None:
@@ -265,21 +262,21 @@ def _record_sign_in(user: User) -> None:
 
 def register_successful_login(user: User) -> None:
     """A full sign-in by password, for a user with no authenticator to ask for a code."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         _record_sign_in(user)
 
 
 def register_screen_unlock(user: User) -> None:
     """The password given again at a locked counter screen: like a sign-in, it forgives the
     failures before it, and the audit trail shows who took the screen back, and when."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         User.objects.filter(pk=user.pk).update(failed_logins=0)
         user.failed_logins = 0
         record(actor=user, event_type=UserEvent.SCREEN_UNLOCKED, target=user)
 
 
-def unlock(*, actor: User, user: User) -> None:
-    with transaction.atomic():
+def unlock_user(*, actor: User, user: User) -> None:
+    with transaction.atomic(durable=True):
         target = lock_user(user.pk)
         _require_manageable(actor, target)
         target.failed_logins = 0
@@ -289,10 +286,6 @@ def unlock(*, actor: User, user: User) -> None:
 
 
 # --- TOTP ------------------------------------------------------------------------------------
-
-
-def totp_requirement(user: User) -> bool:
-    return user.is_administrator and settings.REQUIRE_ADMIN_TOTP
 
 
 def _code_refused() -> ValidationFailed:
@@ -311,7 +304,7 @@ def start_totp_enrolment(*, actor: User, password: str, code: str = "") -> str:
     the password alone.
     """
     refusal: ValidationFailed | None = None
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         current = lock_user(actor.pk)
         if is_locked(current):
             raise AccountLocked()
@@ -366,7 +359,7 @@ def _accept_code(user: User, code: str, *, secret: str = "") -> bool:
 
 def confirm_totp(*, actor: User, code: str) -> None:
     """Make the pending authenticator the actor's device, proven by a code from it."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         current = lock_user(actor.pk)
         pending = current.totp_pending_secret
         if not pending or not _accept_code(current, code, secret=pending):
@@ -394,7 +387,7 @@ def reset_totp(*, actor: User, user: User) -> None:
     Only for a user below the actor inside the actor's subtree; never one's own, which needs
     the password and a code from the device instead (start_totp_enrolment).
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         target = lock_user(user.pk)
         _require_manageable(actor, target)
         with audited_change(
@@ -411,7 +404,7 @@ def verify_totp(*, user: User, code: str) -> bool:
     A wrong code counts toward lockout exactly like a wrong password. A locked account's code
     is refused unchecked, also in a session that passed the password before the lock.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         # The lock, the "locked?" check and the count are one step: parallel wrong codes wait
         # here and each sees the failures counted before it.
         current = lock_user(user.pk)

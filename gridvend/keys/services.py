@@ -51,7 +51,7 @@ def store_vending_key(
     key_ref = key_ref.strip()
     if not key_ref:
         raise ValidationFailed(_("A key reference is required."), field="key_ref")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         if VendingKeyRecord.objects.filter(key_ref=key_ref).exists():
             raise ValidationFailed(_("That key reference is already used."), field="key_ref")
         sealed = seal(secret, key_ref=key_ref)
@@ -77,7 +77,7 @@ def store_vending_key(
 def set_vending_key_active(*, actor: User, key_ref: str, is_active: bool) -> None:
     if not actor.is_administrator:
         raise AccessDenied()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         updated = VendingKeyRecord.objects.filter(key_ref=key_ref).update(is_active=is_active)
         if not updated:
             raise VendingKeyUnavailable(key_ref)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 
-from django.db import transaction
-from django.db.models import F, Sum
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from gridvend.identity.models import User
@@ -41,7 +39,7 @@ def kind_for(code: str) -> str:
     return _KIND_BY_PREFIX.get(code.split(":", 1)[0], AccountKind.ASSET)
 
 
-def ensure_account(code: str, currency: str, name: str = "") -> Account:
+def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
     """The account with this code, created on first use (codes are stable identifiers)."""
     account = Account.objects.filter(code=code).first()
     if account is None:
@@ -58,7 +56,7 @@ def _accounts(currencies: dict[str, str]) -> dict[str, Account]:
     """The accounts for these codes in one query, creating any that are new."""
     found = {a.code: a for a in Account.objects.filter(code__in=list(currencies))}
     for code in sorted(set(currencies) - set(found)):
-        found[code] = ensure_account(code, currencies[code])
+        found[code] = ensure_ledger_account(code, currencies[code])
     for code, account in found.items():
         if account.currency != currencies[code]:
             raise UnbalancedJournal(
@@ -67,7 +65,7 @@ def _accounts(currencies: dict[str, str]) -> dict[str, Account]:
     return found
 
 
-def post(
+def post_journal_entry(
     draft: JournalDraft,
     *,
     kind: str,
@@ -77,10 +75,15 @@ def post(
 ) -> JournalEntry:
     """Write a balanced draft as one entry and move cached balances, in the caller's transaction.
 
+    Not a use case and never durable: a posting is always one step of a caller's use case (a
+    sale, a reversal, a debt, a float top-up) and commits or fails with it, whole. So it opens
+    no transaction of its own and refuses to run outside one.
     Account rows are updated in code order so concurrent entries never deadlock on them.
     """
+    if not connection.in_atomic_block:
+        raise RuntimeError("a journal entry is posted inside its use case's transaction")
     draft.assert_balanced()
-    # No savepoint: an entry is part of its caller's use case and fails with it, whole.
+    # No savepoint: a failed entry fails its caller's use case too.
     with transaction.atomic(savepoint=False):
         entry = JournalEntry.objects.create(
             business_date=business_date,
@@ -114,8 +117,15 @@ def post(
     return entry
 
 
-def reverse(entry: JournalEntry, *, actor: User, business_date: date, memo: str) -> JournalEntry:
-    """A new entry with every posting negated, pointing at the original (nothing is edited)."""
+def reverse_journal_entry(
+    entry: JournalEntry, *, actor: User, business_date: date, memo: str
+) -> JournalEntry:
+    """A new entry with every posting negated, pointing at the original (nothing is edited).
+
+    Like :func:`post_journal_entry`, a step of the caller's use case, inside its transaction.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("a journal entry is reversed inside its use case's transaction")
     from gridvend.kernel.ledger import Posting as DraftPosting
     from gridvend.kernel.money import Money
 
@@ -123,50 +133,13 @@ def reverse(entry: JournalEntry, *, actor: User, business_date: date, memo: str)
         DraftPosting(p.account.code, Money(-p.amount_minor, p.currency))
         for p in entry.postings.select_related("account")
     ]
-    return post(
+    return post_journal_entry(
         JournalDraft(tuple(postings), memo),
         kind=f"{entry.kind}.reversal",
         business_date=business_date,
         actor=actor,
         reverses=entry,
     )
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    code: str
-    cached_minor: int
-    posted_minor: int
-
-
-def reconcile(codes: Iterable[str] | None = None) -> list[Mismatch]:
-    """Compare every cached balance with the sum of its postings."""
-    sums = dict(
-        Posting.objects.values_list("account_id")
-        .annotate(total=Sum("amount_minor"))
-        .values_list("account_id", "total")
-    )
-    accounts = Account.objects.all()
-    if codes is not None:
-        accounts = accounts.filter(code__in=list(codes))
-    mismatches = []
-    for account in accounts.order_by("code"):
-        posted = int(sums.get(account.pk) or 0)
-        if posted != account.balance_minor:
-            mismatches.append(Mismatch(account.code, account.balance_minor, posted))
-    return mismatches
-
-
-def unbalanced_entries() -> list[int]:
-    """Entries whose postings do not sum to zero per currency (the database forbids these on
-    PostgreSQL; this catches them anywhere)."""
-    rows = (
-        Posting.objects.values("entry_id", "currency")
-        .annotate(total=Sum("amount_minor"))
-        .exclude(total=0)
-        .values_list("entry_id", flat=True)
-    )
-    return sorted(set(rows))
 
 
 def today() -> date:

@@ -26,6 +26,8 @@ class MeterErrorCode(StrEnum):
     SOLUTION_REQUIRED = "SOLUTION_REQUIRED"
     REPORTED_VIA_INVALID = "REPORTED_VIA_INVALID"
     FAULT_STATE_INVALID = "FAULT_STATE_INVALID"
+    METER_KEY_CHANGE_PENDING = "METER_KEY_CHANGE_PENDING"
+    KEY_CHANGE_NOTHING_TO_CHANGE = "KEY_CHANGE_NOTHING_TO_CHANGE"
 
 
 class MeterNumberInvalid(DomainError):
@@ -105,6 +107,27 @@ class MeterNotInstalled(DomainError):
 class MeterAlreadyInstalled(DomainError):
     code = MeterErrorCode.METER_ALREADY_INSTALLED
     message_template = gettext_lazy("Meter %(meter_number)s is already installed there.")
+
+    def __init__(self, *, meter_number: str) -> None:
+        super().__init__(meter_number=meter_number)
+
+
+class KeyChangePending(DomainError):
+    code = MeterErrorCode.METER_KEY_CHANGE_PENDING
+    message_template = gettext_lazy(
+        "Meter %(meter_number)s already has a key change waiting to be issued. "
+        "Issue or cancel it first."
+    )
+
+    def __init__(self, *, meter_number: str) -> None:
+        super().__init__(meter_number=meter_number)
+
+
+class KeyChangeEmpty(DomainError):
+    code = MeterErrorCode.KEY_CHANGE_NOTHING_TO_CHANGE
+    message_template = gettext_lazy(
+        "The new key parameters of meter %(meter_number)s are the same as the current ones."
+    )
 
     def __init__(self, *, meter_number: str) -> None:
         super().__init__(meter_number=meter_number)

@@ -94,7 +94,7 @@ def register_fault(
         raise ReportedViaInvalid(reported_via=reported_via)
     category = _clean_category(category)
     phone = parse_phone(reporter_phone, region=settings.DEFAULT_COUNTRY, field="reporter_phone")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
@@ -132,7 +132,7 @@ def assign_fault(*, actor: User, fault: FaultReport, assignee: User) -> FaultRep
     """
     require_rank(actor, ASSIGN_FAULTS)
     require_unit_in_scope(actor, fault.meter.org_unit)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_fault(fault)
         if locked.status == FaultStatus.RESOLVED:
             raise FaultStateInvalid(status=locked.status)
@@ -149,7 +149,7 @@ def categorise_fault(*, actor: User, fault: FaultReport, category: str) -> Fault
     require_rank(actor, ASSIGN_FAULTS)
     require_unit_in_scope(actor, fault.meter.org_unit)
     category = _clean_category(category)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_fault(fault)
         if locked.category == category:
             return locked
@@ -164,7 +164,7 @@ def resolve_fault(*, actor: User, fault: FaultReport, solution: str) -> FaultRep
         raise AccessDenied(capability=Capability.FIELD_AGENT)
     require_unit_in_scope(actor, fault.meter.org_unit)
     text = _required(solution, SolutionRequired)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_fault(fault)
         if locked.status != FaultStatus.ASSIGNED:
             raise FaultStateInvalid(status=locked.status)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from gridvend.audit.services import record
 from gridvend.customers.services import require_reason
@@ -11,8 +10,9 @@ from gridvend.identity.models import User
 from gridvend.identity.permissions import require_rank
 from gridvend.identity.roles import Role, rank
 from gridvend.identity.scoping import require_unit_in_scope
-from gridvend.kernel.errors import DomainError, MeterRetired
+from gridvend.kernel.errors import MeterRetired
 from gridvend.kernel.tokens import TokenEngine
+from gridvend.meters.errors import KeyChangeEmpty, KeyChangePending
 from gridvend.meters.events import MeterEvent
 from gridvend.meters.locks import lock_meter
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
@@ -20,29 +20,6 @@ from gridvend.meters.selectors import meter_key_ref
 from gridvend.meters.services import _check_vending_key, build_key_ref, key_params
 
 REQUEST_KEY_CHANGE = rank(Role.MASTER_STATION_MANAGER)
-
-
-class KeyChangePending(DomainError):
-    def __init__(self, *, meter_number: str) -> None:
-        super().__init__(
-            "METER_KEY_CHANGE_PENDING",
-            _(
-                "Meter %(number)s already has a key change waiting to be issued. "
-                "Issue or cancel it first."
-            )
-            % {"number": meter_number},
-            meter_number=meter_number,
-        )
-
-
-class KeyChangeEmpty(DomainError):
-    def __init__(self, *, meter_number: str) -> None:
-        super().__init__(
-            "KEY_CHANGE_NOTHING_TO_CHANGE",
-            _("The new key parameters of meter %(number)s are the same as the current ones.")
-            % {"number": meter_number},
-            meter_number=meter_number,
-        )
 
 
 def _token_engine(engine: TokenEngine | None) -> TokenEngine:

@@ -53,6 +53,7 @@ from gridvend.org.models import OrgUnit
 from gridvend.sts.errors import MeterNumberCheckDigit
 from gridvend.sts.errors import MeterNumberInvalid as StsMeterNumberInvalid
 from gridvend.sts.identity import MeterNumber
+from gridvend.transactions import use_case
 
 if TYPE_CHECKING:
     pass
@@ -168,6 +169,7 @@ def key_params(key: MeterKeyRef) -> dict[str, Any]:
 # Registration and details ---------------------------------------------------------------------
 
 
+@use_case
 def register_meter(
     *,
     actor: User,
@@ -187,6 +189,7 @@ def register_meter(
     phases: int = 1,
     carrier: str = TokenCarrier.KEYPAD,
 ) -> Meter:
+    """A new meter with its STS key parameters, checked against the vending key they name."""
     _require_installer(actor)
     require_unit_in_scope(actor, org_unit)
     digits = clean_meter_number(number)
@@ -241,7 +244,7 @@ def update_meter(
     """Change descriptive details only: key parameters move through a key change, never here."""
     _require_installer(actor)
     require_unit_in_scope(actor, meter.org_unit)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_meter(meter)
         details = _clean_details(
             locked.make if make is None else make,
@@ -277,6 +280,7 @@ def _install(meter: Meter, customer: Customer, premise: Premise) -> Installation
     return installation
 
 
+@use_case
 def install_meter(
     *, actor: User, meter: Meter, customer: Customer, premise: Premise
 ) -> Installation:
@@ -335,7 +339,7 @@ def _change_status(
     _require_status_manager(actor)
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)
@@ -379,7 +383,7 @@ def unblock_meter(*, actor: User, meter: Meter, reason: str) -> Meter:
     )
 
 
-def mark_faulty(*, actor: User, meter: Meter, reason: str) -> Meter:
+def mark_meter_faulty(*, actor: User, meter: Meter, reason: str) -> Meter:
     return _change_status(
         actor=actor,
         meter=meter,
@@ -409,7 +413,7 @@ def retire_meter(*, actor: User, meter: Meter, reason: str) -> Meter:
     _require_status_manager(actor)
     require_unit_in_scope(actor, meter.org_unit)
     cleaned = require_reason(reason)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_meter(meter)
         if locked.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=locked.number)

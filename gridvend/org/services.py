@@ -34,11 +34,16 @@ def _segment(pk: int) -> str:
 
 def ensure_levels(names: list[tuple[str, str]] | None = None) -> list[OrgLevel]:
     """Create the level names on a new installation (configuration, not demo data)."""
-    with transaction.atomic():
-        if not OrgLevel.objects.exists():
-            for depth, (code, name) in enumerate(names or DEFAULT_LEVELS):
-                OrgLevel.objects.create(depth=depth, code=code, name=name)
+    with transaction.atomic(durable=True):
+        _ensure_levels(names)
     return list(OrgLevel.objects.all())
+
+
+def _ensure_levels(names: list[tuple[str, str]] | None = None) -> None:
+    # The body, also run inside create_root's transaction: the root needs its level.
+    if not OrgLevel.objects.exists():
+        for depth, (code, name) in enumerate(names or DEFAULT_LEVELS):
+            OrgLevel.objects.create(depth=depth, code=code, name=name)
 
 
 def rename_level(*, actor: User, level: OrgLevel, name: str) -> OrgLevel:
@@ -47,7 +52,7 @@ def rename_level(*, actor: User, level: OrgLevel, name: str) -> OrgLevel:
     name = name.strip()
     if not name:
         raise ValidationFailed(_("A level needs a name."), field="name")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         before = level.name
         level.name = name
         level.save(update_fields=["name"])
@@ -64,7 +69,7 @@ def add_level(*, actor: User, name: str) -> OrgLevel:
     name = name.strip()
     if not name:
         raise ValidationFailed(_("A level needs a name."), field="name")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         depth = (
             OrgLevel.objects.order_by("-depth").values_list("depth", flat=True).first() or 0
         ) + 1
@@ -85,11 +90,11 @@ def _clean_code(code: str, name: str) -> str:
 
 def create_root(*, name: str, code: str = "") -> OrgUnit:
     """The top of the tree, made once at installation (by `createadmin` or the demo)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         existing = OrgUnit.objects.filter(parent__isnull=True).first()
         if existing is not None:
             return existing
-        ensure_levels()
+        _ensure_levels()
         unit = OrgUnit.objects.create(
             name=name, code=_clean_code(code, name), depth=0, path="pending/"
         )
@@ -107,7 +112,7 @@ def create_unit(*, actor: User, parent: OrgUnit, name: str, code: str = "") -> O
     if not name:
         raise ValidationFailed(_("A unit needs a name."), field="name")
     clean = _clean_code(code, name)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         if OrgUnit.objects.filter(code=clean).exists():
             raise ValidationFailed(_("That code is already used."), field="code")
         if OrgUnit.objects.filter(parent=parent, name=name).exists():
@@ -133,7 +138,7 @@ def rename_unit(*, actor: User, unit: OrgUnit, name: str) -> OrgUnit:
     name = name.strip()
     if not name:
         raise ValidationFailed(_("A unit needs a name."), field="name")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         if OrgUnit.objects.filter(parent=unit.parent, name=name).exclude(pk=unit.pk).exists():
             raise ValidationFailed(_("A unit with that name already exists here."), field="name")
         before = unit.name
@@ -157,7 +162,7 @@ def move_unit(*, actor: User, unit: OrgUnit, new_parent: OrgUnit) -> OrgUnit:
         raise ValidationFailed(_("A unit cannot be moved under itself."), field="parent")
     if actor.org_unit_id == unit.pk:
         raise AccessDenied()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         old_path = unit.path
         new_path = new_parent.path + _segment(unit.pk)
         shift = new_parent.depth + 1 - unit.depth
@@ -212,7 +217,7 @@ def create_vending_point(
     if not name.strip():
         raise ValidationFailed(_("A vending point needs a name."), field="name")
     clean = _clean_code(code, name)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         if VendingPoint.objects.filter(code=clean).exists():
             raise ValidationFailed(_("That code is already used."), field="code")
         point = VendingPoint.objects.create(
@@ -241,7 +246,7 @@ def update_vending_point(
     require_unit_in_scope(actor, point.org_unit)
     from gridvend.org.models import VendingPointStatus
 
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = lock_vending_point(point)
         with audited_change(actor=actor, instance=locked, event=OrgEvent.VENDING_POINT_UPDATED):
             if name is not None:
@@ -257,18 +262,3 @@ def update_vending_point(
             if ip_allow_list is not None:
                 locked.ip_allow_list = _clean_allow_list(ip_allow_list)
     return locked
-
-
-def ip_allowed(point: VendingPoint, ip: str | None) -> bool:
-    """Whether a request from `ip` may sell at this point (empty allow-list: any address)."""
-    if not point.ip_allow_list:
-        return True
-    if not ip:
-        return False
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(
-        addr in ipaddress.ip_network(item, strict=False) for item in point.ip_allow_list.split(",")
-    )

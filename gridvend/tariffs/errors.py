@@ -1,4 +1,4 @@
-"""Refusals of the tariffs app (the version lifecycle and its two-person rule) with stable codes."""
+"""Refusals of the tariffs app (the version lifecycle) with stable codes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from gridvend.kernel.errors import DomainError
 
 class TariffErrorCode(StrEnum):
     TARIFF_STATE_INVALID = "TARIFF_STATE_INVALID"
-    MAKER_CHECKER_VIOLATION = "MAKER_CHECKER_VIOLATION"
 
 
 class TariffStateInvalid(DomainError):
@@ -35,15 +34,3 @@ class TariffStateInvalid(DomainError):
 
     def __init__(self, *, status: str, action: str) -> None:
         super().__init__(status=status, action=action)
-
-
-class MakerCheckerViolation(DomainError):
-    """The reviewer wrote or submitted the version; a second person must decide on it."""
-
-    code = TariffErrorCode.MAKER_CHECKER_VIOLATION
-    message_template = gettext_lazy(
-        "You wrote or submitted this tariff version, so someone else must approve or reject it."
-    )
-
-    def __init__(self) -> None:
-        super().__init__()

@@ -12,40 +12,26 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from gridvend.approvals.errors import MakerCheckerViolation
 from gridvend.audit.changes import audited_change, record_created
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.permissions import require_capability, require_rank
-from gridvend.identity.roles import Capability, Role, rank
+from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import CurrencyMismatch, DomainError, TariffInvalid
 from gridvend.kernel.money import currency_exponent
 from gridvend.kernel.tariffs import TariffSpec
 from gridvend.org.models import OrgUnit
-from gridvend.tariffs.errors import MakerCheckerViolation, TariffStateInvalid
+from gridvend.tariffs.errors import TariffStateInvalid
 from gridvend.tariffs.events import TariffEvent
 from gridvend.tariffs.locks import lock_tariff, lock_version
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
-
-# Makers draft and submit; checkers publish and reject. Both need the finance capability.
-MAKE_TARIFFS = rank(Role.VENDING_POINT_MANAGER)
-CHECK_TARIFFS = rank(Role.MASTER_STATION_MANAGER)
+from gridvend.tariffs.permissions import CHECK_TARIFFS, MAKE_TARIFFS, can_review_tariffs
 
 # Clocks of the browser, the app servers and the database drift a little; "now" typed into a form
 # and sent a few seconds later must not be refused as the past.
 CLOCK_SKEW = timedelta(seconds=60)
-
-
-def can_draft_tariffs(actor: User) -> bool:
-    return (
-        actor.is_active and actor.rank >= MAKE_TARIFFS and actor.has_capability(Capability.FINANCE)
-    )
-
-
-def can_review_tariffs(actor: User) -> bool:
-    return (
-        actor.is_active and actor.rank >= CHECK_TARIFFS and actor.has_capability(Capability.FINANCE)
-    )
 
 
 def _require_maker(actor: User) -> None:
@@ -105,7 +91,7 @@ def create_tariff(*, actor: User, code: str, name: str, org_unit: OrgUnit, curre
             _("%(currency)s is not a supported currency.") % {"currency": currency},
             field="currency",
         ) from None
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         if Tariff.objects.filter(code=clean_code).exists():
             raise ValidationFailed(_("That code is already used."), field="code")
         try:
@@ -120,14 +106,14 @@ def create_tariff(*, actor: User, code: str, name: str, org_unit: OrgUnit, curre
     return tariff
 
 
-def create_draft(
+def create_tariff_draft(
     *, actor: User, tariff: Tariff, spec: Mapping[str, Any], notes: str = ""
 ) -> TariffVersion:
     """A new draft version numbered after the tariff's highest version."""
     _require_maker(actor)
     require_unit_in_scope(actor, tariff.org_unit)
     normalised = _validated_spec(tariff, spec)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         # Locking the tariff serialises numbering; the unique (tariff, number) backs it up.
         locked = lock_tariff(tariff)
         highest = locked.versions.aggregate(highest=Max("number"))["highest"] or 0
@@ -143,7 +129,7 @@ def create_draft(
     return version
 
 
-def update_draft(
+def update_tariff_draft(
     *,
     actor: User,
     version: TariffVersion,
@@ -158,7 +144,7 @@ def update_draft(
     _require_maker(actor)
     _check_version_scope(actor, version)
     normalised = _validated_spec(version.tariff, spec)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status not in (VersionStatus.DRAFT, VersionStatus.REJECTED):
             raise TariffStateInvalid(status=locked.status, action="update")
@@ -172,11 +158,11 @@ def update_draft(
     return locked
 
 
-def submit(*, actor: User, version: TariffVersion) -> TariffVersion:
+def submit_tariff_version(*, actor: User, version: TariffVersion) -> TariffVersion:
     """Send a draft for approval; from now on it cannot be edited, only decided on or withdrawn."""
     _require_maker(actor)
     _check_version_scope(actor, version)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status != VersionStatus.DRAFT:
             raise TariffStateInvalid(status=locked.status, action="submit")
@@ -188,7 +174,9 @@ def submit(*, actor: User, version: TariffVersion) -> TariffVersion:
     return locked
 
 
-def publish(*, actor: User, version: TariffVersion, effective_from: datetime) -> TariffVersion:
+def publish_tariff_version(
+    *, actor: User, version: TariffVersion, effective_from: datetime
+) -> TariffVersion:
     """Approve a submitted version; it prices sales from ``effective_from`` on.
 
     Earlier published versions stay: the version in force at an instant is the published one
@@ -203,12 +191,12 @@ def publish(*, actor: User, version: TariffVersion, effective_from: datetime) ->
         raise ValidationFailed(
             _("A tariff cannot take effect in the past."), field="effective_from"
         )
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status != VersionStatus.SUBMITTED:
             raise TariffStateInvalid(status=locked.status, action="publish")
         if actor.pk in (locked.created_by_id, locked.submitted_by_id):
-            raise MakerCheckerViolation()
+            raise MakerCheckerViolation(subject="tariff_version")
         # Checked again at the last moment: pricing will trust this row without question.
         _validated_spec(locked.tariff, locked.spec)
         with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_PUBLISHED):
@@ -219,27 +207,27 @@ def publish(*, actor: User, version: TariffVersion, effective_from: datetime) ->
     return locked
 
 
-def reject(*, actor: User, version: TariffVersion, reason: str) -> TariffVersion:
+def reject_tariff_version(*, actor: User, version: TariffVersion, reason: str) -> TariffVersion:
     """Send a submitted version back to its author with a reason; it can be edited again."""
     _require_checker(actor)
     _check_version_scope(actor, version)
     reason = reason.strip()
     if not reason:
         raise ValidationFailed(_("Say why the version is rejected."), field="reason")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status != VersionStatus.SUBMITTED:
             raise TariffStateInvalid(status=locked.status, action="reject")
         # A rejection is a review decision like an approval; the author withdraws instead.
         if actor.pk in (locked.created_by_id, locked.submitted_by_id):
-            raise MakerCheckerViolation()
+            raise MakerCheckerViolation(subject="tariff_version")
         with audited_change(actor=actor, instance=locked, event=TariffEvent.VERSION_REJECTED):
             locked.status = VersionStatus.REJECTED
             locked.rejection_reason = reason
     return locked
 
 
-def withdraw(*, actor: User, version: TariffVersion) -> TariffVersion:
+def withdraw_tariff_version(*, actor: User, version: TariffVersion) -> TariffVersion:
     """Take a version out of play for good.
 
     Unpublished versions may be withdrawn by their author or by a reviewer; a published version
@@ -248,7 +236,7 @@ def withdraw(*, actor: User, version: TariffVersion) -> TariffVersion:
     """
     _require_maker(actor)
     _check_version_scope(actor, version)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked_version(actor, version)
         if locked.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED):
             if locked.created_by_id != actor.pk and not can_review_tariffs(actor):

@@ -3,7 +3,7 @@
 Every use case that locks more than one row takes them in this order, so two of them never wait
 for each other in a cycle (a deadlock):
 
-1. the decision request being approved or rejected (``approvals.lock_request``);
+1. the decision request being approved or rejected (``approvals.lock_decision_request``);
 2. the customer, then the meter (``lock_customer_and_meter``);
 3. the sale (``lock_sale``, ``lock_sale_for_reversal``, ``lock_receipt_printed_at``);
 4. shifts: the sale's own shift, then the drawer paying a refund (``lock_shift_status``,

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from gridvend.audit import context
 from gridvend.identity.errors import AccessDenied, NotFound
-from gridvend.identity.services import totp_requirement
+from gridvend.identity.selectors import totp_requirement
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.inputs import InvalidInput
 from gridvend.web import sessions

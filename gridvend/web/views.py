@@ -85,7 +85,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 # code passes, so wrong codes add up whatever the password step did.
                 return redirect("web:second-factor")
             identity.register_successful_login(user)
-            if identity.totp_requirement(user):
+            if user_selectors.totp_requirement(user):
                 return redirect("web:second-factor")
             return HttpResponseRedirect(next_url or reverse("web:home"))
     return render(request, "web/login.html", {"form": form, "next": next_url})
@@ -108,7 +108,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
             request.session.cycle_key()
             request.session["gv_second_factor"] = True
             return HttpResponseRedirect(request.session.pop("gv_next", "") or reverse("web:home"))
-        if identity.is_locked(user):
+        if user_selectors.is_locked(user):
             logout(request)
             return redirect("web:login")
         form.add_error("code", _("That code is not valid. Try the next one your app shows."))
@@ -160,7 +160,7 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponse:
                 request.session[_ENROLLING] = True
                 code_form = forms.TotpCodeForm()
     context: dict[str, Any] = {
-        "required": identity.totp_requirement(user),
+        "required": user_selectors.totp_requirement(user),
         "replacing": replacing,
         "form": start_form,
     }
@@ -437,7 +437,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("Password reset."))
                 return redirect("web:user-detail", pk=target.pk)
             if action == "unlock":
-                identity.unlock(actor=actor, user=target)
+                identity.unlock_user(actor=actor, user=target)
                 messages.success(request, _("Account unlocked."))
                 return redirect("web:user-detail", pk=target.pk)
             if action == "reset-totp":
@@ -456,7 +456,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "password_form": password_form,
             "manageable": manageable,
-            "locked": identity.is_locked(target),
+            "locked": user_selectors.is_locked(target),
         },
     )
 

@@ -127,7 +127,7 @@ def test_an_approval_whose_effect_fails_leaves_the_request_pending(world: World)
         raise DomainError("SOMETHING_REFUSED", "refused")
 
     with pytest.raises(DomainError):
-        approvals.approve(
+        approvals.approve_decision(
             REVERSAL_DECISION,
             actor=approver,
             request=request,

@@ -55,7 +55,7 @@ def _history(world: World) -> tuple[Meter, Customer, list[Sale]]:
         actor=world.supervisor, sale=sales[1], reason="Wrong meter", clock=world.clock
     )
     world.clock.advance(timedelta(minutes=5))
-    vending.free_issue(
+    vending.issue_free_credit(
         actor=world.supervisor,
         vending_point=world.point,
         client_reference="goodwill",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
 
+from gridvend.batches import files as batch_files
 from gridvend.customers.models import Customer, Premise
 from gridvend.meters.models import Installation, Meter
 from gridvend.web.backoffice import imports
@@ -51,7 +52,7 @@ def _xlsx(header: list[str], rows: list[list[Any]]) -> bytes:
 
 def _customer_rows(world: World) -> list[list[str]]:
     unit = world.tree.north_sc.code
-    tariff = md.default_tariff().code
+    tariff = world.tariff.code
     return [
         ["MIG-1", "Amina Wanjiru", "residential", unit, tariff, "+254700000001", "1 Market Rd"],
         ["MIG-2", "Baraka Mwangi", "commercial", unit, tariff, "", ""],
@@ -309,7 +310,7 @@ def test_the_template_example_row_passes_a_dry_run(world: World, kind: str, fmt:
     row = rows[0][1]
     row["unit_code"] = world.tree.north_sc.code
     if kind == "customers":
-        row["tariff_code"] = md.default_tariff().code
+        row["tariff_code"] = world.tariff.code
     else:
         row["key_ref"] = "test-vk"
     report = imports.run_import(actor=world.admin, kind=kind, rows=rows, commit=False)
@@ -429,9 +430,9 @@ def test_an_upload_kept_on_disk_is_read_in_place(world: World, settings: Any, fm
 
 def test_rows_past_the_row_cap_stop_the_reading(world: World) -> None:
     row = ",".join(_customer(world)) + "\n"
-    data = (",".join(CUSTOMER_HEADER) + "\n" + row * (imports.MAX_ROWS + 1)).encode()
+    data = (",".join(CUSTOMER_HEADER) + "\n" + row * (batch_files.MAX_ROWS + 1)).encode()
     stream = _CountingStream(data + row.encode() * 100_000)
-    with pytest.raises(imports.ImportFileError, match=f"at most {imports.MAX_ROWS} rows"):
+    with pytest.raises(imports.ImportFileError, match=f"at most {batch_files.MAX_ROWS} rows"):
         imports.load("customers", "c.csv", stream)
     assert stream.taken < len(data) + 64 * 1024
 
@@ -439,7 +440,7 @@ def test_rows_past_the_row_cap_stop_the_reading(world: World) -> None:
 def test_a_long_run_of_empty_rows_ends_the_data(world: World) -> None:
     blank = [""] * len(CUSTOMER_HEADER)
     rows = [_customer(world), blank, blank, _customer(world, account_number="MIG-2")]
-    rows += [blank] * imports.MAX_BLANK_RUN + [_customer(world, account_number="MIG-3")]
+    rows += [blank] * batch_files.MAX_BLANK_RUN + [_customer(world, account_number="MIG-3")]
     loaded = imports.load("customers", "c.csv", _csv(CUSTOMER_HEADER, rows))
     assert [number for number, _row in loaded] == [2, 5]
 

@@ -86,7 +86,7 @@ def test_meter_export_keeps_leading_zeros_and_never_holds_key_material(world: Wo
     rows = _xlsx_rows(client_for(world.field), "/meters/export.xlsx")
     assert [r["meter_number"] for r in rows] == [world.north.meter.number]
     assert isinstance(rows[0]["meter_number"], str)
-    assert rows[0]["key_ref"] == "test-vk"
+    assert rows[0]["key_ref"] == world.north.meter.key_ref
     assert not any("key_hex" in k or "secret" in k for k in rows[0])
 
 
@@ -110,8 +110,9 @@ def test_premise_tariff_point_and_user_exports(world: World) -> None:
     factories.vending_point(world.tree.south_sc, channel="pay_office")
     points = _csv_rows(client_for(world.care), "/vending-points/export.csv?channel=agent")
     assert [r["code"] for r in points] == [point.code]
-    users = _xlsx_rows(client_for(world.care), "/users/export.xlsx?q=maker")
-    assert [(u["username"], u["capabilities"]) for u in users] == [("maker", "finance")]
+    maker = world.maker.username
+    users = _xlsx_rows(client_for(world.care), f"/users/export.xlsx?q={maker}")
+    assert [(u["username"], u["capabilities"]) for u in users] == [(maker, "finance")]
 
 
 @pytest.mark.parametrize(

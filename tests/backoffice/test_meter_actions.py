@@ -107,7 +107,7 @@ def test_replacement_refusals_are_plain_and_change_nothing(
         installed = md.meter(customer=md.customer(org_unit=world.tree.north_sc))
         data["new_meter_number"] = installed.number
     elif case == "faulty":
-        meter_services.mark_faulty(actor=world.care, meter=new, reason="Broken seal")
+        meter_services.mark_meter_faulty(actor=world.care, meter=new, reason="Broken seal")
     elif case == "too-much":
         data["remaining_kwh"] = "250"
     elif case == "no-reason":

@@ -26,7 +26,7 @@ def _customer_data(world: World, unit: Any = None, **extra: Any) -> dict[str, An
         "name": "Zawadi Otieno",
         "category": "residential",
         "org_unit": (unit or world.tree.north_sc).pk,
-        "tariff": md.default_tariff().pk,
+        "tariff": world.tariff.pk,
         "phone": "+254700000009",
     }
     data.update(extra)
@@ -323,10 +323,10 @@ def test_maker_checker_review_through_the_screens(world: World) -> None:
 def test_the_author_cannot_approve_and_is_told_why(world: World) -> None:
     # A reviewer who drafted the version sees the rule instead of the buttons, and a forced post
     # is refused in plain words.
-    version = tariff_services.create_draft(
+    version = tariff_services.create_tariff_draft(
         actor=world.checker, tariff=world.north.tariff, spec=md_spec()
     )
-    tariff_services.submit(actor=world.checker, version=version)
+    tariff_services.submit_tariff_version(actor=world.checker, version=version)
     client = client_for(world.checker)
     url = f"/tariff-versions/{version.pk}/"
     page = client.get(url).content.decode()
@@ -341,7 +341,7 @@ def test_the_author_cannot_approve_and_is_told_why(world: World) -> None:
 
 def test_rejection_reason_reaches_the_author(world: World) -> None:
     draft = world.north.draft
-    tariff_services.submit(actor=world.maker, version=draft)
+    tariff_services.submit_tariff_version(actor=world.maker, version=draft)
     url = f"/tariff-versions/{draft.pk}/"
     response = client_for(world.checker).post(url, {"action": "reject", "reason": "VAT is 16 %"})
     assert response.status_code == 302
@@ -351,7 +351,7 @@ def test_rejection_reason_reaches_the_author(world: World) -> None:
 
 def test_publishing_in_the_past_is_refused_beside_the_date(world: World) -> None:
     draft = world.north.draft
-    tariff_services.submit(actor=world.maker, version=draft)
+    tariff_services.submit_tariff_version(actor=world.maker, version=draft)
     before = snapshot()
     response = client_for(world.checker).post(
         f"/tariff-versions/{draft.pk}/", {"action": "publish", "effective_from": "2001-01-01T00:00"}

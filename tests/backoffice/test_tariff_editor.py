@@ -275,8 +275,8 @@ def test_the_author_edits_a_draft_and_a_rejected_version_through_the_form(world:
     assert response.status_code == 302
     draft.refresh_from_db()
     assert draft.spec["energy"]["blocks"][0]["rate"] == "12.75"
-    tariff_services.submit(actor=world.maker, version=draft)
-    tariff_services.reject(actor=world.checker, version=draft, reason="Too dear")
+    tariff_services.submit_tariff_version(actor=world.maker, version=draft)
+    tariff_services.reject_tariff_version(actor=world.checker, version=draft, reason="Too dear")
     data["blocks-0-rate"] = "12.5"
     response = client.post(f"/tariff-versions/{draft.pk}/edit/", data)
     assert response.status_code == 302
@@ -287,7 +287,7 @@ def test_the_author_edits_a_draft_and_a_rejected_version_through_the_form(world:
 
 def test_a_submitted_version_cannot_be_edited_through_the_form(world: World) -> None:
     draft = world.north.draft
-    tariff_services.submit(actor=world.maker, version=draft)
+    tariff_services.submit_tariff_version(actor=world.maker, version=draft)
     data = _editor(draft.spec)
     before = snapshot()
     response = client_for(world.maker).post(f"/tariff-versions/{draft.pk}/edit/", data)
@@ -297,7 +297,9 @@ def test_a_submitted_version_cannot_be_edited_through_the_form(world: World) -> 
 
 def test_allowances_for_unknown_categories_are_kept(world: World) -> None:
     spec = residential_spec(fbe_kwh={"residential": "50", "pensioner": "10"})
-    draft = tariff_services.create_draft(actor=world.maker, tariff=world.north.tariff, spec=spec)
+    draft = tariff_services.create_tariff_draft(
+        actor=world.maker, tariff=world.north.tariff, spec=spec
+    )
     editor = TariffEditor.from_spec("KES", draft.spec)
     assert editor.extra_fbe == {"pensioner": "10"}
     data = form_data(editor)

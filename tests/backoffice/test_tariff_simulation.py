@@ -27,7 +27,7 @@ def _customer_on_tariff(world: World) -> Customer:
 
 def test_the_draft_and_the_version_in_force_side_by_side(world: World) -> None:
     customer = _customer_on_tariff(world)
-    draft = tariff_services.create_draft(
+    draft = tariff_services.create_tariff_draft(
         actor=world.maker,
         tariff=world.north.tariff,
         spec=residential_spec(energy={"type": "flat", "rate": "10.00"}),
@@ -61,7 +61,7 @@ def test_a_meter_number_finds_its_customer_and_kwh_can_be_asked_for(world: World
 
 
 def test_the_drafts_refusal_shows_in_its_column_only(world: World) -> None:
-    draft = tariff_services.create_draft(
+    draft = tariff_services.create_tariff_draft(
         actor=world.maker, tariff=world.north.tariff, spec=residential_spec(min_sale_minor=50000)
     )
     response = client_for(world.maker).get(

@@ -11,7 +11,6 @@ from gridvend.tariffs import selectors
 from gridvend.tariffs import services as tariff_services
 from gridvend.tariffs.models import TariffVersion, VersionStatus
 from tests.backoffice.conftest import World, snapshot
-from tests.masterdata import factories as md
 from tests.signin import signed_in as client_for
 from tests.tariffs.factories import finance_user, residential_spec
 
@@ -23,7 +22,7 @@ def _bu_finance(world: World) -> User:
 
 
 def test_business_unit_finance_sees_the_tariff_their_customers_are_on(world: World) -> None:
-    root_tariff = md.default_tariff()
+    root_tariff = world.tariff
     assert world.north.customer.tariff_id == root_tariff.pk
     user = _bu_finance(world)
     body = client_for(user).get("/tariffs/").content.decode()
@@ -37,9 +36,9 @@ def test_business_unit_finance_sees_the_tariff_their_customers_are_on(world: Wor
 def test_visible_tariffs_are_subtree_ancestors_and_customers_tariffs(world: World) -> None:
     user = _bu_finance(world)
     codes = set(selectors.list_visible_tariffs(user).values_list("code", flat=True))
-    assert codes == {md.DEFAULT_TARIFF_CODE, world.north.tariff.code}
+    assert codes == {world.tariff.code, world.north.tariff.code}
     assert selectors.manages_tariff(user, world.north.tariff)
-    assert not selectors.manages_tariff(user, md.default_tariff())
+    assert not selectors.manages_tariff(user, world.tariff)
     # The managed list (customer forms, imports) is unchanged.
     assert set(selectors.list_tariffs(user).values_list("code", flat=True)) == {
         world.north.tariff.code
@@ -47,9 +46,9 @@ def test_visible_tariffs_are_subtree_ancestors_and_customers_tariffs(world: Worl
 
 
 def test_a_tariff_read_from_above_shows_only_published_versions(world: World) -> None:
-    root_tariff = md.default_tariff()
+    root_tariff = world.tariff
     root_maker = finance_user(world.tree.root)
-    draft = tariff_services.create_draft(
+    draft = tariff_services.create_tariff_draft(
         actor=root_maker, tariff=root_tariff, spec=residential_spec()
     )
     user = _bu_finance(world)
@@ -70,7 +69,7 @@ def test_a_tariff_read_from_above_shows_only_published_versions(world: World) ->
 
 
 def test_a_tariff_read_from_above_cannot_be_changed(world: World) -> None:
-    root_tariff = md.default_tariff()
+    root_tariff = world.tariff
     published = TariffVersion.objects.get(tariff=root_tariff, status=VersionStatus.PUBLISHED)
     client = client_for(_bu_finance(world))
     before = snapshot()

@@ -11,21 +11,11 @@ from gridvend.audit.models import AuditEvent
 from gridvend.identity.roles import Capability
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
+from tests.cashier.conftest import client_reference as _reference
 from tests.signin import signed_in as _client
-from tests.world import World, build_world
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world() -> World:
-    return build_world()
-
-
-def _reference(html: str) -> str:
-    match = re.search(r'name="client_reference" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
 
 
 def test_full_sale_at_the_counter(world: World) -> None:

@@ -23,8 +23,9 @@ from gridvend.vending.models import Sale, Shift, ShiftStatus
 from gridvend.web import sessions
 from gridvend.web.receipts.render import build_receipt, build_shift_report
 from tests import factories
+from tests.cashier.conftest import client_reference as _reference
 from tests.signin import signed_in as _client
-from tests.world import World, build_world
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 
@@ -33,17 +34,6 @@ HTMX = {"HX-Request": "true"}
 
 def _htmx(page: str = "/cashier/") -> dict[str, str]:
     return {**HTMX, "HX-Current-URL": f"http://testserver{page}"}
-
-
-@pytest.fixture
-def world() -> World:
-    return build_world()
-
-
-def _reference(html: str) -> str:
-    match = re.search(r'name="client_reference" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
 
 
 def _quote(client: Client, meter: Meter, **fields: str) -> str:

@@ -17,14 +17,9 @@ from gridvend.vending.models import Sale
 from tests import factories
 from tests.receipts.helpers import sell
 from tests.signin import signed_in as _client
-from tests.world import World, build_world
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world() -> World:
-    return build_world()
 
 
 def _rows(html: str) -> list[str]:

@@ -235,7 +235,9 @@ def _draft(world: World) -> TariffVersion:
     maker = factories.user(
         world.tree.root, Role.VENDING_POINT_MANAGER, capabilities=(Capability.FINANCE,)
     )
-    draft = tariff_services.create_draft(actor=maker, tariff=world.tariff, spec=residential_spec())
+    draft = tariff_services.create_tariff_draft(
+        actor=maker, tariff=world.tariff, spec=residential_spec()
+    )
     draft.maker = maker  # type: ignore[attr-defined]
     return draft
 

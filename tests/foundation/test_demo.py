@@ -21,7 +21,7 @@ from gridvend.keys.engine import meter_params
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import load_vending_key
 from gridvend.ledger.models import JournalEntry, Posting
-from gridvend.ledger.services import reconcile, unbalanced_entries
+from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 from gridvend.meters.models import Installation, Meter
 from gridvend.meters.selectors import meter_key_ref
 from gridvend.org.models import OrgUnit, VendingPoint
@@ -155,7 +155,7 @@ def test_every_demo_token_is_accepted_once_by_a_meter_holding_the_demo_key(
 
 
 def test_the_demo_books_reconcile(small_demo: None) -> None:
-    assert reconcile() == []
+    assert reconcile_balances() == []
     assert unbalanced_entries() == []
     assert Sale.objects.filter(kind=SaleKind.CREDIT, journal_entry__isnull=True).count() == 0
 

@@ -32,7 +32,7 @@ from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
 from tests.hostile import HOSTILE, HOSTILE_INT_PATH, HOSTILE_QUERY, HOSTILE_STR_PATH
-from tests.signin import signed_in
+from tests.signin import sign_in, signed_in
 from tests.world import NOW, World, build_world
 
 # The lock's one answer is the unlock page, whatever it is sent (its `next` meets hostile values
@@ -243,10 +243,7 @@ class Reviver:
 
         User.objects.filter(pk=self.user.pk).update(failed_logins=0, locked_until=None)
         self.user.refresh_from_db()
-        self.client.force_login(self.user)
-        session = self.client.session
-        session["gv_second_factor"] = True
-        session.save()
+        sign_in(self.client, self.user)
         self.after_post()
 
     def after_post(self) -> None:

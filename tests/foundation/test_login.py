@@ -52,7 +52,7 @@ def test_unlock_by_manager_allows_sign_in(client: Client) -> None:
     user = factories.user(tree.north_sc, username="till")
     user.locked_until = timezone.now() + timedelta(minutes=10)
     User.objects.filter(pk=user.pk).update(locked_until=user.locked_until)
-    services.unlock(actor=tree.admin, user=user)
+    services.unlock_user(actor=tree.admin, user=user)
     assert _login(client, "till", factories.PASSWORD) == 302
 
 

@@ -14,9 +14,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.hostile import HOSTILE_INT_PATH, HOSTILE_QUERY
-from tests.matrix import ROWS, Row, snapshot
+from tests.matrix import ROWS, Row
 from tests.signin import signed_in
-from tests.world import Regions, build_world, with_regions
+from tests.world import Regions, build_world, snapshot, with_regions
 
 pytestmark = pytest.mark.django_db
 

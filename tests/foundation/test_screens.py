@@ -11,31 +11,38 @@ from gridvend.identity.roles import Capability, Role
 from gridvend.org.models import VendingPoint
 from tests import factories
 from tests.signin import signed_in as _client
+from tests.world import build_world, with_regions
 
 pytestmark = pytest.mark.django_db
 
 
 @dataclass
 class World:
+    """The shared world's two regions (tests/world.py) as these screens use them."""
+
     tree: factories.Tree
     north_point: VendingPoint
     south_point: VendingPoint
-    north_manager: User
+    north_manager: User  # vending-point manager who also sells: may grant cashier, not finance
     north_cashier: User
     south_cashier: User
 
 
 @pytest.fixture
 def world() -> World:
-    tree = factories.Tree()
-    north_point = factories.vending_point(tree.north_sc)
-    south_point = factories.vending_point(tree.south_sc)
+    shared = build_world()
+    regions = with_regions(shared)
     north_manager = factories.user(
-        tree.north, Role.VENDING_POINT_MANAGER, (Capability.CASHIER,), username="nm"
+        shared.tree.north, Role.VENDING_POINT_MANAGER, (Capability.CASHIER,), username="nm"
     )
-    north_cashier = factories.user(tree.north_sc, capabilities=(Capability.CASHIER,), username="nc")
-    south_cashier = factories.user(tree.south_sc, capabilities=(Capability.CASHIER,), username="sc")
-    return World(tree, north_point, south_point, north_manager, north_cashier, south_cashier)
+    return World(
+        shared.tree,
+        regions.north.point,
+        regions.south.point,
+        north_manager,
+        regions.north.cashier,
+        regions.south.cashier,
+    )
 
 
 def test_lists_show_only_own_subtree(world: World) -> None:
@@ -44,7 +51,8 @@ def test_lists_show_only_own_subtree(world: World) -> None:
     assert world.north_point.name in body
     assert world.south_point.name not in body
     users = client.get("/users/").content.decode()
-    assert "nc" in users and ">sc<" not in users
+    north, south = world.north_cashier.username, world.south_cashier.username
+    assert f">{north}<" in users and f">{south}<" not in users
     units = client.get("/org/").content.decode()
     assert "North SC" in units and "South SC" not in units
 

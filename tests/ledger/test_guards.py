@@ -11,6 +11,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from gridvend.kernel.ledger import JournalDraft, Posting, UnbalancedJournal, journal
 from gridvend.kernel.money import Money
+from gridvend.ledger import selectors as ledger_selectors
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, JournalEntry
 from gridvend.ledger.models import Posting as PostingRow
@@ -34,12 +35,12 @@ def _sale_draft(amount: int) -> JournalDraft:
 
 @pytest.mark.django_db
 def test_balanced_entry_moves_cached_balances() -> None:
-    ledger.post(_sale_draft(12345), kind="sale", business_date=DAY, actor=None)
-    ledger.post(_sale_draft(55), kind="sale", business_date=DAY, actor=None)
+    ledger.post_journal_entry(_sale_draft(12345), kind="sale", business_date=DAY, actor=None)
+    ledger.post_journal_entry(_sale_draft(55), kind="sale", business_date=DAY, actor=None)
     assert Account.objects.get(code="till:office:cash").balance_minor == 12400
     assert Account.objects.get(code=ledger.ENERGY_REVENUE).balance_minor == -12400
-    assert ledger.reconcile() == []
-    assert ledger.unbalanced_entries() == []
+    assert ledger_selectors.reconcile_balances() == []
+    assert ledger_selectors.unbalanced_entries() == []
 
 
 @pytest.mark.django_db
@@ -50,7 +51,7 @@ def test_unbalanced_draft_is_refused_before_anything_is_written() -> None:
         (Posting("till:office:cash", _kes(100)), Posting(ledger.ENERGY_REVENUE, _kes(-99)))
     )
     with pytest.raises(UnbalancedJournal):
-        ledger.post(draft, kind="sale", business_date=DAY, actor=None)
+        ledger.post_journal_entry(draft, kind="sale", business_date=DAY, actor=None)
     assert JournalEntry.objects.count() == 0 and PostingRow.objects.count() == 0
 
 
@@ -59,17 +60,17 @@ def test_reversal_is_a_new_entry_pointing_at_the_original() -> None:
     from tests import factories
 
     _root, admin = factories.root_and_admin()
-    entry = ledger.post(_sale_draft(700), kind="sale", business_date=DAY, actor=admin)
-    reversal = ledger.reverse(entry, actor=admin, business_date=DAY, memo="refund")
+    entry = ledger.post_journal_entry(_sale_draft(700), kind="sale", business_date=DAY, actor=admin)
+    reversal = ledger.reverse_journal_entry(entry, actor=admin, business_date=DAY, memo="refund")
     assert reversal.reverses_id == entry.pk
     assert Account.objects.get(code="till:office:cash").balance_minor == 0
     assert PostingRow.objects.filter(entry=entry).count() == 2  # the original is untouched
-    assert ledger.reconcile() == []
+    assert ledger_selectors.reconcile_balances() == []
 
 
 @pytest.mark.django_db
 def test_postings_and_entries_cannot_be_edited_or_deleted() -> None:
-    entry = ledger.post(_sale_draft(500), kind="sale", business_date=DAY, actor=None)
+    entry = ledger.post_journal_entry(_sale_draft(500), kind="sale", business_date=DAY, actor=None)
     with pytest.raises(DatabaseError), transaction.atomic():
         PostingRow.objects.filter(entry=entry).update(amount_minor=1)
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -81,7 +82,7 @@ def test_postings_and_entries_cannot_be_edited_or_deleted() -> None:
 
 @pytest.mark.django_db
 def test_reconcile_command_reports_a_tampered_balance(capsys: pytest.CaptureFixture[str]) -> None:
-    ledger.post(_sale_draft(900), kind="sale", business_date=DAY, actor=None)
+    ledger.post_journal_entry(_sale_draft(900), kind="sale", business_date=DAY, actor=None)
     call_command("ledger", "reconcile")
     Account.objects.filter(code="till:office:cash").update(balance_minor=1)
     with pytest.raises(CommandError):
@@ -103,7 +104,7 @@ def test_postgresql_refuses_an_unbalanced_entry_at_commit() -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_postgresql_refuses_truncating_entries_and_postings() -> None:
-    ledger.post(_sale_draft(500), kind="sale", business_date=DAY, actor=None)
+    ledger.post_journal_entry(_sale_draft(500), kind="sale", business_date=DAY, actor=None)
     with connection.cursor() as cursor:
         # The test's own transaction holds deferred checks; TRUNCATE waits for none.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

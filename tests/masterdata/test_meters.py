@@ -243,7 +243,7 @@ def test_block_unblock_and_faulty_cycle_with_reasons(world: World) -> None:
     services.block_meter(actor=world.care, meter=meter, reason="tamper seal broken")
     meter.refresh_from_db()
     assert (meter.status, meter.block_reason) == (MeterStatus.BLOCKED, "tamper seal broken")
-    services.mark_faulty(actor=world.care, meter=meter, reason="display dead")
+    services.mark_meter_faulty(actor=world.care, meter=meter, reason="display dead")
     meter.refresh_from_db()
     assert (meter.status, meter.block_reason) == (MeterStatus.FAULTY, "display dead")
     services.unblock_meter(actor=world.care, meter=meter, reason="repaired")
@@ -274,7 +274,7 @@ def test_block_unblock_and_faulty_cycle_with_reasons(world: World) -> None:
     ]
 
 
-STATUS_CHANGES = [services.block_meter, services.unblock_meter, services.mark_faulty]
+STATUS_CHANGES = [services.block_meter, services.unblock_meter, services.mark_meter_faulty]
 
 
 @pytest.mark.parametrize("change", [*STATUS_CHANGES, services.retire_meter])

@@ -34,7 +34,7 @@ def sell(
 
 
 def give(world: World, meter: Meter, actor: User, kwh: str = "20") -> Sale:
-    return vending.free_issue(
+    return vending.issue_free_credit(
         actor=actor,
         vending_point=world.point,
         client_reference=f"free-{next(_ref)}",

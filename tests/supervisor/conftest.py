@@ -1,4 +1,5 @@
-"""A vending world with the people the supervisor screens are tried as."""
+"""A vending world with the people the supervisor screens are tried as, taken from the shared
+cast (tests/world.py) but for a south manager holding every capability."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from tests import factories
-from tests.world import World, build_world
+from tests.world import World, build_world, cast
 
 
 @dataclass
@@ -33,12 +34,13 @@ def world(db: None) -> World:
 @pytest.fixture
 def people(world: World) -> People:
     tree = world.tree
+    named = cast(tree)
     return People(
-        approver=factories.user(tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,)),
-        auditor=factories.user(tree.north_sc, Role.OPERATOR, (Capability.AUDITOR,)),
-        care_operator=factories.user(tree.north_sc, Role.OPERATOR, (Capability.CUSTOMER_CARE,)),
-        field_agent=factories.user(tree.north_sc, Role.OPERATOR, (Capability.FIELD_AGENT,)),
-        ms_manager=factories.user(tree.north, Role.MASTER_STATION_MANAGER),
+        approver=named["finance"],
+        auditor=named["auditor"],
+        care_operator=named["care_operator"],
+        field_agent=named["field"],
+        ms_manager=named["ms_manager"],
         south=factories.user(
             tree.south,
             Role.MASTER_STATION_MANAGER,

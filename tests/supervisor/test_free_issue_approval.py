@@ -34,7 +34,7 @@ def test_service_refuses_a_large_free_issue_without_approval(world: World) -> No
     meter = world.add_meter()
     before = _state()
     with pytest.raises(DomainError) as err:
-        vending.free_issue(
+        vending.issue_free_credit(
             actor=world.supervisor,
             vending_point=world.point,
             client_reference="big",

@@ -1,4 +1,5 @@
-"""Shared set-up for the tariff tests: a tree, makers and checkers, and a snapshot of all state."""
+"""Shared set-up for the tariff tests: the shared world's tree, maker and checker
+(tests/world.py), a tariff of their own in North, and the shared snapshot."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from gridvend.audit.models import AuditEvent
 from gridvend.identity.models import User
-from gridvend.identity.roles import Role
 from gridvend.tariffs import services
 from gridvend.tariffs.models import Tariff, TariffVersion
 from tests import factories
-from tests.tariffs.factories import finance_user, residential_spec
+from tests.tariffs.factories import residential_spec
+from tests.world import cast
+from tests.world import snapshot as snapshot
 
 
 @dataclass
@@ -24,40 +25,25 @@ class Cast:
     tariff: Tariff  # defined in North, no versions yet
 
     def draft(self, *, actor: User | None = None, **overrides: Any) -> TariffVersion:
-        return services.create_draft(
+        return services.create_tariff_draft(
             actor=actor or self.maker, tariff=self.tariff, spec=residential_spec(**overrides)
         )
 
     def submitted(self, *, actor: User | None = None, **overrides: Any) -> TariffVersion:
         version = self.draft(actor=actor, **overrides)
-        return services.submit(actor=actor or self.maker, version=version)
+        return services.submit_tariff_version(actor=actor or self.maker, version=version)
 
 
-@pytest.fixture
-def cast() -> Cast:
+@pytest.fixture(name="cast")
+def cast_fixture() -> Cast:
     tree = factories.Tree()
-    maker = finance_user(tree.north)
-    checker = finance_user(tree.north, Role.MASTER_STATION_MANAGER)
+    people = cast(tree)
+    maker, checker = people["finance"], people["checker"]
     tariff = services.create_tariff(
-        actor=maker, code="north-res", name="North residential", org_unit=tree.north, currency="KES"
+        actor=maker,
+        code="north-res",
+        name="North residential",
+        org_unit=tree.north,
+        currency="KES",
     )
     return Cast(tree=tree, maker=maker, checker=checker, tariff=tariff)
-
-
-def snapshot() -> tuple[Any, ...]:
-    """Everything a refused tariff action must leave untouched."""
-    versions = list(
-        TariffVersion.objects.order_by("pk").values_list(
-            "pk",
-            "number",
-            "status",
-            "spec",
-            "effective_from",
-            "notes",
-            "submitted_by",
-            "approved_by",
-            "rejection_reason",
-        )
-    )
-    tariffs = list(Tariff.objects.order_by("pk").values_list("pk", "code", "name", "currency"))
-    return tariffs, versions, AuditEvent.objects.count()

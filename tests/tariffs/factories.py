@@ -55,11 +55,11 @@ def published_tariff(
         org_unit=org_unit,
         currency=spec["currency"],
     )
-    version = services.create_draft(actor=maker, tariff=tariff, spec=spec)
-    services.submit(actor=maker, version=version)
+    version = services.create_tariff_draft(actor=maker, tariff=tariff, spec=spec)
+    services.submit_tariff_version(actor=maker, version=version)
     when = effective_from or LONG_AGO
     now = timezone.now()
-    services.publish(actor=checker, version=version, effective_from=max(when, now))
+    services.publish_tariff_version(actor=checker, version=version, effective_from=max(when, now))
     if when < now:
         # Publishing refuses the past, rightly; tests that price sales at a pinned past instant
         # still need a tariff in force then, so only test data is backdated, after approval.

@@ -51,7 +51,11 @@ def test_concurrent_drafts_get_distinct_numbers() -> None:
     )
     results = _race(
         *[
-            (lambda m=maker: services.create_draft(actor=m, tariff=tariff, spec=residential_spec()))
+            (
+                lambda m=maker: services.create_tariff_draft(
+                    actor=m, tariff=tariff, spec=residential_spec()
+                )
+            )
             for maker in makers
         ]
     )
@@ -68,12 +72,14 @@ def test_two_reviewers_deciding_at_once_only_one_wins() -> None:
     tariff = services.create_tariff(
         actor=maker, code="race", name="Race", org_unit=tree.north, currency="KES"
     )
-    version = services.create_draft(actor=maker, tariff=tariff, spec=residential_spec())
-    services.submit(actor=maker, version=version)
+    version = services.create_tariff_draft(actor=maker, tariff=tariff, spec=residential_spec())
+    services.submit_tariff_version(actor=maker, version=version)
     start = timezone.now() + timedelta(days=1)
     results = _race(
-        lambda: services.publish(actor=approver, version=version, effective_from=start),
-        lambda: services.reject(actor=rejecter, version=version, reason="No"),
+        lambda: services.publish_tariff_version(
+            actor=approver, version=version, effective_from=start
+        ),
+        lambda: services.reject_tariff_version(actor=rejecter, version=version, reason="No"),
     )
     winners = [r for r in results if isinstance(r, TariffVersion)]
     losers = [r for r in results if isinstance(r, DomainError)]

@@ -38,7 +38,7 @@ def test_full_life_cycle_from_tariff_to_price_in_force(cast: Cast) -> None:
         "currency": "KES",
     }
 
-    version = services.create_draft(
+    version = services.create_tariff_draft(
         actor=maker, tariff=cast.tariff, spec=residential_spec(), notes=" first cut "
     )
     assert (version.number, version.status, version.notes) == (1, VersionStatus.DRAFT, "first cut")
@@ -46,24 +46,28 @@ def test_full_life_cycle_from_tariff_to_price_in_force(cast: Cast) -> None:
 
     cheaper = residential_spec()
     cheaper["energy"]["blocks"][0]["rate"] = "11.00"
-    version = services.update_draft(actor=maker, version=version, spec=cheaper, notes="cheaper")
-    version = services.submit(actor=maker, version=version)
+    version = services.update_tariff_draft(
+        actor=maker, version=version, spec=cheaper, notes="cheaper"
+    )
+    version = services.submit_tariff_version(actor=maker, version=version)
     assert version.status == VersionStatus.SUBMITTED
     assert version.submitted_by == maker and version.submitted_at is not None
 
-    version = services.reject(actor=checker, version=version, reason="  Block 1 too cheap ")
+    version = services.reject_tariff_version(
+        actor=checker, version=version, reason="  Block 1 too cheap "
+    )
     assert version.status == VersionStatus.REJECTED
     assert version.rejection_reason == "Block 1 too cheap"
 
-    version = services.update_draft(actor=maker, version=version, spec=residential_spec())
+    version = services.update_tariff_draft(actor=maker, version=version, spec=residential_spec())
     assert version.status == VersionStatus.DRAFT
     assert version.notes == "cheaper"  # notes=None keeps them
     assert version.rejection_reason == "Block 1 too cheap"  # still readable while editing
-    version = services.submit(actor=maker, version=version)
+    version = services.submit_tariff_version(actor=maker, version=version)
     assert version.rejection_reason == ""
 
     start = timezone.now()
-    version = services.publish(actor=checker, version=version, effective_from=start)
+    version = services.publish_tariff_version(actor=checker, version=version, effective_from=start)
     assert version.status == VersionStatus.PUBLISHED
     assert version.approved_by == checker and version.approved_at is not None
     assert version.effective_from == start
@@ -98,14 +102,16 @@ def test_versions_are_numbered_in_sequence_per_tariff(cast: Cast) -> None:
     other = services.create_tariff(
         actor=cast.maker, code="other", name="Other", org_unit=cast.tree.north, currency="KES"
     )
-    first_of_other = services.create_draft(actor=cast.maker, tariff=other, spec=residential_spec())
+    first_of_other = services.create_tariff_draft(
+        actor=cast.maker, tariff=other, spec=residential_spec()
+    )
     assert numbers == [1, 2, 3]
     assert first_of_other.number == 1
 
 
 def test_draft_stores_the_kernel_normalised_spec(cast: Cast) -> None:
     sparse = {"currency": "KES", "energy": {"type": "flat", "rate": "20.00"}}
-    version = services.create_draft(actor=cast.maker, tariff=cast.tariff, spec=sparse)
+    version = services.create_tariff_draft(actor=cast.maker, tariff=cast.tariff, spec=sparse)
     version.refresh_from_db()
     assert version.spec == TariffSpec.from_dict(sparse).to_dict()
     assert version.spec["debt_recovery"] is None
@@ -115,14 +121,16 @@ def test_draft_stores_the_kernel_normalised_spec(cast: Cast) -> None:
 def test_administrator_may_draft_and_another_person_publishes(cast: Cast) -> None:
     admin = cast.tree.admin
     version = cast.submitted(actor=admin)
-    published = services.publish(actor=cast.checker, version=version, effective_from=timezone.now())
+    published = services.publish_tariff_version(
+        actor=cast.checker, version=version, effective_from=timezone.now()
+    )
     assert published.status == VersionStatus.PUBLISHED
     assert published.created_by == admin
 
 
 def test_administrator_may_approve_without_a_granted_capability(cast: Cast) -> None:
     version = cast.submitted()
-    published = services.publish(
+    published = services.publish_tariff_version(
         actor=cast.tree.admin, version=version, effective_from=timezone.now()
     )
     assert published.approved_by == cast.tree.admin
@@ -133,7 +141,7 @@ def test_only_the_author_may_edit_a_draft(cast: Cast) -> None:
     colleague = finance_user(cast.tree.north)
     before = snapshot()
     with pytest.raises(AccessDenied):
-        services.update_draft(actor=colleague, version=version, spec=residential_spec())
+        services.update_tariff_draft(actor=colleague, version=version, spec=residential_spec())
     assert snapshot() == before
 
 
@@ -141,12 +149,14 @@ def test_only_the_author_may_edit_a_draft(cast: Cast) -> None:
 def test_only_drafts_and_rejected_versions_can_be_edited(cast: Cast, status: str) -> None:
     version = cast.submitted()
     if status == "published":
-        services.publish(actor=cast.checker, version=version, effective_from=timezone.now())
+        services.publish_tariff_version(
+            actor=cast.checker, version=version, effective_from=timezone.now()
+        )
     if status == "withdrawn":
-        services.withdraw(actor=cast.maker, version=version)
+        services.withdraw_tariff_version(actor=cast.maker, version=version)
     before = snapshot()
     with pytest.raises(services.TariffStateInvalid) as caught:
-        services.update_draft(
+        services.update_tariff_draft(
             actor=cast.maker, version=version, spec=residential_spec(min_sale_minor=1)
         )
     assert caught.value.code == "TARIFF_STATE_INVALID"
@@ -159,28 +169,38 @@ def test_steps_out_of_order_are_refused_and_change_nothing(cast: Cast) -> None:
     submitted = cast.submitted()
     before = snapshot()
     with pytest.raises(services.TariffStateInvalid):
-        services.publish(actor=cast.checker, version=draft, effective_from=timezone.now())
+        services.publish_tariff_version(
+            actor=cast.checker, version=draft, effective_from=timezone.now()
+        )
     with pytest.raises(services.TariffStateInvalid):
-        services.reject(actor=cast.checker, version=draft, reason="no")
+        services.reject_tariff_version(actor=cast.checker, version=draft, reason="no")
     with pytest.raises(services.TariffStateInvalid):
-        services.submit(actor=cast.maker, version=submitted)
+        services.submit_tariff_version(actor=cast.maker, version=submitted)
     assert snapshot() == before
-    services.publish(actor=cast.checker, version=submitted, effective_from=timezone.now())
+    services.publish_tariff_version(
+        actor=cast.checker, version=submitted, effective_from=timezone.now()
+    )
     after_publish = snapshot()
     with pytest.raises(services.TariffStateInvalid):
-        services.publish(actor=cast.checker, version=submitted, effective_from=timezone.now())
+        services.publish_tariff_version(
+            actor=cast.checker, version=submitted, effective_from=timezone.now()
+        )
     with pytest.raises(services.TariffStateInvalid):
-        services.reject(actor=cast.checker, version=submitted, reason="too late")
+        services.reject_tariff_version(actor=cast.checker, version=submitted, reason="too late")
     assert snapshot() == after_publish
 
 
 def test_a_stale_copy_cannot_publish_a_withdrawn_version(cast: Cast) -> None:
     stale = cast.submitted()
-    services.withdraw(actor=cast.maker, version=TariffVersion.objects.get(pk=stale.pk))
+    services.withdraw_tariff_version(
+        actor=cast.maker, version=TariffVersion.objects.get(pk=stale.pk)
+    )
     before = snapshot()
     assert stale.status == VersionStatus.SUBMITTED  # the caller's copy never saw the withdrawal
     with pytest.raises(services.TariffStateInvalid):
-        services.publish(actor=cast.checker, version=stale, effective_from=timezone.now())
+        services.publish_tariff_version(
+            actor=cast.checker, version=stale, effective_from=timezone.now()
+        )
     assert snapshot() == before
 
 
@@ -191,8 +211,8 @@ def test_a_stale_copy_cannot_publish_a_withdrawn_version(cast: Cast) -> None:
 def test_author_withdraws_own_unpublished_version(cast: Cast, status: str) -> None:
     version = cast.draft() if status == "draft" else cast.submitted()
     if status == "rejected":
-        services.reject(actor=cast.checker, version=version, reason="no")
-    withdrawn = services.withdraw(actor=cast.maker, version=version)
+        services.reject_tariff_version(actor=cast.checker, version=version, reason="no")
+    withdrawn = services.withdraw_tariff_version(actor=cast.maker, version=version)
     assert withdrawn.status == VersionStatus.WITHDRAWN
     assert TariffVersion.objects.get(pk=version.pk).status == VersionStatus.WITHDRAWN
     event = AuditEvent.objects.get(event_type="tariff_version.withdrawn")
@@ -202,7 +222,9 @@ def test_author_withdraws_own_unpublished_version(cast: Cast, status: str) -> No
 
 def test_reviewer_withdraws_someone_elses_submitted_version(cast: Cast) -> None:
     version = cast.submitted()
-    assert services.withdraw(actor=cast.checker, version=version).status == "withdrawn"
+    assert (
+        services.withdraw_tariff_version(actor=cast.checker, version=version).status == "withdrawn"
+    )
 
 
 def test_colleague_of_the_same_rank_cannot_withdraw_a_draft(cast: Cast) -> None:
@@ -210,48 +232,52 @@ def test_colleague_of_the_same_rank_cannot_withdraw_a_draft(cast: Cast) -> None:
     colleague = finance_user(cast.tree.north)
     before = snapshot()
     with pytest.raises(AccessDenied):
-        services.withdraw(actor=colleague, version=version)
+        services.withdraw_tariff_version(actor=colleague, version=version)
     assert snapshot() == before
 
 
 def test_reviewer_withdraws_a_published_version_not_yet_in_force(cast: Cast) -> None:
     current = cast.submitted()
-    services.publish(actor=cast.checker, version=current, effective_from=timezone.now())
+    services.publish_tariff_version(
+        actor=cast.checker, version=current, effective_from=timezone.now()
+    )
     rise = cast.submitted()
-    services.publish(
+    services.publish_tariff_version(
         actor=cast.checker, version=rise, effective_from=timezone.now() + timedelta(days=7)
     )
-    services.withdraw(actor=cast.checker, version=rise)
+    services.withdraw_tariff_version(actor=cast.checker, version=rise)
     in_ten_days = timezone.now() + timedelta(days=10)
     assert selectors.version_in_force(cast.tariff, in_ten_days).pk == current.pk
 
 
 def test_maker_cannot_withdraw_a_published_version(cast: Cast) -> None:
     version = cast.submitted()
-    services.publish(
+    services.publish_tariff_version(
         actor=cast.checker, version=version, effective_from=timezone.now() + timedelta(days=7)
     )
     before = snapshot()
     with pytest.raises(AccessDenied):
-        services.withdraw(actor=cast.maker, version=version)
+        services.withdraw_tariff_version(actor=cast.maker, version=version)
     assert snapshot() == before
 
 
 def test_a_version_in_force_cannot_be_withdrawn(cast: Cast) -> None:
     version = cast.submitted()
-    services.publish(actor=cast.checker, version=version, effective_from=timezone.now())
+    services.publish_tariff_version(
+        actor=cast.checker, version=version, effective_from=timezone.now()
+    )
     before = snapshot()
     with pytest.raises(services.TariffStateInvalid) as caught:
-        services.withdraw(actor=cast.tree.admin, version=version)
+        services.withdraw_tariff_version(actor=cast.tree.admin, version=version)
     assert caught.value.params["action"] == "withdraw_in_force"
     assert snapshot() == before
 
 
 def test_a_withdrawn_version_cannot_be_withdrawn_again(cast: Cast) -> None:
-    version = services.withdraw(actor=cast.maker, version=cast.draft())
+    version = services.withdraw_tariff_version(actor=cast.maker, version=cast.draft())
     before = snapshot()
     with pytest.raises(services.TariffStateInvalid):
-        services.withdraw(actor=cast.maker, version=version)
+        services.withdraw_tariff_version(actor=cast.maker, version=version)
     assert snapshot() == before
 
 
@@ -261,7 +287,7 @@ def test_rejection_needs_a_reason(cast: Cast) -> None:
     version = cast.submitted()
     before = snapshot()
     with pytest.raises(ValidationFailed) as caught:
-        services.reject(actor=cast.checker, version=version, reason="   ")
+        services.reject_tariff_version(actor=cast.checker, version=version, reason="   ")
     assert caught.value.params == {"field": "reason"}
     assert snapshot() == before
 

@@ -12,7 +12,7 @@ from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
-from gridvend.tariffs import services
+from gridvend.tariffs import permissions, services
 from gridvend.tariffs.models import VersionStatus
 from tests import factories
 from tests.tariffs.conftest import Cast, snapshot
@@ -34,32 +34,32 @@ def _create_tariff(actor: User, cast: Cast) -> object:
 
 
 def _create_draft(actor: User, cast: Cast) -> object:
-    return services.create_draft(actor=actor, tariff=cast.tariff, spec=residential_spec())
+    return services.create_tariff_draft(actor=actor, tariff=cast.tariff, spec=residential_spec())
 
 
 def _update_draft(actor: User, cast: Cast) -> object:
     version = cast.tariff.versions.get(status=VersionStatus.DRAFT)
-    return services.update_draft(actor=actor, version=version, spec=residential_spec())
+    return services.update_tariff_draft(actor=actor, version=version, spec=residential_spec())
 
 
 def _submit(actor: User, cast: Cast) -> object:
     version = cast.tariff.versions.get(status=VersionStatus.DRAFT)
-    return services.submit(actor=actor, version=version)
+    return services.submit_tariff_version(actor=actor, version=version)
 
 
 def _publish(actor: User, cast: Cast) -> object:
     version = cast.tariff.versions.get(status=VersionStatus.SUBMITTED)
-    return services.publish(actor=actor, version=version, effective_from=_later())
+    return services.publish_tariff_version(actor=actor, version=version, effective_from=_later())
 
 
 def _reject(actor: User, cast: Cast) -> object:
     version = cast.tariff.versions.get(status=VersionStatus.SUBMITTED)
-    return services.reject(actor=actor, version=version, reason="No.")
+    return services.reject_tariff_version(actor=actor, version=version, reason="No.")
 
 
 def _withdraw(actor: User, cast: Cast) -> object:
     version = cast.tariff.versions.get(status=VersionStatus.DRAFT)
-    return services.withdraw(actor=actor, version=version)
+    return services.withdraw_tariff_version(actor=actor, version=version)
 
 
 MAKER_ACTIONS: dict[str, Action] = {
@@ -126,9 +126,11 @@ def test_tariff_of_a_parent_unit_is_out_of_scope_for_a_child_unit(cast: Cast) ->
     version = cast.submitted()
     before = snapshot()
     with pytest.raises(NotFound):
-        services.publish(actor=bu_checker, version=version, effective_from=timezone.now())
+        services.publish_tariff_version(
+            actor=bu_checker, version=version, effective_from=timezone.now()
+        )
     with pytest.raises(NotFound):
-        services.create_draft(actor=bu_checker, tariff=cast.tariff, spec=residential_spec())
+        services.create_tariff_draft(actor=bu_checker, tariff=cast.tariff, spec=residential_spec())
     assert snapshot() == before
 
 
@@ -136,9 +138,11 @@ def test_region_manager_publishes_a_tariff_of_a_unit_below(cast: Cast) -> None:
     tariff = services.create_tariff(
         actor=cast.maker, code="sc", name="SC", org_unit=cast.tree.north_sc, currency="KES"
     )
-    version = services.create_draft(actor=cast.maker, tariff=tariff, spec=residential_spec())
-    services.submit(actor=cast.maker, version=version)
-    published = services.publish(actor=cast.checker, version=version, effective_from=_later())
+    version = services.create_tariff_draft(actor=cast.maker, tariff=tariff, spec=residential_spec())
+    services.submit_tariff_version(actor=cast.maker, version=version)
+    published = services.publish_tariff_version(
+        actor=cast.checker, version=version, effective_from=_later()
+    )
     assert published.status == VersionStatus.PUBLISHED
 
 
@@ -151,9 +155,11 @@ def test_creator_may_not_decide_on_own_version(cast: Cast, decision: str) -> Non
     before = snapshot()
     with pytest.raises(services.MakerCheckerViolation) as caught:
         if decision == "publish":
-            services.publish(actor=cast.checker, version=version, effective_from=timezone.now())
+            services.publish_tariff_version(
+                actor=cast.checker, version=version, effective_from=timezone.now()
+            )
         else:
-            services.reject(actor=cast.checker, version=version, reason="Mine")
+            services.reject_tariff_version(actor=cast.checker, version=version, reason="Mine")
     assert caught.value.code == "MAKER_CHECKER_VIOLATION"
     assert snapshot() == before
 
@@ -161,33 +167,41 @@ def test_creator_may_not_decide_on_own_version(cast: Cast, decision: str) -> Non
 @pytest.mark.parametrize("decision", ["publish", "reject"])
 def test_submitter_may_not_decide_on_what_they_submitted(cast: Cast, decision: str) -> None:
     version = cast.draft()  # written by the maker
-    services.submit(actor=cast.checker, version=version)  # submitted by the checker
+    services.submit_tariff_version(actor=cast.checker, version=version)  # submitted by the checker
     before = snapshot()
     with pytest.raises(services.MakerCheckerViolation):
         if decision == "publish":
-            services.publish(actor=cast.checker, version=version, effective_from=timezone.now())
+            services.publish_tariff_version(
+                actor=cast.checker, version=version, effective_from=timezone.now()
+            )
         else:
-            services.reject(actor=cast.checker, version=version, reason="Mine")
+            services.reject_tariff_version(actor=cast.checker, version=version, reason="Mine")
     assert snapshot() == before
     third = finance_user(cast.tree.north, Role.MASTER_STATION_MANAGER)
-    assert services.publish(actor=third, version=version, effective_from=timezone.now()).status == (
-        VersionStatus.PUBLISHED
-    )
+    assert services.publish_tariff_version(
+        actor=third, version=version, effective_from=timezone.now()
+    ).status == (VersionStatus.PUBLISHED)
 
 
 def test_administrator_is_bound_by_maker_checker_too(cast: Cast) -> None:
     version = cast.submitted(actor=cast.tree.admin)
     before = snapshot()
     with pytest.raises(services.MakerCheckerViolation):
-        services.publish(actor=cast.tree.admin, version=version, effective_from=timezone.now())
+        services.publish_tariff_version(
+            actor=cast.tree.admin, version=version, effective_from=timezone.now()
+        )
     assert snapshot() == before
 
 
 def test_capability_helpers_match_the_rules(cast: Cast) -> None:
     operator = factories.user(cast.tree.north, Role.OPERATOR, (Capability.FINANCE,))
     no_finance = factories.user(cast.tree.north, Role.MASTER_STATION_MANAGER)
-    assert services.can_draft_tariffs(cast.maker) and not services.can_review_tariffs(cast.maker)
-    assert services.can_draft_tariffs(cast.checker) and services.can_review_tariffs(cast.checker)
-    assert services.can_review_tariffs(cast.tree.admin)
-    assert not services.can_draft_tariffs(operator)
-    assert not services.can_draft_tariffs(no_finance)
+    assert permissions.can_draft_tariffs(cast.maker) and not permissions.can_review_tariffs(
+        cast.maker
+    )
+    assert permissions.can_draft_tariffs(cast.checker) and permissions.can_review_tariffs(
+        cast.checker
+    )
+    assert permissions.can_review_tariffs(cast.tree.admin)
+    assert not permissions.can_draft_tariffs(operator)
+    assert not permissions.can_draft_tariffs(no_finance)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 def _publish(cast: Cast, at: datetime, **overrides: Any) -> TariffVersion:
     version = cast.submitted(**overrides)
-    return services.publish(actor=cast.checker, version=version, effective_from=at)
+    return services.publish_tariff_version(actor=cast.checker, version=version, effective_from=at)
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def timeline(cast: Cast) -> tuple[Cast, datetime, dict[str, TariffVersion]]:
         "later": _publish(cast, t0 + timedelta(days=20), min_sale_minor=300),
     }
     withdrawn = _publish(cast, t0 + timedelta(days=15), min_sale_minor=999)
-    services.withdraw(actor=cast.checker, version=withdrawn)
+    services.withdraw_tariff_version(actor=cast.checker, version=withdrawn)
     cast.submitted(min_sale_minor=998)  # submitted, never published
     cast.draft(min_sale_minor=997)
     return cast, t0, versions
@@ -142,7 +142,7 @@ def test_compare_versions_lists_each_changed_leaf(cast: Cast) -> None:
     spec["taxes"][0]["inclusive"] = True
     spec["fbe_kwh"] = {"residential": "50", "lifeline": "20"}
     spec["debt_recovery"] = None
-    new = services.create_draft(actor=cast.maker, tariff=cast.tariff, spec=spec)
+    new = services.create_tariff_draft(actor=cast.maker, tariff=cast.tariff, spec=spec)
 
     changes = selectors.compare_versions(old, new)
 
@@ -161,7 +161,7 @@ def test_added_block_is_reported_leaf_by_leaf(cast: Cast) -> None:
     spec = residential_spec()
     spec["energy"]["blocks"][2]["up_to_kwh"] = "300"
     spec["energy"]["blocks"].append({"up_to_kwh": None, "rate": "30.00"})
-    new = services.create_draft(actor=cast.maker, tariff=cast.tariff, spec=spec)
+    new = services.create_tariff_draft(actor=cast.maker, tariff=cast.tariff, spec=spec)
     assert selectors.compare_versions(old, new) == [
         Change("energy.blocks[2].up_to_kwh", None, "300"),
         Change("energy.blocks[3].up_to_kwh", None, None, ChangeKind.ADDED),

@@ -38,14 +38,16 @@ INVALID_SPECS: dict[str, Any] = {
 def test_invalid_spec_is_refused_and_no_draft_is_written(cast: Cast, case: str) -> None:
     before = snapshot()
     with pytest.raises(DomainError) as caught:
-        services.create_draft(actor=cast.maker, tariff=cast.tariff, spec=INVALID_SPECS[case])
+        services.create_tariff_draft(actor=cast.maker, tariff=cast.tariff, spec=INVALID_SPECS[case])
     assert caught.value.code == ErrorCode.TARIFF_INVALID
     assert snapshot() == before
 
 
 def test_invalid_spec_names_the_field(cast: Cast) -> None:
     with pytest.raises(DomainError) as caught:
-        services.create_draft(actor=cast.maker, tariff=cast.tariff, spec=_decreasing_blocks())
+        services.create_tariff_draft(
+            actor=cast.maker, tariff=cast.tariff, spec=_decreasing_blocks()
+        )
     assert caught.value.params["field"] == "energy.blocks[1]"
 
 
@@ -53,7 +55,7 @@ def test_invalid_update_leaves_the_draft_as_it_was(cast: Cast) -> None:
     version = cast.draft()
     before = snapshot()
     with pytest.raises(DomainError) as caught:
-        services.update_draft(actor=cast.maker, version=version, spec=_decreasing_blocks())
+        services.update_tariff_draft(actor=cast.maker, version=version, spec=_decreasing_blocks())
     assert caught.value.code == ErrorCode.TARIFF_INVALID
     assert snapshot() == before
 
@@ -61,7 +63,7 @@ def test_invalid_update_leaves_the_draft_as_it_was(cast: Cast) -> None:
 def test_spec_in_another_currency_is_refused_for_a_new_draft(cast: Cast) -> None:
     before = snapshot()
     with pytest.raises(DomainError) as caught:
-        services.create_draft(
+        services.create_tariff_draft(
             actor=cast.maker, tariff=cast.tariff, spec=residential_spec(currency="UGX")
         )
     assert caught.value.code == ErrorCode.CURRENCY_MISMATCH
@@ -73,7 +75,7 @@ def test_spec_in_another_currency_is_refused_for_an_update(cast: Cast) -> None:
     version = cast.draft()
     before = snapshot()
     with pytest.raises(DomainError) as caught:
-        services.update_draft(
+        services.update_tariff_draft(
             actor=cast.maker, version=version, spec=residential_spec(currency="UGX")
         )
     assert caught.value.code == ErrorCode.CURRENCY_MISMATCH
@@ -113,7 +115,7 @@ def test_effective_date_in_the_past_is_refused(cast: Cast) -> None:
     version = cast.submitted()
     before = snapshot()
     with pytest.raises(ValidationFailed) as caught:
-        services.publish(
+        services.publish_tariff_version(
             actor=cast.checker,
             version=version,
             effective_from=timezone.now() - timedelta(minutes=5),
@@ -124,7 +126,7 @@ def test_effective_date_in_the_past_is_refused(cast: Cast) -> None:
 
 def test_effective_date_a_few_seconds_ago_is_clock_skew_and_allowed(cast: Cast) -> None:
     version = cast.submitted()
-    published = services.publish(
+    published = services.publish_tariff_version(
         actor=cast.checker, version=version, effective_from=timezone.now() - timedelta(seconds=30)
     )
     assert published.status == VersionStatus.PUBLISHED
@@ -134,5 +136,7 @@ def test_naive_effective_date_is_refused(cast: Cast) -> None:
     version = cast.submitted()
     before = snapshot()
     with pytest.raises(ValidationFailed):
-        services.publish(actor=cast.checker, version=version, effective_from=datetime(2099, 1, 1))
+        services.publish_tariff_version(
+            actor=cast.checker, version=version, effective_from=datetime(2099, 1, 1)
+        )
     assert snapshot() == before

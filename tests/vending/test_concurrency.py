@@ -11,7 +11,7 @@ from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import SystemClock
 from gridvend.kernel.errors import DomainError
-from gridvend.ledger import services as ledger
+from gridvend.ledger import selectors as ledger_selectors
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, SaleKind, Token
 from tests import factories
@@ -56,8 +56,8 @@ def test_twenty_threads_selling_to_one_meter(live_world: World) -> None:
     sim = live_world.simulator(meter)
     for token in tokens:
         assert sim.enter(token.digits).accepted
-    assert ledger.unbalanced_entries() == []
-    assert ledger.reconcile() == []
+    assert ledger_selectors.unbalanced_entries() == []
+    assert ledger_selectors.reconcile_balances() == []
 
 
 def test_twenty_threads_selling_to_twenty_meters(live_world: World) -> None:
@@ -69,8 +69,8 @@ def test_twenty_threads_selling_to_twenty_meters(live_world: World) -> None:
         sale = Sale.objects.get(meter=meter)
         sim = live_world.simulator(meter)
         assert all(sim.enter(t.digits).accepted for t in sale.tokens.all())
-    assert ledger.unbalanced_entries() == []
-    assert ledger.reconcile() == []
+    assert ledger_selectors.unbalanced_entries() == []
+    assert ledger_selectors.reconcile_balances() == []
 
 
 def test_same_client_reference_sent_concurrently_yields_one_sale(live_world: World) -> None:
@@ -83,7 +83,7 @@ def test_same_client_reference_sent_concurrently_yields_one_sale(live_world: Wor
 
 
 def _give(world: World, actor: User, number: str, ref: str) -> vending.SaleResult:
-    return vending.free_issue(
+    return vending.issue_free_credit(
         actor=actor,
         vending_point=world.point,
         client_reference=ref,

@@ -29,7 +29,7 @@ def _finance(world: World) -> User:
 
 
 def _give(world: World, actor: User, meter: Meter, kwh: str) -> vending.SaleResult:
-    return vending.free_issue(
+    return vending.issue_free_credit(
         actor=actor,
         vending_point=world.point,
         client_reference=f"free-{next(_ref)}",

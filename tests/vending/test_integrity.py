@@ -18,6 +18,7 @@ from gridvend.customers import services as customers
 from gridvend.customers.models import Debt
 from gridvend.kernel.ledger import Posting as Posting_
 from gridvend.kernel.ledger import journal
+from gridvend.ledger import selectors as ledger_selectors
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Account, JournalEntry, Posting
 from gridvend.meters import keychanges
@@ -78,7 +79,7 @@ def test_every_kind_of_sale_and_reversal_matches_its_audit_event(world: World) -
         clock=world.clock,
     )
     meter = first.sale.meter
-    vending.free_issue(
+    vending.issue_free_credit(
         actor=world.supervisor,
         vending_point=world.point,
         client_reference="free-1",
@@ -197,7 +198,9 @@ def test_a_posting_edited_together_with_its_balance_is_reported(world: World) ->
             [delta, row.pk],
         )
         Account.objects.filter(pk=row.account_id).update(balance_minor=F("balance_minor") + delta)
-    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert (
+        ledger_selectors.reconcile_balances() == [] and ledger_selectors.unbalanced_entries() == []
+    )
     assert [p for p in _problems() if "its journal postings differ" in p]
 
 
@@ -440,7 +443,9 @@ def test_a_debt_shrunk_with_its_postings_and_both_balances_is_reported(world: Wo
             balance_minor=F("balance_minor") + to - posting.amount_minor
         )
     Debt.objects.filter(pk=debt.pk).update(original_minor=100, balance_minor=100)
-    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert (
+        ledger_selectors.reconcile_balances() == [] and ledger_selectors.unbalanced_entries() == []
+    )
     seq = AuditEvent.objects.get(event_type="debt.opened", target_id=str(debt.pk)).seq
     label = f"debt {debt.pk} of account {debt.customer.account_number}"
     assert verify_debts().problems == [
@@ -516,7 +521,7 @@ def _legacy_top_up(world: World, bank: VendingPoint, ref: str) -> FloatTopUp:
     """Recorded as before digests: the event named the vending point, not the top-up."""
     amount = world.money("300.00")
     with transaction.atomic():
-        entry = ledger.post(
+        entry = ledger.post_journal_entry(
             journal(
                 [Posting_("bank:float-deposits", amount), Posting_(f"float:{bank.code}", -amount)]
             ),
@@ -571,7 +576,9 @@ def test_top_up_postings_edited_with_both_balances_are_reported(world: World) ->
         Account.objects.filter(pk=posting.account_id).update(
             balance_minor=F("balance_minor") + to - posting.amount_minor
         )
-    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert (
+        ledger_selectors.reconcile_balances() == [] and ledger_selectors.unbalanced_entries() == []
+    )
     assert verify_float_top_ups().problems == [
         f"float top-up DEP-1 at {bank.code} (id {top_up.pk}): its journal postings differ from "
         f"what audit event #{_event_seq('float.topped_up')} recorded (edited)"
@@ -626,13 +633,15 @@ def test_an_entry_written_outside_gridvend_is_reported(world: World) -> None:
     """As the application's own user: postings may be inserted, and balances moved to match."""
     amount = world.money("500.00")
     with transaction.atomic():
-        forged = ledger.post(
+        forged = ledger.post_journal_entry(
             journal([Posting_("bank:float-deposits", -amount), Posting_("suspense", amount)]),
             kind="adjustment",
             business_date=ledger.today(),
             actor=None,
         )
-    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert (
+        ledger_selectors.reconcile_balances() == [] and ledger_selectors.unbalanced_entries() == []
+    )
     assert verify_journal_entries().problems == [
         f"journal entry {forged.pk} (adjustment) belongs to no sale, reversal, debt or float "
         "top-up (written outside gridvend)"

@@ -73,7 +73,7 @@ def test_blocked_retired_and_faulty_meters(world: World) -> None:
     meters.block_meter(actor=world.admin, meter=blocked, reason="tampering found")
     _refused("METER_BLOCKED", _sell(world, blocked.number))
     faulty = world.add_meter()
-    meters.mark_faulty(actor=world.admin, meter=faulty, reason="display dead")
+    meters.mark_meter_faulty(actor=world.admin, meter=faulty, reason="display dead")
     _refused("METER_FAULTY", _sell(world, faulty.number))
     retired = world.add_meter()
     meters.retire_meter(actor=world.admin, meter=retired, reason="removed")
@@ -165,7 +165,7 @@ def test_free_issue_limits(world: World) -> None:
     meter = world.add_meter()
     _refused(
         "INVALID_AMOUNT",
-        lambda: vending.free_issue(
+        lambda: vending.issue_free_credit(
             actor=world.supervisor,
             vending_point=world.point,
             client_reference="f",

@@ -11,6 +11,7 @@ import pytest
 from gridvend.audit.models import AuditEvent
 from gridvend.customers import services as customers
 from gridvend.kernel.errors import DomainError
+from gridvend.ledger import selectors as ledger_selectors
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import JournalEntry, Posting
 from gridvend.reports import shifts as shift_reports
@@ -65,8 +66,8 @@ def test_every_token_is_accepted_once_and_credits_the_receipt_kwh(world: World) 
         assert result.sale.kwh == sum(
             (t.units or Decimal(0) for t in result.tokens if t.kind in ENERGY_KINDS), Decimal(0)
         )
-    assert ledger.unbalanced_entries() == []
-    assert ledger.reconcile() == []
+    assert ledger_selectors.unbalanced_entries() == []
+    assert ledger_selectors.reconcile_balances() == []
 
 
 def test_first_sale_of_the_month_carries_fbe_and_the_second_does_not(world: World) -> None:
@@ -198,8 +199,8 @@ def test_debt_is_recovered_oldest_first_and_restored_on_reversal(world: World) -
     old.refresh_from_db()
     new.refresh_from_db()
     assert (old.balance_minor, new.balance_minor) == (3000, 20000)
-    assert ledger.reconcile() == []
-    assert ledger.unbalanced_entries() == []
+    assert ledger_selectors.reconcile_balances() == []
+    assert ledger_selectors.unbalanced_entries() == []
 
 
 def test_reversal_rules(world: World) -> None:
@@ -232,7 +233,7 @@ def test_reprint_returns_the_stored_tokens(world: World) -> None:
     meter = world.add_meter()
     result = _sell(world, meter.number, "500.00", "p1")
     count = Token.objects.count()
-    again = vending.reprint(actor=world.cashier, sale=result.sale)
+    again = vending.reprint_sale(actor=world.cashier, sale=result.sale)
     assert [t.digits for t in again.tokens] == [t.digits for t in result.tokens]
     assert Token.objects.count() == count
     assert AuditEvent.objects.filter(
@@ -244,7 +245,7 @@ def test_free_issue_and_engineering_tokens_reach_the_meter(world: World) -> None
     meter = world.add_meter()
     sim = world.simulator(meter)
     sim.set_tamper()
-    free = vending.free_issue(
+    free = vending.issue_free_credit(
         actor=world.supervisor,
         vending_point=world.point,
         client_reference="f1",
@@ -357,7 +358,9 @@ def test_reversing_an_earlier_sale_rebills_its_fixed_charge_when_a_later_sale_co
     vending.reverse_sale(actor=world.supervisor, sale=may, reason="wrong meter", clock=world.clock)
     debt = Debt.objects.get(customer=world.customer(meter), source="reversal")
     assert debt.balance_minor == 17400  # 150.00 service charge + 16 % VAT, refunded with May
-    assert ledger.reconcile() == [] and ledger.unbalanced_entries() == []
+    assert (
+        ledger_selectors.reconcile_balances() == [] and ledger_selectors.unbalanced_entries() == []
+    )
 
 
 def test_reversing_the_latest_sale_lets_the_fixed_charge_fall_due_again(world: World) -> None:

@@ -289,7 +289,7 @@ def test_an_entry_written_outside_gridvend_is_caught(
     the books reconcile, but nothing records the entry."""
     amount = world.money("500.00")
     with transaction.atomic():
-        forged = ledger.post(
+        forged = ledger.post_journal_entry(
             journal([Posting_("bank:float-deposits", -amount), Posting_("suspense", amount)]),
             kind="adjustment",
             business_date=ledger.today(),

@@ -21,13 +21,18 @@ from gridvend.vending.services.floats import top_up_float
 from gridvend.vending.services.free import (
     MAX_FREE_ISSUE_KWH,
     approve_free_issue,
-    free_issue,
     free_issue_approval_limit,
     issue_fbe,
+    issue_free_credit,
     reject_free_issue,
     request_free_issue,
 )
-from gridvend.vending.services.receipts import ReceiptMark, ReceiptPrint, print_receipt, reprint
+from gridvend.vending.services.receipts import (
+    ReceiptMark,
+    ReceiptPrint,
+    print_receipt,
+    reprint_sale,
+)
 from gridvend.vending.services.reversals import (
     approve_reversal,
     reject_reversal,
@@ -66,19 +71,19 @@ __all__ = [
     "float_account_code",
     "float_available",
     "force_close_shift",
-    "free_issue",
     "free_issue_approval_limit",
     "free_issue_period",
     "free_kwh_in_period",
     "issue_credit_transfer",
     "issue_engineering_token",
     "issue_fbe",
+    "issue_free_credit",
     "open_shift",
     "print_receipt",
     "reject_free_issue",
     "reject_reversal",
     "replace_meter",
-    "reprint",
+    "reprint_sale",
     "request_free_issue",
     "request_reversal",
     "require_open_shift",

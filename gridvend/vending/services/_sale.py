@@ -12,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Max, Q, Sum
-from django.utils.translation import gettext as _
 
 from gridvend.audit import context as request_context
 from gridvend.audit.services import record
@@ -42,12 +41,18 @@ from gridvend.kernel.tariffs import TariffSpec
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine, allocate_tids
 from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import JournalLine, draft_lines
+from gridvend.meters.errors import MeterNotInstalled
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.org.models import VendingPoint, VendingPointStatus
-from gridvend.org.services import ip_allowed
+from gridvend.org.permissions import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
-from gridvend.vending.errors import refuse
+from gridvend.vending.errors import (
+    CustomerNotActive,
+    MeterFaulty,
+    VendingPointAddressRefused,
+    VendingPointInactive,
+)
 from gridvend.vending.events import sale_created
 from gridvend.vending.integrity.sales import sale_binding
 from gridvend.vending.models import Sale, SaleStatus, Shift, Token, TokenKind
@@ -124,18 +129,10 @@ def _new_reference() -> str:
 def _check_point(actor: User, point: VendingPoint) -> None:
     require_unit_in_scope(actor, point.org_unit)
     if point.status != VendingPointStatus.ACTIVE:
-        raise refuse(
-            "VENDING_POINT_INACTIVE",
-            _("This vending point is not active; it cannot sell."),
-            vending_point=point.code,
-        )
+        raise VendingPointInactive(vending_point=point.code)
     ip = request_context.current().ip
     if not ip_allowed(point, ip):
-        raise refuse(
-            "VENDING_POINT_ADDRESS_REFUSED",
-            _("Sales from this network address are not allowed at this vending point."),
-            vending_point=point.code,
-        )
+        raise VendingPointAddressRefused(vending_point=point.code)
 
 
 def _check_meter_sellable(meter: Meter) -> Customer:
@@ -144,26 +141,12 @@ def _check_meter_sellable(meter: Meter) -> Customer:
     if meter.status == MeterStatus.RETIRED:
         raise MeterRetired(meter_number=meter.number)
     if meter.status == MeterStatus.FAULTY:
-        raise refuse(
-            "METER_FAULTY",
-            _("Meter %(number)s is registered as faulty; tokens cannot be sold for it.")
-            % {"number": meter.number},
-            meter_number=meter.number,
-        )
+        raise MeterFaulty(meter_number=meter.number)
     customer = meter.customer
     if customer is None:
-        raise refuse(
-            "METER_NOT_INSTALLED",
-            _("Meter %(number)s is not installed for any customer.") % {"number": meter.number},
-            meter_number=meter.number,
-        )
+        raise MeterNotInstalled(meter_number=meter.number)
     if customer.status != CustomerStatus.ACTIVE:
-        raise refuse(
-            "CUSTOMER_NOT_ACTIVE",
-            _("The customer account %(account)s is not active.")
-            % {"account": customer.account_number},
-            account_number=customer.account_number,
-        )
+        raise CustomerNotActive(account_number=customer.account_number)
     return customer
 
 
@@ -349,7 +332,7 @@ def _write_sale(
             default_tax_payable=ledger.TAX_PAYABLE,
         )
         draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
-        entry = ledger.post(draft, kind="sale", business_date=today, actor=actor)
+        entry = ledger.post_journal_entry(draft, kind="sale", business_date=today, actor=actor)
         journal_lines = draft_lines(draft)
     sale = Sale(
         reference=reference,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.utils.translation import gettext as _
-
 from gridvend.identity.models import User
 from gridvend.kernel.clock import Clock, SystemClock
 from gridvend.kernel.money import Money
@@ -13,7 +11,14 @@ from gridvend.kernel.pricing import Breakdown
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.meters.selectors import find_meter, pending_key_change
 from gridvend.org.models import VendingPoint
-from gridvend.vending.errors import ShiftError, refuse
+from gridvend.vending.errors import (
+    CashReceivedInvalid,
+    CashReceivedTooLow,
+    PaymentMethodInvalid,
+    PaymentReferenceInvalid,
+    QuoteChanged,
+    ShiftClosed,
+)
 from gridvend.vending.locks import lock_customer_and_meter, lock_shift_status
 from gridvend.vending.models import SaleKind, Shift, ShiftStatus, TokenKind
 from gridvend.vending.services._sale import (
@@ -96,12 +101,10 @@ def vend_credit(
     ref = _check_client_reference(client_reference)
     _validate_request(tender, kwh)
     if payment_method not in PAYMENT_METHODS:
-        raise refuse("PAYMENT_METHOD_INVALID", _("Unknown payment method."))
+        raise PaymentMethodInvalid(payment_method=payment_method)
     payment_reference = _check_payment_reference(payment_reference)
     if cash_received is not None and (payment_method != "cash" or not cash_received.is_positive()):
-        raise refuse(
-            "CASH_RECEIVED_INVALID", _("Cash received is only recorded for cash payments.")
-        )
+        raise CashReceivedInvalid()
     fingerprint = _fingerprint(
         {
             "op": "credit",
@@ -172,9 +175,7 @@ def vend_credit(
 def _check_payment_reference(reference: str | None) -> str | None:
     text = (reference or "").strip()
     if len(text) > 64:
-        raise refuse(
-            "PAYMENT_REFERENCE_INVALID", _("A payment reference has at most 64 characters.")
-        )
+        raise PaymentReferenceInvalid()
     return text or None
 
 
@@ -186,29 +187,14 @@ def _check_quote(
     tender_moved = quoted_tender is not None and breakdown.tender != quoted_tender
     kwh_moved = quoted_kwh is not None and breakdown.kwh != quoted_kwh
     if tender_moved or kwh_moved:
-        raise refuse(
-            "QUOTE_CHANGED",
-            _(
-                "The price changed after the breakdown was shown: it is now %(due)s for "
-                "%(kwh)s kWh. Nothing was sold; show the customer the new breakdown."
-            )
-            % {"due": breakdown.tender, "kwh": breakdown.kwh},
-            due=str(breakdown.tender),
-            kwh=str(breakdown.kwh),
-        )
+        raise QuoteChanged(due=str(breakdown.tender), kwh=str(breakdown.kwh))
 
 
 def _check_cash_received(cash_received: Money | None, price: Money) -> None:
     if cash_received is None:
         return
     if cash_received.currency != price.currency or cash_received < price:
-        raise refuse(
-            "CASH_RECEIVED_TOO_LOW",
-            _("The cash received (%(received)s) is less than the amount due (%(due)s).")
-            % {"received": cash_received, "due": price},
-            field="cash_received",
-            due=str(price),
-        )
+        raise CashReceivedTooLow(received=str(cash_received), due=str(price))
 
 
 def _lock_shift(shift: Shift | None) -> None:
@@ -217,4 +203,4 @@ def _lock_shift(shift: Shift | None) -> None:
         return
     status = lock_shift_status(shift.pk)
     if status != ShiftStatus.OPEN:
-        raise ShiftError("SHIFT_CLOSED", _("This shift is closed; open a new one to sell."))
+        raise ShiftClosed(action="sell")

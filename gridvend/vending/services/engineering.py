@@ -9,18 +9,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.utils.translation import gettext as _
-
 from gridvend.identity import permissions
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role, rank
 from gridvend.kernel.clock import Clock, SystemClock
-from gridvend.kernel.errors import InvalidAmount, MeterRetired
+from gridvend.kernel.errors import InvalidAmount, MeterRetired, ReasonRequired
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
 from gridvend.meters.selectors import find_meter, meter_key_ref, normalise_meter_number
 from gridvend.org.models import VendingPoint
-from gridvend.vending.errors import refuse
+from gridvend.vending.errors import EngineeringKindInvalid
 from gridvend.vending.locks import lock_customer_and_meter, lock_pending_key_change
 from gridvend.vending.models import SaleKind, TokenKind
 from gridvend.vending.selectors import current_shift
@@ -164,9 +162,9 @@ def issue_engineering_token(
     _check_point(actor, vending_point)
     _check_client_reference(client_reference)
     if kind not in ENGINEERING_KINDS:
-        raise refuse("ENGINEERING_KIND_INVALID", _("Unknown engineering token."), kind=kind)
+        raise EngineeringKindInvalid(kind=kind)
     if not reason.strip():
-        raise refuse("REASON_REQUIRED", _("A reason is required."))
+        raise ReasonRequired()
     if kind in ("set_power_limit", "set_phase_unbalance_limit") and (
         value is None or not 0 <= value <= 18_201_624
     ):

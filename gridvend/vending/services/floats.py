@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext as _
 
 from gridvend.audit.services import record
 from gridvend.identity import permissions
@@ -19,7 +18,7 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import draft_lines
 from gridvend.ledger.models import JournalEntry
 from gridvend.org.models import VendingPoint
-from gridvend.vending.errors import refuse
+from gridvend.vending.errors import FloatNotUsed
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.integrity.books import top_up_binding
 from gridvend.vending.locks import lock_float_account
@@ -43,7 +42,7 @@ def top_up_float(
     permissions.require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, vending_point.org_unit)
     if not vending_point.uses_float:
-        raise refuse("FLOAT_NOT_USED", _("This vending point does not sell from a float."))
+        raise FloatNotUsed(vending_point=vending_point.code)
     if not amount.is_positive():
         raise InvalidAmount(value=str(amount), reason="the top-up must be more than zero")
     ref = _check_client_reference(reference)
@@ -62,7 +61,7 @@ def top_up_float(
         return again
     try:
         with transaction.atomic(durable=True):
-            ledger.ensure_account(float_account_code(vending_point), amount.currency)
+            ledger.ensure_ledger_account(float_account_code(vending_point), amount.currency)
             draft = journal(
                 [
                     Posting("bank:float-deposits", amount),
@@ -70,7 +69,7 @@ def top_up_float(
                 ],
                 memo=f"float top-up {vending_point.code} {ref}",
             )
-            entry = ledger.post(
+            entry = ledger.post_journal_entry(
                 draft,
                 kind="float.topped_up",
                 business_date=business_date(SystemClock().now(), settings.TIME_ZONE),

@@ -9,8 +9,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from gridvend.approvals import services as approvals
 from gridvend.identity import permissions
@@ -18,14 +16,14 @@ from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import Clock, SystemClock, business_date
-from gridvend.kernel.errors import DuplicateRequest, InvalidAmount
+from gridvend.kernel.errors import DuplicateRequest, InvalidAmount, ReasonRequired
 from gridvend.kernel.pricing import fbe_due
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter
 from gridvend.org.models import VendingPoint
 from gridvend.tariffs.selectors import spec_in_force
-from gridvend.vending.errors import VendingRefused, refuse
+from gridvend.vending.errors import FbeNotDue, FreeIssueNeedsApproval
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.locks import lock_user
 from gridvend.vending.models import FreeIssueRequest, SaleKind, TokenKind
@@ -64,11 +62,7 @@ def issue_fbe(
         )
         due = fbe_due(spec, ctx)
         if due <= 0:
-            raise refuse(
-                "FBE_NOT_DUE",
-                _("No free basic electricity is due for this meter this month."),
-                meter_number=meter.number,
-            )
+            raise FbeNotDue(meter_number=meter.number)
         return _Grant(SaleKind.FBE, TokenKind.FBE, _credit(due), currency=spec.currency)
 
     return _grant_sale(
@@ -87,17 +81,9 @@ def free_issue_approval_limit() -> Decimal:
     return Decimal(settings.FREE_ISSUE_APPROVAL_KWH)
 
 
-def _needs_approval(limit: Decimal, **params: Any) -> VendingRefused:
-    return refuse(
-        "FREE_ISSUE_NEEDS_APPROVAL",
-        _(
-            "Free issues above %(limit)s kWh to one meter, or by one person, within %(hours)s "
-            "hours need a second person's approval."
-        )
-        % {"limit": limit, "hours": settings.FREE_ISSUE_PERIOD_HOURS},
-        limit=str(limit),
-        hours=settings.FREE_ISSUE_PERIOD_HOURS,
-        **params,
+def _needs_approval(limit: Decimal, **params: Any) -> FreeIssueNeedsApproval:
+    return FreeIssueNeedsApproval(
+        limit=str(limit), hours=settings.FREE_ISSUE_PERIOD_HOURS, **params
     )
 
 
@@ -121,7 +107,7 @@ def _check_free_issue_total(actor: User, meter: Meter, kwh: Decimal, now: dateti
 
 def _check_free_issue(actor: User, kwh: Decimal, reason: str) -> None:
     if not reason.strip():
-        raise refuse("REASON_REQUIRED", _("A reason is required."))
+        raise ReasonRequired()
     if not kwh.is_finite() or kwh <= 0 or kwh > MAX_FREE_ISSUE_KWH:
         raise InvalidAmount(
             value=str(kwh), reason=f"free issues are 0.1 to {MAX_FREE_ISSUE_KWH} kWh"
@@ -162,7 +148,7 @@ def _issue_free(
     )
 
 
-def free_issue(
+def issue_free_credit(
     *,
     actor: User,
     vending_point: VendingPoint,
@@ -207,7 +193,7 @@ FREE_ISSUE_DECISION = approvals.DecisionType(
     approved=VendingEvent.FREE_ISSUE_APPROVED,
     rejected=VendingEvent.FREE_ISSUE_REJECTED,
     may_decide=_may_decide_free_issue,
-    not_yours=gettext_lazy("Someone other than the requester must decide this request."),
+    subject="free_issue",
     related=("meter", "vending_point", "vending_point__org_unit", "requested_by"),
 )
 
@@ -239,7 +225,7 @@ def request_free_issue(
             if (existing.meter_id, existing.kwh) != (meter.pk, kwh):
                 raise DuplicateRequest(reference=ref)
             return existing
-        return approvals.request(
+        return approvals.request_decision(
             FREE_ISSUE_DECISION,
             actor=actor,
             after={"meter": meter.number, "kwh": str(kwh), "reason": reason.strip()[:255]},
@@ -280,7 +266,7 @@ def approve_free_issue(
             result, keep={"sale": result.sale}, audit={"sale": result.sale.reference}
         )
 
-    return approvals.approve(
+    return approvals.approve_decision(
         FREE_ISSUE_DECISION, actor=actor, request=request, note=note, now=now, carry_out=carry_out
     )
 
@@ -288,7 +274,7 @@ def approve_free_issue(
 def reject_free_issue(
     *, actor: User, request: FreeIssueRequest, note: str, clock: Clock | None = None
 ) -> FreeIssueRequest:
-    return approvals.reject(
+    return approvals.reject_decision(
         FREE_ISSUE_DECISION,
         actor=actor,
         request=request,

@@ -9,11 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext as _
 
 from gridvend.kernel.errors import DuplicateRequest
 from gridvend.org.models import VendingPoint
-from gridvend.vending.errors import refuse
+from gridvend.vending.errors import ClientReferenceInvalid
 from gridvend.vending.models import Sale
 from gridvend.vending.services._sale import SaleResult
 
@@ -21,10 +20,7 @@ from gridvend.vending.services._sale import SaleResult
 def _check_client_reference(client_reference: str) -> str:
     ref = client_reference.strip()
     if not ref or len(ref) > 64:
-        raise refuse(
-            "CLIENT_REFERENCE_INVALID",
-            _("Every request needs a reference of 1 to 64 characters."),
-        )
+        raise ClientReferenceInvalid()
     return ref
 
 

@@ -71,7 +71,7 @@ def print_receipt(*, actor: User, sale: Sale, reprint_requested: bool = False) -
     return ReceiptPrint(sale, tokens, mark, tokens_visible=True)
 
 
-def reprint(*, actor: User, sale: Sale) -> SaleResult:
+def reprint_sale(*, actor: User, sale: Sale) -> SaleResult:
     """The stored tokens of a sale, never new ones; the reprint is audited."""
     require_unit_in_scope(actor, sale.meter.org_unit)
     with transaction.atomic(durable=True):

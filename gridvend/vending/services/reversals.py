@@ -8,8 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from gridvend.approvals import services as approvals
 from gridvend.audit.services import record
@@ -19,10 +17,16 @@ from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import Clock, SystemClock, business_date
+from gridvend.kernel.errors import ReasonRequired
 from gridvend.kernel.money import Money
 from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import posted_lines
-from gridvend.vending.errors import refuse
+from gridvend.vending.errors import (
+    ReversalAlreadyRequested,
+    ReversalWindowClosed,
+    SaleAlreadyReversed,
+    SaleNotReversible,
+)
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.integrity.sales import reversal_binding
 from gridvend.vending.locks import (
@@ -69,9 +73,10 @@ def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
         .exists()
     )
     if later:
+        # The body, not the use case: the debt is part of this reversal's transaction.
         from gridvend.customers.services import open_debt
 
-        open_debt(
+        open_debt.within_transaction(
             actor=actor,
             customer=sale.customer,
             amount=Money(gross, sale.currency),
@@ -106,31 +111,18 @@ def _reverse_sale(
     permissions.require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, sale.meter.org_unit)
     if not reason.strip():
-        raise refuse("REASON_REQUIRED", _("A reason is required."))
+        raise ReasonRequired()
     now = (clock or SystemClock()).now()
     locked = lock_sale_for_reversal(sale)
     if locked.kind != SaleKind.CREDIT or locked.journal_entry is None:
-        raise refuse(
-            "SALE_NOT_REVERSIBLE",
-            _("Only credit sales can be reversed."),
-            sale=locked.reference,
-        )
+        raise SaleNotReversible(sale=locked.reference, step="reverse")
     if locked.status != SaleStatus.COMPLETED:
-        raise refuse(
-            "SALE_ALREADY_REVERSED",
-            _("This sale has already been reversed."),
-            sale=locked.reference,
-        )
+        raise SaleAlreadyReversed(sale=locked.reference)
     window = timedelta(hours=settings.REVERSAL_WINDOW_HOURS)
     if now - locked.created_at > window:
-        raise refuse(
-            "REVERSAL_WINDOW_CLOSED",
-            _("Sales can only be reversed within %(hours)s hours.")
-            % {"hours": settings.REVERSAL_WINDOW_HOURS},
-            hours=settings.REVERSAL_WINDOW_HOURS,
-        )
+        raise ReversalWindowClosed(hours=settings.REVERSAL_WINDOW_HOURS)
     today = business_date(now, settings.TIME_ZONE)
-    entry = ledger.reverse(
+    entry = ledger.reverse_journal_entry(
         locked.journal_entry,
         actor=actor,
         business_date=today,
@@ -236,7 +228,7 @@ REVERSAL_DECISION = approvals.DecisionType(
     approved=VendingEvent.REVERSAL_APPROVED,
     rejected=VendingEvent.REVERSAL_REJECTED,
     may_decide=_may_decide_reversal,
-    not_yours=gettext_lazy("Someone other than the requester must decide this reversal."),
+    subject="reversal",
     related=("sale", "sale__meter", "requested_by"),
 )
 
@@ -247,23 +239,15 @@ def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest
         permissions.require_capability(actor, Capability.CASHIER)
     require_unit_in_scope(actor, sale.meter.org_unit)
     if not reason.strip():
-        raise refuse("REASON_REQUIRED", _("A reason is required."))
+        raise ReasonRequired()
     with transaction.atomic(durable=True):
         locked = lock_sale(sale)
         if locked.kind != SaleKind.CREDIT or locked.status != SaleStatus.COMPLETED:
-            raise refuse(
-                "SALE_NOT_REVERSIBLE",
-                _("Only completed credit sales can be reversed."),
-                sale=locked.reference,
-            )
+            raise SaleNotReversible(sale=locked.reference, step="request")
         if ReversalRequest.objects.filter(sale=locked, status=RequestStatus.PENDING).exists():
-            raise refuse(
-                "REVERSAL_ALREADY_REQUESTED",
-                _("A reversal of this sale is already waiting for approval."),
-                sale=locked.reference,
-            )
+            raise ReversalAlreadyRequested(sale=locked.reference)
         drawer = current_shift(actor)
-        return approvals.request(
+        return approvals.request_decision(
             REVERSAL_DECISION,
             actor=actor,
             after={
@@ -294,7 +278,7 @@ def approve_reversal(
         )
         return approvals.Outcome(reversal)
 
-    reversal = approvals.approve(
+    reversal = approvals.approve_decision(
         REVERSAL_DECISION, actor=actor, request=request, note=note, now=now, carry_out=carry_out
     )
     request.sale.status = SaleStatus.REVERSED
@@ -304,7 +288,7 @@ def approve_reversal(
 def reject_reversal(
     *, actor: User, request: ReversalRequest, note: str, clock: Clock | None = None
 ) -> ReversalRequest:
-    return approvals.reject(
+    return approvals.reject_decision(
         REVERSAL_DECISION,
         actor=actor,
         request=request,

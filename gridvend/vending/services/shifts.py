@@ -9,17 +9,27 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
+from gridvend.approvals.errors import MakerCheckerViolation
 from gridvend.audit.services import record
 from gridvend.identity import permissions
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
-from gridvend.kernel.errors import InvalidAmount
+from gridvend.kernel.errors import InvalidAmount, ReasonRequired
 from gridvend.kernel.money import Money
 from gridvend.org.models import VendingPoint
-from gridvend.vending.errors import ShiftError
+from gridvend.vending.errors import (
+    CountRequired,
+    ShiftAlreadyOpen,
+    ShiftAlreadySignedOff,
+    ShiftClosed,
+    ShiftForceCloseOwn,
+    ShiftNotAbandoned,
+    ShiftNotClosed,
+    ShiftNotOpen,
+    TenderTypeInvalid,
+)
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.integrity.shifts import shift_binding
 from gridvend.vending.locks import lock_shift
@@ -34,11 +44,7 @@ def require_open_shift(actor: User, point: VendingPoint) -> Shift | None:
         return None
     shift = current_shift(actor, point)
     if shift is None:
-        raise ShiftError(
-            "SHIFT_NOT_OPEN",
-            _("Open a shift at this vending point before selling."),
-            vending_point=point.code,
-        )
+        raise ShiftNotOpen(vending_point=point.code)
     return shift
 
 
@@ -51,9 +57,7 @@ def open_shift(
         raise InvalidAmount(value=str(opening_float), reason="the float cannot be negative")
     with transaction.atomic(durable=True):
         if Shift.objects.filter(operator=actor, status=ShiftStatus.OPEN).exists():
-            raise ShiftError(
-                "SHIFT_ALREADY_OPEN", _("You already have an open shift; close it first.")
-            )
+            raise ShiftAlreadyOpen()
         shift = Shift.objects.create(
             vending_point=vending_point,
             operator=actor,
@@ -90,10 +94,10 @@ def close_shift(
         if locked.operator_id != actor.pk:
             permissions.require_capability(actor, Capability.FINANCE)
         if locked.status != ShiftStatus.OPEN:
-            raise ShiftError("SHIFT_CLOSED", _("This shift is closed and cannot change."))
+            raise ShiftClosed(action="change")
         for method, amount in counted.items():
             if method not in TENDER_TYPES:
-                raise ShiftError("TENDER_TYPE_INVALID", _("Unknown tender type."), method=method)
+                raise TenderTypeInvalid(method=method)
             if amount.currency != locked.currency:
                 raise InvalidAmount(value=str(amount), reason=f"counts are in {locked.currency}")
             if amount.is_negative():
@@ -149,23 +153,16 @@ def force_close_shift(
     with a reason, once it has been open GRIDVEND_SHIFT_ABANDON_HOURS. The Z report says so."""
     reason = reason.strip()
     if not reason:
-        raise ShiftError("REASON_REQUIRED", _("A reason is required."))
+        raise ReasonRequired()
     moment = now or timezone.now()
     with transaction.atomic(durable=True):
         locked = _lock_for_supervisor(actor, shift)
         if locked.status != ShiftStatus.OPEN:
-            raise ShiftError("SHIFT_CLOSED", _("This shift is closed and cannot change."))
+            raise ShiftClosed(action="change")
         if locked.operator_id == actor.pk:
-            raise ShiftError(
-                "SHIFT_FORCE_CLOSE_OWN", _("Close your own shift with a count of the drawer.")
-            )
+            raise ShiftForceCloseOwn()
         if not is_abandoned(locked, moment):
-            raise ShiftError(
-                "SHIFT_NOT_ABANDONED",
-                _("A shift can be force-closed only after it has been open %(hours)s hours.")
-                % {"hours": settings.SHIFT_ABANDON_HOURS},
-                hours=settings.SHIFT_ABANDON_HOURS,
-            )
+            raise ShiftNotAbandoned(hours=settings.SHIFT_ABANDON_HOURS)
         expected = expected_takings(locked)
         locked.status = ShiftStatus.CLOSED
         locked.closed_at = moment
@@ -219,29 +216,17 @@ def sign_off_shift(
     with transaction.atomic(durable=True):
         locked = _lock_for_supervisor(actor, shift)
         if locked.status != ShiftStatus.CLOSED:
-            raise ShiftError("SHIFT_NOT_CLOSED", _("Only a closed shift can be signed off."))
+            raise ShiftNotClosed()
         if locked.operator_id == actor.pk:
-            raise ShiftError(
-                "MAKER_CHECKER_VIOLATION",
-                _("Someone other than the shift's cashier must sign it off."),
-            )
+            raise MakerCheckerViolation(subject="shift")
         if locked.signed_off_by_id is not None:
-            raise ShiftError(
-                "SHIFT_ALREADY_SIGNED_OFF", _("This shift has already been signed off.")
-            )
+            raise ShiftAlreadySignedOff()
         fields = ["signed_off_by", "signed_off_at", "sign_off_note"]
         if locked.is_force_closed:
             if locked.closed_by_id == actor.pk:
-                raise ShiftError(
-                    "MAKER_CHECKER_VIOLATION",
-                    _("Someone other than the supervisor who force-closed it must sign it off."),
-                )
+                raise MakerCheckerViolation(subject="force_closed_shift")
             if witnessed_cash is None or witnessed_cash.currency != locked.currency:
-                raise ShiftError(
-                    "COUNT_REQUIRED",
-                    _("Count the drawer with a witness and enter the cash found."),
-                    field="witnessed_cash",
-                )
+                raise CountRequired()
             expected_cash = int(locked.expected.get("cash", 0))
             locked.counted = {"cash": witnessed_cash.minor}
             locked.over_short_minor = witnessed_cash.minor - expected_cash

@@ -10,19 +10,18 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
-from django.utils.translation import gettext as _
 
 from gridvend.identity import permissions
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import Clock, SystemClock
-from gridvend.kernel.errors import InvalidAmount
+from gridvend.kernel.errors import InvalidAmount, ReasonRequired
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.meters import services as meter_services
 from gridvend.meters.models import Installation, Meter
 from gridvend.org.models import VendingPoint, VendingPointStatus
-from gridvend.vending.errors import refuse
+from gridvend.vending.errors import CreditTransferAboveLimit, VendingPointInactive
 from gridvend.vending.locks import lock_customer_and_meter, lock_user
 from gridvend.vending.models import Sale, SaleKind, TokenKind
 from gridvend.vending.services._sale import _engine, _PlannedToken, _tid, _write_sale
@@ -40,14 +39,10 @@ def _check_transfer_total(actor: User, kwh: Decimal, limit: Decimal, now: dateti
         kind=SaleKind.CREDIT_TRANSFER, operator=actor, created_at__gte=since
     ).aggregate(total=Sum("kwh"))["total"] or Decimal(0)
     if done + kwh > limit:
-        raise refuse(
-            "CREDIT_TRANSFER_ABOVE_LIMIT",
-            _(
-                "Transfers above %(limit)s kWh within %(hours)s hours need someone with the "
-                "finance capability."
-            )
-            % {"limit": limit, "hours": settings.FREE_ISSUE_PERIOD_HOURS},
+        raise CreditTransferAboveLimit(
+            rule="per_period",
             limit=str(limit),
+            hours=settings.FREE_ISSUE_PERIOD_HOURS,
             already=str(done),
         )
 
@@ -105,21 +100,12 @@ def _issue_credit_transfer(
     if vending_point is not None:
         require_unit_in_scope(actor, vending_point.org_unit)
         if vending_point.status != VendingPointStatus.ACTIVE:
-            raise refuse(
-                "VENDING_POINT_INACTIVE",
-                _("This vending point is not active; it cannot sell."),
-                vending_point=vending_point.code,
-            )
+            raise VendingPointInactive(vending_point=vending_point.code)
     if not reason.strip():
-        raise refuse("REASON_REQUIRED", _("A reason is required."))
+        raise ReasonRequired()
     limit = Decimal(settings.CREDIT_TRANSFER_LIMIT_KWH)
     if kwh > limit and not actor.has_capability(Capability.FINANCE):
-        raise refuse(
-            "CREDIT_TRANSFER_ABOVE_LIMIT",
-            _("Transfers above %(limit)s kWh need someone with the finance capability.")
-            % {"limit": limit},
-            limit=str(limit),
-        )
+        raise CreditTransferAboveLimit(rule="per_transfer", limit=str(limit))
     tokens_engine = _engine(engine)
     now = (clock or SystemClock()).now()
     ref = f"transfer-{meter.number}-{int(now.timestamp())}"

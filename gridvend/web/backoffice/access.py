@@ -5,7 +5,7 @@ from __future__ import annotations
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role, rank
-from gridvend.tariffs.services import can_draft_tariffs, can_review_tariffs
+from gridvend.tariffs.permissions import can_draft_tariffs, can_review_tariffs
 
 MANAGER = rank(Role.VENDING_POINT_MANAGER)
 

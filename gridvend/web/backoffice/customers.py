@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from gridvend.customers import debt_selectors
 from gridvend.customers import selectors as customer_selectors
 from gridvend.customers import services as customer_services
 from gridvend.customers.models import CustomerCategory, CustomerStatus, Debt, Premise
@@ -280,7 +279,7 @@ def premise_edit(request: HttpRequest, pk: int) -> HttpResponse:
 DEBTS = ObjectList(
     name="debts",
     filterset=DebtFilterSet,
-    selector=debt_selectors.list_all_debts,
+    selector=customer_selectors.list_all_debts,
     columns=exports.DEBT_COLUMNS,
     template="backoffice/debt_list.html",
     allowed=access.can_view_debts,

@@ -1,45 +1,27 @@
 """Bulk import of customers and meters from CSV or XLSX rows, through the ordinary services.
 
-Each row is read with the back-office screens' own forms, so an import refuses what a screen
-refuses; the file itself is bounded (bytes, rows, cell length) before anything in it is parsed.
-
-A dry run and a real run are the same code: every row goes through the services inside one
-transaction, each row in its own savepoint so that one bad row does not hide the next one's
-errors. A dry run always rolls the transaction back; a real run commits only if no row failed,
-so an import writes everything or nothing.
+The web side of a batch (``gridvend.batches``): the columns and template files, and each row
+read with the back-office screens' own forms, so an import refuses what a screen refuses. The
+batch reads the file (bounded before anything in it is parsed) and runs the rows all or nothing.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import zipfile
-from collections.abc import Generator, Sequence
-from contextlib import closing, nullcontext
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import IO, Any
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped]
-from openpyxl.styles.stylesheet import apply_stylesheet  # type: ignore[import-untyped]
-from openpyxl.worksheet._read_only import ReadOnlyWorksheet  # type: ignore[import-untyped]
 
-from gridvend.audit import services as audit_services
+from gridvend.batches.files import BatchFileError, Row, Rows, read_rows
+from gridvend.batches.services import BatchReport, Problem, RowRefused, run_batch
 from gridvend.customers import selectors as customer_selectors
 from gridvend.customers import services as customer_services
 from gridvend.customers.models import Customer, Premise
 from gridvend.identity.errors import NotFound
 from gridvend.identity.models import User
-from gridvend.kernel.errors import DomainError
 from gridvend.meters import services as meter_services
 from gridvend.meters.models import TokenCarrier
 from gridvend.org import selectors as org_selectors
@@ -50,7 +32,6 @@ from gridvend.web.backoffice import forms as bo_forms
 from gridvend.web.errors import describe
 from gridvend.web.fields import TextField
 
-MAX_ROWS = 5000
 CUSTOMERS = "customers"
 METERS = "meters"
 KINDS = {CUSTOMERS: gettext_lazy("Customers"), METERS: gettext_lazy("Meters")}
@@ -148,234 +129,13 @@ _CODE_COLUMNS = {
 }
 
 
-class ImportFileError(Exception):
-    """The file as a whole cannot be read: wrong type, no header, missing columns, too long."""
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int  # as the spreadsheet numbers it: the header is row 1
-    column: str
-    message: str
+# The file and row types are the batch's; the names are kept for the screens and their tests.
+ImportFileError = BatchFileError
 
 
 @dataclass
-class ImportReport:
-    kind: str
-    rows: int
-    errors: list[RowError] = field(default_factory=list)
-    committed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def failed_rows(self) -> int:
-        return len({e.row for e in self.errors})
-
-
-Row = tuple[int, dict[str, str]]
-
-
-class Rows(list[Row]):
-    """A file's data rows, numbered as the spreadsheet numbers them, and the problems met while
-    reading them: a cell over MAX_CELL_CHARS, a CSV line that could not be split into cells."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.problems: list[RowError] = []
-
-
-# Reading files ------------------------------------------------------------------------------------
-#
-# A file is measured before it is opened and read as a stream: the rows stop at the row cap or
-# after a run of empty rows, every cell is capped before any field looks at it, and an XLSX
-# workbook may not unpack to more than a fixed multiple of the upload limit.
-
-# Longest cell, in characters: about four times the longest field (an address, 255), room for
-# any honest cell; a longer one is refused before any field parses it.
-MAX_CELL_CHARS = 1000
-# Columns read from each row; the templates have at most 18.
-MAX_COLUMNS = 64
-# A run of this many empty rows ends the data: spreadsheets often carry thousands of formatted
-# but empty rows below it.
-MAX_BLANK_RUN = 100
-# How many times the upload limit an XLSX file (a zip archive) may unpack to.
-XLSX_EXPANSION = 10
-
-
-# A file's rows as lists of cell values, None for a line that could not be split into cells.
-Lines = Generator[Sequence[Any] | None, None, None]
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        if value.is_integer():
-            return str(int(value))
-        # repr gives "1e-05" for small numbers; the edge parser refuses exponents.
-        return format(Decimal(repr(value)), "f") if math.isfinite(value) else repr(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def _is_blank(values: Sequence[Any]) -> bool:
-    return all(v is None or (isinstance(v, str) and not v.strip()) for v in values[:MAX_COLUMNS])
-
-
-def _cell_too_long() -> str:
-    return _("This cell holds more than %(max)d characters.") % {"max": MAX_CELL_CHARS}
-
-
-def check_header(kind: str, header: list[str]) -> None:
-    missing = [name for name, required in COLUMNS[kind] if required and name not in header]
-    if missing:
-        raise ImportFileError(
-            _("The file lacks these columns: %(columns)s. Start from the template file.")
-            % {"columns": ", ".join(missing)}
-        )
-
-
-def _table(kind: str, lines: Lines) -> Rows:
-    """The data rows below the header, from a file's lines (None for a line that could not be
-    split), reading no further than the row cap or a run of MAX_BLANK_RUN empty lines."""
-    first = next(lines, ())
-    if first is None:
-        raise ImportFileError(_("The first row, the column names, cannot be read."))
-    if not first:
-        raise ImportFileError(_("The file is empty."))
-    header = [_text(v).lower().lstrip("\ufeff") for v in first[:MAX_COLUMNS]]
-    check_header(kind, header)
-    positions: dict[str, int] = {}
-    for name, _required in COLUMNS[kind]:
-        if name in header:
-            positions[name] = header.index(name)
-    rows = Rows()
-    blank_run = 0
-    for number, values in enumerate(lines, start=2):
-        if values is not None and _is_blank(values):
-            blank_run += 1
-            if blank_run >= MAX_BLANK_RUN:
-                break
-            continue
-        blank_run = 0
-        if number > MAX_ROWS + 1:
-            raise ImportFileError(
-                _("A file may hold at most %(max)d rows; split it into smaller files.")
-                % {"max": MAX_ROWS}
-            )
-        if values is None:
-            rows.problems.append(
-                RowError(
-                    number,
-                    "",
-                    _(
-                        "This row cannot be read: a cell holds more than %(max)d characters "
-                        "or a quotation mark is not closed."
-                    )
-                    % {"max": MAX_CELL_CHARS},
-                )
-            )
-            continue
-        cells: dict[str, str] = {}
-        for name, index in positions.items():
-            text = _text(values[index]) if index < len(values) else ""
-            if len(text) > MAX_CELL_CHARS:
-                rows.problems.append(RowError(number, name, _cell_too_long()))
-                text = ""
-            cells[name] = text
-        rows.append((number, cells))
-    return rows
-
-
-def _csv_lines(stream: IO[bytes]) -> Lines:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    # The limit is the csv module's, for the whole process; gridvend reads no other CSV.
-    csv.field_size_limit(MAX_CELL_CHARS)
-    reader = csv.reader(text)
-    try:
-        while True:
-            try:
-                yield next(reader)
-            except StopIteration:
-                return
-            except csv.Error:
-                yield None
-    except UnicodeDecodeError:
-        raise ImportFileError(_("The CSV file must be saved as UTF-8.")) from None
-    finally:
-        text.detach()  # the upload stays open for its owner
-
-
-class _StreamedSheet(ReadOnlyWorksheet):
-    """openpyxl's read-only sheet without its size scan.
-
-    Where a sheet lacks a <dimension> element (openpyxl's own write-only files, many other
-    writers), the read-only sheet parses every row when it is opened, to learn its size: a
-    million empty rows took seconds and a hundred megabytes before the first row came back.
-    The rows are bounded by the caller's max_row and max_col instead.
-    """
-
-    def _get_size(self) -> None:
-        return None
-
-
-def _xlsx_lines(stream: IO[bytes]) -> Lines:
-    unreadable = _("The file is not a readable XLSX workbook.")
-    try:
-        with zipfile.ZipFile(stream) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise ImportFileError(unreadable) from None
-    # zipfile never returns more than a member's declared size, so the sum is a true bound.
-    if unpacked > XLSX_EXPANSION * settings.IMPORT_MAX_BYTES:
-        raise ImportFileError(_("The workbook is too large once unpacked; split it."))
-    stream.seek(0)
-    try:
-        reader = ExcelReader(stream, read_only=True, data_only=True)
-        # load_workbook's steps up to the sheets, which it would open (and scan) every one of.
-        reader.read_manifest()
-        reader.read_strings()
-        reader.read_workbook()
-        apply_stylesheet(reader.archive, reader.wb)
-        found = [
-            (sheet, rel)
-            for sheet, rel in reader.parser.find_sheets()
-            if rel.target in reader.valid_files and "chartsheet" not in rel.Type
-        ]
-    except Exception:  # openpyxl raises many kinds for a damaged or foreign file
-        raise ImportFileError(unreadable) from None
-    try:
-        if not found:
-            return
-        sheet, rel = found[0]
-        rows = _StreamedSheet(reader.wb, sheet.name, rel.target, reader.shared_strings)
-        try:
-            yield from rows.iter_rows(
-                min_row=1,
-                max_row=MAX_ROWS + MAX_BLANK_RUN + 1,
-                min_col=1,
-                max_col=MAX_COLUMNS,
-                values_only=True,
-            )
-        except Exception:
-            raise ImportFileError(unreadable) from None
-    finally:
-        reader.archive.close()
-
-
-def _size(stream: IO[bytes]) -> int:
-    size = getattr(stream, "size", None)
-    if not isinstance(size, int):
-        stream.seek(0, io.SEEK_END)
-        size = stream.tell()
-    stream.seek(0)
-    return size
+class ImportReport(BatchReport):
+    kind: str = ""
 
 
 def load(kind: str, name: str, source: bytes | IO[bytes]) -> Rows:
@@ -385,28 +145,13 @@ def load(kind: str, name: str, source: bytes | IO[bytes]) -> Rows:
     """
     if kind not in COLUMNS:
         raise ImportFileError(_("Unknown kind of import."))
-    lowered = name.lower()
-    if not lowered.endswith((".xlsx", ".csv", ".txt")):
-        raise ImportFileError(_("Upload a .csv or .xlsx file."))
-    stream = io.BytesIO(source) if isinstance(source, bytes) else source
-    limit = settings.IMPORT_MAX_BYTES
-    if _size(stream) > limit:
-        raise ImportFileError(
-            _("The file is larger than %(size)s; split it into smaller files.")
-            % {"size": filesizeformat(limit)}
-        )
-    lines = _xlsx_lines(stream) if lowered.endswith(".xlsx") else _csv_lines(stream)
-    with closing(lines):
-        rows = _table(kind, lines)
-    if not rows and not rows.problems:
-        raise ImportFileError(_("The file has a header but no rows."))
-    return rows
+    return read_rows(name, source, columns=COLUMNS[kind])
 
 
 # Running an import -------------------------------------------------------------------------------
-
-# (column, message) of one problem in a row.
-Problem = tuple[str, str]
+#
+# A row runs the use cases as steps of the import's one transaction (``create_customer.
+# within_transaction``, ``register_meter.within_transaction`` …), each in its own savepoint.
 
 # Unit and tariff codes are read as text like any other cell before they are looked up, so
 # a refusal never echoes a control or bidi-override character into the report.
@@ -424,12 +169,6 @@ _METER_DEFAULTS = {
     "phases": "1",
     "carrier": TokenCarrier.KEYPAD.value,
 }
-
-
-class _RowRefused(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems)
-        self.problems = problems
 
 
 def _has(problems: list[Problem], column: str) -> bool:
@@ -557,13 +296,15 @@ def _import_customer(lookups: _Lookups, row: dict[str, str], problems: list[Prob
             problems,
         )
     if problems:
-        raise _RowRefused(problems)
+        raise RowRefused(problems)
     assert unit is not None and tariff is not None
-    customer = customer_services.create_customer(
+    customer = customer_services.create_customer.within_transaction(
         actor=lookups.actor, org_unit=unit, tariff=tariff, **details
     )
     if premise is not None:
-        customer_services.create_premise(actor=lookups.actor, org_unit=customer.org_unit, **premise)
+        customer_services.create_premise.within_transaction(
+            actor=lookups.actor, org_unit=customer.org_unit, **premise
+        )
 
 
 def _import_meter(lookups: _Lookups, row: dict[str, str], problems: list[Problem]) -> None:
@@ -600,15 +341,17 @@ def _import_meter(lookups: _Lookups, row: dict[str, str], problems: list[Problem
             ("address", _("Give the premise to install the meter at: premise_id or address."))
         )
     if problems:
-        raise _RowRefused(problems)
+        raise RowRefused(problems)
     assert unit is not None
-    registered = meter_services.register_meter(actor=lookups.actor, org_unit=unit, **meter)
+    registered = meter_services.register_meter.within_transaction(
+        actor=lookups.actor, org_unit=unit, **meter
+    )
     if customer is not None:
         if premise is None:
-            premise = customer_services.create_premise(
+            premise = customer_services.create_premise.within_transaction(
                 actor=lookups.actor, org_unit=customer.org_unit, address=cleaned_address
             )
-        meter_services.install_meter(
+        meter_services.install_meter.within_transaction(
             actor=lookups.actor, meter=registered, customer=customer, premise=premise
         )
 
@@ -617,7 +360,7 @@ _IMPORTERS = {CUSTOMERS: _import_customer, METERS: _import_meter}
 
 
 def run_import(*, actor: User, kind: str, rows: list[Row], commit: bool) -> ImportReport:
-    """Try every row; keep the result only if ``commit`` and no row failed.
+    """Try every row; keep the result only if ``commit`` and no row failed (``run_batch``).
 
     Each row is read with the screens' own forms and every problem found is reported, each
     beside its column; only a row without any goes on to the services. Raises AccessDenied
@@ -625,31 +368,20 @@ def run_import(*, actor: User, kind: str, rows: list[Row], commit: bool) -> Impo
     reported against that row like any other error.
     """
     importer = _IMPORTERS[kind]
-    read: dict[int, list[Problem]] = {}
-    for problem in rows.problems if isinstance(rows, Rows) else []:
-        read.setdefault(problem.row, []).append((problem.column, problem.message))
-    unread = sorted(set(read) - {number for number, _row in rows})
-    report = ImportReport(kind=kind, rows=len(rows) + len(unread))
-    with transaction.atomic(), nullcontext() if commit else audit_services.rehearsal():
-        lookups = _Lookups.for_actor(actor)
-        for number, row in rows:
-            problems = list(read.get(number, []))
-            problems += [p for p in _missing(kind, row) if not _has(problems, p[0])]
-            try:
-                with transaction.atomic():
-                    importer(lookups, row, problems)
-            except _RowRefused as exc:
-                report.errors.extend(RowError(number, c, m) for c, m in exc.problems)
-            except DomainError as exc:
-                column = exc.params.get("field") or _CODE_COLUMNS.get(exc.code, "")
-                report.errors.append(RowError(number, str(column), describe(exc)))
-        for number in unread:
-            report.errors.extend(RowError(number, c, m) for c, m in read[number])
-        report.errors.sort(key=lambda error: error.row)
-        report.committed = commit and report.ok
-        if not report.committed:
-            transaction.set_rollback(True)
-    return report
+    lookups = _Lookups.for_actor(actor)
+
+    def apply_row(row: dict[str, str], problems: list[Problem]) -> None:
+        problems += [p for p in _missing(kind, row) if not _has(problems, p[0])]
+        importer(lookups, row, problems)
+
+    batch = run_batch(
+        rows=rows,
+        apply_row=apply_row,
+        commit=commit,
+        describe=describe,
+        columns_by_code=_CODE_COLUMNS,
+    )
+    return ImportReport(rows=batch.rows, errors=batch.errors, committed=batch.committed, kind=kind)
 
 
 def template_rows(kind: str) -> tuple[list[str], list[str]]:

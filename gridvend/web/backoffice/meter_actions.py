@@ -238,7 +238,7 @@ def _perform(
         meter_services.retire_meter(actor=user, meter=meter, reason=reason)
         return _say(_("Meter %(number)s retired."), number=meter.number)
     if action.slug == "mark-faulty":
-        meter_services.mark_faulty(actor=user, meter=meter, reason=reason)
+        meter_services.mark_meter_faulty(actor=user, meter=meter, reason=reason)
         return _say(_("Meter %(number)s marked faulty."), number=meter.number)
     meter_services.unblock_meter(actor=user, meter=meter, reason=reason)
     return _say(_("Meter %(number)s is back in service."), number=meter.number)

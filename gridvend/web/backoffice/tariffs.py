@@ -157,7 +157,7 @@ def _draft_form(
     if request.method == "POST" and form.is_valid():
         try:
             if version is None:
-                version = tariff_services.create_draft(
+                version = tariff_services.create_tariff_draft(
                     actor=user,
                     tariff=tariff,
                     spec=form.cleaned_data["spec"],
@@ -165,7 +165,7 @@ def _draft_form(
                 )
                 messages.success(request, _("Draft saved. Submit it for approval when ready."))
             else:
-                version = tariff_services.update_draft(
+                version = tariff_services.update_tariff_draft(
                     actor=user,
                     version=version,
                     spec=form.cleaned_data["spec"],
@@ -205,10 +205,14 @@ def _save_draft(
 ) -> TariffVersion:
     """Create or update the draft through the tariff services, with the matching message."""
     if version is None:
-        version = tariff_services.create_draft(actor=user, tariff=tariff, spec=spec, notes=notes)
+        version = tariff_services.create_tariff_draft(
+            actor=user, tariff=tariff, spec=spec, notes=notes
+        )
         messages.success(request, _("Draft saved. Submit it for approval when ready."))
     else:
-        version = tariff_services.update_draft(actor=user, version=version, spec=spec, notes=notes)
+        version = tariff_services.update_tariff_draft(
+            actor=user, version=version, spec=spec, notes=notes
+        )
         messages.success(request, _("Draft saved."))
     return version
 
@@ -412,14 +416,14 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         action = request.POST.get("action", "")
         try:
             if action == "submit":
-                tariff_services.submit(actor=user, version=version)
+                tariff_services.submit_tariff_version(actor=user, version=version)
                 messages.success(request, _("Submitted for approval."))
                 return redirect("backoffice:version-detail", pk=version.pk)
             if action == "publish":
                 publish_form = bo_forms.TariffPublishForm(request.POST)
                 access.require(access.can_review_tariffs(user))
                 if publish_form.is_valid():
-                    tariff_services.publish(
+                    tariff_services.publish_tariff_version(
                         actor=user,
                         version=version,
                         effective_from=publish_form.cleaned_data["effective_from"],
@@ -430,13 +434,13 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 reject_form = bo_forms.TariffRejectForm(request.POST)
                 access.require(access.can_review_tariffs(user))
                 if reject_form.is_valid():
-                    tariff_services.reject(
+                    tariff_services.reject_tariff_version(
                         actor=user, version=version, reason=reject_form.cleaned_data["reason"]
                     )
                     messages.success(request, _("Version rejected and sent back to its author."))
                     return redirect("backoffice:version-detail", pk=version.pk)
             elif action == "withdraw":
-                tariff_services.withdraw(actor=user, version=version)
+                tariff_services.withdraw_tariff_version(actor=user, version=version)
                 messages.success(request, _("Version withdrawn."))
                 return redirect("backoffice:version-detail", pk=version.pk)
             else:

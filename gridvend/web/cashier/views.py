@@ -28,6 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from gridvend.customers.selectors import list_customers
+from gridvend.identity import selectors as user_selectors
 from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
@@ -493,7 +494,7 @@ def unlock(request: HttpRequest) -> HttpResponse:
             sessions.unlock(request)
             return redirect(back)
         user.refresh_from_db(fields=["failed_logins", "locked_until"])
-        if identity.is_locked(user):
+        if user_selectors.is_locked(user):
             logout(request)
             messages.error(request, _("Too many wrong passwords: the account is locked for now."))
             return redirect("web:login")

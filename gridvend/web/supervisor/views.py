@@ -288,7 +288,7 @@ def free_issue(request: HttpRequest) -> HttpResponse:
 
     def issue(point: Any, data: dict[str, Any]) -> vending.SaleResult | None:
         try:
-            return vending.free_issue(
+            return vending.issue_free_credit(
                 actor=actor,
                 vending_point=point,
                 client_reference=data["client_reference"],

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gridvend.ledger.services import reconcile, unbalanced_entries
+from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["reconcile"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        mismatches = reconcile()
+        mismatches = reconcile_balances()
         for m in mismatches:
             self.stdout.write(
                 f"MISMATCH {m.code}: cached {m.cached_minor}, postings sum to {m.posted_minor}"

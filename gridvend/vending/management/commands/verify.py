@@ -13,7 +13,7 @@ from django.db import connection
 
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
-from gridvend.ledger.services import reconcile, unbalanced_entries
+from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 from gridvend.vending.integrity.books import (
     verify_debts,
     verify_float_top_ups,
@@ -112,7 +112,7 @@ class Command(BaseCommand):
 
         ledger = [
             f"account {m.code}: cached balance {m.cached_minor}, postings sum to {m.posted_minor}"
-            for m in reconcile()
+            for m in reconcile_balances()
         ] + [f"journal entry {entry_id} does not balance" for entry_id in unbalanced_entries()]
         failed["ledger"] = self._section(
             "ledger", "cached balances against postings, entries balanced", ledger

@@ -1,0 +1,22 @@
+"""The organisation's permission predicates: where a vending point may sell from."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from gridvend.org.models import VendingPoint
+
+
+def ip_allowed(point: VendingPoint, ip: str | None) -> bool:
+    """Whether a request from `ip` may sell at this point (empty allow-list: any address)."""
+    if not point.ip_allow_list:
+        return True
+    if not ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(
+        addr in ipaddress.ip_network(item, strict=False) for item in point.ip_allow_list.split(",")
+    )
