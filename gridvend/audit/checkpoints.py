@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import os
+from argparse import ArgumentParser
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +86,22 @@ class CheckpointFile:
     @property
     def latest(self) -> Checkpoint | None:
         return self.checkpoints[-1] if self.checkpoints else None
+
+
+def add_arguments(parser: ArgumentParser) -> None:
+    """The options every command that verifies the chain takes: which file, and whether to sign."""
+    parser.add_argument(
+        "--checkpoint-file",
+        type=Path,
+        default=None,
+        help="checkpoint file to compare with and append to "
+        "(default: GRIDVEND_AUDIT_CHECKPOINT_FILE)",
+    )
+    parser.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="verify only; sign nothing (for a copy of the database, such as a backup)",
+    )
 
 
 def _parse(raw: str) -> Checkpoint:

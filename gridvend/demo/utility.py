@@ -35,6 +35,7 @@ from gridvend.meters.models import Meter, MeterStatus
 from gridvend.org.models import VendingPoint
 from gridvend.sts.identity import MeterNumber
 from gridvend.tariffs import services as tariffs
+from gridvend.tariffs.examples import commercial_spec, residential_spec
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
@@ -51,81 +52,10 @@ MANUFACTURERS = ("04", "14", "37")  # two-digit STS manufacturer codes, one per 
 CUSTOMER_BATCH = 200
 REFERENCE_PREFIX = "demo-"
 
-RESIDENTIAL_TARIFF: dict[str, Any] = {
-    "currency": CURRENCY,
-    "energy": {
-        "type": "blocks",
-        "blocks": [
-            {"up_to_kwh": "50", "rate": "12.00"},
-            {"up_to_kwh": "150", "rate": "18.50"},
-            {"up_to_kwh": None, "rate": "24.00"},
-        ],
-    },
-    "fixed_charges": [
-        {
-            "name": "Service charge",
-            "amount_minor": 15000,
-            "period": "month",
-            "max_periods": 3,
-            "max_amount_minor": None,
-        }
-    ],
-    "taxes": [
-        {
-            "code": "VAT",
-            "rate": "0.16",
-            "applies_to_energy": True,
-            "applies_to_fixed": True,
-            "inclusive": False,
-        }
-    ],
-    "fbe_kwh": {"residential": "50"},
-    "debt_recovery": {
-        "rate": "0.25",
-        "min_per_sale_minor": 1000,
-        "max_per_sale_minor": 50000,
-        "max_per_month_minor": 200000,
-    },
-    "min_sale_minor": 5000,
-    "max_sale_minor": 10000000,
-}
-
-COMMERCIAL_TARIFF: dict[str, Any] = {
-    "currency": CURRENCY,
-    "energy": {"type": "flat", "rate": "22.50"},
-    "fixed_charges": [
-        {
-            "name": "Monthly fixed charge",
-            "amount_minor": 25000,
-            "period": "month",
-            "max_periods": 3,
-            "max_amount_minor": None,
-        }
-    ],
-    "taxes": [
-        {
-            "code": "VAT",
-            "rate": "0.16",
-            "applies_to_energy": True,
-            "applies_to_fixed": True,
-            "inclusive": False,
-        }
-    ],
-    "fbe_kwh": {},
-    "debt_recovery": {
-        "rate": "0.20",
-        "min_per_sale_minor": 2000,
-        "max_per_sale_minor": 100000,
-        "max_per_month_minor": 300000,
-    },
-    "min_sale_minor": 10000,
-    "max_sale_minor": 50000000,
-}
-
 # code, name, spec
 TARIFFS = (
-    ("demo-residential", "Domestic (stepped, with FBE)", RESIDENTIAL_TARIFF),
-    ("demo-commercial", "Small commercial (flat)", COMMERCIAL_TARIFF),
+    ("demo-residential", "Domestic (stepped, with FBE)", residential_spec(CURRENCY)),
+    ("demo-commercial", "Small commercial (flat)", commercial_spec(CURRENCY)),
 )
 
 REVERSAL_REASONS = (

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import TypedDict, Unpack
 
 from gridvend.sts.amount import (
     decode_amount,
@@ -43,6 +44,27 @@ from gridvend.sts.tokens import (
 )
 
 RndSource = Callable[[], int]
+
+
+class TokenTiming(TypedDict, total=False):
+    """When a meter-specific token is issued: ``tid`` or ``issued_at`` (one of them), and RND.
+
+    Shared by every ``StsEngine.issue_*`` method so the three arguments are spelled once.
+    """
+
+    tid: int | None
+    issued_at: datetime | None
+    rnd: int | None
+
+
+class _Sealing(TypedDict):
+    """What every encrypted token of one meter is built with, besides its own value."""
+
+    key: DecoderKey
+    tid: int
+    rnd: int
+    ken: int
+    tables: TableSet
 
 
 def _random_rnd() -> int:
@@ -309,20 +331,11 @@ class StsEngine:
         *,
         amount: Decimal | int | str,
         commodity: CreditSubclass = CreditSubclass.ELECTRICITY,
-        tid: int | None = None,
-        issued_at: datetime | None = None,
-        rnd: int | None = None,
+        **when: Unpack[TokenTiming],
     ) -> IssuedToken:
         """Credit token; ``amount`` in kWh / m³ / minutes (or currency units for subclasses 4-7)."""
-        return credit_token(
-            self.decoder_key(params, vending_key),
-            amount=amount,
-            tid=self.resolve_tid(params, tid=tid, issued_at=issued_at),
-            rnd=_rnd(rnd, self._rnd_source),
-            commodity=commodity,
-            ken=params.ken,
-            tables=self.sta_tables,
-        )
+        sealing = self._sealing(params, vending_key, **when)
+        return credit_token(amount=amount, commodity=commodity, **sealing)
 
     def issue_management(
         self,
@@ -331,20 +344,11 @@ class StsEngine:
         *,
         subclass: ManagementSubclass,
         value: int,
-        tid: int | None = None,
-        issued_at: datetime | None = None,
-        rnd: int | None = None,
+        **when: Unpack[TokenTiming],
     ) -> IssuedToken:
         """Any register-style class 2 token with a raw 16-bit value."""
-        return management_token(
-            self.decoder_key(params, vending_key),
-            subclass=subclass,
-            value=value,
-            tid=self.resolve_tid(params, tid=tid, issued_at=issued_at),
-            rnd=_rnd(rnd, self._rnd_source),
-            ken=params.ken,
-            tables=self.sta_tables,
-        )
+        sealing = self._sealing(params, vending_key, **when)
+        return management_token(subclass=subclass, value=value, **sealing)
 
     def issue_set_power_limit(
         self,
@@ -352,18 +356,9 @@ class StsEngine:
         vending_key: VendingKey,
         *,
         watts: int,
-        tid: int | None = None,
-        issued_at: datetime | None = None,
-        rnd: int | None = None,
+        **when: Unpack[TokenTiming],
     ) -> IssuedToken:
-        return power_limit_token(
-            self.decoder_key(params, vending_key),
-            watts=watts,
-            tid=self.resolve_tid(params, tid=tid, issued_at=issued_at),
-            rnd=_rnd(rnd, self._rnd_source),
-            ken=params.ken,
-            tables=self.sta_tables,
-        )
+        return power_limit_token(watts=watts, **self._sealing(params, vending_key, **when))
 
     def issue_set_phase_unbalance_limit(
         self,
@@ -371,19 +366,10 @@ class StsEngine:
         vending_key: VendingKey,
         *,
         watts: int,
-        tid: int | None = None,
-        issued_at: datetime | None = None,
-        rnd: int | None = None,
+        **when: Unpack[TokenTiming],
     ) -> IssuedToken:
-        return power_limit_token(
-            self.decoder_key(params, vending_key),
-            watts=watts,
-            tid=self.resolve_tid(params, tid=tid, issued_at=issued_at),
-            rnd=_rnd(rnd, self._rnd_source),
-            phase_unbalance=True,
-            ken=params.ken,
-            tables=self.sta_tables,
-        )
+        sealing = self._sealing(params, vending_key, **when)
+        return power_limit_token(watts=watts, phase_unbalance=True, **sealing)
 
     def issue_clear_credit(
         self,
@@ -391,39 +377,17 @@ class StsEngine:
         vending_key: VendingKey,
         *,
         register: int = ALL_REGISTERS,
-        tid: int | None = None,
-        issued_at: datetime | None = None,
-        rnd: int | None = None,
+        **when: Unpack[TokenTiming],
     ) -> IssuedToken:
         """Clear credit: register 0xFFFF = all, else the credit subclass number (0 electricity)."""
-        return self.issue_management(
-            params,
-            vending_key,
-            subclass=ManagementSubclass.CLEAR_CREDIT,
-            value=register,
-            tid=tid,
-            issued_at=issued_at,
-            rnd=rnd,
-        )
+        subclass = ManagementSubclass.CLEAR_CREDIT
+        return self.issue_management(params, vending_key, subclass=subclass, value=register, **when)
 
     def issue_clear_tamper(
-        self,
-        params: MeterKeyParams,
-        vending_key: VendingKey,
-        *,
-        tid: int | None = None,
-        issued_at: datetime | None = None,
-        rnd: int | None = None,
+        self, params: MeterKeyParams, vending_key: VendingKey, **when: Unpack[TokenTiming]
     ) -> IssuedToken:
-        return self.issue_management(
-            params,
-            vending_key,
-            subclass=ManagementSubclass.CLEAR_TAMPER,
-            value=0,
-            tid=tid,
-            issued_at=issued_at,
-            rnd=rnd,
-        )
+        subclass = ManagementSubclass.CLEAR_TAMPER
+        return self.issue_management(params, vending_key, subclass=subclass, value=0, **when)
 
     def issue_set_tariff_rate(
         self,
@@ -431,20 +395,11 @@ class StsEngine:
         vending_key: VendingKey,
         *,
         rate: int,
-        tid: int | None = None,
-        issued_at: datetime | None = None,
-        rnd: int | None = None,
+        **when: Unpack[TokenTiming],
     ) -> IssuedToken:
         """SetTariffRate: the standard reserves the rate field's meaning; it is sent as given."""
-        return self.issue_management(
-            params,
-            vending_key,
-            subclass=ManagementSubclass.SET_TARIFF_RATE,
-            value=rate,
-            tid=tid,
-            issued_at=issued_at,
-            rnd=rnd,
-        )
+        subclass = ManagementSubclass.SET_TARIFF_RATE
+        return self.issue_management(params, vending_key, subclass=subclass, value=rate, **when)
 
     def issue_set_water_meter_factor(
         self,
@@ -452,18 +407,26 @@ class StsEngine:
         vending_key: VendingKey,
         *,
         factor: int,
+        **when: Unpack[TokenTiming],
+    ) -> IssuedToken:
+        subclass = ManagementSubclass.SET_WATER_METER_FACTOR
+        return self.issue_management(params, vending_key, subclass=subclass, value=factor, **when)
+
+    def _sealing(
+        self,
+        params: MeterKeyParams,
+        vending_key: VendingKey,
+        *,
         tid: int | None = None,
         issued_at: datetime | None = None,
         rnd: int | None = None,
-    ) -> IssuedToken:
-        return self.issue_management(
-            params,
-            vending_key,
-            subclass=ManagementSubclass.SET_WATER_METER_FACTOR,
-            value=factor,
-            tid=tid,
-            issued_at=issued_at,
-            rnd=rnd,
+    ) -> _Sealing:
+        return _Sealing(
+            key=self.decoder_key(params, vending_key),
+            tid=self.resolve_tid(params, tid=tid, issued_at=issued_at),
+            rnd=_rnd(rnd, self._rnd_source),
+            ken=params.ken,
+            tables=self.sta_tables,
         )
 
     def issue_test(

@@ -8,7 +8,7 @@ import hmac
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from Crypto.Cipher import DES
 
@@ -33,6 +33,22 @@ class KeyType(enum.IntEnum):
     DCTK = 3  # common
 
 
+_Numbered = TypeVar("_Numbered", bound=enum.Enum)
+
+
+def _numbered_member(
+    cls: type[_Numbered], value: _Numbered | str | int, *, prefix: str, refusal: str
+) -> _Numbered:
+    """The member for ``7``, ``"07"`` or ``"EA07"`` alike: STS names algorithms by two digits."""
+    if isinstance(value, cls):
+        return value
+    text = str(value).strip().upper().removeprefix(prefix).zfill(2)
+    for member in cls:
+        if member.value == text:
+            return member
+    raise AlgorithmUnsupported(refusal)
+
+
 class EncryptionAlgorithm(enum.Enum):
     EA07 = "07"  # STA, 64-bit keys
     EA11 = "11"  # MISTY1, 128-bit keys
@@ -43,13 +59,8 @@ class EncryptionAlgorithm(enum.Enum):
 
     @classmethod
     def parse(cls, value: EncryptionAlgorithm | str | int) -> EncryptionAlgorithm:
-        if isinstance(value, EncryptionAlgorithm):
-            return value
-        text = str(value).strip().upper().removeprefix("EA").zfill(2)
-        for member in cls:
-            if member.value == text:
-                return member
-        raise AlgorithmUnsupported("encryption algorithm must be EA07 (STA) or EA11 (MISTY1)")
+        refusal = "encryption algorithm must be EA07 (STA) or EA11 (MISTY1)"
+        return _numbered_member(cls, value, prefix="EA", refusal=refusal)
 
 
 class Dkga(enum.Enum):
@@ -58,13 +69,8 @@ class Dkga(enum.Enum):
 
     @classmethod
     def parse(cls, value: Dkga | str | int) -> Dkga:
-        if isinstance(value, Dkga):
-            return value
-        text = str(value).strip().upper().removeprefix("DKGA").zfill(2)
-        for member in cls:
-            if member.value == text:
-                return member
-        raise AlgorithmUnsupported("decoder key generation algorithm must be DKGA02 or DKGA04")
+        refusal = "decoder key generation algorithm must be DKGA02 or DKGA04"
+        return _numbered_member(cls, value, prefix="DKGA", refusal=refusal)
 
 
 def _parse_hex(text: str, what: str) -> bytes:

@@ -15,6 +15,21 @@ ROUNDS = 16
 _ByteTables = tuple[list[int], ...]
 
 
+def _lookup(tables: _ByteTables, x: int) -> int:
+    """One table-driven step: each byte of the block through its own table, ORed together."""
+    t0, t1, t2, t3, t4, t5, t6, t7 = tables
+    return (
+        t0[x & 255]
+        | t1[x >> 8 & 255]
+        | t2[x >> 16 & 255]
+        | t3[x >> 24 & 255]
+        | t4[x >> 32 & 255]
+        | t5[x >> 40 & 255]
+        | t6[x >> 48 & 255]
+        | t7[x >> 56]
+    )
+
+
 def _permute(value: int, permutation: tuple[int, ...]) -> int:
     out = 0
     for i in range(64):
@@ -110,53 +125,15 @@ class StaCipher:
 
     def encrypt_block(self, block: int) -> int:
         x = block
-        for t0, t1, t2, t3, t4, t5, t6, t7 in self._enc_rounds:
-            x = (
-                t0[x & 255]
-                | t1[x >> 8 & 255]
-                | t2[x >> 16 & 255]
-                | t3[x >> 24 & 255]
-                | t4[x >> 32 & 255]
-                | t5[x >> 40 & 255]
-                | t6[x >> 48 & 255]
-                | t7[x >> 56]
-            )
+        for tables in self._enc_rounds:
+            x = _lookup(tables, x)
         return x
 
     def decrypt_block(self, block: int) -> int:
-        t0, t1, t2, t3, t4, t5, t6, t7 = self._dec_first
-        x = (
-            t0[block & 255]
-            | t1[block >> 8 & 255]
-            | t2[block >> 16 & 255]
-            | t3[block >> 24 & 255]
-            | t4[block >> 32 & 255]
-            | t5[block >> 40 & 255]
-            | t6[block >> 48 & 255]
-            | t7[block >> 56]
-        )
-        for t0, t1, t2, t3, t4, t5, t6, t7 in self._dec_rounds:
-            x = (
-                t0[x & 255]
-                | t1[x >> 8 & 255]
-                | t2[x >> 16 & 255]
-                | t3[x >> 24 & 255]
-                | t4[x >> 32 & 255]
-                | t5[x >> 40 & 255]
-                | t6[x >> 48 & 255]
-                | t7[x >> 56]
-            )
-        t0, t1, t2, t3, t4, t5, t6, t7 = self._dec_last
-        return (
-            t0[x & 255]
-            | t1[x >> 8 & 255]
-            | t2[x >> 16 & 255]
-            | t3[x >> 24 & 255]
-            | t4[x >> 32 & 255]
-            | t5[x >> 40 & 255]
-            | t6[x >> 48 & 255]
-            | t7[x >> 56]
-        )
+        x = _lookup(self._dec_first, block)
+        for tables in self._dec_rounds:
+            x = _lookup(tables, x)
+        return _lookup(self._dec_last, x)
 
 
 def reference_encrypt(block: int, key: int, table_set: TableSet = TableSet.REAL) -> int:

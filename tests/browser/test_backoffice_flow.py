@@ -20,6 +20,7 @@ from gridvend.tariffs.models import TariffVersion, VersionStatus
 from gridvend.vending import services as vending
 from tests import factories
 from tests.browser.conftest import Shots
+from tests.browser.signin import sign_in
 from tests.world import World, build_world, meter_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,12 +32,9 @@ def world(live_server: object) -> World:
 
 
 def _sign_in(page, base: str, username: str) -> None:
+    # Each step of this flow is a different person on the same browser.
     page.context.clear_cookies()
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", factories.PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_load_state()
+    sign_in(page, base, username)
 
 
 def test_maker_edits_a_tariff_draft_in_the_form_and_simulates_a_customer(

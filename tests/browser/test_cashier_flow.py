@@ -11,6 +11,7 @@ from gridvend.identity.roles import Capability
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
 from tests.browser.conftest import Shots, print_in_frame, printed
+from tests.browser.signin import sign_in
 from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,13 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def world(live_server: object) -> World:
     return build_world()
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", factories.PASSWORD)
-    page.click("#login-form button[type=submit]")
 
 
 def _cashier_day(page, shots: Shots, base: str, world: World, *, language: str) -> Sale:
@@ -37,7 +31,7 @@ def _cashier_day(page, shots: Shots, base: str, world: World, *, language: str) 
         from gridvend.identity.services import set_language
 
         set_language(actor=till, language=language)
-    _sign_in(page, base, till.username)
+    sign_in(page, base, till.username)
     shots("signed-in")
     page.click("#nav-cashier")
     page.select_option("#id_vending_point", str(world.point.pk))
@@ -117,7 +111,7 @@ def test_operator_of_another_business_unit_cannot_see_the_meter(
         actor=world.admin, org_unit=world.tree.south_sc, name="South Office", channel="pay_office"
     )
     open_shift(actor=south, vending_point=point, opening_float=world.money("0.00"))
-    _sign_in(page, live_server.url, south.username)
+    sign_in(page, live_server.url, south.username)
     page.goto(f"{live_server.url}/cashier/")
     page.fill("#id_q", meter.number)
     page.press("#id_q", "Enter")

@@ -18,7 +18,7 @@ from gridvend.vending.models import Sale, Shift, ShiftStatus
 from gridvend.vending.shifts import open_shift
 from tests import factories
 from tests.browser.conftest import Shots, print_in_frame
-from tests.browser.test_cashier_flow import _sign_in
+from tests.browser.signin import sign_in
 from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,7 +78,7 @@ def test_back_after_a_sale_shows_a_fresh_whole_page(
 ) -> None:
     meter = world.add_meter(name="Achieng Odhiambo")
     till = _till(world, language)
-    _sign_in(page, live_server.url, till.username)
+    sign_in(page, live_server.url, till.username)
     _open_shift(page, shots, world)
     _quote(page, meter)
     # Cash: type what the customer handed over and see the change at once.
@@ -128,7 +128,7 @@ def test_a_session_that_ends_mid_sale_makes_no_sale_and_says_so(
 ) -> None:
     meter = world.add_meter(name="Kiptoo Chebet")
     till = _till(world, language)
-    _sign_in(page, live_server.url, till.username)
+    sign_in(page, live_server.url, till.username)
     _open_shift(page, shots, world)
     _quote(page, meter)
     shots("breakdown")
@@ -162,7 +162,7 @@ def test_enter_as_soon_as_the_breakdown_shows_sells(
 ) -> None:
     meter = world.add_meter()
     till = _till(world, "en")
-    _sign_in(page, live_server.url, till.username)
+    sign_in(page, live_server.url, till.username)
     _open_shift(page, shots, world)
     _quote(page, meter)
     # No waiting: the key goes to the sell form, not the page body.
@@ -177,7 +177,7 @@ def test_a_card_payment_takes_its_reference_and_enter_sells(
 ) -> None:
     meter = world.add_meter()
     till = _till(world, "en")
-    _sign_in(page, live_server.url, till.username)
+    sign_in(page, live_server.url, till.username)
     _open_shift(page, shots, world)
     _quote(page, meter, method="card")
     assert _focused(page) == "id_payment_reference"
@@ -200,7 +200,7 @@ def test_the_screen_locks_and_only_the_password_opens_it(
     settings.SCREEN_LOCK_MINUTES = 0.05  # three seconds, for the test
     meter = world.add_meter()
     till = _till(world, language)
-    _sign_in(page, live_server.url, till.username)
+    sign_in(page, live_server.url, till.username)
     _open_shift(page, shots, world)
     _quote(page, meter)
     # Nobody touches the keyboard: the browser covers the till by itself.
@@ -241,7 +241,7 @@ def test_work_in_another_tab_keeps_the_till_unlocked_and_unlock_returns_to_the_p
         opening_float=world.money("100"),
     )
     base = live_server.url
-    _sign_in(page, base, manager.username)
+    sign_in(page, base, manager.username)
     till_page = f"{base}/cashier/search/?q=Nobody"
     page.goto(till_page)  # tab A: just visiting the till
     page.wait_for_selector("#search-form")
@@ -285,7 +285,7 @@ def test_closing_a_shift_with_nothing_and_with_nonsense_counted(
     page: Any, shots: Shots, live_server: Any, world: World, language: str
 ) -> None:
     till = _till(world, language)
-    _sign_in(page, live_server.url, till.username)
+    sign_in(page, live_server.url, till.username)
     _open_shift(page, shots, world, opening_float="0")
     page.click("#shift-link")
     page.wait_for_selector("#close-shift")
@@ -306,7 +306,7 @@ def test_closing_a_shift_with_nothing_and_with_nonsense_counted(
 def test_a_cashier_lands_on_the_till_after_sign_in(
     page: Any, shots: Shots, live_server: Any, world: World
 ) -> None:
-    _sign_in(page, live_server.url, world.cashier.username)
+    sign_in(page, live_server.url, world.cashier.username)
     page.wait_for_selector("#search-form")
     assert page.url == f"{live_server.url}/cashier/"
     shots("till")

@@ -11,7 +11,7 @@ from gridvend.identity.roles import Capability
 from gridvend.vending import shifts
 from tests import factories
 from tests.browser.conftest import Shots, print_in_frame, printed
-from tests.browser.test_cashier_flow import _sign_in
+from tests.browser.signin import sign_in
 from tests.receipts.helpers import sell
 from tests.world import World, build_world
 
@@ -41,7 +41,7 @@ def test_a_lost_receipt_is_reprinted_from_the_meter_number(
     latest = sell(world, meter, "750.00", actor=till)
 
     base = live_server.url
-    _sign_in(page, base, till.username)
+    sign_in(page, base, till.username)
     page.goto(f"{base}/cashier/")
     page.click("#reprint-link")
     page.wait_for_selector("#reprint-form")

@@ -15,6 +15,7 @@ from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import Sale, Shift, ShiftStatus
 from tests import factories
+from tests.browser.signin import sign_in
 from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,14 +24,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def world(live_server: object) -> World:
     return build_world()
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", factories.PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_load_state()
 
 
 def _sell(world: World, seller: User, ref: str, amount: str, method: str = "cash") -> Sale:
@@ -76,7 +69,7 @@ def test_supervisor_force_closes_and_signs_off_an_abandoned_shift(
 ) -> None:
     abandoned = _a_day_at_the_office(world)
     base = live_server.url
-    _sign_in(page, base, world.supervisor.username)
+    sign_in(page, base, world.supervisor.username)
     page.goto(f"{base}/supervisor/")
     page.click("#nav-shifts")
     row = f"#shift-{abandoned.pk}"
@@ -104,7 +97,7 @@ def test_supervisor_force_closes_and_signs_off_an_abandoned_shift(
         username="second-supervisor",
     )
     page.context.clear_cookies()
-    _sign_in(page, base, second.username)
+    sign_in(page, base, second.username)
     page.goto(f"{base}/supervisor/shifts/{abandoned.pk}/")
     page.fill("#sign-off-form #id_note", "Drawer counted with the cashier next morning")
     page.fill("#sign-off-form #id_witnessed_cash", "1900.00")

@@ -7,6 +7,7 @@ import pytest
 from gridvend.ledger.models import JournalEntry
 from gridvend.vending import services as vending
 from gridvend.vending.models import ReversalRequest, Sale, SaleStatus
+from tests.browser.signin import sign_in
 from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -15,16 +16,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def world(live_server: object) -> World:
     return build_world()
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    from tests import factories
-
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", factories.PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_load_state()
 
 
 def test_supervisor_approves_a_reversal(page, shots, live_server, world) -> None:
@@ -37,7 +28,7 @@ def test_supervisor_approves_a_reversal(page, shots, live_server, world) -> None
         tender=world.money("600.00"),
     ).sale
     base = live_server.url
-    _sign_in(page, base, world.cashier.username)
+    sign_in(page, base, world.cashier.username)
     page.goto(f"{base}/supervisor/reversals/request/?sale={sale.reference}")
     page.fill("#id_reason", "customer paid for the wrong meter")
     shots("cashier-requests")
@@ -47,7 +38,7 @@ def test_supervisor_approves_a_reversal(page, shots, live_server, world) -> None
     request = ReversalRequest.objects.get(sale=sale)
     page.context.clear_cookies()
 
-    _sign_in(page, base, world.supervisor.username)
+    sign_in(page, base, world.supervisor.username)
     page.goto(f"{base}/supervisor/")
     row = f"#reversal-{request.pk}"
     page.wait_for_selector(row)

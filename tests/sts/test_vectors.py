@@ -91,6 +91,18 @@ def _tid(i):
     return i["tid"]
 
 
+def _round_trip(vector, payload, key):
+    """The payload encodes to the vector's digits, and those decode with a good CRC."""
+    assert encode(payload, key).digits == vector["expected"]
+    decoded = decode(vector["expected"], key)
+    assert decoded.crc_ok
+    return decoded
+
+
+def _register_fields(decoded):
+    return (decoded.token_class, decoded.subclass, decoded.rnd, decoded.tid, decoded.value_field)
+
+
 @pytest.mark.parametrize("vector", vectors_of("class0"))
 def test_credit_vector_encodes_and_decodes(vector):
     i = vector["inputs"]
@@ -101,23 +113,9 @@ def test_credit_vector_encodes_and_decodes(vector):
     else:
         field = int(i["amount_field"], 16)
     tid = _tid(i)
-    token = encode(credit_payload(i["subclass"], rnd=i["rnd"], tid=tid, amount_field=field), key)
-    assert token.digits == vector["expected"]
-    decoded = decode(vector["expected"], key)
-    assert decoded.crc_ok
-    assert (
-        decoded.token_class,
-        decoded.subclass,
-        decoded.rnd,
-        decoded.tid,
-        decoded.value_field,
-    ) == (
-        0,
-        i["subclass"],
-        i["rnd"],
-        tid,
-        field,
-    )
+    payload = credit_payload(i["subclass"], rnd=i["rnd"], tid=tid, amount_field=field)
+    decoded = _round_trip(vector, payload, key)
+    assert _register_fields(decoded) == (0, i["subclass"], i["rnd"], tid, field)
     if "amount_tenths" in i:
         assert decoded.amount_base_units >= i["amount_tenths"]
 
@@ -130,9 +128,7 @@ def test_currency_vector_encodes_and_decodes(vector):
     payload = currency_payload(
         i["subclass"], s_and_e=i["s_and_e"], tid=i["tid"], amount_field=field
     )
-    assert encode(payload, key).digits == vector["expected"]
-    decoded = decode(vector["expected"], key)
-    assert decoded.crc_ok
+    decoded = _round_trip(vector, payload, key)
     assert (decoded.subclass, decoded.s_and_e, decoded.tid, decoded.value_field) == (
         i["subclass"],
         i["s_and_e"],
@@ -145,10 +141,8 @@ def test_currency_vector_encodes_and_decodes(vector):
 def test_test_token_vector_encodes_and_decodes(vector):
     i = vector["inputs"]
     control = int(i["control"], 16)
-    token = encode(meter_test_payload(i["subclass"], control=control, mfr_code=i["mfr_code"]), None)
-    assert token.digits == vector["expected"]
-    decoded = decode(vector["expected"], None)
-    assert decoded.crc_ok
+    payload = meter_test_payload(i["subclass"], control=control, mfr_code=i["mfr_code"])
+    decoded = _round_trip(vector, payload, None)
     assert (decoded.token_class, decoded.subclass, decoded.control, decoded.mfr_code) == (
         1,
         i["subclass"],
@@ -163,23 +157,9 @@ def test_management_vector_encodes_and_decodes(vector):
     key = DecoderKey.from_hex(i["decoder_key"])
     value = int(i["field16"], 16)
     tid = _tid(i)
-    token = encode(management_payload(i["subclass"], rnd=i["rnd"], tid=tid, value=value), key)
-    assert token.digits == vector["expected"]
-    decoded = decode(vector["expected"], key)
-    assert decoded.crc_ok
-    assert (
-        decoded.token_class,
-        decoded.subclass,
-        decoded.rnd,
-        decoded.tid,
-        decoded.value_field,
-    ) == (
-        2,
-        i["subclass"],
-        i["rnd"],
-        tid,
-        value,
-    )
+    payload = management_payload(i["subclass"], rnd=i["rnd"], tid=tid, value=value)
+    decoded = _round_trip(vector, payload, key)
+    assert _register_fields(decoded) == (2, i["subclass"], i["rnd"], tid, value)
 
 
 @pytest.mark.parametrize("vector", vectors_of("class2-kct"))
@@ -220,9 +200,7 @@ def test_key_change_vector_encodes_under_the_current_key_and_decodes(vector):
         payload = key_change_section4(sgc_high12=sgc_high, key_word=words[2])
         expected_fields = {"sgc_part": sgc_high}
         word = words[2]
-    assert encode(payload, current).digits == vector["expected"]
-    decoded = decode(vector["expected"], current)
-    assert decoded.crc_ok
+    decoded = _round_trip(vector, payload, current)
     assert decoded.kct_section == section
     assert decoded.key_word == word
     assert {k: getattr(decoded, k) for k in expected_fields} == expected_fields

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from gridvend.kernel.errors import DomainError
+from gridvend.meters.models import Meter
 from gridvend.vending import services as vending
 from gridvend.vending.models import FreeIssueRequest, RequestStatus, Sale, SaleKind
 from tests.signin import signed_in
@@ -15,6 +16,18 @@ from tests.supervisor.test_screens import _free_issue_data, _post, _state
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
+
+
+def _request_40_kwh(world: World, meter: Meter, reference: str) -> FreeIssueRequest:
+    """The supervisor asks for 40 kWh, above the limit, for a complaint."""
+    return vending.request_free_issue(
+        actor=world.supervisor,
+        vending_point=world.point,
+        client_reference=reference,
+        meter_number=meter.number,
+        kwh=Decimal("40"),
+        reason="complaint",
+    )
 
 
 def test_service_refuses_a_large_free_issue_without_approval(world: World) -> None:
@@ -76,22 +89,8 @@ def test_large_free_issue_is_requested_then_approved_by_someone_else(
 
 def test_rejected_free_issue_issues_nothing(world: World, people: People) -> None:
     meter = world.add_meter()
-    request = vending.request_free_issue(
-        actor=world.supervisor,
-        vending_point=world.point,
-        client_reference="r1",
-        meter_number=meter.number,
-        kwh=Decimal("40"),
-        reason="complaint",
-    )
-    again = vending.request_free_issue(
-        actor=world.supervisor,
-        vending_point=world.point,
-        client_reference="r1",
-        meter_number=meter.number,
-        kwh=Decimal("40"),
-        reason="complaint",
-    )
+    request = _request_40_kwh(world, meter, "r1")
+    again = _request_40_kwh(world, meter, "r1")
     assert again.pk == request.pk
     response = signed_in(people.approver).post(
         f"/supervisor/free-issue-requests/{request.pk}/reject/", {"note": "not eligible"}
@@ -104,14 +103,7 @@ def test_rejected_free_issue_issues_nothing(world: World, people: People) -> Non
 
 def test_other_regions_request_is_not_found(world: World, people: People) -> None:
     meter = world.add_meter()
-    request = vending.request_free_issue(
-        actor=world.supervisor,
-        vending_point=world.point,
-        client_reference="r2",
-        meter_number=meter.number,
-        kwh=Decimal("40"),
-        reason="complaint",
-    )
+    request = _request_40_kwh(world, meter, "r2")
     _post(people.south, f"/supervisor/free-issue-requests/{request.pk}/approve/", {}, 404)
     request.refresh_from_db()
     assert request.status == RequestStatus.PENDING

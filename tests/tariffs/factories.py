@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +12,7 @@ from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.org.models import OrgUnit
 from gridvend.tariffs import services
+from gridvend.tariffs.examples import residential_spec
 from gridvend.tariffs.models import Tariff, TariffVersion
 from tests import factories
 
@@ -21,51 +21,8 @@ _seq = itertools.count(1)
 # Early enough that the tariff is in force at any instant a test pins its clock to.
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
-RESIDENTIAL_SPEC: dict[str, Any] = {
-    "currency": "KES",
-    "energy": {
-        "type": "blocks",
-        "blocks": [
-            {"up_to_kwh": "50", "rate": "12.00"},
-            {"up_to_kwh": "150", "rate": "18.50"},
-            {"up_to_kwh": None, "rate": "24.00"},
-        ],
-    },
-    "fixed_charges": [
-        {
-            "name": "Service charge",
-            "amount_minor": 15000,
-            "period": "month",
-            "max_periods": 3,
-            "max_amount_minor": None,
-        }
-    ],
-    "taxes": [
-        {
-            "code": "VAT",
-            "rate": "0.16",
-            "applies_to_energy": True,
-            "applies_to_fixed": True,
-            "inclusive": False,
-        }
-    ],
-    "fbe_kwh": {"residential": "50"},
-    "debt_recovery": {
-        "rate": "0.25",
-        "min_per_sale_minor": 1000,
-        "max_per_sale_minor": 50000,
-        "max_per_month_minor": 200000,
-    },
-    "min_sale_minor": 5000,
-    "max_sale_minor": 10000000,
-}
-
-
-def residential_spec(**overrides: Any) -> dict[str, Any]:
-    """A fresh copy of the default spec (KES, three blocks, VAT 16 % exclusive, FBE, debt rule)."""
-    spec = copy.deepcopy(RESIDENTIAL_SPEC)
-    spec.update(overrides)
-    return spec
+# The worked example every tariff test starts from; a fresh copy comes from residential_spec().
+RESIDENTIAL_SPEC = residential_spec()
 
 
 def finance_user(unit: OrgUnit, role: str = Role.VENDING_POINT_MANAGER) -> User:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 
 from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
@@ -24,6 +27,42 @@ def show_error(form: Any, exc: DomainError, codes: dict[str, str] | None = None)
         raise exc
     field = exc.params.get("field") or (codes or {}).get(exc.code)
     form.add_error(field if field in form.fields else None, describe(exc))
+
+
+def initial_from(obj: Any, *fields: str, **values: Any) -> dict[str, Any]:
+    """An edit form's initial values: the object's attributes of those names, then ``values``."""
+    return {name: getattr(obj, name) for name in fields} | values
+
+
+def form_page(
+    request: HttpRequest,
+    form: Any,
+    *,
+    title: str,
+    save: Callable[[dict[str, Any]], str | None],
+    saved: str,
+    intro: str | None = None,
+    error_fields: dict[str, str] | None = None,
+) -> HttpResponse:
+    """A one-form page: a valid POST goes through ``save``, then on to where it answers.
+
+    ``save`` calls the service with the cleaned data and returns the URL to go to next, or None
+    when it put its own error on the form. A refused call is shown on the form (``show_error``)
+    and the page is drawn again; on success ``saved`` is flashed.
+    """
+    if request.method == "POST" and form.is_valid():
+        try:
+            target = save(dict(form.cleaned_data))
+        except DomainError as exc:
+            show_error(form, exc, error_fields)
+        else:
+            if target is not None:
+                messages.success(request, saved)
+                return redirect(target)
+    context = {"form": form, "title": title}
+    if intro is not None:
+        context["intro"] = intro
+    return render(request, "backoffice/form_page.html", context)
 
 
 def unit_choices(user: User, *, blank: str | None = None) -> list[tuple[Any, str]]:

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +26,7 @@ from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import statements
 from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import show_error, unit_choices
+from gridvend.web.backoffice.common import form_page, initial_from, show_error, unit_choices
 from gridvend.web.backoffice.filtersets import (
     CustomerFilterSet,
     DebtFilterSet,
@@ -134,20 +135,20 @@ def customer_create(request: HttpRequest) -> HttpResponse:
     form = bo_forms.CustomerForm(
         request.POST or None, units=unit_choices(user), tariffs=_tariff_choices(user)
     )
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
+
+    def save(data: dict[str, Any]) -> str | None:
         tariff = _pick_tariff(user, data.pop("tariff"), form)
-        if tariff is not None:
-            try:
-                unit = org_selectors.get_unit(user, data.pop("org_unit"))
-                customer = customer_services.create_customer(
-                    actor=user, org_unit=unit, tariff=tariff, **data
-                )
-                messages.success(request, _("Customer created."))
-                return redirect("backoffice:customer-detail", pk=customer.pk)
-            except DomainError as exc:
-                show_error(form, exc)
-    return render(request, "backoffice/form_page.html", {"form": form, "title": _("New customer")})
+        if tariff is None:
+            return None
+        unit = org_selectors.get_unit(user, data.pop("org_unit"))
+        customer = customer_services.create_customer(
+            actor=user, org_unit=unit, tariff=tariff, **data
+        )
+        return reverse("backoffice:customer-detail", kwargs={"pk": customer.pk})
+
+    return form_page(
+        request, form, title=_("New customer"), save=save, saved=_("Customer created.")
+    )
 
 
 @login_required
@@ -156,15 +157,16 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(access.can_view_master_data(user))
     customer = customer_selectors.get_customer(user, pk)
     access.require(access.can_edit_customers(user))
-    initial = {
-        "name": customer.name,
-        "category": customer.category,
-        "org_unit": customer.org_unit_id,
-        "tariff": customer.tariff_id,
-        "national_id": customer.national_id,
-        "phone": customer.phone,
-        "email": customer.email,
-    }
+    initial = initial_from(
+        customer,
+        "name",
+        "category",
+        "national_id",
+        "phone",
+        "email",
+        org_unit=customer.org_unit_id,
+        tariff=customer.tariff_id,
+    )
     form = bo_forms.CustomerForm(
         request.POST or None,
         initial=initial,
@@ -172,21 +174,19 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
         tariffs=_tariff_choices(user),
         editing=True,
     )
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
+
+    def save(data: dict[str, Any]) -> str | None:
         tariff = _pick_tariff(user, data.pop("tariff"), form)
-        if tariff is not None:
-            try:
-                unit = org_selectors.get_unit(user, data.pop("org_unit"))
-                customer_services.update_customer(
-                    actor=user, customer=customer, org_unit=unit, tariff=tariff, **data
-                )
-                messages.success(request, _("Customer saved."))
-                return redirect("backoffice:customer-detail", pk=customer.pk)
-            except DomainError as exc:
-                show_error(form, exc)
+        if tariff is None:
+            return None
+        unit = org_selectors.get_unit(user, data.pop("org_unit"))
+        customer_services.update_customer(
+            actor=user, customer=customer, org_unit=unit, tariff=tariff, **data
+        )
+        return reverse("backoffice:customer-detail", kwargs={"pk": customer.pk})
+
     title = _("Edit customer %(number)s") % {"number": customer.account_number}
-    return render(request, "backoffice/form_page.html", {"form": form, "title": title})
+    return form_page(request, form, title=title, save=save, saved=_("Customer saved."))
 
 
 # Premises ----------------------------------------------------------------------------------------
@@ -227,33 +227,34 @@ def premise_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _premise_form(request: HttpRequest, user: User, premise: Premise | None) -> HttpResponse:
     initial: dict[str, Any] = {}
     if premise is not None:
-        initial = {
-            "org_unit": premise.org_unit_id,
-            "address": premise.address,
-            "latitude": premise.latitude,
-            "longitude": premise.longitude,
-            "feeder": premise.feeder,
-            "transformer": premise.transformer,
-        }
+        initial = initial_from(
+            premise,
+            "address",
+            "latitude",
+            "longitude",
+            "feeder",
+            "transformer",
+            org_unit=premise.org_unit_id,
+        )
     form = bo_forms.PremiseForm(request.POST or None, initial=initial, units=unit_choices(user))
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            unit = org_selectors.get_unit(user, data.pop("org_unit"))
-            # An emptied coordinate is "" for the service (clear it), not None (leave it).
-            for name in ("latitude", "longitude"):
-                data[name] = "" if data[name] is None else data[name]
-            if premise is None:
-                premise = customer_services.create_premise(actor=user, org_unit=unit, **data)
-                messages.success(request, _("Premise created."))
-            else:
-                customer_services.update_premise(actor=user, premise=premise, org_unit=unit, **data)
-                messages.success(request, _("Premise saved."))
-            return redirect("backoffice:premise-detail", pk=premise.pk)
-        except DomainError as exc:
-            show_error(form, exc)
-    title = _("New premise") if premise is None else _("Edit premise")
-    return render(request, "backoffice/form_page.html", {"form": form, "title": title})
+
+    def save(data: dict[str, Any]) -> str:
+        unit = org_selectors.get_unit(user, data.pop("org_unit"))
+        # An emptied coordinate is "" for the service (clear it), not None (leave it).
+        for name in ("latitude", "longitude"):
+            data[name] = "" if data[name] is None else data[name]
+        if premise is None:
+            saved = customer_services.create_premise(actor=user, org_unit=unit, **data)
+        else:
+            saved = premise
+            customer_services.update_premise(actor=user, premise=premise, org_unit=unit, **data)
+        return reverse("backoffice:premise-detail", kwargs={"pk": saved.pk})
+
+    if premise is None:
+        return form_page(
+            request, form, title=_("New premise"), save=save, saved=_("Premise created.")
+        )
+    return form_page(request, form, title=_("Edit premise"), save=save, saved=_("Premise saved."))
 
 
 @login_required
@@ -314,25 +315,21 @@ def debt_create(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(access.can_open_debts(user))
     form = bo_forms.DebtForm(request.POST or None)
     currency = customer.tariff.currency
-    if request.method == "POST" and form.is_valid():
-        try:
-            amount = Money.from_major(form.cleaned_data["amount"], currency)
-            customer_services.open_debt(
-                actor=user, customer=customer, amount=amount, reason=form.cleaned_data["reason"]
-            )
-            messages.success(request, _("Debt opened."))
-            return redirect("backoffice:customer-debts", pk=customer.pk)
-        except DomainError as exc:
-            show_error(form, exc)
-    title = _("Open a debt for %(number)s") % {"number": customer.account_number}
-    return render(
+
+    def save(data: dict[str, Any]) -> str:
+        amount = Money.from_major(data["amount"], currency)
+        customer_services.open_debt(
+            actor=user, customer=customer, amount=amount, reason=data["reason"]
+        )
+        return reverse("backoffice:customer-debts", kwargs={"pk": customer.pk})
+
+    return form_page(
         request,
-        "backoffice/form_page.html",
-        {
-            "form": form,
-            "title": title,
-            "intro": _("Amount in %(currency)s.") % {"currency": currency},
-        },
+        form,
+        title=_("Open a debt for %(number)s") % {"number": customer.account_number},
+        intro=_("Amount in %(currency)s.") % {"currency": currency},
+        save=save,
+        saved=_("Debt opened."),
     )
 
 

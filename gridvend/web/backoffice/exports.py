@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -31,6 +32,11 @@ _FORMULA_START = ("=", "@", "\t", "\r")
 class Column:
     key: str
     value: Callable[[Any], Any]
+
+
+def attribute_columns(*names: str) -> list[Column]:
+    """Columns that show the object's attribute of the same name, as it is."""
+    return [Column(name, attrgetter(name)) for name in names]
 
 
 def cell(value: Any) -> Any:
@@ -115,15 +121,10 @@ def respond(fmt: str, name: str, columns: list[Column], items: Iterable[Any]) ->
 # The columns of each list ------------------------------------------------------------------------
 
 CUSTOMER_COLUMNS = [
-    Column("account_number", lambda c: c.account_number),
-    Column("name", lambda c: c.name),
-    Column("category", lambda c: c.category),
-    Column("status", lambda c: c.status),
+    *attribute_columns("account_number", "name", "category", "status"),
     Column("unit_code", lambda c: c.org_unit.code),
     Column("tariff_code", lambda c: c.tariff.code),
-    Column("national_id", lambda c: c.national_id),
-    Column("phone", lambda c: c.phone),
-    Column("email", lambda c: c.email),
+    *attribute_columns("national_id", "phone", "email"),
     Column("meters", lambda c: " ".join(m.number for m in c.meters.all())),
     Column("created_at", lambda c: c.created_at),
 ]
@@ -132,73 +133,46 @@ PREMISE_COLUMNS = [
     Column("premise_id", lambda p: p.pk),
     Column("address", lambda p: p.address),
     Column("unit_code", lambda p: p.org_unit.code),
-    Column("latitude", lambda p: p.latitude),
-    Column("longitude", lambda p: p.longitude),
-    Column("feeder", lambda p: p.feeder),
-    Column("transformer", lambda p: p.transformer),
-    Column("created_at", lambda p: p.created_at),
+    *attribute_columns("latitude", "longitude", "feeder", "transformer", "created_at"),
 ]
 
 METER_COLUMNS = [
     Column("meter_number", lambda m: m.number),
     Column("status", lambda m: m.status),
     Column("unit_code", lambda m: m.org_unit.code),
-    Column("make", lambda m: m.make),
-    Column("model", lambda m: m.model),
-    Column("phases", lambda m: m.phases),
-    Column("carrier", lambda m: m.carrier),
-    Column("sgc", lambda m: m.sgc),
-    Column("ti", lambda m: m.ti),
-    Column("krn", lambda m: m.krn),
-    Column("kt", lambda m: m.kt),
-    Column("ken", lambda m: m.ken),
-    Column("ea", lambda m: m.ea),
-    Column("dkga", lambda m: m.dkga),
-    Column("base_date_year", lambda m: m.base_date_year),
-    Column("key_ref", lambda m: m.key_ref),
+    *attribute_columns("make", "model", "phases", "carrier"),
+    *attribute_columns("sgc", "ti", "krn", "kt", "ken", "ea", "dkga", "base_date_year", "key_ref"),
     Column("account_number", lambda m: m.customer.account_number if m.customer else ""),
-    Column("premise_id", lambda m: m.premise_id),
-    Column("created_at", lambda m: m.created_at),
+    *attribute_columns("premise_id", "created_at"),
 ]
 
 TARIFF_COLUMNS = [
     Column("tariff_code", lambda t: t.code),
     Column("name", lambda t: t.name),
     Column("unit_code", lambda t: t.org_unit.code),
-    Column("currency", lambda t: t.currency),
-    Column("created_at", lambda t: t.created_at),
+    *attribute_columns("currency", "created_at"),
 ]
 
 DEBT_COLUMNS = [
     Column("debt_id", lambda d: d.pk),
     Column("account_number", lambda d: d.customer.account_number),
     Column("name", lambda d: d.customer.name),
-    Column("reason", lambda d: d.reason),
-    Column("currency", lambda d: d.currency),
+    *attribute_columns("reason", "currency"),
     Column("original", lambda d: money_major(d.original_minor, d.currency)),
     Column("balance", lambda d: money_major(d.balance_minor, d.currency)),
-    Column("source", lambda d: d.source),
-    Column("opened_at", lambda d: d.opened_at),
+    *attribute_columns("source", "opened_at"),
     Column("opened_by", lambda d: d.opened_by.username if d.opened_by else ""),
 ]
 
 POINT_COLUMNS = [
-    Column("code", lambda p: p.code),
-    Column("name", lambda p: p.name),
-    Column("channel", lambda p: p.channel),
-    Column("status", lambda p: p.status),
+    *attribute_columns("code", "name", "channel", "status"),
     Column("unit_code", lambda p: p.org_unit.code),
-    Column("address", lambda p: p.address),
-    Column("ip_allow_list", lambda p: p.ip_allow_list),
+    *attribute_columns("address", "ip_allow_list"),
 ]
 
 USER_COLUMNS = [
-    Column("username", lambda u: u.username),
-    Column("full_name", lambda u: u.full_name),
-    Column("role", lambda u: u.role),
+    *attribute_columns("username", "full_name", "role"),
     Column("capabilities", lambda u: " ".join(sorted(c.capability for c in u.capabilities.all()))),
     Column("unit_code", lambda u: u.org_unit.code),
-    Column("is_active", lambda u: u.is_active),
-    Column("email", lambda u: u.email),
-    Column("phone", lambda u: u.phone),
+    *attribute_columns("is_active", "email", "phone"),
 ]

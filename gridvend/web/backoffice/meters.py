@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from gridvend.customers import selectors as customer_selectors
 from gridvend.identity.errors import NotFound
-from gridvend.kernel.errors import DomainError
 from gridvend.meters import selectors as meter_selectors
 from gridvend.meters import services as meter_services
 from gridvend.meters.models import MeterStatus
@@ -20,7 +19,7 @@ from gridvend.org import selectors as org_selectors
 from gridvend.vending import selectors as vending_selectors
 from gridvend.web.backoffice import access, exports, meter_actions
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import show_error, unit_choices
+from gridvend.web.backoffice.common import form_page, initial_from, unit_choices
 from gridvend.web.backoffice.filtersets import MeterFilterSet
 from gridvend.web.caching import no_store
 from gridvend.web.lists import ObjectList, actor, page_of, query_without_page
@@ -110,17 +109,19 @@ def meter_register(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     access.require(access.can_edit_meters(user))
     form = bo_forms.MeterRegisterForm(request.POST or None, units=unit_choices(user))
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            unit = org_selectors.get_unit(user, data.pop("org_unit"))
-            meter = meter_services.register_meter(actor=user, org_unit=unit, **data)
-            messages.success(request, _("Meter registered."))
-            return redirect("backoffice:meter-detail", pk=meter.pk)
-        except DomainError as exc:
-            show_error(form, exc, REGISTER_ERROR_FIELDS)
-    return render(
-        request, "backoffice/form_page.html", {"form": form, "title": _("Register a meter")}
+
+    def save(data: dict[str, Any]) -> str:
+        unit = org_selectors.get_unit(user, data.pop("org_unit"))
+        meter = meter_services.register_meter(actor=user, org_unit=unit, **data)
+        return reverse("backoffice:meter-detail", kwargs={"pk": meter.pk})
+
+    return form_page(
+        request,
+        form,
+        title=_("Register a meter"),
+        save=save,
+        saved=_("Meter registered."),
+        error_fields=REGISTER_ERROR_FIELDS,
     )
 
 
@@ -130,22 +131,15 @@ def meter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(access.can_view_master_data(user))
     meter = meter_selectors.get_meter(user, pk)
     access.require(access.can_edit_meters(user))
-    initial = {
-        "make": meter.make,
-        "model": meter.model,
-        "phases": meter.phases,
-        "carrier": meter.carrier,
-    }
+    initial = initial_from(meter, "make", "model", "phases", "carrier")
     form = bo_forms.MeterDetailsForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            meter_services.update_meter(actor=user, meter=meter, **form.cleaned_data)
-            messages.success(request, _("Meter saved."))
-            return redirect("backoffice:meter-detail", pk=meter.pk)
-        except DomainError as exc:
-            show_error(form, exc)
+
+    def save(data: dict[str, Any]) -> str:
+        meter_services.update_meter(actor=user, meter=meter, **data)
+        return reverse("backoffice:meter-detail", kwargs={"pk": meter.pk})
+
     title = _("Edit meter %(number)s") % {"number": meter.number}
-    return render(request, "backoffice/form_page.html", {"form": form, "title": title})
+    return form_page(request, form, title=title, save=save, saved=_("Meter saved."))
 
 
 @login_required
@@ -159,8 +153,8 @@ def meter_install(request: HttpRequest, pk: int) -> HttpResponse:
         "premise": request.GET.get("premise", ""),
     }
     form = bo_forms.MeterInstallForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+
+    def save(data: dict[str, Any]) -> str | None:
         try:
             customer = customer_selectors.get_customer_by_account(user, data["account_number"])
         except NotFound:
@@ -171,14 +165,10 @@ def meter_install(request: HttpRequest, pk: int) -> HttpResponse:
         except NotFound:
             premise = None
             form.add_error("premise", _("No premise with that number."))
-        if customer is not None and premise is not None:
-            try:
-                meter_services.install_meter(
-                    actor=user, meter=meter, customer=customer, premise=premise
-                )
-                messages.success(request, _("Meter installed."))
-                return redirect("backoffice:meter-detail", pk=meter.pk)
-            except DomainError as exc:
-                show_error(form, exc)
+        if customer is None or premise is None:
+            return None
+        meter_services.install_meter(actor=user, meter=meter, customer=customer, premise=premise)
+        return reverse("backoffice:meter-detail", kwargs={"pk": meter.pk})
+
     title = _("Install meter %(number)s") % {"number": meter.number}
-    return render(request, "backoffice/form_page.html", {"form": form, "title": title})
+    return form_page(request, form, title=title, save=save, saved=_("Meter installed."))

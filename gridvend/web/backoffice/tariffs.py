@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,10 +22,11 @@ from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
 from gridvend.tariffs import selectors as tariff_selectors
 from gridvend.tariffs import services as tariff_services
+from gridvend.tariffs.examples import starter_spec
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
 from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import show_error, unit_choices
+from gridvend.web.backoffice.common import form_page, show_error, unit_choices
 from gridvend.web.backoffice.filtersets import SearchFilterSet
 from gridvend.web.backoffice.tariff_editor import SECTIONS, TariffEditor
 from gridvend.web.backoffice.tariff_simulation import SimulationForm, find_customer, simulate
@@ -33,42 +36,6 @@ from gridvend.web.lists import ObjectList, actor
 
 EDITABLE = (VersionStatus.DRAFT, VersionStatus.REJECTED)
 UNDECIDED = (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED)
-
-
-def starter_spec(currency: str) -> dict[str, Any]:
-    """What a first version's form starts from: every section present, so it reads as a form."""
-    return {
-        "currency": currency,
-        "energy": {
-            "type": "blocks",
-            "blocks": [
-                {"up_to_kwh": "50", "rate": "10.00"},
-                {"up_to_kwh": None, "rate": "20.00"},
-            ],
-        },
-        "fixed_charges": [
-            {
-                "name": "Service charge",
-                "amount_minor": 10000,
-                "period": "month",
-                "max_periods": 3,
-                "max_amount_minor": None,
-            }
-        ],
-        "taxes": [
-            {
-                "code": "VAT",
-                "rate": "0.16",
-                "applies_to_energy": True,
-                "applies_to_fixed": True,
-                "inclusive": False,
-            }
-        ],
-        "fbe_kwh": {"residential": "0"},
-        "debt_recovery": None,
-        "min_sale_minor": None,
-        "max_sale_minor": None,
-    }
 
 
 def _money(minor: Any, currency: str) -> Money | None:
@@ -134,16 +101,19 @@ def tariff_create(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     access.require(access.can_draft_tariffs(user))
     form = bo_forms.TariffForm(request.POST or None, units=unit_choices(user))
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            unit = org_selectors.get_unit(user, data.pop("org_unit"))
-            tariff = tariff_services.create_tariff(actor=user, org_unit=unit, **data)
-            messages.success(request, _("Tariff created. Now draft its first version."))
-            return redirect("backoffice:version-create", pk=tariff.pk)
-        except DomainError as exc:
-            show_error(form, exc)
-    return render(request, "backoffice/form_page.html", {"form": form, "title": _("New tariff")})
+
+    def save(data: dict[str, Any]) -> str:
+        unit = org_selectors.get_unit(user, data.pop("org_unit"))
+        tariff = tariff_services.create_tariff(actor=user, org_unit=unit, **data)
+        return reverse("backoffice:version-create", kwargs={"pk": tariff.pk})
+
+    return form_page(
+        request,
+        form,
+        title=_("New tariff"),
+        save=save,
+        saved=_("Tariff created. Now draft its first version."),
+    )
 
 
 @login_required
@@ -297,22 +267,23 @@ def _require_draftable(user: User, tariff: Tariff) -> None:
     access.require(access.can_draft_tariffs(user) and tariff_selectors.manages_tariff(user, tariff))
 
 
-@login_required
-def version_create(request: HttpRequest, pk: int) -> HttpResponse:
-    user = actor(request)
+def _draftable_tariff(user: User, pk: int) -> Tariff:
     _require_view(user)
     tariff = tariff_selectors.get_tariff(user, pk)
     _require_draftable(user, tariff)
-    return _editor(request, user, tariff, None)
+    return tariff
+
+
+@login_required
+def version_create(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    return _editor(request, user, _draftable_tariff(user, pk), None)
 
 
 @login_required
 def version_create_json(request: HttpRequest, pk: int) -> HttpResponse:
     user = actor(request)
-    _require_view(user)
-    tariff = tariff_selectors.get_tariff(user, pk)
-    _require_draftable(user, tariff)
-    return _draft_form(request, user, tariff, None)
+    return _draft_form(request, user, _draftable_tariff(user, pk), None)
 
 
 def _version(user: User, pk: int) -> TariffVersion:
@@ -330,24 +301,24 @@ def _editable_version(request: HttpRequest, user: User, pk: int) -> TariffVersio
     return version
 
 
-@login_required
-def version_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def _edit(request: HttpRequest, pk: int, form: Callable[..., HttpResponse]) -> HttpResponse:
+    """A version's own editor (``_editor`` or ``_draft_form``), or back to it if it is decided."""
     user = actor(request)
     _require_view(user)
     version = _editable_version(request, user, pk)
     if version is None:
         return redirect("backoffice:version-detail", pk=pk)
-    return _editor(request, user, version.tariff, version)
+    return form(request, user, version.tariff, version)
+
+
+@login_required
+def version_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _edit(request, pk, _editor)
 
 
 @login_required
 def version_edit_json(request: HttpRequest, pk: int) -> HttpResponse:
-    user = actor(request)
-    _require_view(user)
-    version = _editable_version(request, user, pk)
-    if version is None:
-        return redirect("backoffice:version-detail", pk=pk)
-    return _draft_form(request, user, version.tariff, version)
+    return _edit(request, pk, _draft_form)
 
 
 @login_required

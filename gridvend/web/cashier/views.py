@@ -98,6 +98,23 @@ def till(view: View) -> View:
     return login_required(guarded)
 
 
+def on_shift(view: View) -> View:
+    """A till view that works in the cashier's open shift; without one, back to the home screen.
+
+    The view is called with the cashier and their shift after the request.
+    """
+
+    @wraps(view)
+    def in_shift(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        actor = _cashier(request)
+        shift = shifts.current_shift(actor)
+        if shift is None:
+            return redirect("cashier:home")
+        return view(request, actor, shift, *args, **kwargs)
+
+    return in_shift
+
+
 def _render(
     request: HttpRequest, template: str, partial: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
@@ -150,11 +167,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @till
-def search(request: HttpRequest) -> HttpResponse:
-    actor = _cashier(request)
-    shift = shifts.current_shift(actor)
-    if shift is None:
-        return redirect("cashier:home")
+@on_shift
+def search(request: HttpRequest, actor: User, shift: Shift) -> HttpResponse:
     form = forms.CustomerSearchForm(request.GET or None)
     context: dict[str, Any] = {"shift": shift, "search_form": form, "results": [], "error": ""}
     if form.is_valid():
@@ -203,11 +217,8 @@ def _confirm(
 
 
 @till
-def meter(request: HttpRequest, number: str) -> HttpResponse:
-    actor = _cashier(request)
-    shift = shifts.current_shift(actor)
-    if shift is None:
-        return redirect("cashier:home")
+@on_shift
+def meter(request: HttpRequest, actor: User, shift: Shift, number: str) -> HttpResponse:
     return _confirm(request, actor, shift, number)
 
 
@@ -271,11 +282,8 @@ def _quote(
 
 @till
 @require_POST
-def quote(request: HttpRequest, number: str) -> HttpResponse:
-    actor = _cashier(request)
-    shift = shifts.current_shift(actor)
-    if shift is None:
-        return redirect("cashier:home")
+@on_shift
+def quote(request: HttpRequest, actor: User, shift: Shift, number: str) -> HttpResponse:
     form = forms.SaleAmountForm(request.POST)
     if not form.is_valid():
         return _confirm(request, actor, shift, number, form=form, status=400)
@@ -284,11 +292,8 @@ def quote(request: HttpRequest, number: str) -> HttpResponse:
 
 @till
 @require_POST
-def sell(request: HttpRequest, number: str) -> HttpResponse:
-    actor = _cashier(request)
-    shift = shifts.current_shift(actor)
-    if shift is None:
-        return redirect("cashier:home")
+@on_shift
+def sell(request: HttpRequest, actor: User, shift: Shift, number: str) -> HttpResponse:
     form = forms.SaleForm(request.POST)
     if not form.is_valid():
         amounts = forms.SaleAmountForm(request.POST)
@@ -396,11 +401,8 @@ def reprint(request: HttpRequest) -> HttpResponse:
 
 
 @till
-def shift_view(request: HttpRequest) -> HttpResponse:
-    actor = _cashier(request)
-    shift = shifts.current_shift(actor)
-    if shift is None:
-        return redirect("cashier:home")
+@on_shift
+def shift_view(request: HttpRequest, actor: User, shift: Shift) -> HttpResponse:
     form = forms.ShiftCloseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

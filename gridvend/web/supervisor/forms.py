@@ -104,6 +104,17 @@ class ApprovalDecisionForm(StyledForm):
     note = TextField(label=_("Note"), max_length=255, required=False)
 
 
+def _new_key_number(label: Any, low: int, high: int) -> WholeNumberField:
+    """An optional key parameter: left empty, the meter keeps its current value."""
+    return WholeNumberField(
+        label=label,
+        required=False,
+        min_value=low,
+        max_value=high,
+        widget=forms.NumberInput(attrs=LTR),
+    )
+
+
 class KeyChangeForm(StyledForm):
     meter_number = _meter_field()
     sgc = forms.CharField(
@@ -112,27 +123,9 @@ class KeyChangeForm(StyledForm):
         required=False,
         widget=forms.TextInput(attrs=LTR),
     )
-    ti = WholeNumberField(
-        label=_("New tariff index (TI)"),
-        required=False,
-        min_value=0,
-        max_value=99,
-        widget=forms.NumberInput(attrs=LTR),
-    )
-    krn = WholeNumberField(
-        label=_("New key revision number (KRN)"),
-        required=False,
-        min_value=1,
-        max_value=9,
-        widget=forms.NumberInput(attrs=LTR),
-    )
-    base_date_year = WholeNumberField(
-        label=_("New base date year"),
-        required=False,
-        min_value=1993,
-        max_value=2100,
-        widget=forms.NumberInput(attrs=LTR),
-    )
+    ti = _new_key_number(_("New tariff index (TI)"), 0, 99)
+    krn = _new_key_number(_("New key revision number (KRN)"), 1, 9)
+    base_date_year = _new_key_number(_("New base date year"), 1993, 2100)
     key_ref = forms.CharField(
         label=_("New vending key"),
         max_length=60,

@@ -21,18 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["verify", "checkpoint"])
-        parser.add_argument(
-            "--checkpoint-file",
-            type=Path,
-            default=None,
-            help="checkpoint file to compare with and append to "
-            "(default: GRIDVEND_AUDIT_CHECKPOINT_FILE)",
-        )
-        parser.add_argument(
-            "--no-checkpoint",
-            action="store_true",
-            help="verify only; sign nothing (for a copy of the database, such as a backup)",
-        )
+        checkpoints.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["checkpoint_file"] or checkpoints.default_path()

@@ -33,18 +33,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--checkpoint-file",
-            type=Path,
-            default=None,
-            help="checkpoint file to compare with and append to "
-            "(default: GRIDVEND_AUDIT_CHECKPOINT_FILE)",
-        )
-        parser.add_argument(
-            "--no-checkpoint",
-            action="store_true",
-            help="verify only; sign nothing (for a copy of the database, such as a backup)",
-        )
+        checkpoints.add_arguments(parser)
 
     def _section(self, name: str, summary: str, findings: list[str]) -> int:
         self.stdout.write(f"{name}: {summary} — {'FAILED' if findings else 'ok'}")
