@@ -3,17 +3,22 @@ held the audit chain's head for its whole run, and every sale in the country wai
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import Any
 
 import pytest
 from django.db import connection, connections
+from django.test import Client
 
 from gridvend.audit.models import AuditEvent
+from gridvend.customers.models import Customer
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
 from gridvend.web.backoffice import imports
 from tests.backoffice.test_imports import CUSTOMER_HEADER, _csv
+from tests.signin import signed_in
+from tests.threads import run_threads
 from tests.world import World, build_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -89,3 +94,25 @@ def test_a_sale_completes_while_an_import_dry_run_is_half_way() -> None:
     # The dry run left no audit event behind; the sale left its own.
     assert AuditEvent.objects.count() > events_before
     assert not AuditEvent.objects.filter(target_label__startswith="Dry Run").exists()
+
+
+def test_two_confirmations_of_one_dry_run_sent_together_import_it_once() -> None:
+    """A double click (or two tabs) on "Import": both requests loaded the session, with the
+    checked rows, before either saved it, and rows with generated account numbers were written
+    twice (found in review)."""
+    assert connection.vendor == "postgresql"
+    world = build_world()
+    first = signed_in(world.admin)
+    upload = io.BytesIO(_csv(CUSTOMER_HEADER, _rows(world)))
+    upload.name = "customers.csv"
+    token = first.post("/imports/", {"kind": "customers", "file": upload}).context["token"]
+    second = Client()
+    second.cookies = first.cookies  # the same browser session, two requests
+
+    responses, errors = run_threads(
+        2, lambda i: (first, second)[i].post("/imports/confirm/", {"token": token}).status_code
+    )
+
+    assert errors == []
+    assert sorted(responses) == [200, 302]
+    assert Customer.objects.filter(name__startswith="Dry Run").count() == 3

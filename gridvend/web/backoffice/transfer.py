@@ -6,9 +6,12 @@ import csv
 import io
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.sessions.models import Session
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -62,18 +65,44 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/import_upload.html", {"form": form, "kinds": imports.KINDS})
 
 
+def _claim_pending_import(request: HttpRequest) -> dict[str, Any] | None:
+    """Take the checked rows out of the session for good, or None if the token does not match.
+
+    Two confirmations of one dry run sent together (a double click, two tabs) each load the
+    session before either has saved it, so both would see the rows. The session row is locked
+    and rewritten without them in a transaction of its own, committed before the import runs:
+    the second confirmation waits for the lock and then finds nothing to run.
+    """
+    # compare_digest refuses non-ASCII text with a TypeError: compare the UTF-8 bytes.
+    given = request.POST.get("token", "").encode("utf-8", "replace")
+    # Whatever happens, this request's copy of the session no longer holds the rows, so saving
+    # it at the end of the response cannot put them back.
+    request.session.pop(SESSION_KEY, None)
+    store = request.session
+    if store.session_key is None:
+        return None
+    with transaction.atomic():
+        row = Session.objects.select_for_update().filter(session_key=store.session_key).first()
+        data = store.decode(row.session_data) if row is not None else {}
+        pending = data.pop(SESSION_KEY, None)
+        if row is None or not pending:
+            return None
+        if not secrets.compare_digest(str(pending.get("token", "")).encode(), given):
+            return None
+        row.session_data = store.encode(data)
+        row.save(update_fields=["session_data"])
+    return dict(pending)
+
+
 @login_required
 @require_POST
 def import_confirm(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     access.require(access.can_import(user))
-    pending = request.session.get(SESSION_KEY)
-    # compare_digest refuses non-ASCII text with a TypeError: compare the UTF-8 bytes.
-    given = request.POST.get("token", "").encode("utf-8", "replace")
-    if not pending or not secrets.compare_digest(str(pending.get("token", "")).encode(), given):
+    pending = _claim_pending_import(request)
+    if pending is None:
         messages.error(request, _("That import was already done or has expired. Upload again."))
         return redirect("backoffice:import")
-    del request.session[SESSION_KEY]
     rows = [(int(number), dict(row)) for number, row in pending["rows"]]
     report = imports.run_import(actor=user, kind=pending["kind"], rows=rows, commit=True)
     return render(
