@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import QuerySet
+
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
 from gridvend.ledger.models import Account
@@ -80,6 +82,13 @@ def lock_receipt_printed_at(sale: Sale) -> datetime | None:
         .values_list("receipt_printed_at", flat=True)
         .get(pk=sale.pk)
     )
+
+
+def open_debts(customer: Customer, *, lock: bool) -> QuerySet[Debt]:
+    """The customer's debts with a balance, oldest first (the order a sale recovers them in);
+    locked when a sale will pay them down (the caller holds the customer's lock)."""
+    debts = Debt.objects.filter(customer=customer, balance_minor__gt=0).order_by("opened_at", "id")
+    return debts.select_for_update() if lock else debts
 
 
 def lock_debt(debt_id: int) -> Debt:

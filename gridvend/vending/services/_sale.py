@@ -55,6 +55,7 @@ from gridvend.vending.errors import (
 )
 from gridvend.vending.events import sale_created
 from gridvend.vending.integrity.sales import sale_binding
+from gridvend.vending.locks import open_debts
 from gridvend.vending.models import Sale, SaleStatus, Shift, Token, TokenKind
 from gridvend.vending.selectors import float_account_code
 
@@ -177,12 +178,7 @@ def _context(
         paid_through=Max("fixed_charges_paid_through", filter=completed),
     )
     paid_through = totals["paid_through"]
-    debts_qs = Debt.objects.filter(customer=customer, balance_minor__gt=0).order_by(
-        "opened_at", "id"
-    )
-    if lock_debts:
-        debts_qs = debts_qs.select_for_update()
-    debts = [d for d in debts_qs if d.currency == spec.currency]
+    debts = [d for d in open_debts(customer, lock=lock_debts) if d.currency == spec.currency]
     ctx = SaleContext(
         customer_category=customer.category,
         month_to_date_kwh=Decimal(totals["kwh"] or 0),
