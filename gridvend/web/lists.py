@@ -22,6 +22,7 @@ from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.web.backoffice import exports
 from gridvend.web.filters import SelectorFilterSet
+from gridvend.web.sessions import actor
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 1000
@@ -32,12 +33,6 @@ View = Callable[..., HttpResponse]
 def _anyone(user: User) -> bool:
     # Lists whose selector already narrows the rows to what the user may see (their own subtree).
     return user.is_active
-
-
-def actor(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def page_of(request: HttpRequest, items: Any, size: int = PAGE_SIZE) -> Page[Any]:

@@ -15,11 +15,20 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
+from gridvend.identity.models import User
+
 SIGNED_IN_AT = "gv_signed_in_at"
 LAST_SEEN = "gv_last_seen"
 # Set by the cashier screen: this session serves a counter, so the idle lock applies to it.
 TILL = "gv_till"
 LOCKED = "gv_locked"
+
+
+def actor(request: HttpRequest) -> User:
+    """The signed-in user of a request that ``login_required`` (or the middleware) let through."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 class State(enum.Enum):

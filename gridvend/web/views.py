@@ -42,12 +42,6 @@ from gridvend.web.filters import MAX_ID, InvalidFilter
 from gridvend.web.lists import ObjectList
 
 
-def _actor(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 def _form_error(form: Any, exc: DomainError) -> None:
     field = exc.params.get("field")
     form.add_error(field if field in form.fields else None, describe(exc))
@@ -99,7 +93,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def second_factor(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = sessions.actor(request)
     if not user.uses_totp:
         return redirect("web:second-factor-enrol")
     form = forms.TotpCodeForm(request.POST or None)
@@ -123,7 +117,7 @@ _ENROLLING = "gv_totp_enrolling"
 @login_required
 def second_factor_enrol(request: HttpRequest) -> HttpResponse:
     """Set up or replace the user's authenticator; a GET only shows the form."""
-    user = _actor(request)
+    user = sessions.actor(request)
     if user.uses_totp and not request.session.get("gv_second_factor"):
         return redirect("web:second-factor")
     replacing = user.uses_totp
@@ -186,7 +180,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
 
     if language in {code for code, _name in settings.LANGUAGES}:
         if request.user.is_authenticated:
-            identity.set_language(actor=_actor(request), language=language)
+            identity.set_language(actor=sessions.actor(request), language=language)
         response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax")
     return response
 
@@ -196,7 +190,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = sessions.actor(request)
     if actor.capability_set() == {Capability.CASHIER}:
         # A cashier's work is the till; the counts of units and users mean nothing to them.
         return redirect("cashier:home")
@@ -212,7 +206,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def unit_list(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = sessions.actor(request)
     filterset = SearchFilterSet(request.GET, actor=actor, selector=org_selectors.list_units)
     names = org_selectors.level_names()
     rows = [
@@ -232,7 +226,7 @@ def unit_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = sessions.actor(request)
     unit = org_selectors.get_unit(actor, pk)
     names = org_selectors.level_names()
     unit_form = forms.OrgUnitForm(prefix="unit")
@@ -287,7 +281,7 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def levels(request: HttpRequest) -> HttpResponse:
     """The utility's names for the depths of its tree (Administrators only)."""
-    actor = _actor(request)
+    actor = sessions.actor(request)
     if not actor.is_administrator:
         raise AccessDenied()
     error = ""
@@ -324,7 +318,7 @@ point_export = POINTS.export_view()
 
 @login_required
 def point_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = sessions.actor(request)
     point = org_selectors.get_vending_point(actor, pk)
     initial = {
         "name": point.name,
@@ -378,7 +372,7 @@ user_export = USERS.export_view()
 
 @login_required
 def user_create(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = sessions.actor(request)
     if not permissions.can_manage_users(actor):
         raise AccessDenied()
     form = forms.UserForm(request.POST or None, units=_unit_choices(actor), max_rank=actor.rank)
@@ -398,7 +392,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = sessions.actor(request)
     target = user_selectors.get_user(actor, pk)
     manageable = permissions.can_manage_users(actor) and target.rank < actor.rank
     initial = {
@@ -466,7 +460,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = sessions.actor(request)
     if not permissions.can_read_audit_log(actor):
         raise AccessDenied()
     filterset = AuditFilterSet(request.GET, actor=actor, selector=audit_selectors.list_events)

@@ -34,8 +34,9 @@ from gridvend.web.backoffice.filtersets import (
     StatementFilterSet,
 )
 from gridvend.web.filters import InvalidFilter
-from gridvend.web.lists import ObjectList, actor
+from gridvend.web.lists import ObjectList
 from gridvend.web.receipts.render import payment_method_label
+from gridvend.web.sessions import actor
 
 
 def _tariff_choices(user: User) -> list[tuple[Any, str]]:

@@ -29,7 +29,7 @@ from gridvend.web.backoffice import access
 from gridvend.web.backoffice.forms import StyledForm
 from gridvend.web.errors import describe
 from gridvend.web.fields import KwhField, TextField
-from gridvend.web.lists import actor
+from gridvend.web.sessions import actor
 
 LTR = {"dir": "ltr", "autocomplete": "off"}
 

@@ -22,7 +22,8 @@ from gridvend.web.backoffice import forms as bo_forms
 from gridvend.web.backoffice.common import form_page, initial_from, unit_choices
 from gridvend.web.backoffice.filtersets import MeterFilterSet
 from gridvend.web.caching import no_store
-from gridvend.web.lists import ObjectList, actor, page_of, query_without_page
+from gridvend.web.lists import ObjectList, page_of, query_without_page
+from gridvend.web.sessions import actor
 
 # What the detail page shows of a meter's key: parameters, never key material.
 KEY_PARAMETERS = (

@@ -32,7 +32,8 @@ from gridvend.web.backoffice.tariff_editor import SECTIONS, TariffEditor
 from gridvend.web.backoffice.tariff_simulation import SimulationForm, find_customer, simulate
 from gridvend.web.errors import describe
 from gridvend.web.filters import MAX_ID
-from gridvend.web.lists import ObjectList, actor
+from gridvend.web.lists import ObjectList
+from gridvend.web.sessions import actor
 
 EDITABLE = (VersionStatus.DRAFT, VersionStatus.REJECTED)
 UNDECIDED = (VersionStatus.DRAFT, VersionStatus.SUBMITTED, VersionStatus.REJECTED)

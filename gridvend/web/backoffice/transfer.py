@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from gridvend.identity.errors import NotFound
 from gridvend.web.backoffice import access, exports, imports
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.lists import actor
+from gridvend.web.sessions import actor
 
 # The rows of a dry run wait in the session (stored in the database, so any app server can take
 # the confirmation) under a one-time token, so that what is confirmed is what was checked.

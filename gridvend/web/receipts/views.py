@@ -23,6 +23,7 @@ from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from gridvend.vending.models import BackOfficeRefund, Reversal, Sale, SaleKind, SaleStatus
 from gridvend.vending.shifts import can_read_report, expected_hidden, refund_paid_from
+from gridvend.web import sessions
 from gridvend.web.caching import no_store
 from gridvend.web.errors import PrinterNotConfigured, PrinterUnavailable, describe
 from gridvend.web.framing import framed_by_own_pages
@@ -38,12 +39,6 @@ from gridvend.web.receipts.render import (
 from gridvend.web.receipts.selectors import get_shift
 
 
-def _actor(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 def _reprint_asked(values: Any) -> bool:
     return values.get("reprint") in {"1", "true", "yes"}
 
@@ -54,7 +49,7 @@ def _receipt(
     """The sale in the actor's scope (else 404). The seller's first print is the original; any
     later print of theirs (or ``?reprint=1``) is marked REPRINT; anyone else's view is a COPY,
     with the tokens masked unless they may see tokens. Every print and view is audited."""
-    actor = _actor(request)
+    actor = sessions.actor(request)
     sale = vending_selectors.get_sale(actor, reference)
     result = vending.print_receipt(
         actor=actor,
@@ -112,7 +107,7 @@ def _pdf_response(body: bytes, filename: str) -> HttpResponse:
 def sale(request: HttpRequest, reference: str) -> HttpResponse:
     """An old sale, found from a shift, a customer or a meter: what it was, whether and where it
     was refunded, and its receipt again (the tokens are shown only by the audited reprint)."""
-    actor = _actor(request)
+    actor = sessions.actor(request)
     sold = vending_selectors.get_sale(actor, reference)
     return render(request, "receipts/sale.html", sale_context(actor, sold))
 
@@ -157,7 +152,7 @@ def print_escpos(request: HttpRequest, reference: str) -> HttpResponse:
     """Print the receipt on the vending point's ESC/POS network printer: no dialogue. The print
     is recorded first, like any print (original, REPRINT or COPY); if the printer then fails,
     the cashier is told, and printing again gives a REPRINT."""
-    actor = _actor(request)
+    actor = sessions.actor(request)
     sale = vending_selectors.get_sale(actor, reference)
     printer = escpos_printer(actor, sale)
     if printer is None:
@@ -180,7 +175,7 @@ def print_escpos(request: HttpRequest, reference: str) -> HttpResponse:
 
 def _shift_report(request: HttpRequest, pk: int) -> ShiftReportData:
     """The Z report; blind counting keeps an open shift's amounts from its own cashier."""
-    actor = _actor(request)
+    actor = sessions.actor(request)
     shift = get_shift(actor, pk)
     return build_shift_report(z_report(actor, shift), blind=expected_hidden(actor, shift))
 

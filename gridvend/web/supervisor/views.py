@@ -37,6 +37,7 @@ from gridvend.vending.selectors import get_sale, own_vending_point
 from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
 from gridvend.web.receipts.render import receipt_urls
+from gridvend.web.sessions import actor
 from gridvend.web.supervisor import forms
 from gridvend.web.supervisor.filtersets import FaultFilterSet
 from gridvend.web.supervisor.selectors import (
@@ -99,8 +100,7 @@ def allowed_actions(actor: User) -> dict[str, bool]:
 
 
 def _actor(request: HttpRequest, allowed: Any = None) -> User:
-    user = request.user
-    assert isinstance(user, User)
+    user = actor(request)
     if allowed is not None and not allowed(user):
         raise AccessDenied()
     return user
