@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from gridvend.kernel.errors import KeyChangeSameKey
-from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, minutes_since_base
+from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine, minutes_since_base
 from gridvend.keys.errors import TokenRefused
 from gridvend.keys.services import load_vending_key
 from gridvend.sts import engine as sts_engine
@@ -165,3 +165,8 @@ def token_engine() -> SoftwareStsEngine:
     if _engine is None:
         _engine = SoftwareStsEngine()
     return _engine
+
+
+def engine_or_default(engine: TokenEngine | None) -> TokenEngine:
+    """The engine a use case was given (a test's, an HSM's), else the process-wide one."""
+    return engine if engine is not None else token_engine()

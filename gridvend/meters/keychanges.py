@@ -12,6 +12,7 @@ from gridvend.identity.roles import Role, rank
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import MeterRetired
 from gridvend.kernel.tokens import TokenEngine
+from gridvend.keys.engine import engine_or_default
 from gridvend.meters.errors import KeyChangeEmpty, KeyChangePending
 from gridvend.meters.events import MeterEvent
 from gridvend.meters.locks import lock_meter
@@ -20,16 +21,6 @@ from gridvend.meters.selectors import meter_key_ref
 from gridvend.meters.services import _check_vending_key, build_key_ref, key_params
 
 REQUEST_KEY_CHANGE = rank(Role.MASTER_STATION_MANAGER)
-
-
-def _token_engine(engine: TokenEngine | None) -> TokenEngine:
-    if engine is not None:
-        return engine
-    # Imported here, as the vending services do: the engine loads vending keys, which the rest of
-    # this module never needs.
-    from gridvend.keys.engine import token_engine
-
-    return token_engine()
 
 
 def request_key_change(
@@ -77,7 +68,7 @@ def request_key_change(
         if new == old:
             raise KeyChangeEmpty(meter_number=locked.number)
         _check_vending_key(new)
-        _token_engine(engine).check_key_change(old, new)
+        engine_or_default(engine).check_key_change(old, new)
         change = KeyChange.objects.create(
             meter=locked,
             reason=cleaned,

@@ -114,14 +114,6 @@ class _Plan:
             raise RuntimeError("debt recovered exceeds the open debts")
 
 
-def _engine(engine: TokenEngine | None) -> TokenEngine:
-    if engine is not None:
-        return engine
-    from gridvend.keys.engine import token_engine
-
-    return token_engine()
-
-
 def _new_reference() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     return "S" + "".join(secrets.choice(alphabet) for _ in range(11))

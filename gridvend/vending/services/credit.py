@@ -9,6 +9,7 @@ from gridvend.kernel.clock import Clock, SystemClock
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import Breakdown
 from gridvend.kernel.tokens import TokenEngine
+from gridvend.keys.engine import engine_or_default
 from gridvend.meters.selectors import find_meter, pending_key_change
 from gridvend.org.models import VendingPoint
 from gridvend.vending.errors import (
@@ -26,7 +27,6 @@ from gridvend.vending.services._sale import (
     SaleResult,
     _check_meter_sellable,
     _check_point,
-    _engine,
     _PlannedToken,
     _price,
     _require_seller,
@@ -114,7 +114,7 @@ def vend_credit(
             "payment": payment_method,
         }
     )
-    tokens_engine = _engine(engine)
+    tokens_engine = engine_or_default(engine)
     now = (clock or SystemClock()).now()
     meter = find_meter(actor, meter_number)
     replay = _replay(vending_point, ref, fingerprint)

@@ -15,6 +15,7 @@ from gridvend.identity.roles import Capability, Role, rank
 from gridvend.kernel.clock import Clock, SystemClock
 from gridvend.kernel.errors import InvalidAmount, MeterRetired, ReasonRequired
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine
+from gridvend.keys.engine import engine_or_default
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
 from gridvend.meters.selectors import find_meter, meter_key_ref, normalise_meter_number
 from gridvend.org.models import VendingPoint
@@ -25,7 +26,6 @@ from gridvend.vending.selectors import current_shift
 from gridvend.vending.services._sale import (
     SaleResult,
     _check_point,
-    _engine,
     _PlannedToken,
     _tid,
     _write_sale,
@@ -102,7 +102,7 @@ def _grant_sale(
     """The shared path of FBE, free issues and engineering tokens: idempotent, locked, audited."""
     ref = _check_client_reference(client_reference)
     fingerprint = _fingerprint({**request, "meter": normalise_meter_number(meter_number)})
-    tokens_engine = _engine(engine)
+    tokens_engine = engine_or_default(engine)
     now = (clock or SystemClock()).now()
     meter = find_meter(actor, meter_number)
 

@@ -18,13 +18,14 @@ from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import Clock, SystemClock
 from gridvend.kernel.errors import InvalidAmount, ReasonRequired
 from gridvend.kernel.tokens import TokenEngine
+from gridvend.keys.engine import engine_or_default
 from gridvend.meters import services as meter_services
 from gridvend.meters.models import Installation, Meter
 from gridvend.org.models import VendingPoint, VendingPointStatus
 from gridvend.vending.errors import CreditTransferAboveLimit, VendingPointInactive
 from gridvend.vending.locks import lock_customer_and_meter, lock_user
 from gridvend.vending.models import Sale, SaleKind, TokenKind
-from gridvend.vending.services._sale import _engine, _PlannedToken, _tid, _write_sale
+from gridvend.vending.services._sale import _PlannedToken, _tid, _write_sale
 from gridvend.vending.services.engineering import _key_change_tokens
 from gridvend.vending.services.idempotency import _fingerprint
 
@@ -106,7 +107,7 @@ def _issue_credit_transfer(
     limit = Decimal(settings.CREDIT_TRANSFER_LIMIT_KWH)
     if kwh > limit and not actor.has_capability(Capability.FINANCE):
         raise CreditTransferAboveLimit(rule="per_transfer", limit=str(limit))
-    tokens_engine = _engine(engine)
+    tokens_engine = engine_or_default(engine)
     now = (clock or SystemClock()).now()
     ref = f"transfer-{meter.number}-{int(now.timestamp())}"
     fingerprint = _fingerprint({"op": "transfer", "meter": meter.number, "kwh": str(kwh)})
