@@ -38,14 +38,21 @@ def _meters(actor: User) -> QuerySet[Meter]:
     )
 
 
+def meter_digits(number: str) -> str:
+    """A typed meter number as stored (11 or 13 digits), or METER_NOT_FOUND: nothing else can
+    name a meter, so nothing else is looked up."""
+    digits = normalise_meter_number(number)
+    if len(digits) not in (11, 13) or not digits.isascii() or not digits.isdigit():
+        raise MeterNotFound(meter_number=digits or number.strip())
+    return digits
+
+
 def find_meter(actor: User, number: str) -> Meter:
     """The meter a cashier typed, or METER_NOT_FOUND (unknown and out-of-scope look the same).
 
     Blocked and retired meters are returned: the sale refuses them with their own codes.
     """
-    digits = normalise_meter_number(number)
-    if len(digits) not in (11, 13) or not digits.isascii() or not digits.isdigit():
-        raise MeterNotFound(meter_number=digits or number.strip())
+    digits = meter_digits(number)
     # Meter numbers are unique: no ordering, so the hot path compiles the simplest query.
     found = list(_meters(actor).filter(number=digits).order_by()[:1])
     if not found:

@@ -147,6 +147,26 @@ def spec_in_force(tariff: Tariff, at: datetime) -> tuple[TariffVersion, TariffSp
     return version, spec
 
 
+_by_version: dict[tuple[int, str], tuple[list[Any], TariffSpec]] = {}
+
+
+def spec_of_version(version_id: int, key: str) -> tuple[TariffVersion, TariffSpec]:
+    """A published version and its parsed spec, by id, read once per process: a published
+    version never changes. ``key`` (its approval instant as the database gives it) tells two
+    versions apart where ids are reused (rolled-back tests on SQLite). Each caller gets its own
+    instance of the row, so nothing one caller caches on it reaches another."""
+    names = [f.attname for f in TariffVersion._meta.concrete_fields]
+    found = _by_version.get((version_id, key))
+    if found is None:
+        version = TariffVersion.objects.get(pk=version_id)
+        found = ([getattr(version, name) for name in names], TariffSpec.from_dict(version.spec))
+        if len(_by_version) > 1000:
+            _by_version.clear()
+        _by_version[(version_id, key)] = found
+    values, spec = found
+    return TariffVersion.from_db("default", names, list(values)), spec
+
+
 class ChangeKind(StrEnum):
     CHANGED = "changed"
     ADDED = "added"

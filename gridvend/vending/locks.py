@@ -17,16 +17,30 @@ taken after their owner at any point: no other path reaches them without the own
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
+from gridvend.identity.scoping import scoped
 from gridvend.ledger.models import Account
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter
 from gridvend.org.models import VendingPoint
-from gridvend.vending.models import Sale, Shift, ShiftStatus
+from gridvend.tariffs.models import VersionStatus
+from gridvend.vending.models import (
+    RequestStatus,
+    Sale,
+    SaleKind,
+    SaleStatus,
+    Shift,
+    ShiftStatus,
+)
 from gridvend.vending.selectors import float_account_code
 
 
@@ -121,3 +135,191 @@ def lock_float_account(point: VendingPoint) -> Account | None:
 def lock_user(user: User) -> None:
     """The issuer's own row: one person's free issues (or transfers) are counted one at a time."""
     list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+
+
+def lock_meter_for_sale(actor: User, digits: str) -> Meter | None:
+    """The meter numbered ``digits`` in the actor's scope with its installed customer, both
+    locked in one statement (the customer first, then the meter: ``FOR UPDATE OF`` locks in the
+    order it names them, the order of this module), with its organisation unit.
+
+    None when no such row: an unknown or out-of-scope meter, or one with no customer. The caller
+    then takes the slower path that names the reason (``meters.selectors.find_meter``,
+    ``lock_customer_and_meter``).
+    """
+    found = list(
+        scoped(Meter.objects.filter(number=digits, customer__isnull=False), actor)
+        .select_related("customer", "org_unit")
+        .select_for_update(of=("customer", "self"))
+        .order_by()[:1]
+    )
+    if not found:
+        return None
+    meter = found[0]
+    assert meter.customer is not None
+    return meter
+
+
+@dataclass(frozen=True)
+class SaleReads:
+    """Everything a sale decides on besides the locked customer and meter, read in one
+    statement once those locks are held (so no sale of this customer can move it meanwhile).
+
+    ``shift_id``: the seller's open shift at the point (share-locked where the sale needs it,
+    so its close waits for the sale, and a sale after the close finds none); None if none.
+    ``version_id``/``version_key``: the tariff version in force and what tells two versions
+    apart where ids are reused; None when none is in force. The month's totals are the
+    customer's completed sales in the business month; ``open_debts`` counts debts with a
+    balance (their rows are read only when there are any); ``key_change_id`` is the meter's
+    pending key change. ``free_kwh_to_meter``/``free_kwh_by_issuer``: free energy counted
+    against the approval limit in the period (only when asked for).
+    """
+
+    shift_id: int | None
+    version_id: int | None
+    version_key: str
+    month_kwh: Decimal
+    month_debt_recovered_minor: int
+    month_fbe_kwh: Decimal
+    paid_through: date | None
+    open_debts: int
+    key_change_id: int | None
+    free_kwh_to_meter: Decimal = Decimal(0)
+    free_kwh_by_issuer: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class ShiftWanted:
+    operator_id: int
+    vending_point_id: int
+    # Share-lock the shift (a sale that belongs to it); otherwise only attribute the sale.
+    lock: bool
+
+
+@dataclass(frozen=True)
+class FreeIssueWanted:
+    """Count the free energy given in the ``period`` before the sale, to the meter and by the
+    issuer (whose row the caller has locked)."""
+
+    issuer_id: int
+    period: timedelta
+
+
+def _quantised(value: Any, places: int) -> Decimal:
+    # SQLite sums decimals as floats; the column's scale makes them exact again (as the ORM does).
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+@lru_cache(maxsize=32)
+def _sale_reads_sql(vendor: str, shift: str, free_issue: bool) -> str:
+    """The statement of :func:`read_sale_context`, built once per shape and backend."""
+    completed = f"s.status = '{SaleStatus.COMPLETED}'"
+    month = f"{completed} AND s.business_month = %s"
+    version = (
+        "FROM tariffs_tariffversion v WHERE v.tariff_id = %s "
+        f"AND v.status = '{VersionStatus.PUBLISHED}' AND v.effective_from <= %s "
+        "ORDER BY v.effective_from DESC, v.number DESC LIMIT 1"
+    )
+    version_key = "v.approved_at" if vendor != "postgresql" else "CAST(v.approved_at AS VARCHAR)"
+    parts = [
+        f"(SELECT v.id {version})",
+        f"(SELECT {version_key} {version})",
+        f"(SELECT SUM(CASE WHEN {month} THEN s.priced_kwh END) FROM vending_sale s "  # noqa: S608
+        "WHERE s.customer_id = %s)",
+        f"(SELECT SUM(CASE WHEN {month} THEN s.debt_recovered_minor END) FROM vending_sale s "  # noqa: S608
+        "WHERE s.customer_id = %s)",
+        "(SELECT SUM(CASE WHEN s.business_month = %s THEN s.fbe_kwh END) FROM vending_sale s "
+        "WHERE s.customer_id = %s)",
+        f"(SELECT MAX(CASE WHEN {completed} THEN s.fixed_charges_paid_through END) "  # noqa: S608
+        "FROM vending_sale s WHERE s.customer_id = %s)",
+        "(SELECT COUNT(*) FROM customers_debt d WHERE d.customer_id = %s AND d.balance_minor > 0)",
+        "(SELECT k.id FROM meters_keychange k WHERE k.meter_id = %s "  # noqa: S608
+        f"AND k.status = '{KeyChangeStatus.PENDING}' ORDER BY k.id LIMIT 1)",
+    ]
+    if free_issue:
+        free = f"s.kind = '{SaleKind.FREE_ISSUE}' AND s.created_at > %s"
+        waiting = f"r.status = '{RequestStatus.PENDING}' AND r.requested_at > %s"
+        parts += [
+            f"(SELECT COALESCE(SUM(s.kwh), 0) FROM vending_sale s WHERE {free} AND s.meter_id = %s)"  # noqa: S608
+            " + (SELECT COALESCE(SUM(r.kwh), 0) FROM vending_freeissuerequest r "
+            f"WHERE {waiting} AND r.meter_id = %s)",
+            f"(SELECT COALESCE(SUM(s.kwh), 0) FROM vending_sale s WHERE {free} "  # noqa: S608
+            "AND s.operator_id = %s AND NOT EXISTS "
+            "(SELECT 1 FROM vending_freeissuerequest q WHERE q.sale_id = s.id))"
+            " + (SELECT COALESCE(SUM(r.kwh), 0) FROM vending_freeissuerequest r "
+            f"WHERE {waiting} AND r.requested_by_id = %s)",
+        ]
+    select = ", ".join(parts)
+    if shift == "none":
+        return f"SELECT NULL, {select}"
+    where = (
+        "WHERE sh.operator_id = %s AND sh.vending_point_id = %s "
+        f"AND sh.status = '{ShiftStatus.OPEN}'"
+    )
+    if shift == "attribute":
+        return f"SELECT (SELECT sh.id FROM vending_shift sh {where}), {select}"  # noqa: S608
+    lock = " FOR SHARE" if vendor == "postgresql" else ""
+    return f"SELECT sh.id, {select} FROM vending_shift sh {where}{lock}"  # noqa: S608
+
+
+def read_sale_context(
+    *,
+    customer_id: int | None,
+    tariff_id: int | None,
+    meter_id: int,
+    now: datetime,
+    month: str,
+    shift: ShiftWanted | None = None,
+    free_issue: FreeIssueWanted | None = None,
+) -> SaleReads:
+    """One statement for every read a sale makes after locking its customer and meter.
+
+    With ``shift.lock`` the row comes from the seller's open shift, share-locked: a shift closed
+    meanwhile (its close holds the row) gives no row at all, and ``shift_id`` None.
+    """
+    ops = connection.ops
+    at = ops.adapt_datetimefield_value(now)
+    params: list[Any] = []
+    shape = "none" if shift is None else ("lock" if shift.lock else "attribute")
+    if shape == "attribute":
+        assert shift is not None
+        params += [shift.operator_id, shift.vending_point_id]
+    params += [tariff_id, at, tariff_id, at]
+    params += [month, customer_id, month, customer_id, month, customer_id, customer_id]
+    params += [customer_id, meter_id]
+    if free_issue is not None:
+        since = ops.adapt_datetimefield_value(now - free_issue.period)
+        params += [since, meter_id, since, meter_id]
+        params += [since, free_issue.issuer_id, since, free_issue.issuer_id]
+    if shape == "lock":
+        assert shift is not None
+        params += [shift.operator_id, shift.vending_point_id]
+    sql = _sale_reads_sql(connection.vendor, shape, free_issue is not None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        # The shift the sale needs is not open (or was closed while the sale waited for it).
+        return SaleReads(None, None, "", Decimal(0), 0, Decimal(0), None, 0, None)
+    shift_id, version_id, version_key, kwh, debt, fbe, paid, debts, key_change = row[:9]
+    free_to_meter, free_by_issuer = row[9:11] if free_issue is not None else (0, 0)
+    return SaleReads(
+        shift_id=shift_id,
+        version_id=version_id,
+        version_key=str(version_key),
+        month_kwh=_quantised(kwh, 6),
+        month_debt_recovered_minor=int(debt or 0),
+        month_fbe_kwh=_quantised(fbe, 1),
+        paid_through=_as_date(paid),
+        open_debts=int(debts),
+        key_change_id=key_change,
+        free_kwh_to_meter=_quantised(free_to_meter, 3),
+        free_kwh_by_issuer=_quantised(free_by_issuer, 3),
+    )

@@ -374,20 +374,6 @@ def test_reversing_the_latest_sale_lets_the_fixed_charge_fall_due_again(world: W
     assert again.fixed_charges_minor == 15000
 
 
-# An everyday credit vend (no fixed charge or FBE due, no key change): locks, pricing reads,
-# the meter's TID, journal entry and postings, three balances, sale, tokens, audit event and
-# head, and the savepoint around it. Anything that makes sales tamper-evident must ride on
-# these writes, not add to them.
-EVERYDAY_VEND_QUERIES = 25
-
-
-def test_an_everyday_credit_vend_costs_a_fixed_number_of_queries(
-    world: World, django_assert_num_queries: Any
-) -> None:
-    meter = world.add_meter()
-    _sell(world, meter.number, "500.00", "first-of-the-month")
-    with django_assert_num_queries(EVERYDAY_VEND_QUERIES):
-        _sell(world, meter.number, "500.00", "everyday")
 
 
 @pytest.mark.parametrize("amount", ["100000.00", "41234.56", "3000.00"])

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Q, Sum
+from django.utils import timezone
 
 from gridvend.audit import context as request_context
 from gridvend.audit.services import record
@@ -26,6 +26,7 @@ from gridvend.kernel.errors import (
     InvalidAmount,
     MeterBlocked,
     MeterRetired,
+    TariffNotFound,
     TenderBelowChargesDue,
 )
 from gridvend.kernel.ledger import SaleAccounts, credit_sale_journal
@@ -43,10 +44,11 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import JournalLine, draft_lines
 from gridvend.meters.errors import MeterNotInstalled
 from gridvend.meters.models import Meter, MeterStatus
+from gridvend.meters.selectors import find_meter, meter_digits
 from gridvend.org.models import VendingPoint, VendingPointStatus
 from gridvend.org.permissions import ip_allowed
 from gridvend.tariffs.models import TariffVersion
-from gridvend.tariffs.selectors import spec_in_force
+from gridvend.tariffs.selectors import spec_of_version
 from gridvend.vending.errors import (
     CustomerNotActive,
     MeterFaulty,
@@ -55,9 +57,20 @@ from gridvend.vending.errors import (
 )
 from gridvend.vending.events import sale_created
 from gridvend.vending.integrity.sales import sale_binding
-from gridvend.vending.locks import open_debts
-from gridvend.vending.models import Sale, SaleStatus, Shift, Token, TokenKind
+from gridvend.vending.locks import (
+    FreeIssueWanted,
+    SaleReads,
+    ShiftWanted,
+    lock_customer_and_meter,
+    lock_meter_for_sale,
+    open_debts,
+    read_sale_context,
+)
+from gridvend.vending.models import Sale, Token, TokenKind
 from gridvend.vending.selectors import float_account_code
+
+# What a key change rewrites on the meter.
+KEY_COLUMNS = ("sgc", "ti", "krn", "kt", "ken", "ea", "dkga", "base_date_year", "key_ref")
 
 # Tokens whose units are energy the meter adds to its credit register.
 ENERGY_TOKEN_KINDS = frozenset(
@@ -157,45 +170,91 @@ def _month(day: Any) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+def _sale_context(
+    customer: Customer, spec: TariffSpec, reads: SaleReads, today: Any, *, lock_debts: bool
+) -> tuple[SaleContext, list[Debt]]:
+    """What pricing needs to know about the customer, from the sale's one read; the open debts'
+    rows are read (and locked, for a sale) only when the customer has any."""
+    debts: list[Debt] = []
+    if reads.open_debts:
+        debts = [d for d in open_debts(customer, lock=lock_debts) if d.currency == spec.currency]
+    ctx = SaleContext(
+        customer_category=customer.category,
+        month_to_date_kwh=reads.month_kwh,
+        fixed_charges=(
+            fixed_charges_due(spec, reads.paid_through, today) if spec.fixed_charges else None
+        ),
+        debt_balance=Money(sum(d.balance_minor for d in debts), spec.currency),
+        debt_recovered_this_month=Money(reads.month_debt_recovered_minor, spec.currency),
+        fbe_issued_this_month=bool(reads.month_fbe_kwh),
+    )
+    return ctx, debts
+
+
+def _read(
+    meter: Meter,
+    customer: Customer | None,
+    now: datetime,
+    *,
+    shift: ShiftWanted | None = None,
+    free_issue: FreeIssueWanted | None = None,
+) -> SaleReads:
+    """The sale's one read after its locks (see ``vending.locks.read_sale_context``)."""
+    return read_sale_context(
+        customer_id=customer.pk if customer is not None else None,
+        tariff_id=customer.tariff_id if customer is not None else None,
+        meter_id=meter.pk,
+        now=now,
+        month=_month(business_date(now, settings.TIME_ZONE)),
+        shift=shift,
+        free_issue=free_issue,
+    )
+
+
 def _context(
     customer: Customer, spec: TariffSpec, today: Any, *, lock_debts: bool
 ) -> tuple[SaleContext, list[Debt]]:
-    month = _month(today)
-    completed = Q(status=SaleStatus.COMPLETED)
-    this_month = Q(business_month=month)
-    totals = Sale.objects.filter(customer=customer).aggregate(
-        kwh=Sum("priced_kwh", filter=completed & this_month),
-        debt=Sum("debt_recovered_minor", filter=completed & this_month),
-        fbe=Sum("fbe_kwh", filter=this_month),
-        paid_through=Max("fixed_charges_paid_through", filter=completed),
+    """The pricing context of a customer outside a sale (simulations, screens)."""
+    reads = read_sale_context(
+        customer_id=customer.pk,
+        tariff_id=customer.tariff_id,
+        meter_id=0,
+        now=timezone.now(),
+        month=_month(today),
     )
-    paid_through = totals["paid_through"]
-    debts = [d for d in open_debts(customer, lock=lock_debts) if d.currency == spec.currency]
-    ctx = SaleContext(
-        customer_category=customer.category,
-        month_to_date_kwh=Decimal(totals["kwh"] or 0),
-        fixed_charges=fixed_charges_due(spec, paid_through, today) if spec.fixed_charges else None,
-        debt_balance=Money(sum(d.balance_minor for d in debts), spec.currency),
-        debt_recovered_this_month=Money(int(totals["debt"] or 0), spec.currency),
-        fbe_issued_this_month=bool(totals["fbe"]),
-    )
-    return ctx, debts
+    return _sale_context(customer, spec, reads, today, lock_debts=lock_debts)
+
+
+def _spec(reads: SaleReads) -> tuple[TariffVersion, TariffSpec]:
+    if reads.version_id is None:
+        raise TariffNotFound()
+    return spec_of_version(reads.version_id, reads.version_key)
 
 
 def _price(
     meter: Meter,
     customer: Customer,
+    reads: SaleReads,
     *,
     tender: Money | None,
     kwh: Decimal | None,
     now: datetime,
     lock_debts: bool,
 ) -> _Plan:
-    version, spec = spec_in_force(customer.tariff, now)
+    version, spec = _spec(reads)
     today = business_date(now, settings.TIME_ZONE)
-    ctx, debts = _context(customer, spec, today, lock_debts=lock_debts)
+    ctx, debts = _sale_context(customer, spec, reads, today, lock_debts=lock_debts)
     breakdown = _breakdown(spec, ctx, tender=tender, kwh=kwh)
     return _Plan(meter, customer, version, spec, breakdown, debts)
+
+
+def _lock_meter(actor: User, meter_number: str) -> Meter:
+    """The sale's meter with its customer, both locked, in one statement; where that finds
+    nothing, the slower path that says why (unknown, out of scope, no customer installed)."""
+    meter = lock_meter_for_sale(actor, meter_digits(meter_number))
+    if meter is None:
+        _customer, meter = lock_customer_and_meter(find_meter(actor, meter_number))
+    return meter
 
 
 def _breakdown(
@@ -264,7 +323,7 @@ def _write_sale(
     payment_method: str = "",
     reason: str = "",
     currency: str = "",
-    shift: Shift | None = None,
+    shift_id: int | None = None,
     payment_reference: str | None = None,
     cash_received: Money | None = None,
 ) -> SaleResult:
@@ -282,22 +341,13 @@ def _write_sale(
         else:
             assert p.issue is not None
             issued.append((p.kind, p.issue(next(tid_iter) if p.needs_tid else None)))
-    if tids:
+    if any(p.kind == TokenKind.KEY_CHANGE for p in planned):
+        # The meter now answers to the new key (and a roll-over cleared its TID memory).
+        meter.last_tid = tids[-1] if tids else meter.last_tid
+        meter.save(update_fields=[*KEY_COLUMNS, "last_tid"])
+    elif tids:
         meter.last_tid = tids[-1]
-    meter.save(
-        update_fields=[
-            "last_tid",
-            "sgc",
-            "ti",
-            "krn",
-            "kt",
-            "ken",
-            "ea",
-            "dkga",
-            "base_date_year",
-            "key_ref",
-        ]
-    )
+        Meter.objects.filter(pk=meter.pk).update(last_tid=meter.last_tid)
     b = plan.breakdown if plan is not None else None
     if plan is not None:
         plan.allocate_debt_recovery()
@@ -331,7 +381,7 @@ def _write_sale(
         client_reference=client_reference,
         request_fingerprint=fingerprint,
         operator=actor,
-        shift=shift,
+        shift_id=shift_id,
         meter=meter,
         customer=customer,
         tariff_version=plan.version if plan is not None else None,

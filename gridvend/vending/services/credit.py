@@ -10,7 +10,7 @@ from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import Breakdown
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.keys.engine import engine_or_default
-from gridvend.meters.selectors import find_meter, pending_key_change
+from gridvend.meters.selectors import find_meter, meter_digits
 from gridvend.org.models import VendingPoint
 from gridvend.vending.errors import (
     CashReceivedInvalid,
@@ -20,15 +20,18 @@ from gridvend.vending.errors import (
     QuoteChanged,
     ShiftClosed,
 )
-from gridvend.vending.locks import lock_customer_and_meter, lock_shift_status
-from gridvend.vending.models import SaleKind, Shift, ShiftStatus, TokenKind
+from gridvend.vending.locks import SaleReads, ShiftWanted, lock_shift_status
+from gridvend.vending.models import SaleKind, ShiftStatus, TokenKind
+from gridvend.vending.selectors import shift_required
 from gridvend.vending.services._sale import (
     Quote,
     SaleResult,
     _check_meter_sellable,
     _check_point,
+    _lock_meter,
     _PlannedToken,
     _price,
+    _read,
     _require_seller,
     _tid,
     _validate_request,
@@ -39,7 +42,6 @@ from gridvend.vending.services.floats import _check_float
 from gridvend.vending.services.idempotency import (
     _check_client_reference,
     _fingerprint,
-    _replay,
     _run_idempotent,
 )
 from gridvend.vending.services.shifts import require_open_shift
@@ -61,8 +63,9 @@ def trial_vend(
     now = (clock or SystemClock()).now()
     meter = find_meter(actor, meter_number)
     customer = _check_meter_sellable(meter)
-    plan = _price(meter, customer, tender=tender, kwh=kwh, now=now, lock_debts=False)
-    pending = pending_key_change(meter) is not None
+    reads = _read(meter, customer, now)
+    plan = _price(meter, customer, reads, tender=tender, kwh=kwh, now=now, lock_debts=False)
+    pending = reads.key_change_id is not None
     count = 1 + (1 if plan.breakdown.fbe_kwh > 0 else 0)
     if pending:
         count += 2 if meter.ea == "07" else 4
@@ -116,24 +119,25 @@ def vend_credit(
     )
     tokens_engine = engine_or_default(engine)
     now = (clock or SystemClock()).now()
-    meter = find_meter(actor, meter_number)
-    replay = _replay(vending_point, ref, fingerprint)
-    if replay is not None:
-        return replay
-    shift = require_open_shift(actor, vending_point)
+    meter_digits(meter_number)
+    needs_shift = shift_required(vending_point)
 
     def body() -> SaleResult:
-        customer, locked = lock_customer_and_meter(meter)
-        replay = _replay(vending_point, ref, fingerprint)
-        if replay is not None:
-            return replay
-        _lock_shift(shift)
+        # The customer and meter locked in one statement, then every other read in one more
+        # (the shift share-locked); a repeated request is found when its sale cannot be
+        # written again (see _run_idempotent), so a new one costs no lookup.
+        locked = _lock_meter(actor, meter_number)
         customer = _check_meter_sellable(locked)
-        plan = _price(locked, customer, tender=tender, kwh=kwh, now=now, lock_debts=True)
+        wanted = ShiftWanted(actor.pk, vending_point.pk, lock=True) if needs_shift else None
+        reads = _read(locked, customer, now, shift=wanted)
+        shift_id = _sale_shift(actor, vending_point, reads) if needs_shift else None
+        if needs_shift and reads.shift_id is None:
+            reads = _read(locked, customer, now, shift=wanted)
+        plan = _price(locked, customer, reads, tender=tender, kwh=kwh, now=now, lock_debts=True)
         _check_quote(plan.breakdown, quoted_tender, quoted_kwh)
         _check_cash_received(cash_received, plan.breakdown.tender)
         _check_float(vending_point, plan.breakdown.tender)
-        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now, reads)
         b = plan.breakdown
         planned.append(
             _PlannedToken(
@@ -164,12 +168,12 @@ def vend_credit(
             key_ref=key_ref,
             plan=plan,
             payment_method=payment_method,
-            shift=shift,
+            shift_id=shift_id,
             payment_reference=payment_reference,
             cash_received=cash_received,
         )
 
-    return _run_idempotent(vending_point, ref, fingerprint, body, checked=True)
+    return _run_idempotent(vending_point, ref, fingerprint, body)
 
 
 def _check_payment_reference(reference: str | None) -> str | None:
@@ -197,10 +201,14 @@ def _check_cash_received(cash_received: Money | None, price: Money) -> None:
         raise CashReceivedTooLow(received=str(cash_received), due=str(price))
 
 
-def _lock_shift(shift: Shift | None) -> None:
-    """A sale and the shift's close never interleave: the close would miss the sale."""
-    if shift is None:
-        return
-    status = lock_shift_status(shift.pk)
-    if status != ShiftStatus.OPEN:
+def _sale_shift(actor: User, point: VendingPoint, reads: SaleReads) -> int:
+    """The seller's open shift, share-locked by the sale's read so that the shift's close and
+    the sale never interleave (the close would miss the sale). Where the read found none, why:
+    no shift open here (SHIFT_NOT_OPEN), or it closed while the sale waited (SHIFT_CLOSED)."""
+    if reads.shift_id is not None:
+        return reads.shift_id
+    shift = require_open_shift(actor, point)
+    assert shift is not None
+    if lock_shift_status(shift.pk) != ShiftStatus.OPEN:
         raise ShiftClosed(action="sell")
+    return shift.pk

@@ -17,23 +17,35 @@ from gridvend.kernel.errors import InvalidAmount, MeterRetired, ReasonRequired
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine
 from gridvend.keys.engine import engine_or_default
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
-from gridvend.meters.selectors import find_meter, meter_key_ref, normalise_meter_number
+from gridvend.meters.selectors import (
+    find_meter,
+    meter_digits,
+    meter_key_ref,
+    normalise_meter_number,
+)
 from gridvend.org.models import VendingPoint
 from gridvend.vending.errors import EngineeringKindInvalid
-from gridvend.vending.locks import lock_customer_and_meter, lock_pending_key_change
+from gridvend.vending.locks import (
+    FreeIssueWanted,
+    SaleReads,
+    ShiftWanted,
+    lock_customer_and_meter,
+    lock_meter_for_sale,
+    lock_pending_key_change,
+    lock_user,
+)
 from gridvend.vending.models import SaleKind, TokenKind
-from gridvend.vending.selectors import current_shift
 from gridvend.vending.services._sale import (
     SaleResult,
     _check_point,
     _PlannedToken,
+    _read,
     _tid,
     _write_sale,
 )
 from gridvend.vending.services.idempotency import (
     _check_client_reference,
     _fingerprint,
-    _replay,
     _run_idempotent,
 )
 
@@ -62,9 +74,15 @@ def _apply_key_change(
 
 
 def _key_change_tokens(
-    meter: Meter, engine: TokenEngine, now: datetime
+    meter: Meter, engine: TokenEngine, now: datetime, reads: SaleReads | None = None
 ) -> tuple[list[_PlannedToken], MeterKeyRef]:
-    """Pending key-change tokens go first; later tokens are made with the new key."""
+    """Pending key-change tokens go first; later tokens are made with the new key.
+
+    ``reads``: the sale's read under the meter's lock, which says whether a key change is
+    pending; only then is the change itself read and locked (without it, it is looked for).
+    """
+    if reads is not None and reads.key_change_id is None:
+        return [], meter_key_ref(meter)
     change = lock_pending_key_change(meter)
     if change is None:
         return [], meter_key_ref(meter)
@@ -96,23 +114,31 @@ def _grant_sale(
     meter_number: str,
     clock: Clock | None,
     engine: TokenEngine | None,
-    decide: Callable[[Meter, datetime], _Grant],
+    decide: Callable[[Meter, datetime, SaleReads], _Grant],
     durable: bool = True,
+    free_issue: FreeIssueWanted | None = None,
 ) -> SaleResult:
     """The shared path of FBE, free issues and engineering tokens: idempotent, locked, audited."""
     ref = _check_client_reference(client_reference)
     fingerprint = _fingerprint({**request, "meter": normalise_meter_number(meter_number)})
     tokens_engine = engine_or_default(engine)
     now = (clock or SystemClock()).now()
-    meter = find_meter(actor, meter_number)
+    digits = meter_digits(meter_number)
 
     def body() -> SaleResult:
-        _customer, locked = lock_customer_and_meter(meter)
-        replay = _replay(vending_point, ref, fingerprint)
-        if replay is not None:
-            return replay
-        grant = decide(locked, now)
-        planned, key_ref = _key_change_tokens(locked, tokens_engine, now)
+        locked = lock_meter_for_sale(actor, digits)
+        if locked is None:
+            # Engineering tokens also serve meters with no customer installed.
+            _customer, locked = lock_customer_and_meter(find_meter(actor, meter_number))
+        if free_issue is not None:
+            # One person's free issues are counted one at a time: their row is locked before
+            # the totals are read, so the read sees every issue that committed before it.
+            lock_user(actor)
+        # The sale is attributed to the issuer's open shift at the point, if any.
+        shift = ShiftWanted(actor.pk, vending_point.pk, lock=False)
+        reads = _read(locked, locked.customer, now, shift=shift, free_issue=free_issue)
+        grant = decide(locked, now, reads)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now, reads)
         planned.append(
             _PlannedToken(
                 grant.token_kind,
@@ -123,7 +149,7 @@ def _grant_sale(
         return _write_sale(
             actor=actor,
             kind=grant.sale_kind,
-            shift=current_shift(actor, vending_point),
+            shift_id=reads.shift_id,
             meter=locked,
             customer=locked.customer,
             point=vending_point,
@@ -170,7 +196,7 @@ def issue_engineering_token(
     ):
         raise InvalidAmount(value=str(value), reason="a limit in watts is required")
 
-    def decide(meter: Meter, now: datetime) -> _Grant:
+    def decide(meter: Meter, now: datetime, reads: SaleReads) -> _Grant:
         # Engineering tokens also serve blocked or faulty meters (that is often the point).
         if meter.status == MeterStatus.RETIRED:
             raise MeterRetired(meter_number=meter.number)

@@ -22,18 +22,18 @@ from gridvend.kernel.tokens import TokenEngine
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter
 from gridvend.org.models import VendingPoint
-from gridvend.tariffs.selectors import spec_in_force
 from gridvend.vending.errors import FbeNotDue, FreeIssueNeedsApproval
 from gridvend.vending.events import VendingEvent
-from gridvend.vending.locks import lock_user
+from gridvend.vending.locks import FreeIssueWanted, SaleReads
 from gridvend.vending.models import FreeIssueRequest, SaleKind, TokenKind
-from gridvend.vending.selectors import free_kwh_in_period
+from gridvend.vending.selectors import free_issue_period
 from gridvend.vending.services._sale import (
     SaleResult,
     _check_meter_sellable,
     _check_point,
-    _context,
     _require_seller,
+    _sale_context,
+    _spec,
 )
 from gridvend.vending.services.engineering import _credit, _Grant, _grant_sale
 from gridvend.vending.services.idempotency import _check_client_reference
@@ -54,11 +54,11 @@ def issue_fbe(
     _require_seller(actor)
     _check_point(actor, vending_point)
 
-    def decide(meter: Meter, now: datetime) -> _Grant:
+    def decide(meter: Meter, now: datetime, reads: SaleReads) -> _Grant:
         customer = _check_meter_sellable(meter)
-        _version, spec = spec_in_force(customer.tariff, now)
-        ctx, _debts = _context(
-            customer, spec, business_date(now, settings.TIME_ZONE), lock_debts=False
+        _version, spec = _spec(reads)
+        ctx, _debts = _sale_context(
+            customer, spec, reads, business_date(now, settings.TIME_ZONE), lock_debts=False
         )
         due = fbe_due(spec, ctx)
         if due <= 0:
@@ -87,15 +87,15 @@ def _needs_approval(limit: Decimal, **params: Any) -> FreeIssueNeedsApproval:
     )
 
 
-def _check_free_issue_total(actor: User, meter: Meter, kwh: Decimal, now: datetime) -> None:
+def _check_free_issue_total(meter: Meter, kwh: Decimal, reads: SaleReads) -> None:
     """Refuse a free issue that would take the meter or the issuer above the limit in the period.
 
-    Runs under the meter's lock (taken by the sale path) and then the issuer's user row, so two
-    free issues to one meter, or by one person to two meters, are counted one after the other.
+    The totals were read under the meter's lock (taken by the sale path) and then the issuer's
+    user row, so two free issues to one meter, or by one person to two meters, are counted one
+    after the other.
     """
-    lock_user(actor)
     limit = free_issue_approval_limit()
-    to_meter, by_issuer = free_kwh_in_period(meter=meter, issuer=actor, now=now)
+    to_meter, by_issuer = reads.free_kwh_to_meter, reads.free_kwh_by_issuer
     if to_meter + kwh > limit or by_issuer + kwh > limit:
         raise _needs_approval(
             limit,
@@ -126,10 +126,10 @@ def _issue_free(
     engine: TokenEngine | None,
     approved: bool = False,
 ) -> SaleResult:
-    def decide(meter: Meter, now: datetime) -> _Grant:
+    def decide(meter: Meter, now: datetime, reads: SaleReads) -> _Grant:
         _check_meter_sellable(meter)
         if not approved:
-            _check_free_issue_total(actor, meter, kwh, now)
+            _check_free_issue_total(meter, kwh, reads)
         return _Grant(
             SaleKind.FREE_ISSUE, TokenKind.FREE_ISSUE, _credit(kwh), reason=reason.strip()
         )
@@ -145,6 +145,8 @@ def _issue_free(
         decide=decide,
         # An approved issue runs inside the approval's transaction.
         durable=not approved,
+        # An approved issue is not counted against the limit again.
+        free_issue=None if approved else FreeIssueWanted(actor.pk, free_issue_period()),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from gridvend.kernel.errors import DuplicateRequest
+from gridvend.kernel.errors import DomainError, DuplicateRequest
 from gridvend.org.models import VendingPoint
 from gridvend.vending.errors import ClientReferenceInvalid
 from gridvend.vending.models import Sale
@@ -53,25 +53,32 @@ def _run_idempotent(
     fingerprint: str,
     body: Callable[[], SaleResult],
     *,
-    checked: bool = False,
     durable: bool = True,
 ) -> SaleResult:
     """Run a sale once per (vending point, client reference); a repeat returns the original.
 
-    ``checked``: the caller has just looked for a replay itself (the body looks again under the
-    meter lock either way). ``durable``: the sale is its own use case's transaction (False only
-    when another use case, an approval, runs it inside its own).
+    A new request, by far the common case, costs no lookup: the body sells, and the sale's
+    unique (vending point, client reference) refuses a second row for a reference already used.
+    Only when the body fails (that refusal, or any refusal of the sale: a meter blocked since,
+    a float spent since, a shift closed since) is the reference looked for; a request that
+    already has its sale gets that sale back, exactly as first recorded, whatever has changed.
+    ``durable``: the sale is its own use case's transaction (False only when another use case,
+    an approval, runs it inside its own).
     """
-    if not checked:
-        replay = _replay(point, client_reference, fingerprint)
-        if replay is not None:
-            return replay
     try:
         with transaction.atomic(durable=durable):
             return body()
     except IntegrityError as exc:
-        # A concurrent request with the same reference committed first.
+        # A request with the same reference committed first (earlier, or concurrently).
         if "client_reference" not in str(exc) and "sale_client_reference_once" not in str(exc):
+            raise
+        replay = _replay(point, client_reference, fingerprint)
+        if replay is None:
+            raise
+        return replay
+    except DomainError:
+        if not durable:
+            # Inside a caller's transaction, which the refusal has ended: the caller decides.
             raise
         replay = _replay(point, client_reference, fingerprint)
         if replay is None:
