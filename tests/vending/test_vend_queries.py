@@ -3,10 +3,10 @@
 Counted outside any test transaction (``transaction=True``), so the figures are what a sale
 issues in production, without the savepoints a test's own transaction would add. BEGIN and
 COMMIT, which every transaction has, are not counted (Django sends them through a cursor on
-SQLite only). Each test first sells once elsewhere, so that what a process reads once and keeps
-(a published tariff version, a vending key) is not counted against every sale. Every channel ends in these
-paths, so a statement added here is added to every sale of the utility; if a change needs one,
-it must earn it and change the pin in the same commit.
+SQLite only). Each test first sells once elsewhere, so that what a process reads once and
+keeps (a published tariff version, a vending key) is not counted against every sale. Every
+channel ends in these paths, so a statement added here is added to every sale of the utility;
+if a change needs one, it must earn it and change the pin in the same commit.
 """
 
 from __future__ import annotations
