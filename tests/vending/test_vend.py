@@ -373,8 +373,6 @@ def test_reversing_the_latest_sale_lets_the_fixed_charge_fall_due_again(world: W
     assert again.fixed_charges_minor == 15000
 
 
-
-
 @pytest.mark.parametrize("amount", ["100000.00", "41234.56", "3000.00"])
 def test_a_sale_records_the_kwh_its_tokens_carry_and_the_z_report_adds_them(
     world: World, amount: str
