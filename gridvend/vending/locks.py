@@ -26,12 +26,12 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from gridvend import rows
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
-from gridvend.identity.scoping import scoped
 from gridvend.ledger.models import Account
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter
-from gridvend.org.models import VendingPoint
+from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.tariffs.models import VersionStatus
 from gridvend.vending.models import (
     RequestStatus,
@@ -137,6 +137,18 @@ def lock_user(user: User) -> None:
     list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
 
 
+@lru_cache(maxsize=4)
+def _meter_for_sale_sql(vendor: str) -> str:
+    lock = " FOR UPDATE OF c, m" if vendor == "postgresql" else ""
+    return (
+        f"SELECT {rows.columns(Meter, 'm')}, {rows.columns(Customer, 'c')}, "  # noqa: S608
+        f"{rows.columns(OrgUnit, 'o')} FROM meters_meter m "
+        "JOIN customers_customer c ON c.id = m.customer_id "
+        "JOIN org_orgunit o ON o.id = m.org_unit_id "
+        f"WHERE m.number = %s AND SUBSTR(o.path, 1, %s) = %s{lock}"
+    )
+
+
 def lock_meter_for_sale(actor: User, digits: str) -> Meter | None:
     """The meter numbered ``digits`` in the actor's scope with its installed customer, both
     locked in one statement (the customer first, then the meter: ``FOR UPDATE OF`` locks in the
@@ -144,18 +156,22 @@ def lock_meter_for_sale(actor: User, digits: str) -> Meter | None:
 
     None when no such row: an unknown or out-of-scope meter, or one with no customer. The caller
     then takes the slower path that names the reason (``meters.selectors.find_meter``,
-    ``lock_customer_and_meter``).
+    ``lock_customer_and_meter``). Hand-written, because every sale runs it and the ORM spends
+    longer compiling this join than the database spends answering it.
     """
-    found = list(
-        scoped(Meter.objects.filter(number=digits, customer__isnull=False), actor)
-        .select_related("customer", "org_unit")
-        .select_for_update(of=("customer", "self"))
-        .order_by()[:1]
-    )
-    if not found:
+    if not actor.is_active:
         return None
-    meter = found[0]
-    assert meter.customer is not None
+    scope = actor.org_unit.path
+    with connection.cursor() as cursor:
+        cursor.execute(_meter_for_sale_sql(connection.vendor), [digits, len(scope), scope])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    meter_end = rows.width(Meter)
+    customer_end = meter_end + rows.width(Customer)
+    meter = rows.instance(Meter, row[:meter_end])
+    meter.customer = rows.instance(Customer, row[meter_end:customer_end])
+    meter.org_unit = rows.instance(OrgUnit, row[customer_end:])
     return meter
 
 

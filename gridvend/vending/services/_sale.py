@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from gridvend.audit import context as request_context
@@ -347,7 +348,11 @@ def _write_sale(
         meter.save(update_fields=[*KEY_COLUMNS, "last_tid"])
     elif tids:
         meter.last_tid = tids[-1]
-        Meter.objects.filter(pk=meter.pk).update(last_tid=meter.last_tid)
+        with connection.cursor() as cursor:
+            # Every sale runs this; the ORM's update compiles for longer than it runs.
+            cursor.execute(
+                "UPDATE meters_meter SET last_tid = %s WHERE id = %s", [meter.last_tid, meter.pk]
+            )
     b = plan.breakdown if plan is not None else None
     if plan is not None:
         plan.allocate_debt_recovery()
