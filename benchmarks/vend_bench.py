@@ -17,15 +17,17 @@ the monthly charge), a free issue and an engineering token.
 The concurrent part runs, for each level N of ``--concurrency``, N worker processes forked from
 the backend's process, one database connection each, held at a barrier until all are connected,
 each selling its share of ``--sales``; vends/s is the sales completed by all of them divided by
-the wall time from the barrier to the last one finishing. Three workloads:
+the wall time from the barrier to the last one finishing. Four workloads:
 
 - random meters: each sale a random meter of ``--meters``; each worker sells as its own cashier
   at its own vending point (its own shift and till), so nothing is shared but the database;
 - one hot meter: every sale on the same meter, each worker its own cashier and point;
 - one hot seller: random meters, all through one vending point and one cashier's open shift.
-  A cashier has at most one open shift (a constraint), and every sale locks that shift's row
-  (``vending.locks.lock_shift_status``), so N terminals of one cashier share one shift: this is
-  the drawer every sale of that seller passes through, with the point's till account.
+  A cashier has at most one open shift (a constraint), so N terminals of one cashier share one
+  shift: the drawer every sale of that seller passes through (each sale share-locks its row so
+  the close waits for it), with the point's till account;
+- one hot float: random meters, all through one bank's vending point and its prefunded float,
+  the account every sale draws on and that may never go below zero.
 
 Beside each, the floor at the same concurrency: N processes writing the rows of one such sale
 with the driver (taking the meter's, the accounts' and the audit head's rows as the service
@@ -63,7 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "gridvend_bench"
-WORKLOADS = ("random meters", "one hot meter", "one hot seller")
+WORKLOADS = ("random meters", "one hot meter", "one hot seller", "one hot float")
 # A sale that meets a locked database (SQLite) or a deadlock is tried again this often.
 MAX_RETRIES = 20
 # How long the parent waits for every worker of a level to be connected and ready.
@@ -228,7 +230,9 @@ def _print_concurrent(results: list[dict[str, Any]]) -> None:
         "random meters, one hot meter: each worker is its own cashier at its own vending point "
         "(own shift, own till).\none hot seller: every worker sells as the same cashier at the "
         "same vending point, through that cashier's one open shift\n(a cashier has one open "
-        "shift; each sale locks its row), so the shift and the till account are shared.\n"
+        "shift; each sale share-locks its row), so the shift and the till account are shared.\n"
+        "one hot float: every worker sells as the same cashier through one bank's prefunded "
+        "float (no shift), the account every sale draws on.\n"
         "retries: sales tried again after 'database is locked', a deadlock or a serialisation "
         "failure; failed: sales given up (reasons listed).\nCPU ms/vend: process CPU per vend, "
         "the workers' time.process_time() summed over their sales (on SQLite it includes the "
@@ -383,6 +387,7 @@ def _build_world(count: int, *, sellers: int) -> dict[str, Any]:
     from gridvend.sts.identity import MeterNumber
     from gridvend.tariffs import services as tariffs
     from gridvend.tariffs.examples import residential_spec
+    from gridvend.vending.services import top_up_float
     from gridvend.vending.shifts import open_shift
 
     password = secrets.token_urlsafe(16)
@@ -461,7 +466,20 @@ def _build_world(count: int, *, sellers: int) -> dict[str, Any]:
         numbers.append(meter.number)
         meter_ids.append(meter.pk)
     cashier, point = seller(0)
+    # A bank selling from its prefunded float: no shift, every sale draws on one float account.
+    bank = org.create_vending_point(
+        actor=admin, org_unit=centre, name="Bench Bank", channel=Channel.BANK
+    )
+    bank.uses_float = True
+    bank.save(update_fields=["uses_float"])
+    top_up_float(
+        actor=maker,
+        vending_point=bank,
+        amount=Money.from_major("1000000000", "KES"),
+        reference="bench-prefunding",
+    )
     return {
+        "float_point": bank,
         "cashier": cashier,
         "point": point,
         "supervisor": supervisor,
@@ -581,8 +599,12 @@ def _concurrent(
         for n in levels:
             tag = f"{len(runs) + 1:03d}"
             hot_meter = workload == "one hot meter"
-            shared = workload == "one hot seller"
-            sellers = [(world["cashier"], world["point"])] * n if shared else world["sellers"][:n]
+            if workload == "one hot seller":
+                sellers = [(world["cashier"], world["point"])] * n
+            elif workload == "one hot float":
+                sellers = [(world["cashier"], world["float_point"])] * n
+            else:
+                sellers = world["sellers"][:n]
             # Forked children must not share the parent's connection.
             connections.close_all()
             service = _run_level(
