@@ -56,3 +56,45 @@ def instance(model: type[M], values: Sequence[Any]) -> M:
 
 def width(model: type[Model]) -> int:
     return len(model._meta.concrete_fields)
+
+
+@cache
+def _insert_sql(model: type[Model], vendor: str, count: int) -> str:
+    fields = _insert_fields(model)
+    names = ", ".join(f'"{f.column}"' for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    values = ", ".join([row] * count)
+    pk = model._meta.pk
+    assert pk is not None
+    return (
+        f'INSERT INTO "{model._meta.db_table}" ({names}) VALUES {values} '  # noqa: S608
+        f'RETURNING "{pk.column}"'
+    )
+
+
+@cache
+def _insert_fields(model: type[Model]) -> tuple[Any, ...]:
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+
+
+def insert(objs: Sequence[Model]) -> None:
+    """INSERT new instances of one model in one statement and give them their primary keys,
+    as ``bulk_create`` does, for the rows every sale writes: the statement is built once per
+    model and row count, and each value is prepared by its field exactly as a save prepares it.
+    No signals are sent (gridvend connects none to these models)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = _insert_fields(model)
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj in objs
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model, connection.vendor, len(objs)), params)
+        keys = cursor.fetchall()
+    for obj, (pk,) in zip(objs, keys, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from gridvend import rows
 from gridvend.audit import context as request_context
 from gridvend.audit.services import record
 from gridvend.customers.models import Customer, CustomerStatus, Debt
@@ -413,26 +414,25 @@ def _write_sale(
         business_date=today,
         business_month=_month(today),
     )
-    sale.save()
-    tokens = Token.objects.bulk_create(
-        [
-            Token(
-                sale=sale,
-                meter=meter,
-                sequence=i,
-                kind=k,
-                digits=t.digits,
-                token_class=t.token_class,
-                subclass=t.subclass,
-                tid=t.tid,
-                tid_base_year=key_ref.base_date_year if t.tid is not None else None,
-                units=t.units,
-                description=t.description[:120],
-                created_at=now,
-            )
-            for i, (k, t) in enumerate(issued, start=1)
-        ]
-    )
+    rows.insert([sale])
+    tokens = [
+        Token(
+            sale=sale,
+            meter=meter,
+            sequence=i,
+            kind=k,
+            digits=t.digits,
+            token_class=t.token_class,
+            subclass=t.subclass,
+            tid=t.tid,
+            tid_base_year=key_ref.base_date_year if t.tid is not None else None,
+            units=t.units,
+            description=t.description[:120],
+            created_at=now,
+        )
+        for i, (k, t) in enumerate(issued, start=1)
+    ]
+    rows.insert(tokens)
     record(
         actor=actor,
         event_type=sale_created(kind),
