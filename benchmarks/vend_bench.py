@@ -713,6 +713,10 @@ class _Sql:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.row_factory = sqlite3.Row
+            from gridvend.audit.chain import sha256_hex
+
+            # What every gridvend connection registers (gridvend.audit.apps).
+            self.conn.create_function("sha256_hex", 1, sha256_hex, deterministic=True)
             self.mark = "?"
             self.begin = "BEGIN IMMEDIATE"
         else:
@@ -732,6 +736,14 @@ class _Sql:
 
     def execute(self, sql: str, *params: Any) -> None:
         self.conn.execute(sql.replace("?", self.mark), params)
+
+    def json(self, value: Any) -> Any:
+        """A JSON column's value as read back, ready to be written again."""
+        if self.vendor != "sqlite" and isinstance(value, dict | list):
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(value)
+        return value
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
         values = dict(row)
@@ -776,6 +788,9 @@ class _FloorWriter:
         )
 
     def write(self, reference: str, meter_id: int) -> None:
+        from gridvend.audit import services as audit_services
+        from gridvend.audit.streams import stream_of
+
         db = self.db
         digest = secrets.token_hex(32)
         db.execute(db.begin)
@@ -812,22 +827,21 @@ class _FloorWriter:
                     posting["amount_minor"],
                     posting["account_id"],
                 )
-            seq = db.one(
-                "UPDATE audit_audithead SET seq = seq + 1, hash = ? WHERE id = 1 RETURNING seq",
-                digest,
-            )["seq"]
-            db.insert(
-                "audit_auditevent",
-                {
-                    **self.event,
-                    "seq": seq,
-                    "target_id": str(sale_id),
-                    "occurred_at": (
-                        datetime.now(UTC) if db.vendor != "sqlite" else self.event["occurred_at"]
-                    ),
-                    "prev_hash": digest,
-                    "hash": digest,
-                },
+            # The audit event last, in the one statement gridvend appends with (the stream's
+            # head taken and moved, the link hashed by the database), to the meter's stream.
+            event = {
+                **self.event,
+                "target_id": str(sale_id),
+                "occurred_at": (
+                    datetime.now(UTC) if db.vendor != "sqlite" else self.event["occurred_at"]
+                ),
+            }
+            values = [db.json(event[name]) for name in audit_services.FIELDS]
+            db.one(
+                audit_services.APPEND_SQL[db.vendor].replace("%s", "?"),
+                *audit_services.append_params(
+                    db.vendor, stream=stream_of(meter_id), content=digest, values=values
+                ),
             )
             db.execute("COMMIT")
         except BaseException:

@@ -1,9 +1,11 @@
 """Signed checkpoints of the audit chain's end, kept outside the database (a file and the log),
 so that a truncated table, rows cut from the end or a rewritten chain no longer verify.
 
-A checkpoint is one JSON line: the chain's name, the sequence number and hash of its last row,
-the number of rows, when it was taken, and an HMAC-SHA256 signature under a key derived from
-GRIDVEND_MASTER_KEY. Someone who can write the database but not read the master key cannot
+A checkpoint is one JSON line per stream of the trail: the stream's name (``audit:7``), the
+sequence number and hash of its last row, the number of its rows, when it was taken, and an
+HMAC-SHA256 signature under a key derived from GRIDVEND_MASTER_KEY. Lines written before the
+trail had streams name the one chain ``audit``; that chain became stream 0, and they are read
+as stream 0's. Someone who can write the database but not read the master key cannot
 forge one, and cannot make the table agree with one after deleting or rewriting rows.
 """
 
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 from argparse import ArgumentParser
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +27,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-# Today there is one chain. Per-stream chains will write one line per stream under its own name.
-STREAM = "audit"
+# The name of a stream in the file; the one chain before streams, now stream 0, was "audit".
+_PREFIX = "audit:"
+LEGACY_STREAM = "audit"
 _KEY_PURPOSE = b"gridvend audit checkpoint signing key v1"
 
 logger = logging.getLogger("gridvend.audit.checkpoint")
@@ -39,6 +43,20 @@ def _signing_key() -> bytes:
 def key_id() -> str:
     """Names the signing key without revealing it (lines signed under another key say so)."""
     return hashlib.sha256(b"key id:" + _signing_key()).hexdigest()[:16]
+
+
+def stream_name(stream: int) -> str:
+    return f"{_PREFIX}{stream}"
+
+
+def stream_number(name: str) -> int | None:
+    """The stream a line's name refers to; None for a name that is not one of the trail's."""
+    if name == LEGACY_STREAM:
+        return 0
+    number = name.removeprefix(_PREFIX)
+    if name.startswith(_PREFIX) and number.isdigit() and str(int(number)) == number:
+        return int(number)
+    return None
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -66,10 +84,20 @@ class Checkpoint:
     def line(self) -> str:
         return _canonical({**self.body(), "signature": self.signature}).decode("utf-8")
 
+    @property
+    def number(self) -> int:
+        """The stream's number (a checkpoint read from a file names one of the trail's)."""
+        number = stream_number(self.stream)
+        if number is None:
+            raise ValueError(f"{self.stream!r} is not a stream of the audit trail")
+        return number
 
-def make(*, seq: int, hash: str, count: int, now: datetime | None = None) -> Checkpoint:
+
+def make(
+    *, stream: int, seq: int, hash: str, count: int, now: datetime | None = None
+) -> Checkpoint:
     at = (now or timezone.now()).astimezone(UTC).isoformat(timespec="seconds")
-    unsigned = Checkpoint(STREAM, seq, hash, count, at, key_id())
+    unsigned = Checkpoint(stream_name(stream), seq, hash, count, at, key_id())
     return Checkpoint(**{**asdict(unsigned), "signature": unsigned.expected_signature()})
 
 
@@ -84,8 +112,9 @@ class CheckpointFile:
     problems: list[str] = field(default_factory=list)
 
     @property
-    def latest(self) -> Checkpoint | None:
-        return self.checkpoints[-1] if self.checkpoints else None
+    def latest(self) -> dict[int, Checkpoint]:
+        """Each stream's latest checkpoint, by stream number."""
+        return {checkpoint.number: checkpoint for checkpoint in self.checkpoints}
 
 
 def add_arguments(parser: ArgumentParser) -> None:
@@ -121,11 +150,13 @@ def _parse(raw: str) -> Checkpoint:
 
 
 def read(path: Path | None = None) -> CheckpointFile:
-    """Every checkpoint of this chain in the file, each signature checked; problems as sentences."""
+    """Every checkpoint of the trail's streams in the file, each signature checked, in the
+    file's order; problems as sentences."""
     result = CheckpointFile(path or default_path())
     if not result.path.exists():
         return result
     mine = key_id()
+    latest: dict[int, Checkpoint] = {}
     with result.path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -136,7 +167,8 @@ def read(path: Path | None = None) -> CheckpointFile:
             except (ValueError, KeyError, TypeError):
                 result.problems.append(f"{where} is unreadable (edited)")
                 continue
-            if checkpoint.stream != STREAM:
+            stream = stream_number(checkpoint.stream)
+            if stream is None:
                 continue
             if checkpoint.key_id != mine:
                 result.problems.append(
@@ -147,45 +179,59 @@ def read(path: Path | None = None) -> CheckpointFile:
             if not hmac.compare_digest(checkpoint.signature, checkpoint.expected_signature()):
                 result.problems.append(f"{where}: the signature does not match (forged or edited)")
                 continue
-            previous = result.latest
+            previous = latest.get(stream)
             if previous is not None and (
                 checkpoint.seq < previous.seq or checkpoint.count < previous.count
             ):
                 result.problems.append(
-                    f"{where} goes back from row {previous.seq} to row {checkpoint.seq} (edited)"
+                    f"{where} goes back from row {previous.seq} to row {checkpoint.seq} of "
+                    f"stream {stream} (edited)"
                 )
                 continue
+            latest[stream] = checkpoint
             result.checkpoints.append(checkpoint)
     return result
 
 
-def _last_seq(handle: Any) -> int:
+def _last_seqs(handle: Any) -> dict[int, int]:
     handle.seek(0)
-    last = -1
+    last: dict[int, int] = {}
     for raw in handle:
         try:
             data = json.loads(raw)
         except ValueError:
             continue
-        if isinstance(data, dict) and data.get("stream") == STREAM:
-            last = max(last, int(data.get("seq", -1)))
+        if not isinstance(data, dict):
+            continue
+        number = stream_number(str(data.get("stream")))
+        if number is not None:
+            last[number] = max(last.get(number, -1), int(data.get("seq", -1)))
     return last
 
 
-def append(checkpoint: Checkpoint, path: Path | None = None) -> bool:
-    """Add the checkpoint to the file and the log, unless the file already holds this row or a
-    later one (a slower verification finishing after a newer checkpoint). True when written."""
+def append_all(made: Sequence[Checkpoint], path: Path | None = None) -> list[Checkpoint]:
+    """Add the checkpoints to the file and the log, each unless the file already holds its
+    stream's row or a later one (a slower verification finishing after a newer checkpoint).
+    Returns those written."""
     target = path or default_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     with os.fdopen(fd, "r+", encoding="utf-8") as handle:
         # Verification and the timer may finish together; the file stays in order.
         fcntl.flock(handle, fcntl.LOCK_EX)
-        if _last_seq(handle) >= checkpoint.seq:
-            return False
-        handle.write(checkpoint.line() + "\n")
+        last = _last_seqs(handle)
+        written = [c for c in made if last.get(c.number, -1) < c.seq]
+        if not written:
+            return []
+        handle.write("".join(c.line() + "\n" for c in written))
         handle.flush()
         os.fsync(handle.fileno())
     # The log is a second copy, usually shipped off the machine (syslog, journald forwarding).
-    logger.info("audit checkpoint %s", checkpoint.line())
-    return True
+    for checkpoint in written:
+        logger.info("audit checkpoint %s", checkpoint.line())
+    return written
+
+
+def append(checkpoint: Checkpoint, path: Path | None = None) -> bool:
+    """Add one checkpoint (see :func:`append_all`). True when written."""
+    return bool(append_all([checkpoint], path))

@@ -44,7 +44,8 @@ def list_events(
         qs = qs.filter(occurred_at__gte=_day_start(date_from))
     if date_to:
         qs = qs.filter(occurred_at__lt=_day_start(date_to + timedelta(days=1)))
-    return qs.order_by("-seq")
+    # The trail's streams have no order between them; the id is the order events were written in.
+    return qs.order_by("-id")
 
 
 def event_types() -> list[str]:

@@ -11,8 +11,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from gridvend.audit import context
-from gridvend.audit.chain import GENESIS_HASH, compute_hash, normalise
+from gridvend.audit.chain import GENESIS_HASH, SCHEME_LINK, content_hash, normalise
 from gridvend.audit.models import AuditEvent, AuditHead
+from gridvend.audit.streams import default_key, pinned_stream
 
 if TYPE_CHECKING:
     from gridvend.identity.models import User
@@ -26,8 +27,8 @@ def rehearsal() -> Iterator[None]:
     """A run of services that will be rolled back whatever happens (an import's dry run).
 
     Its events would be rolled back too, so they are not chained: the rehearsal never takes
-    the chain's head, which every audited write in the system waits for, and a dry run of a
-    5,000-row file no longer stops every sale while it runs. The enclosing transaction is
+    a stream's head, which other writes to that stream wait for, and a dry run of a 5,000-row
+    file holds no head while it runs. The enclosing transaction is
     marked for rollback on the way out, so nothing a rehearsal did can be committed.
     """
     if not connection.in_atomic_block:
@@ -40,13 +41,104 @@ def rehearsal() -> Iterator[None]:
         transaction.set_rollback(True)
 
 
-def _lock_head() -> AuditHead:
-    found = list(AuditHead.objects.select_for_update().filter(pk=1).order_by()[:1])
-    head = found[0] if found else None
-    if head is None:
-        AuditHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": GENESIS_HASH})
-        head = AuditHead.objects.select_for_update().get(pk=1)
-    return head
+# An event's own fields, in the order the statements below take them.
+FIELDS = (
+    "occurred_at",
+    "actor_id",
+    "actor_label",
+    "ip",
+    "request_id",
+    "event_type",
+    "target_type",
+    "target_id",
+    "target_label",
+    "org_path",
+    "before",
+    "after",
+)
+
+# PostgreSQL: one statement takes the stream's head (its row lock, held to commit: a second
+# appender to the stream waits here, then reads the head the first one left), moves it one event
+# on and inserts the event from what it returned. In READ COMMITTED the UPDATE re-reads the row
+# after waiting, so two appenders never take the same seq. The casts: INSERT ... SELECT does not
+# type its parameters from the columns as VALUES does.
+_APPEND_POSTGRESQL = """
+WITH h AS (
+    UPDATE audit_audithead
+    SET seq = seq + 1,
+        prev_hash = hash,
+        hash = encode(sha256(convert_to(
+            hash || ':' || id || ':' || (seq + 1) || ':' || %s, 'UTF8')), 'hex')
+    WHERE id = %s
+    RETURNING id, seq, prev_hash, hash
+)
+INSERT INTO audit_auditevent (
+    stream, seq, scheme, prev_hash, hash, occurred_at, actor_id, actor_label, ip, request_id,
+    event_type, target_type, target_id, target_label, org_path, before, after
+)
+SELECT h.id, h.seq, %s, h.prev_hash, h.hash, %s::timestamptz, %s::bigint, %s::text, %s::inet,
+    %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::jsonb, %s::jsonb
+FROM h
+RETURNING id, seq, prev_hash, hash
+"""
+# SQLite: no data-modifying WITH, so the insert reads the head and computes the link (with the
+# sha256_hex function every connection registers, see apps.py), and a trigger on the insert
+# moves the head (triggers.py, ``_sqlite_writers``). SQLite has no row locks: the IMMEDIATE
+# transaction every write opens holds the database's write lock, so appenders never interleave.
+_APPEND_SQLITE = """
+INSERT INTO audit_auditevent (
+    stream, seq, scheme, prev_hash, hash, occurred_at, actor_id, actor_label, ip, request_id,
+    event_type, target_type, target_id, target_label, org_path, before, after
+)
+SELECT h.id, h.seq + 1, %s, h.hash,
+    sha256_hex(h.hash || ':' || h.id || ':' || (h.seq + 1) || ':' || %s),
+    %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
+FROM audit_audithead h
+WHERE h.id = %s
+RETURNING id, seq, prev_hash, hash
+"""
+
+
+APPEND_SQL = {"postgresql": _APPEND_POSTGRESQL, "sqlite": _APPEND_SQLITE}
+
+
+def append_params(vendor: str, *, stream: int, content: str, values: list[Any]) -> list[Any]:
+    """The parameters of ``APPEND_SQL[vendor]``: ``values`` are the event's ``FIELDS`` as the
+    driver takes them (also used by the benchmark's floor, which writes with the bare driver)."""
+    if vendor == "postgresql":
+        return [content, stream, SCHEME_LINK, *values]
+    return [SCHEME_LINK, content, *values, stream]
+
+
+def _append(stream: int, fields: dict[str, Any]) -> AuditEvent:
+    """Insert the event at the end of ``stream`` in one statement and return it as stored."""
+    content = content_hash(scheme=SCHEME_LINK, **fields)
+    columns = {field.attname: field for field in AuditEvent._meta.concrete_fields}
+    values = [columns[name].get_db_prep_save(fields[name], connection) for name in FIELDS]
+    sql = APPEND_SQL[connection.vendor]
+    params = append_params(connection.vendor, stream=stream, content=content, values=values)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            # The stream has no head yet (a database emptied by a test's flush): start it, once.
+            AuditHead.objects.bulk_create(
+                [AuditHead(id=stream, seq=0, prev_hash=GENESIS_HASH, hash=GENESIS_HASH)],
+                ignore_conflicts=True,
+            )
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError(f"audit stream {stream} has no head and none could be made")
+    pk, seq, prev_hash, digest = row
+    event = AuditEvent(
+        id=pk, stream=stream, seq=seq, scheme=SCHEME_LINK, prev_hash=prev_hash, hash=digest
+    )
+    for name, value in fields.items():
+        setattr(event, name, value)
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
 
 
 def record(
@@ -60,8 +152,13 @@ def record(
     org_path: str = "",
     before: Any = None,
     after: Any = None,
+    stream_key: int | str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain; must run inside the transaction of the change it records."""
+    """Append one event to the trail; must run inside the transaction of the change it records.
+
+    One statement. The event goes to the stream of ``stream_key`` (a sale passes its meter's
+    pk), by default of its target or else its actor; every later event of the same transaction
+    goes to the stream the first one chose (``streams.pinned_stream``)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must be called inside the change's transaction")
     if target is not None:
@@ -70,32 +167,29 @@ def record(
         target_label = target_label or str(target)[:200]
         org_path = org_path or getattr(target, "audit_org_path", "") or ""
     ctx = context.current()
-    before_n = normalise(before)
-    after_n = normalise(after)
     # Microseconds survive both databases, so the hash can be recomputed from the stored row.
     occurred_at = timezone.now()
     fields: dict[str, Any] = {
         "occurred_at": occurred_at,
         "actor_id": actor.pk if actor is not None else None,
         "actor_label": actor.get_username() if actor is not None else "system",
-        "ip": ctx.ip,
+        # As the column gives it back (an IPv6 address in its canonical form), so the hash
+        # recomputed from the stored row is the hash written.
+        "ip": AuditEvent._meta.get_field("ip").get_prep_value(ctx.ip),
         "request_id": ctx.request_id,
         "event_type": event_type,
         "target_type": target_type,
         "target_id": target_id,
         "target_label": target_label,
         "org_path": org_path,
-        "before": before_n,
-        "after": after_n,
+        "before": normalise(before),
+        "after": normalise(after),
     }
     if _REHEARSING.get():
         # Never saved: the rehearsal's transaction is rolled back (see rehearsal()).
         return AuditEvent(**fields)
-    # No savepoint: the event belongs to the caller's transaction (checked above).
-    with transaction.atomic(savepoint=False):
-        head = _lock_head()
-        seq = head.seq + 1
-        digest = compute_hash(seq=seq, prev_hash=head.hash, **fields)
-        event = AuditEvent.objects.create(seq=seq, prev_hash=head.hash, hash=digest, **fields)
-        AuditHead.objects.filter(pk=1).update(seq=seq, hash=digest)
-    return event
+    if stream_key is None:
+        stream_key = default_key(
+            target_type=target_type, target_id=target_id, actor_pk=fields["actor_id"]
+        )
+    return _append(pinned_stream(connection, stream_key), fields)

@@ -3,6 +3,9 @@
 They stop the application's own database user from editing history. They do not stop a user who
 may drop or disable triggers (a superuser or the tables' owner); that is what the digests, the
 hash chain and the signed checkpoints are for (docs/tamper-evidence.md).
+
+On SQLite one trigger also does work: inserting an audit event moves its stream's head
+(``_sqlite_writers``); it is installed, removed and checked with the guards.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ class Guard:
 
 GUARDS: dict[str, Guard] = {
     "audit_auditevent": Guard(),
-    # The end of the chain only moves forward; it is never deleted or wound back.
-    "audit_audithead": Guard(mutable=("seq", "hash"), refuse_when=("NEW.seq <= OLD.seq",)),
+    # A stream's end only moves forward, each step linked to the last; it is never deleted or
+    # wound back.
+    "audit_audithead": Guard(
+        mutable=("seq", "prev_hash", "hash"),
+        refuse_when=("NEW.seq <= OLD.seq", "NEW.prev_hash {ne} OLD.hash"),
+    ),
     "ledger_journalentry": Guard(),
     "ledger_posting": Guard(),
     "vending_token": Guard(),
@@ -132,7 +139,32 @@ def _pg_bodies(table: str, guard: Guard) -> dict[str, str]:
     return bodies
 
 
-_ALL_NAMES = ("append_only", "no_truncate", "no_delete", "frozen", "transitions", "no_update")
+_ALL_NAMES = (
+    "append_only",
+    "no_truncate",
+    "no_delete",
+    "frozen",
+    "transitions",
+    "no_update",
+    "advance_head",
+)
+
+
+def _sqlite_writers(table: str) -> dict[str, str]:
+    """Triggers that do work rather than refuse it (SQLite only), by name: an audit event moves
+    its stream's head in the statement that inserts it, because SQLite has no data-modifying
+    WITH clause to do both in one statement as PostgreSQL does (gridvend.audit.services). They
+    are installed, removed and checked with the guards."""
+    if table != "audit_auditevent":
+        return {}
+    return {"audit_auditevent_advance_head": _ADVANCE_HEAD}
+
+
+_ADVANCE_HEAD = (
+    "CREATE TRIGGER audit_auditevent_advance_head AFTER INSERT ON audit_auditevent BEGIN "
+    "UPDATE audit_audithead SET seq = NEW.seq, prev_hash = NEW.prev_hash, hash = NEW.hash "
+    "WHERE id = NEW.stream; END"
+)
 
 
 def _postgresql(table: str, guard: Guard) -> list[str]:
@@ -155,7 +187,8 @@ def _sqlite(connection: BaseDatabaseWrapper, table: str, guard: Guard) -> dict[s
 
     no_delete = refuse("no_delete", "DELETE", "DELETE refused")
     if not guard.mutable:
-        return dict([refuse("no_update", "UPDATE", "UPDATE refused"), no_delete])
+        refusing = dict([refuse("no_update", "UPDATE", "UPDATE refused"), no_delete])
+        return {**refusing, **_sqlite_writers(table)}
     # SQLite has no row-as-a-value; list the frozen columns as the table has them now. A later
     # migration that rebuilds the table drops its triggers, and one that adds a column leaves
     # the column unguarded; `gridvend verify` reports either until the triggers are reinstalled.
@@ -163,7 +196,8 @@ def _sqlite(connection: BaseDatabaseWrapper, table: str, guard: Guard) -> dict[s
         columns = [c.name for c in connection.introspection.get_table_description(cursor, table)]
     changed = [f'NEW."{c}" IS NOT OLD."{c}"' for c in columns if c not in guard.mutable]
     changed += [f"({c.format(ne='IS NOT')})" for c in guard.refuse_when]
-    return dict([refuse("frozen", "UPDATE", "UPDATE refused", " OR ".join(changed)), no_delete])
+    refusing = dict([refuse("frozen", "UPDATE", "UPDATE refused", " OR ".join(changed)), no_delete])
+    return {**refusing, **_sqlite_writers(table)}
 
 
 def _drops(vendor: str, table: str) -> list[str]:

@@ -137,7 +137,7 @@ def test_retire_mark_faulty_and_clear_faulty(world: World) -> None:
     assert response.status_code == 302
     meter.refresh_from_db()
     assert meter.status == MeterStatus.RETIRED and meter.customer is None
-    events = list(AuditEvent.objects.order_by("-seq").values_list("event_type", flat=True)[:3])
+    events = list(AuditEvent.objects.order_by("-id").values_list("event_type", flat=True)[:3])
     assert events == ["meter.retired", "meter.unblocked", "meter.marked_faulty"]
 
 

@@ -145,7 +145,7 @@ def test_care_creates_edits_and_suspends_a_customer(world: World) -> None:
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.status == CustomerStatus.SUSPENDED
-    event = AuditEvent.objects.filter(event_type="customer.status_changed").latest("seq")
+    event = AuditEvent.objects.filter(event_type="customer.status_changed").latest("id")
     assert event.after is not None and event.after["reason"] == "Meter tampering"
 
 

@@ -10,10 +10,9 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from gridvend.audit import checkpoints, triggers
-from gridvend.audit.chain import compute_hash
 from gridvend.audit.models import AuditEvent, AuditHead
 from gridvend.audit.services import record
-from gridvend.audit.verify import verify_chain
+from gridvend.audit.verify import recomputed, verify_chain
 from gridvend.org import services as org
 from tests import factories
 
@@ -25,11 +24,27 @@ def tree() -> factories.Tree:
     return factories.Tree()
 
 
+# A stream the fixture writes several rows to, so that a stream's tail can be cut.
+STREAM = 5
+
+
 @pytest.fixture
 def events(tree: factories.Tree) -> list[AuditEvent]:
     for i in range(3):
         factories.unit(tree.north, f"Extra {i}")
-    return list(AuditEvent.objects.order_by("seq"))
+    for i in range(3):
+        with transaction.atomic():
+            record(actor=tree.admin, event_type="test.recorded", after={"i": i}, stream_key=STREAM)
+    return list(AuditEvent.objects.order_by("id"))
+
+
+def _stream(events: list[AuditEvent], stream: int = STREAM) -> list[AuditEvent]:
+    return sorted((e for e in events if e.stream == stream), key=lambda e: e.seq)
+
+
+def _ends(events: list[AuditEvent]) -> dict[int, AuditEvent]:
+    """Each stream's last event."""
+    return {e.stream: e for e in sorted(events, key=lambda e: (e.stream, e.seq))}
 
 
 def _tamper(sql: str, params: list[str | int]) -> None:
@@ -46,23 +61,26 @@ def test_intact_chain_verifies_and_signs_a_checkpoint(
     assert verify_chain().ok
     call_command("audit", "verify")
     out = capsys.readouterr().out
+    ends = _ends(events)
     assert f"{len(events)} rows verified (no earlier checkpoint" in out
-    assert f"checkpoint signed at row {events[-1].seq}" in out
-    [checkpoint] = checkpoints.read(audit_checkpoint_file).checkpoints
-    assert (checkpoint.seq, checkpoint.hash, checkpoint.count) == (
-        events[-1].seq,
-        events[-1].hash,
-        len(events),
-    )
+    assert f"checkpoints signed for {len(ends)} stream(s)" in out
+    signed = checkpoints.read(audit_checkpoint_file).checkpoints
+    assert {(c.number, c.seq, c.hash, c.count) for c in signed} == {
+        (stream, last.seq, last.hash, len(_stream(events, stream))) for stream, last in ends.items()
+    }
+    assert all(c.stream == f"audit:{c.number}" for c in signed)
     call_command("audit", "verify")
-    assert f"{len(events)} rows verified against 1 checkpoint(s)" in capsys.readouterr().out
-    assert len(checkpoints.read(audit_checkpoint_file).checkpoints) == 1  # nothing new to sign
+    out = capsys.readouterr().out
+    assert f"{len(events)} rows verified against {len(ends)} checkpoint(s)" in out
+    assert "already holds a checkpoint at the end of every stream" in out
+    assert len(checkpoints.read(audit_checkpoint_file).checkpoints) == len(ends)
 
 
 def _rewind_head_to(event: AuditEvent) -> None:
-    _tamper("DELETE FROM audit_audithead", [])
+    _tamper("DELETE FROM audit_audithead WHERE id = %s", [event.stream])
     _tamper(
-        "INSERT INTO audit_audithead (id, seq, hash) VALUES (1, %s, %s)", [event.seq, event.hash]
+        "INSERT INTO audit_audithead (id, seq, prev_hash, hash) VALUES (%s, %s, %s, %s)",
+        [event.stream, event.seq, event.prev_hash, event.hash],
     )
 
 
@@ -70,14 +88,16 @@ def test_deleted_last_row_with_the_head_rewound_is_reported(
     events: list[AuditEvent], capsys: pytest.CaptureFixture[str]
 ) -> None:
     call_command("audit", "verify")
-    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [events[-1].pk])
-    _rewind_head_to(events[-2])
+    *_, before, last = _stream(events)
+    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [last.pk])
+    _rewind_head_to(before)
     assert verify_chain().ok  # the table alone agrees with itself
     with pytest.raises(CommandError):
         call_command("audit", "verify")
     out = capsys.readouterr().out
-    assert f"TAMPERED: row {events[-1].seq}, recorded by the checkpoint of" in out
-    assert f"the chain holds {len(events) - 1} rows but the checkpoint" in out
+    assert f"TAMPERED: stream {STREAM} row {last.seq}, recorded by the checkpoint of" in out
+    rows = len(_stream(events)) - 1
+    assert f"stream {STREAM} holds {rows} rows but the checkpoint" in out
 
 
 def test_truncated_table_with_its_head_deleted_is_reported(
@@ -96,41 +116,29 @@ def test_truncated_table_with_its_head_deleted_is_reported(
     with pytest.raises(CommandError):
         call_command("audit", "verify")
     out = capsys.readouterr().out
-    assert (
-        f"the chain holds 0 rows but the checkpoint of {_latest().at} recorded {len(events)} "
-        "(rows deleted or table truncated)"
-    ) in out
+    for stream in _ends(events):
+        rows = len(_stream(events, stream))
+        assert (
+            f"stream {stream} holds 0 rows but the checkpoint of {_latest(stream).at} recorded "
+            f"{rows} (rows deleted or table truncated)"
+        ) in out
 
 
-def _latest() -> checkpoints.Checkpoint:
-    latest = checkpoints.read().latest
-    assert latest is not None
-    return latest
+def _latest(stream: int) -> checkpoints.Checkpoint:
+    return checkpoints.read().latest[stream]
 
 
 def _rewrite_from(event: AuditEvent, **changes: str) -> None:
-    """Edit a row and recompute every hash after it, as a careful forger would."""
+    """Edit a row and recompute every hash after it in its stream, as a careful forger would."""
     prev_hash = event.prev_hash
-    for row in AuditEvent.objects.filter(seq__gte=event.seq).order_by("seq"):
+    rows = AuditEvent.objects.filter(stream=event.stream, seq__gte=event.seq).order_by("seq")
+    for row in rows:
         for name, value in changes.items() if row.seq == event.seq else ():
             setattr(row, name, value)
         row.prev_hash = prev_hash
-        row.hash = compute_hash(
-            seq=row.seq,
-            occurred_at=row.occurred_at,
-            actor_id=row.actor_id,
-            actor_label=row.actor_label,
-            ip=row.ip,
-            request_id=row.request_id,
-            event_type=row.event_type,
-            target_type=row.target_type,
-            target_id=row.target_id,
-            target_label=row.target_label,
-            org_path=row.org_path,
-            before=row.before,
-            after=row.after,
-            prev_hash=row.prev_hash,
-        )
+        digest = recomputed(row)
+        assert digest is not None
+        row.hash = digest
         _tamper(
             "UPDATE audit_auditevent SET actor_label = %s, prev_hash = %s, hash = %s WHERE id = %s",
             [row.actor_label, row.prev_hash, row.hash, row.pk],
@@ -144,12 +152,13 @@ def test_a_rewritten_chain_differs_from_the_checkpoint(
     events: list[AuditEvent], capsys: pytest.CaptureFixture[str]
 ) -> None:
     call_command("audit", "verify")
-    victim = events[1]
+    victim, last = _stream(events)[1], _stream(events)[-1]
     _rewrite_from(victim, actor_label="someone-else")
     assert verify_chain().ok  # the forger recomputed every hash
     with pytest.raises(CommandError):
         call_command("audit", "verify")
-    assert f"row {events[-1].seq} differs from the checkpoint of" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"stream {STREAM} row {last.seq} (event #{last.pk}) differs from the checkpoint" in out
 
 
 def test_checkpoint_verifies_the_new_rows_and_refuses_to_sign_a_broken_chain(
@@ -160,16 +169,21 @@ def test_checkpoint_verifies_the_new_rows_and_refuses_to_sign_a_broken_chain(
 ) -> None:
     call_command("audit", "checkpoint")
     for i in range(2):
-        factories.unit(tree.north, f"Later {i}")
+        with transaction.atomic():
+            record(actor=tree.admin, event_type="test.recorded", stream_key=STREAM)
     call_command("audit", "checkpoint")
-    assert "2 new rows verified since the checkpoint at row" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"2 new rows verified since the checkpoints of {len(_ends(events))} stream(s)" in out
+    assert "checkpoints signed for 1 stream(s)" in out
+    signed = len(checkpoints.read(audit_checkpoint_file).checkpoints)
     factories.unit(tree.north, "Later still")
-    newest = AuditEvent.objects.order_by("-seq")[0]
+    newest = AuditEvent.objects.order_by("-id")[0]
     _tamper("UPDATE audit_auditevent SET actor_label = 'x' WHERE id = %s", [newest.pk])
     with pytest.raises(CommandError, match="no checkpoint signed"):
         call_command("audit", "checkpoint")
-    assert f"row {newest.seq}: content does not match its hash" in capsys.readouterr().out
-    assert len(checkpoints.read(audit_checkpoint_file).checkpoints) == 2
+    row = f"stream {newest.stream} row {newest.seq} (event #{newest.pk})"
+    assert f"{row}: content does not match its hash" in capsys.readouterr().out
+    assert len(checkpoints.read(audit_checkpoint_file).checkpoints) == signed
 
 
 @pytest.mark.parametrize(
@@ -187,12 +201,13 @@ def test_a_forged_or_damaged_checkpoint_is_reported(
     expected: str,
 ) -> None:
     call_command("audit", "verify")
-    line = audit_checkpoint_file.read_text().strip()
-    audit_checkpoint_file.write_text(edit(line) + "\n")
+    first, *rest = audit_checkpoint_file.read_text().splitlines()
+    audit_checkpoint_file.write_text("\n".join([edit(first), *rest]) + "\n")
     with pytest.raises(CommandError):
         call_command("audit", "verify")
     assert f"checkpoint file {audit_checkpoint_file} line 1" in capsys.readouterr().out
-    assert expected in checkpoints.read(audit_checkpoint_file).problems[0]
+    [problem] = checkpoints.read(audit_checkpoint_file).problems
+    assert expected in problem
 
 
 def test_a_checkpoint_under_another_master_key_is_reported(
@@ -200,19 +215,26 @@ def test_a_checkpoint_under_another_master_key_is_reported(
 ) -> None:
     call_command("audit", "verify")
     settings.MASTER_KEY = bytes(range(32))
-    [problem] = checkpoints.read(audit_checkpoint_file).problems
-    assert "is signed with another key" in problem
+    problems = checkpoints.read(audit_checkpoint_file).problems
+    assert len(problems) == len(_ends(events))
+    assert all("is signed with another key" in problem for problem in problems)
 
 
 def test_an_older_checkpoint_never_follows_a_newer_one(
     events: list[AuditEvent], audit_checkpoint_file: Path
 ) -> None:
     """A long verification may finish after the timer signed a later row."""
-    newer = checkpoints.make(seq=events[-1].seq, hash=events[-1].hash, count=len(events))
-    older = checkpoints.make(seq=events[-2].seq, hash=events[-2].hash, count=len(events) - 1)
+    *_, before, last = _stream(events)
+    count = len(_stream(events))
+    newer = checkpoints.make(stream=STREAM, seq=last.seq, hash=last.hash, count=count)
+    older = checkpoints.make(stream=STREAM, seq=before.seq, hash=before.hash, count=count - 1)
     assert checkpoints.append(newer, audit_checkpoint_file)
     assert not checkpoints.append(older, audit_checkpoint_file)
-    assert checkpoints.read(audit_checkpoint_file).checkpoints == [newer]
+    # Another stream's checkpoint is not held back by this one's.
+    other = next(e for s, e in _ends(events).items() if s != STREAM)
+    elsewhere = checkpoints.make(stream=other.stream, seq=other.seq, hash=other.hash, count=1)
+    assert checkpoints.append(elsewhere, audit_checkpoint_file)
+    assert checkpoints.read(audit_checkpoint_file).checkpoints == [newer, elsewhere]
 
 
 def test_update_is_refused_by_the_database(events: list[AuditEvent]) -> None:
@@ -227,13 +249,18 @@ def test_delete_is_refused_by_the_database(events: list[AuditEvent]) -> None:
     assert AuditEvent.objects.filter(pk=events[1].pk).exists()
 
 
-def test_the_chain_head_cannot_be_wound_back_or_deleted(events: list[AuditEvent]) -> None:
-    head = AuditHead.objects.get(pk=1)
+def test_a_stream_head_cannot_be_wound_back_unlinked_or_deleted(events: list[AuditEvent]) -> None:
+    *_, before, last = _stream(events)
+    head = AuditHead.objects.get(pk=STREAM)
+    heads = AuditHead.objects.filter(pk=STREAM)
     with pytest.raises(DatabaseError), transaction.atomic():
-        AuditHead.objects.filter(pk=1).update(seq=head.seq - 1, hash=events[-2].hash)
+        heads.update(seq=head.seq - 1, prev_hash=before.prev_hash, hash=before.hash)
+    # Forward, but not from the end it had: the link is refused.
     with pytest.raises(DatabaseError), transaction.atomic():
-        AuditHead.objects.filter(pk=1).delete()
-    assert AuditHead.objects.get(pk=1).seq == head.seq
+        heads.update(seq=head.seq + 1, prev_hash="f" * 64, hash="e" * 64)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        heads.delete()
+    assert (AuditHead.objects.get(pk=STREAM).seq, head.hash) == (head.seq, last.hash)
 
 
 @pytest.mark.postgres
@@ -261,21 +288,26 @@ def test_edited_row_is_reported(
     with pytest.raises(CommandError):
         call_command("audit", "verify")
     out = capsys.readouterr().out
-    assert f"row {victim.seq}: content does not match its hash" in out
+    row = f"stream {victim.stream} row {victim.seq} (event #{victim.pk})"
+    assert f"{row}: content does not match its hash" in out
 
 
 def test_deleted_middle_row_is_reported(events: list[AuditEvent]) -> None:
-    victim = events[1]
+    victim = _stream(events)[1]
     _tamper("DELETE FROM audit_auditevent WHERE id = %s", [victim.pk])
     report = verify_chain()
     assert not report.ok
-    assert any(f"rows {victim.seq}..{victim.seq}" in p for p in report.problems)
+    assert any(f"stream {STREAM} rows {victim.seq}..{victim.seq}" in p for p in report.problems)
 
 
 def test_deleted_last_row_is_reported(events: list[AuditEvent]) -> None:
-    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [events[-1].pk])
+    last = _stream(events)[-1]
+    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [last.pk])
     report = verify_chain()
-    assert any("latest rows deleted" in p for p in report.problems)
+    assert (
+        f"stream {STREAM} should end at row {last.seq} but ends at row {last.seq - 1} "
+        "(latest rows deleted)"
+    ) in report.problems
 
 
 def test_event_rolls_back_with_its_change() -> None:

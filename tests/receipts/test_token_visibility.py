@@ -39,7 +39,7 @@ def _auditor(world: World) -> User:
 
 def _events(sale: Sale, event_type: str) -> list[AuditEvent]:
     return list(
-        AuditEvent.objects.filter(event_type=event_type, target_id=str(sale.pk)).order_by("seq")
+        AuditEvent.objects.filter(event_type=event_type, target_id=str(sale.pk)).order_by("id")
     )
 
 

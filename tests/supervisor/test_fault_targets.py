@@ -48,7 +48,7 @@ def _age(fault: FaultReport, hours: float) -> FaultReport:
 def test_the_category_is_stored_and_checked(world: World) -> None:
     fault = _fault(world, "token_rejected")
     assert fault.category == FaultCategory.TOKEN_REJECTED
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-id").first()
     assert event is not None and (event.after or {})["category"] == "token_rejected"
     before = FaultReport.objects.count()
     with pytest.raises(DomainError) as refused:
@@ -154,7 +154,7 @@ def test_a_manager_changes_the_category(world: World, people: People) -> None:
     assert response.status_code == 302
     fault.refresh_from_db()
     assert fault.category == "meter_tamper"
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-id").first()
     assert event is not None and event.event_type == "fault.recategorised"
     changed = ((event.before or {})["category"], (event.after or {})["category"])
     assert changed == ("other", "meter_tamper")

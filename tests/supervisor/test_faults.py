@@ -69,7 +69,7 @@ def test_register_records_the_call_and_an_audit_event(world: World) -> None:
     assert fault.status == FaultStatus.OPEN
     assert (fault.reporter_name, fault.reporter_phone) == ("Amina", "+254700000001")
     assert fault.registered_by == world.supervisor
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-id").first()
     assert event is not None and event.event_type == "fault.registered"
     assert event.org_path == meter.org_unit.path
 
@@ -93,7 +93,7 @@ def test_assign_then_reassign_then_resolve(world: World, people: People) -> None
     assert stored.solution == "replaced fuse" and stored.resolved_by == people.field_agent
     assert stored.resolved_at is not None
     assert meter_selectors.follow_up_time(stored) == stored.resolved_at - stored.registered_at
-    types = list(AuditEvent.objects.order_by("-seq").values_list("event_type", flat=True)[:3])
+    types = list(AuditEvent.objects.order_by("-id").values_list("event_type", flat=True)[:3])
     assert types == ["fault.resolved", "fault.assigned", "fault.assigned"]
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def _events(target: TariffVersion) -> list[str]:
     return list(
         AuditEvent.objects.filter(target_type="tariffs.tariffversion", target_id=str(target.pk))
-        .order_by("seq")
+        .order_by("id")
         .values_list("event_type", flat=True)
     )
 

@@ -140,7 +140,7 @@ def test_an_edited_tender_is_reported(world: World) -> None:
     assert expected_takings(shift)["cash"] == drawer + 100000
     assert _problems() == [
         f"sale {sale.reference} (id {sale.pk}): its amounts, kWh, meter or other recorded "
-        f"fields differ from what audit event #{_created_seq(sale)} recorded (edited)"
+        f"fields differ from what audit event #{_created_event_id(sale)} recorded (edited)"
     ]
 
 
@@ -209,8 +209,8 @@ def test_a_deleted_sale_is_reported(world: World) -> None:
     _tamper("DELETE FROM vending_token WHERE sale_id = %s", [sale.pk])
     _tamper("DELETE FROM vending_sale WHERE id = %s", [sale.pk])
     assert _problems() == [
-        f"sale {sale.reference} (id {sale.pk}), recorded by audit event #{_created_seq(sale)}, "
-        "is missing (deleted)"
+        f"sale {sale.reference} (id {sale.pk}), recorded by audit event "
+        f"#{_created_event_id(sale)}, is missing (deleted)"
     ]
 
 
@@ -238,7 +238,7 @@ def test_sales_recorded_before_digests_are_compared_on_what_their_events_carry(
     _tamper("UPDATE vending_sale SET tender_minor = 1 WHERE id = %s", [result.sale.pk])
     assert _problems() == [
         f"sale {result.sale.reference} (id {result.sale.pk}): tender_minor, tokens differ from "
-        f"what audit event #{_created_seq(result.sale)} recorded (edited)"
+        f"what audit event #{_created_event_id(result.sale)} recorded (edited)"
     ]
 
 
@@ -281,10 +281,10 @@ def test_postgresql_refuses_truncating_sales_and_tokens(world: World) -> None:
     assert Sale.objects.count() == 1 and Token.objects.count() >= 1
 
 
-def _created_seq(sale: Sale) -> int:
+def _created_event_id(sale: Sale) -> int:
     return AuditEvent.objects.get(
         target_type="vending.sale", target_id=str(sale.pk), event_type__in=CREATED_EVENT_TYPES
-    ).seq
+    ).pk
 
 
 # --- shifts ----------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def test_an_edited_opening_float_of_an_open_shift_is_reported(world: World) -> N
     Shift.objects.filter(pk=shift.pk).update(opening_float_minor=0)
     assert verify_shifts().problems == [
         f"shift {shift.pk} at {world.point.code}: its opening float, counts, expected takings, "
-        f"over/short or times differ from what audit event #{_shift_seq(shift, 'opened')} "
+        f"over/short or times differ from what audit event #{_shift_event_id(shift, 'opened')} "
         "recorded (edited)"
     ]
 
@@ -333,7 +333,7 @@ def test_an_edited_count_of_a_closed_shift_is_reported(world: World) -> None:
         )
     assert verify_shifts().problems == [
         f"shift {shift.pk} at {world.point.code}: its opening float, counts, expected takings, "
-        f"over/short or times differ from what audit event #{_shift_seq(shift, 'closed')} "
+        f"over/short or times differ from what audit event #{_shift_event_id(shift, 'closed')} "
         "recorded (edited)"
     ]
 
@@ -359,7 +359,7 @@ def test_a_deleted_shift_and_one_written_outside_gridvend_are_reported(world: Wo
     assert problems == [
         f"shift {forged.pk} at {world.point.code} has no opening event in the audit trail "
         "(written outside gridvend, or its event deleted)",
-        f"{label} (id {shift.pk}), recorded by audit event #{_shift_seq(shift, 'opened')}, "
+        f"{label} (id {shift.pk}), recorded by audit event #{_shift_event_id(shift, 'opened')}, "
         "is missing (deleted)",
     ]
 
@@ -374,15 +374,15 @@ def test_shifts_recorded_before_digests_are_compared_on_what_their_events_carrie
     Shift.objects.filter(pk=shift.pk).update(opening_float_minor=0, over_short_minor=0)
     assert verify_shifts().problems == [
         f"shift {shift.pk} at {world.point.code}: opening_float_minor, over_short_minor differ "
-        f"from what audit events #{_shift_seq(shift, 'opened')} and "
-        f"#{_shift_seq(shift, 'closed')} recorded (edited)"
+        f"from what audit events #{_shift_event_id(shift, 'opened')} and "
+        f"#{_shift_event_id(shift, 'closed')} recorded (edited)"
     ]
 
 
-def _shift_seq(shift: Shift, what: str) -> int:
+def _shift_event_id(shift: Shift, what: str) -> int:
     return AuditEvent.objects.get(
         target_type="vending.shift", target_id=str(shift.pk), event_type=f"shift.{what}"
-    ).seq
+    ).pk
 
 
 # --- debts -----------------------------------------------------------------------------------
@@ -446,18 +446,18 @@ def test_a_debt_shrunk_with_its_postings_and_both_balances_is_reported(world: Wo
     assert (
         ledger_selectors.reconcile_balances() == [] and ledger_selectors.unbalanced_entries() == []
     )
-    seq = AuditEvent.objects.get(event_type="debt.opened", target_id=str(debt.pk)).seq
+    event_id = AuditEvent.objects.get(event_type="debt.opened", target_id=str(debt.pk)).pk
     label = f"debt {debt.pk} of account {debt.customer.account_number}"
     assert verify_debts().problems == [
         f"{label}: its original amount, customer, reason or journal entry differ from what audit "
-        f"event #{seq} recorded (edited)",
-        f"{label}: its journal postings differ from what audit event #{seq} recorded (edited)",
+        f"event #{event_id} recorded (edited)",
+        f"{label}: its journal postings differ from what audit event #{event_id} recorded (edited)",
     ]
 
 
 def test_a_deleted_debt_and_one_written_outside_gridvend_are_reported(world: World) -> None:
     debt = _debt(world)
-    label, seq = str(debt), AuditEvent.objects.get(event_type="debt.opened").seq
+    label, event_id = str(debt), AuditEvent.objects.get(event_type="debt.opened").pk
     entry = debt.journal_entry_id
     Debt.objects.filter(pk=debt.pk).delete()
     forged = Debt.objects.create(
@@ -466,7 +466,7 @@ def test_a_deleted_debt_and_one_written_outside_gridvend_are_reported(world: Wor
     assert verify_debts().problems == [
         f"debt {forged.pk} of account {debt.customer.account_number} has no opening event in the "
         "audit trail (written outside gridvend, or its event deleted)",
-        f"debt {label} (id {debt.pk}), recorded by audit event #{seq}, is missing (deleted)",
+        f"debt {label} (id {debt.pk}), recorded by audit event #{event_id}, is missing (deleted)",
     ]
     assert entry is not None
 
@@ -479,10 +479,10 @@ def test_debts_recorded_before_digests_are_compared_on_what_their_events_carried
     report = verify_debts()
     assert (report.ok, report.unbound) == (True, 1)
     Debt.objects.filter(pk=debt.pk).update(reason="waived", original_minor=100, balance_minor=100)
-    seq = AuditEvent.objects.get(event_type="debt.opened").seq
+    event_id = AuditEvent.objects.get(event_type="debt.opened").pk
     assert verify_debts().problems == [
         f"debt {debt.pk} of account {debt.customer.account_number}: original_minor, reason "
-        f"differ from what audit event #{seq} recorded (edited)"
+        f"differ from what audit event #{event_id} recorded (edited)"
     ]
 
 
@@ -546,8 +546,8 @@ def _legacy_top_up(world: World, bank: VendingPoint, ref: str) -> FloatTopUp:
     return top_up
 
 
-def _event_seq(event_type: str) -> int:
-    return AuditEvent.objects.filter(event_type=event_type).order_by("-seq")[0].seq
+def _latest_event_id(event_type: str) -> int:
+    return AuditEvent.objects.filter(event_type=event_type).order_by("-id")[0].pk
 
 
 def test_float_top_ups_match_their_audit_events(world: World) -> None:
@@ -562,8 +562,8 @@ def test_a_top_up_amount_edited_by_the_applications_own_user_is_reported(world: 
     FloatTopUp.objects.filter(pk=top_up.pk).update(amount_minor=1)
     assert verify_float_top_ups().problems == [
         f"float top-up DEP-1 at {bank.code} (id {top_up.pk}): its amount, reference, vending "
-        f"point or journal entry differ from what audit event #{_event_seq('float.topped_up')} "
-        "recorded (edited)"
+        "point or journal entry differ from what audit event "
+        f"#{_latest_event_id('float.topped_up')} recorded (edited)"
     ]
 
 
@@ -581,7 +581,7 @@ def test_top_up_postings_edited_with_both_balances_are_reported(world: World) ->
     )
     assert verify_float_top_ups().problems == [
         f"float top-up DEP-1 at {bank.code} (id {top_up.pk}): its journal postings differ from "
-        f"what audit event #{_event_seq('float.topped_up')} recorded (edited)"
+        f"what audit event #{_latest_event_id('float.topped_up')} recorded (edited)"
     ]
 
 
@@ -591,7 +591,7 @@ def test_a_deleted_top_up_is_reported(world: World) -> None:
     FloatTopUp.objects.filter(pk=top_up.pk).delete()
     assert verify_float_top_ups().problems == [
         f"float top-up DEP-1 at {bank.code} (id {top_up.pk}), recorded by audit event "
-        f"#{_event_seq('float.topped_up')}, is missing (deleted)"
+        f"#{_latest_event_id('float.topped_up')}, is missing (deleted)"
     ]
     assert verify_journal_entries().problems == [
         f"journal entry {top_up.journal_entry_id} (float.topped_up) belongs to no sale, "
@@ -606,16 +606,16 @@ def test_top_ups_recorded_before_digests_are_compared_on_their_amount(world: Wor
     assert (report.ok, report.unbound) == (True, 2)
     FloatTopUp.objects.filter(pk=kept.pk).update(amount_minor=1)
     FloatTopUp.objects.filter(pk=gone.pk).delete()
-    seqs = list(
+    event_ids = list(
         AuditEvent.objects.filter(event_type="float.topped_up")
-        .order_by("seq")
-        .values_list("seq", flat=True)
+        .order_by("id")
+        .values_list("id", flat=True)
     )
     assert verify_float_top_ups().problems == [
         f"float top-up OLD-1 at {bank.code} (id {kept.pk}): its amount differs from what audit "
-        f"event #{seqs[0]} recorded (edited)",
+        f"event #{event_ids[0]} recorded (edited)",
         f"float top-up OLD-2 at {bank} (vending point id {bank.pk}), recorded by audit event "
-        f"#{seqs[1]}, is missing (deleted)",
+        f"#{event_ids[1]}, is missing (deleted)",
     ]
 
 

@@ -29,13 +29,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # The most any sale of these kinds may cost: the issue's bound.
 MOST = 16
-EVERYDAY_CREDIT = 14
-CREDIT_WITH_FBE = 15
-FBE_ALONE = 8
-FREE_ISSUE = 9
-ENGINEERING = 8
+EVERYDAY_CREDIT = 12
+CREDIT_WITH_FBE = 13
+FBE_ALONE = 6
+FREE_ISSUE = 7
+ENGINEERING = 6
 # A customer with arrears: their debt rows are read (locked) and paid down, two more.
-CREDIT_RECOVERING_DEBT = 17
+CREDIT_RECOVERING_DEBT = 15
 
 
 @pytest.fixture

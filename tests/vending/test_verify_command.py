@@ -8,9 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Max
 
 from gridvend.audit import checkpoints, triggers
+from gridvend.audit.chain import GENESIS_HASH
 from gridvend.audit.models import AuditEvent
 from gridvend.customers import services as customers
 from gridvend.customers.models import Debt
@@ -74,7 +75,10 @@ def test_an_intact_system_verifies_and_signs_a_checkpoint(
     assert f"journal entries: {entries} entries, each belonging to one sale" in out
     assert out.rstrip().endswith("everything verifies")
     latest = checkpoints.read(audit_checkpoint_file).latest
-    assert latest is not None and latest.seq == AuditEvent.objects.order_by("-seq")[0].seq
+    ends = dict(
+        AuditEvent.objects.values("stream").annotate(end=Max("seq")).values_list("stream", "end")
+    )
+    assert {stream: c.seq for stream, c in latest.items()} == ends
 
 
 def test_an_edited_sale_amount_is_caught(
@@ -100,12 +104,17 @@ def test_a_deleted_last_audit_row_with_the_head_rewound_is_caught(
     sales: list[Sale], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _verify(capsys)[0]  # signs the checkpoint a timer would have signed
-    last, before = AuditEvent.objects.order_by("-seq")[:2]
+    last = AuditEvent.objects.order_by("-id")[0]
+    before = AuditEvent.objects.filter(stream=last.stream, seq=last.seq - 1).first()
     _tamper("DELETE FROM audit_auditevent WHERE id = %s", [last.pk])
-    _tamper("UPDATE audit_audithead SET seq = %s, hash = %s", [before.seq, before.hash])
+    link = (before.prev_hash, before.hash) if before else (GENESIS_HASH, GENESIS_HASH)
+    _tamper(
+        "UPDATE audit_audithead SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s",
+        [last.seq - 1, *link, last.stream],
+    )
     ok, out = _verify(capsys)
     assert not ok
-    assert f"TAMPERED: row {last.seq}, recorded by the checkpoint of" in out
+    assert f"TAMPERED: stream {last.stream} row {last.seq}, recorded by the checkpoint of" in out
     # The deleted row was the reversal's event: the reversal now lacks its record too.
     assert f"sale {sales[1].reference} (id {sales[1].pk}) is marked reversed" in out
 
@@ -115,7 +124,9 @@ def test_a_truncated_audit_table_is_caught(
 ) -> None:
     """By someone who may drop the triggers first (a superuser or the tables' owner)."""
     assert _verify(capsys)[0]
-    count = AuditEvent.objects.count()
+    counts = dict(
+        AuditEvent.objects.values("stream").annotate(n=Count("id")).values_list("stream", "n")
+    )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -125,8 +136,9 @@ def test_a_truncated_audit_table_is_caught(
         _tamper("DELETE FROM audit_audithead", [])
     ok, out = _verify(capsys)
     assert not ok
-    assert "the chain holds 0 rows but the checkpoint of" in out
-    assert f"recorded {count} (rows deleted or table truncated)" in out
+    for stream, rows in counts.items():
+        assert f"stream {stream} holds 0 rows but the checkpoint of" in out
+        assert f"recorded {rows} (rows deleted or table truncated)" in out
     assert f"sale {sales[0].reference} (id {sales[0].pk}) has no creation event" in out
 
 

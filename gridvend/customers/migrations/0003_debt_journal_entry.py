@@ -17,17 +17,17 @@ def backfill(apps, schema_editor):
     while True:
         chunk = list(
             AuditEvent.objects.filter(
-                seq__gt=last, event_type="debt.opened", target_type="customers.debt"
+                id__gt=last, event_type="debt.opened", target_type="customers.debt"
             )
-            .order_by("seq")
-            .values_list("seq", "target_id", "after")[:BATCH]
+            .order_by("id")
+            .values_list("id", "target_id", "after")[:BATCH]
         )
         if not chunk:
             return
         last = chunk[-1][0]
         recorded = {
             int(target_id): after["journal_entry"]
-            for _seq, target_id, after in chunk
+            for _id, target_id, after in chunk
             if isinstance(after, dict) and isinstance(after.get("journal_entry"), int)
         }
         entries = set(

@@ -98,11 +98,11 @@ def _check_debt(
             if digests.get("debt") != stored["debt"]:
                 report.problems.append(
                     f"{label}: its original amount, customer, reason or journal entry differ "
-                    f"from what audit event #{opened.seq} recorded (edited)"
+                    f"from what audit event #{opened.pk} recorded (edited)"
                 )
             if digests.get("journal") != stored["journal"]:
                 report.problems.append(
-                    f"{label}: its journal postings differ from what audit event #{opened.seq} "
+                    f"{label}: its journal postings differ from what audit event #{opened.pk} "
                     "recorded (edited)"
                 )
         else:
@@ -111,7 +111,7 @@ def _check_debt(
             if differences:
                 report.problems.append(
                     f"{label}: {', '.join(differences)} differ from what audit event "
-                    f"#{opened.seq} recorded (edited)"
+                    f"#{opened.pk} recorded (edited)"
                 )
     expected = debt.original_minor - recovered
     if debt.balance_minor != expected:
@@ -177,7 +177,7 @@ def _legacy_top_up_events(rows: list[FloatTopUp]) -> dict[tuple[int, str], Audit
         target_type=LEGACY_TOP_UP_TARGET,
         target_id__in=[str(r.vending_point_id) for r in rows],
         event_type=TOPPED_UP_EVENT,
-    ).order_by("seq")
+    ).order_by("id")
     for event in events:
         found.setdefault((int(event.target_id), str(after(event).get("reference"))), event)
     return found
@@ -204,18 +204,18 @@ def _check_top_up(
             row.currency,
         ):
             report.problems.append(
-                f"{label}: its amount differs from what audit event #{event.seq} recorded (edited)"
+                f"{label}: its amount differs from what audit event #{event.pk} recorded (edited)"
             )
         return
     stored = top_up_binding(row, lines.get(row.journal_entry_id, []))
     if digests.get("top_up") != stored["top_up"]:
         report.problems.append(
             f"{label}: its amount, reference, vending point or journal entry differ from what "
-            f"audit event #{event.seq} recorded (edited)"
+            f"audit event #{event.pk} recorded (edited)"
         )
     if digests.get("journal") != stored["journal"]:
         report.problems.append(
-            f"{label}: its journal postings differ from what audit event #{event.seq} recorded "
+            f"{label}: its journal postings differ from what audit event #{event.pk} recorded "
             "(edited)"
         )
 
@@ -226,12 +226,12 @@ def _missing_legacy_top_ups(report: Report, batch: int) -> None:
     while True:
         chunk = list(
             AuditEvent.objects.filter(
-                seq__gt=last, target_type=LEGACY_TOP_UP_TARGET, event_type=TOPPED_UP_EVENT
-            ).order_by("seq")[:batch]
+                id__gt=last, target_type=LEGACY_TOP_UP_TARGET, event_type=TOPPED_UP_EVENT
+            ).order_by("id")[:batch]
         )
         if not chunk:
             return
-        last = chunk[-1].seq
+        last = chunk[-1].pk
         wanted = {(int(e.target_id), str(after(e).get("reference"))) for e in chunk}
         present = set(
             FloatTopUp.objects.filter(
@@ -244,7 +244,7 @@ def _missing_legacy_top_ups(report: Report, batch: int) -> None:
             if key not in present:
                 report.problems.append(
                     f"float top-up {key[1]} at {event.target_label} (vending point id {key[0]}), "
-                    f"recorded by audit event #{event.seq}, is missing (deleted)"
+                    f"recorded by audit event #{event.pk}, is missing (deleted)"
                 )
 
 

@@ -64,7 +64,7 @@ def events_for(
         target_type=target_type,
         target_id__in=[str(i) for i in ids],
         event_type__in=list(event_types),
-    ).order_by("seq")
+    ).order_by("id")
     for event in events:
         found[int(event.target_id)].append(event)
     return found
@@ -94,18 +94,18 @@ def report_missing(
     last = 0
     while True:
         chunk = list(
-            AuditEvent.objects.filter(seq__gt=last, target_type=target_type, event_type__in=types)
-            .order_by("seq")
-            .values_list("seq", "target_id", "target_label")[:batch]
+            AuditEvent.objects.filter(id__gt=last, target_type=target_type, event_type__in=types)
+            .order_by("id")
+            .values_list("id", "target_id", "target_label")[:batch]
         )
         if not chunk:
             return
-        ids = {int(target_id) for _seq, target_id, _label in chunk}
+        ids = {int(target_id) for _pk, target_id, _label in chunk}
         present = set(model._default_manager.filter(pk__in=ids).values_list("pk", flat=True))
-        for seq, target_id, target_label in chunk:
+        for event_id, target_id, target_label in chunk:
             if int(target_id) not in present:
                 problems.append(
-                    f"{prefix}{target_label} (id {target_id}), recorded by audit event #{seq}, "
-                    "is missing (deleted)"
+                    f"{prefix}{target_label} (id {target_id}), recorded by audit event "
+                    f"#{event_id}, is missing (deleted)"
                 )
         last = chunk[-1][0]

@@ -193,7 +193,7 @@ def _check_sale(
             ):
                 if recorded.get(part) != stored[part]:
                     report.problems.append(
-                        f"{label}: {what} differ from what audit event #{created[0].seq} "
+                        f"{label}: {what} differ from what audit event #{created[0].pk} "
                         "recorded (edited)"
                     )
         else:
@@ -202,7 +202,7 @@ def _check_sale(
             if differences:
                 report.problems.append(
                     f"{label}: {', '.join(differences)} differ from what audit event "
-                    f"#{created[0].seq} recorded (edited)"
+                    f"#{created[0].pk} recorded (edited)"
                 )
     expected = SaleStatus.REVERSED if reversed_events else SaleStatus.COMPLETED
     if sale.status != expected:
@@ -211,7 +211,7 @@ def _check_sale(
         )
     if reversed_events and reversal is None:
         report.problems.append(
-            f"{label}: its reversal (audit event #{reversed_events[0].seq}) is missing (deleted)"
+            f"{label}: its reversal (audit event #{reversed_events[0].pk}) is missing (deleted)"
         )
     elif reversal is not None and not reversed_events:
         report.problems.append(
@@ -225,12 +225,12 @@ def _check_sale(
             if recorded.get("reversal") != stored["reversal"]:
                 report.problems.append(
                     f"{label}: its reversal (reason, refunding shift or journal entry) differs "
-                    f"from audit event #{reversed_events[0].seq} (edited)"
+                    f"from audit event #{reversed_events[0].pk} (edited)"
                 )
             if recorded.get("journal") != stored["journal"]:
                 report.problems.append(
                     f"{label}: its reversal's journal postings differ from audit event "
-                    f"#{reversed_events[0].seq} (edited)"
+                    f"#{reversed_events[0].pk} (edited)"
                 )
 
 

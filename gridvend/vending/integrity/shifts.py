@@ -87,22 +87,22 @@ def _check_shift(report: Report, shift: Shift, events: list[AuditEvent]) -> None
             "(edited)"
         )
         return
-    latest = max((e for e in (opened, closed, signed) if e is not None), key=lambda e: e.seq)
+    latest = max((e for e in (opened, closed, signed) if e is not None), key=lambda e: e.pk)
     digests = recorded_digests(latest)
     if digests is not None:
         if digests.get("shift") != shift_binding(shift)["shift"]:
             report.problems.append(
                 f"{label}: its opening float, counts, expected takings, over/short or times "
-                f"differ from what audit event #{latest.seq} recorded (edited)"
+                f"differ from what audit event #{latest.pk} recorded (edited)"
             )
         return
     report.unbound += 1
     differences = _unbound_differences(shift, opened, closed)
     if differences:
-        seqs = " and ".join(f"#{e.seq}" for e in (opened, closed) if e is not None)
+        numbers = " and ".join(f"#{e.pk}" for e in (opened, closed) if e is not None)
         which = "events" if closed is not None else "event"
         report.problems.append(
-            f"{label}: {', '.join(differences)} differ from what audit {which} {seqs} "
+            f"{label}: {', '.join(differences)} differ from what audit {which} {numbers} "
             "recorded (edited)"
         )
 

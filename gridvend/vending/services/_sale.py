@@ -437,6 +437,7 @@ def _write_sale(
         actor=actor,
         event_type=sale_created(kind),
         target=sale,
+        stream_key=meter.pk,
         after={
             "reference": sale.reference,
             "kind": kind,

@@ -1,5 +1,5 @@
-"""`gridvend audit verify|checkpoint`: recompute the audit hash chain against the signed
-checkpoints kept outside the database, and sign a new checkpoint."""
+"""`gridvend audit verify|checkpoint`: recompute every stream of the audit hash chain against the
+signed checkpoints kept outside the database, and sign new ones."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from gridvend.audit.verify import sign_checkpoint, verify_chain
 
 class Command(BaseCommand):
     help = (
-        "Audit trail tools. `verify` recomputes the whole hash chain, compares it with every "
-        "signed checkpoint and, when intact, signs a new one. `checkpoint` verifies only the "
-        "rows since the latest checkpoint and signs a new one (run it from a timer)."
+        "Audit trail tools. `verify` recomputes every stream of the hash chain, compares each "
+        "with its recorded end and every signed checkpoint and, when intact, signs new ones. "
+        "`checkpoint` verifies only the rows since each stream's latest checkpoint and signs "
+        "new ones (run it from a timer)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -41,8 +42,11 @@ class Command(BaseCommand):
                 "no checkpoint signed"
             )
         latest = signed.latest
-        if options["action"] == "checkpoint" and latest is not None:
-            done = f"{report.checked} new rows verified since the checkpoint at row {latest.seq}"
+        if options["action"] == "checkpoint" and latest:
+            done = (
+                f"{report.checked} new rows verified since the checkpoints of {len(latest)} "
+                "stream(s)"
+            )
         elif signed.checkpoints:
             done = f"{report.checked} rows verified against {len(signed.checkpoints)} checkpoint(s)"
         else:
