@@ -12,7 +12,7 @@ tills) are never written by a posting, so no two sales wait for each other on th
 
 from __future__ import annotations
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 TABLE = "ledger_posting"
@@ -90,6 +90,32 @@ def uninstall(connection: BaseDatabaseWrapper) -> None:
             cursor.execute(f"DROP FUNCTION IF EXISTS {PG_FUNCTION}()")
         else:
             cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}")
+
+
+def lift_for_migrations(using: str) -> None:
+    """Before a migration run on SQLite: drop the trigger, whose body names ledger_account, so
+    that Django can remake that table (SQLite refuses the rename otherwise)."""
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}")
+
+
+def restore_after_migrations(using: str) -> None:
+    """After a migration run on SQLite: put the trigger back, once the schema has what it needs
+    (not when the ledger was migrated back before kept balances)."""
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+        if TABLE not in tables or "ledger_account" not in tables:
+            return
+        columns = {
+            c.name for c in connection.introspection.get_table_description(cursor, "ledger_account")
+        }
+    if "limit_minor" in columns:
+        install(connection)
 
 
 def limit_refusal(connection: BaseDatabaseWrapper, exc: DatabaseError) -> str | None:
