@@ -87,7 +87,7 @@ def test_the_database_moves_a_kept_balance_and_leaves_the_others_alone() -> None
 
 
 @pytest.mark.django_db
-def test_a_posting_with_existing_accounts_is_two_statements() -> None:
+def test_a_posting_or_reversal_with_existing_accounts_is_two_statements() -> None:
     _top_up(100_000)
     _post(_sale(1_000))
     with CaptureQueriesContext(connection) as queries:
@@ -97,6 +97,11 @@ def test_a_posting_with_existing_accounts_is_two_statements() -> None:
     with CaptureQueriesContext(connection) as queries:
         _top_up(5_000)
     assert len(queries) == 2
+    sale = _post(_sale(3_000))
+    _root, admin = factories.root_and_admin()
+    with CaptureQueriesContext(connection) as queries:
+        ledger.reverse_journal_entry(sale, actor=admin, business_date=DAY, memo="refund")
+    assert len(queries) == 3  # the original's postings, then the two statements
 
 
 @pytest.mark.django_db
