@@ -17,13 +17,25 @@ class AccountKind(models.TextChoices):
 
 
 class Account(models.Model):
-    """``balance_minor`` caches the sum of postings (debits positive); reconciliation checks it."""
+    """An account's balance is the sum of its postings (debits positive).
+
+    ``balance_minor`` is kept (not NULL) only for accounts whose balance a sale decides on: the
+    floats and the customers' wallets (``keeps_balance`` in ``ledger.services``). The database
+    moves it at every posting (``ledger.triggers``) and refuses a posting that raises it above
+    ``limit_minor``; reconciliation checks it. For every other account it is NULL and the
+    balance is summed from the postings when asked (``ledger.selectors.account_balance``), so
+    no sale writes, or waits for, a shared account row such as revenue or tax.
+    """
 
     code = models.CharField(max_length=80, unique=True)
     name = models.CharField(max_length=150)
     kind = models.CharField(max_length=10, choices=AccountKind.choices)
     currency = models.CharField(max_length=3)
-    balance_minor = models.BigIntegerField(default=0)
+    balance_minor = models.BigIntegerField(null=True, blank=True, default=None)
+    # A kept balance may not rise above this through a posting that raises it. A float is a
+    # liability (sales debit it): negative while money is held, so 0 means "no credit"; a
+    # partner's credit line is a positive limit.
+    limit_minor = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

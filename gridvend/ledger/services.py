@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from gridvend.identity.models import User
 from gridvend.kernel.ledger import JournalDraft, UnbalancedJournal
+from gridvend.ledger import triggers
+from gridvend.ledger.errors import BalanceLimitReached
 from gridvend.ledger.models import Account, AccountKind, JournalEntry, Posting
 
 # Account codes used across gridvend; per-owner accounts add ":<owner code>".
@@ -35,8 +35,17 @@ _KIND_BY_PREFIX = {
 }
 
 
+# Accounts whose balance a sale decides on: the database keeps theirs (``ledger.triggers``).
+_KEPT_PREFIXES = frozenset({"float", "wallet"})
+
+
 def kind_for(code: str) -> str:
     return _KIND_BY_PREFIX.get(code.split(":", 1)[0], AccountKind.ASSET)
+
+
+def keeps_balance(code: str) -> bool:
+    """Whether an account with this code keeps its balance (and a limit) in its row."""
+    return code.split(":", 1)[0] in _KEPT_PREFIXES
 
 
 def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
@@ -45,24 +54,88 @@ def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
     if account is None:
         account, _created = Account.objects.get_or_create(
             code=code,
-            defaults={"name": name or code, "kind": kind_for(code), "currency": currency},
+            defaults={
+                "name": name or code,
+                "kind": kind_for(code),
+                "currency": currency,
+                "balance_minor": 0 if keeps_balance(code) else None,
+            },
         )
     if account.currency != currency:
         raise UnbalancedJournal(f"account {code} is kept in {account.currency}, not {currency}")
     return account
 
 
-def _accounts(currencies: dict[str, str]) -> dict[str, Account]:
-    """The accounts for these codes in one query, creating any that are new."""
-    found = {a.code: a for a in Account.objects.filter(code__in=list(currencies))}
-    for code in sorted(set(currencies) - set(found)):
-        found[code] = ensure_ledger_account(code, currencies[code])
-    for code, account in found.items():
-        if account.currency != currencies[code]:
-            raise UnbalancedJournal(
-                f"account {code} is kept in {account.currency}, not {currencies[code]}"
-            )
-    return found
+# One posting line as the INSERT takes it: its place in the draft, account code, amount, currency.
+_Line = tuple[int, str, int, str]
+
+
+def _insert_postings(entry_id: int, lines: list[_Line]) -> int:
+    """Insert these postings in one statement, each account found by its code and currency;
+    returns how many went in (a line whose account is missing or kept in another currency
+    does not). Rows go in account-code order, so two entries that raise the same kept balances
+    lock their rows in one order and never deadlock."""
+    # Casts give the VALUES columns their types on PostgreSQL whatever the parameter binding.
+    row = (
+        "(CAST(%s AS integer), CAST(%s AS varchar(80)), CAST(%s AS bigint), CAST(%s AS varchar(3)))"
+    )
+    # Only placeholders are joined into the statement; every value is a parameter.
+    sql = " ".join(
+        (
+            "INSERT INTO ledger_posting (entry_id, account_id, amount_minor, currency)",
+            "SELECT CAST(%s AS bigint), a.id, v.column3, v.column4",
+            "FROM (VALUES",
+            ", ".join([row] * len(lines)),
+            ") AS v JOIN ledger_account a ON a.code = v.column2 AND a.currency = v.column4",
+            "ORDER BY a.code, v.column1",
+        )
+    )
+    params: list[int | str] = [entry_id]
+    for line in lines:
+        params.extend(line)
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(sql, params)
+        except DatabaseError as exc:
+            account = triggers.limit_refusal(connection, exc)
+            if account is None:
+                raise
+            raise BalanceLimitReached(account=account or _refused_account(lines)) from exc
+        return int(cursor.rowcount)
+
+
+def _refused_account(lines: list[_Line]) -> str:
+    """The account SQLite's fixed refusal was about: the first line, in the INSERT's order,
+    that takes a kept balance above its limit (the refused statement left every balance as it
+    was, and SQLite runs one writer at a time, so the balances read now are the ones it saw)."""
+    rows = list(
+        Account.objects.filter(
+            code__in={line[1] for line in lines}, balance_minor__isnull=False
+        ).values_list("code", "balance_minor", "limit_minor")
+    )
+    balances = {code: int(balance or 0) for code, balance, _limit in rows}
+    limits = {code: limit for code, _balance, limit in rows}
+    for _n, code, amount, _currency in sorted(lines, key=lambda line: (line[1], line[0])):
+        if code in balances:
+            balances[code] += amount
+            if amount > 0 and balances[code] > limits[code]:
+                return code
+    return ""
+
+
+def _insert_with_new_accounts(entry_id: int, lines: list[_Line]) -> None:
+    """The slow path, once per new account: the lines the INSERT left out create their account
+    and go in; one whose account is kept in another currency refuses the entry. What went in is
+    read back rather than guessed from the accounts now there, which a concurrent first use of
+    the same code may just have created."""
+    went_in = set(
+        Posting.objects.filter(entry_id=entry_id).values_list("account__code", "currency")
+    )
+    left_out = [line for line in lines if (line[1], line[3]) not in went_in]
+    for code, currency in sorted({(line[1], line[3]) for line in left_out}):
+        ensure_ledger_account(code, currency)
+    if _insert_postings(entry_id, left_out) != len(left_out):
+        raise RuntimeError("postings for accounts just created did not go in")
 
 
 def post_journal_entry(
@@ -73,12 +146,16 @@ def post_journal_entry(
     actor: User | None,
     reverses: JournalEntry | None = None,
 ) -> JournalEntry:
-    """Write a balanced draft as one entry and move cached balances, in the caller's transaction.
+    """Write a balanced draft as one entry with its postings, in the caller's transaction.
 
     Not a use case and never durable: a posting is always one step of a caller's use case (a
     sale, a reversal, a debt, a float top-up) and commits or fails with it, whole. So it opens
     no transaction of its own and refuses to run outside one.
-    Account rows are updated in code order so concurrent entries never deadlock on them.
+
+    Two statements when every account exists: the entry, then all its postings (accounts
+    resolved by code in SQL). The database moves the kept balances (``ledger.triggers``) and
+    refuses a posting that raises one above its limit: ``BalanceLimitReached``, naming the
+    account (a sale beyond its float). Other accounts' rows are not touched.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("a journal entry is posted inside its use case's transaction")
@@ -92,28 +169,12 @@ def post_journal_entry(
             reverses=reverses,
             created_by=actor,
         )
-        per_account: dict[str, int] = defaultdict(int)
-        currencies: dict[str, str] = {}
-        for posting in draft.postings:
-            per_account[posting.account_code] += posting.amount.minor
-            currencies[posting.account_code] = posting.amount.currency
-        accounts = _accounts(currencies)
-        Posting.objects.bulk_create(
-            [
-                Posting(
-                    entry=entry,
-                    account=accounts[p.account_code],
-                    amount_minor=p.amount.minor,
-                    currency=p.amount.currency,
-                )
-                for p in draft.postings
-            ]
-        )
-        for code in sorted(per_account):
-            if per_account[code]:
-                Account.objects.filter(pk=accounts[code].pk).update(
-                    balance_minor=F("balance_minor") + per_account[code]
-                )
+        lines = [
+            (n, p.account_code, p.amount.minor, p.amount.currency)
+            for n, p in enumerate(draft.postings)
+        ]
+        if lines and _insert_postings(entry.pk, lines) != len(lines):
+            _insert_with_new_accounts(entry.pk, lines)
     return entry
 
 

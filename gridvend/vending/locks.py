@@ -4,12 +4,16 @@ Every use case that locks more than one row takes them in this order, so two of 
 for each other in a cycle (a deadlock):
 
 1. the decision request being approved or rejected (``approvals.lock_decision_request``);
-2. the customer, then the meter (``lock_customer_and_meter``);
+2. the customer, then the meter (``lock_meter_for_sale``, both in one statement, or
+   ``lock_customer_and_meter``);
 3. the sale (``lock_sale``, ``lock_sale_for_reversal``, ``lock_receipt_printed_at``);
-4. shifts: the sale's own shift, then the drawer paying a refund (``lock_shift_status``,
-   ``lock_open_drawer``, ``lock_shift``);
-5. the float account (``lock_float_account``);
-6. the issuer's user row (``lock_user``), which serialises one person's free issues and transfers.
+4. shifts: the sale's own shift, share-locked by the sale's one read (``read_sale_context``),
+   then the drawer paying a refund (``lock_shift_status``, ``lock_open_drawer``, ``lock_shift``);
+5. the issuer's user row (``lock_user``), which serialises one person's free issues and transfers;
+6. a float's (or wallet's) account row, taken by the database when a posting moves its kept
+   balance (``ledger.triggers``): a sale holds it only from its postings to its commit;
+7. the audit stream's head, taken by the statement that appends the use case's audit event,
+   its last write (``audit.services.record``).
 
 Rows that belong to a row already locked (a meter's pending key change, a customer's debts) are
 taken after their owner at any point: no other path reaches them without the owner's lock.
@@ -29,9 +33,8 @@ from django.db.models import QuerySet
 from gridvend import rows
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
-from gridvend.ledger.models import Account
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter
-from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.org.models import OrgUnit
 from gridvend.tariffs.models import VersionStatus
 from gridvend.vending.models import (
     RequestStatus,
@@ -41,7 +44,6 @@ from gridvend.vending.models import (
     Shift,
     ShiftStatus,
 )
-from gridvend.vending.selectors import float_account_code
 
 
 def lock_customer_and_meter(meter: Meter) -> tuple[Customer | None, Meter]:
@@ -126,10 +128,6 @@ def lock_shift(shift: Shift) -> Shift:
         .select_related("vending_point__org_unit")
         .get(pk=shift.pk)
     )
-
-
-def lock_float_account(point: VendingPoint) -> Account | None:
-    return Account.objects.filter(code=float_account_code(point)).select_for_update().first()
 
 
 def lock_user(user: User) -> None:

@@ -18,6 +18,7 @@ from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.kernel.clock import day_bounds_utc
 from gridvend.kernel.money import Money
 from gridvend.ledger.models import Account
+from gridvend.ledger.selectors import account_balance
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter, pending_key_change
 from gridvend.org.models import VendingPoint
@@ -269,7 +270,9 @@ def float_available(point: VendingPoint, currency: str) -> Money:
 
 
 def float_balance(account: Account | None, currency: str) -> Money:
-    return Money(-(account.balance_minor if account is not None else 0), currency)
+    """What a float holds: its kept balance (a liability, so negative while it holds money)
+    negated."""
+    return Money(-(account_balance(account) if account is not None else 0), currency)
 
 
 def free_issue_period() -> timedelta:

@@ -16,7 +16,7 @@ from gridvend.kernel.money import Money
 from gridvend.kernel.tokens import luhn_check_digit
 from gridvend.ledger import selectors as ledger_selectors
 from gridvend.ledger import services as ledger
-from gridvend.ledger.models import Account, JournalEntry
+from gridvend.ledger.models import JournalEntry
 from tests.masterdata import factories as md
 from tests.masterdata.conftest import World, payload, snapshot
 from tests.tariffs.factories import published_tariff
@@ -292,8 +292,8 @@ def test_open_debt_posts_a_balanced_entry_and_moves_the_balances(world: World) -
     postings = {p.account.code: p.amount_minor for p in entry.postings.select_related("account")}
     code = f"debt:{customer.account_number}"
     assert postings == {code: 250_000, ledger.ARREARS_INCOME: -250_000}
-    assert Account.objects.get(code=code).balance_minor == 250_000
-    assert Account.objects.get(code=ledger.ARREARS_INCOME).balance_minor == -250_000
+    assert ledger_selectors.account_balance(code) == 250_000
+    assert ledger_selectors.account_balance(ledger.ARREARS_INCOME) == -250_000
     assert ledger_selectors.unbalanced_entries() == []
     assert ledger_selectors.reconcile_balances() == []
     event = AuditEvent.objects.get(event_type="debt.opened", target_id=str(debt.pk))
@@ -306,7 +306,7 @@ def test_open_debt_posts_a_balanced_entry_and_moves_the_balances(world: World) -
         reason="old arrears",
         source="migration",
     )
-    assert Account.objects.get(code=code).balance_minor == 300_000
+    assert ledger_selectors.account_balance(code) == 300_000
     assert ledger_selectors.reconcile_balances() == []
 
 

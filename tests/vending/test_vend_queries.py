@@ -19,8 +19,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from gridvend.audit.chain import GENESIS_HASH
+from gridvend.audit.models import AuditHead
+from gridvend.audit.streams import AUDIT_STREAMS
 from gridvend.customers import services as customers
 from gridvend.meters.models import Meter
+from gridvend.org import services as org
+from gridvend.org.models import Channel
+from gridvend.vending import selectors as vending_selectors
 from gridvend.vending import services as vending
 from gridvend.vending.models import TokenKind
 from tests.world import World, build_world
@@ -28,18 +34,28 @@ from tests.world import World, build_world
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # The most any sale of these kinds may cost: the issue's bound.
-MOST = 16
-EVERYDAY_CREDIT = 12
-CREDIT_WITH_FBE = 13
+MOST = 8
+EVERYDAY_CREDIT = 8
+CREDIT_WITH_FBE = 8
 FBE_ALONE = 6
 FREE_ISSUE = 7
 ENGINEERING = 6
+FLOAT_CREDIT = 8
 # A customer with arrears: their debt rows are read (locked) and paid down, two more.
-CREDIT_RECOVERING_DEBT = 15
+CREDIT_RECOVERING_DEBT = 10
 
 
 @pytest.fixture
 def world() -> World:
+    # Every stream's head, as migrations leave them (a transactional test's flush empties the
+    # table, and a head made on demand would cost its first event two more statements).
+    AuditHead.objects.bulk_create(
+        [
+            AuditHead(id=stream, seq=0, prev_hash=GENESIS_HASH, hash=GENESIS_HASH)
+            for stream in range(AUDIT_STREAMS)
+        ],
+        ignore_conflicts=True,
+    )
     world = build_world()
     # Warm the process: the tariff version and the vending key are read once and kept.
     vending.vend_credit(
@@ -158,6 +174,33 @@ def test_a_credit_that_recovers_arrears(world: World) -> None:
     count, sqls, result = _count(lambda: _sell(world, meter, "with-debt"))
     assert result.sale.debt_recovered_minor > 0
     assert count == CREDIT_RECOVERING_DEBT, _shown(sqls)
+
+
+def test_a_sale_from_a_prefunded_float(world: World) -> None:
+    bank = org.create_vending_point(
+        actor=world.admin, org_unit=world.unit, name="Float Bank", channel=Channel.BANK
+    )
+    bank.uses_float = True
+    bank.save(update_fields=["uses_float"])
+    vending.top_up_float(
+        actor=world.admin, vending_point=bank, amount=world.money("5000.00"), reference="fund"
+    )
+    meter = world.add_meter()
+    _sell(world, meter, "first-of-the-month")
+    count, sqls, result = _count(
+        lambda: vending.vend_credit(
+            actor=world.cashier,
+            vending_point=bank,
+            client_reference="from-float",
+            meter_number=meter.number,
+            tender=world.money("500.00"),
+            clock=world.clock,
+        )
+    )
+    assert result.sale.payment_method == "cash" and result.sale.vending_point_id == bank.pk
+    assert vending_selectors.float_available(bank, "KES") == world.money("4500.00")
+    # No shift to read; the float is checked and drawn on by its posting (a database trigger).
+    assert count == FLOAT_CREDIT <= MOST, _shown(sqls)
 
 
 def test_a_repeated_request_costs_its_lookup_and_sells_nothing(world: World) -> None:

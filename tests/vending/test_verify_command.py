@@ -18,7 +18,10 @@ from gridvend.customers.models import Debt
 from gridvend.kernel.ledger import Posting as Posting_
 from gridvend.kernel.ledger import journal
 from gridvend.ledger import services as ledger
+from gridvend.ledger import triggers as ledger_triggers
 from gridvend.ledger.models import Account, JournalEntry, Posting
+from gridvend.org import services as org
+from gridvend.org.models import VendingPoint
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
 from tests.world import World
@@ -67,7 +70,7 @@ def test_an_intact_system_verifies_and_signs_a_checkpoint(
     ok, out = _verify(capsys)
     assert ok, out
     assert f"sales and tokens: 2 sales, {Token.objects.count()} tokens, 1 reversals compared" in out
-    assert "database guards: append-only triggers on 6 tables — ok" in out
+    assert "database guards: append-only triggers on 6 tables, the kept-balance trigger — ok" in out
     assert "shifts: 1 shifts compared with their opening and closing events — ok" in out
     assert "debts: 0 debts compared with their opening events" in out
     assert "float top-ups: 0 top-ups compared with their audit events — ok" in out
@@ -291,13 +294,13 @@ def test_the_reviewers_shift_and_debt_edits_are_caught(
     assert not ok
     assert f"TAMPERED: {label}: its original amount" in out
     assert f"TAMPERED: {label}: its journal postings differ" in out
-    assert "ledger: cached balances against postings, entries balanced — ok" in out
+    assert "ledger: kept balances against postings, entries balanced — ok" in out
 
 
 def test_an_entry_written_outside_gridvend_is_caught(
     world: World, sales: list[Sale], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Postings may be inserted by the application's user, and cached balances moved to match:
+    """Postings may be inserted by the application's user, and kept balances move with them:
     the books reconcile, but nothing records the entry."""
     amount = world.money("500.00")
     with transaction.atomic():
@@ -314,13 +317,32 @@ def test_an_entry_written_outside_gridvend_is_caught(
 
 
 def test_a_tampered_balance_is_reported_with_the_rest(
-    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+    world: World, sales: list[Sale], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    account = Account.objects.get(code__startswith="till:")
-    Account.objects.filter(pk=account.pk).update(balance_minor=account.balance_minor + 1)
+    bank = org.create_vending_point(
+        actor=world.admin, org_unit=world.tree.root, name="Bank Channel", channel="bank"
+    )
+    VendingPoint.objects.filter(pk=bank.pk).update(uses_float=True)
+    bank.refresh_from_db()
+    vending.top_up_float(
+        actor=world.admin, vending_point=bank, amount=world.money("100.00"), reference="DEP-1"
+    )
+    Account.objects.filter(code=f"float:{bank.code}").update(balance_minor=F("balance_minor") + 1)
     ok, out = _verify(capsys)
     assert not ok
-    assert f"TAMPERED: account {account.code}: cached balance" in out
+    assert f"TAMPERED: account float:{bank.code}: kept balance -9999, postings sum to -10000" in out
+
+
+def test_a_dropped_kept_balance_trigger_is_reported(
+    sales: list[Sale], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger_triggers.uninstall(connection)
+    ok, out = _verify(capsys)
+    assert not ok
+    assert (
+        "TAMPERED: table ledger_posting: trigger ledger_posting_kept_balance is missing (dropped)"
+    ) in out
+    assert "(database guards 1)" in out
 
 
 def test_verifying_a_copy_signs_nothing(

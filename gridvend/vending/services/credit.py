@@ -6,10 +6,12 @@ from decimal import Decimal
 
 from gridvend.identity.models import User
 from gridvend.kernel.clock import Clock, SystemClock
+from gridvend.kernel.errors import InsufficientFloat
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import Breakdown
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.keys.engine import engine_or_default
+from gridvend.ledger.errors import BalanceLimitReached
 from gridvend.meters.selectors import find_meter, meter_digits
 from gridvend.org.models import VendingPoint
 from gridvend.vending.errors import (
@@ -22,7 +24,7 @@ from gridvend.vending.errors import (
 )
 from gridvend.vending.locks import SaleReads, ShiftWanted, lock_shift_status
 from gridvend.vending.models import SaleKind, ShiftStatus, TokenKind
-from gridvend.vending.selectors import shift_required
+from gridvend.vending.selectors import float_account_code, float_available, shift_required
 from gridvend.vending.services._sale import (
     Quote,
     SaleResult,
@@ -38,7 +40,6 @@ from gridvend.vending.services._sale import (
     _write_sale,
 )
 from gridvend.vending.services.engineering import _key_change_tokens
-from gridvend.vending.services.floats import _check_float
 from gridvend.vending.services.idempotency import (
     _check_client_reference,
     _fingerprint,
@@ -136,7 +137,9 @@ def vend_credit(
         plan = _price(locked, customer, reads, tender=tender, kwh=kwh, now=now, lock_debts=True)
         _check_quote(plan.breakdown, quoted_tender, quoted_kwh)
         _check_cash_received(cash_received, plan.breakdown.tender)
-        _check_float(vending_point, plan.breakdown.tender)
+        # A float is checked where it is drawn on: the database refuses the posting that would
+        # take it below zero, under the float row's lock, at the end of the sale (see except).
+        priced.append(plan.breakdown.tender)
         planned, key_ref = _key_change_tokens(locked, tokens_engine, now, reads)
         b = plan.breakdown
         planned.append(
@@ -173,7 +176,18 @@ def vend_credit(
             cash_received=cash_received,
         )
 
-    return _run_idempotent(vending_point, ref, fingerprint, body)
+    priced: list[Money] = []
+    try:
+        return _run_idempotent(vending_point, ref, fingerprint, body)
+    except BalanceLimitReached as exc:
+        if not vending_point.uses_float or exc.params.get("account") != float_account_code(
+            vending_point
+        ):
+            raise
+        required = priced[-1]
+        # Read after the sale's transaction ended: what the float holds now.
+        available = float_available(vending_point, required.currency)
+        raise InsufficientFloat(available=available, required=required) from exc
 
 
 def _check_payment_reference(reference: str | None) -> str | None:

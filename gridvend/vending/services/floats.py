@@ -12,7 +12,7 @@ from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import SystemClock, business_date
-from gridvend.kernel.errors import DuplicateRequest, InsufficientFloat, InvalidAmount
+from gridvend.kernel.errors import DuplicateRequest, InvalidAmount
 from gridvend.kernel.money import Money
 from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import draft_lines
@@ -21,18 +21,9 @@ from gridvend.org.models import VendingPoint
 from gridvend.vending.errors import FloatNotUsed
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.integrity.books import top_up_binding
-from gridvend.vending.locks import lock_float_account
 from gridvend.vending.models import FloatTopUp
-from gridvend.vending.selectors import float_account_code, float_balance
+from gridvend.vending.selectors import float_account_code
 from gridvend.vending.services.idempotency import _check_client_reference
-
-
-def _check_float(point: VendingPoint, tender: Money) -> None:
-    if not point.uses_float:
-        return
-    available = float_balance(lock_float_account(point), tender.currency)
-    if available < tender:
-        raise InsufficientFloat(available=available, required=tender)
 
 
 def top_up_float(

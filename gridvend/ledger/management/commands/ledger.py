@@ -1,4 +1,4 @@
-"""`gridvend ledger reconcile`: check cached balances against postings and entries balance."""
+"""`gridvend ledger reconcile`: check kept balances against postings and entries balance."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 
 
 class Command(BaseCommand):
-    help = "Ledger tools. `reconcile` recomputes balances from postings and reports differences."
+    help = (
+        "Ledger tools. `reconcile` compares every kept balance (floats, wallets) with its "
+        "postings and reports differences, and entries that do not balance."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["reconcile"])
@@ -19,7 +22,7 @@ class Command(BaseCommand):
         mismatches = reconcile_balances()
         for m in mismatches:
             self.stdout.write(
-                f"MISMATCH {m.code}: cached {m.cached_minor}, postings sum to {m.posted_minor}"
+                f"MISMATCH {m.code}: kept {m.kept_minor}, postings sum to {m.posted_minor}"
             )
         unbalanced = unbalanced_entries()
         for entry_id in unbalanced:
@@ -29,4 +32,4 @@ class Command(BaseCommand):
                 f"ledger does not reconcile: {len(mismatches)} balance(s), "
                 f"{len(unbalanced)} entry(ies)"
             )
-        self.stdout.write("ledger reconciles: every cached balance equals its postings")
+        self.stdout.write("ledger reconciles: every kept balance equals its postings")

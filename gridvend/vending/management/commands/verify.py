@@ -13,6 +13,7 @@ from django.db import connection
 
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
+from gridvend.ledger import triggers as ledger_triggers
 from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 from gridvend.vending.integrity.books import (
     verify_debts,
@@ -58,10 +59,10 @@ class Command(BaseCommand):
             signed.problems + chain.problems,
         )
 
-        guards = triggers.findings(connection)
+        guards = triggers.findings(connection) + ledger_triggers.findings(connection)
         failed["database guards"] = self._section(
             "database guards",
-            f"append-only triggers on {len(triggers.GUARDS)} tables",
+            f"append-only triggers on {len(triggers.GUARDS)} tables, the kept-balance trigger",
             guards,
         )
 
@@ -111,11 +112,11 @@ class Command(BaseCommand):
         )
 
         ledger = [
-            f"account {m.code}: cached balance {m.cached_minor}, postings sum to {m.posted_minor}"
+            f"account {m.code}: kept balance {m.kept_minor}, postings sum to {m.posted_minor}"
             for m in reconcile_balances()
         ] + [f"journal entry {entry_id} does not balance" for entry_id in unbalanced_entries()]
         failed["ledger"] = self._section(
-            "ledger", "cached balances against postings, entries balanced", ledger
+            "ledger", "kept balances against postings, entries balanced", ledger
         )
 
         if chain.ok and not signed.problems and not options["no_checkpoint"]:
