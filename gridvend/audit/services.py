@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from gridvend import rows
 from gridvend.audit import context
 from gridvend.audit.chain import GENESIS_HASH, SCHEME_LINK, content_hash, normalise
 from gridvend.audit.models import AuditEvent, AuditHead
@@ -117,7 +118,7 @@ def _append(stream: int, fields: dict[str, Any]) -> AuditEvent:
     values = [columns[name].get_db_prep_save(fields[name], connection) for name in FIELDS]
     sql = APPEND_SQL[connection.vendor]
     params = append_params(connection.vendor, stream=stream, content=content, values=values)
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
         if row is None:

@@ -7,6 +7,7 @@ from datetime import date
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from gridvend import rows
 from gridvend.identity.models import User
 from gridvend.kernel.ledger import JournalDraft, UnbalancedJournal
 from gridvend.ledger import triggers
@@ -93,7 +94,7 @@ def _insert_postings(entry_id: int, lines: list[_Line]) -> int:
     params: list[int | str] = [entry_id]
     for line in lines:
         params.extend(line)
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         try:
             cursor.execute(sql, params)
         except DatabaseError as exc:
@@ -162,13 +163,14 @@ def post_journal_entry(
     draft.assert_balanced()
     # No savepoint: a failed entry fails its caller's use case too.
     with transaction.atomic(savepoint=False):
-        entry = JournalEntry.objects.create(
+        entry = JournalEntry(
             business_date=business_date,
             kind=kind,
             memo=draft.memo[:255],
             reverses=reverses,
             created_by=actor,
         )
+        rows.insert([entry])
         lines = [
             (n, p.account_code, p.amount.minor, p.amount.currency)
             for n, p in enumerate(draft.postings)

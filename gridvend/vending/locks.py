@@ -160,7 +160,7 @@ def lock_meter_for_sale(actor: User, digits: str) -> Meter | None:
     if not actor.is_active:
         return None
     scope = actor.org_unit.path
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(_meter_for_sale_sql(connection.vendor), [digits, len(scope), scope])
         row = cursor.fetchone()
     if row is None:
@@ -316,7 +316,7 @@ def read_sale_context(
         assert shift is not None
         params += [shift.operator_id, shift.vending_point_id]
     sql = _sale_reads_sql(connection.vendor, shape, free_issue is not None)
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:

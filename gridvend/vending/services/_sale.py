@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from gridvend import rows
@@ -349,7 +348,7 @@ def _write_sale(
         meter.save(update_fields=[*KEY_COLUMNS, "last_tid"])
     elif tids:
         meter.last_tid = tids[-1]
-        with connection.cursor() as cursor:
+        with rows.cursor() as cursor:
             # Every sale runs this; the ORM's update compiles for longer than it runs.
             cursor.execute(
                 "UPDATE meters_meter SET last_tid = %s WHERE id = %s", [meter.last_tid, meter.pk]
