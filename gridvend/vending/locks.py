@@ -185,7 +185,9 @@ class SaleReads:
     customer's completed sales in the business month; ``open_debts`` counts debts with a
     balance (their rows are read only when there are any); ``key_change_id`` is the meter's
     pending key change. ``free_kwh_to_meter``/``free_kwh_by_issuer``: free energy counted
-    against the approval limit in the period (only when asked for).
+    against the approval limit in the period (only when asked for): to the meter, every free
+    issue (approved ones too) and every pending request; by the issuer, the free issues they
+    made alone (not those they approved for someone else) and their pending requests.
     """
 
     shift_id: int | None

@@ -7,10 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
@@ -29,11 +28,8 @@ from gridvend.vending.models import (
     PAID_THROUGH_CHANNEL,
     SHIFT_CHANNELS,
     BackOfficeRefund,
-    FreeIssueRequest,
-    RequestStatus,
     Reversal,
     Sale,
-    SaleKind,
     SaleStatus,
     Shift,
     ShiftStatus,
@@ -277,27 +273,3 @@ def float_balance(account: Account | None, currency: str) -> Money:
 
 def free_issue_period() -> timedelta:
     return timedelta(hours=settings.FREE_ISSUE_PERIOD_HOURS)
-
-
-def free_kwh_in_period(*, meter: Meter, issuer: User, now: datetime) -> tuple[Decimal, Decimal]:
-    """Free energy already counted against the approval limit in the period ending ``now``.
-
-    To the meter: every free issue (approved ones too) and every pending request. By the issuer:
-    the free issues they made alone (not those they approved for someone else) and their pending
-    requests. Callers that decide on a new free issue hold the meter's and the issuer's locks.
-    """
-    since = now - free_issue_period()
-    issued = Sale.objects.filter(kind=SaleKind.FREE_ISSUE, created_at__gt=since)
-    waiting = FreeIssueRequest.objects.filter(status=RequestStatus.PENDING, requested_at__gt=since)
-
-    def total(sales: QuerySet[Sale], requests: QuerySet[FreeIssueRequest]) -> Decimal:
-        given = sales.aggregate(kwh=Sum("kwh"))["kwh"] or Decimal(0)
-        asked = requests.aggregate(kwh=Sum("kwh"))["kwh"] or Decimal(0)
-        return Decimal(given) + Decimal(asked)
-
-    to_meter = total(issued.filter(meter=meter), waiting.filter(meter=meter))
-    by_issuer = total(
-        issued.filter(operator=issuer, free_issue_request__isnull=True),
-        waiting.filter(requested_by=issuer),
-    )
-    return to_meter, by_issuer

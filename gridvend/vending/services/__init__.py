@@ -12,7 +12,6 @@ from gridvend.vending.selectors import (
     float_account_code,
     float_available,
     free_issue_period,
-    free_kwh_in_period,
 )
 from gridvend.vending.services._sale import ENERGY_TOKEN_KINDS, Quote, SaleResult, sale_refusal
 from gridvend.vending.services.credit import PAYMENT_METHODS, trial_vend, vend_credit
@@ -73,7 +72,6 @@ __all__ = [
     "force_close_shift",
     "free_issue_approval_limit",
     "free_issue_period",
-    "free_kwh_in_period",
     "issue_credit_transfer",
     "issue_engineering_token",
     "issue_fbe",
