@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from django.db import DatabaseError, connection, transaction
@@ -146,8 +147,13 @@ def post_journal_entry(
     business_date: date,
     actor: User | None,
     reverses: JournalEntry | None = None,
+    before_postings: Callable[[JournalEntry], None] | None = None,
 ) -> JournalEntry:
     """Write a balanced draft as one entry with its postings, in the caller's transaction.
+
+    ``before_postings``: writes the caller's rows that refer to the entry (a sale) between the
+    entry and its postings, so that a posting to a kept balance, which locks that account's row
+    until commit, is the caller's last write but its audit event.
 
     Not a use case and never durable: a posting is always one step of a caller's use case (a
     sale, a reversal, a debt, a float top-up) and commits or fails with it, whole. So it opens
@@ -171,6 +177,8 @@ def post_journal_entry(
             created_by=actor,
         )
         rows.insert([entry])
+        if before_postings is not None:
+            before_postings(entry)
         lines = [
             (n, p.account_code, p.amount.minor, p.amount.currency)
             for n, p in enumerate(draft.postings)

@@ -30,7 +30,7 @@ from gridvend.kernel.errors import (
     TariffNotFound,
     TenderBelowChargesDue,
 )
-from gridvend.kernel.ledger import SaleAccounts, credit_sale_journal
+from gridvend.kernel.ledger import JournalDraft, SaleAccounts, credit_sale_journal
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import (
     Breakdown,
@@ -43,6 +43,7 @@ from gridvend.kernel.tariffs import TariffSpec
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine, allocate_tids
 from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import JournalLine, draft_lines
+from gridvend.ledger.models import JournalEntry
 from gridvend.meters.errors import MeterNotInstalled
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.meters.selectors import find_meter, meter_digits
@@ -362,6 +363,7 @@ def _write_sale(
         (t.units or Decimal(0) for k, t in issued if k in ENERGY_TOKEN_KINDS), Decimal(0)
     )
     entry = None
+    draft: JournalDraft | None = None
     journal_lines: list[JournalLine] = []
     reference = _new_reference()
     if plan is not None and b is not None and customer is not None:
@@ -375,7 +377,6 @@ def _write_sale(
             default_tax_payable=ledger.TAX_PAYABLE,
         )
         draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
-        entry = ledger.post_journal_entry(draft, kind="sale", business_date=today, actor=actor)
         journal_lines = draft_lines(draft)
     sale = Sale(
         reference=reference,
@@ -413,10 +414,8 @@ def _write_sale(
         business_date=today,
         business_month=_month(today),
     )
-    rows.insert([sale])
     tokens = [
         Token(
-            sale=sale,
             meter=meter,
             sequence=i,
             kind=k,
@@ -431,7 +430,26 @@ def _write_sale(
         )
         for i, (k, t) in enumerate(issued, start=1)
     ]
-    rows.insert(tokens)
+    digests: list[Any] = []
+
+    def write_rows(journal_entry: JournalEntry | None) -> None:
+        sale.journal_entry = journal_entry
+        rows.insert([sale])
+        for token in tokens:
+            token.sale = sale
+        rows.insert(tokens)
+        # Binds the rows just written to the chain: an edit later no longer matches.
+        digests.append(sale_binding(sale, tokens, journal_lines))
+
+    if draft is not None:
+        # The entry, then the rows that refer to it, then its postings: a posting to a float
+        # locks the float's row until commit, so it comes as late as it can, with nothing but
+        # the audit event after it (the float's other sales wait only that long).
+        ledger.post_journal_entry(
+            draft, kind="sale", business_date=today, actor=actor, before_postings=write_rows
+        )
+    else:
+        write_rows(None)
     record(
         actor=actor,
         event_type=sale_created(kind),
@@ -448,8 +466,7 @@ def _write_sale(
             "reason": reason,
             **({"payment_reference": payment_reference} if payment_reference else {}),
             **({"cash_received_minor": cash_received.minor} if cash_received is not None else {}),
-            # Binds the rows just written to the chain: an edit later no longer matches.
-            "digests": sale_binding(sale, tokens, journal_lines),
+            "digests": digests[0],
         },
     )
     return SaleResult(sale, tokens)
