@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -31,81 +31,47 @@ def normalise(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True))
 
 
-def compute_hash(
-    *,
-    seq: int,
-    occurred_at: datetime,
-    actor_id: int | None,
-    actor_label: str,
-    ip: str | None,
-    request_id: str,
-    event_type: str,
-    target_type: str,
-    target_id: str,
-    target_label: str,
-    org_path: str,
-    before: Any,
-    after: Any,
-    prev_hash: str,
-) -> str:
-    body = {
-        "seq": seq,
-        "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor_id": actor_id,
-        "actor_label": actor_label,
-        "ip": ip,
-        "request_id": request_id,
-        "event_type": event_type,
-        "target_type": target_type,
-        "target_id": target_id,
-        "target_label": target_label,
-        "org_path": org_path,
-        "before": before,
-        "after": after,
-        "prev_hash": prev_hash,
-    }
-    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+# The event's own fields: what both schemes hash besides where the event sits in its chain.
+EVENT_FIELDS = (
+    "occurred_at",
+    "actor_id",
+    "actor_label",
+    "ip",
+    "request_id",
+    "event_type",
+    "target_type",
+    "target_id",
+    "target_label",
+    "org_path",
+    "before",
+    "after",
+)
+
+
+def _hashed(body: dict[str, Any]) -> str:
+    body["occurred_at"] = body["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    return sha256_hex(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def compute_hash(*, seq: int, prev_hash: str, **fields: Any) -> str:
+    """Scheme 1: the hash of the whole row, its place and link included (``EVENT_FIELDS``)."""
+    return _hashed({"seq": seq, "prev_hash": prev_hash, **_event(fields)})
 
 
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def content_hash(
-    *,
-    scheme: int,
-    occurred_at: datetime,
-    actor_id: int | None,
-    actor_label: str,
-    ip: str | None,
-    request_id: str,
-    event_type: str,
-    target_type: str,
-    target_id: str,
-    target_label: str,
-    org_path: str,
-    before: Any,
-    after: Any,
-) -> str:
-    """Scheme 2: the hash of every field of an event except where it sits (stream, seq) and its
-    link (prev_hash, hash)."""
-    body = {
-        "scheme": scheme,
-        "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor_id": actor_id,
-        "actor_label": actor_label,
-        "ip": ip,
-        "request_id": request_id,
-        "event_type": event_type,
-        "target_type": target_type,
-        "target_id": target_id,
-        "target_label": target_label,
-        "org_path": org_path,
-        "before": before,
-        "after": after,
-    }
-    return sha256_hex(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+def content_hash(*, scheme: int, **fields: Any) -> str:
+    """Scheme 2: the hash of every field of an event (``EVENT_FIELDS``) except where it sits
+    (stream, seq) and its link (prev_hash, hash)."""
+    return _hashed({"scheme": scheme, **_event(fields)})
+
+
+def _event(fields: dict[str, Any]) -> dict[str, Any]:
+    if set(fields) != set(EVENT_FIELDS):
+        raise TypeError(f"an event's fields are {EVENT_FIELDS}, not {tuple(sorted(fields))}")
+    return dict(fields)
 
 
 def link_hash(*, prev_hash: str, stream: int, seq: int, content: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gridvend.audit import checkpoints
 from gridvend.audit.chain import (
+    EVENT_FIELDS,
     GENESIS_HASH,
     SCHEME_LINK,
     SCHEME_ROW,
@@ -58,39 +59,11 @@ def _rows(stream: int, batch: int, after: int) -> Iterator[AuditEvent]:
 
 def recomputed(event: AuditEvent) -> str | None:
     """The hash the event's stored fields give under its scheme (None: no such scheme)."""
+    fields = {name: getattr(event, name) for name in EVENT_FIELDS}
     if event.scheme == SCHEME_ROW:
-        return compute_hash(
-            seq=event.seq,
-            occurred_at=event.occurred_at,
-            actor_id=event.actor_id,
-            actor_label=event.actor_label,
-            ip=event.ip,
-            request_id=event.request_id,
-            event_type=event.event_type,
-            target_type=event.target_type,
-            target_id=event.target_id,
-            target_label=event.target_label,
-            org_path=event.org_path,
-            before=event.before,
-            after=event.after,
-            prev_hash=event.prev_hash,
-        )
+        return compute_hash(seq=event.seq, prev_hash=event.prev_hash, **fields)
     if event.scheme == SCHEME_LINK:
-        content = content_hash(
-            scheme=SCHEME_LINK,
-            occurred_at=event.occurred_at,
-            actor_id=event.actor_id,
-            actor_label=event.actor_label,
-            ip=event.ip,
-            request_id=event.request_id,
-            event_type=event.event_type,
-            target_type=event.target_type,
-            target_id=event.target_id,
-            target_label=event.target_label,
-            org_path=event.org_path,
-            before=event.before,
-            after=event.after,
-        )
+        content = content_hash(scheme=SCHEME_LINK, **fields)
         return link_hash(
             prev_hash=event.prev_hash, stream=event.stream, seq=event.seq, content=content
         )
