@@ -1,6 +1,7 @@
 """Never sell beyond the float, under concurrency (issue 11): sixteen cashiers of one prefunded
-agent sell at once, each through its own shift and connection, 200 sales for a float that covers
-exactly 100; exactly 100 are sold, the others refused, and the float ends at exactly zero."""
+agent sell at once, each in its own process, through its own shift and connection, 200 sales
+for a float that covers exactly 100; exactly 100 are sold, the others refused, and the float
+ends at exactly zero."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from gridvend.vending.models import Sale
 from gridvend.vending.selectors import float_account_code
 from gridvend.vending.shifts import open_shift
 from tests import factories
-from tests.threads import run_threads
+from tests.threads import run_processes
 from tests.world import World, build_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -85,7 +86,7 @@ def test_sixteen_sellers_through_one_float_sell_exactly_what_it_covers() -> None
     shares = [ATTEMPTS // WORKERS + (1 if i < ATTEMPTS % WORKERS else 0) for i in range(WORKERS)]
     assert sum(shares) == ATTEMPTS
 
-    results, errors = run_threads(
+    results, errors = run_processes(
         WORKERS,
         lambda i: _sell_share(world, point, cashiers[i], meters[i], i, shares[i]),
     )
