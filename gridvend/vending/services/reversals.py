@@ -122,6 +122,9 @@ def _reverse_sale(
     if now - locked.created_at > window:
         raise ReversalWindowClosed(hours=settings.REVERSAL_WINDOW_HOURS)
     today = business_date(now, settings.TIME_ZONE)
+    # The drawers before the books: a posting to a float locks its row until commit, and a sale
+    # holds its shift before it posts (vending.locks), so the shifts come first here too.
+    paid_from, refund_shift = _refund_drawer(locked, requested_by or actor, request)
     entry = ledger.reverse_journal_entry(
         locked.journal_entry,
         actor=actor,
@@ -133,7 +136,6 @@ def _reverse_sale(
         Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor + amount)
     Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
     _rebill_fixed_charges(actor, locked)
-    paid_from, refund_shift = _refund_drawer(locked, requested_by or actor, request)
     reversal = Reversal.objects.create(
         sale=locked,
         reason=reason.strip(),
