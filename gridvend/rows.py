@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
@@ -30,8 +31,9 @@ def cursor() -> Any:
     for longer than it takes to run them. Django's own cursors bind on the client and prepare
     nothing, which stays the setting for every other query. Elsewhere, Django's cursor. Either
     way the statements are logged as Django logs its own (query counts in tests see them).
+    ``GRIDVEND_PREPARED_STATEMENTS=false`` turns preparing off (a pooler in transaction mode).
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not settings.PREPARED_STATEMENTS:
         return connection.cursor()
     connection.ensure_connection()
     raw = connection.connection

@@ -121,6 +121,9 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The statements every sale runs are prepared on PostgreSQL (gridvend.rows.cursor). Off behind a
+# connection pooler in transaction mode (PgBouncer before 1.21), which cannot keep them.
+PREPARED_STATEMENTS = env.get_bool("GRIDVEND_PREPARED_STATEMENTS", True)
 
 TIME_ZONE = env.time_zone("GRIDVEND_TIME_ZONE", "Africa/Nairobi")
 USE_TZ = True
