@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from gridvend import rows
 from gridvend.audit import context
-from gridvend.audit.chain import GENESIS_HASH, SCHEME_LINK, content_hash, normalise
+from gridvend.audit.chain import (
+    EVENT_FIELDS,
+    GENESIS_HASH,
+    SCHEME_LINK,
+    content_hash,
+    normalise,
+)
 from gridvend.audit.models import AuditEvent, AuditHead
 from gridvend.audit.streams import default_key, pinned_stream
 
@@ -43,20 +49,7 @@ def rehearsal() -> Iterator[None]:
 
 
 # An event's own fields, in the order the statements below take them.
-FIELDS = (
-    "occurred_at",
-    "actor_id",
-    "actor_label",
-    "ip",
-    "request_id",
-    "event_type",
-    "target_type",
-    "target_id",
-    "target_label",
-    "org_path",
-    "before",
-    "after",
-)
+FIELDS = EVENT_FIELDS
 
 # PostgreSQL: one statement takes the stream's head (its row lock, held to commit: a second
 # appender to the stream waits here, then reads the head the first one left), moves it one event
