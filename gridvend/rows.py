@@ -13,13 +13,21 @@ from functools import cache
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
 
 Converter = Callable[[Any, Any, Any], Any]
+
+
+def database() -> BaseDatabaseWrapper:
+    """The default database's connection object itself. ``django.db.connection`` is a proxy
+    that looks the object up again (in a context-local store) on every attribute, and a sale
+    touches it some fifty times: the vend path looks it up once per step instead."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def cursor() -> Any:
@@ -33,6 +41,7 @@ def cursor() -> Any:
     way the statements are logged as Django logs its own (query counts in tests see them).
     ``GRIDVEND_PREPARED_STATEMENTS=false`` turns preparing off (a pooler in transaction mode).
     """
+    connection = database()
     if connection.vendor != "postgresql" or not settings.PREPARED_STATEMENTS:
         return connection.cursor()
     connection.ensure_connection()
@@ -71,6 +80,7 @@ def columns(model: type[Model], alias: str) -> str:
 
 @cache
 def _converters(model: type[Model], vendor: str) -> tuple[tuple[Any, tuple[Converter, ...]], ...]:
+    connection = database()
     found = []
     for field in model._meta.concrete_fields:
         expression = field.get_col(model._meta.db_table)
@@ -88,6 +98,7 @@ def _attnames(model: type[Model]) -> tuple[str, ...]:
 
 def instance(model: type[M], values: Sequence[Any]) -> M:
     """An instance of ``model`` from the values of :func:`columns`, as the ORM would build it."""
+    connection = database()
     converted = []
     for value, (expression, chain) in zip(
         values, _converters(model, connection.vendor), strict=True
@@ -130,6 +141,7 @@ def insert(objs: Sequence[Model]) -> None:
         return
     model = type(objs[0])
     fields = _insert_fields(model)
+    connection = database()
     params = [
         field.get_db_prep_save(field.pre_save(obj, True), connection)
         for obj in objs

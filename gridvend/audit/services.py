@@ -108,6 +108,7 @@ def _append(stream: int, fields: dict[str, Any]) -> AuditEvent:
     """Insert the event at the end of ``stream`` in one statement and return it as stored."""
     content = content_hash(scheme=SCHEME_LINK, **fields)
     columns = {field.attname: field for field in AuditEvent._meta.concrete_fields}
+    connection = rows.database()
     values = [columns[name].get_db_prep_save(fields[name], connection) for name in FIELDS]
     sql = APPEND_SQL[connection.vendor]
     params = append_params(connection.vendor, stream=stream, content=content, values=values)

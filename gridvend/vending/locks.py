@@ -27,7 +27,6 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from gridvend import rows
@@ -161,7 +160,7 @@ def lock_meter_for_sale(actor: User, digits: str) -> Meter | None:
         return None
     scope = actor.org_unit.path
     with rows.cursor() as cursor:
-        cursor.execute(_meter_for_sale_sql(connection.vendor), [digits, len(scope), scope])
+        cursor.execute(_meter_for_sale_sql(rows.database().vendor), [digits, len(scope), scope])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -300,6 +299,7 @@ def read_sale_context(
     With ``shift.lock`` the row comes from the seller's open shift, share-locked: a shift closed
     meanwhile (its close holds the row) gives no row at all, and ``shift_id`` None.
     """
+    connection = rows.database()
     ops = connection.ops
     at = ops.adapt_datetimefield_value(now)
     params: list[Any] = []
