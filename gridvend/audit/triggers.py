@@ -239,10 +239,13 @@ def uninstall(
 
 
 # pg_trigger.tgenabled: "O" fires in normal sessions, "A" always; these two never in normal use.
-_PG_NOT_FIRING = {"D": "is disabled", "R": "fires only on replicas (disabled)"}
+PG_NOT_FIRING = {"D": "is disabled", "R": "fires only on replicas (disabled)"}
 
 
-def _pg_findings(connection: BaseDatabaseWrapper, tables: list[str]) -> list[str]:
+def pg_triggers(connection: BaseDatabaseWrapper) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Every user trigger in the schema, by (table, trigger): whether it fires (tgenabled), its
+    definition, its table's qualified name, its function's name, language and source. Read by
+    ``gridvend verify`` here and for the ledger's kept-balance trigger."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, t.tgname, t.tgenabled, pg_get_triggerdef(t.oid), "
@@ -254,7 +257,11 @@ def _pg_findings(connection: BaseDatabaseWrapper, tables: list[str]) -> list[str
             "JOIN pg_language l ON l.oid = p.prolang "
             "WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
         )
-        found = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
+        return {(row[0], row[1]): tuple(row[2:]) for row in cursor.fetchall()}
+
+
+def _pg_findings(connection: BaseDatabaseWrapper, tables: list[str]) -> list[str]:
+    found = pg_triggers(connection)
     problems = []
     for table in tables:
         guard = GUARDS.get(table, Guard())
@@ -265,8 +272,8 @@ def _pg_findings(connection: BaseDatabaseWrapper, tables: list[str]) -> list[str
                 problems.append(f"{label} is missing (dropped)")
                 continue
             enabled, definition, qualified, function, language, body = found[(table, trigger.name)]
-            if enabled in _PG_NOT_FIRING:
-                problems.append(f"{label} {_PG_NOT_FIRING[enabled]}")
+            if enabled in PG_NOT_FIRING:
+                problems.append(f"{label} {PG_NOT_FIRING[enabled]}")
             # The definition names the function as the session finds it: another schema's
             # function of the same name shows up qualified, and so differs.
             if definition != trigger.definition(qualified):

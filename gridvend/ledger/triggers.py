@@ -15,6 +15,8 @@ from __future__ import annotations
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from gridvend.audit.triggers import PG_NOT_FIRING, pg_triggers
+
 TABLE = "ledger_posting"
 TRIGGER = "ledger_posting_kept_balance"
 PG_FUNCTION = "gridvend_kept_balance"
@@ -132,32 +134,15 @@ def limit_refusal(connection: BaseDatabaseWrapper, exc: DatabaseError) -> str | 
     return None
 
 
-# pg_trigger.tgenabled: "O" fires in normal sessions, "A" always; these two never in normal use.
-_PG_NOT_FIRING = {"D": "is disabled", "R": "fires only on replicas (disabled)"}
-
-
 def _pg_findings(connection: BaseDatabaseWrapper) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT t.tgenabled, pg_get_triggerdef(t.oid), "
-            "quote_ident(n.nspname) || '.' || quote_ident(c.relname), p.proname, l.lanname, "
-            "p.prosrc FROM pg_trigger t "
-            "JOIN pg_class c ON c.oid = t.tgrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "JOIN pg_proc p ON p.oid = t.tgfoid "
-            "JOIN pg_language l ON l.oid = p.prolang "
-            "WHERE NOT t.tgisinternal AND n.nspname = current_schema() "
-            "AND c.relname = %s AND t.tgname = %s",
-            [TABLE, TRIGGER],
-        )
-        row = cursor.fetchone()
+    row = pg_triggers(connection).get((TABLE, TRIGGER))
     label = f"table {TABLE}: trigger {TRIGGER}"
     if row is None:
         return [f"{label} is missing (dropped)"]
     enabled, definition, qualified, function, language, body = row
     problems = []
-    if enabled in _PG_NOT_FIRING:
-        problems.append(f"{label} {_PG_NOT_FIRING[enabled]}")
+    if enabled in PG_NOT_FIRING:
+        problems.append(f"{label} {PG_NOT_FIRING[enabled]}")
     if definition != _pg_definition(qualified):
         problems.append(f"{label} differs from the one gridvend installs (replaced)")
     elif language != "plpgsql" or body != _PG_BODY:
