@@ -170,6 +170,7 @@ INSTALLED_APPS = [
     "gridvend.keys",
     "gridvend.ledger",
     "gridvend.vending",
+    "gridvend.partners",
     "gridvend.web",
     "gridvend.demo",
 ]

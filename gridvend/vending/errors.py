@@ -38,6 +38,7 @@ class VendingErrorCode(StrEnum):
     SHIFT_ALREADY_SIGNED_OFF = "SHIFT_ALREADY_SIGNED_OFF"
     TENDER_TYPE_INVALID = "TENDER_TYPE_INVALID"
     COUNT_REQUIRED = "COUNT_REQUIRED"
+    KEY_CHANGE_NOT_PENDING = "KEY_CHANGE_NOT_PENDING"
 
 
 class VendingRefused(DomainError):
@@ -245,7 +246,7 @@ class ReversalWindowClosed(VendingRefused):
     code = VendingErrorCode.REVERSAL_WINDOW_CLOSED
     message_template = gettext_lazy("Sales can only be reversed within %(hours)s hours.")
 
-    def __init__(self, *, hours: int) -> None:
+    def __init__(self, *, hours: float) -> None:
         super().__init__(hours=hours)
 
 
@@ -339,3 +340,11 @@ class CountRequired(ShiftError):
 
     def __init__(self) -> None:
         super().__init__(field="witnessed_cash")
+
+
+class KeyChangeNotPending(VendingRefused):
+    code = VendingErrorCode.KEY_CHANGE_NOT_PENDING
+    message_template = gettext_lazy("Meter %(meter_number)s has no key change waiting.")
+
+    def __init__(self, *, meter_number: str) -> None:
+        super().__init__(meter_number=meter_number)
