@@ -16,6 +16,7 @@ from gridvend.partners.services.selling import (
     partner_point,
     purchase,
     refusal_of,
+    report_fault,
     require_active,
     trial,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "partner_point",
     "purchase",
     "refusal_of",
+    "report_fault",
     "require_active",
     "reverse",
     "trial",

@@ -22,6 +22,9 @@ from gridvend.kernel.clock import Clock, SystemClock
 from gridvend.kernel.errors import DomainError, DuplicateRequest, catalogue_entry
 from gridvend.kernel.money import Money
 from gridvend.kernel.tokens import TokenEngine
+from gridvend.meters.faults import register_fault
+from gridvend.meters.models import FaultReport
+from gridvend.meters.selectors import find_meter
 from gridvend.org.models import VendingPoint
 from gridvend.partners.errors import PartnerNotActive, PartnerPointUnknown, RequestAlreadyReversed
 from gridvend.partners.models import (
@@ -200,6 +203,29 @@ def key_change(
 
 
 vending_after_write = Callable[[SaleResult], None]
+
+
+def report_fault(
+    call: Call,
+    meter_number: str,
+    *,
+    description: str,
+    category: str = "other",
+    reporter_phone: str = "",
+) -> FaultReport:
+    """A fault the partner's customer reports (a dead meter, a rejected token): written down
+    for customer care and field agents like any other, marked as reported through a partner."""
+    require_active(call.partner)
+    meter = find_meter(call.actor, meter_number)
+    return register_fault(
+        actor=call.actor,
+        meter=meter,
+        description=description,
+        category=category,
+        reported_via="partner",
+        reporter_name=f"{call.partner.name} {call.terminal_id}".strip()[:120],
+        reporter_phone=reporter_phone,
+    )
 
 
 def _check_request_id(request_id: str) -> str:
