@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.configuration import (
@@ -53,6 +54,12 @@ INSECURE_MASTER_KEY = not env.get_str("GRIDVEND_MASTER_KEY", "")
 # How long a server keeps a decrypted vending key before reading its row again (deactivation
 # reaches every server within this time).
 VENDING_KEY_CACHE_SECONDS = env.get_int("GRIDVEND_VENDING_KEY_CACHE_SECONDS", 30)
+
+# What the partner API's meter lookup tells of the customer's address: "full", "masked" (each
+# word's first letter) or "none".
+API_ADDRESS_DISCLOSURE = env.get_str("GRIDVEND_API_ADDRESS_DISCLOSURE", "masked")
+if API_ADDRESS_DISCLOSURE not in ("full", "masked", "none"):
+    raise ImproperlyConfigured("GRIDVEND_API_ADDRESS_DISCLOSURE must be full, masked or none")
 
 # Sales may be reversed within this many hours, by a user with the finance capability.
 REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)
