@@ -160,6 +160,8 @@ def test_a_reversal_before_the_purchase_makes_the_late_purchase_sell_nothing() -
     assert Sale.objects.count() == 0
     # The advice repeated now finds its request (reversed): a final answer.
     assert partners.reverse(call(partner), "v0", "late").request.state == SaleState.REVERSED
+    # Confirming what the partner itself gave up on contradicts it.
+    assert _refused(partners.confirm, call(partner), "c9", "late") == "REQUEST_ALREADY_REVERSED"
 
 
 def test_a_confirmation_before_the_purchase_is_applied_when_the_purchase_arrives() -> None:
