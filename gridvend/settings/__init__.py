@@ -128,6 +128,33 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The cache holds what every server process must share: partners' rate-limit counters and the
+# request signatures already seen. GRIDVEND_CACHE_URL=redis://host:6379/0 puts it in Redis
+# (atomic counters); unset, it is a table of the database (`gridvend createcachetable`), shared
+# by every process that uses the database. A per-process memory cache would let each process
+# count its own limit and accept a signature another process has already seen.
+_cache_url = env.get_str("GRIDVEND_CACHE_URL", "")
+if _cache_url and not _cache_url.startswith(("redis://", "rediss://", "unix://")):
+    raise ConfigurationError("GRIDVEND_CACHE_URL must be a redis://, rediss:// or unix:// URL")
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            "KEY_PREFIX": "gridvend",
+        }
+        if _cache_url
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "gridvend_cache",
+            "KEY_PREFIX": "gridvend",
+        }
+    )
+}
+# Partners' API keys are stored as HMAC digests under this pepper; unset, it is derived from
+# GRIDVEND_SECRET_KEY (changing either then invalidates every issued key).
+API_KEY_PEPPER = env.get_str("GRIDVEND_API_KEY_PEPPER", "")
 # The statements every sale runs are prepared on PostgreSQL (gridvend.rows.cursor). Off behind a
 # connection pooler in transaction mode (PgBouncer before 1.21), which cannot keep them.
 PREPARED_STATEMENTS = env.get_bool("GRIDVEND_PREPARED_STATEMENTS", True)
