@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from hmac import compare_digest
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -279,6 +280,26 @@ def _find_key(key: str, user: str | None) -> PartnerKey:
     return row
 
 
+def _increment(name: str) -> int:
+    """``cache.incr``, atomic on every backend: Redis increments atomically, but the database
+    cache reads and then writes, so two processes could both count 5 as 6; there the cache row
+    is locked for the increment."""
+    backend = caches["default"]
+    if not isinstance(backend, DatabaseCache):
+        return int(backend.incr(name))
+    alias = router.db_for_write(backend.cache_model_class)
+    connection = connections[alias]
+    with transaction.atomic(using=alias):
+        if connection.features.has_select_for_update:
+            table = connection.ops.quote_name(settings.CACHES["default"]["LOCATION"])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT cache_key FROM {table} WHERE cache_key = %s FOR UPDATE",  # noqa: S608
+                    [backend.make_and_validate_key(name)],
+                )
+        return int(backend.incr(name))
+
+
 def _rate(row: PartnerKey, now: datetime) -> None:
     """A fixed one-minute window per key, counted in the shared cache."""
     seconds = int(now.timestamp())
@@ -286,7 +307,7 @@ def _rate(row: PartnerKey, now: datetime) -> None:
     name = f"partner-rate:{row.prefix}:{window}"
     cache.add(name, 0, timeout=RATE_WINDOW_SECONDS * 2)
     try:
-        count = cache.incr(name)
+        count = _increment(name)
     except ValueError:  # evicted between add and incr: this call starts the window again
         cache.add(name, 1, timeout=RATE_WINDOW_SECONDS * 2)
         count = 1

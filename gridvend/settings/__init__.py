@@ -130,9 +130,9 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache holds what every server process must share: partners' rate-limit counters and the
-# request signatures already seen. GRIDVEND_CACHE_URL=redis://host:6379/0 puts it in Redis
-# (atomic counters); unset, it is a table of the database (`gridvend createcachetable`), shared
-# by every process that uses the database. A per-process memory cache would let each process
+# request signatures already seen. GRIDVEND_CACHE_URL=redis://host:6379/0 puts it in Redis;
+# unset, it is a table of the database (`gridvend createcachetable`), shared by every process
+# that uses the database. A per-process memory cache would let each process
 # count its own limit and accept a signature another process has already seen.
 _cache_url = env.get_str("GRIDVEND_CACHE_URL", "")
 if _cache_url and not _cache_url.startswith(("redis://", "rediss://", "unix://")):
