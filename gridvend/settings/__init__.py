@@ -206,6 +206,7 @@ INSTALLED_APPS = [
     "gridvend.vending",
     "gridvend.partners",
     "gridvend.web",
+    "gridvend.api",
     "gridvend.demo",
 ]
 
