@@ -315,3 +315,56 @@ def test_fault_report(world: World, bank: Integrator) -> None:
     )
     assert made.status_code == 201, made.content
     assert made.json()["category"] == "token_rejected"
+
+
+def _signed(
+    bank: Integrator, key: str, secret: str, path: str, body: dict[str, Any], ts: str
+) -> Any:
+    raw = json.dumps(body).encode()
+    signature = credentials.sign(
+        secret, method="POST", path=f"/api/v1{path}", timestamp=ts, body=raw
+    )
+    return bank.post(
+        path,
+        raw,
+        key=key,
+        **{"X-Gridvend-Timestamp": ts, "X-Gridvend-Signature": signature},
+    )
+
+
+def test_signed_requests_bad_and_replayed_signatures(world: World, bank: Integrator) -> None:
+    import time
+
+    issued = credentials.issue_key(actor=world.admin, partner=bank.partner, requires_signature=True)
+    meter = world.add_meter()
+    body = {"request_id": "s1", "meter_number": meter.number}
+    now = str(int(time.time()))
+    unsigned = bank.post("/meter-lookups", body, key=issued.secret)
+    assert unsigned.status_code == 401 and _code(unsigned) == "SIGNATURE_REQUIRED"
+    good = _signed(bank, issued.secret, issued.signing_secret, "/meter-lookups", body, now)
+    assert good.status_code == 200, good.content
+    replayed = _signed(bank, issued.secret, issued.signing_secret, "/meter-lookups", body, now)
+    assert replayed.status_code == 401 and _code(replayed) == "SIGNATURE_REPLAYED"
+    forged = _signed(bank, issued.secret, "gvs_not-the-secret", "/meter-lookups", body, now)
+    assert forged.status_code == 401 and _code(forged) == "SIGNATURE_INVALID"
+    old = _signed(
+        bank,
+        issued.secret,
+        issued.signing_secret,
+        "/meter-lookups",
+        body,
+        str(int(time.time()) - 900),
+    )
+    assert old.status_code == 401 and _code(old) == "SIGNATURE_EXPIRED"
+
+
+def test_rate_limit_answers_429_with_retry_after(world: World) -> None:
+    partner = make_partner(world, code="busy-shop")
+    issued = credentials.issue_key(actor=world.admin, partner=partner, rate_limit_per_minute=3)
+    shop = Integrator(world, partner)
+    meter = world.add_meter()
+    body = {"request_id": "r", "meter_number": meter.number}
+    answers = [shop.post("/meter-lookups", body, key=issued.secret) for _ in range(4)]
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    assert answers[3].status_code == 429 and _code(answers[3]) == "RATE_LIMITED"
+    assert int(answers[3]["Retry-After"]) >= 1
