@@ -5,6 +5,8 @@ has started."""
 
 from __future__ import annotations
 
+import signal
+import time
 from typing import Any
 
 from django.conf import settings
@@ -53,11 +55,15 @@ class Command(BaseCommand):
         from django_q.cluster import Cluster
 
         cluster = Cluster()
+        # The cluster's own handlers would stop it from inside the signal, and fail when the
+        # signal comes while it is still starting; here a signal only asks, and the cluster is
+        # stopped below, once it has started, whenever the signal came.
+        stopping: list[int] = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda number, _frame: stopping.append(number))
         cluster.start()
-        if options["once"]:
+        while not stopping and not options["once"] and cluster.sentinel.is_alive():
+            time.sleep(0.5)
+        if cluster.sentinel.is_alive():
             cluster.stop()
-            return
-        # The cluster's own signal handlers stop it on SIGTERM and SIGINT; wait until they have.
-        sentinel = cluster.sentinel
-        while sentinel is not None and sentinel.is_alive():
-            sentinel.join(timeout=1)
+        self.stdout.write("gridvend worker stopped")

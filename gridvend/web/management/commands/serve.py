@@ -81,6 +81,9 @@ class Command(BaseCommand):
         # Nothing this process opened may be shared with the processes it starts.
         connections.close_all()
         worker = self._start_worker() if options["with_worker"] else None
+        # gunicorn forks its processes from inside the call below, and each leaves through it
+        # when it ends: only this process, the worker's parent, stops the worker.
+        parent = os.getpid()
         try:
             if server == "gunicorn":
                 _run_gunicorn(host, port, workers=workers, threads=threads, timeout=web.timeout)
@@ -89,9 +92,11 @@ class Command(BaseCommand):
 
                 from gridvend.wsgi import application
 
+                # waitress stops on Ctrl-C only; a service manager sends SIGTERM.
+                signal.signal(signal.SIGTERM, _exit_on_signal)
                 serve(application, host=host, port=port, threads=threads)
         finally:
-            if worker is not None:
+            if worker is not None and os.getpid() == parent:
                 self._stop_worker(worker)
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
@@ -112,6 +117,10 @@ class Command(BaseCommand):
                 process.kill()
                 process.wait()
         self.stdout.write("gridvend worker stopped")
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _run_gunicorn(host: str, port: int, *, workers: int, threads: int, timeout: int) -> None:
