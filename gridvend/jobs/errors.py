@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from django.utils.translation import gettext_lazy
 
@@ -31,3 +32,10 @@ class OutboxMessageNotFailed(DomainError):
 
     def __init__(self, *, message: str, status: str) -> None:
         super().__init__(message=message, status=status)
+
+    def display_params(self) -> dict[str, Any]:
+        from gridvend.jobs.models import OutboxStatus
+
+        status = self.params["status"]
+        label = OutboxStatus(status).label if status in OutboxStatus.values else status
+        return {**self.params, "status": label}

@@ -54,7 +54,8 @@ def queue_token_sms(*, sale: Sale, to: str, language: str | None = None) -> Outb
             else ""
         ),
         "kwh": isolate(_kwh(sale.kwh), code),
-        "in_order": len(tokens) > 1,
+        # Key-change tokens go in before the credit made for the new key.
+        "in_order": any(kind == TokenKind.KEY_CHANGE for kind, _digits in tokens),
         "tokens": [
             {"label": labels.get(kind, kind), "digits": isolate(_grouped(digits), code)}
             for kind, digits in tokens
