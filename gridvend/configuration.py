@@ -307,6 +307,7 @@ def job_cluster(env: Env, *, sqlite: bool, time_zone: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class EmailSettings:
+    name: str  # off, console, file or smtp
     enabled: bool
     backend: str
     file_dir: Path
@@ -357,6 +358,7 @@ def email_settings(env: Env, *, default_backend: str, var_dir: Path) -> EmailSet
     if "@" not in parseaddr(sender)[1]:
         raise ConfigurationError(f"GRIDVEND_EMAIL_FROM is not an e-mail address: {sender!r}")
     return EmailSettings(
+        name=choice,
         enabled=choice != "off",
         backend=_EMAIL_BACKENDS[choice],
         file_dir=Path(env.get_str("GRIDVEND_EMAIL_FILE_DIR", str(var_dir / "email"))),

@@ -190,6 +190,9 @@ if SMS_BACKEND == "africastalking" and not (SMS_AT_USERNAME and SMS_AT_API_KEY):
         "GRIDVEND_SMS_AT_API_KEY"
     )
 _email = email_settings(env, default_backend=_notify_default, var_dir=VAR_DIR)
+# EMAIL_CHANNEL is the GRIDVEND_EMAIL_BACKEND chosen (off, console, file, smtp); EMAIL_BACKEND
+# the Django backend it means.
+EMAIL_CHANNEL = _email.name
 EMAIL_ENABLED = _email.enabled
 EMAIL_BACKEND = _email.backend
 EMAIL_FILE_PATH = str(_email.file_dir)

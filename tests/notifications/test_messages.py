@@ -198,3 +198,22 @@ def test_a_message_queued_before_sms_was_switched_off_fails_with_the_reason() ->
     assert outbox.drain(kinds=["sms"]) == {"failed": 1}
     row.refresh_from_db()
     assert "switched off" in row.last_error
+
+
+def test_gridvend_notify_sends_a_test_sms_now_and_reports_it(tmp_path: Path) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    with override_settings(SMS_BACKEND="file", SMS_FILE_DIR=tmp_path, EMAIL_ENABLED=False):
+        call_command("notify", "--sms", "0712 345 678", "--language", "ar", "--now", stdout=out)
+        text = out.getvalue()
+        assert "Queued SMS" in text and ": sent" in text
+        assert "رسالة اختبار" in next(tmp_path.glob("*.sms")).read_text()
+        with pytest.raises(CommandError, match="give --sms"):
+            call_command("notify", stdout=StringIO())
+        with pytest.raises(CommandError, match="not a phone number"):
+            call_command("notify", "--sms", "call me", stdout=StringIO())
+        out = StringIO()
+        call_command("notify", "--email", "ops@example.com", stdout=out)
+        assert "e-mail is switched off" in out.getvalue()

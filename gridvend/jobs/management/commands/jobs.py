@@ -82,7 +82,7 @@ class Command(BaseCommand):
         summary = selectors.outbox_summary()
         self.stdout.write(
             f"SMS: {settings.SMS_BACKEND}; e-mail: "
-            f"{settings.EMAIL_BACKEND.rsplit('.', 2)[-2]}; handlers: "
+            f"{settings.EMAIL_CHANNEL}; handlers: "
             f"{', '.join(outbox.registered_kinds()) or 'none'}"
         )
         self.stdout.write("outbox:")

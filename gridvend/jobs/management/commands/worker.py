@@ -44,7 +44,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"gridvend worker: {conf['workers']} process(es) on "
             f"{database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}, "
-            f"SMS {settings.SMS_BACKEND}, e-mail {settings.EMAIL_BACKEND.rsplit('.', 2)[-2]}"
+            f"SMS {settings.SMS_BACKEND}, e-mail {settings.EMAIL_CHANNEL}"
         )
         for schedule in schedules:
             self.stdout.write(f"  schedule {schedule.name}: {schedule.func} at '{schedule.cron}'")

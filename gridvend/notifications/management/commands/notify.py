@@ -54,7 +54,7 @@ class Command(BaseCommand):
                     key=key,
                     language=options["language"],
                 )
-                backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+                backend = settings.EMAIL_CHANNEL
                 self._report(row, "e-mail", backend, queued)
         except DomainError as exc:
             raise CommandError(str(exc.message)) from None
