@@ -224,6 +224,6 @@ def test_serve_with_worker_starts_the_worker_and_stops_it_with_the_server(
             # Ctrl-C in the terminal: SIGINT to the server (the worker has its own session).
             code = _stop(process, signal.SIGINT)
     assert code == 0, out.read_text()
-    assert "gridvend worker stopped" in out.read_text()
+    assert f"gridvend worker (process {worker_pid}) stopped with the server" in out.read_text()
     with pytest.raises(ProcessLookupError):
         os.kill(worker_pid, 0)

@@ -116,7 +116,7 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self.stdout.write("gridvend worker stopped")
+        self.stdout.write(f"gridvend worker (process {process.pid}) stopped with the server")
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
