@@ -302,6 +302,9 @@ def job_cluster(env: Env, *, sqlite: bool, time_zone: str) -> dict[str, Any]:
         "catch_up": False,
         "time_zone": time_zone,
         "recycle": 500,
+        # The cluster writes its own status twice a second; it goes to a cache of the process
+        # (settings.CACHES["jobs"]), not to the shared one, which may be a database table.
+        "cache": "jobs",
     }
 
 

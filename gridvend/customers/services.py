@@ -6,7 +6,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from gridvend.audit.changes import audited_change, record_created
@@ -326,9 +326,24 @@ def open_debt(
     """Raise an arrears item and book it (debit the customer's debt, credit arrears income).
 
     A sale's reversal raises the debt for refunded fixed charges inside its own transaction, with
-    ``open_debt.within_transaction``."""
+    ``open_debt_of_reversal``."""
     require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, customer.org_unit)
+    return _open_debt(actor=actor, customer=customer, amount=amount, reason=reason, source=source)
+
+
+def open_debt_of_reversal(*, actor: User, customer: Customer, amount: Money, reason: str) -> Debt:
+    """The debt a sale's reversal raises for fixed charges it refunded that a later sale had
+    already counted as paid: a step of the reversal's transaction, authorised by it (a partner's
+    own reversal advice needs no finance capability, and its debt must not be lost)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("open_debt_of_reversal is a step of the reversal's transaction")
+    return _open_debt(
+        actor=actor, customer=customer, amount=amount, reason=reason, source="reversal"
+    )
+
+
+def _open_debt(*, actor: User, customer: Customer, amount: Money, reason: str, source: str) -> Debt:
     cleaned_reason = require_reason(reason)
     currency = customer.tariff.currency
     if amount.currency != currency:

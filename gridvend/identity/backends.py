@@ -53,7 +53,7 @@ class LockoutAwareBackend(ModelBackend):
             # passwords are counted one after another and no more than the limit are checked.
             # The hasher runs inside the lock: that serialises sign-ins of this one user only.
             user = lock_user(found)
-            if user.is_active and not selectors.is_locked(user):
+            if user.is_active and not user.is_service_account and not selectors.is_locked(user):
                 if user.check_password(password):
                     return user
                 services.count_failed_login(user)

@@ -38,6 +38,9 @@ class User(AbstractBaseUser):
     # totp_secret keeps working meanwhile.
     totp_pending_secret = models.CharField(max_length=64, blank=True)
     totp_last_step = models.BigIntegerField(default=0)
+    # The account a partner's API requests act as: it sells, but nobody signs in with it and
+    # nobody resets its password (identity.backends, services._require_manageable).
+    is_service_account = models.BooleanField(default=False)
 
     objects = UserManager()
 

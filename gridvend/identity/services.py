@@ -109,6 +109,10 @@ def _require_manageable(actor: User, target: User) -> None:
         raise NotFound()
     if not permissions.can_manage_users(actor) or target.rank >= actor.rank:
         raise AccessDenied()
+    if target.is_service_account:
+        # A partner's account is managed through its partner (keys, status), never as a person:
+        # a password set here would let someone sign in as the partner.
+        raise AccessDenied()
 
 
 def create_user(

@@ -522,6 +522,17 @@ def _check_limits(spec: TariffSpec, tender: int) -> None:
 # Public entry points ----------------------------------------------------------------------------
 
 
+def sale_limits(spec: TariffSpec, ctx: SaleContext) -> tuple[Money, Money | None]:
+    """The smallest and largest tender a sale may have now: the tariff's limits, and at least
+    what the charges due (fixed charges, their taxes, the minimum debt recovery) take."""
+    plan = _plan(spec, ctx)
+    smallest = max(spec.min_sale_minor or 0, plan.required_minimum)
+    largest = spec.max_sale_minor
+    if largest is not None and largest < smallest:
+        smallest = largest
+    return spec.money(smallest), (spec.money(largest) if largest is not None else None)
+
+
 def price_by_tender(spec: TariffSpec, tender: Money, ctx: SaleContext) -> Breakdown:
     """Price a sale of a given amount of money.
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from gridvend import rows
 from gridvend.identity.models import User
 from gridvend.kernel.ledger import JournalDraft, UnbalancedJournal
+from gridvend.kernel.money import Money
 from gridvend.ledger import triggers
 from gridvend.ledger.errors import BalanceLimitReached
 from gridvend.ledger.models import Account, AccountKind, JournalEntry, Posting
@@ -65,6 +66,19 @@ def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
         )
     if account.currency != currency:
         raise UnbalancedJournal(f"account {code} is kept in {account.currency}, not {currency}")
+    return account
+
+
+def set_credit_limit(code: str, limit: Money) -> Account:
+    """Let a kept-balance account (a partner's float) be drawn ``limit`` beyond zero: its credit
+    line. In the caller's transaction, which records why (the partner's audited change)."""
+    if not keeps_balance(code):
+        raise UnbalancedJournal(f"account {code} keeps no balance, so it has no limit")
+    if limit.minor < 0:
+        raise UnbalancedJournal(f"a credit limit cannot be negative ({limit})")
+    account = ensure_ledger_account(code, limit.currency)
+    Account.objects.filter(pk=account.pk).update(limit_minor=limit.minor)
+    account.limit_minor = limit.minor
     return account
 
 

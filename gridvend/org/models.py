@@ -88,6 +88,9 @@ class VendingPoint(models.Model):
     ip_allow_list = models.TextField(blank=True)
     # Prefunded points (banks, agents, aggregators) sell against a float and stop at zero.
     uses_float = models.BooleanField(default=False)
+    # The ledger account of that float, when it is not the point's own (``float:<code>``): the
+    # points of one partner sell from the partner's one float.
+    float_account = models.CharField(max_length=80, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     audited_fields: ClassVar[AuditedFields] = (

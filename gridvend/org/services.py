@@ -19,6 +19,7 @@ from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.org.events import OrgEvent
 from gridvend.org.locks import lock_vending_point
 from gridvend.org.models import PATH_SEGMENT_WIDTH, OrgLevel, OrgUnit, VendingPoint
+from gridvend.transactions import use_case
 
 DEFAULT_LEVELS = [
     ("data-centre", "Data centre"),
@@ -184,7 +185,8 @@ def move_unit(*, actor: User, unit: OrgUnit, new_parent: OrgUnit) -> OrgUnit:
     return unit
 
 
-def _clean_allow_list(raw: str) -> str:
+def clean_allow_list(raw: str) -> str:
+    """Comma- or line-separated addresses and networks, checked and joined with commas."""
     items = [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
     for item in items:
         try:
@@ -197,6 +199,7 @@ def _clean_allow_list(raw: str) -> str:
     return ",".join(items)
 
 
+@use_case
 def create_vending_point(
     *,
     actor: User,
@@ -206,7 +209,10 @@ def create_vending_point(
     code: str = "",
     address: str = "",
     ip_allow_list: str = "",
+    float_account: str = "",
 ) -> VendingPoint:
+    """A new vending point. ``float_account``: the ledger account of the float it sells from
+    (a partner's points share the partner's); empty for a point that takes payments itself."""
     if not permissions.can_manage_vending_points(actor):
         raise AccessDenied()
     require_unit_in_scope(actor, org_unit)
@@ -217,18 +223,19 @@ def create_vending_point(
     if not name.strip():
         raise ValidationFailed(_("A vending point needs a name."), field="name")
     clean = _clean_code(code, name)
-    with transaction.atomic(durable=True):
-        if VendingPoint.objects.filter(code=clean).exists():
-            raise ValidationFailed(_("That code is already used."), field="code")
-        point = VendingPoint.objects.create(
-            org_unit=org_unit,
-            code=clean,
-            name=name.strip(),
-            channel=channel,
-            address=address,
-            ip_allow_list=_clean_allow_list(ip_allow_list),
-        )
-        record_created(actor=actor, instance=point, event=OrgEvent.VENDING_POINT_CREATED)
+    if VendingPoint.objects.filter(code=clean).exists():
+        raise ValidationFailed(_("That code is already used."), field="code")
+    point = VendingPoint.objects.create(
+        org_unit=org_unit,
+        code=clean,
+        name=name.strip(),
+        channel=channel,
+        address=address,
+        ip_allow_list=clean_allow_list(ip_allow_list),
+        uses_float=bool(float_account),
+        float_account=float_account,
+    )
+    record_created(actor=actor, instance=point, event=OrgEvent.VENDING_POINT_CREATED)
     return point
 
 
@@ -260,5 +267,5 @@ def update_vending_point(
             if address is not None:
                 locked.address = address
             if ip_allow_list is not None:
-                locked.ip_allow_list = _clean_allow_list(ip_allow_list)
+                locked.ip_allow_list = clean_allow_list(ip_allow_list)
     return locked

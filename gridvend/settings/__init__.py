@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.configuration import (
@@ -57,6 +58,12 @@ INSECURE_MASTER_KEY = not env.get_str("GRIDVEND_MASTER_KEY", "")
 # How long a server keeps a decrypted vending key before reading its row again (deactivation
 # reaches every server within this time).
 VENDING_KEY_CACHE_SECONDS = env.get_int("GRIDVEND_VENDING_KEY_CACHE_SECONDS", 30)
+
+# What the partner API's meter lookup tells of the customer's address: "full", "masked" (each
+# word's first letter) or "none".
+API_ADDRESS_DISCLOSURE = env.get_str("GRIDVEND_API_ADDRESS_DISCLOSURE", "masked")
+if API_ADDRESS_DISCLOSURE not in ("full", "masked", "none"):
+    raise ImproperlyConfigured("GRIDVEND_API_ADDRESS_DISCLOSURE must be full, masked or none")
 
 # Sales may be reversed within this many hours, by a user with the finance capability.
 REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)
@@ -125,6 +132,39 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The cache holds what every server process must share: partners' rate-limit counters and the
+# request signatures already seen. GRIDVEND_CACHE_URL=redis://host:6379/0 puts it in Redis
+# (atomic counters); unset, it is a table of the database (`gridvend createcachetable`), shared
+# by every process that uses the database. A per-process memory cache would let each process
+# count its own limit and accept a signature another process has already seen.
+_cache_url = env.get_str("GRIDVEND_CACHE_URL", "")
+if _cache_url and not _cache_url.startswith(("redis://", "rediss://", "unix://")):
+    raise ConfigurationError("GRIDVEND_CACHE_URL must be a redis://, rediss:// or unix:// URL")
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            "KEY_PREFIX": "gridvend",
+        }
+        if _cache_url
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "gridvend_cache",
+            "KEY_PREFIX": "gridvend",
+        }
+    )
+}
+# The job cluster's own status (gridvend.jobs): written twice a second by each worker, read by
+# nothing that needs it shared, so kept in the worker's memory rather than in the shared cache.
+CACHES["jobs"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "gridvend-jobs",
+}
+# Partners' API keys are stored as HMAC digests under this pepper; unset, it is derived from
+# GRIDVEND_SECRET_KEY (changing either then invalidates every issued key).
+API_KEY_PEPPER = env.get_str("GRIDVEND_API_KEY_PEPPER", "")
 # The statements every sale runs are prepared on PostgreSQL (gridvend.rows.cursor). Off behind a
 # connection pooler in transaction mode (PgBouncer before 1.21), which cannot keep them.
 PREPARED_STATEMENTS = env.get_bool("GRIDVEND_PREPARED_STATEMENTS", True)
@@ -243,6 +283,7 @@ INSTALLED_APPS = [
     "gridvend.keys",
     "gridvend.ledger",
     "gridvend.vending",
+    "gridvend.partners",
     "gridvend.jobs",
     "gridvend.notifications",
     "django_q",

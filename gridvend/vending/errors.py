@@ -38,6 +38,9 @@ class VendingErrorCode(StrEnum):
     SHIFT_ALREADY_SIGNED_OFF = "SHIFT_ALREADY_SIGNED_OFF"
     TENDER_TYPE_INVALID = "TENDER_TYPE_INVALID"
     COUNT_REQUIRED = "COUNT_REQUIRED"
+    KEY_CHANGE_NOT_PENDING = "KEY_CHANGE_NOT_PENDING"
+    NO_DEBT_OUTSTANDING = "NO_DEBT_OUTSTANDING"
+    DEBT_PAYMENT_ABOVE_BALANCE = "DEBT_PAYMENT_ABOVE_BALANCE"
 
 
 class VendingRefused(DomainError):
@@ -245,7 +248,7 @@ class ReversalWindowClosed(VendingRefused):
     code = VendingErrorCode.REVERSAL_WINDOW_CLOSED
     message_template = gettext_lazy("Sales can only be reversed within %(hours)s hours.")
 
-    def __init__(self, *, hours: int) -> None:
+    def __init__(self, *, hours: float) -> None:
         super().__init__(hours=hours)
 
 
@@ -339,3 +342,32 @@ class CountRequired(ShiftError):
 
     def __init__(self) -> None:
         super().__init__(field="witnessed_cash")
+
+
+class KeyChangeNotPending(VendingRefused):
+    code = VendingErrorCode.KEY_CHANGE_NOT_PENDING
+    message_template = gettext_lazy("Meter %(meter_number)s has no key change waiting.")
+
+    def __init__(self, *, meter_number: str) -> None:
+        super().__init__(meter_number=meter_number)
+
+
+class NoDebtOutstanding(VendingRefused):
+    code = VendingErrorCode.NO_DEBT_OUTSTANDING
+    message_template = gettext_lazy(
+        "Customer %(account_number)s owes nothing: there is no debt to pay."
+    )
+
+    def __init__(self, *, account_number: str) -> None:
+        super().__init__(account_number=account_number)
+
+
+class DebtPaymentAboveBalance(VendingRefused):
+    code = VendingErrorCode.DEBT_PAYMENT_ABOVE_BALANCE
+    message_template = gettext_lazy(
+        "The payment (%(amount)s) is more than the customer owes (%(owed)s). Pay at most what is "
+        "owed, and buy a token with the rest."
+    )
+
+    def __init__(self, *, amount: str, owed: str) -> None:
+        super().__init__(amount=amount, owed=owed)

@@ -256,13 +256,17 @@ def refund_paid_from(reversal: Reversal) -> str:
 
 
 def float_account_code(point: VendingPoint) -> str:
-    return f"float:{point.code}"
+    """The ledger account a prefunded point sells from: a partner's shared float, or its own."""
+    return point.float_account or f"float:{point.code}"
 
 
 def float_available(point: VendingPoint, currency: str) -> Money:
-    """What a prefunded point may still sell: its float is a liability (credit balance)."""
+    """What a prefunded point may still sell: what its float holds (a liability, so a credit
+    balance) plus the credit line the account's limit grants."""
     account = Account.objects.filter(code=float_account_code(point)).first()
-    return float_balance(account, currency)
+    held = float_balance(account, currency)
+    credit = account.limit_minor if account is not None and account.limit_minor > 0 else 0
+    return Money(held.minor + credit, currency)
 
 
 def float_balance(account: Account | None, currency: str) -> Money:

@@ -14,8 +14,19 @@ from gridvend.vending.selectors import (
     free_issue_period,
 )
 from gridvend.vending.services._sale import ENERGY_TOKEN_KINDS, Quote, SaleResult, sale_refusal
-from gridvend.vending.services.credit import PAYMENT_METHODS, trial_vend, vend_credit
-from gridvend.vending.services.engineering import ENGINEERING_KINDS, issue_engineering_token
+from gridvend.vending.services.credit import (
+    PAYMENT_METHODS,
+    MeterLookup,
+    lookup_meter,
+    trial_vend,
+    vend_credit,
+)
+from gridvend.vending.services.debts import pay_debt
+from gridvend.vending.services.engineering import (
+    ENGINEERING_KINDS,
+    issue_engineering_token,
+    issue_key_change_tokens,
+)
 from gridvend.vending.services.floats import top_up_float
 from gridvend.vending.services.free import (
     MAX_FREE_ISSUE_KWH,
@@ -36,6 +47,7 @@ from gridvend.vending.services.reversals import (
     approve_reversal,
     reject_reversal,
     request_reversal,
+    reverse_channel_sale,
     reverse_sale,
 )
 from gridvend.vending.services.shifts import (
@@ -56,6 +68,7 @@ __all__ = [
     "ENGINEERING_KINDS",
     "MAX_FREE_ISSUE_KWH",
     "PAYMENT_METHODS",
+    "MeterLookup",
     "Quote",
     "ReceiptMark",
     "ReceiptPrint",
@@ -76,7 +89,10 @@ __all__ = [
     "issue_engineering_token",
     "issue_fbe",
     "issue_free_credit",
+    "issue_key_change_tokens",
+    "lookup_meter",
     "open_shift",
+    "pay_debt",
     "print_receipt",
     "reject_free_issue",
     "reject_reversal",
@@ -85,6 +101,7 @@ __all__ = [
     "request_free_issue",
     "request_reversal",
     "require_open_shift",
+    "reverse_channel_sale",
     "reverse_sale",
     "sale_refusal",
     "sign_off_shift",

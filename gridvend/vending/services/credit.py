@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
+
+from gridvend.customers.models import Customer
 from gridvend.identity.models import User
-from gridvend.kernel.clock import Clock, SystemClock
+from gridvend.kernel.clock import Clock, SystemClock, business_date
 from gridvend.kernel.errors import InsufficientFloat
 from gridvend.kernel.money import Money
-from gridvend.kernel.pricing import Breakdown
+from gridvend.kernel.pricing import Breakdown, fbe_due, sale_limits
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.keys.engine import engine_or_default
 from gridvend.ledger.errors import BalanceLimitReached
+from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter, meter_digits
 from gridvend.org.models import VendingPoint
 from gridvend.vending.errors import (
@@ -35,12 +40,15 @@ from gridvend.vending.services._sale import (
     _price,
     _read,
     _require_seller,
+    _sale_context,
+    _spec,
     _tid,
     _validate_request,
     _write_sale,
 )
 from gridvend.vending.services.engineering import _key_change_tokens
 from gridvend.vending.services.idempotency import (
+    AfterWrite,
     _check_client_reference,
     _fingerprint,
     _run_idempotent,
@@ -48,6 +56,46 @@ from gridvend.vending.services.idempotency import (
 from gridvend.vending.services.shifts import require_open_shift
 
 PAYMENT_METHODS = ("cash", "card", "cheque", "transfer", "mobile_money", "wallet", "float")
+
+
+@dataclass(frozen=True)
+class MeterLookup:
+    """What a channel tells its customer before a sale: whose meter, what it may buy, what is
+    owed and what is free this month. Nothing is written."""
+
+    meter: Meter
+    customer: Customer
+    currency: str
+    minimum: Money
+    maximum: Money | None
+    debt_balance: Money
+    fbe_due_kwh: Decimal
+    key_change_pending: bool
+
+
+def lookup_meter(*, actor: User, meter_number: str, clock: Clock | None = None) -> MeterLookup:
+    """Confirm a meter for a sale (the partner API's meter lookup): refused as a sale would be
+    when the meter cannot be sold to (blocked, retired, no active customer, no tariff)."""
+    _require_seller(actor)
+    now = (clock or SystemClock()).now()
+    meter = find_meter(actor, meter_number)
+    customer = _check_meter_sellable(meter)
+    reads = _read(meter, customer, now)
+    _version, spec = _spec(reads)
+    ctx, _debts = _sale_context(
+        customer, spec, reads, business_date(now, settings.TIME_ZONE), lock_debts=False
+    )
+    minimum, maximum = sale_limits(spec, ctx)
+    return MeterLookup(
+        meter=meter,
+        customer=customer,
+        currency=spec.currency,
+        minimum=minimum,
+        maximum=maximum,
+        debt_balance=ctx.debt_balance or Money(0, spec.currency),
+        fbe_due_kwh=fbe_due(spec, ctx),
+        key_change_pending=reads.key_change_id is not None,
+    )
 
 
 def trial_vend(
@@ -88,6 +136,7 @@ def vend_credit(
     quoted_kwh: Decimal | None = None,
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
+    after_write: AfterWrite | None = None,
 ) -> SaleResult:
     """Sell credit by money tendered or by kWh wanted (DESIGN §7).
 
@@ -99,6 +148,7 @@ def vend_credit(
     ``cash_received``: what a cash customer handed over; refused below the price (the change
     is the difference). Neither changes what is sold, so neither is part of the fingerprint: a
     repeat of the request returns the first sale as it was recorded.
+    ``after_write``: see ``_run_idempotent``.
     """
     _require_seller(actor)
     _check_point(actor, vending_point)
@@ -178,7 +228,7 @@ def vend_credit(
 
     priced: list[Money] = []
     try:
-        return _run_idempotent(vending_point, ref, fingerprint, body)
+        return _run_idempotent(vending_point, ref, fingerprint, body, after_write=after_write)
     except BalanceLimitReached as exc:
         if not vending_point.uses_float or exc.params.get("account") != float_account_code(
             vending_point

@@ -9,6 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+
 from gridvend.identity import permissions
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role, rank
@@ -24,7 +26,7 @@ from gridvend.meters.selectors import (
     normalise_meter_number,
 )
 from gridvend.org.models import VendingPoint
-from gridvend.vending.errors import EngineeringKindInvalid
+from gridvend.vending.errors import EngineeringKindInvalid, KeyChangeNotPending
 from gridvend.vending.locks import (
     FreeIssueWanted,
     SaleReads,
@@ -40,10 +42,12 @@ from gridvend.vending.services._sale import (
     _check_point,
     _PlannedToken,
     _read,
+    _require_seller,
     _tid,
     _write_sale,
 )
 from gridvend.vending.services.idempotency import (
+    AfterWrite,
     _check_client_reference,
     _fingerprint,
     _run_idempotent,
@@ -117,6 +121,7 @@ def _grant_sale(
     decide: Callable[[Meter, datetime, SaleReads], _Grant],
     durable: bool = True,
     free_issue: FreeIssueWanted | None = None,
+    after_write: AfterWrite | None = None,
 ) -> SaleResult:
     """The shared path of FBE, free issues and engineering tokens: idempotent, locked, audited."""
     ref = _check_client_reference(client_reference)
@@ -163,7 +168,9 @@ def _grant_sale(
             currency=grant.currency,
         )
 
-    return _run_idempotent(vending_point, ref, fingerprint, body, durable=durable)
+    return _run_idempotent(
+        vending_point, ref, fingerprint, body, durable=durable, after_write=after_write
+    )
 
 
 def _credit(kwh: Decimal) -> Issue:
@@ -220,3 +227,55 @@ def issue_engineering_token(
         engine=engine,
         decide=decide,
     )
+
+
+def issue_key_change_tokens(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    client_reference: str,
+    meter_number: str,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+    after_write: AfterWrite | None = None,
+) -> SaleResult:
+    """The tokens of a meter's pending key change on their own, for a seller who asks for them
+    before selling (a partner's key-change request): a sale of kind key_change that moves no
+    money. Refused when no key change waits (the next credit sale would carry it otherwise)."""
+    _require_seller(actor)
+    _check_point(actor, vending_point)
+    ref = _check_client_reference(client_reference)
+    fingerprint = _fingerprint({"op": "key_change", "meter": normalise_meter_number(meter_number)})
+    tokens_engine = engine_or_default(engine)
+    now = (clock or SystemClock()).now()
+    digits = meter_digits(meter_number)
+
+    def body() -> SaleResult:
+        locked = lock_meter_for_sale(actor, digits)
+        if locked is None:
+            _customer, locked = lock_customer_and_meter(find_meter(actor, meter_number))
+        if locked.status == MeterStatus.RETIRED:
+            raise MeterRetired(meter_number=locked.number)
+        reads = _read(locked, locked.customer, now)
+        if reads.key_change_id is None:
+            raise KeyChangeNotPending(meter_number=locked.number)
+        planned, key_ref = _key_change_tokens(locked, tokens_engine, now, reads)
+        if not planned:
+            raise KeyChangeNotPending(meter_number=locked.number)
+        return _write_sale(
+            actor=actor,
+            kind=SaleKind.KEY_CHANGE,
+            meter=locked,
+            customer=locked.customer,
+            point=vending_point,
+            client_reference=ref,
+            fingerprint=fingerprint,
+            planned=planned,
+            engine=tokens_engine,
+            now=now,
+            key_ref=key_ref,
+            reason="key change",
+            currency=settings.CURRENCY,
+        )
+
+    return _run_idempotent(vending_point, ref, fingerprint, body, after_write=after_write)

@@ -36,7 +36,7 @@ from gridvend.vending.services._sale import (
     _spec,
 )
 from gridvend.vending.services.engineering import _credit, _Grant, _grant_sale
-from gridvend.vending.services.idempotency import _check_client_reference
+from gridvend.vending.services.idempotency import AfterWrite, _check_client_reference
 
 MAX_FREE_ISSUE_KWH = Decimal("1000")
 
@@ -49,6 +49,7 @@ def issue_fbe(
     meter_number: str,
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
+    after_write: AfterWrite | None = None,
 ) -> SaleResult:
     """This month's free basic electricity on its own, when due and not yet issued."""
     _require_seller(actor)
@@ -74,6 +75,7 @@ def issue_fbe(
         clock=clock,
         engine=engine,
         decide=decide,
+        after_write=after_write,
     )
 
 

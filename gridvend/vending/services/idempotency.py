@@ -16,6 +16,8 @@ from gridvend.vending.errors import ClientReferenceInvalid
 from gridvend.vending.models import Sale
 from gridvend.vending.services._sale import SaleResult
 
+AfterWrite = Callable[[SaleResult], None]
+
 
 def _check_client_reference(client_reference: str) -> str:
     ref = client_reference.strip()
@@ -54,6 +56,7 @@ def _run_idempotent(
     body: Callable[[], SaleResult],
     *,
     durable: bool = True,
+    after_write: AfterWrite | None = None,
 ) -> SaleResult:
     """Run a sale once per (vending point, client reference); a repeat returns the original.
 
@@ -64,10 +67,15 @@ def _run_idempotent(
     already has its sale gets that sale back, exactly as first recorded, whatever has changed.
     ``durable``: the sale is its own use case's transaction (False only when another use case,
     an approval, runs it inside its own).
+    ``after_write``: the channel's own record of a new sale (a partner's request, say), written
+    in the sale's transaction so that neither exists without the other; not run on a replay.
     """
     try:
         with transaction.atomic(durable=durable):
-            return body()
+            result = body()
+            if after_write is not None:
+                after_write(result)
+            return result
     except IntegrityError as exc:
         # A request with the same reference committed first (earlier, or concurrently).
         if "client_reference" not in str(exc) and "sale_client_reference_once" not in str(exc):

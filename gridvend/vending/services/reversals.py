@@ -53,6 +53,9 @@ from gridvend.vending.models import (
 )
 from gridvend.vending.selectors import current_shift
 
+# Sales for money: their entry can be reversed (the token of a credit sale stays in the meter).
+REVERSIBLE_KINDS = frozenset({SaleKind.CREDIT, SaleKind.DEBT_PAYMENT})
+
 
 def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
     """A reversal refunds the fixed charges too. Normally they simply fall due again, but when a
@@ -74,14 +77,13 @@ def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
     )
     if later:
         # The body, not the use case: the debt is part of this reversal's transaction.
-        from gridvend.customers.services import open_debt
+        from gridvend.customers.services import open_debt_of_reversal
 
-        open_debt.within_transaction(
+        open_debt_of_reversal(
             actor=actor,
             customer=sale.customer,
             amount=Money(gross, sale.currency),
             reason=f"fixed charges refunded by the reversal of {sale.reference}",
-            source="reversal",
         )
 
 
@@ -95,6 +97,15 @@ def reverse_sale(*, actor: User, sale: Sale, reason: str, clock: Clock | None = 
     return reversal
 
 
+def reverse_channel_sale(
+    *, actor: User, sale: Sale, reason: str, window: timedelta, clock: Clock | None = None
+) -> Reversal:
+    """A channel's seller undoes its own sale (a partner's reversal advice), in the caller's
+    transaction: only a sale it made itself, with no cashier shift, within ``window``. The money
+    goes back where it came from (the float), through the same reversing entry as any reversal."""
+    return _reverse_sale(actor=actor, sale=sale, reason=reason, clock=clock, by_seller=window)
+
+
 def _reverse_sale(
     *,
     actor: User,
@@ -103,24 +114,31 @@ def _reverse_sale(
     clock: Clock | None = None,
     requested_by: User | None = None,
     request: ReversalRequest | None = None,
+    by_seller: timedelta | None = None,
 ) -> Reversal:
     """The reversal itself, in the caller's transaction (a direct reversal's or an approval's).
 
     ``requested_by`` (the actor when None) and the ``request`` it came from decide where the
-    money is paid back: see ``_refund_drawer``."""
-    permissions.require_capability(actor, Capability.FINANCE)
+    money is paid back: see ``_refund_drawer``. ``by_seller``: the window within which a
+    channel's seller (a partner's service account) undoes its own unconfirmed sale, which needs
+    no finance capability: see ``reverse_channel_sale``."""
+    if by_seller is None:
+        permissions.require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, sale.meter.org_unit)
     if not reason.strip():
         raise ReasonRequired()
     now = (clock or SystemClock()).now()
     locked = lock_sale_for_reversal(sale)
-    if locked.kind != SaleKind.CREDIT or locked.journal_entry is None:
+    if by_seller is not None and (locked.operator_id != actor.pk or locked.shift_id is not None):
+        permissions.require_capability(actor, Capability.FINANCE)
+    if locked.kind not in REVERSIBLE_KINDS or locked.journal_entry is None:
         raise SaleNotReversible(sale=locked.reference, step="reverse")
     if locked.status != SaleStatus.COMPLETED:
         raise SaleAlreadyReversed(sale=locked.reference)
-    window = timedelta(hours=settings.REVERSAL_WINDOW_HOURS)
+    window = by_seller or timedelta(hours=settings.REVERSAL_WINDOW_HOURS)
     if now - locked.created_at > window:
-        raise ReversalWindowClosed(hours=settings.REVERSAL_WINDOW_HOURS)
+        hours = window.total_seconds() / 3600
+        raise ReversalWindowClosed(hours=int(hours) if hours == int(hours) else round(hours, 2))
     today = business_date(now, settings.TIME_ZONE)
     # The drawers before the books: a posting to a float locks its row until commit, and a sale
     # holds its shift before it posts (vending.locks), so the shifts come first here too.
@@ -244,7 +262,7 @@ def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest
         raise ReasonRequired()
     with transaction.atomic(durable=True):
         locked = lock_sale(sale)
-        if locked.kind != SaleKind.CREDIT or locked.status != SaleStatus.COMPLETED:
+        if locked.kind not in REVERSIBLE_KINDS or locked.status != SaleStatus.COMPLETED:
             raise SaleNotReversible(sale=locked.reference, step="request")
         if ReversalRequest.objects.filter(sale=locked, status=RequestStatus.PENDING).exists():
             raise ReversalAlreadyRequested(sale=locked.reference)

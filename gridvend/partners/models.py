@@ -1,0 +1,309 @@
+"""Partners, their requests and their advices: who sells through the API, what each request id
+was answered, and where each sale stands until it is final."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.vending.models import Sale
+
+if TYPE_CHECKING:
+    from gridvend.audit.changes import AuditedFields
+
+
+class PartnerKind(models.TextChoices):
+    BANK = "bank", _("Bank")
+    ATM_NETWORK = "atm_network", _("ATM network")
+    RETAILER = "retailer", _("Retailer")
+    AGGREGATOR = "aggregator", _("Mobile-money aggregator")
+
+
+class PartnerStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    CLOSED = "closed", _("Closed")
+
+
+class UnconfirmedPolicy(models.TextChoices):
+    """What happens to a sale whose confirmation advice has not come within the window."""
+
+    AUTO_CONFIRM = "auto_confirm", _("Confirm it (the sale stands)")
+    AUTO_REVERSE = "auto_reverse", _("Reverse it (the float is refunded)")
+
+
+class Partner(models.Model):
+    """An organisation that sells tokens through the API from one prefunded float.
+
+    Its sales are made by its service account (``service_user``, which nobody signs in with) at
+    its vending points, whose float is the partner's one ledger account ``float_account``; the
+    account's limit is the partner's credit line.
+    """
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=12, choices=PartnerKind.choices)
+    status = models.CharField(
+        max_length=10, choices=PartnerStatus.choices, default=PartnerStatus.ACTIVE
+    )
+    org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="partners")
+    currency = models.CharField(max_length=3)
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="partner"
+    )
+    # Comma-separated addresses or networks (CIDR) the API accepts this partner's calls from;
+    # empty means any address (keys and signatures still apply).
+    ip_allow_list = models.TextField(blank=True)
+    contact_email = models.EmailField(blank=True)
+    contact_phone = models.CharField(max_length=32, blank=True)
+    # An alert goes to the contacts when the float falls below this (0: no alert).
+    low_float_minor = models.BigIntegerField(default=0)
+    # Settlement profile: where the partner pays, and what happens to unconfirmed sales.
+    settlement_bank = models.CharField(max_length=120, blank=True)
+    settlement_account = models.CharField(max_length=64, blank=True)
+    delivers_settlement_files = models.BooleanField(default=False)
+    unconfirmed_policy = models.CharField(
+        max_length=12, choices=UnconfirmedPolicy.choices, default=UnconfirmedPolicy.AUTO_CONFIRM
+    )
+    confirmation_window_minutes = models.PositiveIntegerField(default=24 * 60)
+    reversal_window_minutes = models.PositiveIntegerField(default=24 * 60)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    audited_fields: ClassVar[AuditedFields] = (
+        "code",
+        "name",
+        "kind",
+        "status",
+        "org_unit",
+        "currency",
+        "ip_allow_list",
+        "contact_email",
+        "contact_phone",
+        "low_float_minor",
+        "settlement_bank",
+        "settlement_account",
+        "delivers_settlement_files",
+        "unconfirmed_policy",
+        "confirmation_window_minutes",
+        "reversal_window_minutes",
+    )
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.org_unit.path
+
+    @property
+    def float_account(self) -> str:
+        return f"float:partner:{self.code}"
+
+
+class PartnerPoint(models.Model):
+    """A vending point of the partner's (a branch, an ATM, a till): it sells from the float."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="points")
+    vending_point = models.OneToOneField(
+        VendingPoint, on_delete=models.PROTECT, related_name="partner_point"
+    )
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["partner", "-is_default", "vending_point__code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner"],
+                condition=models.Q(is_default=True),
+                name="one_default_point_per_partner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}: {self.vending_point.code}"
+
+
+class RequestKind(models.TextChoices):
+    PURCHASE = "purchase", _("Token purchase")
+    FBE = "fbe", _("Free basic electricity")
+    PAY_ACCOUNT = "pay_account", _("Account payment")
+    KEY_CHANGE = "key_change", _("Key-change tokens")
+
+
+class SaleState(models.TextChoices):
+    """Where a partner's sale stands. Final: confirmed, reversed, expired."""
+
+    PENDING = "pending", _("Pending confirmation")
+    CONFIRMED = "confirmed", _("Confirmed")
+    REVERSED = "reversed", _("Reversed")
+    # The window passed without an advice and the partner's policy let the sale stand.
+    EXPIRED = "expired", _("Expired (confirmed by policy)")
+    # Refused: no sale; the request id keeps its answer.
+    DECLINED = "declined", _("Declined")
+
+
+FINAL_STATES = frozenset({SaleState.CONFIRMED, SaleState.REVERSED, SaleState.EXPIRED})
+
+
+class PartnerRequest(models.Model):
+    """One request id of one partner and the answer it got, kept for the last-response query:
+    a repeat of the id gets the same answer, whatever has changed since."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="requests")
+    request_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=12, choices=RequestKind.choices)
+    interface = models.CharField(max_length=12)  # "api" (native) or "electrum"
+    fingerprint = models.CharField(max_length=64)
+    vending_point = models.ForeignKey(VendingPoint, on_delete=models.PROTECT, related_name="+")
+    sale = models.OneToOneField(
+        Sale, null=True, blank=True, on_delete=models.PROTECT, related_name="partner_request"
+    )
+    state = models.CharField(max_length=10, choices=SaleState.choices)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_params = models.JSONField(default=dict, blank=True)
+    # As the partner sent them (its till, its cashier): shown on statements, never trusted.
+    terminal_id = models.CharField(max_length=40, blank=True)
+    operator_id = models.CharField(max_length=40, blank=True)
+    msisdn = models.CharField(max_length=32, blank=True)
+    # The interface's own echo fields (Electrum's originator, time...), replayed on a retry.
+    echo = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finalised_at = models.DateTimeField(null=True, blank=True)
+    # "advice" (the partner's), "policy" (the window passed), "settlement" (reconciliation).
+    finalised_by = models.CharField(max_length=12, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "request_id"], name="partner_request_id_once"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["state", "created_at"],
+                condition=models.Q(state="pending"),
+                name="partner_request_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}:{self.request_id}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.partner.org_unit.path
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class AdviceKind(models.TextChoices):
+    CONFIRMATION = "confirmation", _("Confirmation")
+    REVERSAL = "reversal", _("Reversal")
+
+
+class AdviceOutcome(models.TextChoices):
+    APPLIED = "applied", _("Applied")
+    # Nothing to do: the sale was already in the state the advice asks for, or was declined.
+    ALREADY = "already", _("Already so")
+    REFUSED = "refused", _("Refused")
+    # The request it names is not known (yet): kept, and applied if the request arrives.
+    UNMATCHED = "unmatched", _("Unmatched")
+
+
+class PartnerAdvice(models.Model):
+    """A confirmation or reversal advice, kept until final: advices are store-and-forward, so the
+    same one may arrive twice, late, out of order, or before the request it names."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="advices")
+    advice_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=12, choices=AdviceKind.choices)
+    # The request id the advice names, as sent (it may name a request not known yet).
+    request_ref = models.CharField(max_length=64)
+    request = models.ForeignKey(
+        PartnerRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="advices"
+    )
+    outcome = models.CharField(max_length=10, choices=AdviceOutcome.choices)
+    error_code = models.CharField(max_length=40, blank=True)
+    reason = models.CharField(max_length=40, blank=True)
+    interface = models.CharField(max_length=12)
+    echo = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    times_seen = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "advice_id"], name="partner_advice_id_once"),
+        ]
+        indexes = [models.Index(fields=["partner", "request_ref"], name="partner_advice_request")]
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}:{self.kind}:{self.advice_id}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.partner.org_unit.path
+
+
+class PartnerKey(models.Model):
+    """An API key of a partner's, stored as an HMAC digest under the server's pepper: the key
+    itself is shown once when issued and never again. ``prefix`` is its public lookup part.
+
+    Every key also has a signing secret (sealed with the master key, shown once too): a request
+    signed with it is checked, and a key that ``requires_signature`` takes no unsigned request.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="keys")
+    prefix = models.CharField(max_length=14, unique=True)
+    digest = models.CharField(max_length=64)
+    label = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Written at most once a minute per key, and never waited for.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    requires_signature = models.BooleanField(default=False)
+    signing_nonce = models.BinaryField(max_length=16)
+    signing_ciphertext = models.BinaryField(max_length=64)
+    signing_tag = models.BinaryField(max_length=16)
+    rate_limit_per_minute = models.PositiveIntegerField(default=600)
+    # The key this one rotated out (that key then expires after the overlap).
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
+    )
+
+    class Meta:
+        ordering = ["partner", "-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}: {self.prefix}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.partner.org_unit.path
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
