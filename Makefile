@@ -1,4 +1,5 @@
-# gridvend: `make demo` runs the demo utility, `make test` runs every check. Both start from nothing.
+# gridvend: `make demo` runs the demo utility (web server and background worker), `make test` runs
+# every check. Both start from nothing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,7 +26,7 @@ demo: install
 	$(DEMO_ENV) $(BIN)/gridvend migrate --verbosity 0
 	$(DEMO_ENV) $(BIN)/gridvend createcachetable
 	$(DEMO_ENV) $(BIN)/gridvend demo
-	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000
+	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker
 
 lint: install
 	$(BIN)/ruff check gridvend tests $(wildcard benchmarks/*.py)
