@@ -10,4 +10,12 @@ class PartnersConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the partner audit event types, so the operation log lists them all.
-        from gridvend.partners import events  # noqa: F401
+        from gridvend.jobs import queue
+        from gridvend.partners import (
+            events,  # noqa: F401
+            tasks,
+        )
+
+        queue.declare_schedule(
+            "gridvend.partners.finalise_unconfirmed", tasks.FINALISE_JOB, cron=tasks.FINALISE_CRON
+        )

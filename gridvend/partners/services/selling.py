@@ -316,6 +316,10 @@ def _sale_request(
             request.state = SaleState.CONFIRMED
             request.finalised_at, request.finalised_by = now, "sale"
         request.save(force_insert=True)
+        if call.msisdn and result.tokens:
+            # The buyer's phone gets the token by SMS, queued in the sale's transaction (sent by
+            # the worker after commit; never holds up or fails the sale: see vending.notices).
+            _queue_token_sms(result, call.msisdn)
         if confirmed is not None:
             PartnerAdvice.objects.filter(pk=confirmed.pk).update(
                 request=request, outcome=AdviceOutcome.APPLIED
@@ -342,6 +346,18 @@ def _sale_request(
             raise DuplicateRequest(reference=request_id)
         return known
     return Answer(created[0], result, replayed=False)
+
+
+def _queue_token_sms(result: SaleResult, msisdn: str) -> None:
+    from gridvend.kernel.inputs import InvalidInput
+    from gridvend.vending.notices import queue_token_sms
+
+    try:
+        with transaction.atomic():
+            queue_token_sms(sale=result.sale, to=msisdn)
+    except InvalidInput:
+        # A number that is not one: the sale stands, the partner still has the token to hand over.
+        return
 
 
 def _known(partner: Partner, request_id: str, print_: str) -> Answer | None:
