@@ -24,7 +24,6 @@ DEMO_ENV := GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false \
 
 demo: install
 	$(DEMO_ENV) $(BIN)/gridvend migrate --verbosity 0
-	$(DEMO_ENV) $(BIN)/gridvend createcachetable
 	$(DEMO_ENV) $(BIN)/gridvend demo
 	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker
 
