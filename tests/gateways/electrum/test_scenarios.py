@@ -439,3 +439,46 @@ def test_insufficient_float_is_insufficient_funds(setup) -> None:
     assert answer.status_code == 400
     assert answer.json()["errorType"] in ("INSUFFICIENT_FUNDS", "AMOUNT_TOO_HIGH")
     assert not Sale.objects.exists()
+
+
+def _with(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    copy = json.loads(json.dumps(body))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return copy
+
+
+def test_hostile_values_in_every_field_never_answer_a_server_error(setup) -> None:
+    from tests.hostile import HOSTILE
+
+    world, _partner, electrum = setup
+    meter = world.add_meter()
+    pid = new_id()
+    good = purchase_body(pid, meter.number)
+    fields = [
+        ("id",),
+        ("time",),
+        ("meter", "meterId"),
+        ("purchaseAmount", "amount"),
+        ("purchaseAmount", "currency"),
+        ("originator", "terminalId"),
+        ("originator", "operatorId"),
+        ("msisdn",),
+        ("thirdPartyIdentifiers",),
+        ("client",),
+    ]
+    values: list[Any] = [*HOSTILE, None, True, -1, 10**30, 1.5e308, [], {}, [None], {"a": []}]
+    tried = 0
+    for path in fields:
+        for value in values:
+            answer = electrum.post(f"tokenPurchases/{pid}", _with(good, path, value))
+            tried += 1
+            assert answer.status_code < 500, (path, value, answer.content)
+            assert answer.status_code in (201, 400), (path, value, answer.content)
+    lookup = {**envelope(pid), "meter": {"meterId": meter.number}}
+    for value in values:
+        answer = electrum.post(f"meterLookups/{pid}", _with(lookup, ("meter", "meterId"), value))
+        assert answer.status_code in (201, 400), (value, answer.content)
+    assert tried > 100
