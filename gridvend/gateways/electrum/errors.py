@@ -24,33 +24,33 @@ class MessageInvalid(DomainError):
 
 
 @dataclass(frozen=True)
-class WireError:
+class Wire:
     error_type: str
     status: int
 
 
-FORMAT_ERROR = WireError("FORMAT_ERROR", 400)
-DECLINED = WireError("TRANSACTION_DECLINED", 400)
+FORMAT_ERROR = Wire("FORMAT_ERROR", 400)
+DECLINED = Wire("TRANSACTION_DECLINED", 400)
 
 # Our stable code -> Electrum errorType and HTTP status. A code not listed is TRANSACTION_DECLINED
 # (400: a final failure, so a store-and-forward client stops repeating it).
-TABLE: dict[str, WireError] = {
-    "METER_NOT_FOUND": WireError("UNKNOWN_METER_ID", 400),
-    "METER_BLOCKED": WireError("METER_ID_BLOCKED", 400),
-    "METER_RETIRED": WireError("METER_ID_BLOCKED", 400),
-    "METER_FAULTY": WireError("METER_ID_BLOCKED", 400),
-    "AMOUNT_BELOW_MINIMUM": WireError("AMOUNT_TOO_LOW", 400),
-    "TENDER_BELOW_CHARGES_DUE": WireError("AMOUNT_TOO_LOW", 400),
-    "AMOUNT_ABOVE_MAXIMUM": WireError("AMOUNT_TOO_HIGH", 400),
-    "INVALID_AMOUNT": WireError("INVALID_AMOUNT", 400),
-    "INSUFFICIENT_FLOAT": WireError("INSUFFICIENT_FUNDS", 400),
-    "DUPLICATE_REQUEST": WireError("DUPLICATE_RECORD", 400),
-    "ADVICE_CONFLICT": WireError("DUPLICATE_RECORD", 400),
-    "REQUEST_NOT_FOUND": WireError("UNABLE_TO_LOCATE_RECORD", 404),
-    "REQUEST_NOT_REPRINTABLE": WireError("UNABLE_TO_LOCATE_RECORD", 404),
-    "KEY_REVISION_EXPIRED": WireError("METER_KEY_INVALID", 400),
-    "FBE_NOT_DUE": WireError("NO_FREE_UNITS_DUE", 400),
-    "PARTNER_POINT_UNKNOWN": WireError("INVALID_MERCHANT", 400),
+TABLE: dict[str, Wire] = {
+    "METER_NOT_FOUND": Wire("UNKNOWN_METER_ID", 400),
+    "METER_BLOCKED": Wire("METER_ID_BLOCKED", 400),
+    "METER_RETIRED": Wire("METER_ID_BLOCKED", 400),
+    "METER_FAULTY": Wire("METER_ID_BLOCKED", 400),
+    "AMOUNT_BELOW_MINIMUM": Wire("AMOUNT_TOO_LOW", 400),
+    "TENDER_BELOW_CHARGES_DUE": Wire("AMOUNT_TOO_LOW", 400),
+    "AMOUNT_ABOVE_MAXIMUM": Wire("AMOUNT_TOO_HIGH", 400),
+    "INVALID_AMOUNT": Wire("INVALID_AMOUNT", 400),
+    "INSUFFICIENT_FLOAT": Wire("INSUFFICIENT_FUNDS", 400),
+    "DUPLICATE_REQUEST": Wire("DUPLICATE_RECORD", 400),
+    "ADVICE_CONFLICT": Wire("DUPLICATE_RECORD", 400),
+    "REQUEST_NOT_FOUND": Wire("UNABLE_TO_LOCATE_RECORD", 404),
+    "REQUEST_NOT_REPRINTABLE": Wire("UNABLE_TO_LOCATE_RECORD", 404),
+    "KEY_REVISION_EXPIRED": Wire("METER_KEY_INVALID", 400),
+    "FBE_NOT_DUE": Wire("NO_FREE_UNITS_DUE", 400),
+    "PARTNER_POINT_UNKNOWN": Wire("INVALID_MERCHANT", 400),
     "ELECTRUM_MESSAGE_INVALID": FORMAT_ERROR,
     "INVALID_INPUT": FORMAT_ERROR,
     "CLIENT_REFERENCE_INVALID": FORMAT_ERROR,
@@ -59,10 +59,10 @@ TABLE: dict[str, WireError] = {
 }
 
 
-def wire_error(exc: DomainError) -> WireError:
+def wire_error(exc: DomainError) -> Wire:
     if isinstance(exc, CredentialRefused):
         # Who may call is not Electrum's business: the status says it (401, 403, 429).
-        return WireError("GENERAL_ERROR", exc.http_status)
+        return Wire("GENERAL_ERROR", exc.http_status)
     return TABLE.get(str(exc.code), DECLINED)
 
 
