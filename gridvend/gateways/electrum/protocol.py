@@ -9,6 +9,7 @@ strings, and one refusal (``MessageInvalid`` or ``InvalidInput``) naming the fie
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -16,7 +17,7 @@ from typing import Any
 
 from gridvend.gateways.electrum.errors import MessageInvalid
 from gridvend.kernel.errors import CurrencyMismatch, UnknownCurrency
-from gridvend.kernel.inputs import clean_text
+from gridvend.kernel.inputs import clean_text, text_problem
 from gridvend.kernel.money import Money
 
 MAX_BODY_BYTES = 64 * 1024
@@ -161,10 +162,33 @@ def _text(data: dict[str, Any], name: str, max_length: int, *, required: bool = 
 
 
 def _echo(value: dict[str, Any], name: str) -> dict[str, Any]:
-    """An object we only give back: kept as sent, within a size bound."""
-    if len(json.dumps(value, default=str)) > MAX_ECHO_BYTES:
+    """An object we only give back (and keep with the request, for a retry): as sent, within a
+    size bound, its text free of control characters (PostgreSQL's jsonb refuses NUL) and its
+    numbers plain JSON numbers."""
+    plain: dict[str, Any] = json.loads(json.dumps(value, default=_plain_number))
+    if len(json.dumps(plain)) > MAX_ECHO_BYTES:
         raise _refuse(f"{name} is larger than {MAX_ECHO_BYTES} bytes")
-    return value
+    _check_texts(plain, name)
+    return plain
+
+
+def _plain_number(value: object) -> object:
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return as_float if math.isfinite(as_float) else str(value)
+    raise TypeError(type(value).__name__)
+
+
+def _check_texts(value: object, name: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_texts(key, name)
+            _check_texts(item, name)
+    elif isinstance(value, list):
+        for item in value:
+            _check_texts(item, name)
+    elif isinstance(value, str) and text_problem(value) is not None:
+        raise _refuse(f"{name} holds control or text-direction characters")
 
 
 def _minor(raw: object, name: str) -> int:

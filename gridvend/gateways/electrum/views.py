@@ -63,6 +63,7 @@ def endpoint(operation: Operation, request_type: str) -> Callable[..., HttpRespo
             )
             response["Allow"] = "POST"
             return response
+        data: dict[str, Any] | None = None
         try:
             raw = _read(request)
             partner: Partner = authenticate(
@@ -76,11 +77,10 @@ def endpoint(operation: Operation, request_type: str) -> Callable[..., HttpRespo
             )
             if not _is_json(request):
                 raise MessageInvalid(problem="the body must be application/json")
-            data: dict[str, Any] = read_json(raw)
+            data = read_json(raw)
             reply = operation(partner, data, *ids.values())
         except DomainError as exc:
-            message_id = data_id(locals().get("data"))
-            return _error(exc, request_type, message_id or first_id)
+            return _error(exc, request_type, data_id(data) or first_id)
         response = JsonResponse(reply.body, status=reply.status)
         response["Cache-Control"] = "no-store"
         return response

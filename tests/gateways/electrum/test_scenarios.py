@@ -336,6 +336,22 @@ def test_a_reused_id_with_another_body_is_duplicate_record(setup) -> None:
     assert Sale.objects.count() == 1
 
 
+def test_numbers_in_echoed_parties_are_kept_and_given_back(setup) -> None:
+    world, _partner, electrum = setup
+    meter = world.add_meter()
+    pid = new_id()
+    body = purchase_body(pid, meter.number)
+    body["originator"]["institution"]["rank"] = 1.5
+    body["originator"]["institution"]["huge"] = "HUGE"
+    raw = json.dumps(body).replace('"HUGE"', "1e400").encode()
+    answer = electrum.post(f"tokenPurchases/{pid}", None, raw=raw)
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["originator"]["institution"]["rank"] == 1.5
+    assert answer.json()["originator"]["institution"]["huge"] == "1E+400"
+    retry = purchase_body(new_id(), meter.number)
+    assert electrum.post(f"tokenPurchases/{pid}/retry", retry).status_code == 201
+
+
 def test_the_misspelled_reciever_and_numbers_as_numbers_are_read(setup) -> None:
     world, _partner, electrum = setup
     meter = world.add_meter()
@@ -396,6 +412,8 @@ def test_unreadable_messages_are_format_errors_and_write_nothing(setup) -> None:
         ({**good, "time": "yesterday"}, None),
         ({**good, "originator": "x"}, None),
         ({**good, "originator": {"terminalId": "a\u202eb"}}, None),
+        ({**good, "originator": {"institution": {"name": "a\u0000b"}}}, None),
+        ({**good, "client": {"id": "x" * 5000}}, None),
     ]
     for body, raw in cases:
         _refused_and_nothing_written(electrum, path, body, raw)
