@@ -43,7 +43,9 @@ class Row:
     get: bool = True  # False: the URL answers POST only
     post: Body | None = None  # a body that would change something if it were accepted
     post_denied: str | None = None  # who is refused that POST, when not ``denied``
-    anonymous: str = "sign-in"  # "sign-in": sent to sign in; "open": a public page
+    # "sign-in": sent to sign in; "open": a public page; "basic": a partner interface that
+    # answers 401 without its HTTP Basic credentials (gateways/electrum)
+    anonymous: str = "sign-in"
     allowed_status: int = 200
     pdf: bool = False  # renders a PDF (a second each): fewer hostile values, to keep the run short
 
@@ -113,6 +115,13 @@ USER_BODY = {
     "capabilities": ["cashier"],
     "password": "a-long-new-password-5",
 }
+
+
+def _electrum(*names: str) -> Args:
+    return lambda r: {
+        name: f"0000000{i}-aaaa-bbbb-cccc-dddddddddddd" for i, name in enumerate(names)
+    }
+
 
 ROWS: list[Row] = [
     # --- sign-in and the shell ------------------------------------------------------------------
@@ -504,5 +513,22 @@ ROWS: list[Row] = [
         region="path",
         get=False,
         post=_body(reason="left"),
+    ),
+    # The Electrum Prepaid Utility interface: partners only, by their Basic credentials (its
+    # scenarios with credentials: tests/gateways/electrum/).
+    *(
+        Row(f"electrum:{name}", None, args=_electrum(*ids), get=False, anonymous="basic")
+        for name, ids in (
+            ("meter-lookup", ("lookup_id",)),
+            ("token-purchase", ("purchase_id",)),
+            ("token-purchase-retry", ("purchase_id",)),
+            ("token-purchase-trial", ("purchase_id",)),
+            ("token-purchase-confirmation", ("purchase_id", "advice_id")),
+            ("token-purchase-reversal", ("purchase_id", "advice_id")),
+            ("token-reprint", ("reprint_id",)),
+            ("key-change", ("request_id",)),
+            ("key-change-confirmation", ("request_id", "advice_id")),
+            ("fault-report", ("request_id",)),
+        )
     ),
 ]

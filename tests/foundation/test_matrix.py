@@ -96,6 +96,17 @@ def test_anonymous_is_sent_to_sign_in_and_changes_nothing(regions: Regions, row:
         assert response["Location"].startswith("/login/"), method
 
 
+@_rows(lambda row: row.anonymous == "basic")
+def test_a_partner_interface_without_credentials_answers_401_and_changes_nothing(
+    regions: Regions, row: Row
+) -> None:
+    before = snapshot()
+    response = Client().post(row.url(regions.north), b"{}", content_type="application/json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")
+    assert snapshot() == before
+
+
 @_rows(lambda row: row.anonymous == "open" and row.get)
 def test_public_pages_open_without_signing_in(regions: Regions, row: Row) -> None:
     assert Client().get(row.url(regions.north)).status_code == 200
