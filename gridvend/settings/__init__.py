@@ -153,6 +153,10 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "gridvend_cache",
             "KEY_PREFIX": "gridvend",
+            # The cache holds rate counters and the signatures already accepted (the replay
+            # window): culling live entries at Django's default of 300 would reset a counter or
+            # forget a signature, so only expired rows are ever removed.
+            "OPTIONS": {"MAX_ENTRIES": 100_000_000},
         }
     )
 }
