@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from gridvend.identity.models import User
-from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.partners.models import (
     Partner,
@@ -18,15 +17,6 @@ from gridvend.partners.models import (
 )
 
 _PARTNER_PATH = "partner__org_unit__path"
-
-
-def can_view_settlement(actor: User) -> bool:
-    held = actor.capability_set()
-    return actor.is_active and (Capability.FINANCE in held or Capability.AUDITOR in held)
-
-
-def can_resolve_settlement(actor: User) -> bool:
-    return actor.is_active and actor.has_capability(Capability.FINANCE)
 
 
 def list_partners(actor: User) -> QuerySet[Partner]:
