@@ -8,4 +8,5 @@ urlpatterns = [
     path("cashier/", include("gridvend.web.cashier.urls")),
     path("receipts/", include("gridvend.web.receipts.urls")),
     path("supervisor/", include("gridvend.web.supervisor.urls")),
+    path("api/", include("gridvend.api.urls")),
 ]

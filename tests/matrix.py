@@ -13,6 +13,13 @@ from django.urls import reverse
 
 from tests.world import Region, Regions
 
+# Channels whose callers are machines, not staff sessions, keep their own matrix beside their
+# tests: the partner API's is tests/api/test_api_hostile.py (every operation of its OpenAPI
+# document without a key, then with a key and hostile values in every field and path parameter;
+# it also checks that every URL name of the namespace is one of those operations) and
+# tests/api/test_partner_api.py (one partner never reaches another's requests).
+OWN_MATRIX_NAMESPACES = ("api-v1",)
+
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
 

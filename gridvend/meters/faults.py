@@ -40,6 +40,7 @@ REPORTED_VIA = {
     "call": gettext_lazy("Phone call"),
     "walk_in": gettext_lazy("Walk-in"),
     "field": gettext_lazy("Field visit"),
+    "partner": gettext_lazy("Partner (bank, agent or aggregator)"),
     "message": gettext_lazy("Message"),
 }
 

@@ -9,9 +9,11 @@ ASSIGN_FAULTS = rank(Role.VENDING_POINT_MANAGER)
 
 
 def can_register_faults(actor: User) -> bool:
+    # A partner's service account passes on what its customer reports (Electrum fault reports).
     return actor.is_active and (
         actor.has_capability(Capability.CUSTOMER_CARE)
         or actor.has_capability(Capability.FIELD_AGENT)
+        or actor.is_service_account
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar
 
 from django.utils.translation import gettext_lazy
 
@@ -19,6 +20,17 @@ class PartnerErrorCode(StrEnum):
     SALE_ALREADY_SETTLED = "SALE_ALREADY_SETTLED"
     ADVICE_CONFLICT = "ADVICE_CONFLICT"
     REQUEST_NOT_REPRINTABLE = "REQUEST_NOT_REPRINTABLE"
+    CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
+    CREDENTIALS_INVALID = "CREDENTIALS_INVALID"
+    KEY_EXPIRED = "KEY_EXPIRED"
+    KEY_REVOKED = "KEY_REVOKED"
+    ADDRESS_NOT_ALLOWED = "ADDRESS_NOT_ALLOWED"
+    SIGNATURE_REQUIRED = "SIGNATURE_REQUIRED"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    SIGNATURE_EXPIRED = "SIGNATURE_EXPIRED"
+    SIGNATURE_REPLAYED = "SIGNATURE_REPLAYED"
+    RATE_LIMITED = "RATE_LIMITED"
+    PARTNER_KEY_INVALID = "PARTNER_KEY_INVALID"
     SETTLEMENT_FILE_TOO_LARGE = "SETTLEMENT_FILE_TOO_LARGE"
     SETTLEMENT_FILE_TOO_MANY_ROWS = "SETTLEMENT_FILE_TOO_MANY_ROWS"
     SETTLEMENT_FILE_NOT_UTF8 = "SETTLEMENT_FILE_NOT_UTF8"
@@ -35,7 +47,17 @@ class PartnerRefused(DomainError):
     """A partner-channel step refused; nothing was written (the base of every such refusal)."""
 
 
-class PartnerNotActive(PartnerRefused):
+class CredentialRefused(PartnerRefused):
+    """A call to the partner API was not let in (``partners.credentials.authenticate``);
+    ``http_status`` is the status every HTTP channel answers it with."""
+
+    http_status: ClassVar[int] = 401
+
+
+class PartnerNotActive(CredentialRefused):
+    """Also raised by the selling services; the API answers it 403 wherever it comes from."""
+
+    http_status = 403
     code = PartnerErrorCode.PARTNER_NOT_ACTIVE
     message_template = gettext_lazy(
         "Partner %(partner)s is %(status)s: it cannot sell or send advices."
@@ -119,6 +141,111 @@ class RequestNotReprintable(PartnerRefused):
 
     def __init__(self, *, request_id: str) -> None:
         super().__init__(request_id=request_id)
+
+
+class CredentialsMissing(CredentialRefused):
+    code = PartnerErrorCode.CREDENTIALS_MISSING
+    message_template = gettext_lazy(
+        "This call needs an API key: send it as a bearer token or with HTTP Basic."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class CredentialsInvalid(CredentialRefused):
+    """Unknown key, wrong key, malformed header: one answer, so a caller learns nothing."""
+
+    code = PartnerErrorCode.CREDENTIALS_INVALID
+    message_template = gettext_lazy("The API key is not valid.")
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class KeyExpired(CredentialRefused):
+    code = PartnerErrorCode.KEY_EXPIRED
+    message_template = gettext_lazy("API key %(prefix)s has expired. Use its replacement.")
+
+    def __init__(self, *, prefix: str) -> None:
+        super().__init__(prefix=prefix)
+
+
+class KeyRevoked(CredentialRefused):
+    code = PartnerErrorCode.KEY_REVOKED
+    message_template = gettext_lazy("API key %(prefix)s has been revoked.")
+
+    def __init__(self, *, prefix: str) -> None:
+        super().__init__(prefix=prefix)
+
+
+class AddressNotAllowed(CredentialRefused):
+    http_status = 403
+    code = PartnerErrorCode.ADDRESS_NOT_ALLOWED
+    message_template = gettext_lazy("Calls from address %(ip)s are not allowed for this partner.")
+
+    def __init__(self, *, ip: str) -> None:
+        super().__init__(ip=ip)
+
+
+class SignatureRequired(CredentialRefused):
+    code = PartnerErrorCode.SIGNATURE_REQUIRED
+    message_template = gettext_lazy(
+        "This key only takes signed calls: send X-Gridvend-Timestamp and X-Gridvend-Signature."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class SignatureInvalid(CredentialRefused):
+    code = PartnerErrorCode.SIGNATURE_INVALID
+    message_template = gettext_lazy(
+        "The request signature does not match the request (method, path, timestamp, body)."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class SignatureExpired(CredentialRefused):
+    code = PartnerErrorCode.SIGNATURE_EXPIRED
+    message_template = gettext_lazy(
+        "The request timestamp is more than %(window)s seconds from the server's clock."
+    )
+
+    def __init__(self, *, window: int) -> None:
+        super().__init__(window=window)
+
+
+class SignatureReplayed(CredentialRefused):
+    code = PartnerErrorCode.SIGNATURE_REPLAYED
+    message_template = gettext_lazy(
+        "This signed request was already received. Sign each request anew."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class RateLimited(CredentialRefused):
+    http_status = 429
+    code = PartnerErrorCode.RATE_LIMITED
+    message_template = gettext_lazy(
+        "Too many calls with this key: at most %(limit)s a minute. Try again in "
+        "%(retry_after)s seconds."
+    )
+
+    def __init__(self, *, limit: int, retry_after: int) -> None:
+        super().__init__(limit=limit, retry_after=retry_after)
+
+
+class PartnerKeyInvalid(PartnerRefused):
+    code = PartnerErrorCode.PARTNER_KEY_INVALID
+    message_template = gettext_lazy("The key's %(field)s is not valid: %(problem)s.")
+
+    def __init__(self, *, field: str, problem: str) -> None:
+        super().__init__(field=field, problem=problem)
 
 
 class SettlementFileTooLarge(PartnerRefused):

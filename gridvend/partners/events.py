@@ -15,6 +15,8 @@ class PartnerEvent(StrEnum):
     PARTNER_CREATED = "partner.created"
     PARTNER_UPDATED = "partner.updated"
     PARTNER_POINT_ADDED = "partner.point_added"
+    KEY_ISSUED = "partner_key.issued"
+    KEY_REVOKED = "partner_key.revoked"
     SALE_CONFIRMED = "partner_sale.confirmed"
     SALE_REVERSED = "partner_sale.reversed"
     SALE_EXPIRED = "partner_sale.expired"

@@ -3,6 +3,7 @@ was answered, and where each sale stands until it is final."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
@@ -257,6 +258,56 @@ class PartnerAdvice(models.Model):
     @property
     def audit_org_path(self) -> str:
         return self.partner.org_unit.path
+
+
+class PartnerKey(models.Model):
+    """An API key of a partner's, stored as an HMAC digest under the server's pepper: the key
+    itself is shown once when issued and never again. ``prefix`` is its public lookup part.
+
+    Every key also has a signing secret (sealed with the master key, shown once too): a request
+    signed with it is checked, and a key that ``requires_signature`` takes no unsigned request.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="keys")
+    prefix = models.CharField(max_length=14, unique=True)
+    digest = models.CharField(max_length=64)
+    label = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Written at most once a minute per key, and never waited for.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    requires_signature = models.BooleanField(default=False)
+    signing_nonce = models.BinaryField(max_length=16)
+    signing_ciphertext = models.BinaryField(max_length=64)
+    signing_tag = models.BinaryField(max_length=16)
+    rate_limit_per_minute = models.PositiveIntegerField(default=600)
+    # The key this one rotated out (that key then expires after the overlap).
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
+    )
+
+    class Meta:
+        ordering = ["partner", "-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}: {self.prefix}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.partner.org_unit.path
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 # Settlement: the partner's daily file of what it sold, matched against our sales ----------------

@@ -39,6 +39,8 @@ class VendingErrorCode(StrEnum):
     TENDER_TYPE_INVALID = "TENDER_TYPE_INVALID"
     COUNT_REQUIRED = "COUNT_REQUIRED"
     KEY_CHANGE_NOT_PENDING = "KEY_CHANGE_NOT_PENDING"
+    NO_DEBT_OUTSTANDING = "NO_DEBT_OUTSTANDING"
+    DEBT_PAYMENT_ABOVE_BALANCE = "DEBT_PAYMENT_ABOVE_BALANCE"
 
 
 class VendingRefused(DomainError):
@@ -348,3 +350,24 @@ class KeyChangeNotPending(VendingRefused):
 
     def __init__(self, *, meter_number: str) -> None:
         super().__init__(meter_number=meter_number)
+
+
+class NoDebtOutstanding(VendingRefused):
+    code = VendingErrorCode.NO_DEBT_OUTSTANDING
+    message_template = gettext_lazy(
+        "Customer %(account_number)s owes nothing: there is no debt to pay."
+    )
+
+    def __init__(self, *, account_number: str) -> None:
+        super().__init__(account_number=account_number)
+
+
+class DebtPaymentAboveBalance(VendingRefused):
+    code = VendingErrorCode.DEBT_PAYMENT_ABOVE_BALANCE
+    message_template = gettext_lazy(
+        "The payment (%(amount)s) is more than the customer owes (%(owed)s). Pay at most what is "
+        "owed, and buy a token with the rest."
+    )
+
+    def __init__(self, *, amount: str, owed: str) -> None:
+        super().__init__(amount=amount, owed=owed)

@@ -19,6 +19,7 @@ class VendingEvent(StrEnum):
     SALE_ENGINEERING_ISSUED = "sale.engineering_issued"
     SALE_KEY_CHANGE_ISSUED = "sale.key_change_issued"
     SALE_CREDIT_TRANSFER_ISSUED = "sale.credit_transfer_issued"
+    SALE_DEBT_PAYMENT_ISSUED = "sale.debt_payment_issued"
     SALE_REVERSED = "sale.reversed"
     SALE_RECEIPT_PRINTED = "sale.receipt_printed"
     SALE_REPRINTED = "sale.reprinted"

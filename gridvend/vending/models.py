@@ -112,6 +112,8 @@ class SaleKind(models.TextChoices):
     ENGINEERING = "engineering", _("Engineering token")
     KEY_CHANGE = "key_change", _("Key change")
     CREDIT_TRANSFER = "credit_transfer", _("Credit transfer")
+    # Money towards the customer's arrears and nothing else: no token (a partner's "pay account").
+    DEBT_PAYMENT = "debt_payment", _("Debt payment")
 
 
 class SaleStatus(models.TextChoices):

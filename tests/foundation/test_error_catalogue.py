@@ -22,7 +22,14 @@ ROOT = SOURCE.parent
 # sts is the pure token engine with its own errors; migrations freeze old code.
 UNCONVERTED_DIRS = ("sts", "migrations")
 # Abstract bases: they group codes and declare none themselves.
-BASES = {"FaultRefused", "DecisionRefused", "VendingRefused", "ShiftError", "PartnerRefused"}
+BASES = {
+    "FaultRefused",
+    "DecisionRefused",
+    "VendingRefused",
+    "ShiftError",
+    "PartnerRefused",
+    "CredentialRefused",
+}
 # Params a template may show that are derived in display_params() rather than given.
 DISPLAY_ONLY = {"INVALID_INPUT": {"example"}}
 # Sentences that read the same in a language (none today); each needs a reason beside it.

@@ -160,6 +160,8 @@ def test_a_reversal_before_the_purchase_makes_the_late_purchase_sell_nothing() -
     assert Sale.objects.count() == 0
     # The advice repeated now finds its request (reversed): a final answer.
     assert partners.reverse(call(partner), "v0", "late").request.state == SaleState.REVERSED
+    # Confirming what the partner itself gave up on contradicts it.
+    assert _refused(partners.confirm, call(partner), "c9", "late") == "REQUEST_ALREADY_REVERSED"
 
 
 def test_a_confirmation_before_the_purchase_is_applied_when_the_purchase_arrives() -> None:
@@ -244,3 +246,45 @@ def test_the_service_account_cannot_sign_in_or_be_given_a_password() -> None:
     assert _refused(identity.reset_password, actor=world.admin, user=user, password="x" * 20) in (
         "PERMISSION_DENIED",
     )
+
+
+def test_pay_account_pays_debts_oldest_first_and_a_reversal_restores_them() -> None:
+    from gridvend.customers import services as customers
+    from gridvend.customers.models import Debt
+
+    world = build_world()
+    partner = make_partner(world, float_major="1000")
+    meter = world.add_meter()
+    customer = world.customer(meter)
+    first = customers.open_debt(
+        actor=world.admin, customer=customer, amount=world.money("100"), reason="old bill"
+    )
+    second = customers.open_debt(
+        actor=world.admin, customer=customer, amount=world.money("80"), reason="newer bill"
+    )
+    assert (
+        _refused(
+            partners.pay_account, call(partner), "pa0", meter.number, amount=world.money("200")
+        )
+        == "DEBT_PAYMENT_ABOVE_BALANCE"
+    )
+    answer = partners.pay_account(call(partner), "pa1", meter.number, amount=world.money("150"))
+    assert answer.result is not None and answer.result.tokens == []
+    assert answer.request.state == SaleState.PENDING
+    assert Debt.objects.get(pk=first.pk).balance_minor == 0
+    assert Debt.objects.get(pk=second.pk).balance_minor == 3000
+    assert float_available(partners.partner_point(partner), partner.currency) == world.money("850")
+    partners.reverse(call(partner), "pv1", "pa1")
+    assert Debt.objects.get(pk=first.pk).balance_minor == 10000
+    assert Debt.objects.get(pk=second.pk).balance_minor == 8000
+    assert float_available(partners.partner_point(partner), partner.currency) == world.money("1000")
+
+
+def test_pay_account_with_nothing_owed_is_refused() -> None:
+    world = build_world()
+    partner = make_partner(world)
+    meter = world.add_meter()
+    code = _refused(
+        partners.pay_account, call(partner), "pa", meter.number, amount=world.money("10")
+    )
+    assert code == "NO_DEBT_OUTSTANDING"

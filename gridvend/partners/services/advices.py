@@ -21,6 +21,7 @@ from gridvend.kernel.clock import Clock, FixedClock, SystemClock
 from gridvend.kernel.errors import DomainError
 from gridvend.partners.errors import (
     AdviceConflict,
+    RequestAlreadyReversed,
     RequestNotFound,
     SaleAlreadyConfirmed,
     SaleAlreadySettled,
@@ -128,7 +129,10 @@ def _apply(
     refusal: DomainError | None = None
     result = AdviceOutcome.ALREADY
     if request.sale_id is None:
-        pass  # declined, or reversed before it came: nothing was sold, nothing to do
+        # Declined, or reversed by an advice before it came: nothing was sold. Nothing to undo;
+        # but a confirmation of what the partner itself reversed contradicts it: say so.
+        if kind == AdviceKind.CONFIRMATION and request.state == SaleState.REVERSED:
+            refusal = RequestAlreadyReversed(request_id=request_id)
     elif kind == AdviceKind.CONFIRMATION:
         if request.state == SaleState.PENDING:
             _finalise(request, SaleState.CONFIRMED, "advice", now)
@@ -272,42 +276,46 @@ def finalise_unconfirmed(*, clock: Clock | None = None, limit: int = 500) -> dic
     (state expired: they stand) or reverse them. One transaction per sale; run by a job."""
     now = (clock or SystemClock()).now()
     done = {"expired": 0, "reversed": 0, "skipped": 0}
-    due = (
-        PartnerRequest.objects.filter(state=SaleState.PENDING)
-        .select_related("partner__service_user")
-        .order_by("created_at")
-    )
-    for request in due[:limit]:
-        partner = request.partner
-        if now - request.created_at < timedelta(minutes=partner.confirmation_window_minutes):
-            continue
-        with transaction.atomic(durable=True):
-            locked = lock_request(partner, request.request_id)
-            if locked is None or locked.state != SaleState.PENDING:
-                done["skipped"] += 1
-                continue
-            if partner.unconfirmed_policy == UnconfirmedPolicy.AUTO_REVERSE:
-                assert locked.sale_id is not None
-                sale = Sale.objects.select_related("meter__org_unit", "journal_entry").get(
-                    pk=locked.sale_id
-                )
-                vending.reverse_channel_sale(
-                    actor=partner.service_user,
-                    sale=sale,
-                    reason=f"partner {partner.code}: not confirmed in time",
-                    # The policy decides, whatever the partner's own reversal window.
-                    window=now - sale.created_at + timedelta(minutes=1),
-                    clock=FixedClock(now),
-                )
-                _finalise(locked, SaleState.REVERSED, "policy", now)
-                done["reversed"] += 1
-            else:
-                _finalise(locked, SaleState.EXPIRED, "policy", now)
-                done["expired"] += 1
-            record(
-                actor=None,
-                event_type=PartnerEvent.SALE_EXPIRED,
-                target=locked,
-                after={"request_id": locked.request_id, "state": locked.state},
-            )
+    waiting = Partner.objects.filter(requests__state=SaleState.PENDING).distinct()
+    for partner in waiting.select_related("service_user"):
+        cutoff = now - timedelta(minutes=partner.confirmation_window_minutes)
+        due = PartnerRequest.objects.filter(
+            partner=partner, state=SaleState.PENDING, created_at__lte=cutoff
+        ).order_by("created_at")
+        for request in due[:limit]:
+            _finalise_one(partner, request, now, done)
     return done
+
+
+def _finalise_one(
+    partner: Partner, request: PartnerRequest, now: datetime, done: dict[str, int]
+) -> None:
+    with transaction.atomic(durable=True):
+        locked = lock_request(partner, request.request_id)
+        if locked is None or locked.state != SaleState.PENDING:
+            done["skipped"] += 1
+            return
+        if partner.unconfirmed_policy == UnconfirmedPolicy.AUTO_REVERSE:
+            assert locked.sale_id is not None
+            sale = Sale.objects.select_related("meter__org_unit", "journal_entry").get(
+                pk=locked.sale_id
+            )
+            vending.reverse_channel_sale(
+                actor=partner.service_user,
+                sale=sale,
+                reason=f"partner {partner.code}: not confirmed in time",
+                # The policy decides, whatever the partner's own reversal window.
+                window=now - sale.created_at + timedelta(minutes=1),
+                clock=FixedClock(now),
+            )
+            _finalise(locked, SaleState.REVERSED, "policy", now)
+            done["reversed"] += 1
+        else:
+            _finalise(locked, SaleState.EXPIRED, "policy", now)
+            done["expired"] += 1
+        record(
+            actor=None,
+            event_type=PartnerEvent.SALE_EXPIRED,
+            target=locked,
+            after={"request_id": locked.request_id, "state": locked.state},
+        )

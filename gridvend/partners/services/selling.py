@@ -22,6 +22,9 @@ from gridvend.kernel.clock import Clock, SystemClock
 from gridvend.kernel.errors import DomainError, DuplicateRequest, catalogue_entry
 from gridvend.kernel.money import Money
 from gridvend.kernel.tokens import TokenEngine
+from gridvend.meters.faults import register_fault
+from gridvend.meters.models import FaultReport
+from gridvend.meters.selectors import find_meter
 from gridvend.org.models import VendingPoint
 from gridvend.partners.errors import PartnerNotActive, PartnerPointUnknown, RequestAlreadyReversed
 from gridvend.partners.models import (
@@ -202,6 +205,56 @@ def key_change(
 vending_after_write = Callable[[SaleResult], None]
 
 
+def pay_account(
+    call: Call,
+    request_id: str,
+    meter_number: str,
+    *,
+    amount: Money,
+    clock: Clock | None = None,
+) -> Answer:
+    """Money towards the arrears of the customer on this meter, from the float; no token."""
+    digits = "".join(ch for ch in meter_number if ch.isdigit())
+    body = {"op": RequestKind.PAY_ACCOUNT, "meter": digits, "amount": amount.to_dict()}
+
+    def sell(point: VendingPoint, after_write: vending_after_write) -> SaleResult:
+        return vending.pay_debt(
+            actor=call.actor,
+            vending_point=point,
+            client_reference=request_id,
+            meter_number=meter_number,
+            amount=amount,
+            payment_method="float",
+            clock=clock,
+            after_write=after_write,
+        )
+
+    return _sale_request(call, request_id, RequestKind.PAY_ACCOUNT, body, sell, clock)
+
+
+def report_fault(
+    call: Call,
+    meter_number: str,
+    *,
+    description: str,
+    category: str = "other",
+    reporter_phone: str = "",
+) -> FaultReport:
+    """A fault the partner's customer reports (a dead meter, a rejected token): written down
+    for customer care and field agents like any other, marked as reported through a partner."""
+    require_active(call.partner)
+    meter = find_meter(call.actor, meter_number)
+    return register_fault(
+        actor=call.actor,
+        meter=meter,
+        description=description,
+        category=category,
+        reported_via="partner",
+        reporter_name=f"{call.partner.name} {call.terminal_id}".strip()[:120],
+        reporter_phone=reporter_phone,
+    )
+
+
 def _check_request_id(request_id: str) -> str:
     from gridvend.vending.errors import ClientReferenceInvalid
 
@@ -258,7 +311,7 @@ def _sale_request(
             finalised_at=now if confirmed is not None else None,
             finalised_by="advice" if confirmed is not None else "",
         )
-        if kind != RequestKind.PURCHASE:
+        if kind not in (RequestKind.PURCHASE, RequestKind.PAY_ACCOUNT):
             # Free tokens and key changes move no money: nothing to confirm or reverse.
             request.state = SaleState.CONFIRMED
             request.finalised_at, request.finalised_by = now, "sale"

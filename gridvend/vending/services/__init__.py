@@ -21,6 +21,7 @@ from gridvend.vending.services.credit import (
     trial_vend,
     vend_credit,
 )
+from gridvend.vending.services.debts import pay_debt
 from gridvend.vending.services.engineering import (
     ENGINEERING_KINDS,
     issue_engineering_token,
@@ -91,6 +92,7 @@ __all__ = [
     "issue_key_change_tokens",
     "lookup_meter",
     "open_shift",
+    "pay_debt",
     "print_receipt",
     "reject_free_issue",
     "reject_reversal",

@@ -53,6 +53,9 @@ from gridvend.vending.models import (
 )
 from gridvend.vending.selectors import current_shift
 
+# Sales for money: their entry can be reversed (the token of a credit sale stays in the meter).
+REVERSIBLE_KINDS = frozenset({SaleKind.CREDIT, SaleKind.DEBT_PAYMENT})
+
 
 def _rebill_fixed_charges(actor: User, sale: Sale) -> None:
     """A reversal refunds the fixed charges too. Normally they simply fall due again, but when a
@@ -128,7 +131,7 @@ def _reverse_sale(
     locked = lock_sale_for_reversal(sale)
     if by_seller is not None and (locked.operator_id != actor.pk or locked.shift_id is not None):
         permissions.require_capability(actor, Capability.FINANCE)
-    if locked.kind != SaleKind.CREDIT or locked.journal_entry is None:
+    if locked.kind not in REVERSIBLE_KINDS or locked.journal_entry is None:
         raise SaleNotReversible(sale=locked.reference, step="reverse")
     if locked.status != SaleStatus.COMPLETED:
         raise SaleAlreadyReversed(sale=locked.reference)
@@ -259,7 +262,7 @@ def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest
         raise ReasonRequired()
     with transaction.atomic(durable=True):
         locked = lock_sale(sale)
-        if locked.kind != SaleKind.CREDIT or locked.status != SaleStatus.COMPLETED:
+        if locked.kind not in REVERSIBLE_KINDS or locked.status != SaleStatus.COMPLETED:
             raise SaleNotReversible(sale=locked.reference, step="request")
         if ReversalRequest.objects.filter(sale=locked, status=RequestStatus.PENDING).exists():
             raise ReversalAlreadyRequested(sale=locked.reference)
