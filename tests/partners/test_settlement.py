@@ -421,3 +421,15 @@ def test_the_daily_run_flags_a_missing_file_once_and_counts_a_received_one() -> 
     upload(world, late, content(row("ghost", "04000000001", 100)))
     flagged.refresh_from_db()
     assert flagged.status == "received" and flagged.file is not None
+
+
+def test_the_daily_run_is_a_declared_schedule_that_the_worker_writes() -> None:
+    from django_q.models import Schedule
+
+    from gridvend.jobs import queue
+    from gridvend.partners.apps import SETTLEMENT_CRON, SETTLEMENT_JOB, SETTLEMENT_SCHEDULE
+
+    assert queue.declared_schedules()[SETTLEMENT_SCHEDULE] == (SETTLEMENT_JOB, SETTLEMENT_CRON)
+    queue.ensure_declared_schedules()
+    written = Schedule.objects.get(name=SETTLEMENT_SCHEDULE)
+    assert written.func == SETTLEMENT_JOB and written.cron == SETTLEMENT_CRON
