@@ -107,6 +107,11 @@ def _body(**values: Any) -> Body:
     return lambda w, r: dict(values)
 
 
+def _settlement_upload(w: Regions, r: Region) -> dict[str, Any]:
+    assert r.settlement_file is not None
+    return {"partner": r.settlement_file.partner_id, "business_date": "2026-01-01"}
+
+
 SPEC = '{"currency": "KES", "energy": {"type": "flat", "rate": "9"}}'
 USER_BODY = {
     "username": "matrix.new",
@@ -332,6 +337,37 @@ ROWS: list[Row] = [
         "care",
         "field",
         args=lambda r: {"kind": "meters", "fmt": "xlsx"},
+    ),
+    # --- partners' settlement --------------------------------------------------------------------
+    Row(
+        "backoffice:settlement",
+        "auditor",
+        "care",
+        post=_settlement_upload,
+        post_denied="auditor",
+    ),
+    Row(
+        "backoffice:settlement-file",
+        "auditor",
+        "care",
+        args=_pk("settlement_file"),
+        region="path",
+    ),
+    Row(
+        "backoffice:settlement-item-resolve",
+        "finance",
+        "auditor",
+        args=_pk("settlement_item"),
+        region="path",
+        post=_body(action="accept", note="explained"),
+    ),
+    Row(
+        "backoffice:settlement-resolution",
+        "finance",
+        "auditor",
+        args=_pk("settlement_resolution"),
+        region="path",
+        post=_body(decision="approve", note="ok"),
     ),
     Row("backoffice:point-export", "care", "cashier", args=_fmt("csv")),
     Row("backoffice:user-export", "auditor", "field", args=_fmt("xlsx")),

@@ -2,6 +2,11 @@
 
 from django.apps import AppConfig
 
+SETTLEMENT_SCHEDULE = "gridvend.partners.settlement"
+SETTLEMENT_JOB = "gridvend.partners.services.reconciliation.run_daily_reconciliations"
+# In the utility's time zone: after the partners' files usually come in the early morning.
+SETTLEMENT_CRON = "30 9 * * *"
+
 
 class PartnersConfig(AppConfig):
     name = "gridvend.partners"
@@ -19,3 +24,5 @@ class PartnersConfig(AppConfig):
         queue.declare_schedule(
             "gridvend.partners.finalise_unconfirmed", tasks.FINALISE_JOB, cron=tasks.FINALISE_CRON
         )
+        # Yesterday's settlement files: reconciled on upload; the run flags those not come.
+        queue.declare_schedule(SETTLEMENT_SCHEDULE, SETTLEMENT_JOB, cron=SETTLEMENT_CRON)

@@ -67,6 +67,11 @@ if API_ADDRESS_DISCLOSURE not in ("full", "masked", "none"):
 
 # Sales may be reversed within this many hours, by a user with the finance capability.
 REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)
+# A settlement item's resolution (accept, reverse, write off) above this amount, in minor units,
+# needs a second person with the finance capability to approve it (0: every resolution does).
+SETTLEMENT_RESOLUTION_APPROVAL_MINOR = env.get_int(
+    "GRIDVEND_SETTLEMENT_RESOLUTION_APPROVAL_MINOR", 100_000, minimum=0
+)
 # Free issues above this many kWh need a second person with the finance capability to approve...
 FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, minimum=0)
 # ...counted together over this many hours, per meter and per issuer, so that the limit cannot be

@@ -22,12 +22,18 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
+from django.utils import timezone
 
 from gridvend.customers import services as customers
+from gridvend.identity.roles import Capability, Role
+from gridvend.kernel.clock import business_date
 from gridvend.meters import faults
+from gridvend.partners import services as partner_services
+from gridvend.partners import settlement_files
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
@@ -333,7 +339,37 @@ def _world() -> tuple[World, Any]:
         opening_float=world.money("0"),
         now=NOW + timedelta(hours=1),
     )
+    _settlement(world, meter.number)
     return world, meter
+
+
+def _settlement(world: World, meter_number: str) -> None:
+    """A partner's reconciled file with open items and a resolution another finance person
+    proposed, so the walk reaches the report, the resolve form and the decision form."""
+    partner = partner_services.create_partner(
+        actor=world.admin,
+        code="walk-bank",
+        name="Walk Bank",
+        kind="bank",
+        org_unit=world.tree.root,
+        currency=world.tariff.currency,
+    )
+    maker = factories.user(world.tree.root, Role.MASTER_STATION_MANAGER, (Capability.FINANCE,))
+    day = business_date(timezone.now(), settings.TIME_ZONE)
+    lines = [",".join(settlement_files.COLUMNS)] + [
+        f"{day},walk-{n},,{meter_number},{amount},{partner.currency},SALE,{day}T08:00:00Z"
+        for n, amount in ((1, 500), (2, 900000))
+    ]
+    upload = partner_services.upload_settlement_file(
+        actor=maker,
+        partner=partner,
+        business_date=day,
+        content="\n".join(lines).encode(),
+        filename="walk.csv",
+    )
+    partner_services.resolve_item(
+        actor=maker, item=upload.items.get(request_ref="walk-2"), action="accept", note="test"
+    )
 
 
 @pytest.mark.django_db
@@ -342,7 +378,10 @@ def test_no_url_and_no_form_field_answers_a_server_error() -> None:
     stats = STATS
     posted: set[Any] = set()
     everyone = [
-        (world.admin, ["/", "/customers/", "/meters/", "/tariffs/", "/operation-log/"]),
+        (
+            world.admin,
+            ["/", "/customers/", "/meters/", "/tariffs/", "/operation-log/", "/settlement/"],
+        ),
         (world.supervisor, ["/", "/supervisor/"]),
         (world.cashier, ["/cashier/"]),
     ]

@@ -65,6 +65,16 @@ def can_export_org(actor: User) -> bool:
     return actor.is_active and (actor.rank >= MANAGER or _any(actor, Capability.AUDITOR))
 
 
+def can_view_settlement(actor: User) -> bool:
+    """Partners' settlement files and their reconciliation: finance and auditors read them."""
+    return actor.is_active and _any(actor, Capability.FINANCE, Capability.AUDITOR)
+
+
+def can_settle(actor: User) -> bool:
+    """Upload files, resolve items and decide resolutions: finance (each checked again)."""
+    return actor.is_active and _any(actor, Capability.FINANCE)
+
+
 def require(allowed: bool) -> None:
     if not allowed:
         raise AccessDenied()
@@ -79,8 +89,10 @@ __all__ = [
     "can_manage_meter_status",
     "can_open_debts",
     "can_review_tariffs",
+    "can_settle",
     "can_view_debts",
     "can_view_master_data",
+    "can_view_settlement",
     "can_view_tariffs",
     "require",
 ]

@@ -1,9 +1,17 @@
-"""URL map of the back-office screens: customers, premises, meters, tariffs, debts, files."""
+"""URL map of the back-office screens: customers, premises, meters, tariffs, debts, files,
+partners' settlement."""
 
 from django.urls import URLPattern, URLResolver, path
 
 from gridvend.web import views as web_views
-from gridvend.web.backoffice import customers, meter_actions, meters, tariffs, transfer
+from gridvend.web.backoffice import (
+    customers,
+    meter_actions,
+    meters,
+    settlement,
+    tariffs,
+    transfer,
+)
 
 app_name = "backoffice"
 
@@ -73,6 +81,18 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("imports/", transfer.import_upload, name="import"),
     path("imports/confirm/", transfer.import_confirm, name="import-confirm"),
     path("imports/template-<str:kind>.<str:fmt>", transfer.import_template, name="import-template"),
+    path("settlement/", settlement.settlement_home, name="settlement"),
+    path("settlement/files/<int:pk>/", settlement.settlement_file, name="settlement-file"),
+    path(
+        "settlement/items/<int:pk>/resolve/",
+        settlement.settlement_item_resolve,
+        name="settlement-item-resolve",
+    ),
+    path(
+        "settlement/resolutions/<int:pk>/",
+        settlement.settlement_resolution_decide,
+        name="settlement-resolution",
+    ),
     path("vending-points/export.<str:fmt>", web_views.point_export, name="point-export"),
     path("users/export.<str:fmt>", web_views.user_export, name="user-export"),
 ]
