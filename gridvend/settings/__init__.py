@@ -146,7 +146,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 _cache_url = env.get_str("GRIDVEND_CACHE_URL", "")
 if _cache_url and not _cache_url.startswith(("redis://", "rediss://", "unix://")):
     raise ConfigurationError("GRIDVEND_CACHE_URL must be a redis://, rediss:// or unix:// URL")
-CACHES = {
+CACHES: dict[str, dict[str, object]] = {
     "default": (
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
