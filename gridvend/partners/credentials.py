@@ -324,7 +324,10 @@ def parse_timestamp(raw: str) -> datetime | None:
     if text.isascii() and text.isdigit():
         if len(text) > 12:
             return None
-        return datetime.fromtimestamp(int(text), tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(text), tz=UTC)
+        except (ValueError, OverflowError, OSError):  # beyond the year 9999
+            return None
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
