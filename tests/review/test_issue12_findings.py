@@ -83,3 +83,64 @@ def test_electrum_lookup_masks_the_address_as_the_api_does(settings) -> None:
     )
     assert response.status_code == 201, response.content
     assert "Secret" not in response.json()["customer"]["address"]
+
+
+def test_the_api_never_reprints_the_tokens_of_a_sale_the_partner_reversed() -> None:
+    """A reversal advice refunds the float; POST /reprints then hands the same credit token out
+    again (200), so the customer gets electricity nobody paid for. Electrum's reprint refuses a
+    reversed purchase (REQUEST_NOT_REPRINTABLE); the API's does not look at the state."""
+    world = build_world()
+    partner = make_partner(world)
+    meter = world.add_meter()
+    issued = credentials.issue_key(actor=world.admin, partner=partner)
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    client = Client(raise_request_exception=False)
+    sold = client.post(
+        "/api/v1/vends",
+        {
+            "request_id": "r-rev",
+            "meter_number": meter.number,
+            "amount": {"minor": 30000, "currency": partner.currency},
+        },
+        content_type="application/json",
+        headers=headers,
+    )
+    assert sold.status_code == 201, sold.content
+    undone = client.post(
+        "/api/v1/vends/r-rev/reversals",
+        {"advice_id": "a-rev", "reason": "TIMEOUT"},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert undone.status_code == 202, undone.content
+    again = client.post(
+        "/api/v1/reprints",
+        {"request_id": "r-rev"},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert again.status_code == 422, again.content
+    assert again.json()["error"]["code"] == "REQUEST_NOT_REPRINTABLE"
+
+
+def test_an_electrum_retry_after_the_reversal_does_not_hand_out_the_tokens() -> None:
+    """Purchase, reversal advice (float refunded), then a late retry of the same purchase:
+    Electrum answers 201 with the tokens, as if sold, with nothing to tell the terminal that the
+    sale was reversed (a reversal that came before the purchase gets REQUEST_ALREADY_REVERSED)."""
+    from tests.gateways.electrum.test_scenarios import advice_body, purchase_body
+
+    world = build_world()
+    partner = make_partner(world)
+    meter = world.add_meter()
+    electrum = Electrum(world, partner)
+    pid = new_id()
+    first = electrum.post(f"tokenPurchases/{pid}", purchase_body(pid, meter.number))
+    assert first.status_code == 201, first.content
+    rid = new_id()
+    undone = electrum.post(
+        f"tokenPurchases/{pid}/reversals/{rid}", advice_body(rid, pid, "TIMEOUT")
+    )
+    assert undone.status_code == 202, undone.content
+    assert PartnerRequest.objects.get(request_id=pid).state == SaleState.REVERSED
+    late = electrum.post(f"tokenPurchases/{pid}/retry", purchase_body(new_id(), meter.number))
+    assert late.status_code != 201 and "tokens" not in late.json(), late.content
