@@ -7,7 +7,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -158,15 +157,6 @@ def _minor(minor: int, currency: str) -> dict[str, Any]:
     return {"minor": minor, "currency": currency}
 
 
-def _mask(address: str) -> str:
-    disclosure = getattr(settings, "API_ADDRESS_DISCLOSURE", "masked")
-    if disclosure == "full":
-        return address
-    if disclosure == "none":
-        return ""
-    return " ".join(word[0] + "***" for word in address.split() if word)
-
-
 def _decimal(value: Decimal) -> str:
     """kWh as plain text, the same for a sale just made and the same sale read back."""
     return format(Decimal(value).normalize(), "f")
@@ -230,7 +220,7 @@ def lookup_meter(request: HttpRequest, body: s.LookupIn) -> Any:
         "customer": {
             "name": found.customer.name,
             "account_number": found.customer.account_number,
-            "address": _mask(premise.address if premise is not None else ""),
+            "address": partners.disclosed_address(premise.address if premise is not None else ""),
         },
         "currency": found.currency,
         "min_amount": _out(found.minimum),
@@ -383,12 +373,8 @@ def last_response(request: HttpRequest, request_id: s.Id) -> Any:
 )
 def reprint(request: HttpRequest, body: s.ReprintIn) -> Any:
     call = _call(request)
+    result = partners.reprint(call, body.request_id)
     found = selectors.partner_request(call.partner, body.request_id)
-    if found.sale is None:
-        from gridvend.partners.errors import RequestNotReprintable
-
-        raise RequestNotReprintable(request_id=body.request_id)
-    result = vending.reprint_sale(actor=call.actor, sale=found.sale)
     return Status(
         200,
         {

@@ -323,3 +323,23 @@ def test_the_policy_runs_as_a_declared_periodic_job() -> None:
     func, cron = declared_schedules()["gridvend.partners.finalise_unconfirmed"]
     assert func == tasks.FINALISE_JOB and cron == tasks.FINALISE_CRON
     assert tasks.finalise_unconfirmed_sales() == {"expired": 0, "reversed": 0, "skipped": 0}
+
+
+def test_advices_follow_a_sale_reversed_in_the_back_office() -> None:
+    from gridvend.vending import services as vending
+
+    world = build_world()
+    partner = make_partner(world)
+    meter = world.add_meter()
+    sold = partners.purchase(call(partner), "bo1", meter.number, tender=world.money("300"))
+    assert sold.result is not None
+    vending.reverse_sale(actor=world.admin, sale=sold.result.sale, reason="customer complained")
+    done = partners.reverse(call(partner), "x1", "bo1")
+    assert done.request.state == SaleState.REVERSED and done.advice.outcome == "already"
+    assert _refused(partners.confirm, call(partner), "c1", "bo1") == "SALE_ALREADY_REVERSED"
+    # A repeat of the purchase hands out nothing: the money went back.
+    again = _refused(
+        partners.purchase, call(partner), "bo1", meter.number, tender=world.money("300")
+    )
+    assert again == "REQUEST_ALREADY_REVERSED"
+    assert _refused(partners.reprint, call(partner), "bo1") == "REQUEST_NOT_REPRINTABLE"

@@ -19,9 +19,8 @@ from gridvend.kernel.money import Money
 from gridvend.meters.models import Meter
 from gridvend.partners import selectors as partner_selectors
 from gridvend.partners import services as partners
-from gridvend.partners.errors import RequestNotFound, RequestNotReprintable
-from gridvend.partners.models import Partner, RequestKind, SaleState
-from gridvend.vending import services as vending
+from gridvend.partners.errors import RequestNotFound
+from gridvend.partners.models import Partner
 from gridvend.vending.models import Sale, Token, TokenKind
 
 INTERFACE = "electrum"
@@ -80,15 +79,16 @@ def _meter(meter: Meter) -> dict[str, Any]:
     }
 
 
-def _customer(customer: Customer | None) -> dict[str, Any]:
+def _customer(customer: Customer | None, meter: Meter) -> dict[str, Any]:
+    """The customer as the partner may see them: the address of the meter's own premise, told
+    as the utility discloses it to partners (API_ADDRESS_DISCLOSURE)."""
     if customer is None:
         return {}
-    premise = customer.meters.select_related("premise").first()
-    address = premise.premise.address if premise is not None and premise.premise else ""
+    address = meter.premise.address if meter.premise is not None else ""
     return {
         "accountNumber": customer.account_number,
         "name": customer.name,
-        "address": address,
+        "address": partners.disclosed_address(address),
     }
 
 
@@ -138,7 +138,7 @@ def _sale_body(partner: Partner, env: Envelope, sale: Sale, tokens: list[Token])
     body.update(
         {
             "meter": _meter(sale.meter),
-            "customer": _customer(sale.customer),
+            "customer": _customer(sale.customer, sale.meter),
             "utility": _utility(),
             "utilityType": "ELECTRICITY",
             "tokens": _tokens(sale, tokens),
@@ -180,7 +180,7 @@ def meter_lookup(partner: Partner, data: dict[str, Any], lookup_id: str) -> Repl
     body.update(
         {
             "meter": _meter(found.meter),
-            "customer": _customer(found.customer),
+            "customer": _customer(found.customer, found.meter),
             "utility": _utility(),
             "utilityType": "ELECTRICITY",
             "minAmount": protocol.ledger_amount(found.minimum),
@@ -245,7 +245,7 @@ def trial(partner: Partner, data: dict[str, Any], trial_id: str) -> Reply:
     body.update(
         {
             "meter": _meter(quote.meter),
-            "customer": _customer(quote.customer),
+            "customer": _customer(quote.customer, quote.meter),
             "utility": _utility(),
             "utilityType": "ELECTRICITY",
             "tokens": tokens,
@@ -298,7 +298,7 @@ def key_change(partner: Partner, data: dict[str, Any], request_id: str) -> Reply
     body.update(
         {
             "meter": _meter(sale.meter),
-            "customer": _customer(sale.customer),
+            "customer": _customer(sale.customer, sale.meter),
             "utility": _utility(),
             "tokens": _tokens(sale, answer.result.tokens),
         }
@@ -311,14 +311,10 @@ def reprint(partner: Partner, data: dict[str, Any], reprint_id: str) -> Reply:
     message = protocol.reprint_request(data, reprint_id)
     original = protocol.key_of(message.original_ref)
     request = partner_selectors.partner_request(partner, original)
-    sale = request.sale
-    reversed_ = request.state == SaleState.REVERSED
-    if sale is None or reversed_ or request.kind == RequestKind.PAY_ACCOUNT:
-        raise RequestNotReprintable(request_id=original)
     digits = "".join(ch for ch in message.meter_id if ch.isdigit())
-    if sale.meter.number != digits:
+    if request.sale is not None and request.sale.meter.number != digits:
         raise RequestNotFound(request_id=original)
-    result = vending.reprint_sale(actor=partner.service_user, sale=sale)
+    result = partners.reprint(_call(partner, message.envelope), original)
     return Reply(_sale_body(partner, message.envelope, result.sale, result.tokens), 200)
 
 

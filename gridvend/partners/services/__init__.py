@@ -18,6 +18,7 @@ from gridvend.partners.services.reconciliation import (
 from gridvend.partners.services.selling import (
     Answer,
     Call,
+    disclosed_address,
     free_basic,
     key_change,
     lookup,
@@ -26,6 +27,7 @@ from gridvend.partners.services.selling import (
     purchase,
     refusal_of,
     report_fault,
+    reprint,
     require_active,
     trial,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "approve_resolution",
     "confirm",
     "create_partner",
+    "disclosed_address",
     "finalise_unconfirmed",
     "free_basic",
     "key_change",
@@ -50,6 +53,7 @@ __all__ = [
     "refusal_of",
     "reject_resolution",
     "report_fault",
+    "reprint",
     "require_active",
     "resolve_item",
     "reverse",

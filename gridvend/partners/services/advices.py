@@ -9,6 +9,7 @@ stands in the request's place, so that a late request sells nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +49,9 @@ from gridvend.partners.services.selling import (
 )
 from gridvend.vending import services as vending
 from gridvend.vending.errors import SaleAlreadyReversed
-from gridvend.vending.models import Sale
+from gridvend.vending.models import Sale, SaleStatus
+
+log = logging.getLogger(__name__)
 
 REASONS = ("TIMEOUT", "CANCELLED", "RESPONSE_NOT_FINAL", "CUSTOMER_CANCELLED", "OTHER")
 
@@ -126,6 +129,7 @@ def _apply(
     request = lock_request(partner, request_id)
     if request is None:
         return _unmatched(call, advice, kind, advice_id, request_id, reason, now)
+    _follow_sale(request, now)
     refusal: DomainError | None = None
     result = AdviceOutcome.ALREADY
     if request.sale_id is None:
@@ -243,6 +247,16 @@ def _save_advice(
     return advice
 
 
+def _follow_sale(request: PartnerRequest, now: datetime) -> None:
+    """A pending request whose sale was reversed another way (finance in the back office, a
+    settlement resolution) is reversed too: the request follows its sale. Under its lock."""
+    if request.state != SaleState.PENDING or request.sale_id is None:
+        return
+    status = Sale.objects.filter(pk=request.sale_id).values_list("status", flat=True).first()
+    if status == SaleStatus.REVERSED:
+        _finalise(request, SaleState.REVERSED, "sale", now)
+
+
 def _stored_refusal(advice: PartnerAdvice) -> DomainError:
     stand_in = PartnerRequest(
         error_code=advice.error_code, error_params=advice.echo.get("error_params", {})
@@ -283,7 +297,15 @@ def finalise_unconfirmed(*, clock: Clock | None = None, limit: int = 500) -> dic
             partner=partner, state=SaleState.PENDING, created_at__lte=cutoff
         ).order_by("created_at")
         for request in due[:limit]:
-            _finalise_one(partner, request, now, done)
+            try:
+                _finalise_one(partner, request, now, done)
+            except DomainError as exc:
+                # One sale the policy cannot apply to (its meter's unit moved out of the
+                # partner's scope, say) must not stop the others: it stays pending, logged.
+                log.warning(
+                    "partner %s request %s not finalised: %s", partner.code, request.request_id, exc
+                )
+                done["skipped"] += 1
     return done
 
 
@@ -292,6 +314,8 @@ def _finalise_one(
 ) -> None:
     with transaction.atomic(durable=True):
         locked = lock_request(partner, request.request_id)
+        if locked is not None:
+            _follow_sale(locked, now)
         if locked is None or locked.state != SaleState.PENDING:
             done["skipped"] += 1
             return

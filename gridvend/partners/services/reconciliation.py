@@ -252,11 +252,16 @@ def _reconcile(upload: SettlementFile, lines: list[SettlementLine], now: datetim
     partner = upload.partner
     sales = [line for line in lines if line.type == SALE]
     reversed_ids = {line.request_id for line in lines if line.type == REVERSAL}
-    ours = _ours(partner, upload.business_date, [line.request_id for line in sales])
+    wanted = [line.request_id for line in sales]
+    # The Electrum interface keeps its UUID ids in lower case (it compares them without regard
+    # to case): a file that writes them as the client sent them still matches.
+    ours = _ours(partner, upload.business_date, wanted + [i.lower() for i in wanted])
     items: list[SettlementItem] = []
     to_settle: list[PartnerRequest] = []
     for line in sales:
         request = ours.pop(line.request_id, None)
+        if request is None and line.request_id != line.request_id.lower():
+            request = ours.pop(line.request_id.lower(), None)
         in_file_reversed = line.request_id in reversed_ids
         status = _match(line, in_file_reversed, request)
         our_amount = 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from gridvend.identity.models import User
@@ -26,7 +27,12 @@ from gridvend.meters.faults import register_fault
 from gridvend.meters.models import FaultReport
 from gridvend.meters.selectors import find_meter
 from gridvend.org.models import VendingPoint
-from gridvend.partners.errors import PartnerNotActive, PartnerPointUnknown, RequestAlreadyReversed
+from gridvend.partners.errors import (
+    PartnerNotActive,
+    PartnerPointUnknown,
+    RequestAlreadyReversed,
+    RequestNotReprintable,
+)
 from gridvend.partners.models import (
     AdviceKind,
     AdviceOutcome,
@@ -39,6 +45,7 @@ from gridvend.partners.models import (
     SaleState,
 )
 from gridvend.vending import services as vending
+from gridvend.vending.models import SaleStatus
 from gridvend.vending.services import MeterLookup, Quote, SaleResult
 
 MAX_ID_LENGTH = 64
@@ -203,6 +210,36 @@ def key_change(
 
 
 vending_after_write = Callable[[SaleResult], None]
+
+
+def disclosed_address(address: str) -> str:
+    """What a partner may tell of a customer's address (API_ADDRESS_DISCLOSURE): all of it,
+    each word's first letter ("masked", the default), or nothing."""
+    disclosure = getattr(settings, "API_ADDRESS_DISCLOSURE", "masked")
+    if disclosure == "full":
+        return address
+    if disclosure == "none":
+        return ""
+    return " ".join(word[0] + "***" for word in address.split() if word)
+
+
+def reprint(call: Call, request_id: str) -> SaleResult:
+    """The stored tokens of one of this partner's own sales, never new ones; audited. Refused
+    for a request that sold nothing, that was reversed (its tokens must not be handed out
+    again), or that carried no token (an account payment)."""
+    from gridvend.partners.selectors import partner_request
+
+    require_active(call.partner)
+    found = partner_request(call.partner, request_id)
+    sale = found.sale
+    if (
+        sale is None
+        or found.state == SaleState.REVERSED
+        or sale.status != SaleStatus.COMPLETED
+        or found.kind == RequestKind.PAY_ACCOUNT
+    ):
+        raise RequestNotReprintable(request_id=request_id)
+    return vending.reprint_sale(actor=call.actor, sale=sale)
 
 
 def pay_account(
@@ -377,6 +414,12 @@ def _known(partner: Partner, request_id: str, print_: str) -> Answer | None:
         "sale__meter", "sale__customer", "vending_point"
     ).get(pk=pk)
     if request.sale is None and request.error_code == RequestAlreadyReversed.code:
+        raise RequestAlreadyReversed(request_id=request_id)
+    if request.sale is not None and (
+        request.state == SaleState.REVERSED or request.sale.status != SaleStatus.COMPLETED
+    ):
+        # Sold, then reversed: the float has its money back, so the tokens are not handed out
+        # again (the last-response query still shows what happened).
         raise RequestAlreadyReversed(request_id=request_id)
     if request.sale is None:
         # Declined before: the same refusal again, however things stand now.
