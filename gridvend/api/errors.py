@@ -24,6 +24,20 @@ class RequestInvalid(DomainError):
         super().__init__(problem=problem[:300])
 
 
+class OutcomeUnknown(DomainError):
+    """Something failed on our side (a bug, the database gone): whether a sale was made is not
+    known to this answer. The partner asks the last-response query before trying again."""
+
+    code = "OUTCOME_UNKNOWN"
+    message_template = gettext_lazy(
+        "Something went wrong on our side and the outcome is unknown. Ask for the request's "
+        "last response before trying again."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
 class BodyTooLarge(DomainError):
     code = "BODY_TOO_LARGE"
     message_template = gettext_lazy("The request body is larger than %(limit)s bytes.")
@@ -61,6 +75,7 @@ STATUS: dict[str, int] = {
     "PARTNER_NOT_ACTIVE": 403,
     "BODY_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
+    "OUTCOME_UNKNOWN": 500,
 }
 
 

@@ -3,6 +3,7 @@ services and a translation of its answer (or refusal) to JSON."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from ninja.security.base import AuthBase
 from gridvend.api import schemas as s
 from gridvend.api.errors import (
     BodyTooLarge,
+    OutcomeUnknown,
     RequestInvalid,
     UnsupportedMediaType,
     refusal_response,
@@ -31,6 +33,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
 
 MAX_BODY_BYTES = 16 * 1024
+log = logging.getLogger(__name__)
 
 
 class _PartnerAuth(AuthBase):
@@ -122,6 +125,14 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     # Django Ninja's own refusals (a body that is not JSON, say).
     return refusal_response(request, RequestInvalid(problem=str(exc)[:200]))
+
+
+@api.exception_handler(Exception)
+def _unforeseen(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Still a 500 (and logged with its traceback), but in the one error shape, so a client's
+    # parser never meets an HTML page; the outcome of a sale is unknown to this answer.
+    log.error("partner API: unexpected error on %s", request.path, exc_info=exc)
+    return refusal_response(request, OutcomeUnknown())
 
 
 @api.exception_handler(AuthenticationError)

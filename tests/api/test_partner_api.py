@@ -368,3 +368,19 @@ def test_rate_limit_answers_429_with_retry_after(world: World) -> None:
     assert [a.status_code for a in answers[:3]] == [200, 200, 200]
     assert answers[3].status_code == 429 and _code(answers[3]) == "RATE_LIMITED"
     assert int(answers[3]["Retry-After"]) >= 1
+
+
+def test_an_unforeseen_failure_is_a_500_in_the_error_shape(
+    world: World, bank: Integrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one mock here stands for a failure that cannot be produced on purpose (a bug)."""
+    from gridvend.partners import services as partners
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(partners, "purchase", broken)
+    meter = world.add_meter()
+    failed = bank.vend("boom", meter.number)
+    assert failed.status_code == 500
+    assert _code(failed) == "OUTCOME_UNKNOWN"
