@@ -48,10 +48,10 @@ class BodyTooLarge(DomainError):
 
 class UnsupportedMediaType(DomainError):
     code = "UNSUPPORTED_MEDIA_TYPE"
-    message_template = gettext_lazy("Send the request body as JSON (application/json).")
+    message_template = gettext_lazy("Send the request body as %(media_type)s.")
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, media_type: str = "application/json") -> None:
+        super().__init__(media_type=media_type)
 
 
 # Everything not named here is a business refusal of a well-formed request: 422.
@@ -76,6 +76,7 @@ STATUS: dict[str, int] = {
     "BODY_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "OUTCOME_UNKNOWN": 500,
+    "SETTLEMENT_FILE_TOO_LARGE": 413,
 }
 
 

@@ -230,3 +230,15 @@ class FaultOut(Schema):
 
 class ReprintIn(Strict):
     request_id: Id = Field(description="The request id of the sale to reprint")
+
+
+class SettlementOut(Schema):
+    """The reconciliation of the file just sent (201), or of the same file sent before (200)."""
+
+    business_date: date
+    status: str
+    line_count: int
+    currency: str
+    file_total: MoneyOut
+    our_total: MoneyOut
+    counts: dict[str, int] = Field(description="items per status: matched, amount_mismatch, …")

@@ -40,10 +40,13 @@ class _PartnerAuth(AuthBase):
     """A partner's key (Bearer, or Basic for clients that only speak it), optionally with a
     request signature; every refusal is raised with its code (see ``credentials``)."""
 
+    max_bytes = MAX_BODY_BYTES
+    media_type = "application/json"
+
     def __call__(self, request: HttpRequest) -> Partner | None:
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            raise BodyTooLarge(limit=MAX_BODY_BYTES)
+        if not length.isdigit() or int(length) > self.max_bytes:
+            raise BodyTooLarge(limit=self.max_bytes)
         partner = credentials.authenticate(
             authorization=request.headers.get("Authorization"),
             ip=_client_ip(request),
@@ -55,9 +58,29 @@ class _PartnerAuth(AuthBase):
         )
         if request.method == "POST":
             kind = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
-            if kind != "application/json":
-                raise UnsupportedMediaType()
+            if kind != self.media_type:
+                raise UnsupportedMediaType(media_type=self.media_type)
         return partner
+
+
+class _CsvAuth(_PartnerAuth):
+    """The settlement file's own limits: a CSV body of up to the file cap (10 MB)."""
+
+    max_bytes = 10 * 1024 * 1024
+    media_type = "text/csv"
+
+
+class CsvBearerKey(_CsvAuth):
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+
+class CsvBasicKey(_CsvAuth):
+    openapi_type = "http"
+    openapi_scheme = "basic"
+
+    def __call__(self, request: HttpRequest) -> Partner | None:
+        return None
 
 
 class BearerKey(_PartnerAuth):
@@ -425,11 +448,7 @@ def float_balance(request: HttpRequest) -> Any:
 )
 def float_statement(request: HttpRequest, business_date: s.Day) -> Any:
     partner = _call(request).partner
-    try:
-        day = date.fromisoformat(business_date)
-    except ValueError:  # 2026-02-30: the pattern lets the day of a month through
-        raise RequestInvalid(problem=f"business_date: {business_date} is not a date") from None
-    st = selectors.float_statement(partner, day)
+    st = selectors.float_statement(partner, _day(business_date))
     return {
         "partner": partner.code,
         "business_date": st.day,
@@ -470,3 +489,54 @@ def report_fault(request: HttpRequest, body: s.FaultIn) -> Any:
             "status": fault.status,
         },
     )
+
+
+@api.post(
+    "/settlement-files/{business_date}",
+    response={201: s.SettlementOut, 200: s.SettlementOut, **REFUSALS},
+    operation_id="uploadSettlementFile",
+    summary="Send the day's settlement file (CSV, docs/settlement-files.md); it is reconciled",
+    auth=[CsvBearerKey(), CsvBasicKey()],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string", "maxLength": 10485760}}},
+        }
+    },
+)
+def upload_settlement_file(request: HttpRequest, business_date: s.Day) -> Any:
+    from gridvend.partners.services import reconciliation
+
+    partner = _call(request).partner
+    day = _day(business_date)
+    before = partner.settlement_files.filter(business_date=day).count()
+    upload = reconciliation.upload_settlement_file(
+        actor=partner.service_user,
+        partner=partner,
+        business_date=day,
+        content=request.body,
+        filename=f"{partner.code}-{day.isoformat()}.csv",
+    )
+    again = partner.settlement_files.filter(business_date=day).count() == before
+    return Status(
+        200 if again else 201,
+        {
+            "business_date": upload.business_date,
+            "status": upload.status,
+            "line_count": upload.line_count,
+            "currency": upload.currency,
+            "file_total": _minor(upload.file_total_minor, upload.currency),
+            "our_total": _minor(upload.our_total_minor, upload.currency),
+            "counts": {
+                name: int(entry.get("count", 0))
+                for name, entry in (upload.summary.get("statuses") or {}).items()
+            },
+        },
+    )
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2026-02-30: the pattern lets the day of a month through
+        raise RequestInvalid(problem=f"business_date: {text} is not a date") from None

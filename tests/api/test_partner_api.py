@@ -384,3 +384,39 @@ def test_an_unforeseen_failure_is_a_500_in_the_error_shape(
     failed = bank.vend("boom", meter.number)
     assert failed.status_code == 500
     assert _code(failed) == "OUTCOME_UNKNOWN"
+
+
+def test_the_partner_sends_its_settlement_file_through_the_api(
+    world: World, bank: Integrator
+) -> None:
+    from tests.partners.test_settlement import content, row, today
+
+    meter = world.add_meter()
+    sold = bank.vend("st-1", meter.number).json()
+    bank.post("/vends/st-1/confirmations", {"advice_id": "st-c1"})
+    data = content(row("st-1", meter.number, sold["sale"]["amount"]["minor"]))
+    path = f"/api/v1/settlement-files/{today().isoformat()}"
+    headers = {"Authorization": f"Bearer {bank.key}"}
+    sent = bank.client.post(path, data=data, content_type="text/csv", headers=headers)
+    assert sent.status_code == 201, sent.content
+    body = sent.json()
+    assert body["counts"]["matched"] == 1 and body["line_count"] == 1
+    assert body["file_total"] == body["our_total"]
+    again = bank.client.post(path, data=data, content_type="text/csv", headers=headers)
+    assert again.status_code == 200
+    as_json = bank.client.post(path, data="{}", content_type="application/json", headers=headers)
+    assert as_json.status_code == 415 and _code(as_json) == "UNSUPPORTED_MEDIA_TYPE"
+    # The file settled the sale: the partner can no longer reverse it.
+    late = bank.post("/vends/st-1/reversals", {"advice_id": "st-x1"})
+    assert late.status_code == 409 and _code(late) == "SALE_ALREADY_SETTLED"
+    # A partner's key may send a file, never resolve what it shows.
+    from gridvend.partners.models import SettlementItem
+    from gridvend.partners.services import reconciliation
+
+    item = SettlementItem.objects.first()
+    assert item is not None
+    with pytest.raises(Exception) as refused:
+        reconciliation.resolve_item(
+            actor=bank.partner.service_user, item=item, action="accept", note="x"
+        )
+    assert getattr(refused.value, "code", "") == "PERMISSION_DENIED"
