@@ -41,6 +41,9 @@ class MakerCheckerViolation(DecisionRefused):
         "tariff_version": gettext_lazy(
             "You wrote or submitted this tariff version, so someone else must approve or reject it."
         ),
+        "float_top_up": gettext_lazy(
+            "You asked for this float top-up, so someone else must approve or reject it."
+        ),
         "shift": gettext_lazy("Someone other than the shift's cashier must sign it off."),
         "force_closed_shift": gettext_lazy(
             "Someone other than the supervisor who force-closed it must sign it off."
