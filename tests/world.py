@@ -29,6 +29,8 @@ from gridvend.meters.models import FaultReport, Meter
 from gridvend.meters.selectors import meter_key_ref
 from gridvend.org import services as org
 from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.partners import services as partners
+from gridvend.partners.models import FloatTopUpRequest, Partner
 from gridvend.sts.identity import MeterNumber
 from gridvend.sts.keys import VendingKey
 from gridvend.sts.simulator import MeterSimulator
@@ -165,6 +167,8 @@ class Region:
     reversal: ReversalRequest
     free_issue: FreeIssueRequest
     fault: FaultReport
+    partner: Partner  # a bank with one point, in the region's service centre
+    top_up: FloatTopUpRequest  # pending, asked by the region's finance person
 
 
 @dataclass
@@ -252,9 +256,23 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
         reason="outage compensation",
     )
     fault = faults.register_fault(actor=world.admin, meter=meter, description="No supply")
+    partner = partners.create_partner(
+        actor=world.admin,
+        code=f"{tag.lower()}-bank",
+        name=f"{tag} Bank",
+        kind="bank",
+        org_unit=unit,
+        currency=world.tariff.currency,
+    )
+    partners.add_partner_point(
+        actor=world.admin, partner=partner, name=f"{tag} Bank online", channel="bank"
+    )
+    top_up = partners.request_top_up(
+        actor=maker, partner=partner, amount=world.money("1000"), reference=f"DEP-{tag}"
+    )
     return Region(
         unit, point, cashier, meter, customer, premise, tariff, draft, sale, closed, reversal,
-        free_issue, fault,
+        free_issue, fault, partner, top_up,
     )  # fmt: skip
 
 
