@@ -27,11 +27,14 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 
 from gridvend.customers import services as customers
+from gridvend.identity.roles import Capability, Role
 from gridvend.meters import faults
+from gridvend.partners import services as partners
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
 from tests.hostile import HOSTILE, HOSTILE_INT_PATH, HOSTILE_QUERY, HOSTILE_STR_PATH
+from tests.partners.support import call, make_partner
 from tests.signin import sign_in, signed_in
 from tests.world import NOW, World, build_world
 
@@ -324,6 +327,16 @@ def _world() -> tuple[World, Any]:
         meter=meter,
         description="No supply since Monday",
     )
+    # A partner with a sale and a top-up someone else asked for: the administrator's walk reaches
+    # its page, statement, edit and top-up forms and the decision buttons.
+    partner = make_partner(world, code="walk-bank", float_major="1000")
+    partners.purchase(call(partner), "walk-req", meter.number, tender=world.money("100"))
+    partners.request_top_up(
+        actor=factories.user(world.tree.root, Role.MASTER_STATION_MANAGER, (Capability.FINANCE,)),
+        partner=partner,
+        amount=world.money("50"),
+        reference="WALK-DEP",
+    )
     # A second cashier's shift, left open an hour after the cashier's: newest, it heads the
     # supervisors' shift list, so the walk force-closes (and then signs off) this one and the
     # cashier keeps selling.
@@ -342,7 +355,10 @@ def test_no_url_and_no_form_field_answers_a_server_error() -> None:
     stats = STATS
     posted: set[Any] = set()
     everyone = [
-        (world.admin, ["/", "/customers/", "/meters/", "/tariffs/", "/operation-log/"]),
+        (
+            world.admin,
+            ["/", "/customers/", "/meters/", "/tariffs/", "/operation-log/", "/partners/"],
+        ),
         (world.supervisor, ["/", "/supervisor/"]),
         (world.cashier, ["/cashier/"]),
     ]
