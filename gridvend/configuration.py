@@ -245,3 +245,165 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, Any]:
     raise ConfigurationError(
         f"GRIDVEND_DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)"
     )
+
+
+def http_url(env: Env, name: str, default: str) -> str:
+    """An http(s) URL of a service gridvend calls (an SMS gateway): scheme, host, no spaces."""
+    value = env.get_str(name, default).strip()
+    parts = urlsplit(value)
+    if (
+        len(value) > 2000
+        or parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or any(ch.isspace() or ord(ch) < 32 for ch in value)
+    ):
+        raise ConfigurationError(f"{name} must be an http:// or https:// URL, not {value!r}")
+    return value
+
+
+def job_cluster(env: Env, *, sqlite: bool, time_zone: str) -> dict[str, Any]:
+    """django-q2's Q_CLUSTER, as CHANNELS.md §6 asks: the ORM broker on the default database
+    (a job enqueued in a transaction commits or rolls back with it), explicit attempts, the
+    redelivery delay longer than the longest job, failures kept for retry, one worker process
+    on SQLite (one writer at a time; the database settings already wait for the lock)."""
+    timeout = env.get_int("GRIDVEND_JOB_TIMEOUT_SECONDS", 300, minimum=10)
+    retry = env.get_int("GRIDVEND_JOB_RETRY_SECONDS", timeout + 60, minimum=11)
+    if retry <= timeout:
+        raise ConfigurationError(
+            "GRIDVEND_JOB_RETRY_SECONDS must be more than GRIDVEND_JOB_TIMEOUT_SECONDS "
+            f"({timeout}): a job still running would be started a second time"
+        )
+    workers = env.get_int("GRIDVEND_JOB_WORKERS", 1 if sqlite else 2, minimum=1)
+    if sqlite and workers != 1:
+        raise ConfigurationError("GRIDVEND_JOB_WORKERS must be 1 on SQLite (one writer at a time)")
+    if workers > 32:
+        raise ConfigurationError("GRIDVEND_JOB_WORKERS must be at most 32")
+    attempts = env.get_int("GRIDVEND_JOB_MAX_ATTEMPTS", 5, minimum=1)
+    if attempts > 100:
+        raise ConfigurationError("GRIDVEND_JOB_MAX_ATTEMPTS must be at most 100")
+    return {
+        "name": "gridvend",
+        "label": "Jobs",
+        # The caller's own connection: a job enqueued inside atomic() is part of the transaction.
+        "orm": "default",
+        "workers": workers,
+        "timeout": timeout,
+        "retry": retry,
+        "max_attempts": attempts,
+        # False: a failed job stays queued and is tried again after `retry` seconds (True would
+        # drop it after its first failure).
+        "ack_failures": False,
+        "save_limit": 250,
+        "queue_limit": workers * 2,
+        "poll": 0.5,
+        "bulk": 1,
+        # A worker that was down does not run every missed periodic job on its return: the next
+        # run of each catches up (the outbox drain takes everything due).
+        "catch_up": False,
+        "time_zone": time_zone,
+        "recycle": 500,
+        # The cluster writes its own status twice a second; it goes to a cache of the process
+        # (settings.CACHES["jobs"]), not to the shared one, which may be a database table.
+        "cache": "jobs",
+    }
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    name: str  # off, console, file or smtp
+    enabled: bool
+    backend: str
+    file_dir: Path
+    host: str
+    port: int
+    user: str
+    password: str
+    use_tls: bool
+    use_ssl: bool
+    timeout: int
+    from_address: str
+
+
+_EMAIL_BACKENDS = {
+    "off": "django.core.mail.backends.dummy.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}
+
+
+def email_settings(env: Env, *, default_backend: str, var_dir: Path) -> EmailSettings:
+    """Where e-mail goes: GRIDVEND_EMAIL_BACKEND off, console, file (one file per message in
+    GRIDVEND_EMAIL_FILE_DIR) or smtp (GRIDVEND_EMAIL_HOST and the rest)."""
+    from email.utils import parseaddr
+
+    choice = env.get_str("GRIDVEND_EMAIL_BACKEND", default_backend).strip().lower()
+    if choice not in _EMAIL_BACKENDS:
+        raise ConfigurationError(
+            f"GRIDVEND_EMAIL_BACKEND must be off, console, file or smtp, not {choice!r}"
+        )
+    use_tls = env.get_bool("GRIDVEND_EMAIL_USE_TLS", False)
+    use_ssl = env.get_bool("GRIDVEND_EMAIL_USE_SSL", False)
+    if use_tls and use_ssl:
+        raise ConfigurationError(
+            "GRIDVEND_EMAIL_USE_TLS (STARTTLS) and GRIDVEND_EMAIL_USE_SSL cannot both be true"
+        )
+    port = env.get_int("GRIDVEND_EMAIL_PORT", 465 if use_ssl else 587 if use_tls else 25, minimum=1)
+    if port > 65535:
+        raise ConfigurationError("GRIDVEND_EMAIL_PORT must be at most 65535")
+    host = env.get_str("GRIDVEND_EMAIL_HOST", "localhost").strip()
+    if not _HOST.match(host):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigurationError(f"GRIDVEND_EMAIL_HOST is not a host name: {host!r}") from None
+    sender = env.get_text("GRIDVEND_EMAIL_FROM", "gridvend@localhost", max_length=254)
+    if "@" not in parseaddr(sender)[1]:
+        raise ConfigurationError(f"GRIDVEND_EMAIL_FROM is not an e-mail address: {sender!r}")
+    return EmailSettings(
+        name=choice,
+        enabled=choice != "off",
+        backend=_EMAIL_BACKENDS[choice],
+        file_dir=Path(env.get_str("GRIDVEND_EMAIL_FILE_DIR", str(var_dir / "email"))),
+        host=host,
+        port=port,
+        user=env.get_str("GRIDVEND_EMAIL_USER", ""),
+        password=env.get_str("GRIDVEND_EMAIL_PASSWORD", ""),
+        use_tls=use_tls,
+        use_ssl=use_ssl,
+        timeout=env.get_int("GRIDVEND_EMAIL_TIMEOUT_SECONDS", 15, minimum=1),
+        from_address=sender,
+    )
+
+
+@dataclass(frozen=True)
+class WebServer:
+    """How `gridvend serve` runs: gunicorn (processes × threads) or waitress (threads only,
+    for platforms without fork)."""
+
+    server: str
+    workers: int
+    threads: int
+    timeout: int
+
+
+def web_server(env: Env, *, cpu_count: int | None = None) -> WebServer:
+    can_fork = hasattr(os, "fork")
+    server = env.get_str("GRIDVEND_WEB_SERVER", "gunicorn" if can_fork else "waitress")
+    server = server.strip().lower()
+    if server not in {"gunicorn", "waitress"}:
+        raise ConfigurationError(
+            f"GRIDVEND_WEB_SERVER must be gunicorn or waitress, not {server!r}"
+        )
+    if server == "gunicorn" and not can_fork:
+        raise ConfigurationError("GRIDVEND_WEB_SERVER=gunicorn needs fork(); use waitress here")
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    # gunicorn's rule of thumb, 2 x cores + 1, capped: past a dozen processes the database,
+    # not the web tier, is what a sale waits for.
+    workers = env.get_int("GRIDVEND_WEB_WORKERS", min(2 * cores + 1, 12), minimum=1)
+    threads = env.get_int("GRIDVEND_WEB_THREADS", 4 if server == "gunicorn" else 8, minimum=1)
+    timeout = env.get_int("GRIDVEND_WEB_TIMEOUT_SECONDS", 60, minimum=5)
+    for name, value in (("GRIDVEND_WEB_WORKERS", workers), ("GRIDVEND_WEB_THREADS", threads)):
+        if value > 64:
+            raise ConfigurationError(f"{name} must be at most 64")
+    return WebServer(server=server, workers=workers, threads=threads, timeout=timeout)

@@ -104,6 +104,8 @@ def load_catalogue() -> None:
     autodiscover_modules("errors")
     # approvals holds only abstract models, so it is no installed app for autodiscovery to find.
     import_module("gridvend.approvals.errors")
+    # The channels are no apps either: each gateway's refusals of its own wire format.
+    import_module("gridvend.gateways.electrum.errors")
 
 
 def catalogue() -> list[CatalogueItem]:

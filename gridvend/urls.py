@@ -8,4 +8,6 @@ urlpatterns = [
     path("cashier/", include("gridvend.web.cashier.urls")),
     path("receipts/", include("gridvend.web.receipts.urls")),
     path("supervisor/", include("gridvend.web.supervisor.urls")),
+    path("api/", include("gridvend.api.urls")),
+    path("prepaidutility/v3/", include("gridvend.gateways.electrum.urls")),
 ]

@@ -13,6 +13,13 @@ from django.urls import reverse
 
 from tests.world import Region, Regions
 
+# Channels whose callers are machines, not staff sessions, keep their own matrix beside their
+# tests: the partner API's is tests/api/test_api_hostile.py (every operation of its OpenAPI
+# document without a key, then with a key and hostile values in every field and path parameter;
+# it also checks that every URL name of the namespace is one of those operations) and
+# tests/api/test_partner_api.py (one partner never reaches another's requests).
+OWN_MATRIX_NAMESPACES = ("api-v1",)
+
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
 
@@ -36,7 +43,9 @@ class Row:
     get: bool = True  # False: the URL answers POST only
     post: Body | None = None  # a body that would change something if it were accepted
     post_denied: str | None = None  # who is refused that POST, when not ``denied``
-    anonymous: str = "sign-in"  # "sign-in": sent to sign in; "open": a public page
+    # "sign-in": sent to sign in; "open": a public page; "basic": a partner interface that
+    # answers 401 without its HTTP Basic credentials (gateways/electrum)
+    anonymous: str = "sign-in"
     allowed_status: int = 200
     pdf: bool = False  # renders a PDF (a second each): fewer hostile values, to keep the run short
 
@@ -98,6 +107,11 @@ def _body(**values: Any) -> Body:
     return lambda w, r: dict(values)
 
 
+def _settlement_upload(w: Regions, r: Region) -> dict[str, Any]:
+    assert r.settlement_file is not None
+    return {"partner": r.settlement_file.partner_id, "business_date": "2026-01-01"}
+
+
 SPEC = '{"currency": "KES", "energy": {"type": "flat", "rate": "9"}}'
 USER_BODY = {
     "username": "matrix.new",
@@ -106,6 +120,13 @@ USER_BODY = {
     "capabilities": ["cashier"],
     "password": "a-long-new-password-5",
 }
+
+
+def _electrum(*names: str) -> Args:
+    return lambda r: {
+        name: f"0000000{i}-aaaa-bbbb-cccc-dddddddddddd" for i, name in enumerate(names)
+    }
+
 
 ROWS: list[Row] = [
     # --- sign-in and the shell ------------------------------------------------------------------
@@ -391,6 +412,37 @@ ROWS: list[Row] = [
         get=False,
         post=_body(decision="approve", note="seen at the bank"),
     ),
+    # --- partners' settlement --------------------------------------------------------------------
+    Row(
+        "backoffice:settlement",
+        "auditor",
+        "care",
+        post=_settlement_upload,
+        post_denied="auditor",
+    ),
+    Row(
+        "backoffice:settlement-file",
+        "auditor",
+        "care",
+        args=_pk("settlement_file"),
+        region="path",
+    ),
+    Row(
+        "backoffice:settlement-item-resolve",
+        "finance",
+        "auditor",
+        args=_pk("settlement_item"),
+        region="path",
+        post=_body(action="accept", note="explained"),
+    ),
+    Row(
+        "backoffice:settlement-resolution",
+        "finance",
+        "auditor",
+        args=_pk("settlement_resolution"),
+        region="path",
+        post=_body(decision="approve", note="ok"),
+    ),
     Row("backoffice:point-export", "care", "cashier", args=_fmt("csv")),
     Row("backoffice:user-export", "auditor", "field", args=_fmt("xlsx")),
     # --- the counter ----------------------------------------------------------------------------
@@ -571,5 +623,22 @@ ROWS: list[Row] = [
         region="path",
         get=False,
         post=_body(reason="left"),
+    ),
+    # The Electrum Prepaid Utility interface: partners only, by their Basic credentials (its
+    # scenarios with credentials: tests/gateways/electrum/).
+    *(
+        Row(f"electrum:{name}", None, args=_electrum(*ids), get=False, anonymous="basic")
+        for name, ids in (
+            ("meter-lookup", ("lookup_id",)),
+            ("token-purchase", ("purchase_id",)),
+            ("token-purchase-retry", ("purchase_id",)),
+            ("token-purchase-trial", ("purchase_id",)),
+            ("token-purchase-confirmation", ("purchase_id", "advice_id")),
+            ("token-purchase-reversal", ("purchase_id", "advice_id")),
+            ("token-reprint", ("reprint_id",)),
+            ("key-change", ("request_id",)),
+            ("key-change-confirmation", ("request_id", "advice_id")),
+            ("fault-report", ("request_id",)),
+        )
     ),
 ]

@@ -9,17 +9,19 @@ from __future__ import annotations
 import itertools
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
+from django.utils import timezone
 
 from gridvend.customers import services as customers
 from gridvend.customers.models import Customer, Premise
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
-from gridvend.kernel.clock import FixedClock
+from gridvend.kernel.clock import FixedClock, business_date
 from gridvend.kernel.money import Money
 from gridvend.keys import services as keys
 from gridvend.keys.engine import meter_params
@@ -29,8 +31,14 @@ from gridvend.meters.models import FaultReport, Meter
 from gridvend.meters.selectors import meter_key_ref
 from gridvend.org import services as org
 from gridvend.org.models import OrgUnit, VendingPoint
-from gridvend.partners import services as partners
-from gridvend.partners.models import FloatTopUpRequest, Partner
+from gridvend.partners import services as partner_services
+from gridvend.partners.models import (
+    FloatTopUpRequest,
+    Partner,
+    SettlementFile,
+    SettlementItem,
+    SettlementResolutionRequest,
+)
 from gridvend.sts.identity import MeterNumber
 from gridvend.sts.keys import VendingKey
 from gridvend.sts.simulator import MeterSimulator
@@ -169,6 +177,11 @@ class Region:
     fault: FaultReport
     partner: Partner  # a bank with one point, in the region's service centre
     top_up: FloatTopUpRequest  # pending, asked by the region's finance person
+    # A partner of the region with a reconciled settlement file: an open item, and another
+    # whose resolution awaits a second person.
+    settlement_file: SettlementFile | None = None
+    settlement_item: SettlementItem | None = None
+    settlement_resolution: SettlementResolutionRequest | None = None
 
 
 @dataclass
@@ -256,7 +269,7 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
         reason="outage compensation",
     )
     fault = faults.register_fault(actor=world.admin, meter=meter, description="No supply")
-    partner = partners.create_partner(
+    partner = partner_services.create_partner(
         actor=world.admin,
         code=f"{tag.lower()}-bank",
         name=f"{tag} Bank",
@@ -264,16 +277,48 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
         org_unit=unit,
         currency=world.tariff.currency,
     )
-    partners.add_partner_point(
+    partner_services.add_partner_point(
         actor=world.admin, partner=partner, name=f"{tag} Bank online", channel="bank"
     )
-    top_up = partners.request_top_up(
+    top_up = partner_services.request_top_up(
         actor=maker, partner=partner, amount=world.money("1000"), reference=f"DEP-{tag}"
     )
-    return Region(
+    region = Region(
         unit, point, cashier, meter, customer, premise, tariff, draft, sale, closed, reversal,
         free_issue, fault, partner, top_up,
     )  # fmt: skip
+    _settlement(world, region, maker, tag)
+    return region
+
+
+def _settlement(world: World, region: Region, maker: User, tag: str) -> None:
+    """The region's partner, whose file for today lists two sales gridvend does not have:
+    one small (open) and one large, whose acceptance ``maker`` proposed (pending)."""
+    partner = region.partner
+    day = business_date(timezone.now(), settings.TIME_ZONE).isoformat()
+    lines = [
+        "business_date,request_id,sale_reference,meter_number,amount_minor,currency,type,"
+        "partner_time",
+        f"{day},{tag}-small,,{region.meter.number},500,{partner.currency},SALE,{day}T08:00:00Z",
+        f"{day},{tag}-large,,{region.meter.number},900000,{partner.currency},SALE,{day}T08:01:00Z",
+    ]
+    upload = partner_services.upload_settlement_file(
+        actor=maker,
+        partner=partner,
+        business_date=date.fromisoformat(day),
+        content="\n".join(lines).encode(),
+        filename=f"{tag.lower()}.csv",
+    )
+    region.settlement_file = upload
+    region.settlement_item = upload.items.get(request_ref=f"{tag}-small")
+    proposal = partner_services.resolve_item(
+        actor=maker,
+        item=upload.items.get(request_ref=f"{tag}-large"),
+        action="accept",
+        note="the partner's own test sale",
+    )
+    assert isinstance(proposal, SettlementResolutionRequest)
+    region.settlement_resolution = proposal
 
 
 def with_regions(world: World) -> Regions:

@@ -44,6 +44,9 @@ class MakerCheckerViolation(DecisionRefused):
         "float_top_up": gettext_lazy(
             "You asked for this float top-up, so someone else must approve or reject it."
         ),
+        "settlement_resolution": gettext_lazy(
+            "Someone other than the person who proposed this resolution must decide it."
+        ),
         "shift": gettext_lazy("Someone other than the shift's cashier must sign it off."),
         "force_closed_shift": gettext_lazy(
             "Someone other than the supervisor who force-closed it must sign it off."

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from gridvend.customers.models import Customer, CustomerCategory, Debt
 from gridvend.demo import utility
+from gridvend.demo.partners import DemoPartner, ensure_partners
 from gridvend.identity import services as identity
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
@@ -109,6 +110,8 @@ class DemoSummary:
     shifts: int = 0
     debts: int = 0
     logins: list[tuple[str, str, str]] = field(default_factory=list)
+    partners: list[DemoPartner] = field(default_factory=list)
+    sample_meter: str = ""
 
 
 def _child(actor: User, parent: OrgUnit, name: str) -> OrgUnit:
@@ -243,7 +246,18 @@ def load_demo(
     utility.run_history(purchases=purchases, sellers=sellers, progress=say)
     utility.apply_fates(manager=clerk, planned=planned)
     say(_("Debts and out-of-service meters ready."))
-    return _summary(tree)
+    summary = _summary(tree)
+    summary.partners = ensure_partners(tree.admin, tree.root)
+    summary.sample_meter = (
+        Meter.objects.filter(org_unit__path__startswith=tree.root.path, status=MeterStatus.ACTIVE)
+        .exclude(customer=None)
+        .order_by("number")
+        .values_list("number", flat=True)
+        .first()
+        or ""
+    )
+    say(_("Partners and their API keys ready."))
+    return summary
 
 
 def _summary(tree: _Organisation) -> DemoSummary:

@@ -291,7 +291,7 @@ def _increment(name: str) -> int:
     connection = connections[alias]
     with transaction.atomic(using=alias):
         if connection.features.has_select_for_update:
-            table = connection.ops.quote_name(settings.CACHES["default"]["LOCATION"])
+            table = connection.ops.quote_name(str(settings.CACHES["default"]["LOCATION"]))
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT cache_key FROM {table} WHERE cache_key = %s FOR UPDATE",  # noqa: S608

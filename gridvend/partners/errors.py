@@ -31,6 +31,16 @@ class PartnerErrorCode(StrEnum):
     SIGNATURE_REPLAYED = "SIGNATURE_REPLAYED"
     RATE_LIMITED = "RATE_LIMITED"
     PARTNER_KEY_INVALID = "PARTNER_KEY_INVALID"
+    SETTLEMENT_FILE_TOO_LARGE = "SETTLEMENT_FILE_TOO_LARGE"
+    SETTLEMENT_FILE_TOO_MANY_ROWS = "SETTLEMENT_FILE_TOO_MANY_ROWS"
+    SETTLEMENT_FILE_NOT_UTF8 = "SETTLEMENT_FILE_NOT_UTF8"
+    SETTLEMENT_FILE_BAD_HEADER = "SETTLEMENT_FILE_BAD_HEADER"
+    SETTLEMENT_FILE_BAD_ROWS = "SETTLEMENT_FILE_BAD_ROWS"
+    SETTLEMENT_FILE_NAME_INVALID = "SETTLEMENT_FILE_NAME_INVALID"
+    SETTLEMENT_DATE_INVALID = "SETTLEMENT_DATE_INVALID"
+    SETTLEMENT_DAY_IN_RESOLUTION = "SETTLEMENT_DAY_IN_RESOLUTION"
+    SETTLEMENT_ITEM_NOT_OPEN = "SETTLEMENT_ITEM_NOT_OPEN"
+    SETTLEMENT_ACTION_NOT_POSSIBLE = "SETTLEMENT_ACTION_NOT_POSSIBLE"
 
 
 class PartnerRefused(DomainError):
@@ -236,3 +246,104 @@ class PartnerKeyInvalid(PartnerRefused):
 
     def __init__(self, *, field: str, problem: str) -> None:
         super().__init__(field=field, problem=problem)
+
+
+class SettlementFileTooLarge(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_FILE_TOO_LARGE
+    message_template = gettext_lazy(
+        "The settlement file is larger than %(max_bytes)s bytes; nothing was read."
+    )
+
+    def __init__(self, *, max_bytes: int) -> None:
+        super().__init__(max_bytes=max_bytes)
+
+
+class SettlementFileTooManyRows(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_FILE_TOO_MANY_ROWS
+    message_template = gettext_lazy(
+        "The settlement file has more than %(max_rows)s lines; nothing was read."
+    )
+
+    def __init__(self, *, max_rows: int) -> None:
+        super().__init__(max_rows=max_rows)
+
+
+class SettlementFileNotUtf8(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_FILE_NOT_UTF8
+    message_template = gettext_lazy("The settlement file is not UTF-8 text.")
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class SettlementFileBadHeader(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_FILE_BAD_HEADER
+    message_template = gettext_lazy(
+        "The settlement file's first line must be exactly: %(expected)s."
+    )
+
+    def __init__(self, *, expected: str) -> None:
+        super().__init__(expected=expected)
+
+
+class SettlementFileBadRows(PartnerRefused):
+    """Rows that cannot be read: each with its line number and a stable lower_snake code
+    (``problems``: a list of {"line", "code", "column"}, at most MAX_PROBLEMS of them)."""
+
+    code = PartnerErrorCode.SETTLEMENT_FILE_BAD_ROWS
+    message_template = gettext_lazy(
+        "%(count)s lines of the settlement file cannot be read (the first is line %(first_line)s); "
+        "the file was refused whole."
+    )
+
+    def __init__(self, *, count: int, first_line: int, problems: list[dict[str, object]]) -> None:
+        super().__init__(count=count, first_line=first_line, problems=problems)
+
+
+class SettlementFileNameInvalid(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_FILE_NAME_INVALID
+    message_template = gettext_lazy("Upload the settlement file as a .csv file.")
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class SettlementDateInvalid(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_DATE_INVALID
+    message_template = gettext_lazy(
+        "%(business_date)s is not a business day that can be settled yet."
+    )
+
+    def __init__(self, *, business_date: str) -> None:
+        super().__init__(business_date=business_date)
+
+
+class SettlementDayInResolution(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_DAY_IN_RESOLUTION
+    message_template = gettext_lazy(
+        "Items of the file for %(business_date)s are already resolved or awaiting approval: "
+        "another file for that day cannot replace it."
+    )
+
+    def __init__(self, *, business_date: str) -> None:
+        super().__init__(business_date=business_date)
+
+
+class SettlementItemNotOpen(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_ITEM_NOT_OPEN
+    message_template = gettext_lazy(
+        "This settlement item is not open (it is %(resolution)s): it cannot be resolved now."
+    )
+
+    def __init__(self, *, resolution: str) -> None:
+        super().__init__(resolution=resolution)
+
+
+class SettlementActionNotPossible(PartnerRefused):
+    code = PartnerErrorCode.SETTLEMENT_ACTION_NOT_POSSIBLE
+    message_template = gettext_lazy(
+        "This item has no sale of ours that stands, so there is nothing to reverse."
+    )
+
+    def __init__(self, *, action: str) -> None:
+        super().__init__(action=action)

@@ -26,3 +26,9 @@ class PartnerEvent(StrEnum):
     # The float fell below the partner's alert level (once per crossing), and came back above it.
     LOW_FLOAT_ALERTED = "partner_float.fell_low"
     LOW_FLOAT_RECOVERED = "partner_float.recovered"
+    SETTLEMENT_FILE_RECONCILED = "settlement_file.reconciled"
+    SETTLEMENT_FILE_MISSING = "settlement_file.missing"
+    SETTLEMENT_ITEM_RESOLVED = "settlement_item.resolved"
+    RESOLUTION_REQUESTED = "settlement_resolution.requested"
+    RESOLUTION_APPROVED = "settlement_resolution.approved"
+    RESOLUTION_REJECTED = "settlement_resolution.rejected"

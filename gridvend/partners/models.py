@@ -314,6 +314,203 @@ class PartnerKey(models.Model):
         return self.expires_at is not None and self.expires_at <= now
 
 
+# Settlement: the partner's daily file of what it sold, matched against our sales ----------------
+
+
+class SettlementDayStatus(models.TextChoices):
+    """Whether a partner's file for a business day came (a partner that delivers files)."""
+
+    RECEIVED = "received", _("File received")
+    MISSING = "missing", _("File missing")
+
+
+class SettlementFileStatus(models.TextChoices):
+    RECONCILED = "reconciled", _("Reconciled")
+    # A later file for the same partner and day replaced it; its items no longer count.
+    SUPERSEDED = "superseded", _("Superseded")
+
+
+class SettlementFile(models.Model):
+    """One settlement file a partner delivered for one business day, as uploaded, and the totals
+    of its reconciliation. The same bytes for the same partner and day are one upload."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlement_files")
+    business_date = models.DateField()
+    sha256 = models.CharField(max_length=64)
+    filename = models.CharField(max_length=255)
+    size_bytes = models.PositiveIntegerField()
+    # The file itself, kept as evidence of what the partner said (capped at upload).
+    content = models.BinaryField(editable=False)
+    line_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=10,
+        choices=SettlementFileStatus.choices,
+        default=SettlementFileStatus.RECONCILED,
+    )
+    currency = models.CharField(max_length=3)
+    # Net of the file (its sales less those it reversed) and of ours for the same requests and
+    # day; the per-status counts and totals of the items are in ``summary``.
+    file_total_minor = models.BigIntegerField(default=0)
+    our_total_minor = models.BigIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-business_date", "-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "business_date", "sha256"], name="settlement_file_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}:{self.business_date}:{self.filename}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.partner.org_unit.path
+
+
+class SettlementDay(models.Model):
+    """A partner's business day as settlement sees it: the file that counts, or its absence."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlement_days")
+    business_date = models.DateField()
+    status = models.CharField(max_length=10, choices=SettlementDayStatus.choices)
+    file = models.ForeignKey(
+        SettlementFile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    flagged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-business_date", "partner"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "business_date"], name="settlement_day_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}:{self.business_date}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.partner.org_unit.path
+
+
+class ItemStatus(models.TextChoices):
+    MATCHED = "matched", _("Matched")
+    AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs")
+    # The partner's meter number or our sale reference differ; the amounts agree.
+    DETAIL_MISMATCH = "detail_mismatch", _("Meter or reference differs")
+    REVERSAL_MISMATCH = "reversal_mismatch", _("Reversed on one side only")
+    MISSING_HERE = "missing_here", _("Missing in gridvend")
+    MISSING_THERE = "missing_there", _("Missing at the partner")
+
+
+# The statuses whose items both sides know about, but tell differently.
+MISMATCHED = frozenset(
+    {ItemStatus.AMOUNT_MISMATCH, ItemStatus.DETAIL_MISMATCH, ItemStatus.REVERSAL_MISMATCH}
+)
+
+
+class Resolution(models.TextChoices):
+    OPEN = "open", _("Open")
+    # Nothing to resolve (a match).
+    NONE = "none", _("Nothing to resolve")
+    PENDING = "pending", _("Awaiting approval")
+    ACCEPTED = "accepted", _("Accepted")
+    REVERSED = "reversed", _("Sale reversed")
+    WRITTEN_OFF = "written_off", _("Written off")
+
+
+class ResolutionAction(models.TextChoices):
+    ACCEPT = "accept", _("Accept (the difference is explained)")
+    REVERSE = "reverse", _("Reverse our sale")
+    WRITE_OFF = "write_off", _("Write off")
+
+
+class SettlementItem(models.Model):
+    """One request as the file and gridvend each tell it, and what was decided about it."""
+
+    file = models.ForeignKey(SettlementFile, on_delete=models.PROTECT, related_name="items")
+    # The file's line (its SALE line); None for a sale the file does not mention.
+    line_number = models.PositiveIntegerField(null=True, blank=True)
+    # The request id as the file (or our request) names it.
+    request_ref = models.CharField(max_length=64)
+    request = models.ForeignKey(
+        PartnerRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=ItemStatus.choices)
+    # What the file says (empty when it does not mention the request).
+    meter_number = models.CharField(max_length=32, blank=True)
+    sale_reference = models.CharField(max_length=24, blank=True)
+    partner_time = models.DateTimeField(null=True, blank=True)
+    in_file = models.BooleanField(default=True)
+    file_reversed = models.BooleanField(default=False)
+    # Net amounts: a sale's tender, 0 when reversed on that side or unknown to it.
+    file_amount_minor = models.BigIntegerField(default=0)
+    our_amount_minor = models.BigIntegerField(default=0)
+    resolution = models.CharField(
+        max_length=12, choices=Resolution.choices, default=Resolution.OPEN
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["file", "line_number", "id"]
+        indexes = [models.Index(fields=["file", "status"], name="settlement_item_status")]
+
+    def __str__(self) -> str:
+        return f"{self.file.partner.code}:{self.file.business_date}:{self.request_ref}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.file.partner.org_unit.path
+
+    @property
+    def difference_minor(self) -> int:
+        return self.file_amount_minor - self.our_amount_minor
+
+    @property
+    def amount_at_stake_minor(self) -> int:
+        """What a resolution is about, for the approval threshold: the larger side."""
+        return max(abs(self.file_amount_minor), abs(self.our_amount_minor))
+
+
+class SettlementResolutionRequest(DecisionRequest):
+    """A resolution above the approval threshold, waiting for a second person."""
+
+    item = models.ForeignKey(
+        SettlementItem, on_delete=models.PROTECT, related_name="resolution_requests"
+    )
+    action = models.CharField(max_length=10, choices=ResolutionAction.choices)
+    reason = models.CharField(max_length=255)
+    amount_minor = models.BigIntegerField()
+
+    class Meta(DecisionRequest.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item"],
+                condition=models.Q(status="pending"),
+                name="one_pending_resolution_per_item",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item}: {self.action}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.item.file.partner.org_unit.path
+
+
 class FloatTopUpRequest(DecisionRequest):
     """Money a partner paid in, to be added to its float: asked by one person with the finance
     capability and approved by another (``partners.services.floats``); a top-up at or below

@@ -10,9 +10,13 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.configuration import (
     ConfigurationError,
     database_from_url,
+    email_settings,
     environment,
     escpos_printers,
+    http_url,
+    job_cluster,
     session_limits,
+    web_server,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -63,6 +67,11 @@ if API_ADDRESS_DISCLOSURE not in ("full", "masked", "none"):
 
 # Sales may be reversed within this many hours, by a user with the finance capability.
 REVERSAL_WINDOW_HOURS = env.get_int("GRIDVEND_REVERSAL_WINDOW_HOURS", 72, minimum=0)
+# A settlement item's resolution (accept, reverse, write off) above this amount, in minor units,
+# needs a second person with the finance capability to approve it (0: every resolution does).
+SETTLEMENT_RESOLUTION_APPROVAL_MINOR = env.get_int(
+    "GRIDVEND_SETTLEMENT_RESOLUTION_APPROVAL_MINOR", 100_000, minimum=0
+)
 # Free issues above this many kWh need a second person with the finance capability to approve...
 FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, minimum=0)
 # ...counted together over this many hours, per meter and per issuer, so that the limit cannot be
@@ -140,7 +149,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 _cache_url = env.get_str("GRIDVEND_CACHE_URL", "")
 if _cache_url and not _cache_url.startswith(("redis://", "rediss://", "unix://")):
     raise ConfigurationError("GRIDVEND_CACHE_URL must be a redis://, rediss:// or unix:// URL")
-CACHES = {
+CACHES: dict[str, dict[str, object]] = {
     "default": (
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -152,8 +161,18 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "gridvend_cache",
             "KEY_PREFIX": "gridvend",
+            # The cache holds rate counters and the signatures already accepted (the replay
+            # window): culling live entries at Django's default of 300 would reset a counter or
+            # forget a signature, so only expired rows are ever removed.
+            "OPTIONS": {"MAX_ENTRIES": 100_000_000},
         }
     )
+}
+# The job cluster's own status (gridvend.jobs): written twice a second by each worker, read by
+# nothing that needs it shared, so kept in the worker's memory rather than in the shared cache.
+CACHES["jobs"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "gridvend-jobs",
 }
 # Partners' API keys are stored as HMAC digests under this pepper; unset, it is derived from
 # GRIDVEND_SECRET_KEY (changing either then invalidates every issued key).
@@ -161,6 +180,7 @@ API_KEY_PEPPER = env.get_str("GRIDVEND_API_KEY_PEPPER", "")
 # The statements every sale runs are prepared on PostgreSQL (gridvend.rows.cursor). Off behind a
 # connection pooler in transaction mode (PgBouncer before 1.21), which cannot keep them.
 PREPARED_STATEMENTS = env.get_bool("GRIDVEND_PREPARED_STATEMENTS", True)
+
 
 TIME_ZONE = env.time_zone("GRIDVEND_TIME_ZONE", "Africa/Nairobi")
 USE_TZ = True
@@ -176,6 +196,74 @@ HELPLINE = env.get_text("GRIDVEND_HELPLINE", "", max_length=60)
 # ESC/POS receipt printers on the network, for printing without a dialogue (docs/cashier.md):
 # "host:port" for every vending point, or "CODE=host:port,..." per point. Unset: none.
 ESCPOS_PRINTERS = escpos_printers(env)
+
+# Background jobs (django-q2, ORM broker on the default database, so that a job enqueued inside
+# a transaction commits or rolls back with it; docs/deployment.md "The worker").
+Q_CLUSTER = job_cluster(
+    env,
+    sqlite=DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+    time_zone=TIME_ZONE,
+)
+# The outbox (gridvend.jobs.outbox): a message is tried this many times, the n-th retry waiting
+# OUTBOX_BACKOFF_SECONDS * 2^(n-1), at most OUTBOX_BACKOFF_MAX_SECONDS; a message being sent is
+# taken back after OUTBOX_LEASE_SECONDS (its worker died), which must outlast any one delivery.
+OUTBOX_MAX_ATTEMPTS = env.get_int("GRIDVEND_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
+OUTBOX_BACKOFF_SECONDS = env.get_int("GRIDVEND_OUTBOX_BACKOFF_SECONDS", 30, minimum=1)
+OUTBOX_BACKOFF_MAX_SECONDS = env.get_int(
+    "GRIDVEND_OUTBOX_BACKOFF_MAX_SECONDS", 6 * 3600, minimum=OUTBOX_BACKOFF_SECONDS
+)
+OUTBOX_LEASE_SECONDS = env.get_int("GRIDVEND_OUTBOX_LEASE_SECONDS", 600, minimum=30)
+if OUTBOX_MAX_ATTEMPTS > 100:
+    raise ConfigurationError("GRIDVEND_OUTBOX_MAX_ATTEMPTS must be at most 100")
+if OUTBOX_BACKOFF_MAX_SECONDS > 7 * 24 * 3600:
+    raise ConfigurationError("GRIDVEND_OUTBOX_BACKOFF_MAX_SECONDS must be at most a week")
+
+# Notifications (gridvend.notifications): where SMS and e-mail go. "console" prints them (the
+# default of the demo and of GRIDVEND_DEBUG), "file" writes one file per message into a
+# directory, "africastalking" posts SMS to Africa's Talking, "smtp" sends e-mail; "off" (the
+# default elsewhere) queues nothing.
+_notify_default = "console" if (DEBUG or DEMO_MODE) else "off"
+SMS_BACKEND = env.get_str("GRIDVEND_SMS_BACKEND", _notify_default).strip().lower()
+if SMS_BACKEND not in {"off", "console", "file", "africastalking"}:
+    raise ConfigurationError(
+        f"GRIDVEND_SMS_BACKEND must be off, console, file or africastalking, not {SMS_BACKEND!r}"
+    )
+SMS_FILE_DIR = Path(env.get_str("GRIDVEND_SMS_FILE_DIR", str(VAR_DIR / "sms")))
+SMS_AT_URL = http_url(
+    env, "GRIDVEND_SMS_AT_URL", "https://api.africastalking.com/version1/messaging"
+)
+SMS_AT_USERNAME = env.get_text("GRIDVEND_SMS_AT_USERNAME", "", max_length=100)
+SMS_AT_API_KEY = env.get_str("GRIDVEND_SMS_AT_API_KEY", "").strip()
+SMS_SENDER_ID = env.get_text("GRIDVEND_SMS_SENDER_ID", "", max_length=20)
+SMS_TIMEOUT_SECONDS = env.get_int("GRIDVEND_SMS_TIMEOUT_SECONDS", 15, minimum=1)
+if SMS_BACKEND == "africastalking" and not (SMS_AT_USERNAME and SMS_AT_API_KEY):
+    raise ConfigurationError(
+        "GRIDVEND_SMS_BACKEND=africastalking needs GRIDVEND_SMS_AT_USERNAME and "
+        "GRIDVEND_SMS_AT_API_KEY"
+    )
+_email = email_settings(env, default_backend=_notify_default, var_dir=VAR_DIR)
+# EMAIL_CHANNEL is the GRIDVEND_EMAIL_BACKEND chosen (off, console, file, smtp); EMAIL_BACKEND
+# the Django backend it means.
+EMAIL_CHANNEL = _email.name
+EMAIL_ENABLED = _email.enabled
+EMAIL_BACKEND = _email.backend
+EMAIL_FILE_PATH = str(_email.file_dir)
+EMAIL_HOST = _email.host
+EMAIL_PORT = _email.port
+EMAIL_HOST_USER = _email.user
+EMAIL_HOST_PASSWORD = _email.password
+EMAIL_USE_TLS = _email.use_tls
+EMAIL_USE_SSL = _email.use_ssl
+EMAIL_TIMEOUT = _email.timeout
+DEFAULT_FROM_EMAIL = _email.from_address
+SERVER_EMAIL = _email.from_address
+if max(SMS_TIMEOUT_SECONDS, EMAIL_TIMEOUT) * 2 >= OUTBOX_LEASE_SECONDS:
+    raise ConfigurationError(
+        "GRIDVEND_OUTBOX_LEASE_SECONDS must be more than twice the SMS and e-mail timeouts"
+    )
+
+# `gridvend serve`: the WSGI server and its processes (docs/deployment.md "The web server").
+WEB_SERVER = web_server(env)
 
 USE_I18N = True
 LANGUAGE_CODE = env.get_str("GRIDVEND_LANGUAGE", "en")
@@ -208,7 +296,11 @@ INSTALLED_APPS = [
     "gridvend.ledger",
     "gridvend.vending",
     "gridvend.partners",
+    "gridvend.jobs",
+    "gridvend.notifications",
+    "django_q",
     "gridvend.web",
+    "gridvend.api",
     "gridvend.demo",
 ]
 

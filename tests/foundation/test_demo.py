@@ -183,3 +183,33 @@ def test_demo_customers_owe_debts_and_both_tariffs_are_published_and_in_force(
     assert residential.fbe_kwh and not residential.is_flat
     assert commercial.is_flat and not commercial.fbe_kwh and commercial.fixed_charges
     assert Customer.objects.filter(category="commercial").exists()
+
+
+def test_the_demo_partner_keys_it_prints_sell_through_the_api(small_demo: None) -> None:
+    from gridvend.demo.partners import ensure_partners
+
+    admin = User.objects.get(username="admin")
+    root = OrgUnit.objects.get(depth=0)
+    partners = ensure_partners(admin, root)
+    assert {p.code for p in partners} == {"demo-bank", "demo-mobile-money"}
+    meter = (
+        Meter.objects.exclude(customer=None)
+        .filter(status="active", customer__status="active")
+        .order_by("number")
+        .first()
+    )
+    assert meter is not None
+    for n, partner in enumerate(partners):
+        sold = Client().post(
+            "/api/v1/vends",
+            data={
+                "request_id": f"demo-test-{n}",
+                "meter_number": meter.number,
+                "amount": {"minor": 50000, "currency": "KES"},
+            },
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {partner.key}"},
+        )
+        assert sold.status_code == 201, sold.content
+    # A second run prints the same keys (they are shown once, so the demo keeps them).
+    assert [p.key for p in ensure_partners(admin, root)] == [p.key for p in partners]

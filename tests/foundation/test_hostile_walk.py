@@ -22,14 +22,18 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
+from django.utils import timezone
 
 from gridvend.customers import services as customers
 from gridvend.identity.roles import Capability, Role
+from gridvend.kernel.clock import business_date
 from gridvend.meters import faults
-from gridvend.partners import services as partners
+from gridvend.partners import services as partner_services
+from gridvend.partners import settlement_files
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
@@ -330,8 +334,8 @@ def _world() -> tuple[World, Any]:
     # A partner with a sale and a top-up someone else asked for: the administrator's walk reaches
     # its page, statement, edit and top-up forms and the decision buttons.
     partner = make_partner(world, code="walk-bank", float_major="1000")
-    partners.purchase(call(partner), "walk-req", meter.number, tender=world.money("100"))
-    partners.request_top_up(
+    partner_services.purchase(call(partner), "walk-req", meter.number, tender=world.money("100"))
+    partner_services.request_top_up(
         actor=factories.user(world.tree.root, Role.MASTER_STATION_MANAGER, (Capability.FINANCE,)),
         partner=partner,
         amount=world.money("50"),
@@ -346,7 +350,37 @@ def _world() -> tuple[World, Any]:
         opening_float=world.money("0"),
         now=NOW + timedelta(hours=1),
     )
+    _settlement(world, meter.number)
     return world, meter
+
+
+def _settlement(world: World, meter_number: str) -> None:
+    """A partner's reconciled file with open items and a resolution another finance person
+    proposed, so the walk reaches the report, the resolve form and the decision form."""
+    partner = partner_services.create_partner(
+        actor=world.admin,
+        code="walk-bank",
+        name="Walk Bank",
+        kind="bank",
+        org_unit=world.tree.root,
+        currency=world.tariff.currency,
+    )
+    maker = factories.user(world.tree.root, Role.MASTER_STATION_MANAGER, (Capability.FINANCE,))
+    day = business_date(timezone.now(), settings.TIME_ZONE)
+    lines = [",".join(settlement_files.COLUMNS)] + [
+        f"{day},walk-{n},,{meter_number},{amount},{partner.currency},SALE,{day}T08:00:00Z"
+        for n, amount in ((1, 500), (2, 900000))
+    ]
+    upload = partner_services.upload_settlement_file(
+        actor=maker,
+        partner=partner,
+        business_date=day,
+        content="\n".join(lines).encode(),
+        filename="walk.csv",
+    )
+    partner_services.resolve_item(
+        actor=maker, item=upload.items.get(request_ref="walk-2"), action="accept", note="test"
+    )
 
 
 @pytest.mark.django_db
@@ -357,7 +391,15 @@ def test_no_url_and_no_form_field_answers_a_server_error() -> None:
     everyone = [
         (
             world.admin,
-            ["/", "/customers/", "/meters/", "/tariffs/", "/operation-log/", "/partners/"],
+            [
+                "/",
+                "/customers/",
+                "/meters/",
+                "/tariffs/",
+                "/operation-log/",
+                "/partners/",
+                "/settlement/",
+            ],
         ),
         (world.supervisor, ["/", "/supervisor/"]),
         (world.cashier, ["/cashier/"]),

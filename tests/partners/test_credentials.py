@@ -410,3 +410,22 @@ def test_a_signature_seen_by_one_process_is_replayed_in_another() -> None:
     assert sorted(results) == ["SIGNATURE_REPLAYED", "ok"]
     assert partner.pk
     cache.clear()
+
+
+def test_a_signature_stays_remembered_however_many_others_follow_it() -> None:
+    """The replay window holds every accepted signature until it expires: a busy partner's
+    later calls must not push an earlier signature out of the cache (Django's database cache
+    culls live entries beyond 300 by default)."""
+    world = build_world()
+    partner, issued = _setup(world, rate_limit_per_minute=100_000)
+    sent = []
+    for n in range(400):
+        body = f'{{"n": {n}}}'.encode()
+        signed = _signed(issued, str(int(NOW.timestamp())), body=body)
+        assert _auth(_bearer(issued.secret), body=body, **signed) == partner
+        sent.append((body, signed))
+    for body, signed in sent:
+        refusal = _refused(
+            _bearer(issued.secret), body=body, **signed, now=NOW + timedelta(seconds=30)
+        )
+        assert refusal.code == "SIGNATURE_REPLAYED"

@@ -3,6 +3,7 @@ that are final only by advice or policy, and a float that always ties to the sal
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -288,3 +289,37 @@ def test_pay_account_with_nothing_owed_is_refused() -> None:
         partners.pay_account, call(partner), "pa", meter.number, amount=world.money("10")
     )
     assert code == "NO_DEBT_OUTSTANDING"
+
+
+def test_a_purchase_with_the_buyers_phone_queues_one_token_sms(settings) -> None:
+    from dataclasses import replace
+
+    settings.SMS_BACKEND = "console"
+    from gridvend.jobs.models import OutboxMessage
+
+    world = build_world()
+    partner = make_partner(world)
+    meter = world.add_meter()
+    with_phone = replace(call(partner), msisdn="+254712345678")
+    answer = partners.purchase(with_phone, "sms-1", meter.number, tender=world.money("300"))
+    again = partners.purchase(with_phone, "sms-1", meter.number, tender=world.money("300"))
+    assert again.replayed
+    assert answer.result is not None
+    rows = list(OutboxMessage.objects.all())
+    assert len(rows) == 1
+    text = json.dumps(rows[0].payload)
+    digits = answer.result.tokens[0].digits
+    assert " ".join(digits[i : i + 4] for i in range(0, 20, 4)) in text
+    # A number that is not one: the sale stands, nothing is queued.
+    odd = replace(call(partner), msisdn="not a phone")
+    partners.purchase(odd, "sms-2", meter.number, tender=world.money("300"))
+    assert OutboxMessage.objects.count() == 1
+
+
+def test_the_policy_runs_as_a_declared_periodic_job() -> None:
+    from gridvend.jobs.queue import declared_schedules
+    from gridvend.partners import tasks
+
+    func, cron = declared_schedules()["gridvend.partners.finalise_unconfirmed"]
+    assert func == tasks.FINALISE_JOB and cron == tasks.FINALISE_CRON
+    assert tasks.finalise_unconfirmed_sales() == {"expired": 0, "reversed": 0, "skipped": 0}

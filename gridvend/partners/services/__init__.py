@@ -1,5 +1,5 @@
-"""The partner use cases, one module per family (setup, selling, advices, floats), re-exported
-here so callers write ``services.purchase(...)``."""
+"""The partner use cases, one module per family (setup, selling, advices, floats,
+reconciliation), re-exported here so callers write ``services.purchase(...)``."""
 
 from gridvend.partners.services.advices import (
     AdviceAnswer,
@@ -16,6 +16,14 @@ from gridvend.partners.services.floats import (
     needs_second_person,
     reject_top_up,
     request_top_up,
+)
+from gridvend.partners.services.reconciliation import (
+    RESOLUTION_DECISION,
+    approve_resolution,
+    reject_resolution,
+    resolve_item,
+    run_daily_reconciliations,
+    upload_settlement_file,
 )
 from gridvend.partners.services.selling import (
     Answer,
@@ -34,12 +42,14 @@ from gridvend.partners.services.selling import (
 from gridvend.partners.services.setup import add_partner_point, create_partner, update_partner
 
 __all__ = [
+    "RESOLUTION_DECISION",
     "TOP_UP_DECISION",
     "AdviceAnswer",
     "Answer",
     "Call",
     "add_partner_point",
     "after_sale",
+    "approve_resolution",
     "approve_top_up",
     "check_low_float",
     "check_low_floats",
@@ -54,11 +64,15 @@ __all__ = [
     "pay_account",
     "purchase",
     "refusal_of",
+    "reject_resolution",
     "reject_top_up",
     "report_fault",
     "request_top_up",
     "require_active",
+    "resolve_item",
     "reverse",
+    "run_daily_reconciliations",
     "trial",
     "update_partner",
+    "upload_settlement_file",
 ]

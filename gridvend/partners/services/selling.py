@@ -316,6 +316,10 @@ def _sale_request(
             request.state = SaleState.CONFIRMED
             request.finalised_at, request.finalised_by = now, "sale"
         request.save(force_insert=True)
+        if call.msisdn and result.tokens:
+            # The buyer's phone gets the token by SMS, queued in the sale's transaction (sent by
+            # the worker after commit; never holds up or fails the sale: see vending.notices).
+            _queue_token_sms(result, call.msisdn)
         if confirmed is not None:
             PartnerAdvice.objects.filter(pk=confirmed.pk).update(
                 request=request, outcome=AdviceOutcome.APPLIED
@@ -350,17 +354,34 @@ def _sale_request(
     return Answer(created[0], result, replayed=False)
 
 
+def _queue_token_sms(result: SaleResult, msisdn: str) -> None:
+    from gridvend.kernel.inputs import InvalidInput
+    from gridvend.vending.notices import queue_token_sms
+
+    try:
+        with transaction.atomic():
+            queue_token_sms(sale=result.sale, to=msisdn)
+    except InvalidInput:
+        # A number that is not one: the sale stands, the partner still has the token to hand over.
+        return
+
+
 def _known(partner: Partner, request_id: str, print_: str) -> Answer | None:
-    """The answer already given to this request id, if any (a repeat gets it unchanged)."""
-    request = (
-        PartnerRequest.objects.select_related("sale__meter", "sale__customer", "vending_point")
-        .filter(partner=partner, request_id=request_id)
-        .first()
+    """The answer already given to this request id, if any (a repeat gets it unchanged). A new
+    id, by far the common case, costs one indexed lookup of two columns."""
+    hit = list(
+        PartnerRequest.objects.filter(partner=partner, request_id=request_id)
+        .order_by()
+        .values_list("pk", "fingerprint")[:1]
     )
-    if request is None:
+    if not hit:
         return None
-    if request.fingerprint and request.fingerprint != print_:
+    pk, fingerprint_ = hit[0]
+    if fingerprint_ and fingerprint_ != print_:
         raise DuplicateRequest(reference=request_id)
+    request = PartnerRequest.objects.select_related(
+        "sale__meter", "sale__customer", "vending_point"
+    ).get(pk=pk)
     if request.sale is None and request.error_code == RequestAlreadyReversed.code:
         raise RequestAlreadyReversed(request_id=request_id)
     if request.sale is None:

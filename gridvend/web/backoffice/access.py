@@ -81,6 +81,16 @@ def can_top_up_partners(actor: User) -> bool:
     return actor.is_active and _any(actor, Capability.FINANCE)
 
 
+def can_view_settlement(actor: User) -> bool:
+    """Partners' settlement files and their reconciliation: finance and auditors read them."""
+    return actor.is_active and _any(actor, Capability.FINANCE, Capability.AUDITOR)
+
+
+def can_settle(actor: User) -> bool:
+    """Upload files, resolve items and decide resolutions: finance (each checked again)."""
+    return actor.is_active and _any(actor, Capability.FINANCE)
+
+
 def require(allowed: bool) -> None:
     if not allowed:
         raise AccessDenied()
@@ -96,10 +106,12 @@ __all__ = [
     "can_manage_partners",
     "can_open_debts",
     "can_review_tariffs",
+    "can_settle",
     "can_top_up_partners",
     "can_view_debts",
     "can_view_master_data",
     "can_view_partners",
+    "can_view_settlement",
     "can_view_tariffs",
     "require",
 ]

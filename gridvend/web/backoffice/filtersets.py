@@ -12,7 +12,7 @@ from gridvend.audit import selectors as audit_selectors
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.meters.models import MeterStatus
 from gridvend.org.models import Channel
-from gridvend.partners.models import PartnerKind, PartnerStatus
+from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
 from gridvend.web.filters import (
     DateFilter,
     FlagFilter,
@@ -113,3 +113,10 @@ class StatementFilterSet(SelectorFilterSet):
 
     date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class SettlementItemFilterSet(SelectorFilterSet):
+    """A reconciliation's items, by match status and by resolution."""
+
+    status = choice_filter(ItemStatus.choices, _("Status"))
+    resolution = choice_filter(Resolution.choices, _("Resolution"))

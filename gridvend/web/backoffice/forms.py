@@ -12,9 +12,15 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
 from gridvend.meters.models import MeterStatus, TokenCarrier
-from gridvend.partners.models import PartnerKind, PartnerStatus, UnconfirmedPolicy
+from gridvend.partners.models import (
+    PartnerKind,
+    PartnerStatus,
+    ResolutionAction,
+    UnconfirmedPolicy,
+)
 from gridvend.partners.services.setup import MAX_WINDOW_MINUTES, PARTNER_CHANNELS
 from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
+from gridvend.web.filters import BoundedDateField
 from gridvend.web.forms import StyledForm
 
 PHASE_CHOICES = [(1, "1"), (2, "2"), (3, "3")]
@@ -434,3 +440,29 @@ STATUS_FILTERS = {
     "category": CustomerCategory.choices,
     "meter": MeterStatus.choices,
 }
+
+
+class SettlementUploadForm(StyledForm):
+    """A partner's settlement file for one business day (docs/settlement-files.md)."""
+
+    partner = forms.TypedChoiceField(label=_("Partner"), coerce=int)
+    business_date = BoundedDateField(
+        label=_("Business day"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    file = forms.FileField(label=_("Settlement file (CSV)"))
+
+    def __init__(self, *args: Any, partners: list[tuple[int, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["partner"].choices = partners  # type: ignore[attr-defined]
+
+
+class SettlementResolveForm(StyledForm):
+    action = forms.ChoiceField(label=_("Resolution"), choices=ResolutionAction.choices)
+    note = TextField(label=_("Why"), max_length=255)
+
+
+class SettlementDecisionForm(StyledForm):
+    decision = forms.ChoiceField(
+        label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
+    )
+    note = TextField(label=_("Note"), max_length=255, required=False)

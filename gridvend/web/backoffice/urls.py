@@ -1,5 +1,5 @@
-"""URL map of the back-office screens: customers, premises, meters, tariffs, debts, partners,
-files."""
+"""URL map of the back-office screens: customers, premises, meters, tariffs, debts, files,
+partners and their settlement."""
 
 from django.urls import URLPattern, URLResolver, path
 
@@ -9,6 +9,7 @@ from gridvend.web.backoffice import (
     meter_actions,
     meters,
     partners,
+    settlement,
     tariffs,
     transfer,
 )
@@ -96,6 +97,18 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("partners/top-ups/", partners.top_up_list, name="top-up-list"),
     path("partners/top-ups/<int:pk>/decide/", partners.top_up_decide, name="top-up-decide"),
+    path("settlement/", settlement.settlement_home, name="settlement"),
+    path("settlement/files/<int:pk>/", settlement.settlement_file, name="settlement-file"),
+    path(
+        "settlement/items/<int:pk>/resolve/",
+        settlement.settlement_item_resolve,
+        name="settlement-item-resolve",
+    ),
+    path(
+        "settlement/resolutions/<int:pk>/",
+        settlement.settlement_resolution_decide,
+        name="settlement-resolution",
+    ),
     path("vending-points/export.<str:fmt>", web_views.point_export, name="point-export"),
     path("users/export.<str:fmt>", web_views.user_export, name="user-export"),
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils.translation import gettext as _
 
@@ -71,3 +73,21 @@ class Command(BaseCommand):
         )
         for username, role, unit in summary.logins:
             self.stdout.write(f"  {username:<22} {role:<26} {unit}")
+        self.stdout.write(_("Demo partner API keys (docs/api.md):"))
+        for partner in summary.partners:
+            self.stdout.write(f"  {partner.code:<22} {partner.key}")
+        if summary.partners and summary.sample_meter:
+            first = summary.partners[0]
+            body = json.dumps(
+                {
+                    "request_id": "demo-1",
+                    "meter_number": summary.sample_meter,
+                    "amount": {"minor": 50000, "currency": settings.CURRENCY},
+                }
+            )
+            self.stdout.write(_("Try a sale through the partner API:"))
+            self.stdout.write(
+                "  curl -s http://127.0.0.1:8000/api/v1/vends "
+                f'-H "Authorization: Bearer {first.key}" '
+                f"-H 'Content-Type: application/json' -d '{body}'"
+            )

@@ -1,26 +1,66 @@
-"""`gridvend serve`: run the application with waitress (a production WSGI server in pure Python)."""
+"""`gridvend serve`: run the application over HTTP with gunicorn (processes × threads; the
+production server), or with waitress (threads in one process) where there is no fork().
+
+``--with-worker`` also starts `gridvend worker` beside it and stops it when the server stops
+(the demo; in production run the worker as a service of its own, docs/deployment.md).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+# How long a stopping worker may take to finish the jobs it has started.
+WORKER_STOP_SECONDS = 30
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise ValueError(text)
+    return value
 
 
 class Command(BaseCommand):
-    help = "Serve gridvend over HTTP with waitress."
+    help = (
+        "Serve gridvend over HTTP: gunicorn by default (GRIDVEND_WEB_WORKERS processes of "
+        "GRIDVEND_WEB_THREADS threads), or waitress (--server waitress, for platforms without "
+        "fork). --with-worker runs the background worker beside it."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        web = settings.WEB_SERVER
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--threads", type=int, default=8)
+        parser.add_argument("--server", choices=["gunicorn", "waitress"], default=web.server)
+        parser.add_argument("--workers", type=_positive, default=None, help="processes (gunicorn)")
+        parser.add_argument("--threads", type=_positive, default=None, help="threads per process")
+        parser.add_argument(
+            "--with-worker",
+            action="store_true",
+            help="also run `gridvend worker`, stopped when the server stops",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from waitress import serve
-
-        from gridvend.wsgi import application
-
+        web = settings.WEB_SERVER
+        server = options["server"]
+        port = options["port"]
+        if not 0 <= port <= 65535:
+            raise CommandError("--port must be from 0 to 65535")
+        if server == "gunicorn" and not hasattr(os, "fork"):
+            raise CommandError("gunicorn needs fork(); use --server waitress on this platform")
+        workers = options["workers"] or web.workers
+        threads = options["threads"] or (
+            web.threads if server == web.server else (4 if server == "gunicorn" else 8)
+        )
         if not settings.REQUIRE_ADMIN_TOTP:
             self.stdout.write(
                 self.style.WARNING(
@@ -28,6 +68,95 @@ class Command(BaseCommand):
                     "(GRIDVEND_REQUIRE_ADMIN_TOTP=false). Never run production like this."
                 )
             )
-        url = f"http://{options['host']}:{options['port']}/"
-        self.stdout.write(f"gridvend is serving {settings.UTILITY_NAME} on {url}")
-        serve(application, host=options["host"], port=options["port"], threads=options["threads"])
+        host = options["host"]
+        shown = f"[{host}]" if ":" in host else host
+        if server == "gunicorn":
+            how = f"gunicorn, {workers} process(es) x {threads} thread(s)"
+        else:
+            how = f"waitress, {threads} thread(s)"
+        self.stdout.write(
+            f"gridvend is serving {settings.UTILITY_NAME} on http://{shown}:{port}/ ({how})"
+        )
+        self.stdout.flush()
+        # Nothing this process opened may be shared with the processes it starts.
+        connections.close_all()
+        worker = self._start_worker() if options["with_worker"] else None
+        # gunicorn forks its processes from inside the call below, and each leaves through it
+        # when it ends: only this process, the worker's parent, stops the worker.
+        parent = os.getpid()
+        try:
+            if server == "gunicorn":
+                _run_gunicorn(host, port, workers=workers, threads=threads, timeout=web.timeout)
+            else:
+                from waitress import serve
+
+                from gridvend.wsgi import application
+
+                # waitress stops on Ctrl-C only; a service manager sends SIGTERM.
+                signal.signal(signal.SIGTERM, _exit_on_signal)
+                serve(application, host=host, port=port, threads=threads)
+        finally:
+            if worker is not None and os.getpid() == parent:
+                self._stop_worker(worker)
+
+    def _start_worker(self) -> subprocess.Popen[bytes]:
+        # A session of its own: Ctrl-C in the terminal reaches the server only, and the worker
+        # is stopped below, after the server, with SIGTERM (it finishes the job it runs).
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gridvend", "worker"], start_new_session=True
+        )
+        self.stdout.write(f"gridvend worker started beside the server (process {process.pid})")
+        return process
+
+    def _stop_worker(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=WORKER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.stdout.write(f"gridvend worker (process {process.pid}) stopped with the server")
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _run_gunicorn(host: str, port: int, *, workers: int, threads: int, timeout: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    options: dict[str, Any] = {
+        "bind": [bind],
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        # Access lines go to the standard output, errors to the standard error (journald).
+        "accesslog": "-",
+        "errorlog": "-",
+        # X-Forwarded-* are believed only from GRIDVEND_TRUSTED_PROXIES, as in the app itself.
+        "forwarded_allow_ips": ",".join(
+            str(ipaddress.ip_network(proxy, strict=False)) for proxy in settings.TRUSTED_PROXIES
+        ),
+        "control_socket_disable": True,
+        "proc_name": "gridvend",
+        # Each process is forked after the application is loaded once (faster start, shared
+        # memory); no database connection is open at the fork.
+        "preload_app": True,
+    }
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from gridvend.wsgi import application
+
+            return application
+
+    _Gunicorn().run()

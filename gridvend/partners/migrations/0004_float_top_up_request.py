@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('ledger', '0004_kept_balances'),
-        ('partners', '0002_partner_key'),
+        ('partners', '0003_settlement'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

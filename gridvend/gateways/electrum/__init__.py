@@ -1,0 +1,1 @@
+"""The Electrum Prepaid Utility Service Interface v3, served under /prepaidutility/v3/."""

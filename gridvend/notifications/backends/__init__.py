@@ -1,0 +1,2 @@
+"""Where messages go: SMS backends (console, file, Africa's Talking); e-mail goes through
+Django's mail backends (console, file, SMTP), chosen by the settings."""
