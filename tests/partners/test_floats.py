@@ -12,6 +12,7 @@ from django.test import override_settings
 from gridvend.approvals.models import RequestStatus
 from gridvend.audit.models import AuditEvent
 from gridvend.identity.roles import Capability, Role
+from gridvend.jobs.models import OutboxMessage
 from gridvend.kernel.clock import SystemClock, business_date
 from gridvend.kernel.errors import DomainError
 from gridvend.ledger.models import Posting
@@ -199,15 +200,19 @@ def test_the_daily_statement_ties_top_ups_and_sales_to_the_float_postings() -> N
     assert -sum(p.amount_minor for p in postings) == statement.closing.minor
 
 
+@override_settings(SMS_BACKEND="console", EMAIL_ENABLED=True)
 def test_the_low_float_alert_is_raised_once_per_crossing() -> None:
     world = build_world()
     partner = make_partner(world, float_major="1000")
     maker = _root_finance(world, "maker")
+    maker.email = "maker@utility.example"
+    maker.save(update_fields=["email"])
     partners.update_partner(
         actor=world.admin,
         partner=partner,
         low_float=world.money("500"),
         contact_email="ops@bank.example",
+        contact_phone="0745 275 900",
     )
     partner.refresh_from_db()
     meter = world.add_meter()
@@ -215,7 +220,17 @@ def test_the_low_float_alert_is_raised_once_per_crossing() -> None:
     assert _events(PartnerEvent.LOW_FLOAT_ALERTED) == 0
     partners.purchase(call(partner), "r2", meter.number, tender=world.money("300"))
     assert _events(PartnerEvent.LOW_FLOAT_ALERTED) == 1
+    # One e-mail to the partner, one to finance, one SMS: queued with the crossing.
+    messages = OutboxMessage.objects.filter(key__contains="low-float:acme-bank")
+    assert sorted(m.kind for m in messages) == ["email", "email", "sms"]
+    to = {m.key.rsplit(":", 1)[1]: m.payload["to"] for m in messages}
+    assert to["contact_email"] == ["ops@bank.example"]
+    assert "maker@utility.example" in to["finance0"]
+    assert to["contact_phone"] == "+254745275900"
+    assert "700" not in messages.get(kind="sms").payload["text"]
+    assert "KES 400.00" in messages.get(kind="sms").payload["text"]
     partners.purchase(call(partner), "r3", meter.number, tender=world.money("100"))
+    assert OutboxMessage.objects.filter(key__contains="low-float:acme-bank").count() == 3
     assert partners.check_low_floats() == {"alerted": 0, "recovered": 0}
     assert _events(PartnerEvent.LOW_FLOAT_ALERTED) == 1
     alert = AuditEvent.objects.get(event_type=PartnerEvent.LOW_FLOAT_ALERTED)
@@ -231,6 +246,7 @@ def test_the_low_float_alert_is_raised_once_per_crossing() -> None:
     assert Partner.objects.get(pk=partner.pk).low_float_alerted_at is None
     partners.purchase(call(partner), "r4", meter.number, tender=world.money("900"))
     assert _events(PartnerEvent.LOW_FLOAT_ALERTED) == 2
+    assert OutboxMessage.objects.filter(key__contains="low-float:acme-bank").count() == 6
 
 
 def test_the_sweep_catches_a_crossing_made_by_a_new_alert_level() -> None:

@@ -1,5 +1,6 @@
 """A partner's float: top-ups asked by one person with the finance capability and approved by
-another (through ``gridvend.approvals``), and the low-float alert, raised once per crossing."""
+another (through ``gridvend.approvals``), and the low-float alert, raised once per crossing
+(e-mail and SMS queued through ``gridvend.notifications`` with the crossing's audit event)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from gridvend.partners.errors import PartnerInvalid, PartnerNotActive
 from gridvend.partners.events import PartnerEvent
 from gridvend.partners.locks import lock_partner
 from gridvend.partners.models import FloatTopUpRequest, Partner, PartnerPoint, PartnerStatus
+from gridvend.partners.notices import queue_low_float_alert
 from gridvend.partners.services.setup import MAX_MONEY_MINOR
 from gridvend.vending.services.floats import top_up_float_within_transaction
 
@@ -228,11 +230,12 @@ def _check_low_float(partner: Partner, now: datetime) -> str:
     if low and partner.low_float_alerted_at is None:
         Partner.objects.filter(pk=partner.pk).update(low_float_alerted_at=now)
         partner.low_float_alerted_at = now
+        queued = queue_low_float_alert(partner, available)
         record(
             actor=None,
             event_type=PartnerEvent.LOW_FLOAT_ALERTED,
             target=partner,
-            after=_alert_after(partner, available),
+            after={**_alert_after(partner, available), "messages": queued},
         )
         return "alerted"
     if not low and partner.low_float_alerted_at is not None:
