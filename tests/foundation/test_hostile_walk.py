@@ -333,7 +333,7 @@ def _world() -> tuple[World, Any]:
     )
     # A partner with a sale and a top-up someone else asked for: the administrator's walk reaches
     # its page, statement, edit and top-up forms and the decision buttons.
-    partner = make_partner(world, code="walk-bank", float_major="1000")
+    partner = make_partner(world, code="walk-float", float_major="1000")
     partner_services.purchase(call(partner), "walk-req", meter.number, tender=world.money("100"))
     partner_services.request_top_up(
         actor=factories.user(world.tree.root, Role.MASTER_STATION_MANAGER, (Capability.FINANCE,)),
