@@ -32,7 +32,13 @@ from gridvend.meters.selectors import meter_key_ref
 from gridvend.org import services as org
 from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.partners import services as partner_services
-from gridvend.partners.models import SettlementFile, SettlementItem, SettlementResolutionRequest
+from gridvend.partners.models import (
+    FloatTopUpRequest,
+    Partner,
+    SettlementFile,
+    SettlementItem,
+    SettlementResolutionRequest,
+)
 from gridvend.sts.identity import MeterNumber
 from gridvend.sts.keys import VendingKey
 from gridvend.sts.simulator import MeterSimulator
@@ -169,6 +175,8 @@ class Region:
     reversal: ReversalRequest
     free_issue: FreeIssueRequest
     fault: FaultReport
+    partner: Partner  # a bank with one point, in the region's service centre
+    top_up: FloatTopUpRequest  # pending, asked by the region's finance person
     # A partner of the region with a reconciled settlement file: an open item, and another
     # whose resolution awaits a second person.
     settlement_file: SettlementFile | None = None
@@ -261,25 +269,32 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
         reason="outage compensation",
     )
     fault = faults.register_fault(actor=world.admin, meter=meter, description="No supply")
+    partner = partner_services.create_partner(
+        actor=world.admin,
+        code=f"{tag.lower()}-bank",
+        name=f"{tag} Bank",
+        kind="bank",
+        org_unit=unit,
+        currency=world.tariff.currency,
+    )
+    partner_services.add_partner_point(
+        actor=world.admin, partner=partner, name=f"{tag} Bank online", channel="bank"
+    )
+    top_up = partner_services.request_top_up(
+        actor=maker, partner=partner, amount=world.money("1000"), reference=f"DEP-{tag}"
+    )
     region = Region(
         unit, point, cashier, meter, customer, premise, tariff, draft, sale, closed, reversal,
-        free_issue, fault,
+        free_issue, fault, partner, top_up,
     )  # fmt: skip
     _settlement(world, region, maker, tag)
     return region
 
 
 def _settlement(world: World, region: Region, maker: User, tag: str) -> None:
-    """A partner of the region whose file for today lists two sales gridvend does not have:
+    """The region's partner, whose file for today lists two sales gridvend does not have:
     one small (open) and one large, whose acceptance ``maker`` proposed (pending)."""
-    partner = partner_services.create_partner(
-        actor=world.admin,
-        code=f"{tag.lower()}-bank",
-        name=f"{tag} Bank",
-        kind="bank",
-        org_unit=region.unit,
-        currency=world.tariff.currency,
-    )
+    partner = region.partner
     day = business_date(timezone.now(), settings.TIME_ZONE).isoformat()
     lines = [
         "business_date,request_id,sale_reference,meter_number,amount_minor,currency,type,"

@@ -41,6 +41,9 @@ class MakerCheckerViolation(DecisionRefused):
         "tariff_version": gettext_lazy(
             "You wrote or submitted this tariff version, so someone else must approve or reject it."
         ),
+        "float_top_up": gettext_lazy(
+            "You asked for this float top-up, so someone else must approve or reject it."
+        ),
         "settlement_resolution": gettext_lazy(
             "Someone other than the person who proposed this resolution must decide it."
         ),

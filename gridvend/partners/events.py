@@ -20,6 +20,12 @@ class PartnerEvent(StrEnum):
     SALE_CONFIRMED = "partner_sale.confirmed"
     SALE_REVERSED = "partner_sale.reversed"
     SALE_EXPIRED = "partner_sale.expired"
+    FLOAT_TOP_UP_REQUESTED = "float_top_up.requested"
+    FLOAT_TOP_UP_APPROVED = "float_top_up.approved"
+    FLOAT_TOP_UP_REJECTED = "float_top_up.rejected"
+    # The float fell below the partner's alert level (once per crossing), and came back above it.
+    LOW_FLOAT_ALERTED = "partner_float.fell_low"
+    LOW_FLOAT_RECOVERED = "partner_float.recovered"
     SETTLEMENT_FILE_RECONCILED = "settlement_file.reconciled"
     SETTLEMENT_FILE_MISSING = "settlement_file.missing"
     SETTLEMENT_ITEM_RESOLVED = "settlement_item.resolved"

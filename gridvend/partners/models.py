@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.approvals.models import DecisionRequest
+from gridvend.ledger.models import JournalEntry
 from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.vending.models import Sale
 
@@ -75,6 +76,9 @@ class Partner(models.Model):
     confirmation_window_minutes = models.PositiveIntegerField(default=24 * 60)
     reversal_window_minutes = models.PositiveIntegerField(default=24 * 60)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when the float fell below ``low_float_minor`` and its contacts were alerted; cleared
+    # when it is back at or above it, so each crossing alerts once.
+    low_float_alerted_at = models.DateTimeField(null=True, blank=True)
 
     audited_fields: ClassVar[AuditedFields] = (
         "code",
@@ -505,3 +509,40 @@ class SettlementResolutionRequest(DecisionRequest):
     @property
     def audit_org_path(self) -> str:
         return self.item.file.partner.org_unit.path
+
+
+class FloatTopUpRequest(DecisionRequest):
+    """Money a partner paid in, to be added to its float: asked by one person with the finance
+    capability and approved by another (``partners.services.floats``); a top-up at or below
+    ``GRIDVEND_FLOAT_TOP_UP_APPROVAL_MINOR`` is recorded approved by the one who asked.
+
+    ``reference`` (the bank's deposit reference) is unique per partner: asking twice for the same
+    deposit answers the first request.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="top_ups")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=64)
+    note = models.CharField(max_length=255, blank=True)
+    # The ledger entry the approval posted (none while pending or when rejected).
+    journal_entry = models.OneToOneField(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta(DecisionRequest.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "reference"], name="partner_top_up_reference_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_minor__gt=0), name="partner_top_up_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}: {self.reference}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.partner.org_unit.path

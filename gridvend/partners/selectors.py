@@ -1,17 +1,28 @@
 """Reads of the partner channel: a partner's requests, its float, its credit line and its daily
-float statement."""
+float statement; and the back office's scoped reads of partners and their top-up requests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
+from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.kernel.money import Money
 from gridvend.ledger.models import Account, Posting
+from gridvend.ledger.selectors import account_balance
+from gridvend.org.models import OrgUnit
 from gridvend.partners.errors import RequestNotFound
-from gridvend.partners.models import Partner, PartnerRequest
+from gridvend.partners.models import (
+    FloatTopUpRequest,
+    Partner,
+    PartnerKey,
+    PartnerPoint,
+    PartnerRequest,
+)
 
 
 def partner_request(partner: Partner, request_id: str) -> PartnerRequest:
@@ -109,3 +120,124 @@ def float_statement(partner: Partner, day: date) -> FloatStatement:
         top_up_count=counts["top_ups"],
         closing=Money(closing, currency),
     )
+
+
+def float_available(partner: Partner) -> Money:
+    """What the partner may still sell: what its float holds plus its credit line (the same sum
+    ``vending.selectors.float_available`` gives for any of its points)."""
+    account = Account.objects.filter(code=partner.float_account).first()
+    if account is None:
+        return Money(0, partner.currency)
+    held = -account_balance(account)
+    credit = account.limit_minor if account.limit_minor > 0 else 0
+    return Money(held + credit, partner.currency)
+
+
+def floats_available(partners: list[Partner]) -> dict[int, Money]:
+    """``float_available`` of each partner of a page, in one query."""
+    accounts = {
+        a.code: a for a in Account.objects.filter(code__in=[p.float_account for p in partners])
+    }
+    found: dict[int, Money] = {}
+    for partner in partners:
+        account = accounts.get(partner.float_account)
+        if account is None:
+            found[partner.pk] = Money(0, partner.currency)
+            continue
+        credit = account.limit_minor if account.limit_minor > 0 else 0
+        found[partner.pk] = Money(-account_balance(account) + credit, partner.currency)
+    return found
+
+
+def list_partners(
+    actor: User,
+    *,
+    search: str = "",
+    status: str = "",
+    kind: str = "",
+    unit: OrgUnit | None = None,
+) -> QuerySet[Partner]:
+    """Partners in the actor's subtree (a partner hangs under one unit, as a vending point)."""
+    qs = scoped(Partner.objects.select_related("org_unit"), actor)
+    if unit is not None:
+        qs = qs.filter(org_unit__path__startswith=unit.path)
+    if status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(code__icontains=search))
+    return qs.order_by("code")
+
+
+def get_partner(actor: User, pk: int) -> Partner:
+    """One partner in the actor's subtree; out of scope or missing answers NotFound (404)."""
+    return get_scoped(Partner.objects.select_related("org_unit", "service_user"), actor, pk=pk)
+
+
+def partner_points(partner: Partner) -> QuerySet[PartnerPoint]:
+    return PartnerPoint.objects.filter(partner=partner).select_related(
+        "vending_point", "vending_point__org_unit"
+    )
+
+
+def partner_keys(partner: Partner) -> QuerySet[PartnerKey]:
+    """The partner's API keys (their public prefixes and dates: never a secret)."""
+    return PartnerKey.objects.filter(partner=partner).select_related("created_by")
+
+
+def recent_requests(partner: Partner, limit: int = 25) -> list[PartnerRequest]:
+    """The partner's latest requests with their states, newest first."""
+    return list(
+        PartnerRequest.objects.filter(partner=partner)
+        .select_related("sale", "sale__meter", "vending_point")
+        .order_by("-created_at", "-id")[: max(1, min(limit, 200))]
+    )
+
+
+def list_top_up_requests(
+    actor: User, *, status: str = "", partner: Partner | None = None
+) -> QuerySet[FloatTopUpRequest]:
+    """Float top-up requests of the partners in the actor's subtree, newest first."""
+    qs = scoped(
+        FloatTopUpRequest.objects.select_related(
+            "partner", "partner__org_unit", "requested_by", "decided_by"
+        ),
+        actor,
+        path="partner__org_unit__path",
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if partner is not None:
+        qs = qs.filter(partner=partner)
+    return qs.order_by("-requested_at", "-id")
+
+
+def get_top_up_request(actor: User, pk: int) -> FloatTopUpRequest:
+    return get_scoped(
+        FloatTopUpRequest.objects.select_related("partner", "partner__org_unit", "requested_by"),
+        actor,
+        path="partner__org_unit__path",
+        pk=pk,
+    )
+
+
+def finance_recipients(partner: Partner) -> QuerySet[User]:
+    """The active people with the finance capability whose subtree holds the partner: who is
+    told when its float runs low (service accounts never are)."""
+    ancestors = [partner.org_unit.path[:end] for end in _path_ends(partner.org_unit.path)]
+    return (
+        User.objects.filter(
+            is_active=True,
+            is_service_account=False,
+            capabilities__capability=Capability.FINANCE,
+            org_unit__path__in=ancestors,
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
+def _path_ends(path: str) -> list[int]:
+    # "0000000a/0000002f/" -> the ends of "0000000a/" and "0000000a/0000002f/".
+    return [i + 1 for i, ch in enumerate(path) if ch == "/"]

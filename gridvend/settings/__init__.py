@@ -77,6 +77,9 @@ FREE_ISSUE_APPROVAL_KWH = env.get_int("GRIDVEND_FREE_ISSUE_APPROVAL_KWH", 20, mi
 # ...counted together over this many hours, per meter and per issuer, so that the limit cannot be
 # split into several small free issues.
 FREE_ISSUE_PERIOD_HOURS = env.get_int("GRIDVEND_FREE_ISSUE_PERIOD_HOURS", 24, minimum=1)
+# A partner's float top-up at or below this many minor units may be recorded by one person; above
+# it a second person with the finance capability approves it (0: every top-up needs two people).
+FLOAT_TOP_UP_APPROVAL_MINOR = env.get_int("GRIDVEND_FLOAT_TOP_UP_APPROVAL_MINOR", 0, minimum=0)
 # A shift open longer than this many hours counts as abandoned: a supervisor of its vending point
 # may then force-close it (with a reason; nothing is counted).
 SHIFT_ABANDON_HOURS = env.get_int("GRIDVEND_SHIFT_ABANDON_HOURS", 16, minimum=1)

@@ -38,6 +38,7 @@ from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
 from tests.hostile import HOSTILE, HOSTILE_INT_PATH, HOSTILE_QUERY, HOSTILE_STR_PATH
+from tests.partners.support import call, make_partner
 from tests.signin import sign_in, signed_in
 from tests.world import NOW, World, build_world
 
@@ -330,6 +331,16 @@ def _world() -> tuple[World, Any]:
         meter=meter,
         description="No supply since Monday",
     )
+    # A partner with a sale and a top-up someone else asked for: the administrator's walk reaches
+    # its page, statement, edit and top-up forms and the decision buttons.
+    partner = make_partner(world, code="walk-float", float_major="1000")
+    partner_services.purchase(call(partner), "walk-req", meter.number, tender=world.money("100"))
+    partner_services.request_top_up(
+        actor=factories.user(world.tree.root, Role.MASTER_STATION_MANAGER, (Capability.FINANCE,)),
+        partner=partner,
+        amount=world.money("50"),
+        reference="WALK-DEP",
+    )
     # A second cashier's shift, left open an hour after the cashier's: newest, it heads the
     # supervisors' shift list, so the walk force-closes (and then signs off) this one and the
     # cashier keeps selling.
@@ -380,7 +391,15 @@ def test_no_url_and_no_form_field_answers_a_server_error() -> None:
     everyone = [
         (
             world.admin,
-            ["/", "/customers/", "/meters/", "/tariffs/", "/operation-log/", "/settlement/"],
+            [
+                "/",
+                "/customers/",
+                "/meters/",
+                "/tariffs/",
+                "/operation-log/",
+                "/partners/",
+                "/settlement/",
+            ],
         ),
         (world.supervisor, ["/", "/supervisor/"]),
         (world.cashier, ["/cashier/"]),

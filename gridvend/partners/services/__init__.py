@@ -1,11 +1,21 @@
-"""The partner use cases, one module per family (setup, selling, advices, reconciliation),
-re-exported here so callers write ``services.purchase(...)``."""
+"""The partner use cases, one module per family (setup, selling, advices, floats,
+reconciliation), re-exported here so callers write ``services.purchase(...)``."""
 
 from gridvend.partners.services.advices import (
     AdviceAnswer,
     confirm,
     finalise_unconfirmed,
     reverse,
+)
+from gridvend.partners.services.floats import (
+    TOP_UP_DECISION,
+    after_sale,
+    approve_top_up,
+    check_low_float,
+    check_low_floats,
+    needs_second_person,
+    reject_top_up,
+    request_top_up,
 )
 from gridvend.partners.services.reconciliation import (
     RESOLUTION_DECISION,
@@ -35,11 +45,16 @@ from gridvend.partners.services.setup import add_partner_point, create_partner, 
 
 __all__ = [
     "RESOLUTION_DECISION",
+    "TOP_UP_DECISION",
     "AdviceAnswer",
     "Answer",
     "Call",
     "add_partner_point",
+    "after_sale",
     "approve_resolution",
+    "approve_top_up",
+    "check_low_float",
+    "check_low_floats",
     "confirm",
     "create_partner",
     "disclosed_address",
@@ -47,13 +62,16 @@ __all__ = [
     "free_basic",
     "key_change",
     "lookup",
+    "needs_second_person",
     "partner_point",
     "pay_account",
     "purchase",
     "refusal_of",
     "reject_resolution",
+    "reject_top_up",
     "report_fault",
     "reprint",
+    "request_top_up",
     "require_active",
     "resolve_item",
     "reverse",

@@ -382,6 +382,12 @@ def _sale_request(
         if known is None:  # a sale under this id without a request: not the partner's
             raise DuplicateRequest(reference=request_id)
         return known
+    if kind in (RequestKind.PURCHASE, RequestKind.PAY_ACCOUNT):
+        # The sale has committed: tell the partner once when it took the float below its alert
+        # level (a read of the float, and a write only on the crossing).
+        from gridvend.partners.services.floats import after_sale
+
+        after_sale(partner, clock=clock)
     return Answer(created[0], result, replayed=False)
 
 

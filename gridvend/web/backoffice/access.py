@@ -65,6 +65,22 @@ def can_export_org(actor: User) -> bool:
     return actor.is_active and (actor.rank >= MANAGER or _any(actor, Capability.AUDITOR))
 
 
+def can_view_partners(actor: User) -> bool:
+    """Partners and their floats: managers (who set them up), finance and auditors."""
+    return actor.is_active and (
+        actor.rank >= MANAGER or _any(actor, Capability.FINANCE, Capability.AUDITOR)
+    )
+
+
+def can_manage_partners(actor: User) -> bool:
+    return actor.is_active and actor.rank >= MANAGER
+
+
+def can_top_up_partners(actor: User) -> bool:
+    """Ask for and decide float top-ups: finance (a second finance person approves)."""
+    return actor.is_active and _any(actor, Capability.FINANCE)
+
+
 def can_view_settlement(actor: User) -> bool:
     """Partners' settlement files and their reconciliation: finance and auditors read them."""
     return actor.is_active and _any(actor, Capability.FINANCE, Capability.AUDITOR)
@@ -87,11 +103,14 @@ __all__ = [
     "can_export_org",
     "can_import",
     "can_manage_meter_status",
+    "can_manage_partners",
     "can_open_debts",
     "can_review_tariffs",
     "can_settle",
+    "can_top_up_partners",
     "can_view_debts",
     "can_view_master_data",
+    "can_view_partners",
     "can_view_settlement",
     "can_view_tariffs",
     "require",

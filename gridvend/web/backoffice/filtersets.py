@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from gridvend.approvals.models import RequestStatus
 from gridvend.audit import selectors as audit_selectors
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.meters.models import MeterStatus
 from gridvend.org.models import Channel
-from gridvend.partners.models import ItemStatus, Resolution
+from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
 from gridvend.web.filters import (
     DateFilter,
     FlagFilter,
@@ -41,6 +42,24 @@ class MeterFilterSet(SelectorFilterSet):
     status = choice_filter(MeterStatus.choices, _("Status"))
     unit = IdFilter(label=_("Organisation unit"))
     arguments: ClassVar[dict[str, str]] = {"q": "search"}
+
+
+class PartnerFilterSet(SelectorFilterSet):
+    q = TextFilter(label=_("Search"))
+    status = choice_filter(PartnerStatus.choices, _("Status"))
+    kind = choice_filter(PartnerKind.choices, _("Kind"))
+    unit = IdFilter(label=_("Organisation unit"))
+    arguments: ClassVar[dict[str, str]] = {"q": "search"}
+
+
+class TopUpFilterSet(SelectorFilterSet):
+    status = choice_filter(RequestStatus.choices, _("Status"))
+
+
+class DayFilterSet(SelectorFilterSet):
+    """A daily statement's day (a local business date)."""
+
+    day = DateFilter(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
 
 
 class DebtFilterSet(SelectorFilterSet):

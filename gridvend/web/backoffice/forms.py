@@ -12,7 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
 from gridvend.meters.models import MeterStatus, TokenCarrier
-from gridvend.partners.models import ResolutionAction
+from gridvend.partners.models import (
+    PartnerKind,
+    PartnerStatus,
+    ResolutionAction,
+    UnconfirmedPolicy,
+)
+from gridvend.partners.services.setup import MAX_WINDOW_MINUTES, PARTNER_CHANNELS
 from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
 from gridvend.web.filters import BoundedDateField
 from gridvend.web.forms import StyledForm
@@ -320,6 +326,103 @@ class TariffRejectForm(StyledForm):
 class DebtForm(StyledForm):
     amount = MoneyField(label=_("Amount"), maximum_setting="MAX_DEBT_AMOUNT", positive=True)
     reason = _text(_("Reason"), required=True)
+
+
+def _minutes(label: Any) -> Any:
+    return WholeNumberField(label=label, min_value=1, max_value=MAX_WINDOW_MINUTES)
+
+
+def _allow_list() -> Any:
+    return forms.CharField(
+        label=_("Allowed IP addresses"),
+        required=False,
+        max_length=2000,
+        help_text=_("Comma-separated addresses or networks; empty allows any address."),
+    )
+
+
+class PartnerProfileForm(StyledForm):
+    """What a partner's edit changes (``partners.services.update_partner``)."""
+
+    name = _text(_("Name"), required=True, max_length=120)
+    credit_limit = MoneyField(label=_("Credit line"), maximum_setting="MAX_FLOAT_AMOUNT")
+    low_float = MoneyField(
+        label=_("Alert when the float falls below"), maximum_setting="MAX_FLOAT_AMOUNT"
+    )
+    ip_allow_list = _allow_list()
+    contact_email = forms.EmailField(label=_("Contact e-mail"), required=False, max_length=254)
+    contact_phone = PhoneField(label=_("Contact phone"), required=False)
+    unconfirmed_policy = forms.ChoiceField(
+        label=_("Unconfirmed sales"), choices=UnconfirmedPolicy.choices
+    )
+    confirmation_window_minutes = _minutes(_("Confirmation window (minutes)"))
+    reversal_window_minutes = _minutes(_("Reversal window (minutes)"))
+    settlement_bank = _text(_("Settlement bank"), max_length=120)
+    settlement_account = _text(_("Settlement account"), max_length=64)
+    delivers_settlement_files = forms.BooleanField(
+        label=_("Sends daily settlement files"), required=False
+    )
+
+
+class PartnerEditForm(PartnerProfileForm):
+    status = forms.ChoiceField(label=_("Status"), choices=PartnerStatus.choices)
+    field_order = ["name", "status"]
+
+
+class PartnerCreateForm(PartnerProfileForm):
+    code = forms.SlugField(
+        label=_("Code"),
+        max_length=40,
+        help_text=_("1 to 40 lower-case letters, digits and hyphens; it names the float."),
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=PartnerKind.choices)
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    point_name = _text(_("First vending point"), required=True, max_length=120)
+    point_channel = forms.ChoiceField(label=_("Its channel"))
+    field_order = ["code", "name", "kind", "org_unit", "point_name", "point_channel"]
+
+    def __init__(self, *args: Any, units: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+        self.fields["point_channel"].choices = _partner_channels()  # type: ignore[attr-defined]
+
+
+def _partner_channels() -> list[tuple[str, Any]]:
+    from gridvend.org.models import Channel
+
+    labels = dict(Channel.choices)
+    return [(c, labels[c]) for c in PARTNER_CHANNELS]
+
+
+class PartnerPointForm(StyledForm):
+    name = _text(_("Name"), required=True, max_length=120)
+    channel = forms.ChoiceField(label=_("Channel"))
+    code = forms.SlugField(label=_("Code"), max_length=40, required=False)
+    address = _text(_("Address"), max_length=255)
+    ip_allow_list = _allow_list()
+    is_default = forms.BooleanField(label=_("Default point"), required=False)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["channel"].choices = _partner_channels()  # type: ignore[attr-defined]
+
+
+class TopUpRequestForm(StyledForm):
+    amount = MoneyField(label=_("Amount"), maximum_setting="MAX_FLOAT_AMOUNT", positive=True)
+    reference = _text(
+        _("Deposit reference"),
+        required=True,
+        max_length=64,
+        help_text=_("The bank's reference of the money received: one top-up per reference."),
+    )
+    note = _text(_("Note"), max_length=255)
+
+
+class TopUpDecisionForm(StyledForm):
+    decision = forms.ChoiceField(
+        label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
+    )
+    note = _text(_("Note"), max_length=255)
 
 
 class ImportForm(StyledForm):

@@ -1,5 +1,5 @@
 """URL map of the back-office screens: customers, premises, meters, tariffs, debts, files,
-partners' settlement."""
+partners and their settlement."""
 
 from django.urls import URLPattern, URLResolver, path
 
@@ -8,6 +8,7 @@ from gridvend.web.backoffice import (
     customers,
     meter_actions,
     meters,
+    partners,
     settlement,
     tariffs,
     transfer,
@@ -81,6 +82,21 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("imports/", transfer.import_upload, name="import"),
     path("imports/confirm/", transfer.import_confirm, name="import-confirm"),
     path("imports/template-<str:kind>.<str:fmt>", transfer.import_template, name="import-template"),
+    path("partners/", partners.partner_list, name="partner-list"),
+    path("partners/export.<str:fmt>", partners.partner_export, name="partner-export"),
+    path("partners/new/", partners.partner_create, name="partner-create"),
+    path("partners/<int:pk>/", partners.partner_detail, name="partner-detail"),
+    path("partners/<int:pk>/edit/", partners.partner_edit, name="partner-edit"),
+    path("partners/<int:pk>/points/new/", partners.partner_point_add, name="partner-point-add"),
+    path("partners/<int:pk>/top-ups/new/", partners.top_up_request, name="top-up-request"),
+    path("partners/<int:pk>/statement/", partners.partner_statement, name="partner-statement"),
+    path(
+        "partners/<int:pk>/statement.<str:fmt>",
+        partners.partner_statement_export,
+        name="partner-statement-export",
+    ),
+    path("partners/top-ups/", partners.top_up_list, name="top-up-list"),
+    path("partners/top-ups/<int:pk>/decide/", partners.top_up_decide, name="top-up-decide"),
     path("settlement/", settlement.settlement_home, name="settlement"),
     path("settlement/files/<int:pk>/", settlement.settlement_file, name="settlement-file"),
     path(
