@@ -24,5 +24,8 @@ class PartnersConfig(AppConfig):
         queue.declare_schedule(
             "gridvend.partners.finalise_unconfirmed", tasks.FINALISE_JOB, cron=tasks.FINALISE_CRON
         )
+        queue.declare_schedule(
+            "gridvend.partners.low_floats", tasks.LOW_FLOAT_JOB, cron=tasks.LOW_FLOAT_CRON
+        )
         # Yesterday's settlement files: reconciled on upload; the run flags those not come.
         queue.declare_schedule(SETTLEMENT_SCHEDULE, SETTLEMENT_JOB, cron=SETTLEMENT_CRON)

@@ -323,6 +323,9 @@ def test_the_policy_runs_as_a_declared_periodic_job() -> None:
     func, cron = declared_schedules()["gridvend.partners.finalise_unconfirmed"]
     assert func == tasks.FINALISE_JOB and cron == tasks.FINALISE_CRON
     assert tasks.finalise_unconfirmed_sales() == {"expired": 0, "reversed": 0, "skipped": 0}
+    func, cron = declared_schedules()["gridvend.partners.low_floats"]
+    assert func == tasks.LOW_FLOAT_JOB and cron == tasks.LOW_FLOAT_CRON
+    assert tasks.check_partner_floats() == {"alerted": 0, "recovered": 0}
 
 
 def test_advices_follow_a_sale_reversed_in_the_back_office() -> None:
