@@ -103,6 +103,11 @@ def _meter_body(w: Regions, r: Region) -> dict[str, Any]:
     }
 
 
+def _partner_key(r: Region) -> dict[str, Any]:
+    assert r.partner_key is not None
+    return {"pk": r.partner.pk, "key_pk": r.partner_key.pk}
+
+
 def _body(**values: Any) -> Body:
     return lambda w, r: dict(values)
 
@@ -400,6 +405,23 @@ ROWS: list[Row] = [
         "field",
         args=lambda r: {"pk": r.partner.pk, "fmt": "csv"},
         region="path",
+    ),
+    Row(
+        "backoffice:partner-key-issue",
+        "manager",
+        "auditor",
+        args=_pk("partner"),
+        region="path",
+        post=_body(label="ATM switch", rate_limit_per_minute="600"),
+    ),
+    Row(
+        "backoffice:partner-key-revoke",
+        "manager",
+        "auditor",
+        args=_partner_key,
+        region="path",
+        get=False,
+        post=_body(),
     ),
     # The region's finance person asked for the top-up: another one (the checker) decides it.
     Row("backoffice:top-up-list", "checker", "manager"),

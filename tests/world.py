@@ -31,10 +31,12 @@ from gridvend.meters.models import FaultReport, Meter
 from gridvend.meters.selectors import meter_key_ref
 from gridvend.org import services as org
 from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.partners import credentials
 from gridvend.partners import services as partner_services
 from gridvend.partners.models import (
     FloatTopUpRequest,
     Partner,
+    PartnerKey,
     SettlementFile,
     SettlementItem,
     SettlementResolutionRequest,
@@ -182,6 +184,7 @@ class Region:
     settlement_file: SettlementFile | None = None
     settlement_item: SettlementItem | None = None
     settlement_resolution: SettlementResolutionRequest | None = None
+    partner_key: PartnerKey | None = None  # an active API key of the region's partner
 
 
 @dataclass
@@ -288,6 +291,7 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
         free_issue, fault, partner, top_up,
     )  # fmt: skip
     _settlement(world, region, maker, tag)
+    region.partner_key = credentials.issue_key(actor=world.admin, partner=partner).key
     return region
 
 

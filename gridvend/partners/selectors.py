@@ -241,3 +241,13 @@ def finance_recipients(partner: Partner) -> QuerySet[User]:
 def _path_ends(path: str) -> list[int]:
     # "0000000a/0000002f/" -> the ends of "0000000a/" and "0000000a/0000002f/".
     return [i + 1 for i, ch in enumerate(path) if ch == "/"]
+
+
+def partner_key(partner: Partner, pk: int) -> PartnerKey:
+    """One of the partner's own keys (another partner's key is not found: 404)."""
+    found = PartnerKey.objects.filter(partner=partner, pk=pk).first()
+    if found is None:
+        from gridvend.identity.errors import NotFound
+
+        raise NotFound()
+    return found

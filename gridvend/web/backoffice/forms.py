@@ -418,6 +418,14 @@ class TopUpRequestForm(StyledForm):
     note = _text(_("Note"), max_length=255)
 
 
+class PartnerKeyForm(StyledForm):
+    label = _text(_("Label"), max_length=60, help_text=_("Which system or terminal will use it."))
+    requires_signature = forms.BooleanField(label=_("Every call must be signed"), required=False)
+    rate_limit_per_minute = WholeNumberField(
+        label=_("Calls a minute"), min_value=1, max_value=100_000, initial=600
+    )
+
+
 class TopUpDecisionForm(StyledForm):
     decision = forms.ChoiceField(
         label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]

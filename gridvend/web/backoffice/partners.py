@@ -23,13 +23,14 @@ from gridvend.kernel.clock import SystemClock, business_date
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
+from gridvend.partners import credentials
 from gridvend.partners import selectors as partner_selectors
 from gridvend.partners import services as partner_services
 from gridvend.partners.models import Partner, PartnerKind, PartnerStatus
 from gridvend.partners.selectors import FloatStatement
 from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
-from gridvend.web.backoffice.common import form_page, initial_from, unit_choices
+from gridvend.web.backoffice.common import form_page, initial_from, show_error, unit_choices
 from gridvend.web.backoffice.filtersets import DayFilterSet, PartnerFilterSet, TopUpFilterSet
 from gridvend.web.caching import no_store
 from gridvend.web.errors import describe
@@ -208,6 +209,65 @@ def partner_point_add(request: HttpRequest, pk: int) -> HttpResponse:
         save=save,
         saved=_("Vending point added."),
     )
+
+
+@no_store
+@login_required
+def partner_key_issue(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new API key for the partner, shown on the answering page once and never again (only
+    its digest is kept): the page is not stored, and reloading it issues nothing."""
+    user = actor(request)
+    access.require(access.can_view_partners(user))
+    partner = partner_selectors.get_partner(user, pk)
+    access.require(access.can_manage_partners(user))
+    form = bo_forms.PartnerKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            issued = credentials.issue_key(
+                actor=user,
+                partner=partner,
+                label=data["label"],
+                requires_signature=data["requires_signature"],
+                rate_limit_per_minute=data["rate_limit_per_minute"],
+            )
+        except DomainError as exc:
+            if exc.code in ("PERMISSION_DENIED", "NOT_FOUND"):
+                raise
+            show_error(form, exc)
+        else:
+            return render(
+                request,
+                "backoffice/partner_key_issued.html",
+                {"partner": partner, "issued": issued},
+            )
+    return render(
+        request,
+        "backoffice/form_page.html",
+        {
+            "form": form,
+            "title": _("Issue an API key to %(code)s") % {"code": partner.code},
+            "intro": _(
+                "The key and its signing secret are shown once, on the next page: hand them "
+                "to the partner there. gridvend keeps only a digest and cannot show them again."
+            ),
+        },
+    )
+
+
+@require_POST
+@login_required
+def partner_key_revoke(request: HttpRequest, pk: int, key_pk: int) -> HttpResponse:
+    user = actor(request)
+    access.require(access.can_view_partners(user))
+    partner = partner_selectors.get_partner(user, pk)
+    access.require(access.can_manage_partners(user))
+    key = partner_selectors.partner_key(partner, key_pk)
+    credentials.revoke_key(actor=user, key=key)
+    messages.success(
+        request, _("Key %(prefix)s revoked: it stops working now.") % {"prefix": key.prefix}
+    )
+    return redirect(_detail_url(partner))
 
 
 @login_required

@@ -89,6 +89,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/<int:pk>/edit/", partners.partner_edit, name="partner-edit"),
     path("partners/<int:pk>/points/new/", partners.partner_point_add, name="partner-point-add"),
     path("partners/<int:pk>/top-ups/new/", partners.top_up_request, name="top-up-request"),
+    path("partners/<int:pk>/keys/new/", partners.partner_key_issue, name="partner-key-issue"),
+    path(
+        "partners/<int:pk>/keys/<int:key_pk>/revoke/",
+        partners.partner_key_revoke,
+        name="partner-key-revoke",
+    ),
     path("partners/<int:pk>/statement/", partners.partner_statement, name="partner-statement"),
     path(
         "partners/<int:pk>/statement.<str:fmt>",
