@@ -42,7 +42,6 @@ from gridvend.partners.models import (
 from gridvend.partners.services.selling import (
     Call,
     _check_request_id,
-    _plain,
     partner_point,
     refusal_of,
     require_active,
@@ -227,7 +226,9 @@ def _save_advice(
         "outcome": outcome,
         "request": request,
         "error_code": str(refusal.code)[:40] if refusal is not None else "",
-        "echo": {**call.echo, "error_params": _plain(refusal.params)} if refusal else call.echo,
+        "echo": {**call.echo, "error_params": refusal.as_dict()["params"]}
+        if refusal
+        else call.echo,
     }
     if advice is None:
         return PartnerAdvice.objects.create(

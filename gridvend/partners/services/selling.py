@@ -132,29 +132,22 @@ def purchase(
 ) -> Answer:
     """Sell credit from the partner's float: pending confirmation until an advice or the
     window's policy makes it final."""
-    digits = "".join(ch for ch in meter_number if ch.isdigit())
-    body = {
-        "op": RequestKind.PURCHASE,
-        "meter": digits,
-        "tender": tender.to_dict() if tender is not None else None,
-        "kwh": str(kwh) if kwh is not None else None,
-    }
-
-    def sell(point: VendingPoint, after_write: vending_after_write) -> SaleResult:
-        return vending.vend_credit(
-            actor=call.actor,
-            vending_point=point,
-            client_reference=request_id,
-            meter_number=meter_number,
-            tender=tender,
-            kwh=kwh,
-            payment_method="float",
-            clock=clock,
-            engine=engine,
-            after_write=after_write,
-        )
-
-    return _sale_request(call, request_id, RequestKind.PURCHASE, body, sell, clock)
+    return _sale_request(
+        call,
+        request_id,
+        meter_number,
+        RequestKind.PURCHASE,
+        {
+            "tender": tender.to_dict() if tender is not None else None,
+            "kwh": str(kwh) if kwh is not None else None,
+        },
+        vending.vend_credit,
+        clock,
+        tender=tender,
+        kwh=kwh,
+        payment_method="float",
+        engine=engine,
+    )
 
 
 def free_basic(
@@ -166,21 +159,9 @@ def free_basic(
     engine: TokenEngine | None = None,
 ) -> Answer:
     """This month's free basic electricity, when due: a token and no money."""
-    digits = "".join(ch for ch in meter_number if ch.isdigit())
-    body = {"op": RequestKind.FBE, "meter": digits}
-
-    def sell(point: VendingPoint, after_write: vending_after_write) -> SaleResult:
-        return vending.issue_fbe(
-            actor=call.actor,
-            vending_point=point,
-            client_reference=request_id,
-            meter_number=meter_number,
-            clock=clock,
-            engine=engine,
-            after_write=after_write,
-        )
-
-    return _sale_request(call, request_id, RequestKind.FBE, body, sell, clock)
+    return _sale_request(
+        call, request_id, meter_number, RequestKind.FBE, {}, vending.issue_fbe, clock, engine=engine
+    )
 
 
 def key_change(
@@ -192,21 +173,16 @@ def key_change(
     engine: TokenEngine | None = None,
 ) -> Answer:
     """The tokens of the meter's pending key change on their own."""
-    digits = "".join(ch for ch in meter_number if ch.isdigit())
-    body = {"op": RequestKind.KEY_CHANGE, "meter": digits}
-
-    def sell(point: VendingPoint, after_write: vending_after_write) -> SaleResult:
-        return vending.issue_key_change_tokens(
-            actor=call.actor,
-            vending_point=point,
-            client_reference=request_id,
-            meter_number=meter_number,
-            clock=clock,
-            engine=engine,
-            after_write=after_write,
-        )
-
-    return _sale_request(call, request_id, RequestKind.KEY_CHANGE, body, sell, clock)
+    return _sale_request(
+        call,
+        request_id,
+        meter_number,
+        RequestKind.KEY_CHANGE,
+        {},
+        vending.issue_key_change_tokens,
+        clock,
+        engine=engine,
+    )
 
 
 vending_after_write = Callable[[SaleResult], None]
@@ -251,22 +227,17 @@ def pay_account(
     clock: Clock | None = None,
 ) -> Answer:
     """Money towards the arrears of the customer on this meter, from the float; no token."""
-    digits = "".join(ch for ch in meter_number if ch.isdigit())
-    body = {"op": RequestKind.PAY_ACCOUNT, "meter": digits, "amount": amount.to_dict()}
-
-    def sell(point: VendingPoint, after_write: vending_after_write) -> SaleResult:
-        return vending.pay_debt(
-            actor=call.actor,
-            vending_point=point,
-            client_reference=request_id,
-            meter_number=meter_number,
-            amount=amount,
-            payment_method="float",
-            clock=clock,
-            after_write=after_write,
-        )
-
-    return _sale_request(call, request_id, RequestKind.PAY_ACCOUNT, body, sell, clock)
+    return _sale_request(
+        call,
+        request_id,
+        meter_number,
+        RequestKind.PAY_ACCOUNT,
+        {"amount": amount.to_dict()},
+        vending.pay_debt,
+        clock,
+        amount=amount,
+        payment_method="float",
+    )
 
 
 def report_fault(
@@ -305,13 +276,30 @@ def _check_request_id(request_id: str) -> str:
 def _sale_request(
     call: Call,
     request_id: str,
+    meter_number: str,
     kind: str,
-    body: dict[str, Any],
-    sell: Callable[[VendingPoint, vending_after_write], SaleResult],
+    fields: dict[str, Any],
+    use_case: Callable[..., SaleResult],
     clock: Clock | None,
+    **arguments: Any,
 ) -> Answer:
     """The request's one answer: the stored one for a repeat (same body), DUPLICATE_REQUEST for
-    the same id with another body, else the sale, or the refusal, recorded under the id."""
+    the same id with another body, else the sale made by the vending ``use_case`` (called as
+    the partner at its point, under the request id, with ``arguments``), or the refusal,
+    recorded under the id. ``fields``: what, besides the meter, makes the request's body."""
+    body = {"op": kind, "meter": "".join(ch for ch in meter_number if ch.isdigit()), **fields}
+
+    def sell(point: VendingPoint, after_write: vending_after_write) -> SaleResult:
+        return use_case(
+            actor=call.actor,
+            vending_point=point,
+            client_reference=request_id,
+            meter_number=meter_number,
+            clock=clock,
+            after_write=after_write,
+            **arguments,
+        )
+
     partner = call.partner
     request_id = _check_request_id(request_id)
     point = partner_point(partner, call.vending_point)
@@ -456,7 +444,7 @@ def _declined(
                 vending_point=point,
                 state=SaleState.DECLINED,
                 error_code=str(exc.code)[:40],
-                error_params=_plain(exc.params),
+                error_params=exc.as_dict()["params"],
                 terminal_id=call.terminal_id[:40],
                 operator_id=call.operator_id[:40],
                 msisdn=call.msisdn[:32],
@@ -472,17 +460,6 @@ def _declined(
         if known is not None:
             return known
     raise exc
-
-
-def _plain(params: dict[str, Any]) -> dict[str, Any]:
-    """Params as JSON (Money as its dict), so that ``refusal_of`` can rebuild them."""
-    plain: dict[str, Any] = json.loads(json.dumps(params, default=_jsonable))
-    return plain
-
-
-def _jsonable(value: Any) -> Any:
-    to_dict = getattr(value, "to_dict", None)
-    return to_dict() if callable(to_dict) else str(value)
 
 
 def refusal_of(request: PartnerRequest) -> DomainError:
