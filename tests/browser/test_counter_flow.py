@@ -172,6 +172,34 @@ def test_enter_as_soon_as_the_breakdown_shows_sells(
     assert Sale.objects.filter(meter=meter).count() == 1
 
 
+def test_enter_before_htmx_settles_stays_in_the_page_and_back_needs_no_resubmission(
+    page: Any, shots: Shots, live_server: Any, world: World
+) -> None:
+    # htmx binds swapped-in forms when the swap settles; with the settle stretched to seconds, a
+    # native form post would happen if the screen waited for it. It must not: every step stays
+    # in this one document (the marker survives), and Back from the sale needs no re-post.
+    meter = world.add_meter(name="Wanjiru Kamau")
+    till = _till(world, "en")
+    sign_in(page, live_server.url, till.username)
+    _open_shift(page, shots, world)
+    page.evaluate("() => { htmx.config.defaultSettleDelay = 3000; window.gvMarker = 'same'; }")
+    page.fill("#id_q", meter.number)
+    page.press("#id_q", "Enter")
+    page.wait_for_selector("#amount-form")
+    page.fill("#id_amount", "750")
+    page.press("#id_amount", "Enter")
+    page.wait_for_selector("#breakdown")
+    assert page.evaluate("() => window.gvMarker") == "same"
+    page.fill("#id_cash_received", "1000")
+    page.press("#id_cash_received", "Enter")
+    page.wait_for_selector("#tokens")
+    assert Sale.objects.filter(meter=meter).count() == 1
+    page.go_back()
+    page.wait_for_selector("#confirmation")
+    assert "750.00" in page.inner_text("#confirmation")
+    shots("back-without-resubmission")
+
+
 def test_a_card_payment_takes_its_reference_and_enter_sells(
     page: Any, shots: Shots, live_server: Any, world: World
 ) -> None:

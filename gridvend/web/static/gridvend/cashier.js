@@ -22,9 +22,14 @@
   });
 
   // New content gets the focus at once, not after htmx's settle delay: an Enter pressed as
-  // soon as the breakdown shows must reach the sell form, not the page body.
+  // soon as the breakdown shows must reach the sell form, not the page body. And htmx binds the new content's forms only when it settles (20 ms later): an Enter pressed in
+  // between would post the form as a whole page, leaving a Back entry the browser cannot show
+  // without posting again. Bind them now (htmx.process does nothing to what is bound already).
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail && event.detail.target;
+    if (target && window.htmx) {
+      window.htmx.process(target);
+    }
     var element = target && target.querySelector ? target.querySelector("[autofocus]") : null;
     if (element) {
       element.focus();
