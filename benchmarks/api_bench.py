@@ -22,44 +22,24 @@ import http.client
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from benchserver import (
+    ROOT,
+    migrate,
+    percentile,
+    server_env,
+    serving,
+    throwaway_database,
+)
+
 DB_NAME = "gridvend_api_bench"
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _sep, _old = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-def _admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _env(url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        GRIDVEND_DATABASE_URL=url,
-        GRIDVEND_DEMO="1",
-        GRIDVEND_REQUIRE_ADMIN_TOTP="false",
-        GRIDVEND_VAR_DIR=str(ROOT / "var" / "api-bench"),
-        DJANGO_SETTINGS_MODULE="gridvend.settings",
-    )
-    return env
 
 
 SETUP = r"""
@@ -88,23 +68,6 @@ elapsed = time.perf_counter() - started
 print(json.dumps({"key": key, "meters": numbers, "currency": world.tariff.currency,
                   "service_per_s": service_sales / elapsed if elapsed else 0.0}))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(port: int, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the server did not listen on {port}")
 
 
 def _client(
@@ -156,7 +119,7 @@ def _level(port: int, setup: dict[str, Any], clients: int, sales: int) -> dict[s
         "sold": len(ok),
         "per_s": len(ok) / wall if wall else 0.0,
         "p50_ms": statistics.median(ok) * 1000 if ok else 0.0,
-        "p99_ms": ok[min(len(ok) - 1, int(len(ok) * 0.99))] * 1000 if ok else 0.0,
+        "p99_ms": percentile(ok, 0.99) * 1000,
         "other": bad,
     }
 
@@ -169,15 +132,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="server processes (2 × cores)")
     args = parser.parse_args()
     levels = [int(x) for x in args.clients.split(",") if x.strip()]
-    base = os.environ.get("GRIDVEND_BENCH_POSTGRES_URL", DEFAULT_URL)
-    admin_url = _with_database(base, "postgres")
-    url = _with_database(base, DB_NAME)
-    _admin(admin_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _admin(admin_url, f"CREATE DATABASE {DB_NAME}")
-    env = _env(url)
-    server = None
-    try:
-        subprocess.run([str(BIN / "gridvend"), "migrate", "--verbosity", "0"], env=env, check=True)
+    workers = args.workers or 2 * (os.cpu_count() or 1)
+    with throwaway_database(DB_NAME) as url:
+        env = server_env(url, "api-bench")
+        migrate(env)
         made = subprocess.run(
             [sys.executable, "-c", SETUP, str(args.meters), str(min(args.sales, 300))],
             env={**env, "PYTHONPATH": str(ROOT)},
@@ -186,34 +144,9 @@ def main() -> None:
             text=True,
         )
         setup = json.loads(made.stdout.strip().splitlines()[-1])
-        port = _free_port()
-        workers = args.workers or 2 * (os.cpu_count() or 1)
-        log_path = Path(env["GRIDVEND_VAR_DIR"]) / "server.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = log_path.open("w")
-        server = subprocess.Popen(
-            [
-                str(BIN / "gridvend"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        _wait(port)
-        _level(port, setup, 1, 20)  # warm every worker's connection and caches
-        rows = [_level(port, setup, n, args.sales) for n in levels]
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        _admin(admin_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        with serving(env, workers=workers) as port:
+            _level(port, setup, 1, 20)  # warm every worker's connection and caches
+            rows = [_level(port, setup, n, args.sales) for n in levels]
     print(f"partner API on PostgreSQL, gunicorn with {workers} workers, {os.cpu_count()} cores")
     print(
         f"service layer in process (partners.purchase, sequential): "
