@@ -67,6 +67,30 @@ class Stats:
     revived: int = 0  # requests sent again after the walk's own session was ended or locked
     failures: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values a parallel test worker can send to the main process (execnet)."""
+        return {
+            "patterns": sorted(self.patterns),
+            "urls": sorted(self.urls),
+            "parameters": self.parameters,
+            "forms": self.forms,
+            "fields": self.fields,
+            "requests": self.requests,
+            "revived": self.revived,
+            "failures": list(self.failures),
+        }
+
+    def add(self, other: dict[str, Any]) -> None:
+        """Count a worker's walk into these totals (the main process of a parallel run)."""
+        self.patterns.update(other["patterns"])
+        self.urls.update(other["urls"])
+        self.parameters += other["parameters"]
+        self.forms += other["forms"]
+        self.fields += other["fields"]
+        self.requests += other["requests"]
+        self.revived += other["revived"]
+        self.failures.extend(other["failures"])
+
 
 STATS = Stats()
 
@@ -383,6 +407,7 @@ def _settlement(world: World, meter_number: str) -> None:
     )
 
 
+@pytest.mark.long
 @pytest.mark.django_db
 def test_no_url_and_no_form_field_answers_a_server_error() -> None:
     world, walk_meter = _world()
