@@ -41,12 +41,17 @@ migrations-check: install
 	GRIDVEND_TESTING=1 GRIDVEND_DATABASE_URL=sqlite:///var/makemigrations-check.sqlite3 \
 		$(BIN)/gridvend makemigrations --check --dry-run
 
-# Every test runs on SQLite, then again on PostgreSQL when GRIDVEND_TEST_POSTGRES_URL is set.
+# Every test runs on SQLite, then again on PostgreSQL when GRIDVEND_TEST_POSTGRES_URL is set,
+# each pass in GRIDVEND_TEST_WORKERS parallel processes (pytest-xdist; default: one per core, 0
+# runs in this process). Each worker has its own test database (test_<name>_gw0...) and var/
+# folder; tests marked xdist_group("name") run in one worker, one after another.
+GRIDVEND_TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST := GRIDVEND_TESTING=1 $(BIN)/pytest -n $(GRIDVEND_TEST_WORKERS) --dist loadgroup
 pytest: install
-	GRIDVEND_TESTING=1 $(BIN)/pytest
+	$(PYTEST)
 	@if [ -n "$$GRIDVEND_TEST_POSTGRES_URL" ]; then \
 		echo "== PostgreSQL pass ($$GRIDVEND_TEST_POSTGRES_URL) =="; \
-		GRIDVEND_TESTING=1 GRIDVEND_DATABASE_URL="$$GRIDVEND_TEST_POSTGRES_URL" $(BIN)/pytest; \
+		GRIDVEND_DATABASE_URL="$$GRIDVEND_TEST_POSTGRES_URL" $(PYTEST); \
 	fi
 
 test: lint typecheck imports migrations-check pytest

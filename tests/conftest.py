@@ -26,7 +26,10 @@ def _vendor() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PostgreSQL-only tests run in the PostgreSQL pass; never silently skipped when it is set."""
+    """PostgreSQL-only tests run in the PostgreSQL pass; never silently skipped when it is set.
+    Tests marked `long` are run first, so that in a parallel run no worker starts one near the
+    end while the others have finished."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: order kept
     from django.conf import settings
 
     engine = settings.DATABASES["default"]["ENGINE"]
@@ -102,8 +105,28 @@ def _default_language() -> Iterator[None]:
     translation.deactivate()
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A parallel worker (pytest-xdist) hands its hostile-walk counts to the main process."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from tests.foundation import test_hostile_walk
+
+        workeroutput["hostile_walk"] = test_hostile_walk.STATS.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The main process of a parallel run adds up the counts each worker walked."""
+    counts = getattr(node, "workeroutput", {}).get("hostile_walk")
+    if counts is not None:
+        from tests.foundation import test_hostile_walk
+
+        test_hostile_walk.STATS.add(counts)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The hostile walk's counts (URLs, parameters, values, requests) in the run's summary."""
+    """The hostile walk's counts (URLs, parameters, values, requests) in the run's summary,
+    once: from this process, or, in a parallel run, summed over the workers."""
     from tests.foundation import test_hostile_walk
 
     for line in test_hostile_walk.summary_lines():

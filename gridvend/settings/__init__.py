@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -127,6 +128,11 @@ for _name in (
 IMPORT_MAX_BYTES = env.get_int("GRIDVEND_IMPORT_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 
 VAR_DIR = Path(env.get_str("GRIDVEND_VAR_DIR", str(BASE_DIR / "var")))
+_test_worker = env.values.get("PYTEST_XDIST_WORKER", "") if TESTING else ""
+if re.fullmatch(r"gw\d{1,4}", _test_worker):
+    # Tests run in parallel processes (pytest-xdist names them gw0, gw1...): each keeps its files
+    # (checkpoints, SMS and mail files, exports) in a folder of its own, never one another's.
+    VAR_DIR = VAR_DIR / f"test-{_test_worker}"
 # Signed checkpoints of the audit chain's end, outside the database (docs/tamper-evidence.md).
 AUDIT_CHECKPOINT_FILE = Path(
     env.get_str("GRIDVEND_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))

@@ -61,6 +61,8 @@ class Shots:
 
     def __init__(self, page: object, name: str) -> None:
         self.page = page
+        # A folder per test, named by its module and name: tests running at the same time in
+        # parallel workers never write (or number) into the same folder.
         self.folder = SHOTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.step = 0
@@ -94,7 +96,7 @@ def page(chromium: object, request: pytest.FixtureRequest) -> Iterator[object]:
 
 @pytest.fixture
 def shots(page: object, request: pytest.FixtureRequest) -> Shots:
-    return Shots(page, request.node.name)
+    return Shots(page, f"{request.node.module.__name__.rsplit('.', 1)[-1]}-{request.node.name}")
 
 
 def printed(page: object) -> list[str]:

@@ -3,8 +3,6 @@ from the partner's page, and the page shows the float (kept as screenshots)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from gridvend.approvals.models import RequestStatus
@@ -18,9 +16,6 @@ from tests.partners.support import call, make_partner
 from tests.world import World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# The partner page's pictures for people to look at, beside the numbered steps.
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @pytest.fixture
@@ -50,8 +45,7 @@ def test_finance_tops_up_a_partner_and_a_second_person_approves(
     sign_in(page, base, maker.username)
     page.goto(f"{base}/partners/{partner.pk}/")
     shots("partner-detail")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "partner-detail-before.png"), full_page=True)
+    page.screenshot(path=str(shots.folder / "partner-detail-before.png"), full_page=True)
     page.click(f"a[href='/partners/{partner.pk}/top-ups/new/']")
     page.wait_for_selector("#id_amount")
     page.fill("#id_amount", "5000")
@@ -68,7 +62,7 @@ def test_finance_tops_up_a_partner_and_a_second_person_approves(
     page.click("button[name=decision][value=approve]")
     page.wait_for_load_state()
     shots("approved")
-    page.screenshot(path=str(SCREENSHOTS / "partner-detail.png"), full_page=True)
+    page.screenshot(path=str(shots.folder / "partner-detail.png"), full_page=True)
     request.refresh_from_db()
     assert request.status == RequestStatus.APPROVED and request.decided_by_id == checker.pk
     assert selectors.float_available(partner) == world.money("6300")

@@ -67,20 +67,44 @@ class Stats:
     revived: int = 0  # requests sent again after the walk's own session was ended or locked
     failures: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values a parallel test worker can send to the main process (execnet)."""
+        return {
+            "patterns": sorted(self.patterns),
+            "urls": sorted(self.urls),
+            "parameters": self.parameters,
+            "forms": self.forms,
+            "fields": self.fields,
+            "requests": self.requests,
+            "revived": self.revived,
+            "failures": list(self.failures),
+        }
+
+    def add(self, other: dict[str, Any]) -> None:
+        """Count a worker's walk into these totals (the main process of a parallel run)."""
+        self.patterns.update(other["patterns"])
+        self.urls.update(other["urls"])
+        self.parameters += other["parameters"]
+        self.forms += other["forms"]
+        self.fields += other["fields"]
+        self.requests += other["requests"]
+        self.revived += other["revived"]
+        self.failures.extend(other["failures"])
+
 
 STATS = Stats()
 
 
-def summary_lines() -> list[str]:
-    if not STATS.requests:
+def summary_lines(stats: Stats = STATS) -> list[str]:
+    if not stats.requests:
         return []
     return [
-        f"hostile walk: {len(STATS.patterns)} URL patterns, {len(STATS.urls)} URLs, "
-        f"{STATS.parameters} query/path parameters, {STATS.forms} forms with {STATS.fields} "
+        f"hostile walk: {len(stats.patterns)} URL patterns, {len(stats.urls)} URLs, "
+        f"{stats.parameters} query/path parameters, {stats.forms} forms with {stats.fields} "
         f"fields; {len(HOSTILE_QUERY)} hostile values per parameter, {len(HOSTILE)} per field: "
-        f"{STATS.requests} requests ({STATS.revived} sent again after a hostile value ended "
+        f"{stats.requests} requests ({stats.revived} sent again after a hostile value ended "
         f"the session), "
-        f"{len(STATS.failures)} server errors"
+        f"{len(stats.failures)} server errors"
     ]
 
 
@@ -383,6 +407,7 @@ def _settlement(world: World, meter_number: str) -> None:
     )
 
 
+@pytest.mark.long
 @pytest.mark.django_db
 def test_no_url_and_no_form_field_answers_a_server_error() -> None:
     world, walk_meter = _world()
@@ -443,3 +468,26 @@ def test_no_url_and_no_form_field_answers_a_server_error() -> None:
     print("\n" + "\n".join(summary_lines()))
     assert stats.requests > 1000
     assert not stats.failures, "\n".join(stats.failures[:40])
+
+
+def test_the_walk_counts_of_parallel_workers_add_up_to_one_summary() -> None:
+    """In a parallel run each worker sends Stats.as_dict() and the main process adds them."""
+    one, two = Stats(), Stats()
+    one.patterns |= {"customers/", "meters/"}
+    one.urls |= {"/customers/", "/meters/"}
+    one.parameters, one.forms, one.fields, one.requests, one.revived = 5, 2, 7, 300, 1
+    two.patterns |= {"meters/", "tariffs/"}
+    two.urls |= {"/meters/", "/tariffs/"}
+    two.parameters, two.forms, two.fields, two.requests = 3, 1, 4, 200
+    two.failures.append("GET /tariffs/?q=x: 500")
+    total = Stats()
+    for worker in (one, two):
+        total.add(worker.as_dict())
+    assert total.patterns == {"customers/", "meters/", "tariffs/"}
+    assert len(total.urls) == 3
+    assert (total.parameters, total.forms, total.fields) == (8, 3, 11)
+    assert (total.requests, total.revived, total.failures) == (500, 1, two.failures)
+    [line] = summary_lines(total)
+    assert "3 URL patterns, 3 URLs, 8 query/path parameters, 3 forms with 11 fields" in line
+    assert "500 requests (1 sent again" in line and line.endswith("1 server errors")
+    assert summary_lines(Stats()) == []

@@ -126,3 +126,41 @@ def test_an_unknown_default_country_stops_the_start_up() -> None:
     )
     assert result.returncode != 0
     assert "GRIDVEND_DEFAULT_COUNTRY" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("worker", "testing", "folder"),
+    [
+        ("gw3", "1", "var/test-gw3"),  # a parallel test worker: a folder of its own
+        ("", "1", "var"),  # one test process
+        ("gw3", "", "var"),  # not testing: the variable means nothing
+        ("gw3/../../etc", "1", "var"),  # not a worker id: never a path
+    ],
+)
+def test_each_parallel_test_worker_has_a_var_folder_of_its_own(
+    tmp_path: Path, worker: str, testing: str, folder: str
+) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "gridvend.settings",
+        "GRIDVEND_SECRET_KEY": "x" * 50,
+        "GRIDVEND_MASTER_KEY": "ab" * 32,
+        "GRIDVEND_VAR_DIR": str(tmp_path / "var"),
+        "GRIDVEND_TESTING": testing,
+        "PYTEST_XDIST_WORKER": worker,
+    }
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.VAR_DIR); print(settings.AUDIT_CHECKPOINT_FILE); "
+        "print(settings.SMS_FILE_DIR)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    var, checkpoints, sms = (Path(line) for line in result.stdout.splitlines())
+    assert var == tmp_path / folder
+    assert checkpoints.parent == var and sms.parent == var
