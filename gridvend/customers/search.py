@@ -147,11 +147,12 @@ def customer_condition(search: CustomerSearch, *, prefix: str = "") -> Q | None:
         elif kind is SearchKind.NATIONAL_ID:
             arms.append(Q(**{f"{prefix}national_id__in": search.national_ids}))
         elif kind is SearchKind.PHONE:
-            # Phones are stored in E.164 (gridvend.kernel.phones): the whole number is an
-            # equality, the last six or more digits a suffix served by a trigram index.
+            # Phones are stored in E.164 (gridvend.kernel.phones): a whole number is an equality
+            # (its b-tree index); digits that may be the end of one ("the last six") are a
+            # suffix, served by a trigram index.
             if search.phone.number:
                 arms.append(Q(**{f"{prefix}phone": search.phone.number}))
-            if search.phone.tail:
+            if search.phone.tail and not search.phone.is_valid:
                 arms.append(Q(**{f"{prefix}phone__endswith": search.phone.tail}))
         else:
             # Every word, in any order; the stored column is already normalised, so a
