@@ -31,7 +31,10 @@ class CustomerStatus(models.TextChoices):
 class Customer(models.Model):
     account_number = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=150, db_index=True)
-    national_id = models.CharField(max_length=40, blank=True)
+    # The name as search reads it (gridvend.kernel.names.normalise_name), written by the
+    # customer services with the name; on PostgreSQL a trigram index serves "contains".
+    name_search = models.TextField(blank=True, default="", editable=False)
+    national_id = models.CharField(max_length=40, blank=True, db_index=True)
     phone = models.CharField(max_length=32, blank=True, db_index=True)
     email = models.EmailField(blank=True)
     category = models.CharField(

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from gridvend.customers.models import Customer, Debt, Premise
+from gridvend.customers.search import matching, read_search
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped
 from gridvend.kernel.money import Money
-from gridvend.kernel.phones import phone_query
 from gridvend.meters.models import Meter
 from gridvend.org.models import OrgUnit
-
-
-def _digits_only(text: str) -> str:
-    return text.replace(" ", "").replace("-", "")
 
 
 def _customers(actor: User) -> QuerySet[Customer]:
@@ -36,9 +31,9 @@ def list_customers(
 ) -> QuerySet[Customer]:
     """Customers in scope, with org unit, tariff and meters loaded in a fixed number of queries.
 
-    ``search`` matches an account number (exact or prefix), a meter number, a name (any part),
-    a national id, or a phone number written any way ("0745 275 900" finds +254745275900, as
-    does its last six or more digits).
+    ``search`` is read by :func:`gridvend.customers.search.classify`: a meter number, an account
+    number prefix, a national id, a phone number written any way ("0745 275 900" finds
+    +254745275900, as do its last six or more digits) or the words of a name in any order.
     """
     queryset = _customers(actor)
     if unit is not None:
@@ -48,24 +43,8 @@ def list_customers(
         queryset = queryset.filter(category=category)
     if status:
         queryset = queryset.filter(status=status)
-    text = search.strip()
-    if text:
-        condition = (
-            Q(account_number__startswith=text.upper())
-            | Q(name__icontains=text)
-            | Q(national_id__iexact=text)
-        )
-        compact = _digits_only(text)
-        if compact.isdigit():
-            # A subquery rather than a join, so a customer with several meters appears once.
-            condition |= Q(pk__in=Meter.objects.filter(number=compact).values("customer_id"))
-        # Phones are stored in E.164: the text is read as a number of the utility's country.
-        phone = phone_query(text, region=settings.DEFAULT_COUNTRY)
-        if phone.number:
-            condition |= Q(phone=phone.number)
-        if phone.tail:
-            condition |= Q(phone__endswith=phone.tail)
-        queryset = queryset.filter(condition)
+    if search.strip():
+        queryset = matching(queryset, read_search(search))
     return queryset.order_by("account_number")
 
 
@@ -119,7 +98,8 @@ def debt_balance(customer: Customer) -> Money:
 def list_all_debts(
     actor: User, *, search: str = "", unit: OrgUnit | None = None, open_only: bool = False
 ) -> QuerySet[Debt]:
-    """Debts of customers in scope, newest first; ``search`` matches account number or name."""
+    """Debts of customers in scope, newest first; ``search`` finds their customers as
+    :func:`list_customers` does."""
     queryset = scoped(
         Debt.objects.select_related("customer", "customer__org_unit", "opened_by"),
         actor,
@@ -130,9 +110,6 @@ def list_all_debts(
         queryset = queryset.filter(customer__org_unit__path__startswith=unit.path)
     if open_only:
         queryset = queryset.filter(balance_minor__gt=0)
-    text = search.strip()
-    if text:
-        queryset = queryset.filter(
-            Q(customer__account_number__startswith=text.upper()) | Q(customer__name__icontains=text)
-        )
+    if search.strip():
+        queryset = matching(queryset, read_search(search), prefix="customer__")
     return queryset.order_by("-opened_at", "-id")

@@ -37,6 +37,7 @@ from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import CurrencyMismatch, ReasonRequired
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
+from gridvend.kernel.names import normalise_name
 from gridvend.kernel.phones import parse_phone
 from gridvend.kernel.tokens import luhn_check_digit
 from gridvend.ledger import services as ledger
@@ -143,8 +144,10 @@ def create_customer(
     """A new customer, with an account number chosen or generated (nine digits and a Luhn check)."""
     _require_customer_care(actor)
     require_unit_in_scope(actor, org_unit)
+    cleaned_name = _clean_name(name)
     fields = {
-        "name": _clean_name(name),
+        "name": cleaned_name,
+        "name_search": normalise_name(cleaned_name),
         "category": _clean_category(category),
         "national_id": national_id.strip(),
         "phone": _clean_phone(phone),
@@ -192,6 +195,7 @@ def update_customer(
         ):
             if name is not None:
                 locked.name = _clean_name(name)
+                locked.name_search = normalise_name(locked.name)
             if national_id is not None:
                 locked.national_id = national_id.strip()
             if phone is not None:

@@ -103,10 +103,13 @@ class PhoneQuery:
 
     ``number`` is the E.164 number the text is (when it is a possible number); ``tail`` the
     digits a stored number may end with (when the text is at least MIN_TAIL_DIGITS digits).
+    ``is_valid`` says the number is one the country's plan assigns, so the text is surely the
+    whole number and not the last digits of one (a search then needs no suffix).
     """
 
     number: str | None
     tail: str | None
+    is_valid: bool = False
 
 
 def phone_query(text: str, *, region: str) -> PhoneQuery:
@@ -118,7 +121,8 @@ def phone_query(text: str, *, region: str) -> PhoneQuery:
     except InvalidInput:
         number = None
     digits = phonenumbers.normalize_digits_only(stripped)
-    return PhoneQuery(number, digits if len(digits) >= MIN_TAIL_DIGITS else None)
+    valid = number is not None and phonenumbers.is_valid_number(phonenumbers.parse(number, None))
+    return PhoneQuery(number, digits if len(digits) >= MIN_TAIL_DIGITS else None, valid)
 
 
 def is_region(code: str) -> bool:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from gridvend.customers.search import SearchKind, customer_condition, read_search
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped
@@ -63,7 +64,8 @@ def find_meter(actor: User, number: str) -> Meter:
 def list_meters(
     actor: User, *, search: str = "", status: str = "", unit: OrgUnit | None = None
 ) -> QuerySet[Meter]:
-    """Meters in scope; ``search`` matches a meter number prefix, account number or name."""
+    """Meters in scope; ``search`` matches a meter number prefix or finds their customers as
+    :func:`gridvend.customers.selectors.list_customers` does."""
     queryset = _meters(actor)
     if unit is not None:
         require_unit_in_scope(actor, unit)
@@ -72,13 +74,19 @@ def list_meters(
         queryset = queryset.filter(status=status)
     text = search.strip()
     if text:
-        condition = Q(customer__account_number__startswith=text.upper()) | Q(
-            customer__name__icontains=text
-        )
+        found = read_search(text)
         digits = normalise_meter_number(text)
-        if digits.isdigit():
-            condition |= Q(number__startswith=digits)
-        queryset = queryset.filter(condition)
+        # A meter's number (whole or its first digits) is a prefix of the unique index; a
+        # whole one is nothing else, so its customer is not searched too.
+        condition = (
+            None
+            if SearchKind.METER in found.kinds
+            else customer_condition(found, prefix="customer__")
+        )
+        if digits.isascii() and digits.isdigit():
+            prefix = Q(number__startswith=digits)
+            condition = prefix if condition is None else condition | prefix
+        queryset = queryset.none() if condition is None else queryset.filter(condition)
     return queryset.order_by("number")
 
 

@@ -18,10 +18,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from gridvend.customers.search import read_search
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.web.backoffice import exports
 from gridvend.web.filters import SelectorFilterSet
+from gridvend.web.search import too_short_message
 from gridvend.web.sessions import actor
 
 PAGE_SIZE = 50
@@ -63,6 +65,9 @@ class ObjectList:
     export_allowed: Callable[[User], bool] | None = None
     context: Callable[[User], dict[str, Any]] = field(default=lambda user: {})
     rows: Callable[[User, Page[Any]], Any] | None = None
+    # For a list whose ``q`` is a customer search (gridvend.customers.search): a search shows
+    # at most this many rows and says when more match, so a common name is not counted through.
+    search_limit: int | None = None
 
     def queryset(self, request: HttpRequest, user: User) -> tuple[QuerySet[Any], dict[str, str]]:
         found = self.filterset(request.GET, actor=user, selector=self.selector)
@@ -72,14 +77,27 @@ class ObjectList:
         if not predicate(user):
             raise AccessDenied()
 
+    def _search_context(self, queryset: QuerySet[Any], filters: dict[str, str]) -> dict[str, Any]:
+        text = filters.get("q", "")
+        if self.search_limit is None or not text:
+            return {}
+        if read_search(text).too_short:
+            return {"search_note": too_short_message()}
+        limit = self.search_limit
+        return {"more_match": queryset[limit : limit + 1].exists(), "search_limit": limit}
+
     def list_view(self) -> View:
         @login_required
         def view(request: HttpRequest) -> HttpResponse:
             user = actor(request)
             self._require(self.allowed, user)
             queryset, filters = self.queryset(request, user)
+            search = self._search_context(queryset, filters)
+            if search.get("more_match"):
+                queryset = queryset[: self.search_limit]
             page = page_of(request, queryset)
             context = {
+                **search,
                 "page": page,
                 "filters": filters,
                 "query": query_without_page(request),

@@ -214,3 +214,22 @@ def test_a_sale_priced_differently_from_its_breakdown_is_not_made(
     response = client.post(f"/cashier/meters/{meter.number}/sell/", form)
     assert "The price changed" in response.content.decode()
     assert not Sale.objects.filter(client_reference=form["client_reference"]).exists()
+
+
+def test_the_counter_says_when_more_customers_match_than_it_shows(world: World) -> None:
+    from gridvend.web.cashier.views import SEARCH_LIMIT
+
+    for _ in range(SEARCH_LIMIT + 1):
+        world.add_meter(name="Refine Wambui")
+    client = _client(world.cashier)
+    body = client.get("/cashier/search/", {"q": "wambui"}).content.decode()
+    assert 'id="more-match"' in body and body.count("Refine Wambui") == SEARCH_LIMIT
+    world.add_meter(name="Single Wambui")
+    one = client.get("/cashier/search/", {"q": "single wambui"}).content.decode()
+    assert 'id="more-match"' not in one and one.count("Single Wambui") == 1
+
+
+def test_the_counter_asks_for_more_letters_of_a_name(world: World) -> None:
+    world.add_meter(name="Wa Kamau")
+    body = _client(world.cashier).get("/cashier/search/", {"q": "wa"}).content.decode()
+    assert 'id="refusal"' in body and "Wa Kamau" not in body

@@ -62,6 +62,9 @@ def _pick_tariff(user: User, pk: int, form: Any) -> Any:
 # Customers ---------------------------------------------------------------------------------------
 
 
+# Ten pages of a search; a name shared by more people than that needs another word.
+CUSTOMER_SEARCH_LIMIT = 500
+
 CUSTOMERS = ObjectList(
     name="customers",
     filterset=CustomerFilterSet,
@@ -69,6 +72,7 @@ CUSTOMERS = ObjectList(
     columns=exports.CUSTOMER_COLUMNS,
     template="backoffice/customer_list.html",
     allowed=access.can_view_master_data,
+    search_limit=CUSTOMER_SEARCH_LIMIT,
     context=lambda user: {
         "categories": CustomerCategory.choices,
         "statuses": CustomerStatus.choices,
@@ -284,6 +288,7 @@ DEBTS = ObjectList(
     columns=exports.DEBT_COLUMNS,
     template="backoffice/debt_list.html",
     allowed=access.can_view_debts,
+    search_limit=CUSTOMER_SEARCH_LIMIT,
     context=lambda user: {"units": unit_choices(user)},
     rows=lambda user, page: _debt_rows(list(page)),
 )

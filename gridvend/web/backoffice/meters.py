@@ -48,6 +48,9 @@ REGISTER_ERROR_FIELDS = {
 }
 
 
+# As many rows as the customers list shows for one search (the same search finds them).
+CUSTOMER_SEARCH_LIMIT = 500
+
 METERS = ObjectList(
     name="meters",
     filterset=MeterFilterSet,
@@ -55,6 +58,7 @@ METERS = ObjectList(
     columns=exports.METER_COLUMNS,
     template="backoffice/meter_list.html",
     allowed=access.can_view_master_data,
+    search_limit=CUSTOMER_SEARCH_LIMIT,
     context=lambda user: {
         "statuses": MeterStatus.choices,
         "units": unit_choices(user),

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from gridvend.customers.search import read_search
 from gridvend.customers.selectors import list_customers
 from gridvend.identity import selectors as user_selectors
 from gridvend.identity import services as identity
@@ -56,6 +57,7 @@ from gridvend.web.cashier import forms
 from gridvend.web.errors import describe
 from gridvend.web.receipts.render import build_shift_report, receipt_urls
 from gridvend.web.receipts.views import escpos_printer
+from gridvend.web.search import too_short_message
 
 SEARCH_LIMIT = 20
 
@@ -177,8 +179,13 @@ def search(request: HttpRequest, actor: User, shift: Shift) -> HttpResponse:
         if digits.isdigit() and len(digits) in (11, 13):
             # A scanned or typed meter number goes straight to the confirmation.
             return _confirm(request, actor, shift, digits)
-        customers = list(list_customers(actor, search=text)[:SEARCH_LIMIT])
-        context["results"] = customers
+        if read_search(text).too_short:
+            context["error"] = too_short_message()
+            return _render(request, "cashier/sell.html", "cashier/_results.html", context)
+        # One more than shown, to know whether more match without counting them.
+        customers = list(list_customers(actor, search=text)[: SEARCH_LIMIT + 1])
+        context["results"] = customers[:SEARCH_LIMIT]
+        context["more_match"] = len(customers) > SEARCH_LIMIT
         if not customers:
             context["error"] = _("Nothing found for %(q)s.") % {"q": text}
     return _render(request, "cashier/sell.html", "cashier/_results.html", context)
