@@ -115,10 +115,10 @@ class Keyset:
     :class:`InvalidFilter` (400 with a sentence), never a 500.
     """
 
-    def __init__(self, name: str, ordering: Sequence[str], size: int = PAGE_SIZE) -> None:
+    def __init__(self, name: str, ordering: Sequence[str], size: int | None = None) -> None:
         self.salt = f"gridvend.lists.{name}"
         self.ordering = tuple(ordering)
-        self.size = size
+        self.size = size or PAGE_SIZE
 
     def _keys(self, model: type[Model]) -> list[tuple[str, bool]]:
         keys = [(name.lstrip("-"), name.startswith("-")) for name in self.ordering]
