@@ -246,6 +246,9 @@ def row_count(queryset: QuerySet[Any], *, user: User, filtered: bool) -> RowCoun
         # -1: never analysed or vacuumed; the capped count below is then the honest answer.
         if found is not None and found[0] is not None and found[0] >= 0:
             return RowCount(int(found[0]), "about")
+    # Unordered, so the scan streams and stops at the cap: a filter that most rows pass is
+    # counted by reading about COUNT_CAP of them, one that few pass costs what finding its page
+    # already costs (the planner may read the table for it, bounded by the LIMIT).
     counted = queryset.order_by()[: COUNT_CAP + 1].count()
     if counted > COUNT_CAP:
         return RowCount(COUNT_CAP, "at_least")
