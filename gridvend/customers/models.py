@@ -93,6 +93,8 @@ class Premise(models.Model):
 
     class Meta:
         ordering = ["address"]
+        # The premises list's order, walked by keyset (address is not unique, so id breaks ties).
+        indexes = [models.Index(fields=["address", "id"], name="premise_list_order")]
 
     def __str__(self) -> str:
         return self.address
@@ -123,6 +125,16 @@ class Debt(models.Model):
 
     class Meta:
         ordering = ["opened_at", "id"]
+        # The debts list's order (newest first, walked backwards), and the same order for its
+        # common "only with a balance left" filter.
+        indexes = [
+            models.Index(fields=["opened_at", "id"], name="debt_list_order"),
+            models.Index(
+                fields=["opened_at", "id"],
+                condition=models.Q(balance_minor__gt=0),
+                name="debt_list_open_order",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(balance_minor__gte=0)

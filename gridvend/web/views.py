@@ -9,7 +9,6 @@ import segno
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -39,7 +38,7 @@ from gridvend.web.backoffice.filtersets import (
 )
 from gridvend.web.errors import describe
 from gridvend.web.filters import MAX_ID, InvalidFilter
-from gridvend.web.lists import ObjectList
+from gridvend.web.lists import CURSOR, Keyset, ObjectList, query_without_page, row_count
 
 
 def _form_error(form: Any, exc: DomainError) -> None:
@@ -472,16 +471,18 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         events = audit_selectors.list_events(actor).none()
         status = 400
     form = filterset.form
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    # Millions of rows: paged by id (the order events were written in), counted only when a
+    # filter narrows them, and then only up to COUNT_CAP.
+    page = Keyset("audit", ("-id",)).page(events, request.GET.get(CURSOR) or None)
+    filtered = any(str(value).strip() for value in filterset.echo().values())
+    page.count = row_count(events, user=actor, filtered=filtered or status != 200)
     return render(
         request,
         "web/audit_log.html",
         {
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query_without_page(request),
         },
         status=status,
     )

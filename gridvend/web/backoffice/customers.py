@@ -71,6 +71,8 @@ CUSTOMERS = ObjectList(
     selector=customer_selectors.list_customers,
     columns=exports.CUSTOMER_COLUMNS,
     template="backoffice/customer_list.html",
+    # The selector's order (account numbers are unique): one index range scan per page.
+    keyset=("account_number",),
     allowed=access.can_view_master_data,
     search_limit=CUSTOMER_SEARCH_LIMIT,
     context=lambda user: {
@@ -203,6 +205,7 @@ PREMISES = ObjectList(
     selector=customer_selectors.list_premises,
     columns=exports.PREMISE_COLUMNS,
     template="backoffice/premise_list.html",
+    keyset=("address", "id"),
     allowed=access.can_view_master_data,
     context=lambda user: {
         "units": unit_choices(user),
@@ -287,6 +290,7 @@ DEBTS = ObjectList(
     selector=customer_selectors.list_all_debts,
     columns=exports.DEBT_COLUMNS,
     template="backoffice/debt_list.html",
+    keyset=("-opened_at", "-id"),
     allowed=access.can_view_debts,
     search_limit=CUSTOMER_SEARCH_LIMIT,
     context=lambda user: {"units": unit_choices(user)},

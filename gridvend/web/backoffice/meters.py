@@ -57,6 +57,7 @@ METERS = ObjectList(
     selector=meter_selectors.list_meters,
     columns=exports.METER_COLUMNS,
     template="backoffice/meter_list.html",
+    keyset=("number",),
     allowed=access.can_view_master_data,
     search_limit=CUSTOMER_SEARCH_LIMIT,
     context=lambda user: {
