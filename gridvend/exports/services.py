@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from gridvend.audit import services as audit
 from gridvend.exports import registry
-from gridvend.exports.errors import ExportFormatInvalid, ExportLimitReached
+from gridvend.exports.errors import ExportFailed, ExportFormatInvalid, ExportLimitReached
 from gridvend.exports.events import ExportEvent
 from gridvend.exports.models import ACTIVE_STATUSES, Export, ExportFormat, ExportStatus
 from gridvend.exports.selectors import export_directory, get_export
@@ -168,4 +168,8 @@ def expire_old(*, now: Any = None, batch: int = 500) -> int:
         expired += Export.objects.filter(pk__in=ids, status=ExportStatus.DONE).update(
             status=ExportStatus.EXPIRED, expired_at=timezone.now()
         )
+    # An export its jobs never finished (they kept failing or timing out) is given up.
+    Export.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=cutoff).update(
+        status=ExportStatus.FAILED, error_code=ExportFailed.code, finished_at=timezone.now()
+    )
     return expired

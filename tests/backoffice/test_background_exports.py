@@ -244,7 +244,15 @@ def test_expiry_deletes_old_files_and_keeps_the_row(world: World) -> None:
     assert old.finished_at is not None
     Export.objects.filter(pk=old.pk).update(finished_at=old.finished_at - timedelta(days=8))
 
+    stuck = services.request_export(actor=world.care, source="premises", filters={}, format="csv")
+    Export.objects.filter(pk=stuck.pk).update(created_at=stuck.created_at - timedelta(days=8))
+    waiting = services.request_export(actor=world.care, source="premises", filters={}, format="csv")
+
     assert tasks.expire_exports() == 1
+    stuck.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (stuck.status, stuck.error_code) == (ExportStatus.FAILED, "EXPORT_FAILED")
+    assert waiting.status == ExportStatus.QUEUED
     old.refresh_from_db()
     assert old.status == ExportStatus.EXPIRED and old.expired_at is not None
     assert not old_path.exists()
