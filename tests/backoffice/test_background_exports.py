@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook  # type: ignore[import-untyped]
@@ -23,7 +24,9 @@ from gridvend.exports.models import Export, ExportStatus
 from gridvend.exports.selectors import export_directory
 from gridvend.identity import services as identity
 from gridvend.identity.errors import NotFound
-from gridvend.jobs.queue import queued_jobs
+from gridvend.identity.models import User
+from gridvend.jobs.queue import queued_jobs, run_queued_jobs
+from tests import factories
 from tests.backoffice.conftest import World
 from tests.signin import signed_in
 
@@ -286,3 +289,39 @@ def test_one_person_has_at_most_the_limit_of_exports_in_progress(
     tasks.run_export(first.pk)
     services.request_export(actor=world.care, source="customers", filters={}, format="xlsx")
     assert Export.objects.filter(owner=world.care).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_runs_a_committed_export_and_records_progress_as_it_writes(
+    settings: Any,
+) -> None:
+    """Outside a test transaction, as in production: the request commits, the job is queued after
+    the commit, and the worker writes the file in chunks while its progress commits row by row."""
+    tree = factories.Tree()
+    for n in range(7):
+        factories.user(tree.north_sc, username=f"export-reader-{n}")
+    settings.EXPORT_PROGRESS_ROWS = 1
+    seen: list[int] = []
+    real = services.record_progress
+
+    def watching(export_id: int, rows: int) -> bool:
+        stored = real(export_id, rows)
+        # Committed at once: another connection would read it (autocommit, no transaction open).
+        assert not connection.in_atomic_block
+        seen.append(Export.objects.get(pk=export_id).rows_written)
+        return stored
+
+    services_progress = pytest.MonkeyPatch()
+    services_progress.setattr(services, "record_progress", watching)
+    try:
+        export = services.request_export(actor=tree.admin, source="users", filters={}, format="csv")
+        assert [job.func for job in queued_jobs()] == [services.RUN_JOB]
+        assert run_queued_jobs() == 1
+    finally:
+        services_progress.undo()
+    path = _file(export)
+    assert export.status == ExportStatus.DONE
+    users = User.objects.count()
+    assert export.rows_written == export.rows_expected == users
+    assert seen == list(range(1, users + 1))
+    assert len(_csv_rows(path.read_bytes())) == users + 1
