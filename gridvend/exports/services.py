@@ -102,7 +102,7 @@ def delete_export(*, actor: User, pk: int) -> None:
 # --- the job's steps, each its own short transaction ----------------------------------------
 
 
-def start(export_id: int) -> Export | None:
+def start_export_run(export_id: int) -> Export | None:
     """Mark the export running and return it; None when there is nothing to do (it is finished,
     failed, expired or deleted: a job run twice does its work once). A running one is taken
     again: its worker died, and the file is written afresh."""
@@ -118,18 +118,18 @@ def start(export_id: int) -> Export | None:
     return export
 
 
-def set_expected(export_id: int, rows: int) -> None:
+def set_export_rows_expected(export_id: int, rows: int) -> None:
     Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(rows_expected=rows)
 
 
-def record_progress(export_id: int, rows: int) -> bool:
+def record_export_progress(export_id: int, rows: int) -> bool:
     """Store how many rows are written; False when the export was deleted meanwhile."""
     return bool(
         Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(rows_written=rows)
     )
 
 
-def finish(export_id: int, *, file_name: str, rows: int, size: int, sha256: str) -> bool:
+def finish_export(export_id: int, *, file_name: str, rows: int, size: int, sha256: str) -> bool:
     """Mark the export done; False when it was deleted meanwhile (the caller removes the file)."""
     return bool(
         Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(
@@ -143,13 +143,13 @@ def finish(export_id: int, *, file_name: str, rows: int, size: int, sha256: str)
     )
 
 
-def fail(export_id: int, *, code: str) -> None:
+def fail_export(export_id: int, *, code: str) -> None:
     Export.objects.filter(pk=export_id, status__in=ACTIVE_STATUSES).update(
         status=ExportStatus.FAILED, error_code=code[:64], finished_at=timezone.now()
     )
 
 
-def expire_old(*, now: Any = None, batch: int = 500) -> int:
+def expire_old_exports(*, now: Any = None, batch: int = 500) -> int:
     """Delete the files of exports finished more than GRIDVEND_EXPORT_RETENTION_DAYS ago; a done
     export becomes expired (its row stays). A failed export left no file (its job removes it).
     Returns how many exports were expired."""

@@ -46,7 +46,7 @@ def _counted(export_id: int, rows: Iterable[list[Any]]) -> Iterator[list[Any]]:
     every = settings.EXPORT_PROGRESS_ROWS
     for written, row in enumerate(rows, start=1):
         yield row
-        if written % every == 0 and not services.record_progress(export_id, written):
+        if written % every == 0 and not services.record_export_progress(export_id, written):
             raise _Deleted()
 
 
@@ -104,7 +104,7 @@ def _write(export: Export, source: registry.ExportSource) -> None:
         # The owner's scope and the filters are read again now: a unit the owner no longer
         # reaches is not found, and so the export is refused.
         queryset = source.rows(owner, export.filters)
-        services.set_expected(export.pk, queryset.count())
+        services.set_export_rows_expected(export.pk, queryset.count())
     except (NotFound, AccessDenied):
         raise ExportAccessLost() from None
     items = queryset.iterator(chunk_size=CHUNK_ROWS)
@@ -123,7 +123,7 @@ def _write(export: Export, source: registry.ExportSource) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    if not services.finish(
+    if not services.finish_export(
         export.pk, file_name=name, rows=count, size=final.stat().st_size, sha256=_digest(final)
     ):
         raise _Deleted()
@@ -132,7 +132,7 @@ def _write(export: Export, source: registry.ExportSource) -> None:
 def run_export(export_id: int) -> None:
     """Write export ``export_id``'s file (the job queued by ``services.request_export``).
     Idempotent: a finished, failed or deleted export is left as it is."""
-    export = services.start(export_id)
+    export = services.start_export_run(export_id)
     if export is None:
         return
     try:
@@ -140,12 +140,12 @@ def run_export(export_id: int) -> None:
     except _Deleted:
         shutil.rmtree(export_directory(export_id), ignore_errors=True)
     except DomainError as exc:
-        services.fail(export_id, code=str(exc.code))
+        services.fail_export(export_id, code=str(exc.code))
     except Exception:
         logger.exception("export %s failed", export_id)
-        services.fail(export_id, code=ExportFailed.code)
+        services.fail_export(export_id, code=ExportFailed.code)
 
 
 def expire_exports() -> int:
     """The periodic job: delete files past GRIDVEND_EXPORT_RETENTION_DAYS."""
-    return services.expire_old()
+    return services.expire_old_exports()

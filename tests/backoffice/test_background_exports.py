@@ -302,7 +302,7 @@ def test_the_worker_runs_a_committed_export_and_records_progress_as_it_writes(
         factories.user(tree.north_sc, username=f"export-reader-{n}")
     settings.EXPORT_PROGRESS_ROWS = 1
     seen: list[int] = []
-    real = services.record_progress
+    real = services.record_export_progress
 
     def watching(export_id: int, rows: int) -> bool:
         stored = real(export_id, rows)
@@ -312,7 +312,7 @@ def test_the_worker_runs_a_committed_export_and_records_progress_as_it_writes(
         return stored
 
     services_progress = pytest.MonkeyPatch()
-    services_progress.setattr(services, "record_progress", watching)
+    services_progress.setattr(services, "record_export_progress", watching)
     try:
         export = services.request_export(actor=tree.admin, source="users", filters={}, format="csv")
         assert [job.func for job in queued_jobs()] == [services.RUN_JOB]
