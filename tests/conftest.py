@@ -96,6 +96,17 @@ def audit_checkpoint_file(_checkpoint_dir: Path) -> Iterator[Path]:
         yield path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _exports_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Export files are written under a directory of the run, never into the checkout's var/;
+    for the whole session, as the shared world (built once) writes one per region."""
+    from django.test import override_settings
+
+    directory = tmp_path_factory.mktemp("exports")
+    with override_settings(EXPORT_DIR=directory):
+        yield directory
+
+
 @pytest.fixture(autouse=True)
 def _default_language() -> Iterator[None]:
     """A request that switched language must not leak it into the next test's thread."""

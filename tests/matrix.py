@@ -466,6 +466,18 @@ ROWS: list[Row] = [
         post=_body(decision="approve", note="ok"),
     ),
     Row("backoffice:point-export", "care", "cashier", args=_fmt("csv")),
+    # My exports: everyone signed in has their own; another person's export answers 404.
+    Row("web:export-list", "finance"),
+    Row("web:export-rows", "finance"),
+    Row("web:export-download", "finance", args=_pk("export"), region="path"),
+    Row(
+        "web:export-delete",
+        "finance",
+        args=_pk("export"),
+        region="path",
+        get=False,
+        post=_body(confirm="1"),
+    ),
     Row("backoffice:user-export", "auditor", "field", args=_fmt("xlsx")),
     # --- the counter ----------------------------------------------------------------------------
     Row("cashier:home", "cashier", "manager"),

@@ -19,6 +19,9 @@ from django.utils import timezone
 
 from gridvend.customers import services as customers
 from gridvend.customers.models import Customer, Premise
+from gridvend.exports import services as export_services
+from gridvend.exports.models import Export
+from gridvend.exports.tasks import run_export
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import FixedClock, business_date
@@ -185,6 +188,7 @@ class Region:
     settlement_item: SettlementItem | None = None
     settlement_resolution: SettlementResolutionRequest | None = None
     partner_key: PartnerKey | None = None  # an active API key of the region's partner
+    export: Export | None = None  # a finished debts export of the region's finance person
 
 
 @dataclass
@@ -292,6 +296,10 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     )  # fmt: skip
     _settlement(world, region, maker, tag)
     region.partner_key = credentials.issue_key(actor=world.admin, partner=partner).key
+    export = export_services.request_export(actor=maker, source="debts", filters={}, format="csv")
+    run_export(export.pk)
+    export.refresh_from_db()
+    region.export = export
     return region
 
 

@@ -133,6 +133,15 @@ if re.fullmatch(r"gw\d{1,4}", _test_worker):
     # Tests run in parallel processes (pytest-xdist names them gw0, gw1...): each keeps its files
     # (checkpoints, SMS and mail files, exports) in a folder of its own, never one another's.
     VAR_DIR = VAR_DIR / f"test-{_test_worker}"
+# Exports (docs/back-office.md): a list export of more rows than EXPORT_INLINE_ROWS is written by
+# a job into EXPORT_DIR/<id>/ and downloaded from "My exports"; files are deleted after
+# EXPORT_RETENTION_DAYS. One person may have EXPORT_MAX_ACTIVE exports waiting or running.
+EXPORT_DIR = Path(env.get_str("GRIDVEND_EXPORT_DIR", str(VAR_DIR / "exports")))
+EXPORT_INLINE_ROWS = env.get_int("GRIDVEND_EXPORT_INLINE_ROWS", 5000, minimum=0)
+EXPORT_RETENTION_DAYS = env.get_int("GRIDVEND_EXPORT_RETENTION_DAYS", 7, minimum=1)
+EXPORT_MAX_ACTIVE = env.get_int("GRIDVEND_EXPORT_MAX_ACTIVE", 3, minimum=1)
+# The job records its progress every so many rows, each time in a short transaction of its own.
+EXPORT_PROGRESS_ROWS = env.get_int("GRIDVEND_EXPORT_PROGRESS_ROWS", 5000, minimum=1)
 # Signed checkpoints of the audit chain's end, outside the database (docs/tamper-evidence.md).
 AUDIT_CHECKPOINT_FILE = Path(
     env.get_str("GRIDVEND_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))
@@ -304,6 +313,7 @@ INSTALLED_APPS = [
     "gridvend.partners",
     "gridvend.jobs",
     "gridvend.notifications",
+    "gridvend.exports",
     "django_q",
     "gridvend.web",
     "gridvend.api",

@@ -14,24 +14,29 @@ counts a million rows to draw a pager. Small tables keep page numbers.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Field, Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from gridvend.customers.search import read_search
-from gridvend.identity.errors import AccessDenied
+from gridvend.exports import registry as export_registry
+from gridvend.exports import services as export_services
+from gridvend.exports.errors import ExportLimitReached
+from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
 from gridvend.web.backoffice import exports
+from gridvend.web.errors import describe
 from gridvend.web.filters import InvalidFilter, SelectorFilterSet
 from gridvend.web.search import too_short_message
 from gridvend.web.sessions import actor
@@ -284,6 +289,23 @@ class ObjectList:
     # at most this many rows and says when more match, so a common name is not counted through.
     search_limit: int | None = None
 
+    def __post_init__(self) -> None:
+        # Every list is an export source: a large export is written by a job from these.
+        export_registry.register(
+            export_registry.ExportSource(
+                name=self.name,
+                header=tuple(c.key for c in self.columns),
+                rows=self.export_rows,
+                cells=lambda item: [exports.cell(c.value(item)) for c in self.columns],
+                allowed=self.export_allowed or self.allowed,
+            )
+        )
+
+    def export_rows(self, user: User, filters: Mapping[str, str]) -> QuerySet[Any]:
+        """The export's rows for stored query-string ``filters``, read as ``user`` now."""
+        self._require(self.export_allowed or self.allowed, user)
+        return self.filterset(dict(filters), actor=user, selector=self.selector).qs
+
     def queryset(self, request: HttpRequest, user: User) -> tuple[QuerySet[Any], dict[str, str]]:
         found = self.filterset(request.GET, actor=user, selector=self.selector)
         return found.qs, found.echo()
@@ -343,7 +365,25 @@ class ObjectList:
         def view(request: HttpRequest, fmt: str) -> HttpResponse:
             user = actor(request)
             self._require(self.export_allowed or self.allowed, user)
-            queryset, _filters = self.queryset(request, user)
+            found = self.filterset(request.GET, actor=user, selector=self.selector)
+            queryset = found.qs
+            if fmt not in exports.FORMATS:
+                raise NotFound()
+            # Past GRIDVEND_EXPORT_INLINE_ROWS the file is written by a job, not by this worker.
+            if export_services.exceeds_inline_limit(queryset):
+                given = {name: request.GET.get(name, "") for name in found.filters}
+                try:
+                    export_services.request_export(
+                        actor=user, source=self.name, filters=given, format=fmt
+                    )
+                except ExportLimitReached as exc:
+                    messages.error(request, describe(exc))
+                else:
+                    messages.info(
+                        request,
+                        _("The export is large: it is being written and will be listed here."),
+                    )
+                return redirect("web:export-list")
             return exports.respond(
                 fmt, self.name, self.columns, queryset.iterator(chunk_size=EXPORT_CHUNK)
             )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.web import views
+from gridvend.web import my_exports, views
 
 app_name = "web"
 
@@ -23,4 +23,8 @@ urlpatterns = [
     path("users/new/", views.user_create, name="user-create"),
     path("users/<int:pk>/", views.user_detail, name="user-detail"),
     path("operation-log/", views.audit_log, name="audit-log"),
+    path("exports/", my_exports.export_list, name="export-list"),
+    path("exports/rows/", my_exports.export_rows, name="export-rows"),
+    path("exports/<int:pk>/download/", my_exports.export_download, name="export-download"),
+    path("exports/<int:pk>/delete/", my_exports.export_delete, name="export-delete"),
 ]

@@ -1,0 +1,175 @@
+"""Every write of the exports app: requesting an export, the job's steps, downloading, deleting
+and expiring. Requests and downloads are audited."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from gridvend.audit import services as audit
+from gridvend.exports import registry
+from gridvend.exports.errors import ExportFailed, ExportFormatInvalid, ExportLimitReached
+from gridvend.exports.events import ExportEvent
+from gridvend.exports.models import ACTIVE_STATUSES, Export, ExportFormat, ExportStatus
+from gridvend.exports.selectors import export_directory, get_export
+from gridvend.identity.errors import AccessDenied
+from gridvend.identity.models import User
+from gridvend.jobs.queue import enqueue_after_commit
+
+RUN_JOB = "gridvend.exports.tasks.run_export"
+# Filters are query-string values a filter set has already read; these bounds keep a stored
+# export small whatever a future source declares.
+MAX_FILTERS = 30
+MAX_FILTER_LENGTH = 200
+
+
+def exceeds_inline_limit(queryset: QuerySet[Any], limit: int | None = None) -> bool:
+    """True when the rows are more than ``limit`` (GRIDVEND_EXPORT_INLINE_ROWS): counted through
+    a LIMIT limit+1 subquery, so a million-row list costs no more than a small one."""
+    limit = settings.EXPORT_INLINE_ROWS if limit is None else limit
+    return queryset.order_by().values("pk")[: limit + 1].count() > limit
+
+
+def _clean_filters(filters: Mapping[str, Any]) -> dict[str, str]:
+    cleaned = {
+        str(name)[:64]: str(value)[:MAX_FILTER_LENGTH]
+        for name, value in filters.items()
+        if value not in (None, "")
+    }
+    return dict(sorted(cleaned.items())[:MAX_FILTERS])
+
+
+def request_export(*, actor: User, source: str, filters: Mapping[str, Any], format: str) -> Export:
+    """Queue an export of ``source`` as ``actor`` sees it with ``filters`` (query-string values of
+    the source's filter set), written as ``format``; the job runs after commit.
+
+    The filters are read once here, so a bad one is refused now rather than failing in the job.
+    At most GRIDVEND_EXPORT_MAX_ACTIVE exports of one person wait or run at a time."""
+    found = registry.get_source(source)
+    if format not in ExportFormat.values:
+        raise ExportFormatInvalid(format=str(format)[:16])
+    if not actor.is_active or not found.allowed(actor):
+        raise AccessDenied()
+    cleaned = _clean_filters(filters)
+    found.rows(actor, cleaned)  # raises for a bad filter or a unit outside the subtree
+    with transaction.atomic():
+        # The owner's row is the lock: two requests at once cannot both pass the count.
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        active = Export.objects.filter(owner=actor, status__in=ACTIVE_STATUSES).count()
+        if active >= settings.EXPORT_MAX_ACTIVE:
+            raise ExportLimitReached(limit=settings.EXPORT_MAX_ACTIVE)
+        export = Export.objects.create(
+            owner=actor, source=found.name, filters=cleaned, format=format
+        )
+        audit.record(
+            actor=actor,
+            event_type=ExportEvent.EXPORT_REQUESTED,
+            target=export,
+            after={"source": found.name, "format": format, "filters": cleaned},
+        )
+        enqueue_after_commit(RUN_JOB, export.pk, key=f"export:{export.pk}")
+    return export
+
+
+def record_download(*, actor: User, export: Export) -> None:
+    """Audit that ``actor`` (its owner; the selector made sure) took the file."""
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            event_type=ExportEvent.EXPORT_DOWNLOADED,
+            target=export,
+            after={"sha256": export.sha256, "size_bytes": export.size_bytes},
+        )
+
+
+def delete_export(*, actor: User, pk: int) -> None:
+    """Delete one of the actor's exports and its file. A job still writing it finds the row gone
+    and removes what it wrote."""
+    with transaction.atomic():
+        export = get_export(actor, pk)
+        audit.record(actor=actor, event_type=ExportEvent.EXPORT_DELETED, target=export)
+        export.delete()
+    shutil.rmtree(export_directory(pk), ignore_errors=True)
+
+
+# --- the job's steps, each its own short transaction ----------------------------------------
+
+
+def start_export_run(export_id: int) -> Export | None:
+    """Mark the export running and return it; None when there is nothing to do (it is finished,
+    failed, expired or deleted: a job run twice does its work once). A running one is taken
+    again: its worker died, and the file is written afresh."""
+    with transaction.atomic():
+        export = Export.objects.select_for_update().filter(pk=export_id).first()
+        if export is None or export.status not in ACTIVE_STATUSES:
+            return None
+        export.status = ExportStatus.RUNNING
+        export.started_at = timezone.now()
+        export.rows_written = 0
+        export.error_code = ""
+        export.save(update_fields=["status", "started_at", "rows_written", "error_code"])
+    return export
+
+
+def set_export_rows_expected(export_id: int, rows: int) -> None:
+    Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(rows_expected=rows)
+
+
+def record_export_progress(export_id: int, rows: int) -> bool:
+    """Store how many rows are written; False when the export was deleted meanwhile."""
+    return bool(
+        Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(rows_written=rows)
+    )
+
+
+def finish_export(export_id: int, *, file_name: str, rows: int, size: int, sha256: str) -> bool:
+    """Mark the export done; False when it was deleted meanwhile (the caller removes the file)."""
+    return bool(
+        Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(
+            status=ExportStatus.DONE,
+            file_name=file_name,
+            rows_written=rows,
+            size_bytes=size,
+            sha256=sha256,
+            finished_at=timezone.now(),
+        )
+    )
+
+
+def fail_export(export_id: int, *, code: str) -> None:
+    Export.objects.filter(pk=export_id, status__in=ACTIVE_STATUSES).update(
+        status=ExportStatus.FAILED, error_code=code[:64], finished_at=timezone.now()
+    )
+
+
+def expire_old_exports(*, now: Any = None, batch: int = 500) -> int:
+    """Delete the files of exports finished more than GRIDVEND_EXPORT_RETENTION_DAYS ago; a done
+    export becomes expired (its row stays). A failed export left no file (its job removes it).
+    Returns how many exports were expired."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EXPORT_RETENTION_DAYS)
+    expired = 0
+    while True:
+        ids = list(
+            Export.objects.filter(status=ExportStatus.DONE, finished_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        for pk in ids:
+            shutil.rmtree(export_directory(pk), ignore_errors=True)
+        expired += Export.objects.filter(pk__in=ids, status=ExportStatus.DONE).update(
+            status=ExportStatus.EXPIRED, expired_at=timezone.now()
+        )
+    # An export its jobs never finished (they kept failing or timing out) is given up.
+    Export.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=cutoff).update(
+        status=ExportStatus.FAILED, error_code=ExportFailed.code, finished_at=timezone.now()
+    )
+    return expired
