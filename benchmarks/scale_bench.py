@@ -1126,6 +1126,8 @@ class Loader:
             )
             if len(sale_rows) >= batch:
                 flush()
+                if (s + 1) % (10 * batch) == 0:
+                    print(f"    {s + 1:>11,} sales", file=sys.stderr, flush=True)
         flush()
         self.ids["vending_sale"] = sale_id
         self.tokens_n = tokens_n
