@@ -726,6 +726,7 @@ class Loader:
 
     def _customers(self) -> int:
         from gridvend.customers.models import Customer
+        from gridvend.kernel.names import normalise_name
 
         table = Table(
             Customer,
@@ -741,6 +742,7 @@ class Loader:
                 "org_unit_id",
                 "tariff_id",
                 "created_at",
+                "name_search",
             ),
         )
         self.customer_base = self.ids["customers_customer"] + 1
@@ -763,6 +765,7 @@ class Loader:
                     centres[i % len(centres)],
                     tariff,
                     start + timedelta(seconds=i),
+                    normalise_name(name),  # as the customer services write it
                 )
 
         with self.conn.cursor() as cursor:
