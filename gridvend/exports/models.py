@@ -28,7 +28,12 @@ class ExportFormat(models.TextChoices):
 class Export(models.Model):
     """One requested export. ``filters`` are the source's query-string filters as the request
     gave them after they were validated; the job validates them again, as the owner, when it runs.
-    ``rows_expected`` is counted by the job when it starts; ``rows_written`` moves as it writes."""
+    ``rows_expected`` is counted by the job when it starts; ``rows_written`` moves as it writes.
+
+    ``run_token`` names the job run that holds the export: a run taking it over (its worker was
+    thought dead) sets a new one, and the steps of an older run still writing then change
+    nothing. ``scope_path`` is the owner's organisation unit when the rows were read: the file
+    holds that subtree's rows, so only an owner who still reaches it may download the file."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     source = models.CharField(max_length=64)
@@ -47,6 +52,8 @@ class Export(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
+    run_token = models.UUIDField(null=True, blank=True)
+    scope_path = models.CharField(max_length=255, blank=True)
 
     class Meta:
         indexes = [

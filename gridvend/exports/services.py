@@ -3,9 +3,13 @@ and expiring. Requests and downloads are audited."""
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+import uuid
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +26,8 @@ from gridvend.exports.selectors import export_directory, get_export
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.jobs.queue import enqueue_after_commit
+
+logger = logging.getLogger(__name__)
 
 RUN_JOB = "gridvend.exports.tasks.run_export"
 # Filters are query-string values a filter set has already read; these bounds keep a stored
@@ -96,63 +102,129 @@ def delete_export(*, actor: User, pk: int) -> None:
         export = get_export(actor, pk)
         audit.record(actor=actor, event_type=ExportEvent.EXPORT_DELETED, target=export)
         export.delete()
-    shutil.rmtree(export_directory(pk), ignore_errors=True)
+    remove_export_files(pk)
+
+
+def remove_export_files(export_id: int) -> None:
+    """Delete EXPORT_DIR/<id>/ and all it holds (the file, partial files of runs that died). A
+    folder that resolves anywhere else (a symbolic link) is left alone and logged."""
+    base = Path(settings.EXPORT_DIR).resolve()
+    directory = export_directory(export_id)
+    try:
+        resolved = directory.resolve()
+    except OSError:
+        return
+    if resolved != base / str(export_id):
+        logger.warning("export %s: %s is not a folder in EXPORT_DIR, left", export_id, directory)
+        return
+    shutil.rmtree(resolved, ignore_errors=True)
 
 
 # --- the job's steps, each its own short transaction ----------------------------------------
+# A run holds the export through the token start_export_run gave it. When a run is taken over
+# (its worker was thought dead but still writes), the older run's steps match no row: it stops,
+# removes its own partial file and leaves the folder to the run that holds the export.
 
 
 def start_export_run(export_id: int) -> Export | None:
-    """Mark the export running and return it; None when there is nothing to do (it is finished,
-    failed, expired or deleted: a job run twice does its work once). A running one is taken
-    again: its worker died, and the file is written afresh."""
+    """Mark the export running under a new run token and return it; None when there is nothing
+    to do (it is finished, failed, expired or deleted: a job run twice does its work once). A
+    running one is taken again: its worker died, and the file is written afresh."""
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status not in ACTIVE_STATUSES:
             return None
         export.status = ExportStatus.RUNNING
+        export.run_token = uuid.uuid4()
         export.started_at = timezone.now()
         export.rows_written = 0
         export.error_code = ""
-        export.save(update_fields=["status", "started_at", "rows_written", "error_code"])
+        export.save(
+            update_fields=["status", "run_token", "started_at", "rows_written", "error_code"]
+        )
     return export
 
 
+def _held(export_id: int, run_token: uuid.UUID) -> QuerySet[Export]:
+    return Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING, run_token=run_token)
+
+
 def set_export_rows_expected(export_id: int, rows: int) -> None:
+    """The progress bar's denominator; a run taken over may still set it (the bar stays below
+    100% until the export is done, so it cannot mislead)."""
     Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(rows_expected=rows)
 
 
-def record_export_progress(export_id: int, rows: int) -> bool:
-    """Store how many rows are written; False when the export was deleted meanwhile."""
-    return bool(
-        Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(rows_written=rows)
-    )
+def record_export_progress(export_id: int, rows: int, *, run_token: uuid.UUID) -> bool:
+    """Store how many rows are written; False when the export was deleted meanwhile or another
+    run took it over."""
+    return bool(_held(export_id, run_token).update(rows_written=rows))
 
 
-def finish_export(export_id: int, *, file_name: str, rows: int, size: int, sha256: str) -> bool:
-    """Mark the export done; False when it was deleted meanwhile (the caller removes the file)."""
-    return bool(
-        Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING).update(
-            status=ExportStatus.DONE,
-            file_name=file_name,
-            rows_written=rows,
-            size_bytes=size,
-            sha256=sha256,
-            finished_at=timezone.now(),
+def finish_export(
+    export_id: int,
+    *,
+    run_token: uuid.UUID,
+    partial: Path,
+    file_name: str,
+    rows: int,
+    size: int,
+    sha256: str,
+    scope_path: str,
+) -> bool:
+    """Move the run's ``partial`` file to ``file_name`` in the export's folder and mark the export
+    done; False, with nothing moved, when it was deleted meanwhile or another run took it over
+    (the caller removes its partial file). The row stays locked while the file is moved, so a run
+    taking the export over waits until this one has finished it, and then finds it done."""
+    with transaction.atomic():
+        export = _held(export_id, run_token).select_for_update().first()
+        if export is None:
+            return False
+        os.replace(partial, export_directory(export_id) / file_name)
+        export.status = ExportStatus.DONE
+        export.file_name = file_name
+        export.rows_written = rows
+        export.size_bytes = size
+        export.sha256 = sha256
+        export.scope_path = scope_path
+        export.finished_at = timezone.now()
+        export.save(
+            update_fields=[
+                "status",
+                "file_name",
+                "rows_written",
+                "size_bytes",
+                "sha256",
+                "scope_path",
+                "finished_at",
+            ]
         )
-    )
+    return True
 
 
-def fail_export(export_id: int, *, code: str) -> None:
-    Export.objects.filter(pk=export_id, status__in=ACTIVE_STATUSES).update(
-        status=ExportStatus.FAILED, error_code=code[:64], finished_at=timezone.now()
-    )
+def fail_export(export_id: int, *, code: str, run_token: uuid.UUID) -> None:
+    """Mark the export failed and delete whatever its runs left in its folder; nothing when it
+    was deleted meanwhile or another run holds it."""
+    failed = Export.objects.filter(
+        pk=export_id, status__in=ACTIVE_STATUSES, run_token=run_token
+    ).update(status=ExportStatus.FAILED, error_code=code[:64], finished_at=timezone.now())
+    if failed:
+        remove_export_files(export_id)
+
+
+def clear_lost_run(export_id: int) -> None:
+    """After a run found its export gone: a run deleted under it may have made the folder again
+    after ``delete_export`` removed it. A run that was only taken over leaves the folder alone."""
+    if not Export.objects.filter(pk=export_id).exists():
+        remove_export_files(export_id)
 
 
 def expire_old_exports(*, now: Any = None, batch: int = 500) -> int:
     """Delete the files of exports finished more than GRIDVEND_EXPORT_RETENTION_DAYS ago; a done
-    export becomes expired (its row stays). A failed export left no file (its job removes it).
-    Returns how many exports were expired."""
+    export becomes expired (its row stays). An export its jobs never finished is failed and its
+    folder deleted; so is any folder still on disk of a failed or expired export (a worker killed
+    mid-write runs no clean-up and leaves its partial file). Returns how many exports were
+    expired."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EXPORT_RETENTION_DAYS)
     expired = 0
     while True:
@@ -164,7 +236,7 @@ def expire_old_exports(*, now: Any = None, batch: int = 500) -> int:
         if not ids:
             break
         for pk in ids:
-            shutil.rmtree(export_directory(pk), ignore_errors=True)
+            remove_export_files(pk)
         expired += Export.objects.filter(pk__in=ids, status=ExportStatus.DONE).update(
             status=ExportStatus.EXPIRED, expired_at=timezone.now()
         )
@@ -172,4 +244,26 @@ def expire_old_exports(*, now: Any = None, batch: int = 500) -> int:
     Export.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=cutoff).update(
         status=ExportStatus.FAILED, error_code=ExportFailed.code, finished_at=timezone.now()
     )
+    _remove_dead_folders(batch)
     return expired
+
+
+def _remove_dead_folders(batch: int) -> None:
+    """Delete the folders in EXPORT_DIR of failed and expired exports. The folders on disk are
+    read rather than every failed export's row, so the sweep's cost follows what is on disk."""
+    try:
+        with os.scandir(settings.EXPORT_DIR) as entries:
+            names = [entry.name for entry in entries]
+    except FileNotFoundError:
+        return
+    # Only names export_directory makes: ASCII digits without a leading zero.
+    ids = sorted(
+        int(name) for name in names if name.isascii() and name.isdigit() and name == str(int(name))
+    )
+    for start in range(0, len(ids), batch):
+        dead = Export.objects.filter(
+            pk__in=ids[start : start + batch],
+            status__in=(ExportStatus.FAILED, ExportStatus.EXPIRED),
+        ).values_list("pk", flat=True)
+        for pk in dead:
+            remove_export_files(pk)

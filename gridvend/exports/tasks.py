@@ -11,7 +11,6 @@ import csv
 import hashlib
 import logging
 import os
-import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,10 +19,10 @@ from typing import Any
 from django.conf import settings
 
 from gridvend.exports import registry, services
-from gridvend.exports.errors import ExportAccessLost, ExportFailed
+from gridvend.exports.errors import ExportFailed
 from gridvend.exports.models import Export, ExportFormat
+from gridvend.exports.permissions import owner_rows
 from gridvend.exports.selectors import export_directory
-from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.kernel.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -33,21 +32,23 @@ CHUNK_ROWS = 2000
 XLSX_MAX_ROWS = 1_048_576
 
 
-class _Deleted(Exception):
-    """The export was deleted while its job wrote it."""
+class _Lost(Exception):
+    """The export was deleted, or taken over by another run, while this run wrote it."""
 
 
 def file_name(export: Export) -> str:
     return f"{export.source}-{export.created_at:%Y%m%d-%H%M}.{export.format}"
 
 
-def _counted(export_id: int, rows: Iterable[list[Any]]) -> Iterator[list[Any]]:
+def _counted(export_id: int, token: uuid.UUID, rows: Iterable[list[Any]]) -> Iterator[list[Any]]:
     """The rows, recording progress every GRIDVEND_EXPORT_PROGRESS_ROWS of them."""
     every = settings.EXPORT_PROGRESS_ROWS
     for written, row in enumerate(rows, start=1):
         yield row
-        if written % every == 0 and not services.record_export_progress(export_id, written):
-            raise _Deleted()
+        if written % every == 0 and not services.record_export_progress(
+            export_id, written, run_token=token
+        ):
+            raise _Lost()
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: Iterable[list[Any]]) -> int:
@@ -96,54 +97,58 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _write(export: Export, source: registry.ExportSource) -> None:
-    owner = export.owner
-    if not owner.is_active or not source.allowed(owner):
-        raise ExportAccessLost()
-    try:
-        # The owner's scope and the filters are read again now: a unit the owner no longer
-        # reaches is not found, and so the export is refused.
-        queryset = source.rows(owner, export.filters)
-        services.set_export_rows_expected(export.pk, queryset.count())
-    except (NotFound, AccessDenied):
-        raise ExportAccessLost() from None
+def _write(export: Export, token: uuid.UUID, source: registry.ExportSource) -> None:
+    # The owner's scope and the filters are read again now: a unit the owner no longer reaches
+    # is not found, and so the export is refused.
+    queryset = owner_rows(export, source)
+    # The subtree the rows come from: a download is refused once the owner no longer reaches it.
+    scope_path = export.owner.org_unit.path
+    services.set_export_rows_expected(export.pk, queryset.count())
     items = queryset.iterator(chunk_size=CHUNK_ROWS)
-    rows = _counted(export.pk, (source.cells(item) for item in items))
+    rows = _counted(export.pk, token, (source.cells(item) for item in items))
     directory = export_directory(export.pk)
     directory.mkdir(parents=True, exist_ok=True)
     name = file_name(export)
+    # This run's own file: the only one it ever deletes, whether it fails or loses the export.
     partial = directory / f".{uuid.uuid4().hex}.part"
     try:
         if export.format == ExportFormat.XLSX:
             count = _write_xlsx(partial, export.source, source.header, rows)
         else:
             count = _write_csv(partial, source.header, rows)
-        final = directory / name
-        os.replace(partial, final)
+        finished = services.finish_export(
+            export.pk,
+            run_token=token,
+            partial=partial,
+            file_name=name,
+            rows=count,
+            size=partial.stat().st_size,
+            sha256=_digest(partial),
+            scope_path=scope_path,
+        )
+        if not finished:
+            raise _Lost()
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    if not services.finish_export(
-        export.pk, file_name=name, rows=count, size=final.stat().st_size, sha256=_digest(final)
-    ):
-        raise _Deleted()
 
 
 def run_export(export_id: int) -> None:
     """Write export ``export_id``'s file (the job queued by ``services.request_export``).
     Idempotent: a finished, failed or deleted export is left as it is."""
     export = services.start_export_run(export_id)
-    if export is None:
+    if export is None or export.run_token is None:  # start_export_run gives every run a token
         return
+    token = export.run_token
     try:
-        _write(export, registry.get_source(export.source))
-    except _Deleted:
-        shutil.rmtree(export_directory(export_id), ignore_errors=True)
+        _write(export, token, registry.get_source(export.source))
+    except _Lost:
+        services.clear_lost_run(export_id)
     except DomainError as exc:
-        services.fail_export(export_id, code=str(exc.code))
+        services.fail_export(export_id, code=str(exc.code), run_token=token)
     except Exception:
         logger.exception("export %s failed", export_id)
-        services.fail_export(export_id, code=ExportFailed.code)
+        services.fail_export(export_id, code=ExportFailed.code, run_token=token)
 
 
 def expire_exports() -> int:

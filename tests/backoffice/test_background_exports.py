@@ -304,8 +304,8 @@ def test_the_worker_runs_a_committed_export_and_records_progress_as_it_writes(
     seen: list[int] = []
     real = services.record_export_progress
 
-    def watching(export_id: int, rows: int) -> bool:
-        stored = real(export_id, rows)
+    def watching(export_id: int, rows: int, *, run_token: Any) -> bool:
+        stored = real(export_id, rows, run_token=run_token)
         # Committed at once: another connection would read it (autocommit, no transaction open).
         assert not connection.in_atomic_block
         seen.append(Export.objects.get(pk=export_id).rows_written)
@@ -325,3 +325,41 @@ def test_the_worker_runs_a_committed_export_and_records_progress_as_it_writes(
     assert export.rows_written == export.rows_expected == users
     assert seen == list(range(1, users + 1))
     assert len(_csv_rows(path.read_bytes())) == users + 1
+
+
+def test_removing_an_exports_files_never_follows_a_link_out_of_its_folder(
+    world: World, tmp_path: Path, _own_export_dir: Path
+) -> None:
+    kept = tmp_path / "elsewhere"
+    kept.mkdir()
+    (kept / "precious.csv").write_text("keep")
+    _own_export_dir.mkdir(parents=True, exist_ok=True)
+    (_own_export_dir / "41").symlink_to(kept, target_is_directory=True)
+    services.remove_export_files(41)
+    assert (kept / "precious.csv").read_text() == "keep"
+
+
+def test_a_run_taken_over_removes_only_its_own_partial_file(world: World) -> None:
+    export = services.request_export(actor=world.care, source="customers", filters={}, format="csv")
+    first = services.start_export_run(export.pk)
+    assert first is not None and first.run_token is not None
+    tasks.run_export(export.pk)  # the queue ran it again and this run finished it
+    path = _file(export)
+    assert export.status == ExportStatus.DONE
+    stale = export_directory(export.pk) / ".stale.part"
+    stale.write_text("the first run's rows")
+    finished = services.finish_export(
+        export.pk,
+        run_token=first.run_token,
+        partial=stale,
+        file_name=export.file_name,
+        rows=1,
+        size=1,
+        sha256="0" * 64,
+        scope_path=world.care.org_unit.path,
+    )
+    assert not finished
+    services.fail_export(export.pk, code="EXPORT_FAILED", run_token=first.run_token)
+    export.refresh_from_db()
+    assert export.status == ExportStatus.DONE
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == export.sha256
