@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -34,7 +35,7 @@ class Customer(models.Model):
     # The name as search reads it (gridvend.kernel.names.normalise_name), written by the
     # customer services with the name; on PostgreSQL a trigram index serves "contains".
     name_search = models.TextField(blank=True, default="", editable=False)
-    national_id = models.CharField(max_length=40, blank=True, db_index=True)
+    national_id = models.CharField(max_length=40, blank=True)
     phone = models.CharField(max_length=32, blank=True, db_index=True)
     email = models.EmailField(blank=True)
     category = models.CharField(
@@ -62,6 +63,8 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["account_number"]
+        # A national id is searched as stored without regard to case (customers.search).
+        indexes = [models.Index(Upper("national_id"), name="customer_national_id_upper")]
 
     def __str__(self) -> str:
         return f"{self.account_number} {self.name}"

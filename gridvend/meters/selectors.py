@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from gridvend.customers.search import SearchKind, customer_condition, read_search
+from gridvend.customers.search import SearchKind, ascii_digits, customer_condition, read_search
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped
@@ -75,13 +76,15 @@ def list_meters(
     text = search.strip()
     if text:
         found = read_search(text)
-        digits = normalise_meter_number(text)
-        # A meter's number (whole or its first digits) is a prefix of the unique index; a
-        # whole one is nothing else, so its customer is not searched too.
-        condition = (
-            None
-            if SearchKind.METER in found.kinds
-            else customer_condition(found, prefix="customer__")
+        digits = ascii_digits(normalise_meter_number(text))
+        # A meter's number (whole or its first digits) is a prefix of the unique index; the
+        # customer whose meter it is would bring all their meters, so that kind is left out
+        # (the same digits may still be the customer's account or phone).
+        condition = customer_condition(
+            dataclasses.replace(
+                found, kinds=tuple(kind for kind in found.kinds if kind is not SearchKind.METER)
+            ),
+            prefix="customer__",
         )
         if digits.isascii() and digits.isdigit():
             prefix = Q(number__startswith=digits)

@@ -288,9 +288,14 @@ class ObjectList:
     # For a list whose ``q`` is a customer search (gridvend.customers.search): a search shows
     # at most this many rows and says when more match, so a common name is not counted through.
     search_limit: int | None = None
+    # Whether the list is an export source (a variant of a registered list, made in a test with
+    # dataclasses.replace, is not a second source of the same name).
+    export_source: bool = True
 
     def __post_init__(self) -> None:
         # Every list is an export source: a large export is written by a job from these.
+        if not self.export_source:
+            return
         export_registry.register(
             export_registry.ExportSource(
                 name=self.name,
@@ -340,10 +345,10 @@ class ObjectList:
             self._require(self.allowed, user)
             queryset, filters = self.queryset(request, user)
             search = self._search_context(queryset, filters)
-            if search.get("more_match") and not self.keyset:
-                # A keyset list counts at most a capped number and pages by cursor: it keeps the
-                # whole match and says "refine"; a numbered list stops at the limit.
-                queryset = queryset[: self.search_limit]
+            if search.get("more_match"):
+                # The first search_limit matches in the list's order, as a subquery, so that a
+                # keyset page can still be taken from them.
+                queryset = queryset.filter(pk__in=queryset.values("pk")[: self.search_limit])
             page = self.paged(request, user, queryset, filters)
             context = {
                 **search,

@@ -27,17 +27,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from gridvend.customers.search import read_search
+from gridvend.customers.search import METER_LENGTHS, ascii_digits, read_search
 from gridvend.customers.selectors import list_customers
 from gridvend.identity import selectors as user_selectors
 from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability
-from gridvend.kernel.errors import DomainError
+from gridvend.kernel.errors import DomainError, MeterNotFound
 from gridvend.kernel.money import Money
 from gridvend.meters.models import Meter
-from gridvend.meters.selectors import normalise_meter_number
+from gridvend.meters.selectors import find_meter, normalise_meter_number
 from gridvend.org.models import VendingPointStatus
 from gridvend.org.selectors import list_vending_points
 from gridvend.reports import shifts as shift_reports
@@ -175,8 +175,9 @@ def search(request: HttpRequest, actor: User, shift: Shift) -> HttpResponse:
     context: dict[str, Any] = {"shift": shift, "search_form": form, "results": [], "error": ""}
     if form.is_valid():
         text = form.cleaned_data["q"].strip()
-        digits = normalise_meter_number(text)
-        if digits.isdigit() and len(digits) in (11, 13):
+        digits = ascii_digits(normalise_meter_number(text))
+        meter_like = digits.isascii() and digits.isdigit() and len(digits) in METER_LENGTHS
+        if meter_like and _sells_meter(actor, digits):
             # A scanned or typed meter number goes straight to the confirmation.
             return _confirm(request, actor, shift, digits)
         if read_search(text).too_short:
@@ -184,11 +185,24 @@ def search(request: HttpRequest, actor: User, shift: Shift) -> HttpResponse:
             return _render(request, "cashier/sell.html", "cashier/_results.html", context)
         # One more than shown, to know whether more match without counting them.
         customers = list(list_customers(actor, search=text)[: SEARCH_LIMIT + 1])
+        if meter_like and not customers:
+            # No meter and no customer: the confirmation says the meter is not found.
+            return _confirm(request, actor, shift, digits)
         context["results"] = customers[:SEARCH_LIMIT]
         context["more_match"] = len(customers) > SEARCH_LIMIT
         if not customers:
             context["error"] = _("Nothing found for %(q)s.") % {"q": text}
     return _render(request, "cashier/sell.html", "cashier/_results.html", context)
+
+
+def _sells_meter(actor: User, digits: str) -> bool:
+    """Whether the number is a meter of the cashier's units (else the same digits may be a
+    customer's account or local phone number, which are searched instead)."""
+    try:
+        find_meter(actor, digits)
+    except MeterNotFound:
+        return False
+    return True
 
 
 def _confirm(
