@@ -150,6 +150,18 @@ def test_a_filtered_list_counts_exactly_up_to_the_cap(
         signing.dumps({"d": "a", "k": ["1 Shared Road", "x"]}, salt="gridvend.lists.premises"),
         signing.dumps(["a"], salt="gridvend.lists.premises"),
     ],
+    # Stable names: a signed cursor carries the time it was made, and the parallel test
+    # processes (pytest-xdist) must collect the same tests.
+    ids=[
+        "short",
+        "long",
+        "superscript",
+        "other-list",
+        "key-too-short",
+        "no-key",
+        "key-of-wrong-type",
+        "not-a-dict",
+    ],
 )
 def test_a_hostile_or_foreign_cursor_is_refused_with_a_sentence(
     world: World, cursor: str, small_pages: int
