@@ -42,10 +42,13 @@ migrations-check: install
 		$(BIN)/gridvend makemigrations --check --dry-run
 
 # Every test runs on SQLite, then again on PostgreSQL when GRIDVEND_TEST_POSTGRES_URL is set,
-# each pass in GRIDVEND_TEST_WORKERS parallel processes (pytest-xdist; default: one per core, 0
-# runs in this process). Each worker has its own test database (test_<name>_gw0...) and var/
-# folder; tests marked xdist_group("name") run in one worker, one after another.
-GRIDVEND_TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+# each pass in GRIDVEND_TEST_WORKERS parallel processes (pytest-xdist; 0 runs in this process).
+# Default: one per core from 4 cores up, else 0 — on the 2-core CI machine two workers took the
+# SQLite pass to 708 s against about 420 s in one process (each worker builds the large module
+# fixtures again and the browser and server tests compete for the same two cores). Each worker
+# has its own test database (test_<name>_gw0...) and var/ folder; tests marked
+# xdist_group("name") run in one worker, one after another.
+GRIDVEND_TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -ge 4 ] && echo $$n || echo 0)
 PYTEST := GRIDVEND_TESTING=1 $(BIN)/pytest -n $(GRIDVEND_TEST_WORKERS) --dist loadgroup
 pytest: install
 	$(PYTEST)
