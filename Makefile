@@ -43,9 +43,10 @@ migrations-check: install
 
 # Every test runs on SQLite, then again on PostgreSQL when GRIDVEND_TEST_POSTGRES_URL is set,
 # each pass in GRIDVEND_TEST_WORKERS parallel processes (pytest-xdist; 0 runs in this process).
-# Default: one per core from 4 cores up, else 0 — on the 2-core CI machine two workers took the
-# SQLite pass to 708 s against about 420 s in one process (each worker builds the large module
-# fixtures again and the browser and server tests compete for the same two cores). Each worker
+# Default: one per core from 4 cores up, else 0. On the 2-core machine two workers ran the SQLite
+# pass in 708 s, but the PostgreSQL pass has not yet been seen through under xdist, and the
+# hostile walk alone (one test) takes several minutes of one core, which bounds any parallel
+# run until it is split: one process stays the default there until both are measured. Each worker
 # has its own test database (test_<name>_gw0...) and var/ folder; tests marked
 # xdist_group("name") run in one worker, one after another.
 GRIDVEND_TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -ge 4 ] && echo $$n || echo 0)
