@@ -142,6 +142,13 @@ EXPORT_RETENTION_DAYS = env.get_int("GRIDVEND_EXPORT_RETENTION_DAYS", 7, minimum
 EXPORT_MAX_ACTIVE = env.get_int("GRIDVEND_EXPORT_MAX_ACTIVE", 3, minimum=1)
 # The job records its progress every so many rows, each time in a short transaction of its own.
 EXPORT_PROGRESS_ROWS = env.get_int("GRIDVEND_EXPORT_PROGRESS_ROWS", 5000, minimum=1)
+# An export is written by a thread whose nice value is raised to this (Linux, 0-19; 0: written in
+# the job's own thread, at the worker's priority): a national export then takes only the CPU that
+# sales leave idle. Tests default to 0, because a thread has its own database connection and
+# cannot see a test's uncommitted rows; the tests that run exports committed turn it on.
+EXPORT_NICE = env.get_int("GRIDVEND_EXPORT_NICE", 0 if TESTING else 10, minimum=0)
+if EXPORT_NICE > 19:
+    raise ConfigurationError("GRIDVEND_EXPORT_NICE must be at most 19")
 # Signed checkpoints of the audit chain's end, outside the database (docs/tamper-evidence.md).
 AUDIT_CHECKPOINT_FILE = Path(
     env.get_str("GRIDVEND_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))

@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -296,15 +299,22 @@ def test_the_worker_runs_a_committed_export_and_records_progress_as_it_writes(
     settings: Any,
 ) -> None:
     """Outside a test transaction, as in production: the request commits, the job is queued after
-    the commit, and the worker writes the file in chunks while its progress commits row by row."""
+    the commit, and the worker writes the file in chunks while its progress commits row by row,
+    in a thread of its own at a lower priority (Linux), the job's own thread left as it was."""
     tree = factories.Tree()
     for n in range(7):
         factories.user(tree.north_sc, username=f"export-reader-{n}")
     settings.EXPORT_PROGRESS_ROWS = 1
+    settings.EXPORT_NICE = 7
+    job_thread = threading.get_native_id()
+    job_nice = os.getpriority(os.PRIO_PROCESS, job_thread)
     seen: list[int] = []
+    writers: set[tuple[int, int]] = set()
     real = services.record_export_progress
 
     def watching(export_id: int, rows: int, *, run_token: Any) -> bool:
+        writer = threading.get_native_id()
+        writers.add((writer, os.getpriority(os.PRIO_PROCESS, writer)))
         stored = real(export_id, rows, run_token=run_token)
         # Committed at once: another connection would read it (autocommit, no transaction open).
         assert not connection.in_atomic_block
@@ -325,6 +335,13 @@ def test_the_worker_runs_a_committed_export_and_records_progress_as_it_writes(
     assert export.rows_written == export.rows_expected == users
     assert seen == list(range(1, users + 1))
     assert len(_csv_rows(path.read_bytes())) == users + 1
+    if sys.platform == "linux":
+        # One writing thread, not the job's, at the export's nice value (or lower still if the
+        # process already ran lower); the job's thread keeps its own.
+        ((writer, nice),) = writers
+        assert writer != job_thread
+        assert nice == max(7, job_nice)
+        assert os.getpriority(os.PRIO_PROCESS, job_thread) == job_nice
 
 
 def test_removing_an_exports_files_never_follows_a_link_out_of_its_folder(

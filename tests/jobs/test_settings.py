@@ -112,8 +112,10 @@ def test_a_gateway_url_must_be_http() -> None:
             {"GRIDVEND_SMS_TIMEOUT_SECONDS": "400"},
             "GRIDVEND_OUTBOX_LEASE_SECONDS must be more than twice",
         ),
+        ({"GRIDVEND_EXPORT_NICE": "20"}, "GRIDVEND_EXPORT_NICE must be at most 19"),
+        ({"GRIDVEND_EXPORT_NICE": "-5"}, "GRIDVEND_EXPORT_NICE must be at least 0"),
     ],
-    ids=["unknown-backend", "no-credentials", "lease-too-short"],
+    ids=["unknown-backend", "no-credentials", "lease-too-short", "nice-too-high", "nice-negative"],
 )
 def test_bad_notification_settings_stop_the_start(values: dict[str, str], message: str) -> None:
     env = {**os.environ, "GRIDVEND_TESTING": "1", **values}
