@@ -424,6 +424,7 @@ def test_no_url_and_no_form_field_answers_a_server_error() -> None:
                 "/operation-log/",
                 "/partners/",
                 "/settlement/",
+                "/reports/",
             ],
         ),
         (world.supervisor, ["/", "/supervisor/"]),
