@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -295,7 +295,13 @@ def rebuild(*, now: datetime.datetime | None = None, batch: int | None = None) -
         mark.last_reversal_id = 0
         mark.folded_at = None
         mark.save(update_fields=["last_sale_id", "last_reversal_id", "folded_at"])
-    return fold(now=now, batch=batch)
+    result = fold(now=now, batch=batch)
+    if connection.vendor == "postgresql":
+        # A refilled table's statistics are those of the empty one until autovacuum comes by:
+        # the planner would read the whole roll-up for a month.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {SalesDay._meta.db_table}")
+    return result
 
 
 def fold_job() -> None:
