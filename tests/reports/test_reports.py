@@ -390,3 +390,22 @@ def test_every_report_builds_for_an_empty_period_with_a_total_row() -> None:
         result = build(slug, s.world.admin, date_from=when, date_to=when)
         assert result.slug == slug
         assert result.tables and all(t.rows[-1].role == RowRole.TOTAL for t in result.tables)
+
+
+def test_the_25_hour_autumn_day_holds_every_sale_of_its_local_hours(folded: str) -> None:
+    s = scene()
+    s.sell("2026-10-24 22:30", "1100")  # 24 October 23:30 BST
+    s.sell("2026-10-24 23:30", "1200")  # 25 October 00:30 BST: a UTC 24th
+    s.sell("2026-10-25 00:30", "1300")  # 25 October 01:30 GMT, after the clocks went back
+    s.sell("2026-10-25 23:30", "1400")  # 25 October 23:30 GMT, the day's 25th hour
+    s.sell("2026-10-26 00:30", "1500")  # 26 October
+    _fold(folded, s)
+    result = build(
+        "sales", s.world.admin, date_from="2026-10-24", date_to="2026-10-26", group="day"
+    )
+    by_day = expected_sales(
+        date(2026, 10, 24), date(2026, 10, 26), key=lambda sale, day: day.isoformat()
+    )
+    assert row_by(result, "2026-10-25")["tender"] == by_day["2026-10-25"].tender == 390000
+    assert row_by(result, "2026-10-24")["tender"] == 110000
+    assert row_by(result, "2026-10-26")["tender"] == 150000
