@@ -25,6 +25,7 @@ from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from gridvend.kernel.clock import day_bounds_utc
 from gridvend.reports.models import RollupWatermark, SalesDay
 from gridvend.vending.models import Reversal, Sale
 
@@ -360,11 +361,10 @@ def read_figures(
     """Figures per ``dims`` (roll-up dimension names) for the selection: the roll-up up to the
     watermark, then the sales and reversals after it. ``use_rollup=False`` reads only the raw
     rows (the check, and the benchmark's "without")."""
-    zone = _zone()
-    start = datetime.datetime.combine(selection.date_from, datetime.time(), tzinfo=zone)
-    end = datetime.datetime.combine(
-        selection.date_to + datetime.timedelta(days=1), datetime.time(), tzinfo=zone
-    )
+    # A reversal falls in the period by its instant: [the first day's start, the last day's end)
+    # in the utility's zone (a daylight-saving day is 23 or 25 hours).
+    start = day_bounds_utc(selection.date_from, _zone())[0]
+    end = day_bounds_utc(selection.date_to, _zone())[1]
     for _attempt in range(5):
         mark = watermark() if use_rollup else RollupWatermark(name=WATERMARK)
         found: dict[tuple[Any, ...], Figures] = {}
