@@ -234,6 +234,15 @@ ROWS: list[Row] = [
     ),
     Row("backoffice:debt-list", "finance", "field", region="unit"),
     Row("backoffice:debt-export", "finance", "field", args=_fmt("xlsx"), region="unit"),
+    # --- reports -------------------------------------------------------------------------------
+    Row("backoffice:report-index", "auditor", "field"),
+    Row(
+        "backoffice:report-detail",
+        "finance",
+        "field",
+        args=lambda r: {"slug": "sales"},
+        region="unit",
+    ),
     # --- meters ---------------------------------------------------------------------------------
     Row("backoffice:meter-list", "field", "cashier", region="unit"),
     Row("backoffice:meter-export", "field", "cashier", args=_fmt("csv"), region="unit"),

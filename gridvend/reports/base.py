@@ -84,7 +84,9 @@ class ReportSpec:
     title: str | Promise
     # A one-line description for the index of reports.
     summary: str | Promise
-    # The typed filter set (gridvend.web.filters.SelectorFilterSet subclass) of the report.
+    # The typed filter set of the report (django-filter): ``filterset(query).values()`` gives
+    # the cleaned values ``build`` takes, or InvalidInput (400). The figure reports share
+    # gridvend.reports.filters.ReportFilterSet (this layer may not import gridvend.web's).
     filterset: type[Any]
     # build(actor, cleaned_filters) -> ReportResult; scoped to the actor's subtree, raising the
     # identity/scoping errors for a unit outside it.

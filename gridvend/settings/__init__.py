@@ -149,6 +149,13 @@ EXPORT_PROGRESS_ROWS = env.get_int("GRIDVEND_EXPORT_PROGRESS_ROWS", 5000, minimu
 EXPORT_NICE = env.get_int("GRIDVEND_EXPORT_NICE", 0 if TESTING else 10, minimum=0)
 if EXPORT_NICE > 19:
     raise ConfigurationError("GRIDVEND_EXPORT_NICE must be at most 19")
+
+# Reports (docs/reports.md): the sales roll-up folds sales and reversals older than
+# REPORT_ROLLUP_LAG_SECONDS (longer than any sale's transaction, so none commits behind the
+# watermark), at most REPORT_ROLLUP_BATCH of each per transaction, every REPORT_ROLLUP_CRON.
+REPORT_ROLLUP_LAG_SECONDS = env.get_int("GRIDVEND_REPORT_ROLLUP_LAG_SECONDS", 300, minimum=0)
+REPORT_ROLLUP_BATCH = env.get_int("GRIDVEND_REPORT_ROLLUP_BATCH", 50000, minimum=1)
+REPORT_ROLLUP_CRON = env.get_str("GRIDVEND_REPORT_ROLLUP_CRON", "*/10 * * * *")
 # Signed checkpoints of the audit chain's end, outside the database (docs/tamper-evidence.md).
 AUDIT_CHECKPOINT_FILE = Path(
     env.get_str("GRIDVEND_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))
@@ -321,6 +328,7 @@ INSTALLED_APPS = [
     "gridvend.jobs",
     "gridvend.notifications",
     "gridvend.exports",
+    "gridvend.reports",
     "django_q",
     "gridvend.web",
     "gridvend.api",

@@ -454,6 +454,7 @@ def test_no_url_and_no_form_field_answers_a_server_error(shard: int) -> None:
                 "/operation-log/",
                 "/partners/",
                 "/settlement/",
+                "/reports/",
             ],
         ),
         (world.supervisor, ["/", "/supervisor/"]),

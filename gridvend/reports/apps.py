@@ -1,0 +1,21 @@
+"""App configuration for reports: the figures' builders and the sales roll-up they read."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.conf import settings
+
+ROLLUP_SCHEDULE = "gridvend.reports.rollup"
+ROLLUP_JOB = "gridvend.reports.rollup.fold_job"
+
+
+class ReportsConfig(AppConfig):
+    name = "gridvend.reports"
+    label = "reports"
+    verbose_name = "Reports"
+
+    def ready(self) -> None:
+        from gridvend.jobs import queue
+        from gridvend.reports import catalogue  # noqa: F401  (registers the reports)
+
+        queue.declare_schedule(ROLLUP_SCHEDULE, ROLLUP_JOB, cron=settings.REPORT_ROLLUP_CRON)

@@ -1,0 +1,172 @@
+"""The reports screens: the index of the reports the user may read, and one report with its
+filter form, tables (subtotal and total rows marked), notes and who made it when. The figures
+come from the report's builder (``gridvend.reports``); this module only formats its cells.
+
+Its files (``?format=csv|xlsx|pdf``) are rendered by ``gridvend.reports.render`` from the same
+result; the links appear once that renderer is installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from gridvend.identity import selectors as identity_selectors
+from gridvend.identity.errors import NotFound
+from gridvend.identity.models import User
+from gridvend.kernel.money import Money
+from gridvend.org import selectors as org_selectors
+from gridvend.org.models import Channel
+from gridvend.partners import selectors as partner_selectors
+from gridvend.reports.base import REPORTS, CellKind, ReportResult, ReportTable, readable_reports
+from gridvend.reports.filters import GROUPING_LABELS, invalid
+from gridvend.tariffs import selectors as tariff_selectors
+from gridvend.web.backoffice import access
+from gridvend.web.backoffice.common import unit_choices
+from gridvend.web.caching import forbid_storing
+from gridvend.web.numbers import kwh_text
+from gridvend.web.sessions import actor
+
+RENDERER = "gridvend.reports.render"
+EXPORT_FORMATS = ("csv", "xlsx", "pdf")
+# Choices offered in the filter form's select boxes (the filters take any id in scope).
+MAX_CHOICES = 500
+# Subtotal rows are indented by their depth, up to Bootstrap's largest padding step.
+MAX_INDENT = 5
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(
+        choices=[("", "")] + [(f, f) for f in EXPORT_FORMATS], required=False
+    )
+
+
+def renderer_installed() -> bool:
+    return importlib.util.find_spec(RENDERER) is not None
+
+
+@login_required
+def report_index(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    specs = readable_reports(user)
+    access.require(bool(specs))
+    return render(request, "backoffice/report_index.html", {"specs": specs})
+
+
+def _text(kind: CellKind, value: Any, currency: str) -> str:
+    if value is None or value == "":
+        return ""
+    if kind == CellKind.MONEY:
+        major = Money(int(value), currency).to_major()
+        return f"{'-' if major < 0 else ''}{abs(major):,}"
+    if kind == CellKind.KWH:
+        return kwh_text(value)
+    if kind == CellKind.INT:
+        return f"{int(value):,}"
+    if kind == CellKind.PERCENT:
+        return f"{Decimal(value):f} %"
+    if kind == CellKind.DATETIME and isinstance(value, datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if kind == CellKind.DATE and isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _table(table: ReportTable) -> dict[str, Any]:
+    numeric = {CellKind.INT, CellKind.MONEY, CellKind.KWH, CellKind.PERCENT}
+    return {
+        "title": table.title,
+        "currency": table.currency,
+        "truncated_note": table.truncated_note,
+        "columns": [(c.label, c.kind in numeric) for c in table.columns],
+        "rows": [
+            {
+                "role": str(row.role),
+                "indent": min(row.depth, MAX_INDENT),
+                "cells": [
+                    (_text(c.kind, row.cells.get(c.key), table.currency), c.kind in numeric)
+                    for c in table.columns
+                ],
+            }
+            for row in table.rows
+        ],
+    }
+
+
+def _choices(user: User) -> dict[str, Any]:
+    return {
+        "units": unit_choices(user),
+        "points": [(p.pk, str(p)) for p in org_selectors.list_vending_points(user)[:MAX_CHOICES]],
+        "operators": [
+            (u.pk, f"{u.full_name} ({u.username})")
+            for u in identity_selectors.list_users(user)[:MAX_CHOICES]
+        ],
+        "partners": [
+            (p.pk, f"{p.name} ({p.code})")
+            for p in partner_selectors.list_partners(user)[:MAX_CHOICES]
+        ],
+        "tariffs": [
+            (t.pk, f"{t.name} ({t.code})")
+            for t in tariff_selectors.list_visible_tariffs(user)[:MAX_CHOICES]
+        ],
+        "channels": Channel.choices,
+        "groups": [(k, v) for k, v in GROUPING_LABELS.items()],
+    }
+
+
+def _export(result: ReportResult, fmt: str) -> HttpResponse:
+    renderer: Any = importlib.import_module(RENDERER)
+    content, content_type, name = renderer.render(result, fmt, language=get_language() or "en")
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return forbid_storing(response)
+
+
+@login_required
+def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    user = actor(request)
+    spec = REPORTS.get(slug)
+    if spec is None:
+        raise NotFound()
+    access.require(spec.may_read(user))
+    export = ExportForm(request.GET)
+    if not export.is_valid():
+        raise invalid("format", " ".join(str(e) for e in export.errors.get("format", [])))
+    fmt = export.cleaned_data["format"]
+    filterset = spec.filterset(request.GET)
+    result = spec.build(user, filterset.values())
+    if fmt:
+        if not renderer_installed():
+            raise NotFound()
+        return _export(result, fmt)
+    query = request.GET.copy()
+    query.pop("format", None)
+    return render(
+        request,
+        "backoffice/report_detail.html",
+        {
+            "spec": spec,
+            "result": result,
+            "tables": [_table(t) for t in result.tables],
+            "filters": filterset.echo(),
+            "choices": _choices(user),
+            "exports": [
+                (fmt_, f"?{query.urlencode()}&format={fmt_}" if query else f"?format={fmt_}")
+                for fmt_ in EXPORT_FORMATS
+            ]
+            if renderer_installed()
+            else [],
+            "export_labels": {"csv": _("CSV"), "xlsx": _("XLSX"), "pdf": _("PDF")},
+        },
+    )
