@@ -314,6 +314,7 @@ INSTALLED_APPS = [
     "gridvend.jobs",
     "gridvend.notifications",
     "gridvend.exports",
+    "gridvend.reports",
     "django_q",
     "gridvend.web",
     "gridvend.api",
