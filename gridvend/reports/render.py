@@ -16,11 +16,13 @@ column's heading), text cells so that no spreadsheet runs them as formulas (the 
   A4, landscape when a table is wide, "page x of y" in the footer, table headings repeated on
   every page, ``dir="rtl"`` and Arabic shaping in Arabic, and the report's charts.
 
-The PDF's practical limit is :data:`PDF_ROW_LIMIT` rows over all tables: WeasyPrint lays out the
-whole document in memory, about 3 ms and 100 kB of memory a row on this machine's class of CPU
-(``benchmarks/render_bench.py``), so 5,000 rows (about 120 landscape pages) take some 15 seconds
-and half a gigabyte. A longer report is refused with REPORT_TOO_LARGE_FOR_PDF, which points to
-CSV and XLSX.
+The PDF's practical limit is :data:`PDF_ROW_LIMIT` (1,000) rows over all tables. WeasyPrint lays
+out the whole document in memory, and its time grows faster than the rows: measured on this 2-core
+shared machine with ``benchmarks/render_bench.py``, 500 rows of 7 columns took 11 s and 211 MB
+peak, 2,000 rows 59 s and 550 MB. At 1,000 rows (some 25 landscape pages) a PDF should take about
+25 s (interpolated, not measured). A longer report is refused with REPORT_TOO_LARGE_FOR_PDF,
+which points to CSV and XLSX: CSV streams at about 35 µs a row with flat memory (200,000 rows:
+7 s, no growth in peak RSS).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ CONTENT_TYPES = {
     "pdf": "application/pdf",
 }
 FORMATS = tuple(CONTENT_TYPES)
-PDF_ROW_LIMIT = 5000
+PDF_ROW_LIMIT = 1000
 # A table with more columns than this is printed on landscape pages.
 PORTRAIT_COLUMNS = 6
 # Lines of CSV produced under one language switch, then handed on.
