@@ -39,7 +39,8 @@ def test_a_chart_has_no_script_and_no_external_reference(draw: Callable[..., str
         # Inline CSS may not import or point anywhere either.
         if element.tag == f"{SVG}style":
             assert "@import" not in (element.text or "")
-            assert not re.search(r"url\((?!#)", element.text or "")
+            # Only the fonts its labels need, inline (see test_screen_charts_carry_their_fonts).
+            assert not re.search(r"url\((?!#|data:font/woff2;base64,)", element.text or "")
     assert "://" not in re.sub(r'xmlns(:\w+)?="[^"]*"', "", svg)
 
 
@@ -97,3 +98,13 @@ def test_a_share_chart_draws_one_slice_per_label() -> None:
 def test_every_kind_of_spec_is_drawn(kind: ChartKind) -> None:
     spec = ChartSpec(kind, "t", ["a", "b"], [("s", [1, 2])])
     assert _tree(charts.chart_svg(spec)).tag == f"{SVG}svg"
+
+
+def test_screen_charts_carry_their_fonts_inline_and_the_pdf_copy_none() -> None:
+    spec = ChartSpec(ChartKind.BAR, "المبيعات", ["مكتب شبرا", "海淀营业厅"], [("s", [1, 2])])
+    screen = charts.chart_svg(spec)
+    faces = re.findall(r'font-family: "([^"]+)"; src: url\(data:font/woff2;base64,', screen)
+    assert faces == ["GV Sans", "GV CJK"]
+    assert "@font-face" not in charts.chart_svg_for_pdf(spec)
+    # A chart in Latin letters only needs no font of its own.
+    assert "@font-face" not in charts.bar_chart("Sales", ["Kasarani"], [("s", [1])])
