@@ -1,12 +1,12 @@
 """How long the report renderers take and how much memory they hold, on hand-built results (no
-database): the PDF at a few row counts (the figures behind render.PDF_ROW_LIMIT), and CSV
+database): the PDF at a few row counts (the figures behind render.PDF_ROW_LIMIT), XLSX, and CSV
 through iter_csv at a large row count, with the process's peak RSS before and after.
 
     GRIDVEND_TESTING=1 .venv/bin/python benchmarks/render_bench.py [--pdf-rows 500,2000]
-                                                                   [--csv-rows 200000]
+                                                 [--xlsx-rows 50000] [--csv-rows 200000]
 
-Each PDF is rendered in a child process of its own, so that its peak RSS is its own. Nothing is
-asserted; the figures are printed.
+Each PDF and the XLSX is rendered in a child process of its own, so that its peak RSS is its
+own. Nothing is asserted; the figures are printed.
 """
 
 from __future__ import annotations
@@ -109,17 +109,43 @@ def csv_run(rows: int) -> None:
     )
 
 
+def xlsx_child(rows: int) -> None:
+    _setup()
+    from django.utils import translation
+
+    from gridvend.reports import render
+
+    report = _result(rows)
+    before = _peak_mb()
+    started = time.perf_counter()
+    with translation.override("en"):
+        body = render.xlsx_bytes(report)
+    seconds = time.perf_counter() - started
+    print(
+        f"xlsx rows={rows:>7,}  {seconds:7.2f} s  {seconds / rows * 1e6:6.1f} us/row  "
+        f"{len(body) / 1e6:8.1f} MB  peak RSS {before:5.0f} -> {_peak_mb():5.0f} MB "
+        "(write-only workbook; the finished file is held in memory)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pdf-rows", default="500,2000")
     parser.add_argument("--csv-rows", type=int, default=200_000)
+    parser.add_argument("--xlsx-rows", type=int, default=50_000)
     parser.add_argument("--child-pdf", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-xlsx", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_pdf:
         pdf_child(args.child_pdf)
         return
+    if args.child_xlsx:
+        xlsx_child(args.child_xlsx)
+        return
     for rows in (int(n) for n in args.pdf_rows.split(",") if n):
         subprocess.run([sys.executable, __file__, "--child-pdf", str(rows)], check=True)
+    if args.xlsx_rows:
+        subprocess.run([sys.executable, __file__, "--child-xlsx", str(args.xlsx_rows)], check=True)
     csv_run(args.csv_rows)
 
 
