@@ -13,6 +13,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.utils.functional import Promise
@@ -65,6 +66,24 @@ class ReportTable:
     truncated_note: str | Promise = ""
 
 
+class ChartKind(enum.StrEnum):
+    BAR = "bar"
+    LINE = "line"
+    SHARE = "share"  # each label's share of the whole (a pie)
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """A chart of figures the report's tables already hold, drawn the same on the screen and in
+    the PDF (:mod:`gridvend.reports.charts`). ``series`` are (name, one value per label), the
+    values plain numbers: money in major units, kWh, counts."""
+
+    kind: ChartKind
+    title: str | Promise
+    labels: Sequence[str | Promise]
+    series: Sequence[tuple[str | Promise, Sequence[int | Decimal]]]
+
+
 @dataclass
 class ReportResult:
     slug: str
@@ -76,6 +95,7 @@ class ReportResult:
     tables: list[ReportTable]
     # Where the figures stand, e.g. "Sales up to 14:05 included" (a roll-up's freshness).
     notes: list[str | Promise] = field(default_factory=list)
+    charts: list[ChartSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

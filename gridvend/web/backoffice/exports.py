@@ -10,7 +10,6 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -19,13 +18,13 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
+from gridvend.exports.cells import cell
 from gridvend.identity.errors import NotFound
 from gridvend.kernel.money import Money
 from gridvend.web.caching import forbid_storing
 
 FORMATS = ("csv", "xlsx")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_FORMULA_START = ("=", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -37,32 +36,6 @@ class Column:
 def attribute_columns(*names: str) -> list[Column]:
     """Columns that show the object's attribute of the same name, as it is."""
     return [Column(name, attrgetter(name)) for name in names]
-
-
-def cell(value: Any) -> Any:
-    """A value as a spreadsheet should hold it: text that cannot run as a formula, UTC times."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, datetime):
-        return (
-            value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-            if timezone.is_aware(value)
-            else value.strftime("%Y-%m-%d %H:%M:%S")
-        )
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, int | Decimal):
-        return value
-    text = str(value)
-    # A leading = + - @ makes spreadsheets evaluate the cell (CSV injection). Phone numbers such
-    # as +254 700 000 000 and signed numbers stay as they are.
-    if text.startswith(_FORMULA_START) or (
-        text[:1] in ("+", "-") and not text[1:].replace(" ", "").replace(".", "").isdigit()
-    ):
-        return "'" + text
-    return text
 
 
 def money_major(minor: int, currency: str) -> Decimal:

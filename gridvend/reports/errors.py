@@ -1,0 +1,33 @@
+"""Refusals of reports with stable codes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy
+
+from gridvend.kernel.errors import DomainError
+
+
+class ReportErrorCode(StrEnum):
+    REPORT_FORMAT_UNKNOWN = "REPORT_FORMAT_UNKNOWN"
+    REPORT_TOO_LARGE_FOR_PDF = "REPORT_TOO_LARGE_FOR_PDF"
+
+
+class ReportFormatUnknown(DomainError):
+    code = ReportErrorCode.REPORT_FORMAT_UNKNOWN
+    message_template = gettext_lazy("Reports are written as CSV, XLSX or PDF, not %(format)s.")
+
+    def __init__(self, *, format: str) -> None:
+        super().__init__(format=format)
+
+
+class ReportTooLargeForPdf(DomainError):
+    code = ReportErrorCode.REPORT_TOO_LARGE_FOR_PDF
+    message_template = gettext_lazy(
+        "This report has %(rows)s rows; a PDF holds at most %(limit)s. Narrow the filters, or "
+        "export it as CSV or XLSX, which hold any number of rows."
+    )
+
+    def __init__(self, *, rows: int, limit: int) -> None:
+        super().__init__(rows=rows, limit=limit)
