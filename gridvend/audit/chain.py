@@ -26,9 +26,17 @@ SCHEMES = (SCHEME_ROW, SCHEME_LINK)
 
 def normalise(value: Any) -> Any:
     """Make a before/after payload plain JSON so that what is hashed is what is stored."""
+    return normalised(value)[1]
+
+
+def normalised(value: Any) -> tuple[str | None, Any]:
+    """A before/after payload as the JSON text to store and as the plain value that text reads
+    back as (which is what is hashed); (None, None) for no payload. The writer stores the text
+    itself, so the payload is serialised once for the row, not again by the driver."""
     if value is None:
-        return None
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True))
+        return None, None
+    text = json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True)
+    return text, json.loads(text)
 
 
 # The event's own fields: what both schemes hash besides where the event sits in its chain.

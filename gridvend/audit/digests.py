@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.db import models
@@ -18,17 +19,23 @@ from gridvend.audit.chain import normalise
 VERSION = "v1"
 
 
+@cache
+def _quantum(model: type[models.Model], attname: str) -> Decimal:
+    """One unit of the decimal column's last place (looked up once per column, not per row)."""
+    model_field = model._meta.get_field(attname)
+    assert isinstance(model_field, models.DecimalField)
+    places = model_field.decimal_places
+    assert places is not None
+    return Decimal(1).scaleb(-places)
+
+
 def plain(obj: models.Model, attname: str) -> Any:
     """A column's value as the database gives it back, in a form JSON keeps exactly."""
     value = getattr(obj, attname)
     if value is None:
         return None
     if isinstance(value, Decimal):
-        model_field = obj._meta.get_field(attname)
-        assert isinstance(model_field, models.DecimalField)
-        places = model_field.decimal_places
-        assert places is not None
-        return str(value.quantize(Decimal(1).scaleb(-places)))
+        return str(value.quantize(_quantum(type(obj), attname)))
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, date):

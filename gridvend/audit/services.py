@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -17,7 +18,7 @@ from gridvend.audit.chain import (
     GENESIS_HASH,
     SCHEME_LINK,
     content_hash,
-    normalise,
+    normalised,
 )
 from gridvend.audit.models import AuditEvent, AuditHead
 from gridvend.audit.streams import default_key, pinned_stream
@@ -104,12 +105,22 @@ def append_params(vendor: str, *, stream: int, content: str, values: list[Any]) 
     return [SCHEME_LINK, content, *values, stream]
 
 
-def _append(stream: int, fields: dict[str, Any]) -> AuditEvent:
-    """Insert the event at the end of ``stream`` in one statement and return it as stored."""
-    content = content_hash(scheme=SCHEME_LINK, **fields)
+@cache
+def _model_fields() -> tuple[Any, ...]:
+    """The model's fields of ``FIELDS``, in that order (looked up once, not per event)."""
     columns = {field.attname: field for field in AuditEvent._meta.concrete_fields}
+    return tuple(columns[name] for name in FIELDS)
+
+
+def _append(stream: int, fields: dict[str, Any], json_texts: dict[str, str | None]) -> AuditEvent:
+    """Insert the event at the end of ``stream`` in one statement and return it as stored.
+    ``json_texts``: the JSON columns' values as the text to store, serialised already."""
+    content = content_hash(scheme=SCHEME_LINK, **fields)
     connection = rows.database()
-    values = [columns[name].get_db_prep_save(fields[name], connection) for name in FIELDS]
+    values = [
+        json_texts[name] if name in json_texts else field.get_db_prep_save(fields[name], connection)
+        for name, field in zip(FIELDS, _model_fields(), strict=True)
+    ]
     sql = APPEND_SQL[connection.vendor]
     params = append_params(connection.vendor, stream=stream, content=content, values=values)
     with rows.cursor() as cursor:
@@ -164,6 +175,9 @@ def record(
     ctx = context.current()
     # Microseconds survive both databases, so the hash can be recomputed from the stored row.
     occurred_at = timezone.now()
+    # Each payload serialised once: its text is stored, the value it reads back as is hashed.
+    before_text, before = normalised(before)
+    after_text, after = normalised(after)
     fields: dict[str, Any] = {
         "occurred_at": occurred_at,
         "actor_id": actor.pk if actor is not None else None,
@@ -177,8 +191,8 @@ def record(
         "target_id": target_id,
         "target_label": target_label,
         "org_path": org_path,
-        "before": normalise(before),
-        "after": normalise(after),
+        "before": before,
+        "after": after,
     }
     if _REHEARSING.get():
         # Never saved: the rehearsal's transaction is rolled back (see rehearsal()).
@@ -187,4 +201,8 @@ def record(
         stream_key = default_key(
             target_type=target_type, target_id=target_id, actor_pk=fields["actor_id"]
         )
-    return _append(pinned_stream(connection, stream_key), fields)
+    return _append(
+        pinned_stream(connection, stream_key),
+        fields,
+        {"before": before_text, "after": after_text},
+    )

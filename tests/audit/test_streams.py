@@ -304,6 +304,67 @@ def test_a_deleted_last_row_with_its_head_rewound_is_caught_by_the_checkpoint(
     assert f"stream {stream} holds {before.seq} rows but the checkpoint of" in out
 
 
+def _verify_command(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """What `gridvend audit verify` reports, having refused (it must)."""
+    with pytest.raises(CommandError, match="audit chain broken"):
+        call_command("audit", "verify")
+    out = capsys.readouterr().out
+    return [line.removeprefix("TAMPERED: ") for line in out.splitlines() if "TAMPERED" in line]
+
+
+@pytest.mark.parametrize("position", [1, 2], ids=["first row", "middle row"])
+def test_a_row_deleted_before_the_end_of_a_stream_is_reported(
+    stream: int, position: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _rows(stream)
+    victim, after = rows[position - 1], rows[position]
+    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [victim.pk])
+    # The gap, and the next row's link to a row that is no longer there; the rows around it
+    # and the head still agree, so nothing else is reported.
+    assert _verify_command(capsys) == [
+        f"stream {stream} rows {victim.seq}..{victim.seq} are missing (deleted from the chain)",
+        f"stream {stream} row {after.seq} (event #{after.pk}): link to the previous row is broken",
+    ]
+
+
+def test_a_deleted_last_row_is_reported(stream: int, capsys: pytest.CaptureFixture[str]) -> None:
+    *_, before, last = _rows(stream)
+    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [last.pk])
+    assert _verify_command(capsys) == [
+        f"stream {stream} should end at row {last.seq} but ends at row {before.seq} "
+        "(latest rows deleted)"
+    ]
+
+
+def test_a_middle_row_deleted_and_the_rest_relinked_is_caught_by_the_checkpoint(
+    stream: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forger who deletes row 2, renumbers row 3 into its place with a link recomputed to
+    row 1 and rewinds the head leaves a table that agrees with itself; the checkpoint signed
+    before does not."""
+    call_command("audit", "verify")
+    capsys.readouterr()
+    first, second, third = _rows(stream)
+    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
+    third.seq, third.prev_hash = second.seq, first.hash
+    third.hash = _link(third)
+    _tamper(
+        "UPDATE audit_auditevent SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s",
+        [third.seq, third.prev_hash, third.hash, third.pk],
+    )
+    _tamper(
+        "UPDATE audit_audithead SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s",
+        [third.seq, third.prev_hash, third.hash, stream],
+    )
+    assert verify_chain().ok  # the table alone agrees with itself
+    problems = _verify_command(capsys)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith(f"stream {stream} row 3, recorded by the checkpoint of ")
+    assert problems[0].endswith(", is missing (deleted)")
+    assert problems[1].startswith(f"stream {stream} holds 2 rows but the checkpoint of ")
+    assert problems[1].endswith(" recorded 3 (rows deleted or table truncated)")
+
+
 def test_without_the_sqlite_trigger_that_moves_heads_appends_fail_and_verify_says_why() -> None:
     if connection.vendor != "sqlite":
         pytest.skip("PostgreSQL moves the head in the appending statement itself")
