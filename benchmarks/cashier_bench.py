@@ -68,6 +68,7 @@ print(json.dumps({"meters": numbers, "sessions": sessions,
                   "csrf_cookie": settings.CSRF_COOKIE_NAME}))
 """
 
+_ALERT = re.compile(r'class="[^"]*(?:alert|invalid-feedback|errorlist)[^"]*"[^>]*>(.*?)</', re.S)
 _HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)"')
 
 
@@ -109,12 +110,16 @@ class Cashier:
         if "client_reference" not in form:
             return "quote without a sell form"
         form["cash_received"] = "300"
-        status, headers, _page = self.request(
+        status, headers, answer = self.request(
             "POST", f"/cashier/meters/{meter}/sell/", form, htmx=True
         )
         target = headers.get("hx-redirect", "")
         if status != 204 or not target:
-            return f"sell {status}"
+            # The screen's own sentence, when it answered with one (a refusal shown in the form).
+            said = _ALERT.search(answer)
+            text = re.sub(r"<[^>]+>", "", said.group(1)) if said else ""
+            reason = re.sub(r"\s+", " ", text).strip()
+            return f"sell {status}" + (f": {reason[:80]}" if reason else "")
         status, _headers, page = self.request("GET", target)
         if status != 200 or 'id="tokens"' not in page:
             return f"sale page {status}"
