@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import secrets
 import statistics
@@ -147,12 +148,14 @@ def _level(port: int, setup: dict[str, Any], clients: int, sales: int) -> dict[s
         )
         for i in range(clients)
     ]
+    busy_before = _cpu_busy()
     began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
+    busy = _cpu_busy() - busy_before
     flat = [r for rs in results for r in rs]
     ok = sorted(latency for problem, latency in flat if not problem)
     other: dict[str, int] = {}
@@ -166,7 +169,23 @@ def _level(port: int, setup: dict[str, Any], clients: int, sales: int) -> dict[s
         "p50_ms": statistics.median(ok) * 1000 if ok else 0.0,
         "p99_ms": percentile(ok, 0.99) * 1000,
         "other": other,
+        # The machine's CPU in use while the level ran (server, database, this client and
+        # anything else), in cores, and per customer served.
+        "cores": busy / wall if wall else 0.0,
+        "cpu_ms": busy * 1000 / len(ok) if ok else 0.0,
     }
+
+
+def _cpu_busy() -> float:
+    """Seconds of CPU the whole machine has spent busy since boot (Linux /proc/stat: every
+    column but idle and iowait), or 0 where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -197,14 +216,17 @@ def main() -> None:
         log = (ROOT / "var" / "cashier-bench" / "server.log").read_text(errors="replace")
     how = next((line for line in log.splitlines() if "gunicorn" in line or "waitress" in line), "")
     print(f"cashier screen over HTTP on PostgreSQL: {how.strip() or 'gridvend serve'}")
-    print(f"{'cashiers':>8} {'sales/s':>9} {'x 1':>6} {'p50 ms':>8} {'p99 ms':>8}  other answers")
+    print(
+        f"{'cashiers':>8} {'sales/s':>9} {'x 1':>6} {'p50 ms':>8} {'p99 ms':>8} {'cores':>6}"
+        f" {'CPU ms':>7}  other answers"
+    )
     single = next((row["per_s"] for row in rows if row["clients"] == 1), 0.0)
     for row in rows:
         ratio = f"{row['per_s'] / single:.2f}" if single else "-"
         other = ", ".join(f"{k}: {v}" for k, v in sorted(row["other"].items())) or "none"
         print(
             f"{row['clients']:>8} {row['per_s']:>9.1f} {ratio:>6} {row['p50_ms']:>8.1f} "
-            f"{row['p99_ms']:>8.1f}  {other}"
+            f"{row['p99_ms']:>8.1f} {row['cores']:>6.2f} {row['cpu_ms']:>7.1f}  {other}"
         )
 
 
