@@ -21,7 +21,15 @@ from tests.signin import signed_in
 
 pytestmark = pytest.mark.django_db
 
-SLUGS = ("sales", "free-issues", "purchases-by-sgc-ti", "debt-collection", "daily-summary")
+SLUGS = (
+    "sales",
+    "free-issues",
+    "purchases-by-sgc-ti",
+    "debt-collection",
+    "daily-summary",
+    "reversals-and-reprints",
+    "engineering-tokens",
+)
 FILTER_NAMES = (
     "date_from",
     "date_to",
