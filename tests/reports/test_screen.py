@@ -29,6 +29,7 @@ SLUGS = (
     "daily-summary",
     "reversals-and-reprints",
     "engineering-tokens",
+    "shift-cash-up",
 )
 FILTER_NAMES = (
     "date_from",
