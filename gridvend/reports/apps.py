@@ -16,6 +16,6 @@ class ReportsConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.jobs import queue
-        from gridvend.reports import cashup, catalogue, details  # noqa: F401  (register the reports)
+        from gridvend.reports import abnormal, cashup, catalogue, details  # noqa: F401  (register the reports)
 
         queue.declare_schedule(ROLLUP_SCHEDULE, ROLLUP_JOB, cron=settings.REPORT_ROLLUP_CRON)

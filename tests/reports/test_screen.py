@@ -30,6 +30,7 @@ SLUGS = (
     "reversals-and-reprints",
     "engineering-tokens",
     "shift-cash-up",
+    "abnormal-customers",
 )
 FILTER_NAMES = (
     "date_from",
@@ -43,6 +44,7 @@ FILTER_NAMES = (
     "sgc",
     "ti",
     "group",
+    "days",
     "format",
 )
 
@@ -136,3 +138,14 @@ def test_no_hostile_filter_value_answers_a_server_error() -> None:
                 assert response.status_code < 500, (slug, name, value)
             response = client.get(_url(slug, **dict.fromkeys(FILTER_NAMES, value)))
             assert response.status_code < 500, (slug, value)
+
+
+def test_the_abnormal_customers_form_has_a_bounded_days_field() -> None:
+    s = scene()
+    client = signed_in(s.world.admin)
+    body = client.get(_url("abnormal-customers", days="90")).content.decode()
+    assert 'name="days" id="days" value="90"' in body
+    assert 'name="days"' not in client.get(_url("sales")).content.decode()
+    for bad in ("0", "3661", "-5", "9" * 30):
+        response = client.get(_url("abnormal-customers", days=bad))
+        assert response.status_code == 400, bad
