@@ -31,6 +31,7 @@ SLUGS = (
     "engineering-tokens",
     "shift-cash-up",
     "abnormal-customers",
+    "maintenance",
 )
 FILTER_NAMES = (
     "date_from",
