@@ -21,6 +21,7 @@ class ReportsConfig(AppConfig):
             cashup,
             catalogue,
             details,
+            floats,
             maintenance,
         )
 

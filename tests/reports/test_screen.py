@@ -32,6 +32,7 @@ SLUGS = (
     "shift-cash-up",
     "abnormal-customers",
     "maintenance",
+    "partner-floats",
 )
 FILTER_NAMES = (
     "date_from",
