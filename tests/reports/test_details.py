@@ -154,6 +154,12 @@ def test_every_reprint_is_listed_with_who_reprinted_it() -> None:
         "reversals-and-reprints", s.world.admin, operator=s.south_cashier.pk, **whole_period()
     )
     assert [r["reference"] for r in detail(by_operator, table=1)] == [south.reference]
+    by_point = build(
+        "reversals-and-reprints", s.world.admin, point=s.world.point.pk, **whole_period()
+    )
+    assert [r["reference"] for r in detail(by_point, table=1)] == [sold.reference] * 2
+    by_key = build("reversals-and-reprints", s.world.admin, sgc="123456", **whole_period())
+    assert detail(by_key, table=1) == []
 
 
 def test_a_reader_who_may_not_see_tokens_sees_the_last_four_digits() -> None:
