@@ -11,13 +11,16 @@ The rules, all as of the period's last day, in the unit the filters name:
   the customers of the same tariff who bought in it.
 * **Repeated faults**: a meter with ``FAULT_REPEATS`` or more fault reports in the period.
 
-What it costs (PostgreSQL): *no purchase* is one anti-join per customer of the subtree on the
-sales' (customer, business_month) index, so it reads the customers and at most their recent
-months' index entries, never the sales themselves; *sudden drop* aggregates the credit sales of
-the last 120 days of the subtree (read by the created_at index), and *far above the norm* those
-of the period, grouped by customer in the database (only one number per buying customer comes
-back, for the medians); *repeated faults* groups the period's fault reports by meter. The roll-up
-has no customer dimension, so these read the sales; each list stops at DETAIL_LIMIT rows.
+What it costs (PostgreSQL): *no purchase* is an anti-join of the subtree's customers with the
+sales of the last ``days`` days, which the planner reads by the created_at index and hashes (as
+seen on report_bench's data) or probes per customer on the (customer, business_month) index;
+either way it reads the customers and the window's sales, never every sale. *Sudden drop*
+aggregates the credit sales of the last 120 days of the subtree (created_at index), *far above the
+norm* those of the period, grouped by customer in the database (one number per buying customer
+comes back, for the medians); *repeated faults* groups the period's fault reports by meter. The
+roll-up has no customer dimension, so these read the sales; each list stops at DETAIL_LIMIT rows.
+report_bench (50,000 sales, 5,000 customers, two years): 0.3-0.4 s, of which no purchase 0.1 s,
+sudden drop 0.03-0.06 s, the rest building 2,400 rows; not yet measured at ten million sales.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def not_buying(f: ReportFilters, days: int) -> tuple[Sequence[Customer], bool]:
         customer_id=OuterRef("pk"),
         kind=SaleKind.CREDIT,
         status=SaleStatus.COMPLETED,
-        business_month__gte=first_month,  # the (customer, business_month) index's range
+        business_month__gte=first_month,  # lets the (customer, business_month) index serve
         created_at__gte=since,
         created_at__lt=end,
     )
