@@ -82,7 +82,6 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     from gridvend.identity.models import User
     from gridvend.reports import rollup
     from gridvend.reports.base import REPORTS
-    from gridvend.reports.filters import ReportFilterSet
     from gridvend.reports.models import SalesDay
     from gridvend.vending.models import Sale
 
@@ -108,10 +107,20 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             {"date_from": year_start, "date_to": last},
         ),
         "debt collection, year": ("debt-collection", {"date_from": year_start, "date_to": last}),
+        # Read from the sales, tokens, shifts and audit rows (no roll-up): both columns alike.
+        "abnormal customers, last 30 days": (
+            "abnormal-customers",
+            {"date_from": last - timedelta(days=29), "date_to": last},
+        ),
+        "reversals and reprints, month": (
+            "reversals-and-reprints",
+            {"date_from": month_start, "date_to": last},
+        ),
+        "shift cash-up, month": ("shift-cash-up", {"date_from": month_start, "date_to": last}),
     }
 
     def run(slug: str, query: dict[str, Any]) -> Callable[[], Any]:
-        values = ReportFilterSet({k: str(v) for k, v in query.items()}).values()
+        values = REPORTS[slug].filterset({k: str(v) for k, v in query.items()}).values()
         return lambda: REPORTS[slug].build(admin, values)
 
     if SalesDay.objects.exists():

@@ -79,20 +79,22 @@ def _held(postings: QuerySet[Posting]) -> int:
     return -int(total or 0)
 
 
-def float_statement(partner: Partner, day: date) -> FloatStatement:
-    """The partner's float on business day ``day``: opening, sales, reversals, top-ups, closing.
+def float_statement(partner: Partner, day: date, last: date | None = None) -> FloatStatement:
+    """The partner's float on business day ``day`` (or over the days from ``day`` to ``last``,
+    both included): opening, sales, reversals, top-ups, closing.
 
     Top-ups are the entries of kind ``float.*`` (a top-up and its correction); reversals every
     other entry that reverses one (``*.reversal``: a sale or an account payment given back);
     sales the rest (credit sales, account payments)."""
     currency = partner.currency
     postings = Posting.objects.filter(account__code=partner.float_account, currency=currency)
+    last = last or day
     opening = _held(postings.filter(entry__business_date__lt=day))
-    closing = _held(postings.filter(entry__business_date__lte=day))
+    closing = _held(postings.filter(entry__business_date__lte=last))
     sums = {"sales": 0, "reversals": 0, "top_ups": 0}
     counts = {"sales": 0, "reversals": 0, "top_ups": 0}
     rows = (
-        postings.filter(entry__business_date=day)
+        postings.filter(entry__business_date__gte=day, entry__business_date__lte=last)
         .values("entry__kind")
         .annotate(total=Sum("amount_minor"), entries=Count("entry", distinct=True))
     )

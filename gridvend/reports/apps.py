@@ -16,6 +16,13 @@ class ReportsConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.jobs import queue
-        from gridvend.reports import catalogue  # noqa: F401  (registers the reports)
+        from gridvend.reports import (  # noqa: F401  (register the reports)
+            abnormal,
+            cashup,
+            catalogue,
+            details,
+            floats,
+            maintenance,
+        )
 
         queue.declare_schedule(ROLLUP_SCHEDULE, ROLLUP_JOB, cron=settings.REPORT_ROLLUP_CRON)

@@ -183,6 +183,18 @@ class BankingSlip:
         return [s for s in self.shifts if s.counted_cash_minor is None]
 
 
+def slip_shift(shift: Shift) -> SlipShift:
+    """A closed shift's cash as the banking slip (and the cash-up report) takes it."""
+    return SlipShift(
+        shift=shift,
+        expected_cash_minor=int(shift.expected.get("cash", 0)),
+        # A force-closed shift's cash is banked once it is counted at its sign-off.
+        counted_cash_minor=None
+        if shift.is_force_closed and "cash" not in shift.counted
+        else int(shift.counted.get("cash", 0)),
+    )
+
+
 def banking_slip(actor: User, point: VendingPoint, day: date) -> BankingSlip:
     """A vending point's banking slip for one business day (the utility's time zone). A shift
     belongs to the day it closed; a back-office refund to the day it was paid."""
@@ -203,16 +215,7 @@ def banking_slip(actor: User, point: VendingPoint, day: date) -> BankingSlip:
     slip = BankingSlip(vending_point=point, business_date=day, currency=settings.CURRENCY)
     for shift in closed:
         slip.currency = shift.currency
-        slip.shifts.append(
-            SlipShift(
-                shift=shift,
-                expected_cash_minor=int(shift.expected.get("cash", 0)),
-                # A force-closed shift's cash is banked once it is counted at its sign-off.
-                counted_cash_minor=None
-                if shift.is_force_closed and "cash" not in shift.counted
-                else int(shift.counted.get("cash", 0)),
-            )
-        )
+        slip.shifts.append(slip_shift(shift))
     slip.refunds = list(
         BackOfficeRefund.objects.filter(vending_point=point, business_date=day).select_related(
             "reversal__sale", "reversal__sale__meter", "requested_by", "paid_by"

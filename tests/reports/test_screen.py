@@ -21,7 +21,19 @@ from tests.signin import signed_in
 
 pytestmark = pytest.mark.django_db
 
-SLUGS = ("sales", "free-issues", "purchases-by-sgc-ti", "debt-collection", "daily-summary")
+SLUGS = (
+    "sales",
+    "free-issues",
+    "purchases-by-sgc-ti",
+    "debt-collection",
+    "daily-summary",
+    "reversals-and-reprints",
+    "engineering-tokens",
+    "shift-cash-up",
+    "abnormal-customers",
+    "maintenance",
+    "partner-floats",
+)
 FILTER_NAMES = (
     "date_from",
     "date_to",
@@ -34,6 +46,7 @@ FILTER_NAMES = (
     "sgc",
     "ti",
     "group",
+    "days",
     "format",
 )
 
@@ -127,3 +140,14 @@ def test_no_hostile_filter_value_answers_a_server_error() -> None:
                 assert response.status_code < 500, (slug, name, value)
             response = client.get(_url(slug, **dict.fromkeys(FILTER_NAMES, value)))
             assert response.status_code < 500, (slug, value)
+
+
+def test_the_abnormal_customers_form_has_a_bounded_days_field() -> None:
+    s = scene()
+    client = signed_in(s.world.admin)
+    body = client.get(_url("abnormal-customers", days="90")).content.decode()
+    assert 'name="days" id="days" value="90"' in body
+    assert 'name="days"' not in client.get(_url("sales")).content.decode()
+    for bad in ("0", "3661", "-5", "9" * 30):
+        response = client.get(_url("abnormal-customers", days=bad))
+        assert response.status_code == 400, bad
