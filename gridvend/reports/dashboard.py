@@ -382,24 +382,18 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
         ],
         currency=currency,
     )
-    for label, amount in (
-        (_("This month to date (%(from)s – %(to)s)"), debt_now),
-        (_("Last month to the same day (%(from)s – %(to)s)"), debt_same),
-        (_("All last month (%(from)s – %(to)s)"), debt_last),
+    for label, first, last, amount in (
+        (_("This month to date (%(from)s – %(to)s)"), month_start, day, debt_now),
+        (
+            _("Last month to the same day (%(from)s – %(to)s)"),
+            last_start,
+            last_same_day,
+            debt_same,
+        ),
+        (_("All last month (%(from)s – %(to)s)"), last_start, last_end, debt_last),
     ):
-        debt_table.rows.append(ReportRow({"period": label, "amount": amount}))
-    debt_table.rows[0].cells["period"] = str(debt_table.rows[0].cells["period"]) % {
-        "from": month_start.isoformat(),
-        "to": day.isoformat(),
-    }
-    debt_table.rows[1].cells["period"] = str(debt_table.rows[1].cells["period"]) % {
-        "from": last_start.isoformat(),
-        "to": last_same_day.isoformat(),
-    }
-    debt_table.rows[2].cells["period"] = str(debt_table.rows[2].cells["period"]) % {
-        "from": last_start.isoformat(),
-        "to": last_end.isoformat(),
-    }
+        period = label % {"from": first.isoformat(), "to": last.isoformat()}
+        debt_table.rows.append(ReportRow({"period": period, "amount": amount}))
 
     charts = [
         ChartSpec(
