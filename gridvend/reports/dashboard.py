@@ -65,6 +65,9 @@ IDLE_DAYS = 60
 MAX_IDLE_POINTS = 50
 # The abnormal-customers report, linked when some part of the system registers it.
 ABNORMAL_SLUG = "abnormal-customers"
+# Where the customers-not-buying table stands in the result's tables (the screen links the
+# abnormal-customers report under it).
+CUSTOMERS_TABLE = 3
 
 
 class DashboardFilterSet(django_filters.FilterSet):
@@ -378,29 +381,31 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
         title=_("Debt collected"),
         columns=[
             Column("period", _("Period")),
+            Column("from", _("From"), CellKind.DATE),
+            Column("to", _("To"), CellKind.DATE),
             Column("amount", _("Debt recovered (net)"), CellKind.MONEY),
         ],
         currency=currency,
     )
     for label, first, last, amount in (
-        (_("This month to date (%(from)s – %(to)s)"), month_start, day, debt_now),
-        (
-            _("Last month to the same day (%(from)s – %(to)s)"),
-            last_start,
-            last_same_day,
-            debt_same,
-        ),
-        (_("All last month (%(from)s – %(to)s)"), last_start, last_end, debt_last),
+        (_("This month to date"), month_start, day, debt_now),
+        (_("Last month to the same day"), last_start, last_same_day, debt_same),
+        (_("All last month"), last_start, last_end, debt_last),
     ):
-        period = label % {"from": first.isoformat(), "to": last.isoformat()}
-        debt_table.rows.append(ReportRow({"period": period, "amount": amount}))
+        debt_table.rows.append(
+            ReportRow({"period": label, "from": first, "to": last, "amount": amount})
+        )
 
     charts = [
         ChartSpec(
             ChartKind.LINE,
             _("Net sales per day, last %(days)s days (%(currency)s)")
             % {"days": TREND_DAYS, "currency": currency},
-            [d.strftime("%m-%d") for d in days],
+            # Every fifth day named (and the last): thirty dates would overlap.
+            [
+                d.strftime("%m-%d") if (TREND_DAYS - 1 - i) % 5 == 0 else ""
+                for i, d in enumerate(days)
+            ],
             [
                 (
                     _("Amount (net)"),
@@ -447,15 +452,16 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
             (gettext_lazy("Time zone"), str(settings.TIME_ZONE)),
             (gettext_lazy("Organisation unit"), f"{unit.name} ({unit.code})"),
         ],
+        # The order CUSTOMERS_TABLE names; the long 30-day table last.
         tables=[
             today_table,
-            trend_table,
+            debt_table,
             channel_table,
+            customers_table,
             top_table,
             bottom_table,
             idle_table,
-            customers_table,
-            debt_table,
+            trend_table,
         ],
         notes=notes,
         charts=charts,

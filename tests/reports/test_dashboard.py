@@ -5,6 +5,7 @@ the PDF, and the Arabic and Chinese screens."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import FixedClock
 from gridvend.org import services as org
 from gridvend.reports import rollup
+from gridvend.reports.base import REPORTS
 from gridvend.reports.dashboard import build_dashboard
 from gridvend.vending import services as vending
 from gridvend.vending.models import Reversal, Sale
@@ -277,3 +279,15 @@ def test_a_bad_value_is_400_and_no_hostile_value_a_server_error() -> None:
             assert client.get(_url(**{name: value})).status_code < 500, (name, value)
         response = client.get(_url(**dict.fromkeys(("unit", "day", "format"), value)))
         assert response.status_code < 500, value
+
+
+def test_the_abnormal_customers_report_is_linked_only_when_registered(monkeypatch: Any) -> None:
+    s = scene()
+    client = signed_in(s.world.admin)
+    link = 'id="abnormal-link"'
+    assert link not in client.get(_url()).content.decode()
+    sales = REPORTS["sales"]
+    abnormal = dataclasses.replace(sales, slug="abnormal-customers", title="Abnormal customers")
+    monkeypatch.setitem(REPORTS, "abnormal-customers", abnormal)
+    body = client.get(_url()).content.decode()
+    assert f'{link} href="/reports/abnormal-customers/"' in body

@@ -178,6 +178,19 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _dashboard_table(table: ReportTable) -> dict[str, Any]:
+    """A table as ``_table`` shows it, each cell also saying whether it may wrap (dates and
+    figures never do: a wrapped date reads backwards right to left)."""
+    shown = _table(table)
+    keep = [c.kind in {CellKind.DATE, CellKind.DATETIME} for c in table.columns]
+    for row in shown["rows"]:
+        row["cells"] = [
+            (text, numeric, numeric or whole)
+            for (text, numeric), whole in zip(row["cells"], keep, strict=True)
+        ]
+    return shown
+
+
 @login_required
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """The dashboard of a unit of the user's subtree (``?unit=``, ``?day=``), and its PDF."""
@@ -202,7 +215,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "backoffice/dashboard.html",
         {
             "result": result,
-            "tables": [_table(t) for t in result.tables],
+            "tables": [_dashboard_table(t) for t in result.tables],
+            "abnormal_after": dashboard.CUSTOMERS_TABLE + 1,
             "charts": [(c.title, charts.data_uri(charts.chart_svg(c))) for c in result.charts],
             "filters": filterset.echo(),
             "units": unit_choices(user),
