@@ -399,7 +399,7 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
     charts = [
         ChartSpec(
             ChartKind.LINE,
-            _("Net sales per day, last %(days)s days (%(currency)s)")
+            _("Net sales per day, last %(days)s days, in %(currency)s")
             % {"days": TREND_DAYS, "currency": currency},
             # Every fifth day named (and the last): thirty dates would overlap.
             [
@@ -408,30 +408,30 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
             ],
             [
                 (
-                    _("Amount (net)"),
+                    _("Net amount"),
                     [_major(per_day.get((d,), Figures()).net_tender_minor) for d in days],
                 )
             ],
         ),
         ChartSpec(
             ChartKind.SHARE,
-            _("Sales by channel, month to date (%(currency)s)") % {"currency": currency},
+            _("Sales by channel, month to date, in %(currency)s") % {"currency": currency},
             [name for name, _fig in channel_rows],
-            [(_("Amount (net)"), [_major(fig.net_tender_minor) for _name, fig in channel_rows])],
+            [(_("Net amount"), [_major(fig.net_tender_minor) for _name, fig in channel_rows])],
         ),
         ChartSpec(
             ChartKind.BAR,
-            _("Top %(n)s vending points, month to date (%(currency)s)")
+            _("Top %(n)s vending points, month to date, in %(currency)s")
             % {"n": RANKED, "currency": currency},
             [_point_label(points.get(pk) if pk is not None else None) for pk, _f in top],
-            [(_("Amount (net)"), [_major(fig.net_tender_minor) for _pk, fig in top])],
+            [(_("Net amount"), [_major(fig.net_tender_minor) for _pk, fig in top])],
         ),
         ChartSpec(
             ChartKind.BAR,
-            _("Bottom %(n)s vending points, month to date (%(currency)s)")
+            _("Bottom %(n)s vending points, month to date, in %(currency)s")
             % {"n": RANKED, "currency": currency},
             [_point_label(points.get(pk) if pk is not None else None) for pk, _f in bottom],
-            [(_("Amount (net)"), [_major(fig.net_tender_minor) for _pk, fig in bottom])],
+            [(_("Net amount"), [_major(fig.net_tender_minor) for _pk, fig in bottom])],
         ),
     ]
     notes: list[Any] = [

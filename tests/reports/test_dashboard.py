@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,6 +37,7 @@ from tests.signin import signed_in
 pytestmark = pytest.mark.django_db
 
 DAY = date(2026, 4, 1)
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 _refs = itertools.count(1)
 
 
@@ -243,6 +245,9 @@ def test_the_screen_shows_charts_tables_and_a_pdf_link_and_the_pdf_opens() -> No
     pdf = client.get(_url(day="2026-04-01", format="pdf"))
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
+    # Kept to be looked at (pdftoppm -png -r 60 var/screenshots/dashboard-en.pdf ...).
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "dashboard-en.pdf").write_bytes(pdf.content)
 
 
 def test_the_dashboard_reads_a_bounded_number_of_queries() -> None:
@@ -266,6 +271,8 @@ def test_it_opens_in_arabic_and_chinese() -> None:
         assert words in response.content.decode(), language
         pdf = client.get(_url(day="2026-04-01", format="pdf"), HTTP_ACCEPT_LANGUAGE=language)
         assert pdf.status_code == 200, language
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / f"dashboard-{language}.pdf").write_bytes(pdf.content)
 
 
 def test_a_bad_value_is_400_and_no_hostile_value_a_server_error() -> None:
