@@ -236,6 +236,7 @@ ROWS: list[Row] = [
     Row("backoffice:debt-export", "finance", "field", args=_fmt("xlsx"), region="unit"),
     # --- reports -------------------------------------------------------------------------------
     Row("backoffice:report-index", "auditor", "field"),
+    Row("backoffice:dashboard", "finance", "field", region="unit"),
     Row(
         "backoffice:report-detail",
         "finance",

@@ -29,8 +29,10 @@ from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import Channel
 from gridvend.partners import selectors as partner_selectors
+from gridvend.reports import charts, dashboard
 from gridvend.reports.base import REPORTS, CellKind, ReportResult, ReportTable, readable_reports
 from gridvend.reports.filters import GROUPING_LABELS, invalid
+from gridvend.reports.permissions import can_read_reports
 from gridvend.tariffs import selectors as tariff_selectors
 from gridvend.web.backoffice import access
 from gridvend.web.backoffice.common import unit_choices
@@ -61,7 +63,11 @@ def report_index(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     specs = readable_reports(user)
     access.require(bool(specs))
-    return render(request, "backoffice/report_index.html", {"specs": specs})
+    return render(
+        request,
+        "backoffice/report_index.html",
+        {"specs": specs, "dashboard": can_read_reports(user)},
+    )
 
 
 def _text(kind: CellKind, value: Any, currency: str) -> str:
@@ -168,5 +174,53 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
             if renderer_installed()
             else [],
             "export_labels": {"csv": _("CSV"), "xlsx": _("XLSX"), "pdf": _("PDF")},
+        },
+    )
+
+
+def _dashboard_table(table: ReportTable) -> dict[str, Any]:
+    """A table as ``_table`` shows it, each cell also saying whether it may wrap (dates and
+    figures never do: a wrapped date reads backwards right to left)."""
+    shown = _table(table)
+    keep = [c.kind in {CellKind.DATE, CellKind.DATETIME} for c in table.columns]
+    for row in shown["rows"]:
+        row["cells"] = [
+            (text, numeric, numeric or whole)
+            for (text, numeric), whole in zip(row["cells"], keep, strict=True)
+        ]
+    return shown
+
+
+@login_required
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    """The dashboard of a unit of the user's subtree (``?unit=``, ``?day=``), and its PDF."""
+    user = actor(request)
+    access.require(can_read_reports(user))
+    export = ExportForm(request.GET)
+    if not export.is_valid():
+        raise invalid("format", " ".join(str(e) for e in export.errors.get("format", [])))
+    fmt = export.cleaned_data["format"]
+    filterset = dashboard.DashboardFilterSet(request.GET)
+    result = dashboard.build_dashboard(user, filterset.values())
+    if fmt:
+        if not renderer_installed():
+            raise NotFound()
+        return _export(result, fmt)
+    query = request.GET.copy()
+    query.pop("format", None)
+    query["format"] = "pdf"
+    abnormal = dashboard.abnormal_report(user)
+    return render(
+        request,
+        "backoffice/dashboard.html",
+        {
+            "result": result,
+            "tables": [_dashboard_table(t) for t in result.tables],
+            "abnormal_after": dashboard.CUSTOMERS_TABLE + 1,
+            "charts": [(c.title, charts.data_uri(charts.chart_svg(c))) for c in result.charts],
+            "filters": filterset.echo(),
+            "units": unit_choices(user),
+            "pdf_href": f"?{query.urlencode()}" if renderer_installed() else "",
+            "abnormal": abnormal,
         },
     )

@@ -64,6 +64,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="meter-clear-faulty",
     ),
     path("reports/", reports.report_index, name="report-index"),
+    path("reports/dashboard/", reports.dashboard_view, name="dashboard"),
     path("reports/<slug:slug>/", reports.report_detail, name="report-detail"),
     path("tariffs/", tariffs.tariff_list, name="tariff-list"),
     path("tariffs/export.<str:fmt>", tariffs.tariff_export, name="tariff-export"),
