@@ -292,6 +292,11 @@ def test_the_abnormal_customers_report_is_linked_only_when_registered(monkeypatc
     s = scene()
     client = signed_in(s.world.admin)
     link = 'id="abnormal-link"'
+    # Installed now: linked. Taken out of the registry: not linked.
+    assert "abnormal-customers" in REPORTS
+    body = client.get(_url()).content.decode()
+    assert f'{link} href="/reports/abnormal-customers/"' in body
+    monkeypatch.delitem(REPORTS, "abnormal-customers")
     assert link not in client.get(_url()).content.decode()
     sales = REPORTS["sales"]
     abnormal = dataclasses.replace(sales, slug="abnormal-customers", title="Abnormal customers")
