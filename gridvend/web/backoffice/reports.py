@@ -77,7 +77,8 @@ def _text(kind: CellKind, value: Any, currency: str) -> str:
         major = Money(int(value), currency).to_major()
         return f"{'-' if major < 0 else ''}{abs(major):,}"
     if kind == CellKind.KWH:
-        return kwh_text(value)
+        shown = kwh_text(value)  # to the tenth, as everywhere; grouped by thousands as money is
+        return f"{Decimal(shown):,}" if shown else ""
     if kind == CellKind.INT:
         return f"{int(value):,}"
     if kind == CellKind.PERCENT:
