@@ -30,11 +30,13 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org.models import Channel
 from gridvend.partners import selectors as partner_selectors
 from gridvend.reports.base import REPORTS, CellKind, ReportResult, ReportTable, readable_reports
+from gridvend.reports.errors import ReportTooLargeForPdf
 from gridvend.reports.filters import GROUPING_LABELS, invalid
 from gridvend.tariffs import selectors as tariff_selectors
 from gridvend.web.backoffice import access
 from gridvend.web.backoffice.common import unit_choices
 from gridvend.web.caching import forbid_storing
+from gridvend.web.errors import describe
 from gridvend.web.numbers import kwh_text
 from gridvend.web.sessions import actor
 
@@ -149,7 +151,13 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if fmt:
         if not renderer_installed():
             raise NotFound()
-        return _export(result, fmt)
+        try:
+            return _export(result, fmt)
+        except ReportTooLargeForPdf as exc:
+            # The user asked for something this report cannot be: the sentence names the way out
+            # (narrower filters, CSV or XLSX), not a server error.
+            context = {"status": 400, "error": exc, "message": describe(exc)}
+            return render(request, "web/error.html", context, status=400)
     query = request.GET.copy()
     query.pop("format", None)
     return render(
