@@ -16,6 +16,8 @@ class ReportsConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.jobs import queue
-        from gridvend.reports import catalogue  # noqa: F401  (registers the reports)
+        from gridvend.reports import catalogue, events  # noqa: F401  (registers them)
+        from gridvend.reports.subscriptions import SEND_JOB, SEND_SCHEDULE
 
         queue.declare_schedule(ROLLUP_SCHEDULE, ROLLUP_JOB, cron=settings.REPORT_ROLLUP_CRON)
+        queue.declare_schedule(SEND_SCHEDULE, SEND_JOB, cron=settings.REPORT_SUBSCRIPTIONS_CRON)
