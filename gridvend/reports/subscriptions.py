@@ -325,7 +325,8 @@ def _send(subscription: ReportSubscription, delivery: ReportDelivery) -> None:
     except ReportTooLargeForPdf:
         content, content_type, name = b"", "", ""
     key = f"report-subscription:{subscription.pk}:{delivery.period_start.isoformat()}"
-    if content and len(content) <= settings.REPORT_SUBSCRIPTION_ATTACHMENT_BYTES:
+    cap = min(settings.REPORT_SUBSCRIPTION_ATTACHMENT_BYTES, notifications.MAX_ATTACHMENT_BYTES)
+    if content and len(content) <= cap:
         notifications.queue_email(
             to=user.email,
             template="report_delivery",
