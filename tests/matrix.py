@@ -244,6 +244,25 @@ ROWS: list[Row] = [
         args=lambda r: {"slug": "sales"},
         region="unit",
     ),
+    Row(
+        "backoffice:report-subscribe",
+        "finance",
+        "field",
+        args=lambda r: {"slug": "sales"},
+        region="body",
+        get=False,
+        post=lambda w, r: {"format": "csv", "frequency": "daily", "query": f"unit={r.unit.pk}"},
+    ),
+    # My report subscriptions: everyone signed in has their own; another's answers 404.
+    Row("backoffice:report-subscriptions", "finance"),
+    Row(
+        "backoffice:report-subscription-action",
+        "finance",
+        args=_pk("subscription"),
+        region="path",
+        get=False,
+        post=_body(action="pause"),
+    ),
     # --- meters ---------------------------------------------------------------------------------
     Row("backoffice:meter-list", "field", "cashier", region="unit"),
     Row("backoffice:meter-export", "field", "cashier", args=_fmt("csv"), region="unit"),

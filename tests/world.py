@@ -44,6 +44,8 @@ from gridvend.partners.models import (
     SettlementItem,
     SettlementResolutionRequest,
 )
+from gridvend.reports import subscriptions as report_subscriptions
+from gridvend.reports.models import ReportSubscription
 from gridvend.sts.identity import MeterNumber
 from gridvend.sts.keys import VendingKey
 from gridvend.sts.simulator import MeterSimulator
@@ -189,6 +191,8 @@ class Region:
     settlement_resolution: SettlementResolutionRequest | None = None
     partner_key: PartnerKey | None = None  # an active API key of the region's partner
     export: Export | None = None  # a finished debts export of the region's finance person
+    # A daily sales report subscription of the region's finance person.
+    subscription: ReportSubscription | None = None
 
 
 @dataclass
@@ -300,6 +304,9 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     run_export(export.pk)
     export.refresh_from_db()
     region.export = export
+    region.subscription = report_subscriptions.subscribe(
+        actor=maker, slug="sales", query="", format="csv", frequency="daily"
+    )
     return region
 
 

@@ -3,6 +3,8 @@ queued, through the backend the settings choose at the moment of delivery."""
 
 from __future__ import annotations
 
+import base64
+
 from django.conf import settings
 
 from gridvend.jobs.outbox import Delivery, PermanentFailure
@@ -32,5 +34,9 @@ def deliver_email(delivery: Delivery) -> str | None:
             text=str(payload["text"]),
             html=str(payload.get("html", "")),
             key=delivery.key,
+            attachments=[
+                (str(a["name"]), base64.b64decode(str(a["content"])), str(a["content_type"]))
+                for a in payload.get("attachments", [])
+            ],
         )
     )

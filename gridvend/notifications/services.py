@@ -11,6 +11,7 @@ the recipient is checked all the same.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,9 @@ from gridvend.notifications.rendering import language_code, render_email, render
 MAX_SMS_CHARACTERS = 670
 MAX_EMAIL_RECIPIENTS = 10
 MAX_EMAIL_CHARACTERS = 100_000
+# Files sent with an e-mail travel in the outbox payload (at most 256 kB of JSON), base64
+# encoded: a third larger than the file.
+MAX_ATTACHMENT_BYTES = 150_000
 # The outbox key is "sms:" or "email:" and the caller's key.
 MAX_KEY_LENGTH = outbox.KEY_MAX_LENGTH - 6
 
@@ -98,9 +102,11 @@ def queue_email(
     context: Mapping[str, Any],
     key: str,
     language: str | None = None,
+    attachments: Sequence[tuple[str, bytes, str]] = (),
 ) -> OutboxMessage | None:
     """Queue an e-mail to ``to`` (one address or up to ten) rendered from
-    ``notifications/email/<template>.subject.txt``, ``.txt`` and (if present) ``.html``.
+    ``notifications/email/<template>.subject.txt``, ``.txt`` and (if present) ``.html``, with
+    ``attachments`` ((file name, content, content type), at most MAX_ATTACHMENT_BYTES in all).
 
     Raises EmailAddressInvalid, InvalidInput (no recipient, too many),
     NotificationLanguageUnsupported and NotificationTooLong; returns the outbox row, or None
@@ -115,6 +121,8 @@ def queue_email(
     length = len(rendered.text) + len(rendered.html)
     if length > MAX_EMAIL_CHARACTERS:
         raise NotificationTooLong(length=length, maximum=MAX_EMAIL_CHARACTERS)
+    if sum(len(content) for _name, content, _type in attachments) > MAX_ATTACHMENT_BYTES:
+        raise ValueError(f"attachments are at most {MAX_ATTACHMENT_BYTES} bytes in all")
     return outbox.put(
         kind=EMAIL_KIND,
         key=outbox_key,
@@ -125,5 +133,13 @@ def queue_email(
             "html": rendered.html,
             "language": code,
             "template": template,
+            "attachments": [
+                {
+                    "name": name,
+                    "content_type": content_type,
+                    "content": base64.b64encode(content).decode("ascii"),
+                }
+                for name, content, content_type in attachments
+            ],
         },
     )

@@ -16,13 +16,16 @@ class ReportsConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.jobs import queue
-        from gridvend.reports import (  # noqa: F401  (register the reports)
+        from gridvend.reports import (  # noqa: F401  (register the reports and events)
             abnormal,
             cashup,
             catalogue,
             details,
+            events,
             floats,
             maintenance,
         )
+        from gridvend.reports.subscriptions import SEND_JOB, SEND_SCHEDULE
 
         queue.declare_schedule(ROLLUP_SCHEDULE, ROLLUP_JOB, cron=settings.REPORT_ROLLUP_CRON)
+        queue.declare_schedule(SEND_SCHEDULE, SEND_JOB, cron=settings.REPORT_SUBSCRIPTIONS_CRON)

@@ -12,6 +12,9 @@ from gridvend.kernel.errors import DomainError
 class ReportErrorCode(StrEnum):
     REPORT_FORMAT_UNKNOWN = "REPORT_FORMAT_UNKNOWN"
     REPORT_TOO_LARGE_FOR_PDF = "REPORT_TOO_LARGE_FOR_PDF"
+    REPORT_SUBSCRIPTION_LIMIT = "REPORT_SUBSCRIPTION_LIMIT"
+    REPORT_SUBSCRIBER_INACTIVE = "REPORT_SUBSCRIBER_INACTIVE"
+    REPORT_SUBSCRIBER_OUT_OF_SCOPE = "REPORT_SUBSCRIBER_OUT_OF_SCOPE"
 
 
 class ReportFormatUnknown(DomainError):
@@ -31,3 +34,29 @@ class ReportTooLargeForPdf(DomainError):
 
     def __init__(self, *, rows: int, limit: int) -> None:
         super().__init__(rows=rows, limit=limit)
+
+
+class ReportSubscriptionLimit(DomainError):
+    code = ReportErrorCode.REPORT_SUBSCRIPTION_LIMIT
+    message_template = gettext_lazy(
+        "You have %(limit)s report subscriptions, the most one person may have. Delete one first."
+    )
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(limit=limit)
+
+
+class ReportSubscriberInactive(DomainError):
+    code = ReportErrorCode.REPORT_SUBSCRIBER_INACTIVE
+    message_template = gettext_lazy(
+        "The subscriber's account is deactivated: the report was not sent and the subscription "
+        "is suspended."
+    )
+
+
+class ReportSubscriberOutOfScope(DomainError):
+    code = ReportErrorCode.REPORT_SUBSCRIBER_OUT_OF_SCOPE
+    message_template = gettext_lazy(
+        "The subscriber may no longer read this report with these filters: it was not sent and "
+        "the subscription is suspended."
+    )

@@ -78,3 +78,73 @@ class RollupWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: sale {self.last_sale_id}, reversal {self.last_reversal_id}"
+
+
+class SubscriptionFormat(models.TextChoices):
+    PDF = "pdf", "PDF"
+    XLSX = "xlsx", "XLSX"
+    CSV = "csv", "CSV"
+
+
+class SubscriptionFrequency(models.TextChoices):
+    # Each covers the period before the send date: the day, the seven days, the month.
+    DAILY = "daily", "daily"
+    WEEKLY = "weekly", "weekly"
+    MONTHLY = "monthly", "monthly"
+
+
+class ReportSubscription(models.Model):
+    """A user's standing order for a report by e-mail (``gridvend.reports.subscriptions``)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_subscriptions"
+    )
+    slug = models.CharField(max_length=60)
+    # The report's filters as the screen's query string (the period is the send's, not these).
+    query = models.CharField(max_length=1000, blank=True)
+    format = models.CharField(max_length=4, choices=SubscriptionFormat.choices)
+    frequency = models.CharField(max_length=8, choices=SubscriptionFrequency.choices)
+    # Monday 0 to Sunday 6, for a weekly subscription; null otherwise.
+    weekday = models.PositiveSmallIntegerField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    # Why the system suspended it (a stable error code), empty when the user paused it.
+    suspended_code = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["active"], name="report_sub_active")]
+
+    def __str__(self) -> str:
+        return f"{self.slug} {self.frequency} for {self.user_id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    SENT = "sent", "sent"  # the file was queued as an attachment
+    TOO_LARGE = "too_large", "too large"  # a short e-mail with a link was queued instead
+    FAILED = "failed", "failed"  # nothing sent: ``code`` says why
+
+
+class ReportDelivery(models.Model):
+    """One send of a subscription for one period: the unique key makes it once-only."""
+
+    subscription = models.ForeignKey(
+        ReportSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    period_start = models.DateField()
+    period_end = models.DateField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
+    code = models.CharField(max_length=60, blank=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"], name="report_delivery_once_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.period_start} {self.status}"

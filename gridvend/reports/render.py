@@ -71,6 +71,7 @@ CSV_BATCH = 500
 WIDTH_SAMPLE = 500
 MAX_WIDTH = 60
 TENTH = Decimal("0.1")
+WATT_HOUR = Decimal("0.001")
 NUMERIC = frozenset({CellKind.INT, CellKind.MONEY, CellKind.KWH, CellKind.PERCENT})
 
 
@@ -151,7 +152,11 @@ def typed_value(kind: CellKind, value: Any, currency: str) -> Any:
             return int(value)
         if kind == CellKind.MONEY:
             return Money(int(value), currency).to_major()
-        if kind in (CellKind.KWH, CellKind.PERCENT):
+        if kind == CellKind.KWH:
+            # To the watt-hour, as stored: a sum read back from SQLite carries float digits.
+            number = value if isinstance(value, Decimal) else Decimal(str(value))
+            return number.quantize(WATT_HOUR, rounding=ROUND_HALF_UP)
+        if kind == CellKind.PERCENT:
             return value if isinstance(value, Decimal) else Decimal(str(value))
         if kind == CellKind.DATETIME and isinstance(value, datetime):
             return local_time(value).replace(tzinfo=None) if value.tzinfo else value

@@ -156,6 +156,19 @@ if EXPORT_NICE > 19:
 REPORT_ROLLUP_LAG_SECONDS = env.get_int("GRIDVEND_REPORT_ROLLUP_LAG_SECONDS", 300, minimum=0)
 REPORT_ROLLUP_BATCH = env.get_int("GRIDVEND_REPORT_ROLLUP_BATCH", 50000, minimum=1)
 REPORT_ROLLUP_CRON = env.get_str("GRIDVEND_REPORT_ROLLUP_CRON", "*/10 * * * *")
+# Report subscriptions (gridvend.reports.subscriptions): at most this many per user; the job
+# that sends the due ones runs every REPORT_SUBSCRIPTIONS_CRON (hourly, so a missed run is made
+# up the same day; each period is sent once); a file larger than
+# REPORT_SUBSCRIPTION_ATTACHMENT_BYTES is replaced by a short e-mail with a link to the report on
+# GRIDVEND_PUBLIC_URL (the outbox carries at most 150,000 bytes of files per message).
+REPORT_SUBSCRIPTIONS_MAX_PER_USER = env.get_int(
+    "GRIDVEND_REPORT_SUBSCRIPTIONS_MAX_PER_USER", 20, minimum=0
+)
+REPORT_SUBSCRIPTIONS_CRON = env.get_str("GRIDVEND_REPORT_SUBSCRIPTIONS_CRON", "7 * * * *")
+REPORT_SUBSCRIPTION_ATTACHMENT_BYTES = env.get_int(
+    "GRIDVEND_REPORT_SUBSCRIPTION_ATTACHMENT_BYTES", 150_000, minimum=1
+)
+PUBLIC_URL = env.get_str("GRIDVEND_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 # Signed checkpoints of the audit chain's end, outside the database (docs/tamper-evidence.md).
 AUDIT_CHECKPOINT_FILE = Path(
     env.get_str("GRIDVEND_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))

@@ -22,6 +22,8 @@ class Email:
     text: str
     html: str
     key: str
+    # (file name, content, content type) of each file sent with the message.
+    attachments: Sequence[tuple[str, bytes, str]] = ()
 
 
 def message_id(key: str) -> str:
@@ -47,6 +49,8 @@ def send_email(email: Email) -> str:
     )
     if email.html:
         message.attach_alternative(email.html, "text/html")
+    for name, content, content_type in email.attachments:
+        message.attach(name, content, content_type)
     connection = get_connection(fail_silently=False)
     try:
         connection.send_messages([message])

@@ -15,12 +15,16 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.functional import Promise
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from gridvend.identity import selectors as identity_selectors
 from gridvend.identity.errors import NotFound
@@ -29,14 +33,17 @@ from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import Channel
 from gridvend.partners import selectors as partner_selectors
-from gridvend.reports import charts, dashboard
+from gridvend.reports import charts, dashboard, subscriptions
 from gridvend.reports.base import REPORTS, CellKind, ReportResult, ReportTable, readable_reports
+from gridvend.reports.errors import ReportSubscriptionLimit, ReportTooLargeForPdf
 from gridvend.reports.filters import GROUPING_LABELS, invalid
+from gridvend.reports.models import SubscriptionFormat, SubscriptionFrequency
 from gridvend.reports.permissions import can_read_reports
 from gridvend.tariffs import selectors as tariff_selectors
 from gridvend.web.backoffice import access
 from gridvend.web.backoffice.common import unit_choices
 from gridvend.web.caching import forbid_storing
+from gridvend.web.errors import describe
 from gridvend.web.numbers import kwh_text
 from gridvend.web.sessions import actor
 
@@ -156,7 +163,13 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if fmt:
         if not renderer_installed():
             raise NotFound()
-        return _export(result, fmt)
+        try:
+            return _export(result, fmt)
+        except ReportTooLargeForPdf as exc:
+            # The user asked for something this report cannot be: the sentence names the way out
+            # (narrower filters, CSV or XLSX), not a server error.
+            context = {"status": 400, "error": exc, "message": describe(exc)}
+            return render(request, "web/error.html", context, status=400)
     query = request.GET.copy()
     query.pop("format", None)
     return render(
@@ -175,6 +188,12 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
             if renderer_installed()
             else [],
             "export_labels": {"csv": _("CSV"), "xlsx": _("XLSX"), "pdf": _("PDF")},
+            "subscribe_query": subscriptions.kept_query(
+                query.urlencode()[: subscriptions.MAX_QUERY_LENGTH]
+            ),
+            "subscribe_formats": SubscriptionFormat.choices,
+            "subscribe_frequencies": list(FREQUENCY_LABELS.items()),
+            "weekdays": WEEKDAYS,
         },
     )
 
@@ -225,3 +244,117 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             "abnormal": abnormal,
         },
     )
+
+
+# Subscriptions -----------------------------------------------------------------------------------
+
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+FREQUENCY_LABELS: dict[str, Promise] = {
+    SubscriptionFrequency.DAILY: _("Daily, the day before"),
+    SubscriptionFrequency.WEEKLY: _("Weekly, the seven days before"),
+    SubscriptionFrequency.MONTHLY: _("Monthly on the 1st, the month before"),
+}
+
+
+class SubscribeForm(forms.Form):
+    format = forms.ChoiceField(choices=SubscriptionFormat.choices)
+    frequency = forms.ChoiceField(choices=list(FREQUENCY_LABELS.items()))
+    weekday = forms.TypedChoiceField(
+        choices=[("", ""), *WEEKDAYS], coerce=int, required=False, empty_value=None
+    )
+    # The report screen's filters, as its query string (checked by the report's filter set).
+    query = forms.CharField(max_length=subscriptions.MAX_QUERY_LENGTH, required=False)
+
+
+class SubscriptionActionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[("pause", "pause"), ("resume", "resume"), ("delete", "delete")]
+    )
+
+
+def _refuse(form: forms.Form) -> None:
+    field, problems = next(iter(form.errors.items()))
+    raise invalid(field, " ".join(str(p) for p in problems))
+
+
+@require_POST
+@login_required
+def report_subscribe(request: HttpRequest, slug: str) -> HttpResponse:
+    """Subscribe to the report with the filters the screen shows (its query string)."""
+    user = actor(request)
+    spec = REPORTS.get(slug)
+    if spec is None:
+        raise NotFound()
+    access.require(spec.may_read(user))
+    form = SubscribeForm(request.POST)
+    if not form.is_valid():
+        _refuse(form)
+    data = form.cleaned_data
+    try:
+        subscriptions.subscribe(
+            actor=user,
+            slug=slug,
+            query=data["query"],
+            format=data["format"],
+            frequency=data["frequency"],
+            weekday=data["weekday"],
+        )
+    except ReportSubscriptionLimit as exc:
+        messages.error(request, describe(exc))
+    else:
+        messages.success(request, gettext("Subscribed: the report will be sent by e-mail."))
+    return redirect("backoffice:report-subscriptions")
+
+
+@login_required
+def report_subscription_list(request: HttpRequest) -> HttpResponse:
+    """My subscriptions: everyone signed in has their own (possibly none)."""
+    user = actor(request)
+    rows = []
+    for sub in subscriptions.list_subscriptions(user):
+        spec = REPORTS.get(sub.slug)
+        rows.append(
+            {
+                "pk": sub.pk,
+                "title": spec.title if spec else sub.slug,
+                "link": f"{reverse_detail(sub.slug)}?{sub.query}" if spec else "",
+                "query": sub.query,
+                "format": sub.format.upper(),
+                "frequency": FREQUENCY_LABELS.get(sub.frequency, sub.frequency),
+                "weekday": dict(WEEKDAYS).get(sub.weekday, "") if sub.weekday is not None else "",
+                "active": sub.active,
+                "suspended_code": sub.suspended_code,
+            }
+        )
+    return render(request, "backoffice/report_subscriptions.html", {"rows": rows})
+
+
+def reverse_detail(slug: str) -> str:
+    return reverse("backoffice:report-detail", kwargs={"slug": slug})
+
+
+@require_POST
+@login_required
+def report_subscription_action(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pause, resume or delete one of my subscriptions (another's answers 404)."""
+    user = actor(request)
+    subscriptions.get_subscription(user, pk)
+    form = SubscriptionActionForm(request.POST)
+    if not form.is_valid():
+        _refuse(form)
+    action = form.cleaned_data["action"]
+    if action == "delete":
+        subscriptions.delete_subscription(actor=user, pk=pk)
+        messages.success(request, gettext("The subscription was deleted."))
+    else:
+        subscriptions.set_active(actor=user, pk=pk, active=action == "resume")
+        messages.success(request, gettext("The subscription was changed."))
+    return redirect("backoffice:report-subscriptions")

@@ -65,7 +65,18 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("reports/", reports.report_index, name="report-index"),
     path("reports/dashboard/", reports.dashboard_view, name="dashboard"),
+    path(
+        "reports/subscriptions/",
+        reports.report_subscription_list,
+        name="report-subscriptions",
+    ),
+    path(
+        "reports/subscriptions/<int:pk>/",
+        reports.report_subscription_action,
+        name="report-subscription-action",
+    ),
     path("reports/<slug:slug>/", reports.report_detail, name="report-detail"),
+    path("reports/<slug:slug>/subscribe/", reports.report_subscribe, name="report-subscribe"),
     path("tariffs/", tariffs.tariff_list, name="tariff-list"),
     path("tariffs/export.<str:fmt>", tariffs.tariff_export, name="tariff-export"),
     path("tariffs/new/", tariffs.tariff_create, name="tariff-create"),
