@@ -677,13 +677,18 @@ def build_daily_summary(actor: User, values: Mapping[str, Any]) -> ReportResult:
     tables = []
     for currency in currencies:
         rows = []
+        # Each total is its whole range's, as its label says: not the rows added up, since a
+        # year earlier 29 February is 28 February again (twice beside a leap day) and a leap
+        # year's 29 February is no row's last year.
         totals = [Figures(), Figures(), Figures()]
+        for part, total in zip(read, totals, strict=True):
+            for (_key, in_currency), figures in part.items():
+                if in_currency == currency:
+                    total.add(figures)
         for index in range(len(periods[0][0])):
             beside: list[Figures] = []
-            for part, (keys, _start, _end), total in zip(read, periods, totals, strict=True):
-                figures = part.get((keys[index], currency), Figures())
-                total.add(figures)
-                beside.append(figures)
+            for part, (keys, _start, _end) in zip(read, periods, strict=True):
+                beside.append(part.get((keys[index], currency), Figures()))
             rows.append(
                 ReportRow(_summary_cells([str(keys[index]) for keys, _s, _e in periods], beside))
             )

@@ -15,6 +15,8 @@ from django.utils import timezone
 from gridvend.audit.models import AuditHead
 from gridvend.audit.streams import stream_of
 from gridvend.reports import rollup
+from gridvend.reports.base import REPORTS
+from gridvend.reports.filters import ReportFilterSet
 from gridvend.vending.models import Sale
 from tests.reports.support import ZONE, local_day, scene
 
@@ -99,3 +101,34 @@ def test_fold_passes_over_a_sale_still_being_committed_below_the_watermark(setti
     assert found[()].sale_count == 4
     assert found[()].tender_minor == (500 + 600 + 1000 + 2000) * 100
     assert rollup.verify() == []
+
+
+def _build(slug: str, actor: Any, **query: str) -> Any:
+    return REPORTS[slug].build(actor, ReportFilterSet(query).values())
+
+
+@pytest.mark.django_db
+def test_daily_summary_last_year_total_counts_28_february_twice_and_29_february_never(
+    settings: Any,
+) -> None:
+    """ "Same period last year" maps 29 February to 28 February: the last-year total added the
+    rows, so 28 February counted twice beside a leap day and a leap year's 29 February never,
+    though the total's label names the whole range a year earlier."""
+    settings.TIME_ZONE = ZONE
+    s = scene()
+    s.sell("2023-02-28 10:00", "1000")
+    s.sell("2024-02-28 10:00", "1100")
+    s.sell("2024-02-29 10:00", "1200")
+    s.sell("2025-02-28 10:00", "1300")
+    admin = s.world.admin
+    leap = _build("daily-summary", admin, date_from="2024-02-28", date_to="2024-02-29")
+    total = leap.tables[0].rows[-1].cells
+    assert total["last_year_period"] == "2023-02-28 – 2023-02-28"
+    assert total["last_year_net"] == 1000 * 100  # the one sale of 28 February 2023, once
+    after = _build("daily-summary", admin, date_from="2025-02-28", date_to="2025-03-01")
+    total = after.tables[0].rows[-1].cells
+    assert total["last_year_period"] == "2024-02-28 – 2024-03-01"
+    assert total["last_year_net"] == (1100 + 1200) * 100  # 29 February 2024 is in that range
+    rollup.fold()
+    again = _build("daily-summary", admin, date_from="2024-02-28", date_to="2024-02-29")
+    assert again.tables[0].rows[-1].cells["last_year_net"] == 1000 * 100
