@@ -621,9 +621,15 @@ def _periods(f: ReportFilters) -> list[tuple[list[Any], datetime.date, datetime.
         count = (f.date_to.year - first.year) * 12 + f.date_to.month - first.month + 1
         result = []
         for shift in (0, -count, -12):
+            # The period's own days (a month at either end may be partial), moved by whole
+            # months: never the rest of a month the period does not cover.
             start = _add_months(first, shift)
             months = [_add_months(start, i) for i in range(count)]
-            result.append(([_month(m) for m in months], start, _month_end(months[-1])))
+            end = _month_end(months[-1])
+            if f.date_to != _month_end(f.date_to.replace(day=1)):
+                end = end.replace(day=min(f.date_to.day, end.day))
+            start = start.replace(day=min(f.date_from.day, _month_end(start).day))
+            result.append(([_month(m) for m in months], start, end))
         return result
     days = f.days
     current = [f.date_from + datetime.timedelta(days=i) for i in range(days)]

@@ -132,3 +132,39 @@ def test_daily_summary_last_year_total_counts_28_february_twice_and_29_february_
     rollup.fold()
     again = _build("daily-summary", admin, date_from="2024-02-28", date_to="2024-02-29")
     assert again.tables[0].rows[-1].cells["last_year_net"] == 1000 * 100
+
+
+@pytest.mark.django_db
+def test_daily_summary_by_month_counts_days_outside_the_period(settings: Any) -> None:
+    """Grouped by month, the summary read whole months: a period of 15 to 20 March counted
+    the sales of 5 and 25 March, under a heading that names 15 to 20 March (and compared them
+    with whole months before)."""
+    settings.TIME_ZONE = ZONE
+    s = scene()
+    s.sell("2026-03-05 10:00", "1000")
+    s.sell("2026-03-16 10:00", "1100")
+    s.sell("2026-03-25 10:00", "1200")
+    s.sell("2026-02-10 10:00", "1300")  # before the previous period (15 to 20 February)
+    s.sell("2026-02-17 10:00", "1400")  # in it
+    s.sell("2025-03-18 10:00", "1500")  # a year before, inside the days
+    s.sell("2025-03-28 10:00", "1600")  # a year before, outside them
+    result = _build(
+        "daily-summary", s.world.admin, date_from="2026-03-15", date_to="2026-03-20", group="month"
+    )
+    row, total = result.tables[0].rows
+    assert row.cells["period"] == "2026-03"
+    assert row.cells["net"] == total.cells["net"] == 1100 * 100
+    assert row.cells["previous_net"] == total.cells["previous_net"] == 1400 * 100
+    assert row.cells["last_year_net"] == total.cells["last_year_net"] == 1500 * 100
+    assert total.cells["period"] == "Total"
+    assert total.cells["previous_period"] == "2026-02-15 – 2026-02-20"
+    assert total.cells["last_year_period"] == "2025-03-15 – 2025-03-20"
+    whole = _build(
+        "daily-summary", s.world.admin, date_from="2025-02-01", date_to="2025-02-28", group="month"
+    )
+    assert whole.tables[0].rows[-1].cells["last_year_period"] == "2024-02-01 – 2024-02-29"
+    # A 31st moved into a shorter month is its last day.
+    late = _build(
+        "daily-summary", s.world.admin, date_from="2026-03-31", date_to="2026-03-31", group="month"
+    )
+    assert late.tables[0].rows[-1].cells["previous_period"] == "2026-02-28 – 2026-02-28"
