@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import xml.etree.ElementTree as ET
 from datetime import date
 from typing import Any
 
@@ -14,7 +15,8 @@ from django.utils import timezone
 
 from gridvend.audit.models import AuditHead
 from gridvend.audit.streams import stream_of
-from gridvend.reports import rollup
+from gridvend.kernel.inputs import clean_text
+from gridvend.reports import charts, rollup
 from gridvend.reports.base import REPORTS
 from gridvend.reports.filters import ReportFilterSet
 from gridvend.vending.models import Sale
@@ -168,3 +170,14 @@ def test_daily_summary_by_month_counts_days_outside_the_period(settings: Any) ->
         "daily-summary", s.world.admin, date_from="2026-03-31", date_to="2026-03-31", group="month"
     )
     assert late.tables[0].rows[-1].cells["previous_period"] == "2026-02-28 – 2026-02-28"
+
+
+def test_chart_label_with_a_noncharacter_breaks_the_chart() -> None:
+    """The edges refuse control characters but take U+FFFE and U+FFFF (unassigned, not
+    controls) in a name; XML cannot hold them, so a chart of such a label raised ParseError (a
+    500 for the PDF that draws it) instead of dropping them as it drops control characters."""
+    assert clean_text("Pay\ufffeOffice\uffff", max_length=50) == "Pay\ufffeOffice\uffff"
+    svg = charts.bar_chart("Tender \ufffe", ["Pay\ufffeOffice\uffff", "North"], [("Net", [1, 2])])
+    texts = "".join("".join(t.itertext()) for t in ET.fromstring(svg).iter())
+    assert "PayOffice" in texts
+    assert "\ufffe" not in svg and "\uffff" not in svg
