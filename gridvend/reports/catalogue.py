@@ -621,9 +621,15 @@ def _periods(f: ReportFilters) -> list[tuple[list[Any], datetime.date, datetime.
         count = (f.date_to.year - first.year) * 12 + f.date_to.month - first.month + 1
         result = []
         for shift in (0, -count, -12):
+            # The period's own days (a month at either end may be partial), moved by whole
+            # months: never the rest of a month the period does not cover.
             start = _add_months(first, shift)
             months = [_add_months(start, i) for i in range(count)]
-            result.append(([_month(m) for m in months], start, _month_end(months[-1])))
+            end = _month_end(months[-1])
+            if f.date_to != _month_end(f.date_to.replace(day=1)):
+                end = end.replace(day=min(f.date_to.day, end.day))
+            start = start.replace(day=min(f.date_from.day, _month_end(start).day))
+            result.append(([_month(m) for m in months], start, end))
         return result
     days = f.days
     current = [f.date_from + datetime.timedelta(days=i) for i in range(days)]
@@ -677,13 +683,18 @@ def build_daily_summary(actor: User, values: Mapping[str, Any]) -> ReportResult:
     tables = []
     for currency in currencies:
         rows = []
+        # Each total is its whole range's, as its label says: not the rows added up, since a
+        # year earlier 29 February is 28 February again (twice beside a leap day) and a leap
+        # year's 29 February is no row's last year.
         totals = [Figures(), Figures(), Figures()]
+        for part, total in zip(read, totals, strict=True):
+            for (_key, in_currency), figures in part.items():
+                if in_currency == currency:
+                    total.add(figures)
         for index in range(len(periods[0][0])):
             beside: list[Figures] = []
-            for part, (keys, _start, _end), total in zip(read, periods, totals, strict=True):
-                figures = part.get((keys[index], currency), Figures())
-                total.add(figures)
-                beside.append(figures)
+            for part, (keys, _start, _end) in zip(read, periods, strict=True):
+                beside.append(part.get((keys[index], currency), Figures()))
             rows.append(
                 ReportRow(_summary_cells([str(keys[index]) for keys, _s, _e in periods], beside))
             )

@@ -99,9 +99,15 @@ def _config() -> dict[str, object]:
     }
 
 
+def _in_xml(ch: str) -> bool:
+    """A character XML can hold: control characters, surrogates, U+FFFE and U+FFFF cannot (the
+    edges refuse the first two, but take the last two, which are no controls)."""
+    return ch in "\t\n" or " " <= ch <= "\ud7ff" or "\ue000" <= ch <= "\ufffd" or ch >= "\U00010000"
+
+
 def _text(value: object) -> str:
-    # Control characters cannot stand in XML; edges refuse them, and a chart drops any left.
-    return "".join(ch for ch in str(value) if ch >= " " or ch in "\t\n")[:200]
+    # A chart drops whatever XML cannot hold.
+    return "".join(ch for ch in str(value) if _in_xml(ch))[:200]
 
 
 def _number(value: int | Decimal) -> float | None:

@@ -194,6 +194,39 @@ def _foldable_ids(
     return list(pending.order_by("id").values_list("id", flat=True)[:batch])
 
 
+# How much earlier than its transaction's start a row's created_at may be (the clock is read
+# just before the transaction begins).
+OPEN_TRANSACTION_MARGIN = datetime.timedelta(seconds=1)
+
+
+def _before_open_transactions(horizon: datetime.datetime) -> datetime.datetime:
+    """``horizon``, moved back before the start of every transaction open in the database.
+
+    PostgreSQL draws an id when a row is inserted, not when it commits: an open transaction's
+    sale is invisible here while a later id is already committed. Folding that later id would
+    move the watermark past the open sale for good (it would then be read neither from the
+    roll-up nor from the rows after the watermark). Its rows are made after its transaction
+    began, so every row made since then is young: the fold stops before the first of them."""
+    if connection.vendor != "postgresql":
+        return horizon  # SQLite: one writer at a time, nothing committed behind another
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(xact_start) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend' AND xact_start IS NOT NULL"
+        )
+        row = cursor.fetchone()
+    oldest = row[0] if row else None
+    if oldest is None:
+        return horizon
+    return min(
+        horizon,
+        oldest
+        - OPEN_TRANSACTION_MARGIN
+        - datetime.timedelta(seconds=settings.REPORT_ROLLUP_LAG_SECONDS),
+    )
+
+
 def _apply(found: dict[str, dict[str, Any]]) -> None:
     """Add the grouped figures to their rows (the caller holds the watermark lock)."""
     grains = list(found)
@@ -262,6 +295,7 @@ def fold(*, now: datetime.datetime | None = None, batch: int | None = None) -> F
     while True:
         with transaction.atomic():
             mark = _locked_watermark()
+            horizon = _before_open_transactions(horizon)
             sale_ids = _foldable_ids(Sale.objects.all(), mark.last_sale_id, horizon, size)
             reversal_ids = _foldable_ids(
                 Reversal.objects.all(), mark.last_reversal_id, horizon, size
