@@ -15,6 +15,7 @@ class ReportErrorCode(StrEnum):
     REPORT_SUBSCRIPTION_LIMIT = "REPORT_SUBSCRIPTION_LIMIT"
     REPORT_SUBSCRIBER_INACTIVE = "REPORT_SUBSCRIBER_INACTIVE"
     REPORT_SUBSCRIBER_OUT_OF_SCOPE = "REPORT_SUBSCRIBER_OUT_OF_SCOPE"
+    REPORT_SUBSCRIBER_NO_EMAIL = "REPORT_SUBSCRIBER_NO_EMAIL"
 
 
 class ReportFormatUnknown(DomainError):
@@ -59,4 +60,12 @@ class ReportSubscriberOutOfScope(DomainError):
     message_template = gettext_lazy(
         "The subscriber may no longer read this report with these filters: it was not sent and "
         "the subscription is suspended."
+    )
+
+
+class ReportSubscriberNoEmail(DomainError):
+    code = ReportErrorCode.REPORT_SUBSCRIBER_NO_EMAIL
+    message_template = gettext_lazy(
+        "The subscriber has no e-mail address: reports are sent by e-mail, so none can be sent "
+        "until an administrator records one."
     )

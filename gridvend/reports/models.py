@@ -110,6 +110,9 @@ class ReportSubscription(models.Model):
     # Why the system suspended it (a stable error code), empty when the user paused it.
     suspended_code = models.CharField(max_length=60, blank=True)
     created_at = models.DateTimeField()
+    # When it last became active (created or resumed): sends a stopped worker missed are made up
+    # back to this moment, never for a time it was paused or suspended.
+    active_since = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]

@@ -7,15 +7,19 @@ before the send date in the utility's time zone:
 - monthly: the previous calendar month, sent on the 1st.
 
 :func:`send_due` (a periodic job, REPORT_SUBSCRIPTIONS_CRON) finds the subscriptions due on the
-local date and sends each once per period: the delivery row's unique (subscription, period) key
-is inserted in the transaction that builds, renders and queues the e-mail, so a second run, a
-retry or a concurrent worker finds the key taken and sends nothing. A run that dies before it
-commits leaves no key and the next run sends.
+local date, and on each of the REPORT_SUBSCRIPTIONS_CATCH_UP_DAYS before it, and sends each once
+per period, oldest first: the delivery row's unique (subscription, period) key is inserted in the
+transaction that builds, renders and queues the e-mail, so a second run, a retry or a concurrent
+worker finds the key taken and sends nothing. A run that dies before it commits leaves no key
+and the next run sends; a worker stopped for days sends what it missed when it starts again,
+but never for a send date before the subscription was created or last resumed (a paused
+subscription is not made up).
 
 The report is built as the subscriber sees it at send time: the scope is re-read from the user
 row and the filters are validated again. A deactivated subscriber, or one who may no longer read
-the report or its filters (moved out of the unit, a capability taken away), gets nothing: the
-delivery is recorded as failed with a stable code and the subscription is suspended.
+the report or its filters (moved out of the unit, a capability taken away), or one without an
+e-mail address, gets nothing: the delivery is recorded as failed with a stable code and the
+subscription is suspended. Subscribing needs an e-mail address in the first place.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import QueryDict
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from gridvend.audit import services as audit
 from gridvend.identity.errors import AccessDenied, NotFound
@@ -40,6 +44,7 @@ from gridvend.reports import render
 from gridvend.reports.base import REPORTS, ReportSpec
 from gridvend.reports.errors import (
     ReportSubscriberInactive,
+    ReportSubscriberNoEmail,
     ReportSubscriberOutOfScope,
     ReportSubscriptionLimit,
     ReportTooLargeForPdf,
@@ -143,6 +148,8 @@ def subscribe(
     outside the subtree), as they will be at every send. At most
     REPORT_SUBSCRIPTIONS_MAX_PER_USER per user (ReportSubscriptionLimit)."""
     spec = _spec(slug)
+    if not actor.email:
+        raise ReportSubscriberNoEmail()
     if format not in SubscriptionFormat.values:
         raise InvalidInput(reason="invalid_choice", field="format")
     if frequency not in SubscriptionFrequency.values:
@@ -170,6 +177,7 @@ def subscribe(
             frequency=frequency,
             weekday=weekday,
             created_at=when,
+            active_since=when,
         )
         audit.record(
             actor=actor,
@@ -191,15 +199,21 @@ def _facts(subscription: ReportSubscription) -> dict[str, Any]:
     }
 
 
-def set_active(*, actor: User, pk: int, active: bool) -> ReportSubscription:
+def set_active(
+    *, actor: User, pk: int, active: bool, now: datetime.datetime | None = None
+) -> ReportSubscription:
     """Pause or resume one of the actor's subscriptions (resuming clears a suspension: the
     next send checks the scope again)."""
     with transaction.atomic():
         subscription = get_subscription(actor, pk, for_update=True)
         before = _facts(subscription)
+        fields = ["active", "suspended_code"]
+        if active and not subscription.active:
+            subscription.active_since = now or timezone.now()
+            fields.append("active_since")
         subscription.active = active
         subscription.suspended_code = ""
-        subscription.save(update_fields=["active", "suspended_code"])
+        subscription.save(update_fields=fields)
         audit.record(
             actor=actor,
             event_type=(
@@ -250,18 +264,33 @@ def send_due_job() -> int:
 
 
 def send_due(*, now: datetime.datetime | None = None) -> list[ReportDelivery]:
-    """Send every active subscription due on the local date of ``now``, once per period.
-    Returns the deliveries this run made (sent, too large or failed)."""
+    """Send every active subscription due on the local date of ``now`` or on one of the
+    REPORT_SUBSCRIPTIONS_CATCH_UP_DAYS before it (not before it became active), once per period,
+    oldest period first. Returns the deliveries this run made (sent, too large or failed)."""
     when = now or timezone.now()
     today = local_date(when)
+    window = settings.REPORT_SUBSCRIPTIONS_CATCH_UP_DAYS
+    send_dates = [today - n * ONE_DAY for n in range(window, -1, -1)]
+    # A month's period starts at most 31 days before its send date.
+    sent = set(
+        ReportDelivery.objects.filter(
+            subscription__active=True, period_start__gte=send_dates[0] - 32 * ONE_DAY
+        ).values_list("subscription_id", "period_start")
+    )
     made = []
     for subscription in ReportSubscription.objects.filter(active=True).order_by("id"):
-        period = period_for(subscription.frequency, subscription.weekday, today)
-        if period is None:
-            continue
-        delivery = _deliver(subscription.pk, period, when)
-        if delivery is not None:
-            made.append(delivery)
+        since = local_date(subscription.active_since)
+        for send_date in send_dates:
+            if send_date < since:
+                continue
+            period = period_for(subscription.frequency, subscription.weekday, send_date)
+            if period is None or (subscription.pk, period[0]) in sent:
+                continue
+            delivery = _deliver(subscription.pk, period, when)
+            if delivery is not None:
+                made.append(delivery)
+                if delivery.status == DeliveryStatus.FAILED:
+                    break  # suspended: nothing more is sent until it is resumed
     return made
 
 
@@ -299,21 +328,26 @@ def _send(subscription: ReportSubscription, delivery: ReportDelivery) -> None:
     spec = REPORTS.get(subscription.slug)
     refusal: DomainError | None = None
     result = None
+    language = user.language or settings.LANGUAGE_CODE
     if not user.is_active:
         refusal = ReportSubscriberInactive()
+    elif not user.email:
+        refusal = ReportSubscriberNoEmail()
     elif spec is None:
         refusal = ReportSubscriberOutOfScope()
     else:
         try:
-            result = _build(
-                spec, user, subscription.query, delivery.period_start, delivery.period_end
-            )
+            # Built in the subscriber's language, as the screen builds it in the reader's: the
+            # builders write their headings and notes as they go.
+            with translation.override(language):
+                result = _build(
+                    spec, user, subscription.query, delivery.period_start, delivery.period_end
+                )
         except (NotFound, AccessDenied, InvalidInput):
             refusal = ReportSubscriberOutOfScope()
-    if refusal is not None or result is None or not user.email:
+    if refusal is not None or result is None:
         _suspend(subscription, delivery, refusal or ReportSubscriberOutOfScope())
         return
-    language = user.language or settings.LANGUAGE_CODE
     context = {
         "report": str(result.title),
         "first": delivery.period_start.isoformat(),

@@ -165,6 +165,13 @@ REPORT_SUBSCRIPTIONS_MAX_PER_USER = env.get_int(
     "GRIDVEND_REPORT_SUBSCRIPTIONS_MAX_PER_USER", 20, minimum=0
 )
 REPORT_SUBSCRIPTIONS_CRON = env.get_str("GRIDVEND_REPORT_SUBSCRIPTIONS_CRON", "7 * * * *")
+# Send dates a run looks back over: a worker stopped for up to this many days sends every period
+# it missed when it starts again (oldest first, each once).
+REPORT_SUBSCRIPTIONS_CATCH_UP_DAYS = env.get_int(
+    "GRIDVEND_REPORT_SUBSCRIPTIONS_CATCH_UP_DAYS", 7, minimum=1
+)
+if REPORT_SUBSCRIPTIONS_CATCH_UP_DAYS > 62:
+    raise ConfigurationError("GRIDVEND_REPORT_SUBSCRIPTIONS_CATCH_UP_DAYS must be at most 62")
 REPORT_SUBSCRIPTION_ATTACHMENT_BYTES = env.get_int(
     "GRIDVEND_REPORT_SUBSCRIPTION_ATTACHMENT_BYTES", 150_000, minimum=1
 )

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from gridvend.audit.models import AuditEvent
+from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.reports.models import ReportSubscription
 from tests import factories
@@ -25,9 +26,16 @@ def _london(settings: Any) -> None:
     settings.TIME_ZONE = ZONE
 
 
+def _manager(s: Any, *, email: str = "north@example.com") -> User:
+    user = factories.user(s.world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    User.objects.filter(pk=user.pk).update(email=email)
+    user.email = email
+    return user
+
+
 def test_subscribe_from_the_report_page_keeps_its_filters_then_pause_resume_delete() -> None:
     s = scene()
-    user = factories.user(s.world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    user = _manager(s)
     client = signed_in(user)
     north = s.world.tree.north
     detail = reverse("backoffice:report-detail", kwargs={"slug": "sales"})
@@ -78,7 +86,7 @@ def test_subscribe_from_the_report_page_keeps_its_filters_then_pause_resume_dele
 
 def test_another_units_filters_are_404_and_a_cashier_is_refused() -> None:
     s = scene()
-    user = factories.user(s.world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    user = _manager(s)
     subscribe = reverse("backoffice:report-subscribe", kwargs={"slug": "sales"})
     data = {"query": f"unit={s.world.tree.south.pk}", "format": "csv", "frequency": "daily"}
     assert signed_in(user).post(subscribe, data).status_code == 404
@@ -89,7 +97,7 @@ def test_another_units_filters_are_404_and_a_cashier_is_refused() -> None:
 
 def test_no_hostile_form_value_answers_a_server_error() -> None:
     s = scene()
-    user = factories.user(s.world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    user = _manager(s)
     client = signed_in(user)
     subscribe = reverse("backoffice:report-subscribe", kwargs={"slug": "sales"})
     for value in HOSTILE_QUERY:
@@ -100,3 +108,16 @@ def test_no_hostile_form_value_answers_a_server_error() -> None:
         ReportSubscription.objects.all().delete()
         action = reverse("backoffice:report-subscription-action", kwargs={"pk": 1})
         assert client.post(action, {"action": value}).status_code < 500
+
+
+def test_subscribing_without_an_email_address_says_so_and_keeps_nothing() -> None:
+    s = scene()
+    user = _manager(s, email="")
+    response = signed_in(user).post(
+        reverse("backoffice:report-subscribe", kwargs={"slug": "sales"}),
+        {"query": "", "format": "csv", "frequency": "daily"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "has no e-mail address" in response.content.decode()
+    assert not ReportSubscription.objects.exists()

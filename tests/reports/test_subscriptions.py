@@ -44,6 +44,10 @@ def _london(settings: Any) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
+# Subscribed an hour before the run of 2 April 05:00 UTC that most tests make.
+BEFORE_APRIL_2 = at("2026-04-02 04:00")
+
+
 def _manager(s: Scene, *, email: str = "north@example.com", language: str = "") -> User:
     user = factories.user(s.world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
     user.email = email
@@ -116,16 +120,24 @@ def test_monthly_is_due_on_the_first_and_covers_the_month_before(
 def test_the_send_date_is_the_utilitys_local_date_across_daylight_saving() -> None:
     s = scene()
     user = _manager(s)
-    subscriptions.subscribe(actor=user, slug="sales", query="", format="csv", frequency="daily")
+    subscriptions.subscribe(
+        actor=user,
+        slug="sales",
+        query="",
+        format="csv",
+        frequency="daily",
+        now=at("2026-03-29 12:00"),
+    )
     # 29 March 23:30 UTC is 30 March 00:30 in London (summer time): the 30th's send, covering
     # the 29th. An hour earlier (22:30 UTC, 23:30 BST) it is still the 29th: covering the 28th.
     [made] = subscriptions.send_due(now=at("2026-03-29 22:30"))
     assert (made.period_start, made.period_end) == (date(2026, 3, 28), date(2026, 3, 28))
     [made] = subscriptions.send_due(now=at("2026-03-29 23:30"))
     assert (made.period_start, made.period_end) == (date(2026, 3, 29), date(2026, 3, 29))
-    # In winter time (26 October) midnight UTC is midnight in London.
-    [made] = subscriptions.send_due(now=at("2026-10-26 00:00"))
-    assert made.period_start == date(2026, 10, 25)
+    # In winter time (26 October) midnight UTC is midnight in London. The days since the 30th
+    # of March lie beyond the catch-up window; the week before the 26th is made up, oldest first.
+    week = subscriptions.send_due(now=at("2026-10-26 00:00"))
+    assert [d.period_start.day for d in week] == [18, 19, 20, 21, 22, 23, 24, 25]
 
 
 # Delivery ----------------------------------------------------------------------------------------
@@ -137,13 +149,23 @@ def test_the_attachment_holds_only_the_subscribers_scope() -> None:
     rollup.fold()
     user = _manager(s)
     subscriptions.subscribe(
-        actor=user, slug="sales", query="group=tree", format="csv", frequency="monthly"
-    )
-    subscriptions.subscribe(
-        actor=s.world.admin, slug="sales", query="", format="csv", frequency="monthly"
+        actor=user,
+        slug="sales",
+        query="group=tree",
+        format="csv",
+        frequency="monthly",
+        now=at("2026-03-31 11:00"),
     )
     s.world.admin.email = "admin@example.com"
     s.world.admin.save(update_fields=["email"])
+    subscriptions.subscribe(
+        actor=s.world.admin,
+        slug="sales",
+        query="",
+        format="csv",
+        frequency="monthly",
+        now=at("2026-03-31 11:00"),
+    )
     assert subscriptions.send_due(now=at("2026-03-31 12:00")) == []  # not the 1st
     made = subscriptions.send_due(now=at("2026-04-01 05:00"))
     assert [d.status for d in made] == [DeliveryStatus.SENT, DeliveryStatus.SENT]
@@ -166,7 +188,9 @@ def test_the_attachment_holds_only_the_subscribers_scope() -> None:
 def test_the_job_run_twice_sends_each_period_once() -> None:
     s = scene()
     user = _manager(s)
-    subscriptions.subscribe(actor=user, slug="sales", query="", format="xlsx", frequency="daily")
+    subscriptions.subscribe(
+        actor=user, slug="sales", query="", format="xlsx", frequency="daily", now=BEFORE_APRIL_2
+    )
     assert len(subscriptions.send_due(now=at("2026-04-02 05:00"))) == 1
     assert subscriptions.send_due(now=at("2026-04-02 06:00")) == []
     # 23:00 UTC is 00:00 BST on the 3rd: the next day's send, once too.
@@ -180,7 +204,7 @@ def test_a_deactivated_subscriber_gets_nothing_and_the_subscription_is_suspended
     s = scene()
     user = _manager(s)
     sub = subscriptions.subscribe(
-        actor=user, slug="sales", query="", format="pdf", frequency="daily"
+        actor=user, slug="sales", query="", format="pdf", frequency="daily", now=BEFORE_APRIL_2
     )
     User.objects.filter(pk=user.pk).update(is_active=False)
     [made] = subscriptions.send_due(now=at("2026-04-02 05:00"))
@@ -199,7 +223,12 @@ def test_a_subscriber_moved_out_of_the_unit_gets_nothing() -> None:
     user = _manager(s)
     north = s.world.tree.north
     sub = subscriptions.subscribe(
-        actor=user, slug="sales", query=f"unit={north.pk}", format="csv", frequency="daily"
+        actor=user,
+        slug="sales",
+        query=f"unit={north.pk}",
+        format="csv",
+        frequency="daily",
+        now=at("2026-03-30 04:00"),
     )
     User.objects.filter(pk=user.pk).update(org_unit=s.world.tree.south)
     [made] = subscriptions.send_due(now=at("2026-03-30 05:00"))
@@ -208,7 +237,7 @@ def test_a_subscriber_moved_out_of_the_unit_gets_nothing() -> None:
     assert not sub.active and sub.suspended_code == "REPORT_SUBSCRIBER_OUT_OF_SCOPE"
     assert not OutboxMessage.objects.filter(kind="email").exists()
     # Resumed, it is checked again at the next send (and still refused).
-    subscriptions.set_active(actor=user, pk=sub.pk, active=True)
+    subscriptions.set_active(actor=user, pk=sub.pk, active=True, now=at("2026-03-31 04:00"))
     [made] = subscriptions.send_due(now=at("2026-03-31 05:00"))
     assert made.code == "REPORT_SUBSCRIBER_OUT_OF_SCOPE"
 
@@ -219,7 +248,12 @@ def test_a_file_too_large_is_replaced_by_a_short_email_with_a_link(settings: Any
     s = scene()
     user = _manager(s)
     subscriptions.subscribe(
-        actor=user, slug="sales", query="group=tree", format="csv", frequency="daily"
+        actor=user,
+        slug="sales",
+        query="group=tree",
+        format="csv",
+        frequency="daily",
+        now=BEFORE_APRIL_2,
     )
     [made] = subscriptions.send_due(now=at("2026-04-02 05:00"))
     assert made.status == DeliveryStatus.TOO_LARGE and made.size_bytes > 100
@@ -235,13 +269,17 @@ def test_a_file_too_large_is_replaced_by_a_short_email_with_a_link(settings: Any
 def test_arabic_subscriber_gets_an_arabic_email_and_file() -> None:
     s = scene()
     user = _manager(s, language="ar")
-    subscriptions.subscribe(actor=user, slug="sales", query="", format="csv", frequency="daily")
+    subscriptions.subscribe(
+        actor=user, slug="sales", query="", format="csv", frequency="daily", now=BEFORE_APRIL_2
+    )
     subscriptions.send_due(now=at("2026-04-02 05:00"))
     [message] = _sent()
     assert "مرفق" in message.body
     (_name, content, _type) = message.attachments[0]
     text = content.decode("utf-8") if isinstance(content, bytes) else content
     assert "الإجمالي" in text
+    # Headings and notes too, which the builder writes as it builds: none left in English.
+    assert "Tender" not in text and "Figures are" not in text and "Sales in" not in text
 
 
 # Subscribing -------------------------------------------------------------------------------------
@@ -328,3 +366,62 @@ def test_at_most_the_settings_number_of_subscriptions_per_user(settings: Any) ->
     with pytest.raises(ReportSubscriptionLimit) as refused:
         subscriptions.subscribe(actor=user, slug="sales", query="", format="csv", frequency="daily")
     assert refused.value.code == "REPORT_SUBSCRIPTION_LIMIT"
+
+
+# Missed runs and e-mail addresses ----------------------------------------------------------------
+
+
+def test_a_stopped_worker_makes_up_the_periods_it_missed_once_each() -> None:
+    s = scene()
+    user = _manager(s)
+    kwargs: dict[str, Any] = {"actor": user, "slug": "sales", "query": "", "format": "csv"}
+    when = at("2026-03-30 10:00")
+    daily = subscriptions.subscribe(**kwargs, frequency="daily", now=when)
+    monthly = subscriptions.subscribe(**kwargs, frequency="monthly", now=when)
+    weekly = subscriptions.subscribe(**kwargs, frequency="weekly", weekday=2, now=when)
+    # No run from the 30th of March until the 3rd of April (a Friday), 05:00 UTC.
+    made = subscriptions.send_due(now=at("2026-04-03 05:00"))
+    got = [(d.subscription_id, d.period_start, d.period_end) for d in made]
+    days = [(daily.pk, date(2026, 3, n), date(2026, 3, n)) for n in (29, 30, 31)]
+    days += [(daily.pk, date(2026, 4, n), date(2026, 4, n)) for n in (1, 2)]
+    month = [(monthly.pk, date(2026, 3, 1), date(2026, 3, 31))]
+    # Wednesday the 1st of April covers the 25th to the 31st of March.
+    week = [(weekly.pk, date(2026, 3, 25), date(2026, 3, 31))]
+    assert sorted(got) == sorted(days + month + week)
+    assert len(_sent()) == 7
+    assert subscriptions.send_due(now=at("2026-04-03 06:00")) == []
+
+
+def test_a_paused_subscription_is_not_made_up_for_its_pause() -> None:
+    s = scene()
+    user = _manager(s)
+    sub = subscriptions.subscribe(
+        actor=user, slug="sales", query="", format="csv", frequency="daily", now=BEFORE_APRIL_2
+    )
+    assert len(subscriptions.send_due(now=at("2026-04-02 05:00"))) == 1
+    subscriptions.set_active(actor=user, pk=sub.pk, active=False)
+    # Resumed on the 6th: the 3rd to the 5th (the days of the pause) are not sent.
+    subscriptions.set_active(actor=user, pk=sub.pk, active=True, now=at("2026-04-06 09:00"))
+    made = subscriptions.send_due(now=at("2026-04-06 10:00"))
+    assert [(d.period_start, d.period_end) for d in made] == [(date(2026, 4, 5), date(2026, 4, 5))]
+
+
+def test_no_email_address_is_refused_at_subscribe_and_suspends_at_send() -> None:
+    s = scene()
+    nobody = _manager(s, email="")
+    with pytest.raises(DomainError) as caught:
+        subscriptions.subscribe(
+            actor=nobody, slug="sales", query="", format="csv", frequency="daily"
+        )
+    assert caught.value.code == "REPORT_SUBSCRIBER_NO_EMAIL"
+    assert not ReportSubscription.objects.exists()
+    user = _manager(s)
+    sub = subscriptions.subscribe(
+        actor=user, slug="sales", query="", format="csv", frequency="daily", now=BEFORE_APRIL_2
+    )
+    User.objects.filter(pk=user.pk).update(email="")
+    [made] = subscriptions.send_due(now=at("2026-04-02 05:00"))
+    assert made.status == DeliveryStatus.FAILED and made.code == "REPORT_SUBSCRIBER_NO_EMAIL"
+    sub.refresh_from_db()
+    assert not sub.active and sub.suspended_code == "REPORT_SUBSCRIBER_NO_EMAIL"
+    assert _sent() == []

@@ -26,7 +26,14 @@ def test_concurrent_runs_send_each_period_once(settings: Any) -> None:
     user.email = "north@example.com"
     user.save(update_fields=["email"])
     for fmt in ("csv", "xlsx"):
-        subscriptions.subscribe(actor=user, slug="sales", query="", format=fmt, frequency="daily")
+        subscriptions.subscribe(
+            actor=user,
+            slug="sales",
+            query="",
+            format=fmt,
+            frequency="daily",
+            now=at("2026-04-02 04:00"),
+        )
     results, errors = run_threads(4, lambda i: subscriptions.send_due(now=at("2026-04-02 05:00")))
     assert not errors, errors
     assert sum(len(r) for r in results) == 2

@@ -34,8 +34,19 @@ from gridvend.org import selectors as org_selectors
 from gridvend.org.models import Channel
 from gridvend.partners import selectors as partner_selectors
 from gridvend.reports import charts, dashboard, subscriptions
-from gridvend.reports.base import REPORTS, CellKind, ReportResult, ReportTable, readable_reports
-from gridvend.reports.errors import ReportSubscriptionLimit, ReportTooLargeForPdf
+from gridvend.reports.base import (
+    REPORTS,
+    CellKind,
+    ReportResult,
+    ReportSpec,
+    ReportTable,
+    readable_reports,
+)
+from gridvend.reports.errors import (
+    ReportSubscriberNoEmail,
+    ReportSubscriptionLimit,
+    ReportTooLargeForPdf,
+)
 from gridvend.reports.filters import GROUPING_LABELS, invalid
 from gridvend.reports.models import SubscriptionFormat, SubscriptionFrequency
 from gridvend.reports.permissions import can_read_reports
@@ -147,13 +158,20 @@ def _export(result: ReportResult, fmt: str) -> HttpResponse:
     return forbid_storing(response)
 
 
-@login_required
-def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    user = actor(request)
+def _readable_spec(user: User, slug: str) -> ReportSpec:
+    """The report of ``slug`` if the user may read it: an unknown report is 404, one the user
+    may not read 403."""
     spec = REPORTS.get(slug)
     if spec is None:
         raise NotFound()
     access.require(spec.may_read(user))
+    return spec
+
+
+@login_required
+def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    user = actor(request)
+    spec = _readable_spec(user, slug)
     export = ExportForm(request.GET)
     if not export.is_valid():
         raise invalid("format", " ".join(str(e) for e in export.errors.get("format", [])))
@@ -290,10 +308,7 @@ def _refuse(form: forms.Form) -> None:
 def report_subscribe(request: HttpRequest, slug: str) -> HttpResponse:
     """Subscribe to the report with the filters the screen shows (its query string)."""
     user = actor(request)
-    spec = REPORTS.get(slug)
-    if spec is None:
-        raise NotFound()
-    access.require(spec.may_read(user))
+    _readable_spec(user, slug)
     form = SubscribeForm(request.POST)
     if not form.is_valid():
         _refuse(form)
@@ -307,7 +322,7 @@ def report_subscribe(request: HttpRequest, slug: str) -> HttpResponse:
             frequency=data["frequency"],
             weekday=data["weekday"],
         )
-    except ReportSubscriptionLimit as exc:
+    except (ReportSubscriptionLimit, ReportSubscriberNoEmail) as exc:
         messages.error(request, describe(exc))
     else:
         messages.success(request, gettext("Subscribed: the report will be sent by e-mail."))
