@@ -31,6 +31,7 @@ import arabic_reshaper  # type: ignore[import-untyped]
 import pygal  # type: ignore[import-untyped]
 from bidi import get_display  # type: ignore[import-untyped]
 from django.utils.functional import Promise
+from django.utils.translation import gettext as _
 from fontTools import subset
 from fontTools.ttLib import TTFont
 from pygal.style import Style  # type: ignore[import-untyped]
@@ -231,10 +232,57 @@ def pie_or_share_chart(
 
 
 _DRAW = {ChartKind.BAR: bar_chart, ChartKind.LINE: line_chart, ChartKind.SHARE: pie_or_share_chart}
+EMPTY_HEIGHT = 120
+
+
+def has_data(spec: ChartSpec) -> bool:
+    """Whether the chart has a figure to draw: some label with a value other than zero."""
+    if not spec.labels:
+        return False
+    return any(
+        (number := _number(v)) is not None and number != 0
+        for _name, values in spec.series
+        for v in values
+    )
+
+
+def empty_chart(title: str | Promise, *, embed_fonts: bool = True) -> str:
+    """A chart with nothing to draw: its title and a sentence saying so, no axes (pygal would
+    draw empty axes and an untranslated "No data")."""
+    root = ET.Element(
+        f"{{{SVG_NS}}}svg",
+        {
+            "width": str(WIDTH),
+            "height": str(EMPTY_HEIGHT),
+            "viewBox": f"0 0 {WIDTH} {EMPTY_HEIGHT}",
+            "role": "img",
+            "font-family": FONT_FAMILY,
+        },
+    )
+    ET.SubElement(root, f"{{{SVG_NS}}}rect", {"width": "100%", "height": "100%", "fill": "white"})
+    lines = ((_text(title), 45, "18", "#000"), (_text(_("Nothing to chart.")), 85, "14", "#666"))
+    for text, y, size, colour in lines:
+        element = ET.SubElement(
+            root,
+            f"{{{SVG_NS}}}text",
+            {
+                "x": str(WIDTH // 2),
+                "y": str(y),
+                "text-anchor": "middle",
+                "font-size": size,
+                "fill": colour,
+            },
+        )
+        element.text = text
+    svg = ET.tostring(root, encoding="unicode")
+    return _embed_fonts(svg) if embed_fonts else svg
 
 
 def chart_svg(spec: ChartSpec, *, embed_fonts: bool = True) -> str:
-    """The SVG of a report's chart (for a screen: with the fonts its labels need)."""
+    """The SVG of a report's chart (for a screen: with the fonts its labels need); a chart with
+    no figure to draw is its title and a sentence (:func:`empty_chart`)."""
+    if not has_data(spec):
+        return empty_chart(spec.title, embed_fonts=embed_fonts)
     return _DRAW[spec.kind](spec.title, spec.labels, spec.series, embed_fonts=embed_fonts)
 
 

@@ -268,11 +268,13 @@ def resolve(
     # Only a start: up to today (or that one day, if it is later); only an end: that one day.
     date_from = values.get("date_from") or values.get("date_to") or day
     date_to = values.get("date_to") or max(date_from, day)
+    # A refusal names a field the user filled in: with only a start, the end is ours.
+    blamed = "date_to" if values.get("date_to") else "date_from"
     if date_to < date_from:
-        raise invalid("date_to", _("The end is before the start."))
+        raise invalid(blamed, _("The end is before the start."))
     if (date_to - date_from).days + 1 > MAX_PERIOD_DAYS:
         raise invalid(
-            "date_to", _("A report covers at most %(days)s days.") % {"days": MAX_PERIOD_DAYS}
+            blamed, _("A report covers at most %(days)s days.") % {"days": MAX_PERIOD_DAYS}
         )
     unit_id = values.get("unit")
     unit = org_selectors.get_unit(actor, unit_id) if unit_id else actor.org_unit

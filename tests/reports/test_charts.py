@@ -108,3 +108,36 @@ def test_screen_charts_carry_their_fonts_inline_and_the_pdf_copy_none() -> None:
     assert "@font-face" not in charts.chart_svg_for_pdf(spec)
     # A chart in Latin letters only needs no font of its own.
     assert "@font-face" not in charts.bar_chart("Sales", ["Kasarani"], [("s", [1])])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ChartSpec(ChartKind.BAR, "Top points", [], []),
+        ChartSpec(ChartKind.BAR, "Top points", ["Kasarani"], [("Today", [0])]),
+        ChartSpec(ChartKind.LINE, "Trend", ["1", "2"], [("Tender", [0, Decimal(0)])]),
+        ChartSpec(ChartKind.SHARE, "Channels", ["Cash"], []),
+    ],
+    ids=["no-labels", "all-zero-bar", "all-zero-line", "no-series"],
+)
+def test_a_chart_with_nothing_to_draw_is_its_title_and_a_sentence(spec: ChartSpec) -> None:
+    assert not charts.has_data(spec)
+    root = _tree(charts.chart_svg(spec))
+    assert _texts(root) == [spec.title, "Nothing to chart."]
+    # No axes, no plot: just the white card and the two lines.
+    assert [child.tag for child in root] == [f"{SVG}rect", f"{SVG}text", f"{SVG}text"]
+    assert int(root.get("height") or 0) == charts.EMPTY_HEIGHT
+
+
+def test_an_empty_chart_in_arabic_carries_its_font_on_screen_and_is_shaped_in_the_pdf() -> None:
+    spec = ChartSpec(ChartKind.BAR, "أعلى نقاط البيع", [], [])
+    assert "@font-face" in charts.chart_svg(spec)
+    [title, _sentence] = _texts(_tree(charts.chart_svg_for_pdf(spec)))
+    # Pre-shaped for WeasyPrint: presentation forms (U+FE70-FEFF), not the plain letters.
+    assert any("\ufe70" <= ch <= "\ufeff" for ch in title)
+
+
+def test_one_figure_other_than_zero_is_drawn_as_a_chart() -> None:
+    spec = ChartSpec(ChartKind.BAR, "Top points", ["A", "B"], [("Today", [0, 5])])
+    assert charts.has_data(spec)
+    assert any(el.tag == f"{SVG}g" for el in _tree(charts.chart_svg(spec)).iter())

@@ -18,6 +18,7 @@ from django.urls import reverse
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 
 from gridvend.identity.roles import Capability, Role
+from gridvend.identity.services import set_language
 from gridvend.reports import render, rollup
 from gridvend.reports.base import REPORTS
 from tests import factories
@@ -178,3 +179,35 @@ def test_another_units_filters_are_404_in_every_format() -> None:
         assert client.get(_url("sales", unit=s.world.tree.south.pk, format=fmt)).status_code == 404
         assert client.get(_url("sales", point=s.south_point.pk, format=fmt)).status_code == 404
         assert client.get(_url("sales", unit=s.world.tree.north.pk, format=fmt)).status_code == 200
+
+
+@pdftools.needs_poppler
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_the_widest_sales_table_fits_the_pdf_page_without_wrapping_a_figure(
+    language: str,
+) -> None:
+    """The sales report by tree has twelve columns: every word lands inside the page, and no
+    figure is broken across two lines."""
+    s = scene()
+    standard_sales(s)
+    for _n in range(5):
+        s.sell("2026-03-30 10:00", "99999")
+    rollup.fold()
+    set_language(actor=s.world.admin, language=language)
+    response = signed_in(s.world.admin).get(
+        reverse("backoffice:report-detail", kwargs={"slug": "sales"}),
+        {"date_from": "2026-03-01", "date_to": "2026-04-30", "format": "pdf"},
+    )
+    assert response.status_code == 200
+    body = response.content
+    found = pdftools.layout(body)
+    width = found.sizes[0][0]
+    outside = [w.text for w in found.words if w.x0 < 0 or w.x1 > width]
+    assert outside == []
+    figures = [w.text for w in found.words if re.fullmatch(r"\d{1,3}(?:,\d{3})+\.\d{2}", w.text)]
+    # The grand total's tender: the standard sales and five of 99,999.00, whole on one line.
+    assert len(figures) > 20
+    for word in found.words:
+        # A figure broken across lines would leave a piece like "511," or ",595.00" alone.
+        assert not re.fullmatch(r"\d{1,3},|,\d{3}(?:,\d{3})*\.\d{2}", word.text), word.text
+    pdftools.png(body, pdftools.SCREENSHOTS / f"report-sales-tree-{language}")
