@@ -1,6 +1,6 @@
 """The dashboard in a real browser, in English and Arabic: its four charts load as data: images
 under the screens' Content-Security-Policy, its tables show today's figures, and a screenshot of
-each is kept (var/screenshots/dashboard-en.png and dashboard-ar.png)."""
+each is kept (test-output/screenshots/reports/dashboard-en.png and dashboard-ar.png)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.reports.test_dashboard import _busy_scene
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots" / "reports"
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from gridvend.reports import charts
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "reports"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots" / "reports"
 
 CASES = {
     "en": ("Tender by vending point", ["Kasarani office", "Ruaka agent", "<script>x()</script>"]),

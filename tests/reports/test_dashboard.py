@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import shutil
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,13 +31,23 @@ from gridvend.vending.models import Reversal, Sale
 from gridvend.vending.shifts import open_shift
 from tests import factories
 from tests.hostile import HOSTILE_QUERY
+from tests.receipts import pdftools
 from tests.reports.support import START, ZONE, Scene, at, local_day, scene, standard_sales
 from tests.signin import signed_in
 
 pytestmark = pytest.mark.django_db
 
 DAY = date(2026, 4, 1)
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+def _keep(pdf: bytes, stem: str) -> None:
+    """The PDF and pictures of its pages, kept under the test output to be looked at."""
+    pdftools.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (pdftools.SCREENSHOTS / f"{stem}.pdf").write_bytes(pdf)
+    if shutil.which("pdftoppm"):
+        pdftools.png(pdf, pdftools.SCREENSHOTS / stem)
+
+
 _refs = itertools.count(1)
 
 
@@ -245,9 +255,7 @@ def test_the_screen_shows_charts_tables_and_a_pdf_link_and_the_pdf_opens() -> No
     pdf = client.get(_url(day="2026-04-01", format="pdf"))
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
-    # Kept to be looked at (pdftoppm -png -r 60 var/screenshots/dashboard-en.pdf ...).
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / "dashboard-en.pdf").write_bytes(pdf.content)
+    _keep(pdf.content, "dashboard-en")
 
 
 def test_the_dashboard_reads_a_bounded_number_of_queries() -> None:
@@ -271,8 +279,7 @@ def test_it_opens_in_arabic_and_chinese() -> None:
         assert words in response.content.decode(), language
         pdf = client.get(_url(day="2026-04-01", format="pdf"), HTTP_ACCEPT_LANGUAGE=language)
         assert pdf.status_code == 200, language
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        (SCREENSHOTS / f"dashboard-{language}.pdf").write_bytes(pdf.content)
+        _keep(pdf.content, f"dashboard-{language}")
 
 
 def test_a_bad_value_is_400_and_no_hostile_value_a_server_error() -> None:
