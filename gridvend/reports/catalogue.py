@@ -109,6 +109,11 @@ def freshness_note(fresh: Freshness) -> str:
 
 
 def _labels(group: Grouping, keys: Sequence[Any]) -> dict[Any, str]:
+    """Names of the grouping keys of rows the report already scoped: the keys come from the
+    actor's own sales (meters of their subtree), so a point, operator or partner is named because
+    it sold to one of those meters, even when it belongs to another unit (a bank's branch selling
+    across regions). Reading them through the scoped selectors would leave such rows nameless
+    without hiding a figure."""
     ids = [k for k in keys if k is not None]
     none = {None: _("None")}
     if group == Grouping.POINT:
