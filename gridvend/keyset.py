@@ -176,7 +176,7 @@ def _field(model: type[Model], name: str) -> Field[Any, Any]:
     for step in path:
         relation = model._meta.get_field(step)
         assert relation.related_model is not None, f"{step} is not a relation of {model.__name__}"
-        model = relation.related_model  # type: ignore[assignment]
+        model = relation.related_model
     found = model._meta.get_field(last)
     assert isinstance(found, Field), f"{name} is not a column of {model.__name__}"
     return found
