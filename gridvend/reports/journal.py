@@ -104,7 +104,7 @@ def journal_columns() -> list[Column]:
         Column("energy", _("Energy value"), CellKind.MONEY),
         Column("kwh", _("kWh"), CellKind.KWH),
         *(
-            Column(f"{TAX_PREFIX}{code}", _("Tax %(code)s") % {"code": code}, CellKind.MONEY)
+            Column(f"{TAX_PREFIX}{code}", _("Tax: %(code)s") % {"code": code}, CellKind.MONEY)
             for code in tax_codes()
         ),
         Column("tax", _("Tax"), CellKind.MONEY),
@@ -178,7 +178,7 @@ def _totals(f: ReportFilters) -> tuple[ReportTable, str]:
     if not rows:
         rows.append(ReportRow({"currency": settings.CURRENCY, "count": 0}, RowRole.TOTAL))
     table = ReportTable(
-        title=_("Totals of the period"),
+        title=_("Total for the period"),
         columns=[
             Column("currency", _("Currency")),
             Column("count", _("Sales"), CellKind.INT),
