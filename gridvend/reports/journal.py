@@ -49,15 +49,44 @@ MAX_TAX_COLUMNS = 12
 TAX_PREFIX = "tax:"
 
 
+SALE_COLUMNS = (
+    "created_at",
+    "reference",
+    "kind",
+    "status",
+    "channel",
+    "currency",
+    "tender_minor",
+    "energy_minor",
+    "kwh",
+    "tax_minor",
+    "fixed_charges_minor",
+    "debt_recovered_minor",
+    "breakdown",
+    "meter__number",
+    "customer__name",
+    "customer__account_number",
+    "vending_point__name",
+    "vending_point__code",
+    "operator__username",
+    "shift__operator_id",
+)
+
+
 def sales_in(f: ReportFilters) -> QuerySet[Sale]:
     """The credit sales and debt payments made in the period (their time, indexed) that the
     filters select, under the unit they name."""
-    return Sale.objects.filter(
-        sale_filter(f),
-        kind__in=SALE_KINDS,
-        created_at__gte=f.start_utc,
-        created_at__lt=f.end_utc,
-    ).select_related("meter", "customer", "vending_point", "operator", "shift")
+    return (
+        Sale.objects.filter(
+            sale_filter(f),
+            kind__in=SALE_KINDS,
+            created_at__gte=f.start_utc,
+            created_at__lt=f.end_utc,
+        )
+        .select_related("meter", "customer", "vending_point", "operator", "shift")
+        # Only what a row shows: a million-row file builds a million of each of these objects.
+        .only(*SALE_COLUMNS)
+    )
 
 
 def tax_codes() -> list[str]:
@@ -83,8 +112,11 @@ def taxes_of(sale: Sale) -> dict[str, int]:
     return found
 
 
+_CHANNELS = dict(Channel.choices)
+
+
 def _channel(code: str) -> str:
-    labels = dict(Channel.choices)
+    labels = _CHANNELS
     if code in labels:
         return str(labels[code])
     return _("Back office") if code == "back_office" else code

@@ -58,8 +58,9 @@ OPTION = re.compile(r"""<option\b[^>]*value="([^"]*)\"""", re.I)
 
 MAX_PER_PATTERN = 1  # concrete URLs crawled per URL pattern
 # The reports share one pattern: the sales journal (a start page, paged a sale at a time in the
-# walk so that its cursor links are there) and the first report the index links to.
-PER_PATTERN = {"reports/<slug:slug>/": 2}
+# walk so that its cursor links are there), its second page, and the first report the index
+# links to.
+PER_PATTERN = {"reports/<slug:slug>/": 3}
 
 
 @dataclass

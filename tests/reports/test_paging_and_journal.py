@@ -54,7 +54,7 @@ def _url(slug: str, **query: Any) -> str:
 def _link(body: str, key: str, rel: str) -> str | None:
     for found, nav in NAV.findall(body):
         if found == key:
-            link = re.search(rf'rel="{rel}" href="(\?[^"]*)"', nav)
+            link = re.search(rf'rel="{rel}" href="[^"?]*(\?[^"]*)"', nav)
             return unescape(link.group(1)) if link else None
     return None
 

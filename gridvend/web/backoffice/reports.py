@@ -108,7 +108,7 @@ def _text(kind: CellKind, value: Any, currency: str) -> str:
     return str(value)
 
 
-def _table(table: ReportTable, query: QueryDict | None = None) -> dict[str, Any]:
+def _table(table: ReportTable, query: QueryDict | None = None, path: str = "") -> dict[str, Any]:
     numeric = {CellKind.INT, CellKind.MONEY, CellKind.KWH, CellKind.PERCENT}
     return {
         "title": table.title,
@@ -129,12 +129,12 @@ def _table(table: ReportTable, query: QueryDict | None = None) -> dict[str, Any]
         ],
         "paging": None
         if table.paging is None or query is None
-        else _paging_links(table.paging, query),
+        else _paging_links(table.paging, query, path),
         "key": table.detail_key,
     }
 
 
-def _paging_links(paging: TablePaging, query: QueryDict) -> dict[str, str]:
+def _paging_links(paging: TablePaging, query: QueryDict, path: str) -> dict[str, str]:
     """The links to the first, previous and next pages of one detail table: the screen's query
     with that table's cursor changed (the other tables stay on their pages)."""
 
@@ -143,7 +143,7 @@ def _paging_links(paging: TablePaging, query: QueryDict) -> dict[str, str]:
         changed.pop(paging.param, None)
         if cursor:
             changed[paging.param] = cursor
-        return f"?{changed.urlencode()}"
+        return f"{path}?{changed.urlencode()}"
 
     links = {}
     if not paging.is_first:
@@ -253,7 +253,7 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "spec": spec,
             "result": result,
-            "tables": [_table(t, screen) for t in result.tables],
+            "tables": [_table(t, screen, request.path) for t in result.tables],
             "filters": filterset.echo(),
             "choices": _choices(user),
             "exports": [
