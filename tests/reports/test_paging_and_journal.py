@@ -25,13 +25,16 @@ from gridvend.exports import tasks
 from gridvend.exports.models import Export, ExportStatus
 from gridvend.exports.selectors import export_directory
 from gridvend.identity.roles import Capability, Role
+from gridvend.kernel.clock import FixedClock
+from gridvend.meters import keychanges
 from gridvend.reports import paging, rollup
 from gridvend.reports.base import REPORTS, RowRole
 from gridvend.reports.filters import ReportFilterSet
-from gridvend.vending.models import Sale
+from gridvend.vending import services as vending
+from gridvend.vending.models import Sale, Token
 from tests import factories
 from tests.hostile import HOSTILE_QUERY
-from tests.reports.support import ZONE, Scene, expected_sales, local_day, posted, scene
+from tests.reports.support import ZONE, Scene, at, expected_sales, local_day, posted, scene
 from tests.signin import signed_in
 
 pytestmark = pytest.mark.django_db
@@ -405,3 +408,51 @@ def test_no_hostile_cursor_answers_a_server_error() -> None:
             for value in HOSTILE_QUERY:
                 response = client.get(_url(slug, **PERIOD, **{detail.param: value}))
                 assert response.status_code in (200, 400), (slug, detail.param, value)
+
+
+def test_engineering_tokens_page_by_their_sales_time_then_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The key reaches the sale (``sale__created_at``): a key change's two tokens share their
+    sale's instant, and only the tokens' ids order them across a page boundary."""
+    monkeypatch.setattr(paging, "PAGE_SIZE", 2)
+    s = scene()
+    w = s.world
+    for n, when in enumerate(["2026-03-29 22:30", "2026-03-31 09:00", "2026-03-31 10:00"]):
+        vending.issue_engineering_token(
+            actor=w.supervisor,
+            vending_point=w.point,
+            client_reference=f"eng-page-{n}",
+            meter_number=s.north_meter.number,
+            kind="clear_tamper",
+            reason="seal replaced",
+            clock=FixedClock(at(when)),
+        )
+    meter = w.add_meter(base_date_year=1993, krn=1)
+    keychanges.request_key_change(
+        actor=w.admin, meter=meter, base_date_year=2014, krn=2, reason="TID roll-over"
+    )
+    s.sell("2026-03-30 08:00", "500", meter=meter)
+    expected = [
+        (t.sale.reference, t.description)
+        for t in Token.objects.filter(kind__in=("engineering", "key_change"))
+        .select_related("sale")
+        .order_by("sale__created_at", "id")
+    ]
+    # Pages of two: the key change's pair (its sale is second in time) falls across the first
+    # page boundary.
+    assert len(expected) == 5
+    assert expected[1][0] == expected[2][0]
+    client = signed_in(w.admin)
+    seen: list[tuple[str, str]] = []
+    query: str | None = urlencode(PERIOD)
+    path = reverse("backoffice:report-detail", kwargs={"slug": "engineering-tokens"})
+    while query is not None:
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 200
+        table = response.context["result"].tables[0]
+        assert len(table.rows) <= 2
+        seen += [(str(r.cells["reference"]), str(r.cells["detail"])) for r in table.rows]
+        found = _link(response.content.decode(), "tokens", "next")
+        query = found[1:] if found else None
+    assert seen == expected
