@@ -54,6 +54,8 @@ class Export(models.Model):
     expired_at = models.DateTimeField(null=True, blank=True)
     run_token = models.UUIDField(null=True, blank=True)
     scope_path = models.CharField(max_length=255, blank=True)
+    # The language the file is written in (the requester's when they asked); blank: the owner's.
+    language = models.CharField(max_length=10, blank=True)
 
     class Meta:
         indexes = [

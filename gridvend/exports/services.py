@@ -52,18 +52,23 @@ def _clean_filters(filters: Mapping[str, Any]) -> dict[str, str]:
     return dict(sorted(cleaned.items())[:MAX_FILTERS])
 
 
-def request_export(*, actor: User, source: str, filters: Mapping[str, Any], format: str) -> Export:
+def request_export(
+    *, actor: User, source: str, filters: Mapping[str, Any], format: str, language: str = ""
+) -> Export:
     """Queue an export of ``source`` as ``actor`` sees it with ``filters`` (query-string values of
     the source's filter set), written as ``format``; the job runs after commit.
 
     The filters are read once here, so a bad one is refused now rather than failing in the job.
-    At most GRIDVEND_EXPORT_MAX_ACTIVE exports of one person wait or run at a time."""
+    At most GRIDVEND_EXPORT_MAX_ACTIVE exports of one person wait or run at a time. ``language``
+    (one of LANGUAGES, else the owner's) is what a report's file is written in."""
     found = registry.get_source(source)
     if format not in ExportFormat.values:
         raise ExportFormatInvalid(format=str(format)[:16])
     if not actor.is_active or not found.allowed(actor):
         raise AccessDenied()
     cleaned = _clean_filters(filters)
+    known = {code for code, _name in settings.LANGUAGES}
+    language = language if language in known else ""
     found.rows(actor, cleaned)  # raises for a bad filter or a unit outside the subtree
     with transaction.atomic():
         # The owner's row is the lock: two requests at once cannot both pass the count.
@@ -72,7 +77,7 @@ def request_export(*, actor: User, source: str, filters: Mapping[str, Any], form
         if active >= settings.EXPORT_MAX_ACTIVE:
             raise ExportLimitReached(limit=settings.EXPORT_MAX_ACTIVE)
         export = Export.objects.create(
-            owner=actor, source=found.name, filters=cleaned, format=format
+            owner=actor, source=found.name, filters=cleaned, format=format, language=language
         )
         audit.record(
             actor=actor,

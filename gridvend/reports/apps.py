@@ -23,9 +23,13 @@ class ReportsConfig(AppConfig):
             details,
             events,
             floats,
+            journal,
             maintenance,
         )
+        from gridvend.reports.exporting import register_sources
         from gridvend.reports.subscriptions import SEND_JOB, SEND_SCHEDULE
+
+        register_sources()
 
         queue.declare_schedule(ROLLUP_SCHEDULE, ROLLUP_JOB, cron=settings.REPORT_ROLLUP_CRON)
         queue.declare_schedule(SEND_SCHEDULE, SEND_JOB, cron=settings.REPORT_SUBSCRIPTIONS_CRON)

@@ -14,11 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.functional import Promise
 
 from gridvend.identity.models import User
+
+if TYPE_CHECKING:
+    from gridvend.reports.paging import DetailTable
 
 
 class CellKind(enum.StrEnum):
@@ -64,6 +67,30 @@ class ReportTable:
     currency: str = ""
     # A table may be cut at a row limit: it then says so (renderers print the sentence).
     truncated_note: str | Promise = ""
+    # A detail table (``gridvend.reports.paging``): its key, and on the screen the links to the
+    # pages around the one shown.
+    detail_key: str = ""
+    paging: TablePaging | None = None
+
+    def currency_of(self, row: ReportRow) -> str:
+        """The currency of a row's money cells: a detail table's rows say their own (a page may
+        hold sales in two currencies); a figure table's are the table's."""
+        return str(row.cells.get("currency") or self.currency)
+
+    def headings_name_currency(self) -> bool:
+        """Whether money headings carry the currency: not when a column gives each row's."""
+        return not any(column.key == "currency" for column in self.columns)
+
+
+@dataclass(frozen=True)
+class TablePaging:
+    """The keyset page of a detail table the screen shows: the query-string parameter its
+    cursor travels in, and the cursors of the pages before and after (None at either end)."""
+
+    param: str
+    previous_cursor: str | None
+    next_cursor: str | None
+    is_first: bool
 
 
 class ChartKind(enum.StrEnum):
@@ -113,6 +140,9 @@ class ReportSpec:
     build: Callable[[User, Mapping[str, Any]], ReportResult]
     # may_read(actor) -> bool: who may see the report at all.
     may_read: Callable[[User], bool]
+    # The detail tables (one row per sale, reversal, fault...): paged on the screen, and a file
+    # of them past GRIDVEND_EXPORT_INLINE_ROWS rows is written by an export job.
+    details: Sequence[DetailTable] = ()
 
 
 REPORTS: dict[str, ReportSpec] = {}

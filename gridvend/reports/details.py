@@ -1,7 +1,7 @@
 """The detail reports of revenue protection (issue 13): every reversal and reprint of a period, and
 every engineering and key-change token issued, one row each, read from the sales, reversals,
 tokens and audit rows themselves (a roll-up holds no people or tokens), scoped to the unit the
-filters name and cut at :data:`DETAIL_LIMIT` rows with a sentence saying so.
+filters name, a keyset page at a time on the screen (``gridvend.reports.paging``).
 
 Tokens are shown as the rest of the product shows them (``gridvend.vending.visibility``): live
 digits to the seller and to whoever may see tokens, the last four otherwise, in groups of four.
@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
-from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -24,24 +22,25 @@ from gridvend.audit.models import AuditEvent
 from gridvend.identity import permissions
 from gridvend.identity.models import User
 from gridvend.meters.models import KeyChange
+from gridvend.reports import paging
 from gridvend.reports.base import (
     CellKind,
     Column,
     ReportResult,
     ReportRow,
     ReportSpec,
-    ReportTable,
-    RowRole,
     register,
 )
 from gridvend.reports.catalogue import _prepare, _result
 from gridvend.reports.filters import ReportFilters, ReportFilterSet
+from gridvend.reports.paging import DetailTable
 from gridvend.reports.permissions import can_read_reports
 from gridvend.vending import visibility
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.models import Reversal, ReversalRequest, Sale, SaleKind, Token, TokenKind
 
-# Rows one detail table shows at most: a longer list is cut, and says so.
+# Rows the lists that are not paged (the abnormal customers, the partners' floats) show at most:
+# a longer list is cut, and says so.
 DETAIL_LIMIT = 1000
 SALE_TARGET = "vending.sale"
 
@@ -76,12 +75,6 @@ def sale_filter(f: ReportFilters, prefix: str = "", *, operator: bool = True) ->
     return q & Q(**{prefix + key: value for key, value in equal.items()})
 
 
-def limited(queryset: QuerySet[Any]) -> tuple[list[Any], bool]:
-    """At most DETAIL_LIMIT rows, and whether more matched (one row more is read to know)."""
-    rows = list(queryset[: DETAIL_LIMIT + 1])
-    return rows[:DETAIL_LIMIT], len(rows) > DETAIL_LIMIT
-
-
 def person(user: User | None) -> str:
     return user.get_username() if user is not None else ""
 
@@ -108,37 +101,6 @@ def _customer(sale: Sale) -> str:
     return f"{customer.name} ({customer.account_number})" if customer is not None else ""
 
 
-def _per_currency(
-    title: str | Promise, columns: list[Column], rows: list[tuple[str, ReportRow]], truncated: bool
-) -> list[ReportTable]:
-    """One table per currency (the money column is in it), each with its own total row."""
-    split: dict[str, list[ReportRow]] = {}
-    for currency, row in rows:
-        split.setdefault(currency, []).append(row)
-    if not split:
-        split[str(settings.CURRENCY)] = []
-    tables = []
-    for currency, detail in sorted(split.items()):
-        total = ReportRow(
-            {
-                "reference": _("Total"),
-                "count": len(detail),
-                "amount": sum(int(r.cells["amount"]) for r in detail),
-            },
-            role=RowRole.TOTAL,
-        )
-        tables.append(
-            ReportTable(
-                title=_("%(title)s (%(currency)s)") % {"title": title, "currency": currency},
-                columns=columns,
-                rows=[*detail, total],
-                currency=currency,
-                truncated_note=truncation_note(DETAIL_LIMIT) if truncated else "",
-            )
-        )
-    return tables
-
-
 # --- reversals and reprints --------------------------------------------------------------------
 
 REVERSALS_TITLE = gettext_lazy("Reversals and reprints")
@@ -155,7 +117,7 @@ def _reversal_columns() -> list[Column]:
         Column("requested_by", _("Requested by")),
         Column("approver", _("Approved by")),
         Column("reason", _("Reason")),
-        Column("count", _("Count"), CellKind.INT),
+        Column("currency", _("Currency")),
         Column("amount", _("Amount"), CellKind.MONEY),
     ]
 
@@ -169,24 +131,20 @@ def _reprint_columns() -> list[Column]:
         Column("token", _("Token")),
         Column("operator", _("Reprinted by")),
         Column("seller", _("Sold by")),
-        Column("count", _("Count"), CellKind.INT),
+        Column("currency", _("Currency")),
         Column("amount", _("Amount"), CellKind.MONEY),
     ]
 
 
 def reversals_in(f: ReportFilters) -> QuerySet[Reversal]:
     """The reversals made in the period (the reversal's own time) of the sales the filters
-    select, oldest first."""
-    return (
-        Reversal.objects.filter(
-            sale_filter(f, "sale__"),
-            created_at__gte=f.start_utc,
-            created_at__lt=f.end_utc,
-        )
-        .select_related(
-            "reversed_by", "sale__meter", "sale__customer", "sale__operator", "sale__shift"
-        )
-        .order_by("created_at", "id")
+    select (the detail table orders them by that time, then id)."""
+    return Reversal.objects.filter(
+        sale_filter(f, "sale__"),
+        created_at__gte=f.start_utc,
+        created_at__lt=f.end_utc,
+    ).select_related(
+        "reversed_by", "sale__meter", "sale__customer", "sale__operator", "sale__shift"
     )
 
 
@@ -213,7 +171,7 @@ def reprints_in(f: ReportFilters) -> QuerySet[AuditEvent]:
         events = events.filter(target_id__in=sales)
     if f.operator is not None:
         events = events.filter(actor_id=f.operator.pk)
-    return events.select_related("actor").order_by("occurred_at", "id")
+    return events.select_related("actor")
 
 
 def _approvals(reversals: Sequence[Reversal]) -> dict[int, ReversalRequest]:
@@ -227,77 +185,101 @@ def _approvals(reversals: Sequence[Reversal]) -> dict[int, ReversalRequest]:
     }
 
 
-def build_reversals_and_reprints(actor: User, values: Mapping[str, Any]) -> ReportResult:
-    """Every reversal made in the period, with who asked and who approved it, and every reprint
-    of a sale's tokens, with who reprinted it; each with the sale's meter, customer, token and
-    amount. Reads the reversals by their time and the reprints from the audit log by theirs
-    (both indexed), at most DETAIL_LIMIT rows a table."""
-    f = _prepare(actor, values)
+def reversal_rows(actor: User, reversals: Sequence[Reversal]) -> list[ReportRow]:
+    """A batch of reversals as rows, with who asked and who approved each (one query for the
+    batch's requests, one for its tokens)."""
     can_view = permissions.can_view_tokens(actor)
-    reversals, more_reversals = limited(reversals_in(f))
     requests = _approvals(reversals)
-    events, more_reprints = limited(reprints_in(f))
+    tokens = _tokens_of([r.sale_id for r in reversals])
+    rows = []
+    for reversal in reversals:
+        sale = reversal.sale
+        request = requests.get(sale.pk)
+        rows.append(
+            ReportRow(
+                {
+                    "time": reversal.created_at,
+                    "reference": sale.reference,
+                    "meter": sale.meter.number,
+                    "customer": _customer(sale),
+                    "token": shown_tokens(actor, sale, tokens.get(sale.pk, []), can_view=can_view),
+                    "operator": person(sale.operator),
+                    "requested_by": person(request.requested_by if request else None),
+                    "approver": person(request.decided_by if request else reversal.reversed_by),
+                    "reason": reversal.reason,
+                    "currency": sale.currency,
+                    "amount": sale.tender_minor,
+                }
+            )
+        )
+    return rows
+
+
+def reprint_rows(actor: User, events: Sequence[AuditEvent]) -> list[ReportRow]:
+    """A batch of reprint events as rows, with the sale each reprinted (one query for the
+    batch's sales, one for their tokens)."""
+    can_view = permissions.can_view_tokens(actor)
     reprinted = {
         sale.pk: sale
         for sale in Sale.objects.filter(
             pk__in=[int(e.target_id) for e in events if e.target_id.isdigit()]
         ).select_related("meter", "customer", "operator", "shift")
     }
-    tokens = _tokens_of([r.sale_id for r in reversals] + list(reprinted))
-    reversal_rows = []
-    for reversal in reversals:
-        sale = reversal.sale
-        request = requests.get(sale.pk)
-        reversal_rows.append(
-            (
-                sale.currency,
-                ReportRow(
-                    {
-                        "time": reversal.created_at,
-                        "reference": sale.reference,
-                        "meter": sale.meter.number,
-                        "customer": _customer(sale),
-                        "token": shown_tokens(
-                            actor, sale, tokens.get(sale.pk, []), can_view=can_view
-                        ),
-                        "operator": person(sale.operator),
-                        "requested_by": person(request.requested_by if request else None),
-                        "approver": person(request.decided_by if request else reversal.reversed_by),
-                        "reason": reversal.reason,
-                        "count": 1,
-                        "amount": sale.tender_minor,
-                    }
-                ),
-            )
-        )
-    reprint_rows = []
+    tokens = _tokens_of(list(reprinted))
+    rows = []
     for event in events:
-        found = reprinted.get(int(event.target_id))
+        found = reprinted.get(int(event.target_id)) if event.target_id.isdigit() else None
         if found is None:
             continue
-        reprint_rows.append(
-            (
-                found.currency,
-                ReportRow(
-                    {
-                        "time": event.occurred_at,
-                        "reference": found.reference,
-                        "meter": found.meter.number,
-                        "customer": _customer(found),
-                        "token": shown_tokens(
-                            actor, found, tokens.get(found.pk, []), can_view=can_view
-                        ),
-                        "operator": person(event.actor) or event.actor_label,
-                        "seller": person(found.operator),
-                        "count": 1,
-                        "amount": found.tender_minor,
-                    }
-                ),
+        rows.append(
+            ReportRow(
+                {
+                    "time": event.occurred_at,
+                    "reference": found.reference,
+                    "meter": found.meter.number,
+                    "customer": _customer(found),
+                    "token": shown_tokens(
+                        actor, found, tokens.get(found.pk, []), can_view=can_view
+                    ),
+                    "operator": person(event.actor) or event.actor_label,
+                    "seller": person(found.operator),
+                    "currency": found.currency,
+                    "amount": found.tender_minor,
+                }
             )
         )
-    tables = _per_currency(
-        gettext_lazy("Reversals"), _reversal_columns(), reversal_rows, more_reversals
-    ) + _per_currency(gettext_lazy("Reprints"), _reprint_columns(), reprint_rows, more_reprints)
+    return rows
+
+
+REVERSALS = DetailTable(
+    key="reversals",
+    title=gettext_lazy("Reversals"),
+    columns=_reversal_columns,
+    queryset=reversals_in,
+    ordering=("created_at", "id"),
+    rows=reversal_rows,
+)
+REPRINTS = DetailTable(
+    key="reprints",
+    title=gettext_lazy("Reprints"),
+    columns=_reprint_columns,
+    queryset=reprints_in,
+    ordering=("occurred_at", "id"),
+    rows=reprint_rows,
+)
+
+
+def build_reversals_and_reprints(actor: User, values: Mapping[str, Any]) -> ReportResult:
+    """Every reversal made in the period, with who asked and who approved it, and every reprint
+    of a sale's tokens, with who reprinted it; each with the sale's meter, customer, token and
+    amount. Reads the reversals by their time and the reprints from the audit log by theirs
+    (both indexed), a page at a time on the screen."""
+    f = _prepare(actor, values)
+    want = paging.wanted(values)
+    tables = [
+        REVERSALS.table("reversals-and-reprints", f, want),
+        REPRINTS.table("reversals-and-reprints", f, want),
+    ]
     notes = [
         _(
             "A reversal is listed on the day it was made, with the amount of the sale it undid. "
@@ -325,17 +307,13 @@ ENGINEERING_KINDS = (TokenKind.ENGINEERING, TokenKind.KEY_CHANGE)
 
 def engineering_tokens_in(f: ReportFilters) -> QuerySet[Token]:
     """The engineering and key-change tokens of the sales made in the period (the sale's
-    time, indexed) that the filters select, oldest first."""
-    return (
-        Token.objects.filter(
-            sale_filter(f, "sale__"),
-            kind__in=ENGINEERING_KINDS,
-            sale__created_at__gte=f.start_utc,
-            sale__created_at__lt=f.end_utc,
-        )
-        .select_related("sale__meter", "sale__operator", "sale__shift")
-        .order_by("sale__created_at", "sale_id", "sequence")
-    )
+    time, indexed) that the filters select (ordered by that time, then the token's id)."""
+    return Token.objects.filter(
+        sale_filter(f, "sale__"),
+        kind__in=ENGINEERING_KINDS,
+        sale__created_at__gte=f.start_utc,
+        sale__created_at__lt=f.end_utc,
+    ).select_related("sale__meter", "sale__operator", "sale__shift")
 
 
 def _key_changes(tokens: Sequence[Token]) -> dict[tuple[int, Any], KeyChange]:
@@ -351,12 +329,9 @@ def _key_changes(tokens: Sequence[Token]) -> dict[tuple[int, Any], KeyChange]:
     return {(c.meter_id, c.issued_at): c for c in changes}
 
 
-def build_engineering_tokens(actor: User, values: Mapping[str, Any]) -> ReportResult:
-    """Every engineering token (clear tamper, clear credit, limits, tests) and key-change token
-    issued in the period: time, meter, kind and STS class/subclass, operator, who authorised it
-    and why. At most DETAIL_LIMIT rows."""
-    f = _prepare(actor, values)
-    tokens, more = limited(engineering_tokens_in(f))
+def engineering_rows(actor: User, tokens: Sequence[Token]) -> list[ReportRow]:
+    """A batch of engineering and key-change tokens as rows, with who authorised each (one
+    query for the batch's key changes)."""
     changes = _key_changes(tokens)
     kinds = dict(TokenKind.choices)
     rows = []
@@ -384,29 +359,43 @@ def build_engineering_tokens(actor: User, values: Mapping[str, Any]) -> ReportRe
                     "operator": person(sale.operator),
                     "approver": authorised,
                     "reason": reason,
-                    "count": 1,
                 }
             )
         )
-    rows.append(ReportRow({"reference": _("Total"), "count": len(rows)}, RowRole.TOTAL))
-    table = ReportTable(
-        title=ENGINEERING_TITLE,
-        columns=[
-            Column("time", _("Time"), CellKind.DATETIME),
-            Column("reference", _("Sale")),
-            Column("meter", _("Meter")),
-            Column("kind", _("Kind")),
-            Column("detail", _("Token")),
-            Column("subclass", _("Class/subclass")),
-            Column("sale_kind", _("Issued with")),
-            Column("operator", _("Operator")),
-            Column("approver", _("Authorised by")),
-            Column("reason", _("Reason")),
-            Column("count", _("Count"), CellKind.INT),
-        ],
-        rows=rows,
-        truncated_note=truncation_note(DETAIL_LIMIT) if more else "",
-    )
+    return rows
+
+
+def _engineering_columns() -> list[Column]:
+    return [
+        Column("time", _("Time"), CellKind.DATETIME),
+        Column("reference", _("Sale")),
+        Column("meter", _("Meter")),
+        Column("kind", _("Kind")),
+        Column("detail", _("Token")),
+        Column("subclass", _("Class/subclass")),
+        Column("sale_kind", _("Issued with")),
+        Column("operator", _("Operator")),
+        Column("approver", _("Authorised by")),
+        Column("reason", _("Reason")),
+    ]
+
+
+ENGINEERING = DetailTable(
+    key="tokens",
+    title=ENGINEERING_TITLE,
+    columns=_engineering_columns,
+    queryset=engineering_tokens_in,
+    ordering=("sale__created_at", "id"),
+    rows=engineering_rows,
+)
+
+
+def build_engineering_tokens(actor: User, values: Mapping[str, Any]) -> ReportResult:
+    """Every engineering token (clear tamper, clear credit, limits, tests) and key-change token
+    issued in the period: time, meter, kind and STS class/subclass, operator, who authorised it
+    and why; a page at a time on the screen."""
+    f = _prepare(actor, values)
+    table = ENGINEERING.table("engineering-tokens", f, paging.wanted(values))
     notes = [
         _(
             "An engineering token is issued by a vending point manager with customer care, who "
@@ -428,6 +417,7 @@ register(
         filterset=ReportFilterSet,
         build=build_reversals_and_reprints,
         may_read=can_read_reports,
+        details=(REVERSALS, REPRINTS),
     )
 )
 register(
@@ -441,5 +431,6 @@ register(
         filterset=ReportFilterSet,
         build=build_engineering_tokens,
         may_read=can_read_reports,
+        details=(ENGINEERING,),
     )
 )

@@ -1,12 +1,13 @@
 """The maintenance report (issue 13): the fault reports registered in a period, per kind and per
 engineer (registered, resolved, still open, past their service-level target, hours to solve) and
-one row each, in the unit the filters name. Targets and "past them" are the faults screens' own
-(``gridvend.meters.selectors``: ``sla_hours``, ``is_breached``, ``follow_up_time``).
+one row each (a keyset page at a time on the screen), in the unit the filters name. Targets and
+"past them" are the faults screens' own (``gridvend.meters.selectors``: ``sla_hours``,
+``is_breached``, ``follow_up_time``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from gridvend.identity.models import User
 from gridvend.meters.models import FaultCategory, FaultReport, FaultStatus
 from gridvend.meters.selectors import follow_up_time, is_breached, sla_hours
+from gridvend.reports import paging
 from gridvend.reports.base import (
     CellKind,
     Column,
@@ -31,8 +33,9 @@ from gridvend.reports.base import (
     register,
 )
 from gridvend.reports.catalogue import _prepare, _result
-from gridvend.reports.details import DETAIL_LIMIT, person, truncation_note
+from gridvend.reports.details import person
 from gridvend.reports.filters import ReportFilters, ReportFilterSet
+from gridvend.reports.paging import DetailTable
 from gridvend.reports.permissions import can_read_reports
 
 TITLE = gettext_lazy("Maintenance")
@@ -81,7 +84,7 @@ class FaultFigures:
 
 def faults_in(f: ReportFilters) -> Any:
     """The fault reports registered in the period on the unit's meters (the operator filter is
-    the engineer assigned), oldest first."""
+    the engineer assigned), oldest first (then by id: the detail table's total order)."""
     q = Q(
         meter__org_unit__path__startswith=f.unit.path,
         registered_at__gte=f.start_utc,
@@ -112,6 +115,59 @@ def _summary_columns(first: str, label: str) -> list[Column]:
     ]
 
 
+def fault_rows(actor: User, faults: Sequence[FaultReport]) -> list[ReportRow]:
+    """A batch of fault reports as rows, "past target" as of now."""
+    now = timezone.now()
+    kinds = dict(FaultCategory.choices)
+    statuses = dict(FaultStatus.choices)
+    rows = []
+    for fault in faults:
+        taken = follow_up_time(fault)
+        customer = fault.meter.customer
+        rows.append(
+            ReportRow(
+                {
+                    "registered_at": fault.registered_at,
+                    "fault": str(fault.pk),
+                    "meter": fault.meter.number,
+                    "customer": f"{customer.name} ({customer.account_number})" if customer else "",
+                    "kind": str(kinds.get(fault.category, fault.category)),
+                    "status": str(statuses.get(fault.status, fault.status)),
+                    "engineer": engineer(fault),
+                    "resolved_at": fault.resolved_at,
+                    "hours": "" if taken is None else f"{hours(taken):f}",
+                    "breached": _("Yes") if is_breached(fault, now) else _("No"),
+                }
+            )
+        )
+    return rows
+
+
+def _fault_columns() -> list[Column]:
+    return [
+        Column("registered_at", _("Registered"), CellKind.DATETIME),
+        Column("fault", _("Fault")),
+        Column("meter", _("Meter")),
+        Column("customer", _("Customer")),
+        Column("kind", _("Kind")),
+        Column("status", _("Status")),
+        Column("engineer", _("Engineer")),
+        Column("resolved_at", _("Resolved"), CellKind.DATETIME),
+        Column("hours", _("Hours to solve")),
+        Column("breached", _("Past target")),
+    ]
+
+
+FAULTS = DetailTable(
+    key="faults",
+    title=gettext_lazy("Fault reports"),
+    columns=_fault_columns,
+    queryset=lambda f: faults_in(f).order_by(),
+    ordering=("registered_at", "id"),
+    rows=fault_rows,
+)
+
+
 def build_maintenance(actor: User, values: Mapping[str, Any]) -> ReportResult:
     """Faults per kind and per engineer with their time to solve, and one row per fault."""
     f = _prepare(actor, values)
@@ -120,7 +176,6 @@ def build_maintenance(actor: User, values: Mapping[str, Any]) -> ReportResult:
     cut = len(faults) > FAULT_LIMIT
     faults = faults[:FAULT_LIMIT]
     kinds = dict(FaultCategory.choices)
-    statuses = dict(FaultStatus.choices)
     per_kind: dict[str, FaultFigures] = {}
     per_engineer: dict[str, FaultFigures] = {}
     total = FaultFigures()
@@ -152,46 +207,7 @@ def build_maintenance(actor: User, values: Mapping[str, Any]) -> ReportResult:
         ]
         + [ReportRow({"group": _("Total")} | total.cells(), RowRole.TOTAL)],
     )
-    detail_rows = []
-    for fault in faults[:DETAIL_LIMIT]:
-        taken = follow_up_time(fault)
-        customer = fault.meter.customer
-        detail_rows.append(
-            ReportRow(
-                {
-                    "registered_at": fault.registered_at,
-                    "fault": str(fault.pk),
-                    "meter": fault.meter.number,
-                    "customer": f"{customer.name} ({customer.account_number})" if customer else "",
-                    "kind": str(kinds.get(fault.category, fault.category)),
-                    "status": str(statuses.get(fault.status, fault.status)),
-                    "engineer": engineer(fault),
-                    "resolved_at": fault.resolved_at,
-                    "hours": "" if taken is None else f"{hours(taken):f}",
-                    "breached": _("Yes") if is_breached(fault, now) else _("No"),
-                    "count": 1,
-                }
-            )
-        )
-    detail_rows.append(ReportRow({"fault": _("Total"), "count": len(faults)}, RowRole.TOTAL))
-    detail = ReportTable(
-        title=_("Fault reports"),
-        columns=[
-            Column("registered_at", _("Registered"), CellKind.DATETIME),
-            Column("fault", _("Fault")),
-            Column("meter", _("Meter")),
-            Column("customer", _("Customer")),
-            Column("kind", _("Kind")),
-            Column("status", _("Status")),
-            Column("engineer", _("Engineer")),
-            Column("resolved_at", _("Resolved"), CellKind.DATETIME),
-            Column("hours", _("Hours to solve")),
-            Column("breached", _("Past target")),
-            Column("count", _("Count"), CellKind.INT),
-        ],
-        rows=detail_rows,
-        truncated_note=truncation_note(DETAIL_LIMIT) if len(faults) > DETAIL_LIMIT else "",
-    )
+    detail = FAULTS.table("maintenance", f, paging.wanted(values))
     if cut:
         note = _(
             "Only the first %(faults)s fault reports are read: more match. Narrow the period or "
@@ -220,5 +236,6 @@ register(
         filterset=ReportFilterSet,
         build=build_maintenance,
         may_read=can_read_reports,
+        details=(FAULTS,),
     )
 )

@@ -133,13 +133,18 @@ def role_text(row: ReportRow) -> str:
 
 def column_heading(column: Column, table: ReportTable) -> str:
     label = str(column.label)
-    if column.kind == CellKind.MONEY:
+    if column.kind == CellKind.MONEY and table.headings_name_currency():
         return f"{label} ({table_currency(table)})"
     return label
 
 
 def table_currency(table: ReportTable) -> str:
     return table.currency or settings.CURRENCY
+
+
+def row_currency(table: ReportTable, row: ReportRow) -> str:
+    """The currency of the row's money cells (a detail table's row says its own)."""
+    return table.currency_of(row) or settings.CURRENCY
 
 
 def typed_value(kind: CellKind, value: Any, currency: str) -> Any:
@@ -230,29 +235,42 @@ def _csv_table_head(writer: Any, table: ReportTable) -> Any:
     def lines() -> Iterator[str]:
         yield writer.writerow([])
         yield writer.writerow([safe_text(str(table.title))])
-        yield writer.writerow(
-            [_("Row type"), *(safe_text(column_heading(c, table)) for c in table.columns)]
-        )
+        yield writer.writerow(headings(table))
 
     return lines
 
 
 def _csv_rows(writer: Any, table: ReportTable, rows: Sequence[ReportRow]) -> Any:
-    currency = table_currency(table)
-
     def lines() -> Iterator[str]:
         for row in rows:
-            yield writer.writerow(
-                [
-                    role_text(row),
-                    *(
-                        _plain(typed_value(c.kind, row.cells.get(c.key), currency))
-                        for c in table.columns
-                    ),
-                ]
-            )
+            yield writer.writerow(csv_cells(table, row))
 
     return lines
+
+
+def csv_cells(table: ReportTable, row: ReportRow) -> list[str]:
+    """One row of a table as CSV text: its role ("Subtotal", "Total" or nothing), then each
+    column's value (also what an export job writes, batch by batch)."""
+    currency = row_currency(table, row)
+    return [
+        role_text(row),
+        *(_plain(typed_value(c.kind, row.cells.get(c.key), currency)) for c in table.columns),
+    ]
+
+
+def sheet_values(table: ReportTable, row: ReportRow) -> list[Any]:
+    """One row of a table as typed sheet values (numbers, naive local times, guarded text), its
+    role first: what an export job appends to a write-only XLSX sheet."""
+    currency = row_currency(table, row)
+    return [
+        role_text(row) or None,
+        *(typed_value(c.kind, row.cells.get(c.key), currency) for c in table.columns),
+    ]
+
+
+def headings(table: ReportTable) -> list[str]:
+    """A table's heading row in every file: "Row type", then each column's heading."""
+    return [_("Row type"), *(safe_text(column_heading(c, table)) for c in table.columns)]
 
 
 # XLSX --------------------------------------------------------------------------------------------
@@ -330,11 +348,11 @@ def _cell(sheet: Any, value: Any, *, font: Font | None = None, fmt: str | None =
 def _write_table(sheet: Any, result: ReportResult, table: ReportTable) -> None:
     currency = table_currency(table)
     columns = list(table.columns)
-    headings = [_("Row type"), *(safe_text(column_heading(c, table)) for c in columns)]
+    heading_row = headings(table)
     formats = [_number_format(c.kind, currency) for c in columns]
 
     # Widths from the headings and a sample of rows, set before the first row is written.
-    widths = [_display_width(h) for h in headings]
+    widths = [_display_width(h) for h in heading_row]
     widths[0] = max(widths[0], 8)
     for row in table.rows[:WIDTH_SAMPLE]:
         widths[0] = max(widths[0], _display_width(role_text(row)))
@@ -348,12 +366,12 @@ def _write_table(sheet: Any, result: ReportResult, table: ReportTable) -> None:
 
     sheet.append([_cell(sheet, safe_text(str(result.title)), font=_TITLE)])
     sheet.append([_cell(sheet, safe_text(str(table.title)), font=_BOLD)])
-    sheet.append([_cell(sheet, heading, font=_BOLD) for heading in headings])
+    sheet.append([_cell(sheet, heading, font=_BOLD) for heading in heading_row])
     for row in table.rows:
         font = _BOLD if row.role != RowRole.DETAIL else None
         cells = [_cell(sheet, role_text(row) or None, font=font)]
         for column, fmt in zip(columns, formats, strict=True):
-            value = typed_value(column.kind, row.cells.get(column.key), currency)
+            value = typed_value(column.kind, row.cells.get(column.key), row_currency(table, row))
             cells.append(_cell(sheet, value, font=font, fmt=fmt if value is not None else None))
         sheet.append(cells)
     if table.truncated_note:
@@ -410,7 +428,6 @@ def _pdf_text(kind: CellKind, value: Any, currency: str) -> str:
 
 
 def _pdf_table(table: ReportTable) -> dict[str, Any]:
-    currency = table_currency(table)
     columns = list(table.columns)
     return {
         "title": str(table.title),
@@ -425,7 +442,7 @@ def _pdf_table(table: ReportTable) -> dict[str, Any]:
                 "depth": min(max(row.depth, 0), 5),
                 "cells": [
                     {
-                        "text": _pdf_text(c.kind, row.cells.get(c.key), currency),
+                        "text": _pdf_text(c.kind, row.cells.get(c.key), row_currency(table, row)),
                         "numeric": c.kind in NUMERIC,
                         "ltr": c.kind != CellKind.TEXT,
                     }

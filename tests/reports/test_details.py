@@ -14,7 +14,7 @@ from gridvend.identity.errors import NotFound
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import FixedClock
 from gridvend.meters import keychanges
-from gridvend.reports import details
+from gridvend.reports import paging
 from gridvend.reports.base import REPORTS, RowRole
 from gridvend.reports.filters import ReportFilterSet, today
 from gridvend.vending import services as vending
@@ -116,9 +116,9 @@ def test_every_reversal_names_its_asker_approver_reason_and_amount() -> None:
     # The admin may see tokens: the digits, four to a group.
     tokens = Token.objects.filter(sale=directly).order_by("sequence")
     assert rows[0]["token"] == "\n".join(grouped(t.digits) for t in tokens)
-    total = result.tables[0].rows[-1]
-    assert total.role == RowRole.TOTAL
-    assert (total.cells["count"], total.cells["amount"]) == (3, 160000 + 90000 + 180000)
+    # A detail table is paged: no total row, each amount in its own currency.
+    assert all(r.role == RowRole.DETAIL for r in result.tables[0].rows)
+    assert {r["currency"] for r in rows} == {directly.currency}
 
 
 def test_reversals_fall_on_the_local_day_they_were_made() -> None:
@@ -189,13 +189,13 @@ def test_a_business_unit_manager_never_sees_another_units_reversals_or_reprints(
         build("reversals-and-reprints", manager, unit=tree.south.pk, **whole_period())
 
 
-def test_a_long_list_is_cut_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_made_outside_an_export_job_is_cut_and_says_so() -> None:
     s, _got = _reversals_scene()
-    monkeypatch.setattr(details, "DETAIL_LIMIT", 2)
-    result = build("reversals-and-reprints", s.world.admin, **whole_period())
+    values = ReportFilterSet(whole_period()).values() | {paging.ROWS: paging.Whole(2)}
+    result = REPORTS["reversals-and-reprints"].build(s.world.admin, values)
     assert len(detail(result)) == 2
     assert "first 2 rows" in str(result.tables[0].truncated_note)
-    assert "export" in str(result.tables[0].truncated_note)
+    assert "CSV or XLSX" in str(result.tables[0].truncated_note)
     assert len(detail(result, table=1)) == 2
     assert result.tables[1].truncated_note
 
@@ -244,8 +244,7 @@ def test_engineering_and_key_change_tokens_name_kind_operator_authoriser_and_rea
         f"{t.token_class}/{t.subclass}" for t in key_change_tokens
     ]
     assert rows[0]["time"] == at("2026-03-29 22:30")  # 29 March 23:30 BST
-    total = result.tables[0].rows[-1]
-    assert total.role == RowRole.TOTAL and total.cells["count"] == 3
+    assert len(rows) == 3 and all(r.role == RowRole.DETAIL for r in result.tables[0].rows)
     april = build("engineering-tokens", w.admin, date_from="2026-04-01", date_to="2026-04-30")
     assert [r["reference"] for r in detail(april)] != [tamper.sale.reference]
     assert len(detail(april)) == 1

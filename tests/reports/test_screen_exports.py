@@ -123,7 +123,8 @@ def test_every_report_exports_each_format_from_its_screen_with_the_screens_total
         if fmt == "csv":
             _same(_csv_totals(content), totals)
             # kWh to the watt-hour at most, whatever the database's sum carried.
-            for figure in _csv_totals(content)[0]:
+            # (A report of detail tables alone, paged, has no total row.)
+            for figure in (_csv_totals(content) or [[]])[0]:
                 assert len(figure.partition(".")[2]) <= 3, figure
         elif fmt == "xlsx":
             _same(_xlsx_totals(content), totals)
@@ -132,7 +133,8 @@ def test_every_report_exports_each_format_from_its_screen_with_the_screens_total
             if shutil.which("pdftotext"):
                 text = pdftools.text(content)
                 # pdftotext breaks a wide figure across lines: figures are compared in CSV/XLSX.
-                assert "Total" in text and str(REPORTS[slug].title) in text
+                assert str(REPORTS[slug].title) in text
+                assert "Total" in text or not totals
 
 
 def test_the_sales_files_total_is_the_net_added_up_from_the_sales() -> None:

@@ -15,9 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +27,8 @@ from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from gridvend.exports import services as export_services
+from gridvend.exports.errors import ExportLimitReached
 from gridvend.identity import selectors as identity_selectors
 from gridvend.identity.errors import NotFound
 from gridvend.identity.models import User
@@ -33,13 +36,14 @@ from gridvend.kernel.money import Money
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import Channel
 from gridvend.partners import selectors as partner_selectors
-from gridvend.reports import charts, dashboard, subscriptions
+from gridvend.reports import charts, dashboard, exporting, paging, subscriptions
 from gridvend.reports.base import (
     REPORTS,
     CellKind,
     ReportResult,
     ReportSpec,
     ReportTable,
+    TablePaging,
     readable_reports,
 )
 from gridvend.reports.errors import (
@@ -108,11 +112,12 @@ def _text(kind: CellKind, value: Any, currency: str) -> str:
     return str(value)
 
 
-def _table(table: ReportTable) -> dict[str, Any]:
+def _table(table: ReportTable, query: QueryDict | None = None, path: str = "") -> dict[str, Any]:
     numeric = {CellKind.INT, CellKind.MONEY, CellKind.KWH, CellKind.PERCENT}
     return {
         "title": table.title,
-        "currency": table.currency,
+        # A detail table's rows say their currency in a column of their own.
+        "currency": table.currency if table.headings_name_currency() else "",
         "truncated_note": table.truncated_note,
         "columns": [(c.label, c.kind in numeric) for c in table.columns],
         "rows": [
@@ -120,13 +125,38 @@ def _table(table: ReportTable) -> dict[str, Any]:
                 "role": str(row.role),
                 "indent": min(row.depth, MAX_INDENT),
                 "cells": [
-                    (_text(c.kind, row.cells.get(c.key), table.currency), c.kind in numeric)
+                    (_text(c.kind, row.cells.get(c.key), table.currency_of(row)), c.kind in numeric)
                     for c in table.columns
                 ],
             }
             for row in table.rows
         ],
+        "paging": None
+        if table.paging is None or query is None
+        else _paging_links(table.paging, query, path),
+        "key": table.detail_key,
     }
+
+
+def _paging_links(paging: TablePaging, query: QueryDict, path: str) -> dict[str, str]:
+    """The links to the first, previous and next pages of one detail table: the screen's query
+    with that table's cursor changed (the other tables stay on their pages)."""
+
+    def href(cursor: str | None) -> str:
+        changed = query.copy()
+        changed.pop(paging.param, None)
+        if cursor:
+            changed[paging.param] = cursor
+        return f"{path}?{changed.urlencode()}"
+
+    links = {}
+    if not paging.is_first:
+        links["first"] = href(None)
+    if paging.previous_cursor:
+        links["previous"] = href(paging.previous_cursor)
+    if paging.next_cursor:
+        links["next"] = href(paging.next_cursor)
+    return links
 
 
 def _choices(user: User) -> dict[str, Any]:
@@ -148,6 +178,37 @@ def _choices(user: User) -> dict[str, Any]:
         "channels": Channel.choices,
         "groups": [(k, v) for k, v in GROUPING_LABELS.items()],
     }
+
+
+def _file_rows(fmt: str) -> paging.Whole:
+    """How many detail rows a file made in the request reads: all of them for CSV and XLSX (the
+    caller made sure they are at most GRIDVEND_EXPORT_INLINE_ROWS), and for a PDF one more than
+    it may hold, so that a longer report is refused rather than cut."""
+    if fmt == "pdf":
+        renderer: Any = importlib.import_module(RENDERER)
+        return paging.Whole(renderer.PDF_ROW_LIMIT + 1)
+    return paging.Whole(settings.EXPORT_INLINE_ROWS)
+
+
+def _queue_export(
+    request: HttpRequest, user: User, spec: ReportSpec, filters: dict[str, str], fmt: str
+) -> HttpResponse:
+    """A file too large to make in the request: an export job writes it, listed in My exports."""
+    try:
+        export_services.request_export(
+            actor=user,
+            source=exporting.source_name(spec.slug),
+            filters=filters,
+            format=fmt,
+            language=get_language() or "",
+        )
+    except ExportLimitReached as exc:
+        messages.error(request, describe(exc))
+    else:
+        messages.info(
+            request, gettext("The export is large: it is being written and will be listed here.")
+        )
+    return redirect("web:export-list")
 
 
 def _export(result: ReportResult, fmt: str) -> HttpResponse:
@@ -177,26 +238,33 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
         raise invalid("format", " ".join(str(e) for e in export.errors.get("format", [])))
     fmt = export.cleaned_data["format"]
     filterset = spec.filterset(request.GET)
-    result = spec.build(user, filterset.values())
+    values = filterset.values()
     if fmt:
         if not renderer_installed():
             raise NotFound()
+        if fmt != "pdf" and exporting.exceeds_inline_rows(spec, user, values):
+            return _queue_export(request, user, spec, filterset.echo(), fmt)
         try:
-            return _export(result, fmt)
+            return _export(spec.build(user, {**values, paging.ROWS: _file_rows(fmt)}), fmt)
         except ReportTooLargeForPdf as exc:
             # The user asked for something this report cannot be: the sentence names the way out
             # (narrower filters, CSV or XLSX), not a server error.
             context = {"status": 400, "error": exc, "message": describe(exc)}
             return render(request, "web/error.html", context, status=400)
-    query = request.GET.copy()
-    query.pop("format", None)
+    result = spec.build(user, {**values, paging.ROWS: paging.cursors(spec.details, request.GET)})
+    screen = request.GET.copy()
+    screen.pop("format", None)
+    query = screen.copy()
+    for detail in spec.details:
+        # Files and subscriptions hold every row: a page's cursor means nothing to them.
+        query.pop(detail.param, None)
     return render(
         request,
         "backoffice/report_detail.html",
         {
             "spec": spec,
             "result": result,
-            "tables": [_table(t) for t in result.tables],
+            "tables": [_table(t, screen, request.path) for t in result.tables],
             "filters": filterset.echo(),
             "choices": _choices(user),
             "exports": [
