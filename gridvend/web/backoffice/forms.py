@@ -9,9 +9,9 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from gridvend.customers.models import CustomerCategory, CustomerStatus
+from gridvend.customers.models import AccountKind, CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
-from gridvend.meters.models import MeterStatus, TokenCarrier
+from gridvend.meters.models import REGISTER_DIGITS_RANGE, MeterStatus, TokenCarrier
 from gridvend.partners.models import (
     PartnerKind,
     PartnerStatus,
@@ -54,6 +54,10 @@ class CustomerDetailsForm(StyledForm):
 
 
 class CustomerForm(CustomerDetailsForm):
+    # Optional: a form sent without it (an older page) keeps the account as it is, or prepaid.
+    account_kind = forms.ChoiceField(
+        label=_("Kind of account"), choices=AccountKind.choices, required=False
+    )
     org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
     tariff = forms.TypedChoiceField(label=_("Tariff"), coerce=int)
 
@@ -61,6 +65,7 @@ class CustomerForm(CustomerDetailsForm):
         "account_number",
         "name",
         "category",
+        "account_kind",
         "org_unit",
         "tariff",
         "national_id",
@@ -113,6 +118,15 @@ class MeterDetailsForm(StyledForm):
     model = _text(_("Model"), max_length=60)
     phases = forms.TypedChoiceField(label=_("Phases"), choices=PHASE_CHOICES, coerce=int)
     carrier = forms.ChoiceField(label=_("Token carrier"), choices=TokenCarrier.choices)
+
+
+class MeterEditForm(MeterDetailsForm):
+    register_digits = WholeNumberField(
+        label=_("Register digits (whole kWh)"),
+        min_value=REGISTER_DIGITS_RANGE[0],
+        max_value=REGISTER_DIGITS_RANGE[1],
+        required=False,
+    )
 
 
 class MeterRegisterDetailsForm(MeterDetailsForm):
