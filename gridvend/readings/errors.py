@@ -38,13 +38,13 @@ class ReadingErrorCode(StrEnum):
     READING_ROW_UNREADABLE = "READING_ROW_UNREADABLE"
 
 
-class _ReadingError(DomainError):
+class ReadingRefused(DomainError):
     """A refusal about one field of a form or a file's row: ``field`` names it."""
 
     extra_params = ("field",)
 
 
-class BookCodeTaken(_ReadingError):
+class BookCodeTaken(ReadingRefused):
     code = ReadingErrorCode.BOOK_CODE_TAKEN
     message_template = gettext_lazy("Reading book %(book)s already exists.")
 
@@ -52,7 +52,7 @@ class BookCodeTaken(_ReadingError):
         super().__init__(book=book, field="code")
 
 
-class BookCodeInvalid(_ReadingError):
+class BookCodeInvalid(ReadingRefused):
     code = ReadingErrorCode.BOOK_CODE_INVALID
     message_template = gettext_lazy(
         "A book code is up to 40 lower-case letters, digits, dashes or underscores."
@@ -62,7 +62,7 @@ class BookCodeInvalid(_ReadingError):
         super().__init__(field="code")
 
 
-class BookUnitInvalid(_ReadingError):
+class BookUnitInvalid(ReadingRefused):
     code = ReadingErrorCode.BOOK_UNIT_INVALID
     message_template = gettext_lazy(
         "A reading book belongs to a service centre: %(unit)s has units below it."
@@ -72,7 +72,7 @@ class BookUnitInvalid(_ReadingError):
         super().__init__(unit=unit, field="org_unit")
 
 
-class BookReaderInvalid(_ReadingError):
+class BookReaderInvalid(ReadingRefused):
     code = ReadingErrorCode.BOOK_READER_INVALID
     message_template = gettext_lazy(
         "%(reader)s cannot read this book: a reader is an active user of the book's area who "
@@ -83,7 +83,7 @@ class BookReaderInvalid(_ReadingError):
         super().__init__(reader=reader, field="reader")
 
 
-class BookCycleDayInvalid(_ReadingError):
+class BookCycleDayInvalid(ReadingRefused):
     code = ReadingErrorCode.BOOK_CYCLE_DAY_INVALID
     message_template = gettext_lazy("The cycle day is a day of the month from 1 to %(maximum)s.")
 
@@ -91,7 +91,7 @@ class BookCycleDayInvalid(_ReadingError):
         super().__init__(maximum=maximum, field="cycle_day")
 
 
-class BookMeterOtherUnit(_ReadingError):
+class BookMeterOtherUnit(ReadingRefused):
     code = ReadingErrorCode.BOOK_METER_OTHER_UNIT
     message_template = gettext_lazy("Meter %(meter_number)s is not in this book's service centre.")
 
@@ -99,7 +99,7 @@ class BookMeterOtherUnit(_ReadingError):
         super().__init__(meter_number=meter_number, field="meter_number")
 
 
-class BookMeterInABook(_ReadingError):
+class BookMeterInABook(ReadingRefused):
     code = ReadingErrorCode.BOOK_METER_IN_A_BOOK
     message_template = gettext_lazy("Meter %(meter_number)s is already in book %(book)s.")
 
@@ -107,7 +107,7 @@ class BookMeterInABook(_ReadingError):
         super().__init__(meter_number=meter_number, book=book, field="meter_number")
 
 
-class BookMeterNotInBook(_ReadingError):
+class BookMeterNotInBook(ReadingRefused):
     code = ReadingErrorCode.BOOK_METER_NOT_IN_BOOK
     message_template = gettext_lazy("Meter %(meter_number)s is not in book %(book)s.")
 
@@ -115,7 +115,7 @@ class BookMeterNotInBook(_ReadingError):
         super().__init__(meter_number=meter_number, book=book)
 
 
-class ReadingMeterUnknown(_ReadingError):
+class ReadingMeterUnknown(ReadingRefused):
     code = ReadingErrorCode.READING_METER_UNKNOWN
     message_template = gettext_lazy("There is no meter %(meter_number)s in your area.")
 
@@ -123,7 +123,7 @@ class ReadingMeterUnknown(_ReadingError):
         super().__init__(meter_number=meter_number, field="meter_number")
 
 
-class ReadingMeterRetired(_ReadingError):
+class ReadingMeterRetired(ReadingRefused):
     code = ReadingErrorCode.READING_METER_RETIRED
     message_template = gettext_lazy("Meter %(meter_number)s is retired: it takes no readings.")
 
@@ -131,7 +131,7 @@ class ReadingMeterRetired(_ReadingError):
         super().__init__(meter_number=meter_number, field="meter_number")
 
 
-class ReadingInFuture(_ReadingError):
+class ReadingInFuture(ReadingRefused):
     code = ReadingErrorCode.READING_IN_FUTURE
     message_template = gettext_lazy("A reading cannot be taken in the future.")
 
@@ -139,7 +139,7 @@ class ReadingInFuture(_ReadingError):
         super().__init__(field="read_at")
 
 
-class ReadingTimeInvalid(_ReadingError):
+class ReadingTimeInvalid(ReadingRefused):
     code = ReadingErrorCode.READING_TIME_INVALID
     message_template = gettext_lazy(
         "Write the time of the reading as 2026-06-30 14:05 (the utility's time) or in ISO 8601 "
@@ -150,7 +150,7 @@ class ReadingTimeInvalid(_ReadingError):
         super().__init__(field="read_at")
 
 
-class ReadingValueInvalid(_ReadingError):
+class ReadingValueInvalid(ReadingRefused):
     code = ReadingErrorCode.READING_VALUE_INVALID
     message_template = gettext_lazy(
         "A register reading is a number of kWh of zero or more, with at most two decimals."
@@ -160,7 +160,7 @@ class ReadingValueInvalid(_ReadingError):
         super().__init__(field="register_kwh")
 
 
-class ReadingAboveRegister(_ReadingError):
+class ReadingAboveRegister(ReadingRefused):
     code = ReadingErrorCode.READING_ABOVE_REGISTER
     message_template = gettext_lazy(
         "Meter %(meter_number)s has a register of %(digits)s digits: it cannot show %(value)s."
@@ -172,7 +172,7 @@ class ReadingAboveRegister(_ReadingError):
         )
 
 
-class ReadingDuplicate(_ReadingError):
+class ReadingDuplicate(ReadingRefused):
     code = ReadingErrorCode.READING_DUPLICATE
     message_template = gettext_lazy("Meter %(meter_number)s already has a reading at %(read_at)s.")
 
@@ -180,7 +180,7 @@ class ReadingDuplicate(_ReadingError):
         super().__init__(meter_number=meter_number, read_at=read_at, field="read_at")
 
 
-class ReadingReaderUnknown(_ReadingError):
+class ReadingReaderUnknown(ReadingRefused):
     code = ReadingErrorCode.READING_READER_UNKNOWN
     message_template = gettext_lazy("There is no user %(reader)s in your area.")
 
@@ -188,7 +188,7 @@ class ReadingReaderUnknown(_ReadingError):
         super().__init__(reader=reader, field="reader")
 
 
-class ReadingBookUnknown(_ReadingError):
+class ReadingBookUnknown(ReadingRefused):
     code = ReadingErrorCode.READING_BOOK_UNKNOWN
     message_template = gettext_lazy("There is no reading book %(book)s in your area.")
 
@@ -196,7 +196,7 @@ class ReadingBookUnknown(_ReadingError):
         super().__init__(book=book, field="book_code")
 
 
-class ReadingFileInvalid(_ReadingError):
+class ReadingFileInvalid(ReadingRefused):
     code = ReadingErrorCode.READING_FILE_INVALID
     message_template = gettext_lazy("The meter-data file cannot be imported: %(problem)s")
 
@@ -204,7 +204,7 @@ class ReadingFileInvalid(_ReadingError):
         super().__init__(problem=problem, field="file")
 
 
-class ReadingFileDuplicate(_ReadingError):
+class ReadingFileDuplicate(ReadingRefused):
     code = ReadingErrorCode.READING_FILE_DUPLICATE
     message_template = gettext_lazy(
         "This file was already imported (reading file %(import_id)s); nothing was imported again."
@@ -214,7 +214,7 @@ class ReadingFileDuplicate(_ReadingError):
         super().__init__(import_id=import_id, field="file")
 
 
-class ReadingNoHistory(_ReadingError):
+class ReadingNoHistory(ReadingRefused):
     code = ReadingErrorCode.READING_NO_HISTORY
     message_template = gettext_lazy(
         "Meter %(meter_number)s has too few readings to estimate from: order a re-read."
@@ -224,7 +224,7 @@ class ReadingNoHistory(_ReadingError):
         super().__init__(meter_number=meter_number)
 
 
-class ReadingRowUnreadable(_ReadingError):
+class ReadingRowUnreadable(ReadingRefused):
     """A row of a meter-data file that could not be split into cells (the file's reader says
     why); its code is the row's result, the file's other rows are imported."""
 
