@@ -291,3 +291,30 @@ def test_the_south_never_sees_the_norths_books_readings_or_exceptions(scene: Sce
         with pytest.raises(NotFound):
             call()
     assert selectors.list_readings(scene.supervisor).count() == 4
+
+
+def test_the_estimate_command_estimates_each_book_as_its_supervisor(scene: Scene) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    history(scene)
+    out = StringIO()
+    call_command(
+        "readings",
+        "estimate",
+        "--as",
+        scene.supervisor.username,
+        "--on",
+        scene.at(130).date().isoformat(),
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "n-01" in text and "1 estimated" in text
+    assert f"skipped {scene.b.number}: READING_NO_HISTORY" in text
+    assert MeterReading.objects.filter(meter=scene.a, status=ReadingStatus.ESTIMATED).count() == 1
+    # The south's supervisor has no north book to estimate.
+    with pytest.raises(CommandError):
+        call_command("readings", "estimate", "--as", scene.south_supervisor.username,
+                     "--book", "n-01")  # fmt: skip
