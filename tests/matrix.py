@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tests.world import Region, Regions
@@ -115,6 +116,15 @@ def _body(**values: Any) -> Body:
 def _settlement_upload(w: Regions, r: Region) -> dict[str, Any]:
     assert r.settlement_file is not None
     return {"partner": r.settlement_file.partner_id, "business_date": "2026-01-01"}
+
+
+def _entry(r: Region) -> int:
+    assert r.book is not None
+    return r.book.entries.get().pk
+
+
+def _reading_file(r: Region) -> bytes:
+    return f"meter_number,read_at,register_kwh\n{r.meter.number},2026-01-02T10:00Z,5000\n".encode()
 
 
 SPEC = '{"currency": "KES", "energy": {"type": "flat", "rate": "9"}}'
@@ -311,6 +321,91 @@ ROWS: list[Row] = [
         args=_pk("meter"),
         region="path",
         allowed_status=302,
+    ),
+    # --- meter readings -------------------------------------------------------------------------
+    Row("backoffice:book-list", "reader", "cashier", region="unit"),
+    Row("backoffice:book-export", "reader", "cashier", args=_fmt("csv"), region="unit"),
+    Row(
+        "backoffice:book-create",
+        "reading_supervisor",
+        "reader",
+        region="body",
+        post=lambda w, r: {
+            "org_unit": r.unit.pk,
+            "code": "matrix-book",
+            "name": "Matrix route",
+            "cycle_day": 5,
+        },
+    ),
+    Row(
+        "backoffice:book-detail",
+        "reader",
+        "cashier",
+        args=_pk("book"),
+        region="path",
+        post=lambda w, r: {"action": "remove", "meter": r.meter.pk},
+        post_denied="reader",
+    ),
+    Row(
+        "backoffice:book-edit",
+        "reading_supervisor",
+        "reader",
+        args=_pk("book"),
+        region="path",
+        post=_body(name="Renamed route", cycle_day=3),
+    ),
+    Row(
+        "backoffice:book-sheet",
+        "reader",
+        "auditor",
+        args=_pk("book"),
+        region="path",
+        post=lambda w, r: {"read_at": "2026-01-02T10:00", f"m{_entry(r)}": "5000"},
+    ),
+    # Estimating answers with the book page (POST, or a GET sent back there).
+    Row(
+        "backoffice:book-estimate",
+        "reading_supervisor",
+        "reader",
+        args=_pk("book"),
+        region="path",
+        allowed_status=302,
+        post=_body(),
+    ),
+    Row("backoffice:reading-list", "reader", "cashier", region="unit"),
+    Row("backoffice:reading-export", "auditor", "cashier", args=_fmt("csv"), region="unit"),
+    Row(
+        "backoffice:reading-create",
+        "reader",
+        "auditor",
+        region="body",
+        post=lambda w, r: {
+            "meter_number": r.meter.number,
+            "register_kwh": "5000",
+            "read_at": "2026-01-02T10:00",
+        },
+    ),
+    Row(
+        "backoffice:reading-import",
+        "reader",
+        "auditor",
+        post=lambda w, r: {"file": SimpleUploadedFile("matrix.csv", _reading_file(r))},
+    ),
+    Row(
+        "backoffice:reading-import-detail",
+        "reader",
+        "cashier",
+        args=_pk("reading_import"),
+        region="path",
+    ),
+    Row("backoffice:reading-exceptions", "reading_supervisor", "reader", region="unit"),
+    Row(
+        "backoffice:reading-exception",
+        "reading_supervisor",
+        "reader",
+        args=_pk("reading_exception"),
+        region="path",
+        post=_body(action="accept", note="checked"),
     ),
     # --- tariffs --------------------------------------------------------------------------------
     Row("backoffice:tariff-list", "finance", "care"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,9 @@ from gridvend.partners.models import (
     SettlementItem,
     SettlementResolutionRequest,
 )
+from gridvend.readings import imports as reading_imports
+from gridvend.readings import services as readings
+from gridvend.readings.models import ReadingBook, ReadingException, ReadingImport
 from gridvend.reports import subscriptions as report_subscriptions
 from gridvend.reports.models import ReportSubscription
 from gridvend.sts.identity import MeterNumber
@@ -193,6 +196,12 @@ class Region:
     export: Export | None = None  # a finished debts export of the region's finance person
     # A daily sales report subscription of the region's finance person.
     subscription: ReportSubscription | None = None
+    # A reading book of the service centre holding the region's meter, read twice by the
+    # region's own meter reader (the second reading lower: an open exception), who also imported
+    # a meter-data file.
+    book: ReadingBook | None = None
+    reading_exception: ReadingException | None = None
+    reading_import: ReadingImport | None = None
 
 
 @dataclass
@@ -219,6 +228,8 @@ CAST: dict[str, tuple[str, tuple[str, ...], str]] = {
     "care": (Role.VENDING_POINT_MANAGER, (Capability.CUSTOMER_CARE,), "region"),
     "care_operator": (Role.OPERATOR, (Capability.CUSTOMER_CARE,), "centre"),
     "field": (Role.OPERATOR, (Capability.FIELD_AGENT,), "centre"),
+    "reader": (Role.OPERATOR, (Capability.METER_READER,), "centre"),
+    "reading_supervisor": (Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,), "region"),
     "south_finance": (Role.VENDING_POINT_MANAGER, (Capability.FINANCE,), "region"),
     "south_care": (Role.VENDING_POINT_MANAGER, (Capability.CUSTOMER_CARE,), "region"),
 }
@@ -307,7 +318,31 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     region.subscription = report_subscriptions.subscribe(
         actor=maker, slug="sales", query="", format="csv", frequency="daily"
     )
+    _readings(world, region, tag)
     return region
+
+
+def _readings(world: World, region: Region, tag: str) -> None:
+    reader = factories.user(region.unit, Role.OPERATOR, (Capability.METER_READER,))
+    book = readings.create_book(
+        actor=world.admin, org_unit=region.unit, code=f"{tag.lower()}-route", name=f"{tag} route",
+        cycle_day=1, reader=reader,
+    )  # fmt: skip
+    readings.add_book_meter(actor=world.admin, book=book, meter=region.meter)
+    now = timezone.now()
+    for days, value in ((60, "1000"), (30, "900")):
+        readings.record_reading(
+            actor=reader,
+            meter=region.meter,
+            register_kwh=Decimal(value),
+            read_at=now - timedelta(days=days),
+        )
+    region.book = book
+    region.reading_exception = ReadingException.objects.get(reading__meter=region.meter)
+    content = f"meter_number,read_at,register_kwh\n{region.meter.number},{now.isoformat()},1,\n"
+    region.reading_import = reading_imports.import_readings(
+        actor=reader, filename=f"{tag.lower()}.csv", content=content.encode()
+    )
 
 
 def _settlement(world: World, region: Region, maker: User, tag: str) -> None:

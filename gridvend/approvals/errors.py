@@ -51,6 +51,9 @@ class MakerCheckerViolation(DecisionRefused):
         "force_closed_shift": gettext_lazy(
             "Someone other than the supervisor who force-closed it must sign it off."
         ),
+        "reading_exception": gettext_lazy(
+            "You recorded this reading, so another reading supervisor must decide it."
+        ),
     }
 
     def __init__(self, *, subject: str) -> None:

@@ -29,6 +29,15 @@ class CustomerStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+class AccountKind(models.TextChoices):
+    """How the customer pays: ahead for tokens, after a meter reading for a bill, or both (a
+    prepaid meter with a postpaid debt being billed and paid off beside it)."""
+
+    PREPAID = "prepaid", _("Prepaid")
+    POSTPAID = "postpaid", _("Postpaid")
+    BOTH = "both", _("Prepaid and postpaid")
+
+
 class Customer(models.Model):
     account_number = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=150, db_index=True)
@@ -44,6 +53,9 @@ class Customer(models.Model):
     status = models.CharField(
         max_length=12, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
     )
+    account_kind = models.CharField(
+        max_length=10, choices=AccountKind.choices, default=AccountKind.PREPAID
+    )
     org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="customers")
     tariff = models.ForeignKey("tariffs.Tariff", on_delete=models.PROTECT, related_name="customers")
     created_at = models.DateTimeField(default=timezone.now)
@@ -57,6 +69,7 @@ class Customer(models.Model):
         "email",
         "category",
         "status",
+        "account_kind",
         "org_unit",
         "tariff",
     )

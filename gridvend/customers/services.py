@@ -23,6 +23,7 @@ from gridvend.customers.events import CustomerEvent
 from gridvend.customers.integrity import debt_binding
 from gridvend.customers.locks import lock_customer, lock_premise
 from gridvend.customers.models import (
+    AccountKind,
     Customer,
     CustomerCategory,
     CustomerStatus,
@@ -75,6 +76,12 @@ def _clean_category(category: str) -> str:
     if category not in CustomerCategory.values:
         raise ValidationFailed(_("Unknown customer category."), field="category")
     return category
+
+
+def _clean_account_kind(kind: str) -> str:
+    if kind not in AccountKind.values:
+        raise ValidationFailed(_("Unknown kind of account."), field="account_kind")
+    return kind
 
 
 def _clean_email(email: str) -> str:
@@ -140,6 +147,7 @@ def create_customer(
     national_id: str = "",
     phone: str = "",
     email: str = "",
+    account_kind: str = AccountKind.PREPAID,
 ) -> Customer:
     """A new customer, with an account number chosen or generated (nine digits and a Luhn check)."""
     _require_customer_care(actor)
@@ -149,6 +157,7 @@ def create_customer(
         "name": cleaned_name,
         "name_search": normalise_name(cleaned_name),
         "category": _clean_category(category),
+        "account_kind": _clean_account_kind(account_kind),
         "national_id": national_id.strip(),
         "phone": _clean_phone(phone),
         "email": _clean_email(email),
@@ -181,8 +190,10 @@ def update_customer(
     category: str | None = None,
     tariff: Tariff | None = None,
     org_unit: OrgUnit | None = None,
+    account_kind: str | None = None,
 ) -> Customer:
-    """Change contact details, category, tariff or organisation unit (both ends in scope)."""
+    """Change contact details, category, kind of account (prepaid, postpaid or both), tariff or
+    organisation unit (both ends in scope)."""
     _require_customer_care(actor)
     require_unit_in_scope(actor, customer.org_unit)
     if org_unit is not None:
@@ -204,6 +215,8 @@ def update_customer(
                 locked.email = _clean_email(email)
             if category is not None:
                 locked.category = _clean_category(category)
+            if account_kind is not None:
+                locked.account_kind = _clean_account_kind(account_kind)
             if org_unit is not None:
                 locked.org_unit = org_unit
             if tariff is not None:

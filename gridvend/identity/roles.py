@@ -32,6 +32,10 @@ class Capability(models.TextChoices):
     CUSTOMER_CARE = "customer_care", _("Customer care")
     FIELD_AGENT = "field_agent", _("Field agent")
     VIEW_TOKENS = "view_tokens", _("View tokens")
+    # Enter and import meter readings (a field agent enters them too).
+    METER_READER = "meter_reader", _("Meter reader")
+    # Keep the reading books and decide reading exceptions (accept, re-read, estimate).
+    READING_SUPERVISOR = "reading_supervisor", _("Reading supervisor")
 
 
 ALL_CAPABILITIES: frozenset[str] = frozenset(c.value for c in Capability)

@@ -30,6 +30,11 @@ class MeterStatus(models.TextChoices):
     RETIRED = "retired", _("Retired")
 
 
+# Digits of a meter's cumulative kWh register before the point: it rolls over from 99..9 to 0.
+REGISTER_DIGITS_DEFAULT = 6
+REGISTER_DIGITS_RANGE = (4, 9)
+
+
 class Meter(models.Model):
     number = models.CharField(max_length=13, unique=True)
     org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="meters")
@@ -55,6 +60,9 @@ class Meter(models.Model):
     block_reason = models.CharField(max_length=255, blank=True)
     # Highest TID issued to this meter; only ever raised, under the meter's row lock.
     last_tid = models.BigIntegerField(null=True, blank=True)
+    # Whole kWh digits of the cumulative register that readings are taken from (prepaid meters
+    # have one too): a reading lower than the last is a roll-over only within this width.
+    register_digits = models.PositiveSmallIntegerField(default=REGISTER_DIGITS_DEFAULT)
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="meters"
     )
@@ -70,6 +78,7 @@ class Meter(models.Model):
         "model",
         "phases",
         "carrier",
+        "register_digits",
         "status",
         "customer",
         "premise",

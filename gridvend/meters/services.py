@@ -41,6 +41,7 @@ from gridvend.meters.locks import (
     lock_replacement,
 )
 from gridvend.meters.models import (
+    REGISTER_DIGITS_RANGE,
     Installation,
     KeyChange,
     KeyChangeStatus,
@@ -240,8 +241,10 @@ def update_meter(
     model: str | None = None,
     phases: int | None = None,
     carrier: str | None = None,
+    register_digits: int | None = None,
 ) -> Meter:
-    """Change descriptive details only: key parameters move through a key change, never here."""
+    """Change descriptive details only (and the register's width, which readings rely on): key
+    parameters move through a key change, never here."""
     _require_installer(actor)
     require_unit_in_scope(actor, meter.org_unit)
     with transaction.atomic(durable=True):
@@ -257,6 +260,14 @@ def update_meter(
         ):
             for field, value in details.items():
                 setattr(locked, field, value)
+            if register_digits is not None:
+                low, high = REGISTER_DIGITS_RANGE
+                if isinstance(register_digits, bool) or not low <= register_digits <= high:
+                    problem = _("A register has %(low)s to %(high)s digits.")
+                    raise ValidationFailed(
+                        problem % {"low": low, "high": high}, field="register_digits"
+                    )
+                locked.register_digits = register_digits
     return locked
 
 

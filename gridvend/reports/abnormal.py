@@ -10,6 +10,18 @@ The rules, all as of the period's last day, in the unit the filters name:
 * **Far above the norm**: kWh bought in the period over ``NORM_MULTIPLE`` times the median of
   the customers of the same tariff who bought in it.
 * **Repeated faults**: a meter with ``FAULT_REPEATS`` or more fault reports in the period.
+* **Used more than bought** and **bought far more than used** (where readings exist): for a
+  meter with two or more accepted actual readings in the period, the kWh its register counted
+  from the first to the last of them (the sum of each reading's consumption, so a register that
+  rolled over is counted through zero) against the kWh of its credit sales, not reversed, made
+  between those two readings. Used over ``USED_TOLERANCE`` (10 %) above bought plus
+  ``USED_ALLOWANCE_KWH`` (5 kWh) is energy used without paying (a bypass or tamper); bought
+  over ``BOUGHT_MULTIPLE`` (3) times used plus the same allowance is credit not loaded into the
+  meter, or resold. Estimated, excepted and replaced readings never count; a meter without two
+  readings in the period is never flagged by these rules.
+
+Only the period, the unit, the tariff and ``days`` apply (``AbnormalFilterSet`` declares no
+other filter): the rules are about customers and meters, not about where they bought.
 
 What it costs (PostgreSQL): *no purchase* is an anti-join of the subtree's customers with the
 sales of the last ``days`` days, which the planner reads by the created_at index and hashes (as
@@ -21,10 +33,13 @@ comes back, for the medians); *repeated faults* groups the period's fault report
 roll-up has no customer dimension, so these read the sales; each list stops at DETAIL_LIMIT rows.
 report_bench (50,000 sales, 5,000 customers, two years): 0.3-0.4 s, of which no purchase 0.1 s,
 sudden drop 0.03-0.06 s, the rest building 2,400 rows; not yet measured at ten million sales.
+The readings rules read the period's accepted readings of the subtree (the meter, status and
+time index) and the credit sales of the meters they found between their readings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import statistics
 from collections.abc import Mapping, Sequence
@@ -33,7 +48,7 @@ from typing import Any
 
 import django_filters
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -42,6 +57,7 @@ from gridvend.identity.models import User
 from gridvend.kernel.clock import business_date, day_bounds_utc
 from gridvend.kernel.money import Money
 from gridvend.meters.models import FaultReport, Meter
+from gridvend.readings.models import MeterReading, ReadingSource, ReadingStatus
 from gridvend.reports.base import (
     CellKind,
     Column,
@@ -65,6 +81,11 @@ HISTORY_DAYS = 90
 DROP_FRACTION = Decimal("0.5")
 NORM_MULTIPLE = 3
 FAULT_REPEATS = 3
+# Readings against sales: used more than bought beyond 10 % and 5 kWh (a meter's own register
+# and a sale's rounding differ by that much), or bought over three times what was used.
+USED_TOLERANCE = Decimal("0.10")
+USED_ALLOWANCE_KWH = Decimal(5)
+BOUGHT_MULTIPLE = 3
 TITLE = gettext_lazy("Abnormal customers")
 
 
@@ -78,8 +99,17 @@ class _DaysFilter(django_filters.Filter):
 
 
 class AbnormalFilterSet(ReportFilterSet):
-    """The report filters and ``days``: how long without a purchase is abnormal."""
+    """The period, the unit and the tariff (the only report filters the rules read), and
+    ``days``: how long without a purchase is abnormal. The others are declared away, so the
+    screen, its files and a subscription never offer a filter that would change nothing."""
 
+    point = None  # type: ignore[assignment]
+    operator = None  # type: ignore[assignment]
+    channel = None  # type: ignore[assignment]
+    partner = None  # type: ignore[assignment]
+    sgc = None  # type: ignore[assignment]
+    ti = None  # type: ignore[assignment]
+    group = None  # type: ignore[assignment]
     days = _DaysFilter(label=gettext_lazy("Days without a purchase"))
 
 
@@ -210,19 +240,105 @@ def repeated_faults(f: ReportFilters) -> tuple[list[tuple[int, int]], bool]:
     return found[:DETAIL_LIMIT], len(found) > DETAIL_LIMIT
 
 
+USED_MORE, BOUGHT_MORE = "used_more", "bought_more"
+
+
+def readings_against_sales(
+    f: ReportFilters,
+) -> tuple[list[tuple[int, str, Decimal, Decimal]], bool]:
+    """(meter id, rule, kWh used, kWh bought) for each meter whose accepted actual readings in
+    the period disagree with the credit it bought between the first and the last of them."""
+    q = Q(
+        meter__org_unit__path__startswith=f.unit.path,
+        status=ReadingStatus.VALID,
+        read_at__gte=f.start_utc,
+        read_at__lt=f.end_utc,
+    ) & ~Q(source=ReadingSource.ESTIMATE)
+    if f.tariff is not None:
+        q &= Q(meter__customer__tariff_id=f.tariff.pk)
+    spans: dict[int, tuple[datetime.datetime, datetime.datetime, Decimal]] = {}
+    rows = (
+        MeterReading.objects.filter(q)
+        .order_by("meter_id", "read_at", "id")
+        .values_list("meter_id", "read_at", "consumption_kwh")
+    )
+    for meter_id, read_at, used in rows:
+        span = spans.get(meter_id)
+        if span is None:
+            spans[meter_id] = (read_at, read_at, Decimal(0))  # the first: nothing used yet
+        else:
+            spans[meter_id] = (span[0], read_at, span[2] + (used or Decimal(0)))
+    measured = {m: span for m, span in spans.items() if span[1] > span[0]}
+    bought = _bought_between(measured)
+    found = []
+    for meter_id, (_first, _last, used) in measured.items():
+        sold = bought.get(meter_id, Decimal(0))
+        if used > sold * (1 + USED_TOLERANCE) + USED_ALLOWANCE_KWH:
+            found.append((meter_id, USED_MORE, used, sold))
+        elif sold > BOUGHT_MULTIPLE * used + USED_ALLOWANCE_KWH:
+            found.append((meter_id, BOUGHT_MORE, used, sold))
+    found.sort(key=lambda item: (-abs(item[2] - item[3]), item[0]))
+    return found[:DETAIL_LIMIT], len(found) > DETAIL_LIMIT
+
+
+# Meters whose sales one query reads (a bound on the query's parameters on both databases).
+METER_CHUNK = 500
+
+
+def _bought_between(
+    spans: Mapping[int, tuple[datetime.datetime, datetime.datetime, Decimal]],
+) -> dict[int, Decimal]:
+    """kWh of each meter's completed credit sales from its first reading up to its last: one
+    query per METER_CHUNK meters, each meter's own window applied to the rows it returns."""
+    bought: dict[int, Decimal] = {}
+    ids = sorted(spans)
+    for start in range(0, len(ids), METER_CHUNK):
+        chunk = ids[start : start + METER_CHUNK]
+        rows = Sale.objects.filter(
+            meter_id__in=chunk,
+            kind=SaleKind.CREDIT,
+            status=SaleStatus.COMPLETED,
+            created_at__gte=min(spans[m][0] for m in chunk),
+            created_at__lt=max(spans[m][1] for m in chunk),
+        ).values_list("meter_id", "created_at", "kwh")
+        for meter_id, created_at, kwh in rows.iterator(chunk_size=2000):
+            first, last, _used = spans[meter_id]
+            if first <= created_at < last:
+                bought[meter_id] = bought.get(meter_id, Decimal(0)) + Decimal(kwh)
+    return bought
+
+
+def last_purchases(customer_ids: Sequence[int], f: ReportFilters) -> dict[int, datetime.datetime]:
+    """Each customer's last credit purchase before the period's end."""
+    rows = (
+        Sale.objects.filter(
+            customer_id__in=list(customer_ids),
+            kind=SaleKind.CREDIT,
+            status=SaleStatus.COMPLETED,
+            created_at__lt=f.end_utc,
+        )
+        .order_by()
+        .values("customer_id")
+        .annotate(last=Max("created_at"))
+    )
+    return {row["customer_id"]: row["last"] for row in rows}
+
+
 def _customer_text(customer: Customer | None) -> str:
     return f"{customer.name} ({customer.account_number})" if customer is not None else ""
 
 
 def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportResult:
-    """One row per finding of the four rules, each naming its rule."""
+    """One row per finding of the six rules, each naming its rule."""
     f = _prepare(actor, values)
     days = int(values.get("days") or DEFAULT_DAYS)
     silent, cut_silent = not_buying(f, days)
     drops, cut_drops = dropping(f)
     heavy, cut_heavy = above_norm(f)
     faults, cut_faults = repeated_faults(f)
+    mismatched, cut_mismatched = readings_against_sales(f)
     wanted = {c.pk for c in silent} | {c for c, *_r in drops} | {c for c, *_r in heavy}
+    last_bought = last_purchases([c for c, *_r in drops], f)
     customers = {c.pk: c for c in Customer.objects.filter(pk__in=wanted)}
     meters_of: dict[int, list[str]] = {}
     for number, customer_id in Meter.objects.filter(customer_id__in=wanted).values_list(
@@ -231,7 +347,9 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
         meters_of.setdefault(customer_id, []).append(number)
     fault_meters = {
         m.pk: m
-        for m in Meter.objects.filter(pk__in=[m for m, _n in faults]).select_related("customer")
+        for m in Meter.objects.filter(
+            pk__in=[m for m, _n in faults] + [m for m, *_r in mismatched]
+        ).select_related("customer")
     }
     rows: list[ReportRow] = []
 
@@ -265,6 +383,7 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
             ", ".join(sorted(meters_of.get(customer_id, []))),
             _("Bought %(recent)s in the last 30 days against %(before)s in the 90 days before.")
             % {"recent": _major(recent), "before": _major(before)},
+            last_purchase=last_bought.get(customer_id),
         )
     for customer_id, kwh, median in heavy:
         add(
@@ -282,8 +401,30 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
             meter.number,
             _("%(count)s fault reports in the period.") % {"count": reports},
         )
+    for meter_id, rule, used, bought in mismatched:
+        meter = fault_meters[meter_id]
+        if rule == USED_MORE:
+            name = _("Used more than bought")
+            detail = _(
+                "The register counted %(used)s kWh between its first and last readings of the "
+                "period; %(bought)s kWh of credit was bought between them."
+            )
+        else:
+            name = _("Bought far more than used")
+            detail = _(
+                "%(bought)s kWh of credit was bought between the first and last readings of the "
+                "period; the register counted %(used)s kWh."
+            )
+        add(
+            name,
+            meter.customer,
+            meter.number,
+            detail % {"used": f"{used:f}", "bought": f"{bought:f}"},
+            used_kwh=used,
+            bought_kwh=bought,
+        )
     rows.append(ReportRow({"rule": _("Total"), "count": len(rows)}, RowRole.TOTAL))
-    cut = cut_silent or cut_drops or cut_heavy or cut_faults
+    cut = cut_silent or cut_drops or cut_heavy or cut_faults or cut_mismatched
     table = ReportTable(
         title=TITLE,
         columns=[
@@ -292,6 +433,8 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
             Column("meter", _("Meter")),
             Column("last_purchase", _("Last purchase"), CellKind.DATETIME),
             Column("detail", _("Detail")),
+            Column("used_kwh", _("kWh used (readings)"), CellKind.KWH),
+            Column("bought_kwh", _("kWh bought"), CellKind.KWH),
             Column("count", _("Count"), CellKind.INT),
         ],
         rows=rows,
@@ -313,11 +456,24 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
             "faults": FAULT_REPEATS,
         },
         _(
-            "Only the unit and tariff filters apply: the rules are about customers and meters, "
-            "not about where they bought."
+            "Where a meter has two or more accepted readings in the period, the kWh its "
+            "register counted from the first to the last is compared with the credit bought "
+            "between them (sales not reversed): used more than %(tolerance)s above bought plus "
+            "%(allowance)s kWh, or bought over %(bought)s times used plus %(allowance)s kWh."
+        )
+        % {
+            "tolerance": f"{USED_TOLERANCE:.0%}",
+            "allowance": USED_ALLOWANCE_KWH,
+            "bought": BOUGHT_MULTIPLE,
+        },
+        _(
+            "Only the period, unit and tariff filters apply: the rules are about customers and "
+            "meters, not about where they bought."
         ),
     ]
-    return _result("abnormal-customers", TITLE, f, [table], notes)
+    result = _result("abnormal-customers", TITLE, f, [table], notes)
+    # The rows are one per finding, never grouped: no "Group by" line on the printed filters.
+    return dataclasses.replace(result, filters=f.describe(grouped=False))
 
 
 def _major(minor: int) -> str:
@@ -330,7 +486,8 @@ register(
         title=TITLE,
         summary=gettext_lazy(
             "Customers not buying, buying much less than before or far above their tariff's "
-            "norm, and meters with repeated faults; each row names its rule."
+            "norm, meters with repeated faults, and meters whose readings disagree with the "
+            "energy sold to them; each row names its rule."
         ),
         filterset=AbnormalFilterSet,
         build=build_abnormal_customers,

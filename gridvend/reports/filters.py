@@ -220,8 +220,9 @@ class ReportFilters:
     def days(self) -> int:
         return (self.date_to - self.date_from).days + 1
 
-    def describe(self) -> list[tuple[str | Promise, str]]:
-        """The filters as a person reads them, printed on the screen and on every file."""
+    def describe(self, *, grouped: bool = True) -> list[tuple[str | Promise, str]]:
+        """The filters as a person reads them, printed on the screen and on every file;
+        ``grouped=False`` for a report whose rows are not grouped (no "Group by" line)."""
         lines: list[tuple[str | Promise, str]] = [
             (
                 gettext_lazy("Period"),
@@ -246,7 +247,8 @@ class ReportFilters:
             lines.append((gettext_lazy("Supply group code"), self.sgc))
         if self.ti is not None:
             lines.append((gettext_lazy("Tariff index"), str(self.ti)))
-        lines.append((gettext_lazy("Group by"), str(GROUPING_LABELS[self.group])))
+        if grouped:
+            lines.append((gettext_lazy("Group by"), str(GROUPING_LABELS[self.group])))
         return lines
 
 

@@ -344,6 +344,7 @@ INSTALLED_APPS = [
     "gridvend.keys",
     "gridvend.ledger",
     "gridvend.vending",
+    "gridvend.readings",
     "gridvend.partners",
     "gridvend.jobs",
     "gridvend.notifications",

@@ -29,6 +29,7 @@ BASES = {
     "ShiftError",
     "PartnerRefused",
     "CredentialRefused",
+    "ReadingRefused",
 }
 # Params a template may show that are derived in display_params() rather than given.
 DISPLAY_ONLY = {"INVALID_INPUT": {"example"}}

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -36,6 +37,8 @@ from gridvend.kernel.clock import business_date
 from gridvend.meters import faults
 from gridvend.partners import services as partner_services
 from gridvend.partners import settlement_files
+from gridvend.readings import imports as reading_imports
+from gridvend.readings import services as readings
 from gridvend.reports import paging
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
@@ -393,7 +396,28 @@ def _world() -> tuple[World, Any]:
         now=NOW + timedelta(hours=1),
     )
     _settlement(world, meter.number)
+    _readings(world, meter)
     return world, meter
+
+
+def _readings(world: World, meter: Any) -> None:
+    """A reading book holding the walk's meter, read twice by a meter reader (the second lower:
+    an exception for the administrator to decide) and a meter-data file the reader imported."""
+    reader = factories.user(world.unit, Role.OPERATOR, (Capability.METER_READER,))
+    book = readings.create_book(
+        actor=world.admin, org_unit=world.unit, code="walk-route", name="Walk route", cycle_day=1
+    )
+    readings.add_book_meter(actor=world.admin, book=book, meter=meter)
+    now = timezone.now()
+    for days, value in ((60, "1000"), (30, "900")):
+        readings.record_reading(
+            actor=reader,
+            meter=meter,
+            register_kwh=Decimal(value),
+            read_at=now - timedelta(days=days),
+        )
+    content = f"meter_number,read_at,register_kwh\n{meter.number},{now.isoformat()},1100\n"
+    reading_imports.import_readings(actor=reader, filename="walk.csv", content=content.encode())
 
 
 def _settlement(world: World, meter_number: str) -> None:
@@ -464,6 +488,9 @@ def test_no_url_and_no_form_field_answers_a_server_error(
                 "/partners/",
                 "/settlement/",
                 "/reports/",
+                "/reading-books/",
+                "/readings/",
+                "/readings/exceptions/",
             ],
         ),
         (world.supervisor, ["/", "/supervisor/"]),

@@ -98,7 +98,8 @@ def test_every_report_opens_in_arabic_and_chinese() -> None:
     s = scene()
     standard_sales(s)
     client = signed_in(s.world.admin)
-    for language, words in (("ar", "التجميع حسب"), ("zh-hans", "分组方式")):
+    # "Organisation unit": a filter of every report (not every report groups its rows).
+    for language, words in (("ar", "الوحدة التنظيمية"), ("zh-hans", "组织单位")):
         client.cookies["django_language"] = language
         for slug in SLUGS:
             response = client.get(

@@ -15,7 +15,13 @@ from django.utils.translation import gettext as _
 
 from gridvend.customers import selectors as customer_selectors
 from gridvend.customers import services as customer_services
-from gridvend.customers.models import CustomerCategory, CustomerStatus, Debt, Premise
+from gridvend.customers.models import (
+    AccountKind,
+    CustomerCategory,
+    CustomerStatus,
+    Debt,
+    Premise,
+)
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
@@ -148,6 +154,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
         if tariff is None:
             return None
         unit = org_selectors.get_unit(user, data.pop("org_unit"))
+        data["account_kind"] = data.get("account_kind") or AccountKind.PREPAID
         customer = customer_services.create_customer(
             actor=user, org_unit=unit, tariff=tariff, **data
         )
@@ -171,6 +178,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "national_id",
         "phone",
         "email",
+        "account_kind",
         org_unit=customer.org_unit_id,
         tariff=customer.tariff_id,
     )
@@ -187,6 +195,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if tariff is None:
             return None
         unit = org_selectors.get_unit(user, data.pop("org_unit"))
+        data["account_kind"] = data.get("account_kind") or None
         customer_services.update_customer(
             actor=user, customer=customer, org_unit=unit, tariff=tariff, **data
         )

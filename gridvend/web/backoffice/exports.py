@@ -94,7 +94,7 @@ def respond(fmt: str, name: str, columns: list[Column], items: Iterable[Any]) ->
 # The columns of each list ------------------------------------------------------------------------
 
 CUSTOMER_COLUMNS = [
-    *attribute_columns("account_number", "name", "category", "status"),
+    *attribute_columns("account_number", "name", "category", "status", "account_kind"),
     Column("unit_code", lambda c: c.org_unit.code),
     Column("tariff_code", lambda c: c.tariff.code),
     *attribute_columns("national_id", "phone", "email"),

@@ -13,6 +13,7 @@ from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.meters.models import MeterStatus
 from gridvend.org.models import Channel
 from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
+from gridvend.readings.models import ExceptionKind, ReadingSource, ReadingStatus
 from gridvend.web.filters import (
     DateFilter,
     FlagFilter,
@@ -120,3 +121,24 @@ class SettlementItemFilterSet(SelectorFilterSet):
 
     status = choice_filter(ItemStatus.choices, _("Status"))
     resolution = choice_filter(Resolution.choices, _("Resolution"))
+
+
+class BookFilterSet(SelectorFilterSet):
+    q = TextFilter(label=_("Search"))
+    unit = IdFilter(label=_("Organisation unit"))
+    arguments: ClassVar[dict[str, str]] = {"q": "search"}
+
+
+class ReadingFilterSet(SelectorFilterSet):
+    meter = TextFilter(label=_("Meter number"), max_length=20)
+    status = choice_filter(ReadingStatus.choices, _("Status"))
+    source = choice_filter(ReadingSource.choices, _("Source"))
+    book = IdFilter(label=_("Reading book"))
+    unit = IdFilter(label=_("Organisation unit"))
+    date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class ReadingExceptionFilterSet(SelectorFilterSet):
+    kind = choice_filter(ExceptionKind.choices, _("Exception"))
+    unit = IdFilter(label=_("Organisation unit"))

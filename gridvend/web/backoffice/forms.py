@@ -9,9 +9,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from gridvend.customers.models import CustomerCategory, CustomerStatus
+from gridvend.customers.models import AccountKind, CustomerCategory, CustomerStatus
 from gridvend.kernel import inputs
-from gridvend.meters.models import MeterStatus, TokenCarrier
+from gridvend.kernel.errors import DomainError
+from gridvend.meters.models import REGISTER_DIGITS_RANGE, MeterStatus, TokenCarrier
 from gridvend.partners.models import (
     PartnerKind,
     PartnerStatus,
@@ -19,6 +20,8 @@ from gridvend.partners.models import (
     UnconfirmedPolicy,
 )
 from gridvend.partners.services.setup import MAX_WINDOW_MINUTES, PARTNER_CHANNELS
+from gridvend.readings.models import MAX_CYCLE_DAY, ExceptionAction
+from gridvend.readings.services import MAX_TIME_TEXT, REGISTER_RULE, parse_read_at
 from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
 from gridvend.web.filters import BoundedDateField
 from gridvend.web.forms import StyledForm
@@ -54,6 +57,10 @@ class CustomerDetailsForm(StyledForm):
 
 
 class CustomerForm(CustomerDetailsForm):
+    # Optional: a form sent without it (an older page) keeps the account as it is, or prepaid.
+    account_kind = forms.ChoiceField(
+        label=_("Kind of account"), choices=AccountKind.choices, required=False
+    )
     org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
     tariff = forms.TypedChoiceField(label=_("Tariff"), coerce=int)
 
@@ -61,6 +68,7 @@ class CustomerForm(CustomerDetailsForm):
         "account_number",
         "name",
         "category",
+        "account_kind",
         "org_unit",
         "tariff",
         "national_id",
@@ -113,6 +121,15 @@ class MeterDetailsForm(StyledForm):
     model = _text(_("Model"), max_length=60)
     phases = forms.TypedChoiceField(label=_("Phases"), choices=PHASE_CHOICES, coerce=int)
     carrier = forms.ChoiceField(label=_("Token carrier"), choices=TokenCarrier.choices)
+
+
+class MeterEditForm(MeterDetailsForm):
+    register_digits = WholeNumberField(
+        label=_("Register digits (whole kWh)"),
+        min_value=REGISTER_DIGITS_RANGE[0],
+        max_value=REGISTER_DIGITS_RANGE[1],
+        required=False,
+    )
 
 
 class MeterRegisterDetailsForm(MeterDetailsForm):
@@ -431,6 +448,106 @@ class TopUpDecisionForm(StyledForm):
         label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
     )
     note = _text(_("Note"), max_length=255)
+
+
+# Reading books and readings --------------------------------------------------------------------
+
+
+class ReadAtField(forms.CharField):
+    """When a meter was read: the screen's date and time (the utility's time) or ISO 8601."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", MAX_TIME_TEXT)
+        kwargs.setdefault(
+            "widget", forms.DateTimeInput(attrs={"type": "datetime-local", "dir": "ltr"})
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return parse_read_at(text)  # refuses text over MAX_TIME_TEXT before parsing it
+        except DomainError as exc:
+            raise forms.ValidationError(str(exc.message), code=str(exc.code)) from None
+
+    def run_validators(self, value: Any) -> None:
+        # CharField's MaxLengthValidator would measure the datetime; the text was capped above.
+        return None
+
+
+def _register_field(label: Any, *, required: bool = True) -> Any:
+    return NumberField(
+        label=label,
+        rule=REGISTER_RULE,
+        required=required,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "dir": "ltr", "size": 10}),
+    )
+
+
+class BookEditForm(StyledForm):
+    name = _text(_("Name"), required=True, max_length=120)
+    cycle_day = WholeNumberField(
+        label=_("Cycle day (day of the month)"), min_value=1, max_value=MAX_CYCLE_DAY
+    )
+    reader = forms.TypedChoiceField(label=_("Reader"), coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args: Any, readers: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["reader"].choices = [("", "—"), *readers]  # type: ignore[attr-defined]
+
+
+class BookForm(BookEditForm):
+    org_unit = forms.TypedChoiceField(label=_("Service centre"), coerce=int)
+    code = _text(_("Code"), required=True, max_length=40)
+
+    field_order = ["org_unit", "code", "name", "cycle_day", "reader"]
+
+    def __init__(self, *args: Any, units: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+
+
+class BookMeterForm(StyledForm):
+    meter_number = _text(_("Meter number"), required=True, max_length=20)
+
+
+class BookOrderForm(StyledForm):
+    """A button on a book's meter: move it up or down the reading order, or take it out."""
+
+    action = forms.ChoiceField(
+        choices=[("up", "up"), ("down", "down"), ("remove", "remove")], widget=forms.HiddenInput
+    )
+    meter = WholeNumberField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+
+
+class ReadingForm(StyledForm):
+    meter_number = _text(_("Meter number"), required=True, max_length=20)
+    register_kwh = _register_field(_("Register (kWh)"))
+    read_at = ReadAtField(label=_("Read at"))
+    note = _text(_("Note"), max_length=255)
+
+
+class ReadingSheetForm(StyledForm):
+    """A book's reading sheet: one time for the round, then a register box per meter in
+    reading order (the view adds them, named ``m<entry id>``)."""
+
+    read_at = ReadAtField(label=_("Read at"))
+
+    def __init__(self, *args: Any, entries: list[tuple[int, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        for pk, label in entries:
+            self.fields[f"m{pk}"] = _register_field(label, required=False)
+
+
+class ReadingImportForm(StyledForm):
+    file = forms.FileField(label=_("Meter-data file (CSV)"))
+
+
+class ExceptionDecisionForm(StyledForm):
+    action = forms.ChoiceField(label=_("Decision"), choices=ExceptionAction.choices)
+    note = _text(_("Note (required to order a re-read)"), max_length=255)
 
 
 class ImportForm(StyledForm):

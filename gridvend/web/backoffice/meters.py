@@ -137,8 +137,8 @@ def meter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(access.can_view_master_data(user))
     meter = meter_selectors.get_meter(user, pk)
     access.require(access.can_edit_meters(user))
-    initial = initial_from(meter, "make", "model", "phases", "carrier")
-    form = bo_forms.MeterDetailsForm(request.POST or None, initial=initial)
+    initial = initial_from(meter, "make", "model", "phases", "carrier", "register_digits")
+    form = bo_forms.MeterEditForm(request.POST or None, initial=initial)
 
     def save(data: dict[str, Any]) -> str:
         meter_services.update_meter(actor=user, meter=meter, **data)

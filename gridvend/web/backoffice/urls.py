@@ -1,5 +1,5 @@
-"""URL map of the back-office screens: customers, premises, meters, tariffs, debts, files,
-partners and their settlement."""
+"""URL map of the back-office screens: customers, premises, meters, reading books and readings,
+tariffs, debts, files, partners and their settlement."""
 
 from django.urls import URLPattern, URLResolver, path
 
@@ -9,6 +9,7 @@ from gridvend.web.backoffice import (
     meter_actions,
     meters,
     partners,
+    readings,
     reports,
     settlement,
     tariffs,
@@ -63,6 +64,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
         {"slug": "clear-faulty"},
         name="meter-clear-faulty",
     ),
+    path("reading-books/", readings.book_list, name="book-list"),
+    path("reading-books/export.<str:fmt>", readings.book_export, name="book-export"),
+    path("reading-books/new/", readings.book_create, name="book-create"),
+    path("reading-books/<int:pk>/", readings.book_detail, name="book-detail"),
+    path("reading-books/<int:pk>/edit/", readings.book_edit, name="book-edit"),
+    path("reading-books/<int:pk>/sheet/", readings.book_sheet, name="book-sheet"),
+    path("reading-books/<int:pk>/estimate/", readings.book_estimate, name="book-estimate"),
+    path("readings/", readings.reading_list, name="reading-list"),
+    path("readings/export.<str:fmt>", readings.reading_export, name="reading-export"),
+    path("readings/new/", readings.reading_create, name="reading-create"),
+    path("readings/import/", readings.reading_import, name="reading-import"),
+    path("readings/import/<int:pk>/", readings.reading_import_detail, name="reading-import-detail"),
+    path("readings/exceptions/", readings.exception_list, name="reading-exceptions"),
+    path("readings/exceptions/<int:pk>/", readings.exception_decide, name="reading-exception"),
     path("reports/", reports.report_index, name="report-index"),
     path("reports/dashboard/", reports.dashboard_view, name="dashboard"),
     path(
