@@ -315,6 +315,9 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     run_export(export.pk)
     export.refresh_from_db()
     region.export = export
+    # Reports are e-mailed: a subscriber needs an address.
+    maker.email = f"{tag.lower()}.maker@example.com"
+    maker.save(update_fields=["email"])
     region.subscription = report_subscriptions.subscribe(
         actor=maker, slug="sales", query="", format="csv", frequency="daily"
     )
