@@ -106,6 +106,11 @@ def _today(at: datetime | None = None) -> date:
     return business_date(at or timezone.now(), settings.TIME_ZONE)
 
 
+def business_today() -> date:
+    """Today in the utility's time zone: the day payments and arrears are reckoned on."""
+    return _today()
+
+
 def _require(allowed: bool) -> None:
     if not allowed:
         raise AccessDenied()
