@@ -18,6 +18,13 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from gridvend.billing import events  # noqa: F401  (registers the audit event types)
         from gridvend.jobs import queue
+        from gridvend.ledger.owners import register_owner
+
+        # Every journal entry billing writes is named by one of these (`gridvend verify`).
+        for field in ("journal_entry", "cancel_entry", "late_fee_entry", "late_fee_cancel_entry"):
+            register_owner("billing.Bill", field, "bill")
+        for field in ("journal_entry", "cancel_entry"):
+            register_owner("billing.BillPayment", field, "bill payment")
 
         queue.declare_schedule("gridvend.billing.late_fees", LATE_FEES_JOB, cron=LATE_FEES_CRON)
         queue.declare_schedule("gridvend.billing.recoveries", RECOVERIES_JOB, cron=RECOVERIES_CRON)

@@ -821,11 +821,14 @@ def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
         entry = ledger.reverse_journal_entry(
             bill.journal_entry, actor=decision.requested_by, business_date=day, memo=memo
         )
+        fee_entry = None
         if bill.late_fee_entry is not None:
-            ledger.reverse_journal_entry(
+            fee_entry = ledger.reverse_journal_entry(
                 bill.late_fee_entry, actor=decision.requested_by, business_date=day, memo=memo
             )
-        Bill.objects.filter(pk=bill.pk).update(status=BillStatus.CANCELLED, cancel_entry=entry)
+        Bill.objects.filter(pk=bill.pk).update(
+            status=BillStatus.CANCELLED, cancel_entry=entry, late_fee_cancel_entry=fee_entry
+        )
     BillingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, cancelled_at=now)
     run.refresh_from_db()
     return Outcome(run, audit={"bills": len(bills), "reason": decision.reason})

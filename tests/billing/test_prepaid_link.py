@@ -57,6 +57,10 @@ def test_a_both_accounts_arrears_are_recovered_by_a_prepaid_sale(scene: Scene) -
     assert due.total_due_minor == B_BILL - 25000
     assert BillPayment.objects.filter(channel=services.RECOVERY_CHANNEL).count() == 1
     assert unbalanced_entries() == []
+    # The debt, its entry and the sale's recovery pass gridvend verify's checks.
+    from gridvend.vending.integrity.books import verify_debts, verify_journal_entries
+
+    assert verify_debts().problems == [] and verify_journal_entries().problems == []
 
 
 def test_a_postpaid_only_account_has_no_prepaid_side_to_recover_from(scene: Scene) -> None:

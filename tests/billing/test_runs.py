@@ -207,3 +207,29 @@ def test_posting_totals_match_the_bills(scene: Scene) -> None:
         entry__kind="bill.posted", account__code__startswith="receivable:"
     ).aggregate(t=Sum("amount_minor"))["t"]
     assert bills_total == posted == run.total_minor
+
+
+def test_ledger_reconcile_stays_clean_after_billing(scene: Scene) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    run = scene.billed()
+    pay(scene, scene.a, 1000, "rec-1")
+    services.charge_late_fees(actor=scene.finance, today=run.due_date + timedelta(days=30))
+    cancel = services.request_cancellation(actor=scene.finance, run=run, reason="Redo")
+    services.approve_run_decision(actor=scene.checker, decision=cancel)
+    out = StringIO()
+    call_command("ledger", "reconcile", stdout=out)
+    assert "ledger reconciles" in out.getvalue()
+    # Every entry billing wrote belongs to a bill or a payment (gridvend verify).
+    from gridvend.vending.integrity.books import verify_journal_entries
+
+    assert verify_journal_entries().problems == []
+    # The books tie to the bills: every receivable is what its bills owe less credit.
+    for meter in (scene.a, scene.b):
+        customer = scene.customer(meter)
+        owed = sum(b.owed_minor for b in Bill.objects.filter(customer=customer, status="open"))
+        assert account_balance(services.receivable_code(customer)) == owed - selectors.credit_of(
+            customer
+        )

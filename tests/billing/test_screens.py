@@ -118,3 +118,40 @@ def test_the_arrears_page_ages_what_is_owed(scene: Scene) -> None:
     # Both bills, 4,408.00 and 591.60, are 100 days late: all in the 90+ bucket.
     assert '<td class="text-end"><bdi dir="ltr">4999.60</bdi></td></tr>' not in page
     assert page.count("4999.60") == 2 and "4408.00" in page and "591.60" in page
+
+
+@pytest.mark.parametrize(
+    "field_value",
+    [
+        ("book", "abc"),
+        ("book", "99999999999999999999999"),
+        ("period_start", "9999-99-99"),
+        ("period_end", "2026-13-01"),
+        ("due_days", "-1"),
+        ("due_days", "1e9"),
+        ("period_start", "\u202e2026-01-01"),
+    ],
+)
+def test_a_hostile_run_form_previews_nothing(scene: Scene, field_value: tuple[str, str]) -> None:
+    field, value = field_value
+    body = {
+        "book": str(scene.book.pk),
+        "period_start": scene.start.isoformat(),
+        "period_end": scene.end.isoformat(),
+        "due_days": "14",
+        field: value,
+    }
+    response = signed_in(scene.finance).post("/billing/runs/new/", body)
+    assert response.status_code == 200 and not BillingRun.objects.exists()
+
+
+def test_a_future_period_is_refused_beside_the_form(scene: Scene) -> None:
+    body = {
+        "book": str(scene.book.pk),
+        "period_start": scene.end.isoformat(),
+        "period_end": (scene.end + timedelta(days=40)).isoformat(),
+        "due_days": "14",
+    }
+    response = signed_in(scene.finance).post("/billing/runs/new/", body)
+    assert response.status_code == 200 and not BillingRun.objects.exists()
+    assert "not in the future" in response.content.decode()
