@@ -9,6 +9,7 @@ from gridvend.audit.events import register
 class BillingEvent(StrEnum):
     RUN_PREVIEWED = "billing_run.previewed"
     RUN_DISCARDED = "billing_run.discarded"
+    BILL_ADJUSTED = "billing_run.bill_adjusted"
     # Posting and cancelling a run are two-person decisions (approvals).
     RUN_POST_REQUESTED = "billing_run.post_requested"
     RUN_POSTED = "billing_run.posted"

@@ -96,6 +96,10 @@ DEBT_SOURCE = "billing"
 # Arrears handed to the prepaid side and not yet recovered: credited when a debt is opened for
 # them, debited as recoveries pay the bills; its balance is minus the debts still to recover.
 ARREARS_CLEARING = f"{ledger.SUSPENSE}:billing-arrears"
+# A bill's adjustments (a credit for a faulty meter, a back-billed charge) are revenue of their
+# own, so the energy, fixed-charge and tax accounts keep what the tariff priced.
+ADJUSTMENT_REVENUE = "revenue:bill-adjustments"
+MAX_ADJUSTMENT_MINOR = 10**12
 
 
 def receivable_code(customer: Customer) -> str:
@@ -461,7 +465,8 @@ def _consumption(
     return previous_register, used
 
 
-def _lines(charges: Any, adjustments: list[tuple[str, int]]) -> tuple[list[BillLine], int]:
+def _lines(charges: Any) -> tuple[list[BillLine], int]:
+    """A previewed bill's lines (adjustments come later, by ``adjust_bill``) and its amount."""
     lines: list[BillLine] = []
     for block in charges.blocks:
         lines.append(
@@ -487,11 +492,9 @@ def _lines(charges: Any, adjustments: list[tuple[str, int]]) -> tuple[list[BillL
                 amount_minor=0 if tax.inclusive else tax.amount.minor,
             )
         )
-    for label, amount in adjustments:
-        lines.append(BillLine(kind=LineKind.ADJUSTMENT, label=label[:80], amount_minor=amount))
     for position, line in enumerate(lines):
         line.position = position
-    return lines, charges.total.minor + sum(a for _l, a in adjustments)
+    return lines, charges.total.minor
 
 
 def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, str]]) -> Any:
@@ -521,7 +524,7 @@ def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, 
     )
     version, spec = spec_in_force(customer.tariff, high - timedelta(microseconds=1))
     charges = price_consumption(spec, used, days=(end - start).days + 1)
-    lines, amount = _lines(charges, [])
+    lines, amount = _lines(charges)
     return _Computed(
         customer=customer,
         meter_id=meter.pk,
@@ -633,6 +636,46 @@ def preview_run(
 
 
 @use_case
+def adjust_bill(*, actor: User, bill: Bill, label: str, amount_minor: int) -> Bill:
+    """Add an adjustment line to a previewed run's draft bill: positive charges more, negative
+    credits the customer, never below zero for the bill. Posted with the bill."""
+    _require(can_run_billing(actor))
+    require_unit_in_scope(actor, bill.customer.org_unit)
+    text = clean_text(label, max_length=80, field="label", required=True)
+    if (
+        isinstance(amount_minor, bool)
+        or not isinstance(amount_minor, int)
+        or amount_minor == 0
+        or abs(amount_minor) > MAX_ADJUSTMENT_MINOR
+    ):
+        raise ValidationFailed(_("Enter an adjustment other than zero."), field="amount")
+    run = locks.lock_run(bill.run)
+    if run.status != RunStatus.PREVIEWED:
+        raise BillingRunNotPreviewed(status=run.status)
+    locked = Bill.objects.select_for_update(of=("self",)).get(pk=bill.pk)
+    if locked.amount_minor + amount_minor < 0:
+        raise ValidationFailed(_("An adjustment may not take a bill below zero."), field="amount")
+    position = locked.lines.count()
+    BillLine.objects.create(
+        bill=locked,
+        position=position,
+        kind=LineKind.ADJUSTMENT,
+        label=text,
+        amount_minor=amount_minor,
+    )
+    Bill.objects.filter(pk=locked.pk).update(amount_minor=F("amount_minor") + amount_minor)
+    BillingRun.objects.filter(pk=run.pk).update(total_minor=F("total_minor") + amount_minor)
+    locked.refresh_from_db()
+    record(
+        actor=actor,
+        event_type=BillingEvent.BILL_ADJUSTED,
+        target=run,
+        after={"bill": locked.pk, "label": text, "amount_minor": amount_minor},
+    )
+    return locked
+
+
+@use_case
 def discard_run(*, actor: User, run: BillingRun, reason: str) -> BillingRun:
     """Drop a previewed run (its draft bills with it, as discarded), freeing its period."""
     _require(can_run_billing(actor))
@@ -739,7 +782,7 @@ def _bill_draft(bill: Bill, spec_lines: list[BillLine]) -> Any:
         Posting(receivable_code(bill.customer), Money(bill.amount_minor, cur)),
         Posting(ledger.ENERGY_REVENUE, -charges.energy_net),
         Posting(ledger.FIXED_CHARGE_REVENUE, -charges.fixed_charges_net),
-        Posting(ledger.SUSPENSE, Money(-adjustments, cur)),
+        Posting(ADJUSTMENT_REVENUE, Money(-adjustments, cur)),
     ]
     postings.extend(Posting(f"{ledger.TAX_PAYABLE}:{t.code}", -t.amount) for t in charges.taxes)
     return journal(postings, memo=f"bill {bill.number} {bill.customer.account_number}")

@@ -233,3 +233,28 @@ def test_ledger_reconcile_stays_clean_after_billing(scene: Scene) -> None:
         assert account_balance(services.receivable_code(customer)) == owed - selectors.credit_of(
             customer
         )
+
+
+def test_an_adjustment_changes_the_bill_and_posts_to_its_own_revenue(scene: Scene) -> None:
+    run = preview(scene)
+    bill = Bill.objects.get(run=run, customer=scene.customer(scene.a))
+    services.adjust_bill(
+        actor=scene.finance, bill=bill, label="Meter fault credit", amount_minor=-8000
+    )
+    with pytest.raises(DomainError):
+        services.adjust_bill(
+            actor=scene.finance, bill=bill, label="Too much", amount_minor=-(10**9)
+        )
+    with pytest.raises(DomainError):
+        services.adjust_bill(actor=scene.finance, bill=bill, label="", amount_minor=100)
+    bill.refresh_from_db()
+    run.refresh_from_db()
+    assert bill.amount_minor == A_BILL - 8000 and run.total_minor == A_BILL + B_BILL - 8000
+    scene.post(run)
+    assert account_balance(services.receivable_code(scene.customer(scene.a))) == A_BILL - 8000
+    assert account_balance(services.ADJUSTMENT_REVENUE) == 8000
+    assert account_balance("revenue:energy") == -(365000 + 36000)
+    assert unbalanced_entries() == []
+    with pytest.raises(DomainError) as caught:
+        services.adjust_bill(actor=scene.finance, bill=bill, label="Late", amount_minor=100)
+    assert caught.value.code == "BILLING_RUN_NOT_PREVIEWED"

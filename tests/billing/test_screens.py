@@ -155,3 +155,34 @@ def test_a_future_period_is_refused_beside_the_form(scene: Scene) -> None:
     response = signed_in(scene.finance).post("/billing/runs/new/", body)
     assert response.status_code == 200 and not BillingRun.objects.exists()
     assert "not in the future" in response.content.decode()
+
+
+def test_finance_adjusts_a_previewed_bill_on_screen(scene: Scene) -> None:
+    client = signed_in(scene.finance)
+    client.post(
+        "/billing/runs/new/",
+        {
+            "book": scene.book.pk,
+            "period_start": scene.start.isoformat(),
+            "period_end": scene.end.isoformat(),
+            "due_days": 10,
+        },
+    )
+    run = BillingRun.objects.get()
+    bill = Bill.objects.get(run=run, customer=scene.customer(scene.a))
+    url = f"/billing/runs/{run.pk}/"
+    done = client.post(
+        url,
+        {"action": "adjust", "bill": bill.pk, "label": "Meter fault", "direction": "credit",
+         "amount": "80.00"},
+    )  # fmt: skip
+    assert done.status_code == 302
+    bill.refresh_from_db()
+    assert bill.amount_minor == A_BILL - 8000
+    for hostile in ({"amount": "-5"}, {"amount": "1e99"}, {"bill": "999999"}, {"label": ""}):
+        body = {"action": "adjust", "bill": bill.pk, "label": "x", "direction": "charge",
+                "amount": "1.00", **hostile}  # fmt: skip
+        response = client.post(url, body)
+        assert response.status_code in (200, 404)
+    bill.refresh_from_db()
+    assert bill.amount_minor == A_BILL - 8000

@@ -27,7 +27,7 @@ from gridvend.billing.models import (
     RunDecision,
     RunStatus,
 )
-from gridvend.identity.errors import NotFound
+from gridvend.identity.errors import NotFound, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
@@ -124,8 +124,27 @@ def _pending(run: BillingRun) -> RunDecision | None:
     )
 
 
-def _act(user: User, run: BillingRun, action: str, note: str) -> str:
+def _adjust(user: User, run: BillingRun, data: dict[str, Any]) -> str:
+    bill = run.bills.filter(pk=data["bill"] or 0).first()
+    if bill is None:
+        raise NotFound()
+    if data["amount"] is None:
+        raise ValidationFailed(_("Enter the adjustment's amount."), field="amount")
+    minor = Money.from_major(data["amount"], bill.currency).minor
+    services.adjust_bill(
+        actor=user,
+        bill=bill,
+        label=data["label"],
+        amount_minor=-minor if data["direction"] == "credit" else minor,
+    )
+    return _("Bill adjusted.")
+
+
+def _act(user: User, run: BillingRun, data: dict[str, Any]) -> str:
     """Do what the run page's button asks; returns the message to show."""
+    action, note = data["action"], data["note"]
+    if action == "adjust":
+        return _adjust(user, run, data)
     if action == "request":
         services.request_posting(actor=user, run=run)
         return _("Sent for approval.")
@@ -156,7 +175,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         access.require(permissions.can_run_billing(user))
         if form.is_valid():
             try:
-                done = _act(user, run, form.cleaned_data["action"], form.cleaned_data["note"])
+                done = _act(user, run, dict(form.cleaned_data))
             except DomainError as exc:
                 show_error(form, exc, {"REASON_REQUIRED": "note"})
             else:

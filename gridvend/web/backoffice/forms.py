@@ -609,13 +609,22 @@ class BillingRunForm(StyledForm):
 
 
 class RunActionForm(StyledForm):
-    """A button on a run: send for approval, discard, ask to cancel, approve or reject."""
+    """A button on a run: send for approval, discard, ask to cancel, approve or reject, or
+    adjust one of a previewed run's bills (a charge or a credit with its label)."""
 
     action = forms.ChoiceField(
-        choices=[(a, a) for a in ("request", "discard", "cancel", "approve", "reject")],
+        choices=[(a, a) for a in ("request", "discard", "cancel", "approve", "reject", "adjust")],
         widget=forms.HiddenInput,
     )
     note = _text(_("Reason"), max_length=255)
+    bill = WholeNumberField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
+    label = _text(_("Adjustment"), max_length=80)
+    direction = forms.ChoiceField(
+        required=False, choices=[("charge", _("Charge")), ("credit", _("Credit"))]
+    )
+    amount = MoneyField(label=_("Amount"), required=False, positive=True)
 
 
 class PaymentCancelForm(StyledForm):
