@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.apps import apps
 from django.db import models
 
 from gridvend.audit.digests import row_digest
@@ -25,6 +26,7 @@ from gridvend.customers.integrity import DEBT_TARGET, OPENED_EVENT, debt_binding
 from gridvend.customers.models import Debt
 from gridvend.ledger.digests import JournalLine, journal_digest, posted_lines
 from gridvend.ledger.models import JournalEntry
+from gridvend.ledger.owners import registered_owners
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.integrity.common import (
     Report,
@@ -284,7 +286,8 @@ ENTRY_OWNERS: tuple[tuple[type[models.Model], str], ...] = (
 
 
 def verify_journal_entries(*, batch: int = 1000) -> Report:
-    """Every entry belongs to exactly one sale, reversal, debt or float top-up. One that belongs
+    """Every entry belongs to exactly one sale, reversal, debt or float top-up, or to one record
+    an app declared with ``ledger.owners.register_owner`` (a bill, a bill payment). One that belongs
     to none was written outside gridvend: nothing binds its postings, and balances moved with
     it would reconcile."""
     report = Report()
@@ -297,6 +300,16 @@ def verify_journal_entries(*, batch: int = 1000) -> Report:
             )
             for entry_id in claimed:
                 owners[entry_id].append(noun)
+        # Entries of the apps above this one (billing's bills and payments), by their columns.
+        for owner in registered_owners():
+            column = f"{owner.field}_id"
+            claimed = (
+                apps.get_model(owner.model)
+                ._default_manager.filter(**{f"{column}__in": ids})
+                .values_list(column, flat=True)
+            )
+            for entry_id in claimed:
+                owners[entry_id].append(owner.noun)
         for entry in entries:
             report.checked += 1
             found = owners[entry.pk]

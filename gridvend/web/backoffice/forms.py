@@ -591,3 +591,41 @@ class SettlementDecisionForm(StyledForm):
         label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
     )
     note = TextField(label=_("Note"), max_length=255, required=False)
+
+
+class BillingRunForm(StyledForm):
+    book = forms.TypedChoiceField(label=_("Reading book"), coerce=int)
+    period_start = BoundedDateField(
+        label=_("Period from"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    period_end = BoundedDateField(
+        label=_("Period to"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    due_days = WholeNumberField(label=_("Days to pay"), initial=14, min_value=0, max_value=90)
+
+    def __init__(self, *args: Any, books: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["book"].choices = books  # type: ignore[attr-defined]
+
+
+class RunActionForm(StyledForm):
+    """A button on a run: send for approval, discard, ask to cancel, approve or reject, or
+    adjust one of a previewed run's bills (a charge or a credit with its label)."""
+
+    action = forms.ChoiceField(
+        choices=[(a, a) for a in ("request", "discard", "cancel", "approve", "reject", "adjust")],
+        widget=forms.HiddenInput,
+    )
+    note = _text(_("Reason"), max_length=255)
+    bill = WholeNumberField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
+    label = _text(_("Adjustment"), max_length=80)
+    direction = forms.ChoiceField(
+        required=False, choices=[("charge", _("Charge")), ("credit", _("Credit"))]
+    )
+    amount = MoneyField(label=_("Amount"), required=False, positive=True)
+
+
+class PaymentCancelForm(StyledForm):
+    reason = _text(_("Reason"), required=True, max_length=255)
