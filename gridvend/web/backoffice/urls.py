@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, path
 from gridvend.web import views as web_views
 from gridvend.web.backoffice import (
     customers,
+    dunning,
     meter_actions,
     meters,
     partners,
@@ -71,6 +72,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("reading-books/<int:pk>/edit/", readings.book_edit, name="book-edit"),
     path("reading-books/<int:pk>/sheet/", readings.book_sheet, name="book-sheet"),
     path("reading-books/<int:pk>/estimate/", readings.book_estimate, name="book-estimate"),
+    path("dunning/rules/", dunning.rule_list, name="dunning-rules"),
+    path("dunning/rules/new/", dunning.rule_create, name="dunning-rule-create"),
+    path("dunning/rules/<int:pk>/", dunning.rule_edit, name="dunning-rule-edit"),
+    path("dunning/tasks/", dunning.task_list, name="dunning-tasks"),
+    path("dunning/tasks/export.<str:fmt>", dunning.task_export, name="dunning-task-export"),
+    path("dunning/run/", dunning.run, name="dunning-run"),
+    path("dunning/tasks/<int:pk>/", dunning.task_detail, name="dunning-task"),
+    path("dunning/tasks/<int:pk>/notice.pdf", dunning.task_notice, name="dunning-task-notice"),
+    path(
+        "dunning/routes/<int:pk>/notices.pdf", dunning.route_notices, name="dunning-route-notices"
+    ),
+    path("dunning/calls/", dunning.call_list, name="dunning-calls"),
+    path("dunning/calls/call-list.csv", dunning.call_list_csv, name="dunning-calls-csv"),
+    path("dunning/calls/<int:pk>.wav", dunning.voice_file, name="dunning-voice-file"),
+    path("dunning/orders/", dunning.order_list, name="dunning-orders"),
+    path("dunning/orders/<int:pk>/", dunning.order_detail, name="dunning-order"),
     path("readings/", readings.reading_list, name="reading-list"),
     path("readings/export.<str:fmt>", readings.reading_export, name="reading-export"),
     path("readings/new/", readings.reading_create, name="reading-create"),
