@@ -51,6 +51,10 @@ class MakerCheckerViolation(DecisionRefused):
         "force_closed_shift": gettext_lazy(
             "Someone other than the supervisor who force-closed it must sign it off."
         ),
+        "billing_run": gettext_lazy(
+            "You asked for this billing run's posting or cancellation, so another finance "
+            "person must decide it."
+        ),
         "reading_exception": gettext_lazy(
             "You recorded this reading, so another reading supervisor must decide it."
         ),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from gridvend.billing import selectors as billing
+from gridvend.billing.errors import AccountNotPostpaid
 from gridvend.identity.models import User
 
 
@@ -30,19 +32,14 @@ class Due:
 
 
 def read_due(actor: User, account_number: str, *, today: datetime.date) -> Due | None:
-    """The account's figures, or None for an account that is not postpaid. Raises billing's
-    NotFound for an account outside the actor's subtree or unknown."""
-    from gridvend.billing import selectors as billing  # type: ignore[import-not-found]
-    from gridvend.billing.errors import AccountNotPostpaid  # type: ignore[import-not-found]
-
+    """The account's figures on ``today``, or None for an account that is not postpaid.
+    Raises NotFound for an account outside the actor's subtree or unknown."""
     try:
-        found = billing.account_due(actor, account_number)
+        found = billing.account_due(actor, account_number, today=today)
     except AccountNotPostpaid:
         return None
     overdue = [
-        bill.due_date
-        for bill in found.open_bills
-        if bill.due_date < today and bill.amount_minor + bill.late_fee_minor > bill.paid_minor
+        bill.due_date for bill in found.open_bills if bill.due_date < today and bill.owed_minor > 0
     ]
     return Due(
         account_number=account_number,

@@ -640,3 +640,180 @@ def price_by_energy(spec: TariffSpec, kwh_wanted: Decimal, ctx: SaleContext) -> 
     result = priced(high)
     assert result is not None  # enough(high) holds, so it priced
     return result
+
+
+# Postpaid bills ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsumptionCharges:
+    """A postpaid bill's charges for metered kWh: the same blocks, fixed charges and taxes a sale
+    is priced with, read the other way (energy used in, money owed out).
+
+    Identities, checked on construction:
+
+    * ``energy_at_rates = sum of block money = energy_net + inclusive energy taxes``
+    * ``fixed_charges_total = sum of fixed lines = fixed_charges_net + inclusive fixed taxes``
+    * ``total = energy_at_rates + fixed_charges_total + exclusive taxes
+      = energy_net + fixed_charges_net + all taxes`` (the credit side of the bill's entry)
+    """
+
+    currency: str
+    kwh: Decimal
+    blocks: tuple[BlockLine, ...]
+    energy_at_rates: Money
+    energy_net: Money
+    fixed_charges: tuple[FixedChargeLine, ...]
+    fixed_charges_total: Money
+    fixed_charges_net: Money
+    taxes: tuple[TaxLine, ...]
+    total: Money
+
+    def __post_init__(self) -> None:
+        cur = self.currency
+
+        def total(amounts: Sequence[Money]) -> Money:
+            return Money.total(amounts, cur)
+
+        taxes = total([t.amount for t in self.taxes])
+        inclusive_energy = total([t.energy_amount for t in self.taxes if t.inclusive])
+        inclusive_fixed = total([t.fixed_amount for t in self.taxes if t.inclusive])
+        exclusive = total([t.amount for t in self.taxes if not t.inclusive])
+        checks = [
+            ("block lines", total([b.money for b in self.blocks]), self.energy_at_rates),
+            ("energy net", self.energy_net + inclusive_energy, self.energy_at_rates),
+            (
+                "fixed lines",
+                total([line.amount for line in self.fixed_charges]),
+                self.fixed_charges_total,
+            ),
+            ("fixed net", self.fixed_charges_net + inclusive_fixed, self.fixed_charges_total),
+            ("gross", self.energy_at_rates + self.fixed_charges_total + exclusive, self.total),
+            ("net", self.energy_net + self.fixed_charges_net + taxes, self.total),
+        ]
+        for what, got, expected in checks:
+            if got != expected:
+                raise BreakdownMismatch(f"{what} add up to {got}, expected {expected}")
+        parts = [self.energy_net, self.fixed_charges_net, *(t.amount for t in self.taxes)]
+        if any(amount.is_negative() for amount in parts):
+            raise BreakdownMismatch("a part of the bill is negative")
+
+
+def price_consumption(spec: TariffSpec, kwh: Decimal, *, days: int) -> ConsumptionCharges:
+    """Charges for ``kwh`` used over a billing period of ``days`` days.
+
+    Energy walks the tariff blocks from zero (a bill is one month's consumption, so the blocks
+    are the month's); each block's money is the running total rounded once, so lines sum
+    exactly. Monthly fixed charges are due once per bill, daily ones once per day (caps apply).
+    Inclusive taxes are extracted from what they are inside of; exclusive ones are added on top,
+    each rounded once on its whole base.
+    """
+    cur = spec.currency
+    used = to_kwh(kwh)
+    if used < 0:
+        raise InvalidAmount(value=kwh, reason="consumption must not be negative")
+    if days < 1:
+        raise InvalidAmount(value=days, reason="a billing period has at least one day")
+    block_lines: list[BlockLine] = []
+    with localcontext() as dctx:
+        dctx.prec = DECIMAL_PRECISION
+        lower = ZERO_KWH
+        cumulative = Decimal(0)
+        charged = 0
+        for index, block in enumerate(spec.blocks):
+            if used <= lower:
+                break
+            upper = used if block.upper_kwh is None else min(block.upper_kwh, used)
+            in_block = upper - lower
+            if in_block > 0:
+                cumulative += in_block * block.rate
+                upto = _round(cumulative, cur)
+                block_lines.append(
+                    BlockLine(index, in_block, block.rate, Money(upto - charged, cur))
+                )
+                charged = upto
+            if block.upper_kwh is None:
+                break
+            lower = block.upper_kwh
+    at_rates = sum((b.money.minor for b in block_lines), 0)
+
+    fixed_lines: list[FixedChargeLine] = []
+    for charge in spec.fixed_charges:
+        periods = 1 if charge.period == "month" else days
+        if charge.max_periods is not None:
+            periods = min(periods, charge.max_periods)
+        amount = periods * charge.amount_minor
+        if charge.max_amount_minor is not None:
+            amount = min(amount, charge.max_amount_minor)
+        if amount:
+            fixed_lines.append(
+                FixedChargeLine(charge.name, charge.period, periods, Money(amount, cur))
+            )
+    fixed_total = sum((line.amount.minor for line in fixed_lines), 0)
+
+    inclusive_energy = [t for t in spec.taxes if t.applies_to_energy and t.inclusive]
+    inclusive_fixed = [t for t in spec.taxes if t.applies_to_fixed and t.inclusive]
+    energy_net, energy_parts = _extract_inclusive(at_rates, inclusive_energy, cur)
+    fixed_net, fixed_parts = _extract_inclusive(fixed_total, inclusive_fixed, cur)
+    energy_tax = dict(zip([t.code for t in inclusive_energy], energy_parts, strict=True))
+    fixed_tax = dict(zip([t.code for t in inclusive_fixed], fixed_parts, strict=True))
+
+    tax_lines: list[TaxLine] = []
+    exclusive_total = 0
+    with localcontext() as dctx:
+        dctx.prec = DECIMAL_PRECISION
+        for tax in spec.taxes:
+            if tax.inclusive:
+                energy_part = energy_tax.get(tax.code, 0)
+                fixed_part = fixed_tax.get(tax.code, 0)
+                base = (energy_net if tax.applies_to_energy else 0) + (
+                    fixed_net if tax.applies_to_fixed else 0
+                )
+                amount = energy_part + fixed_part
+            else:
+                base = (at_rates if tax.applies_to_energy else 0) + (
+                    fixed_total if tax.applies_to_fixed else 0
+                )
+                amount = _round(_major(base, cur) * tax.rate, cur)
+                energy_part = (
+                    min(amount, _round(_major(at_rates, cur) * tax.rate, cur))
+                    if tax.applies_to_energy
+                    else 0
+                )
+                fixed_part = amount - energy_part
+                exclusive_total += amount
+            tax_lines.append(
+                TaxLine(
+                    code=tax.code,
+                    rate=tax.rate,
+                    inclusive=tax.inclusive,
+                    base=Money(base, cur),
+                    amount=Money(amount, cur),
+                    energy_amount=Money(energy_part, cur),
+                    fixed_amount=Money(fixed_part, cur),
+                )
+            )
+    return ConsumptionCharges(
+        currency=cur,
+        kwh=used,
+        blocks=tuple(block_lines),
+        energy_at_rates=Money(at_rates, cur),
+        energy_net=Money(energy_net, cur),
+        fixed_charges=tuple(fixed_lines),
+        fixed_charges_total=Money(fixed_total, cur),
+        fixed_charges_net=Money(fixed_net, cur),
+        taxes=tuple(tax_lines),
+        total=Money(at_rates + fixed_total + exclusive_total, cur),
+    )
+
+
+def late_fee(spec: TariffSpec, unpaid: Money) -> Money:
+    """The late-payment charge on ``unpaid`` under the tariff's rule (zero without one)."""
+    _check_currency(spec, unpaid)
+    rule = spec.late_payment
+    if rule is None or unpaid.minor <= 0:
+        return spec.money(0)
+    with localcontext() as dctx:
+        dctx.prec = DECIMAL_PRECISION
+        share = _round(_major(unpaid.minor, spec.currency) * rule.rate, spec.currency)
+    return spec.money(share + rule.fixed_minor)

@@ -130,6 +130,16 @@ class DebtRecoveryRule:
 
 
 @dataclass(frozen=True)
+class LatePaymentRule:
+    """What a postpaid bill left unpaid ``grace_days`` after its due date is charged, once:
+    ``rate`` (a fraction) of what is still unpaid plus ``fixed_minor``."""
+
+    rate: Decimal = Decimal(0)
+    fixed_minor: int = 0
+    grace_days: int = 0
+
+
+@dataclass(frozen=True)
 class TariffSpec:
     """Everything needed to price a sale; pure data, validated on construction."""
 
@@ -141,6 +151,8 @@ class TariffSpec:
     debt_recovery: DebtRecoveryRule | None = None
     min_sale_minor: int | None = None
     max_sale_minor: int | None = None
+    # Postpaid bills only: prepaid sales never read it.
+    late_payment: LatePaymentRule | None = None
 
     def __post_init__(self) -> None:
         # Accept lists from callers but store tuples so the spec stays hashable-ish and immutable.
@@ -255,6 +267,17 @@ class TariffSpec:
                 )
                 _require(rule.max_per_month_minor >= 0, where, "monthly cap must not be negative")
 
+        late = self.late_payment
+        if late is not None:
+            where = "late_payment"
+            _require(isinstance(late.rate, Decimal) and late.rate.is_finite(), where, "bad rate")
+            _require(0 <= late.rate <= 1, where, "rate must be a fraction from 0 to 1")
+            _require(_is_int(late.fixed_minor), where, "fixed amount must be whole minor units")
+            _require(late.fixed_minor >= 0, where, "fixed amount must not be negative")
+            _require(_is_int(late.grace_days), where, "grace days must be a whole number")
+            _require(0 <= late.grace_days <= 366, where, "grace days must be from 0 to 366")
+            _require(late.rate > 0 or late.fixed_minor > 0, where, "needs a rate or an amount")
+
         if self.min_sale_minor is not None:
             _require(_is_int(self.min_sale_minor), "min_sale_minor", "must be whole minor units")
             _require(self.min_sale_minor >= 1, "min_sale_minor", "must be above zero")
@@ -286,7 +309,7 @@ class TariffSpec:
                 ],
             }
         rule = self.debt_recovery
-        return {
+        data: dict[str, Any] = {
             "currency": self.currency,
             "energy": energy,
             "fixed_charges": [
@@ -321,6 +344,15 @@ class TariffSpec:
             "min_sale_minor": self.min_sale_minor,
             "max_sale_minor": self.max_sale_minor,
         }
+        # Only when set, so every spec written before late fees existed reads back unchanged.
+        late = self.late_payment
+        if late is not None:
+            data["late_payment"] = {
+                "rate": str(late.rate),
+                "fixed_minor": late.fixed_minor,
+                "grace_days": late.grace_days,
+            }
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TariffSpec:
@@ -408,6 +440,15 @@ class TariffSpec:
                 ),
             )
 
+        raw_late = data.get("late_payment")
+        late = None
+        if raw_late is not None:
+            late = LatePaymentRule(
+                rate=_decimal(raw_late.get("rate", "0"), "late_payment.rate"),
+                fixed_minor=_int(raw_late.get("fixed_minor", 0), "late_payment.fixed_minor"),
+                grace_days=_int(raw_late.get("grace_days", 0), "late_payment.grace_days"),
+            )
+
         return cls(
             currency=currency,
             blocks=tuple(blocks),
@@ -417,6 +458,7 @@ class TariffSpec:
             debt_recovery=rule,
             min_sale_minor=_optional_int(data.get("min_sale_minor"), "min_sale_minor"),
             max_sale_minor=_optional_int(data.get("max_sale_minor"), "max_sale_minor"),
+            late_payment=late,
         )
 
 

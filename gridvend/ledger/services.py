@@ -23,6 +23,9 @@ ARREARS_INCOME = "revenue:arrears-raised"
 TAX_PAYABLE = "tax"
 FBE_EXPENSE = "expense:fbe"
 SUSPENSE = "suspense"
+# Postpaid billing: a customer's bills and payments ("receivable:<account>"), late-payment fees.
+RECEIVABLE = "receivable"
+LATE_FEE_REVENUE = "revenue:late-fees"
 
 _KIND_BY_PREFIX = {
     "cash": AccountKind.ASSET,
@@ -31,6 +34,7 @@ _KIND_BY_PREFIX = {
     "float": AccountKind.LIABILITY,
     "wallet": AccountKind.LIABILITY,
     "debt": AccountKind.ASSET,
+    "receivable": AccountKind.ASSET,
     "revenue": AccountKind.REVENUE,
     "tax": AccountKind.LIABILITY,
     "expense": AccountKind.EXPENSE,

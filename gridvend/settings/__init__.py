@@ -110,6 +110,8 @@ MAX_SALE_KWH = env.get_int("GRIDVEND_MAX_SALE_KWH", 100_000, minimum=1)
 MAX_FLOAT_AMOUNT = env.get_int("GRIDVEND_MAX_FLOAT_AMOUNT", 10_000_000, minimum=1)
 MAX_CASH_COUNT = env.get_int("GRIDVEND_MAX_CASH_COUNT", 100_000_000, minimum=1)
 MAX_DEBT_AMOUNT = env.get_int("GRIDVEND_MAX_DEBT_AMOUNT", 10_000_000, minimum=1)
+# The largest postpaid bill payment one request may carry, in minor units.
+BILL_PAYMENT_MAX_MINOR = env.get_int("GRIDVEND_BILL_PAYMENT_MAX_MINOR", 100_000_000, minimum=1)
 # The smallest coin in circulation, in minor units of the currency: a sale by kWh asks for a sum
 # that cash can pay (rounded up to it; the extra buys energy).
 SMALLEST_COIN_MINOR = env.get_int("GRIDVEND_SMALLEST_COIN_MINOR", 1, minimum=1)
@@ -349,6 +351,7 @@ INSTALLED_APPS = [
     "gridvend.ledger",
     "gridvend.vending",
     "gridvend.readings",
+    "gridvend.billing",
     "gridvend.dunning",
     "gridvend.partners",
     "gridvend.jobs",

@@ -1,0 +1,292 @@
+"""Scoped reads of billing: what an account owes (the bank link's and the cashier's question),
+runs, bills, payments, and arrears by age."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from django.db.models import F, Q, QuerySet, Sum
+
+from gridvend.billing.errors import AccountNotPostpaid
+from gridvend.billing.models import (
+    Bill,
+    BillingRun,
+    BillPayment,
+    BillStatus,
+    PaymentStatus,
+)
+from gridvend.customers.models import AccountKind, Customer
+from gridvend.customers.selectors import get_customer_by_account
+from gridvend.identity.errors import NotFound
+from gridvend.identity.models import User
+from gridvend.identity.scoping import get_scoped, require_unit_in_scope, scoped
+from gridvend.org.models import OrgUnit
+
+if TYPE_CHECKING:
+    from gridvend.partners.models import Partner
+
+POSTPAID_KINDS = (AccountKind.POSTPAID, AccountKind.BOTH)
+
+
+@dataclass(frozen=True)
+class OpenBill:
+    bill_id: int
+    number: str
+    period_start: date
+    period_end: date
+    due_date: date
+    amount_minor: int
+    paid_minor: int
+    late_fee_minor: int
+
+    @property
+    def owed_minor(self) -> int:
+        return self.amount_minor + self.late_fee_minor - self.paid_minor
+
+
+@dataclass(frozen=True)
+class AccountDue:
+    customer: Customer
+    currency: str
+    total_due_minor: int  # everything unpaid, late fees included, less the account's credit
+    arrears_minor: int  # unpaid on bills past their due date
+    late_fees_minor: int  # late fees still unpaid
+    open_bills: list[OpenBill]  # oldest first
+    last_payment: tuple[datetime, int] | None
+    is_estimated: bool  # the latest bill was on an estimated reading
+    credit_minor: int = 0  # paid and not yet taken by a bill
+
+
+def require_postpaid(customer: Customer) -> None:
+    if customer.account_kind not in POSTPAID_KINDS:
+        raise AccountNotPostpaid(account_number=customer.account_number)
+
+
+def credit_of(customer: Customer | int) -> int:
+    """What the account paid that no bill has taken yet (it pays the next bill)."""
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    total = BillPayment.objects.filter(
+        customer_id=customer_id, status=PaymentStatus.RECEIVED
+    ).aggregate(total=Sum(F("amount_minor") - F("allocated_minor")))["total"]
+    return int(total or 0)
+
+
+def account_due(actor: User, account_number: str, *, today: date | None = None) -> AccountDue:
+    """What a postpaid account owes now, in the actor's scope.
+
+    NotFound for an account outside the actor's subtree or unknown; ACCOUNT_NOT_POSTPAID for a
+    prepaid-only account."""
+    from gridvend.ledger.services import today as business_today
+
+    customer = get_customer_by_account(actor, account_number)
+    require_postpaid(customer)
+    day = today or business_today()
+    bills = list(
+        Bill.objects.filter(customer=customer, status=BillStatus.OPEN).order_by(
+            "due_date", "issue_date", "id"
+        )
+    )
+    open_bills = [
+        OpenBill(
+            bill_id=b.pk,
+            number=b.number,
+            period_start=b.period_start,
+            period_end=b.period_end,
+            due_date=b.due_date,
+            amount_minor=b.amount_minor,
+            paid_minor=b.paid_minor,
+            late_fee_minor=b.late_fee_minor,
+        )
+        for b in bills
+    ]
+    owed = sum(b.owed_minor for b in open_bills)
+    arrears = sum(b.owed_minor for b in open_bills if b.due_date < day)
+    # A late fee is paid last within its bill: what is unpaid of it is what the payments left.
+    late = sum(min(b.late_fee_minor, b.owed_minor) for b in open_bills)
+    credit = credit_of(customer)
+    last = (
+        BillPayment.objects.filter(customer=customer, status=PaymentStatus.RECEIVED)
+        .order_by("-paid_at", "-id")
+        .values_list("paid_at", "amount_minor")
+        .first()
+    )
+    latest = (
+        Bill.objects.filter(customer=customer, status__in=[BillStatus.OPEN, BillStatus.PAID])
+        .order_by("-period_end", "-id")
+        .values_list("is_estimated", flat=True)
+        .first()
+    )
+    return AccountDue(
+        customer=customer,
+        currency=customer.tariff.currency,
+        total_due_minor=max(owed - credit, 0),
+        arrears_minor=arrears,
+        late_fees_minor=late,
+        open_bills=open_bills,
+        last_payment=(last[0], int(last[1])) if last is not None else None,
+        is_estimated=bool(latest),
+        credit_minor=credit,
+    )
+
+
+def find_payment(
+    actor: User, *, channel: str, partner: Partner | None, source_reference: str
+) -> BillPayment:
+    """The payment a channel recorded under this reference (for the partner, if any), in scope;
+    NotFound otherwise."""
+    payments = BillPayment.objects.select_related("customer__org_unit", "partner").filter(
+        channel=channel, source_reference=source_reference.strip()
+    )
+    if partner is None:
+        payments = payments.filter(partner__isnull=True)
+    else:
+        payments = payments.filter(partner=partner)
+    found = payments.first()
+    if found is None or not _payment_visible(actor, found):
+        raise NotFound()
+    return found
+
+
+def _payment_visible(actor: User, payment: BillPayment) -> bool:
+    if not actor.is_active:
+        return False
+    if payment.partner is not None and payment.partner.service_user_id == actor.pk:
+        return True
+    return payment.customer.org_unit.path.startswith(actor.org_unit.path)
+
+
+# Back-office lists -------------------------------------------------------------------------------
+
+
+def list_runs(actor: User, *, unit: OrgUnit | None = None) -> QuerySet[BillingRun]:
+    runs = scoped(BillingRun.objects.select_related("org_unit", "book", "created_by"), actor)
+    if unit is not None:
+        require_unit_in_scope(actor, unit)
+        runs = runs.filter(org_unit__path__startswith=unit.path)
+    return runs.order_by("-period_start", "-id")
+
+
+def get_run(actor: User, pk: int) -> BillingRun:
+    return get_scoped(
+        BillingRun.objects.select_related("org_unit", "book", "created_by"), actor, pk=pk
+    )
+
+
+def _bills(actor: User) -> QuerySet[Bill]:
+    return scoped(
+        Bill.objects.select_related("customer__org_unit", "meter", "run"),
+        actor,
+        path="customer__org_unit__path",
+    )
+
+
+def list_bills(actor: User) -> QuerySet[Bill]:
+    """Bills in scope, newest issue first (keyset order ``issue_date, id``)."""
+    return _bills(actor).order_by("-issue_date", "-id")
+
+
+def get_bill(actor: User, pk: int) -> Bill:
+    return get_scoped(
+        Bill.objects.select_related(
+            "customer__org_unit", "meter", "run", "current_reading", "previous_reading"
+        ),
+        actor,
+        path="customer__org_unit__path",
+        pk=pk,
+    )
+
+
+def run_bills(run: BillingRun) -> QuerySet[Bill]:
+    return run.bills.select_related("customer", "meter").order_by("customer__account_number")
+
+
+def list_payments(actor: User) -> QuerySet[BillPayment]:
+    return scoped(
+        BillPayment.objects.select_related("customer__org_unit", "received_by", "partner"),
+        actor,
+        path="customer__org_unit__path",
+    ).order_by("-paid_at", "-id")
+
+
+def get_payment(actor: User, pk: int) -> BillPayment:
+    return get_scoped(
+        BillPayment.objects.select_related(
+            "customer__org_unit", "received_by", "partner", "vending_point", "shift"
+        ),
+        actor,
+        path="customer__org_unit__path",
+        pk=pk,
+    )
+
+
+# Arrears and ageing -----------------------------------------------------------------------------
+
+AGEING_BUCKETS = ((0, 30), (31, 60), (61, 90), (91, None))
+
+
+@dataclass(frozen=True)
+class Ageing:
+    """What open bills owe, by days past their due date (not yet due counts as current)."""
+
+    currency: str
+    current_minor: int
+    buckets: tuple[int, int, int, int]  # 0-30, 31-60, 61-90, 90+ days past due
+    account_count: int
+
+    @property
+    def arrears_minor(self) -> int:
+        return sum(self.buckets)
+
+    @property
+    def total_minor(self) -> int:
+        return self.current_minor + self.arrears_minor
+
+
+def _bucket(days_late: int) -> int:
+    for index, (low, high) in enumerate(AGEING_BUCKETS):
+        if days_late >= low and (high is None or days_late <= high):
+            return index
+    return 0
+
+
+def ageing(actor: User, *, unit: OrgUnit | None = None, today: date | None = None) -> Ageing:
+    """Arrears of the open bills under ``unit`` (default: the actor's own unit), by age."""
+    from django.conf import settings
+
+    from gridvend.ledger.services import today as business_today
+
+    day = today or business_today()
+    bills = _bills(actor).filter(status=BillStatus.OPEN)
+    if unit is not None:
+        require_unit_in_scope(actor, unit)
+        bills = bills.filter(customer__org_unit__path__startswith=unit.path)
+    current = 0
+    buckets = [0, 0, 0, 0]
+    accounts: set[int] = set()
+    currency = settings.CURRENCY
+    rows = bills.values_list(
+        "customer_id", "currency", "due_date", "amount_minor", "late_fee_minor", "paid_minor"
+    )
+    for customer_id, bill_currency, due, amount, fee, paid in rows.iterator(chunk_size=2000):
+        owed = amount + fee - paid
+        if owed <= 0:
+            continue
+        currency = bill_currency
+        accounts.add(customer_id)
+        if due >= day:
+            current += owed
+        else:
+            buckets[_bucket((day - due).days)] += owed
+    return Ageing(
+        currency, current, (buckets[0], buckets[1], buckets[2], buckets[3]), len(accounts)
+    )
+
+
+def bills_in_arrears(actor: User, *, today: date) -> QuerySet[Bill]:
+    return (
+        _bills(actor)
+        .filter(Q(status=BillStatus.OPEN) & Q(due_date__lt=today))
+        .order_by("due_date", "id")
+    )
