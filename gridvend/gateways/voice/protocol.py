@@ -70,7 +70,8 @@ def read_voice(form: dict[str, str]) -> VoiceCallback:
         session_id=field(form, "sessionId", required=True, max_length=100),
         is_active=active != "0",
         caller=field(form, "callerNumber", max_length=32),
-        digits=None if digits is None else field(form, "dtmfDigits", max_length=40),
+        # Checked by the enquiry (digits only, at most 20), so the caller is asked again.
+        digits=None if digits is None else digits[:41],
     )
 
 
