@@ -33,7 +33,7 @@ def _reminder(language: str) -> str:
 
 
 @needs_espeak
-@pytest.mark.parametrize("language", ["en", "ar"])
+@pytest.mark.parametrize("language", ["en", "ar", "zh-hans"])
 def test_reminder_is_a_mono_wav_of_a_few_seconds(language: str, tmp_path: Path) -> None:
     path = tmp_path / f"reminder-{language}.wav"
     speech = voice.speak(_reminder(language), language=language, path=path)
