@@ -408,6 +408,44 @@ ROWS: list[Row] = [
         region="path",
         post=_body(action="accept", note="checked"),
     ),
+    # --- billing --------------------------------------------------------------------------------
+    Row("backoffice:billing-run-list", "finance", "field", region="unit"),
+    Row(
+        "backoffice:billing-run-create",
+        "finance",
+        "auditor",
+        region="body",
+        post=lambda w, r: {
+            "book": r.billing_run.book_id if r.billing_run else 0,
+            "period_start": "2026-01-02",
+            "period_end": "2026-02-01",
+            "due_days": 14,
+        },
+    ),
+    Row(
+        "backoffice:billing-run-detail",
+        "finance",
+        "field",
+        args=_pk("billing_run"),
+        region="path",
+        post=_body(action="cancel", note="matrix"),
+        post_denied="auditor",
+    ),
+    Row("backoffice:bill-list", "finance", "field", region="unit"),
+    Row("backoffice:bill-export", "auditor", "field", args=_fmt("csv"), region="unit"),
+    Row("backoffice:bill-detail", "care", "field", args=_pk("bill"), region="path"),
+    Row("backoffice:bill-pdf", "finance", "field", args=_pk("bill"), region="path", pdf=True),
+    Row("backoffice:bill-payment-list", "finance", "field", region="unit"),
+    Row(
+        "backoffice:bill-payment-detail",
+        "finance",
+        "field",
+        args=_pk("bill_payment"),
+        region="path",
+        post=_body(reason="matrix"),
+        post_denied="auditor",
+    ),
+    Row("backoffice:billing-arrears", "finance", "field", region="unit"),
     # --- dunning --------------------------------------------------------------------------------
     Row("backoffice:dunning-rules", "auditor", "reader", region="unit"),
     Row(
@@ -701,6 +739,8 @@ ROWS: list[Row] = [
     ),
     Row("cashier:sale", "cashier", "manager", args=_ref, region="path"),
     Row("cashier:reprint", "cashier", "manager"),
+    Row("cashier:bills", "cashier", "manager"),
+    Row("cashier:bill-receipt", "cashier", "manager", args=_pk("bill_payment"), region="path"),
     Row("cashier:shift", "cashier", "manager", post=_body(counted_cash="0", note="")),
     # Another cashier's closed shift: a supervisor who also sells may read it, the cashier not.
     Row("cashier:closed", "supervisor", "manager", args=_pk("closed_shift"), region="path"),

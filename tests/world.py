@@ -18,6 +18,8 @@ from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
 
+from gridvend.billing import services as billing
+from gridvend.billing.models import Bill, BillingRun, BillPayment
 from gridvend.customers import services as customers
 from gridvend.customers.models import Customer, Premise
 from gridvend.dunning import services as dunning
@@ -27,7 +29,7 @@ from gridvend.exports.models import Export
 from gridvend.exports.tasks import run_export
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
-from gridvend.kernel.clock import FixedClock, business_date
+from gridvend.kernel.clock import FixedClock, business_date, day_bounds_utc
 from gridvend.kernel.money import Money
 from gridvend.keys import services as keys
 from gridvend.keys.engine import meter_params
@@ -211,6 +213,11 @@ class Region:
     dunning_task: DunningTask | None = None
     dunning_order: FieldOrder | None = None
     dunning_voice: VoiceReminder | None = None
+    # A postpaid meter in a billing book of its own, billed for its last cycle by a posted run
+    # (two finance people of the region), and a bank payment against the bill.
+    billing_run: BillingRun | None = None
+    bill: Bill | None = None
+    bill_payment: BillPayment | None = None
 
 
 @dataclass
@@ -328,6 +335,7 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
         actor=maker, slug="sales", query="", format="csv", frequency="daily"
     )
     _readings(world, region, tag)
+    _billing(world, region, maker, tag)
     _dunning(world, region, maker, tag)
     return region
 
@@ -371,6 +379,51 @@ def _dunning(world: World, region: Region, maker: User, tag: str) -> None:
     )  # fmt: skip
     region.dunning_rule = rule
     region.dunning_task = task
+
+
+def _billing(world: World, region: Region, maker: User, tag: str) -> None:
+    region.billing_run, region.bill, region.bill_payment = billed_postpaid_meter(
+        world, region.unit, tag
+    )
+
+
+def billed_postpaid_meter(
+    world: World, unit: OrgUnit, tag: str
+) -> tuple[BillingRun, Bill, BillPayment]:
+    """A postpaid meter of ``unit`` in a billing book of its own, read before and in its last
+    cycle, billed by a run two finance people of the unit posted, and paid 10.00 by bank."""
+    meter = world.add_meter(unit=unit, name=f"{tag} Postpaid", address=f"2 {tag} Road")
+    customers.update_customer(
+        actor=world.admin, customer=world.customer(meter), account_kind="postpaid"
+    )
+    book = readings.create_book(
+        actor=world.admin, org_unit=unit, code=f"{tag.lower()}-bills",
+        name=f"{tag} billing route", cycle_day=1,
+    )  # fmt: skip
+    readings.add_book_meter(actor=world.admin, book=book, meter=meter)
+    reader = factories.user(unit, Role.OPERATOR, (Capability.METER_READER,))
+    start, end = billing.default_period(book, business_date(timezone.now(), settings.TIME_ZONE))
+    for day, value in ((start - timedelta(days=3), "100"), (end - timedelta(days=1), "180")):
+        readings.record_reading(
+            actor=reader,
+            meter=meter,
+            register_kwh=Decimal(value),
+            read_at=day_bounds_utc(day, settings.TIME_ZONE)[0] + timedelta(hours=10),
+        )
+    finance = factories.user(unit, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    checker = factories.user(unit, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
+    run = billing.preview_run(actor=finance, book=book, period_start=start, period_end=end)
+    decision = billing.request_posting(actor=finance, run=run)
+    posted = billing.approve_run_decision(actor=checker, decision=decision)
+    payment = billing.take_payment(
+        actor=finance,
+        account_number=world.customer(meter).account_number,
+        amount_minor=1000,
+        currency=world.tariff.currency,
+        channel="bank",
+        source_reference=f"world-bill-{tag}",
+    )
+    return posted, Bill.objects.get(run=run), payment
 
 
 def _readings(world: World, region: Region, tag: str) -> None:

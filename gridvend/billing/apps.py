@@ -2,6 +2,13 @@
 
 from django.apps import AppConfig
 
+LATE_FEES_JOB = "gridvend.billing.services.late_fees_job"
+# In the utility's time zone: once a day, early, before the offices open.
+LATE_FEES_CRON = "15 2 * * *"
+RECOVERIES_JOB = "gridvend.billing.services.recoveries_job"
+# What prepaid sales recovered of postpaid arrears pays the bills within the quarter hour.
+RECOVERIES_CRON = "*/15 * * * *"
+
 
 class BillingConfig(AppConfig):
     name = "gridvend.billing"
@@ -10,3 +17,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.billing import events  # noqa: F401  (registers the audit event types)
+        from gridvend.jobs import queue
+
+        queue.declare_schedule("gridvend.billing.late_fees", LATE_FEES_JOB, cron=LATE_FEES_CRON)
+        queue.declare_schedule("gridvend.billing.recoveries", RECOVERIES_JOB, cron=RECOVERIES_CRON)

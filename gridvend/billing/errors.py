@@ -11,6 +11,7 @@ from gridvend.kernel.errors import DomainError
 
 class BillingErrorCode(StrEnum):
     ACCOUNT_NOT_POSTPAID = "ACCOUNT_NOT_POSTPAID"
+    ACCOUNT_NOT_PREPAID_LINKED = "ACCOUNT_NOT_PREPAID_LINKED"
     PAYMENT_REFERENCE_REUSED = "PAYMENT_REFERENCE_REUSED"
     PAYMENT_ALREADY_CANCELLED = "PAYMENT_ALREADY_CANCELLED"
     PAYMENT_CANCEL_TOO_LATE = "PAYMENT_CANCEL_TOO_LATE"
@@ -29,6 +30,17 @@ class AccountNotPostpaid(DomainError):
     code = BillingErrorCode.ACCOUNT_NOT_POSTPAID
     message_template = gettext_lazy(
         "Account %(account_number)s is prepaid only: it has no bills to pay."
+    )
+
+    def __init__(self, *, account_number: str) -> None:
+        super().__init__(account_number=account_number)
+
+
+class AccountNotPrepaidLinked(DomainError):
+    code = BillingErrorCode.ACCOUNT_NOT_PREPAID_LINKED
+    message_template = gettext_lazy(
+        "Account %(account_number)s is not both prepaid and postpaid: its arrears cannot be "
+        "recovered by token sales."
     )
 
     def __init__(self, *, account_number: str) -> None:

@@ -246,8 +246,9 @@ class BillPayment(models.Model):
     bank_facts = models.JSONField(default=dict, blank=True)
     paid_at = models.DateTimeField()
     business_date = models.DateField()
+    # None: a job applied what prepaid sales recovered of the arrears.
     received_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     status = models.CharField(
         max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.RECEIVED

@@ -160,12 +160,16 @@ def _payment_visible(actor: User, payment: BillPayment) -> bool:
 # Back-office lists -------------------------------------------------------------------------------
 
 
-def list_runs(actor: User, *, unit: OrgUnit | None = None) -> QuerySet[BillingRun]:
+def list_runs(
+    actor: User, *, status: str = "", unit: OrgUnit | None = None
+) -> QuerySet[BillingRun]:
     runs = scoped(BillingRun.objects.select_related("org_unit", "book", "created_by"), actor)
     if unit is not None:
         require_unit_in_scope(actor, unit)
         runs = runs.filter(org_unit__path__startswith=unit.path)
-    return runs.order_by("-period_start", "-id")
+    if status:
+        runs = runs.filter(status=status)
+    return runs.order_by("-id")
 
 
 def get_run(actor: User, pk: int) -> BillingRun:
@@ -182,9 +186,33 @@ def _bills(actor: User) -> QuerySet[Bill]:
     )
 
 
-def list_bills(actor: User) -> QuerySet[Bill]:
-    """Bills in scope, newest issue first (keyset order ``issue_date, id``)."""
-    return _bills(actor).order_by("-issue_date", "-id")
+def list_bills(
+    actor: User,
+    *,
+    account: str = "",
+    status: str = "",
+    unit: OrgUnit | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    estimated: bool = False,
+) -> QuerySet[Bill]:
+    """Posted bills in scope (drafts live on their run's page), newest issue first (keyset
+    order ``issue_date, id``); ``date_from``/``date_to`` bound the issue date."""
+    bills = _bills(actor).exclude(status__in=[BillStatus.DRAFT, BillStatus.DISCARDED])
+    if account.strip():
+        bills = bills.filter(customer__account_number=account.strip().upper())
+    if status:
+        bills = bills.filter(status=status)
+    if unit is not None:
+        require_unit_in_scope(actor, unit)
+        bills = bills.filter(customer__org_unit__path__startswith=unit.path)
+    if date_from is not None:
+        bills = bills.filter(issue_date__gte=date_from)
+    if date_to is not None:
+        bills = bills.filter(issue_date__lte=date_to)
+    if estimated:
+        bills = bills.filter(is_estimated=True)
+    return bills.order_by("-issue_date", "-id")
 
 
 def get_bill(actor: User, pk: int) -> Bill:
@@ -202,12 +230,36 @@ def run_bills(run: BillingRun) -> QuerySet[Bill]:
     return run.bills.select_related("customer", "meter").order_by("customer__account_number")
 
 
-def list_payments(actor: User) -> QuerySet[BillPayment]:
-    return scoped(
+def list_payments(
+    actor: User,
+    *,
+    account: str = "",
+    status: str = "",
+    channel: str = "",
+    unit: OrgUnit | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[BillPayment]:
+    """Payments in scope, newest first; ``date_from``/``date_to`` bound the business date."""
+    payments = scoped(
         BillPayment.objects.select_related("customer__org_unit", "received_by", "partner"),
         actor,
         path="customer__org_unit__path",
-    ).order_by("-paid_at", "-id")
+    )
+    if account.strip():
+        payments = payments.filter(customer__account_number=account.strip().upper())
+    if status:
+        payments = payments.filter(status=status)
+    if channel:
+        payments = payments.filter(channel=channel)
+    if unit is not None:
+        require_unit_in_scope(actor, unit)
+        payments = payments.filter(customer__org_unit__path__startswith=unit.path)
+    if date_from is not None:
+        payments = payments.filter(business_date__gte=date_from)
+    if date_to is not None:
+        payments = payments.filter(business_date__lte=date_to)
+    return payments.order_by("-paid_at", "-id")
 
 
 def get_payment(actor: User, pk: int) -> BillPayment:
@@ -284,9 +336,10 @@ def ageing(actor: User, *, unit: OrgUnit | None = None, today: date | None = Non
     )
 
 
-def bills_in_arrears(actor: User, *, today: date) -> QuerySet[Bill]:
-    return (
-        _bills(actor)
-        .filter(Q(status=BillStatus.OPEN) & Q(due_date__lt=today))
-        .order_by("due_date", "id")
-    )
+def bills_in_arrears(actor: User, *, today: date, unit: OrgUnit | None = None) -> QuerySet[Bill]:
+    """Open bills past their due date, oldest due first."""
+    bills = _bills(actor).filter(Q(status=BillStatus.OPEN) & Q(due_date__lt=today))
+    if unit is not None:
+        require_unit_in_scope(actor, unit)
+        bills = bills.filter(customer__org_unit__path__startswith=unit.path)
+    return bills.order_by("due_date", "id")

@@ -7,7 +7,6 @@ Lock order: run, then customers by id, then each customer's open bills, then pay
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +28,7 @@ from gridvend.approvals.services import (
 from gridvend.audit.services import record
 from gridvend.billing import locks
 from gridvend.billing.errors import (
+    AccountNotPrepaidLinked,
     BillingPeriodInvalid,
     BillingRunEmpty,
     BillingRunExists,
@@ -63,8 +63,10 @@ from gridvend.billing.permissions import (
     can_take_payment,
 )
 from gridvend.billing.selectors import POSTPAID_KINDS, require_postpaid
+from gridvend.customers.events import CustomerEvent
+from gridvend.customers.integrity import debt_binding
 from gridvend.customers.locks import lock_customer
-from gridvend.customers.models import Customer
+from gridvend.customers.models import AccountKind, Customer, Debt
 from gridvend.customers.selectors import get_customer_by_account
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
@@ -77,7 +79,9 @@ from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import late_fee, price_consumption
 from gridvend.kernel.tariffs import TariffSpec
 from gridvend.ledger import services as ledger
+from gridvend.ledger.digests import draft_lines
 from gridvend.org.models import Channel
+from gridvend.readings.estimates import cycle_bounds
 from gridvend.readings.models import BookMeter, MeterReading, ReadingBook, ReadingStatus
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_in_force
@@ -85,6 +89,13 @@ from gridvend.transactions import use_case
 
 MAX_PERIOD_DAYS = 62
 MAX_BANK_FACTS = 12
+# What a prepaid sale recovered of a postpaid account's arrears pays its bills under this
+# channel (gridvend-internal: no partner or point takes these).
+RECOVERY_CHANNEL = "prepaid_recovery"
+DEBT_SOURCE = "billing"
+# Arrears handed to the prepaid side and not yet recovered: credited when a debt is opened for
+# them, debited as recoveries pay the bills; its balance is minus the debts still to recover.
+ARREARS_CLEARING = f"{ledger.SUSPENSE}:billing-arrears"
 
 
 def receivable_code(customer: Customer) -> str:
@@ -93,6 +104,11 @@ def receivable_code(customer: Customer) -> str:
 
 def _today(at: datetime | None = None) -> date:
     return business_date(at or timezone.now(), settings.TIME_ZONE)
+
+
+def business_today() -> date:
+    """Today in the utility's time zone: the day payments and arrears are reckoned on."""
+    return _today()
 
 
 def _require(allowed: bool) -> None:
@@ -524,20 +540,8 @@ def _problem(meter: Any, customer: Customer, problem: str) -> dict[str, str]:
 
 
 def default_period(book: ReadingBook, today: date) -> tuple[date, date]:
-    """The last whole cycle of the book that ended before ``today``: from one cycle day to the
-    day before the next."""
-    day = book.cycle_day
-    this_month = today.replace(day=day)
-    end_next = this_month if this_month <= today else _month_back(this_month)
-    start = _month_back(end_next)
-    return start, end_next - timedelta(days=1)
-
-
-def _month_back(day: date) -> date:
-    year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
-    return day.replace(
-        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
-    )
+    """The book's last reading cycle ending on or before ``today`` (the readings' own cycle)."""
+    return cycle_bounds(book.cycle_day, today)
 
 
 @use_case
@@ -856,11 +860,13 @@ def reject_run_decision(*, actor: User, decision: RunDecision, note: str) -> Run
 
 
 @use_case
-def charge_late_fee(*, actor: User, bill: Bill, today: date | None = None) -> int:
+def charge_late_fee(*, actor: User | None, bill: Bill, today: date | None = None) -> int:
     """Charge the tariff's late fee on one bill unpaid past its due date and grace days, once:
-    a bill that has had its fee is left alone, so the job may run any number of times."""
-    _require(can_run_billing(actor))
-    require_unit_in_scope(actor, bill.customer.org_unit)
+    a bill that has had its fee is left alone, so the job may run any number of times.
+    ``actor`` None: the scheduled job."""
+    if actor is not None:
+        _require(can_run_billing(actor))
+        require_unit_in_scope(actor, bill.customer.org_unit)
     day = today or _today()
     lock_customer(bill.customer)
     locked = (
@@ -903,22 +909,172 @@ def charge_late_fee(*, actor: User, bill: Bill, today: date | None = None) -> in
     return fee.minor
 
 
-def charge_late_fees(*, actor: User, today: date | None = None) -> int:
-    """The job: charge every overdue bill in the actor's scope its late fee, each in its own
-    transaction; returns how many bills were charged."""
+def charge_late_fees(*, actor: User | None, today: date | None = None) -> int:
+    """Charge every overdue bill in the actor's scope (all, for the job) its late fee, each in
+    its own transaction; returns how many bills were charged."""
     day = today or _today()
     charged = 0
     candidates = (
-        Bill.objects.filter(
-            status=BillStatus.OPEN,
-            late_fee_at__isnull=True,
-            due_date__lt=day,
-            customer__org_unit__path__startswith=actor.org_unit.path,
-        )
+        Bill.objects.filter(status=BillStatus.OPEN, late_fee_at__isnull=True, due_date__lt=day)
         .select_related("customer__org_unit")
         .order_by("id")
     )
+    if actor is not None:
+        candidates = candidates.filter(customer__org_unit__path__startswith=actor.org_unit.path)
     for bill in candidates.iterator(chunk_size=500):
         if charge_late_fee(actor=actor, bill=bill, today=day):
             charged += 1
     return charged
+
+
+def late_fees_job() -> int:
+    """The daily job (``billing.apps``)."""
+    return charge_late_fees(actor=None)
+
+
+# The prepaid link ---------------------------------------------------------------------------------
+
+
+def _billing_debts(customer_id: int) -> list[Debt]:
+    return list(
+        Debt.objects.select_for_update(of=("self",))
+        .filter(customer_id=customer_id, source=DEBT_SOURCE, balance_minor__gt=0)
+        .order_by("-opened_at", "-id")
+    )
+
+
+@use_case
+def transfer_arrears_to_debt(
+    *, actor: User | None, customer: Customer, today: date | None = None
+) -> Debt | None:
+    """For an account of kind "both": what its bills owe past their due date, and is not yet
+    with the prepaid side, becomes a debt that its token purchases recover through the tariff's
+    debt-recovery rule. Booked debt:<account> against the arrears clearing account (the bills
+    already booked the revenue); the bills stay open until recoveries pay them."""
+    if actor is not None:
+        _require(can_run_billing(actor))
+        require_unit_in_scope(actor, customer.org_unit)
+    day = today or _today()
+    locked = lock_customer(customer)
+    if locked.account_kind != AccountKind.BOTH:
+        raise AccountNotPrepaidLinked(account_number=locked.account_number)
+    bills = locks.lock_open_bills(locked.pk)
+    arrears = sum(b.owed_minor for b in bills if b.due_date < day)
+    handed = sum(d.balance_minor for d in _billing_debts(locked.pk))
+    amount = arrears - handed
+    if amount <= 0:
+        return None
+    money = Money(amount, locked.tariff.currency)
+    reason = f"Postpaid arrears to {day.isoformat()}"
+    debt = Debt.objects.create(
+        customer=locked,
+        reason=reason,
+        currency=money.currency,
+        original_minor=amount,
+        balance_minor=amount,
+        opened_by=actor,
+        source=DEBT_SOURCE,
+    )
+    draft = journal(
+        [Posting(f"debt:{locked.account_number}", money), Posting(ARREARS_CLEARING, -money)],
+        memo=f"debt {debt.pk} {locked.account_number}: {reason}",
+    )
+    entry = ledger.post_journal_entry(draft, kind="debt.opened", business_date=day, actor=actor)
+    Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
+    debt.journal_entry = entry
+    record(
+        actor=actor,
+        event_type=CustomerEvent.DEBT_OPENED,
+        target=debt,
+        after={
+            "customer": locked.account_number,
+            "amount": money.to_dict(),
+            "reason": reason,
+            "source": DEBT_SOURCE,
+            "journal_entry": entry.pk,
+            "digests": debt_binding(debt, draft_lines(draft)),
+        },
+    )
+    return debt
+
+
+@use_case
+def apply_recoveries(*, actor: User | None, customer: Customer) -> BillPayment | None:
+    """Pay the bills with what prepaid sales recovered of the arrears debts since the last
+    time: one payment on the recovery channel (the arrears clearing account against the
+    receivable), allocated oldest first. Idempotent: its reference is the running total
+    recovered, so a second call with nothing new recovered does nothing."""
+    if actor is not None:
+        require_unit_in_scope(actor, customer.org_unit)
+    locked = lock_customer(customer)
+    debts = Debt.objects.filter(customer=locked, source=DEBT_SOURCE)
+    recovered = sum(d.original_minor - d.balance_minor for d in debts)
+    applied = sum(
+        BillPayment.objects.filter(
+            customer=locked, channel=RECOVERY_CHANNEL, status=PaymentStatus.RECEIVED
+        ).values_list("amount_minor", flat=True)
+    )
+    amount = recovered - applied
+    if amount <= 0:
+        return None
+    now = timezone.now()
+    money = Money(amount, locked.tariff.currency)
+    reference = f"{locked.account_number}-{recovered}"
+    draft = journal(
+        [Posting(ARREARS_CLEARING, money), Posting(receivable_code(locked), -money)],
+        memo=f"arrears recovered by prepaid sales {locked.account_number}",
+    )
+    holder: dict[str, BillPayment] = {}
+
+    def write_payment(entry: Any) -> None:
+        holder["payment"] = BillPayment.objects.create(
+            customer=locked,
+            currency=money.currency,
+            amount_minor=amount,
+            channel=RECOVERY_CHANNEL,
+            source_reference=reference,
+            paid_at=now,
+            business_date=_today(now),
+            received_by=actor,
+            journal_entry=entry,
+        )
+
+    ledger.post_journal_entry(
+        draft,
+        kind="bill_payment.received",
+        business_date=_today(now),
+        actor=actor,
+        before_postings=write_payment,
+    )
+    payment = holder["payment"]
+    _allocate(payment, locks.lock_open_bills(locked.pk), amount, now)
+    record(
+        actor=actor,
+        event_type=BillingEvent.PAYMENT_RECEIVED,
+        target=payment,
+        after={
+            "customer": locked.account_number,
+            "amount": money.to_dict(),
+            "channel": RECOVERY_CHANNEL,
+            "reference": reference,
+            "allocated_minor": payment.allocated_minor,
+            "journal_entry": payment.journal_entry_id,
+        },
+    )
+    return payment
+
+
+def recoveries_job() -> int:
+    """The periodic job (``billing.apps``): apply what sales recovered, for every account with
+    an arrears debt; returns how many payments it made."""
+    made = 0
+    ids = (
+        Debt.objects.filter(source=DEBT_SOURCE)
+        .values_list("customer_id", flat=True)
+        .distinct()
+        .order_by("customer_id")
+    )
+    for customer in Customer.objects.filter(pk__in=list(ids)).order_by("pk"):
+        if apply_recoveries(actor=None, customer=customer) is not None:
+            made += 1
+    return made

@@ -219,6 +219,11 @@ def expected_takings(shift: Shift) -> dict[str, int]:
         "sale__payment_method", "sale__tender_minor"
     ):
         expected[method or "cash"] -= tender
+    # Postpaid bills paid in cash at this till (billing.BillPayment.shift), not cancelled: the
+    # relation is billing's, read by name, so vending imports nothing from the layer above it.
+    paid = shift.bill_payments.filter(status="received").values_list("amount_minor", flat=True)
+    for amount in paid:
+        expected["cash"] += amount
     return dict(expected)
 
 

@@ -99,9 +99,10 @@ def scene() -> Scene:
     today = business_date(timezone.now(), settings.TIME_ZONE)
     start, end = services.default_period(book, today)
     scene = Scene(world, finance, checker, reader, book, a, b, prepaid, south, start, end)
-    # A: 1,000 kWh before the period, 1,200 in it (200 kWh used); B: 500 then 530.
+    # A: 1,000 kWh before the period, 1,200 in it (200 kWh used); B: 470, 500 then 530.
     scene.read(a, start - timedelta(days=3), "1000")
     scene.read(a, end - timedelta(days=2), "1200")
+    scene.read(b, start - timedelta(days=33), "470")
     scene.read(b, start - timedelta(days=3), "500")
     scene.read(b, end - timedelta(days=2), "530")
     scene.read(prepaid, end - timedelta(days=2), "77")

@@ -45,7 +45,7 @@ from tests import factories
 from tests.hostile import HOSTILE, HOSTILE_INT_PATH, HOSTILE_QUERY, HOSTILE_STR_PATH
 from tests.partners.support import call, make_partner
 from tests.signin import sign_in, signed_in
-from tests.world import NOW, World, build_world
+from tests.world import NOW, World, billed_postpaid_meter, build_world
 
 # The lock's one answer is the unlock page, whatever it is sent (its `next` meets hostile values
 # in tests/cashier/test_counter.py), so walking it would only lock the walk out.
@@ -392,6 +392,8 @@ def _world() -> tuple[World, Any]:
     )
     _settlement(world, meter.number)
     _readings(world, meter)
+    # A posted billing run with a bill and a payment, so the billing pages have rows to follow.
+    billed_postpaid_meter(world, world.unit, "Walk")
     return world, meter
 
 
@@ -482,6 +484,10 @@ def test_no_url_and_no_form_field_answers_a_server_error(shard: int) -> None:
                 "/reading-books/",
                 "/readings/",
                 "/readings/exceptions/",
+                "/billing/runs/",
+                "/billing/bills/",
+                "/billing/payments/",
+                "/billing/arrears/",
             ],
         ),
         (world.supervisor, ["/", "/supervisor/"]),

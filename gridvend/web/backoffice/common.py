@@ -81,6 +81,7 @@ def unit_filter(request: HttpRequest, user: User) -> OrgUnit | None:
     raw = request.GET.get("unit", "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    # isdigit() alone takes "²" and other digits int() refuses; an id has at most 19 digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise NotFound()
     return org_selectors.get_unit(user, int(raw))

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.approvals.models import RequestStatus
 from gridvend.audit import selectors as audit_selectors
+from gridvend.billing.models import BillStatus, PaymentStatus, RunStatus
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.dunning.models import OrderKind, OrderStatus, Stage, TaskStatus
 from gridvend.meters.models import MeterStatus
@@ -161,3 +162,26 @@ class FieldOrderFilterSet(SelectorFilterSet):
     kind = choice_filter(OrderKind.choices, _("Kind"))
     status = choice_filter(OrderStatus.choices, _("Status"))
     unit = IdFilter(label=_("Organisation unit"))
+
+
+class BillingRunFilterSet(SelectorFilterSet):
+    status = choice_filter(RunStatus.choices, _("Status"))
+    unit = IdFilter(label=_("Organisation unit"))
+
+
+class BillFilterSet(SelectorFilterSet):
+    account = TextFilter(label=_("Account number"), max_length=20)
+    status = choice_filter(BillStatus.choices, _("Status"))
+    unit = IdFilter(label=_("Organisation unit"))
+    date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    estimated = FlagFilter(label=_("Estimated only"))
+
+
+class BillPaymentFilterSet(SelectorFilterSet):
+    account = TextFilter(label=_("Account number"), max_length=20)
+    status = choice_filter(PaymentStatus.choices, _("Status"))
+    channel = TextFilter(label=_("Channel"), max_length=20)
+    unit = IdFilter(label=_("Organisation unit"))
+    date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))

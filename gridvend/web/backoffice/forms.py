@@ -637,3 +637,32 @@ class DunningRuleForm(StyledForm):
 
 class CallListDayForm(StyledForm):
     day = BoundedDateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class BillingRunForm(StyledForm):
+    book = forms.TypedChoiceField(label=_("Reading book"), coerce=int)
+    period_start = BoundedDateField(
+        label=_("Period from"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    period_end = BoundedDateField(
+        label=_("Period to"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    due_days = WholeNumberField(label=_("Days to pay"), initial=14, min_value=0, max_value=90)
+
+    def __init__(self, *args: Any, books: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["book"].choices = books  # type: ignore[attr-defined]
+
+
+class RunActionForm(StyledForm):
+    """A button on a run: send for approval, discard, ask to cancel, approve or reject."""
+
+    action = forms.ChoiceField(
+        choices=[(a, a) for a in ("request", "discard", "cancel", "approve", "reject")],
+        widget=forms.HiddenInput,
+    )
+    note = _text(_("Reason"), max_length=255)
+
+
+class PaymentCancelForm(StyledForm):
+    reason = _text(_("Reason"), required=True, max_length=255)

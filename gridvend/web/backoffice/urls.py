@@ -1,10 +1,11 @@
 """URL map of the back-office screens: customers, premises, meters, reading books and readings,
-tariffs, debts, files, partners and their settlement."""
+billing runs, bills and bill payments, tariffs, debts, files, partners and their settlement."""
 
 from django.urls import URLPattern, URLResolver, path
 
 from gridvend.web import views as web_views
 from gridvend.web.backoffice import (
+    billing,
     customers,
     dunning,
     meter_actions,
@@ -95,6 +96,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("readings/import/<int:pk>/", readings.reading_import_detail, name="reading-import-detail"),
     path("readings/exceptions/", readings.exception_list, name="reading-exceptions"),
     path("readings/exceptions/<int:pk>/", readings.exception_decide, name="reading-exception"),
+    path("billing/runs/", billing.run_list, name="billing-run-list"),
+    path("billing/runs/new/", billing.run_create, name="billing-run-create"),
+    path("billing/runs/<int:pk>/", billing.run_detail, name="billing-run-detail"),
+    path("billing/bills/", billing.bill_list, name="bill-list"),
+    path("billing/bills/export.<str:fmt>", billing.bill_export, name="bill-export"),
+    path("billing/bills/<int:pk>/", billing.bill_detail, name="bill-detail"),
+    path("billing/bills/<int:pk>/pdf/", billing.bill_pdf, name="bill-pdf"),
+    path("billing/payments/", billing.payment_list, name="bill-payment-list"),
+    path("billing/payments/<int:pk>/", billing.payment_detail, name="bill-payment-detail"),
+    path("billing/arrears/", billing.arrears, name="billing-arrears"),
     path("reports/", reports.report_index, name="report-index"),
     path("reports/dashboard/", reports.dashboard_view, name="dashboard"),
     path(

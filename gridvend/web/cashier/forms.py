@@ -167,3 +167,15 @@ class ShiftCloseForm(forms.Form):
             if value:
                 result[method] = value
         return result
+
+
+class BillAccountForm(forms.Form):
+    account = TextField(label=_("Postpaid account number"), max_length=20)
+
+
+class BillPaymentForm(forms.Form):
+    """Cash for a postpaid account's bills; the hidden reference makes a double submit one
+    payment (the billing service is idempotent on it)."""
+
+    client_reference = TextField(widget=forms.HiddenInput, max_length=64)
+    amount = MoneyField(label=_("Amount paid"), positive=True, maximum_setting="MAX_CASH_COUNT")

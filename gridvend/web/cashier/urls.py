@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.web.cashier import views
+from gridvend.web.cashier import bills, views
 
 app_name = "cashier"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("meters/<str:number>/sell/", views.sell, name="sell"),
     path("sales/<str:reference>/", views.sale, name="sale"),
     path("reprint/", views.reprint, name="reprint"),
+    path("bills/", bills.bills, name="bills"),
+    path("bills/payments/<int:pk>/", bills.bill_receipt, name="bill-receipt"),
     path("shift/", views.shift_view, name="shift"),
     path("shifts/<int:pk>/", views.closed, name="closed"),
     path("lock/", views.lock, name="lock"),

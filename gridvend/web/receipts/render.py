@@ -410,6 +410,9 @@ class ShiftReportData:
     sign_off_note: str = ""
     # Blind counting: the cashier of the open shift sees no amounts at all.
     blind: bool = False
+    # Postpaid bills paid in cash at this till, counted apart from the token sales.
+    bill_payment_count: int = 0
+    bill_payment_total: Money | None = None
 
     @property
     def is_counted(self) -> bool:
@@ -503,7 +506,12 @@ def build_shift_report(report: ZReport, *, blind: bool = False) -> ShiftReportDa
         )
         for r in report.refunds
     )
+    bill_amounts = list(
+        shift.bill_payments.filter(status="received").values_list("amount_minor", flat=True)
+    )
     return ShiftReportData(
+        bill_payment_count=len(bill_amounts),
+        bill_payment_total=money(sum(bill_amounts)),
         utility_name=settings.UTILITY_NAME,
         shift_id=shift.pk,
         is_closed=closed,
