@@ -14,7 +14,14 @@ class DunningConfig(AppConfig):
         from django.conf import settings
 
         from gridvend.dunning import events  # noqa: F401
-        from gridvend.dunning.tasks import RUN_JOB, RUN_SCHEDULE
+        from gridvend.dunning.tasks import (
+            RECONNECT_CRON,
+            RECONNECT_JOB,
+            RECONNECT_SCHEDULE,
+            RUN_JOB,
+            RUN_SCHEDULE,
+        )
         from gridvend.jobs import queue
 
         queue.declare_schedule(RUN_SCHEDULE, RUN_JOB, cron=settings.DUNNING_RUN_CRON)
+        queue.declare_schedule(RECONNECT_SCHEDULE, RECONNECT_JOB, cron=RECONNECT_CRON)

@@ -14,6 +14,11 @@ logger = logging.getLogger("gridvend.dunning")
 
 RUN_JOB = "gridvend.dunning.tasks.run_daily"
 RUN_SCHEDULE = "gridvend.dunning.daily"
+# Reconnection is looked for more often than the daily run: a customer who paid is not left
+# disconnected until tomorrow's run.
+RECONNECT_JOB = "gridvend.dunning.tasks.reconnect_due"
+RECONNECT_SCHEDULE = "gridvend.dunning.reconnect"
+RECONNECT_CRON = "*/15 * * * *"
 
 
 def run_daily() -> dict[str, int]:
@@ -35,3 +40,19 @@ def run_daily() -> dict[str, int]:
         for name in ("checked", "opened", "closed", "sms", "voice", "reconnections"):
             totals[name] += getattr(result, name)
     return dict(totals)
+
+
+def reconnect_due() -> int:
+    """Reconnection orders for executed disconnections whose arrears are paid, read with the
+    scope of each active rule's owner (as the daily run); returns how many were created."""
+    owners = {
+        rule.owner_id: rule.owner
+        for rule in DunningRule.objects.filter(is_active=True).select_related(
+            "owner", "owner__org_unit"
+        )
+    }
+    created = 0
+    for owner in owners.values():
+        if permissions.can_manage_dunning(owner):
+            created += services.reconnect_paid(actor=owner)
+    return created
