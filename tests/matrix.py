@@ -19,7 +19,10 @@ from tests.world import Region, Regions
 # document without a key, then with a key and hostile values in every field and path parameter;
 # it also checks that every URL name of the namespace is one of those operations) and
 # tests/api/test_partner_api.py (one partner never reaches another's requests).
-OWN_MATRIX_NAMESPACES = ("api-v1",)
+# The phone-enquiry callbacks (voice aggregator and inbound SMS) are tried without and with the
+# aggregator's secret, from other addresses and with hostile digits in
+# tests/gateways/voice/test_enquiry.py.
+OWN_MATRIX_NAMESPACES = ("api-v1", "voice")
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
@@ -445,6 +448,77 @@ ROWS: list[Row] = [
         post_denied="auditor",
     ),
     Row("backoffice:billing-arrears", "finance", "field", region="unit"),
+    # --- dunning --------------------------------------------------------------------------------
+    Row("backoffice:dunning-rules", "auditor", "reader", region="unit"),
+    Row(
+        "backoffice:dunning-rule-create",
+        "finance",
+        "care",
+        region="body",
+        post=lambda w, r: {
+            "name": "Matrix rule",
+            "org_unit": r.unit.pk,
+            "stage": "reminder",
+            "days_overdue": 10,
+            "minimum_arrears": "100",
+            "send_sms": "on",
+        },
+    ),
+    Row(
+        "backoffice:dunning-rule-edit",
+        "finance",
+        "care",
+        args=_pk("dunning_rule"),
+        region="path",
+        post=_body(name="Renamed rule", stage="notice", days_overdue=20, minimum_arrears="50"),
+    ),
+    Row("backoffice:dunning-tasks", "field", "reader", region="unit"),
+    Row("backoffice:dunning-task-export", "auditor", "reader", args=_fmt("csv"), region="unit"),
+    Row("backoffice:dunning-run", "finance", "care", get=False, post=_body()),
+    Row(
+        "backoffice:dunning-task",
+        "field",
+        "reader",
+        args=_pk("dunning_task"),
+        region="path",
+        post=_body(),
+        post_denied="field",
+    ),
+    Row(
+        "backoffice:dunning-task-notice",
+        "field",
+        "reader",
+        args=_pk("dunning_task"),
+        region="path",
+        pdf=True,
+    ),
+    Row(
+        "backoffice:dunning-route-notices",
+        "field",
+        "reader",
+        args=_pk("book"),
+        region="path",
+        pdf=True,
+    ),
+    Row("backoffice:dunning-calls", "finance", "reader"),
+    Row("backoffice:dunning-calls-csv", "finance", "reader"),
+    Row(
+        "backoffice:dunning-voice-file",
+        "finance",
+        "reader",
+        args=_pk("dunning_voice"),
+        region="path",
+    ),
+    Row("backoffice:dunning-orders", "field", "reader", region="unit"),
+    Row(
+        "backoffice:dunning-order",
+        "field",
+        "reader",
+        args=_pk("dunning_order"),
+        region="path",
+        post=_body(),
+        post_denied="finance",
+    ),
     # --- tariffs --------------------------------------------------------------------------------
     Row("backoffice:tariff-list", "finance", "care"),
     Row("backoffice:tariff-export", "auditor", "care", args=_fmt("csv")),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import wave
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +22,8 @@ from gridvend.billing import services as billing
 from gridvend.billing.models import Bill, BillingRun, BillPayment
 from gridvend.customers import services as customers
 from gridvend.customers.models import Customer, Premise
+from gridvend.dunning import services as dunning
+from gridvend.dunning.models import DunningRule, DunningTask, FieldOrder, VoiceReminder
 from gridvend.exports import services as export_services
 from gridvend.exports.models import Export
 from gridvend.exports.tasks import run_export
@@ -204,6 +207,12 @@ class Region:
     book: ReadingBook | None = None
     reading_exception: ReadingException | None = None
     reading_import: ReadingImport | None = None
+    # Dunning: a rule of the region's finance person; a disconnection task of the region's
+    # customer on the region's route, with its issued order and a voice reminder file.
+    dunning_rule: DunningRule | None = None
+    dunning_task: DunningTask | None = None
+    dunning_order: FieldOrder | None = None
+    dunning_voice: VoiceReminder | None = None
     # A postpaid meter in a billing book of its own, billed for its last cycle by a posted run
     # (two finance people of the region), and a bank payment against the bill.
     billing_run: BillingRun | None = None
@@ -330,7 +339,49 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     )
     _readings(world, region, tag)
     _billing(world, region, maker, tag)
+    _dunning(world, region, maker, tag)
     return region
+
+
+def _dunning(world: World, region: Region, maker: User, tag: str) -> None:
+    """The dunning records the screens show. The task, its order and its voice reminder are
+    written as a run and a pre-check would leave them (tests/dunning/ makes them through the
+    services against real bills); the WAV is a second of silence, the engine's format."""
+    customer = customers.create_customer(
+        actor=world.admin, name=f"{tag} Postpaid Customer", org_unit=region.unit,
+        tariff=region.customer.tariff, category="residential", account_kind="postpaid",
+        phone="+254711000111",
+    )  # fmt: skip
+    rule = dunning.create_rule(
+        actor=maker, org_unit=region.unit, name=f"{tag} 60 days", stage="disconnection",
+        days_overdue=60, minimum_arrears_minor=10000, currency=region.tariff.currency,
+    )  # fmt: skip
+    today = business_date(timezone.now(), settings.TIME_ZONE)
+    task = DunningTask.objects.create(
+        rule=rule, customer=customer, stage="disconnection", book=region.book, position=1,
+        arrears_minor=250000, total_due_minor=300000, currency=region.tariff.currency,
+        oldest_due_date=today - timedelta(days=75), business_date=today,
+    )  # fmt: skip
+    region.dunning_order = FieldOrder.objects.create(
+        kind="disconnection", status="issued", customer=customer, task=task, issued_by=maker,
+        prechecks=[{"at": timezone.now().isoformat(), "when": "issue", "arrears_minor": 250000,
+                    "total_due_minor": 300000, "currency": region.tariff.currency,
+                    "days_overdue": 75, "result": "in_arrears"}],
+    )  # fmt: skip
+    name = f"{today:%Y-%m-%d}/reminder-{task.pk}-en.wav"
+    path = settings.VOICE_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(22050)
+        audio.writeframes(b"\0\0" * 22050)
+    region.dunning_voice = VoiceReminder.objects.create(
+        task=task, phone=customer.phone, language="en", file_name=name, duration_ms=1000,
+        business_date=today,
+    )  # fmt: skip
+    region.dunning_rule = rule
+    region.dunning_task = task
 
 
 def _billing(world: World, region: Region, maker: User, tag: str) -> None:

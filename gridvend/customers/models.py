@@ -56,6 +56,9 @@ class Customer(models.Model):
     account_kind = models.CharField(
         max_length=10, choices=AccountKind.choices, default=AccountKind.PREPAID
     )
+    # The language the customer is written to and spoken to in (SMS, notices, voice reminders);
+    # empty: the utility's default (GRIDVEND_LANGUAGE).
+    language = models.CharField(max_length=10, blank=True, default="")
     org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="customers")
     tariff = models.ForeignKey("tariffs.Tariff", on_delete=models.PROTECT, related_name="customers")
     created_at = models.DateTimeField(default=timezone.now)
@@ -70,6 +73,7 @@ class Customer(models.Model):
         "category",
         "status",
         "account_kind",
+        "language",
         "org_unit",
         "tariff",
     )

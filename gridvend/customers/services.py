@@ -84,6 +84,12 @@ def _clean_account_kind(kind: str) -> str:
     return kind
 
 
+def _clean_language(language: str) -> str:
+    if language and language not in {code for code, _name in settings.LANGUAGES}:
+        raise ValidationFailed(_("Unknown language."), field="language")
+    return language
+
+
 def _clean_email(email: str) -> str:
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
@@ -148,6 +154,7 @@ def create_customer(
     phone: str = "",
     email: str = "",
     account_kind: str = AccountKind.PREPAID,
+    language: str = "",
 ) -> Customer:
     """A new customer, with an account number chosen or generated (nine digits and a Luhn check)."""
     _require_customer_care(actor)
@@ -161,6 +168,7 @@ def create_customer(
         "national_id": national_id.strip(),
         "phone": _clean_phone(phone),
         "email": _clean_email(email),
+        "language": _clean_language(language),
     }
     _check_tariff(tariff, org_unit)
     chosen = _clean_account_number(account_number) if account_number.strip() else ""
@@ -191,6 +199,7 @@ def update_customer(
     tariff: Tariff | None = None,
     org_unit: OrgUnit | None = None,
     account_kind: str | None = None,
+    language: str | None = None,
 ) -> Customer:
     """Change contact details, category, kind of account (prepaid, postpaid or both), tariff or
     organisation unit (both ends in scope)."""
@@ -217,6 +226,8 @@ def update_customer(
                 locked.category = _clean_category(category)
             if account_kind is not None:
                 locked.account_kind = _clean_account_kind(account_kind)
+            if language is not None:
+                locked.language = _clean_language(language)
             if org_unit is not None:
                 locked.org_unit = org_unit
             if tariff is not None:

@@ -313,6 +313,17 @@ if max(SMS_TIMEOUT_SECONDS, EMAIL_TIMEOUT) * 2 >= OUTBOX_LEASE_SECONDS:
         "GRIDVEND_OUTBOX_LEASE_SECONDS must be more than twice the SMS and e-mail timeouts"
     )
 
+# Dunning (docs/dunning.md): the daily run, voice reminders spoken by espeak-ng into VOICE_DIR,
+# and the phone enquiry's aggregator, known by a shared secret and/or its addresses.
+DUNNING_RUN_CRON = env.get_str("GRIDVEND_DUNNING_RUN_CRON", "30 5 * * *")
+VOICE_ENGINE = env.get_str("GRIDVEND_VOICE_ENGINE", "espeak-ng")
+VOICE_TIMEOUT_SECONDS = env.get_int("GRIDVEND_VOICE_TIMEOUT_SECONDS", 30, minimum=1)
+VOICE_DIR = Path(env.get_str("GRIDVEND_VOICE_DIR", str(VAR_DIR / "voice")))
+VOICE_WEBHOOK_SECRET = env.get_str("GRIDVEND_VOICE_WEBHOOK_SECRET", "").strip()
+VOICE_ALLOWED_IPS = env.get_list("GRIDVEND_VOICE_ALLOWED_IPS", [])
+# The user whose scope the phone enquiry reads with (a username; empty: enquiries refused).
+ENQUIRY_USER = env.get_text("GRIDVEND_ENQUIRY_USER", "", max_length=150)
+
 # `gridvend serve`: the WSGI server and its processes (docs/deployment.md "The web server").
 WEB_SERVER = web_server(env)
 
@@ -348,6 +359,7 @@ INSTALLED_APPS = [
     "gridvend.vending",
     "gridvend.readings",
     "gridvend.billing",
+    "gridvend.dunning",
     "gridvend.partners",
     "gridvend.jobs",
     "gridvend.notifications",

@@ -155,6 +155,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
             return None
         unit = org_selectors.get_unit(user, data.pop("org_unit"))
         data["account_kind"] = data.get("account_kind") or AccountKind.PREPAID
+        data["language"] = data.get("language") or ""
         customer = customer_services.create_customer(
             actor=user, org_unit=unit, tariff=tariff, **data
         )
@@ -179,6 +180,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "phone",
         "email",
         "account_kind",
+        "language",
         org_unit=customer.org_unit_id,
         tariff=customer.tariff_id,
     )
@@ -196,6 +198,8 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
             return None
         unit = org_selectors.get_unit(user, data.pop("org_unit"))
         data["account_kind"] = data.get("account_kind") or None
+        # A form sent without the field (an older page) leaves the language as it is.
+        data["language"] = data.get("language", "") if "language" in request.POST else None
         customer_services.update_customer(
             actor=user, customer=customer, org_unit=unit, tariff=tariff, **data
         )

@@ -11,6 +11,7 @@ from gridvend.approvals.models import RequestStatus
 from gridvend.audit import selectors as audit_selectors
 from gridvend.billing.models import BillStatus, PaymentStatus, RunStatus
 from gridvend.customers.models import CustomerCategory, CustomerStatus
+from gridvend.dunning.models import OrderKind, OrderStatus, Stage, TaskStatus
 from gridvend.meters.models import MeterStatus
 from gridvend.org.models import Channel
 from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
@@ -142,6 +143,24 @@ class ReadingFilterSet(SelectorFilterSet):
 
 class ReadingExceptionFilterSet(SelectorFilterSet):
     kind = choice_filter(ExceptionKind.choices, _("Exception"))
+    unit = IdFilter(label=_("Organisation unit"))
+
+
+class DunningRuleFilterSet(SelectorFilterSet):
+    unit = IdFilter(label=_("Organisation unit"))
+
+
+class DunningTaskFilterSet(SelectorFilterSet):
+    status = choice_filter(TaskStatus.choices, _("Status"))
+    stage = choice_filter(Stage.choices, _("Stage"))
+    book = IdFilter(label=_("Reading book"))
+    unit = IdFilter(label=_("Organisation unit"))
+    account = TextFilter(label=_("Account number"), max_length=20)
+
+
+class FieldOrderFilterSet(SelectorFilterSet):
+    kind = choice_filter(OrderKind.choices, _("Kind"))
+    status = choice_filter(OrderStatus.choices, _("Status"))
     unit = IdFilter(label=_("Organisation unit"))
 
 

@@ -7,9 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.customers.models import AccountKind, CustomerCategory, CustomerStatus
+from gridvend.dunning.models import MAX_DAYS_OVERDUE
+from gridvend.dunning.models import Stage as DunningStage
 from gridvend.kernel import inputs
 from gridvend.kernel.errors import DomainError
 from gridvend.meters.models import REGISTER_DIGITS_RANGE, MeterStatus, TokenCarrier
@@ -63,6 +66,12 @@ class CustomerForm(CustomerDetailsForm):
     )
     org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
     tariff = forms.TypedChoiceField(label=_("Tariff"), coerce=int)
+    # The language of the customer's SMS, notices and voice reminders.
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=[("", _("The utility's language")), *settings.LANGUAGES],
+        required=False,
+    )
 
     field_order = [
         "account_number",
@@ -74,6 +83,7 @@ class CustomerForm(CustomerDetailsForm):
         "national_id",
         "phone",
         "email",
+        "language",
     ]
 
     def __init__(
@@ -591,6 +601,42 @@ class SettlementDecisionForm(StyledForm):
         label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
     )
     note = TextField(label=_("Note"), max_length=255, required=False)
+
+
+class DunningRuleForm(StyledForm):
+    name = _text(_("Name"), required=True, max_length=120)
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    stage = forms.ChoiceField(label=_("Stage"), choices=DunningStage.choices)
+    days_overdue = WholeNumberField(
+        label=_("Days overdue (at least)"), min_value=0, max_value=MAX_DAYS_OVERDUE
+    )
+    minimum_arrears = MoneyField(
+        label=_("Arrears (at least)"), maximum_setting="MAX_DEBT_AMOUNT", required=True
+    )
+    category = forms.ChoiceField(
+        label=_("Customer category"),
+        choices=[("", _("Any category")), *CustomerCategory.choices],
+        required=False,
+    )
+    tariff = forms.TypedChoiceField(label=_("Tariff"), coerce=int, required=False, empty_value=None)
+    send_sms = forms.BooleanField(label=_("Send an SMS reminder"), required=False)
+    send_voice = forms.BooleanField(label=_("Make a voice reminder"), required=False)
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(
+        self,
+        *args: Any,
+        units: list[tuple[Any, str]],
+        tariffs: list[tuple[Any, str]],
+        **kw: Any,
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+        self.fields["tariff"].choices = [("", _("Any tariff")), *tariffs]  # type: ignore[attr-defined]
+
+
+class CallListDayForm(StyledForm):
+    day = BoundedDateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
 
 
 class BillingRunForm(StyledForm):

@@ -1,0 +1,143 @@
+"""Phone enquiry (balance, arrears, last payment) for the IVR and the SMS keyword: the facts read
+live from billing with the enquiry user's scope, and the SMS reply queued in the outbox.
+
+The channel has no person behind it, so it reads as the user named by GRIDVEND_ENQUIRY_USER (an
+account the administrator creates in the unit whose customers may call in); without one every
+enquiry is refused. An SMS answer goes only to the phone number registered on the account, so
+knowing someone's account number is not enough to read their balance by SMS.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import formats, translation
+
+from gridvend.customers.models import Customer
+from gridvend.dunning.due import read_due
+from gridvend.dunning.errors import EnquiryAccountUnknown, EnquiryInputInvalid, EnquiryNotAuthorised
+from gridvend.identity.errors import NotFound
+from gridvend.identity.models import User
+from gridvend.identity.scoping import scoped
+from gridvend.kernel.clock import business_date
+from gridvend.kernel.errors import DomainError
+from gridvend.kernel.money import Money
+from gridvend.kernel.phones import parse_phone
+from gridvend.notifications.services import queue_sms
+
+# Account numbers are up to 20 characters (customers.Customer); DTMF gives digits only.
+MAX_ACCOUNT_DIGITS = 20
+_DIGITS = re.compile(r"^[0-9]{1,20}$", re.ASCII)
+_KEYWORD = re.compile(r"^\s*BAL\s+([0-9]{1,20})\s*$", re.ASCII | re.IGNORECASE)
+MAX_SMS_TEXT = 160
+
+
+@dataclass(frozen=True)
+class Facts:
+    customer: Customer
+    language: str
+    currency: str
+    total_due_minor: int
+    arrears_minor: int
+    last_payment: tuple[datetime.datetime, int] | None
+
+
+def enquiry_actor() -> User:
+    username = settings.ENQUIRY_USER
+    actor = User.objects.filter(username=username).select_related("org_unit").first()
+    if not username or actor is None or not actor.is_active:
+        raise EnquiryNotAuthorised()
+    return actor
+
+
+def parse_account_digits(raw: str) -> str:
+    """DTMF digits as the aggregator sends them (a trailing # removed): 1-20 digits."""
+    text = raw.strip().rstrip("#")
+    if not _DIGITS.match(text):
+        raise EnquiryInputInvalid(field="dtmfDigits")
+    return text
+
+
+def facts(actor: User, account_number: str) -> Facts:
+    """The account's figures now; EnquiryAccountUnknown for an account that is unknown, out of
+    the enquiry user's scope, or not postpaid (the caller is told no more than that)."""
+    customer = scoped(Customer.objects.filter(account_number=account_number), actor).first()
+    if customer is None:
+        raise EnquiryAccountUnknown()
+    today = business_date(datetime.datetime.now(datetime.UTC), str(settings.TIME_ZONE))
+    try:
+        due = read_due(actor, account_number, today=today)
+    except NotFound:
+        raise EnquiryAccountUnknown() from None
+    if due is None:
+        raise EnquiryAccountUnknown()
+    language = customer.language or settings.LANGUAGE_CODE
+    return Facts(
+        customer, language, due.currency, due.total_due_minor, due.arrears_minor, due.last_payment
+    )
+
+
+def said_day(when: datetime.datetime, language: str) -> str:
+    with translation.override(language):
+        return str(formats.date_format(when.date(), "DATE_FORMAT"))
+
+
+def parse_keyword(text: str) -> str | None:
+    """The account number of a ``BAL <account>`` message, or None for any other text."""
+    if len(text) > MAX_SMS_TEXT:
+        return None
+    found = _KEYWORD.match(text)
+    return found.group(1) if found else None
+
+
+def answer_sms(*, actor: User, message_id: str, sender: str, text: str) -> bool:
+    """Queue the reply to an inbound SMS, once per message id (the aggregator re-posts until it
+    is acknowledged). Returns whether the balance was sent (False: the help text was)."""
+    number = parse_phone(sender, region=settings.DEFAULT_COUNTRY, field="from")
+    account = parse_keyword(text)
+    found: Facts | None = None
+    if account is not None:
+        try:
+            found = facts(actor, account)
+        except EnquiryAccountUnknown:
+            found = None
+    if found is not None and _same_phone(found.customer.phone, number):
+        last = found.last_payment
+        context = {
+            "utility": settings.UTILITY_NAME,
+            "account": found.customer.account_number,
+            "due": Money(found.total_due_minor, found.currency).format(),
+            "arrears": Money(found.arrears_minor, found.currency).format(),
+            "last_amount": Money(last[1], found.currency).format() if last else "",
+            "last_paid_on": said_day(last[0], found.language) if last else "",
+        }
+        with transaction.atomic(durable=True):
+            queue_sms(
+                to=number,
+                template="enquiry_balance",
+                context=context,
+                key=f"enquiry:{message_id}",
+                language=found.language,
+            )
+        return True
+    with transaction.atomic(durable=True):
+        queue_sms(
+            to=number,
+            template="enquiry_unknown",
+            context={"utility": settings.UTILITY_NAME},
+            key=f"enquiry:{message_id}",
+        )
+    return False
+
+
+def _same_phone(registered: str, sender: str) -> bool:
+    if not registered:
+        return False
+    try:
+        return parse_phone(registered, region=settings.DEFAULT_COUNTRY) == sender
+    except DomainError:
+        return False
