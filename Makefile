@@ -1,4 +1,4 @@
-# gridvend: `make demo` runs the demo utility (web server and background worker), `make test` runs
+# gridvend: `make demo` runs the demo utility (web server, background worker and bank link), `make test` runs
 # every check. Both start from nothing.
 PYTHON ?= python3
 VENV := .venv
@@ -25,7 +25,7 @@ DEMO_ENV := GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false \
 demo: install
 	$(DEMO_ENV) $(BIN)/gridvend migrate --verbosity 0
 	$(DEMO_ENV) $(BIN)/gridvend demo
-	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker
+	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker --with-banklink
 
 lint: install
 	$(BIN)/ruff check gridvend tests $(wildcard benchmarks/*.py)
