@@ -64,9 +64,11 @@ messages: install
 	cd gridvend && GRIDVEND_TESTING=1 ../$(BIN)/gridvend makemessages -l ar -l zh_Hans --no-location --no-obsolete --ignore 'sts/*' --ignore 'kernel/*'
 	cd gridvend && GRIDVEND_TESTING=1 ../$(BIN)/gridvend compilemessages -l ar -l zh_Hans
 
-# Regenerate the committed OpenAPI document of the partner API (a test fails while it is stale).
+# Regenerate the committed OpenAPI documents of the partner API and of the Billpay interface (a
+# test fails while either is stale).
 openapi: install
 	GRIDVEND_TESTING=1 $(BIN)/gridvend shell -c "import json; from gridvend.api.v1 import api; open('docs/openapi.json', 'w').write(json.dumps(api.get_openapi_schema(path_prefix='/api/v1'), indent=2, sort_keys=True) + chr(10))"
+	GRIDVEND_TESTING=1 $(BIN)/gridvend shell -c "import json; from gridvend.gateways.billpay.schema import document; open('docs/billpay-openapi.json', 'w').write(json.dumps(document(), indent=2, sort_keys=True) + chr(10))"
 
 # Regenerate the error catalogue in docs/errors.md (a test fails while it is stale).
 errors-doc: install

@@ -10,4 +10,5 @@ urlpatterns = [
     path("supervisor/", include("gridvend.web.supervisor.urls")),
     path("api/", include("gridvend.api.urls")),
     path("prepaidutility/v3/", include("gridvend.gateways.electrum.urls")),
+    path("billpay/v4/", include("gridvend.gateways.billpay.urls")),
 ]

@@ -31,11 +31,7 @@ class BankLinkErrorCode(StrEnum):
     BANK_PAYMENT_RECONCILED = "BANK_PAYMENT_RECONCILED"
 
 
-class BankLinkRefused(DomainError):
-    """A refusal of the bank link."""
-
-
-class BankLinkInvalid(BankLinkRefused):
+class BankLinkInvalid(DomainError):
     code = BankLinkErrorCode.BANK_LINK_INVALID
     message_template = gettext_lazy("The bank link setting %(field)s is not valid: %(problem)s.")
 
@@ -43,7 +39,7 @@ class BankLinkInvalid(BankLinkRefused):
         super().__init__(field=field, problem=problem[:200])
 
 
-class BankLinkTaken(BankLinkRefused):
+class BankLinkTaken(DomainError):
     code = BankLinkErrorCode.BANK_LINK_TAKEN
     message_template = gettext_lazy(
         "Another bank link already uses this partner, agency id or port (%(field)s)."
@@ -53,7 +49,7 @@ class BankLinkTaken(BankLinkRefused):
         super().__init__(field=field)
 
 
-class BankLinkNotBank(BankLinkRefused):
+class BankLinkNotBank(DomainError):
     code = BankLinkErrorCode.BANK_LINK_NOT_BANK
     message_template = gettext_lazy("Partner %(partner)s is not a bank.")
 
@@ -61,7 +57,7 @@ class BankLinkNotBank(BankLinkRefused):
         super().__init__(partner=partner)
 
 
-class BankAgencyUnknown(BankLinkRefused):
+class BankAgencyUnknown(DomainError):
     code = BankLinkErrorCode.BANK_AGENCY_UNKNOWN
     message_template = gettext_lazy("Agency id %(agency_id)s is not this bank's.")
 
@@ -69,7 +65,7 @@ class BankAgencyUnknown(BankLinkRefused):
         super().__init__(agency_id=agency_id[:20])
 
 
-class BillpayDuplicateRecord(BankLinkRefused):
+class BillpayDuplicateRecord(DomainError):
     code = BankLinkErrorCode.BILLPAY_DUPLICATE_RECORD
     message_template = gettext_lazy("Request id %(request_id)s has already been used.")
 
@@ -77,7 +73,7 @@ class BillpayDuplicateRecord(BankLinkRefused):
         super().__init__(request_id=request_id)
 
 
-class BillpayRecordNotFound(BankLinkRefused):
+class BillpayRecordNotFound(DomainError):
     code = BankLinkErrorCode.BILLPAY_RECORD_NOT_FOUND
     message_template = gettext_lazy("There is no request %(request_id)s to advise.")
 
@@ -85,7 +81,7 @@ class BillpayRecordNotFound(BankLinkRefused):
         super().__init__(request_id=request_id)
 
 
-class BillpayAlreadySettled(BankLinkRefused):
+class BillpayAlreadySettled(DomainError):
     code = BankLinkErrorCode.BILLPAY_ALREADY_SETTLED
     message_template = gettext_lazy(
         "Request %(request_id)s is already confirmed and cannot be reversed."
@@ -95,7 +91,7 @@ class BillpayAlreadySettled(BankLinkRefused):
         super().__init__(request_id=request_id)
 
 
-class BillpayAlreadyReversed(BankLinkRefused):
+class BillpayAlreadyReversed(DomainError):
     code = BankLinkErrorCode.BILLPAY_ALREADY_REVERSED
     message_template = gettext_lazy(
         "Request %(request_id)s is already reversed and cannot be confirmed."
@@ -105,7 +101,7 @@ class BillpayAlreadyReversed(BankLinkRefused):
         super().__init__(request_id=request_id)
 
 
-class BillpayAdviceConflict(BankLinkRefused):
+class BillpayAdviceConflict(DomainError):
     code = BankLinkErrorCode.BILLPAY_ADVICE_CONFLICT
     message_template = gettext_lazy("Advice id %(advice_id)s was already used for another advice.")
 
@@ -113,7 +109,7 @@ class BillpayAdviceConflict(BankLinkRefused):
         super().__init__(advice_id=advice_id)
 
 
-class BillpayNotRefundable(BankLinkRefused):
+class BillpayNotRefundable(DomainError):
     code = BankLinkErrorCode.BILLPAY_REFUND_NOT_REFUNDABLE
     message_template = gettext_lazy(
         "Payment %(issuer_reference)s is not a confirmed payment of this partner to refund."
@@ -123,7 +119,7 @@ class BillpayNotRefundable(BankLinkRefused):
         super().__init__(issuer_reference=issuer_reference[:40])
 
 
-class ReconciliationInProgress(BankLinkRefused):
+class ReconciliationInProgress(DomainError):
     code = BankLinkErrorCode.BANK_RECONCILIATION_IN_PROGRESS
     message_template = gettext_lazy(
         "The reconciliation of %(bank_date)s is in progress: its discrepancies are being resolved."
@@ -133,7 +129,7 @@ class ReconciliationInProgress(BankLinkRefused):
         super().__init__(bank_date=bank_date)
 
 
-class ReconciliationDone(BankLinkRefused):
+class ReconciliationDone(DomainError):
     code = BankLinkErrorCode.BANK_RECONCILIATION_DONE
     message_template = gettext_lazy("%(bank_date)s is already reconciled.")
 
@@ -141,7 +137,7 @@ class ReconciliationDone(BankLinkRefused):
         super().__init__(bank_date=bank_date)
 
 
-class ReconciliationUnresolved(BankLinkRefused):
+class ReconciliationUnresolved(DomainError):
     code = BankLinkErrorCode.BANK_RECONCILIATION_UNRESOLVED
     message_template = gettext_lazy(
         "%(count)s discrepancies are not resolved yet; the day cannot be closed."
@@ -151,7 +147,7 @@ class ReconciliationUnresolved(BankLinkRefused):
         super().__init__(count=count)
 
 
-class ReconciliationFileInvalid(BankLinkRefused):
+class ReconciliationFileInvalid(DomainError):
     code = BankLinkErrorCode.BANK_RECONCILIATION_FILE_INVALID
     message_template = gettext_lazy("The reconciliation file is not valid: %(problem)s.")
 
@@ -159,7 +155,7 @@ class ReconciliationFileInvalid(BankLinkRefused):
         super().__init__(problem=problem[:200])
 
 
-class DiscrepancyAlreadyResolved(BankLinkRefused):
+class DiscrepancyAlreadyResolved(DomainError):
     code = BankLinkErrorCode.BANK_DISCREPANCY_ALREADY_RESOLVED
     message_template = gettext_lazy("This discrepancy is already resolved.")
 
@@ -167,7 +163,7 @@ class DiscrepancyAlreadyResolved(BankLinkRefused):
         super().__init__()
 
 
-class BankPaymentReconciled(BankLinkRefused):
+class BankPaymentReconciled(DomainError):
     code = BankLinkErrorCode.BANK_PAYMENT_RECONCILED
     message_template = gettext_lazy(
         "Bank serial %(bank_serial)s is in a reconciled day and cannot be cancelled."
