@@ -18,8 +18,11 @@ from gridvend.banklink.services import links
 from gridvend.gateways.banklink import layout
 from gridvend.gateways.banklink.framing import FrameReader
 from gridvend.gateways.banklink.server import LinkServer, frame_spec
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
 from gridvend.ledger.services import today
 from gridvend.partners.models import Partner
+from tests import factories
 from tests.billing.conftest import Scene, scene  # noqa: F401 (the fixture, shared)
 from tests.partners.support import make_partner
 
@@ -31,6 +34,7 @@ class Bank:
     scene: Scene
     partner: Partner
     link: BankLink
+    finance: User  # at the root, where the bank partner is
 
     @property
     def account(self) -> str:
@@ -55,7 +59,10 @@ def bank(scene: Scene) -> Bank:  # noqa: F811 (the shared fixture is its argumen
         values=links.LinkSettings(agency_id=AGENCY, charset="gbk", read_timeout_seconds=2),
     )
     scene.billed()
-    return Bank(scene, partner, link)
+    finance = factories.user(
+        scene.world.tree.root, Role.MASTER_STATION_MANAGER, (Capability.FINANCE,)
+    )
+    return Bank(scene, partner, link, finance)
 
 
 @pytest.fixture
