@@ -241,6 +241,13 @@ def test_pay_cancel_and_the_refusals_of_the_bank_serial(bank: Bank, server: int)
     assert reply_fields(bank, exchange(bank, server, second))["return_code"] == (
         ReturnCode.ALREADY_CANCELLED
     )
+    b_account = bank.scene.customer(bank.scene.b).account_number
+    other = request(
+        bank, layout.CANCEL, bank_serial="C4", original_serial="S0001", account_number=b_account
+    )
+    assert reply_fields(bank, exchange(bank, server, other))["return_code"] == (
+        ReturnCode.NO_RECORD_TO_CANCEL
+    )
     never = request(bank, layout.CANCEL, bank_serial="C3", original_serial="NOPE")
     assert reply_fields(bank, exchange(bank, server, never))["return_code"] == (
         ReturnCode.NO_RECORD_TO_CANCEL

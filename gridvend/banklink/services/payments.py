@@ -22,6 +22,7 @@ from gridvend.banklink.models import BankLink, Reconciliation, ReconciliationSta
 from gridvend.billing import selectors as billing_selectors
 from gridvend.billing import services as billing
 from gridvend.billing.models import BillPayment
+from gridvend.identity.errors import NotFound
 from gridvend.org.models import Channel
 
 
@@ -70,14 +71,19 @@ def pay(*, link: BankLink, account_number: str, amount_minor: int, facts: BankFa
         )
 
 
-def cancel(*, link: BankLink, original_serial: str, cancel_serial: str) -> BillPayment:
-    """Cancel the payment the bank took under ``original_serial`` (the same business day,
-    before its bank date is reconciled)."""
+def cancel(
+    *, link: BankLink, original_serial: str, cancel_serial: str, account_number: str
+) -> BillPayment:
+    """Cancel the payment the bank took under ``original_serial`` for ``account_number`` (the
+    same business day, before its bank date is reconciled); a serial of another account is no
+    payment to cancel (NotFound)."""
     partner = link.partner
     actor = partner.service_user
     payment = billing_selectors.find_payment(
         actor, channel=Channel.BANK, partner=partner, source_reference=original_serial
     )
+    if payment.customer.account_number != account_number.strip().upper():
+        raise NotFound()
     raw_date = str(payment.bank_facts.get("bank_date", ""))
     with transaction.atomic(durable=True):
         if raw_date:

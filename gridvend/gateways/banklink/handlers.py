@@ -162,6 +162,7 @@ def _cancel(link: BankLink, request: layout.Request) -> Answer:
             link=link,
             original_serial=request.original_serial,
             cancel_serial=request.bank_serial,
+            account_number=request.account_number,
         )
     except NotFound:
         return _refused(
@@ -171,8 +172,6 @@ def _cancel(link: BankLink, request: layout.Request) -> Answer:
             "PAYMENT_NOT_FOUND",
             request.bank_serial,
         )
-    if payment.customer.account_number != request.account_number.strip().upper():
-        logger.warning("bank cancel %s named another account", request.bank_serial)
     due = billing_selectors.account_due(link.partner.service_user, payment.customer.account_number)
     return _ok(link, _reply(request, due, reference=f"P{payment.pk}", with_rows=False))
 
