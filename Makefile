@@ -1,4 +1,4 @@
-# gridvend: `make demo` runs the demo utility (web server and background worker), `make test` runs
+# gridvend: `make demo` runs the demo utility (web server, background worker and bank link), `make test` runs
 # every check. Both start from nothing.
 PYTHON ?= python3
 VENV := .venv
@@ -25,7 +25,7 @@ DEMO_ENV := GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false \
 demo: install
 	$(DEMO_ENV) $(BIN)/gridvend migrate --verbosity 0
 	$(DEMO_ENV) $(BIN)/gridvend demo
-	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker
+	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker --with-banklink
 
 lint: install
 	$(BIN)/ruff check gridvend tests $(wildcard benchmarks/*.py)
@@ -64,9 +64,11 @@ messages: install
 	cd gridvend && GRIDVEND_TESTING=1 ../$(BIN)/gridvend makemessages -l ar -l zh_Hans --no-location --no-obsolete --ignore 'sts/*' --ignore 'kernel/*'
 	cd gridvend && GRIDVEND_TESTING=1 ../$(BIN)/gridvend compilemessages -l ar -l zh_Hans
 
-# Regenerate the committed OpenAPI document of the partner API (a test fails while it is stale).
+# Regenerate the committed OpenAPI documents of the partner API and of the Billpay interface (a
+# test fails while either is stale).
 openapi: install
 	GRIDVEND_TESTING=1 $(BIN)/gridvend shell -c "import json; from gridvend.api.v1 import api; open('docs/openapi.json', 'w').write(json.dumps(api.get_openapi_schema(path_prefix='/api/v1'), indent=2, sort_keys=True) + chr(10))"
+	GRIDVEND_TESTING=1 $(BIN)/gridvend shell -c "import json; from gridvend.gateways.billpay.schema import document; open('docs/billpay-openapi.json', 'w').write(json.dumps(document(), indent=2, sort_keys=True) + chr(10))"
 
 # Regenerate the error catalogue in docs/errors.md (a test fails while it is stale).
 errors-doc: install

@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/", include("gridvend.api.urls")),
     path("prepaidutility/v3/", include("gridvend.gateways.electrum.urls")),
     path("voice/", include("gridvend.gateways.voice.urls")),
+    path("billpay/v4/", include("gridvend.gateways.billpay.urls")),
 ]

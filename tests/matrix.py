@@ -116,6 +116,25 @@ def _body(**values: Any) -> Body:
     return lambda w, r: dict(values)
 
 
+def _bank_link_body(w: Regions, r: Region) -> dict[str, Any]:
+    return {
+        "agency_id": "MATRIX01",
+        "port": "",
+        "header_width": "8",
+        "binary_header": "0",
+        "length_includes_header": "0",
+        "charset": "ascii",
+        "max_body_bytes": "4096",
+        "read_timeout_seconds": "10",
+        "is_enabled": "on",
+    }
+
+
+def _bank_upload(w: Regions, r: Region) -> dict[str, Any]:
+    assert r.bank_link is not None
+    return {"link": r.bank_link.pk, "bank_date": "2026-01-01"}
+
+
 def _settlement_upload(w: Regions, r: Region) -> dict[str, Any]:
     assert r.settlement_file is not None
     return {"partner": r.settlement_file.partner_id, "business_date": "2026-01-01"}
@@ -703,6 +722,42 @@ ROWS: list[Row] = [
         region="path",
         post=_body(decision="approve", note="ok"),
     ),
+    # --- the bank link ---------------------------------------------------------------------------
+    Row("backoffice:bank-links", "auditor", "field"),
+    Row(
+        "backoffice:bank-link-configure",
+        "manager",
+        "auditor",
+        args=_pk("partner"),
+        region="path",
+        post=_bank_link_body,
+    ),
+    Row(
+        "backoffice:bank-reconciliations",
+        "auditor",
+        "field",
+        post=_bank_upload,
+        post_denied="auditor",
+    ),
+    Row(
+        "backoffice:bank-reconciliation",
+        "auditor",
+        "field",
+        args=_pk("bank_reconciliation"),
+        region="path",
+        post=_body(close="1"),
+        post_denied="auditor",
+    ),
+    Row(
+        "backoffice:bank-discrepancy-resolve",
+        "finance",
+        "auditor",
+        args=_pk("bank_line"),
+        region="path",
+        post=_body(reason="the bank's own test payment"),
+    ),
+    Row("backoffice:bank-messages", "auditor", "finance"),
+    Row("backoffice:bank-message", "auditor", "finance", args=_pk("bank_message"), region="path"),
     Row("backoffice:point-export", "care", "cashier", args=_fmt("csv")),
     # My exports: everyone signed in has their own; another person's export answers 404.
     Row("web:export-list", "finance"),
@@ -913,6 +968,20 @@ ROWS: list[Row] = [
             ("key-change", ("request_id",)),
             ("key-change-confirmation", ("request_id", "advice_id")),
             ("fault-report", ("request_id",)),
+        )
+    ),
+    # The Electrum Billpay interface: partners only, by their Basic credentials (its scenarios
+    # with credentials: tests/gateways/billpay/).
+    *(
+        Row(f"billpay:{name}", None, args=_electrum(*ids), get=False, anonymous="basic")
+        for name, ids in (
+            ("account-lookup", ("request_id",)),
+            ("payment", ("payment_id",)),
+            ("payment-confirmation", ("payment_id", "advice_id")),
+            ("payment-reversal", ("payment_id", "advice_id")),
+            ("refund", ("refund_id",)),
+            ("refund-confirmation", ("refund_id", "advice_id")),
+            ("refund-reversal", ("refund_id", "advice_id")),
         )
     ),
 ]

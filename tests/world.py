@@ -18,6 +18,16 @@ from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
 
+from gridvend.banklink.models import (
+    BankLink,
+    Direction,
+    RawMessage,
+    Reconciliation,
+    ReconciliationLine,
+    ReconciliationSource,
+)
+from gridvend.banklink.services import links as bank_links
+from gridvend.banklink.services import reconciliation as bank_reconciliation
 from gridvend.billing import services as billing
 from gridvend.billing.models import Bill, BillingRun, BillPayment
 from gridvend.customers import services as customers
@@ -218,6 +228,12 @@ class Region:
     billing_run: BillingRun | None = None
     bill: Bill | None = None
     bill_payment: BillPayment | None = None
+    # The region's bank partner's fixed-format link, a day of it being reconciled (one payment
+    # the bank has and gridvend has not: an open discrepancy), and a raw message it sent.
+    bank_link: BankLink | None = None
+    bank_reconciliation: Reconciliation | None = None
+    bank_line: ReconciliationLine | None = None
+    bank_message: RawMessage | None = None
 
 
 @dataclass
@@ -340,6 +356,7 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     _readings(world, region, tag)
     _billing(world, region, maker, tag)
     _dunning(world, region, maker, tag)
+    _bank_link(world, region, maker, tag)
     return region
 
 
@@ -427,6 +444,30 @@ def billed_postpaid_meter(
         source_reference=f"world-bill-{tag}",
     )
     return posted, Bill.objects.get(run=run), payment
+
+
+def _bank_link(world: World, region: Region, maker: User, tag: str) -> None:
+    link = bank_links.configure_link(
+        actor=world.admin,
+        partner=region.partner,
+        values=bank_links.LinkSettings(agency_id=f"{tag.upper()}01"),
+    )
+    region.bank_link = link
+    recon = bank_reconciliation.receive(
+        actor=maker,
+        link=link,
+        bank_date=business_date(timezone.now(), settings.TIME_ZONE),
+        rows=[bank_reconciliation.BankRow(f"{tag}S1", region.customer.account_number, 500)],
+        source=ReconciliationSource.UPLOAD,
+    )
+    region.bank_reconciliation = recon
+    region.bank_line = recon.lines.get()
+    session = bank_links.open_session(
+        link=link, peer_host="127.0.0.1", peer_port=40000, is_tls=False
+    )
+    region.bank_message = bank_links.store_message(
+        session=session, direction=Direction.IN, content=b"0004" + tag.encode()[:4]
+    )
 
 
 def _readings(world: World, region: Region, tag: str) -> None:

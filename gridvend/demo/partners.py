@@ -16,6 +16,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from gridvend.banklink.models import BankLink
+from gridvend.banklink.services import links as bank_links
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
 from gridvend.org.models import OrgUnit
@@ -23,6 +25,9 @@ from gridvend.partners import credentials
 from gridvend.partners import services as partners
 from gridvend.partners.models import Partner, PartnerKey
 from gridvend.vending import services as vending
+
+# The demo bank's fixed-format link (docs/bank-link.md), served by `gridvend banklink serve`.
+DEMO_BANK_LINK = bank_links.LinkSettings(agency_id="DEMOBANK01", port=9100, charset="gbk")
 
 # code, name, kind, channel of its point, float (major units), credit line (major units)
 PARTNERS = (
@@ -99,6 +104,8 @@ def ensure_partners(admin: User, root: OrgUnit) -> list[DemoPartner]:
                 amount=Money.from_major(float_major, settings.CURRENCY),
                 reference=f"{code}-opening-deposit",
             )
+        if kind == "bank" and not BankLink.objects.filter(partner=partner).exists():
+            bank_links.configure_link(actor=admin, partner=partner, values=DEMO_BANK_LINK)
         entry = stored.get(code, {})
         if not entry.get("key") or not _works(partner, entry["key"]):
             issued = credentials.issue_key(actor=admin, partner=partner, label="demo")

@@ -192,6 +192,20 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The bank link's TCP listeners (`gridvend banklink serve`, docs/bank-link.md): the address they
+# bind, one port per bank (set on the bank's link), and TLS when both a certificate and its key
+# (PEM files) are given; without them the link is plain TCP, for a private line or a VPN.
+BANKLINK_HOST = env.get_str("GRIDVEND_BANKLINK_HOST", "127.0.0.1")
+BANKLINK_TLS_CERT = env.get_str("GRIDVEND_BANKLINK_TLS_CERT", "")
+BANKLINK_TLS_KEY = env.get_str("GRIDVEND_BANKLINK_TLS_KEY", "")
+if bool(BANKLINK_TLS_CERT) != bool(BANKLINK_TLS_KEY):
+    raise ConfigurationError("GRIDVEND_BANKLINK_TLS_CERT and _KEY are set together or not at all")
+# Billpay v4 wants currencies as 3-digit ISO 4217 codes ("710"); the 2019 test pack sends the
+# letters ("ZAR"). Lenient (the default) takes both; off, only the digits.
+BILLPAY_LENIENT_CURRENCY = env.get_bool("GRIDVEND_BILLPAY_LENIENT_CURRENCY", True)
+# At most this many bank connections are served at once per process; more wait to be accepted.
+BANKLINK_MAX_CONNECTIONS = env.get_int("GRIDVEND_BANKLINK_MAX_CONNECTIONS", 32, minimum=1)
+
 # The cache holds what every server process must share: partners' rate-limit counters and the
 # request signatures already seen. GRIDVEND_CACHE_URL=redis://host:6379/0 puts it in Redis;
 # unset, it is a table of the database (`gridvend createcachetable`), shared by every process
@@ -361,6 +375,7 @@ INSTALLED_APPS = [
     "gridvend.billing",
     "gridvend.dunning",
     "gridvend.partners",
+    "gridvend.banklink",
     "gridvend.jobs",
     "gridvend.notifications",
     "gridvend.exports",
@@ -368,6 +383,7 @@ INSTALLED_APPS = [
     "django_q",
     "gridvend.web",
     "gridvend.api",
+    "gridvend.gateways.banklink",
     "gridvend.demo",
 ]
 

@@ -31,10 +31,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 from django.utils import timezone
 
+from gridvend.banklink.services import links as bank_links
+from gridvend.banklink.services import reconciliation as bank_reconciliation
 from gridvend.customers import services as customers
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import business_date
 from gridvend.meters import faults
+from gridvend.meters.models import Meter
 from gridvend.partners import services as partner_services
 from gridvend.partners import settlement_files
 from gridvend.readings import imports as reading_imports
@@ -449,6 +452,29 @@ def _settlement(world: World, meter_number: str) -> None:
     partner_services.resolve_item(
         actor=maker, item=upload.items.get(request_ref="walk-2"), action="accept", note="test"
     )
+    _bank_link(world, partner, maker, meter_number)
+
+
+def _bank_link(world: World, partner: Any, maker: Any, meter_number: str) -> None:
+    """The walk bank's fixed-format link, a day of it with a discrepancy to resolve, and a raw
+    message in each direction, so the walk reaches the status, reconciliation, resolve and
+    raw-message screens."""
+    link = bank_links.configure_link(
+        actor=world.admin, partner=partner, values=bank_links.LinkSettings(agency_id="WALK01")
+    )
+    account = world.customer(Meter.objects.get(number=meter_number)).account_number
+    bank_reconciliation.receive(
+        actor=maker,
+        link=link,
+        bank_date=business_date(timezone.now(), settings.TIME_ZONE),
+        rows=[bank_reconciliation.BankRow("WALKS1", account, 500)],
+        source="upload",
+    )
+    session = bank_links.open_session(
+        link=link, peer_host="127.0.0.1", peer_port=40000, is_tls=False
+    )
+    for direction, content in (("in", "0004测试".encode("gbk")), ("out", b"0000")):
+        bank_links.store_message(session=session, direction=direction, content=content)
 
 
 # The walk is cut into shards by URL pattern, so that parallel workers share it: each shard
@@ -500,6 +526,15 @@ def test_no_url_and_no_form_field_answers_a_server_error(
             ],
         ),
         (world.supervisor, ["/", "/supervisor/"]),
+        # Finance and auditor at once: the bank link's reconciliation forms and raw messages.
+        (
+            factories.user(
+                world.tree.root,
+                Role.MASTER_STATION_MANAGER,
+                (Capability.FINANCE, Capability.AUDITOR),
+            ),
+            ["/bank-links/", "/bank-links/reconciliations/", "/bank-links/messages/"],
+        ),
         (world.cashier, ["/cashier/"]),
     ]
     crawled: dict[str, list[tuple[str, str]]] = {}

@@ -227,3 +227,48 @@ def test_serve_with_worker_starts_the_worker_and_stops_it_with_the_server(
     assert f"gridvend worker (process {worker_pid}) stopped with the server" in out.read_text()
     with pytest.raises(ProcessLookupError):
         os.kill(worker_pid, 0)
+
+
+def test_serve_with_banklink_starts_the_bank_link_and_stops_it_with_the_server(
+    database: tuple[dict[str, str], Path | None], tmp_path: Path
+) -> None:
+    env, _sqlite = database
+    port = _free_port()
+    out = tmp_path / "demo.log"
+    with out.open("wb") as log:
+        process = subprocess.Popen(
+            [*GRIDVEND, "serve", "--port", str(port), "--workers", "1", "--with-banklink"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for(lambda: _answering(port), seconds=45, what="the server to listen")
+            line = _wait_for(
+                lambda: next(
+                    (
+                        ln
+                        for ln in out.read_text().splitlines()
+                        if "banklink started beside the server" in ln
+                    ),
+                    None,
+                ),
+                seconds=10,
+                what="the bank link's start",
+            )
+            pid = int(str(line).rsplit("process ", 1)[1].rstrip(")"))
+            # No bank link has a port in a fresh database: it says so and waits to be stopped.
+            _wait_for(
+                lambda: "no enabled bank link has a port" in out.read_text(),
+                seconds=30,
+                what="the bank link to report its links",
+            )
+            os.kill(pid, 0)
+        finally:
+            code = _stop(process, signal.SIGINT)
+    text = out.read_text()
+    assert code == 0, text
+    assert f"gridvend banklink (process {pid}) stopped with the server" in text
+    assert "gridvend banklink stopped" in text  # it ended cleanly on SIGTERM
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

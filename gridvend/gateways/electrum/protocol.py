@@ -441,3 +441,8 @@ def identifiers(
     if not given:
         given = [{"institutionId": client_id, "transactionIdentifier": their_id}]
     return [*given, mine]
+
+
+# The field readers the Billpay interface shares (gateways.billpay.protocol).
+read_minor = _minor
+read_text = _text

@@ -1,5 +1,6 @@
-"""The HTTP side of the Electrum interface: POST only, JSON only, a body cap before anything is
-read, the partner by its Basic credentials, and every refusal as an ``ErrorDetail``."""
+"""The HTTP side of the Electrum interfaces (Prepaid Utility v3 and Billpay v4): POST only, JSON
+only, a body cap before anything is read, the partner by its Basic credentials, and every refusal
+as an ``ErrorDetail`` (each interface gives its own table through ``refusal``)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,20 @@ from gridvend.partners.credentials import authenticate
 from gridvend.partners.models import Partner
 
 Operation = Callable[..., handlers.Reply]
+# (refusal, request type, the message's id, the path's ids) -> ErrorDetail body and status
+Refusal = Callable[[DomainError, str, str, dict[str, str]], tuple[dict[str, Any], int]]
 
 
-def _error(exc: DomainError, request_type: str, message_id: str = "") -> JsonResponse:
-    body, status = error_detail(exc, request_type=request_type, message_id=message_id)
+def electrum_refusal(
+    exc: DomainError, request_type: str, message_id: str, ids: dict[str, str]
+) -> tuple[dict[str, Any], int]:
+    return error_detail(exc, request_type=request_type, message_id=message_id)
+
+
+def _error(body: dict[str, Any], status: int, realm: str) -> JsonResponse:
     response = JsonResponse(body, status=status)
     if status == 401:
-        response["WWW-Authenticate"] = 'Basic realm="gridvend prepaidutility"'
+        response["WWW-Authenticate"] = f'Basic realm="{realm}"'
     return response
 
 
@@ -45,7 +53,13 @@ def _is_json(request: HttpRequest) -> bool:
     )
 
 
-def endpoint(operation: Operation, request_type: str) -> Callable[..., HttpResponse]:
+def endpoint(
+    operation: Operation,
+    request_type: str,
+    *,
+    refusal: Refusal = electrum_refusal,
+    realm: str = "gridvend prepaidutility",
+) -> Callable[..., HttpResponse]:
     """A view for one operation: the path's ids go to the handler, in the path's order, after
     the partner and the body."""
 
@@ -80,7 +94,9 @@ def endpoint(operation: Operation, request_type: str) -> Callable[..., HttpRespo
             data = read_json(raw)
             reply = operation(partner, data, *ids.values())
         except DomainError as exc:
-            return _error(exc, request_type, data_id(data) or first_id)
+            clipped = {name: value[:64] for name, value in ids.items()}
+            body, status = refusal(exc, request_type, data_id(data) or first_id, clipped)
+            return _error(body, status, realm)
         response = JsonResponse(reply.body, status=reply.status)
         response["Cache-Control"] = "no-store"
         return response

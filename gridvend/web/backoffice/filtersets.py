@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.approvals.models import RequestStatus
 from gridvend.audit import selectors as audit_selectors
+from gridvend.banklink.models import Direction, ReconciliationStatus
 from gridvend.billing.models import BillStatus, PaymentStatus, RunStatus
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.dunning.models import OrderKind, OrderStatus, Stage, TaskStatus
@@ -185,3 +186,21 @@ class BillPaymentFilterSet(SelectorFilterSet):
     unit = IdFilter(label=_("Organisation unit"))
     date_from = DateFilter(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     date_to = DateFilter(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class RawMessageFilterSet(SelectorFilterSet):
+    """The bank link's raw messages: by bank, direction, day, message type and return code."""
+
+    link = IdFilter(label=_("Bank link"))
+    direction = choice_filter(Direction.choices, _("Direction"))
+    day_from = DateFilter(label=_("From"))
+    day_to = DateFilter(label=_("To"))
+    message_type = choice_filter(
+        [(1, _("Query")), (2, _("Payment")), (3, _("Cancel")), (90, _("Reconciliation"))],
+        _("Message type"),
+    )
+    return_code = TextFilter(label=_("Return code"), max_length=4)
+
+
+class BankReconciliationFilterSet(SelectorFilterSet):
+    status = choice_filter(ReconciliationStatus.choices, _("Status"))

@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from gridvend.banklink.models import Charset as BankCharset
 from gridvend.customers.models import AccountKind, CustomerCategory, CustomerStatus
 from gridvend.dunning.models import MAX_DAYS_OVERDUE
 from gridvend.dunning.models import Stage as DunningStage
@@ -675,3 +676,54 @@ class RunActionForm(StyledForm):
 
 class PaymentCancelForm(StyledForm):
     reason = _text(_("Reason"), required=True, max_length=255)
+
+
+class BankLinkForm(StyledForm):
+    """A bank partner's fixed-format link (docs/bank-link.md)."""
+
+    agency_id = TextField(label=_("Agency id"), max_length=20)
+    port = WholeNumberField(label=_("TCP port"), required=False, min_value=1024, max_value=65535)
+    header_width = forms.TypedChoiceField(
+        label=_("Length header (bytes)"),
+        coerce=int,
+        choices=[(w, str(w)) for w in (2, 4, 6, 8, 10)],
+    )
+    binary_header = forms.TypedChoiceField(
+        label=_("Length written as"),
+        coerce=lambda v: v == "1",
+        choices=[("0", _("ASCII decimal digits")), ("1", _("Binary, big-endian"))],
+    )
+    length_includes_header = forms.TypedChoiceField(
+        label=_("The length counts"),
+        coerce=lambda v: v == "1",
+        choices=[("0", _("The body only")), ("1", _("The header and the body"))],
+    )
+    charset = forms.ChoiceField(label=_("Character set"), choices=BankCharset.choices)
+    max_body_bytes = WholeNumberField(
+        label=_("Largest message (bytes)"), min_value=1, max_value=1024 * 1024
+    )
+    read_timeout_seconds = WholeNumberField(
+        label=_("Read timeout (seconds)"), min_value=1, max_value=300
+    )
+    is_short_connection = forms.BooleanField(
+        label=_("One transaction per connection"), required=False
+    )
+    is_enabled = forms.BooleanField(label=_("Enabled"), required=False)
+
+
+class BankReconciliationUploadForm(StyledForm):
+    """A bank's reconciliation file for one bank accounting date (docs/bank-link.md)."""
+
+    link = forms.TypedChoiceField(label=_("Bank"), coerce=int)
+    bank_date = BoundedDateField(
+        label=_("Bank accounting date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    file = forms.FileField(label=_("Reconciliation file (CSV)"))
+
+    def __init__(self, *args: Any, links: list[tuple[int, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["link"].choices = links  # type: ignore[attr-defined]
+
+
+class DiscrepancyResolveForm(StyledForm):
+    reason = TextField(label=_("Why"), max_length=500)

@@ -1,10 +1,12 @@
 """URL map of the back-office screens: customers, premises, meters, reading books and readings,
-billing runs, bills and bill payments, tariffs, debts, files, partners and their settlement."""
+billing runs, bills and bill payments, tariffs, debts, files, partners and their settlement,
+the bank link and dunning."""
 
 from django.urls import URLPattern, URLResolver, path
 
 from gridvend.web import views as web_views
 from gridvend.web.backoffice import (
+    banklink,
     billing,
     customers,
     dunning,
@@ -161,6 +163,21 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("partners/top-ups/", partners.top_up_list, name="top-up-list"),
     path("partners/top-ups/<int:pk>/decide/", partners.top_up_decide, name="top-up-decide"),
+    path("bank-links/", banklink.link_status, name="bank-links"),
+    path("partners/<int:pk>/bank-link/", banklink.link_configure, name="bank-link-configure"),
+    path("bank-links/reconciliations/", banklink.reconciliation_list, name="bank-reconciliations"),
+    path(
+        "bank-links/reconciliations/<int:pk>/",
+        banklink.reconciliation_detail,
+        name="bank-reconciliation",
+    ),
+    path(
+        "bank-links/discrepancies/<int:pk>/resolve/",
+        banklink.discrepancy_resolve,
+        name="bank-discrepancy-resolve",
+    ),
+    path("bank-links/messages/", banklink.raw_message_list, name="bank-messages"),
+    path("bank-links/messages/<int:pk>/", banklink.raw_message_detail, name="bank-message"),
     path("settlement/", settlement.settlement_home, name="settlement"),
     path("settlement/files/<int:pk>/", settlement.settlement_file, name="settlement-file"),
     path(

@@ -16,6 +16,7 @@ from gridvend.demo.loader import (
     DEMO_PASSWORD,
     load_demo,
 )
+from gridvend.demo.partners import DEMO_BANK_LINK
 
 
 class Command(BaseCommand):
@@ -76,6 +77,14 @@ class Command(BaseCommand):
         self.stdout.write(_("Demo partner API keys (docs/api.md):"))
         for partner in summary.partners:
             self.stdout.write(f"  {partner.code:<22} {partner.key}")
+        link = DEMO_BANK_LINK
+        self.stdout.write(
+            _(
+                "Demo bank link (docs/bank-link.md): TCP port %(port)s, agency id %(agency)s, "
+                "4-digit ASCII length header, GBK."
+            )
+            % {"port": link.port, "agency": link.agency_id}
+        )
         if summary.partners and summary.sample_meter:
             first = summary.partners[0]
             body = json.dumps(

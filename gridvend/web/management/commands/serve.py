@@ -1,8 +1,9 @@
 """`gridvend serve`: run the application over HTTP with gunicorn (processes × threads; the
 production server), or with waitress (threads in one process) where there is no fork().
 
-``--with-worker`` also starts `gridvend worker` beside it and stops it when the server stops
-(the demo; in production run the worker as a service of its own, docs/deployment.md).
+``--with-worker`` also starts `gridvend worker` beside it, and ``--with-banklink`` the bank
+link's TCP listeners (`gridvend banklink serve`); each is stopped when the server stops (the
+demo; in production run each as a service of its own, docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class Command(BaseCommand):
             action="store_true",
             help="also run `gridvend worker`, stopped when the server stops",
         )
+        parser.add_argument(
+            "--with-banklink",
+            action="store_true",
+            help="also run `gridvend banklink serve`, stopped when the server stops",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         web = settings.WEB_SERVER
@@ -80,9 +86,13 @@ class Command(BaseCommand):
         self.stdout.flush()
         # Nothing this process opened may be shared with the processes it starts.
         connections.close_all()
-        worker = self._start_worker() if options["with_worker"] else None
+        beside: list[tuple[str, subprocess.Popen[bytes]]] = []
+        if options["with_worker"]:
+            beside.append(("worker", self._start_beside("worker", ["worker"])))
+        if options["with_banklink"]:
+            beside.append(("banklink", self._start_beside("banklink", ["banklink", "serve"])))
         # gunicorn forks its processes from inside the call below, and each leaves through it
-        # when it ends: only this process, the worker's parent, stops the worker.
+        # when it ends: only this process, the parent of those beside it, stops them.
         parent = os.getpid()
         try:
             if server == "gunicorn":
@@ -96,19 +106,21 @@ class Command(BaseCommand):
                 signal.signal(signal.SIGTERM, _exit_on_signal)
                 serve(application, host=host, port=port, threads=threads)
         finally:
-            if worker is not None and os.getpid() == parent:
-                self._stop_worker(worker)
+            if os.getpid() == parent:
+                for name, process in beside:
+                    self._stop_beside(name, process)
 
-    def _start_worker(self) -> subprocess.Popen[bytes]:
-        # A session of its own: Ctrl-C in the terminal reaches the server only, and the worker
-        # is stopped below, after the server, with SIGTERM (it finishes the job it runs).
+    def _start_beside(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        # A session of its own: Ctrl-C in the terminal reaches the server only, and the process
+        # is stopped below, after the server, with SIGTERM (the worker finishes the job it runs,
+        # the bank link the frames it is answering).
         process = subprocess.Popen(
-            [sys.executable, "-m", "gridvend", "worker"], start_new_session=True
+            [sys.executable, "-m", "gridvend", *command], start_new_session=True
         )
-        self.stdout.write(f"gridvend worker started beside the server (process {process.pid})")
+        self.stdout.write(f"gridvend {name} started beside the server (process {process.pid})")
         return process
 
-    def _stop_worker(self, process: subprocess.Popen[bytes]) -> None:
+    def _stop_beside(self, name: str, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -116,7 +128,7 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self.stdout.write(f"gridvend worker (process {process.pid}) stopped with the server")
+        self.stdout.write(f"gridvend {name} (process {process.pid}) stopped with the server")
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -1,0 +1,300 @@
+"""The Billpay state machine: payments and refunds are dual-message.
+
+A payment request is checked (the account exists in the partner's scope and is postpaid, the
+amount is in the account's currency) and kept provisional; nothing moves in the books. Its
+confirmation takes the payment through billing (``take_payment``) in the same transaction that
+marks the request confirmed, so a confirmed request always has its payment and a repeat of the
+confirmation finds it. A reversal of a provisional request ends it; a confirmed one is settled
+and can no longer be reversed. A refund names a confirmed payment by the issuer reference
+printed on the slip; its confirmation cancels that payment through billing (``cancel_payment``:
+the same business day, before the bank's day is reconciled).
+
+Request and advice ids are unique per partner (unique constraints): a request id used twice is
+refused, whatever the body; an advice id repeated for the same advice is answered as the first.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from gridvend.audit.services import record
+from gridvend.banklink.errors import (
+    BillpayAdviceConflict,
+    BillpayAlreadyReversed,
+    BillpayAlreadySettled,
+    BillpayDuplicateRecord,
+    BillpayNotRefundable,
+    BillpayRecordNotFound,
+)
+from gridvend.banklink.events import BankLinkEvent
+from gridvend.banklink.models import (
+    AdviceKind,
+    BankPaymentState,
+    BillpayAdvice,
+    BillpayKind,
+    BillpayRequest,
+)
+from gridvend.billing import selectors as billing_selectors
+from gridvend.billing import services as billing
+from gridvend.billing.errors import PaymentAmountInvalid
+from gridvend.billing.models import BillPayment
+from gridvend.billing.selectors import AccountDue
+from gridvend.kernel.errors import CurrencyMismatch
+from gridvend.kernel.money import Money
+from gridvend.ledger.services import today
+from gridvend.org.models import Channel
+from gridvend.partners.models import Partner
+
+REFERENCE_PREFIX = "BP"
+
+
+def _issuer_reference() -> str:
+    return f"{REFERENCE_PREFIX}{timezone.now():%y%m%d}{secrets.token_hex(5).upper()}"
+
+
+def lookup(*, partner: Partner, account_number: str) -> AccountDue:
+    """What the account owes, as the partner may see it (its service account's scope)."""
+    return billing_selectors.account_due(partner.service_user, account_number)
+
+
+def _new_request(
+    *,
+    partner: Partner,
+    request_id: str,
+    kind: str,
+    account_number: str,
+    amount: Money,
+    event: str,
+    echo: dict[str, Any],
+    refund_of: BillpayRequest | None = None,
+    refund_reason: str = "",
+) -> BillpayRequest:
+    if BillpayRequest.objects.filter(partner=partner, request_id=request_id).exists():
+        raise BillpayDuplicateRecord(request_id=request_id)
+    try:
+        with transaction.atomic(durable=True):
+            found = BillpayRequest.objects.create(
+                partner=partner,
+                request_id=request_id,
+                kind=kind,
+                fingerprint="",
+                account_number=account_number,
+                amount_minor=amount.minor,
+                currency=amount.currency,
+                state=BankPaymentState.PROVISIONAL,
+                issuer_reference=_issuer_reference(),
+                refund_of=refund_of,
+                refund_reason=refund_reason,
+                echo=echo,
+            )
+            record(
+                actor=partner.service_user,
+                event_type=event,
+                target=found,
+                after={
+                    "request_id": request_id,
+                    "account": account_number,
+                    "amount": amount.to_dict(),
+                    "issuer_reference": found.issuer_reference,
+                    "refund_of": refund_of.issuer_reference if refund_of else "",
+                },
+            )
+    except IntegrityError:
+        # Another request with this id committed first.
+        raise BillpayDuplicateRecord(request_id=request_id) from None
+    return found
+
+
+def request_payment(
+    *,
+    partner: Partner,
+    request_id: str,
+    account_number: str,
+    amount: Money,
+    echo: dict[str, Any] | None = None,
+) -> tuple[BillpayRequest, AccountDue]:
+    """A provisional payment to a postpaid account: checked, kept, nothing posted yet."""
+    if BillpayRequest.objects.filter(partner=partner, request_id=request_id).exists():
+        raise BillpayDuplicateRecord(request_id=request_id)
+    due = lookup(partner=partner, account_number=account_number)
+    if amount.currency != due.currency:
+        raise CurrencyMismatch(expected=due.currency, got=amount.currency)
+    if not 0 < amount.minor <= settings.BILL_PAYMENT_MAX_MINOR:
+        raise PaymentAmountInvalid(maximum=settings.BILL_PAYMENT_MAX_MINOR)
+    found = _new_request(
+        partner=partner,
+        request_id=request_id,
+        kind=BillpayKind.PAYMENT,
+        account_number=due.customer.account_number,
+        amount=amount,
+        event=BankLinkEvent.BILLPAY_PAYMENT_REQUESTED,
+        echo=echo or {},
+    )
+    return found, due
+
+
+def request_refund(
+    *,
+    partner: Partner,
+    request_id: str,
+    issuer_reference: str,
+    reason: str,
+    amount: Money | None = None,
+    echo: dict[str, Any] | None = None,
+) -> BillpayRequest:
+    """A provisional refund of one of the partner's confirmed payments, named by its slip's
+    issuer reference; the whole payment is refunded (a partial amount is refused)."""
+    if BillpayRequest.objects.filter(partner=partner, request_id=request_id).exists():
+        raise BillpayDuplicateRecord(request_id=request_id)
+    paid = BillpayRequest.objects.filter(
+        partner=partner,
+        kind=BillpayKind.PAYMENT,
+        issuer_reference=issuer_reference.strip().upper(),
+        state=BankPaymentState.CONFIRMED,
+    ).first()
+    if paid is None or paid.refunds.exclude(state=BankPaymentState.REVERSED).exists():
+        raise BillpayNotRefundable(issuer_reference=issuer_reference)
+    whole = Money(paid.amount_minor, paid.currency)
+    if amount is not None and amount != whole:
+        raise BillpayNotRefundable(issuer_reference=issuer_reference)
+    return _new_request(
+        partner=partner,
+        request_id=request_id,
+        kind=BillpayKind.REFUND,
+        account_number=paid.account_number,
+        amount=whole,
+        event=BankLinkEvent.BILLPAY_REFUND_REQUESTED,
+        echo=echo or {},
+        refund_of=paid,
+        refund_reason=reason,
+    )
+
+
+@dataclass(frozen=True)
+class Advised:
+    request: BillpayRequest
+    payment: BillPayment | None
+
+
+def _lock(partner: Partner, request_id: str, kind: str) -> BillpayRequest:
+    found = (
+        BillpayRequest.objects.select_for_update(of=("self",))
+        .filter(partner=partner, request_id=request_id, kind=kind)
+        .first()
+    )
+    if found is None:
+        raise BillpayRecordNotFound(request_id=request_id)
+    return found
+
+
+def _seen(partner: Partner, advice_id: str, kind: str, request: BillpayRequest) -> bool:
+    """True if this advice was already applied; refused if its id was used for another."""
+    earlier = BillpayAdvice.objects.filter(partner=partner, advice_id=advice_id).first()
+    if earlier is None:
+        return False
+    if earlier.kind != kind or earlier.request_id != request.pk:
+        raise BillpayAdviceConflict(advice_id=advice_id)
+    return True
+
+
+def _payment_of(request: BillpayRequest) -> BillPayment | None:
+    if request.bill_payment_id is None:
+        return None
+    return BillPayment.objects.select_related("customer", "partner").get(pk=request.bill_payment_id)
+
+
+def confirm(*, partner: Partner, kind: str, request_id: str, advice_id: str) -> Advised:
+    """Confirm a provisional payment (it is taken) or refund (its payment is cancelled)."""
+    actor = partner.service_user
+    with transaction.atomic(durable=True):
+        request = _lock(partner, request_id, kind)
+        if _seen(partner, advice_id, AdviceKind.CONFIRMATION, request):
+            return Advised(request, _payment_of(request))
+        if request.state == BankPaymentState.REVERSED:
+            raise BillpayAlreadyReversed(request_id=request_id)
+        if request.state == BankPaymentState.PROVISIONAL:
+            if kind == BillpayKind.PAYMENT:
+                payment = billing.take_payment.within_transaction(
+                    actor=actor,
+                    account_number=request.account_number,
+                    amount_minor=request.amount_minor,
+                    currency=request.currency,
+                    channel=Channel.BANK,
+                    source_reference=request.issuer_reference,
+                    partner=partner,
+                    bank_facts={
+                        "interface": "billpay",
+                        "bank_serial": request_id,
+                        "bank_date": today().isoformat(),
+                    },
+                )
+                event = BankLinkEvent.BILLPAY_PAYMENT_CONFIRMED
+            else:
+                assert request.refund_of is not None
+                original = _payment_of(request.refund_of)
+                assert original is not None
+                payment = billing.cancel_payment.within_transaction(
+                    actor=actor,
+                    payment=original,
+                    reason=f"Billpay refund {request.issuer_reference}: "
+                    f"{request.refund_reason or 'refund'}",
+                )
+                event = BankLinkEvent.BILLPAY_REFUND_CONFIRMED
+            BillpayRequest.objects.filter(pk=request.pk).update(
+                state=BankPaymentState.CONFIRMED,
+                bill_payment_id=payment.pk,
+                finalised_at=timezone.now(),
+            )
+            request.refresh_from_db()
+            record(
+                actor=actor,
+                event_type=event,
+                target=request,
+                after={"advice_id": advice_id, "bill_payment": payment.pk},
+            )
+        BillpayAdvice.objects.create(
+            partner=partner, advice_id=advice_id, kind=AdviceKind.CONFIRMATION, request=request
+        )
+        return Advised(request, _payment_of(request))
+
+
+def reverse(
+    *, partner: Partner, kind: str, request_id: str, advice_id: str, reason: str = ""
+) -> Advised:
+    """Reverse a provisional payment or refund; a confirmed one is settled and refused."""
+    actor = partner.service_user
+    with transaction.atomic(durable=True):
+        request = _lock(partner, request_id, kind)
+        if _seen(partner, advice_id, AdviceKind.REVERSAL, request):
+            return Advised(request, None)
+        if request.state == BankPaymentState.CONFIRMED:
+            raise BillpayAlreadySettled(request_id=request_id)
+        if request.state == BankPaymentState.PROVISIONAL:
+            BillpayRequest.objects.filter(pk=request.pk).update(
+                state=BankPaymentState.REVERSED, finalised_at=timezone.now()
+            )
+            request.refresh_from_db()
+            record(
+                actor=actor,
+                event_type=(
+                    BankLinkEvent.BILLPAY_PAYMENT_REVERSED
+                    if kind == BillpayKind.PAYMENT
+                    else BankLinkEvent.BILLPAY_REFUND_REVERSED
+                ),
+                target=request,
+                after={"advice_id": advice_id, "reason": reason[:40]},
+            )
+        BillpayAdvice.objects.create(
+            partner=partner,
+            advice_id=advice_id,
+            kind=AdviceKind.REVERSAL,
+            request=request,
+            reason=reason[:40],
+        )
+        return Advised(request, None)
