@@ -14,6 +14,7 @@ from openpyxl import load_workbook  # type: ignore[import-untyped]
 from gridvend.customers import services as customer_services
 from gridvend.customers.models import Customer
 from gridvend.identity.roles import Capability, Role
+from gridvend.meters.models import Meter
 from gridvend.vending import services as vending
 from gridvend.web.backoffice.exports import cell
 from gridvend.web.lists import RowCount
@@ -85,10 +86,16 @@ def test_customer_export_matches_the_filtered_list(world: World) -> None:
 
 def test_meter_export_keeps_leading_zeros_and_never_holds_key_material(world: World) -> None:
     rows = _xlsx_rows(client_for(world.field), "/meters/export.xlsx")
-    assert [r["meter_number"] for r in rows] == [world.north.meter.number]
-    assert isinstance(rows[0]["meter_number"], str)
-    assert rows[0]["key_ref"] == world.north.meter.key_ref
-    assert not any("key_hex" in k or "secret" in k for k in rows[0])
+    # The field engineer's region: its meter and those the world's billing and dunning add.
+    visible = Meter.objects.filter(org_unit__path__startswith=world.field.org_unit.path)
+    numbers = [r["meter_number"] for r in rows]
+    assert sorted(numbers) == sorted(visible.values_list("number", flat=True))
+    assert world.north.meter.number in numbers
+    assert world.south.meter.number not in numbers
+    [row] = [r for r in rows if r["meter_number"] == world.north.meter.number]
+    assert isinstance(row["meter_number"], str) and row["meter_number"].startswith("0")
+    assert row["key_ref"] == world.north.meter.key_ref
+    assert not any("key_hex" in k or "secret" in k for r in rows for k in r)
 
 
 def test_debt_export_matches_the_list_with_amounts_in_major_units(world: World) -> None:
@@ -148,12 +155,14 @@ def test_customer_list_query_count_does_not_grow_with_customers(
     client = client_for(world.care)
     client.get("/customers/")  # warm caches that are per process, not per request
     with django_assert_num_queries(QUERIES) as three:
-        assert client.get("/customers/").status_code == 200
+        before = client.get("/customers/")
+    assert before.status_code == 200
     for customer in _more_customers(world, 27):
         md.meter(customer=customer)
     with django_assert_num_queries(QUERIES) as thirty:
         response = client.get("/customers/")
-    assert response.context["page"].count == RowCount(30, "exact")
+    first = before.context["page"].count
+    assert response.context["page"].count == RowCount(first.value + 27, "exact")
     assert len(three.captured_queries) == len(thirty.captured_queries)
 
 

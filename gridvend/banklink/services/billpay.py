@@ -58,7 +58,7 @@ def _issuer_reference() -> str:
     return f"{REFERENCE_PREFIX}{timezone.now():%y%m%d}{secrets.token_hex(5).upper()}"
 
 
-def lookup(*, partner: Partner, account_number: str) -> AccountDue:
+def lookup_account(*, partner: Partner, account_number: str) -> AccountDue:
     """What the account owes, as the partner may see it (its service account's scope)."""
     return billing_selectors.account_due(partner.service_user, account_number)
 
@@ -122,7 +122,7 @@ def request_payment(
     """A provisional payment to a postpaid account: checked, kept, nothing posted yet."""
     if BillpayRequest.objects.filter(partner=partner, request_id=request_id).exists():
         raise BillpayDuplicateRecord(request_id=request_id)
-    due = lookup(partner=partner, account_number=account_number)
+    due = lookup_account(partner=partner, account_number=account_number)
     if amount.currency != due.currency:
         raise CurrencyMismatch(expected=due.currency, got=amount.currency)
     if not 0 < amount.minor <= settings.BILL_PAYMENT_MAX_MINOR:
@@ -209,7 +209,7 @@ def _payment_of(request: BillpayRequest) -> BillPayment | None:
     return BillPayment.objects.select_related("customer", "partner").get(pk=request.bill_payment_id)
 
 
-def confirm(*, partner: Partner, kind: str, request_id: str, advice_id: str) -> Advised:
+def confirm_advice(*, partner: Partner, kind: str, request_id: str, advice_id: str) -> Advised:
     """Confirm a provisional payment (it is taken) or refund (its payment is cancelled)."""
     actor = partner.service_user
     with transaction.atomic(durable=True):
@@ -264,7 +264,7 @@ def confirm(*, partner: Partner, kind: str, request_id: str, advice_id: str) -> 
         return Advised(request, _payment_of(request))
 
 
-def reverse(
+def reverse_advice(
     *, partner: Partner, kind: str, request_id: str, advice_id: str, reason: str = ""
 ) -> Advised:
     """Reverse a provisional payment or refund; a confirmed one is settled and refused."""

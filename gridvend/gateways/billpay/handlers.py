@@ -83,7 +83,7 @@ def _slip(request: BillpayRequest, lines: list[str]) -> dict[str, Any]:
 
 def account_lookup(partner: Partner, data: dict[str, Any], request_id: str) -> Reply:
     message = protocol.lookup_request(data, request_id)
-    due = billpay.lookup(partner=partner, account_number=message.account_ref)
+    due = billpay.lookup_account(partner=partner, account_number=message.account_ref)
     body = _frame(partner, message.envelope, electrum.key_of(message.envelope.id))
     body.update(
         {
@@ -162,7 +162,7 @@ def _advice_body(message: electrum.Advice, request: BillpayRequest) -> dict[str,
 def _confirm(kind: str) -> Any:
     def confirm(partner: Partner, data: dict[str, Any], request_id: str, advice_id: str) -> Reply:
         message = electrum.advice(data, advice_id, request_id)
-        done = billpay.confirm(
+        done = billpay.confirm_advice(
             partner=partner,
             kind=kind,
             request_id=electrum.key_of(request_id),
@@ -176,7 +176,7 @@ def _confirm(kind: str) -> Any:
 def _reverse(kind: str) -> Any:
     def reverse(partner: Partner, data: dict[str, Any], request_id: str, advice_id: str) -> Reply:
         message = electrum.advice(data, advice_id, request_id)
-        done = billpay.reverse(
+        done = billpay.reverse_advice(
             partner=partner,
             kind=kind,
             request_id=electrum.key_of(request_id),
