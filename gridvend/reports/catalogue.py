@@ -39,7 +39,14 @@ from gridvend.reports.base import (
     RowRole,
     register,
 )
-from gridvend.reports.filters import Grouping, ReportFilters, ReportFilterSet, invalid, resolve
+from gridvend.reports.filters import (
+    Grouping,
+    ReportFilters,
+    ReportFilterSet,
+    UngroupedFilterSet,
+    invalid,
+    resolve,
+)
 from gridvend.reports.permissions import can_read_reports, require_report_reader
 from gridvend.reports.rollup import Figures, Freshness, Selection
 from gridvend.tariffs.models import Tariff
@@ -283,10 +290,16 @@ def _result(
 
 
 def _prepare(
-    actor: User, values: Mapping[str, Any], default: Grouping = Grouping.TREE
+    actor: User,
+    values: Mapping[str, Any],
+    default: Grouping = Grouping.TREE,
+    *,
+    grouped: bool = True,
 ) -> ReportFilters:
+    """The filters of a report for ``actor``; ``grouped=False`` for one whose rows are not
+    grouped (its filter set is an ``UngroupedFilterSet``, its files print no "Group by")."""
     require_report_reader(actor)
-    return resolve(actor, values, default_group=default)
+    return resolve(actor, values, default_group=default, grouped=grouped)
 
 
 # --- sales -------------------------------------------------------------------------------------
@@ -423,7 +436,7 @@ SGC_TITLE = gettext_lazy("Purchases per SGC and tariff index")
 def build_purchases_by_sgc_ti(actor: User, values: Mapping[str, Any]) -> ReportResult:
     """Credit sales per supply group code (a subtotal each) and tariff index of the key the
     tokens were made for."""
-    f = _prepare(actor, values)
+    f = _prepare(actor, values, grouped=False)
     found, fresh = rollup.read_figures(_selection(f, (SaleKind.CREDIT,)), ("sgc", "ti", "currency"))
     tables = []
     for currency, per_key in sorted(_by_currency(found).items()):
@@ -559,7 +572,7 @@ def outstanding_debts(unit: OrgUnit, day: datetime.date) -> dict[tuple[int, str]
 def build_debt_collection(actor: User, values: Mapping[str, Any]) -> ReportResult:
     """Debt recovered by sales in the period (net of reversals made in it), and what is owed
     now: outstanding, accounts with debt and its ageing, per unit of the tree."""
-    f = dataclasses.replace(_prepare(actor, values), group=Grouping.TREE)
+    f = dataclasses.replace(_prepare(actor, values, grouped=False), group=Grouping.TREE)
     found, fresh = rollup.read_figures(_selection(f, ()), ("org_unit", "currency"))
     per: dict[tuple[int, str], DebtFigures] = outstanding_debts(f.unit, f.date_to)
     for (unit_id, currency), sold in found.items():
@@ -767,7 +780,7 @@ for _spec in (
         slug="purchases-by-sgc-ti",
         title=SGC_TITLE,
         summary=gettext_lazy("Credit purchases per supply group code and tariff index."),
-        filterset=ReportFilterSet,
+        filterset=UngroupedFilterSet,
         build=build_purchases_by_sgc_ti,
         may_read=can_read_reports,
     ),
@@ -777,7 +790,7 @@ for _spec in (
         summary=gettext_lazy(
             "Debt recovered in the period, outstanding now, accounts with debt and its ageing."
         ),
-        filterset=ReportFilterSet,
+        filterset=UngroupedFilterSet,
         build=build_debt_collection,
         may_read=can_read_reports,
     ),
