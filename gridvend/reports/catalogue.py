@@ -656,10 +656,12 @@ def _periods(f: ReportFilters) -> list[tuple[list[Any], datetime.date, datetime.
     return [(keys, keys[0], keys[-1]) for keys in (current, previous, last_year)]
 
 
-def _change(now: int, before: int) -> Decimal | None:
+def change_percent(now: int | Decimal, before: int | Decimal) -> Decimal | None:
+    """The change from ``before`` to ``now`` in per cent of ``before``'s size: a rise is
+    positive even from a negative figure (a day with more reversals than sales)."""
     if not before:
         return None
-    return (Decimal(now - before) * 100 / Decimal(before)).quantize(Decimal("0.1"))
+    return (Decimal(now - before) * 100 / abs(Decimal(before))).quantize(Decimal("0.1"))
 
 
 def build_daily_summary(actor: User, values: Mapping[str, Any]) -> ReportResult:
@@ -733,6 +735,12 @@ def build_daily_summary(actor: User, values: Mapping[str, Any]) -> ReportResult:
         _(
             "Net of the reversals made on each day. The previous period is as long as this "
             "one and ends the day before it starts."
+        )
+        if f.group == Grouping.DAY
+        else _(
+            "Net of the reversals made on each day. The previous period is the same number of "
+            "months just before, over the same days of the month (a partial first or last "
+            "month is compared with the same part of its month)."
         ),
     ]
     return _result("daily-summary", SUMMARY_TITLE, f, tables, notes)
@@ -747,10 +755,10 @@ def _summary_cells(labels: list[str], found: list[Figures]) -> dict[str, Any]:
         "kwh": now.net_kwh,
         "previous_period": labels[1],
         "previous_net": previous.net_tender_minor,
-        "previous_change": _change(now.net_tender_minor, previous.net_tender_minor),
+        "previous_change": change_percent(now.net_tender_minor, previous.net_tender_minor),
         "last_year_period": labels[2],
         "last_year_net": last_year.net_tender_minor,
-        "last_year_change": _change(now.net_tender_minor, last_year.net_tender_minor),
+        "last_year_change": change_percent(now.net_tender_minor, last_year.net_tender_minor),
     }
 
 
