@@ -139,6 +139,22 @@ if re.fullmatch(r"gw\d{1,4}", _test_worker):
 # a job into EXPORT_DIR/<id>/ and downloaded from "My exports"; files are deleted after
 # EXPORT_RETENTION_DAYS. One person may have EXPORT_MAX_ACTIVE exports waiting or running.
 EXPORT_DIR = Path(env.get_str("GRIDVEND_EXPORT_DIR", str(VAR_DIR / "exports")))
+# Backups (docs/operations.md): `gridvend backup` writes one file, encrypted with AES-256-GCM under
+# the backup key, into BACKUP_DIR and keeps the BACKUP_KEEP newest; the worker takes one on
+# BACKUP_CRON (the utility's time zone) when a backup key is set. The key is never the master key,
+# which no backup holds.
+_backup_key = env.get_str("GRIDVEND_BACKUP_KEY", "")
+try:
+    BACKUP_KEY = bytes.fromhex(_backup_key)
+except ValueError:
+    raise ConfigurationError("GRIDVEND_BACKUP_KEY must be 64 hexadecimal digits") from None
+if _backup_key and len(BACKUP_KEY) != 32:
+    raise ConfigurationError("GRIDVEND_BACKUP_KEY must be 64 hexadecimal digits (32 bytes)")
+if BACKUP_KEY and BACKUP_KEY == MASTER_KEY:
+    raise ConfigurationError("GRIDVEND_BACKUP_KEY must not be the master key")
+BACKUP_DIR = Path(env.get_str("GRIDVEND_BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_KEEP = env.get_int("GRIDVEND_BACKUP_KEEP", 14, minimum=1)
+BACKUP_CRON = env.get_str("GRIDVEND_BACKUP_CRON", "15 1 * * *")
 EXPORT_INLINE_ROWS = env.get_int("GRIDVEND_EXPORT_INLINE_ROWS", 5000, minimum=0)
 EXPORT_RETENTION_DAYS = env.get_int("GRIDVEND_EXPORT_RETENTION_DAYS", 7, minimum=1)
 EXPORT_MAX_ACTIVE = env.get_int("GRIDVEND_EXPORT_MAX_ACTIVE", 3, minimum=1)
@@ -380,6 +396,7 @@ INSTALLED_APPS = [
     "gridvend.notifications",
     "gridvend.exports",
     "gridvend.reports",
+    "gridvend.operations",
     "django_q",
     "gridvend.web",
     "gridvend.api",
