@@ -503,7 +503,14 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
     faults, cut_faults = repeated_faults(f)
     mismatched, cut_mismatched = readings_against_sales(f)
     wanted = {c for c, _l in silent} | {c for c, *_r in drops} | {c for c, *_r in heavy}
-    customers = {c.pk: c for c in Customer.objects.filter(pk__in=wanted)}
+    # Names and numbers only (up to three thousand customers): whole Customer rows would cost
+    # more than the snapshot's queries.
+    customers = {
+        pk: f"{name} ({account})"
+        for pk, name, account in Customer.objects.filter(pk__in=wanted).values_list(
+            "pk", "name", "account_number"
+        )
+    }
     meters_of: dict[int, list[str]] = {}
     for number, customer_id in Meter.objects.filter(customer_id__in=wanted).values_list(
         "number", "customer_id"
@@ -517,12 +524,12 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
     }
     rows: list[ReportRow] = []
 
-    def add(rule: str, customer: Customer | None, meter: str, detail: str, **more: Any) -> None:
+    def add(rule: str, customer: str, meter: str, detail: str, **more: Any) -> None:
         rows.append(
             ReportRow(
                 {
                     "rule": rule,
-                    "customer": _customer_text(customer),
+                    "customer": customer,
                     "meter": meter,
                     "detail": detail,
                     "count": 1,
@@ -531,36 +538,44 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
             )
         )
 
+    def meters(customer_id: int) -> str:
+        return ", ".join(sorted(meters_of.get(customer_id, [])))
+
+    # Each sentence translated once, not once a row.
+    rule_name = _("No purchase")
+    detail = _("No credit bought in the last %(days)s days.") % {"days": days}
     for customer_id, last in silent:
         add(
-            _("No purchase"),
-            customers.get(customer_id),
-            ", ".join(sorted(meters_of.get(customer_id, []))),
-            _("No credit bought in the last %(days)s days.") % {"days": days},
+            rule_name,
+            customers.get(customer_id, ""),
+            meters(customer_id),
+            detail,
             last_purchase=last,
         )
+    rule_name = _("Sudden drop")
+    template = _("Bought %(recent)s in the last 30 days against %(before)s in the 90 days before.")
     for customer_id, recent, before, last in drops:
         add(
-            _("Sudden drop"),
-            customers.get(customer_id),
-            ", ".join(sorted(meters_of.get(customer_id, []))),
-            _("Bought %(recent)s in the last 30 days against %(before)s in the 90 days before.")
-            % {"recent": _major(recent), "before": _major(before)},
+            rule_name,
+            customers.get(customer_id, ""),
+            meters(customer_id),
+            template % {"recent": _major(recent), "before": _major(before)},
             last_purchase=last,
         )
+    rule_name = _("Far above the norm")
+    template = _("Bought %(kwh)s kWh in the period; the median of the tariff is %(median)s kWh.")
     for customer_id, kwh, median in heavy:
         add(
-            _("Far above the norm"),
-            customers.get(customer_id),
-            ", ".join(sorted(meters_of.get(customer_id, []))),
-            _("Bought %(kwh)s kWh in the period; the median of the tariff is %(median)s kWh.")
-            % {"kwh": _kwh_text(kwh), "median": _kwh_text(median)},
+            rule_name,
+            customers.get(customer_id, ""),
+            meters(customer_id),
+            template % {"kwh": _kwh_text(kwh), "median": _kwh_text(median)},
         )
     for meter_id, reports in faults:
         meter = fault_meters[meter_id]
         add(
             _("Repeated faults"),
-            meter.customer,
+            _customer_text(meter.customer),
             meter.number,
             _("%(count)s fault reports in the period.") % {"count": reports},
         )
@@ -580,7 +595,7 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
             )
         add(
             name,
-            meter.customer,
+            _customer_text(meter.customer),
             meter.number,
             detail % {"used": f"{used:f}", "bought": f"{bought:f}"},
             used_kwh=used,
