@@ -401,9 +401,8 @@ def not_buying_from(
 ) -> tuple[list[tuple[int, datetime.datetime | None]], bool]:
     """``not_buying`` read from a snapshot (``days`` at least SNAPSHOT_MIN_DAYS): its silent
     customers narrowed to those silent, and older than, ``days`` days before its date."""
-    since = day_bounds_utc(snapshot.as_of - datetime.timedelta(days=days - 1), settings.TIME_ZONE)[
-        0
-    ]
+    first_day = snapshot.as_of - datetime.timedelta(days=days - 1)
+    since, _first_day_end = day_bounds_utc(first_day, settings.TIME_ZONE)
     found = list(
         _findings(snapshot, AbnormalRule.NO_PURCHASE, f)
         .filter(customer_since__lt=since)
