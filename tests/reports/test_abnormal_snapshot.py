@@ -309,3 +309,33 @@ def test_no_query_string_forces_the_sales_path() -> None:
     values = spec.filterset({LIVE: "1", **{k: str(v) for k, v in period(t).items()}}).values()
     assert LIVE not in values
     assert snapshot_note(spec.build(s.world.admin, values))
+
+
+def test_the_snapshot_of_a_daylight_saving_day_gives_the_same_rows() -> None:
+    s = scene()
+    t = Timeline(s)
+    day = today() + timedelta(days=200)
+
+    def offset(d: Any) -> Any:
+        return datetime.combine(d, time(0, 0), tzinfo=LONDON).utcoffset()
+
+    while offset(day) == offset(day + timedelta(days=1)):
+        day += timedelta(days=1)
+    t.end = day  # a 23- or 25-hour day in London
+    _t, m = _buying(s, t)
+    # The last hour of the long (or short) day, and the first of the next.
+    last_hour = datetime.combine(day, time(23, 30), tzinfo=LONDON).astimezone(UTC)
+    vending.vend_credit(
+        actor=s.world.cashier,
+        vending_point=s.world.point,
+        client_reference="snapshot-dst",
+        meter_number=m["light"].number,
+        tender=s.world.money("900"),
+        clock=FixedClock(last_hour),
+    )
+    abnormal_snapshot.compute(as_of=day, clock=after(day))
+    for days in (SNAPSHOT_MIN_DAYS, 60):
+        from_snapshot = build(s.world.admin, days=days, **period(t))
+        assert snapshot_note(from_snapshot)
+        assert rows(from_snapshot) == rows(build(s.world.admin, live=True, days=days, **period(t)))
+    assert rows(build(s.world.admin, **period(t)))
