@@ -174,6 +174,15 @@ if EXPORT_NICE > 19:
 REPORT_ROLLUP_LAG_SECONDS = env.get_int("GRIDVEND_REPORT_ROLLUP_LAG_SECONDS", 300, minimum=0)
 REPORT_ROLLUP_BATCH = env.get_int("GRIDVEND_REPORT_ROLLUP_BATCH", 50000, minimum=1)
 REPORT_ROLLUP_CRON = env.get_str("GRIDVEND_REPORT_ROLLUP_CRON", "*/10 * * * *")
+# The abnormal-customers findings snapshot (``gridvend.reports.abnormal_snapshot``): computed for
+# the day just closed every REPORT_ABNORMAL_SNAPSHOT_CRON (utility's time zone; after midnight
+# and after the last sales of the day have committed), kept REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS.
+REPORT_ABNORMAL_SNAPSHOT_CRON = env.get_str("GRIDVEND_REPORT_ABNORMAL_SNAPSHOT_CRON", "20 0 * * *")
+REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS = env.get_int(
+    "GRIDVEND_REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS", 14, minimum=1
+)
+if REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS > 400:
+    raise ConfigurationError("GRIDVEND_REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS must be at most 400")
 # Report subscriptions (gridvend.reports.subscriptions): at most this many per user; the job
 # that sends the due ones runs every REPORT_SUBSCRIPTIONS_CRON (hourly, so a missed run is made
 # up the same day; each period is sent once); a file larger than
