@@ -153,7 +153,7 @@ def is_breached(fault: FaultReport, now: datetime | None = None) -> bool:
     return end > due_at(fault)
 
 
-def _breached(now: datetime) -> Q:
+def breached_condition(now: datetime) -> Q:
     """The SQL form of :func:`is_breached`, one branch per category."""
     condition = Q(pk__in=[])
     for category in FaultCategory.values:
@@ -260,7 +260,7 @@ def list_faults(
             return queryset.none()
         queryset = queryset.filter(registered_at__lt=now - timedelta(hours=hours))
     if breached:
-        queryset = queryset.filter(_breached(now))
+        queryset = queryset.filter(breached_condition(now))
     order = Case(
         When(status=FaultStatus.OPEN, then=Value(0)),
         When(status=FaultStatus.ASSIGNED, then=Value(1)),

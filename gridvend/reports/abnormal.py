@@ -272,13 +272,17 @@ def above_norm(
 
 
 def repeated_faults(f: ReportFilters) -> tuple[list[tuple[int, int]], bool]:
-    """(meter id, fault reports) of the meters with FAULT_REPEATS or more in the period."""
+    """(meter id, fault reports) of the meters (of the chosen tariff's customers) with
+    FAULT_REPEATS or more in the period."""
+    q = Q(
+        meter__org_unit__path__startswith=f.unit.path,
+        registered_at__gte=f.start_utc,
+        registered_at__lt=f.end_utc,
+    )
+    if f.tariff is not None:
+        q &= Q(meter__customer__tariff_id=f.tariff.pk)
     rows = list(
-        FaultReport.objects.filter(
-            meter__org_unit__path__startswith=f.unit.path,
-            registered_at__gte=f.start_utc,
-            registered_at__lt=f.end_utc,
-        )
+        FaultReport.objects.filter(q)
         .order_by()
         .values("meter_id")
         .annotate(n=Count("id"))

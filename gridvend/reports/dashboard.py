@@ -323,27 +323,28 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
     bottom_table = point_table(
         _("Bottom %(n)s vending points, month to date") % {"n": RANKED}, bottom
     )
-    idle_points = sorted(
-        (
-            p
-            for pk, p in points.items()
-            if pk not in sold
-            and p.status == VendingPointStatus.ACTIVE
-            and p.org_unit.path.startswith(unit.path)
-        ),
-        key=lambda p: (p.name, p.pk),
+    # Counted and listed in the database: a subtree may hold thousands of points.
+    idle_query = (
+        VendingPoint.objects.filter(
+            org_unit__path__startswith=unit.path, status=VendingPointStatus.ACTIVE
+        )
+        .exclude(pk__in=[pk for pk in sold if pk is not None])
+        .select_related("org_unit")
+        .order_by("name", "pk")
     )
+    idle_count = idle_query.count()
+    idle_points = list(idle_query[:MAX_IDLE_POINTS])
     idle_table = ReportTable(
         title=_("Active vending points with no sale this month (%(count)s)")
-        % {"count": len(idle_points)},
+        % {"count": idle_count},
         columns=[Column("point", _("Vending point")), Column("unit", _("Organisation unit"))],
     )
-    for p in idle_points[:MAX_IDLE_POINTS]:
+    for p in idle_points:
         idle_table.rows.append(ReportRow({"point": str(p), "unit": p.org_unit.name}))
-    if len(idle_points) > MAX_IDLE_POINTS:
+    if idle_count > MAX_IDLE_POINTS:
         idle_table.truncated_note = _("The first %(shown)s of %(count)s are listed.") % {
             "shown": MAX_IDLE_POINTS,
-            "count": len(idle_points),
+            "count": idle_count,
         }
 
     # --- customers not buying and debt collected

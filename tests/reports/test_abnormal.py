@@ -27,6 +27,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
 from tests import factories
 from tests.reports.support import ZONE, Scene, scene
+from tests.tariffs.factories import published_tariff
 
 pytestmark = pytest.mark.django_db
 LONDON = ZoneInfo(ZONE)
@@ -188,6 +189,12 @@ def test_a_meter_with_three_fault_reports_in_the_period_is_flagged() -> None:
     assert "3 fault reports" in str(rows[0]["detail"])
     yesterday = build(w.admin, date_from=day - timedelta(days=1), date_to=day - timedelta(days=1))
     assert not [r for r in yesterday.tables[0].rows if r.cells.get("rule") == "Repeated faults"]
+    # The tariff filter applies to this rule too: the meter's customer's tariff, or nothing.
+    other = published_tariff(actor=None, org_unit=w.tree.root, code="OTHER-T")
+    for tariff, flagged in ((w.tariff, True), (other, False)):
+        filtered = build(w.admin, date_from=day, date_to=day, tariff=tariff.pk)
+        repeated = [r for r in filtered.tables[0].rows if r.cells.get("rule") == "Repeated faults"]
+        assert bool(repeated) == flagged, tariff.code
 
 
 def test_a_business_unit_manager_never_sees_another_units_customers() -> None:
