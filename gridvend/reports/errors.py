@@ -17,6 +17,7 @@ class ReportErrorCode(StrEnum):
     REPORT_SUBSCRIBER_OUT_OF_SCOPE = "REPORT_SUBSCRIBER_OUT_OF_SCOPE"
     REPORT_SUBSCRIBER_NO_EMAIL = "REPORT_SUBSCRIBER_NO_EMAIL"
     REPORT_SNAPSHOT_DAY_OPEN = "REPORT_SNAPSHOT_DAY_OPEN"
+    REPORT_PDF_BUSY = "REPORT_PDF_BUSY"
 
 
 class ReportFormatUnknown(DomainError):
@@ -81,3 +82,17 @@ class ReportSnapshotDayOpen(DomainError):
 
     def __init__(self, *, as_of: str, today: str) -> None:
         super().__init__(as_of=as_of, today=today)
+
+
+class ReportPdfBusy(DomainError):
+    """Every PDF slot of the machine (GRIDVEND_REPORT_PDF_CONCURRENCY), or the person's own one,
+    is making a PDF: answered 429, never queued behind them."""
+
+    code = ReportErrorCode.REPORT_PDF_BUSY
+    message_template = gettext_lazy(
+        "Other PDFs are being made right now (or one of yours still is). Try again in a "
+        "minute, or export the report as CSV or XLSX."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()

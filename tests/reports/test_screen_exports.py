@@ -213,3 +213,44 @@ def test_the_widest_sales_table_fits_the_pdf_page_without_wrapping_a_figure(
         # A figure broken across lines would leave a piece like "511," or ",595.00" alone.
         assert not re.fullmatch(r"\d{1,3},|,\d{3}(?:,\d{3})*\.\d{2}", word.text), word.text
     pdftools.png(body, pdftools.SCREENSHOTS / f"report-sales-tree-{language}")
+
+
+def test_a_pdf_waits_for_a_free_slot_and_says_so(settings: Any) -> None:
+    """PDFs are made at most GRIDVEND_REPORT_PDF_CONCURRENCY at once on the machine and one per
+    person: a click beyond that is a 429 with a sentence, never a queue of CPU-bound renders."""
+    from gridvend.web import slots
+
+    settings.REPORT_PDF_CONCURRENCY = 1
+    s = scene()
+    standard_sales(s)
+    client = signed_in(s.world.admin)
+    other = s.world.supervisor
+    for url in (_url("sales", **PERIOD, format="pdf"), "/reports/dashboard/?format=pdf"):
+        # Someone else's PDF holds the machine's only slot.
+        with slots.held("report-pdf", person=other.pk, slots=1) as mine:
+            assert mine
+            busy = client.get(url)
+            assert busy.status_code == 429, url
+            assert busy["Retry-After"] == "30"
+            assert "Other PDFs are being made right now" in busy.content.decode()
+            # A CSV needs no slot.
+            assert client.get(url.replace("format=pdf", "format=csv")).status_code == 200
+        # The admin's own PDF in another tab holds their person slot.
+        with slots.held("report-pdf", person=s.world.admin.pk, slots=5):
+            settings.REPORT_PDF_CONCURRENCY = 5
+            assert client.get(url).status_code == 429
+        settings.REPORT_PDF_CONCURRENCY = 1
+        done = client.get(url)
+        assert done.status_code == 200 and done.content.startswith(b"%PDF"), url
+
+
+def test_the_subscribe_form_keeps_whole_filter_values_and_only_filters() -> None:
+    s = scene()
+    client = signed_in(s.world.admin)
+    unit = s.world.tree.north.pk
+    body = client.get(
+        _url("sales", unit=unit, group="point", junk="x" * 2000, **PERIOD)
+    ).content.decode()
+    found = re.search(r'name="query" value="([^"]*)"', body)
+    assert found is not None
+    assert found.group(1).replace("&amp;", "&") == f"group=point&unit={unit}"

@@ -8,11 +8,14 @@ result; the links appear once that renderer is installed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -47,6 +50,7 @@ from gridvend.reports.base import (
     readable_reports,
 )
 from gridvend.reports.errors import (
+    ReportPdfBusy,
     ReportSubscriberNoEmail,
     ReportSubscriptionLimit,
     ReportTooLargeForPdf,
@@ -55,6 +59,7 @@ from gridvend.reports.filters import GROUPING_LABELS, invalid
 from gridvend.reports.models import SubscriptionFormat, SubscriptionFrequency
 from gridvend.reports.permissions import can_read_reports
 from gridvend.tariffs import selectors as tariff_selectors
+from gridvend.web import slots
 from gridvend.web.backoffice import access
 from gridvend.web.backoffice.common import unit_choices
 from gridvend.web.caching import forbid_storing
@@ -219,6 +224,24 @@ def _export(result: ReportResult, fmt: str) -> HttpResponse:
     return forbid_storing(response)
 
 
+@contextlib.contextmanager
+def _pdf_slot(user: User, fmt: str) -> Iterator[bool]:
+    """A PDF is made only in a free slot (gridvend.web.slots); other formats always are."""
+    if fmt != "pdf":
+        yield True
+        return
+    with slots.held("report-pdf", person=user.pk, slots=settings.REPORT_PDF_CONCURRENCY) as free:
+        yield free
+
+
+def _busy(request: HttpRequest) -> HttpResponse:
+    error = ReportPdfBusy()
+    context = {"status": 429, "error": error, "message": describe(error)}
+    response = render(request, "web/error.html", context, status=429)
+    response["Retry-After"] = "30"
+    return response
+
+
 def _readable_spec(user: User, slug: str) -> ReportSpec:
     """The report of ``slug`` if the user may read it: an unknown report is 404, one the user
     may not read 403."""
@@ -244,13 +267,16 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
             raise NotFound()
         if fmt != "pdf" and exporting.exceeds_inline_rows(spec, user, values):
             return _queue_export(request, user, spec, filterset.echo(), fmt)
-        try:
-            return _export(spec.build(user, {**values, paging.ROWS: _file_rows(fmt)}), fmt)
-        except ReportTooLargeForPdf as exc:
-            # The user asked for something this report cannot be: the sentence names the way out
-            # (narrower filters, CSV or XLSX), not a server error.
-            context = {"status": 400, "error": exc, "message": describe(exc)}
-            return render(request, "web/error.html", context, status=400)
+        with _pdf_slot(user, fmt) as free:
+            if not free:
+                return _busy(request)
+            try:
+                return _export(spec.build(user, {**values, paging.ROWS: _file_rows(fmt)}), fmt)
+            except ReportTooLargeForPdf as exc:
+                # The user asked for something this report cannot be: the sentence names the
+                # way out (narrower filters, CSV or XLSX), not a server error.
+                context = {"status": 400, "error": exc, "message": describe(exc)}
+                return render(request, "web/error.html", context, status=400)
     result = spec.build(user, {**values, paging.ROWS: paging.cursors(spec.details, request.GET)})
     screen = request.GET.copy()
     screen.pop("format", None)
@@ -274,8 +300,10 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
             if renderer_installed()
             else [],
             "export_labels": {"csv": _("CSV"), "xlsx": _("XLSX"), "pdf": _("PDF")},
+            # The filters as the filter set read them (never a value cut in half, never a
+            # parameter that is not a filter).
             "subscribe_query": subscriptions.kept_query(
-                query.urlencode()[: subscriptions.MAX_QUERY_LENGTH]
+                urlencode(sorted((k, v) for k, v in filterset.echo().items() if v))
             ),
             "subscribe_formats": SubscriptionFormat.choices,
             "subscribe_frequencies": list(FREQUENCY_LABELS.items()),
@@ -307,11 +335,14 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         raise invalid("format", " ".join(str(e) for e in export.errors.get("format", [])))
     fmt = export.cleaned_data["format"]
     filterset = dashboard.DashboardFilterSet(request.GET)
-    result = dashboard.build_dashboard(user, filterset.values())
     if fmt:
         if not renderer_installed():
             raise NotFound()
-        return _export(result, fmt)
+        with _pdf_slot(user, fmt) as free:
+            if not free:
+                return _busy(request)
+            return _export(dashboard.build_dashboard(user, filterset.values()), fmt)
+    result = dashboard.build_dashboard(user, filterset.values())
     query = request.GET.copy()
     query.pop("format", None)
     query["format"] = "pdf"
