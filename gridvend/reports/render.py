@@ -370,8 +370,15 @@ def _write_table(sheet: Any, result: ReportResult, table: ReportTable) -> None:
     for row in table.rows:
         font = _BOLD if row.role != RowRole.DETAIL else None
         cells = [_cell(sheet, role_text(row) or None, font=font)]
-        for column, fmt in zip(columns, formats, strict=True):
-            value = typed_value(column.kind, row.cells.get(column.key), row_currency(table, row))
+        in_currency = row_currency(table, row)
+        # A detail row may be in another currency than the table's: its money has its decimals.
+        row_formats = (
+            formats
+            if in_currency == currency
+            else [_number_format(c.kind, in_currency) for c in columns]
+        )
+        for column, fmt in zip(columns, row_formats, strict=True):
+            value = typed_value(column.kind, row.cells.get(column.key), in_currency)
             cells.append(_cell(sheet, value, font=font, fmt=fmt if value is not None else None))
         sheet.append(cells)
     if table.truncated_note:

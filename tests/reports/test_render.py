@@ -238,6 +238,17 @@ def test_xlsx_money_formats_follow_the_currency() -> None:
     assert table["D4"].number_format == "#,##0"
 
 
+def test_xlsx_money_of_a_row_in_another_currency_has_that_currencys_decimals() -> None:
+    """A detail table's rows name their own currency: a UGX row in a KES table has no cents."""
+    report = result(ENGLISH, currency="KES")
+    table = report.tables[0]
+    table.columns = [*table.columns, Column("currency", "Currency")]
+    table.rows[0].cells["currency"] = "UGX"
+    sheet = load_workbook(io.BytesIO(render.xlsx_bytes(report))).worksheets[1]
+    assert sheet["D4"].value == 1_234_550 and sheet["D4"].number_format == "#,##0"
+    assert sheet["D5"].number_format == "#,##0.00"  # the next row, in the table's KES
+
+
 # PDF ---------------------------------------------------------------------------------------------
 
 
