@@ -372,6 +372,8 @@ def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPay
         cancelled_by=actor,
         cancel_reason=cleaned,
     )
+    # The bills it paid owe again: the account's credit (a later payment's remainder) pays them.
+    reapplied = _apply_credit(locked.customer_id, now)
     locked.refresh_from_db()
     record(
         actor=actor,
@@ -381,6 +383,7 @@ def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPay
             "reason": cleaned,
             "journal_entry": entry.pk,
             "bills": [a.bill_id for a in allocations],
+            "credit_reapplied_minor": reapplied,
         },
     )
     return locked
@@ -800,6 +803,17 @@ def _credit_payments(customer_id: int) -> list[BillPayment]:
     )
 
 
+def _apply_credit(customer_id: int, now: datetime) -> int:
+    """Pay the customer's open bills (oldest due first) from the credit of their received
+    payments (oldest first): credit never sits beside a bill still owing. Returns what was
+    taken. Called with the customer locked."""
+    bills = locks.lock_open_bills(customer_id)
+    taken = 0
+    for payment in _credit_payments(customer_id):
+        taken += _allocate(payment, bills, payment.credit_minor, now)
+    return taken
+
+
 def _carry_out_posting(decision: RunDecision) -> Outcome[BillingRun]:
     run = locks.lock_run(decision.run)
     if run.status != RunStatus.AWAITING_APPROVAL:
@@ -872,6 +886,9 @@ def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
         Bill.objects.filter(pk=bill.pk).update(
             status=BillStatus.CANCELLED, cancel_entry=entry, late_fee_cancel_entry=fee_entry
         )
+    # What the cancelled bills' payments leave as credit pays the customers' other open bills.
+    for customer_id in sorted({b.customer_id for b in bills}):
+        _apply_credit(customer_id, now)
     BillingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, cancelled_at=now)
     run.refresh_from_db()
     return Outcome(run, audit={"bills": len(bills), "reason": decision.reason})
