@@ -3,6 +3,7 @@ runs, bills, payments, and arrears by age."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -11,13 +12,14 @@ from django.db.models import F, Q, QuerySet, Sum
 
 from gridvend.billing.errors import AccountNotPostpaid
 from gridvend.billing.models import (
+    ARREARS_DEBT_SOURCE,
     Bill,
     BillingRun,
     BillPayment,
     BillStatus,
     PaymentStatus,
 )
-from gridvend.customers.models import AccountKind, Customer
+from gridvend.customers.models import AccountKind, Customer, Debt
 from gridvend.customers.selectors import get_customer_by_account
 from gridvend.identity.errors import NotFound
 from gridvend.identity.models import User
@@ -129,6 +131,44 @@ def account_due(actor: User, account_number: str, *, today: date | None = None) 
         is_estimated=bool(latest),
         credit_minor=credit,
     )
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A "both" account's postpaid arrears and the prepaid side: what its bills owe past due,
+    what its arrears debts still hold for token purchases to recover, and what is left to hand
+    over (never below zero: a bill paid directly after a handover leaves nothing new)."""
+
+    arrears_minor: int
+    with_prepaid_minor: int
+
+    @property
+    def to_hand_minor(self) -> int:
+        return max(self.arrears_minor - self.with_prepaid_minor, 0)
+
+
+def handover_of(bills: Iterable[Bill], debts: Iterable[Debt], *, today: date) -> Handover:
+    """The figures from the account's open bills and its arrears debts (locked or not: the
+    service passes the rows it locked, the screen what it read)."""
+    return Handover(
+        arrears_minor=sum(b.owed_minor for b in bills if b.due_date < today),
+        with_prepaid_minor=sum(d.balance_minor for d in debts),
+    )
+
+
+def arrears_debts(customer: Customer) -> QuerySet[Debt]:
+    """The account's debts that hold its postpaid arrears and are not yet recovered, newest
+    first."""
+    return Debt.objects.filter(
+        customer=customer, source=ARREARS_DEBT_SOURCE, balance_minor__gt=0
+    ).order_by("-opened_at", "-id")
+
+
+def prepaid_handover(customer: Customer, *, today: date) -> Handover:
+    """What handing the account's arrears to the prepaid side would move now (read, unlocked:
+    the service reckons it again under the customer's lock)."""
+    bills = Bill.objects.filter(customer=customer, status=BillStatus.OPEN)
+    return handover_of(bills, arrears_debts(customer), today=today)
 
 
 def find_payment(

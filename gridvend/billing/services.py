@@ -26,7 +26,7 @@ from gridvend.approvals.services import (
     request_decision,
 )
 from gridvend.audit.services import record
-from gridvend.billing import locks
+from gridvend.billing import locks, selectors
 from gridvend.billing.errors import (
     AccountNotPrepaidLinked,
     BillingPeriodInvalid,
@@ -44,6 +44,7 @@ from gridvend.billing.errors import (
 )
 from gridvend.billing.events import BillingEvent
 from gridvend.billing.models import (
+    ARREARS_DEBT_SOURCE,
     HOLDING_STATUSES,
     Bill,
     BillingRun,
@@ -92,7 +93,7 @@ MAX_BANK_FACTS = 12
 # What a prepaid sale recovered of a postpaid account's arrears pays its bills under this
 # channel (gridvend-internal: no partner or point takes these).
 RECOVERY_CHANNEL = "prepaid_recovery"
-DEBT_SOURCE = "billing"
+DEBT_SOURCE = ARREARS_DEBT_SOURCE
 # Arrears handed to the prepaid side and not yet recovered: credited when a debt is opened for
 # them, debited as recoveries pay the bills; its balance is minus the debts still to recover.
 ARREARS_CLEARING = f"{ledger.SUSPENSE}:billing-arrears"
@@ -998,12 +999,8 @@ def late_fees_job() -> int:
 # The prepaid link ---------------------------------------------------------------------------------
 
 
-def _billing_debts(customer_id: int) -> list[Debt]:
-    return list(
-        Debt.objects.select_for_update(of=("self",))
-        .filter(customer_id=customer_id, source=DEBT_SOURCE, balance_minor__gt=0)
-        .order_by("-opened_at", "-id")
-    )
+def _billing_debts(customer: Customer) -> list[Debt]:
+    return list(selectors.arrears_debts(customer).select_for_update(of=("self",)))
 
 
 @use_case
@@ -1021,10 +1018,10 @@ def transfer_arrears_to_debt(
     locked = lock_customer(customer)
     if locked.account_kind != AccountKind.BOTH:
         raise AccountNotPrepaidLinked(account_number=locked.account_number)
-    bills = locks.lock_open_bills(locked.pk)
-    arrears = sum(b.owed_minor for b in bills if b.due_date < day)
-    handed = sum(d.balance_minor for d in _billing_debts(locked.pk))
-    amount = arrears - handed
+    handover = selectors.handover_of(
+        locks.lock_open_bills(locked.pk), _billing_debts(locked), today=day
+    )
+    amount = handover.to_hand_minor
     if amount <= 0:
         return None
     money = Money(amount, locked.tariff.currency)
