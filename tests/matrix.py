@@ -65,6 +65,11 @@ def _pk(field: str) -> Args:
     return lambda r: {"pk": getattr(r, field).pk}
 
 
+def _bill_account(r: Region) -> dict[str, Any]:
+    assert r.bill is not None
+    return {"pk": r.bill.customer_id}
+
+
 def _ref(r: Region) -> dict[str, Any]:
     return {"reference": r.sale.reference}
 
@@ -467,6 +472,15 @@ ROWS: list[Row] = [
         post_denied="auditor",
     ),
     Row("backoffice:billing-arrears", "finance", "field", region="unit"),
+    Row(
+        "backoffice:billing-account",
+        "finance",
+        "field",
+        args=_bill_account,
+        region="path",
+        post=_body(confirm="on"),
+        post_denied="auditor",
+    ),
     # --- dunning --------------------------------------------------------------------------------
     Row("backoffice:dunning-rules", "auditor", "reader", region="unit"),
     Row(

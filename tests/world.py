@@ -361,30 +361,23 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
 
 
 def _dunning(world: World, region: Region, maker: User, tag: str) -> None:
-    """The dunning records the screens show. The task, its order and its voice reminder are
-    written as a run and a pre-check would leave them (tests/dunning/ makes them through the
-    services against real bills); the WAV is a second of silence, the engine's format."""
-    customer = customers.create_customer(
-        actor=world.admin, name=f"{tag} Postpaid Customer", org_unit=region.unit,
-        tariff=region.customer.tariff, category="residential", account_kind="postpaid",
-        phone="+254711000111",
-    )  # fmt: skip
+    """The dunning records the screens show, made by the services: a postpaid account billed
+    for the cycle before last and overdue since, a disconnection rule of the region's finance
+    person, the run that opened the account's task and the order issued after its pre-check.
+    The voice reminder alone is written directly (a second of silence, the engine's format):
+    espeak-ng is optional on a test machine, and tests/dunning/ makes reminders with it."""
+    _run, bill, _payment = billed_postpaid_meter(world, region.unit, f"{tag}Dun", cycles_back=1)
+    customer = bill.customer
+    customers.update_customer(actor=world.admin, customer=customer, phone="+254711000111")
     rule = dunning.create_rule(
-        actor=maker, org_unit=region.unit, name=f"{tag} 60 days", stage="disconnection",
-        days_overdue=60, minimum_arrears_minor=10000, currency=region.tariff.currency,
+        actor=maker, org_unit=region.unit, name=f"{tag} 20 days", stage="disconnection",
+        days_overdue=20, minimum_arrears_minor=10000, currency=region.tariff.currency,
+        send_sms=False,
     )  # fmt: skip
     today = business_date(timezone.now(), settings.TIME_ZONE)
-    task = DunningTask.objects.create(
-        rule=rule, customer=customer, stage="disconnection", book=region.book, position=1,
-        arrears_minor=250000, total_due_minor=300000, currency=region.tariff.currency,
-        oldest_due_date=today - timedelta(days=75), business_date=today,
-    )  # fmt: skip
-    region.dunning_order = FieldOrder.objects.create(
-        kind="disconnection", status="issued", customer=customer, task=task, issued_by=maker,
-        prechecks=[{"at": timezone.now().isoformat(), "when": "issue", "arrears_minor": 250000,
-                    "total_due_minor": 300000, "currency": region.tariff.currency,
-                    "days_overdue": 75, "result": "in_arrears"}],
-    )  # fmt: skip
+    dunning.run_dunning(actor=maker, today=today, rules=[rule])
+    task = DunningTask.objects.get(rule=rule, customer=customer)
+    region.dunning_order = dunning.issue_disconnection_order(actor=maker, task=task, today=today)
     name = f"{today:%Y-%m-%d}/reminder-{task.pk}-en.wav"
     path = settings.VOICE_DIR / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -408,10 +401,12 @@ def _billing(world: World, region: Region, maker: User, tag: str) -> None:
 
 
 def billed_postpaid_meter(
-    world: World, unit: OrgUnit, tag: str
+    world: World, unit: OrgUnit, tag: str, *, cycles_back: int = 0
 ) -> tuple[BillingRun, Bill, BillPayment]:
     """A postpaid meter of ``unit`` in a billing book of its own, read before and in its last
-    cycle, billed by a run two finance people of the unit posted, and paid 10.00 by bank."""
+    cycle, billed by a run two finance people of the unit posted, and paid 10.00 by bank.
+    ``cycles_back`` 1: the cycle before, its bill issued when the cycle ended and due that day
+    (overdue since)."""
     meter = world.add_meter(unit=unit, name=f"{tag} Postpaid", address=f"2 {tag} Road")
     customers.update_customer(
         actor=world.admin, customer=world.customer(meter), account_kind="postpaid"
@@ -423,6 +418,8 @@ def billed_postpaid_meter(
     readings.add_book_meter(actor=world.admin, book=book, meter=meter)
     reader = factories.user(unit, Role.OPERATOR, (Capability.METER_READER,))
     start, end = billing.default_period(book, business_date(timezone.now(), settings.TIME_ZONE))
+    for _ in range(cycles_back):
+        start, end = billing.default_period(book, start - timedelta(days=1))
     for day, value in ((start - timedelta(days=3), "100"), (end - timedelta(days=1), "180")):
         readings.record_reading(
             actor=reader,
@@ -432,7 +429,14 @@ def billed_postpaid_meter(
         )
     finance = factories.user(unit, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
     checker = factories.user(unit, Role.VENDING_POINT_MANAGER, (Capability.FINANCE,))
-    run = billing.preview_run(actor=finance, book=book, period_start=start, period_end=end)
+    run = billing.preview_run(
+        actor=finance,
+        book=book,
+        period_start=start,
+        period_end=end,
+        issue_date=end if cycles_back else None,
+        due_days=0 if cycles_back else 14,
+    )
     decision = billing.request_posting(actor=finance, run=run)
     posted = billing.approve_run_decision(actor=checker, decision=decision)
     payment = billing.take_payment(

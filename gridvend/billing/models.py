@@ -17,6 +17,10 @@ from gridvend.approvals.models import DecisionRequest
 from gridvend.customers.models import Customer
 from gridvend.org.models import OrgUnit
 
+# The source of a customer debt that holds a "both" account's postpaid arrears for its token
+# purchases to recover (``customers.Debt.source``).
+ARREARS_DEBT_SOURCE = "billing"
+
 
 class RunStatus(models.TextChoices):
     PREVIEWED = "previewed", _("Previewed")

@@ -8,11 +8,13 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gridvend.customers.models import Customer, CustomerCategory, Debt
 from gridvend.demo import utility
 from gridvend.demo.partners import DemoPartner, ensure_partners
+from gridvend.demo.postpaid import POSTPAID_DAYS, PostpaidSummary, ensure_postpaid
 from gridvend.identity import services as identity
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
@@ -112,6 +114,7 @@ class DemoSummary:
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     partners: list[DemoPartner] = field(default_factory=list)
     sample_meter: str = ""
+    postpaid: PostpaidSummary = field(default_factory=PostpaidSummary)
 
 
 def _child(actor: User, parent: OrgUnit, name: str) -> OrgUnit:
@@ -205,8 +208,12 @@ def load_demo(
     # rerun next week plans the very same sales as the first run.
     anchor = key.created_at
     first_day, last_day = utility.history_window(anchor, history_days)
+    # The postpaid demo bills the last two reading cycles: the tariffs are in force before them.
+    cycles_back = timezone.localdate() - timedelta(days=POSTPAID_DAYS)
     in_force_from = datetime.combine(
-        first_day - timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(settings.TIME_ZONE)
+        min(first_day, cycles_back) - timedelta(days=1),
+        time(0, 0),
+        tzinfo=ZoneInfo(settings.TIME_ZONE),
     )
     by_code = {
         code: utility.ensure_tariff(
@@ -246,7 +253,17 @@ def load_demo(
     utility.run_history(purchases=purchases, sellers=sellers, progress=say)
     utility.apply_fates(manager=clerk, planned=planned)
     say(_("Debts and out-of-service meters ready."))
+    postpaid = ensure_postpaid(
+        admin=tree.admin,
+        finance=clerk,
+        root=tree.root,
+        units=tree.units,
+        centres=_centres(),
+        tariff=by_code["demo-residential"],
+    )
+    say(_("Postpaid books, bills, payments and dunning ready."))
     summary = _summary(tree)
+    summary.postpaid = postpaid
     summary.partners = ensure_partners(tree.admin, tree.root)
     summary.sample_meter = (
         Meter.objects.filter(org_unit__path__startswith=tree.root.path, status=MeterStatus.ACTIVE)

@@ -137,11 +137,17 @@ class DemoCustomer:
     has_debt: bool
 
 
-def _account_number(centre_no: int, index: int) -> str:
+def account_number(centre_no: int, index: int) -> str:
     from gridvend.kernel.tokens import luhn_check_digit
 
     payload = f"7{centre_no}{index:07d}"
     return payload + str(luhn_check_digit(payload))
+
+
+def meter_number(index: int) -> str:
+    return MeterNumber.from_parts(
+        MANUFACTURERS[index % len(MANUFACTURERS)], 30_000_000 + index
+    ).digits
 
 
 def plan_customers(count: int, centres: list[str]) -> list[DemoCustomer]:
@@ -155,10 +161,8 @@ def plan_customers(count: int, centres: list[str]) -> list[DemoCustomer]:
             DemoCustomer(
                 index=index,
                 centre=centres[centre_no],
-                account_number=_account_number(centre_no + 1, index),
-                meter_number=MeterNumber.from_parts(
-                    MANUFACTURERS[index % len(MANUFACTURERS)], 30_000_000 + index
-                ).digits,
+                account_number=account_number(centre_no + 1, index),
+                meter_number=meter_number(index),
                 category=(
                     CustomerCategory.COMMERCIAL
                     if rng.random() < 0.15
@@ -196,13 +200,13 @@ def ensure_customers(
     # first customer not yet made.
     for batch in _chunks(todo, CUSTOMER_BATCH):
         for plan in batch:
-            _create_customer(clerk, plan, units[plan.centre], tariff_by_category)
+            create_customer(clerk, plan, units[plan.centre], tariff_by_category)
             made += 1
         progress(_("  customers: %(made)s/%(todo)s new") % {"made": made, "todo": len(todo)})
     return made
 
 
-def _create_customer(
+def create_customer(
     clerk: User, plan: DemoCustomer, unit: Any, tariff_by_category: dict[str, Tariff]
 ) -> None:
     rng = random.Random(f"gridvend-demo-person-{plan.index}")

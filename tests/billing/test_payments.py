@@ -161,6 +161,26 @@ def test_cancel_takes_the_payment_back_from_the_bill_to_the_cent(scene: Scene) -
     assert account_balance("bank:bank") == 0
 
 
+def test_cancelling_an_earlier_payment_lets_a_later_payments_credit_pay_the_bill(
+    scene: Scene,
+) -> None:
+    scene.billed()
+    mistaken = pay(scene, scene.a, 100000, "c-early")
+    full = pay(scene, scene.a, A_BILL, "c-full")
+    assert full.allocated_minor == A_BILL - 100000  # 1,000.00 of it was credit
+    services.cancel_payment(actor=scene.world.supervisor, payment=mistaken, reason="Teller error")
+    full.refresh_from_db()
+    bill = Bill.objects.get(customer=scene.customer(scene.a))
+    # The bill owes nothing: the credit paid back what the cancel took, and none is left over.
+    assert (bill.status, bill.paid_minor) == (BillStatus.PAID, A_BILL)
+    assert full.allocated_minor == A_BILL and selectors.credit_of(scene.customer(scene.a)) == 0
+    due = selectors.account_due(
+        scene.finance, scene.customer(scene.a).account_number, today=bill.due_date + timedelta(1)
+    )
+    assert (due.total_due_minor, due.arrears_minor) == (0, 0)
+    assert account_balance(services.receivable_code(scene.customer(scene.a))) == 0
+
+
 def test_a_second_cancel_is_refused(scene: Scene) -> None:
     payment = pay(scene, scene.a, 1000, "c-2")
     services.cancel_payment(actor=scene.world.supervisor, payment=payment, reason="Typo")

@@ -5,18 +5,24 @@ debt and the books agree to the cent."""
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
+from gridvend.audit.models import AuditEvent
 from gridvend.billing import selectors, services
 from gridvend.billing.models import Bill, BillPayment
 from gridvend.customers.models import Debt
+from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import SystemClock
 from gridvend.kernel.errors import DomainError
 from gridvend.ledger.selectors import account_balance, unbalanced_entries
 from gridvend.vending import services as vending
+from tests import factories
 from tests.billing.conftest import Scene
 from tests.billing.test_payments import B_BILL
+from tests.signin import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +79,71 @@ def test_a_postpaid_only_account_has_no_prepaid_side_to_recover_from(scene: Scen
         )
     assert caught.value.code == "ACCOUNT_NOT_PREPAID_LINKED"
     assert not Debt.objects.filter(source="billing").exists()
+
+
+def test_finance_hands_the_arrears_over_on_the_account_screen_and_a_sale_moves_both_sides(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = scene.billed()
+    customer = scene.customer(scene.b)
+    page = f"/billing/accounts/{customer.pk}/"
+    # Before the due date nothing is in arrears: no button, nothing to hand over.
+    finance = signed_in(scene.finance)
+    assert "Hand over the arrears" not in finance.get(page).content.decode()
+    # The business day moves past the due date: the whole bill is in arrears.
+    later = run.due_date + timedelta(days=1)
+    monkeypatch.setattr(services, "business_today", lambda: later)
+    shown = finance.get(page).content.decode()
+    assert "Hand over the arrears" in shown and "591.60" in shown
+    # An auditor reads the screen but may not act; without the confirmation nothing moves.
+    auditor = factories.user(
+        scene.world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.AUDITOR,)
+    )
+    assert signed_in(auditor).post(page, {"confirm": "on"}).status_code == 403
+    assert finance.post(page, {}).status_code == 200
+    assert not Debt.objects.filter(source="billing").exists()
+    assert finance.post(page, {"confirm": "on"}).status_code == 302
+    # A second confirmation (a double submit) finds nothing new to hand over.
+    assert finance.post(page, {"confirm": "on"}).status_code == 302
+    [debt] = Debt.objects.filter(customer=customer, source="billing")
+    assert debt.original_minor == debt.balance_minor == B_BILL and debt.opened_by == scene.finance
+    assert AuditEvent.objects.filter(event_type="debt.opened", target_id=str(debt.pk)).count() == 1
+    assert "Hand over the arrears" not in finance.get(page).content.decode()
+    arrears_before = selectors.account_due(
+        scene.finance, customer.account_number, today=later
+    ).arrears_minor
+    # A prepaid sale of 400.00 recovers the tariff's 25 %, 100.00: on the debt at once, on the
+    # bill when the quarter-hour job applies it.
+    vending.vend_credit(
+        actor=scene.world.cashier,
+        vending_point=scene.world.point,
+        client_reference="both-screen-1",
+        meter_number=scene.b.number,
+        tender=scene.world.money("400.00"),
+        clock=SystemClock(),
+    )
+    assert services.recoveries_job() == 1
+    recovered = 10000
+    debt.refresh_from_db()
+    arrears_after = selectors.account_due(
+        scene.finance, customer.account_number, today=later
+    ).arrears_minor
+    assert arrears_before - arrears_after == recovered
+    assert debt.original_minor - debt.balance_minor == recovered
+    assert account_balance(services.receivable_code(customer)) == B_BILL - recovered
+    assert account_balance(f"debt:{customer.account_number}") == B_BILL - recovered
+    out = StringIO()
+    call_command("ledger", "reconcile", stdout=out)
+    assert "ledger reconciles" in out.getvalue() and unbalanced_entries() == []
+
+
+def test_the_account_screen_offers_no_handover_for_a_postpaid_only_account(scene: Scene) -> None:
+    scene.billed()
+    finance = signed_in(scene.finance)
+    page = f"/billing/accounts/{scene.customer(scene.a).pk}/"
+    shown = finance.get(page).content.decode()
+    assert "4408.00" in shown and "Hand over the arrears" not in shown
+    assert finance.post(page, {"confirm": "on"}).status_code == 200  # refused beside the form
+    assert not Debt.objects.exists()
+    prepaid = f"/billing/accounts/{scene.customer(scene.prepaid).pk}/"
+    assert finance.get(prepaid).status_code == 404

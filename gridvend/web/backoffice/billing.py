@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from gridvend.approvals.models import RequestStatus
 from gridvend.billing import permissions, selectors, services
+from gridvend.billing.errors import AccountNotPostpaid
 from gridvend.billing.models import (
     Bill,
     BillingRun,
@@ -27,6 +28,8 @@ from gridvend.billing.models import (
     RunDecision,
     RunStatus,
 )
+from gridvend.customers import selectors as customer_selectors
+from gridvend.customers.models import AccountKind
 from gridvend.identity.errors import NotFound, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
@@ -382,5 +385,61 @@ def arrears(request: HttpRequest) -> HttpResponse:
             "buckets": [money(b, cur) for b in aged.buckets],
             "arrears_total": money(aged.arrears_minor, cur),
             "oldest": [(b, money(b.owed_minor, b.currency)) for b in oldest],
+        },
+    )
+
+
+@login_required
+def account_arrears(request: HttpRequest, pk: int) -> HttpResponse:
+    """One postpaid account: what it owes, its open bills and, for an account of kind "both",
+    its arrears handed to the prepaid side (debts its token purchases recover), with finance's
+    confirmed action to hand over what is past due and not yet there."""
+    user = actor(request)
+    access.require(permissions.can_view_billing(user))
+    customer = customer_selectors.get_customer(user, pk)
+    try:
+        due = selectors.account_due(user, customer.account_number)
+    except AccountNotPostpaid:
+        raise NotFound() from None
+    today = services.business_today()
+    is_linked = customer.account_kind == AccountKind.BOTH
+    may_hand = is_linked and permissions.can_run_billing(user)
+    form = bo_forms.ArrearsHandoverForm(request.POST or None)
+    if request.method == "POST":
+        access.require(permissions.can_run_billing(user))
+        if form.is_valid():
+            try:
+                debt = services.transfer_arrears_to_debt(actor=user, customer=customer, today=today)
+            except DomainError as exc:
+                show_error(form, exc, {})
+            else:
+                if debt is None:
+                    messages.info(request, _("Nothing new to hand over."))
+                else:
+                    messages.success(
+                        request,
+                        _("%(amount)s handed to the prepaid side.")
+                        % {"amount": money(debt.original_minor, debt.currency)},
+                    )
+                return redirect("backoffice:billing-account", pk=customer.pk)
+    cur = due.currency
+    handover = selectors.prepaid_handover(customer, today=today)
+    debts = list(selectors.arrears_debts(customer)[:50]) if is_linked else []
+    return render(
+        request,
+        "backoffice/billing_account.html",
+        {
+            "customer": customer,
+            "total_due": money(due.total_due_minor, cur),
+            "arrears": money(due.arrears_minor, cur),
+            "credit": money(due.credit_minor, cur),
+            "currency": cur,
+            "bills": [(b, money(b.owed_minor, cur)) for b in due.open_bills[:100]],
+            "is_linked": is_linked,
+            "with_prepaid": money(handover.with_prepaid_minor, cur),
+            "to_hand": money(handover.to_hand_minor, cur),
+            "debts": [(d, money(d.balance_minor, d.currency)) for d in debts],
+            "form": form,
+            "may_hand": may_hand and handover.to_hand_minor > 0,
         },
     )

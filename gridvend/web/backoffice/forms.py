@@ -678,6 +678,13 @@ class PaymentCancelForm(StyledForm):
     reason = _text(_("Reason"), required=True, max_length=255)
 
 
+class ArrearsHandoverForm(StyledForm):
+    confirm = forms.BooleanField(
+        label=_("Hand these arrears to the prepaid side: token purchases will recover them"),
+        required=True,
+    )
+
+
 class BankLinkForm(StyledForm):
     """A bank partner's fixed-format link (docs/bank-link.md)."""
 

@@ -108,6 +108,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("billing/payments/", billing.payment_list, name="bill-payment-list"),
     path("billing/payments/<int:pk>/", billing.payment_detail, name="bill-payment-detail"),
     path("billing/arrears/", billing.arrears, name="billing-arrears"),
+    path("billing/accounts/<int:pk>/", billing.account_arrears, name="billing-account"),
     path("reports/", reports.report_index, name="report-index"),
     path("reports/dashboard/", reports.dashboard_view, name="dashboard"),
     path(

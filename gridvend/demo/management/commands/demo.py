@@ -69,6 +69,19 @@ class Command(BaseCommand):
                 "debts": summary.debts,
             }
         )
+        post = summary.postpaid
+        self.stdout.write(
+            _(
+                "Postpaid: %(books)s reading books, %(bills)s bills, %(payments)s bill payments, "
+                "%(tasks)s dunning tasks (docs/postpaid.md)."
+            )
+            % {
+                "books": post.books,
+                "bills": post.bills,
+                "payments": post.payments,
+                "tasks": post.tasks,
+            }
+        )
         self.stdout.write(
             _("Demo logins (password for all: %(password)s):") % {"password": DEMO_PASSWORD}
         )

@@ -1,0 +1,408 @@
+"""Bill payments: taken (posted, allocated to the open bills oldest due first, the rest kept as
+credit), cancelled the same business day, marked reconciled by the bank's daily file, and the
+account's credit applied to bills that owe again. One payment is booked and settled one way,
+whatever brought it in (a counter, a bank, what prepaid sales recovered of the arrears).
+
+Lock order: the customer, then their open bills, then the payment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from gridvend.audit.services import record
+from gridvend.billing import locks
+from gridvend.billing.errors import (
+    PaymentAlreadyCancelled,
+    PaymentAlreadyReconciled,
+    PaymentAmountInvalid,
+    PaymentCancelTooLate,
+    PaymentReferenceInvalid,
+    PaymentReferenceReused,
+    PaymentShiftNotOpen,
+)
+from gridvend.billing.events import BillingEvent
+from gridvend.billing.models import (
+    Bill,
+    BillPayment,
+    BillStatus,
+    PaymentAllocation,
+    PaymentStatus,
+)
+from gridvend.billing.permissions import (
+    can_cancel_payment,
+    can_run_billing,
+    can_take_payment,
+)
+from gridvend.billing.selectors import require_postpaid
+from gridvend.billing.services.common import (
+    MAX_BANK_FACTS,
+    _reason,
+    _require,
+    _today,
+    receivable_code,
+)
+from gridvend.customers.locks import lock_customer
+from gridvend.customers.models import Customer
+from gridvend.customers.selectors import get_customer_by_account
+from gridvend.identity.errors import ValidationFailed
+from gridvend.identity.models import User
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.clock import ensure_utc
+from gridvend.kernel.errors import CurrencyMismatch
+from gridvend.kernel.inputs import InvalidInput, clean_text
+from gridvend.kernel.ledger import Posting, journal
+from gridvend.kernel.money import Money
+from gridvend.ledger import services as ledger
+from gridvend.org.models import Channel
+from gridvend.transactions import use_case
+
+
+def _clean_reference(raw: object) -> str:
+    try:
+        reference = clean_text(raw, max_length=64, field="source_reference")
+    except InvalidInput:
+        raise PaymentReferenceInvalid() from None
+    if not reference:
+        raise PaymentReferenceInvalid()
+    return reference
+
+
+def _clean_amount(amount_minor: object) -> int:
+    maximum = settings.BILL_PAYMENT_MAX_MINOR
+    if (
+        isinstance(amount_minor, bool)
+        or not isinstance(amount_minor, int)
+        or not 0 < amount_minor <= maximum
+    ):
+        raise PaymentAmountInvalid(maximum=maximum)
+    return amount_minor
+
+
+def _clean_facts(facts: dict[str, Any] | None) -> dict[str, str]:
+    """The bank's own facts of a payment (serial, outlet, teller, its accounting date), kept as
+    text: at most a dozen, each name and value bounded and free of control characters."""
+    if not facts:
+        return {}
+    if not isinstance(facts, dict) or len(facts) > MAX_BANK_FACTS:
+        raise ValidationFailed(_("Too many bank details."), field="bank_facts")
+    cleaned: dict[str, str] = {}
+    for key, value in facts.items():
+        name = clean_text(key, max_length=40, field="bank_facts", required=True)
+        cleaned[name] = clean_text(value, max_length=120, field="bank_facts")
+    return cleaned
+
+
+def _source_account(
+    channel: str, partner: Any | None, vending_point: Any | None, shift: Any | None
+) -> str:
+    """Where the money came in: the till of the cashier's point, the partner's clearing
+    account at the bank, or the channel's clearing account."""
+    point = shift.vending_point if shift is not None else vending_point
+    if point is not None:
+        return f"till:{point.code}:cash"
+    if partner is not None:
+        return f"bank:{partner.code}"
+    return f"bank:{channel}"
+
+
+def _existing_payment(channel: str, partner: Any | None, reference: str) -> BillPayment | None:
+    found = BillPayment.objects.filter(channel=channel, source_reference=reference)
+    found = found.filter(partner=partner) if partner is not None else found.filter(partner=None)
+    return found.first()
+
+
+def _same_or_refused(existing: BillPayment, customer: Customer, amount_minor: int) -> BillPayment:
+    if existing.customer_id != customer.pk or existing.amount_minor != amount_minor:
+        raise PaymentReferenceReused(reference=existing.source_reference)
+    return existing
+
+
+def _allocate(payment: BillPayment, bills: list[Bill], left: int, now: datetime) -> int:
+    """Pay ``bills`` (locked, in order) from ``left`` minor units of ``payment``; returns what
+    was taken."""
+    taken = 0
+    for bill in bills:
+        if left - taken <= 0:
+            break
+        take = min(bill.owed_minor, left - taken)
+        if take <= 0:
+            continue
+        bill.paid_minor += take
+        if bill.owed_minor == 0:
+            bill.status = BillStatus.PAID
+        Bill.objects.filter(pk=bill.pk).update(paid_minor=bill.paid_minor, status=bill.status)
+        PaymentAllocation.objects.create(
+            payment=payment, bill=bill, amount_minor=take, allocated_at=now
+        )
+        taken += take
+    if taken:
+        BillPayment.objects.filter(pk=payment.pk).update(
+            allocated_minor=F("allocated_minor") + taken
+        )
+        payment.allocated_minor += taken
+    return taken
+
+
+def _book_payment(
+    *,
+    actor: User | None,
+    customer: Customer,
+    money: Money,
+    channel: str,
+    reference: str,
+    source_account: str,
+    memo: str,
+    paid_at: datetime,
+    now: datetime,
+    **fields: Any,
+) -> BillPayment:
+    """Post a payment's entry (``source_account`` against the customer's receivable) and write
+    its BillPayment with it, in a savepoint: a concurrent payment under the same reference
+    loses the unique index race here (IntegrityError), and the caller's transaction can still
+    read the winner. ``fields``: the channel's own columns (partner, point, shift, bank facts)."""
+    draft = journal(
+        [Posting(source_account, money), Posting(receivable_code(customer), -money)], memo=memo
+    )
+    holder: dict[str, BillPayment] = {}
+
+    def write_payment(entry: Any) -> None:
+        holder["payment"] = BillPayment.objects.create(
+            customer=customer,
+            currency=money.currency,
+            amount_minor=money.minor,
+            channel=channel,
+            source_reference=reference,
+            paid_at=paid_at,
+            business_date=_today(now),
+            received_by=actor,
+            journal_entry=entry,
+            **fields,
+        )
+
+    with transaction.atomic():
+        ledger.post_journal_entry(
+            draft,
+            kind="bill_payment.received",
+            business_date=_today(now),
+            actor=actor,
+            before_postings=write_payment,
+        )
+    return holder["payment"]
+
+
+def _settle(
+    *, actor: User | None, customer: Customer, payment: BillPayment, now: datetime
+) -> BillPayment:
+    """A new payment pays the customer's open bills, oldest due first (the rest is credit), and
+    is audited."""
+    _allocate(payment, locks.lock_open_bills(customer.pk), payment.amount_minor, now)
+    record(
+        actor=actor,
+        event_type=BillingEvent.PAYMENT_RECEIVED,
+        target=payment,
+        after={
+            "customer": customer.account_number,
+            "amount": Money(payment.amount_minor, payment.currency).to_dict(),
+            "channel": payment.channel,
+            "reference": payment.source_reference,
+            "allocated_minor": payment.allocated_minor,
+            "journal_entry": payment.journal_entry_id,
+        },
+    )
+    return payment
+
+
+@use_case
+def take_payment(
+    *,
+    actor: User,
+    account_number: str,
+    amount_minor: int,
+    currency: str,
+    channel: str,
+    source_reference: str,
+    partner: Any | None = None,
+    vending_point: Any | None = None,
+    shift: Any | None = None,
+    bank_facts: dict[str, Any] | None = None,
+    paid_at: datetime | None = None,
+) -> BillPayment:
+    """Take a postpaid payment: post it (source against the account's receivable), pay the open
+    bills oldest due first, keep the rest as the account's credit, audit it.
+
+    Idempotent on (channel, partner, source_reference): the same reference and amount for the
+    same account returns the first payment; anything else under that reference is refused
+    PAYMENT_REFERENCE_REUSED."""
+    is_partner = partner is not None and partner.service_user_id == actor.pk
+    _require(can_take_payment(actor, is_partner_service=is_partner))
+    if channel not in Channel.values:
+        raise ValidationFailed(_("Unknown channel."), field="channel")
+    reference = _clean_reference(source_reference)
+    amount = _clean_amount(amount_minor)
+    facts = _clean_facts(bank_facts)
+    customer = get_customer_by_account(actor, account_number)
+    require_postpaid(customer)
+    if currency != customer.tariff.currency:
+        raise CurrencyMismatch(expected=customer.tariff.currency, got=str(currency)[:3])
+    existing = _existing_payment(channel, partner, reference)
+    if existing is not None:
+        return _same_or_refused(existing, customer, amount)
+    if shift is not None:
+        shift.refresh_from_db(fields=["status"])
+        if shift.status != "open" or shift.operator_id != actor.pk:
+            raise PaymentShiftNotOpen()
+    now = timezone.now()
+    when = ensure_utc(paid_at) if paid_at is not None else now
+    locked = lock_customer(customer)
+    money = Money(amount, locked.tariff.currency)
+    try:
+        payment = _book_payment(
+            actor=actor,
+            customer=locked,
+            money=money,
+            channel=channel,
+            reference=reference,
+            source_account=_source_account(channel, partner, vending_point, shift),
+            memo=f"bill payment {channel} {reference} {locked.account_number}",
+            paid_at=when,
+            now=now,
+            partner=partner,
+            vending_point=shift.vending_point if shift is not None else vending_point,
+            shift=shift,
+            bank_facts=facts,
+        )
+    except IntegrityError:
+        winner = _existing_payment(channel, partner, reference)
+        if winner is None:
+            raise
+        return _same_or_refused(winner, locked, amount)
+    return _settle(actor=actor, customer=locked, payment=payment, now=now)
+
+
+def _undo_allocations(allocations: list[PaymentAllocation]) -> None:
+    """Take allocations back from their bills and payments (bills stay as they are otherwise:
+    a cancelled bill keeps CANCELLED)."""
+    for allocation in allocations:
+        bill = allocation.bill
+        status = bill.status
+        if status == BillStatus.PAID:
+            status = BillStatus.OPEN
+        Bill.objects.filter(pk=bill.pk).update(
+            paid_minor=F("paid_minor") - allocation.amount_minor, status=status
+        )
+        BillPayment.objects.filter(pk=allocation.payment_id).update(
+            allocated_minor=F("allocated_minor") - allocation.amount_minor
+        )
+        PaymentAllocation.objects.filter(pk=allocation.pk).update(is_undone=True)
+
+
+@use_case
+def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPayment:
+    """Cancel a payment on the business day it was taken: reversal entry, its allocations taken
+    back from the bills. Refused once cancelled, on a later day, or once reconciled."""
+    is_partner = payment.partner is not None and payment.partner.service_user_id == actor.pk
+    _require(can_cancel_payment(actor, is_partner_service=is_partner))
+    if not is_partner:
+        require_unit_in_scope(actor, payment.customer.org_unit)
+    cleaned = _reason(reason)
+    lock_customer(payment.customer)
+    locked = locks.lock_payment(payment)
+    if locked.status == PaymentStatus.CANCELLED:
+        raise PaymentAlreadyCancelled(reference=locked.source_reference)
+    if locked.reconciled_at is not None:
+        raise PaymentAlreadyReconciled(reference=locked.source_reference)
+    now = timezone.now()
+    if locked.business_date != _today(now):
+        raise PaymentCancelTooLate(business_date=locked.business_date.isoformat())
+    locks.lock_open_bills(locked.customer_id)
+    allocations = list(
+        locked.allocations.filter(is_undone=False).select_related("bill").order_by("id")
+    )
+    _undo_allocations(allocations)
+    entry = ledger.reverse_journal_entry(
+        locked.journal_entry,
+        actor=actor,
+        business_date=_today(now),
+        memo=f"bill payment {locked.pk} cancelled: {cleaned}"[:255],
+    )
+    BillPayment.objects.filter(pk=locked.pk).update(
+        status=PaymentStatus.CANCELLED,
+        cancel_entry=entry,
+        cancelled_at=now,
+        cancelled_by=actor,
+        cancel_reason=cleaned,
+    )
+    # The bills it paid owe again: the account's credit (a later payment's remainder) pays them.
+    reapplied = _apply_credit(locked.customer_id, now)
+    locked.refresh_from_db()
+    record(
+        actor=actor,
+        event_type=BillingEvent.PAYMENT_CANCELLED,
+        target=locked,
+        after={
+            "reason": cleaned,
+            "journal_entry": entry.pk,
+            "bills": [a.bill_id for a in allocations],
+            "credit_reapplied_minor": reapplied,
+        },
+    )
+    return locked
+
+
+@use_case
+def mark_reconciled(*, actor: User, payments: list[BillPayment], reconciliation_ref: str) -> int:
+    """Mark payments as matched by the bank's reconciliation (from then on they cannot be
+    cancelled); returns how many were marked (payments already reconciled or cancelled are
+    left as they are)."""
+    reference = clean_text(reconciliation_ref, max_length=64, field="reconciliation_ref")
+    partners = {p.partner.service_user_id for p in payments if p.partner is not None}
+    is_partner = len(partners) == 1 and actor.pk in partners
+    _require(actor.is_active and (is_partner or can_run_billing(actor)))
+    if not is_partner:
+        for payment in payments:
+            require_unit_in_scope(actor, payment.customer.org_unit)
+    now = timezone.now()
+    ids = sorted(p.pk for p in payments)
+    marked = BillPayment.objects.filter(
+        pk__in=ids, reconciled_at__isnull=True, status=PaymentStatus.RECEIVED
+    ).update(reconciled_at=now, reconciliation_ref=reference)
+    record(
+        actor=actor,
+        event_type=BillingEvent.PAYMENTS_RECONCILED,
+        target_type="billing.billpayment",
+        target_id=",".join(str(i) for i in ids)[:200],
+        target_label=reference,
+        org_path=actor.org_unit.path,
+        after={"reference": reference, "payments": ids, "marked": marked},
+    )
+    return marked
+
+
+def _credit_payments(customer_id: int) -> list[BillPayment]:
+    return list(
+        BillPayment.objects.select_for_update(of=("self",))
+        .filter(
+            customer_id=customer_id,
+            status=PaymentStatus.RECEIVED,
+            allocated_minor__lt=F("amount_minor"),
+        )
+        .order_by("paid_at", "id")
+    )
+
+
+def _apply_credit(customer_id: int, now: datetime) -> int:
+    """Pay the customer's open bills (oldest due first) from the credit of their received
+    payments (oldest first): credit never sits beside a bill still owing. Returns what was
+    taken. Called with the customer locked."""
+    bills = locks.lock_open_bills(customer_id)
+    taken = 0
+    for payment in _credit_payments(customer_id):
+        taken += _allocate(payment, bills, payment.credit_minor, now)
+    return taken

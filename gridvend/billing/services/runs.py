@@ -1,0 +1,550 @@
+"""Billing runs: a book's bills for a period previewed (computed, posting nothing), adjusted,
+discarded, or sent to a second finance person who approves the posting (one entry per bill) or,
+for a posted run, its cancellation by reversal.
+
+Lock order: the run, then its customers by id, then each customer's open bills, then payments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from gridvend.approvals.services import (
+    DecisionType,
+    Outcome,
+    approve_decision,
+    reject_decision,
+    request_decision,
+)
+from gridvend.audit.services import record
+from gridvend.billing import locks
+from gridvend.billing.errors import (
+    BillingPeriodInvalid,
+    BillingRunEmpty,
+    BillingRunExists,
+    BillingRunNotPosted,
+    BillingRunNotPreviewed,
+)
+from gridvend.billing.events import BillingEvent
+from gridvend.billing.models import (
+    HOLDING_STATUSES,
+    Bill,
+    BillingRun,
+    BillLine,
+    BillStatus,
+    LineKind,
+    PaymentAllocation,
+    RunAction,
+    RunDecision,
+    RunStatus,
+)
+from gridvend.billing.permissions import (
+    can_run_billing,
+)
+from gridvend.billing.selectors import POSTPAID_KINDS
+from gridvend.billing.services.common import (
+    ADJUSTMENT_REVENUE,
+    MAX_ADJUSTMENT_MINOR,
+    MAX_PERIOD_DAYS,
+    _reason,
+    _require,
+    _spec,
+    _today,
+    receivable_code,
+)
+from gridvend.billing.services.payments import (
+    _allocate,
+    _apply_credit,
+    _credit_payments,
+    _undo_allocations,
+)
+from gridvend.customers.locks import lock_customer
+from gridvend.customers.models import Customer
+from gridvend.identity.errors import ValidationFailed
+from gridvend.identity.models import User
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.inputs import clean_text
+from gridvend.kernel.ledger import Posting, journal
+from gridvend.kernel.money import Money
+from gridvend.kernel.pricing import price_consumption
+from gridvend.ledger import services as ledger
+from gridvend.readings.estimates import cycle_bounds
+from gridvend.readings.models import BookMeter, MeterReading, ReadingBook, ReadingStatus
+from gridvend.tariffs.selectors import spec_in_force
+from gridvend.transactions import use_case
+
+
+@dataclass(frozen=True)
+class _Computed:
+    customer: Customer
+    meter_id: int
+    previous: MeterReading | None
+    current: MeterReading
+    previous_register: Decimal
+    consumption: Decimal
+    version_id: int
+    lines: list[BillLine]
+    amount_minor: int
+
+
+def _period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    from gridvend.kernel.clock import day_bounds_utc
+
+    return day_bounds_utc(start, settings.TIME_ZONE)[0], day_bounds_utc(end, settings.TIME_ZONE)[1]
+
+
+def _previous_bill(meter_id: int, before: date) -> Bill | None:
+    return (
+        Bill.objects.filter(
+            meter_id=meter_id,
+            status__in=[BillStatus.OPEN, BillStatus.PAID],
+            period_end__lt=before,
+        )
+        .select_related("current_reading")
+        .order_by("-period_end", "-id")
+        .first()
+    )
+
+
+def _consumption(
+    meter: Any, current: MeterReading, previous_register: Decimal | None
+) -> tuple[Decimal, Decimal]:
+    """(previous register, kWh used): from the last bill's reading, or, on a first bill, what
+    the reading itself counts since the one before it. A register that rolled over its digits
+    adds its capacity."""
+    if previous_register is None:
+        used = current.consumption_kwh or Decimal(0)
+        return current.register_kwh - used, used
+    used = current.register_kwh - previous_register
+    if used < 0:
+        used += Decimal(10) ** meter.register_digits
+    return previous_register, used
+
+
+def _lines(charges: Any) -> tuple[list[BillLine], int]:
+    """A previewed bill's lines (adjustments come later, by ``adjust_bill``) and its amount."""
+    lines: list[BillLine] = []
+    for block in charges.blocks:
+        lines.append(
+            BillLine(
+                kind=LineKind.ENERGY,
+                label=f"block {block.index + 1}",
+                kwh=block.kwh,
+                rate=block.rate,
+                amount_minor=block.money.minor,
+            )
+        )
+    for fixed in charges.fixed_charges:
+        lines.append(
+            BillLine(kind=LineKind.FIXED, label=fixed.name[:80], amount_minor=fixed.amount.minor)
+        )
+    for tax in charges.taxes:
+        # An inclusive tax is inside the lines above: shown for the record, not added again.
+        lines.append(
+            BillLine(
+                kind=LineKind.TAX,
+                label=(tax.code + (" (incl.)" if tax.inclusive else ""))[:80],
+                rate=tax.rate,
+                amount_minor=0 if tax.inclusive else tax.amount.minor,
+            )
+        )
+    for position, line in enumerate(lines):
+        line.position = position
+    return lines, charges.total.minor
+
+
+def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, str]]) -> Any:
+    meter = entry.meter
+    customer = meter.customer
+    if customer is None or customer.account_kind not in POSTPAID_KINDS:
+        return None
+    low, high = _period_bounds(start, end)
+    readings = MeterReading.objects.filter(meter=meter, read_at__gte=low, read_at__lt=high)
+    if readings.filter(status=ReadingStatus.EXCEPTION).exists():
+        problems.append(_problem(meter, customer, "open_exception"))
+        return None
+    current = (
+        readings.filter(status__in=[ReadingStatus.VALID, ReadingStatus.ESTIMATED])
+        .order_by("-read_at", "-id")
+        .first()
+    )
+    if current is None:
+        problems.append(_problem(meter, customer, "no_reading"))
+        return None
+    if customer.tariff.currency != settings.CURRENCY:
+        problems.append(_problem(meter, customer, "currency"))
+        return None
+    before = _previous_bill(meter.pk, start)
+    previous_register, used = _consumption(
+        meter, current, before.current_register_kwh if before is not None else None
+    )
+    version, spec = spec_in_force(customer.tariff, high - timedelta(microseconds=1))
+    charges = price_consumption(spec, used, days=(end - start).days + 1)
+    lines, amount = _lines(charges)
+    return _Computed(
+        customer=customer,
+        meter_id=meter.pk,
+        previous=before.current_reading if before is not None else current.previous,
+        current=current,
+        previous_register=previous_register,
+        consumption=used,
+        version_id=version.pk,
+        lines=lines,
+        amount_minor=amount,
+    )
+
+
+def _problem(meter: Any, customer: Customer, problem: str) -> dict[str, str]:
+    return {"meter": meter.number, "customer": customer.account_number, "problem": problem}
+
+
+def default_period(book: ReadingBook, today: date) -> tuple[date, date]:
+    """The book's last reading cycle ending on or before ``today`` (the readings' own cycle)."""
+    return cycle_bounds(book.cycle_day, today)
+
+
+@use_case
+def preview_run(
+    *,
+    actor: User,
+    book: ReadingBook,
+    period_start: date,
+    period_end: date,
+    due_days: int = 14,
+    issue_date: date | None = None,
+) -> BillingRun:
+    """Compute a book's bills for a period and keep them as drafts: nothing is posted. Meters
+    that cannot be billed (no reading this cycle, an open reading exception) are listed as the
+    run's exceptions."""
+    _require(can_run_billing(actor))
+    require_unit_in_scope(actor, book.org_unit)
+    today = _today()
+    issued = issue_date or today
+    if (
+        period_end < period_start
+        or (period_end - period_start).days + 1 > MAX_PERIOD_DAYS
+        or period_end > today
+        or not 0 <= due_days <= 90
+        or issued < period_end
+    ):
+        raise BillingPeriodInvalid(max_days=MAX_PERIOD_DAYS)
+    if BillingRun.objects.filter(
+        book=book, period_start=period_start, status__in=HOLDING_STATUSES
+    ).exists():
+        raise BillingRunExists(book=book.code, period_start=period_start.isoformat())
+    problems: list[dict[str, str]] = []
+    entries = BookMeter.objects.filter(book=book).select_related(
+        "meter__customer__tariff", "meter__customer__org_unit"
+    )
+    computed = [c for c in (_compute(e, period_start, period_end, problems) for e in entries) if c]
+    try:
+        with transaction.atomic():
+            run = BillingRun.objects.create(
+                org_unit=book.org_unit,
+                book=book,
+                period_start=period_start,
+                period_end=period_end,
+                issue_date=issued,
+                due_date=issued + timedelta(days=due_days),
+                currency=settings.CURRENCY,
+                bill_count=len(computed),
+                total_minor=sum(c.amount_minor for c in computed),
+                exceptions=problems,
+                created_by=actor,
+            )
+    except IntegrityError:
+        raise BillingRunExists(book=book.code, period_start=period_start.isoformat()) from None
+    for c in computed:
+        bill = Bill.objects.create(
+            run=run,
+            customer=c.customer,
+            meter_id=c.meter_id,
+            currency=run.currency,
+            period_start=period_start,
+            period_end=period_end,
+            issue_date=run.issue_date,
+            due_date=run.due_date,
+            previous_reading=c.previous,
+            current_reading=c.current,
+            previous_register_kwh=c.previous_register,
+            current_register_kwh=c.current.register_kwh,
+            consumption_kwh=c.consumption,
+            is_estimated=c.current.status == ReadingStatus.ESTIMATED,
+            tariff_version_id=c.version_id,
+            amount_minor=c.amount_minor,
+        )
+        for line in c.lines:
+            line.bill = bill
+        BillLine.objects.bulk_create(c.lines)
+    record(
+        actor=actor,
+        event_type=BillingEvent.RUN_PREVIEWED,
+        target=run,
+        after={
+            "book": book.code,
+            "period": [period_start.isoformat(), period_end.isoformat()],
+            "bills": run.bill_count,
+            "total_minor": run.total_minor,
+            "exceptions": len(problems),
+        },
+    )
+    return run
+
+
+@use_case
+def adjust_bill(*, actor: User, bill: Bill, label: str, amount_minor: int) -> Bill:
+    """Add an adjustment line to a previewed run's draft bill: positive charges more, negative
+    credits the customer, never below zero for the bill. Posted with the bill."""
+    _require(can_run_billing(actor))
+    require_unit_in_scope(actor, bill.customer.org_unit)
+    text = clean_text(label, max_length=80, field="label", required=True)
+    if (
+        isinstance(amount_minor, bool)
+        or not isinstance(amount_minor, int)
+        or amount_minor == 0
+        or abs(amount_minor) > MAX_ADJUSTMENT_MINOR
+    ):
+        raise ValidationFailed(_("Enter an adjustment other than zero."), field="amount")
+    run = locks.lock_run(bill.run)
+    if run.status != RunStatus.PREVIEWED:
+        raise BillingRunNotPreviewed(status=run.status)
+    locked = Bill.objects.select_for_update(of=("self",)).get(pk=bill.pk)
+    if locked.amount_minor + amount_minor < 0:
+        raise ValidationFailed(_("An adjustment may not take a bill below zero."), field="amount")
+    position = locked.lines.count()
+    BillLine.objects.create(
+        bill=locked,
+        position=position,
+        kind=LineKind.ADJUSTMENT,
+        label=text,
+        amount_minor=amount_minor,
+    )
+    Bill.objects.filter(pk=locked.pk).update(amount_minor=F("amount_minor") + amount_minor)
+    BillingRun.objects.filter(pk=run.pk).update(total_minor=F("total_minor") + amount_minor)
+    locked.refresh_from_db()
+    record(
+        actor=actor,
+        event_type=BillingEvent.BILL_ADJUSTED,
+        target=run,
+        after={"bill": locked.pk, "label": text, "amount_minor": amount_minor},
+    )
+    return locked
+
+
+@use_case
+def discard_run(*, actor: User, run: BillingRun, reason: str) -> BillingRun:
+    """Drop a previewed run (its draft bills with it, as discarded), freeing its period."""
+    _require(can_run_billing(actor))
+    require_unit_in_scope(actor, run.org_unit)
+    cleaned = _reason(reason)
+    locked = locks.lock_run(run)
+    if locked.status != RunStatus.PREVIEWED:
+        raise BillingRunNotPreviewed(status=locked.status)
+    BillingRun.objects.filter(pk=locked.pk).update(status=RunStatus.DISCARDED)
+    Bill.objects.filter(run=locked).update(status=BillStatus.DISCARDED)
+    locked.refresh_from_db()
+    record(
+        actor=actor, event_type=BillingEvent.RUN_DISCARDED, target=locked, after={"reason": cleaned}
+    )
+    return locked
+
+
+def _may_decide(actor: User, decision: RunDecision) -> None:
+    _require(can_run_billing(actor))
+    require_unit_in_scope(actor, decision.run.org_unit)
+
+
+POST_DECISION: DecisionType[RunDecision] = DecisionType(
+    model=RunDecision,
+    requested=BillingEvent.RUN_POST_REQUESTED,
+    approved=BillingEvent.RUN_POSTED,
+    rejected=BillingEvent.RUN_POST_REJECTED,
+    may_decide=_may_decide,
+    subject="billing_run",
+    related=("run__org_unit",),
+)
+CANCEL_DECISION: DecisionType[RunDecision] = DecisionType(
+    model=RunDecision,
+    requested=BillingEvent.RUN_CANCEL_REQUESTED,
+    approved=BillingEvent.RUN_CANCELLED,
+    rejected=BillingEvent.RUN_CANCEL_REJECTED,
+    may_decide=_may_decide,
+    subject="billing_run",
+    related=("run__org_unit",),
+)
+
+
+def _kind(decision: RunDecision) -> DecisionType[RunDecision]:
+    return POST_DECISION if decision.action == RunAction.POST else CANCEL_DECISION
+
+
+@use_case
+def request_posting(*, actor: User, run: BillingRun) -> RunDecision:
+    """Send a previewed run to a second finance person to approve its posting."""
+    _require(can_run_billing(actor))
+    require_unit_in_scope(actor, run.org_unit)
+    locked = locks.lock_run(run)
+    if locked.status != RunStatus.PREVIEWED:
+        raise BillingRunNotPreviewed(status=locked.status)
+    if locked.bill_count == 0:
+        raise BillingRunEmpty()
+    BillingRun.objects.filter(pk=locked.pk).update(status=RunStatus.AWAITING_APPROVAL)
+    return request_decision(
+        POST_DECISION,
+        actor=actor,
+        after={"run": locked.pk, "bills": locked.bill_count, "total_minor": locked.total_minor},
+        run=locked,
+        action=RunAction.POST,
+    )
+
+
+@use_case
+def request_cancellation(*, actor: User, run: BillingRun, reason: str) -> RunDecision:
+    """Ask a second finance person to cancel a posted run by reversal."""
+    _require(can_run_billing(actor))
+    require_unit_in_scope(actor, run.org_unit)
+    cleaned = _reason(reason)
+    locked = locks.lock_run(run)
+    if locked.status != RunStatus.POSTED:
+        raise BillingRunNotPosted(status=locked.status)
+    if RunDecision.objects.filter(run=locked, action=RunAction.CANCEL, status="pending").exists():
+        raise BillingRunNotPosted(status="awaiting")
+    return request_decision(
+        CANCEL_DECISION,
+        actor=actor,
+        after={"run": locked.pk, "reason": cleaned},
+        run=locked,
+        action=RunAction.CANCEL,
+        reason=cleaned,
+    )
+
+
+def _bill_draft(bill: Bill, spec_lines: list[BillLine]) -> Any:
+    """The bill's entry: the receivable debited with its amount, revenue and tax credited."""
+    cur = bill.currency
+    spec = _spec(bill.tariff_version_id)
+    charges = price_consumption(
+        spec, bill.consumption_kwh, days=(bill.period_end - bill.period_start).days + 1
+    )
+    adjustments = sum(line.amount_minor for line in spec_lines if line.kind == LineKind.ADJUSTMENT)
+    postings = [
+        Posting(receivable_code(bill.customer), Money(bill.amount_minor, cur)),
+        Posting(ledger.ENERGY_REVENUE, -charges.energy_net),
+        Posting(ledger.FIXED_CHARGE_REVENUE, -charges.fixed_charges_net),
+        Posting(ADJUSTMENT_REVENUE, Money(-adjustments, cur)),
+    ]
+    postings.extend(Posting(f"{ledger.TAX_PAYABLE}:{t.code}", -t.amount) for t in charges.taxes)
+    return journal(postings, memo=f"bill {bill.number} {bill.customer.account_number}")
+
+
+def _carry_out_posting(decision: RunDecision) -> Outcome[BillingRun]:
+    run = locks.lock_run(decision.run)
+    if run.status != RunStatus.AWAITING_APPROVAL:
+        raise BillingRunNotPreviewed(status=run.status)
+    now = timezone.now()
+    day = _today(now)
+    bills = list(
+        Bill.objects.filter(run=run, status=BillStatus.DRAFT)
+        .select_related("customer__org_unit")
+        .order_by("customer_id", "id")
+    )
+    for customer_id in sorted({b.customer_id for b in bills}):
+        lock_customer(Customer(pk=customer_id))
+    for sequence, bill in enumerate(bills, start=1):
+        bill.number = f"B{run.pk:07d}-{sequence:05d}"
+        others = locks.lock_open_bills(bill.customer_id)
+        payments = _credit_payments(bill.customer_id)
+        credit = sum(p.credit_minor for p in payments)
+        bill.previous_balance_minor = sum(b.owed_minor for b in others) - credit
+        entry = ledger.post_journal_entry(
+            _bill_draft(bill, list(bill.lines.all())),
+            kind="bill.posted",
+            business_date=day,
+            actor=decision.requested_by,
+        )
+        Bill.objects.filter(pk=bill.pk).update(
+            number=bill.number,
+            status=BillStatus.OPEN,
+            journal_entry=entry,
+            posted_at=now,
+            previous_balance_minor=bill.previous_balance_minor,
+        )
+        bill.status = BillStatus.OPEN
+        # Credit on the account (an overpayment, a cancelled bill's payments) pays the new bill.
+        for payment in payments:
+            _allocate(payment, [bill], payment.credit_minor, now)
+    BillingRun.objects.filter(pk=run.pk).update(status=RunStatus.POSTED, posted_at=now)
+    run.refresh_from_db()
+    return Outcome(run, audit={"bills": len(bills), "total_minor": run.total_minor})
+
+
+def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
+    run = locks.lock_run(decision.run)
+    if run.status != RunStatus.POSTED:
+        raise BillingRunNotPosted(status=run.status)
+    now = timezone.now()
+    day = _today(now)
+    bills = list(
+        Bill.objects.filter(run=run, status__in=[BillStatus.OPEN, BillStatus.PAID])
+        .select_related("journal_entry", "late_fee_entry")
+        .order_by("customer_id", "id")
+    )
+    for customer_id in sorted({b.customer_id for b in bills}):
+        lock_customer(Customer(pk=customer_id))
+    for bill in bills:
+        allocations = list(
+            PaymentAllocation.objects.filter(bill=bill, is_undone=False).select_related("bill")
+        )
+        _undo_allocations(allocations)
+        memo = f"bill {bill.number} cancelled with run {run.pk}"
+        assert bill.journal_entry is not None
+        entry = ledger.reverse_journal_entry(
+            bill.journal_entry, actor=decision.requested_by, business_date=day, memo=memo
+        )
+        fee_entry = None
+        if bill.late_fee_entry is not None:
+            fee_entry = ledger.reverse_journal_entry(
+                bill.late_fee_entry, actor=decision.requested_by, business_date=day, memo=memo
+            )
+        Bill.objects.filter(pk=bill.pk).update(
+            status=BillStatus.CANCELLED, cancel_entry=entry, late_fee_cancel_entry=fee_entry
+        )
+    # What the cancelled bills' payments leave as credit pays the customers' other open bills.
+    for customer_id in sorted({b.customer_id for b in bills}):
+        _apply_credit(customer_id, now)
+    BillingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, cancelled_at=now)
+    run.refresh_from_db()
+    return Outcome(run, audit={"bills": len(bills), "reason": decision.reason})
+
+
+def approve_run_decision(*, actor: User, decision: RunDecision, note: str = "") -> BillingRun:
+    """A second finance person approves: the run is posted, or a posted run cancelled."""
+    carry_out = _carry_out_posting if decision.action == RunAction.POST else _carry_out_cancel
+    return approve_decision(
+        _kind(decision),
+        actor=actor,
+        request=decision,
+        note=note,
+        now=timezone.now(),
+        carry_out=carry_out,
+    )
+
+
+def reject_run_decision(*, actor: User, decision: RunDecision, note: str) -> RunDecision:
+    """Refuse with a reason: a run refused posting is previewed again (to discard or resend)."""
+    rejected = reject_decision(
+        _kind(decision), actor=actor, request=decision, note=note, now=timezone.now()
+    )
+    if decision.action == RunAction.POST:
+        BillingRun.objects.filter(pk=decision.run_id, status=RunStatus.AWAITING_APPROVAL).update(
+            status=RunStatus.PREVIEWED
+        )
+    return rejected
