@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import date, datetime
 from decimal import Decimal
@@ -243,7 +244,8 @@ def test_xlsx_money_of_a_row_in_another_currency_has_that_currencys_decimals() -
     report = result(ENGLISH, currency="KES")
     table = report.tables[0]
     table.columns = [*table.columns, Column("currency", "Currency")]
-    table.rows[0].cells["currency"] = "UGX"
+    first = table.rows[0]
+    table.rows[0] = dataclasses.replace(first, cells={**first.cells, "currency": "UGX"})
     sheet = load_workbook(io.BytesIO(render.xlsx_bytes(report))).worksheets[1]
     assert sheet["D4"].value == 1_234_550 and sheet["D4"].number_format == "#,##0"
     assert sheet["D5"].number_format == "#,##0.00"  # the next row, in the table's KES
