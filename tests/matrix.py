@@ -22,7 +22,10 @@ from tests.world import Region, Regions
 # The phone-enquiry callbacks (voice aggregator and inbound SMS) are tried without and with the
 # aggregator's secret, from other addresses and with hostile digits in
 # tests/gateways/voice/test_enquiry.py.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice")
+# The mobile-money provider callbacks (C2B validation and confirmation, STK callback) are tried
+# from other addresses, with a wrong secret, for an unknown provider, by GET and with hostile
+# bodies in tests/gateways/mobilemoney/test_hostile.py.
+OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney")
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
