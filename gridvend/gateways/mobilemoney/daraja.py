@@ -15,30 +15,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.urls import reverse
 
 from gridvend.gateways.mobilemoney import protocol
 from gridvend.mobilemoney.errors import MobileProviderRefused, MobileProviderUnavailable
 from gridvend.mobilemoney.models import MobileProvider
 from gridvend.mobilemoney.providers import PulledTransaction, StkAccepted, StkResult
-from gridvend.mobilemoney.services import callback_secret
+from gridvend.mobilemoney.services import callback_urls
 
 TIMEOUT_SECONDS = 15
 MAX_REPLY_BYTES = 1024 * 1024
 PAGE_ROWS = 1000  # what one pull query may answer (Daraja pages with OffSetValue)
 MAX_PAGES = 20
 NAIROBI = ZoneInfo("Africa/Nairobi")
-
-
-def callback_urls(provider: MobileProvider) -> dict[str, str]:
-    """The three URLs to give the provider (validation, confirmation, STK callback)."""
-    base = settings.PUBLIC_URL
-    secret = callback_secret(provider)
-    return {
-        name: base
-        + reverse(f"mobilemoney:{name}", kwargs={"provider": provider.code, "secret": secret})
-        for name in ("c2b-validation", "c2b-confirmation", "stk-callback")
-    }
 
 
 class DarajaProvider:

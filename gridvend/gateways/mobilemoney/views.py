@@ -105,7 +105,8 @@ def callback_view(
             stored = services.store_callback(
                 provider=found, kind=kind, body=raw, source_ip=context.current().ip
             )
-            if not found.is_enabled:
+            if not found.is_enabled and kind != CallbackKind.CONFIRMATION:
+                # A confirmation is recorded all the same: its payment waits in suspense.
                 raise MobileProviderDisabled(provider=found.code)
             reply, payment = handle(found, protocol.read_json(raw))
         except DomainError as refusal:

@@ -1,7 +1,7 @@
 """The mobile-money use cases, one module per family (setup, payments, stk, books), re-exported
 here so that callers write ``services.receive_payment(...)``."""
 
-from gridvend.mobilemoney.services.books import backfill, reconcile_day
+from gridvend.mobilemoney.services.books import backfill, reconcile_day, reconcile_statement
 from gridvend.mobilemoney.services.payments import (
     REFUND_DECISION,
     approve_payment_refund,
@@ -15,6 +15,7 @@ from gridvend.mobilemoney.services.payments import (
 from gridvend.mobilemoney.services.setup import (
     ProviderSettings,
     callback_secret,
+    callback_urls,
     configure_provider,
     note_callback,
     rotate_callback_secret,
@@ -30,12 +31,14 @@ __all__ = [
     "approve_payment_refund",
     "backfill",
     "callback_secret",
+    "callback_urls",
     "check_payment",
     "configure_provider",
     "note_callback",
     "query_late_pushes",
     "receive_payment",
     "reconcile_day",
+    "reconcile_statement",
     "reject_payment_refund",
     "request_payment_refund",
     "request_stk_push",

@@ -161,16 +161,32 @@ def reconcile_day(
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> MobileReconciliation:
-    """Compare the provider's statement of ``day`` with our payments of that day. A statement
-    row we never had is first applied (the back-fill's path), so the day's comparison then
-    shows it matched; what is left over is listed as a discrepancy. Run again, it replaces the
-    day's lines. Every one of our payments is counted as sold, suspense, refunded or unsettled
-    (received, refund pending): the books of the day."""
+    """Ask the provider for its statement of ``day`` and reconcile it (see
+    ``reconcile_statement``). ``actor``: finance, from the back office; None for the job."""
     if actor is not None:
         if not permissions.can_reconcile(actor):
             raise AccessDenied()
         require_unit_in_scope(actor, provider.partner.org_unit)
     statement = provider_for(provider).statement(day=day)
+    return reconcile_statement(
+        provider=provider, day=day, statement=statement, actor=actor, clock=clock, engine=engine
+    )
+
+
+def reconcile_statement(
+    *,
+    provider: MobileProvider,
+    day: date,
+    statement: list[PulledTransaction],
+    actor: User | None = None,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> MobileReconciliation:
+    """Compare the provider's statement of ``day`` with our payments of that day. A statement
+    row we never had is first applied (the back-fill's path), so the day's comparison then
+    shows it matched; what is left over is listed as a discrepancy. Run again, it replaces the
+    day's lines. Every one of our payments is counted as sold, suspense, refunded or unsettled
+    (received, refund pending): the books of the day."""
     apply_pulled(provider=provider, rows=statement, clock=clock, engine=engine)
     start, end = _day_bounds(day)
     ours = {

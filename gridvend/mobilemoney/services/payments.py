@@ -13,6 +13,7 @@ request id meets the same answer, and the payment ends sold or in suspense exact
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -50,6 +51,7 @@ from gridvend.mobilemoney.errors import (
     MobileAmountUnreadable,
     MobileCallbackInvalid,
     MobilePaymentNotInSuspense,
+    MobileProviderDisabled,
 )
 from gridvend.mobilemoney.events import MobileEvent
 from gridvend.mobilemoney.models import (
@@ -121,6 +123,14 @@ def read_amount(raw: object, currency: str) -> Amount:
     if value != value.to_integral_value():
         return Amount(text, money.minor, MobileAmountNotWhole(amount=text))
     return Amount(text, money.minor, None)
+
+
+def _plain(raw: str, size: int) -> str:
+    """Printable text without control, format (bidi) or private-use characters, cut to size."""
+    kept = "".join(
+        ch for ch in str(raw) if ch == " " or unicodedata.category(ch)[0] not in ("C", "Z")
+    )
+    return " ".join(kept.split())[:size]
 
 
 def read_trans_id(raw: str) -> str:
@@ -204,13 +214,12 @@ def receive_payment(
     now = (clock or SystemClock()).now()
     currency = provider.partner.currency
     amount = read_amount(notice.amount, currency)
-    bill_ref = clean_text(notice.bill_ref, max_length=MAX_BILL_REF, field="BillRefNumber")
-    msisdn = "".join(ch for ch in notice.msisdn if ch.isprintable())[:32]
+    # Money has moved whatever the text looks like: odd characters are dropped, never refused.
+    bill_ref = _plain(notice.bill_ref, MAX_BILL_REF)
+    msisdn = _plain(notice.msisdn, 32)
     payer = " ".join(
-        clean_text(part, max_length=40, field="name")
-        for part in (notice.first_name, notice.middle_name, notice.last_name)
-        if part
-    )[:120]
+        _plain(part, 40) for part in (notice.first_name, notice.middle_name, notice.last_name)
+    ).strip()[:120]
     payment = MobilePayment(
         provider=provider,
         trans_id=trans_id,
@@ -267,6 +276,9 @@ def settle(
     if payment.state != PaymentState.RECEIVED:
         return payment
     provider = payment.provider
+    if not provider.is_enabled:
+        # Recorded all the same (the money has moved); sold once the paybill is back on.
+        return _suspend(payment, MobileProviderDisabled(provider=provider.code))
     if payment.amount_minor is None:
         return _suspend(payment, MobileAmountUnreadable(amount=payment.amount_text))
     amount = read_amount(payment.amount_text, payment.currency)

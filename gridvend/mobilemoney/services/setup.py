@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from gridvend.audit.changes import audited_change, record_created
 from gridvend.identity.errors import AccessDenied
@@ -34,7 +35,7 @@ from gridvend.mobilemoney.models import (
     RawCallback,
     ResponseType,
 )
-from gridvend.partners.models import Partner, PartnerKind
+from gridvend.partners.models import Partner, PartnerKind, UnconfirmedPolicy
 
 MAX_CALLBACK_BYTES = 16 * 1024
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -103,6 +104,12 @@ def configure_provider(
     require_unit_in_scope(actor, partner.org_unit)
     if partner.kind != PartnerKind.AGGREGATOR:
         raise MobileProviderInvalid(field="partner", problem="a mobile-money aggregator")
+    if partner.unconfirmed_policy != UnconfirmedPolicy.AUTO_CONFIRM:
+        # No advice ever confirms a paybill sale: reversing unconfirmed sales would take back
+        # tokens the customer paid for.
+        raise MobileProviderInvalid(
+            field="partner", problem="its unconfirmed sales must be confirmed automatically"
+        )
     checked = check_provider_settings(values)
     try:
         with transaction.atomic(durable=True):
@@ -150,6 +157,17 @@ def callback_secret(provider: MobileProvider) -> str:
     """The secret path segment of the provider's callback URLs."""
     message = f"mobilemoney:{provider.code}:{provider.callback_salt}".encode()
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def callback_urls(provider: MobileProvider) -> dict[str, str]:
+    """The three URLs to give the provider: C2B validation and confirmation, STK callback."""
+    base = settings.PUBLIC_URL
+    secret = callback_secret(provider)
+    return {
+        name: base
+        + reverse(f"mobilemoney:{name}", kwargs={"provider": provider.code, "secret": secret})
+        for name in ("c2b-validation", "c2b-confirmation", "stk-callback")
+    }
 
 
 def secret_matches(provider: MobileProvider, given: str) -> bool:

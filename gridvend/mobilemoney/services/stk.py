@@ -19,6 +19,7 @@ from gridvend.kernel.clock import Clock
 from gridvend.kernel.money import Money
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.mobilemoney.errors import (
+    MobileAmountNotWhole,
     MobileCallbackInvalid,
     MobileProviderDisabled,
     MobileProviderRefused,
@@ -35,6 +36,7 @@ from gridvend.mobilemoney.models import (
 from gridvend.mobilemoney.providers import STK_CANCELLED, C2BNotice, StkResult, provider_for
 from gridvend.mobilemoney.services import payments
 from gridvend.mobilemoney.services.phones import stk_phone
+from gridvend.partners import services as partners
 
 MAX_QUERY_ATTEMPTS = 5
 
@@ -55,9 +57,10 @@ def request_stk_push(
         raise MobileProviderDisabled(provider=provider.code)
     number = stk_phone(phone)
     meter = payments.meter_for(provider, payments.normalise_reference(meter_number))
-    payments.partners.trial(payments.call_for(provider), meter, tender=amount)
+    partners.trial(payments.call_for(provider), meter, tender=amount)
     if amount.minor % 100:
-        raise payments.MobileAmountNotWhole(amount=amount.format())
+        # M-Pesa moves whole shillings only.
+        raise MobileAmountNotWhole(amount=amount.format())
     with transaction.atomic(durable=True):
         push = StkPush.objects.create(
             provider=provider,

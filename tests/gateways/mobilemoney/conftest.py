@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from gridvend.gateways.mobilemoney.daraja import callback_urls
 from gridvend.gateways.mobilemoney.sandbox import FakeDaraja
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
@@ -22,6 +21,7 @@ from gridvend.meters.models import Meter
 from gridvend.mobilemoney import services
 from gridvend.mobilemoney.models import MobilePayment, MobileProvider
 from gridvend.mobilemoney.providers import provider_for
+from gridvend.mobilemoney.services import callback_urls
 from gridvend.partners.models import Partner
 from gridvend.vending.models import Sale
 from tests import factories

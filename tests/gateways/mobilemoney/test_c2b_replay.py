@@ -218,3 +218,49 @@ def test_an_unknown_meter_waits_in_suspense_until_customer_care_sells_it_to_the_
             actor=paybill.care, payment=sold, meter_number=meter.number, note="again"
         )
     assert Sale.objects.filter(meter=meter).count() == 1
+
+
+def test_control_and_bidi_characters_in_the_reference_never_lose_the_payment(
+    paybill: Paybill,
+) -> None:
+    meter = paybill.world.add_meter()
+    reference = f"\u202e{meter.number}\u200f\x07"
+    body = confirmation("RKL51ZDR61", reference, FirstName="\u202eEVIL\u0000")
+    assert paybill.post("c2b-confirmation", body).json() == {
+        "ResultCode": 0,
+        "ResultDesc": "Success",
+    }
+    payment = MobilePayment.objects.get()
+    assert payment.account_ref == meter.number and payment.payer_name == "EVIL"
+    assert payment.state == PaymentState.SOLD
+
+
+def test_a_switched_off_paybill_still_records_its_confirmations_in_suspense(
+    paybill: Paybill,
+) -> None:
+    from dataclasses import replace
+
+    meter = paybill.world.add_meter()
+    current = services.ProviderSettings(
+        **{
+            name: getattr(paybill.provider, name)
+            for name in services.ProviderSettings.__dataclass_fields__
+        }
+    )
+    services.configure_provider(
+        actor=paybill.world.admin,
+        partner=paybill.partner,
+        values=replace(current, is_enabled=False),
+    )
+    checked = paybill.post("c2b-validation", confirmation("RKL51ZDR62", meter.number))
+    assert checked.json() == {"ResultCode": "C2B00016", "ResultDesc": "Rejected"}
+    assert paybill.post("c2b-confirmation", confirmation("RKL51ZDR62", meter.number)).json() == {
+        "ResultCode": 0,
+        "ResultDesc": "Success",
+    }
+    payment = MobilePayment.objects.get()
+    assert (payment.state, payment.suspense_code) == (
+        PaymentState.SUSPENSE,
+        "MOBILE_PROVIDER_DISABLED",
+    )
+    assert not Sale.objects.filter(meter=meter).exists()
