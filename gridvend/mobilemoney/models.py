@@ -238,7 +238,7 @@ class StkPush(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     state = models.CharField(max_length=10, choices=StkState.choices)
-    result_code = models.CharField(max_length=20, blank=True)
+    result_code = models.CharField(max_length=40, blank=True)
     result_desc = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     answered_at = models.DateTimeField(null=True, blank=True)

@@ -161,7 +161,7 @@ class Migration(migrations.Migration):
                 ('currency', models.CharField(max_length=3)),
                 ('channel', models.CharField(max_length=20)),
                 ('state', models.CharField(choices=[('requested', 'Sent to the phone'), ('paid', 'Paid'), ('cancelled', 'Cancelled by the customer'), ('failed', 'Failed'), ('refused', 'Refused by the provider')], max_length=10)),
-                ('result_code', models.CharField(blank=True, max_length=20)),
+                ('result_code', models.CharField(blank=True, max_length=40)),
                 ('result_desc', models.CharField(blank=True, max_length=200)),
                 ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ('answered_at', models.DateTimeField(blank=True, null=True)),

@@ -102,7 +102,7 @@ def _close(push: StkPush, state: str, code: str, description: str) -> StkPush:
         if locked.state != StkState.REQUESTED:
             return locked
         locked.state = state
-        locked.result_code = code[:20]
+        locked.result_code = code[:40]
         locked.result_desc = description[:200]
         locked.answered_at = timezone.now()
         locked.save(update_fields=["state", "result_code", "result_desc", "answered_at"])
@@ -163,7 +163,7 @@ def apply_result(
         if locked.state == StkState.REQUESTED:
             locked.state = StkState.PAID
             locked.payment = payment
-            locked.result_code = result.result_code[:20]
+            locked.result_code = result.result_code[:40]
             locked.result_desc = result.result_desc[:200]
             locked.answered_at = timezone.now()
             locked.save(

@@ -129,3 +129,31 @@ def test_a_push_is_refused_before_the_phone_is_prompted_when_it_would_not_sell(
         push(paybill, meter.number, amount="5")
     assert refused.value.code == "AMOUNT_BELOW_MINIMUM"
     assert not StkPush.objects.exists() and paybill.daraja.pushes == {}
+
+
+def test_an_unreachable_provider_refuses_the_push_and_keeps_it_as_refused(
+    paybill: Paybill,
+) -> None:
+    from gridvend.mobilemoney.errors import MobileProviderUnavailable
+
+    meter = paybill.world.add_meter()
+    paybill.daraja.stop()
+    with pytest.raises(MobileProviderUnavailable):
+        push(paybill, meter.number)
+    refused = StkPush.objects.get()
+    assert refused.state == StkState.REFUSED and refused.checkout_request_id is None
+    assert refused.result_code == "MOBILE_PROVIDER_UNAVAILABLE"
+    assert not MobilePayment.objects.exists()
+
+
+def test_wrong_credentials_are_refused_by_the_sandbox_as_by_daraja(
+    paybill: Paybill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridvend.mobilemoney.errors import MobileProviderRefused
+
+    meter = paybill.world.add_meter()
+    monkeypatch.setenv("GRIDVEND_TEST_MPESA_SECRET", "not-the-secret")
+    with pytest.raises(MobileProviderRefused) as refused:
+        push(paybill, meter.number)
+    assert refused.value.params["result_code"] == "400.008.01"
+    assert paybill.daraja.pushes == {}
