@@ -12,4 +12,5 @@ urlpatterns = [
     path("prepaidutility/v3/", include("gridvend.gateways.electrum.urls")),
     path("voice/", include("gridvend.gateways.voice.urls")),
     path("billpay/v4/", include("gridvend.gateways.billpay.urls")),
+    path("mobile/", include("gridvend.gateways.mobilemoney.urls")),
 ]

@@ -22,7 +22,10 @@ from tests.world import Region, Regions
 # The phone-enquiry callbacks (voice aggregator and inbound SMS) are tried without and with the
 # aggregator's secret, from other addresses and with hostile digits in
 # tests/gateways/voice/test_enquiry.py.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice")
+# The mobile-money provider callbacks (C2B validation and confirmation, STK callback) are tried
+# from other addresses, with a wrong secret, for an unknown provider, by GET and with hostile
+# bodies in tests/gateways/mobilemoney/test_hostile.py.
+OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney")
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
@@ -119,6 +122,27 @@ def _partner_key(r: Region) -> dict[str, Any]:
 
 def _body(**values: Any) -> Body:
     return lambda w, r: dict(values)
+
+
+def _mobile_provider_body(w: Regions, r: Region) -> dict[str, Any]:
+    return {
+        "code": "matrix-mpesa",
+        "name": "Matrix paybill",
+        "kind": "daraja",
+        "shortcode": "600999",
+        "base_url": "https://api.safaricom.co.ke",
+        "consumer_key_env": "MATRIX_KEY",
+        "consumer_secret_env": "MATRIX_SECRET",
+        "passkey_env": "MATRIX_PASSKEY",
+        "response_type": "Completed",
+        "stk_timeout_seconds": "120",
+        "is_enabled": "on",
+    }
+
+
+def _aggregator(r: Region) -> dict[str, Any]:
+    assert r.mobile_provider is not None
+    return {"pk": r.mobile_provider.partner_id}
 
 
 def _bank_link_body(w: Regions, r: Region) -> dict[str, Any]:
@@ -772,6 +796,54 @@ ROWS: list[Row] = [
     ),
     Row("backoffice:bank-messages", "auditor", "finance"),
     Row("backoffice:bank-message", "auditor", "finance", args=_pk("bank_message"), region="path"),
+    # --- mobile money ---------------------------------------------------------------------------
+    Row("backoffice:mobile-payments", "care", "field"),
+    Row("backoffice:mobile-payment", "care", "field", args=_pk("mobile_payment"), region="path"),
+    Row(
+        "backoffice:mobile-payment-resolve",
+        "care",
+        "finance",
+        args=_pk("mobile_payment"),
+        region="path",
+        get=False,
+        post=lambda w, r: {"meter_number": r.meter.number, "note": "the right meter"},
+    ),
+    Row(
+        "backoffice:mobile-payment-refund",
+        "care",
+        "finance",
+        args=_pk("mobile_payment"),
+        region="path",
+        get=False,
+        post=_body(reason="the customer asked"),
+    ),
+    Row(
+        "backoffice:mobile-refund-decide",
+        "finance",
+        "care",
+        args=_pk("mobile_refund"),
+        region="path",
+        get=False,
+        post=_body(decision="reject", note="not yet"),
+    ),
+    Row("backoffice:mobile-totals", "auditor", "field"),
+    Row("backoffice:mobile-providers", "auditor", "field"),
+    Row(
+        "backoffice:mobile-provider-configure",
+        "manager",
+        "auditor",
+        args=_aggregator,
+        region="path",
+        post=_mobile_provider_body,
+    ),
+    Row("backoffice:mobile-reconciliations", "auditor", "field"),
+    Row(
+        "backoffice:mobile-reconciliation",
+        "auditor",
+        "field",
+        args=_pk("mobile_reconciliation"),
+        region="path",
+    ),
     Row("backoffice:point-export", "care", "cashier", args=_fmt("csv")),
     # My exports: everyone signed in has their own; another person's export answers 404.
     Row("web:export-list", "finance"),

@@ -47,6 +47,14 @@ from gridvend.meters import faults
 from gridvend.meters import services as meters
 from gridvend.meters.models import FaultReport, Meter
 from gridvend.meters.selectors import meter_key_ref
+from gridvend.mobilemoney import services as mobile_services
+from gridvend.mobilemoney.models import (
+    MobilePayment,
+    MobileProvider,
+    MobileReconciliation,
+    MobileRefundRequest,
+)
+from gridvend.mobilemoney.providers import C2BNotice, PulledTransaction
 from gridvend.org import services as org
 from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.partners import credentials
@@ -234,6 +242,13 @@ class Region:
     bank_reconciliation: Reconciliation | None = None
     bank_line: ReconciliationLine | None = None
     bank_message: RawMessage | None = None
+    # The region's mobile-money aggregator with its paybill (a sandbox provider that is never
+    # called here), a payment for an unknown account in suspense, another whose refund awaits
+    # finance, and today's reconciliation (the refund's payment missing from the statement).
+    mobile_provider: MobileProvider | None = None
+    mobile_payment: MobilePayment | None = None
+    mobile_refund: MobileRefundRequest | None = None
+    mobile_reconciliation: MobileReconciliation | None = None
 
 
 @dataclass
@@ -357,6 +372,7 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     _billing(world, region, maker, tag)
     _dunning(world, region, maker, tag)
     _bank_link(world, region, maker, tag)
+    _mobile(world, region, maker, tag)
     return region
 
 
@@ -471,6 +487,68 @@ def _bank_link(world: World, region: Region, maker: User, tag: str) -> None:
     )
     region.bank_message = bank_links.store_message(
         session=session, direction=Direction.IN, content=b"0004" + tag.encode()[:4]
+    )
+
+
+def _mobile(world: World, region: Region, maker: User, tag: str) -> None:
+    aggregator = partner_services.create_partner(
+        actor=world.admin,
+        code=f"{tag.lower()}-mpesa",
+        name=f"{tag} M-Pesa",
+        kind="aggregator",
+        org_unit=region.unit,
+        currency=world.tariff.currency,
+    )
+    partner_services.add_partner_point(
+        actor=world.admin, partner=aggregator, name=f"{tag} paybill", channel="mobile_money"
+    )
+    provider = mobile_services.configure_provider(
+        actor=world.admin,
+        partner=aggregator,
+        values=mobile_services.ProviderSettings(
+            code=f"{tag.lower()}-mpesa",
+            name=f"{tag} paybill",
+            kind="sandbox",
+            shortcode="600100" if tag == "North" else "600200",
+            base_url="http://127.0.0.1:9",
+            consumer_key_env="GRIDVEND_MPESA_CONSUMER_KEY",
+            consumer_secret_env="GRIDVEND_MPESA_CONSUMER_SECRET",
+            passkey_env="GRIDVEND_MPESA_PASSKEY",
+        ),
+    )
+    region.mobile_provider = provider
+
+    def paid(trans_id: str, amount: str) -> MobilePayment:
+        payment, _new = mobile_services.receive_payment(
+            provider=provider,
+            notice=C2BNotice(
+                trans_id=trans_id,
+                trans_time="",
+                amount=amount,
+                bill_ref=f"{tag} nowhere",
+                msisdn="2547 ***** 126",
+            ),
+            source="confirmation",
+        )
+        return payment
+
+    region.mobile_payment = paid(f"{tag.upper()}MM0001", "100")
+    care = factories.user(region.unit, Role.VENDING_POINT_MANAGER, (Capability.CUSTOMER_CARE,))
+    region.mobile_refund = mobile_services.request_payment_refund(
+        actor=care, payment=paid(f"{tag.upper()}MM0002", "250"), reason="no such account"
+    )
+    region.mobile_reconciliation = mobile_services.reconcile_statement(
+        provider=provider,
+        day=business_date(timezone.now(), settings.TIME_ZONE),
+        statement=[
+            PulledTransaction(
+                trans_id=f"{tag.upper()}MM0001",
+                occurred_at=None,
+                msisdn="254712345126",
+                bill_ref=f"{tag} nowhere",
+                amount="100",
+            )
+        ],
     )
 
 

@@ -55,6 +55,9 @@ class MakerCheckerViolation(DecisionRefused):
             "You asked for this billing run's posting or cancellation, so another finance "
             "person must decide it."
         ),
+        "mobile_refund": gettext_lazy(
+            "You asked for this mobile-money refund, so someone else must approve or reject it."
+        ),
         "reading_exception": gettext_lazy(
             "You recorded this reading, so another reading supervisor must decide it."
         ),

@@ -65,6 +65,7 @@ class Channel(models.TextChoices):
     ATM = "atm", _("ATM")
     HANDHELD = "handheld", _("Handheld terminal")
     USSD = "ussd", _("USSD")
+    MOBILE_MONEY = "mobile_money", _("Mobile money")
     WEB = "web", _("Web")
     OFFLINE_STATION = "offline_station", _("Offline station")
 

@@ -233,6 +233,16 @@ BILLPAY_LENIENT_CURRENCY = env.get_bool("GRIDVEND_BILLPAY_LENIENT_CURRENCY", Tru
 # At most this many bank connections are served at once per process; more wait to be accepted.
 BANKLINK_MAX_CONNECTIONS = env.get_int("GRIDVEND_BANKLINK_MAX_CONNECTIONS", 32, minimum=1)
 
+# Mobile money (docs/mobile.md): the addresses the provider's callbacks may come from (addresses
+# or networks; Safaricom publishes its own), and the adapter of each provider kind.
+MOBILEMONEY_CALLBACK_IPS = env.get_list(
+    "GRIDVEND_MOBILEMONEY_CALLBACK_IPS", ["127.0.0.1/32", "::1/128"]
+)
+MOBILEMONEY_ADAPTERS = {
+    "daraja": "gridvend.gateways.mobilemoney.daraja.DarajaProvider",
+    "sandbox": "gridvend.gateways.mobilemoney.sandbox.SandboxProvider",
+}
+
 # The cache holds what every server process must share: partners' rate-limit counters and the
 # request signatures already seen. GRIDVEND_CACHE_URL=redis://host:6379/0 puts it in Redis;
 # unset, it is a table of the database (`gridvend createcachetable`), shared by every process
@@ -403,6 +413,7 @@ INSTALLED_APPS = [
     "gridvend.dunning",
     "gridvend.partners",
     "gridvend.banklink",
+    "gridvend.mobilemoney",
     "gridvend.jobs",
     "gridvend.notifications",
     "gridvend.exports",

@@ -38,6 +38,8 @@ from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import business_date
 from gridvend.meters import faults
 from gridvend.meters.models import Meter
+from gridvend.mobilemoney import services as mobile_services
+from gridvend.mobilemoney.providers import C2BNotice, PulledTransaction
 from gridvend.partners import services as partner_services
 from gridvend.partners import settlement_files
 from gridvend.readings import imports as reading_imports
@@ -402,7 +404,62 @@ def _world() -> tuple[World, Any]:
     _readings(world, meter)
     # A posted billing run with a bill and a payment, so the billing pages have rows to follow.
     billed_postpaid_meter(world, world.unit, "Walk")
+    _mobile(world, meter.number)
     return world, meter
+
+
+def _mobile(world: World, meter_number: str) -> None:
+    """A paybill with a payment for an unknown account in suspense, another whose refund a
+    customer-care person asked for, and a reconciled day: the walk reaches the payments, the
+    resolve, refund and decision forms, the providers, totals and reconciliation screens."""
+    aggregator = make_partner(world, code="walk-mpesa", float_major="1000", kind="aggregator")
+    provider = mobile_services.configure_provider(
+        actor=world.admin,
+        partner=aggregator,
+        values=mobile_services.ProviderSettings(
+            code="walk-mpesa",
+            name="Walk paybill",
+            kind="sandbox",
+            shortcode="600300",
+            base_url="http://127.0.0.1:9",
+            consumer_key_env="GRIDVEND_MPESA_CONSUMER_KEY",
+            consumer_secret_env="GRIDVEND_MPESA_CONSUMER_SECRET",
+            passkey_env="GRIDVEND_MPESA_PASSKEY",
+        ),
+    )
+    payments = []
+    for trans_id, account in (
+        ("WALKMM1", "nowhere"),
+        ("WALKMM2", "nowhere"),
+        ("WALKMM3", meter_number),
+    ):
+        payment, _new = mobile_services.receive_payment(
+            provider=provider,
+            notice=C2BNotice(
+                trans_id=trans_id,
+                trans_time="",
+                amount="100",
+                bill_ref=account,
+                msisdn="2547 ***** 126",
+            ),
+            source="confirmation",
+        )
+        payments.append(payment)
+    care = factories.user(world.tree.root, Role.MASTER_STATION_MANAGER, (Capability.CUSTOMER_CARE,))
+    mobile_services.request_payment_refund(actor=care, payment=payments[1], reason="no account")
+    mobile_services.reconcile_statement(
+        provider=provider,
+        day=business_date(timezone.now(), settings.TIME_ZONE),
+        statement=[
+            PulledTransaction(
+                trans_id="WALKMM9",
+                occurred_at=None,
+                msisdn="254712345126",
+                bill_ref="x",
+                amount="5",
+            )
+        ],
+    )
 
 
 def _readings(world: World, meter: Any) -> None:

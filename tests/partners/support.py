@@ -17,12 +17,13 @@ def make_partner(
     float_major: str = "10000",
     credit_major: str = "0",
     policy: str = "auto_confirm",
+    kind: str = "bank",
 ) -> Partner:
     partner = partners.create_partner(
         actor=world.admin,
         code=code,
         name=code.replace("-", " ").title(),
-        kind="bank",
+        kind=kind,
         org_unit=world.tree.root,
         currency=world.tariff.currency,
         credit_limit=world.money(credit_major),
@@ -31,7 +32,10 @@ def make_partner(
         reversal_window_minutes=30,
     )
     point = partners.add_partner_point(
-        actor=world.admin, partner=partner, name=f"{code} online", channel="bank"
+        actor=world.admin,
+        partner=partner,
+        name=f"{code} online",
+        channel="mobile_money" if kind == "aggregator" else "bank",
     )
     if Money.from_major(float_major, world.tariff.currency).is_positive():
         vending.top_up_float(

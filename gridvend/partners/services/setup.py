@@ -30,7 +30,14 @@ from gridvend.partners.models import (
 )
 
 CODE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
-PARTNER_CHANNELS = (Channel.BANK, Channel.ATM, Channel.AGENT, Channel.USSD, Channel.WEB)
+PARTNER_CHANNELS = (
+    Channel.BANK,
+    Channel.ATM,
+    Channel.AGENT,
+    Channel.USSD,
+    Channel.WEB,
+    Channel.MOBILE_MONEY,
+)
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 MAX_MONEY_MINOR = 10**15
 

@@ -14,6 +14,7 @@ from gridvend.billing.models import BillStatus, PaymentStatus, RunStatus
 from gridvend.customers.models import CustomerCategory, CustomerStatus
 from gridvend.dunning.models import OrderKind, OrderStatus, Stage, TaskStatus
 from gridvend.meters.models import MeterStatus
+from gridvend.mobilemoney.models import PaymentSource, PaymentState
 from gridvend.org.models import Channel
 from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
 from gridvend.readings.models import ExceptionKind, ReadingSource, ReadingStatus
@@ -204,3 +205,25 @@ class RawMessageFilterSet(SelectorFilterSet):
 
 class BankReconciliationFilterSet(SelectorFilterSet):
     status = choice_filter(ReconciliationStatus.choices, _("Status"))
+
+
+class MobilePaymentFilterSet(SelectorFilterSet):
+    """Mobile payments: by provider, state, how they came, business day, and a transaction id,
+    account or meter number."""
+
+    provider = IdFilter(label=_("Provider"))
+    state = choice_filter(PaymentState.choices, _("Status"))
+    source = choice_filter(PaymentSource.choices, _("Came by"))
+    date_from = DateFilter(label=_("From"))
+    date_to = DateFilter(label=_("To"))
+    q = TextFilter(label=_("Transaction, account or meter"), max_length=40)
+
+
+class MobileTotalsFilterSet(SelectorFilterSet):
+    date_from = DateFilter(label=_("From"))
+    date_to = DateFilter(label=_("To"))
+
+
+class MobileReconciliationFilterSet(SelectorFilterSet):
+    provider = IdFilter(label=_("Provider"))
+    date_from = DateFilter(label=_("From"))

@@ -17,6 +17,8 @@ from gridvend.dunning.models import Stage as DunningStage
 from gridvend.kernel import inputs
 from gridvend.kernel.errors import DomainError
 from gridvend.meters.models import REGISTER_DIGITS_RANGE, MeterStatus, TokenCarrier
+from gridvend.mobilemoney.models import ProviderKind as MobileProviderKind
+from gridvend.mobilemoney.models import ResponseType as MobileResponseType
 from gridvend.partners.models import (
     PartnerKind,
     PartnerStatus,
@@ -734,3 +736,44 @@ class BankReconciliationUploadForm(StyledForm):
 
 class DiscrepancyResolveForm(StyledForm):
     reason = TextField(label=_("Why"), max_length=500)
+
+
+class MobileProviderForm(StyledForm):
+    """An aggregator partner's paybill (docs/mobile.md). Credentials are named, never typed."""
+
+    code = forms.SlugField(label=_("Code"), max_length=30)
+    name = TextField(label=_("Name"), max_length=120)
+    kind = forms.ChoiceField(label=_("Provider"), choices=MobileProviderKind.choices)
+    shortcode = TextField(label=_("Paybill shortcode"), max_length=7)
+    base_url = TextField(label=_("API address"), max_length=200)
+    consumer_key_env = TextField(label=_("Consumer key: environment variable"), max_length=64)
+    consumer_secret_env = TextField(label=_("Consumer secret: environment variable"), max_length=64)
+    passkey_env = TextField(label=_("STK passkey: environment variable"), max_length=64)
+    response_type = forms.ChoiceField(
+        label=_("When validation does not answer"), choices=MobileResponseType.choices
+    )
+    stk_timeout_seconds = WholeNumberField(
+        label=_("STK callback timeout (seconds)"), min_value=30, max_value=3600
+    )
+    is_enabled = forms.BooleanField(label=_("Enabled"), required=False)
+
+
+class MobileResolveForm(StyledForm):
+    """Sell a suspense payment to the meter the customer meant."""
+
+    meter_number = TextField(label=_("Meter number"), max_length=20)
+    note = TextField(label=_("Why"), max_length=255)
+
+
+class MobileRefundForm(StyledForm):
+    reason = TextField(label=_("Why the money goes back"), max_length=255)
+
+
+class MobileRefundDecisionForm(StyledForm):
+    decision = forms.ChoiceField(
+        label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
+    )
+    refund_reference = TextField(
+        label=_("Reference of the money sent back"), max_length=40, required=False
+    )
+    note = TextField(label=_("Note"), max_length=255, required=False)

@@ -1,6 +1,6 @@
 """URL map of the back-office screens: customers, premises, meters, reading books and readings,
 billing runs, bills and bill payments, tariffs, debts, files, partners and their settlement,
-the bank link and dunning."""
+the bank link, mobile money and dunning."""
 
 from django.urls import URLPattern, URLResolver, path
 
@@ -12,6 +12,7 @@ from gridvend.web.backoffice import (
     dunning,
     meter_actions,
     meters,
+    mobilemoney,
     partners,
     readings,
     reports,
@@ -179,6 +180,38 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("bank-links/messages/", banklink.raw_message_list, name="bank-messages"),
     path("bank-links/messages/<int:pk>/", banklink.raw_message_detail, name="bank-message"),
+    path("mobile-payments/", mobilemoney.payment_list, name="mobile-payments"),
+    path("mobile-payments/<int:pk>/", mobilemoney.payment_detail, name="mobile-payment"),
+    path(
+        "mobile-payments/<int:pk>/resolve/",
+        mobilemoney.payment_resolve,
+        name="mobile-payment-resolve",
+    ),
+    path(
+        "mobile-payments/<int:pk>/refund/", mobilemoney.payment_refund, name="mobile-payment-refund"
+    ),
+    path(
+        "mobile-payments/refunds/<int:pk>/decide/",
+        mobilemoney.refund_decide,
+        name="mobile-refund-decide",
+    ),
+    path("mobile-payments/totals/", mobilemoney.daily_totals, name="mobile-totals"),
+    path("mobile-providers/", mobilemoney.provider_list, name="mobile-providers"),
+    path(
+        "partners/<int:pk>/mobile-provider/",
+        mobilemoney.provider_configure,
+        name="mobile-provider-configure",
+    ),
+    path(
+        "mobile-payments/reconciliations/",
+        mobilemoney.reconciliation_list,
+        name="mobile-reconciliations",
+    ),
+    path(
+        "mobile-payments/reconciliations/<int:pk>/",
+        mobilemoney.reconciliation_detail,
+        name="mobile-reconciliation",
+    ),
     path("settlement/", settlement.settlement_home, name="settlement"),
     path("settlement/files/<int:pk>/", settlement.settlement_file, name="settlement-file"),
     path(

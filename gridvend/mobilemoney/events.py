@@ -1,0 +1,21 @@
+"""The audit event types that the mobile-money services write."""
+
+from enum import StrEnum
+
+from gridvend.audit.events import register
+
+
+@register
+class MobileEvent(StrEnum):
+    PROVIDER_CONFIGURED = "mobile_provider.configured"
+    PROVIDER_UPDATED = "mobile_provider.updated"
+    PAYMENT_RECEIVED = "mobile_payment.received"
+    PAYMENT_SOLD = "mobile_payment.sold"
+    PAYMENT_SUSPENDED = "mobile_payment.suspended"
+    PAYMENT_RESOLVED = "mobile_payment.resolved"
+    REFUND_REQUESTED = "mobile_refund.requested"
+    REFUND_APPROVED = "mobile_refund.approved"
+    REFUND_REJECTED = "mobile_refund.rejected"
+    STK_REQUESTED = "stk_push.requested"
+    STK_ANSWERED = "stk_push.answered"
+    RECONCILIATION_RUN = "mobile_reconciliation.run"

@@ -1,0 +1,274 @@
+"""The provider's side of the books: the back-fill (recent transactions pulled from the provider
+and applied through the confirmation path, so a lost callback never loses a sale) and the daily
+reconciliation of the provider's statement with our payments (sold, suspense, refunded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from gridvend.audit.services import record
+from gridvend.identity.errors import AccessDenied
+from gridvend.identity.models import User
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.clock import Clock
+from gridvend.kernel.errors import DomainError
+from gridvend.kernel.tokens import TokenEngine
+from gridvend.mobilemoney import permissions
+from gridvend.mobilemoney.events import MobileEvent
+from gridvend.mobilemoney.models import (
+    MobilePayment,
+    MobileProvider,
+    MobileReconciliation,
+    MobileReconciliationLine,
+    PaymentSource,
+    PaymentState,
+    ReconciliationLineKind,
+    StkPush,
+    StkState,
+)
+from gridvend.mobilemoney.providers import C2BNotice, PulledTransaction, provider_for
+from gridvend.mobilemoney.services import payments
+
+# Daraja's Pull API keeps 48 hours; the job asks for a little less than that.
+BACKFILL_HOURS = 47
+# A payment received but not settled this long ago was interrupted (a crash): settle it again.
+STALE_RECEIVED = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    pulled: int
+    applied: int  # payments the provider had and we had not: now sold or in suspense
+    receipts: int  # STK payments known from the status query, now with their receipt
+    resettled: int  # received payments that had stopped half-way, settled now
+
+
+def _stk_without_receipt(
+    provider: MobileProvider, row: PulledTransaction, amount_minor: int | None
+) -> MobilePayment | None:
+    """The STK payment a pulled row is, when the status query told us it was paid but gave no
+    receipt: same account and amount, paid within the window, still without a receipt."""
+    if amount_minor is None:
+        return None
+    since = timezone.now() - timedelta(hours=BACKFILL_HOURS + 1)
+    push = (
+        StkPush.objects.filter(
+            provider=provider,
+            state=StkState.PAID,
+            payment__trans_id="",
+            account_ref=payments.normalise_reference(row.bill_ref)[:12],
+            amount_minor=amount_minor,
+            created_at__gte=since,
+        )
+        .select_related("payment")
+        .order_by("created_at")
+        .first()
+    )
+    return push.payment if push is not None else None
+
+
+def apply_pulled(
+    *,
+    provider: MobileProvider,
+    rows: list[PulledTransaction],
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> tuple[int, int]:
+    """Apply pulled rows not yet known (by transaction id) through the confirmation path;
+    returns (applied, receipts learnt)."""
+    known = set(
+        MobilePayment.objects.filter(
+            provider=provider, trans_id__in=[row.trans_id for row in rows]
+        ).values_list("trans_id", flat=True)
+    )
+    applied = receipts = 0
+    for row in rows:
+        if row.trans_id in known:
+            continue
+        amount = payments.read_amount(row.amount, provider.partner.currency)
+        stk_payment = _stk_without_receipt(provider, row, amount.minor)
+        if stk_payment is not None:
+            updated = MobilePayment.objects.filter(pk=stk_payment.pk, trans_id="").update(
+                trans_id=payments.read_trans_id(row.trans_id)
+            )
+            receipts += updated
+            continue
+        try:
+            _payment, new = payments.receive_payment(
+                provider=provider,
+                notice=C2BNotice(
+                    trans_id=row.trans_id,
+                    trans_time=(
+                        row.occurred_at.astimezone(ZoneInfo(payments.PROVIDER_TIME_ZONE)).strftime(
+                            "%Y%m%d%H%M%S"
+                        )
+                        if row.occurred_at
+                        else ""
+                    ),
+                    amount=row.amount,
+                    bill_ref=row.bill_ref,
+                    msisdn=row.msisdn,
+                    shortcode=provider.shortcode,
+                    transaction_type=row.transaction_type,
+                ),
+                source=PaymentSource.BACKFILL,
+                clock=clock,
+                engine=engine,
+            )
+        except DomainError:
+            # A row we cannot read at all (no transaction id): the reconciliation lists it.
+            continue
+        applied += int(new)
+        known.add(row.trans_id)
+    return applied, receipts
+
+
+def backfill(
+    *, provider: MobileProvider, clock: Clock | None = None, engine: TokenEngine | None = None
+) -> BackfillResult:
+    """Pull the provider's last hours and apply what never reached us; settle payments left
+    half-way. Safe to run at any time and as often as wanted."""
+    end = timezone.now()
+    rows = provider_for(provider).pull(start=end - timedelta(hours=BACKFILL_HOURS), end=end)
+    applied, receipts = apply_pulled(provider=provider, rows=rows, clock=clock, engine=engine)
+    resettled = 0
+    for stale in MobilePayment.objects.filter(
+        provider=provider, state=PaymentState.RECEIVED, received_at__lte=end - STALE_RECEIVED
+    ).select_related("provider__partner")[:500]:
+        payments.settle(stale, clock=clock, engine=engine)
+        resettled += 1
+    return BackfillResult(len(rows), applied, receipts, resettled)
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(settings.TIME_ZONE)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    return start, start + timedelta(days=1)
+
+
+def reconcile_day(
+    *,
+    provider: MobileProvider,
+    day: date,
+    actor: User | None = None,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> MobileReconciliation:
+    """Ask the provider for its statement of ``day`` and reconcile it (see
+    ``reconcile_statement``). ``actor``: finance, from the back office; None for the job."""
+    if actor is not None:
+        if not permissions.can_reconcile(actor):
+            raise AccessDenied()
+        require_unit_in_scope(actor, provider.partner.org_unit)
+    statement = provider_for(provider).statement(day=day)
+    return reconcile_statement(
+        provider=provider, day=day, statement=statement, actor=actor, clock=clock, engine=engine
+    )
+
+
+def reconcile_statement(
+    *,
+    provider: MobileProvider,
+    day: date,
+    statement: list[PulledTransaction],
+    actor: User | None = None,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> MobileReconciliation:
+    """Compare the provider's statement of ``day`` with our payments of that day. A statement
+    row we never had is first applied (the back-fill's path), so the day's comparison then
+    shows it matched; what is left over is listed as a discrepancy. Run again, it replaces the
+    day's lines. Every one of our payments is counted as sold, suspense, refunded or unsettled
+    (received, refund pending): the books of the day."""
+    apply_pulled(provider=provider, rows=statement, clock=clock, engine=engine)
+    start, end = _day_bounds(day)
+    ours = {
+        (p.trans_id or p.request_id): p
+        for p in MobilePayment.objects.filter(provider=provider).filter(
+            paid_at__gte=start, paid_at__lt=end
+        )
+        | MobilePayment.objects.filter(provider=provider, paid_at__isnull=True, business_date=day)
+    }
+    currency = provider.partner.currency
+    lines: list[MobileReconciliationLine] = []
+    statement_total = 0
+    for row in statement:
+        amount = payments.read_amount(row.amount, currency).minor
+        statement_total += amount or 0
+        payment = ours.pop(row.trans_id, None)
+        if payment is None:
+            # Paid on another day by our clock (a confirmation near midnight), or unreadable.
+            payment = MobilePayment.objects.filter(provider=provider, trans_id=row.trans_id).first()
+            kind = (
+                ReconciliationLineKind.MISSING_OURS
+                if payment is None
+                else _compare(amount, payment)
+            )
+        else:
+            kind = _compare(amount, payment)
+        lines.append(
+            MobileReconciliationLine(
+                kind=kind,
+                trans_id=row.trans_id[:40],
+                account_ref=row.bill_ref[:40],
+                statement_amount_minor=amount,
+                our_amount_minor=payment.amount_minor if payment else None,
+                payment=payment,
+            )
+        )
+    for key, payment in sorted(ours.items()):
+        lines.append(
+            MobileReconciliationLine(
+                kind=ReconciliationLineKind.MISSING_PROVIDER,
+                trans_id=key[:40],
+                account_ref=payment.account_ref,
+                our_amount_minor=payment.amount_minor,
+                payment=payment,
+            )
+        )
+    day_payments = [line.payment for line in lines if line.payment is not None]
+    states = [p.state for p in day_payments]
+    with transaction.atomic(durable=True):
+        recon, _created = MobileReconciliation.objects.update_or_create(
+            provider=provider,
+            business_date=day,
+            defaults={
+                "statement_count": len(statement),
+                "statement_total_minor": statement_total,
+                "our_count": len(day_payments),
+                "our_total_minor": sum(p.amount_minor or 0 for p in day_payments),
+                "sold_count": states.count(PaymentState.SOLD),
+                "suspense_count": states.count(PaymentState.SUSPENSE),
+                "refunded_count": states.count(PaymentState.REFUNDED),
+                "unsettled_count": sum(
+                    s in (PaymentState.RECEIVED, PaymentState.REFUND_PENDING) for s in states
+                ),
+                "discrepancies": sum(line.is_discrepancy for line in lines),
+                "currency": currency,
+                "run_at": timezone.now(),
+            },
+        )
+        recon.lines.all().delete()
+        for line in lines:
+            line.reconciliation = recon
+        MobileReconciliationLine.objects.bulk_create(lines)
+        record(
+            actor=actor or provider.partner.service_user,
+            event_type=MobileEvent.RECONCILIATION_RUN,
+            target=recon,
+            after={"statement": len(statement), "discrepancies": recon.discrepancies},
+        )
+    return recon
+
+
+def _compare(amount: int | None, payment: MobilePayment) -> str:
+    if amount is not None and amount == payment.amount_minor:
+        return ReconciliationLineKind.MATCHED
+    return ReconciliationLineKind.AMOUNT_DIFFERS

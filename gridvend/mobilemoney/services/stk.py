@@ -1,0 +1,220 @@
+"""STK pushes gridvend starts (M-Pesa Express): the prompt sent to the customer's phone, its
+callback, the status query when no callback comes, and then the sale, through the same payment
+path as a paybill confirmation (one payment per push, one sale per payment).
+
+A USSD menu, the portal or a cashier screen calls ``request_stk_push`` with the phone, the meter
+and the amount; the answer comes later, by callback or by the status query job.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from gridvend.audit.services import record
+from gridvend.identity.models import User
+from gridvend.kernel.clock import Clock
+from gridvend.kernel.money import Money
+from gridvend.kernel.tokens import TokenEngine
+from gridvend.mobilemoney.errors import (
+    MobileAmountNotWhole,
+    MobileCallbackInvalid,
+    MobileProviderDisabled,
+    MobileProviderRefused,
+    MobileProviderUnavailable,
+)
+from gridvend.mobilemoney.events import MobileEvent
+from gridvend.mobilemoney.models import (
+    MobilePayment,
+    MobileProvider,
+    PaymentSource,
+    StkPush,
+    StkState,
+)
+from gridvend.mobilemoney.providers import STK_CANCELLED, C2BNotice, StkResult, provider_for
+from gridvend.mobilemoney.services import payments
+from gridvend.mobilemoney.services.phones import stk_phone
+from gridvend.partners import services as partners
+
+MAX_QUERY_ATTEMPTS = 5
+
+
+def request_stk_push(
+    *,
+    actor: User,
+    provider: MobileProvider,
+    phone: str,
+    meter_number: str,
+    amount: Money,
+    channel: str,
+) -> StkPush:
+    """Check that the sale would go through (a trial vend as the aggregator), then prompt the
+    phone. The push row is written before the provider is asked, so a callback that comes
+    quicker than the provider's answer still finds it."""
+    if not provider.is_enabled:
+        raise MobileProviderDisabled(provider=provider.code)
+    number = stk_phone(phone)
+    meter = payments.meter_for(provider, payments.normalise_reference(meter_number))
+    partners.trial(payments.call_for(provider), meter, tender=amount)
+    if amount.minor % 100:
+        # M-Pesa moves whole shillings only.
+        raise MobileAmountNotWhole(amount=amount.format())
+    with transaction.atomic(durable=True):
+        push = StkPush.objects.create(
+            provider=provider,
+            phone=number,
+            account_ref=meter[:12],
+            amount_minor=amount.minor,
+            currency=amount.currency,
+            channel=channel[:20],
+            requested_by=actor,
+            state=StkState.REQUESTED,
+        )
+        record(
+            actor=actor,
+            event_type=MobileEvent.STK_REQUESTED,
+            target=push,
+            after={"meter": meter, "amount": amount.format(), "channel": channel},
+        )
+    try:
+        accepted = provider_for(provider).stk_push(
+            phone=number,
+            amount_major=amount.minor // 100,
+            account_ref=meter[:12],
+            description="Electricity",
+        )
+    except (MobileProviderUnavailable, MobileProviderRefused) as refusal:
+        _close(push, StkState.REFUSED, str(refusal.code), str(refusal.message))
+        raise
+    StkPush.objects.filter(pk=push.pk).update(
+        checkout_request_id=accepted.checkout_request_id[:64],
+        merchant_request_id=accepted.merchant_request_id[:64],
+    )
+    push.refresh_from_db()
+    return push
+
+
+def _close(push: StkPush, state: str, code: str, description: str) -> StkPush:
+    with transaction.atomic(durable=True):
+        locked = StkPush.objects.select_for_update().get(pk=push.pk)
+        if locked.state != StkState.REQUESTED:
+            return locked
+        locked.state = state
+        locked.result_code = code[:40]
+        locked.result_desc = description[:200]
+        locked.answered_at = timezone.now()
+        locked.save(update_fields=["state", "result_code", "result_desc", "answered_at"])
+        record(
+            actor=locked.provider.partner.service_user,
+            event_type=MobileEvent.STK_ANSWERED,
+            target=locked,
+            after={"state": state, "code": code},
+        )
+    return locked
+
+
+def apply_result(
+    *,
+    provider: MobileProvider,
+    result: StkResult,
+    source: str = PaymentSource.STK_CALLBACK,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> StkPush:
+    """A push's outcome, from its callback or the status query, applied once: paid becomes a
+    payment (sold or in suspense), anything else closes the push with the provider's code. A
+    second answer for a push already answered changes nothing, except that a receipt learnt
+    later is written on a payment that was known without one."""
+    push = StkPush.objects.filter(
+        provider=provider, checkout_request_id=result.checkout_request_id
+    ).first()
+    if push is None:
+        raise MobileCallbackInvalid(problem="no STK push has this CheckoutRequestID")
+    if push.state == StkState.PAID:
+        if result.receipt and push.payment and not push.payment.trans_id:
+            _learn_receipt(push.payment, result.receipt)
+        return push
+    if push.state != StkState.REQUESTED:
+        return push
+    if not result.is_paid:
+        state = StkState.CANCELLED if result.result_code == STK_CANCELLED else StkState.FAILED
+        return _close(push, state, result.result_code, result.result_desc)
+    notice = C2BNotice(
+        trans_id=result.receipt,
+        trans_time=result.transaction_date,
+        # The amount the callback says was paid; the status query gives none: what was asked.
+        amount=result.amount if result.amount is not None else str(push.amount_minor // 100),
+        bill_ref=push.account_ref,
+        msisdn=push.phone,
+        shortcode=provider.shortcode,
+    )
+    payment, _new = payments.receive_payment(
+        provider=provider,
+        notice=notice,
+        source=source,
+        request_id=push.checkout_request_id or "",
+        clock=clock,
+        engine=engine,
+    )
+    with transaction.atomic(durable=True):
+        locked = StkPush.objects.select_for_update().get(pk=push.pk)
+        if locked.state == StkState.REQUESTED:
+            locked.state = StkState.PAID
+            locked.payment = payment
+            locked.result_code = result.result_code[:40]
+            locked.result_desc = result.result_desc[:200]
+            locked.answered_at = timezone.now()
+            locked.save(
+                update_fields=["state", "payment", "result_code", "result_desc", "answered_at"]
+            )
+            record(
+                actor=provider.partner.service_user,
+                event_type=MobileEvent.STK_ANSWERED,
+                target=locked,
+                after={"state": StkState.PAID, "payment": str(payment)},
+            )
+    return locked
+
+
+def _learn_receipt(payment: MobilePayment, receipt: str) -> None:
+    MobilePayment.objects.filter(pk=payment.pk, trans_id="").update(
+        trans_id=payments.read_trans_id(receipt)
+    )
+
+
+def query_late_pushes(
+    *, provider: MobileProvider, clock: Clock | None = None, engine: TokenEngine | None = None
+) -> int:
+    """Ask the provider about every push still waiting past the provider's timeout; a push
+    still pending after ``MAX_QUERY_ATTEMPTS`` questions is closed as failed. Returns how many
+    were asked about."""
+    cutoff = timezone.now() - timedelta(seconds=provider.stk_timeout_seconds)
+    late = list(
+        StkPush.objects.filter(
+            provider=provider,
+            state=StkState.REQUESTED,
+            created_at__lte=cutoff,
+            checkout_request_id__isnull=False,
+        ).order_by("created_at")[:200]
+    )
+    adapter = provider_for(provider)
+    for push in late:
+        StkPush.objects.filter(pk=push.pk).update(query_attempts=push.query_attempts + 1)
+        try:
+            result = adapter.stk_query(checkout_request_id=push.checkout_request_id or "")
+        except (MobileProviderUnavailable, MobileProviderRefused):
+            continue
+        if result.is_pending:
+            if push.query_attempts + 1 >= MAX_QUERY_ATTEMPTS:
+                _close(push, StkState.FAILED, result.result_code, "no answer from the phone")
+            continue
+        apply_result(
+            provider=provider,
+            result=result,
+            source=PaymentSource.STK_QUERY,
+            clock=clock,
+            engine=engine,
+        )
+    return len(late)

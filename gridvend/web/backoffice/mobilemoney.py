@@ -1,0 +1,280 @@
+"""Back-office screens of mobile money: the payments (status and filters), one payment with
+its raw callbacks (auditors) and its suspense resolution (customer care sells it to the right
+meter or asks for a refund; finance decides the refund), the providers' set-up with the
+callback URLs to register, the daily totals and the reconciliations. Every write goes through
+``mobilemoney.services``, which checks the actor again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from gridvend.approvals.models import RequestStatus
+from gridvend.kernel.errors import DomainError
+from gridvend.mobilemoney import permissions, services
+from gridvend.mobilemoney import selectors as mobile_selectors
+from gridvend.mobilemoney.models import PaymentState, ReconciliationLineKind
+from gridvend.mobilemoney.services import callback_urls
+from gridvend.partners import selectors as partner_selectors
+from gridvend.web.backoffice import access
+from gridvend.web.backoffice import forms as bo_forms
+from gridvend.web.backoffice.common import form_page, initial_from, show_error
+from gridvend.web.backoffice.filtersets import (
+    MobilePaymentFilterSet,
+    MobileReconciliationFilterSet,
+    MobileTotalsFilterSet,
+)
+from gridvend.web.lists import page_of, query_without_page
+from gridvend.web.sessions import actor
+
+
+@login_required
+def payment_list(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    access.require(permissions.can_view_payments(user))
+    filterset = MobilePaymentFilterSet(
+        request.GET, actor=user, selector=mobile_selectors.list_payments
+    )
+    context = {
+        "filters": filterset.form,
+        "echo": filterset.echo(),
+        "providers": list(mobile_selectors.list_providers(user)[:100]),
+        "page": page_of(request, filterset.qs),
+        "query": query_without_page(request),
+    }
+    return render(request, "backoffice/mobile_payments.html", context)
+
+
+def _payment_context(request: HttpRequest, pk: int, **forms: Any) -> dict[str, Any]:
+    user = actor(request)
+    payment = mobile_selectors.get_payment(user, pk)
+    can_read_raw = permissions.can_read_raw_callbacks(user)
+    refunds = list(mobile_selectors.payment_refunds(payment))
+    pending = next((r for r in refunds if r.status == RequestStatus.PENDING), None)
+    is_suspense = payment.state == PaymentState.SUSPENSE
+    can_resolve = permissions.can_resolve_suspense(user) and is_suspense
+    return {
+        "payment": payment,
+        "callbacks": list(mobile_selectors.payment_callbacks(user, payment)[:50])
+        if can_read_raw
+        else [],
+        "can_read_raw": can_read_raw,
+        "refunds": refunds,
+        "pending_refund": pending,
+        "can_resolve": can_resolve,
+        "can_decide": pending is not None and permissions.can_approve_refund(user),
+        "resolve_form": forms.get("resolve_form") or bo_forms.MobileResolveForm(),
+        "refund_form": forms.get("refund_form") or bo_forms.MobileRefundForm(),
+        "decide_form": forms.get("decide_form") or bo_forms.MobileRefundDecisionForm(),
+    }
+
+
+@login_required
+def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    access.require(permissions.can_view_payments(user))
+    return render(request, "backoffice/mobile_payment.html", _payment_context(request, pk))
+
+
+@login_required
+@require_POST
+def payment_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Customer care sells a suspense payment to the meter the customer meant."""
+    user = actor(request)
+    access.require(permissions.can_resolve_suspense(user))
+    payment = mobile_selectors.get_payment(user, pk)
+    form = bo_forms.MobileResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            done = services.resolve_by_sale(
+                actor=user,
+                payment=payment,
+                meter_number=form.cleaned_data["meter_number"],
+                note=form.cleaned_data["note"],
+            )
+        except DomainError as exc:
+            show_error(form, exc, {"METER_NOT_FOUND": "meter_number"})
+        else:
+            if done.state == PaymentState.SOLD:
+                messages.success(request, _("The payment is sold to the meter."))
+            else:
+                messages.warning(
+                    request, _("The sale was refused: the payment is still in suspense.")
+                )
+            return redirect("backoffice:mobile-payment", pk=pk)
+    context = _payment_context(request, pk, resolve_form=form)
+    return render(request, "backoffice/mobile_payment.html", context, status=400)
+
+
+@login_required
+@require_POST
+def payment_refund(request: HttpRequest, pk: int) -> HttpResponse:
+    """Customer care asks for a suspense payment to go back; finance decides."""
+    user = actor(request)
+    access.require(permissions.can_resolve_suspense(user))
+    payment = mobile_selectors.get_payment(user, pk)
+    form = bo_forms.MobileRefundForm(request.POST)
+    if form.is_valid():
+        try:
+            services.request_payment_refund(
+                actor=user, payment=payment, reason=form.cleaned_data["reason"]
+            )
+        except DomainError as exc:
+            show_error(form, exc, {"REASON_REQUIRED": "reason"})
+        else:
+            messages.success(request, _("The refund awaits a second person's approval."))
+            return redirect("backoffice:mobile-payment", pk=pk)
+    context = _payment_context(request, pk, refund_form=form)
+    return render(request, "backoffice/mobile_payment.html", context, status=400)
+
+
+@login_required
+@require_POST
+def refund_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Finance approves (with the reference of the money sent back) or rejects a refund."""
+    user = actor(request)
+    access.require(permissions.can_approve_refund(user))
+    refund = mobile_selectors.get_refund_request(user, pk)
+    form = bo_forms.MobileRefundDecisionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["decision"] == "approve":
+                services.approve_payment_refund(
+                    actor=user,
+                    request=refund,
+                    refund_reference=data["refund_reference"],
+                    note=data["note"],
+                )
+            else:
+                services.reject_payment_refund(actor=user, request=refund, note=data["note"])
+        except DomainError as exc:
+            show_error(form, exc, {"REASON_REQUIRED": "note"})
+        else:
+            messages.success(request, _("The refund is decided."))
+            return redirect("backoffice:mobile-payment", pk=refund.payment_id)
+    context = _payment_context(request, refund.payment_id, decide_form=form)
+    return render(request, "backoffice/mobile_payment.html", context, status=400)
+
+
+@login_required
+def provider_list(request: HttpRequest) -> HttpResponse:
+    """The paybills and the callback URLs to register with the provider."""
+    user = actor(request)
+    access.require(permissions.can_view_payments(user))
+    providers = list(mobile_selectors.list_providers(user)[:100])
+    can_manage = permissions.can_manage_providers(user)
+    context = {
+        "rows": [
+            {
+                "provider": p,
+                "urls": {k.replace("-", "_"): v for k, v in callback_urls(p).items()}
+                if can_manage
+                else {},
+            }
+            for p in providers
+        ],
+        "can_manage": can_manage,
+        "aggregators": list(partner_selectors.list_partners(user).filter(kind="aggregator")[:100])
+        if can_manage
+        else [],
+    }
+    return render(request, "backoffice/mobile_providers.html", context)
+
+
+@login_required
+def provider_configure(request: HttpRequest, pk: int) -> HttpResponse:
+    """An aggregator partner's paybill (created the first time)."""
+    user = actor(request)
+    access.require(permissions.can_manage_providers(user))
+    partner = partner_selectors.get_partner(user, pk)
+    existing = getattr(partner, "mobile_provider", None)
+    fields = services.ProviderSettings.__dataclass_fields__
+    if existing is not None:
+        initial = initial_from(existing, *fields)
+    else:
+        initial = {
+            "code": partner.code[:30],
+            "name": partner.name,
+            "kind": "daraja",
+            "base_url": "https://api.safaricom.co.ke",
+            "consumer_key_env": "GRIDVEND_MPESA_CONSUMER_KEY",
+            "consumer_secret_env": "GRIDVEND_MPESA_CONSUMER_SECRET",
+            "passkey_env": "GRIDVEND_MPESA_PASSKEY",
+            "response_type": "Completed",
+            "stk_timeout_seconds": 120,
+            "is_enabled": True,
+        }
+    form = bo_forms.MobileProviderForm(request.POST or None, initial=initial)
+
+    def save(data: dict[str, Any]) -> str:
+        services.configure_provider(
+            actor=user, partner=partner, values=services.ProviderSettings(**data)
+        )
+        return reverse("backoffice:mobile-providers")
+
+    return form_page(
+        request,
+        form,
+        title=_("Mobile-money paybill of %(partner)s") % {"partner": partner.name},
+        save=save,
+        saved=_("The paybill was saved."),
+        intro=_(
+            "Sales from this paybill's payments draw on the partner's float. Credentials are "
+            "read from the environment variables named here, never stored."
+        ),
+    )
+
+
+@login_required
+def daily_totals(request: HttpRequest) -> HttpResponse:
+    """Count and sum per day, provider and status: the mobile channel's daily totals."""
+    user = actor(request)
+    access.require(permissions.can_view_payments(user))
+    filterset = MobileTotalsFilterSet(
+        request.GET, actor=user, selector=mobile_selectors.list_payments
+    )
+    context = {
+        "filters": filterset.form,
+        "echo": filterset.echo(),
+        "totals": mobile_selectors.daily_totals(user, **filterset.values()),
+    }
+    return render(request, "backoffice/mobile_totals.html", context)
+
+
+@login_required
+def reconciliation_list(request: HttpRequest) -> HttpResponse:
+    user = actor(request)
+    access.require(permissions.can_view_payments(user))
+    filterset = MobileReconciliationFilterSet(
+        request.GET, actor=user, selector=mobile_selectors.list_reconciliations
+    )
+    context = {
+        "filters": filterset.form,
+        "echo": filterset.echo(),
+        "providers": list(mobile_selectors.list_providers(user)[:100]),
+        "page": page_of(request, filterset.qs),
+        "query": query_without_page(request),
+    }
+    return render(request, "backoffice/mobile_reconciliations.html", context)
+
+
+@login_required
+def reconciliation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = actor(request)
+    access.require(permissions.can_view_payments(user))
+    recon = mobile_selectors.get_reconciliation(user, pk)
+    lines = list(mobile_selectors.reconciliation_lines(recon)[:5000])
+    context = {
+        "recon": recon,
+        "lines": lines,
+        "discrepancies": [line for line in lines if line.kind != ReconciliationLineKind.MATCHED],
+    }
+    return render(request, "backoffice/mobile_reconciliation.html", context)
