@@ -31,6 +31,7 @@ from gridvend.identity.models import CapabilityGrant, User
 from gridvend.identity.roles import ALL_CAPABILITIES, RANK, Role, rank
 from gridvend.identity.scoping import unit_in_scope
 from gridvend.identity.selectors import is_locked
+from gridvend.kernel.inputs import text_problem
 from gridvend.kernel.phones import parse_phone
 from gridvend.org.models import OrgUnit
 
@@ -165,8 +166,9 @@ def _clean_email(email: str) -> str:
     if not email:
         return ""
     try:
-        if len(email) > EMAIL_MAX_LENGTH:
-            raise ValidationError("too long")
+        if len(email) > EMAIL_MAX_LENGTH or text_problem(email):
+            # Django's check takes control characters in a quoted local part; we store none.
+            raise ValidationError("too long or unprintable")
         validate_email(email)
     except ValidationError:
         raise ValidationFailed(_("Enter a valid e-mail address."), field="email") from None

@@ -392,11 +392,16 @@ def snapshot_for(f: ReportFilters) -> AbnormalSnapshot | None:
 
 
 def _findings(snapshot: AbnormalSnapshot, rule: str, f: ReportFilters) -> QuerySet[AbnormalFinding]:
+    """A rule's findings in the unit and tariff the customers are in NOW (as the live rules
+    read them): a customer or a unit moved since the snapshot is read where it is, never by the
+    unit it left."""
     found = AbnormalFinding.objects.filter(
-        snapshot=snapshot, rule=rule, unit_path__startswith=f.unit.path
+        snapshot=snapshot, rule=rule, customer__org_unit__path__startswith=f.unit.path
     )
     if f.tariff is not None:
-        found = found.filter(tariff_id=f.tariff.pk)
+        found = found.filter(customer__tariff_id=f.tariff.pk)
+    if rule == AbnormalRule.NO_PURCHASE:
+        found = found.filter(customer__status=CustomerStatus.ACTIVE)
     return found
 
 
@@ -477,6 +482,12 @@ def answer_for(f: ReportFilters, days: int, values: Mapping[str, Any]) -> Answer
     )
 
 
+def _still_there(snapshot: AbnormalSnapshot) -> bool:
+    return AbnormalSnapshot.objects.filter(
+        pk=snapshot.pk, computed_at=snapshot.computed_at
+    ).exists()
+
+
 def _customer_text(customer: Customer | None) -> str:
     return f"{customer.name} ({customer.account_number})" if customer is not None else ""
 
@@ -503,6 +514,9 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
         heavy, cut_heavy = above_norm_from(snapshot, f)
     else:
         heavy, cut_heavy = above_norm(f)
+    if snapshot is not None and not _still_there(snapshot):
+        # Pruned or computed again while it was read: read every rule from the sales instead.
+        return build_abnormal_customers(actor, {**values, LIVE: True})
     faults, cut_faults = repeated_faults(f)
     mismatched, cut_mismatched = readings_against_sales(f)
     wanted = {c for c, _l in silent} | {c for c, *_r in drops} | {c for c, *_r in heavy}
@@ -566,14 +580,18 @@ def build_abnormal_customers(actor: User, values: Mapping[str, Any]) -> ReportRe
             last_purchase=last,
         )
     rule_name = _("Far above the norm")
-    template = _("Bought %(kwh)s kWh in the period; the median of the tariff is %(median)s kWh.")
+    # The median is of the tariff's buyers in the whole tree: only a reader who sees the whole
+    # tree is shown it (with few buyers it is one other unit's customer's own purchase).
+    whole_tree = f.unit.parent_id is None
     for customer_id, kwh, median in heavy:
-        add(
-            rule_name,
-            customers.get(customer_id, ""),
-            meters(customer_id),
-            template % {"kwh": _kwh_text(kwh), "median": _kwh_text(median)},
+        detail = (
+            _("Bought %(kwh)s kWh in the period; the median of the tariff is %(median)s kWh.")
+            % {"kwh": _kwh_text(kwh), "median": _kwh_text(median)}
+            if whole_tree
+            else _("Bought %(kwh)s kWh in the period, over %(multiple)s times the tariff's median.")
+            % {"kwh": _kwh_text(kwh), "multiple": NORM_MULTIPLE}
         )
+        add(rule_name, customers.get(customer_id, ""), meters(customer_id), detail)
     for meter_id, reports in faults:
         meter = fault_meters[meter_id]
         add(

@@ -257,14 +257,17 @@ def test_a_backup_taken_while_sales_go_on_counts_what_it_holds(empty_target: str
     standard_sales(s)
     stop = threading.Event()
     sold: list[int] = []
+    failed: list[BaseException] = []
 
     def sell() -> None:
         day = 0
         try:
             while not stop.is_set() and day < 200:
-                s.sell(f"2026-03-{1 + day % 28:02d} 10:{day % 60:02d}", "5.00")
+                s.sell(f"2026-03-{1 + day % 28:02d} 10:{day % 60:02d}", "60.00")
                 sold.append(day)
                 day += 1
+        except BaseException as error:  # reported by the test below
+            failed.append(error)
         finally:
             close_old_connections()
             connection.close()
@@ -276,6 +279,7 @@ def test_a_backup_taken_while_sales_go_on_counts_what_it_holds(empty_target: str
     finally:
         stop.set()
         seller.join()
+    assert not failed, failed
     assert sold, "no sale was made while the backup ran"
     verification = restore.restore(made.path, empty_target)
     assert verification.ok, verification.checks
