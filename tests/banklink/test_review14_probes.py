@@ -97,3 +97,19 @@ def test_keep_alives_do_not_hold_a_short_connection_open_past_its_timeout(bank: 
         listener.shutdown()
         listener.server_close()
         thread.join(timeout=10)
+
+
+def test_a_bank_payment_to_a_closed_account_with_nothing_owed_is_refused(bank: Bank) -> None:
+    from gridvend.customers import services as customers
+    from gridvend.customers.models import CustomerStatus
+
+    customer = bank.scene.customer(bank.scene.a)
+    paid = request(bank, layout.PAY, bank_serial="PF1", amount=A_BILL)
+    assert handlers.answer(bank.link, paid).return_code == ReturnCode.OK
+    customers.set_customer_status(
+        actor=bank.scene.world.admin, customer=customer, status=CustomerStatus.CLOSED,
+        reason="moved away",
+    )  # fmt: skip
+    late = handlers.answer(bank.link, request(bank, layout.PAY, bank_serial="PF2", amount=50000))
+    # 500.00 taken into an account that will never have another bill: stuck credit.
+    assert late.return_code != ReturnCode.OK, BillPayment.objects.filter(source_reference="PF2")
