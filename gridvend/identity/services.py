@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import hashers
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -131,6 +132,7 @@ def create_user(
     caps = _check_delegation(actor, role=role, unit=org_unit, capabilities=capabilities)
     username = _clean_username(username)
     phone = parse_phone(phone, region=settings.DEFAULT_COUNTRY, field="phone")
+    email = _clean_email(email)
     candidate = User(username=username, full_name=full_name, email=email)
     _check_password(password, candidate)
     with transaction.atomic(durable=True):
@@ -151,6 +153,24 @@ def create_user(
         )
         record_created(actor=actor, instance=user, event=UserEvent.CREATED)
     return user
+
+
+# An EmailField's length (254, RFC 5321's path limit less the brackets).
+EMAIL_MAX_LENGTH = 254
+
+
+def _clean_email(email: str) -> str:
+    """An address the mail system will take (reports and notices are sent to it), or ""."""
+    email = email.strip()
+    if not email:
+        return ""
+    try:
+        if len(email) > EMAIL_MAX_LENGTH:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError:
+        raise ValidationFailed(_("Enter a valid e-mail address."), field="email") from None
+    return email
 
 
 def update_user(
@@ -181,7 +201,7 @@ def update_user(
             if full_name is not None:
                 target.full_name = full_name.strip()
             if email is not None:
-                target.email = email
+                target.email = _clean_email(email)
             if phone is not None:
                 target.phone = parse_phone(phone, region=settings.DEFAULT_COUNTRY, field="phone")
             if is_active is not None:

@@ -1,4 +1,5 @@
-"""App configuration for reports: the figures' builders and the sales roll-up they read."""
+"""App configuration for reports: the figures' builders, the sales roll-up and the abnormal
+customers' findings snapshot they read."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from django.conf import settings
 
 ROLLUP_SCHEDULE = "gridvend.reports.rollup"
 ROLLUP_JOB = "gridvend.reports.rollup.fold_job"
+ABNORMAL_SNAPSHOT_SCHEDULE = "gridvend.reports.abnormal_snapshot"
+ABNORMAL_SNAPSHOT_JOB = "gridvend.reports.abnormal_snapshot.snapshot_job"
 
 
 class ReportsConfig(AppConfig):
@@ -32,4 +35,9 @@ class ReportsConfig(AppConfig):
         register_sources()
 
         queue.declare_schedule(ROLLUP_SCHEDULE, ROLLUP_JOB, cron=settings.REPORT_ROLLUP_CRON)
+        queue.declare_schedule(
+            ABNORMAL_SNAPSHOT_SCHEDULE,
+            ABNORMAL_SNAPSHOT_JOB,
+            cron=settings.REPORT_ABNORMAL_SNAPSHOT_CRON,
+        )
         queue.declare_schedule(SEND_SCHEDULE, SEND_JOB, cron=settings.REPORT_SUBSCRIPTIONS_CRON)

@@ -32,7 +32,7 @@ from gridvend.reports.base import (
     register,
 )
 from gridvend.reports.catalogue import _prepare, _result
-from gridvend.reports.filters import Grouping, ReportFilters, ReportFilterSet
+from gridvend.reports.filters import Grouping, ReportFilters, UngroupedFilterSet
 from gridvend.reports.permissions import can_read_reports
 from gridvend.reports.shifts import slip_shift
 from gridvend.vending.models import BackOfficeRefund, Reversal, Shift, ShiftStatus
@@ -112,6 +112,15 @@ def _points(f: ReportFilters) -> Q:
 
 
 Key = tuple[str, int, datetime.date]  # currency, vending point, business day
+
+
+class CashupFilterSet(UngroupedFilterSet):
+    """A cash-up is of vending points (who, where, which channel or partner): the sale's
+    tariff, supply group and tariff index are not offered, as they would change nothing."""
+
+    tariff = None  # type: ignore[assignment]
+    sgc = None  # type: ignore[assignment]
+    ti = None  # type: ignore[assignment]
 
 
 def _closed_on(shift: Shift) -> datetime.date:
@@ -230,7 +239,7 @@ def _columns() -> list[Column]:
 def build_shift_cash_up(actor: User, values: Mapping[str, Any]) -> ReportResult:
     """Per vending point and day (a subtotal per point): the shifts closed, expected takings,
     counted, over/short, reversals and refunds, back-office refunds and the cash to bank."""
-    f = replace(_prepare(actor, values, Grouping.POINT), group=Grouping.POINT)
+    f = replace(_prepare(actor, values, Grouping.POINT, grouped=False), group=Grouping.POINT)
     found, cut = cash_ups(f)
     names = {
         p.pk: str(p) for p in VendingPoint.objects.filter(pk__in={point for _c, point, _d in found})
@@ -300,7 +309,7 @@ register(
             "Per vending point and day: shifts, expected takings, counted, over/short, "
             "reversals refunded and the cash to bank."
         ),
-        filterset=ReportFilterSet,
+        filterset=CashupFilterSet,
         build=build_shift_cash_up,
         may_read=can_read_reports,
     )

@@ -39,7 +39,14 @@ from gridvend.reports.base import (
     RowRole,
     register,
 )
-from gridvend.reports.filters import Grouping, ReportFilters, ReportFilterSet, invalid, resolve
+from gridvend.reports.filters import (
+    Grouping,
+    ReportFilters,
+    ReportFilterSet,
+    UngroupedFilterSet,
+    invalid,
+    resolve,
+)
 from gridvend.reports.permissions import can_read_reports, require_report_reader
 from gridvend.reports.rollup import Figures, Freshness, Selection
 from gridvend.tariffs.models import Tariff
@@ -283,10 +290,16 @@ def _result(
 
 
 def _prepare(
-    actor: User, values: Mapping[str, Any], default: Grouping = Grouping.TREE
+    actor: User,
+    values: Mapping[str, Any],
+    default: Grouping = Grouping.TREE,
+    *,
+    grouped: bool = True,
 ) -> ReportFilters:
+    """The filters of a report for ``actor``; ``grouped=False`` for one whose rows are not
+    grouped (its filter set is an ``UngroupedFilterSet``, its files print no "Group by")."""
     require_report_reader(actor)
-    return resolve(actor, values, default_group=default)
+    return resolve(actor, values, default_group=default, grouped=grouped)
 
 
 # --- sales -------------------------------------------------------------------------------------
@@ -423,7 +436,7 @@ SGC_TITLE = gettext_lazy("Purchases per SGC and tariff index")
 def build_purchases_by_sgc_ti(actor: User, values: Mapping[str, Any]) -> ReportResult:
     """Credit sales per supply group code (a subtotal each) and tariff index of the key the
     tokens were made for."""
-    f = _prepare(actor, values)
+    f = _prepare(actor, values, grouped=False)
     found, fresh = rollup.read_figures(_selection(f, (SaleKind.CREDIT,)), ("sgc", "ti", "currency"))
     tables = []
     for currency, per_key in sorted(_by_currency(found).items()):
@@ -559,7 +572,7 @@ def outstanding_debts(unit: OrgUnit, day: datetime.date) -> dict[tuple[int, str]
 def build_debt_collection(actor: User, values: Mapping[str, Any]) -> ReportResult:
     """Debt recovered by sales in the period (net of reversals made in it), and what is owed
     now: outstanding, accounts with debt and its ageing, per unit of the tree."""
-    f = dataclasses.replace(_prepare(actor, values), group=Grouping.TREE)
+    f = dataclasses.replace(_prepare(actor, values, grouped=False), group=Grouping.TREE)
     found, fresh = rollup.read_figures(_selection(f, ()), ("org_unit", "currency"))
     per: dict[tuple[int, str], DebtFigures] = outstanding_debts(f.unit, f.date_to)
     for (unit_id, currency), sold in found.items():
@@ -643,10 +656,12 @@ def _periods(f: ReportFilters) -> list[tuple[list[Any], datetime.date, datetime.
     return [(keys, keys[0], keys[-1]) for keys in (current, previous, last_year)]
 
 
-def _change(now: int, before: int) -> Decimal | None:
+def change_percent(now: int | Decimal, before: int | Decimal) -> Decimal | None:
+    """The change from ``before`` to ``now`` in per cent of ``before``'s size: a rise is
+    positive even from a negative figure (a day with more reversals than sales)."""
     if not before:
         return None
-    return (Decimal(now - before) * 100 / Decimal(before)).quantize(Decimal("0.1"))
+    return (Decimal(now - before) * 100 / abs(Decimal(before))).quantize(Decimal("0.1"))
 
 
 def build_daily_summary(actor: User, values: Mapping[str, Any]) -> ReportResult:
@@ -720,6 +735,12 @@ def build_daily_summary(actor: User, values: Mapping[str, Any]) -> ReportResult:
         _(
             "Net of the reversals made on each day. The previous period is as long as this "
             "one and ends the day before it starts."
+        )
+        if f.group == Grouping.DAY
+        else _(
+            "Net of the reversals made on each day. The previous period is the same number of "
+            "months just before, over the same days of the month (a partial first or last "
+            "month is compared with the same part of its month)."
         ),
     ]
     return _result("daily-summary", SUMMARY_TITLE, f, tables, notes)
@@ -734,10 +755,10 @@ def _summary_cells(labels: list[str], found: list[Figures]) -> dict[str, Any]:
         "kwh": now.net_kwh,
         "previous_period": labels[1],
         "previous_net": previous.net_tender_minor,
-        "previous_change": _change(now.net_tender_minor, previous.net_tender_minor),
+        "previous_change": change_percent(now.net_tender_minor, previous.net_tender_minor),
         "last_year_period": labels[2],
         "last_year_net": last_year.net_tender_minor,
-        "last_year_change": _change(now.net_tender_minor, last_year.net_tender_minor),
+        "last_year_change": change_percent(now.net_tender_minor, last_year.net_tender_minor),
     }
 
 
@@ -767,7 +788,7 @@ for _spec in (
         slug="purchases-by-sgc-ti",
         title=SGC_TITLE,
         summary=gettext_lazy("Credit purchases per supply group code and tariff index."),
-        filterset=ReportFilterSet,
+        filterset=UngroupedFilterSet,
         build=build_purchases_by_sgc_ti,
         may_read=can_read_reports,
     ),
@@ -777,7 +798,7 @@ for _spec in (
         summary=gettext_lazy(
             "Debt recovered in the period, outstanding now, accounts with debt and its ageing."
         ),
-        filterset=ReportFilterSet,
+        filterset=UngroupedFilterSet,
         build=build_debt_collection,
         may_read=can_read_reports,
     ),

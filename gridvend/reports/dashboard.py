@@ -50,7 +50,7 @@ from gridvend.reports.base import (
     ReportTable,
     RowRole,
 )
-from gridvend.reports.catalogue import SALE_KINDS, freshness_note
+from gridvend.reports.catalogue import SALE_KINDS, change_percent, freshness_note
 from gridvend.reports.filters import _date_widget, _DateFilter, _IdFilter, invalid, today
 from gridvend.reports.permissions import require_report_reader
 from gridvend.reports.rollup import Figures, Selection
@@ -122,12 +122,6 @@ def _read(
     return rollup.read_figures(selection, dims)
 
 
-def _change(now: int | Decimal, before: int | Decimal) -> Decimal | None:
-    if not before:
-        return None
-    return (Decimal(now - before) * 100 / Decimal(before)).quantize(Decimal("0.1"))
-
-
 def _point_label(point: VendingPoint | None) -> str:
     return str(point) if point is not None else _("Back office (no vending point)")
 
@@ -181,7 +175,10 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
     today_fig = per_day.get((day,), Figures())
     before_fig = per_day.get((week_ago,), Figures())
     today_table = ReportTable(
-        title=_("Today's sales against the same weekday last week"),
+        title=_("Today's sales against the same weekday last week")
+        if day == today()
+        else _("Sales of %(day)s against the same weekday a week before")
+        % {"day": day.isoformat()},
         columns=[
             Column("day", _("Day"), CellKind.DATE),
             Column("count", _("Sales (net count)"), CellKind.INT),
@@ -192,7 +189,7 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
         currency=currency,
     )
     for d, fig, change in (
-        (day, today_fig, _change(today_fig.net_tender_minor, before_fig.net_tender_minor)),
+        (day, today_fig, change_percent(today_fig.net_tender_minor, before_fig.net_tender_minor)),
         (week_ago, before_fig, None),
     ):
         today_table.rows.append(
@@ -285,23 +282,20 @@ def build_dashboard(actor: User, values: Mapping[str, Any]) -> ReportResult:
         )
     )
 
-    points = {
-        p.pk: p
-        for p in VendingPoint.objects.filter(org_unit__path__startswith=unit.path).select_related(
-            "org_unit"
-        )
-    }
     sold = {pk: fig for pk, fig in per_point.items() if fig.sale_count}
-    # Points met only through sales (moved out of the unit since) are still named.
-    missing = [pk for pk in sold if pk is not None and pk not in points]
-    if missing:
-        points.update({p.pk: p for p in VendingPoint.objects.filter(pk__in=missing)})
+    # Only the points that sold this month are read (those moved out of the unit since are
+    # still named), not every point of the subtree.
+    points = {
+        p.pk: p for p in VendingPoint.objects.filter(pk__in=[pk for pk in sold if pk is not None])
+    }
     ranked = sorted(
         sold.items(),
         key=lambda item: (-item[1].net_tender_minor, _point_label(points.get(item[0] or 0))),
     )
     top = ranked[:RANKED]
-    bottom = list(reversed(ranked[-RANKED:]))
+    # The bottom list never repeats the top one: with few points that sold, it holds only
+    # those the top list left out.
+    bottom = list(reversed(ranked[max(RANKED, len(ranked) - RANKED) :]))
 
     def point_table(title: str, rows: list[tuple[int | None, Figures]]) -> ReportTable:
         table = ReportTable(

@@ -32,7 +32,7 @@ from gridvend.reports.base import (
     register,
 )
 from gridvend.reports.catalogue import _prepare, _result
-from gridvend.reports.filters import ReportFilters, ReportFilterSet
+from gridvend.reports.filters import ReportFilters, UngroupedFilterSet
 from gridvend.reports.paging import DetailTable
 from gridvend.reports.permissions import can_read_reports
 from gridvend.vending import visibility
@@ -274,7 +274,7 @@ def build_reversals_and_reprints(actor: User, values: Mapping[str, Any]) -> Repo
     of a sale's tokens, with who reprinted it; each with the sale's meter, customer, token and
     amount. Reads the reversals by their time and the reprints from the audit log by theirs
     (both indexed), a page at a time on the screen."""
-    f = _prepare(actor, values)
+    f = _prepare(actor, values, grouped=False)
     want = paging.wanted(values)
     tables = [
         REVERSALS.table("reversals-and-reprints", f, want),
@@ -394,7 +394,7 @@ def build_engineering_tokens(actor: User, values: Mapping[str, Any]) -> ReportRe
     """Every engineering token (clear tamper, clear credit, limits, tests) and key-change token
     issued in the period: time, meter, kind and STS class/subclass, operator, who authorised it
     and why; a page at a time on the screen."""
-    f = _prepare(actor, values)
+    f = _prepare(actor, values, grouped=False)
     table = ENGINEERING.table("engineering-tokens", f, paging.wanted(values))
     notes = [
         _(
@@ -414,7 +414,7 @@ register(
             "Every reversal and reprint: time, meter, customer, token, operator, approver, "
             "reason and amount."
         ),
-        filterset=ReportFilterSet,
+        filterset=UngroupedFilterSet,
         build=build_reversals_and_reprints,
         may_read=can_read_reports,
         details=(REVERSALS, REPRINTS),
@@ -428,7 +428,7 @@ register(
             "Engineering and key-change tokens issued: time, meter, kind, operator, who "
             "authorised them and why."
         ),
-        filterset=ReportFilterSet,
+        filterset=UngroupedFilterSet,
         build=build_engineering_tokens,
         may_read=can_read_reports,
         details=(ENGINEERING,),

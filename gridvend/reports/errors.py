@@ -16,6 +16,7 @@ class ReportErrorCode(StrEnum):
     REPORT_SUBSCRIBER_INACTIVE = "REPORT_SUBSCRIBER_INACTIVE"
     REPORT_SUBSCRIBER_OUT_OF_SCOPE = "REPORT_SUBSCRIBER_OUT_OF_SCOPE"
     REPORT_SUBSCRIBER_NO_EMAIL = "REPORT_SUBSCRIBER_NO_EMAIL"
+    REPORT_SNAPSHOT_DAY_OPEN = "REPORT_SNAPSHOT_DAY_OPEN"
 
 
 class ReportFormatUnknown(DomainError):
@@ -69,3 +70,14 @@ class ReportSubscriberNoEmail(DomainError):
         "The subscriber has no e-mail address: reports are sent by e-mail, so none can be sent "
         "until an administrator records one."
     )
+
+
+class ReportSnapshotDayOpen(DomainError):
+    code = ReportErrorCode.REPORT_SNAPSHOT_DAY_OPEN
+    message_template = gettext_lazy(
+        "Business date %(as_of)s has not closed yet (today is %(today)s): abnormal findings are "
+        "computed for a closed day only."
+    )
+
+    def __init__(self, *, as_of: str, today: str) -> None:
+        super().__init__(as_of=as_of, today=today)

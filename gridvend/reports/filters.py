@@ -190,6 +190,13 @@ class ReportFilterSet(django_filters.FilterSet):
         return queryset
 
 
+class UngroupedFilterSet(ReportFilterSet):
+    """The filters of a report whose rows are not grouped: no "Group by" is offered, echoed or
+    printed (a filter that would change nothing is not offered)."""
+
+    group = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class ReportFilters:
     """A report's filters resolved for one actor: objects in their scope, the period in UTC."""
@@ -206,6 +213,8 @@ class ReportFilters:
     sgc: str = ""
     ti: int | None = None
     group: Grouping = Grouping.TREE
+    # Whether the report groups its rows (and so prints its "Group by"): see UngroupedFilterSet.
+    grouped: bool = True
 
     @property
     def start_utc(self) -> datetime.datetime:
@@ -220,9 +229,11 @@ class ReportFilters:
     def days(self) -> int:
         return (self.date_to - self.date_from).days + 1
 
-    def describe(self, *, grouped: bool = True) -> list[tuple[str | Promise, str]]:
-        """The filters as a person reads them, printed on the screen and on every file;
-        ``grouped=False`` for a report whose rows are not grouped (no "Group by" line)."""
+    def describe(self, *, grouped: bool | None = None) -> list[tuple[str | Promise, str]]:
+        """The filters as a person reads them, printed on the screen and on every file; the
+        "Group by" line only for a report whose filter set offers it (or ``grouped``)."""
+        if grouped is None:
+            grouped = self.grouped
         lines: list[tuple[str | Promise, str]] = [
             (
                 gettext_lazy("Period"),
@@ -258,7 +269,11 @@ def today() -> datetime.date:
 
 
 def resolve(
-    actor: User, values: Mapping[str, Any], *, default_group: Grouping = Grouping.TREE
+    actor: User,
+    values: Mapping[str, Any],
+    *,
+    default_group: Grouping = Grouping.TREE,
+    grouped: bool = True,
 ) -> ReportFilters:
     """Cleaned filter values (``ReportFilterSet.values``) as objects in the actor's scope.
 
@@ -298,4 +313,5 @@ def resolve(
         sgc=values.get("sgc") or "",
         ti=values.get("ti"),
         group=Grouping(values.get("group") or default_group),
+        grouped=grouped,
     )

@@ -35,7 +35,7 @@ from gridvend.reports.base import (
 )
 from gridvend.reports.catalogue import _prepare, _result
 from gridvend.reports.details import DETAIL_LIMIT, truncation_note
-from gridvend.reports.filters import ReportFilterSet
+from gridvend.reports.filters import UngroupedFilterSet
 from gridvend.reports.permissions import can_read_reports
 
 TITLE = gettext_lazy("Partner floats and settlement")
@@ -54,6 +54,17 @@ SUMMED = (
     "missing",
     "open_items",
 )
+
+
+class FloatsFilterSet(UngroupedFilterSet):
+    """The period, the unit and one partner: the only filters a float statement reads."""
+
+    point = None  # type: ignore[assignment]
+    operator = None  # type: ignore[assignment]
+    channel = None  # type: ignore[assignment]
+    tariff = None  # type: ignore[assignment]
+    sgc = None  # type: ignore[assignment]
+    ti = None  # type: ignore[assignment]
 
 
 def _columns() -> list[Column]:
@@ -79,7 +90,7 @@ def build_partner_floats(actor: User, values: Mapping[str, Any]) -> ReportResult
     """One row per partner of the unit (or the chosen one): its float statement over the period
     and its settlement days and open items. Three ledger reads per partner and two settlement
     queries for all; at most DETAIL_LIMIT partners."""
-    f = _prepare(actor, values)
+    f = _prepare(actor, values, grouped=False)
     partners = partner_selectors.list_partners(actor, unit=f.unit)
     if f.partner is not None:
         partners = partners.filter(pk=f.partner.pk)
@@ -181,7 +192,7 @@ register(
             "Per partner: opening float, sales, reversals, top-ups, closing float and where "
             "its settlement stands."
         ),
-        filterset=ReportFilterSet,
+        filterset=FloatsFilterSet,
         build=build_partner_floats,
         may_read=can_read_reports,
     )

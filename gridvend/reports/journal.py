@@ -36,7 +36,7 @@ from gridvend.reports.base import (
 )
 from gridvend.reports.catalogue import SALE_KINDS, _prepare, _result, _selection, freshness_note
 from gridvend.reports.details import _customer, _tokens_of, person, sale_filter, shown_tokens
-from gridvend.reports.filters import ReportFilters, ReportFilterSet
+from gridvend.reports.filters import ReportFilters, UngroupedFilterSet
 from gridvend.reports.paging import DetailTable
 from gridvend.reports.permissions import can_read_reports
 from gridvend.tariffs.models import TariffVersion
@@ -228,7 +228,7 @@ def _totals(f: ReportFilters) -> tuple[ReportTable, str]:
 
 def build_sales_journal(actor: User, values: Mapping[str, Any]) -> ReportResult:
     """The period's totals per currency, then every sale, a page at a time on the screen."""
-    f = _prepare(actor, values)
+    f = _prepare(actor, values, grouped=False)
     totals, fresh = _totals(f)
     journal = JOURNAL.table(SLUG, f, paging.wanted(values))
     notes = [
@@ -256,7 +256,7 @@ register(
             "point, operator, channel, tender, energy, kWh, each tax, fixed charges, debt "
             "recovered, status and token."
         ),
-        filterset=ReportFilterSet,
+        filterset=UngroupedFilterSet,
         build=build_sales_journal,
         may_read=can_read_reports,
         details=(JOURNAL,),

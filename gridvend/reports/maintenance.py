@@ -34,13 +34,25 @@ from gridvend.reports.base import (
 )
 from gridvend.reports.catalogue import _prepare, _result
 from gridvend.reports.details import person
-from gridvend.reports.filters import ReportFilters, ReportFilterSet
+from gridvend.reports.filters import ReportFilters, UngroupedFilterSet
 from gridvend.reports.paging import DetailTable
 from gridvend.reports.permissions import can_read_reports
 
 TITLE = gettext_lazy("Maintenance")
 # Faults one report reads at most for its summaries (a year of a large utility's calls).
 FAULT_LIMIT = 50_000
+
+
+class MaintenanceFilterSet(UngroupedFilterSet):
+    """The period, the unit and the engineer a fault is assigned to (the "operator" filter):
+    faults are not sales, so the sale filters are not offered."""
+
+    point = None  # type: ignore[assignment]
+    channel = None  # type: ignore[assignment]
+    partner = None  # type: ignore[assignment]
+    tariff = None  # type: ignore[assignment]
+    sgc = None  # type: ignore[assignment]
+    ti = None  # type: ignore[assignment]
 
 
 def hours(taken: timedelta) -> Decimal:
@@ -170,7 +182,7 @@ FAULTS = DetailTable(
 
 def build_maintenance(actor: User, values: Mapping[str, Any]) -> ReportResult:
     """Faults per kind and per engineer with their time to solve, and one row per fault."""
-    f = _prepare(actor, values)
+    f = _prepare(actor, values, grouped=False)
     now = timezone.now()
     faults = list(faults_in(f)[: FAULT_LIMIT + 1])
     cut = len(faults) > FAULT_LIMIT
@@ -233,7 +245,7 @@ register(
             "Fault reports per kind and engineer: registered, resolved, open, past target and "
             "hours to solve; one row per fault."
         ),
-        filterset=ReportFilterSet,
+        filterset=MaintenanceFilterSet,
         build=build_maintenance,
         may_read=can_read_reports,
         details=(FAULTS,),

@@ -151,3 +151,78 @@ class ReportDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} {self.period_start} {self.status}"
+
+
+class AbnormalSnapshot(models.Model):
+    """The sales-based findings of the abnormal-customers report for the whole tree as of the
+    close of one business date (``gridvend.reports.abnormal_snapshot``): the report reads them
+    instead of the sales when they answer its filters exactly."""
+
+    as_of = models.DateField(unique=True)
+    # The first day of the period "far above the norm" was measured over (it ends at as_of).
+    norm_from = models.DateField()
+    computed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    finding_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-as_of"]
+
+    def __str__(self) -> str:
+        return f"abnormal findings as of {self.as_of}"
+
+
+class AbnormalRule(models.TextChoices):
+    # Every active customer silent since at least SNAPSHOT_MIN_DAYS before as_of (the report
+    # narrows them to its own ``days``).
+    NO_PURCHASE = "no_purchase", "no purchase"
+    SUDDEN_DROP = "sudden_drop", "sudden drop"
+    ABOVE_NORM = "above_norm", "above the norm"
+
+
+class AbnormalFinding(models.Model):
+    """One customer found by one rule in a snapshot, with what the report shows of it: where
+    the customer was and on which tariff at the snapshot, and the rule's figures."""
+
+    snapshot = models.ForeignKey(AbnormalSnapshot, on_delete=models.CASCADE, related_name="+")
+    rule = models.CharField(max_length=12, choices=AbnormalRule.choices)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    # The customer's unit's path and tariff at the snapshot: the report's scope and filter.
+    unit_path = models.CharField(max_length=255)
+    tariff = models.ForeignKey("tariffs.Tariff", on_delete=models.CASCADE, related_name="+")
+    # The customer's own created_at: a customer younger than ``days`` is not "not buying".
+    customer_since = models.DateTimeField()
+    # The last completed credit purchase up to the end of as_of (none: never bought).
+    last_purchase = models.DateTimeField(null=True)
+    # Sudden drop: tender of the last 30 days and of the 90 before, and the rule's ordering
+    # (recent x 3 - before: the biggest fall first).
+    recent_minor = models.BigIntegerField(default=0)
+    before_minor = models.BigIntegerField(default=0)
+    drop_order = models.BigIntegerField(default=0)
+    # Above the norm: kWh bought in [norm_from, as_of] and the median of the tariff's buyers.
+    kwh = models.DecimalField(max_digits=20, decimal_places=3, default=0)
+    median_kwh = models.DecimalField(max_digits=21, decimal_places=4, default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # A subtree's findings of one rule: a prefix range of the path (the pattern
+            # operator class lets PostgreSQL serve LIKE 'prefix%' whatever the collation).
+            models.Index(
+                fields=["snapshot", "rule", "unit_path", "tariff"],
+                name="abnormal_finding_scope",
+                opclasses=["", "", "varchar_pattern_ops", ""],
+            ),
+            # The rules' orders, so the root's first page is read in order, not sorted.
+            models.Index(
+                fields=["snapshot", "rule", "last_purchase", "customer"],
+                name="abnormal_finding_silent",
+            ),
+            models.Index(
+                fields=["snapshot", "rule", "drop_order", "customer"],
+                name="abnormal_finding_drop",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.customer_id} in {self.snapshot_id}"

@@ -25,6 +25,7 @@ subscription is suspended. Subscribing needs an e-mail address in the first plac
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -64,6 +65,8 @@ SEND_SCHEDULE = "gridvend.reports.subscriptions"
 NOT_KEPT = ("date_from", "date_to", "format", "csrfmiddlewaretoken")
 MAX_QUERY_LENGTH = 1000
 ONE_DAY = datetime.timedelta(days=1)
+
+log = logging.getLogger(__name__)
 
 
 # Periods -----------------------------------------------------------------------------------------
@@ -286,7 +289,13 @@ def send_due(*, now: datetime.datetime | None = None) -> list[ReportDelivery]:
             period = period_for(subscription.frequency, subscription.weekday, send_date)
             if period is None or (subscription.pk, period[0]) in sent:
                 continue
-            delivery = _deliver(subscription.pk, period, when)
+            try:
+                delivery = _deliver(subscription.pk, period, when)
+            except Exception:
+                # A fault of this subscription (its transaction rolled back, so it is tried
+                # again next run) never keeps the others from being sent.
+                log.exception("report subscription %s: delivery failed", subscription.pk)
+                break
             if delivery is not None:
                 made.append(delivery)
                 if delivery.status == DeliveryStatus.FAILED:
@@ -355,6 +364,35 @@ def _send(subscription: ReportSubscription, delivery: ReportDelivery) -> None:
         "link": _link(subscription, delivery),
     }
     try:
+        with transaction.atomic():  # a savepoint: a refusal leaves nothing half-queued
+            _render_and_queue(subscription, delivery, result, context, language)
+    except DomainError as refused:
+        # An address the mail system refuses (set before addresses were checked), say: this
+        # subscription stops with that code; the others are sent.
+        _suspend(subscription, delivery, refused)
+        return
+    audit.record(
+        actor=None,
+        event_type=ReportEvent.REPORT_DELIVERED,
+        target=subscription,
+        after={
+            "to": user.username,
+            "period": [delivery.period_start.isoformat(), delivery.period_end.isoformat()],
+            "status": delivery.status,
+            "size_bytes": delivery.size_bytes,
+        },
+    )
+
+
+def _render_and_queue(
+    subscription: ReportSubscription,
+    delivery: ReportDelivery,
+    result: Any,
+    context: dict[str, str],
+    language: str,
+) -> None:
+    user = subscription.user
+    try:
         content, content_type, name = render.render(result, subscription.format, language=language)
     except ReportTooLargeForPdf:
         content, content_type, name = b"", "", ""
@@ -381,17 +419,6 @@ def _send(subscription: ReportSubscription, delivery: ReportDelivery) -> None:
         delivery.status = DeliveryStatus.TOO_LARGE
     delivery.size_bytes = len(content)
     delivery.save(update_fields=["status", "size_bytes"])
-    audit.record(
-        actor=None,
-        event_type=ReportEvent.REPORT_DELIVERED,
-        target=subscription,
-        after={
-            "to": user.username,
-            "period": [delivery.period_start.isoformat(), delivery.period_end.isoformat()],
-            "status": delivery.status,
-            "size_bytes": delivery.size_bytes,
-        },
-    )
 
 
 def _link(subscription: ReportSubscription, delivery: ReportDelivery) -> str:

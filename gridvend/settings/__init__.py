@@ -139,6 +139,22 @@ if re.fullmatch(r"gw\d{1,4}", _test_worker):
 # a job into EXPORT_DIR/<id>/ and downloaded from "My exports"; files are deleted after
 # EXPORT_RETENTION_DAYS. One person may have EXPORT_MAX_ACTIVE exports waiting or running.
 EXPORT_DIR = Path(env.get_str("GRIDVEND_EXPORT_DIR", str(VAR_DIR / "exports")))
+# Backups (docs/operations.md): `gridvend backup` writes one file, encrypted with AES-256-GCM under
+# the backup key, into BACKUP_DIR and keeps the BACKUP_KEEP newest; the worker takes one on
+# BACKUP_CRON (the utility's time zone) when a backup key is set. The key is never the master key,
+# which no backup holds.
+_backup_key = env.get_str("GRIDVEND_BACKUP_KEY", "")
+try:
+    BACKUP_KEY = bytes.fromhex(_backup_key)
+except ValueError:
+    raise ConfigurationError("GRIDVEND_BACKUP_KEY must be 64 hexadecimal digits") from None
+if _backup_key and len(BACKUP_KEY) != 32:
+    raise ConfigurationError("GRIDVEND_BACKUP_KEY must be 64 hexadecimal digits (32 bytes)")
+if BACKUP_KEY and BACKUP_KEY == MASTER_KEY:
+    raise ConfigurationError("GRIDVEND_BACKUP_KEY must not be the master key")
+BACKUP_DIR = Path(env.get_str("GRIDVEND_BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_KEEP = env.get_int("GRIDVEND_BACKUP_KEEP", 14, minimum=1)
+BACKUP_CRON = env.get_str("GRIDVEND_BACKUP_CRON", "15 1 * * *")
 EXPORT_INLINE_ROWS = env.get_int("GRIDVEND_EXPORT_INLINE_ROWS", 5000, minimum=0)
 EXPORT_RETENTION_DAYS = env.get_int("GRIDVEND_EXPORT_RETENTION_DAYS", 7, minimum=1)
 EXPORT_MAX_ACTIVE = env.get_int("GRIDVEND_EXPORT_MAX_ACTIVE", 3, minimum=1)
@@ -158,6 +174,15 @@ if EXPORT_NICE > 19:
 REPORT_ROLLUP_LAG_SECONDS = env.get_int("GRIDVEND_REPORT_ROLLUP_LAG_SECONDS", 300, minimum=0)
 REPORT_ROLLUP_BATCH = env.get_int("GRIDVEND_REPORT_ROLLUP_BATCH", 50000, minimum=1)
 REPORT_ROLLUP_CRON = env.get_str("GRIDVEND_REPORT_ROLLUP_CRON", "*/10 * * * *")
+# The abnormal-customers findings snapshot (``gridvend.reports.abnormal_snapshot``): computed for
+# the day just closed every REPORT_ABNORMAL_SNAPSHOT_CRON (utility's time zone; after midnight
+# and after the last sales of the day have committed), kept REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS.
+REPORT_ABNORMAL_SNAPSHOT_CRON = env.get_str("GRIDVEND_REPORT_ABNORMAL_SNAPSHOT_CRON", "20 0 * * *")
+REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS = env.get_int(
+    "GRIDVEND_REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS", 14, minimum=1
+)
+if REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS > 400:
+    raise ConfigurationError("GRIDVEND_REPORT_ABNORMAL_SNAPSHOT_KEEP_DAYS must be at most 400")
 # Report subscriptions (gridvend.reports.subscriptions): at most this many per user; the job
 # that sends the due ones runs every REPORT_SUBSCRIPTIONS_CRON (hourly, so a missed run is made
 # up the same day; each period is sent once); a file larger than
@@ -380,6 +405,7 @@ INSTALLED_APPS = [
     "gridvend.notifications",
     "gridvend.exports",
     "gridvend.reports",
+    "gridvend.operations",
     "django_q",
     "gridvend.web",
     "gridvend.api",

@@ -83,9 +83,9 @@ class Timeline:
         ).sale
 
 
-def _buying(s: Scene) -> tuple[Timeline, dict[str, Meter]]:
+def _buying(s: Scene, t: Timeline | None = None) -> tuple[Timeline, dict[str, Meter]]:
     w = s.world
-    t = Timeline(s)
+    t = t or Timeline(s)
     m = {
         "regular": s.north_meter,
         "silent": s.north_meter_2,

@@ -425,3 +425,54 @@ def test_no_email_address_is_refused_at_subscribe_and_suspends_at_send() -> None
     sub.refresh_from_db()
     assert not sub.active and sub.suspended_code == "REPORT_SUBSCRIBER_NO_EMAIL"
     assert _sent() == []
+
+
+def test_an_address_the_mail_refuses_suspends_only_its_own_subscription(monkeypatch: Any) -> None:
+    """A stored address the mail system refuses (written before addresses were checked) stops
+    that subscription with the mail's code; every other subscriber still gets their report, and
+    a fault of one delivery (rolled back, tried next run) never stops the others."""
+    s = scene()
+    standard_sales(s)
+    rollup.fold()
+    bad, good, faulty = _manager(s), _manager(s, email="second@example.com"), _manager(s)
+    subs = {
+        user.pk: subscriptions.subscribe(
+            actor=user, slug="sales", query="", format="csv", frequency="daily", now=BEFORE_APRIL_2
+        )
+        for user in (bad, good, faulty)
+    }
+    User.objects.filter(pk=bad.pk).update(email="north at example")
+    real_build = subscriptions._build
+
+    def build(spec: Any, user: User, *args: Any) -> Any:
+        if user.pk == faulty.pk:
+            raise RuntimeError("a fault in one report")  # injected: any bug, not a refusal
+        return real_build(spec, user, *args)
+
+    monkeypatch.setattr(subscriptions, "_build", build)
+    made = subscriptions.send_due(now=at("2026-04-02 05:00"))
+    by_user = {d.subscription.user_id: d for d in made}
+    assert by_user[bad.pk].status == DeliveryStatus.FAILED
+    assert by_user[bad.pk].code == "EMAIL_ADDRESS_INVALID"
+    assert by_user[good.pk].status == DeliveryStatus.SENT
+    assert faulty.pk not in by_user  # rolled back: tried again on the next run
+    assert not ReportDelivery.objects.filter(subscription=subs[faulty.pk]).exists()
+    subs[bad.pk].refresh_from_db()
+    assert not subs[bad.pk].active and subs[bad.pk].suspended_code == "EMAIL_ADDRESS_INVALID"
+    assert [m.to for m in _sent()] == [["second@example.com"]]
+
+
+def test_the_identity_services_refuse_an_address_the_mail_would_refuse() -> None:
+    from gridvend.identity import services as identity
+
+    s = scene()
+    user = _manager(s)
+    for wrong in ("north at example", "a@", "@b.example", "x" * 300 + "@example.com"):
+        with pytest.raises(DomainError) as caught:
+            identity.update_user(actor=s.world.admin, user=user, email=wrong)
+        assert caught.value.code == "VALIDATION_FAILED"
+    user.refresh_from_db()
+    assert user.email == "north@example.com"
+    identity.update_user(actor=s.world.admin, user=user, email="  new@example.com ")
+    user.refresh_from_db()
+    assert user.email == "new@example.com"

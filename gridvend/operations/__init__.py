@@ -1,0 +1,1 @@
+"""Running gridvend for real (issue 19): encrypted backups and verified restores."""

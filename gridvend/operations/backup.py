@@ -1,0 +1,410 @@
+"""Encrypted backups of the whole database (issue 19): one file per backup, readable only with the
+backup key, that says what it holds before anyone restores it.
+
+A backup file is::
+
+    MAGIC (16 bytes) | header length (4 bytes, big-endian) | header (JSON, UTF-8)
+    | the database, encrypted with AES-256-GCM | the GCM tag (16 bytes)
+
+The header is not secret but it is authenticated: it is the cipher's associated data, so a changed
+header fails the tag exactly as a changed byte of the database does. It names the engine, when and
+from which database the backup was made, the id of the backup key (an HMAC of the key, which
+reveals nothing of it), the nonce, and what a restore must find: the rows of every table, the
+latest sale and the migrations applied. Those are read from the very state the dump holds: on
+PostgreSQL in one repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps (sales
+made meanwhile are in neither), on SQLite from the copy the online backup API made.
+
+The database is ``pg_dump --format=custom`` on PostgreSQL and the SQLite file itself; it is
+encrypted as it streams out of ``pg_dump``, so no clear copy touches the disk on PostgreSQL (on
+SQLite the online backup copy is written next to the backup, readable by its owner only, and
+removed at once). The master key lives only in the environment: no backup holds it, and the
+vending keys in the database stay sealed under it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from Crypto.Cipher import AES
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from gridvend.operations.errors import (
+    BackupKeyMissing,
+    BackupNotABackup,
+    BackupTampered,
+    BackupToolFailed,
+    BackupWrongKey,
+)
+
+MAGIC = b"GRIDVEND-BACKUP\x01"
+FORMAT = 1
+TAG_BYTES = 16
+# A header is a few kilobytes; anything much larger is not one of ours.
+MAX_HEADER_BYTES = 1 << 20
+CHUNK = 1 << 20
+SUFFIX = ".gvbackup"
+NAME = re.compile(r"^gridvend-(\d{8}T\d{6}Z)-[0-9a-f]{8}\.gvbackup$")
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    header: dict[str, Any]
+    size: int
+
+
+def backup_key() -> bytes:
+    key: bytes = settings.BACKUP_KEY
+    if not key:
+        raise BackupKeyMissing()
+    return key
+
+
+def key_id(key: bytes) -> str:
+    """A name for the key that reveals nothing of it."""
+    return hmac.new(key, b"gridvend-backup-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def engine() -> str:
+    return "sqlite" if connection.vendor == "sqlite" else "postgresql"
+
+
+# --- what the backup holds -------------------------------------------------------------------
+
+
+def _facts(cursor: Any, vendor: str) -> dict[str, Any]:
+    """Rows per table, the latest sale and the migrations, read through ``cursor`` (the
+    snapshot's or the copy's)."""
+    if vendor == "sqlite":
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+    else:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name"
+        )
+    tables = [row[0] for row in cursor.fetchall()]
+    counts: dict[str, int] = {}
+    for table in tables:
+        # Names come from the database's own catalogue, quoted as identifiers.
+        quoted = '"' + table.replace('"', '""') + '"'
+        cursor.execute(f"SELECT COUNT(*) FROM {quoted}")  # noqa: S608
+        counts[table] = int(cursor.fetchone()[0])
+    latest: dict[str, Any] | None = None
+    if "vending_sale" in counts:
+        cursor.execute(
+            "SELECT id, reference, tender_minor, status FROM vending_sale ORDER BY id DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            latest = {
+                "id": int(row[0]),
+                "reference": str(row[1]),
+                "tender_minor": int(row[2]),
+                "status": str(row[3]),
+            }
+    migrations: dict[str, str] = {}
+    if "django_migrations" in counts:
+        cursor.execute("SELECT app, name FROM django_migrations ORDER BY app, id")
+        for app, name in cursor.fetchall():
+            migrations[str(app)] = str(name)
+    return {"counts": counts, "latest_sale": latest, "migrations": migrations}
+
+
+def _header(key: bytes, nonce: bytes, facts: dict[str, Any], *, compression: str) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    return {
+        "format": FORMAT,
+        "engine": engine(),
+        "database": str(connection.settings_dict["NAME"]).rsplit("/", 1)[-1],
+        "made_at": timezone.now().isoformat(),
+        "gridvend": version("gridvend"),
+        "key_id": key_id(key),
+        "nonce": nonce.hex(),
+        # pg_dump's custom format is compressed already; a SQLite file is zlib-compressed here.
+        "compression": compression,
+        **facts,
+    }
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _prefix(header: dict[str, Any]) -> bytes:
+    body = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return MAGIC + len(body).to_bytes(4, "big") + body
+
+
+def _compressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    packer = zlib.compressobj(6)
+    for chunk in chunks:
+        packed = packer.compress(chunk)
+        if packed:
+            yield packed
+    yield packer.flush()
+
+
+def _write(target: Path, key: bytes, header: dict[str, Any], chunks: Iterator[bytes]) -> int:
+    """The backup file: the header, the chunks (compressed first if the header says so)
+    encrypted as they come, the tag. Written to a private partial file renamed into place only
+    when complete. Returns the bytes of the database before compression."""
+    prefix = _prefix(header)
+    size = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in chunks:
+            size += len(chunk)
+            yield chunk
+
+    stream = _compressed(counted()) if header.get("compression") == "zlib" else counted()
+    cipher = AES.new(key, AES.MODE_GCM, nonce=bytes.fromhex(header["nonce"]))
+    cipher.update(prefix)
+    partial = target.with_name(f".{target.name}.part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(prefix)
+            for chunk in stream:
+                out.write(cipher.encrypt(chunk))
+            out.write(cipher.digest())
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return size
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as data:
+        yield from iter(lambda: data.read(CHUNK), b"")
+
+
+def _pg_env(settings_dict: dict[str, Any]) -> dict[str, str]:
+    environ = dict(os.environ)
+    for variable, key in (
+        ("PGHOST", "HOST"),
+        ("PGPORT", "PORT"),
+        ("PGUSER", "USER"),
+        ("PGPASSWORD", "PASSWORD"),
+    ):
+        value = settings_dict.get(key)
+        if value:
+            environ[variable] = str(value)
+        else:
+            environ.pop(variable, None)
+    return environ
+
+
+def _backup_postgresql(target: Path, key: bytes, nonce: bytes) -> dict[str, Any]:
+    import psycopg
+
+    params = connection.settings_dict
+    conninfo = {
+        "dbname": params["NAME"],
+        "host": params.get("HOST") or None,
+        "port": params.get("PORT") or None,
+        "user": params.get("USER") or None,
+        "password": params.get("PASSWORD") or None,
+    }
+    with psycopg.connect(**{k: v for k, v in conninfo.items() if v is not None}) as snap:
+        snap.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        snap.read_only = True
+        with snap.cursor() as cursor:
+            cursor.execute("SELECT pg_export_snapshot()")
+            row = cursor.fetchone()
+            assert row is not None
+            snapshot = str(row[0])
+            facts = _facts(cursor, "postgresql")
+            # The dump reads the snapshot this transaction holds open: the facts and the dump
+            # are one state of the database.
+            process = subprocess.Popen(
+                [
+                    "pg_dump",
+                    "--format=custom",
+                    "--compress=6",
+                    f"--snapshot={snapshot}",
+                    "--dbname",
+                    str(params["NAME"]),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_pg_env(params),
+            )
+            assert process.stdout is not None and process.stderr is not None
+            stdout: IO[bytes] = process.stdout
+            try:
+                size = _write(
+                    target,
+                    key,
+                    _header(key, nonce, facts, compression="none"),
+                    iter(lambda: stdout.read(CHUNK), b""),
+                )
+            finally:
+                stderr = process.stderr.read().decode("utf-8", "replace")
+                status = process.wait()
+            if status != 0:
+                target.unlink(missing_ok=True)
+                raise BackupToolFailed(tool="pg_dump", status=status, detail=stderr.strip()[:500])
+            snap.rollback()
+    return {**facts, "size": size}
+
+
+def _backup_sqlite(target: Path, key: bytes, nonce: bytes) -> dict[str, Any]:
+    copy = target.with_name(f".{target.name}.sqlite3")
+    descriptor = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(descriptor)
+    try:
+        connection.ensure_connection()
+        source = connection.connection
+        destination = sqlite3.connect(copy)
+        try:
+            # The online backup API: a consistent copy while sales go on.
+            source.backup(destination)
+            destination.execute("PRAGMA journal_mode=DELETE")
+            facts = _facts(destination.cursor(), "sqlite")
+        finally:
+            destination.close()
+        header = _header(key, nonce, facts, compression="zlib")
+        size = _write(target, key, header, _file_chunks(copy))
+    finally:
+        copy.unlink(missing_ok=True)
+    return {**facts, "size": size}
+
+
+def take_backup(directory: Path | None = None) -> Backup:
+    """One backup of the database into ``directory`` (GRIDVEND_BACKUP_DIR)."""
+    key = backup_key()
+    directory = Path(directory or settings.BACKUP_DIR)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = timezone.now().astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = directory / f"gridvend-{stamp}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+    nonce = os.urandom(16)
+    if engine() == "sqlite":
+        _backup_sqlite(target, key, nonce)
+    else:
+        _backup_postgresql(target, key, nonce)
+    return Backup(target, read_header(target), target.stat().st_size)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The header as written (not yet authenticated: :func:`decrypt` does that)."""
+    with path.open("rb") as data:
+        return _read_prefix(path, data)[0]
+
+
+def _read_prefix(path: Path, data: IO[bytes]) -> tuple[dict[str, Any], bytes]:
+    magic = data.read(len(MAGIC))
+    if magic != MAGIC:
+        raise BackupNotABackup(path=str(path), problem="it does not start as one")
+    length = int.from_bytes(data.read(4), "big")
+    if not 0 < length <= MAX_HEADER_BYTES:
+        raise BackupNotABackup(path=str(path), problem="its header is cut or too long")
+    body = data.read(length)
+    try:
+        header = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BackupNotABackup(path=str(path), problem="its header is not readable") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise BackupNotABackup(path=str(path), problem="its format is not one this version reads")
+    return header, MAGIC + length.to_bytes(4, "big") + body
+
+
+def decrypt(path: Path, out: IO[bytes] | None) -> dict[str, Any]:
+    """Authenticate the whole backup, writing the database to ``out`` as it goes (``None``:
+    only authenticate). Raises BackupTampered if a byte of the header or the database changed,
+    or the file was cut: whatever was written to ``out`` must then be thrown away."""
+    key = backup_key()
+    size = path.stat().st_size
+    with path.open("rb") as data:
+        header, prefix = _read_prefix(path, data)
+        if header.get("key_id") != key_id(key):
+            raise BackupWrongKey(made_with=str(header.get("key_id")), given=key_id(key))
+        try:
+            nonce = bytes.fromhex(str(header.get("nonce", "")))
+        except ValueError:
+            raise BackupTampered(path=str(path)) from None
+        remaining = size - len(prefix) - TAG_BYTES
+        if remaining < 0 or len(nonce) != 16:
+            raise BackupTampered(path=str(path))
+        compression = header.get("compression", "none")
+        if compression not in ("none", "zlib"):
+            raise BackupNotABackup(path=str(path), problem=f"unknown compression {compression}")
+        unpacker = zlib.decompressobj() if compression == "zlib" else None
+        cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+        cipher.update(prefix)
+        while remaining:
+            chunk = data.read(min(CHUNK, remaining))
+            if not chunk:
+                raise BackupTampered(path=str(path))
+            remaining -= len(chunk)
+            plain = cipher.decrypt(chunk)
+            if out is not None:
+                out.write(_unpacked(unpacker, plain, path))
+        tag = data.read(TAG_BYTES)
+        try:
+            cipher.verify(tag)
+        except ValueError:
+            raise BackupTampered(path=str(path)) from None
+        if out is not None and unpacker is not None:
+            out.write(unpacker.flush())
+    return header
+
+
+def _unpacked(unpacker: Any, plain: bytes, path: Path) -> bytes:
+    if unpacker is None:
+        return plain
+    try:
+        # Bounded by what was written: a zip bomb cannot pass the tag of a key we hold.
+        return bytes(unpacker.decompress(plain))
+    except zlib.error:
+        # Data changed on the way: the tag, checked at the end, says so for certain.
+        raise BackupTampered(path=str(path)) from None
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def list_backups(directory: Path | None = None) -> list[Path]:
+    """The backups in ``directory``, oldest first (by the time in their names)."""
+    directory = Path(directory or settings.BACKUP_DIR)
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if p.is_file() and NAME.match(p.name)]
+    return sorted(found, key=lambda p: p.name)
+
+
+def prune(directory: Path | None = None, keep: int | None = None) -> list[Path]:
+    """Delete all but the ``keep`` newest backups (GRIDVEND_BACKUP_KEEP); files that are not
+    backups are never touched. Returns what was deleted."""
+    keep = settings.BACKUP_KEEP if keep is None else keep
+    if keep < 1:
+        raise ValueError("at least one backup is kept")
+    found = list_backups(directory)
+    doomed = found[:-keep] if len(found) > keep else []
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed

@@ -1,0 +1,137 @@
+"""Review 14 probes (attacker / careless user) on the fixed-format bank link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gridvend.billing import services as billing
+from gridvend.billing.models import Bill, BillPayment, PaymentStatus
+from gridvend.gateways.banklink import handlers, layout
+from gridvend.gateways.banklink.layout import ReturnCode
+from tests.banklink.conftest import Bank, reply_fields, request
+from tests.billing.test_payments import A_BILL
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _late_fee(bank: Bank) -> Bill:
+    bill = Bill.objects.get(customer=bank.scene.customer(bank.scene.a))
+    billing.charge_late_fee(actor=None, bill=bill, today=bill.due_date + timedelta(days=30))
+    bill.refresh_from_db()
+    assert bill.late_fee_minor > 0
+    return bill
+
+
+def test_a_query_of_a_bill_paid_past_its_amount_but_not_its_late_fee_is_answered(
+    bank: Bank,
+) -> None:
+    bill = _late_fee(bank)
+    # The customer pays the bill's amount and half its late fee at the cashier.
+    billing.take_payment(
+        actor=bank.partner.service_user, account_number=bank.account,
+        amount_minor=A_BILL + bill.late_fee_minor // 2, currency="KES",
+        channel="bank", source_reference="X1", partner=bank.partner,
+    )  # fmt: skip
+    answer = handlers.answer(bank.link, request(bank, layout.QUERY))
+    assert answer.return_code == ReturnCode.OK, answer
+
+
+def test_a_bank_payment_that_leaves_only_part_of_a_late_fee_is_answered_ok(bank: Bank) -> None:
+    bill = _late_fee(bank)
+    body = request(
+        bank, layout.PAY, bank_serial="P9", amount=A_BILL + bill.late_fee_minor // 2
+    )
+    answer = handlers.answer(bank.link, body)
+    taken = BillPayment.objects.filter(source_reference="P9", status=PaymentStatus.RECEIVED)
+    # The payment is in the books: the bank must be told so, never "system error".
+    assert taken.count() == 1
+    assert reply_fields(bank, answer.body)["return_code"] == ReturnCode.OK, answer
+
+
+def test_a_pay_replayed_after_its_cancel_is_not_answered_ok(bank: Bank) -> None:
+    pay = request(bank, layout.PAY, bank_serial="P7", amount=1000)
+    assert handlers.answer(bank.link, pay).return_code == ReturnCode.OK
+    cancel = request(bank, layout.CANCEL, bank_serial="C7", original_serial="P7")
+    assert handlers.answer(bank.link, cancel).return_code == ReturnCode.OK
+    again = handlers.answer(bank.link, pay)
+    assert BillPayment.objects.get(source_reference="P7").status == PaymentStatus.CANCELLED
+    # The bank is told "0000" and debits its customer, but no money is in our books.
+    assert again.return_code != ReturnCode.OK, reply_fields(bank, again.body)
+
+
+def test_keep_alives_do_not_hold_a_short_connection_open_past_its_timeout(bank: Bank) -> None:
+    """A short-connection link answers one message per connection; a peer sending only
+    keep-alives should still be closed at the read timeout, or 32 such peers lock the bank
+    out for as long as they like."""
+    import socket
+    import threading
+    import time
+
+    from gridvend.gateways.banklink.server import LinkServer, frame_spec
+
+    link = bank.reconfigure(read_timeout_seconds=1, is_short_connection=True)
+    listener = LinkServer(link, ("127.0.0.1", 0), max_connections=1)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    port = int(listener.server_address[1])
+    spec = frame_spec(link)
+    try:
+        hog = socket.create_connection(("127.0.0.1", port), timeout=10)
+        started = time.monotonic()
+        alive = True
+        while time.monotonic() - started < 4:
+            try:
+                hog.sendall(spec.header(0))
+                if hog.recv(16) == b"":
+                    alive = False
+                    break
+            except OSError:
+                alive = False
+                break
+            time.sleep(0.5)
+        hog.close()
+        assert not alive, "four seconds of keep-alives held a 1-second short connection"
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        thread.join(timeout=10)
+
+
+def test_a_bank_payment_to_a_closed_account_with_nothing_owed_is_refused(bank: Bank) -> None:
+    from gridvend.customers import services as customers
+    from gridvend.customers.models import CustomerStatus
+
+    customer = bank.scene.customer(bank.scene.a)
+    paid = request(bank, layout.PAY, bank_serial="PF1", amount=A_BILL)
+    assert handlers.answer(bank.link, paid).return_code == ReturnCode.OK
+    customers.set_customer_status(
+        actor=bank.scene.world.admin, customer=customer, status=CustomerStatus.CLOSED,
+        reason="moved away",
+    )  # fmt: skip
+    late = handlers.answer(bank.link, request(bank, layout.PAY, bank_serial="PF2", amount=50000))
+    # 500.00 taken into an account that will never have another bill: stuck credit.
+    assert late.return_code != ReturnCode.OK, BillPayment.objects.filter(source_reference="PF2")
+
+
+def test_an_empty_file_for_a_day_not_yet_over_does_not_close_it_for_good(bank: Bank) -> None:
+    from gridvend.banklink.models import ReconciliationSource, ReconciliationStatus
+    from gridvend.banklink.services import reconciliation
+    from gridvend.ledger.services import today
+
+    tomorrow = today() + timedelta(days=1)
+    # A careless finance clerk picks tomorrow's date (or today's, before the bank's cut-off)
+    # and uploads a file with the header only.
+    recon = reconciliation.receive(
+        actor=bank.finance, link=bank.link, bank_date=tomorrow,
+        rows=reconciliation.read_file(b"bank_serial,account_number,amount_minor\n"),
+        source=ReconciliationSource.UPLOAD,
+    )  # fmt: skip
+    assert recon.status == ReconciliationStatus.CLOSED  # closed at once, no way to reopen
+    body = request(
+        bank, layout.PAY, bank_serial="T1", amount=1000, bank_date=tomorrow.strftime("%Y%m%d")
+    )
+    answer = handlers.answer(bank.link, body)
+    # Every payment the bank takes for that accounting date is now refused 0706.
+    assert answer.return_code == ReturnCode.OK, answer.return_code
