@@ -4,63 +4,18 @@ arrears paid directly while its debt stands."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 
 from gridvend.billing import services
 from gridvend.billing.models import Bill
-from gridvend.customers import services as customers
-from gridvend.customers.models import AccountKind, Debt
-from gridvend.identity.roles import Capability, Role
+from gridvend.customers.models import Debt
 from gridvend.kernel.clock import SystemClock
-from gridvend.readings import services as readings
-from gridvend.readings.estimates import estimate_book
 from gridvend.vending import services as vending
-from tests import factories
 from tests.billing.conftest import Scene
 from tests.billing.test_payments import B_BILL, pay
 
 pytestmark = pytest.mark.django_db
-
-
-def test_an_actual_reading_below_last_months_estimate_is_not_billed_as_a_roll_over(
-    scene: Scene,
-) -> None:
-    world = scene.world
-    supervisor = factories.user(
-        world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,)
-    )
-    meter = world.add_meter(name="Estimated M")
-    customers.update_customer(
-        actor=world.admin, customer=world.customer(meter), account_kind=AccountKind.POSTPAID
-    )
-    meter.refresh_from_db()
-    readings.add_book_meter(actor=supervisor, book=scene.book, meter=meter)
-    # About 1 kWh a day for two months, then no reading in the previous cycle.
-    scene.read(meter, scene.start - timedelta(days=95), "400")
-    scene.read(meter, scene.start - timedelta(days=65), "430")
-    scene.read(meter, scene.start - timedelta(days=35), "460")
-    previous_end = scene.start - timedelta(days=1)
-    done = estimate_book(actor=supervisor, book=scene.book, on=previous_end)
-    [estimate] = [e for e in done.estimated if e.meter_id == meter.pk]
-    assert estimate.register_kwh > Decimal("490")
-    first = services.preview_run(
-        actor=scene.finance,
-        book=scene.book,
-        period_start=previous_end - timedelta(days=29),
-        period_end=previous_end,
-    )
-    scene.post(first)
-    assert Bill.objects.get(run=first, meter=meter).is_estimated
-    # The real reading this cycle is a little below the estimate (the customer used less).
-    scene.read(meter, scene.end - timedelta(days=2), "490")
-    run = services.preview_run(
-        actor=scene.finance, book=scene.book, period_start=scene.start, period_end=scene.end
-    )
-    bill = Bill.objects.get(run=run, meter=meter)
-    # Expected: zero (or a credit of the over-estimate), never ten to the register's digits.
-    assert bill.consumption_kwh < Decimal("100"), (bill.consumption_kwh, bill.amount_minor)
 
 
 def test_a_both_accounts_arrears_paid_at_the_bank_are_not_recovered_again_by_tokens(

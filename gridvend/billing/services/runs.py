@@ -75,6 +75,7 @@ from gridvend.kernel.inputs import clean_text
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import price_consumption
+from gridvend.kernel.readings import used_between
 from gridvend.ledger import services as ledger
 from gridvend.readings.estimates import cycle_bounds
 from gridvend.readings.models import BookMeter, MeterReading, ReadingBook, ReadingStatus
@@ -118,15 +119,17 @@ def _consumption(
     meter: Any, current: MeterReading, previous_register: Decimal | None
 ) -> tuple[Decimal, Decimal]:
     """(previous register, kWh used): from the last bill's reading, or, on a first bill, what
-    the reading itself counts since the one before it. A register that rolled over its digits
-    adds its capacity."""
+    the reading itself counts since the one before it. The register counts as rolled over only
+    when the reading itself did (``is_roll_over``, from ``used_between`` when it was checked);
+    otherwise a register below the last bill's (an estimate that ran ahead, or an accepted
+    negative-consumption reading) gives a negative figure, which the bill credits."""
     if previous_register is None:
         used = current.consumption_kwh or Decimal(0)
         return current.register_kwh - used, used
-    used = current.register_kwh - previous_register
-    if used < 0:
-        used += Decimal(10) ** meter.register_digits
-    return previous_register, used
+    counted = used_between(previous_register, current.register_kwh, meter.register_digits)
+    if counted is not None and (not counted[1] or current.is_roll_over):
+        return previous_register, counted[0]
+    return previous_register, current.register_kwh - previous_register
 
 
 def _lines(charges: Any) -> tuple[list[BillLine], int]:
@@ -187,15 +190,38 @@ def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, 
         meter, current, before.current_register_kwh if before is not None else None
     )
     version, spec = spec_in_force(customer.tariff, high - timedelta(microseconds=1))
-    charges = price_consumption(spec, used, days=(end - start).days + 1)
+    days = (end - start).days + 1
+    charges = price_consumption(spec, max(used, Decimal(0)), days=days)
     lines, amount = _lines(charges)
+    if used < 0:
+        # Billed for none, and credited what the over-counted kWh cost at this period's
+        # tariff (energy and the taxes on it), down to a bill of zero; a larger credit is
+        # listed on the run for finance to carry forward.
+        over = -used
+        worth = price_consumption(spec, over, days=days).total.minor - charges.total.minor
+        credit = min(worth, amount)
+        if credit:
+            lines.append(
+                BillLine(
+                    kind=LineKind.ADJUSTMENT,
+                    label=f"over-estimate credit {over} kWh"[:80],
+                    kwh=-over,
+                    amount_minor=-credit,
+                    position=len(lines),
+                )
+            )
+            amount -= credit
+        if worth > credit:
+            problems.append(
+                {**_problem(meter, customer, "credit_left"), "credit_minor": str(worth - credit)}
+            )
     return _Computed(
         customer=customer,
         meter_id=meter.pk,
         previous=before.current_reading if before is not None else current.previous,
         current=current,
         previous_register=previous_register,
-        consumption=used,
+        consumption=max(used, Decimal(0)),
         version_id=version.pk,
         lines=lines,
         amount_minor=amount,
