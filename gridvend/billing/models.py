@@ -235,6 +235,9 @@ class BillPayment(models.Model):
     amount_minor = models.BigIntegerField()
     # Of the amount, how much bills have taken; the rest is the account's credit.
     allocated_minor = models.BigIntegerField(default=0)
+    # Of the amount, what paid arrears that a "both" account's debt held for token purchases
+    # to recover: that debt was lowered by it in the same entry (given back on a cancel).
+    debt_settled_minor = models.BigIntegerField(default=0)
     channel = models.CharField(max_length=20)
     partner = models.ForeignKey(
         "partners.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

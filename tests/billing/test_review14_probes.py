@@ -9,41 +9,9 @@ import pytest
 
 from gridvend.billing import services
 from gridvend.billing.models import Bill
-from gridvend.customers.models import Debt
-from gridvend.kernel.clock import SystemClock
-from gridvend.vending import services as vending
 from tests.billing.conftest import Scene
-from tests.billing.test_payments import B_BILL, pay
 
 pytestmark = pytest.mark.django_db
-
-
-def test_a_both_accounts_arrears_paid_at_the_bank_are_not_recovered_again_by_tokens(
-    scene: Scene,
-) -> None:
-    run = scene.billed()
-    customer = scene.customer(scene.b)
-    later = run.due_date + timedelta(days=1)
-    debt = services.transfer_arrears_to_debt(actor=scene.finance, customer=customer, today=later)
-    assert debt is not None and debt.balance_minor == B_BILL
-    # The customer pays the whole bill at the bank.
-    pay(scene, scene.b, B_BILL, "bank-both-1")
-    # ... then buys tokens: nothing is owed any more, so nothing should be recovered.
-    sale = vending.vend_credit(
-        actor=scene.world.cashier,
-        vending_point=scene.world.point,
-        client_reference="both-after-pay",
-        meter_number=scene.b.number,
-        tender=scene.world.money("1000.00"),
-        clock=SystemClock(),
-    )
-    assert sale.sale.breakdown is not None
-    debt.refresh_from_db()
-    assert sale.sale.breakdown["debt_recovered_minor"] == 0, (
-        "recovered a debt already paid at the bank",
-        debt.balance_minor,
-        Debt.objects.filter(customer=customer).count(),
-    )
 
 
 def test_the_person_who_prepared_and_adjusted_a_run_may_not_approve_its_posting(

@@ -115,11 +115,12 @@ def _check_debt(
                     f"{label}: {', '.join(differences)} differ from what audit event "
                     f"#{opened.pk} recorded (edited)"
                 )
-    expected = debt.original_minor - recovered
+    expected = debt.original_minor - recovered - debt.settled_minor
     if debt.balance_minor != expected:
         report.problems.append(
             f"{label}: its balance is {debt.balance_minor} but the original {debt.original_minor} "
-            f"less {recovered} recovered by completed sales leaves {expected} (edited)"
+            f"less {recovered} recovered by completed sales and {debt.settled_minor} settled by "
+            f"bill payments leaves {expected} (edited)"
         )
 
 
