@@ -202,9 +202,7 @@ def _book_payment(
     return holder["payment"]
 
 
-def _arrears_settled(
-    customer: Customer, amount_minor: int, today: date
-) -> tuple[list[Debt], int]:
+def _arrears_settled(customer: Customer, amount_minor: int, today: date) -> tuple[list[Debt], int]:
     """For a "both" account (locked): the arrears debts (locked, oldest first) and how much of
     them a direct payment of ``amount_minor`` settles. It pays the open bills oldest due first;
     what it pays on bills past due is arrears the debts hold, and the debts may never hold more

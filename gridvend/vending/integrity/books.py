@@ -117,10 +117,12 @@ def _check_debt(
                 )
     expected = debt.original_minor - recovered - debt.settled_minor
     if debt.balance_minor != expected:
+        settled = (
+            f" and {debt.settled_minor} settled by bill payments" if debt.settled_minor else ""
+        )
         report.problems.append(
             f"{label}: its balance is {debt.balance_minor} but the original {debt.original_minor} "
-            f"less {recovered} recovered by completed sales and {debt.settled_minor} settled by "
-            f"bill payments leaves {expected} (edited)"
+            f"less {recovered} recovered by completed sales{settled} leaves {expected} (edited)"
         )
 
 
