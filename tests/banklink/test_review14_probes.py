@@ -24,32 +24,6 @@ def _late_fee(bank: Bank) -> Bill:
     return bill
 
 
-def test_a_query_of_a_bill_paid_past_its_amount_but_not_its_late_fee_is_answered(
-    bank: Bank,
-) -> None:
-    bill = _late_fee(bank)
-    # The customer pays the bill's amount and half its late fee at the cashier.
-    billing.take_payment(
-        actor=bank.partner.service_user, account_number=bank.account,
-        amount_minor=A_BILL + bill.late_fee_minor // 2, currency="KES",
-        channel="bank", source_reference="X1", partner=bank.partner,
-    )  # fmt: skip
-    answer = handlers.answer(bank.link, request(bank, layout.QUERY))
-    assert answer.return_code == ReturnCode.OK, answer
-
-
-def test_a_bank_payment_that_leaves_only_part_of_a_late_fee_is_answered_ok(bank: Bank) -> None:
-    bill = _late_fee(bank)
-    body = request(
-        bank, layout.PAY, bank_serial="P9", amount=A_BILL + bill.late_fee_minor // 2
-    )
-    answer = handlers.answer(bank.link, body)
-    taken = BillPayment.objects.filter(source_reference="P9", status=PaymentStatus.RECEIVED)
-    # The payment is in the books: the bank must be told so, never "system error".
-    assert taken.count() == 1
-    assert reply_fields(bank, answer.body)["return_code"] == ReturnCode.OK, answer
-
-
 def test_a_pay_replayed_after_its_cancel_is_not_answered_ok(bank: Bank) -> None:
     pay = request(bank, layout.PAY, bank_serial="P7", amount=1000)
     assert handlers.answer(bank.link, pay).return_code == ReturnCode.OK
