@@ -59,3 +59,15 @@ def test_a_bank_payment_that_leaves_only_part_of_a_late_fee_is_answered_ok(bank:
     # The payment is in the books: the bank is told so, never "system error".
     assert taken.count() == 1
     assert reply_fields(bank, answer.body)["return_code"] == ReturnCode.OK, answer
+
+
+def test_a_pay_replayed_after_its_cancel_is_refused_as_cancelled(bank: Bank) -> None:
+    pay = request(bank, layout.PAY, bank_serial="P7", amount=1000)
+    assert handlers.answer(bank.link, pay).return_code == ReturnCode.OK
+    cancel = request(bank, layout.CANCEL, bank_serial="C7", original_serial="P7")
+    assert handlers.answer(bank.link, cancel).return_code == ReturnCode.OK
+    again = handlers.answer(bank.link, pay)
+    assert BillPayment.objects.get(source_reference="P7").status == PaymentStatus.CANCELLED
+    assert again.return_code == ReturnCode.ALREADY_CANCELLED
+    assert reply_fields(bank, again.body)["return_code"] == "3002"
+    assert BillPayment.objects.filter(source_reference="P7").count() == 1

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 
 from gridvend.billing import services as billing
-from gridvend.billing.models import Bill, BillPayment, PaymentStatus
+from gridvend.billing.models import Bill, BillPayment
 from gridvend.gateways.banklink import handlers, layout
 from gridvend.gateways.banklink.layout import ReturnCode
-from tests.banklink.conftest import Bank, reply_fields, request
+from tests.banklink.conftest import Bank, request
 from tests.billing.test_payments import A_BILL
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,17 +22,6 @@ def _late_fee(bank: Bank) -> Bill:
     bill.refresh_from_db()
     assert bill.late_fee_minor > 0
     return bill
-
-
-def test_a_pay_replayed_after_its_cancel_is_not_answered_ok(bank: Bank) -> None:
-    pay = request(bank, layout.PAY, bank_serial="P7", amount=1000)
-    assert handlers.answer(bank.link, pay).return_code == ReturnCode.OK
-    cancel = request(bank, layout.CANCEL, bank_serial="C7", original_serial="P7")
-    assert handlers.answer(bank.link, cancel).return_code == ReturnCode.OK
-    again = handlers.answer(bank.link, pay)
-    assert BillPayment.objects.get(source_reference="P7").status == PaymentStatus.CANCELLED
-    # The bank is told "0000" and debits its customer, but no money is in our books.
-    assert again.return_code != ReturnCode.OK, reply_fields(bank, again.body)
 
 
 def test_keep_alives_do_not_hold_a_short_connection_open_past_its_timeout(bank: Bank) -> None:

@@ -23,6 +23,7 @@ from gridvend.billing.errors import (
     PaymentAlreadyReconciled,
     PaymentAmountInvalid,
     PaymentCancelTooLate,
+    PaymentReferenceCancelled,
     PaymentReferenceInvalid,
     PaymentReferenceReused,
     PaymentShiftNotOpen,
@@ -122,8 +123,12 @@ def _existing_payment(channel: str, partner: Any | None, reference: str) -> Bill
 
 
 def _same_or_refused(existing: BillPayment, customer: Customer, amount_minor: int) -> BillPayment:
+    """A repeat of a payment is answered with it, unless it differs or was cancelled since: a
+    replay after the cancel must not be told the money is in (it is not)."""
     if existing.customer_id != customer.pk or existing.amount_minor != amount_minor:
         raise PaymentReferenceReused(reference=existing.source_reference)
+    if existing.status == PaymentStatus.CANCELLED:
+        raise PaymentReferenceCancelled(reference=existing.source_reference)
     return existing
 
 
