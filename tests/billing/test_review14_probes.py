@@ -8,27 +8,9 @@ from datetime import timedelta
 import pytest
 
 from gridvend.billing import services
-from gridvend.billing.models import Bill
 from tests.billing.conftest import Scene
 
 pytestmark = pytest.mark.django_db
-
-
-def test_the_person_who_prepared_and_adjusted_a_run_may_not_approve_its_posting(
-    scene: Scene,
-) -> None:
-    from gridvend.kernel.errors import DomainError
-
-    run = services.preview_run(
-        actor=scene.finance, book=scene.book, period_start=scene.start, period_end=scene.end
-    )
-    bill = Bill.objects.get(run=run, customer=scene.customer(scene.a))
-    # The preparer credits a bill, then a colleague merely sends the run for approval ...
-    services.adjust_bill(actor=scene.finance, bill=bill, label="goodwill", amount_minor=-400000)
-    decision = services.request_posting(actor=scene.checker, run=run)
-    # ... and the preparer approves their own work: four eyes became two.
-    with pytest.raises(DomainError):
-        services.approve_run_decision(actor=scene.finance, decision=decision)
 
 
 def test_cancelling_a_run_takes_back_the_arrears_it_handed_to_the_prepaid_side(

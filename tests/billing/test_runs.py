@@ -308,3 +308,30 @@ def test_an_actual_reading_below_last_months_estimate_is_credited_not_billed_as_
     assert bill.amount_minor == charged + credit.amount_minor >= 0
     scene.post(run)
     assert not unbalanced_entries()
+
+
+def test_the_person_who_prepared_or_adjusted_a_run_may_not_approve_its_posting(
+    scene: Scene,
+) -> None:
+    run = preview(scene)
+    bill = Bill.objects.get(run=run, customer=scene.customer(scene.a))
+    # The preparer credits a bill, then a colleague merely sends the run for approval ...
+    services.adjust_bill(actor=scene.finance, bill=bill, label="goodwill", amount_minor=-400000)
+    decision = services.request_posting(actor=scene.checker, run=run)
+    # ... and neither the preparer nor the one who adjusted may approve it.
+    with pytest.raises(MakerCheckerViolation):
+        services.approve_run_decision(actor=scene.finance, decision=decision)
+    run.refresh_from_db()
+    assert run.status == RunStatus.AWAITING_APPROVAL
+    assert not JournalEntry.objects.filter(kind="bill.posted").exists()
+
+
+def test_whoever_adjusted_a_run_prepared_by_another_may_not_approve_its_posting(
+    scene: Scene,
+) -> None:
+    run = preview(scene)
+    bill = Bill.objects.get(run=run, customer=scene.customer(scene.a))
+    services.adjust_bill(actor=scene.checker, bill=bill, label="goodwill", amount_minor=-100)
+    decision = services.request_posting(actor=scene.finance, run=run)
+    with pytest.raises(MakerCheckerViolation):
+        services.approve_run_decision(actor=scene.checker, decision=decision)

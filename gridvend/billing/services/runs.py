@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from gridvend.approvals.errors import MakerCheckerViolation
 from gridvend.approvals.services import (
     DecisionType,
     Outcome,
@@ -24,6 +25,7 @@ from gridvend.approvals.services import (
     reject_decision,
     request_decision,
 )
+from gridvend.audit.models import AuditEvent
 from gridvend.audit.services import record
 from gridvend.billing import locks
 from gridvend.billing.errors import (
@@ -384,8 +386,20 @@ def discard_run(*, actor: User, run: BillingRun, reason: str) -> BillingRun:
 
 
 def _may_decide(actor: User, decision: RunDecision) -> None:
+    """Finance in the run's region, and for a posting not whoever prepared the run or adjusted
+    one of its bills: their work is what the second person checks."""
     _require(can_run_billing(actor))
     require_unit_in_scope(actor, decision.run.org_unit)
+    if decision.action == RunAction.POST and (
+        decision.run.created_by_id == actor.pk
+        or AuditEvent.objects.filter(
+            event_type=BillingEvent.BILL_ADJUSTED,
+            target_type=BillingRun._meta.label_lower,
+            target_id=str(decision.run_id),
+            actor_id=actor.pk,
+        ).exists()
+    ):
+        raise MakerCheckerViolation(subject=POST_DECISION.subject)
 
 
 POST_DECISION: DecisionType[RunDecision] = DecisionType(
