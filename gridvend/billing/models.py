@@ -162,6 +162,11 @@ class Bill(models.Model):
     late_fee_cancel_entry = models.OneToOneField(
         "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A "both" account's arrears debt released when this bill's run was cancelled (the debt
+    # may not hold more than the bills still owe): one entry per customer, on their first bill.
+    debt_release_entry = models.OneToOneField(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     posted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -203,3 +203,25 @@ def test_part_of_a_both_accounts_arrears_paid_directly_lowers_its_debt_by_that_p
     bill = Bill.objects.get(run=run, customer=customer)
     # The debt never holds more than the bill still owes.
     assert debt.balance_minor == bill.owed_minor == B_BILL - 10000
+
+
+def test_cancelling_a_run_takes_back_the_arrears_it_handed_to_the_prepaid_side(
+    scene: Scene,
+) -> None:
+    from gridvend.vending.integrity.books import verify_debts, verify_journal_entries
+
+    run = scene.billed()
+    customer = scene.customer(scene.b)
+    later = run.due_date + timedelta(days=1)
+    debt = services.transfer_arrears_to_debt(actor=scene.finance, customer=customer, today=later)
+    assert debt is not None
+    decision = services.request_cancellation(actor=scene.finance, run=run, reason="wrong tariff")
+    services.approve_run_decision(actor=scene.checker, decision=decision)
+    # The bill is gone; the debt it became is released too, in the books as well.
+    debt.refresh_from_db()
+    assert (debt.balance_minor, debt.settled_minor) == (0, B_BILL)
+    assert account_balance(f"debt:{customer.account_number}") == 0
+    assert account_balance(services.ARREARS_CLEARING) == 0
+    assert Bill.objects.get(run=run, customer=customer).debt_release_entry_id is not None
+    assert unbalanced_entries() == []
+    assert verify_debts().problems == [] and verify_journal_entries().problems == []

@@ -54,6 +54,8 @@ from gridvend.billing.permissions import (
 from gridvend.billing.selectors import POSTPAID_KINDS
 from gridvend.billing.services.common import (
     ADJUSTMENT_REVENUE,
+    ARREARS_CLEARING,
+    DEBT_SOURCE,
     MAX_ADJUSTMENT_MINOR,
     MAX_PERIOD_DAYS,
     _reason,
@@ -66,10 +68,12 @@ from gridvend.billing.services.payments import (
     _allocate,
     _apply_credit,
     _credit_payments,
+    _settle_debts,
     _undo_allocations,
 )
 from gridvend.customers.locks import lock_customer
-from gridvend.customers.models import Customer
+from gridvend.customers.models import Customer, Debt
+from gridvend.customers.services import debt_account_code
 from gridvend.identity.errors import ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
@@ -560,9 +564,43 @@ def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
     # What the cancelled bills' payments leave as credit pays the customers' other open bills.
     for customer_id in sorted({b.customer_id for b in bills}):
         _apply_credit(customer_id, now)
+    released = {}
+    for customer_id in sorted({b.customer_id for b in bills}):
+        first = next(b for b in bills if b.customer_id == customer_id)
+        amount = _release_debts(first, actor=decision.requested_by, day=day)
+        if amount:
+            released[first.customer_id] = amount
     BillingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, cancelled_at=now)
     run.refresh_from_db()
-    return Outcome(run, audit={"bills": len(bills), "reason": decision.reason})
+    return Outcome(
+        run, audit={"bills": len(bills), "reason": decision.reason, "debts_released": released}
+    )
+
+
+def _release_debts(bill: Bill, *, actor: User | None, day: date) -> int:
+    """After a cancel: a "both" account's arrears debts may hold no more than its bills still
+    owe, or tokens would recover a bill that no longer exists. The excess is released (arrears
+    clearing against the debt account) in an entry the cancelled ``bill`` names; returns it."""
+    customer = Customer.objects.select_related("tariff").get(pk=bill.customer_id)
+    debts = list(
+        Debt.objects.select_for_update(of=("self",))
+        .filter(customer=customer, source=DEBT_SOURCE, balance_minor__gt=0)
+        .order_by("-opened_at", "-id")
+    )
+    held = sum(d.balance_minor for d in debts)
+    owed = sum(b.owed_minor for b in locks.lock_open_bills(customer.pk))
+    excess = held - owed
+    if excess <= 0:
+        return 0
+    money = Money(excess, customer.tariff.currency)
+    draft = journal(
+        [Posting(ARREARS_CLEARING, money), Posting(debt_account_code(customer), -money)],
+        memo=f"arrears debt released: bill {bill.number} cancelled {customer.account_number}",
+    )
+    entry = ledger.post_journal_entry(draft, kind="debt.released", business_date=day, actor=actor)
+    Bill.objects.filter(pk=bill.pk).update(debt_release_entry=entry)
+    _settle_debts(debts, excess)
+    return excess
 
 
 def approve_run_decision(*, actor: User, decision: RunDecision, note: str = "") -> BillingRun:
