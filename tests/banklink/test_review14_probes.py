@@ -24,44 +24,6 @@ def _late_fee(bank: Bank) -> Bill:
     return bill
 
 
-def test_keep_alives_do_not_hold_a_short_connection_open_past_its_timeout(bank: Bank) -> None:
-    """A short-connection link answers one message per connection; a peer sending only
-    keep-alives should still be closed at the read timeout, or 32 such peers lock the bank
-    out for as long as they like."""
-    import socket
-    import threading
-    import time
-
-    from gridvend.gateways.banklink.server import LinkServer, frame_spec
-
-    link = bank.reconfigure(read_timeout_seconds=1, is_short_connection=True)
-    listener = LinkServer(link, ("127.0.0.1", 0), max_connections=1)
-    thread = threading.Thread(target=listener.serve_forever, daemon=True)
-    thread.start()
-    port = int(listener.server_address[1])
-    spec = frame_spec(link)
-    try:
-        hog = socket.create_connection(("127.0.0.1", port), timeout=10)
-        started = time.monotonic()
-        alive = True
-        while time.monotonic() - started < 4:
-            try:
-                hog.sendall(spec.header(0))
-                if hog.recv(16) == b"":
-                    alive = False
-                    break
-            except OSError:
-                alive = False
-                break
-            time.sleep(0.5)
-        hog.close()
-        assert not alive, "four seconds of keep-alives held a 1-second short connection"
-    finally:
-        listener.shutdown()
-        listener.server_close()
-        thread.join(timeout=10)
-
-
 def test_a_bank_payment_to_a_closed_account_with_nothing_owed_is_refused(bank: Bank) -> None:
     from gridvend.customers import services as customers
     from gridvend.customers.models import CustomerStatus
