@@ -38,25 +38,3 @@ def test_a_bank_payment_to_a_closed_account_with_nothing_owed_is_refused(bank: B
     late = handlers.answer(bank.link, request(bank, layout.PAY, bank_serial="PF2", amount=50000))
     # 500.00 taken into an account that will never have another bill: stuck credit.
     assert late.return_code != ReturnCode.OK, BillPayment.objects.filter(source_reference="PF2")
-
-
-def test_an_empty_file_for_a_day_not_yet_over_does_not_close_it_for_good(bank: Bank) -> None:
-    from gridvend.banklink.models import ReconciliationSource, ReconciliationStatus
-    from gridvend.banklink.services import reconciliation
-    from gridvend.ledger.services import today
-
-    tomorrow = today() + timedelta(days=1)
-    # A careless finance clerk picks tomorrow's date (or today's, before the bank's cut-off)
-    # and uploads a file with the header only.
-    recon = reconciliation.receive(
-        actor=bank.finance, link=bank.link, bank_date=tomorrow,
-        rows=reconciliation.read_file(b"bank_serial,account_number,amount_minor\n"),
-        source=ReconciliationSource.UPLOAD,
-    )  # fmt: skip
-    assert recon.status == ReconciliationStatus.CLOSED  # closed at once, no way to reopen
-    body = request(
-        bank, layout.PAY, bank_serial="T1", amount=1000, bank_date=tomorrow.strftime("%Y%m%d")
-    )
-    answer = handlers.answer(bank.link, body)
-    # Every payment the bank takes for that accounting date is now refused 0706.
-    assert answer.return_code == ReturnCode.OK, answer.return_code
