@@ -379,6 +379,18 @@ def _undo_allocations(allocations: list[PaymentAllocation]) -> None:
         PaymentAllocation.objects.filter(pk=allocation.pk).update(is_undone=True)
 
 
+def require_cancellable(payment: BillPayment, *, now: datetime | None = None) -> None:
+    """Refused unless the payment could be cancelled now: not cancelled, not reconciled, and
+    taken this business day. A channel that promises a cancel before carrying it out (a Billpay
+    refund) asks this first; ``cancel_payment`` asks it again under the lock."""
+    if payment.status == PaymentStatus.CANCELLED:
+        raise PaymentAlreadyCancelled(reference=payment.source_reference)
+    if payment.reconciled_at is not None:
+        raise PaymentAlreadyReconciled(reference=payment.source_reference)
+    if payment.business_date != _today(now or timezone.now()):
+        raise PaymentCancelTooLate(business_date=payment.business_date.isoformat())
+
+
 @use_case
 def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPayment:
     """Cancel a payment on the business day it was taken: reversal entry, its allocations taken
@@ -390,13 +402,8 @@ def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPay
     cleaned = _reason(reason)
     lock_customer(payment.customer)
     locked = locks.lock_payment(payment)
-    if locked.status == PaymentStatus.CANCELLED:
-        raise PaymentAlreadyCancelled(reference=locked.source_reference)
-    if locked.reconciled_at is not None:
-        raise PaymentAlreadyReconciled(reference=locked.source_reference)
     now = timezone.now()
-    if locked.business_date != _today(now):
-        raise PaymentCancelTooLate(business_date=locked.business_date.isoformat())
+    require_cancellable(locked, now=now)
     locks.lock_open_bills(locked.customer_id)
     allocations = list(
         locked.allocations.filter(is_undone=False).select_related("bill").order_by("id")
