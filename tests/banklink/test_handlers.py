@@ -71,3 +71,20 @@ def test_a_pay_replayed_after_its_cancel_is_refused_as_cancelled(bank: Bank) -> 
     assert again.return_code == ReturnCode.ALREADY_CANCELLED
     assert reply_fields(bank, again.body)["return_code"] == "3002"
     assert BillPayment.objects.filter(source_reference="P7").count() == 1
+
+
+def test_a_bank_payment_to_a_closed_account_with_nothing_owed_is_refused(bank: Bank) -> None:
+    from gridvend.customers import services as customers
+    from gridvend.customers.models import CustomerStatus
+
+    customer = bank.scene.customer(bank.scene.a)
+    paid = request(bank, layout.PAY, bank_serial="PF1", amount=A_BILL)
+    assert handlers.answer(bank.link, paid).return_code == ReturnCode.OK
+    customers.set_customer_status(
+        actor=bank.scene.world.admin, customer=customer, status=CustomerStatus.CLOSED,
+        reason="moved away",
+    )  # fmt: skip
+    late = handlers.answer(bank.link, request(bank, layout.PAY, bank_serial="PF2", amount=50000))
+    # 500.00 taken into an account that will never have another bill would be stuck credit.
+    assert late.return_code == ReturnCode.ACCOUNT_CLOSED
+    assert not BillPayment.objects.filter(source_reference="PF2").exists()

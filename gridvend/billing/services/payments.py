@@ -51,8 +51,9 @@ from gridvend.billing.services.common import (
     _today,
     receivable_code,
 )
+from gridvend.customers.errors import CustomerClosed
 from gridvend.customers.locks import lock_customer
-from gridvend.customers.models import AccountKind, Customer, Debt
+from gridvend.customers.models import AccountKind, Customer, CustomerStatus, Debt
 from gridvend.customers.selectors import get_customer_by_account
 from gridvend.customers.services import debt_account_code
 from gridvend.identity.errors import ValidationFailed
@@ -327,6 +328,11 @@ def take_payment(
     now = timezone.now()
     when = ensure_utc(paid_at) if paid_at is not None else now
     locked = lock_customer(customer)
+    if locked.status == CustomerStatus.CLOSED and not any(
+        b.owed_minor > 0 for b in locks.lock_open_bills(locked.pk)
+    ):
+        # A closed account will never have another bill: the money would sit as credit.
+        raise CustomerClosed(account_number=locked.account_number)
     money = Money(amount, locked.tariff.currency)
     debts, settled = _arrears_settled(locked, amount, _today(now))
     debt_money = Money(settled, money.currency)

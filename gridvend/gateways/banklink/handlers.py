@@ -35,6 +35,7 @@ MESSAGES = {
     ReturnCode.WRONG_CHARSET: "Wrong character set",
     ReturnCode.UNKNOWN_MESSAGE_TYPE: "Unknown message type",
     ReturnCode.AGENCY_UNKNOWN: "Unknown agency id",
+    ReturnCode.ACCOUNT_CLOSED: "Account closed, nothing owed",
     ReturnCode.AMOUNT_INVALID: "Invalid amount",
     ReturnCode.SERIAL_REUSED: "Bank serial already used with another amount",
     ReturnCode.CURRENCY_INVALID: "Invalid currency",
