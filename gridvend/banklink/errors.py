@@ -27,6 +27,7 @@ class BankLinkErrorCode(StrEnum):
     BANK_RECONCILIATION_DONE = "BANK_RECONCILIATION_DONE"
     BANK_RECONCILIATION_UNRESOLVED = "BANK_RECONCILIATION_UNRESOLVED"
     BANK_RECONCILIATION_FILE_INVALID = "BANK_RECONCILIATION_FILE_INVALID"
+    BANK_RECONCILIATION_DATE_IN_FUTURE = "BANK_RECONCILIATION_DATE_IN_FUTURE"
     BANK_DISCREPANCY_ALREADY_RESOLVED = "BANK_DISCREPANCY_ALREADY_RESOLVED"
     BANK_PAYMENT_RECONCILED = "BANK_PAYMENT_RECONCILED"
 
@@ -145,6 +146,16 @@ class ReconciliationUnresolved(DomainError):
 
     def __init__(self, *, count: int) -> None:
         super().__init__(count=count)
+
+
+class ReconciliationDateInFuture(DomainError):
+    code = BankLinkErrorCode.BANK_RECONCILIATION_DATE_IN_FUTURE
+    message_template = gettext_lazy(
+        "The bank date %(bank_date)s is after today: a day is reconciled once it is over."
+    )
+
+    def __init__(self, *, bank_date: str) -> None:
+        super().__init__(bank_date=bank_date)
 
 
 class ReconciliationFileInvalid(DomainError):

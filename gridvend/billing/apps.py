@@ -21,7 +21,13 @@ class BillingConfig(AppConfig):
         from gridvend.ledger.owners import register_owner
 
         # Every journal entry billing writes is named by one of these (`gridvend verify`).
-        for field in ("journal_entry", "cancel_entry", "late_fee_entry", "late_fee_cancel_entry"):
+        for field in (
+            "journal_entry",
+            "cancel_entry",
+            "late_fee_entry",
+            "late_fee_cancel_entry",
+            "debt_release_entry",
+        ):
             register_owner("billing.Bill", field, "bill")
         for field in ("journal_entry", "cancel_entry"):
             register_owner("billing.BillPayment", field, "bill payment")

@@ -14,6 +14,7 @@ class BillingErrorCode(StrEnum):
     ACCOUNT_NOT_PREPAID_LINKED = "ACCOUNT_NOT_PREPAID_LINKED"
     PAYMENT_REFERENCE_REUSED = "PAYMENT_REFERENCE_REUSED"
     PAYMENT_ALREADY_CANCELLED = "PAYMENT_ALREADY_CANCELLED"
+    PAYMENT_REFERENCE_CANCELLED = "PAYMENT_REFERENCE_CANCELLED"
     PAYMENT_CANCEL_TOO_LATE = "PAYMENT_CANCEL_TOO_LATE"
     PAYMENT_ALREADY_RECONCILED = "PAYMENT_ALREADY_RECONCILED"
     PAYMENT_AMOUNT_INVALID = "PAYMENT_AMOUNT_INVALID"
@@ -60,6 +61,16 @@ class PaymentReferenceReused(DomainError):
 class PaymentAlreadyCancelled(DomainError):
     code = BillingErrorCode.PAYMENT_ALREADY_CANCELLED
     message_template = gettext_lazy("This payment has already been cancelled.")
+
+    def __init__(self, *, reference: str) -> None:
+        super().__init__(reference=reference)
+
+
+class PaymentReferenceCancelled(DomainError):
+    code = BillingErrorCode.PAYMENT_REFERENCE_CANCELLED
+    message_template = gettext_lazy(
+        "The payment under reference %(reference)s was cancelled: pay again under a new reference."
+    )
 
     def __init__(self, *, reference: str) -> None:
         super().__init__(reference=reference)

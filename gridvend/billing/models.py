@@ -162,6 +162,11 @@ class Bill(models.Model):
     late_fee_cancel_entry = models.OneToOneField(
         "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A "both" account's arrears debt released when this bill's run was cancelled (the debt
+    # may not hold more than the bills still owe): one entry per customer, on their first bill.
+    debt_release_entry = models.OneToOneField(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     posted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -235,6 +240,9 @@ class BillPayment(models.Model):
     amount_minor = models.BigIntegerField()
     # Of the amount, how much bills have taken; the rest is the account's credit.
     allocated_minor = models.BigIntegerField(default=0)
+    # Of the amount, what paid arrears that a "both" account's debt held for token purchases
+    # to recover: that debt was lowered by it in the same entry (given back on a cancel).
+    debt_settled_minor = models.BigIntegerField(default=0)
     channel = models.CharField(max_length=20)
     partner = models.ForeignKey(
         "partners.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -137,6 +137,10 @@ class Debt(models.Model):
     )
     opened_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(max_length=40, default="manual")
+    # Of the original, what was paid off outside the prepaid sales (a postpaid arrears debt
+    # whose bills were paid directly): the balance is the original less the sales' recoveries
+    # less this.
+    settled_minor = models.BigIntegerField(default=0)
     # The entry that booked the debt: every journal entry belongs to one sale, reversal, debt or
     # float top-up, and `gridvend verify` reports any that belongs to none.
     journal_entry = models.OneToOneField(
@@ -160,6 +164,11 @@ class Debt(models.Model):
                 condition=models.Q(balance_minor__gte=0)
                 & models.Q(balance_minor__lte=models.F("original_minor")),
                 name="debt_balance_within_original",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(settled_minor__gte=0)
+                & models.Q(settled_minor__lte=models.F("original_minor")),
+                name="debt_settled_within_original",
             ),
             models.CheckConstraint(
                 condition=models.Q(original_minor__gt=0), name="debt_original_positive"

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import formats, translation
 
@@ -34,6 +35,27 @@ MAX_ACCOUNT_DIGITS = 20
 _DIGITS = re.compile(r"^[0-9]{1,20}$", re.ASCII)
 _KEYWORD = re.compile(r"^\s*BAL\s+([0-9]{1,20})\s*$", re.ASCII | re.IGNORECASE)
 MAX_SMS_TEXT = 160
+# Account numbers one call may key in (an answered one ends the call's tries): a caller cannot
+# walk the account numbers, as the SMS enquiry answers only the registered phone.
+MAX_CALL_TRIES = 3
+CALL_TRIES_SECONDS = 3600
+
+
+def take_call_try(session_id: str) -> bool:
+    """Count one account number keyed in this call; False once the call has used its tries."""
+    name = f"ivr-tries:{session_id}"
+    cache.add(name, 0, timeout=CALL_TRIES_SECONDS)
+    try:
+        used = int(cache.incr(name))
+    except ValueError:  # evicted between add and incr: counted again from one
+        cache.add(name, 1, timeout=CALL_TRIES_SECONDS)
+        used = 1
+    return used <= MAX_CALL_TRIES
+
+
+def end_call_tries(session_id: str) -> None:
+    """After an answer: the call keys in no other account number."""
+    cache.set(f"ivr-tries:{session_id}", MAX_CALL_TRIES, timeout=CALL_TRIES_SECONDS)
 
 
 @dataclass(frozen=True)

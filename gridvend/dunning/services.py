@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from gridvend.audit.changes import audited_change, record_created
 from gridvend.audit.services import record
+from gridvend.customers.locks import lock_customer
 from gridvend.customers.models import AccountKind, Customer, CustomerCategory, CustomerStatus
 from gridvend.dunning import permissions, voice
 from gridvend.dunning.due import Due, read_due, read_dues
@@ -492,6 +493,12 @@ def _precheck(when: str, due: Due | None, today: datetime.date) -> dict[str, obj
 
 @use_case
 def _issue(*, actor: User, task: DunningTask, today: datetime.date) -> FieldOrder:
+    # The customer is locked first (the order a payment locks it in) and held to the end: a
+    # payment committing between the pre-check and the order waits, then the order stands on
+    # figures no payment has changed.
+    lock_customer(
+        Customer(pk=DunningTask.objects.values_list("customer_id", flat=True).get(pk=task.pk))
+    )
     locked = (
         DunningTask.objects.select_for_update(of=("self",))
         .select_related("customer", "customer__org_unit")
@@ -546,6 +553,10 @@ def issue_disconnection_order(
 
 @use_case
 def _execute(*, actor: User, order: FieldOrder, today: datetime.date) -> FieldOrder:
+    # As for issuing: the customer locked before the pre-check, so no payment slips between.
+    lock_customer(
+        Customer(pk=FieldOrder.objects.values_list("customer_id", flat=True).get(pk=order.pk))
+    )
     locked = (
         FieldOrder.objects.select_for_update(of=("self",))
         .select_related("customer", "customer__org_unit", "task")

@@ -148,3 +148,37 @@ def test_a_bad_file_is_refused_and_nothing_is_written(
     assert caught.value.code == "BANK_RECONCILIATION_FILE_INVALID"
     assert problem in str(caught.value.params["problem"])
     assert (Reconciliation.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_a_file_for_a_day_not_yet_over_is_refused_and_the_day_stays_payable(bank: Bank) -> None:
+    from datetime import timedelta
+
+    from gridvend.banklink.errors import ReconciliationDateInFuture
+    from gridvend.banklink.models import ReconciliationSource
+    from gridvend.gateways.banklink import handlers
+
+    tomorrow = today() + timedelta(days=1)
+    with pytest.raises(ReconciliationDateInFuture):
+        reconciliation.receive(
+            actor=bank.finance, link=bank.link, bank_date=tomorrow,
+            rows=reconciliation.read_file(b"bank_serial,account_number,amount_minor\n"),
+            source=ReconciliationSource.UPLOAD,
+        )  # fmt: skip
+    assert not Reconciliation.objects.exists()
+    body = request(
+        bank, layout.PAY, bank_serial="T1", amount=1000, bank_date=tomorrow.strftime("%Y%m%d")
+    )
+    assert handlers.answer(bank.link, body).return_code == ReturnCode.OK
+
+
+def test_an_empty_file_leaves_the_day_open_for_a_person_to_close(bank: Bank) -> None:
+    from gridvend.banklink.models import ReconciliationSource
+
+    recon = reconciliation.receive(
+        actor=bank.finance, link=bank.link, bank_date=today(),
+        rows=reconciliation.read_file(b"bank_serial,account_number,amount_minor\n"),
+        source=ReconciliationSource.UPLOAD,
+    )  # fmt: skip
+    assert recon.status == ReconciliationStatus.OPEN
+    closed = reconciliation.close(actor=bank.finance, reconciliation=recon)
+    assert closed.status == ReconciliationStatus.CLOSED

@@ -269,3 +269,40 @@ def test_a_peer_outside_the_partners_allow_list_is_closed_unanswered(
     [session] = closed_sessions(1)
     assert session.outcome == SessionOutcome.REFUSED
     assert not RawMessage.objects.exists()
+
+
+def test_keep_alives_do_not_hold_a_short_connection_open_past_its_read_timeout(bank: Bank) -> None:
+    """A peer sending only keep-alives is closed at the read timeout, or 32 such peers would
+    lock the bank out for as long as they like."""
+    import socket
+    import threading
+    import time
+
+    from gridvend.gateways.banklink.server import LinkServer, frame_spec
+
+    link = bank.reconfigure(read_timeout_seconds=1, is_short_connection=True)
+    listener = LinkServer(link, ("127.0.0.1", 0), max_connections=1)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    port = int(listener.server_address[1])
+    spec = frame_spec(link)
+    try:
+        hog = socket.create_connection(("127.0.0.1", port), timeout=10)
+        started = time.monotonic()
+        alive = True
+        while time.monotonic() - started < 4:
+            try:
+                hog.sendall(spec.header(0))
+                if hog.recv(16) == b"":
+                    alive = False
+                    break
+            except OSError:
+                alive = False
+                break
+            time.sleep(0.5)
+        hog.close()
+        assert not alive, "four seconds of keep-alives held a 1-second short connection"
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        thread.join(timeout=10)

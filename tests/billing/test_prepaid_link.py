@@ -147,3 +147,81 @@ def test_the_account_screen_offers_no_handover_for_a_postpaid_only_account(scene
     assert not Debt.objects.exists()
     prepaid = f"/billing/accounts/{scene.customer(scene.prepaid).pk}/"
     assert finance.get(prepaid).status_code == 404
+
+
+def test_a_both_accounts_arrears_paid_at_the_bank_are_not_recovered_again_by_tokens(
+    scene: Scene,
+) -> None:
+    from gridvend.vending.integrity.books import verify_debts, verify_journal_entries
+    from tests.billing.test_payments import pay
+
+    run = scene.billed()
+    customer = scene.customer(scene.b)
+    later = run.due_date + timedelta(days=1)
+    debt = services.transfer_arrears_to_debt(actor=scene.finance, customer=customer, today=later)
+    assert debt is not None and debt.balance_minor == B_BILL
+    # The customer pays the whole bill at the bank: the debt is settled in the same entry.
+    payment = pay(scene, scene.b, B_BILL, "bank-both-1")
+    debt.refresh_from_db()
+    assert payment.debt_settled_minor == B_BILL
+    assert (debt.balance_minor, debt.settled_minor) == (0, B_BILL)
+    assert account_balance(f"debt:{customer.account_number}") == 0
+    assert account_balance(services.ARREARS_CLEARING) == 0
+    # ... then buys tokens: nothing is owed any more, so nothing is recovered or applied.
+    sale = vending.vend_credit(
+        actor=scene.world.cashier,
+        vending_point=scene.world.point,
+        client_reference="both-after-pay",
+        meter_number=scene.b.number,
+        tender=scene.world.money("1000.00"),
+        clock=SystemClock(),
+    )
+    assert sale.sale.breakdown is not None
+    assert sale.sale.breakdown["debt_recovered_minor"] == 0
+    assert services.apply_recoveries(actor=None, customer=customer) is None
+    assert verify_debts().problems == [] and verify_journal_entries().problems == []
+    # A cancel of that payment the same day gives the debt back, both sides.
+    services.cancel_payment(actor=scene.finance, payment=payment, reason="wrong account")
+    debt.refresh_from_db()
+    assert (debt.balance_minor, debt.settled_minor) == (B_BILL, 0)
+    assert account_balance(f"debt:{customer.account_number}") == B_BILL
+    assert unbalanced_entries() == [] and verify_debts().problems == []
+
+
+def test_part_of_a_both_accounts_arrears_paid_directly_lowers_its_debt_by_that_part(
+    scene: Scene,
+) -> None:
+    from tests.billing.test_payments import pay
+
+    run = scene.billed()
+    customer = scene.customer(scene.b)
+    later = run.due_date + timedelta(days=1)
+    debt = services.transfer_arrears_to_debt(actor=scene.finance, customer=customer, today=later)
+    assert debt is not None
+    pay(scene, scene.b, 10000, "bank-both-part")
+    debt.refresh_from_db()
+    bill = Bill.objects.get(run=run, customer=customer)
+    # The debt never holds more than the bill still owes.
+    assert debt.balance_minor == bill.owed_minor == B_BILL - 10000
+
+
+def test_cancelling_a_run_takes_back_the_arrears_it_handed_to_the_prepaid_side(
+    scene: Scene,
+) -> None:
+    from gridvend.vending.integrity.books import verify_debts, verify_journal_entries
+
+    run = scene.billed()
+    customer = scene.customer(scene.b)
+    later = run.due_date + timedelta(days=1)
+    debt = services.transfer_arrears_to_debt(actor=scene.finance, customer=customer, today=later)
+    assert debt is not None
+    decision = services.request_cancellation(actor=scene.finance, run=run, reason="wrong tariff")
+    services.approve_run_decision(actor=scene.checker, decision=decision)
+    # The bill is gone; the debt it became is released too, in the books as well.
+    debt.refresh_from_db()
+    assert (debt.balance_minor, debt.settled_minor) == (0, B_BILL)
+    assert account_balance(f"debt:{customer.account_number}") == 0
+    assert account_balance(services.ARREARS_CLEARING) == 0
+    assert Bill.objects.get(run=run, customer=customer).debt_release_entry_id is not None
+    assert unbalanced_entries() == []
+    assert verify_debts().problems == [] and verify_journal_entries().problems == []

@@ -258,3 +258,80 @@ def test_an_adjustment_changes_the_bill_and_posts_to_its_own_revenue(scene: Scen
     with pytest.raises(DomainError) as caught:
         services.adjust_bill(actor=scene.finance, bill=bill, label="Late", amount_minor=100)
     assert caught.value.code == "BILLING_RUN_NOT_PREVIEWED"
+
+
+def test_an_actual_reading_below_last_months_estimate_is_credited_not_billed_as_a_roll_over(
+    scene: Scene,
+) -> None:
+    from gridvend.customers import services as customers
+    from gridvend.customers.models import AccountKind
+    from gridvend.identity.roles import Capability, Role
+    from gridvend.readings import services as readings
+    from gridvend.readings.estimates import estimate_book
+    from tests import factories
+
+    world = scene.world
+    supervisor = factories.user(
+        world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,)
+    )
+    meter = world.add_meter(name="Estimated M")
+    customers.update_customer(
+        actor=world.admin, customer=world.customer(meter), account_kind=AccountKind.POSTPAID
+    )
+    meter.refresh_from_db()
+    readings.add_book_meter(actor=supervisor, book=scene.book, meter=meter)
+    # About 1 kWh a day for two months, then no reading in the previous cycle.
+    scene.read(meter, scene.start - timedelta(days=95), "400")
+    scene.read(meter, scene.start - timedelta(days=65), "430")
+    scene.read(meter, scene.start - timedelta(days=35), "460")
+    previous_end = scene.start - timedelta(days=1)
+    done = estimate_book(actor=supervisor, book=scene.book, on=previous_end)
+    [estimate] = [e for e in done.estimated if e.meter_id == meter.pk]
+    assert estimate.register_kwh > Decimal("490")
+    first = services.preview_run(
+        actor=scene.finance,
+        book=scene.book,
+        period_start=previous_end - timedelta(days=29),
+        period_end=previous_end,
+    )
+    scene.post(first)
+    assert Bill.objects.get(run=first, meter=meter).is_estimated
+    # The real reading this cycle is a little below the estimate (the customer used less).
+    scene.read(meter, scene.end - timedelta(days=2), "490")
+    run = preview(scene)
+    bill = Bill.objects.get(run=run, meter=meter)
+    over = estimate.register_kwh - Decimal("490")
+    assert bill.consumption_kwh == 0
+    [credit] = bill.lines.filter(kind=LineKind.ADJUSTMENT)
+    assert credit.kwh == -over and credit.amount_minor < 0
+    charged = sum(line.amount_minor for line in bill.lines.exclude(kind=LineKind.ADJUSTMENT))
+    assert bill.amount_minor == charged + credit.amount_minor >= 0
+    scene.post(run)
+    assert not unbalanced_entries()
+
+
+def test_the_person_who_prepared_or_adjusted_a_run_may_not_approve_its_posting(
+    scene: Scene,
+) -> None:
+    run = preview(scene)
+    bill = Bill.objects.get(run=run, customer=scene.customer(scene.a))
+    # The preparer credits a bill, then a colleague merely sends the run for approval ...
+    services.adjust_bill(actor=scene.finance, bill=bill, label="goodwill", amount_minor=-400000)
+    decision = services.request_posting(actor=scene.checker, run=run)
+    # ... and neither the preparer nor the one who adjusted may approve it.
+    with pytest.raises(MakerCheckerViolation):
+        services.approve_run_decision(actor=scene.finance, decision=decision)
+    run.refresh_from_db()
+    assert run.status == RunStatus.AWAITING_APPROVAL
+    assert not JournalEntry.objects.filter(kind="bill.posted").exists()
+
+
+def test_whoever_adjusted_a_run_prepared_by_another_may_not_approve_its_posting(
+    scene: Scene,
+) -> None:
+    run = preview(scene)
+    bill = Bill.objects.get(run=run, customer=scene.customer(scene.a))
+    services.adjust_bill(actor=scene.checker, bill=bill, label="goodwill", amount_minor=-100)
+    decision = services.request_posting(actor=scene.finance, run=run)
+    with pytest.raises(MakerCheckerViolation):
+        services.approve_run_decision(actor=scene.checker, decision=decision)

@@ -163,6 +163,11 @@ def request_refund(
     whole = Money(paid.amount_minor, paid.currency)
     if amount is not None and amount != whole:
         raise BillpayNotRefundable(issuer_reference=issuer_reference)
+    # Refused now, not at the confirmation: by then the partner has paid the customer back.
+    original = _payment_of(paid)
+    if original is None:
+        raise BillpayNotRefundable(issuer_reference=issuer_reference)
+    billing.require_cancellable(original)
     return _new_request(
         partner=partner,
         request_id=request_id,

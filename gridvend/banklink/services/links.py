@@ -58,6 +58,12 @@ def _largest_length(values: LinkSettings) -> int:
     return top - values.header_width if values.length_includes_header else top
 
 
+# The fixed-format layout's sizes (gateways.banklink.layout; a test holds them equal): every
+# request is this long, and the longest reply is its head and 99 arrears rows.
+REQUEST_BYTES = 166
+LONGEST_REPLY_BYTES = 284 + 99 * 54
+
+
 def check_settings(values: LinkSettings) -> LinkSettings:
     agency = values.agency_id.strip()
     if not 1 <= len(agency) <= MAX_AGENCY_ID or not agency.isascii() or not agency.isalnum():
@@ -72,6 +78,15 @@ def check_settings(values: LinkSettings) -> LinkSettings:
         raise BankLinkInvalid(field="max_body_bytes", problem="1 byte to 1 MiB")
     if values.max_body_bytes > _largest_length(values):
         raise BankLinkInvalid(field="max_body_bytes", problem="larger than the header can state")
+    if values.max_body_bytes < REQUEST_BYTES:
+        raise BankLinkInvalid(
+            field="max_body_bytes", problem=f"smaller than a request ({REQUEST_BYTES} bytes)"
+        )
+    if _largest_length(values) < LONGEST_REPLY_BYTES:
+        raise BankLinkInvalid(
+            field="header_width",
+            problem=f"too narrow to state the longest reply ({LONGEST_REPLY_BYTES} bytes)",
+        )
     if not 1 <= values.read_timeout_seconds <= MAX_TIMEOUT_SECONDS:
         raise BankLinkInvalid(field="read_timeout_seconds", problem="1 to 300 seconds")
     return LinkSettings(**{**values.__dict__, "agency_id": agency})

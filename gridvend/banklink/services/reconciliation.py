@@ -24,6 +24,7 @@ from gridvend.audit.services import record
 from gridvend.banklink import permissions
 from gridvend.banklink.errors import (
     DiscrepancyAlreadyResolved,
+    ReconciliationDateInFuture,
     ReconciliationDone,
     ReconciliationFileInvalid,
     ReconciliationInProgress,
@@ -45,6 +46,7 @@ from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.errors import ReasonRequired
 from gridvend.kernel.inputs import clean_text
+from gridvend.ledger.services import today
 from gridvend.org.models import Channel
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -167,7 +169,8 @@ def receive(
     bank_count: int | None = None,
     bank_total_minor: int | None = None,
 ) -> Reconciliation:
-    """Compare the bank's day with ours; closed at once when clean."""
+    """Compare the bank's day with ours; closed at once when clean and not empty. A bank date
+    after today is refused."""
     _may_receive(actor, link)
     if source not in ReconciliationSource.values:
         raise ValueError(source)
@@ -177,6 +180,8 @@ def receive(
         raise ReconciliationFileInvalid(problem="the totals do not match the details")
     if len({r.bank_serial for r in rows}) != len(rows):
         raise ReconciliationFileInvalid(problem="a bank serial appears twice")
+    if bank_date > today():
+        raise ReconciliationDateInFuture(bank_date=bank_date.isoformat())
     _refuse_repeat(link, bank_date)
     try:
         with transaction.atomic(durable=True):
@@ -212,7 +217,9 @@ def receive(
                     "discrepancies": discrepancies,
                 },
             )
-            if discrepancies == 0:
+            # A day with no rows on either side is left open for a person to close: an empty
+            # file (or one sent before the bank's cut-off) must not shut the day for good.
+            if discrepancies == 0 and lines:
                 _close(actor, recon)
     except IntegrityError:
         # Another reconciliation of this bank and date committed first.

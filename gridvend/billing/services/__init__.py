@@ -29,6 +29,7 @@ from gridvend.billing.services.late_fees import (
 from gridvend.billing.services.payments import (
     cancel_payment,
     mark_reconciled,
+    require_cancellable,
     take_payment,
 )
 from gridvend.billing.services.runs import (
@@ -71,6 +72,7 @@ __all__ = [
     "reject_run_decision",
     "request_cancellation",
     "request_posting",
+    "require_cancellable",
     "take_payment",
     "transfer_arrears_to_debt",
 ]

@@ -112,7 +112,7 @@ def apply_recoveries(*, actor: User | None, customer: Customer) -> BillPayment |
         require_unit_in_scope(actor, customer.org_unit)
     locked = lock_customer(customer)
     debts = Debt.objects.filter(customer=locked, source=DEBT_SOURCE)
-    recovered = sum(d.original_minor - d.balance_minor for d in debts)
+    recovered = sum(d.original_minor - d.balance_minor - d.settled_minor for d in debts)
     applied = sum(
         BillPayment.objects.filter(
             customer=locked, channel=RECOVERY_CHANNEL, status=PaymentStatus.RECEIVED

@@ -7,7 +7,7 @@ Lock order: the customer, then their open bills, then the payment."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +23,7 @@ from gridvend.billing.errors import (
     PaymentAlreadyReconciled,
     PaymentAmountInvalid,
     PaymentCancelTooLate,
+    PaymentReferenceCancelled,
     PaymentReferenceInvalid,
     PaymentReferenceReused,
     PaymentShiftNotOpen,
@@ -42,15 +43,19 @@ from gridvend.billing.permissions import (
 )
 from gridvend.billing.selectors import require_postpaid
 from gridvend.billing.services.common import (
+    ARREARS_CLEARING,
+    DEBT_SOURCE,
     MAX_BANK_FACTS,
     _reason,
     _require,
     _today,
     receivable_code,
 )
+from gridvend.customers.errors import CustomerClosed
 from gridvend.customers.locks import lock_customer
-from gridvend.customers.models import Customer
+from gridvend.customers.models import AccountKind, Customer, CustomerStatus, Debt
 from gridvend.customers.selectors import get_customer_by_account
+from gridvend.customers.services import debt_account_code
 from gridvend.identity.errors import ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
@@ -119,8 +124,12 @@ def _existing_payment(channel: str, partner: Any | None, reference: str) -> Bill
 
 
 def _same_or_refused(existing: BillPayment, customer: Customer, amount_minor: int) -> BillPayment:
+    """A repeat of a payment is answered with it, unless it differs or was cancelled since: a
+    replay after the cancel must not be told the money is in (it is not)."""
     if existing.customer_id != customer.pk or existing.amount_minor != amount_minor:
         raise PaymentReferenceReused(reference=existing.source_reference)
+    if existing.status == PaymentStatus.CANCELLED:
+        raise PaymentReferenceCancelled(reference=existing.source_reference)
     return existing
 
 
@@ -161,6 +170,7 @@ def _book_payment(
     memo: str,
     paid_at: datetime,
     now: datetime,
+    also: list[Posting] | None = None,
     **fields: Any,
 ) -> BillPayment:
     """Post a payment's entry (``source_account`` against the customer's receivable) and write
@@ -168,7 +178,8 @@ def _book_payment(
     loses the unique index race here (IntegrityError), and the caller's transaction can still
     read the winner. ``fields``: the channel's own columns (partner, point, shift, bank facts)."""
     draft = journal(
-        [Posting(source_account, money), Posting(receivable_code(customer), -money)], memo=memo
+        [Posting(source_account, money), Posting(receivable_code(customer), -money), *(also or [])],
+        memo=memo,
     )
     holder: dict[str, BillPayment] = {}
 
@@ -197,6 +208,61 @@ def _book_payment(
     return holder["payment"]
 
 
+def _arrears_settled(customer: Customer, amount_minor: int, today: date) -> tuple[list[Debt], int]:
+    """For a "both" account (locked): the arrears debts (locked, oldest first) and how much of
+    them a direct payment of ``amount_minor`` settles. It pays the open bills oldest due first;
+    what it pays on bills past due is arrears the debts hold, and the debts may never hold more
+    than the bills still owe afterwards (or tokens would recover a bill already paid)."""
+    if customer.account_kind != AccountKind.BOTH:
+        return [], 0
+    bills = locks.lock_open_bills(customer.pk)
+    debts = list(
+        Debt.objects.select_for_update(of=("self",))
+        .filter(customer=customer, source=DEBT_SOURCE, balance_minor__gt=0)
+        .order_by("opened_at", "id")
+    )
+    held = sum(d.balance_minor for d in debts)
+    if held == 0:
+        return [], 0
+    left, past_due_paid, owed = amount_minor, 0, 0
+    for bill in bills:
+        take = min(bill.owed_minor, left)
+        left -= take
+        owed += bill.owed_minor - take
+        if bill.due_date < today:
+            past_due_paid += take
+    return debts, min(held, max(past_due_paid, held - owed))
+
+
+def _settle_debts(debts: list[Debt], amount_minor: int) -> None:
+    """Lower the arrears debts (oldest first) by what a direct payment settled of them."""
+    left = amount_minor
+    for debt in debts:
+        take = min(debt.balance_minor, left)
+        if take > 0:
+            Debt.objects.filter(pk=debt.pk).update(
+                balance_minor=F("balance_minor") - take, settled_minor=F("settled_minor") + take
+            )
+            left -= take
+
+
+def _unsettle_debts(customer_id: int, amount_minor: int) -> None:
+    """Give back to the arrears debts (newest settled first) what a cancelled payment settled."""
+    left = amount_minor
+    debts = (
+        Debt.objects.select_for_update(of=("self",))
+        .filter(customer_id=customer_id, source=DEBT_SOURCE, settled_minor__gt=0)
+        .order_by("-opened_at", "-id")
+    )
+    for debt in debts:
+        take = min(debt.settled_minor, left)
+        if take > 0:
+            Debt.objects.filter(pk=debt.pk).update(
+                balance_minor=F("balance_minor") + take, settled_minor=F("settled_minor") - take
+            )
+            left -= take
+
+
 def _settle(
     *, actor: User | None, customer: Customer, payment: BillPayment, now: datetime
 ) -> BillPayment:
@@ -213,6 +279,7 @@ def _settle(
             "channel": payment.channel,
             "reference": payment.source_reference,
             "allocated_minor": payment.allocated_minor,
+            "debt_settled_minor": payment.debt_settled_minor,
             "journal_entry": payment.journal_entry_id,
         },
     )
@@ -261,7 +328,14 @@ def take_payment(
     now = timezone.now()
     when = ensure_utc(paid_at) if paid_at is not None else now
     locked = lock_customer(customer)
+    if locked.status == CustomerStatus.CLOSED and not any(
+        b.owed_minor > 0 for b in locks.lock_open_bills(locked.pk)
+    ):
+        # A closed account will never have another bill: the money would sit as credit.
+        raise CustomerClosed(account_number=locked.account_number)
     money = Money(amount, locked.tariff.currency)
+    debts, settled = _arrears_settled(locked, amount, _today(now))
+    debt_money = Money(settled, money.currency)
     try:
         payment = _book_payment(
             actor=actor,
@@ -273,6 +347,13 @@ def take_payment(
             memo=f"bill payment {channel} {reference} {locked.account_number}",
             paid_at=when,
             now=now,
+            also=[
+                Posting(ARREARS_CLEARING, debt_money),
+                Posting(debt_account_code(locked), -debt_money),
+            ]
+            if settled
+            else None,
+            debt_settled_minor=settled,
             partner=partner,
             vending_point=shift.vending_point if shift is not None else vending_point,
             shift=shift,
@@ -283,6 +364,7 @@ def take_payment(
         if winner is None:
             raise
         return _same_or_refused(winner, locked, amount)
+    _settle_debts(debts, settled)
     return _settle(actor=actor, customer=locked, payment=payment, now=now)
 
 
@@ -303,6 +385,18 @@ def _undo_allocations(allocations: list[PaymentAllocation]) -> None:
         PaymentAllocation.objects.filter(pk=allocation.pk).update(is_undone=True)
 
 
+def require_cancellable(payment: BillPayment, *, now: datetime | None = None) -> None:
+    """Refused unless the payment could be cancelled now: not cancelled, not reconciled, and
+    taken this business day. A channel that promises a cancel before carrying it out (a Billpay
+    refund) asks this first; ``cancel_payment`` asks it again under the lock."""
+    if payment.status == PaymentStatus.CANCELLED:
+        raise PaymentAlreadyCancelled(reference=payment.source_reference)
+    if payment.reconciled_at is not None:
+        raise PaymentAlreadyReconciled(reference=payment.source_reference)
+    if payment.business_date != _today(now or timezone.now()):
+        raise PaymentCancelTooLate(business_date=payment.business_date.isoformat())
+
+
 @use_case
 def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPayment:
     """Cancel a payment on the business day it was taken: reversal entry, its allocations taken
@@ -314,18 +408,15 @@ def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPay
     cleaned = _reason(reason)
     lock_customer(payment.customer)
     locked = locks.lock_payment(payment)
-    if locked.status == PaymentStatus.CANCELLED:
-        raise PaymentAlreadyCancelled(reference=locked.source_reference)
-    if locked.reconciled_at is not None:
-        raise PaymentAlreadyReconciled(reference=locked.source_reference)
     now = timezone.now()
-    if locked.business_date != _today(now):
-        raise PaymentCancelTooLate(business_date=locked.business_date.isoformat())
+    require_cancellable(locked, now=now)
     locks.lock_open_bills(locked.customer_id)
     allocations = list(
         locked.allocations.filter(is_undone=False).select_related("bill").order_by("id")
     )
     _undo_allocations(allocations)
+    # The reversal also gives back what the payment settled of the arrears debts.
+    _unsettle_debts(locked.customer_id, locked.debt_settled_minor)
     entry = ledger.reverse_journal_entry(
         locked.journal_entry,
         actor=actor,

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from gridvend.approvals.errors import MakerCheckerViolation
 from gridvend.approvals.services import (
     DecisionType,
     Outcome,
@@ -24,6 +25,7 @@ from gridvend.approvals.services import (
     reject_decision,
     request_decision,
 )
+from gridvend.audit.models import AuditEvent
 from gridvend.audit.services import record
 from gridvend.billing import locks
 from gridvend.billing.errors import (
@@ -52,6 +54,8 @@ from gridvend.billing.permissions import (
 from gridvend.billing.selectors import POSTPAID_KINDS
 from gridvend.billing.services.common import (
     ADJUSTMENT_REVENUE,
+    ARREARS_CLEARING,
+    DEBT_SOURCE,
     MAX_ADJUSTMENT_MINOR,
     MAX_PERIOD_DAYS,
     _reason,
@@ -64,10 +68,12 @@ from gridvend.billing.services.payments import (
     _allocate,
     _apply_credit,
     _credit_payments,
+    _settle_debts,
     _undo_allocations,
 )
 from gridvend.customers.locks import lock_customer
-from gridvend.customers.models import Customer
+from gridvend.customers.models import Customer, Debt
+from gridvend.customers.services import debt_account_code
 from gridvend.identity.errors import ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
@@ -75,6 +81,7 @@ from gridvend.kernel.inputs import clean_text
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import price_consumption
+from gridvend.kernel.readings import used_between
 from gridvend.ledger import services as ledger
 from gridvend.readings.estimates import cycle_bounds
 from gridvend.readings.models import BookMeter, MeterReading, ReadingBook, ReadingStatus
@@ -118,15 +125,17 @@ def _consumption(
     meter: Any, current: MeterReading, previous_register: Decimal | None
 ) -> tuple[Decimal, Decimal]:
     """(previous register, kWh used): from the last bill's reading, or, on a first bill, what
-    the reading itself counts since the one before it. A register that rolled over its digits
-    adds its capacity."""
+    the reading itself counts since the one before it. The register counts as rolled over only
+    when the reading itself did (``is_roll_over``, from ``used_between`` when it was checked);
+    otherwise a register below the last bill's (an estimate that ran ahead, or an accepted
+    negative-consumption reading) gives a negative figure, which the bill credits."""
     if previous_register is None:
         used = current.consumption_kwh or Decimal(0)
         return current.register_kwh - used, used
-    used = current.register_kwh - previous_register
-    if used < 0:
-        used += Decimal(10) ** meter.register_digits
-    return previous_register, used
+    counted = used_between(previous_register, current.register_kwh, meter.register_digits)
+    if counted is not None and (not counted[1] or current.is_roll_over):
+        return previous_register, counted[0]
+    return previous_register, current.register_kwh - previous_register
 
 
 def _lines(charges: Any) -> tuple[list[BillLine], int]:
@@ -187,15 +196,38 @@ def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, 
         meter, current, before.current_register_kwh if before is not None else None
     )
     version, spec = spec_in_force(customer.tariff, high - timedelta(microseconds=1))
-    charges = price_consumption(spec, used, days=(end - start).days + 1)
+    days = (end - start).days + 1
+    charges = price_consumption(spec, max(used, Decimal(0)), days=days)
     lines, amount = _lines(charges)
+    if used < 0:
+        # Billed for none, and credited what the over-counted kWh cost at this period's
+        # tariff (energy and the taxes on it), down to a bill of zero; a larger credit is
+        # listed on the run for finance to carry forward.
+        over = -used
+        worth = price_consumption(spec, over, days=days).total.minor - charges.total.minor
+        credit = min(worth, amount)
+        if credit:
+            lines.append(
+                BillLine(
+                    kind=LineKind.ADJUSTMENT,
+                    label=f"over-estimate credit {over} kWh"[:80],
+                    kwh=-over,
+                    amount_minor=-credit,
+                    position=len(lines),
+                )
+            )
+            amount -= credit
+        if worth > credit:
+            problems.append(
+                {**_problem(meter, customer, "credit_left"), "credit_minor": str(worth - credit)}
+            )
     return _Computed(
         customer=customer,
         meter_id=meter.pk,
         previous=before.current_reading if before is not None else current.previous,
         current=current,
         previous_register=previous_register,
-        consumption=used,
+        consumption=max(used, Decimal(0)),
         version_id=version.pk,
         lines=lines,
         amount_minor=amount,
@@ -358,8 +390,20 @@ def discard_run(*, actor: User, run: BillingRun, reason: str) -> BillingRun:
 
 
 def _may_decide(actor: User, decision: RunDecision) -> None:
+    """Finance in the run's region, and for a posting not whoever prepared the run or adjusted
+    one of its bills: their work is what the second person checks."""
     _require(can_run_billing(actor))
     require_unit_in_scope(actor, decision.run.org_unit)
+    if decision.action == RunAction.POST and (
+        decision.run.created_by_id == actor.pk
+        or AuditEvent.objects.filter(
+            event_type=BillingEvent.BILL_ADJUSTED,
+            target_type=BillingRun._meta.label_lower,
+            target_id=str(decision.run_id),
+            actor_id=actor.pk,
+        ).exists()
+    ):
+        raise MakerCheckerViolation(subject=POST_DECISION.subject)
 
 
 POST_DECISION: DecisionType[RunDecision] = DecisionType(
@@ -520,9 +564,43 @@ def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
     # What the cancelled bills' payments leave as credit pays the customers' other open bills.
     for customer_id in sorted({b.customer_id for b in bills}):
         _apply_credit(customer_id, now)
+    released = {}
+    for customer_id in sorted({b.customer_id for b in bills}):
+        first = next(b for b in bills if b.customer_id == customer_id)
+        amount = _release_debts(first, actor=decision.requested_by, day=day)
+        if amount:
+            released[first.customer_id] = amount
     BillingRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, cancelled_at=now)
     run.refresh_from_db()
-    return Outcome(run, audit={"bills": len(bills), "reason": decision.reason})
+    return Outcome(
+        run, audit={"bills": len(bills), "reason": decision.reason, "debts_released": released}
+    )
+
+
+def _release_debts(bill: Bill, *, actor: User | None, day: date) -> int:
+    """After a cancel: a "both" account's arrears debts may hold no more than its bills still
+    owe, or tokens would recover a bill that no longer exists. The excess is released (arrears
+    clearing against the debt account) in an entry the cancelled ``bill`` names; returns it."""
+    customer = Customer.objects.select_related("tariff").get(pk=bill.customer_id)
+    debts = list(
+        Debt.objects.select_for_update(of=("self",))
+        .filter(customer=customer, source=DEBT_SOURCE, balance_minor__gt=0)
+        .order_by("-opened_at", "-id")
+    )
+    held = sum(d.balance_minor for d in debts)
+    owed = sum(b.owed_minor for b in locks.lock_open_bills(customer.pk))
+    excess = held - owed
+    if excess <= 0:
+        return 0
+    money = Money(excess, customer.tariff.currency)
+    draft = journal(
+        [Posting(ARREARS_CLEARING, money), Posting(debt_account_code(customer), -money)],
+        memo=f"arrears debt released: bill {bill.number} cancelled {customer.account_number}",
+    )
+    entry = ledger.post_journal_entry(draft, kind="debt.released", business_date=day, actor=actor)
+    Bill.objects.filter(pk=bill.pk).update(debt_release_entry=entry)
+    _settle_debts(debts, excess)
+    return excess
 
 
 def approve_run_decision(*, actor: User, decision: RunDecision, note: str = "") -> BillingRun:

@@ -35,6 +35,7 @@ MESSAGES = {
     ReturnCode.WRONG_CHARSET: "Wrong character set",
     ReturnCode.UNKNOWN_MESSAGE_TYPE: "Unknown message type",
     ReturnCode.AGENCY_UNKNOWN: "Unknown agency id",
+    ReturnCode.ACCOUNT_CLOSED: "Account closed, nothing owed",
     ReturnCode.AMOUNT_INVALID: "Invalid amount",
     ReturnCode.SERIAL_REUSED: "Bank serial already used with another amount",
     ReturnCode.CURRENCY_INVALID: "Invalid currency",
@@ -99,12 +100,16 @@ def _arrears(due: AccountDue, bill_month: str) -> list[layout.Arrear]:
         month = f"{bill.period_end:%Y%m}"
         if bill_month and month != bill_month:
             continue
+        # A payment pays a bill's amount before its late fee: each row is what is still unpaid
+        # of each (a bill paid past its amount owes only the rest of its late fee).
+        unpaid = max(bill.amount_minor - bill.paid_minor, 0)
+        fee_unpaid = bill.amount_minor + bill.late_fee_minor - bill.paid_minor - unpaid
         rows.append(
             layout.Arrear(
                 receivable_id=bill.number or str(bill.bill_id),
                 bill_month=month,
-                amount_minor=bill.amount_minor - bill.paid_minor,
-                late_fee_minor=bill.late_fee_minor,
+                amount_minor=unpaid,
+                late_fee_minor=max(fee_unpaid, 0),
             )
         )
     return rows
@@ -152,8 +157,33 @@ def _pay(link: BankLink, request: layout.Request) -> Answer:
         amount_minor=request.amount_minor,
         facts=_facts(request),
     )
-    due = billing_selectors.account_due(link.partner.service_user, request.account_number)
-    return _ok(link, _reply(request, due, reference=f"P{payment.pk}"))
+    return _booked(link, request, f"P{payment.pk}", request.account_number, with_rows=True)
+
+
+def _booked(
+    link: BankLink, request: layout.Request, reference: str, account_number: str, *, with_rows: bool
+) -> Answer:
+    """The OK reply to a pay or cancel already committed. It cannot be refused any more (the
+    bank would be told "system error" for money in our books): should reading the account's
+    figures fail, the reply still says OK, with the reference and without the figures."""
+    try:
+        due = billing_selectors.account_due(link.partner.service_user, account_number)
+        return _ok(link, _reply(request, due, reference=reference, with_rows=with_rows))
+    except Exception:
+        logger.exception("bank link: figures for a booked %s failed", reference)
+    reply = layout.Reply(
+        message_type=request.message_type,
+        return_code=ReturnCode.OK,
+        return_message=MESSAGES[ReturnCode.OK],
+        bank_serial=request.bank_serial,
+        reference=reference,
+        account_number=account_number,
+        customer_name="",
+        customer_address="",
+        total_due_minor=0,
+        arrears=[],
+    )
+    return _ok(link, reply)
 
 
 def _cancel(link: BankLink, request: layout.Request) -> Answer:
@@ -172,8 +202,9 @@ def _cancel(link: BankLink, request: layout.Request) -> Answer:
             "PAYMENT_NOT_FOUND",
             request.bank_serial,
         )
-    due = billing_selectors.account_due(link.partner.service_user, payment.customer.account_number)
-    return _ok(link, _reply(request, due, reference=f"P{payment.pk}", with_rows=False))
+    return _booked(
+        link, request, f"P{payment.pk}", payment.customer.account_number, with_rows=False
+    )
 
 
 def _reconcile(link: BankLink, message: layout.Reconciliation) -> Answer:

@@ -28,6 +28,7 @@ class ReturnCode:
     WRONG_CHARSET = "1004"
     UNKNOWN_MESSAGE_TYPE = "1005"
     AGENCY_UNKNOWN = "1006"
+    ACCOUNT_CLOSED = "1007"
     AMOUNT_INVALID = "2001"
     SERIAL_REUSED = "2002"
     CURRENCY_INVALID = "2003"
@@ -297,6 +298,11 @@ def text_field(value: str, width: int, charset: str) -> bytes:
     return bytes(out) + b" " * (width - len(out))
 
 
+def _amount(minor: int) -> int:
+    """An amount as a reply may carry it: between zero and the widest the field holds."""
+    return min(max(minor, 0), MAX_AMOUNT_MINOR)
+
+
 def number_field(value: int, width: int) -> bytes:
     if value < 0 or len(str(value)) > width:
         raise ValueError(f"{value} does not fit {width} digits")
@@ -346,7 +352,9 @@ class Reply:
             "account_number": self.account_number,
             "customer_name": self.customer_name,
             "customer_address": self.customer_address,
-            "total_due": min(self.total_due_minor, MAX_AMOUNT_MINOR),
+            # Never negative (an account in credit owes nothing) nor wider than the field: the
+            # reply to a payment is built after the payment is in the books and must not fail.
+            "total_due": _amount(self.total_due_minor),
             "count": len(rows),
         }
         out = bytearray(write(head, REPLY_HEAD, charset))
@@ -354,8 +362,8 @@ class Reply:
             values: dict[str, str | int] = {
                 "receivable_id": row.receivable_id,
                 "bill_month": row.bill_month,
-                "amount": row.amount_minor,
-                "late_fee": row.late_fee_minor,
+                "amount": _amount(row.amount_minor),
+                "late_fee": _amount(row.late_fee_minor),
             }
             out.extend(write(values, ARREAR_ROW, charset))
         return bytes(out)

@@ -52,6 +52,10 @@ def tls_context() -> ssl.SSLContext | None:
     return context
 
 
+# The longest a long connection lives, however busy: the peer connects again after.
+MAX_CONNECTION_SECONDS = 3600
+
+
 class _Deadline:
     """A whole frame must arrive within the read timeout: a client trickling one byte at a
     time cannot hold a thread for longer."""
@@ -59,10 +63,14 @@ class _Deadline:
     def __init__(self, sock: socket.socket, seconds: float) -> None:
         self.sock = sock
         self.seconds = seconds
-        self.ends = time.monotonic() + seconds
+        now = time.monotonic()
+        self.life_ends = now + MAX_CONNECTION_SECONDS
+        self.ends = min(now + seconds, self.life_ends)
 
     def restart(self) -> None:
-        self.ends = time.monotonic() + self.seconds
+        """A new read timeout after a request was answered (never past the connection's life;
+        a keep-alive does not restart it)."""
+        self.ends = min(time.monotonic() + self.seconds, self.life_ends)
 
     def recv(self, size: int) -> bytes:
         remaining = self.ends - time.monotonic()
@@ -116,7 +124,8 @@ class _Handler(socketserver.BaseRequestHandler):
         spec = frame_spec(link)
         reader = FrameReader(spec, deadline.recv)
         while True:
-            deadline.restart()
+            # A keep-alive is answered but does not restart the read timeout: a peer sending
+            # nothing else is closed when it runs out, short connection or long.
             try:
                 body = reader.read()
             except FrameError as exc:
@@ -144,6 +153,7 @@ class _Handler(socketserver.BaseRequestHandler):
             )
             if link.is_short_connection:
                 return SessionOutcome.ANSWERED, ""
+            deadline.restart()
 
     def _refuse_frame(
         self,

@@ -105,6 +105,11 @@ def ivr(request: HttpRequest) -> HttpResponse:
             return _xml(protocol.response())
         if call.digits is None:
             return _xml(_prompt(request))
+        if not enquiry.take_call_try(call.session_id):
+            goodbye = _("Too many tries. Please call again later. Goodbye.")
+            reply = _xml(protocol.response(protocol.say(goodbye)))
+            reply["X-Gridvend-Error"] = "ENQUIRY_TOO_MANY_TRIES"
+            return reply
         try:
             account = enquiry.parse_account_digits(call.digits)
             found = enquiry.facts(enquiry.enquiry_actor(), account)
@@ -112,6 +117,7 @@ def ivr(request: HttpRequest) -> HttpResponse:
             reply = _xml(_prompt(request, before=str(refusal.message)))
             reply["X-Gridvend-Error"] = str(refusal.code)
             return reply
+        enquiry.end_call_tries(call.session_id)
         last = found.last_payment
         text = voice.balance_text(
             language=found.language if found.language in voice.VOICES else "en",

@@ -115,11 +115,14 @@ def _check_debt(
                     f"{label}: {', '.join(differences)} differ from what audit event "
                     f"#{opened.pk} recorded (edited)"
                 )
-    expected = debt.original_minor - recovered
+    expected = debt.original_minor - recovered - debt.settled_minor
     if debt.balance_minor != expected:
+        settled = (
+            f" and {debt.settled_minor} settled by bill payments" if debt.settled_minor else ""
+        )
         report.problems.append(
             f"{label}: its balance is {debt.balance_minor} but the original {debt.original_minor} "
-            f"less {recovered} recovered by completed sales leaves {expected} (edited)"
+            f"less {recovered} recovered by completed sales{settled} leaves {expected} (edited)"
         )
 
 

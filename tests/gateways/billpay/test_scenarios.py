@@ -264,3 +264,24 @@ def test_without_credentials_every_operation_answers_401(billpay: Billpay) -> No
     )
     assert got.status_code == 401
     assert got["WWW-Authenticate"] == 'Basic realm="gridvend billpay"'
+
+
+def test_a_refund_of_yesterdays_payment_is_refused_at_the_request_not_at_the_confirmation(
+    billpay: Billpay,
+) -> None:
+    from datetime import timedelta
+
+    b = billpay
+    payment_id, paid = b.pay("100000")
+    assert paid.status_code == 201, paid.content
+    _advice, confirmed = b.advise("confirmations", "payments", payment_id)
+    assert confirmed.status_code == 202
+    reference = BillpayRequest.objects.get(request_id__iexact=payment_id).issuer_reference
+    # A day passes: the payment can no longer be cancelled, so no refund may be promised.
+    BillPayment.objects.update(business_date=BillPayment.objects.get().business_date - timedelta(1))
+    refund_id = new_id()
+    body = {**envelope(refund_id), "issuerReference": reference, "refundReason": "wrong account"}
+    asked = b.post(f"refunds/{refund_id}", body)
+    assert asked.status_code != 201, asked.content
+    assert not BillpayRequest.objects.filter(request_id__iexact=refund_id).exists()
+    assert BillPayment.objects.get().status == PaymentStatus.RECEIVED

@@ -8,6 +8,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -49,7 +50,9 @@ def post(url: str, fields: dict[str, str], *, key: str | None = SECRET) -> tuple
 
 
 def call(live_server: Any, digits: str | None = None, **extra: str) -> tuple[int, Any, bytes]:
-    fields = {"isActive": "1", "sessionId": "ATVId_test", "callerNumber": "+254711000009"}
+    # A call of its own unless the test names one (tries are counted per call).
+    session = f"ATVId_{uuid.uuid4().hex[:12]}"
+    fields = {"isActive": "1", "sessionId": session, "callerNumber": "+254711000009"}
     if digits is not None:
         fields["dtmfDigits"] = digits
     return post(f"{live_server.url}/voice/ivr", fields | extra)
@@ -205,3 +208,22 @@ def test_a_hostile_sms_is_refused_in_its_own_json_shape(enquiry: Dunning, live_s
     )
     assert status == 403 and json.loads(body)["errorCode"] == "ENQUIRY_NOT_AUTHORISED"
     assert not OutboxMessage.objects.exists()
+
+
+def test_one_call_cannot_walk_the_account_numbers(enquiry: Dunning, live_server: Any) -> None:
+    d = enquiry
+    d.pay(d.s.a, 100000, "BANK-ENUM")
+    known = {d.customer(d.s.a).account_number, d.customer(d.s.b).account_number}
+    width = len(next(iter(known)))
+    session = {"sessionId": "ATVId_walker"}
+    tries = [f"{n:0{width}d}" for n in range(1, 4)] + sorted(known)
+    replies = [call(live_server, digits=f"{number}#", **session)[2] for number in tries]
+    # Three wrong numbers are asked again; the fourth try ends the call, real account or not.
+    assert all(b"<GetDigits" in body for body in replies[:3])
+    for body in replies[3:]:
+        assert b"<GetDigits" not in body and "Too many tries" in said(body)
+    # An answered number ends the call's tries too.
+    other = {"sessionId": "ATVId_answered"}
+    first, second = sorted(known)
+    assert "Too many tries" not in said(call(live_server, digits=f"{first}#", **other)[2])
+    assert "Too many tries" in said(call(live_server, digits=f"{second}#", **other)[2])
