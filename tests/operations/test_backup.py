@@ -6,11 +6,8 @@ holds the master key; old backups are pruned, nothing else is."""
 from __future__ import annotations
 
 import io
-import os
-import secrets
 import sqlite3
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -284,50 +281,3 @@ def test_a_backup_taken_while_sales_go_on_counts_what_it_holds(empty_target: str
     verification = restore.restore(made.path, empty_target)
     assert verification.ok, verification.checks
     assert _count_in(empty_target, "vending_sale") == made.header["counts"]["vending_sale"]
-
-
-@pytest.mark.long
-def test_the_commands_back_up_and_restore_a_demo_database(
-    tmp_path: Path, fresh_database: Callable[[], str]
-) -> None:
-    """`gridvend backup` and `gridvend restore` as an operator runs them, on the demo utility in
-    a database of its own (issue 19: a backup of the demo restores and verifies)."""
-    environ = {
-        **os.environ,
-        "GRIDVEND_DATABASE_URL": fresh_database(),
-        "GRIDVEND_VAR_DIR": str(tmp_path / "var"),
-        "GRIDVEND_BACKUP_KEY": secrets.token_hex(32),
-        "GRIDVEND_BACKUP_DIR": str(tmp_path / "backups"),
-        "GRIDVEND_DEMO": "1",
-        "GRIDVEND_REQUIRE_ADMIN_TOTP": "false",
-    }
-    gridvend = [sys.executable, "-m", "gridvend"]
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [*gridvend, *args], env=environ, capture_output=True, text=True, check=False
-        )
-        if check:
-            assert done.returncode == 0, done.stderr[-2000:]
-        return done
-
-    run("migrate", "--verbosity", "0")
-    run("demo")
-    made = run("backup")
-    assert "backup written:" in made.stdout
-    (path,) = (tmp_path / "backups").glob("*.gvbackup")
-    assert "authentic" in run("backup", "verify", str(path)).stdout
-    target = fresh_database()
-    restored = run("restore", str(path), "--database-url", target)
-    assert restored.stdout.strip().endswith("restore verified"), restored.stdout
-    assert "FAIL" not in restored.stdout
-    assert _count_in(target, "vending_sale") > 0  # the demo sold, and the sales came back
-    # A tampered copy is refused with its code, and nothing is written.
-    tampered = tmp_path / "tampered.gvbackup"
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x10
-    tampered.write_bytes(bytes(data))
-    untouched = fresh_database()
-    refused = run("restore", str(tampered), "--database-url", untouched, check=False)
-    assert refused.returncode != 0 and "BACKUP_TAMPERED" in refused.stderr
-    assert not _target_holds_tables(untouched)
