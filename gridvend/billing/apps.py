@@ -17,8 +17,10 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.billing import events  # noqa: F401  (registers the audit event types)
+        from gridvend.billing.integrity import CHECK
         from gridvend.jobs import queue
         from gridvend.ledger.owners import register_owner
+        from gridvend.vending.integrity.common import register_check
 
         # Every journal entry billing writes is named by one of these (`gridvend verify`).
         for field in (
@@ -29,8 +31,9 @@ class BillingConfig(AppConfig):
             "debt_release_entry",
         ):
             register_owner("billing.Bill", field, "bill")
-        for field in ("journal_entry", "cancel_entry"):
+        for field in ("journal_entry", "cancel_entry", "debt_release_entry"):
             register_owner("billing.BillPayment", field, "bill payment")
 
+        register_check(CHECK)
         queue.declare_schedule("gridvend.billing.late_fees", LATE_FEES_JOB, cron=LATE_FEES_CRON)
         queue.declare_schedule("gridvend.billing.recoveries", RECOVERIES_JOB, cron=RECOVERIES_CRON)

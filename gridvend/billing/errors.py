@@ -18,6 +18,7 @@ class BillingErrorCode(StrEnum):
     PAYMENT_CANCEL_TOO_LATE = "PAYMENT_CANCEL_TOO_LATE"
     PAYMENT_ALREADY_RECONCILED = "PAYMENT_ALREADY_RECONCILED"
     PAYMENT_AMOUNT_INVALID = "PAYMENT_AMOUNT_INVALID"
+    PAYMENT_ABOVE_CLOSED_BALANCE = "PAYMENT_ABOVE_CLOSED_BALANCE"
     BILL_PAYMENT_REFERENCE_INVALID = "BILL_PAYMENT_REFERENCE_INVALID"
     PAYMENT_SHIFT_NOT_OPEN = "PAYMENT_SHIFT_NOT_OPEN"
     BILLING_PERIOD_INVALID = "BILLING_PERIOD_INVALID"
@@ -104,6 +105,17 @@ class PaymentAmountInvalid(DomainError):
 
     def __init__(self, *, maximum: int) -> None:
         super().__init__(maximum=maximum)
+
+
+class PaymentAboveClosedBalance(DomainError):
+    code = BillingErrorCode.PAYMENT_ABOVE_CLOSED_BALANCE
+    message_template = gettext_lazy(
+        "Account %(account_number)s is closed and owes %(owed)s minor units: it takes no more "
+        "than that (a closed account never has another bill for credit to pay)."
+    )
+
+    def __init__(self, *, account_number: str, owed: int) -> None:
+        super().__init__(account_number=account_number, owed=owed)
 
 
 class PaymentReferenceInvalid(DomainError):

@@ -20,6 +20,9 @@ from gridvend.org.models import OrgUnit
 # The source of a customer debt that holds a "both" account's postpaid arrears for its token
 # purchases to recover (``customers.Debt.source``).
 ARREARS_DEBT_SOURCE = "billing"
+# An over-estimate credit larger than its bill, carried as the account's credit: a payment of
+# no money received (adjustment revenue against the receivable), never "the last payment".
+CREDIT_NOTE_CHANNEL = "credit_note"
 
 
 class RunStatus(models.TextChoices):
@@ -167,6 +170,9 @@ class Bill(models.Model):
     debt_release_entry = models.OneToOneField(
         "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # An over-estimate credit larger than this bill: carried as the account's credit (a
+    # credit-note payment) when the run is posted, taken back if the bill is cancelled.
+    credit_carried_minor = models.BigIntegerField(default=0)
     posted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -279,6 +285,11 @@ class BillPayment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     cancel_reason = models.CharField(max_length=255, blank=True)
+    # Arrears debt released because this payment's cancel (or a credit note's allocation) left
+    # the debts holding more than the bills still owe.
+    debt_release_entry = models.OneToOneField(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # Set by the bank link's daily reconciliation; a reconciled payment is no longer cancelled.
     reconciled_at = models.DateTimeField(null=True, blank=True)
     reconciliation_ref = models.CharField(max_length=64, blank=True)

@@ -13,6 +13,7 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from gridvend.billing.errors import AccountNotPostpaid
 from gridvend.billing.models import (
     ARREARS_DEBT_SOURCE,
+    CREDIT_NOTE_CHANNEL,
     Bill,
     BillingRun,
     BillPayment,
@@ -137,6 +138,7 @@ def account_due(actor: User, account_number: str, *, today: date | None = None) 
     ]
     last = (
         BillPayment.objects.filter(customer=customer, status=PaymentStatus.RECEIVED)
+        .exclude(channel=CREDIT_NOTE_CHANNEL)
         .order_by("-paid_at", "-id")
         .values_list("paid_at", "amount_minor")
         .first()
@@ -182,6 +184,7 @@ def accounts_due(
     for customer_id, *fields in rows:
         bills[customer_id].append(_open_bill(tuple(fields)))
     received = BillPayment.objects.filter(customer=OuterRef("pk"), status=PaymentStatus.RECEIVED)
+    paid = received.exclude(channel=CREDIT_NOTE_CHANNEL)
     facts = (
         Customer.objects.filter(pk__in=ids)
         .annotate(
@@ -190,8 +193,8 @@ def accounts_due(
                 .annotate(total=Sum(F("amount_minor") - F("allocated_minor")))
                 .values("total")
             ),
-            last_at=Subquery(received.order_by("-paid_at", "-id").values("paid_at")[:1]),
-            last_amount=Subquery(received.order_by("-paid_at", "-id").values("amount_minor")[:1]),
+            last_at=Subquery(paid.order_by("-paid_at", "-id").values("paid_at")[:1]),
+            last_amount=Subquery(paid.order_by("-paid_at", "-id").values("amount_minor")[:1]),
             latest_estimated=Subquery(
                 Bill.objects.filter(
                     customer=OuterRef("pk"), status__in=[BillStatus.OPEN, BillStatus.PAID]

@@ -88,3 +88,23 @@ def test_a_bank_payment_to_a_closed_account_with_nothing_owed_is_refused(bank: B
     # 500.00 taken into an account that will never have another bill would be stuck credit.
     assert late.return_code == ReturnCode.ACCOUNT_CLOSED
     assert not BillPayment.objects.filter(source_reference="PF2").exists()
+
+
+def test_a_closed_account_owing_a_little_takes_that_much_and_no_more(bank: Bank) -> None:
+    from gridvend.customers import services as customers
+    from gridvend.customers.models import CustomerStatus
+
+    customer = bank.scene.customer(bank.scene.a)
+    part = request(bank, layout.PAY, bank_serial="PC1", amount=A_BILL - 100)
+    assert handlers.answer(bank.link, part).return_code == ReturnCode.OK
+    customers.set_customer_status(
+        actor=bank.scene.world.admin, customer=customer, status=CustomerStatus.CLOSED,
+        reason="moved away",
+    )  # fmt: skip
+    # 1.00 is owed: 500.00 would leave 499.00 as credit that no bill will ever take.
+    over = handlers.answer(bank.link, request(bank, layout.PAY, bank_serial="PC2", amount=50000))
+    assert over.return_code == ReturnCode.ACCOUNT_CLOSED == "1007"
+    assert not BillPayment.objects.filter(source_reference="PC2").exists()
+    exact = handlers.answer(bank.link, request(bank, layout.PAY, bank_serial="PC3", amount=100))
+    assert exact.return_code == ReturnCode.OK
+    assert Bill.objects.get(customer=customer).owed_minor == 0

@@ -249,6 +249,9 @@ def confirm_advice(*, partner: Partner, kind: str, request_id: str, advice_id: s
                     payment=original,
                     reason=f"Billpay refund {request.issuer_reference}: "
                     f"{request.refund_reason or 'refund'}",
+                    # Accepted (checked cancellable) when it was requested: a confirmation
+                    # after midnight carries out what was promised before it.
+                    promised_at=request.created_at,
                 )
                 event = BankLinkEvent.BILLPAY_REFUND_CONFIRMED
             BillpayRequest.objects.filter(pk=request.pk).update(

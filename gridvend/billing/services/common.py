@@ -33,6 +33,8 @@ ARREARS_CLEARING = f"{ledger.SUSPENSE}:billing-arrears"
 # own, so the energy, fixed-charge and tax accounts keep what the tariff priced.
 ADJUSTMENT_REVENUE = "revenue:bill-adjustments"
 MAX_ADJUSTMENT_MINOR = 10**12
+# How many earlier bills an over-estimate credit looks back through.
+MAX_CREDIT_BILLS = 24
 
 
 def receivable_code(customer: Customer) -> str:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from gridvend.audit.services import record
 from gridvend.billing import locks
 from gridvend.billing.errors import (
+    PaymentAboveClosedBalance,
     PaymentAlreadyCancelled,
     PaymentAlreadyReconciled,
     PaymentAmountInvalid,
@@ -263,6 +264,34 @@ def _unsettle_debts(customer_id: int, amount_minor: int) -> None:
             left -= take
 
 
+def cap_arrears_debts(
+    customer: Customer, *, actor: User | None, day: date, memo: str
+) -> tuple[Any | None, int]:
+    """A "both" account's arrears debts may hold no more than its open bills still owe, or
+    tokens would recover a bill already paid or cancelled. The excess is released (arrears
+    clearing against the debt account, newest debt first) in one entry with ``memo``; returns
+    the entry (None when nothing was held above what is owed) and the amount released. Called
+    with the customer locked, after whatever changed the bills (a cancel, a credit applied)."""
+    debts = list(
+        Debt.objects.select_for_update(of=("self",))
+        .filter(customer_id=customer.pk, source=DEBT_SOURCE, balance_minor__gt=0)
+        .order_by("-opened_at", "-id")
+    )
+    held = sum(d.balance_minor for d in debts)
+    owed = sum(b.owed_minor for b in locks.lock_open_bills(customer.pk))
+    excess = held - owed
+    if excess <= 0:
+        return None, 0
+    money = Money(excess, customer.tariff.currency)
+    draft = journal(
+        [Posting(ARREARS_CLEARING, money), Posting(debt_account_code(customer), -money)],
+        memo=memo[:255],
+    )
+    entry = ledger.post_journal_entry(draft, kind="debt.released", business_date=day, actor=actor)
+    _settle_debts(debts, excess)
+    return entry, excess
+
+
 def _settle(
     *, actor: User | None, customer: Customer, payment: BillPayment, now: datetime
 ) -> BillPayment:
@@ -328,11 +357,14 @@ def take_payment(
     now = timezone.now()
     when = ensure_utc(paid_at) if paid_at is not None else now
     locked = lock_customer(customer)
-    if locked.status == CustomerStatus.CLOSED and not any(
-        b.owed_minor > 0 for b in locks.lock_open_bills(locked.pk)
-    ):
-        # A closed account will never have another bill: the money would sit as credit.
-        raise CustomerClosed(account_number=locked.account_number)
+    if locked.status == CustomerStatus.CLOSED:
+        # A closed account will never have another bill: money above what it owes would sit
+        # as credit for ever.
+        owed = sum(b.owed_minor for b in locks.lock_open_bills(locked.pk))
+        if owed <= 0:
+            raise CustomerClosed(account_number=locked.account_number)
+        if amount > owed:
+            raise PaymentAboveClosedBalance(account_number=locked.account_number, owed=owed)
     money = Money(amount, locked.tariff.currency)
     debts, settled = _arrears_settled(locked, amount, _today(now))
     debt_money = Money(settled, money.currency)
@@ -398,9 +430,15 @@ def require_cancellable(payment: BillPayment, *, now: datetime | None = None) ->
 
 
 @use_case
-def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPayment:
+def cancel_payment(
+    *, actor: User, payment: BillPayment, reason: str, promised_at: datetime | None = None
+) -> BillPayment:
     """Cancel a payment on the business day it was taken: reversal entry, its allocations taken
-    back from the bills. Refused once cancelled, on a later day, or once reconciled."""
+    back from the bills. Refused once cancelled, on a later day, or once reconciled.
+
+    ``promised_at``: when a channel accepted the cancel it now carries out (a Billpay refund
+    accepted before midnight and confirmed after it); the day is judged then, not now. The
+    channel checked ``require_cancellable`` at that moment."""
     is_partner = payment.partner is not None and payment.partner.service_user_id == actor.pk
     _require(can_cancel_payment(actor, is_partner_service=is_partner))
     if not is_partner:
@@ -409,7 +447,9 @@ def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPay
     lock_customer(payment.customer)
     locked = locks.lock_payment(payment)
     now = timezone.now()
-    require_cancellable(locked, now=now)
+    if promised_at is not None and promised_at > now:
+        raise ValueError("a cancel cannot be promised in the future")
+    require_cancellable(locked, now=promised_at or now)
     locks.lock_open_bills(locked.customer_id)
     allocations = list(
         locked.allocations.filter(is_undone=False).select_related("bill").order_by("id")
@@ -432,6 +472,17 @@ def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPay
     )
     # The bills it paid owe again: the account's credit (a later payment's remainder) pays them.
     reapplied = _apply_credit(locked.customer_id, now)
+    # What the reversal gave back to the arrears debts is owed again only as far as the bills
+    # still owe it: a later payment's credit may have paid them, or their run was cancelled.
+    release, released = cap_arrears_debts(
+        locked.customer,
+        actor=actor,
+        day=_today(now),
+        memo=f"arrears debt released: bill payment {locked.pk} cancelled "
+        f"{locked.customer.account_number}",
+    )
+    if release is not None:
+        BillPayment.objects.filter(pk=locked.pk).update(debt_release_entry=release)
     locked.refresh_from_db()
     record(
         actor=actor,
@@ -442,6 +493,7 @@ def cancel_payment(*, actor: User, payment: BillPayment, reason: str) -> BillPay
             "journal_entry": entry.pk,
             "bills": [a.bill_id for a in allocations],
             "credit_reapplied_minor": reapplied,
+            "debt_released_minor": released,
         },
     )
     return locked

@@ -37,13 +37,16 @@ from gridvend.billing.errors import (
 )
 from gridvend.billing.events import BillingEvent
 from gridvend.billing.models import (
+    CREDIT_NOTE_CHANNEL,
     HOLDING_STATUSES,
     Bill,
     BillingRun,
     BillLine,
+    BillPayment,
     BillStatus,
     LineKind,
     PaymentAllocation,
+    PaymentStatus,
     RunAction,
     RunDecision,
     RunStatus,
@@ -54,9 +57,8 @@ from gridvend.billing.permissions import (
 from gridvend.billing.selectors import POSTPAID_KINDS
 from gridvend.billing.services.common import (
     ADJUSTMENT_REVENUE,
-    ARREARS_CLEARING,
-    DEBT_SOURCE,
     MAX_ADJUSTMENT_MINOR,
+    MAX_CREDIT_BILLS,
     MAX_PERIOD_DAYS,
     _reason,
     _require,
@@ -67,13 +69,14 @@ from gridvend.billing.services.common import (
 from gridvend.billing.services.payments import (
     _allocate,
     _apply_credit,
+    _book_payment,
     _credit_payments,
-    _settle_debts,
+    _settle,
     _undo_allocations,
+    cap_arrears_debts,
 )
 from gridvend.customers.locks import lock_customer
-from gridvend.customers.models import Customer, Debt
-from gridvend.customers.services import debt_account_code
+from gridvend.customers.models import Customer
 from gridvend.identity.errors import ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
@@ -100,6 +103,8 @@ class _Computed:
     version_id: int
     lines: list[BillLine]
     amount_minor: int
+    # An over-estimate credit larger than the bill: the account's credit once posted.
+    carried_minor: int = 0
 
 
 def _period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -199,12 +204,13 @@ def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, 
     days = (end - start).days + 1
     charges = price_consumption(spec, max(used, Decimal(0)), days=days)
     lines, amount = _lines(charges)
+    carried = 0
     if used < 0:
-        # Billed for none, and credited what the over-counted kWh cost at this period's
-        # tariff (energy and the taxes on it), down to a bill of zero; a larger credit is
-        # listed on the run for finance to carry forward.
+        # Billed for none, and credited what the over-counted kWh were billed at (energy and
+        # the taxes on it, at the top of the earlier bills' blocks), down to a bill of zero;
+        # the rest is carried as the account's credit when the run is posted.
         over = -used
-        worth = price_consumption(spec, over, days=days).total.minor - charges.total.minor
+        worth = _over_estimate_worth(meter.pk, start, over)
         credit = min(worth, amount)
         if credit:
             lines.append(
@@ -217,9 +223,10 @@ def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, 
                 )
             )
             amount -= credit
-        if worth > credit:
+        carried = worth - credit
+        if carried:
             problems.append(
-                {**_problem(meter, customer, "credit_left"), "credit_minor": str(worth - credit)}
+                {**_problem(meter, customer, "credit_left"), "credit_minor": str(carried)}
             )
     return _Computed(
         customer=customer,
@@ -231,7 +238,38 @@ def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, 
         version_id=version.pk,
         lines=lines,
         amount_minor=amount,
+        carried_minor=carried,
     )
+
+
+def _over_estimate_worth(meter_id: int, before: date, over: Decimal) -> int:
+    """What earlier bills charged for ``over`` kWh the meter never used (an estimate that ran
+    ahead of the actual register): taken from the newest bill back, each priced with its own
+    tariff version and days, as the last kWh of its consumption, so a block tariff credits
+    them at the rate they were billed at, not at the first block's. kWh no bill charged (an
+    accepted negative reading on a first bill) are worth nothing."""
+    left, worth = over, 0
+    earlier = (
+        Bill.objects.filter(
+            meter_id=meter_id, status__in=[BillStatus.OPEN, BillStatus.PAID], period_end__lt=before
+        )
+        .order_by("-period_end", "-id")
+        .values_list("consumption_kwh", "tariff_version_id", "period_start", "period_end")
+    )
+    for used, version_id, start, end in earlier[:MAX_CREDIT_BILLS]:
+        take = min(left, used)
+        if take <= 0:
+            continue
+        spec = _spec(version_id)
+        days = (end - start).days + 1
+        worth += (
+            price_consumption(spec, used, days=days).total.minor
+            - price_consumption(spec, used - take, days=days).total.minor
+        )
+        left -= take
+        if left <= 0:
+            break
+    return worth
 
 
 def _problem(meter: Any, customer: Customer, problem: str) -> dict[str, str]:
@@ -312,6 +350,7 @@ def preview_run(
             is_estimated=c.current.status == ReadingStatus.ESTIMATED,
             tariff_version_id=c.version_id,
             amount_minor=c.amount_minor,
+            credit_carried_minor=c.carried_minor,
         )
         for line in c.lines:
             line.bill = bill
@@ -525,9 +564,75 @@ def _carry_out_posting(decision: RunDecision) -> Outcome[BillingRun]:
         # Credit on the account (an overpayment, a cancelled bill's payments) pays the new bill.
         for payment in payments:
             _allocate(payment, [bill], payment.credit_minor, now)
+        if bill.credit_carried_minor:
+            _carry_credit(bill, actor=decision.requested_by, now=now)
     BillingRun.objects.filter(pk=run.pk).update(status=RunStatus.POSTED, posted_at=now)
     run.refresh_from_db()
     return Outcome(run, audit={"bills": len(bills), "total_minor": run.total_minor})
+
+
+def _credit_note_reference(bill: Bill) -> str:
+    return f"credit:{bill.number}"
+
+
+def _carry_credit(bill: Bill, *, actor: User | None, now: datetime) -> None:
+    """The over-estimate credit a bill could not hold becomes the account's credit: a payment
+    on the credit-note channel (adjustment revenue against the receivable) that pays the
+    account's open bills, oldest due first, and the next bills after them."""
+    customer = Customer.objects.select_related("tariff").get(pk=bill.customer_id)
+    day = _today(now)
+    payment = _book_payment(
+        actor=actor,
+        customer=customer,
+        money=Money(bill.credit_carried_minor, bill.currency),
+        channel=CREDIT_NOTE_CHANNEL,
+        reference=_credit_note_reference(bill),
+        source_account=ADJUSTMENT_REVENUE,
+        memo=f"over-estimate credit carried from bill {bill.number} {customer.account_number}",
+        paid_at=now,
+        now=now,
+    )
+    _settle(actor=actor, customer=customer, payment=payment, now=now)
+    # Bills past due it paid held arrears for a "both" account's token purchases to recover.
+    release, _released = cap_arrears_debts(
+        customer,
+        actor=actor,
+        day=day,
+        memo=f"arrears debt released: credit of bill {bill.number} {customer.account_number}",
+    )
+    if release is not None:
+        BillPayment.objects.filter(pk=payment.pk).update(debt_release_entry=release)
+
+
+def _cancel_credit_note(bill: Bill, *, actor: User, day: date, memo: str) -> None:
+    """A cancelled bill takes back the credit it carried: the credit note's allocations are
+    undone and its entry reversed."""
+    note = (
+        BillPayment.objects.select_for_update(of=("self",))
+        .filter(
+            channel=CREDIT_NOTE_CHANNEL,
+            source_reference=_credit_note_reference(bill),
+            partner=None,
+            status=PaymentStatus.RECEIVED,
+        )
+        .select_related("journal_entry")
+        .first()
+    )
+    if note is None:
+        return
+    _undo_allocations(
+        list(PaymentAllocation.objects.filter(payment=note, is_undone=False).select_related("bill"))
+    )
+    entry = ledger.reverse_journal_entry(
+        note.journal_entry, actor=actor, business_date=day, memo=memo
+    )
+    BillPayment.objects.filter(pk=note.pk).update(
+        status=PaymentStatus.CANCELLED,
+        cancel_entry=entry,
+        cancelled_at=timezone.now(),
+        cancelled_by=actor,
+        cancel_reason=memo[:255],
+    )
 
 
 def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
@@ -561,6 +666,8 @@ def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
         Bill.objects.filter(pk=bill.pk).update(
             status=BillStatus.CANCELLED, cancel_entry=entry, late_fee_cancel_entry=fee_entry
         )
+        if bill.credit_carried_minor:
+            _cancel_credit_note(bill, actor=decision.requested_by, day=day, memo=memo)
     # What the cancelled bills' payments leave as credit pays the customers' other open bills.
     for customer_id in sorted({b.customer_id for b in bills}):
         _apply_credit(customer_id, now)
@@ -578,28 +685,17 @@ def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
 
 
 def _release_debts(bill: Bill, *, actor: User | None, day: date) -> int:
-    """After a cancel: a "both" account's arrears debts may hold no more than its bills still
-    owe, or tokens would recover a bill that no longer exists. The excess is released (arrears
-    clearing against the debt account) in an entry the cancelled ``bill`` names; returns it."""
+    """After a run's cancel: the account's arrears debts are capped at what its bills still
+    owe, in an entry the cancelled ``bill`` names; returns what was released."""
     customer = Customer.objects.select_related("tariff").get(pk=bill.customer_id)
-    debts = list(
-        Debt.objects.select_for_update(of=("self",))
-        .filter(customer=customer, source=DEBT_SOURCE, balance_minor__gt=0)
-        .order_by("-opened_at", "-id")
-    )
-    held = sum(d.balance_minor for d in debts)
-    owed = sum(b.owed_minor for b in locks.lock_open_bills(customer.pk))
-    excess = held - owed
-    if excess <= 0:
-        return 0
-    money = Money(excess, customer.tariff.currency)
-    draft = journal(
-        [Posting(ARREARS_CLEARING, money), Posting(debt_account_code(customer), -money)],
+    entry, excess = cap_arrears_debts(
+        customer,
+        actor=actor,
+        day=day,
         memo=f"arrears debt released: bill {bill.number} cancelled {customer.account_number}",
     )
-    entry = ledger.post_journal_entry(draft, kind="debt.released", business_date=day, actor=actor)
-    Bill.objects.filter(pk=bill.pk).update(debt_release_entry=entry)
-    _settle_debts(debts, excess)
+    if entry is not None:
+        Bill.objects.filter(pk=bill.pk).update(debt_release_entry=entry)
     return excess
 
 

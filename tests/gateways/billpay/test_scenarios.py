@@ -285,3 +285,43 @@ def test_a_refund_of_yesterdays_payment_is_refused_at_the_request_not_at_the_con
     assert asked.status_code != 201, asked.content
     assert not BillpayRequest.objects.filter(request_id__iexact=refund_id).exists()
     assert BillPayment.objects.get().status == PaymentStatus.RECEIVED
+
+
+def test_a_refund_accepted_before_midnight_and_confirmed_after_cancels_the_payment(
+    billpay: Billpay,
+) -> None:
+    from datetime import timedelta
+
+    b = billpay
+    payment_id, paid = b.pay("100000")
+    b.advise("confirmations", "payments", payment_id)
+    reference = paid.json()["slipData"]["issuerReference"]
+    refund_id = new_id()
+    body = {**envelope(refund_id), "issuerReference": reference, "refundReason": "wrong account"}
+    asked = b.post(f"refunds/{refund_id}", body)
+    assert asked.status_code == 201, asked.content
+    # Midnight passes between the accepted refund and its confirmation: the payment and the
+    # refund were taken yesterday (moved back one day), the confirmation comes today.
+    payment = BillPayment.objects.get()
+    BillPayment.objects.update(business_date=payment.business_date - timedelta(1))
+    BillpayRequest.objects.filter(request_id__iexact=refund_id).update(
+        created_at=BillpayRequest.objects.get(request_id__iexact=refund_id).created_at
+        - timedelta(days=1)
+    )
+    _, confirmed = b.advise("confirmations", "refunds", refund_id)
+    assert confirmed.status_code == 202, confirmed.content
+    assert BillPayment.objects.get().status == PaymentStatus.CANCELLED
+    assert owed(b) == A_BILL
+    # A cancel nobody promised is still judged today: a later cashier cancel would be refused.
+    from gridvend.billing import services as billing_services
+    from gridvend.kernel.errors import DomainError
+
+    second = b.pay("50000")[0]
+    b.advise("confirmations", "payments", second)
+    other = BillPayment.objects.get(status=PaymentStatus.RECEIVED)
+    BillPayment.objects.filter(pk=other.pk).update(business_date=other.business_date - timedelta(1))
+    with pytest.raises(DomainError) as caught:
+        billing_services.cancel_payment(
+            actor=b.scene.finance, payment=BillPayment.objects.get(pk=other.pk), reason="late"
+        )
+    assert caught.value.code == "PAYMENT_CANCEL_TOO_LATE"
