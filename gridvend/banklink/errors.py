@@ -28,6 +28,7 @@ class BankLinkErrorCode(StrEnum):
     BANK_RECONCILIATION_UNRESOLVED = "BANK_RECONCILIATION_UNRESOLVED"
     BANK_RECONCILIATION_FILE_INVALID = "BANK_RECONCILIATION_FILE_INVALID"
     BANK_RECONCILIATION_DATE_IN_FUTURE = "BANK_RECONCILIATION_DATE_IN_FUTURE"
+    BANK_RECONCILIATION_SUPERSEDED = "BANK_RECONCILIATION_SUPERSEDED"
     BANK_DISCREPANCY_ALREADY_RESOLVED = "BANK_DISCREPANCY_ALREADY_RESOLVED"
     BANK_PAYMENT_RECONCILED = "BANK_PAYMENT_RECONCILED"
 
@@ -124,6 +125,17 @@ class ReconciliationInProgress(DomainError):
     code = BankLinkErrorCode.BANK_RECONCILIATION_IN_PROGRESS
     message_template = gettext_lazy(
         "The reconciliation of %(bank_date)s is in progress: its discrepancies are being resolved."
+    )
+
+    def __init__(self, *, bank_date: str) -> None:
+        super().__init__(bank_date=bank_date)
+
+
+class ReconciliationSuperseded(DomainError):
+    code = BankLinkErrorCode.BANK_RECONCILIATION_SUPERSEDED
+    message_template = gettext_lazy(
+        "This reconciliation of %(bank_date)s was replaced by a later file from the bank: work "
+        "on the newer one."
     )
 
     def __init__(self, *, bank_date: str) -> None:

@@ -18,3 +18,4 @@ class BankLinkEvent(StrEnum):
     RECONCILIATION_RECEIVED = "bank_reconciliation.received"
     DISCREPANCY_RESOLVED = "bank_reconciliation.discrepancy_resolved"
     RECONCILIATION_CLOSED = "bank_reconciliation.closed"
+    RECONCILIATION_SUPERSEDED = "bank_reconciliation.superseded"

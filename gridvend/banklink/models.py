@@ -69,6 +69,11 @@ class BankLink(models.Model):
         return f"{self.partner.name} ({self.agency_id})"
 
     @property
+    def reconcile_rows(self) -> int:
+        """The detail rows one reconciliation frame of this link can carry."""
+        return reconcile_rows(self.max_body_bytes)
+
+    @property
     def audit_org_path(self) -> str:
         return self.partner.org_unit.path
 
@@ -224,9 +229,26 @@ class ReconciliationSource(models.TextChoices):
     UPLOAD = "upload", _("Uploaded file")
 
 
+# A reconciliation frame (gateways.banklink.layout; a test holds them equal) is its head and
+# 54 bytes per detail row, at most 5,000 rows.
+RECONCILE_HEAD_BYTES = 128
+RECONCILE_ROW_BYTES = 54
+MAX_RECONCILE_ROWS = 5000
+
+
+def reconcile_rows(max_body_bytes: int) -> int:
+    """How many detail rows a reconciliation frame can carry on a link with this largest body;
+    a bank with more payments in a day uploads its file instead (docs/bank-link.md)."""
+    rows = (max_body_bytes - RECONCILE_HEAD_BYTES) // RECONCILE_ROW_BYTES
+    return max(0, min(rows, MAX_RECONCILE_ROWS))
+
+
 class ReconciliationStatus(models.TextChoices):
     OPEN = "open", _("Discrepancies to resolve")
     CLOSED = "closed", _("Closed")
+    # An open day on which nobody had resolved anything, replaced by a later file of the bank
+    # (an empty or early file must not block the day): kept for the record, read by nothing.
+    SUPERSEDED = "superseded", _("Replaced by a later file")
 
 
 class Reconciliation(models.Model):
@@ -237,7 +259,7 @@ class Reconciliation(models.Model):
     link = models.ForeignKey(BankLink, on_delete=models.PROTECT, related_name="reconciliations")
     bank_date = models.DateField()
     source = models.CharField(max_length=8, choices=ReconciliationSource.choices)
-    status = models.CharField(max_length=8, choices=ReconciliationStatus.choices)
+    status = models.CharField(max_length=10, choices=ReconciliationStatus.choices)
     bank_count = models.PositiveIntegerField()
     bank_total_minor = models.BigIntegerField()
     our_count = models.PositiveIntegerField()
@@ -255,7 +277,11 @@ class Reconciliation(models.Model):
     class Meta:
         ordering = ["-bank_date", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["link", "bank_date"], name="banklink_reconcile_once"),
+            models.UniqueConstraint(
+                fields=["link", "bank_date"],
+                condition=~models.Q(status="superseded"),
+                name="banklink_reconcile_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,9 @@ knowing someone's account number is not enough to read their balance by SMS.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -41,16 +43,34 @@ MAX_CALL_TRIES = 3
 CALL_TRIES_SECONDS = 3600
 
 
-def take_call_try(session_id: str) -> bool:
-    """Count one account number keyed in this call; False once the call has used its tries."""
-    name = f"ivr-tries:{session_id}"
-    cache.add(name, 0, timeout=CALL_TRIES_SECONDS)
+# Account numbers one calling number may key in per hour, over all its calls: a caller who
+# hangs up after three tries and calls again still cannot walk the account numbers. Calls whose
+# number is withheld share one allowance.
+MAX_CALLER_TRIES_PER_HOUR = 10
+
+
+def _counted(name: str) -> int:
+    # Kept two hours: the next hour's check reads this one's count too.
+    cache.add(name, 0, timeout=2 * CALL_TRIES_SECONDS)
     try:
-        used = int(cache.incr(name))
+        return int(cache.incr(name))
     except ValueError:  # evicted between add and incr: counted again from one
-        cache.add(name, 1, timeout=CALL_TRIES_SECONDS)
-        used = 1
-    return used <= MAX_CALL_TRIES
+        cache.add(name, 1, timeout=2 * CALL_TRIES_SECONDS)
+        return 1
+
+
+def take_call_try(session_id: str, caller: str = "") -> bool:
+    """Count one account number keyed in this call and by this calling number; False once
+    the call has used its tries or the number its hour's."""
+    hour = int(time.time()) // CALL_TRIES_SECONDS
+    number = hashlib.sha256((caller.strip() or "withheld").encode()).hexdigest()[:32]
+    in_call = _counted(f"ivr-tries:{session_id}")
+    # This hour's count and the last hour's: an hour boundary does not hand out a fresh
+    # allowance in the middle of a walk.
+    by_caller = _counted(f"ivr-caller:{number}:{hour}") + int(
+        cache.get(f"ivr-caller:{number}:{hour - 1}") or 0
+    )
+    return in_call <= MAX_CALL_TRIES and by_caller <= MAX_CALLER_TRIES_PER_HOUR
 
 
 def end_call_tries(session_id: str) -> None:

@@ -182,3 +182,59 @@ def test_an_empty_file_leaves_the_day_open_for_a_person_to_close(bank: Bank) -> 
     assert recon.status == ReconciliationStatus.OPEN
     closed = reconciliation.close(actor=bank.finance, reconciliation=recon)
     assert closed.status == ReconciliationStatus.CLOSED
+
+
+def test_an_empty_file_is_replaced_by_the_banks_real_file_and_only_the_real_one_counts(
+    bank: Bank, server: int
+) -> None:
+    from gridvend.banklink.models import ReconciliationSource
+
+    exchange(bank, server, request(bank, layout.PAY, bank_serial="P1", amount=700))
+    empty = reconciliation.receive(
+        actor=bank.finance, link=bank.link, bank_date=today(),
+        rows=reconciliation.read_file(b"bank_serial,account_number,amount_minor\n"),
+        source=ReconciliationSource.UPLOAD,
+    )  # fmt: skip
+    # Our payment P1 is missing from the empty file: the day is open, payments wait.
+    assert empty.status == ReconciliationStatus.OPEN
+    # The bank's real file comes over the link: it replaces the untouched empty one.
+    reply = reconcile_reply(
+        bank, exchange(bank, server, reconcile_body(bank, [("P1", bank.account, 700)]))
+    )
+    assert reply["return_code"] == ReturnCode.OK
+    empty.refresh_from_db()
+    real = Reconciliation.objects.exclude(pk=empty.pk).get()
+    assert empty.status == ReconciliationStatus.SUPERSEDED
+    assert real.status == ReconciliationStatus.CLOSED
+    assert BillPayment.objects.get().reconciled_at is not None
+    assert AuditEvent.objects.filter(
+        event_type="bank_reconciliation.superseded", target_id=str(empty.pk)
+    ).exists()
+    # The replaced day can no longer be worked on; a third file for a closed day is refused.
+    [line] = empty.lines.all()
+    with pytest.raises(DomainError) as caught:
+        reconciliation.resolve_discrepancy(actor=bank.finance, line=line, reason="late")
+    assert caught.value.code == "BANK_RECONCILIATION_SUPERSEDED"
+    with pytest.raises(DomainError) as caught:
+        reconciliation.receive(
+            actor=bank.finance, link=bank.link, bank_date=today(), rows=[],
+            source=ReconciliationSource.UPLOAD,
+        )  # fmt: skip
+    assert caught.value.code == "BANK_RECONCILIATION_DONE"
+
+
+def test_a_day_someone_has_started_resolving_is_not_replaced(bank: Bank, server: int) -> None:
+    from gridvend.banklink.models import ReconciliationSource
+
+    exchange(bank, server, request(bank, layout.PAY, bank_serial="P1", amount=700))
+    first = reconciliation.receive(
+        actor=bank.finance, link=bank.link, bank_date=today(), rows=[],
+        source=ReconciliationSource.UPLOAD,
+    )  # fmt: skip
+    [line] = first.lines.all()
+    reconciliation.resolve_discrepancy(actor=bank.finance, line=line, reason="checking")
+    reply = reconcile_reply(
+        bank, exchange(bank, server, reconcile_body(bank, [("P1", bank.account, 700)]))
+    )
+    assert reply["return_code"] == ReturnCode.RECONCILIATION_IN_PROGRESS
+    assert Reconciliation.objects.get().pk == first.pk

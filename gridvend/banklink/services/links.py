@@ -18,6 +18,8 @@ from gridvend.banklink import permissions
 from gridvend.banklink.errors import BankLinkInvalid, BankLinkNotBank, BankLinkTaken
 from gridvend.banklink.events import BankLinkEvent
 from gridvend.banklink.models import (
+    RECONCILE_HEAD_BYTES,
+    RECONCILE_ROW_BYTES,
     BankLink,
     BankSession,
     Charset,
@@ -59,9 +61,12 @@ def _largest_length(values: LinkSettings) -> int:
 
 
 # The fixed-format layout's sizes (gateways.banklink.layout; a test holds them equal): every
-# request is this long, and the longest reply is its head and 99 arrears rows.
+# request is this long, and the longest reply is its head and 99 arrears rows; a reconciliation
+# is its head and 54 bytes per detail row, at most 5,000 rows.
 REQUEST_BYTES = 166
 LONGEST_REPLY_BYTES = 284 + 99 * 54
+# The largest body must hold a request and a reconciliation of at least one row.
+SMALLEST_BODY_BYTES = max(REQUEST_BYTES, RECONCILE_HEAD_BYTES + RECONCILE_ROW_BYTES)
 
 
 def check_settings(values: LinkSettings) -> LinkSettings:
@@ -78,9 +83,11 @@ def check_settings(values: LinkSettings) -> LinkSettings:
         raise BankLinkInvalid(field="max_body_bytes", problem="1 byte to 1 MiB")
     if values.max_body_bytes > _largest_length(values):
         raise BankLinkInvalid(field="max_body_bytes", problem="larger than the header can state")
-    if values.max_body_bytes < REQUEST_BYTES:
+    if values.max_body_bytes < SMALLEST_BODY_BYTES:
         raise BankLinkInvalid(
-            field="max_body_bytes", problem=f"smaller than a request ({REQUEST_BYTES} bytes)"
+            field="max_body_bytes",
+            problem=f"smaller than a request and a one-row reconciliation "
+            f"({SMALLEST_BODY_BYTES} bytes)",
         )
     if _largest_length(values) < LONGEST_REPLY_BYTES:
         raise BankLinkInvalid(

@@ -45,7 +45,12 @@ class BankFacts:
 
 def _day_open(link: BankLink, bank_date: date, *, serial: str = "") -> None:
     """Refuse while the bank date is being reconciled or once it is closed (row locked)."""
-    day = Reconciliation.objects.select_for_update().filter(link=link, bank_date=bank_date).first()
+    day = (
+        Reconciliation.objects.select_for_update()
+        .filter(link=link, bank_date=bank_date)
+        .exclude(status=ReconciliationStatus.SUPERSEDED)
+        .first()
+    )
     if day is None:
         return
     if day.status == ReconciliationStatus.OPEN:

@@ -28,6 +28,7 @@ from gridvend.banklink.errors import (
     ReconciliationDone,
     ReconciliationFileInvalid,
     ReconciliationInProgress,
+    ReconciliationSuperseded,
     ReconciliationUnresolved,
 )
 from gridvend.banklink.events import BankLinkEvent
@@ -121,13 +122,51 @@ def _compare(rows: list[BankRow], ours: list[BillPayment]) -> list[Reconciliatio
     return lines
 
 
-def _refuse_repeat(link: BankLink, bank_date: date) -> None:
-    found = Reconciliation.objects.filter(link=link, bank_date=bank_date).first()
-    if found is None:
-        return
-    if found.status == ReconciliationStatus.CLOSED:
+def _bank_rows(day: Reconciliation) -> set[tuple[str, str, int | None]]:
+    return {
+        (line.bank_serial, line.account_number, line.bank_amount_minor)
+        for line in day.lines.exclude(kind=LineKind.MISSING_BANK)
+    }
+
+
+def _replaceable(
+    link: BankLink, bank_date: date, rows: list[BankRow], *, lock: bool = False
+) -> Reconciliation | None:
+    """The day's reconciliation a new file replaces: an open one on which nobody has resolved a
+    discrepancy yet (an empty file, or one sent before the bank's cut-off, must not block the
+    day), and which said something else (the same file sent again changes nothing). None when
+    the day has none; refused once closed, while a person works on it, or for a repeat."""
+    found = Reconciliation.objects.filter(link=link, bank_date=bank_date).exclude(
+        status=ReconciliationStatus.SUPERSEDED
+    )
+    if lock:
+        found = found.select_for_update()
+    day = found.first()
+    if day is None:
+        return None
+    if day.status == ReconciliationStatus.CLOSED:
         raise ReconciliationDone(bank_date=bank_date.isoformat())
-    raise ReconciliationInProgress(bank_date=bank_date.isoformat())
+    if day.lines.filter(resolved_at__isnull=False).exists() or _bank_rows(day) == {
+        (r.bank_serial, r.account_number, r.amount_minor) for r in rows
+    }:
+        raise ReconciliationInProgress(bank_date=bank_date.isoformat())
+    return day
+
+
+def _supersede(actor: User, day: Reconciliation) -> None:
+    Reconciliation.objects.filter(pk=day.pk).update(status=ReconciliationStatus.SUPERSEDED)
+    day.refresh_from_db()
+    record(
+        actor=actor,
+        event_type=BankLinkEvent.RECONCILIATION_SUPERSEDED,
+        target=day,
+        after={"reference": day.reference, "bank_count": day.bank_count},
+    )
+
+
+def _refuse_superseded(recon: Reconciliation) -> None:
+    if recon.status == ReconciliationStatus.SUPERSEDED:
+        raise ReconciliationSuperseded(bank_date=recon.bank_date.isoformat())
 
 
 def _mark(actor: User, recon: Reconciliation) -> None:
@@ -182,9 +221,12 @@ def receive(
         raise ReconciliationFileInvalid(problem="a bank serial appears twice")
     if bank_date > today():
         raise ReconciliationDateInFuture(bank_date=bank_date.isoformat())
-    _refuse_repeat(link, bank_date)
+    _replaceable(link, bank_date, rows)
     try:
         with transaction.atomic(durable=True):
+            replaced = _replaceable(link, bank_date, rows, lock=True)
+            if replaced is not None:
+                _supersede(actor, replaced)
             ours = _our_payments(link, bank_date)
             lines = _compare(rows, ours)
             recon = Reconciliation.objects.create(
@@ -215,6 +257,7 @@ def receive(
                     "our_count": recon.our_count,
                     "our_total_minor": recon.our_total_minor,
                     "discrepancies": discrepancies,
+                    "replaces": replaced.pk if replaced is not None else None,
                 },
             )
             # A day with no rows on either side is left open for a person to close: an empty
@@ -223,8 +266,8 @@ def receive(
                 _close(actor, recon)
     except IntegrityError:
         # Another reconciliation of this bank and date committed first.
-        _refuse_repeat(link, bank_date)
-        raise
+        _replaceable(link, bank_date, rows)
+        raise ReconciliationInProgress(bank_date=bank_date.isoformat()) from None
     return recon
 
 
@@ -241,6 +284,7 @@ def resolve_discrepancy(
         raise ReasonRequired()
     with transaction.atomic(durable=True):
         locked_recon = Reconciliation.objects.select_for_update().get(pk=recon.pk)
+        _refuse_superseded(locked_recon)
         if locked_recon.status == ReconciliationStatus.CLOSED:
             raise ReconciliationDone(bank_date=locked_recon.bank_date.isoformat())
         locked = ReconciliationLine.objects.select_for_update().get(pk=line.pk)
@@ -271,6 +315,7 @@ def close(*, actor: User, reconciliation: Reconciliation) -> Reconciliation:
     require_unit_in_scope(actor, reconciliation.link.partner.org_unit)
     with transaction.atomic(durable=True):
         locked = Reconciliation.objects.select_for_update().get(pk=reconciliation.pk)
+        _refuse_superseded(locked)
         if locked.status == ReconciliationStatus.CLOSED:
             raise ReconciliationDone(bank_date=locked.bank_date.isoformat())
         open_count = (

@@ -105,7 +105,7 @@ def ivr(request: HttpRequest) -> HttpResponse:
             return _xml(protocol.response())
         if call.digits is None:
             return _xml(_prompt(request))
-        if not enquiry.take_call_try(call.session_id):
+        if not enquiry.take_call_try(call.session_id, call.caller):
             goodbye = _("Too many tries. Please call again later. Goodbye.")
             reply = _xml(protocol.response(protocol.say(goodbye)))
             reply["X-Gridvend-Error"] = "ENQUIRY_TOO_MANY_TRIES"

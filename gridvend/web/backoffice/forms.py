@@ -709,7 +709,13 @@ class BankLinkForm(StyledForm):
     )
     charset = forms.ChoiceField(label=_("Character set"), choices=BankCharset.choices)
     max_body_bytes = WholeNumberField(
-        label=_("Largest message (bytes)"), min_value=1, max_value=1024 * 1024
+        label=_("Largest message (bytes)"),
+        min_value=1,
+        max_value=1024 * 1024,
+        help_text=_(
+            "At least 182 bytes. A reconciliation frame carries (this − 128) ÷ 54 payments; a "
+            "bank with more payments in a day uploads its reconciliation file instead."
+        ),
     )
     read_timeout_seconds = WholeNumberField(
         label=_("Read timeout (seconds)"), min_value=1, max_value=300

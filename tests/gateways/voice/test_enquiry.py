@@ -51,8 +51,10 @@ def post(url: str, fields: dict[str, str], *, key: str | None = SECRET) -> tuple
 
 def call(live_server: Any, digits: str | None = None, **extra: str) -> tuple[int, Any, bytes]:
     # A call of its own unless the test names one (tries are counted per call).
+    # A calling number of its own too (tries are also counted per number and hour).
     session = f"ATVId_{uuid.uuid4().hex[:12]}"
-    fields = {"isActive": "1", "sessionId": session, "callerNumber": "+254711000009"}
+    caller = f"+2547{uuid.uuid4().int % 10**8:08d}"
+    fields = {"isActive": "1", "sessionId": session, "callerNumber": caller}
     if digits is not None:
         fields["dtmfDigits"] = digits
     return post(f"{live_server.url}/voice/ivr", fields | extra)
@@ -227,3 +229,28 @@ def test_one_call_cannot_walk_the_account_numbers(enquiry: Dunning, live_server:
     first, second = sorted(known)
     assert "Too many tries" not in said(call(live_server, digits=f"{first}#", **other)[2])
     assert "Too many tries" in said(call(live_server, digits=f"{second}#", **other)[2])
+
+
+def test_one_calling_number_cannot_walk_the_account_numbers_over_many_calls(
+    enquiry: Dunning, live_server: Any
+) -> None:
+    from gridvend.dunning.enquiry import MAX_CALL_TRIES, MAX_CALLER_TRIES_PER_HOUR
+
+    d = enquiry
+    account = d.customer(d.s.a).account_number
+    wrong = f"{int(account) + 1:0{len(account)}d}" if account.isdigit() else "9" * len(account)
+    caller = {"callerNumber": "+254733000111"}
+    # Call after call, each within its own three tries, until the number's hour is used.
+    keyed = 0
+    while keyed < MAX_CALLER_TRIES_PER_HOUR:
+        session = {"sessionId": f"ATVId_hop{keyed}"}
+        for _ in range(min(MAX_CALL_TRIES, MAX_CALLER_TRIES_PER_HOUR - keyed)):
+            body = call(live_server, digits=f"{wrong}#", **session, **caller)[2]
+            assert "Too many tries" not in said(body)
+            keyed += 1
+    # A new call from the same number is refused even its real account number ...
+    body = call(live_server, digits=f"{account}#", sessionId="ATVId_hop_last", **caller)[2]
+    assert "Too many tries" in said(body) and b"<GetDigits" not in body
+    # ... while another number is answered.
+    other = call(live_server, digits=f"{account}#", callerNumber="+254733000222")[2]
+    assert "Too many tries" not in said(other) and b"<GetDigits" not in other
