@@ -818,6 +818,15 @@ ROWS: list[Row] = [
         post=_body(reason="the customer asked"),
     ),
     Row(
+        "backoffice:mobile-payment-payback",
+        "care",
+        "finance",
+        args=_pk("mobile_payment"),
+        region="path",
+        get=False,
+        post=_body(refund_reference="B2C0001", note="paid back by hand"),
+    ),
+    Row(
         "backoffice:mobile-refund-decide",
         "finance",
         "care",
