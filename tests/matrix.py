@@ -818,6 +818,15 @@ ROWS: list[Row] = [
         post=_body(reason="the customer asked"),
     ),
     Row(
+        "backoffice:mobile-payment-payback",
+        "care",
+        "finance",
+        args=_pk("mobile_payment"),
+        region="path",
+        get=False,
+        post=_body(refund_reference="B2C0001", note="paid back by hand"),
+    ),
+    Row(
         "backoffice:mobile-refund-decide",
         "finance",
         "care",
@@ -880,6 +889,22 @@ ROWS: list[Row] = [
         get=False,
         post=_body(mode="money", amount="750", payment_method="cash", client_reference="m" * 32),
     ),
+    Row(
+        "cashier:stk-push",
+        "cashier",
+        "manager",
+        args=_number,
+        region="path",
+        get=False,
+        post=lambda w, r: {
+            "amount": "300",
+            "phone": "0712 345 126",
+            "paybill": r.mobile_provider.pk if r.mobile_provider else 0,
+            "client_reference": "s" * 32,
+        },
+    ),
+    # A push is followed by the cashier who asked for it only (another one's is not found).
+    Row("cashier:stk", "cashier", "manager", args=_pk("stk_push"), region="path"),
     Row("cashier:sale", "cashier", "manager", args=_ref, region="path"),
     Row("cashier:reprint", "cashier", "manager"),
     Row("cashier:bills", "cashier", "manager"),

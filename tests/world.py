@@ -6,6 +6,7 @@ and capability group (``cast``) and one of every record in both regions (``with_
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 import wave
@@ -48,11 +49,13 @@ from gridvend.meters import services as meters
 from gridvend.meters.models import FaultReport, Meter
 from gridvend.meters.selectors import meter_key_ref
 from gridvend.mobilemoney import services as mobile_services
+from gridvend.mobilemoney.errors import MobileProviderUnavailable
 from gridvend.mobilemoney.models import (
     MobilePayment,
     MobileProvider,
     MobileReconciliation,
     MobileRefundRequest,
+    StkPush,
 )
 from gridvend.mobilemoney.providers import C2BNotice, PulledTransaction
 from gridvend.org import services as org
@@ -248,6 +251,7 @@ class Region:
     mobile_provider: MobileProvider | None = None
     mobile_payment: MobilePayment | None = None
     mobile_refund: MobileRefundRequest | None = None
+    stk_push: StkPush | None = None  # asked by the region's cashier (the provider is not up)
     mobile_reconciliation: MobileReconciliation | None = None
 
 
@@ -517,6 +521,19 @@ def _mobile(world: World, region: Region, maker: User, tag: str) -> None:
         ),
     )
     region.mobile_provider = provider
+    with contextlib.suppress(MobileProviderUnavailable):  # port 9 answers nobody: kept, refused
+        mobile_services.request_stk_push(
+            actor=region.cashier,
+            provider=provider,
+            phone="0712 345 126",
+            meter_number=region.meter.number,
+            amount=world.money("300"),
+            channel="cashier",
+            client_reference=f"{tag}-stk",
+        )
+    region.stk_push = StkPush.objects.get(
+        requested_by=region.cashier, client_reference=f"{tag}-stk"
+    )
 
     def paid(trans_id: str, amount: str) -> MobilePayment:
         payment, _new = mobile_services.receive_payment(

@@ -39,6 +39,10 @@ _KIND_BY_PREFIX = {
     "tax": AccountKind.LIABILITY,
     "expense": AccountKind.EXPENSE,
     "suspense": AccountKind.ASSET,
+    # Mobile money: the money at a provider's paybill not yet settled, and what it owes
+    # customers while their payment waits in suspense (sold to the right meter or refunded).
+    "mobile-clearing": AccountKind.ASSET,
+    "mobile-suspense": AccountKind.LIABILITY,
 }
 
 

@@ -26,6 +26,9 @@ class MobileErrorCode(StrEnum):
     MOBILE_PHONE_INVALID = "MOBILE_PHONE_INVALID"
     MOBILE_PROVIDER_UNAVAILABLE = "MOBILE_PROVIDER_UNAVAILABLE"
     MOBILE_PROVIDER_REFUSED = "MOBILE_PROVIDER_REFUSED"
+    MOBILE_STK_MATCH_AMBIGUOUS = "MOBILE_STK_MATCH_AMBIGUOUS"
+    MOBILE_REVERSAL_FAILED = "MOBILE_REVERSAL_FAILED"
+    MOBILE_REFUND_NOT_BY_HAND = "MOBILE_REFUND_NOT_BY_HAND"
 
 
 class MobileProviderInvalid(DomainError):
@@ -156,3 +159,34 @@ class MobileProviderRefused(DomainError):
 
     def __init__(self, *, result_code: str, description: str) -> None:
         super().__init__(result_code=result_code[:40], description=description[:200])
+
+
+class MobileStkMatchAmbiguous(DomainError):
+    code = MobileErrorCode.MOBILE_STK_MATCH_AMBIGUOUS
+    message_template = gettext_lazy(
+        "Payment %(receipt)s may be the money of %(count)s STK pushes to account %(account)s: "
+        "customer care decides which."
+    )
+
+    def __init__(self, *, receipt: str, account: str, count: int) -> None:
+        super().__init__(receipt=receipt[:40], account=account[:40], count=count)
+
+
+class MobileReversalFailed(DomainError):
+    code = MobileErrorCode.MOBILE_REVERSAL_FAILED
+    message_template = gettext_lazy(
+        "The provider did not reverse the payment: %(result_code)s %(description)s."
+    )
+
+    def __init__(self, *, result_code: str, description: str) -> None:
+        super().__init__(result_code=result_code[:40], description=description[:200])
+
+
+class MobileRefundNotByHand(DomainError):
+    code = MobileErrorCode.MOBILE_REFUND_NOT_BY_HAND
+    message_template = gettext_lazy(
+        "Payment %(payment)s is not waiting to be paid back by hand (it is %(state)s)."
+    )
+
+    def __init__(self, *, payment: str, state: str) -> None:
+        super().__init__(payment=payment[:64], state=state)

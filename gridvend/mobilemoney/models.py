@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.approvals.models import DecisionRequest
+from gridvend.ledger.models import JournalEntry
 from gridvend.meters.models import Meter
 from gridvend.partners.models import Partner
 from gridvend.vending.models import Sale
@@ -48,6 +49,11 @@ class MobileProvider(models.Model):
     consumer_key_env = models.CharField(max_length=64)
     consumer_secret_env = models.CharField(max_length=64)
     passkey_env = models.CharField(max_length=64)
+    # The Reversal API's initiator (an operator of the paybill's M-Pesa org portal) and its
+    # security credential (the initiator's password encrypted with Safaricom's certificate),
+    # by the names of the variables holding them; blank: refunds are paid back by hand.
+    initiator_env = models.CharField(max_length=64, blank=True)
+    security_credential_env = models.CharField(max_length=64, blank=True)
     response_type = models.CharField(
         max_length=10, choices=ResponseType.choices, default=ResponseType.COMPLETED
     )
@@ -64,6 +70,8 @@ class MobileProvider(models.Model):
         "consumer_key_env",
         "consumer_secret_env",
         "passkey_env",
+        "initiator_env",
+        "security_credential_env",
         "response_type",
         "stk_timeout_seconds",
         "is_enabled",
@@ -85,7 +93,19 @@ class PaymentState(models.TextChoices):
     SOLD = "sold", _("Sold")
     SUSPENSE = "suspense", _("Suspense")
     REFUND_PENDING = "refund_pending", _("Refund awaiting approval")
+    REFUNDING = "refunding", _("Reversal sent to the provider")
+    REFUND_MANUAL = "refund_manual", _("Refund approved, to be paid back by hand")
     REFUNDED = "refunded", _("Refunded")
+
+
+# The states in which a payment's money is owed to its customer and waits on the books in
+# mobile-money suspense (a payment being re-sold by customer care is RECEIVED meanwhile).
+OPEN_SUSPENSE_STATES = (
+    "suspense",
+    "refund_pending",
+    "refunding",
+    "refund_manual",
+)
 
 
 class PaymentSource(models.TextChoices):
@@ -134,10 +154,24 @@ class MobilePayment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     resolution_note = models.CharField(max_length=255, blank=True)
+    # The books: the entry that put the payment's money in mobile-money suspense, and the one
+    # that released it (into its sale, or against the money sent back). Both or neither of a
+    # payment that is no longer open; the first alone while it waits.
+    suspense_entry = models.OneToOneField(
+        JournalEntry, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    release_entry = models.OneToOneField(
+        JournalEntry, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
 
     class Meta:
         ordering = ["-received_at", "-pk"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(release_entry__isnull=True)
+                | models.Q(suspense_entry__isnull=False),
+                name="mobilemoney_payment_release_after_suspense",
+            ),
             models.UniqueConstraint(
                 fields=["provider", "trans_id"],
                 condition=~models.Q(trans_id=""),
@@ -180,6 +214,8 @@ class CallbackKind(models.TextChoices):
     STK_CALLBACK = "stk_callback", _("STK push callback")
     STK_QUERY = "stk_query", _("STK push status query answer")
     PULL = "pull", _("Pull transactions answer")
+    REVERSAL_RESULT = "reversal", _("Reversal result")
+    REVERSAL_TIMEOUT = "reversal_timeout", _("Reversal queue time-out")
 
 
 class RawCallback(models.Model):
@@ -190,7 +226,7 @@ class RawCallback(models.Model):
     provider = models.ForeignKey(
         MobileProvider, on_delete=models.PROTECT, related_name="callbacks", null=True, blank=True
     )
-    kind = models.CharField(max_length=14, choices=CallbackKind.choices)
+    kind = models.CharField(max_length=20, choices=CallbackKind.choices)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     body = models.TextField(blank=True)
@@ -217,6 +253,8 @@ class StkState(models.TextChoices):
     PAID = "paid", _("Paid")
     CANCELLED = "cancelled", _("Cancelled by the customer")
     FAILED = "failed", _("Failed")
+    UNREACHABLE = "unreachable", _("The phone could not be reached")
+    TIMED_OUT = "timed_out", _("No answer from the phone in time")
     REFUSED = "refused", _("Refused by the provider")
 
 
@@ -234,10 +272,12 @@ class StkPush(models.Model):
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     channel = models.CharField(max_length=20)  # who asked: "cashier", "portal", "ussd"...
+    # The asker's idempotency key (a cashier screen's form reference): the same key asks once.
+    client_reference = models.CharField(max_length=64, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    state = models.CharField(max_length=10, choices=StkState.choices)
+    state = models.CharField(max_length=12, choices=StkState.choices)
     result_code = models.CharField(max_length=40, blank=True)
     result_desc = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -253,6 +293,11 @@ class StkPush(models.Model):
             models.CheckConstraint(
                 condition=models.Q(amount_minor__gt=0), name="mobilemoney_stk_amount_positive"
             ),
+            models.UniqueConstraint(
+                fields=["requested_by", "client_reference"],
+                condition=~models.Q(client_reference=""),
+                name="mobilemoney_stk_asked_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -263,14 +308,30 @@ class StkPush(models.Model):
         return self.provider.partner.org_unit.path
 
 
+class ReversalState(models.TextChoices):
+    NONE = "", _("Not sent to the provider")
+    REQUESTED = "requested", _("Reversal sent, waiting for its result")
+    COMPLETED = "completed", _("Reversed by the provider")
+    FAILED = "failed", _("Reversal failed")
+
+
 class MobileRefundRequest(DecisionRequest):
     """A suspense payment to be given back to the customer, asked by customer care and decided
-    by finance (a second person); the money goes back through the provider's portal or reversal
-    API, by hand, with ``refund_reference`` recorded on approval."""
+    by finance (a second person). On approval the money goes back through the provider's
+    Reversal API (its result comes by callback), or, where the provider cannot reverse, by hand:
+    ``refund_reference`` is then the reference customer care records of the money sent back."""
 
     payment = models.ForeignKey(MobilePayment, on_delete=models.PROTECT, related_name="refunds")
     reason = models.CharField(max_length=255)
     refund_reference = models.CharField(max_length=40, blank=True)
+    reversal_state = models.CharField(
+        max_length=10, choices=ReversalState.choices, blank=True, default=ReversalState.NONE
+    )
+    # Daraja's ids of the reversal request (its result callback carries both).
+    conversation_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    originator_conversation_id = models.CharField(max_length=64, blank=True)
+    result_code = models.CharField(max_length=40, blank=True)
+    result_desc = models.CharField(max_length=200, blank=True)
 
     class Meta(DecisionRequest.Meta):
         constraints = [

@@ -1,6 +1,6 @@
 """The mobile-money provider port: what gridvend asks of a provider (an STK push, its status,
-the recent transactions, a day's statement, registering the callback URLs) and what a provider's
-callbacks say once read, as plain dataclasses.
+the recent transactions, a day's statement, registering the callback URLs, reversing a
+payment) and what a provider's callbacks say once read, as plain dataclasses.
 
 The adapters live in ``gridvend.gateways.mobilemoney`` (Safaricom Daraja, and the sandbox: a
 fake Daraja over real HTTP); this app finds them by dotted path (``MOBILEMONEY_ADAPTERS``), so
@@ -80,6 +80,7 @@ PENDING_CODES = frozenset({"500.001.1001", "4999"})
 # STK result codes (CHANNELS.md §2.5).
 STK_CANCELLED = "1032"
 STK_UNREACHABLE = "1037"
+STK_EXPIRED = "1019"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,30 @@ class PulledTransaction:
     bill_ref: str
     amount: object
     transaction_type: str = ""
+
+
+@dataclass(frozen=True)
+class ReversalAccepted:
+    """The provider took a reversal request: the ids its result callback carries."""
+
+    conversation_id: str
+    originator_conversation_id: str = ""
+
+
+@dataclass(frozen=True)
+class ReversalResult:
+    """How a reversal ended (result callback, or the queue time-out): ``result_code`` "0" is
+    reversed; ``transaction_id`` is then the reversal's own receipt."""
+
+    conversation_id: str
+    originator_conversation_id: str
+    result_code: str
+    result_desc: str
+    transaction_id: str = ""
+
+    @property
+    def is_reversed(self) -> bool:
+        return self.result_code == "0"
 
 
 class Provider(Protocol):
@@ -108,6 +133,14 @@ class Provider(Protocol):
     def statement(self, *, day: date) -> list[PulledTransaction]: ...
 
     def register_urls(self, *, confirmation_url: str, validation_url: str) -> dict[str, Any]: ...
+
+    def can_reverse(self) -> bool:
+        """Whether this paybill may send reversals (its initiator is configured)."""
+        ...
+
+    def reverse(self, *, trans_id: str, amount_major: int, remarks: str) -> ReversalAccepted:
+        """Ask the provider to give a payment back to its payer; the result comes later."""
+        ...
 
 
 def provider_for(config: MobileProvider) -> Provider:

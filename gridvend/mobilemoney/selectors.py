@@ -21,6 +21,7 @@ from gridvend.mobilemoney.models import (
     MobileRefundRequest,
     PaymentState,
     RawCallback,
+    StkPush,
 )
 
 PROVIDER_PATH = "partner__org_unit__path"
@@ -188,3 +189,22 @@ def daily_totals(
         )
         for row in rows
     ]
+
+
+def stk_paybills() -> QuerySet[MobileProvider]:
+    """The paybills a cashier may prompt a customer's phone through: every one switched on
+    (a utility's paybills serve all its counters; the sale is checked as the cashier sees the
+    meter, and as the aggregator partner sells)."""
+    return MobileProvider.objects.filter(is_enabled=True).select_related("partner").order_by("code")
+
+
+def get_own_push(actor: User, pk: int) -> StkPush:
+    """A push this person asked for (a cashier follows their own prompts); 404 otherwise."""
+    push = (
+        StkPush.objects.select_related("provider", "payment", "payment__sale")
+        .filter(pk=pk, requested_by=actor)
+        .first()
+    )
+    if push is None:
+        raise NotFound()
+    return push

@@ -299,7 +299,7 @@ def test_the_reviewers_shift_and_debt_edits_are_caught(
     assert not ok
     assert f"TAMPERED: {label}: its original amount" in out
     assert f"TAMPERED: {label}: its journal postings differ" in out
-    assert "ledger: kept balances against postings, entries balanced — ok" in out
+    assert "ledger: kept balances against postings, entries balanced, subledgers tied — ok" in out
 
 
 def test_an_entry_written_outside_gridvend_is_caught(

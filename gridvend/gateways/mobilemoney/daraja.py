@@ -1,5 +1,6 @@
 """The Safaricom M-Pesa Daraja adapter of the provider port: OAuth, STK push and its status
-query, the Pull Transaction API (back-fill and the daily statement) and C2B URL registration,
+query, the Pull Transaction API (back-fill and the daily statement), C2B URL registration and
+the Transaction Reversal API (a refund; its result comes to the reversal callbacks),
 over HTTPS with a timeout, credentials read from the environment variables the provider's
 configuration names (never stored)."""
 
@@ -19,7 +20,12 @@ from django.conf import settings
 from gridvend.gateways.mobilemoney import protocol
 from gridvend.mobilemoney.errors import MobileProviderRefused, MobileProviderUnavailable
 from gridvend.mobilemoney.models import MobileProvider
-from gridvend.mobilemoney.providers import PulledTransaction, StkAccepted, StkResult
+from gridvend.mobilemoney.providers import (
+    PulledTransaction,
+    ReversalAccepted,
+    StkAccepted,
+    StkResult,
+)
 from gridvend.mobilemoney.services import callback_urls
 
 TIMEOUT_SECONDS = 15
@@ -27,6 +33,10 @@ MAX_REPLY_BYTES = 1024 * 1024
 PAGE_ROWS = 1000  # what one pull query may answer (Daraja pages with OffSetValue)
 MAX_PAGES = 20
 NAIROBI = ZoneInfo("Africa/Nairobi")
+# Daraja's Reversal API: the receiver is the organisation (the paybill), identifier type 11
+# (its field name is spelt "Reciever" on the wire).
+REVERSAL_COMMAND = "TransactionReversal"
+REVERSAL_RECEIVER_TYPE = "11"
 
 
 class DarajaProvider:
@@ -200,4 +210,40 @@ class DarajaProvider:
                 "ConfirmationURL": confirmation_url,
                 "ValidationURL": validation_url,
             },
+        )
+
+    def can_reverse(self) -> bool:
+        return bool(self.config.initiator_env and self.config.security_credential_env)
+
+    def reverse(self, *, trans_id: str, amount_major: int, remarks: str) -> ReversalAccepted:
+        if not self.can_reverse():
+            raise MobileProviderRefused(
+                result_code="no-initiator", description="no reversal initiator is configured"
+            )
+        urls = callback_urls(self.config)
+        data = self._post(
+            "/mpesa/reversal/v1/request",
+            {
+                "Initiator": self._env(self.config.initiator_env),
+                "SecurityCredential": self._env(self.config.security_credential_env),
+                "CommandID": REVERSAL_COMMAND,
+                "TransactionID": trans_id,
+                "Amount": amount_major,
+                "ReceiverParty": self.config.shortcode,
+                "RecieverIdentifierType": REVERSAL_RECEIVER_TYPE,
+                "ResultURL": urls["reversal-result"],
+                "QueueTimeOutURL": urls["reversal-timeout"],
+                "Remarks": remarks[:100] or "Refund",
+                "Occasion": "Refund",
+            },
+        )
+        conversation = data.get("ConversationID")
+        if str(data.get("ResponseCode", "")) != "0" or not isinstance(conversation, str):
+            raise MobileProviderRefused(
+                result_code=str(data.get("errorCode") or data.get("ResponseCode") or "?"),
+                description=str(data.get("errorMessage") or data.get("ResponseDescription") or ""),
+            )
+        return ReversalAccepted(
+            conversation_id=conversation[:64],
+            originator_conversation_id=str(data.get("OriginatorConversationID", ""))[:64],
         )

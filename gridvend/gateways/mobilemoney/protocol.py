@@ -14,7 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridvend.mobilemoney.errors import MobileCallbackInvalid
-from gridvend.mobilemoney.providers import C2BNotice, PulledTransaction, StkResult
+from gridvend.mobilemoney.providers import (
+    C2BNotice,
+    PulledTransaction,
+    ReversalResult,
+    StkResult,
+)
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_DEPTH = 8
@@ -177,3 +182,31 @@ def read_pull(data: dict[str, Any]) -> list[PulledTransaction]:
             )
         )
     return rows
+
+
+def read_reversal_result(data: dict[str, Any], *, timed_out: bool = False) -> ReversalResult:
+    """A reversal's result (``{"Result": {...}}`` at the ResultURL), or the queue time-out at
+    the QueueTimeOutURL, which is a failure whatever code it carries."""
+    result = data.get("Result")
+    if not isinstance(result, dict):
+        raise MobileCallbackInvalid(problem="Result is missing")
+    code = result.get("ResultCode")
+    if code is None and not timed_out:
+        raise MobileCallbackInvalid(problem="ResultCode is missing")
+    if isinstance(code, bool) or not isinstance(code, int | str | Decimal | None):
+        raise MobileCallbackInvalid(problem="ResultCode is not a code")
+    text = str(code)[:20] if code is not None else "timeout"
+    if timed_out and text == "0":
+        text = "timeout"
+    conversation = _text(result, "ConversationID", size=64)
+    originator = _text(result, "OriginatorConversationID", size=64)
+    if not conversation and not originator:
+        raise MobileCallbackInvalid(problem="ConversationID is missing")
+    return ReversalResult(
+        conversation_id=conversation,
+        originator_conversation_id=originator,
+        result_code=text,
+        result_desc=_text(result, "ResultDesc", size=200)
+        or ("queue time-out" if timed_out else ""),
+        transaction_id=_text(result, "TransactionID", size=40),
+    )

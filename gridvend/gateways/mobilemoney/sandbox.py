@@ -11,6 +11,10 @@ Callbacks are sent by ``deliver(url, body)``: by default an HTTP POST from a thr
 STK outcomes are chosen per phone number with ``answer_next(phone, outcome)``: "0" (paid, the
 default), "1032" (cancelled), "1037" (unreachable), "1" (insufficient balance), or "silent"
 (paid, but the callback is lost: only the status query and the pull tell).
+
+Reversals (refunds) are answered as Daraja's Transaction Reversal API does: accepted, then the
+result sent to the ResultURL; ``fail_next_reversal(code)`` makes the next one fail with that
+result code (or ``"timeout"``: the queue time-out goes to the QueueTimeOutURL instead).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ RESULT_TEXT = {
     "1": "The balance is insufficient for the transaction.",
     "1032": "Request cancelled by user",
     "1037": "DS timeout user cannot be reached",
+    "R000001": "The transaction has already been reversed.",
+    "R000002": "The OriginalTransID is invalid.",
 }
 
 Deliver = Callable[[str, dict[str, Any]], None]
@@ -90,6 +96,10 @@ class FakeDaraja:
     held: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
+    initiator: str = SANDBOX_CREDENTIAL
+    security_credential: str = SANDBOX_CREDENTIAL
+    reversed: dict[str, str] = field(default_factory=dict)  # receipt -> reversal receipt
+    reversal_failures: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -179,6 +189,7 @@ class FakeDaraja:
             "/mpesa/stkpush/v1/processrequest": self._stk_push,
             "/mpesa/stkpushquery/v1/query": self._stk_query,
             "/pulltransactions/v1/query": self._pull,
+            "/mpesa/reversal/v1/request": self._reversal,
         }
         route = routes.get(path)
         if route is None:
@@ -313,6 +324,63 @@ class FakeDaraja:
             "ResponseCode": "1000",
             "ResponseMessage": "Success",
             "Response": [rows],
+        }
+
+    def fail_next_reversal(self, code: str) -> None:
+        """The next reversal ends with this result code ("timeout": a queue time-out)."""
+        with self._lock:
+            self.reversal_failures.append(code)
+
+    def _reversal(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if (
+            body.get("Initiator") != self.initiator
+            or body.get("SecurityCredential") != self.security_credential
+        ):
+            return 400, {"errorCode": "400.002.02", "errorMessage": "Invalid Initiator"}
+        if (
+            body.get("CommandID") != "TransactionReversal"
+            or str(body.get("ReceiverParty")) != self.shortcode
+            or str(body.get("RecieverIdentifierType")) != "11"
+        ):
+            return 400, {"errorCode": "400.002.02", "errorMessage": "Bad Request"}
+        trans_id = str(body.get("TransactionID", ""))
+        conversation = f"AG_{datetime.now(NAIROBI):%Y%m%d}_{secrets.token_hex(10)}"
+        originator = f"{secrets.randbelow(10**5)}-{secrets.randbelow(10**8)}-1"
+        with self._lock:
+            failure = self.reversal_failures.pop(0) if self.reversal_failures else ""
+            paid = next((t for t in self.transactions if t["transactionId"] == trans_id), None)
+            if not failure and paid is None:
+                failure = "R000002"
+            elif not failure and trans_id in self.reversed:
+                failure = "R000001"
+            elif not failure and str(body.get("Amount")) != str(paid["amount"] if paid else ""):
+                failure = "R000002"
+            receipt = "" if failure else _receipt()
+            if receipt:
+                self.reversed[trans_id] = receipt
+        result: dict[str, Any] = {
+            "ResultType": 0,
+            "ResultCode": 0 if not failure else (failure if failure != "timeout" else 1),
+            "ResultDesc": RESULT_TEXT.get(failure or "0", "Failed"),
+            "OriginatorConversationID": originator,
+            "ConversationID": conversation,
+            "TransactionID": receipt or _receipt(),
+        }
+        if receipt:
+            result["ResultParameters"] = {
+                "ResultParameter": [
+                    {"Key": "DebitAccountBalance", "Value": "Utility Account|KES|0.00"},
+                    {"Key": "Amount", "Value": body.get("Amount")},
+                    {"Key": "OriginalTransactionID", "Value": trans_id},
+                ]
+            }
+        target = "QueueTimeOutURL" if failure == "timeout" else "ResultURL"
+        self._send(str(body.get(target, "")), {"Result": result})
+        return 200, {
+            "OriginatorConversationID": originator,
+            "ConversationID": conversation,
+            "ResponseCode": "0",
+            "ResponseDescription": "Accept the service request successfully.",
         }
 
     # The customer's phone --------------------------------------------------------------------

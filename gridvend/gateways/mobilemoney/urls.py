@@ -13,4 +13,6 @@ urlpatterns = [
     path(f"{BASE}c2b/validation", views.c2b_validation, name="c2b-validation"),
     path(f"{BASE}c2b/confirmation", views.c2b_confirmation, name="c2b-confirmation"),
     path(f"{BASE}stk/callback", views.stk_callback, name="stk-callback"),
+    path(f"{BASE}reversal/result", views.reversal_result, name="reversal-result"),
+    path(f"{BASE}reversal/timeout", views.reversal_timeout, name="reversal-timeout"),
 ]

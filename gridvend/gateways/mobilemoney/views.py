@@ -162,3 +162,23 @@ def _stk_refused(refusal: DomainError) -> dict[str, Any]:
 c2b_validation = callback_view(CallbackKind.VALIDATION, _validate, _validation_refused)
 c2b_confirmation = callback_view(CallbackKind.CONFIRMATION, _confirm, _confirmation_refused)
 stk_callback = callback_view(CallbackKind.STK_CALLBACK, _stk, _stk_refused)
+
+
+def _reversal(provider: MobileProvider, data: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    request = services.apply_reversal_result(
+        provider=provider, result=protocol.read_reversal_result(data)
+    )
+    return {"ResultCode": 0, "ResultDesc": "Accepted"}, request.payment
+
+
+def _reversal_timed_out(
+    provider: MobileProvider, data: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
+    request = services.apply_reversal_result(
+        provider=provider, result=protocol.read_reversal_result(data, timed_out=True)
+    )
+    return {"ResultCode": 0, "ResultDesc": "Accepted"}, request.payment
+
+
+reversal_result = callback_view(CallbackKind.REVERSAL_RESULT, _reversal, _stk_refused)
+reversal_timeout = callback_view(CallbackKind.REVERSAL_TIMEOUT, _reversal_timed_out, _stk_refused)

@@ -1,12 +1,14 @@
-"""The mobile-money use cases, one module per family (setup, payments, stk, books), re-exported
-here so that callers write ``services.receive_payment(...)``."""
+"""The mobile-money use cases, one module per family (setup, payments, stk, books, suspense),
+re-exported here so that callers write ``services.receive_payment(...)``."""
 
 from gridvend.mobilemoney.services.books import backfill, reconcile_day, reconcile_statement
 from gridvend.mobilemoney.services.payments import (
     REFUND_DECISION,
+    apply_reversal_result,
     approve_payment_refund,
     check_payment,
     receive_payment,
+    record_manual_refund,
     reject_payment_refund,
     request_payment_refund,
     resolve_by_sale,
@@ -28,6 +30,7 @@ __all__ = [
     "REFUND_DECISION",
     "ProviderSettings",
     "apply_result",
+    "apply_reversal_result",
     "approve_payment_refund",
     "backfill",
     "callback_secret",
@@ -39,6 +42,7 @@ __all__ = [
     "receive_payment",
     "reconcile_day",
     "reconcile_statement",
+    "record_manual_refund",
     "reject_payment_refund",
     "request_payment_refund",
     "request_stk_push",

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from gridvend.audit.services import record
@@ -21,6 +22,7 @@ from gridvend.kernel.clock import Clock
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.mobilemoney import permissions
+from gridvend.mobilemoney.errors import MobileStkMatchAmbiguous
 from gridvend.mobilemoney.events import MobileEvent
 from gridvend.mobilemoney.models import (
     MobilePayment,
@@ -33,8 +35,8 @@ from gridvend.mobilemoney.models import (
     StkPush,
     StkState,
 )
-from gridvend.mobilemoney.providers import C2BNotice, PulledTransaction, provider_for
-from gridvend.mobilemoney.services import payments
+from gridvend.mobilemoney.providers import C2BNotice, PulledTransaction, StkResult, provider_for
+from gridvend.mobilemoney.services import payments, stk
 
 # Daraja's Pull API keeps 48 hours; the job asks for a little less than that.
 BACKFILL_HOURS = 47
@@ -50,28 +52,107 @@ class BackfillResult:
     resettled: int  # received payments that had stopped half-way, settled now
 
 
-def _stk_without_receipt(
+# An STK prompt is answered within about a minute (Daraja expires it: 1019); its money shows in
+# the pulled rows within this window of the push, or it is not that push's.
+STK_MATCH_BEFORE = timedelta(minutes=2)
+STK_MATCH_AFTER = timedelta(minutes=15)
+
+
+def _same_phone(push_phone: str, msisdn: str) -> bool:
+    """Whether a pulled row's payer is the phone the push prompted: the same number, or, when
+    the provider masks it (``2547 ***** 126``), the same visible digits at both ends."""
+    digits = "".join(ch for ch in msisdn if ch.isdigit() or ch == "*")
+    if not digits:
+        return False
+    if "*" not in digits:
+        return digits == push_phone
+    head, _sep, tail = digits.partition("*")
+    tail = tail.strip("*")
+    return push_phone.startswith(head) and push_phone.endswith(tail) and bool(head or tail)
+
+
+def _stk_candidates(
     provider: MobileProvider, row: PulledTransaction, amount_minor: int | None
-) -> MobilePayment | None:
-    """The STK payment a pulled row is, when the status query told us it was paid but gave no
-    receipt: same account and amount, paid within the window, still without a receipt."""
+) -> list[StkPush]:
+    """The pushes a pulled row may be the money of: one whose receipt we do not know yet (still
+    waiting for its answer, or paid by the status query's word alone), for the push's account
+    reference and amount, from the phone it prompted, inside the push's time window."""
     if amount_minor is None:
-        return None
+        return []
+    reference = payments.normalise_reference(row.bill_ref)[:12]
     since = timezone.now() - timedelta(hours=BACKFILL_HOURS + 1)
-    push = (
-        StkPush.objects.filter(
-            provider=provider,
-            state=StkState.PAID,
-            payment__trans_id="",
-            account_ref=payments.normalise_reference(row.bill_ref)[:12],
-            amount_minor=amount_minor,
-            created_at__gte=since,
-        )
-        .select_related("payment")
-        .order_by("created_at")
-        .first()
+    waiting = StkPush.objects.filter(
+        Q(state=StkState.REQUESTED) | Q(state=StkState.PAID, payment__trans_id=""),
+        provider=provider,
+        account_ref=reference,
+        amount_minor=amount_minor,
+        created_at__gte=since,
+    ).select_related("payment")
+    found = []
+    for push in waiting.order_by("created_at")[:50]:
+        if not _same_phone(push.phone, row.msisdn):
+            continue
+        if row.occurred_at is not None and not (
+            push.created_at - STK_MATCH_BEFORE
+            <= row.occurred_at
+            <= push.created_at + STK_MATCH_AFTER
+        ):
+            continue
+        found.append(push)
+    return found
+
+
+def _notice(provider: MobileProvider, row: PulledTransaction) -> C2BNotice:
+    return C2BNotice(
+        trans_id=row.trans_id,
+        trans_time=(
+            row.occurred_at.astimezone(ZoneInfo(payments.PROVIDER_TIME_ZONE)).strftime(
+                "%Y%m%d%H%M%S"
+            )
+            if row.occurred_at
+            else ""
+        ),
+        amount=row.amount,
+        bill_ref=row.bill_ref,
+        msisdn=row.msisdn,
+        shortcode=provider.shortcode,
+        transaction_type=row.transaction_type,
     )
-    return push.payment if push is not None else None
+
+
+def _tie_to_push(
+    provider: MobileProvider,
+    push: StkPush,
+    row: PulledTransaction,
+    clock: Clock | None,
+    engine: TokenEngine | None,
+) -> bool:
+    """The row is this push's money: its receipt on the push's payment (sold on the status
+    query's word), or the push paid now with it (its answer never came). True if a receipt
+    was learnt."""
+    if push.state == StkState.PAID:
+        if push.payment_id is None:
+            return False
+        return bool(
+            MobilePayment.objects.filter(pk=push.payment_id, trans_id="").update(
+                trans_id=payments.read_trans_id(row.trans_id)
+            )
+        )
+    stk.apply_result(
+        provider=provider,
+        result=StkResult(
+            checkout_request_id=push.checkout_request_id or "",
+            result_code="0",
+            result_desc="paid (found in the provider's transactions)",
+            receipt=row.trans_id,
+            amount=row.amount,
+            phone=push.phone,
+        ),
+        source=PaymentSource.BACKFILL,
+        clock=clock,
+        engine=engine,
+    )
+    return True
 
 
 def apply_pulled(
@@ -82,7 +163,12 @@ def apply_pulled(
     engine: TokenEngine | None = None,
 ) -> tuple[int, int]:
     """Apply pulled rows not yet known (by transaction id) through the confirmation path;
-    returns (applied, receipts learnt)."""
+    returns (applied, receipts learnt).
+
+    A row that is the money of an STK push whose receipt we do not know is tied to that push
+    only when exactly one push fits (account reference, amount, payer phone, time window);
+    when several fit, it is recorded in suspense for customer care (never sold: one of those
+    pushes may already have sold it)."""
     known = set(
         MobilePayment.objects.filter(
             provider=provider, trans_id__in=[row.trans_id for row in rows]
@@ -93,35 +179,33 @@ def apply_pulled(
         if row.trans_id in known:
             continue
         amount = payments.read_amount(row.amount, provider.partner.currency)
-        stk_payment = _stk_without_receipt(provider, row, amount.minor)
-        if stk_payment is not None:
-            updated = MobilePayment.objects.filter(pk=stk_payment.pk, trans_id="").update(
-                trans_id=payments.read_trans_id(row.trans_id)
-            )
-            receipts += updated
-            continue
+        candidates = _stk_candidates(provider, row, amount.minor)
         try:
-            _payment, new = payments.receive_payment(
-                provider=provider,
-                notice=C2BNotice(
-                    trans_id=row.trans_id,
-                    trans_time=(
-                        row.occurred_at.astimezone(ZoneInfo(payments.PROVIDER_TIME_ZONE)).strftime(
-                            "%Y%m%d%H%M%S"
-                        )
-                        if row.occurred_at
-                        else ""
+            if len(candidates) == 1:
+                receipts += int(_tie_to_push(provider, candidates[0], row, clock, engine))
+                known.add(row.trans_id)
+                continue
+            if candidates:
+                _payment, new = payments.receive_payment(
+                    provider=provider,
+                    notice=_notice(provider, row),
+                    source=PaymentSource.BACKFILL,
+                    hold=MobileStkMatchAmbiguous(
+                        receipt=row.trans_id,
+                        account=row.bill_ref,
+                        count=len(candidates),
                     ),
-                    amount=row.amount,
-                    bill_ref=row.bill_ref,
-                    msisdn=row.msisdn,
-                    shortcode=provider.shortcode,
-                    transaction_type=row.transaction_type,
-                ),
-                source=PaymentSource.BACKFILL,
-                clock=clock,
-                engine=engine,
-            )
+                    clock=clock,
+                    engine=engine,
+                )
+            else:
+                _payment, new = payments.receive_payment(
+                    provider=provider,
+                    notice=_notice(provider, row),
+                    source=PaymentSource.BACKFILL,
+                    clock=clock,
+                    engine=engine,
+                )
         except DomainError:
             # A row we cannot read at all (no transaction id): the reconciliation lists it.
             continue

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gridvend.approvals.models import RequestStatus
 from gridvend.approvals.services import (
     DecisionType,
     Outcome,
@@ -52,6 +53,10 @@ from gridvend.mobilemoney.errors import (
     MobileCallbackInvalid,
     MobilePaymentNotInSuspense,
     MobileProviderDisabled,
+    MobileProviderRefused,
+    MobileProviderUnavailable,
+    MobileRefundNotByHand,
+    MobileReversalFailed,
 )
 from gridvend.mobilemoney.events import MobileEvent
 from gridvend.mobilemoney.models import (
@@ -59,8 +64,10 @@ from gridvend.mobilemoney.models import (
     MobileProvider,
     MobileRefundRequest,
     PaymentState,
+    ReversalState,
 )
-from gridvend.mobilemoney.providers import C2BNotice
+from gridvend.mobilemoney.providers import C2BNotice, ReversalResult, provider_for
+from gridvend.mobilemoney.services import suspense
 from gridvend.org.models import OrgUnit
 from gridvend.partners import services as partners
 from gridvend.partners.services import Call
@@ -202,12 +209,16 @@ def receive_payment(
     notice: C2BNotice,
     source: str,
     request_id: str = "",
+    hold: DomainError | None = None,
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> tuple[MobilePayment, bool]:
     """Record a provider's payment once (per transaction id) and sell it, or park it in
     suspense. Returns the payment and whether it was new; a payment already known is settled
-    if it never was (a crash midway), and otherwise returned as it stands."""
+    if it never was (a crash midway), and otherwise returned as it stands.
+
+    ``hold``: a payment not to be sold but parked in suspense at once for customer care, with
+    this refusal (a pulled row that may be the money of more than one STK push)."""
     # An STK push known from the status query alone has no receipt yet: its request id (the
     # checkout id) is its key until the back-fill finds the receipt.
     trans_id = read_trans_id(notice.trans_id) if notice.trans_id or not request_id else ""
@@ -265,6 +276,8 @@ def receive_payment(
         if known is None:
             raise
         return settle(known, clock=clock, engine=engine), False
+    if hold is not None:
+        return _suspend(payment, hold), True
     return settle(payment, clock=clock, engine=engine), True
 
 
@@ -327,11 +340,23 @@ def _sold(payment: MobilePayment, sale: object, phone: str) -> MobilePayment:
         locked.sms_to = sms_to[:32]
         locked.settled_at = timezone.now()
         locked.save(update_fields=["state", "sale", "meter", "sms_to", "settled_at"])
+        # A suspense payment customer care sold: its money leaves suspense into the sale.
+        released = suspense.release_suspense(
+            locked,
+            kind=suspense.SOLD_KIND,
+            actor=locked.resolved_by or locked.provider.partner.service_user,
+            memo=f"mobile payment {locked} sold as {sale.reference}",
+        )
         record(
             actor=locked.provider.partner.service_user,
             event_type=MobileEvent.PAYMENT_SOLD,
             target=locked,
-            after={"sale": sale.reference, "meter": sale.meter.number, "sms_to": bool(sms_to)},
+            after={
+                "sale": sale.reference,
+                "meter": sale.meter.number,
+                "sms_to": bool(sms_to),
+                **({"suspense_released": released.pk} if released is not None else {}),
+            },
         )
     return locked
 
@@ -347,11 +372,17 @@ def _suspend(payment: MobilePayment, refusal: DomainError) -> MobilePayment:
         locked.meter = meter
         locked.settled_at = timezone.now()
         locked.save(update_fields=["state", "suspense_code", "meter", "settled_at"])
+        # On the books once, however often a resolution is refused again.
+        booked = suspense.book_suspense(locked, actor=locked.provider.partner.service_user)
         record(
             actor=locked.provider.partner.service_user,
             event_type=MobileEvent.PAYMENT_SUSPENDED,
             target=locked,
-            after={"code": locked.suspense_code, "account": locked.account_ref},
+            after={
+                "code": locked.suspense_code,
+                "account": locked.account_ref,
+                **({"suspense_entry": booked.pk} if booked is not None else {}),
+            },
         )
     return locked
 
@@ -462,26 +493,40 @@ def _may_approve_refund(actor: User, request: MobileRefundRequest) -> None:
 
 
 def approve_payment_refund(
-    *, actor: User, request: MobileRefundRequest, refund_reference: str, note: str = ""
+    *, actor: User, request: MobileRefundRequest, refund_reference: str = "", note: str = ""
 ) -> MobilePayment:
-    """The refund is approved, with the reference of the money sent back (the provider's
-    reversal or B2C receipt): the payment is refunded, for good."""
+    """Finance approves the refund. With ``refund_reference`` the money was already sent back
+    by hand (a B2C payment or a reversal in the provider's portal): the payment is refunded now
+    and its suspense released against that reference. Without it the provider reverses the
+    payment where it can (Daraja's Reversal API): the payment is ``refunding`` until the result
+    callback; where it cannot (no initiator configured, no receipt, a fraction of a shilling),
+    the payment waits in ``refund_manual`` for customer care to record the pay-back."""
     reference = clean_text(refund_reference, max_length=40, field="refund_reference")
-    if not reference:
-        raise ReasonRequired()
 
     def carry_out(locked: MobileRefundRequest) -> Outcome[MobilePayment]:
-        payment = MobilePayment.objects.select_for_update().get(pk=locked.payment_id)
-        payment.state = PaymentState.REFUNDED
-        payment.settled_at = timezone.now()
-        payment.save(update_fields=["state", "settled_at"])
+        payment = (
+            MobilePayment.objects.select_for_update()
+            .select_related("provider__partner")
+            .get(pk=locked.payment_id)
+        )
+        keep: dict[str, object] = {}
+        if reference:
+            _refunded(payment, actor=actor, reference=reference)
+            keep["refund_reference"] = reference
+        elif _reversible(payment):
+            payment.state = PaymentState.REFUNDING
+            payment.save(update_fields=["state"])
+            keep["reversal_state"] = ReversalState.REQUESTED
+        else:
+            payment.state = PaymentState.REFUND_MANUAL
+            payment.save(update_fields=["state"])
         return Outcome(
             payment,
-            keep={"refund_reference": reference},
-            audit={"payment": str(payment), "refund_reference": reference},
+            keep=keep,
+            audit={"payment": str(payment), "refund_reference": reference, "to": payment.state},
         )
 
-    return approve_decision(
+    payment = approve_decision(
         REFUND_DECISION,
         actor=actor,
         request=request,
@@ -489,6 +534,168 @@ def approve_payment_refund(
         now=timezone.now(),
         carry_out=carry_out,
     )
+    if payment.state == PaymentState.REFUNDING:
+        return _send_reversal(MobileRefundRequest.objects.get(pk=request.pk), actor=actor)
+    return payment
+
+
+def _reversible(payment: MobilePayment) -> bool:
+    return (
+        bool(payment.trans_id)
+        and payment.amount_minor is not None
+        and payment.amount_minor > 0
+        and payment.amount_minor % 100 == 0
+        and provider_for(payment.provider).can_reverse()
+    )
+
+
+def _refunded(payment: MobilePayment, *, actor: User, reference: str) -> None:
+    """The money is back with the customer: the payment refunded for good, its suspense
+    released against the money sent back (in the caller's transaction, payment locked)."""
+    payment.state = PaymentState.REFUNDED
+    payment.settled_at = timezone.now()
+    payment.save(update_fields=["state", "settled_at"])
+    suspense.release_suspense(
+        payment,
+        kind=suspense.REFUNDED_KIND,
+        actor=actor,
+        memo=f"mobile payment {payment} refunded ({reference})",
+    )
+
+
+def _send_reversal(request: MobileRefundRequest, *, actor: User) -> MobilePayment:
+    """Ask the provider to reverse an approved refund's payment (after the approval has
+    committed: nothing is held open while the provider answers). A refusal returns the payment
+    to suspense, with the provider's code, for customer care to see."""
+    payment = MobilePayment.objects.select_related("provider__partner").get(pk=request.payment_id)
+    amount_minor = int(payment.amount_minor or 0)
+    try:
+        accepted = provider_for(payment.provider).reverse(
+            trans_id=payment.trans_id, amount_major=amount_minor // 100, remarks="Refund"
+        )
+    except (MobileProviderUnavailable, MobileProviderRefused) as refusal:
+        _reversal_failed(request, code=str(refusal.code), description=str(refusal.message))
+        return MobilePayment.objects.get(pk=payment.pk)
+    with transaction.atomic(durable=True):
+        locked = MobileRefundRequest.objects.select_for_update().get(pk=request.pk)
+        locked.conversation_id = accepted.conversation_id or None
+        locked.originator_conversation_id = accepted.originator_conversation_id
+        locked.save(update_fields=["conversation_id", "originator_conversation_id"])
+        record(
+            actor=actor,
+            event_type=MobileEvent.REFUND_REVERSAL_SENT,
+            target=locked,
+            after={"payment": str(payment), "conversation": accepted.conversation_id},
+        )
+    return MobilePayment.objects.get(pk=payment.pk)
+
+
+def _reversal_failed(request: MobileRefundRequest, *, code: str, description: str) -> None:
+    with transaction.atomic(durable=True):
+        locked = MobileRefundRequest.objects.select_for_update().get(pk=request.pk)
+        payment = MobilePayment.objects.select_for_update().get(pk=locked.payment_id)
+        if locked.reversal_state != ReversalState.REQUESTED:
+            return
+        locked.reversal_state = ReversalState.FAILED
+        locked.result_code = code[:40]
+        locked.result_desc = description[:200]
+        locked.save(update_fields=["reversal_state", "result_code", "result_desc"])
+        if payment.state == PaymentState.REFUNDING:
+            # Back in the queue, saying why: customer care may ask again or pay back by hand.
+            payment.state = PaymentState.SUSPENSE
+            payment.suspense_code = str(MobileReversalFailed.code)
+            payment.save(update_fields=["state", "suspense_code"])
+        record(
+            actor=payment.provider.partner.service_user,
+            event_type=MobileEvent.REFUND_FAILED,
+            target=locked,
+            after={"payment": str(payment), "code": code, "description": description[:200]},
+        )
+
+
+def apply_reversal_result(
+    *, provider: MobileProvider, result: ReversalResult
+) -> MobileRefundRequest:
+    """A reversal's result, applied once: reversed, the payment is refunded (the reversal's
+    receipt is the refund reference) and its suspense released; failed or timed out, the
+    payment returns to suspense with the provider's code. A repeat changes nothing."""
+    found = MobileRefundRequest.objects.filter(payment__provider=provider)
+    if result.conversation_id:
+        found = found.filter(conversation_id=result.conversation_id)
+    else:
+        found = found.filter(originator_conversation_id=result.originator_conversation_id)
+    request = found.first()
+    if request is None:
+        raise MobileCallbackInvalid(problem="no reversal has this ConversationID")
+    if request.reversal_state != ReversalState.REQUESTED:
+        return request
+    if not result.is_reversed:
+        _reversal_failed(request, code=result.result_code, description=result.result_desc)
+        request.refresh_from_db()
+        return request
+    with transaction.atomic(durable=True):
+        locked = MobileRefundRequest.objects.select_for_update().get(pk=request.pk)
+        payment = (
+            MobilePayment.objects.select_for_update()
+            .select_related("provider__partner")
+            .get(pk=locked.payment_id)
+        )
+        if locked.reversal_state != ReversalState.REQUESTED:
+            return locked
+        reference = (result.transaction_id or result.conversation_id)[:40]
+        locked.reversal_state = ReversalState.COMPLETED
+        locked.refund_reference = reference
+        locked.result_code = result.result_code[:40]
+        locked.result_desc = result.result_desc[:200]
+        locked.save(
+            update_fields=["reversal_state", "refund_reference", "result_code", "result_desc"]
+        )
+        if payment.state == PaymentState.REFUNDING:
+            _refunded(payment, actor=provider.partner.service_user, reference=reference)
+        record(
+            actor=provider.partner.service_user,
+            event_type=MobileEvent.REFUND_COMPLETED,
+            target=locked,
+            after={"payment": str(payment), "refund_reference": reference},
+        )
+    return locked
+
+
+def record_manual_refund(
+    *, actor: User, payment: MobilePayment, reference: str, note: str = ""
+) -> MobilePayment:
+    """Customer care records the pay-back of an approved refund the provider could not reverse
+    (its B2C or portal reference): the payment is refunded and its suspense released."""
+    _require_care(actor, payment)
+    reference = clean_text(reference, max_length=40, field="refund_reference")
+    if not reference:
+        raise ReasonRequired()
+    note = clean_text(note, max_length=255, field="note")
+    with transaction.atomic(durable=True):
+        locked = (
+            MobilePayment.objects.select_for_update()
+            .select_related("provider__partner")
+            .get(pk=payment.pk)
+        )
+        if locked.state != PaymentState.REFUND_MANUAL:
+            raise MobileRefundNotByHand(payment=str(locked), state=locked.state)
+        request = (
+            MobileRefundRequest.objects.select_for_update()
+            .filter(payment=locked, status=RequestStatus.APPROVED, refund_reference="")
+            .order_by("-pk")
+            .first()
+        )
+        _refunded(locked, actor=actor, reference=reference)
+        if request is not None:
+            request.refund_reference = reference
+            request.save(update_fields=["refund_reference"])
+        record(
+            actor=actor,
+            event_type=MobileEvent.REFUND_PAID_BY_HAND,
+            target=locked,
+            after={"refund_reference": reference, "note": note},
+        )
+    return locked
 
 
 def reject_payment_refund(*, actor: User, request: MobileRefundRequest, note: str) -> MobilePayment:

@@ -55,6 +55,10 @@ class ProviderSettings:
     response_type: str = ResponseType.COMPLETED
     stk_timeout_seconds: int = 120
     is_enabled: bool = True
+    # The Reversal API's initiator and security credential (variable names); blank: refunds
+    # are paid back by hand.
+    initiator_env: str = ""
+    security_credential_env: str = ""
 
 
 def check_provider_settings(values: ProviderSettings) -> ProviderSettings:
@@ -86,6 +90,15 @@ def check_provider_settings(values: ProviderSettings) -> ProviderSettings:
             raise MobileProviderInvalid(
                 field=field, problem="an environment variable name (A-Z, 0-9, _)"
             )
+    for field in ("initiator_env", "security_credential_env"):
+        if getattr(values, field) and not _ENV_NAME.match(getattr(values, field)):
+            raise MobileProviderInvalid(
+                field=field, problem="an environment variable name (A-Z, 0-9, _), or blank"
+            )
+    if bool(values.initiator_env) != bool(values.security_credential_env):
+        raise MobileProviderInvalid(
+            field="initiator_env", problem="both the initiator and its credential, or neither"
+        )
     if values.response_type not in ResponseType.values:
         raise MobileProviderInvalid(field="response_type", problem="Completed or Cancelled")
     if not 30 <= values.stk_timeout_seconds <= 3600:
@@ -160,13 +173,20 @@ def callback_secret(provider: MobileProvider) -> str:
 
 
 def callback_urls(provider: MobileProvider) -> dict[str, str]:
-    """The three URLs to give the provider: C2B validation and confirmation, STK callback."""
+    """The URLs to give the provider: C2B validation and confirmation (registered), the STK
+    callback and the reversal's result and queue time-out (sent with each request)."""
     base = settings.PUBLIC_URL
     secret = callback_secret(provider)
     return {
         name: base
         + reverse(f"mobilemoney:{name}", kwargs={"provider": provider.code, "secret": secret})
-        for name in ("c2b-validation", "c2b-confirmation", "stk-callback")
+        for name in (
+            "c2b-validation",
+            "c2b-confirmation",
+            "stk-callback",
+            "reversal-result",
+            "reversal-timeout",
+        )
     }
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gridvend.audit.services import record
 from gridvend.identity.models import User
 from gridvend.kernel.clock import Clock
+from gridvend.kernel.errors import DuplicateRequest
 from gridvend.kernel.money import Money
 from gridvend.kernel.tokens import TokenEngine
 from gridvend.mobilemoney.errors import (
@@ -33,7 +34,14 @@ from gridvend.mobilemoney.models import (
     StkPush,
     StkState,
 )
-from gridvend.mobilemoney.providers import STK_CANCELLED, C2BNotice, StkResult, provider_for
+from gridvend.mobilemoney.providers import (
+    STK_CANCELLED,
+    STK_EXPIRED,
+    STK_UNREACHABLE,
+    C2BNotice,
+    StkResult,
+    provider_for,
+)
 from gridvend.mobilemoney.services import payments
 from gridvend.mobilemoney.services.phones import stk_phone
 from gridvend.partners import services as partners
@@ -49,35 +57,75 @@ def request_stk_push(
     meter_number: str,
     amount: Money,
     channel: str,
+    client_reference: str = "",
 ) -> StkPush:
     """Check that the sale would go through (a trial vend as the aggregator), then prompt the
     phone. The push row is written before the provider is asked, so a callback that comes
-    quicker than the provider's answer still finds it."""
+    quicker than the provider's answer still finds it.
+
+    ``client_reference``: the asker's idempotency key (a cashier screen sends one per form):
+    asked again with the same key, the first push is answered and no phone is prompted twice;
+    the same key for another meter, phone or amount is refused (DUPLICATE_REQUEST)."""
     if not provider.is_enabled:
         raise MobileProviderDisabled(provider=provider.code)
     number = stk_phone(phone)
     meter = payments.meter_for(provider, payments.normalise_reference(meter_number))
+    key = client_reference[:64]
+    if key:
+        earlier = _asked(actor, key, number, meter, amount)
+        if earlier is not None:
+            return earlier
     partners.trial(payments.call_for(provider), meter, tender=amount)
     if amount.minor % 100:
         # M-Pesa moves whole shillings only.
         raise MobileAmountNotWhole(amount=amount.format())
-    with transaction.atomic(durable=True):
-        push = StkPush.objects.create(
-            provider=provider,
-            phone=number,
-            account_ref=meter[:12],
-            amount_minor=amount.minor,
-            currency=amount.currency,
-            channel=channel[:20],
-            requested_by=actor,
-            state=StkState.REQUESTED,
-        )
-        record(
-            actor=actor,
-            event_type=MobileEvent.STK_REQUESTED,
-            target=push,
-            after={"meter": meter, "amount": amount.format(), "channel": channel},
-        )
+    try:
+        with transaction.atomic(durable=True):
+            push = StkPush.objects.create(
+                provider=provider,
+                phone=number,
+                account_ref=meter[:12],
+                amount_minor=amount.minor,
+                currency=amount.currency,
+                channel=channel[:20],
+                client_reference=key,
+                requested_by=actor,
+                state=StkState.REQUESTED,
+            )
+            record(
+                actor=actor,
+                event_type=MobileEvent.STK_REQUESTED,
+                target=push,
+                after={"meter": meter, "amount": amount.format(), "channel": channel},
+            )
+    except IntegrityError:
+        # The same key sent twice at once: the first one asks the phone.
+        if not key:
+            raise
+        earlier = _asked(actor, key, number, meter, amount)
+        if earlier is None:
+            raise
+        return earlier
+    return _prompt(provider, push, number, meter, amount)
+
+
+def _asked(actor: User, key: str, phone: str, meter: str, amount: Money) -> StkPush | None:
+    earlier = StkPush.objects.filter(requested_by=actor, client_reference=key).first()
+    if earlier is None:
+        return None
+    if (earlier.phone, earlier.account_ref, earlier.amount_minor, earlier.currency) != (
+        phone,
+        meter[:12],
+        amount.minor,
+        amount.currency,
+    ):
+        raise DuplicateRequest(reference=key)
+    return earlier
+
+
+def _prompt(
+    provider: MobileProvider, push: StkPush, number: str, meter: str, amount: Money
+) -> StkPush:
     try:
         accepted = provider_for(provider).stk_push(
             phone=number,
@@ -139,7 +187,11 @@ def apply_result(
     if push.state != StkState.REQUESTED:
         return push
     if not result.is_paid:
-        state = StkState.CANCELLED if result.result_code == STK_CANCELLED else StkState.FAILED
+        state = {
+            STK_CANCELLED: StkState.CANCELLED,
+            STK_UNREACHABLE: StkState.UNREACHABLE,
+            STK_EXPIRED: StkState.TIMED_OUT,
+        }.get(result.result_code, StkState.FAILED)
         return _close(push, state, result.result_code, result.result_desc)
     notice = C2BNotice(
         trans_id=result.receipt,
@@ -208,7 +260,7 @@ def query_late_pushes(
             continue
         if result.is_pending:
             if push.query_attempts + 1 >= MAX_QUERY_ATTEMPTS:
-                _close(push, StkState.FAILED, result.result_code, "no answer from the phone")
+                _close(push, StkState.TIMED_OUT, result.result_code, "no answer from the phone")
             continue
         apply_result(
             provider=provider,

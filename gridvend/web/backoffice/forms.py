@@ -762,6 +762,15 @@ class MobileProviderForm(StyledForm):
         label=_("STK callback timeout (seconds)"), min_value=30, max_value=3600
     )
     is_enabled = forms.BooleanField(label=_("Enabled"), required=False)
+    initiator_env = TextField(
+        label=_("Reversal initiator: environment variable"), max_length=64, required=False
+    )
+    security_credential_env = TextField(
+        label=_("Reversal security credential: environment variable"),
+        max_length=64,
+        required=False,
+        help_text=_("Both blank: refunds are paid back by hand."),
+    )
 
 
 class MobileResolveForm(StyledForm):
@@ -775,11 +784,22 @@ class MobileRefundForm(StyledForm):
     reason = TextField(label=_("Why the money goes back"), max_length=255)
 
 
+class MobilePaybackForm(StyledForm):
+    refund_reference = TextField(label=_("Reference of the money sent back"), max_length=40)
+    note = TextField(label=_("Note"), max_length=255, required=False)
+
+
 class MobileRefundDecisionForm(StyledForm):
     decision = forms.ChoiceField(
         label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
     )
     refund_reference = TextField(
-        label=_("Reference of the money sent back"), max_length=40, required=False
+        label=_("Reference of the money sent back"),
+        max_length=40,
+        required=False,
+        help_text=_(
+            "Only when the money was already sent back by hand; left empty, the provider "
+            "reverses the payment, or customer care pays it back by hand."
+        ),
     )
     note = TextField(label=_("Note"), max_length=255, required=False)

@@ -73,6 +73,9 @@ def _payment_context(request: HttpRequest, pk: int, **forms: Any) -> dict[str, A
         "resolve_form": forms.get("resolve_form") or bo_forms.MobileResolveForm(),
         "refund_form": forms.get("refund_form") or bo_forms.MobileRefundForm(),
         "decide_form": forms.get("decide_form") or bo_forms.MobileRefundDecisionForm(),
+        "can_pay_back": permissions.can_resolve_suspense(user)
+        and payment.state == PaymentState.REFUND_MANUAL,
+        "payback_form": forms.get("payback_form") or bo_forms.MobilePaybackForm(),
     }
 
 
@@ -137,8 +140,35 @@ def payment_refund(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def payment_payback(request: HttpRequest, pk: int) -> HttpResponse:
+    """Customer care records the pay-back of an approved refund the provider could not
+    reverse, with its reference."""
+    user = actor(request)
+    access.require(permissions.can_resolve_suspense(user))
+    payment = mobile_selectors.get_payment(user, pk)
+    form = bo_forms.MobilePaybackForm(request.POST)
+    if form.is_valid():
+        try:
+            services.record_manual_refund(
+                actor=user,
+                payment=payment,
+                reference=form.cleaned_data["refund_reference"],
+                note=form.cleaned_data["note"],
+            )
+        except DomainError as exc:
+            show_error(form, exc, {"REASON_REQUIRED": "refund_reference"})
+        else:
+            messages.success(request, _("The payment is refunded."))
+            return redirect("backoffice:mobile-payment", pk=pk)
+    context = _payment_context(request, pk, payback_form=form)
+    return render(request, "backoffice/mobile_payment.html", context, status=400)
+
+
+@login_required
+@require_POST
 def refund_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    """Finance approves (with the reference of the money sent back) or rejects a refund."""
+    """Finance approves (the provider reverses the payment, or, with the reference of money
+    already sent back by hand, it is refunded at once) or rejects a refund."""
     user = actor(request)
     access.require(permissions.can_approve_refund(user))
     refund = mobile_selectors.get_refund_request(user, pk)
@@ -158,7 +188,12 @@ def refund_decide(request: HttpRequest, pk: int) -> HttpResponse:
         except DomainError as exc:
             show_error(form, exc, {"REASON_REQUIRED": "note"})
         else:
+            refund.payment.refresh_from_db()
             messages.success(request, _("The refund is decided."))
+            if refund.payment.state == PaymentState.SUSPENSE:
+                messages.warning(
+                    request, _("The provider did not reverse it: the payment is back in suspense.")
+                )
             return redirect("backoffice:mobile-payment", pk=refund.payment_id)
     context = _payment_context(request, refund.payment_id, decide_form=form)
     return render(request, "backoffice/mobile_payment.html", context, status=400)

@@ -191,6 +191,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "mobile-payments/<int:pk>/refund/", mobilemoney.payment_refund, name="mobile-payment-refund"
     ),
     path(
+        "mobile-payments/<int:pk>/payback/",
+        mobilemoney.payment_payback,
+        name="mobile-payment-payback",
+    ),
+    path(
         "mobile-payments/refunds/<int:pk>/decide/",
         mobilemoney.refund_decide,
         name="mobile-refund-decide",

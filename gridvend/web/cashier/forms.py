@@ -179,3 +179,22 @@ class BillPaymentForm(forms.Form):
 
     client_reference = TextField(widget=forms.HiddenInput, max_length=64)
     amount = MoneyField(label=_("Amount paid"), positive=True, maximum_setting="MAX_CASH_COUNT")
+
+
+class StkPushForm(forms.Form):
+    """Ask the customer's phone to pay (M-Pesa STK push) instead of taking cash: the amount,
+    the phone, the paybill when there are several, and the form's own reference (the same
+    form sent twice prompts the phone once)."""
+
+    client_reference = TextField(widget=forms.HiddenInput, max_length=64)
+    amount = MoneyField(label=_("Amount"), positive=True, maximum_setting="MAX_SALE_AMOUNT")
+    phone = TextField(label=_("Customer's phone"), max_length=20)
+    paybill = forms.TypedChoiceField(label=_("Paybill"), coerce=int)
+
+    def __init__(self, *args: Any, paybills: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["paybill"]
+        field.choices = paybills  # type: ignore[attr-defined]
+        if len(paybills) == 1:
+            field.initial = paybills[0][0]
+            field.widget = forms.HiddenInput()

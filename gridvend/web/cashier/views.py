@@ -38,6 +38,9 @@ from gridvend.kernel.errors import DomainError, MeterNotFound
 from gridvend.kernel.money import Money
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter, normalise_meter_number
+from gridvend.mobilemoney import selectors as mobile_selectors
+from gridvend.mobilemoney import services as mobile
+from gridvend.mobilemoney.models import StkState
 from gridvend.org.models import VendingPointStatus
 from gridvend.org.selectors import list_vending_points
 from gridvend.reports import shifts as shift_reports
@@ -213,6 +216,7 @@ def _confirm(
     form: forms.SaleAmountForm | None = None,
     error: str = "",
     status: int = 200,
+    stk_form: forms.StkPushForm | None = None,
 ) -> HttpResponse:
     try:
         confirmation = confirm_meter(actor, number)
@@ -225,11 +229,25 @@ def _confirm(
             status=404 if exc.code in ("METER_NOT_FOUND", "NOT_FOUND") else 200,
         )
     refusal = vending.sale_refusal(confirmation.meter)
+    paybills = _paybills()
+    customer = confirmation.meter.customer
     context = {
         "shift": shift,
         "search_form": forms.CustomerSearchForm(initial={"q": number}),
         "c": confirmation,
         "form": form or forms.SaleAmountForm(),
+        "stk_form": stk_form
+        or (
+            forms.StkPushForm(
+                paybills=paybills,
+                initial={
+                    "client_reference": f"cashier-stk-{uuid.uuid4().hex}",
+                    "phone": customer.phone if customer is not None else "",
+                },
+            )
+            if paybills
+            else None
+        ),
         "error": error,
         # A meter that cannot be sold (blocked, faulty...) gets the reason, not an amount form.
         "refusal": describe(refusal) if refusal is not None else "",
@@ -354,6 +372,78 @@ def sell(request: HttpRequest, actor: User, shift: Shift, number: str) -> HttpRe
         response["HX-Redirect"] = target
         return response
     return redirect(target)
+
+
+def _paybills() -> list[tuple[int, str]]:
+    return [(p.pk, f"{p.name} ({p.shortcode})") for p in mobile_selectors.stk_paybills()[:20]]
+
+
+@till
+@require_POST
+@on_shift
+def stk_push(request: HttpRequest, actor: User, shift: Shift, number: str) -> HttpResponse:
+    """Prompt the customer's phone to pay for this meter (M-Pesa STK push) instead of taking
+    cash. The sale is the paybill's (from the aggregator partner's float, when the phone pays):
+    nothing enters the cashier's drawer. Asked twice with the same form, the phone is prompted
+    once."""
+    paybills = _paybills()
+    form = forms.StkPushForm(request.POST, paybills=paybills)
+    if not form.is_valid():
+        return _confirm(request, actor, shift, number, stk_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        confirmation = confirm_meter(actor, number)
+        provider = next(p for p in mobile_selectors.stk_paybills() if p.pk == data["paybill"])
+        push = mobile.request_stk_push(
+            actor=actor,
+            provider=provider,
+            phone=data["phone"],
+            meter_number=confirmation.meter.number,
+            amount=Money.from_major(data["amount"], _currency(confirmation.meter)),
+            channel="cashier",
+            client_reference=data["client_reference"],
+        )
+    except StopIteration:
+        form.add_error("paybill", _("Choose a paybill."))
+        return _confirm(request, actor, shift, number, stk_form=form, status=400)
+    except DomainError as exc:
+        if exc.code == "MOBILE_PHONE_INVALID":
+            form.add_error("phone", describe(exc))
+            return _confirm(request, actor, shift, number, stk_form=form, status=400)
+        return _confirm(request, actor, shift, number, stk_form=form, error=describe(exc))
+    target = reverse("cashier:stk", args=[push.pk])
+    if _partial(request):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+# How the screen names a push's state, and whether it is still worth asking again.
+STK_WAITING = StkState.REQUESTED
+
+
+@no_store
+@till
+def stk_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """A push the cashier asked for: waiting (the page asks again every few seconds), paid
+    (on to the sale, whose token prints as any sale's), or how it ended."""
+    actor = _cashier(request)
+    push = mobile_selectors.get_own_push(actor, pk)
+    sale_ref = push.payment.sale.reference if push.payment and push.payment.sale else ""
+    if sale_ref and _partial(request):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("cashier:sale", args=[sale_ref])
+        return response
+    context = {
+        "push": push,
+        "waiting": push.state == STK_WAITING,
+        "sale_reference": sale_ref,
+        "in_suspense": push.payment is not None and push.payment.sale is None,
+        "amount": Money(push.amount_minor, push.currency),
+        "shift": shifts.current_shift(actor),
+    }
+    return _render(request, "cashier/stk.html", "cashier/_stk.html", context)
 
 
 @no_store

@@ -63,15 +63,25 @@ def test_a_refund_asked_by_care_is_approved_by_finance_on_the_screen(paybill: Pa
         == 403
     )
     finance = signed_in(paybill.finance)
-    missing = finance.post(f"/mobile-payments/refunds/{refund.pk}/decide/", {"decision": "approve"})
-    assert missing.status_code == 400  # the reference of the money sent back is required
+    # No reference and no reversal initiator on this paybill: approved, to be paid back by hand.
     approved = finance.post(
-        f"/mobile-payments/refunds/{refund.pk}/decide/",
-        {"decision": "approve", "refund_reference": "RVS123"},
+        f"/mobile-payments/refunds/{refund.pk}/decide/", {"decision": "approve"}
     )
     assert approved.status_code == 302
     payment.refresh_from_db()
+    assert payment.state == PaymentState.REFUND_MANUAL
+    page = care.get(f"/mobile-payments/{payment.pk}/").content.decode()
+    assert "Record the money paid back" in page
+    payback = f"/mobile-payments/{payment.pk}/payback/"
+    assert care.post(payback, {"refund_reference": ""}).status_code == 400
+    assert finance.post(payback, {"refund_reference": "B2C123"}).status_code == 403
+    assert care.post(payback, {"refund_reference": "B2C123"}).status_code == 302
+    payment.refresh_from_db()
     assert payment.state == PaymentState.REFUNDED
+    assert payment.refunds.get().refund_reference == "B2C123"
+    # Paid back twice? The second is refused and changes nothing.
+    assert care.post(payback, {"refund_reference": "B2C999"}).status_code == 400
+    assert payment.refunds.get().refund_reference == "B2C123"
 
 
 def test_raw_callbacks_are_for_the_auditor_only(paybill: Paybill) -> None:

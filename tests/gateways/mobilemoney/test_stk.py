@@ -56,7 +56,7 @@ def test_a_paid_push_sells_and_texts_the_token_to_the_phone(paybill: Paybill) ->
 
 @pytest.mark.parametrize(
     ("outcome", "state"),
-    [("1032", StkState.CANCELLED), ("1037", StkState.FAILED), ("1", StkState.FAILED)],
+    [("1032", StkState.CANCELLED), ("1037", StkState.UNREACHABLE), ("1", StkState.FAILED)],
 )
 def test_a_push_that_is_not_paid_closes_with_the_providers_code_and_sells_nothing(
     paybill: Paybill, outcome: str, state: str
@@ -157,3 +157,105 @@ def test_wrong_credentials_are_refused_by_the_sandbox_as_by_daraja(
         push(paybill, meter.number)
     assert refused.value.params["result_code"] == "400.008.01"
     assert paybill.daraja.pushes == {}
+
+
+def silent_push(paybill: Paybill, meter_number: str, phone: str = "0712 345 126") -> StkPush:
+    """A push the customer paid whose callback was lost."""
+    number = "254" + phone.replace(" ", "")[1:]
+    paybill.daraja.answer_next(number, "silent")
+    return services.request_stk_push(
+        actor=paybill.world.admin,
+        provider=paybill.provider,
+        phone=phone,
+        meter_number=meter_number,
+        amount=paybill.world.money("300"),
+        channel="cashier",
+    )
+
+
+def test_a_pulled_row_finds_the_one_push_still_waiting_and_sells_once(paybill: Paybill) -> None:
+    meter = paybill.world.add_meter()
+    sent = silent_push(paybill, meter.number)
+    # The pull comes before the status query: the row is that push's money (same account,
+    # amount, phone, minutes later), so the push is paid with its receipt, sold once.
+    result = services.backfill(provider=paybill.provider)
+    assert (result.applied, result.receipts) == (0, 1)
+    sent.refresh_from_db()
+    receipt = paybill.daraja.pushes[sent.checkout_request_id or ""]["receipt"]
+    assert sent.state == StkState.PAID and sent.payment is not None
+    assert sent.payment.trans_id == receipt and sent.payment.state == PaymentState.SOLD
+    # The status query later says paid too: nothing more is sold.
+    StkPush.objects.filter(pk=sent.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    services.query_late_pushes(provider=paybill.provider)
+    assert Sale.objects.filter(meter=meter).count() == 1
+    assert MobilePayment.objects.count() == 1
+
+
+def test_receipts_are_tied_by_phone_when_two_pushes_share_meter_and_amount(
+    paybill: Paybill,
+) -> None:
+    meter = paybill.world.add_meter()
+    mine = silent_push(paybill, meter.number, "0712 345 126")
+    theirs = silent_push(paybill, meter.number, "0722 000 111")
+    StkPush.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    assert services.query_late_pushes(provider=paybill.provider) == 2
+    assert MobilePayment.objects.filter(trans_id="").count() == 2  # paid, no receipts yet
+    result = services.backfill(provider=paybill.provider)
+    assert (result.applied, result.receipts) == (0, 2)
+    for push_row in (mine, theirs):
+        push_row.refresh_from_db()
+        assert push_row.payment is not None
+        receipt = paybill.daraja.pushes[push_row.checkout_request_id or ""]["receipt"]
+        assert push_row.payment.trans_id == receipt
+    assert Sale.objects.filter(meter=meter).count() == 2
+
+
+def test_an_ambiguous_pulled_row_goes_to_suspense_for_care_and_sells_nothing(
+    paybill: Paybill,
+) -> None:
+    meter = paybill.world.add_meter()
+    # Two pushes, same meter, same amount, same phone: both paid, both callbacks lost.
+    first = silent_push(paybill, meter.number)
+    second = silent_push(paybill, meter.number)
+    StkPush.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    services.query_late_pushes(provider=paybill.provider)
+    assert Sale.objects.filter(meter=meter).count() == 2  # sold on the status query's word
+    result = services.backfill(provider=paybill.provider)
+    # Each pulled row fits both pushes: neither is guessed; each waits for care, unsold.
+    assert (result.applied, result.receipts) == (2, 0)
+    held = MobilePayment.objects.exclude(trans_id="")
+    assert held.count() == 2
+    assert set(held.values_list("state", "suspense_code")) == {
+        (PaymentState.SUSPENSE, "MOBILE_STK_MATCH_AMBIGUOUS")
+    }
+    receipts = {
+        paybill.daraja.pushes[p.checkout_request_id or ""]["receipt"] for p in (first, second)
+    }
+    assert set(held.values_list("trans_id", flat=True)) == receipts
+    for push_row in (first, second):
+        push_row.refresh_from_db()
+        assert push_row.payment is not None and push_row.payment.trans_id == ""
+    assert Sale.objects.filter(meter=meter).count() == 2
+    # Again: nothing more.
+    assert services.backfill(provider=paybill.provider).applied == 0
+
+
+def test_the_same_client_reference_prompts_the_phone_once(paybill: Paybill) -> None:
+    from gridvend.kernel.errors import DuplicateRequest
+
+    meter = paybill.world.add_meter()
+    asked = {
+        "actor": paybill.world.admin,
+        "provider": paybill.provider,
+        "phone": "0712 345 126",
+        "meter_number": meter.number,
+        "amount": paybill.world.money("300"),
+        "channel": "cashier",
+        "client_reference": "cashier-stk-1",
+    }
+    first = services.request_stk_push(**asked)
+    again = services.request_stk_push(**asked)
+    assert again.pk == first.pk and len(paybill.daraja.pushes) == 1
+    with pytest.raises(DuplicateRequest):
+        services.request_stk_push(**{**asked, "amount": paybill.world.money("400")})
+    assert StkPush.objects.count() == 1

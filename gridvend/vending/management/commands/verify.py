@@ -14,6 +14,7 @@ from django.db import connection
 from gridvend.audit import checkpoints, triggers
 from gridvend.audit.verify import sign_checkpoint, verify_chain
 from gridvend.ledger import triggers as ledger_triggers
+from gridvend.ledger.checks import run_checks
 from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
 from gridvend.vending.integrity.books import (
     verify_debts,
@@ -119,8 +120,11 @@ class Command(BaseCommand):
             f"account {m.code}: kept balance {m.kept_minor}, postings sum to {m.posted_minor}"
             for m in reconcile_balances()
         ] + [f"journal entry {entry_id} does not balance" for entry_id in unbalanced_entries()]
+        ledger += run_checks()
         failed["ledger"] = self._section(
-            "ledger", "kept balances against postings, entries balanced", ledger
+            "ledger",
+            "kept balances against postings, entries balanced, subledgers tied",
+            ledger,
         )
 
         if chain.ok and not signed.problems and not options["no_checkpoint"]:
