@@ -17,10 +17,10 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.billing import events  # noqa: F401  (registers the audit event types)
-        from gridvend.billing.integrity import CHECK
+        from gridvend.billing.integrity import arrears_findings
         from gridvend.jobs import queue
+        from gridvend.ledger.checks import register_check
         from gridvend.ledger.owners import register_owner
-        from gridvend.vending.integrity.common import register_check
 
         # Every journal entry billing writes is named by one of these (`gridvend verify`).
         for field in (
@@ -34,6 +34,6 @@ class BillingConfig(AppConfig):
         for field in ("journal_entry", "cancel_entry", "debt_release_entry"):
             register_owner("billing.BillPayment", field, "bill payment")
 
-        register_check(CHECK)
+        register_check("postpaid arrears", arrears_findings)
         queue.declare_schedule("gridvend.billing.late_fees", LATE_FEES_JOB, cron=LATE_FEES_CRON)
         queue.declare_schedule("gridvend.billing.recoveries", RECOVERIES_JOB, cron=RECOVERIES_CRON)

@@ -1,5 +1,6 @@
-"""`gridvend verify`'s postpaid check: a "both" account's arrears debts never hold more than its
-open bills still owe, or its token purchases would recover a bill already paid or cancelled."""
+"""The postpaid subledger check of `gridvend ledger reconcile` and `gridvend verify`: a "both"
+account's arrears debts never hold more than its open bills still owe, or its token purchases
+would recover a bill already paid or cancelled."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.db.models import F, Sum
 
 from gridvend.billing.models import ARREARS_DEBT_SOURCE, Bill, BillStatus
 from gridvend.customers.models import Debt
-from gridvend.vending.integrity.common import Check, Report, one_snapshot
+from gridvend.vending.integrity.common import Report, one_snapshot
 
 
 def verify_arrears_debts() -> Report:
@@ -46,10 +47,6 @@ def verify_arrears_debts() -> Report:
     return report
 
 
-CHECK = Check(
-    name="postpaid arrears",
-    run=verify_arrears_debts,
-    describe=lambda report: (
-        f"{report.checked} accounts' arrears debts compared with what their open bills owe"
-    ),
-)
+def arrears_findings() -> list[str]:
+    """For the ledger's check registry (gridvend.ledger.checks)."""
+    return verify_arrears_debts().problems

@@ -97,6 +97,16 @@ def test_verify_finds_a_debt_holding_more_than_the_bills_owe(scene: Scene) -> No
     [problem] = verify_arrears_debts().problems
     account = scene.customer(scene.b).account_number
     assert account in problem and f"hold {B_BILL}" in problem and "owe 0" in problem
+    # `gridvend ledger reconcile` (and so `gridvend verify`) runs the check.
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("ledger", "reconcile", stdout=out)
+    assert f"UNTIED postpaid arrears: {problem}" in out.getvalue()
 
 
 def test_an_over_estimate_is_credited_at_the_block_it_was_billed_at_and_the_rest_carried(

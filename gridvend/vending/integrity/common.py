@@ -4,7 +4,7 @@ audit events that record them, and spotting recorded rows that are gone."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -109,25 +109,3 @@ def report_missing(
                     f"#{event_id}, is missing (deleted)"
                 )
         last = chunk[-1][0]
-
-
-@dataclass(frozen=True)
-class Check:
-    """A check an app above vending adds to `gridvend verify` (vending may not import it):
-    ``run`` returns its report, ``describe`` the one-line summary of what it compared."""
-
-    name: str
-    run: Callable[[], Report]
-    describe: Callable[[Report], str]
-
-
-_CHECKS: dict[str, Check] = {}
-
-
-def register_check(check: Check) -> None:
-    """Called from an app's ``ready``; registering the same name again replaces it."""
-    _CHECKS[check.name] = check
-
-
-def registered_checks() -> list[Check]:
-    return [_CHECKS[name] for name in sorted(_CHECKS)]

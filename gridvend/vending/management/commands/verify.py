@@ -21,7 +21,7 @@ from gridvend.vending.integrity.books import (
     verify_float_top_ups,
     verify_journal_entries,
 )
-from gridvend.vending.integrity.common import Report, registered_checks
+from gridvend.vending.integrity.common import Report
 from gridvend.vending.integrity.sales import verify_sales
 from gridvend.vending.integrity.shifts import verify_shifts
 
@@ -111,10 +111,6 @@ class Command(BaseCommand):
             "top-up",
             entries.problems,
         )
-
-        for check in registered_checks():
-            found = check.run()
-            failed[check.name] = self._section(check.name, check.describe(found), found.problems)
 
         ledger = [
             f"account {m.code}: kept balance {m.kept_minor}, postings sum to {m.posted_minor}"
