@@ -19,6 +19,8 @@ class BillingErrorCode(StrEnum):
     PAYMENT_ALREADY_RECONCILED = "PAYMENT_ALREADY_RECONCILED"
     PAYMENT_AMOUNT_INVALID = "PAYMENT_AMOUNT_INVALID"
     PAYMENT_ABOVE_CLOSED_BALANCE = "PAYMENT_ABOVE_CLOSED_BALANCE"
+    PAYMENT_NOT_CANCELLABLE = "PAYMENT_NOT_CANCELLABLE"
+    BILLING_RUN_NOT_LATEST = "BILLING_RUN_NOT_LATEST"
     BILL_PAYMENT_REFERENCE_INVALID = "BILL_PAYMENT_REFERENCE_INVALID"
     PAYMENT_SHIFT_NOT_OPEN = "PAYMENT_SHIFT_NOT_OPEN"
     BILLING_PERIOD_INVALID = "BILLING_PERIOD_INVALID"
@@ -116,6 +118,28 @@ class PaymentAboveClosedBalance(DomainError):
 
     def __init__(self, *, account_number: str, owed: int) -> None:
         super().__init__(account_number=account_number, owed=owed)
+
+
+class PaymentNotCancellable(DomainError):
+    code = BillingErrorCode.PAYMENT_NOT_CANCELLABLE
+    message_template = gettext_lazy(
+        "%(reference)s is not money anyone paid (a credit carried by a bill, or what prepaid "
+        "sales recovered): it is taken back only with the billing run or the sales that made it."
+    )
+
+    def __init__(self, *, reference: str) -> None:
+        super().__init__(reference=reference)
+
+
+class BillingRunNotLatest(DomainError):
+    code = BillingErrorCode.BILLING_RUN_NOT_LATEST
+    message_template = gettext_lazy(
+        "A later billing run (%(later)s) billed meters of this run from its readings: cancel "
+        "the later run first."
+    )
+
+    def __init__(self, *, later: str) -> None:
+        super().__init__(later=later)
 
 
 class PaymentReferenceInvalid(DomainError):

@@ -45,8 +45,25 @@ CALL_TRIES_SECONDS = 3600
 
 # Account numbers one calling number may key in per hour, over all its calls: a caller who
 # hangs up after three tries and calls again still cannot walk the account numbers. Calls whose
-# number is withheld share one allowance.
+# number is withheld (or unreadable) share one larger allowance, so one walker among them does
+# not shut out the rest at once; at ten-digit account numbers a hundred guesses an hour find
+# nothing.
 MAX_CALLER_TRIES_PER_HOUR = 10
+MAX_WITHHELD_TRIES_PER_HOUR = 100
+
+
+def _caller_key(caller: str) -> tuple[str, int]:
+    """The calling number as one key however the network wrote it (E.164, without the plus,
+    national, spaced), with its hourly allowance; withheld numbers share one key."""
+    region = settings.DEFAULT_COUNTRY
+    for text in (caller, "+" + caller.strip().lstrip("+")):
+        try:
+            number = parse_phone(text, region=region)
+        except DomainError:
+            continue
+        if number:
+            return hashlib.sha256(number.encode()).hexdigest()[:32], MAX_CALLER_TRIES_PER_HOUR
+    return "withheld", MAX_WITHHELD_TRIES_PER_HOUR
 
 
 def _counted(name: str) -> int:
@@ -63,14 +80,14 @@ def take_call_try(session_id: str, caller: str = "") -> bool:
     """Count one account number keyed in this call and by this calling number; False once
     the call has used its tries or the number its hour's."""
     hour = int(time.time()) // CALL_TRIES_SECONDS
-    number = hashlib.sha256((caller.strip() or "withheld").encode()).hexdigest()[:32]
+    number, allowance = _caller_key(caller[:32])
     in_call = _counted(f"ivr-tries:{session_id}")
     # This hour's count and the last hour's: an hour boundary does not hand out a fresh
     # allowance in the middle of a walk.
     by_caller = _counted(f"ivr-caller:{number}:{hour}") + int(
         cache.get(f"ivr-caller:{number}:{hour - 1}") or 0
     )
-    return in_call <= MAX_CALL_TRIES and by_caller <= MAX_CALLER_TRIES_PER_HOUR
+    return in_call <= MAX_CALL_TRIES and by_caller <= allowance
 
 
 def end_call_tries(session_id: str) -> None:

@@ -230,6 +230,12 @@ if bool(BANKLINK_TLS_CERT) != bool(BANKLINK_TLS_KEY):
 # Billpay v4 wants currencies as 3-digit ISO 4217 codes ("710"); the 2019 test pack sends the
 # letters ("ZAR"). Lenient (the default) takes both; off, only the digits.
 BILLPAY_LENIENT_CURRENCY = env.get_bool("GRIDVEND_BILLPAY_LENIENT_CURRENCY", True)
+# A Billpay refund accepted on the payment's business day may be confirmed after midnight within
+# this grace (its cancel is judged as of the acceptance); later, the day is judged at the
+# confirmation, so a refund left pending for days cannot cancel a payment of days ago.
+BILLPAY_REFUND_GRACE_SECONDS = env.get_int(
+    "GRIDVEND_BILLPAY_REFUND_GRACE_SECONDS", 6 * 3600, minimum=0
+)
 # At most this many bank connections are served at once per process; more wait to be accepted.
 BANKLINK_MAX_CONNECTIONS = env.get_int("GRIDVEND_BANKLINK_MAX_CONNECTIONS", 32, minimum=1)
 

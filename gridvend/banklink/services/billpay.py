@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -127,6 +128,11 @@ def request_payment(
         raise CurrencyMismatch(expected=due.currency, got=amount.currency)
     if not 0 < amount.minor <= settings.BILL_PAYMENT_MAX_MINOR:
         raise PaymentAmountInvalid(maximum=settings.BILL_PAYMENT_MAX_MINOR)
+    # Refused at the request, where the partner still holds the customer's cash: a refusal only
+    # at the confirmation would leave it holding money it was told it could take.
+    billing.require_payable_if_closed(
+        due.customer, amount.minor, owed=sum(b.owed_minor for b in due.open_bills)
+    )
     found = _new_request(
         partner=partner,
         request_id=request_id,
@@ -214,6 +220,16 @@ def _payment_of(request: BillpayRequest) -> BillPayment | None:
     return BillPayment.objects.select_related("customer", "partner").get(pk=request.bill_payment_id)
 
 
+def _promised_at(request: BillpayRequest) -> datetime | None:
+    """When the refund was accepted, if its confirmation comes within
+    BILLPAY_REFUND_GRACE_SECONDS of it; else None (a refund left pending for days cannot cancel
+    a payment of days ago)."""
+    grace = timedelta(seconds=settings.BILLPAY_REFUND_GRACE_SECONDS)
+    if timezone.now() - request.created_at <= grace:
+        return request.created_at
+    return None
+
+
 def confirm_advice(*, partner: Partner, kind: str, request_id: str, advice_id: str) -> Advised:
     """Confirm a provisional payment (it is taken) or refund (its payment is cancelled)."""
     actor = partner.service_user
@@ -250,8 +266,9 @@ def confirm_advice(*, partner: Partner, kind: str, request_id: str, advice_id: s
                     reason=f"Billpay refund {request.issuer_reference}: "
                     f"{request.refund_reason or 'refund'}",
                     # Accepted (checked cancellable) when it was requested: a confirmation
-                    # after midnight carries out what was promised before it.
-                    promised_at=request.created_at,
+                    # after midnight carries out what was promised before it, within the
+                    # grace a confirmation is given; later, the day is judged now.
+                    promised_at=_promised_at(request),
                 )
                 event = BankLinkEvent.BILLPAY_REFUND_CONFIRMED
             BillpayRequest.objects.filter(pk=request.pk).update(

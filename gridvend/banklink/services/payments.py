@@ -60,6 +60,24 @@ def _day_open(link: BankLink, bank_date: date, *, serial: str = "") -> None:
     raise ReconciliationDone(bank_date=bank_date.isoformat())
 
 
+def refuse_cancel_while_reconciling(payment: BillPayment) -> None:
+    """Billing's cancel guard: a bank's payment whose bank date is being reconciled (an open
+    reconciliation of its link) is not cancelled by anyone until the day is closed."""
+    if payment.partner_id is None:
+        return
+    day = (payment.bank_facts or {}).get("bank_date", "")
+    try:
+        bank_date = date.fromisoformat(str(day))
+    except ValueError:
+        return
+    if Reconciliation.objects.filter(
+        link__partner_id=payment.partner_id,
+        bank_date=bank_date,
+        status=ReconciliationStatus.OPEN,
+    ).exists():
+        raise ReconciliationInProgress(bank_date=bank_date.isoformat())
+
+
 def pay(*, link: BankLink, account_number: str, amount_minor: int, facts: BankFacts) -> BillPayment:
     partner = link.partner
     with transaction.atomic(durable=True):

@@ -30,6 +30,7 @@ from gridvend.billing.services.payments import (
     cancel_payment,
     mark_reconciled,
     require_cancellable,
+    require_payable_if_closed,
     take_payment,
 )
 from gridvend.billing.services.runs import (
@@ -73,6 +74,7 @@ __all__ = [
     "request_cancellation",
     "request_posting",
     "require_cancellable",
+    "require_payable_if_closed",
     "take_payment",
     "transfer_arrears_to_debt",
 ]

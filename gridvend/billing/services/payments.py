@@ -24,13 +24,16 @@ from gridvend.billing.errors import (
     PaymentAlreadyReconciled,
     PaymentAmountInvalid,
     PaymentCancelTooLate,
+    PaymentNotCancellable,
     PaymentReferenceCancelled,
     PaymentReferenceInvalid,
     PaymentReferenceReused,
     PaymentShiftNotOpen,
 )
 from gridvend.billing.events import BillingEvent
+from gridvend.billing.guards import check_cancel_guards
 from gridvend.billing.models import (
+    CREDIT_NOTE_CHANNEL,
     Bill,
     BillPayment,
     BillStatus,
@@ -47,6 +50,7 @@ from gridvend.billing.services.common import (
     ARREARS_CLEARING,
     DEBT_SOURCE,
     MAX_BANK_FACTS,
+    RECOVERY_CHANNEL,
     _reason,
     _require,
     _today,
@@ -103,6 +107,18 @@ def _clean_facts(facts: dict[str, Any] | None) -> dict[str, str]:
         name = clean_text(key, max_length=40, field="bank_facts", required=True)
         cleaned[name] = clean_text(value, max_length=120, field="bank_facts")
     return cleaned
+
+
+def require_payable_if_closed(customer: Customer, amount_minor: int, *, owed: int) -> None:
+    """A closed account will never have another bill: it takes at most what it ``owed``, or
+    the money would sit as credit for ever. A channel that promises a payment before taking
+    it (a Billpay request) asks this at the promise; ``take_payment`` asks again under lock."""
+    if customer.status != CustomerStatus.CLOSED:
+        return
+    if owed <= 0:
+        raise CustomerClosed(account_number=customer.account_number)
+    if amount_minor > owed:
+        raise PaymentAboveClosedBalance(account_number=customer.account_number, owed=owed)
 
 
 def _source_account(
@@ -358,13 +374,9 @@ def take_payment(
     when = ensure_utc(paid_at) if paid_at is not None else now
     locked = lock_customer(customer)
     if locked.status == CustomerStatus.CLOSED:
-        # A closed account will never have another bill: money above what it owes would sit
-        # as credit for ever.
-        owed = sum(b.owed_minor for b in locks.lock_open_bills(locked.pk))
-        if owed <= 0:
-            raise CustomerClosed(account_number=locked.account_number)
-        if amount > owed:
-            raise PaymentAboveClosedBalance(account_number=locked.account_number, owed=owed)
+        require_payable_if_closed(
+            locked, amount, owed=sum(b.owed_minor for b in locks.lock_open_bills(locked.pk))
+        )
     money = Money(amount, locked.tariff.currency)
     debts, settled = _arrears_settled(locked, amount, _today(now))
     debt_money = Money(settled, money.currency)
@@ -421,12 +433,16 @@ def require_cancellable(payment: BillPayment, *, now: datetime | None = None) ->
     """Refused unless the payment could be cancelled now: not cancelled, not reconciled, and
     taken this business day. A channel that promises a cancel before carrying it out (a Billpay
     refund) asks this first; ``cancel_payment`` asks it again under the lock."""
+    if payment.channel in (CREDIT_NOTE_CHANNEL, RECOVERY_CHANNEL):
+        raise PaymentNotCancellable(reference=payment.source_reference)
     if payment.status == PaymentStatus.CANCELLED:
         raise PaymentAlreadyCancelled(reference=payment.source_reference)
     if payment.reconciled_at is not None:
         raise PaymentAlreadyReconciled(reference=payment.source_reference)
     if payment.business_date != _today(now or timezone.now()):
         raise PaymentCancelTooLate(business_date=payment.business_date.isoformat())
+    # A channel's own refusals (a bank day being reconciled): every way to cancel asks them.
+    check_cancel_guards(payment)
 
 
 @use_case

@@ -32,6 +32,7 @@ from gridvend.billing.errors import (
     BillingPeriodInvalid,
     BillingRunEmpty,
     BillingRunExists,
+    BillingRunNotLatest,
     BillingRunNotPosted,
     BillingRunNotPreviewed,
 )
@@ -73,6 +74,7 @@ from gridvend.billing.services.payments import (
     _credit_payments,
     _settle,
     _undo_allocations,
+    _unsettle_debts,
     cap_arrears_debts,
 )
 from gridvend.customers.locks import lock_customer
@@ -489,15 +491,35 @@ def request_posting(*, actor: User, run: BillingRun) -> RunDecision:
     )
 
 
+def _require_latest(run: BillingRun) -> None:
+    """A run is cancelled newest first: a later posted bill of one of its meters was computed
+    from this run's readings (its previous register, an over-estimate credit of it), and would
+    stand on a bill that no longer exists."""
+    later = (
+        Bill.objects.filter(
+            meter_id__in=Bill.objects.filter(run=run).values("meter_id"),
+            status__in=[BillStatus.OPEN, BillStatus.PAID],
+            period_start__gt=run.period_end,
+        )
+        .exclude(run=run)
+        .select_related("run")
+        .order_by("period_start", "id")
+        .first()
+    )
+    if later is not None:
+        raise BillingRunNotLatest(later=f"{later.run.book_id}/{later.run.period_start}")
+
+
 @use_case
 def request_cancellation(*, actor: User, run: BillingRun, reason: str) -> RunDecision:
-    """Ask a second finance person to cancel a posted run by reversal."""
+    """Ask a second finance person to cancel a posted run by reversal (the newest first)."""
     _require(can_run_billing(actor))
     require_unit_in_scope(actor, run.org_unit)
     cleaned = _reason(reason)
     locked = locks.lock_run(run)
     if locked.status != RunStatus.POSTED:
         raise BillingRunNotPosted(status=locked.status)
+    _require_latest(locked)
     if RunDecision.objects.filter(run=locked, action=RunAction.CANCEL, status="pending").exists():
         raise BillingRunNotPosted(status="awaiting")
     return request_decision(
@@ -594,14 +616,16 @@ def _carry_credit(bill: Bill, *, actor: User | None, now: datetime) -> None:
     )
     _settle(actor=actor, customer=customer, payment=payment, now=now)
     # Bills past due it paid held arrears for a "both" account's token purchases to recover.
-    release, _released = cap_arrears_debts(
+    release, released = cap_arrears_debts(
         customer,
         actor=actor,
         day=day,
         memo=f"arrears debt released: credit of bill {bill.number} {customer.account_number}",
     )
     if release is not None:
-        BillPayment.objects.filter(pk=payment.pk).update(debt_release_entry=release)
+        BillPayment.objects.filter(pk=payment.pk).update(
+            debt_release_entry=release, debt_settled_minor=released
+        )
 
 
 def _cancel_credit_note(bill: Bill, *, actor: User, day: date, memo: str) -> None:
@@ -615,7 +639,7 @@ def _cancel_credit_note(bill: Bill, *, actor: User, day: date, memo: str) -> Non
             partner=None,
             status=PaymentStatus.RECEIVED,
         )
-        .select_related("journal_entry")
+        .select_related("journal_entry", "debt_release_entry")
         .first()
     )
     if note is None:
@@ -623,6 +647,13 @@ def _cancel_credit_note(bill: Bill, *, actor: User, day: date, memo: str) -> Non
     _undo_allocations(
         list(PaymentAllocation.objects.filter(payment=note, is_undone=False).select_related("bill"))
     )
+    if note.debt_release_entry is not None:
+        # What the note paid of bills past due lowered a "both" account's arrears debts: they
+        # hold it again (the run's cancel then caps them at what the bills still owe).
+        ledger.reverse_journal_entry(
+            note.debt_release_entry, actor=actor, business_date=day, memo=memo
+        )
+        _unsettle_debts(note.customer_id, note.debt_settled_minor)
     entry = ledger.reverse_journal_entry(
         note.journal_entry, actor=actor, business_date=day, memo=memo
     )
@@ -639,6 +670,8 @@ def _carry_out_cancel(decision: RunDecision) -> Outcome[BillingRun]:
     run = locks.lock_run(decision.run)
     if run.status != RunStatus.POSTED:
         raise BillingRunNotPosted(status=run.status)
+    # A later run may have been posted while the cancel waited for its approval.
+    _require_latest(run)
     now = timezone.now()
     day = _today(now)
     bills = list(
