@@ -29,6 +29,9 @@ TESTING = env.get_bool("GRIDVEND_TESTING", False) or "PYTEST_VERSION" in env.val
 
 DEBUG = env.get_bool("GRIDVEND_DEBUG", False)
 DEMO_MODE = env.get_bool("GRIDVEND_DEMO", False)
+# What demo and test runs use when no key is given; `gridvend check --deploy` refuses both.
+DEMO_SECRET_KEY = "insecure-development-key-do-not-use-in-production-0123456789"
+DEMO_MASTER_KEY = bytes.fromhex("00" * 16 + b"demo-and-test-only-master-key!!!".hex()[:32])
 _secret = env.get_str("GRIDVEND_SECRET_KEY", "")
 if not _secret:
     if not (DEBUG or DEMO_MODE or TESTING):
@@ -36,7 +39,7 @@ if not _secret:
             "GRIDVEND_SECRET_KEY is not set; production needs a long random value "
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
         )
-    _secret = "insecure-development-key-do-not-use-in-production-0123456789"
+    _secret = DEMO_SECRET_KEY
 SECRET_KEY = _secret
 
 # The master key encrypts vending keys at rest (AES-256-GCM): 64 hex digits, kept outside the
@@ -48,7 +51,7 @@ if not _master:
             "GRIDVEND_MASTER_KEY is not set; vending keys cannot be protected "
             "(python -c 'import secrets; print(secrets.token_hex(32))')"
         )
-    _master = "00" * 16 + b"demo-and-test-only-master-key!!!".hex()[:32]
+    _master = DEMO_MASTER_KEY.hex()
 try:
     MASTER_KEY = bytes.fromhex(_master)
 except ValueError:
@@ -306,6 +309,17 @@ Q_CLUSTER = job_cluster(
     sqlite=DATABASES["default"]["ENGINE"].endswith("sqlite3"),
     time_zone=TIME_ZONE,
 )
+# Each `gridvend worker` writes a heartbeat row every WORKER_HEARTBEAT_SECONDS; /readyz and
+# `gridvend check --deploy` count a worker as running while its heartbeat is younger than
+# WORKER_STALE_SECONDS.
+WORKER_HEARTBEAT_SECONDS = env.get_int("GRIDVEND_WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
+WORKER_STALE_SECONDS = env.get_int("GRIDVEND_WORKER_STALE_SECONDS", 120, minimum=2)
+if WORKER_STALE_SECONDS <= WORKER_HEARTBEAT_SECONDS:
+    raise ConfigurationError(
+        "GRIDVEND_WORKER_STALE_SECONDS must be more than GRIDVEND_WORKER_HEARTBEAT_SECONDS"
+    )
+if WORKER_STALE_SECONDS > 86400:
+    raise ConfigurationError("GRIDVEND_WORKER_STALE_SECONDS must be at most 86400")
 # The outbox (gridvend.jobs.outbox): a message is tried this many times, the n-th retry waiting
 # OUTBOX_BACKOFF_SECONDS * 2^(n-1), at most OUTBOX_BACKOFF_MAX_SECONDS; a message being sent is
 # taken back after OUTBOX_LEASE_SECONDS (its worker died), which must outlast any one delivery.
