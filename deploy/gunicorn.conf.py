@@ -10,8 +10,8 @@ threads = int(os.environ.get("GRIDVEND_WEB_THREADS", 4))
 timeout = int(os.environ.get("GRIDVEND_WEB_TIMEOUT_SECONDS", 60))
 graceful_timeout = 30
 keepalive = 5
-# The application writes one line per request with its request id (gridvend.requests).
-accesslog = None
+# The application also writes one line per request with its request id (gridvend.requests).
+accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("GRIDVEND_TRUSTED_PROXIES", "127.0.0.1")
 control_socket_disable = True

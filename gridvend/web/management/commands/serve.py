@@ -175,10 +175,10 @@ def _run_gunicorn(host: str, port: int, *, workers: int, threads: int, timeout: 
         "timeout": timeout,
         "graceful_timeout": 30,
         "keepalive": 5,
-        # No access log of gunicorn's own: the application writes one line per request with its
-        # request id (gridvend.requests, JSON with GRIDVEND_LOG_FORMAT=json); errors to the
-        # standard error (journald).
-        "accesslog": None,
+        # Access lines go to the standard output, errors to the standard error (journald). The
+        # application also writes one line per request with its request id (gridvend.requests,
+        # JSON with GRIDVEND_LOG_FORMAT=json), at INFO.
+        "accesslog": "-",
         "errorlog": "-",
         # X-Forwarded-* are believed only from GRIDVEND_TRUSTED_PROXIES, as in the app itself.
         "forwarded_allow_ips": ",".join(
