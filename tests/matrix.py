@@ -198,6 +198,11 @@ ROWS: list[Row] = [
     # --- sign-in and the shell ------------------------------------------------------------------
     Row("web:home", "manager"),
     Row("web:healthz", None, anonymous="open"),
+    # Open to the load balancer; the test world runs no job worker, so it is not ready.
+    Row("web:readyz", None, anonymous="open", allowed_status=503),
+    # Closed (404) unless GRIDVEND_METRICS_TOKEN or _ALLOWED_IPS is set; opened in
+    # tests/foundation/test_monitoring.py.
+    Row("web:metrics", None, anonymous="open", allowed_status=404),
     Row("web:login", None, anonymous="open"),
     Row("web:logout", None, get=False, anonymous="open"),
     Row("web:second-factor", "admin", allowed_status=302),

@@ -28,6 +28,12 @@ def current() -> RequestContext:
     return ctx
 
 
+def bound_context() -> RequestContext | None:
+    """The context bound for the request being served, or None outside one (unlike
+    :func:`current`, which makes up a fresh id)."""
+    return _current.get()
+
+
 @contextmanager
 def bound(ctx: RequestContext) -> Iterator[RequestContext]:
     token = _current.set(ctx)

@@ -67,3 +67,17 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key} ({self.status})"
+
+
+class WorkerHeartbeat(models.Model):
+    """A running `gridvend worker`, as it last said it was alive: one row per worker process
+    (``name`` is host:pid), written every few seconds by the worker's main loop and removed when
+    it stops. The cluster's own status lives in the worker's memory; this row is what the web
+    processes, ``/readyz`` and ``gridvend check --deploy`` can see of it."""
+
+    name = models.CharField(max_length=200, unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"worker {self.name} (seen {self.seen_at:%Y-%m-%d %H:%M:%S})"

@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
 
-from gridvend.jobs.models import OutboxMessage, OutboxStatus
+from gridvend.jobs.models import OutboxMessage, OutboxStatus, WorkerHeartbeat
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,29 @@ def list_outbox_messages(
 
 def get_outbox_message(message_id: int) -> OutboxMessage | None:
     return OutboxMessage.objects.filter(pk=message_id).first()
+
+
+def last_worker_heartbeat() -> datetime | None:
+    """When a `gridvend worker` last said it was alive (any worker on this database), or None
+    when none has since the last one stopped."""
+    seen: datetime | None = WorkerHeartbeat.objects.aggregate(seen=Max("seen_at"))["seen"]
+    return seen
+
+
+# Queue depth and waiting messages are read at every metrics scrape: counted up to this many, so
+# a queue that has run away costs no more to count than a full one.
+COUNT_CAP = 100_000
+
+
+def queued_job_count() -> int:
+    """Jobs waiting in the queue (or taken and not yet acknowledged), at most COUNT_CAP."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    return OrmQ.objects.filter(key=Conf.CLUSTER_NAME).values("id")[:COUNT_CAP].count()
+
+
+def waiting_outbox_count() -> int:
+    """Outbox messages waiting for delivery or being sent, at most COUNT_CAP."""
+    rows = OutboxMessage.objects.filter(status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING])
+    return rows.values("id")[:COUNT_CAP].count()

@@ -1,15 +1,17 @@
-"""Operators' actions on the outbox: send a failed message again (`gridvend jobs retry`)."""
+"""Operators' actions on the outbox (send a failed message again, `gridvend jobs retry`) and the
+worker's heartbeat."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from gridvend.jobs import outbox
 from gridvend.jobs.errors import OutboxMessageNotFailed, OutboxMessageNotFound
-from gridvend.jobs.models import OutboxMessage, OutboxStatus
+from gridvend.jobs.models import OutboxMessage, OutboxStatus, WorkerHeartbeat
 
 logger = logging.getLogger("gridvend.outbox")
 
@@ -51,3 +53,22 @@ def _make_due(row: OutboxMessage) -> None:
     row.attempts = 0
     row.next_attempt_at = timezone.now()
     row.save(update_fields=["status", "attempts", "next_attempt_at"])
+
+
+# A heartbeat row not renewed for this long belongs to a worker that died without removing it.
+HEARTBEAT_FORGET_AFTER = timedelta(days=1)
+
+
+def beat(*, name: str) -> None:
+    """Record that the worker ``name`` (host:pid) is alive now; forget workers silent for a day."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = WorkerHeartbeat.objects.filter(name=name).update(seen_at=now)
+        if not updated:
+            WorkerHeartbeat.objects.create(name=name, started_at=now, seen_at=now)
+        WorkerHeartbeat.objects.filter(seen_at__lt=now - HEARTBEAT_FORGET_AFTER).delete()
+
+
+def stop_beating(*, name: str) -> None:
+    """The worker ``name`` stopped cleanly: it is no longer counted as running."""
+    WorkerHeartbeat.objects.filter(name=name).delete()

@@ -1,4 +1,5 @@
-"""App configuration for operations: backups on a schedule when a backup key is set."""
+"""App configuration for operations: backups on a schedule when a backup key is set, and the
+deployment checks (`gridvend check --deploy`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class OperationsConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.jobs import queue
+        from gridvend.operations import checks  # noqa: F401  (registers `check --deploy`)
 
         # Without a backup key there is nothing to encrypt under: no schedule is declared, and
         # `gridvend backup` says what is missing.

@@ -61,7 +61,7 @@ def _document(spec: ReportSpec) -> Any:
     def document(user: User, filters: Mapping[str, str]) -> registry.ExportDocument:
         """The report as its file: built without detail rows, which are then streamed."""
         values = _values(spec, user, filters)
-        result = spec.build(user, {**values, ROWS: Whole(0)})
+        result = spec.run(user, {**values, ROWS: Whole(0)})
         f = _prepare(user, values)
         details = {detail.key: detail for detail in spec.details}
         sections = []

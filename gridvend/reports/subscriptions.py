@@ -130,7 +130,7 @@ def _build(
     if not spec.may_read(user):
         raise AccessDenied()
     values = spec.filterset(_with_period(query, first, last)).values()
-    return spec.build(user, values)
+    return spec.run(user, values)
 
 
 # Services ----------------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ TESTING = env.get_bool("GRIDVEND_TESTING", False) or "PYTEST_VERSION" in env.val
 
 DEBUG = env.get_bool("GRIDVEND_DEBUG", False)
 DEMO_MODE = env.get_bool("GRIDVEND_DEMO", False)
+# What demo and test runs use when no key is given; `gridvend check --deploy` refuses both.
+DEMO_SECRET_KEY = "insecure-development-key-do-not-use-in-production-0123456789"
+DEMO_MASTER_KEY = bytes.fromhex("00" * 16 + b"demo-and-test-only-master-key!!!".hex()[:32])
 _secret = env.get_str("GRIDVEND_SECRET_KEY", "")
 if not _secret:
     if not (DEBUG or DEMO_MODE or TESTING):
@@ -36,7 +39,7 @@ if not _secret:
             "GRIDVEND_SECRET_KEY is not set; production needs a long random value "
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
         )
-    _secret = "insecure-development-key-do-not-use-in-production-0123456789"
+    _secret = DEMO_SECRET_KEY
 SECRET_KEY = _secret
 
 # The master key encrypts vending keys at rest (AES-256-GCM): 64 hex digits, kept outside the
@@ -48,7 +51,7 @@ if not _master:
             "GRIDVEND_MASTER_KEY is not set; vending keys cannot be protected "
             "(python -c 'import secrets; print(secrets.token_hex(32))')"
         )
-    _master = "00" * 16 + b"demo-and-test-only-master-key!!!".hex()[:32]
+    _master = DEMO_MASTER_KEY.hex()
 try:
     MASTER_KEY = bytes.fromhex(_master)
 except ValueError:
@@ -218,6 +221,16 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A PostgreSQL streaming replica for the reports' reads (gridvend.routers; docs/scaling.md).
+# Unset, every read goes to the default database. Nothing is ever written there.
+_replica_url = env.get_str("GRIDVEND_REPLICA_DATABASE_URL", "")
+if _replica_url:
+    DATABASES["replica"] = database_from_url(_replica_url, base_dir=BASE_DIR)
+    if not DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        raise ConfigurationError("GRIDVEND_REPLICA_DATABASE_URL must be a postgresql:// URL")
+    # The suite never creates or migrates it: it is a copy of the default database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["gridvend.routers.ReplicaRouter"]
 
 # The bank link's TCP listeners (`gridvend banklink serve`, docs/bank-link.md): the address they
 # bind, one port per bank (set on the bank's link), and TLS when both a certificate and its key
@@ -312,6 +325,17 @@ Q_CLUSTER = job_cluster(
     sqlite=DATABASES["default"]["ENGINE"].endswith("sqlite3"),
     time_zone=TIME_ZONE,
 )
+# Each `gridvend worker` writes a heartbeat row every WORKER_HEARTBEAT_SECONDS; /readyz and
+# `gridvend check --deploy` count a worker as running while its heartbeat is younger than
+# WORKER_STALE_SECONDS.
+WORKER_HEARTBEAT_SECONDS = env.get_int("GRIDVEND_WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
+WORKER_STALE_SECONDS = env.get_int("GRIDVEND_WORKER_STALE_SECONDS", 120, minimum=2)
+if WORKER_STALE_SECONDS <= WORKER_HEARTBEAT_SECONDS:
+    raise ConfigurationError(
+        "GRIDVEND_WORKER_STALE_SECONDS must be more than GRIDVEND_WORKER_HEARTBEAT_SECONDS"
+    )
+if WORKER_STALE_SECONDS > 86400:
+    raise ConfigurationError("GRIDVEND_WORKER_STALE_SECONDS must be at most 86400")
 # The outbox (gridvend.jobs.outbox): a message is tried this many times, the n-th retry waiting
 # OUTBOX_BACKOFF_SECONDS * 2^(n-1), at most OUTBOX_BACKOFF_MAX_SECONDS; a message being sent is
 # taken back after OUTBOX_LEASE_SECONDS (its worker died), which must outlast any one delivery.
@@ -384,6 +408,36 @@ ENQUIRY_USER = env.get_text("GRIDVEND_ENQUIRY_USER", "", max_length=150)
 # `gridvend serve`: the WSGI server and its processes (docs/deployment.md "The web server").
 WEB_SERVER = web_server(env)
 
+# Prometheus metrics (gridvend.metrics, /metrics): the folder where every process writes its
+# counts (prometheus-client's multiprocess mode; cleared of dead processes' files by `gridvend
+# serve`), and who may read them: a bearer token and/or client addresses. With neither, /metrics
+# answers 404 (business volumes are not public).
+METRICS_DIR = env.get_str(
+    "GRIDVEND_METRICS_DIR",
+    env.values.get("PROMETHEUS_MULTIPROC_DIR", "") or ("" if TESTING else str(VAR_DIR / "metrics")),
+)
+METRICS_TOKEN = env.get_str("GRIDVEND_METRICS_TOKEN", "").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ConfigurationError("GRIDVEND_METRICS_TOKEN must be at least 32 characters")
+METRICS_ALLOWED_IPS = env.get_list("GRIDVEND_METRICS_ALLOWED_IPS", [])
+# Partners whose float levels a scrape reads (the first so many by id).
+METRICS_MAX_PARTNERS = env.get_int("GRIDVEND_METRICS_MAX_PARTNERS", 200, minimum=0)
+if METRICS_MAX_PARTNERS > 5000:
+    raise ConfigurationError("GRIDVEND_METRICS_MAX_PARTNERS must be at most 5000")
+# /readyz answers within this many seconds: each database statement it runs is cut off at it.
+READYZ_TIMEOUT_SECONDS = env.get_int("GRIDVEND_READYZ_TIMEOUT_SECONDS", 2, minimum=1)
+if READYZ_TIMEOUT_SECONDS > 30:
+    raise ConfigurationError("GRIDVEND_READYZ_TIMEOUT_SECONDS must be at most 30")
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        import ipaddress as _ipaddress
+
+        _ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ConfigurationError(
+            f"GRIDVEND_METRICS_ALLOWED_IPS: {_network!r} is not an IP address or network"
+        ) from None
+
 USE_I18N = True
 LANGUAGE_CODE = env.get_str("GRIDVEND_LANGUAGE", "en")
 LANGUAGES = [
@@ -433,6 +487,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request is timed, and the load balancer's probes are answered before the
+    # host check and the TLS redirect (gridvend.web.monitoring).
+    "gridvend.web.monitoring.MetricsMiddleware",
+    "gridvend.web.monitoring.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "gridvend.web.middleware.RefuseNulMiddleware",
@@ -522,6 +580,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = env.get_int("GRIDVEND_HSTS_SECONDS", 0)
 SECURE_SSL_REDIRECT = env.get_bool("GRIDVEND_SSL_REDIRECT", False)
+# Prometheus scrapes the backend over plain HTTP on the private network (the probes are
+# answered before the redirect anyway).
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.get_bool("GRIDVEND_BEHIND_PROXY", False) else None
 )
@@ -550,11 +611,27 @@ STATIC_ROOT = Path(_static_root) if _static_root else None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# GRIDVEND_LOG_FORMAT=json writes one JSON object per line (for journald, Loki, Elasticsearch);
+# the default stays readable in a terminal. Either way each line carries the request id that
+# the request's audit events carry (gridvend.logs).
+LOG_FORMAT = env.get_str("GRIDVEND_LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ConfigurationError(f"GRIDVEND_LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "gridvend.logs.RequestFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "gridvend.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.get_str("GRIDVEND_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

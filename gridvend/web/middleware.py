@@ -4,7 +4,9 @@ session lifetimes and the screen lock."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
@@ -29,6 +31,7 @@ from gridvend.web import sessions
 from gridvend.web.errors import describe
 
 Handler = Callable[[HttpRequest], HttpResponse]
+request_log = logging.getLogger("gridvend.requests")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -78,7 +81,11 @@ class RefuseNulMiddleware:
 
 
 class RequestIdMiddleware:
-    """Binds the client IP and a request id for audit events and echoes the id to the client."""
+    """Binds the client IP and a request id for audit events and log lines, writes one log line
+    per request (``gridvend.requests``) and echoes the id to the client.
+
+    The id is the client's X-Request-ID when it is well-formed (1-64 of letters, digits, dot,
+    underscore, hyphen), else a new random one."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -86,8 +93,23 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get("X-Request-ID", "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        started = time.perf_counter()
         with context.bound(context.RequestContext(ip=client_ip(request), request_id=request_id)):
             response = self.get_response(request)
+            match = getattr(request, "resolver_match", None)
+            request_log.info(
+                "%s %s %s",
+                request.method,
+                request.path[:200],
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path[:200],
+                    "status": response.status_code,
+                    "view": match.view_name if match is not None else "",
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
         response["X-Request-ID"] = request_id
         return response
 
@@ -132,7 +154,16 @@ class UserLanguageMiddleware:
         return self.get_response(request)
 
 
-_OPEN_PREFIXES = ("/static/", "/i18n/", "/login/", "/logout/", "/second-factor/", "/healthz")
+_OPEN_PREFIXES = (
+    "/static/",
+    "/i18n/",
+    "/login/",
+    "/logout/",
+    "/second-factor/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
 
 
 class SecondFactorMiddleware:
@@ -162,6 +193,8 @@ _LOCK_OPEN_PREFIXES = (
     "/login/",
     "/logout/",
     "/healthz",
+    "/readyz",
+    "/metrics",
     "/cashier/unlock/",
 )
 # Views whose POST makes a sale: an interrupted one says plainly that no sale was made.

@@ -2,13 +2,15 @@
 
 from django.urls import path
 
-from gridvend.web import my_exports, views
+from gridvend.web import monitoring, my_exports, views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", monitoring.healthz, name="healthz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("second-factor/", views.second_factor, name="second-factor"),

@@ -46,10 +46,6 @@ def _form_error(form: Any, exc: DomainError) -> None:
     form.add_error(field if field in form.fields else None, describe(exc))
 
 
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
-
-
 # --- sign-in ---------------------------------------------------------------------------------
 
 

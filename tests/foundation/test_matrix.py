@@ -109,7 +109,7 @@ def test_a_partner_interface_without_credentials_answers_401_and_changes_nothing
 
 @_rows(lambda row: row.anonymous == "open" and row.get)
 def test_public_pages_open_without_signing_in(regions: Regions, row: Row) -> None:
-    assert Client().get(row.url(regions.north)).status_code == 200
+    assert Client().get(row.url(regions.north)).status_code == row.allowed_status
 
 
 @_rows(lambda row: row.denied is not None and row.get)
@@ -177,7 +177,10 @@ def test_hostile_query_strings_and_ids_never_answer_a_server_error(
         response: Any = client.get(target)
         if response.streaming:
             b"".join(response.streaming_content)  # an export fails while it streams
-        assert response.status_code < 500, target[:200]
+        # A readiness probe's 503 ("not ready") is its answer, not a server error.
+        assert response.status_code < 500 or response.status_code == row.allowed_status == 503, (
+            target[:200]
+        )
 
 
 # Only a draft's author edits it, whoever else may read it.

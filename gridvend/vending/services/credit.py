@@ -18,6 +18,7 @@ from gridvend.keys.engine import engine_or_default
 from gridvend.ledger.errors import BalanceLimitReached
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter, meter_digits
+from gridvend.metrics import counted_vend
 from gridvend.org.models import VendingPoint
 from gridvend.vending.errors import (
     CashReceivedInvalid,
@@ -121,6 +122,7 @@ def trial_vend(
     return Quote(meter, customer, plan.version, plan.breakdown, pending, count)
 
 
+@counted_vend
 def vend_credit(
     *,
     actor: User,

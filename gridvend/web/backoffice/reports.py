@@ -267,7 +267,7 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
             raise NotFound()
         if fmt != "pdf" and exporting.exceeds_inline_rows(spec, user, values):
             return _queue_export(request, user, spec, filterset.echo(), fmt)
-        built = spec.build(user, {**values, paging.ROWS: _file_rows(fmt)})
+        built = spec.run(user, {**values, paging.ROWS: _file_rows(fmt)})
         # The slot covers the rendering, the part that takes the CPU (a build is a screen's).
         with _pdf_slot(user, fmt) as free:
             if not free:
@@ -279,7 +279,7 @@ def report_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 # way out (narrower filters, CSV or XLSX), not a server error.
                 context = {"status": 400, "error": exc, "message": describe(exc)}
                 return render(request, "web/error.html", context, status=400)
-    result = spec.build(user, {**values, paging.ROWS: paging.cursors(spec.details, request.GET)})
+    result = spec.run(user, {**values, paging.ROWS: paging.cursors(spec.details, request.GET)})
     screen = request.GET.copy()
     screen.pop("format", None)
     query = screen.copy()

@@ -5,13 +5,20 @@ has started."""
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
+import socket
 import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
+
+from gridvend.jobs import services
+
+logger = logging.getLogger("gridvend.jobs")
 
 
 class Command(BaseCommand):
@@ -62,8 +69,30 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda number, _frame: stopping.append(number))
         cluster.start()
+        # The heartbeat is written from this process (after the fork: its connection is its
+        # own), so /readyz and `check --deploy` on any machine see that a worker runs.
+        name = f"{socket.gethostname()[:150]}:{os.getpid()}"
+        next_beat = 0.0
         while not stopping and not options["once"] and cluster.sentinel.is_alive():
+            if time.monotonic() >= next_beat:
+                self._beat(name)
+                next_beat = time.monotonic() + settings.WORKER_HEARTBEAT_SECONDS
             time.sleep(0.5)
         if cluster.sentinel.is_alive():
             cluster.stop()
+        try:
+            services.stop_beating(name=name)
+        except DatabaseError:
+            logger.warning("the worker could not remove its heartbeat %s", name)
+        finally:
+            connections.close_all()
         self.stdout.write("gridvend worker stopped")
+
+    def _beat(self, name: str) -> None:
+        try:
+            services.beat(name=name)
+        except DatabaseError as exc:
+            # The database is away for a moment: the worker keeps running, and its heartbeat
+            # goes stale until the database answers again, which /readyz reports.
+            logger.warning("the worker could not write its heartbeat: %s", exc)
+            connections.close_all()

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -86,6 +87,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         # Nothing this process opened may be shared with the processes it starts.
         connections.close_all()
+        forget_dead_processes_metrics()
         beside: list[tuple[str, subprocess.Popen[bytes]]] = []
         if options["with_worker"]:
             beside.append(("worker", self._start_beside("worker", ["worker"])))
@@ -131,6 +133,32 @@ class Command(BaseCommand):
         self.stdout.write(f"gridvend {name} (process {process.pid}) stopped with the server")
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    if settings.METRICS_DIR:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def forget_dead_processes_metrics() -> None:
+    """Remove the metrics files of processes that no longer run (an earlier server, a worker
+    that was restarted): their counts would otherwise stay in every scrape forever. Prometheus
+    reads the drop as a counter reset, which rate() expects."""
+    if not settings.METRICS_DIR:
+        return
+    folder = Path(settings.METRICS_DIR)
+    for path in folder.glob("*_*.db"):
+        pid_text = path.stem.rsplit("_", 1)[-1]
+        if not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except PermissionError:
+            continue  # alive, another user's
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -147,7 +175,9 @@ def _run_gunicorn(host: str, port: int, *, workers: int, threads: int, timeout: 
         "timeout": timeout,
         "graceful_timeout": 30,
         "keepalive": 5,
-        # Access lines go to the standard output, errors to the standard error (journald).
+        # Access lines go to the standard output, errors to the standard error (journald). The
+        # application also writes one line per request with its request id (gridvend.requests,
+        # JSON with GRIDVEND_LOG_FORMAT=json), at INFO.
         "accesslog": "-",
         "errorlog": "-",
         # X-Forwarded-* are believed only from GRIDVEND_TRUSTED_PROXIES, as in the app itself.
@@ -159,6 +189,8 @@ def _run_gunicorn(host: str, port: int, *, workers: int, threads: int, timeout: 
         # Each process is forked after the application is loaded once (faster start, shared
         # memory); no database connection is open at the fork.
         "preload_app": True,
+        # A process that ends takes its live gauges with it (prometheus-client multiprocess).
+        "child_exit": _child_exit,
     }
 
     class _Gunicorn(BaseApplication):

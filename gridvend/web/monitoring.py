@@ -1,0 +1,254 @@
+"""What the load balancer and Prometheus read: ``/healthz`` (the process answers), ``/readyz``
+(it can sell: database, migrations, a worker's heartbeat, the vending keys open under the master
+key) and ``/metrics`` (docs/operations.md, "Monitoring").
+
+The probes say "ok" or the name of what failed, never why: an error text could carry a host,
+a user name or a key reference.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from gridvend import metrics as counts
+from gridvend.jobs import selectors as jobs
+from gridvend.keys.crypto import KeyDecryptionFailed
+from gridvend.keys.errors import VendingKeyUnavailable
+from gridvend.keys.models import VendingKeyRecord
+from gridvend.keys.services import load_vending_key
+from gridvend.partners import selectors as partners
+from gridvend.partners.models import Partner
+from gridvend.web.middleware import client_ip
+
+logger = logging.getLogger("gridvend.monitoring")
+Handler = Callable[[HttpRequest], HttpResponse]
+PROBES = ("/healthz", "/readyz")
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+# --- readiness --------------------------------------------------------------------------------
+
+_migrated = False
+
+
+def _bounded() -> None:
+    """Cut off every statement of this transaction at the readiness time limit (PostgreSQL; on
+    SQLite a read never waits for a writer in WAL mode)."""
+    if connection.vendor == "postgresql":
+        ms = settings.READYZ_TIMEOUT_SECONDS * 1000
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {int(ms)}")
+            cursor.execute(f"SET LOCAL lock_timeout = {int(ms)}")
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _migrations() -> str:
+    global _migrated
+    if _migrated:
+        # Once applied they stay applied for this code: the graph is read once per process.
+        return "ok"
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return "pending"
+    _migrated = True
+    return "ok"
+
+
+def _worker() -> str:
+    seen = jobs.last_worker_heartbeat()
+    if seen is None:
+        return "missing"
+    if timezone.now() - seen > timedelta(seconds=settings.WORKER_STALE_SECONDS):
+        return "stale"
+    return "ok"
+
+
+def _keys() -> str:
+    refs = list(
+        VendingKeyRecord.objects.filter(is_active=True)
+        .order_by("key_ref")
+        .values_list("key_ref", flat=True)[:1]
+    )
+    if not refs:
+        return "missing"
+    try:
+        load_vending_key(refs[0])
+    except (KeyDecryptionFailed, VendingKeyUnavailable):
+        return "unreadable"
+    return "ok"
+
+
+READINESS: tuple[tuple[str, Callable[[], str]], ...] = (
+    ("database", _database),
+    ("migrations", _migrations),
+    ("worker", _worker),
+    ("keys", _keys),
+)
+
+
+def readiness() -> dict[str, str]:
+    """Each check's state ("ok" or a word for what is wrong), in one short read-only
+    transaction; a check the database could not answer is "unavailable" and the rest are not
+    tried."""
+    found: dict[str, str] = {}
+    try:
+        with transaction.atomic():
+            _bounded()
+            for name, check in READINESS:
+                found[name] = check()
+    except DatabaseError as exc:
+        logger.warning("readiness: the database did not answer: %s", type(exc).__name__)
+        for name, _check in READINESS:
+            found.setdefault(name, "unavailable")
+    return found
+
+
+def readyz(request: HttpRequest) -> HttpResponse:
+    checks = readiness()
+    ready = all(state == "ok" for state in checks.values())
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    response = HttpResponse(
+        json.dumps(body), content_type="application/json", status=200 if ready else 503
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class ProbeMiddleware:
+    """Answers the probes before anything else: a load balancer asks the backend by its address
+    (not an allowed host name) and over plain HTTP (no TLS redirect applies), and a probe needs
+    no session, language or CSRF."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info in PROBES and request.method in ("GET", "HEAD"):
+            return healthz(request) if request.path_info == "/healthz" else readyz(request)
+        return self.get_response(request)
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+class MetricsMiddleware:
+    """Times every request by its URL name (``unresolved`` for a path that names none)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = match.view_name if match is not None and match.view_name else "unresolved"
+        counts.observe_request(view[:100], request.method or "", time.perf_counter() - started)
+        return response
+
+
+class ScrapeCollector:
+    """Gauges read from the database at each scrape, each query bounded: jobs queued, outbox
+    messages waiting, the worker heartbeat's age, and the float each partner may still sell
+    from (the first GRIDVEND_METRICS_MAX_PARTNERS partners)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "gridvend_jobs_queued", "Jobs waiting in the queue.", value=jobs.queued_job_count()
+        )
+        yield GaugeMetricFamily(
+            "gridvend_outbox_waiting",
+            "Outbox messages (SMS, e-mail, advices) waiting or being sent.",
+            value=jobs.waiting_outbox_count(),
+        )
+        seen = jobs.last_worker_heartbeat()
+        age = GaugeMetricFamily(
+            "gridvend_worker_heartbeat_age_seconds",
+            "Seconds since a job worker last wrote its heartbeat (absent: no worker).",
+        )
+        if seen is not None:
+            age.add_metric([], (timezone.now() - seen).total_seconds())
+        yield age
+        floats = GaugeMetricFamily(
+            "gridvend_partner_float_minor",
+            "What each partner may still sell, in minor units of its currency.",
+            labels=["partner", "currency"],
+        )
+        chosen = list(Partner.objects.order_by("pk")[: settings.METRICS_MAX_PARTNERS])
+        available_by_pk = partners.floats_available(chosen)
+        for partner in chosen:
+            available = available_by_pk[partner.pk]
+            floats.add_metric([partner.code, available.currency], available.minor)
+        yield floats
+
+
+def _allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    address = client_ip(request)
+    if settings.METRICS_ALLOWED_IPS and address:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(
+            ip in ipaddress.ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_IPS
+        )
+    return False
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus exposition: counts of every process on this machine (multiprocess
+    mode) or of this one, then the gauges read now. Closed (404) unless a token or addresses
+    are configured; 401 for a wrong or missing token."""
+    if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_IPS):
+        return HttpResponse("Not found.\n", status=404, content_type="text/plain")
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+    if not _allowed(request):
+        response = HttpResponse("Unauthorised.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if settings.METRICS_DIR:
+        counted = CollectorRegistry()
+        MultiProcessCollector(counted)
+    else:
+        counted = REGISTRY
+    now = CollectorRegistry()
+    now.register(ScrapeCollector())
+    try:
+        with transaction.atomic():
+            _bounded()
+            body = generate_latest(counted) + generate_latest(now)
+    except DatabaseError as exc:
+        logger.warning("metrics: the database did not answer: %s", type(exc).__name__)
+        body = generate_latest(counted)
+    response = HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+    response["Cache-Control"] = "no-store"
+    return response
