@@ -88,7 +88,9 @@ def test_the_metrics_endpoint_reports_a_vend_made_in_the_test(world: World, sett
     code = refused.json()["error"]["code"]
 
     after = _scrape(settings)
-    channel = Sale.objects.get().vending_point.channel
+    point = Sale.objects.get().vending_point
+    assert point is not None
+    channel = point.channel
     # The replay was answered from the partner's stored answer: no second sale is counted.
     for outcome in ("sold", "refused"):
         grew = _value(after, "gridvend_vends_total", channel=channel, outcome=outcome) - _value(

@@ -64,6 +64,7 @@ def test_a_cashier_prompts_the_phone_and_the_paid_push_becomes_a_sale_with_its_t
     assert "print-receipt" in shown and sale.tender_minor == 30000
     # The money is at the provider: the sale is the paybill's, not in the cashier's shift.
     assert sale.shift_id is None and sale.vending_point_id != paybill.world.point.pk
+    assert sale.vending_point is not None
     assert sale.vending_point.float_account == paybill.partner.float_account
 
 

@@ -5,6 +5,7 @@ once, whichever answer comes first or twice."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -244,7 +245,7 @@ def test_the_same_client_reference_prompts_the_phone_once(paybill: Paybill) -> N
     from gridvend.kernel.errors import DuplicateRequest
 
     meter = paybill.world.add_meter()
-    asked = {
+    asked: dict[str, Any] = {
         "actor": paybill.world.admin,
         "provider": paybill.provider,
         "phone": "0712 345 126",

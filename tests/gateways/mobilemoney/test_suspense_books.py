@@ -53,6 +53,7 @@ def test_suspense_is_booked_then_released_into_the_sale_and_against_the_refund(
     assert account_balance(SUSPENSE) == -(30000 + 25000)
     assert account_balance(CLEARING) == 30000 + 25000
     assert account_balance(float_code) == float_before  # nothing sold from the float
+    assert first.suspense_entry_id is not None
     entry = JournalEntry.objects.get(pk=first.suspense_entry_id)
     assert entry.kind == "mobile.suspense"
     assert sorted(entry.postings.values_list("account__code", "amount_minor")) == [
@@ -82,6 +83,7 @@ def test_suspense_is_booked_then_released_into_the_sale_and_against_the_refund(
         actor=paybill.finance, request=asked, refund_reference="B2C7788"
     )
     assert refunded.state == PaymentState.REFUNDED
+    assert refunded.release_entry_id is not None
     release = JournalEntry.objects.get(pk=refunded.release_entry_id)
     assert release.kind == "mobile.suspense_refunded"
     assert account_balance(SUSPENSE) == 0 and account_balance(CLEARING) == 0
