@@ -6,11 +6,14 @@ the account or the one that paid."""
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from gridvend.identity.models import User
@@ -35,6 +38,24 @@ LANGUAGES = ("en", "ar", "zh-hans")
 # Meter numbers are 11 or 13 digits; a customer account number up to 20.
 MAX_METER_DIGITS = 20
 MAX_REFERENCE = 24
+
+
+CALLBACKS = ("ussd", "ussd-events", "sms-inbound", "sms-delivery")
+
+
+def callback_secret() -> str:
+    """The secret path segment of the phone callbacks, derived from SECRET_KEY (nothing secret
+    is stored; a new SECRET_KEY retires the URLs given to the aggregator)."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), b"phone-callbacks", hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def callback_urls(base: str = "") -> dict[str, str]:
+    """The four URLs to give Africa's Talking: the USSD callback and its events URL, the
+    inbound-SMS and the delivery-report callbacks (``base``: GRIDVEND_PUBLIC_URL)."""
+    secret = callback_secret()
+    root = (base or settings.PUBLIC_URL).rstrip("/")
+    return {name: root + reverse(f"phone:{name}", kwargs={"secret": secret}) for name in CALLBACKS}
 
 
 def channel_provider() -> MobileProvider:

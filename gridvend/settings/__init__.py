@@ -436,6 +436,7 @@ INSTALLED_APPS = [
     "gridvend.web",
     "gridvend.api",
     "gridvend.gateways.banklink",
+    "gridvend.gateways.ussd",
     "gridvend.demo",
 ]
 

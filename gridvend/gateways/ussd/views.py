@@ -6,7 +6,6 @@ the customer's language), the other callbacks with a small JSON acknowledgement.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import logging
@@ -27,13 +26,6 @@ from gridvend.phone.errors import PhoneCallbackInvalid, PhoneCallbackNotAuthoris
 logger = logging.getLogger("gridvend.phone")
 
 
-def callback_secret() -> str:
-    """The secret path segment of the phone callbacks, derived from SECRET_KEY."""
-    return hmac.new(settings.SECRET_KEY.encode(), b"phone-callbacks", hashlib.sha256).hexdigest()[
-        :32
-    ]
-
-
 def _address_allowed(ip: str | None) -> bool:
     if not ip:
         return False
@@ -49,7 +41,7 @@ def _address_allowed(ip: str | None) -> bool:
 
 def _authenticate(secret: str) -> None:
     if not _address_allowed(context.current().ip) or not hmac.compare_digest(
-        callback_secret().encode(), secret.encode()[:64]
+        common.callback_secret().encode(), secret.encode()[:64]
     ):
         raise PhoneCallbackNotAuthorised()
 

@@ -13,8 +13,8 @@ import pytest
 from django.http import HttpResponse
 
 from gridvend.customers.models import Customer
-from gridvend.gateways.ussd.urls import callback_urls
 from gridvend.meters.models import Meter
+from gridvend.phone.common import callback_urls
 from tests.gateways.mobilemoney.conftest import Paybill
 from tests.gateways.mobilemoney.conftest import paybill as paybill
 

@@ -159,3 +159,23 @@ def test_a_delivery_report_with_a_bad_retry_count_is_refused(phones: Phones) -> 
     reply = phones.report("ATXid_b", "Failed", retryCount="many")
     assert reply.status_code == 400 and reply.json()["errorCode"] == "PHONE_CALLBACK_INVALID"
     assert not DeliveryReport.objects.exists()
+
+
+def test_the_back_office_lists_the_messages_and_what_waits_for_care(phones: Phones) -> None:
+    from tests.signin import signed_in
+
+    _sent_token_sms("ATXid_c0")
+    OutboxMessage.objects.filter(key="sms:sale:STEST").update(key="sms:sale:STEST:resend-2")
+    phones.report("ATXid_c0", "Failed", failureReason="UserIsInactive")
+    gave_up = outbox.put(kind="sms", key="sms:sale:SGAVEUP", payload={"to": CALLER, "text": "t"})
+    OutboxMessage.objects.filter(pk=gave_up.pk).update(
+        status="failed", next_attempt_at=None, last_error="InvalidPhoneNumber"
+    )
+    phones.sms("ATXid_c1", "HELP")
+    client = signed_in(phones.paybill.care)
+    page = client.get("/phone/sms/", {"command": "HELP"}).content.decode()
+    assert "UserIsInactive" in page and "sms:sale:SGAVEUP" in page and "HELP" in page
+    assert client.get("/phone/sms/", {"command": "BOGUS"}).status_code == 400
+    phones.screen("ATUid_bo", "")
+    sessions = client.get("/phone/ussd-sessions/", {"q": "254712345126"}).content.decode()
+    assert "254712345126" in sessions
