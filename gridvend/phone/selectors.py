@@ -89,3 +89,9 @@ def sms_for_care(
         )[:limit]
     )
     return reports, given_up
+
+
+def replies(messages: list[InboundSms]) -> dict[str, OutboxMessage]:
+    """The reply SMS of each of these inbound messages (by outbox key), to show beside them."""
+    keys = [m.reply_key for m in messages if m.reply_key]
+    return {row.key: row for row in OutboxMessage.objects.filter(key__in=keys[:200])}

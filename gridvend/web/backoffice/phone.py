@@ -38,10 +38,13 @@ def sms_list(request: HttpRequest) -> HttpResponse:
     access.require(permissions.can_view_traffic(user))
     filterset = InboundSmsFilterSet(request.GET, actor=user, selector=phone_selectors.list_inbound)
     reports, given_up = phone_selectors.sms_for_care(user, limit=50)
+    page = page_of(request, filterset.qs)
+    replies = phone_selectors.replies(list(page))
     context = {
         "filters": filterset.form,
         "echo": filterset.echo(),
-        "page": page_of(request, filterset.qs),
+        "page": page,
+        "rows": [(m, replies.get(m.reply_key)) for m in page],
         "query": query_without_page(request),
         "care_reports": reports,
         "care_given_up": given_up,

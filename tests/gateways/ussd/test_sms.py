@@ -109,7 +109,6 @@ def test_a_phone_past_its_hourly_budget_is_warned_once_then_not_answered(
     [
         {"id": "", "from": CALLER, "text": "HELP"},
         {"id": "x", "from": "nonsense", "text": "HELP"},
-        {"id": "x", "from": CALLER, "text": "HELP\x07"},
         {"id": "x" * 101, "from": CALLER, "text": "HELP"},
     ],
 )
@@ -117,6 +116,14 @@ def test_a_broken_inbound_message_is_refused_with_a_code(phones: Phones, form: d
     reply = phones.post("sms-inbound", form)
     assert reply.status_code == 400 and reply.json()["errorCode"]
     assert not InboundSms.objects.exists()
+
+
+def test_a_message_on_several_lines_or_with_control_characters_is_read(phones: Phones) -> None:
+    meter = phones.meter()
+    reply = phones.sms("ATXid_ml", f"BUY\r\n{meter.number}\n500\x07\u202e")
+    assert reply.status_code == 200 and reply.json()["outcome"] == ""
+    assert StkPush.objects.count() == 1
+    assert InboundSms.objects.get().text == f"BUY  {meter.number} 500"
 
 
 def test_an_inbound_message_from_another_address_is_refused(phones: Phones) -> None:
@@ -175,6 +182,7 @@ def test_the_back_office_lists_the_messages_and_what_waits_for_care(phones: Phon
     client = signed_in(phones.paybill.care)
     page = client.get("/phone/sms/", {"command": "HELP"}).content.decode()
     assert "UserIsInactive" in page and "sms:sale:SGAVEUP" in page and "HELP" in page
+    assert "Send BUY &lt;meter&gt; &lt;amount&gt; to buy" in page  # the reply beside it
     assert client.get("/phone/sms/", {"command": "BOGUS"}).status_code == 400
     phones.screen("ATUid_bo", "")
     sessions = client.get("/phone/ussd-sessions/", {"q": "254712345126"}).content.decode()
