@@ -20,12 +20,14 @@ install: $(VENV)/.installed
 
 # The demo's own settings; a GRIDVEND_* variable already in the environment wins.
 DEMO_ENV := GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false \
-	GRIDVEND_UTILITY_NAME="$${GRIDVEND_UTILITY_NAME:-Demo Power & Light}"
+	GRIDVEND_UTILITY_NAME="$${GRIDVEND_UTILITY_NAME:-Demo Power & Light}" \
+	GRIDVEND_SMS_BACKEND="$${GRIDVEND_SMS_BACKEND:-file}" \
+	GRIDVEND_PUBLIC_URL="$${GRIDVEND_PUBLIC_URL:-http://127.0.0.1:8000}"
 
 demo: install
 	$(DEMO_ENV) $(BIN)/gridvend migrate --verbosity 0
 	$(DEMO_ENV) $(BIN)/gridvend demo
-	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker --with-banklink
+	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker --with-banklink --with-sandbox
 
 lint: install
 	$(BIN)/ruff check gridvend tests $(wildcard benchmarks/*.py)

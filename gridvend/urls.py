@@ -13,4 +13,5 @@ urlpatterns = [
     path("voice/", include("gridvend.gateways.voice.urls")),
     path("billpay/v4/", include("gridvend.gateways.billpay.urls")),
     path("mobile/", include("gridvend.gateways.mobilemoney.urls")),
+    path("phone/", include("gridvend.gateways.ussd.urls")),
 ]

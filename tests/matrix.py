@@ -25,7 +25,10 @@ from tests.world import Region, Regions
 # The mobile-money provider callbacks (C2B validation and confirmation, STK callback) are tried
 # from other addresses, with a wrong secret, for an unknown provider, by GET and with hostile
 # bodies in tests/gateways/mobilemoney/test_hostile.py.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney")
+# The Africa's Talking callbacks of the phone channels (USSD hop and events, inbound SMS,
+# delivery reports) are tried from other addresses, with a wrong secret, by GET and with broken
+# and oversized forms in tests/gateways/ussd/.
+OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone")
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
@@ -851,6 +854,8 @@ ROWS: list[Row] = [
         post=_mobile_provider_body,
     ),
     Row("backoffice:mobile-reconciliations", "auditor", "field"),
+    Row("backoffice:phone-ussd-sessions", "care", "field"),
+    Row("backoffice:phone-sms", "care", "field"),
     Row(
         "backoffice:mobile-reconciliation",
         "auditor",

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from gridvend.customers.models import Customer, CustomerCategory, Debt
 from gridvend.demo import utility
 from gridvend.demo.partners import DemoPartner, ensure_partners
+from gridvend.demo.phone import DemoPhone, ensure_phone_paybill
 from gridvend.demo.postpaid import POSTPAID_DAYS, PostpaidSummary, ensure_postpaid
 from gridvend.identity import services as identity
 from gridvend.identity.models import User
@@ -114,6 +115,7 @@ class DemoSummary:
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     partners: list[DemoPartner] = field(default_factory=list)
     sample_meter: str = ""
+    phone: DemoPhone | None = None
     postpaid: PostpaidSummary = field(default_factory=PostpaidSummary)
 
 
@@ -273,6 +275,7 @@ def load_demo(
         .first()
         or ""
     )
+    summary.phone = ensure_phone_paybill(tree.admin, "demo-mobile-money")
     say(_("Partners and their API keys ready."))
     return summary
 

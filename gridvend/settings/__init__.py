@@ -262,6 +262,18 @@ MOBILEMONEY_ADAPTERS = {
     "sandbox": "gridvend.gateways.mobilemoney.sandbox.SandboxProvider",
 }
 
+# Phone channels (docs/mobile.md): USSD and two-way SMS through Africa's Talking. The addresses
+# its callbacks may come from; the paybill whose STK push they use (empty: the only enabled
+# one); the USSD code and SMS short code customers are told; how long a USSD session lives;
+# and each phone's budget of USSD sessions and SMS commands an hour.
+PHONE_CALLBACK_IPS = env.get_list("GRIDVEND_PHONE_CALLBACK_IPS", ["127.0.0.1/32", "::1/128"])
+PHONE_PAYBILL = env.get_text("GRIDVEND_PHONE_PAYBILL", "", max_length=30)
+USSD_CODE = env.get_text("GRIDVEND_USSD_CODE", "*384*1#", max_length=30)
+SMS_SHORTCODE = env.get_text("GRIDVEND_SMS_SHORTCODE", "40400", max_length=20)
+USSD_SESSION_SECONDS = env.get_int("GRIDVEND_USSD_SESSION_SECONDS", 180, minimum=10)
+PHONE_USSD_SESSIONS_PER_HOUR = env.get_int("GRIDVEND_PHONE_USSD_SESSIONS_PER_HOUR", 30, minimum=1)
+PHONE_SMS_PER_HOUR = env.get_int("GRIDVEND_PHONE_SMS_PER_HOUR", 10, minimum=1)
+
 # The cache holds what every server process must share: partners' rate-limit counters and the
 # request signatures already seen. GRIDVEND_CACHE_URL=redis://host:6379/0 puts it in Redis;
 # unset, it is a table of the database (`gridvend createcachetable`), shared by every process
@@ -474,6 +486,7 @@ INSTALLED_APPS = [
     "gridvend.partners",
     "gridvend.banklink",
     "gridvend.mobilemoney",
+    "gridvend.phone",
     "gridvend.jobs",
     "gridvend.notifications",
     "gridvend.exports",
@@ -483,6 +496,7 @@ INSTALLED_APPS = [
     "gridvend.web",
     "gridvend.api",
     "gridvend.gateways.banklink",
+    "gridvend.gateways.ussd",
     "gridvend.demo",
 ]
 

@@ -49,6 +49,8 @@ RESULT_TEXT = {
 }
 
 Deliver = Callable[[str, dict[str, Any]], None]
+# Where `gridvend phone pay` plays the customer paying the paybill from their phone.
+PHONE_PAYBILL_PATH = "/sandbox/phone/paybill"
 
 
 class SandboxProvider(DarajaProvider):
@@ -125,6 +127,10 @@ class FakeDaraja:
                     self._reply(400, {"errorCode": "400.002.02", "errorMessage": "Bad Request"})
                     return
                 raw = self.rfile.read(int(length))
+                if self.path == PHONE_PAYBILL_PATH:
+                    # The customer's phone, not an API client: `gridvend phone pay`.
+                    self._reply(*daraja.phone_pays(raw))
+                    return
                 if self.headers.get("Authorization", "") not in {
                     f"Bearer {t}" for t in daraja.tokens
                 }:
@@ -403,6 +409,23 @@ class FakeDaraja:
                 }
             )
         return receipt
+
+    def phone_pays(self, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """A customer's phone pays the paybill (JSON ``phone``, ``account``, ``amount`` in
+        whole shillings): the confirmation goes to gridvend as Daraja would send it."""
+        try:
+            body = json.loads(raw.decode("utf-8"))
+            phone = str(body["phone"])
+            account = str(body["account"])
+            amount = body["amount"]
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+            return 400, {"errorCode": "400.002.02", "errorMessage": "phone, account and amount"}
+        valid = phone.isdigit() and len(phone) == 12 and 0 < len(account) <= 20
+        if not valid or not isinstance(amount, int) or not 1 <= amount <= 250_000:
+            return 400, {"errorCode": "400.002.02", "errorMessage": "Bad Request"}
+        if not self.urls.get("confirmation"):
+            return 409, {"errorCode": "409.001.01", "errorMessage": "No C2B URLs registered"}
+        return 200, self.pay_bill(phone=phone, account=account, amount=amount)
 
     def pay_bill(
         self,

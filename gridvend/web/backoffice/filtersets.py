@@ -17,6 +17,7 @@ from gridvend.meters.models import MeterStatus
 from gridvend.mobilemoney.models import PaymentSource, PaymentState
 from gridvend.org.models import Channel
 from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
+from gridvend.phone.models import SmsCommand, UssdState
 from gridvend.readings.models import ExceptionKind, ReadingSource, ReadingStatus
 from gridvend.web.filters import (
     DateFilter,
@@ -227,3 +228,24 @@ class MobileTotalsFilterSet(SelectorFilterSet):
 class MobileReconciliationFilterSet(SelectorFilterSet):
     provider = IdFilter(label=_("Provider"))
     date_from = DateFilter(label=_("From"))
+
+
+class UssdSessionFilterSet(SelectorFilterSet):
+    """USSD sessions: by state, day, and a phone number or session id."""
+
+    state = choice_filter(UssdState.choices, _("Status"))
+    date_from = DateFilter(label=_("From"))
+    date_to = DateFilter(label=_("To"))
+    q = TextFilter(label=_("Phone or session"), max_length=40)
+
+
+class InboundSmsFilterSet(SelectorFilterSet):
+    """Inbound SMS: by command ("none": not understood), day, and a phone number or message id."""
+
+    command = choice_filter(
+        [(c.value, c.value) for c in SmsCommand if c.value] + [("none", _("Not a command"))],
+        _("Command"),
+    )
+    date_from = DateFilter(label=_("From"))
+    date_to = DateFilter(label=_("To"))
+    q = TextFilter(label=_("Phone or message id"), max_length=40)

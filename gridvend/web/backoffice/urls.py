@@ -14,6 +14,7 @@ from gridvend.web.backoffice import (
     meters,
     mobilemoney,
     partners,
+    phone,
     readings,
     reports,
     settlement,
@@ -201,6 +202,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="mobile-refund-decide",
     ),
     path("mobile-payments/totals/", mobilemoney.daily_totals, name="mobile-totals"),
+    path("phone/ussd-sessions/", phone.ussd_sessions, name="phone-ussd-sessions"),
+    path("phone/sms/", phone.sms_list, name="phone-sms"),
     path("mobile-providers/", mobilemoney.provider_list, name="mobile-providers"),
     path(
         "partners/<int:pk>/mobile-provider/",

@@ -113,3 +113,24 @@ class Command(BaseCommand):
                 f'-H "Authorization: Bearer {first.key}" '
                 f"-H 'Content-Type: application/json' -d '{body}'"
             )
+        if summary.phone is not None:
+            phone = summary.phone
+            self.stdout.write(
+                _(
+                    "Phone channels (docs/mobile.md): USSD %(code)s, SMS to %(short)s, sandbox "
+                    "M-Pesa paybill %(paybill)s. Play customer %(phone)s (meter %(meter)s):"
+                )
+                % {
+                    "code": settings.USSD_CODE,
+                    "short": settings.SMS_SHORTCODE,
+                    "paybill": phone.shortcode,
+                    "phone": phone.phone,
+                    "meter": phone.meter,
+                }
+            )
+            self.stdout.write(f"  gridvend phone dial --phone {phone.phone}")
+            self.stdout.write(f'  gridvend phone sms --phone {phone.phone} "BUY {phone.meter} 500"')
+            self.stdout.write(
+                f"  gridvend phone pay --phone {phone.phone} --account {phone.meter} --amount 500"
+            )
+            self.stdout.write(f"  gridvend phone inbox --phone {phone.phone}")

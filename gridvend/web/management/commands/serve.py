@@ -1,8 +1,9 @@
 """`gridvend serve`: run the application over HTTP with gunicorn (processes × threads; the
 production server), or with waitress (threads in one process) where there is no fork().
 
-``--with-worker`` also starts `gridvend worker` beside it, and ``--with-banklink`` the bank
-link's TCP listeners (`gridvend banklink serve`); each is stopped when the server stops (the
+``--with-worker`` also starts `gridvend worker` beside it, ``--with-banklink`` the bank
+link's TCP listeners (`gridvend banklink serve`) and ``--with-sandbox`` the sandbox M-Pesa of
+the phone paybill (`gridvend phone sandbox`); each is stopped when the server stops (the
 demo; in production run each as a service of its own, docs/deployment.md).
 """
 
@@ -55,6 +56,11 @@ class Command(BaseCommand):
             action="store_true",
             help="also run `gridvend banklink serve`, stopped when the server stops",
         )
+        parser.add_argument(
+            "--with-sandbox",
+            action="store_true",
+            help="also run `gridvend phone sandbox` (the sandbox M-Pesa), stopped with the server",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         web = settings.WEB_SERVER
@@ -93,6 +99,8 @@ class Command(BaseCommand):
             beside.append(("worker", self._start_beside("worker", ["worker"])))
         if options["with_banklink"]:
             beside.append(("banklink", self._start_beside("banklink", ["banklink", "serve"])))
+        if options["with_sandbox"]:
+            beside.append(("sandbox", self._start_beside("phone sandbox", ["phone", "sandbox"])))
         # gunicorn forks its processes from inside the call below, and each leaves through it
         # when it ends: only this process, the parent of those beside it, stops them.
         parent = os.getpid()

@@ -1,0 +1,1 @@
+"""Africa's Talking USSD sessions and two-way SMS callbacks (CHANNELS.md §1)."""
