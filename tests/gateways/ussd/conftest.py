@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from django.http import HttpResponse
 
 from gridvend.customers.models import Customer
 from gridvend.meters.models import Meter
@@ -33,7 +32,7 @@ class Phones:
     def path(self, name: str) -> str:
         return urlsplit(callback_urls()[name]).path
 
-    def post(self, name: str, form: dict[str, str], *, ip: str = AT_ADDRESS) -> HttpResponse:
+    def post(self, name: str, form: dict[str, str], *, ip: str = AT_ADDRESS) -> Any:
         """A callback as Africa's Talking sends it: a form-urlencoded POST."""
         return self.paybill.client.post(
             self.path(name), data=urlencode(form), content_type=FORM, REMOTE_ADDR=ip
@@ -41,7 +40,7 @@ class Phones:
 
     def hop(
         self, session: str, text: str, *, phone: str = CALLER, ip: str = AT_ADDRESS, **extra: Any
-    ) -> HttpResponse:
+    ) -> Any:
         form = {
             "sessionId": session,
             "serviceCode": "*384*1#",
@@ -58,7 +57,7 @@ class Phones:
         assert reply["Content-Type"].startswith("text/plain")
         return reply.content.decode()
 
-    def sms(self, message_id: str, text: str, *, phone: str = CALLER) -> HttpResponse:
+    def sms(self, message_id: str, text: str, *, phone: str = CALLER) -> Any:
         form = {
             "id": message_id,
             "text": text,
@@ -70,13 +69,14 @@ class Phones:
         }
         return self.post("sms-inbound", form)
 
-    def report(self, message_id: str, status: str, **extra: str) -> HttpResponse:
+    def report(self, message_id: str, status: str, **extra: str) -> Any:
         form = {"id": message_id, "status": status, "phoneNumber": CALLER, **extra}
         return self.post("sms-delivery", form)
 
     def meter(self, *, name: str = "John Mwangi", phone: str = "") -> Meter:
         meter = self.paybill.world.add_meter(name=name)
         if phone:
+            assert meter.customer_id is not None
             Customer.objects.filter(pk=meter.customer_id).update(phone=phone)
             meter.refresh_from_db()
         return meter
