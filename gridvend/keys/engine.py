@@ -10,6 +10,7 @@ from gridvend.kernel.tokens import IssuedToken, MeterKeyRef, TokenEngine, minute
 from gridvend.keys.errors import TokenRefused
 from gridvend.keys.services import load_vending_key
 from gridvend.sts import engine as sts_engine
+from gridvend.sts.engine import RndSource
 from gridvend.sts.errors import KeyChangeSameKey as StsKeyChangeSameKey
 from gridvend.sts.errors import StsError
 from gridvend.sts.keys import MeterKeyParams
@@ -44,10 +45,12 @@ class SoftwareStsEngine:
     whatever the seller's; screens show the translated token kind instead.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, rnd_source: RndSource | None = None) -> None:
+        # ``rnd_source``: where the tokens' random bits come from (``secrets`` unless given); a
+        # fixed one makes equal keys give equal tokens, which is how tests compare engines.
         self._engines = {
-            "real": sts_engine.StsEngine(sta_tables=TableSet.REAL),
-            "sample": sts_engine.StsEngine(sta_tables=TableSet.SAMPLE),
+            "real": sts_engine.StsEngine(sta_tables=TableSet.REAL, rnd_source=rnd_source),
+            "sample": sts_engine.StsEngine(sta_tables=TableSet.SAMPLE, rnd_source=rnd_source),
         }
 
     def __repr__(self) -> str:

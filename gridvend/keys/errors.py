@@ -32,3 +32,63 @@ class TokenRefused(DomainError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail=detail)
+
+
+class KeyCeremonyErrorCode(StrEnum):
+    KEY_CEREMONY_EXPIRED = "KEY_CEREMONY_EXPIRED"
+    KEY_COMPONENT_INVALID = "KEY_COMPONENT_INVALID"
+    KEY_COMPONENT_CHECK_FAILED = "KEY_COMPONENT_CHECK_FAILED"
+    CUSTODIAN_NOT_AUTHENTICATED = "CUSTODIAN_NOT_AUTHENTICATED"
+    CUSTODIAN_ALREADY_ENTERED = "CUSTODIAN_ALREADY_ENTERED"
+
+
+class KeyCeremonyExpired(DomainError):
+    code = KeyCeremonyErrorCode.KEY_CEREMONY_EXPIRED
+    message_template = gettext_lazy(
+        "The key ceremony was not finished within %(minutes)s minutes and has been abandoned. "
+        "Nothing was stored; start it again."
+    )
+
+    def __init__(self, minutes: int) -> None:
+        super().__init__(minutes=minutes)
+
+
+class KeyComponentInvalid(DomainError):
+    code = KeyCeremonyErrorCode.KEY_COMPONENT_INVALID
+    message_template = gettext_lazy(
+        "A key component of this key is %(n)s bytes, typed as hexadecimal digits, and not all "
+        "zero."
+    )
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n=n)
+
+
+class KeyComponentCheckFailed(DomainError):
+    code = KeyCeremonyErrorCode.KEY_COMPONENT_CHECK_FAILED
+    message_template = gettext_lazy(
+        "The component does not match the check value %(check_value)s. It was not kept; "
+        "enter it again."
+    )
+
+    def __init__(self, check_value: str) -> None:
+        super().__init__(check_value=check_value)
+
+
+class CustodianNotAuthenticated(DomainError):
+    code = KeyCeremonyErrorCode.CUSTODIAN_NOT_AUTHENTICATED
+    message_template = gettext_lazy("The custodian's user name or password is wrong.")
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class CustodianAlreadyEntered(DomainError):
+    code = KeyCeremonyErrorCode.CUSTODIAN_ALREADY_ENTERED
+    message_template = gettext_lazy(
+        "%(custodian)s has already entered a component of this key. "
+        "Each component is entered by a different custodian."
+    )
+
+    def __init__(self, custodian: str) -> None:
+        super().__init__(custodian=custodian)
