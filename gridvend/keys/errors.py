@@ -56,8 +56,7 @@ class KeyCeremonyExpired(DomainError):
 class KeyComponentInvalid(DomainError):
     code = KeyCeremonyErrorCode.KEY_COMPONENT_INVALID
     message_template = gettext_lazy(
-        "A key component of this key is %(n)s bytes, typed as hexadecimal digits, and not all "
-        "zero."
+        "A key component of this key is %(n)s bytes, typed as hexadecimal digits, and not all zero."
     )
 
     def __init__(self, n: int) -> None:
@@ -92,3 +91,41 @@ class CustodianAlreadyEntered(DomainError):
 
     def __init__(self, custodian: str) -> None:
         super().__init__(custodian=custodian)
+
+
+class HsmErrorCode(StrEnum):
+    HSM_UNAVAILABLE = "HSM_UNAVAILABLE"
+    HSM_KEY_UNSUPPORTED = "HSM_KEY_UNSUPPORTED"
+
+
+class HsmUnavailable(DomainError):
+    """The PKCS#11 module, token, PIN or a mechanism failed; no token was made."""
+
+    code = HsmErrorCode.HSM_UNAVAILABLE
+    message_template = gettext_lazy(
+        "The hardware security module %(token_label)s cannot make tokens now; call the key "
+        "custodian."
+    )
+
+    def __init__(self, token_label: str) -> None:
+        super().__init__(token_label=token_label)
+
+
+class HsmKeyUnsupported(DomainError):
+    code = HsmErrorCode.HSM_KEY_UNSUPPORTED
+    variant_param = "reason"
+    message_template = gettext_lazy(
+        "The vending key %(key_ref)s cannot be used in the hardware security module."
+    )
+    message_variants = {
+        "dkga02": gettext_lazy(
+            "The vending key %(key_ref)s is a DKGA02 key, which a PKCS#11 hardware security "
+            "module cannot derive decoder keys from without revealing it; use a DKGA04 key."
+        ),
+        "already_loaded": gettext_lazy(
+            "The hardware security module already holds a key labelled %(key_ref)s."
+        ),
+    }
+
+    def __init__(self, key_ref: str, *, reason: str = "dkga02") -> None:
+        super().__init__(key_ref=key_ref, reason=reason)

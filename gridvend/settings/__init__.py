@@ -79,6 +79,19 @@ if _previous_master:
 # How long a server keeps a decrypted vending key before reading its row again (deactivation
 # reaches every server within this time).
 VENDING_KEY_CACHE_SECONDS = env.get_int("GRIDVEND_VENDING_KEY_CACHE_SECONDS", 30)
+# The token engine: "software" (the built-in STS engine, keys from the key store) or "pkcs11"
+# (decoder keys derived in a hardware security module, gridvend.keys.hsm; DKGA04 keys only).
+TOKEN_ENGINE = env.get_str("GRIDVEND_TOKEN_ENGINE", "software")
+if TOKEN_ENGINE not in ("software", "pkcs11"):
+    raise ConfigurationError("GRIDVEND_TOKEN_ENGINE must be software or pkcs11")
+HSM_PKCS11_MODULE = env.get_str("GRIDVEND_HSM_PKCS11_MODULE", "")
+HSM_TOKEN_LABEL = env.get_str("GRIDVEND_HSM_TOKEN_LABEL", "")
+# The name of the environment variable that holds the HSM user PIN (never the PIN itself).
+HSM_PIN_ENV = env.get_str("GRIDVEND_HSM_PIN_ENV", "GRIDVEND_HSM_PIN")
+if TOKEN_ENGINE == "pkcs11" and not (HSM_PKCS11_MODULE and HSM_TOKEN_LABEL):
+    raise ConfigurationError(
+        "GRIDVEND_TOKEN_ENGINE=pkcs11 needs GRIDVEND_HSM_PKCS11_MODULE and GRIDVEND_HSM_TOKEN_LABEL"
+    )
 # A key ceremony not finished within this many minutes is abandoned (its components forgotten).
 KEY_CEREMONY_MINUTES = env.get_int("GRIDVEND_KEY_CEREMONY_MINUTES", 30, minimum=1)
 

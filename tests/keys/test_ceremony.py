@@ -146,6 +146,7 @@ def test_no_component_is_kept_anywhere_and_the_trail_names_custodians_and_check_
         ]
     )
     stored = AuditEvent.objects.get(event_type="vending_key.stored")
+    assert stored.after is not None
     assert stored.after["custodians"] == ["amina", "bruno"]
     assert stored.after["component_check_values"] == [check_value(c) for c in components]
     row = VendingKeyRecord.objects.get(key_ref="vk-c")

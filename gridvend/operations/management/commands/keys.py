@@ -68,6 +68,12 @@ class Command(BaseCommand):
 
         actions.add_parser("list", help="references, check values, usage and status (never keys)")
 
+        hsm = actions.add_parser(
+            "hsm-load",
+            help="put a stored DKGA04 key into the HSM (GRIDVEND_HSM_*) as a non-extractable key",
+        )
+        hsm.add_argument("key_ref")
+
         rotate = actions.add_parser(
             "rotate-master",
             help="re-seal every key under GRIDVEND_MASTER_KEY (the old one in "
@@ -97,6 +103,8 @@ class Command(BaseCommand):
             self._list()
         elif action == "ceremony":
             self._ceremony(options)
+        elif action == "hsm-load":
+            self._hsm_load(options["key_ref"])
         elif action == "rotate-master":
             self._rotate(check_only=options["check"])
         else:
@@ -283,6 +291,28 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
+
+    def _hsm_load(self, key_ref: str) -> None:
+        from gridvend.keys.hsm import HsmTokenEngine
+
+        if not (settings.HSM_PKCS11_MODULE and settings.HSM_TOKEN_LABEL):
+            raise CommandError(
+                _("Set GRIDVEND_HSM_PKCS11_MODULE and GRIDVEND_HSM_TOKEN_LABEL first.")
+            )
+        engine = HsmTokenEngine.from_settings()
+        try:
+            hsm_check_value = engine.load_key(key_ref)
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        finally:
+            engine.close()
+        self.stdout.write(
+            _(
+                "Vending key %(ref)s is in the HSM token %(token)s, sensitive and not "
+                "extractable; the HSM's check value of the object is %(kcv)s."
+            )
+            % {"ref": key_ref, "token": settings.HSM_TOKEN_LABEL, "kcv": hsm_check_value or "-"}
+        )
 
     def _rotate(self, *, check_only: bool) -> None:
         current = current_master_id()
