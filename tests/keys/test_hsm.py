@@ -223,3 +223,28 @@ def test_a_key_not_in_the_hsm_or_a_wrong_pin_refuses_with_a_code(
     with pytest.raises(HsmUnavailable) as refused:
         wrong.issue_credit(meter(key_ref, dkga="04"), kwh=Decimal("1"), tid=6_000_000)
     assert refused.value.code == "HSM_UNAVAILABLE" and "000000" not in refused.value.message
+
+
+@pytest.mark.django_db
+def test_settings_choose_the_hsm_engine_for_every_sale(softhsm: str, settings: Any) -> None:
+    from gridvend.keys import engine as engines
+    from gridvend.keys.hsm import HsmTokenEngine
+    from tests.keys.helpers import meter, simulator
+
+    key_ref, key_hex = _store()
+    settings.TOKEN_ENGINE = "pkcs11"
+    settings.HSM_PKCS11_MODULE = softhsm
+    settings.HSM_TOKEN_LABEL = TOKEN
+    settings.HSM_PIN_ENV = PIN_ENV
+    engines._engine = None
+    chosen = engines.token_engine()
+    try:
+        assert isinstance(chosen, HsmTokenEngine)
+        assert engines.engine_or_default(None) is chosen
+        chosen.load_key(key_ref)
+        token = chosen.issue_credit(meter(key_ref, dkga="04"), kwh=Decimal("7.5"), tid=6_000_000)
+        assert simulator(key_hex, dkga="04").enter(token.digits).accepted
+    finally:
+        if isinstance(chosen, HsmTokenEngine):
+            chosen.close()
+        engines._engine = None
