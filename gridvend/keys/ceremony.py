@@ -142,8 +142,10 @@ class KeyCeremony:
         component = _parse_component(cleaned, self.component_bytes)
         expected = component_check_value.strip().replace(" ", "").upper()
         actual = check_value(component)
-        if not hmac.compare_digest(actual, expected[:6]) or len(expected) != 6:
-            raise KeyComponentCheckFailed(expected[:6])
+        # Compared as bytes: typed text may be anything, and is echoed back only if it is hex.
+        if not hmac.compare_digest(actual.encode(), expected.encode("utf-8", "replace")):
+            shown = expected if expected and _is_hex(expected) and len(expected) <= 6 else "?"
+            raise KeyComponentCheckFailed(shown)
         for i, byte in enumerate(component):
             self._key[i] ^= byte
         del component
@@ -215,8 +217,12 @@ class KeyCeremony:
             )
 
 
+def _is_hex(text: str) -> bool:
+    return text.isascii() and all(c in "0123456789ABCDEFabcdef" for c in text)
+
+
 def _parse_component(cleaned: str, length: int) -> bytes:
-    if len(cleaned) != 2 * length:
+    if len(cleaned) != 2 * length or not _is_hex(cleaned):
         raise KeyComponentInvalid(length)
     try:
         component = bytes.fromhex(cleaned)

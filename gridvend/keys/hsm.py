@@ -23,6 +23,7 @@ by GRIDVEND_HSM_PIN_ENV (GRIDVEND_HSM_PIN by default).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -103,9 +104,14 @@ class HsmTokenEngine(SoftwareStsEngine):
 
     def close(self) -> None:
         with self._lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            self._drop_session()
+
+    def _drop_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            # Closing a dead session can fail too; it is dropped either way.
+            with contextlib.suppress(PKCS11Error):
+                session.close()
 
     def _key_object(self, key_ref: str) -> Any:
         session = self._open()
@@ -157,6 +163,9 @@ class HsmTokenEngine(SoftwareStsEngine):
             try:
                 digest = bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
             except PKCS11Error:
+                # A restarted HSM or a dropped connection leaves the session dead: the next
+                # token opens a new one.
+                self._drop_session()
                 raise HsmUnavailable(self._token_label) from None
         return DecoderKey(digest[: params.ea.key_bytes]), TableSet(tables)
 

@@ -323,3 +323,31 @@ def test_the_ceremony_command_abandons_on_interrupt_and_stores_nothing(
     assert typed.prompts[-1].startswith("Component")
     assert not VendingKeyRecord.objects.exists()
     assert AuditEvent.objects.filter(event_type="key_ceremony.abandoned").count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", ["é", "\u202e123", "1" * 500, "", "ZZZZZZ"])
+def test_a_hostile_check_value_is_refused_without_being_echoed(
+    people: dict[str, Any], typed: str
+) -> None:
+    component = secrets.token_bytes(8)
+    ceremony = KeyCeremony(opened_by=people["admin"], key_ref="vk-h", dkga="02", components=2)
+    with pytest.raises(KeyComponentCheckFailed) as refused:
+        ceremony.enter(
+            custodian=people["custodians"][0],
+            component_hex=component.hex(),
+            component_check_value=typed,
+        )
+    assert refused.value.params["check_value"] == "?"
+    assert ceremony.custodians == []
+
+
+@pytest.mark.django_db
+def test_a_non_ascii_component_is_refused_as_malformed(people: dict[str, Any]) -> None:
+    ceremony = KeyCeremony(opened_by=people["admin"], key_ref="vk-n", dkga="02", components=2)
+    with pytest.raises(KeyComponentInvalid):
+        ceremony.enter(
+            custodian=people["custodians"][0],
+            component_hex="١٢٣٤٥٦٧٨٩٠١٢٣٤٥",  # Arabic-Indic digits: 16 characters, not hex
+            component_check_value="000000",
+        )
