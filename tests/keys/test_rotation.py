@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,19 @@ def test_rows_from_before_rotation_existed_are_resealed_too(settings: Any) -> No
     report = rotation.rotate_master_key()
     assert report.complete and len(report.resealed) == 3
     assert all(r.check_value for r in VendingKeyRecord.objects.all())
+
+
+def test_audit_checkpoints_signed_before_a_rotation_verify_until_the_old_key_is_retired(
+    settings: Any, tmp_path: Path
+) -> None:
+    from gridvend.audit import checkpoints
+
+    settings.MASTER_KEY, settings.MASTER_KEY_PREVIOUS = OLD, None
+    before = checkpoints.make(stream=0, seq=5, hash="ab" * 32, count=5)
+    path = tmp_path / "checkpoints.jsonl"
+    path.write_text(before.line() + "\n", encoding="utf-8")
+
+    _switch_to_new(settings)
+    assert checkpoints.read(path).problems == []
+    _switch_to_new(settings, keep_previous=False)
+    assert any("signed with another key" in p for p in checkpoints.read(path).problems)
