@@ -35,14 +35,23 @@ _KEY_PURPOSE = b"gridvend audit checkpoint signing key v1"
 logger = logging.getLogger("gridvend.audit.checkpoint")
 
 
-def _signing_key() -> bytes:
+def _signing_key(master: bytes | None = None) -> bytes:
     # Derived, so the master key itself never signs anything but vending-key seals.
-    return hmac.new(settings.MASTER_KEY, _KEY_PURPOSE, hashlib.sha256).digest()
+    return hmac.new(master or settings.MASTER_KEY, _KEY_PURPOSE, hashlib.sha256).digest()
 
 
-def key_id() -> str:
+def key_id(master: bytes | None = None) -> str:
     """Names the signing key without revealing it (lines signed under another key say so)."""
-    return hashlib.sha256(b"key id:" + _signing_key()).hexdigest()[:16]
+    return hashlib.sha256(b"key id:" + _signing_key(master)).hexdigest()[:16]
+
+
+def _known_signing_keys() -> dict[str, bytes]:
+    """The signing keys lines may be checked with: the master key's and, while a master-key
+    rotation runs (GRIDVEND_MASTER_KEY_PREVIOUS), the retiring key's, so earlier lines verify."""
+    masters = [settings.MASTER_KEY]
+    if settings.MASTER_KEY_PREVIOUS:
+        masters.append(settings.MASTER_KEY_PREVIOUS)
+    return {key_id(master): _signing_key(master) for master in masters}
 
 
 def stream_name(stream: int) -> str:
@@ -79,7 +88,8 @@ class Checkpoint:
         return body
 
     def expected_signature(self) -> str:
-        return hmac.new(_signing_key(), _canonical(self.body()), hashlib.sha256).hexdigest()
+        key = _known_signing_keys().get(self.key_id, _signing_key())
+        return hmac.new(key, _canonical(self.body()), hashlib.sha256).hexdigest()
 
     def line(self) -> str:
         return _canonical({**self.body(), "signature": self.signature}).decode("utf-8")
@@ -155,7 +165,7 @@ def read(path: Path | None = None) -> CheckpointFile:
     result = CheckpointFile(path or default_path())
     if not result.path.exists():
         return result
-    mine = key_id()
+    known = _known_signing_keys()
     latest: dict[int, Checkpoint] = {}
     with result.path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -170,7 +180,7 @@ def read(path: Path | None = None) -> CheckpointFile:
             stream = stream_number(checkpoint.stream)
             if stream is None:
                 continue
-            if checkpoint.key_id != mine:
+            if checkpoint.key_id not in known:
                 result.problems.append(
                     f"{where} is signed with another key ({checkpoint.key_id}); "
                     "GRIDVEND_MASTER_KEY differs from the one that signed it"

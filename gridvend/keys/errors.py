@@ -32,3 +32,100 @@ class TokenRefused(DomainError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail=detail)
+
+
+class KeyCeremonyErrorCode(StrEnum):
+    KEY_CEREMONY_EXPIRED = "KEY_CEREMONY_EXPIRED"
+    KEY_COMPONENT_INVALID = "KEY_COMPONENT_INVALID"
+    KEY_COMPONENT_CHECK_FAILED = "KEY_COMPONENT_CHECK_FAILED"
+    CUSTODIAN_NOT_AUTHENTICATED = "CUSTODIAN_NOT_AUTHENTICATED"
+    CUSTODIAN_ALREADY_ENTERED = "CUSTODIAN_ALREADY_ENTERED"
+
+
+class KeyCeremonyExpired(DomainError):
+    code = KeyCeremonyErrorCode.KEY_CEREMONY_EXPIRED
+    message_template = gettext_lazy(
+        "The key ceremony was not finished within %(minutes)s minutes and has been abandoned. "
+        "Nothing was stored; start it again."
+    )
+
+    def __init__(self, minutes: int) -> None:
+        super().__init__(minutes=minutes)
+
+
+class KeyComponentInvalid(DomainError):
+    code = KeyCeremonyErrorCode.KEY_COMPONENT_INVALID
+    message_template = gettext_lazy(
+        "A key component of this key is %(n)s bytes, typed as hexadecimal digits, and not all zero."
+    )
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n=n)
+
+
+class KeyComponentCheckFailed(DomainError):
+    code = KeyCeremonyErrorCode.KEY_COMPONENT_CHECK_FAILED
+    message_template = gettext_lazy(
+        "The component does not match the check value %(check_value)s. It was not kept; "
+        "enter it again."
+    )
+
+    def __init__(self, check_value: str) -> None:
+        super().__init__(check_value=check_value)
+
+
+class CustodianNotAuthenticated(DomainError):
+    code = KeyCeremonyErrorCode.CUSTODIAN_NOT_AUTHENTICATED
+    message_template = gettext_lazy("The custodian's user name or password is wrong.")
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class CustodianAlreadyEntered(DomainError):
+    code = KeyCeremonyErrorCode.CUSTODIAN_ALREADY_ENTERED
+    message_template = gettext_lazy(
+        "%(custodian)s has already entered a component of this key. "
+        "Each component is entered by a different custodian."
+    )
+
+    def __init__(self, custodian: str) -> None:
+        super().__init__(custodian=custodian)
+
+
+class HsmErrorCode(StrEnum):
+    HSM_UNAVAILABLE = "HSM_UNAVAILABLE"
+    HSM_KEY_UNSUPPORTED = "HSM_KEY_UNSUPPORTED"
+
+
+class HsmUnavailable(DomainError):
+    """The PKCS#11 module, token, PIN or a mechanism failed; no token was made."""
+
+    code = HsmErrorCode.HSM_UNAVAILABLE
+    message_template = gettext_lazy(
+        "The hardware security module %(token_label)s cannot make tokens now; call the key "
+        "custodian."
+    )
+
+    def __init__(self, token_label: str) -> None:
+        super().__init__(token_label=token_label)
+
+
+class HsmKeyUnsupported(DomainError):
+    code = HsmErrorCode.HSM_KEY_UNSUPPORTED
+    variant_param = "reason"
+    message_template = gettext_lazy(
+        "The vending key %(key_ref)s cannot be used in the hardware security module."
+    )
+    message_variants = {
+        "dkga02": gettext_lazy(
+            "The vending key %(key_ref)s is a DKGA02 key, which a PKCS#11 hardware security "
+            "module cannot derive decoder keys from without revealing it; use a DKGA04 key."
+        ),
+        "already_loaded": gettext_lazy(
+            "The hardware security module already holds a key labelled %(key_ref)s."
+        ),
+    }
+
+    def __init__(self, key_ref: str, *, reason: str = "dkga02") -> None:
+        super().__init__(key_ref=key_ref, reason=reason)

@@ -10,3 +10,9 @@ class KeyEvent(StrEnum):
     STORED = "vending_key.stored"
     ACTIVATED = "vending_key.activated"
     DEACTIVATED = "vending_key.deactivated"
+    # Re-sealed under a new master key (the key itself is unchanged).
+    RESEALED = "vending_key.resealed"
+    LOADED_INTO_HSM = "vending_key.loaded_into_hsm"
+    CEREMONY_STARTED = "key_ceremony.started"
+    CEREMONY_COMPONENT_ENTERED = "key_ceremony.component_entered"
+    CEREMONY_ABANDONED = "key_ceremony.abandoned"

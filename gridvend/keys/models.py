@@ -16,6 +16,12 @@ class VendingKeyRecord(models.Model):
     ciphertext = models.BinaryField(max_length=64)
     tag = models.BinaryField(max_length=16)
     fingerprint = models.CharField(max_length=16)
+    # Which master key sealed the row (crypto.master_key_id); rows stored before master-key
+    # rotation existed have none until `gridvend keys rotate-master` re-seals them.
+    master_key_id = models.CharField(max_length=16, blank=True)
+    # The key check value custodians compare (crypto.check_value); filled by rotation for rows
+    # stored before it was kept.
+    check_value = models.CharField(max_length=6, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 

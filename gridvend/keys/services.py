@@ -12,13 +12,13 @@ from django.utils.translation import gettext as _
 from gridvend.audit.services import record
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
-from gridvend.keys.crypto import Sealed, fingerprint, seal, unseal
+from gridvend.keys.crypto import Sealed, check_value, fingerprint, seal, unseal
 from gridvend.keys.errors import VendingKeyUnavailable
 from gridvend.keys.events import KeyEvent
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.sts.keys import VendingKey
 
-_KEY_LENGTHS = {"02": 8, "04": 20}
+KEY_LENGTHS = {"02": 8, "04": 20}
 
 
 def store_vending_key(
@@ -33,7 +33,7 @@ def store_vending_key(
     """Encrypt and store a vending key. Only Administrators (or the installer, with no actor)."""
     if actor is not None and not actor.is_administrator:
         raise AccessDenied()
-    if dkga not in _KEY_LENGTHS:
+    if dkga not in KEY_LENGTHS:
         raise ValidationFailed(_("DKGA must be 02 or 04."), field="dkga")
     if sta_tables not in ("real", "sample"):
         raise ValidationFailed(_("Tables must be real or sample."), field="sta_tables")
@@ -42,12 +42,35 @@ def store_vending_key(
         secret = bytes.fromhex(cleaned)
     except ValueError:
         raise ValidationFailed(_("The key must be hexadecimal."), field="key_hex") from None
-    if len(secret) != _KEY_LENGTHS[dkga]:
+    if len(secret) != KEY_LENGTHS[dkga]:
         raise ValidationFailed(
             _("A DKGA%(dkga)s vending key has %(n)s bytes.")
-            % {"dkga": dkga, "n": _KEY_LENGTHS[dkga]},
+            % {"dkga": dkga, "n": KEY_LENGTHS[dkga]},
             field="key_hex",
         )
+    return store_key_secret(
+        actor=actor,
+        key_ref=key_ref,
+        secret=secret,
+        dkga=dkga,
+        sta_tables=sta_tables,
+        description=description,
+    )
+
+
+def store_key_secret(
+    *,
+    actor: User | None,
+    key_ref: str,
+    secret: bytes,
+    dkga: str,
+    sta_tables: str,
+    description: str,
+    event: str = KeyEvent.STORED,
+    details: dict[str, object] | None = None,
+) -> VendingKeyRecord:
+    """Seal and store a key whose actor and length for its DKGA the caller has checked (a key
+    typed whole, or the XOR of a ceremony's components)."""
     key_ref = key_ref.strip()
     if not key_ref:
         raise ValidationFailed(_("A key reference is required."), field="key_ref")
@@ -63,13 +86,21 @@ def store_vending_key(
             nonce=sealed.nonce,
             ciphertext=sealed.ciphertext,
             tag=sealed.tag,
+            master_key_id=sealed.master_id,
             fingerprint=fingerprint(secret),
+            check_value=check_value(secret),
         )
         record(
             actor=actor,
-            event_type=KeyEvent.STORED,
+            event_type=event,
             target=record_,
-            after={"key_ref": key_ref, "dkga": dkga, "fingerprint": record_.fingerprint},
+            after={
+                "key_ref": key_ref,
+                "dkga": dkga,
+                "fingerprint": record_.fingerprint,
+                "check_value": record_.check_value,
+                **(details or {}),
+            },
         )
     return record_
 
@@ -114,9 +145,7 @@ class _KeyCache:
             with self._lock:
                 self._keys.pop(key_ref, None)
             raise VendingKeyUnavailable(key_ref)
-        secret = unseal(
-            Sealed(bytes(row.nonce), bytes(row.ciphertext), bytes(row.tag)), key_ref=key_ref
-        )
+        secret = unseal(sealed_of(row), key_ref=key_ref)
         key = VendingKey(secret)
         with self._lock:
             self._keys[key_ref] = (now, row.sta_tables, key)
@@ -124,6 +153,10 @@ class _KeyCache:
 
 
 _cache = _KeyCache()
+
+
+def sealed_of(row: VendingKeyRecord) -> Sealed:
+    return Sealed(bytes(row.nonce), bytes(row.ciphertext), bytes(row.tag), row.master_key_id)
 
 
 def load_vending_key(key_ref: str) -> tuple[VendingKey, str]:

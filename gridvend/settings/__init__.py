@@ -59,9 +59,44 @@ except ValueError:
 if len(MASTER_KEY) != 32:
     raise ConfigurationError("GRIDVEND_MASTER_KEY must be 64 hexadecimal digits (32 bytes)")
 INSECURE_MASTER_KEY = not env.get_str("GRIDVEND_MASTER_KEY", "")
+# During a master-key rotation (docs/key-management.md) every process also holds the key being
+# retired, so rows sealed under either open; `gridvend keys rotate-master` re-seals them all.
+_previous_master = env.get_str("GRIDVEND_MASTER_KEY_PREVIOUS", "")
+MASTER_KEY_PREVIOUS: bytes | None = None
+if _previous_master:
+    try:
+        MASTER_KEY_PREVIOUS = bytes.fromhex(_previous_master)
+    except ValueError:
+        raise ConfigurationError(
+            "GRIDVEND_MASTER_KEY_PREVIOUS must be 64 hexadecimal digits"
+        ) from None
+    if len(MASTER_KEY_PREVIOUS) != 32:
+        raise ConfigurationError(
+            "GRIDVEND_MASTER_KEY_PREVIOUS must be 64 hexadecimal digits (32 bytes)"
+        )
+    if MASTER_KEY_PREVIOUS == MASTER_KEY:
+        raise ConfigurationError(
+            "GRIDVEND_MASTER_KEY_PREVIOUS is the same as GRIDVEND_MASTER_KEY; give the new key "
+            "in GRIDVEND_MASTER_KEY and the one being retired in GRIDVEND_MASTER_KEY_PREVIOUS"
+        )
 # How long a server keeps a decrypted vending key before reading its row again (deactivation
 # reaches every server within this time).
 VENDING_KEY_CACHE_SECONDS = env.get_int("GRIDVEND_VENDING_KEY_CACHE_SECONDS", 30)
+# The token engine: "software" (the built-in STS engine, keys from the key store) or "pkcs11"
+# (decoder keys derived in a hardware security module, gridvend.keys.hsm; DKGA04 keys only).
+TOKEN_ENGINE = env.get_str("GRIDVEND_TOKEN_ENGINE", "software")
+if TOKEN_ENGINE not in ("software", "pkcs11"):
+    raise ConfigurationError("GRIDVEND_TOKEN_ENGINE must be software or pkcs11")
+HSM_PKCS11_MODULE = env.get_str("GRIDVEND_HSM_PKCS11_MODULE", "")
+HSM_TOKEN_LABEL = env.get_str("GRIDVEND_HSM_TOKEN_LABEL", "")
+# The name of the environment variable that holds the HSM user PIN (never the PIN itself).
+HSM_PIN_ENV = env.get_str("GRIDVEND_HSM_PIN_ENV", "GRIDVEND_HSM_PIN")
+if TOKEN_ENGINE == "pkcs11" and not (HSM_PKCS11_MODULE and HSM_TOKEN_LABEL):
+    raise ConfigurationError(
+        "GRIDVEND_TOKEN_ENGINE=pkcs11 needs GRIDVEND_HSM_PKCS11_MODULE and GRIDVEND_HSM_TOKEN_LABEL"
+    )
+# A key ceremony not finished within this many minutes is abandoned (its components forgotten).
+KEY_CEREMONY_MINUTES = env.get_int("GRIDVEND_KEY_CEREMONY_MINUTES", 30, minimum=1)
 
 # What the partner API's meter lookup tells of the customer's address: "full", "masked" (each
 # word's first letter) or "none".

@@ -67,7 +67,7 @@ class _Sealing(TypedDict):
     tables: TableSet
 
 
-def _random_rnd() -> int:
+def random_rnd() -> int:
     return secrets.randbelow(16)
 
 
@@ -299,7 +299,7 @@ class StsEngine:
     ) -> None:
         self.sta_tables = sta_tables
         self.cache = cache if cache is not None else DecoderKeyCache()
-        self._rnd_source = rnd_source or _random_rnd
+        self._rnd_source = rnd_source or random_rnd
 
     def __repr__(self) -> str:
         return f"StsEngine(sta_tables={self.sta_tables.value}, cache={self.cache!r})"

@@ -244,10 +244,14 @@ class Token(models.Model):
     tid_base_year = models.PositiveSmallIntegerField(null=True, blank=True)
     units = models.DecimalField(max_digits=14, decimal_places=1, null=True, blank=True)
     description = models.CharField(max_length=120, blank=True)
+    # The vending key that made it (a key change's tokens: the old key); empty for meter test
+    # tokens, which are not encrypted. The key usage counters count these.
+    key_ref = models.CharField(max_length=60, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["sale", "sequence"]
+        indexes = [models.Index(fields=["key_ref", "created_at"], name="token_key_usage")]
         constraints = [
             models.UniqueConstraint(
                 fields=["meter", "tid_base_year", "tid"], name="token_tid_once_per_meter"

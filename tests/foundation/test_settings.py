@@ -164,3 +164,43 @@ def test_each_parallel_test_worker_has_a_var_folder_of_its_own(
     var, checkpoints, sms = (Path(line) for line in result.stdout.splitlines())
     assert var == tmp_path / folder
     assert checkpoints.parent == var and sms.parent == var
+
+
+def _start_up(**variables: str) -> str:
+    """The error output of a process that reads the settings with these variables."""
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "GRIDVEND_TESTING": "1", **variables}
+    result = subprocess.run(
+        [sys.executable, "-c", "import gridvend.settings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stderr if result.returncode else ""
+
+
+def test_a_previous_master_key_must_be_64_hex_digits_and_not_the_new_one() -> None:
+    key = "ab" * 32
+    assert "GRIDVEND_MASTER_KEY_PREVIOUS is the same" in _start_up(
+        GRIDVEND_MASTER_KEY=key, GRIDVEND_MASTER_KEY_PREVIOUS=key
+    )
+    assert "GRIDVEND_MASTER_KEY_PREVIOUS must be 64 hexadecimal digits" in _start_up(
+        GRIDVEND_MASTER_KEY=key, GRIDVEND_MASTER_KEY_PREVIOUS="cd" * 31
+    )
+    assert _start_up(GRIDVEND_MASTER_KEY=key, GRIDVEND_MASTER_KEY_PREVIOUS="cd" * 32) == ""
+
+
+def test_the_pkcs11_engine_needs_its_module_and_token_label() -> None:
+    assert "GRIDVEND_HSM_PKCS11_MODULE" in _start_up(GRIDVEND_TOKEN_ENGINE="pkcs11")
+    assert "software or pkcs11" in _start_up(GRIDVEND_TOKEN_ENGINE="hsm")
+    assert (
+        _start_up(
+            GRIDVEND_TOKEN_ENGINE="pkcs11",
+            GRIDVEND_HSM_PKCS11_MODULE="/usr/lib/softhsm/libsofthsm2.so",
+            GRIDVEND_HSM_TOKEN_LABEL="gridvend",
+        )
+        == ""
+    )

@@ -306,6 +306,8 @@ class _PlannedToken:
     issue: Callable[[int | None], IssuedToken] | None = None
     issued: IssuedToken | None = None  # for tokens made before TIDs (key changes)
     needs_tid: bool = True
+    # The vending key that made it when not the sale's (a key change's tokens: the old key).
+    made_with: str = ""
 
 
 def _tid(tid: int | None) -> int:
@@ -342,12 +344,18 @@ def _write_sale(
     )
     tid_iter = iter(tids)
     issued: list[tuple[str, IssuedToken]] = []
+    # Each token's vending key, kept on its row: the key usage counters (keys.selectors) are
+    # read from the token rows, so a sale writes nothing more for them.
+    made_with: list[str] = []
     for p in planned:
         if p.issued is not None:
             issued.append((p.kind, p.issued))
         else:
             assert p.issue is not None
             issued.append((p.kind, p.issue(next(tid_iter) if p.needs_tid else None)))
+        token = issued[-1][1]
+        # Class 1 (meter test) tokens are not encrypted: no key made them.
+        made_with.append("" if token.token_class == 1 else (p.made_with or key_ref.key_ref))
     if any(p.kind == TokenKind.KEY_CHANGE for p in planned):
         # The meter now answers to the new key (and a roll-over cleared its TID memory).
         meter.last_tid = tids[-1] if tids else meter.last_tid
@@ -431,6 +439,7 @@ def _write_sale(
             tid_base_year=key_ref.base_date_year if t.tid is not None else None,
             units=t.units,
             description=t.description[:120],
+            key_ref=made_with[i - 1],
             created_at=now,
         )
         for i, (k, t) in enumerate(issued, start=1)

@@ -90,8 +90,12 @@ def _key_change_tokens(
     change = lock_pending_key_change(meter)
     if change is None:
         return [], meter_key_ref(meter)
+    old_key_ref = meter.key_ref
     issued, new_ref = _apply_key_change(meter, change, engine, now)
-    return [_PlannedToken(TokenKind.KEY_CHANGE, issued=t, needs_tid=False) for t in issued], new_ref
+    return [
+        _PlannedToken(TokenKind.KEY_CHANGE, issued=t, needs_tid=False, made_with=old_key_ref)
+        for t in issued
+    ], new_ref
 
 
 Issue = Callable[[TokenEngine, MeterKeyRef, int | None], IssuedToken]

@@ -1,0 +1,230 @@
+"""A TokenEngine over a PKCS#11 hardware security module: the vending key lives in the HSM as a
+sensitive, non-extractable secret key object and each meter's decoder key is derived there.
+
+What standard PKCS#11 can do decides the split (docs/key-management.md, "Hardware security
+modules"):
+
+* DKGA04 is HMAC-SHA-256 under the vending key: one C_Sign (CKM_SHA256_HMAC) inside the HSM. Its
+  output, cut to 8 or 16 bytes, is the meter's decoder key, and HMAC does not give the vending
+  key back from it. The key object holds the 20-byte vending key followed by 12 zero bytes:
+  HMAC pads a short key with zeros to the hash's block size (RFC 2104), so it is the same HMAC,
+  and SoftHSM2 and some HSMs refuse HMAC-SHA-256 keys shorter than 32 bytes.
+* The token block encryption (STA, MISTY1) is no PKCS#11 mechanism, so it runs in this process
+  with the one meter's decoder key, which is never stored or logged and opens only that meter.
+* DKGA02 cannot be done this way: its decoder key is DES(VK, D) XOR D XOR VK, so whoever sees
+  the DES output and the decoder key has the vending key, and standard PKCS#11 has no mechanism
+  that XORs a key into a derived key inside the token. DKGA02 keys are refused here
+  (HSM_KEY_UNSUPPORTED) and stay with the software engine, or need a vendor's STS firmware.
+
+Configuration (settings): GRIDVEND_TOKEN_ENGINE=pkcs11, GRIDVEND_HSM_PKCS11_MODULE (the vendor's
+PKCS#11 library), GRIDVEND_HSM_TOKEN_LABEL, and the user PIN in the environment variable named
+by GRIDVEND_HSM_PIN_ENV (GRIDVEND_HSM_PIN by default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from typing import Any
+
+import pkcs11
+from django.conf import settings
+from django.db import transaction
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.exceptions import PKCS11Error
+
+from gridvend.audit.services import record
+from gridvend.kernel.tokens import MeterKeyRef
+from gridvend.keys.crypto import check_value
+from gridvend.keys.engine import SoftwareStsEngine, meter_params
+from gridvend.keys.errors import HsmKeyUnsupported, HsmUnavailable, VendingKeyUnavailable
+from gridvend.keys.events import KeyEvent
+from gridvend.keys.models import VendingKeyRecord
+from gridvend.keys.services import load_vending_key
+from gridvend.sts.engine import RndSource
+from gridvend.sts.keys import DecoderKey, dkga04_data
+from gridvend.sts.tables import TableSet
+
+# RFC 2104 pads a key shorter than the block size with zeros; 32 bytes is the shortest HMAC-SHA-256
+# key SoftHSM2 (and NIST SP 800-107's advice) accepts.
+_HMAC_KEY_BYTES = 32
+
+
+def hmac_key_value(vending_key: bytes) -> bytes:
+    """The value the HSM object holds for a DKGA04 vending key: the same HMAC-SHA-256 key."""
+    return vending_key + bytes(max(0, _HMAC_KEY_BYTES - len(vending_key)))
+
+
+class HsmTokenEngine(SoftwareStsEngine):
+    """Tokens made with decoder keys derived in a PKCS#11 token (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        token_label: str,
+        pin_env: str,
+        rnd_source: RndSource | None = None,
+    ) -> None:
+        super().__init__(rnd_source=rnd_source)
+        self._module = module
+        self._token_label = token_label
+        self._pin_env = pin_env
+        # A PKCS#11 session is used by one thread at a time.
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._records: dict[str, tuple[float, str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"HsmTokenEngine(token={self._token_label!r})"
+
+    @classmethod
+    def from_settings(cls) -> HsmTokenEngine:
+        return cls(
+            module=settings.HSM_PKCS11_MODULE,
+            token_label=settings.HSM_TOKEN_LABEL,
+            pin_env=settings.HSM_PIN_ENV,
+        )
+
+    # --- the session ------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        if self._session is None:
+            pin = os.environ.get(self._pin_env, "")
+            if not (self._module and self._token_label and pin):
+                raise HsmUnavailable(self._token_label or "-")
+            try:
+                token = pkcs11.lib(self._module).get_token(token_label=self._token_label)
+                self._session = token.open(user_pin=pin, rw=True)
+            except (PKCS11Error, RuntimeError, OSError):
+                raise HsmUnavailable(self._token_label) from None
+        return self._session
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_session()
+
+    def _drop_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            # Closing a dead session can fail too; it is dropped either way.
+            with contextlib.suppress(PKCS11Error):
+                session.close()
+
+    def _key_object(self, key_ref: str) -> Any:
+        session = self._open()
+        try:
+            return session.get_key(
+                object_class=ObjectClass.SECRET_KEY,
+                key_type=KeyType.GENERIC_SECRET,
+                label=key_ref,
+            )
+        except pkcs11.NoSuchKey:
+            raise VendingKeyUnavailable(key_ref) from None
+
+    # --- decoder keys -----------------------------------------------------------------------
+
+    def _record(self, key_ref: str) -> tuple[str, str]:
+        """The key's DKGA and table set from its row, re-read as often as the software engine
+        re-reads keys (so a deactivated key stops here too)."""
+        now = time.monotonic()
+        hit = self._records.get(key_ref)
+        if hit is not None and now - hit[0] < settings.VENDING_KEY_CACHE_SECONDS:
+            return hit[1], hit[2]
+        row = (
+            VendingKeyRecord.objects.filter(key_ref=key_ref, is_active=True)
+            .values_list("dkga", "sta_tables")
+            .first()
+        )
+        if row is None:
+            self._records.pop(key_ref, None)
+            raise VendingKeyUnavailable(key_ref)
+        self._records[key_ref] = (now, row[0], row[1])
+        return row
+
+    def decoder_key(self, meter: MeterKeyRef) -> tuple[DecoderKey, TableSet]:
+        dkga, tables = self._record(meter.key_ref)
+        if dkga != "04" or meter.dkga != "04":
+            raise HsmKeyUnsupported(meter.key_ref)
+        params = meter_params(meter)
+        data = dkga04_data(
+            base_date=params.base_date,
+            ea=params.ea,
+            ti=params.ti,
+            sgc=params.sgc,
+            kt=params.kt,
+            krn=params.krn,
+            pan=params.pan,
+        )
+        with self._lock:
+            key = self._key_object(meter.key_ref)
+            try:
+                digest = bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
+            except PKCS11Error:
+                # A restarted HSM or a dropped connection leaves the session dead: the next
+                # token opens a new one.
+                self._drop_session()
+                raise HsmUnavailable(self._token_label) from None
+        return DecoderKey(digest[: params.ea.key_bytes]), TableSet(tables)
+
+    # --- loading a key ----------------------------------------------------------------------
+
+    def load_key(self, key_ref: str) -> str:
+        """Put a stored DKGA04 vending key into the HSM as a sensitive, non-extractable HMAC key
+        labelled with its reference; returns the HSM's own check value of the object."""
+        row = VendingKeyRecord.objects.filter(key_ref=key_ref).first()
+        if row is None:
+            raise VendingKeyUnavailable(key_ref)
+        if row.dkga != "04":
+            raise HsmKeyUnsupported(key_ref)
+        secret, _tables = load_vending_key(key_ref)
+        value = hmac_key_value(secret.secret_bytes())
+        with self._lock:
+            session = self._open()
+            if list(session.get_objects({Attribute.LABEL: key_ref})):
+                raise HsmKeyUnsupported(key_ref, reason="already_loaded")
+            try:
+                key = session.create_object(
+                    {
+                        Attribute.CLASS: ObjectClass.SECRET_KEY,
+                        Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                        Attribute.LABEL: key_ref,
+                        Attribute.VALUE: value,
+                        Attribute.TOKEN: True,
+                        Attribute.PRIVATE: True,
+                        Attribute.SENSITIVE: True,
+                        Attribute.EXTRACTABLE: False,
+                        Attribute.MODIFIABLE: False,
+                        Attribute.SIGN: True,
+                        Attribute.VERIFY: False,
+                        Attribute.ENCRYPT: False,
+                        Attribute.DECRYPT: False,
+                        Attribute.WRAP: False,
+                        Attribute.UNWRAP: False,
+                        Attribute.DERIVE: False,
+                    }
+                )
+            except PKCS11Error:
+                raise HsmUnavailable(self._token_label) from None
+            try:
+                hsm_check_value = bytes(key[Attribute.CHECK_VALUE]).hex().upper()
+            except PKCS11Error:
+                # CKA_CHECK_VALUE is PKCS#11 v3.0; an older module has none to compare.
+                hsm_check_value = ""
+        if hsm_check_value and hsm_check_value != check_value(value):
+            key.destroy()
+            raise HsmUnavailable(self._token_label)
+        with transaction.atomic(durable=True):
+            record(
+                actor=None,
+                event_type=KeyEvent.LOADED_INTO_HSM,
+                target=row,
+                after={
+                    "key_ref": key_ref,
+                    "token_label": self._token_label,
+                    "hsm_check_value": hsm_check_value,
+                },
+            )
+        return hsm_check_value
