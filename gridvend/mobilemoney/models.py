@@ -268,7 +268,10 @@ class StkPush(models.Model):
     checkout_request_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     merchant_request_id = models.CharField(max_length=64, blank=True)
     phone = models.CharField(max_length=15)
+    # What the prompt shows (Daraja's AccountReference: at most 12 characters) ...
     account_ref = models.CharField(max_length=12)
+    # ... and the meter sold to, whole (a 13-digit meter number does not fit the prompt).
+    meter_number = models.CharField(max_length=20, blank=True)
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     channel = models.CharField(max_length=20)  # who asked: "cashier", "portal", "ussd"...

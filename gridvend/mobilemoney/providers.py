@@ -113,6 +113,9 @@ class ReversalResult:
     result_code: str
     result_desc: str
     transaction_id: str = ""
+    # The transaction reversed (Daraja's ResultParameters OriginalTransactionID): a result is
+    # found by it when the reply carrying the ConversationID never reached us.
+    original_transaction_id: str = ""
 
     @property
     def is_reversed(self) -> bool:

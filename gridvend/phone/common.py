@@ -126,9 +126,11 @@ def grouped(digits: str) -> str:
     return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
-def clean_digits(raw: str, *, maximum: int) -> str | None:
-    """Digits a person keyed (spaces and dashes dropped), or None for anything else."""
-    text = "".join(ch for ch in raw if ch not in " -")
+def clean_digits(raw: str, *, maximum: int, grouped: bool = True) -> str | None:
+    """Digits a person keyed, or None for anything else. ``grouped`` (a meter number): the
+    spaces and dashes people group digits with are dropped; an amount takes digits only, so
+    "-500" or "5-0-0" is refused, not read as 500."""
+    text = "".join(ch for ch in raw if ch not in " -") if grouped else raw.strip()
     if not text or len(text) > maximum or not text.isascii() or not text.isdigit():
         return None
     return text

@@ -60,7 +60,7 @@ def parse(text: str) -> Command:
             return Command(keyword, meter=meter)
     if keyword == "BUY" and len(rest) >= 2:
         meter = common.clean_digits("".join(rest[:-1]), maximum=common.MAX_METER_DIGITS)
-        amount = common.clean_digits(rest[-1], maximum=9)
+        amount = common.clean_digits(rest[-1], maximum=9, grouped=False)
         if meter is not None and amount is not None:
             return Command(SmsCommand.BUY, meter=meter, amount=amount)
     return Command("")

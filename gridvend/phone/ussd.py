@@ -286,7 +286,7 @@ class Walk:
         return self.end(_("Not possible now. Please try later."), outcome=code)
 
     def _amount_entered(self, value: str) -> Screen | None:
-        digits = common.clean_digits(value, maximum=9)
+        digits = common.clean_digits(value, maximum=9, grouped=False)
         if digits is None:
             return self._wrong(_("Enter a whole amount."))
         assert self.minimum is not None

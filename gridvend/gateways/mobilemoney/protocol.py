@@ -209,4 +209,21 @@ def read_reversal_result(data: dict[str, Any], *, timed_out: bool = False) -> Re
         result_desc=_text(result, "ResultDesc", size=200)
         or ("queue time-out" if timed_out else ""),
         transaction_id=_text(result, "TransactionID", size=40),
+        original_transaction_id=_parameter(result, "OriginalTransactionID"),
     )
+
+
+def _parameter(result: dict[str, Any], key: str) -> str:
+    """One value of ``ResultParameters.ResultParameter`` (a list of Key/Value, or one of them);
+    "" when absent or not text. At most 50 parameters are looked at."""
+    block = result.get("ResultParameters")
+    items = block.get("ResultParameter") if isinstance(block, dict) else None
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        return ""
+    for item in items[:50]:
+        if isinstance(item, dict) and item.get("Key") == key:
+            value = item.get("Value")
+            return value.strip()[:40] if isinstance(value, str) else ""
+    return ""

@@ -28,7 +28,7 @@ from gridvend.mobilemoney.errors import (
     MobileCallbackNotAuthorised,
     MobileProviderDisabled,
 )
-from gridvend.mobilemoney.models import CallbackKind, MobileProvider, PaymentSource, RawCallback
+from gridvend.mobilemoney.models import CallbackKind, MobileProvider, RawCallback
 
 logger = logging.getLogger("gridvend.mobilemoney")
 
@@ -134,9 +134,7 @@ def _validation_refused(refusal: DomainError) -> dict[str, Any]:
 
 def _confirm(provider: MobileProvider, data: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     notice = protocol.read_c2b(data)
-    payment, _new = services.receive_payment(
-        provider=provider, notice=notice, source=PaymentSource.CONFIRMATION
-    )
+    payment = services.receive_confirmation(provider=provider, notice=notice)
     return protocol.confirmation_reply(), payment
 
 

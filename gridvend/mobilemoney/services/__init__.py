@@ -1,7 +1,12 @@
 """The mobile-money use cases, one module per family (setup, payments, stk, books, suspense),
 re-exported here so that callers write ``services.receive_payment(...)``."""
 
-from gridvend.mobilemoney.services.books import backfill, reconcile_day, reconcile_statement
+from gridvend.mobilemoney.services.books import (
+    backfill,
+    receive_confirmation,
+    reconcile_day,
+    reconcile_statement,
+)
 from gridvend.mobilemoney.services.payments import (
     REFUND_DECISION,
     apply_reversal_result,
@@ -39,6 +44,7 @@ __all__ = [
     "configure_provider",
     "note_callback",
     "query_late_pushes",
+    "receive_confirmation",
     "receive_payment",
     "reconcile_day",
     "reconcile_statement",

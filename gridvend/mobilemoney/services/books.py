@@ -124,6 +124,7 @@ def _tie_to_push(
     provider: MobileProvider,
     push: StkPush,
     row: PulledTransaction,
+    source: str,
     clock: Clock | None,
     engine: TokenEngine | None,
 ) -> bool:
@@ -148,11 +149,81 @@ def _tie_to_push(
             amount=row.amount,
             phone=push.phone,
         ),
-        source=PaymentSource.BACKFILL,
+        source=source,
         clock=clock,
         engine=engine,
     )
     return True
+
+
+def apply_transaction(
+    *,
+    provider: MobileProvider,
+    row: PulledTransaction,
+    notice: C2BNotice,
+    source: str,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> tuple[bool, bool]:
+    """One provider transaction not known by its id, from a confirmation or the back-fill.
+    The money of an STK push whose receipt we do not know is tied to that push only when
+    exactly one push fits (account reference, amount, payer phone, time window): its receipt
+    learnt, or the push paid now; when several fit, it is held in suspense for customer care
+    (never sold: one of those pushes may already have sold it); otherwise it is a paybill
+    payment, sold or parked. Returns (a new payment was made, a receipt was learnt)."""
+    amount = payments.read_amount(row.amount, provider.partner.currency)
+    candidates = _stk_candidates(provider, row, amount.minor)
+    if len(candidates) == 1:
+        return False, _tie_to_push(provider, candidates[0], row, source, clock, engine)
+    hold = (
+        MobileStkMatchAmbiguous(receipt=row.trans_id, account=row.bill_ref, count=len(candidates))
+        if candidates
+        else None
+    )
+    _payment, new = payments.receive_payment(
+        provider=provider, notice=notice, source=source, hold=hold, clock=clock, engine=engine
+    )
+    return new, False
+
+
+def receive_confirmation(
+    *,
+    provider: MobileProvider,
+    notice: C2BNotice,
+    clock: Clock | None = None,
+    engine: TokenEngine | None = None,
+) -> MobilePayment | None:
+    """A C2B confirmation callback. A transaction already known is settled or answered as it
+    stands; a new one goes the back-fill's way (``apply_transaction``), so the money of an STK
+    push sold on the status query's word is tied to it, not sold a second time. Returns the
+    payment under the confirmation's transaction id."""
+    trans_id = payments.read_trans_id(notice.trans_id)
+    if not MobilePayment.objects.filter(provider=provider, trans_id=trans_id).exists():
+        row = PulledTransaction(
+            trans_id=trans_id,
+            occurred_at=payments.read_paid_at(notice.trans_time),
+            msisdn=notice.msisdn,
+            bill_ref=notice.bill_ref,
+            amount=notice.amount,
+            transaction_type=notice.transaction_type,
+        )
+        apply_transaction(
+            provider=provider,
+            row=row,
+            notice=notice,
+            source=PaymentSource.CONFIRMATION,
+            clock=clock,
+            engine=engine,
+        )
+        return MobilePayment.objects.filter(provider=provider, trans_id=trans_id).first()
+    payment, _new = payments.receive_payment(
+        provider=provider,
+        notice=notice,
+        source=PaymentSource.CONFIRMATION,
+        clock=clock,
+        engine=engine,
+    )
+    return payment
 
 
 def apply_pulled(
@@ -162,13 +233,8 @@ def apply_pulled(
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> tuple[int, int]:
-    """Apply pulled rows not yet known (by transaction id) through the confirmation path;
-    returns (applied, receipts learnt).
-
-    A row that is the money of an STK push whose receipt we do not know is tied to that push
-    only when exactly one push fits (account reference, amount, payer phone, time window);
-    when several fit, it is recorded in suspense for customer care (never sold: one of those
-    pushes may already have sold it)."""
+    """Apply pulled rows not yet known (by transaction id) through ``apply_transaction``;
+    returns (applied, receipts learnt)."""
     known = set(
         MobilePayment.objects.filter(
             provider=provider, trans_id__in=[row.trans_id for row in rows]
@@ -178,38 +244,20 @@ def apply_pulled(
     for row in rows:
         if row.trans_id in known:
             continue
-        amount = payments.read_amount(row.amount, provider.partner.currency)
-        candidates = _stk_candidates(provider, row, amount.minor)
         try:
-            if len(candidates) == 1:
-                receipts += int(_tie_to_push(provider, candidates[0], row, clock, engine))
-                known.add(row.trans_id)
-                continue
-            if candidates:
-                _payment, new = payments.receive_payment(
-                    provider=provider,
-                    notice=_notice(provider, row),
-                    source=PaymentSource.BACKFILL,
-                    hold=MobileStkMatchAmbiguous(
-                        receipt=row.trans_id,
-                        account=row.bill_ref,
-                        count=len(candidates),
-                    ),
-                    clock=clock,
-                    engine=engine,
-                )
-            else:
-                _payment, new = payments.receive_payment(
-                    provider=provider,
-                    notice=_notice(provider, row),
-                    source=PaymentSource.BACKFILL,
-                    clock=clock,
-                    engine=engine,
-                )
+            new, learnt = apply_transaction(
+                provider=provider,
+                row=row,
+                notice=_notice(provider, row),
+                source=PaymentSource.BACKFILL,
+                clock=clock,
+                engine=engine,
+            )
         except DomainError:
             # A row we cannot read at all (no transaction id): the reconciliation lists it.
             continue
         applied += int(new)
+        receipts += int(learnt)
         known.add(row.trans_id)
     return applied, receipts
 

@@ -32,6 +32,7 @@ from gridvend.approvals.services import (
     reject_decision,
     request_decision,
 )
+from gridvend.audit.models import AuditEvent
 from gridvend.audit.services import record
 from gridvend.customers.models import Customer
 from gridvend.identity.errors import AccessDenied
@@ -147,7 +148,7 @@ def read_trans_id(raw: str) -> str:
     return value
 
 
-def _paid_at(text: str) -> datetime | None:
+def read_paid_at(text: str) -> datetime | None:
     digits = text.strip()
     if not (digits.isdigit() and len(digits) == 14):
         return None
@@ -244,7 +245,7 @@ def receive_payment(
         msisdn=msisdn,
         is_msisdn_masked=is_masked(msisdn),
         payer_name=payer,
-        paid_at=_paid_at(str(notice.trans_time)),
+        paid_at=read_paid_at(str(notice.trans_time)),
         business_date=business_date(now, settings.TIME_ZONE),
         state=PaymentState.RECEIVED,
         received_at=now,
@@ -423,8 +424,9 @@ def resolve_by_sale(
     engine: TokenEngine | None = None,
 ) -> MobilePayment:
     """Customer care sells a suspense payment to the meter the customer meant (the payment's
-    own, once unblocked, or another). The sale goes under a request id of its own, so a second
-    click sells nothing more; a refusal leaves the payment in suspense with the new code."""
+    own, once unblocked, or another). Each attempt sells under a request id of its own (the
+    payment and the attempt's number), so a second click sells nothing more and a refused
+    attempt does not refuse the next; a refusal leaves the payment in suspense with its code."""
     _require_care(actor, payment)
     note = clean_text(note, max_length=255, field="note")
     if not note:
@@ -438,7 +440,19 @@ def resolve_by_sale(
             raise MobileAmountUnreadable(amount=locked.amount_text)
         before = {"state": locked.state, "code": locked.suspense_code}
         locked.state = PaymentState.RECEIVED
-        locked.request_id = f"{locked.trans_id or locked.request_id}:{target}"[:64]
+        # Each resolution sells under a request id of its own: a refused attempt (the meter
+        # still blocked, the float short) is answered as refused for ever under its id, so the
+        # next attempt, once the cause is mended, must not reuse it. The row lock above keeps
+        # two clicks from making two attempts.
+        attempt = (
+            AuditEvent.objects.filter(
+                event_type=MobileEvent.PAYMENT_RESOLVED,
+                target_type=MobilePayment._meta.label_lower,
+                target_id=str(locked.pk),
+            ).count()
+            + 1
+        )
+        locked.request_id = f"care:{locked.pk}:{attempt}"
         locked.sell_ref = target
         locked.suspense_code = ""
         locked.resolved_by = actor
@@ -566,15 +580,31 @@ def _refunded(payment: MobilePayment, *, actor: User, reference: str) -> None:
 def _send_reversal(request: MobileRefundRequest, *, actor: User) -> MobilePayment:
     """Ask the provider to reverse an approved refund's payment (after the approval has
     committed: nothing is held open while the provider answers). A refusal returns the payment
-    to suspense, with the provider's code, for customer care to see."""
+    to suspense, with the provider's code, for customer care to see. No answer at all (the
+    connection dropped, the reply was lost) is not a refusal: the provider may have reversed
+    it, so the payment stays "refunding" until the result comes (found by the reversed
+    transaction's id) — never back in suspense, where it could be sold as well."""
     payment = MobilePayment.objects.select_related("provider__partner").get(pk=request.payment_id)
     amount_minor = int(payment.amount_minor or 0)
     try:
         accepted = provider_for(payment.provider).reverse(
             trans_id=payment.trans_id, amount_major=amount_minor // 100, remarks="Refund"
         )
-    except (MobileProviderUnavailable, MobileProviderRefused) as refusal:
+    except MobileProviderRefused as refusal:
         _reversal_failed(request, code=str(refusal.code), description=str(refusal.message))
+        return MobilePayment.objects.get(pk=payment.pk)
+    except MobileProviderUnavailable as lost:
+        with transaction.atomic(durable=True):
+            locked = MobileRefundRequest.objects.select_for_update().get(pk=request.pk)
+            locked.result_code = "unknown"
+            locked.result_desc = str(lost.message)[:200]
+            locked.save(update_fields=["result_code", "result_desc"])
+            record(
+                actor=actor,
+                event_type=MobileEvent.REFUND_REVERSAL_SENT,
+                target=locked,
+                after={"payment": str(payment), "outcome": "unknown", "problem": lost.message},
+            )
         return MobilePayment.objects.get(pk=payment.pk)
     with transaction.atomic(durable=True):
         locked = MobileRefundRequest.objects.select_for_update().get(pk=request.pk)
@@ -621,12 +651,27 @@ def apply_reversal_result(
     payment returns to suspense with the provider's code. A repeat changes nothing."""
     found = MobileRefundRequest.objects.filter(payment__provider=provider)
     if result.conversation_id:
-        found = found.filter(conversation_id=result.conversation_id)
+        request = found.filter(conversation_id=result.conversation_id).first()
     else:
-        found = found.filter(originator_conversation_id=result.originator_conversation_id)
-    request = found.first()
+        request = found.filter(originator_conversation_id=result.originator_conversation_id).first()
+    if request is None and result.original_transaction_id:
+        # The reply with the ConversationID never reached us: the reversed transaction says
+        # which refund this is (the newest one of that payment still waiting or given up).
+        request = (
+            found.filter(
+                payment__trans_id=result.original_transaction_id,
+                reversal_state__in=[ReversalState.REQUESTED, ReversalState.FAILED],
+            )
+            .order_by("-pk")
+            .first()
+        )
     if request is None:
         raise MobileCallbackInvalid(problem="no reversal has this ConversationID")
+    if request.reversal_state == ReversalState.FAILED and result.is_reversed:
+        # Given up (a queue time-out) and reversed after all: the money has left.
+        _late_reversal(request, provider=provider, result=result)
+        request.refresh_from_db()
+        return request
     if request.reversal_state != ReversalState.REQUESTED:
         return request
     if not result.is_reversed:
@@ -659,6 +704,45 @@ def apply_reversal_result(
             after={"payment": str(payment), "refund_reference": reference},
         )
     return locked
+
+
+def _late_reversal(
+    request: MobileRefundRequest, *, provider: MobileProvider, result: ReversalResult
+) -> None:
+    """A reversal the provider carried out after we had given it up. Its payment, back in
+    suspense, is refunded now; one care sold meanwhile has been paid out twice, which the
+    audit event says for finance to recover."""
+    with transaction.atomic(durable=True):
+        locked = MobileRefundRequest.objects.select_for_update().get(pk=request.pk)
+        payment = (
+            MobilePayment.objects.select_for_update()
+            .select_related("provider__partner")
+            .get(pk=locked.payment_id)
+        )
+        if locked.reversal_state != ReversalState.FAILED:
+            return
+        reference = (result.transaction_id or result.conversation_id)[:40]
+        locked.reversal_state = ReversalState.COMPLETED
+        locked.refund_reference = reference
+        locked.result_code = result.result_code[:40]
+        locked.result_desc = result.result_desc[:200]
+        locked.save(
+            update_fields=["reversal_state", "refund_reference", "result_code", "result_desc"]
+        )
+        paid_twice = payment.state not in (PaymentState.SUSPENSE, PaymentState.REFUNDING)
+        if not paid_twice:
+            _refunded(payment, actor=provider.partner.service_user, reference=reference)
+        record(
+            actor=provider.partner.service_user,
+            event_type=MobileEvent.REFUND_COMPLETED,
+            target=locked,
+            after={
+                "payment": str(payment),
+                "refund_reference": reference,
+                "late": True,
+                "paid_twice": paid_twice,
+            },
+        )
 
 
 def record_manual_refund(

@@ -85,6 +85,7 @@ def request_stk_push(
                 provider=provider,
                 phone=number,
                 account_ref=meter[:12],
+                meter_number=meter,
                 amount_minor=amount.minor,
                 currency=amount.currency,
                 channel=channel[:20],
@@ -113,9 +114,9 @@ def _asked(actor: User, key: str, phone: str, meter: str, amount: Money) -> StkP
     earlier = StkPush.objects.filter(requested_by=actor, client_reference=key).first()
     if earlier is None:
         return None
-    if (earlier.phone, earlier.account_ref, earlier.amount_minor, earlier.currency) != (
+    if (earlier.phone, earlier.meter_number, earlier.amount_minor, earlier.currency) != (
         phone,
-        meter[:12],
+        meter,
         amount.minor,
         amount.currency,
     ):
@@ -198,7 +199,8 @@ def apply_result(
         trans_time=result.transaction_date,
         # The amount the callback says was paid; the status query gives none: what was asked.
         amount=result.amount if result.amount is not None else str(push.amount_minor // 100),
-        bill_ref=push.account_ref,
+        # The whole meter number: the prompt's 12-character reference may be cut short.
+        bill_ref=push.meter_number or push.account_ref,
         msisdn=push.phone,
         shortcode=provider.shortcode,
     )

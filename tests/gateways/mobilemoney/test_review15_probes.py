@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -123,7 +124,15 @@ def test_probe_confirmation_for_an_stk_receipt_sold_on_the_status_query_sells_on
     assert push.state == StkState.PAID
     assert Sale.objects.filter(meter=meter).count() == 1
     receipt = paybill.daraja.pushes[push.checkout_request_id or ""]["receipt"]
-    body = confirmation(receipt, meter.number, amount="300.00", TransactionType="Pay Bill")
+    # The confirmation carries the payment's own time (Nairobi), a minute after the prompt.
+    paid = (push.created_at + timedelta(minutes=1)).astimezone(ZoneInfo("Africa/Nairobi"))
+    body = confirmation(
+        receipt,
+        meter.number,
+        amount="300.00",
+        TransactionType="Pay Bill",
+        TransTime=paid.strftime("%Y%m%d%H%M%S"),
+    )
     assert paybill.post("c2b-confirmation", body).json()["ResultCode"] == 0
     assert Sale.objects.filter(meter=meter).count() == 1, "the STK money was sold twice"
 
