@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -383,23 +384,48 @@ def _open_debt(*, actor: User, customer: Customer, amount: Money, reason: str, s
     locked = lock_customer(customer)
     if locked.status == CustomerStatus.CLOSED:
         raise CustomerClosed(account_number=locked.account_number)
-    debt = Debt.objects.create(
+    return book_debt(
+        actor=actor,
         customer=locked,
+        amount=amount,
         reason=cleaned_reason,
-        currency=currency,
+        source=cleaned_source,
+        credit_account=ledger.ARREARS_INCOME,
+        business_date=ledger.today(),
+    )
+
+
+def book_debt(
+    *,
+    actor: User | None,
+    customer: Customer,
+    amount: Money,
+    reason: str,
+    source: str,
+    credit_account: str,
+    business_date: date,
+) -> Debt:
+    """Write a debt and its entry (the customer's debt account debited, ``credit_account``
+    credited) and audit them, bound by digests: the one way a debt is opened, for the manual,
+    reversal and postpaid-arrears debts. The caller has checked the inputs and locked the
+    customer."""
+    debt = Debt.objects.create(
+        customer=customer,
+        reason=reason,
+        currency=amount.currency,
         original_minor=amount.minor,
         balance_minor=amount.minor,
         opened_by=actor,
-        source=cleaned_source,
+        source=source,
     )
-    code = debt_account_code(locked)
-    ledger.ensure_ledger_account(code, currency, name=f"Debt {locked.account_number}")
+    code = debt_account_code(customer)
+    ledger.ensure_ledger_account(code, amount.currency, name=f"Debt {customer.account_number}")
     draft = journal(
-        [Posting(code, amount), Posting(ledger.ARREARS_INCOME, -amount)],
-        memo=f"debt {debt.pk} {locked.account_number}: {cleaned_reason}",
+        [Posting(code, amount), Posting(credit_account, -amount)],
+        memo=f"debt {debt.pk} {customer.account_number}: {reason}",
     )
     entry = ledger.post_journal_entry(
-        draft, kind="debt.opened", business_date=ledger.today(), actor=actor
+        draft, kind="debt.opened", business_date=business_date, actor=actor
     )
     # The memo names the debt, so the entry comes after it and is linked back.
     Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
@@ -409,10 +435,10 @@ def _open_debt(*, actor: User, customer: Customer, amount: Money, reason: str, s
         event_type=CustomerEvent.DEBT_OPENED,
         target=debt,
         after={
-            "customer": locked.account_number,
+            "customer": customer.account_number,
             "amount": amount.to_dict(),
-            "reason": cleaned_reason,
-            "source": cleaned_source,
+            "reason": reason,
+            "source": source,
             "journal_entry": entry.pk,
             # Binds the debt and its entry: an edited original or posting no longer matches.
             "digests": debt_binding(debt, draft_lines(draft)),

@@ -7,7 +7,6 @@ from datetime import date
 
 from django.utils import timezone
 
-from gridvend.audit.services import record
 from gridvend.billing import locks, selectors
 from gridvend.billing.errors import (
     AccountNotPrepaidLinked,
@@ -30,16 +29,12 @@ from gridvend.billing.services.payments import (
     _book_payment,
     _settle,
 )
-from gridvend.customers.events import CustomerEvent
-from gridvend.customers.integrity import debt_binding
 from gridvend.customers.locks import lock_customer
 from gridvend.customers.models import AccountKind, Customer, Debt
+from gridvend.customers.services import book_debt
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
-from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
-from gridvend.ledger import services as ledger
-from gridvend.ledger.digests import draft_lines
 from gridvend.transactions import use_case
 
 
@@ -68,38 +63,15 @@ def transfer_arrears_to_debt(
     amount = handover.to_hand_minor
     if amount <= 0:
         return None
-    money = Money(amount, locked.tariff.currency)
-    reason = f"Postpaid arrears to {day.isoformat()}"
-    debt = Debt.objects.create(
-        customer=locked,
-        reason=reason,
-        currency=money.currency,
-        original_minor=amount,
-        balance_minor=amount,
-        opened_by=actor,
-        source=DEBT_SOURCE,
-    )
-    draft = journal(
-        [Posting(f"debt:{locked.account_number}", money), Posting(ARREARS_CLEARING, -money)],
-        memo=f"debt {debt.pk} {locked.account_number}: {reason}",
-    )
-    entry = ledger.post_journal_entry(draft, kind="debt.opened", business_date=day, actor=actor)
-    Debt.objects.filter(pk=debt.pk).update(journal_entry=entry)
-    debt.journal_entry = entry
-    record(
+    return book_debt(
         actor=actor,
-        event_type=CustomerEvent.DEBT_OPENED,
-        target=debt,
-        after={
-            "customer": locked.account_number,
-            "amount": money.to_dict(),
-            "reason": reason,
-            "source": DEBT_SOURCE,
-            "journal_entry": entry.pk,
-            "digests": debt_binding(debt, draft_lines(draft)),
-        },
+        customer=locked,
+        amount=Money(amount, locked.tariff.currency),
+        reason=f"Postpaid arrears to {day.isoformat()}",
+        source=DEBT_SOURCE,
+        credit_account=ARREARS_CLEARING,
+        business_date=day,
     )
-    return debt
 
 
 @use_case
