@@ -16,33 +16,33 @@ def verify_arrears_debts() -> Report:
     owed amounts (two grouped queries, whatever the number of accounts)."""
     report = Report()
     with one_snapshot():
-        held = dict(
-            Debt.objects.filter(source=ARREARS_DEBT_SOURCE, balance_minor__gt=0)
-            .values("customer_id")
+        debts = Debt.objects.filter(source=ARREARS_DEBT_SOURCE, balance_minor__gt=0)
+        held = {
+            (customer_id, account): int(total)
+            for customer_id, account, total in debts.values(
+                "customer_id", "customer__account_number"
+            )
             .annotate(total=Sum("balance_minor"))
-            .values_list("customer_id", "total")
+            .values_list("customer_id", "customer__account_number", "total")
             .order_by("customer_id")
-        )
+        }
         owed = dict(
-            Bill.objects.filter(customer_id__in=list(held), status=BillStatus.OPEN)
+            Bill.objects.filter(
+                customer_id__in=debts.values("customer_id"),
+                status=BillStatus.OPEN,
+            )
             .values("customer_id")
             .annotate(total=Sum(F("amount_minor") + F("late_fee_minor") - F("paid_minor")))
             .values_list("customer_id", "total")
             .order_by("customer_id")
         )
-        accounts = dict(
-            Debt.objects.filter(customer_id__in=list(held))
-            .values_list("customer_id", "customer__account_number")
-            .distinct()
-        )
-    for customer_id, total in sorted(held.items()):
+    for (customer_id, account), total in held.items():
         report.checked += 1
         bills = int(owed.get(customer_id) or 0)
-        if int(total) > bills:
+        if total > bills:
             report.problems.append(
-                f"account {accounts.get(customer_id, customer_id)}: its arrears debts hold "
-                f"{total} but its open bills owe {bills}: token purchases would recover "
-                f"{int(total) - bills} that no bill owes"
+                f"account {account}: its arrears debts hold {total} but its open bills owe "
+                f"{bills}: token purchases would recover {total - bills} that no bill owes"
             )
     return report
 

@@ -21,7 +21,7 @@ from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import business_date, day_bounds_utc
 from gridvend.meters.models import Meter
 from gridvend.readings import services as readings
-from gridvend.readings.models import ReadingBook
+from gridvend.readings.models import MeterReading, ReadingBook
 from gridvend.tariffs.examples import residential_spec
 from tests import factories
 from tests.world import World, build_world
@@ -58,6 +58,37 @@ class Scene:
     def post(self, run: BillingRun) -> BillingRun:
         decision = services.request_posting(actor=self.finance, run=run)
         return services.approve_run_decision(actor=self.checker, decision=decision)
+
+    def estimated(
+        self, name: str, reads: tuple[str, str, str], kind: str = AccountKind.POSTPAID
+    ) -> tuple[Meter, MeterReading, BillingRun]:
+        """A meter of the book read three times a month apart, then not at all in the cycle
+        before this period: estimated, and that cycle's run posted. Returns the meter, the
+        estimated reading and the posted run of the estimate."""
+        from gridvend.readings.estimates import estimate_book
+
+        world = self.world
+        supervisor = factories.user(
+            world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,)
+        )
+        meter = world.add_meter(name=name)
+        customers.update_customer(
+            actor=world.admin, customer=world.customer(meter), account_kind=kind
+        )
+        meter.refresh_from_db()
+        readings.add_book_meter(actor=supervisor, book=self.book, meter=meter)
+        for days, value in zip((95, 65, 35), reads, strict=True):
+            self.read(meter, self.start - timedelta(days=days), value)
+        previous_end = self.start - timedelta(days=1)
+        done = estimate_book(actor=supervisor, book=self.book, on=previous_end)
+        [estimate] = [e for e in done.estimated if e.meter_id == meter.pk]
+        first = services.preview_run(
+            actor=self.finance,
+            book=self.book,
+            period_start=previous_end - timedelta(days=29),
+            period_end=previous_end,
+        )
+        return meter, estimate, self.post(first)
 
     def billed(self) -> BillingRun:
         return self.post(

@@ -11,7 +11,7 @@ import pytest
 from gridvend.billing import services
 from gridvend.billing.integrity import verify_arrears_debts
 from gridvend.billing.models import Bill, BillPayment, LineKind, PaymentStatus
-from gridvend.customers.models import AccountKind, Debt
+from gridvend.customers.models import Debt
 from gridvend.ledger.selectors import account_balance, unbalanced_entries
 from gridvend.vending.integrity.books import verify_debts, verify_journal_entries
 from tests.billing.conftest import Scene
@@ -112,36 +112,8 @@ def test_verify_finds_a_debt_holding_more_than_the_bills_owe(scene: Scene) -> No
 def test_an_over_estimate_is_credited_at_the_block_it_was_billed_at_and_the_rest_carried(
     scene: Scene,
 ) -> None:
-    from gridvend.customers import services as customers
-    from gridvend.identity.roles import Capability, Role
-    from gridvend.readings import services as readings
-    from gridvend.readings.estimates import estimate_book
-    from tests import factories
-
-    world = scene.world
-    supervisor = factories.user(
-        world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,)
-    )
-    meter = world.add_meter(name="Heavy estimated")
-    customers.update_customer(
-        actor=world.admin, customer=world.customer(meter), account_kind=AccountKind.POSTPAID
-    )
-    meter.refresh_from_db()
-    readings.add_book_meter(actor=supervisor, book=scene.book, meter=meter)
     # About 10 kWh a day, then no reading in the previous cycle: an estimate deep in block 3.
-    scene.read(meter, scene.start - timedelta(days=95), "1000")
-    scene.read(meter, scene.start - timedelta(days=65), "1300")
-    scene.read(meter, scene.start - timedelta(days=35), "1600")
-    previous_end = scene.start - timedelta(days=1)
-    done = estimate_book(actor=supervisor, book=scene.book, on=previous_end)
-    [estimate] = [e for e in done.estimated if e.meter_id == meter.pk]
-    first = services.preview_run(
-        actor=scene.finance,
-        book=scene.book,
-        period_start=previous_end - timedelta(days=29),
-        period_end=previous_end,
-    )
-    scene.post(first)
+    meter, estimate, first = scene.estimated("Heavy estimated", ("1000", "1300", "1600"))
     estimated = Bill.objects.get(run=first, meter=meter)
     assert estimated.is_estimated and estimated.consumption_kwh > 150 + 40
     # The actual register is 40 kWh below the estimate: 40 kWh billed at 24.00 in block 3,

@@ -12,14 +12,9 @@ import pytest
 from gridvend.billing import services
 from gridvend.billing.integrity import verify_arrears_debts
 from gridvend.billing.models import Bill, BillingRun, BillPayment, BillStatus, PaymentStatus
-from gridvend.customers import services as customers
 from gridvend.customers.models import AccountKind, Debt
-from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
 from gridvend.ledger.selectors import account_balance, unbalanced_entries
-from gridvend.readings import services as readings
-from gridvend.readings.estimates import estimate_book
-from tests import factories
 from tests.billing.conftest import Scene
 
 pytestmark = pytest.mark.django_db
@@ -36,27 +31,7 @@ class Carried:
 def _carried(scene: Scene, kind: str = AccountKind.POSTPAID, hand_over: bool = False) -> Carried:
     """As tests/billing/test_review14b.py: an estimate deep in block 3, then an actual 40 kWh
     below it, worth more than the later bill: the rest carried as a credit note."""
-    world = scene.world
-    supervisor = factories.user(
-        world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,)
-    )
-    meter = world.add_meter(name="Heavy estimated")
-    customers.update_customer(actor=world.admin, customer=world.customer(meter), account_kind=kind)
-    meter.refresh_from_db()
-    readings.add_book_meter(actor=supervisor, book=scene.book, meter=meter)
-    scene.read(meter, scene.start - timedelta(days=95), "1000")
-    scene.read(meter, scene.start - timedelta(days=65), "1300")
-    scene.read(meter, scene.start - timedelta(days=35), "1600")
-    previous_end = scene.start - timedelta(days=1)
-    done = estimate_book(actor=supervisor, book=scene.book, on=previous_end)
-    [estimate] = [e for e in done.estimated if e.meter_id == meter.pk]
-    first = services.preview_run(
-        actor=scene.finance,
-        book=scene.book,
-        period_start=previous_end - timedelta(days=29),
-        period_end=previous_end,
-    )
-    scene.post(first)
+    meter, estimate, first = scene.estimated("Heavy estimated", ("1000", "1300", "1600"), kind)
     estimated = Bill.objects.get(run=first, meter=meter)
     if hand_over:
         debt = services.transfer_arrears_to_debt(

@@ -263,38 +263,9 @@ def test_an_adjustment_changes_the_bill_and_posts_to_its_own_revenue(scene: Scen
 def test_an_actual_reading_below_last_months_estimate_is_credited_not_billed_as_a_roll_over(
     scene: Scene,
 ) -> None:
-    from gridvend.customers import services as customers
-    from gridvend.customers.models import AccountKind
-    from gridvend.identity.roles import Capability, Role
-    from gridvend.readings import services as readings
-    from gridvend.readings.estimates import estimate_book
-    from tests import factories
-
-    world = scene.world
-    supervisor = factories.user(
-        world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,)
-    )
-    meter = world.add_meter(name="Estimated M")
-    customers.update_customer(
-        actor=world.admin, customer=world.customer(meter), account_kind=AccountKind.POSTPAID
-    )
-    meter.refresh_from_db()
-    readings.add_book_meter(actor=supervisor, book=scene.book, meter=meter)
     # About 1 kWh a day for two months, then no reading in the previous cycle.
-    scene.read(meter, scene.start - timedelta(days=95), "400")
-    scene.read(meter, scene.start - timedelta(days=65), "430")
-    scene.read(meter, scene.start - timedelta(days=35), "460")
-    previous_end = scene.start - timedelta(days=1)
-    done = estimate_book(actor=supervisor, book=scene.book, on=previous_end)
-    [estimate] = [e for e in done.estimated if e.meter_id == meter.pk]
+    meter, estimate, first = scene.estimated("Estimated M", ("400", "430", "460"))
     assert estimate.register_kwh > Decimal("490")
-    first = services.preview_run(
-        actor=scene.finance,
-        book=scene.book,
-        period_start=previous_end - timedelta(days=29),
-        period_end=previous_end,
-    )
-    scene.post(first)
     assert Bill.objects.get(run=first, meter=meter).is_estimated
     # The real reading this cycle is a little below the estimate (the customer used less).
     scene.read(meter, scene.end - timedelta(days=2), "490")

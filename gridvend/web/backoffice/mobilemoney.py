@@ -20,10 +20,10 @@ from gridvend.approvals.models import RequestStatus
 from gridvend.kernel.errors import DomainError
 from gridvend.mobilemoney import permissions, services
 from gridvend.mobilemoney import selectors as mobile_selectors
-from gridvend.mobilemoney.models import PaymentState, ReconciliationLineKind
+from gridvend.mobilemoney.models import PaymentSource, PaymentState, ReconciliationLineKind
 from gridvend.mobilemoney.services import callback_urls
 from gridvend.partners import selectors as partner_selectors
-from gridvend.web.backoffice import access
+from gridvend.web.backoffice import access, exports
 from gridvend.web.backoffice import forms as bo_forms
 from gridvend.web.backoffice.common import form_page, initial_from, show_error
 from gridvend.web.backoffice.filtersets import (
@@ -31,25 +31,36 @@ from gridvend.web.backoffice.filtersets import (
     MobileReconciliationFilterSet,
     MobileTotalsFilterSet,
 )
-from gridvend.web.lists import page_of, query_without_page
+from gridvend.web.lists import ObjectList
 from gridvend.web.sessions import actor
 
-
-@login_required
-def payment_list(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    access.require(permissions.can_view_payments(user))
-    filterset = MobilePaymentFilterSet(
-        request.GET, actor=user, selector=mobile_selectors.list_payments
-    )
-    context = {
-        "filters": filterset.form,
-        "echo": filterset.echo(),
+PAYMENTS = ObjectList(
+    name="mobile-payments",
+    filterset=MobilePaymentFilterSet,
+    selector=mobile_selectors.list_payments,
+    columns=[
+        exports.Column("id", lambda p: p.pk),
+        exports.Column("provider", lambda p: p.provider.code),
+        exports.Column("trans_id", lambda p: p.trans_id),
+        exports.Column("source", lambda p: p.source),
+        exports.Column("account_ref", lambda p: p.account_ref),
+        exports.Column("amount_minor", lambda p: p.amount_minor),
+        exports.Column("currency", lambda p: p.currency),
+        exports.Column("msisdn", lambda p: p.msisdn),
+        exports.Column("paid_at", lambda p: p.paid_at),
+        exports.Column("business_date", lambda p: p.business_date),
+        exports.Column("state", lambda p: p.state),
+        exports.Column("suspense_code", lambda p: p.suspense_code),
+    ],
+    template="backoffice/mobile_payments.html",
+    allowed=permissions.can_view_payments,
+    context=lambda user: {
         "providers": list(mobile_selectors.list_providers(user)[:100]),
-        "page": page_of(request, filterset.qs),
-        "query": query_without_page(request),
-    }
-    return render(request, "backoffice/mobile_payments.html", context)
+        "states": PaymentState.choices,
+        "sources": PaymentSource.choices,
+    },
+)
+payment_list = PAYMENTS.list_view()
 
 
 def _payment_context(request: HttpRequest, pk: int, **forms: Any) -> dict[str, Any]:
@@ -284,21 +295,26 @@ def daily_totals(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/mobile_totals.html", context)
 
 
-@login_required
-def reconciliation_list(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    access.require(permissions.can_view_payments(user))
-    filterset = MobileReconciliationFilterSet(
-        request.GET, actor=user, selector=mobile_selectors.list_reconciliations
-    )
-    context = {
-        "filters": filterset.form,
-        "echo": filterset.echo(),
-        "providers": list(mobile_selectors.list_providers(user)[:100]),
-        "page": page_of(request, filterset.qs),
-        "query": query_without_page(request),
-    }
-    return render(request, "backoffice/mobile_reconciliations.html", context)
+RECONCILIATIONS = ObjectList(
+    name="mobile-reconciliations",
+    filterset=MobileReconciliationFilterSet,
+    selector=mobile_selectors.list_reconciliations,
+    columns=[
+        exports.Column("id", lambda r: r.pk),
+        exports.Column("provider", lambda r: r.provider.code),
+        exports.Column("business_date", lambda r: r.business_date),
+        exports.Column("statement_count", lambda r: r.statement_count),
+        exports.Column("statement_total_minor", lambda r: r.statement_total_minor),
+        exports.Column("our_count", lambda r: r.our_count),
+        exports.Column("our_total_minor", lambda r: r.our_total_minor),
+        exports.Column("discrepancies", lambda r: r.discrepancies),
+        exports.Column("currency", lambda r: r.currency),
+    ],
+    template="backoffice/mobile_reconciliations.html",
+    allowed=permissions.can_view_payments,
+    context=lambda user: {"providers": list(mobile_selectors.list_providers(user)[:100])},
+)
+reconciliation_list = RECONCILIATIONS.list_view()
 
 
 @login_required

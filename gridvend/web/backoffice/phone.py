@@ -4,49 +4,65 @@ waiting for customer care). Read only; scoped by the paybill's partner's unit.""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
 
+from gridvend.identity.models import User
 from gridvend.phone import permissions
 from gridvend.phone import selectors as phone_selectors
-from gridvend.web.backoffice import access
+from gridvend.phone.models import SmsCommand, UssdState
+from gridvend.web.backoffice import exports
 from gridvend.web.backoffice.filtersets import InboundSmsFilterSet, UssdSessionFilterSet
-from gridvend.web.lists import page_of, query_without_page
-from gridvend.web.sessions import actor
+from gridvend.web.lists import ObjectList
+
+USSD_SESSIONS = ObjectList(
+    name="phone-ussd-sessions",
+    filterset=UssdSessionFilterSet,
+    selector=phone_selectors.list_sessions,
+    columns=[
+        exports.Column("id", lambda u: u.pk),
+        exports.Column("created_at", lambda u: u.created_at),
+        exports.Column("phone", lambda u: u.phone),
+        exports.Column("service_code", lambda u: u.service_code),
+        exports.Column("language", lambda u: u.language),
+        exports.Column("state", lambda u: u.state),
+        exports.Column("hops", lambda u: u.hops),
+        exports.Column("action", lambda u: u.action),
+        exports.Column("outcome", lambda u: u.outcome),
+        exports.Column("ended_status", lambda u: u.ended_status),
+    ],
+    template="backoffice/phone_ussd_sessions.html",
+    allowed=permissions.can_view_traffic,
+    context=lambda user: {"states": UssdState.choices},
+)
+ussd_sessions = USSD_SESSIONS.list_view()
 
 
-@login_required
-def ussd_sessions(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    access.require(permissions.can_view_traffic(user))
-    filterset = UssdSessionFilterSet(
-        request.GET, actor=user, selector=phone_selectors.list_sessions
-    )
-    context = {
-        "filters": filterset.form,
-        "echo": filterset.echo(),
-        "page": page_of(request, filterset.qs),
-        "query": query_without_page(request),
-    }
-    return render(request, "backoffice/phone_ussd_sessions.html", context)
-
-
-@login_required
-def sms_list(request: HttpRequest) -> HttpResponse:
-    user = actor(request)
-    access.require(permissions.can_view_traffic(user))
-    filterset = InboundSmsFilterSet(request.GET, actor=user, selector=phone_selectors.list_inbound)
+def _care(user: User) -> dict[str, Any]:
     reports, given_up = phone_selectors.sms_for_care(user, limit=50)
-    page = page_of(request, filterset.qs)
-    replies = phone_selectors.replies(list(page))
-    context = {
-        "filters": filterset.form,
-        "echo": filterset.echo(),
-        "page": page,
-        "rows": [(m, replies.get(m.reply_key)) for m in page],
-        "query": query_without_page(request),
-        "care_reports": reports,
-        "care_given_up": given_up,
-    }
-    return render(request, "backoffice/phone_sms.html", context)
+    return {"commands": SmsCommand.choices, "care_reports": reports, "care_given_up": given_up}
+
+
+SMS = ObjectList(
+    name="phone-sms",
+    filterset=InboundSmsFilterSet,
+    selector=phone_selectors.list_inbound,
+    columns=[
+        exports.Column("id", lambda m: m.pk),
+        exports.Column("received_at", lambda m: m.received_at),
+        exports.Column("message_id", lambda m: m.message_id),
+        exports.Column("phone", lambda m: m.phone),
+        exports.Column("to", lambda m: m.to),
+        exports.Column("command", lambda m: m.command),
+        exports.Column("outcome", lambda m: m.outcome),
+    ],
+    template="backoffice/phone_sms.html",
+    allowed=permissions.can_view_traffic,
+    context=_care,
+    rows=lambda user, page: [(m, reply) for m, reply in zip(page, _replies(page), strict=True)],
+)
+sms_list = SMS.list_view()
+
+
+def _replies(page: Any) -> list[Any]:
+    found = phone_selectors.replies(list(page))
+    return [found.get(m.reply_key) for m in page]
