@@ -15,7 +15,11 @@ class KeyErrorCode(StrEnum):
 
 
 class VendingKeyUnavailable(DomainError):
+    """No usable key: none stored or active under the reference, or the master key cannot open
+    it. The server cannot sell for this meter now (503), whatever the request held."""
+
     code = KeyErrorCode.VENDING_KEY_UNAVAILABLE
+    http_status = 503
     message_template = gettext_lazy(
         "The vending key for this meter is not available; call the key custodian."
     )
@@ -99,9 +103,11 @@ class HsmErrorCode(StrEnum):
 
 
 class HsmUnavailable(DomainError):
-    """The PKCS#11 module, token, PIN or a mechanism failed; no token was made."""
+    """The PKCS#11 module, token, PIN or a mechanism failed; no token was made (503: the
+    server cannot sell now, whatever the request held)."""
 
     code = HsmErrorCode.HSM_UNAVAILABLE
+    http_status = 503
     message_template = gettext_lazy(
         "The hardware security module %(token_label)s cannot make tokens now; call the key "
         "custodian."

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connection, connections  # noqa: F401 (connection: the skipif condition)
 from django.test import Client
 
 from gridvend.audit.models import AuditEvent
@@ -157,7 +157,12 @@ def test_probe_a_sale_under_a_key_the_master_key_cannot_open_is_a_coded_refusal(
     )
     assert Sale.objects.count() == 0
     assert response.status_code != 500, "an uncaught KeyDecryptionFailed answered 500"
-    assert 400 <= response.status_code < 600 and response.json().get("code"), response.content
+    # The API's one error shape is {"error": {"code", "message", "params"}} (api/errors.py).
+    assert 400 <= response.status_code < 600 and response.json()["error"].get("code"), (
+        response.content
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "VENDING_KEY_UNAVAILABLE"
 
 
 # --- the HSM engine -----------------------------------------------------------------------------
