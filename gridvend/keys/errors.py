@@ -44,6 +44,7 @@ class KeyCeremonyErrorCode(StrEnum):
     KEY_COMPONENT_CHECK_FAILED = "KEY_COMPONENT_CHECK_FAILED"
     CUSTODIAN_NOT_AUTHENTICATED = "CUSTODIAN_NOT_AUTHENTICATED"
     CUSTODIAN_ALREADY_ENTERED = "CUSTODIAN_ALREADY_ENTERED"
+    KEY_COMPONENT_REPEATED = "KEY_COMPONENT_REPEATED"
 
 
 class KeyCeremonyExpired(DomainError):
@@ -76,6 +77,28 @@ class KeyComponentCheckFailed(DomainError):
 
     def __init__(self, check_value: str) -> None:
         super().__init__(check_value=check_value)
+
+
+class KeyComponentRepeated(DomainError):
+    """A component equal to one already entered (A, B, A gives the key B, which one custodian
+    knows whole), or components whose XOR is one of them."""
+
+    code = KeyCeremonyErrorCode.KEY_COMPONENT_REPEATED
+    variant_param = "reason"
+    message_template = gettext_lazy(
+        "The component has the check value %(check_value)s of a component already entered. "
+        "It was not kept; each custodian enters a component of their own."
+    )
+    message_variants = {
+        "key": gettext_lazy(
+            "The components give a key with the check value %(check_value)s of one of them: "
+            "one custodian would know the whole key. Nothing was stored; start again with new "
+            "components."
+        ),
+    }
+
+    def __init__(self, check_value: str, *, reason: str = "component") -> None:
+        super().__init__(check_value=check_value, reason=reason)
 
 
 class CustodianNotAuthenticated(DomainError):
