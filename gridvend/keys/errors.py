@@ -123,6 +123,7 @@ class CustodianAlreadyEntered(DomainError):
 class HsmErrorCode(StrEnum):
     HSM_UNAVAILABLE = "HSM_UNAVAILABLE"
     HSM_KEY_UNSUPPORTED = "HSM_KEY_UNSUPPORTED"
+    HSM_KEY_MISMATCH = "HSM_KEY_MISMATCH"
 
 
 class HsmUnavailable(DomainError):
@@ -158,3 +159,19 @@ class HsmKeyUnsupported(DomainError):
 
     def __init__(self, key_ref: str, *, reason: str = "dkga02") -> None:
         super().__init__(key_ref=key_ref, reason=reason)
+
+
+class HsmKeyMismatch(DomainError):
+    """The HSM's object under the key reference is not the key the database holds under it (a
+    token shared with another installation, a database restored elsewhere, a key re-entered):
+    its tokens would be refused by every meter, so none is made."""
+
+    code = HsmErrorCode.HSM_KEY_MISMATCH
+    http_status = 503
+    message_template = gettext_lazy(
+        "The hardware security module's key %(key_ref)s is not the vending key stored under that "
+        "reference; no token was made. Call the key custodian."
+    )
+
+    def __init__(self, key_ref: str) -> None:
+        super().__init__(key_ref=key_ref)
