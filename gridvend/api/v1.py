@@ -127,6 +127,7 @@ REFUSALS: dict[int | str, Any] = {
     415: s.ErrorOut,
     422: s.ErrorOut,
     429: s.ErrorOut,
+    503: s.ErrorOut,
 }
 
 

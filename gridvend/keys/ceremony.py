@@ -32,6 +32,7 @@ from gridvend.keys.errors import (
     KeyCeremonyExpired,
     KeyComponentCheckFailed,
     KeyComponentInvalid,
+    KeyComponentRepeated,
 )
 from gridvend.keys.events import KeyEvent
 from gridvend.keys.models import VendingKeyRecord
@@ -146,6 +147,10 @@ class KeyCeremony:
         if not hmac.compare_digest(actual.encode(), expected.encode("utf-8", "replace")):
             shown = expected if expected and _is_hex(expected) and len(expected) <= 6 else "?"
             raise KeyComponentCheckFailed(shown)
+        if actual in self.check_values:
+            # Equal check values: the same component (or, once in 2**24, another one; entering
+            # a fresh component is cheap). A repeated component cancels out of the XOR.
+            raise KeyComponentRepeated(actual)
         for i, byte in enumerate(component):
             self._key[i] ^= byte
         del component
@@ -182,6 +187,9 @@ class KeyCeremony:
         try:
             if not any(secret):
                 raise KeyComponentInvalid(self.component_bytes)
+            final = check_value(secret)
+            if final in self.check_values:
+                raise KeyComponentRepeated(final, reason="key")
             self.stored = store_key_secret(
                 actor=self.opened_by,
                 key_ref=self.key_ref,

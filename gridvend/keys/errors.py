@@ -15,7 +15,11 @@ class KeyErrorCode(StrEnum):
 
 
 class VendingKeyUnavailable(DomainError):
+    """No usable key: none stored or active under the reference, or the master key cannot open
+    it. The server cannot sell for this meter now (503), whatever the request held."""
+
     code = KeyErrorCode.VENDING_KEY_UNAVAILABLE
+    http_status = 503
     message_template = gettext_lazy(
         "The vending key for this meter is not available; call the key custodian."
     )
@@ -40,6 +44,7 @@ class KeyCeremonyErrorCode(StrEnum):
     KEY_COMPONENT_CHECK_FAILED = "KEY_COMPONENT_CHECK_FAILED"
     CUSTODIAN_NOT_AUTHENTICATED = "CUSTODIAN_NOT_AUTHENTICATED"
     CUSTODIAN_ALREADY_ENTERED = "CUSTODIAN_ALREADY_ENTERED"
+    KEY_COMPONENT_REPEATED = "KEY_COMPONENT_REPEATED"
 
 
 class KeyCeremonyExpired(DomainError):
@@ -74,6 +79,28 @@ class KeyComponentCheckFailed(DomainError):
         super().__init__(check_value=check_value)
 
 
+class KeyComponentRepeated(DomainError):
+    """A component equal to one already entered (A, B, A gives the key B, which one custodian
+    knows whole), or components whose XOR is one of them."""
+
+    code = KeyCeremonyErrorCode.KEY_COMPONENT_REPEATED
+    variant_param = "reason"
+    message_template = gettext_lazy(
+        "The component has the check value %(check_value)s of a component already entered. "
+        "It was not kept; each custodian enters a component of their own."
+    )
+    message_variants = {
+        "key": gettext_lazy(
+            "The components give a key with the check value %(check_value)s of one of them: "
+            "one custodian would know the whole key. Nothing was stored; start again with new "
+            "components."
+        ),
+    }
+
+    def __init__(self, check_value: str, *, reason: str = "component") -> None:
+        super().__init__(check_value=check_value, reason=reason)
+
+
 class CustodianNotAuthenticated(DomainError):
     code = KeyCeremonyErrorCode.CUSTODIAN_NOT_AUTHENTICATED
     message_template = gettext_lazy("The custodian's user name or password is wrong.")
@@ -96,12 +123,15 @@ class CustodianAlreadyEntered(DomainError):
 class HsmErrorCode(StrEnum):
     HSM_UNAVAILABLE = "HSM_UNAVAILABLE"
     HSM_KEY_UNSUPPORTED = "HSM_KEY_UNSUPPORTED"
+    HSM_KEY_MISMATCH = "HSM_KEY_MISMATCH"
 
 
 class HsmUnavailable(DomainError):
-    """The PKCS#11 module, token, PIN or a mechanism failed; no token was made."""
+    """The PKCS#11 module, token, PIN or a mechanism failed; no token was made (503: the
+    server cannot sell now, whatever the request held)."""
 
     code = HsmErrorCode.HSM_UNAVAILABLE
+    http_status = 503
     message_template = gettext_lazy(
         "The hardware security module %(token_label)s cannot make tokens now; call the key "
         "custodian."
@@ -129,3 +159,19 @@ class HsmKeyUnsupported(DomainError):
 
     def __init__(self, key_ref: str, *, reason: str = "dkga02") -> None:
         super().__init__(key_ref=key_ref, reason=reason)
+
+
+class HsmKeyMismatch(DomainError):
+    """The HSM's object under the key reference is not the key the database holds under it (a
+    token shared with another installation, a database restored elsewhere, a key re-entered):
+    its tokens would be refused by every meter, so none is made."""
+
+    code = HsmErrorCode.HSM_KEY_MISMATCH
+    http_status = 503
+    message_template = gettext_lazy(
+        "The hardware security module's key %(key_ref)s is not the vending key stored under that "
+        "reference; no token was made. Call the key custodian."
+    )
+
+    def __init__(self, key_ref: str) -> None:
+        super().__init__(key_ref=key_ref)

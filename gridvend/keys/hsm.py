@@ -24,9 +24,13 @@ by GRIDVEND_HSM_PIN_ENV (GRIDVEND_HSM_PIN by default).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pkcs11
@@ -39,7 +43,12 @@ from gridvend.audit.services import record
 from gridvend.kernel.tokens import MeterKeyRef
 from gridvend.keys.crypto import check_value
 from gridvend.keys.engine import SoftwareStsEngine, meter_params
-from gridvend.keys.errors import HsmKeyUnsupported, HsmUnavailable, VendingKeyUnavailable
+from gridvend.keys.errors import (
+    HsmKeyMismatch,
+    HsmKeyUnsupported,
+    HsmUnavailable,
+    VendingKeyUnavailable,
+)
 from gridvend.keys.events import KeyEvent
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import load_vending_key
@@ -47,14 +56,38 @@ from gridvend.sts.engine import RndSource
 from gridvend.sts.keys import DecoderKey, dkga04_data
 from gridvend.sts.tables import TableSet
 
+logger = logging.getLogger("gridvend.keys")
+
 # RFC 2104 pads a key shorter than the block size with zeros; 32 bytes is the shortest HMAC-SHA-256
 # key SoftHSM2 (and NIST SP 800-107's advice) accepts.
 _HMAC_KEY_BYTES = 32
 
 
+# What the check MACs: 64 bytes, a length no DKGA04 derivation block has, so a check value is
+# never a piece of a decoder key.
+_CHECK_BLOCK = b"gridvend HSM object check v1".ljust(64, b"\x00")
+
+
 def hmac_key_value(vending_key: bytes) -> bytes:
     """The value the HSM object holds for a DKGA04 vending key: the same HMAC-SHA-256 key."""
     return vending_key + bytes(max(0, _HMAC_KEY_BYTES - len(vending_key)))
+
+
+def hsm_check_value(vending_key: bytes) -> str:
+    """The check of an HSM object holding ``vending_key``: the first 3 bytes (6 hex digits) of
+    HMAC-SHA-256 of a fixed block. The HSM computes it with one C_Sign, on any PKCS#11 module
+    (CKA_CHECK_VALUE is v3.0 only), and it proves the object signs as the stored key does; 3
+    bytes of a MAC over a block no meter's derivation uses reveal nothing of the key."""
+    mac = hmac.new(hmac_key_value(vending_key), _CHECK_BLOCK, hashlib.sha256).digest()
+    return mac[:3].hex().upper()
+
+
+@dataclass(frozen=True)
+class _Row:
+    pk: int
+    dkga: str
+    sta_tables: str
+    hsm_check_value: str
 
 
 class HsmTokenEngine(SoftwareStsEngine):
@@ -75,7 +108,9 @@ class HsmTokenEngine(SoftwareStsEngine):
         # A PKCS#11 session is used by one thread at a time.
         self._lock = threading.Lock()
         self._session: Any = None
-        self._records: dict[str, tuple[float, str, str]] = {}
+        self._records: dict[str, tuple[float, _Row]] = {}
+        # (key reference, row id, expected check) of each HSM object this process has checked.
+        self._verified: set[tuple[str, int, str]] = set()
 
     def __repr__(self) -> str:
         return f"HsmTokenEngine(token={self._token_label!r})"
@@ -126,28 +161,59 @@ class HsmTokenEngine(SoftwareStsEngine):
 
     # --- decoder keys -----------------------------------------------------------------------
 
-    def _record(self, key_ref: str) -> tuple[str, str]:
-        """The key's DKGA and table set from its row, re-read as often as the software engine
-        re-reads keys (so a deactivated key stops here too)."""
+    def _record(self, key_ref: str) -> _Row:
+        """The key's row (DKGA, table set, the HSM check stored at load), re-read as often as
+        the software engine re-reads keys (so a deactivated or replaced key stops here too)."""
         now = time.monotonic()
         hit = self._records.get(key_ref)
         if hit is not None and now - hit[0] < settings.VENDING_KEY_CACHE_SECONDS:
-            return hit[1], hit[2]
+            return hit[1]
         row = (
             VendingKeyRecord.objects.filter(key_ref=key_ref, is_active=True)
-            .values_list("dkga", "sta_tables")
+            .values_list("pk", "dkga", "sta_tables", "hsm_check_value")
             .first()
         )
         if row is None:
             self._records.pop(key_ref, None)
             raise VendingKeyUnavailable(key_ref)
-        self._records[key_ref] = (now, row[0], row[1])
-        return row
+        found = _Row(pk=row[0], dkga=row[1], sta_tables=row[2], hsm_check_value=row[3])
+        self._records[key_ref] = (now, found)
+        return found
+
+    def _expected_check(self, key_ref: str, row: _Row) -> str:
+        """What the HSM object must answer: the check stored when it was loaded, or for a row
+        loaded before checks were stored, the check of the stored key itself."""
+        if row.hsm_check_value:
+            return row.hsm_check_value
+        secret, _tables = load_vending_key(key_ref)
+        return hsm_check_value(secret.secret_bytes())
+
+    def _verify(self, key: Any, key_ref: str, row: _Row, expected: str) -> None:
+        """Before an object's first use in this process (and again when its row changes): it
+        must be the stored key, or no token is made (called holding the session lock)."""
+        if (key_ref, row.pk, expected) in self._verified:
+            return
+        try:
+            mac = bytes(key.sign(_CHECK_BLOCK, mechanism=Mechanism.SHA256_HMAC))
+        except PKCS11Error:
+            self._drop_session()
+            raise HsmUnavailable(self._token_label) from None
+        if not hmac.compare_digest(mac[:3].hex().upper(), expected):
+            logger.error(
+                "HSM token %s: the object labelled %s is not the vending key stored under that "
+                "reference (check %s expected); refusing to make tokens with it",
+                self._token_label,
+                key_ref,
+                expected,
+            )
+            raise HsmKeyMismatch(key_ref)
+        self._verified.add((key_ref, row.pk, expected))
 
     def decoder_key(self, meter: MeterKeyRef) -> tuple[DecoderKey, TableSet]:
-        dkga, tables = self._record(meter.key_ref)
-        if dkga != "04" or meter.dkga != "04":
+        row = self._record(meter.key_ref)
+        if row.dkga != "04" or meter.dkga != "04":
             raise HsmKeyUnsupported(meter.key_ref)
+        expected = self._expected_check(meter.key_ref, row)
         params = meter_params(meter)
         data = dkga04_data(
             base_date=params.base_date,
@@ -160,6 +226,7 @@ class HsmTokenEngine(SoftwareStsEngine):
         )
         with self._lock:
             key = self._key_object(meter.key_ref)
+            self._verify(key, meter.key_ref, row, expected)
             try:
                 digest = bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
             except PKCS11Error:
@@ -167,7 +234,7 @@ class HsmTokenEngine(SoftwareStsEngine):
                 # token opens a new one.
                 self._drop_session()
                 raise HsmUnavailable(self._token_label) from None
-        return DecoderKey(digest[: params.ea.key_bytes]), TableSet(tables)
+        return DecoderKey(digest[: params.ea.key_bytes]), TableSet(row.sta_tables)
 
     # --- loading a key ----------------------------------------------------------------------
 
@@ -209,14 +276,20 @@ class HsmTokenEngine(SoftwareStsEngine):
             except PKCS11Error:
                 raise HsmUnavailable(self._token_label) from None
             try:
-                hsm_check_value = bytes(key[Attribute.CHECK_VALUE]).hex().upper()
+                hsm_kcv = bytes(key[Attribute.CHECK_VALUE]).hex().upper()
             except PKCS11Error:
                 # CKA_CHECK_VALUE is PKCS#11 v3.0; an older module has none to compare.
-                hsm_check_value = ""
-        if hsm_check_value and hsm_check_value != check_value(value):
+                hsm_kcv = ""
+            expected = hsm_check_value(secret.secret_bytes())
+            try:
+                mac = bytes(key.sign(_CHECK_BLOCK, mechanism=Mechanism.SHA256_HMAC))
+            except PKCS11Error:
+                mac = b""
+        if (hsm_kcv and hsm_kcv != check_value(value)) or mac[:3].hex().upper() != expected:
             key.destroy()
             raise HsmUnavailable(self._token_label)
         with transaction.atomic(durable=True):
+            VendingKeyRecord.objects.filter(pk=row.pk).update(hsm_check_value=expected)
             record(
                 actor=None,
                 event_type=KeyEvent.LOADED_INTO_HSM,
@@ -224,7 +297,9 @@ class HsmTokenEngine(SoftwareStsEngine):
                 after={
                     "key_ref": key_ref,
                     "token_label": self._token_label,
-                    "hsm_check_value": hsm_check_value,
+                    "hsm_check_value": hsm_kcv,
+                    "hsm_object_check": expected,
                 },
             )
-        return hsm_check_value
+        self._verified.discard((key_ref, row.pk, expected))
+        return hsm_kcv

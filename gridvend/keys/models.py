@@ -22,6 +22,10 @@ class VendingKeyRecord(models.Model):
     # The key check value custodians compare (crypto.check_value); filled by rotation for rows
     # stored before it was kept.
     check_value = models.CharField(max_length=6, blank=True)
+    # The HSM object's check (gridvend.keys.hsm.hsm_check_value), written by `gridvend keys
+    # hsm-load`; the HSM engine compares the object under the key reference with it before the
+    # object's first use in a process. Empty: not loaded into an HSM since it was kept.
+    hsm_check_value = models.CharField(max_length=6, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 

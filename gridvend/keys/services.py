@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -12,13 +13,22 @@ from django.utils.translation import gettext as _
 from gridvend.audit.services import record
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
-from gridvend.keys.crypto import Sealed, check_value, fingerprint, seal, unseal
+from gridvend.keys.crypto import (
+    KeyDecryptionFailed,
+    Sealed,
+    check_value,
+    current_master_id,
+    fingerprint,
+    seal,
+    unseal,
+)
 from gridvend.keys.errors import VendingKeyUnavailable
 from gridvend.keys.events import KeyEvent
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.sts.keys import VendingKey
 
 KEY_LENGTHS = {"02": 8, "04": 20}
+logger = logging.getLogger("gridvend.keys")
 
 
 def store_vending_key(
@@ -145,7 +155,20 @@ class _KeyCache:
             with self._lock:
                 self._keys.pop(key_ref, None)
             raise VendingKeyUnavailable(key_ref)
-        secret = unseal(sealed_of(row), key_ref=key_ref)
+        try:
+            secret = unseal(sealed_of(row), key_ref=key_ref)
+        except KeyDecryptionFailed:
+            # A master key that cannot open the row (GRIDVEND_MASTER_KEY_PREVIOUS missing after
+            # a rotation, the wrong key on one server): a coded refusal before anything is
+            # written, and an operator's log line saying which key reference and why.
+            logger.error(
+                "vending key %s does not open with this server's master key %s "
+                "(sealed under %s): check GRIDVEND_MASTER_KEY and GRIDVEND_MASTER_KEY_PREVIOUS",
+                key_ref,
+                current_master_id(),
+                row.master_key_id or "an unnamed key",
+            )
+            raise VendingKeyUnavailable(key_ref) from None
         key = VendingKey(secret)
         with self._lock:
             self._keys[key_ref] = (now, row.sta_tables, key)

@@ -1,18 +1,24 @@
 """Encrypted backups of the whole database (issue 19): one file per backup, readable only with the
 backup key, that says what it holds before anyone restores it.
 
-A backup file is::
+A backup file (format 2) is::
 
-    MAGIC (16 bytes) | header length (4 bytes, big-endian) | header (JSON, UTF-8)
+    MAGIC (16 bytes) | clear length (4 bytes, big-endian) | clear header (JSON, UTF-8)
+    | sealed length (4 bytes) | sealed header (JSON, AES-256-GCM) | its tag (16 bytes)
     | the database, encrypted with AES-256-GCM | the GCM tag (16 bytes)
 
-The header is not secret but it is authenticated: it is the cipher's associated data, so a changed
-header fails the tag exactly as a changed byte of the database does. It names the engine, when and
-from which database the backup was made, the id of the backup key (an HMAC of the key, which
-reveals nothing of it), the nonce, and what a restore must find: the rows of every table, the
-latest sale and the migrations applied. Those are read from the very state the dump holds: on
-PostgreSQL in one repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps (sales
-made meanwhile are in neither), on SQLite from the copy the online backup API made.
+Only the format, the id of the backup key (an HMAC of the key, which reveals nothing of it) and
+the nonce are in the clear. The rest of the header is sealed under a key derived from the backup
+key, with the clear part as associated data: the engine, when and from which database the backup
+was made, and what a restore must find (the rows of every table, the latest sale, the migrations
+applied), which whoever holds an off-site copy has no business reading. The database's cipher
+takes everything before it as associated data, so a changed byte anywhere fails a tag. The facts
+are read from the very state the dump holds: on PostgreSQL in one repeatable-read transaction
+whose snapshot ``pg_dump --snapshot`` dumps (sales made meanwhile are in neither), on SQLite from
+the copy the online backup API made.
+
+Format 1 (before issue 19's review) kept the whole header in the clear, authenticated only; such
+files are still read, verified and restored.
 
 The database is ``pg_dump --format=custom`` on PostgreSQL and the SQLite file itself; it is
 encrypted as it streams out of ``pg_dump``, so no clear copy touches the disk on PostgreSQL (on
@@ -52,7 +58,10 @@ from gridvend.operations.errors import (
 )
 
 MAGIC = b"GRIDVEND-BACKUP\x01"
-FORMAT = 1
+FORMAT = 2
+# Format 1 kept the whole header in the clear (authenticated, not encrypted).
+READABLE_FORMATS = (1, 2)
+CLEAR_FIELDS = ("format", "key_id", "nonce")
 TAG_BYTES = 16
 # A header is a few kilobytes; anything much larger is not one of ours.
 MAX_HEADER_BYTES = 1 << 20
@@ -78,6 +87,12 @@ def backup_key() -> bytes:
 def key_id(key: bytes) -> str:
     """A name for the key that reveals nothing of it."""
     return hmac.new(key, b"gridvend-backup-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def _header_key(key: bytes) -> bytes:
+    """The key the sealed header is encrypted under: not the database's key, so the one nonce
+    serves both ciphers."""
+    return hmac.new(key, b"gridvend-backup header key v2", hashlib.sha256).digest()
 
 
 def engine() -> str:
@@ -148,9 +163,20 @@ def _header(key: bytes, nonce: bytes, facts: dict[str, Any], *, compression: str
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _prefix(header: dict[str, Any]) -> bytes:
-    body = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    return MAGIC + len(body).to_bytes(4, "big") + body
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _prefix(key: bytes, header: dict[str, Any]) -> bytes:
+    """Everything before the database: the clear part, then the rest of the header sealed with
+    the clear part as associated data."""
+    clear = _json({name: header[name] for name in CLEAR_FIELDS})
+    head = MAGIC + len(clear).to_bytes(4, "big") + clear
+    sealed = _json({name: value for name, value in header.items() if name not in CLEAR_FIELDS})
+    cipher = AES.new(_header_key(key), AES.MODE_GCM, nonce=bytes.fromhex(header["nonce"]))
+    cipher.update(head)
+    ciphertext, tag = cipher.encrypt_and_digest(sealed)
+    return head + len(ciphertext).to_bytes(4, "big") + ciphertext + tag
 
 
 def _compressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -166,7 +192,7 @@ def _write(target: Path, key: bytes, header: dict[str, Any], chunks: Iterator[by
     """The backup file: the header, the chunks (compressed first if the header says so)
     encrypted as they come, the tag. Written to a private partial file renamed into place only
     when complete. Returns the bytes of the database before compression."""
-    prefix = _prefix(header)
+    prefix = _prefix(key, header)
     size = 0
 
     def counted() -> Iterator[bytes]:
@@ -311,12 +337,14 @@ def take_backup(directory: Path | None = None) -> Backup:
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    """The header as written (not yet authenticated: :func:`decrypt` does that)."""
+    """The header. Format 2 needs the backup key and authenticates the header (the database is
+    authenticated by :func:`decrypt`); a format 1 header is returned as written."""
     with path.open("rb") as data:
         return _read_prefix(path, data)[0]
 
 
 def _read_prefix(path: Path, data: IO[bytes]) -> tuple[dict[str, Any], bytes]:
+    """The header and the bytes before the database (the database cipher's associated data)."""
     magic = data.read(len(MAGIC))
     if magic != MAGIC:
         raise BackupNotABackup(path=str(path), problem="it does not start as one")
@@ -328,9 +356,41 @@ def _read_prefix(path: Path, data: IO[bytes]) -> tuple[dict[str, Any], bytes]:
         header = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise BackupNotABackup(path=str(path), problem="its header is not readable") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") not in READABLE_FORMATS:
         raise BackupNotABackup(path=str(path), problem="its format is not one this version reads")
-    return header, MAGIC + length.to_bytes(4, "big") + body
+    head = MAGIC + length.to_bytes(4, "big") + body
+    if header["format"] == 1:
+        return header, head
+    return _unseal_header(path, data, header, head)
+
+
+def _unseal_header(
+    path: Path, data: IO[bytes], clear: dict[str, Any], head: bytes
+) -> tuple[dict[str, Any], bytes]:
+    key = backup_key()
+    if clear.get("key_id") != key_id(key):
+        raise BackupWrongKey(made_with=str(clear.get("key_id")), given=key_id(key))
+    try:
+        nonce = bytes.fromhex(str(clear.get("nonce", "")))
+    except ValueError:
+        raise BackupTampered(path=str(path)) from None
+    length = int.from_bytes(data.read(4), "big")
+    if len(nonce) != 16 or not 0 < length <= MAX_HEADER_BYTES:
+        raise BackupTampered(path=str(path))
+    ciphertext = data.read(length)
+    tag = data.read(TAG_BYTES)
+    if len(ciphertext) != length or len(tag) != TAG_BYTES:
+        raise BackupTampered(path=str(path))
+    cipher = AES.new(_header_key(key), AES.MODE_GCM, nonce=nonce)
+    cipher.update(head)
+    try:
+        sealed = json.loads(cipher.decrypt_and_verify(ciphertext, tag).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise BackupTampered(path=str(path)) from None
+    if not isinstance(sealed, dict):
+        raise BackupTampered(path=str(path))
+    # The clear fields win: they are the ones the ciphers used.
+    return {**sealed, **clear}, head + length.to_bytes(4, "big") + ciphertext + tag
 
 
 def decrypt(path: Path, out: IO[bytes] | None) -> dict[str, Any]:

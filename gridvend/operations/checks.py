@@ -9,6 +9,8 @@ beside these.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +25,19 @@ TAG = "gridvend"
 SECRET_KEY_MIN_LENGTH = 50
 SECRET_KEY_MIN_UNIQUE = 5
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+# deploy/gridvend.env.example writes every secret as CHANGE-ME...: a value still starting so was
+# copied, not generated.
+PLACEHOLDER_PREFIX = "change-me"
+# Networks that hold every address of a family (IPv4, IPv6, IPv4 mapped into IPv6).
+_EVERY_ADDRESS = (
+    ipaddress.ip_network("0.0.0.0/0"),
+    ipaddress.ip_network("::/0"),
+    ipaddress.ip_network("::ffff:0:0/96"),
+)
+
+
+def _placeholder(value: str) -> bool:
+    return value.strip().lower().startswith(PLACEHOLDER_PREFIX)
 
 
 def _secret_key() -> list[CheckMessage]:
@@ -32,6 +47,7 @@ def _secret_key() -> list[CheckMessage]:
         or len(set(key)) < SECRET_KEY_MIN_UNIQUE
         or key == settings.DEMO_SECRET_KEY
         or key.startswith("django-insecure")
+        or _placeholder(key)
     ):
         return [
             Error(
@@ -54,6 +70,20 @@ def _master_key() -> list[CheckMessage]:
                 "print(secrets.token_hex(32))'), keep them outside the database and the "
                 "backups (docs/key-management.md).",
                 id="gridvend.E002",
+            )
+        ]
+    return []
+
+
+def _previous_master_key() -> list[CheckMessage]:
+    if settings.MASTER_KEY_PREVIOUS:
+        return [
+            Warning(
+                "GRIDVEND_MASTER_KEY_PREVIOUS is set: the retired master key still opens every "
+                "vending key sealed under it.",
+                hint="Once `gridvend keys rotate-master` reports every key resealed, remove it "
+                "from every server's environment and restart (docs/key-management.md).",
+                id="gridvend.W003",
             )
         ]
     return []
@@ -214,6 +244,59 @@ def _backups() -> list[CheckMessage]:
     return []
 
 
+def _metrics() -> list[CheckMessage]:
+    found: list[CheckMessage] = []
+    if settings.METRICS_TOKEN and _placeholder(settings.METRICS_TOKEN):
+        found.append(
+            Error(
+                "GRIDVEND_METRICS_TOKEN is the example file's placeholder: anyone who read "
+                "deploy/gridvend.env.example may scrape /metrics.",
+                hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                id="gridvend.E014",
+            )
+        )
+    everyone = [
+        str(net)
+        for net in settings.METRICS_ALLOWED_IPS
+        if any(
+            network.version == every.version and every.subnet_of(network)  # type: ignore[arg-type]
+            for every in _EVERY_ADDRESS
+            for network in [ipaddress.ip_network(str(net), strict=False)]
+        )
+    ]
+    if everyone:
+        found.append(
+            Error(
+                "GRIDVEND_METRICS_ALLOWED_IPS lets every address read /metrics "
+                f"({', '.join(everyone)}).",
+                hint="Name the Prometheus servers' addresses or their private network.",
+                id="gridvend.E015",
+            )
+        )
+    return found
+
+
+def _hsm() -> list[CheckMessage]:
+    if settings.TOKEN_ENGINE != "pkcs11":
+        return []
+    if not (
+        settings.HSM_PKCS11_MODULE
+        and settings.HSM_TOKEN_LABEL
+        and os.environ.get(settings.HSM_PIN_ENV, "")
+    ):
+        return [
+            Error(
+                "GRIDVEND_TOKEN_ENGINE=pkcs11 but the HSM's PKCS#11 module, token label or PIN "
+                f"(the variable {settings.HSM_PIN_ENV}) is not set: every sale would be refused "
+                "HSM_UNAVAILABLE.",
+                hint="Set GRIDVEND_HSM_PKCS11_MODULE, GRIDVEND_HSM_TOKEN_LABEL and the PIN in "
+                "the variable GRIDVEND_HSM_PIN_ENV names (docs/key-management.md).",
+                id="gridvend.E016",
+            )
+        ]
+    return []
+
+
 def _unreadable(exc: Exception) -> Error:
     return Error(
         f"The database cannot be read ({type(exc).__name__}).",
@@ -229,6 +312,7 @@ def deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     for check in (
         _secret_key,
         _master_key,
+        _previous_master_key,
         _debug,
         _allowed_hosts,
         _tls,
@@ -236,6 +320,8 @@ def deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         _database,
         _worker,
         _backups,
+        _metrics,
+        _hsm,
     ):
         found.extend(check())
     return found

@@ -190,6 +190,9 @@ if _backup_key and len(BACKUP_KEY) != 32:
     raise ConfigurationError("GRIDVEND_BACKUP_KEY must be 64 hexadecimal digits (32 bytes)")
 if BACKUP_KEY and BACKUP_KEY == MASTER_KEY:
     raise ConfigurationError("GRIDVEND_BACKUP_KEY must not be the master key")
+if BACKUP_KEY and BACKUP_KEY == MASTER_KEY_PREVIOUS:
+    # The backups hold the vending keys sealed under it: one key would open both.
+    raise ConfigurationError("GRIDVEND_BACKUP_KEY must not be the previous master key")
 # Report PDFs made at once in requests on this machine (each takes seconds of CPU); one per person.
 REPORT_PDF_CONCURRENCY = env.get_int("GRIDVEND_REPORT_PDF_CONCURRENCY", 2, minimum=1)
 BACKUP_DIR = Path(env.get_str("GRIDVEND_BACKUP_DIR", str(VAR_DIR / "backups")))

@@ -32,7 +32,20 @@ from gridvend.web.errors import describe
 
 Handler = Callable[[HttpRequest], HttpResponse]
 request_log = logging.getLogger("gridvend.requests")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# fullmatch: with match and "$", "id\n" would pass, reach the log line and the audit context,
+# and fail as a response header.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, escape sequences,
+    Unicode line separators) written as its backslash escape: a value from the request cannot
+    start a forged line in a plain-text log."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 def _trusted(address: str) -> bool:
@@ -92,15 +105,15 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get("X-Request-ID", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         started = time.perf_counter()
         with context.bound(context.RequestContext(ip=client_ip(request), request_id=request_id)):
             response = self.get_response(request)
             match = getattr(request, "resolver_match", None)
             request_log.info(
                 "%s %s %s",
-                request.method,
-                request.path[:200],
+                printable(request.method or ""),
+                printable(request.path[:200]),
                 response.status_code,
                 extra={
                     "method": request.method,

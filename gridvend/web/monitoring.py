@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -48,14 +49,35 @@ def healthz(request: HttpRequest) -> HttpResponse:
 _migrated = False
 
 
-def _bounded() -> None:
-    """Cut off every statement of this transaction at the readiness time limit (PostgreSQL; on
-    SQLite a read never waits for a writer in WAL mode)."""
-    if connection.vendor == "postgresql":
-        ms = settings.READYZ_TIMEOUT_SECONDS * 1000
+@contextmanager
+def _bounded_read() -> Iterator[None]:
+    """A read-only stretch of work whose every database wait ends at the readiness time limit.
+
+    PostgreSQL: one transaction, each statement and lock wait cut off at the limit. SQLite: no
+    transaction (every gridvend transaction there begins IMMEDIATE, taking the write lock and
+    queueing behind each writer for the 30-second busy timeout); in WAL mode an autocommit read
+    never waits for a writer, the busy timeout is cut to the limit for the rest (opening the
+    file), and ``query_only`` refuses any write. Both are put back afterwards."""
+    ms = int(settings.READYZ_TIMEOUT_SECONDS * 1000)
+    if connection.vendor != "sqlite":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {ms}")
+                cursor.execute(f"SET LOCAL lock_timeout = {ms}")
+            yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        row = cursor.fetchone()
+        previous = int(row[0]) if row else 0
+        cursor.execute(f"PRAGMA busy_timeout = {ms}")
+        cursor.execute("PRAGMA query_only = 1")
+    try:
+        yield
+    finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL statement_timeout = {int(ms)}")
-            cursor.execute(f"SET LOCAL lock_timeout = {int(ms)}")
+            cursor.execute("PRAGMA query_only = 0")
+            cursor.execute(f"PRAGMA busy_timeout = {previous}")
 
 
 def _database() -> str:
@@ -112,13 +134,12 @@ READINESS: tuple[tuple[str, Callable[[], str]], ...] = (
 
 
 def readiness() -> dict[str, str]:
-    """Each check's state ("ok" or a word for what is wrong), in one short read-only
-    transaction; a check the database could not answer is "unavailable" and the rest are not
-    tried."""
+    """Each check's state ("ok" or a word for what is wrong), read-only and bounded by
+    GRIDVEND_READYZ_TIMEOUT_SECONDS (:func:`_bounded_read`); a check the database could not
+    answer is "unavailable" and the rest are not tried."""
     found: dict[str, str] = {}
     try:
-        with transaction.atomic():
-            _bounded()
+        with _bounded_read():
             for name, check in READINESS:
                 found[name] = check()
     except DatabaseError as exc:
@@ -243,8 +264,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     now = CollectorRegistry()
     now.register(ScrapeCollector())
     try:
-        with transaction.atomic():
-            _bounded()
+        with _bounded_read():
             body = generate_latest(counted) + generate_latest(now)
     except DatabaseError as exc:
         logger.warning("metrics: the database did not answer: %s", type(exc).__name__)

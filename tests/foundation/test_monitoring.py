@@ -257,6 +257,24 @@ def test_readyz_answers_within_its_time_limit_when_the_database_waits(
     assert took < 10
 
 
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_readyz_on_sqlite_reads_only_and_gives_the_connection_back_as_it_was(
+    world: World,
+) -> None:
+    """On SQLite the probe runs with ``query_only`` and its own short busy timeout, then puts
+    both back: the connection's next sale may write and wait as long as ever."""
+    jobs.beat(name="probe-host:6")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        before = cursor.fetchone()[0]
+    assert Client().get("/readyz").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] == before == 30_000
+        cursor.execute("PRAGMA query_only")
+        assert cursor.fetchone()[0] == 0
+
+
 # --- request ids in logs ----------------------------------------------------------------------
 
 

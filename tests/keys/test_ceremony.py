@@ -29,6 +29,7 @@ from gridvend.keys.errors import (
     KeyCeremonyExpired,
     KeyComponentCheckFailed,
     KeyComponentInvalid,
+    KeyComponentRepeated,
 )
 from gridvend.keys.models import VendingKeyRecord
 from tests import factories
@@ -188,6 +189,26 @@ def test_the_same_custodian_may_not_enter_two_components(people: dict[str, Any])
     with pytest.raises(CustodianAlreadyEntered):
         ceremony.enter(custodian=amina, component_hex=b.hex(), component_check_value=check_value(b))
     assert not VendingKeyRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_repeated_component_is_refused_and_a_fresh_one_completes_the_key(
+    people: dict[str, Any],
+) -> None:
+    a, b, c = (secrets.token_bytes(20) for _ in range(3))
+    ceremony = KeyCeremony(opened_by=people["admin"], key_ref="vk-rep", dkga="04", components=3)
+    amina, bruno, chen = people["custodians"]
+    ceremony.enter(custodian=amina, component_hex=a.hex(), component_check_value=check_value(a))
+    ceremony.enter(custodian=bruno, component_hex=b.hex(), component_check_value=check_value(b))
+    with pytest.raises(KeyComponentRepeated) as refused:
+        ceremony.enter(custodian=chen, component_hex=a.hex(), component_check_value=check_value(a))
+    assert refused.value.code == "KEY_COMPONENT_REPEATED"
+    assert refused.value.params["check_value"] == check_value(a)
+    assert a.hex() not in refused.value.message
+    assert ceremony.is_open and not VendingKeyRecord.objects.exists()
+    ceremony.enter(custodian=chen, component_hex=c.hex(), component_check_value=check_value(c))
+    stored = VendingKeyRecord.objects.get(key_ref="vk-rep")
+    assert stored.check_value == check_value(_xor(a, b, c))
 
 
 @pytest.mark.django_db

@@ -248,3 +248,38 @@ def test_settings_choose_the_hsm_engine_for_every_sale(softhsm: str, settings: A
         if isinstance(chosen, HsmTokenEngine):
             chosen.close()
         engines._engine = None
+
+
+@pytest.mark.django_db
+def test_the_hsm_object_is_checked_against_the_row_before_its_first_use(
+    softhsm: str, hsm: Any
+) -> None:
+    """hsm-load stores the object's check on the key row; the engine compares the object with
+    it once per process and row, and refuses HSM_KEY_MISMATCH when they differ."""
+    import hashlib
+    import hmac
+
+    from gridvend.keys.errors import HsmKeyMismatch
+    from gridvend.keys.hsm import HsmTokenEngine
+    from gridvend.keys.models import VendingKeyRecord
+    from tests.keys.helpers import meter
+
+    key_ref, key_hex = _store()
+    hsm.load_key(key_ref)
+    # Worked out here from the key itself: HMAC-SHA-256 (key padded to 32 bytes) of the block.
+    block = b"gridvend HSM object check v1".ljust(64, b"\x00")
+    padded = bytes.fromhex(key_hex) + bytes(12)
+    expected = hmac.new(padded, block, hashlib.sha256).digest()[:3].hex().upper()
+    assert VendingKeyRecord.objects.get(key_ref=key_ref).hsm_check_value == expected
+    assert hsm.issue_credit(meter(key_ref, dkga="04"), kwh=Decimal("1"), tid=6_000_000).digits
+    # Another process whose row says the object is some other key refuses before any token.
+    VendingKeyRecord.objects.filter(key_ref=key_ref).update(hsm_check_value="000000")
+    hsm.close()  # one logged-in session per token in this process
+    other = HsmTokenEngine(module=softhsm, token_label=TOKEN, pin_env=PIN_ENV)
+    try:
+        with pytest.raises(HsmKeyMismatch) as refused:
+            other.issue_credit(meter(key_ref, dkga="04"), kwh=Decimal("1"), tid=6_000_001)
+        assert refused.value.code == "HSM_KEY_MISMATCH"
+        assert key_hex not in refused.value.message
+    finally:
+        other.close()

@@ -4,6 +4,7 @@ open only with the right master key, and never appear in output, argv or text fo
 from __future__ import annotations
 
 import io
+import re
 import secrets
 from dataclasses import replace
 from typing import Any
@@ -16,8 +17,9 @@ from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.tokens import MeterKeyRef
 from gridvend.keys import services
-from gridvend.keys.crypto import KeyDecryptionFailed, Sealed
+from gridvend.keys.crypto import Sealed
 from gridvend.keys.engine import SoftwareStsEngine
+from gridvend.keys.errors import VendingKeyUnavailable
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.sts.keys import VendingKey
 from tests import factories
@@ -152,12 +154,19 @@ def test_the_row_holds_no_plaintext() -> None:
     assert all(key_hex not in value.lower() for value in text_columns)
 
 
-def test_a_different_master_key_fails_with_a_clear_error(settings: Any) -> None:
+def test_a_different_master_key_fails_with_a_coded_refusal_and_a_clear_log_line(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     _store("vk-a")
     services.forget_cached_keys()
     settings.MASTER_KEY = secrets.token_bytes(32)
-    with pytest.raises(KeyDecryptionFailed, match=r"vk-a.*master key"):
+    with (
+        caplog.at_level("ERROR", logger="gridvend.keys"),
+        pytest.raises(VendingKeyUnavailable) as refused,
+    ):
         services.load_vending_key("vk-a")
+    assert refused.value.code == "VENDING_KEY_UNAVAILABLE"
+    assert re.search(r"vk-a does not open with this server's master key", caplog.text)
 
 
 def test_a_ciphertext_moved_to_another_reference_does_not_open() -> None:
@@ -169,7 +178,7 @@ def test_a_ciphertext_moved_to_another_reference_does_not_open() -> None:
         nonce=source.nonce, ciphertext=source.ciphertext, tag=source.tag
     )
     services.forget_cached_keys()
-    with pytest.raises(KeyDecryptionFailed):
+    with pytest.raises(VendingKeyUnavailable):
         services.load_vending_key("vk-b")
     assert services.load_vending_key("vk-a")
 

@@ -15,7 +15,8 @@ from django.core.management.base import CommandError
 
 from gridvend.audit.models import AuditEvent
 from gridvend.keys import rotation, services
-from gridvend.keys.crypto import KeyDecryptionFailed, check_value, master_key_id
+from gridvend.keys.crypto import check_value, master_key_id
+from gridvend.keys.errors import VendingKeyUnavailable
 from gridvend.keys.models import VendingKeyRecord
 from tests.keys.helpers import all_accepted, credit_tokens, simulator
 
@@ -122,7 +123,7 @@ def test_without_the_previous_key_rotation_fails_and_says_to_keep_it(settings: A
     with pytest.raises(CommandError, match="GRIDVEND_MASTER_KEY_PREVIOUS"):
         _run("rotate-master")
     assert rotation.master_key_status() == {master_key_id(OLD): 3}
-    with pytest.raises(KeyDecryptionFailed):
+    with pytest.raises(VendingKeyUnavailable):
         services.load_vending_key("vk-02")
 
 

@@ -6,10 +6,12 @@ holds the master key; old backups are pruned, nothing else is."""
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 import subprocess
 import threading
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -143,7 +145,9 @@ def test_a_changed_cut_or_foreign_backup_restores_nothing(
     _world_with_sales()
     made = backup.take_backup()
     original = made.path.read_bytes()
-    prefix_length = len(backup.MAGIC) + 4 + int.from_bytes(original[16:20], "big")
+    clear_length = len(backup.MAGIC) + 4 + int.from_bytes(original[16:20], "big")
+    sealed_length = int.from_bytes(original[clear_length : clear_length + 4], "big")
+    prefix_length = clear_length + 4 + sealed_length + backup.TAG_BYTES
 
     def variant(name: str, data: bytes) -> Path:
         path = tmp_path / name
@@ -152,14 +156,21 @@ def test_a_changed_cut_or_foreign_backup_restores_nothing(
 
     flipped = bytearray(original)
     flipped[prefix_length + 100] ^= 0x01  # one bit of the database
-    # The year the header says it was made, one digit changed: still a readable header.
-    at = original.index(b'"made_at":"') + len(b'"made_at":"')
-    header_changed = original[:at] + b"1" + original[at + 1 :]
-    assert backup._read_prefix(Path("x"), io.BytesIO(header_changed))[0]["made_at"][0] == "1"
-    assert header_changed != original
+    # The clear header's nonce, one hex digit changed: still a readable header.
+    at = original.index(b'"nonce":"') + len(b'"nonce":"')
+    header_changed = original[:at] + (b"1" if original[at : at + 1] != b"1" else b"2")
+    header_changed += original[at + 1 :]
+    assert (
+        json.loads(header_changed[20:clear_length])["nonce"]
+        != json.loads(original[20:clear_length])["nonce"]
+    )
+    assert set(json.loads(original[20:clear_length])) == {"format", "key_id", "nonce"}
+    sealed_changed = bytearray(original)
+    sealed_changed[clear_length + 4 + 2] ^= 0x01  # one bit of the sealed header
     cases = {
         "bit.gvbackup": bytes(flipped),
         "header.gvbackup": header_changed,
+        "sealed.gvbackup": bytes(sealed_changed),
         "cut.gvbackup": original[:-40],
         "tag.gvbackup": original[:-1] + bytes([original[-1] ^ 0xFF]),
     }
@@ -176,6 +187,51 @@ def test_a_changed_cut_or_foreign_backup_restores_nothing(
     with pytest.raises(BackupKeyMissing):
         backup.decrypt(made.path, None)
     assert not _target_holds_tables(empty_target)
+
+
+def test_a_backup_shows_only_format_key_id_and_nonce_in_the_clear(tmp_path: Path) -> None:
+    _world_with_sales()
+    made = backup.take_backup()
+    data = made.path.read_bytes()
+    clear_length = len(backup.MAGIC) + 4 + int.from_bytes(data[16:20], "big")
+    assert json.loads(data[20:clear_length]) == {
+        "format": 2,
+        "key_id": backup.key_id(KEY),
+        "nonce": made.header["nonce"],
+    }
+    database = str(connection.settings_dict["NAME"]).rsplit("/", 1)[-1]
+    for secret in (database, made.header["latest_sale"]["reference"], "vending_sale", "made_at"):
+        assert secret.encode() not in data, secret
+    settings.BACKUP_KEY = b""
+    with pytest.raises(BackupKeyMissing):
+        backup.read_header(made.path)
+
+
+def test_a_format_1_backup_with_its_header_in_the_clear_still_restores(
+    empty_target: str, tmp_path: Path
+) -> None:
+    """Written here by hand as format 1 was: MAGIC, the whole header in the clear as the
+    cipher's associated data, then the database and the tag."""
+    from Crypto.Cipher import AES
+
+    _world_with_sales()
+    made = backup.take_backup()
+    plain = io.BytesIO()
+    header = backup.decrypt(made.path, plain)
+    database = plain.getvalue()
+    if header["compression"] == "zlib":
+        database = zlib.compress(database)
+    old = {**header, "format": 1}
+    body = json.dumps(old, sort_keys=True, separators=(",", ":")).encode()
+    prefix = backup.MAGIC + len(body).to_bytes(4, "big") + body
+    cipher = AES.new(KEY, AES.MODE_GCM, nonce=bytes.fromhex(header["nonce"]))
+    cipher.update(prefix)
+    old_file = tmp_path / "gridvend-20260101T000000Z-0123abcd.gvbackup"
+    old_file.write_bytes(prefix + cipher.encrypt(database) + cipher.digest())
+
+    assert backup.read_header(old_file)["latest_sale"] == header["latest_sale"]
+    verification = restore.restore(old_file, empty_target)
+    assert verification.ok, verification.checks
 
 
 def _target_holds_tables(url: str) -> bool:

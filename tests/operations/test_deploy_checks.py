@@ -82,6 +82,7 @@ def _fails_with(code: str) -> None:
         "a" * 60,
         "insecure-development-key-do-not-use-in-production-0123456789",
         "django-insecure-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH",
+        "CHANGE-ME-50-random-characters-and-then-some-more-to-pass-length",
     ],
 )
 def test_a_short_or_public_secret_key_fails(production: Any, key: str) -> None:
@@ -176,6 +177,45 @@ def test_a_backup_schedule_never_written_fails(production: Any) -> None:
 def test_a_backup_schedule_on_another_cron_fails(production: Any) -> None:
     production.BACKUP_CRON = "30 2 * * *"
     _fails_with("gridvend.E012")
+
+
+@pytest.mark.parametrize(
+    "token", ["CHANGE-ME-at-least-32-characters", "change-me-0123456789abcdefghijklmnop"]
+)
+def test_a_placeholder_metrics_token_fails(production: Any, token: str) -> None:
+    production.METRICS_TOKEN = token
+    _fails_with("gridvend.E014")
+
+
+def test_a_generated_metrics_token_and_a_private_network_pass(production: Any) -> None:
+    production.METRICS_TOKEN = "q8Jv1Zk2Lm3Np4Qr5St6Uv7Wx8Yz9Ab0Cd"
+    production.METRICS_ALLOWED_IPS = ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]
+    assert _ids() == _sqlite()
+
+
+@pytest.mark.parametrize("networks", [["0.0.0.0/0"], ["10.0.0.0/8", "::/0"], ["::ffff:0:0/96"]])
+def test_metrics_open_to_every_address_fails(production: Any, networks: list[str]) -> None:
+    production.METRICS_ALLOWED_IPS = networks
+    _fails_with("gridvend.E015")
+
+
+def test_the_hsm_engine_without_its_pin_fails_and_with_it_passes(
+    production: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    production.TOKEN_ENGINE = "pkcs11"
+    production.HSM_PKCS11_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+    production.HSM_TOKEN_LABEL = "gridvend"
+    production.HSM_PIN_ENV = "GRIDVEND_DEPLOY_CHECK_PIN"
+    monkeypatch.delenv("GRIDVEND_DEPLOY_CHECK_PIN", raising=False)
+    _fails_with("gridvend.E016")
+    monkeypatch.setenv("GRIDVEND_DEPLOY_CHECK_PIN", "1234")
+    assert _ids() == _sqlite()
+
+
+def test_a_previous_master_key_left_set_is_a_warning(production: Any) -> None:
+    production.MASTER_KEY_PREVIOUS = bytes(range(200, 232))
+    assert _ids() == {"gridvend.W003"} | _sqlite()
+    call_command("check", deploy=True, stdout=io.StringIO(), stderr=io.StringIO())
 
 
 def test_a_heartbeat_is_renewed_in_place_and_removed_on_stop() -> None:

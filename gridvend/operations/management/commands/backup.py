@@ -39,7 +39,14 @@ class Command(BaseCommand):
         action = options["action"]
         if action == "list":
             for path in backup.list_backups(directory):
-                header = backup.read_header(path)
+                try:
+                    # The header is sealed under the backup key (format 2).
+                    header = backup.read_header(path)
+                except DomainError as error:
+                    self.stdout.write(
+                        f"{path}  {path.stat().st_size:,} bytes  unreadable: {error.code}"
+                    )
+                    continue
                 rows = sum(int(n) for n in header.get("counts", {}).values())
                 self.stdout.write(
                     f"{path}  {path.stat().st_size:,} bytes  {header.get('engine')}  "
