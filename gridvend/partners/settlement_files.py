@@ -149,7 +149,7 @@ def _line(number: int, row: list[str], day: date, currency: str) -> SettlementLi
     for name in ("business_date", "request_id", "amount_minor", "currency", "type"):
         if not cells[name]:
             return Problem(number, "required", name)
-    if not _DATE.match(cells["business_date"]):
+    if not _DATE.fullmatch(cells["business_date"]):
         return Problem(number, "bad_date", "business_date")
     try:
         line_day = date.fromisoformat(cells["business_date"])
@@ -159,24 +159,24 @@ def _line(number: int, row: list[str], day: date, currency: str) -> SettlementLi
         return Problem(number, "date_mismatch", "business_date")
     # The id as sent (not stripped): a partner's id with surrounding spaces is another id.
     request_id = row[1]
-    if not _REQUEST_ID.match(request_id):
+    if not _REQUEST_ID.fullmatch(request_id):
         return Problem(number, "bad_request_id", "request_id")
-    if cells["sale_reference"] and not _SALE_REFERENCE.match(cells["sale_reference"]):
+    if cells["sale_reference"] and not _SALE_REFERENCE.fullmatch(cells["sale_reference"]):
         return Problem(number, "bad_sale_reference", "sale_reference")
-    if not _METER.match(cells["meter_number"]):
+    if not _METER.fullmatch(cells["meter_number"]):
         return Problem(number, "bad_meter_number", "meter_number")
     try:
         amount = parse_int(cells["amount_minor"], minimum=1, maximum=MAX_AMOUNT_MINOR)
     except InvalidInput:
         return Problem(number, "bad_amount", "amount_minor")
-    if not _CURRENCY.match(cells["currency"]):
+    if not _CURRENCY.fullmatch(cells["currency"]):
         return Problem(number, "bad_currency", "currency")
     if cells["currency"] != currency:
         return Problem(number, "currency_mismatch", "currency")
     kind = cells["type"].upper()
     if kind not in (SALE, REVERSAL):
         return Problem(number, "bad_type", "type")
-    if not _TIME.match(cells["partner_time"]):
+    if not _TIME.fullmatch(cells["partner_time"]):
         return Problem(number, "bad_time", "partner_time")
     try:
         moment = datetime.fromisoformat(cells["partner_time"].replace("Z", "+00:00"))

@@ -433,3 +433,11 @@ def test_the_daily_run_is_a_declared_schedule_that_the_worker_writes() -> None:
     queue.ensure_declared_schedules()
     written = Schedule.objects.get(name=SETTLEMENT_SCHEDULE)
     assert written.func == SETTLEMENT_JOB and written.cron == SETTLEMENT_CRON
+
+
+def test_a_quoted_cell_ending_in_a_newline_is_refused_not_read_as_its_text() -> None:
+    # A pattern matched with ^...$ lets one trailing newline through; the cells are matched whole.
+    day = today().isoformat()
+    data = HEADER + f'\n"{day}","req-1\n","","04000000001","250","KES","SALE","{day}T08:00:00Z"\n'
+    exc = refused(_parse, data.encode())
+    assert [(p["line"], p["code"]) for p in exc.params["problems"]] == [(2, "bad_request_id")]

@@ -143,7 +143,7 @@ def _plain(raw: str, size: int) -> str:
 
 def read_trans_id(raw: str) -> str:
     value = raw.strip()
-    if not _TRANS_ID.match(value) or len(value) > MAX_TRANS_ID:
+    if not _TRANS_ID.fullmatch(value) or len(value) > MAX_TRANS_ID:
         raise MobileCallbackInvalid(problem="TransID is missing or not a transaction id")
     return value
 
