@@ -38,6 +38,13 @@ PRODUCTION = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_async_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for their process (tests/browser/conftest.py);
+    # in the same xdist worker Django's own deploy check would then fail on it (async.E001).
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
+
+
 @pytest.fixture
 def production(settings: Any) -> Any:
     """The complete production configuration, a worker beating and the nightly backup written
