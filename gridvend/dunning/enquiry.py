@@ -1,5 +1,6 @@
-"""Phone enquiry (balance, arrears, last payment) for the IVR and the SMS keyword: the facts read
-live from billing with the enquiry user's scope, and the SMS reply queued in the outbox.
+"""Phone enquiry (balance, arrears, last payment) for the IVR and the SMS ``BAL <account>``
+command (answered by the phone app's inbound SMS, the one handler of every SMS): the facts read
+live from billing with the enquiry user's scope.
 
 The channel has no person behind it, so it reads as the user named by GRIDVEND_ENQUIRY_USER (an
 account the administrator creates in the unit whose customers may call in); without one every
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import formats, translation
 
 from gridvend.customers.models import Customer
@@ -30,13 +30,11 @@ from gridvend.kernel.clock import business_date
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
 from gridvend.kernel.phones import parse_phone
-from gridvend.notifications.services import queue_sms
+from gridvend.notifications.rendering import render_sms
 
 # Account numbers are up to 20 characters (customers.Customer); DTMF gives digits only.
 MAX_ACCOUNT_DIGITS = 20
 _DIGITS = re.compile(r"^[0-9]{1,20}$", re.ASCII)
-_KEYWORD = re.compile(r"^\s*BAL\s+([0-9]{1,20})\s*$", re.ASCII | re.IGNORECASE)
-MAX_SMS_TEXT = 160
 # Account numbers one call may key in (an answered one ends the call's tries): a caller cannot
 # walk the account numbers, as the SMS enquiry answers only the registered phone.
 MAX_CALL_TRIES = 3
@@ -145,52 +143,28 @@ def said_day(when: datetime.datetime, language: str) -> str:
         return str(formats.date_format(when.date(), "DATE_FORMAT"))
 
 
-def parse_keyword(text: str) -> str | None:
-    """The account number of a ``BAL <account>`` message, or None for any other text."""
-    if len(text) > MAX_SMS_TEXT:
+def balance_sms(account_number: str, sender: str, *, language: str = "") -> tuple[str, str] | None:
+    """The balance SMS for ``BAL <account>`` from ``sender`` (E.164) and the language it is in
+    (``language`` when the phone chose one, else the account's): None unless the number is a
+    postpaid account in the enquiry user's scope whose registered phone is the sender, so the
+    caller answers an unknown account and someone else's account alike."""
+    try:
+        found = facts(enquiry_actor(), account_number)
+    except (EnquiryAccountUnknown, EnquiryNotAuthorised):
         return None
-    found = _KEYWORD.match(text)
-    return found.group(1) if found else None
-
-
-def answer_sms(*, actor: User, message_id: str, sender: str, text: str) -> bool:
-    """Queue the reply to an inbound SMS, once per message id (the aggregator re-posts until it
-    is acknowledged). Returns whether the balance was sent (False: the help text was)."""
-    number = parse_phone(sender, region=settings.DEFAULT_COUNTRY, field="from")
-    account = parse_keyword(text)
-    found: Facts | None = None
-    if account is not None:
-        try:
-            found = facts(actor, account)
-        except EnquiryAccountUnknown:
-            found = None
-    if found is not None and _same_phone(found.customer.phone, number):
-        last = found.last_payment
-        context = {
-            "utility": settings.UTILITY_NAME,
-            "account": found.customer.account_number,
-            "due": Money(found.total_due_minor, found.currency).format(),
-            "arrears": Money(found.arrears_minor, found.currency).format(),
-            "last_amount": Money(last[1], found.currency).format() if last else "",
-            "last_paid_on": said_day(last[0], found.language) if last else "",
-        }
-        with transaction.atomic(durable=True):
-            queue_sms(
-                to=number,
-                template="enquiry_balance",
-                context=context,
-                key=f"enquiry:{message_id}",
-                language=found.language,
-            )
-        return True
-    with transaction.atomic(durable=True):
-        queue_sms(
-            to=number,
-            template="enquiry_unknown",
-            context={"utility": settings.UTILITY_NAME},
-            key=f"enquiry:{message_id}",
-        )
-    return False
+    if not _same_phone(found.customer.phone, sender):
+        return None
+    said_in = language or found.language
+    last = found.last_payment
+    context = {
+        "utility": settings.UTILITY_NAME,
+        "account": found.customer.account_number,
+        "due": Money(found.total_due_minor, found.currency).format(),
+        "arrears": Money(found.arrears_minor, found.currency).format(),
+        "last_amount": Money(last[1], found.currency).format() if last else "",
+        "last_paid_on": said_day(last[0], said_in) if last else "",
+    }
+    return render_sms("enquiry_balance", context, said_in), said_in
 
 
 def _same_phone(registered: str, sender: str) -> bool:

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from gridvend.customers.models import Customer
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
@@ -98,7 +99,20 @@ def remember_language(phone: str, language: str) -> None:
 
 
 def reply_language(phone: str) -> str:
-    return language_of(phone) or str(settings.LANGUAGE_CODE)
+    """The language to answer ``phone`` in: the one it chose (USSD's first screen, ``LANG``),
+    else the language of the account(s) registered to it when they agree, else the utility's."""
+    chosen = language_of(phone)
+    if chosen:
+        return chosen
+    accounts = list(
+        Customer.objects.filter(phone=phone)
+        .exclude(language="")
+        .values_list("language", flat=True)
+        .distinct()[:2]
+    )
+    if len(accounts) == 1 and accounts[0] in LANGUAGES:
+        return accounts[0]
+    return str(settings.LANGUAGE_CODE)
 
 
 def take_rate(phone: str, what: str, limit: int) -> None:

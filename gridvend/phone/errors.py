@@ -17,6 +17,7 @@ class PhoneErrorCode(StrEnum):
     PHONE_NOT_ALLOWED = "PHONE_NOT_ALLOWED"
     PHONE_SALE_NOT_FOUND = "PHONE_SALE_NOT_FOUND"
     PHONE_TOO_MANY_REQUESTS = "PHONE_TOO_MANY_REQUESTS"
+    PHONE_BALANCE_UNKNOWN = "PHONE_BALANCE_UNKNOWN"
 
 
 class PhoneCallbackNotAuthorised(DomainError):
@@ -72,3 +73,16 @@ class PhoneTooManyRequests(DomainError):
 
     def __init__(self) -> None:
         super().__init__()
+
+
+class PhoneBalanceUnknown(DomainError):
+    """``BAL`` with a number that is no meter, nor a postpaid account registered to this phone
+    (the two are answered alike: the reply does not tell whose account a number is)."""
+
+    code = PhoneErrorCode.PHONE_BALANCE_UNKNOWN
+    message_template = gettext_lazy(
+        "No meter, and no postpaid account registered to this phone, has the number %(number)s."
+    )
+
+    def __init__(self, *, number: str) -> None:
+        super().__init__(number=number[:20])

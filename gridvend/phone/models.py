@@ -92,7 +92,11 @@ class InboundSms(models.Model):
     """A message a customer sent to the short code, once per aggregator ``id`` (the aggregator
     posts again until it is acknowledged), what it asked and what was answered."""
 
-    provider = models.ForeignKey(MobileProvider, on_delete=models.PROTECT, related_name="+")
+    # The paybill the phone channels sold through when it came; none when there was none (the
+    # postpaid balance and the help are answered without one).
+    provider = models.ForeignKey(
+        MobileProvider, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     message_id = models.CharField(max_length=100, unique=True)
     phone = models.CharField(max_length=32, db_index=True)
     to = models.CharField(max_length=20, blank=True)
@@ -116,7 +120,7 @@ class InboundSms(models.Model):
 
     @property
     def audit_org_path(self) -> str:
-        return self.provider.partner.org_unit.path
+        return self.provider.partner.org_unit.path if self.provider is not None else ""
 
 
 class DeliveryReport(models.Model):

@@ -1,9 +1,13 @@
-"""Two-way SMS: a message to the short code is recorded once per aggregator ``id`` and read as a
-command — ``BUY <meter> <amount>`` (an M-Pesa prompt to the sender), ``TOKEN <meter>`` (the
-last token), ``BAL <meter>`` (debt and last purchase), ``LANG <en|ar|zh>``, ``HELP`` — in any
-case and spacing, and answered by SMS in the sender's language. A token or a balance goes only
-to the phone registered on the account or the phone that paid. Each phone has a budget of
-messages an hour; past it, messages are recorded and not answered (one warning is sent)."""
+"""Two-way SMS, the one handler of every message customers send (the short code's aggregator
+posts to ``/phone/<secret>/sms/inbound``, the voice aggregator to ``/voice/sms``): a message is
+recorded once per aggregator ``id`` and read as a command — ``BUY <meter> <amount>`` (an M-Pesa
+prompt to the sender), ``TOKEN <meter>`` (the last token), ``BAL <meter>`` (debt and last
+purchase) or ``BAL <account>`` (a postpaid account's bill, arrears and last payment),
+``LANG <en|ar|zh>``, ``HELP`` — in any case and spacing, and answered by SMS in the sender's
+language. A token or a balance goes only to the phone registered on the account or the phone that
+paid. Each phone has a budget of messages an hour; past it, messages are recorded and not
+answered (one warning is sent). Without a paybill the phone channels sell through, everything
+but buying and a meter's debt is still answered."""
 
 from __future__ import annotations
 
@@ -17,14 +21,17 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from gridvend.dunning import enquiry
 from gridvend.kernel.errors import DomainError
+from gridvend.kernel.inputs import text_problem
 from gridvend.kernel.money import Money
+from gridvend.meters.models import Meter
 from gridvend.mobilemoney import services as mobile
 from gridvend.mobilemoney.models import MobileProvider, StkPush
 from gridvend.notifications.rendering import isolate
 from gridvend.notifications.services import queue_sms
 from gridvend.phone import common
-from gridvend.phone.errors import PhoneTooManyRequests
+from gridvend.phone.errors import PhoneBalanceUnknown, PhoneChannelUnavailable, PhoneTooManyRequests
 from gridvend.phone.models import InboundSms, SmsCommand
 
 MAX_TEXT = 480
@@ -66,17 +73,39 @@ def parse(text: str) -> Command:
     return Command("")
 
 
+def readable(raw: str) -> str:
+    """A customer's message as typed: line breaks, tabs and other control or invisible
+    characters become spaces (a phone sends what it sends, and the aggregator would post a
+    refused message again and again), cut to MAX_TEXT."""
+    value = raw[: MAX_TEXT * 2]
+    return "".join(" " if text_problem(ch) is not None else ch for ch in value).strip()[:MAX_TEXT]
+
+
 def help_text() -> str:
     return _(
         "Send BUY <meter> <amount> to buy, TOKEN <meter> for the last token, BAL <meter> for "
-        "the debt, LANG EN, AR or ZH for the language."
+        "the debt or BAL <account> for a postpaid bill, LANG EN, AR or ZH for the language."
     )
 
 
 Reply = tuple[str, str, StkPush | None]
 
 
-def _reply(provider: MobileProvider, phone: str, cmd: Command, language: str) -> Reply:
+def _provider(provider: MobileProvider | None) -> MobileProvider:
+    if provider is None:
+        raise PhoneChannelUnavailable()
+    return provider
+
+
+def _postpaid_balance(phone: str, number: str, language: str) -> str:
+    """``BAL <account>``: the postpaid account's figures, to its registered phone only."""
+    found = enquiry.balance_sms(number, phone, language=language)
+    if found is None:
+        raise PhoneBalanceUnknown(number=number)
+    return found[0]
+
+
+def _reply(provider: MobileProvider | None, phone: str, cmd: Command, language: str) -> Reply:
     """The reply text, the outcome code (empty when done) and the push a purchase started."""
     keyword = cmd.keyword
     if keyword == SmsCommand.HELP:
@@ -109,7 +138,9 @@ def _reply(provider: MobileProvider, phone: str, cmd: Command, language: str) ->
                 None,
             )
         if keyword == SmsCommand.BAL:
-            bal = common.balance(provider, phone, cmd.meter)
+            if not Meter.objects.filter(number=cmd.meter).exists():
+                return _postpaid_balance(phone, cmd.meter, language), "", None
+            bal = common.balance(_provider(provider), phone, cmd.meter)
             text = _("Meter %(meter)s: debt %(debt)s.") % {
                 "meter": isolate(bal.meter, language),
                 "debt": isolate(bal.debt.format(), language),
@@ -121,6 +152,7 @@ def _reply(provider: MobileProvider, phone: str, cmd: Command, language: str) ->
                 }
             return text, "", None
         assert keyword == SmsCommand.BUY
+        provider = _provider(provider)
         found_meter = common.lookup(provider, cmd.meter)
         amount = Money.from_major(cmd.amount, found_meter.currency)
         push = mobile.request_stk_push(
@@ -159,8 +191,12 @@ def receive(
 ) -> tuple[InboundSms, bool]:
     """Record an inbound message (once per ``message_id``) and answer it. Returns the record
     and whether it was new (a repeat from the aggregator is acknowledged and does nothing)."""
-    provider = common.channel_provider()
-    cmd = parse(text[:MAX_TEXT]) if len(text) <= MAX_TEXT else Command("")
+    try:
+        provider: MobileProvider | None = common.channel_provider()
+    except PhoneChannelUnavailable:
+        provider = None
+    text = readable(text)
+    cmd = parse(text)
     try:
         with transaction.atomic(durable=True):
             message = InboundSms.objects.create(

@@ -37,15 +37,6 @@ def field(
     return value
 
 
-def message_text(form: dict[str, str], name: str, *, max_length: int) -> str:
-    """A customer's message as typed: line breaks, tabs and other control or invisible
-    characters become spaces (a phone sends what it sends, and the aggregator would post a
-    refused message again and again), cut to ``max_length``."""
-    value = form.get(name, "")[: max_length * 2]
-    cleaned = "".join(" " if text_problem(ch) is not None else ch for ch in value)
-    return cleaned.strip()[:max_length]
-
-
 def number(form: dict[str, str], name: str) -> int | None:
     value = form.get(name, "").strip()
     if not value:

@@ -152,7 +152,7 @@ def sms_inbound(request: HttpRequest, secret: str) -> HttpResponse:
             message_id=protocol.field(form, "id", required=True, max_length=100),
             phone=common.e164(protocol.field(form, "from", required=True), field="from"),
             to=protocol.field(form, "to", max_length=20),
-            text=protocol.message_text(form, "text", max_length=sms.MAX_TEXT),
+            text=form.get("text", ""),
             sent_at=protocol.field(form, "date", max_length=40),
             link_id=protocol.field(form, "linkId", max_length=100),
             network_code=protocol.field(form, "networkCode", max_length=10),

@@ -20,6 +20,8 @@ from gridvend.dunning.errors import EnquiryAccountUnknown, EnquiryInputInvalid, 
 from gridvend.gateways.voice import protocol
 from gridvend.gateways.voice.errors import XML, sms_error, voice_error
 from gridvend.kernel.errors import DomainError
+from gridvend.kernel.phones import parse_phone
+from gridvend.phone import sms as phone_sms
 
 
 def _address_allowed(ip: str | None) -> bool:
@@ -136,19 +138,25 @@ def ivr(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 def sms(request: HttpRequest) -> HttpResponse:
-    """An inbound SMS: ``BAL <account>`` from the account's registered phone is answered with
-    the balance by SMS, anything else with the help text; once per message ``id``."""
+    """An inbound SMS through the voice aggregator's account: the same handler, commands,
+    records and hourly budget as the short code's (``phone.sms``), so ``BAL <account>`` from
+    the account's registered phone is answered with the postpaid balance and ``BUY``, ``TOKEN``
+    and ``HELP`` work here too; once per message ``id``."""
     if request.method != "POST":
         return _not_post()
     try:
         authenticate(request)
         form = _body(request)
-        message_id = protocol.field(form, "id", required=True, max_length=100)
-        sender = protocol.field(form, "from", required=True, max_length=32)
-        text = protocol.field(form, "text", max_length=protocol.MAX_FIELD)
-        answered = enquiry.answer_sms(
-            actor=enquiry.enquiry_actor(), message_id=message_id, sender=sender, text=text
+        message, new = phone_sms.receive(
+            message_id=protocol.field(form, "id", required=True, max_length=100),
+            phone=parse_phone(
+                protocol.field(form, "from", required=True, max_length=32),
+                region=settings.DEFAULT_COUNTRY,
+                field="from",
+            ),
+            to=protocol.field(form, "to", max_length=20),
+            text=form.get("text", ""),
         )
     except DomainError as exc:
         return sms_error(exc)
-    return JsonResponse({"status": "balance" if answered else "help"})
+    return JsonResponse({"status": "received" if new else "duplicate", "outcome": message.outcome})

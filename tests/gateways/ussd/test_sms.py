@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gridvend.customers.models import Customer
 from gridvend.jobs import outbox
 from gridvend.jobs.models import OutboxMessage
 from gridvend.mobilemoney.models import StkPush, StkState
@@ -187,3 +188,22 @@ def test_the_back_office_lists_the_messages_and_what_waits_for_care(phones: Phon
     phones.screen("ATUid_bo", "")
     sessions = client.get("/phone/ussd-sessions/", {"q": "254712345126"}).content.decode()
     assert "254712345126" in sessions
+
+
+def test_a_phone_that_chose_no_language_is_answered_in_its_accounts(phones: Phones) -> None:
+    meter = phones.meter(phone=CALLER)
+    Customer.objects.filter(meters=meter).update(language="ar")
+    phones.sms("ATXid_l1", f"BAL {meter.number}")
+    assert OutboxMessage.objects.get(key="sms:phone-sms:ATXid_l1").payload["language"] == "ar"
+    assert reply_to("ATXid_l1").startswith("العداد")
+    # A choice the phone made wins over the account's.
+    phones.sms("ATXid_l2", "LANG ZH")
+    phones.sms("ATXid_l3", f"BAL {meter.number}")
+    assert OutboxMessage.objects.get(key="sms:phone-sms:ATXid_l3").payload["language"] == "zh-hans"
+    # Two accounts on one phone in different languages: the utility's own.
+    other = phones.meter(name="Jane Wambui", phone=STRANGER)
+    Customer.objects.filter(meters=other).update(language="ar")
+    second = phones.meter(name="Jane Wambui", phone=STRANGER)
+    Customer.objects.filter(meters=second).update(language="zh-hans")
+    phones.sms("ATXid_l4", "HELP", phone=STRANGER)
+    assert OutboxMessage.objects.get(key="sms:phone-sms:ATXid_l4").payload["language"] == "en"

@@ -19,6 +19,7 @@ from django.test import override_settings
 from gridvend.customers import services as customers
 from gridvend.identity.roles import Capability, Role
 from gridvend.jobs.models import OutboxMessage
+from gridvend.phone.models import InboundSms
 from tests import factories
 from tests.dunning.conftest import Dunning, dunning, scene  # noqa: F401
 
@@ -182,22 +183,49 @@ def test_bal_from_the_registered_phone_is_answered_once_by_sms(
     customers.update_customer(actor=d.s.world.admin, customer=customer, phone="0711000005",
                               language="zh-hans")  # fmt: skip
     fields = {"id": "ATXid_1", "from": "+254711000005", "text": f"bal {customer.account_number}"}
-    assert sms(live_server, **fields) == (200, {"status": "balance"})
-    assert sms(live_server, **fields) == (200, {"status": "balance"})  # the aggregator's retry
+    # No paybill is set in this world: the postpaid balance needs none.
+    assert sms(live_server, **fields) == (200, {"status": "received", "outcome": ""})
+    assert sms(live_server, **fields) == (200, {"status": "duplicate", "outcome": ""})
     message = OutboxMessage.objects.get(kind="sms")
+    # The phone chose no language: the account registered to it is answered in its own.
     assert message.payload["to"] == "+254711000005" and message.payload["language"] == "zh-hans"
     assert customer.account_number in message.payload["text"] and "逾期" in message.payload["text"]
+    inbound = InboundSms.objects.get(message_id="ATXid_1")
+    assert inbound.command == "BAL" and inbound.provider is None and inbound.outcome == ""
 
 
-def test_bal_from_another_phone_gets_only_the_help_text(enquiry: Dunning, live_server: Any) -> None:
+def test_bal_from_another_phone_tells_nothing_of_the_account(
+    enquiry: Dunning, live_server: Any
+) -> None:
     d = enquiry
-    number = d.customer(d.s.a).account_number
+    customer = d.customer(d.s.a)
+    number = customer.account_number
     status, answer = sms(
         live_server, id="ATXid_2", **{"from": "+254722000000"}, text=f"BAL {number}"
     )
-    assert (status, answer) == (200, {"status": "help"})
-    text = OutboxMessage.objects.get(kind="sms").payload["text"]
-    assert "BAL" in text and number not in text
+    assert (status, answer) == (200, {"status": "received", "outcome": "PHONE_BALANCE_UNKNOWN"})
+    unknown = sms(live_server, id="ATXid_2b", **{"from": "+254722000000"}, text="BAL 99999999")
+    assert unknown == (200, {"status": "received", "outcome": "PHONE_BALANCE_UNKNOWN"})
+    texts = [m.payload["text"] for m in OutboxMessage.objects.filter(kind="sms").order_by("id")]
+    # The same sentence for someone else's account and for a number that is nobody's.
+    assert texts[0].replace(number, "N") == texts[1].replace("99999999", "N")
+    assert customer.name not in texts[0]
+
+
+def test_the_voice_aggregators_sms_takes_the_same_commands(
+    enquiry: Dunning, live_server: Any
+) -> None:
+    status, answer = sms(live_server, id="ATXid_4", **{"from": "+254722000001"}, text="help")
+    assert (status, answer) == (200, {"status": "received", "outcome": ""})
+    assert "BAL <account>" in OutboxMessage.objects.get(kind="sms").payload["text"]
+    # Buying needs the paybill, which this world has not got: a clear refusal, not an error.
+    status, answer = sms(
+        live_server, id="ATXid_5", **{"from": "+254722000001"}, text="BUY 04300000009 100"
+    )
+    assert (status, answer) == (200, {"status": "received", "outcome": "PHONE_CHANNEL_UNAVAILABLE"})
+    # A message on several lines is read, not refused (the aggregator would post it again).
+    status, answer = sms(live_server, id="ATXid_6", **{"from": "+254722000001"}, text="HELP\r\n")
+    assert (status, answer) == (200, {"status": "received", "outcome": ""})
 
 
 def test_a_hostile_sms_is_refused_in_its_own_json_shape(enquiry: Dunning, live_server: Any) -> None:
@@ -209,7 +237,7 @@ def test_a_hostile_sms_is_refused_in_its_own_json_shape(enquiry: Dunning, live_s
         f"{live_server.url}/voice/sms", {"id": "x", "from": "+254722000000"}, key="bad"
     )
     assert status == 403 and json.loads(body)["errorCode"] == "ENQUIRY_NOT_AUTHORISED"
-    assert not OutboxMessage.objects.exists()
+    assert not OutboxMessage.objects.exists() and not InboundSms.objects.exists()
 
 
 def test_one_call_cannot_walk_the_account_numbers(enquiry: Dunning, live_server: Any) -> None:
