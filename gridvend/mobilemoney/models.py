@@ -275,6 +275,8 @@ class StkPush(models.Model):
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     channel = models.CharField(max_length=20)  # who asked: "cashier", "portal", "ussd"...
+    # The language the buyer chose there (USSD menu, SMS LANG, portal): the token SMS's.
+    language = models.CharField(max_length=10, blank=True, default="")
     # The asker's idempotency key (a cashier screen's form reference): the same key asks once.
     client_reference = models.CharField(max_length=64, blank=True)
     requested_by = models.ForeignKey(

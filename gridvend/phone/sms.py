@@ -162,6 +162,7 @@ def _reply(provider: MobileProvider | None, phone: str, cmd: Command, language: 
             meter_number=found_meter.meter.number,
             amount=amount,
             channel="sms",
+            language=language,
         )
         return (
             _(

@@ -541,6 +541,7 @@ def _act(session: UssdSession, state: Walk, screen: Screen) -> Screen:
                 meter_number=state.meter,
                 amount=state.amount,
                 channel="ussd",
+                language=state.language,
             )
         except DomainError as refusal:
             screen = Screen(True, _text_of("failed", state.language), outcome=str(refusal.code))

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from gridvend.customers.models import Customer
 from gridvend.kernel.clock import FixedClock
 from gridvend.kernel.errors import DomainError
 from gridvend.ledger.selectors import account_balance
@@ -314,6 +315,16 @@ def test_a_purchase_with_the_buyers_phone_queues_one_token_sms(settings) -> None
     odd = replace(call(partner), msisdn="not a phone")
     partners.purchase(odd, "sms-2", meter.number, tender=world.money("300"))
     assert OutboxMessage.objects.count() == 1
+    # Written in the account's language; a language the buyer chose on the channel wins.
+    assert rows[0].payload["language"] == "en"
+    Customer.objects.filter(meters=meter).update(language="ar")
+    partners.purchase(with_phone, "sms-3", meter.number, tender=world.money("300"))
+    chosen = replace(with_phone, language="zh-hans")
+    partners.purchase(chosen, "sms-4", meter.number, tender=world.money("300"))
+    languages = list(
+        OutboxMessage.objects.order_by("id").values_list("payload__language", flat=True)
+    )
+    assert languages == ["en", "ar", "zh-hans"]
 
 
 def test_the_policy_runs_as_a_declared_periodic_job() -> None:

@@ -66,6 +66,7 @@ from gridvend.mobilemoney.models import (
     MobileRefundRequest,
     PaymentState,
     ReversalState,
+    StkPush,
 )
 from gridvend.mobilemoney.providers import C2BNotice, ReversalResult, provider_for
 from gridvend.mobilemoney.services import suspense
@@ -159,8 +160,18 @@ def read_paid_at(text: str) -> datetime | None:
     return local.replace(tzinfo=ZoneInfo(PROVIDER_TIME_ZONE)).astimezone(ZoneInfo("UTC"))
 
 
-def call_for(provider: MobileProvider, msisdn: str = "") -> Call:
-    return Call(partner=provider.partner, interface=INTERFACE, msisdn=msisdn)
+def call_for(provider: MobileProvider, msisdn: str = "", language: str = "") -> Call:
+    return Call(partner=provider.partner, interface=INTERFACE, msisdn=msisdn, language=language)
+
+
+def _push_language(payment: MobilePayment) -> str:
+    """The language the buyer chose where the push was asked (USSD, SMS, portal), if any: the
+    push this payment is tied to, or whose checkout id it carries (the callback's payment is
+    sold before the push is tied to it)."""
+    same = Q(payment=payment)
+    if payment.request_id:
+        same |= Q(provider=payment.provider_id, checkout_request_id=payment.request_id)
+    return StkPush.objects.filter(same).values_list("language", flat=True).first() or ""
 
 
 def meter_for(provider: MobileProvider, reference: str) -> str:
@@ -300,10 +311,11 @@ def settle(
         # A fraction of a shilling never comes from M-Pesa: customer care looks first.
         return _suspend(payment, amount.problem)
     phone = "" if payment.is_msisdn_masked else payment.msisdn
+    language = _push_language(payment)
     try:
         meter_number = meter_for(provider, payment.sell_ref or payment.account_ref)
         answer = partners.purchase(
-            call_for(provider, phone),
+            call_for(provider, phone, language),
             payment.request_id,
             meter_number,
             tender=Money(payment.amount_minor, payment.currency),
@@ -313,10 +325,10 @@ def settle(
     except DomainError as refusal:
         return _suspend(payment, refusal)
     assert answer.result is not None
-    return _sold(payment, answer.result.sale, phone)
+    return _sold(payment, answer.result.sale, phone, language)
 
 
-def _sold(payment: MobilePayment, sale: object, phone: str) -> MobilePayment:
+def _sold(payment: MobilePayment, sale: object, phone: str, language: str) -> MobilePayment:
     from gridvend.vending.models import Sale
 
     assert isinstance(sale, Sale)
@@ -329,10 +341,11 @@ def _sold(payment: MobilePayment, sale: object, phone: str) -> MobilePayment:
         if not sms_to and customer is not None and customer.phone:
             # A masked payer: the token goes to the phone registered on the account.
             sms_to = customer.phone
-            language = customer.language or None
             try:
                 with transaction.atomic():
-                    queue_token_sms(sale=sale, to=sms_to, language=language)
+                    queue_token_sms(
+                        sale=sale, to=sms_to, language=language or customer.language or None
+                    )
             except (InvalidInput, DomainError):
                 sms_to = ""
         locked.state = PaymentState.SOLD

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -49,6 +50,9 @@ from gridvend.partners import services as partners
 MAX_QUERY_ATTEMPTS = 5
 
 
+_LANGUAGES = {code for code, _name in settings.LANGUAGES}
+
+
 def request_stk_push(
     *,
     actor: User,
@@ -58,6 +62,7 @@ def request_stk_push(
     amount: Money,
     channel: str,
     client_reference: str = "",
+    language: str = "",
 ) -> StkPush:
     """Check that the sale would go through (a trial vend as the aggregator), then prompt the
     phone. The push row is written before the provider is asked, so a callback that comes
@@ -65,7 +70,8 @@ def request_stk_push(
 
     ``client_reference``: the asker's idempotency key (a cashier screen sends one per form):
     asked again with the same key, the first push is answered and no phone is prompted twice;
-    the same key for another meter, phone or amount is refused (DUPLICATE_REQUEST)."""
+    the same key for another meter, phone or amount is refused (DUPLICATE_REQUEST).
+    ``language``: the one the buyer chose on that channel; the token SMS is written in it."""
     if not provider.is_enabled:
         raise MobileProviderDisabled(provider=provider.code)
     number = stk_phone(phone)
@@ -89,6 +95,7 @@ def request_stk_push(
                 amount_minor=amount.minor,
                 currency=amount.currency,
                 channel=channel[:20],
+                language=language if language in _LANGUAGES else "",
                 client_reference=key,
                 requested_by=actor,
                 state=StkState.REQUESTED,

@@ -61,6 +61,9 @@ class Call:
     terminal_id: str = ""
     operator_id: str = ""
     msisdn: str = ""
+    # The language the buyer chose on the channel (a USSD menu, an SMS ``LANG``): the token SMS
+    # to ``msisdn`` is written in it; empty: in the account's language, else the utility's.
+    language: str = ""
     # The interface's fields to give back on a repeat (Electrum echoes its originator...).
     echo: dict[str, Any] = field(default_factory=dict)
 
@@ -344,7 +347,7 @@ def _sale_request(
         if call.msisdn and result.tokens:
             # The buyer's phone gets the token by SMS, queued in the sale's transaction (sent by
             # the worker after commit; never holds up or fails the sale: see vending.notices).
-            _queue_token_sms(result, call.msisdn)
+            _queue_token_sms(result, call.msisdn, call.language)
         if confirmed is not None:
             PartnerAdvice.objects.filter(pk=confirmed.pk).update(
                 request=request, outcome=AdviceOutcome.APPLIED
@@ -379,13 +382,15 @@ def _sale_request(
     return Answer(created[0], result, replayed=False)
 
 
-def _queue_token_sms(result: SaleResult, msisdn: str) -> None:
+def _queue_token_sms(result: SaleResult, msisdn: str, language: str) -> None:
     from gridvend.kernel.inputs import InvalidInput
     from gridvend.vending.notices import queue_token_sms
 
+    customer = result.sale.customer
+    said_in = language or (customer.language if customer is not None else "") or None
     try:
         with transaction.atomic():
-            queue_token_sms(sale=result.sale, to=msisdn)
+            queue_token_sms(sale=result.sale, to=msisdn, language=said_in)
     except InvalidInput:
         # A number that is not one: the sale stands, the partner still has the token to hand over.
         return

@@ -52,7 +52,10 @@ def test_a_ussd_purchase_in_each_language_ends_in_a_token_the_meter_accepts(
     assert sale.meter == meter and sale.tender_minor == 50000
     assert phones.paybill.tokens_accepted(meter, digits)
     sms = OutboxMessage.objects.get(key=f"sms:sale:{sale.reference}")
-    assert sms.payload["to"] == CALLER
+    # The token SMS is written in the language of the menu the buyer chose (the account has
+    # none of its own here, so the utility's English would be used otherwise).
+    assert sms.payload["to"] == CALLER and sms.payload["language"] == language
+    assert push.language == language
     session = UssdSession.objects.get(session_id=f"ATUid_{language}")
     assert session.state == UssdState.ENDED and session.stk_push == push
 
