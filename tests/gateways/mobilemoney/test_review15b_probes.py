@@ -1,0 +1,384 @@
+"""Second review of issue 15 (mobile money), aimed at the fixes of 1cb07b8 (late and lost
+reversals, confirmations going the back-fill's way, whole meter numbers on STK pushes) and at
+what the first review left alone. Each ``test_probe_`` fails while the defect it names is real;
+``test_holds_`` pins behaviour that was checked and holds. Against the sandbox Daraja over
+real HTTP; the races run on PostgreSQL with real threads."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+import tests.world
+from gridvend.kernel.errors import DomainError
+from gridvend.ledger.selectors import account_balance
+from gridvend.mobilemoney import services
+from gridvend.mobilemoney.models import (
+    MobilePayment,
+    MobileRefundRequest,
+    PaymentState,
+    ReversalState,
+    StkPush,
+    StkState,
+)
+from gridvend.sts.identity import MeterNumber
+from gridvend.vending.models import Sale
+from tests.gateways.mobilemoney.conftest import PHONE, SAFARICOM, Paybill, confirmation
+from tests.gateways.mobilemoney.test_refund_reversal import can_reverse, suspense_payment
+from tests.threads import run_threads
+
+SUSPENSE = "mobile-suspense:mpesa"
+NAIROBI = ZoneInfo("Africa/Nairobi")
+
+
+def _send(paybill: Paybill, url: str, body: dict[str, Any], client: Client | None = None) -> Any:
+    """One callback the sandbox holds, sent as Safaricom sends it."""
+    return (client or paybill.client).post(
+        urlsplit(url).path,
+        data=json.dumps(body),
+        content_type="application/json",
+        REMOTE_ADDR=SAFARICOM,
+    )
+
+
+def _nairobi_now() -> str:
+    return timezone.now().astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
+
+
+def _closed_port_url() -> str:
+    """An address where nothing listens: a connection to it is refused at once."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = int(probe.getsockname()[1])
+    probe.close()
+    return f"http://127.0.0.1:{port}"
+
+
+def _reconfigure(paybill: Paybill, **changes: str) -> None:
+    provider = paybill.provider
+    values = services.ProviderSettings(
+        **{
+            name: changes.get(name, getattr(provider, name))
+            for name in services.ProviderSettings.__dataclass_fields__
+        }
+    )
+    paybill.provider = services.configure_provider(
+        actor=paybill.world.admin, partner=paybill.partner, values=values
+    )
+
+
+def _thirteen_digit_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Meters the test world adds get 13-digit numbers (4-digit manufacturer code)."""
+    monkeypatch.setattr(
+        tests.world,
+        "meter_number",
+        lambda serial, mfr="04": str(MeterNumber.from_parts("0104", serial)),
+    )
+
+
+# Findings --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_probe_a_late_reversal_while_a_second_refund_waits_leaves_the_payment_sellable(
+    paybill: Paybill,
+) -> None:
+    """Severity: high (the customer's money goes back and is sold to a meter as well).
+
+    The first reversal ends in a queue time-out (refund FAILED, payment back in suspense); care
+    asks for the refund again (payment ``refund_pending``). Then the provider's late success for
+    the FIRST reversal arrives: ``_late_reversal`` only refunds a payment in suspense or
+    refunding, so it marks the refund completed, writes ``paid_twice: True`` in the audit (no
+    money was paid twice) and leaves the payment ``refund_pending``. Finance approves the second
+    request, the provider refuses it ("already reversed", R000001) and ``_reversal_failed``
+    puts the payment back in SUSPENSE, where care may sell it: the money has left and would be
+    sold too. Cause: payments.py ``_late_reversal`` (``paid_twice = payment.state not in
+    (SUSPENSE, REFUNDING)``). Fix: treat ``refund_pending`` (and ``refund_manual``) as not yet
+    paid back: refund the payment and close the waiting request."""
+    can_reverse(paybill)
+    payment = suspense_payment(paybill, 350)
+    paybill.daraja.fail_next_reversal("timeout")
+    first = services.request_payment_refund(
+        actor=paybill.care, payment=payment, reason="paid the wrong paybill"
+    )
+    services.approve_payment_refund(actor=paybill.finance, request=first)
+    paybill.deliver_held()  # the queue time-out
+    payment.refresh_from_db()
+    first.refresh_from_db()
+    assert payment.state == PaymentState.SUSPENSE
+    assert first.reversal_state == ReversalState.FAILED
+    # The provider did reverse it after all (its books now say so) ...
+    reversal_receipt = "RLATE00001"
+    paybill.daraja.reversed[payment.trans_id] = reversal_receipt
+    # ... while care, seeing "Reversal failed", asks again.
+    second = services.request_payment_refund(
+        actor=paybill.care, payment=payment, reason="asked again after the failure"
+    )
+    late = {
+        "Result": {
+            "ResultType": 0,
+            "ResultCode": 0,
+            "ResultDesc": "The service request is processed successfully.",
+            "OriginatorConversationID": first.originator_conversation_id,
+            "ConversationID": first.conversation_id,
+            "TransactionID": reversal_receipt,
+            "ResultParameters": {
+                "ResultParameter": [
+                    {"Key": "OriginalTransactionID", "Value": payment.trans_id},
+                ]
+            },
+        }
+    }
+    assert paybill.post("reversal-result", late).status_code == 200
+    first.refresh_from_db()
+    assert first.reversal_state == ReversalState.COMPLETED
+    # A fixed version may refuse this approval: the refund is already done.
+    with contextlib.suppress(DomainError):
+        services.approve_payment_refund(actor=paybill.finance, request=second)
+    paybill.deliver_held()  # the provider's answer to the second reversal: already reversed
+    payment.refresh_from_db()
+    assert payment.state == PaymentState.REFUNDED, (
+        f"the provider reversed {payment.trans_id}, yet the payment is {payment.state} "
+        f"({payment.suspense_code}): care can sell it to a meter"
+    )
+    assert account_balance(SUSPENSE) == 0
+
+
+@pytest.mark.django_db
+def test_probe_a_reversal_that_never_left_does_not_strand_the_payment(paybill: Paybill) -> None:
+    """Severity: high (a refund stuck for ever; nobody can act on the payment any more).
+
+    Since 1cb07b8 every ``MobileProviderUnavailable`` from ``reverse()`` leaves the payment
+    ``refunding`` with result ``unknown``, "the provider may have reversed it". But the
+    adapter raises it also when nothing was sent: the connection refused, the OAuth token
+    not obtained (``_access_token`` runs before the reversal is posted), a credential variable
+    not set. No result will ever come, no job asks again, and in ``refunding`` care can neither
+    ask again (not in suspense) nor record a pay-back (not ``refund_manual``): the customer is
+    never refunded and the suspense never cleared without a database edit. Cause:
+    payments.py ``_send_reversal`` (``except MobileProviderUnavailable``) and daraja.py
+    ``_send`` (one error for "not sent" and "no reply"). Fix: tell a failure before sending
+    (connection refused, OAuth, configuration) from a lost reply and treat the first as a
+    refusal (back to suspense, MOBILE_REVERSAL_FAILED); and give a stranded ``refunding``
+    payment a way out (Transaction Status query, or care recording the outcome)."""
+    can_reverse(paybill)
+    payment = suspense_payment(paybill, 250)
+    asked = services.request_payment_refund(
+        actor=paybill.care, payment=payment, reason="paid the wrong paybill"
+    )
+    sandbox = paybill.provider.base_url
+    _reconfigure(paybill, base_url=_closed_port_url())  # Daraja is down: nothing gets through
+    services.approve_payment_refund(actor=paybill.finance, request=asked)
+    _reconfigure(paybill, base_url=sandbox)  # and back up
+    assert paybill.daraja.reversed == {}, "the provider never heard of this reversal"
+    paybill.deliver_held()
+    payment.refresh_from_db()
+    refund = MobileRefundRequest.objects.get()
+    assert payment.state in (PaymentState.SUSPENSE, PaymentState.REFUND_MANUAL), (
+        f"nothing was sent, yet the payment is {payment.state} and the refund "
+        f"{refund.reversal_state} ({refund.result_code}: {refund.result_desc}) for ever"
+    )
+
+
+@pytest.mark.django_db
+def test_probe_stk_money_for_a_13_digit_meter_found_after_the_push_gave_up_is_sold(
+    paybill: Paybill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Severity: medium (customer paid, was told "the token comes by SMS", gets none until
+    customer care acts).
+
+    The status query job closes a push as *timed out* after five "still being processed"
+    answers; the money can still arrive (M-Pesa was slow). The back-fill then finds it, but
+    only waiting or receipt-less paid pushes are candidates, so it becomes a paybill payment
+    whose account is the prompt's 12-character AccountReference: for an 11-digit meter that
+    is the whole number and it sells; for a 13-digit meter it names no meter and the money goes
+    to suspense (MOBILE_ACCOUNT_UNKNOWN). The 1cb07b8 fix (``StkPush.meter_number``) is used
+    only when the row is tied to a push. Cause: books.py ``_stk_candidates`` (states) and
+    payments.py ``meter_for`` (a 12-digit reference). Fix: let a timed-out push be tied to
+    money found in its window, and/or read a 12-digit reference as the 13-digit meter it
+    starts (the 13th digit is the check digit, so the prefix names one meter)."""
+    _thirteen_digit_numbers(monkeypatch)
+    meter = paybill.world.add_meter()
+    assert len(meter.number) == 13
+    paybill.daraja.answer_next(PHONE, "silent")  # paid; the callback is lost
+    push = services.request_stk_push(
+        actor=paybill.world.admin,
+        provider=paybill.provider,
+        phone="0712 345 126",
+        meter_number=meter.number,
+        amount=paybill.world.money("300"),
+        channel="ussd",
+    )
+    # As query_late_pushes leaves it after MAX_QUERY_ATTEMPTS answers "being processed".
+    StkPush.objects.filter(pk=push.pk).update(
+        state=StkState.TIMED_OUT, result_code="500.001.1001", answered_at=timezone.now()
+    )
+    result = services.backfill(provider=paybill.provider)
+    assert result.pulled == 1
+    payment = MobilePayment.objects.get()
+    assert payment.trans_id == paybill.daraja.pushes[push.checkout_request_id or ""]["receipt"]
+    assert (payment.state, payment.suspense_code) == (PaymentState.SOLD, ""), (
+        f"the money for meter {meter.number} is {payment.state} ({payment.suspense_code}), "
+        f"account {payment.account_ref!r}"
+    )
+    assert Sale.objects.filter(meter=meter).count() == 1
+
+
+@pytest.mark.django_db
+def test_probe_the_stk_callback_settles_money_held_as_ambiguous(paybill: Paybill) -> None:
+    """Severity: medium (paid, told "token by SMS", none comes; care must do by hand what the
+    provider already said).
+
+    Two prompts for the same meter, amount and phone (two USSD sessions, a double tap). The C2B
+    confirmation of the first one's money arrives before its STK callback (they race on
+    Daraja's side): since 1cb07b8 it goes the back-fill's way, two pushes fit, and the payment
+    is held in suspense as MOBILE_STK_MATCH_AMBIGUOUS. A second later the STK callback names
+    the push AND the receipt: the ambiguity is gone, but ``apply_result`` finds the held
+    payment by its receipt, ``settle`` leaves a suspense payment alone, and the push is marked
+    paid with its money still in suspense. Cause: stk.py ``apply_result`` (the known payment
+    returned as it stands). Fix: when the push's own callback carries the receipt of a payment
+    held as ambiguous, release it and sell it for that push."""
+    meter = paybill.world.add_meter()
+    pushes = [
+        services.request_stk_push(
+            actor=paybill.world.admin,
+            provider=paybill.provider,
+            phone="0712 345 126",
+            meter_number=meter.number,
+            amount=paybill.world.money("300"),
+            channel="ussd",
+        )
+        for _ in range(2)
+    ]
+    callbacks = {
+        body["Body"]["stkCallback"]["CheckoutRequestID"]: (url, body)
+        for url, body in (paybill.daraja.take_held())
+    }
+    first = pushes[0]
+    receipt = paybill.daraja.pushes[first.checkout_request_id or ""]["receipt"]
+    body = confirmation(receipt, meter.number, amount="300.00", TransTime=_nairobi_now())
+    assert paybill.post("c2b-confirmation", body).json()["ResultCode"] == 0
+    held = MobilePayment.objects.get(trans_id=receipt)
+    assert held.suspense_code == "MOBILE_STK_MATCH_AMBIGUOUS"
+    # The push's own callback: CheckoutRequestID and MpesaReceiptNumber together.
+    url, callback = callbacks[first.checkout_request_id or ""]
+    assert _send(paybill, url, callback).status_code == 200
+    first.refresh_from_db()
+    held.refresh_from_db()
+    assert first.state == StkState.PAID and first.payment_id == held.pk
+    assert held.state == PaymentState.SOLD, (
+        f"push {first.checkout_request_id} is paid with receipt {receipt}, yet its money is "
+        f"{held.state} ({held.suspense_code})"
+    )
+    url, callback = callbacks[pushes[1].checkout_request_id or ""]
+    _send(paybill, url, callback)
+    assert Sale.objects.filter(meter=meter).count() == 2
+
+
+# What holds ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_holds_care_resolution_after_a_refusal_and_a_repeat_click_sell_once(
+    paybill: Paybill,
+) -> None:
+    """The 1cb07b8 attempt counter: a refused attempt, then two more clicks once the cause is
+    mended: one sale, and the second click is refused as not in suspense."""
+    from gridvend.meters import services as meters
+    from gridvend.mobilemoney.errors import MobilePaymentNotInSuspense
+
+    world = paybill.world
+    meter = world.add_meter()
+    other = world.add_meter()
+    meters.block_meter(actor=world.admin, meter=other, reason="tamper")
+    paybill.post("c2b-confirmation", confirmation("RKL51PRB77", "NOBODY"))
+    payment = MobilePayment.objects.get()
+    refused = services.resolve_by_sale(
+        actor=paybill.care, payment=payment, meter_number=other.number, note="wrong meter"
+    )
+    assert (refused.state, refused.suspense_code) == (PaymentState.SUSPENSE, "METER_BLOCKED")
+    sold = services.resolve_by_sale(
+        actor=paybill.care, payment=refused, meter_number=meter.number, note="right meter"
+    )
+    assert sold.state == PaymentState.SOLD
+    with pytest.raises(MobilePaymentNotInSuspense):
+        services.resolve_by_sale(
+            actor=paybill.care, payment=sold, meter_number=meter.number, note="again"
+        )
+    assert Sale.objects.filter(meter=meter).count() == 1
+    assert Sale.objects.filter(meter=other).count() == 0
+    assert account_balance(SUSPENSE) == 0
+
+
+@pytest.mark.django_db
+def test_holds_a_reversal_result_for_an_unknown_transaction_changes_nothing(
+    paybill: Paybill,
+) -> None:
+    """The new fall-back lookup by OriginalTransactionID: a forged or stray success naming a
+    payment that has no refund request refunds nothing (the callback is kept, the payment
+    stays in suspense)."""
+    payment = suspense_payment(paybill, 150)
+    forged = {
+        "Result": {
+            "ResultCode": 0,
+            "ConversationID": "AG_20261201_forged",
+            "TransactionID": "RFORGED001",
+            "ResultParameters": {
+                "ResultParameter": {"Key": "OriginalTransactionID", "Value": payment.trans_id}
+            },
+        }
+    }
+    reply = paybill.post("reversal-result", forged)
+    assert reply.status_code == 200
+    payment.refresh_from_db()
+    assert payment.state == PaymentState.SUSPENSE
+    assert account_balance(SUSPENSE) == -15000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_holds_stk_callback_and_confirmation_of_the_same_money_at_once_sell_once(
+    paybill: Paybill,
+) -> None:
+    """The STK callback and the C2B confirmation of one payment arrive together (PostgreSQL,
+    real threads): one payment, one sale."""
+    assert connection.vendor == "postgresql"
+    meter = paybill.world.add_meter()
+    push = services.request_stk_push(
+        actor=paybill.world.admin,
+        provider=paybill.provider,
+        phone="0712 345 126",
+        meter_number=meter.number,
+        amount=paybill.world.money("300"),
+        channel="ussd",
+    )
+    ((url, callback),) = paybill.daraja.take_held()
+    receipt = paybill.daraja.pushes[push.checkout_request_id or ""]["receipt"]
+    body = confirmation(receipt, meter.number, amount="300.00", TransTime=_nairobi_now())
+    confirm = urlsplit(paybill.urls["c2b-confirmation"]).path
+
+    def arrive(i: int) -> int:
+        client = Client()
+        if i % 2:
+            return int(_send(paybill, url, callback, client).status_code)
+        reply = client.post(
+            confirm, data=json.dumps(body), content_type="application/json", REMOTE_ADDR=SAFARICOM
+        )
+        return int(reply.status_code)
+
+    codes, errors = run_threads(4, arrive)
+    assert not errors, errors
+    assert codes == [200] * 4
+    assert MobilePayment.objects.count() == 1
+    assert Sale.objects.filter(meter=meter).count() == 1
+    push.refresh_from_db()
+    assert push.state == StkState.PAID and push.payment is not None
+    assert push.payment.trans_id == receipt
