@@ -63,7 +63,7 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _reconfigure(paybill: Paybill, **changes: str) -> None:
+def _reconfigure(paybill: Paybill, **changes: Any) -> None:
     provider = paybill.provider
     values = services.ProviderSettings(
         **{
@@ -281,6 +281,42 @@ def test_probe_the_stk_callback_settles_money_held_as_ambiguous(paybill: Paybill
     url, callback = callbacks[pushes[1].checkout_request_id or ""]
     _send(paybill, url, callback)
     assert Sale.objects.filter(meter=meter).count() == 2
+
+
+@pytest.mark.django_db
+def test_probe_a_reversal_result_while_the_paybill_is_switched_off_is_not_dropped(
+    paybill: Paybill,
+) -> None:
+    """Severity: medium (a refund the provider carried out is never booked; the payment is
+    stuck in ``refunding`` and its suspense never released).
+
+    The callback view refuses every callback but the confirmation while the provider is
+    switched off (``MobileProviderDisabled``), and answers the reversal result with
+    ``ResultCode 0, "Received"``, so Daraja never sends it again. A paybill switched off for a
+    few minutes (maintenance, a suspected leak of its secret) while a reversal is in flight
+    loses the result for good: the money is back with the customer, the payment stays
+    ``refunding`` for ever (no job asks again), the suspense account keeps it. Cause:
+    gateways/mobilemoney/views.py ``callback_view`` (``if not found.is_enabled and kind !=
+    CONFIRMATION``). Fix: record and apply reversal results (and STK results) whatever the
+    switch says: they report money that has already moved."""
+    can_reverse(paybill)
+    payment = suspense_payment(paybill, 400)
+    asked = services.request_payment_refund(
+        actor=paybill.care, payment=payment, reason="paid the wrong paybill"
+    )
+    services.approve_payment_refund(actor=paybill.finance, request=asked)
+    assert payment.trans_id in paybill.daraja.reversed  # the provider reversed it
+    _reconfigure(paybill, is_enabled=False)
+    (reply,) = paybill.deliver_held()  # its result arrives while the paybill is off
+    assert reply.status_code == 200
+    _reconfigure(paybill, is_enabled=True)
+    payment.refresh_from_db()
+    refund = MobileRefundRequest.objects.get()
+    assert payment.state == PaymentState.REFUNDED, (
+        f"the provider reversed {payment.trans_id}; the payment is {payment.state}, the refund "
+        f"{refund.reversal_state}, and the result was answered {reply.json()}"
+    )
+    assert account_balance(SUSPENSE) == 0
 
 
 # What holds ------------------------------------------------------------------------------------
