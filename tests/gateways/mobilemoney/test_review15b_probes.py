@@ -319,6 +319,46 @@ def test_probe_a_reversal_result_while_the_paybill_is_switched_off_is_not_droppe
     assert account_balance(SUSPENSE) == 0
 
 
+@pytest.mark.django_db
+def test_probe_the_daily_books_count_a_payment_whose_refund_is_under_way(
+    paybill: Paybill,
+) -> None:
+    """Severity: medium (the day's proof "every payment is a sale, a suspense item or a
+    refund" does not add up, and silently: the payments it drops are the stuck ones).
+
+    ``reconcile_statement`` counts our payments as sold, suspense, refunded or unsettled
+    (``received``, ``refund_pending``); a payment ``refunding`` (reversal sent, result not yet
+    in, or never: see the probes above) or ``refund_manual`` (approved, to be paid back by
+    hand) is in ``our_count`` and in no bucket. The reconciliation screen shows 2 payments,
+    1 sold, 0 suspense, 0 refunded, 0 unsettled. Cause: mobilemoney/services/books.py
+    ``reconcile_statement`` (``unsettled_count`` lists only RECEIVED and REFUND_PENDING). Fix:
+    count REFUNDING and REFUND_MANUAL as unsettled (or a bucket of their own), and check that
+    the buckets add up to ``our_count``."""
+    from gridvend.ledger.services import today
+
+    can_reverse(paybill)
+    meter = paybill.world.add_meter()
+    paybill.daraja.pay_bill(phone="254712345126", account=meter.number, amount=500)  # sold
+    paybill.deliver_held()
+    payment = suspense_payment(paybill, 300)
+    asked = services.request_payment_refund(
+        actor=paybill.care, payment=payment, reason="paid the wrong paybill"
+    )
+    sent = services.approve_payment_refund(actor=paybill.finance, request=asked)
+    assert sent.state == PaymentState.REFUNDING  # its result not in yet
+    recon = services.reconcile_day(provider=paybill.provider, day=today())
+    assert recon.our_count == 2 and recon.discrepancies == 0
+    buckets = (
+        recon.sold_count,
+        recon.suspense_count,
+        recon.refunded_count,
+        recon.unsettled_count,
+    )
+    assert sum(buckets) == recon.our_count, (
+        f"{recon.our_count} payments, but sold/suspense/refunded/unsettled = {buckets}"
+    )
+
+
 # What holds ------------------------------------------------------------------------------------
 
 
