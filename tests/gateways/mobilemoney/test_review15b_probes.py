@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -357,6 +358,77 @@ def test_probe_the_daily_books_count_a_payment_whose_refund_is_under_way(
     assert sum(buckets) == recon.our_count, (
         f"{recon.our_count} payments, but sold/suspense/refunded/unsettled = {buckets}"
     )
+
+
+@pytest.mark.django_db
+def test_probe_a_late_stk_callback_for_money_held_as_ambiguous_is_no_500(
+    paybill: Paybill,
+) -> None:
+    """Severity: high (a 500 to Safaricom, and the one message that proves the held money is
+    the already-sold push's is lost: care may sell it a second time).
+
+    Push 1 is sold on the status query's word (no receipt yet); push 2 (same meter, amount and
+    phone) waits. Push 1's money then reaches the confirmation URL: two pushes fit, so it is
+    held in suspense (MOBILE_STK_MATCH_AMBIGUOUS) under its receipt R1. Push 1's own STK
+    callback arrives late with R1: ``apply_result`` sees the push paid without a receipt and
+    ``_learn_receipt`` writes R1 on its payment, which breaks the unique (provider, trans_id)
+    of the held payment: IntegrityError, HTTP 500, nothing noted. The held payment stays in
+    suspense looking like unclaimed money. Cause: stk.py ``_learn_receipt`` (and books.py
+    ``_tie_to_push``, the same update). Fix: when the receipt already belongs to a payment held
+    as ambiguous, close that payment as this push's money (it was sold) instead of writing the
+    receipt twice; never let the update raise."""
+    meter = paybill.world.add_meter()
+    paybill.daraja.answer_next(PHONE, "silent")
+    first = services.request_stk_push(
+        actor=paybill.world.admin,
+        provider=paybill.provider,
+        phone="0712 345 126",
+        meter_number=meter.number,
+        amount=paybill.world.money("300"),
+        channel="ussd",
+    )
+    StkPush.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    services.query_late_pushes(provider=paybill.provider)
+    first.refresh_from_db()
+    assert first.state == StkState.PAID and first.payment is not None
+    assert first.payment.trans_id == "" and first.payment.state == PaymentState.SOLD
+    second = services.request_stk_push(
+        actor=paybill.world.admin,
+        provider=paybill.provider,
+        phone="0712 345 126",
+        meter_number=meter.number,
+        amount=paybill.world.money("300"),
+        channel="ussd",
+    )
+    paybill.daraja.take_held()  # push 2's answer is still on its way
+    receipt = paybill.daraja.pushes[first.checkout_request_id or ""]["receipt"]
+    body = confirmation(receipt, meter.number, amount="300.00", TransTime=_nairobi_now())
+    assert paybill.post("c2b-confirmation", body).json()["ResultCode"] == 0
+    held = MobilePayment.objects.get(trans_id=receipt)
+    assert held.suspense_code == "MOBILE_STK_MATCH_AMBIGUOUS"
+    assert second.state == StkState.REQUESTED
+    late = {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": first.merchant_request_id,
+                "CheckoutRequestID": first.checkout_request_id,
+                "ResultCode": 0,
+                "ResultDesc": "The service request is processed successfully.",
+                "CallbackMetadata": {
+                    "Item": [
+                        {"Name": "Amount", "Value": 300},
+                        {"Name": "MpesaReceiptNumber", "Value": receipt},
+                        {"Name": "TransactionDate", "Value": int(_nairobi_now())},
+                        {"Name": "PhoneNumber", "Value": int(PHONE)},
+                    ]
+                },
+            }
+        }
+    }
+    client = Client(raise_request_exception=False)
+    reply = _send(paybill, paybill.urls["stk-callback"], late, client)
+    assert reply.status_code == 200, f"the late STK callback was answered {reply.status_code}"
+    assert Sale.objects.filter(meter=meter).count() == 1
 
 
 # What holds ------------------------------------------------------------------------------------
