@@ -431,6 +431,72 @@ def test_probe_a_late_stk_callback_for_money_held_as_ambiguous_is_no_500(
     assert Sale.objects.filter(meter=meter).count() == 1
 
 
+@pytest.mark.django_db
+def test_probe_a_crash_after_recording_money_held_as_ambiguous_does_not_sell_it_later(
+    paybill: Paybill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Severity: medium (money that may already have been sold by an STK push is sold again).
+
+    ``receive_payment(hold=...)`` writes the payment as ``received`` in one transaction and
+    parks it in suspense in a second one; the hold itself is not stored. A process that stops
+    between the two (a restart, an OOM kill; the case the module's design guards for sales)
+    leaves a plain ``received`` payment, and the back-fill's re-settling of stale payments
+    sells it, though two pushes fitted and one had already sold that money. Here push 1 was
+    sold on the status query's word; its money arrives as a confirmation while push 2 waits;
+    the process dies before the hold is written (simulated by making the second step raise
+    once). Cause: mobilemoney/services/payments.py ``receive_payment`` (the hold applied after
+    the insert's commit) and books.py ``backfill`` (``settle`` of stale received payments).
+    Fix: insert a held payment directly in suspense (with its code and suspense entry) in the
+    insert's own transaction."""
+    from gridvend.mobilemoney.services import payments
+
+    meter = paybill.world.add_meter()
+    paybill.daraja.answer_next(PHONE, "silent")
+    first = services.request_stk_push(
+        actor=paybill.world.admin,
+        provider=paybill.provider,
+        phone="0712 345 126",
+        meter_number=meter.number,
+        amount=paybill.world.money("300"),
+        channel="ussd",
+    )
+    StkPush.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    services.query_late_pushes(provider=paybill.provider)
+    assert Sale.objects.filter(meter=meter).count() == 1  # push 1's money, sold
+    services.request_stk_push(
+        actor=paybill.world.admin,
+        provider=paybill.provider,
+        phone="0712 345 126",
+        meter_number=meter.number,
+        amount=paybill.world.money("300"),
+        channel="ussd",
+    )
+    paybill.daraja.take_held()
+    receipt = paybill.daraja.pushes[first.checkout_request_id or ""]["receipt"]
+    body = confirmation(receipt, meter.number, amount="300.00", TransTime=_nairobi_now())
+
+    def killed(payment: MobilePayment, refusal: DomainError) -> MobilePayment:
+        raise SystemExit("the process stops here")
+
+    monkeypatch.setattr(payments, "_suspend", killed)
+    with pytest.raises(SystemExit):
+        paybill.post("c2b-confirmation", body)
+    monkeypatch.undo()
+    held = MobilePayment.objects.get(trans_id=receipt)
+    assert held.state == PaymentState.RECEIVED
+    # Later: the back-fill settles what stopped half-way.
+    MobilePayment.objects.filter(pk=held.pk).update(
+        received_at=timezone.now() - timedelta(minutes=5)
+    )
+    services.backfill(provider=paybill.provider)
+    held.refresh_from_db()
+    assert held.state == PaymentState.SUSPENSE, (
+        f"money held as ambiguous is {held.state} after the back-fill "
+        f"({Sale.objects.filter(meter=meter).count()} sales for one push's money)"
+    )
+    assert Sale.objects.filter(meter=meter).count() == 1
+
+
 # What holds ------------------------------------------------------------------------------------
 
 
