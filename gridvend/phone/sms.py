@@ -76,9 +76,10 @@ def parse(text: str) -> Command:
 def readable(raw: str) -> str:
     """A customer's message as typed: line breaks, tabs and other control or invisible
     characters become spaces (a phone sends what it sends, and the aggregator would post a
-    refused message again and again), cut to MAX_TEXT."""
+    refused message again and again). Not cut here: a message longer than MAX_TEXT is not
+    read as a command (cut, "BUY <meter> … 50000" could become an order for 500)."""
     value = raw[: MAX_TEXT * 2]
-    return "".join(" " if text_problem(ch) is not None else ch for ch in value).strip()[:MAX_TEXT]
+    return "".join(" " if text_problem(ch) is not None else ch for ch in value).strip()
 
 
 def help_text() -> str:
@@ -197,7 +198,7 @@ def receive(
     except PhoneChannelUnavailable:
         provider = None
     text = readable(text)
-    cmd = parse(text)
+    cmd = parse(text) if len(text) <= MAX_TEXT else Command("")
     try:
         with transaction.atomic(durable=True):
             message = InboundSms.objects.create(
