@@ -12,6 +12,7 @@ Screens stay within 182 GSM-7 characters; Arabic and Chinese ones (UCS-2) within
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +31,11 @@ from gridvend.notifications.rendering import isolate
 from gridvend.phone import common
 from gridvend.phone.errors import PhoneNotAllowed, PhoneSaleNotFound, PhoneTooManyRequests
 from gridvend.phone.models import UssdSession, UssdState
+
+logger = logging.getLogger(__name__)
+# The outcome of a final hop whose action broke with an error that is no refusal (a fault of
+# ours or of the provider's link): the session is ended and the customer told it failed.
+ACTION_FAILED = "PHONE_CHANNEL_UNAVAILABLE"
 
 # The most of ``text`` read: a session of this menu never needs more (a language, six choices,
 # a meter, an amount); a longer path is refused before it is split.
@@ -511,6 +517,24 @@ def _claim(session: UssdSession, text: str, screen: Screen) -> bool:
 
 
 def _act(session: UssdSession, state: Walk, screen: Screen) -> Screen:
+    """Do the final hop's action and end the session with what came of it. An error that is no
+    refusal still ends it (with the failed screen, logged), so no session stays "paying" and a
+    repeated final hop is told it failed rather than to approve a prompt that never came."""
+    try:
+        return _act_and_end(session, state, screen)
+    except Exception:
+        logger.exception("USSD session %s: the final action %s failed", session.pk, screen.action)
+        failed = Screen(True, _text_of("failed", state.language), outcome=ACTION_FAILED)
+        UssdSession.objects.filter(pk=session.pk).exclude(state=UssdState.ENDED).update(
+            state=UssdState.ENDED,
+            last_reply=failed.text[:400],
+            outcome=ACTION_FAILED,
+            updated_at=timezone.now(),
+        )
+        return failed
+
+
+def _act_and_end(session: UssdSession, state: Walk, screen: Screen) -> Screen:
     provider = state.provider
     done: dict[str, object] = {}
     if screen.action == "language":
@@ -579,5 +603,10 @@ def record_end(
     )
     UssdSession.objects.filter(session_id=session_id, state=UssdState.OPEN).update(
         state=UssdState.ENDED, updated_at=now
+    )
+    # A final hop that was claimed and never finished (the process stopped between the claim
+    # and the push): the session is over; whether the phone was prompted, its push says.
+    UssdSession.objects.filter(session_id=session_id, state=UssdState.PAYING).update(
+        state=UssdState.ENDED, outcome=ACTION_FAILED, updated_at=now
     )
     return updated == 1

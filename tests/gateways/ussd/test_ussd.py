@@ -220,3 +220,31 @@ def test_the_end_of_session_event_is_recorded(phones: Phones) -> None:
         3200,
         UssdState.ENDED,
     )
+
+
+def test_a_final_hop_that_breaks_ends_the_session_as_failed(
+    phones: Phones, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error that is no refusal (a fault of ours or of the provider's link) ends the
+    session with the failed screen; a repeat of the hop is told the same, nothing stays
+    "paying"."""
+    meter = phones.meter()
+
+    def broken(**_kwargs: object) -> None:
+        raise ConnectionResetError("the provider's link dropped")
+
+    monkeypatch.setattr(ussd.mobile, "request_stk_push", broken)
+    screens = buy(phones, "ATUid_broken", ["1", "1", meter.number, "1", "500", "1"])
+    session = UssdSession.objects.get(session_id="ATUid_broken")
+    assert screens[-1].startswith("END ") and "Approve" not in screens[-1]
+    assert (session.state, session.outcome) == (UssdState.ENDED, ussd.ACTION_FAILED)
+    assert phones.screen("ATUid_broken", f"1*1*{meter.number}*1*500*1") == screens[-1]
+    assert any("final action buy failed" in r.getMessage() for r in caplog.records)
+
+
+def test_the_end_event_closes_a_final_hop_that_never_finished(phones: Phones) -> None:
+    phones.screen("ATUid_p", "")
+    UssdSession.objects.filter(session_id="ATUid_p").update(state=UssdState.PAYING)
+    phones.post("ussd-events", {"sessionId": "ATUid_p", "status": "Success", "input": ""})
+    session = UssdSession.objects.get(session_id="ATUid_p")
+    assert (session.state, session.outcome) == (UssdState.ENDED, ussd.ACTION_FAILED)
