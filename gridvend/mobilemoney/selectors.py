@@ -23,6 +23,7 @@ from gridvend.mobilemoney.models import (
     RawCallback,
     StkPush,
 )
+from gridvend.org.models import PATH_SEGMENT_WIDTH
 
 PROVIDER_PATH = "partner__org_unit__path"
 MAX_SEARCH = 40
@@ -191,11 +192,21 @@ def daily_totals(
     ]
 
 
-def stk_paybills() -> QuerySet[MobileProvider]:
-    """The paybills a cashier may prompt a customer's phone through: every one switched on
-    (a utility's paybills serve all its counters; the sale is checked as the cashier sees the
-    meter, and as the aggregator partner sells)."""
-    return MobileProvider.objects.filter(is_enabled=True).select_related("partner").order_by("code")
+def stk_paybills(actor: User) -> QuerySet[MobileProvider]:
+    """The paybills a cashier may prompt a customer's phone through: those switched on whose
+    aggregator partner serves the cashier's unit — a partner at the cashier's unit or above it
+    (a national paybill serves every counter), or inside the cashier's subtree — and not a
+    region's paybill at another region's counter. The sale is still checked as the cashier
+    sees the meter, and as the partner sells."""
+    path = actor.org_unit.path
+    width = PATH_SEGMENT_WIDTH + 1
+    above = [path[:end] for end in range(width, len(path) + 1, width)]
+    serves = Q(partner__org_unit__path__in=above) | Q(partner__org_unit__path__startswith=path)
+    return (
+        MobileProvider.objects.filter(serves, is_enabled=True)
+        .select_related("partner")
+        .order_by("code")
+    )
 
 
 def get_own_push(actor: User, pk: int) -> StkPush:

@@ -40,7 +40,7 @@ from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter, normalise_meter_number
 from gridvend.mobilemoney import selectors as mobile_selectors
 from gridvend.mobilemoney import services as mobile
-from gridvend.mobilemoney.models import StkState
+from gridvend.mobilemoney.models import MobileProvider, StkState
 from gridvend.org.models import VendingPointStatus
 from gridvend.org.selectors import list_vending_points
 from gridvend.reports import shifts as shift_reports
@@ -229,7 +229,7 @@ def _confirm(
             status=404 if exc.code in ("METER_NOT_FOUND", "NOT_FOUND") else 200,
         )
     refusal = vending.sale_refusal(confirmation.meter)
-    paybills = _paybills()
+    paybills = _paybills(actor)
     customer = confirmation.meter.customer
     context = {
         "shift": shift,
@@ -374,8 +374,8 @@ def sell(request: HttpRequest, actor: User, shift: Shift, number: str) -> HttpRe
     return redirect(target)
 
 
-def _paybills() -> list[tuple[int, str]]:
-    return [(p.pk, f"{p.name} ({p.shortcode})") for p in mobile_selectors.stk_paybills()[:20]]
+def _paybills(actor: User) -> list[tuple[int, str]]:
+    return [(p.pk, f"{p.name} ({p.shortcode})") for p in mobile_selectors.stk_paybills(actor)[:20]]
 
 
 @till
@@ -386,14 +386,14 @@ def stk_push(request: HttpRequest, actor: User, shift: Shift, number: str) -> Ht
     cash. The sale is the paybill's (from the aggregator partner's float, when the phone pays):
     nothing enters the cashier's drawer. Asked twice with the same form, the phone is prompted
     once."""
-    paybills = _paybills()
+    paybills = _paybills(actor)
     form = forms.StkPushForm(request.POST, paybills=paybills)
     if not form.is_valid():
         return _confirm(request, actor, shift, number, stk_form=form, status=400)
     data = form.cleaned_data
     try:
         confirmation = confirm_meter(actor, number)
-        provider = next(p for p in mobile_selectors.stk_paybills() if p.pk == data["paybill"])
+        provider = mobile_selectors.stk_paybills(actor).get(pk=data["paybill"])
         push = mobile.request_stk_push(
             actor=actor,
             provider=provider,
@@ -403,7 +403,7 @@ def stk_push(request: HttpRequest, actor: User, shift: Shift, number: str) -> Ht
             channel="cashier",
             client_reference=data["client_reference"],
         )
-    except StopIteration:
+    except MobileProvider.DoesNotExist:
         form.add_error("paybill", _("Choose a paybill."))
         return _confirm(request, actor, shift, number, stk_form=form, status=400)
     except DomainError as exc:

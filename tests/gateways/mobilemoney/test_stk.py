@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from gridvend.identity.roles import Capability, Role
 from gridvend.jobs.models import OutboxMessage
 from gridvend.mobilemoney import services
 from gridvend.mobilemoney.errors import MobilePhoneInvalid
@@ -21,6 +22,7 @@ from gridvend.mobilemoney.models import (
     StkState,
 )
 from gridvend.vending.models import Sale
+from tests import factories
 from tests.gateways.mobilemoney.conftest import PHONE, Paybill
 
 pytestmark = pytest.mark.django_db
@@ -260,3 +262,20 @@ def test_the_same_client_reference_prompts_the_phone_once(paybill: Paybill) -> N
     with pytest.raises(DuplicateRequest):
         services.request_stk_push(**{**asked, "amount": paybill.world.money("400")})
     assert StkPush.objects.count() == 1
+
+
+def test_a_cashier_is_offered_the_paybills_that_serve_their_unit(paybill: Paybill) -> None:
+    from gridvend.mobilemoney.selectors import stk_paybills
+    from gridvend.partners.models import Partner
+
+    tree = paybill.world.tree
+    north = paybill.world.cashier  # at North SC
+    south = factories.user(tree.south_sc, Role.OPERATOR, (Capability.CASHIER,))
+    # A paybill at the root serves every counter.
+    assert list(stk_paybills(north)) == list(stk_paybills(south)) == [paybill.provider]
+    # A region's paybill serves that region's counters, and the people above it; not another
+    # region's.
+    Partner.objects.filter(pk=paybill.partner.pk).update(org_unit=tree.south)
+    assert list(stk_paybills(north)) == []
+    assert list(stk_paybills(south)) == [paybill.provider]
+    assert list(stk_paybills(paybill.world.admin)) == [paybill.provider]
