@@ -1,0 +1,122 @@
+"""Fourth (final) review of issue 14 (billing), kept as probes: what a careless finance clerk
+or the order of steps can still do to the reading-to-cash cycle after the third review's fixes.
+Each failing probe names a defect; the passing ones pin behaviour that held."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gridvend.billing import selectors, services
+from gridvend.billing.models import Bill, BillPayment, BillStatus, LineKind
+from gridvend.kernel.errors import DomainError
+from tests.billing.conftest import Scene
+from tests.billing.test_payments import A_BILL, B_BILL
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_period_one_day_off_does_not_bill_the_same_reading_twice(scene: Scene) -> None:
+    """Defect: preview_run refuses a second run of a book only for the same period_start
+    (BILLING_RUN_EXISTS); a period that overlaps a posted one (a clerk types the 2nd for the
+    1st) bills the same readings again. _previous_bill looks for bills ending before the new
+    start, finds none, and the first-bill path charges the reading's whole consumption again.
+    Why it matters: the customer is billed 200 kWh twice (4,408.00 owed for 2,204.00 of
+    energy), dunning then pursues money nobody owes. Severity: high."""
+    first = scene.billed()
+    assert Bill.objects.get(run=first, meter=scene.a).amount_minor == A_BILL
+    try:
+        second = services.preview_run(
+            actor=scene.finance,
+            book=scene.book,
+            period_start=scene.start + timedelta(days=1),
+            period_end=scene.end,
+        )
+    except DomainError:
+        return  # refused: the overlap is caught
+    if Bill.objects.filter(run=second, meter=scene.a).exists():
+        scene.post(second)
+    owed = selectors.account_due(scene.finance, scene.customer(scene.a).account_number)
+    assert owed.total_due_minor == A_BILL, (
+        f"200 kWh billed twice: the account owes {owed.total_due_minor}, not {A_BILL}"
+    )
+
+
+def test_the_estimated_run_cannot_be_cancelled_under_a_later_run_awaiting_approval(
+    scene: Scene,
+) -> None:
+    """Defect: the third review's fix (_require_latest, runs.py) refuses to cancel a run only
+    when a later *posted* bill (OPEN/PAID) billed its meters. A later run that is previewed or
+    awaiting approval was computed from the same estimate (its over-estimate credit) but is
+    not seen; _carry_out_posting does not look again. Cancel the estimated run (reversal
+    credits the whole estimate), then approve the later run: its over-estimate credit line and
+    carried credit note credit the same kWh a second time. Severity: high (money given away;
+    the 14c finding reopened by the order of steps)."""
+    meter, estimate, first = scene.estimated("Heavy estimated", ("1000", "1300", "1600"))
+    estimated = Bill.objects.get(run=first, meter=meter)
+    scene.read(meter, scene.end - timedelta(days=2), str(estimate.register_kwh - 40))
+    later = services.preview_run(
+        actor=scene.finance, book=scene.book, period_start=scene.start, period_end=scene.end
+    )
+    assert Bill.objects.get(run=later, meter=meter).credit_carried_minor > 0
+    decision = services.request_posting(actor=scene.finance, run=later)
+    try:
+        cancel = services.request_cancellation(actor=scene.finance, run=first, reason="re-read")
+        services.approve_run_decision(actor=scene.checker, decision=cancel)
+    except DomainError:
+        return  # refused while a later run of its meters waits: the defence holds
+    estimated.refresh_from_db()
+    assert estimated.status == BillStatus.CANCELLED
+    try:
+        services.approve_run_decision(actor=scene.checker, decision=decision)
+    except DomainError:
+        return  # the later run is refused at its approval: the defence holds
+    credited = Bill.objects.get(run=later, meter=meter)
+    notes = BillPayment.objects.filter(customer=credited.customer, channel="credit_note")
+    lines = list(
+        credited.lines.filter(kind=LineKind.ADJUSTMENT).values_list("amount_minor", flat=True)
+    )
+    assert not lines and not notes.exists(), (
+        "the estimate was reversed in full and its over-estimate is credited again: "
+        f"line {lines}, notes {list(notes.values_list('amount_minor', flat=True))}"
+    )
+
+
+def test_a_reversed_sale_takes_back_the_bill_payment_its_recovery_made(scene: Scene) -> None:
+    """Defect: a prepaid sale of a "both" account recovers part of the postpaid arrears debt;
+    the recoveries job turns it into a prepaid_recovery payment that pays the bill. When the
+    sale is reversed (vending.reverse_sale gives the amount back to the debt: reversals.py,
+    debt_allocations), nothing takes the recovery payment back (it cannot be cancelled either:
+    PAYMENT_NOT_CANCELLABLE). The bill stays paid by money refunded to the customer, and the
+    arrears debt now holds more than the bills owe: `gridvend ledger reconcile` reports UNTIED
+    postpaid arrears, and dunning no longer sees the arrears the debt holds. Severity: medium
+    (a refunded 250.00 shown as paid on the bill; verify fails with no way to repair it)."""
+    from gridvend.billing.integrity import verify_arrears_debts
+    from gridvend.kernel.clock import SystemClock
+    from gridvend.vending import services as vending
+
+    run = scene.billed()
+    customer = scene.customer(scene.b)
+    later = run.due_date + timedelta(days=1)
+    debt = services.transfer_arrears_to_debt(actor=scene.finance, customer=customer, today=later)
+    assert debt is not None
+    sold = vending.vend_credit(
+        actor=scene.world.cashier,
+        vending_point=scene.world.point,
+        client_reference="both-rev-1",
+        meter_number=scene.b.number,
+        tender=scene.world.money("1000.00"),
+        clock=SystemClock(),
+    )
+    assert sold.sale.breakdown is not None and sold.sale.breakdown["debt_recovered_minor"] == 25000
+    assert services.apply_recoveries(actor=None, customer=customer) is not None
+    vending.reverse_sale(actor=scene.finance, sale=sold.sale, reason="wrong meter")
+    services.apply_recoveries(actor=None, customer=customer)
+    bill = Bill.objects.get(run=run, customer=customer)
+    debt.refresh_from_db()
+    assert debt.balance_minor == B_BILL  # the reversal gave the recovery back to the debt
+    assert bill.paid_minor == 0, (
+        f"the bill stays paid {bill.paid_minor} by a recovery whose sale was refunded"
+    )
+    assert verify_arrears_debts().problems == []
