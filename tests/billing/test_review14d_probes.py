@@ -120,3 +120,29 @@ def test_a_reversed_sale_takes_back_the_bill_payment_its_recovery_made(scene: Sc
         f"the bill stays paid {bill.paid_minor} by a recovery whose sale was refunded"
     )
     assert verify_arrears_debts().problems == []
+
+
+def test_a_postpaid_account_switched_to_prepaid_can_still_pay_its_open_bills(
+    scene: Scene,
+) -> None:
+    """Defect: customers.services.update_customer changes account_kind to "prepaid" whatever
+    the account still owes; from then on billing.selectors.require_postpaid refuses every
+    payment (cashier, bank link, Billpay: ACCOUNT_NOT_POSTPAID), the bank's query and the IVR
+    answer "unknown", and dunning's read_due returns None, which the disconnection pre-check
+    reads as "paid". A care clerk moving a customer to prepaid (the issue: customers move
+    between them) strands the arrears: the receivable stays in the books and nobody can pay
+    or pursue it. Fix: refuse the switch while bills owe (or require "both" with the arrears
+    handed over). Severity: medium."""
+    from gridvend.customers import services as customers
+    from tests.billing.test_payments import pay
+
+    scene.billed()
+    customer = scene.customer(scene.a)
+    try:
+        customers.update_customer(
+            actor=scene.world.admin, customer=customer, account_kind="prepaid"
+        )
+    except DomainError:
+        return  # refused while bills owe: the defence holds
+    payment = pay(scene, scene.a, A_BILL, "after-switch")  # DomainError: ACCOUNT_NOT_POSTPAID
+    assert payment.allocated_minor == A_BILL
