@@ -146,3 +146,37 @@ def test_a_postpaid_account_switched_to_prepaid_can_still_pay_its_open_bills(
         return  # refused while bills owe: the defence holds
     payment = pay(scene, scene.a, A_BILL, "after-switch")  # DomainError: ACCOUNT_NOT_POSTPAID
     assert payment.allocated_minor == A_BILL
+
+
+def test_a_meter_moved_to_another_book_is_not_billed_twice_for_one_period(scene: Scene) -> None:
+    """Defect (the same root as the overlapping period, by another road): a meter billed with
+    book bill-01 for the period is moved to a new book of the same service centre, and that
+    book's run for the same period bills the same reading again. A fix that only compares
+    periods of one book leaves this open: the overlap must be judged per meter (a posted or
+    pending bill of the meter whose period overlaps). Severity: high."""
+    from gridvend.identity.roles import Capability, Role
+    from gridvend.readings import services as readings
+    from tests import factories
+
+    scene.billed()
+    supervisor = factories.user(
+        scene.world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,)
+    )
+    readings.remove_book_meter(actor=supervisor, book=scene.book, meter=scene.a)
+    other = readings.create_book(
+        actor=supervisor, org_unit=scene.world.tree.north_sc, code="bill-02", name="Second",
+        cycle_day=1, reader=scene.reader,
+    )  # fmt: skip
+    readings.add_book_meter(actor=supervisor, book=other, meter=scene.a)
+    try:
+        run = services.preview_run(
+            actor=scene.finance, book=other, period_start=scene.start, period_end=scene.end
+        )
+    except DomainError:
+        return  # refused: the meter's period is already billed
+    if Bill.objects.filter(run=run, meter=scene.a).exists():
+        scene.post(run)
+    owed = selectors.account_due(scene.finance, scene.customer(scene.a).account_number)
+    assert owed.total_due_minor == A_BILL, (
+        f"one period's reading billed by two books: the account owes {owed.total_due_minor}"
+    )
