@@ -51,3 +51,47 @@ def test_two_requests_for_a_closed_accounts_whole_balance_are_not_both_promised(
     )
     assert BillPayment.objects.count() == 2
     assert not BillpayRequest.objects.filter(state=BankPaymentState.PROVISIONAL).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_refund_requests_for_one_payment_at_once_are_not_both_approved(
+    billpay: Billpay,  # noqa: F811
+) -> None:
+    """Defect: request_refund (banklink/services/billpay.py) checks "no refund of this payment
+    yet" (paid.refunds.exclude(REVERSED).exists()) without locking the payment's request row;
+    two refund requests under two ids at once both pass and both are answered 201. Under
+    Billpay's rules a 201 tells the partner to pay the customer back: it does so twice, and
+    only one confirmation can cancel the payment (the second is refused
+    PAYMENT_ALREADY_CANCELLED). Fix: lock the refunded request (select_for_update) before the
+    check, or a partial unique index on refund_of for non-reversed refunds. Severity: medium
+    (a race; real threads on PostgreSQL, a few rounds)."""
+    from gridvend.banklink.services import billpay as service
+    from gridvend.kernel.errors import DomainError
+    from tests.threads import run_threads
+
+    b = billpay
+    for _round in range(4):
+        payment_id, paid = b.pay("1000")
+        assert paid.status_code == 201, paid.content
+        _, confirmed = b.advise("confirmations", "payments", payment_id)
+        assert confirmed.status_code == 202
+        reference = paid.json()["slipData"]["issuerReference"]
+
+        def refund(i: int, reference: str = reference) -> str:
+            try:
+                service.request_refund(
+                    partner=b.partner,
+                    request_id=f"{reference}-refund-{i}",
+                    issuer_reference=reference,
+                    reason="customer asked",
+                )
+            except DomainError as exc:
+                return str(exc.code)
+            return "approved"
+
+        results, errors = run_threads(2, refund)
+        assert errors == []
+        assert results.count("approved") <= 1, (
+            f"two refunds of {reference} approved at once: {results}"
+        )
