@@ -95,3 +95,47 @@ def test_two_refund_requests_for_one_payment_at_once_are_not_both_approved(
         assert results.count("approved") <= 1, (
             f"two refunds of {reference} approved at once: {results}"
         )
+
+
+def test_a_billpay_payment_confirmed_after_its_day_is_closed_is_not_left_unreconciled(
+    billpay: Billpay,  # noqa: F811
+) -> None:
+    """Defect: docs/bank-link.md says a Billpay bank's day reconciles as the fixed-format
+    link's does (its payments carry the confirmation's business day as bank date), and that
+    while a day is open or once it is closed the bank's pays for that date are refused.
+    confirm_advice (banklink/services/billpay.py) takes the payment without the link's
+    _day_open check: a confirmation after the day's file was received lands on a closed day,
+    is in no reconciliation, is never marked reconciled (refundable, unlike its neighbours),
+    and the day cannot be sent again (BANK_RECONCILIATION_DONE). The day "reconciled clean"
+    while our books hold a bank payment the bank never confirmed in a file. Fix: apply the
+    same day check at the confirmation (or the request) when the partner has a link.
+    Severity: medium."""
+    from gridvend.banklink.models import ReconciliationStatus
+    from gridvend.banklink.services import links, reconciliation
+    from gridvend.ledger.services import today
+
+    b = billpay
+    link = links.configure_link(
+        actor=b.scene.world.admin,
+        partner=b.partner,
+        values=links.LinkSettings(agency_id="ABSA01"),
+    )
+    first_id, _first = b.pay("1000")
+    b.advise("confirmations", "payments", first_id)
+    recon = reconciliation.receive(
+        actor=b.partner.service_user,
+        link=link,
+        bank_date=today(),
+        rows=[reconciliation.BankRow(first_id, b.account, 1000)],
+        source="upload",
+    )
+    assert recon.status == ReconciliationStatus.CLOSED
+    late_id, late = b.pay("2000")
+    assert late.status_code == 201
+    _, confirmed = b.advise("confirmations", "payments", late_id)
+    if confirmed.status_code == 400:
+        return  # refused on a closed day: the defence holds
+    payment = BillPayment.objects.get(bank_facts__bank_serial=late_id)
+    assert payment.reconciled_at is not None, (
+        f"payment {late_id} taken for {today()} after that day was closed: in no reconciliation"
+    )
