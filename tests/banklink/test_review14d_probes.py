@@ -69,3 +69,33 @@ def test_a_clean_day_closes_at_once_and_its_payment_cannot_be_cancelled(bank: Ba
         ),
     )  # fmt: skip
     assert got.return_code == ReturnCode.ALREADY_RECONCILED
+
+
+def test_a_serial_sent_again_for_another_bank_date_is_not_answered_as_a_replay(
+    bank: Bank,
+) -> None:
+    """Defect: a pay whose serial, account and amount equal an earlier payment's is answered
+    0000 with the earlier payment (billing's idempotency on the source reference), whatever
+    its bank accounting date, outlet or teller: services/payments.pay passes the facts but
+    _same_or_refused compares only account and amount. A bank whose serials restart daily
+    (or a teller's second payment reusing a serial) is told the payment of today is booked,
+    while the books hold only yesterday's: the customer's money is lost to the account.
+    A replay carries the same bank date; another date is another payment and should be
+    refused 2002 (SERIAL_REUSED), as another amount is. Severity: low (the docs make serials
+    unique per bank, so this needs the bank to break its contract; nothing tells it it did)."""
+    from datetime import timedelta
+
+    yesterday = today() - timedelta(days=1)
+    first = handlers.answer(
+        bank.link,
+        request(
+            bank, layout.PAY, bank_serial="D1", amount=30000,
+            bank_date=yesterday.strftime("%Y%m%d"),
+        ),
+    )  # fmt: skip
+    assert first.return_code == ReturnCode.OK
+    again = handlers.answer(bank.link, request(bank, layout.PAY, bank_serial="D1", amount=30000))
+    assert again.return_code == ReturnCode.SERIAL_REUSED, (
+        f"today's payment under yesterday's serial answered {again.return_code}; "
+        f"payments booked: {BillPayment.objects.filter(source_reference='D1').count()}"
+    )
