@@ -180,3 +180,39 @@ def test_a_meter_moved_to_another_book_is_not_billed_twice_for_one_period(scene:
     assert owed.total_due_minor == A_BILL, (
         f"one period's reading billed by two books: the account owes {owed.total_due_minor}"
     )
+
+
+def test_the_run_cancel_that_gives_a_credit_notes_arrears_back_leaves_no_unowned_entry(
+    scene: Scene,
+) -> None:
+    """Defect (in the third review's fix, runs._cancel_credit_note): the reversal of the credit
+    note's debt_release_entry is posted and kept nowhere (the note's cancel_entry holds the
+    reversal of its payment entry, debt_release_entry still the release itself). `gridvend
+    verify` (verify_journal_entries) then reports an entry "written outside gridvend" after an
+    ordinary run cancel: the check meant to catch forged entries cries wolf, or teaches people
+    to ignore it. Fix: keep the reversal on the note (e.g. a debt_release_cancel_entry column
+    registered with ledger.owners) or on the cancelled bill. Severity: medium."""
+    from gridvend.customers.models import AccountKind
+    from gridvend.vending.integrity.books import verify_journal_entries
+
+    meter, estimate, first = scene.estimated(
+        "Heavy estimated", ("1000", "1300", "1600"), AccountKind.BOTH
+    )
+    estimated = Bill.objects.get(run=first, meter=meter)
+    services.transfer_arrears_to_debt(
+        actor=scene.finance,
+        customer=estimated.customer,
+        today=estimated.due_date + timedelta(days=1),
+    )
+    scene.read(meter, scene.end - timedelta(days=2), str(estimate.register_kwh - 40))
+    run = scene.post(
+        services.preview_run(
+            actor=scene.finance, book=scene.book, period_start=scene.start, period_end=scene.end
+        )
+    )
+    [note] = BillPayment.objects.filter(customer=estimated.customer, channel="credit_note")
+    assert note.debt_release_entry_id is not None
+    assert verify_journal_entries().problems == []
+    decision = services.request_cancellation(actor=scene.finance, run=run, reason="re-read")
+    services.approve_run_decision(actor=scene.checker, decision=decision)
+    assert verify_journal_entries().problems == []
