@@ -4,7 +4,7 @@ Each failing probe names a defect; the passing ones pin behaviour that held."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -216,3 +216,56 @@ def test_the_run_cancel_that_gives_a_credit_notes_arrears_back_leaves_no_unowned
     decision = services.request_cancellation(actor=scene.finance, run=run, reason="re-read")
     services.approve_run_decision(actor=scene.checker, decision=decision)
     assert verify_journal_entries().problems == []
+
+
+def test_a_late_run_for_a_skipped_period_does_not_bill_its_kwh_a_second_time(
+    scene: Scene,
+) -> None:
+    """Defect (wrong order of steps): a meter billed for July and then for September (August's
+    run was forgotten) has its September bill reckoned from July's register: it charges
+    August's kWh too. When August's run is made late, _previous_bill (bills ending before
+    August) again finds July and charges August's kWh a second time. Nothing refuses a run for
+    a period before a posted bill of the meter (periods do not overlap, so a per-book overlap
+    check would not catch it either). Severity: high (300 kWh billed twice here)."""
+    from gridvend.customers import services as customers
+    from gridvend.identity.roles import Capability, Role
+    from gridvend.readings import services as readings
+    from tests import factories
+
+    world = scene.world
+    supervisor = factories.user(
+        world.tree.north, Role.VENDING_POINT_MANAGER, (Capability.READING_SUPERVISOR,)
+    )
+    meter = world.add_meter(name="Skipped month")
+    customers.update_customer(
+        actor=world.admin, customer=world.customer(meter), account_kind="postpaid"
+    )
+    meter.refresh_from_db()
+    readings.add_book_meter(actor=supervisor, book=scene.book, meter=meter)
+    july, august, september = (scene.start - timedelta(days=d) for d in (125, 95, 65))
+    for day, value in ((july, "1000"), (august, "1300"), (september, "1600")):
+        scene.read(meter, day, value)
+
+    def run_for(day: date) -> None:
+        scene.post(
+            services.preview_run(
+                actor=scene.finance,
+                book=scene.book,
+                period_start=day - timedelta(days=10),
+                period_end=day + timedelta(days=10),
+            )
+        )
+
+    run_for(july)
+    run_for(september)
+    try:
+        run_for(august)
+    except DomainError:
+        return  # refused: a period before a posted bill of the meter
+    billed = sum(
+        Bill.objects.filter(meter=meter, status__in=["open", "paid"]).values_list(
+            "consumption_kwh", flat=True
+        )
+    )
+    # The register moved 600 kWh after the first (July) reading.
+    assert billed <= 600, f"{billed} kWh billed for a register that moved 600"
