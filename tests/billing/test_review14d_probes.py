@@ -269,3 +269,23 @@ def test_a_late_run_for_a_skipped_period_does_not_bill_its_kwh_a_second_time(
     )
     # The register moved 600 kWh after the first (July) reading.
     assert billed <= 600, f"{billed} kWh billed for a register that moved 600"
+
+
+def test_pinned_an_earlier_run_is_not_cancelled_under_a_later_posted_run(scene: Scene) -> None:
+    """Pins (held): the third review's fix refuses to cancel a run whose meters a later posted
+    run billed (BILLING_RUN_NOT_LATEST), at the request, and writes nothing."""
+    from gridvend.billing.models import RunDecision
+    from gridvend.readings.estimates import cycle_bounds
+
+    first_start, first_end = cycle_bounds(1, scene.start - timedelta(days=1))
+    earlier = scene.post(
+        services.preview_run(
+            actor=scene.finance, book=scene.book, period_start=first_start, period_end=first_end
+        )
+    )
+    assert Bill.objects.filter(run=earlier).exists()
+    scene.billed()
+    with pytest.raises(DomainError) as caught:
+        services.request_cancellation(actor=scene.finance, run=earlier, reason="wrong")
+    assert caught.value.code == "BILLING_RUN_NOT_LATEST"
+    assert not RunDecision.objects.filter(run=earlier, action="cancel").exists()
