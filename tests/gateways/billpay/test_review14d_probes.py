@@ -139,3 +139,52 @@ def test_a_billpay_payment_confirmed_after_its_day_is_closed_is_not_left_unrecon
     assert payment.reconciled_at is not None, (
         f"payment {late_id} taken for {today()} after that day was closed: in no reconciliation"
     )
+
+
+def test_a_refund_approved_before_the_banks_file_can_still_be_confirmed(
+    billpay: Billpay,  # noqa: F811
+) -> None:
+    """Defect (opened by the third review's guard, 5ef1355): a Billpay refund is approved
+    (201: the partner pays the customer back) after require_cancellable. The bank's file for
+    the day then arrives without the refunded payment (it refunded it): the day stays open
+    with a 'missing on the bank's side' line. The refund's confirmation is now refused
+    BANK_RECONCILIATION_IN_PROGRESS (billing.guards, from every channel), and once finance
+    resolves the line and closes the day the payment is reconciled and the confirmation is
+    refused PAYMENT_ALREADY_RECONCILED. A promise we gave can never be carried out: the
+    customer holds the refund and our books keep the payment. Fix: a confirmation of a refund
+    promised before the file carries out (promised_at judged for the guard too), or the day
+    cannot close while a refund of one of its payments is pending. Severity: medium."""
+    from gridvend.banklink.models import LineKind
+    from gridvend.banklink.services import links, reconciliation
+    from gridvend.billing.models import PaymentStatus
+    from gridvend.ledger.services import today
+    from tests.gateways.electrum.test_scenarios import envelope, new_id
+
+    b = billpay
+    link = links.configure_link(
+        actor=b.scene.world.admin, partner=b.partner, values=links.LinkSettings(agency_id="ABSA02")
+    )
+    payment_id, paid = b.pay("100000")
+    b.advise("confirmations", "payments", payment_id)
+    reference = paid.json()["slipData"]["issuerReference"]
+    refund_id = new_id()
+    body = {**envelope(refund_id), "issuerReference": reference, "refundReason": "wrong"}
+    asked = b.post(f"refunds/{refund_id}", body)
+    assert asked.status_code == 201, asked.content  # promised: the bank pays the customer back
+    recon = reconciliation.receive(
+        actor=b.partner.service_user, link=link, bank_date=today(), rows=[], source="upload"
+    )
+    [line] = recon.lines.all()
+    assert line.kind == LineKind.MISSING_BANK
+    _, during = b.advise("confirmations", "refunds", refund_id)
+    reconciliation.resolve_discrepancy(
+        actor=b.scene.world.admin, line=line, reason="refunded by the bank"
+    )
+    reconciliation.close(actor=b.scene.world.admin, reconciliation=recon)
+    _, after = b.advise("confirmations", "refunds", refund_id)
+    payment = BillPayment.objects.get(bank_facts__bank_serial=payment_id)
+    assert payment.status == PaymentStatus.CANCELLED, (
+        f"a refund approved with a 201 can never be confirmed: {during.status_code} "
+        f"{during.content[:160]!r} while the day is open, then {after.status_code} "
+        f"{after.content[:160]!r} once it is closed"
+    )
