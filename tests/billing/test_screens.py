@@ -111,6 +111,22 @@ def test_a_supervisor_cancels_a_payment_on_screen(scene: Scene) -> None:
     assert BillPayment.objects.get(pk=other.pk).status == "received"
 
 
+def test_the_cancel_button_is_offered_only_when_the_cancel_could_work(scene: Scene) -> None:
+    scene.billed()
+    payment = pay(scene, scene.a, 100, "screen-3")
+    client = signed_in(scene.world.supervisor)
+    page = client.get(f"/billing/payments/{payment.pk}/").content.decode()
+    assert "Cancel the payment" in page
+    # Taken on another business day: the page says why instead of offering a refused button.
+    BillPayment.objects.filter(pk=payment.pk).update(
+        business_date=payment.business_date - timedelta(days=1)
+    )
+    page = client.get(f"/billing/payments/{payment.pk}/").content.decode()
+    assert "Cancel the payment" not in page
+    taken = (payment.business_date - timedelta(days=1)).isoformat()
+    assert f"can be cancelled only on the business day it was taken ({taken})" in page
+
+
 def test_the_arrears_page_ages_what_is_owed(scene: Scene) -> None:
     run = scene.billed()
     Bill.objects.filter(run=run).update(due_date=run.due_date - timedelta(days=100))

@@ -43,6 +43,7 @@ from gridvend.web.backoffice.filtersets import (
     BillingRunFilterSet,
     BillPaymentFilterSet,
 )
+from gridvend.web.errors import describe
 from gridvend.web.lists import ObjectList
 from gridvend.web.sessions import actor
 
@@ -345,6 +346,15 @@ def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("Payment cancelled."))
                 return redirect("backoffice:bill-payment-detail", pk=payment.pk)
     cur = payment.currency
+    # Why it cannot be cancelled now (a credit note, a recovery, another day, reconciled, the
+    # bank's day being reconciled), asked the way the cancel itself asks: the button is shown
+    # only when pressing it could work.
+    not_cancellable = ""
+    if may_cancel and payment.status == PaymentStatus.RECEIVED:
+        try:
+            services.require_cancellable(payment)
+        except DomainError as refusal:
+            not_cancellable = describe(refusal)
     return render(
         request,
         "backoffice/bill_payment_detail.html",
@@ -357,7 +367,10 @@ def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 for a in payment.allocations.select_related("bill").order_by("id")
             ],
             "form": form,
-            "may_cancel": may_cancel and payment.status == PaymentStatus.RECEIVED,
+            "may_cancel": may_cancel
+            and payment.status == PaymentStatus.RECEIVED
+            and not not_cancellable,
+            "not_cancellable": not_cancellable,
         },
     )
 
