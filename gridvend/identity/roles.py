@@ -36,6 +36,8 @@ class Capability(models.TextChoices):
     METER_READER = "meter_reader", _("Meter reader")
     # Keep the reading books and decide reading exceptions (accept, re-read, estimate).
     READING_SUPERVISOR = "reading_supervisor", _("Reading supervisor")
+    # Hold and enter a component of a vending key at a key ceremony (docs/key-management.md).
+    KEY_CUSTODIAN = "key_custodian", _("Key custodian")
 
 
 ALL_CAPABILITIES: frozenset[str] = frozenset(c.value for c in Capability)

@@ -1,5 +1,7 @@
 """The key ceremony: a vending key imported as two or three components, each typed by its own
-custodian and checked against its own check value; the key is their XOR.
+custodian (a user granted the key-custodian capability) and checked against its own check
+value; the key is their XOR. The key is stored, and so put to use, only once one of its
+custodians has typed the whole key's check value from the key's delivery note and it matches.
 
 A ceremony lives in the memory of the one process that runs it (`gridvend keys ceremony`), with
 the custodians taking turns at its keyboard, so no component is ever written anywhere: the
@@ -24,12 +26,15 @@ from gridvend.audit.services import record
 from gridvend.identity import services as identity
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
 from gridvend.kernel.clock import Clock, SystemClock
 from gridvend.keys.crypto import check_value
 from gridvend.keys.errors import (
     CustodianAlreadyEntered,
     CustodianNotAuthenticated,
+    CustodianNotAuthorised,
     KeyCeremonyExpired,
+    KeyCheckValueMismatch,
     KeyComponentCheckFailed,
     KeyComponentInvalid,
     KeyComponentRepeated,
@@ -39,6 +44,8 @@ from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import KEY_LENGTHS, store_key_secret
 
 _TARGET_TYPE = "keys.ceremony"
+# Check values of the whole key one ceremony may be told before it is abandoned.
+MAX_CHECK_TRIES = 3
 
 
 def authenticate_custodian(username: str, password: str) -> User:
@@ -62,7 +69,8 @@ def authenticate_custodian(username: str, password: str) -> User:
 
 
 class KeyCeremony:
-    """One ceremony: ``enter`` once per custodian; the last component stores the key."""
+    """One ceremony: ``enter`` once per custodian, then ``confirm`` the key's check value from
+    its delivery note, which stores the key."""
 
     def __init__(
         self,
@@ -104,6 +112,7 @@ class KeyCeremony:
         self.check_values: list[str] = []
         self.stored: VendingKeyRecord | None = None
         self.abandoned = False
+        self.check_tries = 0
         self._key = bytearray(KEY_LENGTHS[dkga])
         self._audit(
             KeyEvent.CEREMONY_STARTED,
@@ -129,14 +138,21 @@ class KeyCeremony:
     def is_open(self) -> bool:
         return self.stored is None and not self.abandoned
 
+    @property
+    def awaiting_check(self) -> bool:
+        """Every component is in: the key waits for its check value to be confirmed."""
+        return self.is_open and len(self.custodians) == self.components
+
     def enter(self, *, custodian: User, component_hex: str, component_check_value: str) -> str:
         """Take one custodian's component after checking it against its check value; returns
         that check value. The last component stores the key (see ``stored``)."""
-        if not self.is_open:
-            raise ValidationFailed(_("This key ceremony is over."), field="ceremony")
-        if self.clock.now() >= self.expires_at:
-            self.abandon(reason="expired")
-            raise KeyCeremonyExpired(settings.KEY_CEREMONY_MINUTES)
+        self._require_open()
+        if self.awaiting_check:
+            raise ValidationFailed(
+                _("Every component is in; confirm the key's check value."), field="ceremony"
+            )
+        if not custodian.has_capability(Capability.KEY_CUSTODIAN):
+            raise CustodianNotAuthorised(custodian.username)
         if custodian.username in self.custodians:
             raise CustodianAlreadyEntered(custodian.username)
         cleaned = component_hex.strip().replace(" ", "")
@@ -168,8 +184,53 @@ class KeyCeremony:
             actor=custodian,
         )
         if len(self.custodians) == self.components:
-            self._finish()
+            self._check_key()
         return actual
+
+    def confirm(self, *, custodian: User, key_check_value: str) -> VendingKeyRecord:
+        """Store the key once one of its custodians has typed its check value from the key's
+        delivery note and it matches. A mismatch stores nothing; the third abandons."""
+        self._require_open()
+        if not self.awaiting_check:
+            raise ValidationFailed(_("Not every component is in yet."), field="ceremony")
+        if custodian.username not in self.custodians:
+            raise CustodianNotAuthorised(custodian.username, reason="confirm")
+        typed = key_check_value.strip().replace(" ", "").upper()
+        actual = check_value(bytes(self._key))
+        if not hmac.compare_digest(actual.encode(), typed.encode("utf-8", "replace")):
+            self.check_tries += 1
+            shown = typed if typed and _is_hex(typed) and len(typed) <= 6 else "?"
+            self._audit(
+                KeyEvent.CEREMONY_CHECK_VALUE_MISMATCH,
+                {"key_ref": self.key_ref, "typed": shown, "try": self.check_tries},
+                actor=custodian,
+            )
+            if self.check_tries >= MAX_CHECK_TRIES:
+                self.abandon(reason="check value mismatch")
+            raise KeyCheckValueMismatch(shown)
+        self._finish(confirmed_by=custodian)
+        assert self.stored is not None
+        return self.stored
+
+    def _require_open(self) -> None:
+        if not self.is_open:
+            raise ValidationFailed(_("This key ceremony is over."), field="ceremony")
+        if self.clock.now() >= self.expires_at:
+            self.abandon(reason="expired")
+            raise KeyCeremonyExpired(settings.KEY_CEREMONY_MINUTES)
+
+    def _check_key(self) -> None:
+        """The components in: refuse a key one custodian would know whole (zero, or equal to a
+        component) before anyone is asked to confirm it."""
+        try:
+            if not any(self._key):
+                raise KeyComponentInvalid(self.component_bytes)
+            final = check_value(bytes(self._key))
+            if final in self.check_values:
+                raise KeyComponentRepeated(final, reason="key")
+        except Exception:
+            self.abandon(reason="not stored")
+            raise
 
     def abandon(self, *, reason: str) -> None:
         if not self.is_open:
@@ -181,15 +242,10 @@ class KeyCeremony:
             {"key_ref": self.key_ref, "reason": reason[:60], "entered": len(self.custodians)},
         )
 
-    def _finish(self) -> None:
+    def _finish(self, *, confirmed_by: User) -> None:
         secret = bytes(self._key)
         self._wipe()
         try:
-            if not any(secret):
-                raise KeyComponentInvalid(self.component_bytes)
-            final = check_value(secret)
-            if final in self.check_values:
-                raise KeyComponentRepeated(final, reason="key")
             self.stored = store_key_secret(
                 actor=self.opened_by,
                 key_ref=self.key_ref,
@@ -201,6 +257,7 @@ class KeyCeremony:
                     "ceremony": self.id,
                     "custodians": list(self.custodians),
                     "component_check_values": list(self.check_values),
+                    "check_value_confirmed_by": confirmed_by.username,
                 },
             )
         except Exception:

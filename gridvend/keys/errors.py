@@ -45,6 +45,8 @@ class KeyCeremonyErrorCode(StrEnum):
     CUSTODIAN_NOT_AUTHENTICATED = "CUSTODIAN_NOT_AUTHENTICATED"
     CUSTODIAN_ALREADY_ENTERED = "CUSTODIAN_ALREADY_ENTERED"
     KEY_COMPONENT_REPEATED = "KEY_COMPONENT_REPEATED"
+    CUSTODIAN_NOT_AUTHORISED = "CUSTODIAN_NOT_AUTHORISED"
+    KEY_CHECK_VALUE_MISMATCH = "KEY_CHECK_VALUE_MISMATCH"
 
 
 class KeyCeremonyExpired(DomainError):
@@ -175,3 +177,38 @@ class HsmKeyMismatch(DomainError):
 
     def __init__(self, key_ref: str) -> None:
         super().__init__(key_ref=key_ref)
+
+
+class CustodianNotAuthorised(DomainError):
+    """A component from someone not granted the key-custodian capability, or the key's check
+    value confirmed by someone who entered no component of it."""
+
+    code = KeyCeremonyErrorCode.CUSTODIAN_NOT_AUTHORISED
+    variant_param = "reason"
+    message_template = gettext_lazy(
+        "%(custodian)s is not a key custodian: an Administrator grants the key custodian "
+        "capability first."
+    )
+    message_variants = {
+        "confirm": gettext_lazy(
+            "%(custodian)s entered no component of this key; one of its custodians confirms "
+            "its check value."
+        ),
+    }
+
+    def __init__(self, custodian: str, *, reason: str = "capability") -> None:
+        super().__init__(custodian=custodian, reason=reason)
+
+
+class KeyCheckValueMismatch(DomainError):
+    """The key the components make has another check value than the one on the key's delivery
+    note: a component was mistyped or is not this key's; nothing is stored."""
+
+    code = KeyCeremonyErrorCode.KEY_CHECK_VALUE_MISMATCH
+    message_template = gettext_lazy(
+        "The components make a key whose check value is not %(check_value)s from the delivery "
+        "note. Nothing was stored."
+    )
+
+    def __init__(self, check_value: str) -> None:
+        super().__init__(check_value=check_value)

@@ -16,3 +16,5 @@ class KeyEvent(StrEnum):
     CEREMONY_STARTED = "key_ceremony.started"
     CEREMONY_COMPONENT_ENTERED = "key_ceremony.component_entered"
     CEREMONY_ABANDONED = "key_ceremony.abandoned"
+    # The key's check value typed from its delivery note did not match the components' key.
+    CEREMONY_CHECK_VALUE_MISMATCH = "key_ceremony.check_value_mismatch"

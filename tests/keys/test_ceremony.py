@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from gridvend.audit.models import AuditEvent
-from gridvend.identity.errors import AccessDenied
+from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import FixedClock
 from gridvend.keys import services
@@ -26,7 +26,9 @@ from gridvend.keys.crypto import check_value
 from gridvend.keys.errors import (
     CustodianAlreadyEntered,
     CustodianNotAuthenticated,
+    CustodianNotAuthorised,
     KeyCeremonyExpired,
+    KeyCheckValueMismatch,
     KeyComponentCheckFailed,
     KeyComponentInvalid,
     KeyComponentRepeated,
@@ -61,7 +63,9 @@ def people() -> dict[str, Any]:
     admin.save()
     custodians = []
     for name in ("amina", "bruno", "chen"):
-        user = factories.user(tree.root, Role.MASTER_STATION_MANAGER, (), username=name)
+        user = factories.user(
+            tree.root, Role.MASTER_STATION_MANAGER, (Capability.KEY_CUSTODIAN,), username=name
+        )
         user.set_password(PASSWORD)
         user.save()
         custodians.append(user)
@@ -107,7 +111,13 @@ def test_a_key_from_components_makes_the_tokens_of_the_same_key_imported_whole(
             component_check_value=check_value(component).lower(),
         )
         assert accepted == check_value(component)
-    assert ceremony.stored is not None
+    # Nothing is stored, so nothing can sell, until a custodian confirms the key's check value.
+    assert ceremony.awaiting_check
+    assert not VendingKeyRecord.objects.filter(key_ref="from-parts").exists()
+    confirmed = ceremony.confirm(
+        custodian=people["custodians"][1], key_check_value=check_value(whole).lower()
+    )
+    assert ceremony.stored == confirmed
     stored = VendingKeyRecord.objects.get(key_ref="from-parts")
     assert stored.check_value == check_value(whole)
 
@@ -129,6 +139,9 @@ def test_no_component_is_kept_anywhere_and_the_trail_names_custodians_and_check_
             component_hex=component.hex(),
             component_check_value=check_value(component),
         )
+    ceremony.confirm(
+        custodian=people["custodians"][0], key_check_value=check_value(_xor(*components))
+    )
     trail = json.dumps(
         list(AuditEvent.objects.order_by("id").values("event_type", "after", "target_label"))
     ).upper()
@@ -150,6 +163,7 @@ def test_no_component_is_kept_anywhere_and_the_trail_names_custodians_and_check_
     assert stored.after is not None
     assert stored.after["custodians"] == ["amina", "bruno"]
     assert stored.after["component_check_values"] == [check_value(c) for c in components]
+    assert stored.after["check_value_confirmed_by"] == "amina"
     row = VendingKeyRecord.objects.get(key_ref="vk-c")
     for secret in (*components, _xor(*components)):
         assert secret not in bytes(row.ciphertext)
@@ -175,6 +189,7 @@ def test_a_component_that_does_not_match_its_check_value_is_refused_and_can_be_r
     ceremony.enter(
         custodian=bruno, component_hex=second.hex(), component_check_value=check_value(second)
     )
+    ceremony.confirm(custodian=bruno, key_check_value=check_value(_xor(first, second)))
     assert VendingKeyRecord.objects.get(key_ref="vk-k").check_value == check_value(
         _xor(first, second)
     )
@@ -207,6 +222,7 @@ def test_a_repeated_component_is_refused_and_a_fresh_one_completes_the_key(
     assert a.hex() not in refused.value.message
     assert ceremony.is_open and not VendingKeyRecord.objects.exists()
     ceremony.enter(custodian=chen, component_hex=c.hex(), component_check_value=check_value(c))
+    ceremony.confirm(custodian=chen, key_check_value=check_value(_xor(a, b, c)))
     stored = VendingKeyRecord.objects.get(key_ref="vk-rep")
     assert stored.check_value == check_value(_xor(a, b, c))
 
@@ -241,6 +257,54 @@ def test_a_half_done_ceremony_expires_and_stores_nothing(
     assert not VendingKeyRecord.objects.exists()
     abandoned = AuditEvent.objects.get(event_type="key_ceremony.abandoned")
     assert abandoned.after == {"key_ref": "vk-e", "reason": "expired", "entered": 1}
+
+
+@pytest.mark.django_db
+def test_only_a_key_custodian_enters_a_component_and_only_its_custodians_confirm(
+    people: dict[str, Any],
+) -> None:
+    a, b = secrets.token_bytes(8), secrets.token_bytes(8)
+    clerk = factories.user(
+        people["tree"].root, Role.MASTER_STATION_MANAGER, (Capability.FINANCE,), username="dara"
+    )
+    ceremony = KeyCeremony(opened_by=people["admin"], key_ref="vk-cap", dkga="02", components=2)
+    with pytest.raises(CustodianNotAuthorised) as refused:
+        ceremony.enter(custodian=clerk, component_hex=a.hex(), component_check_value=check_value(a))
+    assert refused.value.code == "CUSTODIAN_NOT_AUTHORISED" and ceremony.custodians == []
+    amina, bruno, chen = people["custodians"]
+    ceremony.enter(custodian=amina, component_hex=a.hex(), component_check_value=check_value(a))
+    with pytest.raises(ValidationFailed):  # not every component is in
+        ceremony.confirm(custodian=amina, key_check_value=check_value(a))
+    ceremony.enter(custodian=bruno, component_hex=b.hex(), component_check_value=check_value(b))
+    with pytest.raises(ValidationFailed):  # a third component for a two-part key
+        ceremony.enter(custodian=chen, component_hex=a.hex(), component_check_value=check_value(a))
+    # chen is a custodian, but not of this key.
+    with pytest.raises(CustodianNotAuthorised):
+        ceremony.confirm(custodian=chen, key_check_value=check_value(_xor(a, b)))
+    assert not VendingKeyRecord.objects.exists()
+    ceremony.confirm(custodian=bruno, key_check_value=check_value(_xor(a, b)))
+    assert VendingKeyRecord.objects.get(key_ref="vk-cap").check_value == check_value(_xor(a, b))
+
+
+@pytest.mark.django_db
+def test_a_key_whose_check_value_is_not_the_notes_is_never_stored(people: dict[str, Any]) -> None:
+    """The components were typed right (each matched its own check value) but are not all this
+    key's (a component of another key, a wrong form): the note's check value tells."""
+    a, b = secrets.token_bytes(8), secrets.token_bytes(8)
+    ceremony = KeyCeremony(opened_by=people["admin"], key_ref="vk-kcv", dkga="02", components=2)
+    amina, bruno = people["custodians"][:2]
+    ceremony.enter(custodian=amina, component_hex=a.hex(), component_check_value=check_value(a))
+    ceremony.enter(custodian=bruno, component_hex=b.hex(), component_check_value=check_value(b))
+    wrong = "ABC123" if check_value(_xor(a, b)) != "ABC123" else "ABC124"
+    for n in range(3):
+        with pytest.raises(KeyCheckValueMismatch) as refused:
+            ceremony.confirm(custodian=amina, key_check_value=wrong if n else "not hex <b>")
+        assert refused.value.code == "KEY_CHECK_VALUE_MISMATCH"
+        assert check_value(_xor(a, b)) not in refused.value.message
+    assert ceremony.abandoned and not VendingKeyRecord.objects.exists()
+    assert AuditEvent.objects.filter(event_type="key_ceremony.check_value_mismatch").count() == 3
+    abandoned = AuditEvent.objects.get(event_type="key_ceremony.abandoned")
+    assert abandoned.after == {"key_ref": "vk-kcv", "reason": "check value mismatch", "entered": 2}
 
 
 @pytest.mark.django_db
@@ -305,6 +369,9 @@ def test_the_ceremony_command_takes_each_custodian_in_turn_and_shows_only_check_
             a.hex(), check_value(a),  # typed again, right
             "bruno",  # bruno again: refused, another custodian must come
             "chen", PASSWORD, b.hex(), check_value(b),
+            "amina",  # entered no component: refused
+            "chen", PASSWORD, "000000",  # not the note's check value
+            "chen", PASSWORD, check_value(_xor(a, b)),
         ],
     )  # fmt: skip
     key = _xor(a, b)
@@ -313,6 +380,9 @@ def test_the_ceremony_command_takes_each_custodian_in_turn_and_shows_only_check_
     for secret in (a, b, key):
         assert secret.hex() not in out + err and secret.hex().upper() not in out + err
     assert "does not match the check value" in err and "already entered" in err
+    assert "amina entered no component" in err and "Nothing was stored" in err
+    # The key's own check value is shown only once it was confirmed (compared, not copied).
+    assert out.index(f"key check value {check_value(key)}") > out.index("delivery note")
     stored = VendingKeyRecord.objects.get(key_ref="vk-cli")
     assert stored.check_value == check_value(key)
     assert services.load_vending_key("vk-cli")[0].secret_bytes() == key

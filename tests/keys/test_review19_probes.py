@@ -17,7 +17,7 @@ from django.db import connection, connections  # noqa: F401 (connection: the ski
 from django.test import Client
 
 from gridvend.audit.models import AuditEvent
-from gridvend.identity.roles import Role
+from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
 from gridvend.keys import rotation, services
 from gridvend.keys.ceremony import KeyCeremony
@@ -45,7 +45,9 @@ def _people() -> tuple[Any, list[Any]]:
     tree = factories.Tree()
     custodians = []
     for name in ("amina", "bruno", "chen"):
-        user = factories.user(tree.root, Role.MASTER_STATION_MANAGER, (), username=name)
+        user = factories.user(
+            tree.root, Role.MASTER_STATION_MANAGER, (Capability.KEY_CUSTODIAN,), username=name
+        )
         user.set_password(PASSWORD)
         user.save()
         custodians.append(user)

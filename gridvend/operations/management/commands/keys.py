@@ -19,8 +19,9 @@ from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.keys import rotation, services
-from gridvend.keys.ceremony import KeyCeremony, authenticate_custodian
+from gridvend.keys.ceremony import MAX_CHECK_TRIES, KeyCeremony, authenticate_custodian
 from gridvend.keys.crypto import current_master_id, previous_master_id
+from gridvend.keys.errors import KeyCheckValueMismatch
 from gridvend.vending.key_usage import key_usage
 
 # How many wrong tries a custodian gets at one prompt before the ceremony is given up.
@@ -212,13 +213,14 @@ class Command(BaseCommand):
             }
         )
         try:
-            while ceremony.is_open:
+            while ceremony.is_open and not ceremony.awaiting_check:
                 number = len(ceremony.custodians) + 1
                 self.stdout.write(
                     _("Component %(i)s of %(n)s: the next custodian, please.")
                     % {"i": number, "n": ceremony.components}
                 )
                 self._enter_component(ceremony)
+            self._confirm_check_value(ceremony)
         except (KeyboardInterrupt, EOFError):
             ceremony.abandon(reason="interrupted")
             raise CommandError(_("The key ceremony was interrupted; nothing was stored.")) from None
@@ -280,6 +282,46 @@ class Command(BaseCommand):
             break
         ceremony.abandon(reason="too many tries")
         raise CommandError(_("Too many wrong entries; the key ceremony was abandoned."))
+
+    def _confirm_check_value(self, ceremony: KeyCeremony) -> None:
+        """One of the custodians types the whole key's check value from its delivery note; the
+        key is stored only when it matches (it is not shown before, so it is compared, not
+        copied)."""
+        self.stdout.write(
+            _(
+                "Every component is in. One of the custodians (%(names)s), please: the key's "
+                "check value from its delivery note."
+            )
+            % {"names": ", ".join(ceremony.custodians)}
+        )
+        while ceremony.is_open:
+            username = self._ask(input, _("Custodian user name: "))
+            if username not in ceremony.custodians:
+                self.stderr.write(
+                    _("%(name)s entered no component of this key.") % {"name": username}
+                )
+                ceremony.check_tries += 1
+                if ceremony.check_tries >= MAX_CHECK_TRIES:
+                    ceremony.abandon(reason="too many tries")
+                continue
+            try:
+                custodian = authenticate_custodian(
+                    username, self._ask(getpass.getpass, _("Password: "))
+                )
+                ceremony.confirm(
+                    custodian=custodian,
+                    key_check_value=self._ask(input, _("Key check value (KCV) on the note: ")),
+                )
+            except DomainError as exc:
+                if not ceremony.is_open:
+                    raise
+                self.stderr.write(exc.message)
+                if not isinstance(exc, KeyCheckValueMismatch):  # counted by confirm itself
+                    ceremony.check_tries += 1
+                    if ceremony.check_tries >= MAX_CHECK_TRIES:
+                        ceremony.abandon(reason="too many tries")
+        if ceremony.stored is None:
+            raise CommandError(_("Too many wrong entries; the key ceremony was abandoned."))
 
     def _ask(self, prompt: Callable[[str], str], text: str) -> str:
         return prompt(text)[:200]
