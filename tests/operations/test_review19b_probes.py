@@ -213,6 +213,35 @@ def test_probe_a_mistyped_backup_file_name_is_a_coded_refusal(
     pytest.fail("a missing backup file was accepted")
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="pg_dump backs up PostgreSQL")
+def test_probe_a_backup_without_pg_dump_installed_is_a_coded_refusal(
+    backups: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/operations.md asks for postgresql-client on the server; a careless install without
+    it (or a worker whose PATH lacks it: systemd's default PATH, a slim container) makes
+    `gridvend backup` and the nightly job die with FileNotFoundError from subprocess.Popen, not
+    BACKUP_TOOL_FAILED naming pg_dump; the job's failure text says only '[Errno 2] No such
+    file or directory: 'pg_dump''. The same holds for pg_restore after the whole backup was
+    decrypted into a temporary file. Severity: low.
+
+    Cause: gridvend/operations/backup.py _backup_postgresql (Popen) and restore.py
+    _restore_postgresql (subprocess.run). Fix: catch OSError there and raise
+    BackupToolFailed(tool='pg_dump', detail='not installed: apt-get install
+    postgresql-client-NN')."""
+    empty = backups / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    try:
+        backup.take_backup()
+    except DomainError as refused:
+        assert refused.code == "BACKUP_TOOL_FAILED"
+        return
+    except OSError as exc:
+        pytest.fail(f"a backup without pg_dump: {type(exc).__name__}: {exc}")
+    pytest.fail("a backup was written without pg_dump")
+
+
 # --- check --deploy ------------------------------------------------------------------------------
 
 
