@@ -5,11 +5,13 @@ fails while the defect it names is real; one that passes pins behaviour that was
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection, connections  # noqa: F401 (connection: skipif)
 
 from gridvend.identity.roles import Role
 from gridvend.kernel.errors import DomainError
@@ -209,11 +211,10 @@ def test_pinned_the_hsm_key_cannot_be_read_by_a_second_session(hsm: Any) -> None
 # --- the ceremony -------------------------------------------------------------------------------
 
 
-def _custodians() -> tuple[Any, list[Any]]:
+def _custodians(names: tuple[str, ...] = ("dina", "emil", "fatou")) -> tuple[Any, list[Any]]:
     tree = factories.Tree()
     people = [
-        factories.user(tree.root, Role.MASTER_STATION_MANAGER, (), username=name)
-        for name in ("dina", "emil", "fatou")
+        factories.user(tree.root, Role.MASTER_STATION_MANAGER, (), username=name) for name in names
     ]
     return tree.admin, people
 
@@ -254,3 +255,51 @@ def test_pinned_a_ceremony_key_makes_the_tokens_of_the_same_key_typed_whole() ->
     services.store_vending_key(actor=None, key_ref="vk-whole", key_hex=whole.hex(), dkga="04")
     assert credit_tokens("vk-cer", dkga="04") == credit_tokens("vk-whole", dkga="04")
     assert VendingKeyRecord.objects.get(key_ref="vk-cer").check_value == check_value(whole)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_probe_two_ceremonies_finishing_at_once_for_one_reference_refuse_with_a_code() -> None:
+    """Two ceremonies for one key reference (two administrators, or a ceremony restarted in a
+    second terminal after the first seemed to hang) each pass the 'reference already used'
+    check when they open and again in store_key_secret (an exists() read, then the insert):
+    finishing at the same moment, the second insert hits the unique index and raises an
+    uncaught IntegrityError, a traceback in `gridvend keys ceremony` after every custodian has
+    typed, instead of a refusal saying the reference is taken. Nothing is half-written (the
+    transaction rolls back). Severity: low.
+
+    Cause: gridvend/keys/services.py store_key_secret (exists() then create()). Fix: catch
+    IntegrityError on the create (or lock by inserting first) and raise the same
+    ValidationFailed('That key reference is already used.')."""
+    admin, people = _custodians(("dina", "emil", "fatou", "gita"))
+    ceremonies = []
+    for first, second in ((people[0], people[1]), (people[2], people[3])):
+        ceremony = KeyCeremony(opened_by=admin, key_ref="vk-twice", dkga="04", components=2)
+        a = secrets.token_bytes(20)
+        ceremony.enter(custodian=first, component_hex=a.hex(), component_check_value=check_value(a))
+        ceremonies.append((ceremony, second))
+    start = threading.Barrier(len(ceremonies))
+    outcomes: list[str] = []
+
+    def finish(ceremony: KeyCeremony, custodian: Any) -> None:
+        b = secrets.token_bytes(20)
+        try:
+            start.wait(10)
+            ceremony.enter(
+                custodian=custodian, component_hex=b.hex(), component_check_value=check_value(b)
+            )
+            outcomes.append("stored")
+        except DomainError as refused:
+            outcomes.append(str(refused.code))
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=finish, args=pair) for pair in ceremonies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert VendingKeyRecord.objects.filter(key_ref="vk-twice").count() == 1
+    assert sorted(outcomes)[-1] == "stored" and "IntegrityError" not in outcomes, outcomes
