@@ -242,6 +242,42 @@ def test_probe_a_backup_without_pg_dump_installed_is_a_coded_refusal(
     pytest.fail("a backup was written without pg_dump")
 
 
+def test_probe_the_container_image_has_a_pg_dump_that_can_dump_the_compose_database() -> None:
+    """deploy/compose.yaml runs PostgreSQL 16 (postgres:16); deploy/Containerfile builds on
+    python:3.11-slim-bookworm and installs Debian bookworm's `postgresql-client`, which is
+    PostgreSQL 15. pg_dump refuses a server newer than itself ('aborting because of server
+    version mismatch'), so in the documented container deployment every backup, manual and
+    nightly, fails BACKUP_TOOL_FAILED: the system is never backed up, while check --deploy
+    passes (the schedule exists). docs/operations.md itself says pg_dump must be the server's
+    major version or newer. Severity: high (no backups in the container deployment).
+
+    Cause: deploy/Containerfile (postgresql-client from bookworm) vs deploy/compose.yaml
+    (postgres:16). Fix: install postgresql-client-16 from apt.postgresql.org (or run
+    postgres:15 in compose), and let check --deploy compare `pg_dump --version` with the
+    server's major version."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    compose = (root / "deploy/compose.yaml").read_text()
+    containerfile = (root / "deploy/Containerfile").read_text()
+    server = re.search(r"image:\s*\S*postgres:(\d+)", compose)
+    assert server is not None
+    server_major = int(server.group(1))
+    # The client major the image installs: an explicit postgresql-client-NN, else the Debian
+    # release's own (bookworm: 15, trixie: 17).
+    explicit = re.search(r"postgresql-client-(\d+)", containerfile)
+    debian_default = {"bookworm": 15, "trixie": 17}
+    release = re.search(r"FROM\s+\S*-(bookworm|trixie)", containerfile)
+    assert explicit is not None or release is not None
+    client_major = (
+        int(explicit.group(1)) if explicit else debian_default[release.group(1)]  # type: ignore[union-attr]
+    )
+    assert client_major >= server_major, (
+        f"the image's pg_dump is PostgreSQL {client_major}, the compose database "
+        f"{server_major}: pg_dump refuses to dump a newer server"
+    )
+
+
 # --- check --deploy ------------------------------------------------------------------------------
 
 
