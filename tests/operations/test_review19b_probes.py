@@ -118,6 +118,28 @@ def test_probe_a_restore_never_writes_through_a_file_at_its_partial_path(backups
     assert victim.read_bytes() == original, "the restore wrote over another database file"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_probe_pruning_never_deletes_the_backup_just_written(backups: Path, settings: Any) -> None:
+    """Retention sorts by the UTC time in the file names. A server whose clock once ran ahead
+    (an offline station with a flat RTC battery, a VM restored with a wrong clock, fixed later
+    by NTP) left backups dated in the future; from then on every new backup sorts oldest and
+    the nightly job deletes it the moment it is written ('1 older deleted'), for as long as
+    the wrong dates lie ahead: the job succeeds and no new backup is kept. Severity: medium.
+
+    Cause: gridvend/operations/backup.py prune (sorted by name). Fix: never delete the backup
+    just made (prune after take_backup excludes it), and order by the sealed made_at / mtime
+    with future-dated files reported, not trusted."""
+    from gridvend.operations import tasks
+
+    settings.BACKUP_KEEP = 2
+    first = backup.take_backup()
+    for stamp in ("20991231T000000Z-0000aaaa", "20991231T000001Z-0000bbbb"):
+        shutil.copy(first.path, settings.BACKUP_DIR / f"gridvend-{stamp}.gvbackup")
+    first.path.unlink()
+    written = Path(tasks.scheduled_backup())
+    assert written.exists(), "the nightly job deleted the backup it had just written"
+
+
 # --- what the verification and /readyz say about the keys ----------------------------------------
 
 
