@@ -208,6 +208,29 @@ def test_pinned_the_hsm_key_cannot_be_read_by_a_second_session(hsm: Any) -> None
         session.close()
 
 
+@pytest.mark.django_db
+@needs_softhsm
+def test_pinned_the_hsm_key_cannot_be_copied_into_a_key_that_derives(hsm: Any) -> None:
+    """Pinned: the classic PKCS#11 extraction (copy the object with CKA_DERIVE set, derive
+    1-byte keys with CONCATENATE_BASE_AND_DATA, brute-force each byte by HMAC) fails at the
+    first step: the object is not modifiable, so C_CopyObject cannot turn DERIVE on, and the
+    object itself refuses to derive."""
+    from pkcs11 import Attribute, KeyType, ObjectClass
+    from pkcs11.exceptions import PKCS11Error
+
+    key_ref, _key_hex = _stored_in_hsm(hsm)
+    session = _second_session()
+    try:
+        key = session.get_key(
+            object_class=ObjectClass.SECRET_KEY, key_type=KeyType.GENERIC_SECRET, label=key_ref
+        )
+        with pytest.raises(PKCS11Error):
+            key.copy({Attribute.DERIVE: True, Attribute.TOKEN: False})
+        assert key[Attribute.DERIVE] is False and key[Attribute.MODIFIABLE] is False
+    finally:
+        session.close()
+
+
 # --- the ceremony -------------------------------------------------------------------------------
 
 
