@@ -105,8 +105,10 @@ def callback_view(
             stored = services.store_callback(
                 provider=found, kind=kind, body=raw, source_ip=context.current().ip
             )
-            if not found.is_enabled and kind != CallbackKind.CONFIRMATION:
-                # A confirmation is recorded all the same: its payment waits in suspense.
+            if not found.is_enabled and kind == CallbackKind.VALIDATION:
+                # Only a payment not yet made is refused. A confirmation, an STK callback or a
+                # reversal's result reports money that has already moved: each is applied all
+                # the same (a new payment waits in suspense while the paybill is off).
                 raise MobileProviderDisabled(provider=found.code)
             reply, payment = handle(found, protocol.read_json(raw))
         except DomainError as refusal:
