@@ -136,6 +136,10 @@ def _validation_refused(refusal: DomainError) -> dict[str, Any]:
 
 def _confirm(provider: MobileProvider, data: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     notice = protocol.read_c2b(data)
+    if notice.shortcode and notice.shortcode != provider.shortcode:
+        # Money paid to another paybill is not this one's to sell: the callback is kept (with
+        # this problem) and acknowledged; this paybill's back-fill never pulls it.
+        raise MobileCallbackInvalid(problem="BusinessShortCode is not this paybill's")
     payment = services.receive_confirmation(provider=provider, notice=notice)
     return protocol.confirmation_reply(), payment
 
