@@ -408,7 +408,7 @@ def merge_held(held: MobilePayment, *, into: MobilePayment) -> None:
         held,
         kind=suspense.SOLD_KIND,
         actor=actor,
-        memo=f"mobile payment {receipt} is the money of {into} (sold)",
+        memo=f"mobile payment {receipt} is the money of STK payment {into.request_id}",
     )
     record(
         actor=actor,
