@@ -151,6 +151,12 @@ class MobileProviderUnavailable(DomainError):
         super().__init__(problem=problem[:200])
 
 
+class MobileProviderNotReached(MobileProviderUnavailable):
+    """Unavailable, and nothing of the request left us (the connection refused, the address
+    not found, the OAuth token not obtained, a credential not set): the provider cannot have
+    acted on it. A reversal that never left is a refusal, not a "maybe"."""
+
+
 class MobileProviderRefused(DomainError):
     code = MobileErrorCode.MOBILE_PROVIDER_REFUSED
     message_template = gettext_lazy(

@@ -13,6 +13,8 @@ class MobileEvent(StrEnum):
     PAYMENT_SOLD = "mobile_payment.sold"
     PAYMENT_SUSPENDED = "mobile_payment.suspended"
     PAYMENT_RESOLVED = "mobile_payment.resolved"
+    PAYMENT_MERGED = "mobile_payment.merged"
+    PAYMENT_RELEASED = "mobile_payment.released"
     REFUND_REQUESTED = "mobile_refund.requested"
     REFUND_APPROVED = "mobile_refund.approved"
     REFUND_REJECTED = "mobile_refund.rejected"

@@ -96,6 +96,9 @@ class PaymentState(models.TextChoices):
     REFUNDING = "refunding", _("Reversal sent to the provider")
     REFUND_MANUAL = "refund_manual", _("Refund approved, to be paid back by hand")
     REFUNDED = "refunded", _("Refunded")
+    # Money held as possibly another STK push's, found to be the money of a push already sold
+    # without its receipt: that payment now carries the receipt; this one is closed.
+    MERGED = "merged", _("Merged into the STK payment it was")
 
 
 # The states in which a payment's money is owed to its customer and waits on the books in

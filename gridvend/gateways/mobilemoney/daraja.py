@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import ssl
 import urllib.error
 import urllib.request
 from datetime import date, datetime, time, timedelta
@@ -18,7 +20,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from gridvend.gateways.mobilemoney import protocol
-from gridvend.mobilemoney.errors import MobileProviderRefused, MobileProviderUnavailable
+from gridvend.mobilemoney.errors import (
+    MobileProviderNotReached,
+    MobileProviderRefused,
+    MobileProviderUnavailable,
+)
 from gridvend.mobilemoney.models import MobileProvider
 from gridvend.mobilemoney.providers import (
     PulledTransaction,
@@ -39,6 +45,12 @@ REVERSAL_COMMAND = "TransactionReversal"
 REVERSAL_RECEIVER_TYPE = "11"
 
 
+# Failures that happen before a byte of the request is sent: no connection was made (refused,
+# the name not found, the certificate not trusted). A time-out or a dropped connection may have
+# come after the provider received the request, so it is only "unavailable".
+_NOT_SENT = (ConnectionRefusedError, socket.gaierror, ssl.SSLCertVerificationError)
+
+
 class DarajaProvider:
     """One paybill's Daraja client."""
 
@@ -51,7 +63,7 @@ class DarajaProvider:
     def _env(self, name: str) -> str:
         value = os.environ.get(name, "")
         if not value:
-            raise MobileProviderUnavailable(problem=f"the environment variable {name} is not set")
+            raise MobileProviderNotReached(problem=f"the environment variable {name} is not set")
         return value
 
     def _timestamp(self) -> str:
@@ -76,7 +88,11 @@ class DarajaProvider:
             if isinstance(data, dict) and (data.get("errorCode") or data.get("ResultCode")):
                 return data
             raise MobileProviderUnavailable(problem=f"HTTP {exc.code}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, _NOT_SENT):
+                raise MobileProviderNotReached(problem=str(exc)[:120]) from None
+            raise MobileProviderUnavailable(problem=str(exc)[:120]) from None
+        except (TimeoutError, OSError) as exc:
             raise MobileProviderUnavailable(problem=str(exc)[:120]) from None
         if len(raw) > MAX_REPLY_BYTES:
             raise MobileProviderUnavailable(problem="the reply is too large")
@@ -109,11 +125,17 @@ class DarajaProvider:
         return self._token
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            token = self._access_token()
+        except MobileProviderUnavailable as lost:
+            # The request itself was not sent: whatever became of the token's, the provider
+            # cannot have acted on this one.
+            raise MobileProviderNotReached(problem=str(lost.params.get("problem", ""))) from None
         request = urllib.request.Request(  # noqa: S310
             f"{self.config.base_url}{path}",
             data=json.dumps(body).encode(),
             headers={
-                "Authorization": f"Bearer {self._access_token()}",
+                "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
             },
             method="POST",

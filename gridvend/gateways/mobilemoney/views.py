@@ -105,8 +105,10 @@ def callback_view(
             stored = services.store_callback(
                 provider=found, kind=kind, body=raw, source_ip=context.current().ip
             )
-            if not found.is_enabled and kind != CallbackKind.CONFIRMATION:
-                # A confirmation is recorded all the same: its payment waits in suspense.
+            if not found.is_enabled and kind == CallbackKind.VALIDATION:
+                # Only a payment not yet made is refused. A confirmation, an STK callback or a
+                # reversal's result reports money that has already moved: each is applied all
+                # the same (a new payment waits in suspense while the paybill is off).
                 raise MobileProviderDisabled(provider=found.code)
             reply, payment = handle(found, protocol.read_json(raw))
         except DomainError as refusal:
@@ -134,6 +136,10 @@ def _validation_refused(refusal: DomainError) -> dict[str, Any]:
 
 def _confirm(provider: MobileProvider, data: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     notice = protocol.read_c2b(data)
+    if notice.shortcode and notice.shortcode != provider.shortcode:
+        # Money paid to another paybill is not this one's to sell: the callback is kept (with
+        # this problem) and acknowledged; this paybill's back-fill never pulls it.
+        raise MobileCallbackInvalid(problem="BusinessShortCode is not this paybill's")
     payment = services.receive_confirmation(provider=provider, notice=notice)
     return protocol.confirmation_reply(), payment
 

@@ -132,13 +132,9 @@ def _tie_to_push(
     query's word), or the push paid now with it (its answer never came). True if a receipt
     was learnt."""
     if push.state == StkState.PAID:
-        if push.payment_id is None:
+        if push.payment is None:
             return False
-        return bool(
-            MobilePayment.objects.filter(pk=push.payment_id, trans_id="").update(
-                trans_id=payments.read_trans_id(row.trans_id)
-            )
-        )
+        return stk.learn_receipt(push.payment, row.trans_id)
     stk.apply_result(
         provider=provider,
         result=StkResult(
@@ -318,15 +314,20 @@ def reconcile_statement(
     row we never had is first applied (the back-fill's path), so the day's comparison then
     shows it matched; what is left over is listed as a discrepancy. Run again, it replaces the
     day's lines. Every one of our payments is counted as sold, suspense, refunded or unsettled
-    (received, refund pending): the books of the day."""
+    (received, refund pending, reversal under way, refund to be paid by hand), so the four
+    add up to our count: the books of the day."""
     apply_pulled(provider=provider, rows=statement, clock=clock, engine=engine)
     start, end = _day_bounds(day)
     ours = {
         (p.trans_id or p.request_id): p
-        for p in MobilePayment.objects.filter(provider=provider).filter(
-            paid_at__gte=start, paid_at__lt=end
-        )
-        | MobilePayment.objects.filter(provider=provider, paid_at__isnull=True, business_date=day)
+        for p in (
+            MobilePayment.objects.filter(provider=provider).filter(
+                paid_at__gte=start, paid_at__lt=end
+            )
+            | MobilePayment.objects.filter(
+                provider=provider, paid_at__isnull=True, business_date=day
+            )
+        ).exclude(state=PaymentState.MERGED)  # its money is counted once, on its STK payment
     }
     currency = provider.partner.currency
     lines: list[MobileReconciliationLine] = []
@@ -367,6 +368,9 @@ def reconcile_statement(
         )
     day_payments = [line.payment for line in lines if line.payment is not None]
     states = [p.state for p in day_payments]
+    settled = sum(
+        states.count(s) for s in (PaymentState.SOLD, PaymentState.SUSPENSE, PaymentState.REFUNDED)
+    )
     with transaction.atomic(durable=True):
         recon, _created = MobileReconciliation.objects.update_or_create(
             provider=provider,
@@ -379,9 +383,10 @@ def reconcile_statement(
                 "sold_count": states.count(PaymentState.SOLD),
                 "suspense_count": states.count(PaymentState.SUSPENSE),
                 "refunded_count": states.count(PaymentState.REFUNDED),
-                "unsettled_count": sum(
-                    s in (PaymentState.RECEIVED, PaymentState.REFUND_PENDING) for s in states
-                ),
+                # Everything else, so that the buckets add up to our count: received (being
+                # sold), a refund awaiting approval, a reversal sent and not answered yet, a
+                # refund approved to be paid back by hand.
+                "unsettled_count": len(states) - settled,
                 "discrepancies": sum(line.is_discrepancy for line in lines),
                 "currency": currency,
                 "run_at": timezone.now(),

@@ -54,10 +54,12 @@ from gridvend.mobilemoney.errors import (
     MobileCallbackInvalid,
     MobilePaymentNotInSuspense,
     MobileProviderDisabled,
+    MobileProviderNotReached,
     MobileProviderRefused,
     MobileProviderUnavailable,
     MobileRefundNotByHand,
     MobileReversalFailed,
+    MobileStkMatchAmbiguous,
 )
 from gridvend.mobilemoney.events import MobileEvent
 from gridvend.mobilemoney.models import (
@@ -79,6 +81,7 @@ INTERFACE = "mobile"
 MAX_TRANS_ID = 40
 MAX_BILL_REF = 40
 MAX_AMOUNT_DIGITS = 12
+STK_REFERENCE_DIGITS = 12  # what an STK prompt's AccountReference holds
 _AMOUNT = re.compile(r"\d{1,%d}(\.\d{1,2})?" % MAX_AMOUNT_DIGITS)  # noqa: UP031
 _TRANS_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 # M-Pesa writes its transaction times in Kenyan local time without a zone (CHANNELS.md §2.2).
@@ -175,13 +178,25 @@ def _push_language(payment: MobilePayment) -> str:
 
 
 def meter_for(provider: MobileProvider, reference: str) -> str:
-    """The meter number a payment's account names: a meter number, or a customer account
-    number with exactly one meter in service. Looked up as the aggregator partner sees."""
+    """The meter number a payment's account names: a meter number (or the first 12 digits of a
+    13-digit one, as an STK prompt carries it), or a customer account number with exactly one
+    meter in service. Looked up as the aggregator partner sees."""
     actor = provider.partner.service_user
     if not reference:
         raise MobileAccountUnknown(account=reference)
     if reference.isdigit() and Meter.objects.filter(number=reference).exists():
         return reference
+    if reference.isdigit() and len(reference) == STK_REFERENCE_DIGITS:
+        # An STK prompt's AccountReference holds 12 characters: a 13-digit meter number is cut
+        # to its first 12, which name that one meter (the 13th digit is the check digit).
+        whole = list(
+            Meter.objects.filter(number__startswith=reference)
+            .values_list("number", flat=True)
+            .order_by("number")[:2]
+        )
+        whole = [number for number in whole if len(number) == STK_REFERENCE_DIGITS + 1]
+        if len(whole) == 1:
+            return whole[0]
     customer = Customer.objects.filter(account_number=reference).first()
     if customer is None:
         raise MobileAccountUnknown(account=reference)
@@ -259,6 +274,9 @@ def receive_payment(
         paid_at=read_paid_at(str(notice.trans_time)),
         business_date=business_date(now, settings.TIME_ZONE),
         state=PaymentState.RECEIVED,
+        # A hold is stored with the payment itself: a process stopped before parking it leaves
+        # a received payment that ``settle`` parks, never sells.
+        suspense_code=str(hold.code)[:40] if hold is not None else "",
         received_at=now,
     )
     try:
@@ -273,6 +291,7 @@ def receive_payment(
                     "source": source,
                     "account": payment.account_ref,
                     "amount": amount.text,
+                    **({"hold": payment.suspense_code} if hold is not None else {}),
                 },
             )
     except IntegrityError:
@@ -300,9 +319,16 @@ def settle(
     payment already settled."""
     if payment.state != PaymentState.RECEIVED:
         return payment
+    if is_held(payment):
+        # Held when it was recorded (it may be the money of an STK push already sold).
+        return _suspend(
+            payment,
+            MobileStkMatchAmbiguous(receipt=payment.trans_id, account=payment.bill_ref, count=2),
+        )
     provider = payment.provider
     if not provider.is_enabled:
-        # Recorded all the same (the money has moved); sold once the paybill is back on.
+        # Recorded all the same (the money has moved) and parked in suspense, where customer
+        # care sells or refunds it once the paybill is back on (nothing re-sells it by itself).
         return _suspend(payment, MobileProviderDisabled(provider=provider.code))
     if payment.amount_minor is None:
         return _suspend(payment, MobileAmountUnreadable(amount=payment.amount_text))
@@ -326,6 +352,70 @@ def settle(
         return _suspend(payment, refusal)
     assert answer.result is not None
     return _sold(payment, answer.result.sale, phone, language)
+
+
+def is_held(payment: MobilePayment) -> bool:
+    """Held as possibly the money of more than one STK push: parked (or, if the process stopped
+    before, still received) with MOBILE_STK_MATCH_AMBIGUOUS, for customer care or the push's
+    own answer to settle."""
+    return payment.state in (
+        PaymentState.RECEIVED,
+        PaymentState.SUSPENSE,
+    ) and payment.suspense_code == str(MobileStkMatchAmbiguous.code)
+
+
+def release_hold(payment: MobilePayment, *, request_id: str, push: str) -> MobilePayment:
+    """The STK push's own answer names this held payment's receipt: the doubt is gone. The
+    payment is made that push's (its sale goes under the push's checkout id, as the push's
+    payment would) and returned received, for ``settle`` to sell; its suspense is released
+    into the sale. Anything else is returned as it stands."""
+    with transaction.atomic(durable=True):
+        locked = (
+            MobilePayment.objects.select_for_update()
+            .select_related("provider__partner")
+            .get(pk=payment.pk)
+        )
+        if not is_held(locked):
+            return locked
+        before = {"state": locked.state, "code": locked.suspense_code}
+        locked.state = PaymentState.RECEIVED
+        locked.suspense_code = ""
+        locked.request_id = request_id[:64] or locked.request_id
+        locked.save(update_fields=["state", "suspense_code", "request_id"])
+        record(
+            actor=locked.provider.partner.service_user,
+            event_type=MobileEvent.PAYMENT_RELEASED,
+            target=locked,
+            before=before,
+            after={"stk_push": push},
+        )
+    return locked
+
+
+def merge_held(held: MobilePayment, *, into: MobilePayment) -> None:
+    """A held payment found to be the money of ``into``, an STK push's payment already sold on
+    the status query's word (without its receipt): ``into`` takes the receipt, the held one is
+    closed as merged and its suspense released (the money is that sale's). In the caller's
+    transaction, both payments locked; the caller writes the receipt on ``into``."""
+    receipt = held.trans_id
+    held.state = PaymentState.MERGED
+    held.trans_id = ""  # the receipt is unique per paybill: it moves to ``into``
+    held.suspense_code = ""
+    held.settled_at = timezone.now()
+    held.save(update_fields=["state", "trans_id", "suspense_code", "settled_at"])
+    actor = held.provider.partner.service_user
+    suspense.release_suspense(
+        held,
+        kind=suspense.SOLD_KIND,
+        actor=actor,
+        memo=f"mobile payment {receipt} is the money of STK payment {into.request_id}",
+    )
+    record(
+        actor=actor,
+        event_type=MobileEvent.PAYMENT_MERGED,
+        target=held,
+        after={"receipt": receipt, "into": into.pk, "sale": into.sale_id},
+    )
 
 
 def _sold(payment: MobilePayment, sale: object, phone: str, language: str) -> MobilePayment:
@@ -593,10 +683,13 @@ def _refunded(payment: MobilePayment, *, actor: User, reference: str) -> None:
 def _send_reversal(request: MobileRefundRequest, *, actor: User) -> MobilePayment:
     """Ask the provider to reverse an approved refund's payment (after the approval has
     committed: nothing is held open while the provider answers). A refusal returns the payment
-    to suspense, with the provider's code, for customer care to see. No answer at all (the
-    connection dropped, the reply was lost) is not a refusal: the provider may have reversed
+    to suspense, with the provider's code, for customer care to see; so does a request that
+    never left (``MobileProviderNotReached``). No answer at all (a time-out, the connection
+    dropped after sending, the reply lost) is not a refusal: the provider may have reversed
     it, so the payment stays "refunding" until the result comes (found by the reversed
-    transaction's id) — never back in suspense, where it could be sold as well."""
+    transaction's id) — never back in suspense, where it could be sold as well. If it never
+    comes, customer care records the outcome seen in the provider's portal
+    (``record_manual_refund``)."""
     payment = MobilePayment.objects.select_related("provider__partner").get(pk=request.payment_id)
     amount_minor = int(payment.amount_minor or 0)
     try:
@@ -605,6 +698,11 @@ def _send_reversal(request: MobileRefundRequest, *, actor: User) -> MobilePaymen
         )
     except MobileProviderRefused as refusal:
         _reversal_failed(request, code=str(refusal.code), description=str(refusal.message))
+        return MobilePayment.objects.get(pk=payment.pk)
+    except MobileProviderNotReached as unsent:
+        # Nothing left us (refused connection, no OAuth token, a credential not set): the
+        # provider cannot have reversed it, so it is a refusal like any other.
+        _reversal_failed(request, code=str(unsent.code), description=str(unsent.message))
         return MobilePayment.objects.get(pk=payment.pk)
     except MobileProviderUnavailable as lost:
         with transaction.atomic(durable=True):
@@ -719,12 +817,57 @@ def apply_reversal_result(
     return locked
 
 
+# A payment in these states has not been paid back (nor sold): a late reversal refunds it.
+_NOT_PAID_BACK = (
+    PaymentState.SUSPENSE,
+    PaymentState.REFUND_PENDING,
+    PaymentState.REFUNDING,
+    PaymentState.REFUND_MANUAL,
+)
+
+
+def _close_waiting_refunds(
+    payment: MobilePayment,
+    done: MobileRefundRequest,
+    *,
+    provider: MobileProvider,
+    reference: str,
+) -> None:
+    """The payment's other refund requests, now that an earlier reversal gave the money back:
+    one still awaiting approval is closed (rejected, saying why), one approved to be paid back
+    by hand gets the reversal as its reference, one sent to the provider is left to its result
+    (the provider refuses it as already reversed; the payment, refunded, stays so)."""
+    actor = provider.partner.service_user
+    note = f"already reversed by the provider ({reference})"
+    waiting = MobileRefundRequest.objects.select_for_update().filter(payment=payment)
+    for other in waiting.exclude(pk=done.pk).filter(status=RequestStatus.PENDING):
+        other.status = RequestStatus.REJECTED
+        other.decided_by = actor
+        other.decided_at = timezone.now()
+        other.decision_note = note[:255]
+        other.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        record(
+            actor=actor,
+            event_type=MobileEvent.REFUND_REJECTED,
+            target=other,
+            after={"payment": str(payment), "note": note},
+        )
+    waiting.exclude(pk=done.pk).filter(
+        status=RequestStatus.APPROVED,
+        reversal_state=ReversalState.NONE,
+        refund_reference="",
+    ).update(refund_reference=reference)
+
+
 def _late_reversal(
     request: MobileRefundRequest, *, provider: MobileProvider, result: ReversalResult
 ) -> None:
-    """A reversal the provider carried out after we had given it up. Its payment, back in
-    suspense, is refunded now; one care sold meanwhile has been paid out twice, which the
-    audit event says for finance to recover."""
+    """A reversal the provider carried out after we had given it up. Its payment is refunded
+    now if it was not paid out otherwise meanwhile: back in suspense, or waiting on a second
+    refund (asked, sent, or to be paid back by hand; the waiting request is closed, so nothing
+    is sent back twice). One care sold meanwhile, or paid back by hand under another reference,
+    has been paid out twice: the audit event says so and ``suspense_findings`` lists it for
+    finance to recover."""
     with transaction.atomic(durable=True):
         locked = MobileRefundRequest.objects.select_for_update().get(pk=request.pk)
         payment = (
@@ -735,15 +878,23 @@ def _late_reversal(
         if locked.reversal_state != ReversalState.FAILED:
             return
         reference = (result.transaction_id or result.conversation_id)[:40]
+        # Care already recorded this very reversal (seen in the provider's portal): once.
+        recorded = payment.state == PaymentState.REFUNDED and reference in set(
+            MobileRefundRequest.objects.filter(payment=payment).values_list(
+                "refund_reference", flat=True
+            )
+        )
         locked.reversal_state = ReversalState.COMPLETED
-        locked.refund_reference = reference
+        # A pay-back care recorded on this request stays its reference (the audit has both).
+        locked.refund_reference = locked.refund_reference or reference
         locked.result_code = result.result_code[:40]
         locked.result_desc = result.result_desc[:200]
         locked.save(
             update_fields=["reversal_state", "refund_reference", "result_code", "result_desc"]
         )
-        paid_twice = payment.state not in (PaymentState.SUSPENSE, PaymentState.REFUNDING)
-        if not paid_twice:
+        paid_twice = payment.state not in _NOT_PAID_BACK and not recorded
+        if payment.state in _NOT_PAID_BACK:
+            _close_waiting_refunds(payment, locked, provider=provider, reference=reference)
             _refunded(payment, actor=provider.partner.service_user, reference=reference)
         record(
             actor=provider.partner.service_user,
@@ -762,7 +913,11 @@ def record_manual_refund(
     *, actor: User, payment: MobilePayment, reference: str, note: str = ""
 ) -> MobilePayment:
     """Customer care records the pay-back of an approved refund the provider could not reverse
-    (its B2C or portal reference): the payment is refunded and its suspense released."""
+    (its B2C or portal reference): the payment is refunded and its suspense released. Also the
+    way out of a reversal whose result never came (``refunding``): care finds it in the
+    provider's portal and records its receipt (or pays back by hand and records that); the
+    reversal is then closed, and a success that still comes later under another reference is
+    reported as paid twice."""
     _require_care(actor, payment)
     reference = clean_text(reference, max_length=40, field="refund_reference")
     if not reference:
@@ -774,7 +929,7 @@ def record_manual_refund(
             .select_related("provider__partner")
             .get(pk=payment.pk)
         )
-        if locked.state != PaymentState.REFUND_MANUAL:
+        if locked.state not in (PaymentState.REFUND_MANUAL, PaymentState.REFUNDING):
             raise MobileRefundNotByHand(payment=str(locked), state=locked.state)
         request = (
             MobileRefundRequest.objects.select_for_update()
@@ -785,7 +940,14 @@ def record_manual_refund(
         _refunded(locked, actor=actor, reference=reference)
         if request is not None:
             request.refund_reference = reference
-            request.save(update_fields=["refund_reference"])
+            fields = ["refund_reference"]
+            if request.reversal_state == ReversalState.REQUESTED:
+                # Its result, if it ever comes, finds the refund done (``_late_reversal``).
+                request.reversal_state = ReversalState.FAILED
+                request.result_code = "by-hand"
+                request.result_desc = "no result came; the outcome recorded by customer care"
+                fields += ["reversal_state", "result_code", "result_desc"]
+            request.save(update_fields=fields)
         record(
             actor=actor,
             event_type=MobileEvent.REFUND_PAID_BY_HAND,

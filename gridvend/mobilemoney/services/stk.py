@@ -190,7 +190,7 @@ def apply_result(
         raise MobileCallbackInvalid(problem="no STK push has this CheckoutRequestID")
     if push.state == StkState.PAID:
         if result.receipt and push.payment and not push.payment.trans_id:
-            _learn_receipt(push.payment, result.receipt)
+            learn_receipt(push.payment, result.receipt)
         return push
     if push.state != StkState.REQUESTED:
         return push
@@ -219,6 +219,18 @@ def apply_result(
         clock=clock,
         engine=engine,
     )
+    if result.receipt and payment.trans_id == result.receipt and payments.is_held(payment):
+        # Its confirmation came first and found two pushes it might be; this answer names the
+        # push and the receipt together: it is this push's money, sold as such.
+        payment = payments.settle(
+            payments.release_hold(
+                payment,
+                request_id=push.checkout_request_id or "",
+                push=push.checkout_request_id or "",
+            ),
+            clock=clock,
+            engine=engine,
+        )
     with transaction.atomic(durable=True):
         locked = StkPush.objects.select_for_update().get(pk=push.pk)
         if locked.state == StkState.REQUESTED:
@@ -239,10 +251,36 @@ def apply_result(
     return locked
 
 
-def _learn_receipt(payment: MobilePayment, receipt: str) -> None:
-    MobilePayment.objects.filter(pk=payment.pk, trans_id="").update(
-        trans_id=payments.read_trans_id(receipt)
-    )
+def learn_receipt(payment: MobilePayment, receipt: str) -> bool:
+    """Write a receipt learnt late (a callback after the status query, a pulled row) on the
+    push's payment that was sold without one. If a payment held as ambiguous already has that
+    receipt (its confirmation came meanwhile and fitted two pushes), it is this money: it is
+    merged into the sold payment, never sold again, and the receipt moves. A receipt that
+    belongs to any other payment is left where it is (never a second row with it). True if
+    the receipt was written."""
+    trans_id = payments.read_trans_id(receipt)
+    with transaction.atomic(durable=True):
+        mine = (
+            MobilePayment.objects.select_for_update()
+            .select_related("provider__partner")
+            .get(pk=payment.pk)
+        )
+        if mine.trans_id:
+            return False
+        other = (
+            MobilePayment.objects.select_for_update()
+            .select_related("provider__partner")
+            .filter(provider=mine.provider_id, trans_id=trans_id)
+            .exclude(pk=mine.pk)
+            .first()
+        )
+        if other is not None:
+            if not payments.is_held(other):
+                return False
+            payments.merge_held(other, into=mine)
+        mine.trans_id = trans_id
+        mine.save(update_fields=["trans_id"])
+    return True
 
 
 def query_late_pushes(

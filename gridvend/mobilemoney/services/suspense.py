@@ -28,7 +28,9 @@ from gridvend.mobilemoney.models import (
     OPEN_SUSPENSE_STATES,
     MobilePayment,
     MobileProvider,
+    MobileRefundRequest,
     PaymentState,
+    ReversalState,
 )
 
 SUSPENSE_KIND = "mobile.suspense"
@@ -106,7 +108,8 @@ def open_suspense_minor(provider: MobileProvider) -> int:
 
 def suspense_findings() -> list[str]:
     """Per paybill: the suspense account's balance (a credit) against the open suspense
-    payments, every open payment booked, and no closed payment left in suspense."""
+    payments, every open payment booked, no closed payment left in suspense, and no sold
+    payment the provider reversed as well (a late reversal: paid out twice)."""
     findings = []
     for provider in MobileProvider.objects.order_by("code"):
         account = suspense_account(provider)
@@ -139,5 +142,21 @@ def suspense_findings() -> list[str]:
         for pk, state in unreleased[:20]:
             findings.append(
                 f"mobile payment {pk} of {provider.code} is {state} but still in suspense"
+            )
+        # A reversal the provider carried out late, after customer care had sold the payment:
+        # the customer has the money back and the energy too, for finance to recover.
+        sold_and_reversed = (
+            MobileRefundRequest.objects.filter(
+                payment__provider=provider,
+                payment__state=PaymentState.SOLD,
+                reversal_state=ReversalState.COMPLETED,
+            )
+            .values_list("payment_id", "refund_reference")
+            .order_by("payment_id")
+        )
+        for pk, reference in sold_and_reversed[:20]:
+            findings.append(
+                f"mobile payment {pk} of {provider.code} is sold and was also reversed by the "
+                f"provider ({reference}): paid out twice"
             )
     return findings

@@ -85,7 +85,8 @@ def _payment_context(request: HttpRequest, pk: int, **forms: Any) -> dict[str, A
         "refund_form": forms.get("refund_form") or bo_forms.MobileRefundForm(),
         "decide_form": forms.get("decide_form") or bo_forms.MobileRefundDecisionForm(),
         "can_pay_back": permissions.can_resolve_suspense(user)
-        and payment.state == PaymentState.REFUND_MANUAL,
+        # To be paid back by hand, or a reversal whose result never came (care records it).
+        and payment.state in (PaymentState.REFUND_MANUAL, PaymentState.REFUNDING),
         "payback_form": forms.get("payback_form") or bo_forms.MobilePaybackForm(),
     }
 

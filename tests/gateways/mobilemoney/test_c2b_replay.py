@@ -264,3 +264,14 @@ def test_a_switched_off_paybill_still_records_its_confirmations_in_suspense(
         "MOBILE_PROVIDER_DISABLED",
     )
     assert not Sale.objects.filter(meter=meter).exists()
+
+
+def test_a_confirmation_for_another_shortcode_is_kept_not_sold(paybill: Paybill) -> None:
+    """Like validation, the confirmation checks BusinessShortCode: money paid to another
+    paybill is acknowledged and its callback kept with the problem, never sold here."""
+    meter = paybill.world.add_meter()
+    body = confirmation("RKL51OTHER", meter.number, BusinessShortCode="999999")
+    reply = paybill.post("c2b-confirmation", body)
+    assert reply.status_code == 200 and reply.json()["ResultCode"] == 0
+    assert not MobilePayment.objects.exists()
+    assert RawCallback.objects.get().problem == "MOBILE_CALLBACK_INVALID"

@@ -180,3 +180,87 @@ def test_reversal_callbacks_need_the_secret_and_an_allowed_address(paybill: Payb
     assert unreadable.status_code == 200
     payment.refresh_from_db()
     assert payment.state == PaymentState.REFUNDING and account_balance(SUSPENSE) == -6000
+
+
+def test_a_reversal_whose_result_never_comes_is_recorded_by_customer_care(
+    paybill: Paybill,
+) -> None:
+    """The reversal was sent and no result ever comes (the reply and the callback lost): care
+    finds it in the provider's portal and records its receipt; the payment is refunded, the
+    suspense released, and the result arriving after all changes nothing more."""
+    can_reverse(paybill)
+    payment = suspense_payment(paybill, 200)
+    sent = approved(paybill, payment)
+    assert sent.state == PaymentState.REFUNDING
+    ((_url, lost),) = paybill.daraja.take_held()  # the result never reaches us
+    receipt = paybill.daraja.reversed[payment.trans_id]
+    done = services.record_manual_refund(
+        actor=paybill.care, payment=payment, reference=receipt, note="seen in the portal"
+    )
+    assert done.state == PaymentState.REFUNDED
+    assert account_balance(SUSPENSE) == 0
+    refund = MobileRefundRequest.objects.get()
+    assert (refund.reversal_state, refund.refund_reference) == (ReversalState.FAILED, receipt)
+    assert paybill.post("reversal-result", lost).status_code == 200  # it comes after all
+    refund.refresh_from_db()
+    payment.refresh_from_db()
+    assert refund.reversal_state == ReversalState.COMPLETED
+    assert payment.state == PaymentState.REFUNDED
+    assert account_balance(SUSPENSE) == 0
+    from gridvend.mobilemoney.services.suspense import suspense_findings
+
+    assert suspense_findings() == []
+
+
+def test_a_late_reversal_of_a_payment_care_sold_meanwhile_is_a_finding(paybill: Paybill) -> None:
+    """The reversal is given up (a queue time-out), care sells the payment to a meter, then
+    the provider reverses it after all: the customer has both; the books say so."""
+    from gridvend.mobilemoney.services.suspense import suspense_findings
+
+    can_reverse(paybill)
+    meter = paybill.world.add_meter()
+    payment = suspense_payment(paybill, 300)
+    paybill.daraja.fail_next_reversal("timeout")
+    approved(paybill, payment)
+    paybill.deliver_held()
+    first = MobileRefundRequest.objects.get()
+    assert first.reversal_state == ReversalState.FAILED
+    sold = services.resolve_by_sale(
+        actor=paybill.care, payment=payment, meter_number=meter.number, note="right meter"
+    )
+    assert sold.state == PaymentState.SOLD
+    late = {
+        "Result": {
+            "ResultCode": 0,
+            "ResultDesc": "The service request is processed successfully.",
+            "OriginatorConversationID": first.originator_conversation_id,
+            "ConversationID": first.conversation_id,
+            "TransactionID": "RLATE00002",
+        }
+    }
+    assert paybill.post("reversal-result", late).status_code == 200
+    payment.refresh_from_db()
+    assert payment.state == PaymentState.SOLD
+    (finding,) = suspense_findings()
+    assert "paid out twice" in finding and "RLATE00002" in finding
+
+
+def test_a_reversal_that_cannot_be_sent_for_want_of_a_credential_is_a_refusal(
+    paybill: Paybill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter cannot even build the request (a credential variable unset: the real
+    Daraja adapter, not the sandbox's defaults): nothing left, so the payment is back in
+    suspense with MOBILE_REVERSAL_FAILED, not ``refunding`` for ever."""
+    from gridvend.gateways.mobilemoney import sandbox
+    from gridvend.gateways.mobilemoney.daraja import DarajaProvider
+
+    can_reverse(paybill)
+    payment = suspense_payment(paybill, 250)
+    monkeypatch.setattr(sandbox.SandboxProvider, "_env", DarajaProvider._env)
+    monkeypatch.delenv("GRIDVEND_TEST_MPESA_INITIATOR", raising=False)
+    back = approved(paybill, payment)
+    assert (back.state, back.suspense_code) == (PaymentState.SUSPENSE, "MOBILE_REVERSAL_FAILED")
+    refund = MobileRefundRequest.objects.get()
+    assert refund.reversal_state == ReversalState.FAILED
+    assert refund.result_code == "MOBILE_PROVIDER_UNAVAILABLE"
+    assert paybill.daraja.reversed == {}
