@@ -3,7 +3,7 @@ auditor's only)."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
@@ -11,17 +11,21 @@ from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.terminals import permissions
 from gridvend.terminals.models import Terminal, TerminalMessage, TerminalSession
 
-MESSAGE_PATH = "session__terminal__org_unit__path"
-
 
 def _require(allowed: bool) -> None:
     if not allowed:
         raise AccessDenied()
 
 
-def list_terminals(actor: User) -> QuerySet[Terminal]:
+def list_terminals(actor: User, *, status: str = "", q: str = "") -> QuerySet[Terminal]:
+    """The terminals in scope, by status and by terminal id, serial or IMEI."""
     _require(permissions.can_view_terminals(actor))
-    return scoped(Terminal.objects.select_related("org_unit", "agent", "vending_point"), actor)
+    found = scoped(Terminal.objects.select_related("org_unit", "agent", "vending_point"), actor)
+    if status:
+        found = found.filter(status=status)
+    if q:
+        found = found.filter(Q(terminal_id__iexact=q) | Q(serial_number__iexact=q) | Q(imei=q))
+    return found
 
 
 def get_terminal(actor: User, pk: int) -> Terminal:
@@ -41,7 +45,7 @@ def list_raw_messages(actor: User, terminal: Terminal) -> QuerySet[TerminalMessa
     for are read by the administrator in the operation log's sessions, not here."""
     _require(permissions.can_read_raw_messages(actor))
     return scoped(
-        TerminalMessage.objects.filter(terminal=terminal).select_related("session"),
+        TerminalMessage.objects.filter(terminal=terminal).select_related("session").order_by("-pk"),
         actor,
         path="terminal__org_unit__path",
     )

@@ -304,8 +304,9 @@ def test_serve_with_terminals_starts_the_terminal_gateway_and_stops_it_with_the_
             )
             pid = int(str(line).rsplit("process ", 1)[1].rstrip(")"))
             _wait_for(
-                lambda: f"gridvend terminals is serving on 127.0.0.1:{gateway_port}"
-                in out.read_text(),
+                lambda: (
+                    f"gridvend terminals is serving on 127.0.0.1:{gateway_port}" in out.read_text()
+                ),
                 seconds=30,
                 what="the terminal gateway to listen",
             )
