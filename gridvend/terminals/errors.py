@@ -119,3 +119,49 @@ class TerminalMessageInvalid(DomainError):
 
     def __init__(self, *, problem: str) -> None:
         super().__init__(problem=problem[:200])
+
+
+class AgentErrorCode(StrEnum):
+    AGENT_PIN_INVALID = "AGENT_PIN_INVALID"
+    AGENT_PIN_WRONG = "AGENT_PIN_WRONG"
+    AGENT_LOCKED = "AGENT_LOCKED"
+    AGENT_SESSION_INVALID = "AGENT_SESSION_INVALID"
+    TERMINAL_NOT_ASSIGNED = "TERMINAL_NOT_ASSIGNED"
+
+
+class AgentPinInvalid(DomainError):
+    code = AgentErrorCode.AGENT_PIN_INVALID
+    message_template = gettext_lazy("A PIN is 4 to 8 digits, not all the same.")
+
+
+class AgentPinWrong(DomainError):
+    code = AgentErrorCode.AGENT_PIN_WRONG
+    message_template = gettext_lazy("The PIN is wrong. %(attempts_left)s attempts left.")
+
+    def __init__(self, *, attempts_left: int) -> None:
+        super().__init__(attempts_left=attempts_left)
+
+
+class AgentLocked(DomainError):
+    code = AgentErrorCode.AGENT_LOCKED
+    message_template = gettext_lazy(
+        "Too many wrong PINs: log-in is locked until %(until)s. Ask the service centre."
+    )
+
+    def __init__(self, *, until: str) -> None:
+        super().__init__(until=until)
+
+
+class AgentSessionInvalid(DomainError):
+    code = AgentErrorCode.AGENT_SESSION_INVALID
+    message_template = gettext_lazy("The log-in has ended or is not this terminal's. Log in again.")
+
+
+class TerminalNotAssigned(DomainError):
+    code = AgentErrorCode.TERMINAL_NOT_ASSIGNED
+    message_template = gettext_lazy(
+        "Terminal %(terminal)s has no field agent or no vending point. Ask the service centre."
+    )
+
+    def __init__(self, *, terminal: str) -> None:
+        super().__init__(terminal=terminal)

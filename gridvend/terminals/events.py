@@ -14,3 +14,5 @@ class TerminalEvent(StrEnum):
     REINSTATED = "terminal.reinstated"
     REVOKED = "terminal.revoked"
     KEY_ROTATION_STARTED = "terminal.key_rotation_started"
+    AGENT_PIN_SET = "terminal_agent.pin_set"
+    AGENT_LOGGED_IN = "terminal_agent.logged_in"

@@ -175,3 +175,34 @@ class TerminalMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.stage} {self.byte_count} bytes"
+
+
+class AgentPin(models.Model):
+    """A field agent's PIN for logging in on a terminal (hashed), and its lockout."""
+
+    agent = models.OneToOneField(User, on_delete=models.PROTECT, related_name="terminal_pin")
+    pin_hash = models.CharField(max_length=200)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    set_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"PIN of {self.agent_id}"
+
+
+class AgentSession(models.Model):
+    """An agent logged in on a terminal: the token the terminal sends with each operation is
+    kept as its SHA-256 digest."""
+
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="agent_sessions")
+    agent = models.ForeignKey(User, on_delete=models.PROTECT, related_name="terminal_sessions")
+    token_digest = models.CharField(max_length=64, unique=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"agent session {self.pk}"

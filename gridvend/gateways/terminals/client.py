@@ -46,6 +46,8 @@ class TerminalState:
     key_hex: str = ""
     key_version: int = 0
     sequence: int = 0
+    # The agent's log-in token (from `login`), sent with each operation that needs one.
+    session: str = ""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
@@ -140,6 +142,14 @@ class Terminal:
         return bytes.fromhex(self.state.key_hex)
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """One operation under the terminal's key."""
-        framed = self.build({"op": op, **fields}, key=self.key, key_version=self.state.key_version)
+        """One operation under the terminal's key (with the agent's log-in, when there is one)."""
+        message = {"op": op, **fields}
+        if self.state.session and op not in ("ping", "login"):
+            message.setdefault("session", self.state.session)
+        framed = self.build(message, key=self.key, key_version=self.state.key_version)
         return self.send(framed, key=self.key)
+
+    def login(self, pin: str) -> dict[str, Any]:
+        reply = self.request("login", pin=pin)
+        self.state.session = str(reply["session"])
+        return reply

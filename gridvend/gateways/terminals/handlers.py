@@ -7,10 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
+from gridvend.billing import selectors as billing_selectors
+from gridvend.identity.models import User
+from gridvend.kernel.money import Money
 from gridvend.terminals.errors import TerminalMessageInvalid
 from gridvend.terminals.models import Terminal
+from gridvend.terminals.services import agents
+from gridvend.vending.services import credit
 
 Operation = Callable[[Terminal, dict[str, Any]], dict[str, Any]]
 
@@ -43,8 +49,98 @@ def ping(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MAX_AMOUNT_MINOR = 10**12
+ORDER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def amount_field(message: dict[str, Any], name: str) -> int:
+    """A positive whole number of minor units (a JSON integer, never a float or a string)."""
+    value = message.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_AMOUNT_MINOR:
+        raise TerminalMessageInvalid(problem=f"{name} must be a whole number of minor units")
+    return value
+
+
+def order_field(message: dict[str, Any]) -> str:
+    """The terminal's own order number: the sale's or payment's idempotency key."""
+    order = text_field(message, "order", max_length=32)
+    if not set(order) <= ORDER_CHARS:
+        raise TerminalMessageInvalid(problem="order must be letters, digits and '-'")
+    return order
+
+
+def _agent(terminal: Terminal, message: dict[str, Any]) -> User:
+    return agents.session_agent(terminal=terminal, token=message.get("session"))
+
+
+def log_in(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
+    pin = text_field(message, "pin", max_length=8)
+    session, token = agents.log_in(terminal=terminal, pin=pin)
+    return {
+        "ok": True,
+        "session": token,
+        "agent": session.agent.full_name,
+        "expires_at": int(session.expires_at.timestamp()),
+    }
+
+
+def arrears(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
+    """What a postpaid account owes now (the central billing's figures)."""
+    agent = _agent(terminal, message)
+    due = billing_selectors.account_due(agent, text_field(message, "account_number", max_length=40))
+    return {
+        "ok": True,
+        "account_number": due.customer.account_number,
+        "name": due.customer.name,
+        "currency": due.currency,
+        "total_due_minor": due.total_due_minor,
+        "arrears_minor": due.arrears_minor,
+        "late_fees_minor": due.late_fees_minor,
+        "credit_minor": due.credit_minor,
+        "open_bills": [
+            {"bill": bill.number, "due_minor": bill.owed_minor}
+            for bill in due.open_bills[:MAX_BILLS]
+        ],
+    }
+
+
+MAX_BILLS = 24
+
+
+def sell(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
+    """Sell prepaid credit at the terminal's vending point (its float, the agent's shift) and
+    return the tokens and the receipt's lines. The order number makes a repeat return the
+    first sale."""
+    agent = _agent(terminal, message)
+    point = terminal.vending_point
+    assert point is not None  # the log-in checked it
+    result = credit.vend_credit(
+        actor=agent,
+        vending_point=point,
+        client_reference=f"{terminal.terminal_id}:{order_field(message)}",
+        meter_number=text_field(message, "meter_number", max_length=20),
+        tender=Money(amount_field(message, "amount_minor"), settings.CURRENCY),
+    )
+    sale = result.sale
+    return {
+        "ok": True,
+        "reference": sale.reference,
+        "replayed": result.replayed,
+        "meter_number": sale.meter.number,
+        "currency": sale.currency,
+        "amount_minor": sale.tender_minor,
+        "tokens": [
+            {"kind": token.kind, "digits": token.digits, "units": str(token.units or "")}
+            for token in result.tokens
+        ],
+    }
+
+
 OPERATIONS: dict[str, Operation] = {
     "ping": ping,
+    "login": log_in,
+    "arrears": arrears,
+    "sell": sell,
 }
 
 

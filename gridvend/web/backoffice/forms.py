@@ -824,18 +824,25 @@ class TerminalAssignForm(StyledForm):
     vending_point = forms.TypedChoiceField(
         label=_("Handheld vending point"), coerce=int, required=False, empty_value=None
     )
+    # Set (or reset, which lifts a lockout) the agent's log-in PIN on the terminal.
+    pin = forms.CharField(
+        label=_("New PIN of the agent (4 to 8 digits)"),
+        required=False,
+        max_length=8,
+        widget=forms.PasswordInput(render_value=False),
+    )
 
     def __init__(
         self,
         *args: Any,
         units: list[tuple[Any, str]],
-        agents: list[tuple[Any, str]],
+        agent_choices: list[tuple[Any, str]],
         points: list[tuple[Any, str]],
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
-        self.fields["agent"].choices = [("", "—"), *agents]  # type: ignore[attr-defined]
+        self.fields["agent"].choices = [("", "—"), *agent_choices]  # type: ignore[attr-defined]
         self.fields["vending_point"].choices = [("", "—"), *points]  # type: ignore[attr-defined]
 
 

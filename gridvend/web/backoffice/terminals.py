@@ -21,7 +21,9 @@ from gridvend.kernel.errors import DomainError
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import Channel
 from gridvend.terminals import permissions, selectors
+from gridvend.terminals.errors import AgentPinInvalid
 from gridvend.terminals.models import Terminal
+from gridvend.terminals.services import agents as agent_services
 from gridvend.terminals.services import setup
 from gridvend.web.backoffice import access
 from gridvend.web.backoffice import forms as bo_forms
@@ -136,7 +138,7 @@ def terminal_assign(request: HttpRequest, pk: int) -> HttpResponse:
     user = actor(request)
     access.require(permissions.can_manage_terminals(user))
     terminal = selectors.get_terminal(user, pk)
-    agents = [
+    agent_choices = [
         (p.pk, f"{p.full_name} ({p.username})")
         for p in identity_selectors.list_users(user)[:MAX_CHOICES]
         if permissions.can_work_in_field(p)
@@ -153,22 +155,30 @@ def terminal_assign(request: HttpRequest, pk: int) -> HttpResponse:
             "vending_point": terminal.vending_point_id,
         },
         units=unit_choices(user),
-        agents=agents,
+        agent_choices=agent_choices,
         points=points,
     )
 
     def save(data: dict[str, Any]) -> str:
+        agent = identity_selectors.get_user(user, data["agent"]) if data["agent"] else None
+        if data.get("pin"):
+            if agent is None:
+                raise AgentPinInvalid()
+            # Checked before the assignment, so a refused PIN changes nothing.
+            agent_services.check_pin(data["pin"])
         setup.assign_terminal(
             actor=user,
             terminal=terminal,
             org_unit=org_selectors.get_unit(user, data["org_unit"]),
-            agent=identity_selectors.get_user(user, data["agent"]) if data["agent"] else None,
+            agent=agent,
             vending_point=(
                 org_selectors.get_vending_point(user, data["vending_point"])
                 if data["vending_point"]
                 else None
             ),
         )
+        if agent is not None and data.get("pin"):
+            agent_services.set_agent_pin(actor=user, agent=agent, pin=data["pin"])
         return reverse("backoffice:terminal", kwargs={"pk": terminal.pk})
 
     return form_page(

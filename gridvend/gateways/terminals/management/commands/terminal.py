@@ -14,10 +14,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gridvend.gateways.terminals import client
+from gridvend.kernel.money import Money
 
 
 class Command(BaseCommand):
-    help = "Act as a handheld terminal against the gateway: `gridvend terminal enrol|ping`."
+    help = (
+        "Act as a handheld terminal against the gateway: "
+        "`gridvend terminal enrol|ping|login|arrears|sell`."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=None, help="the gateway (GRIDVEND_TERMINALS_HOST)")
@@ -35,6 +39,14 @@ class Command(BaseCommand):
         enrol.add_argument("--imei", required=True)
         enrol.add_argument("--app-version", default="gridvend-sim-1")
         sub.add_parser("ping", help="check the connection and the key")
+        login = sub.add_parser("login", help="the field agent logs in with their PIN")
+        login.add_argument("--pin", required=True)
+        arrears = sub.add_parser("arrears", help="what a postpaid account owes now")
+        arrears.add_argument("--account", required=True)
+        sell = sub.add_parser("sell", help="sell prepaid credit and print the token")
+        sell.add_argument("--meter", required=True)
+        sell.add_argument("--amount-minor", type=int, required=True, help="in minor units")
+        sell.add_argument("--order", required=True, help="the terminal's order number")
 
     def handle(self, *args: Any, **options: Any) -> None:
         host = options["host"] or settings.TERMINALS_HOST
@@ -75,6 +87,17 @@ class Command(BaseCommand):
                 imei=options["imei"],
                 app_version=options["app_version"],
             )
+        if options["action"] == "login":
+            return device.login(options["pin"])
+        if options["action"] == "arrears":
+            return device.request("arrears", account_number=options["account"])
+        if options["action"] == "sell":
+            return device.request(
+                "sell",
+                meter_number=options["meter"],
+                amount_minor=options["amount_minor"],
+                order=options["order"],
+            )
         return device.request("ping")
 
     def _receipt(self, action: str, reply: dict[str, Any]) -> str:
@@ -83,7 +106,38 @@ class Command(BaseCommand):
                 f"ENROLLED  terminal {reply['terminal_id']}\n"
                 f"key version {reply['key_version']}  cipher {reply['cipher']}"
             )
+        if action == "login":
+            return f"LOGGED IN  {reply['agent']}"
+        if action == "arrears":
+            lines = [
+                f"ACCOUNT {reply['account_number']}  {reply['name']}",
+                f"TOTAL DUE  {_money(reply['total_due_minor'], reply['currency'])}",
+                f"ARREARS    {_money(reply['arrears_minor'], reply['currency'])}",
+                f"LATE FEES  {_money(reply['late_fees_minor'], reply['currency'])}",
+            ]
+            lines += [
+                f"  bill {b['bill']}  {_money(b['due_minor'], reply['currency'])}"
+                for b in reply["open_bills"]
+            ]
+            return "\n".join(lines)
+        if action == "sell":
+            lines = [
+                "PREPAID ELECTRICITY",
+                f"RECEIPT {reply['reference']}{'  (REPRINT)' if reply['replayed'] else ''}",
+                f"METER   {reply['meter_number']}",
+                f"AMOUNT  {_money(reply['amount_minor'], reply['currency'])}",
+            ]
+            for token in reply["tokens"]:
+                digits = str(token["digits"])
+                grouped = " ".join(digits[at : at + 4] for at in range(0, len(digits), 4))
+                lines.append(f"TOKEN   {grouped}  {token['units']} kWh".rstrip())
+            return "\n".join(lines)
         return (
             f"GATEWAY OK  terminal {reply['terminal_id']}  status {reply['status']}\n"
             f"agent {reply['agent'] or '-'}  server time {reply['server_time']}"
         )
+
+
+def _money(minor: object, currency: object) -> str:
+    """Minor units as the currency writes them (its own number of decimals)."""
+    return Money(int(str(minor)), str(currency)).format()
