@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from gridvend.audit.models import AuditEvent
+from gridvend.billing.models import BillPayment
 from gridvend.gateways.terminals import client
 from gridvend.identity.roles import Capability, Role
 from gridvend.org.models import Channel
@@ -172,3 +173,25 @@ def test_an_agent_given_another_terminal_loses_the_log_in_on_this_one(
     assert refused(device, "sell", meter_number="0", amount_minor=1, order="X") == (
         "AGENT_SESSION_INVALID"
     )
+
+
+def test_an_agent_collects_a_postpaid_payment_once_and_prints_the_receipt(
+    field_agent: Agent,
+) -> None:
+    field_agent.scene.billed()
+    field_agent.run("login", "--pin", PIN)
+    account = field_agent.scene.customer(field_agent.scene.a).account_number
+    args = ("collect", "--account", account, "--amount-minor", "100000", "--order", "C-0001")
+    printed = field_agent.run(*args)
+    assert "RECEIPT HH0100:C-0001" in printed and f"ACCOUNT {account}" in printed
+    payment = BillPayment.objects.get(source_reference="HH0100:C-0001")
+    assert payment.channel == "handheld" and payment.vending_point == field_agent.point
+    assert payment.shift is not None and payment.shift.operator_id == field_agent.agent.pk
+    device = field_agent.device()
+    assert device.request("arrears", account_number=account)["total_due_minor"] == (
+        A_BILL - 100000
+    )
+    events = AuditEvent.objects.count()
+    field_agent.run(*args)  # the reply was lost: the terminal sends the order again
+    assert BillPayment.objects.filter(customer=payment.customer).count() == 1
+    assert AuditEvent.objects.count() == events

@@ -11,11 +11,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from gridvend.billing import selectors as billing_selectors
+from gridvend.billing.services import payments as billing_payments
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
+from gridvend.org.models import Channel
 from gridvend.terminals.errors import TerminalMessageInvalid
 from gridvend.terminals.models import Terminal
 from gridvend.terminals.services import agents
+from gridvend.vending.selectors import current_shift
 from gridvend.vending.services import credit
 
 Operation = Callable[[Terminal, dict[str, Any]], dict[str, Any]]
@@ -136,11 +139,46 @@ def sell(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def collect(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
+    """Take a postpaid payment in cash (the central billing's payment, in the agent's shift at
+    the terminal's point) and return the receipt's fields. The order number makes a repeat
+    return the first payment."""
+    agent = _agent(terminal, message)
+    point = terminal.vending_point
+    assert point is not None  # the log-in checked it
+    account = text_field(message, "account_number", max_length=40)
+    payment = billing_payments.take_payment(
+        actor=agent,
+        account_number=account,
+        amount_minor=amount_field(message, "amount_minor"),
+        currency=settings.CURRENCY,
+        channel=Channel.HANDHELD,
+        source_reference=f"{terminal.terminal_id}:{order_field(message)}",
+        vending_point=point,
+        shift=current_shift(agent, point),
+    )
+    due = billing_selectors.account_due(agent, payment.customer.account_number)
+    return {
+        "ok": True,
+        "receipt": payment.source_reference,
+        "account_number": payment.customer.account_number,
+        "name": payment.customer.name,
+        "currency": payment.currency,
+        "amount_minor": payment.amount_minor,
+        "paid_at": int(payment.paid_at.timestamp()),
+        "status": payment.status,
+        "total_due_after_minor": due.total_due_minor,
+        "agent": agent.full_name,
+        "terminal_id": terminal.terminal_id,
+    }
+
+
 OPERATIONS: dict[str, Operation] = {
     "ping": ping,
     "login": log_in,
     "arrears": arrears,
     "sell": sell,
+    "collect": collect,
 }
 
 

@@ -20,7 +20,7 @@ from gridvend.kernel.money import Money
 class Command(BaseCommand):
     help = (
         "Act as a handheld terminal against the gateway: "
-        "`gridvend terminal enrol|ping|login|arrears|sell`."
+        "`gridvend terminal enrol|ping|login|arrears|sell|collect`."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -47,6 +47,10 @@ class Command(BaseCommand):
         sell.add_argument("--meter", required=True)
         sell.add_argument("--amount-minor", type=int, required=True, help="in minor units")
         sell.add_argument("--order", required=True, help="the terminal's order number")
+        collect = sub.add_parser("collect", help="take a postpaid payment and print the receipt")
+        collect.add_argument("--account", required=True)
+        collect.add_argument("--amount-minor", type=int, required=True, help="in minor units")
+        collect.add_argument("--order", required=True, help="the terminal's order number")
 
     def handle(self, *args: Any, **options: Any) -> None:
         host = options["host"] or settings.TERMINALS_HOST
@@ -98,6 +102,13 @@ class Command(BaseCommand):
                 amount_minor=options["amount_minor"],
                 order=options["order"],
             )
+        if options["action"] == "collect":
+            return device.request(
+                "collect",
+                account_number=options["account"],
+                amount_minor=options["amount_minor"],
+                order=options["order"],
+            )
         return device.request("ping")
 
     def _receipt(self, action: str, reply: dict[str, Any]) -> str:
@@ -132,6 +143,17 @@ class Command(BaseCommand):
                 grouped = " ".join(digits[at : at + 4] for at in range(0, len(digits), 4))
                 lines.append(f"TOKEN   {grouped}  {token['units']} kWh".rstrip())
             return "\n".join(lines)
+        if action == "collect":
+            return "\n".join(
+                [
+                    "ELECTRICITY BILL PAYMENT",
+                    f"RECEIPT {reply['receipt']}",
+                    f"ACCOUNT {reply['account_number']}  {reply['name']}",
+                    f"PAID    {_money(reply['amount_minor'], reply['currency'])}",
+                    f"STILL DUE {_money(reply['total_due_after_minor'], reply['currency'])}",
+                    f"AGENT   {reply['agent']}  TERMINAL {reply['terminal_id']}",
+                ]
+            )
         return (
             f"GATEWAY OK  terminal {reply['terminal_id']}  status {reply['status']}\n"
             f"agent {reply['agent'] or '-'}  server time {reply['server_time']}"
