@@ -188,9 +188,7 @@ def test_an_agent_collects_a_postpaid_payment_once_and_prints_the_receipt(
     assert payment.channel == "handheld" and payment.vending_point == field_agent.point
     assert payment.shift is not None and payment.shift.operator_id == field_agent.agent.pk
     device = field_agent.device()
-    assert device.request("arrears", account_number=account)["total_due_minor"] == (
-        A_BILL - 100000
-    )
+    assert device.request("arrears", account_number=account)["total_due_minor"] == (A_BILL - 100000)
     events = AuditEvent.objects.count()
     field_agent.run(*args)  # the reply was lost: the terminal sends the order again
     assert BillPayment.objects.filter(customer=payment.customer).count() == 1
