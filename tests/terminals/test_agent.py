@@ -13,7 +13,9 @@ from django.core.management import call_command
 
 from gridvend.audit.models import AuditEvent
 from gridvend.billing.models import BillPayment
+from gridvend.billing.services import payments as billing_payments
 from gridvend.gateways.terminals import client
+from gridvend.identity.errors import AccessDenied
 from gridvend.identity.roles import Capability, Role
 from gridvend.org.models import Channel
 from gridvend.terminals.models import AgentPin, AgentSession
@@ -193,3 +195,42 @@ def test_an_agent_collects_a_postpaid_payment_once_and_prints_the_receipt(
     field_agent.run(*args)  # the reply was lost: the terminal sends the order again
     assert BillPayment.objects.filter(customer=payment.customer).count() == 1
     assert AuditEvent.objects.count() == events
+
+
+def test_the_collector_reverses_a_collection_the_same_day_with_a_reason_once(
+    field_agent: Agent,
+) -> None:
+    field_agent.scene.billed()
+    field_agent.run("login", "--pin", PIN)
+    account = field_agent.scene.customer(field_agent.scene.a).account_number
+    for order, amount in (("C-1", "100000"), ("C-2", "20000")):
+        field_agent.run("collect", "--account", account, "--amount-minor", amount, "--order", order)
+    printed = field_agent.run("reverse", "--order", "C-2", "--reason", "keyed 200 not 20")
+    assert "COLLECTION REVERSED  HH0100:C-2" in printed
+    assert BillPayment.objects.get(source_reference="HH0100:C-2").status == "cancelled"
+    assert BillPayment.objects.get(source_reference="HH0100:C-1").status != "cancelled"
+    device = field_agent.device()
+    assert device.request("arrears", account_number=account)["total_due_minor"] == (A_BILL - 100000)
+    events = AuditEvent.objects.count()
+    assert refused(device, "reverse", order="C-2", reason="again") == "PAYMENT_ALREADY_CANCELLED"
+    assert refused(device, "reverse", order="NONE", reason="x") == "NOT_FOUND"
+    assert refused(device, "reverse", order="C-1", reason="") == "TERMINAL_MESSAGE_INVALID"
+    assert AuditEvent.objects.count() == events
+
+
+def test_another_agent_may_not_reverse_a_collection_that_is_not_theirs(
+    field_agent: Agent,
+) -> None:
+    field_agent.scene.billed()
+    field_agent.run("login", "--pin", PIN)
+    account = field_agent.scene.customer(field_agent.scene.a).account_number
+    field_agent.run("collect", "--account", account, "--amount-minor", "1000", "--order", "C-9")
+    payment = BillPayment.objects.get(source_reference="HH0100:C-9")
+    other = factories.user(
+        field_agent.scene.world.tree.north_sc,
+        Role.OPERATOR,
+        (Capability.FIELD_AGENT, Capability.CASHIER),
+    )
+    with pytest.raises(AccessDenied):
+        billing_payments.cancel_payment(actor=other, payment=payment, reason="not mine")
+    assert BillPayment.objects.get(pk=payment.pk).status != "cancelled"

@@ -173,12 +173,33 @@ def collect(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def reverse(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
+    """Cancel one of this terminal's collections, with a reason: the same business day, by the
+    agent who took it while the shift is open (billing's rule)."""
+    agent = _agent(terminal, message)
+    reference = f"{terminal.terminal_id}:{order_field(message)}"
+    reason = text_field(message, "reason", max_length=200)
+    payment = billing_selectors.find_payment(
+        agent, channel=Channel.HANDHELD, partner=None, source_reference=reference
+    )
+    cancelled = billing_payments.cancel_payment(actor=agent, payment=payment, reason=reason)
+    return {
+        "ok": True,
+        "receipt": cancelled.source_reference,
+        "status": cancelled.status,
+        "currency": cancelled.currency,
+        "amount_minor": cancelled.amount_minor,
+        "account_number": cancelled.customer.account_number,
+    }
+
+
 OPERATIONS: dict[str, Operation] = {
     "ping": ping,
     "login": log_in,
     "arrears": arrears,
     "sell": sell,
     "collect": collect,
+    "reverse": reverse,
 }
 
 

@@ -20,7 +20,7 @@ from gridvend.kernel.money import Money
 class Command(BaseCommand):
     help = (
         "Act as a handheld terminal against the gateway: "
-        "`gridvend terminal enrol|ping|login|arrears|sell|collect`."
+        "`gridvend terminal enrol|ping|login|arrears|sell|collect|reverse`."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,6 +51,9 @@ class Command(BaseCommand):
         collect.add_argument("--account", required=True)
         collect.add_argument("--amount-minor", type=int, required=True, help="in minor units")
         collect.add_argument("--order", required=True, help="the terminal's order number")
+        rev = sub.add_parser("reverse", help="cancel one of this terminal's collections today")
+        rev.add_argument("--order", required=True, help="the collection's order number")
+        rev.add_argument("--reason", required=True)
 
     def handle(self, *args: Any, **options: Any) -> None:
         host = options["host"] or settings.TERMINALS_HOST
@@ -109,6 +112,8 @@ class Command(BaseCommand):
                 amount_minor=options["amount_minor"],
                 order=options["order"],
             )
+        if options["action"] == "reverse":
+            return device.request("reverse", order=options["order"], reason=options["reason"])
         return device.request("ping")
 
     def _receipt(self, action: str, reply: dict[str, Any]) -> str:
@@ -153,6 +158,12 @@ class Command(BaseCommand):
                     f"STILL DUE {_money(reply['total_due_after_minor'], reply['currency'])}",
                     f"AGENT   {reply['agent']}  TERMINAL {reply['terminal_id']}",
                 ]
+            )
+        if action == "reverse":
+            return (
+                f"COLLECTION REVERSED  {reply['receipt']}\n"
+                f"ACCOUNT {reply['account_number']}  "
+                f"{_money(reply['amount_minor'], reply['currency'])}"
             )
         return (
             f"GATEWAY OK  terminal {reply['terminal_id']}  status {reply['status']}\n"
