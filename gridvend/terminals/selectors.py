@@ -3,13 +3,19 @@ auditor's only)."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from dataclasses import dataclass
+from datetime import date
 
+from django.db.models import Count, Q, QuerySet, Sum
+
+from gridvend.billing.models import BillPayment, PaymentStatus
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
+from gridvend.org.models import Channel
 from gridvend.terminals import permissions
 from gridvend.terminals.models import Terminal, TerminalMessage, TerminalSession
+from gridvend.vending.models import Sale
 
 
 def _require(allowed: bool) -> None:
@@ -48,4 +54,49 @@ def list_raw_messages(actor: User, terminal: Terminal) -> QuerySet[TerminalMessa
         TerminalMessage.objects.filter(terminal=terminal).select_related("session").order_by("-pk"),
         actor,
         path="terminal__org_unit__path",
+    )
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """A field agent's day at a terminal's vending point: what the agent hands in."""
+
+    day: date
+    sales_count: int
+    sales_minor: int
+    collections_count: int
+    collections_minor: int
+    reversals_count: int
+    reversals_minor: int
+
+    @property
+    def cash_minor(self) -> int:
+        """Cash the agent should hold: the sales and the collections not reversed."""
+        return self.sales_minor + self.collections_minor - self.reversals_minor
+
+
+def agent_day_totals(terminal: Terminal, agent: User, day: date) -> DayTotals:
+    """The agent's sales, collections and reversals of collections at the terminal's point on
+    ``day`` (its business day), as the gateway reports them at the end of the day."""
+    sales = Sale.objects.filter(
+        operator=agent, vending_point=terminal.vending_point, business_date=day
+    ).aggregate(count=Count("pk"), total=Sum("tender_minor"))
+    payments = BillPayment.objects.filter(
+        channel=Channel.HANDHELD,
+        vending_point=terminal.vending_point,
+        shift__operator=agent,
+        business_date=day,
+    )
+    taken = payments.aggregate(count=Count("pk"), total=Sum("amount_minor"))
+    reversed_ = payments.filter(status=PaymentStatus.CANCELLED).aggregate(
+        count=Count("pk"), total=Sum("amount_minor")
+    )
+    return DayTotals(
+        day=day,
+        sales_count=sales["count"],
+        sales_minor=sales["total"] or 0,
+        collections_count=taken["count"],
+        collections_minor=taken["total"] or 0,
+        reversals_count=reversed_["count"],
+        reversals_minor=reversed_["total"] or 0,
     )

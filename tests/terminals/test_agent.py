@@ -216,6 +216,11 @@ def test_the_collector_reverses_a_collection_the_same_day_with_a_reason_once(
     assert refused(device, "reverse", order="NONE", reason="x") == "NOT_FOUND"
     assert refused(device, "reverse", order="C-1", reason="") == "TERMINAL_MESSAGE_INVALID"
     assert AuditEvent.objects.count() == events
+    printed = field_agent.run("day-totals")
+    assert "COLLECTIONS     2" in printed and "REVERSALS       1" in printed
+    totals = device.request("day_totals")
+    assert (totals["collections_minor"], totals["reversals_minor"]) == (120000, 20000)
+    assert totals["sales_count"] == 0 and totals["cash_minor"] == 100000
 
 
 def test_another_agent_may_not_reverse_a_collection_that_is_not_theirs(

@@ -14,7 +14,9 @@ from gridvend.billing import selectors as billing_selectors
 from gridvend.billing.services import payments as billing_payments
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
+from gridvend.ledger.services import today as ledger_today
 from gridvend.org.models import Channel
+from gridvend.terminals import selectors as terminal_selectors
 from gridvend.terminals.errors import TerminalMessageInvalid
 from gridvend.terminals.models import Terminal
 from gridvend.terminals.services import agents
@@ -193,6 +195,26 @@ def reverse(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def day_totals(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
+    """The agent's totals of today (the business day) at this terminal's point."""
+    agent = _agent(terminal, message)
+    totals = terminal_selectors.agent_day_totals(terminal, agent, ledger_today())
+    return {
+        "ok": True,
+        "day": totals.day.isoformat(),
+        "agent": agent.full_name,
+        "terminal_id": terminal.terminal_id,
+        "currency": settings.CURRENCY,
+        "sales_count": totals.sales_count,
+        "sales_minor": totals.sales_minor,
+        "collections_count": totals.collections_count,
+        "collections_minor": totals.collections_minor,
+        "reversals_count": totals.reversals_count,
+        "reversals_minor": totals.reversals_minor,
+        "cash_minor": totals.cash_minor,
+    }
+
+
 OPERATIONS: dict[str, Operation] = {
     "ping": ping,
     "login": log_in,
@@ -200,6 +222,7 @@ OPERATIONS: dict[str, Operation] = {
     "sell": sell,
     "collect": collect,
     "reverse": reverse,
+    "day_totals": day_totals,
 }
 
 

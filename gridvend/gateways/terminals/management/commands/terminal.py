@@ -20,7 +20,7 @@ from gridvend.kernel.money import Money
 class Command(BaseCommand):
     help = (
         "Act as a handheld terminal against the gateway: "
-        "`gridvend terminal enrol|ping|login|arrears|sell|collect|reverse`."
+        "`gridvend terminal enrol|ping|login|arrears|sell|collect|reverse|day-totals`."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -54,6 +54,7 @@ class Command(BaseCommand):
         rev = sub.add_parser("reverse", help="cancel one of this terminal's collections today")
         rev.add_argument("--order", required=True, help="the collection's order number")
         rev.add_argument("--reason", required=True)
+        sub.add_parser("day-totals", help="the agent's sales, collections and reversals today")
 
     def handle(self, *args: Any, **options: Any) -> None:
         host = options["host"] or settings.TERMINALS_HOST
@@ -114,6 +115,8 @@ class Command(BaseCommand):
             )
         if options["action"] == "reverse":
             return device.request("reverse", order=options["order"], reason=options["reason"])
+        if options["action"] == "day-totals":
+            return device.request("day_totals")
         return device.request("ping")
 
     def _receipt(self, action: str, reply: dict[str, Any]) -> str:
@@ -164,6 +167,19 @@ class Command(BaseCommand):
                 f"COLLECTION REVERSED  {reply['receipt']}\n"
                 f"ACCOUNT {reply['account_number']}  "
                 f"{_money(reply['amount_minor'], reply['currency'])}"
+            )
+        if action == "day-totals":
+            cur = reply["currency"]
+            return "\n".join(
+                [
+                    f"END OF DAY {reply['day']}  {reply['agent']}  TERMINAL {reply['terminal_id']}",
+                    f"SALES        {reply['sales_count']:>4}  {_money(reply['sales_minor'], cur)}",
+                    f"COLLECTIONS  {reply['collections_count']:>4}  "
+                    f"{_money(reply['collections_minor'], cur)}",
+                    f"REVERSALS    {reply['reversals_count']:>4}  "
+                    f"{_money(reply['reversals_minor'], cur)}",
+                    f"CASH TO HAND IN     {_money(reply['cash_minor'], cur)}",
+                ]
             )
         return (
             f"GATEWAY OK  terminal {reply['terminal_id']}  status {reply['status']}\n"
