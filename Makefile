@@ -1,5 +1,5 @@
-# gridvend: `make demo` runs the demo utility (web server, background worker and bank link), `make test` runs
-# every check. Both start from nothing.
+# gridvend: `make demo` runs the demo utility (web server, background worker, bank link and the
+# terminal gateway), `make test` runs every check. Both start from nothing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,7 +27,7 @@ DEMO_ENV := GRIDVEND_DEMO=1 GRIDVEND_REQUIRE_ADMIN_TOTP=false \
 demo: install
 	$(DEMO_ENV) $(BIN)/gridvend migrate --verbosity 0
 	$(DEMO_ENV) $(BIN)/gridvend demo
-	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker --with-banklink --with-sandbox
+	$(DEMO_ENV) $(BIN)/gridvend serve --host 127.0.0.1 --port 8000 --with-worker --with-banklink --with-terminals --with-sandbox
 
 lint: install
 	$(BIN)/ruff check gridvend tests $(wildcard benchmarks/*.py)

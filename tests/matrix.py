@@ -768,6 +768,33 @@ ROWS: list[Row] = [
         region="path",
         post=_body(decision="approve", note="ok"),
     ),
+    # --- handheld terminals (the gateway's own refusals: tests/terminals/test_gateway.py) --------
+    Row("backoffice:terminals", "auditor", "field"),
+    Row(
+        "backoffice:terminal-register",
+        "manager",
+        "auditor",
+        region="body",
+        post=lambda w, r: {"terminal_id": "MATRIX01", "org_unit": r.unit.pk, "cipher": "aes256gcm"},
+    ),
+    Row(
+        "backoffice:terminal",
+        "auditor",
+        "field",
+        args=_pk("terminal"),
+        region="path",
+        post=_body(action="suspend", reason="matrix"),
+        post_denied="auditor",
+    ),
+    Row(
+        "backoffice:terminal-assign",
+        "manager",
+        "auditor",
+        args=_pk("terminal"),
+        region="path",
+        post=lambda w, r: {"org_unit": r.unit.pk, "agent": "", "vending_point": ""},
+    ),
+    Row("backoffice:terminal-messages", "auditor", "manager", args=_pk("terminal"), region="path"),
     # --- the bank link ---------------------------------------------------------------------------
     Row("backoffice:bank-links", "auditor", "field"),
     Row(

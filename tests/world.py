@@ -80,6 +80,9 @@ from gridvend.sts.keys import VendingKey
 from gridvend.sts.simulator import MeterSimulator
 from gridvend.tariffs import services as tariffs
 from gridvend.tariffs.models import Tariff, TariffVersion
+from gridvend.terminals.models import Terminal, TerminalMessage
+from gridvend.terminals.services import gateway as terminal_gateway
+from gridvend.terminals.services import setup as terminal_setup
 from gridvend.vending import services as vending
 from gridvend.vending.models import FreeIssueRequest, ReversalRequest, Sale, Shift
 from gridvend.vending.shifts import close_shift, open_shift
@@ -253,6 +256,9 @@ class Region:
     mobile_refund: MobileRefundRequest | None = None
     stk_push: StkPush | None = None  # asked by the region's cashier (the provider is not up)
     mobile_reconciliation: MobileReconciliation | None = None
+    # A handheld terminal of the service centre (registered, not enrolled) and a frame it sent.
+    terminal: Terminal | None = None
+    terminal_message: TerminalMessage | None = None
 
 
 @dataclass
@@ -376,6 +382,7 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     _billing(world, region, maker, tag)
     _dunning(world, region, maker, tag)
     _bank_link(world, region, maker, tag)
+    _terminal(world, region, tag)
     _mobile(world, region, maker, tag)
     return region
 
@@ -491,6 +498,19 @@ def _bank_link(world: World, region: Region, maker: User, tag: str) -> None:
     )
     region.bank_message = bank_links.store_message(
         session=session, direction=Direction.IN, content=b"0004" + tag.encode()[:4]
+    )
+
+
+def _terminal(world: World, region: Region, tag: str) -> None:
+    """A handheld terminal of the service centre, waiting for enrolment, and a frame it sent."""
+    terminal, _code = terminal_setup.register_terminal(
+        actor=world.admin, terminal_id=f"{tag.upper()}HH01", org_unit=region.unit
+    )
+    region.terminal = terminal
+    session = terminal_gateway.open_terminal_session(peer_host="127.0.0.1", peer_port=40001)
+    terminal_gateway.note_terminal(session, terminal)
+    region.terminal_message = terminal_gateway.store_terminal_message(
+        session=session, direction="in", stage="wire", content=b"\x00\x02GT"
     )
 
 

@@ -290,6 +290,23 @@ BILLPAY_REFUND_GRACE_SECONDS = env.get_int(
 # At most this many bank connections are served at once per process; more wait to be accepted.
 BANKLINK_MAX_CONNECTIONS = env.get_int("GRIDVEND_BANKLINK_MAX_CONNECTIONS", 32, minimum=1)
 
+# The handheld terminals' gateway (`gridvend terminals serve`, docs/terminals.md): the address and
+# port it listens on, the largest frame body it reads, how long a connection may take to send its
+# one request, how far a message's time may be from the server's, how long a one-time enrolment
+# code lasts, and how many connections are served at once.
+TERMINALS_HOST = env.get_str("GRIDVEND_TERMINALS_HOST", "127.0.0.1")
+TERMINALS_PORT = env.get_int("GRIDVEND_TERMINALS_PORT", 7020, minimum=0)
+TERMINALS_MAX_BODY_BYTES = env.get_int("GRIDVEND_TERMINALS_MAX_BODY_BYTES", 16384, minimum=256)
+if TERMINALS_MAX_BODY_BYTES > 65535:
+    raise ConfigurationError("GRIDVEND_TERMINALS_MAX_BODY_BYTES is at most 65535 (2-byte length)")
+TERMINALS_READ_TIMEOUT_SECONDS = env.get_int(
+    "GRIDVEND_TERMINALS_READ_TIMEOUT_SECONDS", 15, minimum=1
+)
+TERMINALS_CLOCK_SKEW_SECONDS = env.get_int("GRIDVEND_TERMINALS_CLOCK_SKEW_SECONDS", 300, minimum=1)
+TERMINALS_AGENT_SESSION_HOURS = env.get_int("GRIDVEND_TERMINALS_AGENT_SESSION_HOURS", 12, minimum=1)
+TERMINALS_ENROLMENT_HOURS = env.get_int("GRIDVEND_TERMINALS_ENROLMENT_HOURS", 72, minimum=1)
+TERMINALS_MAX_CONNECTIONS = env.get_int("GRIDVEND_TERMINALS_MAX_CONNECTIONS", 64, minimum=1)
+
 # Mobile money (docs/mobile.md): the addresses the provider's callbacks may come from (addresses
 # or networks; Safaricom publishes its own), and the adapter of each provider kind.
 MOBILEMONEY_CALLBACK_IPS = env.get_list(
@@ -523,6 +540,7 @@ INSTALLED_APPS = [
     "gridvend.dunning",
     "gridvend.partners",
     "gridvend.banklink",
+    "gridvend.terminals",
     "gridvend.mobilemoney",
     "gridvend.phone",
     "gridvend.jobs",
@@ -534,6 +552,7 @@ INSTALLED_APPS = [
     "gridvend.web",
     "gridvend.api",
     "gridvend.gateways.banklink",
+    "gridvend.gateways.terminals",
     "gridvend.gateways.ussd",
     "gridvend.demo",
 ]

@@ -272,3 +272,54 @@ def test_serve_with_banklink_starts_the_bank_link_and_stops_it_with_the_server(
     assert "gridvend banklink stopped" in text  # it ended cleanly on SIGTERM
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_serve_with_terminals_starts_the_terminal_gateway_and_stops_it_with_the_server(
+    database: tuple[dict[str, str], Path | None], tmp_path: Path
+) -> None:
+    env, _sqlite = database
+    port, gateway_port = _free_port(), _free_port()
+    env = {**env, "GRIDVEND_TERMINALS_PORT": str(gateway_port)}
+    out = tmp_path / "demo.log"
+    with out.open("wb") as log:
+        process = subprocess.Popen(
+            [*GRIDVEND, "serve", "--port", str(port), "--workers", "1", "--with-terminals"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for(lambda: _answering(port), seconds=45, what="the server to listen")
+            line = _wait_for(
+                lambda: next(
+                    (
+                        ln
+                        for ln in out.read_text().splitlines()
+                        if "terminals started beside the server" in ln
+                    ),
+                    None,
+                ),
+                seconds=10,
+                what="the terminal gateway's start",
+            )
+            pid = int(str(line).rsplit("process ", 1)[1].rstrip(")"))
+            _wait_for(
+                lambda: (
+                    f"gridvend terminals is serving on 127.0.0.1:{gateway_port}" in out.read_text()
+                ),
+                seconds=30,
+                what="the terminal gateway to listen",
+            )
+            # It answers a frame it cannot read with its error frame (cipher 0).
+            with socket.create_connection(("127.0.0.1", gateway_port), timeout=30) as sock:
+                sock.sendall(b"\x00\x05hello")
+                reply = sock.recv(4096)
+            assert reply[2:4] == b"GT" and b"TERMINAL_FRAME_INVALID" in reply
+        finally:
+            code = _stop(process, signal.SIGINT)
+    text = out.read_text()
+    assert code == 0, text
+    assert f"gridvend terminals (process {pid}) stopped with the server" in text
+    assert "gridvend terminals stopped" in text
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

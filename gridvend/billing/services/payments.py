@@ -445,6 +445,20 @@ def require_cancellable(payment: BillPayment, *, now: datetime | None = None) ->
     check_cancel_guards(payment)
 
 
+def _is_collectors_own(actor: User, payment: BillPayment) -> bool:
+    """A field agent's handheld collection, cancelled by the agent who took it while the shift
+    it was taken in is still open (the day's rule, require_cancellable, applies as to anyone):
+    a wrong amount keyed in the field is put right before the cash is handed in."""
+    shift = payment.shift
+    return (
+        actor.is_active
+        and payment.channel == Channel.HANDHELD
+        and shift is not None
+        and shift.operator_id == actor.pk
+        and shift.status == "open"
+    )
+
+
 @use_case
 def cancel_payment(
     *, actor: User, payment: BillPayment, reason: str, promised_at: datetime | None = None
@@ -456,7 +470,10 @@ def cancel_payment(
     accepted before midnight and confirmed after it); the day is judged then, not now. The
     channel checked ``require_cancellable`` at that moment."""
     is_partner = payment.partner is not None and payment.partner.service_user_id == actor.pk
-    _require(can_cancel_payment(actor, is_partner_service=is_partner))
+    _require(
+        can_cancel_payment(actor, is_partner_service=is_partner)
+        or _is_collectors_own(actor, payment)
+    )
     if not is_partner:
         require_unit_in_scope(actor, payment.customer.org_unit)
     cleaned = _reason(reason)

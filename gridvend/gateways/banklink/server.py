@@ -15,7 +15,6 @@ import socket
 import socketserver
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from gridvend.banklink.models import BankLink, BankSession, Direction, SessionOu
 from gridvend.banklink.services import links
 from gridvend.gateways.banklink import handlers, layout
 from gridvend.gateways.banklink.framing import FrameError, FrameReader, FrameSpec
+from gridvend.gateways.tcp import BoundedThreadingServer, Deadline
 
 logger = logging.getLogger(__name__)
 
@@ -50,34 +50,6 @@ def tls_context() -> ssl.SSLContext | None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(settings.BANKLINK_TLS_CERT, settings.BANKLINK_TLS_KEY)
     return context
-
-
-# The longest a long connection lives, however busy: the peer connects again after.
-MAX_CONNECTION_SECONDS = 3600
-
-
-class _Deadline:
-    """A whole frame must arrive within the read timeout: a client trickling one byte at a
-    time cannot hold a thread for longer."""
-
-    def __init__(self, sock: socket.socket, seconds: float) -> None:
-        self.sock = sock
-        self.seconds = seconds
-        now = time.monotonic()
-        self.life_ends = now + MAX_CONNECTION_SECONDS
-        self.ends = min(now + seconds, self.life_ends)
-
-    def restart(self) -> None:
-        """A new read timeout after a request was answered (never past the connection's life;
-        a keep-alive does not restart it)."""
-        self.ends = min(time.monotonic() + self.seconds, self.life_ends)
-
-    def recv(self, size: int) -> bytes:
-        remaining = self.ends - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        self.sock.settimeout(remaining)
-        return self.sock.recv(size)
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -108,7 +80,7 @@ class _Handler(socketserver.BaseRequestHandler):
             if not handlers.peer_allowed(link, peer_host):
                 outcome, note = SessionOutcome.REFUSED, "the address is not on the allow-list"
                 return
-            deadline = _Deadline(sock, link.read_timeout_seconds)
+            deadline = Deadline(sock, link.read_timeout_seconds)
             if isinstance(sock, ssl.SSLSocket):
                 sock.settimeout(link.read_timeout_seconds)
                 sock.do_handshake()
@@ -119,7 +91,7 @@ class _Handler(socketserver.BaseRequestHandler):
             links.close_session(session, outcome=outcome, note=note)
 
     def _frames(
-        self, link: BankLink, session: BankSession, sock: socket.socket, deadline: _Deadline
+        self, link: BankLink, session: BankSession, sock: socket.socket, deadline: Deadline
     ) -> tuple[str, str]:
         spec = frame_spec(link)
         reader = FrameReader(spec, deadline.recv)
@@ -192,12 +164,8 @@ class _Handler(socketserver.BaseRequestHandler):
         return SessionOutcome.REFUSED, str(exc)
 
 
-class LinkServer(socketserver.ThreadingTCPServer):
+class LinkServer(BoundedThreadingServer):
     """The listener of one bank link."""
-
-    allow_reuse_address = True
-    daemon_threads = True
-    request_queue_size = 64
 
     def __init__(
         self,
@@ -211,8 +179,7 @@ class LinkServer(socketserver.ThreadingTCPServer):
         self.link_pk = link.pk
         self.context = context
         self.answer = answer
-        self.slots = threading.BoundedSemaphore(max_connections)
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, max_connections=max_connections)
 
     @property
     def is_tls(self) -> bool:
@@ -224,21 +191,6 @@ class LinkServer(socketserver.ThreadingTCPServer):
             # The handshake runs in the connection's own thread, under its timeout.
             sock = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, address
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        # At most max_connections threads: the next connection waits here to be served.
-        self.slots.acquire()
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
 
 
 def serve_links(

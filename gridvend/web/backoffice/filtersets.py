@@ -19,6 +19,7 @@ from gridvend.org.models import Channel
 from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
 from gridvend.phone.models import SmsCommand, UssdState
 from gridvend.readings.models import ExceptionKind, ReadingSource, ReadingStatus
+from gridvend.terminals.models import TerminalStatus
 from gridvend.web.filters import (
     DateFilter,
     FlagFilter,
@@ -202,6 +203,13 @@ class RawMessageFilterSet(SelectorFilterSet):
         _("Message type"),
     )
     return_code = TextFilter(label=_("Return code"), max_length=4)
+
+
+class TerminalFilterSet(SelectorFilterSet):
+    """Handheld terminals: by status, and by terminal id, serial number or IMEI."""
+
+    status = choice_filter(TerminalStatus.choices, _("Status"))
+    q = TextFilter(label=_("Terminal id, serial or IMEI"), max_length=32)
 
 
 class BankReconciliationFilterSet(SelectorFilterSet):

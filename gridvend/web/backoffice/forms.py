@@ -28,6 +28,7 @@ from gridvend.partners.models import (
 from gridvend.partners.services.setup import MAX_WINDOW_MINUTES, PARTNER_CHANNELS
 from gridvend.readings.models import MAX_CYCLE_DAY, ExceptionAction
 from gridvend.readings.services import MAX_TIME_TEXT, REGISTER_RULE, parse_read_at
+from gridvend.terminals.models import Cipher as TerminalCipher
 from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
 from gridvend.web.filters import BoundedDateField
 from gridvend.web.forms import StyledForm
@@ -803,3 +804,58 @@ class MobileRefundDecisionForm(StyledForm):
         ),
     )
     note = TextField(label=_("Note"), max_length=255, required=False)
+
+
+class TerminalRegisterForm(StyledForm):
+    terminal_id = _text(_("Terminal id"), required=True, max_length=16)
+    org_unit = forms.TypedChoiceField(label=_("Service centre"), coerce=int)
+    cipher = forms.ChoiceField(label=_("Encryption"), choices=TerminalCipher.choices)
+
+    def __init__(self, *args: Any, units: list[tuple[Any, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+
+
+class TerminalAssignForm(StyledForm):
+    org_unit = forms.TypedChoiceField(label=_("Service centre"), coerce=int)
+    agent = forms.TypedChoiceField(
+        label=_("Field agent"), coerce=int, required=False, empty_value=None
+    )
+    vending_point = forms.TypedChoiceField(
+        label=_("Handheld vending point"), coerce=int, required=False, empty_value=None
+    )
+    # Set (or reset, which lifts a lockout) the agent's log-in PIN on the terminal.
+    pin = forms.CharField(
+        label=_("New PIN of the agent (4 to 8 digits)"),
+        required=False,
+        max_length=8,
+        widget=forms.PasswordInput(render_value=False),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        units: list[tuple[Any, str]],
+        agent_choices: list[tuple[Any, str]],
+        points: list[tuple[Any, str]],
+        **kw: Any,
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+        self.fields["agent"].choices = [("", "—"), *agent_choices]  # type: ignore[attr-defined]
+        self.fields["vending_point"].choices = [("", "—"), *points]  # type: ignore[attr-defined]
+
+
+class TerminalActionForm(StyledForm):
+    """A button on a terminal's page: suspend, reinstate or revoke (with a reason), or a new
+    enrolment code (key rotation)."""
+
+    action = forms.ChoiceField(
+        choices=[
+            ("suspend", _("Suspend")),
+            ("reinstate", _("Reinstate")),
+            ("revoke", _("Revoke")),
+            ("rotate", _("New key (re-enrolment code)")),
+        ]
+    )
+    reason = _text(_("Reason"), required=False, max_length=200)

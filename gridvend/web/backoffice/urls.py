@@ -19,6 +19,7 @@ from gridvend.web.backoffice import (
     reports,
     settlement,
     tariffs,
+    terminals,
     transfer,
 )
 
@@ -166,6 +167,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("partners/top-ups/", partners.top_up_list, name="top-up-list"),
     path("partners/top-ups/<int:pk>/decide/", partners.top_up_decide, name="top-up-decide"),
+    path("terminals/", terminals.terminal_list, name="terminals"),
+    path("terminals/new/", terminals.terminal_register, name="terminal-register"),
+    path("terminals/<int:pk>/", terminals.terminal_detail, name="terminal"),
+    path("terminals/<int:pk>/assign/", terminals.terminal_assign, name="terminal-assign"),
+    path("terminals/<int:pk>/messages/", terminals.terminal_messages, name="terminal-messages"),
     path("bank-links/", banklink.link_status, name="bank-links"),
     path("partners/<int:pk>/bank-link/", banklink.link_configure, name="bank-link-configure"),
     path("bank-links/reconciliations/", banklink.reconciliation_list, name="bank-reconciliations"),

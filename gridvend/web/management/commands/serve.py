@@ -2,7 +2,8 @@
 production server), or with waitress (threads in one process) where there is no fork().
 
 ``--with-worker`` also starts `gridvend worker` beside it, ``--with-banklink`` the bank
-link's TCP listeners (`gridvend banklink serve`) and ``--with-sandbox`` the sandbox M-Pesa of
+link's TCP listeners (`gridvend banklink serve`), ``--with-terminals`` the handheld terminals'
+gateway (`gridvend terminals serve`) and ``--with-sandbox`` the sandbox M-Pesa of
 the phone paybill (`gridvend phone sandbox`); each is stopped when the server stops (the
 demo; in production run each as a service of its own, docs/deployment.md).
 """
@@ -57,6 +58,11 @@ class Command(BaseCommand):
             help="also run `gridvend banklink serve`, stopped when the server stops",
         )
         parser.add_argument(
+            "--with-terminals",
+            action="store_true",
+            help="also run `gridvend terminals serve`, stopped when the server stops",
+        )
+        parser.add_argument(
             "--with-sandbox",
             action="store_true",
             help="also run `gridvend phone sandbox` (the sandbox M-Pesa), stopped with the server",
@@ -99,6 +105,8 @@ class Command(BaseCommand):
             beside.append(("worker", self._start_beside("worker", ["worker"])))
         if options["with_banklink"]:
             beside.append(("banklink", self._start_beside("banklink", ["banklink", "serve"])))
+        if options["with_terminals"]:
+            beside.append(("terminals", self._start_beside("terminals", ["terminals", "serve"])))
         if options["with_sandbox"]:
             beside.append(("sandbox", self._start_beside("phone sandbox", ["phone", "sandbox"])))
         # gunicorn forks its processes from inside the call below, and each leaves through it

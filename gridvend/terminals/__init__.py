@@ -1,0 +1,1 @@
+"""Handheld field terminals: enrolment, assignment to an agent, keys, and their raw messages."""

@@ -1,0 +1,167 @@
+"""Refusals of the handheld terminals (set-up in the back office, and every frame the terminal
+gateway refuses) with stable codes. The gateway maps them to its error frame in one place,
+``gateways/terminals/errors.py``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy
+
+from gridvend.kernel.errors import DomainError
+
+
+class TerminalErrorCode(StrEnum):
+    TERMINAL_INVALID = "TERMINAL_INVALID"
+    TERMINAL_TAKEN = "TERMINAL_TAKEN"
+    TERMINAL_STATE_INVALID = "TERMINAL_STATE_INVALID"
+    TERMINAL_FRAME_INVALID = "TERMINAL_FRAME_INVALID"
+    TERMINAL_UNKNOWN = "TERMINAL_UNKNOWN"
+    TERMINAL_NOT_ACTIVE = "TERMINAL_NOT_ACTIVE"
+    TERMINAL_AUTH_FAILED = "TERMINAL_AUTH_FAILED"
+    TERMINAL_REPLAY = "TERMINAL_REPLAY"
+    TERMINAL_CLOCK_SKEW = "TERMINAL_CLOCK_SKEW"
+    TERMINAL_ENROLMENT_REFUSED = "TERMINAL_ENROLMENT_REFUSED"
+    TERMINAL_MESSAGE_INVALID = "TERMINAL_MESSAGE_INVALID"
+
+
+class TerminalInvalid(DomainError):
+    code = TerminalErrorCode.TERMINAL_INVALID
+    message_template = gettext_lazy("The terminal setting %(field)s is not valid: %(problem)s.")
+
+    def __init__(self, *, field: str, problem: str) -> None:
+        super().__init__(field=field, problem=problem[:200])
+
+
+class TerminalTaken(DomainError):
+    code = TerminalErrorCode.TERMINAL_TAKEN
+    message_template = gettext_lazy("Another terminal already uses this %(field)s.")
+
+    def __init__(self, *, field: str) -> None:
+        super().__init__(field=field)
+
+
+class TerminalStateInvalid(DomainError):
+    code = TerminalErrorCode.TERMINAL_STATE_INVALID
+    message_template = gettext_lazy("Terminal %(terminal)s is %(status)s: this cannot be done now.")
+
+    def __init__(self, *, terminal: str, status: str) -> None:
+        super().__init__(terminal=terminal, status=status)
+
+
+class TerminalFrameInvalid(DomainError):
+    code = TerminalErrorCode.TERMINAL_FRAME_INVALID
+    message_template = gettext_lazy("The frame could not be read: %(problem)s.")
+
+    def __init__(self, *, problem: str) -> None:
+        super().__init__(problem=problem[:200])
+
+
+class TerminalUnknown(DomainError):
+    code = TerminalErrorCode.TERMINAL_UNKNOWN
+    message_template = gettext_lazy("No terminal %(terminal)s is registered.")
+
+    def __init__(self, *, terminal: str) -> None:
+        super().__init__(terminal=terminal[:16])
+
+
+class TerminalNotActive(DomainError):
+    code = TerminalErrorCode.TERMINAL_NOT_ACTIVE
+    message_template = gettext_lazy(
+        "Terminal %(terminal)s is %(status)s and may not connect. Ask the service centre."
+    )
+
+    def __init__(self, *, terminal: str, status: str) -> None:
+        super().__init__(terminal=terminal, status=status)
+
+
+class TerminalAuthFailed(DomainError):
+    code = TerminalErrorCode.TERMINAL_AUTH_FAILED
+    message_template = gettext_lazy(
+        "The message does not open with the terminal's key (changed, or the wrong key)."
+    )
+
+
+class TerminalReplay(DomainError):
+    code = TerminalErrorCode.TERMINAL_REPLAY
+    message_template = gettext_lazy(
+        "Sequence number %(sequence)s was already used; the next must be above %(last)s."
+    )
+
+    def __init__(self, *, sequence: int, last: int) -> None:
+        super().__init__(sequence=sequence, last=last)
+
+
+class TerminalClockSkew(DomainError):
+    code = TerminalErrorCode.TERMINAL_CLOCK_SKEW
+    message_template = gettext_lazy(
+        "The message's time is %(skew)s seconds away from the server's; at most %(allowed)s. "
+        "Set the terminal's clock."
+    )
+
+    def __init__(self, *, skew: int, allowed: int) -> None:
+        super().__init__(skew=skew, allowed=allowed)
+
+
+class TerminalEnrolmentRefused(DomainError):
+    code = TerminalErrorCode.TERMINAL_ENROLMENT_REFUSED
+    message_template = gettext_lazy(
+        "The enrolment was refused: %(problem)s. Ask the service centre for a new code."
+    )
+
+    def __init__(self, *, problem: str) -> None:
+        super().__init__(problem=problem[:200])
+
+
+class TerminalMessageInvalid(DomainError):
+    code = TerminalErrorCode.TERMINAL_MESSAGE_INVALID
+    message_template = gettext_lazy("The message is not valid: %(problem)s.")
+
+    def __init__(self, *, problem: str) -> None:
+        super().__init__(problem=problem[:200])
+
+
+class AgentErrorCode(StrEnum):
+    AGENT_PIN_INVALID = "AGENT_PIN_INVALID"
+    AGENT_PIN_WRONG = "AGENT_PIN_WRONG"
+    AGENT_LOCKED = "AGENT_LOCKED"
+    AGENT_SESSION_INVALID = "AGENT_SESSION_INVALID"
+    TERMINAL_NOT_ASSIGNED = "TERMINAL_NOT_ASSIGNED"
+
+
+class AgentPinInvalid(DomainError):
+    code = AgentErrorCode.AGENT_PIN_INVALID
+    message_template = gettext_lazy("A PIN is 4 to 8 digits, not all the same.")
+
+
+class AgentPinWrong(DomainError):
+    code = AgentErrorCode.AGENT_PIN_WRONG
+    message_template = gettext_lazy("The PIN is wrong. %(attempts_left)s attempts left.")
+
+    def __init__(self, *, attempts_left: int) -> None:
+        super().__init__(attempts_left=attempts_left)
+
+
+class AgentLocked(DomainError):
+    code = AgentErrorCode.AGENT_LOCKED
+    message_template = gettext_lazy(
+        "Too many wrong PINs: log-in is locked until %(until)s. Ask the service centre."
+    )
+
+    def __init__(self, *, until: str) -> None:
+        super().__init__(until=until)
+
+
+class AgentSessionInvalid(DomainError):
+    code = AgentErrorCode.AGENT_SESSION_INVALID
+    message_template = gettext_lazy("The log-in has ended or is not this terminal's. Log in again.")
+
+
+class TerminalNotAssigned(DomainError):
+    code = AgentErrorCode.TERMINAL_NOT_ASSIGNED
+    message_template = gettext_lazy(
+        "Terminal %(terminal)s has no field agent or no vending point. Ask the service centre."
+    )
+
+    def __init__(self, *, terminal: str) -> None:
+        super().__init__(terminal=terminal)

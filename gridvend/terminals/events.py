@@ -1,0 +1,18 @@
+"""The audit event types that the terminal services write."""
+
+from enum import StrEnum
+
+from gridvend.audit.events import register
+
+
+@register
+class TerminalEvent(StrEnum):
+    REGISTERED = "terminal.registered"
+    ENROLLED = "terminal.enrolled"
+    ASSIGNED = "terminal.assigned"
+    SUSPENDED = "terminal.suspended"
+    REINSTATED = "terminal.reinstated"
+    REVOKED = "terminal.revoked"
+    KEY_ROTATION_STARTED = "terminal.key_rotation_started"
+    AGENT_PIN_SET = "terminal_agent.pin_set"
+    AGENT_LOGGED_IN = "terminal_agent.logged_in"

@@ -1,0 +1,156 @@
+"""Field agents on terminals: the PIN a manager sets, the log-in on the terminal assigned to the
+agent (with lockout after repeated wrong PINs), and the log-in's token each operation carries.
+
+One connection is one transaction, so a log-in is not a connection: it is a token the terminal
+keeps (its SHA-256 digest is stored) until it expires, the agent logs in again, or the terminal
+is given to someone else. At log-in the agent's shift is opened at the terminal's handheld
+vending point when the agent sells (holds the cashier capability) and has none open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from gridvend.audit.services import record
+from gridvend.identity.errors import AccessDenied
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
+from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.kernel.money import Money
+from gridvend.terminals import permissions
+from gridvend.terminals.errors import (
+    AgentLocked,
+    AgentPinInvalid,
+    AgentPinWrong,
+    AgentSessionInvalid,
+    TerminalInvalid,
+    TerminalNotAssigned,
+)
+from gridvend.terminals.events import TerminalEvent
+from gridvend.terminals.models import AgentPin, AgentSession, Terminal
+from gridvend.vending.selectors import current_shift
+from gridvend.vending.services.shifts import open_shift
+
+MAX_ATTEMPTS = 5
+LOCKOUT = timedelta(minutes=30)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def check_pin(pin: str) -> str:
+    if not (4 <= len(pin) <= 8 and pin.isascii() and pin.isdigit()) or len(set(pin)) == 1:
+        raise AgentPinInvalid()
+    return pin
+
+
+def set_agent_pin(*, actor: User, agent: User, pin: str) -> None:
+    """Set (or reset, which lifts a lockout) a field agent's PIN."""
+    if not permissions.can_manage_terminals(actor):
+        raise AccessDenied()
+    require_unit_in_scope(actor, agent.org_unit)
+    if not permissions.can_work_in_field(agent):
+        raise TerminalInvalid(field="agent", problem="not an active field agent")
+    hashed = make_password(check_pin(pin))
+    with transaction.atomic(durable=True):
+        AgentPin.objects.update_or_create(
+            agent=agent,
+            defaults={
+                "pin_hash": hashed,
+                "failed_attempts": 0,
+                "locked_until": None,
+                "set_at": timezone.now(),
+            },
+        )
+        record(
+            actor=actor,
+            event_type=TerminalEvent.AGENT_PIN_SET,
+            target=agent,
+            target_type="identity.user",
+        )
+
+
+def _assigned(terminal: Terminal) -> User:
+    agent = terminal.agent
+    if agent is None or terminal.vending_point is None:
+        raise TerminalNotAssigned(terminal=terminal.terminal_id)
+    if not permissions.can_work_in_field(agent):
+        raise TerminalNotAssigned(terminal=terminal.terminal_id)
+    return agent
+
+
+def log_in(*, terminal: Terminal, pin: str) -> tuple[AgentSession, str]:
+    """The terminal's agent logs in with their PIN; a new token (the agent's earlier log-ins on
+    this terminal end). A wrong PIN counts; the fifth in a row locks log-in for 30 minutes."""
+    agent = _assigned(terminal)
+    now = timezone.now()
+    stored = AgentPin.objects.filter(agent=agent).first()
+    if stored is not None and stored.locked_until is not None and stored.locked_until > now:
+        raise AgentLocked(until=stored.locked_until.isoformat(timespec="minutes"))
+    if stored is None or not check_password(pin, stored.pin_hash):
+        if stored is None:
+            raise AgentPinWrong(attempts_left=0)
+        _count_failure(stored, now)
+        stored.refresh_from_db()
+        if stored.locked_until is not None and stored.locked_until > now:
+            raise AgentLocked(until=stored.locked_until.isoformat(timespec="minutes"))
+        raise AgentPinWrong(attempts_left=max(MAX_ATTEMPTS - stored.failed_attempts, 0))
+    token = secrets.token_hex(32)
+    with transaction.atomic(durable=True):
+        AgentPin.objects.filter(pk=stored.pk).update(failed_attempts=0, locked_until=None)
+        AgentSession.objects.filter(terminal=terminal, ended_at__isnull=True).update(ended_at=now)
+        session = AgentSession.objects.create(
+            terminal=terminal,
+            agent=agent,
+            token_digest=_digest(token),
+            expires_at=now + timedelta(hours=settings.TERMINALS_AGENT_SESSION_HOURS),
+        )
+        record(actor=agent, event_type=TerminalEvent.AGENT_LOGGED_IN, target=terminal)
+    _open_shift(agent, terminal)
+    return session, token
+
+
+def _count_failure(stored: AgentPin, now: object) -> None:
+    with transaction.atomic():
+        AgentPin.objects.filter(pk=stored.pk).update(failed_attempts=F("failed_attempts") + 1)
+        AgentPin.objects.filter(pk=stored.pk, failed_attempts__gte=MAX_ATTEMPTS).update(
+            locked_until=timezone.now() + LOCKOUT, failed_attempts=0
+        )
+
+
+def _open_shift(agent: User, terminal: Terminal) -> None:
+    point = terminal.vending_point
+    assert point is not None
+    if Capability.CASHIER not in agent.capability_set():
+        return
+    if current_shift(agent) is not None:
+        return
+    open_shift(
+        actor=agent, vending_point=point, opening_float=Money.from_major("0", settings.CURRENCY)
+    )
+
+
+def session_agent(*, terminal: Terminal, token: object) -> User:
+    """The agent logged in on this terminal with ``token``; AGENT_SESSION_INVALID otherwise (an
+    unknown, ended or expired token, another terminal's, or an agent no longer assigned)."""
+    if not isinstance(token, str) or len(token) != 64:
+        raise AgentSessionInvalid()
+    session = (
+        AgentSession.objects.select_related("agent")
+        .filter(token_digest=_digest(token), terminal=terminal, ended_at__isnull=True)
+        .first()
+    )
+    if session is None or session.expires_at <= timezone.now():
+        raise AgentSessionInvalid()
+    if terminal.agent_id != session.agent_id:
+        raise AgentSessionInvalid()
+    return session.agent

@@ -1,0 +1,117 @@
+"""The terminal tests' scene: a tree with a field agent of the north service centre, a terminal
+registered there (its one-time code), and the gateway's server on an ephemeral port in a thread,
+answering through the real services."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import OperationalError
+
+from gridvend.gateways.terminals import client
+from gridvend.gateways.terminals.server import TerminalServer
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
+from gridvend.org.models import Channel, VendingPoint
+from gridvend.terminals.models import SessionOutcome, Terminal, TerminalSession
+from gridvend.terminals.services import setup
+from tests import factories
+
+SERIAL = "HX-2024-00017"
+IMSI = "639020123456789"
+# 14 digits and their Luhn check digit.
+IMEI = "490154203237518"
+
+
+@dataclass
+class Field:
+    tree: factories.Tree
+    manager: User  # vending-point manager of the north service centre
+    agent: User
+    point: VendingPoint
+    terminal: Terminal
+    code: str
+
+    def fresh(self) -> Terminal:
+        return Terminal.objects.get(pk=self.terminal.pk)
+
+
+@pytest.fixture
+def field() -> Field:
+    tree = factories.Tree()
+    manager = factories.user(tree.north_sc, Role.VENDING_POINT_MANAGER)
+    agent = factories.user(tree.north_sc, Role.OPERATOR, (Capability.FIELD_AGENT,))
+    point = factories.vending_point(tree.north_sc, channel=Channel.HANDHELD)
+    terminal, code = setup.register_terminal(
+        actor=manager, terminal_id="HH0001", org_unit=tree.north_sc
+    )
+    terminal = setup.assign_terminal(
+        actor=manager, terminal=terminal, agent=agent, org_unit=tree.north_sc, vending_point=point
+    )
+    return Field(tree, manager, agent, point, terminal, code)
+
+
+@pytest.fixture
+def gateway() -> Iterator[int]:
+    """The gateway on an ephemeral port with a 1-second read timeout; its port."""
+    listener = TerminalServer(("127.0.0.1", 0), read_timeout=1, max_connections=8)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.server_address[1])
+    finally:
+        listener.shutdown()
+        listener.server_close()
+        thread.join(timeout=10)
+
+
+class SettledTerminal(client.Terminal):
+    """The simulator's terminal, waiting after each exchange until the gateway has closed the
+    session (its thread writes the reply's rows after sending it; SQLite's in-memory test
+    database refuses a second writer rather than waiting)."""
+
+    def send(self, framed: bytes, *, key: bytes) -> dict[str, Any]:
+        try:
+            return super().send(framed, key=key)
+        finally:
+            settle()
+
+
+def settle() -> None:
+    """Wait until no gateway session is open."""
+
+    def no_open_session() -> bool:
+        try:
+            return not TerminalSession.objects.filter(outcome=SessionOutcome.OPEN).exists()
+        except OperationalError:
+            return False
+
+    wait_for(no_open_session)
+
+
+def handheld(port: int, terminal_id: str = "HH0001", cipher: str = "aes256gcm") -> client.Terminal:
+    return SettledTerminal(
+        "127.0.0.1", port, client.TerminalState(terminal_id=terminal_id, cipher=cipher)
+    )
+
+
+def enrolled(field: Field, port: int, cipher: str = "aes256gcm") -> client.Terminal:
+    device = handheld(port, cipher=cipher)
+    device.enrol(field.code, serial_number=SERIAL, imsi=IMSI, imei=IMEI, app_version="1.4.2")
+    return device
+
+
+def wait_for(check: Any, seconds: float = 20) -> Any:
+    """Poll ``check`` until it is true (the server thread writes its rows after replying)."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("the server never got there")
