@@ -17,10 +17,14 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from gridvend.billing import events  # noqa: F401  (registers the audit event types)
+        from gridvend.billing.guards import refuse_prepaid_while_owing
         from gridvend.billing.integrity import arrears_findings
+        from gridvend.billing.services.arrears import take_back_recoveries
+        from gridvend.customers.guards import register_kind_guard
         from gridvend.jobs import queue
         from gridvend.ledger.checks import register_check
         from gridvend.ledger.owners import register_owner
+        from gridvend.vending.reversal_hooks import register_reversal_hook
 
         # Every journal entry billing writes is named by one of these (`gridvend verify`).
         for field in (
@@ -31,9 +35,16 @@ class BillingConfig(AppConfig):
             "debt_release_entry",
         ):
             register_owner("billing.Bill", field, "bill")
-        for field in ("journal_entry", "cancel_entry", "debt_release_entry"):
+        for field in (
+            "journal_entry",
+            "cancel_entry",
+            "debt_release_entry",
+            "debt_release_cancel_entry",
+        ):
             register_owner("billing.BillPayment", field, "bill payment")
 
         register_check("postpaid arrears", arrears_findings)
+        register_kind_guard("billing.open_bills", refuse_prepaid_while_owing)
+        register_reversal_hook("billing.recoveries", take_back_recoveries)
         queue.declare_schedule("gridvend.billing.late_fees", LATE_FEES_JOB, cron=LATE_FEES_CRON)
         queue.declare_schedule("gridvend.billing.recoveries", RECOVERIES_JOB, cron=RECOVERIES_CRON)

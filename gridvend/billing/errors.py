@@ -28,6 +28,8 @@ class BillingErrorCode(StrEnum):
     BILLING_RUN_NOT_PREVIEWED = "BILLING_RUN_NOT_PREVIEWED"
     BILLING_RUN_NOT_POSTED = "BILLING_RUN_NOT_POSTED"
     BILLING_RUN_EMPTY = "BILLING_RUN_EMPTY"
+    BILLING_RUN_STALE = "BILLING_RUN_STALE"
+    ACCOUNT_HAS_OPEN_BILLS = "ACCOUNT_HAS_OPEN_BILLS"
 
 
 class AccountNotPostpaid(DomainError):
@@ -204,3 +206,27 @@ class BillingRunEmpty(DomainError):
 
     def __init__(self) -> None:
         super().__init__()
+
+
+class BillingRunStale(DomainError):
+    code = BillingErrorCode.BILLING_RUN_STALE
+    message_template = gettext_lazy(
+        "Meter %(meter)s was billed, or the bill this run reckoned it from was cancelled, since "
+        "the run was previewed: discard the run and preview it again."
+    )
+
+    def __init__(self, *, meter: str, problem: str) -> None:
+        super().__init__(meter=meter, problem=problem)
+
+
+class AccountHasOpenBills(DomainError):
+    code = BillingErrorCode.ACCOUNT_HAS_OPEN_BILLS
+    message_template = gettext_lazy(
+        "Account %(account_number)s still owes %(owed)s minor units on its bills, or has a bill "
+        "in a run not yet posted: it cannot become prepaid only until they are settled. Make it "
+        "both prepaid and postpaid to keep its bills payable and let token purchases recover "
+        "the arrears."
+    )
+
+    def __init__(self, *, account_number: str, owed: int) -> None:
+        super().__init__(account_number=account_number, owed=owed)

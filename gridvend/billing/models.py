@@ -290,6 +290,11 @@ class BillPayment(models.Model):
     debt_release_entry = models.OneToOneField(
         "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The reversal of ``debt_release_entry`` when a credit note is taken back with its bill's
+    # run (the arrears debts hold again what the note had released).
+    debt_release_cancel_entry = models.OneToOneField(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # Set by the bank link's daily reconciliation; a reconciled payment is no longer cancelled.
     reconciled_at = models.DateTimeField(null=True, blank=True)
     reconciliation_ref = models.CharField(max_length=64, blank=True)

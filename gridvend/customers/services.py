@@ -21,6 +21,7 @@ from gridvend.customers.errors import (
     TariffNotApplicable,
 )
 from gridvend.customers.events import CustomerEvent
+from gridvend.customers.guards import check_kind_guards
 from gridvend.customers.integrity import debt_binding
 from gridvend.customers.locks import lock_customer, lock_premise
 from gridvend.customers.models import (
@@ -226,7 +227,10 @@ def update_customer(
             if category is not None:
                 locked.category = _clean_category(category)
             if account_kind is not None:
-                locked.account_kind = _clean_account_kind(account_kind)
+                kind = _clean_account_kind(account_kind)
+                if kind != locked.account_kind:
+                    check_kind_guards(locked, kind)
+                locked.account_kind = kind
             if language is not None:
                 locked.language = _clean_language(language)
             if org_unit is not None:

@@ -66,3 +66,22 @@ def test_a_hostile_amount_takes_nothing(scene: Scene, amount: str) -> None:
         f"/cashier/bills/?account={number}", {"client_reference": "abc123", "amount": amount}
     )
     assert response.status_code == 400 and not BillPayment.objects.exists()
+
+
+def test_a_refused_payment_is_offered_again_under_a_fresh_reference(scene: Scene) -> None:
+    """A refusal books nothing; the re-rendered form carries a new hidden reference, so the
+    corrected amount is not refused PAYMENT_REFERENCE_REUSED again and again."""
+    scene.billed()
+    client = signed_in(scene.world.cashier)
+    number = scene.customer(scene.a).account_number
+    url = f"/cashier/bills/?account={number}"
+    assert client.post(url, {"client_reference": "ref1", "amount": "100.00"}).status_code == 302
+    refused = client.post(url, {"client_reference": "ref1", "amount": "200.00"})
+    page = refused.content.decode()
+    assert refused.status_code == 400 and "ref1" in page  # the message names the old one
+    fresh = re.search(r'name="client_reference" value="([0-9a-f]+)"', page)
+    assert fresh is not None and fresh.group(1) != "ref1"
+    assert BillPayment.objects.count() == 1
+    again = client.post(url, {"client_reference": fresh.group(1), "amount": "200.00"})
+    assert again.status_code == 302
+    assert sorted(BillPayment.objects.values_list("amount_minor", flat=True)) == [10000, 20000]

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,6 +35,7 @@ from gridvend.billing.errors import (
     BillingRunNotLatest,
     BillingRunNotPosted,
     BillingRunNotPreviewed,
+    BillingRunStale,
 )
 from gridvend.billing.events import BillingEvent
 from gridvend.billing.models import (
@@ -128,6 +129,33 @@ def _previous_bill(meter_id: int, before: date) -> Bill | None:
     )
 
 
+def _billed_already(
+    meter_id: int, start: date, end: date, *, run: BillingRun | None = None, drafts: bool = True
+) -> str | None:
+    """Why a meter may not be billed for ``start``..``end`` (None: it may), judged per meter,
+    whatever book billed it: a posted bill whose period overlaps (the same reading billed
+    twice), a posted bill of a later period (it was reckoned from the bill before this period,
+    so this period's kWh are in it already), or (``drafts``) a draft of another run still held
+    (previewed or awaiting approval), which was reckoned from the same previous bill."""
+    bills = Bill.objects.filter(meter_id=meter_id)
+    if run is not None:
+        bills = bills.exclude(run=run)
+    posted = bills.filter(status__in=[BillStatus.OPEN, BillStatus.PAID])
+    if posted.filter(period_start__lte=end, period_end__gte=start).exists():
+        return "already_billed"
+    if posted.filter(period_start__gt=end).exists():
+        return "billed_later"
+    if (
+        drafts
+        and bills.filter(
+            status=BillStatus.DRAFT,
+            run__status__in=[RunStatus.PREVIEWED, RunStatus.AWAITING_APPROVAL],
+        ).exists()
+    ):
+        return "pending_elsewhere"
+    return None
+
+
 def _consumption(
     meter: Any, current: MeterReading, previous_register: Decimal | None
 ) -> tuple[Decimal, Decimal]:
@@ -181,6 +209,10 @@ def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, 
     meter = entry.meter
     customer = meter.customer
     if customer is None or customer.account_kind not in POSTPAID_KINDS:
+        return None
+    billed = _billed_already(meter.pk, start, end)
+    if billed is not None:
+        problems.append(_problem(meter, customer, billed))
         return None
     low, high = _period_bounds(start, end)
     readings = MeterReading.objects.filter(meter=meter, read_at__gte=low, read_at__lt=high)
@@ -492,13 +524,18 @@ def request_posting(*, actor: User, run: BillingRun) -> RunDecision:
 
 
 def _require_latest(run: BillingRun) -> None:
-    """A run is cancelled newest first: a later posted bill of one of its meters was computed
-    from this run's readings (its previous register, an over-estimate credit of it), and would
-    stand on a bill that no longer exists."""
+    """A run is cancelled newest first: a later bill of one of its meters, posted or a draft of
+    a run still previewed or awaiting approval, was computed from this run's readings (its
+    previous register, an over-estimate credit of it), and would stand on a bill that no longer
+    exists."""
     later = (
         Bill.objects.filter(
+            Q(status__in=[BillStatus.OPEN, BillStatus.PAID])
+            | Q(
+                status=BillStatus.DRAFT,
+                run__status__in=[RunStatus.PREVIEWED, RunStatus.AWAITING_APPROVAL],
+            ),
             meter_id__in=Bill.objects.filter(run=run).values("meter_id"),
-            status__in=[BillStatus.OPEN, BillStatus.PAID],
             period_start__gt=run.period_end,
         )
         .exclude(run=run)
@@ -550,6 +587,22 @@ def _bill_draft(bill: Bill, spec_lines: list[BillLine]) -> Any:
     return journal(postings, memo=f"bill {bill.number} {bill.customer.account_number}")
 
 
+def _require_still_true(bill: Bill) -> None:
+    """A draft is posted only as it was reckoned: its meter not billed meanwhile for this
+    period or a later one (another run, another book), and the bill it was reckoned from (its
+    previous reading) still the meter's last posted bill before the period (not cancelled, no
+    other posted in between). Otherwise the run is discarded and previewed again."""
+    problem = _billed_already(
+        bill.meter_id, bill.period_start, bill.period_end, run=bill.run, drafts=False
+    )
+    before = _previous_bill(bill.meter_id, bill.period_start)
+    basis = before.current_reading_id if before is not None else bill.current_reading.previous_id
+    if problem is None and basis != bill.previous_reading_id:
+        problem = "basis_changed"
+    if problem is not None:
+        raise BillingRunStale(meter=bill.meter.number, problem=problem)
+
+
 def _carry_out_posting(decision: RunDecision) -> Outcome[BillingRun]:
     run = locks.lock_run(decision.run)
     if run.status != RunStatus.AWAITING_APPROVAL:
@@ -558,11 +611,14 @@ def _carry_out_posting(decision: RunDecision) -> Outcome[BillingRun]:
     day = _today(now)
     bills = list(
         Bill.objects.filter(run=run, status=BillStatus.DRAFT)
-        .select_related("customer__org_unit")
+        .select_related("customer__org_unit", "meter", "current_reading", "run")
         .order_by("customer_id", "id")
     )
     for customer_id in sorted({b.customer_id for b in bills}):
         lock_customer(Customer(pk=customer_id))
+    # Under the customers' locks: what was billed or cancelled since the preview.
+    for bill in bills:
+        _require_still_true(bill)
     for sequence, bill in enumerate(bills, start=1):
         bill.number = f"B{run.pk:07d}-{sequence:05d}"
         others = locks.lock_open_bills(bill.customer_id)
@@ -647,10 +703,11 @@ def _cancel_credit_note(bill: Bill, *, actor: User, day: date, memo: str) -> Non
     _undo_allocations(
         list(PaymentAllocation.objects.filter(payment=note, is_undone=False).select_related("bill"))
     )
+    release_cancel = None
     if note.debt_release_entry is not None:
         # What the note paid of bills past due lowered a "both" account's arrears debts: they
         # hold it again (the run's cancel then caps them at what the bills still owe).
-        ledger.reverse_journal_entry(
+        release_cancel = ledger.reverse_journal_entry(
             note.debt_release_entry, actor=actor, business_date=day, memo=memo
         )
         _unsettle_debts(note.customer_id, note.debt_settled_minor)
@@ -660,6 +717,7 @@ def _cancel_credit_note(bill: Bill, *, actor: User, day: date, memo: str) -> Non
     BillPayment.objects.filter(pk=note.pk).update(
         status=PaymentStatus.CANCELLED,
         cancel_entry=entry,
+        debt_release_cancel_entry=release_cancel,
         cancelled_at=timezone.now(),
         cancelled_by=actor,
         cancel_reason=memo[:255],

@@ -51,6 +51,7 @@ from gridvend.vending.models import (
     Shift,
     ShiftStatus,
 )
+from gridvend.vending.reversal_hooks import run_reversal_hooks
 from gridvend.vending.selectors import current_shift
 
 # Sales for money: their entry can be reversed (the token of a credit sale stays in the meter).
@@ -149,9 +150,14 @@ def _reverse_sale(
         business_date=today,
         memo=f"reversal of {locked.reference}: {reason.strip()}"[:255],
     )
+    restored: list[tuple[int, int]] = []
     for debt_id, amount in (locked.breakdown or {}).get("debt_allocations", []):
         debt = lock_debt(debt_id)
         Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor + amount)
+        restored.append((int(debt_id), int(amount)))
+    if restored:
+        # What the recovery had already paid elsewhere (a postpaid bill) is taken back with it.
+        run_reversal_hooks(locked, restored, actor, now)
     Sale.objects.filter(pk=locked.pk).update(status=SaleStatus.REVERSED)
     _rebill_fixed_charges(actor, locked)
     reversal = Reversal.objects.create(

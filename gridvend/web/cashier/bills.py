@@ -71,6 +71,13 @@ def bills(request: HttpRequest, actor: User, shift: Shift) -> HttpResponse:
                 shift=shift,
             )
         except DomainError as exc:
+            # take_payment is one transaction: a refusal booked nothing, so the next try is a
+            # payment of its own under a fresh reference (the old one may name a payment of
+            # another amount, and would be refused again whatever the cashier corrects).
+            data = request.POST.copy()
+            data["client_reference"] = uuid.uuid4().hex
+            pay = forms.BillPaymentForm(data)
+            pay.is_valid()
             pay.add_error(None, describe(exc))
         else:
             return redirect(reverse("cashier:bill-receipt", args=[payment.pk]))
