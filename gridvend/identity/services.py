@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from gridvend.audit.changes import AuditedFields, audited_change, record_created
 from gridvend.audit.services import record
 from gridvend.identity import permissions, usernames
+from gridvend.identity.credentials import count_failure
 from gridvend.identity.errors import (
     AccessDenied,
     AccountLocked,
@@ -267,12 +268,7 @@ def count_failed_login(locked: User) -> None:
     found it not locked out. Checking and counting under one lock is what stops parallel
     guesses: each one sees the count its predecessors left, so no more than
     LOGIN_MAX_FAILURES are ever checked."""
-    locked.failed_logins += 1
-    event = UserEvent.LOGIN_FAILED
-    if locked.failed_logins >= settings.LOGIN_MAX_FAILURES:
-        locked.locked_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-        locked.failed_logins = 0
-        event = UserEvent.LOCKED_OUT
+    event = UserEvent.LOCKED_OUT if count_failure(locked) else UserEvent.LOGIN_FAILED
     locked.save(update_fields=["failed_logins", "locked_until"])
     record(actor=None, event_type=event, target=locked)
 
