@@ -1,7 +1,8 @@
 """The customer portal in a real browser at phone size (360 × 740), in English and Arabic: sign up
 with the one-time code read from the outbox, buy a token paid by the sandbox's STK push, and see
-
-
+the token (the page reloads itself, no script) that the meter simulator then accepts. Every
+portal page is pictured on the way; with GRIDVEND_PORTAL_SHOTS_TO_DOCS=1 the pictures replace
+docs/images/portal-*.png."""
 
 from __future__ import annotations
 
