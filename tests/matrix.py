@@ -1111,7 +1111,9 @@ ROWS: list[Row] = [
     # customer's, and neither anonymous visitors nor staff sessions get past its sign-in. The
     # code steps send a visitor with no code in their session back to the step before (302).
     Row("portal:login", None, anonymous="open"),
+    Row("portal:login-code", None, anonymous="open", allowed_status=302),
     Row("portal:logout", None, get=False, anonymous="open"),
+    Row("portal:security", None, anonymous="portal"),
     Row("portal:language", None, get=False, anonymous="open"),
     Row("portal:sign-up", None, anonymous="open"),
     Row("portal:sign-up-code", None, anonymous="open", allowed_status=302),

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+import pyotp
 from django.conf import settings
 from django.contrib.auth import hashers
+from django.db import models
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
@@ -18,6 +20,11 @@ from django.utils.crypto import get_random_string
 class LockoutHolder(Protocol):
     failed_logins: int
     locked_until: datetime | None
+
+
+class TotpHolder(Protocol):
+    pk: Any
+    totp_last_step: int
 
 
 def is_locked_out(holder: LockoutHolder) -> bool:
@@ -52,3 +59,26 @@ def check_anyway(password: str, encoded: str | None = None) -> None:
     if encoded is None:
         encoded = _stand_in_hash(hashers.get_hasher().algorithm)
     hashers.check_password(password, encoded)
+
+
+def accept_totp(holder: TotpHolder, code: str, *, secret: str) -> bool:
+    """Check an authenticator code (the step before, now and after) and refuse reuse of a time
+    step already used (replay of an observed code): the holder's ``totp_last_step`` moves on
+    in the database only if no other request took that step first."""
+    totp = pyotp.TOTP(secret)
+    code = code.strip().replace(" ", "")
+    if not code.isdigit() or not secret:
+        return False
+    manager: models.Manager[models.Model] = type(holder)._default_manager  # type: ignore[attr-defined]
+    now = timezone.now()
+    for offset in (-1, 0, 1):
+        when = now + timedelta(seconds=30 * offset)
+        step = int(when.timestamp()) // 30
+        if step > holder.totp_last_step and totp.at(when) == code:
+            updated = manager.filter(pk=holder.pk, totp_last_step__lt=step).update(
+                totp_last_step=step
+            )
+            if updated:
+                holder.totp_last_step = step
+                return True
+    return False

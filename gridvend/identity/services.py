@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 
 import pyotp
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.utils.translation import gettext as _
 from gridvend.audit.changes import AuditedFields, audited_change, record_created
 from gridvend.audit.services import record
 from gridvend.identity import permissions, usernames
-from gridvend.identity.credentials import count_failure
+from gridvend.identity.credentials import accept_totp, count_failure
 from gridvend.identity.errors import (
     AccessDenied,
     AccountLocked,
@@ -361,22 +360,7 @@ def start_totp_enrolment(*, actor: User, password: str, code: str = "") -> str:
 
 def _accept_code(user: User, code: str, *, secret: str = "") -> bool:
     """Check a code and refuse reuse of the same time step (replay of an observed code)."""
-    totp = pyotp.TOTP(secret or user.totp_secret)
-    code = code.strip().replace(" ", "")
-    if not code.isdigit():
-        return False
-    now = timezone.now()
-    for offset in (-1, 0, 1):
-        when = now + timedelta(seconds=30 * offset)
-        step = int(when.timestamp()) // 30
-        if step > user.totp_last_step and totp.at(when) == code:
-            updated = User.objects.filter(pk=user.pk, totp_last_step__lt=step).update(
-                totp_last_step=step
-            )
-            if updated:
-                user.totp_last_step = step
-                return True
-    return False
+    return accept_totp(user, code, secret=secret or user.totp_secret)
 
 
 def confirm_totp(*, actor: User, code: str) -> None:

@@ -34,6 +34,11 @@ class CustomerLogin(models.Model):
     is_active = models.BooleanField(default=True)
     failed_logins = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # An authenticator app, if the customer chose one: asked for after the password.
+    totp_secret = models.CharField(max_length=64, blank=True)
+    totp_confirmed = models.BooleanField(default=False)
+    totp_pending_secret = models.CharField(max_length=64, blank=True)
+    totp_last_step = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     last_login = models.DateTimeField(null=True, blank=True)
 
@@ -42,6 +47,10 @@ class CustomerLogin(models.Model):
 
     def __str__(self) -> str:
         return self.username
+
+    @property
+    def uses_totp(self) -> bool:
+        return bool(self.totp_secret) and self.totp_confirmed
 
 
 class LinkedMeter(models.Model):

@@ -13,6 +13,7 @@ import unicodedata
 from datetime import timedelta
 from decimal import Decimal
 
+import pyotp
 from django.conf import settings
 from django.contrib.auth import hashers
 from django.contrib.auth.password_validation import validate_password
@@ -23,7 +24,12 @@ from django.utils.translation import gettext as _
 
 from gridvend.audit.services import record
 from gridvend.customers.models import Customer
-from gridvend.identity.credentials import check_anyway, count_failure, is_locked_out
+from gridvend.identity.credentials import (
+    accept_totp,
+    check_anyway,
+    count_failure,
+    is_locked_out,
+)
 from gridvend.identity.errors import ValidationFailed
 from gridvend.jobs.models import OutboxMessage
 from gridvend.kernel.errors import DuplicateRequest
@@ -369,6 +375,91 @@ def sign_in_customer(*, username: object, password: str) -> CustomerLogin | None
             return None
     check_anyway(password, login.password)
     return None
+
+
+def verify_customer_totp(*, login: CustomerLogin, code: object) -> bool:
+    """The sign-in's second step for a login with an authenticator: a wrong code counts toward
+    the lockout exactly like a wrong password, and a locked login's code is refused unchecked."""
+    given = str(code or "")[:20]
+    with transaction.atomic(durable=True):
+        current = lock_login(login.pk)
+        if is_locked_out(current) or not current.is_active:
+            return False
+        if current.uses_totp and accept_totp(current, given, secret=current.totp_secret):
+            current.failed_logins = 0
+            current.locked_until = None
+            current.last_login = timezone.now()
+            current.save(update_fields=["failed_logins", "locked_until", "last_login"])
+            record(actor=None, event_type=LoginEvent.SIGNED_IN, target=current)
+            return True
+        locked = count_failure(current)
+        current.save(update_fields=["failed_logins", "locked_until"])
+        record(actor=None, event_type=LoginEvent.TOTP_REJECTED, target=current)
+        if locked:
+            record(actor=None, event_type=LoginEvent.LOCKED_OUT, target=current)
+    return False
+
+
+def _password_refused(current: CustomerLogin, password: str) -> ValidationFailed | None:
+    """Inside the login's row lock: None for the right password, else the refusal, counted."""
+    if not is_locked_out(current) and hashers.check_password(password, current.password):
+        return None
+    if not is_locked_out(current):
+        count_failure(current)
+        current.save(update_fields=["failed_logins", "locked_until"])
+        record(actor=None, event_type=LoginEvent.SIGN_IN_FAILED, target=current)
+    return ValidationFailed(_("That password is not right."), field="password")
+
+
+def start_customer_totp(*, login: CustomerLogin, password: str) -> str:
+    """A new authenticator secret to scan, once the password shows it is really the customer
+    (a wrong one counts toward the lockout). It waits as pending until a code from it is
+    confirmed; an authenticator already confirmed keeps working meanwhile."""
+    refusal = None
+    with transaction.atomic(durable=True):
+        current = lock_login(login.pk)
+        refusal = _password_refused(current, str(password or "")[:1024])
+        if refusal is None:
+            current.totp_pending_secret = pyotp.random_base32()
+            current.save(update_fields=["totp_pending_secret"])
+            record(actor=None, event_type=LoginEvent.TOTP_STARTED, target=current)
+    if refusal is not None:
+        raise refusal
+    login.totp_pending_secret = current.totp_pending_secret
+    return current.totp_pending_secret
+
+
+def confirm_customer_totp(*, login: CustomerLogin, code: object) -> None:
+    with transaction.atomic(durable=True):
+        current = lock_login(login.pk)
+        pending = current.totp_pending_secret
+        if not pending or not accept_totp(current, str(code or "")[:20], secret=pending):
+            raise ValidationFailed(
+                _("That code is not valid. Try the next one your app shows."), field="code"
+            )
+        current.totp_secret = pending
+        current.totp_confirmed = True
+        current.totp_pending_secret = ""
+        current.save(update_fields=["totp_secret", "totp_confirmed", "totp_pending_secret"])
+        record(actor=None, event_type=LoginEvent.TOTP_CONFIRMED, target=current)
+    login.totp_secret, login.totp_confirmed = current.totp_secret, True
+
+
+def remove_customer_totp(*, login: CustomerLogin, password: str) -> None:
+    """Sign in with the password alone again; the password is asked (and counted) first."""
+    refusal = None
+    with transaction.atomic(durable=True):
+        current = lock_login(login.pk)
+        refusal = _password_refused(current, str(password or "")[:1024])
+        if refusal is None:
+            current.totp_secret = ""
+            current.totp_confirmed = False
+            current.totp_pending_secret = ""
+            current.save(update_fields=["totp_secret", "totp_confirmed", "totp_pending_secret"])
+            record(actor=None, event_type=LoginEvent.TOTP_REMOVED, target=current)
+    if refusal is not None:
+        raise refusal
+    login.totp_secret, login.totp_confirmed = "", False
 
 
 def request_reset_code(*, username: object, channel: str) -> OneTimeCode | None:

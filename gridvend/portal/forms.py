@@ -48,6 +48,14 @@ class SignUpForm(CodeForm):
         return data
 
 
+class TotpForm(forms.Form):
+    code = forms.CharField(label=_("Code from your authenticator app"), max_length=10)
+
+
+class PasswordForm(forms.Form):
+    password = forms.CharField(label=_("Password"), max_length=200, widget=forms.PasswordInput)
+
+
 class LoginForm(forms.Form):
     username = forms.CharField(label=_("User name"), max_length=60)
     password = forms.CharField(label=_("Password"), max_length=200, widget=forms.PasswordInput)

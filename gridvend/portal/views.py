@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import functools
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import pyotp
+import segno
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -26,6 +29,10 @@ from gridvend.portal import forms
 from gridvend.portal.sessions import customer, sign_in, sign_out
 
 SIGN_UP_CODE = "gv_portal_sign_up"
+PENDING = "gv_portal_pending"
+PENDING_NEXT = "gv_portal_pending_next"
+# How long the code step waits after the password (seconds).
+PENDING_SECONDS = 300
 RESET_CODE = "gv_portal_reset"
 METER_CODE = "gv_portal_meter"
 # How often the purchase page asks again while the phone has not answered (seconds).
@@ -74,6 +81,12 @@ def login(request: HttpRequest) -> HttpResponse:
         found = services.sign_in_customer(
             username=form.cleaned_data["username"], password=form.cleaned_data["password"]
         )
+        if found is not None and found.uses_totp:
+            # The password was right; the authenticator's code completes the sign-in.
+            _session(request).flush()
+            _session(request)[PENDING] = {"login": found.pk, "at": time.time()}
+            _session(request)[PENDING_NEXT] = request.GET.get("next", "")[:300]
+            return redirect("portal:login-code")
         if found is not None:
             sign_in(request, found)
             nxt = request.GET.get("next", "")
@@ -88,6 +101,38 @@ def login(request: HttpRequest) -> HttpResponse:
         )
     status = 400 if request.method == "POST" else 200
     return _page(request, "login.html", {"form": form}, status=status)
+
+
+def _pending(request: HttpRequest) -> CustomerLogin | None:
+    held = _session(request).get(PENDING)
+    if not isinstance(held, dict):
+        return None
+    pk, at = held.get("login"), held.get("at")
+    if not isinstance(pk, int) or not isinstance(at, float) or time.time() - at > PENDING_SECONDS:
+        return None
+    return CustomerLogin.objects.filter(pk=pk, is_active=True).first()
+
+
+def login_code(request: HttpRequest) -> HttpResponse:
+    """The authenticator's code, after a right password, for a login that chose one."""
+    login_ = _pending(request)
+    if login_ is None:
+        return redirect("portal:login")
+    form = forms.TotpForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        if services.verify_customer_totp(login=login_, code=form.cleaned_data["code"]):
+            nxt = str(_session(request).get(PENDING_NEXT, ""))
+            sign_in(request, login_)
+            safe = url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()})
+            return redirect(nxt if safe and nxt.startswith("/portal/") else reverse("portal:home"))
+        form.add_error(
+            "code",
+            translation.gettext(
+                "That code is not valid, or the login is locked for a while after repeated tries."
+            ),
+        )
+    status = 400 if request.method == "POST" else 200
+    return _page(request, "login_code.html", {"form": form}, status=status)
 
 
 @require_POST
@@ -341,3 +386,53 @@ def purchase(request: HttpRequest, login: CustomerLogin, pk: int) -> HttpRespons
         "amount": services.amount_of(push),
     }
     return _page(request, "purchase.html", context)
+
+
+# --- the authenticator app -----------------------------------------------------------------------
+
+
+@customer_required
+def security(request: HttpRequest, login: CustomerLogin) -> HttpResponse:
+    """Turn an authenticator app on (password, then scan, then a code) or off (password)."""
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    password_form = forms.PasswordForm(request.POST if action in ("start", "remove") else None)
+    code_form = forms.TotpForm(request.POST if action == "confirm" else None)
+    status = 200
+    if action in ("start", "remove") and password_form.is_valid():
+        try:
+            if action == "start":
+                services.start_customer_totp(
+                    login=login, password=password_form.cleaned_data["password"]
+                )
+            else:
+                services.remove_customer_totp(
+                    login=login, password=password_form.cleaned_data["password"]
+                )
+                return redirect("portal:security")
+        except DomainError as exc:
+            _refusal(password_form, exc, "password")
+            status = 400
+    elif action == "confirm" and code_form.is_valid():
+        try:
+            services.confirm_customer_totp(login=login, code=code_form.cleaned_data["code"])
+        except DomainError as exc:
+            _refusal(code_form, exc, "code")
+            status = 400
+        else:
+            return redirect("portal:security")
+    elif action:
+        status = 400
+    login.refresh_from_db()
+    pending = login.totp_pending_secret
+    context: dict[str, Any] = {
+        "password_form": password_form,
+        "code_form": code_form,
+        "uses_totp": login.uses_totp,
+        "pending": pending,
+    }
+    if pending:
+        uri = pyotp.TOTP(pending).provisioning_uri(
+            name=login.username, issuer_name=settings.UTILITY_NAME
+        )
+        context["qr"] = segno.make(uri, error="m").svg_data_uri(scale=4)
+    return _page(request, "security.html", context, status=status)
