@@ -105,6 +105,11 @@ def test_sign_up_and_buy_a_token_on_a_phone(
     page.click("main button[type=submit]")
     page.wait_for_selector("#id_code")
     shot("add-meter-code")
+    page.goto(f"{base}/portal/security/")
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#totp-key")
+    shot("security")
     page.click("nav button[type=submit]")  # sign out
     page.wait_for_selector("#id_username")
     page.goto(f"{base}/portal/reset/")
