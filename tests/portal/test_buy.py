@@ -12,6 +12,7 @@ from django.test import Client
 
 from gridvend.jobs.models import OutboxMessage
 from gridvend.logins.models import PortalPurchase
+from gridvend.logins.tasks import email_portal_tokens
 from gridvend.mobilemoney.models import StkPush
 from gridvend.vending.models import Sale
 from tests.portal.conftest import Portal
@@ -108,3 +109,14 @@ def test_a_bad_amount_is_refused_beside_the_field(portal: Portal, amount: str) -
         answer = client.post(url, _buy(portal, client, amount=amount))
         assert answer.status_code == 400
     assert not StkPush.objects.exists()
+
+
+def test_the_token_is_emailed_by_the_job_when_the_page_is_not_seen(portal: Portal) -> None:
+    client = portal.sign_up(portal.meter, "amina", channel="email")
+    client.post("/portal/buy/pay/", _buy(portal, client))
+    assert email_portal_tokens() == 0  # not sold yet
+    portal.paybill.deliver_held()
+    assert email_portal_tokens() == 1
+    assert email_portal_tokens() == 0
+    sale = Sale.objects.get(meter=portal.meter)
+    assert OutboxMessage.objects.filter(key=f"email:portal-token:{sale.reference}").count() == 1
