@@ -54,7 +54,9 @@ class Row:
     post: Body | None = None  # a body that would change something if it were accepted
     post_denied: str | None = None  # who is refused that POST, when not ``denied``
     # "sign-in": sent to sign in; "open": a public page; "basic": a partner interface that
-    # answers 401 without its HTTP Basic credentials (gateways/electrum)
+    # answers 401 without its HTTP Basic credentials (gateways/electrum); "portal": a customer
+    # portal page, which sends anonymous visitors and staff sessions alike to the portal's own
+    # sign-in (its signed-in cases, other customers' ids among them: tests/portal/)
     anonymous: str = "sign-in"
     allowed_status: int = 200
     pdf: bool = False  # renders a PDF (a second each): fewer hostile values, to keep the run short
@@ -1132,4 +1134,28 @@ ROWS: list[Row] = [
             ("refund-reversal", ("refund_id", "advice_id")),
         )
     ),
+    # The customer portal: its sign-up, sign-in and reset pages are open; every other page is a
+    # customer's, and neither anonymous visitors nor staff sessions get past its sign-in. The
+    # code steps send a visitor with no code in their session back to the step before (302).
+    Row("portal:login", None, anonymous="open"),
+    Row("portal:login-code", None, anonymous="open", allowed_status=302),
+    Row("portal:logout", None, get=False, anonymous="open"),
+    Row("portal:security", None, anonymous="portal"),
+    Row("portal:language", None, get=False, anonymous="open"),
+    Row("portal:sign-up", None, anonymous="open"),
+    Row("portal:sign-up-code", None, anonymous="open", allowed_status=302),
+    Row("portal:reset", None, anonymous="open"),
+    Row("portal:reset-code", None, anonymous="open", allowed_status=302),
+    Row("portal:home", None, anonymous="portal"),
+    Row("portal:add-meter", None, anonymous="portal"),
+    Row("portal:add-meter-code", None, anonymous="portal"),
+    Row("portal:buy", None, anonymous="portal"),
+    Row(
+        "portal:pay",
+        None,
+        get=False,
+        anonymous="portal",
+        post=lambda w, r: {"meter": r.meter.number, "amount": "100", "request_id": "a" * 24},
+    ),
+    Row("portal:purchase", None, anonymous="portal", args=lambda r: {"pk": r.sale.pk}),
 ]

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from django.contrib.auth import hashers
 from django.contrib.auth.backends import ModelBackend
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils.crypto import get_random_string
 
 from gridvend.identity import selectors, services
+from gridvend.identity.credentials import check_anyway
 from gridvend.identity.locks import lock_user
 from gridvend.identity.models import User
-
-
-@functools.cache
-def _stand_in_hash(algorithm: str) -> str:
-    return hashers.make_password(get_random_string(32), hasher=algorithm)
-
-
-def _check_anyway(password: str, encoded: str | None = None) -> None:
-    """Pay for one password check whose answer is ignored.
-
-    Every refusal (unknown username, locked or inactive account) then costs what a wrong
-    password costs, so response times tell nothing about which of them it was.
-    """
-    if encoded is None:
-        encoded = _stand_in_hash(hashers.get_hasher().algorithm)
-    hashers.check_password(password, encoded)
 
 
 class LockoutAwareBackend(ModelBackend):
@@ -46,7 +28,7 @@ class LockoutAwareBackend(ModelBackend):
         username = User.normalize_username(username)
         found = User.objects.filter(username__iexact=username).values_list("pk", flat=True).first()
         if found is None:
-            _check_anyway(password)
+            check_anyway(password)
             return None
         with transaction.atomic(durable=True):
             # "Locked?", the check and the count happen under one row lock, so parallel wrong
@@ -59,7 +41,7 @@ class LockoutAwareBackend(ModelBackend):
                 services.count_failed_login(user)
                 return None
         # No setter: a locked account's hash is not upgraded, and nothing is counted.
-        _check_anyway(password, user.password)
+        check_anyway(password, user.password)
         return None
 
     def get_user(self, user_id: int) -> User | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
+from gridvend.identity.credentials import is_locked_out
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
 
@@ -25,7 +25,7 @@ def get_user(actor: User, pk: int) -> User:
 
 def is_locked(user: User) -> bool:
     """Whether the user is locked out now, after too many wrong passwords or codes."""
-    return user.locked_until is not None and user.locked_until > timezone.now()
+    return is_locked_out(user)
 
 
 def totp_requirement(user: User) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 
 import pyotp
 from django.conf import settings
@@ -18,6 +17,7 @@ from django.utils.translation import gettext as _
 from gridvend.audit.changes import AuditedFields, audited_change, record_created
 from gridvend.audit.services import record
 from gridvend.identity import permissions, usernames
+from gridvend.identity.credentials import accept_totp, count_failure
 from gridvend.identity.errors import (
     AccessDenied,
     AccountLocked,
@@ -267,12 +267,7 @@ def count_failed_login(locked: User) -> None:
     found it not locked out. Checking and counting under one lock is what stops parallel
     guesses: each one sees the count its predecessors left, so no more than
     LOGIN_MAX_FAILURES are ever checked."""
-    locked.failed_logins += 1
-    event = UserEvent.LOGIN_FAILED
-    if locked.failed_logins >= settings.LOGIN_MAX_FAILURES:
-        locked.locked_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-        locked.failed_logins = 0
-        event = UserEvent.LOCKED_OUT
+    event = UserEvent.LOCKED_OUT if count_failure(locked) else UserEvent.LOGIN_FAILED
     locked.save(update_fields=["failed_logins", "locked_until"])
     record(actor=None, event_type=event, target=locked)
 
@@ -365,22 +360,7 @@ def start_totp_enrolment(*, actor: User, password: str, code: str = "") -> str:
 
 def _accept_code(user: User, code: str, *, secret: str = "") -> bool:
     """Check a code and refuse reuse of the same time step (replay of an observed code)."""
-    totp = pyotp.TOTP(secret or user.totp_secret)
-    code = code.strip().replace(" ", "")
-    if not code.isdigit():
-        return False
-    now = timezone.now()
-    for offset in (-1, 0, 1):
-        when = now + timedelta(seconds=30 * offset)
-        step = int(when.timestamp()) // 30
-        if step > user.totp_last_step and totp.at(when) == code:
-            updated = User.objects.filter(pk=user.pk, totp_last_step__lt=step).update(
-                totp_last_step=step
-            )
-            if updated:
-                user.totp_last_step = step
-                return True
-    return False
+    return accept_totp(user, code, secret=secret or user.totp_secret)
 
 
 def confirm_totp(*, actor: User, code: str) -> None:

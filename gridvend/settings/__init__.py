@@ -548,9 +548,11 @@ INSTALLED_APPS = [
     "gridvend.exports",
     "gridvend.reports",
     "gridvend.operations",
+    "gridvend.logins",
     "django_q",
     "gridvend.web",
     "gridvend.api",
+    "gridvend.portal",
     "gridvend.gateways.banklink",
     "gridvend.gateways.terminals",
     "gridvend.gateways.ussd",
@@ -572,6 +574,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Portal pages see only the portal's own session, never the staff's (and staff pages never
+    # see it): gridvend.portal.sessions.
+    "gridvend.portal.sessions.PortalSessionMiddleware",
     "gridvend.web.middleware.PrivatePagesMiddleware",
     "gridvend.web.middleware.UserLanguageMiddleware",
     "gridvend.web.middleware.SecondFactorMiddleware",
@@ -623,6 +628,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# The customer portal (docs/portal.md): a one-time code lives PORTAL_CODE_MINUTES and takes
+# PORTAL_CODE_ATTEMPTS wrong tries; a meter (or a login, for reset codes) is sent at most
+# PORTAL_CODES_PER_HOUR codes an hour. Portal sessions have a cookie of their own, sent only to
+# /portal/, and end after the staff's idle and maximum times.
+PORTAL_CODE_MINUTES = env.get_int("GRIDVEND_PORTAL_CODE_MINUTES", 10, minimum=1)
+PORTAL_CODE_ATTEMPTS = env.get_int("GRIDVEND_PORTAL_CODE_ATTEMPTS", 5, minimum=1)
+PORTAL_CODES_PER_HOUR = env.get_int("GRIDVEND_PORTAL_CODES_PER_HOUR", 5, minimum=1)
+PORTAL_SESSION_COOKIE_NAME = "gv_portal"
+for _name in ("PORTAL_CODE_MINUTES", "PORTAL_CODE_ATTEMPTS", "PORTAL_CODES_PER_HOUR"):
+    if globals()[_name] > 1000:
+        raise ConfigurationError(f"GRIDVEND_{_name} must be at most 1000")
 
 # Login lockout: after this many failures in a row the account is locked for the period.
 LOGIN_MAX_FAILURES = env.get_int("GRIDVEND_LOGIN_MAX_FAILURES", 5, minimum=1)

@@ -96,6 +96,21 @@ def test_anonymous_is_sent_to_sign_in_and_changes_nothing(regions: Regions, row:
         assert response["Location"].startswith("/login/"), method
 
 
+@_rows(lambda row: row.anonymous == "portal")
+def test_portal_pages_send_anonymous_and_staff_to_the_portal_sign_in_and_change_nothing(
+    regions: Regions, row: Row
+) -> None:
+    url = row.url(regions.north)
+    methods = (["get"] if row.get else []) + (["post"] if row.post or not row.get else [])
+    # A staff session, even the administrator's, is no customer session.
+    for client in (Client(), signed_in(regions.user("admin"))):
+        for method in methods:
+            data = row.post(regions, regions.north) if row.post else {}
+            response = _refused(client, method, url, data)
+            assert response.status_code == 302, method
+            assert response["Location"].startswith("/portal/login/"), method
+
+
 @_rows(lambda row: row.anonymous == "basic")
 def test_a_partner_interface_without_credentials_answers_401_and_changes_nothing(
     regions: Regions, row: Row
