@@ -188,6 +188,12 @@ class BillpayRequest(models.Model):
             models.CheckConstraint(
                 condition=models.Q(amount_minor__gt=0), name="banklink_billpay_amount_positive"
             ),
+            # One live (not reversed) refund per payment: two at once are never both approved.
+            models.UniqueConstraint(
+                fields=["refund_of"],
+                condition=~models.Q(state="reversed"),
+                name="banklink_billpay_refund_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -301,6 +307,8 @@ class LineKind(models.TextChoices):
     MISSING_OURS = "missing_ours", _("Missing on our side")
     MISSING_BANK = "missing_bank", _("Missing on the bank's side")
     AMOUNT_DIFFERS = "amount_differs", _("Amount differs")
+    # The bank's row names another account than the one we booked its serial to.
+    ACCOUNT_DIFFERS = "account_differs", _("Account differs")
 
 
 class ReconciliationLine(models.Model):

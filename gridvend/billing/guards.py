@@ -1,16 +1,20 @@
 """Refusals that apps above billing add to every payment cancel (a bank link refuses a cancel
 while the bank's day is being reconciled), declared from their AppConfig.ready() so billing
 never imports them, and billing's own guard on a customer's change of kind (registered with
-``customers.guards``). A guard raises a DomainError to refuse; it reads, never writes."""
+``customers.guards``). A guard raises a DomainError to refuse; it reads, never writes.
+
+A cancel guard judges the cancel as of ``at``: now, or when a channel promised it (a Billpay
+refund approved before the bank's day was received is carried out when it is confirmed)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from gridvend.billing.models import Bill, BillPayment, BillStatus, RunStatus
 from gridvend.customers.models import Customer
 
-CancelGuard = Callable[[BillPayment], None]
+CancelGuard = Callable[[BillPayment, datetime], None]
 
 _GUARDS: dict[str, CancelGuard] = {}
 
@@ -20,9 +24,9 @@ def register_cancel_guard(name: str, guard: CancelGuard) -> None:
     _GUARDS[name] = guard
 
 
-def check_cancel_guards(payment: BillPayment) -> None:
+def check_cancel_guards(payment: BillPayment, *, at: datetime) -> None:
     for name in sorted(_GUARDS):
-        _GUARDS[name](payment)
+        _GUARDS[name](payment, at)
 
 
 def refuse_prepaid_while_owing(customer: Customer, kind: str) -> None:

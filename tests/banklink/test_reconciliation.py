@@ -238,3 +238,39 @@ def test_a_day_someone_has_started_resolving_is_not_replaced(bank: Bank, server:
     )
     assert reply["return_code"] == ReturnCode.RECONCILIATION_IN_PROGRESS
     assert Reconciliation.objects.get().pk == first.pk
+
+
+def test_a_row_naming_another_account_is_resolved_by_a_person_and_then_closes_the_day(
+    bank: Bank,
+) -> None:
+    from gridvend.gateways.banklink import handlers
+
+    paid = handlers.answer(bank.link, request(bank, layout.PAY, bank_serial="X1", amount=50000))
+    assert paid.return_code == ReturnCode.OK
+    other = bank.scene.customer(bank.scene.b).account_number
+    recon = reconciliation.receive(
+        actor=bank.link.partner.service_user,
+        link=bank.link,
+        bank_date=today(),
+        rows=[reconciliation.BankRow("X1", other, 50000)],
+        source="message",
+    )
+    [line] = recon.lines.all()
+    assert line.kind == LineKind.ACCOUNT_DIFFERS and line.is_discrepancy
+    assert line.our_amount_minor == 50000 and line.account_number == other
+    reconciliation.resolve_discrepancy(actor=bank.finance, line=line, reason="bank's typo")
+    closed = reconciliation.close(actor=bank.finance, reconciliation=recon)
+    assert closed.status == ReconciliationStatus.CLOSED
+    assert BillPayment.objects.get(source_reference="X1").reconciled_at is not None
+
+
+def test_a_pay_replayed_with_its_serial_and_bank_date_is_answered_as_the_first(
+    bank: Bank,
+) -> None:
+    from gridvend.gateways.banklink import handlers
+
+    body = request(bank, layout.PAY, bank_serial="Y1", amount=30000)
+    first = handlers.answer(bank.link, body)
+    again = handlers.answer(bank.link, body)
+    assert first.return_code == again.return_code == ReturnCode.OK
+    assert BillPayment.objects.filter(source_reference="Y1").count() == 1

@@ -7,7 +7,14 @@ marks the request confirmed, so a confirmed request always has its payment and a
 confirmation finds it. A reversal of a provisional request ends it; a confirmed one is settled
 and can no longer be reversed. A refund names a confirmed payment by the issuer reference
 printed on the slip; its confirmation cancels that payment through billing (``cancel_payment``:
-the same business day, before the bank's day is reconciled).
+the same business day, before the bank's day is reconciled; a refund approved before the bank's
+file came is judged as of its approval). One live refund per payment: the payment's request is
+locked while a refund of it is asked for, and a partial unique index backs it.
+
+A closed account's provisional requests count as paid when the next request is checked (under
+the customer's lock). A partner with a fixed-format link reconciles its Billpay payments by the
+day they are confirmed on: no payment is asked for or confirmed while that day is being
+reconciled or once it is closed.
 
 Request and advice ids are unique per partner (unique constraints): a request id used twice is
 refused, whatever the body; an advice id repeated for the same advice is answered as the first.
@@ -16,12 +23,14 @@ refused, whatever the body; an advice id repeated for the same advice is answere
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from gridvend.audit.services import record
@@ -36,16 +45,20 @@ from gridvend.banklink.errors import (
 from gridvend.banklink.events import BankLinkEvent
 from gridvend.banklink.models import (
     AdviceKind,
+    BankLink,
     BankPaymentState,
     BillpayAdvice,
     BillpayKind,
     BillpayRequest,
 )
+from gridvend.banklink.services import payments as bank_payments
 from gridvend.billing import selectors as billing_selectors
 from gridvend.billing import services as billing
-from gridvend.billing.errors import PaymentAmountInvalid
+from gridvend.billing.errors import PaymentAboveClosedBalance, PaymentAmountInvalid
 from gridvend.billing.models import BillPayment
 from gridvend.billing.selectors import AccountDue
+from gridvend.customers.locks import lock_customer
+from gridvend.customers.models import CustomerStatus
 from gridvend.kernel.errors import CurrencyMismatch
 from gridvend.kernel.money import Money
 from gridvend.ledger.services import today
@@ -75,11 +88,16 @@ def _new_request(
     echo: dict[str, Any],
     refund_of: BillpayRequest | None = None,
     refund_reason: str = "",
+    check: Callable[[], None] | None = None,
 ) -> BillpayRequest:
+    """Keep a provisional request; ``check`` runs first in the same transaction (it takes the
+    locks that make its refusal hold until the request is written)."""
     if BillpayRequest.objects.filter(partner=partner, request_id=request_id).exists():
         raise BillpayDuplicateRecord(request_id=request_id)
     try:
         with transaction.atomic(durable=True):
+            if check is not None:
+                check()
             found = BillpayRequest.objects.create(
                 partner=partner,
                 request_id=request_id,
@@ -107,9 +125,52 @@ def _new_request(
                 },
             )
     except IntegrityError:
-        # Another request with this id committed first.
+        # Another refund of this payment committed first (the index of live refunds), or
+        # another request with this id.
+        if refund_of is not None and _live_refunds(refund_of).exists():
+            raise BillpayNotRefundable(issuer_reference=refund_of.issuer_reference) from None
         raise BillpayDuplicateRecord(request_id=request_id) from None
     return found
+
+
+def _require_day_open(partner: Partner) -> None:
+    """A bank with a link reconciles its Billpay payments by the day they are confirmed on
+    (their bank date): none is asked for or taken while that day is being reconciled or once it
+    is closed, or it would be in no reconciliation and never marked reconciled (the link's own
+    rule for its pays). Takes the day's row lock, as the link's pay does."""
+    link = BankLink.objects.filter(partner=partner).first()
+    if link is not None:
+        bank_payments.require_day_open(link, today())
+
+
+def _live_refunds(paid: BillpayRequest) -> Any:
+    return BillpayRequest.objects.filter(refund_of=paid).exclude(state=BankPaymentState.REVERSED)
+
+
+def _promised_minor(account_number: str) -> int:
+    """What the account's provisional payment requests (every partner's) have promised: the
+    bank holds that cash already and confirms it later."""
+    pending = BillpayRequest.objects.filter(
+        kind=BillpayKind.PAYMENT, account_number=account_number, state=BankPaymentState.PROVISIONAL
+    ).aggregate(total=Sum("amount_minor"))["total"]
+    return int(pending or 0)
+
+
+def _require_payable_if_closed(partner: Partner, account_number: str, amount_minor: int) -> None:
+    """A closed account takes at most what it owes less what its provisional requests already
+    promised, or two requests for its whole balance are both answered 201 and the second is
+    refused at its confirmation, after the bank took the cash. Run under the customer's lock
+    (as take_payment is), so a concurrent request or confirmation waits and is then counted."""
+    due = lookup_account(partner=partner, account_number=account_number)
+    if due.customer.status != CustomerStatus.CLOSED:
+        return
+    customer = lock_customer(due.customer)
+    due = lookup_account(partner=partner, account_number=account_number)  # fresh, under lock
+    owed = sum(b.owed_minor for b in due.open_bills)
+    billing.require_payable_if_closed(customer, amount_minor, owed=owed)
+    left = owed - _promised_minor(customer.account_number)
+    if amount_minor > left:
+        raise PaymentAboveClosedBalance(account_number=customer.account_number, owed=max(left, 0))
 
 
 def request_payment(
@@ -133,6 +194,12 @@ def request_payment(
     billing.require_payable_if_closed(
         due.customer, amount.minor, owed=sum(b.owed_minor for b in due.open_bills)
     )
+    account = due.customer.account_number
+
+    def check() -> None:
+        _require_day_open(partner)
+        _require_payable_if_closed(partner, account, amount.minor)
+
     found = _new_request(
         partner=partner,
         request_id=request_id,
@@ -141,6 +208,7 @@ def request_payment(
         amount=amount,
         event=BankLinkEvent.BILLPAY_PAYMENT_REQUESTED,
         echo=echo or {},
+        check=check,
     )
     return found, due
 
@@ -158,33 +226,52 @@ def request_refund(
     issuer reference; the whole payment is refunded (a partial amount is refused)."""
     if BillpayRequest.objects.filter(partner=partner, request_id=request_id).exists():
         raise BillpayDuplicateRecord(request_id=request_id)
-    paid = BillpayRequest.objects.filter(
-        partner=partner,
-        kind=BillpayKind.PAYMENT,
-        issuer_reference=issuer_reference.strip().upper(),
-        state=BankPaymentState.CONFIRMED,
-    ).first()
-    if paid is None or paid.refunds.exclude(state=BankPaymentState.REVERSED).exists():
-        raise BillpayNotRefundable(issuer_reference=issuer_reference)
-    whole = Money(paid.amount_minor, paid.currency)
-    if amount is not None and amount != whole:
-        raise BillpayNotRefundable(issuer_reference=issuer_reference)
-    # Refused now, not at the confirmation: by then the partner has paid the customer back.
-    original = _payment_of(paid)
-    if original is None:
-        raise BillpayNotRefundable(issuer_reference=issuer_reference)
-    billing.require_cancellable(original)
+    reference = issuer_reference.strip().upper()
+    paid = _refundable(partner, reference, amount)
+
+    def check() -> None:
+        # The payment's request locked: a second refund of it waits here, then finds the first.
+        _refundable(partner, reference, amount, lock=True)
+
     return _new_request(
         partner=partner,
         request_id=request_id,
         kind=BillpayKind.REFUND,
         account_number=paid.account_number,
-        amount=whole,
+        amount=Money(paid.amount_minor, paid.currency),
         event=BankLinkEvent.BILLPAY_REFUND_REQUESTED,
         echo=echo or {},
         refund_of=paid,
         refund_reason=reason,
+        check=check,
     )
+
+
+def _refundable(
+    partner: Partner, reference: str, amount: Money | None, *, lock: bool = False
+) -> BillpayRequest:
+    """The partner's confirmed payment request under ``reference``, with no live refund, whose
+    payment could be cancelled now; refused otherwise. Checked at the refund request, where the
+    partner has not yet paid the customer back."""
+    found = BillpayRequest.objects.filter(
+        partner=partner,
+        kind=BillpayKind.PAYMENT,
+        issuer_reference=reference,
+        state=BankPaymentState.CONFIRMED,
+    )
+    if lock:
+        found = found.select_for_update(of=("self",))
+    paid = found.first()
+    if paid is None or _live_refunds(paid).exists():
+        raise BillpayNotRefundable(issuer_reference=reference)
+    if amount is not None and amount != Money(paid.amount_minor, paid.currency):
+        raise BillpayNotRefundable(issuer_reference=reference)
+    # Refused now, not at the confirmation: by then the partner has paid the customer back.
+    original = _payment_of(paid)
+    if original is None:
+        raise BillpayNotRefundable(issuer_reference=reference)
+    billing.require_cancellable(original)
+    return paid
 
 
 @dataclass(frozen=True)
@@ -241,6 +328,8 @@ def confirm_advice(*, partner: Partner, kind: str, request_id: str, advice_id: s
             raise BillpayAlreadyReversed(request_id=request_id)
         if request.state == BankPaymentState.PROVISIONAL:
             if kind == BillpayKind.PAYMENT:
+                # Checked at the request too; the day may have been received since.
+                _require_day_open(partner)
                 payment = billing.take_payment.within_transaction(
                     actor=actor,
                     account_number=request.account_number,

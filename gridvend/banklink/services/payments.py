@@ -9,7 +9,7 @@ PAYMENT_REFERENCE_REUSED); the serial, outlet, teller and bank date are the paym
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from django.db import transaction
 
@@ -43,7 +43,7 @@ class BankFacts:
         }
 
 
-def _day_open(link: BankLink, bank_date: date, *, serial: str = "") -> None:
+def require_day_open(link: BankLink, bank_date: date, *, serial: str = "") -> None:
     """Refuse while the bank date is being reconciled or once it is closed (row locked)."""
     day = (
         Reconciliation.objects.select_for_update()
@@ -60,9 +60,11 @@ def _day_open(link: BankLink, bank_date: date, *, serial: str = "") -> None:
     raise ReconciliationDone(bank_date=bank_date.isoformat())
 
 
-def refuse_cancel_while_reconciling(payment: BillPayment) -> None:
+def refuse_cancel_while_reconciling(payment: BillPayment, at: datetime) -> None:
     """Billing's cancel guard: a bank's payment whose bank date is being reconciled (an open
-    reconciliation of its link) is not cancelled by anyone until the day is closed."""
+    reconciliation of its link) is not cancelled by anyone until the day is closed. A cancel
+    promised at ``at`` (a Billpay refund approved with a 201, the customer paid back) before
+    the bank's file came is carried out: the bank's file left that payment out for it."""
     if payment.partner_id is None:
         return
     day = (payment.bank_facts or {}).get("bank_date", "")
@@ -74,6 +76,7 @@ def refuse_cancel_while_reconciling(payment: BillPayment) -> None:
         link__partner_id=payment.partner_id,
         bank_date=bank_date,
         status=ReconciliationStatus.OPEN,
+        received_at__lte=at,
     ).exists():
         raise ReconciliationInProgress(bank_date=bank_date.isoformat())
 
@@ -81,7 +84,7 @@ def refuse_cancel_while_reconciling(payment: BillPayment) -> None:
 def pay(*, link: BankLink, account_number: str, amount_minor: int, facts: BankFacts) -> BillPayment:
     partner = link.partner
     with transaction.atomic(durable=True):
-        _day_open(link, facts.bank_date)
+        require_day_open(link, facts.bank_date)
         return billing.take_payment.within_transaction(
             actor=partner.service_user,
             account_number=account_number,
@@ -110,7 +113,7 @@ def cancel(
     raw_date = str(payment.bank_facts.get("bank_date", ""))
     with transaction.atomic(durable=True):
         if raw_date:
-            _day_open(link, date.fromisoformat(raw_date), serial=original_serial)
+            require_day_open(link, date.fromisoformat(raw_date), serial=original_serial)
         return billing.cancel_payment.within_transaction(
             actor=actor,
             payment=payment,

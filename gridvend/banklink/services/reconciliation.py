@@ -3,11 +3,12 @@
 The bank sends its count, total and details (bank serial, account, amount) for one bank
 accounting date, by message 90 or as a file uploaded in the back office. They are compared with
 our payments of that bank and date (the bank date each payment was taken with): each serial is
-matched, missing on our side, missing on the bank's side, or differs in amount. A clean day is
-closed at once; otherwise the day stays open until a person resolves each discrepancy with a
-reason, and is then closed. Closing marks the day's payments reconciled (billing's
-``mark_reconciled``), after which none of them can be cancelled. One reconciliation per bank and
-date (a unique constraint): a second is refused while the first is open or once it is closed.
+matched, missing on our side, missing on the bank's side, or differs in amount or in account. A
+clean day is closed at once; otherwise the day stays open until a person resolves each
+discrepancy with a reason, and is then closed. Closing marks the day's payments reconciled
+(billing's ``mark_reconciled``), after which none of them can be cancelled. One reconciliation
+per bank and date (a unique constraint): a second is refused while the first is open or once it
+is closed.
 """
 
 from __future__ import annotations
@@ -95,10 +96,13 @@ def _compare(rows: list[BankRow], ours: list[BillPayment]) -> list[Reconciliatio
         payment = by_serial.pop(row.bank_serial, None)
         if payment is None:
             kind = LineKind.MISSING_OURS
-        elif payment.amount_minor == row.amount_minor:
-            kind = LineKind.MATCHED
-        else:
+        elif payment.amount_minor != row.amount_minor:
             kind = LineKind.AMOUNT_DIFFERS
+        elif payment.customer.account_number != row.account_number.strip().upper():
+            # Money the bank took for one account sits on another: a person says why.
+            kind = LineKind.ACCOUNT_DIFFERS
+        else:
+            kind = LineKind.MATCHED
         lines.append(
             ReconciliationLine(
                 kind=kind,

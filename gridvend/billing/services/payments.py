@@ -140,10 +140,21 @@ def _existing_payment(channel: str, partner: Any | None, reference: str) -> Bill
     return found.first()
 
 
-def _same_or_refused(existing: BillPayment, customer: Customer, amount_minor: int) -> BillPayment:
-    """A repeat of a payment is answered with it, unless it differs or was cancelled since: a
-    replay after the cancel must not be told the money is in (it is not)."""
+# The bank facts a repeat of a payment must carry unchanged: a serial sent again for another
+# bank accounting date is another payment (a bank whose serials restart daily), not a replay.
+REPLAY_FACTS = ("bank_date",)
+
+
+def _same_or_refused(
+    existing: BillPayment, customer: Customer, amount_minor: int, facts: dict[str, str]
+) -> BillPayment:
+    """A repeat of a payment is answered with it, unless it differs (account, amount, the bank
+    date) or was cancelled since: a replay after the cancel must not be told the money is in
+    (it is not)."""
     if existing.customer_id != customer.pk or existing.amount_minor != amount_minor:
+        raise PaymentReferenceReused(reference=existing.source_reference)
+    earlier = existing.bank_facts or {}
+    if any(facts.get(name, "") != str(earlier.get(name, "")) for name in REPLAY_FACTS):
         raise PaymentReferenceReused(reference=existing.source_reference)
     if existing.status == PaymentStatus.CANCELLED:
         raise PaymentReferenceCancelled(reference=existing.source_reference)
@@ -365,7 +376,7 @@ def take_payment(
         raise CurrencyMismatch(expected=customer.tariff.currency, got=str(currency)[:3])
     existing = _existing_payment(channel, partner, reference)
     if existing is not None:
-        return _same_or_refused(existing, customer, amount)
+        return _same_or_refused(existing, customer, amount, facts)
     if shift is not None:
         shift.refresh_from_db(fields=["status"])
         if shift.status != "open" or shift.operator_id != actor.pk:
@@ -407,7 +418,7 @@ def take_payment(
         winner = _existing_payment(channel, partner, reference)
         if winner is None:
             raise
-        return _same_or_refused(winner, locked, amount)
+        return _same_or_refused(winner, locked, amount, facts)
     _settle_debts(debts, settled)
     return _settle(actor=actor, customer=locked, payment=payment, now=now)
 
@@ -439,10 +450,12 @@ def require_cancellable(payment: BillPayment, *, now: datetime | None = None) ->
         raise PaymentAlreadyCancelled(reference=payment.source_reference)
     if payment.reconciled_at is not None:
         raise PaymentAlreadyReconciled(reference=payment.source_reference)
-    if payment.business_date != _today(now or timezone.now()):
+    at = now or timezone.now()
+    if payment.business_date != _today(at):
         raise PaymentCancelTooLate(business_date=payment.business_date.isoformat())
-    # A channel's own refusals (a bank day being reconciled): every way to cancel asks them.
-    check_cancel_guards(payment)
+    # A channel's own refusals (a bank day being reconciled): every way to cancel asks them,
+    # as of the moment the cancel was promised when it was.
+    check_cancel_guards(payment, at=at)
 
 
 def _is_collectors_own(actor: User, payment: BillPayment) -> bool:

@@ -131,6 +131,8 @@ def test_a_billpay_payment_confirmed_after_its_day_is_closed_is_not_left_unrecon
     )
     assert recon.status == ReconciliationStatus.CLOSED
     late_id, late = b.pay("2000")
+    if late.status_code == 400:
+        return  # refused at the request, before the bank takes the cash: the defence holds
     assert late.status_code == 201
     _, confirmed = b.advise("confirmations", "payments", late_id)
     if confirmed.status_code == 400:
