@@ -222,8 +222,13 @@ def token_engine() -> TokenEngine:
     inside it) or the PKCS#11 one (decoder keys derived in the HSM)."""
     global _engine
     with _engine_lock:
-        if _engine is None:
-            if settings.TOKEN_ENGINE == "pkcs11":
+        hsm = settings.TOKEN_ENGINE == "pkcs11"
+        # Made again when the setting names the other kind (only tests change settings).
+        if _engine is None or (type(_engine) is SoftwareStsEngine) == hsm:
+            replaced = getattr(_engine, "close", None)
+            if replaced is not None:
+                replaced()
+            if hsm:
                 from gridvend.keys.hsm import HsmTokenEngine
 
                 _engine = HsmTokenEngine.from_settings()

@@ -170,13 +170,20 @@ class HsmKeyMismatch(DomainError):
 
     code = HsmErrorCode.HSM_KEY_MISMATCH
     http_status = 503
+    variant_param = "reason"
     message_template = gettext_lazy(
         "The hardware security module's key %(key_ref)s is not the vending key stored under that "
         "reference; no token was made. Call the key custodian."
     )
+    message_variants = {
+        "several": gettext_lazy(
+            "The hardware security module holds more than one key labelled %(key_ref)s, so none "
+            "of them is used; no token was made. Call the key custodian."
+        ),
+    }
 
-    def __init__(self, key_ref: str) -> None:
-        super().__init__(key_ref=key_ref)
+    def __init__(self, key_ref: str, *, reason: str = "") -> None:
+        super().__init__(key_ref=key_ref, reason=reason)
 
 
 class CustodianNotAuthorised(DomainError):

@@ -108,9 +108,14 @@ class HsmTokenEngine(SoftwareStsEngine):
         # A PKCS#11 session is used by one thread at a time.
         self._lock = threading.Lock()
         self._session: Any = None
+        # Counts the sessions opened: an object handle names an object only within one session,
+        # and a new session (after the HSM restarted, say) may find another object.
+        self._opened = 0
         self._records: dict[str, tuple[float, _Row]] = {}
-        # (key reference, row id, expected check) of each HSM object this process has checked.
-        self._verified: set[tuple[str, int, str]] = set()
+        # (key reference, row id, expected check, session, object handle) of each HSM object
+        # this process has checked: an object deleted and re-created under the same label has
+        # another handle, so it is checked again before it makes a token.
+        self._verified: set[tuple[str, int, str, int, int]] = set()
 
     def __repr__(self) -> str:
         return f"HsmTokenEngine(token={self._token_label!r})"
@@ -135,6 +140,7 @@ class HsmTokenEngine(SoftwareStsEngine):
                 self._session = token.open(user_pin=pin, rw=True)
             except (PKCS11Error, RuntimeError, OSError):
                 raise HsmUnavailable(self._token_label) from None
+            self._opened += 1
         return self._session
 
     def close(self) -> None:
@@ -149,6 +155,9 @@ class HsmTokenEngine(SoftwareStsEngine):
                 session.close()
 
     def _key_object(self, key_ref: str) -> Any:
+        """The object labelled ``key_ref`` (called holding the session lock). A failing lookup
+        drops the session (a restarted HSM or a dropped connection leaves it dead: the next
+        call opens a new one) and refuses HSM_UNAVAILABLE, never an uncaught error."""
         session = self._open()
         try:
             return session.get_key(
@@ -158,6 +167,25 @@ class HsmTokenEngine(SoftwareStsEngine):
             )
         except pkcs11.NoSuchKey:
             raise VendingKeyUnavailable(key_ref) from None
+        except pkcs11.MultipleObjectsReturned:
+            # Two loads at once from two servers, or another installation's: which one is the
+            # stored key is not for this process to guess.
+            logger.error(
+                "HSM token %s: more than one object is labelled %s; refusing to make tokens "
+                "until the key custodian removes all but the stored key's",
+                self._token_label,
+                key_ref,
+            )
+            raise HsmKeyMismatch(key_ref, reason="several") from None
+        except PKCS11Error as exc:
+            logger.warning(
+                "HSM token %s: finding the object %s failed (%s); the session is dropped",
+                self._token_label,
+                key_ref,
+                type(exc).__name__,
+            )
+            self._drop_session()
+            raise HsmUnavailable(self._token_label) from None
 
     # --- decoder keys -----------------------------------------------------------------------
 
@@ -189,9 +217,11 @@ class HsmTokenEngine(SoftwareStsEngine):
         return hsm_check_value(secret.secret_bytes())
 
     def _verify(self, key: Any, key_ref: str, row: _Row, expected: str) -> None:
-        """Before an object's first use in this process (and again when its row changes): it
-        must be the stored key, or no token is made (called holding the session lock)."""
-        if (key_ref, row.pk, expected) in self._verified:
+        """Before an object's first use in this process, and again when its row changes, a
+        session is reopened or the label finds another object (handle): it must be the stored
+        key, or no token is made (called holding the session lock)."""
+        checked = (key_ref, row.pk, expected, self._opened, int(key.handle))
+        if checked in self._verified:
             return
         try:
             mac = bytes(key.sign(_CHECK_BLOCK, mechanism=Mechanism.SHA256_HMAC))
@@ -207,7 +237,7 @@ class HsmTokenEngine(SoftwareStsEngine):
                 expected,
             )
             raise HsmKeyMismatch(key_ref)
-        self._verified.add((key_ref, row.pk, expected))
+        self._verified.add(checked)
 
     def decoder_key(self, meter: MeterKeyRef) -> tuple[DecoderKey, TableSet]:
         row = self._record(meter.key_ref)
@@ -225,16 +255,59 @@ class HsmTokenEngine(SoftwareStsEngine):
             pan=params.pan,
         )
         with self._lock:
+            # The lookup, the check and the derivation each drop a dead session and refuse
+            # HSM_UNAVAILABLE (a restarted HSM or a dropped connection): the next token opens
+            # a new session.
             key = self._key_object(meter.key_ref)
             self._verify(key, meter.key_ref, row, expected)
             try:
                 digest = bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
             except PKCS11Error:
-                # A restarted HSM or a dropped connection leaves the session dead: the next
-                # token opens a new one.
                 self._drop_session()
                 raise HsmUnavailable(self._token_label) from None
         return DecoderKey(digest[: params.ea.key_bytes]), TableSet(row.sta_tables)
+
+    def check_ready(self, key_ref: str, *, timeout: float) -> None:
+        """What /readyz asks under this engine: the session opens and the object labelled
+        ``key_ref`` is found and answers the check stored for it, all within ``timeout``
+        seconds. Raises HsmUnavailable (also when the HSM does not answer in time),
+        VendingKeyUnavailable (no such row or object) or HsmKeyMismatch.
+
+        The rows are read in the caller's thread (its database connection and time limit);
+        the PKCS#11 calls, which no time limit reaches, run in a daemon thread the caller
+        stops waiting for. A call that hangs keeps the session lock, so later probes time out
+        on the lock rather than pile up behind it."""
+        row = self._record(key_ref)
+        if row.dkga != "04":
+            raise HsmKeyUnsupported(key_ref)
+        expected = self._expected_check(key_ref, row)
+        deadline = time.monotonic() + timeout
+        outcome: list[BaseException | None] = []
+
+        def probe() -> None:
+            if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                outcome.append(HsmUnavailable(self._token_label))
+                return
+            try:
+                self._verify(self._key_object(key_ref), key_ref, row, expected)
+                outcome.append(None)
+            except Exception as exc:
+                outcome.append(exc)
+            finally:
+                self._lock.release()
+
+        worker = threading.Thread(target=probe, name="gridvend-hsm-readiness", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if not outcome:
+            logger.warning(
+                "HSM token %s: no answer within %.1f s for the readiness check",
+                self._token_label,
+                timeout,
+            )
+            raise HsmUnavailable(self._token_label)
+        if outcome[0] is not None:
+            raise outcome[0]
 
     # --- loading a key ----------------------------------------------------------------------
 
@@ -250,8 +323,15 @@ class HsmTokenEngine(SoftwareStsEngine):
         value = hmac_key_value(secret.secret_bytes())
         with self._lock:
             session = self._open()
-            if list(session.get_objects({Attribute.LABEL: key_ref})):
+            try:
+                present = list(session.get_objects({Attribute.LABEL: key_ref}))
+            except PKCS11Error:
+                self._drop_session()
+                raise HsmUnavailable(self._token_label) from None
+            if present:
                 raise HsmKeyUnsupported(key_ref, reason="already_loaded")
+            # A new object under a label checked before: checked again before it is used.
+            self._verified = {done for done in self._verified if done[0] != key_ref}
             try:
                 key = session.create_object(
                     {
@@ -301,5 +381,4 @@ class HsmTokenEngine(SoftwareStsEngine):
                     "hsm_object_check": expected,
                 },
             )
-        self._verified.discard((key_ref, row.pk, expected))
         return hsm_kcv

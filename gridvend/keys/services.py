@@ -7,7 +7,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from gridvend.audit.services import record
@@ -88,18 +88,26 @@ def store_key_secret(
         if VendingKeyRecord.objects.filter(key_ref=key_ref).exists():
             raise ValidationFailed(_("That key reference is already used."), field="key_ref")
         sealed = seal(secret, key_ref=key_ref)
-        record_ = VendingKeyRecord.objects.create(
-            key_ref=key_ref,
-            description=description,
-            dkga=dkga,
-            sta_tables=sta_tables,
-            nonce=sealed.nonce,
-            ciphertext=sealed.ciphertext,
-            tag=sealed.tag,
-            master_key_id=sealed.master_id,
-            fingerprint=fingerprint(secret),
-            check_value=check_value(secret),
-        )
+        try:
+            # Two ceremonies finishing at once both pass the exists() read: the unique index
+            # decides, and the one that loses is told as the read would have told it.
+            with transaction.atomic():
+                record_ = VendingKeyRecord.objects.create(
+                    key_ref=key_ref,
+                    description=description,
+                    dkga=dkga,
+                    sta_tables=sta_tables,
+                    nonce=sealed.nonce,
+                    ciphertext=sealed.ciphertext,
+                    tag=sealed.tag,
+                    master_key_id=sealed.master_id,
+                    fingerprint=fingerprint(secret),
+                    check_value=check_value(secret),
+                )
+        except IntegrityError:
+            raise ValidationFailed(
+                _("That key reference is already used."), field="key_ref"
+            ) from None
         record(
             actor=actor,
             event_type=event,

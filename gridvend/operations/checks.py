@@ -255,15 +255,7 @@ def _metrics() -> list[CheckMessage]:
                 id="gridvend.E014",
             )
         )
-    everyone = [
-        str(net)
-        for net in settings.METRICS_ALLOWED_IPS
-        if any(
-            network.version == every.version and every.subnet_of(network)  # type: ignore[arg-type]
-            for every in _EVERY_ADDRESS
-            for network in [ipaddress.ip_network(str(net), strict=False)]
-        )
-    ]
+    everyone = _covering_every_address(settings.METRICS_ALLOWED_IPS)
     if everyone:
         found.append(
             Error(
@@ -274,6 +266,23 @@ def _metrics() -> list[CheckMessage]:
             )
         )
     return found
+
+
+def _covering_every_address(allowed: list[str]) -> list[str]:
+    """The allowed networks that together hold every address of a family (0.0.0.0/0 alone, or
+    0.0.0.0/1 with 128.0.0.0/1 as VPN routes write it, or any other cover); empty when none do."""
+    networks: list[Any] = [ipaddress.ip_network(str(net), strict=False) for net in allowed]
+    for every in _EVERY_ADDRESS:
+        family = [net for net in networks if net.version == every.version]
+        inside = [net for net in family if net.subnet_of(every) or every.subnet_of(net)]
+        if not inside:
+            continue
+        # What each holds of this family, overlaps merged, so each address counts once.
+        parts: list[Any] = [every if every.subnet_of(net) else net for net in inside]
+        held = ipaddress.collapse_addresses(parts)
+        if sum(net.num_addresses for net in held) >= every.num_addresses:
+            return [str(net) for net in inside]
+    return []
 
 
 def _hsm() -> list[CheckMessage]:
@@ -291,6 +300,17 @@ def _hsm() -> list[CheckMessage]:
                 "HSM_UNAVAILABLE.",
                 hint="Set GRIDVEND_HSM_PKCS11_MODULE, GRIDVEND_HSM_TOKEN_LABEL and the PIN in "
                 "the variable GRIDVEND_HSM_PIN_ENV names (docs/key-management.md).",
+                id="gridvend.E016",
+            )
+        ]
+    module = settings.HSM_PKCS11_MODULE
+    if not (os.path.isfile(module) and os.access(module, os.R_OK)):
+        return [
+            Error(
+                f"GRIDVEND_HSM_PKCS11_MODULE ({module}) is not a readable file: every sale would "
+                "be refused HSM_UNAVAILABLE.",
+                hint="Install the HSM vendor's PKCS#11 library and name its path (SoftHSM2: "
+                "/usr/lib/softhsm/libsofthsm2.so; docs/key-management.md).",
                 id="gridvend.E016",
             )
         ]

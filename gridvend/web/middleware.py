@@ -93,19 +93,29 @@ class RefuseNulMiddleware:
         return self.get_response(request)
 
 
+def _request_id(request: HttpRequest) -> str:
+    remote = request.META.get("REMOTE_ADDR") or ""
+    if settings.TRUSTED_PROXIES and remote and _trusted(remote):
+        given = request.headers.get("X-Request-ID", "")
+        if _REQUEST_ID.fullmatch(given):
+            return given
+    return uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     """Binds the client IP and a request id for audit events and log lines, writes one log line
     per request (``gridvend.requests``) and echoes the id to the client.
 
-    The id is the client's X-Request-ID when it is well-formed (1-64 of letters, digits, dot,
-    underscore, hyphen), else a new random one."""
+    The id is the X-Request-ID header when a trusted proxy (GRIDVEND_TRUSTED_PROXIES: nginx,
+    which sets it from its own $request_id) sent the request and it is well-formed (1-64 of
+    letters, digits, dot, underscore, hyphen), else a new random one: a client cannot give its
+    requests the id of someone else's, whose log lines and audit events would then share it."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        given = request.headers.get("X-Request-ID", "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = _request_id(request)
         started = time.perf_counter()
         with context.bound(context.RequestContext(ip=client_ip(request), request_id=request_id)):
             response = self.get_response(request)

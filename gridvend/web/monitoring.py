@@ -1,6 +1,6 @@
 """What the load balancer and Prometheus read: ``/healthz`` (the process answers), ``/readyz``
 (it can sell: database, migrations, a worker's heartbeat, the vending keys open under the master
-key) and ``/metrics`` (docs/operations.md, "Monitoring").
+key and, under the PKCS#11 engine, in the HSM) and ``/metrics`` (docs/operations.md, "Monitoring").
 
 The probes say "ok" or the name of what failed, never why: an error text could carry a host,
 a user name or a key reference.
@@ -28,7 +28,13 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from gridvend import metrics as counts
 from gridvend.jobs import selectors as jobs
 from gridvend.keys.crypto import KeyDecryptionFailed
-from gridvend.keys.errors import VendingKeyUnavailable
+from gridvend.keys.engine import token_engine
+from gridvend.keys.errors import (
+    HsmKeyMismatch,
+    HsmKeyUnsupported,
+    HsmUnavailable,
+    VendingKeyUnavailable,
+)
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import load_vending_key
 from gridvend.partners import selectors as partners
@@ -111,17 +117,38 @@ def _worker() -> str:
 
 
 def _keys() -> str:
-    refs = list(
-        VendingKeyRecord.objects.filter(is_active=True)
-        .order_by("key_ref")
-        .values_list("key_ref", flat=True)[:1]
-    )
+    """The first active key opens under the master key; under the PKCS#11 engine (which sells
+    with DKGA04 keys only, the first of those) the HSM also answers for it (:func:`_hsm`)."""
+    hsm = settings.TOKEN_ENGINE == "pkcs11"
+    rows = VendingKeyRecord.objects.filter(is_active=True)
+    if hsm:
+        rows = rows.filter(dkga="04")
+    refs = list(rows.order_by("key_ref").values_list("key_ref", flat=True)[:1])
     if not refs:
         return "missing"
     try:
         load_vending_key(refs[0])
     except (KeyDecryptionFailed, VendingKeyUnavailable):
         return "unreadable"
+    return _hsm(refs[0]) if hsm else "ok"
+
+
+def _hsm(key_ref: str) -> str:
+    """The process's HSM engine opens its session and finds the key's object, which answers
+    the check stored for it, within the readiness time limit: "hsm" when it cannot (the
+    library, token or PIN missing, the HSM down or slow, the object not loaded), "hsm_mismatch"
+    when the object is not the stored key or several objects carry its label."""
+    from gridvend.keys.hsm import HsmTokenEngine
+
+    engine = token_engine()
+    if not isinstance(engine, HsmTokenEngine):
+        return "hsm"
+    try:
+        engine.check_ready(key_ref, timeout=settings.READYZ_TIMEOUT_SECONDS)
+    except HsmKeyMismatch:
+        return "hsm_mismatch"
+    except (HsmUnavailable, HsmKeyUnsupported, VendingKeyUnavailable, KeyDecryptionFailed):
+        return "hsm"
     return "ok"
 
 

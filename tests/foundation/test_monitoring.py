@@ -314,9 +314,11 @@ def test_the_request_id_of_the_log_line_is_the_one_on_the_audit_event(
     assert line["level"] == "INFO" and line["logger"] == "gridvend.requests"
 
 
-def test_a_well_formed_client_request_id_is_kept_and_a_hostile_one_replaced(
-    world: World, json_log: io.StringIO
+def test_a_well_formed_proxy_request_id_is_kept_and_a_hostile_one_replaced(
+    world: World, json_log: io.StringIO, settings: Any
 ) -> None:
+    # The test client's address stands for nginx, the trusted proxy that sets the header.
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
     partner = make_partner(world, float_major="1000")
     key = credentials.issue_key(actor=world.admin, partner=partner).secret
     first, second = world.add_meter(), world.add_meter()

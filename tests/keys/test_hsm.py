@@ -3,7 +3,7 @@ are the software engine's tokens for the same key, the meter simulator accepts t
 goes through it, and the vending key cannot be read or wrapped out of the HSM.
 
 They run when GRIDVEND_TEST_SOFTHSM2 names SoftHSM2's PKCS#11 library (CI sets it, .ci/run) and
-fail loudly when it names nothing; without it they are skipped with the reason. Each run
+fail loudly when it names nothing; without it they are skipped with the reason. Each test process
 initialises a fresh token in a temporary directory (SOFTHSM2_CONF)."""
 
 from __future__ import annotations
@@ -30,26 +30,36 @@ PIN = "246813"
 PIN_ENV = "GRIDVEND_TEST_HSM_PIN"
 
 
+# SoftHSM2 reads SOFTHSM2_CONF when the library is initialised, once per process (the PKCS#11
+# library stays loaded): every module using the token gets this process's one token directory,
+# or a module's fresh directory would be unseen until a C_Finalize/C_Initialize (the HSM restart
+# probe) switched to it and lost every object the process had loaded.
+_conf: list[Path] = []
+
+
 @pytest.fixture(scope="module")
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh SoftHSM2 token in a temporary directory; the library path."""
+    """A SoftHSM2 token in a temporary directory, made once per process; the library path."""
     if not Path(TEST_LIBRARY).is_file():
         pytest.fail(f"GRIDVEND_TEST_SOFTHSM2={TEST_LIBRARY!r} is not SoftHSM2's PKCS#11 library")
     util = shutil.which("softhsm2-util")
     if util is None:
         pytest.fail("softhsm2-util is not installed (Debian package softhsm2)")
-    home = tmp_path_factory.mktemp("softhsm")
-    (home / "tokens").mkdir()
-    conf = home / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\n")
     previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
     os.environ[PIN_ENV] = PIN
-    subprocess.run(
-        [util, "--init-token", "--free", "--label", TOKEN, "--so-pin", "13579", "--pin", PIN],
-        check=True,
-        capture_output=True,
-    )
+    if not _conf:
+        home = tmp_path_factory.mktemp("softhsm")
+        (home / "tokens").mkdir()
+        conf = home / "softhsm2.conf"
+        conf.write_text(f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\n")
+        os.environ["SOFTHSM2_CONF"] = str(conf)
+        subprocess.run(
+            [util, "--init-token", "--free", "--label", TOKEN, "--so-pin", "13579", "--pin", PIN],
+            check=True,
+            capture_output=True,
+        )
+        _conf.append(conf)
+    os.environ["SOFTHSM2_CONF"] = str(_conf[0])
     yield TEST_LIBRARY
     if previous is None:
         os.environ.pop("SOFTHSM2_CONF", None)

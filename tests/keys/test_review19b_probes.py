@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections  # noqa: F401 (connection: skipif)
 
-from gridvend.identity.roles import Role
+from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
 from gridvend.keys import services
 from gridvend.keys.ceremony import KeyCeremony
@@ -235,9 +235,13 @@ def test_pinned_the_hsm_key_cannot_be_copied_into_a_key_that_derives(hsm: Any) -
 
 
 def _custodians(names: tuple[str, ...] = ("dina", "emil", "fatou")) -> tuple[Any, list[Any]]:
+    # Granted the Key custodian capability, which components need since f76225c.
     tree = factories.Tree()
     people = [
-        factories.user(tree.root, Role.MASTER_STATION_MANAGER, (), username=name) for name in names
+        factories.user(
+            tree.root, Role.MASTER_STATION_MANAGER, (Capability.KEY_CUSTODIAN,), username=name
+        )
+        for name in names
     ]
     return tree.admin, people
 
@@ -275,6 +279,7 @@ def test_pinned_a_ceremony_key_makes_the_tokens_of_the_same_key_typed_whole() ->
     ceremony = KeyCeremony(opened_by=admin, key_ref="vk-cer", dkga="04", components=2)
     ceremony.enter(custodian=people[0], component_hex=a.hex(), component_check_value=check_value(a))
     ceremony.enter(custodian=people[1], component_hex=b.hex(), component_check_value=check_value(b))
+    ceremony.confirm(custodian=people[0], key_check_value=check_value(whole))
     services.store_vending_key(actor=None, key_ref="vk-whole", key_hex=whole.hex(), dkga="04")
     assert credit_tokens("vk-cer", dkga="04") == credit_tokens("vk-whole", dkga="04")
     assert VendingKeyRecord.objects.get(key_ref="vk-cer").check_value == check_value(whole)

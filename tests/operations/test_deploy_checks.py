@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,23 +197,39 @@ def test_a_placeholder_metrics_token_fails(production: Any, token: str) -> None:
 
 def test_a_generated_metrics_token_and_a_private_network_pass(production: Any) -> None:
     production.METRICS_TOKEN = "q8Jv1Zk2Lm3Np4Qr5St6Uv7Wx8Yz9Ab0Cd"
-    production.METRICS_ALLOWED_IPS = ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]
+    production.METRICS_ALLOWED_IPS = ["10.0.0.0/8", "fd00::/8", "192.0.2.7", "10.0.0.0/9"]
     assert _ids() == _sqlite()
 
 
-@pytest.mark.parametrize("networks", [["0.0.0.0/0"], ["10.0.0.0/8", "::/0"], ["::ffff:0:0/96"]])
+@pytest.mark.parametrize(
+    "networks",
+    [
+        ["0.0.0.0/0"],
+        ["10.0.0.0/8", "::/0"],
+        ["::ffff:0:0/96"],
+        # Every address in pieces: halves as VPN routes write them, quarters, IPv6 halves.
+        ["0.0.0.0/1", "128.0.0.0/1"],
+        ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1", "10.0.0.0/8"],
+        ["::/1", "8000::/1"],
+    ],
+)
 def test_metrics_open_to_every_address_fails(production: Any, networks: list[str]) -> None:
     production.METRICS_ALLOWED_IPS = networks
     _fails_with("gridvend.E015")
 
 
-def test_the_hsm_engine_without_its_pin_fails_and_with_it_passes(
-    production: Any, monkeypatch: pytest.MonkeyPatch
+def test_the_hsm_engine_without_its_pin_or_module_fails_and_with_them_passes(
+    production: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     production.TOKEN_ENGINE = "pkcs11"
-    production.HSM_PKCS11_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+    production.HSM_PKCS11_MODULE = str(tmp_path)  # a folder, not the library
     production.HSM_TOKEN_LABEL = "gridvend"
     production.HSM_PIN_ENV = "GRIDVEND_DEPLOY_CHECK_PIN"
+    monkeypatch.setenv("GRIDVEND_DEPLOY_CHECK_PIN", "1234")
+    _fails_with("gridvend.E016")
+    library = tmp_path / "libvendor-pkcs11.so"
+    library.write_bytes(b"\x7fELF")
+    production.HSM_PKCS11_MODULE = str(library)
     monkeypatch.delenv("GRIDVEND_DEPLOY_CHECK_PIN", raising=False)
     _fails_with("gridvend.E016")
     monkeypatch.setenv("GRIDVEND_DEPLOY_CHECK_PIN", "1234")
