@@ -559,6 +559,7 @@ def start_portal_purchase(
         amount=amount,
         channel="portal",
         client_reference=f"portal-{login.pk}-{rid}",
+        language=login.language,
     )
     try:
         with transaction.atomic(durable=True):

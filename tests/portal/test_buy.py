@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from gridvend.jobs.models import OutboxMessage
-from gridvend.logins.models import PortalPurchase
+from gridvend.logins.models import CustomerLogin, PortalPurchase
 from gridvend.logins.tasks import email_portal_tokens
 from gridvend.mobilemoney.models import StkPush
 from gridvend.vending.models import Sale
@@ -120,3 +120,14 @@ def test_the_token_is_emailed_by_the_job_when_the_page_is_not_seen(portal: Porta
     assert email_portal_tokens() == 0
     sale = Sale.objects.get(meter=portal.meter)
     assert OutboxMessage.objects.filter(key=f"email:portal-token:{sale.reference}").count() == 1
+
+
+def test_the_token_sms_is_written_in_the_logins_language(portal: Portal) -> None:
+    client = portal.sign_up(portal.meter, "amina", channel="email")
+    CustomerLogin.objects.filter(username="amina").update(language="ar")
+    answer = client.post("/portal/buy/pay/", _buy(portal, client))
+    assert answer.status_code == 302
+    portal.paybill.deliver_held()
+    sale = Sale.objects.get(meter=portal.meter)
+    sms = OutboxMessage.objects.get(key__contains=sale.reference, kind="sms")
+    assert sms.payload["language"] == "ar"
