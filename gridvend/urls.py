@@ -14,4 +14,5 @@ urlpatterns = [
     path("billpay/v4/", include("gridvend.gateways.billpay.urls")),
     path("mobile/", include("gridvend.gateways.mobilemoney.urls")),
     path("phone/", include("gridvend.gateways.ussd.urls")),
+    path("wallet-card/", include("gridvend.gateways.wallet.urls")),
 ]

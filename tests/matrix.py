@@ -28,7 +28,10 @@ from tests.world import Region, Regions
 # The Africa's Talking callbacks of the phone channels (USSD hop and events, inbound SMS,
 # delivery reports) are tried from other addresses, with a wrong secret, by GET and with broken
 # and oversized forms in tests/gateways/ussd/.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone")
+# The card providers' wallet endpoints (signed callback, signed return, the sandbox page) are
+# tried with bad signatures, replays, wrong amounts, unknown references, by GET and oversized
+# in tests/wallet/test_card_hostile.py.
+OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone", "wallet-card")
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
