@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from django.utils.translation import gettext_lazy
 
+from gridvend.identity.errors import NotFound
 from gridvend.kernel.errors import DomainError
 
 
@@ -30,12 +31,14 @@ class WalletRefused(DomainError):
     """A wallet step refused; nothing was written."""
 
 
-class WalletNotFound(WalletRefused):
-    code = WalletErrorCode.WALLET_NOT_FOUND
+class WalletNotFound(NotFound):
+    """Unknown, or outside the actor's part of the organisation (the two look the same: 404)."""
+
+    code = WalletErrorCode.WALLET_NOT_FOUND  # type: ignore[assignment]
     message_template = gettext_lazy("There is no wallet %(wallet)s.")
 
     def __init__(self, *, wallet: str) -> None:
-        super().__init__(wallet=wallet[:40])
+        DomainError.__init__(self, wallet=wallet[:40])
 
 
 class WalletInsufficient(WalletRefused):

@@ -160,3 +160,61 @@ def wallet_findings() -> list[str]:
                 f"wallet {reference}: top-ups credit {credited}, their postings {booked}"
             )
     return findings
+
+
+def find_customer_wallet(actor: User, text: str) -> tuple[Customer, Wallet | None]:
+    """The customer a cashier means (a customer account number or a wallet reference, in the
+    actor's scope) and their wallet if it is open yet."""
+    from gridvend.customers.selectors import get_customer_by_account
+
+    wanted = str(text).strip().upper()[:20]
+    if wanted.startswith("W") and len(wanted) == 10:
+        wallet = (
+            Wallet.objects.select_related("customer__org_unit", "account")
+            .filter(reference=wanted)
+            .first()
+        )
+        if wallet is not None:
+            try:
+                require_unit_in_scope(actor, wallet.customer.org_unit)
+            except AccessDenied:
+                raise WalletNotFound(wallet=wanted) from None
+            return wallet.customer, wallet
+    customer = get_customer_by_account(actor, wanted)
+    return customer, wallet_of(customer)
+
+
+def get_top_up(actor: User, pk: int) -> WalletTopUp:
+    """A top-up the actor's scope can read (a receipt); out of scope reads as unknown."""
+    if not permissions.can_read_receipts(actor):
+        raise AccessDenied()
+    top_up = (
+        WalletTopUp.objects.select_related("wallet__customer__org_unit", "vending_point")
+        .filter(pk=pk)
+        .first()
+    )
+    if top_up is None:
+        raise WalletNotFound(wallet=str(pk))
+    try:
+        require_unit_in_scope(actor, top_up.wallet.customer.org_unit)
+    except AccessDenied:
+        raise WalletNotFound(wallet=str(pk)) from None
+    return top_up
+
+
+def get_wallet_for_credit(actor: User, reference: str) -> Wallet:
+    """The wallet finance credits an unmatched transfer to, in its scope."""
+    if not permissions.can_import_transfers(actor):
+        raise AccessDenied()
+    wallet = (
+        Wallet.objects.select_related("customer__org_unit", "account")
+        .filter(reference=str(reference).strip().upper()[:12])
+        .first()
+    )
+    if wallet is None:
+        raise WalletNotFound(wallet=str(reference))
+    try:
+        require_unit_in_scope(actor, wallet.customer.org_unit)
+    except AccessDenied:
+        raise WalletNotFound(wallet=str(reference)) from None
+    return wallet
