@@ -18,7 +18,7 @@ and the reads in ``wallet.selectors``: balance(wallet), statement(wallet, start=
 
 from gridvend.wallet.services.cards import apply_card_notice, start_card_payment
 from gridvend.wallet.services.purchases import buy_from_wallet, run_auto_purchase
-from gridvend.wallet.services.topups import credit_wallet, top_up_cash
+from gridvend.wallet.services.topups import check_amount, credit_wallet, top_up_cash
 from gridvend.wallet.services.transfers import (
     ImportResult,
     credit_unmatched_transfer,
@@ -30,6 +30,7 @@ __all__ = [
     "ImportResult",
     "apply_card_notice",
     "buy_from_wallet",
+    "check_amount",
     "credit_unmatched_transfer",
     "credit_wallet",
     "import_transfers",
