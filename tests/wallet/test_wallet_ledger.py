@@ -12,6 +12,7 @@ from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
 from gridvend.ledger import selectors as ledger_selectors
 from gridvend.ledger.checks import run_checks
+from gridvend.org.models import VendingPoint, VendingPointStatus
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, SaleStatus
@@ -223,3 +224,16 @@ def test_a_transfer_file_too_large_is_refused_before_it_is_read(ww: WalletWorld)
     with pytest.raises(DomainError) as refused:
         services.import_transfers(actor=ww.world.supervisor, data=b"x" * (1024 * 1024 + 1))
     assert refused.value.code == "TRANSFER_FILE_INVALID"
+
+
+def test_cash_is_not_taken_at_a_suspended_till_or_without_a_shift(ww: WalletWorld) -> None:
+    w = ww.world
+    VendingPoint.objects.filter(pk=w.point.pk).update(status=VendingPointStatus.SUSPENDED)
+    with pytest.raises(DomainError) as suspended:
+        services.top_up_cash(actor=w.cashier, wallet=ww.wallet, amount=w.money("5"), receipt="s")
+    assert suspended.value.code == "VENDING_POINT_INACTIVE"
+    with pytest.raises(DomainError) as no_shift:
+        services.top_up_cash(actor=w.supervisor, wallet=ww.wallet, amount=w.money("5"), receipt="t")
+    assert no_shift.value.code == "WALLET_SHIFT_NOT_OPEN"
+    assert not WalletTopUp.objects.exists()
+    _ties(ww)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from gridvend.audit import context as request_context
 from gridvend.audit.services import record
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
@@ -22,6 +23,9 @@ from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.ledger import services as ledger
 from gridvend.ledger.selectors import account_balance
+from gridvend.org.models import VendingPointStatus
+from gridvend.org.permissions import ip_allowed
+from gridvend.vending.errors import VendingPointAddressRefused, VendingPointInactive
 from gridvend.vending.locks import lock_shift_status
 from gridvend.vending.models import ShiftStatus
 from gridvend.vending.selectors import current_shift
@@ -199,6 +203,12 @@ def top_up_cash(*, actor: User, wallet: Wallet, amount: Money, receipt: str) -> 
     shift = current_shift(actor)
     if shift is None or shift.currency != wallet.currency:
         raise WalletShiftNotOpen()
+    # The till's own rules, as for a sale: an active point, from an address it allows.
+    point = shift.vending_point
+    if point.status != VendingPointStatus.ACTIVE:
+        raise VendingPointInactive(vending_point=point.code)
+    if not ip_allowed(point, request_context.current().ip):
+        raise VendingPointAddressRefused(vending_point=point.code)
     with transaction.atomic(durable=True):
         if lock_shift_status(shift.pk) != ShiftStatus.OPEN:
             raise WalletShiftNotOpen()
