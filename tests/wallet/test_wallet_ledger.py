@@ -15,6 +15,7 @@ from gridvend.ledger.checks import run_checks
 from gridvend.org.models import VendingPoint, VendingPointStatus
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending import services as vending
+from gridvend.vending.integrity.books import verify_journal_entries
 from gridvend.vending.models import Sale, SaleStatus
 from gridvend.vending.selectors import current_shift, expected_takings
 from gridvend.wallet import services
@@ -30,6 +31,8 @@ def _ties(ww: WalletWorld) -> None:
     assert ledger_selectors.reconcile_balances() == []
     assert ledger_selectors.unbalanced_entries() == []
     assert run_checks() == []
+    # Every entry, the top-ups' included, belongs to exactly one record (`gridvend verify`).
+    assert verify_journal_entries().problems == []
 
 
 def _pay_by_card(ww: WalletWorld, major: str) -> None:
