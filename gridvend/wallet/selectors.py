@@ -123,8 +123,11 @@ def wallet_findings() -> list[str]:
     """The reconciliation's check: each wallet's account is a wallet account of its customer
     and currency, and what its top-ups credited is what its account's postings from top-ups
     hold, to the cent (the kept balance itself is checked against all its postings by the
-    ledger's own reconciliation)."""
-    findings = []
+    ledger's own reconciliation); and each top-up matches the digests its audit event
+    recorded (``wallet.integrity``)."""
+    from gridvend.wallet.integrity import top_up_findings
+
+    findings = top_up_findings()
     top_ups = dict(
         WalletTopUp.objects.values_list("wallet_id")
         .annotate(total=Sum("amount_minor"))

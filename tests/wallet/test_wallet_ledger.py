@@ -240,3 +240,14 @@ def test_cash_is_not_taken_at_a_suspended_till_or_without_a_shift(ww: WalletWorl
     assert no_shift.value.code == "WALLET_SHIFT_NOT_OPEN"
     assert not WalletTopUp.objects.exists()
     _ties(ww)
+
+
+def test_a_top_up_edited_behind_gridvends_back_is_reported(ww: WalletWorld) -> None:
+    w = ww.world
+    top_up = services.top_up_cash(
+        actor=w.cashier, wallet=ww.wallet, amount=w.money("50"), receipt="e"
+    )
+    _ties(ww)
+    WalletTopUp.objects.filter(pk=top_up.pk).update(source_reference="forged")
+    findings = run_checks()
+    assert any("differs from what audit event" in f for f in findings), findings

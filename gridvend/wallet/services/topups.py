@@ -22,6 +22,7 @@ from gridvend.kernel.inputs import InvalidInput, clean_text
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.ledger import services as ledger
+from gridvend.ledger.digests import draft_lines
 from gridvend.ledger.selectors import account_balance
 from gridvend.org.models import VendingPointStatus
 from gridvend.org.permissions import ip_allowed
@@ -36,6 +37,7 @@ from gridvend.wallet.errors import (
     WalletShiftNotOpen,
 )
 from gridvend.wallet.events import WalletEvent
+from gridvend.wallet.integrity import top_up_binding
 from gridvend.wallet.models import TopUpSource, Wallet, WalletTopUp
 
 AUTO_PURCHASE_JOB = "gridvend.wallet.tasks.auto_purchase"
@@ -120,13 +122,16 @@ def _book(
     record(
         actor=actor,
         event_type=WalletEvent.TOPPED_UP,
-        target=wallet,
+        target=top_up,
         after={
+            "wallet": wallet.reference,
             "source": source,
             "reference": reference,
             "amount_minor": amount.minor,
             "currency": amount.currency,
-            "entry": top_up.journal_entry_id,
+            # Binds the row and its postings to the chain: an edit later no longer matches
+            # (checked by the wallets' reconciliation check, wallet.integrity).
+            "digests": top_up_binding(top_up, draft_lines(draft)),
         },
     )
     _maybe_auto_purchase(wallet, top_up)
