@@ -44,12 +44,12 @@ def top_up_findings() -> list[str]:
             return problems
         last = rows[-1].pk
         events: dict[str, AuditEvent] = {}
-        for event in AuditEvent.objects.filter(
+        for found in AuditEvent.objects.filter(
             target_type=TARGET,
             target_id__in=[str(r.pk) for r in rows],
             event_type=WalletEvent.TOPPED_UP,
         ).order_by("id"):
-            events.setdefault(event.target_id, event)
+            events.setdefault(found.target_id, found)
         lines = posted_lines([r.journal_entry_id for r in rows])
         for row in rows:
             label = f"wallet top-up {row.source} {row.source_reference} (id {row.pk})"
