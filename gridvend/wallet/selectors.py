@@ -22,9 +22,11 @@ from gridvend.wallet.models import BankTransfer, TransferState, Wallet, WalletTo
 MAX_STATEMENT_DAYS = 366
 
 
-def balance(wallet: Wallet) -> Money:
-    """What the wallet holds now: its account's kept balance, negated (a liability)."""
-    wallet.account.refresh_from_db(fields=["balance_minor"])
+def balance(wallet: Wallet, *, fresh: bool = True) -> Money:
+    """What the wallet holds now: its account's kept balance, negated (a liability).
+    ``fresh=False``: as the account row was read with the wallet (a list of many)."""
+    if fresh:
+        wallet.account.refresh_from_db(fields=["balance_minor"])
     return Money(-int(wallet.account.balance_minor or 0), wallet.currency)
 
 

@@ -34,7 +34,7 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
     user = actor(request)
     access.require(permissions.can_view_wallets(user))
     wallets = list(wallet_selectors.list_wallets(user)[:LIST_LIMIT])
-    rows = [(w, wallet_selectors.balance(w)) for w in wallets]
+    rows = [(w, wallet_selectors.balance(w, fresh=False)) for w in wallets]
     return render(request, "backoffice/wallet_list.html", {"rows": rows, "limit": LIST_LIMIT})
 
 
