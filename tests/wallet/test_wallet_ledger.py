@@ -16,7 +16,7 @@ from gridvend.org.models import VendingPoint, VendingPointStatus
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending import services as vending
 from gridvend.vending.integrity.books import verify_journal_entries
-from gridvend.vending.models import Sale, SaleStatus
+from gridvend.vending.models import BackOfficeRefund, Sale, SaleStatus
 from gridvend.vending.selectors import current_shift, expected_takings
 from gridvend.wallet import services
 from gridvend.wallet.models import BankTransfer, TransferState, WalletTopUp
@@ -251,3 +251,26 @@ def test_a_top_up_edited_behind_gridvends_back_is_reported(ww: WalletWorld) -> N
     WalletTopUp.objects.filter(pk=top_up.pk).update(source_reference="forged")
     findings = run_checks()
     assert any("differs from what audit event" in f for f in findings), findings
+
+
+def test_an_approved_reversal_refunds_the_wallet_not_a_drawer(ww: WalletWorld) -> None:
+    w = ww.world
+    services.top_up_cash(actor=w.cashier, wallet=ww.wallet, amount=w.money("300"), receipt="r")
+    shift = current_shift(w.cashier)
+    assert shift is not None
+    sold = services.buy_from_wallet(
+        actor=w.cashier,
+        vending_point=w.point,
+        wallet=ww.wallet,
+        meter_number=ww.meter.number,
+        request_id="rev",
+        amount=w.money("300"),
+        clock=w.clock,
+    )
+    cash_before = expected_takings(shift)["cash"]
+    request = vending.request_reversal(actor=w.cashier, sale=sold.sale, reason="wrong meter")
+    vending.approve_reversal(actor=w.supervisor, request=request, clock=w.clock)
+    assert balance(ww.wallet) == w.money("300")
+    assert expected_takings(shift)["cash"] == cash_before
+    assert not BackOfficeRefund.objects.exists()
+    _ties(ww)
