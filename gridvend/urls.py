@@ -15,4 +15,5 @@ urlpatterns = [
     path("mobile/", include("gridvend.gateways.mobilemoney.urls")),
     path("phone/", include("gridvend.gateways.ussd.urls")),
     path("portal/", include("gridvend.portal.urls")),
+    path("wallet-card/", include("gridvend.gateways.wallet.urls")),
 ]

@@ -28,7 +28,10 @@ from tests.world import Region, Regions
 # The Africa's Talking callbacks of the phone channels (USSD hop and events, inbound SMS,
 # delivery reports) are tried from other addresses, with a wrong secret, by GET and with broken
 # and oversized forms in tests/gateways/ussd/.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone")
+# The card providers' wallet endpoints (signed callback, signed return, the sandbox page) are
+# tried with bad signatures, replays, wrong amounts, unknown references, by GET and oversized
+# in tests/wallet/test_card_hostile.py.
+OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone", "wallet-card")
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
@@ -76,6 +79,16 @@ def _pk(field: str) -> Args:
 def _bill_account(r: Region) -> dict[str, Any]:
     assert r.bill is not None
     return {"pk": r.bill.customer_id}
+
+
+def _wallet_ref(r: Region) -> dict[str, Any]:
+    assert r.wallet is not None
+    return {"reference": r.wallet.reference}
+
+
+def _transfer_file(r: Region) -> bytes:
+    assert r.wallet is not None
+    return f"reference,date,amount,narrative\nMX-1,2026-06-14,7.00,{r.wallet.reference}\n".encode()
 
 
 def _ref(r: Region) -> dict[str, Any]:
@@ -892,6 +905,24 @@ ROWS: list[Row] = [
         args=_pk("mobile_reconciliation"),
         region="path",
     ),
+    # --- wallets --------------------------------------------------------------------------------
+    Row("backoffice:wallets", "finance", "field"),
+    Row("backoffice:wallet", "care", "field", args=_wallet_ref, region="path"),
+    Row(
+        "backoffice:wallet-transfers",
+        "finance",
+        "care",
+        post=lambda w, r: {"file": SimpleUploadedFile("matrix.csv", _transfer_file(r))},
+    ),
+    Row(
+        "backoffice:wallet-transfer-credit",
+        "finance",
+        "care",
+        args=_pk("wallet_transfer"),
+        region="body",
+        get=False,
+        post=lambda w, r: {"wallet": _wallet_ref(r)["reference"]},
+    ),
     Row("backoffice:point-export", "care", "cashier", args=_fmt("csv")),
     # My exports: everyone signed in has their own; another person's export answers 404.
     Row("web:export-list", "finance"),
@@ -948,6 +979,8 @@ ROWS: list[Row] = [
     Row("cashier:reprint", "cashier", "manager"),
     Row("cashier:bills", "cashier", "manager"),
     Row("cashier:bill-receipt", "cashier", "manager", args=_pk("bill_payment"), region="path"),
+    Row("cashier:wallet-top-up", "cashier", "manager"),
+    Row("cashier:wallet-receipt", "cashier", "manager", args=_pk("wallet_top_up"), region="path"),
     Row("cashier:shift", "cashier", "manager", post=_body(counted_cash="0", note="")),
     # Another cashier's closed shift: a supervisor who also sells may read it, the cashier not.
     Row("cashier:closed", "supervisor", "manager", args=_pk("closed_shift"), region="path"),

@@ -86,6 +86,8 @@ from gridvend.terminals.services import setup as terminal_setup
 from gridvend.vending import services as vending
 from gridvend.vending.models import FreeIssueRequest, ReversalRequest, Sale, Shift
 from gridvend.vending.shifts import close_shift, open_shift
+from gridvend.wallet import services as wallet_services
+from gridvend.wallet.models import BankTransfer, Wallet, WalletTopUp
 from tests import factories
 from tests.tariffs.factories import published_tariff, residential_spec
 
@@ -259,6 +261,11 @@ class Region:
     # A handheld terminal of the service centre (registered, not enrolled) and a frame it sent.
     terminal: Terminal | None = None
     terminal_message: TerminalMessage | None = None
+    # Wallets: the region customer's wallet with a cash top-up at the region's till, and a bank
+    # transfer waiting for review (its narrative names no wallet).
+    wallet: Wallet | None = None
+    wallet_top_up: WalletTopUp | None = None
+    wallet_transfer: BankTransfer | None = None
 
 
 @dataclass
@@ -384,7 +391,19 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     _bank_link(world, region, maker, tag)
     _terminal(world, region, tag)
     _mobile(world, region, maker, tag)
+    _wallet(world, region, maker, tag)
     return region
+
+
+def _wallet(world: World, region: Region, maker: User, tag: str) -> None:
+    wallet = wallet_services.open_wallet(actor=world.admin, customer=region.customer)
+    region.wallet = wallet
+    region.wallet_top_up = wallet_services.top_up_cash(
+        actor=region.cashier, wallet=wallet, amount=world.money("100"), receipt=f"world-{tag}"
+    )
+    statement = f"reference,date,amount,narrative\nWT-{tag},2026-06-14,5.00,rent {tag}\n"
+    wallet_services.import_transfers(actor=maker, data=statement.encode())
+    region.wallet_transfer = BankTransfer.objects.get(bank_reference=f"WT-{tag}")
 
 
 def _dunning(world: World, region: Region, maker: User, tag: str) -> None:

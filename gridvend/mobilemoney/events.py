@@ -11,6 +11,7 @@ class MobileEvent(StrEnum):
     PROVIDER_UPDATED = "mobile_provider.updated"
     PAYMENT_RECEIVED = "mobile_payment.received"
     PAYMENT_SOLD = "mobile_payment.sold"
+    PAYMENT_CREDITED = "mobile_payment.credited"
     PAYMENT_SUSPENDED = "mobile_payment.suspended"
     PAYMENT_RESOLVED = "mobile_payment.resolved"
     PAYMENT_MERGED = "mobile_payment.merged"

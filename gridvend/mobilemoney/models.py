@@ -91,6 +91,9 @@ class MobileProvider(models.Model):
 class PaymentState(models.TextChoices):
     RECEIVED = "received", _("Received, being sold")
     SOLD = "sold", _("Sold")
+    # Paid to a wallet's reference (gridvend.wallet): the customer's wallet is credited from
+    # the aggregator partner's float, as a sale would be sold from it.
+    CREDITED = "credited", _("Credited to a wallet")
     SUSPENSE = "suspense", _("Suspense")
     REFUND_PENDING = "refund_pending", _("Refund awaiting approval")
     REFUNDING = "refunding", _("Reversal sent to the provider")

@@ -317,6 +317,19 @@ def _hsm() -> list[CheckMessage]:
     return []
 
 
+def _wallet_sandbox() -> list[CheckMessage]:
+    if settings.WALLET_SANDBOX:
+        return [
+            Error(
+                "GRIDVEND_WALLET_SANDBOX is on: anyone can top a wallet up with pretend money "
+                "through the sandbox card provider's page.",
+                hint="Unset it on a production server (docs/wallet.md).",
+                id="gridvend.E017",
+            )
+        ]
+    return []
+
+
 def _unreadable(exc: Exception) -> Error:
     return Error(
         f"The database cannot be read ({type(exc).__name__}).",
@@ -342,6 +355,7 @@ def deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         _backups,
         _metrics,
         _hsm,
+        _wallet_sandbox,
     ):
         found.extend(check())
     return found

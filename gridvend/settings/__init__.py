@@ -150,6 +150,20 @@ MAX_CASH_COUNT = env.get_int("GRIDVEND_MAX_CASH_COUNT", 100_000_000, minimum=1)
 MAX_DEBT_AMOUNT = env.get_int("GRIDVEND_MAX_DEBT_AMOUNT", 10_000_000, minimum=1)
 # The largest postpaid bill payment one request may carry, in minor units.
 BILL_PAYMENT_MAX_MINOR = env.get_int("GRIDVEND_BILL_PAYMENT_MAX_MINOR", 100_000_000, minimum=1)
+# Prepaid wallets (docs/wallet.md): the largest single top-up, in minor units; the card payment
+# providers by code (the sandbox, which credits wallets with pretend money, only where it is
+# asked for: the demo and the tests turn it on, production never should).
+WALLET_TOP_UP_MAX_MINOR = env.get_int("GRIDVEND_WALLET_TOP_UP_MAX_MINOR", 100_000_000, minimum=1)
+WALLET_SANDBOX = env.get_bool("GRIDVEND_WALLET_SANDBOX", DEMO_MODE or TESTING)
+WALLET_CARD_PROVIDERS = (
+    {"sandbox": "gridvend.wallet.providers.SandboxCardProvider"} if WALLET_SANDBOX else {}
+)
+# Who sells the auto-purchases (a vending point of the web channel, by code, and its service
+# account, by username); unset: auto-purchase is logged and skipped.
+WALLET_VENDING_POINT = env.get_str("GRIDVEND_WALLET_VENDING_POINT", "")
+WALLET_SELLER = env.get_str("GRIDVEND_WALLET_SELLER", "")
+# The secret the sandbox signs its callbacks with (a real provider's comes from its set-up).
+WALLET_SANDBOX_SECRET = env.get_str("GRIDVEND_WALLET_SANDBOX_SECRET", "sandbox-" + SECRET_KEY[:32])
 # The smallest coin in circulation, in minor units of the currency: a sale by kWh asks for a sum
 # that cash can pay (rounded up to it; the extra buys energy).
 SMALLEST_COIN_MINOR = env.get_int("GRIDVEND_SMALLEST_COIN_MINOR", 1, minimum=1)
@@ -542,6 +556,7 @@ INSTALLED_APPS = [
     "gridvend.banklink",
     "gridvend.terminals",
     "gridvend.mobilemoney",
+    "gridvend.wallet",
     "gridvend.phone",
     "gridvend.jobs",
     "gridvend.notifications",

@@ -41,6 +41,7 @@ class VendingErrorCode(StrEnum):
     KEY_CHANGE_NOT_PENDING = "KEY_CHANGE_NOT_PENDING"
     NO_DEBT_OUTSTANDING = "NO_DEBT_OUTSTANDING"
     DEBT_PAYMENT_ABOVE_BALANCE = "DEBT_PAYMENT_ABOVE_BALANCE"
+    WALLET_METER_NOT_OWN = "WALLET_METER_NOT_OWN"
 
 
 class VendingRefused(DomainError):
@@ -102,6 +103,19 @@ class PaymentMethodInvalid(VendingRefused):
 
     def __init__(self, *, payment_method: str) -> None:
         super().__init__(payment_method=payment_method)
+
+
+class WalletMeterNotOwn(VendingRefused):
+    """A wallet pays only for its own customer's meters: checked under the sale's lock of the
+    meter and its customer, so a meter moved to another customer meanwhile is not paid for."""
+
+    code = VendingErrorCode.WALLET_METER_NOT_OWN
+    message_template = gettext_lazy(
+        "Meter %(meter_number)s is not a meter of this wallet's customer; nothing was sold."
+    )
+
+    def __init__(self, *, meter_number: str) -> None:
+        super().__init__(meter_number=meter_number)
 
 
 class PaymentReferenceInvalid(VendingRefused):

@@ -210,9 +210,12 @@ def expected_takings(shift: Shift) -> dict[str, int]:
     """What each tender type should hold: the float in cash plus completed sales' tenders."""
     expected: dict[str, int] = defaultdict(int)
     expected["cash"] += shift.opening_float_minor
-    for method, tender in Sale.objects.filter(shift=shift, status=SaleStatus.COMPLETED).values_list(
-        "payment_method", "tender_minor"
+    for method, tender in (
+        Sale.objects.filter(shift=shift, status=SaleStatus.COMPLETED)
+        .exclude(payment_method="wallet")
+        .values_list("payment_method", "tender_minor")
     ):
+        # A sale paid from a customer's wallet brought no money into the drawer.
         expected[method or "cash"] += tender
     # Refunds of sales from shifts that had already closed were paid from this drawer.
     for method, tender in Reversal.objects.filter(refund_shift=shift).values_list(
@@ -223,6 +226,10 @@ def expected_takings(shift: Shift) -> dict[str, int]:
     # relation is billing's, read by name, so vending imports nothing from the layer above it.
     paid = shift.bill_payments.filter(status="received").values_list("amount_minor", flat=True)
     for amount in paid:
+        expected["cash"] += amount
+    # Cash paid into customers' wallets at this till (wallet.WalletTopUp.shift), read by name
+    # like the bill payments above.
+    for amount in shift.wallet_top_ups.values_list("amount_minor", flat=True):
         expected["cash"] += amount
     return dict(expected)
 
@@ -252,7 +259,7 @@ def refund_paid_from(reversal: Reversal) -> str:
         return PAID_FROM_DRAWER
     if refund_paid_elsewhere(reversal):
         return PAID_BY_BACK_OFFICE
-    if reversal.sale.shift_id is None:
+    if reversal.sale.shift_id is None or reversal.sale.payment_method == "wallet":
         return PAID_THROUGH_CHANNEL
     return PAID_FROM_OWN_SHIFT
 

@@ -30,6 +30,7 @@ BASES = {
     "PartnerRefused",
     "CredentialRefused",
     "ReadingRefused",
+    "WalletRefused",
 }
 # Params a template may show that are derived in display_params() rather than given.
 DISPLAY_ONLY = {"INVALID_INPUT": {"example"}}

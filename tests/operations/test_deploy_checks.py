@@ -36,6 +36,7 @@ PRODUCTION = {
     "REQUIRE_ADMIN_TOTP": True,
     "BACKUP_KEY": bytes(range(101, 133)),
     "BACKUP_CRON": "15 1 * * *",
+    "WALLET_SANDBOX": False,
 }
 
 
@@ -234,6 +235,11 @@ def test_the_hsm_engine_without_its_pin_or_module_fails_and_with_them_passes(
     _fails_with("gridvend.E016")
     monkeypatch.setenv("GRIDVEND_DEPLOY_CHECK_PIN", "1234")
     assert _ids() == _sqlite()
+
+
+def test_the_wallet_sandbox_left_on_is_an_error(production: Any) -> None:
+    production.WALLET_SANDBOX = True
+    assert _ids() == {"gridvend.E017"} | _sqlite()
 
 
 def test_a_previous_master_key_left_set_is_a_warning(production: Any) -> None:

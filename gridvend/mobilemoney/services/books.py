@@ -380,7 +380,8 @@ def reconcile_statement(
                 "statement_total_minor": statement_total,
                 "our_count": len(day_payments),
                 "our_total_minor": sum(p.amount_minor or 0 for p in day_payments),
-                "sold_count": states.count(PaymentState.SOLD),
+                # Credited to a wallet counts as sold: the float paid for it either way.
+                "sold_count": states.count(PaymentState.SOLD) + states.count(PaymentState.CREDITED),
                 "suspense_count": states.count(PaymentState.SUSPENSE),
                 "refunded_count": states.count(PaymentState.REFUNDED),
                 # Everything else, so that the buckets add up to our count: received (being

@@ -39,10 +39,11 @@ from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import Clock, SystemClock, business_date
-from gridvend.kernel.errors import DomainError, ReasonRequired
+from gridvend.kernel.errors import DomainError, InsufficientFloat, ReasonRequired
 from gridvend.kernel.inputs import InvalidInput, clean_text
 from gridvend.kernel.money import Money
 from gridvend.kernel.tokens import TokenEngine
+from gridvend.ledger.errors import BalanceLimitReached
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.meters.selectors import find_meter
 from gridvend.mobilemoney import permissions
@@ -75,7 +76,12 @@ from gridvend.mobilemoney.services import suspense
 from gridvend.org.models import OrgUnit
 from gridvend.partners import services as partners
 from gridvend.partners.services import Call
+from gridvend.partners.services.floats import float_point
 from gridvend.vending.notices import queue_token_sms
+from gridvend.vending.selectors import float_account_code, float_available
+from gridvend.wallet import services as wallet_services
+from gridvend.wallet.models import TopUpSource, Wallet
+from gridvend.wallet.services.wallets import is_reference as is_wallet_reference
 
 INTERFACE = "mobile"
 MAX_TRANS_ID = 40
@@ -224,7 +230,12 @@ def check_payment(provider: MobileProvider, notice: C2BNotice) -> None:
     if amount.problem is not None:
         raise amount.problem
     assert amount.minor is not None
-    meter_number = meter_for(provider, normalise_reference(notice.bill_ref))
+    reference = normalise_reference(notice.bill_ref)
+    if is_wallet_reference(reference):
+        wallet = wallet_for(provider, reference)
+        wallet_services.check_amount(wallet, Money(amount.minor, provider.partner.currency))
+        return
+    meter_number = meter_for(provider, reference)
     partners.trial(
         call_for(provider), meter_number, tender=Money(amount.minor, provider.partner.currency)
     )
@@ -336,6 +347,8 @@ def settle(
     if amount.problem is not None and not payment.sell_ref:
         # A fraction of a shilling never comes from M-Pesa: customer care looks first.
         return _suspend(payment, amount.problem)
+    if is_wallet_reference(payment.sell_ref or payment.account_ref):
+        return _credit_wallet(payment)
     phone = "" if payment.is_msisdn_masked else payment.msisdn
     language = _push_language(payment)
     try:
@@ -463,6 +476,75 @@ def _sold(payment: MobilePayment, sale: object, phone: str, language: str) -> Mo
             },
         )
     return locked
+
+
+def wallet_for(provider: MobileProvider, reference: str) -> Wallet:
+    """The wallet a paybill payment names by its reference, as the aggregator partner sees."""
+    wallet = (
+        Wallet.objects.select_related("customer__org_unit", "account")
+        .filter(reference=reference)
+        .first()
+    )
+    if wallet is None or wallet.currency != provider.partner.currency:
+        raise MobileAccountUnknown(account=reference)
+    try:
+        require_unit_in_scope(provider.partner.service_user, wallet.customer.org_unit)
+    except AccessDenied:
+        raise MobileAccountUnknown(account=reference) from None
+    return wallet
+
+
+def _credit_wallet(payment: MobilePayment) -> MobilePayment:
+    """Credit the wallet a payment's account names (C2B to the paybill with the wallet's
+    reference): drawn from the aggregator partner's float as a sale is, once per payment (the
+    top-up's reference is the payment's request id). A float that cannot cover it, or a wallet
+    unknown to the partner, parks the payment in suspense as a refused sale would."""
+    provider = payment.provider
+    actor = provider.partner.service_user
+    point = None
+    try:
+        wallet = wallet_for(provider, payment.sell_ref or payment.account_ref)
+        point = float_point(provider.partner)
+        with transaction.atomic(durable=True):
+            locked = MobilePayment.objects.select_for_update().get(pk=payment.pk)
+            if locked.state != PaymentState.RECEIVED:
+                return locked
+            assert locked.amount_minor is not None
+            top_up = wallet_services.credit_wallet(
+                actor=actor,
+                wallet=wallet,
+                amount=Money(locked.amount_minor, locked.currency),
+                source=TopUpSource.MOBILE_MONEY,
+                source_reference=f"{provider.code}:{locked.request_id}",
+                source_account=float_account_code(point),
+            )
+            locked.state = PaymentState.CREDITED
+            locked.settled_at = timezone.now()
+            locked.save(update_fields=["state", "settled_at"])
+            released = suspense.release_suspense(
+                locked,
+                kind=suspense.SOLD_KIND,
+                actor=locked.resolved_by or actor,
+                memo=f"mobile payment {locked} credited to wallet {wallet.reference}",
+            )
+            record(
+                actor=actor,
+                event_type=MobileEvent.PAYMENT_CREDITED,
+                target=locked,
+                after={
+                    "wallet": wallet.reference,
+                    "top_up": top_up.pk,
+                    **({"suspense_released": released.pk} if released is not None else {}),
+                },
+            )
+        return locked
+    except BalanceLimitReached:
+        assert point is not None and payment.amount_minor is not None
+        required = Money(payment.amount_minor, payment.currency)
+        available = float_available(point, payment.currency)
+        return _suspend(payment, InsufficientFloat(available=available, required=required))
+    except DomainError as refusal:
+        return _suspend(payment, refusal)
 
 
 def _suspend(payment: MobilePayment, refusal: DomainError) -> MobilePayment:

@@ -3,7 +3,8 @@ callback, the status query when no callback comes, and then the sale, through th
 path as a paybill confirmation (one payment per push, one sale per payment).
 
 A USSD menu, the portal or a cashier screen calls ``request_stk_push`` with the phone, the meter
-and the amount; the answer comes later, by callback or by the status query job.
+(or a prepaid wallet's reference, to top the wallet up) and the amount; the answer comes later,
+by callback or by the status query job.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from gridvend.mobilemoney.providers import (
 from gridvend.mobilemoney.services import payments
 from gridvend.mobilemoney.services.phones import stk_phone
 from gridvend.partners import services as partners
+from gridvend.wallet import services as wallet_services
 
 MAX_QUERY_ATTEMPTS = 5
 
@@ -75,13 +77,25 @@ def request_stk_push(
     if not provider.is_enabled:
         raise MobileProviderDisabled(provider=provider.code)
     number = stk_phone(phone)
-    meter = payments.meter_for(provider, payments.normalise_reference(meter_number))
+    reference = payments.normalise_reference(meter_number)
+    # A wallet's reference instead of a meter: the push tops up that prepaid wallet (the paid
+    # push's payment is credited to it, docs/wallet.md); the reference stands where the meter
+    # number would, whole (10 characters, within the prompt's 12).
+    wallet = (
+        payments.wallet_for(provider, reference)
+        if payments.is_wallet_reference(reference)
+        else None
+    )
+    meter = reference if wallet is not None else payments.meter_for(provider, reference)
     key = client_reference[:64]
     if key:
         earlier = _asked(actor, key, number, meter, amount)
         if earlier is not None:
             return earlier
-    partners.trial(payments.call_for(provider), meter, tender=amount)
+    if wallet is not None:
+        wallet_services.check_amount(wallet, amount)
+    else:
+        partners.trial(payments.call_for(provider), meter, tender=amount)
     if amount.minor % 100:
         # M-Pesa moves whole shillings only.
         raise MobileAmountNotWhole(amount=amount.format())

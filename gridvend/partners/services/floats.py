@@ -33,6 +33,12 @@ from gridvend.partners.services.setup import MAX_MONEY_MINOR
 from gridvend.vending.services.floats import top_up_float_within_transaction
 
 
+def float_point(partner: Partner) -> VendingPoint:
+    """The point whose float account a partner's money is drawn from (a wallet credited from
+    a paybill payment, say): see ``_float_point``."""
+    return _float_point(partner)
+
+
 def _may_decide_top_up(actor: User, request: FloatTopUpRequest) -> None:
     permissions.require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, request.partner.org_unit)

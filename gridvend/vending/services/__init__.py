@@ -13,7 +13,13 @@ from gridvend.vending.selectors import (
     float_available,
     free_issue_period,
 )
-from gridvend.vending.services._sale import ENERGY_TOKEN_KINDS, Quote, SaleResult, sale_refusal
+from gridvend.vending.services._sale import (
+    ENERGY_TOKEN_KINDS,
+    Quote,
+    SaleResult,
+    sale_refusal,
+    wallet_account_code,
+)
 from gridvend.vending.services.credit import (
     PAYMENT_METHODS,
     MeterLookup,
@@ -108,4 +114,5 @@ __all__ = [
     "top_up_float",
     "trial_vend",
     "vend_credit",
+    "wallet_account_code",
 ]

@@ -383,7 +383,7 @@ def _write_sale(
         _recover_debts(plan)
         assert point is not None
         accounts = SaleAccounts(
-            source=_source_account(point, payment_method),
+            source=_source_account(point, payment_method, customer),
             energy_revenue=ledger.ENERGY_REVENUE,
             fixed_charge_revenue=ledger.FIXED_CHARGE_REVENUE,
             customer_debt=f"debt:{customer.account_number}",
@@ -486,10 +486,19 @@ def _write_sale(
     return SaleResult(sale, tokens)
 
 
-def _source_account(point: VendingPoint, payment_method: str) -> str:
+def _source_account(point: VendingPoint, payment_method: str, customer: Customer) -> str:
+    if payment_method == "wallet":
+        # The customer's prepaid wallet (gridvend.wallet), whatever the point: its kept balance
+        # is a liability that the database never lets rise above zero (BALANCE_LIMIT).
+        return wallet_account_code(customer.account_number)
     if point.uses_float:
         return float_account_code(point)
     return f"till:{point.code}:{payment_method or 'cash'}"
+
+
+def wallet_account_code(account_number: str) -> str:
+    """The ledger account of a customer's prepaid wallet (docs/ledger.md, docs/wallet.md)."""
+    return f"wallet:{account_number}"
 
 
 def _breakdown_json(plan: _Plan) -> dict[str, Any]:

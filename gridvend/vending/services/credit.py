@@ -27,6 +27,7 @@ from gridvend.vending.errors import (
     PaymentReferenceInvalid,
     QuoteChanged,
     ShiftClosed,
+    WalletMeterNotOwn,
 )
 from gridvend.vending.locks import SaleReads, ShiftWanted, lock_shift_status
 from gridvend.vending.models import SaleKind, ShiftStatus, TokenKind
@@ -139,6 +140,7 @@ def vend_credit(
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
     after_write: AfterWrite | None = None,
+    wallet_customer_id: int | None = None,
 ) -> SaleResult:
     """Sell credit by money tendered or by kWh wanted (DESIGN §7).
 
@@ -151,12 +153,18 @@ def vend_credit(
     is the difference). Neither changes what is sold, so neither is part of the fingerprint: a
     repeat of the request returns the first sale as it was recorded.
     ``after_write``: see ``_run_idempotent``.
+    ``wallet_customer_id``: with ``payment_method="wallet"`` (and only then), the customer whose
+    prepaid wallet pays (``gridvend.wallet``): the tender is drawn from their wallet account,
+    whose kept balance the database never lets go below zero, and the meter must be theirs when
+    it is locked (WALLET_METER_NOT_OWN otherwise).
     """
     _require_seller(actor)
     _check_point(actor, vending_point)
     ref = _check_client_reference(client_reference)
     _validate_request(tender, kwh)
     if payment_method not in PAYMENT_METHODS:
+        raise PaymentMethodInvalid(payment_method=payment_method)
+    if (payment_method == "wallet") != (wallet_customer_id is not None):
         raise PaymentMethodInvalid(payment_method=payment_method)
     payment_reference = _check_payment_reference(payment_reference)
     if cash_received is not None and (payment_method != "cash" or not cash_received.is_positive()):
@@ -168,6 +176,7 @@ def vend_credit(
             "tender": tender.to_dict() if tender is not None else None,
             "kwh": str(kwh) if kwh is not None else None,
             "payment": payment_method,
+            **({"wallet": wallet_customer_id} if wallet_customer_id is not None else {}),
         }
     )
     tokens_engine = engine_or_default(engine)
@@ -181,6 +190,8 @@ def vend_credit(
         # written again (see _run_idempotent), so a new one costs no lookup.
         locked = _lock_meter(actor, meter_number)
         customer = _check_meter_sellable(locked)
+        if wallet_customer_id is not None and customer.pk != wallet_customer_id:
+            raise WalletMeterNotOwn(meter_number=locked.number)
         wanted = ShiftWanted(actor.pk, vending_point.pk, lock=True) if needs_shift else None
         reads = _read(locked, customer, now, shift=wanted)
         shift_id = _sale_shift(actor, vending_point, reads) if needs_shift else None

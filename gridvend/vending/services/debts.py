@@ -63,7 +63,8 @@ def pay_debt(
     ref = _check_client_reference(client_reference)
     if not 0 < amount.minor <= MAX_PAYMENT_MINOR:
         raise InvalidAmount(value=str(amount), reason="it must be above zero")
-    if payment_method not in PAYMENT_METHODS:
+    # A wallet pays for tokens only (gridvend.wallet): arrears are paid in money.
+    if payment_method not in PAYMENT_METHODS or payment_method == "wallet":
         from gridvend.vending.errors import PaymentMethodInvalid
 
         raise PaymentMethodInvalid(payment_method=payment_method)
@@ -105,7 +106,7 @@ def pay_debt(
         ledger.ensure_ledger_account(debt_account, amount.currency)
         draft = journal(
             [
-                Posting(_source_account(vending_point, payment_method), amount),
+                Posting(_source_account(vending_point, payment_method, customer), amount),
                 Posting(debt_account, -amount),
             ],
             memo=f"debt payment {reference}",

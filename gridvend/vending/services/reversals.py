@@ -198,7 +198,8 @@ def _refund_drawer(
     from the counter). Otherwise the back office pays it. Locks: the sale's shift, then the
     paying shift, so a close never counts a drawer while a refund is being added to it.
     """
-    if sale.shift_id is None or sale.vending_point_id is None:
+    if sale.shift_id is None or sale.vending_point_id is None or sale.payment_method == "wallet":
+        # A wallet-funded sale's reversing entry credits the wallet again: no cash moves.
         return PAID_THROUGH_CHANNEL, None
     own_status = lock_shift_status(sale.shift_id)
     if own_status == ShiftStatus.OPEN:

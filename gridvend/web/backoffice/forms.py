@@ -859,3 +859,25 @@ class TerminalActionForm(StyledForm):
         ]
     )
     reason = _text(_("Reason"), required=False, max_length=200)
+
+
+class WalletStatementForm(StyledForm):
+    """A wallet statement's period: business days, at most a year."""
+
+    start = forms.DateField(label=_("From"), required=False)
+    end = forms.DateField(label=_("To"), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and (end < start or (end - start).days > 365):
+            raise forms.ValidationError(_("The period runs forward and covers at most a year."))
+        return data
+
+
+class WalletTransferImportForm(StyledForm):
+    file = forms.FileField(label=_("Bank statement of wallet transfers (CSV)"))
+
+
+class WalletTransferCreditForm(StyledForm):
+    wallet = _text(_("Wallet reference"), max_length=12)

@@ -21,6 +21,7 @@ from gridvend.web.backoffice import (
     tariffs,
     terminals,
     transfer,
+    wallets,
 )
 
 app_name = "backoffice"
@@ -187,6 +188,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("bank-links/messages/", banklink.raw_message_list, name="bank-messages"),
     path("bank-links/messages/<int:pk>/", banklink.raw_message_detail, name="bank-message"),
+    path("wallets/", wallets.wallet_list, name="wallets"),
+    path("wallets/<str:reference>/", wallets.wallet_detail, name="wallet"),
+    path("wallet-transfers/", wallets.transfers, name="wallet-transfers"),
+    path(
+        "wallet-transfers/<int:pk>/credit/", wallets.transfer_credit, name="wallet-transfer-credit"
+    ),
     path("mobile-payments/", mobilemoney.payment_list, name="mobile-payments"),
     path("mobile-payments/<int:pk>/", mobilemoney.payment_detail, name="mobile-payment"),
     path(

@@ -198,3 +198,15 @@ class StkPushForm(forms.Form):
         if len(paybills) == 1:
             field.initial = paybills[0][0]
             field.widget = forms.HiddenInput()
+
+
+class WalletFindForm(forms.Form):
+    account = TextField(label=_("Customer account or wallet reference"), max_length=20)
+
+
+class WalletTopUpForm(forms.Form):
+    """Cash into a customer's prepaid wallet; the hidden reference makes a double submit one
+    top-up (the wallet service is idempotent on it)."""
+
+    client_reference = TextField(widget=forms.HiddenInput, max_length=40)
+    amount = MoneyField(label=_("Cash received"), positive=True, maximum_setting="MAX_CASH_COUNT")

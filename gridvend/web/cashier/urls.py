@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.web.cashier import bills, views
+from gridvend.web.cashier import bills, views, wallets
 
 app_name = "cashier"
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("reprint/", views.reprint, name="reprint"),
     path("bills/", bills.bills, name="bills"),
     path("bills/payments/<int:pk>/", bills.bill_receipt, name="bill-receipt"),
+    path("wallets/", wallets.wallet_top_up, name="wallet-top-up"),
+    path("wallets/top-ups/<int:pk>/", wallets.wallet_receipt, name="wallet-receipt"),
     path("shift/", views.shift_view, name="shift"),
     path("shifts/<int:pk>/", views.closed, name="closed"),
     path("lock/", views.lock, name="lock"),
