@@ -197,3 +197,29 @@ def load_vending_key(key_ref: str) -> tuple[VendingKey, str]:
 
 def forget_cached_keys() -> None:
     _cache.clear()
+
+
+def keys_that_do_not_open() -> tuple[int, list[str]]:
+    """Open every active vending key with this process's master key(s) and compare it with the
+    check value recorded when it was stored: what a restored database needs to sell. Returns the
+    keys checked and one line per key that fails; the keys themselves are dropped at once."""
+    problems: list[str] = []
+    rows = VendingKeyRecord.objects.filter(is_active=True).order_by("key_ref")
+    checked = 0
+    for row in rows:
+        checked += 1
+        try:
+            secret = unseal(sealed_of(row), key_ref=row.key_ref)
+        except KeyDecryptionFailed:
+            problems.append(
+                f"vending key {row.key_ref} does not open with master key "
+                f"{current_master_id()} (sealed under {row.master_key_id or 'an unnamed key'})"
+            )
+            continue
+        if row.check_value and check_value(secret) != row.check_value:
+            problems.append(
+                f"vending key {row.key_ref} opens, but not to the key of check value "
+                f"{row.check_value} recorded when it was stored"
+            )
+        del secret
+    return checked, problems

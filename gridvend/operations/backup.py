@@ -22,21 +22,28 @@ files are still read, verified and restored.
 
 The database is ``pg_dump --format=custom`` on PostgreSQL and the SQLite file itself; it is
 encrypted as it streams out of ``pg_dump``, so no clear copy touches the disk on PostgreSQL (on
-SQLite the online backup copy is written next to the backup, readable by its owner only, and
-removed at once). The master key lives only in the environment: no backup holds it, and the
-vending keys in the database stay sealed under it.
+SQLite the online backup copy is written beside the database itself, never into the backup folder
+that is copied off the machine, readable by its owner only, and removed at once). Partial files
+of a backup killed mid-way are removed by the next one. The master key lives only in the
+environment: no backup holds it, and the vending keys in the database stay sealed under it.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
+import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import sqlite3
+import stat
 import subprocess
+import tempfile
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -68,6 +75,18 @@ MAX_HEADER_BYTES = 1 << 20
 CHUNK = 1 << 20
 SUFFIX = ".gvbackup"
 NAME = re.compile(r"^gridvend-(\d{8}T\d{6}Z)-[0-9a-f]{8}\.gvbackup$")
+STAMP = "%Y%m%dT%H%M%SZ"
+# Partial files of a backup killed mid-way (power cut, OOM killer, kill -9): the encrypted
+# partial in the backup folder, the clear SQLite copy beside the database (and, from before
+# it moved there, in the backup folder). Group "owner" is the file a running backup holds locked.
+PARTIALS = re.compile(r"^(?P<owner>\.gridvend-\d{8}T\d{6}Z-[0-9a-f]{8}\.gvbackup\.(part|sqlite3))$")
+COPIES = re.compile(r"^(?P<owner>\.gridvend-backup-[0-9a-f]{32}\.sqlite3)(-journal|-wal|-shm)?$")
+# A partial younger than this may be one another backup has just created and not yet locked.
+LEFTOVER_AGE_SECONDS = 60
+# `pg_dump --version` answers at once; a client that does not is not one to dump with.
+VERSION_TIMEOUT_SECONDS = 30
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -188,6 +207,63 @@ def _compressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield packer.flush()
 
 
+def create_private(path: Path) -> int:
+    """A new file for this process alone: never an existing file, nor one a link points at
+    (O_EXCL, O_NOFOLLOW), readable by its owner only, and locked (flock) while the returned
+    descriptor is open, so that another process's :func:`remove_leftovers` leaves it alone."""
+    descriptor = os.open(
+        path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+    )
+    try:
+        # Blocking: a clean-up that found the file an instant ago lets go of it at once.
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(descriptor)
+        path.unlink(missing_ok=True)
+        raise
+    return descriptor
+
+
+def remove_leftovers(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """Delete the partial files in ``folder`` named as ``pattern`` says that a backup or restore
+    killed mid-way left: regular files only, none that a running one holds locked, none made in
+    the last minute. Returns what was deleted."""
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    for path in sorted(folder.iterdir()):
+        match = pattern.match(path.name)
+        if match is None:
+            continue
+        try:
+            facts = path.lstat()
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(facts.st_mode) or time.time() - facts.st_mtime < LEFTOVER_AGE_SECONDS:
+            continue
+        owner = folder / match.group("owner")
+        try:
+            held = os.open(owner, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            held = None  # a journal whose database is gone: nobody is writing it
+        except OSError:
+            continue
+        try:
+            if held is not None:
+                try:
+                    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a running backup or restore is writing it
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        finally:
+            if held is not None:
+                os.close(held)
+    for path in removed:
+        logger.warning("removed %s, left by a backup or restore that was killed mid-way", path)
+    return removed
+
+
 def _write(target: Path, key: bytes, header: dict[str, Any], chunks: Iterator[bytes]) -> int:
     """The backup file: the header, the chunks (compressed first if the header says so)
     encrypted as they come, the tag. Written to a private partial file renamed into place only
@@ -205,7 +281,7 @@ def _write(target: Path, key: bytes, header: dict[str, Any], chunks: Iterator[by
     cipher = AES.new(key, AES.MODE_GCM, nonce=bytes.fromhex(header["nonce"]))
     cipher.update(prefix)
     partial = target.with_name(f".{target.name}.part")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    descriptor = create_private(partial)
     try:
         with os.fdopen(descriptor, "wb") as out:
             out.write(prefix)
@@ -214,7 +290,8 @@ def _write(target: Path, key: bytes, header: dict[str, Any], chunks: Iterator[by
             out.write(cipher.digest())
             out.flush()
             os.fsync(out.fileno())
-        partial.replace(target)
+            # Renamed while still locked: no clean-up can take it between the two.
+            partial.replace(target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -242,6 +319,53 @@ def _pg_env(settings_dict: dict[str, Any]) -> dict[str, str]:
     return environ
 
 
+def client_major(tool: str, environ: dict[str, str]) -> int:
+    """The PostgreSQL major version of ``pg_dump`` or ``pg_restore`` as this process would run
+    it; BackupToolFailed when it cannot be run or does not say."""
+    try:
+        answered = subprocess.run(
+            [tool, "--version"],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=VERSION_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except OSError as exc:
+        # Not installed, or not on this process's PATH (systemd's, a slim container's).
+        raise BackupToolFailed(
+            tool=tool, reason="missing", detail=exc.strerror or type(exc).__name__
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise BackupToolFailed(
+            tool=tool, detail=f"`{tool} --version` did not answer in {VERSION_TIMEOUT_SECONDS} s"
+        ) from None
+    found = re.search(r"\(PostgreSQL\)\s+(\d+)", answered.stdout)
+    if answered.returncode != 0 or found is None:
+        said = (answered.stdout + answered.stderr).strip()[:200]
+        raise BackupToolFailed(
+            tool=tool, status=answered.returncode, detail=f"`{tool} --version` said: {said}"
+        )
+    return int(found.group(1))
+
+
+def check_pg_dump(server_version: int, environ: dict[str, str]) -> int:
+    """Refuse, before anything is written, a ``pg_dump`` older than the server (it would abort
+    with 'server version mismatch'). ``server_version`` as libpq gives it (160004 for 16.4).
+    Returns pg_dump's major version."""
+    server = server_version // 10000
+    client = client_major("pg_dump", environ)
+    if client < server:
+        raise BackupToolFailed(
+            tool="pg_dump",
+            reason="too_old",
+            client=client,
+            server=server,
+            detail=f"pg_dump {client}, server {server}",
+        )
+    return client
+
+
 def _backup_postgresql(target: Path, key: bytes, nonce: bytes) -> dict[str, Any]:
     import psycopg
 
@@ -253,7 +377,9 @@ def _backup_postgresql(target: Path, key: bytes, nonce: bytes) -> dict[str, Any]
         "user": params.get("USER") or None,
         "password": params.get("PASSWORD") or None,
     }
+    environ = _pg_env(params)
     with psycopg.connect(**{k: v for k, v in conninfo.items() if v is not None}) as snap:
+        check_pg_dump(snap.info.server_version, environ)
         snap.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         snap.read_only = True
         with snap.cursor() as cursor:
@@ -264,19 +390,24 @@ def _backup_postgresql(target: Path, key: bytes, nonce: bytes) -> dict[str, Any]
             facts = _facts(cursor, "postgresql")
             # The dump reads the snapshot this transaction holds open: the facts and the dump
             # are one state of the database.
-            process = subprocess.Popen(
-                [
-                    "pg_dump",
-                    "--format=custom",
-                    "--compress=6",
-                    f"--snapshot={snapshot}",
-                    "--dbname",
-                    str(params["NAME"]),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=_pg_env(params),
-            )
+            try:
+                process = subprocess.Popen(
+                    [
+                        "pg_dump",
+                        "--format=custom",
+                        "--compress=6",
+                        f"--snapshot={snapshot}",
+                        "--dbname",
+                        str(params["NAME"]),
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=environ,
+                )
+            except OSError as exc:
+                raise BackupToolFailed(
+                    tool="pg_dump", reason="missing", detail=exc.strerror or type(exc).__name__
+                ) from None
             assert process.stdout is not None and process.stderr is not None
             stdout: IO[bytes] = process.stdout
             try:
@@ -296,10 +427,21 @@ def _backup_postgresql(target: Path, key: bytes, nonce: bytes) -> dict[str, Any]
     return {**facts, "size": size}
 
 
+def scratch_folder() -> Path:
+    """Where the clear SQLite copy is made: beside the database file, which holds the same data
+    and is not the backup folder that is copied off the machine (a file left there by a backup
+    killed mid-way would be a clear copy of the database off site). An in-memory database (the
+    tests') has no folder: the system's temporary one."""
+    name = str(connection.settings_dict["NAME"])
+    if name.startswith("file:") or name == ":memory:":
+        return Path(tempfile.gettempdir())
+    return Path(name).resolve().parent
+
+
 def _backup_sqlite(target: Path, key: bytes, nonce: bytes) -> dict[str, Any]:
-    copy = target.with_name(f".{target.name}.sqlite3")
-    descriptor = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(descriptor)
+    copy = scratch_folder() / f".gridvend-backup-{uuid.uuid4().hex}.sqlite3"
+    # Held (locked) until the copy is gone, so that a backup starting meanwhile leaves it alone.
+    held = create_private(copy)
     try:
         connection.ensure_connection()
         source = connection.connection
@@ -315,6 +457,7 @@ def _backup_sqlite(target: Path, key: bytes, nonce: bytes) -> dict[str, Any]:
         size = _write(target, key, header, _file_chunks(copy))
     finally:
         copy.unlink(missing_ok=True)
+        os.close(held)
     return {**facts, "size": size}
 
 
@@ -323,7 +466,10 @@ def take_backup(directory: Path | None = None) -> Backup:
     key = backup_key()
     directory = Path(directory or settings.BACKUP_DIR)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stamp = timezone.now().astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    remove_leftovers(directory, PARTIALS)
+    if engine() == "sqlite":
+        remove_leftovers(scratch_folder(), COPIES)
+    stamp = timezone.now().astimezone(datetime.UTC).strftime(STAMP)
     target = directory / f"gridvend-{stamp}-{uuid.uuid4().hex[:8]}{SUFFIX}"
     nonce = os.urandom(16)
     if engine() == "sqlite":
@@ -336,10 +482,32 @@ def take_backup(directory: Path | None = None) -> Backup:
 # --- reading ---------------------------------------------------------------------------------
 
 
+_UNREADABLE = {
+    errno.ENOENT: "there is no such file",
+    errno.EISDIR: "it is a folder",
+    errno.EACCES: "this user may not read it",
+    errno.EPERM: "this user may not read it",
+}
+
+
+def _open(path: Path) -> IO[bytes]:
+    """The backup file opened for reading; a name mistyped, a folder or a file this user may
+    not read is a coded refusal, not a traceback."""
+    try:
+        data = path.open("rb")
+    except OSError as exc:
+        problem = _UNREADABLE.get(exc.errno or 0) or f"it cannot be read: {exc.strerror}"
+        raise BackupNotABackup(path=str(path), problem=problem) from None
+    if not stat.S_ISREG(os.fstat(data.fileno()).st_mode):
+        data.close()
+        raise BackupNotABackup(path=str(path), problem="it is not a regular file")
+    return data
+
+
 def read_header(path: Path) -> dict[str, Any]:
     """The header. Format 2 needs the backup key and authenticates the header (the database is
     authenticated by :func:`decrypt`); a format 1 header is returned as written."""
-    with path.open("rb") as data:
+    with _open(path) as data:
         return _read_prefix(path, data)[0]
 
 
@@ -398,8 +566,8 @@ def decrypt(path: Path, out: IO[bytes] | None) -> dict[str, Any]:
     only authenticate). Raises BackupTampered if a byte of the header or the database changed,
     or the file was cut: whatever was written to ``out`` must then be thrown away."""
     key = backup_key()
-    size = path.stat().st_size
-    with path.open("rb") as data:
+    with _open(path) as data:
+        size = os.fstat(data.fileno()).st_size
         header, prefix = _read_prefix(path, data)
         if header.get("key_id") != key_id(key):
             raise BackupWrongKey(made_with=str(header.get("key_id")), given=key_id(key))
@@ -457,13 +625,36 @@ def list_backups(directory: Path | None = None) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def prune(directory: Path | None = None, keep: int | None = None) -> list[Path]:
+def dated_in_the_future(directory: Path | None = None) -> list[Path]:
+    """Backups whose names are later than now: made while the clock ran ahead (a flat RTC
+    battery, a VM restored with a wrong clock). Their dates say nothing of their age, so pruning
+    neither counts nor deletes them; they are reported for a person to delete."""
+    now = timezone.now().astimezone(datetime.UTC).strftime(STAMP)
+    return [path for path in list_backups(directory) if _stamp(path) > now]
+
+
+def _stamp(path: Path) -> str:
+    found = NAME.match(path.name)
+    assert found is not None  # list_backups lists only names that match
+    return found.group(1)
+
+
+def prune(
+    directory: Path | None = None, keep: int | None = None, *, just_made: Path | None = None
+) -> list[Path]:
     """Delete all but the ``keep`` newest backups (GRIDVEND_BACKUP_KEEP); files that are not
-    backups are never touched. Returns what was deleted."""
+    backups are never touched, nor are backups dated in the future (:func:`dated_in_the_future`).
+    ``just_made``, the backup this run wrote, counts as the newest whatever its name says and is
+    never deleted. Returns what was deleted."""
     keep = settings.BACKUP_KEEP if keep is None else keep
     if keep < 1:
         raise ValueError("at least one backup is kept")
-    found = list_backups(directory)
+    future = set(dated_in_the_future(directory))
+    found = [path for path in list_backups(directory) if path not in future]
+    if just_made is not None:
+        # Its name is this clock's now: a clock set back since older backups were named would
+        # sort it oldest.
+        found = [path for path in found if path.name != just_made.name] + [just_made]
     doomed = found[:-keep] if len(found) > keep else []
     for path in doomed:
         path.unlink(missing_ok=True)

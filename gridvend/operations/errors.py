@@ -73,9 +73,39 @@ class BackupEngineMismatch(DomainError):
 class BackupToolFailed(DomainError):
     code = OperationsErrorCode.BACKUP_TOOL_FAILED
     message_template = gettext_lazy("%(tool)s failed (exit %(status)s): %(detail)s")
+    # pg_dump / pg_restore ran and failed; could not be run at all; or is older than the server
+    # it would dump (pg_dump refuses a newer server, so the check comes before anything is written).
+    variant_param = "reason"
+    message_variants = {
+        "failed": gettext_lazy("%(tool)s failed (exit %(status)s): %(detail)s"),
+        "missing": gettext_lazy(
+            "%(tool)s cannot be run (%(detail)s): install PostgreSQL's client programs (Debian: "
+            "postgresql-client-NN, NN the server's major version or newer) and put them on the "
+            "PATH of this process. Nothing was written."
+        ),
+        "too_old": gettext_lazy(
+            "%(tool)s is PostgreSQL %(client)s and the database server PostgreSQL %(server)s: "
+            "%(tool)s cannot dump a newer server. Install postgresql-client-%(server)s (or newer) "
+            "on this machine. Nothing was written."
+        ),
+    }
 
-    def __init__(self, *, tool: str, status: int, detail: str) -> None:
-        super().__init__(tool=tool, status=status, detail=detail)
+    def __init__(
+        self,
+        *,
+        tool: str,
+        detail: str,
+        status: int | None = None,
+        reason: str = "failed",
+        client: int | None = None,
+        server: int | None = None,
+    ) -> None:
+        params: dict[str, object] = {"tool": tool, "detail": detail, "reason": reason}
+        if status is not None:
+            params["status"] = status
+        if client is not None or server is not None:
+            params.update(client=client, server=server)
+        super().__init__(**params)
 
 
 class RestoreTargetNotEmpty(DomainError):
@@ -84,6 +114,23 @@ class RestoreTargetNotEmpty(DomainError):
         "%(target)s is not empty: a backup is restored only into an empty database, never over "
         "one that holds data."
     )
+    # A SQLite target whose journal files outlived their database: SQLite would replay them
+    # into the restored file the first time it is opened.
+    variant_param = "reason"
+    message_variants = {
+        "holds_data": gettext_lazy(
+            "%(target)s is not empty: a backup is restored only into an empty database, never "
+            "over one that holds data."
+        ),
+        "leftovers": gettext_lazy(
+            "%(files)s, left by a database that was open at %(target)s, are still there: SQLite "
+            "would replay them into the restored database. Move them away with the old "
+            "database, or restore to another path."
+        ),
+    }
 
-    def __init__(self, *, target: str) -> None:
-        super().__init__(target=target)
+    def __init__(self, *, target: str, files: str | None = None) -> None:
+        if files is None:
+            super().__init__(target=target, reason="holds_data")
+        else:
+            super().__init__(target=target, reason="leftovers", files=files)

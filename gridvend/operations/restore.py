@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
+import stat
 import subprocess
 import sys
 import tempfile
@@ -78,11 +81,24 @@ def _pg_conninfo(params: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in info.items() if value is not None}
 
 
+# Files SQLite keeps beside a database: a WAL (and its index) or a rollback journal that
+# outlived its database would be replayed into a new file at the same path the first time it is
+# opened.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _refuse_unless_empty_sqlite(path: Path, described: str) -> None:
+    if path.exists() and path.stat().st_size > 0:
+        raise RestoreTargetNotEmpty(target=described)
+    # lexists: a link there, even a dangling one, is something SQLite would open.
+    left = [f"{path}{suffix}" for suffix in SQLITE_SIDE_FILES if os.path.lexists(f"{path}{suffix}")]
+    if left:
+        raise RestoreTargetNotEmpty(target=described, files=", ".join(left))
+
+
 def _refuse_unless_empty(params: dict[str, Any], described: str) -> None:
     if _target_engine(params) == "sqlite":
-        path = Path(params["NAME"])
-        if path.exists() and path.stat().st_size > 0:
-            raise RestoreTargetNotEmpty(target=described)
+        _refuse_unless_empty_sqlite(Path(params["NAME"]), described)
         return
     import psycopg
 
@@ -119,45 +135,75 @@ def restore(path: Path, database_url: str, *, checkpoint_file: Path | None = Non
 
 def _restore_sqlite(path: Path, target: Path, described: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.restoring")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    leftovers = re.compile(rf"^(?P<owner>\.{re.escape(target.name)}\.restoring-[0-9a-f]{{16}})$")
+    backup.remove_leftovers(target.parent, leftovers)
+    # A name of its own (never a file or link already there, locked while written): two
+    # restores into one target at once each write their own file, and one of them is refused.
+    partial = target.with_name(f".{target.name}.restoring-{secrets.token_hex(8)}")
+    descriptor = backup.create_private(partial)
     try:
         with os.fdopen(descriptor, "wb") as out:
             backup.decrypt(path, out)
             out.flush()
             os.fsync(out.fileno())
-        # Checked again at the last moment: nothing is ever written over a database.
-        if target.exists() and target.stat().st_size > 0:
-            raise RestoreTargetNotEmpty(target=described)
-        partial.replace(target)
+            # Checked again at the last moment: nothing is ever written over a database.
+            _refuse_unless_empty_sqlite(target, described)
+            _place(partial, target, described)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _place(partial: Path, target: Path, described: str) -> None:
+    """Put the restored file at ``target`` only if nothing but an empty file is there."""
+    try:
+        # A hard link is made only where no file is: never over one another restore just placed.
+        os.link(partial, target, follow_symlinks=False)
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        # A file system without hard links: the check made a moment ago stands.
+        partial.replace(target)
+        return
+    facts = target.lstat()
+    if not stat.S_ISREG(facts.st_mode) or facts.st_size > 0:
+        raise RestoreTargetNotEmpty(target=described)
+    # The empty file an operator made for the restore.
+    partial.replace(target)
 
 
 def _restore_postgresql(path: Path, params: dict[str, Any]) -> None:
     from gridvend.operations.backup import _pg_env
 
+    environ = _pg_env(params)
+    # Before the whole backup is decrypted: pg_restore can be run at all.
+    backup.client_major("pg_restore", environ)
     # The clear dump exists only while pg_restore reads it, readable by its owner only.
     with tempfile.TemporaryDirectory(prefix="gridvend-restore-") as folder:
         dump = Path(folder) / "database.dump"
         descriptor = os.open(dump, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as out:
             backup.decrypt(path, out)
-        finished = subprocess.run(
-            [
-                "pg_restore",
-                "--no-owner",
-                "--no-privileges",
-                "--exit-on-error",
-                "--single-transaction",
-                "--dbname",
-                str(params["NAME"]),
-                str(dump),
-            ],
-            capture_output=True,
-            env=_pg_env(params),
-            check=False,
-        )
+        try:
+            finished = subprocess.run(
+                [
+                    "pg_restore",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--exit-on-error",
+                    "--single-transaction",
+                    "--dbname",
+                    str(params["NAME"]),
+                    str(dump),
+                ],
+                capture_output=True,
+                env=environ,
+                check=False,
+            )
+        except OSError as exc:
+            raise BackupToolFailed(
+                tool="pg_restore", reason="missing", detail=exc.strerror or type(exc).__name__
+            ) from None
     if finished.returncode != 0:
         detail = finished.stderr.decode("utf-8", "replace").strip()[:500]
         raise BackupToolFailed(tool="pg_restore", status=finished.returncode, detail=detail)
@@ -192,6 +238,8 @@ def verify(header: dict[str, Any], *, checkpoint_file: Path | None = None) -> Ve
 
     from gridvend.audit import checkpoints
     from gridvend.audit.verify import verify_chain
+    from gridvend.keys.crypto import current_master_id
+    from gridvend.keys.services import keys_that_do_not_open
     from gridvend.ledger.selectors import reconcile_balances, unbalanced_entries
     from gridvend.vending.models import Sale
 
@@ -253,6 +301,20 @@ def verify(header: dict[str, Any], *, checkpoint_file: Path | None = None) -> Ve
         )
     else:
         result.notes.append("The backup held no sale.")
+    keys_checked, keys_failing = keys_that_do_not_open()
+    result.checks.append(
+        Check(
+            "vending keys open",
+            not keys_failing,
+            "; ".join(keys_failing[:5])
+            + " (set GRIDVEND_MASTER_KEY to the master key of the server the backup was made on)"
+            if keys_failing
+            else f"{keys_checked} active vending key(s) open with master key "
+            f"{current_master_id()} and match their check values",
+        )
+    )
+    if not keys_checked:
+        result.notes.append("The backup holds no active vending key: nothing can be sold yet.")
     loader = MigrationLoader(connection, ignore_no_migrations=True)
     known = set(loader.disk_migrations)
     applied = set(loader.applied_migrations)

@@ -5,11 +5,14 @@ holds the master key; old backups are pruned, nothing else is."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -18,6 +21,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import close_old_connections, connection
 
 from gridvend.operations import backup, restore
@@ -26,6 +30,7 @@ from gridvend.operations.errors import (
     BackupKeyMissing,
     BackupNotABackup,
     BackupTampered,
+    BackupToolFailed,
     BackupWrongKey,
     RestoreTargetNotEmpty,
 )
@@ -132,8 +137,11 @@ def test_a_backup_restores_into_an_empty_database_and_verifies(empty_target: str
         "ledger balanced",
         "audit chain intact",
         "latest sale present",
+        "vending keys open",
         "migrations known to this version",
     ]
+    keys_open = next(c for c in verification.checks if c.name == "vending keys open")
+    assert "active vending key(s) open with master key" in keys_open.detail
     # Read back without gridvend: the restored database holds the sales and their postings.
     assert _count_in(empty_target, "vending_sale") == sales
     assert _count_in(empty_target, "ledger_posting") == made.header["counts"]["ledger_posting"] > 0
@@ -337,3 +345,131 @@ def test_a_backup_taken_while_sales_go_on_counts_what_it_holds(empty_target: str
     verification = restore.restore(made.path, empty_target)
     assert verification.ok, verification.checks
     assert _count_in(empty_target, "vending_sale") == made.header["counts"]["vending_sale"]
+
+
+def test_pruning_keeps_the_backup_just_made_and_never_trusts_a_date_in_the_future() -> None:
+    """A clock that once ran ahead left backups dated in the future: they are neither counted
+    nor deleted (a person deletes them), and the backup just made is always kept, counted as
+    the newest even when a clock set back named it older than the rest."""
+    directory = settings.BACKUP_DIR
+    made = backup.take_backup()
+    ahead = directory / "gridvend-20991231T000000Z-0000aaaa.gvbackup"
+    behind = directory / "gridvend-20000101T000000Z-0000bbbb.gvbackup"
+    older = directory / "gridvend-20010101T000000Z-0000cccc.gvbackup"
+    for copy in (ahead, behind, older):
+        copy.write_bytes(made.path.read_bytes())
+    out, err = io.StringIO(), io.StringIO()
+
+    # The clock was set back: this backup's name sorts before the one of 2001.
+    deleted = backup.prune(keep=2, just_made=behind)
+
+    assert deleted == [older]
+    assert behind.exists() and ahead.exists() and made.path.exists()
+    assert backup.dated_in_the_future() == [ahead]
+    call_command("backup", "--keep", "1", stdout=out, stderr=err)
+    assert ahead.exists()
+    assert f"dated in the future, so neither counted nor deleted: {ahead}" in err.getvalue()
+    assert f"older backup deleted: {behind}" in out.getvalue()
+
+
+def test_a_backup_killed_mid_way_leaves_nothing_the_next_one_keeps(tmp_path: Path) -> None:
+    """Partial files of a backup killed mid-way (the encrypted partial, a clear SQLite copy)
+    are removed by the next backup; a partial another backup is writing (locked) or has only
+    just made is left alone, and so is anything else in the folder."""
+    directory = settings.BACKUP_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    stale = [
+        directory / ".gridvend-20261201T011500Z-1a2b3c4d.gvbackup.part",
+        directory / ".gridvend-20261201T011500Z-1a2b3c4d.gvbackup.sqlite3",
+    ]
+    running = directory / ".gridvend-20261201T011600Z-5e6f7a8b.gvbackup.part"
+    fresh = directory / ".gridvend-20261201T011700Z-9c0d1e2f.gvbackup.part"
+    other = directory / ".gridvend-notes.part"
+    hour_ago = time.time() - 3600
+    for path in [*stale, running, fresh, other]:
+        path.write_bytes(b"x")
+    for path in [*stale, running, other]:
+        os.utime(path, (hour_ago, hour_ago))
+    held = os.open(running, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        made = backup.take_backup()
+    finally:
+        os.close(held)
+    assert not any(path.exists() for path in stale)
+    assert running.exists() and fresh.exists() and other.exists()
+    assert sorted(p.name for p in directory.iterdir() if not p.name.startswith(".")) == [
+        made.path.name
+    ]
+    # The clear copy of a SQLite database is made beside the database, never in this folder
+    # that is copied off the machine; a copy left there by a killed backup goes the same way.
+    copy = backup.scratch_folder() / f".gridvend-backup-{uuid.uuid4().hex}.sqlite3"
+    copy.write_bytes(b"clear data")
+    os.utime(copy, (hour_ago, hour_ago))
+    assert backup.remove_leftovers(backup.scratch_folder(), backup.COPIES) == [copy]
+    assert backup.scratch_folder() != directory
+
+
+def test_a_missing_or_unreadable_backup_file_is_a_coded_refusal(tmp_path: Path) -> None:
+    for path, problem in (
+        (tmp_path / "gridvend-typo.gvbakcup", "there is no such file"),
+        (tmp_path, "it is a folder"),
+    ):
+        with pytest.raises(BackupNotABackup) as refused:
+            backup.decrypt(path, None)
+        assert problem in refused.value.message
+        with pytest.raises(BackupNotABackup):
+            backup.read_header(path)
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'", reason="SQLite's journal files")
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_a_sqlite_restore_refuses_while_a_dead_databases_journal_is_there(
+    tmp_path: Path, suffix: str
+) -> None:
+    made = backup.take_backup()
+    target = tmp_path / "restored.sqlite3"
+    Path(f"{target}{suffix}").write_bytes(b"left by a server that died")
+    with pytest.raises(RestoreTargetNotEmpty) as refused:
+        restore.restore(made.path, f"sqlite:///{target}")
+    assert refused.value.params["reason"] == "leftovers"
+    assert f"restored.sqlite3{suffix}" in refused.value.message
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".restored")] == []
+
+
+@pytest.mark.postgres
+def test_a_pg_dump_older_than_the_server_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_dump refuses a newer server ('server version mismatch'); the backup says so first,
+    with both versions and the package to install, and writes nothing."""
+    tools = tmp_path / "old-client"
+    tools.mkdir()
+    pg_dump = tools / "pg_dump"
+    pg_dump.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 12.22'\n")
+    pg_dump.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    connection.ensure_connection()
+    server = int(connection.pg_version) // 10000  # type: ignore[attr-defined]
+    with pytest.raises(BackupToolFailed) as refused:
+        backup.take_backup()
+    assert refused.value.params["reason"] == "too_old"
+    assert (refused.value.params["client"], refused.value.params["server"]) == (12, server)
+    assert f"postgresql-client-{server}" in refused.value.message
+    assert list(settings.BACKUP_DIR.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_a_restore_without_pg_restore_installed_is_a_coded_refusal(
+    empty_target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = backup.take_backup()
+    nothing = tmp_path / "no-tools"
+    nothing.mkdir()
+    monkeypatch.setenv("PATH", str(nothing))
+    with pytest.raises(BackupToolFailed) as refused:
+        restore.restore(made.path, empty_target)
+    assert refused.value.params["reason"] == "missing"
+    assert "pg_restore cannot be run" in refused.value.message
+    assert not _target_holds_tables(empty_target)

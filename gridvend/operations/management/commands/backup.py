@@ -66,8 +66,13 @@ class Command(BaseCommand):
         self.stdout.write(
             f"backup written: {made.path} ({made.size:,} bytes), {self._summary(made.header)}"
         )
-        for path in backup.prune(directory, keep):
+        for path in backup.prune(directory, keep, just_made=made.path):
             self.stdout.write(f"older backup deleted: {path}")
+        for path in backup.dated_in_the_future(directory):
+            self.stderr.write(
+                f"dated in the future, so neither counted nor deleted: {path} (made while the "
+                "clock ran ahead?); delete it by hand once newer backups exist"
+            )
 
     @staticmethod
     def _summary(header: dict[str, Any]) -> str:
