@@ -159,7 +159,7 @@ def _digits(phone: str) -> str:
     return phone.lstrip("+")
 
 
-def _registered(meter: Meter, phone: str) -> bool:
+def registered(meter: Meter, phone: str) -> bool:
     customer = meter.customer
     if customer is None or not customer.phone:
         return False
@@ -210,7 +210,7 @@ def last_token(phone: str, meter_number: str) -> TokenFacts | None:
     the last one that phone paid for (PhoneNotAllowed when it paid for none)."""
     meter = find_meter(meter_number)
     sales = Sale.objects.filter(_token_sales(meter)).filter(tokens__isnull=False).distinct()
-    if not _registered(meter, phone):
+    if not registered(meter, phone):
         sales = sales.filter(_bought_by(phone))
         if not sales.exists():
             raise PhoneNotAllowed()
@@ -232,7 +232,7 @@ def token_by_reference(phone: str, reference: str) -> TokenFacts:
     if sale is None:
         raise PhoneSaleNotFound()
     allowed = (
-        _registered(sale.meter, phone)
+        registered(sale.meter, phone)
         or MobilePayment.objects.filter(
             sale=sale, msisdn=_digits(phone), is_msisdn_masked=False
         ).exists()
@@ -255,7 +255,7 @@ def balance(provider: MobileProvider, phone: str, meter_number: str) -> Balance:
     phone registered on the account or one that paid for this meter."""
     meter = find_meter(meter_number)
     bought = Sale.objects.filter(_token_sales(meter)).filter(_bought_by(phone))
-    if not _registered(meter, phone) and not bought.exists():
+    if not registered(meter, phone) and not bought.exists():
         raise PhoneNotAllowed()
     found = lookup(provider, meter.number)
     last = Sale.objects.filter(_token_sales(meter)).order_by("-created_at", "-pk").first()

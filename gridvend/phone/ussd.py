@@ -4,7 +4,9 @@ screen where it was keyed and the next entry is read as the retry. The session i
 server-side (``UssdSession``) with a timeout; the final hop's screen is stored before anything is
 done, so the same hop repeated (or any hop after it) is answered from the store and never pushes
 or sells twice. The sale itself happens when the STK push is paid (mobile money's callback path)
-and its token goes to the phone by SMS.
+and its token goes to the phone by SMS. The account holder's phone may instead pay from the
+customer's prepaid wallet: the final hop sells then and there (its request id the session's, so a
+repeated hop sells once) and shows the token, which also goes by SMS.
 
 Screens stay within 182 GSM-7 characters; Arabic and Chinese ones (UCS-2) within 80.
 """
@@ -12,7 +14,9 @@ Screens stay within 182 GSM-7 characters; Arabic and Chinese ones (UCS-2) within
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,13 +28,18 @@ from django.utils.translation import gettext as _
 from gridvend.kernel.errors import DomainError, ErrorCode
 from gridvend.kernel.money import Money
 from gridvend.meters import faults
-from gridvend.meters.models import FaultCategory
+from gridvend.meters.models import FaultCategory, Meter
 from gridvend.mobilemoney import services as mobile
 from gridvend.mobilemoney.models import MobileProvider
 from gridvend.notifications.rendering import isolate
 from gridvend.phone import common
 from gridvend.phone.errors import PhoneNotAllowed, PhoneSaleNotFound, PhoneTooManyRequests
 from gridvend.phone.models import UssdSession, UssdState
+from gridvend.wallet import services as wallets
+from gridvend.wallet.errors import WalletErrorCode
+from gridvend.wallet.models import Wallet
+from gridvend.wallet.selectors import balance as wallet_balance
+from gridvend.wallet.tasks import seller as wallet_seller
 
 logger = logging.getLogger(__name__)
 # The outcome of a final hop whose action broke with an error that is no refusal (a fault of
@@ -65,6 +74,7 @@ class Step(enum.Enum):
     BUY_NAME = "buy_name"
     BUY_AMOUNT = "buy_amount"
     BUY_CONFIRM = "buy_confirm"
+    BUY_PAY = "buy_pay"  # M-Pesa or the wallet: only for the account holder's phone
     LAST_METER = "last_meter"
     REFERENCE = "reference"
     BALANCE_METER = "balance_meter"
@@ -108,6 +118,7 @@ class Walk:
     minimum: Money | None = None
     maximum: Money | None = None
     amount: Money | None = None
+    wallet: Wallet | None = None  # the customer's, offered to the account holder's phone
     fault_kind: str = ""
     chosen_language: str = ""
     problem: str = ""  # the line shown above a screen asked again
@@ -157,6 +168,18 @@ class Walk:
             return _("Amount, %(minimum)s to %(maximum)s:") % {
                 "minimum": isolate(_whole(self.minimum), lang),
                 "maximum": isolate(_whole(self.maximum), lang),
+            }
+        if self.step == Step.BUY_CONFIRM and self.wallet is not None:
+            assert self.amount is not None
+            return _("Buy %(amount)s for %(meter)s\n1 Confirm\n2 Cancel") % {
+                "amount": isolate(_whole(self.amount), lang),
+                "meter": isolate(self.meter, lang),
+            }
+        if self.step == Step.BUY_PAY:
+            assert self.wallet is not None
+            held = wallet_balance(self.wallet)
+            return _("Pay with\n1 M-Pesa prompt\n2 My wallet (%(balance)s)") % {
+                "balance": isolate(held.format(), lang)
             }
         if self.step == Step.BUY_CONFIRM:
             assert self.amount is not None
@@ -242,10 +265,16 @@ class Walk:
                 return self.end(_("Cancelled."), outcome="CANCELLED")
             if value != "1":
                 return self._wrong(_("Choose 1 or 2."))
-            return self.end(
-                _("Approve the M-Pesa prompt on your phone. The token comes by SMS."),
-                action="buy",
-            )
+            if self.wallet is not None:
+                self.step = Step.BUY_PAY
+                return None
+            return self._push()
+        if step == Step.BUY_PAY:
+            if value == "1":
+                return self._push()
+            if value != "2":
+                return self._wrong(_("Choose 1 or 2."))
+            return self.end(_("Paying from your wallet..."), action="wallet")
         if step == Step.REFERENCE:
             if not value or len(value) > common.MAX_REFERENCE or not value.isalnum():
                 return self._wrong(_("Enter the reference on your receipt."))
@@ -275,6 +304,7 @@ class Walk:
             self.meter = found.meter.number
             self.name = common.mask_name(found.customer.name)
             self.minimum, self.maximum = found.minimum, found.maximum
+            self.wallet = _holders_wallet(found.meter, self.phone)
             self.step = Step.BUY_NAME
             return None
         if not final:
@@ -282,6 +312,11 @@ class Walk:
         if step == Step.LAST_METER:
             return self._last_token()
         return self._balance()
+
+    def _push(self) -> Screen:
+        return self.end(
+            _("Approve the M-Pesa prompt on your phone. The token comes by SMS."), action="buy"
+        )
 
     def _refused(self, refusal: DomainError) -> Screen | None:
         code = str(refusal.code)
@@ -369,6 +404,20 @@ def _token_text(found: common.TokenFacts, lang: str) -> str:
     return "\n".join(found.tokens[:3])
 
 
+def _holders_wallet(meter: Meter, phone: str) -> Wallet | None:
+    """The wallet of the meter's customer when ``phone`` is the one registered on that account
+    and wallet purchases have a seller; None otherwise (the wallet is never shown)."""
+    if meter.customer_id is None or not common.registered(meter, phone):
+        return None
+    if wallet_seller() is None:
+        return None
+    return (
+        Wallet.objects.filter(customer_id=meter.customer_id)
+        .select_related("account", "customer")
+        .first()
+    )
+
+
 def walk(
     provider: MobileProvider, phone: str, language: str, asked_language: bool, inputs: list[str]
 ) -> tuple[Walk, Screen]:
@@ -376,8 +425,13 @@ def walk(
     state = Walk(provider=provider, phone=phone, language=language or settings.LANGUAGE_CODE)
     state.step = Step.LANGUAGE if asked_language else Step.MAIN
     for index, value in enumerate(inputs):
-        closing = state.enter(value, final=index == len(inputs) - 1)
+        final = index == len(inputs) - 1
+        closing = state.enter(value, final=final)
         if closing is not None:
+            if closing.action and not final:
+                # A path that goes on past a final screen (the menu changed under it): the
+                # session had ended there; nothing is done for it now.
+                return state, closing_text("unavailable", state.language)
             return state, closing
     return state, state.ask()
 
@@ -393,6 +447,7 @@ def _text_of(key: str, language: str) -> str:
             "busy": _("Too many requests from this phone. Please try later."),
             "unavailable": _("This service is not available now. Please try later."),
             "failed": _("The M-Pesa prompt could not be sent. Please try later."),
+            "wallet_failed": _("The purchase could not be made. Nothing was paid."),
         }[key]
 
 
@@ -505,7 +560,7 @@ def _note(
 def _claim(session: UssdSession, text: str, screen: Screen) -> bool:
     with transaction.atomic(durable=True):
         claimed = UssdSession.objects.filter(pk=session.pk, state=UssdState.OPEN).update(
-            state=UssdState.PAYING if screen.action == "buy" else UssdState.ENDED,
+            state=UssdState.PAYING if screen.action in ("buy", "wallet") else UssdState.ENDED,
             action=screen.action,
             final_input=text[:400],
             last_input=text[:400],
@@ -524,7 +579,8 @@ def _act(session: UssdSession, state: Walk, screen: Screen) -> Screen:
         return _act_and_end(session, state, screen)
     except Exception:
         logger.exception("USSD session %s: the final action %s failed", session.pk, screen.action)
-        failed = Screen(True, _text_of("failed", state.language), outcome=ACTION_FAILED)
+        key = "wallet_failed" if screen.action == "wallet" else "failed"
+        failed = Screen(True, _text_of(key, state.language), outcome=ACTION_FAILED)
         UssdSession.objects.filter(pk=session.pk).exclude(state=UssdState.ENDED).update(
             state=UssdState.ENDED,
             last_reply=failed.text[:400],
@@ -571,6 +627,8 @@ def _act_and_end(session: UssdSession, state: Walk, screen: Screen) -> Screen:
             screen = Screen(True, _text_of("failed", state.language), outcome=str(refusal.code))
         else:
             done["stk_push"] = push
+    elif screen.action == "wallet":
+        screen = _pay_from_wallet(session, state)
     UssdSession.objects.filter(pk=session.pk).update(
         state=UssdState.ENDED,
         last_reply=screen.text[:400],
@@ -579,6 +637,55 @@ def _act_and_end(session: UssdSession, state: Walk, screen: Screen) -> Screen:
         **done,
     )
     return screen
+
+
+def wallet_request_id(session_id: str) -> str:
+    """The wallet purchase's request id: the session's id (a digest of it when it is long or
+    carries other characters), so the same session's final hop repeated sells once."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,40}", session_id):
+        return f"ussd-{session_id}"
+    return "ussd-" + hashlib.sha256(session_id.encode()).hexdigest()[:40]
+
+
+def _pay_from_wallet(session: UssdSession, state: Walk) -> Screen:
+    assert state.amount is not None and state.wallet is not None
+    lang = state.language
+    found = wallet_seller()
+    with translation.override(lang):
+        if found is None:
+            return Screen(True, _text_of("wallet_failed", lang), outcome="WALLET_NO_SELLER")
+        actor, point = found
+        try:
+            result = wallets.buy_from_wallet(
+                actor=actor,
+                vending_point=point,
+                wallet=state.wallet,
+                meter_number=state.meter,
+                request_id=wallet_request_id(session.session_id),
+                amount=state.amount,
+                sms_to=state.phone,
+                sms_language=lang,
+            )
+        except DomainError as refusal:
+            code = str(refusal.code)
+            if code == WalletErrorCode.WALLET_INSUFFICIENT:
+                text = _("Your wallet holds %(balance)s, not enough. Nothing was paid.") % {
+                    "balance": isolate(wallet_balance(state.wallet).format(), lang)
+                }
+            elif code in _SOLD_OUT or code.startswith("METER_"):
+                text = _("This meter cannot buy now. Please call us.")
+            else:
+                text = _text_of("wallet_failed", lang)
+            return Screen(True, text, outcome=code)
+        tokens = [common.grouped(t.digits) for t in sorted(result.tokens, key=lambda t: t.sequence)]
+        reference = result.sale.reference
+        ref = _("Ref %(reference)s") % {"reference": isolate(reference, lang)}
+        text = "\n".join([*(isolate(t, lang) for t in tokens), ref])
+        if not fits(text):
+            text = _("Paid. The token was sent by SMS.\nRef %(reference)s") % {
+                "reference": isolate(reference, lang)
+            }
+        return Screen(True, text)
 
 
 def record_end(

@@ -54,6 +54,7 @@ def buy_from_wallet(
     kwh: Decimal | None = None,
     quoted_tender: Money | None = None,
     sms_to: str = "",
+    sms_language: str = "",
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
 ) -> SaleResult:
@@ -62,12 +63,17 @@ def buy_from_wallet(
 
     Refused WALLET_INSUFFICIENT when the wallet does not hold the price (nothing is sold),
     WALLET_METER_NOT_OWN when the meter is not the wallet customer's. A repeat of the request id
-    returns the first sale. ``sms_to``: the token SMS is queued in the sale's transaction."""
+    returns the first sale. ``sms_to``: the token SMS is queued in the sale's transaction, in
+    ``sms_language`` (the language of the channel the customer used; else the account's)."""
     reference = _client_reference(wallet, request_id)
 
     def after_write(result: SaleResult) -> None:
         if sms_to:
-            queue_token_sms(sale=result.sale, to=sms_to, language=wallet.customer.language or None)
+            queue_token_sms(
+                sale=result.sale,
+                to=sms_to,
+                language=sms_language or wallet.customer.language or None,
+            )
 
     try:
         return vending.vend_credit(
