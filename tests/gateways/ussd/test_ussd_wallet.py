@@ -137,3 +137,34 @@ def test_an_insufficient_wallet_is_refused_in_each_language(phones: Phones, sett
         assert (row.state, row.outcome) == (UssdState.ENDED, "WALLET_INSUFFICIENT")
     assert Sale.objects.count() == 0 and StkPush.objects.count() == 0
     assert balance(wallet) == Money(12050, wallet.currency)
+
+
+def test_tokens_that_do_not_fit_the_screen_are_sent_by_sms(phones: Phones, settings: Any) -> None:
+    from gridvend.meters import keychanges
+
+    meter, wallet = wallet_meter(phones, settings)
+    keychanges.request_key_change(
+        actor=phones.paybill.world.admin,
+        meter=meter,
+        base_date_year=meter.base_date_year,
+        krn=meter.krn + 1,
+        reason="key revision",
+    )
+    # Arabic (80 UCS-2 characters): the key change tokens and the credit token do not fit.
+    screens = buy(phones, "ATUid_wk", ["2", "1", meter.number, "1", "500", "1", "2"])
+    sale = Sale.objects.get(payment_method="wallet")
+    digits = list(sale.tokens.order_by("sequence").values_list("digits", flat=True))
+    assert len(digits) >= 3 and phones.paybill.tokens_accepted(meter, digits)
+    assert ussd.fits(screens[-1][4:]) and sale.reference in screens[-1]
+    assert "تم الدفع" in screens[-1] and digits[0][:4] not in screens[-1]
+    assert OutboxMessage.objects.filter(key=f"sms:sale:{sale.reference}").count() == 1
+    assert balance(wallet) == Money(73456, wallet.currency)
+
+
+def test_a_wrong_entry_on_the_payment_choice_is_asked_again(phones: Phones, settings: Any) -> None:
+    meter, wallet = wallet_meter(phones, settings)
+    screens = buy(phones, "ATUid_ww", ["1", "1", meter.number, "1", "500", "1", "3", "x", "2"])
+    assert screens[-3].startswith("CON Choose 1 or 2.\nPay with")
+    assert screens[-2].startswith("CON Choose 1 or 2.\nPay with")
+    assert screens[-1].startswith("END ") and Sale.objects.filter(meter=meter).count() == 1
+    assert balance(wallet) == Money(73456, wallet.currency)
