@@ -653,7 +653,7 @@ def _pay_from_wallet(session: UssdSession, state: Walk) -> Screen:
     found = wallet_seller()
     with translation.override(lang):
         if found is None:
-            return Screen(True, _text_of("wallet_failed", lang), outcome="WALLET_NO_SELLER")
+            return Screen(True, _text_of("wallet_failed", lang), outcome=ACTION_FAILED)
         actor, point = found
         try:
             result = wallets.buy_from_wallet(
