@@ -59,15 +59,23 @@ def field() -> Field:
 @pytest.fixture
 def gateway() -> Iterator[int]:
     """The gateway on an ephemeral port with a 1-second read timeout; its port."""
-    listener = TerminalServer(("127.0.0.1", 0), read_timeout=1, max_connections=8)
+    listener = TerminalServer(("127.0.0.1", 0), read_timeout=1, max_connections=_SLOTS)
     thread = threading.Thread(target=listener.serve_forever, daemon=True)
     thread.start()
+    port = int(listener.server_address[1])
+    _SERVERS[port] = listener
     try:
-        yield int(listener.server_address[1])
+        yield port
     finally:
+        _SERVERS.pop(port, None)
         listener.shutdown()
         listener.server_close()
         thread.join(timeout=10)
+
+
+_SLOTS = 8
+# The gateways the tests started, by port: settle() waits on their connection slots.
+_SERVERS: dict[int, TerminalServer] = {}
 
 
 class SettledTerminal(client.Terminal):
@@ -79,11 +87,30 @@ class SettledTerminal(client.Terminal):
         try:
             return super().send(framed, key=key)
         finally:
-            settle()
+            settle(self.port)
 
 
-def settle() -> None:
-    """Wait until no gateway session is open."""
+def _idle(listener: TerminalServer) -> bool:
+    """Every connection slot free: no handler thread is running, so all it wrote is committed
+    (asked without touching the database: on SQLite's shared in-memory test database a read
+    while the handler writes makes the handler's write fail, "database table is locked")."""
+    taken = 0
+    try:
+        while taken < _SLOTS and listener.slots.acquire(blocking=False):
+            taken += 1
+        return taken == _SLOTS
+    finally:
+        for _ in range(taken):
+            listener.slots.release()
+
+
+def settle(port: int | None = None) -> None:
+    """Wait until the gateway on ``port`` has finished every connection (without a port: until
+    no gateway session is open)."""
+    listener = _SERVERS.get(port) if port is not None else None
+    if listener is not None:
+        wait_for(lambda: _idle(listener))
+        return
 
     def no_open_session() -> bool:
         try:

@@ -74,7 +74,7 @@ class Agent:
                 "terminal", "--port", str(self.port), "--state", str(self.state), *args, stdout=out
             )
         finally:
-            settle()
+            settle(self.port)
         return out.getvalue()
 
     def device(self) -> client.Terminal:

@@ -22,7 +22,7 @@ def run(port: int, state: Path, *args: str) -> str:
     try:
         call_command("terminal", "--port", str(port), "--state", str(state), *args, stdout=out)
     finally:
-        settle()
+        settle(port)
     return out.getvalue()
 
 
