@@ -29,7 +29,7 @@ from gridvend.identity.scoping import scoped
 from gridvend.kernel.clock import business_date
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
-from gridvend.kernel.phones import parse_phone
+from gridvend.kernel.phones import is_registered_phone, parse_phone
 from gridvend.notifications.rendering import render_sms
 
 # Account numbers are up to 20 characters (customers.Customer); DTMF gives digits only.
@@ -152,7 +152,7 @@ def balance_sms(account_number: str, sender: str, *, language: str = "") -> tupl
         found = facts(enquiry_actor(), account_number)
     except (EnquiryAccountUnknown, EnquiryNotAuthorised):
         return None
-    if not _same_phone(found.customer.phone, sender):
+    if not is_registered_phone(found.customer.phone, sender, region=settings.DEFAULT_COUNTRY):
         return None
     said_in = language or found.language
     last = found.last_payment
@@ -165,12 +165,3 @@ def balance_sms(account_number: str, sender: str, *, language: str = "") -> tupl
         "last_paid_on": said_day(last[0], said_in) if last else "",
     }
     return render_sms("enquiry_balance", context, said_in), said_in
-
-
-def _same_phone(registered: str, sender: str) -> bool:
-    if not registered:
-        return False
-    try:
-        return parse_phone(registered, region=settings.DEFAULT_COUNTRY) == sender
-    except DomainError:
-        return False

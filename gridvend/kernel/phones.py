@@ -72,6 +72,12 @@ def stored_phone(value: str, *, region: str) -> str | None:
         return None
 
 
+def is_registered_phone(registered: str, phone: str, *, region: str) -> bool:
+    """Whether ``phone`` (E.164) is the number stored as ``registered``, however it was written
+    when it was stored; False for an empty or unreadable stored number."""
+    return bool(registered) and bool(phone) and stored_phone(registered, region=region) == phone
+
+
 def display_phone(stored: str, *, region: str) -> str:
     """A stored number as people read it: the national way for the utility's own country
     ("0745 275900"), the international way for others ("+44 20 7946 0958"). A value that is

@@ -18,9 +18,8 @@ from django.utils import timezone
 
 from gridvend.customers.models import Customer
 from gridvend.identity.models import User
-from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
-from gridvend.kernel.phones import parse_phone
+from gridvend.kernel.phones import is_registered_phone, parse_phone
 from gridvend.meters.models import Meter
 from gridvend.mobilemoney.models import MobilePayment, MobileProvider
 from gridvend.mobilemoney.services import payments
@@ -161,12 +160,9 @@ def _digits(phone: str) -> str:
 
 def registered(meter: Meter, phone: str) -> bool:
     customer = meter.customer
-    if customer is None or not customer.phone:
-        return False
-    try:
-        return e164(customer.phone, field="phone") == phone
-    except DomainError:
-        return False
+    return customer is not None and is_registered_phone(
+        customer.phone, phone, region=settings.DEFAULT_COUNTRY
+    )
 
 
 def _bought_by(phone: str) -> Q:

@@ -10,6 +10,7 @@ from gridvend.kernel.phones import (
     display_phone,
     example_phone,
     is_region,
+    is_registered_phone,
     parse_phone,
     phone_query,
     stored_phone,
@@ -100,3 +101,12 @@ def test_a_search_text_gives_the_number_and_the_tail_it_may_match() -> None:
 def test_regions_are_iso_3166_codes_with_phone_metadata() -> None:
     assert is_region("KE") and is_region("NG")
     assert not is_region("ke") and not is_region("XX") and not is_region("001")
+
+
+def test_a_registered_number_matches_however_it_was_stored_and_nothing_else_does() -> None:
+    assert is_registered_phone("0745 275 900", "+254745275900", region="KE")
+    assert is_registered_phone("+254745275900", "+254745275900", region="KE")
+    assert not is_registered_phone("0745 275 901", "+254745275900", region="KE")
+    # An empty or unreadable stored number matches nobody, not even an empty sender.
+    assert not is_registered_phone("", "", region="KE")
+    assert not is_registered_phone("call me", "+254745275900", region="KE")
