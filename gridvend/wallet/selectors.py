@@ -48,12 +48,11 @@ def list_wallets(actor: User) -> QuerySet[Wallet]:
     ).order_by("customer__account_number")
 
 
-def get_wallet(actor: User, reference: str) -> Wallet:
-    """A wallet by its reference, in the actor's scope (out of scope reads as unknown)."""
-    _require_viewer(actor)
+def _wallet_in_scope(actor: User, reference: str) -> Wallet:
+    """A wallet by its reference as people type it; out of the actor's scope reads as unknown."""
     wallet = (
         Wallet.objects.select_related("customer__org_unit", "account")
-        .filter(reference=str(reference)[:12].upper())
+        .filter(reference=str(reference).strip().upper()[:12])
         .first()
     )
     if wallet is None:
@@ -63,6 +62,12 @@ def get_wallet(actor: User, reference: str) -> Wallet:
     except AccessDenied:
         raise WalletNotFound(wallet=str(reference)) from None
     return wallet
+
+
+def get_wallet(actor: User, reference: str) -> Wallet:
+    """A wallet by its reference, in the actor's scope (out of scope reads as unknown)."""
+    _require_viewer(actor)
+    return _wallet_in_scope(actor, reference)
 
 
 def unmatched_transfers(actor: User) -> QuerySet[BankTransfer]:
@@ -211,15 +216,4 @@ def get_wallet_for_credit(actor: User, reference: str) -> Wallet:
     """The wallet finance credits an unmatched transfer to, in its scope."""
     if not permissions.can_import_transfers(actor):
         raise AccessDenied()
-    wallet = (
-        Wallet.objects.select_related("customer__org_unit", "account")
-        .filter(reference=str(reference).strip().upper()[:12])
-        .first()
-    )
-    if wallet is None:
-        raise WalletNotFound(wallet=str(reference))
-    try:
-        require_unit_in_scope(actor, wallet.customer.org_unit)
-    except AccessDenied:
-        raise WalletNotFound(wallet=str(reference)) from None
-    return wallet
+    return _wallet_in_scope(actor, reference)
