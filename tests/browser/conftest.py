@@ -56,6 +56,23 @@ def chromium() -> Iterator[object]:
     manager.stop()
 
 
+def screenshot(page: object, path: Path, *, full_page: bool = True) -> Path:
+    """A screenshot of the page, tried again once or twice when Chromium, starved of CPU on a
+    loaded CI machine, answers "Unable to capture screenshot" (the page itself is fine: the
+    compositor had no frame ready). Any other error, and a third failure, are raised."""
+    from playwright.sync_api import Error
+
+    for attempt in range(3):
+        try:
+            page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+            return path
+        except Error as exc:
+            if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                raise
+            page.wait_for_timeout(500 * (attempt + 1))  # type: ignore[attr-defined]
+    return path
+
+
 class Shots:
     """Numbered screenshots of a test's steps."""
 
@@ -70,8 +87,7 @@ class Shots:
     def __call__(self, label: str) -> Path:
         self.step += 1
         path = self.folder / f"{self.step:02d}-{label}.png"
-        self.page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
-        return path
+        return screenshot(self.page, path)
 
 
 # Every frame's print() is recorded in the top window instead of opening a dialogue, so that a

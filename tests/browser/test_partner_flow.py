@@ -11,6 +11,7 @@ from gridvend.partners import selectors
 from gridvend.partners import services as partners
 from gridvend.partners.models import FloatTopUpRequest
 from tests import factories
+from tests.browser.conftest import screenshot
 from tests.browser.signin import sign_in
 from tests.partners.support import call, make_partner
 from tests.world import World, build_world
@@ -45,7 +46,7 @@ def test_finance_tops_up_a_partner_and_a_second_person_approves(
     sign_in(page, base, maker.username)
     page.goto(f"{base}/partners/{partner.pk}/")
     shots("partner-detail")
-    page.screenshot(path=str(shots.folder / "partner-detail-before.png"), full_page=True)
+    screenshot(page, shots.folder / "partner-detail-before.png")
     page.click(f"a[href='/partners/{partner.pk}/top-ups/new/']")
     page.wait_for_selector("#id_amount")
     page.fill("#id_amount", "5000")
@@ -62,7 +63,7 @@ def test_finance_tops_up_a_partner_and_a_second_person_approves(
     page.click("button[name=decision][value=approve]")
     page.wait_for_load_state()
     shots("approved")
-    page.screenshot(path=str(shots.folder / "partner-detail.png"), full_page=True)
+    screenshot(page, shots.folder / "partner-detail.png")
     request.refresh_from_db()
     assert request.status == RequestStatus.APPROVED and request.decided_by_id == checker.pk
     assert selectors.float_available(partner) == world.money("6300")
