@@ -3,15 +3,20 @@ the defect they name is there. Each states what docs/terminals.md promises and w
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.test import override_settings
 
 from gridvend.audit.models import AuditEvent
 from gridvend.gateways.terminals import client, protocol
 from gridvend.identity.models import User
+from gridvend.kernel.errors import DomainError
 from gridvend.terminals.models import Stage, TerminalMessage, TerminalSession
 from gridvend.terminals.services import agents
 from gridvend.terminals.services.gateway import contact_count
 from tests.terminals.conftest import Field, enrolled, settle
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,3 +133,42 @@ def test_review16_a_forged_frame_is_not_counted_as_the_terminal_s_contact(
     assert device.state.key_version == 1 and protocol.CIPHER_NONE == 0
     assert TerminalSession.objects.filter(terminal=field.terminal).count() >= genuine
     assert contact_count(field.fresh()) == genuine, "forged frames counted as the terminal's"
+
+
+@pytest.mark.postgres
+def test_review16_parallel_wrong_pins_check_at_most_the_attempt_limit(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agents.log_in reads the lockout without a row lock, checks the PIN, and only then counts
+    the failure: parallel log-ins (one connection each, as the gateway serves them) all pass
+    the lockout check before any failure is counted, so a stolen terminal gets as many PIN
+    guesses per lockout as it can open connections at once, not five. The portal's sign-in
+    counts under the login's row lock and checks at most LOGIN_MAX_FAILURES (its own test).
+    The real Argon2 hasher is used for the PIN, as in production; the PIN checks are counted
+    (the real check_password, wrapped)."""
+    real_check = agents.check_password
+    checked: list[int] = []
+    lock = threading.Lock()
+
+    def counted(raw: str, encoded: str) -> bool:
+        with lock:
+            checked.append(1)
+        return real_check(raw, encoded)
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.Argon2PasswordHasher"]):
+        agents.set_agent_pin(actor=field.manager, agent=field.agent, pin=PIN)
+        monkeypatch.setattr(agents, "check_password", counted)
+        terminal = field.fresh()
+
+        def guess(i: int) -> str:
+            try:
+                agents.log_in(terminal=terminal, pin=f"{1000 + i:04d}")
+            except DomainError as exc:
+                return str(exc.code)
+            return "ok"
+
+        results, errors = run_threads(20, guess)
+    assert errors == [] and "ok" not in results
+    assert len(checked) <= agents.MAX_ATTEMPTS, (
+        f"{len(checked)} PINs checked in parallel; the lockout allows {agents.MAX_ATTEMPTS}"
+    )
