@@ -5,11 +5,13 @@ source reference, a different reference is a different top-up) and shows where i
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 import pytest
 from django.test import Client, override_settings
 
+from gridvend.audit.models import AuditEvent
 from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
 from gridvend.wallet import services
@@ -109,3 +111,60 @@ def test_review18_a_blank_receipt_is_not_reported_as_a_reused_reference(ww: Wall
     with pytest.raises(DomainError) as refused:
         services.top_up_cash(actor=w.cashier, wallet=ww.wallet, amount=w.money("5"), receipt="  ")
     assert refused.value.code != "WALLET_REFERENCE_REUSED"
+
+
+def _notice(payment: CardPayment, amount: Money, outcome: str) -> tuple[bytes, str]:
+    sandbox = SandboxCardProvider()
+    body = sandbox.notice_body(
+        provider_reference=payment.provider_reference,
+        reference=payment.reference,
+        amount=amount,
+        outcome=outcome,
+    )
+    return body, sandbox.sign(body)
+
+
+def test_review18_a_signed_paid_notice_after_a_failed_one_is_not_dropped_silently(
+    ww: WalletWorld,
+) -> None:
+    """A hosted payment page commonly reports a declined card and then, on the same payment,
+    the customer's second card succeeding. apply_card_notice keeps the first outcome ("the
+    first notice decided") and returns the payment unchanged for the later, validly signed
+    "paid": the customer's money is taken, the wallet is not credited, and nothing is written
+    (no audit event, no suspense, no state) for anyone to find it."""
+    w = ww.world
+    amount = w.money("60")
+    payment, _checkout = services.start_card_payment(
+        wallet=ww.wallet, amount=amount, provider="sandbox"
+    )
+    body, signature = _notice(payment, amount, "failed")
+    services.apply_card_notice(provider="sandbox", body=body, signature=signature)
+    events = AuditEvent.objects.count()
+    body, signature = _notice(payment, amount, "paid")
+    after = services.apply_card_notice(provider="sandbox", body=body, signature=signature)
+    credited = balance(ww.wallet) == amount
+    noted = AuditEvent.objects.count() > events or after.state != CardPaymentState.FAILED
+    assert credited or noted, "a signed 'paid' notice changed nothing and left no trace"
+
+
+def test_review18_the_return_page_does_not_say_nothing_was_charged_for_a_paid_notice(
+    ww: WalletWorld,
+) -> None:
+    """The same case as the customer sees it: the browser comes back from the provider with a
+    signed notice saying paid, and the return page answers "Payment not made. Nothing was
+    charged." because an earlier notice said failed: it tells a customer whose card was charged
+    that it was not."""
+    w = ww.world
+    amount = w.money("60")
+    payment, _checkout = services.start_card_payment(
+        wallet=ww.wallet, amount=amount, provider="sandbox"
+    )
+    body, signature = _notice(payment, amount, "failed")
+    services.apply_card_notice(provider="sandbox", body=body, signature=signature)
+    body, signature = _notice(payment, amount, "paid")
+    page = Client().get(
+        "/wallet-card/sandbox/return",
+        {"notice": base64.urlsafe_b64encode(body).decode().rstrip("="), "signature": signature},
+    )
+    assert page.status_code == 200
+    assert "Nothing was charged" not in page.content.decode()
