@@ -18,7 +18,8 @@ from gridvend.wallet import services
 from gridvend.wallet.models import CardPayment, CardPaymentState, WalletTopUp
 from gridvend.wallet.providers import Checkout, SandboxCardProvider
 from gridvend.wallet.selectors import balance
-from tests.wallet.conftest import WalletWorld
+from tests.threads import run_threads
+from tests.wallet.conftest import WalletWorld, wallet_world
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +169,29 @@ def test_review18_the_return_page_does_not_say_nothing_was_charged_for_a_paid_no
     )
     assert page.status_code == 200
     assert "Nothing was charged" not in page.content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_review18_one_statement_imported_twice_at_once_is_one_import_and_one_repeat() -> None:
+    """import_transfers reads which bank references it has seen before, without a lock, then
+    writes. Two finance users (or one double submit) importing the same statement at once: the
+    second's top-up loses the unique index and is answered as a repeat inside _book, but its
+    BankTransfer row then breaks the unique bank reference and the IntegrityError escapes the
+    service: the back office answers a server error instead of "repeated"."""
+    ww = wallet_world()
+    w = ww.world
+    csv = (
+        "reference,date,amount,narrative\n"
+        f"BT-R1,2026-11-30,120.00,pay {ww.wallet.reference}\n"
+        "BT-R2,2026-11-30,80.00,no wallet named here\n"
+    ).encode()
+
+    def work(_i: int) -> tuple[int, int, int]:
+        result = services.import_transfers(actor=w.supervisor, data=csv)
+        return result.matched, result.unmatched, result.repeated
+
+    results, errors = run_threads(2, work)
+    assert errors == [], f"a concurrent import failed: {errors!r}"
+    assert sorted(results) == [(0, 0, 2), (1, 1, 0)]
+    assert balance(ww.wallet) == w.money("120")
