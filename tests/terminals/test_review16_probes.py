@@ -11,10 +11,12 @@ from django.test import override_settings
 from gridvend.audit.models import AuditEvent
 from gridvend.gateways.terminals import client, protocol
 from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.errors import DomainError
 from gridvend.terminals.models import Stage, TerminalMessage, TerminalSession
-from gridvend.terminals.services import agents
+from gridvend.terminals.services import agents, setup
 from gridvend.terminals.services.gateway import contact_count
+from tests import factories
 from tests.terminals.conftest import Field, enrolled, settle
 from tests.threads import run_threads
 
@@ -172,3 +174,27 @@ def test_review16_parallel_wrong_pins_check_at_most_the_attempt_limit(
     assert len(checked) <= agents.MAX_ATTEMPTS, (
         f"{len(checked)} PINs checked in parallel; the lockout allows {agents.MAX_ATTEMPTS}"
     )
+
+
+def test_review16_a_log_in_ended_by_a_reassignment_does_not_come_back(
+    field: Field, gateway: int
+) -> None:
+    """docs/terminals.md and agents.py: a log-in lasts until it expires, the agent logs in
+    again, "or the terminal is given to someone else". Giving the terminal to another agent
+    ends nothing (session_agent only compares the terminal's current agent with the token's):
+    when the terminal is given back, the first agent's old token works again."""
+    other = factories.user(field.tree.north_sc, Role.OPERATOR, (Capability.FIELD_AGENT,))
+    agents.set_agent_pin(actor=field.manager, agent=field.agent, pin=PIN)
+    device = enrolled(field, gateway)
+    device.login(PIN)
+    for agent in (other, field.agent):
+        setup.assign_terminal(
+            actor=field.manager,
+            terminal=field.fresh(),
+            agent=agent,
+            org_unit=field.tree.north_sc,
+            vending_point=field.point,
+        )
+    with pytest.raises(client.GatewayRefused) as refused:
+        device.request("day_totals")
+    assert refused.value.code == "AGENT_SESSION_INVALID"
