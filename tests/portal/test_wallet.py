@@ -6,7 +6,11 @@ statement as a PDF, and the auto-purchase setting. The wallet ties to the ledger
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +28,9 @@ from tests.portal.conftest import Portal
 from tests.world import snapshot
 
 pytestmark = pytest.mark.django_db
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 @pytest.fixture
@@ -208,6 +215,23 @@ def test_without_a_wallet_seller_the_wallet_cannot_pay(portal: Portal, settings:
     assert not Sale.objects.exists()
 
 
+def _pdf_to_png(content: bytes, name: str) -> Path:
+    """The PDF's first page as a PNG under test-output/ (and docs/images/ with
+    GRIDVEND_PORTAL_SHOTS_TO_DOCS=1), to be looked at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    source = SHOTS / f"{name}.pdf"
+    source.write_bytes(content)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-singlefile", str(source), str(SHOTS / name)],
+        check=True,
+        timeout=60,
+    )
+    picture = SHOTS / f"{name}.png"
+    if os.environ.get("GRIDVEND_PORTAL_SHOTS_TO_DOCS", "") == "1":
+        shutil.copyfile(picture, DOCS / f"{name}.png")
+    return picture
+
+
 def test_the_month_statement_is_a_pdf_and_the_month_is_bounded(seller: Portal) -> None:
     from django.utils import timezone
 
@@ -218,6 +242,8 @@ def test_the_month_statement_is_a_pdf_and_the_month_is_bounded(seller: Portal) -
     pdf = client.get(f"/portal/wallet/{account}/statement.pdf?month={month}")
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
+    picture = _pdf_to_png(pdf.content, "portal-wallet-statement")
+    assert picture.stat().st_size > 5000
     for bad in ("", "1999-12", "2026-13", "9999-01", "x" * 500, "2026-1"):
         answer = client.get(f"/portal/wallet/{account}/statement.pdf", {"month": bad})
         assert answer.status_code == 400, bad
