@@ -244,6 +244,11 @@ def test_the_month_statement_is_a_pdf_and_the_month_is_bounded(seller: Portal) -
     assert pdf.content.startswith(b"%PDF")
     picture = _pdf_to_png(pdf.content, "portal-wallet-statement")
     assert picture.stat().st_size > 5000
+    # In the login's language: Arabic, right to left.
+    client.post("/portal/language/", {"language": "ar", "next": "/portal/"})
+    arabic = client.get(f"/portal/wallet/{account}/statement.pdf?month={month}")
+    assert arabic.status_code == 200 and arabic.content.startswith(b"%PDF")
+    assert _pdf_to_png(arabic.content, "portal-wallet-statement-ar").stat().st_size > 5000
     for bad in ("", "1999-12", "2026-13", "9999-01", "x" * 500, "2026-1"):
         answer = client.get(f"/portal/wallet/{account}/statement.pdf", {"month": bad})
         assert answer.status_code == 400, bad
