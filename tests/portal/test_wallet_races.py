@@ -69,9 +69,7 @@ def test_the_same_form_submitted_at_once_sells_once(portal: Portal, settings: An
     assert balance(wallet) == portal.paybill.world.money("700")
 
 
-def test_different_forms_at_once_sell_what_the_wallet_holds(
-    portal: Portal, settings: Any
-) -> None:
+def test_different_forms_at_once_sell_what_the_wallet_holds(portal: Portal, settings: Any) -> None:
     login = _funded(portal, settings, "900")
     results, errors = run_threads(THREADS, lambda i: _buy(portal, login, f"race-many-{i:04d}"))
     assert errors == []
