@@ -95,6 +95,10 @@ def _ref(r: Region) -> dict[str, Any]:
     return {"reference": r.sale.reference}
 
 
+def _account(r: Region) -> dict[str, Any]:
+    return {"account": r.customer.account_number}
+
+
 def _number(r: Region) -> dict[str, Any]:
     return {"number": r.meter.number}
 
@@ -1191,4 +1195,53 @@ ROWS: list[Row] = [
         post=lambda w, r: {"meter": r.meter.number, "amount": "100", "request_id": "a" * 24},
     ),
     Row("portal:purchase", None, anonymous="portal", args=lambda r: {"pk": r.sale.pk}),
+    # The portal's wallet pages (their signed-in cases: tests/portal/test_wallet.py and
+    # test_isolation.py).
+    Row("portal:wallet-index", None, anonymous="portal"),
+    Row("portal:wallet", None, anonymous="portal", args=_account),
+    Row("portal:wallet-statement", None, anonymous="portal", args=_account, pdf=True),
+    Row(
+        "portal:wallet-top-up",
+        None,
+        anonymous="portal",
+        args=_account,
+        post=lambda w, r: {"amount": "100", "method": "card:sandbox", "request_id": "a" * 24},
+    ),
+    Row(
+        "portal:wallet-stk",
+        None,
+        anonymous="portal",
+        args=lambda r: {**_account(r), "pk": r.sale.pk},
+    ),
+    Row(
+        "portal:wallet-auto",
+        None,
+        anonymous="portal",
+        args=_account,
+        post=lambda w, r: {
+            "enabled": "on",
+            "meter": r.meter.number,
+            "threshold": "100",
+            "amount": "50",
+        },
+    ),
+    Row(
+        "portal:wallet-sale",
+        None,
+        anonymous="portal",
+        args=lambda r: {**_account(r), "reference": r.sale.reference},
+    ),
+    Row("portal:wallet-card", None, anonymous="portal", args=_ref),
+    Row(
+        "portal:wallet-pay",
+        None,
+        get=False,
+        anonymous="portal",
+        post=lambda w, r: {
+            "meter": r.meter.number,
+            "amount": "100",
+            "method": "wallet",
+            "request_id": "a" * 24,
+        },
+    ),
 ]

@@ -63,7 +63,7 @@ from gridvend.notifications.rendering import isolate, language_code
 from gridvend.notifications.services import queue_email, queue_sms
 from gridvend.partners import services as partners
 from gridvend.phone.common import channel_actor, channel_provider
-from gridvend.vending.models import TokenKind
+from gridvend.vending.models import Sale, TokenKind
 from gridvend.vending.services import Quote
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{2,59}")
@@ -587,35 +587,43 @@ def email_portal_token(*, purchase: PortalPurchase) -> bool:
     login = purchase.login
     if sale is None or not login.email or purchase.emailed_at is not None:
         return False
-    code = language_code(login.language or None)
-    labels = dict(TokenKind.choices)
     with transaction.atomic(durable=True):
         claimed = PortalPurchase.objects.filter(pk=purchase.pk, emailed_at__isnull=True).update(
             emailed_at=timezone.now()
         )
         if not claimed:
             return False
-        queue_email(
-            to=login.email,
-            template="portal_token",
-            context={
-                "utility": settings.UTILITY_NAME,
-                "meter": isolate(sale.meter.number, code),
-                "reference": isolate(sale.reference, code),
-                "amount": isolate(Money(sale.tender_minor, sale.currency).format(), code),
-                "kwh": isolate(str(sale.kwh.normalize()), code),
-                "tokens": [
-                    {
-                        "label": labels.get(t.kind, t.kind),
-                        "digits": isolate(_grouped(t.digits), code),
-                    }
-                    for t in selectors.sale_tokens(sale)
-                ],
-            },
-            key=f"portal-token:{sale.reference}",
-            language=code,
-        )
+        queue_token_email(login=login, sale=sale)
     return True
+
+
+def queue_token_email(*, login: CustomerLogin, sale: Sale) -> None:
+    """Queue the token e-mail of ``sale`` to the login's address (none without one); the
+    outbox key is the sale's, so asked twice it is sent once."""
+    if not login.email:
+        return
+    code = language_code(login.language or None)
+    labels = dict(TokenKind.choices)
+    queue_email(
+        to=login.email,
+        template="portal_token",
+        context={
+            "utility": settings.UTILITY_NAME,
+            "meter": isolate(sale.meter.number, code),
+            "reference": isolate(sale.reference, code),
+            "amount": isolate(Money(sale.tender_minor, sale.currency).format(), code),
+            "kwh": isolate(str(sale.kwh.normalize()), code),
+            "tokens": [
+                {
+                    "label": labels.get(t.kind, t.kind),
+                    "digits": isolate(_grouped(t.digits), code),
+                }
+                for t in selectors.sale_tokens(sale)
+            ],
+        },
+        key=f"portal-token:{sale.reference}",
+        language=code,
+    )
 
 
 def quote_portal_purchase(*, login: CustomerLogin, meter_number: str, amount: Money) -> Quote:

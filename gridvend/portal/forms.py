@@ -84,11 +84,15 @@ class NewPasswordForm(CodeForm):
 class BuyForm(forms.Form):
     meter = forms.ChoiceField(label=_("Meter"))
     amount = forms.CharField(label=_("Amount"), max_length=20)
-    phone = forms.CharField(label=_("Phone that pays (mobile money)"), max_length=20)
-    # The wallet joins here as a second method (issue 18, point 2).
+    phone = forms.CharField(
+        label=_("Phone that pays (mobile money)"), max_length=20, required=False
+    )
     method = forms.ChoiceField(
         label=_("Pay with"),
-        choices=[("mobile_money", _("Mobile money (a prompt on the phone)"))],
+        choices=[
+            ("mobile_money", _("Mobile money (a prompt on the phone)")),
+            ("wallet", _("My wallet")),
+        ],
         widget=forms.RadioSelect,
         initial="mobile_money",
     )
@@ -99,6 +103,12 @@ class BuyForm(forms.Form):
         field = self.fields["meter"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(number, number) for number in meters]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("method") == "mobile_money" and not data.get("phone"):
+            self.add_error("phone", _("This field is required."))
+        return data
 
     def clean_amount(self) -> Decimal:
         rule = MONEY.with_maximum(settings.MAX_SALE_AMOUNT)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.portal import views
+from gridvend.portal import views, wallet_views
 
 app_name = "portal"
 
@@ -22,4 +22,13 @@ urlpatterns = [
     path("buy/", views.buy, name="buy"),
     path("buy/pay/", views.pay, name="pay"),
     path("purchases/<int:pk>/", views.purchase, name="purchase"),
+    path("wallet/", wallet_views.wallet_index, name="wallet-index"),
+    path("wallet/card/<str:reference>/", wallet_views.card, name="wallet-card"),
+    path("wallet/<str:account>/", wallet_views.wallet, name="wallet"),
+    path("wallet/<str:account>/statement.pdf", wallet_views.statement_pdf, name="wallet-statement"),
+    path("wallet/<str:account>/top-up/", wallet_views.top_up, name="wallet-top-up"),
+    path("wallet/<str:account>/top-ups/<int:pk>/", wallet_views.stk, name="wallet-stk"),
+    path("wallet/<str:account>/auto-purchase/", wallet_views.auto_purchase, name="wallet-auto"),
+    path("wallet/<str:account>/sales/<str:reference>/", wallet_views.sale, name="wallet-sale"),
+    path("buy/pay/wallet/", wallet_views.pay, name="wallet-pay"),
 ]

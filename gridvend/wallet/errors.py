@@ -18,6 +18,7 @@ class WalletErrorCode(StrEnum):
     WALLET_REFERENCE_REUSED = "WALLET_REFERENCE_REUSED"
     WALLET_SHIFT_NOT_OPEN = "WALLET_SHIFT_NOT_OPEN"
     WALLET_AUTO_PURCHASE_INVALID = "WALLET_AUTO_PURCHASE_INVALID"
+    WALLET_SELLER_UNSET = "WALLET_SELLER_UNSET"
     CARD_PROVIDER_UNKNOWN = "CARD_PROVIDER_UNKNOWN"
     CARD_CALLBACK_INVALID = "CARD_CALLBACK_INVALID"
     CARD_SIGNATURE_INVALID = "CARD_SIGNATURE_INVALID"
@@ -86,6 +87,19 @@ class WalletAutoPurchaseInvalid(WalletRefused):
     message_template = gettext_lazy(
         "Auto-purchase needs one of the customer's meters, a threshold and an amount above "
         "zero, and an amount no larger than the threshold."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class WalletSellerUnset(WalletRefused):
+    """No seller is configured for purchases a channel makes from a wallet by itself (the
+    portal's): ``GRIDVEND_WALLET_VENDING_POINT`` and ``GRIDVEND_WALLET_SELLER``."""
+
+    code = WalletErrorCode.WALLET_SELLER_UNSET
+    message_template = gettext_lazy(
+        "Paying from the wallet is not available now. Nothing was paid; pay by mobile money."
     )
 
     def __init__(self) -> None:

@@ -99,3 +99,59 @@ def test_no_portal_query_or_id_answers_a_server_error(portal: Portal) -> None:
         answer = client.get(f"/portal/purchases/{bad}/")
         _ok(answer, bad)
         assert answer.status_code == 404
+
+
+def test_no_wallet_form_field_query_or_id_answers_a_server_error(
+    portal: Portal, settings: Any
+) -> None:
+    from tests.hostile import HOSTILE_STR_PATH
+
+    settings.WALLET_VENDING_POINT = portal.paybill.world.point.code
+    settings.WALLET_SELLER = portal.paybill.world.cashier.username
+    client = portal.sign_up(portal.meter, "amina")
+    account = portal.customer(portal.meter).account_number
+    wallet = f"/portal/wallet/{account}/"
+    forms = {
+        f"{wallet}top-up/": {
+            "amount": "10",
+            "method": "mobile_money",
+            "phone": "0712 345 126",
+            "request_id": "hostile-topup-0001",
+        },
+        f"{wallet}auto-purchase/": {
+            "enabled": "on",
+            "meter": portal.meter.number,
+            "threshold": "100",
+            "amount": "50",
+        },
+        "/portal/buy/pay/wallet/": {
+            "meter": portal.meter.number,
+            "amount": "300",
+            "method": "wallet",
+            "request_id": "hostile-wallet-0001",
+        },
+    }
+    for url, valid in forms.items():
+        for field in valid:
+            for value in HOSTILE:
+                _ok(client.post(url, {**valid, field: value}), f"{url} {field}={value!r}")
+    for value in HOSTILE_QUERY:
+        for name in ("page", "month"):
+            _ok(client.get(wallet, {name: value}), f"{wallet}?{name}={value!r}")
+        answer = client.get(f"{wallet}statement.pdf", {"month": value})
+        _ok(answer, f"statement.pdf?month={value!r}")
+    for bad in HOSTILE_STR_PATH:
+        for url in (
+            f"/portal/wallet/{bad}/",
+            f"/portal/wallet/card/{bad}/",
+            f"{wallet}sales/{bad}/",
+            f"/portal/wallet/{bad}/top-up/",
+        ):
+            answer = client.get(url)
+            _ok(answer, url)
+            # A NUL byte is refused before any view (400); anything else is no wallet of hers.
+            assert answer.status_code in (400, 404), url
+    for bad in HOSTILE_INT_PATH:
+        answer = client.get(f"{wallet}top-ups/{bad}/")
+        _ok(answer, bad)
+        assert answer.status_code == 404

@@ -152,3 +152,97 @@ def test_a_session_planted_before_sign_in_is_replaced(portal: Portal) -> None:
     other = Client()
     other.cookies[settings.PORTAL_SESSION_COOKIE_NAME] = planted
     assert other.get("/portal/").status_code == 302
+
+
+def test_another_customers_wallet_is_refused_everywhere(portal: Portal, settings: Any) -> None:
+    """Every wallet URL, tried by one login with the other's account number, card payment,
+    mobile-money top-up and wallet-paid sale: 404 as for things that do not exist, nothing
+    changed; his meter in her forms is refused too; and a staff session opens none of them."""
+    from gridvend.mobilemoney.models import StkPush
+    from gridvend.vending.models import Sale
+    from gridvend.wallet.models import CardPayment
+
+    settings.WALLET_VENDING_POINT = portal.paybill.world.point.code
+    settings.WALLET_SELLER = portal.paybill.world.cashier.username
+    amina = portal.sign_up(portal.meter, "amina")
+    brian = portal.sign_up(portal.other, "brian")
+    hers = portal.customer(portal.meter).account_number
+    his = portal.customer(portal.other).account_number
+    # She tops up by card and by phone, and buys from her wallet.
+    started = amina.post(
+        f"/portal/wallet/{hers}/top-up/",
+        {"amount": "500", "method": "card:sandbox", "request_id": "isolation-card-0001"},
+    )
+    amina.post(started["Location"], {"outcome": "paid"})
+    amina.post(
+        f"/portal/wallet/{hers}/top-up/",
+        {
+            "amount": "50",
+            "method": "mobile_money",
+            "phone": "0712 345 126",
+            "request_id": "isolation-stk-0001",
+        },
+    )
+    body = {
+        "meter": portal.meter.number,
+        "amount": "300",
+        "method": "wallet",
+        "request_id": "isolation-wallet-0001",
+    }
+    assert amina.post("/portal/buy/pay/wallet/", body).status_code == 302
+    card = CardPayment.objects.get()
+    push = StkPush.objects.get()
+    sale = Sale.objects.get()
+    assert amina.get(f"/portal/wallet/{hers}/sales/{sale.reference}/").status_code == 200
+    assert brian.get(f"/portal/wallet/{his}/").status_code == 200
+    urls = [
+        f"/portal/wallet/{hers}/",
+        f"/portal/wallet/{hers}/?page=2",
+        f"/portal/wallet/{hers}/statement.pdf?month=2026-01",
+        f"/portal/wallet/{hers}/top-up/",
+        f"/portal/wallet/{hers}/top-ups/{push.pk}/",
+        f"/portal/wallet/{hers}/auto-purchase/",
+        f"/portal/wallet/{hers}/sales/{sale.reference}/",
+        f"/portal/wallet/card/{card.reference}/",
+        # Her things under his own wallet's address.
+        f"/portal/wallet/{his}/top-ups/{push.pk}/",
+        f"/portal/wallet/{his}/sales/{sale.reference}/",
+        "/portal/wallet/0000000000/",
+    ]
+    for url in urls:
+        assert _unchanged(brian, "get", url).status_code == 404, url
+    posts = {
+        f"/portal/wallet/{hers}/top-up/": {
+            "amount": "10",
+            "method": "card:sandbox",
+            "request_id": "isolation-brian-card",
+        },
+        f"/portal/wallet/{hers}/auto-purchase/": {
+            "enabled": "on",
+            "meter": portal.meter.number,
+            "threshold": "100",
+            "amount": "50",
+        },
+    }
+    for url, data in posts.items():
+        assert _unchanged(brian, "post", url, data).status_code == 404, url
+    # Her meter in his auto-purchase and in his wallet payment: refused beside the form.
+    refused = _unchanged(
+        brian,
+        "post",
+        f"/portal/wallet/{his}/auto-purchase/",
+        {"enabled": "on", "meter": portal.meter.number, "threshold": "100", "amount": "50"},
+    )
+    assert refused.status_code == 400
+    paid = _unchanged(
+        brian, "post", "/portal/buy/pay/wallet/", {**body, "request_id": "isolation-brian-0001"}
+    )
+    assert paid.status_code == 400
+    # A staff session is sent to the portal's sign-in from every one of them.
+    staff = signed_in(portal.paybill.world.admin)
+    for url in urls[:8]:
+        answer = _unchanged(staff, "get", url)
+        assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/"), url
+    for url, data in posts.items():
+        answer = _unchanged(staff, "post", url, data)
+        assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/"), url

@@ -85,8 +85,17 @@ def return_page(request: HttpRequest, provider: str) -> HttpResponse:
     amount = Money(payment.amount_minor, payment.currency)
     if payment.state == CardPaymentState.PAID:
         text = _("%(amount)s was added to your wallet.") % {"amount": amount.format()}
-        return _page(_("Payment received"), format_html("<p>{}</p>", text))
-    return _page(_("Payment not made"), format_html("<p>{}</p>", _("Nothing was charged.")))
+        return _page(_("Payment received"), format_html("<p>{}</p>{}", text, _back(payment)))
+    return _page(
+        _("Payment not made"),
+        format_html("<p>{}</p>{}", _("Nothing was charged."), _back(payment)),
+    )
+
+
+def _back(payment: CardPayment) -> str:
+    """The link back to the customer's portal, where the top-up's outcome is shown."""
+    url = reverse("portal:wallet-card", kwargs={"reference": payment.reference})
+    return format_html('<p><a href="{}" id="back">{}</a></p>', url, _("Back to my wallet"))
 
 
 @require_http_methods(["GET", "POST"])
