@@ -137,10 +137,10 @@ def expected_range(
     *, last: Point | None, history: Sequence[Point], at: datetime, digits: int
 ) -> tuple[Decimal, Decimal] | None:
     """The register values a reading at ``at`` may take without being an exception by
-    ``check_reading``: (lowest, highest), both inclusive, on the register's scale (the highest
-    may lie past a roll-over, then it is shown below the lowest). None when any value passes or
-    nothing can be said (no last reading, or no history to judge a spike by, reported with the
-    highest the register holds)."""
+    ``check_reading``: (lowest, highest), both inclusive, on the register's scale (past a
+    roll-over the highest is below the lowest). With no history to judge a spike by, the
+    highest is the register's top; None with no last reading (anything passes) or a time not
+    after it (anything is out of sequence)."""
     if last is None or at <= last.read_at:
         return None
     span = register_span(digits)
