@@ -148,7 +148,8 @@ def expected_range(
     average = average_daily_use(history)
     if average is None or average <= 0:
         return lowest, span - KWH_PLACES
-    # The spike check is strict (more than the multiple), so the multiple itself passes.
-    limit = SPIKE_MULTIPLE * average * days_between(last.read_at, at)
+    # The spike check is strict (more than the multiple), so the multiple itself passes;
+    # multiplied in the check's own order, so the last digit of the Decimal agrees with it.
+    limit = SPIKE_MULTIPLE * (average * days_between(last.read_at, at))
     most = max(limit.quantize(KWH_PLACES, rounding=ROUND_DOWN), KWH_PLACES)
     return lowest, (last.register_kwh + most) % span
