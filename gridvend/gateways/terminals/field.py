@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from gridvend.billing.services.on_site import bill_on_site
@@ -61,7 +62,7 @@ def _stamp(moment: datetime.datetime | None) -> int | None:
     return int(moment.timestamp()) if moment is not None else None
 
 
-def _books(terminal: Terminal, agent: User) -> Any:
+def _books(terminal: Terminal, agent: User) -> QuerySet[ReadingBook]:
     return reading_selectors.reader_books(agent, unit=terminal.org_unit)
 
 
