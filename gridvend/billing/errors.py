@@ -30,6 +30,7 @@ class BillingErrorCode(StrEnum):
     BILLING_RUN_EMPTY = "BILLING_RUN_EMPTY"
     BILLING_RUN_STALE = "BILLING_RUN_STALE"
     ACCOUNT_HAS_OPEN_BILLS = "ACCOUNT_HAS_OPEN_BILLS"
+    BILL_ON_SITE_UNAVAILABLE = "BILL_ON_SITE_UNAVAILABLE"
 
 
 class AccountNotPostpaid(DomainError):
@@ -230,3 +231,15 @@ class AccountHasOpenBills(DomainError):
 
     def __init__(self, *, account_number: str, owed: int) -> None:
         super().__init__(account_number=account_number, owed=owed)
+
+
+class BillOnSiteUnavailable(DomainError):
+    """The central run would not bill this reading (``reason`` is the run's own word for why:
+    open_exception, already_billed, billed_later, pending_elsewhere, currency, not_on_a_route,
+    not_standing), so no bill on site is shown for it."""
+
+    code = BillingErrorCode.BILL_ON_SITE_UNAVAILABLE
+    message_template = gettext_lazy("No bill can be computed on site for this reading: %(reason)s.")
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(reason=reason)

@@ -51,3 +51,11 @@ def can_cancel_payment(actor: User, *, is_partner_service: bool) -> bool:
         is_partner_service
         or (actor.rank >= SUPERVISOR and _any(actor, Capability.CASHIER, Capability.FINANCE))
     )
+
+
+def can_bill_on_site(actor: User) -> bool:
+    """Compute a bill on site from a reading just taken: those who read meters in the field, and
+    whoever sees billing."""
+    return can_view_billing(actor) or (
+        actor.is_active and _any(actor, Capability.FIELD_AGENT, Capability.METER_READER)
+    )

@@ -23,6 +23,7 @@ class DunningErrorCode(StrEnum):
     ENQUIRY_NOT_AUTHORISED = "ENQUIRY_NOT_AUTHORISED"
     ENQUIRY_INPUT_INVALID = "ENQUIRY_INPUT_INVALID"
     ENQUIRY_ACCOUNT_UNKNOWN = "ENQUIRY_ACCOUNT_UNKNOWN"
+    VISIT_REFERENCE_REUSED = "VISIT_REFERENCE_REUSED"
 
 
 class DunningRuleInvalid(DomainError):
@@ -109,3 +110,15 @@ class EnquiryInputInvalid(DomainError):
 class EnquiryAccountUnknown(DomainError):
     code = DunningErrorCode.ENQUIRY_ACCOUNT_UNKNOWN
     message_template = gettext_lazy("There is no postpaid account with that number.")
+
+
+class VisitReferenceReused(DomainError):
+    """A visit's report sent again with another task or outcome under the same reference."""
+
+    code = DunningErrorCode.VISIT_REFERENCE_REUSED
+    message_template = gettext_lazy(
+        "The reference %(reference)s was used for another visit report: use a new one."
+    )
+
+    def __init__(self, *, reference: str) -> None:
+        super().__init__(reference=reference[:64])

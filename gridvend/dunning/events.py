@@ -18,3 +18,4 @@ class DunningEvent(StrEnum):
     DISCONNECTION_EXECUTED = "disconnection_order.executed"
     RECONNECTION_ORDERED = "reconnection_order.created"
     RECONNECTION_EXECUTED = "reconnection_order.executed"
+    VISIT_RECORDED = "dunning_visit.recorded"

@@ -220,3 +220,39 @@ class FieldOrder(models.Model):
     @property
     def audit_org_path(self) -> str:
         return self.customer.org_unit.path
+
+
+class VisitOutcome(models.TextChoices):
+    """What a field agent found at a dunning visit."""
+
+    NOTICE_DELIVERED = "notice_delivered", _("Notice delivered")
+    DISCONNECTED = "disconnected", _("Disconnected")
+    NO_ACCESS = "no_access", _("No access to the meter")
+    CUSTOMER_ABSENT = "customer_absent", _("Customer absent")
+    SHOWED_RECEIPT = "showed_receipt", _("Customer showed a payment receipt")
+
+
+class DunningVisit(models.Model):
+    """A field agent's visit for a task, as reported from the handheld (``client_reference``
+    makes a repeat of the report return the first). A disconnection is reported by executing
+    the task's order in the same transaction (``order``)."""
+
+    task = models.ForeignKey(DunningTask, on_delete=models.PROTECT, related_name="visits")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=20, choices=VisitOutcome.choices)
+    note = models.CharField(max_length=200, blank=True)
+    order = models.ForeignKey(
+        FieldOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
+    )
+    client_reference = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"visit {self.pk} {self.outcome}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.task.customer.org_unit.path

@@ -1,6 +1,7 @@
 """Dunning notices as PDF: one for a task, in its customer's language, and a route's batch in
 reading order for the field agent, each notice in its own customer's language (Arabic shaped and
-right to left, Chinese with the shipped CJK font; ``gridvend.pdf``)."""
+right to left, Chinese with the shipped CJK font; ``gridvend.pdf``); and the same notice's text
+as lines for a handheld terminal's receipt printer (``notice_lines``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext_lazy
 
-from gridvend.dunning.models import DunningTask
+from gridvend.dunning.models import DunningTask, Stage
 from gridvend.kernel.money import Money
 from gridvend.pdf.layout import write_pdf
 
@@ -28,6 +30,37 @@ td { padding: 1mm 4mm 1mm 0; vertical-align: top; }
 .route { color: #555; font-size: 9pt; }
 .stage { font-weight: bold; }
 """
+
+
+# The notice's words, one set for the PDF's template and the printer's lines.
+TITLES = {
+    Stage.DISCONNECTION: gettext_lazy("Final notice before disconnection"),
+    Stage.NOTICE: gettext_lazy("Notice of overdue electricity bill"),
+    Stage.REMINDER: gettext_lazy("Reminder: electricity bill overdue"),
+}
+BODIES = {
+    Stage.DISCONNECTION: gettext_lazy(
+        "Your supply will be disconnected unless the amount overdue is paid. If you have paid "
+        "in the last days, please show the receipt to our field agent."
+    ),
+    Stage.NOTICE: gettext_lazy(
+        "Please pay the amount overdue now. If it stays unpaid, your supply may be disconnected."
+    ),
+    Stage.REMINDER: gettext_lazy(
+        "Please pay the amount overdue at a pay office, through your bank or by mobile money."
+    ),
+}
+AS_OF = gettext_lazy(
+    "Figures as of the date of this notice; payments made since then are not shown."
+)
+LABELS = {
+    "customer": gettext_lazy("Customer"),
+    "account": gettext_lazy("Account number"),
+    "since": gettext_lazy("Overdue since"),
+    "arrears": gettext_lazy("Amount overdue"),
+    "total": gettext_lazy("Total amount due"),
+    "date": gettext_lazy("Date of this notice"),
+}
 
 
 def _language(task: DunningTask) -> str:
@@ -48,8 +81,32 @@ def _notice_html(task: DunningTask) -> str:
                 "utility": settings.UTILITY_NAME,
                 "arrears": Money(task.arrears_minor, task.currency).format(),
                 "total_due": Money(task.total_due_minor, task.currency).format(),
+                "title": TITLES[Stage(task.stage)],
+                "body": BODIES[Stage(task.stage)],
+                "as_of": AS_OF,
+                "labels": LABELS,
             },
         )
+
+
+def notice_lines(task: DunningTask) -> tuple[str, list[str]]:
+    """The task's notice as plain lines for a receipt printer, in the customer's language (the
+    same words as the PDF), and that language's code."""
+    language = _language(task)
+    with translation.override(language):
+        lines = [
+            settings.UTILITY_NAME,
+            str(TITLES[Stage(task.stage)]),
+            f"{LABELS['customer']}: {task.customer.name}",
+            f"{LABELS['account']}: {task.customer.account_number}",
+            f"{LABELS['since']}: {task.oldest_due_date:%Y-%m-%d}",
+            f"{LABELS['arrears']}: {Money(task.arrears_minor, task.currency).format()}",
+            f"{LABELS['total']}: {Money(task.total_due_minor, task.currency).format()}",
+            f"{LABELS['date']}: {task.business_date:%Y-%m-%d}",
+            str(BODIES[Stage(task.stage)]),
+            str(AS_OF),
+        ]
+    return language, lines
 
 
 def notices_pdf(tasks: Sequence[DunningTask]) -> bytes:

@@ -114,3 +114,31 @@ def get_order(actor: User, pk: int) -> FieldOrder:
         path=_CUSTOMER_PATH,
         pk=pk,
     )
+
+
+def agent_tasks(
+    actor: User, *, unit: OrgUnit | None = None, status: str = ""
+) -> QuerySet[DunningTask]:
+    """The tasks on the routes ``actor`` reads (books whose reader they are), in route order:
+    a field agent's dunning visits."""
+    tasks = scoped(
+        DunningTask.objects.filter(book__reader=actor), actor, path=_CUSTOMER_PATH
+    ).select_related("customer", "book")
+    if unit is not None:
+        tasks = tasks.filter(book__org_unit__path__startswith=unit.path)
+    if status:
+        tasks = tasks.filter(status=status)
+    return tasks.order_by("book__code", "position", "id")
+
+
+def live_disconnection(task: DunningTask) -> FieldOrder | None:
+    """The task's disconnection order issued or executed, if any (at most one)."""
+    return live_disconnections([task]).get(task.pk)
+
+
+def live_disconnections(tasks: list[DunningTask]) -> dict[int, FieldOrder]:
+    """Each task's disconnection order issued or executed, by task id, in one query."""
+    orders = FieldOrder.objects.filter(
+        task__in=tasks, kind="disconnection", status__in=["issued", "executed"]
+    ).order_by("id")
+    return {order.task_id: order for order in orders if order.task_id is not None}

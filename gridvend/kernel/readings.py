@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 SPIKE_MULTIPLE = Decimal(3)
@@ -131,3 +131,25 @@ def estimate_register(
     used = quantize_kwh(average * days_between(last.read_at, at))
     value = (last.register_kwh + used) % register_span(digits)
     return quantize_kwh(value), used
+
+
+def expected_range(
+    *, last: Point | None, history: Sequence[Point], at: datetime, digits: int
+) -> tuple[Decimal, Decimal] | None:
+    """The register values a reading at ``at`` may take without being an exception by
+    ``check_reading``: (lowest, highest), both inclusive, on the register's scale (past a
+    roll-over the highest is below the lowest). With no history to judge a spike by, the
+    highest is the register's top; None with no last reading (anything passes) or a time not
+    after it (anything is out of sequence)."""
+    if last is None or at <= last.read_at:
+        return None
+    span = register_span(digits)
+    lowest = (last.register_kwh + KWH_PLACES) % span
+    average = average_daily_use(history)
+    if average is None or average <= 0:
+        return lowest, span - KWH_PLACES
+    # The spike check is strict (more than the multiple), so the multiple itself passes;
+    # multiplied in the check's own order, so the last digit of the Decimal agrees with it.
+    limit = SPIKE_MULTIPLE * (average * days_between(last.read_at, at))
+    most = max(limit.quantize(KWH_PLACES, rounding=ROUND_DOWN), KWH_PLACES)
+    return lowest, (last.register_kwh + most) % span

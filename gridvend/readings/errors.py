@@ -36,6 +36,7 @@ class ReadingErrorCode(StrEnum):
     READING_FILE_DUPLICATE = "READING_FILE_DUPLICATE"
     READING_NO_HISTORY = "READING_NO_HISTORY"
     READING_ROW_UNREADABLE = "READING_ROW_UNREADABLE"
+    READING_REFERENCE_REUSED = "READING_REFERENCE_REUSED"
 
 
 class ReadingRefused(DomainError):
@@ -233,3 +234,15 @@ class ReadingRowUnreadable(ReadingRefused):
 
     def __init__(self) -> None:
         super().__init__()
+
+
+class ReadingReferenceReused(ReadingRefused):
+    """An upload's reference sent again with another meter, value or time."""
+
+    code = ReadingErrorCode.READING_REFERENCE_REUSED
+    message_template = gettext_lazy(
+        "The reference %(reference)s was used for another reading: use a new one."
+    )
+
+    def __init__(self, *, reference: str) -> None:
+        super().__init__(reference=reference[:64], field="reference")

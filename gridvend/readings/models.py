@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 MAX_CYCLE_DAY = 28  # every month has it
 REGISTER_MAX_DIGITS = 12  # of which REGISTER_PLACES after the point
 REGISTER_PLACES = 2
+MAX_PHOTO_REFERENCE = 120
 
 
 class ReadingSource(models.TextChoices):
@@ -172,6 +173,11 @@ class MeterReading(models.Model):
         ReadingImport, null=True, blank=True, on_delete=models.PROTECT, related_name="readings"
     )
     note = models.CharField(max_length=255, blank=True)
+    # A handheld's own reference for the upload (``<terminal id>:<order>``): a repeat of the
+    # upload returns this reading. Empty for the screen, a sheet and files.
+    client_reference = models.CharField(max_length=64, blank=True, default="")
+    # Where the reader's photo of the register is kept (the handheld's own reference).
+    photo_reference = models.CharField(max_length=MAX_PHOTO_REFERENCE, blank=True, default="")
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -192,6 +198,11 @@ class MeterReading(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(register_kwh__gte=0), name="reading_register_not_negative"
+            ),
+            models.UniqueConstraint(
+                fields=["client_reference"],
+                condition=~models.Q(client_reference=""),
+                name="reading_client_reference_unique",
             ),
         ]
 

@@ -7,6 +7,8 @@ files by the unit of whoever imported them: out of scope answers NotFound, as ev
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -15,7 +17,7 @@ from gridvend.approvals.models import RequestStatus
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.kernel.clock import day_bounds_utc
-from gridvend.kernel.readings import HISTORY_READINGS, Point
+from gridvend.kernel.readings import HISTORY_READINGS, Point, expected_range
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import normalise_meter_number
 from gridvend.org.models import OrgUnit
@@ -189,3 +191,46 @@ def open_estimates(
     if after is not None:
         found = found.filter(read_at__gt=after)
     return found
+
+
+def reader_books(actor: User, *, unit: OrgUnit | None = None) -> QuerySet[ReadingBook]:
+    """The books ``actor`` reads (the routes they are the reader of), in their scope."""
+    books = scoped(ReadingBook.objects.filter(reader=actor), actor).select_related("org_unit")
+    if unit is not None:
+        books = books.filter(org_unit__path__startswith=unit.path)
+    return books.order_by("code")
+
+
+def book_entries_of_reader(actor: User, *, unit: OrgUnit | None = None) -> QuerySet[BookMeter]:
+    """The meters on the books ``actor`` reads, with their book."""
+    return BookMeter.objects.filter(book__in=reader_books(actor, unit=unit)).select_related(
+        "book", "meter", "meter__org_unit"
+    )
+
+
+@dataclass(frozen=True)
+class RouteStop:
+    """A meter on a route as the reader takes it out: its last accepted actual reading and the
+    register values a reading now may take without an exception (None: anything, or nothing
+    to judge by)."""
+
+    entry: BookMeter
+    last: MeterReading | None
+    expected: tuple[Decimal, Decimal] | None
+
+
+def route_stops(entries: list[BookMeter], *, at: datetime.datetime) -> list[RouteStop]:
+    """Each entry's last reading and expected range at ``at`` (a few queries per meter: the
+    caller bounds the page)."""
+    stops = []
+    for entry in entries:
+        meter = entry.meter
+        last = last_valid(meter)
+        expected = expected_range(
+            last=point_of(last) if last else None,
+            history=history(meter, upto=last) if last else [],
+            at=at,
+            digits=meter.register_digits,
+        )
+        stops.append(RouteStop(entry, last, expected))
+    return stops

@@ -60,6 +60,7 @@ from gridvend.readings.errors import (
     ReadingMeterRetired,
     ReadingNoHistory,
     ReadingReaderUnknown,
+    ReadingReferenceReused,
     ReadingTimeInvalid,
     ReadingValueInvalid,
 )
@@ -68,6 +69,7 @@ from gridvend.readings.locks import lock_book
 from gridvend.readings.models import (
     LIVE_STATUSES,
     MAX_CYCLE_DAY,
+    MAX_PHOTO_REFERENCE,
     BookMeter,
     ExceptionAction,
     ExceptionKind,
@@ -379,15 +381,25 @@ def record_actual(
     book: ReadingBook | None = None,
     note: str = "",
     reading_import: ReadingImport | None = None,
+    client_reference: str = "",
+    photo_reference: str = "",
 ) -> MeterReading:
     """A step of the caller's transaction: check and record one actual reading (the screen, a
-    reading sheet and a file all come here). The caller has checked the actor's right to it."""
+    reading sheet and a file all come here). The caller has checked the actor's right to it.
+
+    With a ``client_reference`` (a handheld's upload) a repeat of the same reading returns the
+    first one, changing nothing; the reference with another meter, value or time is refused."""
     require_unit_in_scope(actor, meter.org_unit)
     _check_time(read_at, now)
     if reader is not None and not unit_in_scope(actor, reader.org_unit):
         raise ReadingReaderUnknown(reader=reader.get_username())
     cleaned_note = inputs.clean_text(note, max_length=255, field="note")
+    photo = inputs.clean_text(photo_reference, max_length=MAX_PHOTO_REFERENCE, field="photo")
     locked = lock_meter(meter)
+    if client_reference:
+        earlier = _by_reference(client_reference, locked, register_kwh, read_at)
+        if earlier is not None:
+            return earlier
     if locked.status == MeterStatus.RETIRED:
         raise ReadingMeterRetired(meter_number=locked.number)
     value = _check_value(register_kwh, locked)
@@ -416,10 +428,17 @@ def record_actual(
                 book=_book_of(locked, book),
                 reading_import=reading_import,
                 note=cleaned_note,
+                client_reference=client_reference,
+                photo_reference=photo,
                 entered_by=actor,
                 created_at=now,
             )
     except IntegrityError:
+        if (
+            client_reference
+            and MeterReading.objects.filter(client_reference=client_reference).exists()
+        ):
+            raise ReadingReferenceReused(reference=client_reference) from None
         # The same reading sent twice at once: the unique (meter, time) row decides.
         raise ReadingDuplicate(meter_number=locked.number, read_at=read_at.isoformat()) from None
     if verdict.is_valid:
@@ -437,6 +456,25 @@ def record_actual(
     return reading
 
 
+def _by_reference(
+    reference: str, meter: Meter, register_kwh: Decimal, read_at: datetime.datetime
+) -> MeterReading | None:
+    """The reading an upload's reference already made (its meter locked), or None."""
+    earlier = MeterReading.objects.filter(client_reference=reference).first()
+    if earlier is None:
+        return None
+    same = (
+        earlier.meter_id == meter.pk
+        and earlier.read_at == read_at
+        and isinstance(register_kwh, Decimal)
+        and register_kwh.is_finite()
+        and earlier.register_kwh == register_kwh
+    )
+    if not same:
+        raise ReadingReferenceReused(reference=reference)
+    return earlier
+
+
 @use_case
 def record_reading(
     *,
@@ -449,8 +487,12 @@ def record_reading(
     book: ReadingBook | None = None,
     note: str = "",
     now: datetime.datetime | None = None,
+    client_reference: str = "",
+    photo_reference: str = "",
 ) -> MeterReading:
-    """One actual reading, entered on screen or sent from a handheld."""
+    """One actual reading, entered on screen or sent from a handheld (a handheld's upload
+    carries its reference, which makes a repeat return the first reading, and optionally the
+    reference of its photo of the register)."""
     _require(permissions.can_enter_readings(actor))
     if source not in (ReadingSource.SCREEN, ReadingSource.HANDHELD):
         raise ValidationFailed(_("Unknown source of a reading."), field="source")
@@ -464,6 +506,8 @@ def record_reading(
         reader=reader,
         book=book,
         note=note,
+        client_reference=client_reference,
+        photo_reference=photo_reference,
     )
 
 
@@ -544,6 +588,52 @@ def record_sheet(
                 )
 
             results.append(run_row(row, meter.number, step))
+    return results
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One reading of a handheld's upload: its place in the message, its reference (unique per
+    terminal and order), the meter, what was read and when."""
+
+    row: int
+    reference: str
+    meter: Meter
+    register_kwh: Decimal
+    read_at: datetime.datetime
+    book: ReadingBook | None = None
+    photo_reference: str = ""
+    note: str = ""
+
+
+def record_uploads(
+    *, actor: User, uploads: list[Upload], now: datetime.datetime | None = None
+) -> list[RowResult]:
+    """A handheld's readings, read along the route by ``actor``, in one transaction: each
+    accepted, raised as an exception (a check failed, exactly as on screen) or refused on its
+    own; a repeat of an upload's reference returns its first reading and writes nothing."""
+    _require(permissions.can_enter_readings(actor))
+    moment = now or timezone.now()
+    results = []
+    with transaction.atomic(durable=True):
+        for upload in uploads:
+
+            def step(upload: Upload = upload) -> MeterReading:
+                return record_actual(
+                    actor=actor,
+                    meter=upload.meter,
+                    register_kwh=upload.register_kwh,
+                    read_at=upload.read_at,
+                    source=ReadingSource.HANDHELD,
+                    now=moment,
+                    reader=actor,
+                    book=upload.book,
+                    note=upload.note,
+                    client_reference=upload.reference,
+                    photo_reference=upload.photo_reference,
+                )
+
+            results.append(run_row(upload.row, upload.meter.number, step))
     return results
 
 

@@ -127,6 +127,7 @@ class AgentErrorCode(StrEnum):
     AGENT_LOCKED = "AGENT_LOCKED"
     AGENT_SESSION_INVALID = "AGENT_SESSION_INVALID"
     TERMINAL_NOT_ASSIGNED = "TERMINAL_NOT_ASSIGNED"
+    FIELD_NOT_ON_ROUTE = "FIELD_NOT_ON_ROUTE"
 
 
 class AgentPinInvalid(DomainError):
@@ -165,3 +166,14 @@ class TerminalNotAssigned(DomainError):
 
     def __init__(self, *, terminal: str) -> None:
         super().__init__(terminal=terminal)
+
+
+class FieldNotOnRoute(DomainError):
+    """A book, meter, reading or dunning task the agent asked about is not on their own routes
+    in the terminal's service centre (someone else's, or unknown: the same answer)."""
+
+    code = AgentErrorCode.FIELD_NOT_ON_ROUTE
+    message_template = gettext_lazy("%(item)s %(value)s is not on your routes.")
+
+    def __init__(self, *, item: str, value: str) -> None:
+        super().__init__(item=item, value=value[:40])

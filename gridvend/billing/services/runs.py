@@ -227,6 +227,21 @@ def _compute(entry: BookMeter, start: date, end: date, problems: list[dict[str, 
     if current is None:
         problems.append(_problem(meter, customer, "no_reading"))
         return None
+    return price_reading(meter, customer, current, start, end, problems)
+
+
+def price_reading(
+    meter: Any,
+    customer: Customer,
+    current: MeterReading,
+    start: date,
+    end: date,
+    problems: list[dict[str, str]],
+) -> _Computed | None:
+    """The bill of ``start``..``end`` that ``current`` makes: what a run bills the meter for
+    the period when it is the period's latest standing reading, and the handheld's bill on
+    site (``on_site``), so both are one computation."""
+    high = _period_bounds(start, end)[1]
     if customer.tariff.currency != settings.CURRENCY:
         problems.append(_problem(meter, customer, "currency"))
         return None

@@ -231,3 +231,7 @@ def operation_name(message: dict[str, Any]) -> str:
     if not isinstance(op, str) or op not in OPERATIONS:
         raise TerminalMessageInvalid(problem="op is not one of the operations")
     return op
+
+
+# The field operations (routes, readings, bill on site, dunning) add themselves on import.
+from gridvend.gateways.terminals import field as _field  # noqa: E402, F401

@@ -14,13 +14,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gridvend.gateways.terminals import client
+from gridvend.gateways.terminals.management.commands import _field as field
 from gridvend.kernel.money import Money
 
 
 class Command(BaseCommand):
     help = (
         "Act as a handheld terminal against the gateway: "
-        "`gridvend terminal enrol|ping|login|arrears|sell|collect|reverse|day-totals`."
+        "`gridvend terminal enrol|ping|login|arrears|sell|collect|reverse|day-totals|routes|route|"
+        "readings|bill|dunning-tasks|precheck|visit|notice`."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -55,6 +57,7 @@ class Command(BaseCommand):
         rev.add_argument("--order", required=True, help="the collection's order number")
         rev.add_argument("--reason", required=True)
         sub.add_parser("day-totals", help="the agent's sales, collections and reversals today")
+        field.add_arguments(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         host = options["host"] or settings.TERMINALS_HOST
@@ -117,9 +120,13 @@ class Command(BaseCommand):
             return device.request("reverse", order=options["order"], reason=options["reason"])
         if options["action"] == "day-totals":
             return device.request("day_totals")
+        if options["action"] in field.ACTIONS:
+            return field.run(device, options)
         return device.request("ping")
 
     def _receipt(self, action: str, reply: dict[str, Any]) -> str:
+        if action in field.ACTIONS:
+            return field.receipt(action, reply)
         if action == "enrol":
             return (
                 f"ENROLLED  terminal {reply['terminal_id']}\n"
