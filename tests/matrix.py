@@ -1191,4 +1191,9 @@ ROWS: list[Row] = [
         post=lambda w, r: {"meter": r.meter.number, "amount": "100", "request_id": "a" * 24},
     ),
     Row("portal:purchase", None, anonymous="portal", args=lambda r: {"pk": r.sale.pk}),
+    Row("portal:tokens", None, anonymous="portal"),
+    Row("portal:token", None, anonymous="portal", args=_ref),
+    Row("portal:token-pdf", None, anonymous="portal", args=_ref, pdf=True),
+    Row("portal:token-rejected", None, anonymous="portal", args=_ref),
+    Row("portal:usage", None, anonymous="portal"),
 ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.portal import views
+from gridvend.portal import purchase_views, usage_views, views
 
 app_name = "portal"
 
@@ -22,4 +22,11 @@ urlpatterns = [
     path("buy/", views.buy, name="buy"),
     path("buy/pay/", views.pay, name="pay"),
     path("purchases/<int:pk>/", views.purchase, name="purchase"),
+    # Token status everywhere (issue 18 point 4): every channel's purchases of my meters.
+    path("tokens/", purchase_views.purchases_list, name="tokens"),
+    path("tokens/<str:reference>/", purchase_views.token, name="token"),
+    path("tokens/<str:reference>/receipt.pdf", purchase_views.receipt_pdf, name="token-pdf"),
+    path("tokens/<str:reference>/rejected/", purchase_views.rejected, name="token-rejected"),
+    # Usage (issue 18 point 5): purchases and kWh per month.
+    path("usage/", usage_views.usage, name="usage"),
 ]
