@@ -1196,4 +1196,6 @@ ROWS: list[Row] = [
     Row("portal:token-pdf", None, anonymous="portal", args=_ref, pdf=True),
     Row("portal:token-rejected", None, anonymous="portal", args=_ref),
     Row("portal:usage", None, anonymous="portal"),
+    Row("portal:bills", None, anonymous="portal"),
+    Row("portal:bill-pdf", None, anonymous="portal", args=_pk("bill"), pdf=True),
 ]

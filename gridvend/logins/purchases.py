@@ -18,6 +18,7 @@ Status, from what the system records (docs/portal.md, "Token status"):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
@@ -27,6 +28,10 @@ from django.db.models import Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.audit.services import record
+from gridvend.billing import selectors as billing_selectors
+from gridvend.billing.models import Bill, BillStatus
+from gridvend.billing.selectors import POSTPAID_KINDS, AccountDue
+from gridvend.customers.models import Customer
 from gridvend.identity.errors import NotFound
 from gridvend.jobs.models import OutboxMessage, OutboxStatus
 from gridvend.logins import selectors
@@ -510,3 +515,57 @@ def monthly_usage(login: CustomerLogin, *, this_month: str, meter_id: int | None
         average_paid_minor=sum(m.paid_minor for m in rows) // len(rows),
         average_kwh=(sum((m.kwh for m in rows), Decimal(0)) / len(rows)).quantize(Decimal("0.1")),
     )
+
+
+# --- postpaid bills of the login's accounts ----------------------------------------------------
+
+
+BILLS_SHOWN = 24
+
+
+@dataclass(frozen=True)
+class AccountBills:
+    customer: Customer
+    due: AccountDue
+    bills: list[Bill]  # newest first, at most BILLS_SHOWN
+
+
+def postpaid_accounts(login: CustomerLogin, *, today: date) -> list[AccountBills]:
+    """Each postpaid account among the login's meters' customers: what it owes now (arrears,
+    late fees, credit) and its issued bills, newest first."""
+    seen: dict[int, Customer] = {}
+    for link in selectors.linked_meters(login):
+        if link.customer.account_kind in POSTPAID_KINDS:
+            seen.setdefault(link.customer_id, link.customer)
+    found = []
+    for customer in seen.values():
+        bills = list(
+            Bill.objects.filter(customer=customer, status__in=SHOWN_BILLS)
+            .select_related("meter")
+            .order_by("-issue_date", "-id")[:BILLS_SHOWN]
+        )
+        found.append(
+            AccountBills(
+                customer=customer,
+                due=billing_selectors.customer_due(customer, today=today),
+                bills=bills,
+            )
+        )
+    return found
+
+
+SHOWN_BILLS = (BillStatus.OPEN, BillStatus.PAID, BillStatus.CANCELLED)
+
+
+def get_bill(login: CustomerLogin, pk: int) -> Bill:
+    """An issued bill of one of the login's postpaid accounts; NotFound for anyone else's, a
+    draft or a discarded bill."""
+    customers = {link.customer_id for link in selectors.linked_meters(login)}
+    found = (
+        Bill.objects.filter(pk=pk, customer_id__in=customers, status__in=SHOWN_BILLS)
+        .select_related("customer", "meter")
+        .first()
+    )
+    if found is None:
+        raise NotFound()
+    return found

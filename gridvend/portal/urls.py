@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.portal import purchase_views, usage_views, views
+from gridvend.portal import bill_views, purchase_views, usage_views, views
 
 app_name = "portal"
 
@@ -29,4 +29,7 @@ urlpatterns = [
     path("tokens/<str:reference>/rejected/", purchase_views.rejected, name="token-rejected"),
     # Usage (issue 18 point 5): purchases and kWh per month.
     path("usage/", usage_views.usage, name="usage"),
+    # Postpaid bills (issue 18 point 5).
+    path("bills/", bill_views.bills, name="bills"),
+    path("bills/<int:pk>/pdf/", bill_views.bill_pdf, name="bill-pdf"),
 ]

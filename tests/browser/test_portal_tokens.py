@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from gridvend.meters import keychanges
 from tests.browser.conftest import Shots
@@ -41,6 +42,8 @@ def test_my_tokens_reprint_and_rejected_help_on_a_phone(
     world = portal.paybill.world
     base = live_server.url
     customer = portal.customer(portal.meter)
+    # Sold now: the usage page shows the twelve months up to today.
+    world.clock.set(timezone.now())
     first = sell(world, portal.meter, "500.00")
     keychanges.request_key_change(actor=world.admin, meter=portal.meter, krn=3, reason="KRN up")
     second = sell(world, portal.meter, "300.00")
@@ -97,6 +100,11 @@ def test_my_tokens_reprint_and_rejected_help_on_a_phone(
     page.wait_for_selector("#key-state.error")
     assert page.get_attribute("html", "dir") == ("rtl" if language == "ar" else "ltr")
     shot("rejected-old-key")
+
+    page.click('nav a[href="/portal/usage/"]')
+    page.wait_for_selector("#usage-table")
+    assert page.locator("#money-chart").evaluate("img => img.naturalWidth") > 0
+    shot("usage")
 
     if not TO_DOCS:
         return
