@@ -18,13 +18,13 @@ Status, from what the system records (docs/portal.md, "Token status"):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Max, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.audit.services import record
@@ -268,31 +268,58 @@ def token_sms_key_for(reference: str) -> str:
 
 def _confirmed(sales: list[Sale]) -> set[int]:
     """Sales followed by a later purchase for the same meter and customer, with no "token
-    rejected" fault reported for the meter since."""
-    found: set[int] = set()
-    for sale in sales:
-        if sale.kind not in BOUGHT_KINDS or sale.status != SaleStatus.COMPLETED:
-            continue
-        if sale.customer_id is None:
-            continue
-        later = (
+    rejected" fault reported for the meter since: a query per meter, whatever the page size."""
+    bought = [
+        sale
+        for sale in sales
+        if sale.kind in BOUGHT_KINDS
+        and sale.status == SaleStatus.COMPLETED
+        and sale.customer_id is not None
+    ]
+    if not bought:
+        return set()
+    pairs = Q()
+    for sale in bought:
+        pairs |= Q(meter_id=sale.meter_id, customer_id=sale.customer_id)
+    newest: dict[tuple[int, int], tuple[datetime, int]] = {}
+    rows = (
+        Sale.objects.filter(pairs, kind__in=BOUGHT_KINDS)
+        .values("meter_id", "customer_id")
+        .annotate(at=Max("created_at"))
+    )
+    for row in rows:
+        at = row["at"]
+        top = (
             Sale.objects.filter(
-                meter_id=sale.meter_id, customer_id=sale.customer_id, kind__in=BOUGHT_KINDS
+                meter_id=row["meter_id"],
+                customer_id=row["customer_id"],
+                kind__in=BOUGHT_KINDS,
+                created_at=at,
             )
-            .filter(
-                Q(created_at__gt=sale.created_at) | Q(created_at=sale.created_at, pk__gt=sale.pk)
-            )
-            .exists()
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
         )
-        if not later:
-            continue
-        rejected = FaultReport.objects.filter(
-            meter_id=sale.meter_id,
+        newest[(row["meter_id"], row["customer_id"])] = (at, top or 0)
+    faults = dict(
+        FaultReport.objects.filter(
+            meter_id__in={sale.meter_id for sale in bought},
             category=FaultCategory.TOKEN_REJECTED,
-            registered_at__gte=sale.created_at,
-        ).exists()
-        if not rejected:
-            found.add(sale.pk)
+        )
+        .values("meter_id")
+        .annotate(last=Max("registered_at"))
+        .values_list("meter_id", "last")
+    )
+    found: set[int] = set()
+    for sale in bought:
+        assert sale.customer_id is not None
+        last = newest.get((sale.meter_id, sale.customer_id))
+        if last is None or last <= (sale.created_at, sale.pk):
+            continue
+        fault_at = faults.get(sale.meter_id)
+        if fault_at is not None and fault_at >= sale.created_at:
+            continue
+        found.add(sale.pk)
     return found
 
 
