@@ -1244,4 +1244,11 @@ ROWS: list[Row] = [
             "request_id": "a" * 24,
         },
     ),
+    Row("portal:tokens", None, anonymous="portal"),
+    Row("portal:token", None, anonymous="portal", args=_ref),
+    Row("portal:token-pdf", None, anonymous="portal", args=_ref, pdf=True),
+    Row("portal:token-rejected", None, anonymous="portal", args=_ref),
+    Row("portal:usage", None, anonymous="portal"),
+    Row("portal:bills", None, anonymous="portal"),
+    Row("portal:bill-pdf", None, anonymous="portal", args=_pk("bill"), pdf=True),
 ]

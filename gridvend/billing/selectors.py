@@ -128,8 +128,16 @@ def account_due(actor: User, account_number: str, *, today: date | None = None) 
     from gridvend.ledger.services import today as business_today
 
     customer = get_customer_by_account(actor, account_number)
+    return customer_due(customer, today=today or business_today())
+
+
+def customer_due(customer: Customer, *, today: date) -> AccountDue:
+    """What one postpaid account owes on ``today``, for a caller that has already proved the
+    account is its own (the customer portal's login) or in its scope (``account_due``).
+
+    ACCOUNT_NOT_POSTPAID for a prepaid-only account."""
     require_postpaid(customer)
-    day = today or business_today()
+    day = today
     bills = [
         _open_bill(row)
         for row in Bill.objects.filter(customer=customer, status=BillStatus.OPEN)

@@ -17,6 +17,7 @@ class LoginEvent(StrEnum):
     METER_LINKED = "portal_login.meter_linked"
     PURCHASE_STARTED = "portal_purchase.started"
     WALLET_PURCHASE = "portal_purchase.from_wallet"
+    RECEIPT_COPY = "portal_receipt.copy"
     TOTP_STARTED = "portal_login.totp_started"
     TOTP_CONFIRMED = "portal_login.totp_confirmed"
     TOTP_REMOVED = "portal_login.totp_removed"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.portal import views, wallet_views
+from gridvend.portal import bill_views, purchase_views, usage_views, views, wallet_views
 
 app_name = "portal"
 
@@ -31,4 +31,14 @@ urlpatterns = [
     path("wallet/<str:account>/auto-purchase/", wallet_views.auto_purchase, name="wallet-auto"),
     path("wallet/<str:account>/sales/<str:reference>/", wallet_views.sale, name="wallet-sale"),
     path("buy/pay/wallet/", wallet_views.pay, name="wallet-pay"),
+    # Token status everywhere (issue 18 point 4): every channel's purchases of my meters.
+    path("tokens/", purchase_views.purchases_list, name="tokens"),
+    path("tokens/<str:reference>/", purchase_views.token, name="token"),
+    path("tokens/<str:reference>/receipt.pdf", purchase_views.receipt_pdf, name="token-pdf"),
+    path("tokens/<str:reference>/rejected/", purchase_views.rejected, name="token-rejected"),
+    # Usage (issue 18 point 5): purchases and kWh per month.
+    path("usage/", usage_views.usage, name="usage"),
+    # Postpaid bills (issue 18 point 5).
+    path("bills/", bill_views.bills, name="bills"),
+    path("bills/<int:pk>/pdf/", bill_views.bill_pdf, name="bill-pdf"),
 ]

@@ -246,3 +246,32 @@ def test_another_customers_wallet_is_refused_everywhere(portal: Portal, settings
     for url, data in posts.items():
         answer = _unchanged(staff, "post", url, data)
         assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/"), url
+
+
+def test_another_customers_tokens_receipts_and_help_answer_404(portal: Portal) -> None:
+    """Token status, the token again, the receipt copy and the rejected-token help, each tried
+    by another customer with her receipt numbers: 404 as for one that does not exist, nothing
+    written (no audited copy either); staff sessions get the portal's sign-in."""
+    from tests.receipts.helpers import sell
+
+    world = portal.paybill.world
+    amina = portal.sign_up(portal.meter, "amina")
+    brian = portal.sign_up(portal.other, "brian")
+    hers = sell(world, portal.meter, "500.00")
+    his = sell(world, portal.other, "400.00")
+    urls = (
+        "/portal/tokens/{}/",
+        "/portal/tokens/{}/receipt.pdf",
+        "/portal/tokens/{}/rejected/",
+    )
+    for url in urls:
+        assert amina.get(url.format(hers.reference)).status_code == 200
+        assert _unchanged(brian, "get", url.format(hers.reference)).status_code == 404
+        assert _unchanged(brian, "get", url.format("NOSUCHREF")).status_code == 404
+        assert brian.get(url.format(his.reference)).status_code == 200
+    listing = brian.get("/portal/tokens/").content.decode()
+    assert his.reference in listing and hers.reference not in listing
+    staff = signed_in(world.admin)
+    for url in ("/portal/tokens/", *(u.format(hers.reference) for u in urls)):
+        answer = _unchanged(staff, "get", url)
+        assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/"), url

@@ -16,10 +16,9 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from gridvend.approvals.models import RequestStatus
-from gridvend.billing import permissions, selectors, services
+from gridvend.billing import documents, permissions, selectors, services
 from gridvend.billing.errors import AccountNotPostpaid
 from gridvend.billing.models import (
-    Bill,
     BillingRun,
     BillPayment,
     BillStatus,
@@ -48,7 +47,8 @@ from gridvend.web.lists import ObjectList
 from gridvend.web.sessions import actor
 
 MAX_BOOK_CHOICES = 500
-PDF_LANGUAGES = ("en", "ar", "zh-hans")
+PDF_LANGUAGES = documents.PDF_LANGUAGES
+bill_context = documents.bill_context
 
 
 def money(minor: int, currency: str) -> str:
@@ -235,24 +235,6 @@ bill_list = BILLS.list_view()
 bill_export = BILLS.export_view()
 
 
-def bill_context(bill: Bill) -> dict[str, Any]:
-    cur = bill.currency
-    return {
-        "bill": bill,
-        "lines": [(line, money(line.amount_minor, cur)) for line in bill.lines.all()],
-        "amount": money(bill.amount_minor, cur),
-        "previous_balance": money(bill.previous_balance_minor, cur),
-        "late_fee": money(bill.late_fee_minor, cur),
-        "paid": money(bill.paid_minor, cur),
-        "owed": money(bill.owed_minor, cur),
-        "due_total": money(bill.owed_minor + max(bill.previous_balance_minor, 0), cur),
-        "allocations": [
-            (a, money(a.amount_minor, cur))
-            for a in bill.allocations.select_related("payment").order_by("id")
-        ],
-    }
-
-
 @login_required
 def bill_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = actor(request)
@@ -268,32 +250,17 @@ def bill_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def bill_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     """The bill as an A4 PDF in the asked language (``?lang=``: en, ar, zh-hans)."""
-    from django.template.loader import render_to_string
-
-    from gridvend.pdf.layout import write_pdf
-    from gridvend.web.receipts.pdf import STATIC_DIR
-
     user = actor(request)
     access.require(permissions.can_view_billing(user))
     bill = selectors.get_bill(user, pk)
     if bill.status in (BillStatus.DRAFT, BillStatus.DISCARDED):
         raise NotFound()
     language = str(request.GET.get("lang", ""))[:10] or translation.get_language() or "en"
-    if language not in PDF_LANGUAGES:
-        language = "en"
-    with translation.override(language):
-        page = render_to_string("billing/bill.html", {**bill_context(bill), **_utility()})
-        body = write_pdf(page, stylesheets=[STATIC_DIR / "gridvend" / "bill.css"])
+    body = documents.bill_pdf(bill, language)
     response = HttpResponse(body, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="bill-{bill.number}.pdf"'
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _utility() -> dict[str, str]:
-    from django.conf import settings
-
-    return {"utility_name": settings.UTILITY_NAME, "helpline": settings.HELPLINE}
 
 
 # Payments ---------------------------------------------------------------------------------------
