@@ -16,3 +16,7 @@ class TerminalEvent(StrEnum):
     KEY_ROTATION_STARTED = "terminal.key_rotation_started"
     AGENT_PIN_SET = "terminal_agent.pin_set"
     AGENT_LOGGED_IN = "terminal_agent.logged_in"
+    # A wrong PIN on a terminal, and the lockout the last allowed one starts (the auditor's
+    # trace of a PIN being guessed on a lost or stolen handheld).
+    AGENT_PIN_REFUSED = "terminal_agent.pin_refused"
+    AGENT_LOCKED_OUT = "terminal_agent.locked_out"

@@ -2,7 +2,8 @@
 connection (the handhelds connect over GPRS for each).
 
 For each connection: a session row; the request's bytes stored as they came, before they are
-read, and again in the clear once they open; the reply stored in the clear and as sent. A frame
+read, and again in the clear once they open; the reply stored in the clear and as sent (the
+clear copies with the key, PIN and token redacted, ``gateway.store_terminal_message``). A frame
 that cannot be read, a terminal unknown, not active or whose message does not open with its key
 is answered with an unencrypted error frame (cipher 0): the gateway cannot or will not write to
 it under a key. A message that opens but is refused (a replay, a clock too far off, a refusal
@@ -127,6 +128,8 @@ def answer(body: bytes, session: TerminalSession) -> Exchange:
         terminal = gateway.find_terminal(header.terminal_id)
     except DomainError as exc:
         return _clear_error(exc, header)
+    # Filed under the terminal its header names, for the auditor, before it is authenticated:
+    # only a message that opens below counts as the terminal's contact (gateway.contact_count).
     gateway.note_terminal(session, terminal)
     enrolling = header.key_version == 0
     try:

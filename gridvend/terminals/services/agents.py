@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from gridvend.audit.services import record
@@ -54,7 +53,8 @@ def check_pin(pin: str) -> str:
 
 
 def set_agent_pin(*, actor: User, agent: User, pin: str) -> None:
-    """Set (or reset, which lifts a lockout) a field agent's PIN."""
+    """Set (or reset, which lifts a lockout) a field agent's PIN. The agent's log-ins made with
+    the earlier PIN end: a PIN is reset because it was seen or guessed."""
     if not permissions.can_manage_terminals(actor):
         raise AccessDenied()
     require_unit_in_scope(actor, agent.org_unit)
@@ -62,21 +62,38 @@ def set_agent_pin(*, actor: User, agent: User, pin: str) -> None:
         raise TerminalInvalid(field="agent", problem="not an active field agent")
     hashed = make_password(check_pin(pin))
     with transaction.atomic(durable=True):
+        now = timezone.now()
         AgentPin.objects.update_or_create(
             agent=agent,
             defaults={
                 "pin_hash": hashed,
                 "failed_attempts": 0,
                 "locked_until": None,
-                "set_at": timezone.now(),
+                "set_at": now,
             },
         )
+        end_agent_sessions(agent=agent, now=now)
         record(
             actor=actor,
             event_type=TerminalEvent.AGENT_PIN_SET,
             target=agent,
             target_type="identity.user",
         )
+
+
+def end_agent_sessions(
+    *, agent: User | None = None, terminal: Terminal | None = None, now: datetime
+) -> int:
+    """End the open log-ins of ``agent`` (on every terminal) or on ``terminal`` (whoever's);
+    inside the caller's transaction."""
+    if agent is None and terminal is None:
+        raise ValueError("an agent or a terminal")
+    rows = AgentSession.objects.filter(ended_at__isnull=True)
+    if agent is not None:
+        rows = rows.filter(agent=agent)
+    if terminal is not None:
+        rows = rows.filter(terminal=terminal)
+    return rows.update(ended_at=now)
 
 
 def _assigned(terminal: Terminal) -> User:
@@ -90,41 +107,66 @@ def _assigned(terminal: Terminal) -> User:
 
 def log_in(*, terminal: Terminal, pin: str) -> tuple[AgentSession, str]:
     """The terminal's agent logs in with their PIN; a new token (the agent's earlier log-ins on
-    this terminal end). A wrong PIN counts; the fifth in a row locks log-in for 30 minutes."""
+    this terminal end). A wrong PIN counts; the fifth in a row locks log-in for 30 minutes.
+
+    The lockout is read, the PIN checked and a wrong one counted (and audited) under the PIN's
+    row lock, so parallel log-ins check at most MAX_ATTEMPTS PINs before the lockout."""
     agent = _assigned(terminal)
-    now = timezone.now()
-    stored = AgentPin.objects.filter(agent=agent).first()
-    if stored is not None and stored.locked_until is not None and stored.locked_until > now:
-        raise AgentLocked(until=stored.locked_until.isoformat(timespec="minutes"))
-    if stored is None or not check_password(pin, stored.pin_hash):
+    refusal: AgentLocked | AgentPinWrong | None = None
+    with transaction.atomic(durable=True):
+        stored = AgentPin.objects.select_for_update().filter(agent=agent).first()
+        now = timezone.now()
         if stored is None:
             raise AgentPinWrong(attempts_left=0)
-        _count_failure(stored, now)
-        stored.refresh_from_db()
         if stored.locked_until is not None and stored.locked_until > now:
             raise AgentLocked(until=stored.locked_until.isoformat(timespec="minutes"))
-        raise AgentPinWrong(attempts_left=max(MAX_ATTEMPTS - stored.failed_attempts, 0))
-    token = secrets.token_hex(32)
-    with transaction.atomic(durable=True):
-        AgentPin.objects.filter(pk=stored.pk).update(failed_attempts=0, locked_until=None)
-        AgentSession.objects.filter(terminal=terminal, ended_at__isnull=True).update(ended_at=now)
-        session = AgentSession.objects.create(
-            terminal=terminal,
-            agent=agent,
-            token_digest=_digest(token),
-            expires_at=now + timedelta(hours=settings.TERMINALS_AGENT_SESSION_HOURS),
-        )
-        record(actor=agent, event_type=TerminalEvent.AGENT_LOGGED_IN, target=terminal)
+        if check_password(pin, stored.pin_hash):
+            token = secrets.token_hex(32)
+            stored.failed_attempts = 0
+            stored.locked_until = None
+            stored.save(update_fields=["failed_attempts", "locked_until"])
+            end_agent_sessions(terminal=terminal, now=now)
+            session = AgentSession.objects.create(
+                terminal=terminal,
+                agent=agent,
+                token_digest=_digest(token),
+                expires_at=now + timedelta(hours=settings.TERMINALS_AGENT_SESSION_HOURS),
+            )
+            record(actor=agent, event_type=TerminalEvent.AGENT_LOGGED_IN, target=terminal)
+        else:
+            refusal = _count_failure(stored, terminal, now)
+            token = ""
+    if refusal is not None:
+        # Raised once the count and its audit are committed.
+        raise refusal
     _open_shift(agent, terminal)
     return session, token
 
 
-def _count_failure(stored: AgentPin, now: object) -> None:
-    with transaction.atomic():
-        AgentPin.objects.filter(pk=stored.pk).update(failed_attempts=F("failed_attempts") + 1)
-        AgentPin.objects.filter(pk=stored.pk, failed_attempts__gte=MAX_ATTEMPTS).update(
-            locked_until=timezone.now() + LOCKOUT, failed_attempts=0
+def _count_failure(
+    stored: AgentPin, terminal: Terminal, now: datetime
+) -> AgentLocked | AgentPinWrong:
+    """Count a wrong PIN on the locked row and audit it; the last allowed one locks log-in."""
+    stored.failed_attempts += 1
+    if stored.failed_attempts >= MAX_ATTEMPTS:
+        stored.failed_attempts = 0
+        stored.locked_until = now + LOCKOUT
+        stored.save(update_fields=["failed_attempts", "locked_until"])
+        record(
+            actor=None,
+            event_type=TerminalEvent.AGENT_LOCKED_OUT,
+            target=terminal,
+            after={"agent": stored.agent_id, "locked_until": stored.locked_until.isoformat()},
         )
+        return AgentLocked(until=stored.locked_until.isoformat(timespec="minutes"))
+    stored.save(update_fields=["failed_attempts"])
+    record(
+        actor=None,
+        event_type=TerminalEvent.AGENT_PIN_REFUSED,
+        target=terminal,
+        after={"agent": stored.agent_id, "failed_attempts": stored.failed_attempts},
+    )
+    return AgentPinWrong(attempts_left=MAX_ATTEMPTS - stored.failed_attempts)
 
 
 def _open_shift(agent: User, terminal: Terminal) -> None:
@@ -152,5 +194,8 @@ def session_agent(*, terminal: Terminal, token: object) -> User:
     if session is None or session.expires_at <= timezone.now():
         raise AgentSessionInvalid()
     if terminal.agent_id != session.agent_id:
+        raise AgentSessionInvalid()
+    if not permissions.can_work_in_field(session.agent):
+        # Dismissed (deactivated) or no longer a field agent since the log-in.
         raise AgentSessionInvalid()
     return session.agent

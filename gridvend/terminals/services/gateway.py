@@ -3,18 +3,23 @@ counter and last contact of each accepted message, and the store of sessions and
 
 Raw messages are written in their own short transactions, outside any business transaction: the
 bytes that came in are kept before they are read, so that a frame the gateway refused is still
-there for the auditor; the reply after it is sent.
+there for the auditor; the reply after it is sent. A decrypted message is kept with its secrets
+(the terminal's key, the agent's PIN, the log-in's token) redacted: the store is read by people,
+and whoever holds those could speak as the terminal or sell as the agent.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from gridvend.audit.changes import audited_change
@@ -209,18 +214,60 @@ def open_terminal_session(*, peer_host: str, peer_port: int) -> TerminalSession:
 
 
 def note_terminal(session: TerminalSession, terminal: Terminal) -> None:
-    """The session and its messages so far belong to ``terminal`` (named in the header)."""
+    """The session and its messages so far are filed under ``terminal`` (named in the header,
+    not yet authenticated: see ``contact_count``)."""
     with transaction.atomic():
         TerminalSession.objects.filter(pk=session.pk).update(terminal=terminal)
         TerminalMessage.objects.filter(session=session).update(terminal=terminal)
     session.terminal = terminal
 
 
+# The fields of the terminal protocol that carry a secret: the enrolment reply's new key, the
+# log-in request's PIN, and the log-in's token (in its reply and in every later request).
+SECRET_FIELDS = frozenset({"key", "pin", "session"})
+REDACTED = "[redacted]"
+_SECRET_TEXT = re.compile(rb'("(?:key|pin|session)"\s*:\s*)(?:"(?:[^"\\]|\\.)*"?|[0-9]+)')
+
+
+def _redact_value(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict):
+        changed = False
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            if name in SECRET_FIELDS:
+                out[name], changed = REDACTED, True
+            else:
+                out[name], inner = _redact_value(item)
+                changed = changed or inner
+        return out, changed
+    if isinstance(value, list):
+        items = [_redact_value(item) for item in value]
+        return [item for item, _ in items], any(changed for _, changed in items)
+    return value, False
+
+
+def redact_plain(content: bytes) -> bytes:
+    """A decrypted message with the value of every secret field replaced by ``[redacted]``;
+    the bytes unchanged when it has none. A message that is not JSON (refused as such) has any
+    secret-looking ``"pin":"..."`` text redacted all the same."""
+    try:
+        value = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return _SECRET_TEXT.sub(rb'\1"' + REDACTED.encode() + rb'"', content)
+    redacted, changed = _redact_value(value)
+    if not changed:
+        return content
+    return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def store_terminal_message(
     *, session: TerminalSession, direction: str, stage: str, content: bytes, problem: str = ""
 ) -> TerminalMessage:
+    """Store one message; a decrypted one (``Stage.PLAIN``) with its secrets redacted."""
     if direction not in Direction.values or stage not in Stage.values:
         raise ValueError(f"{direction} {stage}")
+    if stage == Stage.PLAIN:
+        content = redact_plain(bytes(content))
     with transaction.atomic():
         return TerminalMessage.objects.create(
             session=session,
@@ -253,6 +300,19 @@ def close_terminal_session(
         )
 
 
+def contacts(terminal: Terminal) -> QuerySet[TerminalSession]:
+    """Sessions the terminal opened: those whose message opened under its key or enrolment code
+    (the gateway stores a message decrypted only then). A session filed under the terminal
+    because a frame named it in the clear header, but refused before it opened (a forgery, a
+    wrong key, a suspended terminal), is an attempt on the terminal, not its contact."""
+    return TerminalSession.objects.filter(
+        terminal=terminal,
+        pk__in=TerminalMessage.objects.filter(
+            terminal=terminal, direction=Direction.IN, stage=Stage.PLAIN
+        ).values("session_id"),
+    )
+
+
 def contact_count(terminal: Terminal) -> int:
-    """Sessions the terminal opened (for the back office)."""
-    return TerminalSession.objects.filter(terminal=terminal).count()
+    """How many sessions the terminal opened (``contacts``), for the back office."""
+    return contacts(terminal).count()

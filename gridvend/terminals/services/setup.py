@@ -28,6 +28,7 @@ from gridvend.terminals import permissions
 from gridvend.terminals.errors import TerminalInvalid, TerminalStateInvalid, TerminalTaken
 from gridvend.terminals.events import TerminalEvent
 from gridvend.terminals.models import Cipher, Terminal, TerminalStatus
+from gridvend.terminals.services import agents
 
 TERMINAL_ID = re.compile(r"[A-Z0-9]{4,16}")
 # 20 characters of RFC 4648 base32: 100 bits, read aloud or typed on the handheld's keypad.
@@ -129,9 +130,13 @@ def assign_terminal(
         with audited_change(
             actor=actor, instance=locked, event=TerminalEvent.ASSIGNED, skip_unchanged=True
         ):
+            previous_agent_id = locked.agent_id
             locked.agent = agent
             locked.org_unit = org_unit
             locked.vending_point = vending_point
+        if previous_agent_id != locked.agent_id:
+            # The log-ins on it end: given back later, the earlier agent logs in again.
+            agents.end_agent_sessions(terminal=locked, now=timezone.now())
     return locked
 
 
