@@ -78,9 +78,7 @@ def exchange_bytes(host: str, port: int, framed: bytes, *, timeout: float = 30) 
 class Terminal:
     """A terminal speaking to the gateway at ``host``:``port``."""
 
-    def __init__(
-        self, host: str, port: int, state: TerminalState, *, timeout: float = 30
-    ) -> None:
+    def __init__(self, host: str, port: int, state: TerminalState, *, timeout: float = 30) -> None:
         self.host = host
         self.port = port
         self.state = state
