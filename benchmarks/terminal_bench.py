@@ -17,7 +17,8 @@ the wire is covered by the tests); ``--legacy-share`` of them use 3DES-CBC with 
 AES-256-GCM.
 
 The gateway is the product's own, ``gridvend terminals serve``, in a process of its own on a
-free loopback port (GRIDVEND_TERMINALS_MAX_CONNECTIONS from ``--max-connections`` when given).
+free loopback port (GRIDVEND_TERMINALS_MAX_CONNECTIONS from ``--max-connections`` when given;
+its log kept in ``var/terminal-bench/gateway.log``, its failures counted in the figures).
 Each terminal is a thread of this process speaking the protocol with the simulator's client
 library (``gateways.terminals.client``): one short connection per transaction, every frame
 encrypted and authenticated under the terminal's own key. A terminal logs its agent in, then,
@@ -31,8 +32,8 @@ Printed: transactions per second, latency percentiles overall and by operation, 
 that were not ``ok`` by error code. Then the books are checked: every sale and collection a
 terminal was told succeeded exists exactly once with its amount and its own journal entry; no
 other sale or collection exists at the bench's point beyond the uncertain ones; the tokens
-stored are the tokens the terminals printed; each terminal's ``day_totals`` equals what it
-counted itself (unless the business day changed during the run); every journal entry balances
+stored are the tokens the terminals printed; each terminal's ``day_totals``, asked at the end,
+equals the books (unless the business day changed during the run); every journal entry balances
 and every kept balance matches its postings. A difference is printed and the exit status is 1.
 Nothing is asserted about time.
 """
@@ -576,10 +577,10 @@ def main() -> None:
     if not 0 <= args.max_connections <= 10_000:
         raise SystemExit("--max-connections is 0 (the default) to 10000")
 
-    with (
-        tempfile.TemporaryDirectory(prefix="gridvend-terminal-bench-var-") as var_dir,
-        throwaway_database(args.database_url or None, args.keep) as url,
-    ):
+    # The gateway's var folder and log are kept for a look afterwards.
+    var_dir = str(ROOT / "var" / "terminal-bench")
+    Path(var_dir).mkdir(parents=True, exist_ok=True)
+    with throwaway_database(args.database_url or None, args.keep) as url:
         env = environment(url, var_dir, args.max_connections)
         os.environ.update(env)
         backend = url.split(":", 1)[0]
@@ -615,10 +616,14 @@ def main() -> None:
         problems = verify(scene, tallies, totals, same_day)
         if not same_day:
             print("day_totals not compared: the business day changed during the run")
-        log = (Path(var_dir) / "gateway.log").read_text(errors="replace").strip()
-        if log:
-            print("gateway log (last lines):")
-            print("\n".join("  " + line for line in log.splitlines()[-10:]))
+        log = (Path(var_dir) / "gateway.log").read_text(errors="replace")
+        failures = Counter(
+            line.strip() for line in log.splitlines() if line and not line[0].isspace()
+        )
+        print(
+            f"gateway log ({var_dir}/gateway.log): "
+            + ("; ".join(f"{n} x {line[:100]}" for line, n in failures.most_common(5)) or "empty")
+        )
         connections.close_all()
     if problems:
         print("NOT VERIFIED:")
