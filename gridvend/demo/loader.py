@@ -16,6 +16,7 @@ from gridvend.demo import utility
 from gridvend.demo.partners import DemoPartner, ensure_partners
 from gridvend.demo.phone import DemoPhone, ensure_phone_paybill
 from gridvend.demo.postpaid import POSTPAID_DAYS, PostpaidSummary, ensure_postpaid
+from gridvend.demo.terminal import DemoTerminal, ensure_terminal
 from gridvend.identity import services as identity
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
@@ -88,6 +89,14 @@ USERS = [
     DemoUser(
         "field.agent", "David Mwangi", Role.OPERATOR, "Lakeside BU", (Capability.FIELD_AGENT,)
     ),
+    # The handheld terminal's agent (gridvend.demo.terminal): reads, collects and sells.
+    DemoUser(
+        "kisumu.agent",
+        "Kevin Ouma",
+        Role.OPERATOR,
+        "Kisumu SC",
+        (Capability.FIELD_AGENT, Capability.CASHIER),
+    ),
 ]
 
 
@@ -116,6 +125,7 @@ class DemoSummary:
     partners: list[DemoPartner] = field(default_factory=list)
     sample_meter: str = ""
     phone: DemoPhone | None = None
+    terminal: DemoTerminal | None = None
     postpaid: PostpaidSummary = field(default_factory=PostpaidSummary)
 
 
@@ -277,6 +287,8 @@ def load_demo(
     )
     summary.phone = ensure_phone_paybill(tree.admin, "demo-mobile-money")
     say(_("Partners and their API keys ready."))
+    summary.terminal = ensure_terminal(tree.admin, tree.units)
+    say(_("Handheld terminal enrolled."))
     return summary
 
 

@@ -44,7 +44,11 @@ class BoundedThreadingServer(socketserver.ThreadingTCPServer):
 
     allow_reuse_address = True
     daemon_threads = True
-    request_queue_size = 64
+    # The listen backlog: connections the kernel completes and holds while every slot is
+    # taken. At 64, 200 handhelds connecting at once overflowed it and the kernel dropped or
+    # reset the rest before the gateway saw them (terminal_bench on PostgreSQL: 42 resets in a
+    # minute, nothing in the gateway's log). The kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(
         self,

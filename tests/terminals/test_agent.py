@@ -239,3 +239,21 @@ def test_another_agent_may_not_reverse_a_collection_that_is_not_theirs(
     with pytest.raises(AccessDenied):
         billing_payments.cancel_payment(actor=other, payment=payment, reason="not mine")
     assert BillPayment.objects.get(pk=payment.pk).status != "cancelled"
+
+
+def test_a_pin_is_kept_as_argon2id_at_the_pin_cost_and_an_older_hash_still_logs_in(
+    field_agent: Agent,
+) -> None:
+    from django.contrib.auth.hashers import Argon2PasswordHasher, make_password
+
+    stored = AgentPin.objects.get(agent=field_agent.agent).pin_hash
+    assert stored.startswith("argon2$argon2id$") and "$m=19456,t=2,p=1$" in stored
+    assert PIN not in stored
+    device = field_agent.device()
+    assert device.login(PIN)["agent"] == field_agent.agent.full_name
+    # A PIN set before, at the staff passwords' cost, still logs in.
+    older = make_password(PIN, hasher=Argon2PasswordHasher())
+    assert "p=8" in older
+    AgentPin.objects.filter(agent=field_agent.agent).update(pin_hash=older)
+    assert device.login(PIN)["agent"] == field_agent.agent.full_name
+    assert refused(device, "login", pin="0000") == "AGENT_PIN_WRONG"

@@ -5,8 +5,11 @@ answered or closed, recorded with its raw bytes, and changes nothing else."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +318,18 @@ def test_only_the_auditor_reads_the_raw_messages(field: Field, gateway: int) -> 
             selectors.list_raw_messages(denied, field.terminal)
     outside = factories.user(field.tree.south, Role.VENDING_POINT_MANAGER, (Capability.AUDITOR,))
     assert selectors.list_raw_messages(outside, field.terminal).count() == 0
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs iproute2's ss")
+def test_the_gateway_listens_with_a_backlog_for_a_whole_centre_connecting_at_once(
+    gateway: int,
+) -> None:
+    """With every slot taken, connections wait in the kernel's accept queue: at 64 (before),
+    200 terminals connecting at once overflowed it and were reset unseen by the gateway. The
+    Send-Q that `ss` shows for a listening socket is its backlog (capped by somaxconn)."""
+    listed = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{gateway}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert listed[0] == "LISTEN"
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert int(listed[2]) == min(1024, somaxconn) > 64

@@ -3,9 +3,11 @@ envelope's refusals of a changed byte, a reply taken for a request and a cut bod
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from gridvend.gateways.terminals import protocol
+from gridvend.gateways.terminals import client, protocol
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
 ENROL_BODY = (
@@ -69,3 +71,12 @@ def test_a_plain_message_is_a_bounded_json_object() -> None:
     for bad in (b"[1]", b"NaN", b"\xff", b'{"a":' * 100000, b" " * 70000):
         with pytest.raises(protocol.EnvelopeError):
             protocol.decode_message(bad)
+
+
+def test_a_gateway_that_never_answers_is_no_reply_for_the_terminal() -> None:
+    """A reply that does not come within the client's timeout is NoReply (the request may have
+    been done: the terminal sends its order again), never a framing error of its own."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        with pytest.raises(client.NoReply, match="timeout"):
+            client.exchange_bytes("127.0.0.1", port, b"\x00\x01x", timeout=0.3)

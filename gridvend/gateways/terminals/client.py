@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gridvend.gateways.banklink.framing import FrameReader, FrameSpec
+from gridvend.gateways.banklink.framing import FrameError, FrameReader, FrameSpec
 from gridvend.gateways.terminals import protocol
 
 MAX_REPLY_BYTES = 65535
@@ -59,12 +59,17 @@ class TerminalState:
 
 
 def exchange_bytes(host: str, port: int, framed: bytes, *, timeout: float = 30) -> bytes:
-    """Send one framed request; the reply's body (NoReply when the gateway closed first)."""
+    """Send one framed request; the reply's body (NoReply when the gateway closed first, or
+    sent no whole reply within ``timeout`` seconds: it may still have done the request, so a
+    sale or collection is sent again under the same order number)."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(framed)
         reader = FrameReader(frame_spec(), sock.recv)
-        body = reader.read()
+        try:
+            body = reader.read()
+        except FrameError as exc:
+            raise NoReply(f"no whole reply from the gateway ({exc.reason})") from None
     if not body:
         raise NoReply("the gateway closed the connection without a reply")
     return body
@@ -73,10 +78,11 @@ def exchange_bytes(host: str, port: int, framed: bytes, *, timeout: float = 30) 
 class Terminal:
     """A terminal speaking to the gateway at ``host``:``port``."""
 
-    def __init__(self, host: str, port: int, state: TerminalState) -> None:
+    def __init__(self, host: str, port: int, state: TerminalState, *, timeout: float = 30) -> None:
         self.host = host
         self.port = port
         self.state = state
+        self.timeout = timeout
         self.last_request: bytes = b""
 
     def _next_sequence(self) -> int:
@@ -99,7 +105,7 @@ class Terminal:
     def send(self, framed: bytes, *, key: bytes) -> dict[str, Any]:
         """Send a built request; the reply's message, or GatewayRefused."""
         self.last_request = framed
-        body = exchange_bytes(self.host, self.port, framed)
+        body = exchange_bytes(self.host, self.port, framed, timeout=self.timeout)
         header = protocol.parse_header(body)
         if header.cipher == protocol.CIPHER_NONE:
             reply = protocol.decode_message(body[protocol.HEADER_BYTES :])

@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
 from django.db import transaction
 from django.utils import timezone
 
@@ -42,8 +42,33 @@ MAX_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=30)
 
 
+class PinHasher(Argon2PasswordHasher):
+    """Argon2id at OWASP's minimum (19 MiB, 2 passes, 1 lane) for the agents' PINs.
+
+    The gateway checks a PIN at every log-in, and a whole service centre's agents log in within
+    minutes of each other: at the staff passwords' cost (100 MiB, 8 lanes, about 0.1 s of
+    every core each) 200 log-ins at once took the two cores of the gateway for minutes, and
+    the sales and collections waiting behind them timed out (benchmarks/terminal_bench.py,
+    docs/terminals.md "Capacity"). A PIN of 4 to 8 digits cannot withstand an offline search
+    at any hash cost; what guards it is the lockout and the terminal's own key. A PIN hashed
+    before this change still verifies (its parameters are in the hash) until it is set again.
+    """
+
+    time_cost = 2
+    memory_cost = 19456
+    parallelism = 1
+
+
+PIN_HASHER = PinHasher()
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def hash_pin(pin: str) -> str:
+    """The stored form of an agent's PIN (``PinHasher``)."""
+    return make_password(check_pin(pin), hasher=PIN_HASHER)
 
 
 def check_pin(pin: str) -> str:
@@ -60,7 +85,7 @@ def set_agent_pin(*, actor: User, agent: User, pin: str) -> None:
     require_unit_in_scope(actor, agent.org_unit)
     if not permissions.can_work_in_field(agent):
         raise TerminalInvalid(field="agent", problem="not an active field agent")
-    hashed = make_password(check_pin(pin))
+    hashed = hash_pin(pin)
     with transaction.atomic(durable=True):
         now = timezone.now()
         AgentPin.objects.update_or_create(

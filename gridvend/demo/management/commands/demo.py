@@ -17,6 +17,7 @@ from gridvend.demo.loader import (
     load_demo,
 )
 from gridvend.demo.partners import DEMO_BANK_LINK
+from gridvend.demo.terminal import DemoTerminal
 
 
 class Command(BaseCommand):
@@ -134,3 +135,34 @@ class Command(BaseCommand):
                 f"  gridvend phone pay --phone {phone.phone} --account {phone.meter} --amount 500"
             )
             self.stdout.write(f"  gridvend phone inbox --phone {phone.phone}")
+        if summary.terminal is not None:
+            self._terminal(summary.terminal)
+
+    def _terminal(self, terminal: DemoTerminal) -> None:
+        self.stdout.write(
+            _(
+                "Handheld terminal %(terminal)s (docs/terminals.md), enrolled, gateway "
+                "%(host)s:%(port)s; agent %(name)s (%(username)s), PIN %(pin)s. In a second "
+                "shell, from the checkout:"
+            )
+            % {
+                "terminal": terminal.terminal_id,
+                "host": terminal.host,
+                "port": terminal.port,
+                "name": terminal.agent_name,
+                "username": terminal.agent_username,
+                "pin": terminal.pin,
+            }
+        )
+        run = f"  GRIDVEND_DEMO=1 .venv/bin/gridvend terminal --state {terminal.state_file}"
+        self.stdout.write(f"{run} login --pin {terminal.pin}")
+        if terminal.meter:
+            self.stdout.write(
+                f"{run} sell --meter {terminal.meter} --amount-minor 50000 --order A-0001"
+            )
+        if terminal.account:
+            self.stdout.write(f"{run} arrears --account {terminal.account}")
+            self.stdout.write(
+                f"{run} collect --account {terminal.account} --amount-minor 100000 --order C-0001"
+            )
+        self.stdout.write(f"{run} day-totals")
