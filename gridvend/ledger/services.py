@@ -43,11 +43,28 @@ _KIND_BY_PREFIX = {
     # customers while their payment waits in suspense (sold to the right meter or refunded).
     "mobile-clearing": AccountKind.ASSET,
     "mobile-suspense": AccountKind.LIABILITY,
+    # Handheld terminals: the cash a field agent holds, collected or taken for sales and not yet
+    # handed in at the office, and what the office's counts found short (or over) against it.
+    "transit": AccountKind.ASSET,
+    "cash-difference": AccountKind.ASSET,
 }
 
 
 # Accounts whose balance a sale decides on: the database keeps theirs (``ledger.triggers``).
-_KEPT_PREFIXES = frozenset({"float", "wallet"})
+# An agent's cash in transit keeps one too: its limit is the agent's cash limit, which the
+# database holds under the account row's lock however many terminals post at once.
+_KEPT_PREFIXES = frozenset({"float", "wallet", "transit"})
+
+
+def cash_in_transit_code(agent_id: int) -> str:
+    """The ledger account of the cash a field agent holds (docs/terminals.md)."""
+    return f"transit:agent:{agent_id}"
+
+
+def cash_difference_code(agent_id: int) -> str:
+    """Where the office's count of an agent's hand-in differs from what the agent held: a
+    shortage is a debit (owed by the agent), an overage a credit."""
+    return f"cash-difference:agent:{agent_id}"
 
 
 def kind_for(code: str) -> str:

@@ -16,3 +16,8 @@ class TerminalEvent(StrEnum):
     KEY_ROTATION_STARTED = "terminal.key_rotation_started"
     AGENT_PIN_SET = "terminal_agent.pin_set"
     AGENT_LOGGED_IN = "terminal_agent.logged_in"
+    CASH_LIMIT_SET = "terminal_agent.cash_limit_set"
+    CASH_HANDED_IN = "terminal_agent.cash_handed_in"
+    DAY_END_REPORTED = "terminal_agent.day_end_reported"
+    CASH_RECONCILED = "terminal_agent.cash_reconciled"
+    CASH_DIFFERENCE_FOUND = "terminal_agent.cash_difference_found"

@@ -122,10 +122,17 @@ def require_payable_if_closed(customer: Customer, amount_minor: int, *, owed: in
 
 
 def _source_account(
-    channel: str, partner: Any | None, vending_point: Any | None, shift: Any | None
+    channel: str,
+    partner: Any | None,
+    vending_point: Any | None,
+    shift: Any | None,
+    holder: User | None = None,
 ) -> str:
-    """Where the money came in: the till of the cashier's point, the partner's clearing
-    account at the bank, or the channel's clearing account."""
+    """Where the money came in: the field agent's cash in transit (a handheld collection, held
+    under the agent's cash limit until it is handed in), the till of the cashier's point, the
+    partner's clearing account at the bank, or the channel's clearing account."""
+    if channel == Channel.HANDHELD and holder is not None:
+        return ledger.cash_in_transit_code(holder.pk)
     point = shift.vending_point if shift is not None else vending_point
     if point is not None:
         return f"till:{point.code}:cash"
@@ -398,7 +405,7 @@ def take_payment(
             money=money,
             channel=channel,
             reference=reference,
-            source_account=_source_account(channel, partner, vending_point, shift),
+            source_account=_source_account(channel, partner, vending_point, shift, holder=actor),
             memo=f"bill payment {channel} {reference} {locked.account_number}",
             paid_at=when,
             now=now,
