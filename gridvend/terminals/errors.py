@@ -184,11 +184,13 @@ class CashLimitReached(DomainError):
         "%(limit_minor)s. Hand the cash in at the office."
     )
 
-    def __init__(self, *, held_minor: int, limit_minor: int, amount_minor: int) -> None:
+    def __init__(
+        self, *, held_minor: int, limit_minor: int, room_minor: int, amount_minor: int
+    ) -> None:
         super().__init__(
             held_minor=held_minor,
             limit_minor=limit_minor,
-            room_minor=max(limit_minor - held_minor, 0),
+            room_minor=room_minor,
             amount_minor=amount_minor,
         )
 

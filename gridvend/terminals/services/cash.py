@@ -126,6 +126,7 @@ def limit_refusal(agent: User, amount_minor: int) -> CashLimitReached:
     return CashLimitReached(
         held_minor=position.held_minor,
         limit_minor=position.limit_minor,
+        room_minor=position.room_minor,
         amount_minor=amount_minor,
     )
 
@@ -201,7 +202,9 @@ def _bucket(kind: str) -> str:
     return "collections"
 
 
-def _ledger_days(account_ids: list[int], days: list[date] | None = None, since: date | None = None):
+def _ledger_days(
+    account_ids: list[int], days: list[date] | None = None, since: date | None = None
+) -> dict[tuple[int, date], dict[str, int]]:
     """Per (account, day, bucket): the count of entries and the sum of their postings."""
     postings = LedgerPosting.objects.filter(account_id__in=account_ids)
     if days is not None:
