@@ -6,6 +6,7 @@ row is tampered with, which raises the alarm."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 
@@ -35,6 +36,7 @@ from gridvend.terminals.models import (
 )
 from gridvend.terminals.services import cash, setup
 from tests.billing.conftest import Scene, scene  # noqa: F401 (the fixture, shared)
+from tests.signin import signed_in
 from tests.terminals.conftest import handheld, settle
 from tests.terminals.test_agent import PIN, Agent, refused
 from tests.terminals.test_agent import field_agent as field_agent
@@ -256,3 +258,34 @@ def test_two_terminals_of_one_agent_collecting_at_once_never_pass_the_limit(
     assert cash.cash_position(agent).held_minor == 50000
     assert _posted(ledger.cash_in_transit_code(agent.pk)) == 50000
     assert BillPayment.objects.filter(channel=Channel.HANDHELD).count() == 5
+
+
+def test_the_office_hands_in_on_the_agent_s_page_once_for_a_double_submit(
+    field_agent: Agent,
+) -> None:
+    _device, account = _collecting(field_agent, 1_000_000)
+    field_agent.run("collect", "--account", account, "--amount-minor", "100000", "--order", "C-1")
+    office = signed_in(field_agent.manager)
+    url = f"/terminals/cash/{field_agent.agent.pk}/"
+    page = office.get(url).content.decode()
+    assert "1,000.00" in page or "1000.00" in page
+    key = re.search(r'name="request_key" value="([0-9a-f]+)"', page)
+    assert key is not None
+    body = {
+        "action": "hand_in",
+        "counted": "1005.00",
+        "expected_minor": "100000",
+        "request_key": key.group(1),
+    }
+    assert office.post(url, body).status_code == 302
+    assert office.post(url, body).status_code == 302  # the double submit
+    hand_in = CashHandIn.objects.get()
+    assert hand_in.difference_minor == 500  # an overage
+    assert cash.cash_position(field_agent.agent).held_minor == 0
+    # A refused count (out of bounds, three decimals) changes nothing.
+    refused_body = {**body, "request_key": "another-key-1", "counted": "1.005"}
+    assert office.post(url, refused_body).status_code == 400
+    assert CashHandIn.objects.count() == 1
+    listed = office.get("/terminals/cash/").content.decode()
+    assert field_agent.agent.username in listed
+    assert office.get("/terminals/cash/reconciliation/").status_code == 200

@@ -111,12 +111,17 @@ class CashPosition:
 
 
 def cash_position(agent: User) -> CashPosition:
-    """The cash the agent holds now and the limit, read from the account row."""
-    cash = agent_cash(agent)
-    held, limit = Account.objects.filter(pk=cash.account_id).values_list(
-        "balance_minor", "limit_minor"
-    )[0]
-    return CashPosition(int(held or 0), int(limit), cash.currency)
+    """The cash the agent holds now and the limit, read from the account row (nothing is
+    written: an agent who never collected holds nothing under the default limit)."""
+    found = (
+        AgentCash.objects.filter(agent=agent)
+        .values_list("account__balance_minor", "account__limit_minor", "currency")
+        .first()
+    )
+    if found is None:
+        return CashPosition(0, int(settings.TERMINALS_CASH_LIMIT_MINOR), settings.CURRENCY)
+    held, limit, currency = found
+    return CashPosition(int(held or 0), int(limit), currency)
 
 
 def limit_refusal(agent: User, amount_minor: int) -> CashLimitReached:
@@ -226,7 +231,9 @@ def _ledger_days(
 def open_cash_days(agent: User, *, limit_days: int = 31) -> list[CashDay]:
     """The agent's days since the day of the last hand-in (at most ``limit_days`` back), newest
     first: what makes up the cash the office is about to count."""
-    cash = agent_cash(agent)
+    cash = AgentCash.objects.filter(agent=agent).first()
+    if cash is None:
+        return []
     last = CashHandIn.objects.filter(agent=agent).order_by("-received_at", "-pk").first()
     since = timezone.localdate() - timedelta(days=limit_days)
     if last is not None and last.business_date > since:
@@ -269,7 +276,9 @@ def hand_in_cash(
     Idempotent on ``request_key`` (the form's): a second submit returns the first hand-in."""
     _require_cash_office(actor, agent)
     key = _request_key(request_key)
-    cash = agent_cash(agent)
+    cash = AgentCash.objects.select_related("account").filter(agent=agent).first()
+    if cash is None:
+        raise CashHandInInvalid(problem="the agent holds no cash to hand in")
     maximum = int(settings.MAX_CASH_COUNT) * 100
     if counted.currency != cash.currency or not 0 <= counted.minor <= maximum:
         raise CashHandInInvalid(problem=f"the count must be between 0 and {maximum // 100}")
