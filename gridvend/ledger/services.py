@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -76,6 +77,15 @@ def keeps_balance(code: str) -> bool:
     return code.split(":", 1)[0] in _KEPT_PREFIXES
 
 
+def _default_limit(code: str) -> int:
+    """A new kept account's limit: a field agent's cash in transit starts at the configured
+    cash limit (GRIDVEND_TERMINALS_CASH_LIMIT_MINOR; the back office sets the agent's own),
+    every other at 0 (no credit)."""
+    if code.split(":", 1)[0] == "transit":
+        return int(settings.TERMINALS_CASH_LIMIT_MINOR)
+    return 0
+
+
 def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
     """The account with this code, created on first use (codes are stable identifiers)."""
     account = Account.objects.filter(code=code).first()
@@ -87,6 +97,7 @@ def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
                 "kind": kind_for(code),
                 "currency": currency,
                 "balance_minor": 0 if keeps_balance(code) else None,
+                "limit_minor": _default_limit(code),
             },
         )
     if account.currency != currency:

@@ -489,16 +489,22 @@ def _write_sale(
 def _source_account(
     point: VendingPoint, payment_method: str, customer: Customer, holder: User | None = None
 ) -> str:
-    """Where the sale's money comes from. ``holder``: who takes the cash; at a handheld
-    terminal's point without a float that is the field agent, whose cash in transit it joins
-    (its limit held by the database) until it is handed in at the office."""
+    """Where the sale's money comes from. ``holder``: who takes the cash; a field agent's cash
+    sale at a handheld point without a float joins the agent's cash in transit (its limit held
+    by the database) until it is handed in at the office. A cashier selling at that point
+    still books to its till."""
     if payment_method == "wallet":
         # The customer's prepaid wallet (gridvend.wallet), whatever the point: its kept balance
         # is a liability that the database never lets rise above zero (BALANCE_LIMIT).
         return wallet_account_code(customer.account_number)
     if point.uses_float:
         return float_account_code(point)
-    if holder is not None and point.channel == Channel.HANDHELD and payment_method == "cash":
+    if (
+        holder is not None
+        and point.channel == Channel.HANDHELD
+        and payment_method == "cash"
+        and Capability.FIELD_AGENT in holder.capability_set()
+    ):
         return ledger.cash_in_transit_code(holder.pk)
     return f"till:{point.code}:{payment_method or 'cash'}"
 
