@@ -35,6 +35,7 @@ from gridvend.terminals.models import (
     TerminalMessage,
 )
 from gridvend.terminals.services import cash, setup
+from gridvend.vending.models import Sale
 from tests.billing.conftest import Scene, scene  # noqa: F401 (the fixture, shared)
 from tests.signin import signed_in
 from tests.terminals.conftest import handheld, settle
@@ -289,3 +290,41 @@ def test_the_office_hands_in_on_the_agent_s_page_once_for_a_double_submit(
     listed = office.get("/terminals/cash/").content.decode()
     assert field_agent.agent.username in listed
     assert office.get("/terminals/cash/reconciliation/").status_code == 200
+
+
+def test_an_agent_s_cash_day_end_to_end_collect_reverse_sell_hand_in_and_reconcile(
+    field_agent: Agent,
+) -> None:
+    _device, account = _collecting(field_agent, 1_000_000)
+    for order, amount in (("C-1", "100000"), ("C-2", "20000")):
+        field_agent.run("collect", "--account", account, "--amount-minor", amount, "--order", order)
+    field_agent.run("reverse", "--order", "C-2", "--reason", "keyed wrong")
+    meter = field_agent.scene.prepaid
+    printed = field_agent.run(
+        "sell", "--meter", meter.number, "--amount-minor", "50000", "--order", "A-1"
+    )
+    assert "ROOM LEFT" in printed
+    sale = Sale.objects.get(client_reference="HH0100:A-1")
+    simulator = field_agent.scene.world.simulator(meter)
+    assert all(simulator.enter(t.digits).accepted for t in sale.tokens.all())
+    assert cash.cash_position(field_agent.agent).held_minor == 150000
+    assert "MATCHES THE LEDGER" in field_agent.run("day-end")
+    hand_in = cash.hand_in_cash(
+        actor=field_agent.manager,
+        agent=field_agent.agent,
+        counted=Money(150000, settings.CURRENCY),
+        expected_minor=150000,
+        request_key="end-to-end-1",
+    )
+    assert hand_in.difference_minor == 0
+    assert AgentDayEnd.objects.get(agent=field_agent.agent).hand_in_id == hand_in.pk
+    (result,) = cash.reconcile_cash_day(day=timezone.localdate())
+    assert result.is_clean
+    assert result.gateway == {
+        "collections_count": 2,
+        "collections_minor": 120000,
+        "sales_count": 1,
+        "sales_minor": 50000,
+        "reversals_count": 1,
+        "reversals_minor": 20000,
+    }
