@@ -172,6 +172,7 @@ class CashErrorCode(StrEnum):
     CASH_LIMIT_INVALID = "CASH_LIMIT_INVALID"
     CASH_HAND_IN_INVALID = "CASH_HAND_IN_INVALID"
     CASH_HAND_IN_CHANGED = "CASH_HAND_IN_CHANGED"
+    CASH_ALREADY_HANDED_IN = "CASH_ALREADY_HANDED_IN"
 
 
 class CashLimitReached(DomainError):
@@ -222,3 +223,16 @@ class CashHandInChanged(DomainError):
 
     def __init__(self, *, held: str) -> None:
         super().__init__(held=held)
+
+
+class CashAlreadyHandedIn(DomainError):
+    """A terminal's reversal of a collection whose cash the office already took in: the agent
+    no longer holds it, so the reversal is the office's (the back office), not the terminal's."""
+
+    code = CashErrorCode.CASH_ALREADY_HANDED_IN
+    message_template = gettext_lazy(
+        "The cash of %(receipt)s was already handed in at the office: ask the office to reverse it."
+    )
+
+    def __init__(self, *, receipt: str) -> None:
+        super().__init__(receipt=receipt[:64])

@@ -143,6 +143,11 @@ def test_the_hand_in_books_the_shortage_clears_the_cash_and_reopens_collection_o
     # Collection is open again.
     reply = device.request("collect", account_number=account, amount_minor=1000, order="C-4")
     assert reply["cash_held_minor"] == 1000
+    # The cash of C-1 is at the office: the terminal may no longer reverse it.
+    assert refused(device, "reverse", order="C-1", reason="late") == "CASH_ALREADY_HANDED_IN"
+    assert BillPayment.objects.get(source_reference="HH0100:C-1").status != "cancelled"
+    reply = device.request("reverse", order="C-4", reason="keyed wrong")
+    assert reply["cash_held_minor"] == 0
 
 
 def test_the_reconciliation_is_clean_then_a_tampered_reply_raises_the_alarm(

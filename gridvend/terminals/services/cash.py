@@ -35,6 +35,7 @@ from gridvend.ledger.models import Account, JournalEntry
 from gridvend.ledger.models import Posting as LedgerPosting
 from gridvend.terminals import permissions
 from gridvend.terminals.errors import (
+    CashAlreadyHandedIn,
     CashHandInChanged,
     CashHandInInvalid,
     CashLimitInvalid,
@@ -141,6 +142,13 @@ def is_agents_account(agent: User, account_code: str) -> bool:
     refusal names no account: the caller's only kept account in a terminal's cash sale or
     collection is the agent's)."""
     return account_code in ("", ledger.cash_in_transit_code(agent.pk))
+
+
+def require_not_handed_in(agent: User, *, receipt: str, paid_at: datetime) -> None:
+    """Refuse a terminal's reversal of a collection taken before the agent's last hand-in: its
+    cash is at the office now, not with the agent."""
+    if CashHandIn.objects.filter(agent=agent, received_at__gt=paid_at).exists():
+        raise CashAlreadyHandedIn(receipt=receipt)
 
 
 def _require_cash_office(actor: User, agent: User) -> None:
