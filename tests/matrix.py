@@ -814,6 +814,17 @@ ROWS: list[Row] = [
         post=lambda w, r: {"org_unit": r.unit.pk, "agent": "", "vending_point": ""},
     ),
     Row("backoffice:terminal-messages", "auditor", "manager", args=_pk("terminal"), region="path"),
+    Row("backoffice:agent-cash-list", "auditor", "field"),
+    Row(
+        "backoffice:agent-cash",
+        "manager",
+        "field",
+        args=_pk("field_agent"),
+        region="path",
+        post=_body(action="limit", limit="10.00"),
+        post_denied="auditor",
+    ),
+    Row("backoffice:cash-reconciliations", "auditor", "field"),
     # --- the bank link ---------------------------------------------------------------------------
     Row("backoffice:bank-links", "auditor", "field"),
     Row(

@@ -260,6 +260,8 @@ class Region:
     mobile_reconciliation: MobileReconciliation | None = None
     # A handheld terminal of the service centre (registered, not enrolled) and a frame it sent.
     terminal: Terminal | None = None
+    # A field agent of the service centre (their cash in transit on the agent-cash screen).
+    field_agent: User | None = None
     terminal_message: TerminalMessage | None = None
     # Wallets: the region customer's wallet with a cash top-up at the region's till, and a bank
     # transfer waiting for review (its narrative names no wallet).
@@ -526,6 +528,7 @@ def _terminal(world: World, region: Region, tag: str) -> None:
         actor=world.admin, terminal_id=f"{tag.upper()}HH01", org_unit=region.unit
     )
     region.terminal = terminal
+    region.field_agent = factories.user(region.unit, Role.OPERATOR, (Capability.FIELD_AGENT,))
     session = terminal_gateway.open_terminal_session(peer_host="127.0.0.1", peer_port=40001)
     terminal_gateway.note_terminal(session, terminal)
     region.terminal_message = terminal_gateway.store_terminal_message(

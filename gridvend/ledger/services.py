@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -43,11 +44,28 @@ _KIND_BY_PREFIX = {
     # customers while their payment waits in suspense (sold to the right meter or refunded).
     "mobile-clearing": AccountKind.ASSET,
     "mobile-suspense": AccountKind.LIABILITY,
+    # Handheld terminals: the cash a field agent holds, collected or taken for sales and not yet
+    # handed in at the office, and what the office's counts found short (or over) against it.
+    "transit": AccountKind.ASSET,
+    "cash-difference": AccountKind.ASSET,
 }
 
 
 # Accounts whose balance a sale decides on: the database keeps theirs (``ledger.triggers``).
-_KEPT_PREFIXES = frozenset({"float", "wallet"})
+# An agent's cash in transit keeps one too: its limit is the agent's cash limit, which the
+# database holds under the account row's lock however many terminals post at once.
+_KEPT_PREFIXES = frozenset({"float", "wallet", "transit"})
+
+
+def cash_in_transit_code(agent_id: int) -> str:
+    """The ledger account of the cash a field agent holds (docs/terminals.md)."""
+    return f"transit:agent:{agent_id}"
+
+
+def cash_difference_code(agent_id: int) -> str:
+    """Where the office's count of an agent's hand-in differs from what the agent held: a
+    shortage is a debit (owed by the agent), an overage a credit."""
+    return f"cash-difference:agent:{agent_id}"
 
 
 def kind_for(code: str) -> str:
@@ -57,6 +75,15 @@ def kind_for(code: str) -> str:
 def keeps_balance(code: str) -> bool:
     """Whether an account with this code keeps its balance (and a limit) in its row."""
     return code.split(":", 1)[0] in _KEPT_PREFIXES
+
+
+def _default_limit(code: str) -> int:
+    """A new kept account's limit: a field agent's cash in transit starts at the configured
+    cash limit (GRIDVEND_TERMINALS_CASH_LIMIT_MINOR; the back office sets the agent's own),
+    every other at 0 (no credit)."""
+    if code.split(":", 1)[0] == "transit":
+        return int(settings.TERMINALS_CASH_LIMIT_MINOR)
+    return 0
 
 
 def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
@@ -70,6 +97,7 @@ def ensure_ledger_account(code: str, currency: str, name: str = "") -> Account:
                 "kind": kind_for(code),
                 "currency": currency,
                 "balance_minor": 0 if keeps_balance(code) else None,
+                "limit_minor": _default_limit(code),
             },
         )
     if account.currency != currency:

@@ -320,6 +320,13 @@ TERMINALS_CLOCK_SKEW_SECONDS = env.get_int("GRIDVEND_TERMINALS_CLOCK_SKEW_SECOND
 TERMINALS_AGENT_SESSION_HOURS = env.get_int("GRIDVEND_TERMINALS_AGENT_SESSION_HOURS", 12, minimum=1)
 TERMINALS_ENROLMENT_HOURS = env.get_int("GRIDVEND_TERMINALS_ENROLMENT_HOURS", 72, minimum=1)
 TERMINALS_MAX_CONNECTIONS = env.get_int("GRIDVEND_TERMINALS_MAX_CONNECTIONS", 64, minimum=1)
+# A field agent's cash-in-transit limit until the office sets the agent's own (minor units):
+# a collection or cash sale that would take the cash the agent holds above it is refused.
+TERMINALS_CASH_LIMIT_MINOR = env.get_int(
+    "GRIDVEND_TERMINALS_CASH_LIMIT_MINOR", 5_000_000, minimum=0
+)
+if TERMINALS_CASH_LIMIT_MINOR >= 10**12:
+    raise ConfigurationError("GRIDVEND_TERMINALS_CASH_LIMIT_MINOR must be below 10^12")
 
 # Mobile money (docs/mobile.md): the addresses the provider's callbacks may come from (addresses
 # or networks; Safaricom publishes its own), and the adapter of each provider kind.

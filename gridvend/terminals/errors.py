@@ -177,3 +177,74 @@ class FieldNotOnRoute(DomainError):
 
     def __init__(self, *, item: str, value: str) -> None:
         super().__init__(item=item, value=value[:40])
+
+
+class CashErrorCode(StrEnum):
+    CASH_LIMIT_REACHED = "CASH_LIMIT_REACHED"
+    CASH_LIMIT_INVALID = "CASH_LIMIT_INVALID"
+    CASH_HAND_IN_INVALID = "CASH_HAND_IN_INVALID"
+    CASH_HAND_IN_CHANGED = "CASH_HAND_IN_CHANGED"
+    CASH_ALREADY_HANDED_IN = "CASH_ALREADY_HANDED_IN"
+
+
+class CashLimitReached(DomainError):
+    """A collection or cash sale would take the agent's cash in transit above the limit:
+    nothing was written; the terminal is told the room left."""
+
+    code = CashErrorCode.CASH_LIMIT_REACHED
+    message_template = gettext_lazy(
+        "Cash limit reached: %(room_minor)s minor units of room left under the limit of "
+        "%(limit_minor)s. Hand the cash in at the office."
+    )
+
+    def __init__(
+        self, *, held_minor: int, limit_minor: int, room_minor: int, amount_minor: int
+    ) -> None:
+        super().__init__(
+            held_minor=held_minor,
+            limit_minor=limit_minor,
+            room_minor=room_minor,
+            amount_minor=amount_minor,
+        )
+
+
+class CashLimitInvalid(DomainError):
+    code = CashErrorCode.CASH_LIMIT_INVALID
+    message_template = gettext_lazy("The cash limit must be between 0 and %(maximum)s.")
+
+    def __init__(self, *, maximum: str) -> None:
+        super().__init__(maximum=maximum)
+
+
+class CashHandInInvalid(DomainError):
+    code = CashErrorCode.CASH_HAND_IN_INVALID
+    message_template = gettext_lazy("The hand-in is not valid: %(problem)s.")
+
+    def __init__(self, *, problem: str) -> None:
+        super().__init__(problem=problem[:200])
+
+
+class CashHandInChanged(DomainError):
+    """The agent's cash changed (a collection, a reversal) between the screen and the submit:
+    the office counts against the figure it saw, so nothing is booked."""
+
+    code = CashErrorCode.CASH_HAND_IN_CHANGED
+    message_template = gettext_lazy(
+        "The agent's cash in transit changed to %(held)s while you counted. Look again."
+    )
+
+    def __init__(self, *, held: str) -> None:
+        super().__init__(held=held)
+
+
+class CashAlreadyHandedIn(DomainError):
+    """A terminal's reversal of a collection whose cash the office already took in: the agent
+    no longer holds it, so the reversal is the office's (the back office), not the terminal's."""
+
+    code = CashErrorCode.CASH_ALREADY_HANDED_IN
+    message_template = gettext_lazy(
+        "The cash of %(receipt)s was already handed in at the office: ask the office to reverse it."
+    )
+
+    def __init__(self, *, receipt: str) -> None:
+        super().__init__(receipt=receipt[:64])

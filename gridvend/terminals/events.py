@@ -20,3 +20,8 @@ class TerminalEvent(StrEnum):
     # trace of a PIN being guessed on a lost or stolen handheld).
     AGENT_PIN_REFUSED = "terminal_agent.pin_refused"
     AGENT_LOCKED_OUT = "terminal_agent.locked_out"
+    CASH_LIMIT_SET = "terminal_agent.cash_limit_set"
+    CASH_HANDED_IN = "terminal_agent.cash_handed_in"
+    DAY_END_REPORTED = "terminal_agent.day_end_reported"
+    CASH_RECONCILED = "terminal_agent.cash_reconciled"
+    CASH_DIFFERENCE_FOUND = "terminal_agent.cash_difference_found"

@@ -206,3 +206,124 @@ class AgentSession(models.Model):
 
     def __str__(self) -> str:
         return f"agent session {self.pk}"
+
+
+class AgentCash(models.Model):
+    """A field agent's cash in transit: the ledger account (``transit:agent:<id>``) whose kept
+    balance is the cash the agent holds, and the limit above which the database refuses a
+    further collection or cash sale. One per agent, whatever the number of terminals."""
+
+    agent = models.OneToOneField(User, on_delete=models.PROTECT, related_name="agent_cash")
+    account = models.OneToOneField(
+        "ledger.Account", on_delete=models.PROTECT, related_name="agent_cash"
+    )
+    currency = models.CharField(max_length=3)
+    limit_minor = models.BigIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    audited_fields: ClassVar[AuditedFields] = ("limit_minor",)
+
+    class Meta:
+        ordering = ["agent_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(limit_minor__gte=0), name="terminals_cash_limit_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cash in transit of {self.agent_id}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.agent.org_unit.path
+
+
+class CashHandIn(models.Model):
+    """The office counted an agent's cash and took it: the agent's cash in transit is cleared
+    (to the office's cash), the difference booked to the agent's difference account."""
+
+    agent = models.ForeignKey(User, on_delete=models.PROTECT, related_name="cash_hand_ins")
+    org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="cash_hand_ins")
+    # The form's one-time key: a second submit of the same form is the same hand-in.
+    request_key = models.CharField(max_length=40, unique=True)
+    currency = models.CharField(max_length=3)
+    expected_minor = models.BigIntegerField()
+    counted_minor = models.BigIntegerField()
+    # counted - expected: negative is a shortage, positive an overage.
+    difference_minor = models.BigIntegerField()
+    journal_entry = models.OneToOneField(
+        "ledger.JournalEntry", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    received_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField(default=timezone.now)
+    business_date = models.DateField()
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(counted_minor__gte=0), name="terminals_handin_counted_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"hand-in {self.pk}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.org_unit.path
+
+
+class AgentDayEnd(models.Model):
+    """The totals a terminal reported at the agent's end of day, beside the central ledger's
+    at that moment; the office confirms them with the next hand-in."""
+
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="day_ends")
+    agent = models.ForeignKey(User, on_delete=models.PROTECT, related_name="day_ends")
+    business_date = models.DateField()
+    reported = models.JSONField()
+    central = models.JSONField()
+    is_matching = models.BooleanField()
+    reported_at = models.DateTimeField(default=timezone.now)
+    hand_in = models.ForeignKey(
+        CashHandIn, on_delete=models.PROTECT, related_name="day_ends", null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-business_date", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["terminal", "agent", "business_date"], name="terminals_day_end_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"day end {self.terminal_id} {self.business_date}"
+
+
+class CashReconciliation(models.Model):
+    """One agent's day: the gateway's stored replies (collections, cash sales, reversals it
+    answered) against the postings to the agent's cash in transit. Run again, it is replaced."""
+
+    agent = models.ForeignKey(User, on_delete=models.PROTECT, related_name="cash_reconciliations")
+    org_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="+")
+    business_date = models.DateField()
+    currency = models.CharField(max_length=3)
+    gateway = models.JSONField()
+    ledger = models.JSONField()
+    differences = models.JSONField(default=list)
+    is_clean = models.BooleanField()
+    run_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-business_date", "agent_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "business_date"], name="terminals_cash_reconcile_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.agent_id} {self.business_date}"

@@ -33,3 +33,18 @@ def can_read_raw_messages(actor: User) -> bool:
 def can_work_in_field(agent: User) -> bool:
     """The person a terminal is assigned to: an active user with the field-agent capability."""
     return _holds(agent, Capability.FIELD_AGENT)
+
+
+def can_handle_agent_cash(actor: User) -> bool:
+    """The office that counts a field agent's cash and takes it in: the terminals' managers
+    and finance (the limit itself is the managers' alone)."""
+    return can_manage_terminals(actor) or _holds(actor, Capability.FINANCE)
+
+
+def can_view_agent_cash(actor: User) -> bool:
+    """The agents' cash in transit and the reconciliation results: the office, and auditors."""
+    return can_handle_agent_cash(actor) or _holds(actor, Capability.AUDITOR)
+
+
+def can_reconcile_agent_cash(actor: User) -> bool:
+    return can_handle_agent_cash(actor)

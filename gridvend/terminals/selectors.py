@@ -9,12 +9,20 @@ from datetime import date
 from django.db.models import Count, Q, QuerySet, Sum
 
 from gridvend.billing.models import BillPayment, PaymentStatus
-from gridvend.identity.errors import AccessDenied
+from gridvend.identity.errors import AccessDenied, NotFound
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
 from gridvend.org.models import Channel
 from gridvend.terminals import permissions
-from gridvend.terminals.models import Terminal, TerminalMessage, TerminalSession
+from gridvend.terminals.models import (
+    AgentCash,
+    AgentDayEnd,
+    CashHandIn,
+    CashReconciliation,
+    Terminal,
+    TerminalMessage,
+    TerminalSession,
+)
 from gridvend.vending.models import Sale
 
 
@@ -100,3 +108,49 @@ def agent_day_totals(terminal: Terminal, agent: User, day: date) -> DayTotals:
         reversals_count=reversed_["count"],
         reversals_minor=reversed_["total"] or 0,
     )
+
+
+def list_agent_cash(actor: User) -> QuerySet[AgentCash]:
+    """The field agents in scope who have a cash-in-transit account, most cash held first."""
+    _require(permissions.can_view_agent_cash(actor))
+    return scoped(
+        AgentCash.objects.select_related("agent", "agent__org_unit", "account"),
+        actor,
+        path="agent__org_unit__path",
+    ).order_by("-account__balance_minor", "agent__username")
+
+
+def get_field_agent(actor: User, pk: int) -> User:
+    """A field agent in the actor's subtree (404 otherwise, in scope or not)."""
+    _require(permissions.can_view_agent_cash(actor))
+    agent = get_scoped(User.objects.select_related("org_unit"), actor, pk=pk)
+    if (
+        not permissions.can_work_in_field(agent)
+        and not AgentCash.objects.filter(agent=agent).exists()
+    ):
+        raise NotFound()
+    return agent
+
+
+def open_day_ends(actor: User, agent: User) -> QuerySet[AgentDayEnd]:
+    """The agent's reported days the office has not yet confirmed with a hand-in."""
+    _require(permissions.can_view_agent_cash(actor))
+    return AgentDayEnd.objects.filter(agent=agent, hand_in__isnull=True).select_related("terminal")
+
+
+def recent_hand_ins(actor: User, agent: User) -> QuerySet[CashHandIn]:
+    _require(permissions.can_view_agent_cash(actor))
+    return scoped(
+        CashHandIn.objects.filter(agent=agent).select_related("received_by"), actor
+    ).order_by("-received_at", "-pk")
+
+
+def list_cash_reconciliations(
+    actor: User, *, only_differences: bool = False
+) -> QuerySet[CashReconciliation]:
+    """The daily reconciliation's results in scope, newest day first."""
+    _require(permissions.can_view_agent_cash(actor))
+    found = scoped(CashReconciliation.objects.select_related("agent", "org_unit"), actor)
+    if only_differences:
+        found = found.filter(is_clean=False)
+    return found.order_by("-business_date", "agent__username")

@@ -63,6 +63,7 @@ from gridvend.customers.selectors import get_customer_by_account
 from gridvend.customers.services import debt_account_code
 from gridvend.identity.errors import ValidationFailed
 from gridvend.identity.models import User
+from gridvend.identity.roles import Capability
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.kernel.clock import ensure_utc
 from gridvend.kernel.errors import CurrencyMismatch
@@ -122,10 +123,21 @@ def require_payable_if_closed(customer: Customer, amount_minor: int, *, owed: in
 
 
 def _source_account(
-    channel: str, partner: Any | None, vending_point: Any | None, shift: Any | None
+    channel: str,
+    partner: Any | None,
+    vending_point: Any | None,
+    shift: Any | None,
+    holder: User | None = None,
 ) -> str:
-    """Where the money came in: the till of the cashier's point, the partner's clearing
-    account at the bank, or the channel's clearing account."""
+    """Where the money came in: the field agent's cash in transit (a handheld collection, held
+    under the agent's cash limit until it is handed in), the till of the cashier's point, the
+    partner's clearing account at the bank, or the channel's clearing account."""
+    if (
+        channel == Channel.HANDHELD
+        and holder is not None
+        and Capability.FIELD_AGENT in holder.capability_set()
+    ):
+        return ledger.cash_in_transit_code(holder.pk)
     point = shift.vending_point if shift is not None else vending_point
     if point is not None:
         return f"till:{point.code}:cash"
@@ -398,7 +410,7 @@ def take_payment(
             money=money,
             channel=channel,
             reference=reference,
-            source_account=_source_account(channel, partner, vending_point, shift),
+            source_account=_source_account(channel, partner, vending_point, shift, holder=actor),
             memo=f"bill payment {channel} {reference} {locked.account_number}",
             paid_at=when,
             now=now,

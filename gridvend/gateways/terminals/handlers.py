@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from gridvend.billing import selectors as billing_selectors
 from gridvend.billing.services import payments as billing_payments
+from gridvend.gateways.terminals.cash import cash_operations
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
 from gridvend.ledger.services import today as ledger_today
@@ -224,6 +225,7 @@ OPERATIONS: dict[str, Operation] = {
     "reverse": reverse,
     "day_totals": day_totals,
 }
+OPERATIONS.update(cash_operations(OPERATIONS))
 
 
 def operation_name(message: dict[str, Any]) -> str:

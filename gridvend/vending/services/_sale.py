@@ -47,7 +47,7 @@ from gridvend.ledger.models import JournalEntry
 from gridvend.meters.errors import MeterNotInstalled
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.meters.selectors import find_meter, meter_digits
-from gridvend.org.models import VendingPoint, VendingPointStatus
+from gridvend.org.models import Channel, VendingPoint, VendingPointStatus
 from gridvend.org.permissions import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_of_version
@@ -383,7 +383,7 @@ def _write_sale(
         _recover_debts(plan)
         assert point is not None
         accounts = SaleAccounts(
-            source=_source_account(point, payment_method, customer),
+            source=_source_account(point, payment_method, customer, holder=actor),
             energy_revenue=ledger.ENERGY_REVENUE,
             fixed_charge_revenue=ledger.FIXED_CHARGE_REVENUE,
             customer_debt=f"debt:{customer.account_number}",
@@ -486,13 +486,26 @@ def _write_sale(
     return SaleResult(sale, tokens)
 
 
-def _source_account(point: VendingPoint, payment_method: str, customer: Customer) -> str:
+def _source_account(
+    point: VendingPoint, payment_method: str, customer: Customer, holder: User | None = None
+) -> str:
+    """Where the sale's money comes from. ``holder``: who takes the cash; a field agent's cash
+    sale at a handheld point without a float joins the agent's cash in transit (its limit held
+    by the database) until it is handed in at the office. A cashier selling at that point
+    still books to its till."""
     if payment_method == "wallet":
         # The customer's prepaid wallet (gridvend.wallet), whatever the point: its kept balance
         # is a liability that the database never lets rise above zero (BALANCE_LIMIT).
         return wallet_account_code(customer.account_number)
     if point.uses_float:
         return float_account_code(point)
+    if (
+        holder is not None
+        and point.channel == Channel.HANDHELD
+        and payment_method == "cash"
+        and Capability.FIELD_AGENT in holder.capability_set()
+    ):
+        return ledger.cash_in_transit_code(holder.pk)
     return f"till:{point.code}:{payment_method or 'cash'}"
 
 

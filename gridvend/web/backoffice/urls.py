@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, path
 
 from gridvend.web import views as web_views
 from gridvend.web.backoffice import (
+    agent_cash,
     banklink,
     billing,
     customers,
@@ -173,6 +174,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("terminals/<int:pk>/", terminals.terminal_detail, name="terminal"),
     path("terminals/<int:pk>/assign/", terminals.terminal_assign, name="terminal-assign"),
     path("terminals/<int:pk>/messages/", terminals.terminal_messages, name="terminal-messages"),
+    path("terminals/cash/", agent_cash.agent_cash_list, name="agent-cash-list"),
+    path("terminals/cash/<int:pk>/", agent_cash.agent_cash_detail, name="agent-cash"),
+    path(
+        "terminals/cash/reconciliation/",
+        agent_cash.cash_reconciliations,
+        name="cash-reconciliations",
+    ),
     path("bank-links/", banklink.link_status, name="bank-links"),
     path("partners/<int:pk>/bank-link/", banklink.link_configure, name="bank-link-configure"),
     path("bank-links/reconciliations/", banklink.reconciliation_list, name="bank-reconciliations"),

@@ -21,8 +21,8 @@ from gridvend.kernel.money import Money
 class Command(BaseCommand):
     help = (
         "Act as a handheld terminal against the gateway: "
-        "`gridvend terminal enrol|ping|login|arrears|sell|collect|reverse|day-totals|routes|route|"
-        "readings|bill|dunning-tasks|precheck|visit|notice`."
+        "`gridvend terminal enrol|ping|login|arrears|sell|collect|reverse|day-totals|day-end|"
+        "routes|route|readings|bill|dunning-tasks|precheck|visit|notice`."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -58,6 +58,9 @@ class Command(BaseCommand):
         rev.add_argument("--reason", required=True)
         sub.add_parser("day-totals", help="the agent's sales, collections and reversals today")
         field.add_arguments(sub)
+        sub.add_parser(
+            "day-end", help="report the day's totals for the office to confirm at the hand-in"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host = options["host"] or settings.TERMINALS_HOST
@@ -88,6 +91,11 @@ class Command(BaseCommand):
             # The sequence number moved even when refused: never send it again.
             state.save(path)
         self.stdout.write(self._receipt(options["action"], reply))
+        if "cash_room_minor" in reply:
+            self.stdout.write(
+                f"CASH HELD {_money(reply['cash_held_minor'], settings.CURRENCY)}  "
+                f"ROOM LEFT {_money(reply['cash_room_minor'], settings.CURRENCY)}"
+            )
 
     def _run(self, device: client.Terminal, options: dict[str, Any]) -> dict[str, Any]:
         if options["action"] == "enrol":
@@ -122,6 +130,22 @@ class Command(BaseCommand):
             return device.request("day_totals")
         if options["action"] in field.ACTIONS:
             return field.run(device, options)
+        if options["action"] == "day-end":
+            # The simulator keeps no counters of its own: it reports the day as the gateway
+            # totals it (a real handheld sends the totals it counted).
+            totals = device.request("day_totals")
+            figures = {
+                name: int(totals[name])
+                for name in (
+                    "collections_count",
+                    "collections_minor",
+                    "sales_count",
+                    "sales_minor",
+                    "reversals_count",
+                    "reversals_minor",
+                )
+            }
+            return device.request("day_end", **figures)
         return device.request("ping")
 
     def _receipt(self, action: str, reply: dict[str, Any]) -> str:
@@ -175,6 +199,9 @@ class Command(BaseCommand):
                 f"ACCOUNT {reply['account_number']}  "
                 f"{_money(reply['amount_minor'], reply['currency'])}"
             )
+        if action == "day-end":
+            state = "MATCHES THE LEDGER" if reply["matching"] else "DIFFERS FROM THE LEDGER"
+            return f"DAY END {reply['day']} REPORTED  {state}"
         if action == "day-totals":
             cur = reply["currency"]
             return "\n".join(
