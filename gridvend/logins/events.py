@@ -16,6 +16,7 @@ class LoginEvent(StrEnum):
     PASSWORD_RESET = "portal_login.password_reset"
     METER_LINKED = "portal_login.meter_linked"
     PURCHASE_STARTED = "portal_purchase.started"
+    FAULT_REPORTED = "portal_fault.reported"
     TOTP_STARTED = "portal_login.totp_started"
     TOTP_CONFIRMED = "portal_login.totp_confirmed"
     TOTP_REMOVED = "portal_login.totp_removed"

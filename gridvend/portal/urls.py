@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from gridvend.portal import views
+from gridvend.portal import fault_views, views
 
 app_name = "portal"
 
@@ -22,4 +22,11 @@ urlpatterns = [
     path("buy/", views.buy, name="buy"),
     path("buy/pay/", views.pay, name="pay"),
     path("purchases/<int:pk>/", views.purchase, name="purchase"),
+]
+
+# Fault reports (issue 18 point 6): gridvend/portal/fault_views.py.
+urlpatterns += [
+    path("faults/", fault_views.fault_list, name="faults"),
+    path("faults/new/", fault_views.fault_new, name="fault-new"),
+    path("faults/<int:pk>/", fault_views.fault_detail, name="fault"),
 ]
