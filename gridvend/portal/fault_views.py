@@ -139,6 +139,11 @@ def fault_new(request: HttpRequest, login: CustomerLogin) -> HttpResponse:
             return redirect("portal:fault", pk=report.pk)
     elif sale_id and request.method == "GET":
         sale = _purchase(login, links, int(sale_id))
+    if request.method == "POST" and any(form.errors.get(f.name) for f in form.hidden_fields()):
+        # A hidden field is not shown with its error: say it above the form.
+        form.add_error(
+            None, translation.gettext("This form could not be read. Open it again and send it.")
+        )
     status = 400 if request.method == "POST" else 200
     return _page(request, "fault_new.html", {"form": form, "sale": sale}, status=status)
 
