@@ -1191,4 +1191,18 @@ ROWS: list[Row] = [
         post=lambda w, r: {"meter": r.meter.number, "amount": "100", "request_id": "a" * 24},
     ),
     Row("portal:purchase", None, anonymous="portal", args=lambda r: {"pk": r.sale.pk}),
+    # Fault reports: other customers' ids are tried in tests/portal/test_isolation.py.
+    Row("portal:faults", None, anonymous="portal"),
+    Row(
+        "portal:fault-new",
+        None,
+        anonymous="portal",
+        post=lambda w, r: {
+            "meter": r.meter.number,
+            "kind": "no_supply",
+            "description": "no power",
+            "request_id": "a" * 24,
+        },
+    ),
+    Row("portal:fault", None, anonymous="portal", args=lambda r: {"pk": r.fault.pk}),
 ]
