@@ -41,7 +41,7 @@ class FaultForm(forms.Form):
     description = forms.CharField(
         label=_("Tell us more (what you see, since when)"),
         max_length=MAX_DESCRIPTION,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=forms.Textarea(attrs={"rows": 4, "dir": "auto"}),
     )
     phone = forms.CharField(label=_("Phone we may call (optional)"), max_length=20, required=False)
     purchase = forms.IntegerField(
