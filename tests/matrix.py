@@ -1262,4 +1262,18 @@ ROWS: list[Row] = [
     Row("portal:usage", None, anonymous="portal"),
     Row("portal:bills", None, anonymous="portal"),
     Row("portal:bill-pdf", None, anonymous="portal", args=_pk("bill"), pdf=True),
+    # Fault reports: other customers' ids are tried in tests/portal/test_isolation.py.
+    Row("portal:faults", None, anonymous="portal"),
+    Row(
+        "portal:fault-new",
+        None,
+        anonymous="portal",
+        post=lambda w, r: {
+            "meter": r.meter.number,
+            "kind": "no_supply",
+            "description": "no power",
+            "request_id": "a" * 24,
+        },
+    ),
+    Row("portal:fault", None, anonymous="portal", args=lambda r: {"pk": r.fault.pk}),
 ]

@@ -18,6 +18,7 @@ class LoginsErrorCode(StrEnum):
     PORTAL_TOO_MANY_CODES = "PORTAL_TOO_MANY_CODES"
     PORTAL_USERNAME_TAKEN = "PORTAL_USERNAME_TAKEN"
     PORTAL_METER_ALREADY_LINKED = "PORTAL_METER_ALREADY_LINKED"
+    PORTAL_TOO_MANY_FAULTS = "PORTAL_TOO_MANY_FAULTS"
 
 
 class ProofRefused(DomainError):
@@ -83,6 +84,19 @@ class UsernameTaken(DomainError):
 class MeterAlreadyLinked(DomainError):
     code = LoginsErrorCode.PORTAL_METER_ALREADY_LINKED
     message_template = gettext_lazy("This meter is already on your login.")
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class TooManyFaults(DomainError):
+    """The login has sent its hour's share of fault reports (GRIDVEND_PORTAL_FAULTS_PER_HOUR)."""
+
+    code = LoginsErrorCode.PORTAL_TOO_MANY_FAULTS
+    message_template = gettext_lazy(
+        "You have sent several fault reports in the last hour. We are working on them; "
+        "for danger to life call the utility's emergency number."
+    )
 
     def __init__(self) -> None:
         super().__init__()

@@ -18,6 +18,7 @@ class LoginEvent(StrEnum):
     PURCHASE_STARTED = "portal_purchase.started"
     WALLET_PURCHASE = "portal_purchase.from_wallet"
     RECEIPT_COPY = "portal_receipt.copy"
+    FAULT_REPORTED = "portal_fault.reported"
     TOTP_STARTED = "portal_login.totp_started"
     TOTP_CONFIRMED = "portal_login.totp_confirmed"
     TOTP_REMOVED = "portal_login.totp_removed"

@@ -123,3 +123,29 @@ class PortalPurchase(models.Model):
 
     def __str__(self) -> str:
         return f"portal purchase {self.pk}"
+
+
+class PortalFault(models.Model):
+    """A fault report a customer sent from the portal: whose login sent it, the fault as the
+    utility follows it up, and the purchase it is about, if any. The request id (one per report
+    form) makes a second submit answer the first report."""
+
+    login = models.ForeignKey(CustomerLogin, on_delete=models.PROTECT, related_name="faults")
+    fault = models.OneToOneField(
+        "meters.FaultReport", on_delete=models.PROTECT, related_name="portal_report"
+    )
+    sale = models.ForeignKey(
+        "vending.Sale", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    request_id = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["login", "request_id"], name="portal_fault_once"),
+        ]
+        indexes = [models.Index(fields=["login", "created_at"], name="portal_fault_recent")]
+
+    def __str__(self) -> str:
+        return f"portal fault {self.pk}"

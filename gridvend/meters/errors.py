@@ -26,6 +26,8 @@ class MeterErrorCode(StrEnum):
     SOLUTION_REQUIRED = "SOLUTION_REQUIRED"
     REPORTED_VIA_INVALID = "REPORTED_VIA_INVALID"
     FAULT_STATE_INVALID = "FAULT_STATE_INVALID"
+    FAULT_TRANSITION_INVALID = "FAULT_TRANSITION_INVALID"
+    FAULT_NOTE_INVALID = "FAULT_NOTE_INVALID"
     METER_KEY_CHANGE_PENDING = "METER_KEY_CHANGE_PENDING"
     KEY_CHANGE_NOTHING_TO_CHANGE = "KEY_CHANGE_NOTHING_TO_CHANGE"
 
@@ -189,7 +191,30 @@ class FaultStateInvalid(FaultRefused):
     code = MeterErrorCode.FAULT_STATE_INVALID
     message_template = gettext_lazy("Assign the fault to a field agent before resolving it.")
     variant_param = "status"
-    message_variants = {"resolved": gettext_lazy("This fault is already resolved.")}
+    message_variants = {
+        "resolved": gettext_lazy("This fault is already resolved."),
+        "closed": gettext_lazy("This fault is already closed."),
+        "rejected": gettext_lazy("This fault was rejected."),
+        "duplicate": gettext_lazy("This fault was closed as a duplicate."),
+    }
 
     def __init__(self, *, status: str) -> None:
         super().__init__(status=status)
+
+
+class FaultTransitionInvalid(FaultRefused):
+    """A change of status the fault's flow does not allow from where it is."""
+
+    code = MeterErrorCode.FAULT_TRANSITION_INVALID
+    message_template = gettext_lazy("This fault cannot move to that status from where it is now.")
+
+    def __init__(self, *, status: str, target: str) -> None:
+        super().__init__(status=status, target=target)
+
+
+class FaultNoteInvalid(FaultRefused):
+    code = MeterErrorCode.FAULT_NOTE_INVALID
+    message_template = gettext_lazy("Write a note of at most %(maximum)s characters.")
+
+    def __init__(self, *, maximum: int) -> None:
+        super().__init__(maximum=maximum)

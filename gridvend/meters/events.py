@@ -24,3 +24,6 @@ class FaultEvent(StrEnum):
     ASSIGNED = "fault.assigned"
     RECATEGORISED = "fault.recategorised"
     RESOLVED = "fault.resolved"
+    REPORTED = "fault.reported"
+    STATUS_CHANGED = "fault.status_changed"
+    NOTE_ADDED = "fault.note_added"

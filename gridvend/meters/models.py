@@ -162,9 +162,23 @@ class KeyChange(models.Model):
 
 
 class FaultStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    """Reported (open) → acknowledged → assigned → in progress → resolved or closed; rejected
+    and duplicate end a report that needs no visit. Resolved, closed, rejected and duplicate are
+    final."""
+
+    OPEN = "open", _("Reported")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
     ASSIGNED = "assigned", _("Assigned")
+    IN_PROGRESS = "in_progress", _("In progress")
     RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+    REJECTED = "rejected", _("Rejected")
+    DUPLICATE = "duplicate", _("Duplicate")
+
+
+FINAL_FAULT_STATUSES = frozenset(
+    {FaultStatus.RESOLVED, FaultStatus.CLOSED, FaultStatus.REJECTED, FaultStatus.DUPLICATE}
+)
 
 
 class FaultCategory(models.TextChoices):
@@ -176,6 +190,9 @@ class FaultCategory(models.TextChoices):
     TOKEN_REJECTED = "token_rejected", _("Token rejected")
     DISPLAY_FAULT = "display_fault", _("Display fault")
     KEYPAD_FAULT = "keypad_fault", _("Keypad fault")
+    METER_DAMAGED = "meter_damaged", _("Meter damaged")
+    WIRES_DOWN = "wires_down", _("Wires down or dangerous")
+    BILLING_QUERY = "billing_query", _("Billing query")
     OTHER = "other", _("Other")
 
 
@@ -189,10 +206,15 @@ class FaultReport(models.Model):
     reported_via = models.CharField(max_length=20, default="call")
     reporter_name = models.CharField(max_length=150, blank=True)
     reporter_phone = models.CharField(max_length=32, blank=True)
+    # A customer who reported from the portal is told of each change of status: by SMS to
+    # ``reporter_phone``, else by e-mail here, in ``reporter_language``.
+    reporter_email = models.EmailField(blank=True)
+    reporter_language = models.CharField(max_length=10, blank=True)
     description = models.TextField()
-    status = models.CharField(max_length=10, choices=FaultStatus.choices, default=FaultStatus.OPEN)
+    status = models.CharField(max_length=20, choices=FaultStatus.choices, default=FaultStatus.OPEN)
+    # None for a report the customer sent from the portal (no staff user wrote it down).
     registered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     registered_at = models.DateTimeField(default=timezone.now)
     # The field agent sent to the fault. Faults assigned before assignment went to users carry
@@ -225,6 +247,32 @@ class FaultReport(models.Model):
     @property
     def audit_org_path(self) -> str:
         return self.meter.org_unit.path
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_FAULT_STATUSES
+
+
+class FaultNote(models.Model):
+    """An engineer's note on a fault: shown to the customer who reported it when
+    ``is_public``, otherwise read by staff only. Notes are never edited; a correction is
+    another note."""
+
+    fault = models.ForeignKey(FaultReport, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    is_public = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note {self.pk} on fault {self.fault_id}"
+
+    @property
+    def audit_org_path(self) -> str:
+        return self.fault.meter.org_unit.path
 
 
 def _key_params(meter: Meter) -> dict[str, object]:

@@ -30,3 +30,14 @@ def can_resolve_faults(actor: User) -> bool:
 
 def can_view_faults(actor: User) -> bool:
     return can_register_faults(actor) or can_assign_faults(actor)
+
+
+def can_triage_faults(actor: User) -> bool:
+    """Acknowledge, reject, close as a duplicate and close a resolved fault: customer care and
+    field agents (who take the reports) and their managers."""
+    return actor.is_active and not actor.is_service_account and can_view_faults(actor)
+
+
+def can_note_faults(actor: User) -> bool:
+    """Write an engineer's note on a fault: the staff who follow faults up."""
+    return can_triage_faults(actor)

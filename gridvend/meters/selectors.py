@@ -19,6 +19,7 @@ from gridvend.kernel.errors import MeterNotFound
 from gridvend.kernel.tokens import EncryptionAlgorithm, KeyDerivation, MeterKeyRef
 from gridvend.meters.models import (
     FaultCategory,
+    FaultNote,
     FaultReport,
     FaultStatus,
     Installation,
@@ -229,13 +230,16 @@ def list_faults(
     assignee: str = "",
     age: str = "",
     breached: bool = False,
+    reported_via: str = "",
     now: datetime | None = None,
 ) -> QuerySet[FaultReport]:
-    """Faults in scope: open ones first, then assigned, then resolved; oldest first within each.
+    """Faults in scope: reported ones first, then acknowledged, assigned, in progress, then the
+    finished; oldest first within each.
 
 
     ``assignee`` is a user id or ``"none"`` (unassigned); ``age`` one of :data:`AGE_BUCKETS`
-    (older than); ``breached`` keeps faults past their category's target. Unknown values of a
+    (older than); ``breached`` keeps faults past their category's target; ``reported_via`` how
+    the fault reached the utility ("portal": sent by the customer). Unknown values of a
     filter match nothing.
     """
     now = now or timezone.now()
@@ -246,6 +250,8 @@ def list_faults(
         queryset = queryset.filter(meter=meter)
     if category:
         queryset = queryset.filter(category=category)
+    if reported_via:
+        queryset = queryset.filter(reported_via=reported_via)
     if assignee == UNASSIGNED:
         queryset = queryset.filter(assignee__isnull=True)
     elif assignee:
@@ -263,8 +269,10 @@ def list_faults(
         queryset = queryset.filter(breached_condition(now))
     order = Case(
         When(status=FaultStatus.OPEN, then=Value(0)),
-        When(status=FaultStatus.ASSIGNED, then=Value(1)),
-        default=Value(2),
+        When(status=FaultStatus.ACKNOWLEDGED, then=Value(1)),
+        When(status=FaultStatus.ASSIGNED, then=Value(2)),
+        When(status=FaultStatus.IN_PROGRESS, then=Value(3)),
+        default=Value(4),
         output_field=IntegerField(),
     )
     return queryset.annotate(status_order=order).order_by("status_order", "registered_at", "id")
@@ -272,3 +280,11 @@ def list_faults(
 
 def get_fault(actor: User, pk: int) -> FaultReport:
     return get_scoped(_faults(), actor, path="meter__org_unit__path", pk=pk)
+
+
+def fault_notes(actor: User, fault: FaultReport) -> QuerySet[FaultNote]:
+    """Every note on a fault the actor may see (staff read the internal ones too)."""
+    get_fault(actor, fault.pk)
+    return (
+        FaultNote.objects.filter(fault=fault).select_related("author").order_by("created_at", "id")
+    )

@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from gridvend.portal import bill_views, purchase_views, usage_views, views, wallet_views
+from gridvend.portal import (
+    bill_views,
+    fault_views,
+    purchase_views,
+    usage_views,
+    views,
+    wallet_views,
+)
 
 app_name = "portal"
 
@@ -41,4 +48,11 @@ urlpatterns = [
     # Postpaid bills (issue 18 point 5).
     path("bills/", bill_views.bills, name="bills"),
     path("bills/<int:pk>/pdf/", bill_views.bill_pdf, name="bill-pdf"),
+]
+
+# Fault reports (issue 18 point 6): gridvend/portal/fault_views.py.
+urlpatterns += [
+    path("faults/", fault_views.fault_list, name="faults"),
+    path("faults/new/", fault_views.fault_new, name="fault-new"),
+    path("faults/<int:pk>/", fault_views.fault_detail, name="fault"),
 ]

@@ -137,6 +137,9 @@ FAULT_SLA_HOURS = env.get_int_map(
         "token_rejected": 24,
         "display_fault": 72,
         "keypad_fault": 72,
+        "meter_damaged": 48,
+        "wires_down": 4,
+        "billing_query": 120,
         "other": 120,
     },
     minimum=1,
@@ -659,7 +662,15 @@ PORTAL_CODE_MINUTES = env.get_int("GRIDVEND_PORTAL_CODE_MINUTES", 10, minimum=1)
 PORTAL_CODE_ATTEMPTS = env.get_int("GRIDVEND_PORTAL_CODE_ATTEMPTS", 5, minimum=1)
 PORTAL_CODES_PER_HOUR = env.get_int("GRIDVEND_PORTAL_CODES_PER_HOUR", 5, minimum=1)
 PORTAL_SESSION_COOKIE_NAME = "gv_portal"
-for _name in ("PORTAL_CODE_MINUTES", "PORTAL_CODE_ATTEMPTS", "PORTAL_CODES_PER_HOUR"):
+# Fault reports one portal login may send in an hour (docs/faults.md): enough for a real
+# outage, never a flood into the field agents' queue.
+PORTAL_FAULTS_PER_HOUR = env.get_int("GRIDVEND_PORTAL_FAULTS_PER_HOUR", 3, minimum=1)
+for _name in (
+    "PORTAL_CODE_MINUTES",
+    "PORTAL_CODE_ATTEMPTS",
+    "PORTAL_CODES_PER_HOUR",
+    "PORTAL_FAULTS_PER_HOUR",
+):
     if globals()[_name] > 1000:
         raise ConfigurationError(f"GRIDVEND_{_name} must be at most 1000")
 

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from gridvend.logins.models import PortalPurchase
+from gridvend.logins.models import PortalFault, PortalPurchase
 from gridvend.meters.models import Meter
 from tests.portal.conftest import PASSWORD, Portal
 from tests.signin import signed_in
@@ -274,4 +274,51 @@ def test_another_customers_tokens_receipts_and_help_answer_404(portal: Portal) -
     staff = signed_in(world.admin)
     for url in ("/portal/tokens/", *(u.format(hers.reference) for u in urls)):
         answer = _unchanged(staff, "get", url)
+        assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/"), url
+
+
+def test_another_customers_faults_meter_and_purchase_are_refused_on_every_fault_page(
+    portal: Portal,
+) -> None:
+    amina = portal.sign_up(portal.meter, "amina")
+    brian = portal.sign_up(portal.other, "brian")
+    sale = _purchase(portal, amina, portal.meter).push.payment.sale  # type: ignore[union-attr]
+    assert sale is not None
+    form = {
+        "meter": portal.meter.number,
+        "kind": "no_supply",
+        "description": "no power",
+        "request_id": "isolation-fault-0001",
+    }
+    assert amina.post("/portal/faults/new/", form).status_code == 302
+    hers = PortalFault.objects.get()
+    assert amina.get(f"/portal/faults/{hers.pk}/").status_code == 200
+    # Her report, her meter and her purchase, by him: 404, as for ids that do not exist.
+    for url in (
+        f"/portal/faults/{hers.pk}/",
+        "/portal/faults/999999/",
+        f"/portal/faults/new/?meter={portal.meter.number}",
+        f"/portal/faults/new/?meter={portal.meter.pk}",
+        f"/portal/faults/new/?purchase={sale.pk}",
+        f"/portal/faults/new/?meter={portal.other.number}&purchase={sale.pk}",
+    ):
+        assert _unchanged(brian, "get", url).status_code == 404, url
+    # Her meter, or her purchase on his meter, in the form he posts.
+    for body in (
+        {**form, "request_id": "isolation-fault-0002"},
+        {
+            **form,
+            "meter": portal.other.number,
+            "purchase": str(sale.pk),
+            "request_id": "isolation-fault-0003",
+        },
+        # Her request id on his login is his own form: it makes a report only for him.
+    ):
+        assert _unchanged(brian, "post", "/portal/faults/new/", body).status_code == 400
+    listed = brian.get("/portal/faults/").content.decode()
+    assert f"/portal/faults/{hers.pk}/" not in listed and portal.meter.number not in listed
+    # A staff session opens no portal fault page: it is sent to the portal's sign-in.
+    staff = signed_in(portal.paybill.world.admin)
+    for url in ("/portal/faults/", "/portal/faults/new/", f"/portal/faults/{hers.pk}/"):
+        answer = staff.get(url)
         assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/"), url

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from gridvend.identity.models import User
 from gridvend.meters import selectors as meter_selectors
+from gridvend.meters.faults import REPORTED_VIA
 from gridvend.meters.models import FaultCategory, FaultStatus
 from gridvend.vending.models import ShiftStatus
 from gridvend.web.filters import DateFilter, FlagFilter, SelectorFilterSet, choice_filter
@@ -28,6 +29,7 @@ AGE_CHOICES = [
 class FaultFilterSet(SelectorFilterSet):
     status = choice_filter(FaultStatus.choices, _("Status"))
     category = choice_filter(FaultCategory.choices, _("Category"))
+    reported_via = choice_filter(list(REPORTED_VIA.items()), _("Reported by"))
     assignee = django_filters.ChoiceFilter(label=_("Field agent"), empty_label=_("All"))
     age = choice_filter(AGE_CHOICES, _("Open for"))
     breached = FlagFilter(label=_("Only past their target"))

@@ -185,6 +185,23 @@ class FaultResolveForm(StyledForm):
     )
 
 
+class FaultStatusForm(StyledForm):
+    status = forms.ChoiceField(label=_("New status"))
+
+    def __init__(self, *args: Any, statuses: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = statuses  # type: ignore[attr-defined]
+
+
+class FaultNoteForm(StyledForm):
+    text = TextField(
+        label=_("Note"), max_length=2000, multiline=True, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    is_public = forms.BooleanField(
+        label=_("Show this note to the customer (and send it to them)"), required=False
+    )
+
+
 class ShiftSignOffForm(StyledForm):
     note = TextField(label=_("Note"), max_length=255, required=False)
     witnessed_cash = MoneyField(

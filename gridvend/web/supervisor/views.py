@@ -26,7 +26,7 @@ from gridvend.meters import faults, keychanges
 from gridvend.meters import permissions as meter_permissions
 from gridvend.meters import selectors as meter_selectors
 from gridvend.meters import services as meters
-from gridvend.meters.models import FaultReport, FaultStatus
+from gridvend.meters.models import FINAL_FAULT_STATUSES, FaultReport, FaultStatus
 from gridvend.meters.selectors import find_meter, pending_key_change
 from gridvend.org import selectors as org_selectors
 from gridvend.org.models import VendingPointStatus
@@ -173,7 +173,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     open_faults = None
     if meter_permissions.can_view_faults(actor):
         open_faults = (
-            meter_selectors.list_faults(actor).exclude(status=FaultStatus.RESOLVED).count()
+            meter_selectors.list_faults(actor).exclude(status__in=FINAL_FAULT_STATUSES).count()
         )
     return _page(
         request,
@@ -458,6 +458,22 @@ def fault_create(request: HttpRequest) -> HttpResponse:
     return _page(request, "supervisor/fault_form.html", {"form": form}, status=status)
 
 
+def _next_statuses(actor: User, fault: FaultReport) -> list[tuple[str, str]]:
+    """The statuses the actor may move the fault to by hand from where it is."""
+    found = []
+    for status, starts in faults.TRANSITIONS.items():
+        if fault.status not in starts:
+            continue
+        allowed = (
+            meter_permissions.can_resolve_faults(actor)
+            if status == FaultStatus.IN_PROGRESS
+            else meter_permissions.can_triage_faults(actor)
+        )
+        if allowed:
+            found.append((status, str(FaultStatus(status).label)))
+    return found
+
+
 def _agents(actor: User, fault: FaultReport) -> list[tuple[int, str]]:
     return [
         (u.pk, f"{u.full_name} ({u.username})")
@@ -480,6 +496,12 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST if action == "categorise" else None, initial={"category": fault.category}
     )
     resolve_form = forms.FaultResolveForm(request.POST if action == "resolve" else None)
+    statuses = _next_statuses(actor, fault)
+    status_form = forms.FaultStatusForm(
+        request.POST if action == "status" else None, statuses=statuses
+    )
+    note_form = forms.FaultNoteForm(request.POST if action == "note" else None)
+    can_note = meter_permissions.can_note_faults(actor)
     if request.method == "POST":
         if action in ("assign", "categorise"):
             if not meter_permissions.can_assign_faults(actor):
@@ -489,6 +511,14 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if not meter_permissions.can_resolve_faults(actor):
                 raise AccessDenied()
             form = resolve_form
+        elif action == "status":
+            if not statuses and not meter_permissions.can_triage_faults(actor):
+                raise AccessDenied()
+            form = status_form
+        elif action == "note":
+            if not can_note:
+                raise AccessDenied()
+            form = note_form
         else:
             raise AccessDenied()
         if form.is_valid():
@@ -502,6 +532,19 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
                         actor=actor, fault=fault, category=form.cleaned_data["category"]
                     )
                     messages.success(request, _("Category changed."))
+                elif action == "status":
+                    faults.change_fault_status(
+                        actor=actor, fault=fault, status=form.cleaned_data["status"]
+                    )
+                    messages.success(request, _("Status changed."))
+                elif action == "note":
+                    faults.add_fault_note(
+                        actor=actor,
+                        fault=fault,
+                        text=form.cleaned_data["text"],
+                        is_public=form.cleaned_data["is_public"],
+                    )
+                    messages.success(request, _("Note added."))
                 else:
                     faults.resolve_fault(
                         actor=actor, fault=fault, solution=form.cleaned_data["solution"]
@@ -512,7 +555,7 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error("assignee", _("Choose a field agent from the list."))
             except DomainError as exc:
                 _refused(form, exc)
-    can_assign = meter_permissions.can_assign_faults(actor) and fault.status != FaultStatus.RESOLVED
+    can_assign = meter_permissions.can_assign_faults(actor) and not fault.is_final
     return _page(
         request,
         "supervisor/fault_detail.html",
@@ -523,12 +566,19 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "assign_form": assign_form,
             "category_form": category_form,
             "resolve_form": resolve_form,
+            "status_form": status_form,
+            "note_form": note_form,
+            "notes": meter_selectors.fault_notes(actor, fault),
+            "can_change_status": bool(status_form.errors) or bool(statuses),
+            "can_note": can_note,
+            "portal_report": getattr(fault, "portal_report", None),
             # A refused form stays on the page, with its reason, even if the step is now closed.
             "can_assign": bool(assign_form.errors) or can_assign,
             "can_categorise": bool(category_form.errors) or can_assign,
             "can_resolve": bool(resolve_form.errors)
             or (
-                meter_permissions.can_resolve_faults(actor) and fault.status == FaultStatus.ASSIGNED
+                meter_permissions.can_resolve_faults(actor)
+                and fault.status in (FaultStatus.ASSIGNED, FaultStatus.IN_PROGRESS)
             ),
         },
     )
