@@ -12,6 +12,7 @@ from gridvend.kernel.errors import DomainError
 
 class LoginsErrorCode(StrEnum):
     PORTAL_PROOF_REFUSED = "PORTAL_PROOF_REFUSED"
+    PORTAL_PROOF_LIMITED = "PORTAL_PROOF_LIMITED"
     PORTAL_NO_CONTACT = "PORTAL_NO_CONTACT"
     PORTAL_CODE_NOT_SENT = "PORTAL_CODE_NOT_SENT"
     PORTAL_CODE_INVALID = "PORTAL_CODE_INVALID"
@@ -28,6 +29,19 @@ class ProofRefused(DomainError):
     code = LoginsErrorCode.PORTAL_PROOF_REFUSED
     message_template = gettext_lazy(
         "The meter number and the account number do not match. Check both on a receipt or a bill."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class ProofLimited(DomainError):
+    """Too many refused proofs for this meter number this hour: every proof for it waits,
+    the right one too (otherwise account numbers could be tried until one is taken)."""
+
+    code = LoginsErrorCode.PORTAL_PROOF_LIMITED
+    message_template = gettext_lazy(
+        "Too many tries for this meter. Try again in an hour, or ask the utility for help."
     )
 
     def __init__(self) -> None:

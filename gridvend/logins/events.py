@@ -9,6 +9,7 @@ from gridvend.audit.events import register
 class LoginEvent(StrEnum):
     CODE_SENT = "portal_code.sent"
     CODE_REJECTED = "portal_code.rejected"
+    PROOF_REFUSED = "portal_proof.refused"
     CREATED = "portal_login.created"
     SIGNED_IN = "portal_login.signed_in"
     SIGN_IN_FAILED = "portal_login.sign_in_failed"

@@ -102,6 +102,21 @@ class OneTimeCode(models.Model):
         return f"{self.purpose}:{self.pk}"
 
 
+class ProofFailure(models.Model):
+    """One refused proof (meter number and account number) for a meter number, known or not:
+    counted so that account numbers cannot be tried without limit (PORTAL_PROOF_FAILURES_PER_
+    HOUR an hour per meter number)."""
+
+    meter_number = models.CharField(max_length=13)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["meter_number", "created_at"], name="proof_failure_recent")]
+
+    def __str__(self) -> str:
+        return f"proof failure {self.meter_number}"
+
+
 class PortalPurchase(models.Model):
     """A buy started from the portal: whose it is, and the STK push that pays for it. The
     request id (one per buy form) makes a second submit answer the first purchase."""

@@ -41,6 +41,7 @@ from gridvend.logins.errors import (
     CodeNotSent,
     MeterAlreadyLinked,
     NoContact,
+    ProofLimited,
     ProofRefused,
     TooManyCodes,
     UsernameTaken,
@@ -54,6 +55,7 @@ from gridvend.logins.models import (
     LinkedMeter,
     OneTimeCode,
     PortalPurchase,
+    ProofFailure,
 )
 from gridvend.meters.models import Meter, MeterStatus
 from gridvend.mobilemoney import services as mobile
@@ -124,9 +126,16 @@ def _digest(public_id: str, code: str) -> str:
 
 def _proved_meter(meter_number: object, account_number: object) -> tuple[Meter, Customer]:
     """The meter, when the account number is its customer's; ProofRefused for a wrong pair,
-    an unknown meter or a meter out of service alike."""
+    an unknown meter or a meter out of service alike. Each refusal is counted against the meter
+    number (known or not, so the limit tells nobody which meters exist): after
+    PORTAL_PROOF_FAILURES_PER_HOUR in an hour, every proof for it is refused PROOF_LIMITED,
+    the right one too, so account numbers cannot be guessed."""
     number = _meter_number(meter_number)
     account = _account_number(account_number)
+    since = timezone.now() - timedelta(hours=1)
+    failures = ProofFailure.objects.filter(meter_number=number, created_at__gte=since).count()
+    if failures >= settings.PORTAL_PROOF_FAILURES_PER_HOUR:
+        raise ProofLimited()
     meter = Meter.objects.select_related("customer").filter(number=number).first()
     customer = meter.customer if meter is not None else None
     if (
@@ -135,6 +144,14 @@ def _proved_meter(meter_number: object, account_number: object) -> tuple[Meter, 
         or meter.status == MeterStatus.RETIRED
         or customer.account_number.upper() != account
     ):
+        with transaction.atomic(durable=True):
+            failure = ProofFailure.objects.create(meter_number=number)
+            record(
+                actor=None,
+                event_type=LoginEvent.PROOF_REFUSED,
+                target=failure,
+                after={"meter": number, "failures_this_hour": failures + 1},
+            )
         raise ProofRefused()
     return meter, customer
 
@@ -357,6 +374,12 @@ def sign_in_customer(*, username: object, password: str) -> CustomerLogin | None
                 login.password = hashers.make_password(raw)
 
             if hashers.check_password(password, login.password, setter=upgrade):
+                if login.uses_totp:
+                    # Half a sign-in: the failures stay counted (the authenticator's guesses
+                    # share the password's lockout) and nothing says signed in until the code
+                    # is right (verify_customer_totp).
+                    login.save(update_fields=["password"])
+                    return login
                 login.failed_logins = 0
                 login.locked_until = None
                 login.last_login = timezone.now()
@@ -476,13 +499,18 @@ def request_reset_code(*, username: object, channel: str) -> OneTimeCode | None:
         destination = _contact(login, channel)
     except NoContact:
         return None
-    return _issue_code(
-        purpose=CodePurpose.RESET,
-        channel=channel,
-        destination=destination,
-        language=login.language,
-        login=login,
-    )
+    try:
+        return _issue_code(
+            purpose=CodePurpose.RESET,
+            channel=channel,
+            destination=destination,
+            language=login.language,
+            login=login,
+        )
+    except TooManyCodes:
+        # The hourly cap holds (nothing more is sent), but the page answers as for a name with
+        # no login: a refusal only real names could earn would tell which names exist.
+        return None
 
 
 def complete_password_reset(*, public_id: object, code: object, password: str) -> CustomerLogin:

@@ -661,8 +661,12 @@ AUTH_PASSWORD_VALIDATORS = [
 PORTAL_CODE_MINUTES = env.get_int("GRIDVEND_PORTAL_CODE_MINUTES", 10, minimum=1)
 PORTAL_CODE_ATTEMPTS = env.get_int("GRIDVEND_PORTAL_CODE_ATTEMPTS", 5, minimum=1)
 PORTAL_CODES_PER_HOUR = env.get_int("GRIDVEND_PORTAL_CODES_PER_HOUR", 5, minimum=1)
+# Refused sign-up / add-meter proofs per meter number an hour before every proof for it waits.
+PORTAL_PROOF_FAILURES_PER_HOUR = env.get_int(
+    "GRIDVEND_PORTAL_PROOF_FAILURES_PER_HOUR", 10, minimum=1
+)
 PORTAL_SESSION_COOKIE_NAME = "gv_portal"
-# Fault reports one portal login may send in an hour (docs/faults.md): enough for a real
+# Fault reports one portal login may send in an hour (docs/supervisor.md, Faults): enough for a real
 # outage, never a flood into the field agents' queue.
 PORTAL_FAULTS_PER_HOUR = env.get_int("GRIDVEND_PORTAL_FAULTS_PER_HOUR", 3, minimum=1)
 for _name in (
@@ -670,6 +674,7 @@ for _name in (
     "PORTAL_CODE_ATTEMPTS",
     "PORTAL_CODES_PER_HOUR",
     "PORTAL_FAULTS_PER_HOUR",
+    "PORTAL_PROOF_FAILURES_PER_HOUR",
 ):
     if globals()[_name] > 1000:
         raise ConfigurationError(f"GRIDVEND_{_name} must be at most 1000")

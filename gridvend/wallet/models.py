@@ -68,14 +68,20 @@ class TopUpSource(models.TextChoices):
     CARD = "card", _("Card or online payment")
 
 
+# A source reference is the source's own reference under its place's code: a till's code (40)
+# and a 64-character receipt, a provider's code (30) and its 64-character reference. Stored
+# whole: cutting it would make two different payments one (and the second never credited).
+SOURCE_REFERENCE_MAX = 120
+
+
 class WalletTopUp(models.Model):
     """Money into a wallet: one journal entry (the source's account against the wallet's),
     once per (source, source reference): a receipt number, a bank reference, an M-Pesa
-    transaction id or a card provider's payment reference."""
+    transaction id or a card provider's payment reference, each whole (never cut)."""
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="top_ups")
     source = models.CharField(max_length=14, choices=TopUpSource.choices)
-    source_reference = models.CharField(max_length=64)
+    source_reference = models.CharField(max_length=SOURCE_REFERENCE_MAX)
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     journal_entry = models.OneToOneField(

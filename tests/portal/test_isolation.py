@@ -68,10 +68,11 @@ def test_another_customers_meter_and_purchase_are_refused_everywhere(portal: Por
     # His home lists his meter and purchases only.
     home = brian.get("/portal/").content.decode()
     assert portal.other.number in home and portal.meter.number not in home
-    # Adding her meter needs her account number and the code sent to her phone.
-    refused = _unchanged(
-        brian,
-        "post",
+    # Adding her meter needs her account number and the code sent to her phone. The refused
+    # proof is counted against her meter number (and audited), so that account numbers cannot
+    # be tried without limit; nothing else changes.
+    before = snapshot()
+    refused = brian.post(
         "/portal/meters/add/",
         {
             "meter_number": portal.meter.number,
@@ -80,6 +81,16 @@ def test_another_customers_meter_and_purchase_are_refused_everywhere(portal: Por
         },
     )
     assert refused.status_code == 400
+    after = snapshot()
+    assert [row["meter_number"] for row in after.pop("logins.ProofFailure")] == [
+        portal.meter.number
+    ]
+    assert before.pop("logins.ProofFailure") == []
+    earlier = before.pop("audit.AuditEvent")
+    added = [e for e in after.pop("audit.AuditEvent") if e not in earlier]
+    assert [e["event_type"] for e in added] == ["portal_proof.refused"]
+    after.pop("audit.AuditHead"), before.pop("audit.AuditHead")
+    assert after == before
 
 
 def test_a_code_sent_for_one_login_does_not_serve_another(portal: Portal) -> None:

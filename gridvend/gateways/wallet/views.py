@@ -86,10 +86,13 @@ def return_page(request: HttpRequest, provider: str) -> HttpResponse:
     if payment.state == CardPaymentState.PAID:
         text = _("%(amount)s was added to your wallet.") % {"amount": amount.format()}
         return _page(_("Payment received"), format_html("<p>{}</p>{}", text, _back(payment)))
-    return _page(
-        _("Payment not made"),
-        format_html("<p>{}</p>{}", _("Nothing was charged."), _back(payment)),
-    )
+    # Only what we know: the provider said not paid, and the wallet was not credited. Whether
+    # a card was charged is the provider's to say; a later "paid" notice still credits it.
+    text = _(
+        "The payment provider reported this payment as not made, and nothing was added to "
+        "your wallet. If your card was charged, contact us with the reference %(reference)s."
+    ) % {"reference": payment.reference}
+    return _page(_("Payment not made"), format_html("<p>{}</p>{}", text, _back(payment)))
 
 
 def _back(payment: CardPayment) -> str:

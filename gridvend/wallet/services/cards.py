@@ -5,7 +5,12 @@ server-to-server callback or the customer's signed return; the same function rea
 A notice changes something only when its signature verifies, it names a payment we started
 (our reference and the provider's reference together), its amount and currency are those we
 started it with, and the payment is still waiting: a replay of a completed payment returns it
-unchanged; any other notice is refused and writes nothing."""
+unchanged; any other notice is refused and writes nothing.
+
+One later notice does change a decided payment: a signed "paid" after a "failed" (the customer's
+first card declined, a second one taken on the same hosted page). The provider has the money,
+so the wallet is credited and the payment ends paid, audited as completed after a failure. A
+"failed" after a "paid" changes nothing: a payment taken is not un-taken by a notice."""
 
 from __future__ import annotations
 
@@ -85,9 +90,10 @@ def apply_card_notice(*, provider: str, body: bytes, signature: str) -> CardPaym
                 reported=f"{notice.amount_minor} {notice.currency}",
                 expected=str(Money(payment.amount_minor, payment.currency)),
             )
-        if payment.state != CardPaymentState.CREATED:
-            # A replay (the callback and the return both come, or the provider retries): the
-            # first notice decided; a later one saying otherwise changes nothing.
+        paid_after_failure = payment.state == CardPaymentState.FAILED and notice.outcome == "paid"
+        if payment.state != CardPaymentState.CREATED and not paid_after_failure:
+            # A replay (the callback and the return both come, or the provider retries), or a
+            # "failed" after a "paid": nothing changes.
             return payment
         now = timezone.now()
         wallet = Wallet.objects.select_related("account", "customer").get(pk=payment.wallet_id)
@@ -97,7 +103,7 @@ def apply_card_notice(*, provider: str, body: bytes, signature: str) -> CardPaym
                 wallet=wallet,
                 amount=Money(payment.amount_minor, payment.currency),
                 source=TopUpSource.CARD,
-                reference=f"{adapter.code}:{payment.provider_reference}"[:64],
+                reference=f"{adapter.code}:{payment.provider_reference}",
                 source_account=card_clearing_account(adapter.code),
             )
             CardPayment.objects.filter(pk=payment.pk).update(
@@ -113,7 +119,12 @@ def apply_card_notice(*, provider: str, body: bytes, signature: str) -> CardPaym
             actor=None,
             event_type=event,
             target=payment,
-            after={"outcome": notice.outcome, "provider_reference": payment.provider_reference},
+            before={"state": payment.state} if paid_after_failure else None,
+            after={
+                "outcome": notice.outcome,
+                "provider_reference": payment.provider_reference,
+                **({"after_failed_notice": True} if paid_after_failure else {}),
+            },
         )
     payment.refresh_from_db()
     return payment

@@ -18,7 +18,7 @@ from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.jobs import queue
 from gridvend.kernel.clock import business_date
-from gridvend.kernel.inputs import InvalidInput, clean_text
+from gridvend.kernel.inputs import clean_text
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.ledger import services as ledger
@@ -38,7 +38,7 @@ from gridvend.wallet.errors import (
 )
 from gridvend.wallet.events import WalletEvent
 from gridvend.wallet.integrity import top_up_binding
-from gridvend.wallet.models import TopUpSource, Wallet, WalletTopUp
+from gridvend.wallet.models import SOURCE_REFERENCE_MAX, TopUpSource, Wallet, WalletTopUp
 
 AUTO_PURCHASE_JOB = "gridvend.wallet.tasks.auto_purchase"
 
@@ -50,12 +50,13 @@ def check_amount(wallet: Wallet, amount: Money) -> Money:
     return amount
 
 
-def clean_reference(raw: object) -> str:
-    try:
-        reference = clean_text(raw, max_length=64, field="reference", required=True)
-    except InvalidInput:
-        raise WalletReferenceReused(reference=str(raw)[:64]) from None
-    return reference
+RECEIPT_MAX = 64
+
+
+def clean_reference(raw: object, *, max_length: int = RECEIPT_MAX) -> str:
+    """A reference from outside: blank, too long or not plain text is INVALID_INPUT (a claim
+    about the input), never WALLET_REFERENCE_REUSED (a claim about another top-up)."""
+    return clean_text(raw, max_length=max_length, field="reference", required=True)
 
 
 def _same_or_refused(existing: WalletTopUp, wallet: Wallet, amount: Money) -> WalletTopUp:
@@ -168,7 +169,7 @@ def credit_wallet(
     if source not in TopUpSource.values:
         raise ValueError(f"unknown top-up source {source}")
     check_amount(wallet, amount)
-    reference = clean_reference(source_reference)
+    reference = clean_reference(source_reference, max_length=SOURCE_REFERENCE_MAX)
     if transaction.get_connection().in_atomic_block:
         return _book(
             actor=actor,
@@ -222,7 +223,7 @@ def top_up_cash(*, actor: User, wallet: Wallet, amount: Money, receipt: str) -> 
             wallet=wallet,
             amount=amount,
             source=TopUpSource.CASH,
-            reference=f"{shift.vending_point.code}:{reference}"[:64],
+            reference=f"{shift.vending_point.code}:{reference}",
             source_account=f"till:{shift.vending_point.code}:cash",
             vending_point=shift.vending_point,
             shift=shift,

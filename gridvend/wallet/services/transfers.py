@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from gridvend.audit.services import record
 from gridvend.identity.errors import AccessDenied
@@ -115,21 +115,35 @@ def import_transfers(*, actor: User, data: bytes) -> ImportResult:
         raise AccessDenied()
     lines = _parse(data)
     result = ImportResult()
+    placed: dict[int, BankTransfer] = {}
     with transaction.atomic(durable=True):
-        known = set(
-            BankTransfer.objects.filter(
-                bank_reference__in=[line.reference for line in lines]
-            ).values_list("bank_reference", flat=True)
-        )
-        for line in lines:
-            if line.reference in known:
+        # Each line claims its bank reference by inserting its row first (the unique index is
+        # the lock), in the references' order so that two imports never wait on each other
+        # crosswise: a second import of the same line, even one running at the same time,
+        # waits for the first, loses the index and counts the line as repeated.
+        for index in sorted(range(len(lines)), key=lambda i: lines[i].reference):
+            line = lines[index]
+            try:
+                with transaction.atomic():
+                    transfer = BankTransfer.objects.create(
+                        bank_reference=line.reference,
+                        narrative=line.narrative,
+                        amount_minor=line.amount.minor,
+                        currency=line.amount.currency,
+                        value_date=line.day,
+                        state=TransferState.UNMATCHED,
+                        top_up=None,
+                        imported_by=actor,
+                    )
+            except IntegrityError:
                 result.repeated += 1
                 continue
             wallet = wallet_named(line.narrative)
             if wallet is not None and wallet.currency != line.amount.currency:
                 wallet = None
-            top_up = None
-            if wallet is not None:
+            if wallet is None:
+                result.unmatched += 1
+            else:
                 top_up = _book(
                     actor=actor,
                     wallet=wallet,
@@ -138,21 +152,13 @@ def import_transfers(*, actor: User, data: bytes) -> ImportResult:
                     reference=line.reference,
                     source_account=TRANSFER_ACCOUNT,
                 )
-            transfer = BankTransfer.objects.create(
-                bank_reference=line.reference,
-                narrative=line.narrative,
-                amount_minor=line.amount.minor,
-                currency=line.amount.currency,
-                value_date=line.day,
-                state=TransferState.MATCHED if top_up else TransferState.UNMATCHED,
-                top_up=top_up,
-                imported_by=actor,
-            )
-            result.transfers.append(transfer)
-            if top_up is None:
-                result.unmatched += 1
-            else:
+                BankTransfer.objects.filter(pk=transfer.pk).update(
+                    state=TransferState.MATCHED, top_up=top_up
+                )
+                transfer.state, transfer.top_up = TransferState.MATCHED, top_up
                 result.matched += 1
+            placed[index] = transfer
+        result.transfers = [placed[i] for i in sorted(placed)]
         record(
             actor=actor,
             event_type=WalletEvent.TRANSFER_IMPORTED,
