@@ -260,9 +260,15 @@ def pay_bill_with_wallet(
     return wallet, payment
 
 
-def get_wallet_bill_payment(login: CustomerLogin, wallet: Wallet, pk: int) -> BillPayment:
-    """A bill payment the wallet made, of one of the login's accounts."""
-    _own(login, wallet)
+def get_wallet_bill_payment(
+    login: CustomerLogin, account_number: str, pk: int
+) -> tuple[Wallet, BillPayment]:
+    """A bill payment the wallet of one of the login's accounts made (a read: opens no wallet)."""
+    number = str(account_number)[:20]
+    customer = next((c for c in wallet_customers(login) if c.account_number == number), None)
+    wallet = wallet_selectors.wallet_of(customer) if customer is not None else None
+    if wallet is None:
+        raise NotFound()
     found = (
         BillPayment.objects.filter(
             pk=pk,
@@ -274,7 +280,7 @@ def get_wallet_bill_payment(login: CustomerLogin, wallet: Wallet, pk: int) -> Bi
     )
     if found is None:
         raise NotFound()
-    return found
+    return wallet, found
 
 
 # --- auto-purchase -------------------------------------------------------------------------------

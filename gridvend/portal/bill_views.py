@@ -127,8 +127,7 @@ def bill_paid(request: HttpRequest, login: CustomerLogin, account: str, pk: int)
     """The receipt of a bill payment made from the wallet: what was paid, to which bills, what
     was kept as credit, and the wallet's balance after."""
     try:
-        wallet = portal_wallets.get_wallet(login, account)
-        payment = portal_wallets.get_wallet_bill_payment(login, wallet, pk)
+        wallet, payment = portal_wallets.get_wallet_bill_payment(login, account, pk)
     except NotFound:
         raise Http404() from None
     allocations = [
