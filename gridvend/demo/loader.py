@@ -16,6 +16,7 @@ from gridvend.demo import utility
 from gridvend.demo.partners import DemoPartner, ensure_partners
 from gridvend.demo.phone import DemoPhone, ensure_phone_paybill
 from gridvend.demo.postpaid import POSTPAID_DAYS, PostpaidSummary, ensure_postpaid
+from gridvend.demo.wallet import DemoWallet, ensure_portal_customer, ensure_wallet_seller
 from gridvend.identity import services as identity
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
@@ -117,6 +118,7 @@ class DemoSummary:
     sample_meter: str = ""
     phone: DemoPhone | None = None
     postpaid: PostpaidSummary = field(default_factory=PostpaidSummary)
+    wallet: DemoWallet | None = None
 
 
 def _child(actor: User, parent: OrgUnit, name: str) -> OrgUnit:
@@ -277,6 +279,8 @@ def load_demo(
     )
     summary.phone = ensure_phone_paybill(tree.admin, "demo-mobile-money")
     say(_("Partners and their API keys ready."))
+    ensure_wallet_seller(tree.admin, tree.root, DEMO_PASSWORD)
+    summary.wallet = ensure_portal_customer()
     return summary
 
 
