@@ -1276,4 +1276,19 @@ ROWS: list[Row] = [
         },
     ),
     Row("portal:fault", None, anonymous="portal", args=lambda r: {"pk": r.fault.pk}),
+    # Paying a bill from the wallet (signed-in cases: tests/portal/test_bill_pay.py).
+    Row(
+        "portal:bill-pay",
+        None,
+        get=False,
+        anonymous="portal",
+        args=_account,
+        post=lambda w, r: {"amount": "100", "request_id": "a" * 24},
+    ),
+    Row(
+        "portal:bill-paid",
+        None,
+        anonymous="portal",
+        args=lambda r: {**_account(r), "pk": r.sale.pk},
+    ),
 ]

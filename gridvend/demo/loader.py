@@ -17,6 +17,7 @@ from gridvend.demo.partners import DemoPartner, ensure_partners
 from gridvend.demo.phone import DemoPhone, ensure_phone_paybill
 from gridvend.demo.postpaid import POSTPAID_DAYS, PostpaidSummary, ensure_postpaid
 from gridvend.demo.terminal import DemoTerminal, ensure_terminal
+from gridvend.demo.wallet import DemoWallet, ensure_portal_customer, ensure_wallet_seller
 from gridvend.identity import services as identity
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
@@ -127,6 +128,7 @@ class DemoSummary:
     phone: DemoPhone | None = None
     terminal: DemoTerminal | None = None
     postpaid: PostpaidSummary = field(default_factory=PostpaidSummary)
+    wallet: DemoWallet | None = None
 
 
 def _child(actor: User, parent: OrgUnit, name: str) -> OrgUnit:
@@ -289,6 +291,8 @@ def load_demo(
     say(_("Partners and their API keys ready."))
     summary.terminal = ensure_terminal(tree.admin, tree.units)
     say(_("Handheld terminal enrolled."))
+    ensure_wallet_seller(tree.admin, tree.root, DEMO_PASSWORD)
+    summary.wallet = ensure_portal_customer()
     return summary
 
 

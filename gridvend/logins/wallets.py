@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from gridvend.audit.services import record
+from gridvend.billing.models import BillPayment
+from gridvend.billing.selectors import POSTPAID_KINDS
 from gridvend.customers.models import Customer
 from gridvend.identity.errors import NotFound
 from gridvend.kernel.money import Money
@@ -219,6 +221,66 @@ def get_wallet_sale(login: CustomerLogin, wallet: Wallet, reference: str) -> Sal
     if found is None:
         raise NotFound()
     return found
+
+
+# --- paying a postpaid bill from the wallet -------------------------------------------------------
+
+
+def pay_bill_with_wallet(
+    *, login: CustomerLogin, account_number: str, amount: Money, request_id: object
+) -> tuple[Wallet, BillPayment]:
+    """Pay one of the login's postpaid accounts from that customer's wallet, through the
+    configured wallet seller (the billing payment it books is allocated as at the counter).
+    Another customer's account is NotFound; the same request id again answers the first
+    payment. Refused WALLET_INSUFFICIENT (nothing written), WALLET_SELLER_UNSET."""
+    number = str(account_number)[:20]
+    customer = next(
+        (
+            c
+            for c in wallet_customers(login)
+            if c.account_number == number and c.account_kind in POSTPAID_KINDS
+        ),
+        None,
+    )
+    if customer is None:
+        raise NotFound()
+    rid = _request_id(request_id)
+    found = seller()
+    if found is None:
+        raise WalletSellerUnset()
+    actor, _point = found
+    wallet = wallet_services.open_wallet(actor=None, customer=customer)
+    payment = wallet_services.pay_bills_from_wallet(
+        actor=actor,
+        wallet=wallet,
+        account_number=customer.account_number,
+        amount=amount,
+        request_id=f"portal-{rid}",
+    )
+    return wallet, payment
+
+
+def get_wallet_bill_payment(
+    login: CustomerLogin, account_number: str, pk: int
+) -> tuple[Wallet, BillPayment]:
+    """A bill payment the wallet of one of the login's accounts made (a read: opens no wallet)."""
+    number = str(account_number)[:20]
+    customer = next((c for c in wallet_customers(login) if c.account_number == number), None)
+    wallet = wallet_selectors.wallet_of(customer) if customer is not None else None
+    if wallet is None:
+        raise NotFound()
+    found = (
+        BillPayment.objects.filter(
+            pk=pk,
+            customer_id=wallet.customer_id,
+            source_reference__startswith=f"{wallet.reference}:",
+        )
+        .select_related("customer")
+        .first()
+    )
+    if found is None:
+        raise NotFound()
+    return wallet, found
 
 
 # --- auto-purchase -------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ urlpatterns = [
     # Postpaid bills (issue 18 point 5).
     path("bills/", bill_views.bills, name="bills"),
     path("bills/<int:pk>/pdf/", bill_views.bill_pdf, name="bill-pdf"),
+    path("bills/<str:account>/pay/", bill_views.pay_from_wallet, name="bill-pay"),
+    path("bills/<str:account>/paid/<int:pk>/", bill_views.bill_paid, name="bill-paid"),
 ]
 
 # Fault reports (issue 18 point 6): gridvend/portal/fault_views.py.

@@ -104,3 +104,20 @@ class AutoPurchaseForm(forms.Form):
                 except forms.ValidationError as exc:
                     self.add_error(name, exc)
         return data
+
+
+class BillPayForm(forms.Form):
+    """Pay a postpaid account from its customer's wallet: the amount (billing bounds it again)."""
+
+    amount = forms.CharField(label=_("Amount to pay from the wallet"), max_length=20)
+    request_id = forms.CharField(max_length=40, widget=forms.HiddenInput)
+
+    def clean_amount(self) -> Decimal:
+        rule = MONEY.with_maximum(Decimal(settings.BILL_PAYMENT_MAX_MINOR))
+        try:
+            value = parse_decimal(self.cleaned_data["amount"], rule, field="amount")
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from None
+        if value <= 0:
+            raise forms.ValidationError(_("Enter an amount above zero."))
+        return value

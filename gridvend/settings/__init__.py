@@ -163,8 +163,13 @@ WALLET_CARD_PROVIDERS = (
 )
 # Who sells the auto-purchases (a vending point of the web channel, by code, and its service
 # account, by username); unset: auto-purchase is logged and skipped.
-WALLET_VENDING_POINT = env.get_str("GRIDVEND_WALLET_VENDING_POINT", "")
-WALLET_SELLER = env.get_str("GRIDVEND_WALLET_SELLER", "")
+# In demo mode the demo's own seller (gridvend/demo/wallet.py makes them).
+WALLET_VENDING_POINT = env.get_str(
+    "GRIDVEND_WALLET_VENDING_POINT", "demo-wallet" if DEMO_MODE and not TESTING else ""
+)
+WALLET_SELLER = env.get_str(
+    "GRIDVEND_WALLET_SELLER", "wallet.seller" if DEMO_MODE and not TESTING else ""
+)
 # The secret the sandbox signs its callbacks with (a real provider's comes from its set-up).
 WALLET_SANDBOX_SECRET = env.get_str("GRIDVEND_WALLET_SANDBOX_SECRET", "sandbox-" + SECRET_KEY[:32])
 # The smallest coin in circulation, in minor units of the currency: a sale by kWh asks for a sum

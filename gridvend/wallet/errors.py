@@ -19,6 +19,7 @@ class WalletErrorCode(StrEnum):
     WALLET_SHIFT_NOT_OPEN = "WALLET_SHIFT_NOT_OPEN"
     WALLET_AUTO_PURCHASE_INVALID = "WALLET_AUTO_PURCHASE_INVALID"
     WALLET_SELLER_UNSET = "WALLET_SELLER_UNSET"
+    WALLET_BILL_NOT_OWN = "WALLET_BILL_NOT_OWN"
     CARD_PROVIDER_UNKNOWN = "CARD_PROVIDER_UNKNOWN"
     CARD_CALLBACK_INVALID = "CARD_CALLBACK_INVALID"
     CARD_SIGNATURE_INVALID = "CARD_SIGNATURE_INVALID"
@@ -100,6 +101,16 @@ class WalletSellerUnset(WalletRefused):
     code = WalletErrorCode.WALLET_SELLER_UNSET
     message_template = gettext_lazy(
         "Paying from the wallet is not available now. Nothing was paid; pay by mobile money."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class WalletBillNotOwn(WalletRefused):
+    code = WalletErrorCode.WALLET_BILL_NOT_OWN
+    message_template = gettext_lazy(
+        "A wallet pays only its own customer's bills; nothing was paid."
     )
 
     def __init__(self) -> None:

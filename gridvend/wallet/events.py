@@ -10,6 +10,7 @@ class WalletEvent(StrEnum):
     OPENED = "wallet.opened"
     TOPPED_UP = "wallet.topped_up"
     AUTO_PURCHASE_SET = "wallet.auto_purchase_set"
+    BILL_PAID = "wallet.bill_paid"
     CARD_PAYMENT_CREATED = "card_payment.created"
     CARD_PAYMENT_COMPLETED = "card_payment.completed"
     CARD_PAYMENT_FAILED = "card_payment.failed"

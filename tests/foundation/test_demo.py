@@ -243,3 +243,30 @@ def test_every_postpaid_screen_of_the_demo_has_something_on_it(small_demo: None)
     # The older bills are overdue: the part-paid and the unpaid account of each book are dunned.
     assert DunningTask.objects.filter(status=TaskStatus.OPEN).count() == 2 * centres
     assert reconcile_balances() == [] and unbalanced_entries() == []
+
+
+def test_the_demo_customer_signs_in_to_the_portal_and_pays_the_bill_from_the_wallet(
+    small_demo: None, settings: Any
+) -> None:
+    import re
+
+    from gridvend.billing.models import BillPayment
+    from gridvend.demo import wallet as demo_wallet
+
+    settings.WALLET_VENDING_POINT = demo_wallet.SELLER_POINT
+    settings.WALLET_SELLER = demo_wallet.SELLER_USER
+    settings.SMS_BACKEND = "console"
+    found = demo_wallet.ensure_portal_customer()
+    assert found is not None
+    client = Client()
+    answer = client.post("/portal/login/", {"username": found.username, "password": found.password})
+    assert answer.status_code == 302
+    body = client.get("/portal/bills/").content.decode()
+    rid = re.search(r'name="request_id" value="([0-9a-f]+)"', body)
+    assert rid is not None
+    paid = client.post(
+        f"/portal/bills/{found.account_number}/pay/",
+        {"amount": "100", "request_id": rid.group(1)},
+    )
+    assert paid.status_code == 302, paid.content.decode()[:2000]
+    assert BillPayment.objects.filter(source_reference__startswith=found.wallet).count() == 1

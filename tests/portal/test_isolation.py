@@ -333,3 +333,29 @@ def test_another_customers_faults_meter_and_purchase_are_refused_on_every_fault_
     for url in ("/portal/faults/", "/portal/faults/new/", f"/portal/faults/{hers.pk}/"):
         answer = staff.get(url)
         assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/"), url
+
+
+def test_another_customers_bill_payment_is_refused_and_changes_nothing(
+    portal: Portal, settings: Any
+) -> None:
+    from tests.portal.test_bill_pay import _form, _fund, _signed_up
+
+    zawadi, bill = _signed_up(portal, settings)
+    _fund("zawadi", bill, "5000")
+    form = _form(zawadi)
+    account = bill.customer.account_number
+    paid = zawadi.post(f"/portal/bills/{account}/pay/", form)
+    assert paid.status_code == 302
+    amina = portal.sign_up(portal.meter, "amina")
+    # Her account named in the pay form and his receipt, by another login: 404, nothing written.
+    other = {**form, "request_id": "isolation-amina-bill-0001"}
+    assert _unchanged(amina, "post", f"/portal/bills/{account}/pay/", other).status_code == 404
+    assert _unchanged(amina, "get", paid["Location"]).status_code == 404
+    mine = portal.customer(portal.meter).account_number
+    pk = paid["Location"].rstrip("/").rsplit("/", 1)[1]
+    assert _unchanged(amina, "get", f"/portal/bills/{mine}/paid/{pk}/").status_code == 404
+    # A staff session gets the portal's sign-in for both.
+    staff = signed_in(portal.paybill.world.admin)
+    for method, url in (("post", f"/portal/bills/{account}/pay/"), ("get", paid["Location"])):
+        answer = _unchanged(staff, method, url, other)
+        assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/")

@@ -368,9 +368,15 @@ def take_payment(
     shift: Any | None = None,
     bank_facts: dict[str, Any] | None = None,
     paid_at: datetime | None = None,
+    source_account: str | None = None,
 ) -> BillPayment:
     """Take a postpaid payment: post it (source against the account's receivable), pay the open
     bills oldest due first, keep the rest as the account's credit, audit it.
+
+    ``source_account``: the ledger account the money comes from when it is not the channel's
+    (a customer's wallet, ``wallet.services.pay_bills_from_wallet``); a kept balance there
+    refuses the payment (BalanceLimitReached) rather than go below its limit, and cancelling
+    the payment reverses its entry, so the money goes back to that account.
 
     Idempotent on (channel, partner, source_reference): the same reference and amount for the
     same account returns the first payment; anything else under that reference is refused
@@ -410,7 +416,8 @@ def take_payment(
             money=money,
             channel=channel,
             reference=reference,
-            source_account=_source_account(channel, partner, vending_point, shift, holder=actor),
+            source_account=source_account
+            or _source_account(channel, partner, vending_point, shift, holder=actor),
             memo=f"bill payment {channel} {reference} {locked.account_number}",
             paid_at=when,
             now=now,

@@ -11,11 +11,13 @@ The service API the channels call (docs/wallet.md)::
     import_transfers(actor=, data=) -> ImportResult
     credit_unmatched_transfer(actor=, transfer=, wallet=) -> WalletTopUp
     buy_from_wallet(actor=, vending_point=, wallet=, meter_number=, amount=, request_id=)
+    pay_bills_from_wallet(actor=, wallet=, account_number=, amount=, request_id=) -> BillPayment
     set_auto_purchase(actor=, wallet=, meter=, threshold=, amount=)
 
 and the reads in ``wallet.selectors``: balance(wallet), statement(wallet, start=, end=).
 """
 
+from gridvend.wallet.services.bills import pay_bills_from_wallet
 from gridvend.wallet.services.cards import apply_card_notice, start_card_payment
 from gridvend.wallet.services.purchases import buy_from_wallet, run_auto_purchase
 from gridvend.wallet.services.topups import check_amount, credit_wallet, top_up_cash
@@ -35,6 +37,7 @@ __all__ = [
     "credit_wallet",
     "import_transfers",
     "open_wallet",
+    "pay_bills_from_wallet",
     "run_auto_purchase",
     "set_auto_purchase",
     "start_card_payment",

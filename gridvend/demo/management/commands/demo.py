@@ -135,6 +135,22 @@ class Command(BaseCommand):
                 f"  gridvend phone pay --phone {phone.phone} --account {phone.meter} --amount 500"
             )
             self.stdout.write(f"  gridvend phone inbox --phone {phone.phone}")
+        if summary.wallet is not None:
+            portal = summary.wallet
+            self.stdout.write(
+                _(
+                    "Customer portal (docs/portal.md): http://127.0.0.1:8000/portal/login/ as "
+                    "%(user)s / %(password)s (account %(account)s, meter %(meter)s, wallet "
+                    "%(wallet)s with money in it): pay the bill from the wallet on Bills."
+                )
+                % {
+                    "user": portal.username,
+                    "password": portal.password,
+                    "account": portal.account_number,
+                    "meter": portal.meter,
+                    "wallet": portal.wallet,
+                }
+            )
         if summary.terminal is not None:
             self._terminal(summary.terminal)
 
