@@ -179,16 +179,15 @@ def test_an_agent_s_day_end_to_end_through_the_simulator(field_agent: Agent) -> 
     printed = terminal(
         "visit", "--task", str(task.pk), "--outcome", "disconnected", "--order", "V-1"
     )
-    order = FieldOrder.objects.get(task=task, kind="disconnection")
+    field_order = FieldOrder.objects.get(task=task, kind="disconnection")
     assert printed.splitlines() == [
         f"VISIT RECORDED  task {task.pk}  disconnected  (V-1)",
-        f"order {order.pk} executed",
+        f"order {field_order.pk} executed",
     ]
     visit = DunningVisit.objects.get()
     assert visit.task_id == task.pk and visit.outcome == "disconnected"
-    order = FieldOrder.objects.get(task=task, kind="disconnection")
-    assert order.status == "executed" and order.executed_by_id == agent.agent.pk
-    assert [c["when"] for c in order.prechecks] == ["issue", "execute"]
+    assert field_order.status == "executed" and field_order.executed_by_id == agent.agent.pk
+    assert [c["when"] for c in field_order.prechecks] == ["issue", "execute"]
 
     # 7. The day end: the terminal's totals match the ledger.
     printed = terminal("day-end")
