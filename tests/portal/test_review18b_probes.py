@@ -35,7 +35,7 @@ def _of(sale: Sale) -> TokenStatus:
     return purchases.status_of(sale).status
 
 
-# --- wallet top-up: an amount the form accepts crashes the page -----------------------------------
+# --- wallet top-up: an amount the form accepts crashes the page ---
 
 
 def test_review18b_a_top_up_of_three_decimals_is_refused_beside_the_form_not_a_500(
@@ -70,7 +70,7 @@ def test_review18b_a_three_decimal_stk_top_up_is_refused_beside_the_form_not_a_5
     assert answer.status_code == 400
 
 
-# --- token status: "confirmed" that lies ------------------------------------------------------------
+# --- token status: "confirmed" that lies ---
 
 
 def test_review18b_a_later_purchase_that_was_reversed_does_not_confirm_the_token(
@@ -90,18 +90,23 @@ def test_review18b_a_later_purchase_that_was_reversed_does_not_confirm_the_token
     assert _of(first) != TokenStatus.CONFIRMED
 
 
-# --- rejected-token help: advice that is wrong for the key state -----------------------------------
+# --- wallet top-up: the same form again with another amount ---
 
 
-def test_review18b_rejected_help_does_not_claim_the_key_matches_when_it_is_unknown(
-    portal: Portal,
+def test_review18b_the_card_form_again_with_another_amount_is_not_sent_to_the_first_payment(
+    seller: Portal,
 ) -> None:
-    """RejectedHelp.key_matches is True when the purchase's key was not recorded (an imported
-    or older sale: key_sgc blank), so the page tells the customer "The token was made for the
-    key your meter has in our records" while its own table shows "—" for that key."""
-    world = portal.paybill.world
-    amina = portal.sign_up(portal.meter, "amina")
-    old = sell(world, portal.meter, "200.00")
-    Sale.objects.filter(pk=old.pk).update(key_sgc="", key_ti=None, key_krn=None)
-    page = amina.get(f"/portal/tokens/{old.reference}/rejected/").content.decode()
-    assert "The token was made for the key your meter has in our records." not in page
+    """wallet_views.top_up answers a request id it remembers with the first card payment's page,
+    whatever the amount now posted: a customer who goes back, corrects 100 to 999 and submits
+    (the hidden request id is the same) is sent to pay 100. The STK path and the buy forms refuse
+    the same request id with another amount (DUPLICATE_REQUEST); the card path should too, or
+    start a payment of the amount asked."""
+    client = seller.sign_up(seller.meter, "amina")
+    url = f"/portal/wallet/{_account(seller)}/top-up/"
+    form = {"method": "card:sandbox", "phone": "", "request_id": "r18b-card-0001"}
+    first = client.post(url, {**form, "amount": "100"})
+    assert first.status_code == 302
+    again = client.post(url, {**form, "amount": "999"})
+    started = list(CardPayment.objects.order_by("id").values_list("amount_minor", flat=True))
+    sent_to_the_first = again.status_code == 302 and again["Location"] == first["Location"]
+    assert not sent_to_the_first, (again.status_code, started)
