@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from gridvend.logins import purchases
 from gridvend.logins.purchases import TokenStatus
@@ -15,8 +16,11 @@ from gridvend.vending.models import Sale
 from gridvend.wallet.models import CardPayment
 from tests.portal.conftest import Portal
 from tests.receipts.helpers import sell
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db
+
+THREADS = 6
 
 
 @pytest.fixture
@@ -110,3 +114,27 @@ def test_review18b_the_card_form_again_with_another_amount_is_not_sent_to_the_fi
     started = list(CardPayment.objects.order_by("id").values_list("amount_minor", flat=True))
     sent_to_the_first = again.status_code == 302 and again["Location"] == first["Location"]
     assert not sent_to_the_first, (again.status_code, started)
+
+
+# --- wallet top-up: a double submit at once (PostgreSQL, real threads) ---
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_review18b_the_card_form_submitted_at_once_starts_one_payment(portal: Portal) -> None:
+    """The card path's double-submit guard is the portal session (wallet_views.CARD_STARTED),
+    read and written around the provider call with no lock: the same form posted at once (a
+    double tap on a slow phone) starts a card payment at the provider per request, contrary to
+    docs/portal.md ("a double submit ... sends the customer to the same card payment")."""
+    client = portal.sign_up(portal.meter, "amina")
+    url = f"/portal/wallet/{_account(portal)}/top-up/"
+    form = {"amount": "100", "method": "card:sandbox", "phone": "", "request_id": "r18b-par-0001"}
+
+    def submit(_i: int) -> int:
+        tap = Client()
+        tap.cookies = client.cookies
+        return tap.post(url, form).status_code
+
+    results, errors = run_threads(THREADS, submit)
+    assert errors == [] and set(results) == {302}
+    assert CardPayment.objects.count() == 1
