@@ -43,7 +43,13 @@ class FaultForm(forms.Form):
         max_length=MAX_DESCRIPTION,
         widget=forms.Textarea(attrs={"rows": 4, "dir": "auto"}),
     )
-    phone = forms.CharField(label=_("Phone we may call (optional)"), max_length=20, required=False)
+    # Left to right in Arabic too: "+254…" would otherwise show as "254…+".
+    phone = forms.CharField(
+        label=_("Phone we may call (optional)"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"dir": "ltr", "inputmode": "tel", "autocomplete": "tel"}),
+    )
     purchase = forms.IntegerField(
         min_value=1, max_value=2**62, required=False, widget=forms.HiddenInput
     )
