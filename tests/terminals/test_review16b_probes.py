@@ -135,12 +135,16 @@ def test_review16b_the_bill_on_site_of_a_superseded_reading_is_not_the_central_b
     s = agent.scene
     device = agent.device()
     first = device.request(
-        "readings", readings=[_reading("B-1", s.a.number, "1215.5", _stamp(agent, 2))]
+        "readings", readings=[_reading("B-1", s.a.number, "1215.5", _stamp(agent, 1))]
     )
     second = device.request(
-        "readings", readings=[_reading("B-2", s.a.number, "1230.5", _stamp(agent, 1))]
+        "readings",
+        readings=[_reading("B-2", s.a.number, "1216.0", _stamp(agent, 1) + 3600)],
     )
-    assert [first["results"][0]["result"], second["results"][0]["result"]] == ["accepted"] * 2
+    assert [first["results"][0]["result"], second["results"][0]["result"]] == ["accepted"] * 2, (
+        first,
+        second,
+    )
     outcome: object
     try:
         outcome = device.request("bill", order="B-1")["amount_minor"]
@@ -149,7 +153,10 @@ def test_review16b_the_bill_on_site_of_a_superseded_reading_is_not_the_central_b
     run = billing.preview_run(actor=s.finance, book=s.book, period_start=s.start, period_end=s.end)
     central = Bill.objects.get(run=run, meter=s.a)
     assert central.current_reading.client_reference == "HH0100:B-2"
-    assert outcome in ("BILL_ON_SITE_UNAVAILABLE", central.amount_minor)
+    assert outcome in ("BILL_ON_SITE_UNAVAILABLE", central.amount_minor), (
+        central.previous_register_kwh,
+        central.consumption_kwh,
+    )
 
 
 def test_review16b_a_reversal_racing_the_hand_in_never_gives_the_agent_cash_back(
@@ -226,3 +233,29 @@ def _waiting_on_a_lock() -> int:
         )
         (count,) = cursor.fetchone()
     return int(count)
+
+
+def test_review16b_the_cash_list_and_hand_in_history_show_money_not_minor_units(
+    field_agent: Agent,
+) -> None:
+    """/terminals/cash/ (backoffice/agent_cash_list.html:7) prints each agent's cash held and
+    limit as raw minor units ("20000" for 200.00), and the agent's page prints the open days
+    and the hand-ins (agent_cash.html:12, :33) the same way, while its "Cash held" line and
+    the hand-in form's "Cash counted" are in money. A clerk who reads "Expected 100000" in the
+    history, or copies the list's 20000 into "Cash counted", books an overage of 199,800.00
+    to the agent (the count is bounded only by MAX_CASH_COUNT, 100,000,000)."""
+    device, account = _collecting(field_agent, 1_000_000)
+    device.request("collect", account_number=account, amount_minor=100000, order="C-1")
+    cash.hand_in_cash(
+        actor=field_agent.manager,
+        agent=field_agent.agent,
+        counted=Money(99000, settings.CURRENCY),
+        expected_minor=100000,
+        request_key="screen-hand-in-1",
+    )
+    device.request("collect", account_number=account, amount_minor=20000, order="C-2")
+    office = signed_in(field_agent.manager)
+    listed = office.get("/terminals/cash/").content.decode()
+    assert "200.00" in listed and "10,000.00" in listed  # held, limit
+    page = office.get(f"/terminals/cash/{field_agent.agent.pk}/").content.decode()
+    assert "990.00" in page and "1,000.00" in page  # the hand-in: counted, expected
