@@ -128,9 +128,12 @@ def test_review16b_the_bill_on_site_of_a_superseded_reading_is_not_the_central_b
     """docs/terminals.md (bill): the central run's own computation. The agent reads a meter,
     then reads it again on the same route (a second order, another value: the first was keyed
     wrong). The run bills the cycle's latest standing reading (B-2), but bill_on_site
-    (billing/services/on_site.py:51) prices whichever reading the order names, so the
+    (billing/services/on_site.py:78) prices whichever reading the order names, so the
     terminal still prints the estimate of B-1 for the customer: a figure the central bill
-    will not have, instead of refusing a reading the run will not use."""
+    will not have, instead of refusing a reading the run will not use. Seen here: the estimate
+    of B-1 is 389.76, the central bill of B-2 180.96. Noticed and left to billing: the central
+    bill takes B-1 as B-2's previous reading (consumption 0.50 kWh), so the cycle's use up to
+    B-1 appears on no bill at all."""
     agent = on_route(field_agent)
     s = agent.scene
     device = agent.device()
@@ -163,7 +166,7 @@ def test_review16b_a_reversal_racing_the_hand_in_never_gives_the_agent_cash_back
     field_agent: Agent,
 ) -> None:
     """Reverse after hand-in, won by timing. The gateway asks whether the collection's cash was
-    handed in (gateways/terminals/cash.py:69, _require_cash_held) before, and outside, the
+    handed in (gateways/terminals/cash.py:74, _require_cash_held) before, and outside, the
     transaction that cancels it (billing cancel_payment). The hand-in locks only the agent's
     account row. A reversal whose check passed and that then waits on the customer's row
     (held here by another session, as a payment at the office would) cancels the collection
