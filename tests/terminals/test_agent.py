@@ -4,6 +4,7 @@ arrears of a postpaid account from the central billing, and a prepaid sale throu
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gridvend.billing.services import payments as billing_payments
 from gridvend.gateways.terminals import client
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.roles import Capability, Role
+from gridvend.ledger.models import JournalEntry
 from gridvend.org.models import Channel
 from gridvend.terminals.models import AgentPin, AgentSession
 from gridvend.terminals.services import agents, setup
@@ -221,6 +223,28 @@ def test_the_collector_reverses_a_collection_the_same_day_with_a_reason_once(
     totals = device.request("day_totals")
     assert (totals["collections_minor"], totals["reversals_minor"]) == (120000, 20000)
     assert totals["sales_count"] == 0 and totals["cash_minor"] == 100000
+
+
+def test_a_collection_of_a_day_already_past_cannot_be_reversed_from_the_terminal(
+    field_agent: Agent,
+) -> None:
+    """The issue's bad input "a reversal after the day is closed": a collection taken on an
+    earlier business day (its day is over, its cash counted with that day) is refused with
+    billing's own code, and nothing changes: no cancel, no ledger entry, no audit event."""
+    field_agent.scene.billed()
+    field_agent.run("login", "--pin", PIN)
+    account = field_agent.scene.customer(field_agent.scene.a).account_number
+    field_agent.run("collect", "--account", account, "--amount-minor", "50000", "--order", "C-9")
+    payment = BillPayment.objects.get(source_reference="HH0100:C-9")
+    BillPayment.objects.filter(pk=payment.pk).update(
+        business_date=payment.business_date - timedelta(days=1)
+    )
+    device = field_agent.device()
+    events, entries = AuditEvent.objects.count(), JournalEntry.objects.count()
+    assert refused(device, "reverse", order="C-9", reason="too late") == "PAYMENT_CANCEL_TOO_LATE"
+    payment.refresh_from_db()
+    assert payment.status != "cancelled"
+    assert (AuditEvent.objects.count(), JournalEntry.objects.count()) == (events, entries)
 
 
 def test_another_agent_may_not_reverse_a_collection_that_is_not_theirs(
