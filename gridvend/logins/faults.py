@@ -113,11 +113,12 @@ def list_portal_faults(login: CustomerLogin) -> QuerySet[PortalFault]:
     )
 
 
-def get_portal_fault(login: CustomerLogin, pk: int) -> PortalFault:
-    """One of the login's reports, on a meter still the customer's; NotFound otherwise."""
+def get_portal_fault(login: CustomerLogin, number: int) -> PortalFault:
+    """One of the login's reports by the fault's number (the one its pages and the SMS quote),
+    on a meter still the customer's; NotFound otherwise (another customer's fault too)."""
     mine = [link.meter_id for link in selectors.linked_meters(login)]
     found = (
-        PortalFault.objects.filter(login=login, pk=pk, fault__meter_id__in=mine)
+        PortalFault.objects.filter(login=login, fault_id=number, fault__meter_id__in=mine)
         .select_related("fault", "fault__meter", "sale")
         .first()
     )

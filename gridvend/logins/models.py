@@ -140,6 +140,38 @@ class PortalPurchase(models.Model):
         return f"portal purchase {self.pk}"
 
 
+class PortalCardTopUp(models.Model):
+    """A card top-up started from the portal's form, claimed before the card provider is asked:
+    the request id (one per top-up form) is unique per login, so a double submit, even at once,
+    starts one payment at the provider. ``payment`` is empty while the first submit waits for the
+    provider; ``page_url`` is where the provider's page is."""
+
+    login = models.ForeignKey(CustomerLogin, on_delete=models.PROTECT, related_name="card_top_ups")
+    wallet = models.ForeignKey("wallet.Wallet", on_delete=models.PROTECT, related_name="+")
+    request_id = models.CharField(max_length=40)
+    provider = models.CharField(max_length=30)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    payment = models.OneToOneField(
+        "wallet.CardPayment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="portal_top_up",
+    )
+    page_url = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["login", "request_id"], name="portal_card_top_up_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"portal card top-up {self.pk}"
+
+
 class PortalFault(models.Model):
     """A fault report a customer sent from the portal: whose login sent it, the fault as the
     utility follows it up, and the purchase it is about, if any. The request id (one per report

@@ -267,8 +267,9 @@ def token_sms_key_for(reference: str) -> str:
 
 
 def _confirmed(sales: list[Sale]) -> set[int]:
-    """Sales followed by a later purchase for the same meter and customer, with no "token
-    rejected" fault reported for the meter since: a query per meter, whatever the page size."""
+    """Sales followed by a later completed purchase for the same meter and customer (a later
+    sale that was reversed or voided shows nothing was entered), with no "token rejected" fault
+    reported for the meter since: a query per meter, whatever the page size."""
     bought = [
         sale
         for sale in sales
@@ -283,7 +284,7 @@ def _confirmed(sales: list[Sale]) -> set[int]:
         pairs |= Q(meter_id=sale.meter_id, customer_id=sale.customer_id)
     newest: dict[tuple[int, int], tuple[datetime, int]] = {}
     rows = (
-        Sale.objects.filter(pairs, kind__in=BOUGHT_KINDS)
+        Sale.objects.filter(pairs, kind__in=BOUGHT_KINDS, status=SaleStatus.COMPLETED)
         .values("meter_id", "customer_id")
         .annotate(at=Max("created_at"))
     )
@@ -294,6 +295,7 @@ def _confirmed(sales: list[Sale]) -> set[int]:
                 meter_id=row["meter_id"],
                 customer_id=row["customer_id"],
                 kind__in=BOUGHT_KINDS,
+                status=SaleStatus.COMPLETED,
                 created_at=at,
             )
             .order_by("-pk")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gridvend.audit.services import record
@@ -19,10 +19,11 @@ from gridvend.billing.models import BillPayment
 from gridvend.billing.selectors import POSTPAID_KINDS
 from gridvend.customers.models import Customer
 from gridvend.identity.errors import NotFound
+from gridvend.kernel.errors import DuplicateRequest
 from gridvend.kernel.money import Money
 from gridvend.logins import selectors
 from gridvend.logins.events import LoginEvent
-from gridvend.logins.models import CustomerLogin, LinkedMeter
+from gridvend.logins.models import CustomerLogin, LinkedMeter, PortalCardTopUp
 from gridvend.logins.services import _request_id, queue_token_email
 from gridvend.mobilemoney import services as mobile
 from gridvend.mobilemoney.models import StkPush
@@ -33,7 +34,6 @@ from gridvend.wallet import selectors as wallet_selectors
 from gridvend.wallet import services as wallet_services
 from gridvend.wallet.errors import WalletSellerUnset
 from gridvend.wallet.models import CardPayment, Wallet
-from gridvend.wallet.providers import Checkout
 from gridvend.wallet.tasks import seller
 
 # The wallet page lists the movements of this many days back, newest first, a page at a time.
@@ -91,15 +91,52 @@ def month_statement(wallet: Wallet, month: date) -> wallet_selectors.Statement:
 
 
 def start_card_top_up(
-    *, login: CustomerLogin, wallet: Wallet, amount: Money, provider: str
-) -> tuple[CardPayment, Checkout]:
+    *, login: CustomerLogin, wallet: Wallet, amount: Money, provider: str, request_id: object
+) -> PortalCardTopUp:
     """A payment at the card provider for the wallet (nothing is credited until the provider's
-    signed notice says paid; ``wallet.services.apply_card_notice``)."""
+    signed notice says paid; ``wallet.services.apply_card_notice``). The request id is claimed
+    in the database before the provider is asked: the same request id again, even at once,
+    answers the first claim (its ``payment`` empty while the first submit waits for the
+    provider) and starts nothing; with another amount or provider it is refused
+    DUPLICATE_REQUEST. A provider that refuses releases the claim, so the form may be sent
+    again."""
     _own(login, wallet)
-    payment, checkout = wallet_services.start_card_payment(
-        wallet=wallet, amount=amount, provider=provider
+    rid = _request_id(request_id)
+    wallet_services.check_amount(wallet, amount)
+    try:
+        with transaction.atomic(durable=True):
+            claim = PortalCardTopUp.objects.create(
+                login=login,
+                wallet=wallet,
+                request_id=rid,
+                provider=str(provider)[:30],
+                amount_minor=amount.minor,
+                currency=amount.currency,
+            )
+    except IntegrityError:
+        earlier = PortalCardTopUp.objects.filter(login=login, request_id=rid).first()
+        if earlier is None:
+            raise
+        if (earlier.wallet_id, earlier.provider, earlier.amount_minor, earlier.currency) != (
+            wallet.pk,
+            str(provider)[:30],
+            amount.minor,
+            amount.currency,
+        ):
+            raise DuplicateRequest(reference=rid) from None
+        return earlier
+    try:
+        payment, checkout = wallet_services.start_card_payment(
+            wallet=wallet, amount=amount, provider=provider
+        )
+    except BaseException:
+        PortalCardTopUp.objects.filter(pk=claim.pk, payment__isnull=True).delete()
+        raise
+    PortalCardTopUp.objects.filter(pk=claim.pk).update(
+        payment=payment, page_url=checkout.page_url[:1000]
     )
-    return payment, checkout
+    claim.payment, claim.page_url = payment, checkout.page_url[:1000]
+    return claim
 
 
 def start_stk_top_up(
@@ -168,7 +205,8 @@ def buy_with_wallet(
 ) -> tuple[Wallet, SaleResult]:
     """Buy a token for one of the login's meters from its customer's wallet, through the
     configured wallet seller; the token by SMS to the login's phone and by e-mail, in the login's
-    language. The same request id again returns the first sale. Refused WALLET_INSUFFICIENT
+    language. The sale, its audit event and the e-mail are one transaction. The same request id
+    again returns the first sale. Refused WALLET_INSUFFICIENT
     (nothing written), WALLET_SELLER_UNSET when no seller is configured."""
     link, wallet = wallet_for_meter(login, meter_number)
     rid = _request_id(request_id)
@@ -176,6 +214,22 @@ def buy_with_wallet(
     if found is None:
         raise WalletSellerUnset()
     actor, point = found
+
+    def audited(result: SaleResult) -> None:
+        # In the sale's transaction: the sale, its audit event and its e-mail, or none of them.
+        record(
+            actor=None,
+            event_type=LoginEvent.WALLET_PURCHASE,
+            target=result.sale,
+            after={
+                "login": login.pk,
+                "wallet": wallet.reference,
+                "meter": link.meter.number,
+                "amount": amount.format(),
+            },
+        )
+        queue_token_email(login=login, sale=result.sale)
+
     result = wallet_services.buy_from_wallet(
         actor=actor,
         vending_point=point,
@@ -185,21 +239,8 @@ def buy_with_wallet(
         amount=amount,
         sms_to=login.phone or link.customer.phone,
         sms_language=login.language,
+        after_write=audited,
     )
-    if not result.replayed:
-        with transaction.atomic(durable=True):
-            record(
-                actor=None,
-                event_type=LoginEvent.WALLET_PURCHASE,
-                target=result.sale,
-                after={
-                    "login": login.pk,
-                    "wallet": wallet.reference,
-                    "meter": link.meter.number,
-                    "amount": amount.format(),
-                },
-            )
-            queue_token_email(login=login, sale=result.sale)
     return wallet, result
 
 

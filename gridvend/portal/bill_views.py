@@ -29,10 +29,11 @@ def _pay_form(account: purchases.AccountBills) -> BillPayForm:
     """The "pay from my wallet" form of one account, its amount what is due now."""
     due = Money(max(account.due.total_due_minor, 0), account.due.currency)
     return BillPayForm(
+        currency=account.due.currency,
         initial={
             "amount": due.to_major() if due.is_positive() else "",
             "request_id": portal_forms.new_request_id(),
-        }
+        },
     )
 
 
@@ -87,7 +88,6 @@ def pay_from_wallet(request: HttpRequest, login: CustomerLogin, account: str) ->
     """Pay one of the login's postpaid accounts from its customer's wallet; the receipt on the
     next page. A second submit of the same form answers the first payment; a wallet short of the
     amount is refused beside the form and nothing is written; another customer's account is 404."""
-    form = BillPayForm(request.POST)
     owner = next(
         (
             found
@@ -100,6 +100,7 @@ def pay_from_wallet(request: HttpRequest, login: CustomerLogin, account: str) ->
     )
     if owner is None:
         raise Http404()
+    form = BillPayForm(request.POST, currency=owner.due.currency)
     if form.is_valid():
         data = form.cleaned_data
         try:

@@ -142,7 +142,7 @@ def fault_new(request: HttpRequest, login: CustomerLogin) -> HttpResponse:
         except DomainError as exc:
             _refusal(form, exc)
         else:
-            return redirect("portal:fault", pk=report.pk)
+            return redirect("portal:fault", pk=report.fault_id)
     elif sale_id and request.method == "GET":
         sale = _purchase(login, links, int(sale_id))
     if request.method == "POST" and any(form.errors.get(f.name) for f in form.hidden_fields()):

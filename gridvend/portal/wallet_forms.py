@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -10,12 +11,15 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from gridvend.kernel.errors import DomainError
-from gridvend.kernel.inputs import MONEY, parse_decimal
+from gridvend.kernel.inputs import MONEY, NumberRule, parse_decimal
+from gridvend.kernel.money import Money, currency_exponent
 
-MONTH = re.compile(r"(\d{4})-(\d{2})")
+# ASCII digits only, like every number the forms read (re.ASCII: no Arabic-Indic digits).
+MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 # Statements go back this many years at most.
 OLDEST_YEAR = 2000
 # The wallet page shows this many movements a page, and at most this many pages.
@@ -23,10 +27,24 @@ PER_PAGE = 20
 MAX_PAGE = 1000
 
 
-def _amount(raw: str) -> Decimal:
-    rule = MONEY.with_maximum(Decimal(settings.WALLET_TOP_UP_MAX_MINOR))
+def money_rule(currency: str, maximum_minor: int) -> NumberRule:
+    """The money rule in the currency's own decimals (KES 2, UGX 0), at most ``maximum_minor``
+    minor units: an amount the form takes always converts to exact minor units."""
+    return replace(
+        MONEY,
+        decimal_places=currency_exponent(currency),
+        maximum=Money(int(maximum_minor), currency).to_major(),
+    )
+
+
+def top_up_maximum(currency: str) -> Money:
+    """The largest top-up (GRIDVEND_WALLET_TOP_UP_MAX_MINOR, minor units) in ``currency``."""
+    return Money(int(settings.WALLET_TOP_UP_MAX_MINOR), currency)
+
+
+def _amount(raw: str, currency: str, maximum_minor: int) -> Decimal:
     try:
-        value = parse_decimal(raw, rule, field="amount")
+        value = parse_decimal(raw, money_rule(currency, maximum_minor), field="amount")
     except DomainError as exc:
         raise forms.ValidationError(exc.message) from None
     if value <= 0:
@@ -42,8 +60,12 @@ class TopUpForm(forms.Form):
     )
     request_id = forms.CharField(max_length=40, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, providers: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, providers: list[str], currency: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["amount"].help_text = gettext("At most %(maximum)s.") % {
+            "maximum": top_up_maximum(currency).format()
+        }
         field = self.fields["method"]
         assert isinstance(field, forms.ChoiceField)
         choices = [(f"card:{code}", _("Card (the payment page)")) for code in providers]
@@ -51,7 +73,9 @@ class TopUpForm(forms.Form):
         field.initial = field.choices[0][0]
 
     def clean_amount(self) -> Decimal:
-        return _amount(self.cleaned_data["amount"])
+        return _amount(
+            self.cleaned_data["amount"], self.currency, int(settings.WALLET_TOP_UP_MAX_MINOR)
+        )
 
 
 class PageForm(forms.Form):
@@ -82,8 +106,9 @@ class AutoPurchaseForm(forms.Form):
     )
     amount = forms.CharField(label=_("Buy for"), max_length=20, required=False)
 
-    def __init__(self, *args: Any, meters: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, meters: list[str], currency: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.currency = currency
         field = self.fields["meter"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(number, number) for number in meters]
@@ -100,7 +125,9 @@ class AutoPurchaseForm(forms.Form):
                 continue
             if name != "meter":
                 try:
-                    data[name] = _amount(str(raw))
+                    data[name] = _amount(
+                        str(raw), self.currency, int(settings.WALLET_TOP_UP_MAX_MINOR)
+                    )
                 except forms.ValidationError as exc:
                     self.add_error(name, exc)
         return data
@@ -112,12 +139,11 @@ class BillPayForm(forms.Form):
     amount = forms.CharField(label=_("Amount to pay from the wallet"), max_length=20)
     request_id = forms.CharField(max_length=40, widget=forms.HiddenInput)
 
+    def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+
     def clean_amount(self) -> Decimal:
-        rule = MONEY.with_maximum(Decimal(settings.BILL_PAYMENT_MAX_MINOR))
-        try:
-            value = parse_decimal(self.cleaned_data["amount"], rule, field="amount")
-        except DomainError as exc:
-            raise forms.ValidationError(exc.message) from None
-        if value <= 0:
-            raise forms.ValidationError(_("Enter an amount above zero."))
-        return value
+        return _amount(
+            self.cleaned_data["amount"], self.currency, int(settings.BILL_PAYMENT_MAX_MINOR)
+        )

@@ -21,18 +21,13 @@ from gridvend.kernel.errors import DomainError
 from gridvend.kernel.money import Money
 from gridvend.logins import selectors, services
 from gridvend.logins import wallets as portal_wallets
-from gridvend.logins.models import CustomerLogin
+from gridvend.logins.models import CustomerLogin, PortalCardTopUp
 from gridvend.mobilemoney.models import StkState
 from gridvend.portal import forms, wallet_forms
-from gridvend.portal.views import REFRESH_SECONDS, _buy_form, _page, _refusal, _session
+from gridvend.portal.views import REFRESH_SECONDS, _buy_form, _page, _refusal
 from gridvend.portal.views import customer_required as _customer_required
 from gridvend.wallet.models import CardPaymentState, Wallet
 from gridvend.wallet.selectors import balance
-
-# The portal session remembers the card payments its top-up forms started (request id ->
-# payment), so a double submit sends the customer to the same payment page; the newest few.
-CARD_STARTED = "gv_portal_card"
-CARD_REMEMBERED = 10
 
 
 def customer_required(view: Any) -> Any:
@@ -130,11 +125,6 @@ def statement_pdf(request: HttpRequest, login: CustomerLogin, account: str) -> H
 # --- top-ups -------------------------------------------------------------------------------------
 
 
-def _card_started(request: HttpRequest) -> dict[str, list[str]]:
-    held = _session(request).get(CARD_STARTED)
-    return held if isinstance(held, dict) else {}
-
-
 @customer_required
 def top_up(request: HttpRequest, login: CustomerLogin, account: str) -> HttpResponse:
     """Top up by card (to the provider's page and back) or by an STK push to a phone; the
@@ -144,23 +134,20 @@ def top_up(request: HttpRequest, login: CustomerLogin, account: str) -> HttpResp
     providers = list(settings.WALLET_CARD_PROVIDERS)
     initial = {"phone": login.phone, "request_id": forms.new_request_id()}
     data = request.POST if request.method == "POST" else None
-    form = wallet_forms.TopUpForm(data, providers=providers, initial=initial)
+    form = wallet_forms.TopUpForm(
+        data, providers=providers, currency=found.currency, initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         cleaned = form.cleaned_data
-        amount = Money.from_major(cleaned["amount"], found.currency)
         rid = cleaned["request_id"]
         method = cleaned["method"]
         try:
+            amount = Money.from_major(cleaned["amount"], found.currency)
             if method.startswith("card:"):
-                started = _card_started(request)
-                if rid in started:
-                    return _back_to_card(started[rid])
-                payment, checkout = portal_wallets.start_card_top_up(
-                    login=login, wallet=found, amount=amount, provider=method[5:]
+                claim = portal_wallets.start_card_top_up(
+                    login=login, wallet=found, amount=amount, provider=method[5:], request_id=rid
                 )
-                started[rid] = [payment.reference, checkout.page_url]
-                _session(request)[CARD_STARTED] = dict(list(started.items())[-CARD_REMEMBERED:])
-                return HttpResponseRedirect(checkout.page_url)
+                return _to_card(account, claim)
             push = portal_wallets.start_stk_top_up(
                 login=login,
                 wallet=found,
@@ -177,11 +164,12 @@ def top_up(request: HttpRequest, login: CustomerLogin, account: str) -> HttpResp
     return _page(request, "wallet_top_up.html", {**_wallet_context(found), "form": form}, status)
 
 
-def _back_to_card(held: list[str]) -> HttpResponse:
-    reference, page_url = held[0], held[1]
-    if page_url.startswith("/") and not page_url.startswith("//"):
-        return HttpResponseRedirect(page_url)
-    return redirect("portal:wallet-card", reference=reference)
+def _to_card(account: str, claim: PortalCardTopUp) -> HttpResponse:
+    """To the provider's page of the form's card payment; a double submit while the first one
+    still waits for the provider goes to the wallet page (its movements show the top-up)."""
+    if claim.payment is None:
+        return redirect("portal:wallet", account=account)
+    return HttpResponseRedirect(claim.page_url)
 
 
 @customer_required
@@ -284,7 +272,9 @@ def auto_purchase(request: HttpRequest, login: CustomerLogin, account: str) -> H
         initial["threshold"] = Money(found.auto_threshold_minor or 0, found.currency).to_major()
         initial["amount"] = Money(found.auto_amount_minor or 0, found.currency).to_major()
     data = request.POST if request.method == "POST" else None
-    form = wallet_forms.AutoPurchaseForm(data, meters=meters, initial=initial)
+    form = wallet_forms.AutoPurchaseForm(
+        data, meters=meters, currency=found.currency, initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         cleaned = form.cleaned_data
         try:

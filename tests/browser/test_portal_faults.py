@@ -62,7 +62,7 @@ def test_report_a_fault_and_read_the_engineers_note_on_a_phone(
     page.click("#send-fault")
     page.wait_for_selector("#fault-status")
     report = PortalFault.objects.get(login__username=f"amina-{language}")
-    assert page.url.endswith(f"/portal/faults/{report.pk}/")
+    assert page.url.endswith(f"/portal/faults/{report.fault_id}/")
     assert page.get_attribute("html", "dir") == ("rtl" if language == "ar" else "ltr")
 
     staff = portal.paybill.world.supervisor

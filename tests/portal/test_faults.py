@@ -46,7 +46,7 @@ def _report(client: Client, meter: Meter, **extra: Any) -> PortalFault:
     assert answer.status_code == 302, answer.content.decode()[:3000]
     found = REPORT.search(answer["Location"])
     assert found is not None, answer["Location"]
-    return PortalFault.objects.get(pk=int(found.group(1)))
+    return PortalFault.objects.get(fault_id=int(found.group(1)))
 
 
 def _purchase(portal: Portal, client: Client, meter: Meter) -> PortalPurchase:
@@ -100,12 +100,12 @@ def test_a_customer_reports_a_fault_and_reads_its_progress(portal: Portal) -> No
     faults.assign_fault(actor=staff, fault=fault, assignee=agent)
     faults.change_fault_status(actor=agent, fault=fault, status=FaultStatus.IN_PROGRESS)
 
-    page = amina.get(f"/portal/faults/{report.pk}/").content.decode()
+    page = amina.get(f"/portal/faults/{report.fault_id}/").content.decode()
     assert "In progress" in page
     assert "Crew checks the pole transformer." in page
     assert "Suspect theft of cable." not in page
     listed = amina.get("/portal/faults/").content.decode()
-    assert f"/portal/faults/{report.pk}/" in listed
+    assert f"/portal/faults/{report.fault_id}/" in listed
     # One message a step (reported, acknowledged, the public note, assigned, in progress).
     texts = [m.payload["text"] for m in _messages(fault)]
     assert len(texts) == 5
@@ -240,7 +240,7 @@ def test_a_resolved_fault_is_closed_and_the_customer_reads_the_solution_time(
     faults.change_fault_status(actor=agent, fault=report.fault, status=FaultStatus.IN_PROGRESS)
     faults.resolve_fault(actor=agent, fault=report.fault, solution="Replaced the service fuse.")
     faults.change_fault_status(actor=staff, fault=report.fault, status=FaultStatus.CLOSED)
-    page = amina.get(f"/portal/faults/{report.pk}/").content.decode()
+    page = amina.get(f"/portal/faults/{report.fault_id}/").content.decode()
     assert "Closed" in page and "Resolved" in page
     # The solution is the engineer's record; the customer reads the notes meant for them.
     assert "service fuse" not in page
@@ -266,5 +266,5 @@ def test_a_report_for_a_meter_no_longer_the_customers_is_hidden(portal: Portal) 
     assert portal_faults.get_portal_fault(login, report.pk) == report
     # The meter moves to another customer: her link shows nothing, and nor does the report.
     Meter.objects.filter(pk=portal.meter.pk).update(customer=portal.other.customer)
-    assert amina.get(f"/portal/faults/{report.pk}/").status_code == 404
-    assert f"/portal/faults/{report.pk}/" not in amina.get("/portal/faults/").content.decode()
+    assert amina.get(f"/portal/faults/{report.fault_id}/").status_code == 404
+    assert f"/portal/faults/{report.fault_id}/" not in amina.get("/portal/faults/").content.decode()

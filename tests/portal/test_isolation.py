@@ -303,10 +303,10 @@ def test_another_customers_faults_meter_and_purchase_are_refused_on_every_fault_
     }
     assert amina.post("/portal/faults/new/", form).status_code == 302
     hers = PortalFault.objects.get()
-    assert amina.get(f"/portal/faults/{hers.pk}/").status_code == 200
+    assert amina.get(f"/portal/faults/{hers.fault_id}/").status_code == 200
     # Her report, her meter and her purchase, by him: 404, as for ids that do not exist.
     for url in (
-        f"/portal/faults/{hers.pk}/",
+        f"/portal/faults/{hers.fault_id}/",
         "/portal/faults/999999/",
         f"/portal/faults/new/?meter={portal.meter.number}",
         f"/portal/faults/new/?meter={portal.meter.pk}",
@@ -327,10 +327,10 @@ def test_another_customers_faults_meter_and_purchase_are_refused_on_every_fault_
     ):
         assert _unchanged(brian, "post", "/portal/faults/new/", body).status_code == 400
     listed = brian.get("/portal/faults/").content.decode()
-    assert f"/portal/faults/{hers.pk}/" not in listed and portal.meter.number not in listed
+    assert f"/portal/faults/{hers.fault_id}/" not in listed and portal.meter.number not in listed
     # A staff session opens no portal fault page: it is sent to the portal's sign-in.
     staff = signed_in(portal.paybill.world.admin)
-    for url in ("/portal/faults/", "/portal/faults/new/", f"/portal/faults/{hers.pk}/"):
+    for url in ("/portal/faults/", "/portal/faults/new/", f"/portal/faults/{hers.fault_id}/"):
         answer = staff.get(url)
         assert answer.status_code == 302 and answer["Location"].startswith("/portal/login/"), url
 

@@ -33,9 +33,11 @@ def _funded(portal: Portal, settings: Any, major: str) -> CustomerLogin:
     login = CustomerLogin.objects.get(username="amina")
     wallet = wallets.get_wallet(login, portal.customer(portal.meter).account_number)
     amount = Money.from_major(major, wallet.currency)
-    payment, _checkout = wallets.start_card_top_up(
-        login=login, wallet=wallet, amount=amount, provider="sandbox"
+    claim = wallets.start_card_top_up(
+        login=login, wallet=wallet, amount=amount, provider="sandbox", request_id="races-fund-0001"
     )
+    payment = claim.payment
+    assert payment is not None
     sandbox = SandboxCardProvider()
     body = sandbox.notice_body(
         provider_reference=payment.provider_reference,

@@ -24,6 +24,7 @@ from gridvend.vending import services as vending
 from gridvend.vending.errors import ClientReferenceInvalid
 from gridvend.vending.notices import queue_token_sms
 from gridvend.vending.services import SaleResult
+from gridvend.vending.services.idempotency import AfterWrite
 from gridvend.wallet.errors import WalletInsufficient
 from gridvend.wallet.models import Wallet
 from gridvend.wallet.selectors import balance
@@ -57,6 +58,7 @@ def buy_from_wallet(
     sms_language: str = "",
     clock: Clock | None = None,
     engine: TokenEngine | None = None,
+    after_write: AfterWrite | None = None,
 ) -> SaleResult:
     """Sell a token for one of the wallet customer's meters, paid from the wallet, through the
     channel's seller (``actor`` at ``vending_point``: the portal's service account, a cashier).
@@ -64,16 +66,21 @@ def buy_from_wallet(
     Refused WALLET_INSUFFICIENT when the wallet does not hold the price (nothing is sold),
     WALLET_METER_NOT_OWN when the meter is not the wallet customer's. A repeat of the request id
     returns the first sale. ``sms_to``: the token SMS is queued in the sale's transaction, in
-    ``sms_language`` (the language of the channel the customer used; else the account's)."""
+    ``sms_language`` (the language of the channel the customer used; else the account's).
+    ``after_write``: the channel's own record of a new sale (its audit event, an e-mail), written
+    in the sale's transaction; not run on a replay."""
     reference = _client_reference(wallet, request_id)
+    channel_write = after_write
 
-    def after_write(result: SaleResult) -> None:
+    def written(result: SaleResult) -> None:
         if sms_to:
             queue_token_sms(
                 sale=result.sale,
                 to=sms_to,
                 language=sms_language or wallet.customer.language or None,
             )
+        if channel_write is not None:
+            channel_write(result)
 
     try:
         return vending.vend_credit(
@@ -88,7 +95,7 @@ def buy_from_wallet(
             quoted_tender=quoted_tender,
             clock=clock,
             engine=engine,
-            after_write=after_write,
+            after_write=written,
         )
     except BalanceLimitReached as exc:
         if exc.params.get("account") != wallet.account.code:
