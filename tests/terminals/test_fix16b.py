@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db.models import Sum
 
 from gridvend.billing.models import BillPayment, PaymentStatus
@@ -14,7 +12,6 @@ from gridvend.billing.services import payments as billing_payments
 from gridvend.kernel.money import Money
 from gridvend.ledger import services as ledger
 from gridvend.ledger.models import Posting as LedgerPosting
-from gridvend.terminals.models import Terminal
 from gridvend.terminals.services import cash
 from tests.billing.conftest import Scene, scene  # noqa: F401 (the fixture, shared)
 from tests.terminals.test_agent import Agent

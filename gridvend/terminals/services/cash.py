@@ -377,17 +377,18 @@ def record_day_end(
 ) -> AgentDayEnd:
     """The totals the terminal reports for today beside the central ledger's (``central``, the
     gateway's reading of ``selectors.agent_day_totals``). A second report of the day replaces
-    the first until the office confirms it with a hand-in."""
+    the first until the office confirms it with a hand-in; a report after that hand-in (the
+    agent kept collecting) is kept for the next hand-in to confirm. The confirmed report sent
+    again (the terminal's retry) is answered with itself."""
     day = timezone.localdate()
     matching = all(reported.get(name) == central.get(name) for name in FIGURES)
     with transaction.atomic(durable=True):
-        existing = (
-            AgentDayEnd.objects.select_for_update()
-            .filter(terminal=terminal, agent=agent, business_date=day)
-            .first()
-        )
-        if existing is not None and existing.hand_in_id is not None:
-            return existing
+        mine = AgentDayEnd.objects.filter(terminal=terminal, agent=agent, business_date=day)
+        existing = mine.select_for_update().filter(hand_in__isnull=True).first()
+        if existing is None:
+            confirmed = mine.exclude(hand_in__isnull=True).order_by("-reported_at", "-pk").first()
+            if confirmed is not None and confirmed.reported == reported:
+                return confirmed
         values = {
             "reported": reported,
             "central": central,
