@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db.models import Sum
 
 from gridvend.billing.models import BillPayment, PaymentStatus
@@ -75,3 +77,13 @@ def test_the_office_reverses_a_collection_still_held_from_the_agents_cash(
         actor=field_agent.scene.finance, payment=payment, reason="keyed wrong"
     )
     assert cash.cash_position(field_agent.agent).held_minor == 0
+
+
+def test_the_demo_refuses_to_run_outside_demo_mode(settings: object) -> None:
+    from gridvend.terminals.models import Terminal
+
+    settings.DEMO_MODE = False  # type: ignore[attr-defined]
+    settings.TESTING = False  # type: ignore[attr-defined]
+    with pytest.raises(CommandError, match="GRIDVEND_DEMO=1"):
+        call_command("demo", "--customers", "0", "--history-days", "0")
+    assert not Terminal.objects.exists()

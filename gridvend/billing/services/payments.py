@@ -512,13 +512,12 @@ def _cash_handed_in(
         }
     )
     for account in Account.objects.select_for_update().filter(code__in=codes).order_by("code"):
-        if not ledger.handed_in_since(account, locked.journal_entry):
+        agent_id = ledger.transit_agent_id(account.code)
+        if agent_id is None or not ledger.handed_in_since(account, locked.journal_entry):
             continue
         if handed_in is not None:
             handed_in(locked)
-        agent = User.objects.select_related("org_unit").get(
-            pk=ledger.transit_agent_id(account.code)
-        )
+        agent = User.objects.select_related("org_unit").get(pk=agent_id)
         substitute[account.code] = ledger.office_cash_code(agent.org_unit.code)
     return substitute
 
