@@ -236,7 +236,8 @@ class AccountHasOpenBills(DomainError):
 class BillOnSiteUnavailable(DomainError):
     """The central run would not bill this reading (``reason`` is the run's own word for why:
     open_exception, already_billed, billed_later, pending_elsewhere, currency, not_on_a_route,
-    not_standing), so no bill on site is shown for it."""
+    not_standing, superseded: a later reading of the cycle is the one the run bills), so no
+    bill on site is shown for it."""
 
     code = BillingErrorCode.BILL_ON_SITE_UNAVAILABLE
     message_template = gettext_lazy("No bill can be computed on site for this reading: %(reason)s.")

@@ -24,6 +24,7 @@ class DunningErrorCode(StrEnum):
     ENQUIRY_INPUT_INVALID = "ENQUIRY_INPUT_INVALID"
     ENQUIRY_ACCOUNT_UNKNOWN = "ENQUIRY_ACCOUNT_UNKNOWN"
     VISIT_REFERENCE_REUSED = "VISIT_REFERENCE_REUSED"
+    DISCONNECTION_PAID_TODAY = "DISCONNECTION_PAID_TODAY"
 
 
 class DunningRuleInvalid(DomainError):
@@ -122,3 +123,16 @@ class VisitReferenceReused(DomainError):
 
     def __init__(self, *, reference: str) -> None:
         super().__init__(reference=reference[:64])
+
+
+class DisconnectionPaidToday(DomainError):
+    """The visit's pre-disconnection check (the precheck's own): the customer paid today, and
+    the payment may not have reached the bills yet. Nothing is executed or recorded."""
+
+    code = DunningErrorCode.DISCONNECTION_PAID_TODAY
+    message_template = gettext_lazy(
+        "Account %(account_number)s paid today: it is not to be disconnected today."
+    )
+
+    def __init__(self, *, account_number: str) -> None:
+        super().__init__(account_number=account_number)

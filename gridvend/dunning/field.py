@@ -14,7 +14,12 @@ from django.utils.translation import gettext as _
 from gridvend.audit.services import record
 from gridvend.dunning import permissions, selectors
 from gridvend.dunning.due import read_due
-from gridvend.dunning.errors import NotInArrears, OrderNotIssued, VisitReferenceReused
+from gridvend.dunning.errors import (
+    DisconnectionPaidToday,
+    NotInArrears,
+    OrderNotIssued,
+    VisitReferenceReused,
+)
 from gridvend.dunning.events import DunningEvent
 from gridvend.dunning.models import (
     DunningTask,
@@ -88,8 +93,10 @@ def record_visit(
     note: str = "",
     today: datetime.date | None = None,
 ) -> DunningVisit:
-    """Report a visit. ``disconnected`` executes the task's issued disconnection order after its
-    live pre-check (a customer who paid meanwhile: the refusal is written on the order, then
+    """Report a visit. ``disconnected`` runs the precheck's rules (``pre_disconnection_check``:
+    a customer who paid today is refused DISCONNECTION_PAID_TODAY, nothing written), then
+    executes the task's issued disconnection order after its live pre-check (a customer who
+    paid meanwhile: the refusal is written on the order, then
     NotInArrears raised, and no visit is recorded). A repeat of ``reference`` returns the first
     report; the reference with another task or outcome is refused."""
     if not permissions.can_execute_orders(actor):
@@ -107,6 +114,10 @@ def record_visit(
         with transaction.atomic(durable=True):
             order = None
             if outcome == VisitOutcome.DISCONNECTED:
+                # The precheck's rules, held by the server whatever the terminal asked first.
+                check = pre_disconnection_check(actor=actor, task=task, today=day)
+                if "paid_today" in check.reasons and "not_in_arrears" not in check.reasons:
+                    raise DisconnectionPaidToday(account_number=task.customer.account_number)
                 order = selectors.live_disconnection(task)
                 if order is None or order.status != OrderStatus.ISSUED:
                     raise OrderNotIssued()

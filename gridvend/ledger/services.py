@@ -62,6 +62,33 @@ def cash_in_transit_code(agent_id: int) -> str:
     return f"transit:agent:{agent_id}"
 
 
+# The entry that clears an agent's cash in transit to the office's cash at a hand-in.
+CASH_HANDED_IN_KIND = "cash.handed_in"
+_TRANSIT_AGENT = "transit:agent:"
+
+
+def office_cash_code(unit_code: str) -> str:
+    """The cash a service centre's office holds (what it counted at a hand-in)."""
+    return f"cash:office:{unit_code}"
+
+
+def transit_agent_id(code: str) -> int | None:
+    """The agent whose cash in transit ``code`` is, or None for any other account."""
+    if not code.startswith(_TRANSIT_AGENT):
+        return None
+    rest = code[len(_TRANSIT_AGENT) :]
+    return int(rest) if rest.isdigit() else None
+
+
+def handed_in_since(account: Account, entry: JournalEntry) -> bool:
+    """Whether an agent's cash in transit (``account``) was handed in after ``entry`` posted to
+    it: the cash ``entry`` brought is at the office now, not with the agent. Read under the
+    account row's lock (the hand-in's), so a hand-in committing meanwhile is seen."""
+    return Posting.objects.filter(
+        account=account, entry__kind=CASH_HANDED_IN_KIND, entry_id__gt=entry.pk
+    ).exists()
+
+
 def cash_difference_code(agent_id: int) -> str:
     """Where the office's count of an agent's hand-in differs from what the agent held: a
     shortage is a debit (owed by the agent), an overage a credit."""
@@ -239,9 +266,16 @@ def post_journal_entry(
 
 
 def reverse_journal_entry(
-    entry: JournalEntry, *, actor: User, business_date: date, memo: str
+    entry: JournalEntry,
+    *,
+    actor: User,
+    business_date: date,
+    memo: str,
+    substitute: dict[str, str] | None = None,
 ) -> JournalEntry:
     """A new entry with every posting negated, pointing at the original (nothing is edited).
+    ``substitute``: accounts whose negated posting goes to another account instead (the
+    office's cash for an agent's collection whose cash was handed in).
 
     Like :func:`post_journal_entry`, a step of the caller's use case, inside its transaction.
     """
@@ -251,7 +285,10 @@ def reverse_journal_entry(
     from gridvend.kernel.money import Money
 
     postings = [
-        DraftPosting(p.account.code, Money(-p.amount_minor, p.currency))
+        DraftPosting(
+            (substitute or {}).get(p.account.code, p.account.code),
+            Money(-p.amount_minor, p.currency),
+        )
         for p in entry.postings.select_related("account")
     ]
     return post_journal_entry(

@@ -294,8 +294,12 @@ class AgentDayEnd(models.Model):
     class Meta:
         ordering = ["-business_date", "-pk"]
         constraints = [
+            # One open report per terminal, agent and day; a report sent after a hand-in
+            # confirmed the day's earlier one waits for the next hand-in.
             models.UniqueConstraint(
-                fields=["terminal", "agent", "business_date"], name="terminals_day_end_once"
+                fields=["terminal", "agent", "business_date"],
+                condition=models.Q(hand_in__isnull=True),
+                name="terminals_day_end_open_once",
             ),
         ]
 

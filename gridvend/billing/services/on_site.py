@@ -74,6 +74,21 @@ def bill_on_site(*, actor: User, reading: MeterReading) -> BillOnSite:
         meter=meter, read_at__gte=low, read_at__lt=high, status=ReadingStatus.EXCEPTION
     ).exists():
         raise BillOnSiteUnavailable(reason="open_exception")
+    latest = (
+        MeterReading.objects.filter(
+            meter=meter,
+            read_at__gte=low,
+            read_at__lt=high,
+            status__in=[ReadingStatus.VALID, ReadingStatus.ESTIMATED],
+        )
+        .order_by("-read_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if latest != reading.pk:
+        # A later reading of the cycle is the one the run bills (runs._compute): this one's
+        # figure would be on no bill.
+        raise BillOnSiteUnavailable(reason="superseded")
     problems: list[dict[str, str]] = []
     computed = price_reading(meter, customer, reading, start, end, problems)
     if computed is None:

@@ -7,6 +7,7 @@ Lock order: the customer, then their open bills, then the payment."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -71,6 +72,7 @@ from gridvend.kernel.inputs import InvalidInput, clean_text
 from gridvend.kernel.ledger import Posting, journal
 from gridvend.kernel.money import Money
 from gridvend.ledger import services as ledger
+from gridvend.ledger.models import Account
 from gridvend.org.models import Channel
 from gridvend.transactions import use_case
 
@@ -491,16 +493,53 @@ def _is_collectors_own(actor: User, payment: BillPayment) -> bool:
     )
 
 
+def _cash_handed_in(
+    locked: BillPayment, handed_in: Callable[[BillPayment], None] | None
+) -> dict[str, str]:
+    """A handheld collection whose cash the agent handed in since: the agent no longer holds
+    it. Under the agent's cash-in-transit row lock (the hand-in's, taken after the customer's
+    as a collection takes them), ``handed_in`` refuses it (the terminal's reversal); without
+    one (the back office) the reversal gives the money back from the office's cash, which
+    took it in, and the agent's cash in transit is left as counted (never below zero)."""
+    substitute: dict[str, str] = {}
+    if locked.journal_entry_id is None:
+        return substitute
+    codes = sorted(
+        {
+            code
+            for code in locked.journal_entry.postings.values_list("account__code", flat=True)
+            if ledger.transit_agent_id(code) is not None
+        }
+    )
+    for account in Account.objects.select_for_update().filter(code__in=codes).order_by("code"):
+        agent_id = ledger.transit_agent_id(account.code)
+        if agent_id is None or not ledger.handed_in_since(account, locked.journal_entry):
+            continue
+        if handed_in is not None:
+            handed_in(locked)
+        agent = User.objects.select_related("org_unit").get(pk=agent_id)
+        substitute[account.code] = ledger.office_cash_code(agent.org_unit.code)
+    return substitute
+
+
 @use_case
 def cancel_payment(
-    *, actor: User, payment: BillPayment, reason: str, promised_at: datetime | None = None
+    *,
+    actor: User,
+    payment: BillPayment,
+    reason: str,
+    promised_at: datetime | None = None,
+    handed_in: Callable[[BillPayment], None] | None = None,
 ) -> BillPayment:
     """Cancel a payment on the business day it was taken: reversal entry, its allocations taken
     back from the bills. Refused once cancelled, on a later day, or once reconciled.
 
     ``promised_at``: when a channel accepted the cancel it now carries out (a Billpay refund
     accepted before midnight and confirmed after it); the day is judged then, not now. The
-    channel checked ``require_cancellable`` at that moment."""
+    channel checked ``require_cancellable`` at that moment.
+
+    ``handed_in``: called (to refuse) when the payment is a handheld collection whose cash the
+    agent has handed in since; without it the office's cash pays the reversal back."""
     is_partner = payment.partner is not None and payment.partner.service_user_id == actor.pk
     _require(
         can_cancel_payment(actor, is_partner_service=is_partner)
@@ -515,6 +554,7 @@ def cancel_payment(
     if promised_at is not None and promised_at > now:
         raise ValueError("a cancel cannot be promised in the future")
     require_cancellable(locked, now=promised_at or now)
+    substitute = _cash_handed_in(locked, handed_in)
     locks.lock_open_bills(locked.customer_id)
     allocations = list(
         locked.allocations.filter(is_undone=False).select_related("bill").order_by("id")
@@ -527,6 +567,7 @@ def cancel_payment(
         actor=actor,
         business_date=_today(now),
         memo=f"bill payment {locked.pk} cancelled: {cleaned}"[:255],
+        substitute=substitute,
     )
     BillPayment.objects.filter(pk=locked.pk).update(
         status=PaymentStatus.CANCELLED,
@@ -559,6 +600,7 @@ def cancel_payment(
             "bills": [a.bill_id for a in allocations],
             "credit_reapplied_minor": reapplied,
             "debt_released_minor": released,
+            "paid_back_from": sorted(substitute.values()),
         },
     )
     return locked

@@ -129,6 +129,20 @@ def _previous_bill(meter_id: int, before: date) -> Bill | None:
     )
 
 
+def _reading_before(meter_id: int, start: date, end: date) -> MeterReading | None:
+    """The meter's latest standing reading taken before the period ``start``..``end``."""
+    low = _period_bounds(start, end)[0]
+    return (
+        MeterReading.objects.filter(
+            meter_id=meter_id,
+            read_at__lt=low,
+            status__in=[ReadingStatus.VALID, ReadingStatus.ESTIMATED],
+        )
+        .order_by("-read_at", "-id")
+        .first()
+    )
+
+
 def _billed_already(
     meter_id: int, start: date, end: date, *, run: BillingRun | None = None, drafts: bool = True
 ) -> str | None:
@@ -246,9 +260,15 @@ def price_reading(
         problems.append(_problem(meter, customer, "currency"))
         return None
     before = _previous_bill(meter.pk, start)
-    previous_register, used = _consumption(
-        meter, current, before.current_register_kwh if before is not None else None
-    )
+    # A first bill counts from the last standing reading before the period, not from the
+    # reading just before ``current``: with two readings in the cycle the use up to the first
+    # would otherwise be on no bill. The meter's very first reading counts its own figure.
+    base = None if before is not None else _reading_before(meter.pk, start, end)
+    if before is not None:
+        since: Decimal | None = before.current_register_kwh
+    else:
+        since = base.register_kwh if base is not None else None
+    previous_register, used = _consumption(meter, current, since)
     version, spec = spec_in_force(customer.tariff, high - timedelta(microseconds=1))
     days = (end - start).days + 1
     charges = price_consumption(spec, max(used, Decimal(0)), days=days)
@@ -280,7 +300,11 @@ def price_reading(
     return _Computed(
         customer=customer,
         meter_id=meter.pk,
-        previous=before.current_reading if before is not None else current.previous,
+        previous=(
+            before.current_reading
+            if before is not None
+            else (base if base is not None else current.previous)
+        ),
         current=current,
         previous_register=previous_register,
         consumption=max(used, Decimal(0)),

@@ -8,13 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gridvend.billing import selectors as billing_selectors
-from gridvend.billing.models import PaymentStatus
-from gridvend.identity.errors import NotFound
 from gridvend.identity.models import User
 from gridvend.ledger.errors import BalanceLimitReached
 from gridvend.ledger.services import today as ledger_today
-from gridvend.org.models import Channel
 from gridvend.terminals import selectors as terminal_selectors
 from gridvend.terminals.errors import TerminalMessageInvalid
 from gridvend.terminals.models import Terminal
@@ -46,22 +42,6 @@ def _moves_agents_cash(terminal: Terminal, operation: str) -> bool:
     return operation != "sell" or (point is not None and not point.uses_float)
 
 
-def _require_cash_held(terminal: Terminal, agent: User, message: dict[str, Any]) -> None:
-    """A collection whose cash was handed in since is not the terminal's to reverse."""
-    order = message.get("order")
-    if not isinstance(order, str) or not 0 < len(order) <= 32:
-        return  # the reversal itself refuses it, as TERMINAL_MESSAGE_INVALID
-    reference = f"{terminal.terminal_id}:{order}"
-    try:
-        payment = billing_selectors.find_payment(
-            agent, channel=Channel.HANDHELD, partner=None, source_reference=reference
-        )
-    except NotFound:
-        return  # the reversal itself answers it
-    if payment.status != PaymentStatus.CANCELLED:
-        cash_services.require_not_handed_in(agent, receipt=reference, paid_at=payment.paid_at)
-
-
 def with_cash(operation: str, base: Operation) -> Operation:
     """``base`` under the agent's cash limit: the account exists (with its limit) before the
     first posting, a posting the database refuses as above the limit is CASH_LIMIT_REACHED
@@ -70,8 +50,6 @@ def with_cash(operation: str, base: Operation) -> Operation:
     def run(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
         agent = _agent(terminal, message)
         cash_services.agent_cash(agent)
-        if operation == "reverse":
-            _require_cash_held(terminal, agent, message)
         try:
             result = base(terminal, message)
         except BalanceLimitReached as exc:

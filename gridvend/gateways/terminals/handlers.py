@@ -18,7 +18,7 @@ from gridvend.kernel.money import Money
 from gridvend.ledger.services import today as ledger_today
 from gridvend.org.models import Channel
 from gridvend.terminals import selectors as terminal_selectors
-from gridvend.terminals.errors import TerminalMessageInvalid
+from gridvend.terminals.errors import CashAlreadyHandedIn, TerminalMessageInvalid
 from gridvend.terminals.models import Terminal
 from gridvend.terminals.services import agents
 from gridvend.vending.selectors import current_shift
@@ -185,7 +185,15 @@ def reverse(terminal: Terminal, message: dict[str, Any]) -> dict[str, Any]:
     payment = billing_selectors.find_payment(
         agent, channel=Channel.HANDHELD, partner=None, source_reference=reference
     )
-    cancelled = billing_payments.cancel_payment(actor=agent, payment=payment, reason=reason)
+
+    def handed_in(_payment: object) -> None:
+        # Checked under the agent's cash-in-transit lock the hand-in takes: a reversal racing
+        # the hand-in is either before it (the hand-in sees the changed balance) or refused.
+        raise CashAlreadyHandedIn(receipt=reference)
+
+    cancelled = billing_payments.cancel_payment(
+        actor=agent, payment=payment, reason=reason, handed_in=handed_in
+    )
     return {
         "ok": True,
         "receipt": cancelled.source_reference,

@@ -35,7 +35,6 @@ from gridvend.ledger.models import Account, JournalEntry
 from gridvend.ledger.models import Posting as LedgerPosting
 from gridvend.terminals import permissions
 from gridvend.terminals.errors import (
-    CashAlreadyHandedIn,
     CashHandInChanged,
     CashHandInInvalid,
     CashLimitInvalid,
@@ -55,7 +54,7 @@ from gridvend.terminals.models import (
 
 logger = logging.getLogger("gridvend.terminals")
 
-HAND_IN_KIND = "cash.handed_in"
+HAND_IN_KIND = ledger.CASH_HANDED_IN_KIND
 REQUEST_KEY = re.compile(r"[A-Za-z0-9-]{8,40}")
 # The operations whose replies carry the agent's cash, as the gateway stored them.
 CASH_OPERATIONS = ("collect", "sell", "reverse")
@@ -142,13 +141,6 @@ def is_agents_account(agent: User, account_code: str) -> bool:
     refusal names no account: the caller's only kept account in a terminal's cash sale or
     collection is the agent's)."""
     return account_code in ("", ledger.cash_in_transit_code(agent.pk))
-
-
-def require_not_handed_in(agent: User, *, receipt: str, paid_at: datetime) -> None:
-    """Refuse a terminal's reversal of a collection taken before the agent's last hand-in: its
-    cash is at the office now, not with the agent."""
-    if CashHandIn.objects.filter(agent=agent, received_at__gt=paid_at).exists():
-        raise CashAlreadyHandedIn(receipt=receipt)
 
 
 def _require_cash_office(actor: User, agent: User) -> None:
@@ -308,7 +300,7 @@ def hand_in_cash(
             unit = agent.org_unit
             postings = [Posting(account.code, Money(-held, cash.currency))]
             if counted.minor:
-                postings.append(Posting(f"cash:office:{unit.code}", counted))
+                postings.append(Posting(ledger.office_cash_code(unit.code), counted))
             if difference:
                 postings.append(
                     Posting(
@@ -385,17 +377,18 @@ def record_day_end(
 ) -> AgentDayEnd:
     """The totals the terminal reports for today beside the central ledger's (``central``, the
     gateway's reading of ``selectors.agent_day_totals``). A second report of the day replaces
-    the first until the office confirms it with a hand-in."""
+    the first until the office confirms it with a hand-in; a report after that hand-in (the
+    agent kept collecting) is kept for the next hand-in to confirm. The confirmed report sent
+    again (the terminal's retry) is answered with itself."""
     day = timezone.localdate()
     matching = all(reported.get(name) == central.get(name) for name in FIGURES)
     with transaction.atomic(durable=True):
-        existing = (
-            AgentDayEnd.objects.select_for_update()
-            .filter(terminal=terminal, agent=agent, business_date=day)
-            .first()
-        )
-        if existing is not None and existing.hand_in_id is not None:
-            return existing
+        mine = AgentDayEnd.objects.filter(terminal=terminal, agent=agent, business_date=day)
+        existing = mine.select_for_update().filter(hand_in__isnull=True).first()
+        if existing is None:
+            confirmed = mine.exclude(hand_in__isnull=True).order_by("-reported_at", "-pk").first()
+            if confirmed is not None and confirmed.reported == reported:
+                return confirmed
         values = {
             "reported": reported,
             "central": central,

@@ -26,6 +26,46 @@ def money(minor: Any, currency: str = "") -> str:
     return Money(int(minor), currency or settings.CURRENCY).format()
 
 
+def _cash_figure_label(figure: str) -> str:
+    from django.utils.translation import gettext
+
+    kind = figure.rsplit("_", 1)[0]
+    labels = {"collections": "Collections", "sales": "Cash sales", "reversals": "Reversals"}
+    return gettext(labels[kind]) if kind in labels else ""
+
+
+def _cash_value(figure: str, value: Any, currency: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return ""
+    return money(value, currency) if figure.endswith("_minor") else str(value)
+
+
+@register.filter
+def cash_difference(difference: Any, currency: str = "") -> str:
+    """A cash reconciliation's difference ``{"figure", "gateway", "ledger"}`` as a clerk reads
+    it: "Collections: KES 300.00 / KES 1,200.00" (a count stays a count)."""
+    if not isinstance(difference, dict):
+        return ""
+    figure = str(difference.get("figure", ""))
+    return (
+        f"{_cash_figure_label(figure)}: {_cash_value(figure, difference.get('gateway'), currency)}"
+        f" / {_cash_value(figure, difference.get('ledger'), currency)}"
+    )
+
+
+@register.filter
+def cash_figures(figures: Any, currency: str = "") -> str:
+    """A day end's figures as "Collections 2 / KES 1,200.00 · Cash sales 0 / KES 0.00 · …"."""
+    if not isinstance(figures, dict):
+        return ""
+    parts = []
+    for kind in ("collections", "sales", "reversals"):
+        count = _cash_value(f"{kind}_count", figures.get(f"{kind}_count"), currency)
+        amount = _cash_value(f"{kind}_minor", figures.get(f"{kind}_minor"), currency)
+        parts.append(f"{_cash_figure_label(kind + '_count')} {count} / {amount}")
+    return " · ".join(parts)
+
+
 @register.filter
 def phone(stored: Any) -> str:
     """`{{ customer.phone|phone }}`: a stored E.164 number as people read it, "0745 275900" in

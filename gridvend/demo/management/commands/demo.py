@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from gridvend.demo.loader import (
@@ -38,6 +38,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The demo enrols terminal HH0001 and logins whose PIN and password it prints: never
+        # on a real utility's database (make demo and the tests set demo or test mode).
+        if not (settings.DEMO_MODE or settings.TESTING):
+            raise CommandError(
+                _(
+                    "gridvend demo loads demonstration logins with published passwords and a "
+                    "handheld terminal with a published PIN: it runs only in demo mode. Set "
+                    "GRIDVEND_DEMO=1 on a database of its own (make demo does)."
+                )
+            )
         started = time.monotonic()
 
         def progress(line: str) -> None:
