@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from gridvend.gateways.mobilemoney.sandbox import FakeDaraja
 from gridvend.identity.models import User
@@ -120,7 +121,9 @@ def confirmation(trans_id: str, account: str, amount: Any = "500.00", **extra: A
     return {
         "TransactionType": "Pay Bill",
         "TransID": trans_id,
-        "TransTime": "20261201121325",
+        # Now, in the utility's time as Daraja writes it: a fixed date would fall out of
+        # "today's" reconciliation once the calendar passes it.
+        "TransTime": timezone.localtime().strftime("%Y%m%d%H%M%S"),
         "TransAmount": amount,
         "BusinessShortCode": SHORTCODE,
         "BillRefNumber": account,
