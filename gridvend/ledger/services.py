@@ -265,6 +265,29 @@ def post_journal_entry(
     return entry
 
 
+def handed_in_substitutes(entry: JournalEntry) -> dict[str, str]:
+    """For reversing ``entry``: each field agent's cash-in-transit account it posted to whose
+    cash was handed in since, mapped to the office's cash account that took it in (the agent no
+    longer holds it, so the money goes back from the office, never taking the agent's below
+    zero). Locks those accounts' rows (after the caller's own locks, as a collection takes them:
+    the hand-in takes the same row lock, so a reversal and a hand-in never cross)."""
+    codes = sorted(
+        {
+            code
+            for code in entry.postings.values_list("account__code", flat=True)
+            if transit_agent_id(code) is not None
+        }
+    )
+    substitute: dict[str, str] = {}
+    for account in Account.objects.select_for_update().filter(code__in=codes).order_by("code"):
+        agent_id = transit_agent_id(account.code)
+        if agent_id is None or not handed_in_since(account, entry):
+            continue
+        agent = User.objects.select_related("org_unit").get(pk=agent_id)
+        substitute[account.code] = office_cash_code(agent.org_unit.code)
+    return substitute
+
+
 def reverse_journal_entry(
     entry: JournalEntry,
     *,

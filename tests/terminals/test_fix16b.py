@@ -87,3 +87,34 @@ def test_the_demo_refuses_to_run_outside_demo_mode(settings: object) -> None:
     with pytest.raises(CommandError, match="GRIDVEND_DEMO=1"):
         call_command("demo", "--customers", "0", "--history-days", "0")
     assert not Terminal.objects.exists()
+
+
+def test_the_office_reverses_a_handed_in_cash_sale_from_its_own_cash(
+    field_agent: Agent,
+) -> None:
+    """The same for a handheld cash sale reversed in the back office (vending's reversal):
+    once its cash was handed in, the refund comes from the office's cash and the agent's cash
+    in transit stays at zero, never below."""
+    from gridvend.vending import services as vending
+    from gridvend.vending.models import Sale, SaleStatus
+
+    device, _account = _collecting(field_agent, 1_000_000)
+    meter = field_agent.scene.prepaid
+    device.request("sell", meter_number=meter.number, amount_minor=50000, order="A-1")
+    held = cash.cash_position(field_agent.agent).held_minor
+    assert held == 50000
+    cash.hand_in_cash(
+        actor=field_agent.manager,
+        agent=field_agent.agent,
+        counted=Money(held, settings.CURRENCY),
+        expected_minor=held,
+        request_key="office-sale-reversal-1",
+    )
+    office = ledger.office_cash_code(field_agent.agent.org_unit.code)
+    assert _balance(office) == 50000
+    sale = Sale.objects.get(client_reference__endswith=":A-1")
+    vending.reverse_sale(actor=field_agent.scene.world.supervisor, sale=sale, reason="wrong meter")
+    sale.refresh_from_db()
+    assert sale.status == SaleStatus.REVERSED
+    assert cash.cash_position(field_agent.agent).held_minor == 0
+    assert _balance(office) == 0

@@ -501,9 +501,12 @@ def _cash_handed_in(
     as a collection takes them), ``handed_in`` refuses it (the terminal's reversal); without
     one (the back office) the reversal gives the money back from the office's cash, which
     took it in, and the agent's cash in transit is left as counted (never below zero)."""
-    substitute: dict[str, str] = {}
     if locked.journal_entry_id is None:
-        return substitute
+        return {}
+    substitute = ledger.handed_in_substitutes(locked.journal_entry)
+    if substitute and handed_in is not None:
+        handed_in(locked)
+    return substitute
     codes = sorted(
         {
             code

@@ -149,6 +149,9 @@ def _reverse_sale(
         actor=actor,
         business_date=today,
         memo=f"reversal of {locked.reference}: {reason.strip()}"[:255],
+        # A field agent's cash sale whose cash was handed in since: paid back from the office's
+        # cash, which took it in, never from the agent's cash in transit (below zero).
+        substitute=ledger.handed_in_substitutes(locked.journal_entry),
     )
     restored: list[tuple[int, int]] = []
     for debt_id, amount in (locked.breakdown or {}).get("debt_allocations", []):
