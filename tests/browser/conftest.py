@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,23 @@ def chromium() -> Iterator[object]:
     yield browser
     browser.close()
     manager.stop()
+
+
+# The portal's browser tests: a cheap phone's screen, and where the README's pictures live
+# (set GRIDVEND_PORTAL_SHOTS_TO_DOCS=1 to refresh docs/images/portal-*.png from a run).
+PHONE = {"width": 360, "height": 740}
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
+TO_DOCS = os.environ.get("GRIDVEND_PORTAL_SHOTS_TO_DOCS", "") == "1"
+
+
+@pytest.fixture
+def phone_page(chromium: Any) -> Iterator[Any]:
+    """A page in its own browser context at phone size (no cookies shared between tests)."""
+    context = chromium.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    yield page
+    context.close()
 
 
 def screenshot(page: object, path: Path, *, full_page: bool = True) -> Path:

@@ -5,10 +5,7 @@ pictures replace docs/images/portal-bill-pay*.png."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,24 +13,11 @@ import pytest
 from gridvend.ledger import selectors as ledger_selectors
 from gridvend.ledger.checks import run_checks
 from gridvend.wallet.selectors import balance
-from tests.browser.conftest import Shots
+from tests.browser.conftest import DOCS, TO_DOCS, Shots
 from tests.portal.conftest import PASSWORD, Portal, paybill, portal  # noqa: F401 (fixtures)
 from tests.portal.test_bill_pay import _fund, _signed_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PHONE = {"width": 360, "height": 740}
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
-TO_DOCS = os.environ.get("GRIDVEND_PORTAL_SHOTS_TO_DOCS", "") == "1"
-
-
-@pytest.fixture
-def phone_page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport=PHONE, locale="en-GB")
-    page = context.new_page()
-    page.set_default_timeout(20000)
-    yield page
-    context.close()
 
 
 def test_pay_the_bill_from_the_wallet_on_a_phone(

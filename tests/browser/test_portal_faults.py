@@ -5,7 +5,6 @@ GRIDVEND_PORTAL_SHOTS_TO_DOCS=1 the pictures replace docs/images/portal-fault-*.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,15 @@ import pytest
 from gridvend.logins.models import PortalFault
 from gridvend.meters import faults
 from gridvend.meters.models import FaultStatus
-from tests.browser.conftest import Shots
-from tests.browser.test_portal_flow import phone_page  # noqa: F401 (a fixture)
+from tests.browser.conftest import DOCS, TO_DOCS, Shots
 from tests.portal.conftest import Portal, paybill, portal  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
-TO_DOCS = os.environ.get("GRIDVEND_PORTAL_SHOTS_TO_DOCS", "") == "1"
-
 
 @pytest.mark.parametrize("language", ["en", "ar"])
 def test_report_a_fault_and_read_the_engineers_note_on_a_phone(
-    phone_page: Any,  # noqa: F811
+    phone_page: Any,
     live_server: Any,
     portal: Portal,  # noqa: F811
     language: str,

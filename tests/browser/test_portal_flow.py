@@ -6,33 +6,17 @@ docs/images/portal-*.png."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gridvend.vending.models import Sale
-from tests.browser.conftest import Shots
+from tests.browser.conftest import DOCS, TO_DOCS, Shots
 from tests.portal.conftest import PASSWORD, Portal, paybill, portal  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PHONE = {"width": 360, "height": 740}
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
-# Set to refresh the README's pictures (docs/images/portal-*.png) from this run.
-TO_DOCS = os.environ.get("GRIDVEND_PORTAL_SHOTS_TO_DOCS", "") == "1"
-
-
-@pytest.fixture
-def phone_page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport=PHONE, locale="en-GB")
-    page = context.new_page()
-    page.set_default_timeout(20000)
-    yield page
-    context.close()
 
 
 @pytest.mark.parametrize("language", ["en", "ar"])

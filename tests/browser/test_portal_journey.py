@@ -21,8 +21,7 @@ from gridvend.vending.integrity.books import verify_journal_entries
 from gridvend.vending.models import Sale
 from gridvend.wallet.models import Wallet
 from gridvend.wallet.selectors import balance
-from tests.browser.conftest import Shots
-from tests.browser.test_portal_flow import DOCS, PHONE, TO_DOCS, phone_page  # noqa: F401
+from tests.browser.conftest import DOCS, PHONE, TO_DOCS, Shots
 from tests.portal.conftest import PASSWORD, Portal, paybill, portal  # noqa: F401 (fixtures)
 from tests.receipts import pdftools
 
@@ -60,7 +59,7 @@ def assert_fits_the_phone(page: Any, step: str) -> None:
 @pdftools.needs_poppler
 @pytest.mark.parametrize("language", ["en", "ar"])
 def test_a_customers_journey_on_a_phone(
-    phone_page: Any,  # noqa: F811
+    phone_page: Any,
     live_server: Any,
     portal: Portal,  # noqa: F811
     settings: Any,

@@ -14,8 +14,7 @@ import pytest
 from django.utils import timezone
 
 from gridvend.meters import keychanges
-from tests.browser.conftest import Shots
-from tests.browser.test_portal_flow import DOCS, TO_DOCS, phone_page  # noqa: F401 (a fixture)
+from tests.browser.conftest import DOCS, TO_DOCS, Shots
 from tests.portal.conftest import PASSWORD, Portal, paybill, portal  # noqa: F401 (fixtures)
 from tests.receipts import pdftools
 from tests.receipts.helpers import sell
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pdftools.needs_poppler
 @pytest.mark.parametrize("language", ["en", "ar"])
 def test_my_tokens_reprint_and_rejected_help_on_a_phone(
-    phone_page: Any,  # noqa: F811
+    phone_page: Any,
     live_server: Any,
     portal: Portal,  # noqa: F811
     language: str,
