@@ -188,12 +188,12 @@ def test_a_customers_journey_on_a_phone(
     page.click("#send-fault")
     page.wait_for_selector("#fault-status")
     report = PortalFault.objects.get(login__username=username)
-    assert page.url.endswith(f"/portal/faults/{report.pk}/")
+    assert page.url.endswith(f"/portal/faults/{report.fault_id}/")
     assert report.fault.meter_id == portal.meter.pk and report.sale_id == sale.pk
     shot("fault")
     page.click('nav a[href="/portal/faults/"]')
     page.wait_for_selector("#faults")
-    assert f"/portal/faults/{report.pk}/" in page.inner_html("#faults")
+    assert f"/portal/faults/{report.fault_id}/" in page.inner_html("#faults")
     shot("faults")
 
     # The wallet, the sale and the books tie to the cent.
