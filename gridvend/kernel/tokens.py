@@ -163,7 +163,13 @@ class TokenEngine(Protocol):
 
 
 def allocate_tids(
-    last_tid: int | None, now_tid: int, count: int, *, ken: int = KEN_NEVER_EXPIRES
+    last_tid: int | None,
+    now_tid: int,
+    count: int,
+    *,
+    ken: int = KEN_NEVER_EXPIRES,
+    lanes: int = 1,
+    lane: int = 0,
 ) -> list[int]:
     """``count`` TIDs, strictly increasing and all above ``last_tid``.
 
@@ -171,15 +177,23 @@ def allocate_tids(
     the following minutes, because a meter rejects a TID it has already seen. Raises
     KEY_REVISION_EXPIRED when a TID would pass 24 bits (the base date is used up: a roll-over key
     change is due) or when ``tid >> 16`` passes the key's KEN.
+
+    With ``lanes`` > 1 every TID is in ``lane`` (``tid % lanes == lane``): the master sells a meter
+    served by offline stations in lane 0 and each station of its unit in its own lane, so tokens
+    made apart during an outage never share a TID (docs/stations.md, TIDs). A meter accepts a TID
+    below its newest as long as it is new to it and not below its memory's oldest.
     """
     if count < 0:
         raise ValueError("count must not be negative")
     if now_tid < 0:
         raise ValueError("now_tid must not be negative")
+    if lanes < 1 or not 0 <= lane < lanes:
+        raise ValueError("lane must be in 0..lanes-1")
     if count == 0:
         return []
     first = now_tid if last_tid is None else max(now_tid, last_tid + 1)
-    tids = list(range(first, first + count))
+    first += (lane - first) % lanes
+    tids = list(range(first, first + count * lanes, lanes))
     last = tids[-1]
     if last > MAX_TID:
         raise KeyRevisionExpired(reason="tid_range_exhausted", tid=last, ken=ken)

@@ -37,6 +37,10 @@ class OrgUnit(models.Model):
     # Materialised path of hex ids ("0000000a/0000002f/"): a subtree is one indexed prefix scan.
     path = models.CharField(max_length=255, unique=True)
     is_active = models.BooleanField(default=True)
+    # TID lanes of the meters here (kernel.tokens.allocate_tids): 1 until an offline station
+    # serves the unit, then gridvend.stations.models.TID_LANES (lane 0 the master's, one lane per
+    # station), so tokens made apart during an outage never share a TID.
+    tid_lanes = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -570,6 +570,7 @@ INSTALLED_APPS = [
     "gridvend.partners",
     "gridvend.banklink",
     "gridvend.terminals",
+    "gridvend.stations",
     "gridvend.mobilemoney",
     "gridvend.wallet",
     "gridvend.phone",

@@ -51,6 +51,7 @@ from gridvend.org.models import Channel, VendingPoint, VendingPointStatus
 from gridvend.org.permissions import ip_allowed
 from gridvend.tariffs.models import TariffVersion
 from gridvend.tariffs.selectors import spec_of_version
+from gridvend.vending import sale_hooks
 from gridvend.vending.errors import (
     CustomerNotActive,
     MeterFaulty,
@@ -340,7 +341,12 @@ def _write_sale(
     today = business_date(now, settings.TIME_ZONE)
     with_tid = [p for p in planned if p.needs_tid and p.issue is not None]
     tids = allocate_tids(
-        meter.last_tid, engine.tid_for(key_ref, now), len(with_tid), ken=key_ref.ken
+        meter.last_tid,
+        engine.tid_for(key_ref, now),
+        len(with_tid),
+        ken=key_ref.ken,
+        lanes=meter.org_unit.tid_lanes,
+        lane=sale_hooks.tid_lane() if meter.org_unit.tid_lanes > 1 else 0,
     )
     tid_iter = iter(tids)
     issued: list[tuple[str, IssuedToken]] = []
@@ -464,6 +470,7 @@ def _write_sale(
         )
     else:
         write_rows(None)
+    sale_hooks.run_sale_hooks(sale, tokens)
     record(
         actor=actor,
         event_type=sale_created(kind),

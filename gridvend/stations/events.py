@@ -1,0 +1,25 @@
+"""The audit event types that the station services write (master, relay and station)."""
+
+from enum import StrEnum
+
+from gridvend.audit.events import register
+
+
+@register
+class StationEvent(StrEnum):
+    REGISTERED = "station.registered"
+    ENROLLED = "station.enrolled"
+    SUSPENDED = "station.suspended"
+    REINSTATED = "station.reinstated"
+    REVOKED = "station.revoked"
+    ALLOWANCE_ISSUED = "station.allowance_issued"
+    BATCH_APPLIED = "station.batch_applied"
+    # A batch refused for a broken chain, a bad signature, a revoked station or a forged
+    # allowance: the supervisor's alarm (nothing of the batch is applied).
+    BATCH_REJECTED = "station.batch_rejected"
+    CONFLICT_FLAGGED = "station.conflict_flagged"
+    CONFLICT_RESOLVED = "station.conflict_resolved"
+    # On the station itself.
+    INITIALISED = "station.initialised"
+    ALLOWANCE_ACCEPTED = "station.allowance_accepted"
+    ALLOWANCE_REFUSED = "station.allowance_refused"

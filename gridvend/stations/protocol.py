@@ -1,0 +1,304 @@
+"""The station protocol's cryptography and canonical forms, without the database.
+
+- **Canonical JSON**: UTF-8, keys sorted, no spaces (``,`` and ``:``), no NaN, integers for money
+  (minor units) and strings for decimals and times (ISO 8601 UTC with ``Z``). What is hashed or
+  signed is always these exact bytes, stored as text beside the hash.
+- **Keys**: Ed25519 (RFC 8032), 32-byte seeds and public keys, written as lowercase hex.
+- **Journal entry**: body = canonical JSON of ``{"station", "seq", "kind", "occurred_at", "prev",
+  "data"}``; ``entry_hash`` = SHA-256 of the body (hex); ``signature`` = Ed25519 over the 32 raw
+  bytes of the hash. ``prev`` is the previous entry's hash (64 zeros for the first), so an entry
+  edited, removed, inserted or moved breaks the chain.
+- **Allowance**: payload = canonical JSON of ``{"type": "gridvend.allowance", "station",
+  "sequence", "ceiling_minor", "currency", "valid_from", "valid_until", "issued_at"}`` signed by
+  the master's key over the payload's bytes.
+- **Requests**: the station signs ``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nSHA256(BODY)`` (headers
+  ``X-Station``, ``X-Station-Time``, ``X-Station-Nonce``, ``X-Station-Signature``); the master signs
+  its answer ``NONCE\\nSHA256(BODY)`` (header ``X-Master-Signature``), so an answer cannot be
+  forged on the way or replayed for another request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+
+GENESIS = "0" * 64
+ALLOWANCE_TYPE = "gridvend.allowance"
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+HEX128 = re.compile(r"^[0-9a-f]{128}$")
+
+HEADER_STATION = "X-Station"
+HEADER_TIME = "X-Station-Time"
+HEADER_NONCE = "X-Station-Nonce"
+HEADER_SIGNATURE = "X-Station-Signature"
+HEADER_MASTER_SIGNATURE = "X-Master-Signature"
+
+
+class BadSignature(Exception):
+    """A signature or key that does not verify (or is not even well formed)."""
+
+
+def canonical(value: Any) -> str:
+    """The one text form of ``value`` that is hashed and signed."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def sha256_hex(data: bytes | str) -> str:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return hashlib.sha256(raw).hexdigest()
+
+
+def utc_text(moment: datetime) -> str:
+    """``2026-12-01T08:15:00.123456Z``: a time in the canonical form."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("times in the protocol are timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: object) -> datetime:
+    if not isinstance(text, str) or len(text) != 27 or not text.endswith("Z"):
+        raise ValueError("not a protocol time")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+# --- Keys ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    seed: bytes
+    public_hex: str
+
+    def __repr__(self) -> str:
+        return f"KeyPair(public={self.public_hex[:16]}..., seed=<secret>)"
+
+
+def new_key_pair() -> KeyPair:
+    key = ECC.generate(curve="Ed25519")
+    return KeyPair(bytes(key.seed), key.public_key().export_key(format="raw").hex())
+
+
+def key_pair_from_seed(seed: bytes) -> KeyPair:
+    if len(seed) != 32:
+        raise BadSignature("an Ed25519 seed has 32 bytes")
+    key = eddsa.import_private_key(seed)
+    return KeyPair(seed, key.public_key().export_key(format="raw").hex())
+
+
+def sign(seed: bytes, message: bytes) -> str:
+    key = eddsa.import_private_key(seed)
+    return bytes(eddsa.new(key, "rfc8032").sign(message)).hex()
+
+
+def verify(public_hex: str, message: bytes, signature_hex: str) -> None:
+    """Raises BadSignature unless ``signature_hex`` is the key's signature of ``message``."""
+    if not isinstance(public_hex, str) or not HEX64.match(public_hex):
+        raise BadSignature("the public key is not 32 bytes of hex")
+    if not isinstance(signature_hex, str) or not HEX128.match(signature_hex):
+        raise BadSignature("the signature is not 64 bytes of hex")
+    try:
+        key = eddsa.import_public_key(bytes.fromhex(public_hex))
+        eddsa.new(key, "rfc8032").verify(message, bytes.fromhex(signature_hex))
+    except ValueError as failed:
+        raise BadSignature("the signature does not verify") from failed
+
+
+# --- Journal entries -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedEntry:
+    seq: int
+    kind: str
+    occurred_at: str
+    body: str
+    entry_hash: str
+    signature: str
+
+    def wire(self) -> dict[str, Any]:
+        return {"body": self.body, "hash": self.entry_hash, "signature": self.signature}
+
+
+def make_entry(
+    *,
+    seed: bytes,
+    station: str,
+    seq: int,
+    kind: str,
+    occurred_at: datetime,
+    prev: str,
+    data: dict[str, Any],
+) -> SignedEntry:
+    when = utc_text(occurred_at)
+    body = canonical(
+        {
+            "station": station,
+            "seq": seq,
+            "kind": kind,
+            "occurred_at": when,
+            "prev": prev,
+            "data": data,
+        }
+    )
+    digest = sha256_hex(body)
+    return SignedEntry(seq, kind, when, body, digest, sign(seed, bytes.fromhex(digest)))
+
+
+@dataclass(frozen=True)
+class ReadEntry:
+    station: str
+    seq: int
+    kind: str
+    occurred_at: datetime
+    prev: str
+    data: dict[str, Any]
+    body: str
+    entry_hash: str
+    signature: str
+
+
+def read_entry(wire: object, *, public_hex: str, max_body: int = 16_384) -> ReadEntry:
+    """One entry from the wire, checked: its body's size and shape, its hash, its signature by
+    ``public_hex``. Raises BadSignature (hash or signature) or ValueError (shape)."""
+    if not isinstance(wire, dict) or set(wire) != {"body", "hash", "signature"}:
+        raise ValueError("an entry is {body, hash, signature}")
+    body, digest, signature = wire["body"], wire["hash"], wire["signature"]
+    if not isinstance(body, str) or len(body) > max_body:
+        raise ValueError("the entry's body is missing or too long")
+    if not isinstance(digest, str) or not HEX64.match(digest):
+        raise ValueError("the entry's hash is not 32 bytes of hex")
+    if sha256_hex(body) != digest:
+        raise BadSignature("the entry's body does not match its hash")
+    verify(public_hex, bytes.fromhex(digest), signature)
+    parsed = json.loads(body)
+    if not isinstance(parsed, dict) or canonical(parsed) != body:
+        raise ValueError("the entry's body is not canonical JSON")
+    if set(parsed) != {"station", "seq", "kind", "occurred_at", "prev", "data"}:
+        raise ValueError("the entry's body has other fields")
+    seq, kind, prev, data = parsed["seq"], parsed["kind"], parsed["prev"], parsed["data"]
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**62:
+        raise ValueError("the entry's sequence number is not a positive integer")
+    if not isinstance(kind, str) or not 1 <= len(kind) <= 20:
+        raise ValueError("the entry's kind is not a short text")
+    if not isinstance(prev, str) or not HEX64.match(prev):
+        raise ValueError("the entry's previous hash is not 32 bytes of hex")
+    if not isinstance(data, dict) or not isinstance(parsed["station"], str):
+        raise ValueError("the entry's data is not an object")
+    return ReadEntry(
+        station=parsed["station"],
+        seq=seq,
+        kind=kind,
+        occurred_at=parse_utc(parsed["occurred_at"]),
+        prev=prev,
+        data=data,
+        body=body,
+        entry_hash=digest,
+        signature=signature,
+    )
+
+
+# --- Allowances ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allowance:
+    station: str
+    sequence: int
+    ceiling_minor: int
+    currency: str
+    valid_from: datetime
+    valid_until: datetime
+    issued_at: datetime
+    payload: str
+    signature: str
+
+
+def make_allowance(
+    *,
+    seed: bytes,
+    station: str,
+    sequence: int,
+    ceiling_minor: int,
+    currency: str,
+    valid_from: datetime,
+    valid_until: datetime,
+    issued_at: datetime,
+) -> Allowance:
+    payload = canonical(
+        {
+            "type": ALLOWANCE_TYPE,
+            "station": station,
+            "sequence": sequence,
+            "ceiling_minor": ceiling_minor,
+            "currency": currency,
+            "valid_from": utc_text(valid_from),
+            "valid_until": utc_text(valid_until),
+            "issued_at": utc_text(issued_at),
+        }
+    )
+    return read_allowance(
+        {"payload": payload, "signature": sign(seed, payload.encode("utf-8"))},
+        master_public_hex=key_pair_from_seed(seed).public_hex,
+        station=station,
+    )
+
+
+def read_allowance(wire: object, *, master_public_hex: str, station: str) -> Allowance:
+    """An allowance from the wire, checked: signed by the master, for ``station``, well formed.
+    Raises BadSignature (forged, altered) or ValueError (shape, another station's)."""
+    if not isinstance(wire, dict) or set(wire) != {"payload", "signature"}:
+        raise ValueError("an allowance is {payload, signature}")
+    payload, signature = wire["payload"], wire["signature"]
+    if not isinstance(payload, str) or len(payload) > 2_000:
+        raise ValueError("the allowance's payload is missing or too long")
+    verify(master_public_hex, payload.encode("utf-8"), signature)
+    parsed = json.loads(payload)
+    if not isinstance(parsed, dict) or parsed.get("type") != ALLOWANCE_TYPE:
+        raise ValueError("not an allowance")
+    if parsed.get("station") != station:
+        raise ValueError("the allowance is another station's")
+    sequence, ceiling, currency = parsed["sequence"], parsed["ceiling_minor"], parsed["currency"]
+    for number in (sequence, ceiling):
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise ValueError("the allowance's numbers are not whole and positive")
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ValueError("the allowance's currency is not a currency code")
+    valid_from, valid_until = parse_utc(parsed["valid_from"]), parse_utc(parsed["valid_until"])
+    if valid_until <= valid_from:
+        raise ValueError("the allowance ends before it starts")
+    return Allowance(
+        station=station,
+        sequence=sequence,
+        ceiling_minor=ceiling,
+        currency=currency,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        issued_at=parse_utc(parsed["issued_at"]),
+        payload=payload,
+        signature=signature,
+    )
+
+
+# --- Requests and answers ------------------------------------------------------------------
+
+
+def request_message(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    return "\n".join([method.upper(), path, timestamp, nonce, sha256_hex(body)]).encode("utf-8")
+
+
+def answer_message(nonce: str, body: bytes) -> bytes:
+    return "\n".join([nonce, sha256_hex(body)]).encode("utf-8")
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)

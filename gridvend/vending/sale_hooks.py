@@ -1,0 +1,45 @@
+"""What apps above vending add to every sale, declared from their AppConfig.ready() so vending
+never imports them: an offline station (gridvend.stations) checks its signed allowance and
+writes the sale into its signed journal in the sale's own transaction, and says which TID lane
+it sells in.
+
+A sale hook runs after the sale's rows and postings are written, before its audit event, inside
+the sale's transaction: raising refuses the sale and nothing of it stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gridvend.vending.models import Sale, Token
+
+SaleHook = Callable[[Sale, list[Token]], None]
+
+_HOOKS: dict[str, SaleHook] = {}
+_LANE: list[Callable[[], int]] = []
+
+
+def register_sale_hook(name: str, hook: SaleHook) -> None:
+    """Declare a named hook (call it from an AppConfig.ready()); the same name replaces it."""
+    _HOOKS[name] = hook
+
+
+def unregister_sale_hook(name: str) -> None:
+    _HOOKS.pop(name, None)
+
+
+def run_sale_hooks(sale: Sale, tokens: list[Token]) -> None:
+    for name in sorted(_HOOKS):
+        _HOOKS[name](sale, tokens)
+
+
+def register_tid_lane(provider: Callable[[], int] | None) -> None:
+    """Declare which TID lane this install sells in where a meter's unit has lanes (the master:
+    0, the default; a station: its own). None goes back to the master's."""
+    _LANE.clear()
+    if provider is not None:
+        _LANE.append(provider)
+
+
+def tid_lane() -> int:
+    return _LANE[0]() if _LANE else 0
