@@ -336,6 +336,15 @@ TERMINALS_CASH_LIMIT_MINOR = env.get_int(
 if TERMINALS_CASH_LIMIT_MINOR >= 10**12:
     raise ConfigurationError("GRIDVEND_TERMINALS_CASH_LIMIT_MINOR must be below 10^12")
 
+# Offline stations (docs/stations.md): how far a station's clock may be from this install's
+# (signed requests outside it are refused), the largest upload body, and how long a one-time
+# enrolment code lasts.
+STATION_CLOCK_SKEW_SECONDS = env.get_int("GRIDVEND_STATION_CLOCK_SKEW_SECONDS", 300, minimum=1)
+STATION_MAX_BODY_BYTES = env.get_int(
+    "GRIDVEND_STATION_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=64 * 1024
+)
+STATION_ENROLMENT_HOURS = env.get_int("GRIDVEND_STATION_ENROLMENT_HOURS", 72, minimum=1)
+
 # Mobile money (docs/mobile.md): the addresses the provider's callbacks may come from (addresses
 # or networks; Safaricom publishes its own), and the adapter of each provider kind.
 MOBILEMONEY_CALLBACK_IPS = env.get_list(

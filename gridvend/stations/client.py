@@ -1,0 +1,100 @@
+"""The station's side of the link: signed requests to the master (or to the relay above it)
+and answers checked against the master's public key. A link that is down (no connection, a
+timeout, a 5xx, an answer whose signature does not verify) raises ``LinkDown``; a refusal the
+master signed raises ``Refused`` with its stable code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.utils import timezone
+
+from gridvend.stations import protocol
+
+TIMEOUT_SECONDS = 30.0
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+class LinkDown(Exception):
+    """The master could not be reached or its answer cannot be trusted: try again later."""
+
+
+class Refused(Exception):
+    """The master refused the request (a signed refusal with a stable code)."""
+
+    def __init__(self, code: str, message: str, status: int, params: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.params = params
+
+
+@dataclass
+class MasterClient:
+    base_url: str  # e.g. "https://master.example/" (the API is under station-api/v1/)
+    station: str
+    seed: bytes
+    master_public_hex: str
+    timeout: float = TIMEOUT_SECONDS
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        query = "&".join(f"{k}={requests.utils.quote(v)}" for k, v in (params or {}).items())
+        return self._send("GET", path + (f"?{query}" if query else ""), b"")
+
+    def post(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self._send("POST", path, protocol.canonical(data).encode("utf-8"))
+
+    def _send(self, method: str, path_and_query: str, body: bytes) -> dict[str, Any]:
+        url = self.base_url.rstrip("/") + "/station-api/v1/" + path_and_query.lstrip("/")
+        path = requests.utils.urlparse(url).path
+        stamp = protocol.utc_text(timezone.now())
+        nonce = protocol.new_nonce()
+        headers = {
+            protocol.HEADER_STATION: self.station,
+            protocol.HEADER_TIME: stamp,
+            protocol.HEADER_NONCE: nonce,
+            protocol.HEADER_SIGNATURE: protocol.sign(
+                self.seed, protocol.request_message(method, path, stamp, nonce, body)
+            ),
+            "Content-Type": "application/json",
+        }
+        try:
+            reply = requests.request(
+                method, url, data=body or None, headers=headers, timeout=self.timeout, stream=True
+            )
+            raw = reply.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+        except requests.RequestException as failed:
+            raise LinkDown(f"{type(failed).__name__}: {failed}") from failed
+        if len(raw) > MAX_ANSWER_BYTES:
+            raise LinkDown("the answer is larger than the client reads")
+        if reply.status_code >= 500:
+            raise LinkDown(f"the master answered {reply.status_code}")
+        try:
+            protocol.verify(
+                self.master_public_hex,
+                protocol.answer_message(nonce, raw),
+                reply.headers.get(protocol.HEADER_MASTER_SIGNATURE, ""),
+            )
+        except protocol.BadSignature as bad:
+            raise LinkDown(f"the answer is not signed by the master: {bad}") from bad
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as unreadable:
+            raise LinkDown("the master's answer is not JSON") from unreadable
+        if not isinstance(data, dict):
+            raise LinkDown("the master's answer is not an object")
+        if reply.status_code >= 400:
+            found = data.get("error")
+            error: dict[str, Any] = found if isinstance(found, dict) else {}
+            params = error.get("params")
+            raise Refused(
+                str(error.get("code", "UNKNOWN"))[:60],
+                str(error.get("message", ""))[:500],
+                reply.status_code,
+                params if isinstance(params, dict) else {},
+            )
+        return data
