@@ -56,5 +56,5 @@ def client(station: LocalStation | None = None) -> MasterClient:
         base_url=station.master_url,
         station=station.code,
         seed=station_key(station).seed,
-        master_public_hex=station.master_public_key,
+        master_public_hex=station.upstream_public_key,
     )

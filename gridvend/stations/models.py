@@ -282,8 +282,11 @@ class LocalStation(models.Model):
     tag = models.BinaryField(max_length=16)
     master_key_id = models.CharField(max_length=16, blank=True)
     public_key = models.CharField(max_length=64)
-    # The master's (or the relay's above) public key: what it signs, this station believes.
+    # The data centre master's public key: it signs allowances.
     master_public_key = models.CharField(max_length=64)
+    # The key that signs the answers of ``master_url``: the master's own, or the business-unit
+    # relay's when the station reaches the master through one.
+    upstream_public_key = models.CharField(max_length=64)
     # The master's ids (rows pulled by down-sync keep the master's primary keys).
     org_unit_id_on_master = models.BigIntegerField()
     vending_point_id_on_master = models.BigIntegerField(null=True, blank=True)
