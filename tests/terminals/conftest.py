@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connections
 
 from gridvend.gateways.terminals import client
 from gridvend.gateways.terminals.server import TerminalServer
@@ -56,10 +56,31 @@ def field() -> Field:
     return Field(tree, manager, agent, point, terminal, code)
 
 
+class _TestGateway(TerminalServer):
+    """The gateway as the tests run it. On SQLite's in-memory test database its handler threads
+    use the test thread's own connection, as Django's live server does: with a connection each,
+    SQLite's shared cache locks tables between them and refuses a write outright ("database
+    table is locked") instead of waiting, which made the tests fail under load."""
+
+    shared: dict[str, Any]
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        for alias, conn in self.shared.items():
+            connections[alias] = conn
+        super().process_request_thread(request, client_address)
+
+
 @pytest.fixture
 def gateway() -> Iterator[int]:
     """The gateway on an ephemeral port with a 1-second read timeout; its port."""
-    listener = TerminalServer(("127.0.0.1", 0), read_timeout=1, max_connections=_SLOTS)
+    listener = _TestGateway(("127.0.0.1", 0), read_timeout=1, max_connections=_SLOTS)
+    listener.shared = {
+        conn.alias: conn
+        for conn in connections.all()
+        if conn.vendor == "sqlite" and getattr(conn, "is_in_memory_db", lambda: False)()
+    }
+    for conn in listener.shared.values():
+        conn.inc_thread_sharing()
     thread = threading.Thread(target=listener.serve_forever, daemon=True)
     thread.start()
     port = int(listener.server_address[1])
@@ -71,6 +92,8 @@ def gateway() -> Iterator[int]:
         listener.shutdown()
         listener.server_close()
         thread.join(timeout=10)
+        for conn in listener.shared.values():
+            conn.dec_thread_sharing()
 
 
 _SLOTS = 8
