@@ -80,7 +80,7 @@ def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("migrated")
     path = folder / "template.sqlite3"
     env = _env(folder, f"sqlite:///{path}")
-    subprocess.run([*GRIDVEND, "migrate", "--verbosity", "0"], env=env, check=True, timeout=120)
+    subprocess.run([*GRIDVEND, "migrate", "--verbosity", "0"], env=env, check=True, timeout=600)
     return path
 
 
