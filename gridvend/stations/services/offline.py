@@ -93,7 +93,7 @@ def _locked_station() -> LocalStation | None:
     return station
 
 
-def _append(
+def append_entry(
     station: LocalStation,
     *,
     kind: str,
@@ -218,7 +218,7 @@ def journal_sale(sale: Sale, tokens: list[Token]) -> None:
         raise StationNoTidLane(meter_number=sale.meter.number)
     allowance = _check_allowance(station, sale)
     sold_total = station.sold_total_minor + sale.tender_minor
-    _append(
+    append_entry(
         station,
         kind="sale",
         occurred_at=sale.created_at,
@@ -235,7 +235,7 @@ def journal_shift_opened(shift: Shift) -> None:
         return
     if station.status != StationStatus.ACTIVE:
         raise StationNotActive(station=station.code, status=station.status)
-    _append(
+    append_entry(
         station,
         kind="shift_opened",
         occurred_at=shift.opened_at,
@@ -255,7 +255,7 @@ def journal_shift_closed(shift: Shift) -> None:
     if station is None:
         return
     assert shift.closed_at is not None
-    _append(
+    append_entry(
         station,
         kind="shift_closed",
         occurred_at=shift.closed_at,
