@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.template.loader import render_to_string
 
 from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import FixedClock
@@ -18,7 +19,15 @@ from gridvend.kernel.errors import DomainError
 from gridvend.ledger import selectors as ledger_selectors
 from gridvend.meters.models import Meter
 from gridvend.stations import protocol
-from gridvend.stations.models import TID_LANES, LocalEntry, LocalStation, StationStatus
+from gridvend.stations.models import (
+    TID_LANES,
+    LocalEntry,
+    LocalStation,
+    Station,
+    StationBatch,
+    StationEntry,
+    StationStatus,
+)
 from gridvend.stations.services import offline
 from gridvend.sts.simulator import ResultCode
 from gridvend.vending import services as vending
@@ -111,7 +120,10 @@ def test_a_sale_journals_one_signed_entry_whose_data_matches_the_sale(
     assert Decimal(entry.data["kwh"]) == sale.kwh
     assert LocalStation.objects.get().sold_total_minor == 75_000
     # The receipt says it was sold offline, and by whom.
-    assert build_receipt(sale).offline_station == station.station.code
+    receipt = build_receipt(sale)
+    assert receipt.offline_station == station.station.code
+    html = render_to_string("receipts/_receipt.html", {"r": receipt, "layout": "thermal"})
+    assert f'Sold offline by station: <bdi dir="ltr">{station.station.code}</bdi>' in html
 
 
 def test_the_journal_chains_sales_and_shifts_and_verifies(
@@ -343,6 +355,37 @@ def test_the_master_is_untouched_by_the_hooks(world: World) -> None:
     assert LocalEntry.objects.count() == 0
     assert build_receipt(sale).offline_station == ""
     assert offline.tid_lane() == 0
+
+
+def test_the_master_receipt_of_an_applied_offline_sale_names_the_station(world: World) -> None:
+    # On the master, the sale an applied journal entry became (stations.services.journal's
+    # work, stood in for here by its rows) prints which station sold it.
+    meter = world.add_meter()
+    sale = _sell(world, meter, "300.00", "applied").sale
+    remote = Station.objects.create(
+        code="kitale-st9", name="Kitale 9", org_unit=world.unit, tid_lane=9, status="active"
+    )
+    batch = StationBatch.objects.create(
+        station=remote,
+        batch_id="kitale-st9:1-1",
+        first_seq=1,
+        last_seq=1,
+        entry_count=1,
+        body_sha256="0" * 64,
+        status="applied",
+    )
+    StationEntry.objects.create(
+        station=remote,
+        seq=1,
+        kind="sale",
+        occurred_at=sale.created_at,
+        body="{}",
+        entry_hash="1" * 64,
+        signature="2" * 128,
+        batch=batch,
+        sale=sale,
+    )
+    assert build_receipt(sale).offline_station == "kitale-st9"
 
 
 @pytest.mark.postgres
