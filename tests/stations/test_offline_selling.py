@@ -344,6 +344,26 @@ def test_other_kinds_need_the_master(world: World, station: StationSetUp) -> Non
         "STATION_ONLINE_ONLY",
         lambda: vending.request_reversal(actor=world.cashier, sale=sold, reason="wrong meter"),
     )
+    _refused(
+        "STATION_ONLINE_ONLY",
+        lambda: vending.pay_debt(
+            actor=world.cashier,
+            vending_point=world.point,
+            client_reference="debt",
+            meter_number=meter.number,
+            amount=world.money("50.00"),
+            clock=world.clock,
+        ),
+    )
+    _refused(
+        "STATION_ONLINE_ONLY",
+        lambda: vending.top_up_float(
+            actor=supervisor,
+            vending_point=world.point,
+            amount=world.money("5000.00"),
+            reference="bank-1",
+        ),
+    )
     assert Sale.objects.get(pk=sold.pk).status == "completed"
     assert Sale.objects.filter(kind=SaleKind.CREDIT).count() == 1
 

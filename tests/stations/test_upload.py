@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
+from gridvend.jobs import queue
 from gridvend.stations import local
 from gridvend.stations.client import MasterClient
 from gridvend.stations.events import StationEvent
@@ -28,6 +29,7 @@ from gridvend.stations.models import LocalAllowance, LocalEntry, LocalStation
 from gridvend.stations.services import offline
 from gridvend.stations.services.sync import backoff, run_sync_cycle
 from gridvend.stations.services.upload import _next_batch, upload_pending
+from gridvend.stations.tasks import SYNC_JOB, SYNC_SCHEDULE, sync_station
 from tests.stations.master_double import MasterDouble, serving
 from tests.stations.station_world import (
     CODE,
@@ -291,3 +293,13 @@ def test_the_command_syncs_now_and_the_master_is_no_station(
     assert run_sync_cycle().skipped == "not a station"
     with pytest.raises(CommandError, match="not a station"):
         call_command("station", "status", stdout=StringIO())
+
+
+def test_the_minute_job_syncs_a_station_and_does_nothing_on_the_master(
+    double: MasterDouble, url: str, pulls: list[MasterClient]
+) -> None:
+    assert queue.declared_schedules()[SYNC_SCHEDULE] == (SYNC_JOB, "* * * * *")
+    _journal(1)
+    assert sync_station()["upload"]["entries"] == 1
+    LocalStation.objects.all().delete()
+    assert sync_station() == {"station": False}
