@@ -278,6 +278,26 @@ def test_a_suspended_or_revoked_station_sells_nothing(
     LocalStation.objects.filter(pk=1).update(status=status)
     meter = world.add_meter()
     _refused("STATION_NOT_ACTIVE", lambda: _sell(world, meter, "300.00", "stopped"))
+    # No new shift opens either; the open one can still be closed and counted (journalled).
+    other = factories.user(world.unit, Role.OPERATOR, (Capability.CASHIER,), username=None)
+    shifts = Shift.objects.count()
+    _refused(
+        "STATION_NOT_ACTIVE",
+        lambda: vending.open_shift(
+            actor=other,
+            vending_point=world.point,
+            opening_float=world.money("0"),
+            now=NOW,
+        ),
+    )
+    assert Shift.objects.count() == shifts
+    vending.close_shift(
+        actor=world.cashier,
+        shift=Shift.objects.get(operator=world.cashier, status=ShiftStatus.OPEN),
+        counted={"cash": world.money("1000.00")},
+        now=NOW,
+    )
+    assert list(LocalEntry.objects.values_list("kind", flat=True)) == ["shift_closed"]
 
 
 def test_a_meter_whose_tids_are_not_in_lanes_is_not_sold_offline(world: World) -> None:
