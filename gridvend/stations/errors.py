@@ -14,6 +14,11 @@ class StationErrorCode(StrEnum):
     STATION_UNKNOWN = "STATION_UNKNOWN"
     STATION_NOT_ACTIVE = "STATION_NOT_ACTIVE"
     STATION_AUTH_FAILED = "STATION_AUTH_FAILED"
+    STATION_ONLINE_ONLY = "STATION_ONLINE_ONLY"
+    STATION_NO_ALLOWANCE = "STATION_NO_ALLOWANCE"
+    STATION_ALLOWANCE_EXPIRED = "STATION_ALLOWANCE_EXPIRED"
+    STATION_ALLOWANCE_EXHAUSTED = "STATION_ALLOWANCE_EXHAUSTED"
+    STATION_NO_TID_LANE = "STATION_NO_TID_LANE"
 
 
 class StationUnknown(DomainError):
@@ -35,3 +40,61 @@ class StationAuthFailed(DomainError):
 
     def __init__(self, *, problem: str) -> None:
         super().__init__(problem=problem[:200])
+
+
+class StationOnlineOnly(DomainError):
+    """Offline a station makes credit sales only: everything else needs the master."""
+
+    code = StationErrorCode.STATION_ONLINE_ONLY
+    message_template = gettext_lazy(
+        "A vending station cannot do this offline (%(operation)s): do it on the master."
+    )
+
+    def __init__(self, *, operation: str) -> None:
+        super().__init__(operation=operation[:40])
+
+
+class StationNoAllowance(DomainError):
+    code = StationErrorCode.STATION_NO_ALLOWANCE
+    message_template = gettext_lazy(
+        "This station has no credit allowance for %(currency)s sales in force: "
+        "sync with the master to receive one."
+    )
+
+    def __init__(self, *, currency: str) -> None:
+        super().__init__(currency=currency)
+
+
+class StationAllowanceExpired(DomainError):
+    code = StationErrorCode.STATION_ALLOWANCE_EXPIRED
+    message_template = gettext_lazy(
+        "This station's credit allowance expired at %(valid_until)s: sync with the master."
+    )
+
+    def __init__(self, *, valid_until: str) -> None:
+        super().__init__(valid_until=valid_until)
+
+
+class StationAllowanceExhausted(DomainError):
+    code = StationErrorCode.STATION_ALLOWANCE_EXHAUSTED
+    message_template = gettext_lazy(
+        "This sale would pass the station's credit allowance: %(room)s is left to sell "
+        "until a manager tops it up."
+    )
+
+    def __init__(self, *, room: str, room_minor: int, currency: str) -> None:
+        super().__init__(room=room, room_minor=room_minor, currency=currency)
+
+
+class StationNoTidLane(DomainError):
+    """A station sells only to meters whose unit splits its TIDs into lanes, and only in its own
+    lane: otherwise its tokens could share a TID with the master's."""
+
+    code = StationErrorCode.STATION_NO_TID_LANE
+    message_template = gettext_lazy(
+        "Meter %(meter_number)s cannot be sold to offline: its TIDs are not split into "
+        "station lanes."
+    )
+
+    def __init__(self, *, meter_number: str) -> None:
+        super().__init__(meter_number=meter_number)

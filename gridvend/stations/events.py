@@ -23,3 +23,5 @@ class StationEvent(StrEnum):
     INITIALISED = "station.initialised"
     ALLOWANCE_ACCEPTED = "station.allowance_accepted"
     ALLOWANCE_REFUSED = "station.allowance_refused"
+    # The master refused an upload (kept for the operator until an upload goes through).
+    UPLOAD_REFUSED = "station.upload_refused"

@@ -305,6 +305,15 @@ class LocalStation(models.Model):
     failures = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The cumulative tender of every sale entry in the journal (the allowance is a ceiling on
+    # it), kept beside the journal under this row's lock.
+    sold_total_minor = models.BigIntegerField(default=0)
+    # The master's last refusal of an upload (its stable code and message), kept for the
+    # operator until an upload goes through.
+    upload_refusal_code = models.CharField(max_length=60, blank=True)
+    upload_refusal = models.CharField(max_length=500, blank=True)
+    # Why the last cycle failed (a link down), for `gridvend station status`.
+    last_failure = models.CharField(max_length=255, blank=True)
 
     def __str__(self) -> str:
         return f"this station ({self.code})"

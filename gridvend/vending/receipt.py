@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from gridvend.identity.models import User
 from gridvend.kernel.money import Money
+from gridvend.vending import sale_hooks
 from gridvend.vending.models import Sale, SaleKind, SaleStatus, Token, TokenKind
 from gridvend.vending.services import ENERGY_TOKEN_KINDS
 from gridvend.vending.visibility import mask
@@ -166,6 +167,9 @@ class ReceiptData:
     meter_key_text: str = ""
     tax_registration_number: str = ""
     helpline: str = ""
+    # The code of the offline station that sold it ("" when sold on the master, online): the
+    # receipt says so, as the sale reaches the master's books only when the station syncs.
+    offline_station: str = ""
 
     @property
     def shows_debt(self) -> bool:
@@ -306,4 +310,5 @@ def build_receipt(
         meter_key_text=meter_key_text(sale),
         tax_registration_number=settings.TAX_REGISTRATION_NUMBER,
         helpline=settings.HELPLINE,
+        offline_station=sale_hooks.offline_seller(sale) or "",
     )

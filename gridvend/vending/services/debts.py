@@ -17,6 +17,7 @@ from gridvend.ledger.digests import draft_lines
 from gridvend.ledger.errors import BalanceLimitReached
 from gridvend.ledger.models import JournalEntry
 from gridvend.org.models import VendingPoint
+from gridvend.vending import sale_hooks
 from gridvend.vending.errors import DebtPaymentAboveBalance, NoDebtOutstanding
 from gridvend.vending.events import sale_created
 from gridvend.vending.integrity.sales import sale_binding
@@ -58,6 +59,7 @@ def pay_debt(
 ) -> SaleResult:
     """Pay ``amount`` off the arrears of the customer on this meter; refused when nothing is
     owed or when the amount is more than is owed (the rest belongs in a token sale)."""
+    sale_hooks.require_online("debt_payment")
     _require_seller(actor)
     _check_point(actor, vending_point)
     ref = _check_client_reference(client_reference)

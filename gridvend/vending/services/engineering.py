@@ -26,6 +26,7 @@ from gridvend.meters.selectors import (
     normalise_meter_number,
 )
 from gridvend.org.models import VendingPoint
+from gridvend.vending import sale_hooks
 from gridvend.vending.errors import EngineeringKindInvalid, KeyChangeNotPending
 from gridvend.vending.locks import (
     FreeIssueWanted,
@@ -128,6 +129,8 @@ def _grant_sale(
     after_write: AfterWrite | None = None,
 ) -> SaleResult:
     """The shared path of FBE, free issues and engineering tokens: idempotent, locked, audited."""
+    ops = {"eng": "engineering", "fbe": "fbe", "free": "free_issue"}
+    sale_hooks.require_online(ops.get(str(request.get("op")), "grant"))
     ref = _check_client_reference(client_reference)
     fingerprint = _fingerprint({**request, "meter": normalise_meter_number(meter_number)})
     tokens_engine = engine_or_default(engine)
@@ -246,6 +249,7 @@ def issue_key_change_tokens(
     """The tokens of a meter's pending key change on their own, for a seller who asks for them
     before selling (a partner's key-change request): a sale of kind key_change that moves no
     money. Refused when no key change waits (the next credit sale would carry it otherwise)."""
+    sale_hooks.require_online("key_change")
     _require_seller(actor)
     _check_point(actor, vending_point)
     ref = _check_client_reference(client_reference)

@@ -18,6 +18,7 @@ from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import draft_lines
 from gridvend.ledger.models import JournalEntry
 from gridvend.org.models import VendingPoint
+from gridvend.vending import sale_hooks
 from gridvend.vending.errors import FloatNotUsed
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.integrity.books import top_up_binding
@@ -60,6 +61,7 @@ def top_up_float_within_transaction(
 
 
 def _check_top_up(actor: User, vending_point: VendingPoint, amount: Money, reference: str) -> str:
+    sale_hooks.require_online("float_top_up")
     permissions.require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, vending_point.org_unit)
     if not vending_point.uses_float:

@@ -22,6 +22,7 @@ from gridvend.kernel.tokens import TokenEngine
 from gridvend.meters.models import Meter
 from gridvend.meters.selectors import find_meter
 from gridvend.org.models import VendingPoint
+from gridvend.vending import sale_hooks
 from gridvend.vending.errors import FbeNotDue, FreeIssueNeedsApproval
 from gridvend.vending.events import VendingEvent
 from gridvend.vending.locks import FreeIssueWanted, SaleReads
@@ -213,6 +214,7 @@ def request_free_issue(
     clock: Clock | None = None,
 ) -> FreeIssueRequest:
     """Ask for a free issue that someone else with the finance capability will decide."""
+    sale_hooks.require_online("free_issue")
     if not (
         actor.has_capability(Capability.FINANCE) or actor.has_capability(Capability.CUSTOMER_CARE)
     ):

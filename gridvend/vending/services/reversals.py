@@ -21,6 +21,7 @@ from gridvend.kernel.errors import ReasonRequired
 from gridvend.kernel.money import Money
 from gridvend.ledger import services as ledger
 from gridvend.ledger.digests import posted_lines
+from gridvend.vending import sale_hooks
 from gridvend.vending.errors import (
     ReversalAlreadyRequested,
     ReversalWindowClosed,
@@ -123,6 +124,7 @@ def _reverse_sale(
     money is paid back: see ``_refund_drawer``. ``by_seller``: the window within which a
     channel's seller (a partner's service account) undoes its own unconfirmed sale, which needs
     no finance capability: see ``reverse_channel_sale``."""
+    sale_hooks.require_online("reversal")
     if by_seller is None:
         permissions.require_capability(actor, Capability.FINANCE)
     require_unit_in_scope(actor, sale.meter.org_unit)
@@ -265,6 +267,7 @@ REVERSAL_DECISION = approvals.DecisionType(
 
 def request_reversal(*, actor: User, sale: Sale, reason: str) -> ReversalRequest:
     """Ask for a sale to be reversed; someone else with the finance capability decides."""
+    sale_hooks.require_online("reversal")
     if not (actor.has_capability(Capability.CASHIER) or actor.has_capability(Capability.FINANCE)):
         permissions.require_capability(actor, Capability.CASHIER)
     require_unit_in_scope(actor, sale.meter.org_unit)

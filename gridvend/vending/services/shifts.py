@@ -36,6 +36,7 @@ from gridvend.vending.locks import lock_shift
 from gridvend.vending.models import TENDER_TYPES, Shift, ShiftStatus
 from gridvend.vending.permissions import SUPERVISOR_RANK
 from gridvend.vending.selectors import current_shift, expected_takings, is_abandoned, shift_required
+from gridvend.vending.shift_hooks import run_shift_closed, run_shift_opened
 
 
 def require_open_shift(actor: User, point: VendingPoint) -> Shift | None:
@@ -65,6 +66,7 @@ def open_shift(
             opening_float_minor=opening_float.minor,
             opened_at=now or timezone.now(),
         )
+        run_shift_opened(shift)
         record(
             actor=actor,
             event_type=VendingEvent.SHIFT_OPENED,
@@ -124,6 +126,7 @@ def close_shift(
                 "close_note",
             ]
         )
+        run_shift_closed(locked)
         record(
             actor=actor,
             event_type=VendingEvent.SHIFT_CLOSED,
@@ -185,6 +188,7 @@ def force_close_shift(
                 "over_short_minor",
             ]
         )
+        run_shift_closed(locked)
         record(
             actor=actor,
             event_type=VendingEvent.SHIFT_FORCE_CLOSED,

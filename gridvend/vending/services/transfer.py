@@ -22,6 +22,7 @@ from gridvend.keys.engine import engine_or_default
 from gridvend.meters import services as meter_services
 from gridvend.meters.models import Installation, Meter
 from gridvend.org.models import VendingPoint, VendingPointStatus
+from gridvend.vending import sale_hooks
 from gridvend.vending.errors import CreditTransferAboveLimit, VendingPointInactive
 from gridvend.vending.locks import lock_customer_and_meter, lock_user
 from gridvend.vending.models import Sale, SaleKind, TokenKind
@@ -159,6 +160,7 @@ def replace_meter(
     """Swap a meter in the field: the old one retires, the new one serves the same customer and
     premise, and credit left on the old meter is moved to the new one as a transfer token, all
     in one transaction (a refused transfer leaves the old meter installed)."""
+    sale_hooks.require_online("meter_replacement")
     cleaned, kwh = meter_services.check_replacement(
         actor=actor,
         old_meter=old_meter,

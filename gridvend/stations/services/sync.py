@@ -1,0 +1,194 @@
+"""The station's sync cycle (docs/stations.md, Upload and the sync cycle), always in this
+order: ``GET status`` (store the master's word on this station; take a newer allowance;
+acknowledge what the master already holds), upload every entry not yet acknowledged, then pull
+the master's changes. Upload comes before pull, so the master has applied this station's sales
+(debts recovered, TIDs used) before the station takes the master's rows back.
+
+A cycle that fails (a link down, a refusal) backs off: 1, 2, 4 ... minutes, at most 30; a cycle
+before ``next_attempt_at`` does nothing unless forced. A running cycle holds a lease (its
+``next_attempt_at`` moved ahead) so the minute's job does not start a second one beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib import import_module
+from typing import Any
+
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from gridvend.stations import local
+from gridvend.stations.client import LinkDown, MasterClient, Refused
+from gridvend.stations.models import LocalAllowance, LocalStation, StationStatus
+from gridvend.stations.services.local_allowances import AllowanceRefused, accept_allowance
+from gridvend.stations.services.upload import (
+    AcknowledgementMismatch,
+    UploadResult,
+    acknowledge,
+    upload_pending,
+)
+
+logger = logging.getLogger("gridvend.stations")
+
+BACKOFF_MAX_MINUTES = 30
+# How long a running cycle keeps others off (an upload of a long outage can take minutes; a
+# cycle that overlaps one still running only sends the same batches again, applied once).
+LEASE = timedelta(minutes=10)
+PULL_MODULE = "gridvend.stations.services.pull"
+
+
+@dataclass
+class CycleResult:
+    ran: bool
+    skipped: str = ""  # why nothing was done ("not a station", "backing off until ...")
+    status: str = ""
+    allowance_accepted: int | None = None
+    upload: UploadResult | None = None
+    pulled: Any = None
+    failure: str = ""
+    failures: int = 0
+    next_attempt_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.ran and not self.failure
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ran": self.ran,
+            "skipped": self.skipped,
+            "status": self.status,
+            "allowance_accepted": self.allowance_accepted,
+            "upload": self.upload.as_dict() if self.upload is not None else None,
+            "pulled": str(self.pulled) if self.pulled is not None else None,
+            "failure": self.failure,
+            "failures": self.failures,
+            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+        }
+
+
+def backoff(failures: int) -> timedelta:
+    """1, 2, 4 ... minutes after the 1st, 2nd, 3rd ... failure in a row, at most 30."""
+    return timedelta(minutes=min(2 ** max(failures - 1, 0), BACKOFF_MAX_MINUTES))
+
+
+def _claim(now: datetime, force: bool) -> bool:
+    """Take the cycle's lease, unless backing off (or another cycle holds it) and not forced."""
+    free = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    rows = LocalStation.objects.filter(pk=1)
+    if not force:
+        rows = rows.filter(free)
+    return rows.update(next_attempt_at=now + LEASE) == 1
+
+
+def _take_allowance(station: LocalStation, wire: object, result: CycleResult) -> None:
+    """A newer allowance than any taken: accept it (checked and audited there)."""
+    if not isinstance(wire, dict):
+        return
+    try:
+        sequence = json.loads(str(wire.get("payload", "")))["sequence"]
+    except (ValueError, KeyError, TypeError):
+        sequence = None
+    highest = LocalAllowance.objects.aggregate(m=Max("sequence"))["m"] or 0
+    if isinstance(sequence, int) and sequence <= highest:
+        return  # the one this station holds (or an older one): nothing to take
+    try:
+        result.allowance_accepted = accept_allowance(station, wire).sequence
+    except AllowanceRefused as refused:
+        # Audited by accept_allowance; selling goes on under the allowance already held.
+        logger.error("station %s: allowance refused: %s", station.code, refused.reason)
+        result.notes.append(f"allowance refused: {refused.reason}")
+
+
+def _status(station: LocalStation, client: MasterClient, result: CycleResult) -> None:
+    try:
+        data = client.get("status")
+    except Refused as refused:
+        # A master that no longer takes this station's calls says why, signed: stop selling.
+        said = refused.params.get("status")
+        if refused.code == "STATION_NOT_ACTIVE" and said in (
+            StationStatus.SUSPENDED,
+            StationStatus.REVOKED,
+        ):
+            LocalStation.objects.filter(pk=1).update(status=said, last_contact_at=timezone.now())
+            station.status = str(said)
+            result.status = str(said)
+        raise
+    status = data.get("status")
+    if status not in (StationStatus.ACTIVE, StationStatus.SUSPENDED, StationStatus.REVOKED):
+        raise LinkDown(f"the master's status answer is not readable: {str(status)[:20]}")
+    result.status = str(status)
+    LocalStation.objects.filter(pk=1).update(status=status, last_contact_at=timezone.now())
+    station.status = str(status)
+    if status == StationStatus.ACTIVE:
+        _take_allowance(station, data.get("allowance"), result)
+    # What the master already applied (an upload whose answer was lost) is acknowledged here.
+    acknowledge(data.get("last_seq", 0), data.get("last_hash", ""))
+
+
+def _pull(client: MasterClient) -> Any:
+    # Down-sync is its own module (stations.services.pull); looked up when a cycle pulls.
+    return import_module(PULL_MODULE).pull_changes(client)
+
+
+def run_sync_cycle(
+    now: datetime | None = None, *, force: bool = False, client: MasterClient | None = None
+) -> CycleResult:
+    """One cycle: status, upload, pull; backs off on failure (see the module's docstring)."""
+    now = now or timezone.now()
+    station = local.this_station()
+    if station is None:
+        return CycleResult(ran=False, skipped="not a station")
+    if not _claim(now, force):
+        return CycleResult(
+            ran=False,
+            skipped="backing off",
+            failures=station.failures,
+            next_attempt_at=station.next_attempt_at,
+        )
+    result = CycleResult(ran=True)
+    try:
+        link = client or local.client(station)
+        _status(station, link, result)
+        if station.status == StationStatus.REVOKED:
+            # A revoked station's journal is no longer taken; it sells nothing more either.
+            result.notes.append("revoked: nothing is uploaded or pulled")
+        else:
+            result.upload = upload_pending(link)
+            if result.upload.link_down:
+                raise LinkDown(result.upload.link_down)
+            if result.upload.refused_code:
+                # Not pulled: the master's rows would not yet hold this station's sales.
+                raise Refused(result.upload.refused_code, result.upload.refused_message, 0, {})
+            result.pulled = _pull(link)
+    except (LinkDown, Refused, AcknowledgementMismatch) as failed:
+        result.failure = f"{type(failed).__name__}: {failed}"[:255]
+    _finish(now, result)
+    return result
+
+
+def _finish(now: datetime, result: CycleResult) -> None:
+    station = LocalStation.objects.get(pk=1)
+    if result.failure:
+        failures = station.failures + 1
+        result.failures = failures
+        result.next_attempt_at = now + backoff(failures)
+        logger.warning(
+            "station %s: sync failed (%d in a row, next at %s): %s",
+            station.code,
+            failures,
+            result.next_attempt_at.isoformat(),
+            result.failure,
+        )
+        LocalStation.objects.filter(pk=1).update(
+            failures=failures, next_attempt_at=result.next_attempt_at, last_failure=result.failure
+        )
+        return
+    LocalStation.objects.filter(pk=1).update(
+        failures=0, next_attempt_at=None, last_failure="", last_contact_at=timezone.now()
+    )
