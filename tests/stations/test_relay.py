@@ -485,3 +485,47 @@ def test_forwarding_stops_at_its_limit_and_says_more_is_left(on_relay, upstream)
     done = relay.forward_pending(upstream.client(), limit=1)
     assert (done.forwarded, done.more) == (1, True)
     assert _forwarded() == [("b-1", True), ("b-2", False)]
+
+
+# --- Hostile requests: never a server error, always a signed refusal ------------------------
+
+
+@pytest.mark.parametrize("name", ["station_api:batches", "station_api:batches-forward"])
+def test_hostile_requests_are_refused_signed_and_leave_nothing(on_relay, name) -> None:
+    path = reverse(name)
+    client = Client()
+    assert client.get(path).status_code == 405
+    # Unsigned.
+    unsigned = client.post(path, data=b"{}", content_type="application/json")
+    assert unsigned.status_code == 403
+    assert json.loads(unsigned.content)["error"]["code"] == "STATION_AUTH_FAILED"
+    # Declared larger than the cap: refused before it is read.
+    huge = client.post(
+        path,
+        data=b"{}",
+        content_type="application/json",
+        CONTENT_LENGTH=str(10**13),
+    )
+    assert huge.status_code == 403
+    # Signed, but not JSON, or JSON of the wrong shape.
+    for body in (b"\xff\xfe", b"[1, 2", b"null", b"1e999999"):
+        stamp, nonce = protocol.utc_text(timezone.now()), protocol.new_nonce()
+        message = protocol.request_message("POST", path, stamp, nonce, body)
+        answer = client.post(
+            path,
+            data=body,
+            content_type="application/json",
+            headers={
+                protocol.HEADER_STATION: "bu-st1",
+                protocol.HEADER_TIME: stamp,
+                protocol.HEADER_NONCE: nonce,
+                protocol.HEADER_SIGNATURE: protocol.sign(CHILD.seed, message),
+            },
+        )
+        assert 400 <= answer.status_code < 500, body
+        protocol.verify(
+            signing.signing_key().public_hex,
+            protocol.answer_message(nonce, answer.content),
+            answer[protocol.HEADER_MASTER_SIGNATURE],
+        )
+    assert not StationBatch.objects.exists() and not StationEntry.objects.exists()
