@@ -529,3 +529,39 @@ def test_hostile_requests_are_refused_signed_and_leave_nothing(on_relay, name) -
             answer[protocol.HEADER_MASTER_SIGNATURE],
         )
     assert not StationBatch.objects.exists() and not StationEntry.objects.exists()
+
+
+def test_a_childs_status_comes_from_the_relays_copy_with_the_masters_allowance(on_relay) -> None:
+    from gridvend.stations.models import StationAllowance
+    from tests.factories import root_and_admin
+
+    now = timezone.now()
+    made = protocol.make_allowance(
+        seed=MASTER.seed,
+        station="bu-st1",
+        sequence=3,
+        ceiling_minor=500_000,
+        currency="KES",
+        valid_from=now,
+        valid_until=now + timedelta(days=2),
+        issued_at=now,
+    )
+    StationAllowance.objects.create(
+        station=on_relay,
+        sequence=3,
+        ceiling_minor=500_000,
+        currency="KES",
+        valid_from=made.valid_from,
+        valid_until=made.valid_until,
+        payload=made.payload,
+        signature=made.signature,
+        issued_by=root_and_admin()[1],
+    )
+    entries = journal(CHILD, 2)
+    relay.store_batch(station=on_relay, body=batch(entries))
+    status = relay.child_status(on_relay)
+    assert status["status"] == "active"
+    assert (status["last_seq"], status["last_hash"]) == (2, entries[-1].entry_hash)
+    # Passed on exactly as the master signed it: the station verifies it with the master's key.
+    wire = status["allowance"]
+    assert protocol.read_allowance(wire, master_public_hex=MASTER.public_hex, station="bu-st1")
