@@ -239,7 +239,8 @@ def test_the_relay_answers_a_childs_upload_over_http_signed_with_its_own_key(on_
     response = signed_post(Client(), path, batch(entries), code="bu-st1", seed=CHILD.seed)
     assert response.status_code == 200, response.content
     assert json.loads(response.content)["status"] == "stored"
-    assert signing.signing_key().public_hex != MASTER.public_hex  # the relay's own key
+    # Signed with the relay's own key, the one the master knows it by.
+    assert signing.signing_key().public_hex == RELAY.public_hex
     # A revoked (or suspended) child is refused by the relay once its row says so.
     Station.objects.filter(code="bu-st1").update(status="revoked")
     more = journal(CHILD, 1, start=3, prev=entries[-1].entry_hash)
