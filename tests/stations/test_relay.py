@@ -439,6 +439,10 @@ def test_kept_batches_go_up_unchanged_and_are_marked_once_acknowledged(on_relay,
     assert sent == [e.wire() for e in entries]
     assert [protocol.read_entry(w, public_hex=CHILD.public_hex).seq for w in sent] == [1, 2, 3, 4]
     assert {r["station"] for r in upstream.received} == {"bu-st1"}
+    assert [r["unsynced_since"] for r in upstream.received] == [
+        protocol.utc_text(WHEN + timedelta(minutes=1)),
+        protocol.utc_text(WHEN + timedelta(minutes=3)),
+    ]
     assert _forwarded() == [("b-1", True), ("b-2", True)]
     assert AuditEvent.objects.filter(event_type=StationEvent.BATCH_FORWARDED).count() == 2
     # Nothing is left to send.

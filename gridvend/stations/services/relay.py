@@ -236,14 +236,21 @@ class ForwardResult:
 
 
 def forward_body(batch: StationBatch) -> dict[str, Any]:
-    """What goes up for one kept batch: the station's entries exactly as it signed them."""
-    entries = [
-        {"body": body, "hash": entry_hash, "signature": signature}
-        for body, entry_hash, signature in batch.entries.order_by("seq").values_list(
-            "body", "entry_hash", "signature"
-        )
-    ]
-    return {"station": batch.station.code, "batch_id": batch.batch_id, "entries": entries}
+    """What goes up for one kept batch: the station's entries exactly as it signed them, and
+    since when the next hop lacks the station's journal (its oldest entry not yet acknowledged
+    upstream: this batch's first, as batches go up oldest first)."""
+    rows = list(
+        batch.entries.order_by("seq").values_list("body", "entry_hash", "signature", "occurred_at")
+    )
+    return {
+        "station": batch.station.code,
+        "batch_id": batch.batch_id,
+        "entries": [
+            {"body": body, "hash": entry_hash, "signature": signature}
+            for body, entry_hash, signature, _ in rows
+        ],
+        "unsynced_since": protocol.utc_text(rows[0][3]) if rows else None,
+    }
 
 
 def forward_pending(
