@@ -31,7 +31,17 @@ from tests.world import Region, Regions
 # The card providers' wallet endpoints (signed callback, signed return, the sandbox page) are
 # tried with bad signatures, replays, wrong amounts, unknown references, by GET and oversized
 # in tests/wallet/test_card_hostile.py.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone", "wallet-card")
+# The station API (stations and business-unit relays, signed with Ed25519 keys, no sessions) is
+# tried unsigned, signed by another key, by stations not allowed the call and with tampered and
+# malformed bodies in tests/stations/ (test_relay.py for batches and batches/forward).
+OWN_MATRIX_NAMESPACES = (
+    "api-v1",
+    "voice",
+    "mobilemoney",
+    "phone",
+    "wallet-card",
+    "station_api",
+)
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]

@@ -19,6 +19,8 @@ class StationErrorCode(StrEnum):
     STATION_ALLOWANCE_EXPIRED = "STATION_ALLOWANCE_EXPIRED"
     STATION_ALLOWANCE_EXHAUSTED = "STATION_ALLOWANCE_EXHAUSTED"
     STATION_NO_TID_LANE = "STATION_NO_TID_LANE"
+    STATION_RELAY_REJECTED = "STATION_RELAY_REJECTED"
+    STATION_NOT_UNDER_RELAY = "STATION_NOT_UNDER_RELAY"
 
 
 class StationUnknown(DomainError):
@@ -98,3 +100,25 @@ class StationNoTidLane(DomainError):
 
     def __init__(self, *, meter_number: str) -> None:
         super().__init__(meter_number=meter_number)
+class StationRelayRejected(DomainError):
+    """A business-unit relay refused a child's batch: its shape, chain or a signature."""
+
+    code = StationErrorCode.STATION_RELAY_REJECTED
+    message_template = gettext_lazy(
+        "The relay refused the batch of station %(station)s at entry %(seq)s: %(problem)s."
+    )
+
+    def __init__(self, *, station: str, seq: int, problem: str) -> None:
+        super().__init__(station=station, seq=seq, problem=problem[:200])
+
+
+class StationNotUnderRelay(DomainError):
+    """A relay named a station that is not below it, or the caller is not a relay."""
+
+    code = StationErrorCode.STATION_NOT_UNDER_RELAY
+    message_template = gettext_lazy(
+        "Station %(station)s is not served by relay %(relay)s: it may not forward its journal."
+    )
+
+    def __init__(self, *, station: str, relay: str) -> None:
+        super().__init__(station=station[:40], relay=relay[:40])

@@ -17,6 +17,9 @@ class StationEvent(StrEnum):
     # A batch refused for a broken chain, a bad signature, a revoked station or a forged
     # allowance: the supervisor's alarm (nothing of the batch is applied).
     BATCH_REJECTED = "station.batch_rejected"
+    # On a business-unit relay: a child's batch verified and kept, then acknowledged upstream.
+    BATCH_STORED = "station.batch_stored"
+    BATCH_FORWARDED = "station.batch_forwarded"
     CONFLICT_FLAGGED = "station.conflict_flagged"
     CONFLICT_RESOLVED = "station.conflict_resolved"
     # On the station itself.

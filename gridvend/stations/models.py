@@ -133,6 +133,8 @@ class StationAllowance(models.Model):
 class BatchStatus(models.TextChoices):
     APPLIED = "applied", _("Applied")
     REJECTED = "rejected", _("Rejected")
+    # On a business-unit relay: verified and kept, to be forwarded up (``forwarded_at``).
+    STORED = "stored", _("Stored for forwarding")
 
 
 class StationBatch(models.Model):

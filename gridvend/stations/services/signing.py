@@ -10,7 +10,8 @@ from django.db import transaction
 
 from gridvend.keys import crypto
 from gridvend.stations import protocol
-from gridvend.stations.models import StationSigningKey
+from gridvend.stations.local import station_key
+from gridvend.stations.models import LocalStation, StationRole, StationSigningKey
 
 KEY_REF = "station-signing"
 
@@ -19,7 +20,13 @@ _cached: list[protocol.KeyPair] = []
 
 
 def signing_key() -> protocol.KeyPair:
-    """The active signing key (made, sealed and stored the first time it is asked for)."""
+    """The active signing key (made, sealed and stored the first time it is asked for). On a
+    business-unit relay it is the relay's own station key: the master knows its public half
+    (``Station.public_key``) and can vouch for it to the stations below the relay, and a signed
+    answer (``NONCE\nSHA256``) is never the form of a signed request."""
+    relay = LocalStation.objects.filter(pk=1, role=StationRole.RELAY).first()
+    if relay is not None:
+        return station_key(relay)
     with _lock:
         if _cached:
             return _cached[0]

@@ -1,0 +1,13 @@
+"""The station API, ``/station-api/v1/`` (docs/stations.md, "Wire protocol"): what stations call
+on the master, or on the business-unit relay above them."""
+
+from django.urls import path
+
+from gridvend.gateways.stations import views_batches, views_forward
+
+app_name = "station_api"
+
+urlpatterns = [
+    path("batches", views_batches.batches, name="batches"),
+    path("batches/forward", views_forward.forward, name="batches-forward"),
+]
