@@ -14,6 +14,7 @@ class StationErrorCode(StrEnum):
     STATION_UNKNOWN = "STATION_UNKNOWN"
     STATION_NOT_ACTIVE = "STATION_NOT_ACTIVE"
     STATION_AUTH_FAILED = "STATION_AUTH_FAILED"
+    STATION_CHANGES_QUERY_INVALID = "STATION_CHANGES_QUERY_INVALID"
 
 
 class StationUnknown(DomainError):
@@ -32,6 +33,14 @@ class StationNotActive(DomainError):
 class StationAuthFailed(DomainError):
     code = StationErrorCode.STATION_AUTH_FAILED
     message_template = gettext_lazy("The request's signature could not be verified: %(problem)s.")
+
+    def __init__(self, *, problem: str) -> None:
+        super().__init__(problem=problem[:200])
+
+
+class StationChangesQueryInvalid(DomainError):
+    code = StationErrorCode.STATION_CHANGES_QUERY_INVALID
+    message_template = gettext_lazy("The changes asked for cannot be read: %(problem)s.")
 
     def __init__(self, *, problem: str) -> None:
         super().__init__(problem=problem[:200])

@@ -1,0 +1,42 @@
+"""A second database for the station's side of down-sync tests: the master is the test database
+(``default``), the station an SQLite database of its own (alias ``station``, in memory), built
+by the same migrations as a real station install, so a pull is applied to another database
+exactly as it is on a station's disk. Made once per session, only when a test asks for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+STATION = "station"
+
+
+@pytest.fixture(scope="session")
+def station_database(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
+    from gridvend.audit import triggers
+
+    config = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    configured = connections.configure_settings(
+        {"default": dict(settings.DATABASES["default"]), STATION: config}
+    )[STATION]
+    settings.DATABASES[STATION] = configured
+    connections.settings[STATION] = configured
+    with django_db_blocker.unblock():
+        connection = connections[STATION]
+        old_name = connection.creation.create_test_db(
+            verbosity=0, autoclobber=True, serialize=False
+        )
+        # Test cases empty the station's tables between tests, which the append-only guards
+        # would refuse; no test here reads the station's audit log.
+        triggers.uninstall(connection)
+    yield STATION
+    with django_db_blocker.unblock():
+        connections[STATION].creation.destroy_test_db(old_name, verbosity=0)
+        connections[STATION].close()
+    # connections.settings is settings.DATABASES itself once Django has configured it.
+    connections.settings.pop(STATION, None)
+    settings.DATABASES.pop(STATION, None)
