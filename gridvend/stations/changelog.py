@@ -13,11 +13,12 @@ it sells in its own TID lane (docs/stations.md), and the sale path stays free of
 Neither are the login bookkeeping columns of a user (failed logins, lock-out, last login, the
 last TOTP step): the station counts its own.
 
-Cursor order: ``seq`` is given to log rows after their transaction has finished
-(:func:`assign_sequence`). On PostgreSQL a sequence number taken at INSERT time could commit
-after a larger one that a station has already read past, so a row is numbered only once its
-transaction id is below the oldest transaction still running; numbering is serialised by an
-advisory lock and only ever increases. On SQLite writers are serialised, so ids already follow
+Cursor order: ``seq`` is given to log rows only once they are committed (:func:`assign_sequence`,
+run by ``GET changes`` before it reads). On PostgreSQL an id taken at INSERT time could commit
+after a larger one that a station has already read past, and the station would never see it.
+Numbering instead happens in one statement that sees only committed rows, serialised by an
+advisory lock, from a sequence that only grows: a row committed later is numbered later, above
+every number a station can have read. On SQLite writers are serialised, so ids already follow
 commit order and ``seq`` is the id.
 
 A migration that adds a column to a watched table must call :func:`install` again (its
@@ -107,18 +108,16 @@ def _pg_sql(connection: BaseDatabaseWrapper, spec: Watched) -> list[str]:
     columns = [c for c in _columns(connection, spec.table) if c not in spec.unwatched]
     new_path = f"COALESCE({spec.path.format(r='NEW')}, '')"
     old_path = f"COALESCE({spec.path.format(r='OLD')}, '')"
-    insert = f"INSERT INTO {LOG_TABLE} (model, object_id, path, deleted, txid) VALUES "  # noqa: S608
+    insert = f"INSERT INTO {LOG_TABLE} (model, object_id, path, deleted) VALUES "  # noqa: S608
     body = f"""
-DECLARE
-    x bigint := pg_current_xact_id()::text::bigint;
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        {insert}('{spec.label}', OLD.id, {old_path}, true, x);
+        {insert}('{spec.label}', OLD.id, {old_path}, true);
         RETURN OLD;
     END IF;
-    {insert}('{spec.label}', NEW.id, {new_path}, false, x);
+    {insert}('{spec.label}', NEW.id, {new_path}, false);
     IF TG_OP = 'UPDATE' AND {old_path} IS DISTINCT FROM {new_path} THEN
-        {insert}('{spec.label}', OLD.id, {old_path}, false, x);
+        {insert}('{spec.label}', OLD.id, {old_path}, false);
     END IF;
     RETURN NEW;
 END;
@@ -137,20 +136,20 @@ def _sqlite_sql(connection: BaseDatabaseWrapper, spec: Watched) -> list[str]:
     columns = [c for c in _columns(connection, spec.table) if c not in spec.unwatched]
     new_path = f"COALESCE({spec.path.format(r='NEW')}, '')"
     old_path = f"COALESCE({spec.path.format(r='OLD')}, '')"
-    insert = f"INSERT INTO {LOG_TABLE} (model, object_id, path, deleted, txid)"
+    insert = f"INSERT INTO {LOG_TABLE} (model, object_id, path, deleted)"
     watched = ", ".join(connection.ops.quote_name(c) for c in columns)
     return [
         f"DROP TRIGGER IF EXISTS {trigger}_ins",
         f"DROP TRIGGER IF EXISTS {trigger}_upd",
         f"DROP TRIGGER IF EXISTS {trigger}_del",
         f"CREATE TRIGGER {trigger}_ins AFTER INSERT ON {spec.table} BEGIN "  # noqa: S608
-        f"{insert} VALUES ('{spec.label}', NEW.id, {new_path}, 0, 0); END",
+        f"{insert} VALUES ('{spec.label}', NEW.id, {new_path}, 0); END",
         f"CREATE TRIGGER {trigger}_upd AFTER UPDATE OF {watched} ON {spec.table} BEGIN "
-        f"{insert} VALUES ('{spec.label}', NEW.id, {new_path}, 0, 0); "
-        f"{insert} SELECT '{spec.label}', OLD.id, {old_path}, 0, 0 "
+        f"{insert} VALUES ('{spec.label}', NEW.id, {new_path}, 0); "
+        f"{insert} SELECT '{spec.label}', OLD.id, {old_path}, 0 "
         f"WHERE {old_path} IS NOT {new_path}; END",
         f"CREATE TRIGGER {trigger}_del AFTER DELETE ON {spec.table} BEGIN "
-        f"{insert} VALUES ('{spec.label}', OLD.id, {old_path}, 1, 0); END",
+        f"{insert} VALUES ('{spec.label}', OLD.id, {old_path}, 1); END",
     ]
 
 
@@ -183,17 +182,14 @@ def uninstall(connection: BaseDatabaseWrapper) -> None:
 
 
 def assign_sequence(connection: BaseDatabaseWrapper) -> None:
-    """Number the log rows whose transactions have finished (the caller holds a transaction)."""
+    """Number the committed log rows not numbered yet (the caller holds a transaction)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCE_LOCK])
-            # Every transaction below the snapshot's xmin has committed or rolled back: no row
-            # of theirs can still appear, so numbering theirs now keeps the order a station
-            # reads in equal to the order rows became visible.
+            # This statement's snapshot (taken after the lock) sees only committed rows; one
+            # still being written is numbered by a later call, above every number given now.
             cursor.execute(
-                f"UPDATE {LOG_TABLE} SET seq = nextval('{PG_SEQUENCE}') "  # noqa: S608
-                "WHERE seq IS NULL "
-                "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+                f"UPDATE {LOG_TABLE} SET seq = nextval('{PG_SEQUENCE}') WHERE seq IS NULL"  # noqa: S608
             )
         else:
             cursor.execute(f"UPDATE {LOG_TABLE} SET seq = id WHERE seq IS NULL")  # noqa: S608

@@ -270,9 +270,9 @@ class SyncChange(models.Model):
     station may hold (``gridvend.stations.changes.SYNCED``), written by database triggers
     (``gridvend.stations.changelog``), so that bulk and raw updates are caught as well as
     ``save()``. It names the row, not its values: a station is sent the row's state at the time
-    it asks. ``seq`` is the cursor; it is given to rows only once every transaction that could
-    still add a row below it has finished (``changelog.assign_sequence``), so a station that has
-    read up to ``seq`` never misses a row committed later with a smaller number."""
+    it asks. ``seq`` is the cursor; it is given to rows only once they are committed
+    (``changelog.assign_sequence``), so a station that has read up to ``seq`` never misses a row
+    committed later with a smaller number."""
 
     seq = models.BigIntegerField(null=True, blank=True, unique=True)
     model = models.CharField(max_length=40)
@@ -281,14 +281,12 @@ class SyncChange(models.Model):
     # moved is logged under its old path too, so the station that loses it hears of it.
     path = models.CharField(max_length=255, blank=True)
     deleted = models.BooleanField(default=False)
-    # PostgreSQL: the writing transaction's id (pg_current_xact_id); 0 on SQLite.
-    txid = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["seq"]
         indexes = [
             models.Index(
-                fields=["txid"],
+                fields=["id"],
                 name="sync_change_unsequenced",
                 condition=models.Q(seq__isnull=True),
             )

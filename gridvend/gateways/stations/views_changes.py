@@ -18,12 +18,17 @@ from gridvend.stations.errors import StationChangesQueryInvalid
 MAX_CURSOR = 2**62
 
 
+# ASCII digits only: int() would read other scripts' digits ("٣٤") as numbers too.
+_digits = RegexValidator(r"\A[0-9]{1,19}\Z")
+
+
 class ChangesQuery(forms.Form):
-    cursor = forms.IntegerField(min_value=0, max_value=MAX_CURSOR)
-    limit = forms.IntegerField(min_value=1, max_value=changes.MAX_LIMIT, required=False)
+    cursor = forms.CharField(max_length=19, strip=False, validators=[_digits])
+    limit = forms.CharField(max_length=4, required=False, strip=False, validators=[_digits])
     snapshot = forms.CharField(
         max_length=60,
         required=False,
+        strip=False,
         validators=[RegexValidator(r"\A[0-9]{1,18}\.[0-9]{1,18}\.[0-9]{1,18}\Z")],
     )
 
@@ -35,8 +40,12 @@ def parse_query(request: HttpRequest) -> tuple[int, int, changes.SnapshotPositio
     if not form.is_valid():
         field = next(iter(form.errors))
         raise StationChangesQueryInvalid(problem=f"{field} is not valid")
-    cursor: int = form.cleaned_data["cursor"]
-    limit: int = form.cleaned_data["limit"] or changes.DEFAULT_LIMIT
+    cursor = int(form.cleaned_data["cursor"])
+    limit = int(form.cleaned_data["limit"] or changes.DEFAULT_LIMIT)
+    if cursor > MAX_CURSOR:
+        raise StationChangesQueryInvalid(problem="cursor is not valid")
+    if not 1 <= limit <= changes.MAX_LIMIT:
+        raise StationChangesQueryInvalid(problem="limit is not valid")
     text: str = form.cleaned_data["snapshot"]
     position = changes.SnapshotPosition.parse(text) if text else None
     if position is not None and cursor != 0:

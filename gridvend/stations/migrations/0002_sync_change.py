@@ -40,11 +40,10 @@ class Migration(migrations.Migration):
                 ('object_id', models.BigIntegerField()),
                 ('path', models.CharField(blank=True, max_length=255)),
                 ('deleted', models.BooleanField(default=False)),
-                ('txid', models.BigIntegerField(default=0)),
             ],
             options={
                 'ordering': ['seq'],
-                'indexes': [models.Index(condition=models.Q(('seq__isnull', True)), fields=['txid'], name='sync_change_unsequenced')],
+                'indexes': [models.Index(condition=models.Q(('seq__isnull', True)), fields=['id'], name='sync_change_unsequenced')],
             },
         ),
         migrations.RunPython(install_triggers, uninstall_triggers),
