@@ -31,7 +31,17 @@ from tests.world import Region, Regions
 # The card providers' wallet endpoints (signed callback, signed return, the sandbox page) are
 # tried with bad signatures, replays, wrong amounts, unknown references, by GET and oversized
 # in tests/wallet/test_card_hostile.py.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone", "wallet-card")
+# The station API (every call signed by a station's Ed25519 key, every answer by the master) is
+# tried unsigned, with another key, by a suspended station, by the wrong method and with
+# hostile query values in tests/stations/test_changes.py (GET changes).
+OWN_MATRIX_NAMESPACES = (
+    "api-v1",
+    "voice",
+    "mobilemoney",
+    "phone",
+    "wallet-card",
+    "station_api",
+)
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
