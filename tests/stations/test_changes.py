@@ -6,11 +6,12 @@ signed, and an unsigned or wrong caller is refused before anything is read."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -214,3 +215,39 @@ def test_an_unsigned_or_suspended_caller_is_refused(world: World) -> None:
     assert refused.status_code == 403
     assert json.loads(refused.content)["error"]["code"] == "STATION_NOT_ACTIVE"
     assert Client().post(URL).status_code == 405
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_change_committed_late_is_not_skipped_by_a_station_that_read_past_it() -> None:
+    """T1 changes customer A and holds its transaction open; meanwhile B's change commits and
+    the station reads it. When T1 commits, A's change comes after the cursor the station has,
+    although its log row was written first."""
+    world = build_world()
+    signing.forget()
+    a, b = world.customer(world.add_meter()), world.customer(world.add_meter())
+    pair = _station(world)
+    client = Client()
+    first = _all_pages(client, pair)
+    written, release = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        try:
+            with transaction.atomic():
+                Customer.objects.filter(pk=a.pk).update(phone="+254700000010")
+                written.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    assert written.wait(30)
+    Customer.objects.filter(pk=b.pk).update(phone="+254700000011")
+    middle = _all_pages(client, pair, first["cursor"])
+    assert set(middle["rows"].get("customers.customer", {})) == {b.pk}
+    release.set()
+    thread.join(30)
+
+    last = _all_pages(client, pair, middle["cursor"])
+    assert last["rows"]["customers.customer"][a.pk]["fields"]["phone"] == "+254700000010"

@@ -19,11 +19,11 @@ from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.stations import protocol
 from gridvend.stations.changes import SYNCED, Scope, encode
 from gridvend.stations.client import LinkDown, MasterClient
-from gridvend.stations.models import LocalStation, Station, StationStatus
+from gridvend.stations.models import LocalEntry, LocalStation, Station, StationStatus
 from gridvend.stations.services import signing
 from gridvend.stations.services.pull import pull_changes
 from gridvend.vending import services as vending
-from gridvend.vending.models import Shift
+from gridvend.vending.models import Sale, Shift
 from tests.world import World, build_world
 
 STATION = "station"
@@ -288,3 +288,51 @@ def test_pages_are_applied_in_one_transaction_each(world: World, live_server: An
     with pytest.raises(IntegrityError):
         apply_page(page, using=STATION)
     assert (_station_rows(), LocalStation.objects.using(STATION).get().sync_cursor) == before
+
+
+def test_a_debts_balance_nets_off_what_the_stations_unuploaded_sales_recovered(
+    world: World, live_server: Any
+) -> None:
+    meter = world.add_meter()
+    debt = customers.open_debt(
+        actor=world.admin, customer=world.customer(meter), amount=world.money("80"), reason="old"
+    )
+    client = _enrol(world, live_server.url)
+    pull_changes(client, using=STATION)
+    # The station sold offline and took 15.00 from the debt; the master has not seen it yet.
+    sale = Sale.objects.using(STATION).create(
+        reference="SOFFLINE0001",
+        kind="credit",
+        vending_point_id=world.point.pk,
+        channel="offline_station",
+        client_reference="offline-1",
+        request_fingerprint="f" * 64,
+        operator_id=world.cashier.pk,
+        meter_id=meter.pk,
+        customer_id=world.customer(meter).pk,
+        currency="KES",
+        tender_minor=10_000,
+        debt_recovered_minor=1_500,
+        breakdown={"debt_allocations": [[debt.pk, 1_500]]},
+        business_date=timezone.localdate(),
+        business_month=timezone.localdate().strftime("%Y-%m"),
+    )
+    entry = LocalEntry.objects.using(STATION).create(
+        seq=1,
+        kind="sale",
+        occurred_at=timezone.now(),
+        body="{}",
+        entry_hash="a" * 64,
+        signature="00",
+        sale=sale,
+    )
+    Debt.objects.filter(pk=debt.pk).update(reason="still owed")
+
+    pull_changes(client, using=STATION)
+    assert Debt.objects.using(STATION).get(pk=debt.pk).balance_minor == 8_000 - 1_500
+
+    # Uploaded and applied on the master: its balance now includes the recovery.
+    LocalEntry.objects.using(STATION).filter(pk=entry.pk).update(uploaded_at=timezone.now())
+    Debt.objects.filter(pk=debt.pk).update(balance_minor=8_000 - 1_500)
+    pull_changes(client, using=STATION)
+    assert Debt.objects.using(STATION).get(pk=debt.pk).balance_minor == 8_000 - 1_500
