@@ -251,3 +251,27 @@ def test_a_change_committed_late_is_not_skipped_by_a_station_that_read_past_it()
 
     last = _all_pages(client, pair, middle["cursor"])
     assert last["rows"]["customers.customer"][a.pk]["fields"]["phone"] == "+254700000010"
+
+
+def test_a_sale_adds_nothing_to_the_log_and_one_row_per_debt_it_recovers(world: World) -> None:
+    from gridvend.vending import services as vending
+
+    meter = world.add_meter()
+
+    def sell(reference: str) -> int:
+        before = SyncChange.objects.count()
+        vending.vend_credit(
+            actor=world.cashier,
+            vending_point=world.point,
+            client_reference=reference,
+            meter_number=meter.number,
+            tender=world.money("300"),
+        )
+        return SyncChange.objects.count() - before
+
+    assert sell("no-debt") == 0
+    debt = customers.open_debt(
+        actor=world.admin, customer=world.customer(meter), amount=world.money("50"), reason="old"
+    )
+    assert sell("with-debt") == 1
+    assert _logged("customers.debt", debt.pk)[-1].deleted is False
