@@ -31,9 +31,11 @@ from tests.world import Region, Regions
 # The card providers' wallet endpoints (signed callback, signed return, the sandbox page) are
 # tried with bad signatures, replays, wrong amounts, unknown references, by GET and oversized
 # in tests/wallet/test_card_hostile.py.
-# The station API (stations and business-unit relays, signed with Ed25519 keys, no sessions) is
-# tried unsigned, signed by another key, by stations not allowed the call and with tampered and
-# malformed bodies in tests/stations/ (test_relay.py for batches and batches/forward).
+# The station API (stations and business-unit relays; every call signed by a station's Ed25519
+# key, every answer by the master or relay; no sessions) is tried unsigned, signed by another
+# key, by stations not allowed the call, by the wrong method and with tampered, malformed and
+# hostile bodies and query values in tests/stations/ (test_relay.py: batches and
+# batches/forward; test_changes.py: changes; the others: their own calls).
 OWN_MATRIX_NAMESPACES = (
     "api-v1",
     "voice",

@@ -344,6 +344,8 @@ STATION_MAX_BODY_BYTES = env.get_int(
     "GRIDVEND_STATION_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=64 * 1024
 )
 STATION_ENROLMENT_HOURS = env.get_int("GRIDVEND_STATION_ENROLMENT_HOURS", 72, minimum=1)
+# A station's cashier screen turns amber when its data is older than this (docs/stations.md).
+STATION_STALE_HOURS = env.get_int("GRIDVEND_STATION_STALE_HOURS", 24, minimum=1)
 
 # Mobile money (docs/mobile.md): the addresses the provider's callbacks may come from (addresses
 # or networks; Safaricom publishes its own), and the adapter of each provider kind.

@@ -21,6 +21,7 @@ class StationErrorCode(StrEnum):
     STATION_NO_TID_LANE = "STATION_NO_TID_LANE"
     STATION_RELAY_REJECTED = "STATION_RELAY_REJECTED"
     STATION_NOT_UNDER_RELAY = "STATION_NOT_UNDER_RELAY"
+    STATION_CHANGES_QUERY_INVALID = "STATION_CHANGES_QUERY_INVALID"
 
 
 class StationUnknown(DomainError):
@@ -100,6 +101,8 @@ class StationNoTidLane(DomainError):
 
     def __init__(self, *, meter_number: str) -> None:
         super().__init__(meter_number=meter_number)
+
+
 class StationRelayRejected(DomainError):
     """A business-unit relay refused a child's batch: its shape, chain or a signature."""
 
@@ -122,3 +125,11 @@ class StationNotUnderRelay(DomainError):
 
     def __init__(self, *, station: str, relay: str) -> None:
         super().__init__(station=station[:40], relay=relay[:40])
+
+
+class StationChangesQueryInvalid(DomainError):
+    code = StationErrorCode.STATION_CHANGES_QUERY_INVALID
+    message_template = gettext_lazy("The changes asked for cannot be read: %(problem)s.")
+
+    def __init__(self, *, problem: str) -> None:
+        super().__init__(problem=problem[:200])

@@ -267,6 +267,37 @@ class StationSigningKey(models.Model):
         return f"station signing key {self.public_key[:16]}"
 
 
+class SyncChange(models.Model):
+    """The master's change log for down-sync: one row per insert, update or delete of a row a
+    station may hold (``gridvend.stations.changes.SYNCED``), written by database triggers
+    (``gridvend.stations.changelog``), so that bulk and raw updates are caught as well as
+    ``save()``. It names the row, not its values: a station is sent the row's state at the time
+    it asks. ``seq`` is the cursor; it is given to rows only once they are committed
+    (``changelog.assign_sequence``), so a station that has read up to ``seq`` never misses a row
+    committed later with a smaller number."""
+
+    seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    model = models.CharField(max_length=40)
+    object_id = models.BigIntegerField()
+    # The organisation path the row belonged to when it changed ("" for global rows); a row that
+    # moved is logged under its old path too, so the station that loses it hears of it.
+    path = models.CharField(max_length=255, blank=True)
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="sync_change_unsequenced",
+                condition=models.Q(seq__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"change {self.seq} {self.model}#{self.object_id}"
+
+
 # --- Station side --------------------------------------------------------------------------
 
 
@@ -295,6 +326,9 @@ class LocalStation(models.Model):
     tid_lane = models.PositiveSmallIntegerField(null=True, blank=True)
     # Down-sync: the master's change cursor this station has everything up to.
     sync_cursor = models.BigIntegerField(default=0)
+    # While the first pull (the snapshot, cursor 0) is paged: where the next page starts
+    # (``gridvend.stations.changes.SnapshotPosition``); empty otherwise.
+    sync_snapshot = models.CharField(max_length=80, blank=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_upload_at = models.DateTimeField(null=True, blank=True)
     last_contact_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,195 @@
+"""The master's change log for down-sync, kept by database triggers on PostgreSQL and SQLite.
+
+Why triggers and not ``post_save`` signals: the rows a station needs are also written by bulk
+``.update()`` calls that send no signal — a sale pays a debt down with one (``vending._sale``),
+reversals, bill payments and key-change issues do the same — and a missed debt change would let
+a station recover a debt twice. A trigger sees every write, whatever path made it, inside the
+writer's transaction. It logs only the row's identity (model, id, organisation path), never its
+values, so the row costs one small INSERT.
+
+The meter's ``last_tid``, raised by a raw UPDATE on every sale, is deliberately not watched
+(``UPDATE OF`` every other column): the station never relies on the master's last TID, since
+it sells in its own TID lane (docs/stations.md), and the sale path stays free of a log write.
+Neither are the login bookkeeping columns of a user (failed logins, lock-out, last login, the
+last TOTP step): the station counts its own.
+
+Cursor order: ``seq`` is given to log rows only once they are committed (:func:`assign_sequence`,
+run by ``GET changes`` before it reads). On PostgreSQL an id taken at INSERT time could commit
+after a larger one that a station has already read past, and the station would never see it.
+Numbering instead happens in one statement that sees only committed rows, serialised by an
+advisory lock, from a sequence that only grows: a row committed later is numbered later, above
+every number a station can have read. On SQLite writers are serialised, so ids already follow
+commit order and ``seq`` is the id.
+
+A migration that adds a column to a watched table must call :func:`install` again (its
+``UPDATE OF`` list names the columns at install time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+LOG_TABLE = "stations_syncchange"
+# pg_advisory_xact_lock key of the numbering step ("gvsync" in ASCII).
+SEQUENCE_LOCK = 0x677673796E63
+PG_SEQUENCE = "stations_syncchange_seq_numbers"
+
+
+def _unit_path(column: str) -> str:
+    # Every name in these statements is a constant of this module, none comes from input.
+    return f"(SELECT o.path FROM org_orgunit o WHERE o.id = {{r}}.{column})"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Watched:
+    label: str  # the model label as the wire names it ("meters.meter")
+    table: str
+    # SQL giving the row's organisation path; ``{r}`` is NEW or OLD.
+    path: str
+    # Columns whose update alone is not a change a station needs.
+    unwatched: tuple[str, ...] = ()
+
+
+WATCHED: tuple[Watched, ...] = (
+    Watched("org.orglevel", "org_orglevel", "''"),
+    Watched("org.orgunit", "org_orgunit", "{r}.path"),
+    Watched("org.vendingpoint", "org_vendingpoint", _unit_path("org_unit_id")),
+    Watched(
+        "identity.user",
+        "identity_user",
+        _unit_path("org_unit_id"),
+        unwatched=("last_login", "failed_logins", "locked_until", "totp_last_step"),
+    ),
+    Watched(
+        "identity.capabilitygrant",
+        "identity_capabilitygrant",
+        "(SELECT o.path FROM org_orgunit o JOIN identity_user u ON u.org_unit_id = o.id "
+        "WHERE u.id = {r}.user_id)",
+    ),
+    Watched("tariffs.tariff", "tariffs_tariff", _unit_path("org_unit_id")),
+    Watched(
+        "tariffs.tariffversion",
+        "tariffs_tariffversion",
+        "(SELECT o.path FROM org_orgunit o JOIN tariffs_tariff t ON t.org_unit_id = o.id "
+        "WHERE t.id = {r}.tariff_id)",
+    ),
+    Watched("customers.customer", "customers_customer", _unit_path("org_unit_id")),
+    Watched("customers.premise", "customers_premise", _unit_path("org_unit_id")),
+    Watched("meters.meter", "meters_meter", _unit_path("org_unit_id"), unwatched=("last_tid",)),
+    Watched(
+        "meters.keychange",
+        "meters_keychange",
+        "(SELECT o.path FROM org_orgunit o JOIN meters_meter m ON m.org_unit_id = o.id "
+        "WHERE m.id = {r}.meter_id)",
+    ),
+    Watched(
+        "customers.debt",
+        "customers_debt",
+        "(SELECT o.path FROM org_orgunit o JOIN customers_customer c ON c.org_unit_id = o.id "
+        "WHERE c.id = {r}.customer_id)",
+    ),
+)
+
+
+def _columns(connection: BaseDatabaseWrapper, table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        description = connection.introspection.get_table_description(cursor, table)
+    return [column.name for column in description]
+
+
+def _names(table: str) -> tuple[str, str]:
+    return f"gridvend_sync_{table}", f"gridvend_sync_{table}_fn"
+
+
+def _pg_sql(connection: BaseDatabaseWrapper, spec: Watched) -> list[str]:
+    trigger, function = _names(spec.table)
+    columns = [c for c in _columns(connection, spec.table) if c not in spec.unwatched]
+    new_path = f"COALESCE({spec.path.format(r='NEW')}, '')"
+    old_path = f"COALESCE({spec.path.format(r='OLD')}, '')"
+    insert = f"INSERT INTO {LOG_TABLE} (model, object_id, path, deleted) VALUES "  # noqa: S608
+    body = f"""
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        {insert}('{spec.label}', OLD.id, {old_path}, true);
+        RETURN OLD;
+    END IF;
+    {insert}('{spec.label}', NEW.id, {new_path}, false);
+    IF TG_OP = 'UPDATE' AND {old_path} IS DISTINCT FROM {new_path} THEN
+        {insert}('{spec.label}', OLD.id, {old_path}, false);
+    END IF;
+    RETURN NEW;
+END;
+"""
+    watched = ", ".join(connection.ops.quote_name(c) for c in columns)
+    return [
+        f"DROP TRIGGER IF EXISTS {trigger} ON {spec.table}",
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$",
+        f"CREATE TRIGGER {trigger} AFTER INSERT OR DELETE OR UPDATE OF {watched} "
+        f"ON {spec.table} FOR EACH ROW EXECUTE FUNCTION {function}()",
+    ]
+
+
+def _sqlite_sql(connection: BaseDatabaseWrapper, spec: Watched) -> list[str]:
+    trigger, _ = _names(spec.table)
+    columns = [c for c in _columns(connection, spec.table) if c not in spec.unwatched]
+    new_path = f"COALESCE({spec.path.format(r='NEW')}, '')"
+    old_path = f"COALESCE({spec.path.format(r='OLD')}, '')"
+    insert = f"INSERT INTO {LOG_TABLE} (model, object_id, path, deleted)"
+    watched = ", ".join(connection.ops.quote_name(c) for c in columns)
+    return [
+        f"DROP TRIGGER IF EXISTS {trigger}_ins",
+        f"DROP TRIGGER IF EXISTS {trigger}_upd",
+        f"DROP TRIGGER IF EXISTS {trigger}_del",
+        f"CREATE TRIGGER {trigger}_ins AFTER INSERT ON {spec.table} BEGIN "  # noqa: S608
+        f"{insert} VALUES ('{spec.label}', NEW.id, {new_path}, 0); END",
+        f"CREATE TRIGGER {trigger}_upd AFTER UPDATE OF {watched} ON {spec.table} BEGIN "
+        f"{insert} VALUES ('{spec.label}', NEW.id, {new_path}, 0); "
+        f"{insert} SELECT '{spec.label}', OLD.id, {old_path}, 0 "
+        f"WHERE {old_path} IS NOT {new_path}; END",
+        f"CREATE TRIGGER {trigger}_del AFTER DELETE ON {spec.table} BEGIN "
+        f"{insert} VALUES ('{spec.label}', OLD.id, {old_path}, 1); END",
+    ]
+
+
+def install(connection: BaseDatabaseWrapper) -> None:
+    """Create (or re-create) the log's triggers on every watched table."""
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        if vendor == "postgresql":
+            cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {PG_SEQUENCE}")
+        for spec in WATCHED:
+            statements = (
+                _pg_sql(connection, spec)
+                if vendor == "postgresql"
+                else _sqlite_sql(connection, spec)
+            )
+            for statement in statements:
+                cursor.execute(statement)
+
+
+def uninstall(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        for spec in WATCHED:
+            trigger, function = _names(spec.table)
+            if connection.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {spec.table}")
+                cursor.execute(f"DROP FUNCTION IF EXISTS {function}()")
+            else:
+                for suffix in ("_ins", "_upd", "_del"):
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}{suffix}")
+
+
+def assign_sequence(connection: BaseDatabaseWrapper) -> None:
+    """Number the committed log rows not numbered yet (the caller holds a transaction)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCE_LOCK])
+            # This statement's snapshot (taken after the lock) sees only committed rows; one
+            # still being written is numbered by a later call, above every number given now.
+            cursor.execute(
+                f"UPDATE {LOG_TABLE} SET seq = nextval('{PG_SEQUENCE}') WHERE seq IS NULL"  # noqa: S608
+            )
+        else:
+            cursor.execute(f"UPDATE {LOG_TABLE} SET seq = id WHERE seq IS NULL")  # noqa: S608

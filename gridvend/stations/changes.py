@@ -1,0 +1,420 @@
+"""What a station holds of the master's data and how it travels (docs/stations.md, "What a
+station holds" and "Down-sync"): the synced models with their explicit field lists, each
+one's scope for a station, the wire form of a row, and the pages of ``GET changes``.
+
+Both sides use this module: the master to read and serialise (:func:`changes_page`), the
+station to turn a wire row back into field values (:func:`decode_fields`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import Max, Q, QuerySet
+
+from gridvend.customers.models import Customer, Debt, Premise
+from gridvend.identity.models import CapabilityGrant, User
+from gridvend.meters.models import KeyChange, Meter
+from gridvend.org.models import OrgLevel, OrgUnit, VendingPoint
+from gridvend.stations import changelog
+from gridvend.stations.errors import StationChangesQueryInvalid
+from gridvend.stations.models import Station, SyncChange
+from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The station's place in the tree: its unit's path and its ancestors' paths."""
+
+    path: str
+    ancestors: tuple[str, ...]
+
+    @classmethod
+    def of(cls, station: Station) -> Scope:
+        path = station.org_unit.path
+        segments = [s for s in path.split("/") if s]
+        ancestors = tuple("".join(f"{s}/" for s in segments[:i]) for i in range(1, len(segments)))
+        return cls(path=path, ancestors=ancestors)
+
+
+def _tariffs(scope: Scope) -> QuerySet[Tariff]:
+    # The unit's own and its ancestors' tariffs, and any tariff one of its customers is on.
+    return Tariff.objects.filter(
+        Q(org_unit__path__startswith=scope.path)
+        | Q(org_unit__path__in=scope.ancestors)
+        | Q(pk__in=Customer.objects.filter(org_unit__path__startswith=scope.path).values("tariff"))
+    )
+
+
+@dataclass(frozen=True)
+class Synced:
+    label: str
+    model: type[models.Model]
+    # The attribute names sent (a foreign key as its ``<name>_id``), in this order.
+    fields: tuple[str, ...]
+    scope: Callable[[Scope], QuerySet[Any]]
+
+
+# In the order a station applies them: a row's foreign keys point at rows of models before it.
+SYNCED: tuple[Synced, ...] = (
+    Synced("org.orglevel", OrgLevel, ("depth", "name", "code"), lambda s: OrgLevel.objects.all()),
+    Synced(
+        "org.orgunit",
+        OrgUnit,
+        ("name", "code", "parent_id", "depth", "path", "is_active", "tid_lanes", "created_at"),
+        lambda s: OrgUnit.objects.filter(Q(path__startswith=s.path) | Q(path__in=s.ancestors)),
+    ),
+    Synced(
+        "tariffs.tariff",
+        Tariff,
+        ("code", "name", "org_unit_id", "currency", "created_at"),
+        _tariffs,
+    ),
+    Synced(
+        "tariffs.tariffversion",
+        TariffVersion,
+        (
+            "tariff_id",
+            "number",
+            "status",
+            "spec",
+            "effective_from",
+            "notes",
+            "created_at",
+            "submitted_at",
+            "approved_at",
+        ),
+        # Only published versions price a sale; drafts and rejected ones stay on the master.
+        lambda s: TariffVersion.objects.filter(
+            status=VersionStatus.PUBLISHED, tariff__in=_tariffs(s)
+        ),
+    ),
+    Synced(
+        "org.vendingpoint",
+        VendingPoint,
+        (
+            "org_unit_id",
+            "code",
+            "name",
+            "channel",
+            "status",
+            "address",
+            "ip_allow_list",
+            "uses_float",
+            "float_account",
+            "created_at",
+        ),
+        lambda s: VendingPoint.objects.filter(org_unit__path__startswith=s.path),
+    ),
+    Synced(
+        "identity.user",
+        User,
+        (
+            "username",
+            "full_name",
+            "email",
+            "phone",
+            "org_unit_id",
+            "role",
+            "language",
+            "is_active",
+            "created_at",
+            # The Argon2 hash and the TOTP secret: the station signs its people in itself
+            # (docs/stations.md says what this puts on the station's disk).
+            "password",
+            "totp_secret",
+            "totp_confirmed",
+        ),
+        lambda s: User.objects.filter(org_unit__path__startswith=s.path, is_service_account=False),
+    ),
+    Synced(
+        "identity.capabilitygrant",
+        CapabilityGrant,
+        ("user_id", "capability", "granted_at"),
+        lambda s: CapabilityGrant.objects.filter(
+            user__org_unit__path__startswith=s.path, user__is_service_account=False
+        ),
+    ),
+    Synced(
+        "customers.customer",
+        Customer,
+        (
+            "account_number",
+            "name",
+            "name_search",
+            "national_id",
+            "phone",
+            "email",
+            "category",
+            "status",
+            "account_kind",
+            "language",
+            "org_unit_id",
+            "tariff_id",
+            "created_at",
+        ),
+        lambda s: Customer.objects.filter(org_unit__path__startswith=s.path),
+    ),
+    Synced(
+        "customers.premise",
+        Premise,
+        (
+            "org_unit_id",
+            "address",
+            "latitude",
+            "longitude",
+            "feeder",
+            "transformer",
+            "created_at",
+        ),
+        lambda s: Premise.objects.filter(org_unit__path__startswith=s.path),
+    ),
+    Synced(
+        "meters.meter",
+        Meter,
+        (
+            "number",
+            "org_unit_id",
+            "make",
+            "model",
+            "phases",
+            "carrier",
+            "sgc",
+            "ti",
+            "krn",
+            "kt",
+            "ken",
+            "ea",
+            "dkga",
+            "base_date_year",
+            "key_ref",
+            "status",
+            "block_reason",
+            "last_tid",
+            "register_digits",
+            "customer_id",
+            "premise_id",
+            "created_at",
+        ),
+        lambda s: Meter.objects.filter(org_unit__path__startswith=s.path),
+    ),
+    Synced(
+        "meters.keychange",
+        KeyChange,
+        (
+            "meter_id",
+            "status",
+            "reason",
+            "old_params",
+            "new_params",
+            "roll_over",
+            "requested_at",
+            "issued_at",
+        ),
+        lambda s: KeyChange.objects.filter(meter__org_unit__path__startswith=s.path),
+    ),
+    Synced(
+        "customers.debt",
+        Debt,
+        (
+            "customer_id",
+            "reason",
+            "currency",
+            "original_minor",
+            "balance_minor",
+            "opened_at",
+            "source",
+            "settled_minor",
+        ),
+        lambda s: Debt.objects.filter(customer__org_unit__path__startswith=s.path),
+    ),
+)
+BY_LABEL = {spec.label: spec for spec in SYNCED}
+ORDER = {spec.label: i for i, spec in enumerate(SYNCED)}
+# Rows whose log path says nothing of who may see them: sent through their scope only.
+_GLOBAL_LABELS = ("org.orglevel", "tariffs.tariff", "tariffs.tariffversion")
+
+
+def _field(model: type[models.Model], attname: str) -> models.Field[Any, Any]:
+    for field in model._meta.concrete_fields:
+        if field.attname == attname:
+            return field
+    raise LookupError(f"{model._meta.label} has no field {attname}")
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def encode(spec: Synced, row: models.Model) -> dict[str, Any]:
+    return {name: _wire(getattr(row, name)) for name in spec.fields}
+
+
+def decode_fields(spec: Synced, fields: Any) -> dict[str, Any]:
+    """A wire row's values as the model's Python values; only the spec's own fields are read,
+    and every one must be there (a ValueError otherwise)."""
+    if not isinstance(fields, dict):
+        raise ValueError("fields is not an object")
+    values: dict[str, Any] = {}
+    for name in spec.fields:
+        if name not in fields:
+            raise ValueError(f"{spec.label}: {name} is missing")
+        field = _field(spec.model, name)
+        raw = fields[name]
+        if raw is None or isinstance(field, models.JSONField):
+            values[name] = raw
+        else:
+            target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
+            values[name] = target.to_python(raw)
+    return values
+
+
+# --- Pages of GET changes --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotPosition:
+    """Where a snapshot's next page starts: the log's high-water mark when the snapshot began,
+    the model it is walking and the last primary key sent. Wire form ``high.model.after``."""
+
+    high: int
+    model: int
+    after: int
+
+    def text(self) -> str:
+        return f"{self.high}.{self.model}.{self.after}"
+
+    @classmethod
+    def parse(cls, text: str) -> SnapshotPosition:
+        parts = text.split(".")
+        if (
+            len(text) > 60
+            or len(parts) != 3
+            or not all(p.isdigit() and p.isascii() and len(p) <= 18 for p in parts)
+        ):
+            raise StationChangesQueryInvalid(problem="snapshot is not a snapshot position")
+        high, model, after = (int(p) for p in parts)
+        if model >= len(SYNCED):
+            raise StationChangesQueryInvalid(problem="snapshot names no model")
+        return cls(high, model, after)
+
+
+@dataclass(frozen=True)
+class Page:
+    cursor_to: int
+    more: bool
+    changes: list[dict[str, Any]]
+    snapshot: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cursor_to": self.cursor_to,
+            "more": self.more,
+            "changes": self.changes,
+            "snapshot": self.snapshot,
+        }
+
+
+def _high_water() -> int:
+    """Number what can be numbered, then the highest number: every log row at or below it is
+    visible to the reads that follow."""
+    with transaction.atomic():
+        changelog.assign_sequence(connection)
+    return int(SyncChange.objects.aggregate(high=Max("seq"))["high"] or 0)
+
+
+def _upserts(spec: Synced, rows: Iterable[models.Model]) -> list[dict[str, Any]]:
+    return [
+        {"model": spec.label, "pk": row.pk, "deleted": False, "fields": encode(spec, row)}
+        for row in rows
+    ]
+
+
+def snapshot_page(station: Station, position: SnapshotPosition | None, limit: int) -> Page:
+    """One page of everything the station may see, model by model in primary-key order."""
+    if position is None:
+        position = SnapshotPosition(_high_water(), 0, 0)
+    scope = Scope.of(station)
+    changes: list[dict[str, Any]] = []
+    model, after = position.model, position.after
+    while model < len(SYNCED) and len(changes) < limit:
+        spec = SYNCED[model]
+        rows = list(spec.scope(scope).filter(pk__gt=after).order_by("pk")[: limit - len(changes)])
+        changes += _upserts(spec, rows)
+        if len(changes) < limit:
+            model, after = model + 1, 0
+        else:
+            after = rows[-1].pk
+    if model >= len(SYNCED):
+        # Done: what changed while the pages were read has numbers above ``high``, and comes
+        # next, as changes since it (none can be pending when the log was still empty).
+        return Page(position.high, position.high > 0, changes)
+    return Page(0, True, changes, SnapshotPosition(position.high, model, after).text())
+
+
+def _with_dependencies(scope: Scope, found: dict[str, dict[int, models.Model]]) -> None:
+    """A customer travels with its tariff and the tariff's published versions: a customer moved
+    to a tariff the station has never held must not arrive without it."""
+    customers = found.get("customers.customer", {})
+    tariff_ids = {row.tariff_id for row in customers.values()}  # type: ignore[attr-defined]
+    if not tariff_ids:
+        return
+    tariffs = found.setdefault("tariffs.tariff", {})
+    for tariff in Tariff.objects.filter(pk__in=tariff_ids):
+        tariffs.setdefault(tariff.pk, tariff)
+    versions = found.setdefault("tariffs.tariffversion", {})
+    for version in TariffVersion.objects.filter(
+        tariff_id__in=tariff_ids, status=VersionStatus.PUBLISHED
+    ):
+        versions.setdefault(version.pk, version)
+
+
+def changes_page(station: Station, cursor: int, limit: int) -> Page:
+    """The rows changed after ``cursor`` that the station may see, each once and as it is now
+    (or deleted: gone, or no longer in the station's scope)."""
+    high = _high_water()
+    scope = Scope.of(station)
+    visible = (
+        Q(path__startswith=scope.path)
+        | Q(path__in=scope.ancestors)
+        | Q(path="")
+        | Q(model__in=_GLOBAL_LABELS)
+    )
+    log = list(
+        SyncChange.objects.filter(visible, seq__gt=cursor, seq__lte=high)
+        .order_by("seq")
+        .values_list("seq", "model", "object_id")[: limit + 1]
+    )
+    more = len(log) > limit
+    log = log[:limit]
+    cursor_to = int(log[-1][0] or 0) if more else max(high, cursor)
+    wanted: dict[str, set[int]] = {}
+    for _, label, object_id in log:
+        if label in BY_LABEL:
+            wanted.setdefault(label, set()).add(object_id)
+    found: dict[str, dict[int, models.Model]] = {}
+    for label, ids in wanted.items():
+        spec = BY_LABEL[label]
+        found[label] = {row.pk: row for row in spec.scope(scope).filter(pk__in=ids)}
+    _with_dependencies(scope, found)
+    changes: list[dict[str, Any]] = []
+    for spec in SYNCED:
+        rows = found.get(spec.label, {})
+        changes += _upserts(spec, [rows[pk] for pk in sorted(rows)])
+        for pk in sorted(wanted.get(spec.label, set()) - set(rows)):
+            changes.append({"model": spec.label, "pk": pk, "deleted": True, "fields": None})
+    return Page(cursor_to, more, changes)
