@@ -31,7 +31,10 @@ from tests.world import Region, Regions
 # The card providers' wallet endpoints (signed callback, signed return, the sandbox page) are
 # tried with bad signatures, replays, wrong amounts, unknown references, by GET and oversized
 # in tests/wallet/test_card_hostile.py.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone", "wallet-card")
+# The station API (/station-api/v1/) is signed by the station's Ed25519 key (enrol by its one-time
+# code): its refusals, bad signatures, other stations and hostile bodies are tried in
+# tests/stations/ (test_enrolment.py, test_status.py and each helper's tests of its calls).
+OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone", "wallet-card", "station_api")
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
