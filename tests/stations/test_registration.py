@@ -21,9 +21,9 @@ from gridvend.stations.errors import (
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import TID_LANES, Station, StationRole, StationStatus
 from gridvend.stations.services.registration import (
-    reissue_enrolment_code,
     register_station,
     reinstate_station,
+    reissue_enrolment_code,
     revoke_station,
     suspend_station,
 )
