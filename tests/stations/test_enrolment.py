@@ -153,9 +153,10 @@ def test_an_expired_code_an_unknown_station_and_a_revoked_one_are_refused(scene:
     assert Station.objects.get(pk=station.pk).public_key == ""
 
 
-def _post(body: bytes | str, **headers: str) -> Any:
+def _post(body: bytes | str, nonce: str = "") -> Any:
     raw = body.encode() if isinstance(body, str) else body
-    return Client().post(URL, raw, content_type="application/json", **headers)
+    headers = {protocol.HEADER_NONCE: nonce} if nonce else {}
+    return Client().post(URL, raw, content_type="application/json", headers=headers)
 
 
 def _refusal_code(response: Any) -> str:
@@ -240,7 +241,7 @@ def test_an_answer_without_the_codes_proof_is_not_trusted(scene: Scene) -> None:
     body = protocol.canonical(
         {"station": "kitale-st1", "code": code, "public_key": pair.public_hex, "app_version": "x"}
     )
-    response = _post(body, HTTP_X_STATION_NONCE=nonce)
+    response = _post(body, nonce)
     headers = {k: v for k, v in response.items()}
     read = station_init._read_answer(
         200, response.content, headers, nonce=nonce, station_code="kitale-st1", code=code
