@@ -162,7 +162,7 @@ def enrol_station(
         raise StationEnrolRefused()
     with transaction.atomic(durable=True):
         locked = (
-            Station.objects.select_for_update()
+            Station.objects.select_for_update(of=("self",))
             .select_related("org_unit", "vending_point", "parent")
             .get(pk=station.pk)
         )
