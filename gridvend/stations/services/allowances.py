@@ -104,7 +104,8 @@ def issue_allowance(
             sequence=(previous.sequence if previous else 0) + 1,
             ceiling_minor=ceiling,
             currency=settings.CURRENCY,
-            valid_from=now,
+            # A station whose clock runs a little behind the master's takes it at once.
+            valid_from=now - timedelta(seconds=int(settings.STATION_CLOCK_SKEW_SECONDS)),
             valid_until=valid_until,
             issued_at=now,
         )
