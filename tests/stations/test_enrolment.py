@@ -7,12 +7,14 @@ revoked station, hostile bodies, an answer that does not prove the code."""
 from __future__ import annotations
 
 import hmac
+import io
 import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from Crypto.Cipher import AES
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -272,3 +274,35 @@ def test_the_lock_is_raised_by_the_service_after_the_last_wrong_try(scene: Scene
             code="kitale-st1", enrol_code="C" * 26, public_key=key, app_version=""
         )
     assert Station.objects.get(pk=station.pk).enrol_failures == enrolment.ENROL_ATTEMPTS
+
+
+def test_the_command_enrols_and_says_so_and_a_refusal_is_a_command_error(
+    scene: Scene, live_server: Any
+) -> None:
+    _station, code = _registered(scene)
+    with pytest.raises(CommandError) as failed:
+        call_command(
+            "station",
+            "init",
+            "--master",
+            "http://127.0.0.1:9",
+            "--station",
+            "kitale-st1",
+            "--enrol-code",
+            code,
+        )
+    assert "STATION_ENROL_FAILED" in str(failed.value)
+    out = io.StringIO()
+    call_command(
+        "station",
+        "init",
+        "--master",
+        live_server.url,
+        "--station",
+        "kitale-st1",
+        "--enrol-code",
+        code,
+        stdout=out,
+    )
+    assert "now station kitale-st1" in out.getvalue() and "TID lane 1" in out.getvalue()
+    assert LocalStation.objects.get().code == "kitale-st1"
