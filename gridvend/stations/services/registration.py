@@ -166,8 +166,15 @@ def register_station(
                 _split_tids(org_unit)
             record_created(actor=actor, instance=station, event=StationEvent.REGISTERED)
     except IntegrityError:
-        taken = Station.objects.filter(code=wanted).exists()
-        raise StationTaken(field="code" if taken else "vending_point") from None
+        if Station.objects.filter(code=wanted).exists():
+            raise StationTaken(field="code") from None
+        if (
+            vending_point is not None
+            and Station.objects.filter(vending_point=vending_point).exists()
+        ):
+            raise StationTaken(field="vending_point") from None
+        # Another registration took the same lane at the same moment (the unit's lane index).
+        raise StationTaken(field="tid_lane") from None
     return station, secret
 
 
