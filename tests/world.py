@@ -75,6 +75,9 @@ from gridvend.readings import services as readings
 from gridvend.readings.models import ReadingBook, ReadingException, ReadingImport
 from gridvend.reports import subscriptions as report_subscriptions
 from gridvend.reports.models import ReportSubscription
+from gridvend.stations.models import Station
+from gridvend.stations.services import allowances as station_allowances
+from gridvend.stations.services import registration as station_registration
 from gridvend.sts.identity import MeterNumber
 from gridvend.sts.keys import VendingKey
 from gridvend.sts.simulator import MeterSimulator
@@ -268,6 +271,10 @@ class Region:
     wallet: Wallet | None = None
     wallet_top_up: WalletTopUp | None = None
     wallet_transfer: BankTransfer | None = None
+    # An offline station of the service centre (registered, not enrolled) with an allowance, and
+    # an offline-station vending point no station uses yet (for registration posts).
+    station: Station | None = None
+    station_point: VendingPoint | None = None
 
 
 @dataclass
@@ -392,6 +399,7 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     _dunning(world, region, maker, tag)
     _bank_link(world, region, maker, tag)
     _terminal(world, region, tag)
+    _station(world, region, tag)
     _mobile(world, region, maker, tag)
     _wallet(world, region, maker, tag)
     return region
@@ -533,6 +541,29 @@ def _terminal(world: World, region: Region, tag: str) -> None:
     terminal_gateway.note_terminal(session, terminal)
     region.terminal_message = terminal_gateway.store_terminal_message(
         session=session, direction="in", stage="wire", content=b"\x00\x02GT"
+    )
+
+
+def _station(world: World, region: Region, tag: str) -> None:
+    """An offline station of the service centre waiting for enrolment, with an allowance."""
+    point = org.create_vending_point(
+        actor=world.admin, org_unit=region.unit, name=f"{tag} station", channel="offline_station"
+    )
+    region.station, _code = station_registration.register_station(
+        actor=world.admin,
+        code=f"{tag.lower()}-st1",
+        name=f"{tag} offline station",
+        org_unit=region.unit,
+        vending_point=point,
+    )
+    station_allowances.issue_allowance(
+        actor=world.admin,
+        station=region.station,
+        ceiling=1_000_000,
+        valid_until=timezone.now() + timedelta(days=7),
+    )
+    region.station_point = org.create_vending_point(
+        actor=world.admin, org_unit=region.unit, name=f"{tag} spare", channel="offline_station"
     )
 
 

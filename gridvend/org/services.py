@@ -118,8 +118,21 @@ def create_unit(*, actor: User, parent: OrgUnit, name: str, code: str = "") -> O
             raise ValidationFailed(_("That code is already used."), field="code")
         if OrgUnit.objects.filter(parent=parent, name=name).exists():
             raise ValidationFailed(_("A unit with that name already exists here."), field="name")
+        # A unit under one served by offline stations sells in TID lanes too (stations.models
+        # TID_LANES): the parent's row is locked so a station registered at the same moment
+        # cannot split the parent's TIDs without the new unit's.
+        lanes = (
+            OrgUnit.objects.select_for_update()
+            .values_list("tid_lanes", flat=True)
+            .get(pk=parent.pk)
+        )
         unit = OrgUnit.objects.create(
-            name=name, code=clean, parent=parent, depth=parent.depth + 1, path="pending/"
+            name=name,
+            code=clean,
+            parent=parent,
+            depth=parent.depth + 1,
+            path="pending/",
+            tid_lanes=lanes,
         )
         unit.path = parent.path + _segment(unit.pk)
         unit.save(update_fields=["path"])
@@ -172,6 +185,15 @@ def move_unit(*, actor: User, unit: OrgUnit, new_parent: OrgUnit) -> OrgUnit:
         OrgUnit.objects.filter(path__startswith=old_path).update(
             path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
             depth=F("depth") + shift,
+        )
+        # Moved under units served by offline stations, the subtree sells in their TID lanes.
+        lanes = (
+            OrgUnit.objects.select_for_update()
+            .values_list("tid_lanes", flat=True)
+            .get(pk=new_parent.pk)
+        )
+        OrgUnit.objects.filter(path__startswith=new_path, tid_lanes__lt=lanes).update(
+            tid_lanes=lanes
         )
         OrgUnit.objects.filter(pk=unit.pk).update(parent=new_parent)
         unit.refresh_from_db()

@@ -8,6 +8,10 @@ from gridvend.audit.events import register
 @register
 class StationEvent(StrEnum):
     REGISTERED = "station.registered"
+    # A new one-time enrolment code for a station still waiting for enrolment.
+    CODE_ISSUED = "station.code_issued"
+    # A wrong enrolment code (counted; the enrolment locks after a few).
+    ENROL_REFUSED = "station.enrol_refused"
     ENROLLED = "station.enrolled"
     SUSPENDED = "station.suspended"
     REINSTATED = "station.reinstated"

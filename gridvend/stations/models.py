@@ -64,6 +64,11 @@ class Station(models.Model):
     # sha256 of the one-time enrolment code (high-entropy, so a fast hash suffices), until used.
     enrol_code_hash = models.CharField(max_length=64, blank=True)
     enrol_code_expires_at = models.DateTimeField(null=True, blank=True)
+    # Wrong enrolment codes tried since the last code was issued: at ENROL_ATTEMPTS the
+    # enrolment locks until a new code is issued.
+    enrol_failures = models.PositiveSmallIntegerField(default=0)
+    # What the station said it runs, at enrolment.
+    app_version = models.CharField(max_length=40, blank=True)
     # The station's Ed25519 public key (32 bytes, hex), set at enrolment.
     public_key = models.CharField(max_length=64, blank=True)
     enrolled_at = models.DateTimeField(null=True, blank=True)

@@ -40,11 +40,14 @@ from gridvend.meters import faults
 from gridvend.meters.models import Meter
 from gridvend.mobilemoney import services as mobile_services
 from gridvend.mobilemoney.providers import C2BNotice, PulledTransaction
+from gridvend.org import services as org_services
 from gridvend.partners import services as partner_services
 from gridvend.partners import settlement_files
 from gridvend.readings import imports as reading_imports
 from gridvend.readings import services as readings
 from gridvend.reports import paging
+from gridvend.stations.services import allowances as station_allowances
+from gridvend.stations.services import registration as station_registration
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
@@ -413,7 +416,29 @@ def _world() -> tuple[World, Any]:
     # A posted billing run with a bill and a payment, so the billing pages have rows to follow.
     billed_postpaid_meter(world, world.unit, "Walk")
     _mobile(world, meter.number)
+    _station(world)
     return world, meter
+
+
+def _station(world: World) -> None:
+    """An offline station with an allowance, so the walk reaches its page, its action form and
+    its top-up form (the station API itself is walked by the placeholder calls)."""
+    point = org_services.create_vending_point(
+        actor=world.admin, org_unit=world.unit, name="Walk station", channel="offline_station"
+    )
+    station, _code = station_registration.register_station(
+        actor=world.admin,
+        code="walk-st1",
+        name="Walk station",
+        org_unit=world.unit,
+        vending_point=point,
+    )
+    station_allowances.issue_allowance(
+        actor=world.admin,
+        station=station,
+        ceiling=100_000,
+        valid_until=timezone.now() + timedelta(days=3),
+    )
 
 
 def _mobile(world: World, meter_number: str) -> None:

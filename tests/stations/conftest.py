@@ -1,4 +1,6 @@
-"""Fixtures of the station tests: the multi-process harness (tests/stations/processes.py), and
+"""Fixtures of the station tests: the stations' scene on the master (the shared world, a
+vending-point manager of the north region and an offline-station vending point there), the
+multi-process harness (tests/stations/processes.py), and
 a second database for the station's side of down-sync tests: the master is the test database
 (``default``), the station an SQLite database of its own (alias ``station``, in memory), built
 by the same migrations as a real station install, so a pull is applied to another database
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,13 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
+from gridvend.org.models import Channel, VendingPoint
+from gridvend.stations.services import signing
+from tests import factories
 from tests.stations.processes import Databases, Harness, harness
+from tests.world import World, build_world
 
 STATION = "station"
 
@@ -60,3 +69,30 @@ def station_database(django_db_setup: Any, django_db_blocker: Any) -> Iterator[s
     # connections.settings is settings.DATABASES itself once Django has configured it.
     connections.settings.pop(STATION, None)
     settings.DATABASES.pop(STATION, None)
+
+
+@dataclass
+class Scene:
+    world: World
+    manager: User  # vending-point manager of the north region
+    auditor: User  # auditor of the north region (sees, changes nothing)
+    south_manager: User
+    point: VendingPoint  # offline-station point of the north service centre
+
+    def point_of(self, unit: object) -> VendingPoint:
+        return factories.vending_point(unit, channel=Channel.OFFLINE_STATION)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def scene() -> Iterator[Scene]:
+    signing.forget()
+    world = build_world()
+    tree = world.tree
+    yield Scene(
+        world=world,
+        manager=factories.user(tree.north, Role.VENDING_POINT_MANAGER),
+        auditor=factories.user(tree.north, Role.OPERATOR, (Capability.AUDITOR,)),
+        south_manager=factories.user(tree.south, Role.VENDING_POINT_MANAGER),
+        point=factories.vending_point(tree.north_sc, channel=Channel.OFFLINE_STATION),
+    )
+    signing.forget()

@@ -19,6 +19,7 @@ from gridvend.org.models import Channel
 from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
 from gridvend.phone.models import SmsCommand, UssdState
 from gridvend.readings.models import ExceptionKind, ReadingSource, ReadingStatus
+from gridvend.stations.models import StationStatus
 from gridvend.terminals.models import TerminalStatus
 from gridvend.web.filters import (
     DateFilter,
@@ -210,6 +211,13 @@ class TerminalFilterSet(SelectorFilterSet):
 
     status = choice_filter(TerminalStatus.choices, _("Status"))
     q = TextFilter(label=_("Terminal id, serial or IMEI"), max_length=32)
+
+
+class StationFilterSet(SelectorFilterSet):
+    """Offline vending stations and relays: by status, and by code or name."""
+
+    status = choice_filter(StationStatus.choices, _("Status"))
+    q = TextFilter(label=_("Station code or name"), max_length=40)
 
 
 class BankReconciliationFilterSet(SelectorFilterSet):

@@ -16,6 +16,7 @@ from gridvend.dunning.models import MAX_DAYS_OVERDUE
 from gridvend.dunning.models import Stage as DunningStage
 from gridvend.kernel import inputs
 from gridvend.kernel.errors import DomainError
+from gridvend.kernel.money import Money
 from gridvend.meters.models import REGISTER_DIGITS_RANGE, MeterStatus, TokenCarrier
 from gridvend.mobilemoney.models import ProviderKind as MobileProviderKind
 from gridvend.mobilemoney.models import ResponseType as MobileResponseType
@@ -28,6 +29,7 @@ from gridvend.partners.models import (
 from gridvend.partners.services.setup import MAX_WINDOW_MINUTES, PARTNER_CHANNELS
 from gridvend.readings.models import MAX_CYCLE_DAY, ExceptionAction
 from gridvend.readings.services import MAX_TIME_TEXT, REGISTER_RULE, parse_read_at
+from gridvend.stations.models import StationRole
 from gridvend.terminals.models import Cipher as TerminalCipher
 from gridvend.web.fields import MoneyField, NumberField, PhoneField, TextField, WholeNumberField
 from gridvend.web.filters import BoundedDateField
@@ -859,6 +861,72 @@ class TerminalActionForm(StyledForm):
         ]
     )
     reason = _text(_("Reason"), required=False, max_length=200)
+
+
+class StationRegisterForm(StyledForm):
+    code = _text(_("Station code"), required=True, max_length=40)
+    name = _text(_("Name"), required=True, max_length=120)
+    role = forms.ChoiceField(label=_("Role"), choices=StationRole.choices)
+    org_unit = forms.TypedChoiceField(label=_("Organisation unit"), coerce=int)
+    vending_point = forms.TypedChoiceField(
+        label=_("Offline-station vending point"), coerce=int, required=False, empty_value=None
+    )
+    parent = forms.TypedChoiceField(
+        label=_("Through the relay"), coerce=int, required=False, empty_value=None
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        units: list[tuple[Any, str]],
+        points: list[tuple[Any, str]],
+        relays: list[tuple[Any, str]],
+        **kw: Any,
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.fields["org_unit"].choices = units  # type: ignore[attr-defined]
+        self.fields["vending_point"].choices = [("", "—"), *points]  # type: ignore[attr-defined]
+        self.fields["parent"].choices = [("", "—"), *relays]  # type: ignore[attr-defined]
+
+
+class StationActionForm(StyledForm):
+    """A button on a station's page: suspend, reinstate or revoke (with a reason), or a new
+    enrolment code while it waits for enrolment."""
+
+    action = forms.ChoiceField(
+        choices=[
+            ("suspend", _("Suspend")),
+            ("reinstate", _("Reinstate")),
+            ("revoke", _("Revoke")),
+            ("new_code", _("New enrolment code")),
+        ]
+    )
+    reason = _text(_("Reason"), required=False, max_length=200)
+
+
+class StationAllowanceForm(StyledForm):
+    """A top-up: the new cumulative ceiling (never below the last) and how long it holds."""
+
+    ceiling = MoneyField(
+        label=_("Ceiling (all sales since enrolment)"),
+        maximum_setting="MAX_FLOAT_AMOUNT",
+        positive=True,
+    )
+    valid_days = WholeNumberField(label=_("Valid for (days)"), min_value=1, max_value=31)
+
+    def __init__(self, *args: Any, currency: str, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.currency = currency
+
+    def clean_ceiling(self) -> Any:
+        value = self.cleaned_data["ceiling"]
+        try:
+            minor = Money.from_major(value, self.currency).minor
+        except (ValueError, TypeError):
+            raise forms.ValidationError(_("Not an amount in this currency.")) from None
+        if minor >= 10**12:
+            raise forms.ValidationError(_("The ceiling must be below 10^12 minor units."))
+        return minor
 
 
 class WalletStatementForm(StyledForm):

@@ -1,6 +1,8 @@
-"""`gridvend station`: this install as an offline vending station — one function per
-subcommand: `sync [--force]` (one sync cycle now: status, upload, pull) and `status` (who this
-station is, its allowance, its journal and its link)."""
+"""`gridvend station`: this install as an offline vending station. The command is a
+dispatcher, each subcommand one function named in SUBCOMMANDS: `init` enrols it on the master
+with its one-time code (docs/stations.md, "Register and enrol a station"), `sync [--force]` runs
+one sync cycle now (status, upload, pull) and `status` shows who this station is, its
+allowance, its journal and its link."""
 
 from __future__ import annotations
 
@@ -11,6 +13,48 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from gridvend.kernel.errors import DomainError
+
+
+def _init_arguments(sub: CommandParser) -> None:
+    sub.add_argument(
+        "--master", required=True, metavar="URL", help="the master's (or relay's) address"
+    )
+    sub.add_argument("--station", required=True, metavar="CODE", help="the station's code")
+    sub.add_argument(
+        "--enrol-code", required=True, metavar="CODE", help="the one-time enrolment code"
+    )
+
+
+def run_init(command: BaseCommand, options: dict[str, Any]) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from gridvend.stations.services import offline
+    from gridvend.stations.services.station_init import init_station
+
+    try:
+        app_version = version("gridvend")
+    except PackageNotFoundError:
+        app_version = "dev"
+    station = init_station(
+        master_url=options["master"],
+        station_code=options["station"],
+        enrol_code=options["enrol_code"],
+        app_version=app_version,
+    )
+    # This process now is a station: its sale hooks look again.
+    offline.forget()
+    command.stdout.write(
+        f"This install is now station {station.code} ({station.role}) of {station.master_url}, "
+        f"TID lane {station.tid_lane if station.tid_lane is not None else '-'}."
+    )
+
+
+def _sync_arguments(sub: CommandParser) -> None:
+    sub.add_argument("--force", action="store_true", help="even while backing off")
+
+
+def _no_arguments(sub: CommandParser) -> None:
+    return None
 
 
 def _when(value: Any) -> str:
@@ -90,26 +134,28 @@ def status(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(line)
 
 
-SUBCOMMANDS: dict[str, Callable[[BaseCommand, dict[str, Any]], None]] = {
-    "sync": sync,
-    "status": status,
+# name -> (help, add its arguments, run it).
+SUBCOMMANDS: dict[
+    str,
+    tuple[str, Callable[[CommandParser], None], Callable[[BaseCommand, dict[str, Any]], None]],
+] = {
+    "init": ("enrol this install as a station with its one-time code", _init_arguments, run_init),
+    "sync": ("one sync cycle now: status, upload, pull", _sync_arguments, sync),
+    "status": ("this station, its allowance, journal and link", _no_arguments, status),
 }
 
 
 class Command(BaseCommand):
-    help = (
-        "This install as an offline vending station: `sync [--force]` runs a sync cycle now "
-        "(status, upload, pull); `status` shows the station, its allowance, journal and link."
-    )
+    help = "This install as an offline vending station: " + ", ".join(SUBCOMMANDS)
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
-        run = actions.add_parser("sync", help="one sync cycle now: status, upload, pull")
-        run.add_argument("--force", action="store_true", help="even while backing off")
-        actions.add_parser("status", help="this station, its allowance, journal and link")
+        for name, (summary, arguments, _run) in SUBCOMMANDS.items():
+            arguments(actions.add_parser(name, help=summary))
 
     def handle(self, *args: Any, **options: Any) -> None:
+        _summary, _arguments, run = SUBCOMMANDS[options["action"]]
         try:
-            SUBCOMMANDS[options["action"]](self, options)
-        except DomainError as exc:
-            raise CommandError(str(exc.message)) from None
+            run(self, options)
+        except DomainError as refused:
+            raise CommandError(f"{refused.code}: {refused.message}") from None

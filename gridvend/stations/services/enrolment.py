@@ -1,0 +1,208 @@
+"""A station's enrolment on the master (``POST /station-api/v1/enrol``): the one-time code is
+checked (single use, until it expires, a few wrong tries then locked), the station's public key
+is bound to it, and the answer carries what the station needs to sell on its own: its facts, the
+master's signing public key, the vending keys of its meters' supply groups (encrypted under a key
+derived from the enrolment code) and its latest allowance.
+
+Both ends derive two keys from the code with HKDF-SHA256 (salt: the station's code): one wraps
+the vending keys (AES-256-GCM, the key reference and station code as associated data), the other
+MACs the answer (``X-Enrol-Proof``), so the station trusts the master's public key it is given
+only from someone who knew its code. The code itself is never stored, only its SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any
+
+from Crypto.Cipher import AES
+from Crypto.Hash import SHA256
+from Crypto.Protocol.KDF import HKDF
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from gridvend.audit.changes import audited_change
+from gridvend.audit.services import record
+from gridvend.keys.crypto import unseal
+from gridvend.keys.models import VendingKeyRecord
+from gridvend.keys.services import sealed_of
+from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter
+from gridvend.stations import protocol
+from gridvend.stations.errors import StationEnrolLocked, StationEnrolRefused
+from gridvend.stations.events import StationEvent
+from gridvend.stations.models import Station, StationStatus
+from gridvend.stations.services import allowances, signing
+from gridvend.stations.services.registration import code_hash
+
+# Wrong codes a station may try before its enrolment locks (a new code unlocks it).
+ENROL_ATTEMPTS = 5
+HEADER_PROOF = "X-Enrol-Proof"
+MAX_ENROL_BODY = 4096
+_WRAP_INFO = b"gridvend station enrol: vending keys v1"
+_PROOF_INFO = b"gridvend station enrol: answer proof v1"
+_PRINTABLE = re.compile(r"[\x21-\x7e]{1,40}")
+
+
+def _derive(enrol_code: str, station_code: str, info: bytes) -> bytes:
+    secret = enrol_code.strip().upper().encode("ascii", "replace")
+    key = HKDF(secret, 32, station_code.encode("utf-8"), SHA256, context=info)
+    assert isinstance(key, bytes)
+    return key
+
+
+def answer_proof(*, enrol_code: str, station_code: str, body: bytes) -> str:
+    """``X-Enrol-Proof``: HMAC-SHA256 of the answer's body under the code's proof key."""
+    key = _derive(enrol_code, station_code, _PROOF_INFO)
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def wrap_key(*, enrol_code: str, station_code: str) -> bytes:
+    return _derive(enrol_code, station_code, _WRAP_INFO)
+
+
+def vending_key_aad(station_code: str, key_ref: str) -> bytes:
+    return f"{station_code}\n{key_ref}".encode()
+
+
+def _key_refs(station: Station) -> list[str]:
+    """The key references of the meters of the station's unit and of their pending key
+    changes: everything the station may need to make a token for them."""
+    meters = Meter.objects.filter(org_unit__path__startswith=station.org_unit.path)
+    refs = set(meters.values_list("key_ref", flat=True))
+    pending = KeyChange.objects.filter(
+        meter__org_unit__path__startswith=station.org_unit.path, status=KeyChangeStatus.PENDING
+    ).values_list("new_params", flat=True)
+    for params in pending:
+        if isinstance(params, dict) and isinstance(params.get("key_ref"), str):
+            refs.add(params["key_ref"])
+    return sorted(refs)
+
+
+def _wrapped_vending_keys(station: Station, enrol_code: str) -> list[dict[str, str]]:
+    key = wrap_key(enrol_code=enrol_code, station_code=station.code)
+    wrapped = []
+    rows = VendingKeyRecord.objects.filter(
+        Q(key_ref__in=_key_refs(station)), is_active=True
+    ).order_by("key_ref")
+    for row in rows:
+        secret = unseal(sealed_of(row), key_ref=row.key_ref)
+        nonce = secrets.token_bytes(12)
+        cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+        cipher.update(vending_key_aad(station.code, row.key_ref))
+        ciphertext, tag = cipher.encrypt_and_digest(secret)
+        del secret
+        wrapped.append(
+            {
+                "key_ref": row.key_ref,
+                "dkga": row.dkga,
+                "sta_tables": row.sta_tables,
+                "description": row.description,
+                "check_value": row.check_value,
+                "nonce": nonce.hex(),
+                "ciphertext": ciphertext.hex(),
+                "tag": tag.hex(),
+            }
+        )
+    return wrapped
+
+
+def _refuse(station: Station | None, code: str, why: str, *, count: bool) -> None:
+    """Audit a refused enrolment (and count a wrong code) in its own transaction, so the
+    refusal that follows does not roll it back."""
+    with transaction.atomic(durable=True):
+        if station is not None and count:
+            Station.objects.filter(pk=station.pk).update(enrol_failures=F("enrol_failures") + 1)
+        record(
+            actor=None,
+            event_type=StationEvent.ENROL_REFUSED,
+            target=station,
+            target_type="" if station is not None else "stations.station",
+            target_label="" if station is not None else code[:40],
+            after={"reason": why},
+        )
+
+
+def enrol_station(
+    *, code: str, enrol_code: str, public_key: str, app_version: str
+) -> dict[str, Any]:
+    """Bind ``public_key`` to the pending station ``code`` if ``enrol_code`` is its current
+    one-time code; the enrolment answer (docs/stations.md). Refused with
+    ``STATION_ENROL_REFUSED`` (unknown station, wrong, used or expired code, a station not
+    waiting for enrolment) or ``STATION_ENROL_LOCKED`` (too many wrong codes)."""
+    if not (isinstance(code, str) and 0 < len(code) <= 40):
+        raise StationEnrolRefused()
+    if not (isinstance(enrol_code, str) and 0 < len(enrol_code) <= 64):
+        raise StationEnrolRefused()
+    if not (isinstance(public_key, str) and protocol.HEX64.match(public_key)):
+        raise StationEnrolRefused()
+    version = app_version if isinstance(app_version, str) else ""
+    if version and not _PRINTABLE.fullmatch(version):
+        version = ""
+    station = Station.objects.filter(code=code).first()
+    if station is None:
+        _refuse(None, code, "unknown station", count=False)
+        raise StationEnrolRefused()
+    if station.status != StationStatus.PENDING or not station.enrol_code_hash:
+        _refuse(station, code, f"the station is {station.status}", count=False)
+        raise StationEnrolRefused()
+    if station.enrol_failures >= ENROL_ATTEMPTS:
+        _refuse(station, code, "locked", count=False)
+        raise StationEnrolLocked()
+    if not hmac.compare_digest(station.enrol_code_hash, code_hash(enrol_code)):
+        _refuse(station, code, "wrong code", count=True)
+        if station.enrol_failures + 1 >= ENROL_ATTEMPTS:
+            raise StationEnrolLocked()
+        raise StationEnrolRefused()
+    now = timezone.now()
+    if station.enrol_code_expires_at is None or station.enrol_code_expires_at <= now:
+        _refuse(station, code, "expired code", count=False)
+        raise StationEnrolRefused()
+    with transaction.atomic(durable=True):
+        locked = (
+            Station.objects.select_for_update(of=("self",))
+            .select_related("org_unit", "vending_point", "parent")
+            .get(pk=station.pk)
+        )
+        # Checked again under the lock: two enrolments with the same code, one wins.
+        if locked.status != StationStatus.PENDING or locked.enrol_code_hash != code_hash(
+            enrol_code
+        ):
+            raise StationEnrolRefused()
+        with audited_change(
+            actor=None,
+            instance=locked,
+            event=StationEvent.ENROLLED,
+            after_extra={"public_key": public_key, "app_version": version},
+        ):
+            locked.status = StationStatus.ACTIVE
+            locked.public_key = public_key
+            locked.enrolled_at = now
+            locked.last_contact_at = now
+            locked.app_version = version
+            locked.enrol_code_hash = ""
+            locked.enrol_code_expires_at = None
+            locked.enrol_failures = 0
+        master_public = signing.signing_key().public_hex
+        parent = locked.parent
+        return {
+            "station": {
+                "code": locked.code,
+                "name": locked.name,
+                "role": locked.role,
+                "org_unit_id": locked.org_unit_id,
+                "org_unit_path": locked.org_unit.path,
+                "vending_point_id": locked.vending_point_id,
+                "vending_point_code": locked.vending_point.code if locked.vending_point else None,
+                "tid_lane": locked.tid_lane,
+            },
+            "master_public_key": master_public,
+            # The key that signs the answers of the address the station talks to: a relay's
+            # station key when it enrols through one (the relay signs its answers with it).
+            "upstream_public_key": parent.public_key if parent is not None else master_public,
+            "vending_keys": _wrapped_vending_keys(locked, enrol_code),
+            "allowance": allowances.allowance_wire(allowances.latest_allowance(locked)),
+            "server_time": protocol.utc_text(now),
+        }

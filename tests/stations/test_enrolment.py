@@ -1,0 +1,308 @@
+"""Enrolment: `init_station` against the master's real HTTP server (pytest-django's
+live_server, the station writing its own tables into the same test database: LocalStation and
+LocalAllowance are the station's only, the vending key is the one the master keeps), then the
+station's signed ``GET status``; and every refusal: wrong, used, expired and locked codes, a
+revoked station, hostile bodies, an answer that does not prove the code."""
+
+from __future__ import annotations
+
+import hmac
+import io
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from Crypto.Cipher import AES
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+
+from gridvend.audit.models import AuditEvent
+from gridvend.keys.crypto import check_value
+from gridvend.keys.models import VendingKeyRecord
+from gridvend.keys.services import forget_cached_keys, load_vending_key
+from gridvend.stations import local, protocol
+from gridvend.stations.errors import StationEnrolFailed, StationEnrolLocked, StationEnrolRefused
+from gridvend.stations.events import StationEvent
+from gridvend.stations.models import LocalAllowance, LocalStation, Station, StationStatus
+from gridvend.stations.services import enrolment, signing, station_init
+from gridvend.stations.services.allowances import issue_allowance
+from gridvend.stations.services.registration import (
+    register_station,
+    reissue_enrolment_code,
+    revoke_station,
+    suspend_station,
+)
+from tests.stations.conftest import Scene
+
+pytestmark = pytest.mark.django_db
+
+URL = "/station-api/v1/enrol"
+
+
+def _registered(scene: Scene) -> tuple[Station, str]:
+    scene.world.add_meter(unit=scene.world.tree.north_sc)
+    return register_station(
+        actor=scene.manager,
+        code="kitale-st1",
+        name="Kitale station",
+        org_unit=scene.world.tree.north_sc,
+        vending_point=scene.point,
+    )
+
+
+def _init(server: Any, code: str, station: str = "kitale-st1") -> LocalStation:
+    return station_init.init_station(
+        master_url=server.url, station_code=station, enrol_code=code, app_version="17.0"
+    )
+
+
+def test_a_station_enrols_over_http_and_then_reads_its_status_signed(
+    scene: Scene, live_server: Any
+) -> None:
+    station, code = _registered(scene)
+    issue_allowance(
+        actor=scene.manager,
+        station=station,
+        ceiling=500_000,
+        valid_until=timezone.now() + timedelta(days=7),
+    )
+    mine = _init(live_server, code)
+    assert mine.pk == 1 and mine.code == "kitale-st1" and mine.tid_lane == 1
+    assert mine.master_public_key == signing.signing_key().public_hex
+    assert mine.upstream_public_key == mine.master_public_key
+    assert mine.org_unit_id_on_master == scene.world.tree.north_sc.pk
+    assert mine.vending_point_id_on_master == scene.point.pk
+    # The station's key is sealed at rest and opens to the public half the master now holds.
+    assert bytes(mine.ciphertext) and local.station_key(mine).public_hex == mine.public_key
+    on_master = Station.objects.get(pk=station.pk)
+    assert on_master.status == StationStatus.ACTIVE and on_master.public_key == mine.public_key
+    assert on_master.enrol_code_hash == "" and on_master.app_version == "17.0"
+    assert LocalAllowance.objects.get().ceiling_minor == 500_000
+    assert AuditEvent.objects.filter(event_type=StationEvent.ENROLLED).count() == 1
+    assert AuditEvent.objects.filter(event_type=StationEvent.INITIALISED).count() == 1
+
+    # The signed link works at once: status, with what the station has not uploaded yet.
+    since = timezone.now() - timedelta(hours=2)
+    answer = local.client().get("status", {"unsynced_since": protocol.utc_text(since)})
+    assert answer["status"] == "active" and answer["last_seq"] == 0
+    assert answer["allowance"]["payload"] == LocalAllowance.objects.get().payload
+    seen = Station.objects.get(pk=station.pk)
+    assert seen.unsynced_since == since and seen.last_contact_at is not None
+    # Suspended, then revoked: the station is still answered, and so learns it must stop.
+    suspend_station(actor=scene.manager, station=station, reason="audit visit")
+    answer = local.client().get("status")
+    assert (answer["status"], answer["reason"]) == ("suspended", "audit visit")
+    assert Station.objects.get(pk=station.pk).unsynced_since is None
+    revoke_station(actor=scene.manager, station=station, reason="stolen")
+    assert local.client().get("status")["status"] == "revoked"
+
+    # The code was used: a second install cannot enrol with it.
+    LocalAllowance.objects.all().delete()
+    LocalStation.objects.all().delete()
+    with pytest.raises(StationEnrolFailed) as refused:
+        _init(live_server, code)
+    assert "STATION_ENROL_REFUSED" in str(refused.value.message)
+
+
+def test_an_install_that_is_already_a_station_refuses_init(scene: Scene, live_server: Any) -> None:
+    _station, code = _registered(scene)
+    _init(live_server, code)
+    with pytest.raises(StationEnrolFailed) as refused:
+        _init(live_server, code)
+    assert "already is a station" in str(refused.value.message)
+
+
+def test_wrong_codes_are_counted_and_lock_the_enrolment_until_a_new_code(
+    scene: Scene, live_server: Any
+) -> None:
+    station, code = _registered(scene)
+    for _n in range(enrolment.ENROL_ATTEMPTS - 1):
+        with pytest.raises(StationEnrolFailed) as refused:
+            _init(live_server, "A" * 26)
+        assert "STATION_ENROL_REFUSED" in str(refused.value.message)
+    with pytest.raises(StationEnrolFailed) as refused:
+        _init(live_server, "B" * 26)
+    assert "STATION_ENROL_LOCKED" in str(refused.value.message)
+    # Locked: even the right code is refused now.
+    with pytest.raises(StationEnrolFailed) as refused:
+        _init(live_server, code)
+    assert "STATION_ENROL_LOCKED" in str(refused.value.message)
+    assert Station.objects.get(pk=station.pk).status == StationStatus.PENDING
+    assert not LocalStation.objects.exists()
+    refusals = AuditEvent.objects.filter(event_type=StationEvent.ENROL_REFUSED)
+    assert refusals.count() == enrolment.ENROL_ATTEMPTS + 1
+    # A new code unlocks it.
+    _station, fresh = reissue_enrolment_code(actor=scene.manager, station=station)
+    assert _init(live_server, fresh).code == "kitale-st1"
+
+
+def test_an_expired_code_an_unknown_station_and_a_revoked_one_are_refused(scene: Scene) -> None:
+    station, code = _registered(scene)
+    key = protocol.new_key_pair().public_hex
+    Station.objects.filter(pk=station.pk).update(
+        enrol_code_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    with pytest.raises(StationEnrolRefused):
+        enrolment.enrol_station(code="kitale-st1", enrol_code=code, public_key=key, app_version="")
+    with pytest.raises(StationEnrolRefused):
+        enrolment.enrol_station(code="nobody-st", enrol_code=code, public_key=key, app_version="")
+    _station, fresh = reissue_enrolment_code(actor=scene.manager, station=station)
+    revoke_station(actor=scene.manager, station=station, reason="closed")
+    with pytest.raises(StationEnrolRefused):
+        enrolment.enrol_station(code="kitale-st1", enrol_code=fresh, public_key=key, app_version="")
+    assert Station.objects.get(pk=station.pk).public_key == ""
+
+
+def _post(body: bytes | str, nonce: str = "") -> Any:
+    raw = body.encode() if isinstance(body, str) else body
+    headers = {protocol.HEADER_NONCE: nonce} if nonce else {}
+    return Client().post(URL, raw, content_type="application/json", headers=headers)
+
+
+def _refusal_code(response: Any) -> str:
+    return str(json.loads(response.content)["error"]["code"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "not json",
+        "[]",
+        '{"station": "kitale-st1"}',
+        '{"station": 1, "code": 2, "public_key": 3, "app_version": 4}',
+        '{"station": "kitale-st1", "code": "X", "public_key": "zz", "app_version": "1"}',
+        '{"station": "' + "s" * 5000 + '"}',
+        b"\xff\xfe{}",
+    ],
+)
+def test_hostile_enrol_bodies_are_refused_signed_and_change_nothing(
+    scene: Scene, body: str | bytes
+) -> None:
+    station, _code = _registered(scene)
+    response = _post(body)
+    assert response.status_code in (403, 409)
+    assert _refusal_code(response).startswith("STATION_")
+    assert response[protocol.HEADER_MASTER_SIGNATURE]
+    assert Station.objects.get(pk=station.pk).status == StationStatus.PENDING
+    assert Client().get(URL).status_code == 405
+
+
+def test_the_answer_proves_the_code_and_carries_the_vending_keys_wrapped_under_it(
+    scene: Scene,
+) -> None:
+    station, code = _registered(scene)
+    pair = protocol.new_key_pair()
+    body = protocol.canonical(
+        {"station": "kitale-st1", "code": code, "public_key": pair.public_hex, "app_version": "x"}
+    )
+    response = _post(body)
+    assert response.status_code == 200, response.content
+    assert hmac.compare_digest(
+        response[enrolment.HEADER_PROOF],
+        enrolment.answer_proof(enrol_code=code, station_code="kitale-st1", body=response.content),
+    )
+    assert response[enrolment.HEADER_PROOF] != enrolment.answer_proof(
+        enrol_code="A" * 26, station_code="kitale-st1", body=response.content
+    )
+    answer = json.loads(response.content)
+    assert answer["station"]["tid_lane"] == 1 and answer["allowance"] is None
+    [wrapped] = answer["vending_keys"]
+    assert wrapped["key_ref"] == scene.world.key_ref
+    # The key travels encrypted: it opens only with the key derived from the code.
+    cipher = AES.new(
+        enrolment.wrap_key(enrol_code=code, station_code="kitale-st1"),
+        AES.MODE_GCM,
+        nonce=bytes.fromhex(wrapped["nonce"]),
+    )
+    cipher.update(enrolment.vending_key_aad("kitale-st1", wrapped["key_ref"]))
+    secret = cipher.decrypt_and_verify(
+        bytes.fromhex(wrapped["ciphertext"]), bytes.fromhex(wrapped["tag"])
+    )
+    assert secret.hex() == scene.world.vending_key_hex
+    assert scene.world.vending_key_hex not in response.content.decode()
+    with pytest.raises(StationEnrolFailed):
+        station_init._unwrap([wrapped], enrol_code="A" * 26, station_code="kitale-st1")
+    # On a fresh install the key is sealed under its own master key by the keys app.
+    VendingKeyRecord.objects.filter(key_ref=wrapped["key_ref"]).delete()
+    forget_cached_keys()
+    [(item, opened)] = station_init._unwrap([wrapped], enrol_code=code, station_code="kitale-st1")
+    station_init._keep_vending_key(item, opened)
+    kept = VendingKeyRecord.objects.get(key_ref=wrapped["key_ref"])
+    assert kept.check_value == check_value(secret)
+    assert load_vending_key(wrapped["key_ref"])[1] == "real"
+    assert Station.objects.get(pk=station.pk).status == StationStatus.ACTIVE
+
+
+def test_an_answer_without_the_codes_proof_is_not_trusted(scene: Scene) -> None:
+    _station, code = _registered(scene)
+    pair = protocol.new_key_pair()
+    nonce = protocol.new_nonce()
+    body = protocol.canonical(
+        {"station": "kitale-st1", "code": code, "public_key": pair.public_hex, "app_version": "x"}
+    )
+    response = _post(body, nonce)
+    headers = {k: v for k, v in response.items()}
+    read = station_init._read_answer(
+        200, response.content, headers, nonce=nonce, station_code="kitale-st1", code=code
+    )
+    assert read["station"]["code"] == "kitale-st1"
+    forged = dict(headers, **{enrolment.HEADER_PROOF: "0" * 64})
+    with pytest.raises(StationEnrolFailed):
+        station_init._read_answer(
+            200, response.content, forged, nonce=nonce, station_code="kitale-st1", code=code
+        )
+    altered = response.content.replace(b'"tid_lane":1', b'"tid_lane":2')
+    with pytest.raises(StationEnrolFailed):
+        station_init._read_answer(
+            200, altered, headers, nonce=nonce, station_code="kitale-st1", code=code
+        )
+    with pytest.raises(StationEnrolFailed):
+        station_init._read_answer(
+            200, response.content, headers, nonce=nonce, station_code="other-st", code=code
+        )
+
+
+def test_the_lock_is_raised_by_the_service_after_the_last_wrong_try(scene: Scene) -> None:
+    station, _code = _registered(scene)
+    key = protocol.new_key_pair().public_hex
+    Station.objects.filter(pk=station.pk).update(enrol_failures=enrolment.ENROL_ATTEMPTS - 1)
+    with pytest.raises(StationEnrolLocked):
+        enrolment.enrol_station(
+            code="kitale-st1", enrol_code="C" * 26, public_key=key, app_version=""
+        )
+    assert Station.objects.get(pk=station.pk).enrol_failures == enrolment.ENROL_ATTEMPTS
+
+
+def test_the_command_enrols_and_says_so_and_a_refusal_is_a_command_error(
+    scene: Scene, live_server: Any
+) -> None:
+    _station, code = _registered(scene)
+    with pytest.raises(CommandError) as failed:
+        call_command(
+            "station",
+            "init",
+            "--master",
+            "http://127.0.0.1:9",
+            "--station",
+            "kitale-st1",
+            "--enrol-code",
+            code,
+        )
+    assert "STATION_ENROL_FAILED" in str(failed.value)
+    out = io.StringIO()
+    call_command(
+        "station",
+        "init",
+        "--master",
+        live_server.url,
+        "--station",
+        "kitale-st1",
+        "--enrol-code",
+        code,
+        stdout=out,
+    )
+    assert "now station kitale-st1" in out.getvalue() and "TID lane 1" in out.getvalue()
+    assert LocalStation.objects.get().code == "kitale-st1"
