@@ -16,4 +16,5 @@ urlpatterns = [
     path("phone/", include("gridvend.gateways.ussd.urls")),
     path("portal/", include("gridvend.portal.urls")),
     path("wallet-card/", include("gridvend.gateways.wallet.urls")),
+    path("station-api/v1/", include("gridvend.gateways.stations.urls")),
 ]
