@@ -176,9 +176,13 @@ def _verify(station: Station, entries: list[Any]) -> tuple[list[protocol.ReadEnt
             skipped += 1
             continue
         if entry.seq < expected_seq:
-            if seen.get(entry.seq) == entry.entry_hash:
-                raise _Reject(Reason.INSERTED, entry.seq, "an entry appears twice")
-            raise _Reject(Reason.REORDERED, entry.seq, "the entries are out of order")
+            # Its place is taken already by the entry before it in this batch.
+            problem = (
+                "an entry appears twice"
+                if seen.get(entry.seq) == entry.entry_hash
+                else ("a second entry claims a place in the chain")
+            )
+            raise _Reject(Reason.INSERTED, entry.seq, problem)
         if entry.seq > expected_seq:
             if expected_seq in seqs[position + 1 :]:
                 raise _Reject(Reason.REORDERED, entry.seq, "the entries are out of order")
