@@ -31,7 +31,10 @@ from tests.world import Region, Regions
 # The card providers' wallet endpoints (signed callback, signed return, the sandbox page) are
 # tried with bad signatures, replays, wrong amounts, unknown references, by GET and oversized
 # in tests/wallet/test_card_hostile.py.
-OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone", "wallet-card")
+# The station API (signed by each station's Ed25519 key) is tried unsigned, with a bad or foreign
+# signature, by GET, oversized and with hostile bodies in tests/stations/test_batches_hostile.py
+# (and its journal refusals in tests/stations/test_tamper.py).
+OWN_MATRIX_NAMESPACES = ("api-v1", "voice", "mobilemoney", "phone", "wallet-card", "station_api")
 
 Args = Callable[[Region], dict[str, Any]]
 Body = Callable[[Regions, Region], dict[str, Any]]
@@ -786,6 +789,17 @@ ROWS: list[Row] = [
         args=_pk("settlement_resolution"),
         region="path",
         post=_body(decision="approve", note="ok"),
+    ),
+    # --- offline stations' conflicts (the station API's own refusals: tests/stations/) ----------
+    Row("backoffice:station-conflicts", "auditor", "field"),
+    Row(
+        "backoffice:station-conflict",
+        "auditor",
+        "field",
+        args=_pk("station_conflict"),
+        region="path",
+        post=_body(note="replacement token issued"),
+        post_denied="auditor",
     ),
     # --- handheld terminals (the gateway's own refusals: tests/terminals/test_gateway.py) --------
     Row("backoffice:terminals", "auditor", "field"),

@@ -19,6 +19,7 @@ from gridvend.org.models import Channel
 from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
 from gridvend.phone.models import SmsCommand, UssdState
 from gridvend.readings.models import ExceptionKind, ReadingSource, ReadingStatus
+from gridvend.stations.models import ConflictKind, ConflictStatus
 from gridvend.terminals.models import TerminalStatus
 from gridvend.web.filters import (
     DateFilter,
@@ -210,6 +211,14 @@ class TerminalFilterSet(SelectorFilterSet):
 
     status = choice_filter(TerminalStatus.choices, _("Status"))
     q = TextFilter(label=_("Terminal id, serial or IMEI"), max_length=32)
+
+
+class StationConflictFilterSet(SelectorFilterSet):
+    """Conflicts found applying the stations' journals: by station code, kind and status."""
+
+    station = TextFilter(label=_("Station"), max_length=40)
+    kind = choice_filter(ConflictKind.choices, _("Kind"))
+    status = choice_filter(ConflictStatus.choices, _("Status"))
 
 
 class BankReconciliationFilterSet(SelectorFilterSet):

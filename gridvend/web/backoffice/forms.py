@@ -861,6 +861,12 @@ class TerminalActionForm(StyledForm):
     reason = _text(_("Reason"), required=False, max_length=200)
 
 
+class StationConflictResolveForm(StyledForm):
+    """Closing a station's conflict: what was done about it."""
+
+    note = _text(_("Resolution note"), required=True, max_length=255)
+
+
 class WalletStatementForm(StyledForm):
     """A wallet statement's period: business days, at most a year."""
 
