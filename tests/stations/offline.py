@@ -166,7 +166,7 @@ class OfflineStation:
             "fixed_charges_minor": b.fixed_charges_net.minor,
             "tax_minor": b.tax_total.minor,
             "energy_minor": b.energy_net.minor,
-            "kwh": str(sum((Decimal(t["units"]) for t in tokens), Decimal(0))),
+            "kwh": str(sum((Decimal(str(t["units"])) for t in tokens), Decimal(0))),
             "priced_kwh": str(b.priced_kwh),
             "fbe_kwh": str(b.fbe_kwh),
             "fixed_charges_paid_through": None

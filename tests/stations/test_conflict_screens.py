@@ -28,6 +28,7 @@ def test_a_supervisor_finds_a_conflict_and_resolves_it_with_a_note() -> None:
     meters.block_meter(actor=world.admin, meter=blocked, reason="tamper")
     receive_batch(station=st.station, body=batch(entries))
     conflict = StationConflict.objects.get()
+    assert conflict.sale is not None
     supervisor = factories.user(world.tree.north, Role.VENDING_POINT_MANAGER)
     client = signed_in(supervisor)
 
@@ -49,7 +50,7 @@ def test_a_supervisor_finds_a_conflict_and_resolves_it_with_a_note() -> None:
     assert conflict.resolved_by == supervisor
     assert conflict.resolution_note == "customer told; token held"
     event = AuditEvent.objects.get(event_type=StationEvent.CONFLICT_RESOLVED)
-    assert event.after["note"] == "customer told; token held"
+    assert event.after is not None and event.after["note"] == "customer told; token held"
     # Resolving again is refused and changes nothing.
     again = client.post(url, {"note": "twice"})
     assert again.status_code == 400

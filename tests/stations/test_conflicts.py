@@ -96,7 +96,8 @@ def test_a_debt_recovered_beyond_what_the_master_holds_is_flagged(st: OfflineSta
     assert conflicts[0].detail["unallocated_minor"] == 500
     assert conflicts[0].detail["held_minor"] == recovered - 500
     assert not Debt.objects.filter(customer=customer, balance_minor__gt=0).exists()
-    assert conflicts[0].sale.debt_recovered_minor == recovered
+    sale = conflicts[0].sale
+    assert sale is not None and sale.debt_recovered_minor == recovered
 
 
 def test_a_meter_key_changed_meanwhile_is_flagged_and_the_token_still_checked(
@@ -108,7 +109,8 @@ def test_a_meter_key_changed_meanwhile_is_flagged_and_the_token_still_checked(
     conflicts = _apply(st, [entry])
     assert _kinds(conflicts) == [ConflictKind.KEY_CHANGED]
     assert conflicts[0].detail["sold_with"]["krn"] == 2
-    assert conflicts[0].sale.key_krn == 2
+    sale = conflicts[0].sale
+    assert sale is not None and sale.key_krn == 2
 
 
 def test_a_tid_the_master_used_is_flagged_and_the_money_kept(st: OfflineStation) -> None:
@@ -127,7 +129,7 @@ def test_a_tid_the_master_used_is_flagged_and_the_money_kept(st: OfflineStation)
     assert _kinds(conflicts) == [ConflictKind.TID_CLASH]
     assert conflicts[0].detail["tids"] == [used]
     sale = conflicts[0].sale
-    assert sale.tender_minor == 26000
+    assert sale is not None and sale.tender_minor == 26000
     # The customer's token is kept as printed, without the TID the master's token holds.
     token = sale.tokens.get(sequence=1)
     assert token.tid is None and token.digits

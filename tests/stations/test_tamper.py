@@ -48,7 +48,7 @@ def _assert_rejected(
     kept = StationBatch.objects.get(station=st.station, batch_id=body["batch_id"])
     assert kept.status == BatchStatus.REJECTED and kept.reason_code == reason
     event = AuditEvent.objects.filter(event_type=StationEvent.BATCH_REJECTED).latest("id")
-    assert event.after["reason"] == reason
+    assert event.after is not None and event.after["reason"] == reason
     assert any(reason in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     # Sent again, the same batch gets the same refusal and still applies nothing.
     with pytest.raises(DomainError) as again:
