@@ -114,7 +114,7 @@ def receive_batch(*, station: Station, body: dict[str, Any], via: Station | None
     try:
         with transaction.atomic():
             locked = (
-                Station.objects.select_for_update()
+                Station.objects.select_for_update(of=("self",))
                 .select_related("org_unit", "vending_point")
                 .get(pk=station.pk)
             )

@@ -301,17 +301,23 @@ def record_offline_sale(
     if data.get("kind") != SaleKind.CREDIT:
         raise _bad(data, "only credit sales are recorded offline")
     number = _text(data, "meter", high=13)
+    # The sale's customer, then its meter, as every sale locks them (vending.locks).
+    customer = (
+        Customer.objects.select_for_update(of=("self",))
+        .select_related("tariff")
+        .filter(account_number=_text(data, "customer", high=40))
+        .first()
+    )
+    if customer is None:
+        raise _bad(data, "the customer is not known here")
     meter = (
-        Meter.objects.select_for_update()
+        Meter.objects.select_for_update(of=("self",))
         .select_related("org_unit", "customer")
         .filter(number=number)
         .first()
     )
     if meter is None:
         raise _bad(data, "the meter is not known here")
-    customer = Customer.objects.filter(account_number=_text(data, "customer", high=40)).first()
-    if customer is None:
-        raise _bad(data, "the customer is not known here")
     breakdown = breakdown_from_record(data)
     created_at = _moment(data, "created_at")
     findings: list[OfflineFinding] = []
