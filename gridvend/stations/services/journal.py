@@ -40,7 +40,12 @@ from gridvend.stations.models import (
 )
 from gridvend.vending.errors import OfflineSaleInvalid
 from gridvend.vending.models import Shift, ShiftStatus
-from gridvend.vending.services.offline import OfflineFinding, record_offline_sale
+from gridvend.vending.services.offline import (
+    OfflineBatch,
+    OfflineFinding,
+    prepare_offline_batch,
+    record_offline_sale,
+)
 
 logger = logging.getLogger("gridvend.stations")
 
@@ -268,6 +273,12 @@ def _apply(
         link.station_shift: link.shift
         for link in StationShift.objects.filter(station=station).select_related("shift")
     }
+    offline = None
+    if station.vending_point is not None:
+        offline = prepare_offline_batch(
+            vending_point=station.vending_point,
+            records=[e.data for e in entries if e.kind == "sale"],
+        )
     rows: list[StationEntry] = []
     found: list[tuple[int, OfflineFinding]] = []
     applied = _Applied()
@@ -285,7 +296,7 @@ def _apply(
         )
         try:
             if entry.kind == "sale":
-                findings = _apply_sale(station, entry, row, allowances, people, shifts)
+                findings = _apply_sale(station, entry, row, allowances, people, shifts, offline)
                 found.extend((len(rows), f) for f in findings)
                 applied.sales += 1
             elif entry.kind == "shift_opened":
@@ -297,6 +308,8 @@ def _apply(
         except OfflineSaleInvalid as invalid:
             raise _Reject(Reason.INVALID, entry.seq, str(invalid.message)) from None
         rows.append(row)
+    if offline is not None:
+        offline.finish()
     StationEntry.objects.bulk_create(rows)
     conflicts = [
         StationConflict(
@@ -409,6 +422,7 @@ def _apply_sale(
     allowances: dict[int, StationAllowance],
     people: _People,
     shifts: dict[int, Shift],
+    offline: OfflineBatch | None,
 ) -> list[OfflineFinding]:
     data = entry.data
     if station.vending_point is None:
@@ -422,6 +436,7 @@ def _apply_sale(
         fingerprint=entry.entry_hash,
         org_unit=station.org_unit,
         shift=shift,
+        batch=offline,
     )
     row.sale = result.sale
     findings = list(result.findings)

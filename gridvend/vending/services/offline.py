@@ -13,10 +13,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from gridvend import rows
-from gridvend.customers.models import Customer
+from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
 from gridvend.kernel.clock import ensure_utc
-from gridvend.kernel.errors import TariffNotFound
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import (
     BlockLine,
@@ -33,8 +32,8 @@ from gridvend.meters.selectors import meter_key_ref
 from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.sts import tokens as sts_tokens
 from gridvend.sts.errors import StsError
-from gridvend.tariffs.models import TariffVersion
-from gridvend.tariffs.selectors import spec_of_version, version_in_force
+from gridvend.tariffs.models import TariffVersion, VersionStatus
+from gridvend.tariffs.selectors import spec_of_version
 from gridvend.vending.errors import OfflineSaleInvalid
 from gridvend.vending.locks import open_debts
 from gridvend.vending.models import Sale, SaleKind, Shift, Token, TokenKind
@@ -281,6 +280,98 @@ def _issued(
     return planned
 
 
+@dataclass
+class OfflineBatch:
+    """What a batch of offline sales reads once instead of once a sale: its customers, then
+    its meters, locked (in that order, as every sale locks them: vending.locks), the tariff
+    versions, who has open debts, the TIDs and references already used. Sales recorded with
+    it keep it up to date; ``finish`` writes each meter's newest TID once."""
+
+    customers: dict[str, Customer]
+    meters: dict[str, Meter]
+    versions: dict[int, TariffVersion]
+    published: dict[int, list[TariffVersion]]
+    with_debts: set[int]
+    used_tids: set[tuple[int, int | None, int]]
+    used_references: set[str]
+    newest_tid: dict[int, int] = field(default_factory=dict)
+
+    def in_force(self, tariff_id: int, at: datetime) -> TariffVersion | None:
+        """``tariffs.selectors.version_in_force`` over the versions read once."""
+        for version in self.published.get(tariff_id, []):
+            if version.effective_from is not None and version.effective_from <= at:
+                return version
+        return None
+
+    def finish(self) -> None:
+        with rows.cursor() as cursor:
+            for meter_id, tid in sorted(self.newest_tid.items()):
+                cursor.execute(
+                    "UPDATE meters_meter SET last_tid = %s "
+                    "WHERE id = %s AND (last_tid IS NULL OR last_tid < %s)",
+                    [tid, meter_id, tid],
+                )
+        self.newest_tid.clear()
+
+
+def _strings(records: list[dict[str, Any]], name: str) -> list[str]:
+    return sorted({r[name] for r in records if isinstance(r.get(name), str) and len(r[name]) < 64})
+
+
+def prepare_offline_batch(
+    *, vending_point: VendingPoint, records: list[dict[str, Any]]
+) -> OfflineBatch:
+    """Read and lock, once, what ``records`` (sale entries' data) need; inside the caller's
+    transaction."""
+    accounts = _strings(records, "customer")
+    customers = {
+        c.account_number: c
+        for c in Customer.objects.select_for_update(of=("self",))
+        .filter(account_number__in=accounts)
+        .order_by("pk")
+    }
+    meters = {
+        m.number: m
+        for m in Meter.objects.select_for_update(of=("self",))
+        .select_related("org_unit", "customer")
+        .filter(number__in=_strings(records, "meter"))
+        .order_by("pk")
+    }
+    version_ids = {r["tariff_version"] for r in records if isinstance(r.get("tariff_version"), int)}
+    versions = {v.pk: v for v in TariffVersion.objects.filter(pk__in=version_ids)}
+    published: dict[int, list[TariffVersion]] = {}
+    tariffs = {c.tariff_id for c in customers.values()}
+    for version in TariffVersion.objects.filter(
+        tariff_id__in=tariffs, status=VersionStatus.PUBLISHED
+    ).order_by("-effective_from", "-number"):
+        published.setdefault(version.tariff_id, []).append(version)
+    with_debts = set(
+        Debt.objects.filter(customer__in=list(customers.values()), balance_minor__gt=0)
+        .values_list("customer_id", flat=True)
+        .distinct()
+    )
+    tids = {
+        t.get("tid")
+        for r in records
+        if isinstance(r.get("tokens"), list)
+        for t in r["tokens"]
+        if isinstance(t, dict) and isinstance(t.get("tid"), int)
+    }
+    used_tids = set(
+        Token.objects.filter(meter__in=list(meters.values()), tid__in=tids).values_list(
+            "meter_id", "tid_base_year", "tid"
+        )
+    )
+    used_references = set(
+        Sale.objects.filter(
+            vending_point=vending_point, client_reference__in=_strings(records, "reference")
+        ).values_list("client_reference", flat=True)
+    )
+    return OfflineBatch(
+        customers, meters, versions, published, with_debts, used_tids, used_references
+    )
+
+
 def record_offline_sale(
     *,
     actor: User,
@@ -290,34 +381,31 @@ def record_offline_sale(
     org_unit: OrgUnit,
     shift: Shift | None = None,
     engine: Any = None,
+    batch: OfflineBatch | None = None,
 ) -> OfflineSaleResult:
     """Write the station's credit sale ``record`` (a ``sale`` journal entry's data) as a sale
     of ``vending_point`` by ``actor``, inside the caller's transaction. ``org_unit``: the
     station's unit (a meter moved out of it meanwhile is a finding). ``fingerprint``: the
-    journal entry's hash. Refused (OFFLINE_SALE_INVALID) only when the record cannot be
-    written as it says; what changed meanwhile comes back as findings."""
+    journal entry's hash. ``batch``: what a batch of them read once (``prepare_offline_batch``);
+    without it the sale reads its own and writes its meter's TID itself. Refused
+    (OFFLINE_SALE_INVALID) only when the record cannot be written as it says; what changed
+    meanwhile comes back as findings."""
     data = record
     reference = _text(data, "reference", high=24)
     if data.get("kind") != SaleKind.CREDIT:
         raise _bad(data, "only credit sales are recorded offline")
     number = _text(data, "meter", high=13)
-    # The sale's customer, then its meter, as every sale locks them (vending.locks).
-    customer = (
-        Customer.objects.select_for_update(of=("self",))
-        .select_related("tariff")
-        .filter(account_number=_text(data, "customer", high=40))
-        .first()
-    )
+    account = _text(data, "customer", high=40)
+    alone = batch is None
+    batch = batch or prepare_offline_batch(vending_point=vending_point, records=[data])
+    customer = batch.customers.get(account)
     if customer is None:
         raise _bad(data, "the customer is not known here")
-    meter = (
-        Meter.objects.select_for_update(of=("self",))
-        .select_related("org_unit", "customer")
-        .filter(number=number)
-        .first()
-    )
+    meter = batch.meters.get(number)
     if meter is None:
         raise _bad(data, "the meter is not known here")
+    if reference in batch.used_references:
+        raise _bad(data, "the sale's reference was used before")
     breakdown = breakdown_from_record(data)
     created_at = _moment(data, "created_at")
     findings: list[OfflineFinding] = []
@@ -340,13 +428,10 @@ def record_offline_sale(
                 },
             )
         )
-    version = TariffVersion.objects.filter(pk=_int(data, "tariff_version", low=1)).first()
+    version = batch.versions.get(_int(data, "tariff_version", low=1))
     if version is None:
         raise _bad(data, "the tariff version is not known here")
-    try:
-        in_force: TariffVersion | None = version_in_force(customer.tariff, created_at)
-    except TariffNotFound:
-        in_force = None
+    in_force = batch.in_force(customer.tariff_id, created_at)
     if in_force is None or in_force.pk != version.pk:
         findings.append(
             OfflineFinding(
@@ -396,7 +481,9 @@ def record_offline_sale(
             else p
             for p in planned
         ]
-    debts = [d for d in open_debts(customer, lock=True) if d.currency == breakdown.currency]
+    debts = []
+    if customer.pk in batch.with_debts:
+        debts = [d for d in open_debts(customer, lock=True) if d.currency == breakdown.currency]
     version_obj, spec = spec_of_version(version.pk, str(version.approved_at))
     plan = _OfflinePlan(meter, customer, version_obj, spec, breakdown, debts)
     payment_method = _text(data, "payment_method", high=20)
@@ -433,12 +520,13 @@ def record_offline_sale(
                 },
             )
         )
+    batch.used_references.add(reference)
+    batch.used_tids.update((meter.pk, key_ref.base_date_year, t) for t in tids if t not in clashes)
     if tids and (meter.last_tid is None or max(tids) > meter.last_tid):
         meter.last_tid = max(tids)
-        with rows.cursor() as cursor:
-            cursor.execute(
-                "UPDATE meters_meter SET last_tid = %s WHERE id = %s", [meter.last_tid, meter.pk]
-            )
+        batch.newest_tid[meter.pk] = meter.last_tid
+    if alone:
+        batch.finish()
     return OfflineSaleResult(result.sale, result.tokens, findings)
 
 
@@ -456,8 +544,10 @@ def _moment(data: dict[str, Any], name: str) -> datetime:
 
 
 __all__ = [
+    "OfflineBatch",
     "OfflineFinding",
     "OfflineSaleResult",
     "breakdown_from_record",
+    "prepare_offline_batch",
     "record_offline_sale",
 ]
