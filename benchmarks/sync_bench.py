@@ -6,10 +6,11 @@ PostgreSQL (``--database-url``).
                                               [--database-url URL] [--http] [--profile]
 
 The database is a throwaway: an SQLite file in a temporary directory by default; a
-``--database-url`` database is migrated and EMPTIED first (flush), so never point it at one you
-keep. A small utility is built through the services (a tariff, a vending key, ``--meters``
-meters with their customers, a station registered for the service centre with its own vending
-point, key pair and allowance), then the station's journal is generated once, timed on its own:
+``--database-url`` database is EMPTIED first (PostgreSQL: its public schema dropped and made
+again), then migrated, so never point it at one you keep. A small utility is built through the
+services (a tariff, a vending key, ``--meters`` meters with their customers, a station
+registered for the service centre with its own vending point, key pair and allowance), then the
+station's journal is generated once, timed on its own:
 each sale priced by the real pricing (one trial vend per meter, its breakdown reused for that
 meter's sales: the master never prices an offline sale again), each token made by the real token
 engine with the meter's key in the station's TID lane, each entry signed and chained with
@@ -67,9 +68,14 @@ def run(args: argparse.Namespace, url: str) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
-    if args.database_url:
+    if args.database_url and connection.vendor == "postgresql":
+        # A throwaway: its append-only tables refuse a flush, so its schema is made anew.
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE")
+            cursor.execute("CREATE SCHEMA public")
+    elif args.database_url:
         call_command("flush", interactive=False, verbosity=0)
+    call_command("migrate", verbosity=0)
     print(f"backend: {connection.vendor} ({url.split('@')[-1]})")
     world = _build_world(args.meters)
     started = time.perf_counter()
