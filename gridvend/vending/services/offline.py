@@ -292,7 +292,7 @@ class OfflineBatch:
     versions: dict[int, TariffVersion]
     published: dict[int, list[TariffVersion]]
     with_debts: set[int]
-    used_tids: set[tuple[int, int | None, int]]
+    used_tids: set[tuple[int, int | None, int | None]]
     used_references: set[str]
     newest_tid: dict[int, int] = field(default_factory=dict)
 
