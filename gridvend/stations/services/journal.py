@@ -241,12 +241,6 @@ def _read(station: Station, wire: object, seq: int) -> protocol.ReadEntry:
 # --- applying ------------------------------------------------------------------------------
 
 
-@dataclass
-class _Applied:
-    conflicts: int = 0
-    sales: int = 0
-
-
 def _apply(
     station: Station,
     batch: _Batch,
@@ -281,7 +275,7 @@ def _apply(
         )
     rows: list[StationEntry] = []
     found: list[tuple[int, OfflineFinding]] = []
-    applied = _Applied()
+    sales = 0
     for entry in entries:
         row = StationEntry(
             station=station,
@@ -298,7 +292,7 @@ def _apply(
             if entry.kind == "sale":
                 findings = _apply_sale(station, entry, row, allowances, people, shifts, offline)
                 found.extend((len(rows), f) for f in findings)
-                applied.sales += 1
+                sales += 1
             elif entry.kind == "shift_opened":
                 _open_shift(station, entry, people, shifts)
             elif entry.kind == "shift_closed":
@@ -364,7 +358,7 @@ def _apply(
             "batch_id": batch.batch_id,
             "first_seq": stored.first_seq,
             "last_seq": stored.last_seq,
-            "sales": applied.sales,
+            "sales": sales,
             "skipped": skipped,
             "conflicts": len(conflicts),
             **({"via": via.code} if via is not None else {}),
