@@ -35,7 +35,8 @@ from tests.world import Region, Regions
 # key, every answer by the master or relay; no sessions) is tried unsigned, signed by another
 # key, by stations not allowed the call, by the wrong method and with tampered, malformed and
 # hostile bodies and query values in tests/stations/ (test_relay.py: batches and
-# batches/forward; test_changes.py: changes; the others: their own calls).
+# batches/forward; test_changes.py: changes; test_batches_hostile.py and test_tamper.py:
+# batches; the others: their own calls).
 OWN_MATRIX_NAMESPACES = (
     "api-v1",
     "voice",
@@ -798,6 +799,17 @@ ROWS: list[Row] = [
         args=_pk("settlement_resolution"),
         region="path",
         post=_body(decision="approve", note="ok"),
+    ),
+    # --- offline stations' conflicts (the station API's own refusals: tests/stations/) ----------
+    Row("backoffice:station-conflicts", "auditor", "field"),
+    Row(
+        "backoffice:station-conflict",
+        "auditor",
+        "field",
+        args=_pk("station_conflict"),
+        region="path",
+        post=_body(note="replacement token issued"),
+        post_denied="auditor",
     ),
     # --- handheld terminals (the gateway's own refusals: tests/terminals/test_gateway.py) --------
     Row("backoffice:terminals", "auditor", "field"),

@@ -75,7 +75,16 @@ from gridvend.readings import services as readings
 from gridvend.readings.models import ReadingBook, ReadingException, ReadingImport
 from gridvend.reports import subscriptions as report_subscriptions
 from gridvend.reports.models import ReportSubscription
-from gridvend.stations.models import Station
+from gridvend.stations import protocol as station_protocol
+from gridvend.stations.models import (
+    BatchStatus,
+    ConflictKind,
+    Station,
+    StationBatch,
+    StationConflict,
+    StationEntry,
+    StationStatus,
+)
 from gridvend.stations.services import allowances as station_allowances
 from gridvend.stations.services import registration as station_registration
 from gridvend.sts.identity import MeterNumber
@@ -275,6 +284,9 @@ class Region:
     # an offline-station vending point no station uses yet (for registration posts).
     station: Station | None = None
     station_point: VendingPoint | None = None
+    # An offline station of the service centre with an applied journal entry (the region's
+    # sale stands for the sale it became) and an open conflict flagged on it.
+    station_conflict: StationConflict | None = None
 
 
 @dataclass
@@ -402,7 +414,57 @@ def _region(world: World, unit: OrgUnit, maker: User, tag: str) -> Region:
     _station(world, region, tag)
     _mobile(world, region, maker, tag)
     _wallet(world, region, maker, tag)
+    _station_conflict(world, region, tag)
     return region
+
+
+def _station_conflict(world: World, region: Region, tag: str) -> None:
+    """The smallest honest record of an applied station journal with a conflict: the journal
+    machinery itself is tried in tests/stations/."""
+    key = station_protocol.new_key_pair()
+    station = Station.objects.create(
+        code=f"{tag.lower()}-st2",
+        name=f"{tag} station",
+        org_unit=region.unit,
+        tid_lane=2,
+        status=StationStatus.ACTIVE,
+        public_key=key.public_hex,
+    )
+    signed = station_protocol.make_entry(
+        seed=key.seed,
+        station=station.code,
+        seq=1,
+        kind="sale",
+        occurred_at=region.sale.created_at,
+        prev=station_protocol.GENESIS,
+        data={"reference": region.sale.reference, "meter": region.meter.number},
+    )
+    batch = StationBatch.objects.create(
+        station=station,
+        batch_id=f"{tag.lower()}-b1",
+        first_seq=1,
+        last_seq=1,
+        entry_count=1,
+        body_sha256=signed.entry_hash,
+        status=BatchStatus.APPLIED,
+    )
+    entry = StationEntry.objects.create(
+        station=station,
+        seq=1,
+        kind="sale",
+        occurred_at=region.sale.created_at,
+        body=signed.body,
+        entry_hash=signed.entry_hash,
+        signature=signed.signature,
+        batch=batch,
+    )
+    region.station_conflict = StationConflict.objects.create(
+        station=station,
+        entry=entry,
+        sale=region.sale,
+        kind=ConflictKind.METER_BLOCKED,
+        detail={"meter": region.meter.number, "reason": "matrix"},
+    )
 
 
 def _wallet(world: World, region: Region, maker: User, tag: str) -> None:

@@ -22,6 +22,10 @@ class StationErrorCode(StrEnum):
     STATION_RELAY_REJECTED = "STATION_RELAY_REJECTED"
     STATION_NOT_UNDER_RELAY = "STATION_NOT_UNDER_RELAY"
     STATION_CHANGES_QUERY_INVALID = "STATION_CHANGES_QUERY_INVALID"
+    STATION_BATCH_INVALID = "STATION_BATCH_INVALID"
+    STATION_BATCH_REUSED = "STATION_BATCH_REUSED"
+    STATION_JOURNAL_REJECTED = "STATION_JOURNAL_REJECTED"
+    STATION_CONFLICT_RESOLVED = "STATION_CONFLICT_RESOLVED"
 
 
 class StationUnknown(DomainError):
@@ -131,6 +135,11 @@ class StationChangesQueryInvalid(DomainError):
     code = StationErrorCode.STATION_CHANGES_QUERY_INVALID
     message_template = gettext_lazy("The changes asked for cannot be read: %(problem)s.")
 
+
+class StationBatchInvalid(DomainError):
+    code = StationErrorCode.STATION_BATCH_INVALID
+    message_template = gettext_lazy("The batch is not in the protocol's shape: %(problem)s.")
+
     def __init__(self, *, problem: str) -> None:
         super().__init__(problem=problem[:200])
 
@@ -216,3 +225,36 @@ class StationEnrolFailed(DomainError):
 
     def __init__(self, *, problem: str) -> None:
         super().__init__(problem=problem[:300])
+
+
+class StationBatchReused(DomainError):
+    code = StationErrorCode.STATION_BATCH_REUSED
+    message_template = gettext_lazy(
+        "Batch %(batch_id)s was already received with other contents; send new entries under a "
+        "new batch id."
+    )
+
+    def __init__(self, *, batch_id: str) -> None:
+        super().__init__(batch_id=batch_id[:64])
+
+
+class StationJournalRejected(DomainError):
+    """The whole batch is refused and nothing of it applied; ``reason`` is one of the stable
+    reason codes of ``stations.services.journal.Reason`` and ``seq`` the first entry at fault."""
+
+    code = StationErrorCode.STATION_JOURNAL_REJECTED
+    message_template = gettext_lazy(
+        "The station's journal was rejected (%(reason)s at entry %(seq)s): %(problem)s. Nothing "
+        "of the batch was applied."
+    )
+
+    def __init__(self, *, reason: str, seq: int, problem: str) -> None:
+        super().__init__(reason=reason, seq=seq, problem=problem[:200])
+
+
+class StationConflictResolved(DomainError):
+    code = StationErrorCode.STATION_CONFLICT_RESOLVED
+    message_template = gettext_lazy("This conflict was already resolved.")
+
+    def __init__(self) -> None:
+        super().__init__()

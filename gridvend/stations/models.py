@@ -79,6 +79,9 @@ class Station(models.Model):
     last_hash = models.CharField(max_length=64, blank=True)
     # The oldest entry the station said it had not uploaded yet, at its last contact.
     unsynced_since = models.DateTimeField(null=True, blank=True)
+    # The tender of every sale of its journal applied so far, as the master counts it (each
+    # sale entry's cumulative total is checked against it: docs/stations.md, "Conflicts").
+    sold_total_minor = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -163,6 +166,9 @@ class StationBatch(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     # On a relay: when the next hop acknowledged it (until then the relay keeps sending it).
     forwarded_at = models.DateTimeField(null=True, blank=True)
+    # What the batch was answered (an applied batch's answer, or a rejection's error): the
+    # same batch sent again gets exactly this back.
+    answer = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["station", "first_seq"]
@@ -402,3 +408,22 @@ class LocalEntry(models.Model):
 
     def __str__(self) -> str:
         return f"journal entry #{self.seq}"
+
+
+class StationShift(models.Model):
+    """A cashier shift a station opened offline and the master's shift it became (the station's
+    shift ids are its own; its journal names them)."""
+
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="shifts")
+    station_shift = models.BigIntegerField()
+    shift = models.OneToOneField(
+        "vending.Shift", on_delete=models.PROTECT, related_name="station_shift"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["station", "station_shift"], name="station_shift_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"station {self.station_id} shift {self.station_shift}"

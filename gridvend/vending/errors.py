@@ -42,6 +42,7 @@ class VendingErrorCode(StrEnum):
     NO_DEBT_OUTSTANDING = "NO_DEBT_OUTSTANDING"
     DEBT_PAYMENT_ABOVE_BALANCE = "DEBT_PAYMENT_ABOVE_BALANCE"
     WALLET_METER_NOT_OWN = "WALLET_METER_NOT_OWN"
+    OFFLINE_SALE_INVALID = "OFFLINE_SALE_INVALID"
 
 
 class VendingRefused(DomainError):
@@ -385,3 +386,17 @@ class DebtPaymentAboveBalance(VendingRefused):
 
     def __init__(self, *, amount: str, owed: str) -> None:
         super().__init__(amount=amount, owed=owed)
+
+
+class OfflineSaleInvalid(VendingRefused):
+    """A sale recorded by an offline station cannot be recorded as it says (a field out of
+    shape, a meter or customer the master does not know, a token that does not decode as
+    claimed): nothing of it is written."""
+
+    code = VendingErrorCode.OFFLINE_SALE_INVALID
+    message_template = gettext_lazy(
+        "The offline sale %(reference)s cannot be recorded: %(problem)s."
+    )
+
+    def __init__(self, *, reference: str, problem: str) -> None:
+        super().__init__(reference=reference[:40], problem=problem[:200])

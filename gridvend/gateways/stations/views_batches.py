@@ -1,6 +1,7 @@
 """``POST batches``: a station uploads a batch of its journal. On the master the journal applies
-it exactly once (``stations.services.journal.receive_batch``, the master-apply part); on a
-business-unit relay the same call keeps it for forwarding (``stations.services.relay``)."""
+it exactly once (``stations.services.journal.receive_batch``); on a business-unit relay the same
+call keeps it for forwarding (``stations.services.relay``). A relay hands its stations' batches
+up with ``POST batches/forward`` (views_forward), never here."""
 
 from __future__ import annotations
 
@@ -9,20 +10,28 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from gridvend.gateways.stations.auth import answer, authenticate, parse_json, read_body, refusal
+from gridvend.gateways.stations import auth
 from gridvend.kernel.errors import DomainError
+from gridvend.stations.errors import StationBatchInvalid
+from gridvend.stations.models import StationRole, StationStatus
 from gridvend.stations.services import relay
+
+# A revoked or suspended station is let through to the journal service, which applies a
+# suspended station's sales and refuses (and alarms) a revoked station's journal.
+UPLOADERS = (StationStatus.ACTIVE, StationStatus.SUSPENDED, StationStatus.REVOKED)
 
 
 @csrf_exempt
 @require_POST
 def batches(request: HttpRequest) -> HttpResponse:
     try:
-        raw = read_body(request, int(settings.STATION_MAX_BODY_BYTES))
-        station = authenticate(request, raw)
-        data = parse_json(raw)
-        # A relay keeps the batch for forwarding; the master applies it (relay.take_batch).
-        result = relay.take_batch(station=station, body=data, via=None)
-    except DomainError as error:
-        return refusal(request, error)
-    return answer(request, result)
+        body = auth.read_body(request, int(settings.STATION_MAX_BODY_BYTES))
+        station = auth.authenticate(request, body, allow=UPLOADERS)
+        data = auth.parse_json(body)
+        if not isinstance(data, dict):
+            raise StationBatchInvalid(problem="the body is not a JSON object")
+        if station.role == StationRole.RELAY:
+            raise StationBatchInvalid(problem="a relay forwards with batches/forward")
+        return auth.answer(request, relay.take_batch(station=station, body=data, via=None))
+    except DomainError as refused:
+        return auth.refusal(request, refused)

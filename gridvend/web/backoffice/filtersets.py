@@ -19,7 +19,7 @@ from gridvend.org.models import Channel
 from gridvend.partners.models import ItemStatus, PartnerKind, PartnerStatus, Resolution
 from gridvend.phone.models import SmsCommand, UssdState
 from gridvend.readings.models import ExceptionKind, ReadingSource, ReadingStatus
-from gridvend.stations.models import StationStatus
+from gridvend.stations.models import ConflictKind, ConflictStatus, StationStatus
 from gridvend.terminals.models import TerminalStatus
 from gridvend.web.filters import (
     DateFilter,
@@ -218,6 +218,14 @@ class StationFilterSet(SelectorFilterSet):
 
     status = choice_filter(StationStatus.choices, _("Status"))
     q = TextFilter(label=_("Station code or name"), max_length=40)
+
+
+class StationConflictFilterSet(SelectorFilterSet):
+    """Conflicts found applying the stations' journals: by station code, kind and status."""
+
+    station = TextFilter(label=_("Station"), max_length=40)
+    kind = choice_filter(ConflictKind.choices, _("Kind"))
+    status = choice_filter(ConflictStatus.choices, _("Status"))
 
 
 class BankReconciliationFilterSet(SelectorFilterSet):

@@ -929,6 +929,12 @@ class StationAllowanceForm(StyledForm):
         return minor
 
 
+class StationConflictResolveForm(StyledForm):
+    """Closing a station's conflict: what was done about it."""
+
+    note = _text(_("Resolution note"), required=True, max_length=255)
+
+
 class WalletStatementForm(StyledForm):
     """A wallet statement's period: business days, at most a year."""
 

@@ -1,0 +1,595 @@
+"""The master's side of the upload (docs/stations.md, "How the master applies a journal"):
+verify a station's batch of journal entries (signatures, chain, sequence), then apply it once,
+in one transaction under the station's lock: sales become central sales with the station's own
+tokens, shift entries the station's shifts, and what changed on the master meanwhile becomes a
+conflict for a supervisor. A batch that fails verification is refused whole, kept as a rejected
+batch and raised as the supervisor's alarm; nothing of it is applied."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from gridvend.audit.services import record
+from gridvend.identity.models import User
+from gridvend.identity.roles import Role
+from gridvend.stations import protocol
+from gridvend.stations.errors import (
+    StationBatchInvalid,
+    StationBatchReused,
+    StationJournalRejected,
+    StationNotActive,
+)
+from gridvend.stations.events import StationEvent
+from gridvend.stations.models import (
+    BatchStatus,
+    Station,
+    StationAllowance,
+    StationBatch,
+    StationConflict,
+    StationEntry,
+    StationRole,
+    StationShift,
+    StationStatus,
+)
+from gridvend.vending.errors import OfflineSaleInvalid
+from gridvend.vending.models import Shift, ShiftStatus
+from gridvend.vending.services.offline import (
+    OfflineBatch,
+    OfflineFinding,
+    prepare_offline_batch,
+    record_offline_sale,
+)
+
+logger = logging.getLogger("gridvend.stations")
+
+# At most this many entries in one batch (the body is capped in bytes before this).
+MAX_BATCH_ENTRIES = 5_000
+BATCH_KEYS = frozenset({"batch_id", "entries", "unsynced_since", "station"})
+
+
+class Reason(StrEnum):
+    """Why a batch was rejected (stable codes, in ``StationBatch.reason_code``)."""
+
+    EDITED = "edited"
+    REMOVED = "removed"
+    REORDERED = "reordered"
+    INSERTED = "inserted"
+    BAD_SIGNATURE = "bad_signature"
+    FOREIGN_STATION = "foreign_station"
+    REVOKED = "revoked"
+    INVALID = "invalid"
+
+
+class _Reject(Exception):
+    def __init__(self, reason: Reason, seq: int, problem: str) -> None:
+        super().__init__(problem)
+        self.reason = reason
+        self.seq = seq
+        self.problem = problem[:200]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    batch_id: str
+    entries: list[Any]
+    unsynced_since: datetime | None
+    digest: str
+
+
+def _shape(body: object) -> _Batch:
+    if not isinstance(body, dict) or not set(body) <= BATCH_KEYS or "batch_id" not in body:
+        raise StationBatchInvalid(problem="a batch is {batch_id, entries, unsynced_since}")
+    batch_id, entries = body["batch_id"], body.get("entries")
+    if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 64 or not batch_id.isprintable():
+        raise StationBatchInvalid(problem="the batch id is not a short text")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_BATCH_ENTRIES:
+        raise StationBatchInvalid(problem=f"a batch has 1 to {MAX_BATCH_ENTRIES} entries")
+    since = body.get("unsynced_since")
+    try:
+        unsynced = None if since is None else protocol.parse_utc(since)
+    except ValueError:
+        raise StationBatchInvalid(problem="unsynced_since is not a protocol time") from None
+    try:
+        digest = protocol.sha256_hex(protocol.canonical(body))
+    except (TypeError, ValueError):
+        raise StationBatchInvalid(problem="the batch is not plain JSON") from None
+    return _Batch(batch_id, entries, unsynced, digest)
+
+
+def receive_batch(*, station: Station, body: dict[str, Any], via: Station | None = None) -> dict:
+    """Verify and apply one uploaded batch of ``station``'s journal; the answer for the station.
+
+    Idempotent per ``(station, batch_id)``: the same batch again is answered as the first time
+    (STATION_BATCH_REUSED when the id comes back with other contents). A batch that does not
+    verify raises STATION_JOURNAL_REJECTED with its reason, is kept as rejected and alarmed,
+    and nothing of it is applied. ``via``: the relay that forwarded it."""
+    batch = _shape(body)
+    if via is not None and (via.role != StationRole.RELAY or station.parent_id != via.pk):
+        raise StationBatchInvalid(problem="the relay does not serve this station")
+    earlier = StationBatch.objects.filter(station=station, batch_id=batch.batch_id).first()
+    if earlier is not None:
+        return _repeat(earlier, batch)
+    try:
+        with transaction.atomic():
+            locked = (
+                Station.objects.select_for_update(of=("self",))
+                .select_related("org_unit", "vending_point")
+                .get(pk=station.pk)
+            )
+            earlier = StationBatch.objects.filter(station=locked, batch_id=batch.batch_id).first()
+            if earlier is not None:
+                return _repeat(earlier, batch)
+            if locked.status == StationStatus.REVOKED:
+                raise _Reject(Reason.REVOKED, 0, "the station is revoked")
+            if locked.status not in (StationStatus.ACTIVE, StationStatus.SUSPENDED):
+                raise StationNotActive(station=locked.code, status=locked.status)
+            verified, skipped = _verify(locked, batch.entries)
+            return _apply(locked, batch, verified, skipped, via)
+    except _Reject as rejected:
+        _store_rejection(station, batch, rejected, via)
+        raise StationJournalRejected(
+            reason=rejected.reason, seq=rejected.seq, problem=rejected.problem
+        ) from None
+
+
+def _repeat(earlier: StationBatch, batch: _Batch) -> dict:
+    if earlier.body_sha256 != batch.digest:
+        raise StationBatchReused(batch_id=batch.batch_id)
+    if earlier.status == BatchStatus.REJECTED:
+        raise StationJournalRejected(
+            reason=earlier.reason_code,
+            seq=int(earlier.answer.get("seq", 0)),
+            problem=earlier.reason,
+        )
+    return dict(earlier.answer)
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+def _verify(station: Station, entries: list[Any]) -> tuple[list[protocol.ReadEntry], int]:
+    """The batch's entries past what was applied, each read under the station's key and
+    continuing the chain; entries already applied (a batch re-sent under a new id) must be
+    byte-identical to those kept, and are skipped (their count is returned)."""
+    expected_seq = station.last_seq + 1
+    expected_prev = station.last_hash or protocol.GENESIS
+    seqs = [_peek_seq(wire) for wire in entries]
+    kept = {
+        e.seq: e.entry_hash
+        for e in StationEntry.objects.filter(
+            station=station, seq__in=[s for s in seqs if 0 < s <= station.last_seq]
+        ).only("seq", "entry_hash")
+    }
+    verified: list[protocol.ReadEntry] = []
+    skipped = 0
+    seen: dict[int, str] = {}
+    for position, wire in enumerate(entries):
+        seq = seqs[position]
+        entry = _read(station, wire, seq)
+        if entry.station != station.code:
+            raise _Reject(Reason.FOREIGN_STATION, entry.seq, "the entry names another station")
+        if entry.seq <= station.last_seq:
+            if verified or kept.get(entry.seq) != entry.entry_hash:
+                raise _Reject(Reason.EDITED, entry.seq, "an applied entry comes back changed")
+            skipped += 1
+            continue
+        if entry.seq < expected_seq:
+            # Its place is taken already by the entry before it in this batch.
+            problem = (
+                "an entry appears twice"
+                if seen.get(entry.seq) == entry.entry_hash
+                else ("a second entry claims a place in the chain")
+            )
+            raise _Reject(Reason.INSERTED, entry.seq, problem)
+        if entry.seq > expected_seq:
+            if expected_seq in seqs[position + 1 :]:
+                raise _Reject(Reason.REORDERED, entry.seq, "the entries are out of order")
+            raise _Reject(
+                Reason.REMOVED, expected_seq, f"entry {expected_seq} is missing from the chain"
+            )
+        if entry.prev != expected_prev:
+            raise _Reject(Reason.INSERTED, entry.seq, "the entry does not follow the one before it")
+        verified.append(entry)
+        seen[entry.seq] = entry.entry_hash
+        expected_seq += 1
+        expected_prev = entry.entry_hash
+    return verified, skipped
+
+
+def _peek_seq(wire: object) -> int:
+    """The sequence number an entry claims, before it is verified (0 when unreadable): only
+    used to tell a reordered batch from one with an entry removed."""
+    if not isinstance(wire, dict) or not isinstance(wire.get("body"), str):
+        return 0
+    body = wire["body"]
+    marker = body.find('"seq":')
+    if marker < 0:
+        return 0
+    digits = ""
+    for ch in body[marker + 6 : marker + 26]:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else 0
+
+
+def _read(station: Station, wire: object, seq: int) -> protocol.ReadEntry:
+    if (
+        isinstance(wire, dict)
+        and isinstance(wire.get("body"), str)
+        and isinstance(wire.get("hash"), str)
+        and protocol.sha256_hex(wire["body"]) != wire["hash"]
+    ):
+        raise _Reject(Reason.EDITED, seq, "the entry's body does not match its hash")
+    try:
+        return protocol.read_entry(wire, public_hex=station.public_key)
+    except protocol.BadSignature:
+        raise _Reject(
+            Reason.BAD_SIGNATURE, seq, "the entry is not signed by the station's key"
+        ) from None
+    except (ValueError, KeyError, TypeError) as wrong:
+        raise _Reject(Reason.INVALID, seq, str(wrong)) from None
+
+
+# --- applying ------------------------------------------------------------------------------
+
+
+def _apply(
+    station: Station,
+    batch: _Batch,
+    entries: list[protocol.ReadEntry],
+    skipped: int,
+    via: Station | None,
+) -> dict:
+    now = timezone.now()
+    first = entries[0].seq if entries else station.last_seq
+    stored = StationBatch.objects.create(
+        station=station,
+        batch_id=batch.batch_id,
+        first_seq=first,
+        last_seq=entries[-1].seq if entries else station.last_seq,
+        entry_count=len(entries) + skipped,
+        body_sha256=batch.digest,
+        status=BatchStatus.APPLIED,
+        via=via,
+        received_at=now,
+    )
+    allowances = {a.sequence: a for a in StationAllowance.objects.filter(station=station)}
+    people = _People(station)
+    shifts = {
+        link.station_shift: link.shift
+        for link in StationShift.objects.filter(station=station).select_related("shift")
+    }
+    offline = None
+    if station.vending_point is not None:
+        offline = prepare_offline_batch(
+            vending_point=station.vending_point,
+            records=[e.data for e in entries if e.kind == "sale"],
+        )
+    rows: list[StationEntry] = []
+    found: list[tuple[int, OfflineFinding]] = []
+    sales = 0
+    for entry in entries:
+        row = StationEntry(
+            station=station,
+            seq=entry.seq,
+            kind=entry.kind,
+            occurred_at=entry.occurred_at,
+            body=entry.body,
+            entry_hash=entry.entry_hash,
+            signature=entry.signature,
+            batch=stored,
+            applied_at=now,
+        )
+        try:
+            if entry.kind == "sale":
+                findings = _apply_sale(station, entry, row, allowances, people, shifts, offline)
+                found.extend((len(rows), f) for f in findings)
+                sales += 1
+            elif entry.kind == "shift_opened":
+                _open_shift(station, entry, people, shifts)
+            elif entry.kind == "shift_closed":
+                _close_shift(entry, people, shifts)
+            else:
+                raise _Reject(Reason.INVALID, entry.seq, f"unknown entry kind {entry.kind[:20]}")
+        except OfflineSaleInvalid as invalid:
+            raise _Reject(Reason.INVALID, entry.seq, str(invalid.message)) from None
+        rows.append(row)
+    if offline is not None:
+        offline.finish()
+    StationEntry.objects.bulk_create(rows)
+    conflicts = [
+        StationConflict(
+            station=station,
+            entry=rows[index],
+            sale=rows[index].sale,
+            kind=finding.kind,
+            detail=finding.detail,
+            created_at=now,
+        )
+        for index, finding in found
+    ]
+    StationConflict.objects.bulk_create(conflicts)
+    actor = people.service_user()
+    for conflict in conflicts:
+        record(
+            actor=actor,
+            event_type=StationEvent.CONFLICT_FLAGGED,
+            target=station,
+            after={"kind": conflict.kind, "seq": conflict.entry.seq, "detail": conflict.detail},
+        )
+    if entries:
+        station.last_seq = entries[-1].seq
+        station.last_hash = entries[-1].entry_hash
+    station.last_upload_at = now
+    station.last_contact_at = now
+    station.unsynced_since = batch.unsynced_since
+    station.save(
+        update_fields=[
+            "last_seq",
+            "last_hash",
+            "last_upload_at",
+            "last_contact_at",
+            "unsynced_since",
+            "sold_total_minor",
+        ]
+    )
+    answer = {
+        "status": BatchStatus.APPLIED.value,
+        "batch_id": batch.batch_id,
+        "last_seq": station.last_seq,
+        "last_hash": station.last_hash,
+        "conflicts": len(conflicts),
+    }
+    stored.answer = answer
+    stored.save(update_fields=["answer"])
+    record(
+        actor=actor,
+        event_type=StationEvent.BATCH_APPLIED,
+        target=station,
+        after={
+            "batch_id": batch.batch_id,
+            "first_seq": stored.first_seq,
+            "last_seq": stored.last_seq,
+            "sales": sales,
+            "skipped": skipped,
+            "conflicts": len(conflicts),
+            **({"via": via.code} if via is not None else {}),
+        },
+    )
+    return answer
+
+
+class _People:
+    """The station's operators on the master by username (people of its unit), else its
+    service account (made on first need; nobody signs in with it)."""
+
+    def __init__(self, station: Station) -> None:
+        self.station = station
+        self._found: dict[str, User] = {}
+        self._service: User | None = None
+
+    def operator(self, username: object) -> User:
+        if not isinstance(username, str) or not 0 < len(username) <= 150:
+            return self.service_user()
+        user = self._found.get(username)
+        if user is None:
+            unit = self.station.org_unit
+            user = (
+                User.objects.filter(username=username, is_active=True)
+                .filter(org_unit__path__startswith=unit.path)
+                .first()
+            )
+            user = user or self.service_user()
+            self._found[username] = user
+        return user
+
+    def service_user(self) -> User:
+        if self._service is None:
+            name = f"station.{self.station.code}"
+            user = User.objects.filter(username=name).first()
+            if user is None:
+                user = User(
+                    username=name,
+                    full_name=f"{self.station.name} (station)"[:150],
+                    org_unit=self.station.org_unit,
+                    role=Role.OPERATOR,
+                    is_service_account=True,
+                )
+                user.set_unusable_password()
+                user.save()
+            self._service = user
+        return self._service
+
+
+def _apply_sale(
+    station: Station,
+    entry: protocol.ReadEntry,
+    row: StationEntry,
+    allowances: dict[int, StationAllowance],
+    people: _People,
+    shifts: dict[int, Shift],
+    offline: OfflineBatch | None,
+) -> list[OfflineFinding]:
+    data = entry.data
+    if station.vending_point is None:
+        raise _Reject(Reason.INVALID, entry.seq, "a relay sells nothing")
+    shift_id = data.get("shift")
+    shift = shifts.get(shift_id) if isinstance(shift_id, int) else None
+    result = record_offline_sale(
+        actor=people.operator(data.get("operator")),
+        vending_point=station.vending_point,
+        record=data,
+        fingerprint=entry.entry_hash,
+        org_unit=station.org_unit,
+        shift=shift,
+        batch=offline,
+    )
+    row.sale = result.sale
+    findings = list(result.findings)
+    findings.extend(_allowance_findings(station, result.sale, data, allowances))
+    return findings
+
+
+def _allowance_findings(
+    station: Station, sale: Any, data: dict[str, Any], allowances: dict[int, StationAllowance]
+) -> list[OfflineFinding]:
+    """The sale against the allowance it names: valid when sold, the cumulative total adding
+    up (the master's own count) and not above the ceiling."""
+    problems: list[str] = []
+    sequence = data.get("allowance")
+    allowance = allowances.get(sequence) if isinstance(sequence, int) else None
+    if allowance is None:
+        problems.append("unknown_allowance")
+    elif not allowance.valid_from <= sale.created_at <= allowance.valid_until:
+        problems.append("not_valid_when_sold")
+    expected = station.sold_total_minor + sale.tender_minor
+    claimed = data.get("sold_total_minor")
+    if claimed != expected:
+        problems.append("total_does_not_add_up")
+    station.sold_total_minor = expected
+    if allowance is not None and expected > allowance.ceiling_minor:
+        problems.append("above_ceiling")
+    if not problems:
+        return []
+    detail = {
+        "problems": problems,
+        "allowance": sequence if isinstance(sequence, int) else None,
+        "ceiling_minor": allowance.ceiling_minor if allowance is not None else None,
+        "sold_total_minor": expected,
+        "claimed_total_minor": claimed if isinstance(claimed, int) else None,
+    }
+    return [OfflineFinding("allowance_exceeded", detail)]
+
+
+def _open_shift(
+    station: Station, entry: protocol.ReadEntry, people: _People, shifts: dict[int, Shift]
+) -> None:
+    data = entry.data
+    local = data.get("shift")
+    if not isinstance(local, int) or local in shifts or station.vending_point is None:
+        raise _Reject(Reason.INVALID, entry.seq, "the shift is not a new shift id")
+    try:
+        opened_at = protocol.parse_utc(data.get("opened_at"))
+        opening = int(data.get("opening_float_minor", 0))
+    except (ValueError, TypeError):
+        raise _Reject(Reason.INVALID, entry.seq, "the shift's opening is not readable") from None
+    currency = data.get("currency")
+    if not isinstance(currency, str) or len(currency) != 3 or not 0 <= opening < 10**15:
+        raise _Reject(Reason.INVALID, entry.seq, "the shift's float is not readable")
+    operator = people.operator(data.get("operator"))
+    fields = {
+        "vending_point": station.vending_point,
+        "operator": operator,
+        "currency": currency,
+        "opening_float_minor": opening,
+        "opened_at": opened_at,
+    }
+    try:
+        with transaction.atomic():
+            shift = Shift.objects.create(status=ShiftStatus.OPEN, **fields)
+    except IntegrityError:
+        # The operator holds an open shift on the master too (one open shift per person):
+        # the station's shift is kept as closed from the start, its close comes with its
+        # count (docs/stations.md, "How the master applies a journal").
+        shift = Shift.objects.create(
+            status=ShiftStatus.CLOSED,
+            closed_at=opened_at,
+            close_note="open at the station",
+            **fields,
+        )
+    StationShift.objects.create(station=station, station_shift=local, shift=shift)
+    shifts[local] = shift
+
+
+def _close_shift(entry: protocol.ReadEntry, people: _People, shifts: dict[int, Shift]) -> None:
+    data = entry.data
+    local = data.get("shift")
+    shift = shifts.get(local) if isinstance(local, int) else None
+    if shift is None:
+        raise _Reject(Reason.INVALID, entry.seq, "the shift closed was never opened")
+    try:
+        closed_at = protocol.parse_utc(data.get("closed_at"))
+        over_short = int(data.get("over_short_minor", 0))
+    except (ValueError, TypeError):
+        raise _Reject(Reason.INVALID, entry.seq, "the shift's close is not readable") from None
+    expected, counted = data.get("expected"), data.get("counted")
+    if not isinstance(expected, dict) or not isinstance(counted, dict):
+        raise _Reject(Reason.INVALID, entry.seq, "the shift's count is not readable")
+    shift.status = ShiftStatus.CLOSED
+    shift.closed_at = closed_at
+    shift.expected = expected
+    shift.counted = counted
+    shift.over_short_minor = over_short
+    shift.close_note = str(data.get("close_note") or "")[:255]
+    shift.closed_by = shift.operator
+    shift.save(
+        update_fields=[
+            "status",
+            "closed_at",
+            "expected",
+            "counted",
+            "over_short_minor",
+            "close_note",
+            "closed_by",
+        ]
+    )
+
+
+# --- rejection -----------------------------------------------------------------------------
+
+
+def _store_rejection(
+    station: Station, batch: _Batch, rejected: _Reject, via: Station | None
+) -> None:
+    """Keep the rejected batch (its id answers the same rejection again), audit it and raise
+    the supervisor's alarm in the log."""
+    seqs = [s for s in (_peek_seq(w) for w in batch.entries) if s > 0]
+    logger.error(
+        "station %s: batch %s rejected (%s at entry %s): %s",
+        station.code,
+        batch.batch_id,
+        rejected.reason,
+        rejected.seq,
+        rejected.problem,
+    )
+    try:
+        with transaction.atomic():
+            StationBatch.objects.create(
+                station=station,
+                batch_id=batch.batch_id,
+                first_seq=min(seqs) if seqs else 0,
+                last_seq=max(seqs) if seqs else 0,
+                entry_count=len(batch.entries),
+                body_sha256=batch.digest,
+                status=BatchStatus.REJECTED,
+                reason_code=rejected.reason,
+                reason=rejected.problem,
+                via=via,
+                answer={"seq": rejected.seq},
+            )
+            record(
+                actor=_People(station).service_user(),
+                event_type=StationEvent.BATCH_REJECTED,
+                target=station,
+                after={
+                    "batch_id": batch.batch_id,
+                    "reason": rejected.reason,
+                    "seq": rejected.seq,
+                    "problem": rejected.problem,
+                    **({"via": via.code} if via is not None else {}),
+                },
+            )
+    except IntegrityError:
+        # The same batch id was rejected concurrently: that one is kept.
+        pass
+
+
+__all__ = ["MAX_BATCH_ENTRIES", "Reason", "receive_batch"]

@@ -1,0 +1,553 @@
+"""Recording on the master a credit sale an offline station already made: the station priced
+it and the customer holds its tokens, so the master writes the sale exactly as recorded (its
+breakdown, its tokens' digits and TIDs) through the same writing as an online sale (ledger
+entry, debts recovered, audit event, integrity binding), after decoding every token with the
+meter's key. What changed on the master meanwhile does not refuse the sale: it is returned as
+findings (``OfflineFinding``) for the caller to flag (docs/stations.md, "Conflicts")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, cast
+
+from gridvend import rows
+from gridvend.customers.models import Customer, Debt
+from gridvend.identity.models import User
+from gridvend.kernel.clock import ensure_utc
+from gridvend.kernel.money import Money
+from gridvend.kernel.pricing import (
+    BlockLine,
+    Breakdown,
+    BreakdownMismatch,
+    FixedChargeLine,
+    TaxLine,
+)
+from gridvend.kernel.tokens import IssuedToken, MeterKeyRef
+from gridvend.keys.engine import SoftwareStsEngine, engine_or_default
+from gridvend.keys.errors import TokenRefused
+from gridvend.meters.models import Meter, MeterStatus
+from gridvend.meters.selectors import meter_key_ref
+from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.sts import tokens as sts_tokens
+from gridvend.sts.errors import StsError
+from gridvend.tariffs.models import TariffVersion, VersionStatus
+from gridvend.tariffs.selectors import spec_of_version
+from gridvend.vending.errors import OfflineSaleInvalid
+from gridvend.vending.locks import open_debts
+from gridvend.vending.models import Sale, SaleKind, Shift, Token, TokenKind
+from gridvend.vending.services._sale import SaleResult, _Plan, _PlannedToken, _write_sale
+
+OFFLINE_TOKEN_KINDS = frozenset({TokenKind.CREDIT, TokenKind.FBE})
+
+
+@dataclass(frozen=True)
+class OfflineFinding:
+    """Something that changed on the master while the station sold (a conflict kind of
+    ``stations.models.ConflictKind`` and what was found)."""
+
+    kind: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OfflineSaleResult:
+    sale: Sale
+    tokens: list[Token]
+    findings: list[OfflineFinding] = field(default_factory=list)
+
+
+@dataclass
+class _OfflinePlan(_Plan):
+    """The station's breakdown over the master's open debts: recovery beyond what the debts
+    hold is not taken from any debt (``unallocated_minor``, flagged as ``debt_changed``)."""
+
+    unallocated_minor: int = 0
+
+    def allocate_debt_recovery(self) -> None:
+        remaining = self.breakdown.debt_recovered.minor
+        self.allocations = []
+        for debt in self.debts:
+            if remaining <= 0:
+                break
+            take = min(remaining, debt.balance_minor)
+            self.allocations.append((debt.pk, take))
+            remaining -= take
+        self.unallocated_minor = remaining
+
+    def debt_balance_after(self) -> Money:
+        owed = sum(d.balance_minor for d in self.debts)
+        taken = sum(take for _pk, take in self.allocations)
+        return Money(owed - taken, self.breakdown.currency)
+
+
+def _bad(data: dict[str, Any], problem: str) -> OfflineSaleInvalid:
+    return OfflineSaleInvalid(reference=str(data.get("reference", ""))[:40], problem=problem)
+
+
+def _int(data: dict[str, Any], name: str, *, low: int = 0, high: int = 10**15) -> int:
+    value = data.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _bad(data, f"{name} is not a whole number in range")
+    return value
+
+
+def _text(data: dict[str, Any], name: str, *, high: int = 64, blank: bool = False) -> str:
+    value = data.get(name)
+    if value is None and blank:
+        return ""
+    if not isinstance(value, str) or len(value) > high or (not value and not blank):
+        raise _bad(data, f"{name} is not a short text")
+    return value
+
+
+def _decimal(data: dict[str, Any], value: object, name: str) -> Decimal:
+    if not isinstance(value, str) or len(value) > 24:
+        raise _bad(data, f"{name} is not a decimal")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise _bad(data, f"{name} is not a decimal") from None
+    if not number.is_finite() or number < 0:
+        raise _bad(data, f"{name} is not a decimal")
+    return number
+
+
+def breakdown_from_record(data: dict[str, Any]) -> Breakdown:
+    """The sale's breakdown as the station stored it (``Breakdown.to_dict``), checked by the
+    breakdown's own identities and against the sale's own totals."""
+    raw = data.get("breakdown")
+    if not isinstance(raw, dict):
+        raise _bad(data, "the breakdown is missing")
+    cur = _text(raw, "currency", high=3)
+
+    def money(row: dict[str, Any], name: str) -> Money:
+        return Money(_int(row, name, low=0), cur)
+
+    def rows_of(name: str) -> list[dict[str, Any]]:
+        value = raw.get(name)
+        if (
+            not isinstance(value, list)
+            or len(value) > 50
+            or not all(isinstance(r, dict) for r in value)
+        ):
+            raise _bad(data, f"the breakdown's {name} are not a list")
+        return cast(list[dict[str, Any]], value)
+
+    try:
+        paid = raw.get("fixed_charges_paid_through")
+        breakdown = Breakdown(
+            tender=money(raw, "tender_minor"),
+            fixed_charges=tuple(
+                FixedChargeLine(
+                    name=_text(r, "name", high=120),
+                    period=cast(Any, _text(r, "period", high=8)),
+                    periods=_int(r, "periods", high=1000),
+                    amount=money(r, "amount_minor"),
+                )
+                for r in rows_of("fixed_charges")
+            ),
+            fixed_charges_total=money(raw, "fixed_charges_total_minor"),
+            fixed_charges_net=money(raw, "fixed_charges_net_minor"),
+            debt_recovered=money(raw, "debt_recovered_minor"),
+            taxes=tuple(
+                TaxLine(
+                    code=_text(r, "code", high=40),
+                    rate=_decimal(data, r.get("rate"), "tax rate"),
+                    inclusive=bool(r.get("inclusive")),
+                    base=money(r, "base_minor"),
+                    amount=money(r, "amount_minor"),
+                    energy_amount=money(r, "energy_amount_minor"),
+                    fixed_amount=money(r, "fixed_amount_minor"),
+                )
+                for r in rows_of("taxes")
+            ),
+            energy_at_rates=money(raw, "energy_at_rates_minor"),
+            energy_net=money(raw, "energy_net_minor"),
+            blocks=tuple(
+                BlockLine(
+                    index=_int(r, "index", high=100),
+                    kwh=_decimal(data, r.get("kwh"), "block kWh"),
+                    rate=_decimal(data, r.get("rate"), "block rate"),
+                    money=money(r, "money_minor"),
+                )
+                for r in rows_of("blocks")
+            ),
+            priced_kwh=_decimal(data, raw.get("priced_kwh"), "priced kWh"),
+            kwh=_decimal(data, raw.get("kwh"), "kWh"),
+            fbe_kwh=_decimal(data, raw.get("fbe_kwh"), "FBE kWh"),
+            month_to_date_kwh_before=_decimal(
+                data, raw.get("month_to_date_kwh_before"), "month to date kWh"
+            ),
+            fixed_charges_paid_through=None if paid is None else date.fromisoformat(str(paid)),
+        )
+    except (BreakdownMismatch, ValueError, TypeError) as wrong:
+        if isinstance(wrong, OfflineSaleInvalid):
+            raise
+        raise _bad(data, f"the breakdown does not add up ({str(wrong)[:120]})") from None
+    totals = {
+        "tender_minor": breakdown.tender.minor,
+        "debt_recovered_minor": breakdown.debt_recovered.minor,
+        "fixed_charges_minor": breakdown.fixed_charges_net.minor,
+        "tax_minor": breakdown.tax_total.minor,
+        "energy_minor": breakdown.energy_net.minor,
+    }
+    for name, value in totals.items():
+        if data.get(name) != value:
+            raise _bad(data, f"{name} is not the breakdown's")
+    if data.get("currency") != cur:
+        raise _bad(data, "the currency is not the breakdown's")
+    return breakdown
+
+
+def _offline_key(meter: Meter, data: dict[str, Any], tokens: list[dict[str, Any]]) -> MeterKeyRef:
+    """The key the station sold under: the meter's, or (its key changed on the master since)
+    the meter's parameters with the entry's SGC, TI and KRN and the vending key its tokens
+    name."""
+    current = meter_key_ref(meter)
+    key = data.get("key")
+    if not isinstance(key, dict):
+        raise _bad(data, "the key is missing")
+    sgc, ti, krn = key.get("sgc"), key.get("ti"), key.get("krn")
+    if (sgc, ti, krn) == (current.sgc, current.ti, current.krn):
+        return current
+    key_ref = tokens[0].get("key_ref") if tokens else None
+    try:
+        return MeterKeyRef(
+            meter_number=meter.number,
+            sgc=str(sgc),
+            ti=int(cast(int, ti)),
+            krn=int(cast(int, krn)),
+            kt=current.kt,
+            ken=current.ken,
+            ea=current.ea,
+            dkga=current.dkga,
+            base_date_year=current.base_date_year,
+            key_ref=str(key_ref or ""),
+        )
+    except (TypeError, ValueError):
+        raise _bad(data, "the key is not a meter key") from None
+
+
+def _issued(
+    data: dict[str, Any], meter: Meter, key_ref: MeterKeyRef, engine: Any
+) -> list[_PlannedToken]:
+    """The entry's tokens, each decoded with the meter's key: class, TID and amount must be
+    what the entry says, or the sale is not recorded."""
+    raw = data.get("tokens")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 4:
+        raise _bad(data, "the tokens are missing")
+    try:
+        decoder = engine.decoder_key(key_ref) if hasattr(engine, "decoder_key") else None
+    except TokenRefused:
+        raise _bad(data, "the meter's key cannot be loaded") from None
+    if decoder is None:
+        decoder = SoftwareStsEngine().decoder_key(key_ref)
+    planned: list[_PlannedToken] = []
+    for index, token in enumerate(raw, start=1):
+        if not isinstance(token, dict):
+            raise _bad(data, "a token is not an object")
+        kind = _text(token, "kind", high=20)
+        if kind not in OFFLINE_TOKEN_KINDS or _int(token, "sequence", high=10) != index:
+            raise _bad(data, "a token is not a credit token in order")
+        digits = _text(token, "digits", high=20)
+        tid = _int(token, "tid", high=0xFFFFFF)
+        units = _decimal(data, token.get("units"), "token units")
+        try:
+            decoded = sts_tokens.decode(digits, decoder[0], decoder[1])
+        except (StsError, ValueError):
+            raise _bad(data, f"token {index} does not decode") from None
+        if (
+            not decoded.crc_ok
+            or decoded.token_class != 0
+            or decoded.token_class != token.get("token_class")
+            or decoded.subclass != token.get("subclass")
+            or decoded.tid != tid
+            or decoded.amount is None
+            or decoded.amount.quantize(Decimal("0.1")) != units
+        ):
+            raise _bad(data, f"token {index} does not decode as recorded")
+        issued = IssuedToken(
+            digits=digits,
+            token_class=decoded.token_class,
+            subclass=decoded.subclass,
+            tid=tid,
+            units=units,
+            description=_text(token, "description", high=120, blank=True),
+        )
+        planned.append(_PlannedToken(kind, issued=issued, needs_tid=False))
+    return planned
+
+
+@dataclass
+class OfflineBatch:
+    """What a batch of offline sales reads once instead of once a sale: its customers, then
+    its meters, locked (in that order, as every sale locks them: vending.locks), the tariff
+    versions, who has open debts, the TIDs and references already used. Sales recorded with
+    it keep it up to date; ``finish`` writes each meter's newest TID once."""
+
+    customers: dict[str, Customer]
+    meters: dict[str, Meter]
+    versions: dict[int, TariffVersion]
+    published: dict[int, list[TariffVersion]]
+    with_debts: set[int]
+    used_tids: set[tuple[int, int | None, int | None]]
+    used_references: set[str]
+    newest_tid: dict[int, int] = field(default_factory=dict)
+
+    def in_force(self, tariff_id: int, at: datetime) -> TariffVersion | None:
+        """``tariffs.selectors.version_in_force`` over the versions read once."""
+        for version in self.published.get(tariff_id, []):
+            if version.effective_from is not None and version.effective_from <= at:
+                return version
+        return None
+
+    def finish(self) -> None:
+        with rows.cursor() as cursor:
+            for meter_id, tid in sorted(self.newest_tid.items()):
+                cursor.execute(
+                    "UPDATE meters_meter SET last_tid = %s "
+                    "WHERE id = %s AND (last_tid IS NULL OR last_tid < %s)",
+                    [tid, meter_id, tid],
+                )
+        self.newest_tid.clear()
+
+
+def _strings(records: list[dict[str, Any]], name: str) -> list[str]:
+    return sorted({r[name] for r in records if isinstance(r.get(name), str) and len(r[name]) < 64})
+
+
+def prepare_offline_batch(
+    *, vending_point: VendingPoint, records: list[dict[str, Any]]
+) -> OfflineBatch:
+    """Read and lock, once, what ``records`` (sale entries' data) need; inside the caller's
+    transaction."""
+    accounts = _strings(records, "customer")
+    customers = {
+        c.account_number: c
+        for c in Customer.objects.select_for_update(of=("self",))
+        .filter(account_number__in=accounts)
+        .order_by("pk")
+    }
+    meters = {
+        m.number: m
+        for m in Meter.objects.select_for_update(of=("self",))
+        .select_related("org_unit", "customer")
+        .filter(number__in=_strings(records, "meter"))
+        .order_by("pk")
+    }
+    version_ids = {r["tariff_version"] for r in records if isinstance(r.get("tariff_version"), int)}
+    versions = {v.pk: v for v in TariffVersion.objects.filter(pk__in=version_ids)}
+    published: dict[int, list[TariffVersion]] = {}
+    tariffs = {c.tariff_id for c in customers.values()}
+    for version in TariffVersion.objects.filter(
+        tariff_id__in=tariffs, status=VersionStatus.PUBLISHED
+    ).order_by("-effective_from", "-number"):
+        published.setdefault(version.tariff_id, []).append(version)
+    with_debts = set(
+        Debt.objects.filter(customer__in=list(customers.values()), balance_minor__gt=0)
+        .values_list("customer_id", flat=True)
+        .distinct()
+    )
+    tids = {
+        t.get("tid")
+        for r in records
+        if isinstance(r.get("tokens"), list)
+        for t in r["tokens"]
+        if isinstance(t, dict) and isinstance(t.get("tid"), int)
+    }
+    used_tids = set(
+        Token.objects.filter(meter__in=list(meters.values()), tid__in=tids).values_list(
+            "meter_id", "tid_base_year", "tid"
+        )
+    )
+    used_references = set(
+        Sale.objects.filter(
+            vending_point=vending_point, client_reference__in=_strings(records, "reference")
+        ).values_list("client_reference", flat=True)
+    )
+    return OfflineBatch(
+        customers, meters, versions, published, with_debts, used_tids, used_references
+    )
+
+
+def record_offline_sale(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    record: dict[str, Any],
+    fingerprint: str,
+    org_unit: OrgUnit,
+    shift: Shift | None = None,
+    engine: Any = None,
+    batch: OfflineBatch | None = None,
+) -> OfflineSaleResult:
+    """Write the station's credit sale ``record`` (a ``sale`` journal entry's data) as a sale
+    of ``vending_point`` by ``actor``, inside the caller's transaction. ``org_unit``: the
+    station's unit (a meter moved out of it meanwhile is a finding). ``fingerprint``: the
+    journal entry's hash. ``batch``: what a batch of them read once (``prepare_offline_batch``);
+    without it the sale reads its own and writes its meter's TID itself. Refused
+    (OFFLINE_SALE_INVALID) only when the record cannot be written as it says; what changed
+    meanwhile comes back as findings."""
+    data = record
+    reference = _text(data, "reference", high=24)
+    if data.get("kind") != SaleKind.CREDIT:
+        raise _bad(data, "only credit sales are recorded offline")
+    number = _text(data, "meter", high=13)
+    account = _text(data, "customer", high=40)
+    alone = batch is None
+    batch = batch or prepare_offline_batch(vending_point=vending_point, records=[data])
+    customer = batch.customers.get(account)
+    if customer is None:
+        raise _bad(data, "the customer is not known here")
+    meter = batch.meters.get(number)
+    if meter is None:
+        raise _bad(data, "the meter is not known here")
+    if reference in batch.used_references:
+        raise _bad(data, "the sale's reference was used before")
+    breakdown = breakdown_from_record(data)
+    created_at = _moment(data, "created_at")
+    findings: list[OfflineFinding] = []
+    if meter.status == MeterStatus.BLOCKED:
+        findings.append(
+            OfflineFinding("meter_blocked", {"meter": meter.number, "reason": meter.block_reason})
+        )
+    moved = not (
+        meter.org_unit.path == org_unit.path or meter.org_unit.path.startswith(org_unit.path + "/")
+    )
+    if meter.status == MeterStatus.RETIRED or moved or meter.customer_id != customer.pk:
+        findings.append(
+            OfflineFinding(
+                "meter_retired",
+                {
+                    "meter": meter.number,
+                    "status": meter.status,
+                    "unit": meter.org_unit.path,
+                    "customer_now": meter.customer.account_number if meter.customer else None,
+                },
+            )
+        )
+    version = batch.versions.get(_int(data, "tariff_version", low=1))
+    if version is None:
+        raise _bad(data, "the tariff version is not known here")
+    in_force = batch.in_force(customer.tariff_id, created_at)
+    if in_force is None or in_force.pk != version.pk:
+        findings.append(
+            OfflineFinding(
+                "tariff_changed",
+                {"sold_with": version.pk, "in_force": in_force.pk if in_force else None},
+            )
+        )
+    tokens = data.get("tokens")
+    key_ref = _offline_key(meter, data, tokens if isinstance(tokens, list) else [])
+    if key_ref != meter_key_ref(meter):
+        findings.append(
+            OfflineFinding(
+                "key_changed",
+                {
+                    "sold_with": {"sgc": key_ref.sgc, "ti": key_ref.ti, "krn": key_ref.krn},
+                    "meter_now": {"sgc": meter.sgc, "ti": meter.ti, "krn": meter.krn},
+                },
+            )
+        )
+    planned = _issued(data, meter, key_ref, engine_or_default(engine))
+    tids = [p.issued.tid for p in planned if p.issued is not None and p.issued.tid is not None]
+    clashes = set(
+        Token.objects.filter(
+            meter=meter, tid_base_year=key_ref.base_date_year, tid__in=tids
+        ).values_list("tid", flat=True)
+    )
+    if clashes:
+        findings.append(
+            OfflineFinding("tid_clash", {"meter": meter.number, "tids": sorted(clashes)})
+        )
+        # The token row keeps the customer's digits but no TID: the meter will refuse it (the
+        # TID is used), the sale and its money stand and the customer needs a replacement.
+        planned = [
+            _PlannedToken(
+                p.kind,
+                issued=IssuedToken(
+                    digits=p.issued.digits,
+                    token_class=p.issued.token_class,
+                    subclass=p.issued.subclass,
+                    tid=None,
+                    units=p.issued.units,
+                    description=p.issued.description,
+                ),
+                needs_tid=False,
+            )
+            if p.issued is not None and p.issued.tid in clashes
+            else p
+            for p in planned
+        ]
+    debts = []
+    if customer.pk in batch.with_debts:
+        debts = [d for d in open_debts(customer, lock=True) if d.currency == breakdown.currency]
+    version_obj, spec = spec_of_version(version.pk, str(version.approved_at))
+    plan = _OfflinePlan(meter, customer, version_obj, spec, breakdown, debts)
+    payment_method = _text(data, "payment_method", high=20)
+    cash = data.get("cash_received_minor")
+    result: SaleResult = _write_sale(
+        actor=actor,
+        kind=SaleKind.CREDIT,
+        meter=meter,
+        customer=customer,
+        point=vending_point,
+        client_reference=reference,
+        fingerprint=fingerprint,
+        planned=planned,
+        engine=engine_or_default(engine),
+        now=created_at,
+        key_ref=key_ref,
+        plan=plan,
+        payment_method=payment_method,
+        shift_id=shift.pk if shift is not None else None,
+        payment_reference=_text(data, "payment_reference", high=64, blank=True) or None,
+        cash_received=Money(_int(data, "cash_received_minor"), breakdown.currency)
+        if cash is not None
+        else None,
+    )
+    if plan.unallocated_minor:
+        findings.append(
+            OfflineFinding(
+                "debt_changed",
+                {
+                    "recovered_minor": breakdown.debt_recovered.minor,
+                    "held_minor": breakdown.debt_recovered.minor - plan.unallocated_minor,
+                    "unallocated_minor": plan.unallocated_minor,
+                    "currency": breakdown.currency,
+                },
+            )
+        )
+    batch.used_references.add(reference)
+    batch.used_tids.update((meter.pk, key_ref.base_date_year, t) for t in tids if t not in clashes)
+    if tids and (meter.last_tid is None or max(tids) > meter.last_tid):
+        meter.last_tid = max(tids)
+        batch.newest_tid[meter.pk] = meter.last_tid
+    if alone:
+        batch.finish()
+    return OfflineSaleResult(result.sale, result.tokens, findings)
+
+
+def _moment(data: dict[str, Any], name: str) -> datetime:
+    value = data.get(name)
+    if not isinstance(value, str) or len(value) > 40:
+        raise _bad(data, f"{name} is not a time")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad(data, f"{name} is not a time") from None
+    if moment.tzinfo is None:
+        raise _bad(data, f"{name} has no time zone")
+    return ensure_utc(moment)
+
+
+__all__ = [
+    "OfflineBatch",
+    "OfflineFinding",
+    "OfflineSaleResult",
+    "breakdown_from_record",
+    "prepare_offline_batch",
+    "record_offline_sale",
+]

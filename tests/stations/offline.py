@@ -1,0 +1,246 @@
+"""An offline station's journal as a station would write it, for the master's tests and the
+sync benchmark: a Station row registered on the master with its own Ed25519 key (registration
+itself is another part's), sales priced by the master's real pricing (a trial vend) and tokens
+made by the real token engine with the meter's key in the station's TID lane, each written as
+a signed, hash-chained ``sale`` entry with ``protocol.make_entry``."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from gridvend.identity.models import User
+from gridvend.identity.roles import Capability, Role
+from gridvend.kernel.money import Money
+from gridvend.kernel.tokens import MeterKeyRef, allocate_tids
+from gridvend.keys.engine import SoftwareStsEngine
+from gridvend.meters.models import Meter
+from gridvend.meters.selectors import meter_key_ref
+from gridvend.org import services as org
+from gridvend.org.models import OrgUnit, VendingPoint
+from gridvend.stations import protocol
+from gridvend.stations.models import TID_LANES, Station, StationAllowance, StationStatus
+from gridvend.vending import services as vending
+from tests import factories
+from tests.world import World
+
+_codes = itertools.count(1)
+
+
+@dataclass
+class OfflineStation:
+    world: World
+    station: Station
+    key: protocol.KeyPair
+    operator: User
+    point: VendingPoint
+    engine: SoftwareStsEngine = field(default_factory=SoftwareStsEngine)
+    seq: int = 0
+    prev: str = protocol.GENESIS
+    sold_total: int = 0
+    allowance: int = 1
+    last_tids: dict[str, int | None] = field(default_factory=dict)
+    shift: int | None = None
+    _shift_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def code(self) -> str:
+        return self.station.code
+
+    def entry(self, kind: str, data: dict[str, Any], *, at: datetime | None = None) -> dict:
+        """The next signed entry of the chain, as the wire carries it."""
+        self.seq += 1
+        made = protocol.make_entry(
+            seed=self.key.seed,
+            station=self.code,
+            seq=self.seq,
+            kind=kind,
+            occurred_at=at or timezone.now(),
+            prev=self.prev,
+            data=data,
+        )
+        self.prev = made.entry_hash
+        return made.wire()
+
+    def open_shift(self, *, float_minor: int = 0, at: datetime | None = None) -> dict:
+        self.shift = next(self._shift_ids)
+        moment = at or timezone.now()
+        return self.entry(
+            "shift_opened",
+            {
+                "shift": self.shift,
+                "operator": self.operator.username,
+                "opened_at": protocol.utc_text(moment),
+                "opening_float_minor": float_minor,
+                "currency": self.world.tariff.currency,
+            },
+            at=moment,
+        )
+
+    def close_shift(self, *, cash_minor: int, at: datetime | None = None) -> dict:
+        moment = at or timezone.now()
+        shift, self.shift = self.shift, None
+        return self.entry(
+            "shift_closed",
+            {
+                "shift": shift,
+                "closed_at": protocol.utc_text(moment),
+                "expected": {"cash": cash_minor},
+                "counted": {"cash": cash_minor},
+                "over_short_minor": 0,
+                "close_note": "",
+            },
+            at=moment,
+        )
+
+    def sale_data(
+        self,
+        meter: Meter,
+        major: str,
+        *,
+        at: datetime | None = None,
+        key_ref: MeterKeyRef | None = None,
+        tid: int | None = None,
+    ) -> dict[str, Any]:
+        """A credit sale of ``major`` as the station would record it: priced by the real
+        pricing, its tokens made by the real engine in the station's lane."""
+        moment = at or timezone.now()
+        quote = vending.trial_vend(
+            actor=self.world.cashier, meter_number=meter.number, tender=self.world.money(major)
+        )
+        b = quote.breakdown
+        key = key_ref or meter_key_ref(meter)
+        wanted = [("credit", b.kwh)] + ([("fbe", b.fbe_kwh)] if b.fbe_kwh > 0 else [])
+        last = self.last_tids.get(meter.number, meter.last_tid)
+        tids = allocate_tids(
+            last,
+            self.engine.tid_for(key, moment),
+            len(wanted),
+            ken=key.ken,
+            lanes=TID_LANES,
+            lane=self.station.tid_lane or 1,
+        )
+        if tid is not None:
+            tids = [tid + i * TID_LANES for i in range(len(wanted))]
+        self.last_tids[meter.number] = tids[-1]
+        tokens = []
+        for index, ((kind, kwh), number) in enumerate(zip(wanted, tids, strict=True), start=1):
+            issued = self.engine.issue_credit(key, kwh=kwh, tid=number)
+            tokens.append(
+                {
+                    "sequence": index,
+                    "kind": kind,
+                    "digits": issued.digits,
+                    "token_class": issued.token_class,
+                    "subclass": issued.subclass,
+                    "tid": issued.tid,
+                    "tid_base_year": key.base_date_year,
+                    "units": str(issued.units),
+                    "description": issued.description,
+                    "key_ref": key.key_ref,
+                }
+            )
+        self.sold_total += b.tender.minor
+        customer = self.world.customer(meter)
+        breakdown = b.to_dict()
+        breakdown["debt_allocations"] = []
+        return {
+            "reference": "T" + secrets.token_hex(6).upper(),
+            "client_reference": secrets.token_hex(8),
+            "kind": "credit",
+            "vending_point": self.point.code,
+            "operator": self.operator.username,
+            "shift": self.shift,
+            "meter": meter.number,
+            "customer": customer.account_number,
+            "tariff_version": quote.tariff_version.pk,
+            "currency": b.currency,
+            "tender_minor": b.tender.minor,
+            "debt_recovered_minor": b.debt_recovered.minor,
+            "fixed_charges_minor": b.fixed_charges_net.minor,
+            "tax_minor": b.tax_total.minor,
+            "energy_minor": b.energy_net.minor,
+            "kwh": str(sum((Decimal(str(t["units"])) for t in tokens), Decimal(0))),
+            "priced_kwh": str(b.priced_kwh),
+            "fbe_kwh": str(b.fbe_kwh),
+            "fixed_charges_paid_through": None
+            if b.fixed_charges_paid_through is None
+            else b.fixed_charges_paid_through.isoformat(),
+            "breakdown": breakdown,
+            "payment_method": "cash",
+            "payment_reference": None,
+            "cash_received_minor": None,
+            "debt_balance_after_minor": 0,
+            "key": {"sgc": key.sgc, "ti": key.ti, "krn": key.krn},
+            "business_date": moment.date().isoformat(),
+            "created_at": protocol.utc_text(moment),
+            "allowance": self.allowance,
+            "sold_total_minor": self.sold_total,
+            "tokens": tokens,
+        }
+
+    def sell(self, meter: Meter, major: str, **kwargs: Any) -> dict:
+        at = kwargs.get("at") or timezone.now()
+        kwargs["at"] = at
+        return self.entry("sale", self.sale_data(meter, major, **kwargs), at=at)
+
+
+def batch(entries: list[dict], batch_id: str | None = None) -> dict[str, Any]:
+    return {"batch_id": batch_id or secrets.token_hex(8), "entries": entries}
+
+
+def offline_station(
+    world: World,
+    *,
+    unit: OrgUnit | None = None,
+    lane: int = 1,
+    ceiling_minor: int = 10**12,
+    status: str = StationStatus.ACTIVE,
+) -> OfflineStation:
+    """A station registered and enrolled on the master for ``unit`` (the world's by default),
+    with its own vending point, a cashier of the unit and an allowance."""
+    unit = unit or world.unit
+    OrgUnit.objects.filter(pk=unit.pk).update(tid_lanes=TID_LANES)
+    unit.refresh_from_db()
+    for meter in Meter.objects.filter(org_unit=unit):
+        meter.org_unit.tid_lanes = TID_LANES
+    n = next(_codes)
+    point = org.create_vending_point(
+        actor=world.admin, org_unit=unit, name=f"Station point {n}", channel="pay_office"
+    )
+    operator = factories.user(unit, Role.OPERATOR, (Capability.CASHIER,))
+    key = protocol.new_key_pair()
+    now = timezone.now()
+    station = Station.objects.create(
+        code=f"st-{n}-{secrets.token_hex(2)}",
+        name=f"Station {n}",
+        org_unit=unit,
+        vending_point=point,
+        tid_lane=lane,
+        status=status,
+        public_key=key.public_hex,
+        enrolled_at=now,
+        created_by=world.admin,
+    )
+    StationAllowance.objects.create(
+        station=station,
+        sequence=1,
+        ceiling_minor=ceiling_minor,
+        currency=world.tariff.currency,
+        valid_from=now - timedelta(days=30),
+        valid_until=now + timedelta(days=30),
+        payload="{}",
+        signature="0" * 128,
+        issued_by=world.admin,
+    )
+    return OfflineStation(world, station, key, operator, point)
+
+
+def money(world: World, major: str) -> Money:
+    return world.money(major)

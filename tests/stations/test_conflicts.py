@@ -1,0 +1,163 @@
+"""What changed on the master while the station sold is flagged for a supervisor, one conflict
+per kind per entry, audited; the sale is applied all the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridvend.audit.models import AuditEvent
+from gridvend.customers import services as customers
+from gridvend.customers.models import Debt
+from gridvend.meters import services as meters
+from gridvend.meters.models import Meter
+from gridvend.stations.events import StationEvent
+from gridvend.stations.models import ConflictKind, StationConflict
+from gridvend.stations.services.journal import receive_batch
+from gridvend.vending import services as vending
+from gridvend.vending.models import Sale, Token
+from tests import factories
+from tests.stations.offline import OfflineStation, batch, offline_station
+from tests.tariffs.factories import published_tariff, residential_spec
+from tests.world import build_world
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def st() -> OfflineStation:
+    return offline_station(build_world())
+
+
+def _apply(st: OfflineStation, entries: list[dict]) -> list[StationConflict]:
+    answer = receive_batch(station=st.station, body=batch(entries))
+    conflicts = list(StationConflict.objects.filter(station=st.station).order_by("id"))
+    assert answer["conflicts"] == len(conflicts)
+    # The sales are applied whatever was found.
+    sold = sum(1 for e in entries if '"kind":"sale"' in e["body"])
+    assert Sale.objects.filter(vending_point=st.point).count() == sold
+    flagged = AuditEvent.objects.filter(event_type=StationEvent.CONFLICT_FLAGGED).count()
+    assert flagged == len(conflicts)
+    for conflict in conflicts:
+        assert conflict.sale is not None and conflict.sale.vending_point == st.point
+    return conflicts
+
+
+def _kinds(conflicts: list[StationConflict]) -> list[str]:
+    return [c.kind for c in conflicts]
+
+
+def test_a_clean_sale_flags_nothing(st: OfflineStation) -> None:
+    assert _apply(st, [st.sell(st.world.add_meter(), "250")]) == []
+
+
+def test_a_meter_blocked_meanwhile_is_flagged(st: OfflineStation) -> None:
+    meter = st.world.add_meter()
+    entry = st.sell(meter, "250")
+    meters.block_meter(actor=st.world.admin, meter=meter, reason="tamper seen")
+    conflicts = _apply(st, [entry])
+    assert _kinds(conflicts) == [ConflictKind.METER_BLOCKED]
+    assert conflicts[0].detail["reason"] == "tamper seen"
+
+
+def test_a_meter_retired_or_moved_out_of_the_unit_meanwhile_is_flagged(st: OfflineStation) -> None:
+    retired, moved = st.world.add_meter(), st.world.add_meter()
+    entries = [st.sell(retired, "250"), st.sell(moved, "250")]
+    meters.retire_meter(actor=st.world.admin, meter=retired, reason="burnt")
+    elsewhere = factories.unit(st.world.tree.root)
+    Meter.objects.filter(pk=moved.pk).update(org_unit=elsewhere)
+    conflicts = _apply(st, entries)
+    assert _kinds(conflicts) == [ConflictKind.METER_RETIRED, ConflictKind.METER_RETIRED]
+    assert conflicts[1].detail["unit"] == elsewhere.path
+
+
+def test_a_tariff_version_not_in_force_is_flagged(st: OfflineStation) -> None:
+    meter = st.world.add_meter()
+    other = published_tariff(actor=None, org_unit=st.world.tree.root, spec=residential_spec())
+    data = st.sale_data(meter, "250")
+    data["tariff_version"] = other.versions.get().pk
+    conflicts = _apply(st, [st.entry("sale", data)])
+    assert _kinds(conflicts) == [ConflictKind.TARIFF_CHANGED]
+
+
+def test_a_debt_recovered_beyond_what_the_master_holds_is_flagged(st: OfflineStation) -> None:
+    world = st.world
+    meter = world.add_meter()
+    customer = world.customer(meter)
+    customers.open_debt(
+        actor=world.supervisor, customer=customer, amount=world.money("100"), reason="arrears"
+    )
+    data = st.sale_data(meter, "400")
+    recovered = data["debt_recovered_minor"]
+    assert recovered > 0
+    # Meanwhile the master settled most of the debt.
+    Debt.objects.filter(customer=customer).update(balance_minor=recovered - 500)
+    conflicts = _apply(st, [st.entry("sale", data)])
+    assert _kinds(conflicts) == [ConflictKind.DEBT_CHANGED]
+    assert conflicts[0].detail["unallocated_minor"] == 500
+    assert conflicts[0].detail["held_minor"] == recovered - 500
+    assert not Debt.objects.filter(customer=customer, balance_minor__gt=0).exists()
+    sale = conflicts[0].sale
+    assert sale is not None and sale.debt_recovered_minor == recovered
+
+
+def test_a_meter_key_changed_meanwhile_is_flagged_and_the_token_still_checked(
+    st: OfflineStation,
+) -> None:
+    meter = st.world.add_meter()
+    entry = st.sell(meter, "250")
+    Meter.objects.filter(pk=meter.pk).update(krn=3)
+    conflicts = _apply(st, [entry])
+    assert _kinds(conflicts) == [ConflictKind.KEY_CHANGED]
+    assert conflicts[0].detail["sold_with"]["krn"] == 2
+    sale = conflicts[0].sale
+    assert sale is not None and sale.key_krn == 2
+
+
+def test_a_tid_the_master_used_is_flagged_and_the_money_kept(st: OfflineStation) -> None:
+    world = st.world
+    meter = world.add_meter()
+    online = vending.vend_credit(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference="online-1",
+        meter_number=meter.number,
+        tender=world.money("250"),
+    )
+    used = online.tokens[0].tid
+    assert used is not None
+    conflicts = _apply(st, [st.sell(meter, "260", tid=used)])
+    assert _kinds(conflicts) == [ConflictKind.TID_CLASH]
+    assert conflicts[0].detail["tids"] == [used]
+    sale = conflicts[0].sale
+    assert sale is not None and sale.tender_minor == 26000
+    # The customer's token is kept as printed, without the TID the master's token holds.
+    token = sale.tokens.get(sequence=1)
+    assert token.tid is None and token.digits
+    assert Token.objects.filter(meter=meter, tid=used).count() == 1
+
+
+def test_selling_beyond_the_allowance_is_flagged(st: OfflineStation) -> None:
+    small = offline_station(st.world, lane=2, ceiling_minor=30_000)
+    meter = st.world.add_meter()
+    first = small.sell(meter, "250")  # 25,000 of 30,000
+    second = small.sell(meter, "260")  # 51,000: above the ceiling
+    conflicts = _apply(small, [first, second])
+    assert _kinds(conflicts) == [ConflictKind.ALLOWANCE_EXCEEDED]
+    assert conflicts[0].detail["problems"] == ["above_ceiling"]
+    assert conflicts[0].entry.seq == 2
+
+
+def test_an_unknown_allowance_or_a_total_that_does_not_add_up_is_flagged(
+    st: OfflineStation,
+) -> None:
+    meter = st.world.add_meter()
+    st.allowance = 9
+    unknown = st.sell(meter, "250")
+    st.allowance = 1
+    st.sold_total -= 10_000  # the station under-counts what it sold
+    wrong = st.sell(meter, "250")
+    conflicts = _apply(st, [unknown, wrong])
+    assert [c.detail["problems"] for c in conflicts] == [
+        ["unknown_allowance"],
+        ["total_does_not_add_up"],
+    ]
