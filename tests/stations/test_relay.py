@@ -298,6 +298,9 @@ def on_master() -> None:
         # Someone signs as the relay without its key.
         ("bu-relay", OTHER.seed, "bu-st1", "STATION_AUTH_FAILED"),
     ],
+    # Named ids: the keys are made at import, so ids from their bytes would differ between
+    # pytest-xdist's workers and the run would refuse to start.
+    ids=["not-a-relay", "foreign-station", "unknown-station", "child-as-relay", "wrong-key"],
 )
 def test_the_master_takes_a_forwarded_batch_only_from_a_relay_above_the_station(
     on_master, caller, seed, named, code
