@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import timedelta
+import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,25 +18,30 @@ from django.test import Client
 from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
+from gridvend.customers import services as customers
 from gridvend.identity.models import User
 from gridvend.kernel.clock import FixedClock
 from gridvend.kernel.errors import DomainError
+from gridvend.keys import services as keys
+from gridvend.meters import services as meters
+from gridvend.meters.keychanges import request_key_change
 from gridvend.org import services as org
 from gridvend.org.models import Channel
 from gridvend.stations import protocol
-from gridvend.stations.models import Station, StationRole, StationStatus
+from gridvend.stations.models import Station, StationConflict, StationRole, StationStatus
 from gridvend.stations.services import allowances, enrolment
 from gridvend.stations.services.journal import receive_batch
 from gridvend.stations.services.registration import register_station, revoke_station
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
+from gridvend.vending.services.engineering import issue_key_change_tokens
 from gridvend.wallet import selectors as wallet_selectors
 from gridvend.wallet import services as wallet_services
 from tests import factories
 from tests.stations.conftest import Scene
 from tests.stations.offline import OfflineStation, batch, offline_station
 from tests.stations.station_world import station_mode_forgotten, station_world
-from tests.world import NOW, World, build_world
+from tests.world import NOW, World, build_world, meter_number
 
 pytestmark = pytest.mark.django_db
 
@@ -242,6 +248,56 @@ def test_a_station_whose_clock_went_back_below_its_journal_does_not_sell() -> No
         # The cashier sets the clock back a day, before the last sale the journal holds.
         with pytest.raises(DomainError):
             sell(NOW + timedelta(days=1), "clock-set-back")
+
+
+# DEFECT: a key change that keeps SGC, TI and KRN of the entry but changes the base date (a
+# DKGA04 roll-over) or KT makes vending/services/offline.py _offline_key decode the station's
+# tokens with the meter's *new* base date / KT: "does not decode", the whole batch is
+# REJECTED, and, the rejection being kept under the batch id the station always re-sends, the
+# station's journal never goes up again (every sale after it is lost to the books).
+def test_a_sale_made_before_a_roll_over_key_change_is_applied_with_a_conflict(
+    st: OfflineStation,
+) -> None:
+    world = st.world
+    keys.store_vending_key(
+        actor=None, key_ref="vk04-probe", key_hex=secrets.token_hex(20), dkga="04"
+    )
+    customer = customers.create_customer(
+        actor=world.admin,
+        name="Roll-over",
+        org_unit=world.unit,
+        tariff=world.tariff,
+        category="residential",
+    )
+    premise = customers.create_premise(actor=world.admin, org_unit=world.unit, address="1 Rd")
+    meter = meters.register_meter(
+        actor=world.admin,
+        number=meter_number(990_001),
+        org_unit=world.unit,
+        sgc="600675",
+        ti=1,
+        krn=2,
+        dkga="04",
+        base_date_year=1993,
+        key_ref="vk04-probe",
+    )
+    meters.install_meter(actor=world.admin, meter=meter, customer=customer, premise=premise)
+    meter.refresh_from_db()
+    # Sold offline in mid-2024, under the 1993 base date (TIDs still inside 24 bits) ...
+    sold = st.sell(meter, "250", at=datetime(2024, 6, 1, 8, 0, tzinfo=UTC))
+    # ... while the master rolled the meter over to the 2014 base date with its next KRN.
+    request_key_change(
+        actor=world.admin, meter=meter, base_date_year=2014, krn=3, reason="TID roll-over"
+    )
+    issue_key_change_tokens(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference="roll-over-1",
+        meter_number=meter.number,
+    )
+    answer = receive_batch(station=st.station, body=batch([sold]))
+    assert answer["status"] == "applied"
+    assert StationConflict.objects.filter(station=st.station, kind="key_changed").exists()
 
 
 # --- TIDs: lanes ---------------------------------------------------------------------------
