@@ -11,6 +11,7 @@ import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from Crypto.Cipher import AES
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
 from gridvend.customers import services as customers
+from gridvend.customers.models import Debt
 from gridvend.identity.models import User
 from gridvend.kernel.clock import FixedClock
 from gridvend.kernel.errors import DomainError
@@ -28,9 +30,18 @@ from gridvend.meters.keychanges import request_key_change
 from gridvend.org import services as org
 from gridvend.org.models import Channel
 from gridvend.stations import protocol
-from gridvend.stations.models import Station, StationConflict, StationRole, StationStatus
-from gridvend.stations.services import allowances, enrolment
+from gridvend.stations.client import MasterClient
+from gridvend.stations.models import (
+    LocalEntry,
+    LocalStation,
+    Station,
+    StationConflict,
+    StationRole,
+    StationStatus,
+)
+from gridvend.stations.services import allowances, enrolment, signing
 from gridvend.stations.services.journal import receive_batch
+from gridvend.stations.services.pull import pull_changes
 from gridvend.stations.services.registration import register_station, revoke_station
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
@@ -216,6 +227,92 @@ def test_a_batch_re_sent_under_another_id_and_with_an_entry_more_applies_each_sa
     answer = receive_batch(station=st.station, body=batch([a, b, c], "second"))
     assert answer["last_seq"] == 3
     assert Sale.objects.filter(vending_point=st.point).count() == 3
+
+
+# DEFECT: the station's debt balance nets off only the recoveries of entries not yet
+# acknowledged (stations/services/pull.py _pending_recoveries), but a relay acknowledges a
+# batch when it *stores* it: the station then pulls the relay's copy of the debt, which does not
+# hold the recovery until the master applied it and the relay pulled it back, and recovers the
+# same debt a second time.
+@pytest.mark.django_db(transaction=True, databases=["default", "station"])
+def test_a_debt_recovered_offline_is_not_owed_again_after_a_relay_stored_the_sale(
+    station_database: str, live_server: Any
+) -> None:
+    signing.forget()
+    world = build_world()
+    meter = world.add_meter()
+    debt = customers.open_debt(
+        actor=world.admin, customer=world.customer(meter), amount=world.money("80"), reason="old"
+    )
+    pair = protocol.new_key_pair()
+    Station.objects.create(
+        code="bu-st9",
+        name="Behind a relay",
+        org_unit=world.unit,
+        vending_point=world.point,
+        tid_lane=1,
+        status=StationStatus.ACTIVE,
+        public_key=pair.public_hex,
+    )
+    upstream = signing.signing_key().public_hex
+    LocalStation.objects.using(station_database).create(
+        pk=1,
+        code="bu-st9",
+        master_url=live_server.url,
+        nonce=b"n",
+        ciphertext=b"c",
+        tag=b"t",
+        public_key=pair.public_hex,
+        master_public_key=upstream,
+        upstream_public_key=upstream,
+        org_unit_id_on_master=world.unit.pk,
+        vending_point_id_on_master=world.point.pk,
+        tid_lane=1,
+    )
+    # The upstream here plays the relay: what it serves is its copy of the master's rows.
+    client = MasterClient(
+        base_url=live_server.url,
+        station="bu-st9",
+        seed=pair.seed,
+        master_public_hex=upstream,
+        timeout=20,
+    )
+    pull_changes(client, using=station_database)
+    # The station sells offline and takes 15.00 from the debt ...
+    sale = Sale.objects.using(station_database).create(
+        reference="SOFFLINE0009",
+        kind="credit",
+        vending_point_id=world.point.pk,
+        channel="offline_station",
+        client_reference="offline-9",
+        request_fingerprint="f" * 64,
+        operator_id=world.cashier.pk,
+        meter_id=meter.pk,
+        customer_id=world.customer(meter).pk,
+        currency="KES",
+        tender_minor=10_000,
+        debt_recovered_minor=1_500,
+        breakdown={"debt_allocations": [[debt.pk, 1_500]]},
+        business_date=timezone.localdate(),
+        business_month=timezone.localdate().strftime("%Y-%m"),
+    )
+    LocalEntry.objects.using(station_database).create(
+        seq=1,
+        kind="sale",
+        occurred_at=timezone.now(),
+        body="{}",
+        entry_hash="a" * 64,
+        signature="00",
+        sale=sale,
+        # ... and uploads it to its relay, which stores it (status "stored") and acknowledges.
+        batch_id="bu-st9:1-1",
+        uploaded_at=timezone.now(),
+    )
+    # Meanwhile the master sold to the customer and took 10.00; the relay pulled that, but not
+    # the station's sale, which it has not forwarded (or the master not applied) yet.
+    Debt.objects.filter(pk=debt.pk).update(balance_minor=7_000)
+    pull_changes(client, using=station_database)
+    assert Debt.objects.using(station_database).get(pk=debt.pk).balance_minor == 7_000 - 1_500
 
 
 # --- the station's clock -------------------------------------------------------------------
