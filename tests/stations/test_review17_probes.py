@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from Crypto.Cipher import AES
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
@@ -32,6 +33,7 @@ from gridvend.org.models import Channel
 from gridvend.stations import protocol
 from gridvend.stations.client import MasterClient
 from gridvend.stations.models import (
+    LocalAllowance,
     LocalEntry,
     LocalStation,
     Station,
@@ -49,6 +51,7 @@ from gridvend.vending.services.engineering import issue_key_change_tokens
 from gridvend.wallet import selectors as wallet_selectors
 from gridvend.wallet import services as wallet_services
 from tests import factories
+from tests.signin import signed_in
 from tests.stations.conftest import Scene
 from tests.stations.offline import OfflineStation, batch, offline_station
 from tests.stations.station_world import station_mode_forgotten, station_world
@@ -501,6 +504,64 @@ def test_a_sale_dated_before_the_meters_base_date_is_refused_not_a_500(
     data["created_at"] = "1990-01-01T00:00:00.000000Z"
     response = _post_batch(st, batch([st.entry("sale", data)]))
     assert 400 <= response.status_code < 500  # type: ignore[attr-defined]
+
+
+# --- the careless user ---------------------------------------------------------------------
+
+
+# DEFECT: when the master refuses the station's journal (STATION_JOURNAL_REJECTED: nothing more
+# goes up until someone acts), the cashier screen's banner stays the calm grey one: the refusal
+# is only in `gridvend station status` (stations/selectors.py station_overview and
+# web/templates/cashier/_station.html never read LocalStation.upload_refusal_code).
+def test_the_cashier_banner_warns_when_the_master_refused_the_journal() -> None:
+    with station_mode_forgotten():
+        world = build_world()
+        pair = protocol.new_key_pair()
+        now = timezone.now()
+        LocalStation.objects.create(
+            pk=1,
+            code="north-st1",
+            master_url="http://127.0.0.1:9/",
+            nonce=b"n",
+            ciphertext=b"c",
+            tag=b"t",
+            public_key=pair.public_hex,
+            master_public_key=pair.public_hex,
+            upstream_public_key=pair.public_hex,
+            org_unit_id_on_master=1,
+            last_sync_at=now - timedelta(minutes=5),
+            upload_refusal_code="STATION_JOURNAL_REJECTED",
+            upload_refusal="The station's journal was rejected (invalid at entry 1)",
+        )
+        LocalAllowance.objects.create(
+            sequence=1,
+            ceiling_minor=500_000,
+            currency="KES",
+            valid_from=now - timedelta(hours=1),
+            valid_until=now + timedelta(days=2),
+            payload="{}",
+            signature="00",
+        )
+        page = signed_in(world.cashier).get(reverse("cashier:home"))
+        assert b'id="station-banner"' in page.content
+        assert b"alert-secondary" not in page.content
+
+
+# DEFECT: applying a batch sets Station.unsynced_since to the batch's own unsynced_since, the
+# time of its *first* entry (journal._apply), so right after the master applied everything the
+# control screen says the station has held unsynced entries since then.
+def test_a_batch_applied_whole_does_not_leave_the_station_unsynced_since_its_first_entry(
+    st: OfflineStation,
+) -> None:
+    meter = st.world.add_meter()
+    first_at = timezone.now() - timedelta(hours=6)
+    entries = [st.sell(meter, "250", at=first_at), st.sell(meter, "260")]
+    body = batch(entries)
+    body["unsynced_since"] = protocol.utc_text(first_at)
+    receive_batch(station=st.station, body=body)
+    station = Station.objects.get(pk=st.station.pk)
+    assert station.last_seq == 2
+    assert station.unsynced_since is None or station.unsynced_since > first_at
 
 
 # --- docs ----------------------------------------------------------------------------------
