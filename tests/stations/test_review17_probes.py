@@ -44,7 +44,12 @@ from gridvend.stations.models import (
 from gridvend.stations.services import allowances, enrolment, signing
 from gridvend.stations.services.journal import receive_batch
 from gridvend.stations.services.pull import pull_changes
-from gridvend.stations.services.registration import register_station, revoke_station
+from gridvend.stations.services.registration import (
+    register_station,
+    reissue_enrolment_code,
+    revoke_station,
+    suspend_station,
+)
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
 from gridvend.vending.services.engineering import issue_key_change_tokens
@@ -463,6 +468,25 @@ def test_moving_a_unit_never_gives_two_overlapping_live_stations_one_lane(scene:
     north.refresh_from_db()
     south.refresh_from_db()
     assert north.tid_lane != south.tid_lane
+
+
+# DEFECT: docs/stations.md ("Recover a station", the relay's disk was lost) says to reinstall the
+# relay and re-enrol it with a new enrolment code, but registration.reissue_enrolment_code only
+# serves a station still waiting for its first enrolment; revoking the relay instead strands
+# its stations (their parent cannot be changed, and they trust only the lost relay's key).
+def test_a_relay_whose_disk_was_lost_can_be_enrolled_again(scene: Scene) -> None:
+    tree = scene.world.tree
+    relay, _code = register_station(
+        actor=scene.manager,
+        code="north-relay",
+        name="North BU relay",
+        org_unit=tree.north_bu,
+        role=StationRole.RELAY,
+    )
+    relay = _enrolled(relay)
+    suspend_station(actor=scene.manager, station=relay, reason="disk lost")
+    _again, code = reissue_enrolment_code(actor=scene.manager, station=relay)
+    assert len(code) == 26
 
 
 # --- hostile input: never a 500 ------------------------------------------------------------
