@@ -38,6 +38,7 @@ from gridvend.stations.models import (
     LocalStation,
     Station,
     StationConflict,
+    StationEntry,
     StationRole,
     StationStatus,
 )
@@ -60,6 +61,7 @@ from tests.signin import signed_in
 from tests.stations.conftest import Scene
 from tests.stations.offline import OfflineStation, batch, offline_station
 from tests.stations.station_world import station_mode_forgotten, station_world
+from tests.threads import run_threads
 from tests.world import NOW, World, build_world, meter_number
 
 pytestmark = pytest.mark.django_db
@@ -321,6 +323,27 @@ def test_a_debt_recovered_offline_is_not_owed_again_after_a_relay_stored_the_sal
     Debt.objects.filter(pk=debt.pk).update(balance_minor=7_000)
     pull_changes(client, using=station_database)
     assert Debt.objects.using(station_database).get(pk=debt.pk).balance_minor == 7_000 - 1_500
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_entries_uploaded_at_once_under_four_batch_ids_apply_once() -> None:
+    """Holds: a station's batch sent straight, through its relay and again after a lost answer,
+    all at the same moment (real threads on PostgreSQL): each sale is applied once."""
+    st = offline_station(build_world())
+    meter = st.world.add_meter()
+    entries = [st.sell(meter, "250"), st.sell(meter, "260"), st.sell(meter, "270")]
+
+    def work(i: int) -> int:
+        station = Station.objects.get(pk=st.station.pk)
+        return int(receive_batch(station=station, body=batch(entries, f"race-{i}"))["last_seq"])
+
+    results, errors = run_threads(4, work)
+    assert not errors, errors
+    assert results == [3, 3, 3, 3]
+    assert Sale.objects.filter(vending_point=st.point).count() == 3
+    assert StationEntry.objects.filter(station=st.station).count() == 3
+    assert Station.objects.get(pk=st.station.pk).sold_total_minor == 78_000
 
 
 # --- the station's clock -------------------------------------------------------------------
