@@ -1,8 +1,8 @@
 """Review of issue 17 (offline stations): probes, each named for the defect it shows.
 
 A test under a ``# DEFECT:`` comment fails today: it shows a defect found in the review (the
-comment says where), and passes once it is fixed. The tests without such a comment are things
-the review checked that hold."""
+comment says where), and passes once it is fixed. ``# FIXED`` marks the one fixed here. The
+tests without such a comment are things the review checked that hold."""
 
 from __future__ import annotations
 
@@ -515,7 +515,8 @@ def test_a_relay_whose_disk_was_lost_can_be_enrolled_again(scene: Scene) -> None
 # --- hostile input: never a 500 ------------------------------------------------------------
 
 
-# DEFECT: journal._peek_seq reads any Unicode digit with int(): '²' raises ValueError, a 500
+# FIXED on this branch (one line): journal._peek_seq read any Unicode digit with int(): '²'
+# raised ValueError, a 500.
 def test_a_superscript_digit_in_an_entrys_seq_is_refused_not_a_500(st: OfflineStation) -> None:
     entry = {"body": '{"seq":\u00b2}', "hash": "0" * 64, "signature": "0" * 128}
     response = _post_batch(st, {"batch_id": "sup", "entries": [entry]})
