@@ -214,7 +214,7 @@ def _peek_seq(wire: object) -> int:
         return 0
     digits = ""
     for ch in body[marker + 6 : marker + 26]:
-        if not ch.isdigit():
+        if not "0" <= ch <= "9":  # ASCII only: int() refuses some Unicode digits ("²")
             break
         digits += ch
     return int(digits) if digits else 0
