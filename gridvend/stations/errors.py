@@ -135,6 +135,9 @@ class StationChangesQueryInvalid(DomainError):
     code = StationErrorCode.STATION_CHANGES_QUERY_INVALID
     message_template = gettext_lazy("The changes asked for cannot be read: %(problem)s.")
 
+    def __init__(self, *, problem: str) -> None:
+        super().__init__(problem=problem[:200])
+
 
 class StationBatchInvalid(DomainError):
     code = StationErrorCode.STATION_BATCH_INVALID
