@@ -66,6 +66,8 @@ from tests.world import NOW, World, build_world, meter_number
 
 pytestmark = pytest.mark.django_db
 
+_OPEN = pytest.mark.xfail(strict=True, reason="issue 17 review finding, not fixed yet")
+
 BATCHES = "/station-api/v1/batches"
 CHANGES = "/station-api/v1/changes"
 ENROL = "/station-api/v1/enrol"
@@ -105,6 +107,7 @@ def _post_batch(st: OfflineStation, data: dict) -> object:
 
 
 # DEFECT: the request signature covers the path but not the query string (auth.py, client.py)
+@_OPEN
 def test_query_string_of_a_signed_request_cannot_be_rewritten(st: OfflineStation) -> None:
     """The station signs ``GET changes?cursor=0&limit=1``; whoever sits on the link rewrites
     the query to a cursor far ahead. The master must refuse it (the station would apply the
@@ -118,6 +121,7 @@ def test_query_string_of_a_signed_request_cannot_be_rewritten(st: OfflineStation
 # DEFECT: the enrolment code travels in the request body and the vending keys are wrapped under
 # a key derived from it alone (enrolment.py _derive/_wrapped_vending_keys): whoever reads the
 # exchange (plain http is accepted by station_init) opens every vending key of the unit
+@_OPEN
 def test_a_passive_observer_of_the_enrolment_cannot_open_the_vending_keys(scene: Scene) -> None:
     scene.world.add_meter(unit=scene.world.tree.north_sc)
     _station, code = register_station(
@@ -149,6 +153,7 @@ def test_a_passive_observer_of_the_enrolment_cannot_open_the_vending_keys(scene:
 
 
 # DEFECT: a relay sells nothing yet is sent every vending key of its unit at enrolment
+@_OPEN
 def test_a_relay_is_not_sent_vending_keys_at_enrolment(scene: Scene) -> None:
     tree = scene.world.tree
     scene.world.add_meter(unit=tree.north_sc)
@@ -174,6 +179,7 @@ def test_a_relay_is_not_sent_vending_keys_at_enrolment(scene: Scene) -> None:
 
 # DEFECT: every unauthenticated enrol call for an unknown station writes an append-only audit
 # row (enrolment._refuse): the audit log can be grown without bound by anyone
+@_OPEN
 def test_unauthenticated_enrol_calls_cannot_grow_the_audit_log(scene: Scene) -> None:
     before = AuditEvent.objects.count()
     for n in range(20):
@@ -213,6 +219,7 @@ def test_an_offline_sale_cannot_spend_the_customers_wallet(st: OfflineStation) -
 # DEFECT: the control screens' allowance left is the ceiling less the total the station *claims*
 # (allowances.sold_total_minor reads the last entry's sold_total_minor), not the master's own
 # count Station.sold_total_minor
+@_OPEN
 def test_allowance_left_is_the_masters_own_count(st: OfflineStation) -> None:
     meter = st.world.add_meter()
     first = st.sale_data(meter, "250")
@@ -244,6 +251,7 @@ def test_a_batch_re_sent_under_another_id_and_with_an_entry_more_applies_each_sa
 # batch when it *stores* it: the station then pulls the relay's copy of the debt, which does not
 # hold the recovery until the master applied it and the relay pulled it back, and recovers the
 # same debt a second time.
+@_OPEN
 @pytest.mark.django_db(transaction=True, databases=["default", "station"])
 def test_a_debt_recovered_offline_is_not_owed_again_after_a_relay_stored_the_sale(
     station_database: str, live_server: Any
@@ -352,6 +360,7 @@ def test_the_same_entries_uploaded_at_once_under_four_batch_ids_apply_once() -> 
 # DEFECT: the station checks the allowance's validity against its own clock only
 # (stations/services/offline.py _check_allowance): a clock set back below the journal's last
 # entry sells again after the allowance expired
+@_OPEN
 def test_a_station_whose_clock_went_back_below_its_journal_does_not_sell() -> None:
     with station_mode_forgotten():
         world: World = build_world()
@@ -383,6 +392,7 @@ def test_a_station_whose_clock_went_back_below_its_journal_does_not_sell() -> No
 # tokens with the meter's *new* base date / KT: "does not decode", the whole batch is
 # REJECTED, and, the rejection being kept under the batch id the station always re-sends, the
 # station's journal never goes up again (every sale after it is lost to the books).
+@_OPEN
 def test_a_sale_made_before_a_roll_over_key_change_is_applied_with_a_conflict(
     st: OfflineStation,
 ) -> None:
@@ -444,6 +454,7 @@ def _enrolled(station: Station) -> Station:
 # DEFECT: a revoked station's TID lane is given to the next station at once
 # (registration._free_lane excludes revoked stations), though the revoked station, which learns
 # of it only at its next contact, may sell in that lane until its allowance expires
+@_OPEN
 def test_a_revoked_stations_lane_is_not_reused_while_its_allowance_is_valid(scene: Scene) -> None:
     unit = scene.world.tree.north_sc
     old, _code = register_station(
@@ -469,6 +480,7 @@ def test_a_revoked_stations_lane_is_not_reused_while_its_allowance_is_valid(scen
 
 # DEFECT: org.move_unit splits the moved subtree into lanes but never checks the lanes of the
 # stations that now overlap: two live stations sell the same meters in the same lane
+@_OPEN
 def test_moving_a_unit_never_gives_two_overlapping_live_stations_one_lane(scene: Scene) -> None:
     tree = scene.world.tree
     admin: User = tree.admin
@@ -497,6 +509,7 @@ def test_moving_a_unit_never_gives_two_overlapping_live_stations_one_lane(scene:
 # relay and re-enrol it with a new enrolment code, but registration.reissue_enrolment_code only
 # serves a station still waiting for its first enrolment; revoking the relay instead strands
 # its stations (their parent cannot be changed, and they trust only the lost relay's key).
+@_OPEN
 def test_a_relay_whose_disk_was_lost_can_be_enrolled_again(scene: Scene) -> None:
     tree = scene.world.tree
     relay, _code = register_station(
@@ -561,6 +574,7 @@ def test_a_sale_dated_before_the_meters_base_date_is_refused_not_a_500(
 # goes up until someone acts), the cashier screen's banner stays the calm grey one: the refusal
 # is only in `gridvend station status` (stations/selectors.py station_overview and
 # web/templates/cashier/_station.html never read LocalStation.upload_refusal_code).
+@_OPEN
 def test_the_cashier_banner_warns_when_the_master_refused_the_journal() -> None:
     with station_mode_forgotten():
         world = build_world()
@@ -598,6 +612,7 @@ def test_the_cashier_banner_warns_when_the_master_refused_the_journal() -> None:
 # DEFECT: applying a batch sets Station.unsynced_since to the batch's own unsynced_since, the
 # time of its *first* entry (journal._apply), so right after the master applied everything the
 # control screen says the station has held unsynced entries since then.
+@_OPEN
 def test_a_batch_applied_whole_does_not_leave_the_station_unsynced_since_its_first_entry(
     st: OfflineStation,
 ) -> None:

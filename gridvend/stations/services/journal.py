@@ -520,6 +520,8 @@ def _close_shift(entry: protocol.ReadEntry, people: _People, shifts: dict[int, S
         over_short = int(data.get("over_short_minor", 0))
     except (ValueError, TypeError):
         raise _Reject(Reason.INVALID, entry.seq, "the shift's close is not readable") from None
+    if not -(10**12) < over_short < 10**12:
+        raise _Reject(Reason.INVALID, entry.seq, "the shift's over/short is out of range")
     expected, counted = data.get("expected"), data.get("counted")
     if not isinstance(expected, dict) or not isinstance(counted, dict):
         raise _Reject(Reason.INVALID, entry.seq, "the shift's count is not readable")

@@ -8,7 +8,7 @@ findings (``OfflineFinding``) for the caller to flag (docs/stations.md, "Conflic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
@@ -38,8 +38,12 @@ from gridvend.vending.errors import OfflineSaleInvalid
 from gridvend.vending.locks import open_debts
 from gridvend.vending.models import Sale, SaleKind, Shift, Token, TokenKind
 from gridvend.vending.services._sale import SaleResult, _Plan, _PlannedToken, _write_sale
+from gridvend.vending.services.credit import PAYMENT_METHODS
 
 OFFLINE_TOKEN_KINDS = frozenset({TokenKind.CREDIT, TokenKind.FBE})
+
+# The tenders an offline station's cashier takes: the counter's, less the wallet and a float.
+OFFLINE_TENDERS = frozenset(m for m in PAYMENT_METHODS if m not in ("wallet", "float"))
 
 
 @dataclass(frozen=True)
@@ -408,6 +412,10 @@ def record_offline_sale(
         raise _bad(data, "the sale's reference was used before")
     breakdown = breakdown_from_record(data)
     created_at = _moment(data, "created_at")
+    # A TID counts minutes from the key's base date: a sale dated before it (or far beyond
+    # today) is no sale a meter could take.
+    if created_at < datetime(meter.base_date_year, 1, 1, tzinfo=UTC):
+        raise _bad(data, "the sale is dated before the meter's key base date")
     findings: list[OfflineFinding] = []
     if meter.status == MeterStatus.BLOCKED:
         findings.append(
@@ -487,6 +495,10 @@ def record_offline_sale(
     version_obj, spec = spec_of_version(version.pk, str(version.approved_at))
     plan = _OfflinePlan(meter, customer, version_obj, spec, breakdown, debts)
     payment_method = _text(data, "payment_method", high=20)
+    # What a station's till takes: never the customer's prepaid wallet, which lives on the
+    # master (an entry naming it would spend the wallet from a sale the master never priced).
+    if payment_method not in OFFLINE_TENDERS:
+        raise _bad(data, "a station does not take this tender")
     cash = data.get("cash_received_minor")
     result: SaleResult = _write_sale(
         actor=actor,
