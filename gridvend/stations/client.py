@@ -50,7 +50,9 @@ class MasterClient:
 
     def _send(self, method: str, path_and_query: str, body: bytes) -> dict[str, Any]:
         url = self.base_url.rstrip("/") + "/station-api/v1/" + path_and_query.lstrip("/")
-        path = requests.utils.urlparse(url).path
+        parsed = requests.utils.urlparse(url)
+        # The path with its query string, as the master reads it: both are signed.
+        path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
         stamp = protocol.utc_text(timezone.now())
         nonce = protocol.new_nonce()
         headers = {

@@ -11,10 +11,10 @@
 - **Allowance**: payload = canonical JSON of ``{"type": "gridvend.allowance", "station",
   "sequence", "ceiling_minor", "currency", "valid_from", "valid_until", "issued_at"}`` signed by
   the master's key over the payload's bytes.
-- **Requests**: the station signs ``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nSHA256(BODY)`` (headers
-  ``X-Station``, ``X-Station-Time``, ``X-Station-Nonce``, ``X-Station-Signature``); the master signs
-  its answer ``NONCE\\nSHA256(BODY)`` (header ``X-Master-Signature``), so an answer cannot be
-  forged on the way or replayed for another request.
+- **Requests**: the station signs ``METHOD\\nPATH[?QUERY]\\nTIMESTAMP\\nNONCE\\nSHA256(BODY)``
+  (headers ``X-Station``, ``X-Station-Time``, ``X-Station-Nonce``, ``X-Station-Signature``); the
+  master signs its answer ``NONCE\\nSHA256(BODY)`` (header ``X-Master-Signature``), so an answer
+  cannot be forged on the way or replayed for another request.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class MasterDouble:
             return 403, _error("STATION_AUTH_FAILED", "bad signature")
         if headers.get(protocol.HEADER_STATION) != self.station:
             return 403, _error("STATION_UNKNOWN", "unknown station")
-        name = path.removeprefix(API)
+        name = urlparse(path).path.removeprefix(API)
         if method == "GET" and name == "status":
             return 200, {
                 "status": self.status,
@@ -126,8 +126,7 @@ def serving(double: MasterDouble) -> Iterator[str]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            path = urlparse(self.path).path
-            outcome = double.handle(self.command, path, self.headers, body)
+            outcome = double.handle(self.command, self.path, self.headers, body)
             if outcome is None:
                 # The master applied the batch and the link broke before its answer left.
                 self.close_connection = True

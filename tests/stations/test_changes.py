@@ -103,7 +103,7 @@ def _get(client: Client, pair: protocol.KeyPair | None, query: str, code: str = 
             protocol.HEADER_TIME: stamp,
             protocol.HEADER_NONCE: nonce,
             protocol.HEADER_SIGNATURE: protocol.sign(
-                pair.seed, protocol.request_message("GET", URL, stamp, nonce, b"")
+                pair.seed, protocol.request_message("GET", f"{URL}?{query}", stamp, nonce, b"")
             ),
         }
     response = client.get(f"{URL}?{query}", headers=headers)

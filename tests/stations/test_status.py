@@ -48,7 +48,8 @@ def _get(
 ) -> Any:
     stamp = protocol.utc_text(when or timezone.now())
     nonce = protocol.new_nonce()
-    signature = protocol.sign(pair.seed, protocol.request_message("GET", path, stamp, nonce, b""))
+    signed = protocol.request_message("GET", path + query, stamp, nonce, b"")
+    signature = protocol.sign(pair.seed, signed)
     headers = {
         protocol.HEADER_STATION: code,
         protocol.HEADER_TIME: stamp,

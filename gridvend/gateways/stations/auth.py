@@ -71,7 +71,10 @@ def authenticate(
     if station is None or not station.public_key:
         logger.warning("station request from an unknown or unenrolled station %r", code[:40])
         raise StationUnknown()
-    message = protocol.request_message(request.method or "", request.path, stamp, nonce, body)
+    # The path with its query string: a cursor or a time in the query is signed too.
+    query = request.META.get("QUERY_STRING", "")
+    target = request.path + (f"?{query}" if query else "")
+    message = protocol.request_message(request.method or "", target, stamp, nonce, body)
     try:
         protocol.verify(station.public_key, message, signature)
     except protocol.BadSignature:
