@@ -58,16 +58,25 @@ def field() -> Field:
 
 class _TestGateway(TerminalServer):
     """The gateway as the tests run it. On SQLite's in-memory test database its handler threads
-    use the test thread's own connection, as Django's live server does: with a connection each,
-    SQLite's shared cache locks tables between them and refuses a write outright ("database
-    table is locked") instead of waiting, which made the tests fail under load."""
+    use the test thread's own connection, as Django's live server does, one at a time: with a
+    connection each, SQLite's shared cache locks tables between them and refuses a write
+    outright ("database table is locked") instead of waiting, which made the tests fail under
+    load. The tests wait for the handlers (``settle``) before they touch the database."""
 
     shared: dict[str, Any]
+    # One connection serves one transaction at a time: while it is shared, the handlers take
+    # turns (a simulator command may connect again before the last handler has written its
+    # session's end; two handlers in one connection would nest their transactions).
+    turns = threading.Lock()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        if not self.shared:
+            super().process_request_thread(request, client_address)
+            return
         for alias, conn in self.shared.items():
             connections[alias] = conn
-        super().process_request_thread(request, client_address)
+        with self.turns:
+            super().process_request_thread(request, client_address)
 
 
 @pytest.fixture
