@@ -24,8 +24,16 @@ from gridvend.stations import protocol
 from gridvend.stations.client import LinkDown, MasterClient
 from gridvend.stations.errors import StationNotUnderRelay, StationRelayRejected
 from gridvend.stations.events import StationEvent
-from gridvend.stations.models import BatchStatus, Station, StationBatch, StationEntry
+from gridvend.stations.models import (
+    BatchStatus,
+    Station,
+    StationBatch,
+    StationEntry,
+    StationRole,
+    StationStatus,
+)
 from gridvend.stations.services import relay, signing
+from gridvend.vending.models import Sale
 from tests.stations import scenes
 
 pytestmark = pytest.mark.django_db
@@ -332,17 +340,39 @@ needs_journal = pytest.mark.skipif(
 
 
 @needs_journal
-def test_the_master_applies_a_forwarded_batch_once_and_names_the_relay(on_master) -> None:
+def test_the_master_applies_a_forwarded_batch_once_and_names_the_relay() -> None:
+    # A real station journal (priced sales, tokens by the meter's key) of a station whose
+    # parent is the relay: the master applies it as if the station had uploaded it itself.
+    from tests.stations.offline import offline_station
+    from tests.world import build_world
+
+    signing.forget()
+    world = build_world()
+    st = offline_station(world)
+    relay_row = Station.objects.create(
+        code="bu-relay",
+        name="Relay",
+        role=StationRole.RELAY,
+        org_unit=world.unit,
+        status=StationStatus.ACTIVE,
+        public_key=RELAY.public_hex,
+        enrolled_at=timezone.now(),
+    )
+    Station.objects.filter(pk=st.station.pk).update(parent=relay_row)
+    meter = world.add_meter()
+    entries = [st.sell(meter, "250"), st.sell(meter, "260")]
     path = reverse("station_api:batches-forward")
-    data = {"station": "bu-st1", **batch(journal(CHILD, 2))}
+    data = {"station": st.code, "batch_id": "b-1", "entries": entries}
     first = signed_post(Client(), path, data, code="bu-relay", seed=RELAY.seed)
     again = signed_post(Client(), path, data, code="bu-relay", seed=RELAY.seed)
     assert first.status_code == again.status_code == 200, first.content
-    assert json.loads(first.content)["status"] == json.loads(again.content)["status"] == "applied"
-    applied = StationBatch.objects.get(station__code="bu-st1")
+    assert json.loads(first.content) == json.loads(again.content)
+    assert json.loads(first.content)["status"] == "applied"
+    applied = StationBatch.objects.get(station=st.station)
     assert applied.status == BatchStatus.APPLIED and applied.via is not None
     assert applied.via.code == "bu-relay"
-    assert StationEntry.objects.filter(station__code="bu-st1").count() == 2
+    assert StationEntry.objects.filter(station=st.station, sale__isnull=False).count() == 2
+    assert Sale.objects.filter(vending_point=st.point).count() == 2
 
 
 # --- Forwarding up, to a next hop on a real socket ------------------------------------------
