@@ -603,3 +603,48 @@ def test_a_childs_status_comes_from_the_relays_copy_with_the_masters_allowance(o
     # Passed on exactly as the master signed it: the station verifies it with the master's key.
     wire = status["allowance"]
     assert protocol.read_allowance(wire, master_public_hex=MASTER.public_hex, station="bu-st1")
+
+
+def _signed_status(code: str, seed: bytes, query: str = "") -> Any:
+    path = reverse("station_api:status")
+    stamp, nonce = protocol.utc_text(timezone.now()), protocol.new_nonce()
+    message = protocol.request_message("GET", path, stamp, nonce, b"")
+    response = Client().get(
+        path + query,
+        headers={
+            protocol.HEADER_STATION: code,
+            protocol.HEADER_TIME: stamp,
+            protocol.HEADER_NONCE: nonce,
+            protocol.HEADER_SIGNATURE: protocol.sign(seed, message),
+        },
+    )
+    protocol.verify(
+        signing.signing_key().public_hex,
+        protocol.answer_message(nonce, response.content),
+        response[protocol.HEADER_MASTER_SIGNATURE],
+    )
+    return response
+
+
+def test_the_relay_answers_its_stations_status_over_http_from_its_copy(on_relay) -> None:
+    entries = journal(CHILD, 2)
+    relay.store_batch(station=on_relay, body=batch(entries))
+    since = protocol.utc_text(WHEN)
+    response = _signed_status("bu-st1", CHILD.seed, f"?unsynced_since={since}")
+    assert response.status_code == 200, response.content
+    answer = json.loads(response.content)
+    assert (answer["status"], answer["last_seq"], answer["last_hash"]) == (
+        "active",
+        2,
+        entries[-1].entry_hash,
+    )
+    seen = Station.objects.get(code="bu-st1")
+    assert seen.last_contact_at is not None and seen.unsynced_since == WHEN
+    # Suspended on the relay's copy (pulled from the master): still answered, so it stops.
+    Station.objects.filter(code="bu-st1").update(status="suspended", status_reason="audit")
+    answer = json.loads(_signed_status("bu-st1", CHILD.seed).content)
+    assert (answer["status"], answer["reason"]) == ("suspended", "audit")
+    # A station the relay holds but does not serve is refused.
+    refused = _signed_status("far-st", OTHER.seed)
+    assert refused.status_code == 409
+    assert json.loads(refused.content)["error"]["code"] == "STATION_NOT_UNDER_RELAY"
