@@ -11,7 +11,8 @@ The meter's ``last_tid``, raised by a raw UPDATE on every sale, is deliberately 
 (``UPDATE OF`` every other column): the station never relies on the master's last TID, since
 it sells in its own TID lane (docs/stations.md), and the sale path stays free of a log write.
 Neither are the login bookkeeping columns of a user (failed logins, lock-out, last login, the
-last TOTP step): the station counts its own.
+last TOTP step): the station counts its own; nor a station row's contact and upload bookkeeping
+(only a relay pulls station rows, for its own and the stations below it).
 
 Cursor order: ``seq`` is given to log rows only once they are committed (:func:`assign_sequence`,
 run by ``GET changes`` before it reads). On PostgreSQL an id taken at INSERT time could commit
@@ -22,11 +23,15 @@ every number a station can have read. On SQLite writers are serialised, so ids a
 commit order and ``seq`` is the id.
 
 A migration that adds a column to a watched table must call :func:`install` again (its
-``UPDATE OF`` list names the columns at install time).
+``UPDATE OF`` list names the columns at install time). On SQLite a migration that rebuilds a
+watched table (most column changes do) must call :func:`uninstall` first: a trigger whose SQL
+names the table being rebuilt (the path lookups join ``org_orgunit``, ``stations_station`` ...)
+makes SQLite refuse the rebuild's rename.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -89,6 +94,30 @@ WATCHED: tuple[Watched, ...] = (
         "customers_debt",
         "(SELECT o.path FROM org_orgunit o JOIN customers_customer c ON c.org_unit_id = o.id "
         "WHERE c.id = {r}.customer_id)",
+    ),
+    # What a relay holds of the stations below it (their keys, status, parent, journal position)
+    # and their allowances. A contact, an upload and the enrolment's bookkeeping are not changes
+    # a relay needs: every GET status and batch would add a log row.
+    Watched(
+        "stations.station",
+        "stations_station",
+        _unit_path("org_unit_id"),
+        unwatched=(
+            "last_contact_at",
+            "last_upload_at",
+            "unsynced_since",
+            "sold_total_minor",
+            "enrol_code_hash",
+            "enrol_code_expires_at",
+            "enrol_failures",
+            "app_version",
+        ),
+    ),
+    Watched(
+        "stations.stationallowance",
+        "stations_stationallowance",
+        "(SELECT o.path FROM org_orgunit o JOIN stations_station s ON s.org_unit_id = o.id "
+        "WHERE s.id = {r}.station_id)",
     ),
 )
 
@@ -153,13 +182,16 @@ def _sqlite_sql(connection: BaseDatabaseWrapper, spec: Watched) -> list[str]:
     ]
 
 
-def install(connection: BaseDatabaseWrapper) -> None:
-    """Create (or re-create) the log's triggers on every watched table."""
+def install(connection: BaseDatabaseWrapper, *, only: Collection[str] | None = None) -> None:
+    """Create (or re-create) the log's triggers on every watched table (or on those of the
+    labels ``only``: a migration installs the tables watched when it was written)."""
     vendor = connection.vendor
     with connection.cursor() as cursor:
         if vendor == "postgresql":
             cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {PG_SEQUENCE}")
         for spec in WATCHED:
+            if only is not None and spec.label not in only:
+                continue
             statements = (
                 _pg_sql(connection, spec)
                 if vendor == "postgresql"

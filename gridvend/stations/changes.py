@@ -23,26 +23,57 @@ from gridvend.meters.models import KeyChange, Meter
 from gridvend.org.models import OrgLevel, OrgUnit, VendingPoint
 from gridvend.stations import changelog
 from gridvend.stations.errors import StationChangesQueryInvalid
-from gridvend.stations.models import Station, SyncChange
+from gridvend.stations.models import Station, StationAllowance, StationRole, SyncChange
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
 
 
+# How many relays a station may sit under (station -> BU -> region -> DC), as relay.MAX_HOPS.
+MAX_HOPS = 4
+
+
 @dataclass(frozen=True)
 class Scope:
-    """The station's place in the tree: its unit's path and its ancestors' paths."""
+    """The station's place in the tree: its unit's path and its ancestors' paths; for a relay,
+    its own station row and the relays above it (``above``), whose rows it holds too."""
 
     path: str
     ancestors: tuple[str, ...]
+    station_id: int = 0
+    is_relay: bool = False
+    above: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, station: Station) -> Scope:
         path = station.org_unit.path
         segments = [s for s in path.split("/") if s]
         ancestors = tuple("".join(f"{s}/" for s in segments[:i]) for i in range(1, len(segments)))
-        return cls(path=path, ancestors=ancestors)
+        above: list[int] = []
+        parent = station.parent_id
+        while parent is not None and len(above) < MAX_HOPS and parent not in above:
+            above.append(parent)
+            parent = Station.objects.filter(pk=parent).values_list("parent_id", flat=True).first()
+        return cls(
+            path=path,
+            ancestors=ancestors,
+            station_id=station.pk,
+            is_relay=station.role == StationRole.RELAY,
+            above=tuple(above),
+        )
+
+
+def _stations(scope: Scope) -> QuerySet[Station]:
+    """A relay holds its own row, the relays above it (its row's parent) and every station
+    below it, up to MAX_HOPS down (their keys, status and journal position: it checks their
+    uploads and answers their status). A selling station holds none."""
+    if not scope.is_relay:
+        return Station.objects.none()
+    below = Q()
+    for depth in range(1, MAX_HOPS + 1):
+        below |= Q(**{"__".join(["parent"] * depth) + "_id": scope.station_id})
+    return Station.objects.filter(Q(pk=scope.station_id) | Q(pk__in=scope.above) | below)
 
 
 def _tariffs(scope: Scope) -> QuerySet[Tariff]:
@@ -236,11 +267,52 @@ SYNCED: tuple[Synced, ...] = (
         ),
         lambda s: Debt.objects.filter(customer__org_unit__path__startswith=s.path),
     ),
+    # Relays only (see _stations): the rows of the stations it serves and their allowances as
+    # the master signed them, which the relay passes on to them unchanged.
+    Synced(
+        "stations.station",
+        Station,
+        (
+            "code",
+            "name",
+            "role",
+            "org_unit_id",
+            "vending_point_id",
+            "parent_id",
+            "tid_lane",
+            "status",
+            "status_reason",
+            "public_key",
+            "enrolled_at",
+            "last_seq",
+            "last_hash",
+            "created_at",
+        ),
+        _stations,
+    ),
+    Synced(
+        "stations.stationallowance",
+        StationAllowance,
+        (
+            "station_id",
+            "sequence",
+            "ceiling_minor",
+            "currency",
+            "valid_from",
+            "valid_until",
+            "payload",
+            "signature",
+            "issued_at",
+        ),
+        lambda s: StationAllowance.objects.filter(station__in=_stations(s)),
+    ),
 )
 BY_LABEL = {spec.label: spec for spec in SYNCED}
 ORDER = {spec.label: i for i, spec in enumerate(SYNCED)}
 # Rows whose log path says nothing of who may see them: sent through their scope only.
 _GLOBAL_LABELS = ("org.orglevel", "tariffs.tariff", "tariffs.tariffversion")
+# Rows only a relay holds: a selling station is not told of their changes at all.
+_RELAY_LABELS = ("stations.station", "stations.stationallowance")
 
 
 def _field(model: type[models.Model], attname: str) -> models.Field[Any, Any]:
@@ -394,6 +466,8 @@ def changes_page(station: Station, cursor: int, limit: int) -> Page:
         | Q(path="")
         | Q(model__in=_GLOBAL_LABELS)
     )
+    if not scope.is_relay:
+        visible &= ~Q(model__in=_RELAY_LABELS)
     log = list(
         SyncChange.objects.filter(visible, seq__gt=cursor, seq__lte=high)
         .order_by("seq")

@@ -156,6 +156,7 @@ class StationRegistrationErrorCode(StrEnum):
     STATION_ENROL_REFUSED = "STATION_ENROL_REFUSED"
     STATION_ENROL_LOCKED = "STATION_ENROL_LOCKED"
     STATION_ENROL_FAILED = "STATION_ENROL_FAILED"
+    STATION_RELAY_NOT_ENROLLED = "STATION_RELAY_NOT_ENROLLED"
 
 
 class StationInvalid(DomainError):
@@ -218,6 +219,20 @@ class StationEnrolLocked(DomainError):
         "Too many wrong enrolment codes for this station: its enrolment is locked until the "
         "master's operator issues a new code."
     )
+
+
+class StationRelayNotEnrolled(DomainError):
+    """A station registered under a relay enrols only once the relay has: its enrolment answer
+    names the relay's key (told only to a caller who gave the right code, and the code is kept)."""
+
+    code = StationRegistrationErrorCode.STATION_RELAY_NOT_ENROLLED
+    message_template = gettext_lazy(
+        "Relay %(relay)s, which this station reaches the master through, is not enrolled yet: "
+        "enrol the relay first, then this station with the same code."
+    )
+
+    def __init__(self, *, relay: str) -> None:
+        super().__init__(relay=relay[:40])
 
 
 class StationEnrolFailed(DomainError):

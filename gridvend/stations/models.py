@@ -122,7 +122,11 @@ class StationAllowance(models.Model):
     # The canonical JSON the master signed and its Ed25519 signature (hex), as sent.
     payload = models.TextField()
     signature = models.CharField(max_length=128)
-    issued_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # The manager who issued it (always set on the master; empty on a relay, which pulls the
+    # allowances of its stations without the people who issued them).
+    issued_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     issued_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -74,17 +74,23 @@ class RelayChain:
 
     def kept(self, install: Install) -> dict[str, Any]:
         """The batches and entries ``install`` holds of ``bu-st1``."""
-        result: dict[str, Any] = install.python(
-            "from gridvend.stations.models import StationBatch, StationEntry\n"
-            "batches = StationBatch.objects.filter(station__code='bu-st1').order_by('first_seq')\n"
-            "result = {\n"
-            "    'batches': [[b.batch_id, b.status, b.first_seq, b.last_seq,"
-            " b.forwarded_at is not None, b.via.code if b.via_id else None] for b in batches],\n"
-            "    'seqs': list(StationEntry.objects.filter(station__code='bu-st1')"
-            ".order_by('seq').values_list('seq', flat=True)),\n"
-            "}\n"
-        )
-        return result
+        return kept(install, "bu-st1")
+
+
+def kept(install: Install, station: str) -> dict[str, Any]:
+    """The batches ``install`` holds of ``station`` (``[batch_id, status, first_seq, last_seq,
+    forwarded, via]``) and the sequence numbers of its entries."""
+    result: dict[str, Any] = install.python(
+        "from gridvend.stations.models import StationBatch, StationEntry\n"
+        f"batches = StationBatch.objects.filter(station__code={station!r}).order_by('first_seq')\n"
+        "result = {\n"
+        "    'batches': [[b.batch_id, b.status, b.first_seq, b.last_seq,"
+        " b.forwarded_at is not None, b.via.code if b.via_id else None] for b in batches],\n"
+        f"    'seqs': list(StationEntry.objects.filter(station__code={station!r})"
+        ".order_by('seq').values_list('seq', flat=True)),\n"
+        "}\n"
+    )
+    return result
 
 
 def relay_chain(processes: Harness) -> RelayChain:

@@ -265,7 +265,8 @@ class TcpProxy:
     and every open connection (the next connection is refused, as when a link is down);
     ``restore()`` listens again on the same port. ``hold_answers()`` lets requests through but
     keeps back what the far side answers (the link dies after the master acted and before the
-    station heard), until ``release()`` or ``cut()``."""
+    station heard), until ``release()`` or ``cut()``; ``hold_answers(to=b"POST /x")`` holds
+    only the answers to requests that start so (every request has a connection of its own)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -275,10 +276,12 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._answers = threading.Event()
         self._answers.set()
+        self._hold_to = b""
         self.requests_seen = 0
         self.restore()
 
-    def hold_answers(self) -> None:
+    def hold_answers(self, to: bytes = b"") -> None:
+        self._hold_to = to
         self._answers.clear()
 
     def release(self) -> None:
@@ -335,13 +338,22 @@ class TcpProxy:
                     return
                 self._open.update((near, far))
                 self.requests_seen += 1
-            threading.Thread(target=self._pump, args=(near, far, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(far, near, True), daemon=True).start()
+            head = bytearray()  # the start of the request on this connection
+            threading.Thread(target=self._pump, args=(near, far, head, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(far, near, head, True), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
+    def _held(self, head: bytearray) -> bool:
+        return not self._answers.is_set() and bytes(head).startswith(self._hold_to)
+
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, head: bytearray, answers: bool
+    ) -> None:
         try:
             while chunk := source.recv(65536):
-                while answers and not self._answers.wait(0.2):
+                if not answers and len(head) < 256:
+                    head.extend(chunk[: 256 - len(head)])
+                while answers and self._held(head):
+                    self._answers.wait(0.2)
                     if self._listener is None:
                         return
                 sink.sendall(chunk)

@@ -6,7 +6,6 @@ JSON-ready data)."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from gridvend.stations.models import (
     StationRole,
     StationStatus,
 )
-from gridvend.stations.services import signing
+from gridvend.stations.services import registration, signing
 
 
 def _unit(code: str, parent: OrgUnit | None) -> OrgUnit:
@@ -108,10 +107,16 @@ def station_rows(
 
 
 def pending_station(
-    *, code: str, org_unit_code: str, enrol_code: str, role: str = StationRole.STATION
+    *,
+    code: str,
+    org_unit_code: str,
+    enrol_code: str,
+    role: str = StationRole.STATION,
+    parent: str = "",
 ) -> dict[str, Any]:
     """A station registered on the master and waiting for ``gridvend station init`` with
-    ``enrol_code`` (the row registration leaves: the code's sha256, an expiry, a lane)."""
+    ``enrol_code`` (the row registration leaves: the code's sha256, an expiry, a lane), below
+    the relay ``parent`` if one is named."""
     unit = OrgUnit.objects.get(code=org_unit_code)
     point = None
     if role == StationRole.STATION:
@@ -129,7 +134,8 @@ def pending_station(
         vending_point=point,
         tid_lane=lane if role == StationRole.STATION else None,
         status=StationStatus.PENDING,
-        enrol_code_hash=hashlib.sha256(enrol_code.encode("utf-8")).hexdigest(),
+        parent=Station.objects.get(code=parent) if parent else None,
+        enrol_code_hash=registration.code_hash(enrol_code),
         enrol_code_expires_at=timezone.now() + timedelta(hours=1),
         created_by=User.objects.order_by("pk").first(),
     )
@@ -175,15 +181,32 @@ def signing_public() -> str:
     return signing.signing_key().public_hex
 
 
-def master_world(*, station: str, enrol_code: str, meters: int = 2) -> dict[str, Any]:
+def master_world(
+    *,
+    station: str,
+    enrol_code: str,
+    meters: int = 2,
+    relay: str = "",
+    relay_enrol_code: str = "",
+) -> dict[str, Any]:
     """On the master: the shared test world (a tree, a vending key, a tariff, a cashier with an
     open shift at a pay office), ``meters`` installed meters in its service centre and station
-    ``station`` registered there, waiting for its enrolment code; plus an allowance."""
+    ``station`` registered there, waiting for its enrolment code; with ``relay``, a relay of the
+    business unit above it (waiting for ``relay_enrol_code``) is the station's parent."""
     from tests.world import build_world
 
     world = build_world()
     numbers = [world.add_meter().number for _ in range(meters)]
-    registered = pending_station(code=station, org_unit_code=world.unit.code, enrol_code=enrol_code)
+    if relay:
+        pending_station(
+            code=relay,
+            org_unit_code=world.tree.north_bu.code,
+            enrol_code=relay_enrol_code,
+            role=StationRole.RELAY,
+        )
+    registered = pending_station(
+        code=station, org_unit_code=world.unit.code, enrol_code=enrol_code, parent=relay
+    )
     return {
         "meters": numbers,
         "cashier": world.cashier.username,
@@ -269,14 +292,16 @@ def sell(
     }
 
 
-def ledger_of(*, client_prefix: str) -> dict[str, Any]:
-    """What the master holds of the sales whose client reference starts ``client_prefix``: each
-    sale's reference and tokens (a sale twice, or a token twice, shows here)."""
+def ledger_of(*, client_references: list[str]) -> dict[str, Any]:
+    """What the master holds of the sales whose client reference is one of
+    ``client_references`` (a station's sale is recorded on the master under the station's own
+    sale reference): each sale's client reference and tender, oldest first, and their tokens
+    (a sale twice, or a token twice, shows here)."""
     from gridvend.vending.models import Sale, Token
 
-    sales = Sale.objects.filter(client_reference__startswith=client_prefix).order_by("reference")
+    sales = Sale.objects.filter(client_reference__in=client_references).order_by("created_at", "pk")
     return {
-        "sales": [[s.reference, s.client_reference, s.tender_minor] for s in sales],
+        "sales": [[s.client_reference, s.tender_minor] for s in sales],
         "tokens": sorted(Token.objects.filter(sale__in=sales).values_list("digits", flat=True)),
     }
 

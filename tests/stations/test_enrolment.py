@@ -23,7 +23,12 @@ from gridvend.keys.crypto import check_value
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import forget_cached_keys, load_vending_key
 from gridvend.stations import local, protocol
-from gridvend.stations.errors import StationEnrolFailed, StationEnrolLocked, StationEnrolRefused
+from gridvend.stations.errors import (
+    StationEnrolFailed,
+    StationEnrolLocked,
+    StationEnrolRefused,
+    StationRelayNotEnrolled,
+)
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalAllowance, LocalStation, Station, StationStatus
 from gridvend.stations.services import enrolment, signing, station_init
@@ -306,3 +311,99 @@ def test_the_command_enrols_and_says_so_and_a_refusal_is_a_command_error(
     )
     assert "now station kitale-st1" in out.getvalue() and "TID lane 1" in out.getvalue()
     assert LocalStation.objects.get().code == "kitale-st1"
+
+
+# --- A station below a business-unit relay -------------------------------------------------
+
+
+def _under_relay(scene: Scene) -> tuple[Station, str, Station, str]:
+    relay, relay_code = register_station(
+        actor=scene.manager,
+        code="north-relay",
+        name="North BU relay",
+        org_unit=scene.world.tree.north_bu,
+        role="relay",
+    )
+    station, code = register_station(
+        actor=scene.manager,
+        code="kitale-st1",
+        name="Kitale station",
+        org_unit=scene.world.tree.north_sc,
+        vending_point=scene.point,
+        parent=relay,
+    )
+    return relay, relay_code, station, code
+
+
+def test_a_station_under_a_relay_waits_for_the_relay_and_keeps_its_code(scene: Scene) -> None:
+    relay, relay_code, station, code = _under_relay(scene)
+    station_key = protocol.new_key_pair()
+    with pytest.raises(StationRelayNotEnrolled):
+        enrolment.enrol_station(
+            code=station.code, enrol_code=code, public_key=station_key.public_hex, app_version="t"
+        )
+    kept = Station.objects.get(pk=station.pk)
+    assert kept.status == StationStatus.PENDING and kept.enrol_code_hash and not kept.public_key
+    assert kept.enrol_failures == 0
+    # The relay enrols; the station's same code now works, and its answer names the relay's key
+    # as the one its upstream signs with, the master's as the one that signs allowances.
+    relay_key = protocol.new_key_pair()
+    enrolment.enrol_station(
+        code=relay.code, enrol_code=relay_code, public_key=relay_key.public_hex, app_version="t"
+    )
+    answer = enrolment.enrol_station(
+        code=station.code, enrol_code=code, public_key=station_key.public_hex, app_version="t"
+    )
+    assert answer["upstream_public_key"] == relay_key.public_hex
+    assert answer["master_public_key"] == signing.signing_key().public_hex
+
+
+def test_station_init_via_the_relay_talks_to_the_relay_and_via_must_match(
+    scene: Scene, live_server: Any
+) -> None:
+    relay, relay_code, station, code = _under_relay(scene)
+    relay_key = protocol.new_key_pair()
+    enrolment.enrol_station(
+        code=relay.code, enrol_code=relay_code, public_key=relay_key.public_hex, app_version="t"
+    )
+    mine = station_init.init_station(
+        master_url=live_server.url,
+        via_url="https://bu-relay.example/",
+        station_code="kitale-st1",
+        enrol_code=code,
+        app_version="17.0",
+    )
+    # Enrolled with the master (its answer checked against the master's key), bound to the relay.
+    assert mine.master_url == "https://bu-relay.example/"
+    assert mine.upstream_public_key == relay_key.public_hex
+    assert mine.master_public_key == signing.signing_key().public_hex
+    assert local.client().base_url == "https://bu-relay.example/"
+    assert Station.objects.get(pk=station.pk).public_key == mine.public_key
+
+
+@pytest.mark.parametrize("under_relay", [True, False], ids=["no-via", "via-without-relay"])
+def test_station_init_refuses_a_via_that_does_not_match_the_registration(
+    scene: Scene, live_server: Any, under_relay: bool
+) -> None:
+    if under_relay:
+        relay, relay_code, _station, code = _under_relay(scene)
+        enrolment.enrol_station(
+            code=relay.code,
+            enrol_code=relay_code,
+            public_key=protocol.new_key_pair().public_hex,
+            app_version="t",
+        )
+        via = ""
+    else:
+        _station, code = _registered(scene)
+        via = "https://bu-relay.example/"
+    with pytest.raises(StationEnrolFailed) as refused:
+        station_init.init_station(
+            master_url=live_server.url,
+            via_url=via,
+            station_code="kitale-st1",
+            enrol_code=code,
+            app_version="17.0",
+        )
+    assert "relay" in str(refused.value.message)
+    assert not LocalStation.objects.exists() and not LocalAllowance.objects.exists()

@@ -24,8 +24,16 @@ from gridvend.stations import protocol
 from gridvend.stations.client import LinkDown, MasterClient
 from gridvend.stations.errors import StationNotUnderRelay, StationRelayRejected
 from gridvend.stations.events import StationEvent
-from gridvend.stations.models import BatchStatus, Station, StationBatch, StationEntry
+from gridvend.stations.models import (
+    BatchStatus,
+    Station,
+    StationBatch,
+    StationEntry,
+    StationRole,
+    StationStatus,
+)
 from gridvend.stations.services import relay, signing
+from gridvend.vending.models import Sale
 from tests.stations import scenes
 
 pytestmark = pytest.mark.django_db
@@ -332,17 +340,39 @@ needs_journal = pytest.mark.skipif(
 
 
 @needs_journal
-def test_the_master_applies_a_forwarded_batch_once_and_names_the_relay(on_master) -> None:
+def test_the_master_applies_a_forwarded_batch_once_and_names_the_relay() -> None:
+    # A real station journal (priced sales, tokens by the meter's key) of a station whose
+    # parent is the relay: the master applies it as if the station had uploaded it itself.
+    from tests.stations.offline import offline_station
+    from tests.world import build_world
+
+    signing.forget()
+    world = build_world()
+    st = offline_station(world)
+    relay_row = Station.objects.create(
+        code="bu-relay",
+        name="Relay",
+        role=StationRole.RELAY,
+        org_unit=world.unit,
+        status=StationStatus.ACTIVE,
+        public_key=RELAY.public_hex,
+        enrolled_at=timezone.now(),
+    )
+    Station.objects.filter(pk=st.station.pk).update(parent=relay_row)
+    meter = world.add_meter()
+    entries = [st.sell(meter, "250"), st.sell(meter, "260")]
     path = reverse("station_api:batches-forward")
-    data = {"station": "bu-st1", **batch(journal(CHILD, 2))}
+    data = {"station": st.code, "batch_id": "b-1", "entries": entries}
     first = signed_post(Client(), path, data, code="bu-relay", seed=RELAY.seed)
     again = signed_post(Client(), path, data, code="bu-relay", seed=RELAY.seed)
     assert first.status_code == again.status_code == 200, first.content
-    assert json.loads(first.content)["status"] == json.loads(again.content)["status"] == "applied"
-    applied = StationBatch.objects.get(station__code="bu-st1")
+    assert json.loads(first.content) == json.loads(again.content)
+    assert json.loads(first.content)["status"] == "applied"
+    applied = StationBatch.objects.get(station=st.station)
     assert applied.status == BatchStatus.APPLIED and applied.via is not None
     assert applied.via.code == "bu-relay"
-    assert StationEntry.objects.filter(station__code="bu-st1").count() == 2
+    assert StationEntry.objects.filter(station=st.station, sale__isnull=False).count() == 2
+    assert Sale.objects.filter(vending_point=st.point).count() == 2
 
 
 # --- Forwarding up, to a next hop on a real socket ------------------------------------------
@@ -573,3 +603,48 @@ def test_a_childs_status_comes_from_the_relays_copy_with_the_masters_allowance(o
     # Passed on exactly as the master signed it: the station verifies it with the master's key.
     wire = status["allowance"]
     assert protocol.read_allowance(wire, master_public_hex=MASTER.public_hex, station="bu-st1")
+
+
+def _signed_status(code: str, seed: bytes, query: str = "") -> Any:
+    path = reverse("station_api:status")
+    stamp, nonce = protocol.utc_text(timezone.now()), protocol.new_nonce()
+    message = protocol.request_message("GET", path, stamp, nonce, b"")
+    response = Client().get(
+        path + query,
+        headers={
+            protocol.HEADER_STATION: code,
+            protocol.HEADER_TIME: stamp,
+            protocol.HEADER_NONCE: nonce,
+            protocol.HEADER_SIGNATURE: protocol.sign(seed, message),
+        },
+    )
+    protocol.verify(
+        signing.signing_key().public_hex,
+        protocol.answer_message(nonce, response.content),
+        response[protocol.HEADER_MASTER_SIGNATURE],
+    )
+    return response
+
+
+def test_the_relay_answers_its_stations_status_over_http_from_its_copy(on_relay) -> None:
+    entries = journal(CHILD, 2)
+    relay.store_batch(station=on_relay, body=batch(entries))
+    since = protocol.utc_text(WHEN)
+    response = _signed_status("bu-st1", CHILD.seed, f"?unsynced_since={since}")
+    assert response.status_code == 200, response.content
+    answer = json.loads(response.content)
+    assert (answer["status"], answer["last_seq"], answer["last_hash"]) == (
+        "active",
+        2,
+        entries[-1].entry_hash,
+    )
+    seen = Station.objects.get(code="bu-st1")
+    assert seen.last_contact_at is not None and seen.unsynced_since == WHEN
+    # Suspended on the relay's copy (pulled from the master): still answered, so it stops.
+    Station.objects.filter(code="bu-st1").update(status="suspended", status_reason="audit")
+    answer = json.loads(_signed_status("bu-st1", CHILD.seed).content)
+    assert (answer["status"], answer["reason"]) == ("suspended", "audit")
+    # A station the relay holds but does not serve is refused.
+    refused = _signed_status("far-st", OTHER.seed)
+    assert refused.status_code == 409
+    assert json.loads(refused.content)["error"]["code"] == "STATION_NOT_UNDER_RELAY"

@@ -16,9 +16,12 @@ from gridvend.stations.errors import StationBatchInvalid
 from gridvend.stations.models import StationRole, StationStatus
 from gridvend.stations.services import relay
 
-# A revoked or suspended station is let through to the journal service, which applies a
-# suspended station's sales and refuses (and alarms) a revoked station's journal.
+# On the master a revoked or suspended station is let through to the journal service, which
+# applies a suspended station's sales and refuses (and alarms) a revoked station's journal. A
+# relay keeps only an active station's batches: one it has pulled as suspended or revoked is
+# refused at once (STATION_NOT_ACTIVE) and its journal waits on the station (docs/stations.md).
 UPLOADERS = (StationStatus.ACTIVE, StationStatus.SUSPENDED, StationStatus.REVOKED)
+RELAY_UPLOADERS = (StationStatus.ACTIVE,)
 
 
 @csrf_exempt
@@ -26,7 +29,8 @@ UPLOADERS = (StationStatus.ACTIVE, StationStatus.SUSPENDED, StationStatus.REVOKE
 def batches(request: HttpRequest) -> HttpResponse:
     try:
         body = auth.read_body(request, int(settings.STATION_MAX_BODY_BYTES))
-        station = auth.authenticate(request, body, allow=UPLOADERS)
+        on_relay = relay.is_relay()
+        station = auth.authenticate(request, body, allow=RELAY_UPLOADERS if on_relay else UPLOADERS)
         data = auth.parse_json(body)
         if not isinstance(data, dict):
             raise StationBatchInvalid(problem="the body is not a JSON object")

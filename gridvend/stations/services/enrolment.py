@@ -31,7 +31,11 @@ from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import sealed_of
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter
 from gridvend.stations import protocol
-from gridvend.stations.errors import StationEnrolLocked, StationEnrolRefused
+from gridvend.stations.errors import (
+    StationEnrolLocked,
+    StationEnrolRefused,
+    StationRelayNotEnrolled,
+)
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import Station, StationStatus
 from gridvend.stations.services import allowances, signing
@@ -131,7 +135,9 @@ def enrol_station(
     """Bind ``public_key`` to the pending station ``code`` if ``enrol_code`` is its current
     one-time code; the enrolment answer (docs/stations.md). Refused with
     ``STATION_ENROL_REFUSED`` (unknown station, wrong, used or expired code, a station not
-    waiting for enrolment) or ``STATION_ENROL_LOCKED`` (too many wrong codes)."""
+    waiting for enrolment) or ``STATION_ENROL_LOCKED`` (too many wrong codes); for the right
+    code of a station whose relay has not enrolled yet, ``STATION_RELAY_NOT_ENROLLED`` (the code
+    stays good)."""
     if not (isinstance(code, str) and 0 < len(code) <= 40):
         raise StationEnrolRefused()
     if not (isinstance(enrol_code, str) and 0 < len(enrol_code) <= 64):
@@ -141,7 +147,7 @@ def enrol_station(
     version = app_version if isinstance(app_version, str) else ""
     if version and not _PRINTABLE.fullmatch(version):
         version = ""
-    station = Station.objects.filter(code=code).first()
+    station = Station.objects.select_related("parent").filter(code=code).first()
     if station is None:
         _refuse(None, code, "unknown station", count=False)
         raise StationEnrolRefused()
@@ -160,6 +166,11 @@ def enrol_station(
     if station.enrol_code_expires_at is None or station.enrol_code_expires_at <= now:
         _refuse(station, code, "expired code", count=False)
         raise StationEnrolRefused()
+    relay = station.parent
+    if relay is not None and not relay.public_key:
+        # Its answer must name the relay's key; the code stays good for a second try.
+        _refuse(station, code, "the relay is not enrolled", count=False)
+        raise StationRelayNotEnrolled(relay=relay.code)
     with transaction.atomic(durable=True):
         locked = (
             Station.objects.select_for_update(of=("self",))

@@ -38,6 +38,7 @@ from gridvend.stations.models import (
     StationShift,
     StationStatus,
 )
+from gridvend.stations.services.relay import is_ancestor
 from gridvend.vending.errors import OfflineSaleInvalid
 from gridvend.vending.models import Shift, ShiftStatus
 from gridvend.vending.services.offline import (
@@ -97,7 +98,9 @@ def _shape(body: object) -> _Batch:
     except ValueError:
         raise StationBatchInvalid(problem="unsynced_since is not a protocol time") from None
     try:
-        digest = protocol.sha256_hex(protocol.canonical(body))
+        # A batch is its id and its entries: ``unsynced_since`` is what the station said when
+        # it sent it (a relay forwarding it says its own), not part of what is applied.
+        digest = protocol.sha256_hex(protocol.canonical({"batch_id": batch_id, "entries": entries}))
     except (TypeError, ValueError):
         raise StationBatchInvalid(problem="the batch is not plain JSON") from None
     return _Batch(batch_id, entries, unsynced, digest)
@@ -111,7 +114,8 @@ def receive_batch(*, station: Station, body: dict[str, Any], via: Station | None
     verify raises STATION_JOURNAL_REJECTED with its reason, is kept as rejected and alarmed,
     and nothing of it is applied. ``via``: the relay that forwarded it."""
     batch = _shape(body)
-    if via is not None and (via.role != StationRole.RELAY or station.parent_id != via.pk):
+    if via is not None and (via.role != StationRole.RELAY or not is_ancestor(via.code, station)):
+        # The relay above the station, or one above that relay (station -> BU -> region -> DC).
         raise StationBatchInvalid(problem="the relay does not serve this station")
     earlier = StationBatch.objects.filter(station=station, batch_id=batch.batch_id).first()
     if earlier is not None:

@@ -40,7 +40,8 @@ from gridvend.stations.models import (
     StationRole,
 )
 
-BATCH_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A station names its batches "<station>:<first seq>-<last seq>" (stations.services.upload).
+BATCH_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Entries one batch may carry (the body itself is capped before it is read).
 MAX_BATCH_ENTRIES = 5_000
 # How many relays a forwarded batch may have climbed through (station -> BU -> region -> DC).
@@ -83,7 +84,7 @@ def store_batch(*, station: Station, body: object, via: Station | None = None) -
     me = this_station()
     if me is None or me.role != StationRole.RELAY:
         raise RuntimeError("only a relay keeps batches for forwarding")
-    if not _is_ancestor(me.code, station):
+    if not is_ancestor(me.code, station):
         raise StationNotUnderRelay(station=station.code, relay=me.code)
     batch_id, wires = _shape(station, body)
     digest = protocol.sha256_hex(protocol.canonical({"batch_id": batch_id, "entries": wires}))
@@ -319,7 +320,7 @@ def _mark_forwarded(batch: StationBatch, when: datetime) -> bool:
 # --- Taking a forwarded batch (master, or a relay with relays below it) ---------------------
 
 
-def _is_ancestor(relay_code: str, station: Station) -> bool:
+def is_ancestor(relay_code: str, station: Station) -> bool:
     """True when the relay ``relay_code`` is ``station``'s parent, or its parent's, and so on."""
     current = station
     for _ in range(MAX_HOPS):
@@ -342,7 +343,7 @@ def forwarded_batch(*, relay: Station, data: object) -> tuple[Station, dict[str,
     if relay.role != StationRole.RELAY:
         raise StationNotUnderRelay(station=code, relay=relay.code)
     station = Station.objects.select_related("org_unit").filter(code=code[:40]).first()
-    if station is None or not station.public_key or not _is_ancestor(relay.code, station):
+    if station is None or not station.public_key or not is_ancestor(relay.code, station):
         raise StationNotUnderRelay(station=code, relay=relay.code)
     body = {k: v for k, v in data.items() if k in ("batch_id", "entries", "unsynced_since")}
     return station, body
@@ -363,10 +364,18 @@ def take_batch(*, station: Station, body: Any, via: Station | None) -> dict[str,
 # --- What a relay answers its children from its own copy -----------------------------------
 
 
-def child_status(station: Station) -> dict[str, Any]:
+def child_status(
+    station: Station, *, unsynced_since: datetime | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """``GET status`` for a station under this relay, from the relay's copy (the station's row and
     allowances as pulled from the master, which signed the allowance; the journal position as the
-    relay holds it)."""
+    relay holds it). The contact is noted on the relay's copy of the station's row (not watched by
+    the change log). Refused (``STATION_NOT_UNDER_RELAY``) for a station not below this relay."""
+    me = this_station()
+    if me is None or not is_ancestor(me.code, station):
+        raise StationNotUnderRelay(station=station.code, relay=me.code if me else "")
+    now = now or timezone.now()
+    Station.objects.filter(pk=station.pk).update(last_contact_at=now, unsynced_since=unsynced_since)
     allowance = StationAllowance.objects.filter(station=station).order_by("-sequence").first()
     seq, last_hash = position(station)
     return {
@@ -379,5 +388,5 @@ def child_status(station: Station) -> dict[str, Any]:
         ),
         "last_seq": seq,
         "last_hash": last_hash,
-        "server_time": protocol.utc_text(timezone.now()),
+        "server_time": protocol.utc_text(now),
     }

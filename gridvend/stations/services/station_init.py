@@ -98,31 +98,49 @@ def _read_answer(
         raise StationEnrolFailed(problem="the answer does not prove it knew the enrolment code")
     try:
         data = json.loads(raw.decode("utf-8"))
-        upstream = data["upstream_public_key"]
+        master_public = data["master_public_key"]
+        if not protocol.HEX64.match(master_public):
+            raise ValueError("the master's key is not 32 bytes of hex")
+        if not protocol.HEX64.match(data["upstream_public_key"]):
+            raise ValueError("the upstream key is not 32 bytes of hex")
+        # The master answers the enrolment itself, even for a station behind a relay (which
+        # is only told the relay's key, to check the relay's answers later).
         protocol.verify(
-            upstream,
+            master_public,
             protocol.answer_message(nonce, raw),
             headers.get(protocol.HEADER_MASTER_SIGNATURE, ""),
         )
         facts = data["station"]
         if facts["code"] != station_code or facts["role"] not in StationRole.values:
             raise ValueError("the answer names another station")
-        if not protocol.HEX64.match(data["master_public_key"]):
-            raise ValueError("the master's key is not 32 bytes of hex")
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, protocol.BadSignature) as bad:
         raise StationEnrolFailed(problem=f"the answer cannot be read ({bad})") from None
     return dict(data)
 
 
+def _http_url(url: str, whose: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 255:
+        raise StationEnrolFailed(problem=f"the {whose} address is not an http(s) URL")
+
+
 def init_station(
-    *, master_url: str, station_code: str, enrol_code: str, app_version: str
+    *,
+    master_url: str,
+    station_code: str,
+    enrol_code: str,
+    app_version: str,
+    via_url: str = "",
 ) -> LocalStation:
-    """Turn this install into the station ``station_code`` of the master at ``master_url``."""
+    """Turn this install into the station ``station_code`` of the master at ``master_url``.
+    A station registered under a business-unit relay enrols with the master all the same, and
+    is then bound to the relay: ``via_url`` is the relay's address, which it talks to from now on
+    (its ``master_url``); the master's answer names the relay's key (``upstream_public_key``)."""
     if local.is_station():
         raise StationEnrolFailed(problem="this install already is a station")
-    parts = urlsplit(master_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(master_url) > 255:
-        raise StationEnrolFailed(problem="the master's address is not an http(s) URL")
+    _http_url(master_url, "master's")
+    if via_url:
+        _http_url(via_url, "relay's")
     station_code = station_code.strip().lower()
     enrol_code = enrol_code.strip().upper().replace(" ", "").replace("-", "")
     if not (0 < len(station_code) <= 40 and 0 < len(enrol_code) <= 64):
@@ -143,6 +161,20 @@ def init_station(
         status, raw, headers, nonce=nonce, station_code=station_code, code=enrol_code
     )
     facts = data["station"]
+    # A station under a relay is answered the relay's key as the one its upstream signs with.
+    under_relay = data["upstream_public_key"] != data["master_public_key"]
+    if under_relay and not via_url:
+        raise StationEnrolFailed(
+            problem="the master registered this station under a relay: give the relay's address "
+            "with --via (the enrolment code is now used: ask the master's operator to register "
+            "the station again)"
+        )
+    if via_url and not under_relay:
+        raise StationEnrolFailed(
+            problem="the master registered this station under no relay: --via does not apply "
+            "(the enrolment code is now used: ask the master's operator to register the station "
+            "again)"
+        )
     keys = _unwrap(data.get("vending_keys"), enrol_code=enrol_code, station_code=station_code)
     wire_allowance = data.get("allowance")
     if wire_allowance is not None:
@@ -160,7 +192,7 @@ def init_station(
             pk=1,
             code=station_code,
             role=facts["role"],
-            master_url=master_url,
+            master_url=via_url or master_url,
             nonce=sealed.nonce,
             ciphertext=sealed.ciphertext,
             tag=sealed.tag,
@@ -180,7 +212,8 @@ def init_station(
             after={
                 "code": station.code,
                 "role": station.role,
-                "master_url": master_url,
+                "master_url": station.master_url,
+                "enrolled_with": master_url,
                 "public_key": station.public_key,
                 "tid_lane": station.tid_lane,
                 "vending_keys": [item["key_ref"] for item, _secret in keys],

@@ -1,8 +1,9 @@
 """The station's sync cycle (docs/stations.md, Upload and the sync cycle), always in this
 order: ``GET status`` (store the master's word on this station; take a newer allowance;
-acknowledge what the master already holds), upload every entry not yet acknowledged, then pull
-the master's changes. Upload comes before pull, so the master has applied this station's sales
-(debts recovered, TIDs used) before the station takes the master's rows back.
+acknowledge what the master already holds), upload every entry not yet acknowledged (on a relay:
+forward what its stations uploaded, ``relay.forward_pending``), then pull the master's
+changes. Upload comes before pull, so the master has applied this station's sales (debts
+recovered, TIDs used) before the station takes the master's rows back.
 
 A cycle that fails (a link down, a refusal) backs off: 1, 2, 4 ... minutes, at most 30; a cycle
 before ``next_attempt_at`` does nothing unless forced. A running cycle holds a lease (its
@@ -23,8 +24,9 @@ from django.utils import timezone
 
 from gridvend.stations import local
 from gridvend.stations.client import LinkDown, MasterClient, Refused
-from gridvend.stations.models import LocalAllowance, LocalStation, StationStatus
+from gridvend.stations.models import LocalAllowance, LocalStation, StationRole, StationStatus
 from gridvend.stations.services.local_allowances import AllowanceRefused, accept_allowance
+from gridvend.stations.services.relay import ForwardResult, forward_pending
 from gridvend.stations.services.upload import (
     AcknowledgementMismatch,
     UploadResult,
@@ -39,6 +41,9 @@ BACKOFF_MAX_MINUTES = 30
 # cycle that overlaps one still running only sends the same batches again, applied once).
 LEASE = timedelta(minutes=10)
 PULL_MODULE = "gridvend.stations.services.pull"
+# forward_pending calls one relay's cycle makes (each sends up to FORWARD_BATCHES_PER_CALL
+# batches); what is left goes at the next cycle.
+FORWARD_ROUNDS = 50
 
 
 @dataclass
@@ -48,6 +53,8 @@ class CycleResult:
     status: str = ""
     allowance_accepted: int | None = None
     upload: UploadResult | None = None
+    # On a relay: what was forwarded for the stations below it (in place of an upload).
+    forward: ForwardResult | None = None
     pulled: Any = None
     failure: str = ""
     failures: int = 0
@@ -65,6 +72,16 @@ class CycleResult:
             "status": self.status,
             "allowance_accepted": self.allowance_accepted,
             "upload": self.upload.as_dict() if self.upload is not None else None,
+            "forward": (
+                {
+                    "batches": self.forward.forwarded,
+                    "entries": self.forward.entries,
+                    "refused": len(self.forward.refused),
+                    "more": self.forward.more,
+                }
+                if self.forward is not None
+                else None
+            ),
             "pulled": str(self.pulled) if self.pulled is not None else None,
             "failure": self.failure,
             "failures": self.failures,
@@ -131,6 +148,26 @@ def _status(station: LocalStation, client: MasterClient, result: CycleResult) ->
     acknowledge(data.get("last_seq", 0), data.get("last_hash", ""))
 
 
+def _forward(client: MasterClient, result: CycleResult) -> ForwardResult:
+    """Every batch kept for the stations below this relay, sent up until none is left (a link
+    that goes down raises ``LinkDown``: what was acknowledged stays marked). A batch the next hop
+    refused stays kept, audited by ``forward_pending``; its station's later batches wait behind
+    it, and the other stations' batches and the pull go on."""
+    total = ForwardResult()
+    for _ in range(FORWARD_ROUNDS):
+        done = forward_pending(client)
+        total.forwarded += done.forwarded
+        total.entries += done.entries
+        total.refused += done.refused
+        if not done.more:
+            break
+    else:
+        total.more = True
+    for code, batch_id, refusal in total.refused:
+        result.notes.append(f"batch {batch_id} of station {code} refused upstream: {refusal}")
+    return total
+
+
 def _pull(client: MasterClient) -> Any:
     # Down-sync is its own module (stations.services.pull); looked up when a cycle pulls.
     return import_module(PULL_MODULE).pull_changes(client)
@@ -158,6 +195,11 @@ def run_sync_cycle(
         if station.status == StationStatus.REVOKED:
             # A revoked station's journal is no longer taken; it sells nothing more either.
             result.notes.append("revoked: nothing is uploaded or pulled")
+        elif station.role == StationRole.RELAY:
+            # A relay has no journal of its own: it forwards what its stations uploaded to it,
+            # then pulls (its unit, and its stations' rows and allowances).
+            result.forward = _forward(link, result)
+            result.pulled = _pull(link)
         else:
             result.upload = upload_pending(link)
             if result.upload.link_down:

@@ -23,6 +23,13 @@ def _init_arguments(sub: CommandParser) -> None:
     sub.add_argument(
         "--enrol-code", required=True, metavar="CODE", help="the one-time enrolment code"
     )
+    sub.add_argument(
+        "--via",
+        default="",
+        metavar="URL",
+        help="a station registered under a business-unit relay: the relay's address (the "
+        "station enrols with --master, then talks to the relay)",
+    )
 
 
 def run_init(command: BaseCommand, options: dict[str, Any]) -> None:
@@ -40,6 +47,7 @@ def run_init(command: BaseCommand, options: dict[str, Any]) -> None:
         station_code=options["station"],
         enrol_code=options["enrol_code"],
         app_version=app_version,
+        via_url=options["via"],
     )
     # This process now is a station: its sale hooks look again.
     offline.forget()
@@ -79,6 +87,12 @@ def sync(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(
             f"uploaded {up.entries} entries in {up.batches} batches, {up.pending} pending, "
             f"{len(up.conflicts)} conflicts flagged by the master"
+        )
+    if result.forward is not None:
+        fw = result.forward
+        command.stdout.write(
+            f"forwarded {fw.entries} entries in {fw.forwarded} batches of the stations below, "
+            f"{len(fw.refused)} refused upstream" + (", more left" if fw.more else "")
         )
     if result.pulled is not None:
         command.stdout.write(f"pulled: {result.pulled}")
