@@ -608,7 +608,8 @@ def test_a_childs_status_comes_from_the_relays_copy_with_the_masters_allowance(o
 def _signed_status(code: str, seed: bytes, query: str = "") -> Any:
     path = reverse("station_api:status")
     stamp, nonce = protocol.utc_text(timezone.now()), protocol.new_nonce()
-    message = protocol.request_message("GET", path, stamp, nonce, b"")
+    # The path with its query string is signed.
+    message = protocol.request_message("GET", path + query, stamp, nonce, b"")
     response = Client().get(
         path + query,
         headers={
