@@ -263,7 +263,7 @@ def test_a_report_for_a_meter_no_longer_the_customers_is_hidden(portal: Portal) 
     amina = portal.sign_up(portal.meter, "amina")
     report = _report(amina, portal.meter)
     login = CustomerLogin.objects.get(username="amina")
-    assert portal_faults.get_portal_fault(login, report.pk) == report
+    assert portal_faults.get_portal_fault(login, report.fault_id) == report
     # The meter moves to another customer: her link shows nothing, and nor does the report.
     Meter.objects.filter(pk=portal.meter.pk).update(customer=portal.other.customer)
     assert amina.get(f"/portal/faults/{report.fault_id}/").status_code == 404

@@ -123,6 +123,10 @@ class Databases:
         base = urlsplit(self.postgres_url).path.lstrip("/")
         name = f"{base}_proctpl_{migrations_hash()}"
         with self._lock, _pg_admin(self.postgres_url) as admin:
+            # xdist workers share this server and this template's name: a session advisory
+            # lock makes one of them build it while the others wait (a thread lock would not
+            # reach across processes; two builders dropped each other's half-built database).
+            admin.execute("SELECT pg_advisory_lock(hashtext(%s))", [name])
             found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if found is None:
                 # Older templates of this test database (other migrations) go first.
