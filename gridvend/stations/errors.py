@@ -18,6 +18,7 @@ class StationErrorCode(StrEnum):
     STATION_NO_ALLOWANCE = "STATION_NO_ALLOWANCE"
     STATION_ALLOWANCE_EXPIRED = "STATION_ALLOWANCE_EXPIRED"
     STATION_ALLOWANCE_EXHAUSTED = "STATION_ALLOWANCE_EXHAUSTED"
+    STATION_CLOCK_BEHIND_JOURNAL = "STATION_CLOCK_BEHIND_JOURNAL"
     STATION_NO_TID_LANE = "STATION_NO_TID_LANE"
     STATION_RELAY_REJECTED = "STATION_RELAY_REJECTED"
     STATION_NOT_UNDER_RELAY = "STATION_NOT_UNDER_RELAY"
@@ -91,6 +92,21 @@ class StationAllowanceExhausted(DomainError):
 
     def __init__(self, *, room: str, room_minor: int, currency: str) -> None:
         super().__init__(room=room, room_minor=room_minor, currency=currency)
+
+
+class StationClockBehindJournal(DomainError):
+    """The station's clock reads earlier than an entry its journal already holds: it was set
+    back (by hand or by a dead clock battery). Selling on it could pass an allowance's expiry,
+    so nothing is sold until the clock is right again."""
+
+    code = StationErrorCode.STATION_CLOCK_BEHIND_JOURNAL
+    message_template = gettext_lazy(
+        "This station's clock reads %(clock)s, earlier than the last entry of its journal "
+        "(%(last_entry)s): it was set back. Set the date and time right before selling."
+    )
+
+    def __init__(self, *, clock: str, last_entry: str) -> None:
+        super().__init__(clock=clock, last_entry=last_entry)
 
 
 class StationNoTidLane(DomainError):

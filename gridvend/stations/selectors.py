@@ -84,6 +84,11 @@ def station_overview(now: datetime | None = None) -> dict[str, Any]:
         "sold_total_minor": sold,
         "unuploaded_entries": pending.count(),
         "unuploaded_since": oldest,
+        # The master's (or relay's) last refusal of an upload: nothing more goes up until a
+        # manager clears its cause on the master (docs/stations.md, "A refused upload").
+        "upload_refused": None
+        if not station.upload_refusal_code
+        else {"code": station.upload_refusal_code, "message": station.upload_refusal},
     }
 
 

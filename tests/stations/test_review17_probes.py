@@ -250,7 +250,6 @@ def test_a_batch_re_sent_under_another_id_and_with_an_entry_more_applies_each_sa
 # batch when it *stores* it: the station then pulls the relay's copy of the debt, which does not
 # hold the recovery until the master applied it and the relay pulled it back, and recovers the
 # same debt a second time.
-@_OPEN
 @pytest.mark.django_db(transaction=True, databases=["default", "station"])
 def test_a_debt_recovered_offline_is_not_owed_again_after_a_relay_stored_the_sale(
     station_database: str, live_server: Any
@@ -359,7 +358,6 @@ def test_the_same_entries_uploaded_at_once_under_four_batch_ids_apply_once() -> 
 # DEFECT: the station checks the allowance's validity against its own clock only
 # (stations/services/offline.py _check_allowance): a clock set back below the journal's last
 # entry sells again after the allowance expired
-@_OPEN
 def test_a_station_whose_clock_went_back_below_its_journal_does_not_sell() -> None:
     with station_mode_forgotten():
         world: World = build_world()
@@ -573,7 +571,6 @@ def test_a_sale_dated_before_the_meters_base_date_is_refused_not_a_500(
 # goes up until someone acts), the cashier screen's banner stays the calm grey one: the refusal
 # is only in `gridvend station status` (stations/selectors.py station_overview and
 # web/templates/cashier/_station.html never read LocalStation.upload_refusal_code).
-@_OPEN
 def test_the_cashier_banner_warns_when_the_master_refused_the_journal() -> None:
     with station_mode_forgotten():
         world = build_world()

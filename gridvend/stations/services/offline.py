@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from gridvend.stations import protocol
 from gridvend.stations.errors import (
     StationAllowanceExhausted,
     StationAllowanceExpired,
+    StationClockBehindJournal,
     StationNoAllowance,
     StationNotActive,
     StationNoTidLane,
@@ -36,6 +38,10 @@ from gridvend.stations.models import (
 from gridvend.vending.models import Sale, SaleKind, Shift, Token, TokenKind
 
 SALE_HOOK = "stations.journal"
+# How far a sale's time may fall behind the journal's newest entry (a clock nudged back by a
+# time sync) before it is taken for a clock set back. The allowance's validity is judged at the
+# later of the two in any case, so the slack never lets a station sell past its expiry.
+CLOCK_SLACK = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -125,10 +131,20 @@ def append_entry(
 
 
 def _check_allowance(station: LocalStation, sale: Sale) -> LocalAllowance:
+    # The station's clock is its own: one set back below what the journal already holds would
+    # sell again under an allowance that has expired. Time only moves forward here: the sale is
+    # judged at the later of its clock and the journal's newest entry, and a clock clearly
+    # behind the journal sells nothing.
+    last = LocalEntry.objects.order_by("-seq").values_list("occurred_at", flat=True).first()
+    if last is not None and sale.created_at < last - CLOCK_SLACK:
+        raise StationClockBehindJournal(
+            clock=protocol.utc_text(sale.created_at), last_entry=protocol.utc_text(last)
+        )
+    at = max(sale.created_at, last) if last is not None else sale.created_at
     top = LocalAllowance.objects.order_by("-sequence").first()
     if top is None or top.currency != sale.currency or sale.created_at < top.valid_from:
         raise StationNoAllowance(currency=sale.currency)
-    if sale.created_at >= top.valid_until:
+    if at >= top.valid_until:
         raise StationAllowanceExpired(valid_until=protocol.utc_text(top.valid_until))
     room = top.ceiling_minor - station.sold_total_minor
     if sale.tender_minor > room:
