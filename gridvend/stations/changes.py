@@ -23,7 +23,13 @@ from gridvend.meters.models import KeyChange, Meter
 from gridvend.org.models import OrgLevel, OrgUnit, VendingPoint
 from gridvend.stations import changelog
 from gridvend.stations.errors import StationChangesQueryInvalid
-from gridvend.stations.models import Station, StationAllowance, StationRole, SyncChange
+from gridvend.stations.models import (
+    LocalStation,
+    Station,
+    StationAllowance,
+    StationRole,
+    SyncChange,
+)
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
 
 MAX_LIMIT = 1000
@@ -386,19 +392,62 @@ class SnapshotPosition:
 
 
 @dataclass(frozen=True)
+class Applied:
+    """How far the master has applied journals, told with a page (read before the page's log is
+    numbered and its rows are read, so every row of the page, and every row the caller will get
+    for a change those entries made, already counts those entries' sales).
+
+    ``seq``: for a selling station, its own last applied entry (None: not known here, e.g. a
+    relay that has not finished a pull since it learnt it); ``below``: for a relay, the same per
+    station below it."""
+
+    seq: int | None = None
+    below: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
 class Page:
     cursor_to: int
     more: bool
     changes: list[dict[str, Any]]
     snapshot: str | None = None
+    applied: Applied = Applied()
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "cursor_to": self.cursor_to,
             "more": self.more,
             "changes": self.changes,
             "snapshot": self.snapshot,
         }
+        if self.applied.seq is not None:
+            data["applied_seq"] = self.applied.seq
+        if self.applied.below is not None:
+            data["applied_below"] = self.applied.below
+        return data
+
+
+def applied_for(station: Station) -> Applied:
+    """What the caller is told of the master's application of journals (see :class:`Applied`).
+    On the master, its own rows; on a relay, what the master told it with the page that ended
+    its last finished pull (its own copy of a station's ``last_seq`` may be newer than the rows
+    it holds)."""
+    me = LocalStation.objects.filter(pk=1).values_list("applied_seqs", flat=True).first()
+    if me is None:
+        if station.role == StationRole.RELAY:
+            below = (
+                _stations(Scope.of(station)).exclude(pk=station.pk).exclude(role=StationRole.RELAY)
+            )
+            return Applied(below=dict(below.values_list("code", "last_seq")))
+        seq = Station.objects.filter(pk=station.pk).values_list("last_seq", flat=True).first()
+        return Applied(seq=int(seq or 0))
+    known: dict[str, int] = me if isinstance(me, dict) else {}
+    if station.role == StationRole.RELAY:
+        codes = set(
+            _stations(Scope.of(station)).exclude(pk=station.pk).values_list("code", flat=True)
+        )
+        return Applied(below={c: s for c, s in known.items() if c in codes})
+    return Applied(seq=known.get(station.code))
 
 
 def _high_water() -> int:
@@ -418,6 +467,7 @@ def _upserts(spec: Synced, rows: Iterable[models.Model]) -> list[dict[str, Any]]
 
 def snapshot_page(station: Station, position: SnapshotPosition | None, limit: int) -> Page:
     """One page of everything the station may see, model by model in primary-key order."""
+    applied = applied_for(station)
     if position is None:
         position = SnapshotPosition(_high_water(), 0, 0)
     scope = Scope.of(station)
@@ -434,8 +484,10 @@ def snapshot_page(station: Station, position: SnapshotPosition | None, limit: in
     if model >= len(SYNCED):
         # Done: what changed while the pages were read has numbers above ``high``, and comes
         # next, as changes since it (none can be pending when the log was still empty).
-        return Page(position.high, position.high > 0, changes)
-    return Page(0, True, changes, SnapshotPosition(position.high, model, after).text())
+        return Page(position.high, position.high > 0, changes, applied=applied)
+    return Page(
+        0, True, changes, SnapshotPosition(position.high, model, after).text(), applied=applied
+    )
 
 
 def _with_dependencies(scope: Scope, found: dict[str, dict[int, models.Model]]) -> None:
@@ -458,6 +510,7 @@ def _with_dependencies(scope: Scope, found: dict[str, dict[int, models.Model]]) 
 def changes_page(station: Station, cursor: int, limit: int) -> Page:
     """The rows changed after ``cursor`` that the station may see, each once and as it is now
     (or deleted: gone, or no longer in the station's scope)."""
+    applied = applied_for(station)
     high = _high_water()
     scope = Scope.of(station)
     visible = (
@@ -491,4 +544,4 @@ def changes_page(station: Station, cursor: int, limit: int) -> Page:
         changes += _upserts(spec, [rows[pk] for pk in sorted(rows)])
         for pk in sorted(wanted.get(spec.label, set()) - set(rows)):
             changes.append({"model": spec.label, "pk": pk, "deleted": True, "fields": None})
-    return Page(cursor_to, more, changes)
+    return Page(cursor_to, more, changes, applied=applied)

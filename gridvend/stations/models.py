@@ -365,6 +365,11 @@ class LocalStation(models.Model):
     upload_refusal = models.CharField(max_length=500, blank=True)
     # Why the last cycle failed (a link down), for `gridvend station status`.
     last_failure = models.CharField(max_length=255, blank=True)
+    # On a relay: station code -> the last journal entry the master had applied for it, as the
+    # master said with the page that ended this relay's last finished pull (every row the relay
+    # holds counts those entries' sales). Told to the stations below with their pages, so they
+    # net off their debt recoveries until the master has applied them (docs/stations.md).
+    applied_seqs = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"this station ({self.code})"

@@ -9,9 +9,11 @@ in the synced tables two values are the station's to keep:
 
 - a meter's ``last_tid`` is the larger of the station's and the master's (the station sells in
   its own TID lane, and never goes back below a TID it issued);
-- a debt's balance is the master's less what the station's sales not yet uploaded recovered
-  from it (the master has not seen those recoveries yet; once they are uploaded and applied,
-  the master's balance includes them).
+- a debt's balance is the master's less what the station's sales the master has not applied
+  yet recovered from it. The page says how far the master had applied this station's journal
+  when its rows were read (``applied_seq``); an acknowledgement is not enough, since a relay
+  acknowledges a batch when it stores it, long before the master's rows count the sale. From an
+  upstream that does not say, the sales not yet acknowledged.
 
 A row the master deleted (or that left the station's organisation unit) is deleted, unless the
 station's own rows refer to it (a meter or customer it sold to, a user who sold): then it stays,
@@ -62,6 +64,33 @@ class _Change:
     values: dict[str, Any] | None  # None: deleted
 
 
+# A relay keeps at most this many stations' applied positions from one page.
+MAX_APPLIED_BELOW = 10_000
+
+
+def _applied(data: dict[str, Any]) -> tuple[int | None, dict[str, int] | None]:
+    """The page's ``applied_seq`` (this station's last entry the master applied) and, for a
+    relay, ``applied_below`` (the same for each station below it); None when absent."""
+    seq = data.get("applied_seq")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0):
+        raise BadPage("applied_seq is not a sequence number")
+    below = data.get("applied_below")
+    if below is None:
+        return seq, None
+    if not isinstance(below, dict) or len(below) > MAX_APPLIED_BELOW:
+        raise BadPage("applied_below is not a map of stations")
+    for code, value in below.items():
+        if (
+            not isinstance(code, str)
+            or not 1 <= len(code) <= 40
+            or not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < 0
+        ):
+            raise BadPage("applied_below is not a map of stations")
+    return seq, below
+
+
 def _read_page(data: dict[str, Any]) -> tuple[int, bool, str, list[_Change]]:
     cursor_to = data.get("cursor_to")
     more = data.get("more")
@@ -96,10 +125,16 @@ def _read_page(data: dict[str, Any]) -> tuple[int, bool, str, list[_Change]]:
     return cursor_to, more, snapshot or "", changes
 
 
-def _pending_recoveries(using: str) -> dict[int, int]:
-    """Debt id -> minor units the station's not yet uploaded sales recovered from it."""
+def _pending_recoveries(using: str, applied_seq: int | None) -> dict[int, int]:
+    """Debt id -> minor units recovered from it by the station's sales the master has not
+    applied yet: those after ``applied_seq``, or, when the upstream did not say, those not yet
+    acknowledged."""
     taken: dict[int, int] = {}
-    entries = LocalEntry.objects.using(using).filter(uploaded_at__isnull=True, sale__isnull=False)
+    entries = LocalEntry.objects.using(using).filter(sale__isnull=False)
+    if applied_seq is None:
+        entries = entries.filter(uploaded_at__isnull=True)
+    else:
+        entries = entries.filter(seq__gt=applied_seq)
     for breakdown in entries.values_list("sale__breakdown", flat=True):
         allocations = (breakdown or {}).get("debt_allocations") or []
         for debt_id, amount in allocations:
@@ -108,7 +143,7 @@ def _pending_recoveries(using: str) -> dict[int, int]:
 
 
 def _station_values(
-    spec: Synced, rows: list[_Change], using: str
+    spec: Synced, rows: list[_Change], using: str, applied_seq: int | None
 ) -> Callable[[_Change, dict[str, Any] | None], dict[str, Any]]:
     """The values to write for each row, with the station's own kept where it has them."""
     if spec.model is Meter:
@@ -127,7 +162,7 @@ def _station_values(
 
         return meter
     if spec.model is Debt:
-        pending = _pending_recoveries(using)
+        pending = _pending_recoveries(using, applied_seq)
 
         def debt(change: _Change, values: dict[str, Any] | None) -> dict[str, Any]:
             assert values is not None
@@ -140,10 +175,10 @@ def _station_values(
     return lambda change, values: values or {}
 
 
-def _upsert(spec: Synced, rows: list[_Change], using: str) -> int:
+def _upsert(spec: Synced, rows: list[_Change], using: str, applied_seq: int | None) -> int:
     manager = spec.model._default_manager.db_manager(using)
     existing = set(manager.filter(pk__in=[c.pk for c in rows]).values_list("pk", flat=True))
-    values_for = _station_values(spec, rows, using)
+    values_for = _station_values(spec, rows, using, applied_seq)
     new: list[tuple[models.Model, dict[str, Any]]] = []
     for change in rows:
         values = values_for(change, change.values)
@@ -178,6 +213,7 @@ def _delete(spec: Synced, pk: int, using: str) -> bool | None:
 def apply_page(data: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> PullResult:
     """Apply one page of ``GET changes`` and move the cursor, in one transaction."""
     cursor_to, more, snapshot, changes = _read_page(data)
+    applied_seq, applied_below = _applied(data)
     result = PullResult(pages=1, cursor=cursor_to, finished=not more)
     with transaction.atomic(using=using):
         station = LocalStation.objects.using(using).select_for_update().get(pk=1)
@@ -200,7 +236,9 @@ def apply_page(data: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> PullRe
         for spec in SYNCED:
             rows = [c for c in latest.values() if c.spec is spec and c.values is not None]
             if rows:
-                result.upserted += _upsert(spec, sorted(rows, key=lambda c: c.pk), using)
+                result.upserted += _upsert(
+                    spec, sorted(rows, key=lambda c: c.pk), using, applied_seq
+                )
                 result.models[spec.label] = result.models.get(spec.label, 0) + len(rows)
         for change in protected:
             outcome = _delete(change.spec, change.pk, using)
@@ -218,6 +256,11 @@ def apply_page(data: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> PullRe
         if not more:
             station.last_sync_at = timezone.now()
             update.append("last_sync_at")
+            if station.role == StationRole.RELAY and applied_below is not None:
+                # Only with the page that ends a pull: every row the master numbered before it
+                # said this is now held, so the relay's rows count every sale it names.
+                station.applied_seqs = applied_below
+                update.append("applied_seqs")
         station.save(using=using, update_fields=update)
     return result
 
