@@ -5,21 +5,31 @@ forward what its stations uploaded, ``relay.forward_pending``), then pull the ma
 changes. Upload comes before pull, so the master has applied this station's sales (debts
 recovered, TIDs used) before the station takes the master's rows back.
 
-A cycle that fails (a link down, a refusal) backs off: 1, 2, 4 ... minutes, at most 30; a cycle
-before ``next_attempt_at`` does nothing unless forced. A running cycle holds a lease (its
-``next_attempt_at`` moved ahead) so the minute's job does not start a second one beside it.
+A cycle that fails (a link down, a refusal) backs off: 1, 2, 4 ... minutes, at most 30; the
+minute's job does nothing before ``next_attempt_at``, while a cycle run by hand (``gridvend
+station sync``, ``force``) goes at once. Whatever started it, a cycle runs only while it holds
+the station's sync lock, which the operating system or the database lets go of when the process
+that held it ends, however it ends: a second cycle beside a running one is refused, and a cycle
+killed half-way leaves nothing that holds the next one off.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Any
 
-from django.db.models import Max, Q
+from django.db import connection
+from django.db.models import Max
 from django.utils import timezone
 
 from gridvend.stations import local
@@ -37,9 +47,10 @@ from gridvend.stations.services.upload import (
 logger = logging.getLogger("gridvend.stations")
 
 BACKOFF_MAX_MINUTES = 30
-# How long a running cycle keeps others off (an upload of a long outage can take minutes; a
-# cycle that overlaps one still running only sends the same batches again, applied once).
-LEASE = timedelta(minutes=10)
+# The PostgreSQL advisory lock that one running sync cycle holds (a session lock: it goes with
+# the cycle's connection, so with its process). SQLite installs lock a file beside the database.
+SYNC_LOCK_KEY = int.from_bytes(hashlib.sha256(b"gridvend.stations.sync").digest()[:8], "big") >> 1
+BUSY = "another sync cycle is running"
 PULL_MODULE = "gridvend.stations.services.pull"
 # forward_pending calls one relay's cycle makes (each sends up to FORWARD_BATCHES_PER_CALL
 # batches); what is left goes at the next cycle.
@@ -94,13 +105,55 @@ def backoff(failures: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(failures - 1, 0), BACKOFF_MAX_MINUTES))
 
 
-def _claim(now: datetime, force: bool) -> bool:
-    """Take the cycle's lease, unless backing off (or another cycle holds it) and not forced."""
-    free = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    rows = LocalStation.objects.filter(pk=1)
-    if not force:
-        rows = rows.filter(free)
-    return rows.update(next_attempt_at=now + LEASE) == 1
+def sync_lock_path() -> str:
+    """The file a SQLite install's cycle locks: beside the database file; for a database in
+    memory (tests), one per process and database in the temporary directory."""
+    name = str(connection.settings_dict["NAME"])
+    if name and not name.startswith("file:") and ":memory:" not in name:
+        return f"{name}.sync-lock"
+    digest = hashlib.sha256(f"{name}:{os.getpid()}".encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"gridvend-station-sync-{digest}.lock")
+
+
+@contextmanager
+def sync_lock() -> Iterator[bool]:
+    """Hold the station's sync lock for the block; yields False (and holds nothing) when another
+    cycle holds it. Never a lease with a time-out: the lock ends with the process holding it, so
+    a cycle that crashed or was killed holds nothing off, and a live one is never overtaken."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK_KEY])
+            taken = bool(cursor.fetchone()[0])
+        try:
+            yield taken
+        finally:
+            if taken:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+        return
+    handle = os.open(sync_lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
+
+
+def _backing_off(station: LocalStation, now: datetime) -> bool:
+    # Only failures back off. A next attempt set without failures is the lease an older
+    # release wrote while a cycle ran (a killed one left it): nothing to wait for.
+    return (
+        station.failures > 0
+        and station.next_attempt_at is not None
+        and station.next_attempt_at > now
+    )
 
 
 def _take_allowance(station: LocalStation, wire: object, result: CycleResult) -> None:
@@ -176,18 +229,29 @@ def _pull(client: MasterClient) -> Any:
 def run_sync_cycle(
     now: datetime | None = None, *, force: bool = False, client: MasterClient | None = None
 ) -> CycleResult:
-    """One cycle: status, upload, pull; backs off on failure (see the module's docstring)."""
+    """One cycle: status, upload, pull; backs off on failure (see the module's docstring).
+    ``force`` (a cycle run by hand) does not wait for the back-off; nothing runs beside a cycle
+    that is running."""
     now = now or timezone.now()
     station = local.this_station()
     if station is None:
         return CycleResult(ran=False, skipped="not a station")
-    if not _claim(now, force):
+    if not force and _backing_off(station, now):
         return CycleResult(
             ran=False,
             skipped="backing off",
             failures=station.failures,
             next_attempt_at=station.next_attempt_at,
         )
+    with sync_lock() as taken:
+        if not taken:
+            return CycleResult(ran=False, skipped=BUSY, failures=station.failures)
+        # Read again under the lock: the cycle that held it may have changed the row.
+        station = local.this_station() or station
+        return _run_cycle(station, now, client)
+
+
+def _run_cycle(station: LocalStation, now: datetime, client: MasterClient | None) -> CycleResult:
     result = CycleResult(ran=True)
     try:
         link = client or local.client(station)

@@ -1,8 +1,8 @@
 """`gridvend station`: this install as an offline vending station. The command is a
 dispatcher, each subcommand one function named in SUBCOMMANDS: `init` enrols it on the master
-with its one-time code (docs/stations.md, "Register and enrol a station"), `sync [--force]` runs
-one sync cycle now (status, upload, pull) and `status` shows who this station is, its
-allowance, its journal and its link."""
+with its one-time code (docs/stations.md, "Register and enrol a station"), `sync` runs one sync
+cycle now (status, upload, pull) without waiting for the back-off, and `status` shows who this
+station is, its allowance, its journal and its link."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def run_init(command: BaseCommand, options: dict[str, Any]) -> None:
 
 
 def _sync_arguments(sub: CommandParser) -> None:
-    sub.add_argument("--force", action="store_true", help="even while backing off")
+    # A sync asked for by hand never waits for the back-off (only the minute's job does);
+    # --force is still taken, for the scripts that pass it.
+    sub.add_argument("--force", action="store_true", help="(no longer needed) as without it")
 
 
 def _no_arguments(sub: CommandParser) -> None:
@@ -72,12 +74,12 @@ def _when(value: Any) -> str:
 def sync(command: BaseCommand, options: dict[str, Any]) -> None:
     from gridvend.stations.services.sync import run_sync_cycle
 
-    result = run_sync_cycle(force=options["force"])
+    result = run_sync_cycle(force=True)
     if not result.ran:
-        detail = f" (next attempt {_when(result.next_attempt_at)}; --force to try now)"
-        command.stdout.write(f"nothing done: {result.skipped}" + detail * bool(result.failures))
         if result.skipped == "not a station":
             raise CommandError("this install is not a station (run `gridvend station init`)")
+        # Another cycle (the job worker's) is running now: it does what this one would.
+        command.stdout.write(f"nothing done: {result.skipped}")
         return
     command.stdout.write(f"status: {result.status or '-'}")
     if result.allowance_accepted is not None:
