@@ -331,8 +331,10 @@ def test_a_debts_balance_nets_off_what_the_stations_unuploaded_sales_recovered(
     pull_changes(client, using=STATION)
     assert Debt.objects.using(STATION).get(pk=debt.pk).balance_minor == 8_000 - 1_500
 
-    # Uploaded and applied on the master: its balance now includes the recovery.
+    # Uploaded and applied on the master: its balance now includes the recovery, and its
+    # journal position says so (both in the apply's one transaction).
     LocalEntry.objects.using(STATION).filter(pk=entry.pk).update(uploaded_at=timezone.now())
     Debt.objects.filter(pk=debt.pk).update(balance_minor=8_000 - 1_500)
+    Station.objects.filter(code="north-st1").update(last_seq=1)
     pull_changes(client, using=STATION)
     assert Debt.objects.using(STATION).get(pk=debt.pk).balance_minor == 8_000 - 1_500
