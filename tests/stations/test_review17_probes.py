@@ -245,7 +245,8 @@ def test_a_batch_re_sent_under_another_id_and_with_an_entry_more_applies_each_sa
     assert Sale.objects.filter(vending_point=st.point).count() == 3
 
 
-# DEFECT: the station's debt balance nets off only the recoveries of entries not yet
+# FIXED (pages now carry applied_seq):
+# the station's debt balance nets off only the recoveries of entries not yet
 # acknowledged (stations/services/pull.py _pending_recoveries), but a relay acknowledges a
 # batch when it *stores* it: the station then pulls the relay's copy of the debt, which does not
 # hold the recovery until the master applied it and the relay pulled it back, and recovers the
@@ -355,7 +356,8 @@ def test_the_same_entries_uploaded_at_once_under_four_batch_ids_apply_once() -> 
 # --- the station's clock -------------------------------------------------------------------
 
 
-# DEFECT: the station checks the allowance's validity against its own clock only
+# FIXED (STATION_CLOCK_BEHIND_JOURNAL):
+# the station checks the allowance's validity against its own clock only
 # (stations/services/offline.py _check_allowance): a clock set back below the journal's last
 # entry sells again after the allowance expired
 def test_a_station_whose_clock_went_back_below_its_journal_does_not_sell() -> None:
@@ -567,7 +569,8 @@ def test_a_sale_dated_before_the_meters_base_date_is_refused_not_a_500(
 # --- the careless user ---------------------------------------------------------------------
 
 
-# DEFECT: when the master refuses the station's journal (STATION_JOURNAL_REJECTED: nothing more
+# FIXED (the banner reads the refusal):
+# when the master refuses the station's journal (STATION_JOURNAL_REJECTED: nothing more
 # goes up until someone acts), the cashier screen's banner stays the calm grey one: the refusal
 # is only in `gridvend station status` (stations/selectors.py station_overview and
 # web/templates/cashier/_station.html never read LocalStation.upload_refusal_code).
