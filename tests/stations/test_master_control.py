@@ -11,7 +11,7 @@ import pytest
 from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timezone import template_localtime
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 from django.utils.translation import override
 
 from gridvend.audit.models import AuditEvent
@@ -160,6 +160,7 @@ def test_revoking_a_station_closes_its_vending_point_for_good(scene: Scene) -> N
     # Kept, bound to the revoked station, and the change audited with its reason.
     assert Station.objects.get(pk=station.pk).vending_point_id == point.pk
     event = AuditEvent.objects.filter(event_type="vending_point.updated").latest("pk")
+    assert event.before is not None and event.after is not None
     assert event.before["status"] == "active"
     assert event.after["status"] == "closed"
     assert event.after["reason"] == "stolen from the office"

@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from gridvend.identity.errors import ValidationFailed
 from gridvend.org.models import OrgUnit
 from gridvend.stations.errors import StationMoveLaneClash, StationNoFreeLane
 from gridvend.stations.models import TID_LANES, Station, StationAllowance, StationStatus
@@ -41,20 +43,28 @@ def _lanes(found: QuerySet[Station]) -> set[int]:
     return {lane for lane in found.values_list("tid_lane", flat=True) if lane is not None}
 
 
-def lock_units_above(unit: OrgUnit) -> list[OrgUnit]:
-    """The unit and its ancestors, locked in path order: two registrations whose units share
-    meters (one is above the other) both lock the higher unit, so they take lanes one after the
-    other; a move locks the same rows (``org.services.move_unit``)."""
-    return list(
-        OrgUnit.objects.select_for_update()
-        .filter(path__in=path_prefixes(unit.path))
-        .order_by("path")
-    )
+def lock_units_above(unit: OrgUnit) -> OrgUnit:
+    """The unit and its ancestors, locked in path order, and the unit as it is now: two
+    registrations whose units share meters (one is above the other) both lock the higher unit,
+    so they take lanes one after the other, and a move in the tree locks the same rows
+    (``org.services.move_unit``). The path is read again under the lock: a unit moved meanwhile
+    is locked and counted where it is now."""
+    for _attempt in range(3):
+        path = OrgUnit.objects.values_list("path", flat=True).get(pk=unit.pk)
+        locked = list(
+            OrgUnit.objects.select_for_update()
+            .filter(path__in=path_prefixes(path))
+            .order_by("path")
+        )
+        for row in locked:
+            if row.pk == unit.pk and row.path == path:
+                return row
+    raise ValidationFailed(_("The tree changed meanwhile: try again."))
 
 
 def free_lane(unit: OrgUnit) -> int:
     """The lowest lane no station overlapping this unit holds (stations of the unit, of units
-    above it and of units below it). The caller holds ``lock_units_above(unit)``."""
+    above it and of units below it). ``unit`` is what ``lock_units_above`` returned."""
     holders = lane_holders()
     taken = _lanes(holders.filter(org_unit__path__in=path_prefixes(unit.path))) | _lanes(
         holders.filter(org_unit__path__startswith=unit.path)

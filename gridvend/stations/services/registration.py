@@ -121,7 +121,8 @@ def register_station(
         with transaction.atomic(durable=True):
             lane = None
             if role == StationRole.STATION:
-                lanes.lock_units_above(org_unit)
+                # Where the unit is now, its chain locked (a move waits, or went first).
+                org_unit = lanes.lock_units_above(org_unit)
                 lane = lanes.free_lane(org_unit)
             station = Station(
                 code=wanted,
