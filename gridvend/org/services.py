@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from django.db import transaction
-from django.db.models import Value
+from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -18,7 +18,14 @@ from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
 from gridvend.org.events import OrgEvent
 from gridvend.org.locks import lock_vending_point
-from gridvend.org.models import PATH_SEGMENT_WIDTH, OrgLevel, OrgUnit, VendingPoint
+from gridvend.org.models import (
+    PATH_SEGMENT_WIDTH,
+    OrgLevel,
+    OrgUnit,
+    VendingPoint,
+    VendingPointStatus,
+)
+from gridvend.org.move_hooks import run_move_checks
 from gridvend.transactions import use_case
 
 DEFAULT_LEVELS = [
@@ -165,7 +172,8 @@ def rename_unit(*, actor: User, unit: OrgUnit, name: str) -> OrgUnit:
 
 
 def move_unit(*, actor: User, unit: OrgUnit, new_parent: OrgUnit) -> OrgUnit:
-    """Re-hang a subtree; every descendant's path is rewritten in one UPDATE."""
+    """Re-hang a subtree; every descendant's path is rewritten in one UPDATE. The apps above
+    may refuse it first (``move_hooks``: offline stations' TID lanes)."""
     if not permissions.can_manage_tree(actor):
         raise AccessDenied()
     require_unit_in_scope(actor, unit)
@@ -177,21 +185,32 @@ def move_unit(*, actor: User, unit: OrgUnit, new_parent: OrgUnit) -> OrgUnit:
     if actor.org_unit_id == unit.pk:
         raise AccessDenied()
     with transaction.atomic(durable=True):
+        # The unit's chain of ancestors and the new parent's, locked from the top down as a
+        # station's registration locks its unit's chain: a station registered meanwhile
+        # above, in or under the unit waits for the move (and the move for it).
+        chains = {prefix for path in (unit.path, new_parent.path) for prefix in _prefixes(path)}
+        locked = {
+            u.pk: u
+            for u in OrgUnit.objects.select_for_update().filter(path__in=chains).order_by("path")
+        }
+        fresh_unit, fresh_parent = locked.get(unit.pk), locked.get(new_parent.pk)
+        if (
+            fresh_unit is None
+            or fresh_parent is None
+            or (fresh_unit.path, fresh_parent.path) != (unit.path, new_parent.path)
+        ):
+            raise ValidationFailed(_("The tree changed meanwhile: try again."))
+        unit, new_parent = fresh_unit, fresh_parent
+        run_move_checks(unit, new_parent)
         old_path = unit.path
         new_path = new_parent.path + _segment(unit.pk)
         shift = new_parent.depth + 1 - unit.depth
-        from django.db.models import F
-
         OrgUnit.objects.filter(path__startswith=old_path).update(
             path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
             depth=F("depth") + shift,
         )
         # Moved under units served by offline stations, the subtree sells in their TID lanes.
-        lanes = (
-            OrgUnit.objects.select_for_update()
-            .values_list("tid_lanes", flat=True)
-            .get(pk=new_parent.pk)
-        )
+        lanes = new_parent.tid_lanes
         OrgUnit.objects.filter(path__startswith=new_path, tid_lanes__lt=lanes).update(
             tid_lanes=lanes
         )
@@ -205,6 +224,11 @@ def move_unit(*, actor: User, unit: OrgUnit, new_parent: OrgUnit) -> OrgUnit:
             after={"path": unit.path, "parent": new_parent.pk},
         )
     return unit
+
+
+def _prefixes(path: str) -> list[str]:
+    """The paths of a unit and of every unit above it ("a/b/" -> ["a/", "a/b/"])."""
+    return [path[:end] for end in range(1, len(path) + 1) if path[end - 1] == "/"]
 
 
 def clean_allow_list(raw: str) -> str:
@@ -273,8 +297,6 @@ def update_vending_point(
     if not permissions.can_manage_vending_points(actor):
         raise AccessDenied()
     require_unit_in_scope(actor, point.org_unit)
-    from gridvend.org.models import VendingPointStatus
-
     with transaction.atomic(durable=True):
         locked = lock_vending_point(point)
         with audited_change(actor=actor, instance=locked, event=OrgEvent.VENDING_POINT_UPDATED):
@@ -290,4 +312,21 @@ def update_vending_point(
                 locked.address = address
             if ip_allow_list is not None:
                 locked.ip_allow_list = clean_allow_list(ip_allow_list)
+    return locked
+
+
+def close_vending_point(*, actor: User, point: VendingPoint, reason: str) -> VendingPoint:
+    """Close a point inside the caller's transaction, for a use case that has checked the actor
+    itself: the one point of an offline station its manager revokes sells nowhere after, not on
+    the master either. The point, its shifts and sales stay for the record; the change is
+    audited with its reason. A point already closed is left as it is."""
+    locked = lock_vending_point(point)
+    if locked.status != VendingPointStatus.CLOSED:
+        with audited_change(
+            actor=actor,
+            instance=locked,
+            event=OrgEvent.VENDING_POINT_UPDATED,
+            after_extra={"reason": reason},
+        ):
+            locked.status = VendingPointStatus.CLOSED
     return locked

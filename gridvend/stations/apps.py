@@ -11,8 +11,9 @@ class StationsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the app's audit event types, so the operation log lists them from the start.
         from gridvend.jobs import queue
+        from gridvend.org import move_hooks
         from gridvend.stations import events  # noqa: F401
-        from gridvend.stations.services import offline
+        from gridvend.stations.services import lanes, offline
         from gridvend.stations.tasks import SYNC_CRON, SYNC_JOB, SYNC_SCHEDULE
         from gridvend.vending import sale_hooks, shift_hooks
 
@@ -27,5 +28,7 @@ class StationsConfig(AppConfig):
             opened=offline.journal_shift_opened,
             closed=offline.journal_shift_closed,
         )
+        # A move in the tree must not let two stations sell to the same meters in one lane.
+        move_hooks.register_move_check("stations.tid_lanes", lanes.check_unit_move)
         # The station's sync cycle, every minute; on the master it returns at once.
         queue.declare_schedule(SYNC_SCHEDULE, SYNC_JOB, cron=SYNC_CRON)

@@ -168,6 +168,7 @@ class StationRegistrationErrorCode(StrEnum):
     STATION_TAKEN = "STATION_TAKEN"
     STATION_STATE_INVALID = "STATION_STATE_INVALID"
     STATION_NO_FREE_LANE = "STATION_NO_FREE_LANE"
+    STATION_MOVE_LANE_CLASH = "STATION_MOVE_LANE_CLASH"
     STATION_ALLOWANCE_INVALID = "STATION_ALLOWANCE_INVALID"
     STATION_ENROL_REFUSED = "STATION_ENROL_REFUSED"
     STATION_ENROL_LOCKED = "STATION_ENROL_LOCKED"
@@ -208,6 +209,21 @@ class StationNoFreeLane(DomainError):
 
     def __init__(self, *, unit: str, lanes: int) -> None:
         super().__init__(unit=unit, lanes=lanes)
+
+
+class StationMoveLaneClash(DomainError):
+    """A move in the tree would let two stations sell to the same meters in one TID lane (a
+    live station's lane cannot change: it learnt it at enrolment)."""
+
+    code = StationRegistrationErrorCode.STATION_MOVE_LANE_CLASH
+    message_template = gettext_lazy(
+        "%(unit)s cannot be moved under %(parent)s: stations %(station)s and %(other)s would "
+        "both sell to its meters in TID lane %(lane)s. Revoke one of them and move the unit "
+        "once that station's allowance has expired."
+    )
+
+    def __init__(self, *, unit: str, parent: str, station: str, other: str, lane: int) -> None:
+        super().__init__(unit=unit, parent=parent, station=station, other=other, lane=lane)
 
 
 class StationAllowanceInvalid(DomainError):

@@ -17,6 +17,8 @@ from django.utils import timezone
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.identity.scoping import get_scoped, scoped
+from gridvend.org import selectors as org_selectors
+from gridvend.org.models import Channel, VendingPoint, VendingPointStatus
 from gridvend.stations import permissions
 from gridvend.stations.local import this_station
 from gridvend.stations.models import (
@@ -109,6 +111,15 @@ def list_stations(actor: User, *, status: str = "", q: str = "") -> QuerySet[Sta
     if q:
         found = found.filter(Q(code__icontains=q) | Q(name__icontains=q))
     return found.order_by("code")
+
+
+def points_for_a_new_station(actor: User) -> QuerySet[VendingPoint]:
+    """The vending points in scope a new station may sell at: open points of the offline-station
+    channel that no station holds (a revoked station's point is closed and stays its own)."""
+    _require(permissions.can_manage_stations(actor))
+    return org_selectors.list_vending_points(actor, channel=Channel.OFFLINE_STATION).filter(
+        status=VendingPointStatus.ACTIVE, station__isnull=True
+    )
 
 
 def get_station(actor: User, pk: int) -> Station:

@@ -42,8 +42,10 @@ def _station(scene: Scene) -> Station:
 
 
 def _applied_sale(station: Station, seq: int, sold_total: int) -> StationEntry:
-    """The smallest honest stand-in for what the master's apply step writes: a batch and one
-    applied sale entry carrying the station's cumulative total."""
+    """The smallest honest stand-in for what the master's apply step writes: a batch, one
+    applied sale entry carrying the station's cumulative total, and the master's own count of
+    what it applied (``Station.sold_total_minor``, which the control screens show)."""
+    Station.objects.filter(pk=station.pk).update(sold_total_minor=sold_total)
     seed = protocol.new_key_pair().seed
     entry = protocol.make_entry(
         seed=seed,
@@ -133,6 +135,7 @@ def test_the_list_shows_what_is_left_after_applied_sales_conflicts_and_unsynced_
     entry = _applied_sale(station, 1, 120_000)
     StationConflict.objects.create(station=station, entry=entry, kind=ConflictKind.TARIFF_CHANGED)
     Station.objects.filter(pk=station.pk).update(unsynced_since=timezone.now() - timedelta(hours=3))
+    station.refresh_from_db()
     assert allowance_left_minor(station) == 380_000
     response = signed_in(scene.auditor).get(reverse("backoffice:stations"))
     assert response.status_code == 200

@@ -215,10 +215,9 @@ def test_an_offline_sale_cannot_spend_the_customers_wallet(st: OfflineStation) -
     assert wallet_selectors.balance(wallet) == before
 
 
-# DEFECT: the control screens' allowance left is the ceiling less the total the station *claims*
-# (allowances.sold_total_minor reads the last entry's sold_total_minor), not the master's own
-# count Station.sold_total_minor
-@_OPEN
+# FIXED: allowance left is the ceiling less the master's own count Station.sold_total_minor
+# (allowances.sold_total_minor); it used to be the total the station *claims* in its last
+# applied entry
 def test_allowance_left_is_the_masters_own_count(st: OfflineStation) -> None:
     meter = st.world.add_meter()
     first = st.sale_data(meter, "250")
@@ -450,10 +449,8 @@ def _enrolled(station: Station) -> Station:
     return station
 
 
-# DEFECT: a revoked station's TID lane is given to the next station at once
-# (registration._free_lane excludes revoked stations), though the revoked station, which learns
-# of it only at its next contact, may sell in that lane until its allowance expires
-@_OPEN
+# FIXED: a revoked station holds its TID lane while an allowance it was given is valid
+# (stations/services/lanes.py lane_holders): it may sell in that lane until its next contact
 def test_a_revoked_stations_lane_is_not_reused_while_its_allowance_is_valid(scene: Scene) -> None:
     unit = scene.world.tree.north_sc
     old, _code = register_station(
@@ -477,9 +474,9 @@ def test_a_revoked_stations_lane_is_not_reused_while_its_allowance_is_valid(scen
     assert new.tid_lane != old.tid_lane
 
 
-# DEFECT: org.move_unit splits the moved subtree into lanes but never checks the lanes of the
-# stations that now overlap: two live stations sell the same meters in the same lane
-@_OPEN
+# FIXED: org.move_unit runs the stations' move check (lanes.check_unit_move, declared to
+# org/move_hooks.py): a move that would give two stations selling the same meters one lane is
+# refused (STATION_MOVE_LANE_CLASH)
 def test_moving_a_unit_never_gives_two_overlapping_live_stations_one_lane(scene: Scene) -> None:
     tree = scene.world.tree
     admin: User = tree.admin
@@ -608,10 +605,8 @@ def test_the_cashier_banner_warns_when_the_master_refused_the_journal() -> None:
         assert b"alert-secondary" not in page.content
 
 
-# DEFECT: applying a batch sets Station.unsynced_since to the batch's own unsynced_since, the
-# time of its *first* entry (journal._apply), so right after the master applied everything the
-# control screen says the station has held unsynced entries since then.
-@_OPEN
+# FIXED: applying a batch clears Station.unsynced_since when the time the batch sent is not
+# after its last entry (journal._still_unsynced)
 def test_a_batch_applied_whole_does_not_leave_the_station_unsynced_since_its_first_entry(
     st: OfflineStation,
 ) -> None:

@@ -1,11 +1,10 @@
 """Credit allowances on the master: a manager issues the next one (a top-up raises the
 cumulative ceiling), signed with the master's signing key; what is left is the ceiling less what
-the station has sold as far as the master has applied its journal (docs/stations.md,
+the master has applied of the station's sales, by its own count (docs/stations.md,
 "Allowances")."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -22,7 +21,6 @@ from gridvend.stations.events import StationEvent
 from gridvend.stations.models import (
     Station,
     StationAllowance,
-    StationEntry,
     StationRole,
     StationStatus,
 )
@@ -44,19 +42,11 @@ def allowance_wire(allowance: StationAllowance | None) -> dict[str, str] | None:
 
 
 def sold_total_minor(station: Station) -> int:
-    """What the station has sold offline, as far as the master has applied its journal: the
-    cumulative tender its last applied sale entry carries (``sold_total_minor``, which the
-    master checks entry by entry when it applies a batch)."""
-    body = (
-        StationEntry.objects.filter(station=station, kind="sale", applied_at__isnull=False)
-        .order_by("-seq")
-        .values_list("body", flat=True)
-        .first()
-    )
-    if body is None:
-        return 0
-    total = json.loads(body).get("data", {}).get("sold_total_minor", 0)
-    return total if isinstance(total, int) and not isinstance(total, bool) else 0
+    """What the station has sold offline, as far as the master has applied its journal, by the
+    master's own count (``Station.sold_total_minor``: the tender of every sale it applied), never
+    the cumulative total the station's entries claim (a claim that does not add up is flagged
+    as ``allowance_exceeded`` when the sale is applied)."""
+    return int(station.sold_total_minor)
 
 
 def allowance_left_minor(station: Station, allowance: StationAllowance | None = None) -> int | None:

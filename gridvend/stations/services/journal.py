@@ -34,11 +34,11 @@ from gridvend.stations.models import (
     StationBatch,
     StationConflict,
     StationEntry,
-    StationRole,
     StationShift,
     StationStatus,
 )
-from gridvend.stations.services.relay import is_ancestor
+from gridvend.stations.services.contact import MAX_AHEAD
+from gridvend.stations.services.relay import require_forwarder
 from gridvend.vending.errors import OfflineSaleInvalid
 from gridvend.vending.models import Shift, ShiftStatus
 from gridvend.vending.services.offline import (
@@ -114,9 +114,10 @@ def receive_batch(*, station: Station, body: dict[str, Any], via: Station | None
     verify raises STATION_JOURNAL_REJECTED with its reason, is kept as rejected and alarmed,
     and nothing of it is applied. ``via``: the relay that forwarded it."""
     batch = _shape(body)
-    if via is not None and (via.role != StationRole.RELAY or not is_ancestor(via.code, station)):
-        # The relay above the station, or one above that relay (station -> BU -> region -> DC).
-        raise StationBatchInvalid(problem="the relay does not serve this station")
+    if via is not None:
+        # The relay above the station, or one above that relay (station -> BU -> region -> DC):
+        # the one check that ``POST batches/forward`` makes too.
+        require_forwarder(relay=via, station=station)
     earlier = StationBatch.objects.filter(station=station, batch_id=batch.batch_id).first()
     if earlier is not None:
         return _repeat(earlier, batch)
@@ -334,7 +335,7 @@ def _apply(
         station.last_hash = entries[-1].entry_hash
     station.last_upload_at = now
     station.last_contact_at = now
-    station.unsynced_since = batch.unsynced_since
+    station.unsynced_since = _still_unsynced(station, batch, entries)
     station.save(
         update_fields=[
             "last_seq",
@@ -369,6 +370,24 @@ def _apply(
         },
     )
     return answer
+
+
+def _still_unsynced(
+    station: Station, batch: _Batch, entries: list[protocol.ReadEntry]
+) -> datetime | None:
+    """What the station still holds unsynced, as far as the master can tell once the batch is
+    applied. The station sends the time of its oldest entry not uploaded yet — this batch's
+    first, which is now applied — so what is left, if anything, is newer than the batch's last
+    entry and unknown until it says (its next ``GET status`` or batch): None. A time past the
+    batch's last entry is kept, unless it is further ahead than a station's clock may run
+    (as ``GET status`` refuses it)."""
+    since = batch.unsynced_since
+    if since is None or since > timezone.now() + MAX_AHEAD:
+        return None
+    newest = entries[-1].occurred_at if entries else station.last_upload_at
+    if newest is None or since > newest:
+        return since
+    return None
 
 
 class _People:

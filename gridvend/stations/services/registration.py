@@ -4,7 +4,8 @@ suspend, reinstate or revoke it (docs/stations.md, "Register and enrol a station
 
 Suspension and revocation take effect at the station's next contact (``GET status`` tells it,
 and every signed request is checked against its status), and in any case when its allowance
-expires. A revoked station's TID lane is free again for a new station of the unit.
+expires. A revoked station keeps its TID lane while an allowance it was given is valid (it may
+sell until its next contact), and its vending point is closed.
 """
 
 from __future__ import annotations
@@ -22,16 +23,13 @@ from gridvend.audit.changes import audited_change, record_created
 from gridvend.identity.errors import AccessDenied
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
-from gridvend.org.models import Channel, OrgUnit, VendingPoint
+from gridvend.org.models import Channel, OrgUnit, VendingPoint, VendingPointStatus
+from gridvend.org.services import close_vending_point
 from gridvend.stations import permissions
-from gridvend.stations.errors import (
-    StationInvalid,
-    StationNoFreeLane,
-    StationStateInvalid,
-    StationTaken,
-)
+from gridvend.stations.errors import StationInvalid, StationStateInvalid, StationTaken
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import TID_LANES, Station, StationRole, StationStatus
+from gridvend.stations.services import lanes
 
 STATION_CODE = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
 # 26 characters of RFC 4648 base32: 130 bits, typed once at `gridvend station init`.
@@ -73,36 +71,6 @@ def _set_code(station: Station, code: str) -> None:
     station.enrol_failures = 0
 
 
-def _overlapping_units(unit: OrgUnit) -> list[OrgUnit]:
-    """The unit's ancestors and itself, locked in path order: two registrations whose units
-    share meters (one is above the other) both lock the higher unit, so they take lanes one
-    after the other."""
-    prefixes = [
-        unit.path[:end] for end in range(1, len(unit.path) + 1) if unit.path[end - 1] == "/"
-    ]
-    return list(OrgUnit.objects.select_for_update().filter(path__in=prefixes).order_by("path"))
-
-
-def _free_lane(unit: OrgUnit) -> int:
-    """The lowest lane no live station uses whose meters overlap this unit's (stations of the
-    unit, of units above it and of units below it)."""
-    ancestors = [u.path for u in _overlapping_units(unit)]
-    taken = set(
-        Station.objects.filter(tid_lane__isnull=False)
-        .exclude(status=StationStatus.REVOKED)
-        .filter(org_unit__path__in=ancestors)
-        .values_list("tid_lane", flat=True)
-    ) | set(
-        Station.objects.filter(tid_lane__isnull=False, org_unit__path__startswith=unit.path)
-        .exclude(status=StationStatus.REVOKED)
-        .values_list("tid_lane", flat=True)
-    )
-    for lane in range(1, TID_LANES):
-        if lane not in taken:
-            return lane
-    raise StationNoFreeLane(unit=unit.name, lanes=TID_LANES - 1)
-
-
 def _split_tids(unit: OrgUnit) -> None:
     """The unit and every unit under it sell in lanes from now on (lane 0 on the master)."""
     OrgUnit.objects.filter(path__startswith=unit.path, tid_lanes__lt=TID_LANES).update(
@@ -136,6 +104,8 @@ def register_station(
             raise StationInvalid(field="vending_point", problem="a station sells at a point")
         if vending_point.channel != Channel.OFFLINE_STATION:
             raise StationInvalid(field="vending_point", problem="not an offline-station point")
+        if vending_point.status != VendingPointStatus.ACTIVE:
+            raise StationInvalid(field="vending_point", problem="the point is not open")
         if not vending_point.org_unit.path.startswith(org_unit.path):
             raise StationInvalid(field="vending_point", problem="not of this unit")
         require_unit_in_scope(actor, vending_point.org_unit)
@@ -149,7 +119,11 @@ def register_station(
     secret = new_code()
     try:
         with transaction.atomic(durable=True):
-            lane = _free_lane(org_unit) if role == StationRole.STATION else None
+            lane = None
+            if role == StationRole.STATION:
+                # Where the unit is now, its chain locked (a move waits, or went first).
+                org_unit = lanes.lock_units_above(org_unit)
+                lane = lanes.free_lane(org_unit)
             station = Station(
                 code=wanted,
                 name=cleaned_name,
@@ -228,11 +202,15 @@ def _change_status(
             locked.status = to
             locked.status_reason = cleaned
             if to == StationStatus.REVOKED:
-                # Nothing of a revoked station opens again: no code works. Its lane is free
-                # for another station (lanes are counted among stations not revoked); the row
-                # keeps the lane it sold in, for the record.
+                # Nothing of a revoked station opens again: no code works. Its lane stays
+                # taken while an allowance it was given is valid (lanes.lane_holders), then is
+                # free for another station; the row keeps the lane it sold in, for the record.
                 locked.enrol_code_hash = ""
                 locked.enrol_code_expires_at = None
+        if to == StationStatus.REVOKED and locked.vending_point_id is not None:
+            # Its one vending point sells nowhere after, not on the master either.
+            point = VendingPoint.objects.get(pk=locked.vending_point_id)
+            close_vending_point(actor=actor, point=point, reason=cleaned)
     return locked
 
 

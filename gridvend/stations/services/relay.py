@@ -333,6 +333,17 @@ def is_ancestor(relay_code: str, station: Station) -> bool:
     return False
 
 
+def require_forwarder(*, relay: Station, station: Station) -> None:
+    """Refuse (``STATION_NOT_UNDER_RELAY``) unless ``relay`` is a relay above ``station`` (its
+    parent, or a relay above that one) and the station has enrolled: the one check of who may
+    hand up a station's batch, made by ``forwarded_batch`` and again by the journal that
+    applies it."""
+    if relay.role != StationRole.RELAY or not station.public_key:
+        raise StationNotUnderRelay(station=station.code, relay=relay.code)
+    if not is_ancestor(relay.code, station):
+        raise StationNotUnderRelay(station=station.code, relay=relay.code)
+
+
 def forwarded_batch(*, relay: Station, data: object) -> tuple[Station, dict[str, Any]]:
     """The station a relay's ``POST batches/forward`` names and the batch body to take for it.
     Refused unless the caller is a relay above that station (``STATION_NOT_UNDER_RELAY``)."""
@@ -340,11 +351,10 @@ def forwarded_batch(*, relay: Station, data: object) -> tuple[Station, dict[str,
         raise StationNotUnderRelay(station="", relay=relay.code)
     named = data.get("station")
     code = named if isinstance(named, str) else ""
-    if relay.role != StationRole.RELAY:
-        raise StationNotUnderRelay(station=code, relay=relay.code)
     station = Station.objects.select_related("org_unit").filter(code=code[:40]).first()
-    if station is None or not station.public_key or not is_ancestor(relay.code, station):
-        raise StationNotUnderRelay(station=code, relay=relay.code)
+    if station is None:
+        raise StationNotUnderRelay(station=code[:40], relay=relay.code)
+    require_forwarder(relay=relay, station=station)
     body = {k: v for k, v in data.items() if k in ("batch_id", "entries", "unsynced_since")}
     return station, body
 

@@ -15,13 +15,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from gridvend.identity.models import User
 from gridvend.kernel.errors import DomainError
 from gridvend.org import selectors as org_selectors
-from gridvend.org.models import Channel
 from gridvend.stations import permissions, selectors
+from gridvend.stations.conflicts import can_view_station_conflicts
 from gridvend.stations.models import Station, StationRole, StationStatus
 from gridvend.stations.services import allowances, registration
 from gridvend.web.backoffice import access
@@ -49,6 +50,7 @@ def station_list(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "query": query_without_page(request),
         "can_manage": permissions.can_manage_stations(user),
+        "can_see_conflicts": can_view_station_conflicts(user),
         "currency": settings.CURRENCY,
         "now": timezone.now(),
     }
@@ -71,9 +73,7 @@ def station_register(request: HttpRequest) -> HttpResponse:
     access.require(permissions.can_manage_stations(user))
     points = [
         (p.pk, f"{p.name} ({p.code})")
-        for p in org_selectors.list_vending_points(user, channel=Channel.OFFLINE_STATION)[
-            :MAX_CHOICES
-        ]
+        for p in selectors.points_for_a_new_station(user)[:MAX_CHOICES]
     ]
     relays = [
         (s.pk, f"{s.name} ({s.code})")
@@ -107,10 +107,13 @@ def station_register(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "title": _("New offline station"),
-        "intro": _(
-            "The station is installed with `gridvend station init` and the one-time code shown "
-            "next. A selling station needs a vending point of the offline-station channel; a "
-            "business-unit relay sells nothing and needs none."
+        "intro": format_html(
+            _(
+                "The station is installed with {command} and the one-time code shown next. A "
+                "selling station needs an open vending point of the offline-station channel "
+                "that no other station has; a business-unit relay sells nothing and needs none."
+            ),
+            command=format_html('<code dir="ltr">{}</code>', "gridvend station init"),
         ),
     }
     return render(request, "backoffice/form_page.html", context)
@@ -145,6 +148,7 @@ def station_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "allowances": list(selectors.list_station_allowances(user, station)[:RECENT_ROWS]),
         "batches": list(selectors.list_station_batches(user, station)[:RECENT_ROWS]),
         "can_manage": permissions.can_manage_stations(user),
+        "can_see_conflicts": can_view_station_conflicts(user),
         "currency": settings.CURRENCY,
     }
     return render(request, "backoffice/station.html", context, status=status)
