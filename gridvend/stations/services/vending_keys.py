@@ -156,18 +156,23 @@ def fetch_missing_vending_keys(client: MasterClient) -> list[str]:
             key=delivery_key(shared=shared, station_code=station.code),
             station_code=station.code,
         )
-        with transaction.atomic():
-            for item, secret in opened:
-                station_init._keep_vending_key(item, secret)
-            if opened:
-                record(
-                    actor=None,
-                    event_type=StationEvent.VENDING_KEYS_RECEIVED,
-                    target=station,
-                    after={"key_refs": [item["key_ref"] for item, _secret in opened]},
-                )
     except (enrolment.ExchangeKeyInvalid, StationEnrolFailed) as bad:
         raise LinkDown(f"the vending keys sent cannot be kept: {bad}") from None
+    # All opened and checked before any is kept; each is kept by the keys app in its own
+    # transaction (a key already kept under the same reference must be the same key).
+    try:
+        for item, secret in opened:
+            station_init._keep_vending_key(item, secret)
+    except StationEnrolFailed as bad:
+        raise LinkDown(f"the vending keys sent cannot be kept: {bad}") from None
+    if opened:
+        with transaction.atomic():
+            record(
+                actor=None,
+                event_type=StationEvent.VENDING_KEYS_RECEIVED,
+                target=station,
+                after={"key_refs": [item["key_ref"] for item, _secret in opened]},
+            )
     return [item["key_ref"] for item, _secret in opened]
 
 
