@@ -36,7 +36,7 @@ from tests.world import Region, Regions
 # key, by stations not allowed the call, by the wrong method and with tampered, malformed and
 # hostile bodies and query values in tests/stations/ (test_relay.py: batches and
 # batches/forward; test_changes.py: changes; test_batches_hostile.py and test_tamper.py:
-# batches; the others: their own calls).
+# batches; test_vending_key_delivery.py: vending-keys; the others: their own calls).
 OWN_MATRIX_NAMESPACES = (
     "api-v1",
     "voice",

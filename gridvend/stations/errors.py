@@ -174,6 +174,7 @@ class StationRegistrationErrorCode(StrEnum):
     STATION_ENROL_LOCKED = "STATION_ENROL_LOCKED"
     STATION_ENROL_FAILED = "STATION_ENROL_FAILED"
     STATION_RELAY_NOT_ENROLLED = "STATION_RELAY_NOT_ENROLLED"
+    STATION_ENROL_RELAY_MISMATCH = "STATION_ENROL_RELAY_MISMATCH"
 
 
 class StationInvalid(DomainError):
@@ -265,6 +266,31 @@ class StationRelayNotEnrolled(DomainError):
 
     def __init__(self, *, relay: str) -> None:
         super().__init__(relay=relay[:40])
+
+
+class StationEnrolRelayMismatch(DomainError):
+    """``station init --via`` (or its absence) does not match the station's registration: told
+    only to a caller who gave the right code, which stays good for a second try."""
+
+    code = StationRegistrationErrorCode.STATION_ENROL_RELAY_MISMATCH
+    message_template = gettext_lazy(
+        "Station %(station)s is registered otherwise than this enrolment says (--via): the "
+        "enrolment code is still good."
+    )
+    variant_param = "registered"
+    message_variants = {
+        "relay": gettext_lazy(
+            "Station %(station)s is registered under a relay: run station init again with the "
+            "relay's address in --via (the enrolment code is still good)."
+        ),
+        "none": gettext_lazy(
+            "Station %(station)s is registered under no relay: run station init again without "
+            "--via (the enrolment code is still good)."
+        ),
+    }
+
+    def __init__(self, *, station: str, registered: str) -> None:
+        super().__init__(station=station[:40], registered=registered)
 
 
 class StationEnrolFailed(DomainError):

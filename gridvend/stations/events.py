@@ -24,11 +24,14 @@ class StationEvent(StrEnum):
     # On a business-unit relay: a child's batch verified and kept, then acknowledged upstream.
     BATCH_STORED = "station.batch_stored"
     BATCH_FORWARDED = "station.batch_forwarded"
+    # Vending keys sealed for a selling station after its enrolment (a new supply group).
+    VENDING_KEYS_SENT = "station.vending_keys_sent"
     CONFLICT_FLAGGED = "station.conflict_flagged"
     CONFLICT_RESOLVED = "station.conflict_resolved"
     # On the station itself.
     INITIALISED = "station.initialised"
     ALLOWANCE_ACCEPTED = "station.allowance_accepted"
+    VENDING_KEYS_RECEIVED = "station.vending_keys_received"
     ALLOWANCE_REFUSED = "station.allowance_refused"
     # The master refused an upload (kept for the operator until an upload goes through).
     UPLOAD_REFUSED = "station.upload_refused"

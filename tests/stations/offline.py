@@ -27,6 +27,7 @@ from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.stations import protocol
 from gridvend.stations.models import TID_LANES, Station, StationAllowance, StationStatus
 from gridvend.vending import services as vending
+from gridvend.vending.services.offline import key_wire
 from tests import factories
 from tests.world import World
 
@@ -177,7 +178,7 @@ class OfflineStation:
             "payment_reference": None,
             "cash_received_minor": None,
             "debt_balance_after_minor": 0,
-            "key": {"sgc": key.sgc, "ti": key.ti, "krn": key.krn},
+            "key": key_wire(key),
             "business_date": moment.date().isoformat(),
             "created_at": protocol.utc_text(moment),
             "allowance": self.allowance,

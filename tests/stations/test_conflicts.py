@@ -9,12 +9,14 @@ from gridvend.audit.models import AuditEvent
 from gridvend.customers import services as customers
 from gridvend.customers.models import Debt
 from gridvend.meters import services as meters
+from gridvend.meters.keychanges import request_key_change
 from gridvend.meters.models import Meter
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import ConflictKind, StationConflict
 from gridvend.stations.services.journal import receive_batch
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale, Token
+from gridvend.vending.services.engineering import issue_key_change_tokens
 from tests import factories
 from tests.stations.offline import OfflineStation, batch, offline_station
 from tests.tariffs.factories import published_tariff, residential_spec
@@ -105,7 +107,14 @@ def test_a_meter_key_changed_meanwhile_is_flagged_and_the_token_still_checked(
 ) -> None:
     meter = st.world.add_meter()
     entry = st.sell(meter, "250")
-    Meter.objects.filter(pk=meter.pk).update(krn=3)
+    # A key change issued on the master meanwhile (recorded, so the old key is one it had).
+    request_key_change(actor=st.world.admin, meter=meter, krn=3, reason="new revision")
+    issue_key_change_tokens(
+        actor=st.world.cashier,
+        vending_point=st.world.point,
+        client_reference="key-change-1",
+        meter_number=meter.number,
+    )
     conflicts = _apply(st, [entry])
     assert _kinds(conflicts) == [ConflictKind.KEY_CHANGED]
     assert conflicts[0].detail["sold_with"]["krn"] == 2

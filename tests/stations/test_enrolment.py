@@ -28,6 +28,7 @@ from gridvend.stations.errors import (
     StationEnrolLocked,
     StationEnrolRefused,
     StationRelayNotEnrolled,
+    StationStateInvalid,
 )
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalAllowance, LocalStation, Station, StationStatus
@@ -40,6 +41,9 @@ from gridvend.stations.services.registration import (
     suspend_station,
 )
 from tests.stations.conftest import Scene
+
+# The station's half of the enrolment's key agreement (the master's side never reuses one).
+EXCHANGE = enrolment.exchange_public_hex(enrolment.new_exchange_key())
 
 pytestmark = pytest.mark.django_db
 
@@ -137,7 +141,9 @@ def test_wrong_codes_are_counted_and_lock_the_enrolment_until_a_new_code(
     assert Station.objects.get(pk=station.pk).status == StationStatus.PENDING
     assert not LocalStation.objects.exists()
     refusals = AuditEvent.objects.filter(event_type=StationEvent.ENROL_REFUSED)
-    assert refusals.count() == enrolment.ENROL_ATTEMPTS + 1
+    # Each counted wrong code is audited; the refusals of the locked enrolment only logged (so
+    # that calls without the code cannot grow the audit log).
+    assert refusals.count() == enrolment.ENROL_ATTEMPTS
     # A new code unlocks it.
     _station, fresh = reissue_enrolment_code(actor=scene.manager, station=station)
     assert _init(live_server, fresh).code == "kitale-st1"
@@ -150,13 +156,27 @@ def test_an_expired_code_an_unknown_station_and_a_revoked_one_are_refused(scene:
         enrol_code_expires_at=timezone.now() - timedelta(seconds=1)
     )
     with pytest.raises(StationEnrolRefused):
-        enrolment.enrol_station(code="kitale-st1", enrol_code=code, public_key=key, app_version="")
+        enrolment.enrol_station(
+            code="kitale-st1",
+            enrol_code=code,
+            public_key=key,
+            app_version="",
+            exchange_key=EXCHANGE,
+        )
     with pytest.raises(StationEnrolRefused):
-        enrolment.enrol_station(code="nobody-st", enrol_code=code, public_key=key, app_version="")
+        enrolment.enrol_station(
+            code="nobody-st", enrol_code=code, public_key=key, app_version="", exchange_key=EXCHANGE
+        )
     _station, fresh = reissue_enrolment_code(actor=scene.manager, station=station)
     revoke_station(actor=scene.manager, station=station, reason="closed")
     with pytest.raises(StationEnrolRefused):
-        enrolment.enrol_station(code="kitale-st1", enrol_code=fresh, public_key=key, app_version="")
+        enrolment.enrol_station(
+            code="kitale-st1",
+            enrol_code=fresh,
+            public_key=key,
+            app_version="",
+            exchange_key=EXCHANGE,
+        )
     assert Station.objects.get(pk=station.pk).public_key == ""
 
 
@@ -195,13 +215,20 @@ def test_hostile_enrol_bodies_are_refused_signed_and_change_nothing(
     assert Client().get(URL).status_code == 405
 
 
-def test_the_answer_proves_the_code_and_carries_the_vending_keys_wrapped_under_it(
+def test_the_answer_proves_the_code_and_carries_the_vending_keys_wrapped_for_the_station(
     scene: Scene,
 ) -> None:
     station, code = _registered(scene)
     pair = protocol.new_key_pair()
+    exchange = enrolment.new_exchange_key()
     body = protocol.canonical(
-        {"station": "kitale-st1", "code": code, "public_key": pair.public_hex, "app_version": "x"}
+        {
+            "station": "kitale-st1",
+            "code": code,
+            "public_key": pair.public_hex,
+            "app_version": "x",
+            "exchange_key": enrolment.exchange_public_hex(exchange),
+        }
     )
     response = _post(body)
     assert response.status_code == 200, response.content
@@ -216,24 +243,27 @@ def test_the_answer_proves_the_code_and_carries_the_vending_keys_wrapped_under_i
     assert answer["station"]["tid_lane"] == 1 and answer["allowance"] is None
     [wrapped] = answer["vending_keys"]
     assert wrapped["key_ref"] == scene.world.key_ref
-    # The key travels encrypted: it opens only with the key derived from the code.
-    cipher = AES.new(
-        enrolment.wrap_key(enrol_code=code, station_code="kitale-st1"),
-        AES.MODE_GCM,
-        nonce=bytes.fromhex(wrapped["nonce"]),
-    )
+    # The key travels encrypted: it opens only with the key agreed with the master (X25519,
+    # the station's private half) and the code.
+    shared = enrolment.shared_secret(exchange, answer["exchange_key"])
+    key = enrolment.wrap_key(shared=shared, enrol_code=code, station_code="kitale-st1")
+    cipher = AES.new(key, AES.MODE_GCM, nonce=bytes.fromhex(wrapped["nonce"]))
     cipher.update(enrolment.vending_key_aad("kitale-st1", wrapped["key_ref"]))
     secret = cipher.decrypt_and_verify(
         bytes.fromhex(wrapped["ciphertext"]), bytes.fromhex(wrapped["tag"])
     )
     assert secret.hex() == scene.world.vending_key_hex
     assert scene.world.vending_key_hex not in response.content.decode()
-    with pytest.raises(StationEnrolFailed):
-        station_init._unwrap([wrapped], enrol_code="A" * 26, station_code="kitale-st1")
+    wrong_code = enrolment.wrap_key(shared=shared, enrol_code="A" * 26, station_code="kitale-st1")
+    other = enrolment.shared_secret(enrolment.new_exchange_key(), answer["exchange_key"])
+    wrong_secret = enrolment.wrap_key(shared=other, enrol_code=code, station_code="kitale-st1")
+    for wrong in (wrong_code, wrong_secret):
+        with pytest.raises(StationEnrolFailed):
+            station_init._unwrap([wrapped], key=wrong, station_code="kitale-st1")
     # On a fresh install the key is sealed under its own master key by the keys app.
     VendingKeyRecord.objects.filter(key_ref=wrapped["key_ref"]).delete()
     forget_cached_keys()
-    [(item, opened)] = station_init._unwrap([wrapped], enrol_code=code, station_code="kitale-st1")
+    [(item, opened)] = station_init._unwrap([wrapped], key=key, station_code="kitale-st1")
     station_init._keep_vending_key(item, opened)
     kept = VendingKeyRecord.objects.get(key_ref=wrapped["key_ref"])
     assert kept.check_value == check_value(secret)
@@ -241,12 +271,33 @@ def test_the_answer_proves_the_code_and_carries_the_vending_keys_wrapped_under_i
     assert Station.objects.get(pk=station.pk).status == StationStatus.ACTIVE
 
 
+@pytest.mark.parametrize("exchange_key", ["0" * 64, "zz" * 32, None, 7])
+def test_an_exchange_key_that_agrees_on_nothing_is_refused_and_leaves_the_code_good(
+    scene: Scene, exchange_key: object
+) -> None:
+    station, code = _registered(scene)
+    fields = {"station": "kitale-st1", "code": code, "public_key": "1" * 64, "app_version": "x"}
+    response = _post(protocol.canonical({**fields, "exchange_key": exchange_key}))
+    assert response.status_code == 403
+    assert _refusal_code(response) == "STATION_ENROL_REFUSED"
+    kept = Station.objects.get(pk=station.pk)
+    assert kept.status == StationStatus.PENDING and kept.enrol_failures == 0
+    good = enrolment.exchange_public_hex(enrolment.new_exchange_key())
+    assert _post(protocol.canonical({**fields, "exchange_key": good})).status_code == 200
+
+
 def test_an_answer_without_the_codes_proof_is_not_trusted(scene: Scene) -> None:
     _station, code = _registered(scene)
     pair = protocol.new_key_pair()
     nonce = protocol.new_nonce()
     body = protocol.canonical(
-        {"station": "kitale-st1", "code": code, "public_key": pair.public_hex, "app_version": "x"}
+        {
+            "station": "kitale-st1",
+            "code": code,
+            "public_key": pair.public_hex,
+            "app_version": "x",
+            "exchange_key": EXCHANGE,
+        }
     )
     response = _post(body, nonce)
     headers = {k: v for k, v in response.items()}
@@ -276,7 +327,11 @@ def test_the_lock_is_raised_by_the_service_after_the_last_wrong_try(scene: Scene
     Station.objects.filter(pk=station.pk).update(enrol_failures=enrolment.ENROL_ATTEMPTS - 1)
     with pytest.raises(StationEnrolLocked):
         enrolment.enrol_station(
-            code="kitale-st1", enrol_code="C" * 26, public_key=key, app_version=""
+            code="kitale-st1",
+            enrol_code="C" * 26,
+            public_key=key,
+            app_version="",
+            exchange_key=EXCHANGE,
         )
     assert Station.objects.get(pk=station.pk).enrol_failures == enrolment.ENROL_ATTEMPTS
 
@@ -340,7 +395,11 @@ def test_a_station_under_a_relay_waits_for_the_relay_and_keeps_its_code(scene: S
     station_key = protocol.new_key_pair()
     with pytest.raises(StationRelayNotEnrolled):
         enrolment.enrol_station(
-            code=station.code, enrol_code=code, public_key=station_key.public_hex, app_version="t"
+            code=station.code,
+            enrol_code=code,
+            public_key=station_key.public_hex,
+            app_version="t",
+            exchange_key=EXCHANGE,
         )
     kept = Station.objects.get(pk=station.pk)
     assert kept.status == StationStatus.PENDING and kept.enrol_code_hash and not kept.public_key
@@ -349,10 +408,18 @@ def test_a_station_under_a_relay_waits_for_the_relay_and_keeps_its_code(scene: S
     # as the one its upstream signs with, the master's as the one that signs allowances.
     relay_key = protocol.new_key_pair()
     enrolment.enrol_station(
-        code=relay.code, enrol_code=relay_code, public_key=relay_key.public_hex, app_version="t"
+        code=relay.code,
+        enrol_code=relay_code,
+        public_key=relay_key.public_hex,
+        app_version="t",
+        exchange_key=EXCHANGE,
     )
     answer = enrolment.enrol_station(
-        code=station.code, enrol_code=code, public_key=station_key.public_hex, app_version="t"
+        code=station.code,
+        enrol_code=code,
+        public_key=station_key.public_hex,
+        app_version="t",
+        exchange_key=EXCHANGE,
     )
     assert answer["upstream_public_key"] == relay_key.public_hex
     assert answer["master_public_key"] == signing.signing_key().public_hex
@@ -364,7 +431,11 @@ def test_station_init_via_the_relay_talks_to_the_relay_and_via_must_match(
     relay, relay_code, station, code = _under_relay(scene)
     relay_key = protocol.new_key_pair()
     enrolment.enrol_station(
-        code=relay.code, enrol_code=relay_code, public_key=relay_key.public_hex, app_version="t"
+        code=relay.code,
+        enrol_code=relay_code,
+        public_key=relay_key.public_hex,
+        app_version="t",
+        exchange_key=EXCHANGE,
     )
     mine = station_init.init_station(
         master_url=live_server.url,
@@ -392,6 +463,7 @@ def test_station_init_refuses_a_via_that_does_not_match_the_registration(
             enrol_code=relay_code,
             public_key=protocol.new_key_pair().public_hex,
             app_version="t",
+            exchange_key=EXCHANGE,
         )
         via = ""
     else:
@@ -405,5 +477,78 @@ def test_station_init_refuses_a_via_that_does_not_match_the_registration(
             enrol_code=code,
             app_version="17.0",
         )
-    assert "relay" in str(refused.value.message)
+    assert "STATION_ENROL_RELAY_MISMATCH" in str(refused.value.message)
     assert not LocalStation.objects.exists() and not LocalAllowance.objects.exists()
+    # Refused before the code was used: the same code enrols with the right --via.
+    kept = Station.objects.get(code="kitale-st1")
+    assert kept.status == StationStatus.PENDING and kept.enrol_code_hash
+    assert kept.enrol_failures == 0
+    mine = station_init.init_station(
+        master_url=live_server.url,
+        via_url="https://bu-relay.example/" if under_relay else "",
+        station_code="kitale-st1",
+        enrol_code=code,
+        app_version="17.0",
+    )
+    assert mine.code == "kitale-st1"
+
+
+def _status_with(pair: protocol.KeyPair, code: str) -> Any:
+    path = "/station-api/v1/status"
+    stamp = protocol.utc_text(timezone.now())
+    nonce = protocol.new_nonce()
+    signature = protocol.sign(pair.seed, protocol.request_message("GET", path, stamp, nonce, b""))
+    headers = {
+        protocol.HEADER_STATION: code,
+        protocol.HEADER_TIME: stamp,
+        protocol.HEADER_NONCE: nonce,
+        protocol.HEADER_SIGNATURE: signature,
+    }
+    return Client().get(path, headers=headers)
+
+
+def test_a_relay_whose_disk_was_lost_is_enrolled_again_and_its_old_key_retired(
+    scene: Scene,
+) -> None:
+    relay, relay_code, station, code = _under_relay(scene)
+    old = protocol.new_key_pair()
+    enrolment.enrol_station(
+        code=relay.code,
+        enrol_code=relay_code,
+        public_key=old.public_hex,
+        app_version="t",
+        exchange_key=EXCHANGE,
+    )
+    assert _status_with(old, relay.code).status_code == 200
+    # A selling station holds a journal: it is never enrolled again under its registration.
+    enrolment.enrol_station(
+        code=station.code,
+        enrol_code=code,
+        public_key=protocol.new_key_pair().public_hex,
+        app_version="t",
+        exchange_key=EXCHANGE,
+    )
+    with pytest.raises(StationStateInvalid):
+        reissue_enrolment_code(actor=scene.manager, station=station)
+    _relay, fresh = reissue_enrolment_code(actor=scene.manager, station=relay)
+    waiting = Station.objects.get(pk=relay.pk)
+    assert waiting.status == StationStatus.PENDING and waiting.public_key == ""
+    # The old key (on the lost disk, perhaps in other hands) is refused at once.
+    assert _status_with(old, relay.code).status_code == 403
+    issued = AuditEvent.objects.filter(
+        event_type=StationEvent.CODE_ISSUED, target_id=str(relay.pk)
+    ).get()
+    assert issued.after is not None and issued.after["re_enrolment"] is True
+    assert issued.after["public_key"] == ""
+    new = protocol.new_key_pair()
+    answer = enrolment.enrol_station(
+        code=relay.code,
+        enrol_code=fresh,
+        public_key=new.public_hex,
+        app_version="t",
+        exchange_key=EXCHANGE,
+    )
+    assert answer["vending_keys"] == [] and answer["station"]["role"] == "relay"
+    assert Station.objects.get(pk=relay.pk).public_key == new.public_hex
+    assert _status_with(new, relay.code).status_code == 200
+    assert _status_with(old, relay.code).status_code == 403

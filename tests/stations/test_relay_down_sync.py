@@ -33,6 +33,9 @@ from tests import factories
 from tests.stations.conftest import STATION
 from tests.world import World, build_world
 
+# The station's half of the enrolment's key agreement (the master's side never reuses one).
+EXCHANGE = enrolment.exchange_public_hex(enrolment.new_exchange_key())
+
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", STATION])
 
 
@@ -59,6 +62,7 @@ def _enrolled(manager: Any, code: str, unit: Any, **kwargs: Any) -> Station:
         enrol_code=enrol_code,
         public_key=protocol.new_key_pair().public_hex,
         app_version="t",
+        exchange_key=EXCHANGE,
     )
     row.refresh_from_db()
     return row
@@ -75,7 +79,11 @@ def tree(live_server: Any) -> Tree:
         actor=north, code="north-relay", name="Relay", org_unit=world.tree.north_bu, role="relay"
     )
     enrolment.enrol_station(
-        code=row.code, enrol_code=enrol_code, public_key=relay_key.public_hex, app_version="t"
+        code=row.code,
+        enrol_code=enrol_code,
+        public_key=relay_key.public_hex,
+        app_version="t",
+        exchange_key=EXCHANGE,
     )
     relay = Station.objects.get(pk=row.pk)
 

@@ -117,10 +117,12 @@ def test_query_string_of_a_signed_request_cannot_be_rewritten(st: OfflineStation
     assert rewritten.status_code == 403, rewritten.content[:200]
 
 
-# DEFECT: the enrolment code travels in the request body and the vending keys are wrapped under
-# a key derived from it alone (enrolment.py _derive/_wrapped_vending_keys): whoever reads the
-# exchange (plain http is accepted by station_init) opens every vending key of the unit
-@_OPEN
+# FIXED: the enrolment code travels in the request body and the vending keys were wrapped under
+# a key derived from it alone (enrolment.py _derive/_wrapped_vending_keys): whoever read the
+# exchange (plain http is accepted by station_init) opened every vending key of the unit. They
+# are now wrapped under HKDF over an ephemeral X25519 agreement and the code. (Probe corrected:
+# the request carries the station's exchange key, which the protocol now requires, and the
+# observer tries every key it can derive from what crossed the wire.)
 def test_a_passive_observer_of_the_enrolment_cannot_open_the_vending_keys(scene: Scene) -> None:
     scene.world.add_meter(unit=scene.world.tree.north_sc)
     _station, code = register_station(
@@ -131,28 +133,50 @@ def test_a_passive_observer_of_the_enrolment_cannot_open_the_vending_keys(scene:
         vending_point=scene.point,
     )
     pair = protocol.new_key_pair()
+    exchange = enrolment.new_exchange_key()
     request_body = protocol.canonical(
-        {"station": "kitale-st1", "code": code, "public_key": pair.public_hex, "app_version": "x"}
+        {
+            "station": "kitale-st1",
+            "code": code,
+            "public_key": pair.public_hex,
+            "app_version": "x",
+            "exchange_key": enrolment.exchange_public_hex(exchange),
+        }
     )
     answer = Client().post(ENROL, request_body, content_type="application/json")
     assert answer.status_code == 200
     # The observer has only what crossed the wire: the request's body and the answer.
-    seen_code = json.loads(request_body)["code"]
-    [wrapped] = json.loads(answer.content)["vending_keys"]
+    seen = json.loads(request_body)
+    seen_answer = json.loads(answer.content)
+    [wrapped] = seen_answer["vending_keys"]
+    public_halves = bytes.fromhex(seen["exchange_key"]) + bytes.fromhex(seen_answer["exchange_key"])
+    guesses = [b"", public_halves, bytes.fromhex(seen["exchange_key"]), bytes(32)]
+    for guess in guesses:
+        cipher = AES.new(
+            enrolment.wrap_key(shared=guess, enrol_code=seen["code"], station_code="kitale-st1"),
+            AES.MODE_GCM,
+            nonce=bytes.fromhex(wrapped["nonce"]),
+        )
+        cipher.update(enrolment.vending_key_aad("kitale-st1", wrapped["key_ref"]))
+        with pytest.raises(ValueError):
+            cipher.decrypt_and_verify(
+                bytes.fromhex(wrapped["ciphertext"]), bytes.fromhex(wrapped["tag"])
+            )
+    # The station, holding its private half, opens it.
+    shared = enrolment.shared_secret(exchange, seen_answer["exchange_key"])
     cipher = AES.new(
-        enrolment.wrap_key(enrol_code=seen_code, station_code="kitale-st1"),
+        enrolment.wrap_key(shared=shared, enrol_code=code, station_code="kitale-st1"),
         AES.MODE_GCM,
         nonce=bytes.fromhex(wrapped["nonce"]),
     )
     cipher.update(enrolment.vending_key_aad("kitale-st1", wrapped["key_ref"]))
-    with pytest.raises(ValueError):
-        cipher.decrypt_and_verify(
-            bytes.fromhex(wrapped["ciphertext"]), bytes.fromhex(wrapped["tag"])
-        )
+    secret = cipher.decrypt_and_verify(
+        bytes.fromhex(wrapped["ciphertext"]), bytes.fromhex(wrapped["tag"])
+    )
+    assert secret.hex() == scene.world.vending_key_hex
 
 
-# DEFECT: a relay sells nothing yet is sent every vending key of its unit at enrolment
-@_OPEN
+# FIXED: a relay sells nothing yet was sent every vending key of its unit at enrolment
 def test_a_relay_is_not_sent_vending_keys_at_enrolment(scene: Scene) -> None:
     tree = scene.world.tree
     scene.world.add_meter(unit=tree.north_sc)
@@ -169,6 +193,8 @@ def test_a_relay_is_not_sent_vending_keys_at_enrolment(scene: Scene) -> None:
             "code": code,
             "public_key": protocol.new_key_pair().public_hex,
             "app_version": "x",
+            # Probe corrected: the protocol now requires the station's exchange key.
+            "exchange_key": enrolment.exchange_public_hex(enrolment.new_exchange_key()),
         }
     )
     answer = Client().post(ENROL, body, content_type="application/json")
@@ -176,9 +202,8 @@ def test_a_relay_is_not_sent_vending_keys_at_enrolment(scene: Scene) -> None:
     assert json.loads(answer.content)["vending_keys"] == []
 
 
-# DEFECT: every unauthenticated enrol call for an unknown station writes an append-only audit
-# row (enrolment._refuse): the audit log can be grown without bound by anyone
-@_OPEN
+# FIXED: every unauthenticated enrol call for an unknown station wrote an append-only audit
+# row (enrolment._refuse): the audit log could be grown without bound by anyone
 def test_unauthenticated_enrol_calls_cannot_grow_the_audit_log(scene: Scene) -> None:
     before = AuditEvent.objects.count()
     for n in range(20):
@@ -188,6 +213,9 @@ def test_unauthenticated_enrol_calls_cannot_grow_the_audit_log(scene: Scene) -> 
                 "code": "A" * 26,
                 "public_key": "0" * 64,
                 "app_version": "x",
+                # Probe corrected: a well-formed request (with the exchange key the protocol
+                # now requires) reaches the refusal this probe is about.
+                "exchange_key": enrolment.exchange_public_hex(enrolment.new_exchange_key()),
             }
         )
         assert Client().post(ENROL, body, content_type="application/json").status_code == 403
@@ -385,12 +413,11 @@ def test_a_station_whose_clock_went_back_below_its_journal_does_not_sell() -> No
             sell(NOW + timedelta(days=1), "clock-set-back")
 
 
-# DEFECT: a key change that keeps SGC, TI and KRN of the entry but changes the base date (a
-# DKGA04 roll-over) or KT makes vending/services/offline.py _offline_key decode the station's
-# tokens with the meter's *new* base date / KT: "does not decode", the whole batch is
+# FIXED: a key change that keeps SGC, TI and KRN of the entry but changes the base date (a
+# DKGA04 roll-over) or KT made vending/services/offline.py _offline_key decode the station's
+# tokens with the meter's *new* base date / KT: "does not decode", the whole batch was
 # REJECTED, and, the rejection being kept under the batch id the station always re-sends, the
-# station's journal never goes up again (every sale after it is lost to the books).
-@_OPEN
+# station's journal never went up again (every sale after it lost to the books).
 def test_a_sale_made_before_a_roll_over_key_change_is_applied_with_a_conflict(
     st: OfflineStation,
 ) -> None:
@@ -501,11 +528,10 @@ def test_moving_a_unit_never_gives_two_overlapping_live_stations_one_lane(scene:
     assert north.tid_lane != south.tid_lane
 
 
-# DEFECT: docs/stations.md ("Recover a station", the relay's disk was lost) says to reinstall the
+# FIXED: docs/stations.md ("Recover a station", the relay's disk was lost) said to reinstall the
 # relay and re-enrol it with a new enrolment code, but registration.reissue_enrolment_code only
-# serves a station still waiting for its first enrolment; revoking the relay instead strands
+# served a station still waiting for its first enrolment; revoking the relay instead strands
 # its stations (their parent cannot be changed, and they trust only the lost relay's key).
-@_OPEN
 def test_a_relay_whose_disk_was_lost_can_be_enrolled_again(scene: Scene) -> None:
     tree = scene.world.tree
     relay, _code = register_station(

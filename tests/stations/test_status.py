@@ -18,6 +18,9 @@ from gridvend.stations.services import enrolment, signing
 from gridvend.stations.services.registration import register_station, revoke_station
 from tests.stations.conftest import Scene
 
+# The station's half of the enrolment's key agreement (the master's side never reuses one).
+EXCHANGE = enrolment.exchange_public_hex(enrolment.new_exchange_key())
+
 pytestmark = pytest.mark.django_db
 
 PATH = "/station-api/v1/status"
@@ -33,7 +36,11 @@ def _enrolled(scene: Scene) -> tuple[Station, protocol.KeyPair]:
     )
     pair = protocol.new_key_pair()
     enrolment.enrol_station(
-        code=station.code, enrol_code=code, public_key=pair.public_hex, app_version="t"
+        code=station.code,
+        enrol_code=code,
+        public_key=pair.public_hex,
+        app_version="t",
+        exchange_key=EXCHANGE,
     )
     return Station.objects.get(pk=station.pk), pair
 

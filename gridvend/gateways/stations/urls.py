@@ -12,6 +12,7 @@ from gridvend.gateways.stations import (
     views_enrol,
     views_forward,
     views_status,
+    views_vending_keys,
 )
 
 app_name = "station_api"
@@ -22,4 +23,5 @@ urlpatterns = [
     path("batches", views_batches.batches, name="batches"),
     path("batches/forward", views_forward.forward, name="batches-forward"),
     path("changes", views_changes.changes_view, name="changes"),
+    path("vending-keys", views_vending_keys.vending_keys, name="vending-keys"),
 ]

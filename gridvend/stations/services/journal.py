@@ -119,7 +119,7 @@ def receive_batch(*, station: Station, body: dict[str, Any], via: Station | None
         # the one check that ``POST batches/forward`` makes too.
         require_forwarder(relay=via, station=station)
     earlier = StationBatch.objects.filter(station=station, batch_id=batch.batch_id).first()
-    if earlier is not None:
+    if earlier is not None and not _tried_again(earlier, batch):
         return _repeat(earlier, batch)
     try:
         with transaction.atomic():
@@ -130,7 +130,12 @@ def receive_batch(*, station: Station, body: dict[str, Any], via: Station | None
             )
             earlier = StationBatch.objects.filter(station=locked, batch_id=batch.batch_id).first()
             if earlier is not None:
-                return _repeat(earlier, batch)
+                if not _tried_again(earlier, batch):
+                    return _repeat(earlier, batch)
+                # Rejected for what the master may have fixed since (a meter, customer or
+                # tariff version it lacked, a key it could not load): verified and applied
+                # afresh. Should it fail again, this is rolled back and the rejection stays.
+                earlier.delete()
             if locked.status == StationStatus.REVOKED:
                 raise _Reject(Reason.REVOKED, 0, "the station is revoked")
             if locked.status not in (StationStatus.ACTIVE, StationStatus.SUSPENDED):
@@ -142,6 +147,18 @@ def receive_batch(*, station: Station, body: dict[str, Any], via: Station | None
         raise StationJournalRejected(
             reason=rejected.reason, seq=rejected.seq, problem=rejected.problem
         ) from None
+
+
+def _tried_again(earlier: StationBatch, batch: _Batch) -> bool:
+    """A batch rejected as ``invalid`` (an entry the master could not record as it says) is
+    verified again when the station sends it again, unchanged: the station always re-sends
+    under the same id, and an operator may have fixed the cause meanwhile. A broken chain or
+    signature never heals and is answered from the record."""
+    return (
+        earlier.status == BatchStatus.REJECTED
+        and earlier.reason_code == Reason.INVALID
+        and earlier.body_sha256 == batch.digest
+    )
 
 
 def _repeat(earlier: StationBatch, batch: _Batch) -> dict:

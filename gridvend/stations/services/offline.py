@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from gridvend.kernel.money import Money
+from gridvend.meters.selectors import meter_key_ref
 from gridvend.stations import protocol
 from gridvend.stations.errors import (
     StationAllowanceExhausted,
@@ -36,6 +37,7 @@ from gridvend.stations.models import (
     StationStatus,
 )
 from gridvend.vending.models import Sale, SaleKind, Shift, Token, TokenKind
+from gridvend.vending.services.offline import key_wire
 
 SALE_HOOK = "stations.journal"
 # How far a sale's time may fall behind the journal's newest entry (a clock nudged back by a
@@ -190,7 +192,9 @@ def sale_data(
         "payment_reference": sale.payment_reference,
         "cash_received_minor": sale.cash_received_minor,
         "debt_balance_after_minor": sale.debt_balance_after_minor,
-        "key": {"sgc": sale.key_sgc, "ti": sale.key_ti, "krn": sale.key_krn},
+        # The full key it was sold under: the master decodes the tokens under it (if the meter
+        # had it) even after a key change on the master since.
+        "key": key_wire(meter_key_ref(sale.meter)),
         "business_date": sale.business_date.isoformat(),
         "created_at": protocol.utc_text(sale.created_at),
         "allowance": allowance,

@@ -156,22 +156,34 @@ def _locked(station: Station) -> Station:
     return Station.objects.select_for_update().select_related("org_unit").get(pk=station.pk)
 
 
+# A relay already enrolled may be enrolled again (its disk was lost): it holds no journal of its
+# own and no vending key, so a new install under the same registration loses nothing of it.
+_RE_ENROLLED = (StationStatus.ACTIVE, StationStatus.SUSPENDED)
+
+
 def reissue_enrolment_code(*, actor: User, station: Station) -> tuple[Station, str]:
     """A fresh one-time code for a station still waiting for enrolment (the old one stops
-    working, and wrong tries are counted afresh)."""
+    working, and wrong tries are counted afresh), or for a relay to be enrolled again (a lost
+    disk): the relay goes back to waiting for enrolment and its old key is retired at once,
+    so nothing signed with it is accepted any more."""
     _require_manager(actor, station.org_unit)
     secret = new_code()
     with transaction.atomic(durable=True):
         locked = _locked(station)
-        if locked.status != StationStatus.PENDING:
+        again = locked.role == StationRole.RELAY and locked.status in _RE_ENROLLED
+        if locked.status != StationStatus.PENDING and not again:
             raise StationStateInvalid(station=locked.code, status=locked.status)
         with audited_change(
             actor=actor,
             instance=locked,
             event=StationEvent.CODE_ISSUED,
-            after_extra={"code_expires_at": "set"},
+            fields=(*Station.audited_fields, "public_key"),
+            after_extra={"code_expires_at": "set", **({"re_enrolment": True} if again else {})},
         ):
             _set_code(locked, secret)
+            if again:
+                locked.status = StationStatus.PENDING
+                locked.public_key = ""
     return locked, secret
 
 

@@ -1,5 +1,6 @@
 """Station side of the enrolment (`gridvend station init`): make this install's Ed25519 key pair,
-enrol it on the master with the one-time code, check that the answer came from someone who knew
+enrol it on the master with the one-time code (and an ephemeral X25519 key the vending keys are
+wrapped for), check that the answer came from someone who knew
 the code (``X-Enrol-Proof``) and is signed by the key it names, then keep the station's identity
 with its key sealed at rest, the vending keys sealed under this install's master key (the keys
 app's own service) and the first allowance.
@@ -59,13 +60,11 @@ def _refusal(status: int, raw: bytes) -> StationEnrolFailed:
         return StationEnrolFailed(problem=f"the master answered {status}")
 
 
-def _unwrap(
-    wire: object, *, enrol_code: str, station_code: str
-) -> list[tuple[dict[str, str], bytes]]:
-    """The vending keys of the answer, decrypted and checked against their check values."""
+def _unwrap(wire: object, *, key: bytes, station_code: str) -> list[tuple[dict[str, str], bytes]]:
+    """The vending keys of the answer, decrypted under ``key`` and checked against their check
+    values."""
     if not isinstance(wire, list) or len(wire) > MAX_VENDING_KEYS:
         raise StationEnrolFailed(problem="the vending keys are not a list")
-    key = enrolment.wrap_key(enrol_code=enrol_code, station_code=station_code)
     opened = []
     for item in wire:
         try:
@@ -146,6 +145,7 @@ def init_station(
     if not (0 < len(station_code) <= 40 and 0 < len(enrol_code) <= 64):
         raise StationEnrolFailed(problem="the station code or enrolment code is missing")
     pair = protocol.new_key_pair()
+    exchange = enrolment.new_exchange_key()
     nonce = protocol.new_nonce()
     body = protocol.canonical(
         {
@@ -153,6 +153,9 @@ def init_station(
             "code": enrol_code,
             "public_key": pair.public_hex,
             "app_version": app_version[:40],
+            "exchange_key": enrolment.exchange_public_hex(exchange),
+            # The master refuses a --via that is not as registered before it uses the code.
+            "under_relay": bool(via_url),
         }
     ).encode("utf-8")
     url = master_url.rstrip("/") + "/station-api/v1/enrol"
@@ -163,19 +166,18 @@ def init_station(
     facts = data["station"]
     # A station under a relay is answered the relay's key as the one its upstream signs with.
     under_relay = data["upstream_public_key"] != data["master_public_key"]
-    if under_relay and not via_url:
-        raise StationEnrolFailed(
-            problem="the master registered this station under a relay: give the relay's address "
-            "with --via (the enrolment code is now used: ask the master's operator to register "
-            "the station again)"
-        )
-    if via_url and not under_relay:
-        raise StationEnrolFailed(
-            problem="the master registered this station under no relay: --via does not apply "
-            "(the enrolment code is now used: ask the master's operator to register the station "
-            "again)"
-        )
-    keys = _unwrap(data.get("vending_keys"), enrol_code=enrol_code, station_code=station_code)
+    # The master checked --via before using the code; an answer that disagrees is not its.
+    if under_relay != bool(via_url):
+        raise StationEnrolFailed(problem="the answer does not match --via")
+    try:
+        shared = enrolment.shared_secret(exchange, data.get("exchange_key"))
+    except enrolment.ExchangeKeyInvalid as bad:
+        raise StationEnrolFailed(problem=f"the answer cannot be read ({bad})") from None
+    keys = _unwrap(
+        data.get("vending_keys"),
+        key=enrolment.wrap_key(shared=shared, enrol_code=enrol_code, station_code=station_code),
+        station_code=station_code,
+    )
     wire_allowance = data.get("allowance")
     if wire_allowance is not None:
         try:

@@ -43,6 +43,7 @@ from gridvend.stations.services.upload import (
     acknowledge,
     upload_pending,
 )
+from gridvend.stations.services.vending_keys import fetch_missing_vending_keys
 
 logger = logging.getLogger("gridvend.stations")
 
@@ -272,6 +273,9 @@ def _run_cycle(station: LocalStation, now: datetime, client: MasterClient | None
                 # Not pulled: the master's rows would not yet hold this station's sales.
                 raise Refused(result.upload.refused_code, result.upload.refused_message, 0, {})
             result.pulled = _pull(link)
+            # A meter pulled may name a key this station was never sent (a new supply group).
+            for key_ref in fetch_missing_vending_keys(link):
+                result.notes.append(f"vending key {key_ref} received")
     except (LinkDown, Refused, AcknowledgementMismatch) as failed:
         result.failure = f"{type(failed).__name__}: {failed}"[:255]
     _finish(now, result)

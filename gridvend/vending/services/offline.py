@@ -27,7 +27,7 @@ from gridvend.kernel.pricing import (
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef
 from gridvend.keys.engine import SoftwareStsEngine, engine_or_default
 from gridvend.keys.errors import TokenRefused
-from gridvend.meters.models import Meter, MeterStatus
+from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter, MeterStatus
 from gridvend.meters.selectors import meter_key_ref
 from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.sts import tokens as sts_tokens
@@ -205,33 +205,64 @@ def breakdown_from_record(data: dict[str, Any]) -> Breakdown:
     return breakdown
 
 
+# What a sale entry journals of the key it sold under (``key``): every parameter the decoder
+# key depends on. Entries journalled before carry SGC, TI and KRN only.
+KEY_FIELDS = ("sgc", "ti", "krn", "kt", "ken", "ea", "dkga", "base_date_year", "key_ref")
+_LEGACY_KEY_FIELDS = ("sgc", "ti", "krn")
+
+
+def _same(value: object, known: object) -> bool:
+    # ``True == 1``: a bool is no TI or KRN.
+    return type(value) is type(known) and value == known
+
+
+def _earlier_keys(meter: Meter) -> list[MeterKeyRef]:
+    """The keys the meter had before its issued key changes, newest first (the history kept
+    with each key change; nothing else is a key the meter ever had)."""
+    earlier = []
+    for params in (
+        KeyChange.objects.filter(meter=meter, status=KeyChangeStatus.ISSUED)
+        .order_by("-issued_at", "-id")
+        .values_list("old_params", flat=True)
+    ):
+        try:
+            earlier.append(MeterKeyRef(**{**params, "meter_number": meter.number}))
+        except (TypeError, ValueError):
+            continue
+    return earlier
+
+
 def _offline_key(meter: Meter, data: dict[str, Any], tokens: list[dict[str, Any]]) -> MeterKeyRef:
-    """The key the station sold under: the meter's, or (its key changed on the master since)
-    the meter's parameters with the entry's SGC, TI and KRN and the vending key its tokens
-    name."""
-    current = meter_key_ref(meter)
+    """The key the station sold under, as its entry journals it: the meter's current key, or
+    one the meter had before a key change issued on the master since (a ``key_changed``
+    finding for the caller). A key the meter never had is refused: the entry's tokens are not
+    decoded under whatever key the entry names. An entry that journals only SGC, TI and KRN
+    (older stations) is matched on those, and on the key reference its tokens name."""
     key = data.get("key")
-    if not isinstance(key, dict):
+    if not isinstance(key, dict) or not set(_LEGACY_KEY_FIELDS) <= set(key):
         raise _bad(data, "the key is missing")
-    sgc, ti, krn = key.get("sgc"), key.get("ti"), key.get("krn")
-    if (sgc, ti, krn) == (current.sgc, current.ti, current.krn):
-        return current
-    key_ref = tokens[0].get("key_ref") if tokens else None
-    try:
-        return MeterKeyRef(
-            meter_number=meter.number,
-            sgc=str(sgc),
-            ti=int(cast(int, ti)),
-            krn=int(cast(int, krn)),
-            kt=current.kt,
-            ken=current.ken,
-            ea=current.ea,
-            dkga=current.dkga,
-            base_date_year=current.base_date_year,
-            key_ref=str(key_ref or ""),
+    full = set(KEY_FIELDS) <= set(key)
+    token_ref = tokens[0].get("key_ref") if tokens and isinstance(tokens[0], dict) else None
+
+    def matches(known: MeterKeyRef) -> bool:
+        if full:
+            return all(_same(key[name], getattr(known, name)) for name in KEY_FIELDS)
+        return all(_same(key[name], getattr(known, name)) for name in _LEGACY_KEY_FIELDS) and (
+            not token_ref or token_ref == known.key_ref
         )
-    except (TypeError, ValueError):
-        raise _bad(data, "the key is not a meter key") from None
+
+    current = meter_key_ref(meter)
+    if matches(current):
+        return current
+    for earlier in _earlier_keys(meter):
+        if matches(earlier):
+            return earlier
+    raise _bad(data, "the key is not one the meter has had")
+
+
+def key_wire(key: MeterKeyRef) -> dict[str, Any]:
+    """A sale entry's ``key``: the full key it was sold under (``KEY_FIELDS``)."""
+    return {name: getattr(key, name) for name in KEY_FIELDS}
 
 
 def _issued(
@@ -412,9 +443,11 @@ def record_offline_sale(
         raise _bad(data, "the sale's reference was used before")
     breakdown = breakdown_from_record(data)
     created_at = _moment(data, "created_at")
+    tokens = data.get("tokens")
+    key_ref = _offline_key(meter, data, tokens if isinstance(tokens, list) else [])
     # A TID counts minutes from the key's base date: a sale dated before it (or far beyond
     # today) is no sale a meter could take.
-    if created_at < datetime(meter.base_date_year, 1, 1, tzinfo=UTC):
+    if created_at < datetime(key_ref.base_date_year, 1, 1, tzinfo=UTC):
         raise _bad(data, "the sale is dated before the meter's key base date")
     findings: list[OfflineFinding] = []
     if meter.status == MeterStatus.BLOCKED:
@@ -447,16 +480,12 @@ def record_offline_sale(
                 {"sold_with": version.pk, "in_force": in_force.pk if in_force else None},
             )
         )
-    tokens = data.get("tokens")
-    key_ref = _offline_key(meter, data, tokens if isinstance(tokens, list) else [])
-    if key_ref != meter_key_ref(meter):
+    current_key = meter_key_ref(meter)
+    if key_ref != current_key:
         findings.append(
             OfflineFinding(
                 "key_changed",
-                {
-                    "sold_with": {"sgc": key_ref.sgc, "ti": key_ref.ti, "krn": key_ref.krn},
-                    "meter_now": {"sgc": meter.sgc, "ti": meter.ti, "krn": meter.krn},
-                },
+                {"sold_with": key_wire(key_ref), "meter_now": key_wire(current_key)},
             )
         )
     planned = _issued(data, meter, key_ref, engine_or_default(engine))
@@ -534,7 +563,10 @@ def record_offline_sale(
         )
     batch.used_references.add(reference)
     batch.used_tids.update((meter.pk, key_ref.base_date_year, t) for t in tids if t not in clashes)
-    if tids and (meter.last_tid is None or max(tids) > meter.last_tid):
+    # The meter's last TID counts from its current base date; one sold under an earlier base
+    # date is no count of it.
+    same_count = key_ref.base_date_year == current_key.base_date_year
+    if tids and same_count and (meter.last_tid is None or max(tids) > meter.last_tid):
         meter.last_tid = max(tids)
         batch.newest_tid[meter.pk] = meter.last_tid
     if alone:
