@@ -16,6 +16,7 @@ from gridvend.identity import permissions
 from gridvend.identity.errors import AccessDenied, ValidationFailed
 from gridvend.identity.models import User
 from gridvend.identity.scoping import require_unit_in_scope
+from gridvend.org import move_hooks
 from gridvend.org.events import OrgEvent
 from gridvend.org.locks import lock_vending_point
 from gridvend.org.models import (
@@ -307,6 +308,8 @@ def update_vending_point(
             if status is not None:
                 if status not in VendingPointStatus.values:
                     raise ValidationFailed(_("Unknown status."), field="status")
+                if status != locked.status:
+                    move_hooks.run_point_status_checks(locked, status)
                 locked.status = status
             if address is not None:
                 locked.address = address

@@ -13,7 +13,7 @@ class StationsConfig(AppConfig):
         from gridvend.jobs import queue
         from gridvend.org import move_hooks
         from gridvend.stations import events  # noqa: F401
-        from gridvend.stations.services import lanes, offline
+        from gridvend.stations.services import lanes, offline, registration
         from gridvend.stations.tasks import SYNC_CRON, SYNC_JOB, SYNC_SCHEDULE
         from gridvend.vending import sale_hooks, shift_hooks
 
@@ -30,5 +30,9 @@ class StationsConfig(AppConfig):
         )
         # A move in the tree must not let two stations sell to the same meters in one lane.
         move_hooks.register_move_check("stations.tid_lanes", lanes.check_unit_move)
+        # A revoked station's vending point is not reopened.
+        move_hooks.register_point_status_check(
+            "stations.revoked_point", registration.check_point_status
+        )
         # The station's sync cycle, every minute; on the master it returns at once.
         queue.declare_schedule(SYNC_SCHEDULE, SYNC_JOB, cron=SYNC_CRON)

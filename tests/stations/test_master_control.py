@@ -17,6 +17,7 @@ from django.utils.translation import override
 from gridvend.audit.models import AuditEvent
 from gridvend.kernel.errors import DomainError
 from gridvend.org import services as org
+from gridvend.org import services as org_services
 from gridvend.org.models import Channel, OrgUnit, VendingPoint, VendingPointStatus
 from gridvend.stations import protocol
 from gridvend.stations.models import (
@@ -183,6 +184,35 @@ def test_revoking_a_station_closes_its_vending_point_for_good(scene: Scene) -> N
     page = signed_in(scene.manager).get(reverse("backoffice:station-register"))
     offered = {value for value, _label in page.context["form"].fields["vending_point"].choices}
     assert point.pk not in offered
+
+
+def test_a_revoked_stations_vending_point_cannot_be_reopened(scene: Scene) -> None:
+    world = scene.world
+    station = _enrol_with_allowance(
+        scene, _register(scene, "kitale-st1", world.tree.north_sc, scene.point)
+    )
+    revoke_station(actor=scene.manager, station=station, reason="stolen from the office")
+    point = VendingPoint.objects.get(pk=scene.point.pk)
+    for status in (VendingPointStatus.ACTIVE, VendingPointStatus.SUSPENDED):
+        with pytest.raises(DomainError) as refused:
+            org_services.update_vending_point(actor=world.admin, point=point, status=status)
+        assert refused.value.code == "STATION_STATE_INVALID"
+        assert VendingPoint.objects.get(pk=point.pk).status == VendingPointStatus.CLOSED
+    # Its name and address can still be kept up to date; closed it stays.
+    org_services.update_vending_point(
+        actor=world.admin, point=point, name="Kitale (closed)", status=VendingPointStatus.CLOSED
+    )
+    point.refresh_from_db()
+    assert (point.name, point.status) == ("Kitale (closed)", VendingPointStatus.CLOSED)
+    # A point whose station is only suspended is the manager's to change.
+    other = factories.vending_point(world.tree.north_sc, channel=Channel.OFFLINE_STATION)
+    org_services.update_vending_point(
+        actor=world.admin, point=other, status=VendingPointStatus.SUSPENDED
+    )
+    org_services.update_vending_point(
+        actor=world.admin, point=other, status=VendingPointStatus.ACTIVE
+    )
+    assert VendingPoint.objects.get(pk=other.pk).status == VendingPointStatus.ACTIVE
 
 
 def test_the_registration_form_offers_only_open_points_no_station_holds(scene: Scene) -> None:

@@ -259,3 +259,15 @@ def revoke_station(*, actor: User, station: Station, reason: str) -> Station:
         event=StationEvent.REVOKED,
         reason=reason,
     )
+
+
+def check_point_status(point: VendingPoint, new_status: str) -> None:
+    """A revoked station's vending point stays closed (``revoke_station`` closed it): reopening
+    it would let the master sell as a station that may still be selling offline in its lane,
+    and tie new sales to a station that is gone. Run by ``update_vending_point`` under the
+    point's lock (``org.move_hooks``)."""
+    if new_status == VendingPointStatus.CLOSED:
+        return
+    revoked = Station.objects.filter(vending_point=point, status=StationStatus.REVOKED).first()
+    if revoked is not None:
+        raise StationStateInvalid(station=revoked.code, status=revoked.status)
