@@ -53,8 +53,8 @@ class OfflineStation:
     allowance: int = 1
     last_tids: dict[str, int | None] = field(default_factory=dict)
     shift: int | None = None
-    # (reference, customer id, business month, priced kWh, FBE kWh) of every sale made here.
-    sold: list[tuple[str, int, str, Decimal, Decimal]] = field(default_factory=list)
+    # (customer id, business month) -> (reference, priced kWh, FBE kWh) of the sales made here.
+    sold: dict[tuple[int, str], list[tuple[str, Decimal, Decimal]]] = field(default_factory=dict)
     _shift_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -162,7 +162,7 @@ class OfflineStation:
         breakdown = b.to_dict()
         breakdown["debt_allocations"] = []
         reference = "T" + secrets.token_hex(6).upper()
-        self.sold.append((reference, customer.pk, month, b.priced_kwh, b.fbe_kwh))
+        self.sold.setdefault((customer.pk, month), []).append((reference, b.priced_kwh, b.fbe_kwh))
         return {
             "reference": reference,
             "client_reference": secrets.token_hex(8),
@@ -203,16 +203,15 @@ class OfflineStation:
     ) -> Breakdown:
         """As a station prices: the month's totals count its own sales the master has not
         applied yet (the trial vend on the master sees only those it holds)."""
+        mine = self.sold.get((customer.pk, month), [])
+        if not mine:
+            return priced
         applied = set(
             Sale.objects.filter(
-                vending_point=self.point, client_reference__in=[r for r, *_ in self.sold]
+                vending_point=self.point, client_reference__in=[r for r, _, _ in mine]
             ).values_list("client_reference", flat=True)
         )
-        own = [
-            (kwh, fbe)
-            for reference, customer_id, sold_month, kwh, fbe in self.sold
-            if customer_id == customer.pk and sold_month == month and reference not in applied
-        ]
+        own = [(kwh, fbe) for reference, kwh, fbe in mine if reference not in applied]
         if not own:
             return priced
         version = quote.tariff_version

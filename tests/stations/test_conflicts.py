@@ -238,3 +238,20 @@ def test_a_new_month_starts_from_zero_on_the_master(st: OfflineStation) -> None:
 def sale_month() -> str:
     day = business_date(timezone.now(), settings.TIME_ZONE)
     return f"{day.year:04d}-{day.month:02d}"
+
+
+def test_a_master_sale_between_two_entries_of_a_batch_flags_only_the_later(
+    st: OfflineStation,
+) -> None:
+    meter = st.world.add_meter()
+    now = timezone.now()
+    before = st.sell(meter, "250", at=now - timedelta(minutes=5))
+    after = st.sell(meter, "250", at=now + timedelta(minutes=2))
+    _big_sale_on_master(st, meter)  # dated between the two
+    conflicts = _apply(st, [before, after])
+    assert _kinds(conflicts) == [ConflictKind.MONTH_TOTALS_CHANGED]
+    assert conflicts[0].entry.seq == 2
+    detail = conflicts[0].detail
+    first_kwh = Decimal(json.loads(before["body"])["data"]["priced_kwh"])
+    assert Decimal(detail["station"]["kwh_before"]) == first_kwh
+    assert Decimal(detail["master"]["kwh_before"]) > first_kwh + Decimal(150)

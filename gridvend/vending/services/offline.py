@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from django.conf import settings
+from django.db.models import Q, Sum
 
 from gridvend import rows
 from gridvend.customers.models import Customer, Debt
@@ -314,12 +315,15 @@ class OfflineBatch:
     month_sales: dict[tuple[int, str], list[tuple[datetime, Decimal, Decimal]]] = field(
         default_factory=dict
     )
+    # (customer id, business month) -> (priced kWh, FBE kWh) of the master's sales of that month
+    # dated before the batch's first sale, summed once.
+    month_base: dict[tuple[int, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
 
     def month_before(self, customer_id: int, month: str, at: datetime) -> tuple[Decimal, Decimal]:
         """The customer's kWh priced through the blocks and FBE kWh issued in ``month`` by the
         sales the master holds dated before ``at`` (what ``vending.locks.read_sale_context``
         would have counted had the sale been made on the master then)."""
-        kwh, fbe = Decimal(0), Decimal(0)
+        kwh, fbe = self.month_base.get((customer_id, month), (Decimal(0), Decimal(0)))
         for created_at, priced, free in self.month_sales.get((customer_id, month), []):
             if created_at < at:
                 kwh += priced
@@ -400,25 +404,54 @@ def prepare_offline_batch(
     result = OfflineBatch(
         customers, meters, versions, published, with_debts, used_tids, used_references
     )
-    months = set()
+    months: set[str] = set()
+    moments: list[datetime] = []
     for r in records:
         try:
-            months.add(_month(business_date(_moment(r, "created_at"), settings.TIME_ZONE)))
+            moment = _moment(r, "created_at")
         except OfflineSaleInvalid:
             continue  # refused when the sale itself is recorded
-    # One read for the whole batch: every sale of its customers in its months. Priced kWh
-    # counts completed sales only, FBE every sale (as the sale's own read does).
-    for customer_id, month, created_at, status, priced, free in Sale.objects.filter(
-        customer__in=list(customers.values()), business_month__in=sorted(months)
-    ).values_list("customer_id", "business_month", "created_at", "status", "priced_kwh", "fbe_kwh"):
-        result.month_sales.setdefault((customer_id, month), []).append(
-            (
-                created_at,
-                priced if status == SaleStatus.COMPLETED else Decimal(0),
-                free or Decimal(0),
-            )
+        moments.append(moment)
+        months.add(_month(business_date(moment, settings.TIME_ZONE)))
+    if moments and customers:
+        # Two reads for the whole batch, whatever its size: the month's totals of its customers
+        # up to its first sale, summed by the database, then the few sales since, one by one.
+        # Priced kWh counts completed sales only, FBE every sale (as the sale's own read does).
+        first = min(moments)
+        sales = Sale.objects.filter(
+            customer__in=list(customers.values()), business_month__in=sorted(months)
         )
+        completed = Q(status=SaleStatus.COMPLETED)
+        for customer_id, month, priced, free in (
+            sales.filter(created_at__lt=first)
+            .order_by()
+            .values("customer_id", "business_month")
+            .annotate(priced=Sum("priced_kwh", filter=completed), free=Sum("fbe_kwh"))
+            .values_list("customer_id", "business_month", "priced", "free")
+        ):
+            result.month_base[(customer_id, month)] = (
+                _exact(priced, 6),
+                _exact(free, 1),
+            )
+        since = sales.filter(created_at__gte=first).values_list(
+            "customer_id", "business_month", "created_at", "status", "priced_kwh", "fbe_kwh"
+        )
+        for customer_id, month, created_at, status, priced, free in since:
+            result.month_sales.setdefault((customer_id, month), []).append(
+                (
+                    created_at,
+                    priced if status == SaleStatus.COMPLETED else Decimal(0),
+                    free or Decimal(0),
+                )
+            )
     return result
+
+
+def _exact(value: Any, places: int) -> Decimal:
+    # SQLite sums decimals as floats; the column's scale makes them exact again.
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
 
 
 def _blocks_walked(blocks: tuple[EnergyBlock, ...], start: Decimal, kwh: Decimal) -> list[Any]:
