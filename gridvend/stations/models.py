@@ -224,6 +224,7 @@ class ConflictKind(models.TextChoices):
     KEY_CHANGED = "key_changed", _("Meter key changed meanwhile")
     TID_CLASH = "tid_clash", _("Token identifier already used")
     ALLOWANCE_EXCEEDED = "allowance_exceeded", _("Sold beyond the allowance")
+    MONTH_TOTALS_CHANGED = "month_totals_changed", _("Month's purchases changed meanwhile")
 
 
 class ConflictStatus(models.TextChoices):

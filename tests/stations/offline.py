@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
+from gridvend.kernel.clock import business_date
 from gridvend.kernel.money import Money
+from gridvend.kernel.pricing import Breakdown, price_by_tender
 from gridvend.kernel.tokens import MeterKeyRef, allocate_tids
 from gridvend.keys.engine import SoftwareStsEngine
 from gridvend.meters.models import Meter
@@ -26,7 +29,10 @@ from gridvend.org import services as org
 from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.stations import protocol
 from gridvend.stations.models import TID_LANES, Station, StationAllowance, StationStatus
+from gridvend.tariffs.selectors import spec_of_version
 from gridvend.vending import services as vending
+from gridvend.vending.models import Sale
+from gridvend.vending.services._sale import _context as sale_context
 from gridvend.vending.services.offline import key_wire
 from tests import factories
 from tests.world import World
@@ -48,6 +54,8 @@ class OfflineStation:
     allowance: int = 1
     last_tids: dict[str, int | None] = field(default_factory=dict)
     shift: int | None = None
+    # (customer id, business month) -> (reference, priced kWh, FBE kWh) of the sales made here.
+    sold: dict[tuple[int, str], list[tuple[str, Decimal, Decimal]]] = field(default_factory=dict)
     _shift_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -116,6 +124,10 @@ class OfflineStation:
             actor=self.world.cashier, meter_number=meter.number, tender=self.world.money(major)
         )
         b = quote.breakdown
+        customer = self.world.customer(meter)
+        day = business_date(moment, settings.TIME_ZONE)
+        month = f"{day.year:04d}-{day.month:02d}"
+        b = self._with_own_sales(quote, customer, month, b)
         key = key_ref or meter_key_ref(meter)
         wanted = [("credit", b.kwh)] + ([("fbe", b.fbe_kwh)] if b.fbe_kwh > 0 else [])
         last = self.last_tids.get(meter.number, meter.last_tid)
@@ -148,11 +160,12 @@ class OfflineStation:
                 }
             )
         self.sold_total += b.tender.minor
-        customer = self.world.customer(meter)
         breakdown = b.to_dict()
         breakdown["debt_allocations"] = []
+        reference = "T" + secrets.token_hex(6).upper()
+        self.sold.setdefault((customer.pk, month), []).append((reference, b.priced_kwh, b.fbe_kwh))
         return {
-            "reference": "T" + secrets.token_hex(6).upper(),
+            "reference": reference,
             "client_reference": secrets.token_hex(8),
             "kind": "credit",
             "vending_point": self.point.code,
@@ -185,6 +198,34 @@ class OfflineStation:
             "sold_total_minor": self.sold_total,
             "tokens": tokens,
         }
+
+    def _with_own_sales(
+        self, quote: Any, customer: Any, month: str, priced: Breakdown
+    ) -> Breakdown:
+        """As a station prices: the month's totals count its own sales the master has not
+        applied yet (the trial vend on the master sees only those it holds)."""
+        mine = self.sold.get((customer.pk, month), [])
+        if not mine:
+            return priced
+        applied = set(
+            Sale.objects.filter(
+                vending_point=self.point, client_reference__in=[r for r, _, _ in mine]
+            ).values_list("client_reference", flat=True)
+        )
+        own = [(kwh, fbe) for reference, kwh, fbe in mine if reference not in applied]
+        if not own:
+            return priced
+        version = quote.tariff_version
+        _, spec = spec_of_version(version.pk, str(version.approved_at))
+        ctx, _ = sale_context(
+            customer, spec, business_date(timezone.now(), settings.TIME_ZONE), lock_debts=False
+        )
+        ctx = replace(
+            ctx,
+            month_to_date_kwh=ctx.month_to_date_kwh + sum(k for k, _ in own),
+            fbe_issued_this_month=ctx.fbe_issued_this_month or any(f > 0 for _, f in own),
+        )
+        return price_by_tender(spec, priced.tender, ctx)
 
     def sell(self, meter: Meter, major: str, **kwargs: Any) -> dict:
         at = kwargs.get("at") or timezone.now()

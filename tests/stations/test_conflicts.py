@@ -3,11 +3,18 @@ per kind per entry, audited; the sale is applied all the same."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
 from gridvend.customers import services as customers
 from gridvend.customers.models import Debt
+from gridvend.kernel.clock import FixedClock, business_date
 from gridvend.meters import services as meters
 from gridvend.meters.keychanges import request_key_change
 from gridvend.meters.models import Meter
@@ -170,3 +177,90 @@ def test_an_unknown_allowance_or_a_total_that_does_not_add_up_is_flagged(
         ["unknown_allowance"],
         ["total_does_not_add_up"],
     ]
+
+
+def _big_sale_on_master(st: OfflineStation, meter: Meter, *, at: datetime | None = None) -> Sale:
+    """A sale the master makes itself, enough to pass the tariff's 150 kWh block."""
+    world = st.world
+    sold = vending.vend_credit(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference="online-" + meter.number,
+        meter_number=meter.number,
+        tender=world.money("4000"),
+        clock=FixedClock(at) if at is not None else None,
+    ).sale
+    assert sold.priced_kwh > Decimal(150)
+    return sold
+
+
+def test_a_sale_the_master_made_during_the_outage_is_flagged_with_both_months(
+    st: OfflineStation,
+) -> None:
+    meter = st.world.add_meter()
+    # The station prices with what it knew: nothing bought this month (block 0, an FBE token).
+    entry = st.sell(meter, "250", at=timezone.now() + timedelta(minutes=2))
+    station_priced = json.loads(entry["body"])["data"]["breakdown"]
+    assert Decimal(station_priced["month_to_date_kwh_before"]) == 0
+    # Meanwhile, before that sale's moment, the master sold past the second block.
+    online = _big_sale_on_master(st, meter)
+    conflicts = _apply(st, [entry])
+    assert _kinds(conflicts) == [ConflictKind.MONTH_TOTALS_CHANGED]
+    detail = conflicts[0].detail
+    assert Decimal(detail["station"]["kwh_before"]) == 0
+    assert detail["station"]["blocks"][0]["block"] == 0
+    assert Decimal(detail["master"]["kwh_before"]) == online.priced_kwh
+    assert [b["block"] for b in detail["master"]["blocks"]] == [2]
+    assert Decimal(detail["master"]["fbe_kwh_before"]) == online.fbe_kwh > 0
+    # The sale stands exactly as the station priced it.
+    sale = conflicts[0].sale
+    assert sale is not None and sale.priced_kwh == Decimal(station_priced["priced_kwh"])
+    assert conflicts[0].kind == "month_totals_changed"
+    assert conflicts[0].get_kind_display() == "Month's purchases changed meanwhile"
+
+
+def test_a_master_sale_after_the_station_sale_and_the_station_own_sales_flag_nothing(
+    st: OfflineStation,
+) -> None:
+    meter = st.world.add_meter()
+    # Two station sales in one batch: the second counts the first (priced in the blocks above
+    # it, no second FBE token) and so does the master when it applies them.
+    first = st.sell(meter, "2500")
+    second = st.sell(meter, "2500")
+    second_priced = json.loads(second["body"])["data"]["breakdown"]
+    assert Decimal(second_priced["month_to_date_kwh_before"]) > 0
+    # A master sale made after the station's sales does not change how they were priced.
+    _big_sale_on_master(st, meter)
+    assert _apply(st, [first, second]) == []
+
+
+def test_a_new_month_starts_from_zero_on_the_master(st: OfflineStation) -> None:
+    meter = st.world.add_meter()
+    # A sale on the master last month: this month's station sale starts from zero again.
+    online = _big_sale_on_master(st, meter, at=timezone.now() - timedelta(days=40))
+    assert online.business_month != sale_month()
+    entry = st.sell(meter, "700")  # the months' fixed charges since are due again
+    assert Decimal(json.loads(entry["body"])["data"]["breakdown"]["month_to_date_kwh_before"]) == 0
+    assert _apply(st, [entry]) == []
+
+
+def sale_month() -> str:
+    day = business_date(timezone.now(), settings.TIME_ZONE)
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def test_a_master_sale_between_two_entries_of_a_batch_flags_only_the_later(
+    st: OfflineStation,
+) -> None:
+    meter = st.world.add_meter()
+    now = timezone.now()
+    before = st.sell(meter, "250", at=now - timedelta(minutes=5))
+    after = st.sell(meter, "250", at=now + timedelta(minutes=2))
+    _big_sale_on_master(st, meter)  # dated between the two
+    conflicts = _apply(st, [before, after])
+    assert _kinds(conflicts) == [ConflictKind.MONTH_TOTALS_CHANGED]
+    assert conflicts[0].entry.seq == 2
+    detail = conflicts[0].detail
+    first_kwh = Decimal(json.loads(before["body"])["data"]["priced_kwh"])
+    assert Decimal(detail["station"]["kwh_before"]) == first_kwh
+    assert Decimal(detail["master"]["kwh_before"]) > first_kwh + Decimal(150)

@@ -12,10 +12,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
+from django.conf import settings
+from django.db.models import Q, Sum
+
 from gridvend import rows
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
-from gridvend.kernel.clock import ensure_utc
+from gridvend.kernel.clock import business_date, ensure_utc
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import (
     BlockLine,
@@ -24,6 +27,7 @@ from gridvend.kernel.pricing import (
     FixedChargeLine,
     TaxLine,
 )
+from gridvend.kernel.tariffs import EnergyBlock, TariffSpec
 from gridvend.kernel.tokens import IssuedToken, MeterKeyRef
 from gridvend.keys.engine import SoftwareStsEngine, engine_or_default
 from gridvend.keys.errors import TokenRefused
@@ -36,8 +40,14 @@ from gridvend.tariffs.models import TariffVersion, VersionStatus
 from gridvend.tariffs.selectors import spec_of_version
 from gridvend.vending.errors import OfflineSaleInvalid
 from gridvend.vending.locks import open_debts
-from gridvend.vending.models import Sale, SaleKind, Shift, Token, TokenKind
-from gridvend.vending.services._sale import SaleResult, _Plan, _PlannedToken, _write_sale
+from gridvend.vending.models import Sale, SaleKind, SaleStatus, Shift, Token, TokenKind
+from gridvend.vending.services._sale import (
+    SaleResult,
+    _month,
+    _Plan,
+    _PlannedToken,
+    _write_sale,
+)
 from gridvend.vending.services.credit import PAYMENT_METHODS
 
 OFFLINE_TOKEN_KINDS = frozenset({TokenKind.CREDIT, TokenKind.FBE})
@@ -330,6 +340,26 @@ class OfflineBatch:
     used_tids: set[tuple[int, int | None, int | None]]
     used_references: set[str]
     newest_tid: dict[int, int] = field(default_factory=dict)
+    # (customer id, business month) -> the master's sales of that month for the customer, as
+    # (created_at, priced kWh counted through the blocks, FBE kWh); the batch's own sales are
+    # added as they are recorded, so a later entry of the batch sees the earlier ones.
+    month_sales: dict[tuple[int, str], list[tuple[datetime, Decimal, Decimal]]] = field(
+        default_factory=dict
+    )
+    # (customer id, business month) -> (priced kWh, FBE kWh) of the master's sales of that month
+    # dated before the batch's first sale, summed once.
+    month_base: dict[tuple[int, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
+
+    def month_before(self, customer_id: int, month: str, at: datetime) -> tuple[Decimal, Decimal]:
+        """The customer's kWh priced through the blocks and FBE kWh issued in ``month`` by the
+        sales the master holds dated before ``at`` (what ``vending.locks.read_sale_context``
+        would have counted had the sale been made on the master then)."""
+        kwh, fbe = self.month_base.get((customer_id, month), (Decimal(0), Decimal(0)))
+        for created_at, priced, free in self.month_sales.get((customer_id, month), []):
+            if created_at < at:
+                kwh += priced
+                fbe += free
+        return kwh, fbe
 
     def in_force(self, tariff_id: int, at: datetime) -> TariffVersion | None:
         """``tariffs.selectors.version_in_force`` over the versions read once."""
@@ -402,8 +432,113 @@ def prepare_offline_batch(
             vending_point=vending_point, client_reference__in=_strings(records, "reference")
         ).values_list("client_reference", flat=True)
     )
-    return OfflineBatch(
+    result = OfflineBatch(
         customers, meters, versions, published, with_debts, used_tids, used_references
+    )
+    months: set[str] = set()
+    moments: list[datetime] = []
+    for r in records:
+        try:
+            moment = _moment(r, "created_at")
+        except OfflineSaleInvalid:
+            continue  # refused when the sale itself is recorded
+        moments.append(moment)
+        months.add(_month(business_date(moment, settings.TIME_ZONE)))
+    if moments and customers:
+        # Two reads for the whole batch, whatever its size: the month's totals of its customers
+        # up to its first sale, summed by the database, then the few sales since, one by one.
+        # Priced kWh counts completed sales only, FBE every sale (as the sale's own read does).
+        first = min(moments)
+        sales = Sale.objects.filter(
+            customer__in=list(customers.values()), business_month__in=sorted(months)
+        )
+        completed = Q(status=SaleStatus.COMPLETED)
+        for customer_id, month, priced, free in (
+            sales.filter(created_at__lt=first)
+            .order_by()
+            .values("customer_id", "business_month")
+            .annotate(priced=Sum("priced_kwh", filter=completed), free=Sum("fbe_kwh"))
+            .values_list("customer_id", "business_month", "priced", "free")
+        ):
+            result.month_base[(customer_id, month)] = (
+                _exact(priced, 6),
+                _exact(free, 1),
+            )
+        since = sales.filter(created_at__gte=first).values_list(
+            "customer_id", "business_month", "created_at", "status", "priced_kwh", "fbe_kwh"
+        )
+        for customer_id, month, created_at, status, priced, free in since:
+            result.month_sales.setdefault((customer_id, month), []).append(
+                (
+                    created_at,
+                    priced if status == SaleStatus.COMPLETED else Decimal(0),
+                    free or Decimal(0),
+                )
+            )
+    return result
+
+
+def _exact(value: Any, places: int) -> Decimal:
+    # SQLite sums decimals as floats; the column's scale makes them exact again.
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+
+
+def _blocks_walked(blocks: tuple[EnergyBlock, ...], start: Decimal, kwh: Decimal) -> list[Any]:
+    """``[(block index, kWh)]`` that ``kwh`` priced kWh fill from the month's ``start``."""
+    walked: list[Any] = []
+    position, remaining = start, kwh
+    for index, block in enumerate(blocks):
+        if remaining <= 0:
+            break
+        upper = block.upper_kwh
+        if upper is not None and position >= upper:
+            continue
+        take = remaining if upper is None else min(remaining, upper - position)
+        walked.append((index, take))
+        position += take
+        remaining -= take
+    return walked
+
+
+def _month_totals_finding(
+    batch: OfflineBatch,
+    customer: Customer,
+    spec: TariffSpec,
+    breakdown: Breakdown,
+    created_at: datetime,
+) -> OfflineFinding | None:
+    """The month's totals on the master against those the station priced with: a sale
+    priced in other blocks than the master's sales of the month before it give, or a second
+    FBE token in a month the master had already issued one, is a ``month_totals_changed``
+    finding with both figures. The sale stands as the station priced it."""
+    month = _month(business_date(created_at, settings.TIME_ZONE))
+    master_kwh, master_fbe = batch.month_before(customer.pk, month, created_at)
+    station = [(b.index, b.kwh) for b in breakdown.blocks if b.kwh > 0]
+    master = _blocks_walked(spec.blocks, master_kwh, breakdown.priced_kwh)
+    fbe_twice = breakdown.fbe_kwh > 0 and master_fbe > 0
+    if station == master and not fbe_twice:
+        return None
+
+    def shown(walked: list[Any]) -> list[dict[str, Any]]:
+        return [{"block": index, "kwh": str(kwh)} for index, kwh in walked]
+
+    return OfflineFinding(
+        "month_totals_changed",
+        {
+            "month": month,
+            "station": {
+                "kwh_before": str(breakdown.month_to_date_kwh_before),
+                "blocks": shown(station),
+                "fbe_kwh": str(breakdown.fbe_kwh),
+            },
+            "master": {
+                "kwh_before": str(master_kwh),
+                "blocks": shown(master),
+                "fbe_kwh_before": str(master_fbe),
+            },
+        },
     )
 
 
@@ -522,6 +657,9 @@ def record_offline_sale(
     if customer.pk in batch.with_debts:
         debts = [d for d in open_debts(customer, lock=True) if d.currency == breakdown.currency]
     version_obj, spec = spec_of_version(version.pk, str(version.approved_at))
+    month_finding = _month_totals_finding(batch, customer, spec, breakdown, created_at)
+    if month_finding is not None:
+        findings.append(month_finding)
     plan = _OfflinePlan(meter, customer, version_obj, spec, breakdown, debts)
     payment_method = _text(data, "payment_method", high=20)
     # What a station's till takes: never the customer's prepaid wallet, which lives on the
@@ -562,6 +700,9 @@ def record_offline_sale(
             )
         )
     batch.used_references.add(reference)
+    batch.month_sales.setdefault(
+        (customer.pk, _month(business_date(created_at, settings.TIME_ZONE))), []
+    ).append((created_at, breakdown.priced_kwh, breakdown.fbe_kwh))
     batch.used_tids.update((meter.pk, key_ref.base_date_year, t) for t in tids if t not in clashes)
     # The meter's last TID counts from its current base date; one sold under an earlier base
     # date is no count of it.
