@@ -213,3 +213,34 @@ def insert(objs: Sequence[Model]) -> None:
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def max_params(connection: BaseDatabaseWrapper) -> int:
+    """How many parameters one statement may bind: SQLite's limit as the linked library has it
+    (Django assumes the old 999), PostgreSQL's wire protocol's 65,535."""
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        connection.ensure_connection()
+        try:
+            return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        except AttributeError:  # Python before 3.11
+            return 999
+    return int(connection.features.max_query_params or 65_535)
+
+
+# Rows per statement at most, however narrow the row: the statement's text is cached per row
+# count (``_insert_sql``), and longer statements than this gain nothing.
+_CHUNK_ROWS = 1_000
+
+
+def insert_many(objs: Sequence[Model]) -> None:
+    """:func:`insert` for any number of instances of one model: as few statements as the
+    database's parameter limit allows, in the order given (primary keys rise with it)."""
+    if not objs:
+        return
+    connection = database()
+    per_row = max(1, len(_insert_fields(type(objs[0]))))
+    size = max(1, min(_CHUNK_ROWS, max_params(connection) // per_row))
+    for first in range(0, len(objs), size):
+        insert(objs[first : first + size])
