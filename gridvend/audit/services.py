@@ -329,8 +329,8 @@ def _insert_events(made: list[AuditEvent], texts: list[dict[str, str | None]]) -
             + ", ".join([row] * len(chunk))
             + " RETURNING id"
         )
-        with rows.cursor() as cursor:
-            cursor.execute(sql, params)
+        with rows.bulk_cursor() as cursor:
+            cursor.execute(rows.bulk_sql(sql), params)
             keys = cursor.fetchall()
         for event, (pk,) in zip(chunk, keys, strict=True):
             event.pk = pk

@@ -346,9 +346,9 @@ def _insert_posting_rows(lines: list[tuple[int, int, str, int, str]]) -> int:
         )
     )
     params: list[int | str] = [value for line in lines for value in line]
-    with rows.cursor() as cursor:
+    with rows.bulk_cursor() as cursor:
         try:
-            cursor.execute(sql, params)
+            cursor.execute(rows.bulk_sql(sql), params)
         except DatabaseError as exc:
             account = triggers.limit_refusal(connection, exc)
             if account is None:

@@ -54,9 +54,17 @@ class OfflineStation:
     def seq(self) -> int:
         return self.maker.seq
 
+    @seq.setter
+    def seq(self, value: int) -> None:
+        self.maker.seq = value
+
     @property
     def prev(self) -> str:
         return self.maker.prev
+
+    @prev.setter
+    def prev(self, value: str) -> None:
+        self.maker.prev = value
 
     @property
     def sold_total(self) -> int:
@@ -67,7 +75,9 @@ class OfflineStation:
         self.maker.sold_total = value
 
     def entry(self, kind: str, data: dict[str, Any], *, at: datetime | None = None) -> dict:
-        """The next signed entry of the chain, as the wire carries it."""
+        """The next signed entry of the chain, as the wire carries it (naming the station by
+        its code now: a test may make it name another)."""
+        self.maker.station = self.code
         return self.maker.entry(kind, data, at=at or timezone.now())
 
     def open_shift(self, *, float_minor: int = 0, at: datetime | None = None) -> dict:

@@ -111,7 +111,11 @@ def _run(
     upload = context.RequestContext(ip="192.0.2.7", request_id="upload-1", channel="station")
     with context.bound(upload), transaction.atomic():
         offline = prepare_offline_batch(vending_point=st.point, records=[d for d, _h in records])
-        common = {"actor": st.operator, "vending_point": st.point, "org_unit": st.station.org_unit}
+        common: dict[str, Any] = {
+            "actor": st.operator,
+            "vending_point": st.point,
+            "org_unit": st.station.org_unit,
+        }
         if bulk:
             for data, fingerprint in records:
                 offline.add(record=data, fingerprint=fingerprint, **common)
@@ -131,18 +135,26 @@ def _snapshot(st: OfflineStation, results: list[OfflineSaleResult], last_event: 
     """Every row the sales wrote, as stored, with the keys of rows written in the run given
     as their place among them (a sequence on PostgreSQL is not rolled back with the run)."""
     sale_ids = [r.sale.pk for r in results]
-    sales = list(Sale.objects.filter(pk__in=sale_ids).order_by("id").values())
+    sales: list[dict[str, Any]] = [
+        dict(row) for row in Sale.objects.filter(pk__in=sale_ids).order_by("id").values()
+    ]
     entry_ids = [s["journal_entry_id"] for s in sales]
     place = {"sale": {pk: n for n, pk in enumerate(sale_ids)}}
     place["entry"] = {pk: n for n, pk in enumerate(entry_ids)}
-    tokens = list(Token.objects.filter(sale_id__in=sale_ids).order_by("id").values())
-    entries = list(JournalEntry.objects.filter(pk__in=entry_ids).order_by("id").values())
+    tokens: list[dict[str, Any]] = [
+        dict(row) for row in Token.objects.filter(sale_id__in=sale_ids).order_by("id").values()
+    ]
+    entries: list[dict[str, Any]] = [
+        dict(row) for row in JournalEntry.objects.filter(pk__in=entry_ids).order_by("id").values()
+    ]
     postings = list(
         Posting.objects.filter(entry_id__in=entry_ids)
         .order_by("entry_id", "id")
         .values("entry_id", "account__code", "amount_minor", "currency")
     )
-    events = list(AuditEvent.objects.filter(id__gt=last_event).order_by("id").values())
+    events: list[dict[str, Any]] = [
+        dict(row) for row in AuditEvent.objects.filter(id__gt=last_event).order_by("id").values()
+    ]
     raw = {
         "sales": sales,
         "tokens": tokens,
@@ -172,8 +184,10 @@ def _snapshot(st: OfflineStation, results: list[OfflineSaleResult], last_event: 
         "rows": raw,
         "sale_ids": sale_ids,
         "digests": [
-            e["after"]["digests"]
-            for e in AuditEvent.objects.filter(id__gt=last_event).order_by("id").values("after")
+            (after or {})["digests"]
+            for after in AuditEvent.objects.filter(id__gt=last_event)
+            .order_by("id")
+            .values_list("after", flat=True)
         ],
         "findings": [[(f.kind, f.detail) for f in r.findings] for r in results],
         "debts": list(Debt.objects.order_by("id").values_list("id", "balance_minor")),
