@@ -10,16 +10,16 @@ The database is a throwaway: an SQLite file in a temporary directory by default;
 again), then migrated, so never point it at one you keep. A small utility is built through the
 services (a tariff, a vending key, ``--meters`` meters with their customers, a station
 registered for the service centre with its own vending point, key pair and allowance), then the
-station's journal is generated once, timed on its own:
-each sale priced by the real pricing (one trial vend per meter, its breakdown reused for that
-meter's sales: the master never prices an offline sale again), each token made by the real token
-engine with the meter's key in the station's TID lane, each entry signed and chained with
-``protocol.make_entry``. The upload then sends the journal in batches of ``--batch-size``
-through ``stations.services.journal.receive_batch`` (``--http``: through the real endpoint,
-``POST /station-api/v1/batches``, signed, via Django's test client), which verifies every entry
-and decodes every token before it applies the batch. Printed: generation time, upload+apply
-time, entries/s, and a check that every sale is in the ledger once and the books balance.
-Nothing is asserted about time.
+station's journal is generated once, timed on its own, by the journal maker the master's tests
+use (``gridvend.stations.journal_maker``): each sale priced by the real pricing (one trial vend
+per meter, its breakdown reused for that meter's sales: the master never prices an offline sale
+again), each token made by the real token engine with the meter's key in the station's TID
+lane, each entry signed and chained. The upload then sends the journal in batches of
+``--batch-size`` through ``stations.services.journal.receive_batch`` (``--http``: through the
+real endpoint, ``POST /station-api/v1/batches``, signed, via Django's test client), which
+verifies every entry and decodes every token before it applies the batch. Printed: generation
+time, upload+apply time, entries/s, and a check that every sale is in the ledger once and the
+books balance. Nothing is asserted about time.
 """
 
 from __future__ import annotations
@@ -220,112 +220,41 @@ def _build_world(count: int) -> dict[str, Any]:
 
 
 def _journal(world: dict[str, Any], sales: int) -> list[dict[str, Any]]:
+    """The station's journal of ``sales`` sales, made by the journal maker the master's tests
+    use (``gridvend.stations.journal_maker``): one trial vend per meter, its price reused for
+    that meter's sales."""
     from datetime import timedelta
-    from decimal import Decimal
 
     from django.utils import timezone
 
     from gridvend.kernel.money import Money
-    from gridvend.kernel.tokens import allocate_tids
-    from gridvend.keys.engine import SoftwareStsEngine
-    from gridvend.meters.selectors import meter_key_ref
-    from gridvend.stations import protocol
-    from gridvend.stations.models import TID_LANES
+    from gridvend.stations.journal_maker import JournalMaker
     from gridvend.vending import services as vending
 
-    engine = SoftwareStsEngine()
     station, key = world["station"], world["key"]
-    quotes = {}
-    for meter in world["meters"]:
-        quote = vending.trial_vend(
+    maker = JournalMaker(seed=key.seed, station=station.code, lane=station.tid_lane or 1)
+    quotes = {
+        meter.number: vending.trial_vend(
             actor=world["cashier"], meter_number=meter.number, tender=Money(25_000, "KES")
         )
-        quotes[meter.number] = quote
+        for meter in world["meters"]
+    }
     # The sales follow the tariff's publication (the journal is of the hours after it).
     start = timezone.now() + timedelta(seconds=1)
-    last_tids: dict[str, int | None] = {m.number: m.last_tid for m in world["meters"]}
-    entries, prev, total = [], protocol.GENESIS, 0
+    entries = []
     for i in range(sales):
         meter = world["meters"][i % len(world["meters"])]
-        quote = quotes[meter.number]
-        b = quote.breakdown
-        ref = meter_key_ref(meter)
         at = start + timedelta(milliseconds=50 * i)
-        wanted = [("credit", b.kwh)] + ([("fbe", b.fbe_kwh)] if b.fbe_kwh > 0 else [])
-        tids = allocate_tids(
-            last_tids[meter.number],
-            engine.tid_for(ref, at),
-            len(wanted),
-            ken=ref.ken,
-            lanes=TID_LANES,
-            lane=1,
+        data = maker.sale_data(
+            quotes[meter.number],
+            meter,
+            at=at,
+            reference=f"B{i:011d}",
+            client_reference=f"c{i}",
+            vending_point=world["point"].code,
+            operator=world["cashier"].username,
         )
-        last_tids[meter.number] = tids[-1]
-        tokens = []
-        for index, ((kind, kwh), tid) in enumerate(zip(wanted, tids, strict=True), start=1):
-            issued = engine.issue_credit(ref, kwh=kwh, tid=tid)
-            tokens.append(
-                {
-                    "sequence": index,
-                    "kind": kind,
-                    "digits": issued.digits,
-                    "token_class": issued.token_class,
-                    "subclass": issued.subclass,
-                    "tid": issued.tid,
-                    "tid_base_year": ref.base_date_year,
-                    "units": str(issued.units),
-                    "description": issued.description,
-                    "key_ref": ref.key_ref,
-                }
-            )
-        total += b.tender.minor
-        breakdown = b.to_dict()
-        breakdown["debt_allocations"] = []
-        data = {
-            "reference": f"B{i:011d}",
-            "client_reference": f"c{i}",
-            "kind": "credit",
-            "vending_point": world["point"].code,
-            "operator": world["cashier"].username,
-            "shift": None,
-            "meter": meter.number,
-            "customer": quote.customer.account_number,
-            "tariff_version": quote.tariff_version.pk,
-            "currency": b.currency,
-            "tender_minor": b.tender.minor,
-            "debt_recovered_minor": b.debt_recovered.minor,
-            "fixed_charges_minor": b.fixed_charges_net.minor,
-            "tax_minor": b.tax_total.minor,
-            "energy_minor": b.energy_net.minor,
-            "kwh": str(sum((Decimal(str(t["units"])) for t in tokens), Decimal(0))),
-            "priced_kwh": str(b.priced_kwh),
-            "fbe_kwh": str(b.fbe_kwh),
-            "fixed_charges_paid_through": None
-            if b.fixed_charges_paid_through is None
-            else b.fixed_charges_paid_through.isoformat(),
-            "breakdown": breakdown,
-            "payment_method": "cash",
-            "payment_reference": None,
-            "cash_received_minor": None,
-            "debt_balance_after_minor": 0,
-            "key": {"sgc": ref.sgc, "ti": ref.ti, "krn": ref.krn},
-            "business_date": at.date().isoformat(),
-            "created_at": protocol.utc_text(at),
-            "allowance": 1,
-            "sold_total_minor": total,
-            "tokens": tokens,
-        }
-        made = protocol.make_entry(
-            seed=key.seed,
-            station=station.code,
-            seq=i + 1,
-            kind="sale",
-            occurred_at=at,
-            prev=prev,
-            data=data,
-        )
-        prev = made.entry_hash
-        entries.append(made.wire())
+        entries.append(maker.entry("sale", data, at=at))
     return entries
 
 

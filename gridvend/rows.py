@@ -67,6 +67,37 @@ class _LoggedPrepared(CursorDebugWrapper):
             return CursorWrapper.execute(self, sql, params)
 
 
+def bulk_cursor() -> Any:
+    """A cursor for the long multi-row statements of a batch (``insert_many`` and the like),
+    whose text goes through :func:`bulk_sql`. On PostgreSQL it takes the server's own numbered
+    placeholders (``$1``, ``$2``...): psycopg rewrites ``%s`` placeholders itself, and caches
+    that only for statements under 4 KB, so for an INSERT of thousands of values the rewriting
+    cost more than the INSERT. Elsewhere, :func:`cursor`."""
+    connection = database()
+    if connection.vendor != "postgresql":
+        return cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw: Any = psycopg.RawCursor(connection.connection)
+    if connection.queries_logged:
+        return _LoggedPrepared(raw, connection)
+    return connection.make_cursor(raw)
+
+
+def bulk_sql(sql: str) -> str:
+    """``sql`` (``%s`` placeholders, no other ``%``) as :func:`bulk_cursor` takes it."""
+    if database().vendor != "postgresql":
+        return sql
+    parts = sql.split("%s")
+    numbered = [parts[0]]
+    for n, part in enumerate(parts[1:], start=1):
+        numbered.append(f"${n}")
+        numbered.append(part)
+    return "".join(numbered)
+
+
 def _server_cursor(raw: Any) -> Any:
     import psycopg
 
@@ -196,7 +227,7 @@ def _params(objs: Sequence[Model], connection: BaseDatabaseWrapper) -> list[Any]
     return params
 
 
-def insert(objs: Sequence[Model]) -> None:
+def insert(objs: Sequence[Model], *, bulk: bool = False) -> None:
     """INSERT new instances of one model in one statement and give them their primary keys,
     as ``bulk_create`` does, for the rows every sale writes: the statement is built once per
     model and row count, and each value is prepared as a save prepares it (``_params``).
@@ -206,10 +237,42 @@ def insert(objs: Sequence[Model]) -> None:
     model = type(objs[0])
     connection = database()
     params = _params(objs, connection)
-    with cursor() as db:
-        db.execute(_insert_sql(model, connection.vendor, len(objs)), params)
+    sql = _insert_sql(model, connection.vendor, len(objs))
+    with bulk_cursor() if bulk else cursor() as db:
+        db.execute(bulk_sql(sql) if bulk else sql, params)
         keys = db.fetchall()
     for obj, (pk,) in zip(objs, keys, strict=True):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def max_params(connection: BaseDatabaseWrapper) -> int:
+    """How many parameters one statement may bind: SQLite's limit as the linked library has it
+    (Django assumes the old 999), PostgreSQL's wire protocol's 65,535."""
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        connection.ensure_connection()
+        try:
+            return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        except AttributeError:  # Python before 3.11
+            return 999
+    return int(connection.features.max_query_params or 65_535)
+
+
+# Rows per statement at most, however narrow the row: the statement's text is cached per row
+# count (``_insert_sql``), and longer statements than this gain nothing.
+_CHUNK_ROWS = 1_000
+
+
+def insert_many(objs: Sequence[Model]) -> None:
+    """:func:`insert` for any number of instances of one model: as few statements as the
+    database's parameter limit allows, in the order given (primary keys rise with it)."""
+    if not objs:
+        return
+    connection = database()
+    per_row = max(1, len(_insert_fields(type(objs[0]))))
+    size = max(1, min(_CHUNK_ROWS, max_params(connection) // per_row))
+    for first in range(0, len(objs), size):
+        insert(objs[first : first + size], bulk=True)

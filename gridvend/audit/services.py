@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from gridvend.audit.chain import (
     GENESIS_HASH,
     SCHEME_LINK,
     content_hash,
+    link_hash,
     normalised,
 )
 from gridvend.audit.models import AuditEvent, AuditHead
@@ -167,6 +169,43 @@ def record(
     goes to the stream the first one chose (``streams.pinned_stream``)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must be called inside the change's transaction")
+    fields, texts = _event_fields(
+        actor=actor,
+        event_type=event_type,
+        target=target,
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target_label,
+        org_path=org_path,
+        before=before,
+        after=after,
+    )
+    if _REHEARSING.get():
+        # Never saved: the rehearsal's transaction is rolled back (see rehearsal()).
+        return AuditEvent(**fields)
+    if stream_key is None:
+        stream_key = default_key(
+            target_type=fields["target_type"],
+            target_id=fields["target_id"],
+            actor_pk=fields["actor_id"],
+        )
+    return _append(pinned_stream(connection, stream_key), fields, texts)
+
+
+def _event_fields(
+    *,
+    actor: User | None,
+    event_type: str,
+    target: Any,
+    target_type: str,
+    target_id: str,
+    target_label: str,
+    org_path: str,
+    before: Any,
+    after: Any,
+) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """An event's own fields (``EVENT_FIELDS``) as :func:`record` hashes and stores them, and
+    its JSON columns' text."""
     if target is not None:
         target_type = target_type or target._meta.label_lower
         target_id = target_id or str(target.pk)
@@ -194,15 +233,134 @@ def record(
         "before": before,
         "after": after,
     }
-    if _REHEARSING.get():
-        # Never saved: the rehearsal's transaction is rolled back (see rehearsal()).
-        return AuditEvent(**fields)
-    if stream_key is None:
-        stream_key = default_key(
-            target_type=target_type, target_id=target_id, actor_pk=fields["actor_id"]
+    return fields, {"before": before_text, "after": after_text}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One event for :func:`record_many`: :func:`record`'s arguments."""
+
+    actor: User | None
+    event_type: str
+    target: Any = None
+    after: Any = None
+    before: Any = None
+    stream_key: int | str | None = None
+
+
+def record_many(events: list[Pending]) -> list[AuditEvent]:
+    """Append many events of one transaction at once, in order (an offline station's batch of
+    sales): each event is the row :func:`record` would write in its place, chained the same
+    way. The transaction's stream (``pinned_stream``, chosen by the first event's key as for
+    ``record``) has its head locked once; the links are computed here, as the database would
+    compute them one by one, and the rows inserted in as few statements as the database
+    takes; then the head is moved to the last row."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.record_many must be called inside the change's transaction")
+    if not events:
+        return []
+    built = [
+        _event_fields(
+            actor=e.actor,
+            event_type=e.event_type,
+            target=e.target,
+            target_type="",
+            target_id="",
+            target_label="",
+            org_path="",
+            before=e.before,
+            after=e.after,
         )
-    return _append(
-        pinned_stream(connection, stream_key),
-        fields,
-        {"before": before_text, "after": after_text},
-    )
+        for e in events
+    ]
+    if _REHEARSING.get():
+        return [AuditEvent(**fields) for fields, _texts in built]
+    first = events[0]
+    key = first.stream_key
+    if key is None:
+        fields = built[0][0]
+        key = default_key(
+            target_type=fields["target_type"],
+            target_id=fields["target_id"],
+            actor_pk=fields["actor_id"],
+        )
+    stream = pinned_stream(connection, key)
+    head = _locked_head(stream)
+    seq, prev = head.seq, head.hash
+    made: list[AuditEvent] = []
+    for fields, _texts in built:
+        seq += 1
+        content = content_hash(scheme=SCHEME_LINK, **fields)
+        digest = link_hash(prev_hash=prev, stream=stream, seq=seq, content=content)
+        made.append(
+            AuditEvent(
+                stream=stream, seq=seq, scheme=SCHEME_LINK, prev_hash=prev, hash=digest, **fields
+            )
+        )
+        prev = digest
+    _insert_events(made, [texts for _fields, texts in built])
+    _move_head(head, made)
+    return made
+
+
+def _insert_events(made: list[AuditEvent], texts: list[dict[str, str | None]]) -> None:
+    """INSERT the chained events, their values prepared as ``_append`` prepares them (the JSON
+    columns as the text serialised once), in as few statements as the database takes."""
+    connection = rows.database()
+    place = ("stream", "seq", "scheme", "prev_hash", "hash")
+    columns = ", ".join(f'"{name}"' for name in (*place, *FIELDS))
+    width = len(place) + len(FIELDS)
+    size = max(1, min(1_000, rows.max_params(connection) // width))
+    for first in range(0, len(made), size):
+        chunk = made[first : first + size]
+        params: list[Any] = []
+        for event, json_texts in zip(chunk, texts[first : first + size], strict=True):
+            params.extend(getattr(event, name) for name in place)
+            params.extend(
+                json_texts[name]
+                if name in json_texts
+                else field.get_db_prep_save(getattr(event, name), connection)
+                for name, field in zip(FIELDS, _model_fields(), strict=True)
+            )
+        row = "(" + ", ".join(["%s"] * width) + ")"
+        # Only placeholders are joined into the statement; every value is a parameter.
+        sql = (
+            f"INSERT INTO audit_auditevent ({columns}) VALUES "  # noqa: S608
+            + ", ".join([row] * len(chunk))
+            + " RETURNING id"
+        )
+        with rows.bulk_cursor() as cursor:
+            cursor.execute(rows.bulk_sql(sql), params)
+            keys = cursor.fetchall()
+        for event, (pk,) in zip(chunk, keys, strict=True):
+            event.pk = pk
+            event._state.adding = False
+            event._state.db = connection.alias
+
+
+def _locked_head(stream: int) -> AuditHead:
+    """The stream's head, locked to the end of the transaction (on SQLite the transaction's
+    write lock holds it); made first when a flushed database has none."""
+    head = AuditHead.objects.select_for_update().filter(pk=stream).first()
+    if head is None:
+        AuditHead.objects.bulk_create(
+            [AuditHead(id=stream, seq=0, prev_hash=GENESIS_HASH, hash=GENESIS_HASH)],
+            ignore_conflicts=True,
+        )
+        head = AuditHead.objects.select_for_update().get(pk=stream)
+    return head
+
+
+def _move_head(head: AuditHead, made: list[AuditEvent]) -> None:
+    """Move the head past ``made``. On SQLite the insert's trigger moved it row by row already.
+    On PostgreSQL its guard lets the head move only from the hash it holds: so in two steps,
+    to the row before the last (linked from the hash held), then one row on; it ends as the
+    appends one by one would have left it."""
+    if rows.database().vendor == "sqlite":
+        return
+    last = made[-1]
+    heads = AuditHead.objects.filter(pk=head.pk)
+    if len(made) > 1:
+        before_last = made[-2]
+        heads.update(seq=before_last.seq, prev_hash=head.hash, hash=before_last.hash)
+    heads.update(seq=last.seq, prev_hash=last.prev_hash, hash=last.hash)

@@ -1,8 +1,8 @@
-"""An offline station's journal as a station would write it, for the master's tests and the
-sync benchmark: a Station row registered on the master with its own Ed25519 key (registration
-itself is another part's), sales priced by the master's real pricing (a trial vend) and tokens
-made by the real token engine with the meter's key in the station's TID lane, each written as
-a signed, hash-chained ``sale`` entry with ``protocol.make_entry``."""
+"""An offline station's journal as a station would write it, for the master's tests: a Station
+row registered on the master with its own Ed25519 key (registration itself is another part's),
+its journal made by ``gridvend.stations.journal_maker`` (shared with the sync benchmark): sales
+priced by the master's real pricing (a trial vend), tokens made by the real token engine with
+the meter's key in the station's TID lane, each a signed, hash-chained entry."""
 
 from __future__ import annotations
 
@@ -21,19 +21,17 @@ from gridvend.identity.roles import Capability, Role
 from gridvend.kernel.clock import business_date
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import Breakdown, price_by_tender
-from gridvend.kernel.tokens import MeterKeyRef, allocate_tids
-from gridvend.keys.engine import SoftwareStsEngine
+from gridvend.kernel.tokens import MeterKeyRef
 from gridvend.meters.models import Meter
-from gridvend.meters.selectors import meter_key_ref
 from gridvend.org import services as org
 from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.stations import protocol
+from gridvend.stations.journal_maker import JournalMaker
 from gridvend.stations.models import TID_LANES, Station, StationAllowance, StationStatus
 from gridvend.tariffs.selectors import spec_of_version
 from gridvend.vending import services as vending
 from gridvend.vending.models import Sale
 from gridvend.vending.services._sale import _context as sale_context
-from gridvend.vending.services.offline import key_wire
 from tests import factories
 from tests.world import World
 
@@ -42,17 +40,16 @@ _codes = itertools.count(1)
 
 @dataclass
 class OfflineStation:
+    """A station's side for the master's tests: its journal made by the shared
+    ``stations.journal_maker.JournalMaker`` (``maker``), each sale priced by a trial vend."""
+
     world: World
     station: Station
     key: protocol.KeyPair
     operator: User
     point: VendingPoint
-    engine: SoftwareStsEngine = field(default_factory=SoftwareStsEngine)
-    seq: int = 0
-    prev: str = protocol.GENESIS
-    sold_total: int = 0
+    maker: JournalMaker
     allowance: int = 1
-    last_tids: dict[str, int | None] = field(default_factory=dict)
     shift: int | None = None
     # (customer id, business month) -> (reference, priced kWh, FBE kWh) of the sales made here.
     sold: dict[tuple[int, str], list[tuple[str, Decimal, Decimal]]] = field(default_factory=dict)
@@ -62,20 +59,35 @@ class OfflineStation:
     def code(self) -> str:
         return self.station.code
 
+    @property
+    def seq(self) -> int:
+        return self.maker.seq
+
+    @seq.setter
+    def seq(self, value: int) -> None:
+        self.maker.seq = value
+
+    @property
+    def prev(self) -> str:
+        return self.maker.prev
+
+    @prev.setter
+    def prev(self, value: str) -> None:
+        self.maker.prev = value
+
+    @property
+    def sold_total(self) -> int:
+        return self.maker.sold_total
+
+    @sold_total.setter
+    def sold_total(self, value: int) -> None:
+        self.maker.sold_total = value
+
     def entry(self, kind: str, data: dict[str, Any], *, at: datetime | None = None) -> dict:
-        """The next signed entry of the chain, as the wire carries it."""
-        self.seq += 1
-        made = protocol.make_entry(
-            seed=self.key.seed,
-            station=self.code,
-            seq=self.seq,
-            kind=kind,
-            occurred_at=at or timezone.now(),
-            prev=self.prev,
-            data=data,
-        )
-        self.prev = made.entry_hash
-        return made.wire()
+        """The next signed entry of the chain, as the wire carries it (naming the station by
+        its code now: a test may make it name another)."""
+        self.maker.station = self.code
+        return self.maker.entry(kind, data, at=at or timezone.now())
 
     def open_shift(self, *, float_minor: int = 0, at: datetime | None = None) -> dict:
         self.shift = next(self._shift_ids)
@@ -119,85 +131,31 @@ class OfflineStation:
     ) -> dict[str, Any]:
         """A credit sale of ``major`` as the station would record it: priced by the real
         pricing, its tokens made by the real engine in the station's lane."""
-        moment = at or timezone.now()
         quote = vending.trial_vend(
             actor=self.world.cashier, meter_number=meter.number, tender=self.world.money(major)
         )
-        b = quote.breakdown
+        moment = at or timezone.now()
         customer = self.world.customer(meter)
         day = business_date(moment, settings.TIME_ZONE)
         month = f"{day.year:04d}-{day.month:02d}"
-        b = self._with_own_sales(quote, customer, month, b)
-        key = key_ref or meter_key_ref(meter)
-        wanted = [("credit", b.kwh)] + ([("fbe", b.fbe_kwh)] if b.fbe_kwh > 0 else [])
-        last = self.last_tids.get(meter.number, meter.last_tid)
-        tids = allocate_tids(
-            last,
-            self.engine.tid_for(key, moment),
-            len(wanted),
-            ken=key.ken,
-            lanes=TID_LANES,
-            lane=self.station.tid_lane or 1,
-        )
-        if tid is not None:
-            tids = [tid + i * TID_LANES for i in range(len(wanted))]
-        self.last_tids[meter.number] = tids[-1]
-        tokens = []
-        for index, ((kind, kwh), number) in enumerate(zip(wanted, tids, strict=True), start=1):
-            issued = self.engine.issue_credit(key, kwh=kwh, tid=number)
-            tokens.append(
-                {
-                    "sequence": index,
-                    "kind": kind,
-                    "digits": issued.digits,
-                    "token_class": issued.token_class,
-                    "subclass": issued.subclass,
-                    "tid": issued.tid,
-                    "tid_base_year": key.base_date_year,
-                    "units": str(issued.units),
-                    "description": issued.description,
-                    "key_ref": key.key_ref,
-                }
-            )
-        self.sold_total += b.tender.minor
-        breakdown = b.to_dict()
-        breakdown["debt_allocations"] = []
+        b = self._with_own_sales(quote, customer, month, quote.breakdown)
         reference = "T" + secrets.token_hex(6).upper()
         self.sold.setdefault((customer.pk, month), []).append((reference, b.priced_kwh, b.fbe_kwh))
-        return {
-            "reference": reference,
-            "client_reference": secrets.token_hex(8),
-            "kind": "credit",
-            "vending_point": self.point.code,
-            "operator": self.operator.username,
-            "shift": self.shift,
-            "meter": meter.number,
-            "customer": customer.account_number,
-            "tariff_version": quote.tariff_version.pk,
-            "currency": b.currency,
-            "tender_minor": b.tender.minor,
-            "debt_recovered_minor": b.debt_recovered.minor,
-            "fixed_charges_minor": b.fixed_charges_net.minor,
-            "tax_minor": b.tax_total.minor,
-            "energy_minor": b.energy_net.minor,
-            "kwh": str(sum((Decimal(str(t["units"])) for t in tokens), Decimal(0))),
-            "priced_kwh": str(b.priced_kwh),
-            "fbe_kwh": str(b.fbe_kwh),
-            "fixed_charges_paid_through": None
-            if b.fixed_charges_paid_through is None
-            else b.fixed_charges_paid_through.isoformat(),
-            "breakdown": breakdown,
-            "payment_method": "cash",
-            "payment_reference": None,
-            "cash_received_minor": None,
-            "debt_balance_after_minor": 0,
-            "key": key_wire(key),
-            "business_date": moment.date().isoformat(),
-            "created_at": protocol.utc_text(moment),
-            "allowance": self.allowance,
-            "sold_total_minor": self.sold_total,
-            "tokens": tokens,
-        }
+        return self.maker.sale_data(
+            quote,
+            meter,
+            at=moment,
+            reference=reference,
+            client_reference=secrets.token_hex(8),
+            vending_point=self.point.code,
+            operator=self.operator.username,
+            shift=self.shift,
+            allowance=self.allowance,
+            customer=customer.account_number,
+            key_ref=key_ref,
+            tid=tid,
+            breakdown=b,
+        )
 
     def _with_own_sales(
         self, quote: Any, customer: Any, month: str, priced: Breakdown
@@ -281,7 +239,8 @@ def offline_station(
         signature="0" * 128,
         issued_by=world.admin,
     )
-    return OfflineStation(world, station, key, operator, point)
+    maker = JournalMaker(seed=key.seed, station=station.code, lane=lane or 1)
+    return OfflineStation(world, station, key, operator, point, maker)
 
 
 def money(world: World, major: str) -> Money:

@@ -44,8 +44,8 @@ from gridvend.vending.models import Shift, ShiftStatus
 from gridvend.vending.services.offline import (
     OfflineBatch,
     OfflineFinding,
+    PreparedOfflineSale,
     prepare_offline_batch,
-    record_offline_sale,
 )
 
 logger = logging.getLogger("gridvend.stations")
@@ -297,6 +297,7 @@ def _apply(
         )
     rows: list[StationEntry] = []
     found: list[tuple[int, OfflineFinding]] = []
+    sale_rows: list[StationEntry] = []
     sales = 0
     for entry in entries:
         row = StationEntry(
@@ -312,8 +313,9 @@ def _apply(
         )
         try:
             if entry.kind == "sale":
-                findings = _apply_sale(station, entry, row, allowances, people, shifts, offline)
+                findings = _apply_sale(station, entry, allowances, people, shifts, offline)
                 found.extend((len(rows), f) for f in findings)
+                sale_rows.append(row)
                 sales += 1
             elif entry.kind == "shift_opened":
                 _open_shift(station, entry, people, shifts)
@@ -325,7 +327,10 @@ def _apply(
             raise _Reject(Reason.INVALID, entry.seq, str(invalid.message)) from None
         rows.append(row)
     if offline is not None:
-        offline.finish()
+        # Every sale checked, in order: now written together (the rows each would write
+        # alone, in batch-wide statements: vending.services.offline.OfflineBatch.write).
+        for row, written in zip(sale_rows, offline.write(), strict=True):
+            row.sale = written.sale
     StationEntry.objects.bulk_create(rows)
     conflicts = [
         StationConflict(
@@ -452,34 +457,35 @@ class _People:
 def _apply_sale(
     station: Station,
     entry: protocol.ReadEntry,
-    row: StationEntry,
     allowances: dict[int, StationAllowance],
     people: _People,
     shifts: dict[int, Shift],
     offline: OfflineBatch | None,
 ) -> list[OfflineFinding]:
+    """Check and price the sale entry and keep it for the batch's write; its findings."""
     data = entry.data
-    if station.vending_point is None:
+    if station.vending_point is None or offline is None:
         raise _Reject(Reason.INVALID, entry.seq, "a relay sells nothing")
     shift_id = data.get("shift")
     shift = shifts.get(shift_id) if isinstance(shift_id, int) else None
-    result = record_offline_sale(
+    prepared = offline.add(
         actor=people.operator(data.get("operator")),
         vending_point=station.vending_point,
         record=data,
         fingerprint=entry.entry_hash,
         org_unit=station.org_unit,
         shift=shift,
-        batch=offline,
     )
-    row.sale = result.sale
-    findings = list(result.findings)
-    findings.extend(_allowance_findings(station, result.sale, data, allowances))
+    findings = list(prepared.findings)
+    findings.extend(_allowance_findings(station, prepared, data, allowances))
     return findings
 
 
 def _allowance_findings(
-    station: Station, sale: Any, data: dict[str, Any], allowances: dict[int, StationAllowance]
+    station: Station,
+    sale: PreparedOfflineSale,
+    data: dict[str, Any],
+    allowances: dict[int, StationAllowance],
 ) -> list[OfflineFinding]:
     """The sale against the allowance it names: valid when sold, the cumulative total adding
     up (the master's own count) and not above the ceiling."""

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from gridvend import rows
 from gridvend.audit import context as request_context
-from gridvend.audit.services import record
+from gridvend.audit.services import Pending, record, record_many
 from gridvend.customers.models import Customer, CustomerStatus, Debt
 from gridvend.identity import permissions
 from gridvend.identity.models import User
@@ -376,11 +376,6 @@ def _write_sale(
     b = plan.breakdown if plan is not None else None
     if plan is not None:
         plan.allocate_debt_recovery()
-    # The sale records the energy its tokens carry, as the token encodes it: above 1638.3 kWh
-    # that is more than the priced kWh rounded to a tenth (kernel.energy.token_kwh).
-    energy_kwh = sum(
-        (t.units or Decimal(0) for k, t in issued if k in ENERGY_TOKEN_KINDS), Decimal(0)
-    )
     entry = None
     draft: JournalDraft | None = None
     journal_lines: list[JournalLine] = []
@@ -388,18 +383,121 @@ def _write_sale(
     if plan is not None and b is not None and customer is not None:
         _recover_debts(plan)
         assert point is not None
-        accounts = SaleAccounts(
-            source=_source_account(point, payment_method, customer, holder=actor),
-            energy_revenue=ledger.ENERGY_REVENUE,
-            fixed_charge_revenue=ledger.FIXED_CHARGE_REVENUE,
-            customer_debt=f"debt:{customer.account_number}",
-            default_tax_payable=ledger.TAX_PAYABLE,
-        )
-        draft = credit_sale_journal(b, accounts, memo=f"sale {reference}")
+        draft = _sale_journal(plan, point, payment_method, customer, actor, reference)
         journal_lines = draft_lines(draft)
-    sale = Sale(
+    sale = _sale_row(
         reference=reference,
         journal_entry=entry,
+        kind=kind,
+        point=point,
+        client_reference=client_reference,
+        fingerprint=fingerprint,
+        actor=actor,
+        shift_id=shift_id,
+        meter=meter,
+        customer=customer,
+        plan=plan,
+        currency=currency,
+        issued=issued,
+        reason=reason,
+        payment_method=payment_method,
+        payment_reference=payment_reference,
+        cash_received=cash_received,
+        key_ref=key_ref,
+        now=now,
+        today=today,
+    )
+    tokens = _token_rows(meter, issued, made_with, key_ref, now)
+    digests: list[Any] = []
+
+    def write_rows(journal_entry: JournalEntry | None) -> None:
+        sale.journal_entry = journal_entry
+        rows.insert([sale])
+        for token in tokens:
+            token.sale = sale
+        rows.insert(tokens)
+        # Binds the rows just written to the chain: an edit later no longer matches.
+        digests.append(sale_binding(sale, tokens, journal_lines))
+
+    if draft is not None:
+        # The entry, then the rows that refer to it, then its postings: a posting to a float
+        # locks the float's row until commit, so it comes as late as it can, with nothing but
+        # the audit event after it (the float's other sales wait only that long).
+        ledger.post_journal_entry(
+            draft, kind="sale", business_date=today, actor=actor, before_postings=write_rows
+        )
+    else:
+        write_rows(None)
+    sale_hooks.run_sale_hooks(sale, tokens)
+    record(
+        actor=actor,
+        event_type=sale_created(kind),
+        target=sale,
+        stream_key=meter.pk,
+        after=_created_after(
+            sale,
+            issued,
+            reason=reason,
+            payment_reference=payment_reference,
+            cash_received=cash_received,
+            digests=digests[0],
+        ),
+    )
+    return SaleResult(sale, tokens)
+
+
+def _sale_journal(
+    plan: _Plan,
+    point: VendingPoint,
+    payment_method: str,
+    customer: Customer,
+    actor: User,
+    reference: str,
+) -> JournalDraft:
+    """The journal entry of a priced sale: where its money came from and where it went."""
+    accounts = SaleAccounts(
+        source=_source_account(point, payment_method, customer, holder=actor),
+        energy_revenue=ledger.ENERGY_REVENUE,
+        fixed_charge_revenue=ledger.FIXED_CHARGE_REVENUE,
+        customer_debt=f"debt:{customer.account_number}",
+        default_tax_payable=ledger.TAX_PAYABLE,
+    )
+    return credit_sale_journal(plan.breakdown, accounts, memo=f"sale {reference}")
+
+
+def _sale_row(
+    *,
+    reference: str,
+    journal_entry: JournalEntry | None,
+    kind: str,
+    point: VendingPoint | None,
+    client_reference: str,
+    fingerprint: str,
+    actor: User,
+    shift_id: int | None,
+    meter: Meter,
+    customer: Customer | None,
+    plan: _Plan | None,
+    currency: str,
+    issued: list[tuple[str, IssuedToken]],
+    reason: str,
+    payment_method: str,
+    payment_reference: str | None,
+    cash_received: Money | None,
+    key_ref: MeterKeyRef,
+    now: datetime,
+    today: Any,
+) -> Sale:
+    """The sale's row, not yet written (its debts' allocations made: ``debt_balance_after``)."""
+    b = plan.breakdown if plan is not None else None
+    # The sale records the energy its tokens carry, as the token encodes it: above 1638.3 kWh
+    # that is more than the priced kWh rounded to a tenth (kernel.energy.token_kwh).
+    energy_kwh = sum(
+        (t.units or Decimal(0) for k, t in issued if k in ENERGY_TOKEN_KINDS), Decimal(0)
+    )
+    return Sale(
+        reference=reference,
+        journal_entry=journal_entry,
         kind=kind,
         vending_point=point,
         channel=point.channel if point is not None else "back_office",
@@ -433,7 +531,16 @@ def _write_sale(
         business_date=today,
         business_month=_month(today),
     )
-    tokens = [
+
+
+def _token_rows(
+    meter: Meter,
+    issued: list[tuple[str, IssuedToken]],
+    made_with: list[str],
+    key_ref: MeterKeyRef,
+    now: datetime,
+) -> list[Token]:
+    return [
         Token(
             meter=meter,
             sequence=i,
@@ -450,47 +557,159 @@ def _write_sale(
         )
         for i, (k, t) in enumerate(issued, start=1)
     ]
-    digests: list[Any] = []
 
-    def write_rows(journal_entry: JournalEntry | None) -> None:
-        sale.journal_entry = journal_entry
-        rows.insert([sale])
-        for token in tokens:
-            token.sale = sale
-        rows.insert(tokens)
-        # Binds the rows just written to the chain: an edit later no longer matches.
-        digests.append(sale_binding(sale, tokens, journal_lines))
 
-    if draft is not None:
-        # The entry, then the rows that refer to it, then its postings: a posting to a float
-        # locks the float's row until commit, so it comes as late as it can, with nothing but
-        # the audit event after it (the float's other sales wait only that long).
-        ledger.post_journal_entry(
-            draft, kind="sale", business_date=today, actor=actor, before_postings=write_rows
+def _created_after(
+    sale: Sale,
+    issued: list[tuple[str, IssuedToken]],
+    *,
+    reason: str,
+    payment_reference: str | None,
+    cash_received: Money | None,
+    digests: dict[str, str],
+) -> dict[str, Any]:
+    """The payload of the sale's creation event."""
+    return {
+        "reference": sale.reference,
+        "kind": sale.kind,
+        "meter": sale.meter.number,
+        "tender_minor": sale.tender_minor,
+        "currency": sale.currency,
+        "kwh": str(sale.kwh),
+        "tokens": [{"kind": k, "tid": t.tid, "units": t.units} for k, t in issued],
+        "reason": reason,
+        **({"payment_reference": payment_reference} if payment_reference else {}),
+        **({"cash_received_minor": cash_received.minor} if cash_received is not None else {}),
+        "digests": digests,
+    }
+
+
+@dataclass
+class _PendingSale:
+    """One priced sale whose tokens are made already (an offline station's), for
+    :func:`_write_sales`: ``_write_sale``'s arguments."""
+
+    actor: User
+    kind: str
+    meter: Meter
+    customer: Customer
+    point: VendingPoint
+    client_reference: str
+    fingerprint: str
+    planned: list[_PlannedToken]
+    now: datetime
+    key_ref: MeterKeyRef
+    plan: _Plan
+    payment_method: str
+    shift_id: int | None = None
+    payment_reference: str | None = None
+    cash_received: Money | None = None
+
+
+def _write_sales(pending: list[_PendingSale]) -> list[SaleResult]:
+    """Write many sales at once, each exactly as ``_write_sale`` writes it alone, in order:
+    journal entries, sales, tokens and postings each in as few statements as the database
+    takes, each debt paid down by its sales written once, the audit events chained in one go
+    (``audit.services.record_many``). Only for sales whose tokens carry their TIDs already
+    and change no key (an offline station's: the caller keeps the meters' newest TIDs).
+
+    Each sale's debts are its plan's: sales of one customer share the customer's debt rows,
+    whose balances are moved here sale by sale as each sale's recovery is allocated, so a
+    later sale sees what an earlier one left, as it would read it alone."""
+    if not pending:
+        return []
+    built: list[tuple[_PendingSale, Sale, list[Token], list[tuple[str, IssuedToken]]]] = []
+    drafts: list[ledger.EntryDraft] = []
+    lines: list[list[JournalLine]] = []
+    paid: dict[int, Debt] = {}
+    for p in pending:
+        if any(t.issued is None or t.needs_tid for t in p.planned):
+            raise RuntimeError("sales written together carry their tokens made already")
+        if any(t.kind == TokenKind.KEY_CHANGE for t in p.planned):
+            raise RuntimeError("a key change is not written with other sales")
+        today = business_date(p.now, settings.TIME_ZONE)
+        issued = [(t.kind, t.issued) for t in p.planned if t.issued is not None]
+        made_with = [
+            "" if t.token_class == 1 else (q.made_with or p.key_ref.key_ref)
+            for q, (_k, t) in zip(p.planned, issued, strict=True)
+        ]
+        p.plan.allocate_debt_recovery()
+        reference = _new_reference()
+        draft = _sale_journal(p.plan, p.point, p.payment_method, p.customer, p.actor, reference)
+        sale = _sale_row(
+            reference=reference,
+            journal_entry=None,
+            kind=p.kind,
+            point=p.point,
+            client_reference=p.client_reference,
+            fingerprint=p.fingerprint,
+            actor=p.actor,
+            shift_id=p.shift_id,
+            meter=p.meter,
+            customer=p.customer,
+            plan=p.plan,
+            currency="",
+            issued=issued,
+            reason="",
+            payment_method=p.payment_method,
+            payment_reference=p.payment_reference,
+            cash_received=p.cash_received,
+            key_ref=p.key_ref,
+            now=p.now,
+            today=today,
         )
-    else:
-        write_rows(None)
-    sale_hooks.run_sale_hooks(sale, tokens)
-    record(
-        actor=actor,
-        event_type=sale_created(kind),
-        target=sale,
-        stream_key=meter.pk,
-        after={
-            "reference": sale.reference,
-            "kind": kind,
-            "meter": meter.number,
-            "tender_minor": sale.tender_minor,
-            "currency": sale.currency,
-            "kwh": str(sale.kwh),
-            "tokens": [{"kind": k, "tid": t.tid, "units": t.units} for k, t in issued],
-            "reason": reason,
-            **({"payment_reference": payment_reference} if payment_reference else {}),
-            **({"cash_received_minor": cash_received.minor} if cash_received is not None else {}),
-            "digests": digests[0],
-        },
+        # What this sale took is gone before the customer's next sale reads the debts.
+        taken = dict(p.plan.allocations)
+        for debt in p.plan.debts:
+            if debt.pk in taken:
+                debt.balance_minor -= taken[debt.pk]
+                paid[debt.pk] = debt
+        built.append((p, sale, _token_rows(p.meter, issued, made_with, p.key_ref, p.now), issued))
+        drafts.append((draft, today, p.actor))
+        lines.append(draft_lines(draft))
+    digests: list[dict[str, str]] = []
+
+    def write_rows(entries: list[JournalEntry]) -> None:
+        sales = [sale for _p, sale, _t, _i in built]
+        for sale, entry in zip(sales, entries, strict=True):
+            sale.journal_entry = entry
+        rows.insert_many(sales)
+        tokens = []
+        for _p, sale, sale_tokens, _i in built:
+            for token in sale_tokens:
+                token.sale = sale
+            tokens.extend(sale_tokens)
+        rows.insert_many(tokens)
+        digests.extend(
+            sale_binding(sale, sale_tokens, journal_lines)
+            for (_p, sale, sale_tokens, _i), journal_lines in zip(built, lines, strict=True)
+        )
+
+    for debt_id, debt in sorted(paid.items()):
+        Debt.objects.filter(pk=debt_id).update(balance_minor=debt.balance_minor)
+    ledger.post_journal_entries(drafts, kind="sale", before_postings=write_rows)
+    for _p, sale, tokens, _i in built:
+        sale_hooks.run_sale_hooks(sale, tokens)
+    record_many(
+        [
+            Pending(
+                actor=p.actor,
+                event_type=sale_created(p.kind),
+                target=sale,
+                stream_key=p.meter.pk,
+                after=_created_after(
+                    sale,
+                    issued,
+                    reason="",
+                    payment_reference=p.payment_reference,
+                    cash_received=p.cash_received,
+                    digests=sale_digests,
+                ),
+            )
+            for (p, sale, _t, issued), sale_digests in zip(built, digests, strict=True)
+        ]
     )
-    return SaleResult(sale, tokens)
+    return [SaleResult(sale, tokens) for _p, sale, tokens, _i in built]
 
 
 def _source_account(

@@ -7,6 +7,7 @@ findings (``OfflineFinding``) for the caller to flag (docs/stations.md, "Conflic
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -44,9 +45,11 @@ from gridvend.vending.models import Sale, SaleKind, SaleStatus, Shift, Token, To
 from gridvend.vending.services._sale import (
     SaleResult,
     _month,
+    _PendingSale,
     _Plan,
     _PlannedToken,
     _write_sale,
+    _write_sales,
 )
 from gridvend.vending.services.credit import PAYMENT_METHODS
 
@@ -361,6 +364,58 @@ class OfflineBatch:
                 fbe += free
         return kwh, fbe
 
+    # What ``add`` prepared and ``write`` writes; the open debts of its customers, read (and
+    # locked) once, as its sales added so far leave them.
+    prepared: list[PreparedOfflineSale] = field(default_factory=list)
+    debts: dict[int, list[Debt]] | None = None
+
+    def add(
+        self,
+        *,
+        actor: User,
+        vending_point: VendingPoint,
+        record: dict[str, Any],
+        fingerprint: str,
+        org_unit: OrgUnit,
+        shift: Shift | None = None,
+        engine: Any = None,
+    ) -> PreparedOfflineSale:
+        """Check and price ``record`` as ``record_offline_sale`` does (refused the same way,
+        the same findings) and keep it for ``write``; nothing is written yet."""
+        if self.debts is None:
+            self.debts = {}
+            for debt in (
+                Debt.objects.select_for_update()
+                .filter(customer_id__in=sorted(self.with_debts), balance_minor__gt=0)
+                .order_by("opened_at", "id")
+            ):
+                self.debts.setdefault(debt.customer_id, []).append(debt)
+        prepared = _prepare_sale(
+            actor=actor,
+            vending_point=vending_point,
+            data=record,
+            fingerprint=fingerprint,
+            org_unit=org_unit,
+            shift=shift,
+            engine=engine,
+            batch=self,
+            debts=self.debts,
+        )
+        prepared.findings.extend(_debt_findings(cast(_OfflinePlan, prepared.pending.plan)))
+        self.prepared.append(prepared)
+        return prepared
+
+    def write(self) -> list[OfflineSaleResult]:
+        """Write every sale ``add`` kept, in order, together (``_sale._write_sales``): the
+        rows each would have written alone; then each meter's newest TID (``finish``)."""
+        pending, self.prepared = self.prepared, []
+        written = _write_sales([p.pending for p in pending])
+        self.finish()
+        return [
+            OfflineSaleResult(result.sale, result.tokens, p.findings)
+            for p, result in zip(pending, written, strict=True)
+        ]
+
     def in_force(self, tariff_id: int, at: datetime) -> TariffVersion | None:
         """``tariffs.selectors.version_in_force`` over the versions read once."""
         for version in self.published.get(tariff_id, []):
@@ -559,15 +614,101 @@ def record_offline_sale(
     journal entry's hash. ``batch``: what a batch of them read once (``prepare_offline_batch``);
     without it the sale reads its own and writes its meter's TID itself. Refused
     (OFFLINE_SALE_INVALID) only when the record cannot be written as it says; what changed
-    meanwhile comes back as findings."""
-    data = record
+    meanwhile comes back as findings. A batch's sales are written together by
+    ``OfflineBatch.add`` and ``OfflineBatch.write`` instead: the same rows, fewer statements."""
+    alone = batch is None
+    batch = batch or prepare_offline_batch(vending_point=vending_point, records=[record])
+    prepared = _prepare_sale(
+        actor=actor,
+        vending_point=vending_point,
+        data=record,
+        fingerprint=fingerprint,
+        org_unit=org_unit,
+        shift=shift,
+        engine=engine,
+        batch=batch,
+        debts=None,
+    )
+    p = prepared.pending
+    result: SaleResult = _write_sale(
+        actor=p.actor,
+        kind=p.kind,
+        meter=p.meter,
+        customer=p.customer,
+        point=p.point,
+        client_reference=p.client_reference,
+        fingerprint=p.fingerprint,
+        planned=p.planned,
+        engine=engine_or_default(engine),
+        now=p.now,
+        key_ref=p.key_ref,
+        plan=p.plan,
+        payment_method=p.payment_method,
+        shift_id=p.shift_id,
+        payment_reference=p.payment_reference,
+        cash_received=p.cash_received,
+    )
+    findings = [*prepared.findings, *_debt_findings(cast(_OfflinePlan, p.plan))]
+    if alone:
+        batch.finish()
+    return OfflineSaleResult(result.sale, result.tokens, findings)
+
+
+@dataclass
+class PreparedOfflineSale:
+    """A station's sale checked and priced as recorded, its findings known, not yet written
+    (``OfflineBatch.add``); ``OfflineBatch.write`` writes it with the rest of its batch."""
+
+    pending: _PendingSale
+    findings: list[OfflineFinding]
+
+    @property
+    def tender_minor(self) -> int:
+        return self.pending.plan.breakdown.tender.minor
+
+    @property
+    def created_at(self) -> datetime:
+        return self.pending.now
+
+
+def _debt_findings(plan: _OfflinePlan) -> list[OfflineFinding]:
+    if not plan.unallocated_minor:
+        return []
+    recovered = plan.breakdown.debt_recovered
+    return [
+        OfflineFinding(
+            "debt_changed",
+            {
+                "recovered_minor": recovered.minor,
+                "held_minor": recovered.minor - plan.unallocated_minor,
+                "unallocated_minor": plan.unallocated_minor,
+                "currency": recovered.currency,
+            },
+        )
+    ]
+
+
+def _prepare_sale(
+    *,
+    actor: User,
+    vending_point: VendingPoint,
+    data: dict[str, Any],
+    fingerprint: str,
+    org_unit: OrgUnit,
+    shift: Shift | None,
+    engine: Any,
+    batch: OfflineBatch,
+    debts: dict[int, list[Debt]] | None,
+) -> PreparedOfflineSale:
+    """Every check of ``record_offline_sale`` and the sale it would write. ``debts``: the
+    batch's open debts by customer, as its earlier sales leave them (read and locked once);
+    None: the customer's are read (and locked) now. Keeps ``batch`` up to date (references,
+    TIDs used, each meter's newest TID)."""
     reference = _text(data, "reference", high=24)
     if data.get("kind") != SaleKind.CREDIT:
         raise _bad(data, "only credit sales are recorded offline")
     number = _text(data, "meter", high=13)
     account = _text(data, "customer", high=40)
-    alone = batch is None
-    batch = batch or prepare_offline_batch(vending_point=vending_point, records=[data])
     customer = batch.customers.get(account)
     if customer is None:
         raise _bad(data, "the customer is not known here")
@@ -625,11 +766,9 @@ def record_offline_sale(
         )
     planned = _issued(data, meter, key_ref, engine_or_default(engine))
     tids = [p.issued.tid for p in planned if p.issued is not None and p.issued.tid is not None]
-    clashes = set(
-        Token.objects.filter(
-            meter=meter, tid_base_year=key_ref.base_date_year, tid__in=tids
-        ).values_list("tid", flat=True)
-    )
+    # The TIDs the meter's tokens hold already under this key: read once for the batch
+    # (``prepare_offline_batch``), kept up to date as its sales are recorded.
+    clashes = {t for t in tids if (meter.pk, key_ref.base_date_year, t) in batch.used_tids}
     if clashes:
         findings.append(
             OfflineFinding("tid_clash", {"meter": meter.number, "tids": sorted(clashes)})
@@ -653,21 +792,27 @@ def record_offline_sale(
             else p
             for p in planned
         ]
-    debts = []
+    open_now: list[Debt] = []
     if customer.pk in batch.with_debts:
-        debts = [d for d in open_debts(customer, lock=True) if d.currency == breakdown.currency]
+        if debts is None:
+            open_now = list(open_debts(customer, lock=True))
+        else:
+            # The debts as this sale would read them: a copy of each, so that what the sale
+            # takes (moved on the batch's own below) leaves the sale's view as it was.
+            open_now = [copy.copy(d) for d in debts.get(customer.pk, []) if d.balance_minor > 0]
+    plan_debts = [d for d in open_now if d.currency == breakdown.currency]
     version_obj, spec = spec_of_version(version.pk, str(version.approved_at))
     month_finding = _month_totals_finding(batch, customer, spec, breakdown, created_at)
     if month_finding is not None:
         findings.append(month_finding)
-    plan = _OfflinePlan(meter, customer, version_obj, spec, breakdown, debts)
+    plan = _OfflinePlan(meter, customer, version_obj, spec, breakdown, plan_debts)
     payment_method = _text(data, "payment_method", high=20)
     # What a station's till takes: never the customer's prepaid wallet, which lives on the
     # master (an entry naming it would spend the wallet from a sale the master never priced).
     if payment_method not in OFFLINE_TENDERS:
         raise _bad(data, "a station does not take this tender")
     cash = data.get("cash_received_minor")
-    result: SaleResult = _write_sale(
+    pending = _PendingSale(
         actor=actor,
         kind=SaleKind.CREDIT,
         meter=meter,
@@ -676,7 +821,6 @@ def record_offline_sale(
         client_reference=reference,
         fingerprint=fingerprint,
         planned=planned,
-        engine=engine_or_default(engine),
         now=created_at,
         key_ref=key_ref,
         plan=plan,
@@ -687,18 +831,11 @@ def record_offline_sale(
         if cash is not None
         else None,
     )
-    if plan.unallocated_minor:
-        findings.append(
-            OfflineFinding(
-                "debt_changed",
-                {
-                    "recovered_minor": breakdown.debt_recovered.minor,
-                    "held_minor": breakdown.debt_recovered.minor - plan.unallocated_minor,
-                    "unallocated_minor": plan.unallocated_minor,
-                    "currency": breakdown.currency,
-                },
-            )
-        )
+    if debts is not None:
+        plan.allocate_debt_recovery()
+        taken = dict(plan.allocations)
+        for debt in debts.get(customer.pk, []):
+            debt.balance_minor -= taken.get(debt.pk, 0)
     batch.used_references.add(reference)
     batch.month_sales.setdefault(
         (customer.pk, _month(business_date(created_at, settings.TIME_ZONE))), []
@@ -710,9 +847,7 @@ def record_offline_sale(
     if tids and same_count and (meter.last_tid is None or max(tids) > meter.last_tid):
         meter.last_tid = max(tids)
         batch.newest_tid[meter.pk] = meter.last_tid
-    if alone:
-        batch.finish()
-    return OfflineSaleResult(result.sale, result.tokens, findings)
+    return PreparedOfflineSale(pending, findings)
 
 
 def _moment(data: dict[str, Any], name: str) -> datetime:
@@ -732,6 +867,7 @@ __all__ = [
     "OfflineBatch",
     "OfflineFinding",
     "OfflineSaleResult",
+    "PreparedOfflineSale",
     "breakdown_from_record",
     "prepare_offline_batch",
     "record_offline_sale",
