@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from gridvend.gateways.stations import auth
 from gridvend.kernel.errors import DomainError
+from gridvend.stations import protocol
 from gridvend.stations.client import LinkDown
 from gridvend.stations.errors import StationNotUnderRelay
 from gridvend.stations.local import this_station
@@ -33,7 +34,11 @@ def vending_keys(request: HttpRequest) -> HttpResponse:
             except LinkDown:
                 return HttpResponse(status=502)
             return auth.answer(request, data, status)
-        answer = delivery.deliver_vending_keys(station=station, body=auth.parse_json(body))
+        answer = delivery.deliver_vending_keys(
+            station=station,
+            body=auth.parse_json(body),
+            nonce=request.headers.get(protocol.HEADER_NONCE, "")[:64],
+        )
     except DomainError as refused:
         return auth.refusal(request, refused)
     return auth.answer(request, answer)

@@ -15,13 +15,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import timedelta
 from typing import Any
 
 import requests
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from gridvend.audit.models import AuditEvent
 from gridvend.audit.services import record
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter
@@ -66,10 +70,13 @@ def _held(value: object) -> frozenset[str]:
     return frozenset(value)
 
 
-def deliver_vending_keys(*, station: Station, body: object) -> dict[str, Any]:
+def deliver_vending_keys(*, station: Station, body: object, nonce: str = "") -> dict[str, Any]:
     """The answer to a selling station's ``{exchange_key, held}``: the vending keys of its
     unit's meters (and their pending key changes) it does not hold, sealed for it alone.
-    Audited when it carries any (the request is signed: no stranger can grow the log)."""
+    Audited when it carries any, once per signed request: the request's ``nonce`` is kept in
+    the event, and a replay of it (someone on the network sending the same signed request again
+    within the clock skew) is answered (sealed for the station's key, useless to anyone else)
+    but not audited again, so no stranger can grow the log."""
     if not isinstance(body, dict) or set(body) != {"exchange_key", "held"}:
         raise StationInvalid(field="body", problem="a request is {exchange_key, held}")
     held = _held(body["held"])
@@ -85,13 +92,31 @@ def deliver_vending_keys(*, station: Station, body: object) -> dict[str, Any]:
     )
     if wrapped:
         with transaction.atomic():
-            record(
-                actor=None,
-                event_type=StationEvent.VENDING_KEYS_SENT,
-                target=station,
-                after={"key_refs": [item["key_ref"] for item in wrapped]},
-            )
+            # The station's row locked: two copies of one request sent at once audit once.
+            Station.objects.select_for_update().filter(pk=station.pk).first()
+            if not _replayed(station, nonce):
+                record(
+                    actor=None,
+                    event_type=StationEvent.VENDING_KEYS_SENT,
+                    target=station,
+                    after={"key_refs": [item["key_ref"] for item in wrapped], "nonce": nonce},
+                )
     return {"exchange_key": enrolment.exchange_public_hex(own), "vending_keys": wrapped}
+
+
+def _replayed(station: Station, nonce: str) -> bool:
+    """Whether a delivery to ``station`` under this request ``nonce`` was audited within the
+    window a signed request is accepted in (its time within the skew either side)."""
+    if not nonce:
+        return False
+    window = timedelta(seconds=2 * int(settings.STATION_CLOCK_SKEW_SECONDS) + 60)
+    sent = AuditEvent.objects.filter(
+        event_type=StationEvent.VENDING_KEYS_SENT,
+        target_type=Station._meta.label_lower,
+        target_id=str(station.pk),
+        occurred_at__gte=timezone.now() - window,
+    ).values_list("after", flat=True)
+    return any(isinstance(after, dict) and after.get("nonce") == nonce for after in sent)
 
 
 def pass_up(request_headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:

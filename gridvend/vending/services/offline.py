@@ -850,6 +850,11 @@ def _prepare_sale(
     return PreparedOfflineSale(pending, findings)
 
 
+# The years a station's times may name (STS base dates are 1993, 2014 and 2035).
+_EARLIEST_YEAR = 1900
+_LATEST_YEAR = 2999
+
+
 def _moment(data: dict[str, Any], name: str) -> datetime:
     value = data.get(name)
     if not isinstance(value, str) or len(value) > 40:
@@ -860,6 +865,10 @@ def _moment(data: dict[str, Any], name: str) -> datetime:
         raise _bad(data, f"{name} is not a time") from None
     if moment.tzinfo is None:
         raise _bad(data, f"{name} has no time zone")
+    # A time at the calendar's edge (year 1 or 9999) overflows once moved to UTC or to the
+    # business time zone: no sale a meter could take, refused like any other unreadable time.
+    if not _EARLIEST_YEAR <= moment.year <= _LATEST_YEAR:
+        raise _bad(data, f"{name} is not a time")
     return ensure_utc(moment)
 
 
