@@ -117,7 +117,7 @@ def test_a_station_gets_the_key_of_a_supply_group_added_after_it_enrolled(scene:
                 bytes.fromhex(wrapped["ciphertext"]), bytes.fromhex(wrapped["tag"])
             )
     sent = AuditEvent.objects.get(event_type=StationEvent.VENDING_KEYS_SENT)
-    assert sent.after["key_refs"] == ["vk-new-sgc"]
+    assert isinstance(sent.after, dict) and sent.after["key_refs"] == ["vk-new-sgc"]
     # Holding everything: nothing sent, nothing audited.
     _own, body = _ask([scene.world.key_ref, "vk-new-sgc"])
     again = _post(pair, station.code, body)
