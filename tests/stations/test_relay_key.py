@@ -141,9 +141,10 @@ def test_the_station_takes_the_new_relays_key_and_sends_again_what_the_lost_rela
         third = run_sync_cycle(force=True)
         assert third.failure == "" and new.received == [f"{CODE}:3-5"]
     [changed] = _events(StationEvent.UPSTREAM_KEY_CHANGED)
-    assert changed.before["upstream_public_key"] == OLD.public_hex
-    assert changed.after["upstream_public_key"] == NEW.public_hex
-    assert changed.after["relay"] == RELAY and changed.after["upstream_key_sequence"] == 2
+    before, after = changed.before or {}, changed.after or {}
+    assert before["upstream_public_key"] == OLD.public_hex
+    assert after["upstream_public_key"] == NEW.public_hex
+    assert after["relay"] == RELAY and after["upstream_key_sequence"] == 2
     [rewound] = _events(StationEvent.UPLOAD_REWOUND)
     assert rewound.after == {"upstream_last_seq": 2, "acknowledged_to": 4, "sent_again": 2}
 
