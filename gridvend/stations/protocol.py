@@ -24,9 +24,9 @@
 
 from __future__ import annotations
 
-import functools
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
