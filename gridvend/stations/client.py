@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from django.utils import timezone
@@ -33,6 +33,16 @@ class Refused(Exception):
         self.params = params
 
 
+class UpstreamKeys(Protocol):
+    """Checks the master's statement of a relay's new key (``services.upstream_key``)."""
+
+    def vouched(self, header: str) -> protocol.RelayKey: ...
+
+    def adopt(self, statement: protocol.RelayKey) -> None: ...
+
+    def learn(self, header: str, trusted_key: str) -> None: ...
+
+
 @dataclass
 class MasterClient:
     base_url: str  # e.g. "https://master.example/" (the API is under station-api/v1/)
@@ -40,6 +50,9 @@ class MasterClient:
     seed: bytes
     master_public_hex: str
     timeout: float = TIMEOUT_SECONDS
+    # Under a relay: how an answer signed with a key not yet trusted may be vouched for by the
+    # master's statement (``X-Relay-Key``) after the relay enrolled again.
+    upstream_keys: UpstreamKeys | None = None
 
     def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         query = "&".join(f"{k}={requests.utils.quote(v)}" for k, v in (params or {}).items())
@@ -75,14 +88,7 @@ class MasterClient:
             raise LinkDown("the answer is larger than the client reads")
         if reply.status_code >= 500:
             raise LinkDown(f"the master answered {reply.status_code}")
-        try:
-            protocol.verify(
-                self.master_public_hex,
-                protocol.answer_message(nonce, raw),
-                reply.headers.get(protocol.HEADER_MASTER_SIGNATURE, ""),
-            )
-        except protocol.BadSignature as bad:
-            raise LinkDown(f"the answer is not signed by the master: {bad}") from bad
+        self._check_signature(reply.headers, protocol.answer_message(nonce, raw))
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as unreadable:
@@ -100,3 +106,26 @@ class MasterClient:
                 params if isinstance(params, dict) else {},
             )
         return data
+
+    def _check_signature(self, headers: Any, message: bytes) -> None:
+        """The answer is signed with the upstream's trusted key, or with a relay's new key the
+        master vouches for (taken from then on); otherwise the link counts as down."""
+        signature = headers.get(protocol.HEADER_MASTER_SIGNATURE, "")
+        statement_header = headers.get(protocol.HEADER_RELAY_KEY, "")
+        try:
+            protocol.verify(self.master_public_hex, message, signature)
+        except protocol.BadSignature as bad:
+            if self.upstream_keys is None or not statement_header:
+                raise LinkDown(f"the answer is not signed by the master: {bad}") from bad
+            statement = self.upstream_keys.vouched(statement_header)
+            try:
+                protocol.verify(statement.public_key, message, signature)
+            except protocol.BadSignature as unsigned:
+                raise LinkDown(
+                    f"the answer is not signed by the key the master vouches for: {unsigned}"
+                ) from unsigned
+            self.upstream_keys.adopt(statement)
+            self.master_public_hex = statement.public_key
+            return
+        if self.upstream_keys is not None and statement_header:
+            self.upstream_keys.learn(statement_header, self.master_public_hex)

@@ -35,3 +35,8 @@ class StationEvent(StrEnum):
     ALLOWANCE_REFUSED = "station.allowance_refused"
     # The master refused an upload (kept for the operator until an upload goes through).
     UPLOAD_REFUSED = "station.upload_refused"
+    # The relay above enrolled again: its new key taken on the master's signed statement.
+    UPSTREAM_KEY_CHANGED = "station.upstream_key_changed"
+    # The upstream holds less of the journal than it had acknowledged (a relay that lost its
+    # disk): the entries after its position are sent again.
+    UPLOAD_REWOUND = "station.upload_rewound"

@@ -9,6 +9,7 @@ from gridvend.keys import crypto
 from gridvend.stations import protocol
 from gridvend.stations.client import MasterClient
 from gridvend.stations.models import LocalStation
+from gridvend.stations.services.upstream_key import UpstreamKeys
 
 _lock = threading.Lock()
 _seeds: dict[str, bytes] = {}
@@ -57,4 +58,8 @@ def client(station: LocalStation | None = None) -> MasterClient:
         station=station.code,
         seed=station_key(station).seed,
         master_public_hex=station.upstream_public_key,
+        # Only a station under a relay may be told its upstream's new key (by the master).
+        upstream_keys=(
+            UpstreamKeys() if station.upstream_public_key != station.master_public_key else None
+        ),
     )

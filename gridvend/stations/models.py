@@ -72,6 +72,9 @@ class Station(models.Model):
     # The station's Ed25519 public key (32 bytes, hex), set at enrolment.
     public_key = models.CharField(max_length=64, blank=True)
     enrolled_at = models.DateTimeField(null=True, blank=True)
+    # How many times the station enrolled (a relay enrolled again after its disk was lost gets
+    # a new key): the sequence of the master's relay key statement (``protocol.RelayKey``).
+    key_sequence = models.PositiveIntegerField(default=0)
     last_contact_at = models.DateTimeField(null=True, blank=True)
     last_upload_at = models.DateTimeField(null=True, blank=True)
     # The journal as far as verified and applied: the last entry's sequence number and hash.
@@ -336,6 +339,13 @@ class LocalStation(models.Model):
     # The key that signs the answers of ``master_url``: the master's own, or the business-unit
     # relay's when the station reaches the master through one.
     upstream_public_key = models.CharField(max_length=64)
+    # Under a relay: the relay's code and the sequence of the master's statement of its key
+    # (``protocol.RelayKey``); a newer statement for the same relay moves the key on.
+    upstream_code = models.CharField(max_length=40, blank=True)
+    upstream_key_sequence = models.PositiveIntegerField(default=0)
+    # On a relay: the master's statement of this relay's key (canonical JSON of {payload,
+    # signature}), sent with every answer to the stations below (header ``X-Relay-Key``).
+    key_statement = models.TextField(blank=True)
     # The master's ids (rows pulled by down-sync keep the master's primary keys).
     org_unit_id_on_master = models.BigIntegerField()
     vending_point_id_on_master = models.BigIntegerField(null=True, blank=True)

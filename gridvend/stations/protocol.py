@@ -15,10 +15,17 @@
   (headers ``X-Station``, ``X-Station-Time``, ``X-Station-Nonce``, ``X-Station-Signature``); the
   master signs its answer ``NONCE\\nSHA256(BODY)`` (header ``X-Master-Signature``), so an answer
   cannot be forged on the way or replayed for another request.
+- **Relay key statement**: payload = canonical JSON of ``{"type": "gridvend.relay_key",
+  "relay", "public_key", "valid_from", "sequence"}`` signed by the master's key over the
+  payload's bytes: "relay R signs with key K from this time, its n-th enrolment". A relay
+  enrolled again (its disk lost) sends it with every answer (header ``X-Relay-Key``, base64 of
+  the canonical JSON ``{payload, signature}``), so the stations below it can take its new key.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import json
@@ -33,6 +40,7 @@ from Crypto.Signature import eddsa
 
 GENESIS = "0" * 64
 ALLOWANCE_TYPE = "gridvend.allowance"
+RELAY_KEY_TYPE = "gridvend.relay_key"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX128 = re.compile(r"^[0-9a-f]{128}$")
 
@@ -41,6 +49,8 @@ HEADER_TIME = "X-Station-Time"
 HEADER_NONCE = "X-Station-Nonce"
 HEADER_SIGNATURE = "X-Station-Signature"
 HEADER_MASTER_SIGNATURE = "X-Master-Signature"
+HEADER_RELAY_KEY = "X-Relay-Key"
+MAX_RELAY_KEY_HEADER = 2_000
 
 
 class BadSignature(Exception):
@@ -296,6 +306,89 @@ def read_allowance(wire: object, *, master_public_hex: str, station: str) -> All
         payload=payload,
         signature=signature,
     )
+
+
+# --- Relay key statements ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelayKey:
+    relay: str
+    public_key: str
+    valid_from: datetime
+    sequence: int
+    payload: str
+    signature: str
+
+    def wire(self) -> dict[str, str]:
+        return {"payload": self.payload, "signature": self.signature}
+
+
+def make_relay_key(
+    *, seed: bytes, relay: str, public_key: str, valid_from: datetime, sequence: int
+) -> RelayKey:
+    """The master's statement that ``relay`` signs with ``public_key`` from ``valid_from`` (its
+    ``sequence``-th enrolment), signed with the master's ``seed``."""
+    payload = canonical(
+        {
+            "type": RELAY_KEY_TYPE,
+            "relay": relay,
+            "public_key": public_key,
+            "valid_from": utc_text(valid_from),
+            "sequence": sequence,
+        }
+    )
+    return read_relay_key(
+        {"payload": payload, "signature": sign(seed, payload.encode("utf-8"))},
+        master_public_hex=key_pair_from_seed(seed).public_hex,
+    )
+
+
+def read_relay_key(wire: object, *, master_public_hex: str) -> RelayKey:
+    """A relay key statement from the wire, checked: signed by the master, well formed. Raises
+    BadSignature (forged, altered) or ValueError (shape)."""
+    if not isinstance(wire, dict) or set(wire) != {"payload", "signature"}:
+        raise ValueError("a relay key statement is {payload, signature}")
+    payload, signature = wire["payload"], wire["signature"]
+    if not isinstance(payload, str) or len(payload) > 1_000:
+        raise ValueError("the statement's payload is missing or too long")
+    verify(master_public_hex, payload.encode("utf-8"), signature)
+    parsed = json.loads(payload)
+    if not isinstance(parsed, dict) or parsed.get("type") != RELAY_KEY_TYPE:
+        raise ValueError("not a relay key statement")
+    if set(parsed) != {"type", "relay", "public_key", "valid_from", "sequence"}:
+        raise ValueError("the statement has other fields")
+    relay, public_key, sequence = parsed["relay"], parsed["public_key"], parsed["sequence"]
+    if not isinstance(relay, str) or not 0 < len(relay) <= 40:
+        raise ValueError("the statement's relay is not a station code")
+    if not isinstance(public_key, str) or not HEX64.match(public_key):
+        raise ValueError("the statement's key is not 32 bytes of hex")
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or not 1 <= sequence < 2**31:
+        raise ValueError("the statement's sequence is not a positive integer")
+    return RelayKey(
+        relay=relay,
+        public_key=public_key,
+        valid_from=parse_utc(parsed["valid_from"]),
+        sequence=sequence,
+        payload=payload,
+        signature=signature,
+    )
+
+
+def relay_key_header(statement: RelayKey) -> str:
+    """The ``X-Relay-Key`` header's value: base64 of the statement's canonical wire form."""
+    return base64.b64encode(canonical(statement.wire()).encode("utf-8")).decode("ascii")
+
+
+def relay_key_from_header(text: object) -> object:
+    """The wire form in an ``X-Relay-Key`` header (to be checked with ``read_relay_key``).
+    Raises ValueError for a header that is too long or not base64 of JSON."""
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_RELAY_KEY_HEADER:
+        raise ValueError("the relay key header is missing or too long")
+    try:
+        return json.loads(base64.b64decode(text, validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("the relay key header is not base64 of JSON") from None
 
 
 # --- Requests and answers ------------------------------------------------------------------

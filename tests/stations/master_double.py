@@ -37,6 +37,8 @@ class MasterDouble:
     # signed refusal; "unsigned": an answer with a signature that does not verify.
     mode: str = "ok"
     changes_calls: int = 0
+    # Sent with every answer (a relay's ``X-Relay-Key``, say).
+    headers: dict[str, str] = field(default_factory=dict)
     bad_requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -141,6 +143,8 @@ def serving(double: MasterDouble) -> Iterator[str]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.send_header(protocol.HEADER_MASTER_SIGNATURE, signature)
+            for name, value in double.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(raw)
 

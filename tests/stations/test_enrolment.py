@@ -450,6 +450,28 @@ def test_station_init_via_the_relay_talks_to_the_relay_and_via_must_match(
     assert mine.master_public_key == signing.signing_key().public_hex
     assert local.client().base_url == "https://bu-relay.example/"
     assert Station.objects.get(pk=station.pk).public_key == mine.public_key
+    # The master's statement of the relay's key: whose it is and which enrolment (a newer one
+    # moves the key on, docs/stations.md "Relay key statement").
+    assert (mine.upstream_code, mine.upstream_key_sequence) == (relay.code, 1)
+    assert local.client().upstream_keys is not None
+
+
+def test_a_relay_keeps_the_masters_statement_of_its_key_from_its_enrolment(
+    scene: Scene, live_server: Any
+) -> None:
+    relay, relay_code, _station, _code = _under_relay(scene)
+    master_public = signing.signing_key().public_hex
+    mine = station_init.init_station(
+        master_url=live_server.url,
+        station_code=relay.code,
+        enrol_code=relay_code,
+        app_version="17.0",
+    )
+    stated = protocol.read_relay_key(
+        json.loads(mine.key_statement), master_public_hex=master_public
+    )
+    assert (stated.relay, stated.public_key, stated.sequence) == (relay.code, mine.public_key, 1)
+    assert Station.objects.get(pk=relay.pk).key_sequence == 1
 
 
 @pytest.mark.parametrize("under_relay", [True, False], ids=["no-via", "via-without-relay"])

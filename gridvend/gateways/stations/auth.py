@@ -9,6 +9,7 @@ are answered again, signed to the same nonce)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from datetime import timedelta
@@ -21,7 +22,7 @@ from django.utils import timezone
 from gridvend.kernel.errors import DomainError
 from gridvend.stations import protocol
 from gridvend.stations.errors import StationAuthFailed, StationNotActive, StationUnknown
-from gridvend.stations.models import Station, StationStatus
+from gridvend.stations.models import LocalStation, Station, StationRole, StationStatus
 from gridvend.stations.services import signing
 
 logger = logging.getLogger("gridvend.stations")
@@ -94,7 +95,24 @@ def answer(request: HttpRequest, data: dict[str, Any], status: int = 200) -> Htt
         signing.signing_key().seed, protocol.answer_message(nonce, body)
     )
     response["Cache-Control"] = "no-store"
+    statement = relay_key_statement()
+    if statement:
+        # A relay vouches for its key with the master's statement (docs/stations.md).
+        response[protocol.HEADER_RELAY_KEY] = statement
     return response
+
+
+def relay_key_statement() -> str:
+    """On a relay: the ``X-Relay-Key`` header's value (the master's statement of this relay's
+    key, from its enrolment); empty elsewhere."""
+    text = (
+        LocalStation.objects.filter(pk=1, role=StationRole.RELAY)
+        .values_list("key_statement", flat=True)
+        .first()
+    )
+    if not text:
+        return ""
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def refusal(request: HttpRequest, error: DomainError) -> HttpResponse:

@@ -277,8 +277,16 @@ def enrol_station(
             locked.enrol_code_hash = ""
             locked.enrol_code_expires_at = None
             locked.enrol_failures = 0
+            locked.key_sequence += 1
         master_public = signing.signing_key().public_hex
         parent = locked.parent
+        statements: dict[str, Any] = {}
+        if locked.role == StationRole.RELAY:
+            # Handed by the relay to the stations below it: how they take its new key after
+            # it enrolled again (its disk lost).
+            statements["key_statement"] = relay_key_statement(locked).wire()
+        if parent is not None:
+            statements["upstream_key_statement"] = relay_key_statement(parent).wire()
         return {
             "station": {
                 "code": locked.code,
@@ -302,4 +310,19 @@ def enrol_station(
             ),
             "allowance": allowances.allowance_wire(allowances.latest_allowance(locked)),
             "server_time": protocol.utc_text(now),
+            **statements,
         }
+
+
+def relay_key_statement(relay: Station) -> protocol.RelayKey:
+    """The master's signed statement of ``relay``'s current key (docs/stations.md, "Relay key
+    statement"): its code, public key, enrolment time and enrolment count."""
+    if not relay.public_key or relay.enrolled_at is None:
+        raise ValueError("the relay is not enrolled")
+    return protocol.make_relay_key(
+        seed=signing.signing_key().seed,
+        relay=relay.code,
+        public_key=relay.public_key,
+        valid_from=relay.enrolled_at,
+        sequence=max(relay.key_sequence, 1),
+    )

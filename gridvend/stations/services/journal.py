@@ -19,6 +19,7 @@ from django.utils import timezone
 from gridvend.audit.services import record
 from gridvend.identity.models import User
 from gridvend.identity.roles import Role
+from gridvend.rows import insert_many
 from gridvend.stations import protocol
 from gridvend.stations.errors import (
     StationBatchInvalid,
@@ -331,7 +332,10 @@ def _apply(
         # alone, in batch-wide statements: vending.services.offline.OfflineBatch.write).
         for row, written in zip(sale_rows, offline.write(), strict=True):
             row.sale = written.sale
-    StationEntry.objects.bulk_create(rows)
+    # rows.insert_many, not bulk_create: on PostgreSQL Django 5.2 sends a batch as arrays
+    # (UNNEST), which psycopg's client-side binding quotes value by value (an eighth of the
+    # apply for the entries' JSON); insert_many binds on the server.
+    insert_many(rows)
     conflicts = [
         StationConflict(
             station=station,
@@ -343,7 +347,7 @@ def _apply(
         )
         for index, finding in found
     ]
-    StationConflict.objects.bulk_create(conflicts)
+    insert_many(conflicts)
     actor = people.service_user()
     for conflict in conflicts:
         record(

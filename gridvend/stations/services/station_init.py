@@ -186,6 +186,9 @@ def init_station(
             )
         except (protocol.BadSignature, ValueError, KeyError) as bad:
             raise StationEnrolFailed(problem=f"the allowance is not valid ({bad})") from None
+    own_statement, upstream_statement = _statements(
+        data, station_code=station_code, role=facts["role"], public_key=pair.public_hex
+    )
     for item, secret in keys:
         _keep_vending_key(item, secret)
     sealed = crypto.seal(pair.seed, key_ref=local.key_ref(station_code))
@@ -202,6 +205,9 @@ def init_station(
             public_key=pair.public_hex,
             master_public_key=data["master_public_key"],
             upstream_public_key=data["upstream_public_key"],
+            upstream_code=upstream_statement.relay if upstream_statement else "",
+            upstream_key_sequence=upstream_statement.sequence if upstream_statement else 0,
+            key_statement=protocol.canonical(own_statement.wire()) if own_statement else "",
             org_unit_id_on_master=int(facts["org_unit_id"]),
             vending_point_id_on_master=facts.get("vending_point_id"),
             tid_lane=facts.get("tid_lane"),
@@ -227,6 +233,29 @@ def init_station(
         except AllowanceRefused as refused:
             raise StationEnrolFailed(problem=f"the allowance was refused ({refused})") from None
     return station
+
+
+def _statements(
+    data: dict[str, Any], *, station_code: str, role: str, public_key: str
+) -> tuple[protocol.RelayKey | None, protocol.RelayKey | None]:
+    """The master's relay key statements of the answer, checked: a relay's own (for this
+    station and the key it enrols), and the relay above's (for the key the answer names)."""
+    master = data["master_public_key"]
+    own = upstream = None
+    try:
+        if role == StationRole.RELAY:
+            own = protocol.read_relay_key(data.get("key_statement"), master_public_hex=master)
+            if own.relay != station_code or own.public_key != public_key:
+                raise ValueError("the relay key statement is not this relay's")
+        if data["upstream_public_key"] != master:
+            upstream = protocol.read_relay_key(
+                data.get("upstream_key_statement"), master_public_hex=master
+            )
+            if upstream.public_key != data["upstream_public_key"]:
+                raise ValueError("the relay key statement is not the upstream's key")
+    except (protocol.BadSignature, ValueError, KeyError) as bad:
+        raise StationEnrolFailed(problem=f"the relay key statement is not valid ({bad})") from None
+    return own, upstream
 
 
 def _keep_vending_key(item: dict[str, str], secret: bytes) -> None:

@@ -41,6 +41,7 @@ from gridvend.stations.services.upload import (
     AcknowledgementMismatch,
     UploadResult,
     acknowledge,
+    rewind,
     upload_pending,
 )
 from gridvend.stations.services.vending_keys import fetch_missing_vending_keys
@@ -198,6 +199,10 @@ def _status(station: LocalStation, client: MasterClient, result: CycleResult) ->
     station.status = str(status)
     if status == StationStatus.ACTIVE:
         _take_allowance(station, data.get("allowance"), result)
+    # An upstream behind what it acknowledged (a relay that lost its disk): sent again.
+    resent = rewind(data.get("last_seq", 0), data.get("last_hash", ""))
+    if resent:
+        result.notes.append(f"the upstream lost {resent} acknowledged entries: sent again")
     # What the master already applied (an upload whose answer was lost) is acknowledged here.
     acknowledge(data.get("last_seq", 0), data.get("last_hash", ""))
 

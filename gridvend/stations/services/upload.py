@@ -129,6 +129,50 @@ def acknowledge(last_seq: object, last_hash: object) -> int:
     return marked
 
 
+def rewind(last_seq: object, last_hash: object) -> int:
+    """The upstream's signed status holds this station's journal only up to ``last_seq``, less
+    than it had acknowledged (a relay that lost its disk before forwarding): the entries after
+    ``last_seq`` are marked not uploaded and their batch names dropped, so the upload cuts them
+    again from ``last_seq + 1`` and sends them (the master applies an entry once, whatever the
+    batch). Returns how many entries were acknowledged and are now pending again; nothing is
+    changed unless the upstream's position is a point of this journal (its hash held there)."""
+    if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
+        return 0  # acknowledge() refuses it
+    top = (
+        LocalEntry.objects.filter(uploaded_at__isnull=False)
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    if top is None or top <= last_seq:
+        return 0
+    if last_seq > 0:
+        held = LocalEntry.objects.filter(seq=last_seq).values_list("entry_hash", flat=True).first()
+        if held is None or held != last_hash:
+            raise AcknowledgementMismatch(
+                f"the upstream's journal ends at #{last_seq} on a hash this station does not "
+                "hold there"
+            )
+    with transaction.atomic():
+        station = LocalStation.objects.select_for_update().get(pk=1)
+        again = LocalEntry.objects.filter(seq__gt=last_seq, uploaded_at__isnull=False).count()
+        LocalEntry.objects.filter(seq__gt=last_seq).update(uploaded_at=None, batch_id="")
+        record(
+            actor=None,
+            event_type=StationEvent.UPLOAD_REWOUND,
+            target=station,
+            after={"upstream_last_seq": last_seq, "acknowledged_to": top, "sent_again": again},
+        )
+    logger.warning(
+        "station %s: the upstream holds the journal to #%d, not #%d: %d entries go again",
+        station.code,
+        last_seq,
+        top,
+        again,
+    )
+    return again
+
+
 def _keep_refusal(station: LocalStation, code: str, message: str) -> None:
     """A refusal stops the upload and stays for the operator: on the station's row (shown by
     `gridvend station status`), in the audit log and in the log."""
