@@ -125,3 +125,20 @@ def test_a_shift_opened_with_the_clock_a_year_ahead_does_not_stop_the_station_se
             clock=FixedClock(NOW + timedelta(hours=1)),  # type: ignore[arg-type]
         )
         assert sold.sale.client_reference == "clock-put-right"
+
+
+def test_a_sale_entry_whose_two_tokens_share_a_tid_is_refused_not_a_500(
+    st: OfflineStation,
+) -> None:
+    """A rogue station's sale carrying the same token twice (one TID): the TID-clash check looked
+    only at TIDs used before the sale, so both tokens kept the TID and the insert broke the
+    token_tid_once_per_meter constraint (an IntegrityError, a 500 each time the station sends
+    the batch again)."""
+    meter = st.world.add_meter()
+    data = dict(st.sale_data(meter, "250"))
+    token = data["tokens"][0]
+    data["tokens"] = [token, {**token, "sequence": 2}]
+    with pytest.raises(StationJournalRejected) as refused:
+        receive_batch(station=st.station, body=batch([st.entry("sale", data)]))
+    assert refused.value.params["reason"] == "invalid"
+    assert not Sale.objects.filter(vending_point=st.point).exists()

@@ -325,6 +325,11 @@ def _issued(
             description=_text(token, "description", high=120, blank=True),
         )
         planned.append(_PlannedToken(kind, issued=issued, needs_tid=False))
+    # A meter takes a TID once: two tokens of one sale under one TID are no sale a station
+    # makes (and would break the tokens' one-TID-per-meter rule when written).
+    tids = [p.issued.tid for p in planned if p.issued is not None]
+    if len(set(tids)) != len(tids):
+        raise _bad(data, "two tokens of the sale carry the same TID")
     return planned
 
 
