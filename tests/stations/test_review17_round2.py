@@ -142,3 +142,20 @@ def test_a_sale_entry_whose_two_tokens_share_a_tid_is_refused_not_a_500(
         receive_batch(station=st.station, body=batch([st.entry("sale", data)]))
     assert refused.value.params["reason"] == "invalid"
     assert not Sale.objects.filter(vending_point=st.point).exists()
+
+
+def test_a_sale_whose_tokens_carry_more_energy_than_it_priced_is_not_taken_silently(
+    st: OfflineStation,
+) -> None:
+    """A rogue station journals a 250 sale carrying the token of a 5,000 sale: the master
+    checked each token decodes as the entry says, but not that the tokens carry the kWh the
+    breakdown priced (the sale was applied with no conflict, its kWh the token's)."""
+    meter = st.world.add_meter()
+    small = dict(st.sale_data(meter, "250"))
+    big = dict(st.sale_data(meter, "5000"))
+    small["tokens"] = big["tokens"]
+    with pytest.raises(StationJournalRejected) as refused:
+        receive_batch(station=st.station, body=batch([st.entry("sale", small)]))
+    assert refused.value.params["reason"] == "invalid"
+    assert "does not carry the kWh" in str(refused.value.params["problem"])
+    assert not Sale.objects.filter(vending_point=st.point).exists()

@@ -20,6 +20,7 @@ from gridvend import rows
 from gridvend.customers.models import Customer, Debt
 from gridvend.identity.models import User
 from gridvend.kernel.clock import business_date, ensure_utc
+from gridvend.kernel.energy import token_kwh
 from gridvend.kernel.money import Money
 from gridvend.kernel.pricing import (
     BlockLine,
@@ -331,6 +332,21 @@ def _issued(
     if len(set(tids)) != len(tids):
         raise _bad(data, "two tokens of the sale carry the same TID")
     return planned
+
+
+def _check_token_energy(
+    data: dict[str, Any], planned: list[_PlannedToken], breakdown: Breakdown
+) -> None:
+    """The tokens carry the energy the sale priced, as a credit sale makes them: one credit
+    token of the breakdown's kWh, and an FBE token of its FBE kWh when it has any (each as the
+    token carries it). A token of more energy than was paid for is no sale to record."""
+    credit = [p.issued for p in planned if p.kind == TokenKind.CREDIT and p.issued is not None]
+    fbe = [p.issued for p in planned if p.kind == TokenKind.FBE and p.issued is not None]
+    if len(credit) != 1 or credit[0].units != breakdown.kwh:
+        raise _bad(data, "the credit token does not carry the kWh the sale priced")
+    wanted_fbe = token_kwh(breakdown.fbe_kwh) if breakdown.fbe_kwh > 0 else None
+    if [t.units for t in fbe] != ([wanted_fbe] if wanted_fbe is not None else []):
+        raise _bad(data, "the FBE token does not carry the sale's FBE kWh")
 
 
 @dataclass
@@ -770,6 +786,7 @@ def _prepare_sale(
             )
         )
     planned = _issued(data, meter, key_ref, engine_or_default(engine))
+    _check_token_energy(data, planned, breakdown)
     tids = [p.issued.tid for p in planned if p.issued is not None and p.issued.tid is not None]
     # The TIDs the meter's tokens hold already under this key: read once for the batch
     # (``prepare_offline_batch``), kept up to date as its sales are recorded.
