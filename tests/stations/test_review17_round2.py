@@ -122,7 +122,7 @@ def test_a_shift_opened_with_the_clock_a_year_ahead_does_not_stop_the_station_se
             client_reference="clock-put-right",
             meter_number=meter.number,
             tender=world.money("300.00"),
-            clock=FixedClock(NOW + timedelta(hours=1)),  # type: ignore[arg-type]
+            clock=FixedClock(NOW + timedelta(hours=1)),
         )
         assert sold.sale.client_reference == "clock-put-right"
 
