@@ -397,6 +397,10 @@ class LocalAllowance(models.Model):
     payload = models.TextField()
     signature = models.CharField(max_length=128)
     received_at = models.DateTimeField(default=timezone.now)
+    # The journal's last seq when it was accepted (null: accepted before this was kept). The
+    # station's clock is judged only against entries journalled since: a fresh allowance from
+    # the master puts right a journal dated ahead by a clock that was wrong.
+    journal_seq = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-sequence"]

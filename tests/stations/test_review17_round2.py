@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
+from gridvend.kernel.errors import DomainError
 from gridvend.stations import protocol
 from gridvend.stations.errors import StationJournalRejected
 from gridvend.stations.events import StationEvent
@@ -74,19 +75,10 @@ def test_a_replayed_vending_keys_request_does_not_grow_the_audit_log(scene: Scen
     assert AuditEvent.objects.filter(event_type=StationEvent.VENDING_KEYS_SENT).count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "DEFECT (medium, careless user): the clock-set-back check (stations/services/offline.py "
-        "_check_allowance) trusts the journal's newest entry time, which is the station's own "
-        "clock. A shift opened while the clock was wrongly a year ahead puts the journal a year "
-        "ahead; once the clock is put right, every sale is refused STATION_CLOCK_BEHIND_JOURNAL "
-        "(and expiry is judged a year ahead), even after a new allowance from the master: the "
-        "station sells nothing until the wrong date comes round. Needs a trusted time to judge "
-        "by: keep the master's server_time seen at the last sync and let it override entries "
-        "dated after it (new LocalStation field, migration); not done in this review."
-    ),
-)
+# Was a defect (medium, careless user): the clock-set-back check trusted the journal's newest
+# entry time, the station's own clock, so a journal dated a year ahead by a wrong clock refused
+# every sale once the clock was put right, even after a new allowance. Entries from before the
+# newest allowance (master-signed validity) no longer count.
 def test_a_shift_opened_with_the_clock_a_year_ahead_does_not_stop_the_station_selling() -> None:
     from datetime import timedelta
 
@@ -125,6 +117,26 @@ def test_a_shift_opened_with_the_clock_a_year_ahead_does_not_stop_the_station_se
             clock=FixedClock(NOW + timedelta(hours=1)),
         )
         assert sold.sale.client_reference == "clock-put-right"
+        # Without a fresh allowance the wrong date still holds: a clock behind the journal
+        # since the allowance arrived sells nothing.
+        with transaction.atomic():
+            station = LocalStation.objects.select_for_update().get(pk=1)
+            station_offline.append_entry(
+                station,
+                kind="shift_opened",
+                occurred_at=NOW + timedelta(days=30),
+                data={"shift": 0, "operator": "cashier", "opened_at": "", "currency": "KES"},
+            )
+        with pytest.raises(DomainError) as behind:
+            vending.vend_credit(
+                actor=world.cashier,
+                vending_point=world.point,
+                client_reference="still-behind",
+                meter_number=meter.number,
+                tender=world.money("300.00"),
+                clock=FixedClock(NOW + timedelta(hours=2)),
+            )
+        assert behind.value.code == "STATION_CLOCK_BEHIND_JOURNAL"
 
 
 def test_a_sale_entry_whose_two_tokens_share_a_tid_is_refused_not_a_500(

@@ -12,7 +12,7 @@ from django.db.models import Max
 from gridvend.audit.services import record
 from gridvend.stations import protocol
 from gridvend.stations.events import StationEvent
-from gridvend.stations.models import LocalAllowance, LocalStation
+from gridvend.stations.models import LocalAllowance, LocalEntry, LocalStation
 
 
 class AllowanceRefused(Exception):
@@ -63,6 +63,7 @@ def _store(station: LocalStation, allowance: protocol.Allowance) -> LocalAllowan
         valid_until=allowance.valid_until,
         payload=allowance.payload,
         signature=allowance.signature,
+        journal_seq=LocalEntry.objects.aggregate(m=Max("seq"))["m"] or 0,
     )
     record(
         actor=None,

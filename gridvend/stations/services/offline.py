@@ -135,15 +135,21 @@ def append_entry(
 def _check_allowance(station: LocalStation, sale: Sale) -> LocalAllowance:
     # The station's clock is its own: one set back below what the journal already holds would
     # sell again under an allowance that has expired. Time only moves forward here: the sale is
-    # judged at the later of its clock and the journal's newest entry, and a clock clearly
-    # behind the journal sells nothing.
-    last = LocalEntry.objects.order_by("-seq").values_list("occurred_at", flat=True).first()
+    # judged at the later of its clock and the journal's newest entry since the newest
+    # allowance arrived, and a clock clearly behind that entry sells nothing. Entries from
+    # before a fresh allowance do not count: the master signed its validity on its own clock,
+    # so a journal dated ahead by a clock that was wrong stops nothing once the clock is right
+    # and the master has spoken again.
+    top = LocalAllowance.objects.order_by("-sequence").first()
+    entries = LocalEntry.objects.order_by("-seq")
+    if top is not None and top.journal_seq is not None:
+        entries = entries.filter(seq__gt=top.journal_seq)
+    last = entries.values_list("occurred_at", flat=True).first()
     if last is not None and sale.created_at < last - CLOCK_SLACK:
         raise StationClockBehindJournal(
             clock=protocol.utc_text(sale.created_at), last_entry=protocol.utc_text(last)
         )
     at = max(sale.created_at, last) if last is not None else sale.created_at
-    top = LocalAllowance.objects.order_by("-sequence").first()
     if top is None or top.currency != sale.currency or sale.created_at < top.valid_from:
         raise StationNoAllowance(currency=sale.currency)
     if at >= top.valid_until:
