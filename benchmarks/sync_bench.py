@@ -103,7 +103,12 @@ def run(args: argparse.Namespace, url: str) -> None:
     )
     _check(world, args.sales)
     if profiler is not None:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+        stats = pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative"))
+        stats.print_stats(35)
+        if os.environ.get("PROFILE_CALLERS"):
+            stats.print_callers(os.environ["PROFILE_CALLERS"])
+        if os.environ.get("PROFILE_CALLEES"):
+            stats.print_callees(os.environ["PROFILE_CALLEES"])
 
 
 def _build_world(count: int) -> dict[str, Any]:

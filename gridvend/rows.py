@@ -9,7 +9,7 @@ JSON is decoded, booleans are booleans.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -90,6 +90,13 @@ def bulk_sql(sql: str) -> str:
     """``sql`` (``%s`` placeholders, no other ``%``) as :func:`bulk_cursor` takes it."""
     if database().vendor != "postgresql":
         return sql
+    return _numbered(sql)
+
+
+@lru_cache(maxsize=64)
+def _numbered(sql: str) -> str:
+    """``%s`` placeholders as ``$1``, ``$2``...: once per statement text (a batch's INSERT has
+    thousands, and the same few texts come back batch after batch)."""
     parts = sql.split("%s")
     numbered = [parts[0]]
     for n, part in enumerate(parts[1:], start=1):

@@ -96,6 +96,13 @@ class Money:
     currency: str
 
     def __post_init__(self) -> None:
+        # The common case first (an int of a known currency): made tens of times a sale.
+        if (
+            type(self.minor) is int
+            and type(self.currency) is str
+            and self.currency in CURRENCY_EXPONENTS
+        ):
+            return
         if isinstance(self.minor, float):
             raise TypeError("Money.minor must not be a float")
         if isinstance(self.minor, bool) or not isinstance(self.minor, int):

@@ -280,19 +280,29 @@ def key_wire(key: MeterKeyRef) -> dict[str, Any]:
 
 
 def _issued(
-    data: dict[str, Any], meter: Meter, key_ref: MeterKeyRef, engine: Any
+    data: dict[str, Any],
+    meter: Meter,
+    key_ref: MeterKeyRef,
+    engine: Any,
+    decoders: dict[tuple[int, MeterKeyRef], Any] | None = None,
 ) -> list[_PlannedToken]:
     """The entry's tokens, each decoded with the meter's key: class, TID and amount must be
-    what the entry says, or the sale is not recorded."""
+    what the entry says, or the sale is not recorded. ``decoders``: the decoder keys a batch
+    loaded already, by engine and key (a batch sells to each meter many times)."""
     raw = data.get("tokens")
     if not isinstance(raw, list) or not 1 <= len(raw) <= 4:
         raise _bad(data, "the tokens are missing")
-    try:
-        decoder = engine.decoder_key(key_ref) if hasattr(engine, "decoder_key") else None
-    except TokenRefused:
-        raise _bad(data, "the meter's key cannot be loaded") from None
+    known = (id(engine), key_ref)
+    decoder = decoders.get(known) if decoders is not None else None
     if decoder is None:
-        decoder = SoftwareStsEngine().decoder_key(key_ref)
+        try:
+            decoder = engine.decoder_key(key_ref) if hasattr(engine, "decoder_key") else None
+        except TokenRefused:
+            raise _bad(data, "the meter's key cannot be loaded") from None
+        if decoder is None:
+            decoder = SoftwareStsEngine().decoder_key(key_ref)
+        if decoders is not None:
+            decoders[known] = decoder
     planned: list[_PlannedToken] = []
     for index, token in enumerate(raw, start=1):
         if not isinstance(token, dict):
@@ -389,6 +399,8 @@ class OfflineBatch:
     # locked) once, as its sales added so far leave them.
     prepared: list[PreparedOfflineSale] = field(default_factory=list)
     debts: dict[int, list[Debt]] | None = None
+    # Decoder keys loaded for the batch's sales, by engine and meter key (``_issued``).
+    decoders: dict[tuple[int, MeterKeyRef], Any] = field(default_factory=dict)
 
     def add(
         self,
@@ -785,7 +797,7 @@ def _prepare_sale(
                 {"sold_with": key_wire(key_ref), "meter_now": key_wire(current_key)},
             )
         )
-    planned = _issued(data, meter, key_ref, engine_or_default(engine))
+    planned = _issued(data, meter, key_ref, engine_or_default(engine), batch.decoders)
     _check_token_energy(data, planned, breakdown)
     tids = [p.issued.tid for p in planned if p.issued is not None and p.issued.tid is not None]
     # The TIDs the meter's tokens hold already under this key: read once for the batch
