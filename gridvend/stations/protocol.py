@@ -226,6 +226,29 @@ def read_entry(wire: object, *, public_hex: str, max_body: int = 16_384) -> Read
     )
 
 
+# --- Documents the master signs ------------------------------------------------------------
+
+
+def _read_signed(
+    wire: object, type_: str, limit: int, *, master_public_hex: str, what: str
+) -> tuple[str, str, dict[str, Any]]:
+    """A ``{payload, signature}`` document the master signed, checked in the one order that
+    is safe on hostile input: its shape, the payload's size (before anything is parsed), the
+    master's signature over the payload's bytes, then that the payload is a JSON object of
+    ``type_``. ``what`` names the document in the errors. Returns the payload, the signature
+    and the parsed payload; raises BadSignature or ValueError."""
+    if not isinstance(wire, dict) or set(wire) != {"payload", "signature"}:
+        raise ValueError(f"{what} is {{payload, signature}}")
+    payload, signature = wire["payload"], wire["signature"]
+    if not isinstance(payload, str) or len(payload) > limit:
+        raise ValueError(f"the payload of {what} is missing or too long")
+    verify(master_public_hex, payload.encode("utf-8"), signature)
+    parsed = json.loads(payload)
+    if not isinstance(parsed, dict) or parsed.get("type") != type_:
+        raise ValueError(f"not {what}")
+    return payload, signature, parsed
+
+
 # --- Allowances ----------------------------------------------------------------------------
 
 
@@ -275,15 +298,9 @@ def make_allowance(
 def read_allowance(wire: object, *, master_public_hex: str, station: str) -> Allowance:
     """An allowance from the wire, checked: signed by the master, for ``station``, well formed.
     Raises BadSignature (forged, altered) or ValueError (shape, another station's)."""
-    if not isinstance(wire, dict) or set(wire) != {"payload", "signature"}:
-        raise ValueError("an allowance is {payload, signature}")
-    payload, signature = wire["payload"], wire["signature"]
-    if not isinstance(payload, str) or len(payload) > 2_000:
-        raise ValueError("the allowance's payload is missing or too long")
-    verify(master_public_hex, payload.encode("utf-8"), signature)
-    parsed = json.loads(payload)
-    if not isinstance(parsed, dict) or parsed.get("type") != ALLOWANCE_TYPE:
-        raise ValueError("not an allowance")
+    payload, signature, parsed = _read_signed(
+        wire, ALLOWANCE_TYPE, 2_000, master_public_hex=master_public_hex, what="an allowance"
+    )
     if parsed.get("station") != station:
         raise ValueError("the allowance is another station's")
     sequence, ceiling, currency = parsed["sequence"], parsed["ceiling_minor"], parsed["currency"]
@@ -347,15 +364,13 @@ def make_relay_key(
 def read_relay_key(wire: object, *, master_public_hex: str) -> RelayKey:
     """A relay key statement from the wire, checked: signed by the master, well formed. Raises
     BadSignature (forged, altered) or ValueError (shape)."""
-    if not isinstance(wire, dict) or set(wire) != {"payload", "signature"}:
-        raise ValueError("a relay key statement is {payload, signature}")
-    payload, signature = wire["payload"], wire["signature"]
-    if not isinstance(payload, str) or len(payload) > 1_000:
-        raise ValueError("the statement's payload is missing or too long")
-    verify(master_public_hex, payload.encode("utf-8"), signature)
-    parsed = json.loads(payload)
-    if not isinstance(parsed, dict) or parsed.get("type") != RELAY_KEY_TYPE:
-        raise ValueError("not a relay key statement")
+    payload, signature, parsed = _read_signed(
+        wire,
+        RELAY_KEY_TYPE,
+        1_000,
+        master_public_hex=master_public_hex,
+        what="a relay key statement",
+    )
     if set(parsed) != {"type", "relay", "public_key", "valid_from", "sequence"}:
         raise ValueError("the statement has other fields")
     relay, public_key, sequence = parsed["relay"], parsed["public_key"], parsed["sequence"]
