@@ -103,6 +103,15 @@ def test_a_station_gets_the_key_of_a_supply_group_added_after_it_enrolled(scene:
         answer["vending_keys"], key=key, station_code=station.code
     )
     assert opened.hex() == secret and item["dkga"] == "02"
+    # The master's own word for this delivery, which a relay passes down unchanged.
+    protocol.read_vending_keys_statement(
+        answer["statement"],
+        master_public_hex=signing.signing_key().public_hex,
+        station=station.code,
+        station_exchange_key=json.loads(body)["exchange_key"],
+        master_exchange_key=answer["exchange_key"],
+        vending_keys=answer["vending_keys"],
+    )
     [wrapped] = answer["vending_keys"]
     on_the_wire = json.loads(body)["exchange_key"] + answer["exchange_key"]
     for guess in (bytes.fromhex(on_the_wire), bytes(32)):
@@ -257,6 +266,15 @@ def test_a_relay_passes_the_stations_request_up_and_cannot_forge_the_answer(
         station_code=station.code,
     )
     assert opened.hex() == secret
+    # The master's statement comes through as it signed it (the station checks it).
+    protocol.read_vending_keys_statement(
+        answer["statement"],
+        master_public_hex=signing.signing_key().public_hex,
+        station=station.code,
+        station_exchange_key=json.loads(body)["exchange_key"],
+        master_exchange_key=answer["exchange_key"],
+        vending_keys=answer["vending_keys"],
+    )
     # An upstream whose answers are not signed by the key the relay trusts is a link down.
     LocalStation.objects.filter(pk=upstream.pk).update(
         upstream_public_key=protocol.new_key_pair().public_hex

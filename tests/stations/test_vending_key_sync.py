@@ -5,86 +5,29 @@ open stops the cycle and keeps nothing."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import sys
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-from Crypto.Cipher import AES
 
 from gridvend.keys import crypto
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import load_vending_key
 from gridvend.meters.models import Meter
-from gridvend.stations import protocol
 from gridvend.stations.client import MasterClient
 from gridvend.stations.models import LocalStation
-from gridvend.stations.services import enrolment, vending_keys
+from gridvend.stations.services import vending_keys
 from gridvend.stations.services.sync import run_sync_cycle
-from tests.stations.master_double import MasterDouble, serving
+from tests.stations.master_double import KeyingDouble, serving
 from tests.stations.station_world import CODE, StationSetUp, make_station, station_mode_forgotten
 from tests.world import build_world
 
 pytestmark = pytest.mark.django_db
 
 MISSING = "vk-added-later"
-
-
-@dataclass
-class KeyingDouble(MasterDouble):
-    """The master double, also answering ``POST vending-keys`` with the keys it holds, sealed
-    for the station as the master does (``wrong``: sealed under another agreement)."""
-
-    held_here: dict[str, bytes] = field(default_factory=dict)
-    asked: list[dict[str, Any]] = field(default_factory=list)
-    wrong: bool = False
-
-    def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
-        if not (method == "POST" and urlparse(path).path.endswith("/vending-keys")):
-            return super().handle(method, path, headers, body)
-        protocol.verify(
-            self.station_public_hex,
-            protocol.request_message(
-                method,
-                path,
-                headers.get(protocol.HEADER_TIME, ""),
-                headers.get(protocol.HEADER_NONCE, ""),
-                body,
-            ),
-            headers.get(protocol.HEADER_SIGNATURE, ""),
-        )
-        data = json.loads(body)
-        self.asked.append(data)
-        own = enrolment.new_exchange_key()
-        theirs = enrolment.exchange_public_hex(enrolment.new_exchange_key())
-        shared = enrolment.shared_secret(own, theirs if self.wrong else data["exchange_key"])
-        key = vending_keys.delivery_key(shared=shared, station_code=self.station)
-        wrapped = []
-        for key_ref, secret in self.held_here.items():
-            if key_ref in data["held"]:
-                continue
-            nonce = secrets.token_bytes(12)
-            cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
-            cipher.update(enrolment.vending_key_aad(self.station, key_ref))
-            ciphertext, tag = cipher.encrypt_and_digest(secret)
-            wrapped.append(
-                {
-                    "key_ref": key_ref,
-                    "dkga": "02",
-                    "sta_tables": "real",
-                    "description": "added later",
-                    "check_value": crypto.check_value(secret),
-                    "nonce": nonce.hex(),
-                    "ciphertext": ciphertext.hex(),
-                    "tag": tag.hex(),
-                }
-            )
-        return 200, {"exchange_key": enrolment.exchange_public_hex(own), "vending_keys": wrapped}
 
 
 @pytest.fixture(autouse=True)

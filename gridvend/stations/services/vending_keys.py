@@ -8,7 +8,11 @@ ephemeral X25519 public key in its signed request (so no one can swap it) and th
 holds. The master answers, signed, with an ephemeral key of its own and each missing vending key
 sealed (AES-256-GCM, station code and key reference as associated data) under HKDF-SHA256 over
 the X25519 shared secret: only the station that holds its private half opens them, not whoever
-reads the link, nor a relay that passes the request up and the answer down."""
+reads the link, nor a relay that passes the request up and the answer down. A relay signs the
+answer again with its own key, so the master also signs a statement binding the station, both
+exchange keys and the sealed items (``protocol.make_vending_keys_statement``); the relay passes
+it down unchanged and the station checks it with the master's key before it opens anything:
+a relay cannot substitute an agreement and vending keys of its own."""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from gridvend.stations.client import LinkDown, MasterClient
 from gridvend.stations.errors import StationEnrolFailed, StationInvalid
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalStation, Station, StationRole
-from gridvend.stations.services import enrolment, station_init
+from gridvend.stations.services import enrolment, signing, station_init
 
 PATH = "vending-keys"
 MAX_BODY = 64 * 1024
@@ -101,7 +105,20 @@ def deliver_vending_keys(*, station: Station, body: object, nonce: str = "") -> 
                     target=station,
                     after={"key_refs": [item["key_ref"] for item in wrapped], "nonce": nonce},
                 )
-    return {"exchange_key": enrolment.exchange_public_hex(own), "vending_keys": wrapped}
+    master_exchange_key = enrolment.exchange_public_hex(own)
+    return {
+        "exchange_key": master_exchange_key,
+        "vending_keys": wrapped,
+        # Signed with the master's station-protocol key: a relay re-signs the answer, but
+        # passes this down unchanged, and the station checks it with the master's key.
+        "statement": protocol.make_vending_keys_statement(
+            seed=signing.signing_key().seed,
+            station=station.code,
+            station_exchange_key=body["exchange_key"],
+            master_exchange_key=master_exchange_key,
+            vending_keys=wrapped,
+        ),
+    }
 
 
 def _replayed(station: Station, nonce: str) -> bool:
@@ -152,6 +169,32 @@ def pass_up(request_headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
 # --- station -------------------------------------------------------------------------------
 
 
+def _check_statement(
+    answer: dict[str, Any], *, station: LocalStation, own_exchange_key: str
+) -> None:
+    """The master's own signed word for this answer, checked with the master's key this station
+    was given at enrolment (the master answers every enrolment itself, relay or not): the
+    answer's signature is only the nearest hop's, and a relay could otherwise agree a key of
+    its own with the station and seal forged vending keys under it. Logged and refused as a
+    link that cannot be trusted (nothing is kept)."""
+    try:
+        protocol.read_vending_keys_statement(
+            answer.get("statement"),
+            master_public_hex=station.master_public_key,
+            station=station.code,
+            station_exchange_key=own_exchange_key,
+            master_exchange_key=answer.get("exchange_key"),
+            vending_keys=answer.get("vending_keys"),
+        )
+    except (protocol.BadSignature, ValueError, KeyError, TypeError) as bad:
+        logger.error(
+            "station %s: vending keys refused, not vouched for by the master: %s",
+            station.code,
+            bad,
+        )
+        raise LinkDown(f"the vending keys are not vouched for by the master: {bad}") from None
+
+
 def missing_key_refs() -> list[str]:
     """Key references this station's meters (and their pending key changes) name that it does
     not hold: what it could not make a token with."""
@@ -172,8 +215,10 @@ def fetch_missing_vending_keys(client: MasterClient) -> list[str]:
     if station.role != StationRole.STATION or not missing_key_refs():
         return []
     own = enrolment.new_exchange_key()
+    own_hex = enrolment.exchange_public_hex(own)
     held = sorted(VendingKeyRecord.objects.values_list("key_ref", flat=True))[:MAX_HELD]
-    answer = client.post(PATH, {"exchange_key": enrolment.exchange_public_hex(own), "held": held})
+    answer = client.post(PATH, {"exchange_key": own_hex, "held": held})
+    _check_statement(answer, station=station, own_exchange_key=own_hex)
     try:
         shared = enrolment.shared_secret(own, answer.get("exchange_key"))
         opened = station_init._unwrap(
