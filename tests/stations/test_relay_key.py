@@ -22,17 +22,17 @@ from django.utils import timezone
 from gridvend.audit.models import AuditEvent
 from gridvend.gateways.stations import auth
 from gridvend.stations import protocol
-from gridvend.stations.client import MasterClient
+from gridvend.stations.client import LinkDown, MasterClient
 from gridvend.stations.errors import StationEnrolFailed
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalEntry, LocalStation, Station, StationRole
-from gridvend.stations.services import enrolment, offline, signing, station_init
+from gridvend.stations.services import enrolment, offline, signing, station_init, vending_keys
 from gridvend.stations.services.journal import receive_batch
 from gridvend.stations.services.registration import reissue_enrolment_code
 from gridvend.stations.services.sync import run_sync_cycle
 from gridvend.vending.models import Sale
 from tests.stations import scenes
-from tests.stations.master_double import MasterDouble, serving
+from tests.stations.master_double import KeyingDouble, MasterDouble, serving
 from tests.stations.offline import batch, offline_station
 from tests.stations.station_world import CODE, StationSetUp, make_station, station_mode_forgotten
 from tests.world import build_world
@@ -334,3 +334,61 @@ def test_entries_sent_again_that_the_master_applied_are_answered_as_applied_neve
     assert again == answer
     assert Sale.objects.filter(vending_point=st.point).count() == 4
     assert Station.objects.get(pk=st.station.pk).last_seq == 4
+
+
+def _station_request(key: protocol.KeyPair, body: bytes) -> dict[str, str]:
+    path = "/station-api/v1/vending-keys"
+    stamp, nonce = protocol.utc_text(timezone.now()), protocol.new_nonce()
+    return {
+        protocol.HEADER_STATION: CODE,
+        protocol.HEADER_TIME: stamp,
+        protocol.HEADER_NONCE: nonce,
+        protocol.HEADER_SIGNATURE: protocol.sign(
+            key.seed, protocol.request_message("POST", path, stamp, nonce, body)
+        ),
+    }
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_a_relays_vending_keys_pass_up_takes_the_new_key_of_the_relay_above(
+    db: None, forged: bool
+) -> None:
+    """This install is a relay under ``region-relay``, which was enrolled again: the vending
+    keys it passes up for a station come back signed with the region relay's new key and the
+    master's statement of it. Taken as every other call takes it (no more 502 until some other
+    call adopted it); a statement not signed by the master is still refused."""
+    master, station = protocol.new_key_pair(), protocol.new_key_pair()
+    make_station(code=RELAY)
+    LocalStation.objects.filter(pk=1).update(
+        role=StationRole.RELAY,
+        master_public_key=master.public_hex,
+        upstream_public_key=OLD.public_hex,
+        upstream_code="region-relay",
+        upstream_key_sequence=1,
+    )
+    above = KeyingDouble(
+        station=CODE,
+        station_public_hex=station.public_hex,
+        key=NEW,
+        headers=_statement(FORGER.seed if forged else master.seed, relay="region-relay"),
+    )
+    above.held_here = {"vk-later": b"\x01" * 8}
+    exchange = enrolment.exchange_public_hex(enrolment.new_exchange_key())
+    body = protocol.canonical({"exchange_key": exchange, "held": []}).encode("utf-8")
+    with serving(above) as url:
+        LocalStation.objects.filter(pk=1).update(master_url=url)
+        if forged:
+            with pytest.raises(LinkDown, match="not signed by the master"):
+                vending_keys.pass_up(_station_request(station, body), body)
+        else:
+            status, answer = vending_keys.pass_up(_station_request(station, body), body)
+            assert status == 200
+            assert [item["key_ref"] for item in answer["vending_keys"]] == ["vk-later"]
+    me = LocalStation.objects.get(pk=1)
+    if forged:
+        assert (me.upstream_public_key, me.upstream_key_sequence) == (OLD.public_hex, 1)
+        assert _events(StationEvent.UPSTREAM_KEY_CHANGED) == []
+    else:
+        assert (me.upstream_public_key, me.upstream_key_sequence) == (NEW.public_hex, 2)
+        [changed] = _events(StationEvent.UPSTREAM_KEY_CHANGED)
+        assert (changed.after or {})["relay"] == "region-relay"

@@ -33,8 +33,8 @@ from gridvend.audit.models import AuditEvent
 from gridvend.audit.services import record
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter
-from gridvend.stations import protocol
-from gridvend.stations.client import LinkDown, MasterClient
+from gridvend.stations import local, protocol
+from gridvend.stations.client import LinkDown, MasterClient, check_answer_signature
 from gridvend.stations.errors import StationEnrolFailed, StationInvalid
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalStation, Station, StationRole
@@ -139,8 +139,10 @@ def _replayed(station: Station, nonce: str) -> bool:
 def pass_up(request_headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
     """On a relay: the station's signed request, unchanged, to the relay's own upstream (which
     checks the station's signature), and its answer once its signature verifies under the key
-    this relay trusts upstream; the relay signs it again for the station. The vending keys in
-    it are sealed for the station: the relay cannot open them."""
+    this relay trusts upstream (or a new key of the relay above, vouched for by the master's
+    statement in ``X-Relay-Key``, which it adopts as its other calls do); the relay signs it
+    again for the station. The vending keys in it are sealed for the station: the relay cannot
+    open them, and their statement, signed by the master, goes down unchanged."""
     me = LocalStation.objects.get(pk=1)
     url = me.master_url.rstrip("/") + "/station-api/v1/" + PATH
     headers = {name: request_headers.get(name, "") for name in _PASSED_UP}
@@ -152,14 +154,17 @@ def pass_up(request_headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
         raise LinkDown(f"{type(failed).__name__}: {failed}") from failed
     if len(raw) > 4 * 1024 * 1024 or reply.status_code >= 500:
         raise LinkDown(f"the upstream answered {reply.status_code}")
+    # As every other call: an answer signed with the upstream's new key is taken on the
+    # master's statement of it (X-Relay-Key), after the relay above was enrolled again.
+    check_answer_signature(
+        reply.headers,
+        protocol.answer_message(headers[protocol.HEADER_NONCE], raw),
+        trusted=me.upstream_public_key,
+        upstream_keys=local.upstream_keys(me),
+    )
     try:
-        protocol.verify(
-            me.upstream_public_key,
-            protocol.answer_message(headers[protocol.HEADER_NONCE], raw),
-            reply.headers.get(protocol.HEADER_MASTER_SIGNATURE, ""),
-        )
         data = json.loads(raw.decode("utf-8"))
-    except (protocol.BadSignature, UnicodeDecodeError, ValueError) as bad:
+    except (UnicodeDecodeError, ValueError) as bad:
         raise LinkDown(f"the upstream's answer cannot be trusted: {bad}") from bad
     if not isinstance(data, dict):
         raise LinkDown("the upstream's answer is not an object")
