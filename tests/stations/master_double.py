@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,12 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
 import requests
 from Crypto.Cipher import AES
 from django.utils import timezone
 
 from gridvend.keys import crypto
 from gridvend.stations import protocol
+from gridvend.stations.client import MasterClient
+from gridvend.stations.models import LocalStation
 from gridvend.stations.services import enrolment, vending_keys
 
 API = "/station-api/v1/"
@@ -55,19 +60,23 @@ class MasterDouble:
     def last_hash(self) -> str:
         return self.applied[-1].entry_hash if self.applied else ""
 
+    def check_request(self, method: str, path: str, headers: Any, body: bytes) -> None:
+        """Raises BadSignature unless the station's key signed this request."""
+        protocol.verify(
+            self.station_public_hex,
+            protocol.request_message(
+                method,
+                path,
+                headers.get(protocol.HEADER_TIME, ""),
+                headers.get(protocol.HEADER_NONCE, ""),
+                body,
+            ),
+            headers.get(protocol.HEADER_SIGNATURE, ""),
+        )
+
     def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
         try:
-            protocol.verify(
-                self.station_public_hex,
-                protocol.request_message(
-                    method,
-                    path,
-                    headers.get(protocol.HEADER_TIME, ""),
-                    headers.get(protocol.HEADER_NONCE, ""),
-                    body,
-                ),
-                headers.get(protocol.HEADER_SIGNATURE, ""),
-            )
+            self.check_request(method, path, headers, body)
         except protocol.BadSignature:
             self.bad_requests += 1
             return 403, _error("STATION_AUTH_FAILED", "bad signature")
@@ -152,17 +161,7 @@ class KeyingDouble(MasterDouble):
     def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
         if not (method == "POST" and urlparse(path).path.endswith("/vending-keys")):
             return super().handle(method, path, headers, body)
-        protocol.verify(
-            self.station_public_hex,
-            protocol.request_message(
-                method,
-                path,
-                headers.get(protocol.HEADER_TIME, ""),
-                headers.get(protocol.HEADER_NONCE, ""),
-                body,
-            ),
-            headers.get(protocol.HEADER_SIGNATURE, ""),
-        )
+        self.check_request(method, path, headers, body)
         data = json.loads(body)
         self.asked.append(data)
         own = enrolment.new_exchange_key()
@@ -293,3 +292,27 @@ def serving(double: MasterDouble) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@contextmanager
+def served_to_station(double: MasterDouble) -> Iterator[str]:
+    """The double on a loopback port, and this station's master URL pointing at it."""
+    with serving(double) as base:
+        LocalStation.objects.filter(pk=1).update(master_url=base)
+        yield base
+
+
+def stand_in_pull(monkeypatch: pytest.MonkeyPatch) -> list[MasterClient]:
+    """Down-sync is another part (stations.services.pull, tested in test_pull): the smallest
+    honest stand-in asks for one page of changes over the same signed link. The clients it
+    was called with, in order."""
+    calls: list[MasterClient] = []
+
+    def pull_changes(client: MasterClient) -> dict[str, Any]:
+        calls.append(client)
+        return client.get("changes", {"cursor": "0", "limit": "500"})
+
+    module = types.ModuleType("gridvend.stations.services.pull")
+    module.pull_changes = pull_changes  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gridvend.stations.services.pull", module)
+    return calls
