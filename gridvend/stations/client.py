@@ -108,24 +108,34 @@ class MasterClient:
         return data
 
     def _check_signature(self, headers: Any, message: bytes) -> None:
-        """The answer is signed with the upstream's trusted key, or with a relay's new key the
-        master vouches for (taken from then on); otherwise the link counts as down."""
-        signature = headers.get(protocol.HEADER_MASTER_SIGNATURE, "")
-        statement_header = headers.get(protocol.HEADER_RELAY_KEY, "")
+        self.master_public_hex = check_answer_signature(
+            headers, message, trusted=self.master_public_hex, upstream_keys=self.upstream_keys
+        )
+
+
+def check_answer_signature(
+    headers: Any, message: bytes, *, trusted: str, upstream_keys: UpstreamKeys | None
+) -> str:
+    """The answer is signed with the upstream's ``trusted`` key, or with a relay's new key the
+    master vouches for (``X-Relay-Key``; adopted through ``upstream_keys``); otherwise the link
+    counts as down. Returns the key trusted from now on. Every call that reads an answer from
+    upstream goes through here: the client's, and a relay passing a station's request up."""
+    signature = headers.get(protocol.HEADER_MASTER_SIGNATURE, "")
+    statement_header = headers.get(protocol.HEADER_RELAY_KEY, "")
+    try:
+        protocol.verify(trusted, message, signature)
+    except protocol.BadSignature as bad:
+        if upstream_keys is None or not statement_header:
+            raise LinkDown(f"the answer is not signed by the master: {bad}") from bad
+        statement = upstream_keys.vouched(statement_header)
         try:
-            protocol.verify(self.master_public_hex, message, signature)
-        except protocol.BadSignature as bad:
-            if self.upstream_keys is None or not statement_header:
-                raise LinkDown(f"the answer is not signed by the master: {bad}") from bad
-            statement = self.upstream_keys.vouched(statement_header)
-            try:
-                protocol.verify(statement.public_key, message, signature)
-            except protocol.BadSignature as unsigned:
-                raise LinkDown(
-                    f"the answer is not signed by the key the master vouches for: {unsigned}"
-                ) from unsigned
-            self.upstream_keys.adopt(statement)
-            self.master_public_hex = statement.public_key
-            return
-        if self.upstream_keys is not None and statement_header:
-            self.upstream_keys.learn(statement_header, self.master_public_hex)
+            protocol.verify(statement.public_key, message, signature)
+        except protocol.BadSignature as unsigned:
+            raise LinkDown(
+                f"the answer is not signed by the key the master vouches for: {unsigned}"
+            ) from unsigned
+        upstream_keys.adopt(statement)
+        return statement.public_key
+    if upstream_keys is not None and statement_header:
+        upstream_keys.learn(statement_header, trusted)
+    return trusted

@@ -58,8 +58,11 @@ def client(station: LocalStation | None = None) -> MasterClient:
         station=station.code,
         seed=station_key(station).seed,
         master_public_hex=station.upstream_public_key,
-        # Only a station under a relay may be told its upstream's new key (by the master).
-        upstream_keys=(
-            UpstreamKeys() if station.upstream_public_key != station.master_public_key else None
-        ),
+        upstream_keys=upstream_keys(station),
     )
+
+
+def upstream_keys(station: LocalStation) -> UpstreamKeys | None:
+    """How a new key of the relay above ``station`` may be vouched for by the master; none for
+    an install that talks to the master itself (only a relay may be told a new key)."""
+    return UpstreamKeys() if station.upstream_public_key != station.master_public_key else None

@@ -20,6 +20,11 @@
   payload's bytes: "relay R signs with key K from this time, its n-th enrolment". A relay
   enrolled again (its disk lost) sends it with every answer (header ``X-Relay-Key``, base64 of
   the canonical JSON ``{payload, signature}``), so the stations below it can take its new key.
+- **Vending keys statement** (in a ``POST vending-keys`` answer, ``statement``): payload =
+  canonical JSON of ``{"type": "gridvend.vending_keys", "station", "station_exchange_key",
+  "master_exchange_key", "vending_keys_sha256"}`` signed by the master's key: "these sealed keys,
+  under this agreement, for this station's request". A relay re-signs the answer but passes
+  this down unchanged, so the station checks the master's own word end to end.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from nacl.signing import SigningKey, VerifyKey
 GENESIS = "0" * 64
 ALLOWANCE_TYPE = "gridvend.allowance"
 RELAY_KEY_TYPE = "gridvend.relay_key"
+VENDING_KEYS_TYPE = "gridvend.vending_keys"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX128 = re.compile(r"^[0-9a-f]{128}$")
 
@@ -222,6 +228,29 @@ def read_entry(wire: object, *, public_hex: str, max_body: int = 16_384) -> Read
     )
 
 
+# --- Documents the master signs ------------------------------------------------------------
+
+
+def _read_signed(
+    wire: object, type_: str, limit: int, *, master_public_hex: str, what: str
+) -> tuple[str, str, dict[str, Any]]:
+    """A ``{payload, signature}`` document the master signed, checked in the one order that
+    is safe on hostile input: its shape, the payload's size (before anything is parsed), the
+    master's signature over the payload's bytes, then that the payload is a JSON object of
+    ``type_``. ``what`` names the document in the errors. Returns the payload, the signature
+    and the parsed payload; raises BadSignature or ValueError."""
+    if not isinstance(wire, dict) or set(wire) != {"payload", "signature"}:
+        raise ValueError(f"{what} is {{payload, signature}}")
+    payload, signature = wire["payload"], wire["signature"]
+    if not isinstance(payload, str) or len(payload) > limit:
+        raise ValueError(f"the payload of {what} is missing or too long")
+    verify(master_public_hex, payload.encode("utf-8"), signature)
+    parsed = json.loads(payload)
+    if not isinstance(parsed, dict) or parsed.get("type") != type_:
+        raise ValueError(f"not {what}")
+    return payload, signature, parsed
+
+
 # --- Allowances ----------------------------------------------------------------------------
 
 
@@ -271,15 +300,9 @@ def make_allowance(
 def read_allowance(wire: object, *, master_public_hex: str, station: str) -> Allowance:
     """An allowance from the wire, checked: signed by the master, for ``station``, well formed.
     Raises BadSignature (forged, altered) or ValueError (shape, another station's)."""
-    if not isinstance(wire, dict) or set(wire) != {"payload", "signature"}:
-        raise ValueError("an allowance is {payload, signature}")
-    payload, signature = wire["payload"], wire["signature"]
-    if not isinstance(payload, str) or len(payload) > 2_000:
-        raise ValueError("the allowance's payload is missing or too long")
-    verify(master_public_hex, payload.encode("utf-8"), signature)
-    parsed = json.loads(payload)
-    if not isinstance(parsed, dict) or parsed.get("type") != ALLOWANCE_TYPE:
-        raise ValueError("not an allowance")
+    payload, signature, parsed = _read_signed(
+        wire, ALLOWANCE_TYPE, 2_000, master_public_hex=master_public_hex, what="an allowance"
+    )
     if parsed.get("station") != station:
         raise ValueError("the allowance is another station's")
     sequence, ceiling, currency = parsed["sequence"], parsed["ceiling_minor"], parsed["currency"]
@@ -343,15 +366,13 @@ def make_relay_key(
 def read_relay_key(wire: object, *, master_public_hex: str) -> RelayKey:
     """A relay key statement from the wire, checked: signed by the master, well formed. Raises
     BadSignature (forged, altered) or ValueError (shape)."""
-    if not isinstance(wire, dict) or set(wire) != {"payload", "signature"}:
-        raise ValueError("a relay key statement is {payload, signature}")
-    payload, signature = wire["payload"], wire["signature"]
-    if not isinstance(payload, str) or len(payload) > 1_000:
-        raise ValueError("the statement's payload is missing or too long")
-    verify(master_public_hex, payload.encode("utf-8"), signature)
-    parsed = json.loads(payload)
-    if not isinstance(parsed, dict) or parsed.get("type") != RELAY_KEY_TYPE:
-        raise ValueError("not a relay key statement")
+    payload, signature, parsed = _read_signed(
+        wire,
+        RELAY_KEY_TYPE,
+        1_000,
+        master_public_hex=master_public_hex,
+        what="a relay key statement",
+    )
     if set(parsed) != {"type", "relay", "public_key", "valid_from", "sequence"}:
         raise ValueError("the statement has other fields")
     relay, public_key, sequence = parsed["relay"], parsed["public_key"], parsed["sequence"]
@@ -369,6 +390,77 @@ def read_relay_key(wire: object, *, master_public_hex: str) -> RelayKey:
         payload=payload,
         signature=signature,
     )
+
+
+# --- Vending keys statements ---------------------------------------------------------------
+
+
+def _vending_keys_payload(
+    *, station: str, station_exchange_key: str, master_exchange_key: str, vending_keys: object
+) -> str:
+    return canonical(
+        {
+            "type": VENDING_KEYS_TYPE,
+            "station": station,
+            "station_exchange_key": station_exchange_key,
+            "master_exchange_key": master_exchange_key,
+            "vending_keys_sha256": sha256_hex(canonical(vending_keys)),
+        }
+    )
+
+
+def make_vending_keys_statement(
+    *,
+    seed: bytes,
+    station: str,
+    station_exchange_key: str,
+    master_exchange_key: str,
+    vending_keys: list[dict[str, Any]],
+) -> dict[str, str]:
+    """The master's signed word that ``vending_keys`` (as sent) are sealed for ``station``
+    under the agreement of the station's exchange key (fresh in its signed request) and the
+    master's: a relay that swaps the master's exchange key or the sealed items is caught."""
+    payload = _vending_keys_payload(
+        station=station,
+        station_exchange_key=station_exchange_key,
+        master_exchange_key=master_exchange_key,
+        vending_keys=vending_keys,
+    )
+    return {"payload": payload, "signature": sign(seed, payload.encode("utf-8"))}
+
+
+def read_vending_keys_statement(
+    wire: object,
+    *,
+    master_public_hex: str,
+    station: str,
+    station_exchange_key: str,
+    master_exchange_key: object,
+    vending_keys: object,
+) -> None:
+    """Checks that ``wire`` is the master's statement of exactly this delivery: signed by the
+    master, for ``station``, answering the station's own exchange key, naming the exchange key
+    and the sealed items the answer carries. Raises BadSignature (not the master's) or
+    ValueError (another delivery's, or something in the answer was changed)."""
+    _payload, _signature, parsed = _read_signed(
+        wire,
+        VENDING_KEYS_TYPE,
+        1_000,
+        master_public_hex=master_public_hex,
+        what="a vending keys statement",
+    )
+    if parsed.get("station") != station:
+        raise ValueError("the statement is for another station")
+    if parsed.get("station_exchange_key") != station_exchange_key:
+        raise ValueError("the statement answers another request (not this station's exchange key)")
+    if parsed.get("master_exchange_key") != master_exchange_key:
+        raise ValueError("the answer's exchange key is not the one the master signed")
+    try:
+        digest = sha256_hex(canonical(vending_keys))
+    except (TypeError, ValueError):
+        raise ValueError("the answer's vending keys are not JSON") from None
+    if parsed.get("vending_keys_sha256") != digest:
+        raise ValueError("the answer's sealed vending keys are not the ones the master signed")
 
 
 def relay_key_header(statement: RelayKey) -> str:

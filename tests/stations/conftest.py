@@ -21,9 +21,12 @@ from django.db import connections
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
 from gridvend.org.models import Channel, VendingPoint
+from gridvend.stations.client import MasterClient
 from gridvend.stations.services import signing
 from tests import factories
+from tests.stations.master_double import MasterDouble, served_to_station, stand_in_pull
 from tests.stations.processes import Databases, Harness, harness
+from tests.stations.station_world import CODE, StationSetUp, make_station
 from tests.world import World, build_world
 
 STATION = "station"
@@ -96,3 +99,32 @@ def scene() -> Iterator[Scene]:
         point=factories.vending_point(tree.north_sc, channel=Channel.OFFLINE_STATION),
     )
     signing.forget()
+
+
+# --- A station against the master double (master_double.py), for the station-side tests -----
+# A test module overrides ``master_double`` for a double that answers more (KeyingDouble).
+
+
+@pytest.fixture
+def station_setup() -> StationSetUp:
+    """This test database as the station ``CODE`` (a test module marks the database use)."""
+    return make_station()
+
+
+@pytest.fixture
+def master_double(station_setup: StationSetUp) -> MasterDouble:
+    return MasterDouble(
+        station=CODE, station_public_hex=station_setup.key.public_hex, key=station_setup.master
+    )
+
+
+@pytest.fixture
+def master_url(master_double: MasterDouble) -> Iterator[str]:
+    """The double served on a loopback port, and the station's master URL pointing at it."""
+    with served_to_station(master_double) as base:
+        yield base
+
+
+@pytest.fixture
+def pull_stand_in(monkeypatch: pytest.MonkeyPatch) -> list[MasterClient]:
+    return stand_in_pull(monkeypatch)

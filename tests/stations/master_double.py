@@ -7,7 +7,10 @@ which another part builds; the station's code under test talks to it over real s
 from __future__ import annotations
 
 import json
+import secrets
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,9 +18,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
+import requests
+from Crypto.Cipher import AES
 from django.utils import timezone
 
+from gridvend.keys import crypto
 from gridvend.stations import protocol
+from gridvend.stations.client import MasterClient
+from gridvend.stations.models import LocalStation
+from gridvend.stations.services import enrolment, vending_keys
 
 API = "/station-api/v1/"
 
@@ -50,19 +60,23 @@ class MasterDouble:
     def last_hash(self) -> str:
         return self.applied[-1].entry_hash if self.applied else ""
 
+    def check_request(self, method: str, path: str, headers: Any, body: bytes) -> None:
+        """Raises BadSignature unless the station's key signed this request."""
+        protocol.verify(
+            self.station_public_hex,
+            protocol.request_message(
+                method,
+                path,
+                headers.get(protocol.HEADER_TIME, ""),
+                headers.get(protocol.HEADER_NONCE, ""),
+                body,
+            ),
+            headers.get(protocol.HEADER_SIGNATURE, ""),
+        )
+
     def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
         try:
-            protocol.verify(
-                self.station_public_hex,
-                protocol.request_message(
-                    method,
-                    path,
-                    headers.get(protocol.HEADER_TIME, ""),
-                    headers.get(protocol.HEADER_NONCE, ""),
-                    body,
-                ),
-                headers.get(protocol.HEADER_SIGNATURE, ""),
-            )
+            self.check_request(method, path, headers, body)
         except protocol.BadSignature:
             self.bad_requests += 1
             return 403, _error("STATION_AUTH_FAILED", "bad signature")
@@ -116,6 +130,121 @@ class MasterDouble:
         return 200, answer
 
 
+def sealed_item(key: bytes, station: str, key_ref: str, secret: bytes) -> dict[str, str]:
+    """One vending key sealed under ``key`` as the master seals it for ``station``."""
+    nonce = secrets.token_bytes(12)
+    cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+    cipher.update(enrolment.vending_key_aad(station, key_ref))
+    ciphertext, tag = cipher.encrypt_and_digest(secret)
+    return {
+        "key_ref": key_ref,
+        "dkga": "02",
+        "sta_tables": "real",
+        "description": "added later",
+        "check_value": crypto.check_value(secret),
+        "nonce": nonce.hex(),
+        "ciphertext": ciphertext.hex(),
+        "tag": tag.hex(),
+    }
+
+
+@dataclass
+class KeyingDouble(MasterDouble):
+    """The master double, also answering ``POST vending-keys`` with the keys it holds, sealed
+    for the station and vouched for by its signed statement, as the master does (``wrong``:
+    sealed under another agreement)."""
+
+    held_here: dict[str, bytes] = field(default_factory=dict)
+    asked: list[dict[str, Any]] = field(default_factory=list)
+    wrong: bool = False
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
+        if not (method == "POST" and urlparse(path).path.endswith("/vending-keys")):
+            return super().handle(method, path, headers, body)
+        self.check_request(method, path, headers, body)
+        data = json.loads(body)
+        self.asked.append(data)
+        own = enrolment.new_exchange_key()
+        theirs = enrolment.exchange_public_hex(enrolment.new_exchange_key())
+        shared = enrolment.shared_secret(own, theirs if self.wrong else data["exchange_key"])
+        key = vending_keys.delivery_key(shared=shared, station_code=self.station)
+        wrapped = [
+            sealed_item(key, self.station, key_ref, secret)
+            for key_ref, secret in self.held_here.items()
+            if key_ref not in data["held"]
+        ]
+        mine = enrolment.exchange_public_hex(own)
+        statement = protocol.make_vending_keys_statement(
+            seed=self.key.seed,
+            station=self.station,
+            station_exchange_key=data["exchange_key"],
+            master_exchange_key=mine,
+            vending_keys=wrapped,
+        )
+        return 200, {"exchange_key": mine, "vending_keys": wrapped, "statement": statement}
+
+
+@dataclass
+class RelayDouble(MasterDouble):
+    """A business-unit relay between the station and ``upstream_url``, as ``vending_keys.
+    pass_up`` runs one: the station's signed request passed up unchanged, the upstream's answer
+    checked against ``upstream_public_hex`` and signed again with the relay's ``key``. A rogue
+    one (``substitute``) agrees a key of its own with the station and seals ``forged`` vending
+    keys under it: ``"keys"`` keeps the master's statement, ``"statement"`` signs one itself,
+    ``"items"`` keeps the master's exchange key and statement but swaps the sealed items."""
+
+    upstream_url: str = ""
+    upstream_public_hex: str = ""
+    substitute: str = ""
+    forged: dict[str, bytes] = field(default_factory=dict)
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
+        passed = {
+            name: headers.get(name, "")
+            for name in (
+                protocol.HEADER_STATION,
+                protocol.HEADER_TIME,
+                protocol.HEADER_NONCE,
+                protocol.HEADER_SIGNATURE,
+            )
+        }
+        reply = requests.request(
+            method,
+            self.upstream_url.rstrip("/") + path,
+            data=body or None,
+            headers={**passed, "Content-Type": "application/json"},
+            timeout=30,
+        )
+        protocol.verify(
+            self.upstream_public_hex,
+            protocol.answer_message(passed[protocol.HEADER_NONCE], reply.content),
+            reply.headers.get(protocol.HEADER_MASTER_SIGNATURE, ""),
+        )
+        answer = json.loads(reply.content)
+        if self.substitute and urlparse(path).path.endswith("/vending-keys"):
+            answer = self._forge(json.loads(body), answer)
+        return reply.status_code, answer
+
+    def _forge(self, request: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        station = self.station
+        own = enrolment.new_exchange_key()
+        shared = enrolment.shared_secret(own, request["exchange_key"])
+        key = vending_keys.delivery_key(shared=shared, station_code=station)
+        forged = [sealed_item(key, station, ref, secret) for ref, secret in self.forged.items()]
+        mine = enrolment.exchange_public_hex(own)
+        if self.substitute == "items":
+            return {**answer, "vending_keys": forged}
+        if self.substitute == "statement":
+            answer["statement"] = protocol.make_vending_keys_statement(
+                seed=self.key.seed,
+                station=station,
+                station_exchange_key=request["exchange_key"],
+                master_exchange_key=mine,
+                vending_keys=forged,
+            )
+        return {**answer, "exchange_key": mine, "vending_keys": forged}
+
+
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "params": {}}}
 
@@ -163,3 +292,27 @@ def serving(double: MasterDouble) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@contextmanager
+def served_to_station(double: MasterDouble) -> Iterator[str]:
+    """The double on a loopback port, and this station's master URL pointing at it."""
+    with serving(double) as base:
+        LocalStation.objects.filter(pk=1).update(master_url=base)
+        yield base
+
+
+def stand_in_pull(monkeypatch: pytest.MonkeyPatch) -> list[MasterClient]:
+    """Down-sync is another part (stations.services.pull, tested in test_pull): the smallest
+    honest stand-in asks for one page of changes over the same signed link. The clients it
+    was called with, in order."""
+    calls: list[MasterClient] = []
+
+    def pull_changes(client: MasterClient) -> dict[str, Any]:
+        calls.append(client)
+        return client.get("changes", {"cursor": "0", "limit": "500"})
+
+    module = types.ModuleType("gridvend.stations.services.pull")
+    module.pull_changes = pull_changes  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gridvend.stations.services.pull", module)
+    return calls

@@ -9,13 +9,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import transaction
+from django.utils import timezone
+
+from gridvend.kernel.clock import FixedClock
 from gridvend.keys import crypto
+from gridvend.meters.models import Meter
 from gridvend.org.models import OrgUnit
 from gridvend.stations import protocol
 from gridvend.stations.local import key_ref
 from gridvend.stations.models import TID_LANES, LocalAllowance, LocalStation
 from gridvend.stations.services import offline
 from gridvend.stations.services.local_allowances import accept_allowance
+from gridvend.vending import services as vending
+from gridvend.vending.services import SaleResult
 from tests.world import World
 
 CODE = "kitale-st1"
@@ -107,3 +114,51 @@ def station_mode_forgotten() -> Iterator[None]:
 def station_world(world: World, *, lane: int = 1) -> StationSetUp:
     split_into_lanes(world.unit)
     return make_station(lane=lane)
+
+
+def journal_shift_opened(occurred_at: datetime | None = None, *, shift: int = 0) -> None:
+    """One ``shift_opened`` entry in this station's journal, at ``occurred_at`` (now when not
+    given) as the station's clock says: how a test dates the journal ahead of or behind the
+    clock, or fills it for an upload."""
+    with transaction.atomic():
+        station = LocalStation.objects.select_for_update().get(pk=1)
+        offline.append_entry(
+            station,
+            kind="shift_opened",
+            occurred_at=occurred_at or timezone.now(),
+            data={"shift": shift, "operator": "cashier", "opened_at": "", "currency": "KES"},
+        )
+
+
+def journal_shifts(count: int) -> None:
+    """``count`` entries in this station's journal, now."""
+    for i in range(count):
+        journal_shift_opened(shift=i)
+
+
+def sell_at(world: World, meter: Meter, at: datetime, ref: str) -> SaleResult:
+    """A 300.00 sale by the world's cashier at its point, the station's clock reading ``at``."""
+    return vending.vend_credit(
+        actor=world.cashier,
+        vending_point=world.point,
+        client_reference=ref,
+        meter_number=meter.number,
+        tender=world.money("300.00"),
+        clock=FixedClock(at),
+    )
+
+
+def signed_headers(
+    seed: bytes, code: str, path: str, body: bytes, method: str = "POST"
+) -> dict[str, str]:
+    """The headers of a request signed by station ``code``'s key (docs/stations.md, "Request
+    signature"), now and with a fresh nonce."""
+    stamp, nonce = protocol.utc_text(timezone.now()), protocol.new_nonce()
+    return {
+        protocol.HEADER_STATION: code,
+        protocol.HEADER_TIME: stamp,
+        protocol.HEADER_NONCE: nonce,
+        protocol.HEADER_SIGNATURE: protocol.sign(
+            seed, protocol.request_message(method, path, stamp, nonce, body)
+        ),
+    }

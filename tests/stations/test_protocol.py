@@ -4,6 +4,7 @@ to a byte, another key or another station is refused; TID lanes never meet."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -95,3 +96,44 @@ def test_tid_lanes_never_meet_and_stay_above_the_last(
         assert tids == sorted(set(tids)) and len(tids) == count
         assert tids[0] >= now and (last is None or tids[0] > last)
         assert tids[0] - max(now, (-1 if last is None else last) + 1) < 16
+
+
+def test_a_vending_keys_statement_binds_station_both_exchange_keys_and_the_items() -> None:
+    master = protocol.new_key_pair()
+    items = [{"key_ref": "vk-1", "nonce": "00" * 12, "ciphertext": "ab", "tag": "cd"}]
+    facts: dict[str, Any] = {
+        "station": "kisumu-st1",
+        "station_exchange_key": "1" * 64,
+        "master_exchange_key": "2" * 64,
+        "vending_keys": items,
+    }
+    wire = protocol.make_vending_keys_statement(seed=master.seed, **facts)
+    protocol.read_vending_keys_statement(wire, master_public_hex=master.public_hex, **facts)
+    for name, other in [
+        ("station", "kisumu-st2"),
+        ("station_exchange_key", "3" * 64),
+        ("master_exchange_key", "3" * 64),
+        ("vending_keys", [{**items[0], "tag": "ce"}]),
+        ("vending_keys", []),
+        ("vending_keys", None),
+    ]:
+        with pytest.raises(ValueError):
+            protocol.read_vending_keys_statement(
+                wire, master_public_hex=master.public_hex, **{**facts, name: other}
+            )
+    with pytest.raises(protocol.BadSignature):
+        protocol.read_vending_keys_statement(
+            wire, master_public_hex=protocol.new_key_pair().public_hex, **facts
+        )
+    # Hostile shapes: read as the other master-signed documents are (size before parsing).
+    bad: object
+    for bad in [None, [], {"payload": "x"}, {"payload": "x" * 1_001, "signature": "00"}]:
+        with pytest.raises(ValueError):
+            protocol.read_vending_keys_statement(bad, master_public_hex=master.public_hex, **facts)
+    relay_key = protocol.make_relay_key(
+        seed=master.seed, relay="r", public_key="1" * 64, valid_from=WHEN, sequence=1
+    )
+    with pytest.raises(ValueError, match="not a vending keys statement"):
+        protocol.read_vending_keys_statement(
+            relay_key.wire(), master_public_hex=master.public_hex, **facts
+        )

@@ -9,32 +9,36 @@ the master's side runs its real services; all in one process."""
 from __future__ import annotations
 
 import logging
-import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import RequestFactory
 from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
 from gridvend.gateways.stations import auth
 from gridvend.stations import protocol
-from gridvend.stations.client import MasterClient
+from gridvend.stations.client import LinkDown
 from gridvend.stations.errors import StationEnrolFailed
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalEntry, LocalStation, Station, StationRole
-from gridvend.stations.services import enrolment, offline, signing, station_init
+from gridvend.stations.services import enrolment, signing, station_init, vending_keys
 from gridvend.stations.services.journal import receive_batch
 from gridvend.stations.services.registration import reissue_enrolment_code
 from gridvend.stations.services.sync import run_sync_cycle
 from gridvend.vending.models import Sale
 from tests.stations import scenes
-from tests.stations.master_double import MasterDouble, serving
+from tests.stations.master_double import KeyingDouble, MasterDouble, serving, stand_in_pull
 from tests.stations.offline import batch, offline_station
-from tests.stations.station_world import CODE, StationSetUp, make_station, station_mode_forgotten
+from tests.stations.station_world import (
+    CODE,
+    StationSetUp,
+    journal_shifts,
+    make_station,
+    signed_headers,
+    station_mode_forgotten,
+)
 from tests.world import build_world
 
 pytestmark = pytest.mark.django_db
@@ -52,14 +56,7 @@ def _station_mode() -> Iterator[None]:
 
 @pytest.fixture
 def pulls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Down-sync is another part (stations.services.pull): asked once, over the same link."""
-
-    def pull_changes(client: MasterClient) -> dict[str, Any]:
-        return client.get("changes", {"cursor": "0", "limit": "500"})
-
-    module = types.ModuleType("gridvend.stations.services.pull")
-    module.pull_changes = pull_changes  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gridvend.stations.services.pull", module)
+    stand_in_pull(monkeypatch)
 
 
 @pytest.fixture
@@ -70,18 +67,6 @@ def setup(db: None) -> StationSetUp:
         upstream_public_key=OLD.public_hex, upstream_code=RELAY, upstream_key_sequence=1
     )
     return made
-
-
-def _journal(count: int) -> None:
-    for i in range(count):
-        with transaction.atomic():
-            station = LocalStation.objects.select_for_update().get(pk=1)
-            offline.append_entry(
-                station,
-                kind="shift_opened",
-                occurred_at=timezone.now(),
-                data={"shift": i, "operator": "cashier", "opened_at": "", "currency": "KES"},
-            )
 
 
 def _statement(
@@ -110,7 +95,7 @@ def test_the_station_takes_the_new_relays_key_and_sends_again_what_the_lost_rela
 ) -> None:
     # Through the relay before its disk was lost: four entries acknowledged by it.
     lost = MasterDouble(station=CODE, station_public_hex=setup.key.public_hex, key=OLD)
-    _journal(4)
+    journal_shifts(4)
     with serving(lost) as url:
         LocalStation.objects.filter(pk=1).update(master_url=url)
         first = run_sync_cycle(force=True)
@@ -126,7 +111,7 @@ def test_the_station_takes_the_new_relays_key_and_sends_again_what_the_lost_rela
         applied=list(lost.applied[:2]),
         headers=_statement(setup.master.seed),
     )
-    _journal(1)
+    journal_shifts(1)
     with serving(new) as url:
         LocalStation.objects.filter(pk=1).update(master_url=url)
         second = run_sync_cycle(force=True)
@@ -180,7 +165,7 @@ def test_a_statement_forged_old_or_for_another_relay_is_refused_and_the_link_is_
     }[case]
     if case == "unknown_relay":
         LocalStation.objects.filter(pk=1).update(upstream_code="", upstream_key_sequence=0)
-    _journal(2)
+    journal_shifts(2)
     new = MasterDouble(
         station=CODE, station_public_hex=setup.key.public_hex, key=NEW, headers=headers
     )
@@ -334,3 +319,52 @@ def test_entries_sent_again_that_the_master_applied_are_answered_as_applied_neve
     assert again == answer
     assert Sale.objects.filter(vending_point=st.point).count() == 4
     assert Station.objects.get(pk=st.station.pk).last_seq == 4
+
+
+def _station_request(key: protocol.KeyPair, body: bytes) -> dict[str, str]:
+    return signed_headers(key.seed, CODE, "/station-api/v1/vending-keys", body)
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_a_relays_vending_keys_pass_up_takes_the_new_key_of_the_relay_above(
+    db: None, forged: bool
+) -> None:
+    """This install is a relay under ``region-relay``, which was enrolled again: the vending
+    keys it passes up for a station come back signed with the region relay's new key and the
+    master's statement of it. Taken as every other call takes it (no more 502 until some other
+    call adopted it); a statement not signed by the master is still refused."""
+    master, station = protocol.new_key_pair(), protocol.new_key_pair()
+    make_station(code=RELAY)
+    LocalStation.objects.filter(pk=1).update(
+        role=StationRole.RELAY,
+        master_public_key=master.public_hex,
+        upstream_public_key=OLD.public_hex,
+        upstream_code="region-relay",
+        upstream_key_sequence=1,
+    )
+    above = KeyingDouble(
+        station=CODE,
+        station_public_hex=station.public_hex,
+        key=NEW,
+        headers=_statement(FORGER.seed if forged else master.seed, relay="region-relay"),
+    )
+    above.held_here = {"vk-later": b"\x01" * 8}
+    exchange = enrolment.exchange_public_hex(enrolment.new_exchange_key())
+    body = protocol.canonical({"exchange_key": exchange, "held": []}).encode("utf-8")
+    with serving(above) as url:
+        LocalStation.objects.filter(pk=1).update(master_url=url)
+        if forged:
+            with pytest.raises(LinkDown, match="not signed by the master"):
+                vending_keys.pass_up(_station_request(station, body), body)
+        else:
+            status, answer = vending_keys.pass_up(_station_request(station, body), body)
+            assert status == 200
+            assert [item["key_ref"] for item in answer["vending_keys"]] == ["vk-later"]
+    me = LocalStation.objects.get(pk=1)
+    if forged:
+        assert (me.upstream_public_key, me.upstream_key_sequence) == (OLD.public_hex, 1)
+        assert _events(StationEvent.UPSTREAM_KEY_CHANGED) == []
+    else:
+        assert (me.upstream_public_key, me.upstream_key_sequence) == (NEW.public_hex, 2)
+        [changed] = _events(StationEvent.UPSTREAM_KEY_CHANGED)
+        assert (changed.after or {})["relay"] == "region-relay"

@@ -5,22 +5,28 @@ proves one finding; a finding not fixed here is marked xfail(strict) with its re
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
 from gridvend.kernel.errors import DomainError
-from gridvend.stations import protocol
 from gridvend.stations.errors import StationJournalRejected
 from gridvend.stations.events import StationEvent
 from gridvend.stations.services.journal import receive_batch
 from gridvend.vending.models import Sale
 from tests.stations.conftest import Scene
 from tests.stations.offline import OfflineStation, batch, offline_station
+from tests.stations.station_world import (
+    journal_shift_opened,
+    sell_at,
+    signed_headers,
+    station_mode_forgotten,
+    station_world,
+)
 from tests.stations.test_vending_key_delivery import URL, _ask, _enrolled, _new_supply_group
-from tests.world import build_world
+from tests.world import NOW, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -55,16 +61,7 @@ def test_a_replayed_vending_keys_request_does_not_grow_the_audit_log(scene: Scen
     scene.world.add_meter(unit=scene.world.tree.north_sc)
     _new_supply_group(scene)
     _own, body = _ask([scene.world.key_ref])
-    stamp = protocol.utc_text(timezone.now())
-    nonce = protocol.new_nonce()
-    headers = {
-        protocol.HEADER_STATION: station.code,
-        protocol.HEADER_TIME: stamp,
-        protocol.HEADER_NONCE: nonce,
-        protocol.HEADER_SIGNATURE: protocol.sign(
-            pair.seed, protocol.request_message("POST", URL, stamp, nonce, body)
-        ),
-    }
+    headers = signed_headers(pair.seed, station.code, URL, body)
     first = Client().post(URL, body, content_type="application/json", headers=headers)
     assert first.status_code == 200, first.content
     for _ in range(3):
@@ -80,17 +77,6 @@ def test_a_replayed_vending_keys_request_does_not_grow_the_audit_log(scene: Scen
 # every sale once the clock was put right, even after a new allowance. Entries from before the
 # newest allowance (master-signed validity) no longer count.
 def test_a_shift_opened_with_the_clock_a_year_ahead_does_not_stop_the_station_selling() -> None:
-    from datetime import timedelta
-
-    from django.db import transaction
-
-    from gridvend.kernel.clock import FixedClock
-    from gridvend.stations.models import LocalStation
-    from gridvend.stations.services import offline as station_offline
-    from gridvend.vending import services as vending
-    from tests.stations.station_world import station_mode_forgotten, station_world
-    from tests.world import NOW
-
     with station_mode_forgotten():
         world = build_world()
         setup = station_world(world, lane=3)
@@ -98,44 +84,16 @@ def test_a_shift_opened_with_the_clock_a_year_ahead_does_not_stop_the_station_se
         meter = world.add_meter()
         # The cashier's clock is a year ahead when the shift is opened (journalled then).
         # (As the shift-opened hook journals it: world's cashier has a shift open already.)
-        with transaction.atomic():
-            station = LocalStation.objects.select_for_update().get(pk=1)
-            station_offline.append_entry(
-                station,
-                kind="shift_opened",
-                occurred_at=NOW + timedelta(days=365),
-                data={"shift": 0, "operator": "cashier", "opened_at": "", "currency": "KES"},
-            )
+        journal_shift_opened(NOW + timedelta(days=365))
         # The clock is put right; the master (at the next sync) gives a fresh allowance.
         setup.give_allowance(sequence=2, ceiling_minor=600_000, around=NOW)
-        sold = vending.vend_credit(
-            actor=world.cashier,
-            vending_point=world.point,
-            client_reference="clock-put-right",
-            meter_number=meter.number,
-            tender=world.money("300.00"),
-            clock=FixedClock(NOW + timedelta(hours=1)),
-        )
+        sold = sell_at(world, meter, NOW + timedelta(hours=1), "clock-put-right")
         assert sold.sale.client_reference == "clock-put-right"
         # Without a fresh allowance the wrong date still holds: a clock behind the journal
         # since the allowance arrived sells nothing.
-        with transaction.atomic():
-            station = LocalStation.objects.select_for_update().get(pk=1)
-            station_offline.append_entry(
-                station,
-                kind="shift_opened",
-                occurred_at=NOW + timedelta(days=30),
-                data={"shift": 0, "operator": "cashier", "opened_at": "", "currency": "KES"},
-            )
+        journal_shift_opened(NOW + timedelta(days=30))
         with pytest.raises(DomainError) as behind:
-            vending.vend_credit(
-                actor=world.cashier,
-                vending_point=world.point,
-                client_reference="still-behind",
-                meter_number=meter.number,
-                tender=world.money("300.00"),
-                clock=FixedClock(NOW + timedelta(hours=2)),
-            )
+            sell_at(world, meter, NOW + timedelta(hours=2), "still-behind")
         assert behind.value.code == "STATION_CLOCK_BEHIND_JOURNAL"
 
 

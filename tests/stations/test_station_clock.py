@@ -10,19 +10,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
-from gridvend.kernel.clock import FixedClock
 from gridvend.kernel.errors import DomainError
-from gridvend.meters.models import Meter
-from gridvend.stations.models import LocalEntry, LocalStation
-from gridvend.stations.services import offline
-from gridvend.vending import services as vending
+from gridvend.stations.models import LocalEntry
 from gridvend.vending.models import Sale
 from tests.signin import signed_in
-from tests.stations.station_world import station_mode_forgotten, station_world
-from tests.world import NOW, World, build_world
+from tests.stations.station_world import (
+    journal_shift_opened,
+    sell_at,
+    station_mode_forgotten,
+    station_world,
+)
+from tests.world import NOW, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -33,17 +33,6 @@ def _station_mode() -> Iterator[None]:
         yield
 
 
-def _sell(world: World, meter: Meter, at: object, ref: str) -> object:
-    return vending.vend_credit(
-        actor=world.cashier,
-        vending_point=world.point,
-        client_reference=ref,
-        meter_number=meter.number,
-        tender=world.money("300.00"),
-        clock=FixedClock(at),  # type: ignore[arg-type]
-    )
-
-
 def test_a_clock_nudged_back_by_seconds_still_sells_but_never_past_the_expiry() -> None:
     world = build_world()
     setup = station_world(world, lane=3)
@@ -51,26 +40,19 @@ def test_a_clock_nudged_back_by_seconds_still_sells_but_never_past_the_expiry() 
     setup.give_allowance(sequence=1, ceiling_minor=500_000, around=NOW)
     valid_until = NOW + timedelta(days=2)
     meter = world.add_meter()
-    _sell(world, meter, NOW + timedelta(days=1), "first")
+    sell_at(world, meter, NOW + timedelta(days=1), "first")
     # A time sync steps the clock back 30 seconds: the sale is made.
-    _sell(world, meter, NOW + timedelta(days=1, seconds=-30), "nudged-back")
+    sell_at(world, meter, NOW + timedelta(days=1, seconds=-30), "nudged-back")
     # Set back an hour below the journal, it is refused for the clock.
     with pytest.raises(DomainError) as behind:
-        _sell(world, meter, NOW + timedelta(hours=23), "set-back")
+        sell_at(world, meter, NOW + timedelta(hours=23), "set-back")
     assert behind.value.code == "STATION_CLOCK_BEHIND_JOURNAL"
     assert behind.value.params["last_entry"] == "2026-06-16T09:29:30.000000Z"
     # A shift closed after the expiry puts the journal past it: a clock nudged back below the
     # expiry (within the slack) is judged at the journal's time, and the allowance has expired.
-    with transaction.atomic():
-        station = LocalStation.objects.select_for_update().get(pk=1)
-        offline.append_entry(
-            station,
-            kind="shift_opened",
-            occurred_at=valid_until + timedelta(seconds=10),
-            data={"shift": 0, "operator": "cashier", "opened_at": "", "currency": "KES"},
-        )
+    journal_shift_opened(valid_until + timedelta(seconds=10))
     with pytest.raises(DomainError) as expired:
-        _sell(world, meter, valid_until - timedelta(seconds=30), "within-slack")
+        sell_at(world, meter, valid_until - timedelta(seconds=30), "within-slack")
     assert expired.value.code == "STATION_ALLOWANCE_EXPIRED"
     assert list(Sale.objects.order_by("pk").values_list("client_reference", flat=True)) == [
         "first",
@@ -86,14 +68,7 @@ def test_the_cashier_screen_says_the_clock_was_set_back_in_the_cashiers_language
     setup.give_allowance(sequence=1, ceiling_minor=500_000, around=now)
     meter = world.add_meter()
     # The journal already holds an entry a day ahead of the clock (the clock was set back).
-    with transaction.atomic():
-        station = LocalStation.objects.select_for_update().get(pk=1)
-        offline.append_entry(
-            station,
-            kind="shift_opened",
-            occurred_at=now + timedelta(days=1),
-            data={"shift": 0, "operator": "cashier", "opened_at": "", "currency": "KES"},
-        )
+    journal_shift_opened(now + timedelta(days=1))
     world.cashier.language = "ar"
     world.cashier.save(update_fields=["language"])
     client = signed_in(world.cashier)

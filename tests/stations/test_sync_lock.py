@@ -12,20 +12,16 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
-from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
-from gridvend.stations.client import MasterClient
 from gridvend.stations.models import LocalEntry, LocalStation
-from gridvend.stations.services import offline
 from gridvend.stations.services.sync import (
     BUSY,
     SYNC_LOCK_KEY,
@@ -33,57 +29,20 @@ from gridvend.stations.services.sync import (
     sync_lock,
     sync_lock_path,
 )
-from tests.stations.master_double import MasterDouble, serving
-from tests.stations.station_world import CODE, StationSetUp, make_station, station_mode_forgotten
+from tests.stations.master_double import MasterDouble
+from tests.stations.station_world import (
+    journal_shifts,
+    station_mode_forgotten,
+)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Down-sync is tested on its own (test_pull): here one signed ``GET changes`` stands in.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("pull_stand_in")]
 
 
 @pytest.fixture(autouse=True)
 def _station_mode() -> Iterator[None]:
     with station_mode_forgotten():
         yield
-
-
-@pytest.fixture
-def setup() -> StationSetUp:
-    return make_station()
-
-
-@pytest.fixture
-def double(setup: StationSetUp) -> MasterDouble:
-    return MasterDouble(station=CODE, station_public_hex=setup.key.public_hex, key=setup.master)
-
-
-@pytest.fixture
-def url(double: MasterDouble) -> Iterator[str]:
-    with serving(double) as base:
-        LocalStation.objects.filter(pk=1).update(master_url=base)
-        yield base
-
-
-@pytest.fixture(autouse=True)
-def _pulls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Down-sync is tested on its own (test_pull): here one signed ``GET changes`` stands in."""
-
-    def pull_changes(client: MasterClient) -> dict[str, Any]:
-        return client.get("changes", {"cursor": "0", "limit": "500"})
-
-    module = types.ModuleType("gridvend.stations.services.pull")
-    module.pull_changes = pull_changes  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gridvend.stations.services.pull", module)
-
-
-def _journal(count: int) -> None:
-    for i in range(count):
-        with transaction.atomic():
-            station = LocalStation.objects.select_for_update().get(pk=1)
-            offline.append_entry(
-                station,
-                kind="shift_opened",
-                occurred_at=timezone.now(),
-                data={"shift": i, "operator": "cashier", "opened_at": "", "currency": "KES"},
-            )
 
 
 def _uploaded() -> int:
@@ -98,13 +57,13 @@ def _closed_port() -> str:
 
 
 def test_a_sync_by_hand_after_a_failure_runs_at_once_without_force(
-    double: MasterDouble, url: str
+    master_double: MasterDouble, master_url: str
 ) -> None:
-    _journal(2)
+    journal_shifts(2)
     LocalStation.objects.filter(pk=1).update(master_url=_closed_port())
     failed = run_sync_cycle()
     assert failed.ran and not failed.ok and failed.failures == 1
-    LocalStation.objects.filter(pk=1).update(master_url=url)
+    LocalStation.objects.filter(pk=1).update(master_url=master_url)
     # The minute's job keeps backing off ...
     assert run_sync_cycle().skipped == "backing off"
     # ... while the operator who typed the command gets the sync now.
@@ -116,13 +75,13 @@ def test_a_sync_by_hand_after_a_failure_runs_at_once_without_force(
 
 
 def test_a_lease_left_by_an_older_release_does_not_hold_the_job_off(
-    double: MasterDouble, url: str
+    master_double: MasterDouble, master_url: str
 ) -> None:
     # What a cycle of the previous release wrote before it was killed: a ten-minute lease.
     LocalStation.objects.filter(pk=1).update(
         failures=0, next_attempt_at=timezone.now() + timedelta(minutes=10)
     )
-    _journal(1)
+    journal_shifts(1)
     result = run_sync_cycle()
     assert result.ok, result.failure
     assert _uploaded() == 1
@@ -144,8 +103,10 @@ def _hold_in_thread(started: threading.Event, release: threading.Event) -> threa
     return thread
 
 
-def test_a_running_cycle_keeps_a_second_one_out_even_forced(double: MasterDouble, url: str) -> None:
-    _journal(1)
+def test_a_running_cycle_keeps_a_second_one_out_even_forced(
+    master_double: MasterDouble, master_url: str
+) -> None:
+    journal_shifts(1)
     started, release = threading.Event(), threading.Event()
     thread = _hold_in_thread(started, release)
     try:
@@ -155,7 +116,7 @@ def test_a_running_cycle_keeps_a_second_one_out_even_forced(double: MasterDouble
         out = StringIO()
         call_command("station", "sync", stdout=out)
         assert "nothing done: another sync cycle is running" in out.getvalue()
-        assert _uploaded() == 0 and double.received == []
+        assert _uploaded() == 0 and master_double.received == []
         # Being kept out is no failure: nothing backs off.
         assert LocalStation.objects.get(pk=1).failures == 0
     finally:
@@ -198,9 +159,9 @@ def _holder() -> subprocess.Popen[str]:
 
 
 def test_a_cycle_killed_while_it_held_the_lock_holds_nothing_off(
-    double: MasterDouble, url: str
+    master_double: MasterDouble, master_url: str
 ) -> None:
-    _journal(3)
+    journal_shifts(3)
     holder = _holder()
     try:
         assert run_sync_cycle(force=True).skipped == BUSY

@@ -7,17 +7,13 @@ is down backed off 1, 2, 4 ... minutes up to 30."""
 from __future__ import annotations
 
 import socket
-import sys
-import types
 from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
-from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
 from django.utils import timezone
 
 from gridvend.audit.models import AuditEvent
@@ -26,15 +22,14 @@ from gridvend.stations import local
 from gridvend.stations.client import MasterClient
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalAllowance, LocalEntry, LocalStation
-from gridvend.stations.services import offline
 from gridvend.stations.services.sync import backoff, run_sync_cycle
 from gridvend.stations.services.upload import _next_batch, upload_pending
 from gridvend.stations.tasks import SYNC_JOB, SYNC_SCHEDULE, sync_station
-from tests.stations.master_double import MasterDouble, serving
+from tests.stations.master_double import MasterDouble
 from tests.stations.station_world import (
     CODE,
     StationSetUp,
-    make_station,
+    journal_shifts,
     station_mode_forgotten,
 )
 
@@ -47,51 +42,6 @@ def _station_mode() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def setup(db: None) -> StationSetUp:
-    return make_station()
-
-
-@pytest.fixture
-def double(setup: StationSetUp) -> MasterDouble:
-    return MasterDouble(station=CODE, station_public_hex=setup.key.public_hex, key=setup.master)
-
-
-@pytest.fixture
-def url(double: MasterDouble) -> Iterator[str]:
-    with serving(double) as base:
-        LocalStation.objects.filter(pk=1).update(master_url=base)
-        yield base
-
-
-@pytest.fixture
-def pulls(monkeypatch: pytest.MonkeyPatch) -> list[MasterClient]:
-    """Down-sync is another part (stations.services.pull): the smallest honest stand-in asks the
-    master for its changes once, over the same signed link."""
-    calls: list[MasterClient] = []
-
-    def pull_changes(client: MasterClient) -> dict[str, Any]:
-        calls.append(client)
-        return client.get("changes", {"cursor": "0", "limit": "500"})
-
-    module = types.ModuleType("gridvend.stations.services.pull")
-    module.pull_changes = pull_changes  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gridvend.stations.services.pull", module)
-    return calls
-
-
-def _journal(count: int) -> None:
-    for i in range(count):
-        with transaction.atomic():
-            station = LocalStation.objects.select_for_update().get(pk=1)
-            offline.append_entry(
-                station,
-                kind="shift_opened",
-                occurred_at=timezone.now(),
-                data={"shift": i, "operator": "cashier", "opened_at": "", "currency": "KES"},
-            )
-
-
 def _client() -> MasterClient:
     return local.client(LocalStation.objects.get(pk=1))
 
@@ -101,62 +51,62 @@ def _uploaded() -> list[int]:
 
 
 def test_entries_go_oldest_first_in_batches_named_by_their_first_and_last_seq(
-    double: MasterDouble, url: str
+    master_double: MasterDouble, master_url: str
 ) -> None:
-    _journal(7)
+    journal_shifts(7)
     result = upload_pending(_client(), batch_size=3)
     assert result.ok and (result.batches, result.entries, result.pending) == (3, 7, 0)
-    assert double.received == [f"{CODE}:1-3", f"{CODE}:4-6", f"{CODE}:7-7"]
-    assert [e.seq for e in double.applied] == list(range(1, 8))
+    assert master_double.received == [f"{CODE}:1-3", f"{CODE}:4-6", f"{CODE}:7-7"]
+    assert [e.seq for e in master_double.applied] == list(range(1, 8))
     assert _uploaded() == list(range(1, 8))
     assert LocalStation.objects.get().last_upload_at is not None
     # Nothing left: nothing is sent.
     assert upload_pending(_client()).batches == 0
-    assert len(double.received) == 3
+    assert len(master_double.received) == 3
 
 
 def test_an_answer_lost_mid_upload_sends_the_same_batch_again_applied_once(
-    double: MasterDouble, url: str
+    master_double: MasterDouble, master_url: str
 ) -> None:
-    _journal(4)
-    double.mode = "drop"  # the master applies the batch, then the link breaks
+    journal_shifts(4)
+    master_double.mode = "drop"  # the master applies the batch, then the link breaks
     first = upload_pending(_client(), batch_size=10)
     assert first.link_down and first.entries == 0
     assert _uploaded() == []  # no acknowledgement: nothing marked
-    assert [e.seq for e in double.applied] == [1, 2, 3, 4]
+    assert [e.seq for e in master_double.applied] == [1, 2, 3, 4]
     # The station sells on meanwhile; the lost batch goes again exactly as it was.
-    _journal(2)
-    double.mode = "ok"
+    journal_shifts(2)
+    master_double.mode = "ok"
     again = upload_pending(_client(), batch_size=10)
     assert again.ok and again.entries == 6
-    assert double.received == [f"{CODE}:1-4", f"{CODE}:1-4", f"{CODE}:5-6"]
-    assert [e.seq for e in double.applied] == [1, 2, 3, 4, 5, 6]  # each once
+    assert master_double.received == [f"{CODE}:1-4", f"{CODE}:1-4", f"{CODE}:5-6"]
+    assert [e.seq for e in master_double.applied] == [1, 2, 3, 4, 5, 6]  # each once
     assert _uploaded() == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_station_killed_after_naming_a_batch_sends_it_again_by_the_same_id(
-    double: MasterDouble, url: str
+    master_double: MasterDouble, master_url: str
 ) -> None:
-    _journal(3)
+    journal_shifts(3)
     # The station names the batch (committed) and dies before the request leaves.
     station = LocalStation.objects.get()
     named = _next_batch(station, 500)
     assert {r.batch_id for r in named} == {f"{CODE}:1-3"}
-    _journal(2)
+    journal_shifts(2)
     result = upload_pending(_client(), batch_size=500)
     assert result.ok
-    assert double.received == [f"{CODE}:1-3", f"{CODE}:4-5"]
-    assert [e.seq for e in double.applied] == [1, 2, 3, 4, 5]
+    assert master_double.received == [f"{CODE}:1-3", f"{CODE}:4-5"]
+    assert [e.seq for e in master_double.applied] == [1, 2, 3, 4, 5]
 
 
 def test_a_refusal_stops_the_upload_and_is_kept_for_the_operator(
-    double: MasterDouble, url: str
+    master_double: MasterDouble, master_url: str
 ) -> None:
-    _journal(5)
-    double.mode = "refuse"
+    journal_shifts(5)
+    master_double.mode = "refuse"
     result = upload_pending(_client(), batch_size=2)
     assert result.refused_code == "STATION_JOURNAL_REJECTED"
-    assert double.received == [f"{CODE}:1-2"]  # stopped at the first refusal
+    assert master_double.received == [f"{CODE}:1-2"]  # stopped at the first refusal
     assert _uploaded() == []
     station = LocalStation.objects.get()
     assert station.upload_refusal_code == "STATION_JOURNAL_REJECTED"
@@ -165,25 +115,27 @@ def test_a_refusal_stops_the_upload_and_is_kept_for_the_operator(
     call_command("station", "status", stdout=out)
     assert "UPLOAD REFUSED by the master: STATION_JOURNAL_REJECTED" in out.getvalue()
     # Once the master takes it, the refusal is cleared.
-    double.mode = "ok"
+    master_double.mode = "ok"
     assert upload_pending(_client(), batch_size=2).ok
     assert LocalStation.objects.get().upload_refusal_code == ""
 
 
-def test_an_answer_not_signed_by_the_master_marks_nothing(double: MasterDouble, url: str) -> None:
-    _journal(2)
-    double.mode = "unsigned"
+def test_an_answer_not_signed_by_the_master_marks_nothing(
+    master_double: MasterDouble, master_url: str
+) -> None:
+    journal_shifts(2)
+    master_double.mode = "unsigned"
     result = upload_pending(_client())
     assert result.link_down and "not signed" in result.link_down
     assert _uploaded() == []
 
 
 def test_an_acknowledgement_of_another_journal_marks_nothing(
-    double: MasterDouble, url: str
+    master_double: MasterDouble, master_url: str
 ) -> None:
-    _journal(2)
+    journal_shifts(2)
     # The master's idea of this station's journal is not this journal (a restored disk, say).
-    double.answers[f"{CODE}:1-2"] = {
+    master_double.answers[f"{CODE}:1-2"] = {
         "status": "applied",
         "batch_id": f"{CODE}:1-2",
         "last_seq": 2,
@@ -196,22 +148,25 @@ def test_an_acknowledgement_of_another_journal_marks_nothing(
 
 
 def test_a_cycle_takes_status_and_a_newer_allowance_uploads_then_pulls(
-    setup: StationSetUp, double: MasterDouble, url: str, pulls: list[MasterClient]
+    station_setup: StationSetUp,
+    master_double: MasterDouble,
+    master_url: str,
+    pull_stand_in: list[MasterClient],
 ) -> None:
     now = timezone.now()
-    setup.give_allowance(sequence=1, ceiling_minor=10_000, around=now)
-    double.allowance = setup.allowance(
+    station_setup.give_allowance(sequence=1, ceiling_minor=10_000, around=now)
+    master_double.allowance = station_setup.allowance(
         sequence=2,
         ceiling_minor=90_000,
         valid_from=now - timedelta(hours=1),
         valid_until=now + timedelta(days=1),
     )
-    _journal(3)
+    journal_shifts(3)
     result = run_sync_cycle()
     assert result.ok, result.failure
     assert result.status == "active" and result.allowance_accepted == 2
     assert result.upload is not None and result.upload.entries == 3
-    assert len(pulls) == 1 and double.changes_calls == 1
+    assert len(pull_stand_in) == 1 and master_double.changes_calls == 1
     assert list(LocalAllowance.objects.values_list("sequence", flat=True)) == [2, 1]
     station = LocalStation.objects.get()
     assert station.failures == 0 and station.next_attempt_at is None
@@ -220,30 +175,30 @@ def test_a_cycle_takes_status_and_a_newer_allowance_uploads_then_pulls(
     again = run_sync_cycle()
     assert again.ok and again.allowance_accepted is None
     # A master that applied a batch whose answer was lost acknowledges it through its status.
-    _journal(1)
-    double.mode = "drop"
+    journal_shifts(1)
+    master_double.mode = "drop"
     assert not run_sync_cycle(force=True).ok
-    double.mode = "ok"
+    master_double.mode = "ok"
     assert run_sync_cycle(force=True).upload.batches == 0  # type: ignore[union-attr]
     assert _uploaded() == [1, 2, 3, 4]
 
 
 def test_a_suspended_station_still_uploads_and_a_revoked_one_sends_nothing(
-    double: MasterDouble, url: str, pulls: list[MasterClient]
+    master_double: MasterDouble, master_url: str, pull_stand_in: list[MasterClient]
 ) -> None:
     # (A suspended or revoked station's sales are refused: test_offline_selling.)
-    _journal(2)
-    double.status = "suspended"
+    journal_shifts(2)
+    master_double.status = "suspended"
     result = run_sync_cycle()
     assert result.ok and result.status == "suspended"
     assert LocalStation.objects.get().status == "suspended"
     assert _uploaded() == [1, 2]  # what it sold before is still the master's to apply
-    _journal(1)
-    double.status = "revoked"
+    journal_shifts(1)
+    master_double.status = "revoked"
     result = run_sync_cycle(force=True)
     assert result.status == "revoked" and result.upload is None
     assert LocalStation.objects.get().status == "revoked"
-    assert _uploaded() == [1, 2] and len(pulls) == 1
+    assert _uploaded() == [1, 2] and len(pull_stand_in) == 1
 
 
 def _closed_port() -> str:
@@ -254,10 +209,10 @@ def _closed_port() -> str:
 
 
 def test_a_link_that_is_down_backs_off_one_two_four_up_to_thirty_minutes(
-    setup: StationSetUp, pulls: list[MasterClient]
+    station_setup: StationSetUp, pull_stand_in: list[MasterClient]
 ) -> None:
     LocalStation.objects.filter(pk=1).update(master_url=_closed_port())
-    _journal(1)
+    journal_shifts(1)
     now = timezone.now()
     waits = []
     for _ in range(7):
@@ -273,7 +228,7 @@ def test_a_link_that_is_down_backs_off_one_two_four_up_to_thirty_minutes(
     assert [backoff(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (1, 2, 4)]
     station = LocalStation.objects.get()
     assert station.failures == 7 and "LinkDown" in station.last_failure
-    assert pulls == [] and _uploaded() == []
+    assert pull_stand_in == [] and _uploaded() == []
     out = StringIO()
     call_command("station", "status", stdout=out)
     assert "7 failures in a row" in out.getvalue()
@@ -283,9 +238,9 @@ def test_a_link_that_is_down_backs_off_one_two_four_up_to_thirty_minutes(
 
 
 def test_the_command_syncs_now_and_the_master_is_no_station(
-    double: MasterDouble, url: str, pulls: list[MasterClient]
+    master_double: MasterDouble, master_url: str, pull_stand_in: list[MasterClient]
 ) -> None:
-    _journal(2)
+    journal_shifts(2)
     out = StringIO()
     call_command("station", "sync", stdout=out)
     assert "uploaded 2 entries in 1 batches, 0 pending" in out.getvalue()
@@ -296,10 +251,10 @@ def test_the_command_syncs_now_and_the_master_is_no_station(
 
 
 def test_the_minute_job_syncs_a_station_and_does_nothing_on_the_master(
-    double: MasterDouble, url: str, pulls: list[MasterClient]
+    master_double: MasterDouble, master_url: str, pull_stand_in: list[MasterClient]
 ) -> None:
     assert queue.declared_schedules()[SYNC_SCHEDULE] == (SYNC_JOB, "* * * * *")
-    _journal(1)
+    journal_shifts(1)
     assert sync_station()["upload"]["entries"] == 1
     LocalStation.objects.all().delete()
     assert sync_station() == {"station": False}

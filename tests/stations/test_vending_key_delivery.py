@@ -22,6 +22,7 @@ from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalStation, Station, StationRole, StationStatus
 from gridvend.stations.services import enrolment, signing, station_init, vending_keys
 from tests.stations.conftest import Scene
+from tests.stations.station_world import signed_headers
 from tests.world import meter_number
 
 pytestmark = pytest.mark.django_db
@@ -64,17 +65,20 @@ def _new_supply_group(scene: Scene, key_ref: str = "vk-new-sgc") -> str:
 
 
 def _post(pair: protocol.KeyPair, code: str, body: bytes) -> Any:
-    stamp = protocol.utc_text(timezone.now())
-    nonce = protocol.new_nonce()
-    headers = {
-        protocol.HEADER_STATION: code,
-        protocol.HEADER_TIME: stamp,
-        protocol.HEADER_NONCE: nonce,
-        protocol.HEADER_SIGNATURE: protocol.sign(
-            pair.seed, protocol.request_message("POST", URL, stamp, nonce, body)
-        ),
-    }
+    headers = signed_headers(pair.seed, code, URL, body)
     return Client().post(URL, body, content_type="application/json", headers=headers)
+
+
+def _vouched_for_by_the_master(answer: dict[str, Any], body: bytes, station: str) -> None:
+    """Raises unless ``answer`` carries the master's statement of exactly this delivery."""
+    protocol.read_vending_keys_statement(
+        answer["statement"],
+        master_public_hex=signing.signing_key().public_hex,
+        station=station,
+        station_exchange_key=json.loads(body)["exchange_key"],
+        master_exchange_key=answer["exchange_key"],
+        vending_keys=answer["vending_keys"],
+    )
 
 
 def _ask(held: list[str]) -> tuple[Any, bytes]:
@@ -103,6 +107,8 @@ def test_a_station_gets_the_key_of_a_supply_group_added_after_it_enrolled(scene:
         answer["vending_keys"], key=key, station_code=station.code
     )
     assert opened.hex() == secret and item["dkga"] == "02"
+    # The master's own word for this delivery, which a relay passes down unchanged.
+    _vouched_for_by_the_master(answer, body, station.code)
     [wrapped] = answer["vending_keys"]
     on_the_wire = json.loads(body)["exchange_key"] + answer["exchange_key"]
     for guess in (bytes.fromhex(on_the_wire), bytes(32)):
@@ -226,16 +232,7 @@ def test_a_relay_passes_the_stations_request_up_and_cannot_forge_the_answer(
     station, pair = _enrolled(scene)
     secret = _new_supply_group(scene)
     own, body = _ask([scene.world.key_ref])
-    stamp = protocol.utc_text(timezone.now())
-    nonce = protocol.new_nonce()
-    headers = {
-        protocol.HEADER_STATION: station.code,
-        protocol.HEADER_TIME: stamp,
-        protocol.HEADER_NONCE: nonce,
-        protocol.HEADER_SIGNATURE: protocol.sign(
-            pair.seed, protocol.request_message("POST", URL, stamp, nonce, body)
-        ),
-    }
+    headers = signed_headers(pair.seed, station.code, URL, body)
     upstream = LocalStation.objects.create(
         pk=1,
         code="north-relay",
@@ -257,6 +254,8 @@ def test_a_relay_passes_the_stations_request_up_and_cannot_forge_the_answer(
         station_code=station.code,
     )
     assert opened.hex() == secret
+    # The master's statement comes through as it signed it (the station checks it).
+    _vouched_for_by_the_master(answer, body, station.code)
     # An upstream whose answers are not signed by the key the relay trusts is a link down.
     LocalStation.objects.filter(pk=upstream.pk).update(
         upstream_public_key=protocol.new_key_pair().public_hex

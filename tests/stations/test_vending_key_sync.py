@@ -5,86 +5,25 @@ open stops the cycle and keeps nothing."""
 
 from __future__ import annotations
 
-import json
 import secrets
-import sys
-import types
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-from Crypto.Cipher import AES
 
 from gridvend.keys import crypto
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.keys.services import load_vending_key
 from gridvend.meters.models import Meter
-from gridvend.stations import protocol
 from gridvend.stations.client import MasterClient
-from gridvend.stations.models import LocalStation
-from gridvend.stations.services import enrolment, vending_keys
+from gridvend.stations.services import vending_keys
 from gridvend.stations.services.sync import run_sync_cycle
-from tests.stations.master_double import MasterDouble, serving
-from tests.stations.station_world import CODE, StationSetUp, make_station, station_mode_forgotten
+from tests.stations.master_double import KeyingDouble
+from tests.stations.station_world import CODE, StationSetUp, station_mode_forgotten
 from tests.world import build_world
 
 pytestmark = pytest.mark.django_db
 
 MISSING = "vk-added-later"
-
-
-@dataclass
-class KeyingDouble(MasterDouble):
-    """The master double, also answering ``POST vending-keys`` with the keys it holds, sealed
-    for the station as the master does (``wrong``: sealed under another agreement)."""
-
-    held_here: dict[str, bytes] = field(default_factory=dict)
-    asked: list[dict[str, Any]] = field(default_factory=list)
-    wrong: bool = False
-
-    def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
-        if not (method == "POST" and urlparse(path).path.endswith("/vending-keys")):
-            return super().handle(method, path, headers, body)
-        protocol.verify(
-            self.station_public_hex,
-            protocol.request_message(
-                method,
-                path,
-                headers.get(protocol.HEADER_TIME, ""),
-                headers.get(protocol.HEADER_NONCE, ""),
-                body,
-            ),
-            headers.get(protocol.HEADER_SIGNATURE, ""),
-        )
-        data = json.loads(body)
-        self.asked.append(data)
-        own = enrolment.new_exchange_key()
-        theirs = enrolment.exchange_public_hex(enrolment.new_exchange_key())
-        shared = enrolment.shared_secret(own, theirs if self.wrong else data["exchange_key"])
-        key = vending_keys.delivery_key(shared=shared, station_code=self.station)
-        wrapped = []
-        for key_ref, secret in self.held_here.items():
-            if key_ref in data["held"]:
-                continue
-            nonce = secrets.token_bytes(12)
-            cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
-            cipher.update(enrolment.vending_key_aad(self.station, key_ref))
-            ciphertext, tag = cipher.encrypt_and_digest(secret)
-            wrapped.append(
-                {
-                    "key_ref": key_ref,
-                    "dkga": "02",
-                    "sta_tables": "real",
-                    "description": "added later",
-                    "check_value": crypto.check_value(secret),
-                    "nonce": nonce.hex(),
-                    "ciphertext": ciphertext.hex(),
-                    "tag": tag.hex(),
-                }
-            )
-        return 200, {"exchange_key": enrolment.exchange_public_hex(own), "vending_keys": wrapped}
 
 
 @pytest.fixture(autouse=True)
@@ -94,35 +33,10 @@ def _station_mode() -> Iterator[None]:
 
 
 @pytest.fixture
-def setup(db: None) -> StationSetUp:
-    return make_station()
-
-
-@pytest.fixture
-def double(setup: StationSetUp) -> KeyingDouble:
-    return KeyingDouble(station=CODE, station_public_hex=setup.key.public_hex, key=setup.master)
-
-
-@pytest.fixture
-def url(double: KeyingDouble) -> Iterator[str]:
-    with serving(double) as base:
-        LocalStation.objects.filter(pk=1).update(master_url=base)
-        yield base
-
-
-@pytest.fixture
-def pulls(monkeypatch: pytest.MonkeyPatch) -> list[MasterClient]:
-    """Down-sync is another part (stations.services.pull): the stand-in asks for one page."""
-    calls: list[MasterClient] = []
-
-    def pull_changes(client: MasterClient) -> dict[str, Any]:
-        calls.append(client)
-        return client.get("changes", {"cursor": "0", "limit": "500"})
-
-    module = types.ModuleType("gridvend.stations.services.pull")
-    module.pull_changes = pull_changes  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gridvend.stations.services.pull", module)
-    return calls
+def master_double(station_setup: StationSetUp) -> KeyingDouble:
+    return KeyingDouble(
+        station=CODE, station_public_hex=station_setup.key.public_hex, key=station_setup.master
+    )
 
 
 def _meter_of_a_new_supply_group() -> Meter:
@@ -134,32 +48,32 @@ def _meter_of_a_new_supply_group() -> Meter:
 
 
 def test_a_cycle_asks_for_a_key_its_meters_need_and_keeps_it(
-    double: KeyingDouble, url: str, pulls: list[MasterClient]
+    master_double: KeyingDouble, master_url: str, pull_stand_in: list[MasterClient]
 ) -> None:
     _meter_of_a_new_supply_group()
     secret = secrets.token_bytes(8)
-    double.held_here = {MISSING: secret}
+    master_double.held_here = {MISSING: secret}
     assert vending_keys.missing_key_refs() == [MISSING]
     result = run_sync_cycle(force=True)
     assert result.ok, result.failure
     assert f"vending key {MISSING} received" in result.notes
-    assert [sorted(a) for a in double.asked] == [["exchange_key", "held"]]
-    assert MISSING not in double.asked[0]["held"]
+    assert [sorted(a) for a in master_double.asked] == [["exchange_key", "held"]]
+    assert MISSING not in master_double.asked[0]["held"]
     kept = VendingKeyRecord.objects.get(key_ref=MISSING)
     assert kept.check_value == crypto.check_value(secret)
     assert load_vending_key(MISSING)[0].secret_bytes() == secret
     assert vending_keys.missing_key_refs() == []
     # Nothing missing: the next cycle does not ask.
     assert run_sync_cycle(force=True).ok
-    assert len(double.asked) == 1
+    assert len(master_double.asked) == 1
 
 
 def test_a_key_that_does_not_open_stops_the_cycle_and_keeps_nothing(
-    double: KeyingDouble, url: str, pulls: list[MasterClient]
+    master_double: KeyingDouble, master_url: str, pull_stand_in: list[MasterClient]
 ) -> None:
     _meter_of_a_new_supply_group()
-    double.held_here = {MISSING: secrets.token_bytes(8)}
-    double.wrong = True
+    master_double.held_here = {MISSING: secrets.token_bytes(8)}
+    master_double.wrong = True
     result = run_sync_cycle(force=True)
     assert not result.ok and "cannot be kept" in str(result.failure)
     assert not VendingKeyRecord.objects.filter(key_ref=MISSING).exists()

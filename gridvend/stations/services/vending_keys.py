@@ -8,7 +8,11 @@ ephemeral X25519 public key in its signed request (so no one can swap it) and th
 holds. The master answers, signed, with an ephemeral key of its own and each missing vending key
 sealed (AES-256-GCM, station code and key reference as associated data) under HKDF-SHA256 over
 the X25519 shared secret: only the station that holds its private half opens them, not whoever
-reads the link, nor a relay that passes the request up and the answer down."""
+reads the link, nor a relay that passes the request up and the answer down. A relay signs the
+answer again with its own key, so the master also signs a statement binding the station, both
+exchange keys and the sealed items (``protocol.make_vending_keys_statement``); the relay passes
+it down unchanged and the station checks it with the master's key before it opens anything:
+a relay cannot substitute an agreement and vending keys of its own."""
 
 from __future__ import annotations
 
@@ -29,12 +33,12 @@ from gridvend.audit.models import AuditEvent
 from gridvend.audit.services import record
 from gridvend.keys.models import VendingKeyRecord
 from gridvend.meters.models import KeyChange, KeyChangeStatus, Meter
-from gridvend.stations import protocol
-from gridvend.stations.client import LinkDown, MasterClient
+from gridvend.stations import local, protocol
+from gridvend.stations.client import LinkDown, MasterClient, check_answer_signature
 from gridvend.stations.errors import StationEnrolFailed, StationInvalid
 from gridvend.stations.events import StationEvent
 from gridvend.stations.models import LocalStation, Station, StationRole
-from gridvend.stations.services import enrolment, station_init
+from gridvend.stations.services import enrolment, signing, station_init
 
 PATH = "vending-keys"
 MAX_BODY = 64 * 1024
@@ -101,7 +105,20 @@ def deliver_vending_keys(*, station: Station, body: object, nonce: str = "") -> 
                     target=station,
                     after={"key_refs": [item["key_ref"] for item in wrapped], "nonce": nonce},
                 )
-    return {"exchange_key": enrolment.exchange_public_hex(own), "vending_keys": wrapped}
+    master_exchange_key = enrolment.exchange_public_hex(own)
+    return {
+        "exchange_key": master_exchange_key,
+        "vending_keys": wrapped,
+        # Signed with the master's station-protocol key: a relay re-signs the answer, but
+        # passes this down unchanged, and the station checks it with the master's key.
+        "statement": protocol.make_vending_keys_statement(
+            seed=signing.signing_key().seed,
+            station=station.code,
+            station_exchange_key=body["exchange_key"],
+            master_exchange_key=master_exchange_key,
+            vending_keys=wrapped,
+        ),
+    }
 
 
 def _replayed(station: Station, nonce: str) -> bool:
@@ -122,8 +139,10 @@ def _replayed(station: Station, nonce: str) -> bool:
 def pass_up(request_headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
     """On a relay: the station's signed request, unchanged, to the relay's own upstream (which
     checks the station's signature), and its answer once its signature verifies under the key
-    this relay trusts upstream; the relay signs it again for the station. The vending keys in
-    it are sealed for the station: the relay cannot open them."""
+    this relay trusts upstream (or a new key of the relay above, vouched for by the master's
+    statement in ``X-Relay-Key``, which it adopts as its other calls do); the relay signs it
+    again for the station. The vending keys in it are sealed for the station: the relay cannot
+    open them, and their statement, signed by the master, goes down unchanged."""
     me = LocalStation.objects.get(pk=1)
     url = me.master_url.rstrip("/") + "/station-api/v1/" + PATH
     headers = {name: request_headers.get(name, "") for name in _PASSED_UP}
@@ -135,14 +154,17 @@ def pass_up(request_headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
         raise LinkDown(f"{type(failed).__name__}: {failed}") from failed
     if len(raw) > 4 * 1024 * 1024 or reply.status_code >= 500:
         raise LinkDown(f"the upstream answered {reply.status_code}")
+    # As every other call: an answer signed with the upstream's new key is taken on the
+    # master's statement of it (X-Relay-Key), after the relay above was enrolled again.
+    check_answer_signature(
+        reply.headers,
+        protocol.answer_message(headers[protocol.HEADER_NONCE], raw),
+        trusted=me.upstream_public_key,
+        upstream_keys=local.upstream_keys(me),
+    )
     try:
-        protocol.verify(
-            me.upstream_public_key,
-            protocol.answer_message(headers[protocol.HEADER_NONCE], raw),
-            reply.headers.get(protocol.HEADER_MASTER_SIGNATURE, ""),
-        )
         data = json.loads(raw.decode("utf-8"))
-    except (protocol.BadSignature, UnicodeDecodeError, ValueError) as bad:
+    except (UnicodeDecodeError, ValueError) as bad:
         raise LinkDown(f"the upstream's answer cannot be trusted: {bad}") from bad
     if not isinstance(data, dict):
         raise LinkDown("the upstream's answer is not an object")
@@ -150,6 +172,32 @@ def pass_up(request_headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
 
 
 # --- station -------------------------------------------------------------------------------
+
+
+def _check_statement(
+    answer: dict[str, Any], *, station: LocalStation, own_exchange_key: str
+) -> None:
+    """The master's own signed word for this answer, checked with the master's key this station
+    was given at enrolment (the master answers every enrolment itself, relay or not): the
+    answer's signature is only the nearest hop's, and a relay could otherwise agree a key of
+    its own with the station and seal forged vending keys under it. Logged and refused as a
+    link that cannot be trusted (nothing is kept)."""
+    try:
+        protocol.read_vending_keys_statement(
+            answer.get("statement"),
+            master_public_hex=station.master_public_key,
+            station=station.code,
+            station_exchange_key=own_exchange_key,
+            master_exchange_key=answer.get("exchange_key"),
+            vending_keys=answer.get("vending_keys"),
+        )
+    except (protocol.BadSignature, ValueError, KeyError, TypeError) as bad:
+        logger.error(
+            "station %s: vending keys refused, not vouched for by the master: %s",
+            station.code,
+            bad,
+        )
+        raise LinkDown(f"the vending keys are not vouched for by the master: {bad}") from None
 
 
 def missing_key_refs() -> list[str]:
@@ -172,8 +220,10 @@ def fetch_missing_vending_keys(client: MasterClient) -> list[str]:
     if station.role != StationRole.STATION or not missing_key_refs():
         return []
     own = enrolment.new_exchange_key()
+    own_hex = enrolment.exchange_public_hex(own)
     held = sorted(VendingKeyRecord.objects.values_list("key_ref", flat=True))[:MAX_HELD]
-    answer = client.post(PATH, {"exchange_key": enrolment.exchange_public_hex(own), "held": held})
+    answer = client.post(PATH, {"exchange_key": own_hex, "held": held})
+    _check_statement(answer, station=station, own_exchange_key=own_hex)
     try:
         shared = enrolment.shared_secret(own, answer.get("exchange_key"))
         opened = station_init._unwrap(
