@@ -7,18 +7,15 @@ from zero; a sale is never counted twice; a reversal on the master drops out.
 
 The station's pricing is the real one (``vending.trial_vend``: the sale's own read and pricing),
 run against the station's database as a station process runs it: with the station's database
-as its default (``_on``)."""
+as its default (``installed_on``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from gridvend.kernel.clock import FixedClock
@@ -29,6 +26,7 @@ from gridvend.stations.models import LocalEntry, Station
 from gridvend.stations.services.pull import pull_changes
 from gridvend.vending import services as vending
 from gridvend.vending.models import CustomerMonth, Sale
+from tests.stations.conftest import installed_on
 from tests.stations.test_pull import STATION, _assert_converged, _enrol
 from tests.world import World, build_world
 
@@ -50,19 +48,8 @@ def world(live_server: Any) -> World:
     return build_world()
 
 
-@contextmanager
-def _on(alias: str) -> Iterator[None]:
-    """Run as the install whose database is ``alias`` (a station process has it as default)."""
-    master = connections[DEFAULT_DB_ALIAS]
-    connections[DEFAULT_DB_ALIAS] = connections[alias]
-    try:
-        yield
-    finally:
-        connections[DEFAULT_DB_ALIAS] = master
-
-
 def _station_quote(world: World, meter: Meter, major: str, clock: Any = None) -> Breakdown:
-    with _on(STATION):
+    with installed_on(STATION):
         quote = vending.trial_vend(
             actor=world.cashier, meter_number=meter.number, tender=world.money(major), clock=clock
         )
