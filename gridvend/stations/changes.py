@@ -260,16 +260,6 @@ SYNCED: tuple[Synced, ...] = (
         ),
         lambda s: Customer.objects.filter(org_unit__path__startswith=s.path),
     ),
-    # The customer's month totals (docs/stations.md, "Month totals"), keyed by the customer's
-    # id: computed by the master from its sales, held as pulled by a relay.
-    Synced(
-        "vending.customermonth",
-        CustomerMonth,
-        ("month", "priced_kwh", "fbe_kwh", "debt_recovered_minor", "fixed_charges_paid_through"),
-        lambda s: CustomerMonth.objects.filter(customer__org_unit__path__startswith=s.path),
-        computed_keys=_month_customers,
-        compute=month_rows,  # type: ignore[arg-type]
-    ),
     Synced(
         "customers.premise",
         Premise,
@@ -381,6 +371,17 @@ SYNCED: tuple[Synced, ...] = (
             "issued_at",
         ),
         lambda s: StationAllowance.objects.filter(station__in=_stations(s)),
+    ),
+    # A customer's month totals (docs/stations.md, "Month totals"), keyed by the customer's id:
+    # computed by the master from its sales, held as pulled by a relay. Last, so that a snapshot
+    # position taken before it was added still names the same model.
+    Synced(
+        "vending.customermonth",
+        CustomerMonth,
+        ("month", "priced_kwh", "fbe_kwh", "debt_recovered_minor", "fixed_charges_paid_through"),
+        lambda s: CustomerMonth.objects.filter(customer__org_unit__path__startswith=s.path),
+        computed_keys=_month_customers,
+        compute=month_rows,  # type: ignore[arg-type]
     ),
 )
 BY_LABEL = {spec.label: spec for spec in SYNCED}
@@ -588,10 +589,30 @@ def snapshot_page(station: Station, position: SnapshotPosition | None, limit: in
     )
 
 
-def _with_dependencies(scope: Scope, found: dict[str, dict[int, models.Model]]) -> None:
-    """A customer travels with its tariff and the tariff's published versions: a customer moved
-    to a tariff the station has never held must not arrive without it."""
+def _rows_of(
+    spec: Synced, scope: Scope, ids: Iterable[int], *, master: bool
+) -> dict[int, models.Model]:
+    """The rows of these primary keys the scope holds now (computed on the master where the
+    label is)."""
+    if master and spec.compute is not None and spec.computed_keys is not None:
+        return spec.compute(
+            spec.computed_keys(scope).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+    return {row.pk: row for row in spec.scope(scope).filter(pk__in=ids)}
+
+
+def _with_dependencies(
+    scope: Scope, found: dict[str, dict[int, models.Model]], *, master: bool
+) -> None:
+    """A customer travels with its tariff and the tariff's published versions, and with its
+    month totals: a customer moved to a tariff the station has never held must not arrive
+    without it, nor one moved into the unit without what it bought this month."""
     customers = found.get("customers.customer", {})
+    if customers:
+        months = found.setdefault("vending.customermonth", {})
+        spec = BY_LABEL["vending.customermonth"]
+        for pk, row in _rows_of(spec, scope, list(customers), master=master).items():
+            months.setdefault(pk, row)
     tariff_ids = {row.tariff_id for row in customers.values()}  # type: ignore[attr-defined]
     if not tariff_ids:
         return
@@ -634,14 +655,9 @@ def changes_page(station: Station, cursor: int, limit: int) -> Page:
     found: dict[str, dict[int, models.Model]] = {}
     master = is_master()
     for label, ids in wanted.items():
-        spec = BY_LABEL[label]
-        if master and spec.compute is not None and spec.computed_keys is not None:
-            # None of a customer out of scope (or with nothing to count): deleted.
-            keys = spec.computed_keys(scope).filter(pk__in=ids).values_list("pk", flat=True)
-            found[label] = spec.compute(keys)
-        else:
-            found[label] = {row.pk: row for row in spec.scope(scope).filter(pk__in=ids)}
-    _with_dependencies(scope, found)
+        # None of a row out of scope (or a customer with nothing to count): deleted.
+        found[label] = _rows_of(BY_LABEL[label], scope, ids, master=master)
+    _with_dependencies(scope, found, master=master)
     changes: list[dict[str, Any]] = []
     for spec in SYNCED:
         rows = found.get(spec.label, {})

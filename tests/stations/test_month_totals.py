@@ -237,3 +237,41 @@ def test_a_row_whose_customer_has_nothing_left_to_count_is_deleted(
     assert result.deleted >= 1
     assert not CustomerMonth.objects.using(STATION).filter(pk=customer.pk).exists()
     _assert_converged()
+
+
+def test_a_customer_moved_into_the_unit_arrives_with_its_month(
+    world: World, live_server: Any
+) -> None:
+    from gridvend.customers.models import Customer
+    from gridvend.identity.roles import Capability, Role
+    from gridvend.org import services as org
+    from gridvend.vending.shifts import open_shift
+    from tests import factories
+
+    south = world.tree.south_sc
+    point = org.create_vending_point(
+        actor=world.admin, org_unit=south, name="South Pay Office", channel="pay_office"
+    )
+    cashier = factories.user(south, Role.OPERATOR, (Capability.CASHIER,))
+    open_shift(actor=cashier, vending_point=point, opening_float=world.money("0"))
+    meter = world.add_meter(unit=south)
+    customer = world.customer(meter)
+    vending.vend_credit(
+        actor=cashier,
+        vending_point=point,
+        client_reference="in-the-south",
+        meter_number=meter.number,
+        kwh=Decimal("151"),
+    )
+    bought = Sale.objects.get(client_reference="in-the-south")
+    client = _enrol(world, live_server.url)
+    pull_changes(client, using=STATION)
+    assert not CustomerMonth.objects.using(STATION).filter(pk=customer.pk).exists()
+
+    # A move logs the customer, not its sales: the month row travels with the customer.
+    Customer.objects.filter(pk=customer.pk).update(org_unit=world.unit)
+    pull_changes(client, using=STATION)
+
+    held = CustomerMonth.objects.using(STATION).get(pk=customer.pk)
+    assert held.priced_kwh == bought.priced_kwh
+    _assert_converged()
