@@ -30,6 +30,7 @@ from gridvend.stations.models import (
     LocalStation,
     Station,
     StationAllowance,
+    StationEntry,
     StationRole,
     SyncChange,
 )
@@ -111,18 +112,33 @@ def _month_customers(scope: Scope) -> QuerySet[Customer]:
     return Customer.objects.filter(org_unit__path__startswith=scope.path).filter(Exists(sales))
 
 
-def month_rows(customer_ids: Iterable[int]) -> dict[int, CustomerMonth]:
+# A selling station's sales the master applied after it told the station how far it had
+# applied its journal: (station id, that last applied seq).
+LeaveOut = tuple[int, int] | None
+
+
+def month_rows(customer_ids: Iterable[int], leave_out: LeaveOut = None) -> dict[int, CustomerMonth]:
     """The month rows of these customers as the master computes them from its sales, with what
     ``vending.locks.read_sale_context`` sums (completed sales' priced kWh and debt recovered
     this month, FBE given this month whatever became of the sale, the latest paid-through day);
     a customer with nothing to count has none. Built, never saved: the master's table stays
-    empty, so its own pricing never counts a sale twice."""
+    empty, so its own pricing never counts a sale twice.
+
+    ``leave_out``: the asking station's sales applied after the ``applied_seq`` its page tells
+    it are not counted (one applied between that read and this one would be counted here and
+    not netted by the station, which takes off only what the page says was applied)."""
     month = current_month()
     completed = Q(status=SaleStatus.COMPLETED)
     this_month = Q(business_month=month)
+    sales = Sale.objects.filter(customer_id__in=list(customer_ids))
+    if leave_out is not None:
+        station_id, applied_seq = leave_out
+        later = StationEntry.objects.filter(
+            sale=OuterRef("pk"), station_id=station_id, seq__gt=applied_seq
+        )
+        sales = sales.filter(~Exists(later))
     totals = (
-        Sale.objects.filter(customer_id__in=list(customer_ids))
-        .order_by()
+        sales.order_by()
         .values("customer_id")
         .annotate(
             priced=Sum("priced_kwh", filter=completed & this_month),
@@ -157,7 +173,7 @@ class Synced:
     # A label the master computes when it serves it (its table holds only what a station or
     # relay pulled): the primary keys the scope may have rows for, and the rows of some.
     computed_keys: Callable[[Scope], QuerySet[Any]] | None = None
-    compute: Callable[[Iterable[int]], dict[int, models.Model]] | None = None
+    compute: Callable[[Iterable[int], LeaveOut], dict[int, models.Model]] | None = None
 
 
 # In the order a station applies them: a row's foreign keys point at rows of models before it.
@@ -396,7 +412,7 @@ def rows_in_scope(spec: Synced, scope: Scope, *, master: bool) -> dict[int, mode
     """Every row of ``spec`` the scope holds now, as a page would send it (the tests' and
     tools' view of what a station converges to)."""
     if master and spec.compute is not None and spec.computed_keys is not None:
-        return spec.compute(spec.computed_keys(scope).values_list("pk", flat=True))
+        return spec.compute(spec.computed_keys(scope).values_list("pk", flat=True), None)
     return {row.pk: row for row in spec.scope(scope)}
 
 
@@ -570,7 +586,7 @@ def snapshot_page(station: Station, position: SnapshotPosition | None, limit: in
                 .order_by("pk")
                 .values_list("pk", flat=True)[:want]
             )
-            computed = spec.compute(keys)
+            computed = spec.compute(keys, _leave_out(station, applied))
             changes += _upserts(spec, [computed[pk] for pk in keys if pk in computed])
         else:
             rows = list(spec.scope(scope).filter(pk__gt=after).order_by("pk")[:want])
@@ -589,20 +605,27 @@ def snapshot_page(station: Station, position: SnapshotPosition | None, limit: in
     )
 
 
+def _leave_out(station: Station, applied: Applied) -> LeaveOut:
+    """What a computed row leaves out for this caller: a selling station's sales applied after
+    the ``applied_seq`` its page carries (a relay nets nothing itself: none)."""
+    if station.role == StationRole.RELAY or applied.seq is None:
+        return None
+    return (station.pk, applied.seq)
+
+
 def _rows_of(
-    spec: Synced, scope: Scope, ids: Iterable[int], *, master: bool
+    spec: Synced, scope: Scope, ids: Iterable[int], *, master: bool, leave_out: LeaveOut
 ) -> dict[int, models.Model]:
     """The rows of these primary keys the scope holds now (computed on the master where the
     label is)."""
     if master and spec.compute is not None and spec.computed_keys is not None:
-        return spec.compute(
-            spec.computed_keys(scope).filter(pk__in=ids).values_list("pk", flat=True)
-        )
+        keys = spec.computed_keys(scope).filter(pk__in=ids).values_list("pk", flat=True)
+        return spec.compute(keys, leave_out)
     return {row.pk: row for row in spec.scope(scope).filter(pk__in=ids)}
 
 
 def _with_dependencies(
-    scope: Scope, found: dict[str, dict[int, models.Model]], *, master: bool
+    scope: Scope, found: dict[str, dict[int, models.Model]], *, master: bool, leave_out: LeaveOut
 ) -> None:
     """A customer travels with its tariff and the tariff's published versions, and with its
     month totals: a customer moved to a tariff the station has never held must not arrive
@@ -611,7 +634,8 @@ def _with_dependencies(
     if customers:
         months = found.setdefault("vending.customermonth", {})
         spec = BY_LABEL["vending.customermonth"]
-        for pk, row in _rows_of(spec, scope, list(customers), master=master).items():
+        rows = _rows_of(spec, scope, list(customers), master=master, leave_out=leave_out)
+        for pk, row in rows.items():
             months.setdefault(pk, row)
     tariff_ids = {row.tariff_id for row in customers.values()}  # type: ignore[attr-defined]
     if not tariff_ids:
@@ -654,10 +678,11 @@ def changes_page(station: Station, cursor: int, limit: int) -> Page:
             wanted.setdefault(label, set()).add(object_id)
     found: dict[str, dict[int, models.Model]] = {}
     master = is_master()
+    leave_out = _leave_out(station, applied)
     for label, ids in wanted.items():
         # None of a row out of scope (or a customer with nothing to count): deleted.
-        found[label] = _rows_of(BY_LABEL[label], scope, ids, master=master)
-    _with_dependencies(scope, found, master=master)
+        found[label] = _rows_of(BY_LABEL[label], scope, ids, master=master, leave_out=leave_out)
+    _with_dependencies(scope, found, master=master, leave_out=leave_out)
     changes: list[dict[str, Any]] = []
     for spec in SYNCED:
         rows = found.get(spec.label, {})

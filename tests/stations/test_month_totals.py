@@ -275,3 +275,63 @@ def test_a_customer_moved_into_the_unit_arrives_with_its_month(
     held = CustomerMonth.objects.using(STATION).get(pk=customer.pk)
     assert held.priced_kwh == bought.priced_kwh
     _assert_converged()
+
+
+def test_a_station_sale_applied_after_its_pages_applied_seq_is_left_out_of_its_row(
+    world: World, live_server: Any
+) -> None:
+    """The master reads how far it applied the station's journal before it computes the row: a
+    sale of that station applied in between is left out of the row (the station, told it was
+    not applied yet, counts it itself), so it is not counted twice."""
+    from gridvend.stations.models import BatchStatus, StationBatch, StationEntry
+
+    meter = world.add_meter()
+    customer = world.customer(meter)
+    client = _enrol(world, live_server.url)
+    pull_changes(client, using=STATION)
+    sold = _offline_sale(world, meter, 1, "20")
+    # Applied on the master (its copy of the sale and the entry it came from), but the page
+    # reads the station's last applied seq as 0, as if read just before that apply committed.
+    station = Station.objects.get(code="north-st1")
+    copy = Sale.objects.create(
+        **{
+            f.attname: getattr(sold, f.attname)
+            for f in Sale._meta.concrete_fields
+            if f.attname not in ("id", "shift_id", "journal_entry_id")
+        }
+    )
+    batch = StationBatch.objects.create(
+        station=station,
+        batch_id="b1",
+        first_seq=1,
+        last_seq=1,
+        entry_count=1,
+        body_sha256="0" * 64,
+        status=BatchStatus.APPLIED,
+    )
+    StationEntry.objects.create(
+        station=station,
+        seq=1,
+        kind="sale",
+        occurred_at=timezone.now(),
+        body="{}",
+        entry_hash="e" * 64,
+        signature="00",
+        batch=batch,
+        sale=copy,
+    )
+    assert changes.month_rows([customer.pk])[customer.pk].priced_kwh == 20
+    assert customer.pk not in changes.month_rows([customer.pk], (station.pk, 0))
+
+    pull_changes(client, using=STATION)
+
+    assert not CustomerMonth.objects.using(STATION).filter(pk=customer.pk).exists()
+    assert _station_quote(world, meter, "240").month_to_date_kwh_before == 20
+    # Once the page says it was applied, the row counts it and the station nets it (the
+    # customer's next sale on the master sends the row again).
+    Station.objects.filter(pk=station.pk).update(last_seq=1)
+    later = _master_sale(world, meter, "after-the-apply", "10")
+    pull_changes(client, using=STATION)
+    held = CustomerMonth.objects.using(STATION).get(pk=customer.pk)
+    assert held.priced_kwh == later.priced_kwh
+    assert _station_quote(world, meter, "240").month_to_date_kwh_before == later.priced_kwh + 20
