@@ -47,6 +47,12 @@ def _unit_path(column: str) -> str:
     return f"(SELECT o.path FROM org_orgunit o WHERE o.id = {{r}}.{column})"  # noqa: S608
 
 
+_CUSTOMER_PATH = (
+    "(SELECT o.path FROM org_orgunit o JOIN customers_customer c ON c.org_unit_id = o.id "
+    "WHERE c.id = {r}.customer_id)"
+)
+
+
 @dataclass(frozen=True)
 class Watched:
     label: str  # the model label as the wire names it ("meters.meter")
@@ -55,6 +61,14 @@ class Watched:
     path: str
     # Columns whose update alone is not a change a station needs.
     unwatched: tuple[str, ...] = ()
+    # The id logged (``{r}`` as above): the row's own, or that of the row a computed label is
+    # built for (a sale logs its customer's month row).
+    object_id: str = "{r}.id"
+    # Only these columns' updates are changes (None: every column but ``unwatched``); a row
+    # is logged only when ``when`` holds, and a deletion only when ``deletes``.
+    columns: tuple[str, ...] | None = None
+    when: str = ""
+    deletes: bool = True
 
 
 WATCHED: tuple[Watched, ...] = (
@@ -119,6 +133,25 @@ WATCHED: tuple[Watched, ...] = (
         "(SELECT o.path FROM org_orgunit o JOIN stations_station s ON s.org_unit_id = o.id "
         "WHERE s.id = {r}.station_id)",
     ),
+    # A customer's month totals (docs/stations.md, "Month totals"): the master computes the
+    # row from its sales when it serves it, so its sales log the customer's id (a sale, an
+    # applied offline sale, a reversal or a status change). On a relay, the rows it pulled and
+    # passes down. Sales are never deleted.
+    Watched(
+        "vending.customermonth",
+        "vending_sale",
+        _CUSTOMER_PATH,
+        object_id="{r}.customer_id",
+        columns=("status",),
+        when="{r}.customer_id IS NOT NULL",
+        deletes=False,
+    ),
+    Watched(
+        "vending.customermonth",
+        "vending_customermonth",
+        _CUSTOMER_PATH,
+        object_id="{r}.customer_id",
+    ),
 )
 
 
@@ -132,54 +165,67 @@ def _names(table: str) -> tuple[str, str]:
     return f"gridvend_sync_{table}", f"gridvend_sync_{table}_fn"
 
 
+def _watched_columns(connection: BaseDatabaseWrapper, spec: Watched) -> str:
+    columns = spec.columns
+    if columns is None:
+        columns = tuple(c for c in _columns(connection, spec.table) if c not in spec.unwatched)
+    return ", ".join(connection.ops.quote_name(c) for c in columns)
+
+
 def _pg_sql(connection: BaseDatabaseWrapper, spec: Watched) -> list[str]:
     trigger, function = _names(spec.table)
-    columns = [c for c in _columns(connection, spec.table) if c not in spec.unwatched]
     new_path = f"COALESCE({spec.path.format(r='NEW')}, '')"
     old_path = f"COALESCE({spec.path.format(r='OLD')}, '')"
+    new_id, old_id = spec.object_id.format(r="NEW"), spec.object_id.format(r="OLD")
     insert = f"INSERT INTO {LOG_TABLE} (model, object_id, path, deleted) VALUES "  # noqa: S608
     body = f"""
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        {insert}('{spec.label}', OLD.id, {old_path}, true);
+        {insert}('{spec.label}', {old_id}, {old_path}, true);
         RETURN OLD;
     END IF;
-    {insert}('{spec.label}', NEW.id, {new_path}, false);
+    {insert}('{spec.label}', {new_id}, {new_path}, false);
     IF TG_OP = 'UPDATE' AND {old_path} IS DISTINCT FROM {new_path} THEN
-        {insert}('{spec.label}', OLD.id, {old_path}, false);
+        {insert}('{spec.label}', {old_id}, {old_path}, false);
     END IF;
     RETURN NEW;
 END;
 """
-    watched = ", ".join(connection.ops.quote_name(c) for c in columns)
+    events = "INSERT OR DELETE OR UPDATE" if spec.deletes else "INSERT OR UPDATE"
+    when = f"WHEN ({spec.when.format(r='NEW')}) " if spec.when else ""
     return [
         f"DROP TRIGGER IF EXISTS {trigger} ON {spec.table}",
         f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$",
-        f"CREATE TRIGGER {trigger} AFTER INSERT OR DELETE OR UPDATE OF {watched} "
-        f"ON {spec.table} FOR EACH ROW EXECUTE FUNCTION {function}()",
+        f"CREATE TRIGGER {trigger} AFTER {events} OF {_watched_columns(connection, spec)} "
+        f"ON {spec.table} FOR EACH ROW {when}EXECUTE FUNCTION {function}()",
     ]
 
 
 def _sqlite_sql(connection: BaseDatabaseWrapper, spec: Watched) -> list[str]:
     trigger, _ = _names(spec.table)
-    columns = [c for c in _columns(connection, spec.table) if c not in spec.unwatched]
     new_path = f"COALESCE({spec.path.format(r='NEW')}, '')"
     old_path = f"COALESCE({spec.path.format(r='OLD')}, '')"
+    new_id, old_id = spec.object_id.format(r="NEW"), spec.object_id.format(r="OLD")
     insert = f"INSERT INTO {LOG_TABLE} (model, object_id, path, deleted)"
-    watched = ", ".join(connection.ops.quote_name(c) for c in columns)
-    return [
+    watched = _watched_columns(connection, spec)
+    when = f"WHEN {spec.when.format(r='NEW')} " if spec.when else ""
+    statements = [
         f"DROP TRIGGER IF EXISTS {trigger}_ins",
         f"DROP TRIGGER IF EXISTS {trigger}_upd",
         f"DROP TRIGGER IF EXISTS {trigger}_del",
-        f"CREATE TRIGGER {trigger}_ins AFTER INSERT ON {spec.table} BEGIN "  # noqa: S608
-        f"{insert} VALUES ('{spec.label}', NEW.id, {new_path}, 0); END",
-        f"CREATE TRIGGER {trigger}_upd AFTER UPDATE OF {watched} ON {spec.table} BEGIN "
-        f"{insert} VALUES ('{spec.label}', NEW.id, {new_path}, 0); "
-        f"{insert} SELECT '{spec.label}', OLD.id, {old_path}, 0 "
+        f"CREATE TRIGGER {trigger}_ins AFTER INSERT ON {spec.table} {when}BEGIN "  # noqa: S608
+        f"{insert} VALUES ('{spec.label}', {new_id}, {new_path}, 0); END",
+        f"CREATE TRIGGER {trigger}_upd AFTER UPDATE OF {watched} ON {spec.table} {when}BEGIN "
+        f"{insert} VALUES ('{spec.label}', {new_id}, {new_path}, 0); "
+        f"{insert} SELECT '{spec.label}', {old_id}, {old_path}, 0 "
         f"WHERE {old_path} IS NOT {new_path}; END",
-        f"CREATE TRIGGER {trigger}_del AFTER DELETE ON {spec.table} BEGIN "
-        f"{insert} VALUES ('{spec.label}', OLD.id, {old_path}, 1); END",
     ]
+    if spec.deletes:
+        statements.append(
+            f"CREATE TRIGGER {trigger}_del AFTER DELETE ON {spec.table} BEGIN "
+            f"{insert} VALUES ('{spec.label}', {old_id}, {old_path}, 1); END"
+        )
+    return statements
 
 
 def install(connection: BaseDatabaseWrapper, *, only: Collection[str] | None = None) -> None:
@@ -201,16 +247,26 @@ def install(connection: BaseDatabaseWrapper, *, only: Collection[str] | None = N
                 cursor.execute(statement)
 
 
+def drop_sql(connection: BaseDatabaseWrapper, spec: Watched) -> list[str]:
+    """The statements that drop one watched table's triggers."""
+    trigger, function = _names(spec.table)
+    if connection.vendor == "postgresql":
+        return [
+            f"DROP TRIGGER IF EXISTS {trigger} ON {spec.table}",
+            f"DROP FUNCTION IF EXISTS {function}()",
+        ]
+    return [f"DROP TRIGGER IF EXISTS {trigger}{suffix}" for suffix in ("_ins", "_upd", "_del")]
+
+
 def uninstall(connection: BaseDatabaseWrapper) -> None:
+    """Drop the log's triggers (a table an earlier migration state has not made yet is
+    skipped: there is nothing to drop)."""
     with connection.cursor() as cursor:
+        tables = set(connection.introspection.table_names(cursor))
         for spec in WATCHED:
-            trigger, function = _names(spec.table)
-            if connection.vendor == "postgresql":
-                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {spec.table}")
-                cursor.execute(f"DROP FUNCTION IF EXISTS {function}()")
-            else:
-                for suffix in ("_ins", "_upd", "_del"):
-                    cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}{suffix}")
+            if spec.table in tables:
+                for statement in drop_sql(connection, spec):
+                    cursor.execute(statement)
 
 
 def assign_sequence(connection: BaseDatabaseWrapper) -> None:

@@ -14,11 +14,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
 
 from gridvend.customers.models import Customer, Debt, Premise
 from gridvend.identity.models import CapabilityGrant, User
+from gridvend.kernel.clock import business_date
 from gridvend.meters.models import KeyChange, Meter
 from gridvend.org.models import OrgLevel, OrgUnit, VendingPoint
 from gridvend.stations import changelog
@@ -27,10 +30,12 @@ from gridvend.stations.models import (
     LocalStation,
     Station,
     StationAllowance,
+    StationEntry,
     StationRole,
     SyncChange,
 )
 from gridvend.tariffs.models import Tariff, TariffVersion, VersionStatus
+from gridvend.vending.models import CustomerMonth, Sale, SaleStatus
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -91,6 +96,73 @@ def _tariffs(scope: Scope) -> QuerySet[Tariff]:
     )
 
 
+def current_month() -> str:
+    """The business month a sale made now belongs to ("YYYY-MM", as ``Sale.business_month``)."""
+    today = business_date(timezone.now(), settings.TIME_ZONE)
+    return f"{today.year:04d}-{today.month:02d}"
+
+
+def _month_customers(scope: Scope) -> QuerySet[Customer]:
+    """On the master, the customers of the scope a month row is computed for: those with a sale
+    this month, or fixed charges paid through a day (of any month)."""
+    sales = Sale.objects.filter(customer=OuterRef("pk")).filter(
+        Q(business_month=current_month())
+        | Q(status=SaleStatus.COMPLETED, fixed_charges_paid_through__isnull=False)
+    )
+    return Customer.objects.filter(org_unit__path__startswith=scope.path).filter(Exists(sales))
+
+
+# A selling station's sales the master applied after it told the station how far it had
+# applied its journal: (station id, that last applied seq).
+LeaveOut = tuple[int, int] | None
+
+
+def month_rows(customer_ids: Iterable[int], leave_out: LeaveOut = None) -> dict[int, CustomerMonth]:
+    """The month rows of these customers as the master computes them from its sales, with what
+    ``vending.locks.read_sale_context`` sums (completed sales' priced kWh and debt recovered
+    this month, FBE given this month whatever became of the sale, the latest paid-through day);
+    a customer with nothing to count has none. Built, never saved: the master's table stays
+    empty, so its own pricing never counts a sale twice.
+
+    ``leave_out``: the asking station's sales applied after the ``applied_seq`` its page tells
+    it are not counted (one applied between that read and this one would be counted here and
+    not netted by the station, which takes off only what the page says was applied)."""
+    month = current_month()
+    completed = Q(status=SaleStatus.COMPLETED)
+    this_month = Q(business_month=month)
+    sales = Sale.objects.filter(customer_id__in=list(customer_ids))
+    if leave_out is not None:
+        station_id, applied_seq = leave_out
+        later = StationEntry.objects.filter(
+            sale=OuterRef("pk"), station_id=station_id, seq__gt=applied_seq
+        )
+        sales = sales.filter(~Exists(later))
+    totals = (
+        sales.order_by()
+        .values("customer_id")
+        .annotate(
+            priced=Sum("priced_kwh", filter=completed & this_month),
+            fbe=Sum("fbe_kwh", filter=this_month),
+            debt=Sum("debt_recovered_minor", filter=completed & this_month),
+            paid=Max("fixed_charges_paid_through", filter=completed),
+        )
+    )
+    rows: dict[int, CustomerMonth] = {}
+    for total in totals:
+        row = CustomerMonth(
+            customer_id=total["customer_id"],
+            month=month,
+            # SQLite sums decimals as floats: the column's scale makes them exact again.
+            priced_kwh=Decimal(str(total["priced"] or 0)).quantize(Decimal("0.000001")),
+            fbe_kwh=Decimal(str(total["fbe"] or 0)).quantize(Decimal("0.1")),
+            debt_recovered_minor=int(total["debt"] or 0),
+            fixed_charges_paid_through=total["paid"],
+        )
+        if row.priced_kwh or row.fbe_kwh or row.debt_recovered_minor or total["paid"]:
+            rows[row.customer_id] = row
+    return rows
+
+
 @dataclass(frozen=True)
 class Synced:
     label: str
@@ -98,6 +170,10 @@ class Synced:
     # The attribute names sent (a foreign key as its ``<name>_id``), in this order.
     fields: tuple[str, ...]
     scope: Callable[[Scope], QuerySet[Any]]
+    # A label the master computes when it serves it (its table holds only what a station or
+    # relay pulled): the primary keys the scope may have rows for, and the rows of some.
+    computed_keys: Callable[[Scope], QuerySet[Any]] | None = None
+    compute: Callable[[Iterable[int], LeaveOut], dict[int, models.Model]] | None = None
 
 
 # In the order a station applies them: a row's foreign keys point at rows of models before it.
@@ -312,8 +388,34 @@ SYNCED: tuple[Synced, ...] = (
         ),
         lambda s: StationAllowance.objects.filter(station__in=_stations(s)),
     ),
+    # A customer's month totals (docs/stations.md, "Month totals"), keyed by the customer's id:
+    # computed by the master from its sales, held as pulled by a relay. Last, so that a snapshot
+    # position taken before it was added still names the same model.
+    Synced(
+        "vending.customermonth",
+        CustomerMonth,
+        ("month", "priced_kwh", "fbe_kwh", "debt_recovered_minor", "fixed_charges_paid_through"),
+        lambda s: CustomerMonth.objects.filter(customer__org_unit__path__startswith=s.path),
+        computed_keys=_month_customers,
+        compute=month_rows,  # type: ignore[arg-type]
+    ),
 )
 BY_LABEL = {spec.label: spec for spec in SYNCED}
+
+
+def is_master() -> bool:
+    """Whether this install is the master (a station or relay has its own station row)."""
+    return not LocalStation.objects.filter(pk=1).exists()
+
+
+def rows_in_scope(spec: Synced, scope: Scope, *, master: bool) -> dict[int, models.Model]:
+    """Every row of ``spec`` the scope holds now, as a page would send it (the tests' and
+    tools' view of what a station converges to)."""
+    if master and spec.compute is not None and spec.computed_keys is not None:
+        return spec.compute(spec.computed_keys(scope).values_list("pk", flat=True), None)
+    return {row.pk: row for row in spec.scope(scope)}
+
+
 ORDER = {spec.label: i for i, spec in enumerate(SYNCED)}
 # Rows whose log path says nothing of who may see them: sent through their scope only.
 _GLOBAL_LABELS = ("org.orglevel", "tariffs.tariff", "tariffs.tariffversion")
@@ -473,14 +575,27 @@ def snapshot_page(station: Station, position: SnapshotPosition | None, limit: in
     scope = Scope.of(station)
     changes: list[dict[str, Any]] = []
     model, after = position.model, position.after
+    master = is_master()
     while model < len(SYNCED) and len(changes) < limit:
         spec = SYNCED[model]
-        rows = list(spec.scope(scope).filter(pk__gt=after).order_by("pk")[: limit - len(changes)])
-        changes += _upserts(spec, rows)
-        if len(changes) < limit:
+        want = limit - len(changes)
+        if master and spec.compute is not None and spec.computed_keys is not None:
+            keys = list(
+                spec.computed_keys(scope)
+                .filter(pk__gt=after)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:want]
+            )
+            computed = spec.compute(keys, _leave_out(station, applied))
+            changes += _upserts(spec, [computed[pk] for pk in keys if pk in computed])
+        else:
+            rows = list(spec.scope(scope).filter(pk__gt=after).order_by("pk")[:want])
+            keys = [row.pk for row in rows]
+            changes += _upserts(spec, rows)
+        if len(keys) < want:
             model, after = model + 1, 0
         else:
-            after = rows[-1].pk
+            after = keys[-1]
     if model >= len(SYNCED):
         # Done: what changed while the pages were read has numbers above ``high``, and comes
         # next, as changes since it (none can be pending when the log was still empty).
@@ -490,10 +605,38 @@ def snapshot_page(station: Station, position: SnapshotPosition | None, limit: in
     )
 
 
-def _with_dependencies(scope: Scope, found: dict[str, dict[int, models.Model]]) -> None:
-    """A customer travels with its tariff and the tariff's published versions: a customer moved
-    to a tariff the station has never held must not arrive without it."""
+def _leave_out(station: Station, applied: Applied) -> LeaveOut:
+    """What a computed row leaves out for this caller: a selling station's sales applied after
+    the ``applied_seq`` its page carries (a relay nets nothing itself: none)."""
+    if station.role == StationRole.RELAY or applied.seq is None:
+        return None
+    return (station.pk, applied.seq)
+
+
+def _rows_of(
+    spec: Synced, scope: Scope, ids: Iterable[int], *, master: bool, leave_out: LeaveOut
+) -> dict[int, models.Model]:
+    """The rows of these primary keys the scope holds now (computed on the master where the
+    label is)."""
+    if master and spec.compute is not None and spec.computed_keys is not None:
+        keys = spec.computed_keys(scope).filter(pk__in=ids).values_list("pk", flat=True)
+        return spec.compute(keys, leave_out)
+    return {row.pk: row for row in spec.scope(scope).filter(pk__in=ids)}
+
+
+def _with_dependencies(
+    scope: Scope, found: dict[str, dict[int, models.Model]], *, master: bool, leave_out: LeaveOut
+) -> None:
+    """A customer travels with its tariff and the tariff's published versions, and with its
+    month totals: a customer moved to a tariff the station has never held must not arrive
+    without it, nor one moved into the unit without what it bought this month."""
     customers = found.get("customers.customer", {})
+    if customers:
+        months = found.setdefault("vending.customermonth", {})
+        spec = BY_LABEL["vending.customermonth"]
+        rows = _rows_of(spec, scope, list(customers), master=master, leave_out=leave_out)
+        for pk, row in rows.items():
+            months.setdefault(pk, row)
     tariff_ids = {row.tariff_id for row in customers.values()}  # type: ignore[attr-defined]
     if not tariff_ids:
         return
@@ -534,10 +677,12 @@ def changes_page(station: Station, cursor: int, limit: int) -> Page:
         if label in BY_LABEL:
             wanted.setdefault(label, set()).add(object_id)
     found: dict[str, dict[int, models.Model]] = {}
+    master = is_master()
+    leave_out = _leave_out(station, applied)
     for label, ids in wanted.items():
-        spec = BY_LABEL[label]
-        found[label] = {row.pk: row for row in spec.scope(scope).filter(pk__in=ids)}
-    _with_dependencies(scope, found)
+        # None of a row out of scope (or a customer with nothing to count): deleted.
+        found[label] = _rows_of(BY_LABEL[label], scope, ids, master=master, leave_out=leave_out)
+    _with_dependencies(scope, found, master=master, leave_out=leave_out)
     changes: list[dict[str, Any]] = []
     for spec in SYNCED:
         rows = found.get(spec.label, {})

@@ -183,10 +183,13 @@ class SaleReads:
     apart where ids are reused; None when none is in force. The month's totals are the
     customer's completed sales in the business month; ``open_debts`` counts debts with a
     balance (their rows are read only when there are any); ``key_change_id`` is the meter's
-    pending key change. ``free_kwh_to_meter``/``free_kwh_by_issuer``: free energy counted
-    against the approval limit in the period (only when asked for): to the meter, every free
-    issue (approved ones too) and every pending request; by the issuer, the free issues they
-    made alone (not those they approved for someone else) and their pending requests.
+    pending key change. On an offline station the month's totals and the paid-through day add
+    the customer's month row the station pulled (``CustomerMonth``: what the master and other
+    stations sold), when it is of the sale's month.
+    ``free_kwh_to_meter``/``free_kwh_by_issuer``: free energy counted against the approval
+    limit in the period (only when asked for): to the meter, every free issue (approved ones
+    too) and every pending request; by the issuer, the free issues they made alone (not those
+    they approved for someone else) and their pending requests.
     """
 
     shift_id: int | None
@@ -232,6 +235,15 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
+def _carried(column: str) -> str:
+    """The customer's month row (on a station: what others sold this month, as last pulled;
+    on the master: no row), counted only when it is of the sale's month."""
+    return (
+        f"COALESCE((SELECT c.{column} FROM vending_customermonth c "  # noqa: S608
+        "WHERE c.customer_id = %s AND c.month = %s), 0)"
+    )
+
+
 @lru_cache(maxsize=32)
 def _sale_reads_sql(vendor: str, shift: str, free_issue: bool) -> str:
     """The statement of :func:`read_sale_context`, built once per shape and backend."""
@@ -246,14 +258,18 @@ def _sale_reads_sql(vendor: str, shift: str, free_issue: bool) -> str:
     parts = [
         f"(SELECT v.id {version})",
         f"(SELECT {version_key} {version})",
-        f"(SELECT SUM(CASE WHEN {month} THEN s.priced_kwh END) FROM vending_sale s "  # noqa: S608
-        "WHERE s.customer_id = %s)",
-        f"(SELECT SUM(CASE WHEN {month} THEN s.debt_recovered_minor END) FROM vending_sale s "  # noqa: S608
-        "WHERE s.customer_id = %s)",
-        "(SELECT SUM(CASE WHEN s.business_month = %s THEN s.fbe_kwh END) FROM vending_sale s "
-        "WHERE s.customer_id = %s)",
-        f"(SELECT MAX(CASE WHEN {completed} THEN s.fixed_charges_paid_through END) "  # noqa: S608
-        "FROM vending_sale s WHERE s.customer_id = %s)",
+        f"COALESCE((SELECT SUM(CASE WHEN {month} THEN s.priced_kwh END) FROM vending_sale s "  # noqa: S608
+        f"WHERE s.customer_id = %s), 0) + {_carried('priced_kwh')}",
+        f"COALESCE((SELECT SUM(CASE WHEN {month} THEN s.debt_recovered_minor END) "  # noqa: S608
+        f"FROM vending_sale s WHERE s.customer_id = %s), 0) + {_carried('debt_recovered_minor')}",
+        "COALESCE((SELECT SUM(CASE WHEN s.business_month = %s THEN s.fbe_kwh END) "  # noqa: S608
+        f"FROM vending_sale s WHERE s.customer_id = %s), 0) + {_carried('fbe_kwh')}",
+        # MAX of the pair: the aggregate skips a NULL where GREATEST/MAX(a, b) would not agree.
+        "(SELECT MAX(p.day) FROM ("  # noqa: S608
+        f"SELECT MAX(CASE WHEN {completed} THEN s.fixed_charges_paid_through END) AS day "
+        "FROM vending_sale s WHERE s.customer_id = %s UNION ALL "
+        "SELECT c.fixed_charges_paid_through FROM vending_customermonth c "
+        "WHERE c.customer_id = %s) p)",
         "(SELECT COUNT(*) FROM customers_debt d WHERE d.customer_id = %s AND d.balance_minor > 0)",
         "(SELECT k.id FROM meters_keychange k WHERE k.meter_id = %s "  # noqa: S608
         f"AND k.status = '{KeyChangeStatus.PENDING}' ORDER BY k.id LIMIT 1)",
@@ -308,7 +324,9 @@ def read_sale_context(
         assert shift is not None
         params += [shift.operator_id, shift.vending_point_id]
     params += [tariff_id, at, tariff_id, at]
-    params += [month, customer_id, month, customer_id, month, customer_id, customer_id]
+    for _ in range(3):  # priced kWh, debt recovered, FBE: the own sales', then the carried row
+        params += [month, customer_id, customer_id, month]
+    params += [customer_id, customer_id]  # paid through
     params += [customer_id, meter_id]
     if free_issue is not None:
         since = ops.adapt_datetimefield_value(now - free_issue.period)

@@ -414,3 +414,26 @@ class FreeIssueRequest(DecisionRequest):
     @property
     def audit_org_path(self) -> str:
         return self.meter.org_unit.path
+
+
+class CustomerMonth(models.Model):
+    """On an offline station: what the customer bought this month that the station did not sell
+    (on the master and at other stations), as the master last told it, less this station's own
+    sales the master had applied by then (docs/stations.md, "Month totals"). A sale's reads add
+    it to the station's own sales (``vending.locks.read_sale_context``). Synced down, never
+    written by a sale; on the master this table stays empty (the master computes the row from
+    its sales when it serves it, ``stations.changes``)."""
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The business month the totals are of ("YYYY-MM"); another month counts as zero.
+    month = models.CharField(max_length=7)
+    priced_kwh = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    fbe_kwh = models.DecimalField(max_digits=10, decimal_places=1, default=0)
+    debt_recovered_minor = models.BigIntegerField(default=0)
+    # The latest day fixed charges are paid through, of any month.
+    fixed_charges_paid_through = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"month {self.month} of customer {self.customer_id}"

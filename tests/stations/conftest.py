@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from gridvend.identity.models import User
 from gridvend.identity.roles import Capability, Role
@@ -72,6 +73,18 @@ def station_database(django_db_setup: Any, django_db_blocker: Any) -> Iterator[s
     # connections.settings is settings.DATABASES itself once Django has configured it.
     connections.settings.pop(STATION, None)
     settings.DATABASES.pop(STATION, None)
+
+
+@contextmanager
+def installed_on(alias: str) -> Iterator[None]:
+    """Run code as the install whose database is ``alias`` (a station's or relay's process has
+    it as its default): the services' own reads and writes, without a second process."""
+    master = connections[DEFAULT_DB_ALIAS]
+    connections[DEFAULT_DB_ALIAS] = connections[alias]
+    try:
+        yield
+    finally:
+        connections[DEFAULT_DB_ALIAS] = master
 
 
 @dataclass

@@ -253,7 +253,9 @@ def test_a_change_committed_late_is_not_skipped_by_a_station_that_read_past_it()
     assert last["rows"]["customers.customer"][a.pk]["fields"]["phone"] == "+254700000010"
 
 
-def test_a_sale_adds_nothing_to_the_log_and_one_row_per_debt_it_recovers(world: World) -> None:
+def test_a_sale_adds_its_customers_month_to_the_log_and_one_row_per_debt_it_recovers(
+    world: World,
+) -> None:
     from gridvend.vending import services as vending
 
     meter = world.add_meter()
@@ -269,9 +271,11 @@ def test_a_sale_adds_nothing_to_the_log_and_one_row_per_debt_it_recovers(world: 
         )
         return SyncChange.objects.count() - before
 
-    assert sell("no-debt") == 0
+    assert sell("no-debt") == 1
+    month = _logged("vending.customermonth", world.customer(meter).pk)
+    assert len(month) == 1 and month[0].path == world.unit.path and month[0].deleted is False
     debt = customers.open_debt(
         actor=world.admin, customer=world.customer(meter), amount=world.money("50"), reason="old"
     )
-    assert sell("with-debt") == 1
+    assert sell("with-debt") == 2
     assert _logged("customers.debt", debt.pk)[-1].deleted is False

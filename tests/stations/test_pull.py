@@ -17,7 +17,7 @@ from gridvend.meters import services as meters
 from gridvend.meters.models import Meter
 from gridvend.org.models import OrgUnit, VendingPoint
 from gridvend.stations import protocol
-from gridvend.stations.changes import SYNCED, Scope, encode
+from gridvend.stations.changes import SYNCED, Scope, encode, rows_in_scope
 from gridvend.stations.client import LinkDown, MasterClient
 from gridvend.stations.models import LocalEntry, LocalStation, Station, StationStatus
 from gridvend.stations.services import signing
@@ -76,7 +76,10 @@ def _enrol(world: World, url: str, code: str = "north-st1") -> MasterClient:
 
 def _master_rows(code: str = "north-st1") -> dict[str, dict[int, dict[str, Any]]]:
     scope = Scope.of(Station.objects.select_related("org_unit").get(code=code))
-    return {s.label: {r.pk: encode(s, r) for r in s.scope(scope)} for s in SYNCED}
+    return {
+        s.label: {pk: encode(s, r) for pk, r in rows_in_scope(s, scope, master=True).items()}
+        for s in SYNCED
+    }
 
 
 def _station_rows() -> dict[str, dict[int, dict[str, Any]]]:

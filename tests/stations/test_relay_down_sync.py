@@ -199,3 +199,62 @@ def test_a_contact_logs_nothing_and_a_suspension_reaches_the_relay(tree: Tree) -
     pull_changes(tree.client, using=STATION)
     copy = Station.objects.using(STATION).get(code="kitale-st1")
     assert (copy.status, copy.status_reason) == ("suspended", "audit visit")
+
+
+def test_a_relay_holds_its_customers_month_rows_and_passes_them_down(tree: Tree) -> None:
+    from decimal import Decimal
+
+    from gridvend.vending import services as vending
+    from gridvend.vending.models import CustomerMonth, Sale
+    from tests.stations.conftest import installed_on
+
+    world = tree.world
+    meter = world.add_meter()
+    customer = world.customer(meter)
+
+    def sell(reference: str) -> Sale:
+        result = vending.vend_credit(
+            actor=world.cashier,
+            vending_point=world.point,
+            client_reference=reference,
+            meter_number=meter.number,
+            kwh=Decimal("40"),
+        )
+        return Sale.objects.get(pk=result.sale.pk)
+
+    first = sell("relay-month-1")
+    pull_changes(tree.client, using=STATION)
+    held = CustomerMonth.objects.using(STATION).get(pk=customer.pk)
+    assert held.priced_kwh == first.priced_kwh and held.fbe_kwh == first.fbe_kwh == 50
+    # The relay's log names the row it wrote, so it answers its stations from its own table.
+    cursor = LocalStation.objects.using(STATION).get().sync_cursor
+    assert (
+        SyncChange.objects.using(STATION)
+        .filter(model="vending.customermonth", object_id=customer.pk)
+        .exists()
+    )
+    with installed_on(STATION):
+        child = Station.objects.select_related("org_unit").get(code="kitale-st1")
+        sent = [r for r in _snapshot(child) if r["model"] == "vending.customermonth"]
+    assert sent == [
+        {
+            "model": "vending.customermonth",
+            "pk": customer.pk,
+            "deleted": False,
+            "fields": changes.encode(changes.BY_LABEL["vending.customermonth"], held),
+        }
+    ]
+    relay_mark = int(
+        SyncChange.objects.using(STATION).order_by("-id").values_list("id", flat=True)[0]
+    )
+
+    second = sell("relay-month-2")
+    pull_changes(tree.client, using=STATION)
+    assert LocalStation.objects.using(STATION).get().sync_cursor > cursor
+    with installed_on(STATION):
+        child = Station.objects.select_related("org_unit").get(code="kitale-st1")
+        page = changes.changes_page(child, relay_mark, changes.MAX_LIMIT)
+    rows = [r for r in page.changes if r["model"] == "vending.customermonth"]
+    assert [(r["pk"], r["fields"]["priced_kwh"]) for r in rows] == [
+        (customer.pk, str(first.priced_kwh + second.priced_kwh))
+    ]

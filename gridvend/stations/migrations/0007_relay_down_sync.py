@@ -9,6 +9,14 @@ from django.db import migrations, models
 from gridvend.stations import changelog
 
 
+# The labels watched from this migration on (later ones add theirs: stations.0012 month totals).
+WATCHED_HERE = (
+    *importlib.import_module("gridvend.stations.migrations.0004_sync_change").WATCHED_HERE,
+    "stations.station",
+    "stations.stationallowance",
+)
+
+
 def uninstall_triggers(apps, schema_editor):
     # Off while the allowance table is rebuilt (SQLite): see changelog's docstring.
     changelog.uninstall(schema_editor.connection)
@@ -22,8 +30,8 @@ def reinstall_before(apps, schema_editor):
 
 def install_triggers(apps, schema_editor):
     # The change log now watches stations and their allowances (a relay pulls them); the
-    # other watched tables' triggers are made again with them (changelog.install does all).
-    changelog.install(schema_editor.connection)
+    # other watched tables' triggers are made again with them.
+    changelog.install(schema_editor.connection, only=WATCHED_HERE)
 
 
 class Migration(migrations.Migration):

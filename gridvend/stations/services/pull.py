@@ -9,6 +9,10 @@ in the synced tables two values are the station's to keep:
 
 - a meter's ``last_tid`` is the larger of the station's and the master's (the station sells in
   its own TID lane, and never goes back below a TID it issued);
+- a customer's month totals are the master's less this station's own sales of that month the
+  master had applied when it read them (``applied_seq``; from an upstream that does not say, the
+  sales acknowledged): what others sold, to which a sale's reads add the station's own sales
+  (``vending.locks.read_sale_context``), so none is counted twice;
 - a debt's balance is the master's less what the station's sales the master has not applied
   yet recovered from it. The page says how far the master had applied this station's journal
   when its rows were read (``applied_seq``); an acknowledgement is not enough, since a relay
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
@@ -35,6 +40,7 @@ from gridvend.meters.models import Meter
 from gridvend.stations.changes import BY_LABEL, SYNCED, Synced, decode_fields
 from gridvend.stations.client import MasterClient
 from gridvend.stations.models import LocalEntry, LocalStation, StationRole, SyncChange
+from gridvend.vending.models import CustomerMonth, SaleStatus
 
 PAGE_LIMIT = 500
 # A pull that has not finished after this many pages stops and resumes at the next sync.
@@ -142,6 +148,44 @@ def _pending_recoveries(using: str, applied_seq: int | None) -> dict[int, int]:
     return taken
 
 
+@dataclass(frozen=True)
+class _Own:
+    priced_kwh: Decimal = Decimal(0)
+    fbe_kwh: Decimal = Decimal(0)
+    debt_recovered_minor: int = 0
+
+
+def _applied_sales(
+    using: str, applied_seq: int | None, customer_ids: list[int]
+) -> dict[tuple[int, str], _Own]:
+    """(customer id, month) -> what this station's own sales the master has applied counted
+    there, as the master counts them (priced kWh and debt of completed sales, FBE of any)."""
+    entries = LocalEntry.objects.using(using).filter(
+        sale__isnull=False, sale__customer_id__in=customer_ids
+    )
+    if applied_seq is None:
+        entries = entries.filter(uploaded_at__isnull=False)
+    else:
+        entries = entries.filter(seq__lte=applied_seq)
+    own: dict[tuple[int, str], _Own] = {}
+    for customer_id, month, status, priced, fbe, debt in entries.values_list(
+        "sale__customer_id",
+        "sale__business_month",
+        "sale__status",
+        "sale__priced_kwh",
+        "sale__fbe_kwh",
+        "sale__debt_recovered_minor",
+    ):
+        done = status == SaleStatus.COMPLETED
+        was = own.get((customer_id, month), _Own())
+        own[(customer_id, month)] = _Own(
+            priced_kwh=was.priced_kwh + (Decimal(priced) if done else 0),
+            fbe_kwh=was.fbe_kwh + Decimal(fbe),
+            debt_recovered_minor=was.debt_recovered_minor + (int(debt) if done else 0),
+        )
+    return own
+
+
 def _station_values(
     spec: Synced, rows: list[_Change], using: str, applied_seq: int | None
 ) -> Callable[[_Change, dict[str, Any] | None], dict[str, Any]]:
@@ -172,6 +216,24 @@ def _station_values(
             return values
 
         return debt
+    if spec.model is CustomerMonth:
+        applied = _applied_sales(using, applied_seq, [c.pk for c in rows])
+
+        def month(change: _Change, values: dict[str, Any] | None) -> dict[str, Any]:
+            assert values is not None
+            mine = applied.get((change.pk, values["month"]))
+            if mine is None:
+                return values
+            return {
+                **values,
+                "priced_kwh": max(Decimal(0), values["priced_kwh"] - mine.priced_kwh),
+                "fbe_kwh": max(Decimal(0), values["fbe_kwh"] - mine.fbe_kwh),
+                "debt_recovered_minor": max(
+                    0, values["debt_recovered_minor"] - mine.debt_recovered_minor
+                ),
+            }
+
+        return month
     return lambda change, values: values or {}
 
 
