@@ -98,3 +98,75 @@ def test_an_unsigned_answer_with_a_garbage_relay_key_header_is_a_link_down(
         result = run_sync_cycle(force=True)
     assert result.failure.startswith("LinkDown")
     assert LocalStation.objects.get(pk=1).failures == 1
+
+
+DEEP_BODY = b"[" * 3_000  # inside every station-API body limit; deeper than the decoder goes
+
+
+@pytest.mark.xfail(
+    strict=True, reason="auth.parse_json catches ValueError only: RecursionError is a 500"
+)
+def test_an_anonymous_enrolment_with_deeply_nested_json_is_refused_not_a_500() -> None:
+    """Low. Anyone who reaches the master's station API posts 3,000 bytes of ``[`` to
+    ``/station-api/v1/enrol`` (no key, no code needed). ``auth.parse_json`` catches only
+    UnicodeDecodeError and ValueError, so the decoder's RecursionError is an unhandled 500
+    with a traceback in the log for every request (a cheap log-flooder; nothing is written).
+    The same body signed by an enrolled station does the same to ``vending-keys``,
+    ``batches`` and ``batches/forward``. Expected: the stable refusal a non-JSON body gets."""
+    client = Client(raise_request_exception=False)
+    response = client.post("/station-api/v1/enrol", DEEP_BODY, content_type="application/json")
+    assert response.status_code < 500
+    assert json.loads(response.content)["error"]["code"] == "STATION_AUTH_FAILED"
+
+
+def test_an_anonymous_enrolment_that_is_not_json_is_refused_with_a_stable_code() -> None:
+    """Holds (the control above): a body that is not JSON at all gets the stable refusal."""
+    response = Client().post("/station-api/v1/enrol", b"[", content_type="application/json")
+    assert response.status_code < 500
+    assert json.loads(response.content)["error"]["code"] == "STATION_AUTH_FAILED"
+
+
+@pytest.fixture
+def wrong_url() -> Iterator[str]:
+    """Some other web server, not a gridvend master: it answers 404 with a deeply nested JSON
+    body (a careless operator's typo in --master, or a captive portal)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(DEEP_BODY)))
+            self.end_headers()
+            self.wfile.write(DEEP_BODY)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="station_init._refusal catches ValueError only: RecursionError escapes"
+)
+def test_station_init_against_a_server_answering_deep_json_fails_cleanly(wrong_url: str) -> None:
+    """Low. ``gridvend station init --master <wrong URL>``: the server there answers 404 with
+    a deeply nested JSON body. ``_refusal`` reads the error with ``json.loads`` and catches
+    UnicodeDecodeError, ValueError, AttributeError: the RecursionError ends the command with a
+    traceback instead of "the master answered 404" (``StationEnrolFailed``). Nothing is kept
+    either way."""
+    with pytest.raises(StationEnrolFailed):
+        station_init.init_station(
+            master_url=wrong_url, station_code=CODE, enrol_code="x" * 20, app_version="17.0"
+        )
+    assert not LocalStation.objects.exists()
