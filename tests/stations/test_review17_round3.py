@@ -8,22 +8,26 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
 
 from gridvend.stations import protocol
-from gridvend.stations.errors import StationEnrolFailed
-from gridvend.stations.models import LocalStation
+from gridvend.stations.errors import StationEnrolFailed, StationJournalRejected
+from gridvend.stations.models import LocalStation, StationEntry
 from gridvend.stations.services import station_init
+from gridvend.stations.services.journal import receive_batch
 from gridvend.stations.services.sync import run_sync_cycle
 from tests.stations.master_double import MasterDouble, served_to_station, stand_in_pull
+from tests.stations.offline import batch, offline_station
 from tests.stations.station_world import (
     CODE,
     StationSetUp,
     make_station,
     station_mode_forgotten,
 )
+from tests.world import build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -170,3 +174,46 @@ def test_station_init_against_a_server_answering_deep_json_fails_cleanly(wrong_u
             master_url=wrong_url, station_code=CODE, enrol_code="x" * 20, app_version="17.0"
         )
     assert not LocalStation.objects.exists()
+
+
+@pytest.mark.xfail(
+    strict=True, reason="HEX128 ends in $ (matches before a newline) and fromhex skips whitespace"
+)
+def test_an_entry_whose_signature_has_a_trailing_newline_is_refused() -> None:
+    """Low. ``protocol.verify`` checks the signature's text with ``^[0-9a-f]{128}$``; ``$``
+    also matches before a final newline, and ``bytes.fromhex`` skips whitespace, so ``sig +
+    "\\n"`` verifies (the same for a public key, ``HEX64``, used for enrolment keys and
+    hashes). A station (or a relay that stores and forwards) can send an entry whose
+    signature text is 129 characters: on PostgreSQL its 128-character column refuses it
+    with a DataError (a 500 for the whole batch, sent again and again); on SQLite the master
+    keeps a signature that is not the one the station made. Expected: refused as not hex
+    (``re.fullmatch`` or ``\\Z``)."""
+    pair = protocol.new_key_pair()
+    made = protocol.make_entry(
+        seed=pair.seed,
+        station=CODE,
+        seq=1,
+        kind="shift_opened",
+        occurred_at=datetime(2026, 12, 1, 8, tzinfo=UTC),
+        prev=protocol.GENESIS,
+        data={},
+    )
+    wire = {**made.wire(), "signature": made.signature + "\n"}
+    with pytest.raises(protocol.BadSignature):
+        protocol.read_entry(wire, public_hex=pair.public_hex)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="the master takes (SQLite) or 500s on (PostgreSQL) a 129-char signature"
+)
+def test_the_master_refuses_a_batch_whose_entry_signature_has_a_trailing_newline() -> None:
+    """Low (the probe above, end to end): ``receive_batch`` of one ``shift_opened`` entry whose
+    signature text ends in a newline. Expected: refused with STATION_JOURNAL_REJECTED and
+    nothing kept. Seen: SQLite keeps the entry with the altered signature; PostgreSQL raises
+    DataError (value too long for varchar(128)) out of the service."""
+    st = offline_station(build_world())
+    wire = st.open_shift()
+    wire["signature"] += "\n"
+    with pytest.raises(StationJournalRejected):
+        receive_batch(station=st.station, body=batch([wire]))
+    assert not StationEntry.objects.filter(station=st.station).exists()
