@@ -217,3 +217,38 @@ def test_the_master_refuses_a_batch_whose_entry_signature_has_a_trailing_newline
     with pytest.raises(StationJournalRejected):
         receive_batch(station=st.station, body=batch([wire]))
     assert not StationEntry.objects.filter(station=st.station).exists()
+
+
+@pytest.mark.xfail(
+    strict=True, reason="rows._numbered's lru_cache keeps 64 whole statements of any size"
+)
+def test_numbering_placeholders_does_not_keep_hundreds_of_megabytes() -> None:
+    """Low (memory, PostgreSQL only in production: ``bulk_sql`` numbers placeholders there).
+    ``rows._numbered`` is ``lru_cache(maxsize=64)`` on the statement's text: each text and its
+    numbered form are kept for the life of the process. A batch's ledger and audit INSERTs
+    have up to 65,535 placeholders, and every row count is a different text (the last chunk of
+    each uploaded batch is a new size), so after 64 large uploads a worker keeps about 200 MB
+    it never frees (measured: 64 ledger-shaped statements of ~13,000 rows, RSS +203 MB).
+    Expected: a bound on what is kept (cache by row shape and count, or only small texts)."""
+    import gc
+    import tracemalloc
+
+    from gridvend import rows
+
+    row = (
+        "(CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS varchar(40)), "
+        "CAST(%s AS bigint), CAST(%s AS varchar(3)))"
+    )
+    rows._numbered.cache_clear()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for count in range(2_000, 2_000 - 64, -1):
+            rows._numbered("INSERT INTO x VALUES " + ", ".join([row] * count))
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        rows._numbered.cache_clear()
+    # 64 statements of ~2,000 rows (10,000 placeholders): ~30 MB kept by the cache.
+    assert kept < 8 * 1024 * 1024, f"{kept / 1e6:.0f} MB kept"
