@@ -6,6 +6,7 @@ finding not fixed yet is marked xfail(strict) with its reason, so the fix flips 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 from django.test import Client
 
 from gridvend.stations import protocol
+from gridvend.stations.client import LinkDown, MasterClient
 from gridvend.stations.errors import StationEnrolFailed, StationJournalRejected
 from gridvend.stations.models import LocalStation, StationEntry
 from gridvend.stations.services import station_init
@@ -252,3 +254,138 @@ def test_numbering_placeholders_does_not_keep_hundreds_of_megabytes() -> None:
         rows._numbered.cache_clear()
     # 64 statements of ~2,000 rows (10,000 placeholders): ~30 MB kept by the cache.
     assert kept < 8 * 1024 * 1024, f"{kept / 1e6:.0f} MB kept"
+
+
+# --- A relay's forwarding: one station's batch that the next hop cannot take ----------------
+
+RELAY_PAIR = protocol.new_key_pair()
+UPSTREAM_PAIR = protocol.new_key_pair()
+POISONED = protocol.new_key_pair()
+HEALTHY = protocol.new_key_pair()
+
+
+class _FailingUpstream:
+    """The next hop on loopback: answers ``batches/forward`` for ``failing`` with a 500 (as a
+    PostgreSQL master does for an entry whose signature has a trailing newline, above) and
+    acknowledges every other station's batch, signed."""
+
+    def __init__(self, failing: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                data = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.received.append(data["station"])
+                status, answer = 200, {"status": "applied", "batch_id": data["batch_id"]}
+                if data["station"] == failing:
+                    status, answer = 500, {"error": "DataError"}
+                body = protocol.canonical(answer).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                nonce = self.headers[protocol.HEADER_NONCE]
+                self.send_header(
+                    protocol.HEADER_MASTER_SIGNATURE,
+                    protocol.sign(UPSTREAM_PAIR.seed, protocol.answer_message(nonce, body)),
+                )
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def client(self) -> MasterClient:
+        return MasterClient(
+            base_url=f"http://127.0.0.1:{self.server.server_address[1]}/",
+            station="bu-relay",
+            seed=RELAY_PAIR.seed,
+            master_public_hex=UPSTREAM_PAIR.public_hex,
+            timeout=5,
+        )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def _one_entry(pair: protocol.KeyPair, station: str) -> dict[str, object]:
+    made = protocol.make_entry(
+        seed=pair.seed,
+        station=station,
+        seq=1,
+        kind="shift_opened",
+        occurred_at=datetime(2026, 12, 1, 8, 15, tzinfo=UTC),
+        prev=protocol.GENESIS,
+        data={"shift": 1},
+    )
+    return {"batch_id": f"{station}:1-1", "entries": [made.wire()]}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="forward_pending lets one batch's 5xx (LinkDown) stop every station after it",
+)
+def test_one_stations_batch_the_next_hop_cannot_take_does_not_stall_its_siblings() -> None:
+    """Medium. A relay forwards kept batches ordered by station id; a refusal (4xx) blocks
+    only that station, but a 5xx for one batch is ``LinkDown`` and ends ``forward_pending``,
+    so every station sorted after it is never forwarded, cycle after cycle, while the
+    relay's status shows only "link down". A malicious station owner triggers it for all its
+    siblings with one entry whose signature ends in a newline (a SQLite relay keeps it, a
+    PostgreSQL master answers 500: see the probes above); any master bug on one entry does
+    the same. Reproduce: two stations under a relay, the first one's batch answered 500.
+    Expected: the other station's batch still goes up (the failing one retried later)."""
+    from gridvend.stations.models import Station, StationBatch, StationRole, VendingPoint
+    from gridvend.stations.services import relay, signing
+    from tests.stations import scenes
+
+    signing.forget()
+    scenes.station_rows(
+        relay="bu-relay",
+        relay_public=RELAY_PAIR.public_hex,
+        child="bu-st1",
+        child_public=POISONED.public_hex,
+    )
+    first = Station.objects.get(code="bu-st1")
+    second = Station.objects.create(
+        code="bu-st2",
+        name="Station bu-st2",
+        role=StationRole.STATION,
+        org_unit=first.org_unit,
+        vending_point=VendingPoint.objects.create(
+            org_unit=first.org_unit, code="scene-sc-point-2", name="Point 2", channel="pay_office"
+        ),
+        parent=first.parent,
+        tid_lane=2,
+        status=first.status,
+        public_key=HEALTHY.public_hex,
+        enrolled_at=first.enrolled_at,
+    )
+    scenes.identity(
+        code="bu-relay",
+        role="relay",
+        master_url="http://127.0.0.1:9/",
+        seed_hex=RELAY_PAIR.seed.hex(),
+        master_public=UPSTREAM_PAIR.public_hex,
+        upstream_public=UPSTREAM_PAIR.public_hex,
+        org_unit_id_on_master=1,
+    )
+    relay.store_batch(station=first, body=_one_entry(POISONED, "bu-st1"))
+    relay.store_batch(station=second, body=_one_entry(HEALTHY, "bu-st2"))
+    upstream = _FailingUpstream(failing="bu-st1")
+    try:
+        with contextlib.suppress(LinkDown):
+            relay.forward_pending(upstream.client())
+    finally:
+        upstream.close()
+    assert "bu-st2" in upstream.received
+    assert StationBatch.objects.get(station=second).forwarded_at is not None
+    assert StationBatch.objects.get(station=first).forwarded_at is None
+    signing.forget()
