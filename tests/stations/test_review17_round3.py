@@ -389,3 +389,24 @@ def test_one_stations_batch_the_next_hop_cannot_take_does_not_stall_its_siblings
     assert StationBatch.objects.get(station=second).forwarded_at is not None
     assert StationBatch.objects.get(station=first).forwarded_at is None
     signing.forget()
+
+
+@pytest.mark.parametrize("path", ["batches", "vending-keys"])
+@pytest.mark.xfail(
+    strict=True, reason="auth.parse_json catches ValueError only: RecursionError is a 500"
+)
+def test_a_stations_signed_deeply_nested_body_is_refused_not_a_500(path: str) -> None:
+    """Low (the enrolment probe above, for an enrolled station's signed requests): the master
+    answers 500 with a traceback instead of its signed STATION_AUTH_FAILED refusal. The
+    terminal and mobile-money gateways already catch RecursionError; the station API does
+    not."""
+    from tests.stations.station_world import signed_headers
+
+    st = offline_station(build_world())
+    url = f"/station-api/v1/{path}"
+    headers = signed_headers(st.key.seed, st.station.code, url, DEEP_BODY)
+    response = Client(raise_request_exception=False).post(
+        url, DEEP_BODY, content_type="application/json", headers=headers
+    )
+    assert response.status_code < 500
+    assert json.loads(response.content)["error"]["code"] == "STATION_AUTH_FAILED"
