@@ -10,6 +10,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -21,6 +22,7 @@ from gridvend.stations.models import LocalStation, StationEntry
 from gridvend.stations.services import station_init
 from gridvend.stations.services.journal import receive_batch
 from gridvend.stations.services.sync import run_sync_cycle
+from tests.stations.conftest import Scene
 from tests.stations.master_double import MasterDouble, served_to_station, stand_in_pull
 from tests.stations.offline import batch, offline_station
 from tests.stations.station_world import (
@@ -410,3 +412,62 @@ def test_a_stations_signed_deeply_nested_body_is_refused_not_a_500(path: str) ->
     )
     assert response.status_code < 500
     assert json.loads(response.content)["error"]["code"] == "STATION_AUTH_FAILED"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an enrolment whose answer was lost leaves a station that can never enrol again",
+)
+def test_a_station_whose_enrolment_answer_was_lost_can_still_be_enrolled(
+    scene: Scene, live_server: Any
+) -> None:
+    """Medium (careless user / bad link). ``gridvend station init`` reaches the master, which
+    enrols the station (ACTIVE, the code used, the new public key kept), and the answer never
+    arrives: the link cut, the command killed, or the station's disk full while it keeps its
+    key. Run again (what anyone does), the same code is refused ("the station is active");
+    a new code is refused too (``reissue_enrolment_code``: a selling station never gets one
+    once enrolled, even with an empty journal). The only way out is to revoke the station and
+    register another under a new code, lane and name. Expected: an enrolled station whose
+    journal is empty can take a new code (or the same code again, within its validity)."""
+    from gridvend.kernel.errors import DomainError
+    from gridvend.stations.services import enrolment
+    from gridvend.stations.services.registration import (
+        register_station,
+        reissue_enrolment_code,
+    )
+
+    world = scene.world
+    world.add_meter(unit=world.tree.north_sc)
+    station, code = register_station(
+        actor=scene.manager,
+        code="kitale-st1",
+        name="Kitale station",
+        org_unit=world.tree.north_sc,
+        vending_point=scene.point,
+    )
+    # The master's side of the first try; its answer is lost with the key it was made for.
+    enrolment.enrol_station(
+        code=station.code,
+        enrol_code=code,
+        public_key=protocol.new_key_pair().public_hex,
+        app_version="17.0",
+        exchange_key=enrolment.exchange_public_hex(enrolment.new_exchange_key()),
+    )
+    url = live_server.url
+    try:
+        station_init.init_station(
+            master_url=url, station_code=station.code, enrol_code=code, app_version="17.0"
+        )
+    except StationEnrolFailed:
+        try:
+            _again, fresh = reissue_enrolment_code(
+                actor=scene.manager,
+                station=station,
+            )
+        except DomainError:
+            pass
+        else:
+            station_init.init_station(
+                master_url=url, station_code=station.code, enrol_code=fresh, app_version="17.0"
+            )
+    assert LocalStation.objects.filter(code=station.code).exists()
