@@ -90,13 +90,19 @@ def bulk_sql(sql: str) -> str:
     """``sql`` (``%s`` placeholders, no other ``%``) as :func:`bulk_cursor` takes it."""
     if database().vendor != "postgresql":
         return sql
+    if len(sql) > _NUMBERED_KEPT_UP_TO:
+        return _numbered.__wrapped__(sql)
     return _numbered(sql)
 
 
-@lru_cache(maxsize=64)
+# What the numbering keeps: the last few statement texts (a batch's full-size chunks come back
+# batch after batch with the same text), none longer than this: at most about 8 MB in all.
+_NUMBERED_KEPT_UP_TO = 512 * 1024
+
+
+@lru_cache(maxsize=8)
 def _numbered(sql: str) -> str:
-    """``%s`` placeholders as ``$1``, ``$2``...: once per statement text (a batch's INSERT has
-    thousands, and the same few texts come back batch after batch)."""
+    """``%s`` placeholders as ``$1``, ``$2``..."""
     parts = sql.split("%s")
     numbered = [parts[0]]
     for n, part in enumerate(parts[1:], start=1):
@@ -151,7 +157,8 @@ def width(model: type[Model]) -> int:
     return len(model._meta.concrete_fields)
 
 
-@cache
+# Bounded: every row count is its own text (up to ``_CHUNK_ROWS`` rows of up to ~60 columns).
+@lru_cache(maxsize=32)
 def _insert_sql(model: type[Model], vendor: str, count: int) -> str:
     fields = _insert_fields(model)
     names = ", ".join(f'"{f.column}"' for f in fields)

@@ -223,9 +223,6 @@ def test_the_master_refuses_a_batch_whose_entry_signature_has_a_trailing_newline
     assert not StationEntry.objects.filter(station=st.station).exists()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="rows._numbered's lru_cache keeps 64 whole statements of any size"
-)
 def test_numbering_placeholders_does_not_keep_hundreds_of_megabytes() -> None:
     """Low (memory, PostgreSQL only in production: ``bulk_sql`` numbers placeholders there).
     ``rows._numbered`` is ``lru_cache(maxsize=64)`` on the statement's text: each text and its
