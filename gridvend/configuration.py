@@ -165,7 +165,7 @@ def _printer(name: str, text: str) -> NetworkPrinter:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise ConfigurationError(f"{name}: {text.strip()!r} is not host:port") from None
-    elif not _HOST.match(host):
+    elif not _HOST.fullmatch(host):
         raise ConfigurationError(f"{name}: {text.strip()!r} is not host:port")
     if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ConfigurationError(f"{name}: {text.strip()!r} needs a port from 1 to 65535")
@@ -183,7 +183,7 @@ def escpos_printers(env: Env, name: str = "GRIDVEND_ESCPOS_PRINTER") -> dict[str
         code, sep, address = item.partition("=")
         if sep:
             code = code.strip()
-            if not _POINT_CODE.match(code):
+            if not _POINT_CODE.fullmatch(code):
                 raise ConfigurationError(f"{name}: {code!r} is not a vending point code")
         else:
             code, address = "", item
@@ -352,7 +352,7 @@ def email_settings(env: Env, *, default_backend: str, var_dir: Path) -> EmailSet
     if port > 65535:
         raise ConfigurationError("GRIDVEND_EMAIL_PORT must be at most 65535")
     host = env.get_str("GRIDVEND_EMAIL_HOST", "localhost").strip()
-    if not _HOST.match(host):
+    if not _HOST.fullmatch(host):
         try:
             ipaddress.ip_address(host)
         except ValueError:

@@ -53,3 +53,6 @@ HOSTILE_QUERY: list[str] = [
 # Path parameters: what a URL converter lets through.
 HOSTILE_INT_PATH = ["0", "99999999999999999999", "9223372036854775808"]
 HOSTILE_STR_PATH = ["²", "x" * 2000, "%00", "%E2%80%AE", "a%20b", "..%2F..", "NaN"]
+# A JSON body nested deeper than the decoder recurses (its RecursionError is not a ValueError),
+# small enough for every body limit: sent to every URL as a JSON POST.
+HOSTILE_DEEP_JSON = b"[" * 3_000

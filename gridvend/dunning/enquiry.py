@@ -114,7 +114,7 @@ def enquiry_actor() -> User:
 def parse_account_digits(raw: str) -> str:
     """DTMF digits as the aggregator sends them (a trailing # removed): 1-20 digits."""
     text = raw.strip().rstrip("#")
-    if not _DIGITS.match(text):
+    if not _DIGITS.fullmatch(text):
         raise EnquiryInputInvalid(field="dtmfDigits")
     return text
 

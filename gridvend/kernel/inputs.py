@@ -146,7 +146,7 @@ def parse_decimal(raw: object, rule: NumberRule, *, field: str | None = None) ->
     if len(text) > MAX_NUMBER_TEXT:
         raise _refuse("too_many_digits", field)
     text = text.strip().replace(",", "").replace(" ", "").replace("\u00a0", "").replace("_", "")
-    match = _NUMBER.match(text)
+    match = _NUMBER.fullmatch(text)
     if not text or match is None or not (match.group(2) or match.group(3)):
         raise _refuse("not_a_number", field)
     sign, whole, fraction = match.group(1), match.group(2).lstrip("0"), match.group(3) or ""
@@ -185,7 +185,7 @@ def parse_int(raw: object, *, minimum: int, maximum: int, field: str | None = No
         else:
             raise _refuse("not_a_number", field)
         limit = max(len(str(minimum)), len(str(maximum))) + 1
-        match = _INTEGER.match(text)
+        match = _INTEGER.fullmatch(text)
         if match is None:
             raise _refuse("not_a_number", field)
         if len(match.group(2).lstrip("0")) > limit:

@@ -137,7 +137,7 @@ def _check_value(value: Decimal, meter: Meter) -> Decimal:
 
 def _clean_code(code: str) -> str:
     cleaned = code.strip().lower()
-    if not _BOOK_CODE.match(cleaned):
+    if not _BOOK_CODE.fullmatch(cleaned):
         raise BookCodeInvalid()
     return cleaned
 

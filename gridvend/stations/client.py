@@ -5,7 +5,6 @@ master signed raises ``Refused`` with its stable code."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -90,7 +89,7 @@ class MasterClient:
             raise LinkDown(f"the master answered {reply.status_code}")
         self._check_signature(reply.headers, protocol.answer_message(nonce, raw))
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = protocol.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as unreadable:
             raise LinkDown("the master's answer is not JSON") from unreadable
         if not isinstance(data, dict):

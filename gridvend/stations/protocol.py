@@ -47,8 +47,10 @@ GENESIS = "0" * 64
 ALLOWANCE_TYPE = "gridvend.allowance"
 RELAY_KEY_TYPE = "gridvend.relay_key"
 VENDING_KEYS_TYPE = "gridvend.vending_keys"
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-HEX128 = re.compile(r"^[0-9a-f]{128}$")
+# Matched whole (``fullmatch``, and ``\Z`` for any ``.match``): ``$`` also matches before a
+# final newline, and ``bytes.fromhex`` skips whitespace, so ``sig + "\n"`` would pass.
+HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+HEX128 = re.compile(r"[0-9a-f]{128}\Z")
 
 HEADER_STATION = "X-Station"
 HEADER_TIME = "X-Station-Time"
@@ -57,6 +59,17 @@ HEADER_SIGNATURE = "X-Station-Signature"
 HEADER_MASTER_SIGNATURE = "X-Master-Signature"
 HEADER_RELAY_KEY = "X-Relay-Key"
 MAX_RELAY_KEY_HEADER = 2_000
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON from the other side of a link (a station, a relay, a master, any server at a
+    mistyped URL), read once here. Raises ValueError for text that is not JSON, including
+    nesting deeper than the decoder recurses: its RecursionError would escape every handler
+    that expects a refusal (a 500 on the master, a crashed sync cycle on a station)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
 
 
 class BadSignature(Exception):
@@ -116,9 +129,9 @@ def sign(seed: bytes, message: bytes) -> str:
 
 def verify(public_hex: str, message: bytes, signature_hex: str) -> None:
     """Raises BadSignature unless ``signature_hex`` is the key's signature of ``message``."""
-    if not isinstance(public_hex, str) or not HEX64.match(public_hex):
+    if not isinstance(public_hex, str) or not HEX64.fullmatch(public_hex):
         raise BadSignature("the public key is not 32 bytes of hex")
-    if not isinstance(signature_hex, str) or not HEX128.match(signature_hex):
+    if not isinstance(signature_hex, str) or not HEX128.fullmatch(signature_hex):
         raise BadSignature("the signature is not 64 bytes of hex")
     try:
         _public_key(public_hex).verify(message, bytes.fromhex(signature_hex))
@@ -196,12 +209,12 @@ def read_entry(wire: object, *, public_hex: str, max_body: int = 16_384) -> Read
     body, digest, signature = wire["body"], wire["hash"], wire["signature"]
     if not isinstance(body, str) or len(body) > max_body:
         raise ValueError("the entry's body is missing or too long")
-    if not isinstance(digest, str) or not HEX64.match(digest):
+    if not isinstance(digest, str) or not HEX64.fullmatch(digest):
         raise ValueError("the entry's hash is not 32 bytes of hex")
     if sha256_hex(body) != digest:
         raise BadSignature("the entry's body does not match its hash")
     verify(public_hex, bytes.fromhex(digest), signature)
-    parsed = json.loads(body)
+    parsed = loads(body)
     if not isinstance(parsed, dict) or canonical(parsed) != body:
         raise ValueError("the entry's body is not canonical JSON")
     if set(parsed) != {"station", "seq", "kind", "occurred_at", "prev", "data"}:
@@ -211,7 +224,7 @@ def read_entry(wire: object, *, public_hex: str, max_body: int = 16_384) -> Read
         raise ValueError("the entry's sequence number is not a positive integer")
     if not isinstance(kind, str) or not 1 <= len(kind) <= 20:
         raise ValueError("the entry's kind is not a short text")
-    if not isinstance(prev, str) or not HEX64.match(prev):
+    if not isinstance(prev, str) or not HEX64.fullmatch(prev):
         raise ValueError("the entry's previous hash is not 32 bytes of hex")
     if not isinstance(data, dict) or not isinstance(parsed["station"], str):
         raise ValueError("the entry's data is not an object")
@@ -245,7 +258,7 @@ def _read_signed(
     if not isinstance(payload, str) or len(payload) > limit:
         raise ValueError(f"the payload of {what} is missing or too long")
     verify(master_public_hex, payload.encode("utf-8"), signature)
-    parsed = json.loads(payload)
+    parsed = loads(payload)
     if not isinstance(parsed, dict) or parsed.get("type") != type_:
         raise ValueError(f"not {what}")
     return payload, signature, parsed
@@ -378,7 +391,7 @@ def read_relay_key(wire: object, *, master_public_hex: str) -> RelayKey:
     relay, public_key, sequence = parsed["relay"], parsed["public_key"], parsed["sequence"]
     if not isinstance(relay, str) or not 0 < len(relay) <= 40:
         raise ValueError("the statement's relay is not a station code")
-    if not isinstance(public_key, str) or not HEX64.match(public_key):
+    if not isinstance(public_key, str) or not HEX64.fullmatch(public_key):
         raise ValueError("the statement's key is not 32 bytes of hex")
     if not isinstance(sequence, int) or isinstance(sequence, bool) or not 1 <= sequence < 2**31:
         raise ValueError("the statement's sequence is not a positive integer")
@@ -474,7 +487,7 @@ def relay_key_from_header(text: object) -> object:
     if not isinstance(text, str) or not 0 < len(text) <= MAX_RELAY_KEY_HEADER:
         raise ValueError("the relay key header is missing or too long")
     try:
-        return json.loads(base64.b64decode(text, validate=True).decode("utf-8"))
+        return loads(base64.b64decode(text, validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError("the relay key header is not base64 of JSON") from None
 

@@ -18,7 +18,7 @@ from gridvend.api.v1 import api
 from gridvend.partners import credentials
 from gridvend.partners.models import PartnerRequest
 from gridvend.vending.models import Sale
-from tests.hostile import HOSTILE, HOSTILE_STR_PATH
+from tests.hostile import HOSTILE, HOSTILE_DEEP_JSON, HOSTILE_STR_PATH
 from tests.partners.support import make_partner
 from tests.world import build_world
 
@@ -146,6 +146,16 @@ def test_hostile_values_in_every_field_and_path_parameter_never_get_a_5xx() -> N
             if response.status_code >= 400:
                 error = response.json()["error"]
                 assert set(error) == {"code", "message", "params"}
+        # A body nested deeper than the JSON decoder recurses: refused, not a 500.
+        response = client.generic(
+            method,
+            path.replace("{request_id}", "no-such").replace("{business_date}", "2026-01-01"),
+            data=HOSTILE_DEEP_JSON,
+            content_type="application/json",
+            headers=headers,
+        )
+        sent += 1
+        assert response.status_code < 500, (method, path, "deep JSON", response.content[:300])
     assert sent > 500
     # The one valid vend body may have sold (and been declined or replayed after); nothing else.
     after = (Sale.objects.count(), PartnerRequest.objects.count())

@@ -51,7 +51,13 @@ from gridvend.stations.services import registration as station_registration
 from gridvend.vending import services as vending
 from gridvend.vending import shifts
 from tests import factories
-from tests.hostile import HOSTILE, HOSTILE_INT_PATH, HOSTILE_QUERY, HOSTILE_STR_PATH
+from tests.hostile import (
+    HOSTILE,
+    HOSTILE_DEEP_JSON,
+    HOSTILE_INT_PATH,
+    HOSTILE_QUERY,
+    HOSTILE_STR_PATH,
+)
 from tests.matrix import ROWS
 from tests.partners.support import call, make_partner
 from tests.signin import sign_in, signed_in
@@ -665,6 +671,35 @@ def test_no_url_and_no_form_field_answers_a_server_error(
 
     print("\n" + "\n".join(summary_lines()))
     assert stats.requests - requests_before > 1000
+    assert not stats.failures, "\n".join(stats.failures[:40])
+
+
+@pytest.mark.django_db
+def test_no_url_answers_a_deeply_nested_json_body_with_a_server_error() -> None:
+    """Every route of the URL conf (placeholder arguments, as the walk's last step) is posted a
+    JSON body nested deeper than the decoder recurses, anonymously and as an administrator:
+    a JSON endpoint must refuse it (the decoder's RecursionError is not a ValueError), a form
+    must ignore it. The signed channels get the same body with their credentials beside their
+    own tests (station API: tests/stations/test_review17_round3.py; partner API:
+    tests/api/test_api_hostile.py)."""
+    world = build_world()
+    stats = Stats()
+    callers = [Client(raise_request_exception=True), signed_in(world.admin)]
+    for route in all_patterns():
+        concrete = re.sub(r"<int:\w+>", "1", route)
+        concrete = re.sub(r"<(?:str|slug|path):\w+>", "x", concrete)
+        concrete = "/" + concrete.lstrip("/")
+        if concrete.startswith(SKIP_PATHS):
+            continue
+        for caller in callers:
+            _check(
+                stats,
+                f"POST {concrete} (deep JSON)",
+                lambda c=caller, u=concrete: c.post(
+                    u, HOSTILE_DEEP_JSON, content_type="application/json"
+                ),
+            )
+    assert stats.requests > 400
     assert not stats.failures, "\n".join(stats.failures[:40])
 
 

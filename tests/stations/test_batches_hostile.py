@@ -97,3 +97,34 @@ def test_hostile_bodies_are_refused_with_a_code_and_never_a_500(st: OfflineStati
     _nothing_applied(st)
     # Refused bodies that named a batch id are kept as rejected batches, never applied ones.
     assert not StationBatch.objects.filter(status="applied").exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["enrol", "status", "batches", "batches/forward", "changes", "vending-keys"]
+)
+def test_a_signed_body_nested_deeper_than_the_decoder_goes_is_refused_on_every_call(
+    st: OfflineStation, path: str
+) -> None:
+    """Every station-API call, signed by an enrolled station, with a JSON body deeper than the
+    decoder recurses: a refusal (STATION_AUTH_FAILED where the body is read; 405 for the GET
+    calls), never a 500."""
+    from tests.hostile import HOSTILE_DEEP_JSON
+    from tests.stations.station_world import signed_headers
+
+    url = f"/station-api/v1/{path}"
+    headers = signed_headers(st.key.seed, st.station.code, url, HOSTILE_DEEP_JSON)
+    response = Client(raise_request_exception=False).post(
+        url, HOSTILE_DEEP_JSON, content_type="application/json", headers=headers
+    )
+    assert response.status_code < 500
+    if response.status_code != 405:
+        assert "code" in json.loads(response.content)["error"]
+    _nothing_applied(st)
+
+
+def test_every_station_api_url_is_tried_with_a_deeply_nested_body() -> None:
+    """The list above names every URL of the station API (a new call joins it)."""
+    from gridvend.gateways.stations import urls
+
+    named = {str(entry.pattern) for entry in urls.urlpatterns}
+    assert named == {"enrol", "status", "batches", "batches/forward", "changes", "vending-keys"}

@@ -58,10 +58,6 @@ def under_relay(db: None) -> StationSetUp:
     return made
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="relay_key_from_header lets RecursionError out: the sync cycle dies, no failure kept",
-)
 def test_an_unsigned_answer_with_a_deeply_nested_relay_key_header_is_a_link_down(
     under_relay: StationSetUp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,9 +107,6 @@ def test_an_unsigned_answer_with_a_garbage_relay_key_header_is_a_link_down(
 DEEP_BODY = b"[" * 3_000  # inside every station-API body limit; deeper than the decoder goes
 
 
-@pytest.mark.xfail(
-    strict=True, reason="auth.parse_json catches ValueError only: RecursionError is a 500"
-)
 def test_an_anonymous_enrolment_with_deeply_nested_json_is_refused_not_a_500() -> None:
     """Low. Anyone who reaches the master's station API posts 3,000 bytes of ``[`` to
     ``/station-api/v1/enrol`` (no key, no code needed). ``auth.parse_json`` catches only
@@ -164,9 +157,6 @@ def wrong_url() -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="station_init._refusal catches ValueError only: RecursionError escapes"
-)
 def test_station_init_against_a_server_answering_deep_json_fails_cleanly(wrong_url: str) -> None:
     """Low. ``gridvend station init --master <wrong URL>``: the server there answers 404 with
     a deeply nested JSON body. ``_refusal`` reads the error with ``json.loads`` and catches
@@ -180,9 +170,6 @@ def test_station_init_against_a_server_answering_deep_json_fails_cleanly(wrong_u
     assert not LocalStation.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="HEX128 ends in $ (matches before a newline) and fromhex skips whitespace"
-)
 def test_an_entry_whose_signature_has_a_trailing_newline_is_refused() -> None:
     """Low. ``protocol.verify`` checks the signature's text with ``^[0-9a-f]{128}$``; ``$``
     also matches before a final newline, and ``bytes.fromhex`` skips whitespace, so ``sig +
@@ -207,9 +194,6 @@ def test_an_entry_whose_signature_has_a_trailing_newline_is_refused() -> None:
         protocol.read_entry(wire, public_hex=pair.public_hex)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the master takes (SQLite) or 500s on (PostgreSQL) a 129-char signature"
-)
 def test_the_master_refuses_a_batch_whose_entry_signature_has_a_trailing_newline() -> None:
     """Low (the probe above, end to end): ``receive_batch`` of one ``shift_opened`` entry whose
     signature text ends in a newline. Expected: refused with STATION_JOURNAL_REJECTED and
@@ -391,9 +375,6 @@ def test_one_stations_batch_the_next_hop_cannot_take_does_not_stall_its_siblings
 
 
 @pytest.mark.parametrize("path", ["batches", "vending-keys"])
-@pytest.mark.xfail(
-    strict=True, reason="auth.parse_json catches ValueError only: RecursionError is a 500"
-)
 def test_a_stations_signed_deeply_nested_body_is_refused_not_a_500(path: str) -> None:
     """Low (the enrolment probe above, for an enrolled station's signed requests): the master
     answers 500 with a traceback instead of its signed STATION_AUTH_FAILED refusal. The

@@ -125,7 +125,7 @@ def _depth(text: str) -> int:
 
 
 def message_id(raw: object, name: str = "id") -> str:
-    if not isinstance(raw, str) or not ID.match(raw):
+    if not isinstance(raw, str) or not ID.fullmatch(raw):
         raise _refuse(f"{name} must be a UUID (8-4-4-4-12 hexadecimal digits)")
     return raw
 

@@ -10,7 +10,6 @@ are answered again, signed to the same nonce)."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -124,6 +123,6 @@ def refusal(request: HttpRequest, error: DomainError) -> HttpResponse:
 
 def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"))
+        return protocol.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise StationAuthFailed(problem="the body is not JSON") from None

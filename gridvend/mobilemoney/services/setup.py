@@ -62,7 +62,7 @@ class ProviderSettings:
 
 
 def check_provider_settings(values: ProviderSettings) -> ProviderSettings:
-    if not _CODE.match(values.code):
+    if not _CODE.fullmatch(values.code):
         raise MobileProviderInvalid(field="code", problem="1 to 30 lower-case letters, digits, -")
     name = values.name.strip()
     if not 1 <= len(name) <= 120 or not name.isprintable():
@@ -86,12 +86,12 @@ def check_provider_settings(values: ProviderSettings) -> ProviderSettings:
     if values.kind == ProviderKind.DARAJA and parts.scheme != "https":
         raise MobileProviderInvalid(field="base_url", problem="Daraja is reached over https")
     for field in ("consumer_key_env", "consumer_secret_env", "passkey_env"):
-        if not _ENV_NAME.match(getattr(values, field)):
+        if not _ENV_NAME.fullmatch(getattr(values, field)):
             raise MobileProviderInvalid(
                 field=field, problem="an environment variable name (A-Z, 0-9, _)"
             )
     for field in ("initiator_env", "security_credential_env"):
-        if getattr(values, field) and not _ENV_NAME.match(getattr(values, field)):
+        if getattr(values, field) and not _ENV_NAME.fullmatch(getattr(values, field)):
             raise MobileProviderInvalid(
                 field=field, problem="an environment variable name (A-Z, 0-9, _), or blank"
             )

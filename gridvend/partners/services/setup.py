@@ -85,7 +85,7 @@ def create_partner(
     (empty; finance tops it up, ``credit_limit`` lets it be drawn beyond zero)."""
     _require_manager(actor, org_unit)
     clean = code.strip().lower()
-    if not CODE.match(clean):
+    if not CODE.fullmatch(clean):
         raise PartnerInvalid(field="code", problem="use 1 to 40 lower-case letters, digits, -")
     if not name.strip() or len(name.strip()) > 120:
         raise PartnerInvalid(field="name", problem="it needs 1 to 120 characters")

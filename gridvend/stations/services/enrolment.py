@@ -84,7 +84,7 @@ def exchange_public_hex(key: ECC.EccKey) -> str:
 
 def shared_secret(own: ECC.EccKey, their_public_hex: object) -> bytes:
     """The X25519 shared secret of ``own`` and the other side's public key."""
-    if not (isinstance(their_public_hex, str) and protocol.HEX64.match(their_public_hex)):
+    if not (isinstance(their_public_hex, str) and protocol.HEX64.fullmatch(their_public_hex)):
         raise ExchangeKeyInvalid("the exchange key is not 32 bytes of hex")
     try:
         theirs = import_x25519_public_key(bytes.fromhex(their_public_hex))
@@ -207,9 +207,9 @@ def enrol_station(
         raise StationEnrolRefused()
     if not (isinstance(enrol_code, str) and 0 < len(enrol_code) <= 64):
         raise StationEnrolRefused()
-    if not (isinstance(public_key, str) and protocol.HEX64.match(public_key)):
+    if not (isinstance(public_key, str) and protocol.HEX64.fullmatch(public_key)):
         raise StationEnrolRefused()
-    if not (isinstance(exchange_key, str) and protocol.HEX64.match(exchange_key)):
+    if not (isinstance(exchange_key, str) and protocol.HEX64.fullmatch(exchange_key)):
         raise StationEnrolRefused()
     if under_relay is not None and not isinstance(under_relay, bool):
         raise StationEnrolRefused()

@@ -109,7 +109,7 @@ def _shape(station: Station, body: object) -> tuple[str, list[Any]]:
     if not isinstance(body, dict):
         raise StationRelayRejected(station=station.code, seq=0, problem="the body is not an object")
     batch_id, wires = body.get("batch_id"), body.get("entries")
-    if not isinstance(batch_id, str) or not BATCH_ID.match(batch_id):
+    if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
         raise StationRelayRejected(station=station.code, seq=0, problem="the batch id is not valid")
     if not isinstance(wires, list) or not 1 <= len(wires) <= MAX_BATCH_ENTRIES:
         raise StationRelayRejected(

@@ -12,7 +12,6 @@ master's operator revokes the station and registers it again."""
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,7 +51,7 @@ def _post(url: str, body: bytes, nonce: str) -> tuple[int, bytes, dict[str, str]
 
 def _refusal(status: int, raw: bytes) -> StationEnrolFailed:
     try:
-        error = json.loads(raw.decode("utf-8")).get("error", {})
+        error = protocol.loads(raw.decode("utf-8")).get("error", {})
         return StationEnrolFailed(
             problem=f"{str(error.get('code'))[:60]}: {str(error.get('message'))[:200]}"
         )
@@ -96,11 +95,11 @@ def _read_answer(
     if not hmac.compare_digest(proof, expected):
         raise StationEnrolFailed(problem="the answer does not prove it knew the enrolment code")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = protocol.loads(raw.decode("utf-8"))
         master_public = data["master_public_key"]
-        if not protocol.HEX64.match(master_public):
+        if not protocol.HEX64.fullmatch(master_public):
             raise ValueError("the master's key is not 32 bytes of hex")
-        if not protocol.HEX64.match(data["upstream_public_key"]):
+        if not protocol.HEX64.fullmatch(data["upstream_public_key"]):
             raise ValueError("the upstream key is not 32 bytes of hex")
         # The master answers the enrolment itself, even for a station behind a relay (which
         # is only told the relay's key, to check the relay's answers later).

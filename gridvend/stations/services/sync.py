@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -32,7 +31,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
-from gridvend.stations import local
+from gridvend.stations import local, protocol
 from gridvend.stations.client import LinkDown, MasterClient, Refused
 from gridvend.stations.models import LocalAllowance, LocalStation, StationRole, StationStatus
 from gridvend.stations.services.local_allowances import AllowanceRefused, accept_allowance
@@ -163,7 +162,7 @@ def _take_allowance(station: LocalStation, wire: object, result: CycleResult) ->
     if not isinstance(wire, dict):
         return
     try:
-        sequence = json.loads(str(wire.get("payload", "")))["sequence"]
+        sequence = protocol.loads(str(wire.get("payload", "")))["sequence"]
     except (ValueError, KeyError, TypeError):
         sequence = None
     highest = LocalAllowance.objects.aggregate(m=Max("sequence"))["m"] or 0
@@ -283,6 +282,12 @@ def _run_cycle(station: LocalStation, now: datetime, client: MasterClient | None
                 result.notes.append(f"vending key {key_ref} received")
     except (LinkDown, Refused, AcknowledgementMismatch) as failed:
         result.failure = f"{type(failed).__name__}: {failed}"[:255]
+    except Exception as unexpected:
+        # Whatever an untrusted answer made go wrong (a parser's error not yet turned into a
+        # LinkDown), it is a failed cycle: counted, backed off and shown, not a cron job that
+        # dies every minute with last_failure empty. The traceback goes to the log.
+        logger.exception("station %s: sync cycle failed unexpectedly", station.code)
+        result.failure = f"{type(unexpected).__name__}: {unexpected}"[:255]
     _finish(now, result)
     return result
 

@@ -16,7 +16,6 @@ a relay cannot substitute an agreement and vending keys of its own."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import timedelta
@@ -163,7 +162,7 @@ def pass_up(request_headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
         upstream_keys=local.upstream_keys(me),
     )
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = protocol.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as bad:
         raise LinkDown(f"the upstream's answer cannot be trusted: {bad}") from bad
     if not isinstance(data, dict):
