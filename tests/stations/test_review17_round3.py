@@ -331,10 +331,6 @@ def _one_entry(pair: protocol.KeyPair, station: str) -> dict[str, object]:
     return {"batch_id": f"{station}:1-1", "entries": [made.wire()]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="forward_pending lets one batch's 5xx (LinkDown) stop every station after it",
-)
 def test_one_stations_batch_the_next_hop_cannot_take_does_not_stall_its_siblings() -> None:
     """Medium. A relay forwards kept batches ordered by station id; a refusal (4xx) blocks
     only that station, but a 5xx for one batch is ``LinkDown`` and ends ``forward_pending``,
