@@ -410,10 +410,6 @@ def test_a_stations_signed_deeply_nested_body_is_refused_not_a_500(path: str) ->
     assert json.loads(response.content)["error"]["code"] == "STATION_AUTH_FAILED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an enrolment whose answer was lost leaves a station that can never enrol again",
-)
 def test_a_station_whose_enrolment_answer_was_lost_can_still_be_enrolled(
     scene: Scene, live_server: Any
 ) -> None:
