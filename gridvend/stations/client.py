@@ -21,6 +21,15 @@ class LinkDown(Exception):
     """The master could not be reached or its answer cannot be trusted: try again later."""
 
 
+class UpstreamError(LinkDown):
+    """The next hop was reached and answered 5xx: it may fail on this one request only (a relay
+    forwarding one station's batch the master cannot take), not on every request."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the master answered {status}")
+        self.status = status
+
+
 class Refused(Exception):
     """The master refused the request (a signed refusal with a stable code)."""
 
@@ -86,7 +95,7 @@ class MasterClient:
         if len(raw) > MAX_ANSWER_BYTES:
             raise LinkDown("the answer is larger than the client reads")
         if reply.status_code >= 500:
-            raise LinkDown(f"the master answered {reply.status_code}")
+            raise UpstreamError(reply.status_code)
         self._check_signature(reply.headers, protocol.answer_message(nonce, raw))
         try:
             data = protocol.loads(raw.decode("utf-8"))

@@ -381,6 +381,13 @@ class LocalStation(models.Model):
     # holds counts those entries' sales). Told to the stations below with their pages, so they
     # net off their debt recoveries until the master has applied them (docs/stations.md).
     applied_seqs = models.JSONField(default=dict, blank=True)
+    # On a selling station: the highest ``applied_seq`` a changes page said (its journal as far
+    # as the master applied it; never moves back). An upstream's status below it rewinds the
+    # upload only to here (``upload.rewind``).
+    applied_seq = models.BigIntegerField(default=0)
+    # The position the last audited rewind went back to: the same rewind again is not audited
+    # again (an upstream that says it every cycle fills the log, not the audit trail).
+    rewound_to = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"this station ({self.code})"

@@ -109,6 +109,31 @@ def test_a_relay_keeps_the_applied_positions_only_with_the_page_that_ends_a_pull
     assert LocalStation.objects.get(pk=1).applied_seqs == {"st-a": 5, "st-b": 2}
 
 
+def test_a_station_keeps_the_highest_applied_position_within_its_own_journal(
+    world: World,
+) -> None:
+    """The floor of an upload rewind (upload.rewind): never moves back, never past the newest
+    entry the station holds, taken only with the page that ends a pull."""
+    _this_install()
+    for seq in (1, 2, 3, 4):
+        LocalEntry.objects.create(
+            seq=seq,
+            kind="shift_opened",
+            occurred_at=timezone.now(),
+            body="{}",
+            entry_hash=f"{seq:064x}",
+            signature="0" * 128,
+        )
+    apply_page(_page(True, applied_seq=3))
+    assert LocalStation.objects.get(pk=1).applied_seq == 0
+    apply_page(_page(False, applied_seq=3))
+    assert LocalStation.objects.get(pk=1).applied_seq == 3
+    apply_page(_page(False, applied_seq=1))
+    assert LocalStation.objects.get(pk=1).applied_seq == 3
+    apply_page(_page(False, applied_seq=900))
+    assert LocalStation.objects.get(pk=1).applied_seq == 4
+
+
 @pytest.mark.parametrize(
     "extra",
     [

@@ -542,13 +542,17 @@ def test_a_relay_whose_disk_was_lost_is_enrolled_again_and_its_old_key_retired(
         exchange_key=EXCHANGE,
     )
     assert _status_with(old, relay.code).status_code == 200
-    # A selling station holds a journal: it is never enrolled again under its registration.
+    # A selling station heard from since its enrolment holds a journal: it is never enrolled
+    # again under its registration (one never heard from may be: test_registration).
     enrolment.enrol_station(
         code=station.code,
         enrol_code=code,
         public_key=protocol.new_key_pair().public_hex,
         app_version="t",
         exchange_key=EXCHANGE,
+    )
+    Station.objects.filter(pk=station.pk).update(
+        last_contact_at=timezone.now() + timedelta(seconds=1)
     )
     with pytest.raises(StationStateInvalid):
         reissue_enrolment_code(actor=scene.manager, station=station)

@@ -249,3 +249,64 @@ def test_a_new_code_replaces_the_old_one_while_pending(scene: Scene) -> None:
     assert again.enrol_code_hash == hashlib.sha256(second.encode()).hexdigest()
     assert again.enrol_failures == 0
     assert AuditEvent.objects.filter(event_type=StationEvent.CODE_ISSUED).count() == 1
+
+
+def _enrolled_with_lost_answer(scene: Scene) -> tuple[Station, str]:
+    """The master's side of an enrolment whose answer never reached the station."""
+    from gridvend.stations import protocol
+    from gridvend.stations.services import enrolment
+
+    station, code = _register(scene)
+    enrolment.enrol_station(
+        code=station.code,
+        enrol_code=code,
+        public_key=protocol.new_key_pair().public_hex,
+        app_version="17.0",
+        exchange_key=enrolment.exchange_public_hex(enrolment.new_exchange_key()),
+    )
+    station.refresh_from_db()
+    assert station.status == StationStatus.ACTIVE
+    return station, code
+
+
+def test_a_station_never_heard_from_since_enrolment_gets_a_new_code_and_loses_its_key(
+    scene: Scene,
+) -> None:
+    station, old = _enrolled_with_lost_answer(scene)
+    again, fresh = reissue_enrolment_code(actor=scene.manager, station=station)
+    assert fresh != old
+    assert again.status == StationStatus.PENDING and again.public_key == ""
+    assert again.enrol_code_hash == hashlib.sha256(fresh.encode()).hexdigest()
+    event = AuditEvent.objects.get(event_type=StationEvent.CODE_ISSUED)
+    assert event.actor_id == scene.manager.pk
+    after, before = event.after or {}, event.before or {}
+    assert after["re_enrolment"] is True
+    assert after["reason"] == "no contact since enrolment"
+    assert before["status"] == "active" and before["public_key"]
+
+
+@pytest.mark.parametrize(
+    "contact",
+    ["status call", "upload", "journal applied"],
+)
+def test_a_station_heard_from_since_enrolment_gets_no_new_code(scene: Scene, contact: str) -> None:
+    """A station in use keeps its key: only a manager's new code for an install never heard
+    from may retire it (a stolen old code was used up at enrolment and opens nothing)."""
+    from datetime import timedelta
+
+    station, _old = _enrolled_with_lost_answer(scene)
+    assert station.enrolled_at is not None
+    later = station.enrolled_at + timedelta(minutes=1)
+    changes: dict[str, dict[str, object]] = {
+        "status call": {"last_contact_at": later},
+        "upload": {"last_upload_at": later},
+        "journal applied": {"last_seq": 3, "last_hash": "a" * 64},
+    }
+    Station.objects.filter(pk=station.pk).update(**changes[contact])
+    key = Station.objects.get(pk=station.pk).public_key
+    with pytest.raises(StationStateInvalid):
+        reissue_enrolment_code(actor=scene.manager, station=station)
+    kept = Station.objects.get(pk=station.pk)
+    assert kept.status == StationStatus.ACTIVE and kept.public_key == key
+    assert kept.enrol_code_hash == ""
+    assert not AuditEvent.objects.filter(event_type=StationEvent.CODE_ISSUED).exists()

@@ -131,7 +131,67 @@ def test_the_station_takes_the_new_relays_key_and_sends_again_what_the_lost_rela
     assert after["upstream_public_key"] == NEW.public_hex
     assert after["relay"] == RELAY and after["upstream_key_sequence"] == 2
     [rewound] = _events(StationEvent.UPLOAD_REWOUND)
-    assert rewound.after == {"upstream_last_seq": 2, "acknowledged_to": 4, "sent_again": 2}
+    assert rewound.after == {
+        "upstream_last_seq": 2,
+        "applied_seq": 0,
+        "acknowledged_to": 4,
+        "sent_again": 2,
+    }
+
+
+class _RogueRelay(MasterDouble):
+    """A relay (signing with the key the station trusts) whose status always says it holds
+    nothing of the journal, and that acknowledges whatever it is sent."""
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any] | None:
+        answer = super().handle(method, path, headers, body)
+        if method == "GET" and path.split("?")[0].endswith("/status") and answer is not None:
+            return 200, {**answer[1], "last_seq": 0, "last_hash": ""}
+        return answer
+
+    def _batch(self, data: dict[str, Any]) -> tuple[int, Any] | None:
+        self.received.append(data["batch_id"])
+        last = protocol.read_entry(data["entries"][-1], public_hex=self.station_public_hex)
+        return 200, {
+            "status": "stored",
+            "batch_id": data["batch_id"],
+            "last_seq": last.seq,
+            "last_hash": last.entry_hash,
+            "conflicts": [],
+        }
+
+
+def test_a_relay_saying_it_holds_nothing_rewinds_only_past_what_the_master_applied_once(
+    setup: StationSetUp, pulls: None
+) -> None:
+    """Review round 3, finding 7: a rogue relay answering ``GET status`` with ``last_seq`` 0
+    made the station send its whole journal again, with an audit event every cycle. The
+    rewind now stops at what the master said it applied (``applied_seq`` of the changes
+    pages, kept on the station) and the same rewind is audited once."""
+    rogue = _RogueRelay(station=CODE, station_public_hex=setup.key.public_hex, key=OLD)
+    journal_shifts(5)
+    honest = MasterDouble(station=CODE, station_public_hex=setup.key.public_hex, key=OLD)
+    with serving(honest) as url:
+        LocalStation.objects.filter(pk=1).update(master_url=url)
+        assert run_sync_cycle(force=True).failure == ""
+    assert _uploaded() == [1, 2, 3, 4, 5]
+    # The master's changes pages said it applied the journal up to #3.
+    LocalStation.objects.filter(pk=1).update(applied_seq=3)
+    with serving(rogue) as url:
+        LocalStation.objects.filter(pk=1).update(master_url=url)
+        for _ in range(3):
+            assert run_sync_cycle(force=True).failure == ""
+    # Only #4-#5 went again (each cycle, as the rogue keeps saying so), never #1-#3.
+    assert rogue.received == [f"{CODE}:4-5"] * 3
+    assert _uploaded() == [1, 2, 3, 4, 5]
+    [rewound] = _events(StationEvent.UPLOAD_REWOUND)
+    assert rewound.after == {
+        "upstream_last_seq": 0,
+        "applied_seq": 3,
+        "acknowledged_to": 5,
+        "sent_again": 2,
+    }
+    assert LocalStation.objects.get(pk=1).rewound_to == 3
 
 
 FORGER = protocol.new_key_pair()

@@ -312,10 +312,6 @@ def _one_entry(pair: protocol.KeyPair, station: str) -> dict[str, object]:
     return {"batch_id": f"{station}:1-1", "entries": [made.wire()]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="forward_pending lets one batch's 5xx (LinkDown) stop every station after it",
-)
 def test_one_stations_batch_the_next_hop_cannot_take_does_not_stall_its_siblings() -> None:
     """Medium. A relay forwards kept batches ordered by station id; a refusal (4xx) blocks
     only that station, but a 5xx for one batch is ``LinkDown`` and ends ``forward_pending``,
@@ -392,10 +388,6 @@ def test_a_stations_signed_deeply_nested_body_is_refused_not_a_500(path: str) ->
     assert json.loads(response.content)["error"]["code"] == "STATION_AUTH_FAILED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an enrolment whose answer was lost leaves a station that can never enrol again",
-)
 def test_a_station_whose_enrolment_answer_was_lost_can_still_be_enrolled(
     scene: Scene, live_server: Any
 ) -> None:

@@ -318,6 +318,19 @@ def apply_page(data: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> PullRe
         if not more:
             station.last_sync_at = timezone.now()
             update.append("last_sync_at")
+            if station.role == StationRole.STATION and applied_seq is not None:
+                # The floor of a rewind (upload.rewind): what the master said it applied, never
+                # beyond the journal this station holds.
+                newest = (
+                    LocalEntry.objects.using(using)
+                    .order_by("-seq")
+                    .values_list("seq", flat=True)
+                    .first()
+                )
+                held = min(applied_seq, newest or 0)
+                if held > station.applied_seq:
+                    station.applied_seq = held
+                    update.append("applied_seq")
             if station.role == StationRole.RELAY and applied_below is not None:
                 # Only with the page that ends a pull: every row the master numbered before it
                 # said this is now held, so the relay's rows count every sale it names.

@@ -28,7 +28,14 @@ from gridvend.org.services import close_vending_point
 from gridvend.stations import permissions
 from gridvend.stations.errors import StationInvalid, StationStateInvalid, StationTaken
 from gridvend.stations.events import StationEvent
-from gridvend.stations.models import TID_LANES, Station, StationRole, StationStatus
+from gridvend.stations.models import (
+    TID_LANES,
+    Station,
+    StationBatch,
+    StationEntry,
+    StationRole,
+    StationStatus,
+)
 from gridvend.stations.services import lanes
 
 STATION_CODE = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
@@ -163,28 +170,52 @@ _RE_ENROLLED = (StationStatus.ACTIVE, StationStatus.SUSPENDED)
 
 def reissue_enrolment_code(*, actor: User, station: Station) -> tuple[Station, str]:
     """A fresh one-time code for a station still waiting for enrolment (the old one stops
-    working, and wrong tries are counted afresh), or for a relay to be enrolled again (a lost
-    disk): the relay goes back to waiting for enrolment and its old key is retired at once,
-    so nothing signed with it is accepted any more."""
+    working, and wrong tries are counted afresh), for a relay to be enrolled again (a lost
+    disk), or for a selling station whose enrolment answer was lost (``never_heard_from``):
+    the station goes back to waiting for enrolment and its old key is retired at once, so
+    nothing signed with it is accepted any more."""
     _require_manager(actor, station.org_unit)
     secret = new_code()
     with transaction.atomic(durable=True):
         locked = _locked(station)
-        again = locked.role == StationRole.RELAY and locked.status in _RE_ENROLLED
+        relay_again = locked.role == StationRole.RELAY and locked.status in _RE_ENROLLED
+        lost_answer = locked.role == StationRole.STATION and never_heard_from(locked)
+        again = relay_again or lost_answer
         if locked.status != StationStatus.PENDING and not again:
             raise StationStateInvalid(station=locked.code, status=locked.status)
+        extra: dict[str, object] = {"re_enrolment": True} if again else {}
+        if lost_answer:
+            extra["reason"] = "no contact since enrolment"
         with audited_change(
             actor=actor,
             instance=locked,
             event=StationEvent.CODE_ISSUED,
             fields=(*Station.audited_fields, "public_key"),
-            after_extra={"code_expires_at": "set", **({"re_enrolment": True} if again else {})},
+            after_extra={"code_expires_at": "set", **extra},
         ):
             _set_code(locked, secret)
             if again:
                 locked.status = StationStatus.PENDING
                 locked.public_key = ""
     return locked, secret
+
+
+def never_heard_from(station: Station) -> bool:
+    """An active selling station the master has not heard from since it enrolled: no status
+    call (its first sync makes one), no upload, nothing of its journal held. What an enrolment
+    whose answer never reached the station looks like (the link cut, the command killed): the
+    key enrolled is lost with it, so no install can ever sign with it. Read under the
+    station's lock. A station that did get its answer and sells offline without ever
+    connecting looks the same: the manager who asks for a code says the install is gone."""
+    if station.status != StationStatus.ACTIVE or station.enrolled_at is None:
+        return False
+    if station.last_seq != 0 or station.last_upload_at is not None:
+        return False
+    if station.last_contact_at is not None and station.last_contact_at > station.enrolled_at:
+        return False
+    if StationBatch.objects.filter(station=station).exists():
+        return False
+    return not StationEntry.objects.filter(station=station).exists()
 
 
 def _change_status(

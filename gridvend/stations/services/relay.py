@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from gridvend.audit.services import record
 from gridvend.stations import protocol
-from gridvend.stations.client import LinkDown, MasterClient, Refused
+from gridvend.stations.client import LinkDown, MasterClient, Refused, UpstreamError
 from gridvend.stations.errors import StationNotUnderRelay, StationRelayRejected
 from gridvend.stations.events import StationEvent
 from gridvend.stations.local import this_station
@@ -233,6 +233,9 @@ class ForwardResult:
     entries: int = 0
     # Batches the next hop refused (kept, not marked): (station, batch_id, code).
     refused: list[tuple[str, str, str]] = field(default_factory=list)
+    # Batches the next hop failed on (a 5xx): (station, batch_id, why). Kept, sent again at the
+    # next cycle; only that station waits, its siblings go on.
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
     more: bool = False  # batches are left for the next call
 
 
@@ -255,22 +258,31 @@ def forward_body(batch: StationBatch) -> dict[str, Any]:
 
 
 def forward_pending(
-    client: MasterClient, *, limit: int = FORWARD_BATCHES_PER_CALL
+    client: MasterClient,
+    *,
+    limit: int = FORWARD_BATCHES_PER_CALL,
+    skip: set[int] | None = None,
 ) -> ForwardResult:
     """Send every kept batch not yet acknowledged up to ``client``'s master (or relay), oldest
     first per station. A batch is marked forwarded only after the next hop's signed
     acknowledgement; a refused batch stays kept (and its station's later batches wait behind
-    it). ``LinkDown`` is raised as it comes: what was acknowledged before stays marked, the rest
-    is sent again at the next call."""
+    it). A batch the next hop answers 5xx for (it fails on this batch, perhaps on it alone)
+    stays kept too and its station is skipped for the rest of the pass: the other stations'
+    batches still go up, so one station's batch cannot starve its siblings. ``skip`` holds the
+    stations skipped so far in this pass (the caller shares it between calls, so a failing
+    station is tried once per pass); their ids are added to it. A link that is down (no
+    connection, a time-out, an answer not signed by the next hop) raises ``LinkDown`` as it
+    comes: what was acknowledged before stays marked, the rest is sent again at the next call."""
     result = ForwardResult()
-    blocked: set[int] = set()
+    blocked = skip if skip is not None else set()
     pending = (
         StationBatch.objects.filter(status=BatchStatus.STORED, forwarded_at__isnull=True)
+        .exclude(station_id__in=sorted(blocked))
         .select_related("station", "station__org_unit")
         .order_by("station_id", "first_seq")
     )
     for batch in pending[: limit + 1]:
-        if result.forwarded + len(result.refused) >= limit:
+        if result.forwarded + len(result.refused) + len(result.failed) >= limit:
             result.more = True
             break
         if batch.station_id in blocked:
@@ -289,6 +301,12 @@ def forward_pending(
                     org_path=batch.station.org_unit.path,
                     after={"batch_id": batch.batch_id, "code": refused.code, "upstream": True},
                 )
+            continue
+        except UpstreamError as failed:
+            # Not audited (nothing was refused, and it comes back every cycle); the cycle's
+            # notes and the relay's log say which batch and why.
+            blocked.add(batch.station_id)
+            result.failed.append((batch.station.code, batch.batch_id, str(failed)))
             continue
         if reply.get("batch_id") != batch.batch_id or reply.get("status") not in (
             BatchStatus.APPLIED.value,

@@ -89,6 +89,7 @@ class CycleResult:
                     "batches": self.forward.forwarded,
                     "entries": self.forward.entries,
                     "refused": len(self.forward.refused),
+                    "failed": len(self.forward.failed),
                     "more": self.forward.more,
                 }
                 if self.forward is not None
@@ -210,19 +211,27 @@ def _forward(client: MasterClient, result: CycleResult) -> ForwardResult:
     """Every batch kept for the stations below this relay, sent up until none is left (a link
     that goes down raises ``LinkDown``: what was acknowledged stays marked). A batch the next hop
     refused stays kept, audited by ``forward_pending``; its station's later batches wait behind
-    it, and the other stations' batches and the pull go on."""
+    it, and the other stations' batches and the pull go on. So does a batch the next hop failed
+    on (a 5xx): its station is skipped until the next cycle (tried once per cycle), the others
+    are sent, and the pull goes on (a next hop failing on everything fails the pull too, and
+    the cycle backs off as for any link down)."""
     total = ForwardResult()
+    skipped: set[int] = set()
     for _ in range(FORWARD_ROUNDS):
-        done = forward_pending(client)
+        done = forward_pending(client, skip=skipped)
         total.forwarded += done.forwarded
         total.entries += done.entries
         total.refused += done.refused
+        total.failed += done.failed
         if not done.more:
             break
     else:
         total.more = True
     for code, batch_id, refusal in total.refused:
         result.notes.append(f"batch {batch_id} of station {code} refused upstream: {refusal}")
+    for code, batch_id, why in total.failed:
+        logger.warning("relay: batch %s of station %s not forwarded: %s", batch_id, code, why)
+        result.notes.append(f"batch {batch_id} of station {code} failed upstream: {why}")
     return total
 
 

@@ -135,7 +135,12 @@ def rewind(last_seq: object, last_hash: object) -> int:
     ``last_seq`` are marked not uploaded and their batch names dropped, so the upload cuts them
     again from ``last_seq + 1`` and sends them (the master applies an entry once, whatever the
     batch). Returns how many entries were acknowledged and are now pending again; nothing is
-    changed unless the upstream's position is a point of this journal (its hash held there)."""
+    changed unless the upstream's position is a point of this journal (its hash held there).
+
+    Never below what the master itself said it applied (``LocalStation.applied_seq``, from the
+    changes pages): an upstream saying less (a rogue or stale relay answering ``last_seq`` 0)
+    sends again only the entries after that, not the whole journal. The same rewind again (an
+    upstream saying it every cycle) is logged, not audited again."""
     if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
         return 0  # acknowledge() refuses it
     top = (
@@ -144,9 +149,11 @@ def rewind(last_seq: object, last_hash: object) -> int:
         .values_list("seq", flat=True)
         .first()
     )
-    if top is None or top <= last_seq:
+    floor = LocalStation.objects.values_list("applied_seq", flat=True).get(pk=1)
+    position = max(last_seq, floor)
+    if top is None or top <= position:
         return 0
-    if last_seq > 0:
+    if last_seq >= floor and last_seq > 0:
         held = LocalEntry.objects.filter(seq=last_seq).values_list("entry_hash", flat=True).first()
         if held is None or held != last_hash:
             raise AcknowledgementMismatch(
@@ -155,20 +162,31 @@ def rewind(last_seq: object, last_hash: object) -> int:
             )
     with transaction.atomic():
         station = LocalStation.objects.select_for_update().get(pk=1)
-        again = LocalEntry.objects.filter(seq__gt=last_seq, uploaded_at__isnull=False).count()
-        LocalEntry.objects.filter(seq__gt=last_seq).update(uploaded_at=None, batch_id="")
-        record(
-            actor=None,
-            event_type=StationEvent.UPLOAD_REWOUND,
-            target=station,
-            after={"upstream_last_seq": last_seq, "acknowledged_to": top, "sent_again": again},
-        )
+        again = LocalEntry.objects.filter(seq__gt=position, uploaded_at__isnull=False).count()
+        LocalEntry.objects.filter(seq__gt=position).update(uploaded_at=None, batch_id="")
+        audited = station.rewound_to != position
+        if audited:
+            LocalStation.objects.filter(pk=1).update(rewound_to=position)
+            record(
+                actor=None,
+                event_type=StationEvent.UPLOAD_REWOUND,
+                target=station,
+                after={
+                    "upstream_last_seq": last_seq,
+                    "applied_seq": floor,
+                    "acknowledged_to": top,
+                    "sent_again": again,
+                },
+            )
     logger.warning(
-        "station %s: the upstream holds the journal to #%d, not #%d: %d entries go again",
+        "station %s: the upstream holds the journal to #%d, not #%d: %d entries after #%d go "
+        "again%s",
         station.code,
         last_seq,
         top,
         again,
+        position,
+        "" if audited else " (the same rewind as before: not audited again)",
     )
     return again
 
