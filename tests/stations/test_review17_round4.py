@@ -233,22 +233,22 @@ def test_a_station_selling_behind_its_relay_is_not_given_a_new_code(scene: Scene
 def test_a_page_without_applied_seq_does_not_take_unapplied_own_sales_off_the_row(
     world: World,
 ) -> None:
-    """Impact (Medium): ``pull._applied_sales`` nets, when the page carries no
-    ``applied_seq``, every own sale the upstream *acknowledged*. Below a relay an
+    """Impact (Low: mostly a rogue relay, which docs/stations.md already trusts with the
+    unit's rows; doubtful as an honest case): ``pull._applied_sales`` nets, when the page
+    carries no ``applied_seq``, every own sale the upstream *acknowledged*. Below a relay an
     acknowledgement means "stored on the relay", not "applied on the master", and the month row
-    the relay passes down was computed by the master without those sales. A relay sends no
-    ``applied_seq`` for a station it has no applied position of yet (``applied_for``: a station
-    registered or first seen since the relay's last *finished* pull, or a relay of an older
-    version), and a rogue relay can simply leave the key out. The station then subtracts its
-    own sales from a row that never held them: the customer's month-to-date is under-counted
-    by exactly what the station itself sold, and the next sale is priced in a lower block (and,
-    with FBE, a second FBE token) -- revenue lost, not flagged (the master flags
-    ``month_totals_changed`` only for what it sold during the outage).
+    the relay passes down was computed by the master without those sales. So the fallback errs
+    towards pricing too LOW (the debt fallback, ``_pending_recoveries``, errs the other way).
+    An honest relay leaves ``applied_seq`` out only for a station it holds no applied position
+    of (``applied_for``: a pull cut before its last page since the station was registered); a
+    relay too old to send it does not hold month rows at all. A rogue relay just drops the key:
+    the customer's month-to-date is under-counted by what the station itself sold, and the
+    next sale is priced in a lower block, unflagged.
 
     Reproduction: the master's row says 150 kWh (all sold on the master); the station sold 100
     kWh, acknowledged by its relay, not applied; a page without ``applied_seq`` brings the row.
-    The station stores 50 and prices from 100 + 50 = 150 kWh instead of 250. Expected: never
-    below what the master counted plus the station's own sales (here: the row kept at 150)."""
+    The station stores 50 and prices from 100 + 50 = 150 kWh instead of 250. Expected: nothing
+    netted without the master's word (the row kept at 150, month-to-date 250)."""
     _this_install()
     own = _own_sale(world, 1, "100", uploaded=True)  # acknowledged by the relay only
     apply_page(_page([_month_row(own.customer_id, "150.000000")]))  # no applied_seq
