@@ -41,7 +41,7 @@ def _page(changes: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"cursor_to": 5, "more": False, "snapshot": None, "changes": changes, **extra}
 
 
-def _month_row(customer_id: int, priced_kwh: str, fbe_kwh: str = "0.0") -> dict[str, Any]:
+def _month_row(customer_id: int | None, priced_kwh: str, fbe_kwh: str = "0.0") -> dict[str, Any]:
     return {
         "model": "vending.customermonth",
         "pk": customer_id,
