@@ -15,3 +15,12 @@ def test_an_electrum_message_id_with_a_trailing_newline_is_refused() -> None:
     assert message_id(UUID) == UUID
     with pytest.raises(MessageInvalid):
         message_id(UUID + "\n")
+
+
+def test_an_electrum_time_with_a_trailing_newline_is_refused() -> None:
+    from gridvend.gateways.electrum.protocol import _time
+
+    stamp = "2026-12-02T09:30:00Z"
+    assert _time(stamp) == stamp
+    with pytest.raises(MessageInvalid):
+        _time(stamp + "\n")

@@ -103,11 +103,6 @@ def _month_kwh_on_station(sale: Sale) -> Decimal:
 # --- 1. upload.rewind's floor loses entries after a restore of the master -----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rewind never goes below LocalStation.applied_seq, even when the upstream is the "
-    "master itself and its signed status says it holds less (master restored from backup)",
-)
 def test_a_master_restored_from_backup_gets_the_entries_it_lost_again(world: World) -> None:
     """Impact (Medium/High): ``upload.rewind`` is floored by ``LocalStation.applied_seq`` (what
     the master said it applied, with the changes pages). The floor was meant against a rogue or
@@ -149,11 +144,6 @@ def test_a_master_restored_from_backup_gets_the_entries_it_lost_again(world: Wor
 # --- 2. the lost-answer re-issue retires a station in use below a relay --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="never_heard_from reads only the master's own contact marks; a station below a "
-    "relay talks to its relay, so one selling behind an offline relay looks never heard from",
-)
 def test_a_station_selling_behind_its_relay_is_not_given_a_new_code(scene: Scene) -> None:
     """Impact (Medium): ``registration.never_heard_from`` decides "the enrolment answer was
     lost" from the master's row only: ``last_contact_at`` after ``enrolled_at``, an upload, a
@@ -291,11 +281,6 @@ def test_an_own_sale_reversed_on_the_master_drops_out_of_the_stations_month(
 # --- 5. a hostile month row is stored, and blocks every sale to that customer ---------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode_fields takes any Decimal for a month row: a negative priced_kwh is stored "
-    "and every later sale to the customer fails (month-to-date kWh is negative)",
-)
 def test_a_negative_month_row_is_a_bad_page(world: World) -> None:
     """Impact (Low: needs a rogue or broken upstream, which can already send worse rows): a
     month row with a negative ``priced_kwh`` (or ``fbe_kwh``, ``debt_recovered_minor``) is

@@ -136,7 +136,7 @@ def key_of(message: str) -> str:
 
 
 def _time(raw: object) -> str:
-    if not isinstance(raw, str) or len(raw) > 40 or not TIME.match(raw):
+    if not isinstance(raw, str) or len(raw) > 40 or not TIME.fullmatch(raw):
         raise _refuse("time must be an RFC 3339 date and time")
     return raw
 

@@ -26,6 +26,7 @@ as it was last pulled, and the station's sales keep pointing at it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -125,10 +126,29 @@ def _read_page(data: dict[str, Any]) -> tuple[int, bool, str, list[_Change]]:
             changes.append(_Change(spec, pk, None))
             continue
         try:
-            changes.append(_Change(spec, pk, decode_fields(spec, item.get("fields"))))
+            values = decode_fields(spec, item.get("fields"))
+            if spec.model is CustomerMonth:
+                _check_month_row(values)
+            changes.append(_Change(spec, pk, values))
         except (ValueError, TypeError, LookupError) as bad:
             raise BadPage(f"{spec.label} {pk}: {bad}") from None
     return cursor_to, more, snapshot or "", changes
+
+
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def _check_month_row(values: dict[str, Any]) -> None:
+    """A customer's month row holds totals of sales: a month ``YYYY-MM`` and no negative sum
+    (a negative one would refuse every sale to the customer, or read as no FBE given)."""
+    if not isinstance(values.get("month"), str) or not _MONTH.fullmatch(values["month"]):
+        raise ValueError("month is not YYYY-MM")
+    for name in ("priced_kwh", "fbe_kwh", "debt_recovered_minor"):
+        value = values.get(name)
+        if not isinstance(value, int | Decimal) or isinstance(value, bool):
+            raise ValueError(f"{name} is not a number")
+        if (isinstance(value, Decimal) and not value.is_finite()) or value < 0:
+            raise ValueError(f"{name} is negative")
 
 
 def _pending_recoveries(using: str, applied_seq: int | None) -> dict[int, int]:

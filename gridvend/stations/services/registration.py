@@ -206,8 +206,14 @@ def never_heard_from(station: Station) -> bool:
     whose answer never reached the station looks like (the link cut, the command killed): the
     key enrolled is lost with it, so no install can ever sign with it. Read under the
     station's lock. A station that did get its answer and sells offline without ever
-    connecting looks the same: the manager who asks for a code says the install is gone."""
+    connecting looks the same: the manager who asks for a code says the install is gone.
+
+    Never for a station below a relay: it talks only to its relay, whose record of its contact
+    does not reach the master, so the master cannot tell a lost answer from a station selling
+    behind a relay whose own link is down (revoke it and register a new one instead)."""
     if station.status != StationStatus.ACTIVE or station.enrolled_at is None:
+        return False
+    if station.parent_id is not None:
         return False
     if station.last_seq != 0 or station.last_upload_at is not None:
         return False

@@ -137,10 +137,12 @@ def rewind(last_seq: object, last_hash: object) -> int:
     batch). Returns how many entries were acknowledged and are now pending again; nothing is
     changed unless the upstream's position is a point of this journal (its hash held there).
 
-    Never below what the master itself said it applied (``LocalStation.applied_seq``, from the
-    changes pages): an upstream saying less (a rogue or stale relay answering ``last_seq`` 0)
-    sends again only the entries after that, not the whole journal. The same rewind again (an
-    upstream saying it every cycle) is logged, not audited again."""
+    Under a relay, never below what the master itself said it applied
+    (``LocalStation.applied_seq``, from the changes pages): a relay saying less (a rogue or
+    stale one answering ``last_seq`` 0) gets again only the entries after that, not the whole
+    journal. Talking to the master directly, its signed word is taken as it is (a master
+    restored from its backup gets again what it lost), and ``applied_seq`` comes down with it.
+    The same rewind again (an upstream saying it every cycle) is logged, not audited again."""
     if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
         return 0  # acknowledge() refuses it
     top = (
@@ -149,7 +151,13 @@ def rewind(last_seq: object, last_hash: object) -> int:
         .values_list("seq", flat=True)
         .first()
     )
-    floor = LocalStation.objects.values_list("applied_seq", flat=True).get(pk=1)
+    me = LocalStation.objects.only("applied_seq", "upstream_public_key", "master_public_key").get(
+        pk=1
+    )
+    # The floor guards against a relay's word only: a station talking to the master directly
+    # takes its signed status as it is (a master restored from its backup holds less than it
+    # had applied, and must get those entries again, or the chain never continues).
+    floor = me.applied_seq if me.upstream_public_key != me.master_public_key else 0
     position = max(last_seq, floor)
     if top is None or top <= position:
         return 0
@@ -164,6 +172,9 @@ def rewind(last_seq: object, last_hash: object) -> int:
         station = LocalStation.objects.select_for_update().get(pk=1)
         again = LocalEntry.objects.filter(seq__gt=position, uploaded_at__isnull=False).count()
         LocalEntry.objects.filter(seq__gt=position).update(uploaded_at=None, batch_id="")
+        if not floor and station.applied_seq > position:
+            # The master holds less than it once applied: it has applied only this much now.
+            LocalStation.objects.filter(pk=1).update(applied_seq=position)
         audited = station.rewound_to != position
         if audited:
             LocalStation.objects.filter(pk=1).update(rewound_to=position)
